@@ -1,0 +1,1 @@
+"""entitlements package."""
