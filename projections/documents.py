@@ -1,0 +1,400 @@
+"""The stored shape of every projection: the contract between the writer and the readers.
+
+`projections/` is the only code that writes these documents; `resolvers/` is the only code
+that reads them. Both import the names below, so a field is renamed in one place.
+
+Why the documents look like this
+--------------------------------
+* One lookup per portal screen. An order carries summaries of its shipments and invoices; a
+  shipment carries summaries of its orders and invoices; an invoice carries summaries of its
+  orders and shipments. They live under ``related.<kind>.<id>``.
+* Hot reads are ``_id`` or top-level scalar equality (``trackingNumber``, ``customerReference``,
+  ``invoiceNumber``, ``customerId``, ``known``): FerretDB 1.24 pushes only those down to its
+  backend. Everything else is filtered in memory there and by indexes on MongoDB.
+* Several writers touch one document, each owning disjoint fields, so no writer needs to
+  replace a whole document:
+
+  - orders: the ERP topic owns the header fields and ``cancellation``/``cancelled``; the WMS
+    topic owns ``fulfillment`` and ``fulfillmentStage``;
+  - ``related.<kind>.<id>`` is owned by the projector of entity ``<id>`` and is written only
+    if its ``rev`` is newer than the one stored (see ``RelatedSummary``);
+  - ``rev``, ``updatedAt`` and ``lastEvent`` are written by every writer: ``rev`` with ``$inc``.
+
+* Bookkeeping needed for exactness under redelivery and disorder lives under ``_state``; it is
+  not part of the API and readers never project it.
+
+Map keys
+--------
+MongoDB field names cannot contain ``.`` or start with ``$``. Entity ids used as map keys
+are passed through ``field_key``; the original id is always stored inside the value too.
+
+Times are timezone-aware ``datetime`` values in UTC when stored (PyMongo stores BSON dates);
+calendar dates (``requestedDeliveryDate``, ``dueDate``) are ISO ``YYYY-MM-DD`` strings;
+amounts are decimal strings, never floats.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Literal, NotRequired, TypedDict
+
+# --- collections --------------------------------------------------------------------------
+
+ORDERS: Final = "orders"
+SHIPMENTS: Final = "shipments"
+INVOICES: Final = "invoices"
+SOURCES: Final = "sources"
+AUDIT_LOG: Final = "audit_log"
+#: One document ``{_id: "active", suffix: str}`` naming the projection generation readers use.
+#: A rebuild writes ``orders__<suffix>`` etc. and flips this pointer when it has caught up.
+READ_POINTER: Final = "read_pointer"
+
+ENTITY_COLLECTIONS: Final = (ORDERS, SHIPMENTS, INVOICES, SOURCES)
+
+EntityKind = Literal["orders", "shipments", "invoices"]
+
+
+def generation_collection(base: str, suffix: str) -> str:
+    """Name of ``base`` in projection generation ``suffix`` ("" is the original generation)."""
+    return f"{base}__{suffix}" if suffix else base
+
+
+# --- vocabularies -------------------------------------------------------------------------
+
+#: The portal's shipment status vocabulary, in no particular order of progress.
+SHIPMENT_STATUSES: Final = (
+    "PLANNED",
+    "PICKED_UP",
+    "IN_TRANSIT",
+    "OUT_FOR_DELIVERY",
+    "DELIVERED",
+    "DELIVERY_ATTEMPTED",
+    "EXCEPTION",
+    "CANCELLED",
+)
+
+#: Fulfillment stages in the order a warehouse reaches them; the furthest seen wins.
+FULFILLMENT_STAGES: Final = (
+    "RELEASED",
+    "ALLOCATED",
+    "PICKING",
+    "PICKED",
+    "PACKED",
+    "LOADED",
+    "SHIPPED",
+)
+
+#: Stored invoice statuses. OVERDUE is not stored: it depends on today's date, so readers
+#: derive it from ``status == "OPEN"`` and ``dueDate < today``.
+INVOICE_STATUSES: Final = ("OPEN", "PAID", "VOID")
+
+
+# --- shared pieces ------------------------------------------------------------------------
+
+
+class Address(TypedDict):
+    line1: str
+    line2: NotRequired[str | None]
+    city: str
+    region: NotRequired[str | None]
+    postalCode: str
+    countryCode: str
+
+
+class EventRef(TypedDict):
+    """Which event last changed a document: the API reports it as provenance."""
+
+    source: str
+    id: str
+    type: str
+    time: datetime
+
+
+class RelatedSummary(TypedDict, total=False):
+    """A summary of another entity, embedded so that a portal screen needs one lookup.
+
+    ``rev`` is the ``rev`` of the summarised document when the summary was taken; a write of
+    a summary is applied only when its ``rev`` is greater than the stored one, so concurrent
+    projectors converge on the newest summary whatever order their writes land in.
+    """
+
+    rev: int
+
+
+class ShipmentSummary(RelatedSummary, total=False):
+    shipmentId: str
+    status: str
+    mode: str | None
+    carrier: dict[str, str] | None
+    trackingNumber: str | None
+    eta: datetime | None
+    deliveredAt: datetime | None
+
+
+class OrderSummary(RelatedSummary, total=False):
+    orderId: str
+    customerReference: str | None
+    orderType: str | None
+    shipToName: str | None
+    fulfillmentStage: str | None
+    cancelled: bool
+
+
+class InvoiceSummary(RelatedSummary, total=False):
+    invoiceId: str
+    invoiceNumber: str | None
+    currency: str | None
+    total: str | None
+    balance: str | None
+    status: str
+    dueDate: str | None
+
+
+class Related(TypedDict, total=False):
+    orders: dict[str, OrderSummary]
+    shipments: dict[str, ShipmentSummary]
+    invoices: dict[str, InvoiceSummary]
+
+
+class EntityBase(TypedDict, total=False):
+    _id: str
+    customerId: str
+    #: True once the system of record's snapshot arrived. Documents created early by a
+    #: related entity (a milestone before its plan, an invoice before its order) are
+    #: ``known: False`` and are not served as entities until then.
+    known: bool
+    rev: int
+    updatedAt: datetime
+    lastEvent: EventRef
+    related: Related
+    _state: dict[str, Any]
+
+
+# --- orders -------------------------------------------------------------------------------
+
+
+class OrderLine(TypedDict):
+    lineNumber: int
+    sku: str
+    description: str
+    quantity: int
+    uom: str
+
+
+class Party(TypedDict, total=False):
+    warehouseId: str
+    name: str
+    address: Address
+
+
+class FulfillmentStep(TypedDict):
+    stage: str
+    occurredAt: datetime
+    warehouseId: str
+    shipmentId: NotRequired[str | None]
+
+
+class FulfillmentLine(TypedDict, total=False):
+    lineNumber: int
+    quantityPicked: int
+    quantityShipped: int
+
+
+class Fulfillment(TypedDict, total=False):
+    #: Furthest stage reached, whatever order the stage events arrived in.
+    stage: str
+    warehouseId: str
+    #: One step per stage seen, sorted by stage order (the history a portal shows).
+    history: list[FulfillmentStep]
+    handlingUnits: list[dict[str, Any]]
+    lines: list[FulfillmentLine]
+    shipmentIds: list[str]
+
+
+class Cancellation(TypedDict):
+    reason: str
+    cancelledAt: datetime
+
+
+class OrderDocument(EntityBase, total=False):
+    customerReference: str
+    orderType: str
+    orderedAt: datetime
+    requestedDeliveryDate: str
+    shipFrom: Party
+    shipTo: Party
+    #: Copy of ``shipFrom.warehouseId`` at top level: warehouse entitlements filter on it.
+    warehouseId: str
+    lines: list[OrderLine]
+    cancelled: bool
+    cancellation: Cancellation | None
+    fulfillment: Fulfillment
+    #: Copy of ``fulfillment.stage`` at top level for filters.
+    fulfillmentStage: str | None
+
+
+# --- shipments ----------------------------------------------------------------------------
+
+
+class Location(TypedDict, total=False):
+    city: str
+    region: str | None
+    countryCode: str
+    lat: float | None
+    lon: float | None
+
+
+class Milestone(TypedDict, total=False):
+    source: str
+    milestoneId: str
+    #: The source's own code, always kept.
+    rawCode: str
+    #: The portal status it maps to, or None when the code is unknown for that source.
+    status: str | None
+    reasonCode: str | None
+    occurredAt: datetime
+    location: Location | None
+    estimatedDeliveryAt: datetime | None
+    signedBy: str | None
+
+
+class ProofOfDelivery(TypedDict):
+    signedBy: str
+    capturedAt: datetime
+    documentUrl: str
+
+
+class ShipmentDocument(EntityBase, total=False):
+    orderIds: list[str]
+    mode: str
+    carrier: dict[str, str]
+    #: Copy of ``carrier.scac`` at top level for filters.
+    carrierScac: str
+    trackingNumber: str
+    origin: Address
+    destination: Address
+    plannedPickupAt: datetime
+    plannedDeliveryAt: datetime
+    serviceLevel: str
+    #: Timeline sorted by (occurredAt, source, milestoneId); one entry per (source, milestoneId).
+    milestones: list[Milestone]
+    #: Portal status: the mapped status of the latest milestone by ``occurredAt`` among those
+    #: whose code is known; PLANNED without one; CANCELLED after a cancellation.
+    status: str
+    #: Latest known ``estimatedDeliveryAt``, else ``plannedDeliveryAt``.
+    eta: datetime | None
+    deliveredAt: datetime | None
+    pod: ProofOfDelivery | None
+    cancelled: bool
+    cancellation: Cancellation | None
+    #: How many milestones carry a code the mapping does not know.
+    unknownStatusCodes: int
+
+
+# --- invoices -----------------------------------------------------------------------------
+
+
+class InvoiceLine(TypedDict, total=False):
+    description: str
+    chargeType: str
+    amount: str
+    orderId: str | None
+    shipmentId: str | None
+
+
+class Payment(TypedDict):
+    paymentId: str
+    amount: str
+    paidAt: datetime
+
+
+class InvoiceDocument(EntityBase, total=False):
+    invoiceNumber: str
+    issuedAt: datetime
+    dueDate: str
+    currency: str
+    lines: list[InvoiceLine]
+    subtotal: str
+    tax: str
+    total: str
+    documentUrl: str
+    #: Distinct ids named by the lines, sorted.
+    orderIds: list[str]
+    shipmentIds: list[str]
+    #: One per paymentId, sorted by (paidAt, paymentId).
+    payments: list[Payment]
+    amountPaid: str
+    #: ``total - amountPaid``; "0.00" or less means paid.
+    balance: str
+    status: str
+    voided: bool
+    voidReason: str | None
+    voidedAt: datetime | None
+
+
+# --- sources ------------------------------------------------------------------------------
+
+
+class DeclaredStatus(TypedDict, total=False):
+    status: str
+    message: str | None
+    expectedBackAt: datetime | None
+    changedAt: datetime
+
+
+class SourceDocument(TypedDict, total=False):
+    _id: str
+    #: Source time of the newest event applied from this source.
+    lastEventAt: datetime
+    #: Wall-clock time at which the projector last applied an event from this source.
+    lastAppliedAt: datetime
+    lastEventId: str
+    #: What the source declared on ``ops.source-status.v1``; AVAILABLE when never declared.
+    declared: DeclaredStatus
+    _state: dict[str, Any]
+
+
+# --- audit --------------------------------------------------------------------------------
+
+
+class AuditEntry(TypedDict):
+    """One cross-customer read by a support user."""
+
+    at: datetime
+    subject: str
+    roles: list[str]
+    operation: str
+    query: str
+    variables: dict[str, Any]
+    customerIds: list[str]
+
+
+# --- helpers shared by writer and readers -------------------------------------------------
+
+
+def field_key(entity_id: str) -> str:
+    """Encode an id for use as a document field name (no ``.``, no leading ``$``).
+
+    Reversible and stable; ``%`` is escaped first so encoded keys never collide.
+    """
+    return entity_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+#: Indexes MongoDB needs in production for the readers' queries. FerretDB accepts and
+#: creates them too (they speed nothing there beyond ``_id``, see README).
+INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
+    ORDERS: [
+        ("customer_reference", [("customerId", 1), ("customerReference", 1)]),
+        ("customer_ordered", [("customerId", 1), ("orderedAt", -1), ("_id", -1)]),
+    ],
+    SHIPMENTS: [
+        ("tracking_number", [("trackingNumber", 1)]),
+        ("customer_planned", [("customerId", 1), ("plannedPickupAt", -1), ("_id", -1)]),
+        ("customer_status", [("customerId", 1), ("status", 1)]),
+    ],
+    INVOICES: [
+        ("invoice_number", [("customerId", 1), ("invoiceNumber", 1)]),
+        ("customer_issued", [("customerId", 1), ("issuedAt", -1), ("_id", -1)]),
+    ],
+    AUDIT_LOG: [("at", [("at", -1)])],
+}
