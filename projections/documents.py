@@ -20,8 +20,11 @@ Why the documents look like this
     if its ``rev`` is newer than the one stored (see ``RelatedSummary``);
   - ``rev``, ``updatedAt`` and ``lastEvent`` are written by every writer: ``rev`` with ``$inc``.
 
-* Bookkeeping needed for exactness under redelivery and disorder lives under ``_state``; it is
-  not part of the API and readers never project it.
+* Bookkeeping needed for exactness under redelivery and disorder lives in top-level fields
+  whose names start with ``_`` and name their owner (``_orderState``, ``_fulfillmentState``,
+  ``_shipmentState``, ``_invoiceState``, ``_sourceState``). It is not part of the API.
+* The projector writes a document as ``$set`` of the top-level fields a reducer changed, so
+  writers that own different fields never overwrite each other.
 
 Map keys
 --------
@@ -167,7 +170,6 @@ class EntityBase(TypedDict, total=False):
     updatedAt: datetime
     lastEvent: EventRef
     related: Related
-    _state: dict[str, Any]
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -351,7 +353,6 @@ class SourceDocument(TypedDict, total=False):
     lastEventId: str
     #: What the source declared on ``ops.source-status.v1``; AVAILABLE when never declared.
     declared: DeclaredStatus
-    _state: dict[str, Any]
 
 
 # --- audit --------------------------------------------------------------------------------
