@@ -1,0 +1,61 @@
+"""Kafka topic names, by the logical stream they carry.
+
+The upstream names come from the event contract; deployments may rename them (e.g. with an
+environment prefix), so every name is read from the environment once, at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Final, Literal
+
+InboundKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
+
+INBOUND_KINDS: Final[tuple[InboundKind, ...]] = (
+    "orders",
+    "fulfillment",
+    "shipments",
+    "invoices",
+    "source_status",
+)
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Every topic the read model reads or writes.
+
+    ``dead_letter`` receives records the projector cannot process, with their original bytes.
+    ``changes`` is written by the projector after each committed batch and feeds the API
+    replicas' subscriptions; its offsets are the subscription resume cursors.
+    """
+
+    orders: str = "erp.orders.v1"
+    fulfillment: str = "wms.fulfillment.v1"
+    shipments: str = "tms.shipments.v1"
+    invoices: str = "erp.invoices.v1"
+    source_status: str = "ops.source-status.v1"
+    dead_letter: str = "portal.dead-letter.v1"
+    changes: str = "portal.changes.v1"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> TopicNames:
+        """Read ``TOPIC_<FIELD>`` overrides, e.g. ``TOPIC_ORDERS`` or ``TOPIC_DEAD_LETTER``."""
+        overrides = {
+            f.name: environ[f"TOPIC_{f.name.upper()}"]
+            for f in fields(cls)
+            if environ.get(f"TOPIC_{f.name.upper()}")
+        }
+        return cls(**overrides)
+
+    def inbound(self) -> dict[InboundKind, str]:
+        """Logical kind -> topic for the five upstream streams."""
+        return {kind: getattr(self, kind) for kind in INBOUND_KINDS}
+
+    def kind_of(self, topic: str) -> InboundKind | None:
+        """The logical kind of an inbound topic, or None for a topic we do not consume."""
+        for kind, name in self.inbound().items():
+            if name == topic:
+                return kind
+        return None
