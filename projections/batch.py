@@ -1,0 +1,191 @@
+"""Pure planning of one batch: from decoded events and current documents to the writes.
+
+Nothing here touches Kafka or MongoDB, so the planner is tested without services and the
+projector's I/O stays a thin loop around it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from projections import documents
+from projections.events import Event, InvalidEvent
+from projections.links import declared_links
+from projections.reducers import apply
+from projections.status_mapping import StatusMapping
+
+#: Fields that the I/O layer owns; reducers never change them and diffs ignore them.
+IO_FIELDS: Final = frozenset({"_id", "rev", "updatedAt", "lastEvent", "related"})
+
+#: Entity kind -> the collection it lives in (before the generation suffix).
+COLLECTION_OF: Final[dict[str, str]] = {
+    "orders": documents.ORDERS,
+    "shipments": documents.SHIPMENTS,
+    "invoices": documents.INVOICES,
+    "sources": documents.SOURCES,
+}
+
+
+@dataclass(frozen=True, order=True)
+class EntityKey:
+    kind: str
+    id: str
+
+
+@dataclass(frozen=True)
+class EntityChange:
+    """The new state of one document after this batch's events, as a top-level diff."""
+
+    key: EntityKey
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any]
+    set_fields: dict[str, Any]
+    unset_fields: tuple[str, ...]
+    last_event: documents.EventRef
+    customer_id: str | None
+
+
+@dataclass(frozen=True)
+class SourceSeen:
+    """The newest event this batch applied from one source (for freshness reporting)."""
+
+    last_event_at: datetime
+    last_event_id: str
+
+
+@dataclass
+class BatchPlan:
+    changes: list[EntityChange] = field(default_factory=list)
+    sources_seen: dict[str, SourceSeen] = field(default_factory=dict)
+
+
+def group_by_entity(events: Iterable[Event]) -> dict[EntityKey, list[Event]]:
+    grouped: dict[EntityKey, list[Event]] = defaultdict(list)
+    for event in events:
+        grouped[EntityKey(event.entity_kind, event.entity_id)].append(event)
+    return dict(grouped)
+
+
+def _event_order(event: Event) -> tuple[datetime, str, int, str]:
+    return (event.time, event.source, event.sequence, event.id)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An event that decoded but that the reducer refused (e.g. it contradicts the document)."""
+
+    event: Event
+    reason: str
+
+
+def plan_entity(
+    key: EntityKey,
+    before: Mapping[str, Any] | None,
+    events: list[Event],
+    mapping: StatusMapping,
+) -> tuple[EntityChange | None, list[Rejected]]:
+    """Fold ``events`` into ``before``.
+
+    The change is None when the events change nothing (e.g. redeliveries). The reducers are
+    order-insensitive, so the sort only makes runs reproducible.
+    """
+    doc: dict[str, Any] | None = dict(before) if before is not None else None
+    ordered = sorted(events, key=_event_order)
+    applied: list[Event] = []
+    rejected: list[Rejected] = []
+    for event in ordered:
+        try:
+            doc = apply(doc, event, mapping)
+        except InvalidEvent as exc:
+            rejected.append(Rejected(event, exc.reason))
+        else:
+            applied.append(event)
+    if doc is None or not applied:
+        return None, rejected
+    previous = before or {}
+    set_fields = {
+        name: value
+        for name, value in doc.items()
+        if name not in IO_FIELDS and previous.get(name, _MISSING) != value
+    }
+    unset_fields = tuple(
+        sorted(name for name in previous if name not in IO_FIELDS and name not in doc)
+    )
+    if not set_fields and not unset_fields:
+        return None, rejected
+    newest = applied[-1]
+    change = EntityChange(
+        key=key,
+        before=before,
+        after=doc,
+        set_fields=set_fields,
+        unset_fields=unset_fields,
+        last_event=documents.EventRef(
+            source=newest.source, id=newest.id, type=newest.type, time=newest.time
+        ),
+        customer_id=doc.get("customerId"),
+    )
+    return change, rejected
+
+
+_MISSING: Final = object()
+
+
+def sources_seen(events: Iterable[Event]) -> dict[str, SourceSeen]:
+    """Per source, the newest event by source time: what freshness reports."""
+    seen: dict[str, SourceSeen] = {}
+    for event in events:
+        current = seen.get(event.source)
+        if current is None or event.time > current.last_event_at:
+            seen[event.source] = SourceSeen(event.time, event.id)
+    return seen
+
+
+@dataclass(frozen=True)
+class LinkDelta:
+    """How the entities a document names itself changed with this batch."""
+
+    current: dict[str, frozenset[str]]
+    added: dict[str, frozenset[str]]
+    removed: dict[str, frozenset[str]]
+
+
+def link_delta(kind: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> LinkDelta:
+    old = {k: frozenset(v) for k, v in declared_links(kind, dict(before)).items()} if before else {}
+    new = {k: frozenset(v) for k, v in declared_links(kind, dict(after)).items()}
+    kinds = set(old) | set(new)
+    return LinkDelta(
+        current={k: new.get(k, frozenset()) for k in kinds},
+        added={k: new.get(k, frozenset()) - old.get(k, frozenset()) for k in kinds},
+        removed={k: old.get(k, frozenset()) - new.get(k, frozenset()) for k in kinds},
+    )
+
+
+def related_ids(doc: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Ids of the entities that pushed a summary into ``doc`` (they named this document)."""
+    found: dict[str, set[str]] = {}
+    for kind, entries in (doc.get("related") or {}).items():
+        ids = {entry.get(_ID_FIELD[kind]) for entry in entries.values() if isinstance(entry, dict)}
+        found[kind] = {i for i in ids if isinstance(i, str)}
+    return found
+
+
+_ID_FIELD: Final = {"orders": "orderId", "shipments": "shipmentId", "invoices": "invoiceId"}
+
+
+def new_milestones(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Milestones present after the batch that were not there before, oldest first."""
+    seen = {(m.get("source"), m.get("milestoneId")) for m in (before or {}).get("milestones", [])}
+    return [
+        m for m in after.get("milestones", []) if (m.get("source"), m.get("milestoneId")) not in seen
+    ]
+
+
+def became_cancelled(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
+    return bool(after.get("cancelled")) and not bool((before or {}).get("cancelled"))

@@ -1,0 +1,146 @@
+"""The long-running projector process: one member of the ``portal-projector`` consumer group.
+
+Scale out by starting more processes with the same group id: Kafka shares the partitions
+among them, and because every write is idempotent and keyed by entity, together they build
+the same documents as one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pymongo import AsyncMongoClient
+
+from projections.kafka_admin import ensure_own_topics
+from projections.projector import BatchOutcome, BatchProcessor
+from projections.settings import ProjectorSettings
+from projections.status_mapping import load_status_mapping
+from projections.store import ProjectionStore, StoreError
+
+log = logging.getLogger(__name__)
+
+#: Backoff while MongoDB or the broker refuses a batch; the batch is retried, never skipped.
+RETRY_DELAYS_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+async def publish_outcome(
+    producer: AIOKafkaProducer, outcome: BatchOutcome, *, dead_letter_topic: str, changes_topic: str
+) -> None:
+    """Send dead letters and change notices and wait until the broker has them all."""
+    sends = [
+        await producer.send(
+            dead_letter_topic, value=dead.value, key=dead.key, headers=dead.headers()
+        )
+        for dead in outcome.dead_letters
+    ]
+    sends += [
+        await producer.send(
+            changes_topic, value=notice.encode(), key=notice.shipment_id.encode()
+        )
+        for notice in outcome.notices
+    ]
+    if sends:
+        await asyncio.gather(*sends)
+
+
+def flatten(batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> list[
+    ConsumerRecord[bytes, bytes]
+]:
+    return [record for records in batches.values() for record in records]
+
+
+def next_offsets(
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+) -> dict[TopicPartition, int]:
+    return {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+
+
+async def process_until_done(
+    processor: BatchProcessor,
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+    stop: asyncio.Event,
+) -> BatchOutcome | None:
+    """Process a batch, retrying through store outages; None if asked to stop meanwhile."""
+    attempt = 0
+    while True:
+        try:
+            return await processor.process(records)
+        except StoreError as exc:
+            delay = RETRY_DELAYS_SECONDS[min(attempt, len(RETRY_DELAYS_SECONDS) - 1)]
+            log.warning("store unavailable (%s); retrying batch in %.1fs", exc, delay)
+            attempt += 1
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+                return None
+            except TimeoutError:
+                continue
+
+
+async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> None:
+    mapping = load_status_mapping(settings.status_map_file)
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        settings.mongodb_uri, tz_aware=True
+    )
+    store = ProjectionStore(
+        client[settings.mongodb_database], concurrency=settings.store_concurrency
+    )
+    processor = BatchProcessor(store, mapping, settings.topics)
+    await store.ensure_indexes(await store.active_suffix())
+    await ensure_own_topics(
+        settings.kafka_bootstrap_servers,
+        settings.topics,
+        changes_retention_hours=settings.changes_retention_hours,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+    )
+    consumer = AIOKafkaConsumer(
+        *settings.topics.inbound().values(),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.batch_max_records,
+    )
+    await producer.start()
+    await consumer.start()
+    log.info("projector started in group %s", settings.group_id)
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(
+                timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
+            )
+            records = flatten(batches)
+            if not records:
+                continue
+            outcome = await process_until_done(processor, records, stop)
+            if outcome is None:
+                break  # stopping mid-retry: nothing committed, the batch reruns next start
+            await publish_outcome(
+                producer,
+                outcome,
+                dead_letter_topic=settings.topics.dead_letter,
+                changes_topic=settings.topics.changes,
+            )
+            try:
+                await consumer.commit(next_offsets(batches))
+            except CommitFailedError:
+                # The group rebalanced while we worked: the partitions' new owner re-runs
+                # these records, which is harmless because every write is idempotent.
+                log.warning("offset commit refused after a rebalance; records will rerun")
+            if outcome.dead_letters:
+                log.warning("dead-lettered %d records", len(outcome.dead_letters))
+    except KafkaError:
+        log.exception("Kafka failure; stopping without committing the current batch")
+        raise
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await client.close()

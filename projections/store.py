@@ -1,0 +1,183 @@
+"""All MongoDB I/O of the projector, behind one small class.
+
+Every operation here is idempotent, because a batch is re-run after a crash between the
+document writes and the Kafka offset commit:
+
+* entity writes are ``$set`` of the fields the reducers changed; a redelivered batch
+  changes nothing and writes nothing (the planner drops empty diffs);
+* summary pushes are guarded by the summarised document's ``rev`` and never go backwards;
+* freshness uses ``$max`` for the source time.
+
+Only ``_id`` lookups are used on the write path: FerretDB 1.24 pushes nothing else down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from projections import documents
+from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
+
+
+class StoreError(Exception):
+    """MongoDB refused or could not be reached; the batch is not committed and will rerun."""
+
+
+@dataclass(frozen=True)
+class SummaryPush:
+    """Write (or remove) the summary of entity ``source_kind/source_id`` inside ``target``."""
+
+    target_kind: str
+    target_id: str
+    source_kind: str
+    source_id: str
+    rev: int
+    summary: Mapping[str, Any] | None  # None removes it
+    customer_id: str | None
+
+    @property
+    def path(self) -> str:
+        return f"related.{self.source_kind}.{documents.field_key(self.source_id)}"
+
+
+class ProjectionStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, concurrency: int = 32) -> None:
+        self._db = db
+        self._limit = asyncio.Semaphore(concurrency)
+
+    @property
+    def db(self) -> AsyncDatabase[dict[str, Any]]:
+        return self._db
+
+    def collection_name(self, kind_or_collection: str, suffix: str) -> str:
+        base = COLLECTION_OF.get(kind_or_collection, kind_or_collection)
+        return documents.generation_collection(base, suffix)
+
+    async def active_suffix(self) -> str:
+        """The projection generation readers use now ("" until a rebuild switched it)."""
+        try:
+            pointer = await self._db[documents.READ_POINTER].find_one({"_id": "active"})
+        except PyMongoError as exc:
+            raise StoreError(f"cannot read the projection pointer: {exc}") from exc
+        return str(pointer["suffix"]) if pointer else ""
+
+    async def set_active_suffix(self, suffix: str) -> None:
+        try:
+            await self._db[documents.READ_POINTER].update_one(
+                {"_id": "active"}, {"$set": {"suffix": suffix}}, upsert=True
+            )
+        except PyMongoError as exc:
+            raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
+
+    async def ensure_indexes(self, suffix: str) -> None:
+        """Create the readers' indexes (needed on MongoDB; accepted and cheap on FerretDB)."""
+        try:
+            for base, specs in documents.INDEXES.items():
+                name = base if base == documents.AUDIT_LOG else self.collection_name(base, suffix)
+                for index_name, keys in specs:
+                    await self._db[name].create_index(keys, name=index_name)
+        except PyMongoError as exc:
+            raise StoreError(f"cannot create indexes: {exc}") from exc
+
+    async def _guarded(self, operation: Any) -> Any:
+        async with self._limit:
+            try:
+                return await operation
+            except PyMongoError as exc:
+                raise StoreError(str(exc)) from exc
+
+    async def load(self, collection: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Current documents by ``_id``: one equality lookup each, run concurrently.
+
+        ``{_id: {$in: [...]}}`` would be one round trip on MongoDB but a full collection scan
+        on FerretDB 1.24, which pushes only plain equality down.
+        """
+        unique = list(dict.fromkeys(ids))
+        found = await asyncio.gather(
+            *(self._guarded(self._db[collection].find_one({"_id": i})) for i in unique)
+        )
+        return {doc["_id"]: doc for doc in found if doc is not None}
+
+    async def write_entity(
+        self, collection: str, change: EntityChange, now: datetime
+    ) -> dict[str, Any]:
+        """Apply one document's diff; returns the document as stored after the write.
+
+        ``find_one_and_update`` returns the write's own result, so of two writers of one
+        order (ERP fields and WMS fields) the later sees both changes and carries the higher
+        ``rev``: its summary is the one that wins wherever the order is summarised.
+        """
+        update: dict[str, Any] = {
+            "$set": {**change.set_fields, "updatedAt": now, "lastEvent": change.last_event},
+            "$inc": {"rev": 1},
+        }
+        if change.unset_fields:
+            update["$unset"] = {name: "" for name in change.unset_fields}
+        result = await self._guarded(
+            self._db[collection].find_one_and_update(
+                {"_id": change.key.id},
+                update,
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        )
+        assert result is not None  # upsert always returns a document
+        return dict(result)
+
+    async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
+        """Write summaries into related documents, never replacing a newer one.
+
+        Per target collection one ordered bulk write: first make sure each target exists
+        (as ``known: False`` until its own snapshot arrives), then the guarded ``$set``.
+        """
+        by_collection: dict[str, list[UpdateOne]] = {}
+        for push in pushes:
+            ops = by_collection.setdefault(self.collection_name(push.target_kind, suffix), [])
+            stored_rev = f"{push.path}.rev"
+            newer = {
+                "_id": push.target_id,
+                "$or": [{stored_rev: {"$exists": False}}, {stored_rev: {"$lt": push.rev}}],
+            }
+            if push.summary is None:
+                ops.append(UpdateOne({"_id": push.target_id}, {"$unset": {push.path: ""}}))
+                continue
+            on_insert: dict[str, Any] = {"known": False, "rev": 0}
+            if push.customer_id is not None:
+                on_insert["customerId"] = push.customer_id
+            ops.append(UpdateOne({"_id": push.target_id}, {"$setOnInsert": on_insert}, upsert=True))
+            ops.append(UpdateOne(newer, {"$set": {push.path: {**push.summary, "rev": push.rev}}}))
+        await asyncio.gather(
+            *(
+                self._guarded(self._db[name].bulk_write(ops, ordered=True))
+                for name, ops in by_collection.items()
+            )
+        )
+
+    async def touch_sources(
+        self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
+    ) -> None:
+        """Record, per source, the newest event time applied and when it was applied."""
+        if not seen:
+            return
+        ops = [
+            UpdateOne(
+                {"_id": source},
+                {
+                    "$max": {"lastEventAt": info.last_event_at},
+                    "$set": {"lastAppliedAt": now, "lastEventId": info.last_event_id},
+                },
+                upsert=True,
+            )
+            for source, info in seen.items()
+        ]
+        await self._guarded(
+            self._db[self.collection_name("sources", suffix)].bulk_write(ops, ordered=False)
+        )
