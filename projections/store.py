@@ -119,6 +119,9 @@ class ProjectionStore:
             "$set": {**change.set_fields, "updatedAt": now, "lastEvent": change.last_event},
             "$inc": {"rev": 1},
         }
+        if "known" not in change.set_fields:
+            # The same shape whether this write or a related entity's push created it.
+            update["$setOnInsert"] = {"known": False}
         if change.unset_fields:
             update["$unset"] = {name: "" for name in change.unset_fields}
         result = await self._guarded(

@@ -1,0 +1,259 @@
+"""The projector against the real broker and database: documents, dead letters, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from projections import documents
+from projections.changes import ShipmentChange
+from projections.dead_letter import DeadLetter
+from projections.rebuild import rebuild
+from projections.runner import run_projector
+from projections.settings import ProjectorSettings
+from tests.integration.projector_harness import (
+    produce,
+    projector_env,
+    snapshot,
+    start_projector,
+    stop_projector,
+    topic_names_from,
+    wait_caught_up,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "examples"
+TOPIC_OF_EXAMPLE = {
+    "order-created.json": "orders",
+    "fulfillment-progressed.json": "fulfillment",
+    "shipment-planned.json": "shipments",
+    "shipment-milestone.json": "shipments",
+    "shipment-pod-captured.json": "shipments",
+    "invoice-issued.json": "invoices",
+    "source-status-changed.json": "source_status",
+}
+
+
+def _example(name: str) -> dict[str, Any]:
+    return json.loads((EXAMPLES / name).read_text())
+
+
+def _record(topics: dict[str, str], kind: str, event: dict[str, Any]) -> tuple[str, bytes, bytes]:
+    return topics[kind], event["subject"].encode(), json.dumps(event).encode()
+
+
+def _settings(bootstrap: str, db: AsyncDatabase[Any], topics: dict[str, str]) -> ProjectorSettings:
+    return ProjectorSettings(
+        kafka_bootstrap_servers=bootstrap,
+        mongodb_database=db.name,
+        group_id=f"test-{uuid.uuid4().hex[:8]}",
+        topics=topic_names_from(topics),
+        batch_wait_ms=50,
+    )
+
+
+async def _project(settings: ProjectorSettings) -> None:
+    """Run an in-process projector until it has committed everything produced so far."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_projector(settings, stop))
+    try:
+        await wait_caught_up(settings.kafka_bootstrap_servers, settings.group_id, settings.topics)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+@pytest.fixture
+async def second_db(mongo_client: AsyncMongoClient[Any]) -> AsyncIterator[AsyncDatabase[Any]]:
+    name = f"ref_{uuid.uuid4().hex[:12]}"
+    yield mongo_client[name]
+    await mongo_client.drop_database(name)
+
+
+async def _read_topic(bootstrap: str, topic: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        records = []
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            records.extend(batch.get(tp, []))
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def test_contract_examples_become_linked_documents(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    # Deliberately out of order across topics: invoice and milestone before their plan/order.
+    order = [
+        "invoice-issued.json",
+        "shipment-milestone.json",
+        "fulfillment-progressed.json",
+        "shipment-planned.json",
+        "order-created.json",
+        "shipment-pod-captured.json",
+        "source-status-changed.json",
+    ]
+    await produce(
+        kafka_bootstrap,
+        [_record(topic_names, TOPIC_OF_EXAMPLE[n], _example(n)) for n in order],
+    )
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await _project(settings)
+
+    order_doc = await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234"})
+    assert order_doc is not None and order_doc["known"] is True
+    assert order_doc["customerReference"] == "PO-88812"
+    assert order_doc["fulfillmentStage"] == "LOADED"
+    shipment_summary = order_doc["related"]["shipments"]["SH-55021"]
+    assert shipment_summary["trackingNumber"] == "7712093341"
+    assert shipment_summary["status"] == "PICKED_UP"
+    assert order_doc["related"]["invoices"]["INV-2026-004411"]["total"] == "909.89"
+
+    shipment = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
+    assert shipment is not None and shipment["pod"]["signedBy"] == "J. RIVERA"
+    assert shipment["related"]["orders"]["SO-100234"]["customerReference"] == "PO-88812"
+    assert shipment["lastEvent"]["id"] and shipment["updatedAt"].tzinfo is not None
+
+    invoice = await mongo_db[documents.INVOICES].find_one({"_id": "INV-2026-004411"})
+    assert invoice is not None
+    assert invoice["related"]["orders"]["SO-100234"]["orderId"] == "SO-100234"
+    assert invoice["related"]["shipments"]["SH-55021"]["trackingNumber"] == "7712093341"
+
+    erp = await mongo_db[documents.SOURCES].find_one({"_id": "erp/s4-prod"})
+    assert erp is not None and erp["declared"]["status"] == "MAINTENANCE"
+    assert erp["lastEventAt"] == datetime(2026, 11, 28, 21, 0, tzinfo=UTC)
+
+    notices = await _read_topic(kafka_bootstrap, topic_names["changes"])
+    decoded = [ShipmentChange.decode(r.value) for r in notices]
+    assert [n.notice_id for n in decoded] == ["tms/us-road|ms-99120"]
+    assert decoded[0].tracking_number == "7712093341"
+
+
+async def test_broken_records_are_dead_lettered_and_consumption_continues(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    good = _example("order-created.json")
+    wrong_type = dict(good, id="x-1", sequence="seven")
+    broken = [b"not json at all", b"[1, 2, 3]", json.dumps(wrong_type).encode()]
+    await produce(
+        kafka_bootstrap,
+        [(topic_names["orders"], b"SO-100234", value) for value in broken]
+        + [_record(topic_names, "orders", good)],
+    )
+    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    dead = [
+        DeadLetter.from_headers(r.key, r.value, r.headers)
+        for r in await _read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    ]
+    assert sorted(d.value for d in dead if d.value) == sorted(broken)
+    for letter in dead:
+        assert letter.topic == topic_names["orders"]
+        assert letter.offset >= 0 and letter.reason
+    assert {d.offset for d in dead} == {0, 1, 2} or len({(d.partition, d.offset) for d in dead}) == 3
+
+
+def _simulated_records(topics: dict[str, str], count: int) -> list[tuple[str, bytes, bytes]]:
+    from simulator.world import FaultRates, generate
+
+    records = []
+    for sim in generate(
+        seed=11,
+        days=20,
+        customers=None,
+        orders_per_day=12,
+        now=datetime(2026, 11, 20, tzinfo=UTC),
+        faults=FaultRates.default(),
+    ):
+        records.append((topics[sim.topic_kind], sim.key, sim.value))
+        if len(records) >= count:
+            break
+    return records
+
+
+async def _reference(
+    kafka_bootstrap: str, topics: dict[str, str], db: AsyncDatabase[Any]
+) -> dict[str, Any]:
+    await _project(_settings(kafka_bootstrap, db, topics))
+    return await snapshot(db)
+
+
+async def test_sigkill_at_any_moment_loses_nothing_and_doubles_nothing(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],
+    tmp_path: Path,
+) -> None:
+    await produce(kafka_bootstrap, _simulated_records(topic_names, 4000))
+    expected = await _reference(kafka_bootstrap, topic_names, second_db)
+
+    group = f"kill-{uuid.uuid4().hex[:8]}"
+    env = projector_env(kafka_bootstrap, mongo_db.name, group, topic_names)
+    env["PROJECTOR_BATCH_MAX"] = "300"  # many batches, so kills land mid-stream
+    rng = random.Random(5)
+    for _ in range(4):
+        process = start_projector(env, tmp_path / "projector.log")
+        await asyncio.sleep(rng.uniform(1.5, 4.0))
+        stop_projector(process, kill=True)
+    process = start_projector(env, tmp_path / "projector.log")
+    try:
+        await wait_caught_up(kafka_bootstrap, group, topic_names_from(topic_names))
+    finally:
+        stop_projector(process)
+    assert await snapshot(mongo_db) == expected
+
+
+async def test_two_processes_in_one_group_build_the_same_documents(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],
+    tmp_path: Path,
+) -> None:
+    await produce(kafka_bootstrap, _simulated_records(topic_names, 3000))
+    expected = await _reference(kafka_bootstrap, topic_names, second_db)
+
+    group = f"pair-{uuid.uuid4().hex[:8]}"
+    env = projector_env(kafka_bootstrap, mongo_db.name, group, topic_names)
+    env["PROJECTOR_BATCH_MAX"] = "200"
+    processes = [start_projector(env, tmp_path / f"p{i}.log") for i in range(2)]
+    try:
+        await wait_caught_up(kafka_bootstrap, group, topic_names_from(topic_names))
+    finally:
+        for process in processes:
+            stop_projector(process)
+    assert await snapshot(mongo_db) == expected
+
+
+async def test_rebuild_fills_a_new_generation_and_switches_readers(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    await produce(kafka_bootstrap, _simulated_records(topic_names, 1500))
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await _project(settings)
+    before = await snapshot(mongo_db)
+
+    suffix = await rebuild(settings)
+
+    pointer = await mongo_db[documents.READ_POINTER].find_one({"_id": "active"})
+    assert pointer is not None and pointer["suffix"] == suffix
+    assert await snapshot(mongo_db, suffix) == before
