@@ -1,0 +1,233 @@
+"""Projector benchmark: throughput against the store's bulk-write ceiling, and freshness.
+
+Run against the local stack (``scripts/stack start``):
+
+    .venv/bin/python bench/projector.py [--events 200000] [--rate 1000] [--seconds 20]
+
+All three figures come from one run on the same machine and store:
+
+1. projector throughput: a realistic simulated stream (several hundred customers' worth of
+   orders, shipments, milestones and invoices, with the contract's faults) is loaded into
+   fresh topics, then one projector process consumes it from the start; events/s;
+2. ceiling: the final documents the projector produced are written again with plain
+   ``insert_many`` into an empty database, no Kafka, no reads; expressed as events/s (the
+   same event count divided by the time to write the documents they produced);
+3. freshness: with the projector caught up, events are produced at a steady rate; the time
+   from producing a milestone to its change notice (published only after the document is
+   written) is measured, p50 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from pymongo import AsyncMongoClient  # noqa: E402
+
+from projections import documents  # noqa: E402
+from projections.changes import ShipmentChange  # noqa: E402
+from projections.runner import run_projector  # noqa: E402
+from projections.settings import ProjectorSettings  # noqa: E402
+from projections.topics import TopicNames  # noqa: E402
+from simulator.world import FaultRates, generate  # noqa: E402
+from tests.integration.projector_harness import wait_caught_up  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def create_topics(bootstrap: str, topics: TopicNames) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(t, num_partitions=4, replication_factor=1) for t in topics.inbound().values()]
+        )
+    finally:
+        await admin.close()
+
+
+def simulated(seed: int, count: int, topics: TopicNames, now: datetime) -> list[tuple[str, bytes, bytes]]:
+    names = topics.inbound()
+    out: list[tuple[str, bytes, bytes]] = []
+    for record in generate(
+        seed=seed,
+        days=90,
+        customers=300,
+        orders_per_day=max(10, count // 90 // 12),
+        now=now,
+        faults=FaultRates.default(),
+    ):
+        out.append((names[record.topic_kind], record.key, record.value))
+        if len(out) >= count:
+            break
+    return out
+
+
+async def produce_all(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    try:
+        futures = [await producer.send(t, value=v, key=k) for t, k, v in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def measure_ceiling(client: AsyncMongoClient[Any], source_db: str, events: int) -> float:
+    """Seconds to insert the projector's final documents into an empty database."""
+    docs: dict[str, list[dict[str, Any]]] = {}
+    for name in documents.ENTITY_COLLECTIONS:
+        docs[name] = [d async for d in client[source_db][name].find({})]
+    target = client[f"bench_ceiling_{uuid.uuid4().hex[:8]}"]
+    try:
+        started = time.perf_counter()
+        for name, rows in docs.items():
+            for i in range(0, len(rows), 1000):
+                await target[name].insert_many(rows[i : i + 1000], ordered=False)
+        return time.perf_counter() - started
+    finally:
+        await client.drop_database(target.name)
+        total = sum(len(r) for r in docs.values())
+        print(f"  final documents: {total} for {events} events")
+
+
+async def measure_freshness(
+    bootstrap: str, topics: TopicNames, seed: int, rate: int, seconds: int, now: datetime
+) -> list[float]:
+    """Produce at ``rate`` events/s; latency of each milestone from send to its notice."""
+    records = simulated(seed, rate * seconds, topics, now)
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    tp = TopicPartition(topics.changes, 0)
+    consumer.assign([tp])
+    await consumer.seek_to_end(tp)
+    await consumer.position(tp)
+    done = asyncio.Event()
+
+    async def listen() -> None:
+        while not done.is_set():
+            batch = await consumer.getmany(tp, timeout_ms=200)
+            received = time.perf_counter()
+            for record in batch.get(tp, []):
+                notice = ShipmentChange.decode(record.value)
+                started = sent_at.pop(notice.notice_id, None)
+                if started is not None:
+                    latencies.append(received - started)
+
+    listener = asyncio.create_task(listen())
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+    await producer.start()
+    try:
+        interval = 1.0 / rate
+        start = time.perf_counter()
+        for i, (topic, key, value) in enumerate(records):
+            target = start + i * interval
+            delay = target - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                body = json.loads(value)
+                if body.get("type") == "logistics.shipment.milestone.v1":
+                    sent_at[f"{body['source']}|{body['data']['milestoneId']}"] = time.perf_counter()
+            except (ValueError, KeyError, TypeError):
+                pass
+            await producer.send(topic, value=value, key=key)
+        await producer.flush()
+        await asyncio.sleep(3)
+    finally:
+        done.set()
+        await listener
+        await producer.stop()
+        await consumer.stop()
+    return latencies
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:8]
+    topics = TopicNames(
+        **{f: f"bench{run}.{getattr(TopicNames(), f)}" for f in TopicNames.__dataclass_fields__}
+    )
+    await create_topics(args.bootstrap, topics)
+    client: AsyncMongoClient[Any] = AsyncMongoClient(args.mongodb_uri, tz_aware=True)
+    db_name = f"bench_projector_{run}"
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    try:
+        print(f"generating {args.events} events ...")
+        records = simulated(42, args.events, topics, now)
+        await produce_all(args.bootstrap, records)
+        settings = ProjectorSettings(
+            kafka_bootstrap_servers=args.bootstrap,
+            mongodb_uri=args.mongodb_uri,
+            mongodb_database=db_name,
+            group_id=f"bench-{run}",
+            topics=topics,
+        )
+        stop = asyncio.Event()
+        started = time.perf_counter()
+        task = asyncio.create_task(run_projector(settings, stop))
+        await wait_caught_up(args.bootstrap, settings.group_id, topics, timeout=3600)
+        projector_seconds = time.perf_counter() - started
+        projector_rate = len(records) / projector_seconds
+        print(f"projector: {len(records)} events in {projector_seconds:.1f}s = {projector_rate:,.0f} events/s")
+
+        ceiling_seconds = await measure_ceiling(client, db_name, len(records))
+        ceiling_rate = len(records) / ceiling_seconds
+        print(f"ceiling (insert_many of final documents): {ceiling_seconds:.1f}s = {ceiling_rate:,.0f} events/s")
+        print(f"ratio projector/ceiling: {projector_rate / ceiling_rate:.2f}")
+
+        latencies = await measure_freshness(
+            args.bootstrap, topics, 43, args.rate, args.seconds, now
+        )
+        stop.set()
+        await task
+        if latencies:
+            print(
+                f"freshness at {args.rate} events/s over {args.seconds}s: "
+                f"{len(latencies)} milestones, p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+                f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+                f"mean {statistics.fmean(latencies) * 1000:.0f} ms"
+            )
+        else:
+            print("freshness: no milestone notices received")
+    finally:
+        await client.drop_database(db_name)
+        await client.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics(
+                [getattr(topics, f) for f in TopicNames.__dataclass_fields__]
+            )
+        finally:
+            await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
