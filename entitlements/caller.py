@@ -1,0 +1,37 @@
+"""Who is calling: the identity a verified token vouches for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+#: The support role name used when the policy file does not configure its own.
+DEFAULT_SUPPORT_ROLE: Final = "support"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A verified caller. Built only by ``TokenVerifier.verify`` (or by tests).
+
+    ``customers`` and ``roles`` are exactly the token's claims; what they allow is decided by
+    ``Policy.scope``, never by inspecting a ``Caller`` elsewhere.
+    """
+
+    subject: str
+    customers: frozenset[str]
+    roles: frozenset[str]
+    expires_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.expires_at.tzinfo is None:
+            raise ValueError("Caller.expires_at must be timezone-aware (UTC)")
+
+    @property
+    def is_support(self) -> bool:
+        """Whether the caller holds the built-in ``support`` role.
+
+        A convenience for display only. The policy file may name other support roles, so
+        anything that grants access asks ``Policy.is_support`` / ``Policy.scope`` instead.
+        """
+        return DEFAULT_SUPPORT_ROLE in self.roles
