@@ -1,0 +1,55 @@
+"""Which MongoDB collections a request reads.
+
+The projector can rebuild every projection into a new generation (``orders__<suffix>`` ...)
+and then flip the ``read_pointer`` document. A request resolves the pointer once and reads one
+generation throughout, so a flip in the middle of a request never mixes generations.
+The audit log is not a projection: it is never rebuilt and has no generation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from projections import documents
+
+#: What the readers read: the three entity projections and the per-source freshness records.
+ReadKind = Literal["orders", "shipments", "invoices", "sources"]
+
+
+@dataclass(frozen=True)
+class CollectionNames:
+    """Base names of the collections (deployments may rename them; tests isolate by database)."""
+
+    orders: str = documents.ORDERS
+    shipments: str = documents.SHIPMENTS
+    invoices: str = documents.INVOICES
+    sources: str = documents.SOURCES
+    audit_log: str = documents.AUDIT_LOG
+    read_pointer: str = documents.READ_POINTER
+
+    def base(self, kind: ReadKind) -> str:
+        name: str = getattr(self, kind)
+        return name
+
+    def generation(self, suffix: str) -> Generation:
+        return Generation(names=self, suffix=suffix)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The collection names of one projection generation ("" is the original one)."""
+
+    names: CollectionNames
+    suffix: str
+
+    def of(self, kind: ReadKind) -> str:
+        return documents.generation_collection(self.names.base(kind), self.suffix)
+
+
+def suffix_from_pointer(pointer: dict[str, Any] | None) -> str:
+    """The active suffix named by the pointer document; no pointer means the original generation."""
+    if pointer is None:
+        return ""
+    suffix = pointer.get("suffix")
+    return suffix if isinstance(suffix, str) else ""

@@ -1,0 +1,262 @@
+"""Client filters turned into MongoDB query fragments (pure logic, no I/O).
+
+Every fragment is later AND-ed with the caller's scope filter by ``combine``; a filter can
+narrow what the scope allows but never widen it (a ``customerId`` outside the caller's
+customers simply matches nothing).
+
+Top-level scalar equality is kept as plain ``{field: value}`` wherever possible: it is the only
+form FerretDB 1.24 pushes down to its backend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+
+from projections import documents
+from resolvers.errors import BadUserInput
+
+#: Order statuses derived from ``cancelled`` and ``fulfillmentStage``.
+ORDER_STATUSES: Final = ("OPEN", "IN_FULFILLMENT", "SHIPPED", "CANCELLED")
+#: Invoice statuses as clients see them: OVERDUE is derived, never stored.
+INVOICE_VIEW_STATUSES: Final = (*documents.INVOICE_STATUSES, "OVERDUE")
+
+SEARCH_TEXT_MIN: Final = 2
+SEARCH_TEXT_MAX: Final = 100
+
+
+def combine(*fragments: Mapping[str, Any]) -> dict[str, Any]:
+    """AND query fragments, merging them into one document while their keys are disjoint.
+
+    A merged document keeps plain equality at the top level (pushed down by FerretDB); keys
+    that collide (e.g. a scope's ``customerId`` and a filter's) go under ``$and`` so that
+    neither replaces the other.
+    """
+    merged: dict[str, Any] = {}
+    conjuncts: list[Mapping[str, Any]] = []
+    for fragment in fragments:
+        if not fragment:
+            continue
+        if any(key in merged or key == "$and" for key in fragment):
+            conjuncts.append(fragment)
+        else:
+            merged.update(fragment)
+    if conjuncts:
+        existing = merged.pop("$and", [])
+        merged["$and"] = [*existing, *conjuncts]
+    return merged
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """``start`` inclusive, ``end`` exclusive; either may be open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for bound in (self.start, self.end):
+            if bound is not None and bound.tzinfo is None:
+                raise BadUserInput("times must carry a UTC offset")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise BadUserInput("a time range must not end before it starts")
+
+    def mongo(self) -> dict[str, Any]:
+        condition: dict[str, Any] = {}
+        if self.start is not None:
+            condition["$gte"] = self.start
+        if self.end is not None:
+            condition["$lt"] = self.end
+        return condition
+
+
+def _one_of(name: str, values: Iterable[str] | None, allowed: Iterable[str]) -> list[str] | None:
+    if values is None:
+        return None
+    chosen = sorted(set(values))
+    unknown = [v for v in chosen if v not in set(allowed)]
+    if unknown:
+        raise BadUserInput(f"{name}: unknown value(s) {', '.join(unknown)}")
+    return chosen
+
+
+def _equals_or_in(field: str, values: list[str]) -> dict[str, Any]:
+    return {field: values[0]} if len(values) == 1 else {field: {"$in": values}}
+
+
+def _range(field: str, window: TimeRange | None) -> dict[str, Any]:
+    condition = window.mongo() if window is not None else {}
+    return {field: condition} if condition else {}
+
+
+def _case_insensitive_equals(value: str) -> dict[str, Any]:
+    return {"$regex": f"^{re.escape(value)}$", "$options": "i"}
+
+
+def _order_status(status: str) -> dict[str, Any]:
+    open_ = {"cancelled": {"$ne": True}}
+    if status == "CANCELLED":
+        return {"cancelled": True}
+    if status == "SHIPPED":
+        return {**open_, "fulfillmentStage": "SHIPPED"}
+    if status == "IN_FULFILLMENT":
+        stages = [s for s in documents.FULFILLMENT_STAGES if s != "SHIPPED"]
+        return {**open_, "fulfillmentStage": {"$in": stages}}
+    return {**open_, "fulfillmentStage": None}
+
+
+def _any_of(alternatives: list[dict[str, Any]]) -> dict[str, Any]:
+    return alternatives[0] if len(alternatives) == 1 else {"$or": alternatives}
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    statuses: frozenset[str] | None = None
+    fulfillment_stages: frozenset[str] | None = None
+    ordered: TimeRange | None = None
+    warehouse_id: str | None = None
+    customer_id: str | None = None
+    order_type: str | None = None
+
+    def mongo(self) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = []
+        statuses = _one_of("status", self.statuses, ORDER_STATUSES)
+        if statuses is not None:
+            parts.append(_any_of([_order_status(s) for s in statuses]) if statuses else _NOTHING)
+        stages = _one_of("fulfillmentStage", self.fulfillment_stages, documents.FULFILLMENT_STAGES)
+        if stages is not None:
+            parts.append(_equals_or_in("fulfillmentStage", stages) if stages else _NOTHING)
+        parts.append(_range("orderedAt", self.ordered))
+        if self.warehouse_id is not None:
+            parts.append({"warehouseId": self.warehouse_id})
+        if self.customer_id is not None:
+            parts.append({"customerId": self.customer_id})
+        if self.order_type is not None:
+            parts.append({"orderType": self.order_type})
+        return combine(*parts)
+
+
+@dataclass(frozen=True)
+class ShipmentFilter:
+    statuses: frozenset[str] | None = None
+    planned_pickup: TimeRange | None = None
+    carrier_scac: str | None = None
+    destination_city: str | None = None
+    destination_country: str | None = None
+    customer_id: str | None = None
+
+    def mongo(self) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = []
+        statuses = _one_of("status", self.statuses, documents.SHIPMENT_STATUSES)
+        if statuses is not None:
+            parts.append(_equals_or_in("status", statuses) if statuses else _NOTHING)
+        parts.append(_range("plannedPickupAt", self.planned_pickup))
+        if self.carrier_scac is not None:
+            parts.append({"carrierScac": self.carrier_scac.upper()})
+        if self.destination_city is not None:
+            parts.append({"destination.city": _case_insensitive_equals(self.destination_city)})
+        if self.destination_country is not None:
+            parts.append({"destination.countryCode": self.destination_country.upper()})
+        if self.customer_id is not None:
+            parts.append({"customerId": self.customer_id})
+        return combine(*parts)
+
+
+@dataclass(frozen=True)
+class InvoiceFilter:
+    """``OPEN`` means open and not yet due; ``OVERDUE`` open with ``dueDate`` before today."""
+
+    statuses: frozenset[str] | None = None
+    issued: TimeRange | None = None
+    customer_id: str | None = None
+
+    def mongo(self, today: date) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = []
+        statuses = _one_of("status", self.statuses, INVOICE_VIEW_STATUSES)
+        if statuses is not None:
+            parts.append(
+                _any_of([_invoice_status(s, today) for s in statuses]) if statuses else _NOTHING
+            )
+        parts.append(_range("issuedAt", self.issued))
+        if self.customer_id is not None:
+            parts.append({"customerId": self.customer_id})
+        return combine(*parts)
+
+
+def _invoice_status(status: str, today: date) -> dict[str, Any]:
+    # ISO dates compare correctly as strings.
+    if status == "OVERDUE":
+        return {"status": "OPEN", "dueDate": {"$lt": today.isoformat()}}
+    if status == "OPEN":
+        return {"status": "OPEN", "dueDate": {"$gte": today.isoformat()}}
+    return {"status": status}
+
+
+def invoice_view_status(stored_status: str | None, due_date: str | None, today: date) -> str | None:
+    """The status a client sees: stored OPEN becomes OVERDUE once the due date has passed."""
+    if stored_status == "OPEN" and due_date is not None and due_date < today.isoformat():
+        return "OVERDUE"
+    return stored_status
+
+
+#: Matches no document: an explicitly empty list of statuses asks for nothing.
+_NOTHING: Final[dict[str, Any]] = {"_id": {"$in": []}}
+
+
+@dataclass(frozen=True)
+class ShipmentSearch:
+    """Free-text shipment search with optional structured narrowing.
+
+    ``text`` matches, case-insensitively and as a substring, a shipment's id, tracking number,
+    order ids, destination city, and the customer reference or ship-to name of its orders.
+    """
+
+    text: str
+    statuses: frozenset[str] | None = None
+    planned_pickup: TimeRange | None = None
+    customer_id: str | None = None
+
+    def __post_init__(self) -> None:
+        stripped = self.text.strip()
+        if not SEARCH_TEXT_MIN <= len(stripped) <= SEARCH_TEXT_MAX:
+            raise BadUserInput(
+                f"text: search for {SEARCH_TEXT_MIN} to {SEARCH_TEXT_MAX} characters"
+            )
+        object.__setattr__(self, "text", stripped)
+
+    def pattern(self) -> dict[str, Any]:
+        """A ``$regex`` condition for the text, escaped: the client's text is never a regex."""
+        return {"$regex": re.escape(self.text), "$options": "i"}
+
+    def order_filter(self) -> dict[str, Any]:
+        """Orders whose own fields match; their shipments are search hits too."""
+        pattern = self.pattern()
+        return {
+            "$or": [
+                {"customerReference": pattern},
+                {"shipTo.name": pattern},
+                {"_id": pattern},
+            ]
+        }
+
+    def shipment_filter(self, matching_order_ids: Iterable[str]) -> dict[str, Any]:
+        """Shipments matching the text themselves, or shipping one of ``matching_order_ids``."""
+        pattern = self.pattern()
+        alternatives: list[dict[str, Any]] = [
+            {"trackingNumber": pattern},
+            {"_id": pattern},
+            {"orderIds": pattern},
+            {"destination.city": pattern},
+        ]
+        order_ids = sorted(set(matching_order_ids))
+        if order_ids:
+            alternatives.append({"orderIds": {"$in": order_ids}})
+        structured = ShipmentFilter(
+            statuses=self.statuses,
+            planned_pickup=self.planned_pickup,
+            customer_id=self.customer_id,
+        ).mongo()
+        return combine({"$or": alternatives}, structured)

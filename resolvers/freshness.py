@@ -1,0 +1,62 @@
+"""How fresh each upstream source's data is (pure logic, no I/O).
+
+A source is *stale* when the projector has applied nothing from it for longer than the
+threshold: either the source is quiet, or the pipeline (broker, projector) is behind. Reads
+keep working either way; portals show the warning. A source's *declared* status is what it
+announced itself on ``ops.source-status.v1`` (e.g. an ERP maintenance window).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+DEFAULT_STALE_AFTER: Final = timedelta(seconds=300)
+DECLARED_STATUSES: Final = ("AVAILABLE", "MAINTENANCE", "DEGRADED")
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    source: str
+    last_event_at: datetime | None
+    last_applied_at: datetime | None
+    #: Seconds from the newest applied event's source time to now: the age of the newest data.
+    lag_seconds: float | None
+    declared_status: str
+    message: str | None
+    expected_back_at: datetime | None
+    declared_at: datetime | None
+    stale: bool
+
+
+def _utc(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def source_freshness(
+    doc: Mapping[str, Any], *, now: datetime, stale_after: timedelta = DEFAULT_STALE_AFTER
+) -> SourceFreshness:
+    """Freshness of the source described by one ``sources`` document."""
+    last_event_at = _utc(doc.get("lastEventAt"))
+    last_applied_at = _utc(doc.get("lastAppliedAt"))
+    declared = doc.get("declared")
+    declared = declared if isinstance(declared, Mapping) else {}
+    status = declared.get("status")
+    message = declared.get("message")
+    return SourceFreshness(
+        source=str(doc["_id"]),
+        last_event_at=last_event_at,
+        last_applied_at=last_applied_at,
+        lag_seconds=(
+            max(0.0, (now - last_event_at).total_seconds()) if last_event_at is not None else None
+        ),
+        declared_status=status if status in DECLARED_STATUSES else "AVAILABLE",
+        message=message if isinstance(message, str) else None,
+        expected_back_at=_utc(declared.get("expectedBackAt")),
+        declared_at=_utc(declared.get("changedAt")),
+        stale=last_applied_at is None or now - last_applied_at > stale_after,
+    )

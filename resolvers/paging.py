@@ -1,0 +1,213 @@
+"""Relay cursor pagination over MongoDB with a stable order (pure logic, no I/O).
+
+Every connection sorts by one field and breaks ties with ``_id`` in the same direction, so
+the order is total and a page boundary is never ambiguous. A cursor is base64url of a small
+JSON object holding only the sort name, the boundary document's sort value and its ``_id``;
+it is opaque to clients and carries no entitlement: the caller's scope filter is applied to
+every page, so a cursor taken from another customer's data only positions the caller inside
+their own data.
+
+Missing sort values follow MongoDB's order (null is the smallest value): first when
+ascending, last when descending. The "after" condition handles them explicitly because a
+range operator never matches null.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from resolvers.errors import BadUserInput
+
+DEFAULT_PAGE_SIZE: Final = 20
+MAX_PAGE_SIZE: Final = 100
+
+ValueKind = Literal["datetime", "string"]
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    """One way of ordering a connection: a document field and a direction (1 or -1)."""
+
+    name: str
+    field: str
+    direction: Literal[1, -1]
+    value_kind: ValueKind
+
+    def mongo_sort(self) -> list[tuple[str, int]]:
+        return [(self.field, self.direction), ("_id", self.direction)]
+
+
+def _sorts(field: str, stem: str, kind: ValueKind) -> dict[str, SortSpec]:
+    return {
+        f"{stem}_DESC": SortSpec(f"{stem}_DESC", field, -1, kind),
+        f"{stem}_ASC": SortSpec(f"{stem}_ASC", field, 1, kind),
+    }
+
+
+ORDER_SORTS: Final = _sorts("orderedAt", "ORDERED_AT", "datetime")
+SHIPMENT_SORTS: Final = {
+    **_sorts("plannedPickupAt", "PLANNED_PICKUP_AT", "datetime"),
+    **_sorts("eta", "ETA", "datetime"),
+}
+INVOICE_SORTS: Final = {
+    **_sorts("issuedAt", "ISSUED_AT", "datetime"),
+    **_sorts("dueDate", "DUE_DATE", "string"),
+}
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """What the client asked for: at most ``first`` items after cursor ``after``."""
+
+    sort: SortSpec
+    first: int = DEFAULT_PAGE_SIZE
+    after: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.first <= MAX_PAGE_SIZE:
+            raise BadUserInput(f"first must be between 1 and {MAX_PAGE_SIZE}, got {self.first}")
+
+
+@dataclass(frozen=True)
+class Position:
+    """A decoded cursor: the sort value and ``_id`` of the last item already seen."""
+
+    value: datetime | str | None
+    id: str
+
+
+def _as_utc(value: datetime) -> datetime:
+    """PyMongo returns naive UTC datetimes unless the client is ``tz_aware``."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def read_path(doc: Mapping[str, Any], field: str) -> Any:
+    """The value at a dotted path, or None when any step is missing."""
+    value: Any = doc
+    for part in field.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def encode_cursor(sort: SortSpec, doc: Mapping[str, Any]) -> str:
+    """The cursor just after ``doc`` in ``sort`` order."""
+    value = read_path(doc, sort.field)
+    encoded: dict[str, Any] | None
+    if isinstance(value, datetime):
+        # Milliseconds: BSON dates hold exactly that, so the boundary compares equal.
+        encoded = {"d": int(_as_utc(value).timestamp() * 1000)}
+    elif isinstance(value, str):
+        encoded = {"s": value}
+    else:
+        encoded = None
+    body = {"s": sort.name, "v": encoded, "i": str(doc["_id"])}
+    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(sort: SortSpec, cursor: str) -> Position:
+    """Parse a cursor issued for ``sort``; anything else is the client's mistake."""
+    bad = BadUserInput("after: not a cursor issued by this connection")
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        body = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error) as exc:
+        raise bad from exc
+    if not isinstance(body, dict) or not isinstance(body.get("i"), str):
+        raise bad
+    if body.get("s") != sort.name:
+        raise BadUserInput(
+            f"after: the cursor was issued for sort {body.get('s')!r}, not {sort.name!r}"
+        )
+    raw = body.get("v")
+    value: datetime | str | None
+    if raw is None:
+        value = None
+    elif isinstance(raw, dict) and sort.value_kind == "datetime" and type(raw.get("d")) is int:
+        try:
+            value = datetime.fromtimestamp(raw["d"] / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise bad from exc
+    elif isinstance(raw, dict) and sort.value_kind == "string" and isinstance(raw.get("s"), str):
+        value = raw["s"]
+    else:
+        raise bad
+    return Position(value=value, id=body["i"])
+
+
+def after_filter(sort: SortSpec, position: Position) -> dict[str, Any]:
+    """Documents strictly after ``position`` in ``sort`` order (ties broken by ``_id``)."""
+    field, value, doc_id = sort.field, position.value, position.id
+    past, beyond = ("$gt", "$gt") if sort.direction == 1 else ("$lt", "$lt")
+    same_value_later = {field: value, "_id": {beyond: doc_id}}
+    if value is None:
+        # null sorts first: ascending continues with the later nulls, then every non-null;
+        # descending has only the later nulls left.
+        if sort.direction == 1:
+            return {"$or": [same_value_later, {field: {"$ne": None}}]}
+        return same_value_later
+    alternatives: list[dict[str, Any]] = [{field: {past: value}}, same_value_later]
+    if sort.direction == -1:
+        alternatives.append({field: None})
+    return {"$or": alternatives}
+
+
+def position_of(sort: SortSpec, doc: Mapping[str, Any]) -> Position:
+    """The position just after ``doc``: where the next fetch of an over-fetching page starts."""
+    value = read_path(doc, sort.field)
+    if isinstance(value, datetime):
+        value = _as_utc(value)
+    elif not isinstance(value, str):
+        value = None
+    return Position(value=value, id=str(doc["_id"]))
+
+
+@dataclass(frozen=True)
+class Edge:
+    cursor: str
+    node: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a connection. ``count`` runs the (optional) total count only when asked."""
+
+    edges: list[Edge]
+    page_info: PageInfo
+    count: Callable[[], Awaitable[int]]
+
+
+def build_page(
+    request: PageRequest,
+    visible: list[dict[str, Any]],
+    count: Callable[[], Awaitable[int]],
+) -> Page:
+    """Cut up to ``first + 1`` visible documents into a page.
+
+    The extra document only tells whether a next page exists. ``hasPreviousPage`` is true
+    whenever the client came with a cursor: forward-only pagination, as Relay allows.
+    """
+    edges = [Edge(encode_cursor(request.sort, doc), doc) for doc in visible[: request.first]]
+    info = PageInfo(
+        has_next_page=len(visible) > request.first,
+        has_previous_page=request.after is not None,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+    return Page(edges=edges, page_info=info, count=count)

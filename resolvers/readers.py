@@ -1,0 +1,507 @@
+"""``Readers``: every read of the projections, for one caller, under their entitlements.
+
+One ``Readers`` is built per request. Each method obtains the caller's ``Scope``, ANDs
+``scope.mongo_filter(kind)`` into every query it sends, checks ``scope.allows`` on every
+document it receives and passes each one through ``scope.redact`` before returning it. Every
+query goes through ``_find``/``_count``, which take the scope as an argument, so a new method
+cannot read without one.
+
+Round trips per request are bounded by the shape of the query, never by the number of items:
+
+* the projection generation is read once (``read_pointer``), on the first data access;
+* entities by id go through per-request DataLoaders: all ids asked for in one tick of the
+  event loop become one ``{_id: {$in: [...]}}`` query AND-ed with the scope filter
+  (on FerretDB 1.24 an ``$in`` is evaluated in memory over the customer's documents, the scope's
+  ``customerId`` equality being what its backend narrows by);
+* a connection page is one query (``first + 1`` documents); only when the scope filter is
+  not complete (warehouse-restricted customers, see ``entitlements.scope``) may it take more;
+* related entities are served from the summaries embedded in the parent when a summary alone
+  proves the caller may see the entity, otherwise through the DataLoader (one query per kind
+  and nesting level).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeAlias
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+from strawberry.dataloader import DataLoader
+
+from entitlements.caller import Caller
+from entitlements.errors import AuthenticationError, EntitlementError
+from entitlements.policy import Policy, Scope
+from projections.documents import AuditEntry, EntityKind
+from resolvers.audit import AuditRequest, AuditSink
+from resolvers.collections import CollectionNames, Generation, ReadKind, suffix_from_pointer
+from resolvers.errors import (
+    BadUserInput,
+    Forbidden,
+    ResolverError,
+    StoreUnavailable,
+    Unauthenticated,
+)
+from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, ShipmentSearch, combine
+from resolvers.freshness import DEFAULT_STALE_AFTER, SourceFreshness, source_freshness
+from resolvers.paging import (
+    Page,
+    PageRequest,
+    Position,
+    after_filter,
+    build_page,
+    decode_cursor,
+    position_of,
+)
+
+Doc: TypeAlias = dict[str, Any]
+Clock: TypeAlias = Callable[[], datetime]
+
+#: Documents fetched per round when a page must over-fetch (scope filter not complete).
+OVERFETCH_CHUNK: Final = 100
+#: At most this many orders feed a search's "shipments of matching orders" branch.
+SEARCH_ORDER_MATCHES: Final = 500
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RelatedEntity:
+    """An entity named by another one, as far as the caller may see it.
+
+    ``summary`` is the summary embedded in the parent (possibly empty); ``document`` is the
+    full document when it had to be loaded to prove visibility, else None: fields outside the
+    summary are then loaded with ``Readers.load``.
+    """
+
+    kind: EntityKind
+    id: str
+    summary: Mapping[str, Any]
+    document: Doc | None
+
+
+def _converted(exc: EntitlementError) -> ResolverError:
+    if isinstance(exc, AuthenticationError):
+        return Unauthenticated(str(exc))
+    return Forbidden(str(exc))
+
+
+def _public(doc: Mapping[str, Any]) -> Doc:
+    """Drop bookkeeping fields (``_orderState`` ...): they are the projector's, not the API's."""
+    return {k: v for k, v in doc.items() if k == "_id" or not k.startswith("_")}
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
+
+
+_SUMMARY_ID_FIELD: Final[dict[str, str]] = {
+    "orders": "orderId",
+    "shipments": "shipmentId",
+    "invoices": "invoiceId",
+}
+
+
+def embedded_summaries(parent: Mapping[str, Any], kind: EntityKind) -> dict[str, Mapping[str, Any]]:
+    """id -> summary of the ``kind`` entities summarised in ``parent.related``."""
+    related = parent.get("related")
+    summaries = related.get(kind) if isinstance(related, Mapping) else None
+    if not isinstance(summaries, Mapping):
+        return {}
+    found: dict[str, Mapping[str, Any]] = {}
+    for summary in summaries.values():
+        if isinstance(summary, Mapping):
+            entity_id = summary.get(_SUMMARY_ID_FIELD[kind])
+            if isinstance(entity_id, str) and entity_id:
+                found[entity_id] = summary
+    return found
+
+
+def declared_links(parent: Mapping[str, Any], kind: EntityKind) -> list[str]:
+    """Ids of ``kind`` the parent names in its own fields (whether or not summarised yet)."""
+    if kind == "orders":
+        return _strings(parent.get("orderIds"))
+    if kind == "shipments":
+        fulfillment = parent.get("fulfillment")
+        via_wms = fulfillment.get("shipmentIds") if isinstance(fulfillment, Mapping) else None
+        return _strings(parent.get("shipmentIds")) + _strings(via_wms)
+    return []
+
+
+def summary_proves_visible(
+    scope: Scope, kind: EntityKind, entity_id: str, summary: Mapping[str, Any] | None
+) -> bool:
+    """Whether a summary alone shows the caller may see the entity (no query needed).
+
+    Only a summary that states its entity's ``customerId`` and ``known`` can; the scope's
+    ``allows`` fails closed on anything else it would need (e.g. a warehouse restriction on
+    shipments needs their orders), and the entity is then loaded and checked whole.
+    """
+    if summary is None or not isinstance(summary.get("customerId"), str):
+        return False
+    probe = {
+        "_id": entity_id,
+        "customerId": summary["customerId"],
+        "known": summary.get("known") is True,
+        "warehouseId": summary.get("warehouseId"),
+    }
+    return scope.allows(kind, probe)
+
+
+class Readers:
+    """All reads of one request, for one caller (None when the request carried no token)."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase[Doc],
+        policy: Policy,
+        caller: Caller | None,
+        audit: AuditSink,
+        collections: CollectionNames | None = None,
+        *,
+        clock: Clock = utc_now,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
+    ) -> None:
+        self._db = db
+        self._policy = policy
+        self._caller = caller
+        self._audit = audit
+        self._names = collections or CollectionNames()
+        self._clock = clock
+        self._stale_after = stale_after
+        self._scope: Scope | None = None
+        self._generation: Generation | None = None
+        self._pointer_lock = asyncio.Lock()
+        self._loaders: dict[EntityKind, DataLoader[str, Doc | None]] = {}
+
+    # --- who ---------------------------------------------------------------------------
+
+    @property
+    def caller(self) -> Caller | None:
+        return self._caller
+
+    @property
+    def scope(self) -> Scope:
+        """The caller's own scope (raises ``Unauthenticated`` without a valid caller)."""
+        if self._scope is None:
+            self._scope = self._scope_for(cross_customer=False)
+        return self._scope
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def _scope_for(self, *, cross_customer: bool) -> Scope:
+        caller = self._caller
+        if caller is None:
+            raise Unauthenticated("authentication required: send a bearer token")
+        if caller.expires_at <= self._clock():
+            raise Unauthenticated("the token has expired")
+        try:
+            return self._policy.scope(caller, cross_customer=cross_customer)
+        except EntitlementError as exc:
+            raise _converted(exc) from exc
+
+    @staticmethod
+    def _scope_filter(scope: Scope, kind: ReadKind) -> dict[str, Any]:
+        try:
+            return scope.mongo_filter(kind)
+        except EntitlementError as exc:
+            raise _converted(exc) from exc
+
+    # --- the store ---------------------------------------------------------------------
+
+    async def _collection(self, kind: ReadKind) -> AsyncCollection[Doc]:
+        """The collection of ``kind`` in the generation this request reads (pointer read once)."""
+        async with self._pointer_lock:
+            if self._generation is None:
+                try:
+                    pointer = await self._db[self._names.read_pointer].find_one({"_id": "active"})
+                except PyMongoError as exc:
+                    raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+                self._generation = self._names.generation(suffix_from_pointer(pointer))
+        return self._db[self._generation.of(kind)]
+
+    async def _find(
+        self,
+        scope: Scope,
+        kind: ReadKind,
+        query: Mapping[str, Any],
+        *,
+        sort: Sequence[tuple[str, int]] | None = None,
+        limit: int = 0,
+        projection: Mapping[str, Any] | None = None,
+    ) -> list[Doc]:
+        """Raw documents matching ``query`` AND the scope filter (not yet checked or redacted)."""
+        scoped = combine(query, self._scope_filter(scope, kind))
+        collection = await self._collection(kind)
+        try:
+            # batch_size = limit: the whole result comes back in the reply to ``find``
+            # (no getMore), so a page costs one round trip.
+            cursor = collection.find(
+                scoped, projection, sort=list(sort) if sort else None, limit=limit, batch_size=limit
+            )
+            return await cursor.to_list()
+        except PyMongoError as exc:
+            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+
+    def _visible(
+        self, scope: Scope, kind: ReadKind, docs: Iterable[Mapping[str, Any]]
+    ) -> list[Doc]:
+        return [_public(scope.redact(kind, doc)) for doc in docs if scope.allows(kind, doc)]
+
+    async def _count(self, scope: Scope, kind: ReadKind, query: Mapping[str, Any]) -> int:
+        if not scope.filter_is_complete(kind):
+            # The filter over-approximates: count what ``allows`` keeps instead.
+            return len(self._visible(scope, kind, await self._find(scope, kind, query)))
+        scoped = combine(query, self._scope_filter(scope, kind))
+        collection = await self._collection(kind)
+        try:
+            return await collection.count_documents(scoped)
+        except PyMongoError as exc:
+            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+
+    # --- entities by id ----------------------------------------------------------------
+
+    def loader(self, kind: EntityKind) -> DataLoader[str, Doc | None]:
+        """The request's DataLoader for ``kind``: visible, redacted documents by id (or None)."""
+        if kind not in self._loaders:
+
+            async def load(ids: list[str]) -> list[Doc | None]:
+                return await self._load_by_ids(kind, ids)
+
+            self._loaders[kind] = DataLoader(load_fn=load, loop=asyncio.get_running_loop())
+        return self._loaders[kind]
+
+    async def load(self, kind: EntityKind, entity_id: str) -> Doc | None:
+        """One entity by id: None when it does not exist or is not the caller's to see."""
+        return await self.loader(kind).load(entity_id)
+
+    async def _load_by_ids(self, kind: EntityKind, ids: list[str]) -> list[Doc | None]:
+        scope = self.scope
+        unique = list(dict.fromkeys(ids))
+        docs = await self._find(scope, kind, {"_id": {"$in": unique}}, limit=len(unique))
+        by_id = {doc["_id"]: doc for doc in self._visible(scope, kind, docs)}
+        return [by_id.get(entity_id) for entity_id in ids]
+
+    def _prime(self, kind: EntityKind, docs: Iterable[Doc]) -> None:
+        loader = self.loader(kind)
+        for doc in docs:
+            loader.prime(doc["_id"], doc)
+
+    async def order(self, order_id: str) -> Doc | None:
+        return await self.load("orders", order_id)
+
+    async def shipment(self, shipment_id: str) -> Doc | None:
+        return await self.load("shipments", shipment_id)
+
+    async def invoice(self, invoice_id: str) -> Doc | None:
+        return await self.load("invoices", invoice_id)
+
+    # --- entities by a business key ----------------------------------------------------
+
+    async def _lookup(
+        self,
+        kind: EntityKind,
+        query: Mapping[str, Any],
+        *,
+        limit: int,
+        sort: Sequence[tuple[str, int]] | None = None,
+    ) -> list[Doc]:
+        scope = self.scope
+        # With an incomplete scope filter a limit could stop at documents ``allows`` rejects.
+        fetch_limit = limit if scope.filter_is_complete(kind) else 0
+        docs = self._visible(
+            scope, kind, await self._find(scope, kind, query, sort=sort, limit=fetch_limit)
+        )[:limit]
+        self._prime(kind, docs)
+        return docs
+
+    @staticmethod
+    def _for_customer(customer_id: str | None) -> dict[str, Any]:
+        return {"customerId": customer_id} if customer_id is not None else {}
+
+    async def order_by_reference(
+        self, customer_reference: str, customer_id: str | None = None
+    ) -> Doc | None:
+        """The order with this customer reference (PO number).
+
+        References are unique per customer, not across them: a caller acting for several
+        customers who matches more than one must say which customer.
+        """
+        query = {"customerReference": customer_reference, **self._for_customer(customer_id)}
+        found = await self._lookup("orders", query, limit=2)
+        if len(found) > 1:
+            raise BadUserInput(
+                "customerReference: orders of several customers match; pass customerId"
+            )
+        return found[0] if found else None
+
+    async def shipment_by_tracking(
+        self, tracking_number: str, customer_id: str | None = None
+    ) -> Doc | None:
+        """The shipment with this tracking number; the newest one if a carrier reused it."""
+        query = {"trackingNumber": tracking_number, **self._for_customer(customer_id)}
+        found = await self._lookup(
+            "shipments", query, limit=1, sort=[("plannedPickupAt", -1), ("_id", -1)]
+        )
+        return found[0] if found else None
+
+    async def invoice_by_number(
+        self, invoice_number: str, customer_id: str | None = None
+    ) -> Doc | None:
+        """The invoice with this number (unique per customer; see ``order_by_reference``)."""
+        query = {"invoiceNumber": invoice_number, **self._for_customer(customer_id)}
+        found = await self._lookup("invoices", query, limit=2)
+        if len(found) > 1:
+            raise BadUserInput(
+                "invoiceNumber: invoices of several customers match; pass customerId"
+            )
+        return found[0] if found else None
+
+    # --- connections -------------------------------------------------------------------
+
+    async def _page(
+        self,
+        scope: Scope,
+        kind: EntityKind,
+        query: Mapping[str, Any],
+        request: PageRequest,
+        *,
+        prime: bool,
+    ) -> Page:
+        position: Position | None = (
+            decode_cursor(request.sort, request.after) if request.after is not None else None
+        )
+        complete = scope.filter_is_complete(kind)
+        chunk = request.first + 1 if complete else max(request.first + 1, OVERFETCH_CHUNK)
+        visible: list[Doc] = []
+        while True:
+            bounded = combine(query, after_filter(request.sort, position)) if position else query
+            raw = await self._find(
+                scope, kind, bounded, sort=request.sort.mongo_sort(), limit=chunk
+            )
+            visible.extend(self._visible(scope, kind, raw))
+            if len(visible) > request.first or len(raw) < chunk:
+                break
+            position = position_of(request.sort, raw[-1])
+        if prime:
+            self._prime(kind, visible)
+
+        async def count() -> int:
+            return await self._count(scope, kind, query)
+
+        return build_page(request, visible[: request.first + 1], count)
+
+    async def orders(self, filters: OrderFilter, page: PageRequest) -> Page:
+        return await self._page(self.scope, "orders", filters.mongo(), page, prime=True)
+
+    async def shipments(self, filters: ShipmentFilter, page: PageRequest) -> Page:
+        return await self._page(self.scope, "shipments", filters.mongo(), page, prime=True)
+
+    async def invoices(self, filters: InvoiceFilter, page: PageRequest) -> Page:
+        today = self._clock().astimezone(UTC).date()
+        return await self._page(self.scope, "invoices", filters.mongo(today), page, prime=True)
+
+    # --- search ------------------------------------------------------------------------
+
+    async def search_shipments(
+        self,
+        search: ShipmentSearch,
+        page: PageRequest,
+        *,
+        cross_customer: bool = False,
+        audit: AuditRequest | None = None,
+    ) -> Page:
+        """Shipments whose id, tracking number, order ids, destination city, or whose orders'
+        customer reference or ship-to name contain ``search.text`` (case-insensitive).
+
+        Two queries: matching orders (ids only), then matching shipments. Both use escaped
+        ``$regex``: FerretDB 1.24 has no ``$text`` index and evaluates these in memory, over
+        the documents the scope's ``customerId`` equality narrows to.
+
+        ``cross_customer`` (support staff only, else FORBIDDEN) searches every customer and
+        records an audit entry naming the customers whose shipments were returned; the entry
+        is written before the result is returned, and a failed write fails the search.
+        Results of a cross-customer search are not cached for the rest of the request:
+        related entities of these shipments are still read under the caller's own scope.
+        """
+        scope = self._scope_for(cross_customer=True) if cross_customer else self.scope
+        narrowing = self._for_customer(search.customer_id)
+        order_query = combine(search.order_filter(), narrowing)
+        if scope.filter_is_complete("orders"):
+            raw_orders = await self._find(
+                scope, "orders", order_query, projection={"_id": True}, limit=SEARCH_ORDER_MATCHES
+            )
+            order_ids = [str(doc["_id"]) for doc in raw_orders]
+        else:
+            raw_orders = await self._find(scope, "orders", order_query)
+            visible = self._visible(scope, "orders", raw_orders)
+            order_ids = [str(doc["_id"]) for doc in visible[:SEARCH_ORDER_MATCHES]]
+        result = await self._page(
+            scope, "shipments", search.shipment_filter(order_ids), page, prime=not cross_customer
+        )
+        if cross_customer:
+            await self._record_cross_customer_read(scope, search, result, audit)
+        return result
+
+    async def _record_cross_customer_read(
+        self, scope: Scope, search: ShipmentSearch, result: Page, request: AuditRequest | None
+    ) -> None:
+        request = request or AuditRequest(
+            operation="searchShipments", query=search.text, variables={"text": search.text}
+        )
+        customers = {edge.node.get("customerId") for edge in result.edges}
+        entry: AuditEntry = {
+            "at": self._clock(),
+            "subject": scope.caller.subject,
+            "roles": sorted(scope.caller.roles),
+            "operation": request.operation,
+            "query": request.query,
+            "variables": dict(request.variables),
+            "customerIds": sorted(c for c in customers if isinstance(c, str)),
+        }
+        await self._audit.record(entry)
+
+    # --- relations ---------------------------------------------------------------------
+
+    async def related(self, parent: Mapping[str, Any], kind: EntityKind) -> list[RelatedEntity]:
+        """The ``kind`` entities ``parent`` is linked to that the caller may see, by id.
+
+        Links come from the summaries embedded in the parent and from the ids the parent
+        names itself. Entities a summary cannot vouch for are loaded (batched across the
+        whole request) and dropped when the caller's scope does not allow them.
+        """
+        scope = self.scope
+        if kind == "invoices" and not scope.can_read_invoices:
+            raise Forbidden("your roles do not allow reading invoices")
+        summaries = embedded_summaries(parent, kind)
+        ids = sorted(set(summaries) | set(declared_links(parent, kind)))
+        proven = {i for i in ids if summary_proves_visible(scope, kind, i, summaries.get(i))}
+        pending = [i for i in ids if i not in proven]
+        loaded = dict(zip(pending, await self.loader(kind).load_many(pending), strict=True))
+        out: list[RelatedEntity] = []
+        for entity_id in ids:
+            document = loaded.get(entity_id)
+            if entity_id in proven or document is not None:
+                summary = summaries.get(entity_id, {})
+                out.append(RelatedEntity(kind, entity_id, summary, document))
+        return out
+
+    # --- freshness ---------------------------------------------------------------------
+
+    async def sources(self) -> list[SourceFreshness]:
+        """Freshness of every upstream source the projector has seen, by source name."""
+        scope = self.scope
+        docs = await self._find(scope, "sources", {}, sort=[("_id", 1)])
+        now = self._clock()
+        return [
+            source_freshness(doc, now=now, stale_after=self._stale_after)
+            for doc in docs
+            if scope.allows("sources", doc)
+        ]
