@@ -1,0 +1,827 @@
+"""Decoding of inbound Kafka record values into typed events, once, at the edge.
+
+Everything the contract (``events-v1.md``) promises is checked here, so reducers can trust
+their input: a record that breaks a promise raises ``InvalidEvent`` with a reason that names
+the offending field (``data.lines[3].quantity: expected integer``). The projector turns that
+reason into a dead letter, so nothing is dropped silently and consumption never stops.
+
+Decisions where the contract is silent:
+
+* Unknown extra fields are ignored (upstream may add fields without a new version); known
+  fields are type-checked strictly (``40.0`` is not an integer, ``true`` is not a number).
+* Optional fields may be absent or ``null``; both mean "not given".
+* Every timestamp must be RFC 3339 *with* an offset. It is converted to UTC and truncated to
+  milliseconds, the precision of BSON dates, so a stored value compares equal to the decoded
+  one after a round trip through MongoDB.
+* Amounts must be plain decimal strings (``"-12.50"``, ``"0"``): no exponent, no spaces, no
+  ``NaN``. Amounts are negative only for credits; the sign is kept.
+* The snapshot's ``data.customerId`` must equal the envelope's ``customerid`` and the entity
+  id in ``data`` must equal ``subject``: a record contradicting itself about whose data it is
+  must not reach a tenant's documents.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Literal, TypeVar
+
+from projections.documents import FULFILLMENT_STAGES
+
+TopicKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
+EntityKindName = Literal["orders", "shipments", "invoices", "sources"]
+
+
+class InvalidEvent(Exception):
+    """A record value that is not an event this version understands (or contradicts itself).
+
+    ``reason`` is meant for a human reading the dead-letter topic.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- payloads -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Address:
+    line1: str
+    line2: str | None
+    city: str
+    region: str | None
+    postal_code: str
+    country_code: str
+
+
+@dataclass(frozen=True)
+class ShipFrom:
+    warehouse_id: str
+    name: str
+    address: Address
+
+
+@dataclass(frozen=True)
+class ShipTo:
+    name: str
+    address: Address
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    line_number: int
+    sku: str
+    description: str
+    quantity: int
+    uom: str
+
+
+@dataclass(frozen=True)
+class OrderSnapshot:
+    """``logistics.order.created.v1`` and ``logistics.order.updated.v1``: the full order."""
+
+    order_id: str
+    customer_id: str
+    customer_reference: str
+    order_type: str
+    ordered_at: datetime
+    requested_delivery_date: str
+    ship_from: ShipFrom
+    ship_to: ShipTo
+    lines: tuple[OrderLine, ...]
+
+
+@dataclass(frozen=True)
+class OrderCancelled:
+    order_id: str
+    reason: str
+    cancelled_at: datetime
+
+
+@dataclass(frozen=True)
+class HandlingUnit:
+    sscc: str
+    weight_kg: float
+
+
+@dataclass(frozen=True)
+class FulfillmentLineProgress:
+    line_number: int
+    quantity_picked: int | None
+    quantity_shipped: int | None
+
+
+@dataclass(frozen=True)
+class FulfillmentProgressed:
+    order_id: str
+    warehouse_id: str
+    stage: str
+    occurred_at: datetime
+    shipment_id: str | None
+    handling_units: tuple[HandlingUnit, ...] | None
+    lines: tuple[FulfillmentLineProgress, ...] | None
+
+
+@dataclass(frozen=True)
+class Carrier:
+    scac: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ShipmentPlanned:
+    """``logistics.shipment.planned.v1``: the full shipment plan, re-sent on changes."""
+
+    shipment_id: str
+    customer_id: str
+    order_ids: tuple[str, ...]
+    mode: str
+    carrier: Carrier
+    tracking_number: str
+    origin: Address
+    destination: Address
+    planned_pickup_at: datetime
+    planned_delivery_at: datetime
+    service_level: str
+
+
+@dataclass(frozen=True)
+class Location:
+    city: str
+    region: str | None
+    country_code: str
+    lat: float | None
+    lon: float | None
+
+
+@dataclass(frozen=True)
+class ShipmentMilestone:
+    shipment_id: str
+    milestone_id: str
+    status_code: str
+    reason_code: str | None
+    occurred_at: datetime
+    location: Location | None
+    estimated_delivery_at: datetime | None
+    signed_by: str | None
+
+
+@dataclass(frozen=True)
+class PodCaptured:
+    shipment_id: str
+    signed_by: str
+    captured_at: datetime
+    document_url: str
+
+
+@dataclass(frozen=True)
+class ShipmentCancelled:
+    shipment_id: str
+    reason: str
+    cancelled_at: datetime
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    description: str
+    charge_type: str
+    amount: Decimal
+    order_id: str | None
+    shipment_id: str | None
+
+
+@dataclass(frozen=True)
+class InvoiceIssued:
+    """``logistics.invoice.issued.v1``: the full invoice."""
+
+    invoice_id: str
+    customer_id: str
+    invoice_number: str
+    issued_at: datetime
+    due_date: str
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+    document_url: str
+
+
+@dataclass(frozen=True)
+class PaymentRecorded:
+    invoice_id: str
+    payment_id: str
+    amount: Decimal
+    paid_at: datetime
+
+
+@dataclass(frozen=True)
+class InvoiceVoided:
+    invoice_id: str
+    reason: str
+    voided_at: datetime
+
+
+@dataclass(frozen=True)
+class SourceStatusChanged:
+    source: str
+    status: str
+    message: str | None
+    expected_back_at: datetime | None
+
+
+EventData = (
+    OrderSnapshot
+    | OrderCancelled
+    | FulfillmentProgressed
+    | ShipmentPlanned
+    | ShipmentMilestone
+    | PodCaptured
+    | ShipmentCancelled
+    | InvoiceIssued
+    | PaymentRecorded
+    | InvoiceVoided
+    | SourceStatusChanged
+)
+
+
+# --- the envelope -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """One decoded CloudEvent. ``(source, id)`` identifies a delivery."""
+
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: datetime
+    customer_id: str
+    sequence: int
+    data: EventData
+    topic_kind: TopicKind
+
+    @property
+    def entity_kind(self) -> EntityKindName:
+        """The kind of document this event changes (fulfillment changes the order)."""
+        return _ENTITY_KIND[self.topic_kind]
+
+    @property
+    def entity_id(self) -> str:
+        """Id of the changed document; equal to ``subject`` (checked when decoding)."""
+        return self.subject
+
+    @property
+    def is_snapshot(self) -> bool:
+        """Whether the event restates its entity whole, so a higher sequence supersedes it."""
+        return self.type in SNAPSHOT_TYPES
+
+
+_ENTITY_KIND: Final[dict[TopicKind, EntityKindName]] = {
+    "orders": "orders",
+    "fulfillment": "orders",
+    "shipments": "shipments",
+    "invoices": "invoices",
+    "source_status": "sources",
+}
+
+ORDER_CREATED: Final = "logistics.order.created.v1"
+ORDER_UPDATED: Final = "logistics.order.updated.v1"
+ORDER_CANCELLED: Final = "logistics.order.cancelled.v1"
+FULFILLMENT_PROGRESSED: Final = "logistics.fulfillment.progressed.v1"
+SHIPMENT_PLANNED: Final = "logistics.shipment.planned.v1"
+SHIPMENT_MILESTONE: Final = "logistics.shipment.milestone.v1"
+SHIPMENT_POD_CAPTURED: Final = "logistics.shipment.pod-captured.v1"
+SHIPMENT_CANCELLED: Final = "logistics.shipment.cancelled.v1"
+INVOICE_ISSUED: Final = "logistics.invoice.issued.v1"
+INVOICE_PAYMENT_RECORDED: Final = "logistics.invoice.payment-recorded.v1"
+INVOICE_VOIDED: Final = "logistics.invoice.voided.v1"
+SOURCE_STATUS_CHANGED: Final = "logistics.source.status-changed.v1"
+
+SNAPSHOT_TYPES: Final = frozenset(
+    {ORDER_CREATED, ORDER_UPDATED, SHIPMENT_PLANNED, INVOICE_ISSUED, SOURCE_STATUS_CHANGED}
+)
+
+ORDER_TYPES: Final = ("OUTBOUND", "INBOUND", "RETURN")
+SHIPMENT_MODES: Final = ("PARCEL", "LTL", "FTL", "OCEAN", "AIR")
+CHARGE_TYPES: Final = ("FREIGHT", "FUEL", "ACCESSORIAL", "STORAGE", "HANDLING")
+SOURCE_STATUSES: Final = ("AVAILABLE", "MAINTENANCE", "DEGRADED")
+MAX_ORDER_LINES: Final = 2000
+
+
+# --- field readers ------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z"
+)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?\Z")
+_COUNTRY = re.compile(r"[A-Z]{2}\Z")
+_CURRENCY = re.compile(r"[A-Z]{3}\Z")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """RFC 3339 with offset -> aware UTC datetime truncated to milliseconds.
+
+    Raises ValueError with a short explanation otherwise.
+    """
+    match = _RFC3339.match(text)
+    if match is None:
+        raise ValueError("expected an RFC 3339 timestamp with offset, e.g. 2026-11-21T14:02:11Z")
+    day, clock, fraction, offset = match.groups()
+    millis = (fraction or "").ljust(3, "0")[:3]
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    parsed = datetime.fromisoformat(f"{day}T{clock}.{millis}{offset}")
+    return parsed.astimezone(UTC)
+
+
+class _Fields:
+    """Typed access to one JSON object, naming the path of a bad field in its errors."""
+
+    def __init__(self, raw: Mapping[str, Any], path: str) -> None:
+        self._raw = raw
+        self._path = path
+
+    def _where(self, name: str) -> str:
+        return f"{self._path}.{name}" if self._path else name
+
+    def _fail(self, name: str, problem: str) -> InvalidEvent:
+        return InvalidEvent(f"{self._where(name)}: {problem}")
+
+    def _get(self, name: str, optional: bool) -> Any:
+        value = self._raw.get(name)
+        if value is None and not optional:
+            problem = "missing" if name not in self._raw else "must not be null"
+            raise self._fail(name, problem)
+        return value
+
+    def string(self, name: str, *, max_length: int | None = None) -> str:
+        value = self._get(name, optional=False)
+        return self._check_string(name, value, max_length)
+
+    def opt_string(self, name: str) -> str | None:
+        value = self._get(name, optional=True)
+        return None if value is None else self._check_string(name, value, None)
+
+    def _check_string(self, name: str, value: Any, max_length: int | None) -> str:
+        if not isinstance(value, str):
+            raise self._fail(name, f"expected string, got {_json_kind(value)}")
+        if not value:
+            raise self._fail(name, "must not be empty")
+        if max_length is not None and len(value) > max_length:
+            raise self._fail(name, f"longer than {max_length} characters")
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self.string(name)
+        if value not in allowed:
+            raise self._fail(name, f"expected one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    def pattern(self, name: str, regex: re.Pattern[str], what: str) -> str:
+        value = self.string(name)
+        if not regex.match(value):
+            raise self._fail(name, f"expected {what}, got {value!r}")
+        return value
+
+    def opt_pattern(self, name: str, regex: re.Pattern[str], what: str) -> str | None:
+        return None if self._raw.get(name) is None else self.pattern(name, regex, what)
+
+    def integer(self, name: str, *, minimum: int | None = None) -> int:
+        value = self._get(name, optional=False)
+        return self._check_integer(name, value, minimum)
+
+    def opt_integer(self, name: str, *, minimum: int | None = None) -> int | None:
+        value = self._get(name, optional=True)
+        return None if value is None else self._check_integer(name, value, minimum)
+
+    def _check_integer(self, name: str, value: Any, minimum: int | None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._fail(name, f"expected integer, got {_json_kind(value)}")
+        if minimum is not None and value < minimum:
+            raise self._fail(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, name: str) -> float:
+        value = self._get(name, optional=False)
+        return self._check_number(name, value)
+
+    def opt_number(self, name: str) -> float | None:
+        value = self._get(name, optional=True)
+        return None if value is None else self._check_number(name, value)
+
+    def _check_number(self, name: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._fail(name, f"expected number, got {_json_kind(value)}")
+        return float(value)
+
+    def timestamp(self, name: str) -> datetime:
+        return self._parse_timestamp(name, self.string(name))
+
+    def opt_timestamp(self, name: str) -> datetime | None:
+        text = self.opt_string(name)
+        return None if text is None else self._parse_timestamp(name, text)
+
+    def _parse_timestamp(self, name: str, text: str) -> datetime:
+        try:
+            return parse_timestamp(text)
+        except ValueError as exc:
+            raise self._fail(name, f"{exc}; got {text!r}") from exc
+
+    def date(self, name: str) -> str:
+        text = self.string(name)
+        try:
+            if not _DATE.match(text):
+                raise ValueError
+            date.fromisoformat(text)
+        except ValueError as exc:
+            raise self._fail(name, f"expected a date YYYY-MM-DD, got {text!r}") from exc
+        return text
+
+    def amount(self, name: str) -> Decimal:
+        value = self._get(name, optional=False)
+        if not isinstance(value, str):
+            raise self._fail(
+                name, f'expected a decimal string like "12.50", got {_json_kind(value)}'
+            )
+        if not _DECIMAL.match(value):
+            raise self._fail(name, f'expected a decimal string like "12.50", got {value!r}')
+        try:
+            return Decimal(value)
+        except InvalidOperation as exc:  # pragma: no cover - the pattern admits only decimals
+            raise self._fail(name, f"not a decimal: {value!r}") from exc
+
+    def obj(self, name: str) -> _Fields:
+        value = self._get(name, optional=False)
+        return self._check_obj(name, value)
+
+    def opt_obj(self, name: str) -> _Fields | None:
+        value = self._get(name, optional=True)
+        return None if value is None else self._check_obj(name, value)
+
+    def _check_obj(self, name: str, value: Any) -> _Fields:
+        if not isinstance(value, dict):
+            raise self._fail(name, f"expected object, got {_json_kind(value)}")
+        return _Fields(value, self._where(name))
+
+    def items(
+        self,
+        name: str,
+        read: Callable[[_Fields], _T],
+        *,
+        min_items: int = 0,
+        max_items: int | None = None,
+    ) -> tuple[_T, ...]:
+        value = self._get(name, optional=False)
+        return self._check_items(name, value, read, min_items, max_items)
+
+    def opt_items(self, name: str, read: Callable[[_Fields], _T]) -> tuple[_T, ...] | None:
+        value = self._get(name, optional=True)
+        return None if value is None else self._check_items(name, value, read, 0, None)
+
+    def _check_items(
+        self,
+        name: str,
+        value: Any,
+        read: Callable[[_Fields], _T],
+        min_items: int,
+        max_items: int | None,
+    ) -> tuple[_T, ...]:
+        if not isinstance(value, list):
+            raise self._fail(name, f"expected array, got {_json_kind(value)}")
+        if len(value) < min_items:
+            raise self._fail(name, f"expected at least {min_items} item(s), got {len(value)}")
+        if max_items is not None and len(value) > max_items:
+            raise self._fail(name, f"expected at most {max_items} items, got {len(value)}")
+        result: list[_T] = []
+        for index, item in enumerate(value):
+            where = f"{self._where(name)}[{index}]"
+            if not isinstance(item, dict):
+                raise InvalidEvent(f"{where}: expected object, got {_json_kind(item)}")
+            result.append(read(_Fields(item, where)))
+        return tuple(result)
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        value = self._get(name, optional=False)
+        if not isinstance(value, list):
+            raise self._fail(name, f"expected array, got {_json_kind(value)}")
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise InvalidEvent(
+                    f"{self._where(name)}[{index}]: expected non-empty string, "
+                    f"got {_json_kind(item)}"
+                )
+        return tuple(value)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return f"integer {value}"
+    if isinstance(value, float):
+        return f"number {value!r}"
+    if isinstance(value, str):
+        return f"string {value[:40]!r}"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+# --- payload readers ----------------------------------------------------------------------
+
+
+def _address(f: _Fields) -> Address:
+    return Address(
+        line1=f.string("line1"),
+        line2=f.opt_string("line2"),
+        city=f.string("city"),
+        region=f.opt_string("region"),
+        postal_code=f.string("postalCode"),
+        country_code=f.pattern("countryCode", _COUNTRY, "an ISO 3166-1 alpha-2 code"),
+    )
+
+
+def _order_line(f: _Fields) -> OrderLine:
+    return OrderLine(
+        line_number=f.integer("lineNumber", minimum=1),
+        sku=f.string("sku"),
+        description=f.string("description"),
+        quantity=f.integer("quantity", minimum=0),
+        uom=f.string("uom"),
+    )
+
+
+def _order_snapshot(f: _Fields) -> OrderSnapshot:
+    ship_from = f.obj("shipFrom")
+    ship_to = f.obj("shipTo")
+    lines = f.items("lines", _order_line, min_items=1, max_items=MAX_ORDER_LINES)
+    _require_distinct(f, "lines", [line.line_number for line in lines], "lineNumber")
+    return OrderSnapshot(
+        order_id=f.string("orderId"),
+        customer_id=f.string("customerId"),
+        customer_reference=f.string("customerReference"),
+        order_type=f.choice("orderType", ORDER_TYPES),
+        ordered_at=f.timestamp("orderedAt"),
+        requested_delivery_date=f.date("requestedDeliveryDate"),
+        ship_from=ShipFrom(
+            warehouse_id=ship_from.string("warehouseId"),
+            name=ship_from.string("name"),
+            address=_address(ship_from.obj("address")),
+        ),
+        ship_to=ShipTo(name=ship_to.string("name"), address=_address(ship_to.obj("address"))),
+        lines=lines,
+    )
+
+
+def _order_cancelled(f: _Fields) -> OrderCancelled:
+    return OrderCancelled(
+        order_id=f.string("orderId"),
+        reason=f.string("reason"),
+        cancelled_at=f.timestamp("cancelledAt"),
+    )
+
+
+def _handling_unit(f: _Fields) -> HandlingUnit:
+    return HandlingUnit(sscc=f.string("sscc"), weight_kg=f.number("weightKg"))
+
+
+def _fulfillment_line(f: _Fields) -> FulfillmentLineProgress:
+    return FulfillmentLineProgress(
+        line_number=f.integer("lineNumber", minimum=1),
+        quantity_picked=f.opt_integer("quantityPicked", minimum=0),
+        quantity_shipped=f.opt_integer("quantityShipped", minimum=0),
+    )
+
+
+def _fulfillment_progressed(f: _Fields) -> FulfillmentProgressed:
+    handling_units = f.opt_items("handlingUnits", _handling_unit)
+    if handling_units is not None:
+        _require_distinct(f, "handlingUnits", [hu.sscc for hu in handling_units], "sscc")
+    lines = f.opt_items("lines", _fulfillment_line)
+    if lines is not None:
+        _require_distinct(f, "lines", [line.line_number for line in lines], "lineNumber")
+    return FulfillmentProgressed(
+        order_id=f.string("orderId"),
+        warehouse_id=f.string("warehouseId"),
+        stage=f.choice("stage", FULFILLMENT_STAGES),
+        occurred_at=f.timestamp("occurredAt"),
+        shipment_id=f.opt_string("shipmentId"),
+        handling_units=handling_units,
+        lines=lines,
+    )
+
+
+def _shipment_planned(f: _Fields) -> ShipmentPlanned:
+    carrier = f.obj("carrier")
+    return ShipmentPlanned(
+        shipment_id=f.string("shipmentId"),
+        customer_id=f.string("customerId"),
+        order_ids=f.strings("orderIds"),
+        mode=f.choice("mode", SHIPMENT_MODES),
+        carrier=Carrier(scac=carrier.string("scac"), name=carrier.string("name")),
+        tracking_number=f.string("trackingNumber"),
+        origin=_address(f.obj("origin")),
+        destination=_address(f.obj("destination")),
+        planned_pickup_at=f.timestamp("plannedPickupAt"),
+        planned_delivery_at=f.timestamp("plannedDeliveryAt"),
+        service_level=f.string("serviceLevel"),
+    )
+
+
+def _location(f: _Fields) -> Location:
+    return Location(
+        city=f.string("city"),
+        region=f.opt_string("region"),
+        country_code=f.pattern("countryCode", _COUNTRY, "an ISO 3166-1 alpha-2 code"),
+        lat=f.opt_number("lat"),
+        lon=f.opt_number("lon"),
+    )
+
+
+def _shipment_milestone(f: _Fields) -> ShipmentMilestone:
+    location = f.opt_obj("location")
+    return ShipmentMilestone(
+        shipment_id=f.string("shipmentId"),
+        milestone_id=f.string("milestoneId"),
+        status_code=f.string("statusCode"),
+        reason_code=f.opt_string("reasonCode"),
+        occurred_at=f.timestamp("occurredAt"),
+        location=None if location is None else _location(location),
+        estimated_delivery_at=f.opt_timestamp("estimatedDeliveryAt"),
+        signed_by=f.opt_string("signedBy"),
+    )
+
+
+def _pod_captured(f: _Fields) -> PodCaptured:
+    return PodCaptured(
+        shipment_id=f.string("shipmentId"),
+        signed_by=f.string("signedBy"),
+        captured_at=f.timestamp("capturedAt"),
+        document_url=f.string("documentUrl"),
+    )
+
+
+def _shipment_cancelled(f: _Fields) -> ShipmentCancelled:
+    return ShipmentCancelled(
+        shipment_id=f.string("shipmentId"),
+        reason=f.string("reason"),
+        cancelled_at=f.timestamp("cancelledAt"),
+    )
+
+
+def _invoice_line(f: _Fields) -> InvoiceLine:
+    return InvoiceLine(
+        description=f.string("description"),
+        charge_type=f.choice("chargeType", CHARGE_TYPES),
+        amount=f.amount("amount"),
+        order_id=f.opt_string("orderId"),
+        shipment_id=f.opt_string("shipmentId"),
+    )
+
+
+def _invoice_issued(f: _Fields) -> InvoiceIssued:
+    return InvoiceIssued(
+        invoice_id=f.string("invoiceId"),
+        customer_id=f.string("customerId"),
+        invoice_number=f.string("invoiceNumber"),
+        issued_at=f.timestamp("issuedAt"),
+        due_date=f.date("dueDate"),
+        currency=f.pattern("currency", _CURRENCY, "an ISO 4217 code"),
+        lines=f.items("lines", _invoice_line),
+        subtotal=f.amount("subtotal"),
+        tax=f.amount("tax"),
+        total=f.amount("total"),
+        document_url=f.string("documentUrl"),
+    )
+
+
+def _payment_recorded(f: _Fields) -> PaymentRecorded:
+    return PaymentRecorded(
+        invoice_id=f.string("invoiceId"),
+        payment_id=f.string("paymentId"),
+        amount=f.amount("amount"),
+        paid_at=f.timestamp("paidAt"),
+    )
+
+
+def _invoice_voided(f: _Fields) -> InvoiceVoided:
+    return InvoiceVoided(
+        invoice_id=f.string("invoiceId"),
+        reason=f.string("reason"),
+        voided_at=f.timestamp("voidedAt"),
+    )
+
+
+def _source_status_changed(f: _Fields) -> SourceStatusChanged:
+    return SourceStatusChanged(
+        source=f.string("source"),
+        status=f.choice("status", SOURCE_STATUSES),
+        message=f.opt_string("message"),
+        expected_back_at=f.opt_timestamp("expectedBackAt"),
+    )
+
+
+def _require_distinct(f: _Fields, name: str, keys: list[Any], key_name: str) -> None:
+    seen: set[Any] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            raise InvalidEvent(f"{f._where(name)}[{index}].{key_name}: duplicate {key!r}")
+        seen.add(key)
+
+
+@dataclass(frozen=True)
+class _TypeSpec:
+    topic_kind: TopicKind
+    read: Callable[[_Fields], EventData]
+    #: Field of ``data`` that names the entity; it must equal ``subject``.
+    id_field: str
+
+
+_TYPES: Final[dict[str, _TypeSpec]] = {
+    ORDER_CREATED: _TypeSpec("orders", _order_snapshot, "orderId"),
+    ORDER_UPDATED: _TypeSpec("orders", _order_snapshot, "orderId"),
+    ORDER_CANCELLED: _TypeSpec("orders", _order_cancelled, "orderId"),
+    FULFILLMENT_PROGRESSED: _TypeSpec("fulfillment", _fulfillment_progressed, "orderId"),
+    SHIPMENT_PLANNED: _TypeSpec("shipments", _shipment_planned, "shipmentId"),
+    SHIPMENT_MILESTONE: _TypeSpec("shipments", _shipment_milestone, "shipmentId"),
+    SHIPMENT_POD_CAPTURED: _TypeSpec("shipments", _pod_captured, "shipmentId"),
+    SHIPMENT_CANCELLED: _TypeSpec("shipments", _shipment_cancelled, "shipmentId"),
+    INVOICE_ISSUED: _TypeSpec("invoices", _invoice_issued, "invoiceId"),
+    INVOICE_PAYMENT_RECORDED: _TypeSpec("invoices", _payment_recorded, "invoiceId"),
+    INVOICE_VOIDED: _TypeSpec("invoices", _invoice_voided, "invoiceId"),
+    SOURCE_STATUS_CHANGED: _TypeSpec("source_status", _source_status_changed, "source"),
+}
+
+#: Every event type this version decodes.
+EVENT_TYPES: Final = frozenset(_TYPES)
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode_event(value: bytes) -> Event:
+    """Decode one Kafka record value; raises ``InvalidEvent`` for anything off-contract."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(f"not UTF-8: {exc.reason} at byte {exc.start}") from exc
+    try:
+        body = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidEvent(f"not a JSON object: got {_json_kind(body)}")
+    envelope = _Fields(body, "")
+    specversion = envelope.string("specversion")
+    if specversion != "1.0":
+        raise InvalidEvent(f'specversion: expected "1.0", got {specversion!r}')
+    event_type = envelope.string("type")
+    spec = _TYPES.get(event_type)
+    if spec is None:
+        raise InvalidEvent(f"type: unknown event type {event_type!r}")
+    content_type = envelope.opt_string("datacontenttype")
+    if content_type is not None and content_type.split(";")[0].strip() != "application/json":
+        raise InvalidEvent(f"datacontenttype: expected application/json, got {content_type!r}")
+    event_id = envelope.string("id", max_length=128)
+    source = envelope.string("source")
+    subject = envelope.string("subject")
+    time = envelope.timestamp("time")
+    customer_id = envelope.string("customerid")
+    sequence = envelope.integer("sequence", minimum=1)
+    data_fields = envelope.obj("data")
+    data = spec.read(data_fields)
+    named = data_fields.string(spec.id_field)
+    if named != subject:
+        raise InvalidEvent(f"data.{spec.id_field}: {named!r} does not match subject {subject!r}")
+    snapshot_customer = getattr(data, "customer_id", None)
+    if snapshot_customer is not None and snapshot_customer != customer_id:
+        raise InvalidEvent(
+            f"data.customerId: {snapshot_customer!r} does not match customerid {customer_id!r}"
+        )
+    return Event(
+        id=event_id,
+        source=source,
+        type=event_type,
+        subject=subject,
+        time=time,
+        customer_id=customer_id,
+        sequence=sequence,
+        data=data,
+        topic_kind=spec.topic_kind,
+    )

@@ -1,0 +1,652 @@
+"""Pure reducers: (current document, event) -> new document. No I/O, input never mutated.
+
+Why the result does not depend on delivery order
+------------------------------------------------
+Upstream delivers at least once, retries can reorder a key, and topics are not ordered
+against each other. Every reducer is therefore a *merge*: the stored document is a function
+of the set of distinct events applied, whatever order they came in and however often.
+
+* **Snapshots** (order created/updated, shipment planned, invoice issued, source status) win
+  by the version ``[sequence, time, source, id]``; a snapshot not newer than the stored one
+  changes nothing. Within one ``(source, subject)`` that is the contract's sequence rule; across
+  sources (not expected: one system of record per entity) the comparison is arbitrary but
+  deterministic.
+* **Keyed facts** (milestones by ``(source, milestoneId)``, payments by ``paymentId``,
+  fulfillment lines by ``lineNumber``, handling units by ``sscc``) are merged per key; a
+  restatement of a key replaces it only when its version is higher, so redeliveries are
+  harmless and need no list of seen event ids.
+* **One-off facts** (cancellation, void, proof of delivery, the step of a fulfillment stage)
+  keep a single winner chosen by a total order: the *first* cancellation/void/stage step by
+  ``(time, source, event id)`` (when it happened), the *latest* proof of delivery.
+* **Derived fields** (shipment status, ETA, deliveredAt, unknown-code count, fulfillment
+  stage, invoice amounts and status) are recomputed from the merged facts on every event, with
+  the status mapping in force: a mapping change reaches a shipment with its next event.
+
+The versions needed for this live in the writer's own ``_xxxState`` field. Version keys are
+lists of JSON-like scalars (timestamps as fixed-width UTC strings), so they survive a BSON
+round trip unchanged and compare the same afterwards.
+
+Ownership: each reducer writes only the fields its topic owns (see ``documents``) plus
+``customerId``, ``known`` (set to False only when absent; True only by the system-of-record
+snapshot) and ``_id`` on a new document. It never writes ``rev``, ``updatedAt``,
+``lastEvent`` or ``related``.
+
+Tenancy: a snapshot is authoritative for ``customerId``. Any other event whose ``customerid``
+differs from a *known* document's customer raises ``ConflictingEvent``; its data must not
+land in another tenant's document. Before the snapshot, ``customerId`` follows the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final, TypeVar
+
+from projections.documents import FULFILLMENT_STAGES, field_key
+from projections.events import (
+    Address,
+    Event,
+    EventData,
+    FulfillmentProgressed,
+    InvalidEvent,
+    InvoiceIssued,
+    InvoiceVoided,
+    OrderCancelled,
+    OrderSnapshot,
+    PaymentRecorded,
+    PodCaptured,
+    ShipmentCancelled,
+    ShipmentMilestone,
+    ShipmentPlanned,
+    SourceStatusChanged,
+)
+from projections.status_mapping import StatusMapping
+
+Doc = dict[str, Any]
+Version = list[Any]
+_D = TypeVar("_D")
+
+
+class ConflictingEvent(InvalidEvent):
+    """A well-formed event that contradicts the document it targets (e.g. another tenant).
+
+    A subclass of ``InvalidEvent`` so the projector dead-letters it like a broken record.
+    """
+
+
+def apply(doc: Mapping[str, Any] | None, event: Event, mapping: StatusMapping) -> Doc:
+    """The whole new document of ``event.entity_kind``/``event.entity_id`` after ``event``.
+
+    ``doc`` is the whole current document (None when there is none yet); it is not mutated.
+    Raises ``ConflictingEvent`` when the event must not be applied to this document.
+    """
+    if doc is not None and doc.get("_id", event.entity_id) != event.entity_id:
+        raise ValueError(f"event for {event.entity_id!r} applied to document {doc.get('_id')!r}")
+    new: Doc = dict(doc) if doc is not None else {}
+    new.setdefault("_id", event.entity_id)
+    reducer = _REDUCERS[type(event.data)]
+    reducer(new, event, mapping)
+    return new
+
+
+# --- shared helpers -----------------------------------------------------------------------
+
+
+def _stamp(value: datetime) -> str:
+    """Fixed-width UTC timestamp: sorts as text exactly as the instants sort."""
+    return _utc(value).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def _utc(value: datetime) -> datetime:
+    """Stored datetimes come back aware (tz_aware client); a naive one is taken as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _snapshot_version(event: Event) -> Version:
+    return [event.sequence, _stamp(event.time), event.source, event.id]
+
+
+def _is_newer(candidate: Version, stored: Any) -> bool:
+    return stored is None or candidate > list(stored)
+
+
+def _is_earlier(candidate: Version, stored: Any) -> bool:
+    return stored is None or candidate < list(stored)
+
+
+def _state(doc: Doc, name: str) -> Doc:
+    """A private copy of the writer's bookkeeping, safe to change."""
+    current = doc.get(name)
+    return dict(current) if isinstance(current, Mapping) else {}
+
+
+def _take_customer(doc: Doc, event: Event, *, authoritative: bool) -> None:
+    current = doc.get("customerId")
+    if (
+        not authoritative
+        and doc.get("known") is True
+        and current is not None
+        and current != event.customer_id
+    ):
+        raise ConflictingEvent(
+            f"customerid {event.customer_id!r} does not match the customer {current!r} "
+            f"of {event.entity_kind} {event.entity_id!r}"
+        )
+    doc["customerId"] = event.customer_id
+    doc.setdefault("known", False)
+
+
+def _address(address: Address) -> Doc:
+    return {
+        "line1": address.line1,
+        "line2": address.line2,
+        "city": address.city,
+        "region": address.region,
+        "postalCode": address.postal_code,
+        "countryCode": address.country_code,
+    }
+
+
+def _sorted_distinct(values: Iterable[str | None]) -> list[str]:
+    return sorted({value for value in values if value is not None})
+
+
+# --- orders: ERP-owned fields -------------------------------------------------------------
+
+_ORDER_STATE: Final = "_orderState"
+
+
+def _order_defaults(doc: Doc) -> None:
+    doc.setdefault("cancelled", False)
+    doc.setdefault("cancellation", None)
+
+
+def _order_snapshot(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    data = _data(event, OrderSnapshot)
+    state = _state(doc, _ORDER_STATE)
+    version = _snapshot_version(event)
+    if not _is_newer(version, state.get("snapshot")):
+        return
+    _take_customer(doc, event, authoritative=True)
+    doc["known"] = True
+    doc.update(
+        customerReference=data.customer_reference,
+        orderType=data.order_type,
+        orderedAt=data.ordered_at,
+        requestedDeliveryDate=data.requested_delivery_date,
+        shipFrom={
+            "warehouseId": data.ship_from.warehouse_id,
+            "name": data.ship_from.name,
+            "address": _address(data.ship_from.address),
+        },
+        shipTo={"name": data.ship_to.name, "address": _address(data.ship_to.address)},
+        warehouseId=data.ship_from.warehouse_id,
+        lines=[
+            {
+                "lineNumber": line.line_number,
+                "sku": line.sku,
+                "description": line.description,
+                "quantity": line.quantity,
+                "uom": line.uom,
+            }
+            for line in sorted(data.lines, key=lambda line: line.line_number)
+        ],
+    )
+    _order_defaults(doc)
+    state["snapshot"] = version
+    doc[_ORDER_STATE] = state
+
+
+def _order_cancelled(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    """Cancellation is sticky: a later snapshot updates the order but never revives it."""
+    data = _data(event, OrderCancelled)
+    _take_customer(doc, event, authoritative=False)
+    _order_defaults(doc)
+    state = _state(doc, _ORDER_STATE)
+    version = [_stamp(data.cancelled_at), event.source, event.id]
+    if _is_earlier(version, state.get("cancellation")):
+        doc["cancellation"] = {"reason": data.reason, "cancelledAt": data.cancelled_at}
+        state["cancellation"] = version
+    doc["cancelled"] = True
+    doc[_ORDER_STATE] = state
+
+
+# --- orders: WMS-owned fields -------------------------------------------------------------
+
+_FULFILLMENT_STATE: Final = "_fulfillmentState"
+_STAGE_RANK: Final = {stage: rank for rank, stage in enumerate(FULFILLMENT_STAGES)}
+
+
+def _fulfillment_progressed(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    """Merge one warehouse progress report into the order's fulfillment.
+
+    * history: one step per stage, the first report of it by ``(occurredAt, source,
+      sequence, id)`` (when the stage was reached); the stage is the furthest one seen;
+    * line quantities and handling-unit weights: per line/field and per SSCC, the latest
+      report by the same key wins (a later count corrects an earlier one);
+    * shipment ids: the union of every shipment any report named.
+
+    Line and handling-unit versions are stored as indexes into one sorted list of the
+    distinct report versions still in use, which keeps a 2,000-line order's bookkeeping
+    small (a few report versions, two small integers per line).
+    """
+    data = _data(event, FulfillmentProgressed)
+    _take_customer(doc, event, authoritative=False)
+    state = _state(doc, _FULFILLMENT_STATE)
+    previous = doc.get("fulfillment") or {}
+    version: Version = [_stamp(data.occurred_at), event.source, event.sequence, event.id]
+
+    steps: dict[str, Version] = {k: list(v) for k, v in (state.get("steps") or {}).items()}
+    history = {step["stage"]: step for step in previous.get("history", [])}
+    if _is_earlier(version, steps.get(data.stage)):
+        steps[data.stage] = version
+        history[data.stage] = {
+            "stage": data.stage,
+            "occurredAt": data.occurred_at,
+            "warehouseId": data.warehouse_id,
+            "shipmentId": data.shipment_id,
+        }
+
+    versions: list[Version] = [list(v) for v in state.get("versions", [])]
+    lines = _read_line_versions(previous.get("lines", []), state.get("lines") or {}, versions)
+    for progress in data.lines or ():
+        entry = lines.setdefault(progress.line_number, {})
+        for field, value in (
+            ("quantityPicked", progress.quantity_picked),
+            ("quantityShipped", progress.quantity_shipped),
+        ):
+            if value is not None and _is_newer(version, entry.get(field, (None, None))[1]):
+                entry[field] = (value, version)
+
+    units = _read_unit_versions(
+        previous.get("handlingUnits", []), state.get("handlingUnits") or {}, versions
+    )
+    for unit in data.handling_units or ():
+        if _is_newer(version, units.get(unit.sscc, (None, None))[1]):
+            units[unit.sscc] = (unit.weight_kg, version)
+
+    ordered_steps = sorted(history.values(), key=lambda step: _STAGE_RANK[step["stage"]])
+    furthest = ordered_steps[-1]
+    shipment_ids = _sorted_distinct([*previous.get("shipmentIds", []), data.shipment_id])
+
+    in_use = sorted(
+        {tuple(v) for entry in lines.values() for _, v in entry.values()}
+        | {tuple(v) for _, v in units.values()}
+    )
+    index = {v: i for i, v in enumerate(in_use)}
+    doc["fulfillment"] = {
+        "stage": furthest["stage"],
+        "warehouseId": furthest["warehouseId"],
+        "history": ordered_steps,
+        "handlingUnits": [{"sscc": sscc, "weightKg": units[sscc][0]} for sscc in sorted(units)],
+        "lines": [
+            {"lineNumber": number, **{f: value for f, (value, _) in sorted(lines[number].items())}}
+            for number in sorted(lines)
+        ],
+        "shipmentIds": shipment_ids,
+    }
+    doc["fulfillmentStage"] = furthest["stage"]
+    doc[_FULFILLMENT_STATE] = {
+        "steps": steps,
+        "versions": [list(v) for v in in_use],
+        "lines": {
+            str(number): [
+                index[tuple(lines[number][f][1])] if f in lines[number] else -1
+                for f in ("quantityPicked", "quantityShipped")
+            ]
+            for number in sorted(lines)
+        },
+        "handlingUnits": {field_key(sscc): index[tuple(units[sscc][1])] for sscc in sorted(units)},
+    }
+
+
+def _read_line_versions(
+    stored_lines: Iterable[Mapping[str, Any]],
+    stored_index: Mapping[str, list[int]],
+    versions: list[Version],
+) -> dict[int, dict[str, tuple[int, Version]]]:
+    lines: dict[int, dict[str, tuple[int, Version]]] = {}
+    for line in stored_lines:
+        number = int(line["lineNumber"])
+        picked, shipped = stored_index.get(str(number), [-1, -1])
+        entry: dict[str, tuple[int, Version]] = {}
+        for field, position in (("quantityPicked", picked), ("quantityShipped", shipped)):
+            if field in line and position >= 0:
+                entry[field] = (int(line[field]), versions[position])
+        lines[number] = entry
+    return lines
+
+
+def _read_unit_versions(
+    stored_units: Iterable[Mapping[str, Any]],
+    stored_index: Mapping[str, int],
+    versions: list[Version],
+) -> dict[str, tuple[float, Version]]:
+    units: dict[str, tuple[float, Version]] = {}
+    for unit in stored_units:
+        sscc = str(unit["sscc"])
+        position = stored_index.get(field_key(sscc), -1)
+        if position >= 0:
+            units[sscc] = (float(unit["weightKg"]), versions[position])
+    return units
+
+
+# --- shipments ----------------------------------------------------------------------------
+
+_SHIPMENT_STATE: Final = "_shipmentState"
+
+
+def _shipment_defaults(doc: Doc) -> None:
+    doc.setdefault("milestones", [])
+    doc.setdefault("pod", None)
+    doc.setdefault("cancelled", False)
+    doc.setdefault("cancellation", None)
+
+
+def _shipment_planned(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    data = _data(event, ShipmentPlanned)
+    state = _state(doc, _SHIPMENT_STATE)
+    version = _snapshot_version(event)
+    if not _is_newer(version, state.get("snapshot")):
+        return
+    _take_customer(doc, event, authoritative=True)
+    doc["known"] = True
+    doc.update(
+        orderIds=_sorted_distinct(data.order_ids),
+        mode=data.mode,
+        carrier={"scac": data.carrier.scac, "name": data.carrier.name},
+        carrierScac=data.carrier.scac,
+        trackingNumber=data.tracking_number,
+        origin=_address(data.origin),
+        destination=_address(data.destination),
+        plannedPickupAt=data.planned_pickup_at,
+        plannedDeliveryAt=data.planned_delivery_at,
+        serviceLevel=data.service_level,
+    )
+    state["snapshot"] = version
+    _finish_shipment(doc, state, mapping)
+
+
+def _shipment_milestone(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    """Merge a milestone by ``(source, milestoneId)``; a restatement wins by sequence."""
+    data = _data(event, ShipmentMilestone)
+    _take_customer(doc, event, authoritative=False)
+    state = _state(doc, _SHIPMENT_STATE)
+    versions = _milestone_versions(state)
+    key = (event.source, data.milestone_id)
+    version: Version = [event.sequence, event.id]
+    if _is_newer(version, versions.get(key)):
+        versions[key] = version
+        milestones = [
+            m for m in doc.get("milestones", []) if (m.get("source"), m.get("milestoneId")) != key
+        ]
+        location = data.location
+        milestones.append(
+            {
+                "source": event.source,
+                "milestoneId": data.milestone_id,
+                "rawCode": data.status_code,
+                "status": None,
+                "reasonCode": data.reason_code,
+                "occurredAt": data.occurred_at,
+                "location": None
+                if location is None
+                else {
+                    "city": location.city,
+                    "region": location.region,
+                    "countryCode": location.country_code,
+                    "lat": location.lat,
+                    "lon": location.lon,
+                },
+                "estimatedDeliveryAt": data.estimated_delivery_at,
+                "signedBy": data.signed_by,
+            }
+        )
+        doc["milestones"] = milestones
+        state["milestones"] = [[s, m, *v] for (s, m), v in sorted(versions.items())]
+    _finish_shipment(doc, state, mapping)
+
+
+def _milestone_versions(state: Mapping[str, Any]) -> dict[tuple[str, str], Version]:
+    return {
+        (str(entry[0]), str(entry[1])): list(entry[2:]) for entry in state.get("milestones", [])
+    }
+
+
+def _pod_captured(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    """The latest proof of delivery by ``(capturedAt, source, id)`` is the one shown."""
+    data = _data(event, PodCaptured)
+    _take_customer(doc, event, authoritative=False)
+    state = _state(doc, _SHIPMENT_STATE)
+    version = [_stamp(data.captured_at), event.source, event.id]
+    if _is_newer(version, state.get("pod")):
+        state["pod"] = version
+        doc["pod"] = {
+            "signedBy": data.signed_by,
+            "capturedAt": data.captured_at,
+            "documentUrl": data.document_url,
+        }
+    _finish_shipment(doc, state, mapping)
+
+
+def _shipment_cancelled(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    """Sticky: a cancelled shipment stays CANCELLED whatever milestones follow."""
+    data = _data(event, ShipmentCancelled)
+    _take_customer(doc, event, authoritative=False)
+    state = _state(doc, _SHIPMENT_STATE)
+    version = [_stamp(data.cancelled_at), event.source, event.id]
+    if _is_earlier(version, state.get("cancellation")):
+        state["cancellation"] = version
+        doc["cancellation"] = {"reason": data.reason, "cancelledAt": data.cancelled_at}
+    doc["cancelled"] = True
+    _finish_shipment(doc, state, mapping)
+
+
+def _finish_shipment(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
+    """Recompute every derived shipment field from the merged facts.
+
+    The timeline is sorted by ``(occurredAt, source, sequence, milestoneId)``: within one
+    source at one instant the later-produced milestone counts as the later one. Status is
+    that of the last milestone whose code maps to a portal status; informational codes
+    (mapped to "") and unknown codes (unmapped) never move it.
+    """
+    _shipment_defaults(doc)
+    versions = _milestone_versions(state)
+
+    def timeline_key(m: Mapping[str, Any]) -> tuple[datetime, str, int, str]:
+        source, milestone_id = str(m["source"]), str(m["milestoneId"])
+        sequence = versions.get((source, milestone_id), [0])[0]
+        return (_utc(m["occurredAt"]), source, int(sequence), milestone_id)
+
+    milestones: list[Doc] = []
+    unknown = 0
+    for stored in sorted(doc["milestones"], key=timeline_key):
+        mapped = mapping.map(str(stored["source"]), str(stored["rawCode"]))
+        if mapped is None:
+            unknown += 1
+        milestones.append({**stored, "status": mapped or None})
+
+    status = "PLANNED"
+    eta = doc.get("plannedDeliveryAt")
+    delivered_at = None
+    for milestone in milestones:
+        if milestone["status"]:
+            status = milestone["status"]
+        if milestone.get("estimatedDeliveryAt") is not None:
+            eta = milestone["estimatedDeliveryAt"]
+        if milestone["status"] == "DELIVERED":
+            delivered_at = milestone["occurredAt"]
+    if doc["cancelled"]:
+        status = "CANCELLED"
+
+    doc["milestones"] = milestones
+    doc["status"] = status
+    doc["eta"] = eta
+    doc["deliveredAt"] = delivered_at
+    doc["unknownStatusCodes"] = unknown
+    doc[_SHIPMENT_STATE] = state
+
+
+# --- invoices -----------------------------------------------------------------------------
+
+_INVOICE_STATE: Final = "_invoiceState"
+#: Decimal places used for amounts before the invoice (and so its currency scale) is known.
+_DEFAULT_SCALE: Final = 2
+
+
+def _invoice_issued(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    data = _data(event, InvoiceIssued)
+    state = _state(doc, _INVOICE_STATE)
+    version = _snapshot_version(event)
+    if not _is_newer(version, state.get("snapshot")):
+        return
+    _take_customer(doc, event, authoritative=True)
+    doc["known"] = True
+    doc.update(
+        invoiceNumber=data.invoice_number,
+        issuedAt=data.issued_at,
+        dueDate=data.due_date,
+        currency=data.currency,
+        lines=[
+            {
+                "description": line.description,
+                "chargeType": line.charge_type,
+                "amount": _plain(line.amount),
+                "orderId": line.order_id,
+                "shipmentId": line.shipment_id,
+            }
+            for line in data.lines
+        ],
+        subtotal=_plain(data.subtotal),
+        tax=_plain(data.tax),
+        total=_plain(data.total),
+        documentUrl=data.document_url,
+        orderIds=_sorted_distinct(line.order_id for line in data.lines),
+        shipmentIds=_sorted_distinct(line.shipment_id for line in data.lines),
+    )
+    state["snapshot"] = version
+    _finish_invoice(doc, state)
+
+
+def _payment_recorded(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    """Payments are keyed by ``paymentId``; a restatement wins by ``[sequence, source, id]``."""
+    data = _data(event, PaymentRecorded)
+    _take_customer(doc, event, authoritative=False)
+    state = _state(doc, _INVOICE_STATE)
+    versions = {str(e[0]): list(e[1:]) for e in state.get("payments", [])}
+    version: Version = [event.sequence, event.source, event.id]
+    if _is_newer(version, versions.get(data.payment_id)):
+        versions[data.payment_id] = version
+        payments = [p for p in doc.get("payments", []) if p.get("paymentId") != data.payment_id]
+        payments.append(
+            {"paymentId": data.payment_id, "amount": _plain(data.amount), "paidAt": data.paid_at}
+        )
+        doc["payments"] = payments
+        state["payments"] = [[pid, *v] for pid, v in sorted(versions.items())]
+    _finish_invoice(doc, state)
+
+
+def _invoice_voided(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    """Sticky: a void is final; the first void by ``(voidedAt, source, id)`` is shown."""
+    data = _data(event, InvoiceVoided)
+    _take_customer(doc, event, authoritative=False)
+    state = _state(doc, _INVOICE_STATE)
+    version = [_stamp(data.voided_at), event.source, event.id]
+    if _is_earlier(version, state.get("void")):
+        state["void"] = version
+        doc["voidReason"] = data.reason
+        doc["voidedAt"] = data.voided_at
+    doc["voided"] = True
+    _finish_invoice(doc, state)
+
+
+def _finish_invoice(doc: Doc, state: Doc) -> None:
+    """Recompute payments order, amountPaid, balance and status.
+
+    Amounts use the scale of the invoice's ``total`` (its currency's minor unit as the ERP
+    wrote it); before the invoice arrives, 2 places and no balance. Status: VOID once voided
+    (sticky), PAID when the balance is 0 or less, else OPEN (OVERDUE is derived by readers).
+    """
+    doc.setdefault("payments", [])
+    doc.setdefault("voided", False)
+    doc.setdefault("voidReason", None)
+    doc.setdefault("voidedAt", None)
+    payments = sorted(doc["payments"], key=lambda p: (_utc(p["paidAt"]), str(p["paymentId"])))
+    total_text = doc.get("total") if doc.get("known") else None
+    total = Decimal(total_text) if isinstance(total_text, str) else None
+    scale = -int(total.as_tuple().exponent) if total is not None else _DEFAULT_SCALE
+    paid = sum((Decimal(p["amount"]) for p in payments), Decimal(0))
+    balance = None if total is None else total - paid
+    if doc["voided"]:
+        status = "VOID"
+    elif balance is not None and balance <= 0:
+        status = "PAID"
+    else:
+        status = "OPEN"
+    doc["payments"] = payments
+    doc["amountPaid"] = _plain(paid, scale)
+    doc["balance"] = None if balance is None else _plain(balance, scale)
+    doc["status"] = status
+    doc[_INVOICE_STATE] = state
+
+
+def _plain(amount: Decimal, scale: int | None = None) -> str:
+    """A decimal string without exponent; quantized to ``scale`` places when given."""
+    if scale is not None:
+        amount = amount.quantize(Decimal(1).scaleb(-max(scale, 0)))
+    if amount.is_zero():
+        amount = amount.copy_abs()
+    return format(amount, "f")
+
+
+# --- sources ------------------------------------------------------------------------------
+
+_SOURCE_STATE: Final = "_sourceState"
+
+
+def _source_status_changed(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+    """What a source declared about itself; the newest declaration by sequence wins.
+
+    Only ``declared`` and the bookkeeping are written: the I/O layer owns the freshness
+    fields, and sources have no tenant (``customerid`` is ``*``).
+    """
+    data = _data(event, SourceStatusChanged)
+    state = _state(doc, _SOURCE_STATE)
+    version = _snapshot_version(event)
+    if not _is_newer(version, state.get("snapshot")):
+        return
+    doc["declared"] = {
+        "status": data.status,
+        "message": data.message,
+        "expectedBackAt": data.expected_back_at,
+        "changedAt": event.time,
+    }
+    state["snapshot"] = version
+    doc[_SOURCE_STATE] = state
+
+
+# --- dispatch -----------------------------------------------------------------------------
+
+
+def _data(event: Event, kind: type[_D]) -> _D:
+    if not isinstance(event.data, kind):  # pragma: no cover - dispatch is by data type
+        raise TypeError(f"{event.type} carries {type(event.data).__name__}, not {kind.__name__}")
+    return event.data
+
+
+_Reducer = Callable[[Doc, Event, StatusMapping], None]
+
+_REDUCERS: Final[dict[type[EventData], _Reducer]] = {
+    OrderSnapshot: _order_snapshot,
+    OrderCancelled: _order_cancelled,
+    FulfillmentProgressed: _fulfillment_progressed,
+    ShipmentPlanned: _shipment_planned,
+    ShipmentMilestone: _shipment_milestone,
+    PodCaptured: _pod_captured,
+    ShipmentCancelled: _shipment_cancelled,
+    InvoiceIssued: _invoice_issued,
+    PaymentRecorded: _payment_recorded,
+    InvoiceVoided: _invoice_voided,
+    SourceStatusChanged: _source_status_changed,
+}
