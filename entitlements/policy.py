@@ -49,7 +49,7 @@ class Policy:
     support_roles: frozenset[str] = frozenset({DEFAULT_SUPPORT_ROLE})
     customers: Mapping[str, CustomerRule] = field(default_factory=_no_customer_rules, hash=False)
     #: Where the policy came from, for start-up logs and error messages.
-    origin: str = "built-in defaults"
+    origin: str = field(default="built-in defaults", compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "customers", MappingProxyType(dict(self.customers)))

@@ -1,0 +1,150 @@
+"""The HTTP edge of authentication: header parsing and the JWKS-backed verifier."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from entitlements.errors import AuthenticationError, SigningKeysUnavailableError
+from entitlements.tokens import TokenSettings, TokenVerifier
+from web.auth import authenticate, build_verifier, caller_from_authorization
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+def token_claims() -> dict[str, Any]:
+    now = int(datetime.now(UTC).timestamp())
+    return {
+        "iss": "portal-read-model-local",
+        "aud": "portal-api",
+        "sub": "alice",
+        "iat": now,
+        "exp": now + 600,
+        "customers": ["ACME"],
+        "roles": ["viewer"],
+    }
+
+
+@pytest.fixture
+def verifier() -> TokenVerifier:
+    return build_verifier(TokenSettings(hs256_secret=SECRET))
+
+
+@pytest.fixture
+def token() -> str:
+    return jwt.encode(token_claims(), SECRET, algorithm="HS256")
+
+
+def test_no_header_is_anonymous(verifier: TokenVerifier) -> None:
+    assert caller_from_authorization(None, verifier) is None
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_bearer_header_gives_the_caller(verifier: TokenVerifier, token: str, scheme: str) -> None:
+    caller = caller_from_authorization(f"{scheme} {token}", verifier)
+    assert caller is not None
+    assert (caller.subject, caller.customers) == ("alice", frozenset({"ACME"}))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "Bearer a b", "{token}"],
+)
+def test_malformed_header_is_an_error_not_anonymous(
+    verifier: TokenVerifier, token: str, header: str
+) -> None:
+    with pytest.raises(AuthenticationError, match="Bearer <token>"):
+        caller_from_authorization(header.format(token=token), verifier)
+
+
+def test_bad_token_in_a_good_header_is_an_error(verifier: TokenVerifier) -> None:
+    forged = jwt.encode(token_claims(), "a-different-secret-of-sufficient-length", "HS256")
+    with pytest.raises(AuthenticationError):
+        caller_from_authorization(f"Bearer {forged}", verifier)
+
+
+async def test_authenticate_on_the_event_loop(verifier: TokenVerifier, token: str) -> None:
+    assert await authenticate(None, verifier) is None
+    caller = await authenticate(f"Bearer {token}", verifier)
+    assert caller is not None and caller.subject == "alice"
+    assert not verifier.may_block
+
+
+# --- JWKS over HTTP ---------------------------------------------------------------------------
+
+
+class JwksServer:
+    """A JWKS endpoint on 127.0.0.1 that counts how often it is asked."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self.jwks = jwks
+        self.requests = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests += 1
+                body = json.dumps(owner.jwks).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+
+
+@pytest.fixture(scope="module")
+def rsa_private() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def jwks_server(rsa_private: rsa.RSAPrivateKey) -> Iterator[JwksServer]:
+    jwk = RSAAlgorithm.to_jwk(rsa_private.public_key(), as_dict=True)
+    jwk.update(kid="k1", use="sig", alg="RS256")
+    server = JwksServer({"keys": [jwk]})
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+    server.thread.join()
+
+
+async def test_jwks_verifier_fetches_once_and_caches(
+    jwks_server: JwksServer, rsa_private: rsa.RSAPrivateKey
+) -> None:
+    verifier = build_verifier(TokenSettings(jwks_url=jwks_server.url))
+    assert verifier.may_block
+    token = jwt.encode(token_claims(), rsa_private, algorithm="RS256", headers={"kid": "k1"})
+    for _ in range(3):
+        caller = await authenticate(f"Bearer {token}", verifier)
+        assert caller is not None and caller.subject == "alice"
+    assert jwks_server.requests == 1
+
+
+def test_unreachable_jwks_endpoint(rsa_private: rsa.RSAPrivateKey) -> None:
+    probe = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    port = probe.server_address[1]
+    probe.server_close()  # nothing listens on this port any more
+    verifier = build_verifier(TokenSettings(jwks_url=f"http://127.0.0.1:{port}/jwks.json"))
+    token = jwt.encode(token_claims(), rsa_private, algorithm="RS256", headers={"kid": "k1"})
+    with pytest.raises(SigningKeysUnavailableError):
+        caller_from_authorization(f"Bearer {token}", verifier)

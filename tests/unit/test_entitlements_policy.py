@@ -1,0 +1,122 @@
+"""Loading the entitlement policy: the packaged default, overrides, and clear errors."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from entitlements.caller import Caller
+from entitlements.errors import ConfigurationError
+from entitlements.policy import CustomerRule, Policy, load_policy, parse_policy
+
+
+def caller(*roles: str, customers: tuple[str, ...] = ("GLOBEX",)) -> Caller:
+    return Caller(
+        subject="u",
+        customers=frozenset(customers),
+        roles=frozenset(roles),
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+
+
+def test_packaged_default_policy() -> None:
+    policy = load_policy(environ={})
+    assert policy.invoice_roles == {"finance"}
+    assert policy.amount_roles == {"finance"}
+    assert policy.support_roles == {"support"}
+    assert policy.customers == {"GLOBEX": CustomerRule(frozenset({"DC-ATL"}))}
+    assert "packaged" in policy.origin
+
+
+def test_entitlements_file_env_overrides_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[roles]\nread_invoices = ["finance", "controller"]\nsupport = ["ops"]\n'
+        '[customers.INITECH]\nallowed_warehouses = ["DC-LAX", "DC-SEA"]\n'
+        'unrestricted_roles = ["regional-admin"]\n'
+    )
+    policy = load_policy(environ={"ENTITLEMENTS_FILE": str(path)})
+    assert policy.invoice_roles == {"finance", "controller"}
+    assert policy.amount_roles == {"finance"}  # unspecified keys keep their defaults
+    assert policy.support_roles == {"ops"}
+    assert policy.customers == {
+        "INITECH": CustomerRule(frozenset({"DC-LAX", "DC-SEA"}), frozenset({"regional-admin"}))
+    }
+    assert policy.origin == str(path)
+    # The configured support role, not the built-in name, grants cross-customer search.
+    assert policy.scope(caller("ops"), cross_customer=True).customer_ids is None
+    assert policy.is_support(caller("ops")) and not policy.is_support(caller("support"))
+
+
+def test_explicit_path_wins_over_env(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text("")
+    policy = load_policy(path, environ={"ENTITLEMENTS_FILE": "/nonexistent.toml"})
+    assert policy.customers == {}
+
+
+def test_empty_policy_is_the_built_in_default() -> None:
+    assert parse_policy({}) == Policy()
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("[role]\n", "role", "unknown key"),
+        ('[roles]\nread_invoice = ["finance"]\n', "roles.read_invoice", "unknown key"),
+        ('[roles]\nread_invoices = "finance"\n', "roles.read_invoices", "list of non-empty"),
+        ("[roles]\nsee_amounts = [1]\n", "roles.see_amounts", "list of non-empty"),
+        ('[roles]\nsupport = [""]\n', "roles.support", "list of non-empty"),
+        ('roles = "all"\n', "roles", "must be a table"),
+        ('customers = ["GLOBEX"]\n', "customers", "must be a table"),
+        ('[customers]\nGLOBEX = "DC-ATL"\n', "customers.GLOBEX", "must be a table"),
+        ("[customers.GLOBEX]\n", "customers.GLOBEX.allowed_warehouses", "missing"),
+        (
+            "[customers.GLOBEX]\nallowed_warehouses = []\n",
+            "customers.GLOBEX.allowed_warehouses",
+            "at least one warehouse",
+        ),
+        (
+            '[customers.GLOBEX]\nallowed_warehouses = ["DC-ATL"]\nwarehouses = ["x"]\n',
+            "customers.GLOBEX.warehouses",
+            "unknown key",
+        ),
+        (
+            '[customers.GLOBEX]\nallowed_warehouses = ["DC-ATL"]\nunrestricted_roles = "x"\n',
+            "customers.GLOBEX.unrestricted_roles",
+            "list of non-empty",
+        ),
+        ('[customers." "]\nallowed_warehouses = ["DC-ATL"]\n', "customers. ", "blank"),
+    ],
+)
+def test_invalid_policy_names_file_and_key(
+    tmp_path: Path, text: str, key: str, problem: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError) as caught:
+        load_policy(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {key}: ")
+    assert problem in message
+
+
+def test_not_toml(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[roles\n")
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(str(path))}: not valid TOML"):
+        load_policy(path)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigurationError, match=r"^/nonexistent/policy\.toml: cannot read"):
+        load_policy(environ={"ENTITLEMENTS_FILE": "/nonexistent/policy.toml"})
+
+
+def test_configuration_error_is_a_value_error() -> None:
+    """Settings loaders that collect every bad value catch ValueError."""
+    with pytest.raises(ValueError):
+        parse_policy({"roles": {"support": "x"}})

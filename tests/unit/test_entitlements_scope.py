@@ -1,0 +1,396 @@
+"""Scopes: what viewer, finance and support callers may read, as filters and on documents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from entitlements.caller import Caller
+from entitlements.errors import ForbiddenError
+from entitlements.policy import CustomerRule, Policy
+from entitlements.scope import Scope
+from projections.documents import field_key
+
+POLICY = Policy(
+    customers={
+        "GLOBEX": CustomerRule(frozenset({"DC-ATL"}), frozenset({"regional-admin"})),
+        "INITECH": CustomerRule(frozenset({"DC-LAX", "DC-SEA"})),
+    }
+)
+CUSTOMERS = ("ACME", "GLOBEX", "INITECH", "UMBRELLA")
+WAREHOUSES = ("DC-ATL", "DC-LAX", "DC-SEA", "DC-RTM")
+ROLES = ("viewer", "finance", "support", "regional-admin")
+
+
+def caller(*roles: str, customers: tuple[str, ...] = ("ACME",)) -> Caller:
+    return Caller(
+        subject="u",
+        customers=frozenset(customers),
+        roles=frozenset(roles),
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+
+
+def scope(*roles: str, customers: tuple[str, ...] = ("ACME",), cross: bool = False) -> Scope:
+    return POLICY.scope(caller(*roles, customers=customers), cross_customer=cross)
+
+
+def matches(query: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
+    """MongoDB semantics for the operators scopes use: equality, $in, $or, implicit AND."""
+    for key, condition in query.items():
+        if key == "$or":
+            if not any(matches(branch, doc) for branch in condition):
+                return False
+        elif key not in doc:
+            return False
+        elif isinstance(condition, dict):
+            assert set(condition) == {"$in"}, condition
+            if doc[key] not in condition["$in"]:
+                return False
+        elif doc[key] != condition:
+            return False
+    return True
+
+
+def order(customer: str = "ACME", warehouse: str = "DC-ATL", **extra: Any) -> dict[str, Any]:
+    return {"_id": "SO-1", "customerId": customer, "known": True, "warehouseId": warehouse} | extra
+
+
+def summaries(**warehouses: str | None) -> dict[str, Any]:
+    return {
+        field_key(order_id): {"orderId": order_id, "warehouseId": warehouse}
+        for order_id, warehouse in warehouses.items()
+    }
+
+
+def shipment(customer: str, order_ids: list[str], **warehouses: str | None) -> dict[str, Any]:
+    return {
+        "_id": "SH-1",
+        "customerId": customer,
+        "known": True,
+        "orderIds": order_ids,
+        "related": {"orders": summaries(**warehouses)},
+    }
+
+
+def invoice(
+    customer: str, line_orders: list[str | None], **warehouses: str | None
+) -> dict[str, Any]:
+    lines = [{"description": "x", "amount": "10.00", "orderId": o} for o in line_orders]
+    return {
+        "_id": "INV-1",
+        "customerId": customer,
+        "known": True,
+        "lines": lines,
+        "orderIds": sorted({o for o in line_orders if o}),
+        "total": "10.00",
+        "related": {"orders": summaries(**warehouses)},
+    }
+
+
+# --- roles ------------------------------------------------------------------------------------
+
+
+def test_viewer_scope() -> None:
+    s = scope("viewer", customers=("ACME",))
+    assert (s.customer_ids, s.cross_customer) == (frozenset({"ACME"}), False)
+    assert not s.can_read_invoices and not s.can_see_amounts
+    assert s.mongo_filter("orders") == {"known": True, "customerId": "ACME"}
+    assert s.mongo_filter("shipments") == {"known": True, "customerId": "ACME"}
+
+
+def test_several_customers_use_in() -> None:
+    s = scope("viewer", customers=("UMBRELLA", "ACME"))
+    assert s.mongo_filter("orders") == {
+        "known": True,
+        "customerId": {"$in": ["ACME", "UMBRELLA"]},
+    }
+
+
+def test_viewer_may_not_read_invoices() -> None:
+    s = scope("viewer")
+    with pytest.raises(ForbiddenError, match="invoices") as caught:
+        s.mongo_filter("invoices")
+    assert caught.value.code == "FORBIDDEN"
+    assert not s.allows("invoices", invoice("ACME", ["SO-1"]))
+
+
+def test_finance_reads_invoices_and_sees_amounts() -> None:
+    s = scope("finance")
+    assert s.can_read_invoices and s.can_see_amounts
+    assert s.mongo_filter("invoices") == {"known": True, "customerId": "ACME"}
+    assert s.allows("invoices", invoice("ACME", ["SO-1"]))
+
+
+def test_invoice_readers_without_amounts_get_amounts_removed() -> None:
+    policy = Policy(invoice_roles=frozenset({"finance", "clerk"}))
+    s = policy.scope(caller("clerk"))
+    assert s.can_read_invoices and not s.can_see_amounts
+    doc = invoice("ACME", ["SO-1"]) | {
+        "subtotal": "9.00",
+        "tax": "1.00",
+        "amountPaid": "0.00",
+        "balance": "10.00",
+        "payments": [{"paymentId": "P1", "amount": "5.00"}],
+    }
+    shown = s.redact("invoices", doc)
+    for name in ("subtotal", "tax", "total", "amountPaid", "balance"):
+        assert name not in shown
+    assert all("amount" not in line for line in shown["lines"])
+    assert shown["payments"] == [{"paymentId": "P1"}]
+    assert shown["lines"][0]["description"] == "x"
+    assert doc["total"] == "10.00" and doc["lines"][0]["amount"] == "10.00"  # input untouched
+    assert scope("finance").redact("invoices", doc) == doc
+
+
+def test_invoice_summaries_on_orders_follow_invoice_rights() -> None:
+    summary = {"invoiceId": "INV-1", "total": "10.00", "balance": "3.00", "status": "OPEN"}
+    doc = order(related={"invoices": {"INV-1": summary}, "shipments": {"SH-1": {}}})
+    assert "invoices" not in scope("viewer").redact("orders", doc)["related"]
+    assert scope("viewer").redact("orders", doc)["related"]["shipments"] == {"SH-1": {}}
+    assert scope("finance").redact("orders", doc)["related"]["invoices"] == {"INV-1": summary}
+    clerk = Policy(invoice_roles=frozenset({"clerk"})).scope(caller("clerk"))
+    assert clerk.redact("orders", doc)["related"]["invoices"] == {
+        "INV-1": {"invoiceId": "INV-1", "status": "OPEN"}
+    }
+
+
+def test_cross_customer_is_for_support_only() -> None:
+    for roles in [("viewer",), ("finance",), ("viewer", "finance", "regional-admin")]:
+        with pytest.raises(ForbiddenError, match="support"):
+            scope(*roles, cross=True)
+    s = scope("support", customers=(), cross=True)
+    assert s.customer_ids is None and s.cross_customer
+    assert s.mongo_filter("orders") == {"known": True}
+    assert s.allows("orders", order("UMBRELLA", "DC-RTM"))
+    with pytest.raises(ForbiddenError):
+        s.mongo_filter("invoices")  # support alone is not finance
+    assert scope("support", "finance", cross=True).mongo_filter("invoices") == {"known": True}
+
+
+def test_support_without_cross_customer_keeps_its_claimed_customers() -> None:
+    s = scope("support", customers=("GLOBEX",))
+    assert s.customer_ids == frozenset({"GLOBEX"}) and not s.cross_customer
+    assert s.mongo_filter("orders") == {"known": True, "customerId": "GLOBEX"}
+
+
+def test_scope_consistency_is_enforced() -> None:
+    with pytest.raises(ValueError):
+        Scope(caller(), customer_ids=None, cross_customer=False, can_read_invoices=False,
+              can_see_amounts=False)  # fmt: skip
+    with pytest.raises(ValueError):
+        Scope(caller(), customer_ids=frozenset({"ACME"}), cross_customer=False,
+              can_read_invoices=False, can_see_amounts=False,
+              warehouse_limits={"GLOBEX": frozenset({"DC-ATL"})})  # fmt: skip
+
+
+def test_unknown_documents_are_never_served() -> None:
+    s = scope("finance", customers=("ACME",))
+    assert not s.allows("orders", order(known=False))
+    assert not s.allows("orders", {k: v for k, v in order().items() if k != "known"})
+    assert not s.allows("shipments", shipment("ACME", ["SO-1"]) | {"known": False})
+    assert not s.allows("orders", order(customerId=None))
+
+
+def test_shared_and_internal_collections() -> None:
+    s = scope("viewer")
+    assert s.mongo_filter("sources") == {} and s.allows("sources", {"_id": "erp/s4-prod"})
+    with pytest.raises(ForbiddenError):
+        s.mongo_filter("audit_log")
+    assert not s.allows("audit_log", {"subject": "x"})
+    assert scope("support").mongo_filter("audit_log") == {}
+    with pytest.raises(ValueError, match="no entitlement rule"):
+        s.mongo_filter("customers")
+    assert not s.allows("customers", {"customerId": "ACME", "known": True})
+
+
+def test_generation_collections_follow_their_base() -> None:
+    s = scope("viewer", customers=("GLOBEX",))
+    assert s.mongo_filter("orders__g7") == s.mongo_filter("orders")
+    with pytest.raises(ForbiddenError):
+        s.mongo_filter("invoices__g7")
+    assert not s.filter_is_complete("shipments__g7")
+
+
+# --- warehouse restrictions -------------------------------------------------------------------
+
+
+def test_restricted_customer_orders_filter() -> None:
+    s = scope("viewer", customers=("GLOBEX",))
+    assert s.warehouse_limits == {"GLOBEX": frozenset({"DC-ATL"})}
+    assert s.mongo_filter("orders") == {
+        "known": True,
+        "customerId": "GLOBEX",
+        "warehouseId": "DC-ATL",
+    }
+    assert s.allows("orders", order("GLOBEX", "DC-ATL"))
+    assert not s.allows("orders", order("GLOBEX", "DC-LAX"))
+    assert not s.allows("orders", {k: v for k, v in order("GLOBEX").items() if k != "warehouseId"})
+    assert s.filter_is_complete("orders")
+
+
+def test_restricted_and_unrestricted_customers_together() -> None:
+    s = scope("viewer", customers=("ACME", "GLOBEX", "INITECH", "UMBRELLA"))
+    assert s.mongo_filter("orders") == {
+        "known": True,
+        "customerId": {"$in": ["ACME", "GLOBEX", "INITECH", "UMBRELLA"]},
+        "$or": [
+            {"customerId": {"$in": ["ACME", "UMBRELLA"]}},
+            {"customerId": "GLOBEX", "warehouseId": "DC-ATL"},
+            {"customerId": "INITECH", "warehouseId": {"$in": ["DC-LAX", "DC-SEA"]}},
+        ],
+    }
+    assert s.allows("orders", order("ACME", "DC-RTM"))
+    assert s.allows("orders", order("INITECH", "DC-SEA"))
+    assert not s.allows("orders", order("GLOBEX", "DC-SEA"))
+    # Shipments cannot be narrowed by warehouse in the filter: customer only, checked after.
+    assert s.mongo_filter("shipments") == {
+        "known": True,
+        "customerId": {"$in": ["ACME", "GLOBEX", "INITECH", "UMBRELLA"]},
+    }
+    assert not s.filter_is_complete("shipments")
+    assert scope("viewer", customers=("ACME",)).filter_is_complete("shipments")
+
+
+def test_exempt_roles_and_support_see_every_warehouse() -> None:
+    for s in (
+        scope("viewer", "regional-admin", customers=("GLOBEX",)),
+        scope("support", customers=("GLOBEX",)),
+    ):
+        assert s.warehouse_limits == {}
+        assert s.mongo_filter("orders") == {"known": True, "customerId": "GLOBEX"}
+        assert s.allows("orders", order("GLOBEX", "DC-LAX"))
+    # The exemption is per customer: regional-admin of GLOBEX is still limited at INITECH.
+    s = scope("regional-admin", customers=("GLOBEX", "INITECH"))
+    assert s.warehouse_limits == {"INITECH": frozenset({"DC-LAX", "DC-SEA"})}
+
+
+def test_restricted_shipments_need_every_order_from_an_allowed_warehouse() -> None:
+    s = scope("viewer", customers=("GLOBEX",))
+    assert s.allows("shipments", shipment("GLOBEX", ["SO-1"], **{"SO-1": "DC-ATL"}))
+    two = shipment("GLOBEX", ["SO-1", "SO-2"], **{"SO-1": "DC-ATL", "SO-2": "DC-ATL"})
+    assert s.allows("shipments", two)
+    mixed = shipment("GLOBEX", ["SO-1", "SO-2"], **{"SO-1": "DC-ATL", "SO-2": "DC-LAX"})
+    assert not s.allows("shipments", mixed)
+    # Fail closed while an order summary is missing or has no warehouse yet.
+    assert not s.allows("shipments", shipment("GLOBEX", ["SO-1", "SO-2"], **{"SO-1": "DC-ATL"}))
+    assert not s.allows("shipments", shipment("GLOBEX", ["SO-1"], **{"SO-1": None}))
+    assert not s.allows("shipments", shipment("GLOBEX", []))
+    # A summary the shipment does not list in orderIds still counts.
+    extra = shipment("GLOBEX", ["SO-1"], **{"SO-1": "DC-ATL", "SO-9": "DC-LAX"})
+    assert not s.allows("shipments", extra)
+    # Ids that need escaping as map keys are matched by the id stored in the summary.
+    dotted = shipment("GLOBEX", ["SO.1"], **{"SO.1": "DC-ATL"})
+    assert "SO%2E1" in dotted["related"]["orders"]
+    assert s.allows("shipments", dotted)
+    # Unrestricted customers need no order summaries at all.
+    assert scope("viewer", customers=("ACME",)).allows("shipments", shipment("ACME", []))
+
+
+def test_restricted_invoices_need_every_line_attributed_to_an_allowed_order() -> None:
+    s = scope("finance", customers=("GLOBEX",))
+    assert not s.filter_is_complete("invoices")
+    assert s.mongo_filter("invoices") == {"known": True, "customerId": "GLOBEX"}
+    ok = invoice("GLOBEX", ["SO-1", "SO-2"], **{"SO-1": "DC-ATL", "SO-2": "DC-ATL"})
+    assert s.allows("invoices", ok)
+    assert not s.allows("invoices", invoice("GLOBEX", ["SO-1", None], **{"SO-1": "DC-ATL"}))
+    other = invoice("GLOBEX", ["SO-1", "SO-2"], **{"SO-1": "DC-ATL", "SO-2": "DC-SEA"})
+    assert not s.allows("invoices", other)
+    assert not s.allows("invoices", invoice("GLOBEX", ["SO-1"]))
+    assert not s.allows("invoices", invoice("GLOBEX", []))
+    assert scope("finance", "regional-admin", customers=("GLOBEX",)).allows("invoices", other)
+
+
+def test_redaction_for_restricted_customers() -> None:
+    s = scope("finance", customers=("GLOBEX",))
+    doc = shipment("GLOBEX", ["SO-1"], **{"SO-1": "DC-ATL", "SO-2": "DC-LAX"})
+    doc["related"]["invoices"] = {"INV-1": {"invoiceId": "INV-1", "total": "1.00"}}
+    shown = s.redact("shipments", doc)
+    assert set(shown["related"]["orders"]) == {"SO-1"}
+    assert "invoices" not in shown["related"]
+    assert set(doc["related"]["orders"]) == {"SO-1", "SO-2"}  # input untouched
+    unrestricted = scope("finance", customers=("ACME",)).redact(
+        "shipments", doc | {"customerId": "ACME"}
+    )
+    assert set(unrestricted["related"]["orders"]) == {"SO-1", "SO-2"}
+    assert "invoices" in unrestricted["related"]
+
+
+# --- properties -------------------------------------------------------------------------------
+
+customer_ids = st.sampled_from(CUSTOMERS)
+warehouse_ids = st.one_of(st.none(), st.sampled_from(WAREHOUSES))
+order_ids = st.sampled_from(("SO-1", "SO-2", "SO-3"))
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> dict[str, Any]:
+    doc: dict[str, Any] = {"_id": "X", "customerId": draw(customer_ids)}
+    known = draw(st.sampled_from((True, False, None)))
+    if known is not None:
+        doc["known"] = known
+    warehouse = draw(warehouse_ids)
+    if warehouse is not None:
+        doc["warehouseId"] = warehouse
+    doc["orderIds"] = draw(st.lists(order_ids, unique=True, max_size=3))
+    related = draw(st.dictionaries(order_ids, warehouse_ids, max_size=3))
+    doc["related"] = {"orders": summaries(**related)}
+    doc["lines"] = [
+        {"amount": "1.00", "orderId": o}
+        for o in draw(st.lists(st.one_of(st.none(), order_ids), max_size=3))
+    ]
+    return doc
+
+
+callers = st.builds(
+    lambda customers, roles: caller(*roles, customers=tuple(customers)),
+    st.frozensets(customer_ids),
+    st.frozensets(st.sampled_from(ROLES)),
+)
+collections = st.sampled_from(("orders", "shipments", "invoices"))
+
+
+@given(callers, collections, documents())
+def test_documents_of_other_customers_are_never_allowed(
+    who: Caller, collection: str, doc: dict[str, Any]
+) -> None:
+    s = POLICY.scope(who)
+    if doc["customerId"] not in who.customers:
+        assert not s.allows(collection, doc)
+
+
+@given(callers, st.booleans(), collections, documents())
+def test_filter_and_document_check_agree(
+    who: Caller, cross: bool, collection: str, doc: dict[str, Any]
+) -> None:
+    """Whatever ``allows`` accepts, the filter matches; and when the filter claims to be
+    complete, whatever it matches ``allows`` accepts."""
+    if cross and not POLICY.is_support(who):
+        return
+    s = POLICY.scope(who, cross_customer=cross)
+    try:
+        query = s.mongo_filter(collection)
+    except ForbiddenError:
+        assert collection == "invoices" and not s.can_read_invoices
+        assert not s.allows(collection, doc)
+        return
+    if s.allows(collection, doc):
+        assert matches(query, doc)
+    elif s.filter_is_complete(collection):
+        assert not matches(query, doc)
+
+
+@given(callers, documents())
+def test_restricted_users_see_orders_only_from_allowed_warehouses(
+    who: Caller, doc: dict[str, Any]
+) -> None:
+    s = POLICY.scope(who)
+    rule = POLICY.customers.get(doc["customerId"])
+    exempt = POLICY.is_support(who) or (rule is not None and who.roles & rule.unrestricted_roles)
+    if s.allows("orders", doc) and rule is not None and not exempt:
+        assert doc["warehouseId"] in rule.allowed_warehouses
