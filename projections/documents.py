@@ -136,6 +136,9 @@ class ShipmentSummary(RelatedSummary, total=False):
 
 class OrderSummary(RelatedSummary, total=False):
     orderId: str
+    #: Ship-from warehouse: warehouse-restricted customers see a shipment or invoice only
+    #: through orders from their allowed warehouses.
+    warehouseId: str | None
     customerReference: str | None
     orderType: str | None
     shipToName: str | None
