@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# Defaults shared by scripts/install, scripts/stack and scripts/test. Sourced, never run.
+# Every value can be overridden from the environment; ports and STACK_DIR are how a second
+# stack (e.g. a clean clone's CI run) coexists with the one in /work/main.
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export REPO_ROOT
+
+STACK_DIR=${STACK_DIR:-$REPO_ROOT/.stack}
+mkdir -p "$STACK_DIR"
+STACK_DIR=$(cd "$STACK_DIR" && pwd)
+LOG_DIR=$STACK_DIR/logs
+RUN_DIR=$STACK_DIR/run
+
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
+FERRETDB_PORT=${FERRETDB_PORT:-27017}
+POSTGRES_PORT=${POSTGRES_PORT:-54329}
+# FerretDB's storage: `postgresql` (needs the postgres service) or `sqlite` (files under .stack).
+FERRETDB_BACKEND=${FERRETDB_BACKEND:-postgresql}
+KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
+
+FERRETDB_VERSION=v1.24.2
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+PYTHON=${PYTHON:-python3.11}
+VENV_PY=$REPO_ROOT/.venv/bin/python
+
+case $FERRETDB_BACKEND in
+  postgresql | sqlite) ;;
+  *)
+    echo "FERRETDB_BACKEND must be 'postgresql' or 'sqlite', not '$FERRETDB_BACKEND'" >&2
+    exit 2
+    ;;
+esac
+
+say() { printf '[%s] %s\n' "${SCRIPT_NAME:-stack}" "$*"; }
+die() {
+  printf '[%s] ERROR: %s\n' "${SCRIPT_NAME:-stack}" "$*" >&2
+  exit 1
+}
+
+# sha256 of the given files' contents: the stamp that tells an install step is up to date.
+content_hash() { cat "$@" | sha256sum | cut -d' ' -f1; }

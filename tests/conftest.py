@@ -1,0 +1,221 @@
+"""Fixtures for tests that run against the real Kafka broker and FerretDB.
+
+The services are started by ``scripts/stack start`` (``scripts/test`` does it), not here: a
+fixture that started a JVM would make every test session pay for it and leave processes
+behind on a crash. These fixtures only check that the services answer and give each test its
+own database and its own topics, so tests never see each other's data and need no cleanup
+order.
+
+Any test that asks for one of the fixtures below (or lives under ``tests/integration``) is
+marked ``integration``; ``pytest tests/unit`` and ``pytest -m "not integration"`` run
+without services.
+
+Environment: ``KAFKA_BOOTSTRAP_SERVERS`` (default ``127.0.0.1:9092``) and ``MONGODB_URI``
+(default ``mongodb://127.0.0.1:27017/``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import pytest_asyncio
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+from pymongo.uri_parser import parse_uri
+
+from projections.topics import TopicNames
+
+DEFAULT_KAFKA_BOOTSTRAP: Final = "127.0.0.1:9092"
+DEFAULT_MONGODB_URI: Final = "mongodb://127.0.0.1:27017/"
+
+#: Fixtures that need the running services; a test using any of them is an integration test.
+INTEGRATION_FIXTURES: Final = frozenset(
+    {"stack", "kafka_bootstrap", "kafka_admin", "mongo_client", "mongo_db", "topic_names"}
+)
+
+#: Partition counts of the per-test topics. The changes topic has one partition because its
+#: offset is the subscriptions' total order; the dead-letter topic needs no parallelism.
+SINGLE_PARTITION_TOPICS: Final = frozenset({"dead_letter", "changes"})
+PARTITIONS: Final = 4
+
+_INTEGRATION_DIR: Final = Path(__file__).parent / "integration"
+
+# Kafka error code for "topic does not exist": deleting an already-deleted topic is fine.
+_UNKNOWN_TOPIC_OR_PARTITION: Final = 3
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        in_integration_dir = _INTEGRATION_DIR in Path(str(item.path)).parents
+        uses_services = bool(INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if in_integration_dir or uses_services:
+            item.add_marker(pytest.mark.integration)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where the services are; the ``stack`` fixture returns it once both have answered."""
+
+    kafka_bootstrap: str
+    mongodb_uri: str
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+async def _kafka_problem(bootstrap: str) -> str | None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    problem = None
+    try:
+        await admin.start()
+        if not (await admin.describe_cluster())["brokers"]:
+            problem = "it reports no brokers"
+    except (KafkaError, OSError) as exc:
+        problem = repr(exc)
+    finally:
+        await admin.close()
+    if problem:
+        return (
+            f"Kafka is not reachable at {bootstrap} ({problem}). Start the local stack with "
+            "`scripts/stack start`, or set KAFKA_BOOTSTRAP_SERVERS."
+        )
+    return None
+
+
+async def _connect_problem(host: str, port: int) -> str | None:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+    except (OSError, TimeoutError) as exc:
+        return repr(exc)
+    writer.close()
+    await writer.wait_closed()
+    return None
+
+
+async def _mongo_problem(uri: str) -> str | None:
+    # PyMongo 4.20's async client leaks the socket of a refused connection (an unraisable
+    # ResourceWarning, an error under our warning filter), so a closed port is found first.
+    problem = None
+    if uri.startswith("mongodb://"):
+        host, port = parse_uri(uri)["nodelist"][0]
+        problem = await _connect_problem(host, port)
+    if problem is None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            uri, serverSelectionTimeoutMS=5000
+        )
+        try:
+            await client.admin.command("ping")
+        except PyMongoError as exc:
+            problem = repr(exc)
+        finally:
+            await client.close()
+    if problem:
+        return (
+            f"MongoDB/FerretDB is not reachable at {uri} ({problem}). Start the local stack "
+            "with `scripts/stack start`, or set MONGODB_URI."
+        )
+    return None
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stack() -> Stack:
+    """Fails the requesting tests with a clear message when a service is down."""
+    found = Stack(
+        kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_KAFKA_BOOTSTRAP,
+        mongodb_uri=os.environ.get("MONGODB_URI") or DEFAULT_MONGODB_URI,
+    )
+    problems = await asyncio.gather(
+        _kafka_problem(found.kafka_bootstrap), _mongo_problem(found.mongodb_uri)
+    )
+    if any(problems):
+        pytest.fail("\n".join(p for p in problems if p), pytrace=False)
+    return found
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack: Stack) -> str:
+    return stack.kafka_bootstrap
+
+
+@pytest_asyncio.fixture(scope="session")
+async def kafka_admin(stack: Stack) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    await admin.start()
+    yield admin
+    await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def mongo_client(stack: Stack) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
+    """One client for the session; ``tz_aware`` like the application's clients."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongodb_uri, tz_aware=True)
+    yield client
+    await client.close()
+
+
+@pytest_asyncio.fixture
+async def mongo_db(
+    mongo_client: AsyncMongoClient[dict[str, Any]],
+) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """A database no other test uses, dropped afterwards."""
+    name = _unique("test_")
+    yield mongo_client[name]
+    await mongo_client.drop_database(name)
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, expected: dict[str, int]) -> None:
+    """Topic creation returns before every partition has a leader; producing or assigning
+    before that fails with UNKNOWN_TOPIC_OR_PARTITION, so wait until metadata shows them."""
+    async with asyncio.timeout(30):
+        while True:
+            described = await admin.describe_topics(list(expected))
+            ready = {
+                t["topic"]
+                for t in described
+                if t["error_code"] == 0
+                and len(t["partitions"]) == expected[t["topic"]]
+                and all(p["leader"] >= 0 for p in t["partitions"])
+            }
+            if ready == set(expected):
+                return
+            await asyncio.sleep(0.05)
+
+
+@pytest_asyncio.fixture
+async def topic_names(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[dict[str, str]]:
+    """Logical name (the ``TopicNames`` fields) -> a topic created for this test only.
+
+    Names are the contract's names behind a unique prefix, e.g. ``t1a2b3c4d5e6f.erp.orders.v1``;
+    ``TopicNames(**topic_names)`` gives the projector's configuration for them.
+    """
+    prefix = _unique("t")
+    names = {logical: f"{prefix}.{topic}" for logical, topic in asdict(TopicNames()).items()}
+    partitions = {
+        topic: 1 if logical in SINGLE_PARTITION_TOPICS else PARTITIONS
+        for logical, topic in names.items()
+    }
+    response = await kafka_admin.create_topics(
+        [NewTopic(topic, count, 1) for topic, count in partitions.items()]
+    )
+    errors = [(t, code, msg) for t, code, msg in response.topic_errors if code != 0]
+    assert not errors, f"could not create test topics: {errors}"
+    await _wait_for_leaders(kafka_admin, partitions)
+    yield names
+    response = await kafka_admin.delete_topics(list(names.values()))
+    failed = [
+        (t, code)
+        for t, code in response.topic_error_codes
+        if code not in (0, _UNKNOWN_TOPIC_OR_PARTITION)
+    ]
+    assert not failed, f"could not delete test topics: {failed}"
