@@ -1,0 +1,237 @@
+"""GraphQL subscriptions: live shipment milestones, resumable by cursor.
+
+The resolvers here know nothing of Kafka or WebSockets. They ask the *feed* of the current
+connection for notices; the web layer (``web.live``) implements ``LiveFeed`` for one
+authenticated WebSocket connection and publishes it in ``current_feed`` once the connection's
+``connection_init`` carried a valid token. A ``ContextVar`` is the seam because the feed is
+known only after the context object was built (at the WebSocket handshake, before
+``connection_init``), and every operation task of the connection is started after that point,
+so each inherits it.
+
+Entitlements are applied by the feed (it holds the caller's ``Scope``); the selection below
+only narrows what the caller asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, ClassVar, Protocol
+
+import strawberry
+from graphql import GraphQLError
+
+from graph.enums import ShipmentStatus, enum_or_none
+from graph.values import Milestone
+from projections.changes import ShipmentChange
+
+# --- the seam to the web layer -------------------------------------------------------------
+
+
+class LiveFeedError(Exception):
+    """A subscription cannot (or can no longer) be served; ``code`` goes to the client.
+
+    ::
+
+        LiveFeedError            INTERNAL_SERVER_ERROR
+        ├── BadCursor            BAD_USER_INPUT: ``after`` is not a cursor this API issued
+        ├── CursorExpired        CURSOR_EXPIRED: older than the retained change log; refetch
+        ├── FeedForbidden        FORBIDDEN: filter names a customer outside the caller's scope
+        └── FeedUnavailable      SERVICE_UNAVAILABLE: the change log cannot be read right now
+    """
+
+    code: ClassVar[str] = "INTERNAL_SERVER_ERROR"
+
+
+class BadCursor(LiveFeedError):
+    code = "BAD_USER_INPUT"
+
+
+class CursorExpired(LiveFeedError):
+    code = "CURSOR_EXPIRED"
+
+
+class FeedForbidden(LiveFeedError):
+    code = "FORBIDDEN"
+
+
+class FeedUnavailable(LiveFeedError):
+    code = "SERVICE_UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class MilestoneSelection:
+    """What a subscriber asked for; ``None`` means "any". Entitlements are applied separately."""
+
+    shipment_id: str | None = None
+    customer_id: str | None = None
+    statuses: frozenset[str] | None = None
+    tracking_number: str | None = None
+
+    def selects(self, change: ShipmentChange) -> bool:
+        """Whether ``change`` is one the subscriber asked for.
+
+        Tracking numbers compare case-insensitively: people type them from labels.
+        """
+        if self.shipment_id is not None and change.shipment_id != self.shipment_id:
+            return False
+        if self.customer_id is not None and change.customer_id != self.customer_id:
+            return False
+        if self.statuses is not None and change.status not in self.statuses:
+            return False
+        if self.tracking_number is not None:
+            wanted = self.tracking_number.strip().casefold()
+            if (change.tracking_number or "").strip().casefold() != wanted:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class LiveNotice:
+    """A change notice as delivered to one subscriber, with the cursor that follows it."""
+
+    cursor: str
+    change: ShipmentChange
+
+
+class LiveFeed(Protocol):
+    """The notices one authenticated connection may see."""
+
+    def stream(self, selection: MilestoneSelection, after: str | None) -> AsyncIterator[LiveNotice]:
+        """Notices matching ``selection`` and the caller's scope, oldest first.
+
+        With ``after``, first those after that cursor still in the log, then live ones, with
+        no gap and no duplicate. Raises ``LiveFeedError`` subclasses.
+        """
+        ...
+
+
+#: The feed of the WebSocket connection whose operation is running; set by ``web.live``.
+current_feed: ContextVar[LiveFeed | None] = ContextVar("current_feed", default=None)
+
+
+# --- GraphQL types -------------------------------------------------------------------------
+
+
+@strawberry.type(
+    description=(
+        "A shipment milestone (or a status change without one, such as a cancellation) as it "
+        "was projected. Refetch the shipment for the full picture."
+    )
+)
+class MilestoneEvent:
+    cursor: str = strawberry.field(
+        description=(
+            "Opaque position of this event in the change log. Pass it as `after` when "
+            "resubscribing to receive every event after this one."
+        )
+    )
+    shipment_id: strawberry.ID = strawberry.field(description="Id of the shipment that changed.")
+    tracking_number: str | None = strawberry.field(
+        description="The carrier's tracking number, when the shipment plan is known."
+    )
+    customer_id: str = strawberry.field(description="Customer account that owns the shipment.")
+    status: ShipmentStatus | None = strawberry.field(
+        description=(
+            "The shipment's portal status after this change; null only for a status this "
+            "API version does not know yet."
+        )
+    )
+    milestone: Milestone | None = strawberry.field(
+        description="The milestone reported, or null for a change without one (cancellation)."
+    )
+    projected_at: datetime = strawberry.field(
+        description="When the read model recorded the change (not when it happened)."
+    )
+    revision: int = strawberry.field(
+        description=(
+            "Revision of the shipment after this change; a copy fetched with a lower "
+            "revision is out of date."
+        )
+    )
+
+    @classmethod
+    def from_notice(cls, notice: LiveNotice) -> MilestoneEvent:
+        change = notice.change
+        return cls(
+            cursor=notice.cursor,
+            shipment_id=strawberry.ID(change.shipment_id),
+            tracking_number=change.tracking_number,
+            customer_id=change.customer_id,
+            status=enum_or_none(ShipmentStatus, change.status),
+            milestone=None if change.milestone is None else Milestone.of(change.milestone),
+            projected_at=change.projected_at,
+            revision=change.rev,
+        )
+
+
+_AFTER_DESCRIPTION = (
+    "Resume after this cursor (from a previous event): events missed since then are sent "
+    "first, then live ones. Fails with CURSOR_EXPIRED when it is older than the retained log."
+)
+
+
+@strawberry.type(description="Live updates, delivered over a WebSocket (graphql-transport-ws).")
+class Subscription:
+    @strawberry.subscription(  # type: ignore[untyped-decorator]
+        description="Every milestone and status change of one shipment, as they are projected."
+    )
+    async def shipment_updates(
+        self,
+        shipment_id: Annotated[
+            strawberry.ID, strawberry.argument(description="Id of the shipment to follow.")
+        ],
+        after: Annotated[str | None, strawberry.argument(description=_AFTER_DESCRIPTION)] = None,
+    ) -> AsyncGenerator[MilestoneEvent, None]:
+        selection = MilestoneSelection(shipment_id=str(shipment_id))
+        async for event in _events(selection, after):
+            yield event
+
+    @strawberry.subscription(  # type: ignore[untyped-decorator]
+        description=(
+            "Milestones of every shipment you may see, optionally narrowed by customer, "
+            "status or tracking number."
+        )
+    )
+    async def milestone_feed(
+        self,
+        customer_id: Annotated[
+            str | None,
+            strawberry.argument(description="Only this customer account (one of yours)."),
+        ] = None,
+        statuses: Annotated[
+            list[ShipmentStatus] | None,
+            strawberry.argument(description="Only changes leaving the shipment in one of these."),
+        ] = None,
+        tracking_number: Annotated[
+            str | None,
+            strawberry.argument(description="Only the shipment with this tracking number."),
+        ] = None,
+        after: Annotated[str | None, strawberry.argument(description=_AFTER_DESCRIPTION)] = None,
+    ) -> AsyncGenerator[MilestoneEvent, None]:
+        selection = MilestoneSelection(
+            customer_id=customer_id,
+            statuses=None if statuses is None else frozenset(str(s.value) for s in statuses),
+            tracking_number=tracking_number,
+        )
+        async for event in _events(selection, after):
+            yield event
+
+
+async def _events(
+    selection: MilestoneSelection, after: str | None
+) -> AsyncGenerator[MilestoneEvent, None]:
+    feed = current_feed.get()
+    if feed is None:
+        raise GraphQLError(
+            "Subscriptions need a WebSocket connection whose connection_init payload carries "
+            'a token, e.g. {"Authorization": "Bearer <jwt>"}.',
+            extensions={"code": "UNAUTHENTICATED"},
+        )
+    try:
+        async for notice in feed.stream(selection, after):
+            yield MilestoneEvent.from_notice(notice)
+    except LiveFeedError as exc:
+        raise GraphQLError(str(exc), extensions={"code": exc.code}, original_error=exc) from exc

@@ -1,0 +1,60 @@
+"""WebSocket close codes this API uses, and why each was chosen.
+
+graphql-transport-ws defines 4400 (bad request), 4401 (unauthorized: subscribe before
+``connection_ack``), 4403 (forbidden: ``connection_init`` rejected), 4406, 4408 (no
+``connection_init`` in time), 4409 and 4429. We follow it and add codes for conditions the
+protocol leaves to the server, chosen outside its set so clients can tell them apart:
+
+=====  =========================================================================================
+4401   the token the connection was opened with has expired. Same meaning as the protocol's
+       "Unauthorized": the client must obtain a fresh token, then reconnect with its last
+       cursor. (4403 stays reserved for a token refused at ``connection_init``.)
+4403   ``connection_init`` carried no token, or a token that failed verification.
+4413   the client read too slowly: its pending notices reached ``SUBSCRIPTION_BUFFER``.
+       Reconnect and resume with the last cursor received.
+4504   no pong within ``WS_PONG_TIMEOUT_SECONDS`` of a ping: the peer is presumed gone.
+1011   the live feed lost its place in the change log; resume with the last cursor.
+1012   the API process is shutting down; reconnect (to any replica) with the last cursor.
+=====  =========================================================================================
+
+Reasons are at most 123 bytes, the limit of a close frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True)
+class CloseReason:
+    code: int
+    reason: str
+
+    def __post_init__(self) -> None:
+        if len(self.reason.encode()) > 123:
+            raise ValueError(f"close reason longer than 123 bytes: {self.reason!r}")
+
+
+TOKEN_EXPIRED: Final = CloseReason(4401, "Unauthorized: token expired; reconnect with a new token")
+PONG_TIMEOUT: Final = CloseReason(4504, "Keepalive timeout: no pong received")
+FEED_INTERRUPTED: Final = CloseReason(1011, "Live feed interrupted; resume with your last cursor")
+SHUTTING_DOWN: Final = CloseReason(1012, "Server restarting; resume with your last cursor")
+
+
+def forbidden(detail: str) -> CloseReason:
+    """4403 with the verifier's client-safe message, cut to fit a close frame."""
+    return CloseReason(4403, _fit(f"Forbidden: {detail}"))
+
+
+def too_slow(buffer_size: int) -> CloseReason:
+    return CloseReason(
+        4413, f"Client too slow: {buffer_size} notices pending; resume with your last cursor"
+    )
+
+
+def _fit(text: str) -> str:
+    encoded = text.encode()
+    if len(encoded) <= 123:
+        return text
+    return encoded[:120].decode(errors="ignore") + "..."

@@ -1,0 +1,145 @@
+"""The live feed of one authenticated WebSocket connection (``graph.subscriptions.LiveFeed``).
+
+Resuming with a cursor, in this order, so that nothing is missed or sent twice:
+
+1. register with the hub first: from then on live notices (offsets ``>= live_from``) are
+   buffered for the subscription while the rest happens;
+2. replay the log from the cursor up to ``live_from`` with a short-lived consumer;
+3. drain the buffer, then follow it live.
+
+``DeliveryGate`` passes only offsets past the last one delivered and drops repeated
+``notice_id`` s, so the replay and the buffer may even overlap without harm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import NoReturn
+
+from entitlements.scope import Scope
+from graph.subscriptions import FeedForbidden, FeedUnavailable, LiveNotice, MilestoneSelection
+from projections.changes import ShipmentChange
+from projections.documents import SHIPMENTS
+from web.live.buffer import ConnectionBudget, QueueClosed, SubscriberQueue
+from web.live.closes import CloseReason
+from web.live.cursor import decode_cursor, encode_cursor
+from web.live.hub import Delivery, LiveHub, Subscriber
+from web.live.log import ChangeLog
+from web.live.ordering import DeliveryGate
+
+#: How long a subscription waits for a hub that has not reached Kafka yet.
+READY_TIMEOUT_SECONDS = 10.0
+#: How long a terminated subscription waits for its connection to close and cancel it.
+CLOSING_GRACE_SECONDS = 30.0
+
+
+def visible(scope: Scope, change: ShipmentChange) -> bool:
+    """Whether the caller may see a notice: the shipment rule of the entitlement policy.
+
+    A notice carries the customer and the shipment's identity only, so customers whose users
+    are limited to some warehouses (a rule on the shipment's orders) see no live notices:
+    the rule fails closed, exactly as ``Scope.allows`` does for a shipment whose order
+    summaries are unknown.
+    """
+    if scope.customer_ids is not None and change.customer_id not in scope.customer_ids:
+        return False
+    return scope.allows(
+        SHIPMENTS,
+        {
+            "_id": change.shipment_id,
+            "customerId": change.customer_id,
+            "known": True,
+            "trackingNumber": change.tracking_number,
+            "status": change.status,
+        },
+    )
+
+
+class ConnectionFeed:
+    """Notices for the subscriptions of one connection, under one caller's scope."""
+
+    def __init__(
+        self,
+        *,
+        hub: LiveHub,
+        log: ChangeLog,
+        scope: Scope,
+        buffer_size: int,
+        dedupe_window: int,
+        on_close: Callable[[CloseReason], None],
+    ) -> None:
+        self.scope = scope
+        self._hub = hub
+        self._log = log
+        self._budget = ConnectionBudget(buffer_size)
+        self._dedupe_window = dedupe_window
+        self._on_close = on_close
+        self._queues: set[SubscriberQueue[Delivery]] = set()
+        #: Why the connection is being closed; set once.
+        self.closed_reason: CloseReason | None = None
+
+    def terminate(self, reason: CloseReason) -> None:
+        """Stop every subscription of the connection and have the connection closed."""
+        if self.closed_reason is not None:
+            return
+        self.closed_reason = reason
+        for queue in list(self._queues):
+            queue.close()
+        self._on_close(reason)
+
+    async def stream(
+        self, selection: MilestoneSelection, after: str | None
+    ) -> AsyncIterator[LiveNotice]:
+        customers = self._customers(selection)
+        after_offset = None if after is None else decode_cursor(after)
+        if self.closed_reason is not None:
+            await self._await_close()
+        await self._hub.wait_ready(READY_TIMEOUT_SECONDS)
+
+        def wants(change: ShipmentChange) -> bool:
+            return selection.selects(change) and visible(self.scope, change)
+
+        queue: SubscriberQueue[Delivery] = SubscriberQueue(self._budget)
+        subscriber = Subscriber(customers, wants, queue, self.terminate)
+        live_from = self._hub.register(subscriber)
+        self._queues.add(queue)
+        try:
+            gate = DeliveryGate(after_offset, self._dedupe_window)
+            if after_offset is not None and after_offset + 1 < live_from:
+                async for offset, change in self._log.replay(after_offset + 1, live_from):
+                    if wants(change) and gate.admit(offset, change.notice_id):
+                        yield LiveNotice(encode_cursor(offset), change)
+            elif after_offset is not None and after_offset >= live_from:
+                # Another replica may be ahead of this one, but never ahead of the log.
+                await self._log.check_cursor_issued(after_offset)
+            while True:
+                try:
+                    offset, change = await queue.get()
+                except QueueClosed:
+                    await self._await_close()
+                if gate.admit(offset, change.notice_id, remember=False):
+                    yield LiveNotice(encode_cursor(offset), change)
+        finally:
+            self._hub.unregister(subscriber)
+            queue.close()
+            self._queues.discard(queue)
+
+    def _customers(self, selection: MilestoneSelection) -> frozenset[str] | None:
+        """The customers whose notices can match, for the hub's index."""
+        wanted = selection.customer_id
+        if wanted is None:
+            return self.scope.customer_ids
+        if self.scope.customer_ids is not None and wanted not in self.scope.customer_ids:
+            raise FeedForbidden(f"customer {wanted!r} is not one of the accounts you act for")
+        return frozenset({wanted})
+
+    async def _await_close(self) -> NoReturn:
+        """Wait to be cancelled by the connection's shutdown.
+
+        Sending anything on a connection that is closing would fail, so a terminated
+        subscription stays silent; the close code tells the client why.
+        """
+        await asyncio.sleep(CLOSING_GRACE_SECONDS)
+        reason = self.closed_reason
+        raise FeedUnavailable(reason.reason if reason is not None else "connection closing")

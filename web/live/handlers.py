@@ -1,0 +1,248 @@
+"""Strawberry's WebSocket protocol handlers, extended with what a production feed needs.
+
+Strawberry answers pings but never sends them, accepts any ``connection_init`` and does not
+know about token lifetimes. These subclasses add, for both protocols:
+
+* authentication in ``connection_init`` (``web.live.service.authorization_of``), with the
+  same verifier as HTTP; a refused token closes with 4403;
+* the connection's ``ConnectionFeed``, published in ``graph.subscriptions.current_feed``
+  before ``connection_ack`` so every operation task of the connection inherits it;
+* keepalive: graphql-transport-ws sends ``ping`` every ``WS_PING_INTERVAL_SECONDS`` and closes
+  (4504) a peer whose ``pong`` does not arrive within ``WS_PONG_TIMEOUT_SECONDS``; the legacy
+  graphql-ws protocol has no pong, so it just sends ``ka`` on the same interval;
+* closing (4401) when the token expires, and closing when the feed gives up on the
+  connection (slow client 4413, shutdown 1012); see ``web.live.closes``.
+
+The web app opts in with, on its ``strawberry.asgi.GraphQL`` subclass::
+
+    graphql_transport_ws_handler_class = LiveTransportWSHandler
+    graphql_ws_handler_class = LiveGraphQLWSHandler
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.websockets import WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    PongMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage as LegacyConnectionInitMessage,
+)
+
+from entitlements.caller import Caller
+from entitlements.errors import AuthenticationError
+from graph.subscriptions import current_feed
+from web.live.closes import PONG_TIMEOUT, TOKEN_EXPIRED, CloseReason, forbidden
+from web.live.feed import ConnectionFeed
+from web.live.service import LiveService
+
+logger = logging.getLogger(__name__)
+
+_UNAVAILABLE = CloseReason(1011, "Live subscriptions are not available on this server")
+#: What a send or close on a connection that is already gone raises, depending on the layer.
+_GONE = (WebSocketDisconnected, WebSocketDisconnect, OSError)
+
+
+def live_service_of(view: object, websocket: object) -> LiveService | None:
+    """The process's ``LiveService``: ``view.live`` if the view carries one, else
+    ``app.state.live`` of the Starlette app serving the WebSocket."""
+    service = getattr(view, "live", None)
+    if isinstance(service, LiveService):
+        return service
+    ws = getattr(websocket, "ws", None)
+    scope = getattr(ws, "scope", None)
+    app = scope.get("app") if isinstance(scope, dict) else None
+    service = getattr(getattr(app, "state", None), "live", None)
+    return service if isinstance(service, LiveService) else None
+
+
+class ConnectionGuard:
+    """The timers and the single close of one connection, whichever protocol it speaks."""
+
+    def __init__(self, websocket: Any) -> None:
+        self._websocket = websocket
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.feed: ConnectionFeed | None = None
+        self.closing = False
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def terminate(self, reason: CloseReason) -> None:
+        """End the connection's subscriptions (if any) and close it with ``reason``."""
+        if self.feed is not None:
+            self.feed.terminate(reason)  # calls close_soon
+        else:
+            self.close_soon(reason)
+
+    def close_soon(self, reason: CloseReason) -> None:
+        """Close the connection from a task of its own: callers may run inside the hub's
+        dispatch, which must never wait on one client's socket."""
+        if self.closing:
+            return
+        self.closing = True
+        logger.info("closing WebSocket: %s %s", reason.code, reason.reason)
+        self.spawn(self._close(reason))
+
+    def watch_expiry(self, expires_at: datetime) -> None:
+        self.spawn(self._expire_at(expires_at))
+
+    async def shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def _close(self, reason: CloseReason) -> None:
+        try:
+            await self._websocket.close(code=reason.code, reason=reason.reason)
+        except (*_GONE, RuntimeError) as exc:
+            # Already closed by the peer or by Starlette: nothing left to tell the client.
+            logger.debug("WebSocket already closed: %r", exc)
+
+    async def _expire_at(self, expires_at: datetime) -> None:
+        await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()))
+        self.terminate(TOKEN_EXPIRED)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("WebSocket background task failed", exc_info=task.exception())
+
+
+class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """graphql-transport-ws with authentication, server pings and connection limits."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._guard = ConnectionGuard(self.websocket)
+        self._pong = asyncio.Event()
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload", {})
+        if (
+            self.connection_timed_out
+            or self.connection_init_received
+            or not isinstance(payload, dict)
+        ):
+            await super().handle_connection_init(message)  # Strawberry refuses these
+            return
+        if self.connection_init_timeout_task:
+            self.connection_init_timeout_task.cancel()
+        service = live_service_of(self.view, self.websocket)
+        if service is None:
+            self.connection_init_received = True
+            await self._close_now(_UNAVAILABLE)
+            return
+        try:
+            caller = await service.authenticate(payload)
+        except AuthenticationError as exc:
+            self.connection_init_received = True
+            await self._close_now(forbidden(str(exc)))
+            return
+        self._open_feed(service, caller)
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self._guard.watch_expiry(caller.expires_at)
+            self._guard.spawn(
+                self._keepalive(
+                    service.settings.ping_interval_seconds, service.settings.pong_timeout_seconds
+                )
+            )
+
+    async def handle_pong(self, message: PongMessage) -> None:
+        self._pong.set()
+
+    async def shutdown(self) -> None:
+        await self._guard.shutdown()
+        await super().shutdown()
+
+    def _open_feed(self, service: LiveService, caller: Caller) -> None:
+        feed = service.open_feed(caller, self._guard.close_soon)
+        self._guard.feed = feed
+        current_feed.set(feed)
+
+    async def _close_now(self, reason: CloseReason) -> None:
+        await self.websocket.close(code=reason.code, reason=reason.reason)
+
+    async def _keepalive(self, interval: float, pong_within: float) -> None:
+        """Ping every ``interval``; no pong within ``pong_within`` seconds closes with 4504."""
+        while not self._guard.closing:
+            await asyncio.sleep(interval)
+            self._pong.clear()
+            try:
+                async with asyncio.timeout(pong_within):
+                    await self.send_message({"type": "ping"})
+                    await self._pong.wait()
+            except TimeoutError:
+                self._guard.terminate(PONG_TIMEOUT)
+                return
+            except _GONE:
+                return
+
+
+class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
+    """The legacy graphql-ws protocol (subscriptions-transport-ws) with the same guarantees,
+    except liveness: the protocol has no pong, so the server only sends ``ka``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Our own ``ka`` loop replaces Strawberry's, which uses the view's interval.
+        self.keep_alive = False
+        self._guard = ConnectionGuard(self.websocket)
+
+    async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
+        payload = message.get("payload")
+        if self.connection_acknowledged or (payload is not None and not isinstance(payload, dict)):
+            await super().handle_connection_init(message)
+            return
+        service = live_service_of(self.view, self.websocket)
+        if service is None:
+            await self._refuse(_UNAVAILABLE)
+            return
+        try:
+            caller = await service.authenticate(payload or {})
+        except AuthenticationError as exc:
+            await self._refuse(forbidden(str(exc)))
+            return
+        feed = service.open_feed(caller, self._guard.close_soon)
+        self._guard.feed = feed
+        current_feed.set(feed)
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self._guard.watch_expiry(caller.expires_at)
+            self._guard.spawn(self._keep_alive(service.settings.ping_interval_seconds))
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            await self._guard.shutdown()
+
+    async def _refuse(self, reason: CloseReason) -> None:
+        await self.send_message({"type": "connection_error", "payload": {"message": reason.reason}})
+        await self.websocket.close(code=reason.code, reason=reason.reason)
+
+    async def _keep_alive(self, interval: float) -> None:
+        while not self._guard.closing:
+            try:
+                await self.send_message({"type": "ka"})
+            except _GONE:
+                return
+            await asyncio.sleep(interval)

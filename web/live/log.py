@@ -1,0 +1,131 @@
+"""All Kafka I/O of live subscriptions: the changes topic read by offset.
+
+Consumers here never join a group: every API replica reads every notice, and a replay reads
+an exact offset range. Both read committed records only, so a notice from an aborted
+transaction can never reach a client. Driver errors become ``FeedUnavailable`` (or
+``CursorExpired`` when the log no longer holds the offsets asked for).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+
+from graph.subscriptions import BadCursor, CursorExpired, FeedUnavailable
+from projections.changes import InvalidChangeNotice, ShipmentChange
+from projections.kafka_admin import ensure_own_topics
+from projections.topics import TopicNames
+
+logger = logging.getLogger(__name__)
+
+#: A replay that makes no progress for this long is abandoned (the broker is unreachable).
+REPLAY_STALL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ChangeLog:
+    """The changes topic (one partition) of one Kafka cluster."""
+
+    bootstrap_servers: str
+    topics: TopicNames
+    retention_hours: int
+
+    @property
+    def partition(self) -> TopicPartition:
+        return TopicPartition(self.topics.changes, 0)
+
+    def consumer(self) -> AIOKafkaConsumer:
+        """A group-less consumer; ``auto_offset_reset="none"`` so a lost position is an error."""
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="none",
+            isolation_level="read_committed",
+            fetch_max_wait_ms=200,
+        )
+
+    async def ensure_topic(self) -> None:
+        """Create the changes topic (one partition, retention from CHANGES_RETENTION_HOURS)
+        if missing, exactly as the projector does; whichever starts first creates it."""
+        await ensure_own_topics(
+            self.bootstrap_servers, self.topics, changes_retention_hours=self.retention_hours
+        )
+
+    async def replay(self, start: int, stop: int) -> AsyncIterator[tuple[int, ShipmentChange]]:
+        """The notices at offsets ``start <= offset < stop``, in order.
+
+        ``CursorExpired`` when ``start`` is older than the earliest offset still retained.
+        Records that are not notices are skipped (and logged): they never were deliverable.
+        """
+        consumer = self.consumer()
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            raise FeedUnavailable("the change log cannot be read right now; retry") from exc
+        tp = self.partition
+        try:
+            consumer.assign([tp])
+            earliest = (await consumer.beginning_offsets([tp]))[tp]
+            if start < earliest:
+                raise self._expired(start)
+            consumer.seek(tp, start)
+            last_progress = time.monotonic()
+            while await consumer.position(tp) < stop:
+                batch = await consumer.getmany(tp, timeout_ms=500, max_records=1000)
+                records = batch.get(tp, [])
+                if records:
+                    last_progress = time.monotonic()
+                elif time.monotonic() - last_progress > REPLAY_STALL_SECONDS:
+                    raise FeedUnavailable("the change log stopped answering during a replay")
+                for record in records:
+                    if record.offset >= stop:
+                        return
+                    change = decode_record(record)
+                    if change is not None:
+                        yield record.offset, change
+        except OffsetOutOfRangeError as exc:
+            raise self._expired(start) from exc
+        except KafkaError as exc:
+            raise FeedUnavailable("the change log cannot be read right now; retry") from exc
+        finally:
+            await consumer.stop()
+
+    async def check_cursor_issued(self, offset: int) -> None:
+        """BadCursor unless ``offset`` is one the log has reached (i.e. we could have issued it)."""
+        consumer = self.consumer()
+        try:
+            await consumer.start()
+            tp = self.partition
+            consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+        except KafkaError as exc:
+            raise FeedUnavailable("the change log cannot be read right now; retry") from exc
+        finally:
+            await consumer.stop()
+        if offset >= end:
+            raise BadCursor("the cursor is ahead of the change log: it was not issued here")
+
+    def _expired(self, start: int) -> CursorExpired:
+        return CursorExpired(
+            f"the cursor is older than the change log's retention window (about "
+            f"{self.retention_hours} hours): notices that followed it are gone. "
+            f"Refetch the current state, then subscribe again without `after`."
+        )
+
+
+def decode_record(record: ConsumerRecord[bytes, bytes]) -> ShipmentChange | None:
+    """The notice in ``record``, or None (logged) for a record that is not one."""
+    if record.value is None:
+        logger.warning("changes topic offset %s: empty record skipped", record.offset)
+        return None
+    try:
+        return ShipmentChange.decode(record.value)
+    except InvalidChangeNotice as exc:
+        logger.warning("changes topic offset %s skipped: %s", record.offset, exc)
+        return None
