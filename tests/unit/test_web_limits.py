@@ -1,0 +1,252 @@
+"""Query limits and error codes, run through a real Strawberry schema with our extensions."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import strawberry
+from graphql import parse
+from strawberry.extensions import QueryDepthLimiter
+
+from entitlements.errors import ForbiddenError
+from web.limits import QueryLimitsExtension, measure_document, operation_cost
+from web.masking import MASKED_MESSAGE, CodedErrors
+from web.request_id import _current as request_id_var
+from web.settings import QueryLimits
+
+
+@strawberry.type
+class Item:
+    name: str
+
+    @strawberry.field
+    def children(self) -> list[Item]:
+        return [Item(name=f"{self.name}.{i}") for i in range(2)]
+
+
+@strawberry.type
+class ItemEdge:
+    node: Item
+
+
+@strawberry.type
+class ItemConnection:
+    edges: list[ItemEdge]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def items(self, first: int = 20) -> ItemConnection:
+        return ItemConnection(edges=[ItemEdge(node=Item(name=str(i))) for i in range(first)])
+
+    @strawberry.field
+    def item(self) -> Item:
+        return Item(name="root")
+
+    @strawberry.field
+    def boom(self) -> str:
+        raise RuntimeError("connection to mongodb://admin:hunter2@db-7 refused")
+
+    @strawberry.field
+    def forbidden(self) -> str:
+        raise ForbiddenError("invoices are not part of your entitlements")
+
+    @strawberry.field
+    def echo(self, n: int) -> int:
+        return n
+
+
+LIMITS = QueryLimits(max_depth=5, max_aliases=3, max_query_bytes=400, max_cost=100)
+
+
+def make_schema(limits: QueryLimits = LIMITS) -> strawberry.Schema:
+    return strawberry.Schema(Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(limits)])
+
+
+SCHEMA = make_schema()
+GQL = SCHEMA._schema
+
+
+def cost(query: str, variables: dict[str, Any] | None = None) -> int:
+    return operation_cost(GQL, parse(query), variables, default_page_size=20)
+
+
+async def run(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    result = await SCHEMA.execute(query, variable_values=variables)
+    return {
+        "data": result.data,
+        "errors": [e.formatted for e in result.errors or []],
+    }
+
+
+# --- cost ---------------------------------------------------------------------------------
+
+
+def test_cost_multiplies_by_first_and_counts_edges_once() -> None:
+    assert cost("{ items(first: 10) { edges { node { name } } } }") == 10 * 3
+
+
+def test_cost_uses_variables_and_declared_defaults() -> None:
+    query = "query($n: Int!) { items(first: $n) { edges { node { name } } } }"
+    assert cost(query, {"n": 4}) == 4 * 3
+    assert cost("{ items { edges { node { name } } } }") == 20 * 3
+
+
+def test_lists_without_first_multiply_by_default_page_size() -> None:
+    assert cost("{ item { children { children { name } } } }") == 1 + 20 * (1 + 20)
+
+
+def test_fragments_cost_the_same_as_inline_selections() -> None:
+    inline = "{ item { children { name children { name } } } }"
+    spread = "{ item { ...F } } fragment F on Item { children { name children { name } } }"
+    assert cost(inline) == cost(spread)
+
+
+def test_scalars_and_introspection_are_free() -> None:
+    assert cost("{ echo(n: 1) }") == 0
+    assert cost("{ __schema { types { fields { name } } } }") == 0
+
+
+def test_nested_fragment_spreads_are_walked_in_linear_time() -> None:
+    levels = 40  # 2**40 walks without memoisation
+    fragments = " ".join(
+        f"fragment F{i} on Item {{ name ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
+    )
+    query = f"{{ item {{ ...F0 }} }} {fragments} fragment F{levels} on Item {{ name }}"
+    assert cost(query) == 1
+
+
+def measure(query: str) -> Any:
+    return measure_document(GQL, parse(query), None, default_page_size=20)
+
+
+def test_aliases_count_every_spread_of_a_fragment() -> None:
+    query = "{ a: echo(n: 1) ...F ...F } fragment F on Query { b: echo(n: 2) }"
+    assert measure(query).aliases == 3
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ echo(n: 1) }",
+        "{ item { name } }",
+        "{ item { children { name } } }",
+        "{ item { children { children { children { name } } } } }",
+        "{ item { ...F } } fragment F on Item { children { children { name } } }",
+        "{ item { ... on Item { children { name } } } __schema { types { fields { name } } } }",
+    ],
+)
+async def test_depth_counts_like_strawberrys_limiter(query: str) -> None:
+    depth = measure(query).depth
+    for max_depth in (depth - 1, depth):
+        schema = strawberry.Schema(Query, extensions=[lambda m=max_depth: QueryDepthLimiter(m)])
+        refused = bool((await schema.execute(query)).errors)
+        assert refused is (depth > max_depth), (query, depth, max_depth)
+
+
+# --- limits through execution -------------------------------------------------------------
+
+
+def only_error(response: dict[str, Any]) -> dict[str, Any]:
+    assert response["data"] is None
+    assert len(response["errors"]) == 1, response["errors"]
+    error: dict[str, Any] = response["errors"][0]
+    return error
+
+
+async def test_query_within_limits_runs() -> None:
+    response = await run("{ items(first: 2) { edges { node { name } } } }")
+    assert response == {
+        "data": {"items": {"edges": [{"node": {"name": "0"}}, {"node": {"name": "1"}}]}},
+        "errors": [],
+    }
+
+
+async def test_cost_over_limit_is_refused_naming_the_setting() -> None:
+    error = only_error(await run("{ items(first: 50) { edges { node { name } } } }"))
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["limit"] == "MAX_QUERY_COST"
+    assert "150" in error["message"] and "MAX_QUERY_COST" in error["message"]
+
+
+async def test_cost_from_a_variable_is_refused() -> None:
+    query = "query($n: Int!) { items(first: $n) { edges { node { name } } } }"
+    error = only_error(await run(query, {"n": 1000}))
+    assert error["extensions"]["limit"] == "MAX_QUERY_COST"
+    assert (await run(query, {"n": 3}))["errors"] == []
+
+
+async def test_depth_over_limit_is_refused_once() -> None:
+    deep = "{ item { children { children { children { children { children { name } } } } } } }"
+    response = await run(deep)
+    depth_errors = [
+        e for e in response["errors"] if e["extensions"].get("limit") == "MAX_QUERY_DEPTH"
+    ]
+    assert len(depth_errors) == 1
+    assert depth_errors[0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert "6 levels deep, more than the limit of 5 (MAX_QUERY_DEPTH)" in depth_errors[0]["message"]
+    assert response["data"] is None
+
+
+async def test_too_many_aliases_is_refused() -> None:
+    query = "{ a: echo(n: 1) b: echo(n: 2) c: echo(n: 3) d: echo(n: 4) }"
+    error = only_error(await run(query))
+    assert error["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "MAX_ALIASES",
+        "allowed": 3,
+        "actual": 4,
+    }
+
+
+async def test_oversized_query_is_refused_before_parsing() -> None:
+    query = "{ echo(n: 1) " + "#" * 500 + "\n}"
+    error = only_error(await run(query))
+    assert error["extensions"]["limit"] == "MAX_QUERY_BYTES"
+    assert "400 bytes" in error["message"]
+
+
+# --- codes and masking --------------------------------------------------------------------
+
+
+async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    token = request_id_var.set("req-1234567890")
+    try:
+        with caplog.at_level(logging.ERROR, logger="web.errors"):
+            response = await run("{ boom }")
+    finally:
+        request_id_var.reset(token)
+    error = response["errors"][0]
+    assert error["message"] == MASKED_MESSAGE
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-1234567890"}
+    assert "hunter2" not in repr(response)
+    assert any(
+        "req-1234567890" in r.getMessage() and r.exc_info and "hunter2" in str(r.exc_info[1])
+        for r in caplog.records
+    )
+
+
+async def test_deliberate_errors_keep_message_and_code() -> None:
+    response = await run("{ forbidden }")
+    assert response["errors"][0]["message"] == "invoices are not part of your entitlements"
+    assert response["errors"][0]["extensions"] == {"code": "FORBIDDEN"}
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "code"),
+    [
+        ("{ nope }", None, "GRAPHQL_VALIDATION_FAILED"),
+        ("{ echo(n: 1) ", None, "GRAPHQL_VALIDATION_FAILED"),
+        ("query($n: Int!) { echo(n: $n) }", {"n": "seven"}, "BAD_USER_INPUT"),
+    ],
+)
+async def test_request_errors_get_codes(
+    query: str, variables: dict[str, Any] | None, code: str
+) -> None:
+    error = only_error(await run(query, variables))
+    assert error["extensions"]["code"] == code

@@ -1,0 +1,50 @@
+"""``python -m web``: serve the API with uvicorn on API_HOST:API_PORT.
+
+Configuration errors (settings, policy, keys) end the process with one clear message and
+exit status 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import uvicorn
+
+from entitlements.errors import ConfigurationError
+from web.app import create_app
+from web.settings import Settings, SettingsError
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Strawberry logs every GraphQL error, expected ones included; web.masking logs the
+    # unexpected ones with their request id, so Strawberry's copy is only noise.
+    logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
+
+
+def main() -> int:
+    configure_logging()
+    try:
+        settings = Settings.from_env()
+        app = create_app(settings)
+    except (SettingsError, ConfigurationError) as exc:
+        print(f"portal API: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        proxy_headers=True,
+        lifespan="on",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

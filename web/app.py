@@ -1,0 +1,166 @@
+"""The Starlette application: routes, middleware, and the lifespan that owns every client.
+
+The process keeps no state of its own beyond caches: MongoDB holds the projections, Kafka the
+change log, so any number of replicas can serve behind a load balancer.
+
+Lifespan order (reverse on shutdown): MongoDB client, entitlement policy and token verifier
+(a bad policy or key stops start-up), the consumer-lag poller, then ``web.live`` when that
+package exists. Nothing here waits for Kafka: the API starts, serves and stays ready with the
+broker down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any, Final
+
+from graph.schema import build_schema
+from pymongo import AsyncMongoClient
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from strawberry.schema.base import BaseSchema
+
+from entitlements.policy import load_policy
+from resolvers.audit import MongoAuditSink
+from resolvers.collections import CollectionNames
+from web import operations
+from web.auth import build_verifier
+from web.consumer_lag import ConsumerLagPoller
+from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
+from web.graphql_http import GraphQLEndpoint
+from web.limits import QueryLimitsExtension
+from web.masking import CodedErrors
+from web.metrics import Metrics, MetricsExtension
+from web.request_id import HEADER as REQUEST_ID_HEADER
+from web.request_id import RequestIdMiddleware
+from web.settings import Settings
+
+logger = logging.getLogger("web.app")
+
+#: The optional package that serves subscriptions; see ``_live_lifespan``.
+LIVE_MODULE: Final = "web.live"
+#: How long a MongoDB operation may wait for a server before failing (and being reported).
+MONGO_SERVER_SELECTION_MS: Final = 5_000
+
+
+def with_web_extensions(schema: BaseSchema, settings: Settings, metrics: Metrics) -> BaseSchema:
+    """Put the web layer's extensions in front of the schema's own.
+
+    Order matters: exit hooks run in reverse, so the metrics extension (first) sees errors
+    after ``CodedErrors`` gave them codes and masked them, and masking covers errors raised
+    by any extension listed after it.
+    """
+    ours: tuple[Callable[[], Any], ...] = (
+        lambda: MetricsExtension(metrics),
+        CodedErrors,
+        lambda: QueryLimitsExtension(settings.limits),
+    )
+    schema.extensions = (*ours, *schema.extensions)  # type: ignore[attr-defined]
+    return schema
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the app; no I/O happens until the lifespan starts."""
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+    schema = with_web_extensions(build_schema(), settings, metrics)
+    endpoint = GraphQLEndpoint(schema, settings, render_page(settings.graphql_path))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+                settings.mongodb_uri,
+                tz_aware=True,
+                serverSelectionTimeoutMS=MONGO_SERVER_SELECTION_MS,
+                appname="portal-api",
+            )
+            stack.push_async_callback(client.close)
+            db = client[settings.mongodb_database]
+            app.state.db = db
+            app.state.collections = CollectionNames()
+            app.state.audit = MongoAuditSink(db, app.state.collections.audit_log)
+            app.state.policy = load_policy(settings.entitlements_file, environ={})
+            app.state.verifier = build_verifier(settings.tokens)
+
+            poller = ConsumerLagPoller(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                group_id=settings.projector_group,
+                topics=settings.topics.inbound().values(),
+                metrics=metrics,
+                interval_seconds=settings.lag_poll_interval_seconds,
+            )
+            app.state.consumer_lag = poller
+            lag_task = asyncio.create_task(poller.run(), name="consumer-lag-poller")
+            stack.push_async_callback(_cancel, lag_task)
+
+            app.state.live = None
+            live = _live_lifespan(settings)
+            if live is not None:
+                app.state.live = await stack.enter_async_context(live)
+                endpoint.use_live(app.state.live)
+            logger.info(
+                "portal API ready: GraphQL at %s, MongoDB database %r, live updates %s",
+                settings.graphql_path,
+                settings.mongodb_database,
+                "on" if app.state.live is not None else "off",
+            )
+            yield
+
+    app = Starlette(
+        routes=[
+            Route(settings.graphql_path, endpoint),
+            WebSocketRoute(settings.graphql_path, endpoint),
+            Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIRECTORY), name="graphiql"),
+            Route("/healthz", operations.healthz, methods=["GET"]),
+            Route("/readyz", operations.readyz, methods=["GET"]),
+            Route("/metrics", operations.metrics, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "accept", REQUEST_ID_HEADER],
+                expose_headers=[REQUEST_ID_HEADER],
+                max_age=600,
+            ),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.endpoint = endpoint
+    return app
+
+
+def _live_lifespan(settings: Settings) -> AbstractAsyncContextManager[Any] | None:
+    """``web.live.lifespan(settings)`` if that package exists and offers it, else None.
+
+    Looked up at start-up rather than imported at module level, so the app runs (without
+    subscriptions' live feed) in a build that does not ship ``web.live``.
+    """
+    if importlib.util.find_spec(LIVE_MODULE) is None:
+        return None
+    module = importlib.import_module(LIVE_MODULE)
+    hook = getattr(module, "lifespan", None)
+    if hook is None:
+        return None
+    context: AbstractAsyncContextManager[Any] = hook(settings)
+    return context
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

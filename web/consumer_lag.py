@@ -1,0 +1,167 @@
+"""How far the projector is behind Kafka: committed offsets of its group vs. end offsets.
+
+A background task of the API process polls every ``LAG_POLL_INTERVAL_SECONDS``. Kafka being
+down must not hurt reads, so a failed poll is logged (once per outage), marks Kafka down in
+the metrics, keeps the last known lags and is retried at the next tick. Each poll uses fresh,
+short-lived clients: nothing to repair after a broker restart, and the cost (a few requests
+every 15 s) is negligible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from web.metrics import Metrics
+
+logger = logging.getLogger("web.consumer_lag")
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    #: The group's committed offset (the next record it will read); None if never committed.
+    committed: int | None
+    end: int
+    lag: int
+
+
+@dataclass(frozen=True)
+class LagSnapshot:
+    """The result of the last successful poll, kept on ``app.state.consumer_lag``."""
+
+    taken_at: datetime
+    partitions: tuple[PartitionLag, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(p.lag for p in self.partitions)
+
+
+def compute_lags(
+    committed: Mapping[TopicPartition, int | None],
+    beginning: Mapping[TopicPartition, int],
+    end: Mapping[TopicPartition, int],
+) -> tuple[PartitionLag, ...]:
+    """Lag per partition. A partition the group never committed counts from its first
+    retained record (everything still there is unread); negative lags (a commit racing the
+    end-offset read) count as zero."""
+    lags = []
+    for tp in sorted(end, key=lambda t: (t.topic, t.partition)):
+        offset = committed.get(tp)
+        if offset is not None and offset < 0:
+            offset = None
+        start = offset if offset is not None else beginning.get(tp, 0)
+        lags.append(
+            PartitionLag(
+                topic=tp.topic,
+                partition=tp.partition,
+                committed=offset,
+                end=end[tp],
+                lag=max(end[tp] - start, 0),
+            )
+        )
+    return tuple(lags)
+
+
+class ConsumerLagPoller:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Iterable[str],
+        metrics: Metrics,
+        interval_seconds: float,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
+        self.topics = tuple(topics)
+        self.metrics = metrics
+        self.interval_seconds = interval_seconds
+        self.timeout_seconds = timeout_seconds
+        self.latest: LagSnapshot | None = None
+        self._reachable: bool | None = None
+
+    async def run(self) -> None:
+        """Poll until cancelled; never raises for Kafka being unreachable."""
+        while True:
+            await self.poll_once()
+            await asyncio.sleep(self.interval_seconds)
+
+    async def poll_once(self) -> LagSnapshot | None:
+        try:
+            snapshot = await asyncio.wait_for(self._read(), self.timeout_seconds)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            if self._reachable is not False:
+                logger.warning("consumer lag unavailable (Kafka unreachable?): %r", exc)
+            self._reachable = False
+            self.metrics.kafka_up.set(0)
+            return None
+        if self._reachable is False:
+            logger.info("consumer lag available again")
+        self._reachable = True
+        self.latest = snapshot
+        self._export(snapshot)
+        return snapshot
+
+    def _export(self, snapshot: LagSnapshot) -> None:
+        self.metrics.kafka_up.set(1)
+        self.metrics.lag_poll_success.set(time.time())
+        self.metrics.consumer_lag.clear()
+        for p in snapshot.partitions:
+            self.metrics.consumer_lag.labels(topic=p.topic, partition=str(p.partition)).set(p.lag)
+
+    async def _read(self) -> LagSnapshot:
+        timeout_ms = int(self.timeout_seconds * 1000)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            enable_auto_commit=False,
+            request_timeout_ms=timeout_ms,
+            client_id="portal-api-lag",
+        )
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers,
+            request_timeout_ms=timeout_ms,
+            client_id="portal-api-lag",
+        )
+        try:
+            await consumer.start()
+            await admin.start()
+            existing = await consumer.topics()
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in self.topics
+                if topic in existing
+                for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            if not partitions:
+                return LagSnapshot(taken_at=datetime.now(UTC), partitions=())
+            end = await consumer.end_offsets(partitions)
+            beginning = await consumer.beginning_offsets(partitions)
+            offsets = await admin.list_consumer_group_offsets(self.group_id, partitions=partitions)
+            committed = {tp: meta.offset for tp, meta in offsets.items()}
+            return LagSnapshot(
+                taken_at=datetime.now(UTC),
+                partitions=compute_lags(committed, beginning, end),
+            )
+        finally:
+            await _quietly_close(consumer.stop(), admin.close())
+
+
+async def _quietly_close(*closings: object) -> None:
+    for closing in closings:
+        try:
+            await closing  # type: ignore[misc]
+        except (KafkaError, OSError) as exc:
+            logger.debug("closing a Kafka client failed: %r", exc)

@@ -1,0 +1,254 @@
+"""The GraphQL endpoint: GraphQL over HTTP on top of Strawberry's ASGI view, plus WebSockets.
+
+Strawberry does the parsing and execution; this subclass adds what the GraphQL-over-HTTP
+specification and our clients need around it:
+
+* content negotiation: ``application/graphql-response+json`` when accepted (400 for a
+  document that does not parse or validate, and no ``data`` entry), else ``application/json``
+  with 200 for every well-formed request; 406 when neither is acceptable;
+* 415 for a POST body that is not JSON, 405 (with ``Allow``) for other methods and for a
+  mutation sent with GET, 413 for a body over ``MAX_BODY_BYTES``;
+* 401 with ``WWW-Authenticate`` for a token that fails verification (no token at all is
+  anonymous: data fields then answer UNAUTHENTICATED, introspection still works);
+* every refusal is a GraphQL-shaped JSON body whose errors carry ``extensions.code``;
+* browsers (``Accept: text/html``) get the offline GraphiQL page (``web.graphiql``).
+
+WebSocket upgrades on the same path go to Strawberry's graphql-transport-ws and graphql-ws
+handlers, or to the handler classes ``web.live`` provides (see ``use_live``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.base import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from entitlements.errors import AuthenticationError, SigningKeysUnavailableError
+from graph.context import GraphContext
+from web.auth import authenticate
+from web.error_codes import ErrorCode, is_request_error
+from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
+from web.settings import Settings
+
+logger = logging.getLogger("web.graphql")
+
+_RESPONSE_TYPE = "portal.response_type"
+_REQUEST_ERROR = "portal.request_error"
+
+
+class Refusal(Exception):
+    """The HTTP request is refused before or instead of execution; becomes a JSON response."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str = ErrorCode.BAD_REQUEST,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = dict(headers or {})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _limited_receive(receive: Receive, limit: int) -> Receive:
+    """Counts body bytes as they arrive and stops reading past ``limit`` (no buffering first)."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _BodyTooLarge
+        return message
+
+    return wrapped
+
+
+class GraphQLEndpoint(GraphQL[GraphContext, None]):
+    """One instance per app; per-request state lives in the request scope, never on ``self``."""
+
+    def __init__(self, schema: BaseSchema, settings: Settings, page_html: str) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            allowed_origins=settings.cors_origins,
+        )
+        self.settings = settings
+        self.page_html = page_html
+
+    def use_live(self, live: object) -> None:
+        """Adopt the WebSocket handler classes ``web.live`` offers, if it offers any.
+
+        The object ``web.live.lifespan`` yields may carry ``graphql_transport_ws_handler_class``
+        and/or ``graphql_ws_handler_class`` (subclasses of Strawberry's handlers, e.g. adding
+        server pings and authentication from ``connection_init``).
+        """
+        for name in ("graphql_transport_ws_handler_class", "graphql_ws_handler_class"):
+            handler = getattr(live, name, None)
+            if handler is not None:
+                setattr(self, name, handler)
+
+    # --- ASGI entry ---------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        limits = self.settings.limits
+        request = Request(scope, _limited_receive(receive, limits.max_body_bytes))
+        response_type = choose_response_type(request.headers.get("accept")) or JSON
+        try:
+            response = await self._respond(request)
+        except Refusal as refusal:
+            response = self._refusal_response(request, refusal, response_type)
+        except _BodyTooLarge:
+            refusal = Refusal(413, f"The request body exceeds {limits.max_body_bytes} bytes.")
+            response = self._refusal_response(request, refusal, response_type)
+        await response(scope, receive, send)
+
+    async def _respond(self, request: Request) -> Response:
+        method = request.method
+        if method not in ("GET", "POST"):
+            raise Refusal(405, "GraphQL requests use GET or POST.", headers={"Allow": "GET, POST"})
+        accept = request.headers.get("accept")
+        if method == "GET" and prefers_html(accept) and "query" not in request.query_params:
+            return await self.render_graphql_ide(request)
+        response_type = choose_response_type(accept)
+        if response_type is None:
+            raise Refusal(
+                406,
+                "Accept must allow application/graphql-response+json or application/json.",
+            )
+        request.scope[_RESPONSE_TYPE] = response_type
+        if method == "POST":
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit():
+                if int(declared) > self.settings.limits.max_body_bytes:
+                    raise _BodyTooLarge
+            if not is_json_body(request.headers.get("content-type")):
+                raise Refusal(415, "POST bodies must be application/json (UTF-8).")
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:  # Strawberry's refusals: bad JSON, no query, batching...
+            raise Refusal(exc.status_code, exc.reason) from exc
+        return self._finish(request, response, response_type)
+
+    def _finish(self, request: Request, response: Response, response_type: str) -> Response:
+        if response.media_type != JSON:
+            return response  # the GraphiQL page, or a streamed response
+        response.headers["content-type"] = f"{response_type}; charset=utf-8"
+        if response_type != JSON and request.scope.get(_REQUEST_ERROR):
+            response.status_code = 400
+        return response
+
+    def _refusal_response(self, request: Request, refusal: Refusal, response_type: str) -> Response:
+        metrics = getattr(request.app.state, "metrics", None) if "app" in request.scope else None
+        if metrics is not None:
+            metrics.count_error(str(refusal.code))
+        body = {"errors": [{"message": refusal.message, "extensions": {"code": refusal.code}}]}
+        return Response(
+            json.dumps(body, separators=(",", ":")),
+            status_code=refusal.status,
+            headers=refusal.headers,
+            media_type=f"{response_type}; charset=utf-8",
+        )
+
+    # --- Strawberry hooks ---------------------------------------------------------------
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> GraphContext:
+        state = request.app.state
+        if isinstance(request, WebSocket):
+            # Browsers cannot set headers on a WebSocket: the token comes in connection_init,
+            # which web.live's handlers verify; until then the connection has no caller.
+            caller = None
+        else:
+            caller = await self._authenticate(request, state.verifier)
+        return GraphContext.build(state.db, state.policy, caller, state.audit, request)
+
+    async def _authenticate(self, request: Request, verifier: Any) -> Any:
+        try:
+            return await authenticate(request.headers.get("authorization"), verifier)
+        except SigningKeysUnavailableError as exc:
+            raise Refusal(503, str(exc), ErrorCode.UNAUTHENTICATED, {"Retry-After": "5"}) from exc
+        except AuthenticationError as exc:
+            challenge = f'Bearer realm="portal", error="invalid_token", error_description="{exc}"'
+            raise Refusal(
+                401, str(exc), ErrorCode.UNAUTHENTICATED, {"WWW-Authenticate": challenge}
+            ) from exc
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self.page_html)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: GraphContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, except that a mutation over GET is 405 (the spec), not 400."""
+        method = request_adapter.method
+        allowed = OperationType.from_http(method)
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            if method == "GET":
+                raise Refusal(
+                    405, "Mutations must be sent with POST.", headers={"Allow": "POST"}
+                ) from exc
+            raise Refusal(400, exc.as_http_error_reason(method)) from exc
+        except CannotGetOperationTypeError as exc:
+            raise Refusal(400, exc.as_http_error_reason()) from exc
+        except MissingQueryError as exc:
+            raise Refusal(400, "The request has no GraphQL query.") from exc
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        errors = result.errors or []
+        if is_request_error(errors, result.data):
+            request.scope[_REQUEST_ERROR] = True
+            response: GraphQLHTTPResponse = {"errors": [e.formatted for e in errors]}
+        else:
+            response = {"data": result.data}
+            if errors:
+                response["errors"] = [e.formatted for e in errors]
+        if result.extensions:
+            response["extensions"] = result.extensions
+        return response

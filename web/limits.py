@@ -1,0 +1,294 @@
+"""Bounds on what one GraphQL document may ask for: size, depth, aliases and cost.
+
+The read model answers from denormalised documents, so the work a query causes grows with the
+lists it walks, not with its text. Four cheap checks run before any resolver:
+
+* size (``MAX_QUERY_BYTES``): checked before parsing, so a huge document costs nothing;
+* depth (``MAX_QUERY_DEPTH``): counted as Strawberry's ``QueryDepthLimiter`` counts it (see
+  ``measure_document`` for why we do not run that limiter itself);
+* aliases (``MAX_ALIASES``): aliases let one document repeat an expensive field many times;
+* cost (``MAX_QUERY_COST``): every field that returns an object costs 1, times the size of every
+  list it sits in. A field with a ``first`` (or ``last``) argument multiplies what it selects by
+  that argument (by the argument's default, else ``default_page_size``, when absent); any
+  other list of objects by ``default_page_size``, except a connection's ``edges``/``nodes``,
+  which its connection field already counted. Scalars and introspection are free.
+
+Every refusal is a ``GraphQLError`` with ``extensions.code == "QUERY_TOO_COMPLEX"`` and a
+message naming the limit and its setting, so a client developer knows what to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_composite_type,
+    is_list_type,
+)
+from graphql.pyutils import Undefined
+from strawberry.extensions import SchemaExtension
+
+from web.error_codes import ErrorCode
+from web.settings import QueryLimits
+
+#: Fields of a connection type whose list length is the connection's page size.
+_PAGE_FIELDS = frozenset({"edges", "nodes"})
+_PAGE_ARGUMENTS = ("first", "last")
+
+
+def too_complex(message: str, **details: object) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, **details})
+
+
+# --- measuring a document (pure) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    """Depth, aliases and cost of a selection (or of a whole document)."""
+
+    depth: int = 0
+    aliases: int = 0
+    cost: int = 0
+
+    def beside(self, other: Measure) -> Measure:
+        """Two selections side by side: the deeper one counts, aliases and costs add up."""
+        return Measure(
+            max(self.depth, other.depth), self.aliases + other.aliases, self.cost + other.cost
+        )
+
+
+def measure_document(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    default_page_size: int,
+) -> Measure:
+    """The deepest operation, the aliases of all operations, the costliest operation.
+
+    Depth counts like Strawberry's ``QueryDepthLimiter`` (a field with a selection set adds a
+    level; introspection fields are ignored). Unlike it, a fragment is measured once however
+    often it is spread: a document that spreads fragments within fragments would otherwise
+    take exponential time to walk (18 levels of ``...F`` spread twice took Strawberry's limiter
+    3 s, and each level doubles it), which makes the check itself a denial-of-service vector.
+    """
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    walker = _Walker(schema, fragments, variables or {}, default_page_size)
+    total = Measure()
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            root = schema.get_root_type(definition.operation)
+            op = walker.selections(definition.selection_set, root, frozenset())
+            total = Measure(
+                max(total.depth, op.depth), total.aliases + op.aliases, max(total.cost, op.cost)
+            )
+    return total
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    default_page_size: int,
+) -> int:
+    """The cost of the costliest operation in the document (only one of them will run)."""
+    return measure_document(schema, document, variables, default_page_size).cost
+
+
+class _Walker:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+        default_page_size: int,
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+        self.default_page_size = default_page_size
+        self.fragment_measures: dict[str, Measure] = {}
+
+    def selections(
+        self, selection_set: SelectionSetNode | None, parent: Any, visited: frozenset[str]
+    ) -> Measure:
+        total = Measure()
+        if selection_set is None:
+            return total
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total = total.beside(self.field(selection, parent, visited))
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                total = total.beside(self.selections(selection.selection_set, target, visited))
+            elif isinstance(selection, FragmentSpreadNode):
+                total = total.beside(self.fragment(selection.name.value, visited))
+        return total
+
+    def fragment(self, name: str, visited: frozenset[str]) -> Measure:
+        if name in self.fragment_measures:
+            return self.fragment_measures[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in visited:
+            return Measure()  # unknown or cyclic spreads are reported by the standard rules
+        target = self.schema.get_type(fragment.type_condition.name.value)
+        measure = self.selections(fragment.selection_set, target, visited | {name})
+        self.fragment_measures[name] = measure
+        return measure
+
+    def field(self, node: FieldNode, parent: Any, visited: frozenset[str]) -> Measure:
+        name = node.name.value
+        definition = None
+        if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+            definition = parent.fields.get(name)
+        returned = get_named_type(definition.type) if definition is not None else None
+        inner = self.selections(node.selection_set, returned, visited)
+        aliases = inner.aliases + (1 if node.alias else 0)
+        if name.startswith("__"):
+            return Measure(depth=0, aliases=aliases, cost=0)
+        depth = 0 if node.selection_set is None else 1 + inner.depth
+        cost = 0
+        if definition is not None and is_composite_type(returned):
+            cost = self.multiplier(node, definition, parent) * (1 + inner.cost)
+        return Measure(depth=depth, aliases=aliases, cost=cost)
+
+    def multiplier(self, node: FieldNode, definition: GraphQLField, parent: Any) -> int:
+        page_arguments = [a for a in _PAGE_ARGUMENTS if a in definition.args]
+        if page_arguments:
+            return max(self.page_size(node, definition, a) for a in page_arguments)
+        if is_list_type(get_nullable_type(definition.type)):  # type: ignore[arg-type]
+            if node.name.value in _PAGE_FIELDS and parent.name.endswith("Connection"):
+                return 1
+            return self.default_page_size
+        return 1
+
+    def page_size(self, node: FieldNode, definition: GraphQLField, argument: str) -> int:
+        """The page a field asks for: literal, variable, declared default, else our default."""
+        for given in node.arguments or ():
+            if given.name.value != argument:
+                continue
+            if isinstance(given.value, IntValueNode):
+                return max(int(given.value.value), 0)
+            if isinstance(given.value, VariableNode):
+                value = self.variables.get(given.value.name.value)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return max(value, 0)
+            break
+        else:
+            if argument != "first":
+                return 0  # an absent ``last`` does not widen the page ``first`` sets
+        declared = definition.args[argument].default_value
+        if isinstance(declared, int) and declared is not Undefined:
+            return max(declared, 0)
+        return self.default_page_size
+
+
+# --- validation rule ----------------------------------------------------------------------
+
+
+def limits_rule(limits: QueryLimits, variables: Mapping[str, Any] | None) -> type[ValidationRule]:
+    """One rule for depth, aliases and cost: the document is walked once for all three."""
+
+    class QueryLimitsRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            measure = measure_document(
+                context.schema, context.document, variables, limits.default_page_size
+            )
+            for error in refusals(measure, limits):
+                context.report_error(error)
+
+    return QueryLimitsRule
+
+
+def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
+    errors = []
+    if measure.depth > limits.max_depth:
+        errors.append(
+            too_complex(
+                f"The query is nested {measure.depth} levels deep, more than the limit of "
+                f"{limits.max_depth} (MAX_QUERY_DEPTH).",
+                limit="MAX_QUERY_DEPTH",
+                allowed=limits.max_depth,
+                actual=measure.depth,
+            )
+        )
+    if measure.aliases > limits.max_aliases:
+        errors.append(
+            too_complex(
+                f"The query uses {measure.aliases} aliases, more than the limit of "
+                f"{limits.max_aliases} (MAX_ALIASES).",
+                limit="MAX_ALIASES",
+                allowed=limits.max_aliases,
+                actual=measure.aliases,
+            )
+        )
+    if measure.cost > limits.max_cost:
+        errors.append(
+            too_complex(
+                f"The query's estimated cost is {measure.cost}, more than the limit of "
+                f"{limits.max_cost} (MAX_QUERY_COST). Every list multiplies the cost of what "
+                f"it selects by its `first` argument (default {limits.default_page_size}): "
+                "ask for smaller pages or fewer nested lists.",
+                limit="MAX_QUERY_COST",
+                allowed=limits.max_cost,
+                actual=measure.cost,
+            )
+        )
+    return errors
+
+
+class QueryLimitsExtension(SchemaExtension):
+    """Applies ``QueryLimits`` to every operation, over HTTP and WebSocket alike.
+
+    The rule is built per operation because a page size may come from a variable, and
+    graphql-core's validation does not see variable values.
+    """
+
+    def __init__(self, limits: QueryLimits) -> None:
+        self.limits = limits
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = (
+            *context.validation_rules,
+            limits_rule(self.limits, context.variables),
+        )
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        query = self.execution_context.query
+        if query is not None:
+            size = len(query.encode())
+            if size > self.limits.max_query_bytes:
+                raise too_complex(
+                    f"The query text is {size} bytes, more than the limit of "
+                    f"{self.limits.max_query_bytes} bytes (MAX_QUERY_BYTES).",
+                    limit="MAX_QUERY_BYTES",
+                    allowed=self.limits.max_query_bytes,
+                    actual=size,
+                )
+        yield

@@ -1,0 +1,58 @@
+"""One id per HTTP request or WebSocket connection, to tie a client's report to our logs.
+
+The id is taken from a well-formed incoming ``X-Request-ID`` (a proxy in front may set it),
+else generated; it is echoed in the response header and, for a masked error, in the error's
+``extensions.requestId``. A ``ContextVar`` carries it, so code far from the request (the error
+masking extension, log records) reads it without being handed the request.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HEADER = "x-request-id"
+_current: ContextVar[str | None] = ContextVar("request_id", default=None)
+_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+def current_request_id() -> str | None:
+    return _current.get()
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name.lower() == HEADER.encode():
+            candidate = value.decode("latin-1")
+            if _ACCEPTABLE.match(candidate):
+                return candidate
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Pure ASGI middleware (no response buffering, so streaming and WebSockets pass through)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(scope.get("headers", []))
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = _current.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _current.reset(token)
