@@ -1,0 +1,127 @@
+"""Filter arguments of the list fields, converted to the readers' filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from graph.enums import FulfillmentStage, InvoiceStatus, OrderStatus, OrderType, ShipmentStatus
+from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, TimeRange
+
+
+@strawberry.input(
+    description=(
+        "A time window: `from` inclusive, `to` exclusive; either may be omitted. Times need "
+        "a UTC offset, e.g. 2026-11-01T00:00:00Z."
+    )
+)
+class TimeRangeInput:
+    start: datetime | None = strawberry.field(
+        name="from", default=None, description="Earliest time included."
+    )
+    end: datetime | None = strawberry.field(
+        name="to", default=None, description="First time no longer included."
+    )
+
+    def to_range(self) -> TimeRange:
+        return TimeRange(start=self.start, end=self.end)
+
+
+def _range(value: TimeRangeInput | None) -> TimeRange | None:
+    return value.to_range() if value is not None else None
+
+
+def _values(
+    members: list[OrderStatus]
+    | list[FulfillmentStage]
+    | list[ShipmentStatus]
+    | list[InvoiceStatus]
+    | None,
+) -> frozenset[str] | None:
+    return None if members is None else frozenset(m.name for m in members)
+
+
+@strawberry.input(description="Narrows the orders list; all given conditions must hold.")
+class OrderFilterInput:
+    statuses: list[OrderStatus] | None = strawberry.field(
+        default=None, description="Only orders in one of these states."
+    )
+    fulfillment_stages: list[FulfillmentStage] | None = strawberry.field(
+        default=None, description="Only orders whose furthest warehouse stage is one of these."
+    )
+    ordered_at: TimeRangeInput | None = strawberry.field(
+        default=None, description="Only orders placed in this window."
+    )
+    warehouse_id: str | None = strawberry.field(
+        default=None, description="Only orders shipped from this warehouse."
+    )
+    customer_id: str | None = strawberry.field(
+        default=None, description="Only this customer account (one of yours)."
+    )
+    order_type: OrderType | None = strawberry.field(
+        default=None, description="Only orders of this type."
+    )
+
+    def to_filter(self) -> OrderFilter:
+        return OrderFilter(
+            statuses=_values(self.statuses),
+            fulfillment_stages=_values(self.fulfillment_stages),
+            ordered=_range(self.ordered_at),
+            warehouse_id=self.warehouse_id,
+            customer_id=self.customer_id,
+            order_type=self.order_type.name if self.order_type is not None else None,
+        )
+
+
+@strawberry.input(description="Narrows a shipments list; all given conditions must hold.")
+class ShipmentFilterInput:
+    statuses: list[ShipmentStatus] | None = strawberry.field(
+        default=None, description="Only shipments in one of these statuses."
+    )
+    planned_pickup_at: TimeRangeInput | None = strawberry.field(
+        default=None, description="Only shipments planned for pick-up in this window."
+    )
+    carrier_scac: str | None = strawberry.field(
+        default=None, description="Only shipments moved by this carrier (SCAC)."
+    )
+    destination_city: str | None = strawberry.field(
+        default=None, description="Only shipments to this city (case-insensitive, whole name)."
+    )
+    destination_country_code: str | None = strawberry.field(
+        default=None, description="Only shipments to this country (ISO 3166-1 alpha-2)."
+    )
+    customer_id: str | None = strawberry.field(
+        default=None, description="Only this customer account (one of yours)."
+    )
+
+    def to_filter(self) -> ShipmentFilter:
+        return ShipmentFilter(
+            statuses=_values(self.statuses),
+            planned_pickup=_range(self.planned_pickup_at),
+            carrier_scac=self.carrier_scac,
+            destination_city=self.destination_city,
+            destination_country=self.destination_country_code,
+            customer_id=self.customer_id,
+        )
+
+
+@strawberry.input(description="Narrows the invoices list; all given conditions must hold.")
+class InvoiceFilterInput:
+    statuses: list[InvoiceStatus] | None = strawberry.field(
+        default=None,
+        description="Only invoices in one of these states (OVERDUE: open and past due today).",
+    )
+    issued_at: TimeRangeInput | None = strawberry.field(
+        default=None, description="Only invoices issued in this window."
+    )
+    customer_id: str | None = strawberry.field(
+        default=None, description="Only this customer account (one of yours)."
+    )
+
+    def to_filter(self) -> InvoiceFilter:
+        return InvoiceFilter(
+            statuses=_values(self.statuses),
+            issued=_range(self.issued_at),
+            customer_id=self.customer_id,
+        )

@@ -1,0 +1,269 @@
+"""The Query root: lookups, lists, search, freshness and the caller.
+
+Not-found and not-yours read the same: a lookup of an id, reference or number the caller may
+not see returns null, so one customer cannot probe another's identifiers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from graphql import print_ast
+
+from graph.common import field_resolver
+from graph.connections import Connection
+from graph.context import Info, readers_of
+from graph.entities import Invoice, Order, Shipment
+from graph.enums import InvoiceSort, OrderSort, ShipmentSort, ShipmentStatus
+from graph.freshness import SourceFreshness
+from graph.inputs import (
+    InvoiceFilterInput,
+    OrderFilterInput,
+    ShipmentFilterInput,
+    TimeRangeInput,
+)
+from graph.viewer import Viewer
+from resolvers.audit import AuditRequest
+from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, ShipmentSearch
+from resolvers.paging import (
+    DEFAULT_PAGE_SIZE,
+    INVOICE_SORTS,
+    MAX_PAGE_SIZE,
+    ORDER_SORTS,
+    SHIPMENT_SORTS,
+    PageRequest,
+)
+
+_FIRST = strawberry.argument(
+    description=f"How many items to return, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."
+)
+_AFTER = strawberry.argument(
+    description="Return the items after this cursor (`pageInfo.endCursor` of the previous page)."
+)
+_CUSTOMER = strawberry.argument(
+    description="The customer account, when you act for several and the key is ambiguous."
+)
+
+First = Annotated[int, _FIRST]
+After = Annotated[str | None, _AFTER]
+CustomerId = Annotated[str | None, _CUSTOMER]
+
+
+def _plain(value: Any) -> Any:
+    """GraphQL variable values as plain data the audit log can store (enums by value)."""
+    if isinstance(value, Enum):
+        return _plain(value.value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime) or value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _audit_request(info: Info) -> AuditRequest:
+    """The operation being executed, as the audit log records it."""
+    operation = info.operation
+    fragments = info._raw_info.fragments  # only graphql-core's info has the fragments
+    text = "\n\n".join([print_ast(operation), *(print_ast(f) for f in fragments.values())])
+    name = operation.name.value if operation.name else "anonymous"
+    return AuditRequest(operation=name, query=text, variables=_plain(info.variable_values))
+
+
+@strawberry.type(description="Read the orders, shipments and invoices of your customer accounts.")
+class Query:
+    # --- orders --------------------------------------------------------------------------
+
+    @field_resolver("One order by id; null if it does not exist or is not yours.")
+    async def order(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The order id.")],
+    ) -> Order | None:
+        doc = await readers_of(info).order(str(id))
+        return Order.of(doc) if doc else None
+
+    @field_resolver("One order by your reference (PO number); null if none of yours has it.")
+    async def order_by_reference(
+        self,
+        info: Info,
+        customer_reference: Annotated[
+            str, strawberry.argument(description="Your reference for the order.")
+        ],
+        customer_id: CustomerId = None,
+    ) -> Order | None:
+        doc = await readers_of(info).order_by_reference(customer_reference, customer_id)
+        return Order.of(doc) if doc else None
+
+    @field_resolver("Your orders, filtered and sorted, a page at a time.")
+    async def orders(
+        self,
+        info: Info,
+        filter: Annotated[
+            OrderFilterInput | None, strawberry.argument(description="Conditions to match.")
+        ] = None,
+        sort: Annotated[
+            OrderSort, strawberry.argument(description="The order of the list.")
+        ] = OrderSort.ORDERED_AT_DESC,
+        first: First = DEFAULT_PAGE_SIZE,
+        after: After = None,
+    ) -> Connection[Order]:
+        page = PageRequest(sort=ORDER_SORTS[sort.name], first=first, after=after)
+        filters = filter.to_filter() if filter is not None else OrderFilter()
+        return Connection.of(await readers_of(info).orders(filters, page), Order.of)
+
+    # --- shipments -----------------------------------------------------------------------
+
+    @field_resolver("One shipment by id; null if it does not exist or is not yours.")
+    async def shipment(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The shipment id.")],
+    ) -> Shipment | None:
+        doc = await readers_of(info).shipment(str(id))
+        return Shipment.of(doc) if doc else None
+
+    @field_resolver(
+        "One shipment by the carrier's tracking number (exact); the newest if a carrier "
+        "reused it. Null if none of yours has it."
+    )
+    async def shipment_by_tracking_number(
+        self,
+        info: Info,
+        tracking_number: Annotated[
+            str, strawberry.argument(description="The carrier's tracking number.")
+        ],
+        customer_id: CustomerId = None,
+    ) -> Shipment | None:
+        doc = await readers_of(info).shipment_by_tracking(tracking_number, customer_id)
+        return Shipment.of(doc) if doc else None
+
+    @field_resolver("Your shipments, filtered and sorted, a page at a time.")
+    async def shipments(
+        self,
+        info: Info,
+        filter: Annotated[
+            ShipmentFilterInput | None, strawberry.argument(description="Conditions to match.")
+        ] = None,
+        sort: Annotated[
+            ShipmentSort, strawberry.argument(description="The order of the list.")
+        ] = ShipmentSort.PLANNED_PICKUP_AT_DESC,
+        first: First = DEFAULT_PAGE_SIZE,
+        after: After = None,
+    ) -> Connection[Shipment]:
+        page = PageRequest(sort=SHIPMENT_SORTS[sort.name], first=first, after=after)
+        filters = filter.to_filter() if filter is not None else ShipmentFilter()
+        return Connection.of(await readers_of(info).shipments(filters, page), Shipment.of)
+
+    @field_resolver(
+        "Find shipments by part of a tracking number, shipment or order id, your order "
+        "reference, the consignee's name or the destination city (case-insensitive). "
+        "Support staff may set crossCustomer to search every customer; such searches are "
+        "recorded in the audit log."
+    )
+    async def search_shipments(
+        self,
+        info: Info,
+        text: Annotated[
+            str, strawberry.argument(description="What to look for: 2 to 100 characters.")
+        ],
+        statuses: Annotated[
+            list[ShipmentStatus] | None,
+            strawberry.argument(description="Only shipments in one of these statuses."),
+        ] = None,
+        planned_pickup_at: Annotated[
+            TimeRangeInput | None,
+            strawberry.argument(description="Only shipments planned for pick-up in this window."),
+        ] = None,
+        customer_id: Annotated[
+            str | None, strawberry.argument(description="Only this customer account.")
+        ] = None,
+        cross_customer: Annotated[
+            bool,
+            strawberry.argument(description="Search every customer (support staff only; audited)."),
+        ] = False,
+        first: First = DEFAULT_PAGE_SIZE,
+        after: After = None,
+    ) -> Connection[Shipment]:
+        search = ShipmentSearch(
+            text=text,
+            statuses=None if statuses is None else frozenset(s.name for s in statuses),
+            planned_pickup=planned_pickup_at.to_range() if planned_pickup_at else None,
+            customer_id=customer_id,
+        )
+        page = PageRequest(
+            sort=SHIPMENT_SORTS[ShipmentSort.PLANNED_PICKUP_AT_DESC.name], first=first, after=after
+        )
+        result = await readers_of(info).search_shipments(
+            search,
+            page,
+            cross_customer=cross_customer,
+            audit=_audit_request(info) if cross_customer else None,
+        )
+        return Connection.of(result, Shipment.of)
+
+    # --- invoices ------------------------------------------------------------------------
+
+    @field_resolver(
+        "One invoice by id; null if it does not exist or is not yours. FORBIDDEN unless "
+        "your roles include reading invoices."
+    )
+    async def invoice(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The invoice id.")],
+    ) -> Invoice | None:
+        doc = await readers_of(info).invoice(str(id))
+        return Invoice.of(doc) if doc else None
+
+    @field_resolver("One invoice by its number; null if none of yours has it. FORBIDDEN as above.")
+    async def invoice_by_number(
+        self,
+        info: Info,
+        invoice_number: Annotated[
+            str, strawberry.argument(description="The number printed on the invoice.")
+        ],
+        customer_id: CustomerId = None,
+    ) -> Invoice | None:
+        doc = await readers_of(info).invoice_by_number(invoice_number, customer_id)
+        return Invoice.of(doc) if doc else None
+
+    @field_resolver(
+        "Your invoices, filtered and sorted, a page at a time. FORBIDDEN unless your roles "
+        "include reading invoices."
+    )
+    async def invoices(
+        self,
+        info: Info,
+        filter: Annotated[
+            InvoiceFilterInput | None, strawberry.argument(description="Conditions to match.")
+        ] = None,
+        sort: Annotated[
+            InvoiceSort, strawberry.argument(description="The order of the list.")
+        ] = InvoiceSort.ISSUED_AT_DESC,
+        first: First = DEFAULT_PAGE_SIZE,
+        after: After = None,
+    ) -> Connection[Invoice]:
+        page = PageRequest(sort=INVOICE_SORTS[sort.name], first=first, after=after)
+        filters = filter.to_filter() if filter is not None else InvoiceFilter()
+        return Connection.of(await readers_of(info).invoices(filters, page), Invoice.of)
+
+    # --- about the data and the caller ---------------------------------------------------
+
+    @field_resolver(
+        "How current the data of each upstream system is, including maintenance windows "
+        "they announced. Show a warning when a source is stale or not AVAILABLE."
+    )
+    async def data_freshness(self, info: Info) -> list[SourceFreshness]:
+        return [SourceFreshness.of(s) for s in await readers_of(info).sources()]
+
+    @field_resolver("Who you are and what your roles allow.")
+    def viewer(self, info: Info) -> Viewer:
+        return Viewer.of(readers_of(info).scope)
