@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from entitlements.scope import Scope
 from graph.subscriptions import FeedForbidden, FeedUnavailable, LiveNotice, MilestoneSelection
@@ -25,13 +25,20 @@ from web.live.buffer import ConnectionBudget, QueueClosed, SubscriberQueue
 from web.live.closes import CloseReason
 from web.live.cursor import decode_cursor, encode_cursor
 from web.live.hub import Delivery, LiveHub, Subscriber
-from web.live.log import ChangeLog
 from web.live.ordering import DeliveryGate
 
 #: How long a subscription waits for a hub that has not reached Kafka yet.
 READY_TIMEOUT_SECONDS = 10.0
 #: How long a terminated subscription waits for its connection to close and cancel it.
 CLOSING_GRACE_SECONDS = 30.0
+
+
+class NoticeLog(Protocol):
+    """The reads of the change log a feed needs (``web.live.log.ChangeLog`` in production)."""
+
+    def replay(self, start: int, stop: int) -> AsyncIterator[tuple[int, ShipmentChange]]: ...
+
+    async def check_cursor_issued(self, offset: int) -> None: ...
 
 
 def visible(scope: Scope, change: ShipmentChange) -> bool:
@@ -63,7 +70,7 @@ class ConnectionFeed:
         self,
         *,
         hub: LiveHub,
-        log: ChangeLog,
+        log: NoticeLog,
         scope: Scope,
         buffer_size: int,
         dedupe_window: int,

@@ -17,9 +17,8 @@ from entitlements.policy import Policy
 from entitlements.tokens import TokenVerifier
 from web.auth import authenticate
 from web.live.closes import CloseReason
-from web.live.feed import ConnectionFeed
+from web.live.feed import ConnectionFeed, NoticeLog
 from web.live.hub import LiveHub
-from web.live.log import ChangeLog
 from web.live.settings import LiveSettings
 
 
@@ -43,7 +42,7 @@ def authorization_of(payload: Mapping[str, Any]) -> str | None:
 class LiveService:
     settings: LiveSettings
     hub: LiveHub
-    log: ChangeLog
+    log: NoticeLog
     verifier: TokenVerifier
     policy: Policy
     #: The protocol handlers the web app's Strawberry view adopts (``GraphQLEndpoint.use_live``).

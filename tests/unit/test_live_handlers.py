@@ -1,0 +1,395 @@
+"""The WebSocket protocol handlers, driven in-process with a scripted socket (no network).
+
+What a client notices: which messages arrive, and with which code the connection closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.http.async_base_view import AsyncWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.types.unset import UNSET
+
+from entitlements.mint import mint_token
+from entitlements.policy import Policy
+from entitlements.tokens import TokenSettings, TokenVerifier
+from graph.subscriptions import CursorExpired, Subscription
+from projections.changes import ShipmentChange
+from projections.topics import TopicNames
+from web.live.closes import too_slow
+from web.live.cursor import decode_cursor, encode_cursor
+from web.live.handlers import LiveGraphQLWSHandler, LiveTransportWSHandler
+from web.live.hub import LiveHub
+from web.live.log import ChangeLog
+from web.live.service import LiveService
+from web.live.settings import LiveSettings
+
+TOKENS = TokenSettings(hs256_secret="unit-test-secret-" + "x" * 32)
+MILESTONE_FEED = """
+subscription($customerId: String, $after: String) {
+  milestoneFeed(customerId: $customerId, after: $after) {
+    cursor shipmentId trackingNumber customerId status revision projectedAt
+    milestone { source milestoneId rawCode status occurredAt location { city } }
+  }
+}
+"""
+
+
+@strawberry.type(description="Unused; a schema needs a query root.")
+class _Query:
+    @strawberry.field(description="Always true.")  # type: ignore[untyped-decorator]
+    def ok(self) -> bool:
+        return True
+
+
+SCHEMA = strawberry.Schema(query=_Query, subscription=Subscription)
+
+
+def _token(customers: list[str], ttl: int = 3600) -> str:
+    return mint_token(
+        TOKENS, subject="alice", customers=customers, roles=["viewer"], ttl_seconds=ttl
+    )
+
+
+def _change(offset: int, customer: str = "ACME", notice_id: str | None = None) -> ShipmentChange:
+    return ShipmentChange(
+        notice_id=notice_id or f"tms/us-road|ms-{offset}",
+        shipment_id=f"SH-{offset}",
+        customer_id=customer,
+        tracking_number=f"1Z{offset:04d}",
+        status="IN_TRANSIT",
+        milestone={
+            "source": "tms/us-road",
+            "milestoneId": f"ms-{offset}",
+            "rawCode": "AF",
+            "status": "IN_TRANSIT",
+            "occurredAt": "2026-11-21T20:42:00+00:00",
+            "location": {"city": "Atlanta", "countryCode": "US"},
+        },
+        rev=offset + 1,
+        projected_at=datetime(2026, 11, 21, 20, 43, tzinfo=UTC),
+    )
+
+
+class ScriptedLog:
+    """A change log held in memory: offsets 0..n-1, the first ``earliest`` of them deleted."""
+
+    def __init__(self, changes: list[ShipmentChange], earliest: int = 0) -> None:
+        self.changes = changes
+        self.earliest = earliest
+        self.replays: list[tuple[int, int]] = []
+
+    async def replay(self, start: int, stop: int) -> AsyncIterator[tuple[int, ShipmentChange]]:
+        self.replays.append((start, stop))
+        if start < self.earliest:
+            raise CursorExpired("the cursor is older than the change log's retention window")
+        for offset in range(start, min(stop, len(self.changes))):
+            yield offset, self.changes[offset]
+
+    async def check_cursor_issued(self, offset: int) -> None:
+        return None
+
+
+class ScriptedSocket(AsyncWebSocketAdapter):
+    """The client's side: ``inbox`` is what it sends, ``sent`` what it receives.
+
+    ``capacity`` bounds what the client has not read yet; a full one blocks the server's
+    sends, like a client that stopped reading its socket.
+    """
+
+    def __init__(self, view: Any, capacity: int = 0) -> None:
+        super().__init__(view)
+        self.inbox: asyncio.Queue[object] = asyncio.Queue()
+        self.sent: asyncio.Queue[Any] = asyncio.Queue(capacity)
+        self.closed: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        while not self.closed.done():
+            receive = asyncio.ensure_future(self.inbox.get())
+            waiters: set[asyncio.Future[Any]] = {receive, self.closed}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            if not receive.done():
+                receive.cancel()
+                return
+            yield receive.result()
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        if self.closed.done():
+            raise WebSocketDisconnected
+        await self.sent.put(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        if not self.closed.done():
+            self.closed.set_result((code, reason))
+
+    async def receive(self, within: float = 2.0) -> Any:
+        async with asyncio.timeout(within):
+            return await self.sent.get()
+
+    async def close_code(self, within: float = 3.0) -> tuple[int, str]:
+        async with asyncio.timeout(within):
+            return await asyncio.shield(self.closed)
+
+
+class _View:
+    def __init__(self, live: LiveService) -> None:
+        self.live = live
+
+    async def on_ws_connect(self, context: object) -> object:
+        return UNSET
+
+
+def _service(
+    *, buffer: int = 16, ping: float = 30.0, pong: float = 30.0, log: ScriptedLog | None = None
+) -> LiveService:
+    settings = LiveSettings(
+        bootstrap_servers="127.0.0.1:1",
+        changes_topic="changes",
+        buffer_size=buffer,
+        ping_interval_seconds=ping,
+        pong_timeout_seconds=pong,
+    )
+    hub = LiveHub(
+        ChangeLog("127.0.0.1:1", TopicNames(), 72),
+        dedupe_window=100,
+        overflow_reason=too_slow(buffer),
+    )
+    return LiveService(
+        settings=settings,
+        hub=hub,
+        log=log or ScriptedLog([]),
+        verifier=TokenVerifier(TOKENS),
+        policy=Policy(),
+        graphql_transport_ws_handler_class=LiveTransportWSHandler,
+        graphql_ws_handler_class=LiveGraphQLWSHandler,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _connection(
+    service: LiveService, *, legacy: bool = False, capacity: int = 0
+) -> AsyncIterator[ScriptedSocket]:
+    view = _View(service)
+    socket = ScriptedSocket(view, capacity)
+    handler: LiveTransportWSHandler | LiveGraphQLWSHandler
+    if legacy:
+        handler = LiveGraphQLWSHandler(
+            view=view,
+            websocket=socket,
+            context={},
+            root_value=None,
+            schema=SCHEMA,
+            keep_alive=False,
+            keep_alive_interval=None,
+        )
+    else:
+        handler = LiveTransportWSHandler(
+            view=view,
+            websocket=socket,
+            context={},
+            root_value=None,
+            schema=SCHEMA,
+            connection_init_wait_timeout=timedelta(seconds=5),
+        )
+    task = asyncio.create_task(handler.handle())
+    try:
+        yield socket
+    finally:
+        await socket.close(1000, "test over")
+        async with asyncio.timeout(5):
+            await task
+
+
+async def _ack(socket: ScriptedSocket, payload: dict[str, object]) -> None:
+    await socket.inbox.put({"type": "connection_init", "payload": payload})
+    assert (await socket.receive())["type"] == "connection_ack"
+
+
+async def _subscribe(socket: ScriptedSocket, variables: dict[str, object] | None = None) -> None:
+    await socket.inbox.put(
+        {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": MILESTONE_FEED, "variables": variables or {}},
+        }
+    )
+
+
+async def _until_registered(hub: LiveHub, count: int = 1) -> None:
+    for _ in range(400):
+        if hub.subscriber_count >= count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{count} subscription(s) never registered with the hub")
+
+
+# --- authentication -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"Authorization": "Bearer not-a-jwt"}, {"token": "x.y.z"}, {"authorization": "Basic abc"}],
+)
+async def test_connection_init_without_a_valid_token_closes_4403(payload: dict[str, str]) -> None:
+    async with _connection(_service()) as socket:
+        await socket.inbox.put({"type": "connection_init", "payload": payload})
+        code, reason = await socket.close_code()
+    assert code == 4403
+    assert reason.startswith("Forbidden")
+
+
+@pytest.mark.parametrize("key", ["Authorization", "authorization", "token"])
+async def test_each_documented_payload_shape_authenticates(key: str) -> None:
+    token = _token(["ACME"])
+    value = token if key == "token" else f"Bearer {token}"
+    async with _connection(_service()) as socket:
+        await _ack(socket, {key: value})
+
+
+async def test_an_expiring_token_closes_the_connection_with_4401() -> None:
+    async with _connection(_service()) as socket:
+        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'], ttl=2)}"})
+        code, reason = await socket.close_code(within=4)
+    assert code == 4401
+    assert "expired" in reason
+
+
+# --- delivery under entitlements -----------------------------------------------------------
+
+
+async def test_a_subscriber_receives_its_customer_s_milestones_with_cursors() -> None:
+    service = _service()
+    service.hub.begin_at(0)
+    async with _connection(service) as socket:
+        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'])}"})
+        await _subscribe(socket)
+        await _until_registered(service.hub)
+        service.hub.dispatch(0, _change(0, "GLOBEX"))
+        service.hub.dispatch(1, _change(1, "ACME"))
+        message = await socket.receive()
+
+    assert message["type"] == "next" and message["id"] == "1"
+    event = message["payload"]["data"]["milestoneFeed"]
+    assert decode_cursor(event["cursor"]) == 1
+    assert event["customerId"] == "ACME" and event["shipmentId"] == "SH-1"
+    assert event["status"] == "IN_TRANSIT" and event["revision"] == 2
+    assert event["milestone"]["rawCode"] == "AF"
+    assert event["milestone"]["location"] == {"city": "Atlanta"}
+    assert socket.sent.empty(), "GLOBEX's notice never reaches an ACME user"
+
+
+async def test_filtering_on_a_customer_you_do_not_act_for_is_forbidden() -> None:
+    service = _service()
+    service.hub.begin_at(0)
+    async with _connection(service) as socket:
+        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'])}"})
+        await _subscribe(socket, {"customerId": "GLOBEX"})
+        message = await socket.receive()
+        assert (await socket.receive())["type"] == "complete"
+    errors = message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or_duplicate() -> (
+    None
+):
+    history = [_change(offset) for offset in range(6)]
+    history[4] = _change(4, notice_id=history[2].notice_id)  # a repeat from a projector crash
+    log = ScriptedLog(history)
+    service = _service(log=log)
+    service.hub.begin_at(5)  # this replica saw the log up to offset 4
+    async with _connection(service) as socket:
+        await _ack(socket, {"token": _token(["ACME"])})
+        await _subscribe(socket, {"after": encode_cursor(1)})
+        await _until_registered(service.hub)
+        service.hub.dispatch(5, history[5])
+        service.hub.dispatch(6, _change(6))
+        cursors = [
+            decode_cursor((await socket.receive())["payload"]["data"]["milestoneFeed"]["cursor"])
+            for _ in range(4)
+        ]
+    assert log.replays == [(2, 5)]
+    assert cursors == [2, 3, 5, 6]
+
+
+async def test_a_cursor_older_than_the_log_fails_with_cursor_expired() -> None:
+    service = _service(log=ScriptedLog([_change(o) for o in range(10)], earliest=5))
+    service.hub.begin_at(10)
+    async with _connection(service) as socket:
+        await _ack(socket, {"token": _token(["ACME"])})
+        await _subscribe(socket, {"after": encode_cursor(2)})
+        message = await socket.receive()
+    error = message["payload"]["errors"][0]
+    assert error["extensions"]["code"] == "CURSOR_EXPIRED"
+    assert "retention" in error["message"]
+
+
+async def test_a_subscription_outside_an_authenticated_websocket_is_unauthenticated() -> None:
+    result = await SCHEMA.subscribe(MILESTONE_FEED)
+    assert not isinstance(result, strawberry.types.ExecutionResult)
+    first = await anext(result)
+    assert first.errors and (first.errors[0].extensions or {})["code"] == "UNAUTHENTICATED"
+
+
+# --- keepalive and slow clients ------------------------------------------------------------
+
+
+async def test_the_server_pings_and_keeps_a_peer_that_answers() -> None:
+    async with _connection(_service(ping=0.05, pong=0.2)) as socket:
+        await _ack(socket, {"token": _token(["ACME"])})
+        for _ in range(4):
+            assert (await socket.receive())["type"] == "ping"
+            await socket.inbox.put({"type": "pong"})
+        assert not socket.closed.done()
+
+
+async def test_a_peer_that_does_not_answer_pings_is_closed_with_4504() -> None:
+    async with _connection(_service(ping=0.05, pong=0.1)) as socket:
+        await _ack(socket, {"token": _token(["ACME"])})
+        assert (await socket.receive())["type"] == "ping"
+        code, _ = await socket.close_code()
+    assert code == 4504
+
+
+async def test_a_client_that_stops_reading_is_disconnected_with_4413() -> None:
+    service = _service(buffer=3)
+    service.hub.begin_at(0)
+    async with _connection(service, capacity=1) as socket:
+        await _ack(socket, {"token": _token(["ACME"])})
+        await _subscribe(socket)
+        await _until_registered(service.hub)
+        for offset in range(10):
+            service.hub.dispatch(offset, _change(offset))
+            await asyncio.sleep(0.01)
+        code, reason = await socket.close_code()
+    assert code == 4413
+    assert "too slow" in reason
+    assert service.hub.subscriber_count == 0
+
+
+# --- the legacy graphql-ws protocol ----------------------------------------------------------
+
+
+async def test_legacy_protocol_sends_keepalives_and_refuses_bad_tokens() -> None:
+    async with _connection(_service(ping=0.05), legacy=True) as socket:
+        await socket.inbox.put({"type": "connection_init", "payload": {"token": _token(["ACME"])}})
+        assert [(await socket.receive())["type"] for _ in range(3)] == [
+            "connection_ack",
+            "ka",
+            "ka",
+        ]
+
+    async with _connection(_service(), legacy=True) as socket:
+        await socket.inbox.put({"type": "connection_init", "payload": {"token": "nope"}})
+        assert (await socket.receive())["type"] == "connection_error"
+        code, _ = await socket.close_code()
+    assert code == 4403

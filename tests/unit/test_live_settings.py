@@ -1,0 +1,58 @@
+"""Subscription settings: defaults from the brief, clear errors for bad values."""
+
+from __future__ import annotations
+
+import pytest
+
+from web.live.closes import CloseReason, forbidden
+from web.live.settings import LiveSettings, LiveSettingsError
+
+
+def _read(environ: dict[str, str]) -> LiveSettings:
+    return LiveSettings.from_env(bootstrap_servers="k:9092", changes_topic="c", environ=environ)
+
+
+def test_defaults() -> None:
+    settings = _read({})
+    assert (settings.buffer_size, settings.ping_interval_seconds) == (256, 15.0)
+    assert (settings.pong_timeout_seconds, settings.retention_hours) == (10.0, 72)
+
+
+def test_overrides() -> None:
+    settings = _read(
+        {
+            "SUBSCRIPTION_BUFFER": "8",
+            "WS_PING_INTERVAL_SECONDS": "0.5",
+            "WS_PONG_TIMEOUT_SECONDS": "2",
+            "CHANGES_RETENTION_HOURS": "24",
+        }
+    )
+    assert (settings.buffer_size, settings.ping_interval_seconds) == (8, 0.5)
+    assert (settings.pong_timeout_seconds, settings.retention_hours) == (2.0, 24)
+
+
+def test_every_bad_value_is_named_at_once() -> None:
+    with pytest.raises(LiveSettingsError) as raised:
+        _read(
+            {
+                "SUBSCRIPTION_BUFFER": "0",
+                "WS_PING_INTERVAL_SECONDS": "soon",
+                "WS_PONG_TIMEOUT_SECONDS": "nan",
+                "CHANGES_RETENTION_HOURS": "1.5",
+            }
+        )
+    message = str(raised.value)
+    for name in (
+        "SUBSCRIPTION_BUFFER",
+        "WS_PING_INTERVAL_SECONDS",
+        "WS_PONG_TIMEOUT_SECONDS",
+        "CHANGES_RETENTION_HOURS",
+    ):
+        assert name in message
+
+
+def test_close_reasons_fit_a_close_frame() -> None:
+    reason = forbidden("x" * 500)
+    assert reason.code == 4403 and len(reason.reason.encode()) <= 123
+    with pytest.raises(ValueError):
+        CloseReason(4000, "y" * 124)
