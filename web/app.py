@@ -16,20 +16,19 @@ import contextlib
 import importlib
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any, Final
 
-from graph.schema import build_schema
 from pymongo import AsyncMongoClient
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from strawberry.schema.base import BaseSchema
 
 from entitlements.policy import load_policy
+from graph.schema import ExtensionSpec, build_schema
 from resolvers.audit import MongoAuditSink
 from resolvers.collections import CollectionNames
 from web import operations
@@ -52,27 +51,25 @@ LIVE_MODULE: Final = "web.live"
 MONGO_SERVER_SELECTION_MS: Final = 5_000
 
 
-def with_web_extensions(schema: BaseSchema, settings: Settings, metrics: Metrics) -> BaseSchema:
-    """Put the web layer's extensions in front of the schema's own.
+def web_extensions(settings: Settings, metrics: Metrics) -> list[ExtensionSpec]:
+    """The web layer's schema extensions, in the order they must run.
 
-    Order matters: exit hooks run in reverse, so the metrics extension (first) sees errors
-    after ``CodedErrors`` gave them codes and masked them, and masking covers errors raised
-    by any extension listed after it.
+    Exit hooks run in reverse order, so the metrics extension (first) sees errors after
+    ``CodedErrors`` gave them codes and masked them, and masking covers errors raised by
+    the limits extension and by any extension the schema adds after these.
     """
-    ours: tuple[Callable[[], Any], ...] = (
+    return [
         lambda: MetricsExtension(metrics),
         CodedErrors,
         lambda: QueryLimitsExtension(settings.limits),
-    )
-    schema.extensions = (*ours, *schema.extensions)  # type: ignore[attr-defined]
-    return schema
+    ]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; no I/O happens until the lifespan starts."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
-    schema = with_web_extensions(build_schema(), settings, metrics)
+    schema = build_schema(extensions=web_extensions(settings, metrics))
     endpoint = GraphQLEndpoint(schema, settings, render_page(settings.graphql_path))
 
     @contextlib.asynccontextmanager

@@ -28,11 +28,117 @@ query TrackShipment($trackingNumber: String!) {
   shipmentByTrackingNumber(trackingNumber: $trackingNumber) {
     id
     status
+    carrier { scac name }
     trackingNumber
+    destination { city countryCode }
     eta
+    deliveredAt
+    milestones {
+      occurredAt
+      status
+      rawCode
+      location { city countryCode }
+    }
+    proofOfDelivery { signedBy capturedAt }
+    lastUpdatedAt
   }
 }
 """,
-        variables={"trackingNumber": "1Z999AA10123456784"},
+        variables={"trackingNumber": "JJD00000000001"},
+    ),
+    Example(
+        title="Open orders with their shipments",
+        query="""
+query OpenOrders {
+  orders(filter: { statuses: [OPEN, IN_FULFILLMENT] }, first: 10) {
+    totalCount
+    edges {
+      node {
+        id
+        customerReference
+        status
+        fulfillmentStage
+        requestedDeliveryDate
+        shipToName
+        shipments {
+          id
+          status
+          carrier { name }
+          trackingNumber
+          eta
+        }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+""",
+    ),
+    Example(
+        title="Overdue invoices (finance role)",
+        query="""
+query OverdueInvoices {
+  invoices(filter: { statuses: [OVERDUE] }, first: 20) {
+    totalCount
+    nodes {
+      invoiceNumber
+      dueDate
+      total { amount currency }
+      balance { amount currency }
+      orders { id customerReference }
+    }
+  }
+}
+""",
+    ),
+    Example(
+        title="Support: search shipments across customers (audited)",
+        query="""
+query SupportSearch($text: String!) {
+  searchShipments(text: $text, crossCustomer: true, first: 10) {
+    totalCount
+    nodes {
+      id
+      customerId
+      status
+      trackingNumber
+      destination { city countryCode }
+    }
+  }
+}
+""",
+        variables={"text": "Rotterdam"},
+    ),
+    Example(
+        title="Live milestones (subscription over WebSocket)",
+        query="""
+subscription LiveMilestones {
+  milestoneFeed {
+    cursor
+    shipmentId
+    trackingNumber
+    status
+    milestone { occurredAt rawCode location { city } }
+    projectedAt
+  }
+}
+""",
+    ),
+    Example(
+        title="Data freshness per upstream system",
+        query="""
+query DataFreshness {
+  dataFreshness {
+    source
+    status
+    message
+    expectedBackAt
+    lastAppliedAt
+    lagSeconds
+    stale
+  }
+  viewer { subject customers roles canReadInvoices }
+}
+""",
     ),
 ]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -128,8 +129,8 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         except Refusal as refusal:
             response = self._refusal_response(request, refusal, response_type)
         except _BodyTooLarge:
-            refusal = Refusal(413, f"The request body exceeds {limits.max_body_bytes} bytes.")
-            response = self._refusal_response(request, refusal, response_type)
+            too_large = Refusal(413, f"The request body exceeds {limits.max_body_bytes} bytes.")
+            response = self._refusal_response(request, too_large, response_type)
         await response(scope, receive, send)
 
     async def _respond(self, request: Request) -> Response:
@@ -189,7 +190,15 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             caller = None
         else:
             caller = await self._authenticate(request, state.verifier)
-        return GraphContext.build(state.db, state.policy, caller, state.audit, request)
+        return GraphContext.build(
+            state.db,
+            state.policy,
+            caller,
+            state.audit,
+            request,
+            collections=state.collections,
+            stale_after=timedelta(seconds=self.settings.stale_after_seconds),
+        )
 
     async def _authenticate(self, request: Request, verifier: Any) -> Any:
         try:

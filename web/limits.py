@@ -45,7 +45,6 @@ from graphql import (
     is_composite_type,
     is_list_type,
 )
-from graphql.pyutils import Undefined
 from strawberry.extensions import SchemaExtension
 
 from web.error_codes import ErrorCode
@@ -178,31 +177,33 @@ class _Walker:
     def multiplier(self, node: FieldNode, definition: GraphQLField, parent: Any) -> int:
         page_arguments = [a for a in _PAGE_ARGUMENTS if a in definition.args]
         if page_arguments:
-            return max(self.page_size(node, definition, a) for a in page_arguments)
-        if is_list_type(get_nullable_type(definition.type)):  # type: ignore[arg-type]
+            return self.page_size(node, definition, page_arguments)
+        if is_list_type(get_nullable_type(definition.type)):
             if node.name.value in _PAGE_FIELDS and parent.name.endswith("Connection"):
                 return 1
             return self.default_page_size
         return 1
 
-    def page_size(self, node: FieldNode, definition: GraphQLField, argument: str) -> int:
-        """The page a field asks for: literal, variable, declared default, else our default."""
-        for given in node.arguments or ():
-            if given.name.value != argument:
+    def page_size(self, node: FieldNode, definition: GraphQLField, arguments: list[str]) -> int:
+        """The page a field asks for: the largest ``first``/``last`` given (literal or
+        variable), else the declared default of one of them, else our default."""
+        given = []
+        for argument in node.arguments or ():
+            if argument.name.value not in arguments:
                 continue
-            if isinstance(given.value, IntValueNode):
-                return max(int(given.value.value), 0)
-            if isinstance(given.value, VariableNode):
-                value = self.variables.get(given.value.name.value)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    return max(value, 0)
-            break
-        else:
-            if argument != "first":
-                return 0  # an absent ``last`` does not widen the page ``first`` sets
-        declared = definition.args[argument].default_value
-        if isinstance(declared, int) and declared is not Undefined:
-            return max(declared, 0)
+            value: Any = None
+            if isinstance(argument.value, IntValueNode):
+                value = int(argument.value.value)
+            elif isinstance(argument.value, VariableNode):
+                value = self.variables.get(argument.value.name.value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                given.append(max(value, 0))
+        if given:
+            return max(given)
+        for name in arguments:
+            declared: Any = definition.args[name].default_value
+            if isinstance(declared, int) and not isinstance(declared, bool):
+                return max(declared, 0)
         return self.default_page_size
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import pytest
@@ -59,6 +60,13 @@ class Query:
         return n
 
 
+@strawberry.type
+class Paged:
+    @strawberry.field
+    def items(self, first: int | None = None, last: int | None = None) -> list[Item]:
+        return []
+
+
 LIMITS = QueryLimits(max_depth=5, max_aliases=3, max_query_bytes=400, max_cost=100)
 
 
@@ -105,6 +113,14 @@ def test_fragments_cost_the_same_as_inline_selections() -> None:
     assert cost(inline) == cost(spread)
 
 
+def test_explicit_last_sets_the_page_when_first_is_absent() -> None:
+    schema = strawberry.Schema(Paged)
+    query = "{ items(last: 3) { name } }"
+    assert operation_cost(schema._schema, parse(query), None, default_page_size=20) == 3
+    query = "{ items { name } }"
+    assert operation_cost(schema._schema, parse(query), None, default_page_size=20) == 20
+
+
 def test_scalars_and_introspection_are_free() -> None:
     assert cost("{ echo(n: 1) }") == 0
     assert cost("{ __schema { types { fields { name } } } }") == 0
@@ -142,7 +158,7 @@ def test_aliases_count_every_spread_of_a_fragment() -> None:
 async def test_depth_counts_like_strawberrys_limiter(query: str) -> None:
     depth = measure(query).depth
     for max_depth in (depth - 1, depth):
-        schema = strawberry.Schema(Query, extensions=[lambda m=max_depth: QueryDepthLimiter(m)])
+        schema = strawberry.Schema(Query, extensions=[partial(QueryDepthLimiter, max_depth)])
         refused = bool((await schema.execute(query)).errors)
         assert refused is (depth > max_depth), (query, depth, max_depth)
 

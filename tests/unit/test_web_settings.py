@@ -1,0 +1,100 @@
+"""Settings come from the environment once, with every problem named at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from web.settings import QueryLimits, Settings, SettingsError
+
+SECRET = "s" * 40
+BASE = {"AUTH_HS256_SECRET": SECRET}
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.mongodb_uri == "mongodb://127.0.0.1:27017/"
+    assert settings.mongodb_database == "portal"
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8000)
+    assert settings.graphql_path == "/graphql"
+    assert settings.cors_origins == ()
+    assert settings.limits == QueryLimits(
+        max_depth=12, max_aliases=30, max_query_bytes=20_000, max_cost=5_000
+    )
+    assert settings.stale_after_seconds == 300
+    assert settings.projector_group == "portal-projector"
+    assert settings.topics.orders == "erp.orders.v1"
+    assert settings.entitlements_file is None
+
+
+def test_values_from_environment(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("")
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "MONGODB_URI": "mongodb://db:27018/",
+            "MONGODB_DATABASE": "test_x",
+            "KAFKA_BOOTSTRAP_SERVERS": "k1:9092,k2:9092",
+            "API_PORT": "9000",
+            "GRAPHQL_PATH": "/api/graphql",
+            "CORS_ORIGINS": "https://portal.example.com, http://localhost:3000/",
+            "MAX_QUERY_DEPTH": "4",
+            "MAX_QUERY_COST": "100",
+            "STALE_AFTER_SECONDS": "2.5",
+            "TOPIC_ORDERS": "dev.erp.orders.v1",
+            "PROJECTOR_GROUP": "g2",
+            "ENTITLEMENTS_FILE": str(policy),
+        }
+    )
+    assert settings.mongodb_database == "test_x"
+    assert settings.api_port == 9000
+    assert settings.graphql_path == "/api/graphql"
+    assert settings.cors_origins == ("https://portal.example.com", "http://localhost:3000")
+    assert settings.limits.max_depth == 4 and settings.limits.max_cost == 100
+    assert settings.stale_after_seconds == 2.5
+    assert settings.topics.orders == "dev.erp.orders.v1"
+    assert settings.projector_group == "g2"
+    assert settings.entitlements_file == policy
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(
+            {
+                "API_PORT": "eighty",
+                "MAX_QUERY_DEPTH": "0",
+                "GRAPHQL_PATH": "graphql",
+                "MONGODB_URI": "postgres://x",
+                "CORS_ORIGINS": "portal.example.com",
+                "STALE_AFTER_SECONDS": "nan",
+                "ENTITLEMENTS_FILE": "/no/such/policy.toml",
+                "KAFKA_BOOTSTRAP_SERVERS": "broker",
+            }
+        )
+    message = str(raised.value)
+    for name in (
+        "API_PORT",
+        "MAX_QUERY_DEPTH",
+        "GRAPHQL_PATH",
+        "MONGODB_URI",
+        "CORS_ORIGINS",
+        "STALE_AFTER_SECONDS",
+        "ENTITLEMENTS_FILE",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "AUTH_",  # no token key configured
+    ):
+        assert name in message
+    assert len(raised.value.problems) == 9
+
+
+def test_body_limit_must_hold_a_query() -> None:
+    with pytest.raises(SettingsError, match="MAX_BODY_BYTES"):
+        Settings.from_env({**BASE, "MAX_QUERY_BYTES": "5000", "MAX_BODY_BYTES": "100"})
+
+
+def test_graphql_path_may_not_shadow_operational_routes() -> None:
+    with pytest.raises(SettingsError, match="built-in route"):
+        Settings.from_env({**BASE, "GRAPHQL_PATH": "/metrics"})
