@@ -1,0 +1,261 @@
+"""The decoder: every contract example decodes; every broken record is refused with a reason."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from projections.events import (
+    EVENT_TYPES,
+    FulfillmentProgressed,
+    InvalidEvent,
+    InvoiceIssued,
+    OrderSnapshot,
+    ShipmentMilestone,
+    SourceStatusChanged,
+    decode_event,
+)
+from tests.unit import strategies as s
+
+#: The contract lives in shared/, beside the repository clone (also in CI).
+CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contracts"
+EXAMPLES = CONTRACT / "examples"
+
+
+def example(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
+    return body
+
+
+def encode(body: Any) -> bytes:
+    return json.dumps(body).encode()
+
+
+EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.json"))
+
+
+def test_the_contract_examples_are_all_there() -> None:
+    assert len(EXAMPLE_FILES) == 7
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+def test_every_contract_example_decodes(name: str) -> None:
+    raw = example(name)
+    event = decode_event((EXAMPLES / name).read_bytes())
+    assert event.id == raw["id"]
+    assert event.type == raw["type"]
+    assert event.entity_id == raw["subject"]
+    assert event.sequence == raw["sequence"]
+    assert event.time.tzinfo is UTC
+
+
+def test_an_order_example_decodes_into_typed_fields() -> None:
+    event = decode_event((EXAMPLES / "order-created.json").read_bytes())
+    assert isinstance(event.data, OrderSnapshot)
+    assert (event.topic_kind, event.entity_kind, event.is_snapshot) == ("orders", "orders", True)
+    assert event.customer_id == "ACME"
+    assert event.data.ship_from.warehouse_id == "DC-ATL"
+    assert [line.quantity for line in event.data.lines] == [40, 5]
+    # 08:15:02+01:00 is 07:15:02 UTC.
+    assert event.time == datetime(2026, 11, 20, 7, 15, 2, tzinfo=UTC)
+
+
+def test_fulfillment_changes_the_order_document() -> None:
+    event = decode_event((EXAMPLES / "fulfillment-progressed.json").read_bytes())
+    assert isinstance(event.data, FulfillmentProgressed)
+    assert (event.topic_kind, event.entity_kind, event.is_snapshot) == (
+        "fulfillment",
+        "orders",
+        False,
+    )
+    assert event.data.handling_units is not None
+    assert event.data.handling_units[0].weight_kg == 212.5
+
+
+def test_invoice_amounts_are_decimals_not_floats() -> None:
+    event = decode_event((EXAMPLES / "invoice-issued.json").read_bytes())
+    assert isinstance(event.data, InvoiceIssued)
+    assert event.data.total == Decimal("909.89")
+    assert [line.amount for line in event.data.lines] == [Decimal("812.40"), Decimal("97.49")]
+
+
+def test_a_source_status_event_is_about_the_named_source() -> None:
+    event = decode_event((EXAMPLES / "source-status-changed.json").read_bytes())
+    assert isinstance(event.data, SourceStatusChanged)
+    assert (event.entity_kind, event.entity_id) == ("sources", "erp/s4-prod")
+
+
+def test_times_are_utc_and_truncated_to_milliseconds() -> None:
+    body = example("shipment-milestone.json")
+    body["data"]["occurredAt"] = "2026-11-21T15:42:00.123987-05:00"
+    event = decode_event(encode(body))
+    assert isinstance(event.data, ShipmentMilestone)
+    assert event.data.occurred_at == datetime(2026, 11, 21, 20, 42, 0, 123000, tzinfo=UTC)
+
+
+def test_optional_fields_may_be_absent_or_null() -> None:
+    body = example("shipment-milestone.json")
+    del body["data"]["location"]
+    body["data"]["estimatedDeliveryAt"] = None
+    event = decode_event(encode(body))
+    assert isinstance(event.data, ShipmentMilestone)
+    assert event.data.location is None and event.data.estimated_delivery_at is None
+
+
+def test_unknown_extra_fields_are_ignored() -> None:
+    body = example("order-created.json")
+    body["traceparent"] = "00-abc"
+    body["data"]["newField"] = {"anything": 1}
+    assert decode_event(encode(body)).id == body["id"]
+
+
+def _set(path: str, value: Any) -> Any:
+    """A mutation of a JSON body: set ``path`` (dots, [n] indexes) to ``value``."""
+
+    def mutate(body: Any) -> Any:
+        target = body
+        parts = path.replace("[", ".").replace("]", "").split(".")
+        for part in parts[:-1]:
+            target = target[int(part)] if part.isdigit() else target[part]
+        last = parts[-1]
+        target[int(last) if last.isdigit() else last] = value
+        return body
+
+    return mutate
+
+
+def _delete(path: str) -> Any:
+    def mutate(body: Any) -> Any:
+        target = body
+        parts = path.split(".")
+        for part in parts[:-1]:
+            target = target[part]
+        del target[parts[-1]]
+        return body
+
+    return mutate
+
+
+# (example file, mutation, fragment the reason must contain)
+BROKEN: list[tuple[str, Any, str]] = [
+    ("order-created.json", _delete("id"), "id: missing"),
+    ("order-created.json", _set("id", 7), "id: expected string"),
+    ("order-created.json", _set("id", "x" * 129), "id: longer than 128"),
+    ("order-created.json", _set("id", ""), "id: must not be empty"),
+    ("order-created.json", _delete("source"), "source: missing"),
+    ("order-created.json", _set("subject", None), "subject: must not be null"),
+    ("order-created.json", _delete("customerid"), "customerid: missing"),
+    ("order-created.json", _set("specversion", "0.3"), "specversion"),
+    ("order-created.json", _set("specversion", 1.0), "specversion: expected string"),
+    ("order-created.json", _set("type", "logistics.order.exploded.v1"), "unknown event type"),
+    ("order-created.json", _delete("type"), "type: missing"),
+    ("order-created.json", _set("datacontenttype", "text/xml"), "datacontenttype"),
+    ("order-created.json", _set("sequence", 0), "sequence: must be at least 1"),
+    ("order-created.json", _set("sequence", "3"), "sequence: expected integer"),
+    ("order-created.json", _set("sequence", 3.0), "sequence: expected integer"),
+    ("order-created.json", _set("sequence", True), "sequence: expected integer, got boolean"),
+    ("order-created.json", _set("time", "2026-11-20T08:15:02"), "time: expected an RFC 3339"),
+    ("order-created.json", _set("time", "2026-11-20 08:15:02Z"), "time: expected an RFC 3339"),
+    ("order-created.json", _set("time", "2026-13-20T08:15:02Z"), "time:"),
+    ("order-created.json", _set("time", 1700000000), "time: expected string"),
+    ("order-created.json", _delete("data"), "data: missing"),
+    ("order-created.json", _set("data", []), "data: expected object, got array"),
+    ("order-created.json", _set("subject", "SO-999"), "does not match subject"),
+    ("order-created.json", _set("data.customerId", "GLOBEX"), "data.customerId"),
+    (
+        "order-created.json",
+        _set("data.lines[1].quantity", "5"),
+        "data.lines[1].quantity: expected integer",
+    ),
+    (
+        "order-created.json",
+        _set("data.lines[0].quantity", 4.5),
+        "data.lines[0].quantity: expected integer",
+    ),
+    ("order-created.json", _set("data.lines", []), "data.lines: expected at least 1"),
+    (
+        "order-created.json",
+        _set("data.lines[1].lineNumber", 1),
+        "data.lines[1].lineNumber: duplicate",
+    ),
+    ("order-created.json", _set("data.orderType", "SIDEWAYS"), "data.orderType: expected one of"),
+    (
+        "order-created.json",
+        _set("data.requestedDeliveryDate", "24/11/2026"),
+        "requestedDeliveryDate",
+    ),
+    ("order-created.json", _set("data.shipFrom.address.countryCode", "USA"), "countryCode"),
+    ("order-created.json", _delete("data.shipTo"), "data.shipTo: missing"),
+    ("invoice-issued.json", _set("data.total", 909.89), "data.total: expected a decimal string"),
+    ("invoice-issued.json", _set("data.total", "9.0e2"), "data.total: expected a decimal string"),
+    ("invoice-issued.json", _set("data.total", "NaN"), "data.total"),
+    ("invoice-issued.json", _set("data.lines[1].amount", " 97.49"), "data.lines[1].amount"),
+    ("invoice-issued.json", _set("data.lines[0].chargeType", "TIP"), "chargeType"),
+    ("invoice-issued.json", _set("data.currency", "usd"), "data.currency"),
+    ("invoice-issued.json", _set("data.dueDate", "2026-02-30"), "data.dueDate"),
+    ("shipment-milestone.json", _set("data.occurredAt", "2026-11-21T15:42:00"), "data.occurredAt"),
+    (
+        "shipment-milestone.json",
+        _set("data.location.lat", "33.7"),
+        "data.location.lat: expected number",
+    ),
+    ("shipment-milestone.json", _set("data.location", "Atlanta"), "data.location: expected object"),
+    ("shipment-milestone.json", _delete("data.statusCode"), "data.statusCode: missing"),
+    ("shipment-planned.json", _set("data.orderIds", "SO-100234"), "data.orderIds: expected array"),
+    ("shipment-planned.json", _set("data.orderIds", [1]), "data.orderIds[0]"),
+    ("shipment-planned.json", _set("data.mode", "ROCKET"), "data.mode"),
+    ("fulfillment-progressed.json", _set("data.stage", "TELEPORTED"), "data.stage"),
+    ("fulfillment-progressed.json", _set("data.handlingUnits[0].weightKg", "212.5"), "weightKg"),
+    ("fulfillment-progressed.json", _set("data.lines[0]", 40), "data.lines[0]: expected object"),
+    ("source-status-changed.json", _set("data.status", "ON_FIRE"), "data.status"),
+    ("source-status-changed.json", _set("subject", "tms/us-road"), "does not match subject"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "mutate", "reason"), BROKEN, ids=[f"{n}:{r}" for n, _, r in BROKEN]
+)
+def test_a_broken_record_is_refused_with_a_useful_reason(
+    name: str, mutate: Any, reason: str
+) -> None:
+    body = mutate(copy.deepcopy(example(name)))
+    with pytest.raises(InvalidEvent) as refused:
+        decode_event(encode(body))
+    assert reason in refused.value.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"{not json", "not JSON"),
+        (b"", "not JSON"),
+        (b'{"a": NaN}', "not JSON"),
+        (b"[1, 2]", "not a JSON object: got array"),
+        (b'"text"', "not a JSON object"),
+        (b"null", "not a JSON object: got null"),
+    ],
+)
+def test_a_record_that_is_not_a_json_object_is_refused(value: bytes, reason: str) -> None:
+    with pytest.raises(InvalidEvent) as refused:
+        decode_event(value)
+    assert reason in refused.value.reason
+
+
+def test_every_contract_type_is_decodable() -> None:
+    """The decoder knows exactly the twelve types of the contract."""
+    contract = (CONTRACT / "events-v1.md").read_text()
+    named = set(re.findall(r"`(logistics\.[a-z.-]+\.v1)`", contract))
+    assert named == set(EVENT_TYPES)
+
+
+def test_builders_used_by_the_property_tests_produce_valid_events() -> None:
+    built = s.event("order.created", s.order_snapshot(lines=3), source=s.ERP, sequence=2)
+    assert isinstance(built.data, OrderSnapshot) and len(built.data.lines) == 3

@@ -1,0 +1,186 @@
+"""Exactness under the backbone's delivery guarantees, checked over generated streams.
+
+The reference is each distinct event applied once, per source in sequence order. What the
+backbone delivers (every event at least once, repeated, in any order, interleaved across
+topics) must give the very same document, bookkeeping included, even when every
+intermediate document goes through a BSON round trip as it would through MongoDB.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import bson
+from bson.codec_options import CodecOptions
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from projections.events import (
+    Event,
+    PaymentRecorded,
+    ShipmentMilestone,
+)
+from projections.reducers import apply
+from projections.status_mapping import load_status_mapping
+from tests.unit import strategies as s
+
+MAPPING = load_status_mapping()
+_BSON = CodecOptions(tz_aware=True)
+#: The exactness properties get the most examples; the targeted ones fewer (suite < 20 s).
+PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+TARGETED = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def fold(
+    events: Iterable[Event], start: dict[str, Any] | None = None, *, round_trip: bool = False
+) -> dict[str, Any]:
+    doc = copy.deepcopy(start)
+    for event in events:
+        before = copy.deepcopy(doc)
+        new = apply(doc, event, MAPPING)
+        assert doc == before, "apply() mutated its input document"
+        doc = bson.decode(bson.encode(new), codec_options=_BSON) if round_trip else new
+    assert doc is not None
+    return doc
+
+
+def foreign_doc(entity_id: str) -> dict[str, Any]:
+    """A document another writer created first: a related summary pushed before our data."""
+    return {
+        "_id": entity_id,
+        "known": False,
+        "rev": 4,
+        "customerId": s.CUSTOMER,
+        "related": {"invoices": {"INV-1": {"invoiceId": "INV-1", "status": "OPEN", "rev": 2}}},
+    }
+
+
+def check_exact(events: list[Event], delivered: list[Event], entity_id: str) -> None:
+    reference = fold(s.source_order(events))
+    assert fold(delivered, round_trip=True) == reference
+    # Started from a document someone else created, the same holds and their fields stay.
+    start = foreign_doc(entity_id)
+    from_foreign = fold(delivered, start, round_trip=True)
+    assert from_foreign == fold(s.source_order(events), start)
+    assert from_foreign["related"] == start["related"]
+    assert from_foreign["rev"] == start["rev"]
+    assert "updatedAt" not in from_foreign and "lastEvent" not in from_foreign
+
+
+@PROPERTY
+@given(events=s.order_streams(), data=st.data())
+def test_order_documents_do_not_depend_on_delivery(
+    events: list[Event], data: st.DataObject
+) -> None:
+    check_exact(events, data.draw(s.deliveries(events)), s.ORDER_ID)
+
+
+@PROPERTY
+@given(events=s.shipment_streams(), data=st.data())
+def test_shipment_documents_do_not_depend_on_delivery(
+    events: list[Event], data: st.DataObject
+) -> None:
+    check_exact(events, data.draw(s.deliveries(events)), s.SHIPMENT_ID)
+
+
+@PROPERTY
+@given(events=s.invoice_streams(), data=st.data())
+def test_invoice_documents_do_not_depend_on_delivery(
+    events: list[Event], data: st.DataObject
+) -> None:
+    check_exact(events, data.draw(s.deliveries(events)), s.INVOICE_ID)
+
+
+@PROPERTY
+@given(events=s.source_status_streams(), data=st.data())
+def test_source_documents_do_not_depend_on_delivery(
+    events: list[Event], data: st.DataObject
+) -> None:
+    delivered = data.draw(s.deliveries(events))
+    assert fold(delivered, round_trip=True) == fold(s.source_order(events))
+
+
+@TARGETED
+@given(events=s.order_streams() | s.shipment_streams() | s.invoice_streams(), data=st.data())
+def test_a_superseded_snapshot_changes_nothing(events: list[Event], data: st.DataObject) -> None:
+    doc = fold(s.source_order(events))
+    newest: dict[str, int] = {}
+    for event in events:
+        if event.is_snapshot:
+            newest[event.source] = max(newest.get(event.source, 0), event.sequence)
+    stale = [e for e in events if e.is_snapshot and e.sequence < newest[e.source]]
+    for event in stale:
+        assert apply(doc, event, MAPPING) == doc
+
+
+@TARGETED
+@given(events=s.shipment_streams())
+def test_status_is_that_of_the_latest_mapped_milestone(events: list[Event]) -> None:
+    doc = fold(s.source_order(events))
+    # Independent oracle: the newest restatement of each milestone, then the latest by time.
+    current: dict[tuple[str, str], Event] = {}
+    for event in events:
+        if isinstance(event.data, ShipmentMilestone):
+            key = (event.source, event.data.milestone_id)
+            if key not in current or event.sequence > current[key].sequence:
+                current[key] = event
+    mapped = [
+        (e.data.occurred_at, e.source, e.sequence, e.data.milestone_id, status)
+        for e in current.values()
+        if isinstance(e.data, ShipmentMilestone)
+        and (status := MAPPING.map(e.source, e.data.status_code))
+    ]
+    cancelled = any(e.type == "logistics.shipment.cancelled.v1" for e in events)
+    expected = "CANCELLED" if cancelled else (max(mapped)[-1] if mapped else "PLANNED")
+    assert doc["status"] == expected
+    unknown = sum(
+        1
+        for e in current.values()
+        if isinstance(e.data, ShipmentMilestone)
+        and MAPPING.map(e.source, e.data.status_code) is None
+    )
+    assert doc["unknownStatusCodes"] == unknown
+    assert len(doc["milestones"]) == len(current)
+
+
+@TARGETED
+@given(events=s.shipment_streams(), code=st.sampled_from(s.UNKNOWN_CODES))
+def test_an_unknown_code_never_moves_the_status(events: list[Event], code: str) -> None:
+    doc = fold(s.source_order(events))
+    latest = s.event(
+        "shipment.milestone",
+        s.milestone("ms-new", code, 10_000),
+        source="tms/us-road",
+        sequence=1_000,
+    )
+    after = apply(doc, latest, MAPPING)
+    assert after["status"] == doc["status"]
+    assert after["unknownStatusCodes"] == doc["unknownStatusCodes"] + 1
+    assert after["milestones"][-1]["rawCode"] == code
+    assert after["milestones"][-1]["status"] is None
+
+
+@TARGETED
+@given(events=s.invoice_streams())
+def test_amount_paid_counts_each_payment_once(events: list[Event]) -> None:
+    doc = fold(s.source_order(events))
+    latest: dict[str, Event] = {}
+    for event in events:
+        if isinstance(event.data, PaymentRecorded):
+            pid = event.data.payment_id
+            if pid not in latest or event.sequence > latest[pid].sequence:
+                latest[pid] = event
+    paid = sum(
+        (e.data.amount for e in latest.values() if isinstance(e.data, PaymentRecorded)),
+        Decimal(0),
+    )
+    assert Decimal(doc["amountPaid"]) == paid
+    assert [p["paymentId"] for p in doc["payments"]] == sorted(
+        latest,
+        key=lambda pid: (latest[pid].data.paid_at, pid),  # type: ignore[union-attr]
+    )
+    if doc["known"]:
+        assert Decimal(doc["balance"]) == Decimal(doc["total"]) - paid
