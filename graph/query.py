@@ -1,5 +1,8 @@
 """The Query root: lookups, lists, search, freshness and the caller.
 
+Every root field is nullable, so that a field refused (FORBIDDEN, UNAUTHENTICATED) or failed
+leaves its siblings' data in place instead of nulling the whole response.
+
 Not-found and not-yours read the same: a lookup of an id, reference or number the caller may
 not see returns null, so one customer cannot probe another's identifiers.
 """
@@ -114,7 +117,7 @@ class Query:
         ] = OrderSort.ORDERED_AT_DESC,
         first: First = DEFAULT_PAGE_SIZE,
         after: After = None,
-    ) -> Connection[Order]:
+    ) -> Connection[Order] | None:
         page = PageRequest(sort=ORDER_SORTS[sort.name], first=first, after=after)
         filters = filter.to_filter() if filter is not None else OrderFilter()
         return Connection.of(await readers_of(info).orders(filters, page), Order.of)
@@ -157,7 +160,7 @@ class Query:
         ] = ShipmentSort.PLANNED_PICKUP_AT_DESC,
         first: First = DEFAULT_PAGE_SIZE,
         after: After = None,
-    ) -> Connection[Shipment]:
+    ) -> Connection[Shipment] | None:
         page = PageRequest(sort=SHIPMENT_SORTS[sort.name], first=first, after=after)
         filters = filter.to_filter() if filter is not None else ShipmentFilter()
         return Connection.of(await readers_of(info).shipments(filters, page), Shipment.of)
@@ -191,7 +194,7 @@ class Query:
         ] = False,
         first: First = DEFAULT_PAGE_SIZE,
         after: After = None,
-    ) -> Connection[Shipment]:
+    ) -> Connection[Shipment] | None:
         search = ShipmentSearch(
             text=text,
             statuses=None if statuses is None else frozenset(s.name for s in statuses),
@@ -250,7 +253,7 @@ class Query:
         ] = InvoiceSort.ISSUED_AT_DESC,
         first: First = DEFAULT_PAGE_SIZE,
         after: After = None,
-    ) -> Connection[Invoice]:
+    ) -> Connection[Invoice] | None:
         page = PageRequest(sort=INVOICE_SORTS[sort.name], first=first, after=after)
         filters = filter.to_filter() if filter is not None else InvoiceFilter()
         return Connection.of(await readers_of(info).invoices(filters, page), Invoice.of)
@@ -261,9 +264,9 @@ class Query:
         "How current the data of each upstream system is, including maintenance windows "
         "they announced. Show a warning when a source is stale or not AVAILABLE."
     )
-    async def data_freshness(self, info: Info) -> list[SourceFreshness]:
+    async def data_freshness(self, info: Info) -> list[SourceFreshness] | None:
         return [SourceFreshness.of(s) for s in await readers_of(info).sources()]
 
     @field_resolver("Who you are and what your roles allow.")
-    def viewer(self, info: Info) -> Viewer:
+    def viewer(self, info: Info) -> Viewer | None:
         return Viewer.of(readers_of(info).scope)

@@ -139,16 +139,17 @@ def summary_proves_visible(
 ) -> bool:
     """Whether a summary alone shows the caller may see the entity (no query needed).
 
-    Only a summary that states its entity's ``customerId`` and ``known`` can; the scope's
-    ``allows`` fails closed on anything else it would need (e.g. a warehouse restriction on
-    shipments needs their orders), and the entity is then loaded and checked whole.
+    Only a summary that states its entity's ``customerId`` can. The projector summarises
+    only known documents, so a summary vouches for ``known`` unless it says otherwise. The
+    scope's ``allows`` fails closed on anything else it would need (e.g. a warehouse
+    restriction on shipments needs their orders); the entity is then loaded and checked whole.
     """
     if summary is None or not isinstance(summary.get("customerId"), str):
         return False
     probe = {
         "_id": entity_id,
         "customerId": summary["customerId"],
-        "known": summary.get("known") is True,
+        "known": summary.get("known", True) is True,
         "warehouseId": summary.get("warehouseId"),
     }
     return scope.allows(kind, probe)

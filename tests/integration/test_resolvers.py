@@ -1,0 +1,524 @@
+"""The GraphQL API over real FerretDB: lookups, lists, filters, paging, search, freshness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from entitlements.policy import Policy
+from graph.schema import build_schema
+from projections import documents
+from resolvers.readers import Readers
+from tests.integration.test_resolvers_world import (
+    T0,
+    MemoryAudit,
+    World,
+    caller,
+    invoice,
+    order,
+    run,
+    shipment,
+)
+
+Doc = dict[str, Any]
+SCHEMA = build_schema()
+ACME = caller("ACME")
+FINANCE = caller("ACME", roles=("finance",))
+
+
+def _world() -> World:
+    orders = [
+        order(
+            "SO-1", "ACME", reference="PO-1", ordered_at=T0, stage="LOADED", ship_to="Zenith Retail"
+        ),
+        order("SO-2", "ACME", reference="PO-2", ordered_at=T0 + timedelta(hours=1), cancelled=True),
+        order(
+            "SO-3", "ACME", reference="PO-3", ordered_at=T0 + timedelta(hours=2), stage="SHIPPED"
+        ),
+        order(
+            "SO-4", "ACME", reference="PO-4", ordered_at=T0 + timedelta(hours=3), warehouse="DC-RNO"
+        ),
+        order("SO-9", "ACME", reference="PO-9", known=False),
+    ]
+    shipments = [
+        shipment("SH-1", "ACME", order_ids=["SO-1"], tracking="1Z999AA10123456784", city="Chicago"),
+        shipment(
+            "SH-2",
+            "ACME",
+            order_ids=["SO-3"],
+            tracking="PRO-555",
+            status="DELIVERED",
+            scac="FXFE",
+            city="Denver",
+            planned_pickup_at=T0 + timedelta(days=1),
+        ),
+    ]
+    invoices = [
+        invoice(
+            "IN-1",
+            "ACME",
+            number="INV-1",
+            order_ids=["SO-1"],
+            shipment_ids=["SH-1"],
+            due_date="2020-01-01",
+        ),
+        invoice(
+            "IN-2",
+            "ACME",
+            number="INV-2",
+            order_ids=["SO-3"],
+            due_date="2999-01-01",
+            issued_at=T0 + timedelta(days=1),
+        ),
+        invoice(
+            "IN-3",
+            "ACME",
+            number="INV-3",
+            status="PAID",
+            paid="1150.00",
+            issued_at=T0 + timedelta(days=2),
+        ),
+    ]
+    return World(orders, shipments, invoices).link()
+
+
+@pytest.fixture
+async def db(mongo_db: AsyncDatabase[Doc]) -> AsyncDatabase[Doc]:
+    await _world().insert(mongo_db)
+    return mongo_db
+
+
+ORDER_FIELDS = """
+  id customerId customerReference orderType status orderedAt requestedDeliveryDate
+  shipFrom { warehouseId name address { city countryCode } } shipTo { name } shipToName
+  lines { lineNumber sku quantity quantityPicked quantityShipped }
+  fulfillmentStage
+  fulfillment { stage history { stage occurredAt } handlingUnits { sscc weightKg } }
+  cancelled cancellation { reason }
+  lastUpdatedAt lastEvent { source id type time }
+"""
+
+
+async def test_order_by_id_has_its_fields_provenance_and_nested_shipments(
+    db: AsyncDatabase[Doc],
+) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        ACME,
+        f'{{ order(id: "SO-1") {{ {ORDER_FIELDS}'
+        " shipments { id trackingNumber status milestones { rawCode status } } } }",
+    )
+    assert result.errors == []
+    got = result.data["order"]
+    assert got["customerReference"] == "PO-1"
+    assert got["status"] == "IN_FULFILLMENT"
+    assert got["orderedAt"] == "2026-11-02T08:00:00+00:00"
+    assert got["requestedDeliveryDate"] == "2026-11-20"
+    assert got["shipToName"] == "Zenith Retail"
+    assert got["lines"][0] == {
+        "lineNumber": 1,
+        "sku": "SKU-1",
+        "quantity": 40,
+        "quantityPicked": 40,
+        "quantityShipped": 40,
+    }
+    assert got["lines"][1]["quantityShipped"] is None
+    assert got["fulfillment"]["handlingUnits"] == [
+        {"sscc": "003012345678901234", "weightKg": 212.5}
+    ]
+    assert got["lastEvent"] == {
+        "source": "erp/s4-prod",
+        "id": "e-SO-1",
+        "type": "logistics.order.created.v1",
+        "time": "2026-11-02T08:00:00+00:00",
+    }
+    assert got["lastUpdatedAt"] == "2026-11-02T08:05:00+00:00"
+    [ship] = got["shipments"]
+    assert ship["trackingNumber"] == "1Z999AA10123456784"
+    assert [m["rawCode"] for m in ship["milestones"]] == ["X3", "AF", "AF"]
+    assert ship["milestones"][0]["status"] is None
+
+
+async def test_lookups_by_business_keys(db: AsyncDatabase[Doc]) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        FINANCE,
+        """{ orderByReference(customerReference: "PO-2") { id status cancellation { reason } }
+             shipmentByTrackingNumber(trackingNumber: "PRO-555") {
+               id status carrier { scac } orders { id } }
+             invoiceByNumber(invoiceNumber: "INV-1") { id status total { amount currency } }
+             missing: order(id: "SO-404") { id }
+             unknown: order(id: "SO-9") { id } }""",
+    )
+    assert result.errors == []
+    assert result.data["orderByReference"] == {
+        "id": "SO-2",
+        "status": "CANCELLED",
+        "cancellation": {"reason": "customer request"},
+    }
+    assert result.data["shipmentByTrackingNumber"] == {
+        "id": "SH-2",
+        "status": "DELIVERED",
+        "carrier": {"scac": "FXFE"},
+        "orders": [{"id": "SO-3"}],
+    }
+    assert result.data["invoiceByNumber"] == {
+        "id": "IN-1",
+        "status": "OVERDUE",
+        "total": {"amount": "1150.00", "currency": "USD"},
+    }
+    # Not found and not yet known (no ERP snapshot) read the same: null, no error.
+    assert result.data["missing"] is None and result.data["unknown"] is None
+
+
+async def test_a_reference_shared_by_two_of_my_customers_needs_a_customer_id(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    await World(
+        [order("A-1", "ACME", reference="PO-X"), order("B-1", "BETA", reference="PO-X")]
+    ).insert(mongo_db)
+    both = caller("ACME", "BETA")
+    ambiguous = await run(
+        SCHEMA, mongo_db, both, '{ orderByReference(customerReference: "PO-X") { id } }'
+    )
+    assert ambiguous.codes == ["BAD_USER_INPUT"]
+    chosen = await run(
+        SCHEMA,
+        mongo_db,
+        both,
+        '{ orderByReference(customerReference: "PO-X", customerId: "BETA") { id } }',
+    )
+    assert chosen.data == {"orderByReference": {"id": "B-1"}}
+
+
+async def _all_pages(db: AsyncDatabase[Doc], field: str, args: str, first: int) -> list[str]:
+    ids: list[str] = []
+    after: str | None = None
+    while True:
+        page = await run(
+            SCHEMA,
+            db,
+            FINANCE,
+            f"query($after: String) {{ {field}({args} first: {first}, after: $after) {{"
+            " edges { cursor node { id } }"
+            " pageInfo { hasNextPage hasPreviousPage endCursor } totalCount } }",
+            {"after": after},
+        )
+        assert page.errors == []
+        conn = page.data[field]
+        ids += [e["node"]["id"] for e in conn["edges"]]
+        assert conn["pageInfo"]["hasPreviousPage"] is (after is not None)
+        if not conn["pageInfo"]["hasNextPage"]:
+            return ids
+        after = conn["pageInfo"]["endCursor"]
+
+
+async def test_pages_are_stable_with_ties_and_missing_sort_values(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    same_time = [order(f"SO-{n:02}", "ACME", reference=f"P{n}", ordered_at=T0) for n in range(7)]
+    later = [
+        order(f"SO-L{n}", "ACME", reference=f"L{n}", ordered_at=T0 + timedelta(days=n))
+        for n in (1, 2)
+    ]
+    no_time = order("SO-NULL", "ACME", reference="PN")
+    del no_time["orderedAt"]
+    await World([*same_time, *later, no_time]).insert(mongo_db)
+
+    newest_first = await _all_pages(mongo_db, "orders", "", 3)
+    assert newest_first == [
+        "SO-L2",
+        "SO-L1",
+        *[f"SO-{n:02}" for n in reversed(range(7))],
+        "SO-NULL",
+    ]
+    oldest_first = await _all_pages(mongo_db, "orders", "sort: ORDERED_AT_ASC,", 4)
+    assert oldest_first == list(reversed(newest_first))
+
+
+async def test_total_count_and_last_page(db: AsyncDatabase[Doc]) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        ACME,
+        "{ orders(first: 3) { totalCount nodes { id } pageInfo { hasNextPage } } }",
+    )
+    assert result.data["orders"] == {
+        "totalCount": 4,  # SO-9 is not known yet
+        "nodes": [{"id": "SO-4"}, {"id": "SO-3"}, {"id": "SO-2"}],
+        "pageInfo": {"hasNextPage": True},
+    }
+
+
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [
+        ("{statuses: [CANCELLED]}", ["SO-2"]),
+        ("{statuses: [SHIPPED]}", ["SO-3"]),
+        ("{statuses: [OPEN]}", ["SO-4"]),
+        ("{statuses: [IN_FULFILLMENT, SHIPPED]}", ["SO-3", "SO-1"]),
+        ("{statuses: []}", []),
+        ("{fulfillmentStages: [LOADED]}", ["SO-1"]),
+        ('{warehouseId: "DC-RNO"}', ["SO-4"]),
+        (
+            '{orderedAt: {from: "2026-11-02T09:00:00Z", to: "2026-11-02T11:00:00Z"}}',
+            ["SO-3", "SO-2"],
+        ),
+        ("{orderType: RETURN}", []),
+        ('{customerId: "BETA"}', []),
+    ],
+)
+async def test_order_filters(db: AsyncDatabase[Doc], filter_: str, expected: list[str]) -> None:
+    result = await run(SCHEMA, db, ACME, f"{{ orders(filter: {filter_}) {{ nodes {{ id }} }} }}")
+    assert result.errors == []
+    assert [n["id"] for n in result.data["orders"]["nodes"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [
+        ("{statuses: [DELIVERED]}", ["SH-2"]),
+        ('{carrierScac: "odfl"}', ["SH-1"]),
+        ('{destinationCity: "chicago"}', ["SH-1"]),
+        ('{destinationCity: "chi"}', []),
+        ('{destinationCountryCode: "us"}', ["SH-2", "SH-1"]),
+        ('{plannedPickupAt: {from: "2026-11-03T00:00:00Z"}}', ["SH-2"]),
+    ],
+)
+async def test_shipment_filters(db: AsyncDatabase[Doc], filter_: str, expected: list[str]) -> None:
+    result = await run(SCHEMA, db, ACME, f"{{ shipments(filter: {filter_}) {{ nodes {{ id }} }} }}")
+    assert result.errors == []
+    assert [n["id"] for n in result.data["shipments"]["nodes"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ("[OVERDUE]", ["IN-1"]),
+        ("[OPEN]", ["IN-2"]),
+        ("[PAID]", ["IN-3"]),
+        ("[OPEN, OVERDUE]", ["IN-2", "IN-1"]),
+    ],
+)
+async def test_invoice_status_filter_derives_overdue_from_today(
+    db: AsyncDatabase[Doc], statuses: str, expected: list[str]
+) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        FINANCE,
+        f"{{ invoices(filter: {{statuses: {statuses}}}) {{ nodes {{ id status }} }} }}",
+    )
+    assert result.errors == []
+    assert [n["id"] for n in result.data["invoices"]["nodes"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("{ orders(first: 101) { nodes { id } } }", "first must be between 1 and 100"),
+        ("{ orders(first: 0) { nodes { id } } }", "first must be between 1 and 100"),
+        ('{ orders(after: "not-a-cursor") { nodes { id } } }', "after"),
+        (
+            '{ orders(filter: {orderedAt: {from: "2026-11-02T09:00:00"}}) { nodes { id } } }',
+            "UTC offset",
+        ),
+        ('{ searchShipments(text: " a ") { nodes { id } } }', "text"),
+    ],
+)
+async def test_bad_arguments_are_bad_user_input(
+    db: AsyncDatabase[Doc], query: str, needle: str
+) -> None:
+    result = await run(SCHEMA, db, ACME, query)
+    assert result.codes == ["BAD_USER_INPUT"]
+    assert needle in result.errors[0]["message"]
+
+
+async def test_a_cursor_only_fits_the_sort_it_came_from(db: AsyncDatabase[Doc]) -> None:
+    first = await run(SCHEMA, db, ACME, "{ orders(first: 1) { pageInfo { endCursor } } }")
+    cursor = first.data["orders"]["pageInfo"]["endCursor"]
+    other = await run(
+        SCHEMA,
+        db,
+        ACME,
+        "query($c: String) { orders(sort: ORDERED_AT_ASC, after: $c) { nodes { id } } }",
+        {"c": cursor},
+    )
+    assert other.codes == ["BAD_USER_INPUT"]
+
+
+async def test_anonymous_callers_get_unauthenticated(db: AsyncDatabase[Doc]) -> None:
+    result = await run(SCHEMA, db, None, '{ order(id: "SO-1") { id } orders { nodes { id } } }')
+    assert result.data is None or result.data.get("order") is None
+    assert set(result.codes) == {"UNAUTHENTICATED"}
+
+
+async def test_viewer(db: AsyncDatabase[Doc]) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        FINANCE,
+        "{ viewer { subject customers roles isSupport canReadInvoices canSeeAmounts } }",
+    )
+    assert result.data["viewer"] == {
+        "subject": "alice",
+        "customers": ["ACME"],
+        "roles": ["finance"],
+        "isSupport": False,
+        "canReadInvoices": True,
+        "canSeeAmounts": True,
+    }
+
+
+async def test_invoices_are_forbidden_without_the_role_but_the_rest_of_the_order_is_served(
+    db: AsyncDatabase[Doc],
+) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        ACME,
+        '{ order(id: "SO-1") { id invoices { id } shipments { id } } invoices { nodes { id } } }',
+    )
+    assert result.data["order"] == {"id": "SO-1", "invoices": None, "shipments": [{"id": "SH-1"}]}
+    assert sorted(result.codes) == ["FORBIDDEN", "FORBIDDEN"]
+    single = await run(SCHEMA, db, ACME, '{ invoice(id: "IN-1") { id } }')
+    assert single.codes == ["FORBIDDEN"]
+
+
+async def test_amounts_are_hidden_everywhere_for_roles_without_them(db: AsyncDatabase[Doc]) -> None:
+    policy = Policy(
+        invoice_roles=frozenset({"finance", "viewer"}), amount_roles=frozenset({"finance"})
+    )
+    query = """{
+      invoice(id: "IN-1") {
+        invoiceNumber status subtotal { amount } tax { amount } total { amount }
+        balance { amount } amountPaid { amount } lines { description amount { amount } } }
+      order(id: "SO-1") { invoices { invoiceNumber status total { amount } balance { amount } } }
+      shipment(id: "SH-1") { invoices { total { amount } } }
+    }"""
+    hidden = await run(SCHEMA, db, ACME, query, policy=policy)
+    assert hidden.errors == []
+    assert hidden.data["invoice"] == {
+        "invoiceNumber": "INV-1",
+        "status": "OVERDUE",
+        "subtotal": None,
+        "tax": None,
+        "total": None,
+        "balance": None,
+        "amountPaid": None,
+        "lines": [{"description": "Freight", "amount": None}],
+    }
+    assert hidden.data["order"]["invoices"] == [
+        {"invoiceNumber": "INV-1", "status": "OVERDUE", "total": None, "balance": None}
+    ]
+    assert hidden.data["shipment"]["invoices"] == [{"total": None}]
+    shown = await run(SCHEMA, db, FINANCE, query, policy=policy)
+    assert shown.data["order"]["invoices"][0]["total"] == {"amount": "1150.00"}
+    assert shown.data["invoice"]["lines"][0]["amount"] == {"amount": "1000.00"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("aa1012", ["SH-1"]),  # part of a tracking number, any case
+        ("pro-5", ["SH-2"]),
+        ("SH-2", ["SH-2"]),  # shipment id
+        ("so-3", ["SH-2"]),  # order id
+        ("PO-1", ["SH-1"]),  # the customer's reference, via the order
+        ("zenith", ["SH-1"]),  # the consignee's name, via the order
+        ("denv", ["SH-2"]),  # destination city
+        ("PO.1", []),  # a regex character is just a character
+        ("SH-", ["SH-2", "SH-1"]),
+    ],
+)
+async def test_search(db: AsyncDatabase[Doc], text: str, expected: list[str]) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        ACME,
+        "query($t: String!) { searchShipments(text: $t) { nodes { id } } }",
+        {"t": text},
+    )
+    assert result.errors == []
+    assert [n["id"] for n in result.data["searchShipments"]["nodes"]] == expected
+
+
+async def test_search_narrowed_by_status(db: AsyncDatabase[Doc]) -> None:
+    result = await run(
+        SCHEMA, db, ACME, '{ searchShipments(text: "SH-", statuses: [DELIVERED]) { nodes { id } } }'
+    )
+    assert [n["id"] for n in result.data["searchShipments"]["nodes"]] == ["SH-2"]
+
+
+async def test_data_freshness_reports_staleness_and_declared_maintenance(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    now = datetime.now(UTC)
+    await mongo_db[documents.SOURCES].insert_many(
+        [
+            {
+                "_id": "erp/s4-prod",
+                "lastEventAt": now - timedelta(minutes=20),
+                "lastAppliedAt": now - timedelta(minutes=10),
+                "declared": {
+                    "status": "MAINTENANCE",
+                    "message": "Upgrade",
+                    "expectedBackAt": now + timedelta(hours=1),
+                    "changedAt": now - timedelta(minutes=30),
+                },
+            },
+            {
+                "_id": "tms/us-road",
+                "lastEventAt": now - timedelta(seconds=5),
+                "lastAppliedAt": now - timedelta(seconds=1),
+            },
+        ]
+    )
+    result = await run(
+        SCHEMA,
+        mongo_db,
+        ACME,
+        "{ dataFreshness { source status message expectedBackAt lagSeconds stale lastAppliedAt } }",
+    )
+    assert result.errors == []
+    erp, tms = result.data["dataFreshness"]
+    assert (erp["source"], erp["status"], erp["message"], erp["stale"]) == (
+        "erp/s4-prod",
+        "MAINTENANCE",
+        "Upgrade",
+        True,
+    )
+    assert 1190 < erp["lagSeconds"] < 1300
+    assert (tms["source"], tms["status"], tms["stale"]) == ("tms/us-road", "AVAILABLE", False)
+
+
+async def test_reads_follow_the_read_pointer_to_the_active_generation(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    await World([order("OLD-1", "ACME", reference="P")]).insert(mongo_db)
+    await World([order("NEW-1", "ACME", reference="P")]).insert(mongo_db, suffix="g2")
+    query = '{ orders { nodes { id } } orderByReference(customerReference: "P") { id } }'
+    before = await run(SCHEMA, mongo_db, ACME, query)
+    assert before.data == {
+        "orders": {"nodes": [{"id": "OLD-1"}]},
+        "orderByReference": {"id": "OLD-1"},
+    }
+    await mongo_db[documents.READ_POINTER].insert_one({"_id": "active", "suffix": "g2"})
+    after = await run(SCHEMA, mongo_db, ACME, query)
+    assert after.data == {
+        "orders": {"nodes": [{"id": "NEW-1"}]},
+        "orderByReference": {"id": "NEW-1"},
+    }
+
+
+async def test_bookkeeping_fields_never_leave_the_readers(db: AsyncDatabase[Doc]) -> None:
+    readers = Readers(db, Policy(), FINANCE, MemoryAudit())
+    for kind, entity_id in (("orders", "SO-1"), ("shipments", "SH-1"), ("invoices", "IN-1")):
+        doc = await readers.load(kind, entity_id)  # type: ignore[arg-type]
+        assert doc is not None
+        assert not [k for k in doc if k.startswith("_") and k != "_id"]
