@@ -232,8 +232,10 @@ class World:
     def link(self, *, summary_extra: bool = False) -> World:
         """Embed summaries both ways for every link a document declares.
 
-        ``summary_extra`` adds ``customerId`` to every summary: a shape the projector may
-        adopt, with which related entities need no query at all.
+        ``summary_extra`` adds ``customerId`` to every summary and ``warehouseId`` to order
+        summaries: the shape ``entitlements.scope`` expects for warehouse rules, and with
+        which related entities need no query at all. (``projections.summaries`` does not
+        write them yet.)
         """
         by_id = {
             **{("orders", d["_id"]): d for d in self.orders},
@@ -242,7 +244,11 @@ class World:
         }
 
         def extra(doc: Doc) -> dict[str, Any]:
-            return {"customerId": doc["customerId"]} if summary_extra else {}
+            if not summary_extra:
+                return {}
+            if "warehouseId" in doc:
+                return {"customerId": doc["customerId"], "warehouseId": doc["warehouseId"]}
+            return {"customerId": doc["customerId"]}
 
         def tie(a_kind: str, a: Doc, b_kind: str, b: Doc) -> None:
             _embed(a, b_kind, b, extra(b))

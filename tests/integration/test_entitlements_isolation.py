@@ -1,0 +1,337 @@
+"""Customer A never receives customer B's data, whatever the way in; support reads are audited.
+
+B's identifiers are chosen so that any leak shows up in the serialized response: every test
+asserts that none of them appears anywhere in what A gets back, not only in the field the
+test is about.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from entitlements.policy import CustomerRule, Policy
+from graph.context import GraphContext
+from graph.schema import build_schema
+from projections import documents
+from tests.integration.test_resolvers_world import (
+    T0,
+    MemoryAudit,
+    Result,
+    World,
+    caller,
+    invoice,
+    order,
+    run,
+    shipment,
+)
+
+Doc = dict[str, Any]
+SCHEMA = build_schema()
+A = caller("ACME", roles=("viewer", "finance"))
+B = caller("BETA", roles=("viewer", "finance"), subject="bob")
+SUPPORT = caller(roles=("support",), subject="sam")
+
+#: Strings only B's documents contain.
+B_MARKERS = ("BETA", "SO-B", "SH-B", "IN-B", "BTRACK", "PO-B", "INV-B", "Bravo Consignee")
+
+
+def _world() -> World:
+    from datetime import timedelta
+
+    orders = [
+        order("SO-A1", "ACME", reference="PO-A1", ordered_at=T0, stage="LOADED"),
+        order("SO-A2", "ACME", reference="PO-A2", ordered_at=T0 + timedelta(hours=2)),
+        order(
+            "SO-B1",
+            "BETA",
+            reference="PO-B1",
+            ordered_at=T0 + timedelta(hours=1),
+            ship_to="Bravo Consignee",
+            stage="LOADED",
+        ),
+        order("SO-B2", "BETA", reference="PO-B2", ordered_at=T0 + timedelta(hours=3)),
+    ]
+    shipments = [
+        # A's shipment wrongly also names B's order; B's shipment wrongly names A's order.
+        shipment("SH-A1", "ACME", order_ids=["SO-A1", "SO-B1"], tracking="ATRACK1"),
+        shipment(
+            "SH-B1",
+            "BETA",
+            order_ids=["SO-B1", "SO-A1"],
+            tracking="BTRACK1",
+            planned_pickup_at=T0 + timedelta(hours=1),
+        ),
+    ]
+    invoices = [
+        invoice("IN-A1", "ACME", number="INV-A1", order_ids=["SO-A1"], shipment_ids=["SH-A1"]),
+        invoice(
+            "IN-B1",
+            "BETA",
+            number="INV-B1",
+            order_ids=["SO-B1", "SO-A1"],
+            shipment_ids=["SH-B1", "SH-A1"],
+        ),
+    ]
+    return World(orders, shipments, invoices).link()
+
+
+@pytest.fixture
+async def db(mongo_db: AsyncDatabase[Doc]) -> AsyncDatabase[Doc]:
+    await _world().insert(mongo_db)
+    return mongo_db
+
+
+def assert_nothing_of_b(result: Result) -> None:
+    text = result.text() + repr(result.errors)
+    leaked = [marker for marker in B_MARKERS if marker in text]
+    assert not leaked, f"B's data leaked: {leaked} in {text}"
+
+
+SHIPMENT = "id trackingNumber customerId orders { id customerReference shipToName } invoices { id }"
+ORDER = (
+    "id customerReference customerId shipments { id trackingNumber } invoices { id invoiceNumber }"
+)
+INVOICE = "id invoiceNumber customerId orders { id } shipments { id trackingNumber }"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ order(id: "SO-B1") { id } }',
+        '{ orderByReference(customerReference: "PO-B1") { id } }',
+        '{ shipment(id: "SH-B1") { id } }',
+        '{ shipmentByTrackingNumber(trackingNumber: "BTRACK1") { id } }',
+        '{ invoice(id: "IN-B1") { id } }',
+        '{ invoiceByNumber(invoiceNumber: "INV-B1") { id } }',
+    ],
+)
+async def test_lookups_of_b_read_as_not_found(db: AsyncDatabase[Doc], query: str) -> None:
+    result = await run(SCHEMA, db, A, query)
+    assert result.errors == []
+    assert list(result.data.values()) == [None]
+    assert_nothing_of_b(result)
+
+
+async def test_lists_hold_only_a(db: AsyncDatabase[Doc]) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        A,
+        f"""{{ orders {{ totalCount nodes {{ {ORDER} }} }}
+              shipments {{ totalCount nodes {{ {SHIPMENT} }} }}
+              invoices {{ totalCount nodes {{ {INVOICE} }} }} }}""",
+    )
+    assert result.errors == []
+    assert [n["id"] for n in result.data["orders"]["nodes"]] == ["SO-A2", "SO-A1"]
+    assert [n["id"] for n in result.data["shipments"]["nodes"]] == ["SH-A1"]
+    assert [n["id"] for n in result.data["invoices"]["nodes"]] == ["IN-A1"]
+    assert [result.data[f]["totalCount"] for f in ("orders", "shipments", "invoices")] == [2, 1, 1]
+    assert_nothing_of_b(result)
+
+
+async def test_nested_relations_omit_bs_entities_linked_to_as(db: AsyncDatabase[Doc]) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        A,
+        f"""{{ order(id: "SO-A1") {{ {ORDER} }}
+              shipment(id: "SH-A1") {{ {SHIPMENT} }}
+              invoice(id: "IN-A1") {{ {INVOICE} }} }}""",
+    )
+    assert result.errors == []
+    assert [s["id"] for s in result.data["order"]["shipments"]] == ["SH-A1"]
+    assert [i["id"] for i in result.data["order"]["invoices"]] == ["IN-A1"]
+    assert [o["id"] for o in result.data["shipment"]["orders"]] == ["SO-A1"]
+    assert_nothing_of_b(result)
+
+
+@pytest.mark.parametrize("summary_extra", [False, True])
+async def test_summaries_of_b_embedded_in_as_documents_are_not_served(
+    mongo_db: AsyncDatabase[Doc], summary_extra: bool
+) -> None:
+    await _world().link(summary_extra=summary_extra).insert(mongo_db)
+    result = await run(
+        SCHEMA,
+        mongo_db,
+        A,
+        '{ order(id: "SO-A1") { shipments { id trackingNumber status } '
+        "invoices { id invoiceNumber status total { amount } } } }",
+    )
+    assert result.errors == []
+    assert [s["id"] for s in result.data["order"]["shipments"]] == ["SH-A1"]
+    assert_nothing_of_b(result)
+
+
+async def test_federation_entities_of_b_resolve_to_null(db: AsyncDatabase[Doc]) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        A,
+        """query($reps: [_Any!]!) { _entities(representations: $reps) {
+             __typename
+             ... on Order { id customerReference shipments { id } }
+             ... on Shipment { id trackingNumber }
+             ... on Invoice { id invoiceNumber } } }""",
+        {
+            "reps": [
+                {"__typename": "Order", "id": "SO-B1"},
+                {"__typename": "Shipment", "id": "SH-B1"},
+                {"__typename": "Invoice", "id": "IN-B1"},
+                {"__typename": "Order", "id": "SO-A1"},
+                {"__typename": "Shipment", "id": "SH-A1"},
+                {"__typename": "Invoice", "id": "IN-A1"},
+            ]
+        },
+    )
+    assert result.errors == []
+    entities = result.data["_entities"]
+    assert entities[:3] == [None, None, None]
+    assert [e["id"] for e in entities[3:]] == ["SO-A1", "SH-A1", "IN-A1"]
+    assert_nothing_of_b(result)
+
+
+async def test_a_cursor_taken_from_bs_data_only_positions_a_in_as_data(
+    db: AsyncDatabase[Doc],
+) -> None:
+    from_b = await run(
+        SCHEMA, db, B, "{ orders(first: 1) { nodes { id } pageInfo { endCursor } } }"
+    )
+    assert from_b.data["orders"]["nodes"] == [{"id": "SO-B2"}]  # ordered at T0+3h
+    cursor = from_b.data["orders"]["pageInfo"]["endCursor"]
+    result = await run(
+        SCHEMA,
+        db,
+        A,
+        "query($c: String) { orders(after: $c) { nodes { id customerReference } } }",
+        {"c": cursor},
+    )
+    assert result.errors == []
+    assert [n["id"] for n in result.data["orders"]["nodes"]] == ["SO-A2", "SO-A1"]
+    assert_nothing_of_b(result)
+
+
+@pytest.mark.parametrize("field", ["orders", "shipments", "invoices"])
+async def test_filtering_on_bs_customer_id_finds_nothing(
+    db: AsyncDatabase[Doc], field: str
+) -> None:
+    result = await run(
+        SCHEMA,
+        db,
+        A,
+        f'{{ {field}(filter: {{customerId: "BETA"}}) {{ totalCount nodes {{ id }} }} }}',
+    )
+    assert result.data[field] == {"totalCount": 0, "nodes": []}
+
+
+@pytest.mark.parametrize(
+    "args", ['text: "TRACK"', 'text: "PO-B1"', 'text: "bravo"', 'text: "TRACK", customerId: "BETA"']
+)
+async def test_search_finds_only_as_shipments(db: AsyncDatabase[Doc], args: str) -> None:
+    result = await run(SCHEMA, db, A, f"{{ searchShipments({args}) {{ nodes {{ {SHIPMENT} }} }} }}")
+    assert result.errors == []
+    assert [n["id"] for n in result.data["searchShipments"]["nodes"]] in ([], ["SH-A1"])
+    assert_nothing_of_b(result)
+
+
+async def test_only_support_may_search_across_customers(db: AsyncDatabase[Doc]) -> None:
+    audit = MemoryAudit()
+    result = await run(
+        SCHEMA,
+        db,
+        A,
+        '{ searchShipments(text: "TRACK", crossCustomer: true) { nodes { id } } }',
+        audit=audit,
+    )
+    assert result.codes == ["FORBIDDEN"]
+    assert result.data == {"searchShipments": None}
+    assert audit.entries == []
+
+
+async def test_support_cross_customer_search_returns_both_and_is_audited(
+    db: AsyncDatabase[Doc],
+) -> None:
+    context = GraphContext.build(db, Policy(), SUPPORT)  # the audit goes to the database
+    result = await SCHEMA.execute(
+        """query FindTracking($t: String!) {
+             searchShipments(text: $t, crossCustomer: true) { nodes { id customerId orders { id } } } }""",
+        variable_values={"t": "TRACK"},
+        context_value=context,
+    )
+    assert result.errors is None
+    nodes = result.data["searchShipments"]["nodes"]
+    assert [(n["id"], n["customerId"]) for n in nodes] == [("SH-B1", "BETA"), ("SH-A1", "ACME")]
+    # Related entities stay under the support user's own scope (no customers): only the
+    # audited search reads across customers.
+    assert [n["orders"] for n in nodes] == [[], []]
+
+    [entry] = await db[documents.AUDIT_LOG].find({}, {"_id": False}).to_list()
+    assert entry["subject"] == "sam"
+    assert entry["roles"] == ["support"]
+    assert entry["operation"] == "FindTracking"
+    assert "searchShipments(text: $t, crossCustomer: true)" in entry["query"]
+    assert entry["variables"] == {"t": "TRACK"}
+    assert entry["customerIds"] == ["ACME", "BETA"]
+
+
+async def test_support_without_cross_customer_sees_only_own_customers(
+    db: AsyncDatabase[Doc],
+) -> None:
+    audit = MemoryAudit()
+    result = await run(
+        SCHEMA, db, SUPPORT, '{ searchShipments(text: "TRACK") { nodes { id } } }', audit=audit
+    )
+    assert result.data == {"searchShipments": {"nodes": []}}
+    assert audit.entries == []
+
+
+async def test_warehouse_restricted_users_see_only_their_warehouses(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    orders = [
+        order(f"SO-{w}{n}", "ACME", reference=f"PO-{w}{n}", warehouse=w, ordered_at=T0)
+        for w in ("ATL", "RNO")
+        for n in range(3)
+    ]
+    shipments = [
+        shipment(f"SH-{w}{n}", "ACME", order_ids=[f"SO-{w}{n}"], tracking=f"T-{w}{n}")
+        for w in ("ATL", "RNO")
+        for n in range(3)
+    ]
+    await World(orders, shipments).link(summary_extra=True).insert(mongo_db)
+    policy = Policy(customers={"ACME": CustomerRule(allowed_warehouses=frozenset({"ATL"}))})
+    viewer = caller("ACME")
+
+    async def pages(field: str) -> list[str]:
+        ids: list[str] = []
+        after = None
+        while True:
+            result = await run(
+                SCHEMA,
+                mongo_db,
+                viewer,
+                f"query($a: String) {{ {field}(first: 1, after: $a) {{ totalCount nodes {{ id }} "
+                "pageInfo { hasNextPage endCursor } } }",
+                {"a": after},
+                policy=policy,
+            )
+            conn = result.data[field]
+            assert conn["totalCount"] == 3
+            ids += [n["id"] for n in conn["nodes"]]
+            if not conn["pageInfo"]["hasNextPage"]:
+                return ids
+            after = conn["pageInfo"]["endCursor"]
+
+    assert await pages("orders") == ["SO-ATL2", "SO-ATL1", "SO-ATL0"]
+    assert await pages("shipments") == ["SH-ATL2", "SH-ATL1", "SH-ATL0"]
+    hidden = await run(
+        SCHEMA,
+        mongo_db,
+        viewer,
+        '{ order(id: "SO-RNO1") { id } shipment(id: "SH-RNO1") { id } '
+        'searchShipments(text: "RNO") { nodes { id } } }',
+        policy=policy,
+    )
+    assert hidden.data == {"order": None, "shipment": None, "searchShipments": {"nodes": []}}
