@@ -256,7 +256,8 @@ async def test_support_cross_customer_search_returns_both_and_is_audited(
     context = GraphContext.build(db, Policy(), SUPPORT)  # the audit goes to the database
     result = await SCHEMA.execute(
         """query FindTracking($t: String!) {
-             searchShipments(text: $t, crossCustomer: true) { nodes { id customerId orders { id } } } }""",
+             searchShipments(text: $t, crossCustomer: true) {
+               nodes { id customerId orders { id } } } }""",
         variable_values={"t": "TRACK"},
         context_value=context,
     )

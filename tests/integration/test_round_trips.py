@@ -1,0 +1,160 @@
+"""Database round trips depend on the shape of a query, never on how many items it returns.
+
+A PyMongo ``CommandListener`` on a dedicated client counts every command the readers send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from entitlements.policy import Policy
+from graph.context import GraphContext
+from graph.schema import build_schema
+from tests.conftest import Stack
+from tests.integration.test_resolvers_world import T0, World, caller, invoice, order, shipment
+
+Doc = dict[str, Any]
+SCHEMA = build_schema()
+FINANCE = caller("ACME", roles=("finance",))
+#: Connection housekeeping, not reads.
+HOUSEKEEPING = frozenset({"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo"})
+
+
+class CommandCounter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in HOUSEKEEPING:
+            self.commands.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def counted(
+    stack: Stack, mongo_db: AsyncDatabase[Doc]
+) -> AsyncIterator[tuple[AsyncDatabase[Doc], CommandCounter]]:
+    """60 orders, each with two shipments (five milestones each) and an invoice."""
+    orders, shipments, invoices = [], [], []
+    for n in range(60):
+        at = T0 + timedelta(minutes=n)
+        orders.append(
+            order(f"SO-{n:03}", "ACME", reference=f"PO-{n}", ordered_at=at, stage="LOADED")
+        )
+        ids = [f"SH-{n:03}-{k}" for k in range(2)]
+        shipments += [
+            shipment(s, "ACME", order_ids=[f"SO-{n:03}"], tracking=f"T{s}", milestones=5)
+            for s in ids
+        ]
+        invoices.append(
+            invoice(
+                f"IN-{n:03}", "ACME", number=f"N{n}", order_ids=[f"SO-{n:03}"], shipment_ids=ids
+            )
+        )
+    await World(orders, shipments, invoices).link().insert(mongo_db)
+
+    counter = CommandCounter()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        stack.mongodb_uri, tz_aware=True, event_listeners=[counter]
+    )
+    await client.admin.command("ping")
+    yield client[mongo_db.name], counter
+    await client.close()
+
+
+NESTED = """query($first: Int!) {
+  orders(first: $first) {
+    nodes {
+      id customerReference
+      shipments {
+        id trackingNumber status eta
+        milestones { source milestoneId rawCode status occurredAt location { city } }
+        orders { id }
+      }
+      invoices { id invoiceNumber status total { amount currency } balance { amount } }
+    }
+  }
+}"""
+
+
+async def _execute(
+    db: AsyncDatabase[Doc], counter: CommandCounter, query: str, variables: dict[str, Any]
+) -> tuple[Any, list[str]]:
+    counter.commands.clear()
+    context = GraphContext.build(db, Policy(), FINANCE)
+    result = await SCHEMA.execute(query, variable_values=variables, context_value=context)
+    assert result.errors is None, result.errors
+    return result.data, list(counter.commands)
+
+
+async def test_a_page_of_5_and_a_page_of_50_cost_the_same_round_trips(
+    counted: tuple[AsyncDatabase[Doc], CommandCounter],
+) -> None:
+    db, counter = counted
+    small, small_commands = await _execute(db, counter, NESTED, {"first": 5})
+    large, large_commands = await _execute(db, counter, NESTED, {"first": 50})
+
+    assert len(small["orders"]["nodes"]) == 5 and len(large["orders"]["nodes"]) == 50
+    shipments = [s for o in large["orders"]["nodes"] for s in o["shipments"]]
+    assert len(shipments) == 100 and all(len(s["milestones"]) == 5 for s in shipments)
+    assert all(len(o["invoices"]) == 1 for o in large["orders"]["nodes"])
+    # read_pointer, the page of orders, one batch of shipments, one batch of invoices
+    # (the shipments' orders are the page's own, already loaded).
+    assert small_commands == large_commands == ["find", "find", "find", "find"]
+
+
+async def test_federation_entities_are_loaded_in_one_batch(
+    counted: tuple[AsyncDatabase[Doc], CommandCounter],
+) -> None:
+    db, counter = counted
+    reps = [{"__typename": "Shipment", "id": f"SH-{n:03}-0"} for n in range(40)]
+    data, commands = await _execute(
+        db,
+        counter,
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Shipment { id status } } }",
+        {"r": reps},
+    )
+    assert [e["id"] for e in data["_entities"]] == [r["id"] for r in reps]
+    assert commands == ["find", "find"]  # read_pointer, then one $in for all forty
+
+
+async def test_summary_fields_of_related_entities_need_no_query_when_summaries_name_the_customer(
+    stack: Stack, mongo_db: AsyncDatabase[Doc]
+) -> None:
+    orders = [order(f"SO-{n}", "ACME", reference=f"P{n}", ordered_at=T0) for n in range(20)]
+    shipments = [
+        shipment(f"SH-{n}", "ACME", order_ids=[f"SO-{n}"], tracking=f"T{n}") for n in range(20)
+    ]
+    await World(orders, shipments).link(summary_extra=True).insert(mongo_db)
+    counter = CommandCounter()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        stack.mongodb_uri, tz_aware=True, event_listeners=[counter]
+    )
+    try:
+        db = client[mongo_db.name]
+        summary_only = (
+            "{ orders(first: 20) { nodes { shipments { id trackingNumber status carrier { scac } }"
+            " } } }"
+        )
+        data, commands = await _execute(db, counter, summary_only, {})
+        assert {s["trackingNumber"] for o in data["orders"]["nodes"] for s in o["shipments"]} == {
+            f"T{n}" for n in range(20)
+        }
+        assert commands == ["find", "find"]  # read_pointer, orders: shipments from summaries
+
+        beyond_summary = "{ orders(first: 20) { nodes { shipments { id serviceLevel } } } }"
+        _, commands = await _execute(db, counter, beyond_summary, {})
+        assert commands == ["find", "find", "find"]  # plus one batch of full shipments
+    finally:
+        await client.close()
