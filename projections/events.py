@@ -23,6 +23,7 @@ Decisions where the contract is silent:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -422,7 +423,10 @@ class _Fields:
     def _check_number(self, name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._fail(name, f"expected number, got {_json_kind(value)}")
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise self._fail(name, f"expected a finite number, got {value!r}")
+        return number
 
     def timestamp(self, name: str) -> datetime:
         return self._parse_timestamp(name, self.string(name))

@@ -449,7 +449,9 @@ def _finish_shipment(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
     The timeline is sorted by ``(occurredAt, source, sequence, milestoneId)``: within one
     source at one instant the later-produced milestone counts as the later one. Status is
     that of the last milestone whose code maps to a portal status; informational codes
-    (mapped to "") and unknown codes (unmapped) never move it.
+    (mapped to "") and unknown codes (unmapped) never move it, and both are stored with
+    ``status: None`` (only unknown ones are counted). The ETA is the estimate of the last
+    milestone carrying one, whatever its code (an estimate is an estimate), else the plan.
     """
     _shipment_defaults(doc)
     versions = _milestone_versions(state)
@@ -565,8 +567,10 @@ def _finish_invoice(doc: Doc, state: Doc) -> None:
     """Recompute payments order, amountPaid, balance and status.
 
     Amounts use the scale of the invoice's ``total`` (its currency's minor unit as the ERP
-    wrote it); before the invoice arrives, 2 places and no balance. Status: VOID once voided
-    (sticky), PAID when the balance is 0 or less, else OPEN (OVERDUE is derived by readers).
+    wrote it; 2 places before the invoice arrives, when there is no balance yet), widened
+    only if a payment carries more places, so no amount is ever rounded away. Status: VOID
+    once voided (sticky), PAID when the balance is 0 or less, else OPEN (OVERDUE is derived
+    by readers from ``dueDate``).
     """
     doc.setdefault("payments", [])
     doc.setdefault("voided", False)
@@ -575,8 +579,10 @@ def _finish_invoice(doc: Doc, state: Doc) -> None:
     payments = sorted(doc["payments"], key=lambda p: (_utc(p["paidAt"]), str(p["paymentId"])))
     total_text = doc.get("total") if doc.get("known") else None
     total = Decimal(total_text) if isinstance(total_text, str) else None
-    scale = -int(total.as_tuple().exponent) if total is not None else _DEFAULT_SCALE
-    paid = sum((Decimal(p["amount"]) for p in payments), Decimal(0))
+    amounts = [Decimal(p["amount"]) for p in payments]
+    base_scale = _DEFAULT_SCALE if total is None else _scale(total)
+    scale = max([base_scale, *(_scale(a) for a in amounts)])
+    paid = sum(amounts, Decimal(0))
     balance = None if total is None else total - paid
     if doc["voided"]:
         status = "VOID"
@@ -591,10 +597,14 @@ def _finish_invoice(doc: Doc, state: Doc) -> None:
     doc[_INVOICE_STATE] = state
 
 
+def _scale(amount: Decimal) -> int:
+    return max(-int(amount.as_tuple().exponent), 0)
+
+
 def _plain(amount: Decimal, scale: int | None = None) -> str:
     """A decimal string without exponent; quantized to ``scale`` places when given."""
     if scale is not None:
-        amount = amount.quantize(Decimal(1).scaleb(-max(scale, 0)))
+        amount = amount.quantize(Decimal(1).scaleb(-scale))
     if amount.is_zero():
         amount = amount.copy_abs()
     return format(amount, "f")

@@ -259,3 +259,10 @@ def test_every_contract_type_is_decodable() -> None:
 def test_builders_used_by_the_property_tests_produce_valid_events() -> None:
     built = s.event("order.created", s.order_snapshot(lines=3), source=s.ERP, sequence=2)
     assert isinstance(built.data, OrderSnapshot) and len(built.data.lines) == 3
+
+
+def test_a_number_too_large_to_be_finite_is_refused() -> None:
+    raw = (EXAMPLES / "fulfillment-progressed.json").read_text().replace("212.5", "1e400")
+    with pytest.raises(InvalidEvent) as refused:
+        decode_event(raw.encode())
+    assert "data.handlingUnits[0].weightKg: expected a finite number" in refused.value.reason
