@@ -29,7 +29,7 @@ async def kafka_ready(bootstrap: str) -> bool:
         await client.bootstrap()
         metadata = await client.fetch_all_metadata()
         return bool(metadata.brokers())
-    except KafkaError:
+    except (KafkaError, OSError):
         return False
     finally:
         await client.close()
