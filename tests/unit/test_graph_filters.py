@@ -1,0 +1,115 @@
+"""Client filters, search text and freshness: the pure rules behind the list fields."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from resolvers.errors import BadUserInput
+from resolvers.filters import (
+    InvoiceFilter,
+    OrderFilter,
+    ShipmentSearch,
+    TimeRange,
+    combine,
+    invoice_view_status,
+)
+from resolvers.freshness import source_freshness
+
+
+def test_combine_keeps_plain_equality_and_never_lets_a_filter_replace_the_scope() -> None:
+    scope = {"known": True, "customerId": "ACME"}
+    assert combine({"status": "OPEN"}, scope) == {
+        "status": "OPEN",
+        "known": True,
+        "customerId": "ACME",
+    }
+    clash = combine({"customerId": "BETA"}, scope)
+    assert clash == {"customerId": "BETA", "$and": [scope]}  # both must hold: matches nothing
+    assert combine({"$or": [{"a": 1}]}, {"$or": [{"b": 2}]}) == {
+        "$or": [{"a": 1}],
+        "$and": [{"$or": [{"b": 2}]}],
+    }
+    assert combine({}, scope) == scope
+
+
+def test_order_status_filter() -> None:
+    assert OrderFilter(statuses=frozenset({"CANCELLED"})).mongo() == {"cancelled": True}
+    assert OrderFilter(statuses=frozenset({"OPEN"})).mongo() == {
+        "cancelled": {"$ne": True},
+        "fulfillmentStage": None,
+    }
+    with pytest.raises(BadUserInput, match="status: unknown value"):
+        OrderFilter(statuses=frozenset({"LOST"})).mongo()
+
+
+def test_overdue_is_open_and_due_before_today() -> None:
+    today = date(2026, 11, 15)
+    overdue = InvoiceFilter(statuses=frozenset({"OVERDUE"})).mongo(today)
+    assert overdue == {"status": "OPEN", "dueDate": {"$lt": "2026-11-15"}}
+    assert invoice_view_status("OPEN", "2026-11-14", today) == "OVERDUE"
+    assert invoice_view_status("OPEN", "2026-11-15", today) == "OPEN"
+    assert invoice_view_status("PAID", "2020-01-01", today) == "PAID"
+
+
+def test_time_ranges_need_offsets_and_order() -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    assert TimeRange(start, start + timedelta(days=1)).mongo() == {
+        "$gte": start,
+        "$lt": start + timedelta(days=1),
+    }
+    with pytest.raises(BadUserInput, match="offset"):
+        TimeRange(datetime(2026, 11, 1))
+    with pytest.raises(BadUserInput, match="end before"):
+        TimeRange(start, start - timedelta(seconds=1))
+
+
+@given(st.text(min_size=2, max_size=100).filter(lambda t: len(t.strip()) >= 2))
+def test_search_text_is_matched_literally(text: str) -> None:
+    """Whatever the client types, the pattern matches exactly that text as a substring."""
+    pattern = ShipmentSearch(text=text).pattern()
+    compiled = re.compile(pattern["$regex"], re.IGNORECASE)
+    stripped = text.strip()
+    assert compiled.search(f"xx{stripped}yy")
+    assert pattern["$options"] == "i"
+
+
+@pytest.mark.parametrize("text", ["", " x ", "x" * 101])
+def test_search_text_length_is_bounded(text: str) -> None:
+    with pytest.raises(BadUserInput, match="text"):
+        ShipmentSearch(text=text)
+
+
+def test_search_includes_shipments_of_matching_orders() -> None:
+    query = ShipmentSearch(text="PO-1", statuses=frozenset({"DELIVERED"})).shipment_filter(
+        ["SO-2", "SO-1"]
+    )
+    assert {"orderIds": {"$in": ["SO-1", "SO-2"]}} in query["$or"]
+    assert query["status"] == "DELIVERED"
+
+
+def test_freshness() -> None:
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    fresh = source_freshness(
+        {"_id": "tms/us-road", "lastEventAt": now - timedelta(seconds=30), "lastAppliedAt": now},
+        now=now,
+        stale_after=timedelta(minutes=5),
+    )
+    assert (fresh.lag_seconds, fresh.stale, fresh.declared_status) == (30.0, False, "AVAILABLE")
+    stale = source_freshness(
+        {
+            "_id": "erp/s4-prod",
+            "lastAppliedAt": (now - timedelta(minutes=6)).replace(tzinfo=None),  # naive UTC
+            "declared": {"status": "MAINTENANCE", "message": "Upgrade"},
+        },
+        now=now,
+        stale_after=timedelta(minutes=5),
+    )
+    assert (stale.stale, stale.declared_status, stale.message) == (True, "MAINTENANCE", "Upgrade")
+    assert stale.lag_seconds is None
+    never = source_freshness({"_id": "wms/dc-atl"}, now=now)
+    assert never.stale

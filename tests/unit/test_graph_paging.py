@@ -1,0 +1,162 @@
+"""Cursor pagination logic, checked against MongoDB's ordering rules without a database.
+
+``_matches`` evaluates exactly the query operators ``after_filter`` emits, with MongoDB's
+semantics (a missing field equals null; a range operator never matches null), so the
+property "the documents after a cursor are exactly those that follow it in sort order" is
+checked for any data, ties and missing values included. The same behaviour is checked on
+FerretDB by tests/integration/test_resolvers.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from resolvers.errors import BadUserInput
+from resolvers.paging import (
+    INVOICE_SORTS,
+    ORDER_SORTS,
+    PageRequest,
+    after_filter,
+    build_page,
+    decode_cursor,
+    encode_cursor,
+    position_of,
+)
+
+Doc = dict[str, Any]
+
+
+def _compare(value: Any, op: str, bound: Any) -> bool:
+    if value is None:
+        return False  # $lt/$gt never match null or a missing field
+    return value < bound if op == "$lt" else value > bound
+
+
+def _matches(doc: Doc, query: Doc) -> bool:
+    for key, condition in query.items():
+        if key == "$or":
+            if not any(_matches(doc, alternative) for alternative in condition):
+                return False
+            continue
+        value = doc.get(key)
+        if isinstance(condition, dict):
+            for op, bound in condition.items():
+                if op == "$ne":
+                    if value == bound:
+                        return False
+                elif not _compare(value, op, bound):
+                    return False
+        elif value != condition:
+            return False
+    return True
+
+
+def _mongo_order(docs: list[Doc], field: str, direction: int) -> list[Doc]:
+    """MongoDB's sort: null before any value, then ``_id`` as the tie-break."""
+    ordered = sorted(docs, key=lambda d: (d.get(field) is not None, d.get(field) or 0, d["_id"]))
+    return ordered if direction == 1 else list(reversed(ordered))
+
+
+millis = st.integers(min_value=0, max_value=5).map(
+    lambda m: datetime(2026, 11, 2, 8, 0, 0, m * 1000, tzinfo=UTC)
+)
+order_docs = st.lists(
+    st.builds(
+        lambda i, at: {"_id": f"SO-{i:03}", "orderedAt": at},
+        st.integers(0, 999),
+        st.none() | millis,
+    ),
+    min_size=1,
+    max_size=25,
+    unique_by=lambda d: d["_id"],
+)
+
+
+@pytest.mark.parametrize("sort", list(ORDER_SORTS.values()), ids=list(ORDER_SORTS))
+@given(docs=order_docs, data=st.data())
+def test_after_a_cursor_come_exactly_the_documents_that_follow_it(
+    sort: Any, docs: list[Doc], data: st.DataObject
+) -> None:
+    ordered = _mongo_order(docs, sort.field, sort.direction)
+    index = data.draw(st.integers(0, len(ordered) - 1))
+    cursor = encode_cursor(sort, ordered[index])
+    condition = after_filter(sort, decode_cursor(sort, cursor))
+    after = [d for d in ordered if _matches(d, condition)]
+    assert after == ordered[index + 1 :]
+
+
+@given(docs=order_docs)
+def test_position_of_a_document_continues_after_it(docs: list[Doc]) -> None:
+    sort = ORDER_SORTS["ORDERED_AT_DESC"]
+    ordered = _mongo_order(docs, sort.field, sort.direction)
+    condition = after_filter(sort, position_of(sort, ordered[0]))
+    assert [d for d in ordered if _matches(d, condition)] == ordered[1:]
+
+
+def test_string_sort_values_round_trip() -> None:
+    sort = INVOICE_SORTS["DUE_DATE_ASC"]
+    cursor = encode_cursor(sort, {"_id": "IN-1", "dueDate": "2026-12-01"})
+    position = decode_cursor(sort, cursor)
+    assert (position.value, position.id) == ("2026-12-01", "IN-1")
+
+
+def test_naive_datetimes_from_a_non_tz_aware_client_are_utc() -> None:
+    sort = ORDER_SORTS["ORDERED_AT_DESC"]
+    naive = encode_cursor(sort, {"_id": "SO-1", "orderedAt": datetime(2026, 11, 2, 8, 0)})
+    aware = encode_cursor(
+        sort, {"_id": "SO-1", "orderedAt": datetime(2026, 11, 2, 8, 0, tzinfo=UTC)}
+    )
+    assert naive == aware
+
+
+def _forge(body: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "%%%",
+        "bm90IGpzb24",  # "not json"
+        _forge([1, 2]),
+        _forge({"s": "ORDERED_AT_DESC", "v": None}),  # no id
+        _forge({"s": "ORDERED_AT_DESC", "v": {"s": "a string for a date sort"}, "i": "x"}),
+        _forge({"s": "ORDERED_AT_DESC", "v": {"d": "soon"}, "i": "x"}),
+        _forge({"s": "ORDERED_AT_DESC", "v": {"d": 10**20}, "i": "x"}),
+        _forge({"s": "ORDERED_AT_ASC", "v": None, "i": "x"}),  # another sort's cursor
+    ],
+)
+def test_malformed_or_foreign_cursors_are_bad_user_input(cursor: str) -> None:
+    with pytest.raises(BadUserInput, match="after"):
+        decode_cursor(ORDER_SORTS["ORDERED_AT_DESC"], cursor)
+
+
+@pytest.mark.parametrize("first", [0, -1, 101])
+def test_page_size_is_bounded(first: int) -> None:
+    with pytest.raises(BadUserInput, match="first must be between 1 and 100"):
+        PageRequest(sort=ORDER_SORTS["ORDERED_AT_DESC"], first=first)
+
+
+async def _no_count() -> int:
+    raise AssertionError("not asked")
+
+
+def test_the_extra_document_only_tells_that_a_next_page_exists() -> None:
+    request = PageRequest(sort=ORDER_SORTS["ORDERED_AT_DESC"], first=2)
+    docs = [{"_id": f"SO-{n}", "orderedAt": None} for n in range(3)]
+    page = build_page(request, docs, _no_count)
+    assert [e.node["_id"] for e in page.edges] == ["SO-0", "SO-1"]
+    assert page.page_info.has_next_page and not page.page_info.has_previous_page
+    assert page.page_info.end_cursor == page.edges[-1].cursor
+    last = build_page(request, docs[:2], _no_count)
+    assert not last.page_info.has_next_page
+    empty = build_page(request, [], _no_count)
+    assert (empty.page_info.start_cursor, empty.page_info.end_cursor) == (None, None)

@@ -1,0 +1,116 @@
+"""The schema as clients see it: documented everywhere, a Federation 2 subgraph, and safe
+without a caller or a database."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLScalarType,
+)
+from pymongo.errors import ServerSelectionTimeoutError
+
+from entitlements.caller import Caller
+from entitlements.policy import Policy
+from graph.context import GraphContext
+from graph.schema import build_schema
+
+SCHEMA = build_schema()
+BUILT_IN_SCALARS = {"String", "Int", "Float", "Boolean", "ID"}
+ACME = Caller("alice", frozenset({"ACME"}), frozenset({"viewer"}), datetime.now(UTC) + timedelta(1))
+
+
+class MemoryAudit:
+    async def record(self, entry: Any) -> None:
+        raise AssertionError("nothing here is audited")
+
+
+def _ours(name: str) -> bool:
+    """Types this API defines (not GraphQL's, not introspection's, not Federation's)."""
+    return not (name.startswith("_") or name.startswith("link__") or name in BUILT_IN_SCALARS)
+
+
+def _undocumented(named: GraphQLNamedType) -> list[str]:
+    missing = [] if named.description else [named.name]
+    if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+        for field_name, field in named.fields.items():
+            if field_name.startswith("_"):
+                continue  # _entities, _service: Federation's
+            if not field.description:
+                missing.append(f"{named.name}.{field_name}")
+            missing += [
+                f"{named.name}.{field_name}({arg})"
+                for arg, spec in field.args.items()
+                if not spec.description
+            ]
+    if isinstance(named, GraphQLInputObjectType):
+        missing += [f"{named.name}.{n}" for n, f in named.fields.items() if not f.description]
+    if isinstance(named, GraphQLEnumType):
+        missing += [f"{named.name}.{n}" for n, v in named.values.items() if not v.description]
+    return missing
+
+
+def test_every_type_field_argument_and_enum_value_has_a_description() -> None:
+    types = [t for name, t in SCHEMA._schema.type_map.items() if _ours(name)]
+    assert {"Order", "Shipment", "Invoice", "Query", "OrderConnection"} <= {t.name for t in types}
+    missing = [item for named in types for item in _undocumented(named)]
+    assert missing == [], f"undocumented: {missing}"
+
+
+def test_the_description_check_notices_a_missing_description() -> None:
+    bare = GraphQLScalarType("Bare")
+    assert _undocumented(bare) == ["Bare"]
+
+
+async def test_service_sdl_declares_the_three_entities_with_key_id() -> None:
+    result = await SCHEMA.execute("{ _service { sdl } }")
+    assert result.errors is None
+    sdl = result.data["_service"]["sdl"]
+    for entity in ("Order", "Shipment", "Invoice"):
+        assert re.search(rf'type {entity} @key\(fields: "id"\)', sdl), entity
+    assert "specs.apollo.dev/federation/v2" in sdl
+
+
+class NoDatabase:
+    """Any access fails the test: the refusal must come before any read."""
+
+    def __getitem__(self, name: str) -> NoReturn:
+        raise AssertionError(f"the database was touched ({name})")
+
+
+async def test_without_a_caller_data_fields_are_unauthenticated_and_nothing_is_read() -> None:
+    context = GraphContext.build(NoDatabase(), Policy(), None, MemoryAudit())  # type: ignore[arg-type]
+    result = await SCHEMA.execute(
+        '{ order(id: "SO-1") { id } orders { nodes { id } } viewer { subject }'
+        " dataFreshness { source } }",
+        context_value=context,
+    )
+    assert result.data == {"order": None, "orders": None, "viewer": None, "dataFreshness": None}
+    codes = {e.extensions["code"] for e in result.errors or [] if e.extensions}
+    assert codes == {"UNAUTHENTICATED"} and len(result.errors or []) == 4
+
+
+class DownCollection:
+    async def find_one(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise ServerSelectionTimeoutError("db-7.internal:27017: connection refused")
+
+
+class DownDatabase:
+    def __getitem__(self, name: str) -> DownCollection:
+        return DownCollection()
+
+
+async def test_a_database_failure_is_service_unavailable_without_internals() -> None:
+    context = GraphContext.build(DownDatabase(), Policy(), ACME, MemoryAudit())  # type: ignore[arg-type]
+    result = await SCHEMA.execute('{ order(id: "SO-1") { id } }', context_value=context)
+    [error] = result.errors or []
+    assert error.extensions == {"code": "SERVICE_UNAVAILABLE"}
+    assert "db-7" not in error.message
+    assert isinstance(error.original_error.__cause__, ServerSelectionTimeoutError)  # type: ignore[union-attr]
