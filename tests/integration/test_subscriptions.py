@@ -1,0 +1,579 @@
+"""Live subscriptions against the real stack: two API processes, Kafka, WebSocket clients.
+
+Notices are published to the changes topic exactly as the projector does (and, once, by the
+projector itself). Each test uses customer ids of its own, so the API processes and topics
+can be shared by the whole module (starting uvicorn twice per test would dominate its time).
+
+Timing without sleeps: a client's subscription is known to be live once it received a
+*probe* (a notice whose milestone code is ``PROBE``, shaped to pass the test's filters)
+published after it subscribed; and "nothing else arrived" is checked with a *fence*: a probe
+published after the notices under test, which arrives after any of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.records_to_delete import RecordsToDelete
+from pymongo import AsyncMongoClient
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from entitlements.mint import mint_token
+from entitlements.tokens import TokenSettings
+from projections.changes import ShipmentChange
+from projections.topics import TopicNames
+from web.live.cursor import decode_cursor
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "integration-test-secret-" + "s" * 32
+TOKENS = TokenSettings(hs256_secret=SECRET)
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
+LEGACY_WS = Subprotocol("graphql-ws")
+
+FEED = """
+subscription($customerId: String, $statuses: [ShipmentStatus!], $trackingNumber: String,
+             $after: String) {
+  milestoneFeed(customerId: $customerId, statuses: $statuses, trackingNumber: $trackingNumber,
+                after: $after) {
+    cursor shipmentId trackingNumber customerId status revision projectedAt
+    milestone { source milestoneId rawCode status occurredAt }
+  }
+}
+"""
+SHIPMENT = """
+subscription($shipmentId: ID!, $after: String) {
+  shipmentUpdates(shipmentId: $shipmentId, after: $after) {
+    cursor shipmentId customerId status milestone { rawCode status }
+  }
+}
+"""
+PROBE_CODE = "PROBE"
+
+
+def _token(customers: Iterable[str], ttl: int = 3600) -> str:
+    return mint_token(
+        TOKENS, subject="it", customers=list(customers), roles=["viewer"], ttl_seconds=ttl
+    )
+
+
+def _customer(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+# --- the API processes ------------------------------------------------------------------------
+
+
+@dataclass
+class Api:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``python -m <module>`` from the repository, output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", *module.split()],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
+async def _start_api(env: dict[str, str], log: Path) -> Api:
+    port = _free_port()
+    api = Api(port, _spawn("web", {**env, "API_PORT": str(port)}, log), log)
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            if api.process.poll() is not None:
+                raise RuntimeError(f"API exited early:\n{_tail(log)}")
+            try:
+                if (await http.get(f"http://127.0.0.1:{api.port}/healthz")).status_code == 200:
+                    return api
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    _stop_api(api)
+    raise RuntimeError(f"API did not start:\n{_tail(log)}")
+
+
+def _stop_api(api: Api) -> None:
+    if api.process.poll() is None:
+        api.process.send_signal(signal.SIGTERM)
+        try:
+            api.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            api.process.kill()
+            api.process.wait()
+
+
+@dataclass
+class LiveStack:
+    apis: tuple[Api, Api]
+    topics: TopicNames
+    bootstrap: str
+    database: str
+    env: dict[str, str]
+    producer: AIOKafkaProducer
+    admin: AIOKafkaAdminClient
+
+    async def publish(self, change: ShipmentChange) -> int:
+        """Publish a notice as the projector does; its offset (= the client's cursor)."""
+        metadata = await self.producer.send_and_wait(
+            self.topics.changes, change.encode(), key=change.shipment_id.encode()
+        )
+        offset: int = metadata.offset
+        return offset
+
+
+@pytest_asyncio.fixture(scope="module")
+async def live(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    mongo_client: AsyncMongoClient[dict[str, Any]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[LiveStack]:
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in TopicNames().__dict__.items()})
+    single = {topics.changes, topics.dead_letter}
+    created = list(topics.__dict__.values())
+    await kafka_admin.create_topics(
+        [NewTopic(name, 1 if name in single else 4, 1) for name in created]
+    )
+    database = f"test_{prefix}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "MONGODB_DATABASE": database,
+        "AUTH_HS256_SECRET": SECRET,
+        "API_HOST": "127.0.0.1",
+        "WS_PING_INTERVAL_SECONDS": "0.5",
+        "WS_PONG_TIMEOUT_SECONDS": "1",
+        "LOG_LEVEL": "INFO",
+        **{f"TOPIC_{kind.upper()}": name for kind, name in topics.__dict__.items()},
+    }
+    env.pop("ENTITLEMENTS_FILE", None)
+    logs = tmp_path_factory.mktemp("live")
+    first = await _start_api(env, logs / "api1.log")
+    try:
+        second = await _start_api(env, logs / "api2.log")
+    except BaseException:
+        _stop_api(first)
+        raise
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        yield LiveStack(
+            (first, second), topics, kafka_bootstrap, database, env, producer, kafka_admin
+        )
+    finally:
+        await producer.stop()
+        for api in (first, second):
+            _stop_api(api)
+        await kafka_admin.delete_topics(created)
+        await mongo_client.drop_database(database)
+
+
+# --- a WebSocket client -----------------------------------------------------------------------
+
+
+@dataclass
+class Client:
+    """One WebSocket connection; probes are set aside from the other messages."""
+
+    ws: ClientConnection
+    auto_pong: bool = True
+    events: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    probes: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    pings: int = 0
+    reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        payload: dict[str, Any],
+        *,
+        protocol: Subprotocol = TRANSPORT_WS,
+        auto_pong: bool = True,
+        expect_ack: bool = True,
+    ) -> Client:
+        ws = await connect(url, subprotocols=[protocol], open_timeout=10)
+        client = cls(ws, auto_pong)
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        if expect_ack:
+            async with asyncio.timeout(10):
+                ack = json.loads(await ws.recv())
+            assert ack["type"] == "connection_ack", ack
+        client.reader = asyncio.create_task(client._read())
+        return client
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                kind = message.get("type")
+                if kind in ("ping", "ka"):
+                    self.pings += 1
+                    if kind == "ping" and self.auto_pong:
+                        await self.ws.send(json.dumps({"type": "pong"}))
+                    continue
+                payload = message.get("payload") or {}
+                data = payload.get("data") if isinstance(payload, dict) else None
+                event = next(iter(data.values())) if data else None
+                if event and (event.get("milestone") or {}).get("rawCode") == PROBE_CODE:
+                    await self.probes.put(event["cursor"])
+                else:
+                    await self.events.put(message)
+        except ConnectionClosed:
+            pass
+
+    async def subscribe(self, query: str, variables: dict[str, Any], op: str = "1") -> None:
+        message = {
+            "id": op,
+            "type": "subscribe",
+            "payload": {"query": query, "variables": variables},
+        }
+        await self.ws.send(json.dumps(message))
+
+    async def take(self, count: int, within: float = 15.0) -> list[dict[str, Any]]:
+        """The next ``count`` messages (``next``, ``error``, ``complete``), in order."""
+        taken = []
+        async with asyncio.timeout(within):
+            for _ in range(count):
+                taken.append(await self.events.get())
+        return taken
+
+    async def closed(self, within: float = 10.0) -> tuple[int | None, str | None]:
+        async with asyncio.timeout(within):
+            await self.ws.wait_closed()
+        return self.ws.close_code, self.ws.close_reason
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self.reader is not None:
+            await self.reader
+
+
+def _event(message: dict[str, Any]) -> dict[str, Any]:
+    assert message["type"] == "next", message
+    event: dict[str, Any] = next(iter(message["payload"]["data"].values()))
+    return event
+
+
+def _change(
+    customer: str, shipment: str, n: int, status: str = "IN_TRANSIT", code: str = "AF"
+) -> ShipmentChange:
+    return ShipmentChange(
+        notice_id=f"tms/us-road|{customer}|{shipment}-ms-{n}",
+        shipment_id=shipment,
+        customer_id=customer,
+        tracking_number=f"TRK-{shipment}",
+        status=status,
+        milestone={
+            "source": "tms/us-road",
+            "milestoneId": f"{shipment}-ms-{n}",
+            "rawCode": code,
+            "status": status,
+            "occurredAt": datetime(2026, 11, 21, 15, n % 60, tzinfo=UTC).isoformat(),
+            "location": None,
+        },
+        rev=n + 1,
+        projected_at=datetime.now(UTC),
+    )
+
+
+def _probe(customer: str, shipment: str, status: str) -> ShipmentChange:
+    return _change(customer, shipment, 1000 + uuid.uuid4().int % 10**6, status, PROBE_CODE)
+
+
+async def _until_live(
+    stack: LiveStack,
+    clients: dict[str, list[Client]],
+    shipment: str = "SH-probe",
+    status: str = "IN_TRANSIT",
+) -> None:
+    """Probe each customer until every one of its clients received a probe (subscribed).
+
+    ``shipment`` and ``status`` shape the probes so that they pass the clients' filters.
+    """
+    pending = {(customer, i) for customer, group in clients.items() for i in range(len(group))}
+    async with asyncio.timeout(20):
+        while pending:
+            for customer in {c for c, _ in pending}:
+                await stack.publish(_probe(customer, shipment, status))
+            await asyncio.sleep(0.2)
+            for customer, i in list(pending):
+                if not clients[customer][i].probes.empty():
+                    pending.discard((customer, i))
+    for group in clients.values():
+        for client in group:
+            while not client.probes.empty():
+                client.probes.get_nowait()
+
+
+async def _fence(
+    stack: LiveStack,
+    clients: dict[str, list[Client]],
+    shipment: str = "SH-probe",
+    status: str = "IN_TRANSIT",
+) -> None:
+    """Publish a probe per customer and wait for it: whatever was published before arrived."""
+    for customer in clients:
+        await stack.publish(_probe(customer, shipment, status))
+    async with asyncio.timeout(15):
+        for group in clients.values():
+            for client in group:
+                await client.probes.get()
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+async def test_clients_on_both_replicas_receive_every_matching_notice_and_nothing_else(
+    live: LiveStack,
+) -> None:
+    acme, globex = _customer("ACME"), _customer("GLOBEX")
+    first, second = live.apis
+    feed_1 = await Client.open(first.ws_url, {"Authorization": f"Bearer {_token([acme])}"})
+    feed_2 = await Client.open(second.ws_url, {"authorization": f"Bearer {_token([acme])}"})
+    delivered_only = await Client.open(second.ws_url, {"token": _token([acme])})
+    one_shipment = await Client.open(first.ws_url, {"token": _token([acme])})
+    other_customer = await Client.open(first.ws_url, {"token": _token([globex])})
+    await feed_1.subscribe(FEED, {})
+    await feed_2.subscribe(FEED, {"customerId": acme})
+    await delivered_only.subscribe(FEED, {"statuses": ["DELIVERED"]})
+    await one_shipment.subscribe(SHIPMENT, {"shipmentId": "SH-2"})
+    await other_customer.subscribe(FEED, {})
+    clients = {acme: [feed_1, feed_2, delivered_only, one_shipment], globex: [other_customer]}
+    await _until_live(live, clients, "SH-2", "DELIVERED")
+
+    published: list[tuple[int, ShipmentChange]] = []
+    for n in range(24):
+        customer = acme if n % 3 else globex
+        status = "DELIVERED" if n % 4 == 0 else "IN_TRANSIT"
+        change = _change(customer, f"SH-{n % 5}", n, status)
+        published.append((await live.publish(change), change))
+    await _fence(live, clients, "SH-2", "DELIVERED")
+
+    def expected(keep: Callable[[ShipmentChange], bool]) -> list[tuple[int, str]]:
+        return [(offset, c.shipment_id) for offset, c in published if keep(c)]
+
+    def received(client: Client) -> list[tuple[int, str]]:
+        found = []
+        while not client.events.empty():
+            event = _event(client.events.get_nowait())
+            found.append((decode_cursor(event["cursor"]), event["shipmentId"]))
+        return found
+
+    acme_notices = expected(lambda c: c.customer_id == acme)
+    assert len(acme_notices) == 16
+    assert received(feed_1) == acme_notices
+    assert received(feed_2) == acme_notices
+    assert received(delivered_only) == expected(
+        lambda c: c.customer_id == acme and c.status == "DELIVERED"
+    )
+    assert received(one_shipment) == expected(
+        lambda c: c.customer_id == acme and c.shipment_id == "SH-2"
+    )
+    assert received(other_customer) == expected(lambda c: c.customer_id == globex)
+    for client in (feed_1, feed_2, delivered_only, one_shipment, other_customer):
+        await client.close()
+
+
+async def test_event_payload_as_a_client_sees_it(live: LiveStack) -> None:
+    acme = _customer("ACME")
+    client = await Client.open(live.apis[1].ws_url, {"token": _token([acme])})
+    await client.subscribe(FEED, {"trackingNumber": "trk-sh-9"})
+    await _until_live(live, {acme: [client]}, "SH-9")
+    offset = await live.publish(_change(acme, "SH-9", 7, "OUT_FOR_DELIVERY"))
+    [message] = await client.take(1)
+    event = _event(message)
+    assert decode_cursor(event["cursor"]) == offset
+    assert event["shipmentId"] == "SH-9" and event["customerId"] == acme
+    assert event["trackingNumber"] == "TRK-SH-9" and event["status"] == "OUT_FOR_DELIVERY"
+    assert event["revision"] == 8
+    assert event["milestone"] == {
+        "source": "tms/us-road",
+        "milestoneId": "SH-9-ms-7",
+        "rawCode": "AF",
+        "status": "OUT_FOR_DELIVERY",
+        "occurredAt": "2026-11-21T15:07:00+00:00",
+    }
+    await client.close()
+
+
+async def test_reconnecting_with_a_cursor_on_the_other_replica_has_no_gap_and_no_duplicate(
+    live: LiveStack,
+) -> None:
+    acme = _customer("ACME")
+    first, second = live.apis
+    client = await Client.open(first.ws_url, {"token": _token([acme])})
+    await client.subscribe(FEED, {})
+    await _until_live(live, {acme: [client]})
+    for n in range(5):
+        await live.publish(_change(acme, f"SH-{n}", n))
+    seen = [_event(m) for m in await client.take(5)]
+    last_cursor = seen[-1]["cursor"]
+    await client.close()
+
+    # Missed while disconnected, including a notice the projector published twice.
+    missed = [_change(acme, f"SH-{n}", n) for n in range(5, 10)]
+    for change in missed:
+        await live.publish(change)
+    await live.publish(missed[1])
+
+    async def keep_publishing() -> None:
+        for n in range(10, 40):
+            await live.publish(_change(acme, f"SH-{n}", n))
+            await asyncio.sleep(0.01)
+
+    publishing = asyncio.create_task(keep_publishing())  # the hand-over happens mid-stream
+    resumed = await Client.open(second.ws_url, {"token": _token([acme])})
+    await resumed.subscribe(FEED, {"after": last_cursor})
+    await publishing
+    events = [_event(m) for m in await resumed.take(35)]
+    await _fence(live, {acme: [resumed]})
+
+    assert [e["shipmentId"] for e in events] == [f"SH-{n}" for n in range(5, 40)]
+    assert resumed.events.empty(), "nothing after the last notice, and no duplicate"
+    cursors = [decode_cursor(e["cursor"]) for e in events]
+    assert cursors == sorted(set(cursors))
+    assert cursors[0] > decode_cursor(last_cursor)
+    await resumed.close()
+
+
+async def test_a_bad_token_is_refused_with_4403(live: LiveStack) -> None:
+    client = await Client.open(
+        live.apis[0].ws_url, {"Authorization": "Bearer forged.token.here"}, expect_ack=False
+    )
+    code, reason = await client.closed()
+    assert code == 4403
+    assert reason and reason.startswith("Forbidden")
+
+
+async def test_the_connection_closes_with_4401_when_its_token_expires(live: LiveStack) -> None:
+    client = await Client.open(live.apis[1].ws_url, {"token": _token([_customer("A")], ttl=2)})
+    code, reason = await client.closed(within=6)
+    assert code == 4401
+    assert reason and "expired" in reason
+
+
+async def test_the_server_pings_and_drops_peers_that_do_not_answer(live: LiveStack) -> None:
+    token = _token([_customer("A")])
+    answering = await Client.open(live.apis[0].ws_url, {"token": token})
+    silent = await Client.open(live.apis[0].ws_url, {"token": token}, auto_pong=False)
+    legacy = await Client.open(live.apis[1].ws_url, {"token": token}, protocol=LEGACY_WS)
+    code, _ = await silent.closed(within=5)
+    assert code == 4504
+    assert silent.pings >= 1
+    assert answering.pings >= 2 and answering.ws.close_code is None
+    assert legacy.pings >= 2, "graphql-ws clients get ka messages"
+    await answering.close()
+    await legacy.close()
+
+
+async def test_the_projector_s_notices_reach_subscribers(live: LiveStack, tmp_path: Path) -> None:
+    """End to end: an upstream milestone event, projected, arrives on a subscription."""
+    from projections.status_mapping import load_status_mapping
+    from tests.integration.projector_harness import projector_env, stop_projector
+
+    customer = _customer("ACME")
+    shipment = f"SH-{uuid.uuid4().hex[:8]}"
+    client = await Client.open(live.apis[0].ws_url, {"token": _token([customer])})
+    await client.subscribe(SHIPMENT, {"shipmentId": shipment})
+    await _until_live(live, {customer: [client]}, shipment)
+
+    examples = Path("/work/shared/contracts/examples")
+    planned = json.loads((examples / "shipment-planned.json").read_text())
+    milestone = json.loads((examples / "shipment-milestone.json").read_text())
+    for event in (planned, milestone):
+        event["id"] = f"{event['id']}-{shipment}"
+        event["subject"] = event["data"]["shipmentId"] = shipment
+        event["customerid"] = customer
+    planned["data"]["customerId"] = customer
+    for event in (planned, milestone):
+        await live.producer.send_and_wait(
+            live.topics.shipments, json.dumps(event).encode(), key=shipment.encode()
+        )
+
+    group = f"projector-{uuid.uuid4().hex[:8]}"
+    env = projector_env(live.bootstrap, live.database, group, live.topics.__dict__)
+    env["AUTH_HS256_SECRET"] = SECRET
+    log = tmp_path / "projector.log"
+    process = _spawn("projections run", env, log)
+    try:
+        events = [_event(m) for m in await client.take(1, within=60)]
+    except TimeoutError:
+        pytest.fail(f"no notice from the projector; its log ends with:\n{_tail(log)}")
+    finally:
+        stop_projector(process)
+    expected_status = load_status_mapping().map("tms/us-road", milestone["data"]["statusCode"])
+    assert events[0]["shipmentId"] == shipment and events[0]["customerId"] == customer
+    assert events[0]["milestone"]["rawCode"] == "AF"
+    assert events[0]["status"] == expected_status
+    await client.close()
+
+
+async def test_a_cursor_older_than_the_retained_log_is_expired(live: LiveStack) -> None:
+    """Runs last in this module: it deletes the start of the shared changes topic."""
+    acme = _customer("ACME")
+    offsets = [await live.publish(_change(acme, f"SH-{n}", n)) for n in range(3)]
+    partition = TopicPartition(live.topics.changes, 0)
+    await live.admin.delete_records({partition: RecordsToDelete(offsets[-1])})
+
+    from web.live.cursor import encode_cursor
+
+    client = await Client.open(live.apis[0].ws_url, {"token": _token([acme])})
+    await client.subscribe(FEED, {"after": encode_cursor(offsets[0])}, op="old")
+    await client.subscribe(FEED, {"after": encode_cursor(offsets[1])}, op="recent")
+    messages = await client.take(3)
+    old = [m for m in messages if m["id"] == "old"]
+    recent = [m for m in messages if m["id"] == "recent"]
+    assert [m["type"] for m in old] == ["next", "complete"]
+    [detail] = old[0]["payload"]["errors"]
+    assert detail["extensions"]["code"] == "CURSOR_EXPIRED"
+    assert "retention" in detail["message"]
+    assert old[0]["payload"]["data"] is None
+
+    # A cursor right before the earliest retained notice still resumes.
+    [message] = recent
+    assert decode_cursor(_event(message)["cursor"]) == offsets[-1]
+    await client.close()
