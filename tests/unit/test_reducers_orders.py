@@ -214,4 +214,4 @@ def test_a_2000_line_order_stays_small_and_fast() -> None:
     assert len(state["versions"]) == 1  # only the newest report's version is still referenced
     assert len(bson.encode(state)) < 40 * lines
     assert len(bson.encode(doc)) < 400 * lines
-    assert elapsed < 5.0
+    assert elapsed < 10.0  # ~0.3 s on an idle machine; generous for a loaded CI
