@@ -5,9 +5,11 @@
     ResolverError                   code + a message safe to show as it is
     ├── Unauthenticated             UNAUTHENTICATED: no caller on the request
     ├── Forbidden                   FORBIDDEN: the caller's policy refuses this read
-    ├── NotFound                    NOT_FOUND: a required thing does not exist (or is not yours)
     ├── BadUserInput                BAD_USER_INPUT: a cursor, filter or limit the API refuses
     └── StoreUnavailable            SERVICE_UNAVAILABLE: MongoDB failed; the driver error is chained
+
+A lookup of something missing or not the caller's is not an error: it returns None (null),
+so that one customer cannot probe another's identifiers.
 
 Entitlement errors are converted to the first two at the readers' boundary, so the graph layer
 meets one hierarchy. Each error carries ``extensions`` because graphql-core copies an original
@@ -44,12 +46,6 @@ class Forbidden(ResolverError):
     """The caller is known, but their entitlements do not cover this read."""
 
     code = "FORBIDDEN"
-
-
-class NotFound(ResolverError):
-    """Nothing the caller may see matches; never says whether it exists for someone else."""
-
-    code = "NOT_FOUND"
 
 
 class BadUserInput(ResolverError):

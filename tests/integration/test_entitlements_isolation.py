@@ -261,7 +261,7 @@ async def test_support_cross_customer_search_returns_both_and_is_audited(
         variable_values={"t": "TRACK"},
         context_value=context,
     )
-    assert result.errors is None
+    assert result.errors is None and result.data is not None
     nodes = result.data["searchShipments"]["nodes"]
     assert [(n["id"], n["customerId"]) for n in nodes] == [("SH-B1", "BETA"), ("SH-A1", "ACME")]
     # Related entities stay under the support user's own scope (no customers): only the

@@ -266,8 +266,8 @@ class World:
                 if (o := by_id.get(("orders", order_id))) is not None:
                     tie("invoices", i, "orders", o)
             for shipment_id in i["shipmentIds"]:
-                if (s := by_id.get(("shipments", shipment_id))) is not None:
-                    tie("invoices", i, "shipments", s)
+                if (t := by_id.get(("shipments", shipment_id))) is not None:
+                    tie("invoices", i, "shipments", t)
         return self
 
     async def insert(self, db: AsyncDatabase[Doc], suffix: str = "") -> None:
@@ -321,7 +321,7 @@ async def run(
         db, policy or Policy(), who, audit or MemoryAudit(), None, collections=collections
     )
     result = await schema.execute(query, variable_values=variables, context_value=context)
-    errors = [e.formatted for e in result.errors or []]
+    errors = [dict(e.formatted) for e in result.errors or []]
     for error in result.errors or []:
         original = error.original_error
         if original is not None and not hasattr(original, "code"):

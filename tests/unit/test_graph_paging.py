@@ -36,7 +36,7 @@ Doc = dict[str, Any]
 def _compare(value: Any, op: str, bound: Any) -> bool:
     if value is None:
         return False  # $lt/$gt never match null or a missing field
-    return value < bound if op == "$lt" else value > bound
+    return bool(value < bound if op == "$lt" else value > bound)
 
 
 def _matches(doc: Doc, query: Doc) -> bool:

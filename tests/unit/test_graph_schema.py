@@ -71,7 +71,7 @@ def test_the_description_check_notices_a_missing_description() -> None:
 
 async def test_service_sdl_declares_the_three_entities_with_key_id() -> None:
     result = await SCHEMA.execute("{ _service { sdl } }")
-    assert result.errors is None
+    assert result.errors is None and result.data is not None
     sdl = result.data["_service"]["sdl"]
     for entity in ("Order", "Shipment", "Invoice"):
         assert re.search(rf'type {entity} @key\(fields: "id"\)', sdl), entity
