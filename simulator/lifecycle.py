@@ -53,7 +53,7 @@ P_SHIPMENT_REPLACED = 0.02
 P_DELAY = 0.10
 P_FAILED_ATTEMPT = 0.05
 P_DAMAGE = 0.02
-P_REFUSAL = 0.015
+P_REFUSAL = 0.02
 P_REPLAN_ON_DELAY = 0.5
 P_APAC = 0.04
 P_HUGE_ORDER = 0.01
@@ -346,11 +346,12 @@ class Lifecycle:
             self._wms(orders, warp, None, None, None, cancel_at)
             return
         self._emit_planned(shipment, planned_at, warp)
+        previous = planned_at
         for i, order in enumerate(orders[1:], start=1):
             shipment.order_ids = [o.order_id for o in orders[: i + 1]]
             at = order.stage_times["RELEASED"] + int(rng.uniform(5, 30) * MINUTE)
-            at = max(min(at, arrival - (count - i) * 120), planned_at + i * 60)
-            self._emit_planned(shipment, at, warp)
+            previous = max(min(at, arrival - (count - i) * 120), previous + 60)
+            self._emit_planned(shipment, previous, warp)
         if cancel_at is not None:
             self._cancel_shipment(shipment, cancel_at + int(rng.uniform(5, 60) * MINUTE), warp)
             self._wms(orders, warp, None, None, None, cancel_at)
