@@ -7,14 +7,13 @@ from datetime import timedelta
 from typing import Any, TypeAlias
 
 import strawberry
-from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.caller import Caller
 from entitlements.policy import Policy
 from resolvers.audit import AuditSink, MongoAuditSink
 from resolvers.collections import CollectionNames
 from resolvers.freshness import DEFAULT_STALE_AFTER
-from resolvers.readers import Clock, Readers, utc_now
+from resolvers.readers import Clock, Database, Readers, utc_now
 
 
 @dataclass
@@ -32,7 +31,7 @@ class GraphContext:
     @classmethod
     def build(
         cls,
-        db: AsyncDatabase[dict[str, Any]],
+        db: Database,
         policy: Policy,
         caller: Caller | None,
         audit: AuditSink | None = None,

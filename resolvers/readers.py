@@ -59,6 +59,8 @@ from resolvers.paging import (
 )
 
 Doc: TypeAlias = dict[str, Any]
+#: The database handle readers are built on (so that layers above need not import the driver).
+Database: TypeAlias = AsyncDatabase[Doc]
 Clock: TypeAlias = Callable[[], datetime]
 
 #: Documents fetched per round when a page must over-fetch (scope filter not complete).
@@ -160,7 +162,7 @@ class Readers:
 
     def __init__(
         self,
-        db: AsyncDatabase[Doc],
+        db: Database,
         policy: Policy,
         caller: Caller | None,
         audit: AuditSink,
