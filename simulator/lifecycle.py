@@ -586,7 +586,7 @@ class Lifecycle:
         t = warp(at)
         reason = self.rng.choice(catalog.SHIPMENT_CANCEL_REASONS)
         if route.source in (catalog.US_ROAD, catalog.US_PARCEL):
-            self._milestone(shipment, t - 60, "CA", route.origin, None, None, None)
+            self._milestone(shipment, warp(at - 60), "CA", route.origin, None, None, None)
         data = {
             "shipmentId": shipment.shipment_id,
             "reason": reason,

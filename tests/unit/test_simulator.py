@@ -159,6 +159,13 @@ def test_history_covers_the_requested_days_up_to_now(
     assert min(times) < NOW - timedelta(days=DAYS - 2)
 
 
+def test_records_are_emitted_in_the_order_things_happened(
+    stream: list[tuple[Any, dict[str, Any]]],
+) -> None:
+    instants = [datetime.fromisoformat(e["time"]) for _, e in stream]
+    assert instants == sorted(instants)
+
+
 def test_amounts_are_decimal_strings_and_invoices_add_up(
     stream: list[tuple[Any, dict[str, Any]]],
 ) -> None:
