@@ -19,12 +19,43 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import bson
+from bson.codec_options import CodecOptions
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from projections import documents
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
+
+
+_STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
+
+
+def is_state_field(name: str) -> bool:
+    """Reducer bookkeeping fields (``_orderState`` ...): private to the projector."""
+    return name.startswith("_") and name.endswith("State")
+
+
+def encode_state(value: Any) -> bson.Binary:
+    """Bookkeeping is stored as one opaque BSON blob.
+
+    It holds nested arrays (version tuples), which FerretDB 1.24 refuses inside documents,
+    and nobody but the projector reads it, so it need not be queryable.
+    """
+    return bson.Binary(bson.encode({"s": value}))
+
+
+def decode_state(value: Any) -> Any:
+    if isinstance(value, bytes | bson.Binary):
+        return bson.decode(bytes(value), codec_options=_STATE_CODEC)["s"]
+    return value
+
+
+def _decoded(doc: dict[str, Any]) -> dict[str, Any]:
+    for name in [n for n in doc if is_state_field(n)]:
+        doc[name] = decode_state(doc[name])
+    return doc
 
 
 class StoreError(Exception):
@@ -104,7 +135,7 @@ class ProjectionStore:
         found = await asyncio.gather(
             *(self._guarded(self._db[collection].find_one({"_id": i})) for i in unique)
         )
-        return {doc["_id"]: doc for doc in found if doc is not None}
+        return {doc["_id"]: _decoded(doc) for doc in found if doc is not None}
 
     async def write_entity(
         self, collection: str, change: EntityChange, now: datetime
@@ -115,8 +146,12 @@ class ProjectionStore:
         order (ERP fields and WMS fields) the later sees both changes and carries the higher
         ``rev``: its summary is the one that wins wherever the order is summarised.
         """
+        fields = {
+            name: encode_state(value) if is_state_field(name) else value
+            for name, value in change.set_fields.items()
+        }
         update: dict[str, Any] = {
-            "$set": {**change.set_fields, "updatedAt": now, "lastEvent": change.last_event},
+            "$set": {**fields, "updatedAt": now, "lastEvent": change.last_event},
             "$inc": {"rev": 1},
         }
         if "known" not in change.set_fields:
@@ -133,7 +168,7 @@ class ProjectionStore:
             )
         )
         assert result is not None  # upsert always returns a document
-        return dict(result)
+        return _decoded(dict(result))
 
     async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
         """Write summaries into related documents, never replacing a newer one.
