@@ -18,10 +18,11 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, ClassVar, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.enums import ShipmentStatus, enum_or_none
 from graph.values import Milestone
@@ -110,6 +111,28 @@ class LiveFeed(Protocol):
 
 #: The feed of the WebSocket connection whose operation is running; set by ``web.live``.
 current_feed: ContextVar[LiveFeed | None] = ContextVar("current_feed", default=None)
+
+
+# --- execution -------------------------------------------------------------------------------
+
+
+class SubscriptionExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's execution context, without graphql-core 3.3's per-event memory growth.
+
+    graphql-core 3.3 runs each subscription event on a shallow copy of the subscription's
+    executor, so every event shares its ``collect_subfields`` memo. That memo is keyed by
+    the identity of the field list, which is new for every event: the dict gains an entry
+    per object-typed field per event and is freed only when the subscription ends (about
+    2 KB per event measured, i.e. unbounded growth on a long-lived connection). Giving each
+    per-event executor a fresh memo keeps the within-event memoisation and drops the growth.
+    Pass it as ``execution_context_class`` when building the schema.
+    """
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        if hasattr(executor, "_relevant_sub_fields"):
+            executor._relevant_sub_fields = {}
+        return executor
 
 
 # --- GraphQL types -------------------------------------------------------------------------

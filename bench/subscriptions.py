@@ -1,0 +1,329 @@
+"""Subscriptions benchmark: many open WebSocket subscriptions over two API processes.
+
+Run against the local stack (``scripts/stack start``):
+
+    .venv/bin/python bench/subscriptions.py [--connections 1000] [--rate 200] [--seconds 30]
+
+What it does, on fresh topics so nothing else interferes:
+
+1. starts two API processes (``python -m web``) and records their RSS;
+2. opens ``--connections`` graphql-transport-ws connections, half to each process, each with
+   one ``milestoneFeed`` subscription for one of ``--customers`` customers; records RSS again
+   (bytes per connection = growth / connections on that process);
+3. publishes change notices to the changes topic as the projector does, at ``--rate`` per
+   second for ``--seconds``, customers round-robin, so each notice matches
+   connections / customers subscriptions;
+4. measures, for every (notice, matching subscription), the time from publishing to the
+   client receiving it (``projectedAt`` carries the publish time; one clock, one machine),
+   and counts what never arrived.
+
+The driver (this process) runs every client, so its own CPU time is part of the latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from entitlements.mint import mint_token
+from entitlements.tokens import TokenSettings
+from projections.changes import ShipmentChange
+from projections.topics import TopicNames
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "bench-subscriptions-secret-" + "b" * 32
+TOKENS = TokenSettings(hs256_secret=SECRET)
+FEED = "subscription { milestoneFeed { cursor shipmentId projectedAt milestone { rawCode } } }"
+WARMUP_CODE = "WARMUP"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Api:
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+def spawn_api(env: dict[str, str], log: Path) -> Api:
+    port = free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "web"],
+            cwd=REPO,
+            env={**env, "API_PORT": str(port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Api(port, process)
+
+
+async def wait_healthy(api: Api) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            try:
+                if (await http.get(f"http://127.0.0.1:{api.port}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"API on port {api.port} did not start")
+
+
+def stop_api(api: Api) -> None:
+    if api.process.poll() is None:
+        api.process.send_signal(signal.SIGTERM)
+        try:
+            api.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            api.process.kill()
+            api.process.wait()
+
+
+@dataclass
+class Client:
+    customer: str
+    ws: ClientConnection
+    latencies: list[float] = field(default_factory=list)
+    warm: asyncio.Event = field(default_factory=asyncio.Event)
+    closed_with: int | None = None
+
+    async def read(self) -> None:
+        try:
+            async for raw in self.ws:
+                received = time.time()
+                message = json.loads(raw)
+                kind = message.get("type")
+                if kind == "ping":
+                    await self.ws.send('{"type":"pong"}')
+                elif kind == "next":
+                    event = message["payload"]["data"]["milestoneFeed"]
+                    if event["milestone"]["rawCode"] == WARMUP_CODE:
+                        self.warm.set()
+                        continue
+                    sent = datetime.fromisoformat(event["projectedAt"]).timestamp()
+                    self.latencies.append(received - sent)
+        except ConnectionClosed:
+            self.closed_with = self.ws.close_code
+
+
+async def open_client(url: str, customer: str) -> Client:
+    ws = await connect(
+        url,
+        subprotocols=[Subprotocol("graphql-transport-ws")],
+        open_timeout=30,
+        ping_interval=None,
+    )
+    token = mint_token(
+        TOKENS,
+        subject=f"bench-{customer}",
+        customers=[customer],
+        roles=["viewer"],
+        ttl_seconds=3600,
+    )
+    await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
+    ack = json.loads(await ws.recv())
+    if ack.get("type") != "connection_ack":
+        raise RuntimeError(f"not acknowledged: {ack}")
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": FEED}}))
+    return Client(customer, ws)
+
+
+def notice(customer: str, n: int, code: str = "AF") -> ShipmentChange:
+    return ShipmentChange(
+        notice_id=f"bench|{customer}|{n}|{uuid.uuid4().hex[:6]}",
+        shipment_id=f"SH-{n}",
+        customer_id=customer,
+        tracking_number=f"TRK-{n}",
+        status="IN_TRANSIT",
+        milestone={
+            "source": "tms/us-road",
+            "milestoneId": f"ms-{n}",
+            "rawCode": code,
+            "status": "IN_TRANSIT",
+            "occurredAt": datetime.now(UTC).isoformat(),
+            "location": None,
+        },
+        rev=1,
+        projected_at=datetime.now(UTC),
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in TopicNames().__dict__.items()})
+    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+    await admin.start()
+    await admin.create_topics(
+        [
+            NewTopic(name, 1 if name in (topics.changes, topics.dead_letter) else 4, 1)
+            for name in topics.__dict__.values()
+        ]
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
+        "MONGODB_DATABASE": prefix,
+        "AUTH_HS256_SECRET": SECRET,
+        "LOG_LEVEL": "WARNING",
+        **{f"TOPIC_{kind.upper()}": name for kind, name in topics.__dict__.items()},
+    }
+    logs = Path(os.environ.get("TMPDIR", "/tmp")) / prefix
+    logs.mkdir(parents=True)
+    apis = [spawn_api(env, logs / f"api{i}.log") for i in range(2)]
+    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=2, acks=1)
+    clients: list[Client] = []
+    readers: list[asyncio.Task[None]] = []
+    try:
+        await asyncio.gather(*(wait_healthy(api) for api in apis))
+        await producer.start()
+        await asyncio.sleep(2)  # let the processes settle (imports done, hubs connected)
+        rss_idle = [rss_bytes(api.process.pid) for api in apis]
+
+        customers = [f"CUST{i:03d}" for i in range(args.customers)]
+        started = time.monotonic()
+        for batch_start in range(0, args.connections, 50):
+            batch = range(batch_start, min(batch_start + 50, args.connections))
+            clients += await asyncio.gather(
+                *(
+                    open_client(
+                        f"ws://127.0.0.1:{apis[i % 2].port}/graphql", customers[i % len(customers)]
+                    )
+                    for i in batch
+                )
+            )
+        readers = [asyncio.create_task(client.read()) for client in clients]
+        connect_seconds = time.monotonic() - started
+
+        # Warm-up: every subscription registered with its process's hub.
+        async with asyncio.timeout(60):
+            while not all(client.warm.is_set() for client in clients):
+                for customer in customers:
+                    await producer.send(
+                        topics.changes, notice(customer, 0, WARMUP_CODE).encode(), key=b"w"
+                    )
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(1)
+        for client in clients:
+            client.latencies.clear()
+        rss_connected = [rss_bytes(api.process.pid) for api in apis]
+
+        total = int(args.rate * args.seconds)
+        begin = time.monotonic()
+        for n in range(total):
+            delay = begin + n / args.rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            change = notice(customers[n % len(customers)], n)
+            await producer.send(topics.changes, change.encode(), key=change.shipment_id.encode())
+        await producer.flush()
+        produce_seconds = time.monotonic() - begin
+
+        expected = sum(
+            sum(1 for c in clients if c.customer == customers[n % len(customers)])
+            for n in range(total)
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if sum(len(c.latencies) for c in clients) >= expected:
+                break
+            await asyncio.sleep(0.2)
+        rss_after = [rss_bytes(api.process.pid) for api in apis]
+
+        latencies = [value for client in clients for value in client.latencies]
+        per_client_p99 = [percentile(c.latencies, 0.99) for c in clients if c.latencies]
+        closed = [c.closed_with for c in clients if c.closed_with is not None]
+        per_process = [len(clients[i::2]) for i in range(2)]
+        print(
+            f"connections: {len(clients)} ({per_process[0]} + {per_process[1]}), "
+            f"opened and subscribed in {connect_seconds:.1f} s"
+        )
+        print(
+            f"customers: {len(customers)}; each notice matches "
+            f"{args.connections // len(customers)} subscriptions"
+        )
+        print(f"notices: {total} at {total / produce_seconds:.0f}/s for {produce_seconds:.1f} s")
+        print(
+            f"deliveries: {len(latencies)} of {expected} expected "
+            f"({expected - len(latencies)} missing); connections closed by server: {len(closed)}"
+        )
+        if latencies:
+            print(
+                "publish -> client latency: "
+                f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+                f"p90 {percentile(latencies, 0.9) * 1000:.1f} ms, "
+                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
+                f"max {max(latencies) * 1000:.1f} ms"
+            )
+            print(
+                "per-client p99: "
+                f"median {percentile(per_client_p99, 0.5) * 1000:.1f} ms, "
+                f"worst {max(per_client_p99) * 1000:.1f} ms"
+            )
+        for i, api in enumerate(apis):
+            growth = rss_connected[i] - rss_idle[i]
+            print(
+                f"API {i + 1} RSS: idle {rss_idle[i] / 2**20:.1f} MiB, "
+                f"with {per_process[i]} subscriptions {rss_connected[i] / 2**20:.1f} MiB "
+                f"(~{growth / per_process[i] / 1024:.1f} KiB per connection), "
+                f"after the run {rss_after[i] / 2**20:.1f} MiB"
+            )
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
+        await producer.stop()
+        for api in apis:
+            stop_api(api)
+        await admin.delete_topics(list(topics.__dict__.values()))
+        await admin.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--customers", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    asyncio.run(main(parser.parse_args()))
