@@ -1,0 +1,121 @@
+"""The API over documents written by the real projector (no hand-made documents).
+
+The contract's example events go through the projector's batch processor (decoder, reducers,
+store, summaries) into FerretDB, then the GraphQL schema reads them back. Kafka is not
+needed: the records are handed to the processor as a consumer would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from graph.schema import build_schema
+from projections.projector import BatchProcessor
+from projections.status_mapping import load_status_mapping
+from projections.store import ProjectionStore
+from projections.topics import TopicNames
+from tests.integration.test_resolvers_world import caller, run
+
+Doc = dict[str, Any]
+SCHEMA = build_schema()
+#: The contract lives in shared/, beside the repository clone (as tests/unit/test_events.py).
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "examples"
+TOPIC_OF = {
+    "order-created.json": "orders",
+    "fulfillment-progressed.json": "fulfillment",
+    "shipment-planned.json": "shipments",
+    "shipment-milestone.json": "shipments",
+    "shipment-pod-captured.json": "shipments",
+    "invoice-issued.json": "invoices",
+    "source-status-changed.json": "source_status",
+}
+
+EXAMPLE_BYTES = (
+    {name: (EXAMPLES / name).read_bytes() for name in TOPIC_OF} if EXAMPLES.is_dir() else None
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+
+@pytest.fixture
+async def projected(mongo_db: AsyncDatabase[Doc]) -> AsyncDatabase[Doc]:
+    if EXAMPLE_BYTES is None:
+        pytest.skip(f"the contract examples are not beside the clone ({EXAMPLES})")
+    topics = TopicNames()
+    records = [
+        Record(getattr(topics, kind), 0, offset, 0, None, EXAMPLE_BYTES[name])
+        for offset, (name, kind) in enumerate(TOPIC_OF.items())
+    ]
+    processor = BatchProcessor(ProjectionStore(mongo_db), load_status_mapping(), topics)
+    # Two batches, the invoice and the shipment after the order: summaries flow both ways.
+    first = await processor.process(records[:2])
+    second = await processor.process(records[2:])
+    assert not first.dead_letters and not second.dead_letters
+    return mongo_db
+
+
+async def test_the_example_order_reads_back_with_its_shipment_and_invoice(
+    projected: AsyncDatabase[Doc],
+) -> None:
+    result = await run(
+        SCHEMA,
+        projected,
+        caller("ACME", roles=("finance",)),
+        """{ orderByReference(customerReference: "PO-88812") {
+               id status fulfillmentStage lines { lineNumber quantityShipped }
+               lastEvent { source type }
+               shipments { id trackingNumber status eta proofOfDelivery { signedBy }
+                           milestones { rawCode status location { city } } orders { id } }
+               invoices { invoiceNumber status total { amount currency } shipments { id } } }
+             shipmentByTrackingNumber(trackingNumber: "7712093341") { id carrier { name } }
+             dataFreshness { source status message } }""",
+    )
+    assert result.errors == []
+    got = result.data["orderByReference"]
+    assert (got["id"], got["status"], got["fulfillmentStage"]) == (
+        "SO-100234",
+        "IN_FULFILLMENT",
+        "LOADED",
+    )
+    assert got["lines"][0] == {"lineNumber": 1, "quantityShipped": 40}
+    [ship] = got["shipments"]
+    assert (ship["id"], ship["trackingNumber"], ship["status"]) == (
+        "SH-55021",
+        "7712093341",
+        "PICKED_UP",
+    )
+    assert ship["eta"] == "2026-11-24T17:00:00+00:00"
+    assert ship["proofOfDelivery"] == {"signedBy": "J. RIVERA"}
+    assert ship["milestones"] == [
+        {"rawCode": "AF", "status": "PICKED_UP", "location": {"city": "Atlanta"}}
+    ]
+    assert ship["orders"] == [{"id": "SO-100234"}]
+    [bill] = got["invoices"]
+    assert bill["invoiceNumber"] == "4411" and bill["shipments"] == [{"id": "SH-55021"}]
+    assert bill["total"]["currency"] == "USD"
+    assert result.data["shipmentByTrackingNumber"]["carrier"] == {"name": "Old Dominion"}
+    erp = next(s for s in result.data["dataFreshness"] if s["source"] == "erp/s4-prod")
+    assert (erp["status"], erp["message"]) == ("MAINTENANCE", "Quarterly upgrade")
+
+
+async def test_another_customer_sees_none_of_it(projected: AsyncDatabase[Doc]) -> None:
+    result = await run(
+        SCHEMA,
+        projected,
+        caller("BETA", roles=("finance",)),
+        '{ order(id: "SO-100234") { id } shipments { nodes { id } } invoices { nodes { id } } }',
+    )
+    assert result.data == {"order": None, "shipments": {"nodes": []}, "invoices": {"nodes": []}}
