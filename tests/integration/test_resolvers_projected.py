@@ -40,8 +40,10 @@ EXAMPLE_BYTES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Record:
+    """A consumer record as the projector reads it (``InboundRecord`` wants plain attributes)."""
+
     topic: str
     partition: int
     offset: int
