@@ -254,7 +254,8 @@ class Milestone(TypedDict, total=False):
     milestoneId: str
     #: The source's own code, always kept.
     rawCode: str
-    #: The portal status it maps to, or None when the code is unknown for that source.
+    #: The portal status it maps to; None when the code is unknown for that source (counted
+    #: in ``unknownStatusCodes``) or informational only (e.g. an estimate; not counted).
     status: str | None
     reasonCode: str | None
     occurredAt: datetime
@@ -281,7 +282,8 @@ class ShipmentDocument(EntityBase, total=False):
     plannedPickupAt: datetime
     plannedDeliveryAt: datetime
     serviceLevel: str
-    #: Timeline sorted by (occurredAt, source, milestoneId); one entry per (source, milestoneId).
+    #: Timeline sorted by (occurredAt, source, sequence, milestoneId); one entry per
+    #: (source, milestoneId).
     milestones: list[Milestone]
     #: Portal status: the mapped status of the latest milestone by ``occurredAt`` among those
     #: whose code is known; PLANNED without one; CANCELLED after a cancellation.
@@ -329,8 +331,8 @@ class InvoiceDocument(EntityBase, total=False):
     #: One per paymentId, sorted by (paidAt, paymentId).
     payments: list[Payment]
     amountPaid: str
-    #: ``total - amountPaid``; "0.00" or less means paid.
-    balance: str
+    #: ``total - amountPaid``; "0.00" or less means paid. None until the invoice itself arrived.
+    balance: str | None
     status: str
     voided: bool
     voidReason: str | None
