@@ -34,6 +34,7 @@ def _order(doc: Mapping[str, Any]) -> OrderSummary:
         customerReference=doc.get("customerReference"),
         orderType=doc.get("orderType"),
         shipToName=ship_to.get("name"),
+        warehouseId=doc.get("warehouseId"),
         fulfillmentStage=doc.get("fulfillmentStage"),
         cancelled=bool(doc.get("cancelled", False)),
     )

@@ -69,6 +69,7 @@ def test_an_order_summary_carries_erp_and_warehouse_fields() -> None:
         "customerReference": "PO-88812",
         "orderType": "OUTBOUND",
         "shipToName": "Acme Store 112",
+        "warehouseId": "DC-ATL",
         "fulfillmentStage": "LOADED",
         "cancelled": False,
     }
