@@ -39,7 +39,7 @@ class ProjectorSettings:
     #: How long to wait for a batch to fill before processing what arrived.
     batch_wait_ms: int = 100
     #: Concurrent MongoDB operations per batch (reads of current documents, per-entity writes).
-    store_concurrency: int = 32
+    store_concurrency: int = 16
     status_map_file: Path | None = None
     #: Hours the changes topic keeps notices: the subscription resume window.
     changes_retention_hours: int = 72
