@@ -95,7 +95,7 @@ def test_broken_records_are_flagged_and_rejected_by_the_decoder(faulty: list[Sim
     broken = [r for r in faulty if r.broken]
     assert len(broken) > 50
     assert expected_counts(faulty).total_broken == len(broken)
-    reasons = Counter()
+    reasons: Counter[str] = Counter()
     for record in broken:
         with pytest.raises(InvalidEvent) as raised:
             decode_event(record.value)
