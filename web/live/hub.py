@@ -166,6 +166,10 @@ class LiveHub:
                 self._terminate_all(FEED_INTERRUPTED)
             except KafkaError as exc:
                 logger.warning("live hub: change log unavailable (%s); retrying", exc)
+            except Exception:
+                # No caller to hand this to: the loop is the process's only live feed, so
+                # it logs and carries on from its position rather than die silently.
+                logger.exception("live hub: unexpected error; retrying")
             await asyncio.sleep(self._retry_seconds)
 
     async def _consume(self) -> None:
