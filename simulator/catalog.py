@@ -55,8 +55,11 @@ REASON_NORMAL: Final = "NS"
 # --- places -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class City:
+    """A place. Compared by identity: every city is a catalog constant, which keeps the
+    caches keyed by cities cheap."""
+
     name: str
     region: str | None
     postal_code: str
@@ -118,6 +121,14 @@ US_HUBS: Final[tuple[City, ...]] = (
     _us("Harrisburg", "PA", "17109", 40.27, -76.88, _NY),
     _us("Chicago", "IL", "60638", 41.78, -87.75, _CHI),
     _us("Atlanta", "GA", "30336", 33.74, -84.55, _NY),
+    _us("Worcester", "MA", "01604", 42.26, -71.80, _NY),
+    _us("Elizabeth", "NJ", "07201", 40.66, -74.19, _NY),
+    _us("Jacksonville", "FL", "32218", 30.45, -81.67, _NY),
+    _us("Denver", "CO", "80239", 39.78, -104.82, _DEN),
+    _us("Kent", "WA", "98032", 47.39, -122.23, _LA),
+    _us("Phoenix", "AZ", "85043", 33.43, -112.20, "America/Phoenix"),
+    _us("Minneapolis", "MN", "55413", 45.00, -93.23, _CHI),
+    _us("Houston", "TX", "77032", 29.94, -95.33, _CHI),
 )
 
 
@@ -163,6 +174,11 @@ EU_HUBS: Final[tuple[City, ...]] = (
     _eu("Milano", "20090", "IT", 45.45, 9.28, "Europe/Rome"),
     _eu("Zaragoza", "50197", "ES", 41.63, -1.00, "Europe/Madrid"),
     _eu("Poznań", "62-052", "PL", 52.35, 16.85, "Europe/Warsaw"),
+    _eu("Paris", "94150", "FR", 48.75, 2.37, _PAR),
+    _eu("Hamburg", "21107", "DE", 53.51, 9.99, _BER),
+    _eu("Madrid", "28906", "ES", 40.31, -3.72, "Europe/Madrid"),
+    _eu("Wien", "2320", "AT", 48.12, 16.45, "Europe/Vienna"),
+    _eu("Northampton", "NN4 7PD", "GB", 52.21, -0.90, "Europe/London"),
 )
 
 APAC_CITIES: Final[tuple[City, ...]] = (

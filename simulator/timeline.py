@@ -258,52 +258,60 @@ def plan_timeline(
             rng, promised + delay, dest.tz, earliest=departed + int(min_hours * HOUR) + delay
         )
     deliver = out + int(rng.uniform(0.5, 6) * HOUR) if route.mode != "FTL" else out
-    eta0 = promised
+    # What the carrier expects once the freight moves: the real delivery, less any delay
+    # it does not know about yet.
+    eta_now = deliver - delay
     revised: int | None = None
 
-    # Linehaul: hubs spaced by their share of the distance between departure and "out".
-    span = max(out - departed, HOUR)
+    # Linehaul: hubs spaced by their share of the distance over the undelayed span; a delay
+    # at one hub shifts everything after it.
+    span = max(out - delay - departed, HOUR)
+    shift = 0
     delay_at_hub = rng.randrange(len(route.hubs)) if route.hubs else -1
     damage_at_hub = rng.randrange(len(route.hubs)) if route.hubs else -1
     if route.mode == "FTL":
-        w.add("ETA", departed + 600, origin, eta=eta0)
+        w.add("ETA", departed + 600, origin, eta=eta_now)
         w.add("OUT_FOR_DELIVERY", departed + 900, origin)
     f_in = 0.0
     for i, hub in enumerate(route.hubs):
         f_in = min(max(distance_km(origin, hub) / max(km, 1.0), f_in + 0.05), 0.92)
-        hub_in = w.add("HUB_IN", departed + int(span * f_in), hub)
+        hub_in = w.add("HUB_IN", departed + int(span * f_in) + shift, hub)
         if exceptions.damaged and i == damage_at_hub:
-            w.add(
-                "DAMAGED",
-                hub_in + int(rng.uniform(0.3, 2) * HOUR),
-                hub,
-                reason=catalog.REASON_DAMAGED,
-            )
+            damaged_at = hub_in + int(rng.uniform(0.3, 2) * HOUR)
+            w.add("DAMAGED", damaged_at, hub, reason=catalog.REASON_DAMAGED)
         dwell = min(int(rng.uniform(2, 10) * HOUR), int(span * 0.15 / len(route.hubs)))
-        step: Step = "HUB_OUT_ORIGIN" if i == 0 else "HUB_OUT"
-        if i == len(route.hubs) - 1 and route.mode == "LTL" and len(route.hubs) > 1:
-            w.add("AVAILABLE", hub_in + dwell, hub)
-            continue
-        hub_out = w.add(step, hub_in + dwell, hub, eta=eta0 if eu else None)
-        if i == 0 and not eu:
-            w.add("ETA", hub_out + 300, hub, eta=eta0)
+        last_ltl_hub = i == len(route.hubs) - 1 and route.mode == "LTL" and len(route.hubs) > 1
         if exceptions.delayed and i == delay_at_hub:
-            revised = deliver
+            revised = eta_now = deliver
             reason = rng.choice(
                 (catalog.REASON_WEATHER, catalog.REASON_CARRIER, catalog.REASON_MECHANICAL)
             )
             if eu:
                 reason = {"AO": "WEATHER", "AJ": "TRAFFIC", "AI": "VEHICLE_BREAKDOWN"}[reason]
-            w.add(
-                "DELAYED", hub_out + int(rng.uniform(1, 4) * HOUR), hub, reason=reason, eta=revised
-            )
+            at = hub_in + int(rng.uniform(0.5, 1) * dwell)
+            w.add("DELAYED", at, hub, reason=reason, eta=revised)
             if not eu:
                 w.add("ETA", w.last + 600, hub, eta=revised)
+            shift = delay
+        if last_ltl_hub:
+            w.add("AVAILABLE", hub_in + dwell + shift, hub)
+            continue
+        hub_out = w.add(
+            "HUB_OUT_ORIGIN" if i == 0 else "HUB_OUT",
+            hub_in + dwell + (shift if i == delay_at_hub else 0),
+            hub,
+            eta=eta_now if eu else None,
+        )
+        if i == 0 and not eu and not (exceptions.delayed and i == delay_at_hub):
+            w.add("ETA", hub_out + 300, hub, eta=eta_now)
     if exceptions.delayed and revised is None:
         revised = deliver
         w.add("DELAYED", departed + span // 3, origin, reason=catalog.REASON_CARRIER, eta=revised)
 
-    last_city = route.hubs[-1] if route.hubs and route.mode != "FTL" else dest
+    # Out for delivery from the last terminal when it is local, else from the consignee's city.
+    last_city = dest
+    if route.hubs and route.mode != "FTL" and distance_km(route.hubs[-1], dest) < 250:
+        last_city = route.hubs[-1]
     delivered_at: int | None = None
     refused_at: int | None = None
     signer: str | None = None
