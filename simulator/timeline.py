@@ -163,7 +163,14 @@ def pick_hubs(
         lat = origin.lat + (destination.lat - origin.lat) * f
         lon = origin.lon + (destination.lon - origin.lon) * f
         probe = City("", None, "", "", lat, lon, origin.tz)
-        best = min(network, key=lambda h: distance_km(h, probe))
+        on_the_way = [
+            h
+            for h in network
+            if distance_km(origin, h) + distance_km(h, destination) <= 1.3 * km + 120
+        ]
+        if not on_the_way:
+            break
+        best = min(on_the_way, key=lambda h: distance_km(h, probe))
         if not hubs or hubs[-1] != best:
             hubs.append(best)
     return tuple(hubs)
@@ -269,8 +276,9 @@ def plan_timeline(
     shift = 0
     delay_at_hub = rng.randrange(len(route.hubs)) if route.hubs else -1
     damage_at_hub = rng.randrange(len(route.hubs)) if route.hubs else -1
-    if route.mode == "FTL":
+    if route.mode == "FTL" or not route.hubs:
         w.add("ETA", departed + 600, origin, eta=eta_now)
+    if route.mode == "FTL":
         w.add("OUT_FOR_DELIVERY", departed + 900, origin)
     f_in = 0.0
     for i, hub in enumerate(route.hubs):
