@@ -259,7 +259,9 @@ def plan_timeline(
     min_hours = km / speed + 4 * len(route.hubs)
     delay = int(rng.uniform(18, 54) * HOUR) if exceptions.delayed else 0
     if route.mode == "FTL":
-        out = departed + int(min_hours * rng.uniform(0.95, 1.15) * HOUR) + delay
+        # Truckload deliveries keep their appointment unless the road makes them late.
+        drive = departed + int(min_hours * rng.uniform(0.95, 1.15) * HOUR)
+        out = max(drive, promised - int(rng.uniform(0, 2) * HOUR)) + delay
     else:
         out = _morning(
             rng, promised + delay, dest.tz, earliest=departed + int(min_hours * HOUR) + delay
@@ -301,12 +303,13 @@ def plan_timeline(
             if not eu:
                 w.add("ETA", w.last + 600, hub, eta=revised)
             shift = delay
+        held = shift if i == delay_at_hub else 0  # the delay happens while at this hub
         if last_ltl_hub:
-            w.add("AVAILABLE", hub_in + dwell + shift, hub)
+            w.add("AVAILABLE", hub_in + dwell + held, hub)
             continue
         hub_out = w.add(
             "HUB_OUT_ORIGIN" if i == 0 else "HUB_OUT",
-            hub_in + dwell + (shift if i == delay_at_hub else 0),
+            hub_in + dwell + held,
             hub,
             eta=eta_now if eu else None,
         )
