@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import catalog
-from simulator.catalog import Mode
 from simulator.__main__ import main
+from simulator.catalog import Mode
 from simulator.timeline import (
     Exceptions,
     Route,
