@@ -91,6 +91,12 @@ async def _history(args: argparse.Namespace, now: datetime, topics: dict[TopicKi
         async with Publisher(args.bootstrap, topics) as publisher:
             tally = await publisher.send_all(records)
     _print_tally(f"history up to {now.isoformat()}", tally, topics, time.monotonic() - started)
+    if args.command == "history":
+        customers = f" --customers {args.customers}" if args.customers is not None else ""
+        print(
+            f"continue it with: python -m simulator live --seed {args.seed} --days {args.days}"
+            f"{customers} --orders-per-day {args.orders_per_day:g} --now {now.isoformat()}"
+        )
 
 
 async def _live(args: argparse.Namespace, now: datetime, topics: dict[TopicKind, str]) -> None:
