@@ -12,6 +12,7 @@ consumed in the order of a deterministic event queue; the faults use their own R
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,6 +153,10 @@ class _Arrival:
         return lambda t: lifecycle.arrive(t, self.customer, self.warehouse, 1.0)
 
 
+def _epoch(now: datetime | None) -> int:
+    return epoch_of(now) if now is not None else int(time.time())
+
+
 def _fault_rng(seed: int, phase: str) -> Random:
     return Random(f"faults:{phase}:{seed}")
 
@@ -161,14 +166,14 @@ def generate(
     days: int = 90,
     customers: int | None = None,
     orders_per_day: float = 40,
-    *,
-    now: datetime,
+    now: datetime | None = None,
     faults: FaultRates = NO_FAULTS,
 ) -> Iterator[SimRecord]:
-    """Every record of a ``days``-long history ending at ``now`` (aware datetime), in
-    emission order. Deterministic for equal arguments. ``faults`` defaults to none."""
+    """Every record of a ``days``-long history ending at ``now`` (an aware datetime; the
+    real clock when None, which is not reproducible), in emission order. Deterministic for
+    equal arguments. ``faults`` defaults to none: the clean stream."""
     world = World(
-        seed, days=days, customers=customers, orders_per_day=orders_per_day, now=epoch_of(now)
+        seed, days=days, customers=customers, orders_per_day=orders_per_day, now=_epoch(now)
     )
     stamper = Stamper()
     stamped = (stamper.stamp(event) for event in world.events(until=world.now))
@@ -181,8 +186,8 @@ def live(
     days: int = 90,
     customers: int | None = None,
     orders_per_day: float = 40,
+    now: datetime | None = None,
     *,
-    now: datetime,
     rate: float = 5.0,
     speedup: float = DEFAULT_SPEEDUP,
     live_from: datetime | None = None,
@@ -201,7 +206,7 @@ def live(
     if speedup < 1:
         raise ValueError("speedup must be at least 1")
     world = World(
-        seed, days=days, customers=customers, orders_per_day=orders_per_day, now=epoch_of(now)
+        seed, days=days, customers=customers, orders_per_day=orders_per_day, now=_epoch(now)
     )
     stamper = Stamper()
     for event in world.events(until=world.now):

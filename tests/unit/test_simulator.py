@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from projections.events import decode_event
+from simulator.faults import FaultRates
 from simulator.world import expected_counts, generate
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -82,6 +83,11 @@ def test_the_same_seed_gives_the_same_bytes() -> None:
     second = list(generate(5, days=4, orders_per_day=25, now=NOW))
     assert len(first) > 300
     assert first == second
+
+
+def test_the_positional_signature_matches_the_keywords() -> None:
+    positional = list(generate(5, 2, None, 10, NOW, FaultRates.none()))
+    assert positional == list(generate(seed=5, days=2, orders_per_day=10, now=NOW))
 
 
 def test_another_seed_gives_another_world() -> None:
