@@ -122,6 +122,9 @@ class RelatedSummary(TypedDict, total=False):
     """
 
     rev: int
+    #: The summarised entity's tenant: readers check entitlements on a summary without
+    #: loading the entity.
+    customerId: str | None
 
 
 class ShipmentSummary(RelatedSummary, total=False):

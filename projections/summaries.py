@@ -24,7 +24,7 @@ def summarize(kind: str, doc: Mapping[str, Any]) -> dict[str, Any]:
         summarizer = _SUMMARIZERS[kind]
     except KeyError:
         raise ValueError(f"no summary for entity kind {kind!r}") from None
-    return dict(summarizer(doc))
+    return {**summarizer(doc), "customerId": doc.get("customerId")}
 
 
 def _order(doc: Mapping[str, Any]) -> OrderSummary:

@@ -72,6 +72,7 @@ def test_an_order_summary_carries_erp_and_warehouse_fields() -> None:
         "warehouseId": "DC-ATL",
         "fulfillmentStage": "LOADED",
         "cancelled": False,
+        "customerId": "ACME",
     }
 
 
@@ -94,6 +95,7 @@ def test_an_invoice_summary_carries_amounts_as_strings() -> None:
         "balance": "909.89",
         "status": "OPEN",
         "dueDate": "2026-12-25",
+        "customerId": "ACME",
     }
 
 
