@@ -7,10 +7,17 @@ injected at configurable rates. The same seed and ``now`` always give the same b
 Layers, each its own module:
 
 * ``catalog``: reference data (customers, warehouses, cities, carriers, status codes);
+* ``times``: epoch seconds and RFC 3339 in the sources' zones;
 * ``timeline``: pure per-mode milestone timelines;
-* ``lifecycle`` and ``billing``: what happens to one order group, one invoice;
-* ``world``: the discrete-event scheduler that turns them into a time-ordered stream;
+* ``context``: the shared queue, RNG, id counters and customer data;
+* ``lifecycle``, ``billing``, ``source_status``: what happens to an order group, an
+  invoice, a source;
+* ``world``: the discrete-event scheduler and the public ``generate`` / ``live``;
 * ``envelope``: CloudEvents envelopes, ids and per-(source, subject) sequences;
 * ``faults``: the backbone's misbehaviour, applied to the clean stream;
-* ``live`` and ``publish``: pacing against a clock and publishing with aiokafka.
+* ``records``: ``SimRecord``, what callers receive;
+* ``live`` and ``publish``: pacing against a clock, publishing with aiokafka (the only I/O).
+
+Usage: ``python -m simulator history --seed 7 --days 90 --now 2026-11-27T12:00:00+00:00``,
+``python -m simulator live --rate 5 ...`` (same arguments), or ``python -m simulator demo``.
 """
