@@ -577,3 +577,28 @@ async def test_a_cursor_older_than_the_retained_log_is_expired(live: LiveStack) 
     [message] = recent
     assert decode_cursor(_event(message)["cursor"]) == offsets[-1]
     await client.close()
+
+
+async def test_the_app_creates_the_changes_topic_with_the_retention_window(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient
+) -> None:
+    """The resume window is the topic's retention: CHANGES_RETENTION_HOURS at creation."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from web.live.log import ChangeLog
+
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in TopicNames().__dict__.items()})
+    await ChangeLog(kafka_bootstrap, topics, retention_hours=5).ensure_topic()
+    try:
+        [described] = await kafka_admin.describe_topics([topics.changes])
+        [config] = await kafka_admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topics.changes, {"retention.ms": None})]
+        )
+        entries = config.to_object()["resources"][0]["config_entries"]
+    finally:
+        await kafka_admin.delete_topics([topics.changes, topics.dead_letter])
+    assert len(described["partitions"]) == 1, "one partition: its offsets are the cursors"
+    assert {e["config_names"]: e["config_value"] for e in entries}["retention.ms"] == str(
+        5 * 3_600_000
+    )
