@@ -7,10 +7,14 @@ simulator against the contract text, not against the simulator's own catalog.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,6 +87,34 @@ def test_the_same_seed_gives_the_same_bytes() -> None:
     second = list(generate(5, days=4, orders_per_day=25, now=NOW))
     assert len(first) > 300
     assert first == second
+
+
+_DIGEST = """
+import hashlib
+from datetime import UTC, datetime
+from simulator.faults import FaultRates
+from simulator.world import generate
+digest = hashlib.sha256()
+for r in generate(3, 4, None, 20, datetime(2026, 11, 27, 12, tzinfo=UTC), FaultRates.default()):
+    digest.update(r.topic_kind.encode() + r.key + r.value + bytes([r.broken]))
+print(digest.hexdigest())
+"""
+
+
+def test_output_does_not_depend_on_the_process_hash_seed() -> None:
+    root = Path(__file__).resolve().parents[2]
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", _DIGEST],
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1
 
 
 def test_the_positional_signature_matches_the_keywords() -> None:
