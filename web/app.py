@@ -11,7 +11,6 @@ broker down.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import importlib.util
@@ -65,8 +64,12 @@ def web_extensions(settings: Settings, metrics: Metrics) -> list[ExtensionSpec]:
     ]
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the app; no I/O happens until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, live: bool = True) -> Starlette:
+    """Build the app; no I/O happens until the lifespan starts.
+
+    ``live=False`` leaves out ``web.live`` (subscriptions then answer that live updates are
+    unavailable): for tests of the HTTP surface, which should not start a change-log reader.
+    """
     settings = settings or Settings.from_env()
     metrics = Metrics()
     schema = build_schema(extensions=web_extensions(settings, metrics))
@@ -97,13 +100,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 interval_seconds=settings.lag_poll_interval_seconds,
             )
             app.state.consumer_lag = poller
-            lag_task = asyncio.create_task(poller.run(), name="consumer-lag-poller")
-            stack.push_async_callback(_cancel, lag_task)
+            poller.start()
+            stack.push_async_callback(poller.stop)
 
             app.state.live = None
-            live = _live_lifespan(settings)
-            if live is not None:
-                app.state.live = await stack.enter_async_context(live)
+            live_context = _live_lifespan(settings) if live else None
+            if live_context is not None:
+                app.state.live = await stack.enter_async_context(live_context)
                 endpoint.use_live(app.state.live)
             logger.info(
                 "portal API ready: GraphQL at %s, MongoDB database %r, live updates %s",
@@ -155,9 +158,3 @@ def _live_lifespan(settings: Settings) -> AbstractAsyncContextManager[Any] | Non
         return None
     context: AbstractAsyncContextManager[Any] = hook(settings)
     return context
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -2,9 +2,7 @@
 
 A background task of the API process polls every ``LAG_POLL_INTERVAL_SECONDS``. Kafka being
 down must not hurt reads, so a failed poll is logged (once per outage), marks Kafka down in
-the metrics, keeps the last known lags and is retried at the next tick. Each poll uses fresh,
-short-lived clients: nothing to repair after a broker restart, and the cost (a few requests
-every 15 s) is negligible.
+the metrics, keeps the last known lags and is retried at the next tick with new clients.
 """
 
 from __future__ import annotations
@@ -74,6 +72,14 @@ def compute_lags(
 
 
 class ConsumerLagPoller:
+    """Polls the lag from ``start`` until ``stop``.
+
+    The clients live across polls and are dropped and rebuilt after any failure, so a broker
+    restart costs one failed poll. ``stop`` lets a poll in flight finish (each is bounded by
+    ``timeout_seconds``) instead of cancelling it: aiokafka leaks the socket of a client
+    cancelled while it bootstraps.
+    """
+
     def __init__(
         self,
         *,
@@ -92,21 +98,46 @@ class ConsumerLagPoller:
         self.timeout_seconds = timeout_seconds
         self.latest: LagSnapshot | None = None
         self._reachable: bool | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self.run(), name="consumer-lag-poller")
+
+    async def stop(self) -> None:
+        """Finish the poll in flight, if any, then release the clients."""
+        task, self._task = self._task, None
+        self._stopping.set()
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, self.timeout_seconds + 5)
+            except TimeoutError:
+                logger.warning("consumer lag poller did not stop in time; cancelled")
+        await self.close()
 
     async def run(self) -> None:
-        """Poll until cancelled; never raises for Kafka being unreachable."""
-        while True:
+        """Poll every interval until ``stop``; never raises for Kafka being unreachable."""
+        while not self._stopping.is_set():
             await self.poll_once()
-            await asyncio.sleep(self.interval_seconds)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.interval_seconds)
+            except TimeoutError:
+                pass
 
     async def poll_once(self) -> LagSnapshot | None:
         try:
-            snapshot = await asyncio.wait_for(self._read(), self.timeout_seconds)
+            async with asyncio.timeout(self.timeout_seconds):
+                snapshot = await self._read()
         except (KafkaError, OSError, TimeoutError) as exc:
             if self._reachable is not False:
                 logger.warning("consumer lag unavailable (Kafka unreachable?): %r", exc)
             self._reachable = False
             self.metrics.kafka_up.set(0)
+            await self.close()
             return None
         if self._reachable is False:
             logger.info("consumer lag available again")
@@ -115,6 +146,20 @@ class ConsumerLagPoller:
         self._export(snapshot)
         return snapshot
 
+    async def close(self) -> None:
+        consumer, admin = self._consumer, self._admin
+        self._consumer = self._admin = None
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except (KafkaError, OSError) as exc:
+                logger.debug("stopping the lag consumer failed: %r", exc)
+        if admin is not None:
+            try:
+                await admin.close()
+            except (KafkaError, OSError) as exc:
+                logger.debug("closing the lag admin client failed: %r", exc)
+
     def _export(self, snapshot: LagSnapshot) -> None:
         self.metrics.kafka_up.set(1)
         self.metrics.lag_poll_success.set(time.time())
@@ -122,46 +167,42 @@ class ConsumerLagPoller:
         for p in snapshot.partitions:
             self.metrics.consumer_lag.labels(topic=p.topic, partition=str(p.partition)).set(p.lag)
 
-    async def _read(self) -> LagSnapshot:
+    async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
         timeout_ms = int(self.timeout_seconds * 1000)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            enable_auto_commit=False,
-            request_timeout_ms=timeout_ms,
-            client_id="portal-api-lag",
-        )
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers,
-            request_timeout_ms=timeout_ms,
-            client_id="portal-api-lag",
-        )
-        try:
-            await consumer.start()
-            await admin.start()
-            existing = await consumer.topics()
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in self.topics
-                if topic in existing
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            if not partitions:
-                return LagSnapshot(taken_at=datetime.now(UTC), partitions=())
-            end = await consumer.end_offsets(partitions)
-            beginning = await consumer.beginning_offsets(partitions)
-            offsets = await admin.list_consumer_group_offsets(self.group_id, partitions=partitions)
-            committed = {tp: meta.offset for tp, meta in offsets.items()}
-            return LagSnapshot(
-                taken_at=datetime.now(UTC),
-                partitions=compute_lags(committed, beginning, end),
+        if self._consumer is None:
+            # Kept before starting, so a start interrupted by shutdown is still closed.
+            self._consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap_servers,
+                enable_auto_commit=False,
+                request_timeout_ms=timeout_ms,
+                client_id="portal-api-lag",
             )
-        finally:
-            await _quietly_close(consumer.stop(), admin.close())
+            await self._consumer.start()
+        if self._admin is None:
+            self._admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.bootstrap_servers,
+                request_timeout_ms=timeout_ms,
+                client_id="portal-api-lag",
+            )
+            await self._admin.start()
+        return self._consumer, self._admin
 
-
-async def _quietly_close(*closings: object) -> None:
-    for closing in closings:
-        try:
-            await closing  # type: ignore[misc]
-        except (KafkaError, OSError) as exc:
-            logger.debug("closing a Kafka client failed: %r", exc)
+    async def _read(self) -> LagSnapshot:
+        consumer, admin = await self._clients()
+        existing = await consumer.topics()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self.topics
+            if topic in existing
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return LagSnapshot(taken_at=datetime.now(UTC), partitions=())
+        end = await consumer.end_offsets(partitions)
+        beginning = await consumer.beginning_offsets(partitions)
+        offsets = await admin.list_consumer_group_offsets(self.group_id, partitions=partitions)
+        committed = {tp: meta.offset for tp, meta in offsets.items()}
+        return LagSnapshot(
+            taken_at=datetime.now(UTC),
+            partitions=compute_lags(committed, beginning, end),
+        )

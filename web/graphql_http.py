@@ -211,6 +211,19 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
                 401, str(exc), ErrorCode.UNAUTHENTICATED, {"WWW-Authenticate": challenge}
             ) from exc
 
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's, after checking that a POST body is a JSON object (Strawberry 0.341
+        fails with an AttributeError, a 500, on a body such as ``"text"`` or ``42``)."""
+        if request.method == "POST":
+            body = self.parse_json(await request.get_body())  # cached: parsed again below
+            if not isinstance(body, dict | list):
+                raise HTTPException(
+                    400, "The request body must be a JSON object with a `query` member."
+                )
+        return await super().parse_http_body(request)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self.page_html)
 

@@ -48,3 +48,4 @@ async def test_unreachable_broker_marks_kafka_down_and_keeps_going() -> None:
     assert await poller.poll_once() is None
     assert metrics.registry.get_sample_value("portal_kafka_up") == 0
     assert poller.latest is None
+    await poller.close()

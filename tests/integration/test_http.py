@@ -1,0 +1,515 @@
+"""GraphQL over HTTP against the real app and FerretDB, in-process through httpx.
+
+Covers what a client of the endpoint notices: status codes and media types per the
+GraphQL-over-HTTP specification, authentication answers, limits, masking of internals, the
+operational endpoints, CORS and the GraphiQL page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import pytest_asyncio
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.applications import Starlette
+
+from entitlements.mint import mint_token
+from tests.conftest import Stack
+from web.app import create_app
+from web.settings import Settings
+
+SECRET = "http-tests-shared-secret-0123456789abcdef"
+GRJ = "application/graphql-response+json"
+ORIGIN = "https://portal.example.com"
+TRACK = (
+    "query($t: String!) { shipmentByTrackingNumber(trackingNumber: $t) { id customerId status } }"
+)
+
+
+def settings_for(stack: Stack, database: str, **overrides: str) -> Settings:
+    return Settings.from_env(
+        {
+            "AUTH_HS256_SECRET": SECRET,
+            "MONGODB_URI": stack.mongodb_uri,
+            "MONGODB_DATABASE": database,
+            "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
+            "CORS_ORIGINS": ORIGIN,
+            **overrides,
+        }
+    )
+
+
+def token(settings: Settings, customers: list[str], roles: list[str] | None = None) -> str:
+    return mint_token(
+        settings.tokens,
+        subject="alice",
+        customers=customers,
+        roles=roles or ["viewer"],
+        ttl_seconds=600,
+    )
+
+
+def shipment_doc(shipment_id: str, customer: str, tracking: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "_id": shipment_id,
+        "customerId": customer,
+        "known": True,
+        "rev": 1,
+        "updatedAt": now,
+        "trackingNumber": tracking,
+        "status": "IN_TRANSIT",
+        "mode": "LTL",
+        "carrier": {"scac": "ODFL", "name": "Old Dominion"},
+        "plannedPickupAt": now - timedelta(days=1),
+        "milestones": [],
+        "cancelled": False,
+        "related": {},
+    }
+
+
+async def seed(db: AsyncDatabase[dict[str, Any]]) -> None:
+    await db.shipments.insert_many(
+        [shipment_doc("SHP-A", "ACME", "TRK-A"), shipment_doc("SHP-G", "GLOBEX", "TRK-G")]
+    )
+    await db.sources.insert_one(
+        {
+            "_id": "tms/us-road",
+            "lastEventAt": datetime.now(UTC) - timedelta(seconds=30),
+            "lastAppliedAt": datetime.now(UTC) - timedelta(seconds=20),
+            "declared": {"status": "AVAILABLE"},
+        }
+    )
+
+
+class Running:
+    """An app whose lifespan is running, and an httpx client bound to it."""
+
+    def __init__(self, app: Starlette, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.app = app
+        self.client = client
+        self.settings = settings
+
+    def auth(self, customers: list[str], roles: list[str] | None = None) -> dict[str, str]:
+        return {"authorization": f"Bearer {token(self.settings, customers, roles)}"}
+
+
+async def start(settings: Settings) -> AsyncIterator[Running]:
+    # Without web.live: these tests are about HTTP, and its change-log reader would only add
+    # Kafka clients starting and stopping with every test's app.
+    app = create_app(settings, live=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as c:
+            yield Running(app, c, settings)
+
+
+@pytest_asyncio.fixture
+async def api(stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]) -> AsyncIterator[Running]:
+    await seed(mongo_db)
+    settings = settings_for(
+        stack, mongo_db.name, MAX_QUERY_DEPTH="6", MAX_ALIASES="4", MAX_QUERY_COST="500"
+    )
+    async for running in start(settings):
+        yield running
+
+
+async def post(
+    api: Running,
+    query: str,
+    variables: Mapping[str, Any] | None = None,
+    *,
+    accept: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Response:
+    sent = dict(headers or {})
+    if accept is not None:
+        sent["accept"] = accept
+    body: dict[str, Any] = {"query": query}
+    if variables is not None:
+        body["variables"] = dict(variables)
+    return await api.client.post("/graphql", json=body, headers=sent)
+
+
+def media_type(response: httpx.Response) -> str:
+    return response.headers["content-type"].split(";")[0]
+
+
+def codes(response: httpx.Response) -> list[str]:
+    return [e["extensions"]["code"] for e in response.json().get("errors", [])]
+
+
+# --- media types and status codes ---------------------------------------------------------
+
+
+async def test_post_query_as_application_json(api: Running) -> None:
+    response = await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))
+    assert response.status_code == 200
+    assert media_type(response) == "application/json"
+    assert response.json() == {
+        "data": {
+            "shipmentByTrackingNumber": {
+                "id": "SHP-A",
+                "customerId": "ACME",
+                "status": "IN_TRANSIT",
+            }
+        }
+    }
+
+
+async def test_graphql_response_json_when_the_client_accepts_it(api: Running) -> None:
+    response = await post(
+        api, TRACK, {"t": "TRK-A"}, accept=f"{GRJ}, application/json", headers=api.auth(["ACME"])
+    )
+    assert response.status_code == 200
+    assert media_type(response) == GRJ
+    assert response.json()["data"]["shipmentByTrackingNumber"]["id"] == "SHP-A"
+
+
+async def test_validation_error_is_400_only_under_graphql_response_json(api: Running) -> None:
+    strict = await post(api, "{ noSuchField }", accept=GRJ)
+    assert strict.status_code == 400
+    assert media_type(strict) == GRJ
+    assert "data" not in strict.json()
+    assert codes(strict) == ["GRAPHQL_VALIDATION_FAILED"]
+
+    legacy = await post(api, "{ noSuchField }", accept="application/json")
+    assert legacy.status_code == 200
+    assert codes(legacy) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+async def test_syntax_error_and_bad_variables(api: Running) -> None:
+    syntax = await post(api, "{ viewer { ", accept=GRJ)
+    assert (syntax.status_code, codes(syntax)) == (400, ["GRAPHQL_VALIDATION_FAILED"])
+    variables = await post(api, TRACK, {"t": 42}, accept=GRJ)
+    assert (variables.status_code, codes(variables)) == (400, ["BAD_USER_INPUT"])
+
+
+async def test_get_runs_queries(api: Running) -> None:
+    response = await api.client.get(
+        "/graphql",
+        params={"query": TRACK, "variables": json.dumps({"t": "TRK-A"})},
+        headers={**api.auth(["ACME"]), "accept": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.json()["data"]["shipmentByTrackingNumber"]["id"] == "SHP-A"
+
+
+async def test_get_refuses_mutations_with_405(api: Running) -> None:
+    response = await api.client.get(
+        "/graphql", params={"query": "mutation { anything }"}, headers={"accept": GRJ}
+    )
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert codes(response) == ["BAD_REQUEST"]
+    assert "POST" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", b'{"query": "{ viewer { subject } }"}'),
+        ("application/x-www-form-urlencoded", b"query=%7B%7D"),
+        ("application/json; charset=latin-1", b'{"query": "{ viewer { subject } }"}'),
+    ],
+)
+async def test_non_json_bodies_are_415(api: Running, content_type: str, body: bytes) -> None:
+    response = await api.client.post(
+        "/graphql", content=body, headers={"content-type": content_type}
+    )
+    assert response.status_code == 415
+    assert codes(response) == ["BAD_REQUEST"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'"a string"',
+        b'{"query": 42}',
+        b'{"query": "{ viewer { subject } }", "variables": [1]}',
+        b"{}",
+    ],
+)
+async def test_malformed_requests_are_400_with_a_clear_message(api: Running, body: bytes) -> None:
+    response = await api.client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert codes(response) == ["BAD_REQUEST"]
+    assert response.json()["errors"][0]["message"]
+
+
+async def test_other_methods_are_405(api: Running) -> None:
+    response = await api.client.put("/graphql", json={"query": "{ __typename }"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+
+
+async def test_unacceptable_accept_is_406(api: Running) -> None:
+    response = await post(api, "{ __typename }", accept="text/csv")
+    assert response.status_code == 406
+    assert media_type(response) == "application/json"
+
+
+async def test_oversized_body_is_413(stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]) -> None:
+    settings = settings_for(stack, mongo_db.name, MAX_QUERY_BYTES="100", MAX_BODY_BYTES="1000")
+    async for api in start(settings):
+        response = await post(api, "{ __typename }", {"padding": "x" * 2000})
+        assert response.status_code == 413
+        assert codes(response) == ["BAD_REQUEST"]
+
+
+# --- authentication -----------------------------------------------------------------------
+
+
+async def test_no_token_is_anonymous_and_data_fields_say_unauthenticated(api: Running) -> None:
+    introspection = await post(api, "{ __schema { queryType { name } } }")
+    assert introspection.json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+
+    response = await post(api, TRACK, {"t": "TRK-A"})
+    assert response.status_code == 200
+    assert codes(response) == ["UNAUTHENTICATED"]
+    assert response.json()["data"] == {"shipmentByTrackingNumber": None}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer not-a-jwt",
+        "Basic YWxpY2U6c2VjcmV0",
+        "Bearer "
+        + jwt.encode(
+            {
+                "sub": "mallory",
+                "iss": "portal-read-model-local",
+                "aud": "portal-api",
+                "exp": 4102444800,
+                "customers": ["GLOBEX"],
+                "roles": ["support"],
+            },
+            "a-different-secret-0123456789abcdef0123",
+            algorithm="HS256",
+        ),
+    ],
+)
+async def test_bad_tokens_are_401_with_a_challenge(api: Running, authorization: str) -> None:
+    response = await post(api, TRACK, {"t": "TRK-G"}, headers={"authorization": authorization})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith('Bearer realm="portal"')
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert codes(response) == ["UNAUTHENTICATED"]
+    assert "TRK-G" not in response.text and "SHP-G" not in response.text
+
+
+async def test_expired_token_is_401(api: Running) -> None:
+    expired = mint_token(
+        api.settings.tokens,
+        subject="alice",
+        customers=["ACME"],
+        roles=["viewer"],
+        ttl_seconds=60,
+        now=datetime.now(UTC) - timedelta(hours=1),
+    )
+    response = await post(
+        api, TRACK, {"t": "TRK-A"}, headers={"authorization": f"Bearer {expired}"}
+    )
+    assert response.status_code == 401
+    assert "expired" in response.json()["errors"][0]["message"]
+
+
+async def test_another_customers_shipment_is_not_found(api: Running) -> None:
+    response = await post(api, TRACK, {"t": "TRK-G"}, headers=api.auth(["ACME"]))
+    assert response.json() == {"data": {"shipmentByTrackingNumber": None}}
+
+
+# --- limits -------------------------------------------------------------------------------
+
+
+async def test_depth_limit(api: Running) -> None:
+    deep = (
+        "{ shipments { edges { node { orders { shipments { orders { shipments { id } } } } } } } }"
+    )
+    response = await post(api, deep, accept=GRJ, headers=api.auth(["ACME"]))
+    assert response.status_code == 400
+    depth = [
+        e for e in response.json()["errors"] if e["extensions"].get("limit") == "MAX_QUERY_DEPTH"
+    ]
+    assert depth and depth[0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert "limit of 6 (MAX_QUERY_DEPTH)" in depth[0]["message"]
+
+
+async def test_alias_limit(api: Running) -> None:
+    query = "{ " + " ".join(f"a{i}: viewer {{ subject }}" for i in range(5)) + " }"
+    response = await post(api, query, accept=GRJ, headers=api.auth(["ACME"]))
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "MAX_ALIASES",
+        "allowed": 4,
+        "actual": 5,
+    }
+
+
+async def test_cost_limit_counts_page_sizes(api: Running) -> None:
+    # per shipment: the node, its carrier, and its orders (a list: 20 by default) = 24
+    query = (
+        "query($n: Int!) { shipments(first: $n) "
+        "{ edges { node { id carrier { name } orders { id } } } } }"
+    )
+    ok = await post(api, query, {"n": 10}, accept=GRJ, headers=api.auth(["ACME"]))
+    assert ok.status_code == 200, ok.text
+    refused = await post(api, query, {"n": 50}, accept=GRJ, headers=api.auth(["ACME"]))
+    assert refused.status_code == 400
+    error = refused.json()["errors"][0]
+    assert error["extensions"]["limit"] == "MAX_QUERY_COST"
+    assert "MAX_QUERY_COST" in error["message"] and "`first`" in error["message"]
+
+
+async def test_query_size_limit(stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]) -> None:
+    settings = settings_for(stack, mongo_db.name, MAX_QUERY_BYTES="200")
+    async for api in start(settings):
+        response = await post(api, "{ __typename }" + " " * 300, accept=GRJ)
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["extensions"]["limit"] == "MAX_QUERY_BYTES"
+
+
+# --- masking ------------------------------------------------------------------------------
+
+
+class ExplodingPolicy:
+    """Stands for a bug below the web layer: its message holds things no client may see."""
+
+    def scope(self, *args: object, **kwargs: object) -> object:
+        raise RuntimeError("KeyError in mongodb://admin:hunter2@db-7.internal/portal")
+
+
+async def test_unexpected_errors_are_masked_with_the_request_id(api: Running) -> None:
+    api.app.state.policy = ExplodingPolicy()
+    response = await post(
+        api, TRACK, {"t": "TRK-A"}, headers={**api.auth(["ACME"]), "x-request-id": "req-masking-1"}
+    )
+    assert response.status_code == 200
+    (error,) = response.json()["errors"]
+    assert error["message"] == "Internal server error"
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-masking-1"}
+    assert response.headers["x-request-id"] == "req-masking-1"
+    for secret in ("hunter2", "mongodb://", "RuntimeError", "Traceback", "db-7"):
+        assert secret not in response.text
+
+
+async def test_database_down_answers_without_internals(stack: Stack) -> None:
+    # A port that accepts and immediately closes: the driver sees a broken server.
+    async def slam(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(slam, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = settings_for(stack, "unused", MONGODB_URI=f"mongodb://127.0.0.1:{port}/")
+    try:
+        async for api in start(settings):
+            ready = await api.client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["status"] == "unavailable"
+            assert (await api.client.get("/healthz")).status_code == 200
+
+            response = await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))
+            assert response.status_code == 200
+            (error,) = response.json()["errors"]
+            assert error["extensions"]["code"] in ("SERVICE_UNAVAILABLE", "INTERNAL_SERVER_ERROR")
+            assert str(port) not in response.text and "127.0.0.1" not in response.text
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+async def test_healthz_and_readyz(api: Running) -> None:
+    health = await api.client.get("/healthz")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    ready = await api.client.get("/readyz")
+    assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+
+
+def sample(metrics_text: str, name: str, **labels: str) -> float | None:
+    for line in metrics_text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        metric, _, value = line.rpartition(" ")
+        found = dict(re.findall(r'(\w+)="([^"]*)"', metric))
+        if metric.split("{")[0] == name and all(found.get(k) == v for k, v in labels.items()):
+            return float(value)
+    return None
+
+
+async def test_metrics_report_latency_errors_and_freshness(api: Running) -> None:
+    await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))
+    await post(api, "{ noSuchField }")
+    await post(api, "{ __typename }", headers={"authorization": "Bearer nope"})
+
+    response = await api.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    count = sample(text, "portal_graphql_request_duration_seconds_count", operation_type="query")
+    assert count is not None and count >= 2
+    assert sample(text, "portal_graphql_errors_total", code="GRAPHQL_VALIDATION_FAILED") == 1
+    assert sample(text, "portal_graphql_errors_total", code="UNAUTHENTICATED") == 1
+    freshness = sample(text, "portal_source_freshness_seconds", source="tms/us-road")
+    assert freshness is not None and 15 <= freshness < 120
+
+
+# --- browsers -----------------------------------------------------------------------------
+
+
+async def test_cors_preflight_and_response_headers(api: Running) -> None:
+    preflight = await api.client.options(
+        "/graphql",
+        headers={
+            "origin": ORIGIN,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+
+    response = await post(api, "{ __typename }", headers={"origin": ORIGIN})
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+
+    stranger = await api.client.options(
+        "/graphql",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
+    assert "access-control-allow-origin" not in stranger.headers
+    other = await post(api, "{ __typename }", headers={"origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_browsers_get_graphiql_with_local_assets(api: Running) -> None:
+    page = await api.client.get(
+        "/graphql", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    )
+    assert page.status_code == 200
+    assert media_type(page) == "text/html"
+    assert "https://" not in page.text
+    for asset in re.findall(r'src="(/graphiql/static/[^"]+)"', page.text):
+        served = await api.client.get(asset)
+        assert served.status_code == 200, asset
+        assert "javascript" in served.headers["content-type"], asset
+
+
+async def test_request_id_is_generated_when_absent(api: Running) -> None:
+    response = await api.client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
