@@ -55,7 +55,8 @@ def inbound(topic_names: dict[str, str]) -> dict[TopicKind, str]:
 async def test_a_published_history_reads_back_per_topic_in_key_order(
     kafka_bootstrap: str, topic_names: dict[str, str]
 ) -> None:
-    records = list(generate(3, days=3, orders_per_day=15, now=NOW, faults=FaultRates.default()))
+    faults = FaultRates(duplicate=0.05, stale_snapshot=0.3, disorder=0.1, broken=0.02)
+    records = list(generate(3, days=3, orders_per_day=15, now=NOW, faults=faults))
     topics = inbound(topic_names)
     async with Publisher(kafka_bootstrap, topics) as publisher:
         tally = await publisher.send_all(records)
