@@ -29,9 +29,10 @@ from simulator.records import SimRecord, TimedRecord, TopicKind
 from simulator.source_status import SourceStatus
 from simulator.times import DAY, epoch_of, local
 
-#: Records per live order group, measured in the live feed's steady state (seed 7, rate 10
-#: gives about 10 records/s from the second hour on; the first hour runs about 10% lower
-#: because invoices and payments of the first groups are still to come).
+#: Records per live order group, measured in the live feed's steady state: at rate 10 the
+#: feed gives about 4.5 records/s in its first five minutes, 9 after fifteen and 10 from
+#: about half an hour on (the first groups' later stages, invoices and payments are still
+#: to come at the start).
 EVENTS_PER_GROUP: Final = 20.0
 #: How much faster than real time the live feed's new orders live their lives.
 DEFAULT_SPEEDUP: Final = 720.0
