@@ -37,7 +37,7 @@ async def kafka_ready(bootstrap: str) -> bool:
 
 def mongo_ready(uri: str) -> bool:
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-        uri, serverSelectionTimeoutMS=1500, connectTimeoutMS=1500
+        uri, serverSelectionTimeoutMS=1500, connectTimeoutMS=1500, socketTimeoutMS=3000
     )
     try:
         client.admin.command("ping")
