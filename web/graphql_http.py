@@ -236,9 +236,14 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """Strawberry's, except that a mutation over GET is 405 (the spec), not 400."""
+        """Strawberry's, except for which operations HTTP may carry and how refusals read.
+
+        A mutation over GET is 405 (the spec), not 400. A subscription over HTTP is refused
+        with a pointer to the WebSocket protocols: Strawberry would try to execute it as a
+        query and fail with an internal error.
+        """
         method = request_adapter.method
-        allowed = OperationType.from_http(method)
+        allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
         try:
             return await self.schema.execute(
                 request_data.query,
@@ -250,6 +255,12 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
                 operation_extensions=request_data.extensions,
             )
         except InvalidOperationTypeError as exc:
+            if exc.operation_type == OperationType.SUBSCRIPTION:
+                raise Refusal(
+                    400,
+                    "Subscriptions are served over WebSocket on this path "
+                    "(graphql-transport-ws or graphql-ws), not over HTTP.",
+                ) from exc
             if method == "GET":
                 raise Refusal(
                     405, "Mutations must be sent with POST.", headers={"Allow": "POST"}

@@ -213,6 +213,13 @@ async def test_get_refuses_mutations_with_405(api: Running) -> None:
     assert "POST" in response.json()["errors"][0]["message"]
 
 
+async def test_subscriptions_over_http_point_to_websocket(api: Running) -> None:
+    response = await post(api, "subscription { milestoneFeed { cursor } }", accept=GRJ)
+    assert response.status_code == 400
+    assert codes(response) == ["BAD_REQUEST"]
+    assert "WebSocket" in response.json()["errors"][0]["message"]
+
+
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [
