@@ -35,7 +35,7 @@ class PartitionLag:
 
 @dataclass(frozen=True)
 class LagSnapshot:
-    """The result of the last successful poll, kept on ``app.state.consumer_lag``."""
+    """The result of the last successful poll (``app.state.consumer_lag.latest``)."""
 
     taken_at: datetime
     partitions: tuple[PartitionLag, ...]
@@ -189,13 +189,17 @@ class ConsumerLagPoller:
 
     async def _read(self) -> LagSnapshot:
         consumer, admin = await self._clients()
-        existing = await consumer.topics()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in self.topics
-            if topic in existing
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        # Only topics that exist: a metadata request naming a missing topic would make a
+        # broker with auto.create.topics.enable create it, and monitoring must not do that.
+        existing = set(await admin.list_topics())
+        wanted = [topic for topic in self.topics if topic in existing]
+        described = await admin.describe_topics(wanted) if wanted else []
+        partitions = sorted(
+            TopicPartition(topic["topic"], partition["partition"])
+            for topic in described
+            if topic["error_code"] == 0
+            for partition in topic["partitions"]
+        )
         if not partitions:
             return LagSnapshot(taken_at=datetime.now(UTC), partitions=())
         end = await consumer.end_offsets(partitions)

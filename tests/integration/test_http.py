@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,12 +19,15 @@ import httpx
 import jwt
 import pytest
 import pytest_asyncio
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 
 from entitlements.mint import mint_token
 from tests.conftest import Stack
 from web.app import create_app
+from web.consumer_lag import ConsumerLagPoller
+from web.metrics import Metrics
 from web.settings import Settings
 
 SECRET = "http-tests-shared-secret-0123456789abcdef"
@@ -520,3 +524,54 @@ async def test_browsers_get_graphiql_with_local_assets(api: Running) -> None:
 async def test_request_id_is_generated_when_absent(api: Running) -> None:
     response = await api.client.get("/healthz")
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+# --- consumer lag -------------------------------------------------------------------------
+
+
+async def test_consumer_lag_per_partition_from_committed_offsets(
+    stack: Stack, topic_names: dict[str, str]
+) -> None:
+    topic = topic_names["orders"]
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+    await producer.start()
+    try:
+        for _ in range(5):
+            await producer.send_and_wait(topic, b"x", key=b"k", partition=0)
+        for _ in range(2):
+            await producer.send_and_wait(topic, b"y", key=b"k", partition=1)
+    finally:
+        await producer.stop()
+    group = f"lag-test-{uuid.uuid4().hex[:8]}"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.kafka_bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        await consumer.commit({TopicPartition(topic, 0): 3})
+    finally:
+        await consumer.stop()
+
+    metrics = Metrics()
+    poller = ConsumerLagPoller(
+        bootstrap_servers=stack.kafka_bootstrap,
+        group_id=group,
+        topics=[topic, "no-such-topic-" + group],
+        metrics=metrics,
+        interval_seconds=60,
+    )
+    try:
+        snapshot = await poller.poll_once()
+    finally:
+        await poller.close()
+    assert snapshot is not None
+    lags = {(p.topic, p.partition): (p.committed, p.lag) for p in snapshot.partitions}
+    assert lags[(topic, 0)] == (3, 2)  # committed 3 of 5
+    assert lags[(topic, 1)] == (None, 2)  # never committed: everything retained is unread
+    assert len(lags) == 4  # the topic's four partitions; the missing topic is not created
+    value = metrics.registry.get_sample_value(
+        "portal_projector_consumer_lag", {"topic": topic, "partition": "0"}
+    )
+    assert value == 2
+    assert metrics.registry.get_sample_value("portal_kafka_up") == 1
