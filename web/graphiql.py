@@ -28,10 +28,12 @@ DEFAULT_HEADERS: Final = json.dumps({"Authorization": f"Bearer {TOKEN_PLACEHOLDE
 _INTRO: Final = """\
 # Portal GraphQL API
 #
-# 1. Paste your bearer token into the Headers editor below, replacing {placeholder}.
-# 2. Pick an example tab (or write your own query: Ctrl-Space completes,
-#    the Docs panel on the left describes every type and field).
-# 3. Run it with Ctrl-Enter or the play button.
+# 1. Paste your bearer token in the Headers editor
+#    below, in place of {placeholder}.
+# 2. Pick an example tab, or write your own query:
+#    Ctrl-Space completes; the Docs panel (left)
+#    describes every type and field.
+# 3. Run it: Ctrl-Enter or the play button.
 #
 """
 

@@ -7,6 +7,7 @@ request the page makes: none may leave the API's own origin.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import shutil
@@ -177,6 +178,7 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
     api_process: ApiProcess,  # noqa: F811 - the fixture imported above
     browser: Page,
     mongo_db: AsyncDatabase[dict[str, Any]],
+    tmp_path: Path,
 ) -> None:
     await mongo_db.shipments.insert_one(
         {
@@ -226,6 +228,9 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
             }
         }
     }
+
+    shot = await browser.call("Page.captureScreenshot", format="png")
+    (tmp_path / "graphiql-result.png").write_bytes(base64.b64decode(shot["data"]))
 
     # A subscription goes over graphql-transport-ws on the same path, token in connection_init.
     await browser.evaluate(
