@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -39,7 +40,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError, SigningKeysUnavailableError
+from entitlements.tokens import TokenVerifier
 from graph.context import GraphContext
 from web.auth import authenticate
 from web.error_codes import ErrorCode, is_request_error
@@ -48,7 +51,6 @@ from web.settings import Settings
 
 logger = logging.getLogger("web.graphql")
 
-_RESPONSE_TYPE = "portal.response_type"
 _REQUEST_ERROR = "portal.request_error"
 
 
@@ -146,7 +148,6 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
                 406,
                 "Accept must allow application/graphql-response+json or application/json.",
             )
-        request.scope[_RESPONSE_TYPE] = response_type
         if method == "POST":
             declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit():
@@ -200,13 +201,17 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             stale_after=timedelta(seconds=self.settings.stale_after_seconds),
         )
 
-    async def _authenticate(self, request: Request, verifier: Any) -> Any:
+    async def _authenticate(self, request: Request, verifier: TokenVerifier) -> Caller | None:
         try:
             return await authenticate(request.headers.get("authorization"), verifier)
         except SigningKeysUnavailableError as exc:
             raise Refusal(503, str(exc), ErrorCode.UNAUTHENTICATED, {"Retry-After": "5"}) from exc
         except AuthenticationError as exc:
-            challenge = f'Bearer realm="portal", error="invalid_token", error_description="{exc}"'
+            # RFC 6750 3: the description is a quoted string of printable ASCII, no quotes.
+            description = re.sub(r'[^\x20-\x7e]|["\\]', "'", str(exc))
+            challenge = (
+                f'Bearer realm="portal", error="invalid_token", error_description="{description}"'
+            )
             raise Refusal(
                 401, str(exc), ErrorCode.UNAUTHENTICATED, {"WWW-Authenticate": challenge}
             ) from exc
