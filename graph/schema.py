@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import strawberry
 from strawberry.extensions import SchemaExtension
 
 from graph.entities import Invoice, Order, Shipment
 from graph.query import Query
+from graph.subscriptions import Subscription, SubscriptionExecutionContext
 
 ExtensionSpec = type[SchemaExtension] | Callable[[], SchemaExtension]
-
-
-def subscription_type() -> type[Any] | None:
-    """The Subscription root from ``graph.subscriptions``, when that module is present."""
-    try:
-        module = importlib.import_module("graph.subscriptions")
-    except ModuleNotFoundError as exc:
-        if exc.name != "graph.subscriptions":
-            raise
-        return None
-    subscription: type[Any] | None = getattr(module, "Subscription", None)
-    return subscription
 
 
 def build_schema(*, extensions: Sequence[ExtensionSpec] = ()) -> strawberry.federation.Schema:
@@ -36,7 +23,9 @@ def build_schema(*, extensions: Sequence[ExtensionSpec] = ()) -> strawberry.fede
     """
     return strawberry.federation.Schema(
         query=Query,
-        subscription=subscription_type(),
+        subscription=Subscription,
         types=[Order, Shipment, Invoice],
         extensions=list(extensions),
+        # graphql-core 3.3 grows a subscription's memory with every event otherwise.
+        execution_context_class=SubscriptionExecutionContext,
     )

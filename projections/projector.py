@@ -113,6 +113,7 @@ class BatchProcessor:
         self._mapping = mapping
         self._topics = topics
         self._target_suffix = target_suffix
+        self._prepared_suffixes: set[str] = set()
 
     async def process(self, records: Sequence[InboundRecord]) -> BatchOutcome:
         decoded, dead = decode_records(records, self._topics)
@@ -126,6 +127,9 @@ class BatchProcessor:
             if self._target_suffix is not None
             else await self._store.active_suffix()
         )
+        if suffix not in self._prepared_suffixes:
+            await self._store.ensure_collections(suffix)
+            self._prepared_suffixes.add(suffix)
         groups = planner.group_by_entity(events)
 
         current = await self._load(suffix, groups.keys())

@@ -83,7 +83,7 @@ async def process_until_done(
 async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> None:
     mapping = load_status_mapping(settings.status_map_file)
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongodb_uri, tz_aware=True
+        settings.mongodb_uri, tz_aware=True, maxPoolSize=settings.store_concurrency + 4
     )
     store = ProjectionStore(
         client[settings.mongodb_database], concurrency=settings.store_concurrency
@@ -137,6 +137,12 @@ async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> Non
                 log.warning("offset commit refused after a rebalance; records will rerun")
             if outcome.dead_letters:
                 log.warning("dead-lettered %d records", len(outcome.dead_letters))
+            log.debug(
+                "batch: %d records, %d events applied, %d documents written",
+                len(records),
+                outcome.applied_events,
+                outcome.written_documents,
+            )
     except KafkaError:
         log.exception("Kafka failure; stopping without committing the current batch")
         raise

@@ -23,7 +23,7 @@ import bson
 from bson.codec_options import CodecOptions
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import CollectionInvalid, PyMongoError
 
 from projections import documents
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
@@ -107,6 +107,24 @@ class ProjectionStore:
             )
         except PyMongoError as exc:
             raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
+
+    async def ensure_collections(self, suffix: str) -> None:
+        """Create a generation's collections before any concurrent write touches them.
+
+        FerretDB 1.24 on PostgreSQL serialises collection creation behind one lock; many
+        concurrent upserts into a missing collection stall there for minutes.
+        """
+        try:
+            existing = set(await self._db.list_collection_names())
+            for base in documents.ENTITY_COLLECTIONS:
+                name = self.collection_name(base, suffix)
+                if name not in existing:
+                    try:
+                        await self._db.create_collection(name)
+                    except CollectionInvalid:
+                        pass  # another projector process created it first
+        except PyMongoError as exc:
+            raise StoreError(f"cannot create collections: {exc}") from exc
 
     async def ensure_indexes(self, suffix: str) -> None:
         """Create the readers' indexes (needed on MongoDB; accepted and cheap on FerretDB)."""

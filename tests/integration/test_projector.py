@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -55,6 +56,7 @@ def _record(topics: dict[str, str], kind: str, event: dict[str, Any]) -> tuple[s
 def _settings(bootstrap: str, db: AsyncDatabase[Any], topics: dict[str, str]) -> ProjectorSettings:
     return ProjectorSettings(
         kafka_bootstrap_servers=bootstrap,
+        mongodb_uri=os.environ.get("MONGODB_URI") or "mongodb://127.0.0.1:27017/",
         mongodb_database=db.name,
         group_id=f"test-{uuid.uuid4().hex[:8]}",
         topics=topic_names_from(topics),
