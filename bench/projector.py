@@ -32,17 +32,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
-from pymongo import AsyncMongoClient  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pymongo import AsyncMongoClient
 
-from projections import documents  # noqa: E402
-from projections.changes import ShipmentChange  # noqa: E402
-from projections.runner import run_projector  # noqa: E402
-from projections.settings import ProjectorSettings  # noqa: E402
-from projections.topics import TopicNames  # noqa: E402
-from simulator.world import FaultRates, generate  # noqa: E402
-from tests.integration.projector_harness import wait_caught_up  # noqa: E402
+from projections import documents
+from projections.changes import ShipmentChange
+from projections.runner import run_projector
+from projections.settings import ProjectorSettings
+from projections.topics import TopicNames
+from simulator.world import FaultRates, generate
+from tests.integration.projector_harness import wait_caught_up
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -61,7 +61,9 @@ async def create_topics(bootstrap: str, topics: TopicNames) -> None:
         await admin.close()
 
 
-def simulated(seed: int, count: int, topics: TopicNames, now: datetime) -> list[tuple[str, bytes, bytes]]:
+def simulated(
+    seed: int, count: int, topics: TopicNames, now: datetime
+) -> list[tuple[str, bytes, bytes]]:
     names = topics.inbound()
     out: list[tuple[str, bytes, bytes]] = []
     for record in generate(
@@ -192,14 +194,20 @@ async def main() -> None:
         stop = asyncio.Event()
         started = time.perf_counter()
         task = asyncio.create_task(run_projector(settings, stop))
-        await wait_caught_up(args.bootstrap, settings.group_id, topics, timeout=3600)
+        await wait_caught_up(args.bootstrap, settings.group_id, topics, within=3600)
         projector_seconds = time.perf_counter() - started
         projector_rate = len(records) / projector_seconds
-        print(f"projector: {len(records)} events in {projector_seconds:.1f}s = {projector_rate:,.0f} events/s")
+        print(
+            f"projector: {len(records)} events in {projector_seconds:.1f}s"
+            f" = {projector_rate:,.0f} events/s"
+        )
 
         ceiling_seconds = await measure_ceiling(client, db_name, len(records))
         ceiling_rate = len(records) / ceiling_seconds
-        print(f"ceiling (insert_many of final documents): {ceiling_seconds:.1f}s = {ceiling_rate:,.0f} events/s")
+        print(
+            f"ceiling (insert_many of final documents): {ceiling_seconds:.1f}s"
+            f" = {ceiling_rate:,.0f} events/s"
+        )
         print(f"ratio projector/ceiling: {projector_rate / ceiling_rate:.2f}")
 
         latencies = await measure_freshness(
@@ -222,9 +230,7 @@ async def main() -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
         await admin.start()
         try:
-            await admin.delete_topics(
-                [getattr(topics, f) for f in TopicNames.__dataclass_fields__]
-            )
+            await admin.delete_topics([getattr(topics, f) for f in TopicNames.__dataclass_fields__])
         finally:
             await admin.close()
 

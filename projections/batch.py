@@ -183,7 +183,9 @@ def new_milestones(
     """Milestones present after the batch that were not there before, oldest first."""
     seen = {(m.get("source"), m.get("milestoneId")) for m in (before or {}).get("milestones", [])}
     return [
-        m for m in after.get("milestones", []) if (m.get("source"), m.get("milestoneId")) not in seen
+        m
+        for m in after.get("milestones", [])
+        if (m.get("source"), m.get("milestoneId")) not in seen
     ]
 
 

@@ -155,14 +155,14 @@ class BatchProcessor:
             )
         )
         outcome.written_documents = len(changes)
-        await self._store.push_summaries(suffix, await self._summary_pushes(suffix, changes, stored))
+        await self._store.push_summaries(
+            suffix, await self._summary_pushes(suffix, changes, stored)
+        )
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
         outcome.notices = _notices(changes, stored, now)
         return outcome
 
-    async def _load(
-        self, suffix: str, keys: Any
-    ) -> dict[EntityKey, Mapping[str, Any]]:
+    async def _load(self, suffix: str, keys: Any) -> dict[EntityKey, Mapping[str, Any]]:
         ids_by_kind: dict[str, list[str]] = defaultdict(list)
         for key in keys:
             ids_by_kind[key.kind].append(key.id)

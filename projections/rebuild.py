@@ -37,9 +37,7 @@ async def _consume_until(
 ) -> int:
     applied = 0
     while not stop.is_set():
-        pending = {
-            tp: end for tp, end in targets.items() if await consumer.position(tp) < end
-        }
+        pending = {tp: end for tp, end in targets.items() if await consumer.position(tp) < end}
         if not pending:
             return applied
         batches = await consumer.getmany(

@@ -38,18 +38,16 @@ async def publish_outcome(
         for dead in outcome.dead_letters
     ]
     sends += [
-        await producer.send(
-            changes_topic, value=notice.encode(), key=notice.shipment_id.encode()
-        )
+        await producer.send(changes_topic, value=notice.encode(), key=notice.shipment_id.encode())
         for notice in outcome.notices
     ]
     if sends:
         await asyncio.gather(*sends)
 
 
-def flatten(batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> list[
-    ConsumerRecord[bytes, bytes]
-]:
+def flatten(
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+) -> list[ConsumerRecord[bytes, bytes]]:
     return [record for records in batches.values() for record in records]
 
 

@@ -50,7 +50,9 @@ class ProjectorSettings:
         if status_map and not Path(status_map).is_file():
             raise ConfigurationError(f"STATUS_MAP_FILE={status_map!r} is not a readable file")
         return cls(
-            kafka_bootstrap_servers=environ.get("KAFKA_BOOTSTRAP_SERVERS", cls.kafka_bootstrap_servers),
+            kafka_bootstrap_servers=environ.get(
+                "KAFKA_BOOTSTRAP_SERVERS", cls.kafka_bootstrap_servers
+            ),
             mongodb_uri=environ.get("MONGODB_URI", cls.mongodb_uri),
             mongodb_database=environ.get("MONGODB_DATABASE", cls.mongodb_database),
             group_id=environ.get("PROJECTOR_GROUP", cls.group_id),

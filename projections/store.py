@@ -28,7 +28,6 @@ from pymongo.errors import CollectionInvalid, PyMongoError
 from projections import documents
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
 
-
 _STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
 

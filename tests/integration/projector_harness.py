@@ -26,14 +26,14 @@ def topic_names_from(mapping: Mapping[str, str]) -> TopicNames:
     return TopicNames(**{k: v for k, v in mapping.items() if k in TopicNames.__dataclass_fields__})
 
 
-async def produce(
-    bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]]
-) -> int:
+async def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]]) -> int:
     """Send (topic, key, value) records and wait for all acknowledgements."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
-        futures = [await producer.send(topic, value=value, key=key) for topic, key, value in records]
+        futures = [
+            await producer.send(topic, value=value, key=key) for topic, key, value in records
+        ]
         await asyncio.gather(*futures)
         return len(futures)
     finally:
@@ -52,7 +52,7 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
             for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
         if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - fresh topics
+            await consumer._client.force_metadata_update()
             partitions = [
                 TopicPartition(topic, p)
                 for topic in topics
@@ -64,14 +64,14 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
 
 
 async def wait_caught_up(
-    bootstrap: str, group: str, topics: TopicNames, *, timeout: float = 120.0
+    bootstrap: str, group: str, topics: TopicNames, *, within: float = 120.0
 ) -> None:
     """Wait until the group has committed every inbound partition up to its end offset."""
     targets = await end_offsets(bootstrap, topics.inbound().values())
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             committed = await admin.list_consumer_group_offsets(group)
             behind = {
