@@ -64,7 +64,7 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
 
 
 async def wait_caught_up(
-    bootstrap: str, group: str, topics: TopicNames, *, within: float = 120.0
+    bootstrap: str, group: str, topics: TopicNames, *, within: float = 300.0
 ) -> None:
     """Wait until the group has committed every inbound partition up to its end offset."""
     targets = await end_offsets(bootstrap, topics.inbound().values())

@@ -72,7 +72,7 @@ async def _project(settings: ProjectorSettings) -> None:
         await wait_caught_up(settings.kafka_bootstrap_servers, settings.group_id, settings.topics)
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=30)
+        await asyncio.wait_for(task, timeout=120)
 
 
 @pytest.fixture
@@ -205,12 +205,12 @@ async def test_sigkill_at_any_moment_loses_nothing_and_doubles_nothing(
     second_db: AsyncDatabase[Any],
     tmp_path: Path,
 ) -> None:
-    await produce(kafka_bootstrap, _simulated_records(topic_names, 4000))
+    await produce(kafka_bootstrap, _simulated_records(topic_names, 2000))
     expected = await _reference(kafka_bootstrap, topic_names, second_db)
 
     group = f"kill-{uuid.uuid4().hex[:8]}"
     env = projector_env(kafka_bootstrap, mongo_db.name, group, topic_names)
-    env["PROJECTOR_BATCH_MAX"] = "300"  # many batches, so kills land mid-stream
+    env["PROJECTOR_BATCH_MAX"] = "200"  # many batches, so kills land mid-stream
     rng = random.Random(5)
     for _ in range(4):
         process = start_projector(env, tmp_path / "projector.log")
@@ -231,7 +231,7 @@ async def test_two_processes_in_one_group_build_the_same_documents(
     second_db: AsyncDatabase[Any],
     tmp_path: Path,
 ) -> None:
-    await produce(kafka_bootstrap, _simulated_records(topic_names, 3000))
+    await produce(kafka_bootstrap, _simulated_records(topic_names, 1500))
     expected = await _reference(kafka_bootstrap, topic_names, second_db)
 
     group = f"pair-{uuid.uuid4().hex[:8]}"
@@ -249,7 +249,7 @@ async def test_two_processes_in_one_group_build_the_same_documents(
 async def test_rebuild_fills_a_new_generation_and_switches_readers(
     kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
-    await produce(kafka_bootstrap, _simulated_records(topic_names, 1500))
+    await produce(kafka_bootstrap, _simulated_records(topic_names, 800))
     settings = _settings(kafka_bootstrap, mongo_db, topic_names)
     await _project(settings)
     before = await snapshot(mongo_db)
