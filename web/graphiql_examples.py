@@ -3,14 +3,29 @@
 Keep each one valid against the schema and within the default query limits:
 ``tests/unit/test_web_graphiql.py`` validates every example and computes its cost, so an
 example that drifts from the schema fails the build rather than a customer's first try.
-Append new examples to ``EXAMPLES``; the first is the tab GraphiQL shows on first visit.
+Append new examples to ``build_examples``; the first is the tab GraphiQL shows on first visit.
+
+The values the examples look up (a tracking number, a customer, a search text) are variables,
+so a first run finds something: ``scripts/demo`` picks them from the world it loaded (the
+simulator's world depends on the moment its history ends) and passes them to the API process
+as ``GRAPHIQL_EXAMPLE_*`` variables, read once when this module is imported. Without them the
+defaults below are used: ACME and Atlanta exist in every seeded world, the tracking number
+only in the one it was taken from (seed 7, 45 days of 15 orders ending 2026-11-27T12:00Z).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+#: Environment variables naming the values the examples use, by ``ExampleValues`` field.
+ENV_VARIABLES: Final = {
+    "tracking_number": "GRAPHIQL_EXAMPLE_TRACKING_NUMBER",
+    "customer_id": "GRAPHIQL_EXAMPLE_CUSTOMER_ID",
+    "search_text": "GRAPHIQL_EXAMPLE_SEARCH_TEXT",
+}
 
 
 @dataclass(frozen=True)
@@ -20,16 +35,39 @@ class Example:
     variables: Mapping[str, Any] = field(default_factory=dict)
 
 
-EXAMPLES: list[Example] = [
-    Example(
-        title="Track a shipment by its tracking number",
-        query="""
+@dataclass(frozen=True)
+class ExampleValues:
+    """What the examples look up; see the module docstring for where the values come from."""
+
+    tracking_number: str = "8300000706"
+    customer_id: str = "ACME"
+    search_text: str = "Atlanta"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ExampleValues:
+        """Defaults, overridden by the non-blank ``GRAPHIQL_EXAMPLE_*`` variables."""
+        given = {
+            name: environ[variable].strip()
+            for name, variable in ENV_VARIABLES.items()
+            if environ.get(variable, "").strip()
+        }
+        return cls(**given)
+
+
+def build_examples(values: ExampleValues) -> list[Example]:
+    """The example tabs, looking up ``values``."""
+    return [
+        Example(
+            title="Track a shipment by its tracking number",
+            query="""
 query TrackShipment($trackingNumber: String!) {
   shipmentByTrackingNumber(trackingNumber: $trackingNumber) {
     id
+    customerId
     status
     carrier { scac name }
     trackingNumber
+    origin { city countryCode }
     destination { city countryCode }
     eta
     deliveredAt
@@ -44,13 +82,16 @@ query TrackShipment($trackingNumber: String!) {
   }
 }
 """,
-        variables={"trackingNumber": "JJD00000000001"},
-    ),
-    Example(
-        title="Open orders with their shipments",
-        query="""
-query OpenOrders {
-  orders(filter: { statuses: [OPEN, IN_FULFILLMENT] }, first: 10) {
+            variables={"trackingNumber": values.tracking_number},
+        ),
+        Example(
+            title="A customer's open orders with their shipments",
+            query="""
+query OpenOrders($customerId: String) {
+  orders(
+    filter: { customerId: $customerId, statuses: [OPEN, IN_FULFILLMENT] }
+    first: 10
+  ) {
     totalCount
     edges {
       node {
@@ -73,15 +114,17 @@ query OpenOrders {
   }
 }
 """,
-    ),
-    Example(
-        title="Overdue invoices (finance role)",
-        query="""
-query OverdueInvoices {
-  invoices(filter: { statuses: [OVERDUE] }, first: 20) {
+            variables={"customerId": values.customer_id},
+        ),
+        Example(
+            title="Overdue invoices (finance role)",
+            query="""
+query OverdueInvoices($customerId: String) {
+  invoices(filter: { customerId: $customerId, statuses: [OVERDUE] }, first: 20) {
     totalCount
     nodes {
       invoiceNumber
+      issuedAt
       dueDate
       total { amount currency }
       balance { amount currency }
@@ -90,10 +133,11 @@ query OverdueInvoices {
   }
 }
 """,
-    ),
-    Example(
-        title="Support: search shipments across customers (audited)",
-        query="""
+            variables={"customerId": values.customer_id},
+        ),
+        Example(
+            title="Support: search shipments across customers (audited)",
+            query="""
 query SupportSearch($text: String!) {
   searchShipments(text: $text, crossCustomer: true, first: 10) {
     totalCount
@@ -107,14 +151,15 @@ query SupportSearch($text: String!) {
   }
 }
 """,
-        variables={"text": "Rotterdam"},
-    ),
-    Example(
-        title="Live milestones (subscription over WebSocket)",
-        query="""
-subscription LiveMilestones {
-  milestoneFeed {
+            variables={"text": values.search_text},
+        ),
+        Example(
+            title="Live milestones (subscription over WebSocket)",
+            query="""
+subscription LiveMilestones($customerId: String) {
+  milestoneFeed(customerId: $customerId) {
     cursor
+    customerId
     shipmentId
     trackingNumber
     status
@@ -123,10 +168,11 @@ subscription LiveMilestones {
   }
 }
 """,
-    ),
-    Example(
-        title="Data freshness per upstream system",
-        query="""
+            variables={"customerId": values.customer_id},
+        ),
+        Example(
+            title="Data freshness per upstream system",
+            query="""
 query DataFreshness {
   dataFreshness {
     source
@@ -140,5 +186,8 @@ query DataFreshness {
   viewer { subject customers roles canReadInvoices }
 }
 """,
-    ),
-]
+        ),
+    ]
+
+
+EXAMPLES: list[Example] = build_examples(ExampleValues.from_env())

@@ -1,0 +1,371 @@
+"""The Python half of ``scripts/demo``: the steps that talk to Kafka and MongoDB.
+
+Usage: demo.py COMMAND [options]; configuration comes from the same environment the demo's
+processes get (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI``, ``MONGODB_DATABASE``, ``TOPIC_*``,
+``PROJECTOR_GROUP``, ``AUTH_*``), so the helper and the processes always agree on names.
+
+* ``reset``: delete the demo's topics and drop its database, then create the inbound topics
+  empty. A demo start loads a fresh world: topics holding an older world would mix two
+  worlds with the same ids (the simulator's counters restart), and a projector group
+  would resume from offsets of deleted records.
+* ``wait-caught-up``: wait until the projector group has committed every inbound record;
+  exit status 3 when it stalls because MongoDB stopped answering (FerretDB 1.24 can hang).
+* ``examples``: pick values of the loaded world for GraphiQL's example tabs (printed as
+  shell assignments of ``GRAPHIQL_EXAMPLE_*``, see ``web.graphiql_examples``).
+* ``tokens``: print the demo users' bearer tokens, one ``label<TAB>token`` line each.
+
+Exit status 0 on success, 1 on failure (with one line on stderr), 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pymongo
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from pymongo.errors import PyMongoError
+
+from entitlements.mint import mint_token
+from entitlements.tokens import TokenSettings
+from projections import documents
+from projections.settings import ProjectorSettings
+from projections.topics import TopicNames
+from simulator import catalog
+from web.consumer_lag import ConsumerLagPoller
+from web.metrics import Metrics
+
+#: Partitions of the inbound topics, as the stack's broker would create them.
+INBOUND_PARTITIONS: Final = 4
+#: The customer the viewer and finance demo users belong to.
+DEMO_CUSTOMER: Final = "ACME"
+#: Statuses in which a shipment makes the most telling "track a shipment" example, best first.
+TRACKING_PREFERENCE: Final = ("IN_TRANSIT", "OUT_FOR_DELIVERY", "EXCEPTION", "DELIVERED")
+
+
+class DemoError(Exception):
+    """A demo step failed; the message says which and why."""
+
+
+class StoreHungError(DemoError):
+    """MongoDB (FerretDB) stopped answering; ``scripts/demo`` restarts it and waits again."""
+
+
+#: Exit status of ``wait-caught-up`` when the store hung (1 is any other failure).
+EXIT_STORE_HUNG: Final = 3
+
+
+# --- reset --------------------------------------------------------------------------------
+
+
+async def reset(settings: ProjectorSettings, limit_seconds: float) -> None:
+    topics = settings.topics
+    all_topics = [*topics.inbound().values(), topics.dead_letter, topics.changes]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        doomed = [topic for topic in all_topics if topic in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+        deadline = time.monotonic() + limit_seconds
+        while set(await admin.list_topics()) & set(doomed):
+            if time.monotonic() > deadline:
+                raise DemoError(f"Kafka did not delete {doomed} within {limit_seconds:.0f}s")
+            await asyncio.sleep(0.2)
+        await _create_inbound(admin, topics, deadline)
+    except KafkaError as exc:
+        raise DemoError(f"Kafka at {settings.kafka_bootstrap_servers}: {exc!r}") from exc
+    finally:
+        await admin.close()
+    _drop_database(settings)
+
+
+async def _create_inbound(admin: AIOKafkaAdminClient, topics: TopicNames, deadline: float) -> None:
+    """Create the inbound topics; a name still being deleted is refused for a moment."""
+    wanted = list(topics.inbound().values())
+    while True:
+        missing = [t for t in wanted if t not in set(await admin.list_topics())]
+        if not missing:
+            break
+        try:
+            await admin.create_topics([NewTopic(t, INBOUND_PARTITIONS, 1) for t in missing])
+        except (TopicAlreadyExistsError, KafkaError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    while True:
+        described = await admin.describe_topics(wanted)
+        if all(
+            t["error_code"] == 0
+            and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise DemoError(f"the topics {wanted} have no leader yet")
+        await asyncio.sleep(0.2)
+
+
+def _drop_database(settings: ProjectorSettings) -> None:
+    client = _mongo(settings)
+    try:
+        client.drop_database(settings.mongodb_database)
+    except PyMongoError as exc:
+        raise DemoError(f"MongoDB at {settings.mongodb_uri}: {exc!r}") from exc
+    finally:
+        client.close()
+
+
+def _mongo_answers(settings: ProjectorSettings) -> bool:
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        settings.mongodb_uri, serverSelectionTimeoutMS=3000, socketTimeoutMS=5000
+    )
+    try:
+        client.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+def _mongo(settings: ProjectorSettings) -> pymongo.MongoClient[dict[str, Any]]:
+    return pymongo.MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=10_000, tz_aware=True)
+
+
+# --- waiting for the projector -------------------------------------------------------------
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def wait_caught_up(
+    settings: ProjectorSettings,
+    *,
+    limit_seconds: float,
+    pid: int | None,
+    every: float,
+    stall_seconds: float,
+) -> None:
+    """Poll the projector group's lag until it is zero; print progress every ``every`` s."""
+    poller = ConsumerLagPoller(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.group_id,
+        topics=settings.topics.inbound().values(),
+        metrics=Metrics(),
+        interval_seconds=1.0,
+    )
+    started = time.monotonic()
+    last_report = progressed_at = started
+    behind_before: int | None = None
+    try:
+        while True:
+            snapshot = await poller.poll_once()
+            elapsed = time.monotonic() - started
+            if snapshot is not None and snapshot.partitions:
+                total = sum(p.end for p in snapshot.partitions)
+                if snapshot.total == 0:
+                    print(f"[demo] projector caught up: {total} records in {elapsed:.0f}s")
+                    return
+                if time.monotonic() - last_report >= every:
+                    last_report = time.monotonic()
+                    done = total - snapshot.total
+                    print(f"[demo]   projected {done} of {total} records ({elapsed:.0f}s)")
+                    sys.stdout.flush()
+            if not _alive(pid):
+                raise DemoError(f"the projector (pid {pid}) exited before catching up")
+            behind_now = snapshot.total if snapshot is not None else None
+            if behind_now != behind_before:
+                behind_before, progressed_at = behind_now, time.monotonic()
+            elif time.monotonic() - progressed_at > stall_seconds:
+                if not _mongo_answers(settings):
+                    raise StoreHungError(
+                        f"no progress for {stall_seconds:.0f}s and MongoDB does not answer a ping"
+                    )
+                progressed_at = time.monotonic()  # slow but alive: ping again after a while
+            if elapsed > limit_seconds:
+                behind = snapshot.total if snapshot is not None else "unknown"
+                raise DemoError(
+                    f"the projector did not catch up within {limit_seconds:.0f}s ({behind} records "
+                    "behind); if FerretDB stopped answering: scripts/stack restart ferretdb"
+                )
+            await asyncio.sleep(1.0)
+    finally:
+        await poller.close()
+
+
+# --- example values -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExampleValues:
+    tracking_number: str
+    customer_id: str
+    search_text: str
+
+    def as_shell(self) -> str:
+        return "\n".join(
+            f"{name}={shlex.quote(value)}"
+            for name, value in (
+                ("GRAPHIQL_EXAMPLE_TRACKING_NUMBER", self.tracking_number),
+                ("GRAPHIQL_EXAMPLE_CUSTOMER_ID", self.customer_id),
+                ("GRAPHIQL_EXAMPLE_SEARCH_TEXT", self.search_text),
+            )
+        )
+
+
+def choose_examples(customer_id: str, shipments: Iterable[dict[str, Any]]) -> ExampleValues:
+    """Pick a shipment of ``customer_id`` in the most telling status (ties: the most
+    milestones) and the destination city most shipments of all customers go to."""
+    cities: Counter[str] = Counter()
+    best: tuple[int, int] | None = None
+    tracking: str | None = None
+    for doc in shipments:
+        city = (doc.get("destination") or {}).get("city")
+        if city:
+            cities[city] += 1
+        if doc.get("customerId") != customer_id or not doc.get("trackingNumber"):
+            continue
+        status = doc.get("status")
+        rank = TRACKING_PREFERENCE.index(status) if status in TRACKING_PREFERENCE else 99
+        key = (rank, -len(doc.get("milestones") or ()))
+        if best is None or key < best:
+            best, tracking = key, str(doc["trackingNumber"])
+    if tracking is None:
+        raise DemoError(f"the loaded world has no shipment of {customer_id} with a tracking number")
+    return ExampleValues(
+        tracking_number=tracking,
+        customer_id=customer_id,
+        search_text=cities.most_common(1)[0][0] if cities else tracking[:6],
+    )
+
+
+def find_examples(settings: ProjectorSettings) -> ExampleValues:
+    client = _mongo(settings)
+    try:
+        db = client[settings.mongodb_database]
+        pointer = db[documents.READ_POINTER].find_one({"_id": "active"})
+        suffix = pointer.get("suffix", "") if pointer else ""
+        collection = db[documents.generation_collection(documents.SHIPMENTS, str(suffix))]
+        fields = {"customerId": 1, "trackingNumber": 1, "status": 1, "destination.city": 1}
+        shipments = list(collection.find({}, {**fields, "milestones.milestoneId": 1}))
+    except PyMongoError as exc:
+        raise DemoError(f"MongoDB at {settings.mongodb_uri}: {exc!r}") from exc
+    finally:
+        client.close()
+    return choose_examples(DEMO_CUSTOMER, shipments)
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    label: str
+    subject: str
+    customers: tuple[str, ...]
+    roles: tuple[str, ...]
+
+
+def demo_users(all_customers: Sequence[str]) -> list[DemoUser]:
+    return [
+        DemoUser("ACME viewer", "acme-viewer", (DEMO_CUSTOMER,), ("viewer",)),
+        DemoUser("ACME finance", "acme-finance", (DEMO_CUSTOMER,), ("viewer", "finance")),
+        DemoUser("3PL support", "support-agent", tuple(all_customers), ("support",)),
+    ]
+
+
+def print_tokens(customers: Sequence[str], ttl_seconds: int) -> None:
+    settings = TokenSettings.from_env()
+    for user in demo_users(customers):
+        token = mint_token(
+            settings,
+            subject=user.subject,
+            customers=user.customers,
+            roles=user.roles,
+            ttl_seconds=ttl_seconds,
+        )
+        description = (
+            f"{user.label} (sub {user.subject}; customers {','.join(user.customers)}; "
+            f"roles {','.join(user.roles)})"
+        )
+        print(f"{description}\t{token}")
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="demo.py", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    reset_cmd = commands.add_parser("reset")
+    reset_cmd.add_argument("--timeout", type=float, default=60.0)
+    wait = commands.add_parser("wait-caught-up")
+    wait.add_argument("--timeout", type=float, default=600.0)
+    wait.add_argument("--pid", type=int, default=None, help="fail early if this process ends")
+    wait.add_argument("--every", type=float, default=10.0, help="seconds between progress lines")
+    wait.add_argument(
+        "--stall", type=float, default=60.0, help="seconds without progress before pinging MongoDB"
+    )
+    commands.add_parser("examples")
+    tokens = commands.add_parser("tokens")
+    tokens.add_argument(
+        "--customers",
+        default=",".join(c.customer_id for c in catalog.CUSTOMERS),
+        help="the support user's customers (default: every customer of the simulator)",
+    )
+    tokens.add_argument("--ttl", type=int, default=24 * 3600)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = ProjectorSettings.from_env()
+        if args.command == "reset":
+            asyncio.run(reset(settings, args.timeout))
+        elif args.command == "wait-caught-up":
+            asyncio.run(
+                wait_caught_up(
+                    settings,
+                    limit_seconds=args.timeout,
+                    pid=args.pid,
+                    every=args.every,
+                    stall_seconds=args.stall,
+                )
+            )
+        elif args.command == "examples":
+            print(find_examples(settings).as_shell())
+        else:
+            print_tokens([c for c in args.customers.split(",") if c], args.ttl)
+    except StoreHungError as exc:
+        print(f"[demo] {exc}", file=sys.stderr)
+        return EXIT_STORE_HUNG
+    except (DemoError, ValueError) as exc:
+        print(f"[demo] ERROR: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
