@@ -10,7 +10,7 @@ so a first run finds something: ``scripts/demo`` picks them from the world it lo
 simulator's world depends on the moment its history ends) and passes them to the API process
 as ``GRAPHIQL_EXAMPLE_*`` variables, read once when this module is imported. Without them the
 defaults below are used: ACME and Atlanta exist in every seeded world, the tracking number
-only in the one it was taken from (seed 7, 45 days of 15 orders ending 2026-11-27T12:00Z).
+only in the one it was taken from (seed 7, 60 days of 10 orders ending 2026-11-27T12:00Z).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Example:
 class ExampleValues:
     """What the examples look up; see the module docstring for where the values come from."""
 
-    tracking_number: str = "8300000706"
+    tracking_number: str = "9400000557"
     customer_id: str = "ACME"
     search_text: str = "Atlanta"
 
