@@ -210,11 +210,24 @@ class ProjectionStore:
             ops.append(UpdateOne({"_id": push.target_id}, {"$setOnInsert": on_insert}, upsert=True))
             ops.append(UpdateOne(newer, {"$set": {push.path: {**push.summary, "rev": push.rev}}}))
         await asyncio.gather(
-            *(
-                self._guarded(self._db[name].bulk_write(ops, ordered=True))
-                for name, ops in by_collection.items()
-            )
+            *(self._apply_in_order(name, ops) for name, ops in by_collection.items())
         )
+
+    async def _apply_in_order(self, collection: str, ops: Sequence[UpdateOne]) -> None:
+        """One ``update_one`` at a time, in order.
+
+        Not ``bulk_write``: FerretDB 1.24 kept PostgreSQL connections after these bulk
+        writes until its pool ran dry and it froze; single updates did not.
+        """
+        for op in ops:
+            document = op._doc
+            await self._guarded(
+                self._db[collection].update_one(
+                    op._filter,
+                    document,
+                    upsert=bool(op._upsert),
+                )
+            )
 
     async def touch_sources(
         self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
