@@ -1,0 +1,739 @@
+"""API benchmark: three portal queries through the real API against a PyMongo ceiling.
+
+Needs FerretDB (or MongoDB) and Kafka (``scripts/stack start``; Kafka only for the API's lag
+poller):
+
+    .venv/bin/python bench/api.py [--mongodb-uri URI] [--database NAME]
+        [--concurrency 16] [--seconds 8] [--rounds 2] [--rate 200]
+
+What one run does, on one machine and one store:
+
+1. loads a seeded world (``simulator.world.generate``, about 23k events with the contract's
+   faults) into a fresh database: the projector's own ``BatchProcessor`` folds the records
+   into documents held in memory, which are then bulk-inserted with the projector's
+   collections and indexes. Running the Kafka projector against FerretDB 1.24 here froze it
+   (its PostgreSQL pool ran dry within seconds, even at store concurrency 4). ``--database``
+   reuses an existing database as it is instead (not dropped afterwards);
+2. starts the real API (``python -m web``) and the ceiling (``bench/api_ceiling.py``: the
+   same MongoDB queries from a bare Starlette endpoint, no GraphQL or entitlements), both
+   subprocesses on free ports reading the same database, access logs off in both;
+3. checks that both answer each query with the same documents;
+4. for each query (a shipment by tracking number; the orders page with each order's
+   shipments nested; the invoice list) drives each server with ``--concurrency`` closed-loop
+   httpx clients for ``--seconds`` (maximum throughput; in ``--rounds`` slices alternating
+   API and ceiling, so both see the same background load), then with an open loop at
+   ``--rate`` requests/s for ``--seconds`` (latency at a fixed load). Open-loop latency is
+   measured from when a request was due, not when it was sent, so a server that falls
+   behind is charged for the queueing it causes; at most ``2 * --concurrency`` requests are
+   in flight;
+5. prints requests/s, p50 and p99 per query and server, the API/ceiling ratios, and the
+   server processes' CPU time per request (what each costs apart from the store).
+
+Requests rotate over the customers the default policy leaves unrestricted (a viewer with the
+finance role, so invoices are readable); lookups use tracking numbers of their known
+shipments. The driver shares the machine's cores with both servers, FerretDB and PostgreSQL,
+so its own CPU time is part of every figure, for the API and the ceiling alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, Literal
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import bson
+import httpx
+from bson.codec_options import CodecOptions
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from entitlements.caller import Caller
+from entitlements.mint import mint_token
+from entitlements.policy import load_policy
+from entitlements.tokens import TokenSettings
+from projections import documents
+from projections.batch import EntityChange, SourceSeen
+from projections.projector import BatchProcessor
+from projections.settings import ProjectorSettings
+from projections.status_mapping import load_status_mapping
+from projections.store import (
+    ProjectionStore,
+    SummaryPush,
+    decode_state,
+    encode_state,
+    is_state_field,
+)
+from projections.topics import TopicNames
+from simulator.faults import FaultRates
+from simulator.world import generate
+
+REPO: Final = Path(__file__).resolve().parents[1]
+SECRET: Final = "bench-api-secret-" + "a" * 40
+TOKENS: Final = TokenSettings(hs256_secret=SECRET)
+ROLES: Final = ("viewer", "finance")
+NOW: Final = datetime(2026, 11, 27, tzinfo=UTC)
+PAGE: Final = 20
+#: How long an open loop waits for its last answers before abandoning them.
+DRAIN_SECONDS: Final = 5.0
+CODEC: Final[CodecOptions[dict[str, Any]]] = CodecOptions(tz_aware=True)
+
+Doc = dict[str, Any]
+Target = Literal["api", "ceiling"]
+QueryName = Literal["tracking", "orders page", "invoices"]
+
+TRACKING_QUERY: Final = """
+query Track($tn: String!) {
+  shipmentByTrackingNumber(trackingNumber: $tn) {
+    id status mode trackingNumber carrier { scac name } eta deliveredAt plannedPickupAt
+    destination { city countryCode }
+    milestones { status rawCode occurredAt location { city } }
+    orders { id customerReference }
+  }
+}"""
+ORDERS_QUERY: Final = """
+query OrdersPage($first: Int!) {
+  orders(first: $first) {
+    edges { cursor node {
+      id customerReference status orderedAt shipToName fulfillmentStage
+      shipments { id status trackingNumber eta carrier { scac name } }
+    } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+INVOICES_QUERY: Final = """
+query Invoices($first: Int!) {
+  invoices(first: $first) {
+    edges { cursor node {
+      id invoiceNumber status issuedAt dueDate total { amount currency } balance { amount }
+    } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- the world -----------------------------------------------------------------------------
+
+
+def _decoded(doc: Doc) -> Doc:
+    """As ``ProjectionStore`` returns a document: bookkeeping blobs decoded."""
+    return {k: decode_state(v) if is_state_field(k) else v for k, v in doc.items()}
+
+
+class MemoryProjectionStore(ProjectionStore):
+    """The projector's store with its documents in memory, for loading a world quickly.
+
+    FerretDB 1.24 runs its PostgreSQL pool dry and freezes under the projector's concurrent
+    writes (README, known limits), so the world is projected here by the projector's own
+    ``BatchProcessor`` and then bulk-inserted. Documents are kept as BSON, so types and
+    millisecond times come back exactly as MongoDB would return them; each method mirrors
+    the update operators ``ProjectionStore`` sends.
+    """
+
+    def __init__(self) -> None:
+        self.collections: dict[str, dict[str, bytes]] = defaultdict(dict)
+
+    def _get(self, collection: str, doc_id: str) -> Doc | None:
+        raw = self.collections[collection].get(doc_id)
+        return bson.decode(raw, codec_options=CODEC) if raw is not None else None
+
+    def _put(self, collection: str, doc: Doc) -> None:
+        self.collections[collection][doc["_id"]] = bson.encode(doc)
+
+    async def active_suffix(self) -> str:
+        return ""
+
+    async def ensure_collections(self, suffix: str) -> None:
+        return None
+
+    async def load(self, collection: str, ids: Iterable[str]) -> dict[str, Doc]:
+        found = {i: self._get(collection, i) for i in dict.fromkeys(ids)}
+        return {i: _decoded(doc) for i, doc in found.items() if doc is not None}
+
+    async def write_entity(self, collection: str, change: EntityChange, now: datetime) -> Doc:
+        doc = self._get(collection, change.key.id)
+        if doc is None:
+            doc = {"_id": change.key.id}
+            if "known" not in change.set_fields:
+                doc["known"] = False
+        for name, value in change.set_fields.items():
+            doc[name] = encode_state(value) if is_state_field(name) else value
+        doc.update(updatedAt=now, lastEvent=change.last_event, rev=int(doc.get("rev", 0)) + 1)
+        for name in change.unset_fields:
+            doc.pop(name, None)
+        self._put(collection, doc)
+        return _decoded(self._get(collection, change.key.id) or {})
+
+    async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
+        for push in pushes:
+            collection = self.collection_name(push.target_kind, suffix)
+            doc = self._get(collection, push.target_id)
+            key = documents.field_key(push.source_id)
+            if push.summary is None:
+                if doc is not None:
+                    doc.get("related", {}).get(push.source_kind, {}).pop(key, None)
+                    self._put(collection, doc)
+                continue
+            if doc is None:
+                doc = {"_id": push.target_id, "known": False, "rev": 0}
+                if push.customer_id is not None:
+                    doc["customerId"] = push.customer_id
+            kind = doc.setdefault("related", {}).setdefault(push.source_kind, {})
+            stored = kind.get(key)
+            if not isinstance(stored, dict) or "rev" not in stored or stored["rev"] < push.rev:
+                kind[key] = {**push.summary, "rev": push.rev}
+            self._put(collection, doc)
+
+    async def touch_sources(
+        self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
+    ) -> None:
+        collection = self.collection_name("sources", suffix)
+        for source, info in seen.items():
+            doc = self._get(collection, source) or {"_id": source}
+            last = doc.get("lastEventAt")
+            doc["lastEventAt"] = (
+                info.last_event_at if last is None else max(last, info.last_event_at)
+            )
+            doc.update(lastAppliedAt=now, lastEventId=info.last_event_id)
+            self._put(collection, doc)
+
+
+@dataclass
+class Record:
+    """A simulated record as the projector reads it from Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+
+async def load_world(args: argparse.Namespace, db: AsyncDatabase[Doc]) -> tuple[int, float]:
+    """Project a seeded world into ``db``: (event count, seconds spent projecting in memory).
+
+    Records go to the projector in emission order, in batches of the runner's default size.
+    """
+    topics = TopicNames()
+    names = topics.inbound()
+    records = [
+        Record(names[r.topic_kind], 0, offset, 0, r.key, r.value)
+        for offset, r in enumerate(
+            generate(
+                seed=args.seed,
+                days=args.days,
+                orders_per_day=args.orders_per_day,
+                now=NOW,
+                faults=FaultRates.default(),
+            )
+        )
+    ]
+    memory = MemoryProjectionStore()
+    processor = BatchProcessor(memory, load_status_mapping(None), topics)
+    started = time.perf_counter()
+    size = ProjectorSettings().batch_max_records
+    for i in range(0, len(records), size):
+        await processor.process(records[i : i + size])
+    projected = time.perf_counter() - started
+    store = ProjectionStore(db)
+    await store.ensure_collections("")
+    for name, docs in memory.collections.items():
+        rows = [bson.decode(raw, codec_options=CODEC) for raw in docs.values()]
+        for i in range(0, len(rows), 1000):
+            await db[name].insert_many(rows[i : i + 1000], ordered=False)
+    await store.ensure_indexes("")
+    return len(records), projected
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What requests are made of: one customer, its token and its tracking numbers."""
+
+    customer: str
+    token: str
+    tracking_numbers: tuple[str, ...]
+
+
+async def samples(db: AsyncDatabase[Doc]) -> list[Sample]:
+    """Customers whose scope filter alone decides visibility (so the ceiling's filter is the
+    API's), that have orders, shipments and invoices."""
+    policy = load_policy(None, environ={})
+    out: list[Sample] = []
+    for customer in sorted(await db[documents.ORDERS].distinct("customerId", {"known": True})):
+        caller = Caller(
+            subject="bench",
+            customers=frozenset({customer}),
+            roles=frozenset(ROLES),
+            expires_at=datetime.now(UTC) + timedelta(hours=1),
+        )
+        scope = policy.scope(caller)
+        if not all(scope.filter_is_complete(k) for k in ("orders", "shipments", "invoices")):
+            continue
+        query = {"customerId": customer, "known": True}
+        shipments = await db[documents.SHIPMENTS].find(query, {"trackingNumber": True}).to_list()
+        tracking = tuple(
+            sorted({s["trackingNumber"] for s in shipments if s.get("trackingNumber")})
+        )
+        if not tracking or not await db[documents.INVOICES].find_one(query, {"_id": True}):
+            continue
+        token = mint_token(
+            TOKENS, subject=f"bench-{customer}", customers=[customer], roles=ROLES, ttl_seconds=3600
+        )
+        out.append(Sample(customer, token, tracking))
+    return out
+
+
+# --- the servers ---------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: Target
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def spawn(name: Target, argv: list[str], env: Mapping[str, str], log: Path) -> Server:
+    port = free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=REPO,
+            env={**env, "API_PORT": str(port), "CEILING_PORT": str(port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(name, port, process)
+
+
+async def wait_healthy(server: Server, log: Path) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            if server.process.poll() is not None:
+                break
+            try:
+                if (await http.get(f"{server.base_url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    tail = await asyncio.to_thread(log.read_text)
+    raise RuntimeError(f"{server.name} did not start; log:\n{tail[-3000:]}")
+
+
+def stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    url: str
+    json: Doc | None = None
+    params: dict[str, str] | None = None
+    headers: dict[str, str] | None = None
+
+
+def make_call(query: QueryName, target: Target, sample: Sample, rng: random.Random) -> Call:
+    """One request for ``query`` of ``sample``'s customer, in ``target``'s dialect."""
+    if query == "tracking":
+        tracking = rng.choice(sample.tracking_numbers)
+        if target == "api":
+            return _graphql(sample, TRACKING_QUERY, {"tn": tracking})
+        return Call("GET", "/shipment", params={"customer": sample.customer, "tracking": tracking})
+    if target == "api":
+        text = ORDERS_QUERY if query == "orders page" else INVOICES_QUERY
+        return _graphql(sample, text, {"first": PAGE})
+    path = "/orders" if query == "orders page" else "/invoices"
+    return Call("GET", path, params={"customer": sample.customer, "first": str(PAGE)})
+
+
+def _graphql(sample: Sample, query: str, variables: Doc) -> Call:
+    return Call(
+        "POST",
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"authorization": f"Bearer {sample.token}"},
+    )
+
+
+async def send(http: httpx.AsyncClient, call: Call) -> httpx.Response:
+    return await http.request(
+        call.method, call.url, json=call.json, params=call.params, headers=call.headers
+    )
+
+
+def succeeded(target: Target, response: httpx.Response) -> bool:
+    if response.status_code != 200:
+        return False
+    # A GraphQL error still answers 200; any error entry makes the request a failure.
+    return target == "ceiling" or b'"errors"' not in response.content
+
+
+def _ids(items: list[Doc]) -> list[str]:
+    return [str(item.get("id") or item.get("_id")) for item in items]
+
+
+async def same_answers(
+    servers: dict[Target, Server], query: QueryName, sample: Sample, rng: random.Random
+) -> None:
+    """Fail unless the API and the ceiling return the same documents for one request."""
+    seed = rng.random()
+    found: dict[str, Any] = {}
+    for target, server in servers.items():
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            response = await send(http, make_call(query, target, sample, random.Random(seed)))
+        if not succeeded(target, response):
+            raise RuntimeError(f"{target} {query}: {response.status_code} {response.text[:500]}")
+        body = response.json()
+        if query == "tracking":
+            one = body["data"]["shipmentByTrackingNumber"] if target == "api" else body["shipment"]
+            found[target] = one and (one.get("id") or one.get("_id"))
+        elif target == "api":
+            key = "orders" if query == "orders page" else "invoices"
+            found[target] = _ids([edge["node"] for edge in body["data"][key]["edges"]])
+        else:
+            found[target] = _ids(body["items"])
+        if query == "orders page" and target == "api":
+            nested = sum(len(e["node"]["shipments"]) for e in body["data"]["orders"]["edges"])
+            found["nested"] = nested
+        if query == "orders page" and target == "ceiling":
+            found["nested ceiling"] = sum(
+                len(item.get("related", {}).get("shipments", {})) for item in body["items"]
+            )
+    if found["api"] != found["ceiling"] or not found["api"]:
+        raise RuntimeError(f"{query} for {sample.customer}: answers differ: {found}")
+    if query == "orders page" and found["nested"] != found["nested ceiling"]:
+        raise RuntimeError(f"nested shipments differ for {sample.customer}: {found}")
+
+
+# --- load ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    unfinished: int = 0
+    elapsed: float = 0.0
+    cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu * 1000 / len(self.latencies) if self.latencies else float("nan")
+
+    def add(self, other: Result) -> None:
+        """Fold in another slice of the same measurement."""
+        self.latencies.extend(other.latencies)
+        self.failures += other.failures
+        self.unfinished += other.unfinished
+        self.elapsed += other.elapsed
+        self.cpu += other.cpu
+
+
+CallMaker = Callable[[random.Random], Call]
+
+
+async def closed_loop(
+    server: Server, target: Target, calls: CallMaker, concurrency: int, seconds: float
+) -> Result:
+    """``concurrency`` clients, each sending its next request as soon as the last answered."""
+    result = Result()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as http:
+        cpu_before = cpu_seconds(server.process.pid)
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def client(index: int) -> None:
+            rng = random.Random(index)
+            while time.perf_counter() < deadline:
+                call = calls(rng)
+                sent = time.perf_counter()
+                try:
+                    response = await send(http, call)
+                except httpx.HTTPError:
+                    result.failures += 1
+                    continue
+                if succeeded(target, response):
+                    result.latencies.append(time.perf_counter() - sent)
+                else:
+                    result.failures += 1
+
+        await asyncio.gather(*(client(i) for i in range(concurrency)))
+        result.elapsed = time.perf_counter() - started
+        result.cpu = cpu_seconds(server.process.pid) - cpu_before
+    return result
+
+
+async def open_loop(
+    server: Server, target: Target, calls: CallMaker, rate: float, seconds: float, in_flight: int
+) -> Result:
+    """Requests due every ``1/rate`` s whatever happened to earlier ones; latency counts
+    from when each was due. Those unanswered ``DRAIN_SECONDS`` after the last was due are
+    abandoned (counted, not timed)."""
+    result = Result()
+    gate = asyncio.Semaphore(in_flight)
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    rng = random.Random(7)
+    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as http:
+
+        async def one(due: float, call: Call) -> None:
+            async with gate:
+                try:
+                    response = await send(http, call)
+                except httpx.HTTPError:
+                    result.failures += 1
+                    return
+            if succeeded(target, response):
+                result.latencies.append(time.perf_counter() - due)
+            else:
+                result.failures += 1
+
+        cpu_before = cpu_seconds(server.process.pid)
+        started = time.perf_counter()
+        tasks: list[asyncio.Task[None]] = []
+        for i in range(int(rate * seconds)):
+            due = started + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(due, calls(rng))))
+        _, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        result.unfinished = len(pending)
+        result.elapsed = time.perf_counter() - started
+        result.cpu = cpu_seconds(server.process.pid) - cpu_before
+    return result
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def report(results: dict[tuple[QueryName, Target, str], Result], args: argparse.Namespace) -> None:
+    queries: list[QueryName] = ["tracking", "orders page", "invoices"]
+    targets: list[Target] = ["api", "ceiling"]
+    print()
+    print(
+        f"{'query':<12} {'server':<8} | closed loop, {args.concurrency} clients, "
+        f"{args.seconds:g}s"
+        f"{'':<10}| open loop at {args.rate:g} req/s, {args.seconds:g}s"
+    )
+    print(
+        f"{'':<12} {'':<8} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10} "
+        f"{'fail':>4} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'fail':>4} {'gave up':>7}"
+    )
+    for query in queries:
+        for target in targets:
+            closed = results[(query, target, "closed")]
+            opened = results[(query, target, "open")]
+            print(
+                f"{query:<12} {target:<8} | {closed.rate:>7.1f} "
+                f"{ms(percentile(closed.latencies, 0.5)):>7} "
+                f"{ms(percentile(closed.latencies, 0.99)):>7} {closed.cpu_ms_per_request:>10.1f} "
+                f"{closed.failures:>4} | {opened.rate:>7.1f} "
+                f"{ms(percentile(opened.latencies, 0.5)):>7} "
+                f"{ms(percentile(opened.latencies, 0.99)):>7} {opened.failures:>4} "
+                f"{opened.unfinished:>7}"
+            )
+    print()
+    print("api / ceiling (closed-loop throughput and server CPU per request; open-loop p99):")
+    for query in queries:
+        api, ceiling = (results[(query, t, "closed")] for t in targets)
+        api_open, ceiling_open = (results[(query, t, "open")] for t in targets)
+        ratio = api.rate / ceiling.rate if ceiling.rate else float("nan")
+        cpu_ratio = api.cpu_ms_per_request / ceiling.cpu_ms_per_request
+        p99_ratio = percentile(api_open.latencies, 0.99) / percentile(ceiling_open.latencies, 0.99)
+        print(
+            f"  {query:<12} throughput {ratio:.2f}   cpu/request {cpu_ratio:.1f}x   "
+            f"p99 {p99_ratio:.2f}x"
+        )
+    nested_api = results[("orders page", "api", "closed")]
+    nested_ceiling = results[("orders page", "ceiling", "closed")]
+    half = nested_api.rate >= 0.5 * nested_ceiling.rate
+    print()
+    print(
+        f"target 1, nested orders page at >= half the ceiling's throughput: "
+        f"{'MET' if half else 'NOT MET'} ({nested_api.rate:.1f} vs {nested_ceiling.rate:.1f} req/s)"
+    )
+    for query in queries:
+        opened = results[(query, "api", "open")]
+        p99 = percentile(opened.latencies, 0.99)
+        kept_up = opened.unfinished == 0 and opened.failures == 0
+        met = p99 < 0.050 and kept_up
+        print(
+            f"target 2, api p99 < 50 ms at {args.rate:g} req/s, {query:<12}: "
+            f"{'MET' if met else 'NOT MET'} (p99 {ms(p99)} ms, {opened.rate:.1f} req/s served)"
+        )
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--database", help="reuse this database as it is (not dropped)")
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--orders-per-day", type=float, default=20)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="closed-loop slices alternating api and ceiling"
+    )
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument(
+        "--bootstrap", default="127.0.0.1:9092", help="Kafka, for the API's lag poller"
+    )
+    parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:8]
+    database = args.database or f"bench_api_{run}"
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(args.mongodb_uri, tz_aware=True, maxPoolSize=8)
+    servers: dict[Target, Server] = {}
+    logs = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    try:
+        db = client[database]
+        if args.database is None:
+            started = time.perf_counter()
+            events, projected = await load_world(args, db)
+            print(
+                f"loaded {events} events into {database} in {time.perf_counter() - started:.0f}s "
+                f"(projected in memory in {projected:.0f}s, then bulk-inserted)"
+            )
+        counts = {c: await db[c].count_documents({}) for c in documents.ENTITY_COLLECTIONS}
+        print(f"documents: {counts}")
+        customers = await samples(db)
+        if not customers:
+            raise SystemExit(f"no unrestricted customer with shipments and invoices in {database}")
+        print(
+            "customers: "
+            + ", ".join(
+                f"{s.customer} ({len(s.tracking_numbers)} tracking numbers)" for s in customers
+            )
+        )
+
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "AUTH_HS256_SECRET": SECRET,
+            "MONGODB_URI": args.mongodb_uri,
+            "MONGODB_DATABASE": database,
+            "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
+            # Access logs off on both sides: the ceiling has none either.
+            "LOG_LEVEL": "WARNING",
+        }
+        for name, argv in (("api", ["-m", "web"]), ("ceiling", ["bench/api_ceiling.py"])):
+            target: Target = "api" if name == "api" else "ceiling"
+            servers[target] = spawn(target, argv, env, logs / f"{name}.log")
+        for name, server in servers.items():
+            await wait_healthy(server, logs / f"{name}.log")
+
+        queries: list[QueryName] = ["tracking", "orders page", "invoices"]
+        check_rng = random.Random(3)
+        for query in queries:
+            for sample in customers[:3]:
+                await same_answers(servers, query, sample, check_rng)
+        print("answers checked: the API and the ceiling return the same documents")
+
+        def calls_for(query: QueryName, target: Target) -> CallMaker:
+            return lambda rng: make_call(query, target, rng.choice(customers), rng)
+
+        for target, server in servers.items():  # warm up: connection pools, code paths
+            for query in queries:
+                await closed_loop(server, target, calls_for(query, target), args.concurrency, 1)
+
+        results: dict[tuple[QueryName, Target, str], Result] = {}
+        for query in queries:
+            # The machine is shared: alternating slices give the API and the ceiling the
+            # same background load.
+            for _ in range(args.rounds):
+                for target, server in servers.items():
+                    part = await closed_loop(
+                        server,
+                        target,
+                        calls_for(query, target),
+                        args.concurrency,
+                        args.seconds / args.rounds,
+                    )
+                    results.setdefault((query, target, "closed"), Result()).add(part)
+            for target, server in servers.items():
+                results[(query, target, "open")] = await open_loop(
+                    server,
+                    target,
+                    calls_for(query, target),
+                    args.rate,
+                    args.seconds,
+                    args.concurrency * 2,
+                )
+            rates = ", ".join(f"{t} {results[(query, t, 'closed')].rate:.1f}" for t in servers)
+            print(f"  {query}: closed loop req/s {rates}", flush=True)
+        report(results, args)
+    finally:
+        for server in servers.values():
+            stop(server)
+        if args.database is None:
+            await client.drop_database(database)
+        await client.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
