@@ -30,6 +30,9 @@ COLLECTION_OF: Final[dict[str, str]] = {
 }
 
 
+_MISSING: Final = object()
+
+
 @dataclass(frozen=True, order=True)
 class EntityKey:
     kind: str
@@ -130,9 +133,6 @@ def plan_entity(
         customer_id=doc.get("customerId"),
     )
     return change, rejected
-
-
-_MISSING: Final = object()
 
 
 def sources_seen(events: Iterable[Event]) -> dict[str, SourceSeen]:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -162,7 +162,9 @@ class BatchProcessor:
         outcome.notices = _notices(changes, stored, now)
         return outcome
 
-    async def _load(self, suffix: str, keys: Any) -> dict[EntityKey, Mapping[str, Any]]:
+    async def _load(
+        self, suffix: str, keys: Iterable[EntityKey]
+    ) -> dict[EntityKey, Mapping[str, Any]]:
         ids_by_kind: dict[str, list[str]] = defaultdict(list)
         for key in keys:
             ids_by_kind[key.kind].append(key.id)
@@ -200,8 +202,8 @@ class BatchProcessor:
             targets: dict[str, set[str]] = defaultdict(set)
             for target_kind, ids in delta.current.items():
                 targets[target_kind].update(ids)
-            for target_kind, ids in planner.related_ids(doc).items():
-                targets[target_kind].update(ids)
+            for target_kind, named_us in planner.related_ids(doc).items():
+                targets[target_kind].update(named_us)
             for target_kind, ids in delta.removed.items():
                 for target_id in ids:
                     targets[target_kind].discard(target_id)
@@ -209,8 +211,8 @@ class BatchProcessor:
                     pushes.append(_removal(kind, change.key.id, target_kind, target_id, doc))
             if doc.get("known"):
                 summary = summarize(kind, dict(doc))
-                for target_kind, ids in targets.items():
-                    for target_id in sorted(ids):
+                for target_kind, target_ids in targets.items():
+                    for target_id in sorted(target_ids):
                         pushes.append(
                             SummaryPush(
                                 target_kind=target_kind,
@@ -284,24 +286,19 @@ def _notices(
     for change, doc in zip(changes, stored, strict=True):
         if change.key.kind != "shipments":
             continue
-        common = {
-            "shipment_id": change.key.id,
-            "customer_id": str(doc.get("customerId", "")),
-            "tracking_number": doc.get("trackingNumber"),
-            "status": str(doc.get("status", "PLANNED")),
-            "rev": int(doc.get("rev", 0)),
-            "projected_at": now,
-        }
+        template = ShipmentChange(
+            notice_id="",
+            shipment_id=change.key.id,
+            customer_id=str(doc.get("customerId", "")),
+            tracking_number=doc.get("trackingNumber"),
+            status=str(doc.get("status", "PLANNED")),
+            milestone=None,
+            rev=int(doc.get("rev", 0)),
+            projected_at=now,
+        )
         for milestone in planner.new_milestones(change.before, doc):
-            notices.append(
-                ShipmentChange(
-                    notice_id=f"{milestone.get('source')}|{milestone.get('milestoneId')}",
-                    milestone=dict(milestone),
-                    **common,
-                )
-            )
+            notice_id = f"{milestone.get('source')}|{milestone.get('milestoneId')}"
+            notices.append(replace(template, notice_id=notice_id, milestone=dict(milestone)))
         if planner.became_cancelled(change.before, doc):
-            notices.append(
-                ShipmentChange(notice_id=f"{change.key.id}|cancelled", milestone=None, **common)
-            )
+            notices.append(replace(template, notice_id=f"{change.key.id}|cancelled"))
     return notices

@@ -165,8 +165,7 @@ def _order_defaults(doc: Doc) -> None:
 def _order_snapshot(doc: Doc, event: Event, mapping: StatusMapping) -> None:
     data = _data(event, OrderSnapshot)
     state = _state(doc, _ORDER_STATE)
-    version = _snapshot_version(event)
-    if not _is_newer(version, state.get("snapshot")):
+    if not _supersedes(state, event):
         return
     _take_customer(doc, event, authoritative=True)
     doc["known"] = True
@@ -194,7 +193,6 @@ def _order_snapshot(doc: Doc, event: Event, mapping: StatusMapping) -> None:
         ],
     )
     _order_defaults(doc)
-    state["snapshot"] = version
     doc[_ORDER_STATE] = state
 
 
@@ -347,8 +345,7 @@ def _shipment_defaults(doc: Doc) -> None:
 def _shipment_planned(doc: Doc, event: Event, mapping: StatusMapping) -> None:
     data = _data(event, ShipmentPlanned)
     state = _state(doc, _SHIPMENT_STATE)
-    version = _snapshot_version(event)
-    if not _is_newer(version, state.get("snapshot")):
+    if not _supersedes(state, event):
         return
     _take_customer(doc, event, authoritative=True)
     doc["known"] = True
@@ -364,7 +361,6 @@ def _shipment_planned(doc: Doc, event: Event, mapping: StatusMapping) -> None:
         plannedDeliveryAt=data.planned_delivery_at,
         serviceLevel=data.service_level,
     )
-    state["snapshot"] = version
     _finish_shipment(doc, state, mapping)
 
 
@@ -500,8 +496,7 @@ _DEFAULT_SCALE: Final = 2
 def _invoice_issued(doc: Doc, event: Event, mapping: StatusMapping) -> None:
     data = _data(event, InvoiceIssued)
     state = _state(doc, _INVOICE_STATE)
-    version = _snapshot_version(event)
-    if not _is_newer(version, state.get("snapshot")):
+    if not _supersedes(state, event):
         return
     _take_customer(doc, event, authoritative=True)
     doc["known"] = True
@@ -527,7 +522,6 @@ def _invoice_issued(doc: Doc, event: Event, mapping: StatusMapping) -> None:
         orderIds=_sorted_distinct(line.order_id for line in data.lines),
         shipmentIds=_sorted_distinct(line.shipment_id for line in data.lines),
     )
-    state["snapshot"] = version
     _finish_invoice(doc, state)
 
 
@@ -623,8 +617,7 @@ def _source_status_changed(doc: Doc, event: Event, mapping: StatusMapping) -> No
     """
     data = _data(event, SourceStatusChanged)
     state = _state(doc, _SOURCE_STATE)
-    version = _snapshot_version(event)
-    if not _is_newer(version, state.get("snapshot")):
+    if not _supersedes(state, event):
         return
     doc["declared"] = {
         "status": data.status,
@@ -632,11 +625,22 @@ def _source_status_changed(doc: Doc, event: Event, mapping: StatusMapping) -> No
         "expectedBackAt": data.expected_back_at,
         "changedAt": event.time,
     }
-    state["snapshot"] = version
     doc[_SOURCE_STATE] = state
 
 
 # --- dispatch -----------------------------------------------------------------------------
+
+
+def _supersedes(state: Doc, event: Event) -> bool:
+    """Record snapshot ``event`` in ``state`` when it is newer than the one applied.
+
+    False for an older or repeated snapshot, which must then change nothing.
+    """
+    version = _snapshot_version(event)
+    if not _is_newer(version, state.get("snapshot")):
+        return False
+    state["snapshot"] = version
+    return True
 
 
 def _data(event: Event, kind: type[_D]) -> _D:

@@ -17,11 +17,11 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import bson
 from bson.codec_options import CodecOptions
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, PyMongoError
 
@@ -59,6 +59,12 @@ def _decoded(doc: dict[str, Any]) -> dict[str, Any]:
 
 class StoreError(Exception):
     """MongoDB refused or could not be reached; the batch is not committed and will rerun."""
+
+
+class _Update(NamedTuple):
+    filter: Mapping[str, Any]
+    document: Mapping[str, Any]
+    upsert: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,42 +196,40 @@ class ProjectionStore:
     async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
         """Write summaries into related documents, never replacing a newer one.
 
-        Per target collection one ordered bulk write: first make sure each target exists
-        (as ``known: False`` until its own snapshot arrives), then the guarded ``$set``.
+        Per target: first make sure it exists (as ``known: False`` until its own snapshot
+        arrives), then the guarded ``$set``. Collections are written concurrently, each in
+        order.
         """
-        by_collection: dict[str, list[UpdateOne]] = {}
+        by_collection: dict[str, list[_Update]] = {}
         for push in pushes:
-            ops = by_collection.setdefault(self.collection_name(push.target_kind, suffix), [])
+            updates = by_collection.setdefault(self.collection_name(push.target_kind, suffix), [])
+            if push.summary is None:
+                updates.append(_Update({"_id": push.target_id}, {"$unset": {push.path: ""}}))
+                continue
             stored_rev = f"{push.path}.rev"
             newer = {
                 "_id": push.target_id,
                 "$or": [{stored_rev: {"$exists": False}}, {stored_rev: {"$lt": push.rev}}],
             }
-            if push.summary is None:
-                ops.append(UpdateOne({"_id": push.target_id}, {"$unset": {push.path: ""}}))
-                continue
             on_insert: dict[str, Any] = {"known": False, "rev": 0}
             if push.customer_id is not None:
                 on_insert["customerId"] = push.customer_id
-            ops.append(UpdateOne({"_id": push.target_id}, {"$setOnInsert": on_insert}, upsert=True))
-            ops.append(UpdateOne(newer, {"$set": {push.path: {**push.summary, "rev": push.rev}}}))
+            updates.append(_Update({"_id": push.target_id}, {"$setOnInsert": on_insert}, True))
+            updates.append(_Update(newer, {"$set": {push.path: {**push.summary, "rev": push.rev}}}))
         await asyncio.gather(
-            *(self._apply_in_order(name, ops) for name, ops in by_collection.items())
+            *(self._apply_in_order(name, updates) for name, updates in by_collection.items())
         )
 
-    async def _apply_in_order(self, collection: str, ops: Sequence[UpdateOne]) -> None:
+    async def _apply_in_order(self, collection: str, updates: Sequence[_Update]) -> None:
         """One ``update_one`` at a time, in order.
 
-        Not ``bulk_write``: FerretDB 1.24 kept PostgreSQL connections after these bulk
-        writes until its pool ran dry and it froze; single updates did not.
+        Not ``bulk_write``: FerretDB 1.24 kept PostgreSQL connections after the projector's
+        bulk writes until its pool ran dry and it froze; single updates did not.
         """
-        for op in ops:
-            document = op._doc
+        for update in updates:
             await self._guarded(
                 self._db[collection].update_one(
-                    op._filter,
-                    document,
-                    upsert=bool(op._upsert),
+                    update.filter, update.document, upsert=update.upsert
                 )
             )
 
@@ -233,19 +237,17 @@ class ProjectionStore:
         self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
     ) -> None:
         """Record, per source, the newest event time applied and when it was applied."""
-        if not seen:
-            return
-        ops = [
-            UpdateOne(
-                {"_id": source},
-                {
-                    "$max": {"lastEventAt": info.last_event_at},
-                    "$set": {"lastAppliedAt": now, "lastEventId": info.last_event_id},
-                },
-                upsert=True,
-            )
-            for source, info in seen.items()
-        ]
-        await self._guarded(
-            self._db[self.collection_name("sources", suffix)].bulk_write(ops, ordered=False)
+        await self._apply_in_order(
+            self.collection_name("sources", suffix),
+            [
+                _Update(
+                    {"_id": source},
+                    {
+                        "$max": {"lastEventAt": info.last_event_at},
+                        "$set": {"lastAppliedAt": now, "lastEventId": info.last_event_id},
+                    },
+                    True,
+                )
+                for source, info in seen.items()
+            ],
         )
