@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shlex
 import sys
 import time
@@ -33,6 +32,7 @@ from typing import Any, Final
 import pymongo
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from probe import alive  # scripts/lib/probe.py: the same liveness check the stack uses
 from pymongo.errors import PyMongoError
 
 from entitlements.mint import mint_token
@@ -147,18 +147,6 @@ def _mongo(settings: ProjectorSettings) -> pymongo.MongoClient[dict[str, Any]]:
 # --- waiting for the projector -------------------------------------------------------------
 
 
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 async def wait_caught_up(
     settings: ProjectorSettings,
     *,
@@ -192,7 +180,7 @@ async def wait_caught_up(
                     done = total - snapshot.total
                     print(f"[demo]   projected {done} of {total} records ({elapsed:.0f}s)")
                     sys.stdout.flush()
-            if not _alive(pid):
+            if not alive(pid):
                 raise DemoError(f"the projector (pid {pid}) exited before catching up")
             behind_now = snapshot.total if snapshot is not None else None
             if behind_now != behind_before:
