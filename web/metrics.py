@@ -22,7 +22,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 from strawberry.extensions import SchemaExtension
 
-from resolvers.collections import CollectionNames, suffix_from_pointer
+from resolvers.collections import CollectionNames
+from resolvers.system import last_applied_by_source
 
 logger = logging.getLogger("web.metrics")
 
@@ -97,25 +98,12 @@ async def refresh_freshness(
     """Re-read every source's ``lastAppliedAt``; False (values kept) when MongoDB fails."""
     try:
         async with asyncio.timeout(within_seconds):
-            last_applied = await _last_applied(db, names)
+            last_applied = await last_applied_by_source(db, names)
     except (PyMongoError, TimeoutError) as exc:
         logger.warning("source freshness not refreshed: %s", exc)
         return False
     metrics.set_freshness(last_applied, datetime.now(UTC))
     return True
-
-
-async def _last_applied(
-    db: AsyncDatabase[dict[str, Any]], names: CollectionNames
-) -> dict[str, datetime]:
-    pointer = await db[names.read_pointer].find_one({"_id": "active"})
-    collection = names.generation(suffix_from_pointer(pointer)).of("sources")
-    found: dict[str, datetime] = {}
-    async for doc in db[collection].find({}, {"lastAppliedAt": 1}):
-        applied = doc.get("lastAppliedAt")
-        if isinstance(applied, datetime):
-            found[str(doc["_id"])] = applied if applied.tzinfo else applied.replace(tzinfo=UTC)
-    return found
 
 
 class MetricsExtension(SchemaExtension):
