@@ -1,9 +1,11 @@
-"""Creation of the topics the read model itself owns (dead letters and change notices)."""
+"""Kafka metadata the projector needs, and the topics the read model itself owns."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -46,3 +48,22 @@ async def ensure_own_topics(
                 pass  # another projector process created it first
     finally:
         await admin.close()
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of ``topics``, from fresh metadata; a missing topic is an error.
+
+    A consumer without a subscription knows no topic metadata until asked, and an empty
+    answer here would make a replay silently read nothing.
+    """
+    wanted = list(topics)
+    # topics() fetches metadata into a throwaway object; this refreshes the consumer's own
+    # (for every topic, as an assign-only consumer tracks none).
+    await consumer._client.force_metadata_update()
+    partitions: list[TopicPartition] = []
+    for topic in wanted:
+        numbers = consumer.partitions_for_topic(topic)
+        if not numbers:
+            raise LookupError(f"topic {topic!r} does not exist on the broker")
+        partitions.extend(TopicPartition(topic, n) for n in sorted(numbers))
+    return partitions

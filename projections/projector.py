@@ -5,12 +5,18 @@ Order of operations for one batch, and why:
 1. decode every record once; records that cannot be processed become dead letters;
 2. read the current documents of every entity the batch touches (``_id`` lookups);
 3. fold the events into them with the pure reducers (no I/O);
-4. write the changed documents, then the summaries they push into related documents;
+4. remove summaries of links the batch drops, write the changed documents, then the
+   summaries they push into (and pull from) related documents;
 5. publish dead letters and change notices and wait for the broker to acknowledge them;
 6. only then commit the batch's offsets.
 
 A crash anywhere before 6 re-runs the batch. Every step is idempotent (see ``store``), so a
-re-run changes nothing that was already written: nothing is lost and nothing is doubled.
+re-run changes nothing that was already written: nothing is doubled. Nothing is lost either,
+although the re-run finds the documents of step 4 already written and so sees no change to
+derive the rest from: for every entity whose events the store already holds, the batch
+re-derives summaries and notices from the stored document (rev-guarded writes, notices with
+the same ids, which subscribers deduplicate). Link removals, which only the change itself
+knows of, are written before the document, so a re-run still sees them.
 """
 
 from __future__ import annotations
@@ -21,13 +27,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey
 from projections.changes import ShipmentChange
 from projections.dead_letter import DeadLetter
-from projections.events import Event, InvalidEvent, decode_event
+from projections.events import (
+    Event,
+    InvalidEvent,
+    ShipmentCancelled,
+    ShipmentMilestone,
+    decode_event,
+)
 from projections.status_mapping import StatusMapping
 from projections.store import ProjectionStore, SummaryPush
 from projections.summaries import summarize
@@ -134,6 +146,7 @@ class BatchProcessor:
 
         current = await self._load(suffix, groups.keys())
         changes: list[EntityChange] = []
+        redelivered: list[_Effects] = []
         for key, entity_events in groups.items():
             change, rejected = planner.plan_entity(
                 key, current.get(key), entity_events, self._mapping
@@ -141,10 +154,14 @@ class BatchProcessor:
             outcome.dead_letters.extend(
                 _dead_letter(record_of[id(r.event)], r.reason) for r in rejected
             )
-            outcome.applied_events += len(entity_events) - len(rejected)
+            applied = len(entity_events) - len(rejected)
+            outcome.applied_events += applied
             if change is not None:
                 changes.append(change)
+            elif applied and key in current:
+                redelivered.append(_Effects(key, None, current[key], entity_events))
 
+        await self._store.push_summaries(suffix, _link_removals(changes))
         now = _now_millis()
         stored = await asyncio.gather(
             *(
@@ -155,11 +172,13 @@ class BatchProcessor:
             )
         )
         outcome.written_documents = len(changes)
-        await self._store.push_summaries(
-            suffix, await self._summary_pushes(suffix, changes, stored)
-        )
+        effects = [
+            _Effects(change.key, change.before, doc, groups[change.key])
+            for change, doc in zip(changes, stored, strict=True)
+        ] + redelivered
+        await self._store.push_summaries(suffix, await self._summary_pushes(suffix, effects))
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
-        outcome.notices = _notices(changes, stored, now)
+        outcome.notices = _notices(effects, now)
         return outcome
 
     async def _load(
@@ -180,35 +199,28 @@ class BatchProcessor:
             for doc_id, doc in docs.items()
         }
 
-    async def _summary_pushes(
-        self,
-        suffix: str,
-        changes: Sequence[EntityChange],
-        stored: Sequence[Mapping[str, Any]],
-    ) -> list[SummaryPush]:
+    async def _summary_pushes(self, suffix: str, effects: Sequence[_Effects]) -> list[SummaryPush]:
         """Summaries to write into related documents, in both directions.
 
         Out: this document's summary goes to every entity it names and every entity that
         named it. In: for a link this batch added, the other side may have been written
-        before it knew of us, so its current summary is pulled into this document.
+        before it knew of us, so its current summary is pulled into this document. A
+        redelivered entity (``before`` None) counts every link as added.
         """
         pushes: list[SummaryPush] = []
-        pulls: dict[tuple[str, str], list[EntityChange]] = defaultdict(list)
-        for change, doc in zip(changes, stored, strict=True):
-            kind = change.key.kind
+        pulls: dict[tuple[str, str], list[EntityKey]] = defaultdict(list)
+        for effect in effects:
+            kind, doc = effect.key.kind, effect.after
             if kind not in LINKED_KINDS:
                 continue
-            delta = planner.link_delta(kind, change.before, doc)
+            delta = planner.link_delta(kind, effect.before, doc)
             targets: dict[str, set[str]] = defaultdict(set)
             for target_kind, ids in delta.current.items():
                 targets[target_kind].update(ids)
             for target_kind, named_us in planner.related_ids(doc).items():
                 targets[target_kind].update(named_us)
             for target_kind, ids in delta.removed.items():
-                for target_id in ids:
-                    targets[target_kind].discard(target_id)
-                    pushes.append(_removal(target_kind, target_id, kind, change.key.id, doc))
-                    pushes.append(_removal(kind, change.key.id, target_kind, target_id, doc))
+                targets[target_kind].difference_update(ids)
             if doc.get("known"):
                 summary = summarize(kind, dict(doc))
                 for target_kind, target_ids in targets.items():
@@ -218,7 +230,7 @@ class BatchProcessor:
                                 target_kind=target_kind,
                                 target_id=target_id,
                                 source_kind=kind,
-                                source_id=change.key.id,
+                                source_id=effect.key.id,
                                 rev=int(doc.get("rev", 0)),
                                 summary=summary,
                                 customer_id=doc.get("customerId"),
@@ -226,12 +238,12 @@ class BatchProcessor:
                         )
             for target_kind, ids in delta.added.items():
                 for target_id in ids:
-                    pulls[(target_kind, target_id)].append(change)
+                    pulls[(target_kind, target_id)].append(effect.key)
         pushes.extend(await self._pull_summaries(suffix, pulls))
         return pushes
 
     async def _pull_summaries(
-        self, suffix: str, pulls: Mapping[tuple[str, str], list[EntityChange]]
+        self, suffix: str, pulls: Mapping[tuple[str, str], list[EntityKey]]
     ) -> list[SummaryPush]:
         by_kind: dict[str, list[str]] = defaultdict(list)
         for target_kind, target_id in pulls:
@@ -243,11 +255,11 @@ class BatchProcessor:
                 if not other.get("known"):
                     continue
                 summary = summarize(target_kind, dict(other))
-                for change in pulls[(target_kind, target_id)]:
+                for puller in pulls[(target_kind, target_id)]:
                     pushes.append(
                         SummaryPush(
-                            target_kind=change.key.kind,
-                            target_id=change.key.id,
+                            target_kind=puller.kind,
+                            target_id=puller.id,
                             source_kind=target_kind,
                             source_id=target_id,
                             rev=int(other.get("rev", 0)),
@@ -264,31 +276,58 @@ def _now_millis() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _removal(
-    target_kind: str, target_id: str, source_kind: str, source_id: str, doc: Mapping[str, Any]
-) -> SummaryPush:
+class _Effects(NamedTuple):
+    """One entity the batch touched: what follows from it beyond its own document."""
+
+    key: EntityKey
+    before: Mapping[str, Any] | None  # None: redelivered, re-derive everything
+    after: Mapping[str, Any]
+    events: Sequence[Event]
+
+
+def _link_removals(changes: Sequence[EntityChange]) -> list[SummaryPush]:
+    """For each link a change drops, both sides' summaries of each other, to be removed."""
+    removals: list[SummaryPush] = []
+    for change in changes:
+        kind = change.key.kind
+        if kind not in LINKED_KINDS or change.before is None:
+            continue
+        for target_kind, ids in planner.link_delta(
+            kind, change.before, change.after
+        ).removed.items():
+            for target_id in sorted(ids):
+                removals.append(_removal(target_kind, target_id, kind, change.key.id))
+                removals.append(_removal(kind, change.key.id, target_kind, target_id))
+    return removals
+
+
+def _removal(target_kind: str, target_id: str, source_kind: str, source_id: str) -> SummaryPush:
     return SummaryPush(
         target_kind=target_kind,
         target_id=target_id,
         source_kind=source_kind,
         source_id=source_id,
-        rev=int(doc.get("rev", 0)),
+        rev=0,
         summary=None,
         customer_id=None,
     )
 
 
-def _notices(
-    changes: Sequence[EntityChange], stored: Sequence[Mapping[str, Any]], now: datetime
-) -> list[ShipmentChange]:
-    """One notice per new milestone and per cancellation of a shipment."""
+def _notices(effects: Sequence[_Effects], now: datetime) -> list[ShipmentChange]:
+    """One notice per new milestone and per cancellation of a shipment.
+
+    For a redelivered shipment, the milestones and cancellation its events carry are
+    announced again under the same notice ids: the first announcement may have been lost
+    with a crash, and subscribers drop ids they have already seen.
+    """
     notices: list[ShipmentChange] = []
-    for change, doc in zip(changes, stored, strict=True):
-        if change.key.kind != "shipments":
+    for effect in effects:
+        if effect.key.kind != "shipments":
             continue
+        doc = effect.after
         template = ShipmentChange(
             notice_id="",
-            shipment_id=change.key.id,
+            shipment_id=effect.key.id,
             customer_id=str(doc.get("customerId", "")),
             tracking_number=doc.get("trackingNumber"),
             status=str(doc.get("status", "PLANNED")),
@@ -296,9 +335,26 @@ def _notices(
             rev=int(doc.get("rev", 0)),
             projected_at=now,
         )
-        for milestone in planner.new_milestones(change.before, doc):
+        if effect.before is None:
+            carried = {
+                (event.source, event.data.milestone_id)
+                for event in effect.events
+                if isinstance(event.data, ShipmentMilestone)
+            }
+            milestones = [
+                m
+                for m in doc.get("milestones", [])
+                if (m.get("source"), m.get("milestoneId")) in carried
+            ]
+            cancelled = bool(doc.get("cancelled")) and any(
+                isinstance(event.data, ShipmentCancelled) for event in effect.events
+            )
+        else:
+            milestones = planner.new_milestones(effect.before, doc)
+            cancelled = planner.became_cancelled(effect.before, doc)
+        for milestone in milestones:
             notice_id = f"{milestone.get('source')}|{milestone.get('milestoneId')}"
             notices.append(replace(template, notice_id=notice_id, milestone=dict(milestone)))
-        if planner.became_cancelled(change.before, doc):
-            notices.append(replace(template, notice_id=f"{change.key.id}|cancelled"))
+        if cancelled:
+            notices.append(replace(template, notice_id=f"{effect.key.id}|cancelled"))
     return notices

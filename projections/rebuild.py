@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
+from projections.kafka_admin import partitions_of
 from projections.projector import BatchProcessor
 from projections.runner import flatten, process_until_done
 from projections.settings import ProjectorSettings
@@ -72,11 +73,7 @@ async def rebuild(settings: ProjectorSettings, stop: asyncio.Event | None = None
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in settings.topics.inbound().values()
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        partitions = await partitions_of(consumer, settings.topics.inbound().values())
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         await store.ensure_indexes(suffix)

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo import AsyncMongoClient
 
@@ -106,6 +107,10 @@ async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> Non
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.batch_max_records,
+        # Partition i of every topic goes to one member: orders and fulfillment are both
+        # keyed by order id, so one process writes each order (co-partitioning), as long as
+        # the two topics have the same partition count.
+        partition_assignment_strategy=(RangePartitionAssignor,),
     )
     await producer.start()
     await consumer.start()

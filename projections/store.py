@@ -14,16 +14,18 @@ Only ``_id`` lookups are used on the write path: FerretDB 1.24 pushes nothing el
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
 
 import bson
 from bson.codec_options import CodecOptions
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid, PyMongoError
+from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
 
 from projections import documents
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
@@ -55,6 +57,28 @@ def _decoded(doc: dict[str, Any]) -> dict[str, Any]:
     for name in [n for n in doc if is_state_field(n)]:
         doc[name] = decode_state(doc[name])
     return doc
+
+
+#: Counts every write to a projection document. FerretDB overwrites whole documents without
+#: a row lock, so two concurrent updates of one document could lose one; our local stack's
+#: PostgreSQL trigger (scripts/lib/ferretdb_postgresql.sql) refuses a write whose count is
+#: not one more than the stored one, and ``_guarded`` retries it. MongoDB ignores it.
+WRITES = "_writes"
+
+CONFLICT_RETRIES = 30
+
+_T = TypeVar("_T")
+
+
+def is_write_conflict(exc: PyMongoError) -> bool:
+    """A write that lost a race and did nothing: safe to run again.
+
+    Duplicate keys come from two upserts of one new ``_id``; SQLSTATE 40001 from the local
+    stack's lost-update trigger, passed through by FerretDB as an internal error.
+    """
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    return isinstance(exc, OperationFailure) and "SQLSTATE 40001" in str(exc)
 
 
 class StoreError(Exception):
@@ -141,12 +165,21 @@ class ProjectionStore:
         except PyMongoError as exc:
             raise StoreError(f"cannot create indexes: {exc}") from exc
 
-    async def _guarded(self, operation: Any) -> Any:
+    async def _guarded(self, operation: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one store operation under the concurrency limit, retrying write conflicts.
+
+        A conflict means the write did not happen (see ``is_write_conflict``) and every
+        operation here is idempotent, so running it again is safe.
+        """
         async with self._limit:
-            try:
-                return await operation
-            except PyMongoError as exc:
-                raise StoreError(str(exc)) from exc
+            for attempt in range(CONFLICT_RETRIES):
+                try:
+                    return await operation()
+                except PyMongoError as exc:
+                    if not is_write_conflict(exc) or attempt == CONFLICT_RETRIES - 1:
+                        raise StoreError(str(exc)) from exc
+                await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+        raise AssertionError("unreachable")
 
     async def load(self, collection: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Current documents by ``_id``: one equality lookup each, run concurrently.
@@ -156,7 +189,7 @@ class ProjectionStore:
         """
         unique = list(dict.fromkeys(ids))
         found = await asyncio.gather(
-            *(self._guarded(self._db[collection].find_one({"_id": i})) for i in unique)
+            *(self._guarded(partial(self._db[collection].find_one, {"_id": i})) for i in unique)
         )
         return {doc["_id"]: _decoded(doc) for doc in found if doc is not None}
 
@@ -175,7 +208,7 @@ class ProjectionStore:
         }
         update: dict[str, Any] = {
             "$set": {**fields, "updatedAt": now, "lastEvent": change.last_event},
-            "$inc": {"rev": 1},
+            "$inc": {"rev": 1, WRITES: 1},
         }
         if "known" not in change.set_fields:
             # The same shape whether this write or a related entity's push created it.
@@ -183,7 +216,8 @@ class ProjectionStore:
         if change.unset_fields:
             update["$unset"] = {name: "" for name in change.unset_fields}
         result = await self._guarded(
-            self._db[collection].find_one_and_update(
+            partial(
+                self._db[collection].find_one_and_update,
                 {"_id": change.key.id},
                 update,
                 upsert=True,
@@ -204,7 +238,8 @@ class ProjectionStore:
         for push in pushes:
             updates = by_collection.setdefault(self.collection_name(push.target_kind, suffix), [])
             if push.summary is None:
-                updates.append(_Update({"_id": push.target_id}, {"$unset": {push.path: ""}}))
+                removal = {"_id": push.target_id, push.path: {"$exists": True}}
+                updates.append(_Update(removal, {"$unset": {push.path: ""}, "$inc": {WRITES: 1}}))
                 continue
             stored_rev = f"{push.path}.rev"
             newer = {
@@ -215,7 +250,12 @@ class ProjectionStore:
             if push.customer_id is not None:
                 on_insert["customerId"] = push.customer_id
             updates.append(_Update({"_id": push.target_id}, {"$setOnInsert": on_insert}, True))
-            updates.append(_Update(newer, {"$set": {push.path: {**push.summary, "rev": push.rev}}}))
+            updates.append(
+                _Update(
+                    newer,
+                    {"$set": {push.path: {**push.summary, "rev": push.rev}}, "$inc": {WRITES: 1}},
+                )
+            )
         await asyncio.gather(
             *(self._apply_in_order(name, updates) for name, updates in by_collection.items())
         )
@@ -228,8 +268,11 @@ class ProjectionStore:
         """
         for update in updates:
             await self._guarded(
-                self._db[collection].update_one(
-                    update.filter, update.document, upsert=update.upsert
+                partial(
+                    self._db[collection].update_one,
+                    update.filter,
+                    update.document,
+                    upsert=update.upsert,
                 )
             )
 
@@ -245,6 +288,9 @@ class ProjectionStore:
                     {
                         "$max": {"lastEventAt": info.last_event_at},
                         "$set": {"lastAppliedAt": now, "lastEventId": info.last_event_id},
+                        "$inc": {WRITES: 1},
+                        # the same shape whether this or the source's own event created it
+                        "$setOnInsert": {"known": False},
                     },
                     True,
                 )

@@ -12,11 +12,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+import bson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import documents
+from projections.kafka_admin import partitions_of
 from projections.topics import TopicNames
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,24 +43,10 @@ async def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None, byt
 
 
 async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
-    from aiokafka import AIOKafkaConsumer
-
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-        return dict(await consumer.end_offsets(partitions))
+        return dict(await consumer.end_offsets(await partitions_of(consumer, topics)))
     finally:
         await consumer.stop()
 
@@ -104,14 +92,14 @@ def projector_env(
 
 
 def start_projector(env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    log = log_path.open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "projections", "run"],
-        cwd=REPO,
-        env=dict(env),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "projections", "run"],
+            cwd=REPO,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def stop_projector(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
@@ -121,7 +109,7 @@ def stop_projector(process: subprocess.Popen[bytes], *, kill: bool = False) -> N
 
 
 #: Fields that record *how* a document was written rather than what it says.
-VOLATILE = frozenset({"updatedAt", "lastEvent", "rev", "lastAppliedAt", "lastEventId"})
+VOLATILE = frozenset({"updatedAt", "lastEvent", "rev", "lastAppliedAt", "lastEventId", "_writes"})
 
 
 def _canonical(value: Any) -> Any:
@@ -130,6 +118,41 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, list):
         return [_canonical(v) for v in value]
     return value
+
+
+def _readable(value: Any) -> Any:
+    """Bookkeeping blobs decoded, so a failing comparison shows what differs inside them."""
+    if isinstance(value, bytes):
+        try:
+            return _readable(bson.decode(value))
+        except Exception:
+            return value
+    if isinstance(value, dict):
+        return {k: _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    return value
+
+
+def differences(actual: Mapping[str, Any], expected: Mapping[str, Any], limit: int = 5) -> str:
+    """A short report of which documents and fields differ between two snapshots."""
+    lines = []
+    for key in sorted(actual.keys() | expected.keys()):
+        if actual.get(key) == expected.get(key):
+            continue
+        if key not in actual or key not in expected:
+            lines.append(f"{key}: only in {'actual' if key in actual else 'expected'}")
+        else:
+            got, want = _readable(actual[key]), _readable(expected[key])
+            for field in sorted(got.keys() | want.keys()):
+                if got.get(field) != want.get(field):
+                    lines.append(
+                        f"{key}.{field}:\n  got  {got.get(field)!r}\n  want {want.get(field)!r}"
+                    )
+        if len(lines) >= limit:
+            lines.append("...")
+            break
+    return "\n".join(lines)
 
 
 async def snapshot(db: AsyncDatabase[dict[str, Any]], suffix: str = "") -> dict[str, Any]:

@@ -24,6 +24,7 @@ from projections.rebuild import rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
 from tests.integration.projector_harness import (
+    differences,
     produce,
     projector_env,
     snapshot,
@@ -198,16 +199,6 @@ async def _reference(
     return await snapshot(db)
 
 
-BLOCKED_ON_FERRETDB = pytest.mark.skip(
-    reason=(
-        "blocked: on FerretDB 1.24 (PostgreSQL) projecting a simulated stream of 800+ "
-        "events (with restarts, a second process or a rebuild) did not finish within the "
-        "CI budget, and FerretDB froze under this load; see README known limits"
-    )
-)
-
-
-@BLOCKED_ON_FERRETDB
 async def test_sigkill_at_any_moment_loses_nothing_and_doubles_nothing(
     kafka_bootstrap: str,
     topic_names: dict[str, str],
@@ -231,10 +222,10 @@ async def test_sigkill_at_any_moment_loses_nothing_and_doubles_nothing(
         await wait_caught_up(kafka_bootstrap, group, topic_names_from(topic_names))
     finally:
         stop_projector(process)
-    assert await snapshot(mongo_db) == expected
+    actual = await snapshot(mongo_db)
+    assert actual == expected, differences(actual, expected)
 
 
-@BLOCKED_ON_FERRETDB
 async def test_two_processes_in_one_group_build_the_same_documents(
     kafka_bootstrap: str,
     topic_names: dict[str, str],
@@ -254,10 +245,10 @@ async def test_two_processes_in_one_group_build_the_same_documents(
     finally:
         for process in processes:
             stop_projector(process)
-    assert await snapshot(mongo_db) == expected
+    actual = await snapshot(mongo_db)
+    assert actual == expected, differences(actual, expected)
 
 
-@BLOCKED_ON_FERRETDB
 async def test_rebuild_fills_a_new_generation_and_switches_readers(
     kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
@@ -270,4 +261,5 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
 
     pointer = await mongo_db[documents.READ_POINTER].find_one({"_id": "active"})
     assert pointer is not None and pointer["suffix"] == suffix
-    assert await snapshot(mongo_db, suffix) == before
+    after = await snapshot(mongo_db, suffix)
+    assert after == before, differences(after, before)

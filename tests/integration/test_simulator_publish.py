@@ -11,8 +11,9 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
+from projections.kafka_admin import partitions_of
 from projections.topics import INBOUND_KINDS
 from simulator.faults import FaultRates
 from simulator.publish import Publisher
@@ -28,12 +29,7 @@ async def read_all(bootstrap: str, topics: list[str]) -> dict[str, list[tuple[by
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()  # fresh topics
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        partitions = await partitions_of(consumer, topics)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
