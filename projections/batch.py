@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from projections import documents
 from projections.events import Event, InvalidEvent
@@ -85,30 +85,43 @@ class Rejected:
     reason: str
 
 
+class EntityPlan(NamedTuple):
+    """What a batch's events do to one document."""
+
+    change: EntityChange | None  # None: the events change nothing
+    rejected: list[Rejected]
+    #: Some events changed nothing: the document already held them (a redelivery, or a
+    #: duplicate or stale event from upstream). What a previous run derived from them may
+    #: have been cut off by a crash, so the caller derives it again.
+    repeated: bool
+
+
 def plan_entity(
     key: EntityKey,
     before: Mapping[str, Any] | None,
     events: list[Event],
     mapping: StatusMapping,
-) -> tuple[EntityChange | None, list[Rejected]]:
+) -> EntityPlan:
     """Fold ``events`` into ``before``.
 
-    The change is None when the events change nothing (e.g. redeliveries). The reducers are
-    order-insensitive, so the sort only makes runs reproducible.
+    The reducers are order-insensitive, so the sort only makes runs reproducible.
     """
     doc: dict[str, Any] | None = dict(before) if before is not None else None
     ordered = sorted(events, key=_event_order)
     applied: list[Event] = []
     rejected: list[Rejected] = []
+    repeated = False
     for event in ordered:
         try:
-            doc = apply(doc, event, mapping)
+            folded = apply(doc, event, mapping)
         except InvalidEvent as exc:
             rejected.append(Rejected(event, exc.reason))
         else:
             applied.append(event)
+            repeated = repeated or folded == doc
+            doc = folded
     if doc is None or not applied:
-        return None, rejected
+        return EntityPlan(None, rejected, repeated)
     previous = before or {}
     set_fields = {
         name: value
@@ -119,7 +132,7 @@ def plan_entity(
         sorted(name for name in previous if name not in IO_FIELDS and name not in doc)
     )
     if not set_fields and not unset_fields:
-        return None, rejected
+        return EntityPlan(None, rejected, repeated)
     newest = applied[-1]
     change = EntityChange(
         key=key,
@@ -132,7 +145,7 @@ def plan_entity(
         ),
         customer_id=doc.get("customerId"),
     )
-    return change, rejected
+    return EntityPlan(change, rejected, repeated)
 
 
 def sources_seen(events: Iterable[Event]) -> dict[str, SourceSeen]:

@@ -13,7 +13,7 @@ Order of operations for one batch, and why:
 A crash anywhere before 6 re-runs the batch. Every step is idempotent (see ``store``), so a
 re-run changes nothing that was already written: nothing is doubled. Nothing is lost either,
 although the re-run finds the documents of step 4 already written and so sees no change to
-derive the rest from: for every entity whose events the store already holds, the batch
+derive the rest from: for every entity with events the store already holds, the batch
 re-derives summaries and notices from the stored document (rev-guarded writes, notices with
 the same ids, which subscribers deduplicate). Link removals, which only the change itself
 knows of, are written before the document, so a re-run still sees them.
@@ -146,20 +146,20 @@ class BatchProcessor:
 
         current = await self._load(suffix, groups.keys())
         changes: list[EntityChange] = []
-        redelivered: list[_Effects] = []
+        repeated: set[EntityKey] = set()
+        unchanged: list[_Effects] = []
         for key, entity_events in groups.items():
-            change, rejected = planner.plan_entity(
-                key, current.get(key), entity_events, self._mapping
-            )
+            plan = planner.plan_entity(key, current.get(key), entity_events, self._mapping)
             outcome.dead_letters.extend(
-                _dead_letter(record_of[id(r.event)], r.reason) for r in rejected
+                _dead_letter(record_of[id(r.event)], r.reason) for r in plan.rejected
             )
-            applied = len(entity_events) - len(rejected)
-            outcome.applied_events += applied
-            if change is not None:
-                changes.append(change)
-            elif applied and key in current:
-                redelivered.append(_Effects(key, None, current[key], entity_events))
+            outcome.applied_events += len(entity_events) - len(plan.rejected)
+            if plan.repeated:
+                repeated.add(key)
+            if plan.change is not None:
+                changes.append(plan.change)
+            elif plan.repeated and key in current:
+                unchanged.append(_Effects(key, None, current[key], entity_events))
 
         await self._store.push_summaries(suffix, _link_removals(changes))
         now = _now_millis()
@@ -173,9 +173,14 @@ class BatchProcessor:
         )
         outcome.written_documents = len(changes)
         effects = [
-            _Effects(change.key, change.before, doc, groups[change.key])
+            _Effects(
+                change.key,
+                None if change.key in repeated else change.before,
+                doc,
+                groups[change.key],
+            )
             for change, doc in zip(changes, stored, strict=True)
-        ] + redelivered
+        ] + unchanged
         await self._store.push_summaries(suffix, await self._summary_pushes(suffix, effects))
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
         outcome.notices = _notices(effects, now)
@@ -205,7 +210,7 @@ class BatchProcessor:
         Out: this document's summary goes to every entity it names and every entity that
         named it. In: for a link this batch added, the other side may have been written
         before it knew of us, so its current summary is pulled into this document. A
-        redelivered entity (``before`` None) counts every link as added.
+        document with repeated events (``before`` None) counts every link as added.
         """
         pushes: list[SummaryPush] = []
         pulls: dict[tuple[str, str], list[EntityKey]] = defaultdict(list)
@@ -280,7 +285,7 @@ class _Effects(NamedTuple):
     """One entity the batch touched: what follows from it beyond its own document."""
 
     key: EntityKey
-    before: Mapping[str, Any] | None  # None: redelivered, re-derive everything
+    before: Mapping[str, Any] | None  # None: some events were repeats, re-derive everything
     after: Mapping[str, Any]
     events: Sequence[Event]
 
@@ -316,7 +321,7 @@ def _removal(target_kind: str, target_id: str, source_kind: str, source_id: str)
 def _notices(effects: Sequence[_Effects], now: datetime) -> list[ShipmentChange]:
     """One notice per new milestone and per cancellation of a shipment.
 
-    For a redelivered shipment, the milestones and cancellation its events carry are
+    For a shipment with repeated events, the milestones and cancellation its events carry are
     announced again under the same notice ids: the first announcement may have been lost
     with a crash, and subscribers drop ids they have already seen.
     """

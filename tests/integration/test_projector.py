@@ -7,7 +7,8 @@ import json
 import os
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from projections import documents
 from projections.changes import ShipmentChange
 from projections.dead_letter import DeadLetter
+from projections.projector import BatchProcessor
 from projections.rebuild import rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
+from projections.status_mapping import load_status_mapping
+from projections.store import ProjectionStore, SummaryPush
+from projections.topics import TopicNames
 from tests.integration.projector_harness import (
     differences,
     produce,
@@ -263,3 +268,83 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
     assert pointer is not None and pointer["suffix"] == suffix
     after = await snapshot(mongo_db, suffix)
     assert after == before, differences(after, before)
+
+
+class _Crash(Exception):
+    """Stands for the process dying at one step of a batch."""
+
+
+class _CrashingStore(ProjectionStore):
+    """Dies at ``step`` of the batch that starts at record ``at``; otherwise the real store."""
+
+    def __init__(self, db: AsyncDatabase[Any], step: str) -> None:
+        super().__init__(db)
+        self.step = step
+        self.armed = False
+        self._summary_calls = 0
+
+    async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
+        self._summary_calls += 1
+        # the first call of a batch removes dropped links; the second pushes summaries
+        if self.armed and self.step == "before summaries" and self._summary_calls % 2 == 0:
+            raise _Crash
+        await super().push_summaries(suffix, pushes)
+
+    async def touch_sources(self, suffix: str, seen: Any, now: datetime) -> None:
+        if self.armed and self.step == "before sources":
+            raise _Crash
+        await super().touch_sources(suffix, seen, now)
+
+
+@dataclass(frozen=True)
+class _Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+
+async def _process_in_batches(processor: BatchProcessor, records: list[_Record], size: int) -> None:
+    for start in range(0, len(records), size):
+        await processor.process(records[start : start + size])
+
+
+@pytest.mark.parametrize("step", ["before summaries", "before sources"])
+async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rerun(
+    step: str, mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]
+) -> None:
+    """Deterministic companion of the SIGKILL test: a crash after the document writes.
+
+    The rerun finds every document already written, so nothing in it changes; summaries,
+    pulls and freshness must still come out as if the batch had never been cut off, even
+    when the rerun groups the records into different batches.
+    """
+    topics = TopicNames()
+    names = {
+        kind: getattr(topics, kind)
+        for kind in ("orders", "fulfillment", "shipments", "invoices", "source_status")
+    }
+    records = [
+        _Record(topic, 0, offset, 0, key, value)
+        for offset, (topic, key, value) in enumerate(_simulated_records(names, 900))
+    ]
+    mapping = load_status_mapping()
+    await _process_in_batches(
+        BatchProcessor(ProjectionStore(second_db), mapping, topics), records, 100
+    )
+    expected = await snapshot(second_db)
+
+    store = _CrashingStore(mongo_db, step)
+    processor = BatchProcessor(store, mapping, topics)
+    crash_at = 400
+    await _process_in_batches(processor, records[:crash_at], 100)
+    store.armed = True
+    with pytest.raises(_Crash):
+        await processor.process(records[crash_at : crash_at + 250])
+    store.armed = False
+    await _process_in_batches(processor, records[crash_at:], 70)  # the rerun batches differently
+
+    actual = await snapshot(mongo_db)
+    assert actual == expected, differences(actual, expected)
