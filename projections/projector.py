@@ -181,7 +181,11 @@ class BatchProcessor:
             )
             for change, doc in zip(changes, stored, strict=True)
         ] + unchanged
-        await self._store.push_summaries(suffix, await self._summary_pushes(suffix, effects))
+        pushes, pulls = _summary_pushes(effects)
+        await self._store.push_summaries(suffix, pushes)
+        # Only after our summaries landed: of two entities linked at the same time by two
+        # processes, one then sees the other's summary in its own write's result or here.
+        await self._store.push_summaries(suffix, await self._pull_summaries(suffix, pulls))
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
         outcome.notices = _notices(effects, now)
         return outcome
@@ -203,49 +207,6 @@ class BatchProcessor:
             for kind, docs in zip(ids_by_kind, loaded, strict=True)
             for doc_id, doc in docs.items()
         }
-
-    async def _summary_pushes(self, suffix: str, effects: Sequence[_Effects]) -> list[SummaryPush]:
-        """Summaries to write into related documents, in both directions.
-
-        Out: this document's summary goes to every entity it names and every entity that
-        named it. In: for a link this batch added, the other side may have been written
-        before it knew of us, so its current summary is pulled into this document. A
-        document with repeated events (``before`` None) counts every link as added.
-        """
-        pushes: list[SummaryPush] = []
-        pulls: dict[tuple[str, str], list[EntityKey]] = defaultdict(list)
-        for effect in effects:
-            kind, doc = effect.key.kind, effect.after
-            if kind not in LINKED_KINDS:
-                continue
-            delta = planner.link_delta(kind, effect.before, doc)
-            targets: dict[str, set[str]] = defaultdict(set)
-            for target_kind, ids in delta.current.items():
-                targets[target_kind].update(ids)
-            for target_kind, named_us in planner.related_ids(doc).items():
-                targets[target_kind].update(named_us)
-            for target_kind, ids in delta.removed.items():
-                targets[target_kind].difference_update(ids)
-            if doc.get("known"):
-                summary = summarize(kind, dict(doc))
-                for target_kind, target_ids in targets.items():
-                    for target_id in sorted(target_ids):
-                        pushes.append(
-                            SummaryPush(
-                                target_kind=target_kind,
-                                target_id=target_id,
-                                source_kind=kind,
-                                source_id=effect.key.id,
-                                rev=int(doc.get("rev", 0)),
-                                summary=summary,
-                                customer_id=doc.get("customerId"),
-                            )
-                        )
-            for target_kind, ids in delta.added.items():
-                for target_id in ids:
-                    pulls[(target_kind, target_id)].append(effect.key)
-        pushes.extend(await self._pull_summaries(suffix, pulls))
-        return pushes
 
     async def _pull_summaries(
         self, suffix: str, pulls: Mapping[tuple[str, str], list[EntityKey]]
@@ -273,6 +234,52 @@ class BatchProcessor:
                         )
                     )
         return pushes
+
+
+def _summary_pushes(
+    effects: Sequence[_Effects],
+) -> tuple[list[SummaryPush], dict[tuple[str, str], list[EntityKey]]]:
+    """Summaries to write into related documents, in both directions.
+
+    Out: this document's summary goes to every entity it names and every entity that
+    named it. In (returned as pulls, by the entity to read): for a link this batch added,
+    the other side may have been written before it knew of us, so its current summary is
+    pulled into this document. A document with repeated events (``before`` None) counts
+    every link as added.
+    """
+    pushes: list[SummaryPush] = []
+    pulls: dict[tuple[str, str], list[EntityKey]] = defaultdict(list)
+    for effect in effects:
+        kind, doc = effect.key.kind, effect.after
+        if kind not in LINKED_KINDS:
+            continue
+        delta = planner.link_delta(kind, effect.before, doc)
+        targets: dict[str, set[str]] = defaultdict(set)
+        for target_kind, ids in delta.current.items():
+            targets[target_kind].update(ids)
+        for target_kind, named_us in planner.related_ids(doc).items():
+            targets[target_kind].update(named_us)
+        for target_kind, ids in delta.removed.items():
+            targets[target_kind].difference_update(ids)
+        if doc.get("known"):
+            summary = summarize(kind, dict(doc))
+            for target_kind, target_ids in targets.items():
+                for target_id in sorted(target_ids):
+                    pushes.append(
+                        SummaryPush(
+                            target_kind=target_kind,
+                            target_id=target_id,
+                            source_kind=kind,
+                            source_id=effect.key.id,
+                            rev=int(doc.get("rev", 0)),
+                            summary=summary,
+                            customer_id=doc.get("customerId"),
+                        )
+                    )
+        for target_kind, ids in delta.added.items():
+            for target_id in ids:
+                pulls[(target_kind, target_id)].append(effect.key)
+    return pushes, pulls
 
 
 def _now_millis() -> datetime:

@@ -7,11 +7,11 @@ import json
 import os
 import random
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -275,19 +275,22 @@ class _Crash(Exception):
 
 
 class _CrashingStore(ProjectionStore):
-    """Dies at ``step`` of the batch that starts at record ``at``; otherwise the real store."""
+    """The real store, except that once armed it dies at ``step`` of the next batch."""
+
+    #: A batch calls push_summaries three times: removals, its own summaries, pulled ones.
+    SUMMARY_CALL: ClassVar[Mapping[str, int]] = {"before summaries": 2, "before pulls": 3}
 
     def __init__(self, db: AsyncDatabase[Any], step: str) -> None:
         super().__init__(db)
         self.step = step
         self.armed = False
-        self._summary_calls = 0
+        self.summary_calls = 0
 
     async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
-        self._summary_calls += 1
-        # the first call of a batch removes dropped links; the second pushes summaries
-        if self.armed and self.step == "before summaries" and self._summary_calls % 2 == 0:
-            raise _Crash
+        if self.armed:
+            self.summary_calls += 1
+            if self.summary_calls == self.SUMMARY_CALL.get(self.step):
+                raise _Crash
         await super().push_summaries(suffix, pushes)
 
     async def touch_sources(self, suffix: str, seen: Any, now: datetime) -> None:
@@ -311,7 +314,7 @@ async def _process_in_batches(processor: BatchProcessor, records: list[_Record],
         await processor.process(records[start : start + size])
 
 
-@pytest.mark.parametrize("step", ["before summaries", "before sources"])
+@pytest.mark.parametrize("step", ["before summaries", "before pulls", "before sources"])
 async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rerun(
     step: str, mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]
 ) -> None:
