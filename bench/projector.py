@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from projections.changes import ShipmentChange
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
 from projections.topics import TopicNames
-from simulator.world import FaultRates, generate
+from simulator.world import FaultRates, generate, live
 from tests.integration.projector_harness import wait_caught_up
 
 
@@ -61,23 +62,35 @@ async def create_topics(bootstrap: str, topics: TopicNames) -> None:
         await admin.close()
 
 
-def simulated(
-    seed: int, count: int, topics: TopicNames, now: datetime
-) -> list[tuple[str, bytes, bytes]]:
+def world_args(count: int, now: datetime) -> dict[str, Any]:
+    """A 90-day history of about ``count`` events over 300 customers."""
+    return {
+        "seed": 42,
+        "days": 90,
+        "customers": 300,
+        "orders_per_day": max(10, count // 90 // 12),
+        "now": now,
+        "faults": FaultRates.default(),
+    }
+
+
+def history(count: int, topics: TopicNames, now: datetime) -> list[tuple[str, bytes, bytes]]:
     names = topics.inbound()
-    out: list[tuple[str, bytes, bytes]] = []
-    for record in generate(
-        seed=seed,
-        days=90,
-        customers=300,
-        orders_per_day=max(10, count // 90 // 12),
-        now=now,
-        faults=FaultRates.default(),
-    ):
-        out.append((names[record.topic_kind], record.key, record.value))
-        if len(out) >= count:
-            break
-    return out
+    return [
+        (names[record.topic_kind], record.key, record.value)
+        for record in islice(generate(**world_args(count, now)), count)
+    ]
+
+
+def live_records(
+    history_count: int, count: int, topics: TopicNames, now: datetime
+) -> list[tuple[str, bytes, bytes]]:
+    """What the same world does next: new orders, shipments and milestones (fresh ids)."""
+    names = topics.inbound()
+    return [
+        (names[timed.record.topic_kind], timed.record.key, timed.record.value)
+        for timed in islice(live(**world_args(history_count, now), rate=1000.0), count)
+    ]
 
 
 async def produce_all(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> None:
@@ -111,10 +124,9 @@ async def measure_ceiling(client: AsyncMongoClient[Any], source_db: str, events:
 
 
 async def measure_freshness(
-    bootstrap: str, topics: TopicNames, seed: int, rate: int, seconds: int, now: datetime
+    bootstrap: str, records: list[tuple[str, bytes, bytes]], topics: TopicNames, rate: int
 ) -> list[float]:
     """Produce at ``rate`` events/s; latency of each milestone from send to its notice."""
-    records = simulated(seed, rate * seconds, topics, now)
     sent_at: dict[str, float] = {}
     latencies: list[float] = []
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -148,7 +160,7 @@ async def measure_freshness(
                 await asyncio.sleep(delay)
             try:
                 body = json.loads(value)
-                if body.get("type") == "logistics.shipment.milestone.v1":
+                if isinstance(body, dict) and body.get("type") == "logistics.shipment.milestone.v1":
                     sent_at[f"{body['source']}|{body['data']['milestoneId']}"] = time.perf_counter()
             except (ValueError, KeyError, TypeError):
                 pass
@@ -182,7 +194,8 @@ async def main() -> None:
     now = datetime(2026, 11, 27, tzinfo=UTC)
     try:
         print(f"generating {args.events} events ...")
-        records = simulated(42, args.events, topics, now)
+        records = history(args.events, topics, now)
+        following = live_records(args.events, args.rate * args.seconds, topics, now)
         await produce_all(args.bootstrap, records)
         settings = ProjectorSettings(
             kafka_bootstrap_servers=args.bootstrap,
@@ -210,9 +223,7 @@ async def main() -> None:
         )
         print(f"ratio projector/ceiling: {projector_rate / ceiling_rate:.2f}")
 
-        latencies = await measure_freshness(
-            args.bootstrap, topics, 43, args.rate, args.seconds, now
-        )
+        latencies = await measure_freshness(args.bootstrap, following, topics, args.rate)
         stop.set()
         await task
         if latencies:

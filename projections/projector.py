@@ -161,7 +161,10 @@ class BatchProcessor:
             elif plan.repeated and key in current:
                 unchanged.append(_Effects(key, None, current[key], entity_events))
 
-        await self._store.push_summaries(suffix, _link_removals(changes))
+        existing = {(key.kind, key.id) for key in current} | {
+            (change.key.kind, change.key.id) for change in changes
+        }
+        await self._store.push_summaries(suffix, _link_removals(changes), existing=existing)
         now = _now_millis()
         stored = await asyncio.gather(
             *(
@@ -182,10 +185,12 @@ class BatchProcessor:
             for change, doc in zip(changes, stored, strict=True)
         ] + unchanged
         pushes, pulls = _summary_pushes(effects)
-        await self._store.push_summaries(suffix, pushes)
+        await self._store.push_summaries(suffix, pushes, existing=existing)
         # Only after our summaries landed: of two entities linked at the same time by two
         # processes, one then sees the other's summary in its own write's result or here.
-        await self._store.push_summaries(suffix, await self._pull_summaries(suffix, pulls))
+        await self._store.push_summaries(
+            suffix, await self._pull_summaries(suffix, pulls), existing=existing
+        )
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
         outcome.notices = _notices(effects, now)
         return outcome

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -26,6 +26,7 @@ from bson.codec_options import CodecOptions
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.results import UpdateResult
 
 from projections import documents
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
@@ -227,62 +228,85 @@ class ProjectionStore:
         assert result is not None  # upsert always returns a document
         return _decoded(dict(result))
 
-    async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
+    async def push_summaries(
+        self,
+        suffix: str,
+        pushes: Sequence[SummaryPush],
+        *,
+        existing: Container[tuple[str, str]] = frozenset(),
+    ) -> None:
         """Write summaries into related documents, never replacing a newer one.
 
-        Per target: first make sure it exists (as ``known: False`` until its own snapshot
-        arrives), then the guarded ``$set``. Collections are written concurrently, each in
-        order.
+        Each push is one guarded ``$set``. A target that is not in ``existing`` (kind, id)
+        and that the guarded write did not find is created first, as ``known: False`` until
+        its own snapshot arrives, and written again. Pushes into one document run in order;
+        different documents concurrently (within the store's concurrency limit), because
+        every write is a round trip and FerretDB takes milliseconds per write.
         """
-        by_collection: dict[str, list[_Update]] = {}
+        by_target: dict[tuple[str, str], list[SummaryPush]] = {}
         for push in pushes:
-            updates = by_collection.setdefault(self.collection_name(push.target_kind, suffix), [])
+            by_target.setdefault((push.target_kind, push.target_id), []).append(push)
+        await asyncio.gather(
+            *(
+                self._push_into(suffix, target, target_pushes, exists=target in existing)
+                for target, target_pushes in by_target.items()
+            )
+        )
+
+    async def _push_into(
+        self, suffix: str, target: tuple[str, str], pushes: Sequence[SummaryPush], *, exists: bool
+    ) -> None:
+        collection = self.collection_name(target[0], suffix)
+        for push in pushes:
             if push.summary is None:
-                removal = {"_id": push.target_id, push.path: {"$exists": True}}
-                updates.append(_Update(removal, {"$unset": {push.path: ""}, "$inc": {WRITES: 1}}))
+                present = {"_id": push.target_id, push.path: {"$exists": True}}
+                await self._update(
+                    collection, _Update(present, {"$unset": {push.path: ""}, "$inc": {WRITES: 1}})
+                )
                 continue
             stored_rev = f"{push.path}.rev"
-            newer = {
-                "_id": push.target_id,
-                "$or": [{stored_rev: {"$exists": False}}, {stored_rev: {"$lt": push.rev}}],
-            }
+            newer = _Update(
+                {
+                    "_id": push.target_id,
+                    "$or": [{stored_rev: {"$exists": False}}, {stored_rev: {"$lt": push.rev}}],
+                },
+                {"$set": {push.path: {**push.summary, "rev": push.rev}}, "$inc": {WRITES: 1}},
+            )
+            if (await self._update(collection, newer)).matched_count or exists:
+                continue
             on_insert: dict[str, Any] = {"known": False, "rev": 0}
             if push.customer_id is not None:
                 on_insert["customerId"] = push.customer_id
-            updates.append(_Update({"_id": push.target_id}, {"$setOnInsert": on_insert}, True))
-            updates.append(
-                _Update(
-                    newer,
-                    {"$set": {push.path: {**push.summary, "rev": push.rev}}, "$inc": {WRITES: 1}},
-                )
+            await self._update(
+                collection, _Update({"_id": push.target_id}, {"$setOnInsert": on_insert}, True)
             )
-        await asyncio.gather(
-            *(self._apply_in_order(name, updates) for name, updates in by_collection.items())
-        )
+            # again, whoever created it: a newer summary may have landed meanwhile (guarded)
+            await self._update(collection, newer)
+            exists = True
 
-    async def _apply_in_order(self, collection: str, updates: Sequence[_Update]) -> None:
-        """One ``update_one`` at a time, in order.
+    async def _update(self, collection: str, update: _Update) -> UpdateResult:
+        """One ``update_one``.
 
         Not ``bulk_write``: FerretDB 1.24 kept PostgreSQL connections after the projector's
         bulk writes until its pool ran dry and it froze; single updates did not.
         """
-        for update in updates:
-            await self._guarded(
-                partial(
-                    self._db[collection].update_one,
-                    update.filter,
-                    update.document,
-                    upsert=update.upsert,
-                )
+        return await self._guarded(
+            partial(
+                self._db[collection].update_one,
+                update.filter,
+                update.document,
+                upsert=update.upsert,
             )
+        )
 
     async def touch_sources(
         self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
     ) -> None:
         """Record, per source, the newest event time applied and when it was applied."""
-        await self._apply_in_order(
-            self.collection_name("sources", suffix),
-            [
+        collection = self.collection_name("sources", suffix)
+        for source, info in seen.items():
+            await self._update(
+                collection,
                 _Update(
                     {"_id": source},
                     {
@@ -293,7 +317,5 @@ class ProjectionStore:
                         "$setOnInsert": {"known": False},
                     },
                     True,
-                )
-                for source, info in seen.items()
-            ],
-        )
+                ),
+            )

@@ -286,12 +286,14 @@ class _CrashingStore(ProjectionStore):
         self.armed = False
         self.summary_calls = 0
 
-    async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
+    async def push_summaries(
+        self, suffix: str, pushes: Sequence[SummaryPush], **kwargs: Any
+    ) -> None:
         if self.armed:
             self.summary_calls += 1
             if self.summary_calls == self.SUMMARY_CALL.get(self.step):
                 raise _Crash
-        await super().push_summaries(suffix, pushes)
+        await super().push_summaries(suffix, pushes, **kwargs)
 
     async def touch_sources(self, suffix: str, seen: Any, now: datetime) -> None:
         if self.armed and self.step == "before sources":
