@@ -9,11 +9,9 @@ poller):
 What one run does, on one machine and one store:
 
 1. loads a seeded world (``simulator.world.generate``, about 23k events with the contract's
-   faults) into a fresh database: the projector's own ``BatchProcessor`` folds the records
-   into documents held in memory, which are then bulk-inserted with the projector's
-   collections and indexes. Running the Kafka projector against FerretDB 1.24 here froze it
-   (its PostgreSQL pool ran dry within seconds, even at store concurrency 4). ``--database``
-   reuses an existing database as it is instead (not dropped afterwards);
+   faults) into a fresh database with the projector's own ``BatchProcessor`` and store
+   (no Kafka). ``--database`` reuses an existing database as it is instead (not dropped
+   afterwards);
 2. starts the real API (``python -m web``) and the ceiling (``bench/api_ceiling.py``: the
    same MongoDB queries from a bare Starlette endpoint, no GraphQL or entitlements), both
    subprocesses on free ports reading the same database, access logs off in both;
@@ -48,8 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,9 +54,7 @@ from typing import Any, Final, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bson
 import httpx
-from bson.codec_options import CodecOptions
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -68,16 +63,11 @@ from entitlements.mint import mint_token
 from entitlements.policy import load_policy
 from entitlements.tokens import TokenSettings
 from projections import documents
-from projections.batch import EntityChange, SourceSeen
 from projections.projector import BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import (
     ProjectionStore,
-    SummaryPush,
-    decode_state,
-    encode_state,
-    is_state_field,
 )
 from projections.topics import TopicNames
 from simulator.faults import FaultRates
@@ -91,7 +81,6 @@ NOW: Final = datetime(2026, 11, 27, tzinfo=UTC)
 PAGE: Final = 20
 #: How long an open loop waits for its last answers before abandoning them.
 DRAIN_SECONDS: Final = 5.0
-CODEC: Final[CodecOptions[dict[str, Any]]] = CodecOptions(tz_aware=True)
 
 Doc = dict[str, Any]
 Target = Literal["api", "ceiling"]
@@ -148,89 +137,6 @@ def cpu_seconds(pid: int) -> float:
 # --- the world -----------------------------------------------------------------------------
 
 
-def _decoded(doc: Doc) -> Doc:
-    """As ``ProjectionStore`` returns a document: bookkeeping blobs decoded."""
-    return {k: decode_state(v) if is_state_field(k) else v for k, v in doc.items()}
-
-
-class MemoryProjectionStore(ProjectionStore):
-    """The projector's store with its documents in memory, for loading a world quickly.
-
-    FerretDB 1.24 runs its PostgreSQL pool dry and freezes under the projector's concurrent
-    writes (README, known limits), so the world is projected here by the projector's own
-    ``BatchProcessor`` and then bulk-inserted. Documents are kept as BSON, so types and
-    millisecond times come back exactly as MongoDB would return them; each method mirrors
-    the update operators ``ProjectionStore`` sends.
-    """
-
-    def __init__(self) -> None:
-        self.collections: dict[str, dict[str, bytes]] = defaultdict(dict)
-
-    def _get(self, collection: str, doc_id: str) -> Doc | None:
-        raw = self.collections[collection].get(doc_id)
-        return bson.decode(raw, codec_options=CODEC) if raw is not None else None
-
-    def _put(self, collection: str, doc: Doc) -> None:
-        self.collections[collection][doc["_id"]] = bson.encode(doc)
-
-    async def active_suffix(self) -> str:
-        return ""
-
-    async def ensure_collections(self, suffix: str) -> None:
-        return None
-
-    async def load(self, collection: str, ids: Iterable[str]) -> dict[str, Doc]:
-        found = {i: self._get(collection, i) for i in dict.fromkeys(ids)}
-        return {i: _decoded(doc) for i, doc in found.items() if doc is not None}
-
-    async def write_entity(self, collection: str, change: EntityChange, now: datetime) -> Doc:
-        doc = self._get(collection, change.key.id)
-        if doc is None:
-            doc = {"_id": change.key.id}
-            if "known" not in change.set_fields:
-                doc["known"] = False
-        for name, value in change.set_fields.items():
-            doc[name] = encode_state(value) if is_state_field(name) else value
-        doc.update(updatedAt=now, lastEvent=change.last_event, rev=int(doc.get("rev", 0)) + 1)
-        for name in change.unset_fields:
-            doc.pop(name, None)
-        self._put(collection, doc)
-        return _decoded(self._get(collection, change.key.id) or {})
-
-    async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
-        for push in pushes:
-            collection = self.collection_name(push.target_kind, suffix)
-            doc = self._get(collection, push.target_id)
-            key = documents.field_key(push.source_id)
-            if push.summary is None:
-                if doc is not None:
-                    doc.get("related", {}).get(push.source_kind, {}).pop(key, None)
-                    self._put(collection, doc)
-                continue
-            if doc is None:
-                doc = {"_id": push.target_id, "known": False, "rev": 0}
-                if push.customer_id is not None:
-                    doc["customerId"] = push.customer_id
-            kind = doc.setdefault("related", {}).setdefault(push.source_kind, {})
-            stored = kind.get(key)
-            if not isinstance(stored, dict) or "rev" not in stored or stored["rev"] < push.rev:
-                kind[key] = {**push.summary, "rev": push.rev}
-            self._put(collection, doc)
-
-    async def touch_sources(
-        self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
-    ) -> None:
-        collection = self.collection_name("sources", suffix)
-        for source, info in seen.items():
-            doc = self._get(collection, source) or {"_id": source}
-            last = doc.get("lastEventAt")
-            doc["lastEventAt"] = (
-                info.last_event_at if last is None else max(last, info.last_event_at)
-            )
-            doc.update(lastAppliedAt=now, lastEventId=info.last_event_id)
-            self._put(collection, doc)
-
-
 @dataclass
 class Record:
     """A simulated record as the projector reads it from Kafka."""
@@ -244,9 +150,10 @@ class Record:
 
 
 async def load_world(args: argparse.Namespace, db: AsyncDatabase[Doc]) -> tuple[int, float]:
-    """Project a seeded world into ``db``: (event count, seconds spent projecting in memory).
+    """Project a seeded world into ``db``: (event count, seconds spent projecting).
 
-    Records go to the projector in emission order, in batches of the runner's default size.
+    The projector's own ``BatchProcessor`` and store, without Kafka: records go in emission
+    order, in batches of the runner's default size.
     """
     topics = TopicNames()
     names = topics.inbound()
@@ -262,21 +169,15 @@ async def load_world(args: argparse.Namespace, db: AsyncDatabase[Doc]) -> tuple[
             )
         )
     ]
-    memory = MemoryProjectionStore()
-    processor = BatchProcessor(memory, load_status_mapping(None), topics)
+    store = ProjectionStore(db)
+    await store.ensure_collections("")
+    await store.ensure_indexes("")
+    processor = BatchProcessor(store, load_status_mapping(None), topics)
     started = time.perf_counter()
     size = ProjectorSettings().batch_max_records
     for i in range(0, len(records), size):
         await processor.process(records[i : i + size])
-    projected = time.perf_counter() - started
-    store = ProjectionStore(db)
-    await store.ensure_collections("")
-    for name, docs in memory.collections.items():
-        rows = [bson.decode(raw, codec_options=CODEC) for raw in docs.values()]
-        for i in range(0, len(rows), 1000):
-            await db[name].insert_many(rows[i : i + 1000], ordered=False)
-    await store.ensure_indexes("")
-    return len(records), projected
+    return len(records), time.perf_counter() - started
 
 
 @dataclass(frozen=True)
@@ -653,11 +554,10 @@ async def main() -> None:
     try:
         db = client[database]
         if args.database is None:
-            started = time.perf_counter()
             events, projected = await load_world(args, db)
             print(
-                f"loaded {events} events into {database} in {time.perf_counter() - started:.0f}s "
-                f"(projected in memory in {projected:.0f}s, then bulk-inserted)"
+                f"projected {events} events into {database} in {projected:.0f}s "
+                f"({events / projected:.0f} events/s, no Kafka)"
             )
         counts = {c: await db[c].count_documents({}) for c in documents.ENTITY_COLLECTIONS}
         print(f"documents: {counts}")
