@@ -13,7 +13,8 @@ subscription resume cursor.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -41,10 +42,15 @@ class ShipmentChange:
     milestone: dict[str, Any] | None
     rev: int
     projected_at: datetime
+    #: orderId -> ship-from warehouse (None while the order's summary has not arrived) of
+    #: every order the shipment names, as the document held them when the notice was made:
+    #: what the entitlement rule for warehouse-restricted customers needs.
+    order_warehouses: Mapping[str, str | None] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         body = asdict(self)
         body["projected_at"] = self.projected_at.isoformat()
+        body["order_warehouses"] = dict(self.order_warehouses)
         return json.dumps(body, separators=(",", ":"), default=_json_default).encode()
 
     @classmethod
@@ -60,12 +66,32 @@ class ShipmentChange:
                 milestone=body.get("milestone"),
                 rev=int(body["rev"]),
                 projected_at=datetime.fromisoformat(body["projected_at"]),
+                order_warehouses=_order_warehouses(body.get("order_warehouses")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidChangeNotice(f"not a shipment change notice: {exc}") from exc
+
+
+def _order_warehouses(value: Any) -> dict[str, str | None]:
+    """Notices from before this field decode with none, which fails closed."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError("order_warehouses must be an object")
+    return {str(k): v if isinstance(v, str) else None for k, v in value.items()}
 
 
 def _json_default(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def order_warehouses_of(shipment: Mapping[str, Any]) -> dict[str, str | None]:
+    """The shipment's orders with their warehouses, as far as their summaries have arrived."""
+    found: dict[str, str | None] = {str(o): None for o in shipment.get("orderIds") or ()}
+    for summary in ((shipment.get("related") or {}).get("orders") or {}).values():
+        if isinstance(summary, Mapping) and isinstance(summary.get("orderId"), str):
+            warehouse = summary.get("warehouseId")
+            found[summary["orderId"]] = warehouse if isinstance(warehouse, str) else None
+    return found

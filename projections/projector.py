@@ -31,7 +31,7 @@ from typing import Any, NamedTuple, Protocol
 
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey
-from projections.changes import ShipmentChange
+from projections.changes import ShipmentChange, order_warehouses_of
 from projections.dead_letter import DeadLetter
 from projections.events import (
     Event,
@@ -351,6 +351,7 @@ def _notices(effects: Sequence[_Effects], now: datetime) -> list[ShipmentChange]
             milestone=None,
             rev=int(doc.get("rev", 0)),
             projected_at=now,
+            order_warehouses=order_warehouses_of(doc),
         )
         if effect.before is None:
             carried = {

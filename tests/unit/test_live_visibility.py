@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from entitlements.caller import Caller
 from entitlements.policy import CustomerRule, Policy
 from graph.subscriptions import MilestoneSelection
-from projections.changes import ShipmentChange
+from projections.changes import ShipmentChange, order_warehouses_of
 from web.live.feed import visible
 
 
@@ -47,11 +47,28 @@ def test_support_staff_are_not_cross_customer_in_subscriptions() -> None:
     assert not visible(scope, _change("GLOBEX"))
 
 
-def test_warehouse_restricted_users_see_no_live_notices() -> None:
-    """A notice does not say which warehouse the shipment's orders ship from: fail closed."""
+def test_warehouse_restricted_users_see_notices_of_their_warehouses_only() -> None:
     policy = Policy(customers={"GLOBEX": CustomerRule(allowed_warehouses=frozenset({"DC-ATL"}))})
-    assert not visible(policy.scope(_caller({"GLOBEX"})), _change("GLOBEX"))
-    assert visible(policy.scope(_caller({"GLOBEX"}, {"support"})), _change("GLOBEX"))
+    restricted = policy.scope(_caller({"GLOBEX"}))
+    support = policy.scope(_caller({"GLOBEX"}, {"support"}))
+
+    atlanta = _change("GLOBEX", order_warehouses={"SO-1": "DC-ATL"})
+    reno = _change("GLOBEX", order_warehouses={"SO-2": "DC-RNO"})
+    both = _change("GLOBEX", order_warehouses={"SO-1": "DC-ATL", "SO-2": "DC-RNO"})
+    summary_not_arrived = _change("GLOBEX", order_warehouses={"SO-3": None})
+    no_orders = _change("GLOBEX")
+
+    assert visible(restricted, atlanta)
+    assert not visible(restricted, reno)
+    assert not visible(restricted, both)  # every order must be from an allowed warehouse
+    assert not visible(restricted, summary_not_arrived)  # unknown fails closed
+    assert not visible(restricted, no_orders)
+    assert all(visible(support, c) for c in (atlanta, reno, both, summary_not_arrived))
+
+
+def test_order_warehouses_survive_the_changes_topic() -> None:
+    change = _change("GLOBEX", order_warehouses={"SO-1": "DC-ATL", "SO-3": None})
+    assert ShipmentChange.decode(change.encode()) == change
 
 
 def test_filters_narrow_by_shipment_customer_status_and_tracking_number() -> None:
@@ -66,3 +83,12 @@ def test_filters_narrow_by_shipment_customer_status_and_tracking_number() -> Non
     assert MilestoneSelection(tracking_number=" 1z999aa10123456784 ").selects(change)
     assert not MilestoneSelection(tracking_number="1Z0").selects(change)
     assert not MilestoneSelection(tracking_number="1Z0").selects(_change(tracking_number=None))
+
+
+def test_a_notice_names_every_order_of_the_shipment_with_its_warehouse_if_known() -> None:
+    shipment = {
+        "orderIds": ["SO-1", "SO-2"],
+        "related": {"orders": {"SO-1": {"orderId": "SO-1", "warehouseId": "DC-ATL"}}},
+    }
+    assert order_warehouses_of(shipment) == {"SO-1": "DC-ATL", "SO-2": None}
+    assert order_warehouses_of({}) == {}

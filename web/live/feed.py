@@ -44,10 +44,10 @@ class NoticeLog(Protocol):
 def visible(scope: Scope, change: ShipmentChange) -> bool:
     """Whether the caller may see a notice: the shipment rule of the entitlement policy.
 
-    A notice carries the customer and the shipment's identity only, so customers whose users
-    are limited to some warehouses (a rule on the shipment's orders) see no live notices:
-    the rule fails closed, exactly as ``Scope.allows`` does for a shipment whose order
-    summaries are unknown.
+    The notice carries the shipment's orders with their warehouses, so the rule for
+    customers whose users are limited to some warehouses is the very one reads use
+    (``Scope.allows``): every order must be known and from an allowed warehouse, and a
+    notice made before an order's summary arrived fails closed.
     """
     if scope.customer_ids is not None and change.customer_id not in scope.customer_ids:
         return False
@@ -59,6 +59,13 @@ def visible(scope: Scope, change: ShipmentChange) -> bool:
             "known": True,
             "trackingNumber": change.tracking_number,
             "status": change.status,
+            "orderIds": list(change.order_warehouses),
+            "related": {
+                "orders": {
+                    order_id: {"orderId": order_id, "warehouseId": warehouse}
+                    for order_id, warehouse in change.order_warehouses.items()
+                }
+            },
         },
     )
 
