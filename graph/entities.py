@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar, Self, TypeVar
 
 import strawberry
 
@@ -90,6 +90,43 @@ def _related_backing(entity: RelatedEntity) -> Backing:
     return Backing(kind=entity.kind, id=entity.id, document=entity.document, summary=entity.summary)
 
 
+class _Entity:
+    """How the three entity types are built, and resolved for a federation gateway.
+
+    Entitlements apply to ``resolve_reference`` as to every read (it goes through the
+    request's readers), so another customer's entity resolves to null.
+    """
+
+    KIND: ClassVar[EntityKind]
+
+    def __init__(self, *, id: strawberry.ID, backing: Backing) -> None:
+        """Replaced by each entity type's own dataclass constructor; here for the type checker."""
+        raise NotImplementedError
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> Self:
+        return cls(id=strawberry.ID(str(doc["_id"])), backing=_backing(cls.KIND, doc))
+
+    @classmethod
+    def related(cls, entity: RelatedEntity) -> Self:
+        return cls(id=strawberry.ID(entity.id), backing=_related_backing(entity))
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Self | None:
+        doc = await readers_of(info).load(cls.KIND, str(id))
+        return cls.of(doc) if doc else None
+
+
+_E = TypeVar("_E", bound=_Entity)
+
+
+async def _linked(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
+    """The entities of ``kind`` this one links to that the caller may see."""
+    parent = await backing.doc(info)
+    related = await readers_of(info).related(parent, kind.KIND) if parent else []
+    return [kind.related(entity) for entity in related]
+
+
 _LAST_UPDATED = "When the read model last changed this record (any source)."
 _LAST_EVENT = "The upstream event that last changed this record (provenance)."
 
@@ -112,23 +149,11 @@ async def _last_event(backing: Backing, info: Info) -> EventProvenance | None:
         "links to the shipments and invoices that concern it."
     ),
 )
-class Order:
+class Order(_Entity):
+    KIND: ClassVar[EntityKind] = "orders"
+
     id: strawberry.ID = strawberry.field(description="The order id (ERP sales order number).")
     backing: strawberry.Private[Backing]
-
-    @classmethod
-    def of(cls, doc: Mapping[str, Any]) -> Order:
-        return cls(id=strawberry.ID(str(doc["_id"])), backing=_backing("orders", doc))
-
-    @classmethod
-    def related(cls, entity: RelatedEntity) -> Order:
-        return cls(id=strawberry.ID(entity.id), backing=_related_backing(entity))
-
-    @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Order | None:
-        """Federation: entitlements apply, so another customer's order resolves to null."""
-        doc = await readers_of(info).order(str(id))
-        return cls.of(doc) if doc else None
 
     @field_resolver("The customer account that owns the order.")
     async def customer_id(self, info: Info) -> str | None:
@@ -200,18 +225,14 @@ class Order:
 
     @field_resolver("The shipments carrying this order that you may see.")
     async def shipments(self, info: Info) -> list[Shipment]:
-        parent = await self.backing.doc(info)
-        related = await readers_of(info).related(parent, "shipments") if parent else []
-        return [Shipment.related(entity) for entity in related]
+        return await _linked(self.backing, info, Shipment)
 
     @field_resolver(
         "The invoices charging for this order. FORBIDDEN (and null) unless your roles "
         "include reading invoices."
     )
     async def invoices(self, info: Info) -> list[Invoice] | None:
-        parent = await self.backing.doc(info)
-        related = await readers_of(info).related(parent, "invoices") if parent else []
-        return [Invoice.related(entity) for entity in related]
+        return await _linked(self.backing, info, Invoice)
 
     @field_resolver(_LAST_UPDATED)
     async def last_updated_at(self, info: Info) -> datetime | None:
@@ -232,23 +253,11 @@ class Order:
         "estimated delivery, and links to its orders and invoices."
     ),
 )
-class Shipment:
+class Shipment(_Entity):
+    KIND: ClassVar[EntityKind] = "shipments"
+
     id: strawberry.ID = strawberry.field(description="The shipment id (TMS load number).")
     backing: strawberry.Private[Backing]
-
-    @classmethod
-    def of(cls, doc: Mapping[str, Any]) -> Shipment:
-        return cls(id=strawberry.ID(str(doc["_id"])), backing=_backing("shipments", doc))
-
-    @classmethod
-    def related(cls, entity: RelatedEntity) -> Shipment:
-        return cls(id=strawberry.ID(entity.id), backing=_related_backing(entity))
-
-    @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Shipment | None:
-        """Federation: entitlements apply, so another customer's shipment resolves to null."""
-        doc = await readers_of(info).shipment(str(id))
-        return cls.of(doc) if doc else None
 
     @field_resolver("The customer account that owns the shipment.")
     async def customer_id(self, info: Info) -> str | None:
@@ -327,18 +336,14 @@ class Shipment:
 
     @field_resolver("The orders this shipment carries that you may see.")
     async def orders(self, info: Info) -> list[Order]:
-        parent = await self.backing.doc(info)
-        related = await readers_of(info).related(parent, "orders") if parent else []
-        return [Order.related(entity) for entity in related]
+        return await _linked(self.backing, info, Order)
 
     @field_resolver(
         "The invoices charging for this shipment. FORBIDDEN (and null) unless your roles "
         "include reading invoices."
     )
     async def invoices(self, info: Info) -> list[Invoice] | None:
-        parent = await self.backing.doc(info)
-        related = await readers_of(info).related(parent, "invoices") if parent else []
-        return [Invoice.related(entity) for entity in related]
+        return await _linked(self.backing, info, Invoice)
 
     @field_resolver(_LAST_UPDATED)
     async def last_updated_at(self, info: Info) -> datetime | None:
@@ -362,23 +367,11 @@ _AMOUNTS_HIDDEN = " Amounts are null when your roles do not include seeing them.
         "with a role that may read invoices; amounts only with a role that may see them."
     ),
 )
-class Invoice:
+class Invoice(_Entity):
+    KIND: ClassVar[EntityKind] = "invoices"
+
     id: strawberry.ID = strawberry.field(description="The invoice id.")
     backing: strawberry.Private[Backing]
-
-    @classmethod
-    def of(cls, doc: Mapping[str, Any]) -> Invoice:
-        return cls(id=strawberry.ID(str(doc["_id"])), backing=_backing("invoices", doc))
-
-    @classmethod
-    def related(cls, entity: RelatedEntity) -> Invoice:
-        return cls(id=strawberry.ID(entity.id), backing=_related_backing(entity))
-
-    @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Invoice | None:
-        """Federation: entitlements apply, so another customer's invoice resolves to null."""
-        doc = await readers_of(info).invoice(str(id))
-        return cls.of(doc) if doc else None
 
     async def _money(self, info: Info, name: str) -> Money | None:
         if not readers_of(info).scope.can_see_amounts:
@@ -463,15 +456,11 @@ class Invoice:
 
     @field_resolver("The orders charged for that you may see.")
     async def orders(self, info: Info) -> list[Order]:
-        parent = await self.backing.doc(info)
-        related = await readers_of(info).related(parent, "orders") if parent else []
-        return [Order.related(entity) for entity in related]
+        return await _linked(self.backing, info, Order)
 
     @field_resolver("The shipments charged for that you may see.")
     async def shipments(self, info: Info) -> list[Shipment]:
-        parent = await self.backing.doc(info)
-        related = await readers_of(info).related(parent, "shipments") if parent else []
-        return [Shipment.related(entity) for entity in related]
+        return await _linked(self.backing, info, Shipment)
 
     @field_resolver(_LAST_UPDATED)
     async def last_updated_at(self, info: Info) -> datetime | None:
