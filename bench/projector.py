@@ -42,7 +42,7 @@ from projections.runner import run_projector
 from projections.settings import ProjectorSettings
 from projections.topics import TopicNames
 from simulator.faults import FaultRates
-from simulator.world import generate, live
+from simulator.world import generate
 from tests.integration.projector_harness import wait_caught_up
 
 
@@ -79,17 +79,6 @@ def history(count: int, topics: TopicNames, now: datetime) -> list[tuple[str, by
     return [
         (names[record.topic_kind], record.key, record.value)
         for record in islice(generate(**world_args(count, now)), count)
-    ]
-
-
-def live_records(
-    history_count: int, count: int, topics: TopicNames, now: datetime
-) -> list[tuple[str, bytes, bytes]]:
-    """What the same world does next: new orders, shipments and milestones (fresh ids)."""
-    names = topics.inbound()
-    return [
-        (names[timed.record.topic_kind], timed.record.key, timed.record.value)
-        for timed in islice(live(**world_args(history_count, now), rate=1000.0), count)
     ]
 
 
@@ -205,9 +194,11 @@ async def main() -> None:
     now = datetime(2026, 11, 27, tzinfo=UTC)
     try:
         print(f"generating {args.events} events ...")
-        records = history(args.events, topics, now)
         rates = [int(r) for r in args.rates.split(",")]
-        following = live_records(args.events, sum(rates) * args.seconds, topics, now)
+        # One world: the first --events records are the backlog, the rest arrive at steady
+        # rates afterwards (new orders, shipments and milestones of the same world).
+        stream = history(args.events + sum(rates) * args.seconds, topics, now)
+        records, following = stream[: args.events], stream[args.events :]
         await produce_all(args.bootstrap, records)
         settings = ProjectorSettings(
             kafka_bootstrap_servers=args.bootstrap,
