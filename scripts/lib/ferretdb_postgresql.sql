@@ -6,7 +6,7 @@
 --    `_jsonb -> 'field' @> value`, but the indexes it creates (its own `_id` index and every
 --    createIndexes) are btree indexes on `_jsonb -> 'field'`, which PostgreSQL cannot use for
 --    `@>`: every lookup, even by `_id`, scanned the whole table. Each index FerretDB creates
---    gets a GIN (jsonb_path_ops) companion on the same expressions, which `@>` can use.
+--    gets a GIN (jsonb_path_ops) companion on its leading expression, which `@>` can use.
 --
 -- 2. Atomic single-document updates. FerretDB updates a document by reading it, applying the
 --    operators in Go and overwriting the whole row (`UPDATE ... SET _jsonb = $1 WHERE _id = $2`)
@@ -47,10 +47,13 @@ BEGIN
       JOIN pg_class t ON t.oid = i.indrelid
       JOIN pg_namespace n ON n.oid = t.relnamespace
       WHERE i.indexrelid = cmd.objid;
-    FOR m IN SELECT regexp_matches(def, '_jsonb -> ''([^'']+)''::text', 'g') LOOP
+    -- the leading key only: FerretDB pushes down equality alone, and an index's leading key is
+    -- the one queries test for equality (later keys are sort keys, or `_id`, indexed already)
+    m := regexp_match(def, '_jsonb -> ''([^'']+)''::text');
+    IF m IS NOT NULL THEN
       EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops)',
                      left(idx, 40) || '_' || left(md5(m[1]), 8) || '_gin', tbl, m[1]);
-    END LOOP;
+    END IF;
     -- every collection table gets FerretDB's `_id` index when it is created
     EXECUTE format('CREATE OR REPLACE TRIGGER ferretdb_refuse_lost_update BEFORE UPDATE ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION ferretdb_refuse_lost_update()', tbl);

@@ -65,16 +65,21 @@ async def test_a_stale_summary_never_replaces_a_newer_one_under_concurrency(
     assert order["related"]["shipments"]["SH-1"]["rev"] == 20
 
 
-async def test_id_lookups_use_an_index(mongo_db: AsyncDatabase[dict[str, Any]]) -> None:
+async def test_id_and_customer_lookups_use_an_index(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = ProjectionStore(mongo_db)
+    await store.ensure_collections("")
+    await store.ensure_indexes("")
     collection = mongo_db[documents.SHIPMENTS]
-    await collection.insert_many([{"_id": f"SH-{i:05d}", "n": i} for i in range(2000)])
-
-    plan = await mongo_db.command(
-        "explain", {"find": collection.name, "filter": {"_id": "SH-00042"}}
+    await collection.insert_many(
+        [{"_id": f"SH-{i:05d}", "customerId": f"C{i % 50}"} for i in range(2000)]
     )
 
-    text = str(plan.get("queryPlanner", plan))
-    if "ferretdbVersion" in str(plan.get("serverInfo", {})):
-        assert "Index" in text and "Seq Scan" not in text, text
-    else:  # MongoDB
-        assert "IDHACK" in text or "IXSCAN" in text or "EXPRESS" in text, text
+    for query in ({"_id": "SH-00042"}, {"customerId": "C7"}):
+        plan = await mongo_db.command("explain", {"find": collection.name, "filter": query})
+        text = str(plan.get("queryPlanner", plan))
+        if "ferretdbVersion" in str(plan.get("serverInfo", {})):
+            assert "Index" in text and "Seq Scan" not in text, (query, text)
+        else:  # MongoDB
+            assert any(s in text for s in ("IDHACK", "IXSCAN", "EXPRESS")), (query, text)
