@@ -268,7 +268,16 @@ def _summary_pushes(
             targets[target_kind].difference_update(ids)
         if doc.get("known"):
             summary = summarize(kind, dict(doc))
+            # Related documents already hold this summary when the batch changed nothing it
+            # shows: only links the batch added need it (a repeated batch re-pushes all).
+            unchanged = (
+                effect.before is not None
+                and bool(effect.before.get("known"))
+                and summarize(kind, dict(effect.before)) == summary
+            )
             for target_kind, target_ids in targets.items():
+                if unchanged:
+                    target_ids &= delta.added.get(target_kind, frozenset())
                 for target_id in sorted(target_ids):
                     pushes.append(
                         SummaryPush(

@@ -304,18 +304,24 @@ class ProjectionStore:
     ) -> None:
         """Record, per source, the newest event time applied and when it was applied."""
         collection = self.collection_name("sources", suffix)
-        for source, info in seen.items():
-            await self._update(
-                collection,
-                _Update(
-                    {"_id": source},
-                    {
-                        "$max": {"lastEventAt": info.last_event_at},
-                        "$set": {"lastAppliedAt": now, "lastEventId": info.last_event_id},
-                        "$inc": {WRITES: 1},
-                        # the same shape whether this or the source's own event created it
-                        "$setOnInsert": {"known": False},
-                    },
-                    True,
-                ),
-            )
+        await asyncio.gather(
+            *(self._touch_source(collection, source, info, now) for source, info in seen.items())
+        )
+
+    async def _touch_source(
+        self, collection: str, source: str, info: SourceSeen, now: datetime
+    ) -> None:
+        await self._update(
+            collection,
+            _Update(
+                {"_id": source},
+                {
+                    "$max": {"lastEventAt": info.last_event_at},
+                    "$set": {"lastAppliedAt": now, "lastEventId": info.last_event_id},
+                    "$inc": {WRITES: 1},
+                    # the same shape whether this or the source's own event created it
+                    "$setOnInsert": {"known": False},
+                },
+                True,
+            ),
+        )
