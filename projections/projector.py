@@ -193,6 +193,12 @@ class BatchProcessor:
         )
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
         outcome.notices = _notices(effects, now)
+        if self._target_suffix is None and await self._store.active_suffix() != suffix:
+            # A rebuild switched readers to a new generation while this batch went into the
+            # old one, and may have stopped reading before these records: apply them there
+            # too (idempotent) before they are committed.
+            log.info("generation switched from %r during a batch: applying it again", suffix)
+            return await self.process(records)
         return outcome
 
     async def _load(
