@@ -72,6 +72,7 @@ from projections.store import (
 from projections.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
+from tests.integration.projector_harness import records_of
 
 REPO: Final = Path(__file__).resolve().parents[1]
 SECRET: Final = "bench-api-secret-" + "a" * 40
@@ -137,18 +138,6 @@ def cpu_seconds(pid: int) -> float:
 # --- the world -----------------------------------------------------------------------------
 
 
-@dataclass
-class Record:
-    """A simulated record as the projector reads it from Kafka."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-
-
 async def load_world(args: argparse.Namespace, db: AsyncDatabase[Doc]) -> tuple[int, float]:
     """Project a seeded world into ``db``: (event count, seconds spent projecting).
 
@@ -157,18 +146,14 @@ async def load_world(args: argparse.Namespace, db: AsyncDatabase[Doc]) -> tuple[
     """
     topics = TopicNames()
     names = topics.inbound()
-    records = [
-        Record(names[r.topic_kind], 0, offset, 0, r.key, r.value)
-        for offset, r in enumerate(
-            generate(
-                seed=args.seed,
-                days=args.days,
-                orders_per_day=args.orders_per_day,
-                now=NOW,
-                faults=FaultRates.default(),
-            )
-        )
-    ]
+    world = generate(
+        seed=args.seed,
+        days=args.days,
+        orders_per_day=args.orders_per_day,
+        now=NOW,
+        faults=FaultRates.default(),
+    )
+    records = records_of((names[r.topic_kind], r.key, r.value) for r in world)
     store = ProjectionStore(db)
     await store.ensure_collections("")
     await store.ensure_indexes("")

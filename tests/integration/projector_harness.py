@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,26 @@ from projections.kafka_admin import partitions_of
 from projections.topics import TopicNames
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Record:
+    """A record as the projector reads it from Kafka, for feeding ``BatchProcessor`` directly."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+
+def records_of(triples: Iterable[tuple[str, bytes | None, bytes | None]]) -> list[Record]:
+    """(topic, key, value) triples as records of partition 0, numbered in order."""
+    return [
+        Record(topic, 0, offset, 0, key, value)
+        for offset, (topic, key, value) in enumerate(triples)
+    ]
 
 
 def topic_names_from(mapping: Mapping[str, str]) -> TopicNames:

@@ -8,7 +8,6 @@ import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,9 +28,11 @@ from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, SummaryPush
 from projections.topics import TopicNames
 from tests.integration.projector_harness import (
+    Record,
     differences,
     produce,
     projector_env,
+    records_of,
     snapshot,
     start_projector,
     stop_projector,
@@ -301,17 +302,7 @@ class _CrashingStore(ProjectionStore):
         await super().touch_sources(suffix, seen, now)
 
 
-@dataclass(frozen=True)
-class _Record:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-
-
-async def _process_in_batches(processor: BatchProcessor, records: list[_Record], size: int) -> None:
+async def _process_in_batches(processor: BatchProcessor, records: list[Record], size: int) -> None:
     for start in range(0, len(records), size):
         await processor.process(records[start : start + size])
 
@@ -328,10 +319,7 @@ async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rer
     """
     topics = TopicNames()
     names: dict[str, str] = dict(topics.inbound())
-    records = [
-        _Record(topic, 0, offset, 0, key, value)
-        for offset, (topic, key, value) in enumerate(_simulated_records(names, 900))
-    ]
+    records = records_of(_simulated_records(names, 900))
     mapping = load_status_mapping()
     await _process_in_batches(
         BatchProcessor(ProjectionStore(second_db), mapping, topics), records, 100
@@ -375,10 +363,7 @@ async def test_a_batch_written_while_a_rebuild_switches_generations_reaches_the_
     leave them only in the generation readers just left."""
     topics = TopicNames()
     names: dict[str, str] = dict(topics.inbound())
-    records = [
-        _Record(topic, 0, offset, 0, key, value)
-        for offset, (topic, key, value) in enumerate(_simulated_records(names, 300))
-    ]
+    records = records_of(_simulated_records(names, 300))
     mapping = load_status_mapping()
     await BatchProcessor(ProjectionStore(second_db), mapping, topics).process(records)
     expected = await snapshot(second_db)

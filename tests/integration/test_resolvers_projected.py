@@ -7,7 +7,6 @@ needed: the records are handed to the processor as a consumer would.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
 from projections.topics import TopicNames
+from tests.integration.projector_harness import Record
 from tests.integration.test_resolvers_world import caller, run
 
 Doc = dict[str, Any]
@@ -38,18 +38,6 @@ TOPIC_OF = {
 EXAMPLE_BYTES = (
     {name: (EXAMPLES / name).read_bytes() for name in TOPIC_OF} if EXAMPLES.is_dir() else None
 )
-
-
-@dataclass
-class Record:
-    """A consumer record as the projector reads it (``InboundRecord`` wants plain attributes)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
 
 
 @pytest.fixture
