@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -72,6 +71,7 @@ from projections.store import (
 from projections.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
+from tests.integration.processes import terminate
 from tests.integration.projector_harness import records_of
 
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -246,13 +246,7 @@ async def wait_healthy(server: Server, log: Path) -> None:
 
 
 def stop(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+    terminate(server.process)
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -371,6 +365,21 @@ class Result:
 CallMaker = Callable[[random.Random], Call]
 
 
+async def timed(
+    http: httpx.AsyncClient, call: Call, target: Target, result: Result, *, since: float
+) -> None:
+    """Send one call and record it: its latency from ``since``, or a failure."""
+    try:
+        response = await send(http, call)
+    except httpx.HTTPError:
+        result.failures += 1
+        return
+    if succeeded(target, response):
+        result.latencies.append(time.perf_counter() - since)
+    else:
+        result.failures += 1
+
+
 async def closed_loop(
     server: Server, target: Target, calls: CallMaker, concurrency: int, seconds: float
 ) -> Result:
@@ -386,16 +395,7 @@ async def closed_loop(
             rng = random.Random(index)
             while time.perf_counter() < deadline:
                 call = calls(rng)
-                sent = time.perf_counter()
-                try:
-                    response = await send(http, call)
-                except httpx.HTTPError:
-                    result.failures += 1
-                    continue
-                if succeeded(target, response):
-                    result.latencies.append(time.perf_counter() - sent)
-                else:
-                    result.failures += 1
+                await timed(http, call, target, result, since=time.perf_counter())
 
         await asyncio.gather(*(client(i) for i in range(concurrency)))
         result.elapsed = time.perf_counter() - started
@@ -417,15 +417,7 @@ async def open_loop(
 
         async def one(due: float, call: Call) -> None:
             async with gate:
-                try:
-                    response = await send(http, call)
-                except httpx.HTTPError:
-                    result.failures += 1
-                    return
-            if succeeded(target, response):
-                result.latencies.append(time.perf_counter() - due)
-            else:
-                result.failures += 1
+                await timed(http, call, target, result, since=due)
 
         cpu_before = cpu_seconds(server.process.pid)
         started = time.perf_counter()

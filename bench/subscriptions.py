@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from entitlements.mint import mint_token
 from entitlements.tokens import TokenSettings
 from projections.changes import ShipmentChange
 from projections.topics import TopicNames
+from tests.integration.processes import terminate
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "bench-subscriptions-secret-" + "b" * 32
@@ -112,13 +112,7 @@ async def wait_healthy(api: Api) -> None:
 
 
 def stop_api(api: Api) -> None:
-    if api.process.poll() is None:
-        api.process.send_signal(signal.SIGTERM)
-        try:
-            api.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            api.process.kill()
-            api.process.wait()
+    terminate(api.process)
 
 
 @dataclass

@@ -126,6 +126,10 @@ class BatchProcessor:
         self._topics = topics
         self._target_suffix = target_suffix
         self._prepared_suffixes: set[str] = set()
+        #: The pointer as read at the end of the previous batch. The next batch starts from
+        #: it without reading again: a switch since then is caught by that batch's own check
+        #: at its end, which applies it to the new generation too.
+        self._followed_suffix: str | None = None
 
     async def process(self, records: Sequence[InboundRecord]) -> BatchOutcome:
         decoded, dead = decode_records(records, self._topics)
@@ -134,11 +138,11 @@ class BatchProcessor:
             return outcome
         record_of = {id(event): record for event, record in decoded}
         events = [event for event, _ in decoded]
-        suffix = (
-            self._target_suffix
-            if self._target_suffix is not None
-            else await self._store.active_suffix()
-        )
+        suffix = self._target_suffix
+        if suffix is None:
+            suffix = self._followed_suffix
+        if suffix is None:
+            suffix = await self._store.active_suffix()
         if suffix not in self._prepared_suffixes:
             await self._store.ensure_collections(suffix)
             self._prepared_suffixes.add(suffix)
@@ -193,12 +197,14 @@ class BatchProcessor:
         )
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
         outcome.notices = _notices(effects, now)
-        if self._target_suffix is None and await self._store.active_suffix() != suffix:
-            # A rebuild switched readers to a new generation while this batch went into the
-            # old one, and may have stopped reading before these records: apply them there
-            # too (idempotent) before they are committed.
-            log.info("generation switched from %r during a batch: applying it again", suffix)
-            return await self.process(records)
+        if self._target_suffix is None:
+            self._followed_suffix = await self._store.active_suffix()
+            if self._followed_suffix != suffix:
+                # A rebuild switched readers to a new generation while this batch went into
+                # the old one, and may have stopped reading before these records: apply them
+                # there too (idempotent) before they are committed.
+                log.info("generation switched from %r: applying the batch again", suffix)
+                return await self.process(records)
         return outcome
 
     async def _load(

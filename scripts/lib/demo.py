@@ -32,7 +32,7 @@ from typing import Any, Final
 import pymongo
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-from probe import alive  # scripts/lib/probe.py: the same liveness check the stack uses
+from probe import alive, mongo_ready  # scripts/lib/probe.py: the stack's own checks
 from pymongo.errors import PyMongoError
 
 from entitlements.mint import mint_token
@@ -127,19 +127,6 @@ def _drop_database(settings: ProjectorSettings) -> None:
         client.close()
 
 
-def _mongo_answers(settings: ProjectorSettings) -> bool:
-    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-        settings.mongodb_uri, serverSelectionTimeoutMS=3000, socketTimeoutMS=5000
-    )
-    try:
-        client.admin.command("ping")
-        return True
-    except PyMongoError:
-        return False
-    finally:
-        client.close()
-
-
 def _mongo(settings: ProjectorSettings) -> pymongo.MongoClient[dict[str, Any]]:
     return pymongo.MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=10_000, tz_aware=True)
 
@@ -186,7 +173,7 @@ async def wait_caught_up(
             if behind_now != behind_before:
                 behind_before, progressed_at = behind_now, time.monotonic()
             elif time.monotonic() - progressed_at > stall_seconds:
-                if not _mongo_answers(settings):
+                if not mongo_ready(settings.mongodb_uri):
                     raise StoreHungError(
                         f"no progress for {stall_seconds:.0f}s and MongoDB does not answer a ping"
                     )

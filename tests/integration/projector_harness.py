@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from projections import documents
 from projections.kafka_admin import partitions_of
 from projections.topics import TopicNames
+from tests.integration.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,9 +124,12 @@ def start_projector(env: Mapping[str, str], log_path: Path) -> subprocess.Popen[
 
 
 def stop_projector(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+    """SIGKILL (a crash at whatever moment) or a graceful stop."""
+    if kill:
+        process.kill()
         process.wait(timeout=30)
+    else:
+        terminate(process, timeout=30)
 
 
 #: Fields that record *how* a document was written rather than what it says.

@@ -27,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from entitlements.mint import mint_token
 from entitlements.tokens import TokenSettings
 from tests.conftest import Stack
+from tests.integration.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "process-tests-shared-secret-0123456789abcdef"
@@ -84,15 +85,9 @@ class ApiProcess:
         raise AssertionError(f"API not up within {within}s:\n{self.log()}")
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        status = terminate(self.process)
         self._log.close()
-        return self.process.returncode
+        return status
 
 
 def api_env(stack: Stack, database: str, **extra: str) -> dict[str, str]:

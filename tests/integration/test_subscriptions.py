@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from entitlements.mint import mint_token
 from entitlements.tokens import TokenSettings
 from projections.changes import ShipmentChange
 from projections.topics import TopicNames
+from tests.integration.processes import terminate
 from web.live.cursor import decode_cursor
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,13 +134,7 @@ async def _start_api(env: dict[str, str], log: Path) -> Api:
 
 
 def _stop_api(api: Api) -> None:
-    if api.process.poll() is None:
-        api.process.send_signal(signal.SIGTERM)
-        try:
-            api.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            api.process.kill()
-            api.process.wait()
+    terminate(api.process, timeout=15)
 
 
 @dataclass
