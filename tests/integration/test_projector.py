@@ -27,6 +27,7 @@ from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, SummaryPush
 from projections.topics import TopicNames
+from tests.contract import EXAMPLES
 from tests.integration.projector_harness import (
     Record,
     differences,
@@ -40,7 +41,6 @@ from tests.integration.projector_harness import (
     wait_caught_up,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "examples"
 TOPIC_OF_EXAMPLE = {
     "order-created.json": "orders",
     "fulfillment-progressed.json": "fulfillment",

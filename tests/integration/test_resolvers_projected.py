@@ -7,7 +7,6 @@ needed: the records are handed to the processor as a consumer would.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +17,12 @@ from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
 from projections.topics import TopicNames
+from tests.contract import EXAMPLES
 from tests.integration.projector_harness import Record
 from tests.integration.test_resolvers_world import caller, run
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()
-#: The contract lives in shared/, beside the repository clone (as tests/unit/test_events.py).
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "examples"
 TOPIC_OF = {
     "order-created.json": "orders",
     "fulfillment-progressed.json": "fulfillment",
@@ -35,15 +33,11 @@ TOPIC_OF = {
     "source-status-changed.json": "source_status",
 }
 
-EXAMPLE_BYTES = (
-    {name: (EXAMPLES / name).read_bytes() for name in TOPIC_OF} if EXAMPLES.is_dir() else None
-)
+EXAMPLE_BYTES = {name: (EXAMPLES / name).read_bytes() for name in TOPIC_OF}
 
 
 @pytest.fixture
 async def projected(mongo_db: AsyncDatabase[Doc]) -> AsyncDatabase[Doc]:
-    if EXAMPLE_BYTES is None:
-        pytest.skip(f"the contract examples are not beside the clone ({EXAMPLES})")
     topics = TopicNames()
     records = [
         Record(getattr(topics, kind), 0, offset, 0, None, EXAMPLE_BYTES[name])

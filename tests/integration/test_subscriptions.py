@@ -40,6 +40,7 @@ from entitlements.mint import mint_token
 from entitlements.tokens import TokenSettings
 from projections.changes import ShipmentChange
 from projections.topics import TopicNames
+from tests.contract import EXAMPLES
 from tests.integration.processes import terminate
 from web.live.cursor import decode_cursor
 
@@ -515,9 +516,8 @@ async def test_the_projector_s_notices_reach_subscribers(live: LiveStack, tmp_pa
     await client.subscribe(SHIPMENT, {"shipmentId": shipment})
     await _until_live(live, {customer: [client]}, shipment)
 
-    examples = Path("/work/shared/contracts/examples")
-    planned = json.loads((examples / "shipment-planned.json").read_text())
-    milestone = json.loads((examples / "shipment-milestone.json").read_text())
+    planned = json.loads((EXAMPLES / "shipment-planned.json").read_text())
+    milestone = json.loads((EXAMPLES / "shipment-milestone.json").read_text())
     for event in (planned, milestone):
         event["id"] = f"{event['id']}-{shipment}"
         event["subject"] = event["data"]["shipmentId"] = shipment

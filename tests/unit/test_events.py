@@ -7,7 +7,6 @@ import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,11 +21,8 @@ from projections.events import (
     SourceStatusChanged,
     decode_event,
 )
+from tests.contract import CONTRACT, EXAMPLES
 from tests.unit import strategies as s
-
-#: The contract lives in shared/, beside the repository clone (also in CI).
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contracts"
-EXAMPLES = CONTRACT / "examples"
 
 
 def example(name: str) -> dict[str, Any]:
@@ -251,7 +247,7 @@ def test_a_record_that_is_not_a_json_object_is_refused(value: bytes, reason: str
 
 def test_every_contract_type_is_decodable() -> None:
     """The decoder knows exactly the twelve types of the contract."""
-    contract = (CONTRACT / "events-v1.md").read_text()
+    contract = CONTRACT.read_text()
     named = set(re.findall(r"`(logistics\.[a-z.-]+\.v1)`", contract))
     assert named == set(EVENT_TYPES)
 

@@ -13,8 +13,7 @@ from projections.status_mapping import (
     StatusMappingError,
     load_status_mapping,
 )
-
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "events-v1.md"
+from tests.contract import CONTRACT
 
 
 def contract_codes() -> tuple[list[str], list[str]]:
