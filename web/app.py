@@ -33,6 +33,7 @@ from resolvers.collections import CollectionNames
 from web import operations
 from web.auth import build_verifier
 from web.consumer_lag import ConsumerLagPoller
+from web.document_cache import DocumentCache
 from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
 from web.graphql_http import GraphQLEndpoint
 from web.limits import QueryLimitsExtension
@@ -57,10 +58,11 @@ def web_extensions(settings: Settings, metrics: Metrics) -> list[ExtensionSpec]:
     ``CodedErrors`` gave them codes and masked them, and masking covers errors raised by
     the limits extension and by any extension the schema adds after these.
     """
+    documents = DocumentCache(settings.document_cache_size)
     return [
         lambda: MetricsExtension(metrics),
         CodedErrors,
-        lambda: QueryLimitsExtension(settings.limits),
+        lambda: QueryLimitsExtension(settings.limits, documents),
     ]
 
 

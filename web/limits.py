@@ -37,8 +37,6 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
     VariableNode,
     get_named_type,
     get_nullable_type,
@@ -46,7 +44,9 @@ from graphql import (
     is_list_type,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 
+from web.document_cache import CheckedDocument, DocumentCache
 from web.error_codes import ErrorCode
 from web.settings import QueryLimits
 
@@ -210,19 +210,14 @@ class _Walker:
 # --- validation rule ----------------------------------------------------------------------
 
 
-def limits_rule(limits: QueryLimits, variables: Mapping[str, Any] | None) -> type[ValidationRule]:
-    """One rule for depth, aliases and cost: the document is walked once for all three."""
-
-    class QueryLimitsRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            measure = measure_document(
-                context.schema, context.document, variables, limits.default_page_size
-            )
-            for error in refusals(measure, limits):
-                context.report_error(error)
-
-    return QueryLimitsRule
+def limit_errors(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    limits: QueryLimits,
+) -> list[GraphQLError]:
+    """Depth, aliases and cost in one walk of the document, against the configured limits."""
+    return refusals(measure_document(schema, document, variables, limits.default_page_size), limits)
 
 
 def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
@@ -265,23 +260,21 @@ def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
 class QueryLimitsExtension(SchemaExtension):
     """Applies ``QueryLimits`` to every operation, over HTTP and WebSocket alike.
 
-    The rule is built per operation because a page size may come from a variable, and
-    graphql-core's validation does not see variable values.
+    It also owns parsing and validation, through the app's ``DocumentCache``: Strawberry
+    validates only when no extension did, and checks the errors before any extension's
+    validation hook resumes, so the limits (per request: a page size may come from a
+    variable, which validation does not see) must be reported together with the spec
+    validation's errors, in the same hook.
     """
 
-    def __init__(self, limits: QueryLimits) -> None:
+    def __init__(self, limits: QueryLimits, documents: DocumentCache) -> None:
         self.limits = limits
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        context.validation_rules = (
-            *context.validation_rules,
-            limits_rule(self.limits, context.variables),
-        )
-        yield
+        self.documents = documents
+        self._checked: CheckedDocument | None = None
 
     def on_parse(self) -> Iterator[None]:
-        query = self.execution_context.query
+        context = self.execution_context
+        query = context.query
         if query is not None:
             size = len(query.encode())
             if size > self.limits.max_query_bytes:
@@ -292,4 +285,28 @@ class QueryLimitsExtension(SchemaExtension):
                     allowed=self.limits.max_query_bytes,
                     actual=size,
                 )
+            if context.graphql_document is None:
+                try:
+                    self._checked = self.documents.checked(
+                        context.schema._schema, query, context.validation_rules
+                    )
+                except GraphQLError:
+                    pass  # a syntax error: Strawberry parses again and reports it
+                else:
+                    context.graphql_document = self._checked.document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            schema = context.schema._schema
+            if self._checked is not None and self._checked.document is document:
+                errors = self._checked.fresh_errors()
+            else:
+                errors = validate_document(schema, document, tuple(context.validation_rules))
+            context.pre_execution_errors = [
+                *limit_errors(schema, document, context.variables, self.limits),
+                *errors,
+            ]
         yield

@@ -59,6 +59,8 @@ class Settings:
     #: Origins allowed to call the API from a browser; empty means no cross-origin calls.
     cors_origins: tuple[str, ...] = ()
     limits: QueryLimits = field(default_factory=QueryLimits)
+    #: Distinct query texts whose parse and validation are remembered (``web.document_cache``).
+    document_cache_size: int = 256
     #: A source whose last applied event is older than this is reported stale.
     stale_after_seconds: float = 300.0
     #: Entitlement policy file; None means the packaged default policy.
@@ -105,6 +107,7 @@ class Settings:
             graphql_path=reader.text("GRAPHQL_PATH", "/graphql", _graphql_path),
             cors_origins=reader.text("CORS_ORIGINS", (), _origins),
             limits=limits,
+            document_cache_size=reader.integer("DOCUMENT_CACHE_SIZE", 256, minimum=0),
             stale_after_seconds=reader.number("STALE_AFTER_SECONDS", 300.0, minimum=0.001),
             entitlements_file=reader.text("ENTITLEMENTS_FILE", None, _existing_file),
         )

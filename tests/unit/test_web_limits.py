@@ -12,6 +12,7 @@ from graphql import parse
 from strawberry.extensions import QueryDepthLimiter
 
 from entitlements.errors import ForbiddenError
+from web.document_cache import DocumentCache
 from web.limits import QueryLimitsExtension, measure_document, operation_cost
 from web.masking import MASKED_MESSAGE, CodedErrors
 from web.request_id import _current as request_id_var
@@ -71,7 +72,10 @@ LIMITS = QueryLimits(max_depth=5, max_aliases=3, max_query_bytes=400, max_cost=1
 
 
 def make_schema(limits: QueryLimits = LIMITS) -> strawberry.Schema:
-    return strawberry.Schema(Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(limits)])
+    documents = DocumentCache(16)
+    return strawberry.Schema(
+        Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(limits, documents)]
+    )
 
 
 SCHEMA = make_schema()
@@ -266,3 +270,54 @@ async def test_request_errors_get_codes(
 ) -> None:
     error = only_error(await run(query, variables))
     assert error["extensions"]["code"] == code
+
+
+# --- remembered documents -----------------------------------------------------------------
+
+
+async def test_a_remembered_query_text_is_still_limited_by_each_requests_variables() -> None:
+    documents = DocumentCache(4)
+    schema = strawberry.Schema(
+        Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents)]
+    )
+    query = "query($n: Int!) { items(first: $n) { edges { node { name } } } }"
+    assert not (await schema.execute(query, variable_values={"n": 3})).errors
+    refused = await schema.execute(query, variable_values={"n": 1000})
+    assert [e.extensions["limit"] for e in refused.errors or []] == ["MAX_QUERY_COST"]
+    assert not (await schema.execute(query, variable_values={"n": 2})).errors
+    assert documents.size() == 1
+
+
+async def test_a_remembered_invalid_query_reports_its_errors_every_time() -> None:
+    documents = DocumentCache(4)
+    schema = strawberry.Schema(
+        Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents)]
+    )
+    answers = [
+        [e.formatted for e in (await schema.execute("{ item { nope } }")).errors or []]
+        for _ in range(3)
+    ]
+    assert answers[0] == answers[1] == answers[2]
+    assert len(answers[0]) == 1 and "nope" in answers[0][0]["message"]
+    assert answers[0][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert documents.size() == 1
+
+
+async def test_syntax_errors_are_reported_and_not_remembered() -> None:
+    documents = DocumentCache(4)
+    schema = strawberry.Schema(
+        Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents)]
+    )
+    errors = (await schema.execute("{ item { name }")).errors or []
+    assert len(errors) == 1 and "Syntax Error" in errors[0].message
+    assert documents.size() == 0
+
+
+async def test_the_cache_holds_at_most_its_size_of_distinct_texts() -> None:
+    documents = DocumentCache(2)
+    schema = strawberry.Schema(
+        Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents)]
+    )
+    for n in range(5):
+        assert not (await schema.execute(f"{{ echo(n: {n}) }}")).errors
+    assert documents.size() == 2
