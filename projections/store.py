@@ -105,8 +105,13 @@ class SummaryPush:
     customer_id: str | None
 
     @property
+    def key(self) -> str:
+        """The source's field name under ``related.<source_kind>``."""
+        return documents.field_key(self.source_id)
+
+    @property
     def path(self) -> str:
-        return f"related.{self.source_kind}.{documents.field_key(self.source_id)}"
+        return f"related.{self.source_kind}.{self.key}"
 
 
 class ProjectionStore:
@@ -203,30 +208,55 @@ class ProjectionStore:
         order (ERP fields and WMS fields) the later sees both changes and carries the higher
         ``rev``: its summary is the one that wins wherever the order is summarised.
         """
-        fields = {
-            name: encode_state(value) if is_state_field(name) else value
-            for name, value in change.set_fields.items()
-        }
-        update: dict[str, Any] = {
-            "$set": {**fields, "updatedAt": now, "lastEvent": change.last_event},
-            "$inc": {"rev": 1, WRITES: 1},
-        }
-        if "known" not in change.set_fields:
-            # The same shape whether this write or a related entity's push created it.
-            update["$setOnInsert"] = {"known": False}
-        if change.unset_fields:
-            update["$unset"] = {name: "" for name in change.unset_fields}
         result = await self._guarded(
             partial(
                 self._db[collection].find_one_and_update,
                 {"_id": change.key.id},
-                update,
+                _entity_update(change, now),
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
         )
         assert result is not None  # upsert always returns a document
         return _decoded(dict(result))
+
+    async def write_if_unchanged(
+        self,
+        collection: str,
+        doc_id: str,
+        seen: Mapping[str, Any] | None,
+        *,
+        change: EntityChange | None,
+        summaries: Mapping[str, Any],
+        now: datetime,
+    ) -> bool:
+        """One write of a document's own changes and the summaries folded into it, landing
+        only if nobody wrote the document since ``seen`` was read (None: it did not exist).
+
+        Every write increments ``_writes``, so an unchanged counter means the document is
+        exactly ``seen``: the caller then knows the result without reading it back (its
+        ``rev`` is ``seen``'s plus one) and compared summary revisions against the truth.
+        False (nothing written) when another writer came first; the caller falls back to
+        the guarded step-by-step writes. MongoDB checks the filter atomically; FerretDB via
+        the local stack's trigger (a conflict error, also reported as False here).
+        """
+        update: dict[str, Any] = (
+            _entity_update(change, now) if change is not None else {"$inc": {WRITES: 1}}
+        )
+        if summaries:
+            update.setdefault("$set", {}).update(summaries)
+        writes = seen.get(WRITES) if seen is not None else None
+        unchanged = {"_id": doc_id, WRITES: writes if writes is not None else {"$exists": False}}
+        try:
+            async with self._limit:
+                result = await self._db[collection].update_one(
+                    unchanged, update, upsert=seen is None
+                )
+        except PyMongoError as exc:
+            if is_write_conflict(exc):
+                return False
+            raise StoreError(str(exc)) from exc
+        return result.matched_count == 1 or result.upserted_id is not None
 
     async def push_summaries(
         self,
@@ -325,3 +355,21 @@ class ProjectionStore:
                 True,
             ),
         )
+
+
+def _entity_update(change: EntityChange, now: datetime) -> dict[str, Any]:
+    """The update that applies one document's diff (its own fields, ``rev``, freshness)."""
+    fields = {
+        name: encode_state(value) if is_state_field(name) else value
+        for name, value in change.set_fields.items()
+    }
+    update: dict[str, Any] = {
+        "$set": {**fields, "updatedAt": now, "lastEvent": change.last_event},
+        "$inc": {"rev": 1, WRITES: 1},
+    }
+    if "known" not in change.set_fields:
+        # The same shape whether this write or a related entity's push created it.
+        update["$setOnInsert"] = {"known": False}
+    if change.unset_fields:
+        update["$unset"] = {name: "" for name in change.unset_fields}
+    return update

@@ -25,7 +25,7 @@ from projections.rebuild import rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
-from projections.store import ProjectionStore, SummaryPush
+from projections.store import WRITES, ProjectionStore, SummaryPush
 from projections.topics import TopicNames
 from tests.contract import EXAMPLES
 from tests.integration.projector_harness import (
@@ -278,19 +278,29 @@ class _Crash(Exception):
 class _CrashingStore(ProjectionStore):
     """The real store, except that once armed it dies at ``step`` of the next batch."""
 
-    #: A batch calls push_summaries three times: removals, its own summaries, pulled ones.
-    SUMMARY_CALL: ClassVar[Mapping[str, int]] = {"before summaries": 2, "before pulls": 3}
+    #: After its document writes, a batch pushes the summaries it did not write with the
+    #: documents (all of them when it writes stepwise), then the summaries it pulled.
+    SUMMARY_CALL: ClassVar[Mapping[str, int]] = {"before summaries": 1, "before pulls": 2}
 
     def __init__(self, db: AsyncDatabase[Any], step: str) -> None:
         super().__init__(db)
         self.step = step
         self.armed = False
+        self.wrote = False
         self.summary_calls = 0
+
+    async def write_entity(self, collection: str, change: Any, now: datetime) -> dict[str, Any]:
+        self.wrote = self.armed
+        return await super().write_entity(collection, change, now)
+
+    async def write_if_unchanged(self, *args: Any, **kwargs: Any) -> bool:
+        self.wrote = self.armed
+        return await super().write_if_unchanged(*args, **kwargs)
 
     async def push_summaries(
         self, suffix: str, pushes: Sequence[SummaryPush], **kwargs: Any
     ) -> None:
-        if self.armed:
+        if self.wrote:
             self.summary_calls += 1
             if self.summary_calls == self.SUMMARY_CALL.get(self.step):
                 raise _Crash
@@ -307,15 +317,17 @@ async def _process_in_batches(processor: BatchProcessor, records: list[Record], 
         await processor.process(records[start : start + size])
 
 
+@pytest.mark.parametrize("stepwise", [False, True], ids=["folded", "stepwise"])
 @pytest.mark.parametrize("step", ["before summaries", "before pulls", "before sources"])
 async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rerun(
-    step: str, mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]
+    step: str, stepwise: bool, mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]
 ) -> None:
     """Deterministic companion of the SIGKILL test: a crash after the document writes.
 
     The rerun finds every document already written, so nothing in it changes; summaries,
     pulls and freshness must still come out as if the batch had never been cut off, even
-    when the rerun groups the records into different batches.
+    when the rerun groups the records into different batches. Both ways of writing a batch
+    are cut off: folded (the default) and stepwise (after a lost race).
     """
     topics = TopicNames()
     names: dict[str, str] = dict(topics.inbound())
@@ -332,8 +344,8 @@ async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rer
     await _process_in_batches(processor, records[:crash_at], 100)
     store.armed = True
     with pytest.raises(_Crash):
-        await processor.process(records[crash_at : crash_at + 250])
-    store.armed = False
+        await processor.process(records[crash_at : crash_at + 250], stepwise=stepwise)
+    store.armed = store.wrote = False
     await _process_in_batches(processor, records[crash_at:], 70)  # the rerun batches differently
 
     actual = await snapshot(mongo_db)
@@ -348,12 +360,19 @@ class _SwitchingStore(ProjectionStore):
         self.target = target
         self.switched = False
 
-    async def write_entity(self, collection: str, change: Any, now: datetime) -> dict[str, Any]:
+    async def _switch_once(self) -> None:
         if not self.switched:
             self.switched = True
             await self.ensure_collections(self.target)
             await self.set_active_suffix(self.target)
+
+    async def write_entity(self, collection: str, change: Any, now: datetime) -> dict[str, Any]:
+        await self._switch_once()
         return await super().write_entity(collection, change, now)
+
+    async def write_if_unchanged(self, *args: Any, **kwargs: Any) -> bool:
+        await self._switch_once()
+        return await super().write_if_unchanged(*args, **kwargs)
 
 
 async def test_a_batch_written_while_a_rebuild_switches_generations_reaches_the_new_one(
@@ -371,4 +390,54 @@ async def test_a_batch_written_while_a_rebuild_switches_generations_reaches_the_
     await BatchProcessor(_SwitchingStore(mongo_db, "g1"), mapping, topics).process(records)
 
     actual = await snapshot(mongo_db, "g1")
+    assert actual == expected, differences(actual, expected)
+
+
+class _RacedStore(ProjectionStore):
+    """The real store; once armed, another writer touches each document just before the
+    batch's folded write of it (as a second projector process pushing a summary would)."""
+
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        super().__init__(db)
+        self.armed = False
+        self.raced = 0
+        self.stepwise_writes = 0
+
+    async def write_if_unchanged(
+        self, collection: str, doc_id: str, seen: Mapping[str, Any] | None, **kwargs: Any
+    ) -> bool:
+        if self.armed and seen is not None:
+            await self.db[collection].update_one({"_id": doc_id}, {"$inc": {WRITES: 1}})
+            self.raced += 1
+        return await super().write_if_unchanged(collection, doc_id, seen, **kwargs)
+
+    async def write_entity(self, collection: str, change: Any, now: datetime) -> dict[str, Any]:
+        self.stepwise_writes += self.armed
+        return await super().write_entity(collection, change, now)
+
+
+async def test_a_batch_whose_documents_another_writer_changed_meanwhile_loses_nothing(
+    mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]
+) -> None:
+    """The folded writes land only on documents exactly as loaded; when another writer came
+    first, the batch is written again stepwise and the documents still come out whole."""
+    topics = TopicNames()
+    names: dict[str, str] = dict(topics.inbound())
+    records = records_of(_simulated_records(names, 600))
+    mapping = load_status_mapping()
+    await _process_in_batches(
+        BatchProcessor(ProjectionStore(second_db), mapping, topics), records, 150
+    )
+    expected = await snapshot(second_db)
+
+    store = _RacedStore(mongo_db)
+    processor = BatchProcessor(store, mapping, topics)
+    await _process_in_batches(processor, records[:300], 150)
+    store.armed = True
+    await processor.process(records[300:450])
+    store.armed = False
+    await _process_in_batches(processor, records[450:], 150)
+
+    assert store.raced > 0 and store.stepwise_writes > 0
+    actual = await snapshot(mongo_db)
     assert actual == expected, differences(actual, expected)
