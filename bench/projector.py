@@ -3,6 +3,7 @@
 Run against the local stack (``scripts/stack start``):
 
     .venv/bin/python bench/projector.py [--events 200000] [--rates 1000,200] [--seconds 20]
+        [--batch-max N]
 
 All three figures come from one run on the same machine and store:
 
@@ -180,6 +181,12 @@ async def main() -> None:
         "--rates", default="1000,200", help="steady rates (events/s) for the freshness runs"
     )
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument(
+        "--batch-max",
+        type=int,
+        default=ProjectorSettings.batch_max_records,
+        help="the projector's PROJECTOR_BATCH_MAX (default: the projector's default)",
+    )
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
     args = parser.parse_args()
@@ -193,7 +200,7 @@ async def main() -> None:
     db_name = f"bench_projector_{run}"
     now = datetime(2026, 11, 27, tzinfo=UTC)
     try:
-        print(f"generating {args.events} events ...")
+        print(f"generating {args.events} events ... (projector batches of up to {args.batch_max})")
         rates = [int(r) for r in args.rates.split(",")]
         # One world: the first --events records are the backlog, the rest arrive at steady
         # rates afterwards (new orders, shipments and milestones of the same world).
@@ -206,6 +213,7 @@ async def main() -> None:
             mongodb_database=db_name,
             group_id=f"bench-{run}",
             topics=topics,
+            batch_max_records=args.batch_max,
         )
         stop = asyncio.Event()
         started = time.perf_counter()

@@ -34,8 +34,10 @@ class ProjectorSettings:
     mongodb_database: str = "portal"
     group_id: str = "portal-projector"
     topics: TopicNames = field(default_factory=TopicNames)
-    #: Most records taken from Kafka per batch; one batch is one round of bulk writes.
-    batch_max_records: int = 2000
+    #: Most records taken from Kafka per batch. A backlog goes in large batches: the more of
+    #: an entity's events one batch holds, the fewer writes it needs (each document is
+    #: written once per batch). Caught up, a batch holds what arrived during the last one.
+    batch_max_records: int = 10_000
     #: How long to wait for a batch to fill before processing what arrived.
     batch_wait_ms: int = 100
     #: Concurrent MongoDB operations per batch (reads of current documents, per-entity writes).
