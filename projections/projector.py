@@ -7,10 +7,10 @@ Order of operations for one batch, and why:
 3. fold the events into them with the pure reducers (no I/O);
 4. write each touched document once, with the summaries of the batch's other entities
    folded into it (``_write_folded``), then the summaries for documents outside the batch,
-   then those pulled from them. Each folded write lands only if its document is still as
-   loaded; if another writer came first, the batch is written again stepwise
-   (``_write_stepwise``: link removals, documents, then every summary as its own guarded
-   write), which is also how a batch that drops links is written;
+   then those pulled from them. A folded write lands only if its document is still as
+   loaded; a document another writer changed meanwhile is written stepwise instead. A batch
+   that drops links is written stepwise throughout (``_write_stepwise``: link removals,
+   documents, then every summary as its own guarded write);
 5. publish dead letters and change notices and wait for the broker to acknowledge them;
 6. only then commit the batch's offsets.
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
@@ -179,11 +179,7 @@ class BatchProcessor:
         if stepwise or removals:
             effects = await self._write_stepwise(batch, removals, now)
         else:
-            folded = await self._write_folded(batch, now)
-            if folded is None:
-                log.info("another writer changed documents of this batch: writing it stepwise")
-                return await self.process(records, stepwise=True)
-            effects = folded
+            effects = await self._write_folded(batch, now)
         outcome.written_documents = len(batch.changes)
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
         outcome.notices = _notices(effects, now)
@@ -197,16 +193,15 @@ class BatchProcessor:
                 return await self.process(records)
         return outcome
 
-    async def _write_folded(self, batch: _Batch, now: datetime) -> list[_Effects] | None:
+    async def _write_folded(self, batch: _Batch, now: datetime) -> list[_Effects]:
         """Each document the batch touches written once, with its summaries folded in.
 
         Summaries of entities in the batch (and pulls from them) are computed in memory and
         go into the related document's own write, whose ``rev`` is known in advance because
         every write lands only if the document is still as loaded
         (``ProjectionStore.write_if_unchanged``). Only summaries for documents outside the
-        batch are separate writes. On FerretDB this halves the operations per document.
-        None: another writer came first somewhere; what did land is idempotent, and the
-        caller writes the batch again stepwise, which re-derives the rest.
+        batch are separate writes. A document another writer changed meanwhile is written
+        the stepwise way instead (``_rewrite_lost``).
         """
         views: dict[EntityKey, dict[str, Any]] = {
             key: _with_own_related(doc) for key, doc in batch.current.items()
@@ -233,7 +228,7 @@ class BatchProcessor:
             elif pulled.get("known"):
                 pushes.extend(_summary_of(pulled, target_kind, target_id, to=p) for p in pullers)
         outside: list[SummaryPush] = []
-        folded: dict[EntityKey, dict[str, Any]] = defaultdict(dict)
+        folded: dict[EntityKey, list[SummaryPush]] = defaultdict(list)
         for push in pushes:
             target = EntityKey(push.target_kind, push.target_id)
             target_view = views.get(target)
@@ -242,9 +237,10 @@ class BatchProcessor:
             elif push.summary is not None and _stored_rev(target_view, push) < push.rev:
                 summary = {**push.summary, "rev": push.rev}
                 target_view["related"].setdefault(push.source_kind, {})[push.key] = summary
-                folded[target][push.path] = summary
+                folded[target].append(push)
 
         changed = {change.key: change for change in batch.changes}
+        keys = sorted(changed.keys() | folded.keys())
         written = await asyncio.gather(
             *(
                 self._store.write_if_unchanged(
@@ -252,20 +248,63 @@ class BatchProcessor:
                     key.id,
                     batch.current.get(key),
                     change=changed.get(key),
-                    summaries=folded.get(key, {}),
+                    summaries=_folded_fields(folded.get(key, ())),
                     now=now,
                 )
-                for key in changed.keys() | folded.keys()
+                for key in keys
             )
         )
-        if not all(written):
-            return None
         existing = {(key.kind, key.id) for key in views}
+        lost = [key for key, landed in zip(keys, written, strict=True) if not landed]
+        if lost:
+            effects = await self._rewrite_lost(batch, lost, folded, effects, existing, now)
         await self._store.push_summaries(batch.suffix, outside, existing=existing)
         await self._store.push_summaries(
             batch.suffix, await self._pull_summaries(batch.suffix, outside_pulls), existing=existing
         )
         return effects
+
+    async def _rewrite_lost(
+        self,
+        batch: _Batch,
+        lost: Sequence[EntityKey],
+        folded: Mapping[EntityKey, Sequence[SummaryPush]],
+        effects: list[_Effects],
+        existing: Container[tuple[str, str]],
+        now: datetime,
+    ) -> list[_Effects]:
+        """Write the documents whose folded write lost a race the stepwise way.
+
+        Their own changes go in with ``write_entity`` (which returns the real ``rev``); their
+        summaries are pushed again from the stored document to every related document, and
+        the summaries meant for them become guarded pushes. Everything else of the batch
+        stands: what was folded elsewhere with a predicted ``rev`` is replaced by these
+        guarded pushes if the real one is newer.
+        """
+        log.info("%d documents were changed by another writer meanwhile: rewriting", len(lost))
+        changed = {change.key: change for change in batch.changes}
+        own = [changed[key] for key in lost if key in changed]
+        stored = await asyncio.gather(
+            *(
+                self._store.write_entity(
+                    self._store.collection_name(change.key.kind, batch.suffix), change, now
+                )
+                for change in own
+            )
+        )
+        stored_of = {change.key: doc for change, doc in zip(own, stored, strict=True)}
+        pushes, pulls = _summary_pushes(
+            [_Effects(key, None, doc, batch.groups[key]) for key, doc in stored_of.items()]
+        )
+        pushes += [push for key in lost for push in folded.get(key, ())]
+        await self._store.push_summaries(batch.suffix, pushes, existing=existing)
+        await self._store.push_summaries(
+            batch.suffix, await self._pull_summaries(batch.suffix, pulls), existing=existing
+        )
+        return [
+            effect._replace(after=stored_of[effect.key]) if effect.key in stored_of else effect
+            for effect in effects
+        ]
 
     async def _write_stepwise(
         self, batch: _Batch, removals: Sequence[SummaryPush], now: datetime
@@ -420,6 +459,15 @@ def _with_own_related(doc: Mapping[str, Any]) -> dict[str, Any]:
     view = dict(doc)
     view["related"] = {kind: dict(entries) for kind, entries in (doc.get("related") or {}).items()}
     return view
+
+
+def _folded_fields(pushes: Iterable[SummaryPush]) -> dict[str, Any]:
+    """The ``$set`` fields that write ``pushes`` (the newest per source) into their target."""
+    fields: dict[str, Any] = {}
+    for push in sorted(pushes, key=lambda p: p.rev):
+        assert push.summary is not None  # removals are never folded
+        fields[push.path] = {**push.summary, "rev": push.rev}
+    return fields
 
 
 def _stored_rev(doc: Mapping[str, Any], push: SummaryPush) -> int:
