@@ -12,7 +12,10 @@ All three figures come from one run on the same machine and store:
    fresh topics, then one projector process consumes it from the start; events/s;
 2. ceiling: the final documents the projector produced are written again with plain
    ``insert_many`` into an empty database, no Kafka, no reads; expressed as events/s (the
-   same event count divided by the time to write the documents they produced);
+   same event count divided by the time to write the documents they produced). Then each
+   of those documents is read and written once by ``_id``: the least work any projector
+   that reads a document before writing it needs even if the whole stream were one batch,
+   which bounds the ratio such a projector can reach on this store;
 3. freshness: with the projector caught up, events are produced at each steady rate; the time
    from producing a milestone to its change notice (published only after the document is
    written) is measured, p50 and p99.
@@ -95,18 +98,33 @@ async def produce_all(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -
         await producer.stop()
 
 
-async def measure_ceiling(client: AsyncMongoClient[Any], source_db: str, events: int) -> float:
-    """Seconds to insert the projector's final documents into an empty database."""
+async def measure_ceiling(
+    client: AsyncMongoClient[Any], source_db: str, events: int, concurrency: int
+) -> tuple[float, float]:
+    """Seconds to insert the projector's final documents into an empty database, then
+    seconds to read and write each of them once by ``_id`` (``concurrency`` at a time)."""
     docs: dict[str, list[dict[str, Any]]] = {}
     for name in documents.ENTITY_COLLECTIONS:
         docs[name] = [d async for d in client[source_db][name].find({})]
     target = client[f"bench_ceiling_{uuid.uuid4().hex[:8]}"]
+    limit = asyncio.Semaphore(concurrency)
+
+    async def read_and_write(collection: str, doc_id: Any) -> None:
+        async with limit:
+            await target[collection].find_one({"_id": doc_id})
+            await target[collection].update_one({"_id": doc_id}, {"$inc": {"_writes": 1}})
+
     try:
         started = time.perf_counter()
         for name, rows in docs.items():
             for i in range(0, len(rows), 1000):
                 await target[name].insert_many(rows[i : i + 1000], ordered=False)
-        return time.perf_counter() - started
+        inserted = time.perf_counter() - started
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(read_and_write(name, row["_id"]) for name, rows in docs.items() for row in rows)
+        )
+        return inserted, time.perf_counter() - started
     finally:
         await client.drop_database(target.name)
         total = sum(len(r) for r in docs.values())
@@ -226,13 +244,21 @@ async def main() -> None:
             f" = {projector_rate:,.0f} events/s"
         )
 
-        ceiling_seconds = await measure_ceiling(client, db_name, len(records))
+        ceiling_seconds, bound_seconds = await measure_ceiling(
+            client, db_name, len(records), settings.store_concurrency
+        )
         ceiling_rate = len(records) / ceiling_seconds
         print(
             f"ceiling (insert_many of final documents): {ceiling_seconds:.1f}s"
             f" = {ceiling_rate:,.0f} events/s"
         )
         print(f"ratio projector/ceiling: {projector_rate / ceiling_rate:.2f}")
+        bound_rate = len(records) / bound_seconds
+        print(
+            "bound (one find_one and one update_one per final document, the least a projector"
+            f" that reads before it writes needs): {bound_seconds:.1f}s = {bound_rate:,.0f}"
+            f" events/s, {bound_rate / ceiling_rate:.2f} of the ceiling"
+        )
 
         offset = 0
         for rate in rates:

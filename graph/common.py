@@ -158,12 +158,20 @@ class EventProvenance:
 @strawberry.type(description="Where a page sits in its connection (Relay).")
 class PageInfo:
     has_next_page: bool = strawberry.field(
-        description="Whether more items follow: ask again with `after: endCursor`."
+        description=(
+            "Whether more items follow: ask again with `after: endCursor`. When paging "
+            "backwards, true whenever `before` was given."
+        )
     )
     has_previous_page: bool = strawberry.field(
-        description="Whether items precede this page (true whenever `after` was given)."
+        description=(
+            "Whether items precede this page: ask again with `last` and `before: startCursor`. "
+            "When paging forwards, true whenever `after` was given."
+        )
     )
-    start_cursor: str | None = strawberry.field(description="Cursor of the first item.")
+    start_cursor: str | None = strawberry.field(
+        description="Cursor of the first item: pass it as `before` for the page before."
+    )
     end_cursor: str | None = strawberry.field(
         description="Cursor of the last item: pass it as `after` for the next page."
     )

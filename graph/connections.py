@@ -16,7 +16,10 @@ Node = TypeVar("Node")
 @strawberry.type(description="One item of a connection, with its cursor.")
 class Edge(Generic[Node]):
     cursor: str = strawberry.field(
-        description="Opaque position of this item: pass it as `after` to continue after it."
+        description=(
+            "Opaque position of this item: pass it as `after` to continue after it, or as "
+            "`before` (with `last`) for the items before it."
+        )
     )
     node: Node = strawberry.field(description="The item.")
 
@@ -24,7 +27,8 @@ class Edge(Generic[Node]):
 @strawberry.type(
     description=(
         "A page of items in a stable order (ties broken by id), Relay style: ask for `first` "
-        "items (at most 100), then pass `pageInfo.endCursor` as `after` for the next page."
+        "items (at most 100), then pass `pageInfo.endCursor` as `after` for the next page; "
+        "or page backwards with `last` and `before: pageInfo.startCursor`."
     )
 )
 class Connection(Generic[Node]):

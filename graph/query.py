@@ -47,12 +47,26 @@ _FIRST = strawberry.argument(
 _AFTER = strawberry.argument(
     description="Return the items after this cursor (`pageInfo.endCursor` of the previous page)."
 )
+_LAST = strawberry.argument(
+    description=(
+        f"Page backwards: how many items to return from the end (or from `before`), 1 to "
+        f"{MAX_PAGE_SIZE}. Not together with `first`."
+    )
+)
+_BEFORE = strawberry.argument(
+    description=(
+        "Return the items before this cursor (`pageInfo.startCursor` of the page after), "
+        "with `last`."
+    )
+)
 _CUSTOMER = strawberry.argument(
     description="The customer account, when you act for several and the key is ambiguous."
 )
 
-First = Annotated[int, _FIRST]
+First = Annotated[int | None, _FIRST]
 After = Annotated[str | None, _AFTER]
+Last = Annotated[int | None, _LAST]
+Before = Annotated[str | None, _BEFORE]
 CustomerId = Annotated[str | None, _CUSTOMER]
 
 
@@ -115,10 +129,12 @@ class Query:
         sort: Annotated[
             OrderSort, strawberry.argument(description="The order of the list.")
         ] = OrderSort.ORDERED_AT_DESC,
-        first: First = DEFAULT_PAGE_SIZE,
+        first: First = None,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Order] | None:
-        page = PageRequest(sort=ORDER_SORTS[sort.name], first=first, after=after)
+        page = PageRequest(ORDER_SORTS[sort.name], first, after, last, before)
         filters = filter.to_filter() if filter is not None else OrderFilter()
         return Connection.of(await readers_of(info).orders(filters, page), Order.of)
 
@@ -158,10 +174,12 @@ class Query:
         sort: Annotated[
             ShipmentSort, strawberry.argument(description="The order of the list.")
         ] = ShipmentSort.PLANNED_PICKUP_AT_DESC,
-        first: First = DEFAULT_PAGE_SIZE,
+        first: First = None,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Shipment] | None:
-        page = PageRequest(sort=SHIPMENT_SORTS[sort.name], first=first, after=after)
+        page = PageRequest(SHIPMENT_SORTS[sort.name], first, after, last, before)
         filters = filter.to_filter() if filter is not None else ShipmentFilter()
         return Connection.of(await readers_of(info).shipments(filters, page), Shipment.of)
 
@@ -192,8 +210,10 @@ class Query:
             bool,
             strawberry.argument(description="Search every customer (support staff only; audited)."),
         ] = False,
-        first: First = DEFAULT_PAGE_SIZE,
+        first: First = None,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Shipment] | None:
         search = ShipmentSearch(
             text=text,
@@ -202,7 +222,7 @@ class Query:
             customer_id=customer_id,
         )
         page = PageRequest(
-            sort=SHIPMENT_SORTS[ShipmentSort.PLANNED_PICKUP_AT_DESC.name], first=first, after=after
+            SHIPMENT_SORTS[ShipmentSort.PLANNED_PICKUP_AT_DESC.name], first, after, last, before
         )
         result = await readers_of(info).search_shipments(
             search,
@@ -251,10 +271,12 @@ class Query:
         sort: Annotated[
             InvoiceSort, strawberry.argument(description="The order of the list.")
         ] = InvoiceSort.ISSUED_AT_DESC,
-        first: First = DEFAULT_PAGE_SIZE,
+        first: First = None,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Invoice] | None:
-        page = PageRequest(sort=INVOICE_SORTS[sort.name], first=first, after=after)
+        page = PageRequest(INVOICE_SORTS[sort.name], first, after, last, before)
         filters = filter.to_filter() if filter is not None else InvoiceFilter()
         return Connection.of(await readers_of(info).invoices(filters, page), Invoice.of)
 

@@ -22,9 +22,10 @@ re-derives summaries and notices from the stored document (rev-guarded writes, n
 the same ids, which subscribers deduplicate). Link removals, which only the change itself
 knows of, are written before the document, so a re-run still sees them.
 
-Folding matters on FerretDB, where every operation costs milliseconds of its CPU: a batch
-needs about two operations per document it touches (read, write) instead of about six
-(read, write, a guarded write per summary, a read per pulled summary).
+Folding matters on FerretDB, where every operation costs milliseconds of its CPU (it decodes
+and re-encodes the whole document): a batch needs about two operations per document it
+touches (read, write) instead of about six (read, write, a guarded write per summary, a read
+per pulled summary), and a new document is inserted with others, reading nothing back.
 """
 
 from __future__ import annotations
@@ -199,9 +200,10 @@ class BatchProcessor:
         Summaries of entities in the batch (and pulls from them) are computed in memory and
         go into the related document's own write, whose ``rev`` is known in advance because
         every write lands only if the document is still as loaded
-        (``ProjectionStore.write_if_unchanged``). Only summaries for documents outside the
-        batch are separate writes. A document another writer changed meanwhile is written
-        the stepwise way instead (``_rewrite_lost``).
+        (``ProjectionStore.write_if_unchanged``). Documents that did not exist are inserted
+        whole, a thousand per round trip (``ProjectionStore.insert_new``). Only summaries for
+        documents outside the batch are separate writes. A document another writer changed
+        (or created) meanwhile is written the stepwise way instead (``_rewrite_lost``).
         """
         views: dict[EntityKey, dict[str, Any]] = {
             key: _with_own_related(doc) for key, doc in batch.current.items()
@@ -240,22 +242,43 @@ class BatchProcessor:
                 folded[target].append(push)
 
         changed = {change.key: change for change in batch.changes}
-        keys = sorted(changed.keys() | folded.keys())
-        written = await asyncio.gather(
-            *(
-                self._store.write_if_unchanged(
-                    self._store.collection_name(key.kind, batch.suffix),
-                    key.id,
-                    batch.current.get(key),
-                    change=changed.get(key),
-                    summaries=_folded_fields(folded.get(key, ())),
-                    now=now,
+        updated = sorted(key for key in changed.keys() | folded.keys() if key in batch.current)
+        created: dict[str, list[EntityChange]] = defaultdict(list)
+        for key, change in changed.items():
+            if key not in batch.current:
+                created[key.kind].append(change)
+        landed, refused = await asyncio.gather(
+            asyncio.gather(
+                *(
+                    self._store.write_if_unchanged(
+                        self._store.collection_name(key.kind, batch.suffix),
+                        key.id,
+                        batch.current[key],
+                        change=changed.get(key),
+                        summaries=folded.get(key, ()),
+                        now=now,
+                    )
+                    for key in updated
                 )
-                for key in keys
-            )
+            ),
+            asyncio.gather(
+                *(
+                    self._store.insert_new(
+                        self._store.collection_name(kind, batch.suffix),
+                        changes,
+                        {key.id: folded.get(key, ()) for key in (c.key for c in changes)},
+                        now,
+                    )
+                    for kind, changes in created.items()
+                )
+            ),
         )
+        lost = [key for key, ok in zip(updated, landed, strict=True) if not ok] + [
+            EntityKey(kind, doc_id)
+            for kind, ids in zip(created, refused, strict=True)
+            for doc_id in sorted(ids)
+        ]
         existing = {(key.kind, key.id) for key in views}
-        lost = [key for key, landed in zip(keys, written, strict=True) if not landed]
         if lost:
             effects = await self._rewrite_lost(batch, lost, folded, effects, existing, now)
         await self._store.push_summaries(batch.suffix, outside, existing=existing)
@@ -459,15 +482,6 @@ def _with_own_related(doc: Mapping[str, Any]) -> dict[str, Any]:
     view = dict(doc)
     view["related"] = {kind: dict(entries) for kind, entries in (doc.get("related") or {}).items()}
     return view
-
-
-def _folded_fields(pushes: Iterable[SummaryPush]) -> dict[str, Any]:
-    """The ``$set`` fields that write ``pushes`` (the newest per source) into their target."""
-    fields: dict[str, Any] = {}
-    for push in sorted(pushes, key=lambda p: p.rev):
-        assert push.summary is not None  # removals are never folded
-        fields[push.path] = {**push.summary, "rev": push.rev}
-    return fields
 
 
 def _stored_rev(doc: Mapping[str, Any], push: SummaryPush) -> int:

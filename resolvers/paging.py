@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -63,15 +63,57 @@ INVOICE_SORTS: Final = {
 
 @dataclass(frozen=True)
 class PageRequest:
-    """What the client asked for: at most ``first`` items after cursor ``after``."""
+    """What the client asked for, Relay style: at most ``first`` items after cursor
+    ``after`` (forward), or at most ``last`` items before cursor ``before`` (backward).
+    Neither size given: ``DEFAULT_PAGE_SIZE``."""
 
     sort: SortSpec
-    first: int = DEFAULT_PAGE_SIZE
+    first: int | None = None
     after: str | None = None
+    last: int | None = None
+    before: str | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.first <= MAX_PAGE_SIZE:
-            raise BadUserInput(f"first must be between 1 and {MAX_PAGE_SIZE}, got {self.first}")
+        if self.first is not None and self.last is not None:
+            raise BadUserInput("Give first (to page forwards) or last (backwards), not both.")
+        if self.after is not None and self.before is not None:
+            raise BadUserInput("Give after (to page forwards) or before (backwards), not both.")
+        if self.after is not None and self.last is not None:
+            raise BadUserInput("after pages forwards: use it with first, not last.")
+        if self.before is not None and self.first is not None:
+            raise BadUserInput("before pages backwards: use it with last, not first.")
+        if not 1 <= self.size <= MAX_PAGE_SIZE:
+            name = "last" if self.backward else "first"
+            raise BadUserInput(f"{name} must be between 1 and {MAX_PAGE_SIZE}, got {self.size}")
+
+    @property
+    def backward(self) -> bool:
+        return self.last is not None or self.before is not None
+
+    @property
+    def size(self) -> int:
+        if self.last is not None:
+            return self.last
+        return self.first if self.first is not None else DEFAULT_PAGE_SIZE
+
+    @property
+    def cursor(self) -> str | None:
+        """The cursor the page starts from, exclusive (``after``, or ``before`` backwards)."""
+        return self.before if self.backward else self.after
+
+    def position(self) -> Position | None:
+        """Where reading starts (exclusive); None: at the start of the reading order."""
+        if self.cursor is None:
+            return None
+        return decode_cursor(self.sort, self.cursor, "before" if self.backward else "after")
+
+    @property
+    def reading_sort(self) -> SortSpec:
+        """The order documents are read in: backwards reads the reversed order from
+        ``before`` (exactly reversed, nulls and ``_id`` ties included) and flips the page."""
+        if not self.backward:
+            return self.sort
+        return replace(self.sort, direction=-1 if self.sort.direction == 1 else 1)
 
 
 @dataclass(frozen=True)
@@ -113,9 +155,10 @@ def encode_cursor(sort: SortSpec, doc: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(sort: SortSpec, cursor: str) -> Position:
-    """Parse a cursor issued for ``sort``; anything else is the client's mistake."""
-    bad = BadUserInput("after: not a cursor issued by this connection")
+def decode_cursor(sort: SortSpec, cursor: str, argument: str = "after") -> Position:
+    """Parse a cursor issued for ``sort``; anything else is the client's mistake (the error
+    names the ``argument`` it came in)."""
+    bad = BadUserInput(f"{argument}: not a cursor issued by this connection")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         body = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -125,7 +168,7 @@ def decode_cursor(sort: SortSpec, cursor: str) -> Position:
         raise bad
     if body.get("s") != sort.name:
         raise BadUserInput(
-            f"after: the cursor was issued for sort {body.get('s')!r}, not {sort.name!r}"
+            f"{argument}: the cursor was issued for sort {body.get('s')!r}, not {sort.name!r}"
         )
     raw = body.get("v")
     value: datetime | str | None
@@ -195,18 +238,24 @@ class Page:
 
 def build_page(
     request: PageRequest,
-    visible: list[dict[str, Any]],
+    read: list[dict[str, Any]],
     count: Callable[[], Awaitable[int]],
 ) -> Page:
-    """Cut up to ``first + 1`` visible documents into a page.
+    """Cut up to ``size + 1`` visible documents, in ``request.reading_sort`` order, into a page.
 
-    The extra document only tells whether a next page exists. ``hasPreviousPage`` is true
-    whenever the client came with a cursor: forward-only pagination, as Relay allows.
+    The extra document only tells whether more items lie ahead in the reading direction:
+    after the page forwards (``hasNextPage``), before it backwards (``hasPreviousPage``).
+    The other flag says whether a cursor was given (Relay allows this when counting the
+    items on the other side would cost another query).
     """
-    edges = [Edge(encode_cursor(request.sort, doc), doc) for doc in visible[: request.first]]
+    items = read[: request.size]
+    if request.backward:
+        items.reverse()
+    edges = [Edge(encode_cursor(request.sort, doc), doc) for doc in items]
+    more = len(read) > request.size
     info = PageInfo(
-        has_next_page=len(visible) > request.first,
-        has_previous_page=request.after is not None,
+        has_next_page=request.before is not None if request.backward else more,
+        has_previous_page=more if request.backward else request.after is not None,
         start_cursor=edges[0].cursor if edges else None,
         end_cursor=edges[-1].cursor if edges else None,
     )

@@ -51,10 +51,8 @@ from resolvers.freshness import DEFAULT_STALE_AFTER, SourceFreshness, source_fre
 from resolvers.paging import (
     Page,
     PageRequest,
-    Position,
     after_filter,
     build_page,
-    decode_cursor,
     position_of,
 )
 
@@ -380,28 +378,25 @@ class Readers:
         *,
         prime: bool,
     ) -> Page:
-        position: Position | None = (
-            decode_cursor(request.sort, request.after) if request.after is not None else None
-        )
+        sort = request.reading_sort
+        position = request.position()
         complete = scope.filter_is_complete(kind)
-        chunk = request.first + 1 if complete else max(request.first + 1, OVERFETCH_CHUNK)
+        chunk = request.size + 1 if complete else max(request.size + 1, OVERFETCH_CHUNK)
         visible: list[Doc] = []
         while True:
-            bounded = combine(query, after_filter(request.sort, position)) if position else query
-            raw = await self._find(
-                scope, kind, bounded, sort=request.sort.mongo_sort(), limit=chunk
-            )
+            bounded = combine(query, after_filter(sort, position)) if position else query
+            raw = await self._find(scope, kind, bounded, sort=sort.mongo_sort(), limit=chunk)
             visible.extend(self._visible(scope, kind, raw))
-            if len(visible) > request.first or len(raw) < chunk:
+            if len(visible) > request.size or len(raw) < chunk:
                 break
-            position = position_of(request.sort, raw[-1])
+            position = position_of(sort, raw[-1])
         if prime:
             self._prime(kind, visible)
 
         async def count() -> int:
             return await self._count(scope, kind, query)
 
-        return build_page(request, visible[: request.first + 1], count)
+        return build_page(request, visible[: request.size + 1], count)
 
     async def orders(self, filters: OrderFilter, page: PageRequest) -> Page:
         return await self._page(self.scope, "orders", filters.mongo(), page, prime=True)

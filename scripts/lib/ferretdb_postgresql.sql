@@ -51,7 +51,8 @@ BEGIN
     -- the one queries test for equality (later keys are sort keys, or `_id`, indexed already)
     m := regexp_match(def, '_jsonb -> ''([^'']+)''::text');
     IF m IS NOT NULL THEN
-      EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops)',
+      EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops) '
+                     'WITH (fastupdate = off)',
                      left(idx, 40) || '_' || left(md5(m[1]), 8) || '_gin', tbl, m[1]);
     END IF;
     -- every collection table gets FerretDB's `_id` index when it is created

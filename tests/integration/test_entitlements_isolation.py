@@ -211,6 +211,16 @@ async def test_a_cursor_taken_from_bs_data_only_positions_a_in_as_data(
     assert result.errors == []
     assert [n["id"] for n in result.data["orders"]["nodes"]] == ["SO-A2", "SO-A1"]
     assert_nothing_of_b(result)
+    backwards = await run(
+        SCHEMA,
+        db,
+        A,
+        "query($c: String) { orders(last: 5, before: $c) { nodes { id customerReference } } }",
+        {"c": cursor},
+    )
+    assert backwards.errors == []
+    assert {n["id"] for n in backwards.data["orders"]["nodes"]} <= {"SO-A1", "SO-A2"}
+    assert_nothing_of_b(backwards)
 
 
 @pytest.mark.parametrize("field", ["orders", "shipments", "invoices"])
@@ -325,8 +335,29 @@ async def test_warehouse_restricted_users_see_only_their_warehouses(
                 return ids
             after = conn["pageInfo"]["endCursor"]
 
+    async def pages_backwards(field: str) -> list[str]:
+        ids: list[str] = []
+        before = None
+        while True:
+            result = await run(
+                SCHEMA,
+                mongo_db,
+                viewer,
+                f"query($b: String) {{ {field}(last: 1, before: $b) {{ nodes {{ id }} "
+                "pageInfo { hasPreviousPage startCursor } } }",
+                {"b": before},
+                policy=policy,
+            )
+            conn = result.data[field]
+            ids[:0] = [n["id"] for n in conn["nodes"]]
+            if not conn["pageInfo"]["hasPreviousPage"]:
+                return ids
+            before = conn["pageInfo"]["startCursor"]
+
     assert await pages("orders") == ["SO-ATL2", "SO-ATL1", "SO-ATL0"]
     assert await pages("shipments") == ["SH-ATL2", "SH-ATL1", "SH-ATL0"]
+    assert await pages_backwards("orders") == ["SO-ATL2", "SO-ATL1", "SO-ATL0"]
+    assert await pages_backwards("shipments") == ["SH-ATL2", "SH-ATL1", "SH-ATL0"]
     hidden = await run(
         SCHEMA,
         mongo_db,

@@ -297,6 +297,10 @@ class _CrashingStore(ProjectionStore):
         self.wrote = self.armed
         return await super().write_if_unchanged(*args, **kwargs)
 
+    async def insert_new(self, *args: Any, **kwargs: Any) -> set[str]:
+        self.wrote = self.armed
+        return await super().insert_new(*args, **kwargs)
+
     async def push_summaries(
         self, suffix: str, pushes: Sequence[SummaryPush], **kwargs: Any
     ) -> None:
@@ -374,6 +378,10 @@ class _SwitchingStore(ProjectionStore):
         await self._switch_once()
         return await super().write_if_unchanged(*args, **kwargs)
 
+    async def insert_new(self, *args: Any, **kwargs: Any) -> set[str]:
+        await self._switch_once()
+        return await super().insert_new(*args, **kwargs)
+
 
 async def test_a_batch_written_while_a_rebuild_switches_generations_reaches_the_new_one(
     mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]
@@ -395,13 +403,15 @@ async def test_a_batch_written_while_a_rebuild_switches_generations_reaches_the_
 
 class _RacedStore(ProjectionStore):
     """The real store; once armed, another writer touches every other document just before
-    the batch's folded write of it (as a second projector process pushing a summary would)."""
+    the batch's folded write of it (as a second projector process pushing a summary would),
+    and creates every other document the batch is about to insert."""
 
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         super().__init__(db)
         self.armed = False
         self.raced = 0
         self.folded = 0
+        self.refused = 0
         self.rewritten = 0
 
     async def write_if_unchanged(
@@ -413,6 +423,22 @@ class _RacedStore(ProjectionStore):
         landed = await super().write_if_unchanged(collection, doc_id, seen, **kwargs)
         self.folded += self.armed and landed
         return landed
+
+    async def insert_new(
+        self, collection: str, changes: Sequence[Any], *args: Any, **kwargs: Any
+    ) -> set[str]:
+        if self.armed:
+            for change in changes[::2]:  # as another process's summary push creates a target
+                await self.db[collection].update_one(
+                    {"_id": change.key.id},
+                    {"$setOnInsert": {"known": False, "rev": 0}},
+                    upsert=True,
+                )
+                self.raced += 1
+        refused = await super().insert_new(collection, changes, *args, **kwargs)
+        self.folded += self.armed * (len(changes) - len(refused))
+        self.refused += len(refused)
+        return refused
 
     async def write_entity(self, collection: str, change: Any, now: datetime) -> dict[str, Any]:
         self.rewritten += self.armed
@@ -442,6 +468,6 @@ async def test_documents_another_writer_changed_during_a_batch_lose_nothing(
     store.armed = False
     await _process_in_batches(processor, records[450:], 150)
 
-    assert store.raced > 0 and store.folded > 0 and store.rewritten > 0
+    assert store.raced > 0 and store.folded > 0 and store.refused > 0 and store.rewritten > 0
     actual = await snapshot(mongo_db)
     assert actual == expected, differences(actual, expected)

@@ -218,6 +218,30 @@ async def _all_pages(db: AsyncDatabase[Doc], field: str, args: str, first: int) 
         after = conn["pageInfo"]["endCursor"]
 
 
+async def _all_pages_backwards(
+    db: AsyncDatabase[Doc], field: str, args: str, last: int
+) -> list[str]:
+    ids: list[str] = []
+    before: str | None = None
+    while True:
+        page = await run(
+            SCHEMA,
+            db,
+            FINANCE,
+            f"query($before: String) {{ {field}({args} last: {last}, before: $before) {{"
+            " edges { cursor node { id } }"
+            " pageInfo { hasNextPage hasPreviousPage startCursor } } }",
+            {"before": before},
+        )
+        assert page.errors == []
+        conn = page.data[field]
+        ids[:0] = [e["node"]["id"] for e in conn["edges"]]
+        assert conn["pageInfo"]["hasNextPage"] is (before is not None)
+        if not conn["pageInfo"]["hasPreviousPage"]:
+            return ids
+        before = conn["pageInfo"]["startCursor"]
+
+
 async def test_pages_are_stable_with_ties_and_missing_sort_values(
     mongo_db: AsyncDatabase[Doc],
 ) -> None:
@@ -239,6 +263,10 @@ async def test_pages_are_stable_with_ties_and_missing_sort_values(
     ]
     oldest_first = await _all_pages(mongo_db, "orders", "sort: ORDERED_AT_ASC,", 4)
     assert oldest_first == list(reversed(newest_first))
+    assert await _all_pages_backwards(mongo_db, "orders", "", 2) == newest_first
+    assert await _all_pages_backwards(mongo_db, "orders", "sort: ORDERED_AT_ASC,", 4) == (
+        oldest_first
+    )
 
 
 async def test_total_count_and_last_page(db: AsyncDatabase[Doc]) -> None:

@@ -160,3 +160,79 @@ def test_the_extra_document_only_tells_that_a_next_page_exists() -> None:
     assert not last.page_info.has_next_page
     empty = build_page(request, [], _no_count)
     assert (empty.page_info.start_cursor, empty.page_info.end_cursor) == (None, None)
+
+
+# --- backwards -----------------------------------------------------------------------------
+
+
+def _read(docs: list[Doc], request: PageRequest) -> Any:
+    """What ``Readers._page`` does, over in-memory documents with MongoDB's semantics."""
+    sort = request.reading_sort
+    position = request.position()
+    ordered = _mongo_order(docs, sort.field, sort.direction)
+    if position is not None:
+        condition = after_filter(sort, position)
+        ordered = [d for d in ordered if _matches(d, condition)]
+    return build_page(request, ordered[: request.size + 1], _no_count)
+
+
+@pytest.mark.parametrize("sort", list(ORDER_SORTS.values()), ids=list(ORDER_SORTS))
+@given(docs=order_docs, size=st.integers(1, 7))
+def test_paging_backwards_from_the_end_visits_every_document_once_in_order(
+    sort: Any, docs: list[Doc], size: int
+) -> None:
+    ordered = _mongo_order(docs, sort.field, sort.direction)
+    seen: list[Doc] = []
+    page = _read(docs, PageRequest(sort, last=size))
+    while True:
+        seen[:0] = [edge.node for edge in page.edges]
+        assert len(page.edges) == min(size, len(ordered) - len(seen) + len(page.edges))
+        if not page.page_info.has_previous_page:
+            break
+        assert page.page_info.has_next_page or len(seen) == len(page.edges)
+        page = _read(docs, PageRequest(sort, last=size, before=page.page_info.start_cursor))
+    assert seen == ordered
+
+
+@pytest.mark.parametrize("sort", list(ORDER_SORTS.values()), ids=list(ORDER_SORTS))
+@given(docs=order_docs, data=st.data())
+def test_before_a_cursor_come_exactly_the_documents_that_precede_it(
+    sort: Any, docs: list[Doc], data: st.DataObject
+) -> None:
+    ordered = _mongo_order(docs, sort.field, sort.direction)
+    index = data.draw(st.integers(0, len(ordered) - 1))
+    size = data.draw(st.integers(1, 7))
+    cursor = encode_cursor(sort, ordered[index])
+    page = _read(docs, PageRequest(sort, last=size, before=cursor))
+    assert [edge.node for edge in page.edges] == ordered[max(0, index - size) : index]
+    assert page.page_info.has_previous_page is (index > size)
+    assert page.page_info.has_next_page
+    # forwards from the page's first item: the rest of the page, then the cursor's item
+    if page.edges:
+        rest = len(page.edges)
+        forward = _read(docs, PageRequest(sort, first=rest, after=page.edges[0].cursor))
+        expected = [edge.node for edge in page.edges[1:]] + [ordered[index]]
+        assert [edge.node for edge in forward.edges] == expected
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"first": 2, "last": 2}, "not both"),
+        ({"after": "x", "before": "y"}, "not both"),
+        ({"after": "x", "last": 2}, "use it with first"),
+        ({"before": "x", "first": 2}, "use it with last"),
+        ({"last": 0}, "last must be between 1 and 100"),
+        ({"last": 101}, "last must be between 1 and 100"),
+    ],
+)
+def test_mixed_or_out_of_range_paging_arguments_are_bad_user_input(
+    arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(BadUserInput, match=message):
+        PageRequest(ORDER_SORTS["ORDERED_AT_DESC"], **arguments)
+
+
+def test_a_bad_before_cursor_is_named_as_before() -> None:
+    with pytest.raises(BadUserInput, match=r"^before: not a cursor"):
+        PageRequest(ORDER_SORTS["ORDERED_AT_DESC"], last=2, before="%%%").position()
