@@ -7,6 +7,8 @@
 --    createIndexes) are btree indexes on `_jsonb -> 'field'`, which PostgreSQL cannot use for
 --    `@>`: every lookup, even by `_id`, scanned the whole table. Each index FerretDB creates
 --    gets a GIN (jsonb_path_ops) companion on its leading expression, which `@>` can use.
+--    Without `fastupdate`: every FerretDB update rewrites the row and so adds index entries,
+--    and a pending list of them would be scanned by every lookup until a vacuum flushes it.
 --
 -- 2. Atomic single-document updates. FerretDB updates a document by reading it, applying the
 --    operators in Go and overwriting the whole row (`UPDATE ... SET _jsonb = $1 WHERE _id = $2`)
