@@ -315,49 +315,36 @@ async def test_warehouse_restricted_users_see_only_their_warehouses(
     policy = Policy(customers={"ACME": CustomerRule(allowed_warehouses=frozenset({"ATL"}))})
     viewer = caller("ACME")
 
-    async def pages(field: str) -> list[str]:
+    async def pages(field: str, *, backwards: bool = False) -> list[str]:
+        size_arg, cursor_arg, next_cursor, more = (
+            ("last", "before", "startCursor", "hasPreviousPage")
+            if backwards
+            else ("first", "after", "endCursor", "hasNextPage")
+        )
         ids: list[str] = []
-        after = None
+        cursor = None
         while True:
             result = await run(
                 SCHEMA,
                 mongo_db,
                 viewer,
-                f"query($a: String) {{ {field}(first: 1, after: $a) {{ totalCount nodes {{ id }} "
-                "pageInfo { hasNextPage endCursor } } }",
-                {"a": after},
+                f"query($c: String) {{ {field}({size_arg}: 1, {cursor_arg}: $c) {{ totalCount "
+                "nodes { id } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }",
+                {"c": cursor},
                 policy=policy,
             )
             conn = result.data[field]
             assert conn["totalCount"] == 3
-            ids += [n["id"] for n in conn["nodes"]]
-            if not conn["pageInfo"]["hasNextPage"]:
+            found = [n["id"] for n in conn["nodes"]]
+            ids = found + ids if backwards else ids + found
+            if not conn["pageInfo"][more]:
                 return ids
-            after = conn["pageInfo"]["endCursor"]
-
-    async def pages_backwards(field: str) -> list[str]:
-        ids: list[str] = []
-        before = None
-        while True:
-            result = await run(
-                SCHEMA,
-                mongo_db,
-                viewer,
-                f"query($b: String) {{ {field}(last: 1, before: $b) {{ nodes {{ id }} "
-                "pageInfo { hasPreviousPage startCursor } } }",
-                {"b": before},
-                policy=policy,
-            )
-            conn = result.data[field]
-            ids[:0] = [n["id"] for n in conn["nodes"]]
-            if not conn["pageInfo"]["hasPreviousPage"]:
-                return ids
-            before = conn["pageInfo"]["startCursor"]
+            cursor = conn["pageInfo"][next_cursor]
 
     assert await pages("orders") == ["SO-ATL2", "SO-ATL1", "SO-ATL0"]
     assert await pages("shipments") == ["SH-ATL2", "SH-ATL1", "SH-ATL0"]
-    assert await pages_backwards("orders") == ["SO-ATL2", "SO-ATL1", "SO-ATL0"]
-    assert await pages_backwards("shipments") == ["SH-ATL2", "SH-ATL1", "SH-ATL0"]
+    assert await pages("orders", backwards=True) == ["SO-ATL2", "SO-ATL1", "SO-ATL0"]
+    assert await pages("shipments", backwards=True) == ["SH-ATL2", "SH-ATL1", "SH-ATL0"]
     hidden = await run(
         SCHEMA,
         mongo_db,

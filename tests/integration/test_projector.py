@@ -321,6 +321,17 @@ async def _process_in_batches(processor: BatchProcessor, records: list[Record], 
         await processor.process(records[start : start + size])
 
 
+async def _undisturbed_run(
+    db: AsyncDatabase[Any], count: int, size: int
+) -> tuple[list[Record], Any]:
+    """``count`` simulated records, and the documents they give in batches of ``size``."""
+    topics = TopicNames()
+    records = records_of(_simulated_records(dict(topics.inbound()), count))
+    processor = BatchProcessor(ProjectionStore(db), load_status_mapping(), topics)
+    await _process_in_batches(processor, records, size)
+    return records, await snapshot(db)
+
+
 @pytest.mark.parametrize("stepwise", [False, True], ids=["folded", "stepwise"])
 @pytest.mark.parametrize("step", ["before summaries", "before pulls", "before sources"])
 async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rerun(
@@ -333,14 +344,8 @@ async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rer
     when the rerun groups the records into different batches. Both ways of writing a batch
     are cut off: folded (the default) and stepwise (after a lost race).
     """
-    topics = TopicNames()
-    names: dict[str, str] = dict(topics.inbound())
-    records = records_of(_simulated_records(names, 900))
-    mapping = load_status_mapping()
-    await _process_in_batches(
-        BatchProcessor(ProjectionStore(second_db), mapping, topics), records, 100
-    )
-    expected = await snapshot(second_db)
+    records, expected = await _undisturbed_run(second_db, 900, 100)
+    topics, mapping = TopicNames(), load_status_mapping()
 
     store = _CrashingStore(mongo_db, step)
     processor = BatchProcessor(store, mapping, topics)
@@ -451,14 +456,8 @@ async def test_documents_another_writer_changed_during_a_batch_lose_nothing(
     """A folded write lands only on a document exactly as loaded; the documents another
     writer changed meanwhile are written again stepwise, the rest of the batch stands, and
     the documents still come out exactly as without the race."""
-    topics = TopicNames()
-    names: dict[str, str] = dict(topics.inbound())
-    records = records_of(_simulated_records(names, 600))
-    mapping = load_status_mapping()
-    await _process_in_batches(
-        BatchProcessor(ProjectionStore(second_db), mapping, topics), records, 150
-    )
-    expected = await snapshot(second_db)
+    records, expected = await _undisturbed_run(second_db, 600, 150)
+    topics, mapping = TopicNames(), load_status_mapping()
 
     store = _RacedStore(mongo_db)
     processor = BatchProcessor(store, mapping, topics)

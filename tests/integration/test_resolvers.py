@@ -196,50 +196,37 @@ async def test_a_reference_shared_by_two_of_my_customers_needs_a_customer_id(
     assert chosen.data == {"orderByReference": {"id": "B-1"}}
 
 
-async def _all_pages(db: AsyncDatabase[Doc], field: str, args: str, first: int) -> list[str]:
-    ids: list[str] = []
-    after: str | None = None
-    while True:
-        page = await run(
-            SCHEMA,
-            db,
-            FINANCE,
-            f"query($after: String) {{ {field}({args} first: {first}, after: $after) {{"
-            " edges { cursor node { id } }"
-            " pageInfo { hasNextPage hasPreviousPage endCursor } totalCount } }",
-            {"after": after},
-        )
-        assert page.errors == []
-        conn = page.data[field]
-        ids += [e["node"]["id"] for e in conn["edges"]]
-        assert conn["pageInfo"]["hasPreviousPage"] is (after is not None)
-        if not conn["pageInfo"]["hasNextPage"]:
-            return ids
-        after = conn["pageInfo"]["endCursor"]
-
-
-async def _all_pages_backwards(
-    db: AsyncDatabase[Doc], field: str, args: str, last: int
+async def _all_pages(
+    db: AsyncDatabase[Doc], field: str, args: str, size: int, *, backwards: bool = False
 ) -> list[str]:
+    """Every id of a connection, page by page (forwards, or backwards from the end), in
+    the connection's order; checks the page flags on the way."""
+    size_arg, cursor_arg, next_cursor, more = (
+        ("last", "before", "startCursor", "hasPreviousPage")
+        if backwards
+        else ("first", "after", "endCursor", "hasNextPage")
+    )
     ids: list[str] = []
-    before: str | None = None
+    cursor: str | None = None
     while True:
         page = await run(
             SCHEMA,
             db,
             FINANCE,
-            f"query($before: String) {{ {field}({args} last: {last}, before: $before) {{"
+            f"query($c: String) {{ {field}({args} {size_arg}: {size}, {cursor_arg}: $c) {{"
             " edges { cursor node { id } }"
-            " pageInfo { hasNextPage hasPreviousPage startCursor } } }",
-            {"before": before},
+            " pageInfo { hasNextPage hasPreviousPage startCursor endCursor } totalCount } }",
+            {"c": cursor},
         )
         assert page.errors == []
         conn = page.data[field]
-        ids[:0] = [e["node"]["id"] for e in conn["edges"]]
-        assert conn["pageInfo"]["hasNextPage"] is (before is not None)
-        if not conn["pageInfo"]["hasPreviousPage"]:
+        found = [e["node"]["id"] for e in conn["edges"]]
+        ids = found + ids if backwards else ids + found
+        other_side = "hasNextPage" if backwards else "hasPreviousPage"
+        assert conn["pageInfo"][other_side] is (cursor is not None)
+        if not conn["pageInfo"][more]:
             return ids
-        before = conn["pageInfo"]["startCursor"]
+        cursor = conn["pageInfo"][next_cursor]
 
 
 async def test_pages_are_stable_with_ties_and_missing_sort_values(
@@ -263,10 +250,9 @@ async def test_pages_are_stable_with_ties_and_missing_sort_values(
     ]
     oldest_first = await _all_pages(mongo_db, "orders", "sort: ORDERED_AT_ASC,", 4)
     assert oldest_first == list(reversed(newest_first))
-    assert await _all_pages_backwards(mongo_db, "orders", "", 2) == newest_first
-    assert await _all_pages_backwards(mongo_db, "orders", "sort: ORDERED_AT_ASC,", 4) == (
-        oldest_first
-    )
+    assert await _all_pages(mongo_db, "orders", "", 2, backwards=True) == newest_first
+    backwards = await _all_pages(mongo_db, "orders", "sort: ORDERED_AT_ASC,", 4, backwards=True)
+    assert backwards == oldest_first
 
 
 async def test_total_count_and_last_page(db: AsyncDatabase[Doc]) -> None:
