@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
@@ -36,6 +35,7 @@ from pymongo.results import UpdateResult
 
 from projections import documents
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
+from projections.effects import SummaryPush
 
 _STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
@@ -101,28 +101,6 @@ class _Update(NamedTuple):
     filter: Mapping[str, Any]
     document: Mapping[str, Any]
     upsert: bool = False
-
-
-@dataclass(frozen=True)
-class SummaryPush:
-    """Write (or remove) the summary of entity ``source_kind/source_id`` inside ``target``."""
-
-    target_kind: str
-    target_id: str
-    source_kind: str
-    source_id: str
-    rev: int
-    summary: Mapping[str, Any] | None  # None removes it
-    customer_id: str | None
-
-    @property
-    def key(self) -> str:
-        """The source's field name under ``related.<source_kind>``."""
-        return documents.field_key(self.source_id)
-
-    @property
-    def path(self) -> str:
-        return f"related.{self.source_kind}.{self.key}"
 
 
 class ProjectionStore:

@@ -20,12 +20,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from projections import documents
 from projections.changes import ShipmentChange
 from projections.dead_letter import DeadLetter
+from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
 from projections.rebuild import rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
-from projections.store import WRITES, ProjectionStore, SummaryPush
+from projections.store import WRITES, ProjectionStore
 from projections.topics import TopicNames
 from tests.contract import EXAMPLES
 from tests.integration.projector_harness import (

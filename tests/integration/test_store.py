@@ -13,7 +13,8 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import documents
-from projections.store import WRITES, ProjectionStore, SummaryPush
+from projections.effects import SummaryPush
+from projections.store import WRITES, ProjectionStore
 
 
 def _push(target: str, source: str, rev: int) -> SummaryPush:

@@ -1,0 +1,281 @@
+"""What a batch's changes mean beyond their own documents (pure, no I/O).
+
+Summaries to push into related documents and to pull from them, link removals, change
+notices, and the folding of summaries into the writes of the batch's own documents: all
+derived from documents in memory, so the projector's I/O stays a thin loop around it and
+this is tested without services.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from projections import batch as planner
+from projections import documents
+from projections.batch import EntityChange, EntityKey
+from projections.changes import ShipmentChange, order_warehouses_of
+from projections.events import Event, ShipmentCancelled, ShipmentMilestone
+from projections.summaries import summarize
+
+#: Kinds whose documents summarise into others (sources do not).
+LINKED_KINDS = frozenset({"orders", "shipments", "invoices"})
+
+
+@dataclass(frozen=True)
+class SummaryPush:
+    """Write (or remove) the summary of entity ``source_kind/source_id`` inside ``target``."""
+
+    target_kind: str
+    target_id: str
+    source_kind: str
+    source_id: str
+    rev: int
+    summary: Mapping[str, Any] | None  # None removes it
+    customer_id: str | None
+
+    @property
+    def key(self) -> str:
+        """The source's field name under ``related.<source_kind>``."""
+        return documents.field_key(self.source_id)
+
+    @property
+    def path(self) -> str:
+        return f"related.{self.source_kind}.{self.key}"
+
+
+class Effects(NamedTuple):
+    """One entity the batch touched: what follows from it beyond its own document."""
+
+    key: EntityKey
+    before: Mapping[str, Any] | None  # None: some events were repeats, re-derive everything
+    after: Mapping[str, Any]
+    events: Sequence[Event]
+
+
+@dataclass
+class Fold:
+    """A batch's documents with the summaries of the batch's other entities folded in."""
+
+    #: What follows from each entity the batch touched; ``after`` is the document as it
+    #: will be once written (with the predicted ``rev`` and folded summaries).
+    effects: list[Effects]
+    #: Per document of the batch, the summaries its own write carries.
+    folded: dict[EntityKey, list[SummaryPush]] = field(default_factory=dict)
+    #: Summaries for documents outside the batch: separate, guarded writes.
+    outside: list[SummaryPush] = field(default_factory=list)
+    #: Entities outside the batch whose summaries newly linked entities of it must pull.
+    outside_pulls: dict[tuple[str, str], list[EntityKey]] = field(default_factory=dict)
+
+
+def fold(
+    current: Mapping[EntityKey, Mapping[str, Any]],
+    changes: Sequence[EntityChange],
+    repeated: set[EntityKey],
+    unchanged: Sequence[Effects],
+    groups: Mapping[EntityKey, Sequence[Event]],
+) -> Fold:
+    """Fold every summary whose target the batch writes anyway into that write.
+
+    A changed document's ``rev`` after its write is its loaded ``rev`` plus one, because
+    the write lands only if nobody wrote the document since it was loaded. A summary goes
+    in only if it is newer than the one the target holds; pulls from entities of the batch
+    are answered from memory.
+    """
+    views: dict[EntityKey, dict[str, Any]] = {
+        key: _with_own_related(doc) for key, doc in current.items()
+    }
+    for change in changes:
+        view = _with_own_related(change.after)
+        view["rev"] = int((change.before or {}).get("rev", 0)) + 1
+        views[change.key] = view
+    effects = [
+        Effects(
+            change.key,
+            None if change.key in repeated else change.before,
+            views[change.key],
+            groups[change.key],
+        )
+        for change in changes
+    ] + [effect._replace(after=views[effect.key]) for effect in unchanged]
+    pushes, pulls = summary_pushes(effects)
+    outside_pulls: dict[tuple[str, str], list[EntityKey]] = {}
+    for (target_kind, target_id), pullers in pulls.items():
+        pulled = views.get(EntityKey(target_kind, target_id))
+        if pulled is None:
+            outside_pulls[(target_kind, target_id)] = pullers
+        elif pulled.get("known"):
+            pushes.extend(summary_of(pulled, target_kind, target_id, to=p) for p in pullers)
+    outside: list[SummaryPush] = []
+    folded: dict[EntityKey, list[SummaryPush]] = defaultdict(list)
+    for push in pushes:
+        target = EntityKey(push.target_kind, push.target_id)
+        target_view = views.get(target)
+        if target_view is None:
+            outside.append(push)
+        elif push.summary is not None and _stored_rev(target_view, push) < push.rev:
+            summary = {**push.summary, "rev": push.rev}
+            target_view["related"].setdefault(push.source_kind, {})[push.key] = summary
+            folded[target].append(push)
+
+    return Fold(effects, dict(folded), outside, outside_pulls)
+
+
+def summary_pushes(
+    effects: Sequence[Effects],
+) -> tuple[list[SummaryPush], dict[tuple[str, str], list[EntityKey]]]:
+    """Summaries to write into related documents, in both directions.
+
+    Out: this document's summary goes to every entity it names and every entity that
+    named it. In (returned as pulls, by the entity to read): for a link this batch added,
+    the other side may have been written before it knew of us, so its current summary is
+    pulled into this document. A document with repeated events (``before`` None) counts
+    every link as added.
+    """
+    pushes: list[SummaryPush] = []
+    pulls: dict[tuple[str, str], list[EntityKey]] = defaultdict(list)
+    for effect in effects:
+        kind, doc = effect.key.kind, effect.after
+        if kind not in LINKED_KINDS:
+            continue
+        delta = planner.link_delta(kind, effect.before, doc)
+        targets: dict[str, set[str]] = defaultdict(set)
+        for target_kind, ids in delta.current.items():
+            targets[target_kind].update(ids)
+        for target_kind, named_us in planner.related_ids(doc).items():
+            targets[target_kind].update(named_us)
+        for target_kind, ids in delta.removed.items():
+            targets[target_kind].difference_update(ids)
+        if doc.get("known"):
+            summary = summarize(kind, dict(doc))
+            # Related documents already hold this summary when the batch changed nothing it
+            # shows: only links the batch added need it (a repeated batch re-pushes all).
+            unchanged = (
+                effect.before is not None
+                and bool(effect.before.get("known"))
+                and summarize(kind, dict(effect.before)) == summary
+            )
+            for target_kind, target_ids in targets.items():
+                if unchanged:
+                    target_ids &= delta.added.get(target_kind, frozenset())
+                for target_id in sorted(target_ids):
+                    pushes.append(
+                        SummaryPush(
+                            target_kind=target_kind,
+                            target_id=target_id,
+                            source_kind=kind,
+                            source_id=effect.key.id,
+                            rev=int(doc.get("rev", 0)),
+                            summary=summary,
+                            customer_id=doc.get("customerId"),
+                        )
+                    )
+        for target_kind, ids in delta.added.items():
+            for target_id in ids:
+                pulls[(target_kind, target_id)].append(effect.key)
+    return pushes, pulls
+
+
+def _with_own_related(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``doc`` whose ``related`` summaries can be changed without touching it."""
+    view = dict(doc)
+    view["related"] = {kind: dict(entries) for kind, entries in (doc.get("related") or {}).items()}
+    return view
+
+
+def _stored_rev(doc: Mapping[str, Any], push: SummaryPush) -> int:
+    """The revision of ``push``'s source that ``doc`` holds a summary of (-1: none)."""
+    entry = (doc.get("related") or {}).get(push.source_kind, {}).get(push.key)
+    return int(entry.get("rev", 0)) if isinstance(entry, Mapping) else -1
+
+
+def summary_of(doc: Mapping[str, Any], kind: str, doc_id: str, *, to: EntityKey) -> SummaryPush:
+    """The summary of ``doc`` (entity ``kind``/``doc_id``) for the document ``to``."""
+    return SummaryPush(
+        target_kind=to.kind,
+        target_id=to.id,
+        source_kind=kind,
+        source_id=doc_id,
+        rev=int(doc.get("rev", 0)),
+        summary=summarize(kind, dict(doc)),
+        customer_id=doc.get("customerId"),
+    )
+
+
+def link_removals(changes: Sequence[EntityChange]) -> list[SummaryPush]:
+    """For each link a change drops, both sides' summaries of each other, to be removed."""
+    removals: list[SummaryPush] = []
+    for change in changes:
+        kind = change.key.kind
+        if kind not in LINKED_KINDS or change.before is None:
+            continue
+        for target_kind, ids in planner.link_delta(
+            kind, change.before, change.after
+        ).removed.items():
+            for target_id in sorted(ids):
+                removals.append(_removal(target_kind, target_id, kind, change.key.id))
+                removals.append(_removal(kind, change.key.id, target_kind, target_id))
+    return removals
+
+
+def _removal(target_kind: str, target_id: str, source_kind: str, source_id: str) -> SummaryPush:
+    return SummaryPush(
+        target_kind=target_kind,
+        target_id=target_id,
+        source_kind=source_kind,
+        source_id=source_id,
+        rev=0,
+        summary=None,
+        customer_id=None,
+    )
+
+
+def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
+    """One notice per new milestone and per cancellation of a shipment.
+
+    For a shipment with repeated events, the milestones and cancellation its events carry are
+    announced again under the same notice ids: the first announcement may have been lost
+    with a crash, and subscribers drop ids they have already seen.
+    """
+    notices: list[ShipmentChange] = []
+    for effect in effects:
+        if effect.key.kind != "shipments":
+            continue
+        doc = effect.after
+        template = ShipmentChange(
+            notice_id="",
+            shipment_id=effect.key.id,
+            customer_id=str(doc.get("customerId", "")),
+            tracking_number=doc.get("trackingNumber"),
+            status=str(doc.get("status", "PLANNED")),
+            milestone=None,
+            rev=int(doc.get("rev", 0)),
+            projected_at=now,
+            order_warehouses=order_warehouses_of(doc),
+        )
+        if effect.before is None:
+            carried = {
+                (event.source, event.data.milestone_id)
+                for event in effect.events
+                if isinstance(event.data, ShipmentMilestone)
+            }
+            milestones = [
+                m
+                for m in doc.get("milestones", [])
+                if (m.get("source"), m.get("milestoneId")) in carried
+            ]
+            cancelled = bool(doc.get("cancelled")) and any(
+                isinstance(event.data, ShipmentCancelled) for event in effect.events
+            )
+        else:
+            milestones = planner.new_milestones(effect.before, doc)
+            cancelled = planner.became_cancelled(effect.before, doc)
+        for milestone in milestones:
+            notice_id = f"{milestone.get('source')}|{milestone.get('milestoneId')}"
+            notices.append(replace(template, notice_id=notice_id, milestone=dict(milestone)))
+        if cancelled:
+            notices.append(replace(template, notice_id=f"{effect.key.id}|cancelled"))
+    return notices

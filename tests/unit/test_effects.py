@@ -1,0 +1,83 @@
+"""Folding summaries into a batch's own writes (pure: documents in memory, no store)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from projections import documents
+from projections.batch import EntityChange, EntityKey
+from projections.effects import fold
+
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+ORDER = EntityKey("orders", "SO-1")
+SHIPMENT = EntityKey("shipments", "SH-1")
+
+
+def order(rev: int, **extra: Any) -> dict[str, Any]:
+    return {"_id": "SO-1", "customerId": "ACME", "known": True, "rev": rev, **extra}
+
+
+def shipment(rev: int, status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "_id": "SH-1",
+        "customerId": "ACME",
+        "known": True,
+        "rev": rev,
+        "orderIds": ["SO-1"],
+        "status": status,
+        **extra,
+    }
+
+
+def change(key: EntityKey, before: dict[str, Any] | None, after: dict[str, Any]) -> EntityChange:
+    return EntityChange(
+        key=key,
+        before=before,
+        after=after,
+        set_fields={k: v for k, v in after.items() if (before or {}).get(k) != v},
+        unset_fields=(),
+        last_event=documents.EventRef(source="tms", id="e1", type="t", time=T0),
+        customer_id="ACME",
+    )
+
+
+def test_a_summary_between_two_documents_of_the_batch_rides_in_the_targets_write() -> None:
+    shipment_change = change(SHIPMENT, None, shipment(0, "PLANNED"))
+    order_change = change(ORDER, order(4), order(4, customerReference="PO-9"))
+    folded = fold(
+        {ORDER: order(4)},
+        [shipment_change, order_change],
+        set(),
+        [],
+        {SHIPMENT: [], ORDER: []},
+    )
+    assert folded.outside == [] and folded.outside_pulls == {}
+    into_order = folded.folded[ORDER]
+    assert [(p.source_id, p.rev, p.summary["status"]) for p in into_order] == [
+        ("SH-1", 1, "PLANNED")  # a new document's first write makes rev 1
+    ]
+    into_shipment = folded.folded[SHIPMENT]  # the order's summary, at its next rev
+    assert [(p.source_id, p.rev) for p in into_shipment] == [("SO-1", 5)]
+    after = {effect.key: effect.after for effect in folded.effects}
+    assert after[ORDER]["related"]["shipments"]["SH-1"]["status"] == "PLANNED"
+    assert after[SHIPMENT]["rev"] == 1 and after[ORDER]["rev"] == 5
+
+
+def test_a_summary_no_newer_than_the_one_held_is_not_written_again() -> None:
+    held = {"shipments": {"SH-1": {"shipmentId": "SH-1", "status": "IN_TRANSIT", "rev": 7}}}
+    stored_order = order(4, related=held)
+    stale = change(SHIPMENT, shipment(5, "PLANNED"), shipment(5, "PLANNED", eta=T0))
+    folded = fold(
+        {ORDER: stored_order, SHIPMENT: shipment(5, "PLANNED")}, [stale], set(), [], {SHIPMENT: []}
+    )
+    assert ORDER not in folded.folded  # rev 6 < 7: the order keeps the newer summary
+    assert folded.outside == []
+
+
+def test_a_related_document_outside_the_batch_gets_a_separate_push_and_is_pulled() -> None:
+    new_link = change(SHIPMENT, None, shipment(0, "PLANNED"))
+    folded = fold({}, [new_link], set(), [], {SHIPMENT: []})
+    assert [(p.target_id, p.source_id) for p in folded.outside] == [("SO-1", "SH-1")]
+    assert folded.outside_pulls == {("orders", "SO-1"): [SHIPMENT]}
+    assert folded.folded == {}
