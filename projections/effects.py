@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -46,6 +46,11 @@ class SummaryPush:
     def path(self) -> str:
         return f"related.{self.source_kind}.{self.key}"
 
+    def entry(self) -> dict[str, Any]:
+        """The summary as stored in the target: with the revision it was taken at."""
+        assert self.summary is not None, "a removal has no stored form"
+        return {**self.summary, "rev": self.rev}
+
 
 class Effects(NamedTuple):
     """One entity the batch touched: what follows from it beyond its own document."""
@@ -63,12 +68,13 @@ class Fold:
     #: What follows from each entity the batch touched; ``after`` is the document as it
     #: will be once written (with the predicted ``rev`` and folded summaries).
     effects: list[Effects]
-    #: Per document of the batch, the summaries its own write carries.
-    folded: dict[EntityKey, list[SummaryPush]] = field(default_factory=dict)
+    #: Per document of the batch, the summaries its own write carries; one source may come
+    #: twice (pushed and pulled), then the later is the newer.
+    folded: dict[EntityKey, list[SummaryPush]]
     #: Summaries for documents outside the batch: separate, guarded writes.
-    outside: list[SummaryPush] = field(default_factory=list)
+    outside: list[SummaryPush]
     #: Entities outside the batch whose summaries newly linked entities of it must pull.
-    outside_pulls: dict[tuple[str, str], list[EntityKey]] = field(default_factory=dict)
+    outside_pulls: dict[tuple[str, str], list[EntityKey]]
 
 
 def fold(
@@ -117,8 +123,7 @@ def fold(
         if target_view is None:
             outside.append(push)
         elif push.summary is not None and _stored_rev(target_view, push) < push.rev:
-            summary = {**push.summary, "rev": push.rev}
-            target_view["related"].setdefault(push.source_kind, {})[push.key] = summary
+            target_view["related"].setdefault(push.source_kind, {})[push.key] = push.entry()
             folded[target].append(push)
 
     return Fold(effects, dict(folded), outside, outside_pulls)

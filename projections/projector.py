@@ -232,7 +232,7 @@ class BatchProcessor:
                     self._store.insert_new(
                         self._store.collection_name(kind, batch.suffix),
                         changes,
-                        {key.id: folded.get(key, ()) for key in (c.key for c in changes)},
+                        {change.key.id: folded.get(change.key, ()) for change in changes},
                         now,
                     )
                     for kind, changes in created.items()

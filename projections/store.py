@@ -233,9 +233,8 @@ class ProjectionStore:
             _entity_update(change, now) if change is not None else {"$inc": {WRITES: 1}}
         )
         if summaries:
-            update.setdefault("$set", {}).update(
-                {push.path: entry for push, entry in _newest_entries(summaries)}
-            )
+            # in order: of two summaries of one source, the later is the newer (``Fold``)
+            update.setdefault("$set", {}).update({push.path: push.entry() for push in summaries})
         writes = seen.get(WRITES) if seen is not None else None
         unchanged = {"_id": doc_id, WRITES: writes if writes is not None else {"$exists": False}}
         try:
@@ -324,7 +323,7 @@ class ProjectionStore:
                     "_id": push.target_id,
                     "$or": [{stored_rev: {"$exists": False}}, {stored_rev: {"$lt": push.rev}}],
                 },
-                {"$set": {push.path: {**push.summary, "rev": push.rev}}, "$inc": {WRITES: 1}},
+                {"$set": {push.path: push.entry()}, "$inc": {WRITES: 1}},
             )
             if (await self._update(collection, newer)).matched_count or exists:
                 continue
@@ -412,17 +411,8 @@ def _new_document(
     doc.update(_own_fields(change, now))
     doc.update({"rev": 1, WRITES: 1})
     related: dict[str, dict[str, Any]] = {}
-    for push, entry in _newest_entries(summaries):
-        related.setdefault(push.source_kind, {})[push.key] = entry
+    for push in summaries:  # in order: the later of two summaries of one source is newer
+        related.setdefault(push.source_kind, {})[push.key] = push.entry()
     if related:
         doc["related"] = related
     return doc
-
-
-def _newest_entries(pushes: Iterable[SummaryPush]) -> list[tuple[SummaryPush, dict[str, Any]]]:
-    """The stored form of each summary, the newest per source when one comes twice."""
-    newest: dict[str, tuple[SummaryPush, dict[str, Any]]] = {}
-    for push in sorted(pushes, key=lambda p: p.rev):
-        assert push.summary is not None  # removals are never folded
-        newest[push.path] = (push, {**push.summary, "rev": push.rev})
-    return list(newest.values())
