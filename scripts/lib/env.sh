@@ -16,22 +16,13 @@ KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
 FERRETDB_PORT=${FERRETDB_PORT:-27017}
 POSTGRES_PORT=${POSTGRES_PORT:-54329}
-# FerretDB's storage: `postgresql` (needs the postgres service) or `sqlite` (files under .stack).
-FERRETDB_BACKEND=${FERRETDB_BACKEND:-postgresql}
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
 
-FERRETDB_VERSION=v1.24.2
+FERRETDB_VERSION=v2.7.0
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PYTHON=${PYTHON:-python3.11}
 VENV_PY=$REPO_ROOT/.venv/bin/python
 
-case $FERRETDB_BACKEND in
-  postgresql | sqlite) ;;
-  *)
-    echo "FERRETDB_BACKEND must be 'postgresql' or 'sqlite', not '$FERRETDB_BACKEND'" >&2
-    exit 2
-    ;;
-esac
 
 say() { printf '[%s] %s\n' "${SCRIPT_NAME:-stack}" "$*"; }
 die() {
