@@ -22,10 +22,10 @@ re-derives summaries and notices from the stored document (rev-guarded writes, n
 the same ids, which subscribers deduplicate). Link removals, which only the change itself
 knows of, are written before the document, so a re-run still sees them.
 
-Folding matters on FerretDB, where every operation costs milliseconds of its CPU (it decodes
-and re-encodes the whole document): a batch needs about two operations per document it
-touches (read, write) instead of about six (read, write, a guarded write per summary, a read
-per pulled summary), and a new document is inserted with others, reading nothing back.
+Folding keeps the store's work per document small: a batch needs about two operations per
+document it touches (read, write) instead of about six (read, write, a guarded write per
+summary, a read per pulled summary), and a new document is inserted with others, reading
+nothing back.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -244,10 +244,9 @@ class BatchProcessor:
             for kind, ids in zip(created, refused, strict=True)
             for doc_id in sorted(ids)
         ]
-        existing = batch.existing()
         if lost:
-            return await self._rewrite_lost(batch, lost, folding, existing, now)
-        await self._push_and_pull(batch.suffix, folding.outside, folding.outside_pulls, existing)
+            return await self._rewrite_lost(batch, lost, folding, now)
+        await self._push_and_pull(batch.suffix, folding.outside, folding.outside_pulls)
         return folding.effects
 
     async def _rewrite_lost(
@@ -255,7 +254,6 @@ class BatchProcessor:
         batch: _Batch,
         lost: Sequence[EntityKey],
         folding: Fold,
-        existing: Container[tuple[str, str]],
         now: datetime,
     ) -> list[Effects]:
         """Write the documents whose folded write lost a race the stepwise way.
@@ -285,7 +283,7 @@ class BatchProcessor:
         pushes += folding.outside
         for target, pullers in folding.outside_pulls.items():
             pulls[target].extend(pullers)
-        await self._push_and_pull(batch.suffix, pushes, pulls, existing)
+        await self._push_and_pull(batch.suffix, pushes, pulls)
         return [
             effect._replace(after=stored_of[effect.key]) if effect.key in stored_of else effect
             for effect in folding.effects
@@ -300,8 +298,7 @@ class BatchProcessor:
         ``_write_folded``; used for batches that drop links (their removals must land before
         the documents, see the module docstring).
         """
-        existing = batch.existing()
-        await self._store.push_summaries(batch.suffix, removals, existing=existing)
+        await self._store.push_summaries(batch.suffix, removals)
         stored = await asyncio.gather(
             *(
                 self._store.write_entity(
@@ -320,7 +317,7 @@ class BatchProcessor:
             for change, doc in zip(batch.changes, stored, strict=True)
         ] + batch.unchanged
         pushes, pulls = summary_pushes(effects)
-        await self._push_and_pull(batch.suffix, pushes, pulls, existing)
+        await self._push_and_pull(batch.suffix, pushes, pulls)
         return effects
 
     async def _push_and_pull(
@@ -328,7 +325,6 @@ class BatchProcessor:
         suffix: str,
         pushes: Sequence[SummaryPush],
         pulls: Mapping[tuple[str, str], list[EntityKey]],
-        existing: Container[tuple[str, str]],
     ) -> None:
         """Guarded summary writes, then the summaries pulled from the ``pulls`` entities.
 
@@ -336,10 +332,8 @@ class BatchProcessor:
         by two processes, one then sees the other's summary, in its own write's result or
         in the pull.
         """
-        await self._store.push_summaries(suffix, pushes, existing=existing)
-        await self._store.push_summaries(
-            suffix, await self._pull_summaries(suffix, pulls), existing=existing
-        )
+        await self._store.push_summaries(suffix, pushes)
+        await self._store.push_summaries(suffix, await self._pull_summaries(suffix, pulls))
 
     async def _load(
         self, suffix: str, keys: Iterable[EntityKey]
@@ -394,9 +388,3 @@ class _Batch:
     repeated: set[EntityKey] = field(default_factory=set)
     #: Entities with repeated events and no change: their effects are derived again.
     unchanged: list[Effects] = field(default_factory=list)
-
-    def existing(self) -> set[tuple[str, str]]:
-        """(kind, id) of the documents that exist, or will once the batch is written."""
-        return {(key.kind, key.id) for key in self.current} | {
-            (change.key.kind, change.key.id) for change in self.changes
-        }

@@ -8,30 +8,26 @@ document writes and the Kafka offset commit:
 * summary pushes are guarded by the summarised document's ``rev`` and never go backwards;
 * freshness uses ``$max`` for the source time.
 
-Only ``_id`` lookups are used on the write path: FerretDB 1.24 pushes nothing else down.
+Round trips are per batch, not per document: documents are read with one ``$in`` query per
+thousand ids, new ones inserted a thousand per ``insert_many``, and updates that do not depend
+on each other's results are sent together in unordered ``bulk_write`` calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import bson
 from bson.codec_options import CodecOptions
-from pymongo import ReturnDocument
+from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import (
-    BulkWriteError,
-    CollectionInvalid,
-    DuplicateKeyError,
-    OperationFailure,
-    PyMongoError,
-)
-from pymongo.results import UpdateResult
+from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError, PyMongoError
 
 from projections import documents
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
@@ -48,8 +44,8 @@ def is_state_field(name: str) -> bool:
 def encode_state(value: Any) -> bson.Binary:
     """Bookkeeping is stored as one opaque BSON blob.
 
-    It holds nested arrays (version tuples), which FerretDB 1.24 refuses inside documents,
-    and nobody but the projector reads it, so it need not be queryable.
+    Nobody but the projector reads it, so it need not be queryable or indexed, and its shape
+    (nested version tuples) can change with the reducers without readers noticing.
     """
     return bson.Binary(bson.encode({"s": value}))
 
@@ -66,16 +62,18 @@ def _decoded(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-#: Counts every write to a projection document. FerretDB overwrites whole documents without
-#: a row lock, so two concurrent updates of one document could lose one; our local stack's
-#: PostgreSQL trigger (scripts/lib/ferretdb_postgresql.sql) refuses a write whose count is
-#: not one more than the stored one, and ``_guarded`` retries it. MongoDB ignores it.
+#: Counts every write to a projection document: a version number for optimistic concurrency.
+#: A batch writes a document it read with this count in the filter (``write_if_unchanged``),
+#: so the write lands only on the document exactly as read, and the batch knows the result
+#: (and its ``rev``) without reading it back. Updates are atomic per document on MongoDB and
+#: on DocumentDB alike; the count is what tells a writer that someone else came in between.
 WRITES = "_writes"
 
+#: Attempts of an upsert that keeps losing the race to create its document.
 CONFLICT_RETRIES = 30
 
-#: Documents per ``insert_many`` (the benchmark's ceiling sends as many).
-INSERT_CHUNK = 1000
+#: Documents per ``insert_many``, ids per ``$in`` and operations per ``bulk_write``.
+CHUNK = 1000
 
 DUPLICATE_KEY = 11000
 
@@ -83,24 +81,19 @@ _T = TypeVar("_T")
 
 
 def is_write_conflict(exc: PyMongoError) -> bool:
-    """A write that lost a race and did nothing: safe to run again.
+    """Two upserts of one new ``_id`` raced and this one did nothing: safe to run again."""
+    return isinstance(exc, DuplicateKeyError)
 
-    Duplicate keys come from two upserts of one new ``_id``; SQLSTATE 40001 from the local
-    stack's lost-update trigger, passed through by FerretDB as an internal error.
-    """
-    if isinstance(exc, DuplicateKeyError):
-        return True
-    return isinstance(exc, OperationFailure) and "SQLSTATE 40001" in str(exc)
+
+def _chunks(items: Sequence[_T]) -> list[Sequence[_T]]:
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
 
 
 class StoreError(Exception):
     """MongoDB refused or could not be reached; the batch is not committed and will rerun."""
 
 
-class _Update(NamedTuple):
-    filter: Mapping[str, Any]
-    document: Mapping[str, Any]
-    upsert: bool = False
+_Operation: TypeAlias = InsertOne[dict[str, Any]] | UpdateOne
 
 
 class ProjectionStore:
@@ -133,10 +126,10 @@ class ProjectionStore:
             raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
 
     async def ensure_collections(self, suffix: str) -> None:
-        """Create a generation's collections before any concurrent write touches them.
+        """Create a generation's collections before its first batch writes them.
 
-        FerretDB 1.24 on PostgreSQL serialises collection creation behind one lock; many
-        concurrent upserts into a missing collection stall there for minutes.
+        Readers switched to a new generation then find every collection present, even those
+        no event has touched yet.
         """
         try:
             existing = set(await self._db.list_collection_names())
@@ -151,7 +144,7 @@ class ProjectionStore:
             raise StoreError(f"cannot create collections: {exc}") from exc
 
     async def ensure_indexes(self, suffix: str) -> None:
-        """Create the readers' indexes (needed on MongoDB; accepted and cheap on FerretDB)."""
+        """Create the readers' indexes (``documents.INDEXES``); a no-op when they exist."""
         try:
             for base, specs in documents.INDEXES.items():
                 name = base if base == documents.AUDIT_LOG else self.collection_name(base, suffix)
@@ -161,9 +154,9 @@ class ProjectionStore:
             raise StoreError(f"cannot create indexes: {exc}") from exc
 
     async def _guarded(self, operation: Callable[[], Awaitable[_T]]) -> _T:
-        """Run one store operation under the concurrency limit, retrying write conflicts.
+        """Run one store operation under the concurrency limit, retrying lost upsert races.
 
-        A conflict means the write did not happen (see ``is_write_conflict``) and every
+        A lost race means the write did not happen (see ``is_write_conflict``) and every
         operation here is idempotent, so running it again is safe.
         """
         async with self._limit:
@@ -177,16 +170,21 @@ class ProjectionStore:
         raise AssertionError("unreachable")
 
     async def load(self, collection: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Current documents by ``_id``: one equality lookup each, run concurrently.
+        """Current documents by ``_id``: one ``$in`` query per thousand ids, run concurrently.
 
-        ``{_id: {$in: [...]}}`` would be one round trip on MongoDB but a full collection scan
-        on FerretDB 1.24, which pushes only plain equality down.
+        Every match is returned: no limit, and the cursor is read to its end.
         """
         unique = list(dict.fromkeys(ids))
         found = await asyncio.gather(
-            *(self._guarded(partial(self._db[collection].find_one, {"_id": i})) for i in unique)
+            *(
+                self._guarded(partial(self._find_all, collection, {"_id": {"$in": list(chunk)}}))
+                for chunk in _chunks(unique)
+            )
         )
-        return {doc["_id"]: _decoded(doc) for doc in found if doc is not None}
+        return {doc["_id"]: _decoded(doc) for docs in found for doc in docs}
+
+    async def _find_all(self, collection: str, query: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return await self._db[collection].find(query).to_list()
 
     async def write_entity(
         self, collection: str, change: EntityChange, now: datetime
@@ -226,8 +224,7 @@ class ProjectionStore:
         exactly ``seen``: the caller then knows the result without reading it back (its
         ``rev`` is ``seen``'s plus one) and compared summary revisions against the truth.
         False (nothing written) when another writer came first; the caller falls back to
-        the guarded step-by-step writes. MongoDB checks the filter atomically; FerretDB via
-        the local stack's trigger (a conflict error, also reported as False here).
+        the guarded step-by-step writes. The filter and the update are one atomic operation.
         """
         update: dict[str, Any] = (
             _entity_update(change, now) if change is not None else {"$inc": {WRITES: 1}}
@@ -259,114 +256,80 @@ class ProjectionStore:
         whole, with the summaries folded into them; returns the ids that were NOT written
         because another writer created them meanwhile (the caller writes those stepwise).
 
-        The same documents an upsert would make, but ``insert_many`` sends a thousand per
-        round trip and, on FerretDB, reads nothing back: creating a document costs about
-        what the benchmark's ceiling pays for it.
+        The same documents an upsert would make, but sent a thousand per round trip with
+        nothing read back: creating a document costs what the benchmark's ceiling pays.
         """
         docs = [_new_document(change, summaries.get(change.key.id, ()), now) for change in changes]
-        chunks = [docs[i : i + INSERT_CHUNK] for i in range(0, len(docs), INSERT_CHUNK)]
-        refused = await asyncio.gather(*(self._insert(collection, chunk) for chunk in chunks))
-        return set().union(*refused)
+        refused = await self._bulk(collection, [InsertOne(doc) for doc in docs])
+        return {str(docs[i]["_id"]) for i in refused}
 
-    async def _insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> set[str]:
+    async def _bulk(self, collection: str, operations: Sequence[_Operation]) -> list[int]:
+        """Unordered ``bulk_write`` in chunks; the indexes of operations refused with a
+        duplicate key (an insert or upsert that another writer's document was in the way
+        of). Any other refusal is a ``StoreError``: the batch is retried whole."""
+        chunks = _chunks(operations)
+        refused = await asyncio.gather(*(self._bulk_chunk(collection, chunk) for chunk in chunks))
+        return [n * CHUNK + i for n, indexes in enumerate(refused) for i in indexes]
+
+    async def _bulk_chunk(self, collection: str, operations: Sequence[_Operation]) -> list[int]:
         try:
             async with self._limit:
-                await self._db[collection].insert_many(docs, ordered=False)
+                await self._db[collection].bulk_write(list(operations), ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if not errors or any(error.get("code") != DUPLICATE_KEY for error in errors):
                 raise StoreError(str(exc)) from exc
-            return {str(docs[error["index"]]["_id"]) for error in errors}
+            if exc.details.get("writeConcernErrors"):
+                raise StoreError(str(exc)) from exc
+            return [int(error["index"]) for error in errors]
         except PyMongoError as exc:
             raise StoreError(str(exc)) from exc
-        return set()
+        return []
 
-    async def push_summaries(
-        self,
-        suffix: str,
-        pushes: Sequence[SummaryPush],
-        *,
-        existing: Container[tuple[str, str]] = frozenset(),
-    ) -> None:
+    async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
         """Write summaries into related documents, never replacing a newer one.
 
-        Each push is one guarded ``$set``. A target that is not in ``existing`` (kind, id)
-        and that the guarded write did not find is created first, as ``known: False`` until
-        its own snapshot arrives, and written again. Pushes into one document run in order;
-        different documents concurrently (within the store's concurrency limit), because
-        every write is a round trip and FerretDB takes milliseconds per write.
+        Each push is a ``$set`` guarded by the summary's ``rev``, as an upsert: a target that
+        does not exist yet is created with it, as ``known: False`` until its own snapshot
+        arrives. A guarded upsert that finds the target holding a newer summary tries to
+        insert and is refused as a duplicate key; so is one that lost the race to create
+        the target. Both are sent again without upsert, which settles either case: the
+        target exists now, and the guard decides.
+
+        Pushes go out in rounds, one per target and round, each round one unordered
+        ``bulk_write`` per collection: two pushes into one document keep their order (a link
+        removal before a later summary of the same source), the rest go together.
         """
-        by_target: dict[tuple[str, str], list[SummaryPush]] = {}
+        rounds: list[list[SummaryPush]] = []
+        seen: dict[tuple[str, str], int] = defaultdict(int)
         for push in pushes:
-            by_target.setdefault((push.target_kind, push.target_id), []).append(push)
-        await asyncio.gather(
-            *(
-                self._push_into(suffix, target, target_pushes, exists=target in existing)
-                for target, target_pushes in by_target.items()
+            target = (push.target_kind, push.target_id)
+            if seen[target] == len(rounds):
+                rounds.append([])
+            rounds[seen[target]].append(push)
+            seen[target] += 1
+        for round_pushes in rounds:
+            by_collection: dict[str, list[SummaryPush]] = defaultdict(list)
+            for push in round_pushes:
+                by_collection[self.collection_name(push.target_kind, suffix)].append(push)
+            await asyncio.gather(
+                *(self._push_into(name, batch) for name, batch in by_collection.items())
             )
-        )
 
-    async def _push_into(
-        self, suffix: str, target: tuple[str, str], pushes: Sequence[SummaryPush], *, exists: bool
-    ) -> None:
-        collection = self.collection_name(target[0], suffix)
-        for push in pushes:
-            if push.summary is None:
-                present = {"_id": push.target_id, push.path: {"$exists": True}}
-                await self._update(
-                    collection, _Update(present, {"$unset": {push.path: ""}, "$inc": {WRITES: 1}})
-                )
-                continue
-            stored_rev = f"{push.path}.rev"
-            newer = _Update(
-                {
-                    "_id": push.target_id,
-                    "$or": [{stored_rev: {"$exists": False}}, {stored_rev: {"$lt": push.rev}}],
-                },
-                {"$set": {push.path: push.entry()}, "$inc": {WRITES: 1}},
-            )
-            if (await self._update(collection, newer)).matched_count or exists:
-                continue
-            on_insert: dict[str, Any] = {"known": False, "rev": 0}
-            if push.customer_id is not None:
-                on_insert["customerId"] = push.customer_id
-            await self._update(
-                collection, _Update({"_id": push.target_id}, {"$setOnInsert": on_insert}, True)
-            )
-            # again, whoever created it: a newer summary may have landed meanwhile (guarded)
-            await self._update(collection, newer)
-            exists = True
-
-    async def _update(self, collection: str, update: _Update) -> UpdateResult:
-        """One ``update_one``.
-
-        Not ``bulk_write``: FerretDB 1.24 kept PostgreSQL connections after the projector's
-        bulk writes until its pool ran dry and it froze; single updates did not.
-        """
-        return await self._guarded(
-            partial(
-                self._db[collection].update_one,
-                update.filter,
-                update.document,
-                upsert=update.upsert,
-            )
-        )
+    async def _push_into(self, collection: str, pushes: Sequence[SummaryPush]) -> None:
+        refused = await self._bulk(collection, [_push_operation(push) for push in pushes])
+        if refused:
+            again = [_push_operation(pushes[i], upsert=False) for i in refused]
+            if await self._bulk(collection, again):
+                raise AssertionError("an update without upsert cannot be a duplicate key")
 
     async def touch_sources(
         self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
     ) -> None:
         """Record, per source, the newest event time applied and when it was applied."""
         collection = self.collection_name("sources", suffix)
-        await asyncio.gather(
-            *(self._touch_source(collection, source, info, now) for source, info in seen.items())
-        )
-
-    async def _touch_source(
-        self, collection: str, source: str, info: SourceSeen, now: datetime
-    ) -> None:
-        await self._update(
-            collection,
-            _Update(
+        operations = [
+            UpdateOne(
                 {"_id": source},
                 {
                     "$max": {"lastEventAt": info.last_event_at},
@@ -375,9 +338,41 @@ class ProjectionStore:
                     # the same shape whether this or the source's own event created it
                     "$setOnInsert": {"known": False},
                 },
-                True,
-            ),
+                upsert=True,
+            )
+            for source, info in sorted(seen.items())
+        ]
+        for _ in range(CONFLICT_RETRIES):
+            # An upsert that lost the race to create a source's document is simply sent again.
+            refused = await self._bulk(collection, operations)
+            if not refused:
+                return
+            operations = [operations[i] for i in refused]
+        raise StoreError(f"could not record {len(operations)} sources: creation kept racing")
+
+
+def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
+    """The guarded write of one summary (or the removal of one, which never creates)."""
+    if push.summary is None:
+        return UpdateOne(
+            {"_id": push.target_id, push.path: {"$exists": True}},
+            {"$unset": {push.path: ""}, "$inc": {WRITES: 1}},
         )
+    stored_rev = f"{push.path}.rev"
+    update: dict[str, Any] = {"$set": {push.path: push.entry()}, "$inc": {WRITES: 1}}
+    if upsert:
+        on_insert: dict[str, Any] = {"known": False, "rev": 0}
+        if push.customer_id is not None:
+            on_insert["customerId"] = push.customer_id
+        update["$setOnInsert"] = on_insert
+    return UpdateOne(
+        {
+            "_id": push.target_id,
+            "$or": [{stored_rev: {"$exists": False}}, {stored_rev: {"$lt": push.rev}}],
+        },
+        update,
+        upsert=upsert,
+    )
 
 
 def _own_fields(change: EntityChange, now: datetime) -> dict[str, Any]:

@@ -242,12 +242,8 @@ class Readers:
         scoped = combine(query, self._scope_filter(scope, kind))
         collection = await self._collection(kind)
         try:
-            # A negative limit asks for one batch of at most ``limit`` documents and leaves
-            # no cursor open: a page costs one round trip. FerretDB 1.24 was seen keeping a
-            # PostgreSQL connection per positive-limit find that stopped at its limit, and
-            # freezing once its pool ran dry (README, known limits).
             cursor = collection.find(
-                scoped, projection, sort=list(sort) if sort else None, limit=-limit
+                scoped, projection, sort=list(sort) if sort else None, limit=limit
             )
             return await cursor.to_list()
         except PyMongoError as exc:

@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # Builds the store's PostgreSQL extensions from source: libbson 1.28.0, pgvector 0.8.0,
-# pg_cron 1.6.3 and DocumentDB (pg_documentdb_core, pg_documentdb). Sourced by scripts/install.
+# pg_cron 1.6.3 and DocumentDB (pg_documentdb_core, pg_documentdb, and its extended RUM index
+# access method, the one whose composite indexes return documents in index order, so that a
+# sorted page reads 20 entries instead of sorting a customer's whole list). Sourced by
+# scripts/install.
 #
 # Sources: the archives in ../shared/vendor when present (each checked against the sha256 in
 # scripts/lib/documentdb.sources), otherwise the same commits cloned from their origin
@@ -88,13 +91,16 @@ PC
   fi
   local want
   want=$(awk '$1 == "documentdb" { print $4 }' "$DOCUMENTDB_SOURCES")
-  if [[ ! -f $ext/documentdb.control || $(cat "$ext/documentdb.commit" 2>/dev/null) != "$want" ]]; then
-    say "building DocumentDB (pg_documentdb_core, pg_documentdb; about a minute)"
+  if [[ ! -f $ext/documentdb.control || ! -f $ext/documentdb_extended_rum.control ||
+    $(cat "$ext/documentdb.commit" 2>/dev/null) != "$want" ]]; then
+    say "building DocumentDB (pg_documentdb_core, pg_documentdb, extended RUM; about a minute)"
     src=$(documentdb_source documentdb)
     local d
-    for d in pg_documentdb_core pg_documentdb; do
-      { make -C "$src/$d" -j"$JOBS" && make -C "$src/$d" install; } >"$LOG_DIR/$d.log" 2>&1 ||
-        { tail -40 "$LOG_DIR/$d.log"; die "$d build failed"; }
+    for d in pg_documentdb_core pg_documentdb internal/pg_documentdb_extended_rum; do
+      # The extended RUM module links against the installed pg_documentdb.so.
+      { make -C "$src/$d" -j"$JOBS" PG_LDFLAGS="-L$($PG_CONFIG --pkglibdir)" &&
+        make -C "$src/$d" install PG_LDFLAGS="-L$($PG_CONFIG --pkglibdir)"; } >"$LOG_DIR/${d##*/}.log" 2>&1 ||
+        { tail -40 "$LOG_DIR/${d##*/}.log"; die "$d build failed"; }
     done
     echo "$want" >"$ext/documentdb.commit"
   fi
