@@ -9,8 +9,9 @@ Why the documents look like this
   shipment carries summaries of its orders and invoices; an invoice carries summaries of its
   orders and shipments. They live under ``related.<kind>.<id>``.
 * Hot reads are ``_id`` or top-level scalar equality (``trackingNumber``, ``customerReference``,
-  ``invoiceNumber``, ``customerId``, ``known``): FerretDB 1.24 pushes only those down to its
-  backend. Everything else is filtered in memory there and by indexes on MongoDB.
+  ``invoiceNumber``, ``customerId``), each served by an index of ``INDEXES``; a customer's
+  sorted pages are read in the order of a ``(customerId, <sort field>, _id)`` index
+  (``tests/integration/test_query_plans.py`` checks every one with ``explain``).
 * Several writers touch one document, each owning disjoint fields, so no writer needs to
   replace a whole document:
 
@@ -400,10 +401,27 @@ INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
         ("tracking_number", [("trackingNumber", 1)]),
         ("customer_planned", [("customerId", 1), ("plannedPickupAt", -1), ("_id", -1)]),
         ("customer_status", [("customerId", 1), ("status", 1)]),
+        ("customer_eta", [("customerId", 1), ("eta", -1), ("_id", -1)]),
     ],
     INVOICES: [
         ("invoice_number", [("customerId", 1), ("invoiceNumber", 1)]),
         ("customer_issued", [("customerId", 1), ("issuedAt", -1), ("_id", -1)]),
+        ("customer_due", [("customerId", 1), ("dueDate", -1), ("_id", -1)]),
     ],
     AUDIT_LOG: [("at", [("at", -1)])],
 }
+
+
+def sort_index(collection: str, field: str) -> str | None:
+    """The index that holds one customer's ``collection`` documents in ``field`` order (then
+    ``_id``), if ``INDEXES`` has one.
+
+    Readers name it as the query's hint: DocumentDB's planner prices every index scan on a
+    customer's documents alike and may pick another index with a ``customerId`` prefix, then
+    sort the customer's whole list in memory; the hint makes the page an ordered index scan
+    that stops after a page. (MongoDB would choose it anyway.)
+    """
+    for name, keys in INDEXES.get(collection, ()):
+        if [key for key, _ in keys] == ["customerId", field, "_id"]:
+            return name
+    return None

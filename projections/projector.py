@@ -156,7 +156,7 @@ class BatchProcessor:
         if suffix is None:
             suffix = await self._store.active_suffix()
         if suffix not in self._prepared_suffixes:
-            await self._store.ensure_collections(suffix)
+            await self._store.ensure_indexes(suffix)
             self._prepared_suffixes.add(suffix)
         groups = planner.group_by_entity(events)
 

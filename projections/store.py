@@ -144,7 +144,9 @@ class ProjectionStore:
             raise StoreError(f"cannot create collections: {exc}") from exc
 
     async def ensure_indexes(self, suffix: str) -> None:
-        """Create the readers' indexes (``documents.INDEXES``); a no-op when they exist."""
+        """Create a generation's collections and the readers' indexes (``documents.INDEXES``),
+        which readers rely on (they name them as hints); a no-op when they exist."""
+        await self.ensure_collections(suffix)
         try:
             for base, specs in documents.INDEXES.items():
                 name = base if base == documents.AUDIT_LOG else self.collection_name(base, suffix)

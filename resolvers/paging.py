@@ -187,20 +187,28 @@ def decode_cursor(sort: SortSpec, cursor: str, argument: str = "after") -> Posit
 
 
 def after_filter(sort: SortSpec, position: Position) -> dict[str, Any]:
-    """Documents strictly after ``position`` in ``sort`` order (ties broken by ``_id``)."""
+    """Documents strictly after ``position`` in ``sort`` order (ties broken by ``_id``).
+
+    Written as what to leave out (``$nor`` of the documents up to and including the
+    position) rather than as alternatives of what to keep: the store then reads the page as
+    one ordered scan of the sort index, skipping what the exclusion rejects, where an ``$or``
+    of ranges becomes a union of three index scans and a sort of everything they matched.
+    Ascending from a value, a range on the field also lets the scan start at the position
+    (every later document has a value at least as large; nulls sort first, so none is left).
+    """
     field, value, doc_id = sort.field, position.value, position.id
-    past, beyond = ("$gt", "$gt") if sort.direction == 1 else ("$lt", "$lt")
-    same_value_later = {field: value, "_id": {beyond: doc_id}}
     if value is None:
-        # null sorts first: ascending continues with the later nulls, then every non-null;
-        # descending has only the later nulls left.
-        if sort.direction == 1:
-            return {"$or": [same_value_later, {field: {"$ne": None}}]}
-        return same_value_later
-    alternatives: list[dict[str, Any]] = [{field: {past: value}}, same_value_later]
+        # null sorts first: descending has only the later nulls left (plain conjunction);
+        # ascending leaves out the nulls up to the position.
+        if sort.direction == -1:
+            return {field: None, "_id": {"$lt": doc_id}}
+        return {"$nor": [{field: None, "_id": {"$lte": doc_id}}]}
     if sort.direction == -1:
-        alternatives.append({field: None})
-    return {"$or": alternatives}
+        return {"$nor": [{field: {"$gt": value}}, {field: value, "_id": {"$gte": doc_id}}]}
+    return {
+        field: {"$gte": value},
+        "$nor": [{field: value, "_id": {"$lte": doc_id}}],
+    }
 
 
 def position_of(sort: SortSpec, doc: Mapping[str, Any]) -> Position:

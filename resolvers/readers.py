@@ -36,9 +36,10 @@ from strawberry.dataloader import DataLoader
 from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError, EntitlementError
 from entitlements.policy import Policy, Scope
-from projections.documents import AuditEntry, EntityKind
+from projections.documents import AuditEntry, EntityKind, sort_index
 from resolvers.audit import AuditRequest, AuditSink
 from resolvers.collections import CollectionNames, Generation, ReadKind, suffix_from_pointer
+from resolvers.customer_merge import merge_sorted, per_customer
 from resolvers.errors import (
     BadUserInput,
     Forbidden,
@@ -238,16 +239,49 @@ class Readers:
         limit: int = 0,
         projection: Mapping[str, Any] | None = None,
     ) -> list[Doc]:
-        """Raw documents matching ``query`` AND the scope filter (not yet checked or redacted)."""
-        scoped = combine(query, self._scope_filter(scope, kind))
+        """Raw documents matching ``query`` AND the scope filter (not yet checked or redacted).
+
+        A sorted, limited read for several customers is one read per customer, merged
+        (``resolvers.customer_merge``): each is an ordered index scan that stops at the limit.
+        """
+        scope_filter = self._scope_filter(scope, kind)
         collection = await self._collection(kind)
+        mergeable = sort is not None and len(sort) == 2 and limit > 0 and projection is None
+        split = per_customer(scope_filter) if mergeable else None
         try:
-            cursor = collection.find(
-                scoped, projection, sort=list(sort) if sort else None, limit=limit
+            if split is None:
+                return await self._find_in(
+                    kind, collection, combine(query, scope_filter), sort, limit, projection
+                )
+            answers = await asyncio.gather(
+                *(
+                    self._find_in(kind, collection, combine(query, one), sort, limit)
+                    for one in split
+                )
             )
-            return await cursor.to_list()
         except PyMongoError as exc:
             raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+        assert sort is not None
+        return [dict(doc) for doc in merge_sorted(answers, sort, limit)]
+
+    @staticmethod
+    async def _find_in(
+        kind: ReadKind,
+        collection: AsyncCollection[Doc],
+        query: Mapping[str, Any],
+        sort: Sequence[tuple[str, int]] | None,
+        limit: int,
+        projection: Mapping[str, Any] | None = None,
+    ) -> list[Doc]:
+        """One ``find``; a sorted read of one customer names its ordered index as the hint
+        (``documents.sort_index``)."""
+        hint = None
+        if sort and limit and isinstance(query.get("customerId"), str):
+            hint = sort_index(kind, sort[0][0])
+        cursor = collection.find(
+            query, projection, sort=list(sort) if sort else None, limit=limit, hint=hint
+        )
+        return await cursor.to_list()
 
     def _visible(
         self, scope: Scope, kind: ReadKind, docs: Iterable[Mapping[str, Any]]

@@ -21,6 +21,7 @@ from entitlements.caller import Caller
 from entitlements.policy import Policy
 from graph.context import GraphContext
 from projections import documents
+from projections.store import ProjectionStore
 from projections.documents import field_key
 from projections.summaries import summarize
 from resolvers.audit import AuditSink
@@ -271,6 +272,8 @@ class World:
         return self
 
     async def insert(self, db: AsyncDatabase[Doc], suffix: str = "") -> None:
+        """Insert the documents into a generation prepared as the projector prepares it."""
+        await ProjectionStore(db).ensure_indexes(suffix)
         for base, docs in (
             (documents.ORDERS, self.orders),
             (documents.SHIPMENTS, self.shipments),

@@ -35,14 +35,24 @@ Doc = dict[str, Any]
 
 def _compare(value: Any, op: str, bound: Any) -> bool:
     if value is None:
-        return False  # $lt/$gt never match null or a missing field
-    return bool(value < bound if op == "$lt" else value > bound)
+        return False  # range operators never match null or a missing field
+    comparisons = {
+        "$lt": value < bound,
+        "$lte": value <= bound,
+        "$gt": value > bound,
+        "$gte": value >= bound,
+    }
+    return bool(comparisons[op])
 
 
 def _matches(doc: Doc, query: Doc) -> bool:
     for key, condition in query.items():
         if key == "$or":
             if not any(_matches(doc, alternative) for alternative in condition):
+                return False
+            continue
+        if key == "$nor":
+            if any(_matches(doc, alternative) for alternative in condition):
                 return False
             continue
         value = doc.get(key)

@@ -1,0 +1,223 @@
+"""Every hot read the API sends is served by an index, and a customer's sorted page is read in
+index order (no sort of the customer's whole list): checked with the store's own ``explain``
+of the queries the readers really sent, captured from the driver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from graph.schema import build_schema
+from projections.store import ProjectionStore
+from tests.conftest import Stack
+from tests.integration.test_resolvers_world import T0, World, caller, invoice, order, run, shipment
+
+Doc = dict[str, Any]
+SCHEMA = build_schema()
+CUSTOMERS = [f"C{n:02d}" for n in range(12)]
+PER_CUSTOMER = 300
+BIG = CUSTOMERS[0]
+ONE = caller(BIG, roles=("viewer", "finance"))
+SEVERAL = caller(*CUSTOMERS[:3], roles=("viewer", "finance"))
+FINDS = ("find", "aggregate", "count")
+
+
+class FindRecorder(monitoring.CommandListener):
+    """The read commands the readers send, as sent."""
+
+    def __init__(self) -> None:
+        self.commands: list[Doc] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in FINDS:
+            self.commands.append(dict(event.command))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def take(self) -> Iterator[Doc]:
+        taken, self.commands = self.commands, []
+        yield from taken
+
+
+def _world() -> World:
+    world = World()
+    for c in CUSTOMERS:
+        for n in range(PER_CUSTOMER):
+            at = T0 + timedelta(hours=n)
+            world.orders.append(order(f"SO-{c}-{n:04d}", c, reference=f"PO-{c}-{n}", ordered_at=at))
+            world.shipments.append(
+                shipment(
+                    f"SH-{c}-{n:04d}",
+                    c,
+                    order_ids=[f"SO-{c}-{n:04d}"],
+                    tracking=f"TR-{c}-{n:04d}",
+                    planned_pickup_at=at,
+                )
+            )
+            world.invoices.append(
+                invoice(
+                    f"IN-{c}-{n:04d}",
+                    c,
+                    number=f"INV-{c}-{n}",
+                    order_ids=[f"SO-{c}-{n:04d}"],
+                    issued_at=at,
+                    due_date=(at + timedelta(days=30)).date().isoformat(),
+                )
+            )
+    return world.link()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def recorded(stack: Stack) -> AsyncIterator[tuple[AsyncDatabase[Doc], FindRecorder]]:
+    recorder = FindRecorder()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        stack.mongodb_uri, tz_aware=True, event_listeners=[recorder]
+    )
+    name = f"test_plans_{id(recorder)}"
+    db = client[name]
+    store = ProjectionStore(db)
+    await store.ensure_collections("")
+    await store.ensure_indexes("")
+    await _world().insert(db)
+    # PostgreSQL plans with table statistics; the stack's autovacuum gathers them within
+    # seconds of a bulk load (and a production MongoDB needs none).
+    await asyncio.sleep(3)
+    yield db, recorder
+    if not os.environ.get("KEEP_PLAN_DB"):
+        await client.drop_database(name)
+    await client.close()
+
+
+def _plan_of(explained: Doc) -> str:
+    return json.dumps(explained.get("queryPlanner", explained), default=str)
+
+
+async def _explain(db: AsyncDatabase[Doc], command: Doc) -> str:
+    name = next(iter(command))
+    body = {k: v for k, v in command.items() if k not in ("lsid", "$db", "$readPreference")}
+    body.pop("batchSize", None)
+    explained = await db.command("explain", body, verbosity="queryPlanner")
+    assert name in FINDS
+    return _plan_of(explained)
+
+
+async def _plans(db: AsyncDatabase[Doc], recorder: FindRecorder, query: str, who: Any) -> list[str]:
+    recorder.take()
+    result = await run(SCHEMA, db, who, query)
+    assert not result.errors, result.errors
+    commands = [c for c in recorder.take() if c.get("find") != "read_pointer"]
+    assert commands, "the query sent no read"
+    return [await _explain(db, command) for command in commands]
+
+
+def _summary(plan: str) -> list[str]:
+    """Node types and index names, in plan order: what an assertion message needs."""
+    return re.findall(r'"(?:Node Type|Index Name|stage|indexName)": "([^"]+)"', plan)
+
+
+def _indexed(plan: str) -> bool:
+    if '"Node Type"' in plan:  # DocumentDB: PostgreSQL's plan
+        return "Index" in plan and "Seq Scan" not in plan
+    return "IXSCAN" in plan or "IDHACK" in plan or "EXPRESS" in plan  # MongoDB
+
+
+def _index_ordered(plan: str) -> bool:
+    if '"Node Type"' in plan:
+        return _indexed(plan) and '"Sort"' not in plan and "Bitmap" not in plan
+    return _indexed(plan) and '"SORT"' not in plan
+
+
+LOOKUPS = {
+    "tracking number": f'{{ shipmentByTrackingNumber(trackingNumber: "TR-{BIG}-0042") {{ id }} }}',
+    "order reference": f'{{ orderByReference(customerReference: "PO-{BIG}-42") {{ id }} }}',
+    "invoice number": f'{{ invoiceByNumber(invoiceNumber: "INV-{BIG}-42") {{ id }} }}',
+    "order by id": f'{{ order(id: "SO-{BIG}-0042") {{ id }} }}',
+    "related shipments": f'{{ order(id: "SO-{BIG}-0042") {{ shipments {{ id status }} }} }}',
+}
+
+PAGES = {
+    **{
+        f"orders {s}": f"orders(sort: {s}, first: 20)"
+        for s in ("ORDERED_AT_DESC", "ORDERED_AT_ASC")
+    },
+    **{
+        f"shipments {s}": f"shipments(sort: {s}, first: 20)"
+        for s in ("PLANNED_PICKUP_AT_DESC", "PLANNED_PICKUP_AT_ASC", "ETA_DESC", "ETA_ASC")
+    },
+    **{
+        f"invoices {s}": f"invoices(sort: {s}, first: 20)"
+        for s in ("ISSUED_AT_DESC", "ISSUED_AT_ASC", "DUE_DATE_DESC", "DUE_DATE_ASC")
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOKUPS))
+async def test_lookups_use_an_index(
+    recorded: tuple[AsyncDatabase[Doc], FindRecorder], name: str
+) -> None:
+    db, recorder = recorded
+    for plan in await _plans(db, recorder, LOOKUPS[name], ONE):
+        assert _indexed(plan), (name, _summary(plan))
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+@pytest.mark.parametrize("who", ["one customer", "several customers"])
+async def test_customer_pages_are_read_in_index_order(
+    recorded: tuple[AsyncDatabase[Doc], FindRecorder], name: str, who: str
+) -> None:
+    db, recorder = recorded
+    caller_ = ONE if who == "one customer" else SEVERAL
+    first = await run(
+        SCHEMA, db, caller_, f"{{ page: {PAGES[name]} {{ pageInfo {{ endCursor }} }} }}"
+    )
+    cursor = first.data["page"]["pageInfo"]["endCursor"]
+    for query in (
+        f"{{ page: {PAGES[name]} {{ edges {{ node {{ id }} }} }} }}",
+        f'{{ page: {PAGES[name][:-1]}, after: "{cursor}") {{ edges {{ node {{ id }} }} }} }}',
+    ):
+        plans = await _plans(db, recorder, query, caller_)
+        page_reads = [p for p in plans if '"Limit"' in p or "LIMIT" in p]
+        assert page_reads, (name, plans)
+        for plan in page_reads:
+            assert _index_ordered(plan), (name, who, _summary(plan))
+
+
+async def test_several_customers_page_in_the_order_of_one_query(
+    recorded: tuple[AsyncDatabase[Doc], FindRecorder],
+) -> None:
+    """The per-customer reads, merged, give exactly what one ``$in`` query sorted by the store
+    gives, ties and all, page after page."""
+    db, _ = recorded
+    expected = [
+        doc["_id"]
+        async for doc in db["orders"].find(
+            {"known": True, "customerId": {"$in": CUSTOMERS[:3]}},
+            {"_id": 1},
+            sort=[("orderedAt", -1), ("_id", -1)],
+        )
+    ]
+    seen: list[str] = []
+    after = ""
+    while True:
+        page_info = "pageInfo { hasNextPage endCursor }"
+        query = f"{{ orders(first: 100{after}) {{ edges {{ node {{ id }} }} {page_info} }} }}"
+        page = (await run(SCHEMA, db, SEVERAL, query)).data["orders"]
+        seen += [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = f', after: "{page["pageInfo"]["endCursor"]}"'
+    assert seen == expected
