@@ -21,8 +21,8 @@ from entitlements.caller import Caller
 from entitlements.policy import Policy
 from graph.context import GraphContext
 from projections import documents
-from projections.store import ProjectionStore
 from projections.documents import field_key
+from projections.store import ProjectionStore
 from projections.summaries import summarize
 from resolvers.audit import AuditSink
 from resolvers.collections import CollectionNames
