@@ -33,9 +33,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from projections import documents
+
 Doc = dict[str, Any]
 
-#: Kept modest: FerretDB 1.24 stalls when many connections query at once.
+#: As many connections as the API's own client may open.
 MAX_POOL_SIZE: Final = 32
 
 
@@ -79,10 +81,12 @@ async def shipment(request: Request) -> Response:
 async def _page(request: Request, collection: str, sort_field: str) -> Response:
     first = _first(request)
     query = {"customerId": request.query_params["customer"], "known": True}
-    # A negative limit: one batch and no cursor left open, as the readers ask (FerretDB 1.24
-    # keeps a PostgreSQL connection per positive-limit find that stopped at its limit).
+    # The same query, limit and index hint the readers send for one customer's page.
     cursor = _database(request)[collection].find(
-        query, sort=[(sort_field, -1), ("_id", -1)], limit=-(first + 1)
+        query,
+        sort=[(sort_field, -1), ("_id", -1)],
+        limit=first + 1,
+        hint=documents.sort_index(collection, sort_field),
     )
     docs = await cursor.to_list()
     return json_response(

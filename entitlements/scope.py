@@ -90,10 +90,10 @@ class Scope:
     def mongo_filter(self, collection: str) -> dict[str, Any]:
         """The fragment every query on ``collection`` must be AND-ed with.
 
-        Top-level scalar equality is used whenever a set has one member, because FerretDB
-        pushes only that down to its backend. Raises ``ForbiddenError`` rather than returning
-        a filter that matches nothing, so a caller who may not read invoices is told so
-        instead of seeing an empty list.
+        Top-level scalar equality is used whenever a set has one member: indexes serve it,
+        and the readers recognise it when they pick a page's ordered index. Raises
+        ``ForbiddenError`` rather than returning a filter that matches nothing, so a caller
+        who may not read invoices is told so instead of seeing an empty list.
         """
         kind = base_collection(collection)
         if kind in SHARED_KINDS:

@@ -4,8 +4,9 @@ Every fragment is later AND-ed with the caller's scope filter by ``combine``; a 
 narrow what the scope allows but never widen it (a ``customerId`` outside the caller's
 customers simply matches nothing).
 
-Top-level scalar equality is kept as plain ``{field: value}`` wherever possible: it is the only
-form FerretDB 1.24 pushes down to its backend.
+Top-level scalar equality is kept as plain ``{field: value}`` wherever possible: it is what the
+indexes of ``projections.documents.INDEXES`` serve, and what the readers recognise when they
+pick a page's ordered index (``documents.sort_index``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ SEARCH_TEXT_MAX: Final = 100
 def combine(*fragments: Mapping[str, Any]) -> dict[str, Any]:
     """AND query fragments, merging them into one document while their keys are disjoint.
 
-    A merged document keeps plain equality at the top level (pushed down by FerretDB); keys
+    A merged document keeps plain equality at the top level (index-served); keys
     that collide (e.g. a scope's ``customerId`` and a filter's) go under ``$and`` so that
     neither replaces the other.
     """

@@ -10,11 +10,12 @@ Round trips per request are bounded by the shape of the query, never by the numb
 
 * the projection generation is read once (``read_pointer``), on the first data access;
 * entities by id go through per-request DataLoaders: all ids asked for in one tick of the
-  event loop become one ``{_id: {$in: [...]}}`` query AND-ed with the scope filter
-  (on FerretDB 1.24 an ``$in`` is evaluated in memory over the customer's documents, the scope's
-  ``customerId`` equality being what its backend narrows by);
-* a connection page is one query (``first + 1`` documents); only when the scope filter is
-  not complete (warehouse-restricted customers, see ``entitlements.scope``) may it take more;
+  event loop become one ``{_id: {$in: [...]}}`` query AND-ed with the scope filter, which
+  returns every match however many ids it names;
+* a connection page is one query (``first + 1`` documents) per customer read (several
+  customers: one ordered read each, merged, see ``resolvers.customer_merge``); only when the
+  scope filter is not complete (warehouse-restricted customers, see ``entitlements.scope``)
+  may it take more;
 * related entities are served from the summaries embedded in the parent when a summary alone
   proves the caller may see the entity, otherwise through the DataLoader (one query per kind
   and nesting level).
@@ -451,9 +452,9 @@ class Readers:
         """Shipments whose id, tracking number, order ids, destination city, or whose orders'
         customer reference or ship-to name contain ``search.text`` (case-insensitive).
 
-        Two queries: matching orders (ids only), then matching shipments. Both use escaped
-        ``$regex``: FerretDB 1.24 has no ``$text`` index and evaluates these in memory, over
-        the documents the scope's ``customerId`` equality narrows to.
+        Two queries: matching orders (ids only), then matching shipments. Both use escaped,
+        case-insensitive ``$regex`` (substring matches, which no index serves), evaluated
+        over the documents the scope's ``customerId`` equality narrows to.
 
         ``cross_customer`` (support staff only, else FORBIDDEN) searches every customer and
         records an audit entry naming the customers whose shipments were returned; the entry

@@ -168,34 +168,10 @@ async def mongo_client(stack: Stack) -> AsyncIterator[AsyncMongoClient[dict[str,
 async def mongo_db(
     mongo_client: AsyncMongoClient[dict[str, Any]],
 ) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    """A database no other test uses, dropped afterwards.
-
-    FerretDB 1.24 on PostgreSQL can freeze (README, known limits); a frozen server found
-    before a test is restarted with the project's own script, so one freeze does not fail
-    every test after it. The freeze itself still fails the test that was running.
-    """
-    await _heal_frozen_ferretdb(mongo_client)
+    """A database no other test uses, dropped afterwards."""
     name = _unique("test_")
     yield mongo_client[name]
     await mongo_client.drop_database(name)
-
-
-STACK_SCRIPT: Final = str(Path(__file__).resolve().parents[1] / "scripts" / "stack")
-
-
-async def _heal_frozen_ferretdb(client: AsyncMongoClient[dict[str, Any]]) -> None:
-    if os.environ.get("EXTERNAL_STACK") == "1":
-        return
-    try:
-        async with asyncio.timeout(5):
-            await client.admin.command("ping")
-        return
-    except (TimeoutError, PyMongoError):
-        pass
-    process = await asyncio.create_subprocess_exec(
-        STACK_SCRIPT, "restart", "ferretdb", stdout=asyncio.subprocess.DEVNULL
-    )
-    await process.wait()
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, expected: dict[str, int]) -> None:
