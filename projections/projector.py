@@ -54,7 +54,7 @@ from projections.effects import (
 )
 from projections.events import Event, InvalidEvent, decode_event
 from projections.status_mapping import StatusMapping
-from projections.store import ProjectionStore
+from projections.store import FoldedWrite, ProjectionStore
 from projections.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class BatchProcessor:
         Summaries of entities in the batch (and pulls from them) are computed in memory and
         go into the related document's own write, whose ``rev`` is known in advance because
         every write lands only if the document is still as loaded
-        (``ProjectionStore.write_if_unchanged``). Documents that did not exist are inserted
+        (``ProjectionStore.write_all_if_unchanged``). Documents that did not exist are inserted
         whole, a thousand per round trip (``ProjectionStore.insert_new``). Only summaries for
         documents outside the batch are separate writes. A document another writer changed
         (or created) meanwhile is written the stepwise way instead (``_rewrite_lost``).
@@ -213,18 +213,18 @@ class BatchProcessor:
         for key, change in changed.items():
             if key not in batch.current:
                 created[key.kind].append(change)
-        landed, refused = await asyncio.gather(
+        by_kind: dict[str, list[FoldedWrite]] = defaultdict(list)
+        for key in updated:
+            by_kind[key.kind].append(
+                FoldedWrite(key.id, batch.current[key], changed.get(key), folded.get(key, ()))
+            )
+        missed, refused = await asyncio.gather(
             asyncio.gather(
                 *(
-                    self._store.write_if_unchanged(
-                        self._store.collection_name(key.kind, batch.suffix),
-                        key.id,
-                        batch.current[key],
-                        change=changed.get(key),
-                        summaries=folded.get(key, ()),
-                        now=now,
+                    self._store.write_all_if_unchanged(
+                        self._store.collection_name(kind, batch.suffix), writes, now
                     )
-                    for key in updated
+                    for kind, writes in by_kind.items()
                 )
             ),
             asyncio.gather(
@@ -239,9 +239,10 @@ class BatchProcessor:
                 )
             ),
         )
-        lost = [key for key, ok in zip(updated, landed, strict=True) if not ok] + [
+        lost = [
             EntityKey(kind, doc_id)
-            for kind, ids in zip(created, refused, strict=True)
+            for kinds, ids_of in ((by_kind, missed), (created, refused))
+            for kind, ids in zip(kinds, ids_of, strict=True)
             for doc_id in sorted(ids)
         ]
         if lost:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 import bson
 from bson.codec_options import CodecOptions
@@ -63,11 +64,14 @@ def _decoded(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Counts every write to a projection document: a version number for optimistic concurrency.
-#: A batch writes a document it read with this count in the filter (``write_if_unchanged``),
+#: A batch writes a document it read with this count in the filter (``write_all_if_unchanged``),
 #: so the write lands only on the document exactly as read, and the batch knows the result
 #: (and its ``rev``) without reading it back. Updates are atomic per document on MongoDB and
 #: on DocumentDB alike; the count is what tells a writer that someone else came in between.
 WRITES = "_writes"
+
+#: The stamp of the folded write that last wrote a document (``write_all_if_unchanged``).
+WRITER = "_writer"
 
 #: Attempts of an upsert that keeps losing the race to create its document.
 CONFLICT_RETRIES = 30
@@ -94,6 +98,32 @@ class StoreError(Exception):
 
 
 _Operation: TypeAlias = InsertOne[dict[str, Any]] | UpdateOne
+
+
+class FoldedWrite(NamedTuple):
+    """One document of a batch as the batch read it (``seen``), its own change if any, and
+    the summaries of the batch's other entities folded into its write."""
+
+    doc_id: str
+    seen: Mapping[str, Any]
+    change: EntityChange | None
+    summaries: Sequence[SummaryPush]
+
+
+def _unchanged(write: FoldedWrite) -> dict[str, Any]:
+    writes = write.seen.get(WRITES)
+    return {"_id": write.doc_id, WRITES: writes if writes is not None else {"$exists": False}}
+
+
+def _folded_update(write: FoldedWrite, now: datetime, stamp: str) -> dict[str, Any]:
+    update: dict[str, Any] = (
+        _entity_update(write.change, now) if write.change is not None else {"$inc": {WRITES: 1}}
+    )
+    fields = update.setdefault("$set", {})
+    # in order: of two summaries of one source, the later is the newer (``Fold``)
+    fields.update({push.path: push.entry() for push in write.summaries})
+    fields[WRITER] = stamp
+    return update
 
 
 class ProjectionStore:
@@ -185,8 +215,13 @@ class ProjectionStore:
         )
         return {doc["_id"]: _decoded(doc) for docs in found for doc in docs}
 
-    async def _find_all(self, collection: str, query: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return await self._db[collection].find(query).to_list()
+    async def _find_all(
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        projection: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        return await self._db[collection].find(query, projection).to_list()
 
     async def write_entity(
         self, collection: str, change: EntityChange, now: datetime
@@ -209,43 +244,48 @@ class ProjectionStore:
         assert result is not None  # upsert always returns a document
         return _decoded(dict(result))
 
-    async def write_if_unchanged(
-        self,
-        collection: str,
-        doc_id: str,
-        seen: Mapping[str, Any] | None,
-        *,
-        change: EntityChange | None,
-        summaries: Sequence[SummaryPush],
-        now: datetime,
-    ) -> bool:
-        """One write of a document's own changes and the summaries folded into it, landing
-        only if nobody wrote the document since ``seen`` was read (None: it did not exist).
+    async def write_all_if_unchanged(
+        self, collection: str, writes: Sequence[FoldedWrite], now: datetime
+    ) -> set[str]:
+        """Each document's own changes and the summaries folded into it, in one write that
+        lands only if nobody wrote the document since the batch read it (``seen``); returns
+        the ids whose write did not land, for the caller to write stepwise.
 
         Every write increments ``_writes``, so an unchanged counter means the document is
         exactly ``seen``: the caller then knows the result without reading it back (its
-        ``rev`` is ``seen``'s plus one) and compared summary revisions against the truth.
-        False (nothing written) when another writer came first; the caller falls back to
-        the guarded step-by-step writes. The filter and the update are one atomic operation.
+        ``rev`` is ``seen``'s plus one). The writes go out as unordered ``bulk_write``s, which
+        count the documents they matched but do not say which: when the count falls short,
+        the chunk's documents are read back and every one not carrying this call's
+        ``_writer`` stamp is reported (a write that landed and was then overwritten by
+        another writer is reported too: writing it again stepwise is idempotent).
         """
-        update: dict[str, Any] = (
-            _entity_update(change, now) if change is not None else {"$inc": {WRITES: 1}}
+        stamp = uuid.uuid4().hex
+        operations = [
+            UpdateOne(_unchanged(write), _folded_update(write, now, stamp)) for write in writes
+        ]
+        ids = [write.doc_id for write in writes]
+        missed = await asyncio.gather(
+            *(
+                self._write_chunk(collection, chunk, ids[n * CHUNK : (n + 1) * CHUNK], stamp)
+                for n, chunk in enumerate(_chunks(operations))
+            )
         )
-        if summaries:
-            # in order: of two summaries of one source, the later is the newer (``Fold``)
-            update.setdefault("$set", {}).update({push.path: push.entry() for push in summaries})
-        writes = seen.get(WRITES) if seen is not None else None
-        unchanged = {"_id": doc_id, WRITES: writes if writes is not None else {"$exists": False}}
+        return set().union(*missed)
+
+    async def _write_chunk(
+        self, collection: str, operations: Sequence[UpdateOne], ids: Sequence[str], stamp: str
+    ) -> set[str]:
         try:
             async with self._limit:
-                result = await self._db[collection].update_one(
-                    unchanged, update, upsert=seen is None
-                )
+                result = await self._db[collection].bulk_write(list(operations), ordered=False)
+            if result.matched_count == len(operations):
+                return set()
+            stamped = await self._find_all(
+                collection, {"_id": {"$in": list(ids)}, WRITER: stamp}, {"_id": True}
+            )
         except PyMongoError as exc:
-            if is_write_conflict(exc):
-                return False
             raise StoreError(str(exc)) from exc
-        return result.matched_count == 1 or result.upserted_id is not None
+        return set(ids) - {str(doc["_id"]) for doc in stamped}
 
     async def insert_new(
         self,

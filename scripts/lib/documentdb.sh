@@ -96,11 +96,18 @@ PC
     say "building DocumentDB (pg_documentdb_core, pg_documentdb, extended RUM; about a minute)"
     src=$(documentdb_source documentdb)
     local d
+    # In this order, in one tree: the extended RUM module links against the pg_documentdb.so
+    # built next to it. (No PG_LDFLAGS on the command line: it would replace the Makefiles'
+    # own, which link libbson in statically.)
     for d in pg_documentdb_core pg_documentdb internal/pg_documentdb_extended_rum; do
-      # The extended RUM module links against the installed pg_documentdb.so.
-      { make -C "$src/$d" -j"$JOBS" PG_LDFLAGS="-L$($PG_CONFIG --pkglibdir)" &&
-        make -C "$src/$d" install PG_LDFLAGS="-L$($PG_CONFIG --pkglibdir)"; } >"$LOG_DIR/${d##*/}.log" 2>&1 ||
+      { make -C "$src/$d" -j"$JOBS" && make -C "$src/$d" install; } >"$LOG_DIR/${d##*/}.log" 2>&1 ||
         { tail -40 "$LOG_DIR/${d##*/}.log"; die "$d build failed"; }
+    done
+    # A library that does not resolve every symbol fails only when PostgreSQL loads it.
+    for d in pg_documentdb_core pg_documentdb pg_documentdb_extended_rum; do
+      if nm -D --undefined-only "$($PG_CONFIG --pkglibdir)/$d.so" | grep -q ' bson_'; then
+        die "$d.so left libbson symbols unresolved (see $LOG_DIR)"
+      fi
     done
     echo "$want" >"$ext/documentdb.commit"
   fi

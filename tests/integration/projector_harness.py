@@ -133,7 +133,9 @@ def stop_projector(process: subprocess.Popen[bytes], *, kill: bool = False) -> N
 
 
 #: Fields that record *how* a document was written rather than what it says.
-VOLATILE = frozenset({"updatedAt", "lastEvent", "rev", "lastAppliedAt", "lastEventId", "_writes"})
+VOLATILE = frozenset(
+    {"updatedAt", "lastEvent", "rev", "lastAppliedAt", "lastEventId", "_writes", "_writer"}
+)
 
 
 def _canonical(value: Any) -> Any:

@@ -26,7 +26,7 @@ from projections.rebuild import rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
-from projections.store import WRITES, ProjectionStore
+from projections.store import WRITES, FoldedWrite, ProjectionStore
 from projections.topics import TopicNames
 from tests.contract import EXAMPLES
 from tests.integration.projector_harness import (
@@ -294,9 +294,9 @@ class _CrashingStore(ProjectionStore):
         self.wrote = self.armed
         return await super().write_entity(collection, change, now)
 
-    async def write_if_unchanged(self, *args: Any, **kwargs: Any) -> bool:
+    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> set[str]:
         self.wrote = self.armed
-        return await super().write_if_unchanged(*args, **kwargs)
+        return await super().write_all_if_unchanged(*args, **kwargs)
 
     async def insert_new(self, *args: Any, **kwargs: Any) -> set[str]:
         self.wrote = self.armed
@@ -380,9 +380,9 @@ class _SwitchingStore(ProjectionStore):
         await self._switch_once()
         return await super().write_entity(collection, change, now)
 
-    async def write_if_unchanged(self, *args: Any, **kwargs: Any) -> bool:
+    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> set[str]:
         await self._switch_once()
-        return await super().write_if_unchanged(*args, **kwargs)
+        return await super().write_all_if_unchanged(*args, **kwargs)
 
     async def insert_new(self, *args: Any, **kwargs: Any) -> set[str]:
         await self._switch_once()
@@ -420,15 +420,16 @@ class _RacedStore(ProjectionStore):
         self.refused = 0
         self.rewritten = 0
 
-    async def write_if_unchanged(
-        self, collection: str, doc_id: str, seen: Mapping[str, Any] | None, **kwargs: Any
-    ) -> bool:
-        if self.armed and seen is not None and (self.raced + self.folded) % 2 == 0:
-            await self.db[collection].update_one({"_id": doc_id}, {"$inc": {WRITES: 1}})
-            self.raced += 1
-        landed = await super().write_if_unchanged(collection, doc_id, seen, **kwargs)
-        self.folded += self.armed and landed
-        return landed
+    async def write_all_if_unchanged(
+        self, collection: str, writes: Sequence[FoldedWrite], now: datetime
+    ) -> set[str]:
+        if self.armed:
+            for write in writes[::2]:
+                await self.db[collection].update_one({"_id": write.doc_id}, {"$inc": {WRITES: 1}})
+                self.raced += 1
+        missed = await super().write_all_if_unchanged(collection, writes, now)
+        self.folded += self.armed * (len(writes) - len(missed))
+        return missed
 
     async def insert_new(
         self, collection: str, changes: Sequence[Any], *args: Any, **kwargs: Any
