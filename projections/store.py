@@ -190,24 +190,50 @@ class ProjectionStore:
 
     async def write_entity(
         self, collection: str, change: EntityChange, now: datetime
-    ) -> dict[str, Any]:
-        """Apply one document's diff; returns the document as stored after the write.
+    ) -> dict[str, Any] | None:
+        """Apply one document's diff if the document is still ``change.before``; returns the
+        document as stored after the write, or None (nothing written) if another writer
+        changed it since it was read.
+
+        The diff sets whole fields (a reducer's bookkeeping blob, a milestone list) computed
+        from ``change.before``: written over a document another writer has changed since,
+        it would put back the old values of those fields and silently drop that writer's
+        events (two group members briefly own one partition around a rebalance). So it is
+        conditional on ``_writes`` like ``write_if_unchanged``, and the caller folds its
+        events into the document as it now is and tries again.
 
         ``find_one_and_update`` returns the write's own result, so of two writers of one
         order (ERP fields and WMS fields) the later sees both changes and carries the higher
         ``rev``: its summary is the one that wins wherever the order is summarised.
         """
+        collection_ = self._db[collection]
+        if change.before is None:
+            # A new document goes in whole (an upsert that loses the race to create it fails
+            # on FerretDB 2 with an internal error, not a duplicate key).
+            doc = _new_document(change, (), now)
+
+            async def insert() -> dict[str, Any] | None:
+                try:
+                    await collection_.insert_one(doc)
+                except DuplicateKeyError:
+                    return None  # created by another writer since it was read
+                return doc
+
+            inserted = await self._guarded(insert)
+            return _decoded(dict(inserted)) if inserted is not None else None
+        writes = change.before.get(WRITES)
         result = await self._guarded(
             partial(
-                self._db[collection].find_one_and_update,
-                {"_id": change.key.id},
+                collection_.find_one_and_update,
+                {
+                    "_id": change.key.id,
+                    WRITES: writes if writes is not None else {"$exists": False},
+                },
                 _entity_update(change, now),
-                upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
         )
-        assert result is not None  # upsert always returns a document
-        return _decoded(dict(result))
+        return _decoded(dict(result)) if result is not None else None
 
     async def write_if_unchanged(
         self,
