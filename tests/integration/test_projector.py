@@ -28,6 +28,7 @@ from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import WRITES, ProjectionStore
 from projections.topics import TopicNames
+from projections.verify import check, write_metrics
 from tests.contract import EXAMPLES
 from tests.integration.projector_harness import (
     Record,
@@ -537,3 +538,30 @@ async def test_two_members_writing_one_entity_at_once_lose_none_of_its_events(
     assert store.interlude is None and store.rewritten > 0
     actual = await snapshot(mongo_db)
     assert actual == expected, differences(actual, expected)
+
+
+async def test_verify_reports_an_event_missing_behind_the_projectors_back(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    tmp_path: Path,
+) -> None:
+    await produce(kafka_bootstrap, _simulated_records(topic_names, 400))
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await _project(settings)
+    clean = await check(settings)
+    assert clean.events_checked > 0 and clean.behind == []
+
+    order = await mongo_db[documents.ORDERS].find_one({"fulfillmentStage": {"$ne": None}})
+    assert order is not None
+    await mongo_db[documents.ORDERS].update_one(
+        {"_id": order["_id"]}, {"$unset": {"fulfillmentStage": "", "_fulfillmentState": ""}}
+    )
+    report = await check(settings)
+
+    assert [b.key.id for b in report.behind] == [order["_id"]]
+    assert report.behind[0].missing and all("/" in event for event in report.behind[0].missing)
+    metrics = tmp_path / "verify.prom"
+    write_metrics(report, metrics, {"group": settings.group_id})
+    text = metrics.read_text()
+    assert f'portal_projection_entities_behind{{group="{settings.group_id}"}} 1.0' in text
