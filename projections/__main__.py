@@ -1,4 +1,4 @@
-"""``python -m projections [run|rebuild]``: the projector process and the rebuild command."""
+"""``python -m projections [run|rebuild|verify]``: the projector, the rebuild, the loss check."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
+from pathlib import Path
 
 from projections.rebuild import rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
+from projections.verify import check, write_metrics
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -18,8 +21,18 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _run(command: str) -> None:
+async def _verify(settings: ProjectorSettings, args: argparse.Namespace) -> int:
+    report = await check(settings, to_end=args.to_end)
+    print("\n".join(report.lines()))
+    if args.metrics_file is not None:
+        write_metrics(report, args.metrics_file, {"group": settings.group_id})
+    return 1 if report.behind else 0
+
+
+async def _run(command: str, args: argparse.Namespace) -> int:
     settings = ProjectorSettings.from_env()
+    if command == "verify":
+        return await _verify(settings, args)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     if command == "rebuild":
@@ -27,14 +40,25 @@ async def _run(command: str) -> None:
         print(f"rebuilt generation {suffix}; readers now use it")
     else:
         await run_projector(settings, stop)
+    return 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m projections", description=__doc__)
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "rebuild"])
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "rebuild", "verify"])
+    parser.add_argument(
+        "--metrics-file",
+        type=Path,
+        help="verify: also write the result as a Prometheus text file (textfile collector)",
+    )
+    parser.add_argument(
+        "--to-end",
+        action="store_true",
+        help="verify: check every retained record, not only those below the committed offsets",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(_run(args.command))
+    sys.exit(asyncio.run(_run(args.command, args)))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,11 @@ class SummaryPush:
     rev: int
     summary: Mapping[str, Any] | None  # None removes it
     customer_id: str | None
+    #: Taken from the document as stored (not as a batch predicted it): the truth for its
+    #: ``rev``, so it also replaces a stored summary of the same ``rev``, which can only be
+    #: a prediction of a write that did not land (two writers each expected to write that
+    #: revision, and the other one did).
+    exact: bool = False
 
     @property
     def key(self) -> str:

@@ -34,7 +34,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -54,10 +54,13 @@ from projections.effects import (
 )
 from projections.events import Event, InvalidEvent, decode_event
 from projections.status_mapping import StatusMapping
-from projections.store import FoldedWrite, ProjectionStore
+from projections.store import FoldedWrite, ProjectionStore, StoreError
 from projections.topics import TopicNames
 
 log = logging.getLogger(__name__)
+
+#: How often one document's write is planned again because another writer came first.
+CONFLICT_REPLANS = 30
 
 
 class InboundRecord(Protocol):
@@ -162,8 +165,10 @@ class BatchProcessor:
 
         current = await self._load(suffix, groups.keys())
         batch = _Batch(suffix, current, groups)
+        rejected_events: list[Event] = []
         for key, entity_events in groups.items():
             plan = planner.plan_entity(key, current.get(key), entity_events, self._mapping)
+            rejected_events.extend(r.event for r in plan.rejected)
             outcome.dead_letters.extend(
                 _dead_letter(record_of[id(r.event)], r.reason) for r in plan.rejected
             )
@@ -182,6 +187,11 @@ class BatchProcessor:
         else:
             effects = await self._write_folded(batch, now)
         outcome.written_documents = len(batch.changes)
+        refused = {id(event) for event in rejected_events}
+        for late in batch.rejected:
+            if id(late.event) not in refused:
+                refused.add(id(late.event))
+                outcome.dead_letters.append(_dead_letter(record_of[id(late.event)], late.reason))
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
         outcome.notices = notices(effects, now)
         if self._target_suffix is None:
@@ -268,18 +278,14 @@ class BatchProcessor:
         log.info("%d documents were changed by another writer meanwhile: rewriting", len(lost))
         changed = {change.key: change for change in batch.changes}
         own = [changed[key] for key in lost if key in changed]
-        stored = await asyncio.gather(
-            *(
-                self._store.write_entity(
-                    self._store.collection_name(change.key.kind, batch.suffix), change, now
-                )
-                for change in own
-            )
-        )
+        stored = await asyncio.gather(*(self._write_own(batch, change, now) for change in own))
         stored_of = {change.key: doc for change, doc in zip(own, stored, strict=True)}
         pushes, pulls = summary_pushes(
             [Effects(key, None, doc, batch.groups[key]) for key, doc in stored_of.items()]
         )
+        # First the truth from the stored documents: it replaces what other documents were
+        # given as these documents' summaries under a revision their lost write predicted.
+        pushes = [replace(push, exact=True) for push in pushes]
         pushes += [push for key in lost for push in folding.folded.get(key, ())]
         pushes += folding.outside
         for target, pullers in folding.outside_pulls.items():
@@ -301,12 +307,7 @@ class BatchProcessor:
         """
         await self._store.push_summaries(batch.suffix, removals)
         stored = await asyncio.gather(
-            *(
-                self._store.write_entity(
-                    self._store.collection_name(change.key.kind, batch.suffix), change, now
-                )
-                for change in batch.changes
-            )
+            *(self._write_own(batch, change, now) for change in batch.changes)
         )
         effects = [
             Effects(
@@ -318,8 +319,37 @@ class BatchProcessor:
             for change, doc in zip(batch.changes, stored, strict=True)
         ] + batch.unchanged
         pushes, pulls = summary_pushes(effects)
-        await self._push_and_pull(batch.suffix, pushes, pulls)
+        await self._push_and_pull(batch.suffix, [replace(p, exact=True) for p in pushes], pulls)
         return effects
+
+    async def _write_own(
+        self, batch: _Batch, change: EntityChange, now: datetime
+    ) -> Mapping[str, Any]:
+        """Write one document's own changes; the document as stored afterwards.
+
+        ``write_entity`` lands only on the document the change was planned from. If another
+        writer changed it since (a second group member still finishing a batch of the same
+        partition after a rebalance, or the retry of a store write that did land), the
+        batch's events are folded into the document as it is now and written again: the
+        reducers are merges, so the result holds both writers' events. Events the reducers
+        refuse against the newer document become dead letters with the batch's others.
+        """
+        collection = self._store.collection_name(change.key.kind, batch.suffix)
+        for _ in range(CONFLICT_REPLANS):
+            stored = await self._store.write_entity(collection, change, now)
+            if stored is not None:
+                return stored
+            current = (await self._store.load(collection, [change.key.id])).get(change.key.id)
+            plan = planner.plan_entity(
+                change.key, current, list(batch.groups[change.key]), self._mapping
+            )
+            batch.rejected.extend(plan.rejected)
+            if plan.change is None:
+                if current is None:
+                    raise StoreError(f"{change.key} vanished while it was written")
+                return current  # the other writer already applied every event
+            change = plan.change
+        raise StoreError(f"{change.key} kept changing under {CONFLICT_REPLANS} writes")
 
     async def _push_and_pull(
         self,
@@ -366,7 +396,7 @@ class BatchProcessor:
             for target_id, other in docs.items():
                 if other.get("known"):
                     pushes.extend(
-                        summary_of(other, target_kind, target_id, to=puller)
+                        replace(summary_of(other, target_kind, target_id, to=puller), exact=True)
                         for puller in pulls[(target_kind, target_id)]
                     )
         return pushes
@@ -389,3 +419,5 @@ class _Batch:
     repeated: set[EntityKey] = field(default_factory=set)
     #: Entities with repeated events and no change: their effects are derived again.
     unchanged: list[Effects] = field(default_factory=list)
+    #: Events the reducers refused when a write was planned again (``_write_own``).
+    rejected: list[planner.Rejected] = field(default_factory=list)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pymongo import AsyncMongoClient
 
 from projections.kafka_admin import ensure_own_topics
@@ -132,11 +132,19 @@ async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> Non
                 dead_letter_topic=settings.topics.dead_letter,
                 changes_topic=settings.topics.changes,
             )
+            # Everything the batch wrote has landed: its offsets may go. Partitions the group
+            # gave to another member while we worked are left to it (it re-runs them, which
+            # is harmless: every write is idempotent); aiokafka refuses to commit them.
+            offsets = next_offsets(batches)
+            owned = {tp: offset for tp, offset in offsets.items() if tp in consumer.assignment()}
+            if len(owned) < len(offsets):
+                log.info(
+                    "%d partitions moved during the batch: not committed", len(offsets) - len(owned)
+                )
             try:
-                await consumer.commit(next_offsets(batches))
-            except CommitFailedError:
-                # The group rebalanced while we worked: the partitions' new owner re-runs
-                # these records, which is harmless because every write is idempotent.
+                if owned:
+                    await consumer.commit(owned)
+            except (CommitFailedError, IllegalStateError):
                 log.warning("offset commit refused after a rebalance; records will rerun")
             if outcome.dead_letters:
                 log.warning("dead-lettered %d records", len(outcome.dead_letters))

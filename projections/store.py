@@ -16,7 +16,6 @@ on each other's results are sent together in unordered ``bulk_write`` calls.
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -79,14 +78,7 @@ CONFLICT_RETRIES = 30
 #: Documents per ``insert_many``, ids per ``$in`` and operations per ``bulk_write``.
 CHUNK = 1000
 
-DUPLICATE_KEY = 11000
-
 _T = TypeVar("_T")
-
-
-def is_write_conflict(exc: PyMongoError) -> bool:
-    """Two upserts of one new ``_id`` raced and this one did nothing: safe to run again."""
-    return isinstance(exc, DuplicateKeyError)
 
 
 def _chunks(items: Sequence[_T]) -> list[Sequence[_T]]:
@@ -186,20 +178,13 @@ class ProjectionStore:
             raise StoreError(f"cannot create indexes: {exc}") from exc
 
     async def _guarded(self, operation: Callable[[], Awaitable[_T]]) -> _T:
-        """Run one store operation under the concurrency limit, retrying lost upsert races.
-
-        A lost race means the write did not happen (see ``is_write_conflict``) and every
-        operation here is idempotent, so running it again is safe.
-        """
+        """Run one store operation under the concurrency limit; driver errors become
+        ``StoreError`` (the batch is retried whole)."""
         async with self._limit:
-            for attempt in range(CONFLICT_RETRIES):
-                try:
-                    return await operation()
-                except PyMongoError as exc:
-                    if not is_write_conflict(exc) or attempt == CONFLICT_RETRIES - 1:
-                        raise StoreError(str(exc)) from exc
-                await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
-        raise AssertionError("unreachable")
+            try:
+                return await operation()
+            except PyMongoError as exc:
+                raise StoreError(str(exc)) from exc
 
     async def load(self, collection: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Current documents by ``_id``: one ``$in`` query per thousand ids, run concurrently.
@@ -225,24 +210,50 @@ class ProjectionStore:
 
     async def write_entity(
         self, collection: str, change: EntityChange, now: datetime
-    ) -> dict[str, Any]:
-        """Apply one document's diff; returns the document as stored after the write.
+    ) -> dict[str, Any] | None:
+        """Apply one document's diff if the document is still ``change.before``; returns the
+        document as stored after the write, or None (nothing written) if another writer
+        changed it since it was read.
+
+        The diff sets whole fields (a reducer's bookkeeping blob, a milestone list) computed
+        from ``change.before``: written over a document another writer has changed since,
+        it would put back the old values of those fields and silently drop that writer's
+        events (two group members briefly own one partition around a rebalance). So it is
+        conditional on ``_writes`` like ``write_all_if_unchanged``, and the caller folds its
+        events into the document as it now is and tries again.
 
         ``find_one_and_update`` returns the write's own result, so of two writers of one
         order (ERP fields and WMS fields) the later sees both changes and carries the higher
         ``rev``: its summary is the one that wins wherever the order is summarised.
         """
+        collection_ = self._db[collection]
+        if change.before is None:
+            # A new document goes in whole (an upsert that loses the race to create it fails
+            # on FerretDB 2 with an internal error, not a duplicate key).
+            doc = _new_document(change, (), now)
+
+            async def insert() -> dict[str, Any] | None:
+                try:
+                    await collection_.insert_one(doc)
+                except DuplicateKeyError:
+                    return None  # created by another writer since it was read
+                return doc
+
+            inserted = await self._guarded(insert)
+            return _decoded(dict(inserted)) if inserted is not None else None
+        writes = change.before.get(WRITES)
         result = await self._guarded(
             partial(
-                self._db[collection].find_one_and_update,
-                {"_id": change.key.id},
+                collection_.find_one_and_update,
+                {
+                    "_id": change.key.id,
+                    WRITES: writes if writes is not None else {"$exists": False},
+                },
                 _entity_update(change, now),
-                upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
         )
-        assert result is not None  # upsert always returns a document
-        return _decoded(dict(result))
+        return _decoded(dict(result)) if result is not None else None
 
     async def write_all_if_unchanged(
         self, collection: str, writes: Sequence[FoldedWrite], now: datetime
@@ -306,9 +317,12 @@ class ProjectionStore:
         return {str(docs[i]["_id"]) for i in refused}
 
     async def _bulk(self, collection: str, operations: Sequence[_Operation]) -> list[int]:
-        """Unordered ``bulk_write`` in chunks; the indexes of operations refused with a
-        duplicate key (an insert or upsert that another writer's document was in the way
-        of). Any other refusal is a ``StoreError``: the batch is retried whole."""
+        """Unordered ``bulk_write`` in chunks; the indexes of the operations the store refused
+        one by one (write errors), for the caller to settle. Those are expected to be
+        duplicate keys (an insert or upsert that another document was in the way of, which
+        FerretDB 2 may also report as an internal error when two writers race to create
+        one ``_id``): every caller sends them again in a form that surfaces anything else.
+        A refusal of the whole call is a ``StoreError``: the batch is retried whole."""
         chunks = _chunks(operations)
         refused = await asyncio.gather(*(self._bulk_chunk(collection, chunk) for chunk in chunks))
         return [n * CHUNK + i for n, indexes in enumerate(refused) for i in indexes]
@@ -319,9 +333,7 @@ class ProjectionStore:
                 await self._db[collection].bulk_write(list(operations), ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
-            if not errors or any(error.get("code") != DUPLICATE_KEY for error in errors):
-                raise StoreError(str(exc)) from exc
-            if exc.details.get("writeConcernErrors"):
+            if not errors or exc.details.get("writeConcernErrors"):
                 raise StoreError(str(exc)) from exc
             return [int(error["index"]) for error in errors]
         except PyMongoError as exc:
@@ -360,10 +372,19 @@ class ProjectionStore:
 
     async def _push_into(self, collection: str, pushes: Sequence[SummaryPush]) -> None:
         refused = await self._bulk(collection, [_push_operation(push) for push in pushes])
-        if refused:
-            again = [_push_operation(pushes[i], upsert=False) for i in refused]
-            if await self._bulk(collection, again):
-                raise AssertionError("an update without upsert cannot be a duplicate key")
+        if not refused:
+            return
+        again = [pushes[i] for i in refused]
+        if await self._bulk(collection, [_push_operation(push, upsert=False) for push in again]):
+            raise StoreError(f"{len(again)} summary pushes into {collection} were refused twice")
+        # Without upsert a push into a missing document does nothing: if a target still does
+        # not exist, its upsert was refused for another reason than a duplicate.
+        targets = {push.target_id for push in again if push.summary is not None}
+        found = await self._guarded(
+            partial(self._find_all, collection, {"_id": {"$in": sorted(targets)}}, {"_id": True})
+        )
+        if missing := targets - {str(doc["_id"]) for doc in found}:
+            raise StoreError(f"summary targets {sorted(missing)[:5]} in {collection} not created")
 
     async def touch_sources(
         self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
@@ -385,7 +406,8 @@ class ProjectionStore:
             for source, info in sorted(seen.items())
         ]
         for _ in range(CONFLICT_RETRIES):
-            # An upsert that lost the race to create a source's document is simply sent again.
+            # An upsert that lost the race to create a source's document is sent again; now
+            # that the document exists it matches it.
             refused = await self._bulk(collection, operations)
             if not refused:
                 return
@@ -410,7 +432,10 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
     return UpdateOne(
         {
             "_id": push.target_id,
-            "$or": [{stored_rev: {"$exists": False}}, {stored_rev: {"$lt": push.rev}}],
+            "$or": [
+                {stored_rev: {"$exists": False}},
+                {stored_rev: {"$lte" if push.exact else "$lt": push.rev}},
+            ],
         },
         update,
         upsert=upsert,

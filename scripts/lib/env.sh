@@ -17,11 +17,16 @@ KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
 FERRETDB_PORT=${FERRETDB_PORT:-27017}
 POSTGRES_PORT=${POSTGRES_PORT:-54329}
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
+# Where scripts/install puts the FerretDB binary and the Kafka jars, and where scripts/stack
+# takes them from. A private stack (own STACK_DIR and ports, e.g. the fault-injection tests)
+# points these at an installed stack's instead of installing again.
+FERRETDB_BIN=${FERRETDB_BIN:-$STACK_DIR/bin/ferretdb}
+KAFKA_LIBS=${KAFKA_LIBS:-$STACK_DIR/kafka/libs}
 
 FERRETDB_VERSION=v2.7.0
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PYTHON=${PYTHON:-python3.11}
-VENV_PY=$REPO_ROOT/.venv/bin/python
+VENV_PY=${VENV_PY:-$REPO_ROOT/.venv/bin/python}
 
 
 say() { printf '[%s] %s\n' "${SCRIPT_NAME:-stack}" "$*"; }

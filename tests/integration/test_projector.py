@@ -7,7 +7,7 @@ import json
 import os
 import random
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +28,7 @@ from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import WRITES, FoldedWrite, ProjectionStore
 from projections.topics import TopicNames
+from projections.verify import check, write_metrics
 from tests.contract import EXAMPLES
 from tests.integration.projector_harness import (
     Record,
@@ -290,7 +291,9 @@ class _CrashingStore(ProjectionStore):
         self.wrote = False
         self.summary_calls = 0
 
-    async def write_entity(self, collection: str, change: Any, now: datetime) -> dict[str, Any]:
+    async def write_entity(
+        self, collection: str, change: Any, now: datetime
+    ) -> dict[str, Any] | None:
         self.wrote = self.armed
         return await super().write_entity(collection, change, now)
 
@@ -376,7 +379,9 @@ class _SwitchingStore(ProjectionStore):
             await self.ensure_collections(self.target)
             await self.set_active_suffix(self.target)
 
-    async def write_entity(self, collection: str, change: Any, now: datetime) -> dict[str, Any]:
+    async def write_entity(
+        self, collection: str, change: Any, now: datetime
+    ) -> dict[str, Any] | None:
         await self._switch_once()
         return await super().write_entity(collection, change, now)
 
@@ -447,7 +452,9 @@ class _RacedStore(ProjectionStore):
         self.refused += len(refused)
         return refused
 
-    async def write_entity(self, collection: str, change: Any, now: datetime) -> dict[str, Any]:
+    async def write_entity(
+        self, collection: str, change: Any, now: datetime
+    ) -> dict[str, Any] | None:
         self.rewritten += self.armed
         return await super().write_entity(collection, change, now)
 
@@ -472,3 +479,102 @@ async def test_documents_another_writer_changed_during_a_batch_lose_nothing(
     assert store.raced > 0 and store.folded > 0 and store.refused > 0 and store.rewritten > 0
     actual = await snapshot(mongo_db)
     assert actual == expected, differences(actual, expected)
+
+
+class _InterleavedStore(ProjectionStore):
+    """The real store; once given an ``interlude``, runs it just before the batch's first
+    document write: another group member writing a batch of its own in between this
+    batch's reads and writes (as around a rebalance, when both hold the same partition)."""
+
+    def __init__(self, db: AsyncDatabase[Any], *, from_inserts: bool = False) -> None:
+        """``from_inserts``: the interlude starts at the batch's inserts, while its folded
+        writes are already on their way (they may carry summaries of documents whose
+        insert the other member then beats)."""
+        super().__init__(db)
+        self.interlude: Callable[[], Awaitable[Any]] | None = None
+        self.rewritten = 0
+        self.from_inserts = from_inserts
+        self._interlude_over = asyncio.Event()
+
+    async def _interlude(self) -> None:
+        """The first write runs the interlude; the batch's other writes wait for its end."""
+        interlude, self.interlude = self.interlude, None
+        if interlude is not None:
+            await interlude()
+            self._interlude_over.set()
+        await self._interlude_over.wait()
+
+    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> set[str]:
+        if not self.from_inserts:
+            await self._interlude()
+        return await super().write_all_if_unchanged(*args, **kwargs)
+
+    async def insert_new(self, *args: Any, **kwargs: Any) -> set[str]:
+        await self._interlude()
+        return await super().insert_new(*args, **kwargs)
+
+    async def write_entity(
+        self, collection: str, change: Any, now: datetime
+    ) -> dict[str, Any] | None:
+        await self._interlude()
+        self.rewritten += 1
+        return await super().write_entity(collection, change, now)
+
+
+@pytest.mark.parametrize(
+    ("stepwise", "from_inserts"),
+    [(False, False), (True, False), (False, True)],
+    ids=["folded", "stepwise", "folded, the other member inserting first"],
+)
+async def test_two_members_writing_one_entity_at_once_lose_none_of_its_events(
+    stepwise: bool,
+    from_inserts: bool,
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],
+) -> None:
+    """The smallest schedule that lost data (issue 16): member A reads an order, member B
+    writes newer events of the same order and commits them, then A writes its own. A's
+    write was a ``$set`` of fields computed from what it had read, so it put back the
+    order's old fulfillment state and B's newer events were gone for good. Now A's write lands
+    only on the document it read, and A folds its events into B's document instead."""
+    records, expected = await _undisturbed_run(second_db, 600, 150)
+    topics, mapping = TopicNames(), load_status_mapping()
+    await _process_in_batches(
+        BatchProcessor(ProjectionStore(mongo_db), mapping, topics), records[:300], 150
+    )
+    member_b = BatchProcessor(ProjectionStore(mongo_db), mapping, topics)
+    store = _InterleavedStore(mongo_db, from_inserts=from_inserts)
+    # B re-reads from the last committed offset, as the new owner of the partition does
+    store.interlude = lambda: member_b.process(records[300:600])
+    await BatchProcessor(store, mapping, topics).process(records[300:450], stepwise=stepwise)
+
+    assert store.interlude is None and store.rewritten > 0
+    actual = await snapshot(mongo_db)
+    assert actual == expected, differences(actual, expected)
+
+
+async def test_verify_reports_an_event_missing_behind_the_projectors_back(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    tmp_path: Path,
+) -> None:
+    await produce(kafka_bootstrap, _simulated_records(topic_names, 400))
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await _project(settings)
+    clean = await check(settings)
+    assert clean.events_checked > 0 and clean.behind == []
+
+    order = await mongo_db[documents.ORDERS].find_one({"fulfillmentStage": {"$ne": None}})
+    assert order is not None
+    await mongo_db[documents.ORDERS].update_one(
+        {"_id": order["_id"]}, {"$unset": {"fulfillmentStage": "", "_fulfillmentState": ""}}
+    )
+    report = await check(settings)
+
+    assert [b.key.id for b in report.behind] == [order["_id"]]
+    assert report.behind[0].missing and all("/" in event for event in report.behind[0].missing)
+    metrics = tmp_path / "verify.prom"
+    write_metrics(report, metrics, {"group": settings.group_id})
+    text = metrics.read_text()
+    assert f'portal_projection_entities_behind{{group="{settings.group_id}"}} 1.0' in text

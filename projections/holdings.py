@@ -1,0 +1,81 @@
+"""Which events a stored document holds (pure, no I/O): the test behind ``projections verify``.
+
+The reducers are merges (see ``reducers``): applying an event a document already holds gives
+the same document back, and so does a superseded snapshot. So an event is *missing* from a
+document exactly when applying it would change the document's own fields. That needs no list
+of applied event ids in the document and no trust in the projector's bookkeeping: the log and
+the reducers are the only judges. An event the reducer refuses (another tenant's, say) is
+never applied, so it cannot be missing; the projector dead-letters it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from projections.batch import IO_FIELDS, EntityKey
+from projections.events import Event, InvalidEvent
+from projections.reducers import apply
+from projections.status_mapping import StatusMapping
+
+#: Fields only the I/O layer writes (reducers never do): not part of what an event changes.
+_NOT_OWN = IO_FIELDS | {"_writes", "lastAppliedAt", "lastEventAt", "lastEventId"}
+
+
+@dataclass(frozen=True)
+class Behind:
+    """One entity whose stored document lacks events the log holds for it."""
+
+    key: EntityKey
+    #: ``source/id`` of every missing event, in log order.
+    missing: tuple[str, ...]
+    #: The entity has no document at all.
+    absent: bool
+
+
+def own_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields reducers own: what an event can change."""
+    return {name: value for name, value in doc.items() if name not in _NOT_OWN}
+
+
+def missing_events(
+    doc: Mapping[str, Any] | None, events: Sequence[Event], mapping: StatusMapping
+) -> list[Event]:
+    """The events (of one entity) that ``doc`` does not hold, in the order given.
+
+    Each event is applied to the stored document on its own: a document that holds it comes
+    back unchanged. ``doc`` must have its bookkeeping decoded (as ``ProjectionStore.load``
+    returns it).
+    """
+    held = own_fields(doc) if doc is not None else None
+    missing: list[Event] = []
+    for event in events:
+        try:
+            after = apply(doc, event, mapping)
+        except InvalidEvent:
+            continue
+        if held is None or own_fields(after) != held:
+            missing.append(event)
+    return missing
+
+
+def entities_behind(
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+    events: Iterable[Event],
+    mapping: StatusMapping,
+) -> list[Behind]:
+    """Every entity of ``events`` whose document (``docs``; absent if missing) lacks some."""
+    by_entity: dict[EntityKey, list[Event]] = defaultdict(list)
+    for event in events:
+        by_entity[EntityKey(event.entity_kind, event.entity_id)].append(event)
+    found: list[Behind] = []
+    for key in sorted(by_entity):
+        doc = docs.get(key)
+        missing = missing_events(doc, by_entity[key], mapping)
+        if missing:
+            found.append(
+                Behind(key, tuple(f"{e.source}/{e.id}" for e in missing), absent=doc is None)
+            )
+    return found

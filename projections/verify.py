@@ -1,0 +1,161 @@
+"""``python -m projections verify``: replay the log against the stored documents, report loss.
+
+The projector commits an offset only once everything the records up to it imply has landed
+(see ``runner``). So every retained event *below the group's committed offsets* must be held
+by its entity's document; one that is not (``holdings.missing_events``) was acknowledged and
+lost. Records past the committed offsets are still in flight and are not checked (``--to-end``
+checks them too, for a stopped, caught-up projector).
+
+The check reads every retained inbound record and loads one document per entity it names:
+a periodic job, not a hot path. Its result goes to stdout, to the exit status (1: some entity
+is behind) and, with ``--metrics-file``, to a Prometheus text file (the node_exporter
+textfile-collector format, so no Pushgateway and no open port are needed):
+
+* ``portal_projection_entities_behind``: entities whose document lacks an event the log holds;
+* ``portal_projection_events_missing``: such events;
+* ``portal_projection_verify_events_checked`` and ``..._last_run_timestamp_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+from pymongo import AsyncMongoClient
+
+from projections.batch import EntityKey
+from projections.events import Event
+from projections.holdings import Behind, entities_behind
+from projections.kafka_admin import partitions_of
+from projections.projector import InboundRecord, decode_records
+from projections.settings import ProjectorSettings
+from projections.status_mapping import load_status_mapping
+from projections.store import ProjectionStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    events_checked: int
+    entities_checked: int
+    behind: list[Behind]
+
+    def lines(self) -> list[str]:
+        out = [
+            f"checked {self.events_checked} events of {self.entities_checked} entities: "
+            f"{len(self.behind)} behind the log"
+        ]
+        for entity in self.behind:
+            state = "no document" if entity.absent else "document lacks"
+            out.append(
+                f"BEHIND {entity.key.kind}/{entity.key.id}: {state} "
+                f"{len(entity.missing)} events: {', '.join(entity.missing)}"
+            )
+        return out
+
+
+async def _committed(settings: ProjectorSettings) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.group_id)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+async def read_log(settings: ProjectorSettings, *, to_end: bool) -> list[InboundRecord]:
+    """The retained inbound records below the group's committed offsets (or the end)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    try:
+        partitions = await partitions_of(consumer, settings.topics.inbound().values())
+        ends = await consumer.end_offsets(partitions)
+        committed = {} if to_end else await _committed(settings)
+        bounds = {
+            tp: ends[tp] if to_end else min(ends[tp], committed.get(tp, 0)) for tp in partitions
+        }
+        wanted = [tp for tp in partitions if bounds[tp] > 0]
+        consumer.assign(wanted)
+        if wanted:
+            await consumer.seek_to_beginning(*wanted)
+        records: list[InboundRecord] = []
+        pending = set(wanted)
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=1000)
+            for tp, batch in batches.items():
+                records.extend(r for r in batch if r.offset < bounds[tp])
+            pending = {tp for tp in pending if await consumer.position(tp) < bounds[tp]}
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def check(settings: ProjectorSettings, *, to_end: bool = False) -> VerifyReport:
+    records = await read_log(settings, to_end=to_end)
+    decoded, _dead = decode_records(records, settings.topics)
+    events: list[Event] = [event for event, _ in decoded]
+    ids_by_kind: dict[str, set[str]] = defaultdict(set)
+    for event in events:
+        ids_by_kind[event.entity_kind].add(event.entity_id)
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        settings.mongodb_uri, tz_aware=True
+    )
+    try:
+        store = ProjectionStore(
+            client[settings.mongodb_database], concurrency=settings.store_concurrency
+        )
+        suffix = await store.active_suffix()
+        docs = {}
+        for kind, ids in ids_by_kind.items():
+            loaded = await store.load(store.collection_name(kind, suffix), sorted(ids))
+            docs.update({EntityKey(kind, doc_id): doc for doc_id, doc in loaded.items()})
+    finally:
+        await client.close()
+    behind = entities_behind(docs, events, load_status_mapping(settings.status_map_file))
+    entities = sum(len(ids) for ids in ids_by_kind.values())
+    return VerifyReport(len(events), entities, behind)
+
+
+def write_metrics(report: VerifyReport, path: Path, labels: Mapping[str, str]) -> None:
+    """The report as a Prometheus text file, replaced atomically (``write_to_textfile``)."""
+    registry = CollectorRegistry()
+    names = sorted(labels)
+
+    def gauge(name: str, doc: str, value: float) -> None:
+        metric = Gauge(name, doc, names, registry=registry)
+        (metric.labels(**labels) if names else metric).set(value)
+
+    gauge(
+        "portal_projection_entities_behind",
+        "Entities whose stored document lacks events below the projector's committed offsets",
+        len(report.behind),
+    )
+    gauge(
+        "portal_projection_events_missing",
+        "Events below the committed offsets that their entity's document does not hold",
+        sum(len(b.missing) for b in report.behind),
+    )
+    gauge(
+        "portal_projection_verify_events_checked",
+        "Events the last verify run checked",
+        report.events_checked,
+    )
+    gauge(
+        "portal_projection_verify_last_run_timestamp_seconds",
+        "When the last verify run finished",
+        time.time(),
+    )
+    write_to_textfile(str(path), registry)

@@ -1,0 +1,518 @@
+"""Fault injection: a generated world through two projector processes on a bad day.
+
+One ``run_world`` call:
+
+1. generates a seeded world (``simulator``: duplicates, stale snapshots, disorder, broken
+   records) and shuffles the whole stream, so every topic and key arrives in random order;
+2. starts two ``python -m projections run`` processes in one group on a private stack
+   (``private_stack``) and produces the stream into topics of 4 partitions at a steady rate;
+3. meanwhile injects, on a seeded schedule: SIGKILLs of a random projector at random
+   intervals (restarted at once); SIGKILLs at chosen steps of a batch (``crashing_projector``,
+   before or after each step's I/O); a third member joining and leaving the group
+   (rebalances); one stop and start of the store (PostgreSQL and FerretDB) and one of the
+   broker, while records flow;
+4. waits for the group to commit everything, then compares every stored document with the
+   same world applied in source order by the pure reducers (``expected_documents``), and runs
+   ``projections verify``'s check.
+
+Nothing here decides what the projector should write by asking the projector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+from projections import documents
+from projections.batch import IO_FIELDS, EntityKey
+from projections.documents import field_key
+from projections.effects import LINKED_KINDS
+from projections.events import Event, InvalidEvent, decode_event
+from projections.holdings import own_fields
+from projections.links import declared_links
+from projections.reducers import apply
+from projections.settings import ProjectorSettings
+from projections.status_mapping import StatusMapping, load_status_mapping
+from projections.store import decode_state, is_state_field
+from projections.summaries import summarize
+from projections.topics import TopicNames
+from projections.verify import check
+from simulator.faults import FaultRates
+from simulator.world import generate
+from tests.conftest import _wait_for_leaders
+from tests.integration.crashing_projector import STEPS
+from tests.integration.private_stack import PrivateStack
+from tests.integration.processes import terminate
+from tests.integration.projector_harness import REPO, wait_caught_up
+
+#: Every moment of a batch the step crashes cover.
+CRASH_POINTS = [f"{when}:{step}" for step in STEPS for when in ("before", "after")]
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    seed: int
+    orders: int
+    #: The issue's bad day: a fifth of the records delivered twice.
+    faults: FaultRates = field(
+        default_factory=lambda: FaultRates(
+            duplicate=0.2, stale_snapshot=0.2, disorder=0.05, broken=0.001
+        )
+    )
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """What to inject while the stream is produced (all on a schedule seeded by the world)."""
+
+    rate: float = 300.0  # records per second produced
+    random_kills: int = 6
+    kill_interval: tuple[float, float] = (2.0, 5.0)
+    #: Batch-step crashes (``CRASH_POINTS`` entries); each replaces one of the two processes.
+    crash_points: Sequence[str] = tuple(CRASH_POINTS)
+    rebalances: int = 2
+    store_restarts: int = 1
+    broker_restarts: int = 1
+    batch_max: int = 200
+
+
+@dataclass
+class Result:
+    seed: int
+    records: int
+    entities: int
+    mismatches: list[str]
+    behind: list[str]
+    injected: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def exact(self) -> bool:
+        return not self.mismatches and not self.behind
+
+    def summary(self) -> str:
+        faults = ", ".join(f"{k} {v}" for k, v in sorted(self.injected.items()))
+        return (
+            f"seed {self.seed}: {self.records} records, {self.entities} entities, "
+            f"{self.entities - len(self.mismatches)} exact, verify: {len(self.behind)} behind "
+            f"[{faults}] in {self.seconds:.0f} s"
+        )
+
+
+# --- the world and what it must give ------------------------------------------------------
+
+
+def world(spec: WorldSpec) -> list[tuple[str, bytes, bytes]]:
+    """(topic kind, key, value) of every record, the whole stream shuffled."""
+    days = 30
+    records: list[tuple[str, bytes, bytes]] = [
+        (r.topic_kind, r.key, r.value)
+        for r in generate(
+            seed=spec.seed,
+            days=days,
+            customers=None,
+            orders_per_day=spec.orders / days,
+            now=datetime(2026, 11, 20, tzinfo=UTC),
+            faults=spec.faults,
+        )
+    ]
+    random.Random(f"shuffle:{spec.seed}").shuffle(records)
+    return records
+
+
+def decoded_events(records: Iterable[tuple[str, bytes, bytes]]) -> list[Event]:
+    """The records' valid events, each once (duplicates change nothing in the reducers)."""
+    seen: dict[tuple[str, str], Event] = {}
+    for kind, _key, value in records:
+        try:
+            event = decode_event(value)
+        except InvalidEvent:
+            continue
+        if event.topic_kind == kind:
+            seen.setdefault((event.source, event.id), event)
+    return list(seen.values())
+
+
+def expected_documents(
+    events: Iterable[Event], mapping: StatusMapping
+) -> dict[EntityKey, dict[str, Any]]:
+    """Each entity's own fields, its events applied one by one in source order."""
+    by_entity: dict[EntityKey, list[Event]] = defaultdict(list)
+    for event in events:
+        by_entity[EntityKey(event.entity_kind, event.entity_id)].append(event)
+    docs: dict[EntityKey, dict[str, Any]] = {}
+    for key, entity_events in by_entity.items():
+        doc: dict[str, Any] | None = None
+        for event in sorted(entity_events, key=lambda e: (e.source, e.sequence, e.time, e.id)):
+            try:
+                doc = apply(doc, event, mapping)
+            except InvalidEvent:
+                continue
+        if doc is not None:
+            # a document's ``known`` is False until its own snapshot; the store sets it
+            # for kinds whose reducers do not (sources)
+            docs[key] = {"known": False, **doc}
+    return docs
+
+
+def expected_related(
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+) -> dict[EntityKey, dict[str, dict[str, dict[str, Any]]]]:
+    """Per document, the summaries it must hold: of every entity on either side of a link
+    that a document declares, once that entity's own snapshot is known."""
+    related: dict[EntityKey, dict[str, dict[str, dict[str, Any]]]] = defaultdict(dict)
+    for key, doc in docs.items():
+        if key.kind not in LINKED_KINDS:
+            continue
+        for other_kind, ids in declared_links(key.kind, doc).items():
+            for other_id in ids:
+                other = EntityKey(other_kind, other_id)
+                if doc.get("known"):
+                    related[other].setdefault(key.kind, {})[field_key(key.id)] = summarize(
+                        key.kind, doc
+                    )
+                other_doc = docs.get(other)
+                if other_doc is not None and other_doc.get("known"):
+                    related[key].setdefault(other_kind, {})[field_key(other_id)] = summarize(
+                        other_kind, other_doc
+                    )
+    return related
+
+
+def _stored_own(doc: Mapping[str, Any]) -> dict[str, Any]:
+    fields = own_fields(doc)
+    return {k: decode_state(v) if is_state_field(k) else v for k, v in fields.items()}
+
+
+def _stored_related(doc: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    return {
+        kind: {k: {f: v for f, v in entry.items() if f != "rev"} for k, entry in entries.items()}
+        for kind, entries in (doc.get("related") or {}).items()
+        if entries
+    }
+
+
+def compare(
+    stored: Mapping[EntityKey, Mapping[str, Any]],
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+    related: Mapping[EntityKey, Mapping[str, Any]],
+) -> list[str]:
+    """One line per entity whose stored document differs from the reducers' result."""
+    problems: list[str] = []
+    for key in sorted(stored.keys() | docs.keys() | related.keys()):
+        got = stored.get(key)
+        if got is None:
+            problems.append(f"{key.kind}/{key.id}: no document")
+            continue
+        want = docs.get(key)
+        lines: list[str] = []
+        if want is None:
+            if got.get("known"):
+                lines.append("a placeholder that claims to be known")
+        else:
+            have = _stored_own(got)
+            for name in sorted(have.keys() | want.keys() - IO_FIELDS):
+                if have.get(name) != want.get(name):
+                    lines.append(f"{name}: got {have.get(name)!r}, want {want.get(name)!r}")
+        if key.kind in LINKED_KINDS and _stored_related(got) != dict(related.get(key, {})):
+            lines.append(
+                f"related: got {_stored_related(got)!r}, want {dict(related.get(key, {}))!r}"
+            )
+        if lines:
+            writes = f"rev {got.get('rev')}, _writes {got.get('_writes')}"
+            problems.append(f"{key.kind}/{key.id} ({writes}): " + "; ".join(lines))
+    return problems
+
+
+async def stored_documents(uri: str, database: str) -> dict[EntityKey, dict[str, Any]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+    try:
+        found: dict[EntityKey, dict[str, Any]] = {}
+        for kind, collection in (
+            ("orders", documents.ORDERS),
+            ("shipments", documents.SHIPMENTS),
+            ("invoices", documents.INVOICES),
+            ("sources", documents.SOURCES),
+        ):
+            async for doc in client[database][collection].find({}):
+                found[EntityKey(kind, str(doc["_id"]))] = doc
+        return found
+    finally:
+        await client.close()
+
+
+# --- the processes ----------------------------------------------------------------------
+
+
+class Projectors:
+    """Two group members, each restarted at once when it dies; optionally a crashing one."""
+
+    def __init__(self, env: Mapping[str, str], logs: Path) -> None:
+        self.env = dict(env)
+        self.logs = logs
+        self.slots: list[subprocess.Popen[bytes] | None] = [None, None]
+        self.extra: subprocess.Popen[bytes] | None = None
+        self.started = 0
+
+    def _spawn(self, crash_at: str | None = None) -> subprocess.Popen[bytes]:
+        env = dict(self.env)
+        module = "projections"
+        if crash_at is not None:
+            env["PROJECTOR_CRASH_AT"] = crash_at
+            module = "tests.integration.crashing_projector"
+        self.started += 1
+        with (self.logs / f"projector-{self.started:03d}.log").open("ab") as log:
+            log.write(f"crash at: {crash_at}\n".encode())
+            log.flush()
+            return subprocess.Popen(
+                [sys.executable, "-m", module, "run"],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def start(self) -> None:
+        self.slots = [self._spawn(), self._spawn()]
+
+    def revive(self) -> int:
+        """Restart every member that died (crashed, or gave up while a service was down)."""
+        revived = 0
+        for i, process in enumerate(self.slots):
+            if process is None or process.poll() is not None:
+                self.slots[i] = self._spawn()
+                revived += 1
+        return revived
+
+    def kill(self, rng: random.Random) -> None:
+        i = rng.randrange(len(self.slots))
+        process = self.slots[i]
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        self.slots[i] = self._spawn()
+
+    def crash_at(self, rng: random.Random, point: str) -> subprocess.Popen[bytes]:
+        """Replace a member with one that dies at ``point`` of one of its next batches."""
+        i = rng.randrange(len(self.slots))
+        process = self.slots[i]
+        if process is not None and process.poll() is None:
+            terminate(process, timeout=30)
+        crashing = self._spawn(f"{point}:{rng.randint(1, 3)}")
+        self.slots[i] = crashing
+        return crashing
+
+    def join_extra(self) -> None:
+        self.extra = self._spawn()
+
+    def leave_extra(self) -> None:
+        if self.extra is not None:
+            terminate(self.extra, timeout=30)
+            self.extra = None
+
+    def stop(self) -> None:
+        for process in [*self.slots, self.extra]:
+            if process is not None:
+                terminate(process, timeout=30)
+        self.slots = [None, None]
+        self.extra = None
+
+
+async def _create_topics(bootstrap: str, topics: TopicNames) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        inbound = list(topics.inbound().values())
+        await admin.create_topics([NewTopic(t, 4, 1) for t in inbound])
+        await _wait_for_leaders(admin, dict.fromkeys(inbound, 4))
+    finally:
+        await admin.close()
+
+
+async def _produce(
+    bootstrap: str, topics: TopicNames, records: Sequence[tuple[str, bytes, bytes]], rate: float
+) -> None:
+    """At ``rate`` records/s, in chunks of a tenth of a second; a chunk the broker did not
+    acknowledge (it was down) is sent again, which at worst adds duplicates."""
+    names = {str(kind): topic for kind, topic in topics.inbound().items()}
+    chunk = max(1, int(rate / 10))
+    producer: AIOKafkaProducer | None = None
+    started = time.monotonic()
+    i = 0
+    while i < len(records):
+        part = records[i : i + chunk]
+        try:
+            if producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=bootstrap, acks="all", linger_ms=5, request_timeout_ms=10000
+                )
+                await producer.start()
+            sends = [await producer.send(names[k], value=v, key=key) for k, key, v in part]
+            await asyncio.wait_for(asyncio.gather(*sends), timeout=30)
+        except (KafkaError, TimeoutError, OSError):
+            if producer is not None:
+                try:
+                    await asyncio.wait_for(producer.stop(), timeout=30)
+                except (KafkaError, TimeoutError, OSError):
+                    pass
+            producer = None
+            await asyncio.sleep(1.0)
+            continue
+        i += len(part)
+        ahead = started + i / rate - time.monotonic()
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+    if producer is not None:
+        await producer.stop()
+
+
+async def _inject(
+    plan: FaultPlan,
+    rng: random.Random,
+    stack: PrivateStack,
+    projectors: Projectors,
+    producing: asyncio.Task[None],
+    injected: dict[str, int],
+) -> None:
+    """Faults in a seeded random order, one every ``kill_interval`` seconds, while the
+    stream is being produced (and after, until the plan is used up)."""
+    actions = (
+        ["kill"] * plan.random_kills
+        + [f"crash {p}" for p in plan.crash_points]
+        + ["rebalance"] * plan.rebalances
+        + ["store"] * plan.store_restarts
+        + ["broker"] * plan.broker_restarts
+    )
+    rng.shuffle(actions)
+    for action in actions:
+        await asyncio.sleep(rng.uniform(*plan.kill_interval))
+        projectors.revive()
+        if action == "kill":
+            projectors.kill(rng)
+        elif action.startswith("crash "):
+            crashing = projectors.crash_at(rng, action.removeprefix("crash "))
+            # give it the chance to reach its step; it is revived as a plain member later
+            for _ in range(100):
+                if crashing.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+        elif action == "rebalance":
+            projectors.join_extra()
+            await asyncio.sleep(rng.uniform(*plan.kill_interval))
+            projectors.leave_extra()
+        elif action == "store":
+            await asyncio.to_thread(stack.stop, "postgres", "ferretdb")
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            await asyncio.to_thread(stack.start, "postgres", "ferretdb")
+        elif action == "broker":
+            await asyncio.to_thread(stack.stop, "kafka")
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            await asyncio.to_thread(stack.start, "kafka")
+        kind = action.split(" ")[0]
+        injected[kind] = injected.get(kind, 0) + 1
+        if producing.done() and action == actions[-1]:
+            break
+
+
+async def _caught_up(
+    stack: PrivateStack, group: str, topics: TopicNames, projectors: Projectors, within: float
+) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        projectors.revive()
+        try:
+            await wait_caught_up(stack.bootstrap, group, topics, within=10)
+            return
+        except (TimeoutError, KafkaError):
+            if time.monotonic() > deadline:
+                raise
+
+
+async def run_world(
+    spec: WorldSpec, plan: FaultPlan, stack: PrivateStack, logs: Path, *, within: float = 600
+) -> Result:
+    """One world through the faults; the stack must be running (and is left running)."""
+    began = time.monotonic()
+    records = world(spec)
+    prefix = f"f{spec.seed}x{uuid.uuid4().hex[:6]}"
+    topics = TopicNames(
+        **{name: f"{prefix}.{topic}" for name, topic in asdict(TopicNames()).items()}
+    )
+    database, group = f"{prefix}db", f"{prefix}-projector"
+    await _create_topics(stack.bootstrap, topics)
+    env = stack.env()
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
+        MONGODB_URI=stack.mongodb_uri,
+        MONGODB_DATABASE=database,
+        PROJECTOR_GROUP=group,
+        PROJECTOR_BATCH_MAX=str(plan.batch_max),
+        PYTHONPATH=str(REPO),
+    )
+    for name, topic in asdict(topics).items():
+        env[f"TOPIC_{name.upper()}"] = topic
+    await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
+    projectors = Projectors(env, logs)
+    projectors.start()
+    injected: dict[str, int] = {}
+    rng = random.Random(f"faults:{spec.seed}")
+    try:
+        producing = asyncio.create_task(_produce(stack.bootstrap, topics, records, plan.rate))
+        await _inject(plan, rng, stack, projectors, producing, injected)
+        await producing
+        await _caught_up(stack, group, topics, projectors, within)
+    finally:
+        projectors.stop()
+    stored = await _retry_store(lambda: stored_documents(stack.mongodb_uri, database))
+    mapping = load_status_mapping()
+    docs = expected_documents(decoded_events(records), mapping)
+    mismatches = compare(stored, docs, expected_related(docs))
+    settings = ProjectorSettings(
+        kafka_bootstrap_servers=stack.bootstrap,
+        mongodb_uri=stack.mongodb_uri,
+        mongodb_database=database,
+        group_id=group,
+        topics=topics,
+    )
+    report = await check(settings)
+    return Result(
+        seed=spec.seed,
+        records=len(records),
+        entities=len(stored.keys() | docs.keys()),
+        mismatches=mismatches,
+        behind=report.lines()[1:],
+        injected=injected,
+        seconds=time.monotonic() - began,
+    )
+
+
+async def _retry_store(read: Any) -> Any:
+    for attempt in range(10):
+        try:
+            return await read()
+        except PyMongoError:
+            if attempt == 9:
+                raise
+            await asyncio.sleep(2)
+    raise AssertionError("unreachable")
+
+
+def dump(result: Result, path: Path) -> None:
+    path.write_text(json.dumps(result.__dict__, indent=1, default=str))

@@ -1,0 +1,102 @@
+"""A PostgreSQL + FerretDB + Kafka stack of the test's own, free to be killed and restarted.
+
+The shared stack (``scripts/stack``'s default ports) serves every other test and engineer:
+fault injection must never stop it. This one runs the same script with its own
+``STACK_DIR`` and ports, and the binaries of an installed stack (``FERRETDB_BIN``,
+``KAFKA_LIBS``; by default the ones ``scripts/install`` put under this checkout's
+``.stack/``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STACK_SCRIPT = REPO / "scripts" / "stack"
+
+
+def _free_port(*, pair: bool = False) -> int:
+    """A port nobody listens on (and, with ``pair``, the one after it too: Kafka's
+    controller)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if not pair or port >= 65535:
+            return port
+        with socket.socket() as second:
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+
+
+def installed(name: str, default: Path) -> Path:
+    return Path(os.environ.get(name) or default)
+
+
+@dataclass(frozen=True)
+class PrivateStack:
+    directory: Path
+    kafka_port: int
+    ferretdb_port: int
+    postgres_port: int
+
+    @classmethod
+    def at(cls, directory: Path) -> PrivateStack:
+        return cls(directory, _free_port(pair=True), _free_port(), _free_port())
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongodb_uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.ferretdb_port}/"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            STACK_DIR=str(self.directory),
+            KAFKA_PORT=str(self.kafka_port),
+            FERRETDB_PORT=str(self.ferretdb_port),
+            POSTGRES_PORT=str(self.postgres_port),
+            FERRETDB_BIN=str(installed("FERRETDB_BIN", REPO / ".stack/bin/ferretdb")),
+            KAFKA_LIBS=str(installed("KAFKA_LIBS", REPO / ".stack/kafka/libs")),
+            VENV_PY=sys.executable,
+            POSTGRES_SHARED_BUFFERS="128MB",
+            KAFKA_HEAP_OPTS="-Xms128m -Xmx512m",
+            READY_TIMEOUT="90",
+        )
+        env.pop("EXTERNAL_STACK", None)
+        return env
+
+    def _run(self, command: str, *services: str) -> None:
+        done = subprocess.run(
+            [str(STACK_SCRIPT), command, *services],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"scripts/stack {command} {' '.join(services)} failed "
+                f"({done.returncode}):\n{done.stdout}\n{done.stderr}"
+            )
+
+    def start(self, *services: str) -> None:
+        self._run("start", *services)
+
+    def stop(self, *services: str) -> None:
+        self._run("stop", *services)
+
+    def restart(self, *services: str) -> None:
+        self._run("restart", *services)
