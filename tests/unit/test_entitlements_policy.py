@@ -39,7 +39,7 @@ def test_packaged_default_policy() -> None:
 
 def test_free_form_documents_per_role(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
-    path.write_text('[documents]\nfree_form_roles = []\nfree_form_anonymous = false\n')
+    path.write_text("[documents]\nfree_form_roles = []\nfree_form_anonymous = false\n")
     locked = load_policy(path)
     assert not locked.may_send_free_form(caller("support"))
     assert not locked.may_send_free_form(None)
