@@ -30,7 +30,7 @@ def test_packaged_default_policy() -> None:
     assert policy.customers == {"GLOBEX": CustomerRule(frozenset({"DC-ATL"}))}
     assert "packaged" in policy.origin
     # Portal users and support may explore; an app's role runs only persisted operations.
-    assert policy.free_form_roles == {"viewer", "finance", "support"}
+    assert policy.free_form_roles == frozenset({"viewer", "finance", "support"})
     assert policy.may_send_free_form(caller("viewer"))
     assert policy.may_send_free_form(caller("app", "support"))
     assert not policy.may_send_free_form(caller("app"))
