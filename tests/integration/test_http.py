@@ -403,6 +403,9 @@ class ExplodingPolicy:
     def scope(self, *args: object, **kwargs: object) -> object:
         raise RuntimeError("KeyError in mongodb://admin:hunter2@db-7.internal/portal")
 
+    def may_send_free_form(self, caller: object) -> bool:
+        return True
+
 
 async def test_unexpected_errors_are_masked_with_the_request_id(api: Running) -> None:
     api.app.state.policy = ExplodingPolicy()
