@@ -48,6 +48,11 @@ class Policy:
     amount_roles: frozenset[str] = frozenset({"finance"})
     support_roles: frozenset[str] = frozenset({DEFAULT_SUPPORT_ROLE})
     customers: Mapping[str, CustomerRule] = field(default_factory=_no_customer_rules, hash=False)
+    #: Roles whose callers may send free-form GraphQL documents; None: every caller may.
+    #: Everyone else may run only persisted operations (``web.persisted``).
+    free_form_roles: frozenset[str] | None = None
+    #: Whether requests without a token (which can only introspect) may send free-form ones.
+    free_form_anonymous: bool = True
     #: Where the policy came from, for start-up logs and error messages.
     origin: str = field(default="built-in defaults", compare=False)
 
@@ -57,6 +62,15 @@ class Policy:
     def is_support(self, caller: Caller) -> bool:
         """Whether the caller holds one of this policy's support roles."""
         return not caller.roles.isdisjoint(self.support_roles)
+
+    def may_send_free_form(self, caller: Caller | None) -> bool:
+        """Whether the caller may send a document of its own rather than name a persisted one.
+
+        A grant, like the other role lists: one listed role is enough.
+        """
+        if caller is None:
+            return self.free_form_anonymous
+        return self.free_form_roles is None or not caller.roles.isdisjoint(self.free_form_roles)
 
     def scope(self, caller: Caller, *, cross_customer: bool = False) -> Scope:
         """The caller's scope for one request.
@@ -109,7 +123,7 @@ def load_policy(path: Path | None = None, *, environ: Mapping[str, str] = os.env
 def parse_policy(data: Mapping[str, Any], *, origin: str = "<policy>") -> Policy:
     """Validate a decoded policy document; pure, so tests need no files."""
     reader = _Reader(origin)
-    reader.only_keys(data, "", {"roles", "customers"})
+    reader.only_keys(data, "", {"roles", "customers", "documents"})
     roles = reader.table(data.get("roles", {}), "roles")
     reader.only_keys(roles, "roles", {"read_invoices", "see_amounts", "support"})
     defaults = Policy()
@@ -139,11 +153,23 @@ def parse_policy(data: Mapping[str, Any], *, origin: str = "<policy>") -> Policy
             allowed_warehouses=warehouses,
             unrestricted_roles=reader.names(rule, where, "unrestricted_roles", frozenset()),
         )
+    documents = reader.table(data.get("documents", {}), "documents")
+    reader.only_keys(documents, "documents", {"free_form_roles", "free_form_anonymous"})
+    free_form_roles = (
+        reader.names(documents, "documents", "free_form_roles", frozenset())
+        if "free_form_roles" in documents
+        else None
+    )
+    free_form_anonymous = documents.get("free_form_anonymous", defaults.free_form_anonymous)
+    if not isinstance(free_form_anonymous, bool):
+        raise reader.error("documents.free_form_anonymous", "must be true or false")
     return Policy(
         invoice_roles=invoice_roles,
         amount_roles=amount_roles,
         support_roles=support_roles,
         customers=customers,
+        free_form_roles=free_form_roles,
+        free_form_anonymous=free_form_anonymous,
         origin=origin,
     )
 

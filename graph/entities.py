@@ -41,6 +41,8 @@ from graph.enums import (
     TransportMode,
     enum_or_none,
 )
+from graph.global_ids import encode, number_for
+from graph.node import GLOBAL_ID_DESCRIPTION, Node
 from graph.values import (
     Carrier,
     Fulfillment,
@@ -90,14 +92,18 @@ def _related_backing(entity: RelatedEntity) -> Backing:
     return Backing(kind=entity.kind, id=entity.id, document=entity.document, summary=entity.summary)
 
 
-class _Entity:
+class _Entity(Node):
     """How the three entity types are built, and resolved for a federation gateway.
 
-    Entitlements apply to ``resolve_reference`` as to every read (it goes through the
-    request's readers), so another customer's entity resolves to null.
+    ``id`` is the global id (``graph.global_ids``); ``backing.id`` the entity's own number,
+    which each type also exposes (``orderId``, ``shipmentId``, ``invoiceId``) and declares as
+    a second federation key. Entitlements apply to ``resolve_reference`` as to every read (it
+    goes through the request's readers), so another customer's entity resolves to null.
     """
 
     KIND: ClassVar[EntityKind]
+    #: The field holding the entity's own number, a federation key beside ``id``.
+    NUMBER_KEY: ClassVar[str]
 
     def __init__(self, *, id: strawberry.ID, backing: Backing) -> None:
         """Replaced by each entity type's own dataclass constructor; here for the type checker."""
@@ -105,15 +111,22 @@ class _Entity:
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> Self:
-        return cls(id=strawberry.ID(str(doc["_id"])), backing=_backing(cls.KIND, doc))
+        backing = _backing(cls.KIND, doc)
+        return cls(id=strawberry.ID(encode(cls.KIND, backing.id)), backing=backing)
 
     @classmethod
     def related(cls, entity: RelatedEntity) -> Self:
-        return cls(id=strawberry.ID(entity.id), backing=_related_backing(entity))
+        return cls(id=strawberry.ID(encode(cls.KIND, entity.id)), backing=_related_backing(entity))
 
     @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Self | None:
-        doc = await readers_of(info).load(cls.KIND, str(id))
+    async def resolve_reference(cls, info: Info, **key: Any) -> Self | None:
+        """A gateway's representation names the entity by ``id`` (the global id, or the plain
+        number as before global ids existed) or by its number key (``orderId`` ...)."""
+        given = key.get(cls.NUMBER_KEY, key.get("id"))
+        if not isinstance(given, str):
+            return None
+        number = given if cls.NUMBER_KEY in key else number_for(cls.KIND, given)
+        doc = await readers_of(info).load(cls.KIND, number) if number else None
         return cls.of(doc) if doc else None
 
 
@@ -143,7 +156,7 @@ async def _last_event(backing: Backing, info: Info) -> EventProvenance | None:
 
 
 @strawberry.federation.type(
-    keys=["id"],
+    keys=["id", "orderId"],
     description=(
         "A customer order as the ERP holds it, with the warehouse's fulfillment progress and "
         "links to the shipments and invoices that concern it."
@@ -151,9 +164,17 @@ async def _last_event(backing: Backing, info: Info) -> EventProvenance | None:
 )
 class Order(_Entity):
     KIND: ClassVar[EntityKind] = "orders"
+    NUMBER_KEY: ClassVar[str] = "orderId"
 
-    id: strawberry.ID = strawberry.field(description="The order id (ERP sales order number).")
+    id: strawberry.ID = strawberry.field(description=GLOBAL_ID_DESCRIPTION)
     backing: strawberry.Private[Backing]
+
+    @field_resolver(
+        "The order number (ERP sales order number), e.g. SO-100234: what `order(id:)` "
+        "takes and the ERP shows."
+    )
+    def order_id(self) -> strawberry.ID:
+        return strawberry.ID(self.backing.id)
 
     @field_resolver("The customer account that owns the order.")
     async def customer_id(self, info: Info) -> str | None:
@@ -247,7 +268,7 @@ class Order(_Entity):
 
 
 @strawberry.federation.type(
-    keys=["id"],
+    keys=["id", "shipmentId"],
     description=(
         "A shipment planned in a TMS, with its carrier milestones, current status and "
         "estimated delivery, and links to its orders and invoices."
@@ -255,9 +276,16 @@ class Order(_Entity):
 )
 class Shipment(_Entity):
     KIND: ClassVar[EntityKind] = "shipments"
+    NUMBER_KEY: ClassVar[str] = "shipmentId"
 
-    id: strawberry.ID = strawberry.field(description="The shipment id (TMS load number).")
+    id: strawberry.ID = strawberry.field(description=GLOBAL_ID_DESCRIPTION)
     backing: strawberry.Private[Backing]
+
+    @field_resolver(
+        "The shipment number (TMS load number): what `shipment(id:)` takes and the TMS shows."
+    )
+    def shipment_id(self) -> strawberry.ID:
+        return strawberry.ID(self.backing.id)
 
     @field_resolver("The customer account that owns the shipment.")
     async def customer_id(self, info: Info) -> str | None:
@@ -361,7 +389,7 @@ _AMOUNTS_HIDDEN = " Amounts are null when your roles do not include seeing them.
 
 
 @strawberry.federation.type(
-    keys=["id"],
+    keys=["id", "invoiceId"],
     description=(
         "An invoice issued by the ERP, with its lines, payments and balance. Readable only "
         "with a role that may read invoices; amounts only with a role that may see them."
@@ -369,9 +397,16 @@ _AMOUNTS_HIDDEN = " Amounts are null when your roles do not include seeing them.
 )
 class Invoice(_Entity):
     KIND: ClassVar[EntityKind] = "invoices"
+    NUMBER_KEY: ClassVar[str] = "invoiceId"
 
-    id: strawberry.ID = strawberry.field(description="The invoice id.")
+    id: strawberry.ID = strawberry.field(description=GLOBAL_ID_DESCRIPTION)
     backing: strawberry.Private[Backing]
+
+    @field_resolver(
+        "The ERP's invoice id (not the printed `invoiceNumber`): what `invoice(id:)` takes."
+    )
+    def invoice_id(self) -> strawberry.ID:
+        return strawberry.ID(self.backing.id)
 
     async def _money(self, info: Info, name: str) -> Money | None:
         if not readers_of(info).scope.can_see_amounts:

@@ -9,13 +9,14 @@ not see returns null, so one customer cannot probe another's identifiers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
-from graphql import print_ast
+from graphql import GraphQLError, print_ast
 
 from graph.common import field_resolver
 from graph.connections import Connection
@@ -23,12 +24,14 @@ from graph.context import Info, readers_of
 from graph.entities import Invoice, Order, Shipment
 from graph.enums import InvoiceSort, OrderSort, ShipmentSort, ShipmentStatus
 from graph.freshness import SourceFreshness
+from graph.global_ids import GlobalId, decode, number_for
 from graph.inputs import (
     InvoiceFilterInput,
     OrderFilterInput,
     ShipmentFilterInput,
     TimeRangeInput,
 )
+from graph.node import Node
 from graph.viewer import Viewer
 from resolvers.audit import AuditRequest
 from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, ShipmentSearch
@@ -69,6 +72,8 @@ Last = Annotated[int | None, _LAST]
 Before = Annotated[str | None, _BEFORE]
 CustomerId = Annotated[str | None, _CUSTOMER]
 
+_ID_ARGUMENT = "The {0}'s global id (`id`), or its number (`{0}Id`): both name the same {0}."
+
 
 def _plain(value: Any) -> Any:
     """GraphQL variable values as plain data the audit log can store (enums by value)."""
@@ -94,6 +99,42 @@ def _audit_request(info: Info) -> AuditRequest:
     return AuditRequest(operation=name, query=text, variables=_plain(info.variable_values))
 
 
+#: How many ids one ``nodes`` call may name (a page's worth, like ``first``).
+MAX_NODES = MAX_PAGE_SIZE
+
+_NODE_TYPES: dict[str, type[Order] | type[Shipment] | type[Invoice]] = {
+    "orders": Order,
+    "shipments": Shipment,
+    "invoices": Invoice,
+}
+
+
+async def _nodes(info: Info, ids: list[str]) -> list[Node | None]:
+    """The visible entities the global ids name; the request's DataLoaders batch them into
+    one query per type. A value that is not a global id we issue is refused, naming it: a
+    plain order number belongs in ``order(id:)``."""
+    if len(ids) > MAX_NODES:
+        raise GraphQLError(
+            f"nodes takes at most {MAX_NODES} ids, got {len(ids)}.",
+            extensions={"code": "BAD_USER_INPUT"},
+        )
+    decoded: list[GlobalId] = []
+    for value in ids:
+        global_id = decode(value)
+        if global_id is None:
+            raise GraphQLError(
+                f"{value!r} is not a global id: pass an object's `id` (order, shipment and "
+                "invoice numbers go to order(id:), shipment(id:) and invoice(id:)).",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+        decoded.append(global_id)
+    readers = readers_of(info)
+    docs = await asyncio.gather(*(readers.load(g.kind, g.number) for g in decoded))
+    return [
+        _NODE_TYPES[g.kind].of(doc) if doc else None for g, doc in zip(decoded, docs, strict=True)
+    ]
+
+
 @strawberry.type(description="Read the orders, shipments and invoices of your customer accounts.")
 class Query:
     # --- orders --------------------------------------------------------------------------
@@ -102,9 +143,10 @@ class Query:
     async def order(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The order id.")],
+        id: Annotated[strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format("order"))],
     ) -> Order | None:
-        doc = await readers_of(info).order(str(id))
+        number = number_for("orders", str(id))
+        doc = await readers_of(info).order(number) if number else None
         return Order.of(doc) if doc else None
 
     @field_resolver("One order by your reference (PO number); null if none of yours has it.")
@@ -144,9 +186,12 @@ class Query:
     async def shipment(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The shipment id.")],
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format("shipment"))
+        ],
     ) -> Shipment | None:
-        doc = await readers_of(info).shipment(str(id))
+        number = number_for("shipments", str(id))
+        doc = await readers_of(info).shipment(number) if number else None
         return Shipment.of(doc) if doc else None
 
     @field_resolver(
@@ -241,9 +286,12 @@ class Query:
     async def invoice(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The invoice id.")],
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format("invoice"))
+        ],
     ) -> Invoice | None:
-        doc = await readers_of(info).invoice(str(id))
+        number = number_for("invoices", str(id))
+        doc = await readers_of(info).invoice(number) if number else None
         return Invoice.of(doc) if doc else None
 
     @field_resolver("One invoice by its number; null if none of yours has it. FORBIDDEN as above.")
@@ -279,6 +327,37 @@ class Query:
         page = PageRequest(INVOICE_SORTS[sort.name], first, after, last, before)
         filters = filter.to_filter() if filter is not None else InvoiceFilter()
         return Connection.of(await readers_of(info).invoices(filters, page), Invoice.of)
+
+    # --- any entity by global id (Relay) ---------------------------------------------------
+
+    @field_resolver(
+        "Refetch an order, shipment or invoice by its global `id` (Relay's Global Object "
+        "Identification); null if it does not exist or is not yours. FORBIDDEN for an "
+        "invoice unless your roles include reading invoices."
+    )
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="A global id, as `Node.id` gives it.")
+        ],
+    ) -> Node | None:
+        (found,) = await _nodes(info, [str(id)])
+        return found
+
+    @field_resolver(
+        "Refetch several objects by global id, in the order asked; null for each that does "
+        "not exist or is not yours (one query per type)."
+    )
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID],
+            strawberry.argument(description=f"Global ids, at most {MAX_NODES}."),
+        ],
+    ) -> list[Node | None]:
+        return await _nodes(info, [str(i) for i in ids])
 
     # --- about the data and the caller ---------------------------------------------------
 

@@ -25,6 +25,7 @@ from graphql import GraphQLError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.enums import ShipmentStatus, enum_or_none
+from graph.global_ids import number_for
 from graph.values import Milestone
 from projections.changes import ShipmentChange
 
@@ -151,7 +152,9 @@ class MilestoneEvent:
             "resubscribing to receive every event after this one."
         )
     )
-    shipment_id: strawberry.ID = strawberry.field(description="Id of the shipment that changed.")
+    shipment_id: strawberry.ID = strawberry.field(
+        description="The number of the shipment that changed (`Shipment.shipmentId`)."
+    )
     tracking_number: str | None = strawberry.field(
         description="The carrier's tracking number, when the shipment plan is known."
     )
@@ -204,11 +207,15 @@ class Subscription:
     async def shipment_updates(
         self,
         shipment_id: Annotated[
-            strawberry.ID, strawberry.argument(description="Id of the shipment to follow.")
+            strawberry.ID,
+            strawberry.argument(
+                description="The shipment to follow: its global `id` or its `shipmentId`."
+            ),
         ],
         after: Annotated[str | None, strawberry.argument(description=_AFTER_DESCRIPTION)] = None,
     ) -> AsyncGenerator[MilestoneEvent, None]:
-        selection = MilestoneSelection(shipment_id=str(shipment_id))
+        given = str(shipment_id)
+        selection = MilestoneSelection(shipment_id=number_for("shipments", given) or given)
         async for event in _events(selection, after):
             yield event
 

@@ -3,10 +3,10 @@
 The process keeps no state of its own beyond caches: MongoDB holds the projections, Kafka the
 change log, so any number of replicas can serve behind a load balancer.
 
-Lifespan order (reverse on shutdown): MongoDB client, entitlement policy and token verifier
-(a bad policy or key stops start-up), the consumer-lag poller, then ``web.live`` when that
-package exists. Nothing here waits for Kafka: the API starts, serves and stays ready with the
-broker down.
+Lifespan order (reverse on shutdown): MongoDB client, entitlement policy, token verifier and
+persisted operations (a bad policy, key or manifest stops start-up), the consumer-lag
+poller, then ``web.live`` when that package exists. Nothing here waits for Kafka: the API
+starts, serves and stays ready with the broker down.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from web.graphql_http import GraphQLEndpoint
 from web.limits import QueryLimitsExtension
 from web.masking import CodedErrors
 from web.metrics import Metrics, MetricsExtension
+from web.persisted import PersistedOperations
 from web.request_id import HEADER as REQUEST_ID_HEADER
 from web.request_id import RequestIdMiddleware
 from web.settings import Settings
@@ -51,14 +52,16 @@ LIVE_MODULE: Final = "web.live"
 MONGO_SERVER_SELECTION_MS: Final = 5_000
 
 
-def web_extensions(settings: Settings, metrics: Metrics) -> list[ExtensionSpec]:
+def web_extensions(
+    settings: Settings, metrics: Metrics, documents: DocumentCache | None = None
+) -> list[ExtensionSpec]:
     """The web layer's schema extensions, in the order they must run.
 
     Exit hooks run in reverse order, so the metrics extension (first) sees errors after
     ``CodedErrors`` gave them codes and masked them, and masking covers errors raised by
     the limits extension and by any extension the schema adds after these.
     """
-    documents = DocumentCache(settings.document_cache_size)
+    documents = documents or DocumentCache(settings.document_cache_size)
     return [
         lambda: MetricsExtension(metrics),
         CodedErrors,
@@ -74,7 +77,8 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     """
     settings = settings or Settings.from_env()
     metrics = Metrics()
-    schema = build_schema(extensions=web_extensions(settings, metrics))
+    documents = DocumentCache(settings.document_cache_size)
+    schema = build_schema(extensions=web_extensions(settings, metrics, documents))
     endpoint = GraphQLEndpoint(schema, settings, render_page(settings.graphql_path))
 
     @contextlib.asynccontextmanager
@@ -93,6 +97,12 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             app.state.audit = MongoAuditSink(db, app.state.collections.audit_log)
             app.state.policy = load_policy(settings.entitlements_file, environ={})
             app.state.verifier = build_verifier(settings.tokens)
+            app.state.persisted = PersistedOperations.load(
+                settings.persisted_operations_files,
+                schema._schema,
+                documents,
+                apq_cache_size=settings.persisted_query_cache_size,
+            )
 
             poller = ConsumerLagPoller(
                 bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -111,10 +121,12 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
                 app.state.live = await stack.enter_async_context(live_context)
                 endpoint.use_live(app.state.live)
             logger.info(
-                "portal API ready: GraphQL at %s, MongoDB database %r, live updates %s",
+                "portal API ready: GraphQL at %s, MongoDB database %r, live updates %s, "
+                "%d persisted operations",
                 settings.graphql_path,
                 settings.mongodb_database,
                 "on" if app.state.live is not None else "off",
+                len(app.state.persisted),
             )
             yield
 

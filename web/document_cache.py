@@ -6,6 +6,9 @@ the API's CPU time per request (profiled on the tracking-number query). Both dep
 the text, the schema and the rules, so each distinct text is parsed and validated once, in
 a bounded LRU: unique texts (GraphiQL users, an attacker) evict old entries instead of
 growing memory. Checks that depend on variables (``web.limits``) still run per request.
+
+Persisted operations (``web.persisted``) are checked at start-up and *pinned*: they stay
+outside the LRU, so unique texts never evict an operation an app depends on.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    parse,
+    specified_rules,
+)
 from strawberry.schema.schema import validate_document
 
 
@@ -45,6 +55,23 @@ class DocumentCache:
 
     def __init__(self, maxsize: int) -> None:
         self._checked = lru_cache(maxsize=maxsize)(_check)
+        self._pinned: dict[
+            tuple[GraphQLSchema, str, tuple[type[ASTValidationRule], ...]], CheckedDocument
+        ] = {}
+
+    def pin(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        rules: Sequence[type[ASTValidationRule]] = specified_rules,
+    ) -> CheckedDocument:
+        """Parse and validate ``query`` now and keep the result for good (a persisted
+        operation). ``rules`` must be those requests run with: Strawberry's default is
+        graphql-core's ``specified_rules``. Raises ``GraphQLError`` for a syntax error."""
+        key = (schema, query, tuple(rules))
+        if key not in self._pinned:
+            self._pinned[key] = _check(*key)
+        return self._pinned[key]
 
     def checked(
         self,
@@ -53,7 +80,9 @@ class DocumentCache:
         rules: Sequence[type[ASTValidationRule]],
     ) -> CheckedDocument:
         """Raises ``GraphQLError`` for a syntax error (not remembered: it is cheap to find)."""
-        return self._checked(schema, query, tuple(rules))
+        key = (schema, query, tuple(rules))
+        pinned = self._pinned.get(key)
+        return pinned if pinned is not None else self._checked(*key)
 
     def size(self) -> int:
         return self._checked.cache_info().currsize

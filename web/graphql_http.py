@@ -47,6 +47,7 @@ from graph.context import GraphContext
 from web.auth import authenticate
 from web.error_codes import ErrorCode, is_request_error
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
+from web.persisted import PersistedQueryError, persisted_document, with_document_id
 from web.settings import Settings
 
 logger = logging.getLogger("web.graphql")
@@ -221,13 +222,25 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         """Strawberry's, after checking that a POST body is a JSON object (Strawberry 0.341
         fails with an AttributeError, a 500, on a body such as ``"text"`` or ``42``)."""
+        raw: object = request.query_params
         if request.method == "POST":
-            body = self.parse_json(await request.get_body())  # cached: parsed again below
+            raw = body = self.parse_json(await request.get_body())  # cached: parsed again below
             if not isinstance(body, dict | list):
                 raise HTTPException(
                     400, "The request body must be a JSON object with a `query` member."
                 )
-        return await super().parse_http_body(request)
+        data = await super().parse_http_body(request)
+        if isinstance(data, list):
+            return data
+        try:
+            return with_document_id(data, raw)
+        except PersistedQueryError as exc:
+            raise HTTPException(400, exc.message) from exc
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """Never here: ``_respond`` already served the page to browsers, and a GET naming a
+        persisted operation (no ``query``) must run whatever its Accept header says."""
+        return False
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self.page_html)
@@ -250,8 +263,12 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         method = request_adapter.method
         allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
         try:
+            query = persisted_document(request, context.caller, request_data)
+        except PersistedQueryError as exc:
+            return ExecutionResult(data=None, errors=[exc.graphql_error()])
+        try:
             return await self.schema.execute(
-                request_data.query,
+                query,
                 root_value=root_value,
                 variable_values=request_data.variables,
                 context_value=context,

@@ -15,6 +15,7 @@ from typing import TypeVar
 from entitlements.errors import ConfigurationError
 from entitlements.tokens import TokenSettings
 from projections.topics import TopicNames
+from web.persisted import parse_paths
 
 T = TypeVar("T")
 
@@ -65,6 +66,10 @@ class Settings:
     stale_after_seconds: float = 300.0
     #: Entitlement policy file; None means the packaged default policy.
     entitlements_file: Path | None = None
+    #: Manifests of persisted operations (Apollo's or Relay's format); see ``web.persisted``.
+    persisted_operations_files: tuple[Path, ...] = ()
+    #: Texts of Apollo automatic persisted queries remembered by hash (LRU; 0: none).
+    persisted_query_cache_size: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -110,6 +115,10 @@ class Settings:
             document_cache_size=reader.integer("DOCUMENT_CACHE_SIZE", 256, minimum=0),
             stale_after_seconds=reader.number("STALE_AFTER_SECONDS", 300.0, minimum=0.001),
             entitlements_file=reader.text("ENTITLEMENTS_FILE", None, _existing_file),
+            persisted_operations_files=reader.text("PERSISTED_OPERATIONS_FILE", (), parse_paths),
+            persisted_query_cache_size=reader.integer(
+                "PERSISTED_QUERY_CACHE_SIZE", 1000, minimum=0
+            ),
         )
         if reader.problems:
             raise SettingsError(reader.problems)

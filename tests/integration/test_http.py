@@ -34,7 +34,8 @@ SECRET = "http-tests-shared-secret-0123456789abcdef"
 GRJ = "application/graphql-response+json"
 ORIGIN = "https://portal.example.com"
 TRACK = (
-    "query($t: String!) { shipmentByTrackingNumber(trackingNumber: $t) { id customerId status } }"
+    "query($t: String!) { shipmentByTrackingNumber(trackingNumber: $t) {"
+    " shipmentId customerId status } }"
 )
 
 
@@ -161,7 +162,7 @@ async def test_post_query_as_application_json(api: Running) -> None:
     assert response.json() == {
         "data": {
             "shipmentByTrackingNumber": {
-                "id": "SHP-A",
+                "shipmentId": "SHP-A",
                 "customerId": "ACME",
                 "status": "IN_TRANSIT",
             }
@@ -175,7 +176,7 @@ async def test_graphql_response_json_when_the_client_accepts_it(api: Running) ->
     )
     assert response.status_code == 200
     assert media_type(response) == GRJ
-    assert response.json()["data"]["shipmentByTrackingNumber"]["id"] == "SHP-A"
+    assert response.json()["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
 
 
 async def test_validation_error_is_400_only_under_graphql_response_json(api: Running) -> None:
@@ -204,7 +205,7 @@ async def test_get_runs_queries(api: Running) -> None:
         headers={**api.auth(["ACME"]), "accept": "application/json"},
     )
     assert response.status_code == 200
-    assert response.json()["data"]["shipmentByTrackingNumber"]["id"] == "SHP-A"
+    assert response.json()["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
 
 
 async def test_get_refuses_mutations_with_405(api: Running) -> None:
@@ -401,6 +402,9 @@ class ExplodingPolicy:
 
     def scope(self, *args: object, **kwargs: object) -> object:
         raise RuntimeError("KeyError in mongodb://admin:hunter2@db-7.internal/portal")
+
+    def may_send_free_form(self, caller: object) -> bool:
+        return True
 
 
 async def test_unexpected_errors_are_masked_with_the_request_id(api: Running) -> None:

@@ -9,9 +9,11 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.policy import Policy
+from graph.global_ids import encode
 from graph.schema import build_schema
 from projections import documents
 from resolvers.readers import Readers
+from tests.global_ids import numbers
 from tests.integration.test_resolvers_world import (
     T0,
     MemoryAudit,
@@ -157,18 +159,18 @@ async def test_lookups_by_business_keys(db: AsyncDatabase[Doc]) -> None:
     )
     assert result.errors == []
     assert result.data["orderByReference"] == {
-        "id": "SO-2",
+        "id": encode("orders", "SO-2"),
         "status": "CANCELLED",
         "cancellation": {"reason": "customer request"},
     }
     assert result.data["shipmentByTrackingNumber"] == {
-        "id": "SH-2",
+        "id": encode("shipments", "SH-2"),
         "status": "DELIVERED",
         "carrier": {"scac": "FXFE"},
-        "orders": [{"id": "SO-3"}],
+        "orders": [{"id": encode("orders", "SO-3")}],
     }
     assert result.data["invoiceByNumber"] == {
-        "id": "IN-1",
+        "id": encode("invoices", "IN-1"),
         "status": "OVERDUE",
         "total": {"amount": "1150.00", "currency": "USD"},
     }
@@ -193,7 +195,7 @@ async def test_a_reference_shared_by_two_of_my_customers_needs_a_customer_id(
         both,
         '{ orderByReference(customerReference: "PO-X", customerId: "BETA") { id } }',
     )
-    assert chosen.data == {"orderByReference": {"id": "B-1"}}
+    assert chosen.data == {"orderByReference": {"id": encode("orders", "B-1")}}
 
 
 async def _all_pages(
@@ -220,7 +222,7 @@ async def _all_pages(
         )
         assert page.errors == []
         conn = page.data[field]
-        found = [e["node"]["id"] for e in conn["edges"]]
+        found = numbers(e["node"] for e in conn["edges"])
         ids = found + ids if backwards else ids + found
         other_side = "hasNextPage" if backwards else "hasPreviousPage"
         assert conn["pageInfo"][other_side] is (cursor is not None)
@@ -264,7 +266,7 @@ async def test_total_count_and_last_page(db: AsyncDatabase[Doc]) -> None:
     )
     assert result.data["orders"] == {
         "totalCount": 4,  # SO-9 is not known yet
-        "nodes": [{"id": "SO-4"}, {"id": "SO-3"}, {"id": "SO-2"}],
+        "nodes": [{"id": encode("orders", n)} for n in ("SO-4", "SO-3", "SO-2")],
         "pageInfo": {"hasNextPage": True},
     }
 
@@ -290,7 +292,7 @@ async def test_total_count_and_last_page(db: AsyncDatabase[Doc]) -> None:
 async def test_order_filters(db: AsyncDatabase[Doc], filter_: str, expected: list[str]) -> None:
     result = await run(SCHEMA, db, ACME, f"{{ orders(filter: {filter_}) {{ nodes {{ id }} }} }}")
     assert result.errors == []
-    assert [n["id"] for n in result.data["orders"]["nodes"]] == expected
+    assert numbers(result.data["orders"]["nodes"]) == expected
 
 
 @pytest.mark.parametrize(
@@ -307,7 +309,7 @@ async def test_order_filters(db: AsyncDatabase[Doc], filter_: str, expected: lis
 async def test_shipment_filters(db: AsyncDatabase[Doc], filter_: str, expected: list[str]) -> None:
     result = await run(SCHEMA, db, ACME, f"{{ shipments(filter: {filter_}) {{ nodes {{ id }} }} }}")
     assert result.errors == []
-    assert [n["id"] for n in result.data["shipments"]["nodes"]] == expected
+    assert numbers(result.data["shipments"]["nodes"]) == expected
 
 
 @pytest.mark.parametrize(
@@ -329,7 +331,7 @@ async def test_invoice_status_filter_derives_overdue_from_today(
         f"{{ invoices(filter: {{statuses: {statuses}}}) {{ nodes {{ id status }} }} }}",
     )
     assert result.errors == []
-    assert [n["id"] for n in result.data["invoices"]["nodes"]] == expected
+    assert numbers(result.data["invoices"]["nodes"]) == expected
 
 
 @pytest.mark.parametrize(
@@ -398,7 +400,11 @@ async def test_invoices_are_forbidden_without_the_role_but_the_rest_of_the_order
         ACME,
         '{ order(id: "SO-1") { id invoices { id } shipments { id } } invoices { nodes { id } } }',
     )
-    assert result.data["order"] == {"id": "SO-1", "invoices": None, "shipments": [{"id": "SH-1"}]}
+    assert result.data["order"] == {
+        "id": encode("orders", "SO-1"),
+        "invoices": None,
+        "shipments": [{"id": encode("shipments", "SH-1")}],
+    }
     assert sorted(result.codes) == ["FORBIDDEN", "FORBIDDEN"]
     single = await run(SCHEMA, db, ACME, '{ invoice(id: "IN-1") { id } }')
     assert single.codes == ["FORBIDDEN"]
@@ -459,14 +465,14 @@ async def test_search(db: AsyncDatabase[Doc], text: str, expected: list[str]) ->
         {"t": text},
     )
     assert result.errors == []
-    assert [n["id"] for n in result.data["searchShipments"]["nodes"]] == expected
+    assert numbers(result.data["searchShipments"]["nodes"]) == expected
 
 
 async def test_search_narrowed_by_status(db: AsyncDatabase[Doc]) -> None:
     result = await run(
         SCHEMA, db, ACME, '{ searchShipments(text: "SH-", statuses: [DELIVERED]) { nodes { id } } }'
     )
-    assert [n["id"] for n in result.data["searchShipments"]["nodes"]] == ["SH-2"]
+    assert numbers(result.data["searchShipments"]["nodes"]) == ["SH-2"]
 
 
 async def test_data_freshness_reports_staleness_and_declared_maintenance(
@@ -516,17 +522,17 @@ async def test_reads_follow_the_read_pointer_to_the_active_generation(
 ) -> None:
     await World([order("OLD-1", "ACME", reference="P")]).insert(mongo_db)
     await World([order("NEW-1", "ACME", reference="P")]).insert(mongo_db, suffix="g2")
-    query = '{ orders { nodes { id } } orderByReference(customerReference: "P") { id } }'
+    query = '{ orders { nodes { orderId } } orderByReference(customerReference: "P") { orderId } }'
     before = await run(SCHEMA, mongo_db, ACME, query)
     assert before.data == {
-        "orders": {"nodes": [{"id": "OLD-1"}]},
-        "orderByReference": {"id": "OLD-1"},
+        "orders": {"nodes": [{"orderId": "OLD-1"}]},
+        "orderByReference": {"orderId": "OLD-1"},
     }
     await mongo_db[documents.READ_POINTER].insert_one({"_id": "active", "suffix": "g2"})
     after = await run(SCHEMA, mongo_db, ACME, query)
     assert after.data == {
-        "orders": {"nodes": [{"id": "NEW-1"}]},
-        "orderByReference": {"id": "NEW-1"},
+        "orders": {"nodes": [{"orderId": "NEW-1"}]},
+        "orderByReference": {"orderId": "NEW-1"},
     }
 
 

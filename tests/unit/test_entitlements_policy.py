@@ -29,6 +29,22 @@ def test_packaged_default_policy() -> None:
     assert policy.support_roles == {"support"}
     assert policy.customers == {"GLOBEX": CustomerRule(frozenset({"DC-ATL"}))}
     assert "packaged" in policy.origin
+    # Portal users and support may explore; an app's role runs only persisted operations.
+    assert policy.free_form_roles == frozenset({"viewer", "finance", "support"})
+    assert policy.may_send_free_form(caller("viewer"))
+    assert policy.may_send_free_form(caller("app", "support"))
+    assert not policy.may_send_free_form(caller("app"))
+    assert policy.may_send_free_form(None)
+
+
+def test_free_form_documents_per_role(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text("[documents]\nfree_form_roles = []\nfree_form_anonymous = false\n")
+    locked = load_policy(path)
+    assert not locked.may_send_free_form(caller("support"))
+    assert not locked.may_send_free_form(None)
+    # Without the key every caller may, as before the setting existed.
+    assert Policy().may_send_free_form(caller("app")) and Policy().may_send_free_form(None)
 
 
 def test_entitlements_file_env_overrides_the_default(tmp_path: Path) -> None:
@@ -90,6 +106,13 @@ def test_empty_policy_is_the_built_in_default() -> None:
             "list of non-empty",
         ),
         ('[customers." "]\nallowed_warehouses = ["DC-ATL"]\n', "customers. ", "blank"),
+        ("[documents]\nfree_form = []\n", "documents.free_form", "unknown key"),
+        ('[documents]\nfree_form_roles = "app"\n', "documents.free_form_roles", "list of"),
+        (
+            '[documents]\nfree_form_anonymous = "yes"\n',
+            "documents.free_form_anonymous",
+            "true or false",
+        ),
     ],
 )
 def test_invalid_policy_names_file_and_key(

@@ -69,12 +69,14 @@ def test_the_description_check_notices_a_missing_description() -> None:
     assert _undocumented(bare) == ["Bare"]
 
 
-async def test_service_sdl_declares_the_three_entities_with_key_id() -> None:
+async def test_service_sdl_declares_the_three_entities_keyed_by_global_id_and_by_number() -> None:
     result = await SCHEMA.execute("{ _service { sdl } }")
     assert result.errors is None and result.data is not None
     sdl = result.data["_service"]["sdl"]
-    for entity in ("Order", "Shipment", "Invoice"):
-        assert re.search(rf'type {entity} @key\(fields: "id"\)', sdl), entity
+    keys = (("Order", "orderId"), ("Shipment", "shipmentId"), ("Invoice", "invoiceId"))
+    for entity, number in keys:
+        declared = rf'type {entity} implements Node @key\(fields: "id"\) @key\(fields: "{number}"\)'
+        assert re.search(declared, sdl), entity
     assert "specs.apollo.dev/federation/v2" in sdl
 
 

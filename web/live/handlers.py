@@ -36,6 +36,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     PongMessage,
+    SubscribeMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
@@ -48,12 +49,20 @@ from graph.subscriptions import current_feed
 from web.live.closes import PONG_TIMEOUT, TOKEN_EXPIRED, CloseReason, forbidden
 from web.live.feed import ConnectionFeed
 from web.live.service import LiveService
+from web.persisted import DocumentRequest, PersistedQueryError, document_for
 
 logger = logging.getLogger(__name__)
 
 _UNAVAILABLE = CloseReason(1011, "Live subscriptions are not available on this server")
 #: What a send or close on a connection that is already gone raises, depending on the layer.
 _GONE = (WebSocketDisconnected, WebSocketDisconnect, OSError)
+
+
+def _app_state(websocket: object) -> object:
+    """``app.state`` of the Starlette app serving ``websocket`` (None outside one)."""
+    scope = getattr(getattr(websocket, "ws", None), "scope", None)
+    app = scope.get("app") if isinstance(scope, dict) else None
+    return getattr(app, "state", None)
 
 
 def live_service_of(view: object, websocket: object) -> LiveService | None:
@@ -133,6 +142,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         super().__init__(*args, **kwargs)
         self._guard = ConnectionGuard(self.websocket)
         self._pong = asyncio.Event()
+        self._caller: Caller | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         payload = message.get("payload", {})
@@ -157,6 +167,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await self._close_now(forbidden(str(exc)))
             return
         self._open_feed(service, caller)
+        self._caller = caller
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
             self._guard.watch_expiry(caller.expires_at)
@@ -168,6 +179,30 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
 
     async def handle_pong(self, message: PongMessage) -> None:
         self._pong.set()
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Persisted operations over WebSocket as over HTTP (``web.persisted``): the payload
+        may name one by ``documentId`` or APQ hash, and a caller without free-form
+        permission may run only those. A refusal is an ``error`` message for that id."""
+        payload = message.get("payload")
+        if self.connection_acknowledged and isinstance(payload, dict):
+            document_id = payload.get("documentId")
+            try:
+                query = document_for(
+                    _app_state(self.websocket),
+                    self._caller,
+                    DocumentRequest(
+                        payload.get("query"),
+                        document_id if isinstance(document_id, str) else None,
+                        payload.get("extensions"),
+                    ),
+                )
+            except PersistedQueryError as exc:
+                error = exc.graphql_error().formatted
+                await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
+                return
+            message = {**message, "payload": {**payload, "query": query or ""}}
+        await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
         await self._guard.shutdown()

@@ -1,0 +1,99 @@
+"""Persisted operations without a server: manifests, validation at load, the APQ rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from entitlements.errors import ConfigurationError
+from graph.schema import build_schema
+from web.document_cache import DocumentCache
+from web.persisted import (
+    DocumentRequest,
+    PersistedOperations,
+    PersistedQueryError,
+    parse_manifest,
+    sha256_hex,
+)
+
+SCHEMA = build_schema()._schema
+VIEWER = "query Viewer { viewer { subject } }"
+
+
+def _apq(text: str, *, send_text: bool) -> DocumentRequest:
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(text)}}
+    return DocumentRequest(text if send_text else None, extensions=persisted)
+
+
+def test_both_manifest_formats() -> None:
+    apollo = {
+        "format": "apollo-persisted-query-manifest",
+        "version": 1,
+        "operations": [{"id": "a1", "name": "Viewer", "type": "query", "body": VIEWER}],
+    }
+    assert [(o.id, o.name) for o in parse_manifest(apollo, "m.json")] == [("a1", "Viewer")]
+    assert [o.text for o in parse_manifest({"r1": VIEWER}, "r.json")] == [VIEWER]
+    with pytest.raises(ConfigurationError, match=r"^m\.json: unknown manifest format"):
+        parse_manifest({"format": "other", "operations": []}, "m.json")
+    with pytest.raises(ConfigurationError, match="entry 'r1'"):
+        parse_manifest({"r1": 42}, "r.json")
+
+
+def test_an_operation_that_does_not_validate_stops_the_load_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "relay.json"
+    path.write_text(json.dumps({"good": VIEWER, "bad1": "query Broken { noSuchField }"}))
+    with pytest.raises(ConfigurationError) as caught:
+        PersistedOperations.load([path], SCHEMA, DocumentCache(8), apq_cache_size=8)
+    assert str(caught.value).startswith(f"{path}: operation 'bad1'")
+    assert "noSuchField" in str(caught.value)
+
+
+def test_listed_operations_are_parsed_once_and_pinned(tmp_path: Path) -> None:
+    path = tmp_path / "relay.json"
+    path.write_text(json.dumps({"v": VIEWER}))
+    documents = DocumentCache(0)  # no LRU at all: only pinned documents are remembered
+    PersistedOperations.load([path], SCHEMA, documents, apq_cache_size=8)
+    from graphql import specified_rules
+
+    first = documents.checked(SCHEMA, VIEWER, specified_rules)
+    assert documents.checked(SCHEMA, VIEWER, specified_rules) is first
+
+
+def test_apq_miss_register_hit_and_bounded_cache() -> None:
+    operations = PersistedOperations(apq_cache_size=2)
+    with pytest.raises(PersistedQueryError) as miss:
+        operations.document(_apq(VIEWER, send_text=False), may_send_free_form=True)
+    assert miss.value.code == "PERSISTED_QUERY_NOT_FOUND"
+    assert operations.document(_apq(VIEWER, send_text=True), may_send_free_form=True) == VIEWER
+    assert operations.document(_apq(VIEWER, send_text=False), may_send_free_form=True) == VIEWER
+    for n in range(2):
+        operations.document(
+            _apq(f"{{ a{n}: __typename }}", send_text=True), may_send_free_form=True
+        )
+    assert operations.remembered() == 2  # the oldest went
+    with pytest.raises(PersistedQueryError):
+        operations.document(_apq(VIEWER, send_text=False), may_send_free_form=True)
+
+
+def test_a_hash_that_does_not_match_the_text_is_refused() -> None:
+    wrong = DocumentRequest(
+        VIEWER, extensions={"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
+    )
+    with pytest.raises(PersistedQueryError) as caught:
+        PersistedOperations().document(wrong, may_send_free_form=True)
+    assert caught.value.code == "BAD_REQUEST"
+
+
+def test_callers_without_free_form_run_only_listed_operations() -> None:
+    from web.persisted import Operation
+
+    operations = PersistedOperations([Operation("v", VIEWER)])
+    assert operations.document(DocumentRequest(None, "v"), may_send_free_form=False) == VIEWER
+    assert operations.document(DocumentRequest(VIEWER), may_send_free_form=False) == VIEWER
+    for request in (DocumentRequest("{ __typename }"), _apq("{ __typename }", send_text=True)):
+        with pytest.raises(PersistedQueryError) as caught:
+            operations.document(request, may_send_free_form=False)
+        assert caught.value.code == "PERSISTED_QUERY_REQUIRED"
+    assert operations.remembered() == 0  # nothing registered for a caller who may not
