@@ -214,9 +214,9 @@ async def test_several_customers_page_in_the_order_of_one_query(
     after = ""
     while True:
         page_info = "pageInfo { hasNextPage endCursor }"
-        query = f"{{ orders(first: 100{after}) {{ edges {{ node {{ id }} }} {page_info} }} }}"
+        query = f"{{ orders(first: 100{after}) {{ edges {{ node {{ orderId }} }} {page_info} }} }}"
         page = (await run(SCHEMA, db, SEVERAL, query)).data["orders"]
-        seen += [edge["node"]["id"] for edge in page["edges"]]
+        seen += [edge["node"]["orderId"] for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = f', after: "{page["pageInfo"]["endCursor"]}"'
