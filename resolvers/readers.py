@@ -181,6 +181,18 @@ class Readers:
         self._pointer_lock = asyncio.Lock()
         self._loaders: dict[EntityKind, DataLoader[str, Doc | None]] = {}
 
+    def for_caller(self, caller: Caller) -> Readers:
+        """Readers of the same store for another caller, with caches of their own."""
+        return Readers(
+            self._db,
+            self._policy,
+            caller,
+            self._audit,
+            self._names,
+            clock=self._clock,
+            stale_after=self._stale_after,
+        )
+
     # --- who ---------------------------------------------------------------------------
 
     @property
@@ -201,7 +213,7 @@ class Readers:
         caller = self._caller
         if caller is None:
             raise Unauthenticated("authentication required: send a bearer token")
-        if caller.expires_at <= self._clock():
+        if caller.valid_until <= self._clock():
             raise Unauthenticated("the token has expired")
         try:
             return self._policy.scope(caller, cross_customer=cross_customer)
@@ -242,12 +254,11 @@ class Readers:
         scoped = combine(query, self._scope_filter(scope, kind))
         collection = await self._collection(kind)
         try:
-            # A negative limit asks for one batch of at most ``limit`` documents and leaves
-            # no cursor open: a page costs one round trip. FerretDB 1.24 was seen keeping a
-            # PostgreSQL connection per positive-limit find that stopped at its limit, and
-            # freezing once its pool ran dry (README, known limits).
+            # A positive limit: every match up to it, in as many batches as the driver needs
+            # (a negative one means a single batch, which the server caps at 101 documents
+            # or 16 MiB and so silently drops the rest of a large id batch).
             cursor = collection.find(
-                scoped, projection, sort=list(sort) if sort else None, limit=-limit
+                scoped, projection, sort=list(sort) if sort else None, limit=limit
             )
             return await cursor.to_list()
         except PyMongoError as exc:

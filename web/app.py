@@ -24,9 +24,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 
 from entitlements.policy import load_policy
+from graph.context import ConnectionCaller
 from graph.schema import ExtensionSpec, build_schema
 from resolvers.audit import MongoAuditSink
 from resolvers.collections import CollectionNames
@@ -36,7 +36,8 @@ from web.consumer_lag import ConsumerLagPoller
 from web.document_cache import DocumentCache
 from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
 from web.graphql_http import GraphQLEndpoint
-from web.limits import QueryLimitsExtension
+from web.headers import AssetFiles
+from web.limits import QueryLimitsExtension, screen_document
 from web.masking import CodedErrors
 from web.metrics import Metrics, MetricsExtension
 from web.request_id import HEADER as REQUEST_ID_HEADER
@@ -58,11 +59,17 @@ def web_extensions(settings: Settings, metrics: Metrics) -> list[ExtensionSpec]:
     ``CodedErrors`` gave them codes and masked them, and masking covers errors raised by
     the limits extension and by any extension the schema adds after these.
     """
-    documents = DocumentCache(settings.document_cache_size)
+    limits = settings.limits
+    documents = DocumentCache(
+        settings.document_cache_size,
+        max_tokens=limits.max_tokens,
+        screen=lambda schema, document: screen_document(schema, document, limits),
+    )
     return [
         lambda: MetricsExtension(metrics),
         CodedErrors,
-        lambda: QueryLimitsExtension(settings.limits, documents),
+        lambda: QueryLimitsExtension(limits, documents),
+        ConnectionCaller,
     ]
 
 
@@ -122,7 +129,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
         routes=[
             Route(settings.graphql_path, endpoint),
             WebSocketRoute(settings.graphql_path, endpoint),
-            Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIRECTORY), name="graphiql"),
+            Mount(STATIC_PREFIX, app=AssetFiles(directory=STATIC_DIRECTORY), name="graphiql"),
             Route("/healthz", operations.healthz, methods=["GET"]),
             Route("/readyz", operations.readyz, methods=["GET"]),
             Route("/metrics", operations.metrics, methods=["GET"]),

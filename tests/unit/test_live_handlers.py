@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -256,8 +257,14 @@ async def test_each_documented_payload_shape_authenticates(key: str) -> None:
 
 
 async def test_an_expiring_token_closes_the_connection_with_4401() -> None:
-    async with _connection(_service()) as socket:
-        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'], ttl=2)}"})
+    # The connection lives as long as HTTP would accept its token: exp plus the leeway.
+    service = dataclasses.replace(
+        _service(), verifier=TokenVerifier(dataclasses.replace(TOKENS, leeway_seconds=2))
+    )
+    async with _connection(service) as socket:
+        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'], ttl=1)}"})
+        await asyncio.sleep(1.2)
+        assert not socket.closed.done()  # inside the leeway: still open
         code, reason = await socket.close_code(within=4)
     assert code == 4401
     assert "expired" in reason
