@@ -6,8 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.federation.schema import FederationAny
+from strawberry.types import ExecutionContext
 
 from graph.context import Info
 from graph.entities import Invoice, Order, Shipment
@@ -49,6 +51,27 @@ class PortalSchema(strawberry.federation.Schema):
     take; here each such representation is a BAD_USER_INPUT error at its own index
     (``_entities[3]``) and the others still resolve.
     """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log only errors nobody raised on purpose (bugs, driver failures).
+
+        Strawberry logs every error of every response, with an excerpt of the document for
+        each location: a client's invalid document of 100 conflicting fields meant 101 such
+        excerpts formatted on the event loop and written to the log, per request. Refusals of
+        the client's input (syntax, validation, limits, bad arguments) are the client's to
+        read in the response, not the operator's.
+        """
+        unexpected = [
+            error
+            for error in errors
+            if error.original_error is not None
+            and not isinstance(error.original_error, GraphQLError)
+            and not isinstance(getattr(error.original_error, "code", None), str)
+        ]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
 
     def entities_resolver(
         self, info: Info, representations: list[FederationAny]
