@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 #: The support role name used when the policy file does not configure its own.
@@ -21,11 +21,21 @@ class Caller:
     subject: str
     customers: frozenset[str]
     roles: frozenset[str]
+    #: The token's ``exp``, as the viewer sees it.
     expires_at: datetime
+    #: The clock-skew allowance the token was verified with (``AUTH_LEEWAY_SECONDS``).
+    leeway: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         if self.expires_at.tzinfo is None:
             raise ValueError("Caller.expires_at must be timezone-aware (UTC)")
+
+    @property
+    def valid_until(self) -> datetime:
+        """When the API stops honouring the token: ``exp`` plus the leeway it was verified
+        with. Every check uses this one instant (HTTP verification, reads, WebSocket expiry),
+        so a token inside the leeway is accepted everywhere or nowhere."""
+        return self.expires_at + self.leeway
 
     @property
     def is_support(self) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
@@ -191,7 +191,7 @@ class TokenVerifier:
             raise AuthenticationError("token was not issued for this API") from error
         except jwt.PyJWTError as error:
             raise AuthenticationError("invalid bearer token") from error
-        return caller_from_claims(claims)
+        return caller_from_claims(claims, leeway_seconds=settings.leeway_seconds)
 
     def _jwks_key(self, token: str) -> jwt.PyJWK:
         assert self._jwks is not None
@@ -212,17 +212,28 @@ class TokenVerifier:
         return signing_key
 
 
-def caller_from_claims(claims: Mapping[str, Any]) -> Caller:
-    """Build the caller from already-verified claims, checking the shape of our own claims."""
+def caller_from_claims(claims: Mapping[str, Any], *, leeway_seconds: int = 0) -> Caller:
+    """Build the caller from already-verified claims, checking the shape of our own claims.
+
+    A signature proves who issued the token, not that its claims are sane: an ``exp`` beyond
+    the year 9999 (``10**12``) is refused here as any unusable token is.
+    """
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject.strip():
         raise AuthenticationError("token 'sub' claim must be a non-empty string")
-    exp = claims["exp"]
+    leeway = timedelta(seconds=leeway_seconds)
+    try:
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
+    except (OverflowError, ValueError, OSError, TypeError) as error:
+        raise AuthenticationError("token 'exp' claim is out of range") from error
+    if expires_at > datetime.max.replace(tzinfo=UTC) - leeway:
+        raise AuthenticationError("token 'exp' claim is out of range")
     return Caller(
         subject=subject,
         customers=_string_list_claim(claims, "customers"),
         roles=_string_list_claim(claims, "roles"),
-        expires_at=datetime.fromtimestamp(int(exp), tz=UTC),
+        expires_at=expires_at,
+        leeway=leeway,
     )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeAlias
 
 import strawberry
+from strawberry.extensions import SchemaExtension
 
 from entitlements.caller import Caller
 from entitlements.policy import Policy
@@ -46,6 +49,34 @@ class GraphContext:
         sink = audit if audit is not None else MongoAuditSink(db, names.audit_log)
         readers = Readers(db, policy, caller, sink, names, clock=clock, stale_after=stale_after)
         return cls(readers=readers, caller=caller, request=request)
+
+    def for_caller(self, caller: Caller) -> GraphContext:
+        """A context for one operation of ``caller``: same store, readers of its own."""
+        return GraphContext(
+            readers=self.readers.for_caller(caller), caller=caller, request=self.request
+        )
+
+
+#: The caller a WebSocket connection authenticated in ``connection_init``. ``web.live`` sets it
+#: before ``connection_ack``, so every operation task the connection starts afterwards
+#: inherits it (the context object itself was built at the handshake, before any token).
+connection_caller: ContextVar[Caller | None] = ContextVar("connection_caller", default=None)
+
+
+class ConnectionCaller(SchemaExtension):
+    """Runs each operation of an authenticated WebSocket connection as its caller.
+
+    Queries over graphql-transport-ws are allowed by the protocol and must read what that
+    caller may read. Each operation gets readers of its own, so DataLoader caches live for one
+    operation, as they do for one HTTP request, not for the connection's lifetime.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        caller = connection_caller.get()
+        if caller is not None and isinstance(context, GraphContext) and context.caller is None:
+            self.execution_context.context = context.for_caller(caller)
+        yield
 
 
 Info: TypeAlias = strawberry.Info[GraphContext, None]

@@ -2,16 +2,95 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.federation.schema import FederationAny
+from strawberry.types import ExecutionContext
 
+from graph.context import Info
 from graph.entities import Invoice, Order, Shipment
 from graph.query import Query
 from graph.subscriptions import Subscription, SubscriptionExecutionContext
+from resolvers.errors import BadUserInput
 
 ExtensionSpec = type[SchemaExtension] | Callable[[], SchemaExtension]
+
+#: The entity types a gateway may resolve, and the one key each is resolved by.
+ENTITY_TYPES: Final = ("Invoice", "Order", "Shipment")
+_REPRESENTATION_KEYS: Final = frozenset({"__typename", "id"})
+
+
+def representation_problem(representation: object) -> str | None:
+    """Why ``representation`` cannot be resolved, or None: ``{"__typename": <entity>, "id":
+    <non-empty string>}`` and nothing else (``@key(fields: "id")`` is every entity's key)."""
+    if not isinstance(representation, Mapping):
+        return "must be an object with __typename and id"
+    type_name = representation.get("__typename")
+    if not isinstance(type_name, str) or type_name not in ENTITY_TYPES:
+        return f"has __typename {type_name!r}; expected one of {', '.join(ENTITY_TYPES)}"
+    extra = sorted(str(k) for k in representation.keys() - _REPRESENTATION_KEYS)
+    if extra:
+        return f"has keys this subgraph does not resolve by: {', '.join(extra)} (only id)"
+    entity_id = representation.get("id")
+    if isinstance(entity_id, int) and not isinstance(entity_id, bool):
+        entity_id = str(entity_id)
+    if not isinstance(entity_id, str) or not entity_id:
+        return "must carry the entity's id as a non-empty string"
+    return None
+
+
+class PortalSchema(strawberry.federation.Schema):
+    """The federation schema, refusing unusable ``_entities`` representations one by one.
+
+    Strawberry's resolver fails the whole field with an internal error on a representation
+    without ``__typename``, with an unknown one or with keys ``resolve_reference`` does not
+    take; here each such representation is a BAD_USER_INPUT error at its own index
+    (``_entities[3]``) and the others still resolve.
+    """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log only errors nobody raised on purpose (bugs, driver failures).
+
+        Strawberry logs every error of every response, with an excerpt of the document for
+        each location: a client's invalid document of 100 conflicting fields meant 101 such
+        excerpts formatted on the event loop and written to the log, per request. Refusals of
+        the client's input (syntax, validation, limits, bad arguments) are the client's to
+        read in the response, not the operator's.
+        """
+        unexpected = [
+            error
+            for error in errors
+            if error.original_error is not None
+            and not isinstance(error.original_error, GraphQLError)
+            and not isinstance(getattr(error.original_error, "code", None), str)
+        ]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        results: list[Any] = []
+        usable: list[Any] = []
+        positions: list[int] = []
+        given: list[Any] = list(representations)
+        for index, representation in enumerate(given):
+            problem = representation_problem(representation)
+            if problem is None:
+                positions.append(index)
+                usable.append({**representation, "id": str(representation["id"])})
+                results.append(None)
+            else:
+                results.append(BadUserInput(f"representations[{index}] {problem}"))
+        for index, result in zip(positions, super().entities_resolver(info, usable), strict=True):
+            results[index] = result
+        return results
 
 
 def build_schema(*, extensions: Sequence[ExtensionSpec] = ()) -> strawberry.federation.Schema:
@@ -21,7 +100,7 @@ def build_schema(*, extensions: Sequence[ExtensionSpec] = ()) -> strawberry.fede
     can resolve ``Order``/``Shipment``/``Invoice`` references through ``_entities``, under the
     same entitlements as every other field.
     """
-    return strawberry.federation.Schema(
+    return PortalSchema(
         query=Query,
         subscription=Subscription,
         types=[Order, Shipment, Invoice],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from projections import documents
@@ -62,6 +62,14 @@ class TimeRange:
         for bound in (self.start, self.end):
             if bound is not None and bound.tzinfo is None:
                 raise BadUserInput("times must carry a UTC offset")
+            if bound is not None:
+                try:
+                    bound.astimezone(UTC)
+                except OverflowError:
+                    raise BadUserInput(
+                        f"time {bound.isoformat()} is out of range: in UTC it falls outside "
+                        "the years 1 to 9999"
+                    ) from None
         if self.start is not None and self.end is not None and self.start > self.end:
             raise BadUserInput("a time range must not end before it starts")
 

@@ -24,6 +24,7 @@ Round trips per request are bounded by the shape of the query, never by the numb
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from typing import Any, Final, TypeAlias
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 from strawberry.dataloader import DataLoader
 
 from entitlements.caller import Caller
@@ -59,6 +60,7 @@ from resolvers.paging import (
 )
 
 Doc: TypeAlias = dict[str, Any]
+log = logging.getLogger(__name__)
 #: The database handle readers are built on (so that layers above need not import the driver).
 Database: TypeAlias = AsyncDatabase[Doc]
 Clock: TypeAlias = Callable[[], datetime]
@@ -183,6 +185,18 @@ class Readers:
         self._pointer_lock = asyncio.Lock()
         self._loaders: dict[EntityKind, DataLoader[str, Doc | None]] = {}
 
+    def for_caller(self, caller: Caller) -> Readers:
+        """Readers of the same store for another caller, with caches of their own."""
+        return Readers(
+            self._db,
+            self._policy,
+            caller,
+            self._audit,
+            self._names,
+            clock=self._clock,
+            stale_after=self._stale_after,
+        )
+
     # --- who ---------------------------------------------------------------------------
 
     @property
@@ -203,7 +217,7 @@ class Readers:
         caller = self._caller
         if caller is None:
             raise Unauthenticated("authentication required: send a bearer token")
-        if caller.expires_at <= self._clock():
+        if caller.valid_until <= self._clock():
             raise Unauthenticated("the token has expired")
         try:
             return self._policy.scope(caller, cross_customer=cross_customer)
@@ -275,14 +289,24 @@ class Readers:
         projection: Mapping[str, Any] | None = None,
     ) -> list[Doc]:
         """One ``find``; a sorted read of one customer names its ordered index as the hint
-        (``documents.sort_index``)."""
+        (``documents.sort_index``).
+
+        The projector creates that index before it writes a generation. A store that
+        refuses the hint (the index is missing: documents written by something else) is
+        asked again without it, so a missing index costs speed, not answers.
+        """
         hint = None
         if sort and limit and isinstance(query.get("customerId"), str):
             hint = sort_index(kind, sort[0][0])
-        cursor = collection.find(
-            query, projection, sort=list(sort) if sort else None, limit=limit, hint=hint
-        )
-        return await cursor.to_list()
+        sorting = list(sort) if sort else None
+        if hint is not None:
+            try:
+                return await collection.find(
+                    query, projection, sort=sorting, limit=limit, hint=hint
+                ).to_list()
+            except OperationFailure:
+                log.warning("index %s of %s refused as a hint; reading without", hint, kind)
+        return await collection.find(query, projection, sort=sorting, limit=limit).to_list()
 
     def _visible(
         self, scope: Scope, kind: ReadKind, docs: Iterable[Mapping[str, Any]]

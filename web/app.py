@@ -24,9 +24,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 
 from entitlements.policy import load_policy
+from graph.context import ConnectionCaller
 from graph.schema import ExtensionSpec, build_schema
 from resolvers.audit import MongoAuditSink
 from resolvers.collections import CollectionNames
@@ -36,7 +36,8 @@ from web.consumer_lag import ConsumerLagPoller
 from web.document_cache import DocumentCache
 from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
 from web.graphql_http import GraphQLEndpoint
-from web.limits import QueryLimitsExtension
+from web.headers import AssetFiles
+from web.limits import QueryLimitsExtension, screen_document
 from web.masking import CodedErrors
 from web.metrics import Metrics, MetricsExtension
 from web.persisted import PersistedOperations
@@ -52,6 +53,17 @@ LIVE_MODULE: Final = "web.live"
 MONGO_SERVER_SELECTION_MS: Final = 5_000
 
 
+def new_document_cache(settings: Settings) -> DocumentCache:
+    """The one cache of parsed, screened and validated documents: free-form texts and the
+    persisted operations pinned in it share it."""
+    limits = settings.limits
+    return DocumentCache(
+        settings.document_cache_size,
+        max_tokens=limits.max_tokens,
+        screen=lambda schema, document: screen_document(schema, document, limits),
+    )
+
+
 def web_extensions(
     settings: Settings, metrics: Metrics, documents: DocumentCache | None = None
 ) -> list[ExtensionSpec]:
@@ -61,11 +73,13 @@ def web_extensions(
     ``CodedErrors`` gave them codes and masked them, and masking covers errors raised by
     the limits extension and by any extension the schema adds after these.
     """
-    documents = documents or DocumentCache(settings.document_cache_size)
+    limits = settings.limits
+    documents = documents or new_document_cache(settings)
     return [
         lambda: MetricsExtension(metrics),
         CodedErrors,
-        lambda: QueryLimitsExtension(settings.limits, documents),
+        lambda: QueryLimitsExtension(limits, documents),
+        ConnectionCaller,
     ]
 
 
@@ -77,7 +91,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     """
     settings = settings or Settings.from_env()
     metrics = Metrics()
-    documents = DocumentCache(settings.document_cache_size)
+    documents = new_document_cache(settings)
     schema = build_schema(extensions=web_extensions(settings, metrics, documents))
     endpoint = GraphQLEndpoint(schema, settings, render_page(settings.graphql_path))
 
@@ -134,7 +148,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
         routes=[
             Route(settings.graphql_path, endpoint),
             WebSocketRoute(settings.graphql_path, endpoint),
-            Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIRECTORY), name="graphiql"),
+            Mount(STATIC_PREFIX, app=AssetFiles(directory=STATIC_DIRECTORY), name="graphiql"),
             Route("/healthz", operations.healthz, methods=["GET"]),
             Route("/readyz", operations.readyz, methods=["GET"]),
             Route("/metrics", operations.metrics, methods=["GET"]),

@@ -7,25 +7,57 @@ the text, the schema and the rules, so each distinct text is parsed and validate
 a bounded LRU: unique texts (GraphiQL users, an attacker) evict old entries instead of
 growing memory. Checks that depend on variables (``web.limits``) still run per request.
 
+A text seen for the first time is the expensive case, and the one an attacker controls
+(vary one character and the cache never hits). Its work is bounded before validation:
+
+* the parser stops after ``max_tokens`` tokens (``MAX_QUERY_TOKENS``);
+* a *screen* (``web.limits.screen_document``: selections, depth, aliases, all read from the
+  AST in one linear walk) may refuse the document, and then it is not validated at all:
+  validation is the costly step (graphql-core's overlapping-fields rule is quadratic in
+  fields that share a response name: 850 of them took 2.6 s);
+* what remains is validated in a worker thread when the document is larger than a handful of
+  selections, so that even the largest document within the limits does not hold the event
+  loop: other requests' steps run between the thread's GIL slices.
+
 Persisted operations (``web.persisted``) are checked at start-up and *pinned*: they stay
 outside the LRU, so unique texts never evict an operation an app depends on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Final
 
+from anyio import to_thread
 from graphql import (
     ASTValidationRule,
     DocumentNode,
+    FieldNode,
     GraphQLError,
     GraphQLSchema,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
     parse,
     specified_rules,
 )
 from strawberry.schema.schema import validate_document
+
+#: Documents with at most this many selections are validated on the event loop: a thread
+#: hand-off costs more than their validation (about 0.1 ms per selection).
+INLINE_SELECTIONS: Final = 16
+
+#: Refusals of a document found before validation (``web.limits``); empty to validate it.
+Screen = Callable[[GraphQLSchema, DocumentNode], list[GraphQLError]]
+
+
+class TooManyTokens(Exception):
+    """graphql-core gave up parsing at ``max_tokens`` (a limit, not a typo in the document)."""
+
+    def __init__(self, max_tokens: int) -> None:
+        super().__init__(f"the document has more than {max_tokens} tokens")
+        self.max_tokens = max_tokens
 
 
 @dataclass(frozen=True)
@@ -33,6 +65,8 @@ class CheckedDocument:
     document: DocumentNode
     #: Shared by every request of this text: hand out ``fresh_errors()``, never these.
     errors: tuple[GraphQLError, ...]
+    #: True when ``errors`` are the screen's refusals and the document was never validated.
+    screened: bool = False
 
     def fresh_errors(self) -> list[GraphQLError]:
         """Copies, because the error-masking layer sets codes on the errors it returns."""
@@ -51,10 +85,21 @@ class CheckedDocument:
 
 
 class DocumentCache:
-    """One per app: parse + validation results by (schema, text, rules), bounded LRU."""
+    """One per app: parse + screen + validation results by (schema, text, rules), bounded LRU."""
 
-    def __init__(self, maxsize: int) -> None:
-        self._checked = lru_cache(maxsize=maxsize)(_check)
+    def __init__(
+        self,
+        maxsize: int,
+        *,
+        max_tokens: int | None = None,
+        screen: Screen | None = None,
+    ) -> None:
+        self._maxsize = maxsize
+        self._max_tokens = max_tokens
+        self._screen = screen
+        self._checked: OrderedDict[
+            tuple[GraphQLSchema, str, tuple[type[ASTValidationRule], ...]], CheckedDocument
+        ] = OrderedDict()
         self._pinned: dict[
             tuple[GraphQLSchema, str, tuple[type[ASTValidationRule], ...]], CheckedDocument
         ] = {}
@@ -65,31 +110,73 @@ class DocumentCache:
         query: str,
         rules: Sequence[type[ASTValidationRule]] = specified_rules,
     ) -> CheckedDocument:
-        """Parse and validate ``query`` now and keep the result for good (a persisted
-        operation). ``rules`` must be those requests run with: Strawberry's default is
-        graphql-core's ``specified_rules``. Raises ``GraphQLError`` for a syntax error."""
+        """Parse, screen and validate ``query`` now and keep the result for good (a persisted
+        operation, checked once at start-up). ``rules`` must be those requests run with:
+        Strawberry's default is graphql-core's ``specified_rules``. Raises
+        ``GraphQLSyntaxError`` for a document that does not parse."""
         key = (schema, query, tuple(rules))
         if key not in self._pinned:
-            self._pinned[key] = _check(*key)
+            document = self.parse(query)
+            refused = self._screen(schema, document) if self._screen is not None else []
+            errors = refused or validate_document(schema, document, key[2])
+            self._pinned[key] = CheckedDocument(document, tuple(errors), screened=bool(refused))
         return self._pinned[key]
 
-    def checked(
+    async def checked(
         self,
         schema: GraphQLSchema,
         query: str,
         rules: Sequence[type[ASTValidationRule]],
     ) -> CheckedDocument:
-        """Raises ``GraphQLError`` for a syntax error (not remembered: it is cheap to find)."""
+        """Raises ``GraphQLSyntaxError`` for a document that does not parse (not remembered:
+        the parser stops at the first error), ``TooManyTokens`` past ``max_tokens``."""
         key = (schema, query, tuple(rules))
         pinned = self._pinned.get(key)
-        return pinned if pinned is not None else self._checked(*key)
+        if pinned is not None:
+            return pinned
+        found = self._checked.get(key)
+        if found is not None:
+            self._checked.move_to_end(key)
+            return found
+        document = self.parse(query)
+        refused = self._screen(schema, document) if self._screen is not None else []
+        if refused:
+            checked = CheckedDocument(document, tuple(refused), screened=True)
+        elif count_selections(document) <= INLINE_SELECTIONS:
+            checked = CheckedDocument(document, tuple(validate_document(schema, document, key[2])))
+        else:
+            errors = await to_thread.run_sync(validate_document, schema, document, key[2])
+            checked = CheckedDocument(document, tuple(errors))
+        if self._maxsize > 0:
+            self._checked[key] = checked
+            while len(self._checked) > self._maxsize:
+                self._checked.popitem(last=False)
+        return checked
+
+    def parse(self, query: str) -> DocumentNode:
+        try:
+            return parse(query, max_tokens=self._max_tokens)
+        except GraphQLSyntaxError as error:
+            if self._max_tokens is not None and "tokens. Parsing aborted" in error.message:
+                raise TooManyTokens(self._max_tokens) from error
+            raise
 
     def size(self) -> int:
-        return self._checked.cache_info().currsize
+        return len(self._checked)
 
 
-def _check(
-    schema: GraphQLSchema, query: str, rules: tuple[type[ASTValidationRule], ...]
-) -> CheckedDocument:
-    document = parse(query)
-    return CheckedDocument(document, tuple(validate_document(schema, document, rules)))
+def count_selections(document: DocumentNode) -> int:
+    """Fields, fragment spreads and inline fragments written in the document, in every
+    definition (a fragment counted once however often it is spread, an unused one too:
+    validation walks it all the same)."""
+    count = 0
+    pending = [d.selection_set for d in document.definitions if hasattr(d, "selection_set")]
+    while pending:
+        selection_set = pending.pop()
+        if selection_set is None:
+            continue
+        for selection in selection_set.selections:
+            count += 1
+            if isinstance(selection, FieldNode | InlineFragmentNode):
+                pending.append(selection.selection_set)
+    return count

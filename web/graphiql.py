@@ -14,6 +14,7 @@ with a readable message instead of every request failing with 401.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -65,6 +66,11 @@ def page_config(graphql_path: str, examples: Sequence[Example] = EXAMPLES) -> di
 def render_page(graphql_path: str, examples: Sequence[Example] = EXAMPLES) -> str:
     config = _json_for_script(page_config(graphql_path, examples))
     return _PAGE.replace("{{STATIC}}", STATIC_PREFIX).replace("{{CONFIG}}", config)
+
+
+def inline_styles(page: str) -> list[str]:
+    """The contents of the page's ``<style>`` elements (their hashes go in its CSP)."""
+    return re.findall(r"<style>(.*?)</style>", page, flags=re.DOTALL)
 
 
 _PAGE: Final = """<!doctype html>

@@ -46,6 +46,8 @@ from entitlements.tokens import TokenVerifier
 from graph.context import GraphContext
 from web.auth import authenticate
 from web.error_codes import ErrorCode, is_request_error
+from web.graphiql import inline_styles
+from web.headers import page_headers, private_response
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
 from web.persisted import PersistedQueryError, persisted_document, with_document_id
 from web.settings import Settings
@@ -92,6 +94,18 @@ def _limited_receive(receive: Receive, limit: int) -> Receive:
     return wrapped
 
 
+def _lower_content_type(scope: Scope) -> Scope:
+    """The scope with its ``Content-Type`` in lower case: media types and charset names are
+    case-insensitive (RFC 9110 8.3.1), but Strawberry looks for ``application/json`` as is."""
+    headers = scope.get("headers") or []
+    if not any(name == b"content-type" for name, _ in headers):
+        return scope
+    lowered = [
+        (name, value.lower() if name == b"content-type" else value) for name, value in headers
+    ]
+    return {**scope, "headers": lowered}
+
+
 class GraphQLEndpoint(GraphQL[GraphContext, None]):
     """One instance per app; per-request state lives in the request scope, never on ``self``."""
 
@@ -105,6 +119,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         )
         self.settings = settings
         self.page_html = page_html
+        self.page_headers = dict(page_headers(inline_styles(page_html)))
 
     def use_live(self, live: object) -> None:
         """Adopt the WebSocket handler classes ``web.live`` offers, if it offers any.
@@ -125,6 +140,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             await super().__call__(scope, receive, send)
             return
         limits = self.settings.limits
+        scope = _lower_content_type(scope)
         request = Request(scope, _limited_receive(receive, limits.max_body_bytes))
         response_type = choose_response_type(request.headers.get("accept")) or JSON
         try:
@@ -134,6 +150,8 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         except _BodyTooLarge:
             too_large = Refusal(413, f"The request body exceeds {limits.max_body_bytes} bytes.")
             response = self._refusal_response(request, too_large, response_type)
+        if not isinstance(response, HTMLResponse):
+            private_response(response)
         await response(scope, receive, send)
 
     async def _respond(self, request: Request) -> Response:
@@ -243,7 +261,28 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         return False
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(self.page_html)
+        return HTMLResponse(self.page_html, headers=self.page_headers)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """``json.loads``, with every way it can fail reported as bad JSON (a 400, or close
+        code 4400 on a WebSocket): invalid UTF-8, nesting deeper than the parser's recursion
+        limit, an integer of more than 4,300 digits."""
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError:
+            raise
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError("not valid UTF-8", "", exc.start) from exc
+        except RecursionError as exc:
+            raise json.JSONDecodeError("nested too deeply", "", 0) from exc
+        except ValueError as exc:
+            raise json.JSONDecodeError(str(exc), "", 0) from exc
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return self.decode_json(data)
+        except json.JSONDecodeError as exc:
+            raise HTTPException(400, f"The request body is not valid JSON: {exc.msg}.") from exc
 
     async def execute_single(
         self,

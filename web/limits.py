@@ -1,25 +1,38 @@
-"""Bounds on what one GraphQL document may ask for: size, depth, aliases and cost.
+"""Bounds on what one GraphQL document may ask for, checked before any resolver runs.
 
 The read model answers from denormalised documents, so the work a query causes grows with the
-lists it walks, not with its text. Four cheap checks run before any resolver:
+lists it walks, not with its text; but graphql-core's own parsing and validation grow with the
+text, and run on the event loop. The checks, cheapest first:
 
 * size (``MAX_QUERY_BYTES``): checked before parsing, so a huge document costs nothing;
-* depth (``MAX_QUERY_DEPTH``): counted as Strawberry's ``QueryDepthLimiter`` counts it (see
-  ``measure_document`` for why we do not run that limiter itself);
-* aliases (``MAX_ALIASES``): aliases let one document repeat an expensive field many times;
-* cost (``MAX_QUERY_COST``): every field that returns an object costs 1, times the size of every
-  list it sits in. A field with a ``first`` (or ``last``) argument multiplies what it selects by
-  that argument (by the argument's default, else ``default_page_size``, when absent); any
-  other list of objects by ``default_page_size``, except a connection's ``edges``/``nodes``,
-  which its connection field already counted. Scalars and introspection are free.
+* tokens (``MAX_QUERY_TOKENS``): the parser stops there (graphql-core's ``max_tokens``);
+* then, in one linear walk of the AST and before validation (``screen_document``):
+  selections (``MAX_QUERY_FIELDS``: fields, fragment spreads and inline fragments written in
+  the document), depth (``MAX_QUERY_DEPTH``, counted as Strawberry's ``QueryDepthLimiter``
+  counts it; see ``measure_document`` for why we do not run that limiter itself) and aliases
+  (``MAX_ALIASES``: aliases let one document repeat an expensive field many times). A
+  document refused here is never validated (``web.document_cache``);
+* per request, since they depend on variables: cost (``MAX_QUERY_COST``): every field that
+  returns an object costs 1, times the size of every list it sits in. A field with a ``first``
+  (or ``last``) argument multiplies what it selects by that argument (by the argument's
+  default, else ``default_page_size``, when absent); ``_entities`` by the number of
+  representations it is given; any other list of objects by ``default_page_size``, except a
+  connection's ``edges``/``nodes``, which its connection field already counted. Scalars and
+  introspection are free. And ``_entities`` representations (``MAX_ENTITY_REPRESENTATIONS``).
 
-Every refusal is a ``GraphQLError`` with ``extensions.code == "QUERY_TOO_COMPLEX"`` and a
-message naming the limit and its setting, so a client developer knows what to change.
+Every refusal is a ``GraphQLError`` with ``extensions.code == "QUERY_TOO_COMPLEX"``, the
+setting as ``extensions.limit``, ``allowed`` and ``actual``, and a message naming the limit
+and its setting, so a client developer knows what to change.
+
+The same extension refuses, as the client's mistakes they are (``web.inputs``): query text
+or variables that are not valid Unicode or hold the NUL character (BAD_USER_INPUT or
+GRAPHQL_VALIDATION_FAILED), and a document with several operations but no ``operationName``
+(BAD_REQUEST; GraphQL spec, "GetOperation").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +48,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
@@ -46,13 +60,16 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from web.document_cache import CheckedDocument, DocumentCache
+from web.document_cache import CheckedDocument, DocumentCache, TooManyTokens, count_selections
 from web.error_codes import ErrorCode
+from web.inputs import literal_errors, query_text_error, variable_errors
 from web.settings import QueryLimits
 
 #: Fields of a connection type whose list length is the connection's page size.
 _PAGE_FIELDS = frozenset({"edges", "nodes"})
 _PAGE_ARGUMENTS = ("first", "last")
+#: The federation field whose list is as long as its ``representations`` argument.
+_ENTITIES = "_entities"
 
 
 def too_complex(message: str, **details: object) -> GraphQLError:
@@ -64,16 +81,20 @@ def too_complex(message: str, **details: object) -> GraphQLError:
 
 @dataclass(frozen=True)
 class Measure:
-    """Depth, aliases and cost of a selection (or of a whole document)."""
+    """Depth, aliases, cost and ``_entities`` representations of a selection (or a document)."""
 
     depth: int = 0
     aliases: int = 0
     cost: int = 0
+    representations: int = 0
 
     def beside(self, other: Measure) -> Measure:
-        """Two selections side by side: the deeper one counts, aliases and costs add up."""
+        """Two selections side by side: the deeper one counts, the rest adds up."""
         return Measure(
-            max(self.depth, other.depth), self.aliases + other.aliases, self.cost + other.cost
+            max(self.depth, other.depth),
+            self.aliases + other.aliases,
+            self.cost + other.cost,
+            self.representations + other.representations,
         )
 
 
@@ -101,7 +122,10 @@ def measure_document(
             root = schema.get_root_type(definition.operation)
             op = walker.selections(definition.selection_set, root, frozenset())
             total = Measure(
-                max(total.depth, op.depth), total.aliases + op.aliases, max(total.cost, op.cost)
+                max(total.depth, op.depth),
+                total.aliases + op.aliases,
+                max(total.cost, op.cost),
+                max(total.representations, op.representations),
             )
     return total
 
@@ -170,9 +194,28 @@ class _Walker:
             return Measure(depth=0, aliases=aliases, cost=0)
         depth = 0 if node.selection_set is None else 1 + inner.depth
         cost = 0
-        if definition is not None and is_composite_type(returned):
+        representations = inner.representations
+        if name == _ENTITIES and parent is self.schema.query_type:
+            count = self.representations(node)
+            representations += count
+            cost = count * (1 + inner.cost)
+        elif definition is not None and is_composite_type(returned):
             cost = self.multiplier(node, definition, parent) * (1 + inner.cost)
-        return Measure(depth=depth, aliases=aliases, cost=cost)
+        return Measure(depth, aliases, cost, representations)
+
+    def representations(self, node: FieldNode) -> int:
+        """How many representations ``_entities`` is given (a list literal or a variable)."""
+        for argument in node.arguments or ():
+            if argument.name.value != "representations":
+                continue
+            value: Any = argument.value
+            if isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                return len(given) if isinstance(given, list) else 1
+            if isinstance(value, ListValueNode):
+                return len(value.values)
+            return 1
+        return 0
 
     def multiplier(self, node: FieldNode, definition: GraphQLField, parent: Any) -> int:
         page_arguments = [a for a in _PAGE_ARGUMENTS if a in definition.args]
@@ -242,6 +285,17 @@ def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
                 actual=measure.aliases,
             )
         )
+    if measure.representations > limits.max_entity_representations:
+        errors.append(
+            too_complex(
+                f"_entities is asked to resolve {measure.representations} representations, "
+                f"more than the limit of {limits.max_entity_representations} "
+                "(MAX_ENTITY_REPRESENTATIONS): send them in smaller batches.",
+                limit="MAX_ENTITY_REPRESENTATIONS",
+                allowed=limits.max_entity_representations,
+                actual=measure.representations,
+            )
+        )
     if measure.cost > limits.max_cost:
         errors.append(
             too_complex(
@@ -257,6 +311,29 @@ def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
     return errors
 
 
+def screen_document(
+    schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits
+) -> list[GraphQLError]:
+    """What can be refused from the document's text alone, before validation (which costs
+    far more): selections, depth, aliases, and string literals holding NUL."""
+    errors = []
+    selections = count_selections(document)
+    if selections > limits.max_fields:
+        errors.append(
+            too_complex(
+                f"The query has {selections} selections (fields, fragment spreads and inline "
+                f"fragments), more than the limit of {limits.max_fields} (MAX_QUERY_FIELDS).",
+                limit="MAX_QUERY_FIELDS",
+                allowed=limits.max_fields,
+                actual=selections,
+            )
+        )
+        return errors  # the walk below is linear, but there is no need to take it
+    measure = measure_document(schema, document, {}, limits.default_page_size)
+    errors.extend(refusals(Measure(depth=measure.depth, aliases=measure.aliases), limits))
+    return errors or literal_errors(document)
+
+
 class QueryLimitsExtension(SchemaExtension):
     """Applies ``QueryLimits`` to every operation, over HTTP and WebSocket alike.
 
@@ -265,6 +342,9 @@ class QueryLimitsExtension(SchemaExtension):
     validation hook resumes, so the limits (per request: a page size may come from a
     variable, which validation does not see) must be reported together with the spec
     validation's errors, in the same hook.
+
+    Errors raised from ``on_parse`` bypass the masking extension (Strawberry ends the
+    operation's hooks on an exception), so each carries its code already.
     """
 
     def __init__(self, limits: QueryLimits, documents: DocumentCache) -> None:
@@ -272,10 +352,13 @@ class QueryLimitsExtension(SchemaExtension):
         self.documents = documents
         self._checked: CheckedDocument | None = None
 
-    def on_parse(self) -> Iterator[None]:
+    async def on_parse(self) -> AsyncIterator[None]:
         context = self.execution_context
         query = context.query
         if query is not None:
+            problem = query_text_error(query)
+            if problem is not None:
+                raise problem
             size = len(query.encode())
             if size > self.limits.max_query_bytes:
                 raise too_complex(
@@ -287,13 +370,22 @@ class QueryLimitsExtension(SchemaExtension):
                 )
             if context.graphql_document is None:
                 try:
-                    self._checked = self.documents.checked(
+                    self._checked = await self.documents.checked(
                         context.schema._schema, query, context.validation_rules
                     )
+                except TooManyTokens as exc:
+                    raise too_complex(
+                        f"The query has more than {exc.max_tokens} tokens, the limit "
+                        "(MAX_QUERY_TOKENS).",
+                        limit="MAX_QUERY_TOKENS",
+                        allowed=exc.max_tokens,
+                    ) from None
                 except GraphQLError:
                     pass  # a syntax error: Strawberry parses again and reports it
                 else:
                     context.graphql_document = self._checked.document
+        if context.graphql_document is not None:
+            _require_operation_name(context.graphql_document, _provided_operation_name(context))
         yield
 
     def on_validate(self) -> Iterator[None]:
@@ -301,12 +393,37 @@ class QueryLimitsExtension(SchemaExtension):
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
             schema = context.schema._schema
-            if self._checked is not None and self._checked.document is document:
-                errors = self._checked.fresh_errors()
+            checked = self._checked if self._checked is not None else None
+            if checked is not None and checked.document is document and checked.screened:
+                context.pre_execution_errors = checked.fresh_errors()
             else:
-                errors = validate_document(schema, document, tuple(context.validation_rules))
-            context.pre_execution_errors = [
-                *limit_errors(schema, document, context.variables, self.limits),
-                *errors,
-            ]
+                if checked is not None and checked.document is document:
+                    errors = checked.fresh_errors()
+                else:
+                    errors = validate_document(schema, document, tuple(context.validation_rules))
+                context.pre_execution_errors = [
+                    *variable_errors(context.variables),
+                    *limit_errors(schema, document, context.variables, self.limits),
+                    *errors,
+                ]
         yield
+
+
+def _provided_operation_name(context: Any) -> str | None:
+    """The ``operationName`` the client sent. Strawberry's ``operation_name`` falls back to
+    the first operation's name, which is what must not happen with several operations."""
+    name = getattr(context, "_provided_operation_name", None)
+    return name if isinstance(name, str) else None
+
+
+def _require_operation_name(document: DocumentNode, operation_name: str | None) -> None:
+    if operation_name is not None:
+        return
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) > 1:
+        names = ", ".join(o.name.value if o.name else "(anonymous)" for o in operations)
+        raise GraphQLError(
+            f"The document has {len(operations)} operations ({names}): say which one to run "
+            "in `operationName`.",
+            extensions={"code": ErrorCode.BAD_REQUEST.value},
+        )

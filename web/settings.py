@@ -35,7 +35,15 @@ class QueryLimits:
     max_depth: int = 12
     max_aliases: int = 30
     max_query_bytes: int = 20_000
+    #: Lexical tokens the parser reads before it gives up (graphql-core's ``max_tokens``).
+    max_tokens: int = 1_000
+    #: Fields, fragment spreads and inline fragments written in one document; checked before
+    #: validation, whose cost grows with them (quadratically, for repeated response names).
+    max_fields: int = 100
     max_cost: int = 5_000
+    #: Representations one request may ask ``_entities`` to resolve (a federation gateway
+    #: batches its lookups; each representation is one entity read).
+    max_entity_representations: int = 100
     #: The page size assumed for a list field that is not given ``first``.
     default_page_size: int = 20
     #: Request bodies larger than this are refused before parsing (413).
@@ -82,7 +90,14 @@ class Settings:
             max_query_bytes=reader.integer(
                 "MAX_QUERY_BYTES", limits_defaults.max_query_bytes, minimum=1
             ),
+            max_tokens=reader.integer("MAX_QUERY_TOKENS", limits_defaults.max_tokens, minimum=1),
+            max_fields=reader.integer("MAX_QUERY_FIELDS", limits_defaults.max_fields, minimum=1),
             max_cost=reader.integer("MAX_QUERY_COST", limits_defaults.max_cost, minimum=1),
+            max_entity_representations=reader.integer(
+                "MAX_ENTITY_REPRESENTATIONS",
+                limits_defaults.max_entity_representations,
+                minimum=1,
+            ),
             default_page_size=reader.integer(
                 "DEFAULT_PAGE_SIZE", limits_defaults.default_page_size, minimum=1
             ),

@@ -221,3 +221,15 @@ async def test_several_customers_page_in_the_order_of_one_query(
             break
         after = f', after: "{page["pageInfo"]["endCursor"]}"'
     assert seen == expected
+
+
+async def test_a_page_still_answers_when_its_index_is_missing(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """Documents written by something other than the projector may lack the indexes pages
+    name as hints: the answer is the same, only slower."""
+    await mongo_db["orders"].insert_many(
+        [order(f"SO-{n}", BIG, reference=f"PO-{n}") for n in range(3)]
+    )
+    result = await run(SCHEMA, mongo_db, ONE, "{ orders(first: 2) { edges { node { orderId } } } }")
+    assert not result.errors and len(result.data["orders"]["edges"]) == 2

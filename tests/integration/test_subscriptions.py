@@ -181,6 +181,9 @@ async def live(
         "API_HOST": "127.0.0.1",
         "WS_PING_INTERVAL_SECONDS": "0.5",
         "WS_PONG_TIMEOUT_SECONDS": "1",
+        # A connection lives until exp + leeway, as HTTP accepts its token: keep the expiry
+        # test short.
+        "AUTH_LEEWAY_SECONDS": "1",
         "LOG_LEVEL": "INFO",
         **{f"TOPIC_{kind.upper()}": name for kind, name in topics.__dict__.items()},
     }

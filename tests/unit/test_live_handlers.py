@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jwt
 import pytest
 import strawberry
 from strawberry.http.async_base_view import AsyncWebSocketAdapter
@@ -20,6 +22,7 @@ from strawberry.types.unset import UNSET
 from entitlements.mint import mint_token
 from entitlements.policy import Policy
 from entitlements.tokens import TokenSettings, TokenVerifier
+from graph.context import ConnectionCaller, GraphContext
 from graph.subscriptions import CursorExpired, Subscription
 from projections.changes import ShipmentChange
 from projections.topics import TopicNames
@@ -176,7 +179,13 @@ def _service(
 
 @contextlib.asynccontextmanager
 async def _connection(
-    service: LiveService, *, legacy: bool = False, capacity: int = 0
+    service: LiveService,
+    *,
+    legacy: bool = False,
+    capacity: int = 0,
+    schema: strawberry.Schema = SCHEMA,
+    context: Any = None,
+    max_operations: int | None = None,
 ) -> AsyncIterator[ScriptedSocket]:
     view = _View(service)
     socket = ScriptedSocket(view, capacity)
@@ -185,20 +194,22 @@ async def _connection(
         handler = LiveGraphQLWSHandler(
             view=view,
             websocket=socket,
-            context={},
+            context=context if context is not None else {},
             root_value=None,
-            schema=SCHEMA,
+            schema=schema,
             keep_alive=False,
             keep_alive_interval=None,
+            max_subscriptions_per_connection=max_operations,
         )
     else:
         handler = LiveTransportWSHandler(
             view=view,
             websocket=socket,
-            context={},
+            context=context if context is not None else {},
             root_value=None,
-            schema=SCHEMA,
+            schema=schema,
             connection_init_wait_timeout=timedelta(seconds=5),
+            max_subscriptions_per_connection=max_operations,
         )
     task = asyncio.create_task(handler.handle())
     try:
@@ -256,8 +267,14 @@ async def test_each_documented_payload_shape_authenticates(key: str) -> None:
 
 
 async def test_an_expiring_token_closes_the_connection_with_4401() -> None:
-    async with _connection(_service()) as socket:
-        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'], ttl=2)}"})
+    # The connection lives as long as HTTP would accept its token: exp plus the leeway.
+    service = dataclasses.replace(
+        _service(), verifier=TokenVerifier(dataclasses.replace(TOKENS, leeway_seconds=2))
+    )
+    async with _connection(service) as socket:
+        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'], ttl=1)}"})
+        await asyncio.sleep(1.2)
+        assert not socket.closed.done()  # inside the leeway: still open
         code, reason = await socket.close_code(within=4)
     assert code == 4401
     assert "expired" in reason
@@ -393,3 +410,93 @@ async def test_legacy_protocol_sends_keepalives_and_refuses_bad_tokens() -> None
         assert (await socket.receive())["type"] == "connection_error"
         code, _ = await socket.close_code()
     assert code == 4403
+
+
+# --- hardening (issue 12) ---------------------------------------------------------------------
+
+
+@strawberry.type(description="Who the operation runs as.")
+class _WhoQuery:
+    @strawberry.field(description="The caller's subject, as the readers see it.")  # type: ignore[untyped-decorator]
+    def whoami(self, info: strawberry.Info) -> str | None:
+        caller = info.context.readers.caller
+        return caller.subject if caller is not None else None
+
+
+WHO_SCHEMA = strawberry.Schema(
+    query=_WhoQuery, subscription=Subscription, extensions=[ConnectionCaller]
+)
+
+
+async def _next_message(socket: ScriptedSocket) -> Any:
+    """The next message that is not a legacy keepalive (``ka``)."""
+    while (message := await socket.receive())["type"] == "ka":
+        pass
+    return message
+
+
+def _anonymous_context() -> GraphContext:
+    # Built at the handshake, before connection_init, as web.graphql_http does.
+    return GraphContext.build(db=None, policy=Policy(), caller=None, audit=object())  # type: ignore[arg-type]
+
+
+async def test_a_query_over_websocket_runs_as_the_connection_s_caller() -> None:
+    # graphql-transport-ws allows queries; Strawberry's legacy graphql-ws handler serves only
+    # subscriptions (it answers "queries are not allowed").
+    context = _anonymous_context()
+    async with _connection(_service(), schema=WHO_SCHEMA, context=context) as socket:
+        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'])}"})
+        for op in ("q1", "q2"):
+            await socket.inbox.put(
+                {"id": op, "type": "subscribe", "payload": {"query": "{ whoami }"}}
+            )
+            message = await _next_message(socket)
+            assert message == {"id": op, "type": "next", "payload": {"data": {"whoami": "alice"}}}
+            assert (await _next_message(socket))["type"] == "complete"
+    assert context.caller is None  # each operation got a context of its own
+
+
+async def test_a_token_whose_exp_is_out_of_range_closes_4403_not_a_dropped_socket() -> None:
+    forged = jwt.encode(
+        {
+            "sub": "alice",
+            "iss": TOKENS.issuer,
+            "aud": TOKENS.audience,
+            "exp": 10**12,
+            "customers": ["ACME"],
+            "roles": ["viewer"],
+        },
+        TOKENS.hs256_secret,
+        algorithm="HS256",
+    )
+    async with _connection(_service()) as socket:
+        await socket.inbox.put(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {forged}"}}
+        )
+        code, reason = await socket.close_code()
+    assert code == 4403
+    assert "exp" in reason
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+async def test_one_operation_too_many_gets_an_error_with_a_code(legacy: bool) -> None:
+    async with _connection(_service(), legacy=legacy, max_operations=1) as socket:
+        token = _token(["ACME"])
+        kind = "start" if legacy else "subscribe"
+        if legacy:
+            await socket.inbox.put(
+                {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+            )
+            assert (await _next_message(socket))["type"] == "connection_ack"
+        else:
+            await _ack(socket, {"Authorization": f"Bearer {token}"})
+        for op in ("1", "2"):
+            await socket.inbox.put(
+                {"id": op, "type": kind, "payload": {"query": MILESTONE_FEED, "variables": {}}}
+            )
+        message = await _next_message(socket)
+    assert message["type"] == "error" and message["id"] == "2"
+    payload = message["payload"]
+    error = payload[0] if isinstance(payload, list) else payload
+    assert error["extensions"]["code"] == "TOO_MANY_OPERATIONS"
+    assert error["extensions"]["allowed"] == 1

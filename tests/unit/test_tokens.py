@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +142,10 @@ def test_valid_hs256_token_gives_its_caller(hs_verifier: TokenVerifier) -> None:
         customers=frozenset({"ACME", "GLOBEX"}),
         roles=frozenset({"viewer", "finance"}),
         expires_at=datetime.fromtimestamp(exp, tz=UTC),
+        leeway=timedelta(seconds=30),
     )
     assert caller.expires_at.tzinfo is not None
+    assert caller.valid_until == caller.expires_at + timedelta(seconds=30)
 
 
 def test_token_without_iat_is_accepted(hs_verifier: TokenVerifier) -> None:

@@ -50,15 +50,15 @@ def test_an_operation_that_does_not_validate_stops_the_load_naming_it(tmp_path: 
     assert "noSuchField" in str(caught.value)
 
 
-def test_listed_operations_are_parsed_once_and_pinned(tmp_path: Path) -> None:
+async def test_listed_operations_are_parsed_once_and_pinned(tmp_path: Path) -> None:
     path = tmp_path / "relay.json"
     path.write_text(json.dumps({"v": VIEWER}))
     documents = DocumentCache(0)  # no LRU at all: only pinned documents are remembered
     PersistedOperations.load([path], SCHEMA, documents, apq_cache_size=8)
     from graphql import specified_rules
 
-    first = documents.checked(SCHEMA, VIEWER, specified_rules)
-    assert documents.checked(SCHEMA, VIEWER, specified_rules) is first
+    first = await documents.checked(SCHEMA, VIEWER, specified_rules)
+    assert await documents.checked(SCHEMA, VIEWER, specified_rules) is first
 
 
 def test_apq_miss_register_hit_and_bounded_cache() -> None:

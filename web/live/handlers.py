@@ -28,6 +28,7 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -42,9 +43,13 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage as LegacyConnectionInitMessage,
 )
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    StartMessage as LegacyStartMessage,
+)
 
 from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError
+from graph.context import connection_caller
 from graph.subscriptions import current_feed
 from web.live.closes import PONG_TIMEOUT, TOKEN_EXPIRED, CloseReason, forbidden
 from web.live.feed import ConnectionFeed
@@ -63,6 +68,20 @@ def _app_state(websocket: object) -> object:
     scope = getattr(getattr(websocket, "ws", None), "scope", None)
     app = scope.get("app") if isinstance(scope, dict) else None
     return getattr(app, "state", None)
+
+
+def operations_limit_error(limit: int, running: int) -> GraphQLError:
+    """The error for one operation too many on a connection (Strawberry's has no code)."""
+    return GraphQLError(
+        f"This connection already runs {running} operations, the limit per connection: "
+        "complete one, or open another connection.",
+        extensions={
+            "code": "TOO_MANY_OPERATIONS",
+            "limit": "operations per connection",
+            "allowed": limit,
+            "actual": running + 1,
+        },
+    )
 
 
 def live_service_of(view: object, websocket: object) -> LiveService | None:
@@ -170,7 +189,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         self._caller = caller
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
-            self._guard.watch_expiry(caller.expires_at)
+            self._guard.watch_expiry(caller.valid_until)
             self._guard.spawn(
                 self._keepalive(
                     service.settings.ping_interval_seconds, service.settings.pong_timeout_seconds
@@ -181,9 +200,22 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         self._pong.set()
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        """Persisted operations over WebSocket as over HTTP (``web.persisted``): the payload
-        may name one by ``documentId`` or APQ hash, and a caller without free-form
+        """Strawberry's, with a coded error when the connection runs too many operations,
+        and persisted operations over WebSocket as over HTTP (``web.persisted``): the
+        payload may name one by ``documentId`` or APQ hash, and a caller without free-form
         permission may run only those. A refusal is an ``error`` message for that id."""
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and limit is not None
+            and len(self.operations) >= limit
+        ):
+            refusal = operations_limit_error(limit, len(self.operations))
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [refusal.formatted]}
+            )
+            return
         payload = message.get("payload")
         if self.connection_acknowledged and isinstance(payload, dict):
             document_id = payload.get("documentId")
@@ -212,6 +244,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         feed = service.open_feed(caller, self._guard.close_soon)
         self._guard.feed = feed
         current_feed.set(feed)
+        connection_caller.set(caller)
 
     async def _close_now(self, reason: CloseReason) -> None:
         await self.websocket.close(code=reason.code, reason=reason.reason)
@@ -259,9 +292,10 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
         feed = service.open_feed(caller, self._guard.close_soon)
         self._guard.feed = feed
         current_feed.set(feed)
+        connection_caller.set(caller)
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
-            self._guard.watch_expiry(caller.expires_at)
+            self._guard.watch_expiry(caller.valid_until)
             self._guard.spawn(self._keep_alive(service.settings.ping_interval_seconds))
 
     async def handle(self) -> None:
@@ -269,6 +303,22 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
             await super().handle()
         finally:
             await self._guard.shutdown()
+
+    async def handle_start(self, message: LegacyStartMessage) -> None:
+        """Strawberry's, with a coded error when the connection runs too many operations."""
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.tasks
+            and limit is not None
+            and len(self.tasks) >= limit
+        ):
+            error = operations_limit_error(limit, len(self.tasks))
+            await self.send_message(
+                {"type": "error", "id": message["id"], "payload": error.formatted}
+            )
+            return
+        await super().handle_start(message)
 
     async def _refuse(self, reason: CloseReason) -> None:
         await self.send_message({"type": "connection_error", "payload": {"message": reason.reason}})

@@ -59,7 +59,7 @@ class LiveService:
             raise AuthenticationError(
                 'connection_init payload must carry a token: {"Authorization": "Bearer <jwt>"}'
             )
-        if caller.expires_at <= datetime.now(UTC):
+        if caller.valid_until <= datetime.now(UTC):
             raise AuthenticationError("the token has expired")
         return caller
 

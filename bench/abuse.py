@@ -1,0 +1,299 @@
+"""Abuse benchmark: does a trivial client stay fast while three others send the worst
+documents the limits allow? (A benchmark, not a test: it prints figures, asserts nothing.)
+
+Needs FerretDB (or MongoDB) and Kafka (``scripts/stack start``; Kafka only for the API's lag
+poller):
+
+    .venv/bin/python bench/abuse.py [--mongodb-uri URI] [--seconds 15]
+
+What one run does:
+
+1. seeds a fresh database with one customer's 300 orders and 100 shipments (tracking
+   numbers ``TRK-0000``...), written directly (no projector: only reads matter here);
+2. starts the real API (``python -m web``, default limits, access log off) on a free port;
+3. phase "alone": the victim, one closed-loop client alternating ``{ __typename }`` (no
+   token) and a shipment lookup by tracking number (with a token), for ``--seconds``;
+4. phase "under attack": the same victim while three closed-loop attackers run, each in a
+   process of its own and sending a new text every time (so the document cache never helps):
+
+   * *fields*: 50 ``order(id: "…") { id }`` fields with distinct arguments (100 selections,
+     the MAX_QUERY_FIELDS limit; every pair conflicts, validation's worst case), no token;
+   * *entities*: ``_entities`` with 100 representations (MAX_ENTITY_REPRESENTATIONS) of
+     existing orders, with a token, so all 100 are read and returned;
+   * *fragments*: 33 fragments each spreading the next twice (99 selections, nested to
+     the depth limit), no token;
+
+5. prints the victim's p50/p99/max per query for both phases, and each attacker's request
+   count, p50/p99/max and how its requests were answered (status codes).
+
+The targets (issue 12): p99 of the trivial query under attack < 50 ms, and each attacker's
+requests refused or answered in < 100 ms. The clients share the machine's two cores with the
+API, FerretDB and PostgreSQL, so their CPU time is part of every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+from api import REPO, SECRET, TOKENS, percentile, spawn, stop, wait_healthy
+from pymongo import AsyncMongoClient
+
+from entitlements.mint import mint_token
+
+Doc = dict[str, Any]
+CUSTOMER: Final = "ACME"
+ORDERS: Final = 300
+SHIPMENTS: Final = 100
+TRACK: Final = (
+    "query($t: String!) { shipmentByTrackingNumber(trackingNumber: $t) "
+    "{ id status trackingNumber carrier { name } } }"
+)
+ENTITIES: Final = (
+    "query($r: [_Any!]!) { _entities(representations: $r) "
+    "{ ... on Order { id customerId status orderedAt } } }"
+)
+
+Request = tuple[str, Doc, dict[str, str]]
+
+
+async def seed(db: Any) -> None:
+    now = datetime.now(UTC)
+    await db.orders.insert_many(
+        [
+            {
+                "_id": f"SO-{i:04d}",
+                "customerId": CUSTOMER,
+                "known": True,
+                "rev": 1,
+                "status": "RELEASED",
+                "orderedAt": now - timedelta(hours=i),
+                "updatedAt": now,
+                "related": {},
+            }
+            for i in range(ORDERS)
+        ]
+    )
+    await db.shipments.insert_many(
+        [
+            {
+                "_id": f"SH-{i:04d}",
+                "customerId": CUSTOMER,
+                "known": True,
+                "rev": 1,
+                "trackingNumber": f"TRK-{i:04d}",
+                "status": "IN_TRANSIT",
+                "carrier": {"scac": "ODFL", "name": "Old Dominion"},
+                "plannedPickupAt": now - timedelta(hours=i),
+                "updatedAt": now,
+                "milestones": [],
+                "related": {},
+            }
+            for i in range(SHIPMENTS)
+        ]
+    )
+    await db.shipments.create_index("trackingNumber")
+
+
+# --- the requests ---------------------------------------------------------------------------
+
+
+def fields_attack(n: int, _: str) -> Request:
+    base = n * 50
+    document = "{" + " ".join(f'order(id:"{base + i}"){{id}}' for i in range(50)) + "}"
+    return document, {}, {}
+
+
+def entities_attack(n: int, token: str) -> Request:
+    representations = [
+        {"__typename": "Order", "id": f"SO-{(n + i) % ORDERS:04d}"} for i in range(100)
+    ]
+    # A new text each time: an operation name the cache has not seen.
+    document = ENTITIES.replace("query(", f"query E{n}(", 1)
+    return document, {"r": representations}, {"authorization": f"Bearer {token}"}
+
+
+def fragments_attack(n: int, _: str) -> Request:
+    count = 33
+    body = " ".join(
+        f"fragment F{i} on Order {{ id ...F{i + 1} ...F{i + 1} }}" for i in range(count - 1)
+    )
+    document = (
+        f'query Q{n} {{ order(id: "SO-0001") {{ ...F0 }} }} {body} '
+        f"fragment F{count - 1} on Order {{ id }}"
+    )
+    return document, {}, {}
+
+
+ATTACKERS: Final[dict[str, Callable[[int, str], Request]]] = {
+    "fields": fields_attack,
+    "entities": entities_attack,
+    "fragments": fragments_attack,
+}
+
+
+@dataclass
+class Timings:
+    seconds: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    def line(self) -> str:
+        ms = [s * 1000 for s in self.seconds]
+        p50, p99 = percentile(ms, 0.50), percentile(ms, 0.99)
+        return (
+            f"n={len(ms):5d}  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms"
+            f"  max {max(ms, default=float('nan')):7.1f} ms"
+        )
+
+
+def outcome(response: httpx.Response) -> str:
+    body = response.json()
+    codes = sorted({e.get("extensions", {}).get("code", "?") for e in body.get("errors") or []})
+    return f"{response.status_code} {'+'.join(codes) or 'data'}"
+
+
+async def run_loop(
+    http: httpx.AsyncClient,
+    make: Callable[[int], Request],
+    until: float,
+    timings: Timings,
+) -> None:
+    for n in itertools.count():
+        if time.perf_counter() >= until:
+            return
+        document, variables, headers = make(n)
+        begun = time.perf_counter()
+        response = await http.post(
+            "/graphql",
+            json={"query": document, "variables": variables},
+            headers={"accept": "application/graphql-response+json", **headers},
+        )
+        timings.seconds.append(time.perf_counter() - begun)
+        timings.statuses[outcome(response)] += 1
+
+
+async def attacker(base_url: str, name: str, token: str, seconds: float) -> None:
+    """One attacker in a process of its own (``--attacker``): its client-side work must not
+    slow the victim's client. Prints its timings as JSON lines."""
+    timings = Timings()
+    make = ATTACKERS[name]
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        await run_loop(http, lambda n: make(n, token), time.perf_counter() + seconds, timings)
+    print(json.dumps({"seconds": timings.seconds, "statuses": dict(timings.statuses)}))
+
+
+async def phase(
+    base_url: str, token: str, seconds: float, attackers: bool
+) -> tuple[dict[str, Timings], dict[str, Timings]]:
+    def victim_request(n: int) -> Request:
+        if n % 2 == 0:
+            return "{ __typename }", {}, {}
+        return TRACK, {"t": f"TRK-{n % SHIPMENTS:04d}"}, {"authorization": f"Bearer {token}"}
+
+    processes = {}
+    if attackers:
+        for name in ATTACKERS:
+            processes[name] = await asyncio.create_subprocess_exec(
+                sys.executable,
+                __file__,
+                "--attacker",
+                name,
+                "--base-url",
+                base_url,
+                "--token",
+                token,
+                "--seconds",
+                str(seconds),
+                stdout=asyncio.subprocess.PIPE,
+            )
+        await asyncio.sleep(0.5)  # the attackers' interpreters start
+    combined = Timings()
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        await run_loop(http, victim_request, time.perf_counter() + seconds, combined)
+    attack_timings = {}
+    for name, process in processes.items():
+        out, _ = await process.communicate()
+        report = json.loads(out.decode().strip().splitlines()[-1])
+        attack_timings[name] = Timings(report["seconds"], Counter(report["statuses"]))
+    # The victim alternates: even requests were the trivial query, odd ones the lookup.
+    victim = {"{ __typename }": Timings(), "tracking lookup": Timings()}
+    for i, took in enumerate(combined.seconds):
+        victim["{ __typename }" if i % 2 == 0 else "tracking lookup"].seconds.append(took)
+    return victim, attack_timings
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--mongodb-uri", default=os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/")
+    )
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--attacker", choices=sorted(ATTACKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.attacker:
+        await attacker(args.base_url, args.attacker, args.token, args.seconds)
+        return
+
+    database = f"bench_abuse_{uuid.uuid4().hex[:8]}"
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(args.mongodb_uri, tz_aware=True)
+    logs = Path(tempfile.mkdtemp(prefix="bench-abuse-"))
+    server = None
+    try:
+        await seed(client[database])
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "AUTH_HS256_SECRET": SECRET,
+            "MONGODB_URI": args.mongodb_uri,
+            "MONGODB_DATABASE": database,
+            "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
+            "LOG_LEVEL": "WARNING",
+        }
+        server = spawn("api", ["-m", "web"], env, logs / "api.log")
+        await wait_healthy(server, logs / "api.log")
+        token = mint_token(
+            TOKENS, subject="bench", customers=[CUSTOMER], roles=["viewer"], ttl_seconds=3600
+        )
+        await phase(server.base_url, token, 2, attackers=False)  # warm up
+        alone, _ = await phase(server.base_url, token, args.seconds, attackers=False)
+        attacked, attacks = await phase(server.base_url, token, args.seconds, attackers=True)
+
+        print(f"victim ({args.seconds:.0f} s per phase, one closed-loop client)")
+        for query in alone:
+            print(f"  {query:16s} alone        {alone[query].line()}")
+            print(f"  {query:16s} under attack {attacked[query].line()}")
+        print("attackers (one closed-loop client each, a new document text per request)")
+        for name, timings in attacks.items():
+            answers = ", ".join(f"{k} x{v}" for k, v in timings.statuses.most_common())
+            print(f"  {name:10s} {timings.line()}  answers: {answers}")
+    finally:
+        if server is not None:
+            stop(server)
+        await client.drop_database(database)
+        await client.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,454 @@
+"""Requests that stalled the API, crashed it into a plain 500 or were answered wrongly (issue
+12), each sent as the attacker or careless client sent it, against the real app and FerretDB.
+
+Every refusal must be GraphQL-shaped (``{"errors": [{"message", "extensions": {"code"}}]}``)
+with the right status and code; nothing may hold the event loop for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+import jwt
+import pytest
+import pytest_asyncio
+from pymongo.asynchronous.database import AsyncDatabase
+
+from entitlements.caller import Caller
+from entitlements.mint import mint_token
+from entitlements.policy import Policy
+from projections.documents import EntityKind
+from resolvers.audit import MongoAuditSink
+from resolvers.readers import Readers
+from tests.conftest import Stack
+from tests.integration.test_http import (
+    GRJ,
+    SECRET,
+    TRACK,
+    Running,
+    codes,
+    post,
+    seed,
+    settings_for,
+    start,
+)
+
+T = TypeVar("T")
+Doc = dict[str, Any]
+ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { id } } }"
+
+
+@pytest_asyncio.fixture
+async def api(stack: Stack, mongo_db: AsyncDatabase[Doc]) -> AsyncIterator[Running]:
+    await seed(mongo_db)
+    async for running in start(settings_for(stack, mongo_db.name)):
+        yield running
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) <= {"data", "errors", "extensions"}, body
+    (error,) = body["errors"]
+    assert isinstance(error["message"], str) and error["message"]
+    return dict(error)
+
+
+async def raw_post(
+    api: Running, body: bytes, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return await api.client.post(
+        "/graphql", content=body, headers={"content-type": "application/json", **(headers or {})}
+    )
+
+
+async def longest_stall(work: Awaitable[T]) -> tuple[T, float]:
+    """``work``'s result and the longest the event loop was held while it ran (seconds)."""
+    stalls = [0.0]
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        while not done.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.002)
+            stalls.append(time.perf_counter() - before - 0.002)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        result = await work
+    finally:
+        done.set()
+        await ticker
+    return result, max(stalls)
+
+
+def order_doc(order_id: str, customer: str = "ACME") -> Doc:
+    return {
+        "_id": order_id,
+        "customerId": customer,
+        "known": True,
+        "rev": 1,
+        "status": "RELEASED",
+        "orderedAt": datetime.now(UTC),
+        "related": {},
+    }
+
+
+# --- 1. documents that hold the event loop ------------------------------------------------
+
+
+def distinct_fields(count: int, start: int = 0) -> str:
+    return "{" + " ".join(f'order(id:"{start + i}"){{id}}' for i in range(count)) + "}"
+
+
+async def test_a_document_of_850_fields_is_refused_before_validation(api: Running) -> None:
+    response, stall = await longest_stall(post(api, distinct_fields(850), accept=GRJ))
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["limit"] in ("MAX_QUERY_TOKENS", "MAX_QUERY_FIELDS")
+    assert stall < 0.1, f"the event loop was held {stall * 1000:.0f} ms"
+
+
+async def test_limits_on_tokens_and_selections_name_their_setting(api: Running) -> None:
+    tokens = await post(api, "{ " + "__typename " * 1_200 + "}", accept=GRJ)
+    assert (tokens.status_code, error_of(tokens)["extensions"]["limit"]) == (
+        400,
+        "MAX_QUERY_TOKENS",
+    )
+    fields = await post(api, distinct_fields(51), accept=GRJ)
+    assert error_of(fields)["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "MAX_QUERY_FIELDS",
+        "allowed": 100,
+        "actual": 102,
+    }
+
+
+async def test_three_worst_documents_within_the_limits_do_not_stall_a_trivial_query(
+    api: Running,
+) -> None:
+    # 50 fields (100 selections) with distinct arguments: each pair conflicts, validation's
+    # worst case; new texts each time, so the document cache never helps.
+    async def attack(n: int) -> httpx.Response:
+        return await post(api, distinct_fields(50, start=1_000 * n), accept=GRJ)
+
+    async def everything() -> tuple[list[httpx.Response], float]:
+        attacks = asyncio.gather(*(attack(n) for n in range(3)))
+        begun = time.perf_counter()
+        trivial = await post(api, "{ __typename }")
+        took = time.perf_counter() - begun
+        assert trivial.json() == {"data": {"__typename": "Query"}}
+        return await attacks, took
+
+    await attack(9)  # warm: the first hand-off starts the worker thread
+    with warnings.catch_warnings():  # what earlier tests left (a driver's socket) is not ours
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()  # and a full collection of it is not the API's stall either
+    (refused, trivial_took), stall = await longest_stall(everything())
+    for response in refused:
+        assert response.status_code == 400  # fields of one name with different arguments
+        assert {e["extensions"]["code"] for e in response.json()["errors"]} == {
+            "GRAPHQL_VALIDATION_FAILED"
+        }
+    assert trivial_took < 0.5, f"{{__typename}} took {trivial_took * 1000:.0f} ms under attack"
+    assert stall < 0.1, f"the event loop was held {stall * 1000:.0f} ms"
+
+
+# --- 2. _entities priced as one list --------------------------------------------------------
+
+
+async def test_five_thousand_representations_are_refused_up_front(api: Running) -> None:
+    representations = [{"__typename": "Order", "id": str(i)} for i in range(5_000)]
+    begun = time.perf_counter()
+    response = await post(api, ENTITIES, {"r": representations}, accept=GRJ)
+    took = time.perf_counter() - begun
+    assert response.status_code == 400
+    limits = {e["extensions"]["limit"]: e["extensions"] for e in response.json()["errors"]}
+    assert limits["MAX_ENTITY_REPRESENTATIONS"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "MAX_ENTITY_REPRESENTATIONS",
+        "allowed": 100,
+        "actual": 5_000,
+    }
+    assert len(response.content) < 2_000
+    assert took < 1.0
+
+
+async def test_representations_count_in_the_cost(api: Running) -> None:
+    query = (
+        "query($r: [_Any!]!) { _entities(representations: $r) "
+        "{ ... on Shipment { id orders { id shipments { id } } } } }"
+    )
+    representations = [{"__typename": "Shipment", "id": f"S{i}"} for i in range(100)]
+    response = await post(api, query, {"r": representations}, accept=GRJ)
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["limit"] == "MAX_QUERY_COST"
+    assert error["extensions"]["actual"] > 5_000  # 100 x (1 + 20 x (1 + 20))
+
+
+# --- 3. id batches over 101 ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [150, 1_000])
+async def test_entities_returns_every_existing_order(
+    stack: Stack, mongo_db: AsyncDatabase[Doc], count: int
+) -> None:
+    await mongo_db.orders.insert_many([order_doc(f"SO-{i:04d}") for i in range(count)])
+    settings = settings_for(stack, mongo_db.name, MAX_ENTITY_REPRESENTATIONS=str(count))
+    async for api in start(settings):
+        representations = [{"__typename": "Order", "id": f"SO-{i:04d}"} for i in range(count)]
+        response = await post(api, ENTITIES, {"r": representations}, headers=api.auth(["ACME"]))
+        body = response.json()
+        assert "errors" not in body, body["errors"][:3]
+        assert [e and e["id"] for e in body["data"]["_entities"]] == [
+            r["id"] for r in representations
+        ]
+
+
+@pytest.mark.parametrize("kind", ["orders", "shipments", "invoices"])
+@pytest.mark.parametrize("count", [150, 1_000])
+async def test_every_dataloader_returns_every_match(
+    mongo_db: AsyncDatabase[Doc], kind: EntityKind, count: int
+) -> None:
+    ids = [f"{kind[:2].upper()}-{i:04d}" for i in range(count)]
+    await mongo_db[kind].insert_many([order_doc(i) for i in ids])  # the loader reads ids
+    caller = Caller(
+        subject="alice",
+        customers=frozenset({"ACME"}),
+        roles=frozenset({"viewer", "finance"}),
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    readers = Readers(mongo_db, Policy(), caller, MongoAuditSink(mongo_db, "audit"))
+    loaded = await readers.loader(kind).load_many([*ids, "missing"])
+    assert [doc and doc["_id"] for doc in loaded] == [*ids, None]
+
+
+async def test_a_shipment_with_150_orders_lists_them_all(
+    stack: Stack, mongo_db: AsyncDatabase[Doc]
+) -> None:
+    ids = [f"SO-{i:04d}" for i in range(150)]
+    await mongo_db.orders.insert_many([order_doc(i) for i in ids])
+    await seed(mongo_db)
+    await mongo_db.shipments.update_one({"_id": "SHP-A"}, {"$set": {"orderIds": ids}})
+    async for api in start(settings_for(stack, mongo_db.name, MAX_QUERY_COST="100000")):
+        response = await post(
+            api, '{ shipment(id: "SHP-A") { orders { id } } }', headers=api.auth(["ACME"])
+        )
+        assert [o["id"] for o in response.json()["data"]["shipment"]["orders"]] == ids
+
+
+# --- 4. plain-text 500s and dropped connections ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"query": "query($t: String!) { __typename }", "variables": {"t": "\xff"}}', "UTF-8"),
+        (
+            b'{"query": "{ __typename }", "variables": {"v": '
+            + b"[" * 3_000
+            + b"]" * 3_000
+            + b"}}",
+            "nested too deeply",
+        ),
+        (b'{"query": "{ __typename }", "variables": {"n": ' + b"9" * 5_000 + b"}}", "digits"),
+    ],
+    ids=["invalid-utf8", "nested-3000", "int-5000-digits"],
+)
+async def test_bodies_that_crashed_the_parser_are_400(api: Running, body: bytes, says: str) -> None:
+    response = await raw_post(api, body)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert says in error["message"]
+    assert (await post(api, "{ __typename }")).status_code == 200
+
+
+async def test_a_signed_token_whose_exp_is_out_of_range_is_401(api: Running) -> None:
+    token = jwt.encode(
+        {
+            "sub": "alice",
+            "iss": api.settings.tokens.issuer,
+            "aud": api.settings.tokens.audience,
+            "exp": 10**12,
+            "customers": ["ACME"],
+            "roles": ["viewer"],
+        },
+        SECRET,
+        algorithm="HS256",
+    )
+    response = await post(api, TRACK, {"t": "TRK-A"}, headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    error = error_of(response)
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "exp" in error["message"]
+
+
+# --- 5. client mistakes reported as server faults -------------------------------------------
+
+
+async def test_a_lone_surrogate_in_the_query_text(api: Running) -> None:
+    response = await raw_post(api, b'{"query": "{ __typename \\ud800 }"}', {"accept": GRJ})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "\\ud800" in error["message"] and "Unicode" in error["message"]
+
+
+async def test_a_lone_surrogate_in_a_variable(api: Running) -> None:
+    body = json.dumps({"query": TRACK, "variables": {"t": "TRK-\ud800"}}).encode()
+    response = await raw_post(api, body, {"accept": GRJ, **api.auth(["ACME"])})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "$t" in error["message"] and "surrogate" in error["message"]
+
+
+async def test_nul_in_a_literal_or_a_variable_is_bad_user_input(api: Running) -> None:
+    literal = await post(
+        api,
+        '{ orders(filter: {customerId: "HOO\\u0000LI"}) { totalCount } }',
+        accept=GRJ,
+        headers=api.auth(["ACME"]),
+    )
+    assert literal.status_code == 400
+    assert codes(literal) == ["BAD_USER_INPUT"]
+    assert "NUL" in literal.json()["errors"][0]["message"]
+
+    variable = await post(
+        api,
+        "query($f: OrderFilterInput) { orders(filter: $f) { totalCount } }",
+        {"f": {"customerId": "HOO\u0000LI"}},
+        accept=GRJ,
+        headers=api.auth(["ACME"]),
+    )
+    assert variable.status_code == 400
+    assert codes(variable) == ["BAD_USER_INPUT"]
+    assert "$f" in variable.json()["errors"][0]["message"]
+
+
+async def test_a_time_beyond_year_9999_in_utc_is_bad_user_input(api: Running) -> None:
+    response = await post(
+        api,
+        '{ orders(filter: {orderedAt: {from: "9999-12-31T23:59:59-14:00"}}) { totalCount } }',
+        headers=api.auth(["ACME"]),
+    )
+    assert codes(response) == ["BAD_USER_INPUT"]
+    assert "9999-12-31T23:59:59-14:00" in response.json()["errors"][0]["message"]
+
+
+async def test_unusable_representations_are_bad_user_input_one_by_one(
+    api: Running, mongo_db: AsyncDatabase[Doc]
+) -> None:
+    await mongo_db.orders.insert_one(order_doc("SO-OK"))
+    representations: list[Any] = [
+        {"__typename": "Order", "id": "SO-OK", "extra": 1},
+        {"__typename": "Nope", "id": "SO-OK"},
+        {"__typename": "Order"},
+        "not an object",
+        {"__typename": "Order", "id": "SO-OK"},
+    ]
+    response = await post(api, ENTITIES, {"r": representations}, headers=api.auth(["ACME"]))
+    body = response.json()
+    assert body["data"]["_entities"] == [None, None, None, None, {"id": "SO-OK"}]
+    by_index = {e["path"][1]: e for e in body["errors"]}
+    assert sorted(by_index) == [0, 1, 2, 3]
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
+    assert "extra" in by_index[0]["message"]
+    assert "Nope" in by_index[1]["message"]
+    assert "id" in by_index[2]["message"]
+
+
+# --- 6. spec and protocol gaps --------------------------------------------------------------
+
+
+async def test_two_operations_without_operation_name_are_refused(api: Running) -> None:
+    document = "query A { __typename } query B { __schema { queryType { name } } }"
+    refused = await post(api, document, accept=GRJ)
+    assert refused.status_code == 400
+    error = error_of(refused)
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "operationName" in error["message"]
+
+    chosen = await api.client.post(
+        "/graphql", json={"query": document, "operationName": "B"}, headers={"accept": GRJ}
+    )
+    assert chosen.json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+
+
+async def test_media_types_are_case_insensitive(api: Running) -> None:
+    response = await raw_post(
+        api, b'{"query": "{ __typename }"}', {"content-type": "APPLICATION/JSON; Charset=UTF-8"}
+    )
+    assert (response.status_code, response.json()) == (200, {"data": {"__typename": "Query"}})
+
+
+@pytest.mark.parametrize(
+    ("expired_ago", "status"), [(timedelta(seconds=10), 200), (timedelta(hours=1), 401)]
+)
+async def test_a_token_is_accepted_up_to_its_leeway_and_refused_after_it_alike(
+    api: Running, expired_ago: timedelta, status: int
+) -> None:
+    token = mint_token(
+        api.settings.tokens,
+        subject="alice",
+        customers=["ACME"],
+        roles=["viewer"],
+        ttl_seconds=60,
+        now=datetime.now(UTC) - expired_ago - timedelta(seconds=60),
+    )
+    response = await post(api, TRACK, {"t": "TRK-A"}, headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == status
+    if status == 200:
+        assert response.json() == {
+            "data": {
+                "shipmentByTrackingNumber": {
+                    "id": "SHP-A",
+                    "customerId": "ACME",
+                    "status": "IN_TRANSIT",
+                }
+            }
+        }
+    else:
+        assert codes(response) == ["UNAUTHENTICATED"]
+
+
+# --- 7. headers -----------------------------------------------------------------------------
+
+
+async def test_customer_data_is_never_stored_by_a_shared_cache(api: Running) -> None:
+    responses = [
+        await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"])),
+        await api.client.get(
+            "/graphql",
+            params={"query": TRACK, "variables": json.dumps({"t": "TRK-A"})},
+            headers={**api.auth(["ACME"]), "accept": "application/json"},
+        ),
+        await post(api, TRACK, {"t": "TRK-A"}, headers={"authorization": "Bearer nope"}),
+        await raw_post(api, b"{not json"),
+    ]
+    for response in responses:
+        assert response.headers["cache-control"] == "private, no-store", response.request
+        assert "authorization" in response.headers["vary"].lower(), response.request
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_the_graphiql_page_allows_only_its_own_origin(api: Running) -> None:
+    page = await api.client.get("/graphql", headers={"accept": "text/html"})
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'self'" in policy and "unsafe" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    asset = await api.client.get("/graphiql/static/graphiql.min.js")
+    assert asset.headers["x-content-type-options"] == "nosniff"
