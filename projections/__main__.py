@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 
+from observability import json_logs
+from projections.metrics import ProjectorMetrics
+from projections.metrics_server import MetricsServer
 from projections.rebuild import rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
@@ -22,18 +24,24 @@ async def _run(command: str) -> None:
     settings = ProjectorSettings.from_env()
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    if command == "rebuild":
-        suffix = await rebuild(settings, stop)
-        print(f"rebuilt generation {suffix}; readers now use it")
-    else:
-        await run_projector(settings, stop)
+    metrics = ProjectorMetrics()
+    server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
+    server.start()
+    try:
+        if command == "rebuild":
+            suffix = await rebuild(settings, stop, metrics)
+            print(f"rebuilt generation {suffix}; readers now use it")
+        else:
+            await run_projector(settings, stop, metrics)
+    finally:
+        server.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m projections", description=__doc__)
     parser.add_argument("command", nargs="?", default="run", choices=["run", "rebuild"])
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    json_logs.configure()
     asyncio.run(_run(args.command))
 
 

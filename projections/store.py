@@ -36,6 +36,7 @@ from pymongo.results import UpdateResult
 from projections import documents
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
 from projections.effects import SummaryPush
+from projections.metrics import NoStoreObserver, StoreObserver
 
 _STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
@@ -104,9 +105,17 @@ class _Update(NamedTuple):
 
 
 class ProjectionStore:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        *,
+        concurrency: int = 32,
+        observer: StoreObserver | None = None,
+    ) -> None:
+        """``observer`` counts writes that lost a race (the projector's metrics)."""
         self._db = db
         self._limit = asyncio.Semaphore(concurrency)
+        self._observer: StoreObserver = observer or NoStoreObserver()
 
     @property
     def db(self) -> AsyncDatabase[dict[str, Any]]:
@@ -173,6 +182,7 @@ class ProjectionStore:
                 except PyMongoError as exc:
                     if not is_write_conflict(exc) or attempt == CONFLICT_RETRIES - 1:
                         raise StoreError(str(exc)) from exc
+                    self._observer.write_conflict("retried")
                 await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
         raise AssertionError("unreachable")
 
@@ -244,9 +254,13 @@ class ProjectionStore:
                 )
         except PyMongoError as exc:
             if is_write_conflict(exc):
+                self._observer.write_conflict("folded")
                 return False
             raise StoreError(str(exc)) from exc
-        return result.matched_count == 1 or result.upserted_id is not None
+        landed = result.matched_count == 1 or result.upserted_id is not None
+        if not landed:
+            self._observer.write_conflict("folded")
+        return landed
 
     async def insert_new(
         self,
@@ -266,7 +280,9 @@ class ProjectionStore:
         docs = [_new_document(change, summaries.get(change.key.id, ()), now) for change in changes]
         chunks = [docs[i : i + INSERT_CHUNK] for i in range(0, len(docs), INSERT_CHUNK)]
         refused = await asyncio.gather(*(self._insert(collection, chunk) for chunk in chunks))
-        return set().union(*refused)
+        lost: set[str] = set().union(*refused)
+        self._observer.write_conflict("inserted", len(lost))
+        return lost
 
     async def _insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> set[str]:
         try:
