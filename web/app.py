@@ -17,6 +17,7 @@ import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from datetime import timedelta
 from typing import Any, Final
 
 from pymongo import AsyncMongoClient
@@ -30,10 +31,12 @@ from entitlements.policy import load_policy
 from graph.schema import ExtensionSpec, build_schema
 from resolvers.audit import MongoAuditSink
 from resolvers.collections import CollectionNames
+from resolvers.freshness_copy import FreshnessCopy
 from web import operations
 from web.auth import build_verifier
 from web.consumer_lag import ConsumerLagPoller
 from web.document_cache import DocumentCache
+from web.freshness import FreshnessExtension, FreshnessRefresher
 from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
 from web.graphql_http import GraphQLEndpoint
 from web.limits import QueryLimitsExtension
@@ -51,7 +54,9 @@ LIVE_MODULE: Final = "web.live"
 MONGO_SERVER_SELECTION_MS: Final = 5_000
 
 
-def web_extensions(settings: Settings, metrics: Metrics) -> list[ExtensionSpec]:
+def web_extensions(
+    settings: Settings, metrics: Metrics, freshness: FreshnessCopy | None = None
+) -> list[ExtensionSpec]:
     """The web layer's schema extensions, in the order they must run.
 
     Exit hooks run in reverse order, so the metrics extension (first) sees errors after
@@ -59,11 +64,14 @@ def web_extensions(settings: Settings, metrics: Metrics) -> list[ExtensionSpec]:
     the limits extension and by any extension the schema adds after these.
     """
     documents = DocumentCache(settings.document_cache_size)
-    return [
+    extensions: list[ExtensionSpec] = [
         lambda: MetricsExtension(metrics),
         CodedErrors,
         lambda: QueryLimitsExtension(settings.limits, documents),
     ]
+    if freshness is not None and settings.freshness_refresh_seconds > 0:
+        extensions.append(lambda: FreshnessExtension(freshness))
+    return extensions
 
 
 def create_app(settings: Settings | None = None, *, live: bool = True) -> Starlette:
@@ -74,7 +82,10 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     """
     settings = settings or Settings.from_env()
     metrics = Metrics()
-    schema = build_schema(extensions=web_extensions(settings, metrics))
+    freshness = FreshnessCopy(
+        CollectionNames(), stale_after=timedelta(seconds=settings.stale_after_seconds)
+    )
+    schema = build_schema(extensions=web_extensions(settings, metrics, freshness))
     endpoint = GraphQLEndpoint(schema, settings, render_page(settings.graphql_path))
 
     @contextlib.asynccontextmanager
@@ -104,6 +115,14 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             app.state.consumer_lag = poller
             poller.start()
             stack.push_async_callback(poller.stop)
+
+            if settings.freshness_refresh_seconds > 0:
+                # read once before serving (bounded: a store that does not answer leaves
+                # the copy empty and responses say so with "asOf": null)
+                await freshness.refresh(db)
+                refresher = FreshnessRefresher(freshness, db, settings.freshness_refresh_seconds)
+                refresher.start()
+                stack.push_async_callback(refresher.stop)
 
             app.state.live = None
             live_context = _live_lifespan(settings) if live else None
@@ -142,6 +161,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.freshness = freshness
     app.state.endpoint = endpoint
     return app
 

@@ -65,6 +65,9 @@ class Settings:
     stale_after_seconds: float = 300.0
     #: Entitlement policy file; None means the packaged default policy.
     entitlements_file: Path | None = None
+    #: How often the in-memory source freshness that every response reports is re-read;
+    #: 0 leaves ``extensions.freshness`` out of responses.
+    freshness_refresh_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -110,6 +113,7 @@ class Settings:
             document_cache_size=reader.integer("DOCUMENT_CACHE_SIZE", 256, minimum=0),
             stale_after_seconds=reader.number("STALE_AFTER_SECONDS", 300.0, minimum=0.001),
             entitlements_file=reader.text("ENTITLEMENTS_FILE", None, _existing_file),
+            freshness_refresh_seconds=reader.number("FRESHNESS_REFRESH_SECONDS", 5.0, minimum=0),
         )
         if reader.problems:
             raise SettingsError(reader.problems)
