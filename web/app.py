@@ -41,10 +41,13 @@ from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
 from web.graphql_http import GraphQLEndpoint
 from web.limits import QueryLimitsExtension
 from web.masking import CodedErrors
-from web.metrics import Metrics, MetricsExtension
+from web.metrics import Metrics, MetricsExtension, ResponseCodes
+from web.operation_log import OperationLog
 from web.request_id import HEADER as REQUEST_ID_HEADER
 from web.request_id import RequestIdMiddleware
 from web.settings import Settings
+from web.tracing import HEADER as TRACE_HEADER
+from web.tracing import TraceMiddleware
 
 logger = logging.getLogger("web.app")
 
@@ -66,6 +69,7 @@ def web_extensions(
     documents = DocumentCache(settings.document_cache_size)
     extensions: list[ExtensionSpec] = [
         lambda: MetricsExtension(metrics),
+        OperationLog,
         CodedErrors,
         lambda: QueryLimitsExtension(settings.limits, documents),
     ]
@@ -147,13 +151,21 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             Route("/metrics", operations.metrics, methods=["GET"]),
         ],
         middleware=[
+            Middleware(ResponseCodes, metrics=metrics),
             Middleware(RequestIdMiddleware),
+            Middleware(TraceMiddleware),
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "accept", REQUEST_ID_HEADER],
-                expose_headers=[REQUEST_ID_HEADER],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "accept",
+                    REQUEST_ID_HEADER,
+                    TRACE_HEADER,
+                ],
+                expose_headers=[REQUEST_ID_HEADER, TRACE_HEADER],
                 max_age=600,
             ),
         ],
