@@ -25,7 +25,11 @@ What one run does, on one machine and one store:
    behind is charged for the queueing it causes; at most ``2 * --concurrency`` requests are
    in flight;
 5. prints requests/s, p50 and p99 per query and server, the API/ceiling ratios, and the
-   server processes' CPU time per request (what each costs apart from the store).
+   server processes' CPU time per request (what each costs apart from the store);
+6. the cost of ``extensions.freshness``: a second API process with it left out
+   (``FRESHNESS_REFRESH_SECONDS=0``) against the first, tracking lookups in alternating
+   closed-loop slices (req/s and CPU ms per request side by side), and the extension's own
+   work per response timed in this process (``--freshness-only`` runs just this part).
 
 Requests rotate over the customers the default policy leaves unrestricted (a viewer with the
 finance role, so invoices are readable); lookups use tracking numbers of their known
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import socket
@@ -502,6 +507,90 @@ def report(results: dict[tuple[QueryName, Target, str], Result], args: argparse.
         )
 
 
+# --- the freshness extension's cost --------------------------------------------------------
+
+
+@dataclass
+class _Readers:
+    kinds_read: set[str]
+
+
+@dataclass
+class _Context:
+    readers: _Readers
+
+
+@dataclass
+class _Execution:
+    context: _Context
+
+
+async def extension_micros(db: AsyncDatabase[Doc], calls: int = 20_000) -> tuple[float, int]:
+    """The extension's work for one tracking-lookup response (its result, JSON-encoded), in
+    microseconds, and the number of sources in the copy."""
+    from resolvers.freshness_copy import FreshnessCopy
+    from web.freshness import FreshnessExtension
+
+    copy = FreshnessCopy()
+    await copy.refresh(db)
+    extension = FreshnessExtension(copy)
+    extension.execution_context = _Execution(_Context(_Readers({"shipments"})))  # type: ignore[assignment]
+    started = time.perf_counter()
+    for _ in range(calls):
+        json.dumps(extension.get_results())  # what the response body gains, encoded
+    return (time.perf_counter() - started) / calls * 1e6, len(copy.by_source)
+
+
+async def freshness_cost(
+    args: argparse.Namespace,
+    db: AsyncDatabase[Doc],
+    env: Mapping[str, str],
+    customers: list[Sample],
+    logs: Path,
+    servers: dict[str, Server],
+) -> None:
+    """Tracking lookups with and without ``extensions.freshness``, side by side."""
+    servers["with"] = spawn("api", ["-m", "web"], env, logs / "api-with.log")
+    servers["without"] = spawn(
+        "api", ["-m", "web"], {**env, "FRESHNESS_REFRESH_SECONDS": "0"}, logs / "api-without.log"
+    )
+    for name in ("with", "without"):
+        await wait_healthy(servers[name], logs / f"api-{name}.log")
+
+    def calls(rng: random.Random) -> Call:
+        return make_call("tracking", "api", rng.choice(customers), rng)
+
+    for name in ("with", "without"):  # warm up
+        await closed_loop(servers[name], "api", calls, args.concurrency, 1)
+    results = {name: Result() for name in ("with", "without")}
+    rounds = max(args.rounds, 4)
+    for _ in range(rounds):
+        for name in ("with", "without"):
+            part = await closed_loop(
+                servers[name], "api", calls, args.concurrency, args.seconds / rounds
+            )
+            results[name].add(part)
+    micros, sources = await extension_micros(db)
+    with_, without = results["with"], results["without"]
+    print()
+    print(f"extensions.freshness, tracking lookups, {args.concurrency} clients, {args.seconds:g}s")
+    print(f"{'api':<22} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10} {'fail':>4}")
+    for name, result in (("with freshness", with_), ("without freshness", without)):
+        print(
+            f"{name:<22} {result.rate:>7.1f} {ms(percentile(result.latencies, 0.5)):>7} "
+            f"{ms(percentile(result.latencies, 0.99)):>7} {result.cpu_ms_per_request:>10.2f} "
+            f"{result.failures:>4}"
+        )
+    share = micros / 1000 / without.cpu_ms_per_request
+    print(
+        f"extension's own work per response: {micros:.1f} us ({sources} sources in the copy) "
+        f"= {share:.2%} of the API's CPU per tracking lookup without it "
+        f"({'under' if share < 0.02 else 'NOT under'} 2%); end to end: "
+        f"{with_.cpu_ms_per_request / without.cpu_ms_per_request - 1:+.1%} CPU per request, "
+        f"{with_.rate / without.rate - 1:+.1%} req/s (noise on a shared machine included)"
+    )
+
+
 # --- main ----------------------------------------------------------------------------------
 
 
@@ -521,12 +610,15 @@ async def main() -> None:
         "--bootstrap", default="127.0.0.1:9092", help="Kafka, for the API's lag poller"
     )
     parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
+    parser.add_argument(
+        "--freshness-only", action="store_true", help="only the extensions.freshness cost"
+    )
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
     database = args.database or f"bench_api_{run}"
     client: AsyncMongoClient[Doc] = AsyncMongoClient(args.mongodb_uri, tz_aware=True, maxPoolSize=8)
-    servers: dict[Target, Server] = {}
+    servers: dict[Any, Server] = {}
     logs = Path(tempfile.mkdtemp(prefix="bench-api-"))
     try:
         db = client[database]
@@ -558,6 +650,9 @@ async def main() -> None:
             # Access logs off on both sides: the ceiling has none either.
             "LOG_LEVEL": "WARNING",
         }
+        if args.freshness_only:
+            await freshness_cost(args, db, env, customers, logs, servers)
+            return
         for name, argv in (("api", ["-m", "web"]), ("ceiling", ["bench/api_ceiling.py"])):
             target: Target = "api" if name == "api" else "ceiling"
             servers[target] = spawn(target, argv, env, logs / f"{name}.log")
@@ -604,6 +699,7 @@ async def main() -> None:
             rates = ", ".join(f"{t} {results[(query, t, 'closed')].rate:.1f}" for t in servers)
             print(f"  {query}: closed loop req/s {rates}", flush=True)
         report(results, args)
+        await freshness_cost(args, db, env, customers, logs, servers)
     finally:
         for server in servers.values():
             stop(server)

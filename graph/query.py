@@ -135,7 +135,17 @@ async def _nodes(info: Info, ids: list[str]) -> list[Node | None]:
     ]
 
 
-@strawberry.type(description="Read the orders, shipments and invoices of your customer accounts.")
+@strawberry.type(
+    description=(
+        "Read the orders, shipments and invoices of your customer accounts. Every response "
+        "that read them carries `extensions.freshness`: `asOf` (when the service last read "
+        "source freshness, at most a few seconds ago) and `sources`, one entry per upstream "
+        "source whose data the response may hold, with `source`, `lastAppliedAt`, `stale` and "
+        "the declared `status` (plus `message` and `expectedBackAt` when it is not "
+        "AVAILABLE): show 'invoices as of 08:00, ERP in maintenance until 12:00' without "
+        "asking `dataFreshness`."
+    )
+)
 class Query:
     # --- orders --------------------------------------------------------------------------
 

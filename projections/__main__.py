@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
 
+from observability import json_logs
+from projections.metrics import ProjectorMetrics
+from projections.metrics_server import MetricsServer
 from projections.rebuild import rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
@@ -35,11 +37,17 @@ async def _run(command: str, args: argparse.Namespace) -> int:
         return await _verify(settings, args)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    if command == "rebuild":
-        suffix = await rebuild(settings, stop)
-        print(f"rebuilt generation {suffix}; readers now use it")
-    else:
-        await run_projector(settings, stop)
+    metrics = ProjectorMetrics()
+    server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
+    server.start()
+    try:
+        if command == "rebuild":
+            suffix = await rebuild(settings, stop, metrics)
+            print(f"rebuilt generation {suffix}; readers now use it")
+        else:
+            await run_projector(settings, stop, metrics)
+    finally:
+        server.stop()
     return 0
 
 
@@ -57,7 +65,7 @@ def main() -> None:
         help="verify: check every retained record, not only those below the committed offsets",
     )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    json_logs.configure()
     sys.exit(asyncio.run(_run(args.command, args)))
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from observability.trace_context import parse_traceparent
+
 
 class InvalidChangeNotice(ValueError):
     """A record on the changes topic is not a notice this version understands."""
@@ -46,6 +48,10 @@ class ShipmentChange:
     #: every order the shipment names, as the document held them when the notice was made:
     #: what the entitlement rule for warehouse-restricted customers needs.
     order_warehouses: Mapping[str, str | None] = field(default_factory=dict)
+    #: W3C ``traceparent`` of the event that carried this milestone or cancellation, when
+    #: its producer set one: the API logs it with every delivery, so one trace id follows
+    #: the milestone from the TMS to the subscriber.
+    traceparent: str | None = None
 
     def encode(self) -> bytes:
         # The fields one by one, not ``dataclasses.asdict``: that deep-copies the milestone
@@ -69,6 +75,7 @@ class ShipmentChange:
                 rev=int(body["rev"]),
                 projected_at=datetime.fromisoformat(body["projected_at"]),
                 order_warehouses=_order_warehouses(body.get("order_warehouses")),
+                traceparent=_traceparent(body.get("traceparent")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidChangeNotice(f"not a shipment change notice: {exc}") from exc
@@ -84,6 +91,12 @@ def _order_warehouses(value: Any) -> dict[str, str | None]:
     if not isinstance(value, dict):
         raise TypeError("order_warehouses must be an object")
     return {str(k): v if isinstance(v, str) else None for k, v in value.items()}
+
+
+def _traceparent(value: Any) -> str | None:
+    """Notices from before this field, or with a malformed value, carry no trace."""
+    context = parse_traceparent(value)
+    return context.traceparent if context is not None else None
 
 
 def _json_default(value: object) -> str:

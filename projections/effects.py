@@ -285,7 +285,32 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
             cancelled = planner.became_cancelled(effect.before, doc)
         for milestone in milestones:
             notice_id = f"{milestone.get('source')}|{milestone.get('milestoneId')}"
-            notices.append(replace(template, notice_id=notice_id, milestone=dict(milestone)))
+            notices.append(
+                replace(
+                    template,
+                    notice_id=notice_id,
+                    milestone=dict(milestone),
+                    traceparent=_milestone_trace(effect.events, milestone),
+                )
+            )
         if cancelled:
-            notices.append(replace(template, notice_id=f"{effect.key.id}|cancelled"))
+            trace = next(
+                (e.traceparent for e in effect.events if isinstance(e.data, ShipmentCancelled)),
+                None,
+            )
+            notices.append(
+                replace(template, notice_id=f"{effect.key.id}|cancelled", traceparent=trace)
+            )
     return notices
+
+
+def _milestone_trace(events: Sequence[Event], milestone: Mapping[str, Any]) -> str | None:
+    """The ``traceparent`` of the event that carried ``milestone`` (None: none or untraced)."""
+    for event in events:
+        if (
+            isinstance(event.data, ShipmentMilestone)
+            and event.source == milestone.get("source")
+            and event.data.milestone_id == milestone.get("milestoneId")
+        ):
+            return event.traceparent
+    return None

@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal, TypeVar
 
+from observability.trace_context import parse_traceparent
 from projections.documents import FULFILLMENT_STAGES
 
 TopicKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
@@ -268,6 +269,9 @@ class Event:
     sequence: int
     data: EventData
     topic_kind: TopicKind
+    #: The CloudEvents distributed-tracing extension's ``traceparent``, when the producer
+    #: set a valid one (absent or malformed: None, never a dead letter).
+    traceparent: str | None = None
 
     @property
     def entity_kind(self) -> EntityKindName:
@@ -828,4 +832,10 @@ def decode_event(value: bytes) -> Event:
         sequence=sequence,
         data=data,
         topic_kind=spec.topic_kind,
+        traceparent=_traceparent(body.get("traceparent")),
     )
+
+
+def _traceparent(value: Any) -> str | None:
+    context = parse_traceparent(value)
+    return context.traceparent if context is not None else None

@@ -82,6 +82,8 @@ class BatchOutcome:
     written_documents: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     notices: list[ShipmentChange] = field(default_factory=list)
+    #: The applied events with their records (metrics, trace logs), in no particular order.
+    applied: list[tuple[Event, InboundRecord]] = field(default_factory=list)
 
 
 def _dead_letter(record: InboundRecord, reason: str) -> DeadLetter:
@@ -173,6 +175,10 @@ class BatchProcessor:
                 _dead_letter(record_of[id(r.event)], r.reason) for r in plan.rejected
             )
             outcome.applied_events += len(entity_events) - len(plan.rejected)
+            refused = {id(r.event) for r in plan.rejected}
+            outcome.applied.extend(
+                (e, record_of[id(e)]) for e in entity_events if id(e) not in refused
+            )
             if plan.repeated:
                 batch.repeated.add(key)
             if plan.change is not None:

@@ -20,8 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from projections.kafka_admin import partitions_of
+from projections.metrics import ProjectorMetrics
 from projections.projector import BatchProcessor
-from projections.runner import flatten, process_until_done
+from projections.runner import flatten, process_until_done, record_outcome
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
@@ -35,32 +36,45 @@ async def _consume_until(
     targets: dict[TopicPartition, int],
     settings: ProjectorSettings,
     stop: asyncio.Event,
+    metrics: ProjectorMetrics,
+    generation: str,
 ) -> int:
     applied = 0
     while not stop.is_set():
-        pending = {tp: end for tp, end in targets.items() if await consumer.position(tp) < end}
-        if not pending:
+        positions = {tp: await consumer.position(tp) for tp in targets}
+        remaining = sum(max(end - positions[tp], 0) for tp, end in targets.items())
+        metrics.rebuild_remaining.labels(generation=generation).set(remaining)
+        metrics.loop_came_round()
+        if not remaining:
             return applied
         batches = await consumer.getmany(
             timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
         )
         records = flatten(batches)
         if records:
-            outcome = await process_until_done(processor, records, stop)
+            outcome = await process_until_done(processor, records, stop, metrics)
             if outcome is not None:
                 applied += outcome.applied_events
+                record_outcome(metrics, outcome)
     return applied
 
 
-async def rebuild(settings: ProjectorSettings, stop: asyncio.Event | None = None) -> str:
+async def rebuild(
+    settings: ProjectorSettings,
+    stop: asyncio.Event | None = None,
+    metrics: ProjectorMetrics | None = None,
+) -> str:
     """Build generation ``<timestamp>`` from offset 0 and make it the active one."""
     stop = stop or asyncio.Event()
+    metrics = metrics or ProjectorMetrics()
     suffix = datetime.now(UTC).strftime("g%Y%m%d%H%M%S")
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         settings.mongodb_uri, tz_aware=True
     )
     store = ProjectionStore(
-        client[settings.mongodb_database], concurrency=settings.store_concurrency
+        client[settings.mongodb_database],
+        concurrency=settings.store_concurrency,
+        observer=metrics,
     )
     processor = BatchProcessor(
         store, load_status_mapping(settings.status_map_file), settings.topics, target_suffix=suffix
@@ -78,7 +92,13 @@ async def rebuild(settings: ProjectorSettings, stop: asyncio.Event | None = None
         await consumer.seek_to_beginning(*partitions)
         await store.ensure_indexes(suffix)
         applied = await _consume_until(
-            consumer, processor, await consumer.end_offsets(partitions), settings, stop
+            consumer,
+            processor,
+            await consumer.end_offsets(partitions),
+            settings,
+            stop,
+            metrics,
+            suffix,
         )
         if stop.is_set():
             raise RuntimeError(f"rebuild of generation {suffix} interrupted before the switch")
@@ -86,7 +106,13 @@ async def rebuild(settings: ProjectorSettings, stop: asyncio.Event | None = None
         await store.set_active_suffix(suffix)
         log.info("readers switched from generation %r to %r", previous, suffix)
         applied += await _consume_until(
-            consumer, processor, await consumer.end_offsets(partitions), settings, stop
+            consumer,
+            processor,
+            await consumer.end_offsets(partitions),
+            settings,
+            stop,
+            metrics,
+            suffix,
         )
         log.info("rebuild %s applied %d events", suffix, applied)
         return suffix

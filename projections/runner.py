@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pymongo import AsyncMongoClient
 
+from observability.trace_context import parse_traceparent
 from projections.kafka_admin import ensure_own_topics
+from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
@@ -62,6 +66,7 @@ async def process_until_done(
     processor: BatchProcessor,
     records: Sequence[ConsumerRecord[bytes, bytes]],
     stop: asyncio.Event,
+    metrics: ProjectorMetrics | None = None,
 ) -> BatchOutcome | None:
     """Process a batch, retrying through store outages; None if asked to stop meanwhile."""
     attempt = 0
@@ -72,6 +77,8 @@ async def process_until_done(
             delay = RETRY_DELAYS_SECONDS[min(attempt, len(RETRY_DELAYS_SECONDS) - 1)]
             log.warning("store unavailable (%s); retrying batch in %.1fs", exc, delay)
             attempt += 1
+            if metrics is not None:
+                metrics.batch_retries.inc()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
                 return None
@@ -79,13 +86,63 @@ async def process_until_done(
                 continue
 
 
-async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> None:
+def record_outcome(metrics: ProjectorMetrics, outcome: BatchOutcome) -> None:
+    """Count what a written batch applied and refused; log each traced event once.
+
+    A traced event (CloudEvents ``traceparent``) gets its own log line, carrying the trace
+    id an operator follows from the source to the subscriber; untraced events are only
+    counted (a line per event would be thousands per batch).
+    """
+    now = datetime.now(UTC)
+    for dead in outcome.dead_letters:
+        metrics.dead_lettered(dead.topic, dead.reason)
+    for event, record in outcome.applied:
+        metrics.applied(record.topic, event.type, event.time, record.timestamp, now)
+        context = parse_traceparent(event.traceparent)
+        if context is not None:
+            log.info(
+                "event applied",
+                extra={
+                    "trace_id": context.trace_id,
+                    "parent_span_id": context.span_id,
+                    "event_id": event.id,
+                    "event_source": event.source,
+                    "event_type": event.type,
+                    "subject": event.subject,
+                    "customer_ids": [event.customer_id],
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                },
+            )
+
+
+async def track_partitions(consumer: AIOKafkaConsumer, metrics: ProjectorMetrics) -> None:
+    """Held partitions, their committed offsets (a new one's position is the group's
+    committed offset) and lags against the ends the consumer last fetched."""
+    assigned = consumer.assignment()
+    new = metrics.holding(assigned)
+    known = {
+        (topic, partition): await consumer.position(TopicPartition(topic, partition))
+        for topic, partition in new
+    }
+    metrics.offsets(known, {(tp.topic, tp.partition): consumer.highwater(tp) for tp in assigned})
+    metrics.loop_came_round()
+
+
+async def run_projector(
+    settings: ProjectorSettings, stop: asyncio.Event, metrics: ProjectorMetrics | None = None
+) -> None:
+    """Consume until ``stop``; ``metrics`` are the process's served instruments, if any."""
+    metrics = metrics or ProjectorMetrics()
     mapping = load_status_mapping(settings.status_map_file)
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         settings.mongodb_uri, tz_aware=True, maxPoolSize=settings.store_concurrency + 4
     )
     store = ProjectionStore(
-        client[settings.mongodb_database], concurrency=settings.store_concurrency
+        client[settings.mongodb_database],
+        concurrency=settings.store_concurrency,
+        observer=metrics,
     )
     processor = BatchProcessor(store, mapping, settings.topics)
     await store.ensure_indexes(await store.active_suffix())
@@ -117,13 +174,15 @@ async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> Non
     log.info("projector started in group %s", settings.group_id)
     try:
         while not stop.is_set():
+            await track_partitions(consumer, metrics)
             batches = await consumer.getmany(
                 timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
             )
             records = flatten(batches)
             if not records:
                 continue
-            outcome = await process_until_done(processor, records, stop)
+            started = time.perf_counter()
+            outcome = await process_until_done(processor, records, stop, metrics)
             if outcome is None:
                 break  # stopping mid-retry: nothing committed, the batch reruns next start
             await publish_outcome(
@@ -132,6 +191,7 @@ async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> Non
                 dead_letter_topic=settings.topics.dead_letter,
                 changes_topic=settings.topics.changes,
             )
+            record_outcome(metrics, outcome)
             # Everything the batch wrote has landed: its offsets may go. Partitions the group
             # gave to another member while we worked are left to it (it re-runs them, which
             # is harmless: every write is idempotent); aiokafka refuses to commit them.
@@ -146,6 +206,12 @@ async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> Non
                     await consumer.commit(owned)
             except (CommitFailedError, IllegalStateError):
                 log.warning("offset commit refused after a rebalance; records will rerun")
+            else:
+                metrics.offsets(
+                    {(tp.topic, tp.partition): offset for tp, offset in owned.items()},
+                    {(tp.topic, tp.partition): consumer.highwater(tp) for tp in owned},
+                )
+            metrics.batch_done(len(records), time.perf_counter() - started)
             if outcome.dead_letters:
                 log.warning("dead-lettered %d records", len(outcome.dead_letters))
             log.debug(

@@ -45,6 +45,10 @@ class ProjectorSettings:
     status_map_file: Path | None = None
     #: Hours the changes topic keeps notices: the subscription resume window.
     changes_retention_hours: int = 72
+    #: Where this process serves ``/metrics`` and ``/healthz``. Give each process on one host
+    #: its own port; 0 picks a free one (logged), for tests.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ProjectorSettings:
@@ -66,4 +70,6 @@ class ProjectorSettings:
             changes_retention_hours=_int(
                 environ, "CHANGES_RETENTION_HOURS", cls.changes_retention_hours
             ),
+            metrics_host=environ.get("PROJECTOR_METRICS_HOST") or cls.metrics_host,
+            metrics_port=_int(environ, "PROJECTOR_METRICS_PORT", cls.metrics_port, minimum=0),
         )

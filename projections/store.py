@@ -31,7 +31,9 @@ from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError,
 
 from projections import documents
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
+from projections.documents import WRITER, WRITES
 from projections.effects import SummaryPush
+from projections.metrics import NoStoreObserver, StoreObserver
 
 _STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
@@ -61,16 +63,6 @@ def _decoded(doc: dict[str, Any]) -> dict[str, Any]:
         doc[name] = decode_state(doc[name])
     return doc
 
-
-#: Counts every write to a projection document: a version number for optimistic concurrency.
-#: A batch writes a document it read with this count in the filter (``write_all_if_unchanged``),
-#: so the write lands only on the document exactly as read, and the batch knows the result
-#: (and its ``rev``) without reading it back. Updates are atomic per document on MongoDB and
-#: on DocumentDB alike; the count is what tells a writer that someone else came in between.
-WRITES = "_writes"
-
-#: The stamp of the folded write that last wrote a document (``write_all_if_unchanged``).
-WRITER = "_writer"
 
 #: Attempts of an upsert that keeps losing the race to create its document.
 CONFLICT_RETRIES = 30
@@ -119,9 +111,17 @@ def _folded_update(write: FoldedWrite, now: datetime, stamp: str) -> dict[str, A
 
 
 class ProjectionStore:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        *,
+        concurrency: int = 32,
+        observer: StoreObserver | None = None,
+    ) -> None:
+        """``observer`` counts writes that lost a race (the projector's metrics)."""
         self._db = db
         self._limit = asyncio.Semaphore(concurrency)
+        self._observer: StoreObserver = observer or NoStoreObserver()
 
     @property
     def db(self) -> AsyncDatabase[dict[str, Any]]:
@@ -236,6 +236,7 @@ class ProjectionStore:
                 try:
                     await collection_.insert_one(doc)
                 except DuplicateKeyError:
+                    self._observer.write_conflict("replanned")
                     return None  # created by another writer since it was read
                 return doc
 
@@ -253,7 +254,10 @@ class ProjectionStore:
                 return_document=ReturnDocument.AFTER,
             )
         )
-        return _decoded(dict(result)) if result is not None else None
+        if result is None:
+            self._observer.write_conflict("replanned")
+            return None
+        return _decoded(dict(result))
 
     async def write_all_if_unchanged(
         self, collection: str, writes: Sequence[FoldedWrite], now: datetime
@@ -296,7 +300,9 @@ class ProjectionStore:
             )
         except PyMongoError as exc:
             raise StoreError(str(exc)) from exc
-        return set(ids) - {str(doc["_id"]) for doc in stamped}
+        missed = set(ids) - {str(doc["_id"]) for doc in stamped}
+        self._observer.write_conflict("folded", len(missed))
+        return missed
 
     async def insert_new(
         self,
@@ -314,7 +320,9 @@ class ProjectionStore:
         """
         docs = [_new_document(change, summaries.get(change.key.id, ()), now) for change in changes]
         refused = await self._bulk(collection, [InsertOne(doc) for doc in docs])
-        return {str(docs[i]["_id"]) for i in refused}
+        lost = {str(docs[i]["_id"]) for i in refused}
+        self._observer.write_conflict("inserted", len(lost))
+        return lost
 
     async def _bulk(self, collection: str, operations: Sequence[_Operation]) -> list[int]:
         """Unordered ``bulk_write`` in chunks; the indexes of the operations the store refused

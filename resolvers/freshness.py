@@ -8,7 +8,7 @@ announced itself on ``ops.source-status.v1`` (e.g. an ERP maintenance window).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -59,4 +59,37 @@ def source_freshness(
         expected_back_at=_utc(declared.get("expectedBackAt")),
         declared_at=_utc(declared.get("changedAt")),
         stale=last_applied_at is None or now - last_applied_at > stale_after,
+    )
+
+
+#: Which upstream systems feed each projection (the contract's topics): an order's header
+#: comes from the ERP and its fulfillment from a WMS, shipments from TMSs, invoices from the
+#: ERP. Source names start with their system (``erp/s4-prod``, ``tms/us-road``, ``wms/dc-atl``).
+SYSTEMS_OF: Final[Mapping[str, frozenset[str]]] = {
+    "orders": frozenset({"erp", "wms"}),
+    "shipments": frozenset({"tms"}),
+    "invoices": frozenset({"erp"}),
+}
+
+
+def system_of(source: str) -> str:
+    return source.split("/", 1)[0]
+
+
+def sources_for(kinds: Iterable[str], sources: Iterable[str]) -> list[str]:
+    """The sources whose data a response that read ``kinds`` may contain, sorted.
+
+    Reading the ``sources`` collection (``dataFreshness``) uses every source. A source whose
+    name does not start with a known system is reported with any projection read: better a
+    warning too many than a stale source left out.
+    """
+    kinds = set(kinds)
+    if "sources" in kinds:
+        return sorted(sources)
+    systems = frozenset().union(*(SYSTEMS_OF.get(kind, frozenset()) for kind in kinds))
+    known = frozenset().union(*SYSTEMS_OF.values())
+    return sorted(
+        source
+        for source in sources
+        if system_of(source) in systems or (systems and system_of(source) not in known)
     )

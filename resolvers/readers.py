@@ -184,6 +184,9 @@ class Readers:
         self._generation: Generation | None = None
         self._pointer_lock = asyncio.Lock()
         self._loaders: dict[EntityKind, DataLoader[str, Doc | None]] = {}
+        #: What this request read, queried or served from embedded summaries: the sources
+        #: whose freshness its response reports (``resolvers.freshness.sources_for``).
+        self.kinds_read: set[ReadKind] = set()
 
     def for_caller(self, caller: Caller) -> Readers:
         """Readers of the same store for another caller, with caches of their own."""
@@ -235,6 +238,7 @@ class Readers:
 
     async def _collection(self, kind: ReadKind) -> AsyncCollection[Doc]:
         """The collection of ``kind`` in the generation this request reads (pointer read once)."""
+        self.kinds_read.add(kind)
         async with self._pointer_lock:
             if self._generation is None:
                 try:
@@ -537,6 +541,7 @@ class Readers:
             raise Forbidden("your roles do not allow reading invoices")
         summaries = embedded_summaries(parent, kind)
         ids = sorted(set(summaries) | set(declared_links(parent, kind)))
+        self.kinds_read.add(kind)
         proven = {i for i in ids if summary_proves_visible(scope, kind, i, summaries.get(i))}
         pending = [i for i in ids if i not in proven]
         loaded = dict(zip(pending, await self.loader(kind).load_many(pending), strict=True))

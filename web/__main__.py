@@ -13,15 +13,16 @@ import sys
 import uvicorn
 
 from entitlements.errors import ConfigurationError
+from observability import json_logs
 from web.app import create_app
 from web.settings import Settings, SettingsError
+from web.tracing import log_context
 
 
 def configure_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """JSON lines, each with the request id and trace id of the request it was logged for."""
+    json_logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
+    json_logs.add_context(log_context)
     # Strawberry logs every GraphQL error, expected ones included; web.masking logs the
     # unexpected ones with their request id, so Strawberry's copy is only noise.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)

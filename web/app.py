@@ -17,6 +17,7 @@ import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from datetime import timedelta
 from typing import Any, Final
 
 from pymongo import AsyncMongoClient
@@ -30,20 +31,25 @@ from graph.context import ConnectionCaller
 from graph.schema import ExtensionSpec, build_schema
 from resolvers.audit import MongoAuditSink
 from resolvers.collections import CollectionNames
+from resolvers.freshness_copy import FreshnessCopy
 from web import operations
 from web.auth import build_verifier
 from web.consumer_lag import ConsumerLagPoller
 from web.document_cache import DocumentCache
+from web.freshness import FreshnessExtension, FreshnessRefresher
 from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
 from web.graphql_http import GraphQLEndpoint
 from web.headers import AssetFiles
 from web.limits import QueryLimitsExtension, screen_document
 from web.masking import CodedErrors
-from web.metrics import Metrics, MetricsExtension
+from web.metrics import Metrics, MetricsExtension, ResponseCodes
+from web.operation_log import OperationLog
 from web.persisted import PersistedOperations
 from web.request_id import HEADER as REQUEST_ID_HEADER
 from web.request_id import RequestIdMiddleware
 from web.settings import Settings
+from web.tracing import HEADER as TRACE_HEADER
+from web.tracing import TraceMiddleware
 
 logger = logging.getLogger("web.app")
 
@@ -65,7 +71,10 @@ def new_document_cache(settings: Settings) -> DocumentCache:
 
 
 def web_extensions(
-    settings: Settings, metrics: Metrics, documents: DocumentCache | None = None
+    settings: Settings,
+    metrics: Metrics,
+    documents: DocumentCache | None = None,
+    freshness: FreshnessCopy | None = None,
 ) -> list[ExtensionSpec]:
     """The web layer's schema extensions, in the order they must run.
 
@@ -75,12 +84,16 @@ def web_extensions(
     """
     limits = settings.limits
     documents = documents or new_document_cache(settings)
-    return [
+    extensions: list[ExtensionSpec] = [
         lambda: MetricsExtension(metrics),
+        OperationLog,
         CodedErrors,
         lambda: QueryLimitsExtension(limits, documents),
         ConnectionCaller,
     ]
+    if freshness is not None and settings.freshness_refresh_seconds > 0:
+        extensions.append(lambda: FreshnessExtension(freshness))
+    return extensions
 
 
 def create_app(settings: Settings | None = None, *, live: bool = True) -> Starlette:
@@ -92,7 +105,10 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     settings = settings or Settings.from_env()
     metrics = Metrics()
     documents = new_document_cache(settings)
-    schema = build_schema(extensions=web_extensions(settings, metrics, documents))
+    freshness = FreshnessCopy(
+        CollectionNames(), stale_after=timedelta(seconds=settings.stale_after_seconds)
+    )
+    schema = build_schema(extensions=web_extensions(settings, metrics, documents, freshness))
     endpoint = GraphQLEndpoint(schema, settings, render_page(settings.graphql_path))
 
     @contextlib.asynccontextmanager
@@ -129,6 +145,14 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             poller.start()
             stack.push_async_callback(poller.stop)
 
+            if settings.freshness_refresh_seconds > 0:
+                # read once before serving (bounded: a store that does not answer leaves
+                # the copy empty and responses say so with "asOf": null)
+                await freshness.refresh(db)
+                refresher = FreshnessRefresher(freshness, db, settings.freshness_refresh_seconds)
+                refresher.start()
+                stack.push_async_callback(refresher.stop)
+
             app.state.live = None
             live_context = _live_lifespan(settings) if live else None
             if live_context is not None:
@@ -154,13 +178,21 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             Route("/metrics", operations.metrics, methods=["GET"]),
         ],
         middleware=[
+            Middleware(ResponseCodes, metrics=metrics),
             Middleware(RequestIdMiddleware),
+            Middleware(TraceMiddleware),
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "accept", REQUEST_ID_HEADER],
-                expose_headers=[REQUEST_ID_HEADER],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "accept",
+                    REQUEST_ID_HEADER,
+                    TRACE_HEADER,
+                ],
+                expose_headers=[REQUEST_ID_HEADER, TRACE_HEADER],
                 max_age=600,
             ),
         ],
@@ -168,6 +200,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.freshness = freshness
     app.state.endpoint = endpoint
     return app
 

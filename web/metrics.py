@@ -10,20 +10,19 @@ is down, which is exactly when an alert must fire.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
-from resolvers.collections import CollectionNames
-from resolvers.system import last_applied_by_source
+from resolvers.freshness import DECLARED_STATUSES, SourceFreshness
+from resolvers.freshness_copy import FreshnessCopy
 
 logger = logging.getLogger("web.metrics")
 
@@ -76,34 +75,65 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self.source_declared = Gauge(
+            "portal_source_declared_status",
+            "1 for the status each source last declared on ops.source-status.v1 "
+            "(AVAILABLE when it never did), 0 for the others.",
+            ["source", "status"],
+            registry=self.registry,
+        )
+        self.source_expected_back = Gauge(
+            "portal_source_expected_back_timestamp_seconds",
+            "When a source in MAINTENANCE or DEGRADED said it would be back (unix time); "
+            "absent while it is AVAILABLE or gave no time.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.http_responses = Counter(
+            "portal_http_responses",
+            "HTTP responses by status code (WebSocket upgrades excluded).",
+            ["code"],
+            registry=self.registry,
+        )
 
     def count_error(self, code: str) -> None:
         self.errors.labels(code=code).inc()
 
-    def set_freshness(self, last_applied: Mapping[str, datetime], now: datetime) -> None:
-        self.source_freshness.clear()
-        self.source_last_applied.clear()
-        for source, applied in last_applied.items():
-            self.source_freshness.labels(source=source).set(max((now - applied).total_seconds(), 0))
-            self.source_last_applied.labels(source=source).set(applied.timestamp())
+    def set_freshness(self, sources: Iterable[SourceFreshness], now: datetime) -> None:
+        for gauge in (
+            self.source_freshness,
+            self.source_last_applied,
+            self.source_declared,
+            self.source_expected_back,
+        ):
+            gauge.clear()
+        for source in sources:
+            applied = source.last_applied_at
+            if applied is not None:
+                self.source_freshness.labels(source=source.source).set(
+                    max((now - applied).total_seconds(), 0)
+                )
+                self.source_last_applied.labels(source=source.source).set(applied.timestamp())
+            for status in DECLARED_STATUSES:
+                self.source_declared.labels(source=source.source, status=status).set(
+                    1 if status == source.declared_status else 0
+                )
+            if source.declared_status != "AVAILABLE" and source.expected_back_at is not None:
+                self.source_expected_back.labels(source=source.source).set(
+                    source.expected_back_at.timestamp()
+                )
 
 
 async def refresh_freshness(
-    metrics: Metrics,
-    db: AsyncDatabase[dict[str, Any]],
-    names: CollectionNames,
-    *,
-    within_seconds: float = 2.0,
+    metrics: Metrics, copy: FreshnessCopy, db: AsyncDatabase[dict[str, Any]]
 ) -> bool:
-    """Re-read every source's ``lastAppliedAt``; False (values kept) when MongoDB fails."""
-    try:
-        async with asyncio.timeout(within_seconds):
-            last_applied = await last_applied_by_source(db, names)
-    except (PyMongoError, TimeoutError) as exc:
-        logger.warning("source freshness not refreshed: %s", exc)
-        return False
-    metrics.set_freshness(last_applied, datetime.now(UTC))
-    return True
+    """Re-read every source (the copy responses report too); False (values kept) when
+    MongoDB fails."""
+    refreshed = await copy.refresh(db)
+    if not refreshed:
+        logger.warning("source freshness not refreshed: the store did not answer")
+    metrics.set_freshness(copy.by_source.values(), datetime.now(UTC))
+    return refreshed
 
 
 class MetricsExtension(SchemaExtension):
@@ -132,3 +162,35 @@ class MetricsExtension(SchemaExtension):
         for error in getattr(result, "errors", None) or ():
             code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
             self.metrics.count_error(str(code))
+
+
+class ResponseCodes:
+    """Pure ASGI middleware counting HTTP responses by status (the 5xx-ratio alert's input).
+
+    Outermost, so refusals made before GraphQL runs (401, 413, 415...) and crashes that
+    Starlette turns into a 500 are counted too.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        answered = False
+
+        async def counting_send(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start":
+                answered = True
+                self.metrics.http_responses.labels(code=str(message["status"])).inc()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        except Exception:
+            if not answered:
+                self.metrics.http_responses.labels(code="500").inc()
+            raise

@@ -42,5 +42,5 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     state = request.app.state
-    await refresh_freshness(state.metrics, state.db, state.collections)
+    await refresh_freshness(state.metrics, state.freshness, state.db)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -78,6 +78,9 @@ class Settings:
     persisted_operations_files: tuple[Path, ...] = ()
     #: Texts of Apollo automatic persisted queries remembered by hash (LRU; 0: none).
     persisted_query_cache_size: int = 1000
+    #: How often the in-memory source freshness that every response reports is re-read;
+    #: 0 leaves ``extensions.freshness`` out of responses.
+    freshness_refresh_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -134,6 +137,7 @@ class Settings:
             persisted_query_cache_size=reader.integer(
                 "PERSISTED_QUERY_CACHE_SIZE", 1000, minimum=0
             ),
+            freshness_refresh_seconds=reader.number("FRESHNESS_REFRESH_SECONDS", 5.0, minimum=0),
         )
         if reader.problems:
             raise SettingsError(reader.problems)

@@ -106,6 +106,8 @@ def projector_env(
         MONGODB_DATABASE=database,
         PROJECTOR_GROUP=group,
         PYTHONPATH=str(REPO),
+        # several projector processes per test: each serves its metrics on a free port
+        PROJECTOR_METRICS_PORT="0",
     )
     for kind, topic in topics.items():
         env[f"TOPIC_{kind.upper()}"] = topic

@@ -159,15 +159,17 @@ async def test_post_query_as_application_json(api: Running) -> None:
     response = await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))
     assert response.status_code == 200
     assert media_type(response) == "application/json"
-    assert response.json() == {
-        "data": {
-            "shipmentByTrackingNumber": {
-                "shipmentId": "SHP-A",
-                "customerId": "ACME",
-                "status": "IN_TRANSIT",
-            }
+    body = response.json()
+    assert body.keys() == {"data", "extensions"}
+    assert body["data"] == {
+        "shipmentByTrackingNumber": {
+            "shipmentId": "SHP-A",
+            "customerId": "ACME",
+            "status": "IN_TRANSIT",
         }
     }
+    # the sources the answer came from (test_freshness_extension.py has the details)
+    assert [s["source"] for s in body["extensions"]["freshness"]["sources"]] == ["tms/us-road"]
 
 
 async def test_graphql_response_json_when_the_client_accepts_it(api: Running) -> None:
@@ -340,7 +342,8 @@ async def test_expired_token_is_401(api: Running) -> None:
 
 async def test_another_customers_shipment_is_not_found(api: Running) -> None:
     response = await post(api, TRACK, {"t": "TRK-G"}, headers=api.auth(["ACME"]))
-    assert response.json() == {"data": {"shipmentByTrackingNumber": None}}
+    body = response.json()
+    assert body["data"] == {"shipmentByTrackingNumber": None} and "errors" not in body
 
 
 # --- limits -------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
     "resolvers": {"graph", "web"},
     "graph": {"web", "pymongo", "motor"},
+    "observability": {"projections", "entitlements", "resolvers", "graph", "web", "simulator"},
 }
 
 

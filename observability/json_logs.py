@@ -1,0 +1,60 @@
+"""One JSON object per log line, so operators can filter by ``trace_id``, ``request_id``,
+``sub`` or ``customer_ids`` instead of parsing prose.
+
+Stdlib ``logging`` with this formatter: a record's ``extra`` fields become keys, and
+context fields registered with ``add_context`` (the API's request id and trace) are added to
+every line logged while they are set. Nothing here knows about tokens: callers pass the
+caller's ``sub`` and customer ids, never a credential.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+#: Attributes every ``LogRecord`` has; anything else on a record came from ``extra``.
+_STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+ContextSource = Callable[[], Mapping[str, Any]]
+_context_sources: list[ContextSource] = []
+
+
+def add_context(source: ContextSource) -> None:
+    """Fields added to every line (e.g. the current request id); set once at start-up."""
+    if source not in _context_sources:
+        _context_sources.append(source)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for source in _context_sources:
+            line.update({k: v for k, v in source().items() if v is not None})
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+def configure(level: str | None = None) -> None:
+    """Root logging to stderr as JSON lines (``LOG_LEVEL``, default INFO)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel((level or os.environ.get("LOG_LEVEL", "INFO")).upper())

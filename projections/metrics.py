@@ -1,0 +1,232 @@
+"""Prometheus metrics of one projector process, in a registry of its own.
+
+Each process (``python -m projections run`` or ``rebuild``) exports its own instruments on
+``PROJECTOR_METRICS_PORT`` (``projections.metrics_server``); Prometheus scrapes every process
+and sums. What the process alone knows is here: what it applied and refused, how long its
+batches took, how old events were when their documents were written, which partitions it
+holds and how far behind they are. The group-wide lag (which keeps growing while no projector
+runs) is the API's ``portal_projector_consumer_lag``, polled from Kafka.
+
+Label values are bounded: topics and event types come from the contract, dead-letter
+reasons are reduced to a class (``reason_class``), partitions are those the process holds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Final, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: Records per batch (the default maximum is 10,000).
+_BATCH_SIZE_BUCKETS: Final = (1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 20000)
+_BATCH_SECONDS_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+#: From the source's event time or the Kafka record time to the written document: sub-second
+#: when caught up, hours while draining a backlog or replaying history.
+_DELAY_BUCKETS: Final = (
+    0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600,
+)  # fmt: skip
+
+_PATH = re.compile(r"[A-Za-z_][\w.]*(?:\[\d*\][\w.]*)*")
+_INDEX = re.compile(r"\[\d+\]")
+_PLAIN_REASONS: Final = frozenset({"not UTF-8", "not JSON", "not a JSON object"})
+
+
+def reason_class(reason: str) -> str:
+    """A dead letter's reason as a label value with a bounded set of values.
+
+    The full reason (with the offending value) travels in the dead letter's headers; the
+    metric only needs to tell kinds apart: ``not JSON``, ``wrong topic``, the field path
+    that failed (``data.lines[].sku``, indexes dropped), ``customer conflict``...
+    """
+    if reason == "record has no value":
+        return "no value"
+    if reason.startswith("event type ") and " does not belong on " in reason:
+        return "wrong topic"
+    if reason.startswith("customerid ") and "does not match the customer" in reason:
+        return "customer conflict"
+    prefix = reason.split(":", 1)[0].strip()
+    if prefix in _PLAIN_REASONS:
+        return prefix
+    if ":" in reason and _PATH.fullmatch(prefix):
+        return _INDEX.sub("[]", prefix)
+    return "other"
+
+
+class StoreObserver(Protocol):
+    """What ``ProjectionStore`` reports: writes that lost a race with another writer."""
+
+    def write_conflict(self, kind: str, count: int = 1) -> None: ...
+
+
+class NoStoreObserver:
+    """For stores nobody watches (tests, benchmarks)."""
+
+    def write_conflict(self, kind: str, count: int = 1) -> None:
+        return None
+
+
+class PartitionKey(Protocol):
+    topic: str
+    partition: int
+
+
+class ProjectorMetrics:
+    """The instruments of one projector process; ``registry`` is what ``/metrics`` serves."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.events_applied = Counter(
+            "portal_projector_events_applied",
+            "Events applied to projections, by inbound topic and CloudEvents type.",
+            ["topic", "type"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "portal_projector_dead_letters",
+            "Records sent to the dead-letter topic, by inbound topic and reason class.",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.write_conflicts = Counter(
+            "portal_projector_write_conflicts",
+            "Writes that lost a race with another writer: 'folded' (a batch's single write "
+            "of a document refused, document rewritten stepwise), 'inserted' (a new document "
+            "another writer created first), 'replanned' (a stepwise write refused: the "
+            "batch's events are folded into the document as it now is and written again).",
+            ["kind"],
+            registry=r,
+        )
+        self.batch_retries = Counter(
+            "portal_projector_batch_retries",
+            "Batches run again because MongoDB refused or could not be reached.",
+            registry=r,
+        )
+        self.batch_records = Histogram(
+            "portal_projector_batch_records",
+            "Records per processed batch.",
+            buckets=_BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "portal_projector_batch_duration_seconds",
+            "From a batch's records received to its offsets committed.",
+            buckets=_BATCH_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.event_delay = Histogram(
+            "portal_projector_event_to_written_seconds",
+            "From an applied event's source time (CloudEvents time) to its document written.",
+            buckets=_DELAY_BUCKETS,
+            registry=r,
+        )
+        self.record_delay = Histogram(
+            "portal_projector_record_to_written_seconds",
+            "From an applied event's Kafka record timestamp to its document written.",
+            buckets=_DELAY_BUCKETS,
+            registry=r,
+        )
+        self.committed_offset = Gauge(
+            "portal_projector_committed_offset",
+            "Next offset to read, as committed by this process, per partition it holds.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.partition_lag = Gauge(
+            "portal_projector_partition_lag",
+            "Records behind the partition's end (as last fetched), per partition it holds.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "portal_projector_assigned_partitions",
+            "Partitions this process holds in the consumer group (0: an idle standby).",
+            registry=r,
+        )
+        self.rebuild_remaining = Gauge(
+            "portal_projector_rebuild_remaining_records",
+            "Records a running rebuild still has to replay before its current target.",
+            ["generation"],
+            registry=r,
+        )
+        self.last_loop = Gauge(
+            "portal_projector_last_loop_timestamp_seconds",
+            "When the consumer loop last came round (unix time): /healthz fails when old.",
+            registry=r,
+        )
+        #: Read by ``/healthz`` from the server's thread (plain values: no lock needed).
+        self.last_loop_at: float | None = None
+        self._assigned: set[tuple[str, int]] = set()
+        self._held: dict[tuple[str, int], int] = {}
+
+    # --- store ------------------------------------------------------------------------
+
+    def write_conflict(self, kind: str, count: int = 1) -> None:
+        if count:
+            self.write_conflicts.labels(kind=kind).inc(count)
+
+    # --- batches ----------------------------------------------------------------------
+
+    def dead_lettered(self, topic: str, reason: str) -> None:
+        self.dead_letters.labels(topic=topic, reason=reason_class(reason)).inc()
+
+    def applied(
+        self, topic: str, event_type: str, event_time: datetime, record_ms: int, now: datetime
+    ) -> None:
+        """One applied event whose document is written (at ``now``)."""
+        self.events_applied.labels(topic=topic, type=event_type).inc()
+        self.event_delay.observe(max((now - event_time).total_seconds(), 0.0))
+        if record_ms > 0:
+            self.record_delay.observe(max(now.timestamp() - record_ms / 1000, 0.0))
+
+    def batch_done(self, records: int, seconds: float) -> None:
+        self.batch_records.observe(records)
+        self.batch_seconds.observe(seconds)
+
+    # --- partitions -------------------------------------------------------------------
+
+    def loop_came_round(self) -> None:
+        self.last_loop_at = time.time()
+        self.last_loop.set(self.last_loop_at)
+
+    @property
+    def assigned_count(self) -> int:
+        return len(self._assigned)
+
+    def holding(self, partitions: Iterable[PartitionKey]) -> list[tuple[str, int]]:
+        """Record the partitions held now; returns those newly held (no offset known yet).
+
+        Partitions no longer held lose their series, so a sum over processes counts each
+        partition once after a rebalance.
+        """
+        held = {(tp.topic, tp.partition) for tp in partitions}
+        for key in set(self._held) - held:
+            del self._held[key]
+            for gauge in (self.committed_offset, self.partition_lag):
+                try:
+                    gauge.remove(key[0], str(key[1]))
+                except KeyError:
+                    pass
+        self._assigned = held
+        self.assigned_partitions.set(len(held))
+        return sorted(held - set(self._held))
+
+    def offsets(
+        self,
+        committed: Mapping[tuple[str, int], int],
+        ends: Mapping[tuple[str, int], int | None],
+    ) -> None:
+        """Committed offsets (after a commit, or a newly held partition's position) and lags
+        against the partitions' ends as last fetched (None: not fetched yet)."""
+        self._held.update({key: o for key, o in committed.items() if key in self._assigned})
+        for (topic, partition), offset in self._held.items():
+            self.committed_offset.labels(topic=topic, partition=str(partition)).set(offset)
+            end = ends.get((topic, partition))
+            if end is not None:
+                self.partition_lag.labels(topic=topic, partition=str(partition)).set(
+                    max(end - offset, 0)
+                )

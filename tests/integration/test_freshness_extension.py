@@ -1,0 +1,114 @@
+"""``extensions.freshness`` on GraphQL responses, from the in-memory copy of the sources."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tests.conftest import Stack
+from tests.integration.test_http import TRACK, post, sample, settings_for, shipment_doc, start
+
+INVOICES = "{ invoices(first: 5) { edges { node { id } } } }"
+BACK_AT = datetime(2030, 1, 1, 12, tzinfo=UTC)
+
+
+async def seed(db: AsyncDatabase[dict[str, Any]]) -> None:
+    now = datetime.now(UTC)
+    await db.shipments.insert_one(shipment_doc("SHP-A", "ACME", "TRK-A"))
+    await db.sources.insert_many(
+        [
+            {"_id": "tms/us-road", "lastAppliedAt": now - timedelta(seconds=20)},
+            {
+                "_id": "erp/s4-prod",
+                "lastAppliedAt": now - timedelta(hours=2),
+                "declared": {
+                    "status": "MAINTENANCE",
+                    "message": "S/4 upgrade",
+                    "expectedBackAt": BACK_AT,
+                    "changedAt": now - timedelta(hours=2),
+                },
+            },
+            {"_id": "wms/dc-atl", "lastAppliedAt": now - timedelta(seconds=5)},
+        ]
+    )
+
+
+async def test_responses_report_the_sources_they_read_from_a_copy(
+    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await seed(mongo_db)
+    # An hour between refreshes: only the start-up read and /metrics scrapes refresh it.
+    settings = settings_for(stack, mongo_db.name, FRESHNESS_REFRESH_SECONDS="3600")
+    async for api in start(settings):
+        tracked = (await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))).json()
+        assert tracked["data"]["shipmentByTrackingNumber"]["id"] == "SHP-A"
+        freshness = tracked["extensions"]["freshness"]
+        assert freshness["asOf"] is not None
+        assert [s["source"] for s in freshness["sources"]] == ["tms/us-road"]
+        tms = freshness["sources"][0]
+        assert tms["stale"] is False and tms["status"] == "AVAILABLE"
+        assert "message" not in tms and "expectedBackAt" not in tms
+        assert datetime.fromisoformat(tms["lastAppliedAt"]) < datetime.now(UTC)
+
+        finance = api.auth(["ACME"], ["viewer", "finance"])
+        invoices = (await post(api, INVOICES, headers=finance)).json()
+        assert invoices["data"]["invoices"]["edges"] == []
+        assert invoices["extensions"]["freshness"]["sources"] == [
+            {
+                "source": "erp/s4-prod",
+                "lastAppliedAt": invoices["extensions"]["freshness"]["sources"][0]["lastAppliedAt"],
+                "stale": True,
+                "status": "MAINTENANCE",
+                "message": "S/4 upgrade",
+                "expectedBackAt": BACK_AT.isoformat(),
+            }
+        ]
+
+        # no projection read, no freshness
+        plain = (await post(api, "{ __typename }", headers=api.auth(["ACME"]))).json()
+        assert "freshness" not in plain.get("extensions", {})
+
+        # a copy, not a query per request: a new declaration is not seen until a refresh
+        await mongo_db.sources.update_one(
+            {"_id": "tms/us-road"},
+            {"$set": {"declared": {"status": "DEGRADED", "message": "EDI delays"}}},
+        )
+        again = (await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))).json()
+        assert again["extensions"]["freshness"] == freshness
+        metrics = (await api.client.get("/metrics")).text  # a scrape refreshes the copy
+        after = (await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))).json()
+        tms = after["extensions"]["freshness"]["sources"][0]
+        assert tms["status"] == "DEGRADED" and tms["message"] == "EDI delays"
+        assert tms["expectedBackAt"] is None
+
+    assert (
+        sample(metrics, "portal_source_declared_status", source="erp/s4-prod", status="MAINTENANCE")
+        == 1
+    )
+    assert (
+        sample(metrics, "portal_source_declared_status", source="erp/s4-prod", status="AVAILABLE")
+        == 0
+    )
+    assert (
+        sample(metrics, "portal_source_declared_status", source="tms/us-road", status="DEGRADED")
+        == 1
+    )
+    back = sample(metrics, "portal_source_expected_back_timestamp_seconds", source="erp/s4-prod")
+    assert back == BACK_AT.timestamp()
+    assert (
+        sample(metrics, "portal_source_expected_back_timestamp_seconds", source="wms/dc-atl")
+        is None
+    )
+
+
+async def test_freshness_can_be_left_out(
+    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await seed(mongo_db)
+    settings = settings_for(stack, mongo_db.name, FRESHNESS_REFRESH_SECONDS="0")
+    async for api in start(settings):
+        tracked = (await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))).json()
+        assert tracked["data"]["shipmentByTrackingNumber"]["id"] == "SHP-A"
+        assert "freshness" not in tracked.get("extensions", {})

@@ -1,0 +1,46 @@
+"""The projector's metrics: bounded dead-letter labels, and /healthz served beside the loop."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from projections.metrics import ProjectorMetrics, reason_class
+from projections.metrics_server import STALLED_AFTER_SECONDS, MetricsServer
+
+
+@pytest.mark.parametrize(
+    ("reason", "label"),
+    [
+        ("record has no value", "no value"),
+        ("not JSON: Expecting value: line 1 column 1 (char 0)", "not JSON"),
+        ("not a JSON object: got array", "not a JSON object"),
+        ("type: unknown event type 'x.y'", "type"),
+        ("data.lines[17].sku: missing", "data.lines[].sku"),
+        ("data.lines[3].sku: missing", "data.lines[].sku"),
+        ("event type logistics.order.created.v1 does not belong on t.tms", "wrong topic"),
+        ("customerid 'B' does not match the customer 'A' of orders 'SO-1'", "customer conflict"),
+        ("something nobody foresaw, with 'values'", "other"),
+    ],
+)
+def test_dead_letter_reasons_become_a_few_labels(reason: str, label: str) -> None:
+    assert reason_class(reason) == label
+
+
+async def test_healthz_fails_and_metrics_stay_up_while_the_loop_is_stuck() -> None:
+    """/healthz reads the loop's heartbeat from another thread: a stuck loop is reported."""
+    metrics = ProjectorMetrics()
+    server = MetricsServer(metrics, "127.0.0.1", 0)
+    server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
+            metrics.loop_came_round()
+            assert (await http.get("/healthz")).status_code == 200
+            assert metrics.last_loop_at is not None
+            metrics.last_loop_at -= STALLED_AFTER_SECONDS + 1
+            stuck = await http.get("/healthz")
+            assert stuck.status_code == 503 and stuck.json()["status"] == "stalled"
+            assert (await http.get("/metrics")).status_code == 200
+            assert (await http.get("/other")).status_code == 404
+    finally:
+        server.stop()

@@ -1,0 +1,70 @@
+"""W3C trace context for every HTTP request and WebSocket connection.
+
+A valid incoming ``traceparent`` is continued (same trace id, a span of our own); anything
+else starts a new trace. The span is held in a ``ContextVar`` so every log line written
+while serving the request carries ``trace_id``/``span_id`` (``observability.json_logs``),
+and it is returned in the response's ``traceparent`` header, so a portal (or the gateway in
+front) can quote the id an operator searches the logs for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from observability.trace_context import TraceContext, new_trace, parse_traceparent
+from web.request_id import current_request_id
+
+HEADER = "traceparent"
+_current: ContextVar[TraceContext | None] = ContextVar("trace_context", default=None)
+
+
+def current_trace() -> TraceContext | None:
+    return _current.get()
+
+
+def log_context() -> Mapping[str, Any]:
+    """The request's ids, for every log line (``json_logs.add_context``)."""
+    trace = _current.get()
+    return {
+        "request_id": current_request_id(),
+        "trace_id": trace.trace_id if trace else None,
+        "span_id": trace.span_id if trace else None,
+    }
+
+
+def trace_from(headers: list[tuple[bytes, bytes]]) -> TraceContext:
+    for name, value in headers:
+        if name.lower() == HEADER.encode():
+            incoming = parse_traceparent(value.decode("latin-1"))
+            if incoming is not None:
+                return incoming.child()
+    return new_trace()
+
+
+class TraceMiddleware:
+    """Pure ASGI (no buffering): sets the request's trace and answers with it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        trace = trace_from(scope.get("headers", []))
+        token = _current.set(trace)
+
+        async def send_with_trace(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[HEADER] = trace.traceparent
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace)
+        finally:
+            _current.reset(token)
