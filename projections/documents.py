@@ -57,9 +57,10 @@ ENTITY_COLLECTIONS: Final = (ORDERS, SHIPMENTS, INVOICES, SOURCES)
 
 #: Counts every write to a projection document: a version number for optimistic concurrency.
 #: A batch writes a document it read with this count in the filter
-#: (``ProjectionStore.write_all_if_unchanged``), so the write lands only on the document exactly as read, and the batch knows the result
-#: (and its ``rev``) without reading it back. Updates are atomic per document on MongoDB and
-#: on DocumentDB alike; the count is what tells a writer that someone else came in between.
+#: (``ProjectionStore.write_all_if_unchanged``), so the write lands only on the document
+#: exactly as read, and the batch knows the result (and its ``rev``) without reading it back.
+#: Updates are atomic per document on MongoDB and on DocumentDB alike; the count is what
+#: tells a writer that someone else came in between.
 WRITES: Final = "_writes"
 
 #: The stamp of the folded write that last wrote a document
