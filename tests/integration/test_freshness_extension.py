@@ -43,7 +43,7 @@ async def test_responses_report_the_sources_they_read_from_a_copy(
     settings = settings_for(stack, mongo_db.name, FRESHNESS_REFRESH_SECONDS="3600")
     async for api in start(settings):
         tracked = (await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))).json()
-        assert tracked["data"]["shipmentByTrackingNumber"]["id"] == "SHP-A"
+        assert tracked["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
         freshness = tracked["extensions"]["freshness"]
         assert freshness["asOf"] is not None
         assert [s["source"] for s in freshness["sources"]] == ["tms/us-road"]
@@ -110,5 +110,5 @@ async def test_freshness_can_be_left_out(
     settings = settings_for(stack, mongo_db.name, FRESHNESS_REFRESH_SECONDS="0")
     async for api in start(settings):
         tracked = (await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))).json()
-        assert tracked["data"]["shipmentByTrackingNumber"]["id"] == "SHP-A"
+        assert tracked["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
         assert "freshness" not in tracked.get("extensions", {})

@@ -43,7 +43,7 @@ from tests.integration.test_http import (
 
 T = TypeVar("T")
 Doc = dict[str, Any]
-ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { id } } }"
+ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { orderId } } }"
 
 
 @pytest_asyncio.fixture
@@ -209,7 +209,7 @@ async def test_entities_returns_every_existing_order(
         response = await post(api, ENTITIES, {"r": representations}, headers=api.auth(["ACME"]))
         body = response.json()
         assert "errors" not in body, body["errors"][:3]
-        assert [e and e["id"] for e in body["data"]["_entities"]] == [
+        assert [e and e["orderId"] for e in body["data"]["_entities"]] == [
             r["id"] for r in representations
         ]
 
@@ -241,9 +241,9 @@ async def test_a_shipment_with_150_orders_lists_them_all(
     await mongo_db.shipments.update_one({"_id": "SHP-A"}, {"$set": {"orderIds": ids}})
     async for api in start(settings_for(stack, mongo_db.name, MAX_QUERY_COST="100000")):
         response = await post(
-            api, '{ shipment(id: "SHP-A") { orders { id } } }', headers=api.auth(["ACME"])
+            api, '{ shipment(id: "SHP-A") { orders { orderId } } }', headers=api.auth(["ACME"])
         )
-        assert [o["id"] for o in response.json()["data"]["shipment"]["orders"]] == ids
+        assert [o["orderId"] for o in response.json()["data"]["shipment"]["orders"]] == ids
 
 
 # --- 4. plain-text 500s and dropped connections ---------------------------------------------
@@ -359,7 +359,7 @@ async def test_unusable_representations_are_bad_user_input_one_by_one(
     ]
     response = await post(api, ENTITIES, {"r": representations}, headers=api.auth(["ACME"]))
     body = response.json()
-    assert body["data"]["_entities"] == [None, None, None, None, {"id": "SO-OK"}]
+    assert body["data"]["_entities"] == [None, None, None, None, {"orderId": "SO-OK"}]
     by_index = {e["path"][1]: e for e in body["errors"]}
     assert sorted(by_index) == [0, 1, 2, 3]
     assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
@@ -409,13 +409,11 @@ async def test_a_token_is_accepted_up_to_its_leeway_and_refused_after_it_alike(
     response = await post(api, TRACK, {"t": "TRK-A"}, headers={"authorization": f"Bearer {token}"})
     assert response.status_code == status
     if status == 200:
-        assert response.json() == {
-            "data": {
-                "shipmentByTrackingNumber": {
-                    "id": "SHP-A",
-                    "customerId": "ACME",
-                    "status": "IN_TRANSIT",
-                }
+        assert response.json()["data"] == {
+            "shipmentByTrackingNumber": {
+                "shipmentId": "SHP-A",
+                "customerId": "ACME",
+                "status": "IN_TRANSIT",
             }
         }
     else:
