@@ -95,18 +95,18 @@ QueryName = Literal["tracking", "orders page", "invoices"]
 TRACKING_QUERY: Final = """
 query Track($tn: String!) {
   shipmentByTrackingNumber(trackingNumber: $tn) {
-    id status mode trackingNumber carrier { scac name } eta deliveredAt plannedPickupAt
+    id shipmentId status mode trackingNumber carrier { scac name } eta deliveredAt plannedPickupAt
     destination { city countryCode }
     milestones { status rawCode occurredAt location { city } }
-    orders { id customerReference }
+    orders { id orderId customerReference }
   }
 }"""
 ORDERS_QUERY: Final = """
 query OrdersPage($first: Int!) {
   orders(first: $first) {
     edges { cursor node {
-      id customerReference status orderedAt shipToName fulfillmentStage
-      shipments { id status trackingNumber eta carrier { scac name } }
+      id orderId customerReference status orderedAt shipToName fulfillmentStage
+      shipments { id shipmentId status trackingNumber eta carrier { scac name } }
     } }
     pageInfo { hasNextPage endCursor }
   }
@@ -115,7 +115,8 @@ INVOICES_QUERY: Final = """
 query Invoices($first: Int!) {
   invoices(first: $first) {
     edges { cursor node {
-      id invoiceNumber status issuedAt dueDate total { amount currency } balance { amount }
+      id invoiceId invoiceNumber status issuedAt dueDate
+      total { amount currency } balance { amount }
     } }
     pageInfo { hasNextPage endCursor }
   }
@@ -303,7 +304,8 @@ def succeeded(target: Target, response: httpx.Response) -> bool:
 
 
 def _ids(items: list[Doc]) -> list[str]:
-    return [str(item.get("id") or item.get("_id")) for item in items]
+    """Order or invoice numbers (the API's ``id`` is a global id; the ceiling's is ``_id``)."""
+    return [str(item.get("orderId") or item.get("invoiceId") or item.get("_id")) for item in items]
 
 
 async def same_answers(
@@ -320,7 +322,7 @@ async def same_answers(
         body = response.json()
         if query == "tracking":
             one = body["data"]["shipmentByTrackingNumber"] if target == "api" else body["shipment"]
-            found[target] = one and (one.get("id") or one.get("_id"))
+            found[target] = one and (one.get("shipmentId") or one.get("_id"))
         elif target == "api":
             key = "orders" if query == "orders page" else "invoices"
             found[target] = _ids([edge["node"] for edge in body["data"][key]["edges"]])
