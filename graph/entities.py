@@ -11,10 +11,10 @@ only summary fields are selected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar, cast
 
 import strawberry
 
@@ -56,6 +56,8 @@ from projections.documents import EntityKind
 from resolvers.filters import invoice_view_status
 from resolvers.readers import RelatedEntity
 
+_T = TypeVar("_T")
+
 
 @dataclass
 class Backing:
@@ -76,12 +78,52 @@ class Backing:
             self.document = await readers_of(info).load(self.kind, self.id) or {}
         return self.document
 
-    async def get(self, info: Info, name: str, summary_key: str | None = None) -> Any:
-        """A field, from the summary when it holds it and the document is not loaded."""
+    def answer(self, info: Info, read: Callable[[Fields], _T]) -> _T:
+        """``read`` applied to this entity's fields, synchronously when what it reads is at
+        hand (the document, or the summary while the document is not loaded).
+
+        Otherwise the document is loaded first and ``read`` runs again: the value is then an
+        awaitable, which graphql-core awaits (a resolver may return either). Answering
+        synchronously matters because graphql-core pays for every awaited field, and most
+        fields of most entities need no I/O: that was most of the API's CPU per request.
+        """
+        try:
+            return read(Fields(self))
+        except _NeedsDocument:
+            return cast(_T, self._answer_loaded(info, read))
+
+    async def _answer_loaded(self, info: Info, read: Callable[[Fields], _T]) -> _T:
+        await self.doc(info)
+        return read(Fields(self))
+
+
+class _NeedsDocument(Exception):
+    """A field ``read`` asked for is neither in the loaded document nor in the summary."""
+
+
+class Fields:
+    """What a field resolver reads of one entity (see ``Backing.answer``)."""
+
+    __slots__ = ("_backing",)
+
+    def __init__(self, backing: Backing) -> None:
+        self._backing = backing
+
+    def __call__(self, name: str, summary_key: str | None = None) -> Any:
+        """A stored field, from the summary when it holds it and the document is not loaded."""
+        backing = self._backing
+        if backing.document is not None:
+            return backing.document.get(name)
         key = summary_key or name
-        if self.document is None and key in self.summary:
-            return self.summary[key]
-        return (await self.doc(info)).get(name)
+        if key in backing.summary:
+            return backing.summary[key]
+        raise _NeedsDocument
+
+    def document(self) -> Mapping[str, Any]:
+        """The whole document (empty if it vanished or is no longer visible)."""
+        if self._backing.document is None:
+            raise _NeedsDocument
+        return self._backing.document
 
 
 def _backing(kind: EntityKind, doc: Mapping[str, Any]) -> Backing:
@@ -144,12 +186,44 @@ _LAST_UPDATED = "When the read model last changed this record (any source)."
 _LAST_EVENT = "The upstream event that last changed this record (provenance)."
 
 
-async def _last_updated(backing: Backing, info: Info) -> datetime | None:
-    return utc((await backing.doc(info)).get("updatedAt"))
+def _last_updated(backing: Backing, info: Info) -> datetime | None:
+    return backing.answer(info, lambda get: utc(get.document().get("updatedAt")))
 
 
-async def _last_event(backing: Backing, info: Info) -> EventProvenance | None:
-    return EventProvenance.of((await backing.doc(info)).get("lastEvent"))
+def _last_event(backing: Backing, info: Info) -> EventProvenance | None:
+    return backing.answer(info, lambda get: EventProvenance.of(get.document().get("lastEvent")))
+
+
+def _order_status(get: Fields) -> OrderStatus:
+    if get("cancelled") is True:
+        return OrderStatus.CANCELLED
+    stage = get("fulfillmentStage")
+    if stage == FulfillmentStage.SHIPPED.name:
+        return OrderStatus.SHIPPED
+    return OrderStatus.IN_FULFILLMENT if stage else OrderStatus.OPEN
+
+
+def _ship_to_name(get: Fields) -> str | None:
+    """From the summary's ``shipToName`` while the order is not loaded (no query)."""
+    ship_to = get("shipTo", summary_key="shipToName")
+    if isinstance(ship_to, str):
+        return ship_to
+    return text((mapping(ship_to) or {}).get("name"))
+
+
+def _unknown_status_codes(get: Fields) -> int:
+    value = get("unknownStatusCodes")
+    return value if isinstance(value, int) else 0
+
+
+def _invoice_lines(get: Fields) -> list[InvoiceLine]:
+    doc = get.document()
+    return [InvoiceLine.of(line, doc.get("currency")) for line in items(doc.get("lines"))]
+
+
+def _payments(get: Fields) -> list[Payment]:
+    doc = get.document()
+    return [Payment.of(p, doc.get("currency")) for p in items(doc.get("payments"))]
 
 
 # --- orders ------------------------------------------------------------------------------
@@ -177,72 +251,66 @@ class Order(_Entity):
         return strawberry.ID(self.backing.id)
 
     @field_resolver("The customer account that owns the order.")
-    async def customer_id(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "customerId"))
+    def customer_id(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("customerId")))
 
     @field_resolver("The customer's own reference for the order (PO number).")
-    async def customer_reference(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "customerReference"))
+    def customer_reference(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("customerReference")))
 
     @field_resolver("Outbound, inbound or return.")
-    async def order_type(self, info: Info) -> OrderType | None:
-        return enum_or_none(OrderType, await self.backing.get(info, "orderType"))
+    def order_type(self, info: Info) -> OrderType | None:
+        return self.backing.answer(info, lambda get: enum_or_none(OrderType, get("orderType")))
 
     @field_resolver("Overall state, derived from cancellation and fulfillment.")
-    async def status(self, info: Info) -> OrderStatus:
-        if await self.backing.get(info, "cancelled") is True:
-            return OrderStatus.CANCELLED
-        stage = await self.backing.get(info, "fulfillmentStage")
-        if stage == FulfillmentStage.SHIPPED.name:
-            return OrderStatus.SHIPPED
-        return OrderStatus.IN_FULFILLMENT if stage else OrderStatus.OPEN
+    def status(self, info: Info) -> OrderStatus:
+        return self.backing.answer(info, _order_status)
 
     @field_resolver("When the order was placed.")
-    async def ordered_at(self, info: Info) -> datetime | None:
-        return utc(await self.backing.get(info, "orderedAt"))
+    def ordered_at(self, info: Info) -> datetime | None:
+        return self.backing.answer(info, lambda get: utc(get("orderedAt")))
 
     @field_resolver("The delivery date the customer asked for.")
-    async def requested_delivery_date(self, info: Info) -> date | None:
-        return calendar_date(await self.backing.get(info, "requestedDeliveryDate"))
+    def requested_delivery_date(self, info: Info) -> date | None:
+        return self.backing.answer(info, lambda get: calendar_date(get("requestedDeliveryDate")))
 
     @field_resolver("The shipping warehouse.")
-    async def ship_from(self, info: Info) -> Party | None:
-        return Party.of(await self.backing.get(info, "shipFrom"))
+    def ship_from(self, info: Info) -> Party | None:
+        return self.backing.answer(info, lambda get: Party.of(get("shipFrom")))
 
     @field_resolver("The consignee.")
-    async def ship_to(self, info: Info) -> Party | None:
-        return Party.of(await self.backing.get(info, "shipTo"))
+    def ship_to(self, info: Info) -> Party | None:
+        return self.backing.answer(info, lambda get: Party.of(get("shipTo")))
 
     @field_resolver("The consignee's name (answered without loading the order).")
-    async def ship_to_name(self, info: Info) -> str | None:
-        if self.backing.document is None and "shipToName" in self.backing.summary:
-            return text(self.backing.summary["shipToName"])
-        ship_to = mapping((await self.backing.doc(info)).get("shipTo")) or {}
-        return text(ship_to.get("name"))
+    def ship_to_name(self, info: Info) -> str | None:
+        return self.backing.answer(info, _ship_to_name)
 
     @field_resolver("The shipping warehouse's id.")
-    async def warehouse_id(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "warehouseId"))
+    def warehouse_id(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("warehouseId")))
 
     @field_resolver("The ordered lines, with picked and shipped quantities.")
-    async def lines(self, info: Info) -> list[OrderLine]:
-        return OrderLine.lines_of(await self.backing.doc(info))
+    def lines(self, info: Info) -> list[OrderLine]:
+        return self.backing.answer(info, lambda get: OrderLine.lines_of(get.document()))
 
     @field_resolver("Whether the order was cancelled.")
-    async def cancelled(self, info: Info) -> bool:
-        return await self.backing.get(info, "cancelled") is True
+    def cancelled(self, info: Info) -> bool:
+        return self.backing.answer(info, lambda get: get("cancelled") is True)
 
     @field_resolver("Why and when the order was cancelled, if it was.")
-    async def cancellation(self, info: Info) -> Cancellation | None:
-        return Cancellation.of(await self.backing.get(info, "cancellation"))
+    def cancellation(self, info: Info) -> Cancellation | None:
+        return self.backing.answer(info, lambda get: Cancellation.of(get("cancellation")))
 
     @field_resolver("The furthest warehouse stage reached, if any.")
-    async def fulfillment_stage(self, info: Info) -> FulfillmentStage | None:
-        return enum_or_none(FulfillmentStage, await self.backing.get(info, "fulfillmentStage"))
+    def fulfillment_stage(self, info: Info) -> FulfillmentStage | None:
+        return self.backing.answer(
+            info, lambda get: enum_or_none(FulfillmentStage, get("fulfillmentStage"))
+        )
 
     @field_resolver("The warehouse's progress in detail.")
-    async def fulfillment(self, info: Info) -> Fulfillment | None:
-        return Fulfillment.of(await self.backing.get(info, "fulfillment"))
+    def fulfillment(self, info: Info) -> Fulfillment | None:
+        return self.backing.answer(info, lambda get: Fulfillment.of(get("fulfillment")))
 
     @field_resolver("The shipments carrying this order that you may see.")
     async def shipments(self, info: Info) -> list[Shipment]:
@@ -256,12 +324,12 @@ class Order(_Entity):
         return await _linked(self.backing, info, Invoice)
 
     @field_resolver(_LAST_UPDATED)
-    async def last_updated_at(self, info: Info) -> datetime | None:
-        return await _last_updated(self.backing, info)
+    def last_updated_at(self, info: Info) -> datetime | None:
+        return _last_updated(self.backing, info)
 
     @field_resolver(_LAST_EVENT)
-    async def last_event(self, info: Info) -> EventProvenance | None:
-        return await _last_event(self.backing, info)
+    def last_event(self, info: Info) -> EventProvenance | None:
+        return _last_event(self.backing, info)
 
 
 # --- shipments ---------------------------------------------------------------------------
@@ -288,79 +356,80 @@ class Shipment(_Entity):
         return strawberry.ID(self.backing.id)
 
     @field_resolver("The customer account that owns the shipment.")
-    async def customer_id(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "customerId"))
+    def customer_id(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("customerId")))
 
     @field_resolver(
         "Current status: that of the latest milestone (by when it happened) whose code "
         "is known; PLANNED before any; CANCELLED after a cancellation."
     )
-    async def status(self, info: Info) -> ShipmentStatus | None:
-        return enum_or_none(ShipmentStatus, await self.backing.get(info, "status"))
+    def status(self, info: Info) -> ShipmentStatus | None:
+        return self.backing.answer(info, lambda get: enum_or_none(ShipmentStatus, get("status")))
 
     @field_resolver("Parcel, LTL, FTL, ocean or air.")
-    async def mode(self, info: Info) -> TransportMode | None:
-        return enum_or_none(TransportMode, await self.backing.get(info, "mode"))
+    def mode(self, info: Info) -> TransportMode | None:
+        return self.backing.answer(info, lambda get: enum_or_none(TransportMode, get("mode")))
 
     @field_resolver("The carrier moving the shipment.")
-    async def carrier(self, info: Info) -> Carrier | None:
-        return Carrier.of(await self.backing.get(info, "carrier"))
+    def carrier(self, info: Info) -> Carrier | None:
+        return self.backing.answer(info, lambda get: Carrier.of(get("carrier")))
 
     @field_resolver("The carrier's tracking number.")
-    async def tracking_number(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "trackingNumber"))
+    def tracking_number(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("trackingNumber")))
 
     @field_resolver("Where the shipment is picked up.")
-    async def origin(self, info: Info) -> Address | None:
-        return Address.of(await self.backing.get(info, "origin"))
+    def origin(self, info: Info) -> Address | None:
+        return self.backing.answer(info, lambda get: Address.of(get("origin")))
 
     @field_resolver("Where the shipment is delivered.")
-    async def destination(self, info: Info) -> Address | None:
-        return Address.of(await self.backing.get(info, "destination"))
+    def destination(self, info: Info) -> Address | None:
+        return self.backing.answer(info, lambda get: Address.of(get("destination")))
 
     @field_resolver("Planned pick-up time.")
-    async def planned_pickup_at(self, info: Info) -> datetime | None:
-        return utc(await self.backing.get(info, "plannedPickupAt"))
+    def planned_pickup_at(self, info: Info) -> datetime | None:
+        return self.backing.answer(info, lambda get: utc(get("plannedPickupAt")))
 
     @field_resolver("Planned delivery time.")
-    async def planned_delivery_at(self, info: Info) -> datetime | None:
-        return utc(await self.backing.get(info, "plannedDeliveryAt"))
+    def planned_delivery_at(self, info: Info) -> datetime | None:
+        return self.backing.answer(info, lambda get: utc(get("plannedDeliveryAt")))
 
     @field_resolver("The carrier service level, e.g. GROUND or EXPRESS.")
-    async def service_level(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "serviceLevel"))
+    def service_level(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("serviceLevel")))
 
     @field_resolver("Expected delivery: the latest carrier estimate, else the planned time.")
-    async def eta(self, info: Info) -> datetime | None:
-        return utc(await self.backing.get(info, "eta"))
+    def eta(self, info: Info) -> datetime | None:
+        return self.backing.answer(info, lambda get: utc(get("eta")))
 
     @field_resolver("When it was delivered, once it was.")
-    async def delivered_at(self, info: Info) -> datetime | None:
-        return utc(await self.backing.get(info, "deliveredAt"))
+    def delivered_at(self, info: Info) -> datetime | None:
+        return self.backing.answer(info, lambda get: utc(get("deliveredAt")))
 
     @field_resolver("The timeline, oldest first (by when each milestone happened).")
-    async def milestones(self, info: Info) -> list[Milestone]:
-        return [Milestone.of(m) for m in items(await self.backing.get(info, "milestones"))]
+    def milestones(self, info: Info) -> list[Milestone]:
+        return self.backing.answer(
+            info, lambda get: [Milestone.of(m) for m in items(get("milestones"))]
+        )
 
     @field_resolver("Proof of delivery, once captured.")
-    async def proof_of_delivery(self, info: Info) -> ProofOfDelivery | None:
-        return ProofOfDelivery.of(await self.backing.get(info, "pod"))
+    def proof_of_delivery(self, info: Info) -> ProofOfDelivery | None:
+        return self.backing.answer(info, lambda get: ProofOfDelivery.of(get("pod")))
 
     @field_resolver("Whether the shipment was cancelled.")
-    async def cancelled(self, info: Info) -> bool:
-        return await self.backing.get(info, "cancelled") is True
+    def cancelled(self, info: Info) -> bool:
+        return self.backing.answer(info, lambda get: get("cancelled") is True)
 
     @field_resolver("Why and when the shipment was cancelled, if it was.")
-    async def cancellation(self, info: Info) -> Cancellation | None:
-        return Cancellation.of(await self.backing.get(info, "cancellation"))
+    def cancellation(self, info: Info) -> Cancellation | None:
+        return self.backing.answer(info, lambda get: Cancellation.of(get("cancellation")))
 
     @field_resolver(
         "How many milestones carry a code not mapped for their source (kept on the "
         "timeline with a null status; they never move the shipment's status)."
     )
-    async def unknown_status_codes(self, info: Info) -> int:
-        value = await self.backing.get(info, "unknownStatusCodes")
-        return value if isinstance(value, int) else 0
+    def unknown_status_codes(self, info: Info) -> int:
+        return self.backing.answer(info, _unknown_status_codes)
 
     @field_resolver("The orders this shipment carries that you may see.")
     async def orders(self, info: Info) -> list[Order]:
@@ -374,12 +443,12 @@ class Shipment(_Entity):
         return await _linked(self.backing, info, Invoice)
 
     @field_resolver(_LAST_UPDATED)
-    async def last_updated_at(self, info: Info) -> datetime | None:
-        return await _last_updated(self.backing, info)
+    def last_updated_at(self, info: Info) -> datetime | None:
+        return _last_updated(self.backing, info)
 
     @field_resolver(_LAST_EVENT)
-    async def last_event(self, info: Info) -> EventProvenance | None:
-        return await _last_event(self.backing, info)
+    def last_event(self, info: Info) -> EventProvenance | None:
+        return _last_event(self.backing, info)
 
 
 # --- invoices ----------------------------------------------------------------------------
@@ -408,86 +477,87 @@ class Invoice(_Entity):
     def invoice_id(self) -> strawberry.ID:
         return strawberry.ID(self.backing.id)
 
-    async def _money(self, info: Info, name: str) -> Money | None:
+    def _money(self, info: Info, name: str) -> Money | None:
         if not readers_of(info).scope.can_see_amounts:
             return None  # redacted everywhere anyway: do not load the document for nothing
-        amount = await self.backing.get(info, name)
-        return Money.of(amount, await self.backing.get(info, "currency"))
+        return self.backing.answer(info, lambda get: Money.of(get(name), get("currency")))
 
     @field_resolver("The customer account invoiced.")
-    async def customer_id(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "customerId"))
+    def customer_id(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("customerId")))
 
     @field_resolver("The invoice number printed on the document.")
-    async def invoice_number(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "invoiceNumber"))
+    def invoice_number(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("invoiceNumber")))
 
     @field_resolver("When the invoice was issued.")
-    async def issued_at(self, info: Info) -> datetime | None:
-        return utc(await self.backing.get(info, "issuedAt"))
+    def issued_at(self, info: Info) -> datetime | None:
+        return self.backing.answer(info, lambda get: utc(get("issuedAt")))
 
     @field_resolver("The date payment is due.")
-    async def due_date(self, info: Info) -> date | None:
-        return calendar_date(await self.backing.get(info, "dueDate"))
+    def due_date(self, info: Info) -> date | None:
+        return self.backing.answer(info, lambda get: calendar_date(get("dueDate")))
 
     @field_resolver("ISO 4217 currency of every amount on the invoice.")
-    async def currency(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "currency"))
+    def currency(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("currency")))
 
     @field_resolver("Open, overdue (open and past due today), paid or void.")
-    async def status(self, info: Info) -> InvoiceStatus | None:
-        stored = text(await self.backing.get(info, "status"))
-        due = text(await self.backing.get(info, "dueDate"))
+    def status(self, info: Info) -> InvoiceStatus | None:
         today = readers_of(info).now().date()
-        return enum_or_none(InvoiceStatus, invoice_view_status(stored, due, today))
+        return self.backing.answer(
+            info,
+            lambda get: enum_or_none(
+                InvoiceStatus,
+                invoice_view_status(text(get("status")), text(get("dueDate")), today),
+            ),
+        )
 
     @field_resolver("The charges." + _AMOUNTS_HIDDEN)
-    async def lines(self, info: Info) -> list[InvoiceLine]:
-        doc = await self.backing.doc(info)
-        return [InvoiceLine.of(line, doc.get("currency")) for line in items(doc.get("lines"))]
+    def lines(self, info: Info) -> list[InvoiceLine]:
+        return self.backing.answer(info, _invoice_lines)
 
     @field_resolver("Sum of the lines before tax." + _AMOUNT_HIDDEN)
-    async def subtotal(self, info: Info) -> Money | None:
-        return await self._money(info, "subtotal")
+    def subtotal(self, info: Info) -> Money | None:
+        return self._money(info, "subtotal")
 
     @field_resolver("Tax." + _AMOUNT_HIDDEN)
-    async def tax(self, info: Info) -> Money | None:
-        return await self._money(info, "tax")
+    def tax(self, info: Info) -> Money | None:
+        return self._money(info, "tax")
 
     @field_resolver("Total due." + _AMOUNT_HIDDEN)
-    async def total(self, info: Info) -> Money | None:
-        return await self._money(info, "total")
+    def total(self, info: Info) -> Money | None:
+        return self._money(info, "total")
 
     @field_resolver("Sum of the payments recorded." + _AMOUNT_HIDDEN)
-    async def amount_paid(self, info: Info) -> Money | None:
-        return await self._money(info, "amountPaid")
+    def amount_paid(self, info: Info) -> Money | None:
+        return self._money(info, "amountPaid")
 
     @field_resolver("Total minus payments." + _AMOUNT_HIDDEN)
-    async def balance(self, info: Info) -> Money | None:
-        return await self._money(info, "balance")
+    def balance(self, info: Info) -> Money | None:
+        return self._money(info, "balance")
 
     @field_resolver(
         "Payments recorded, oldest first." + _AMOUNT_HIDDEN.replace("Null", "Amounts null")
     )
-    async def payments(self, info: Info) -> list[Payment]:
-        doc = await self.backing.doc(info)
-        return [Payment.of(p, doc.get("currency")) for p in items(doc.get("payments"))]
+    def payments(self, info: Info) -> list[Payment]:
+        return self.backing.answer(info, _payments)
 
     @field_resolver("Link to the invoice document.")
-    async def document_url(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "documentUrl"))
+    def document_url(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("documentUrl")))
 
     @field_resolver("Whether the invoice was voided.")
-    async def voided(self, info: Info) -> bool:
-        return await self.backing.get(info, "voided") is True
+    def voided(self, info: Info) -> bool:
+        return self.backing.answer(info, lambda get: get("voided") is True)
 
     @field_resolver("Why the invoice was voided, if it was.")
-    async def void_reason(self, info: Info) -> str | None:
-        return text(await self.backing.get(info, "voidReason"))
+    def void_reason(self, info: Info) -> str | None:
+        return self.backing.answer(info, lambda get: text(get("voidReason")))
 
     @field_resolver("When the invoice was voided, if it was.")
-    async def voided_at(self, info: Info) -> datetime | None:
-        return utc(await self.backing.get(info, "voidedAt"))
+    def voided_at(self, info: Info) -> datetime | None:
+        return self.backing.answer(info, lambda get: utc(get("voidedAt")))
 
     @field_resolver("The orders charged for that you may see.")
     async def orders(self, info: Info) -> list[Order]:
@@ -498,9 +568,9 @@ class Invoice(_Entity):
         return await _linked(self.backing, info, Shipment)
 
     @field_resolver(_LAST_UPDATED)
-    async def last_updated_at(self, info: Info) -> datetime | None:
-        return await _last_updated(self.backing, info)
+    def last_updated_at(self, info: Info) -> datetime | None:
+        return _last_updated(self.backing, info)
 
     @field_resolver(_LAST_EVENT)
-    async def last_event(self, info: Info) -> EventProvenance | None:
-        return await _last_event(self.backing, info)
+    def last_event(self, info: Info) -> EventProvenance | None:
+        return _last_event(self.backing, info)
