@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
+import pstats
 import sys
 import time
 import uuid
@@ -192,6 +194,37 @@ async def measure_freshness(
     return latencies
 
 
+#: The projector's phases, by the function that does each (cumulative time, profiled).
+PHASES = (
+    ("decode records into events", "projections/projector.py", "decode_records"),
+    ("load documents ($in)", "projections/projector.py", "_load"),
+    ("plan: reducers over each entity's events", "projections/batch.py", "plan_entity"),
+    ("fold summaries into the batch's writes", "projections/effects.py", "fold"),
+    ("folded writes (bulk, compare-and-set)", "projections/store.py", "write_all_if_unchanged"),
+    ("inserts of new documents", "projections/store.py", "insert_new"),
+    ("summary pushes and pulls", "projections/projector.py", "_push_and_pull"),
+    ("source freshness", "projections/store.py", "touch_sources"),
+    ("publish notices and dead letters", "projections/runner.py", "publish_outcome"),
+    ("commit offsets", "aiokafka/consumer/consumer.py", "commit"),
+)
+
+
+def print_profile(profile: cProfile.Profile, wall: float, cpu: float) -> None:
+    """Where the catch-up's time went: wall and CPU of this process (the projector runs in
+    it; the benchmark's own producer is done before), then each phase's cumulative time
+    (wall time inside the phase's coroutine, waits for the store included)."""
+    stats = pstats.Stats(profile)
+    print(f"  profile: {wall:.1f}s wall, {cpu:.1f}s CPU in the projector's process")
+    table: dict[tuple[str, str], float] = {}
+    for (filename, _line, function), row in stats.stats.items():  # type: ignore[attr-defined]
+        for _label, suffix, name in PHASES:
+            if function == name and filename.endswith(suffix):
+                table[(suffix, name)] = table.get((suffix, name), 0.0) + row[3]
+    for label, suffix, name in PHASES:
+        seconds = table.get((suffix, name), 0.0)
+        print(f"    {label:<44} {seconds:6.1f}s  {seconds / wall:5.0%} of wall")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -204,6 +237,11 @@ async def main() -> None:
         type=int,
         default=ProjectorSettings.batch_max_records,
         help="the projector's PROJECTOR_BATCH_MAX (default: the projector's default)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the projector's catch-up (cProfile) and print where its time went",
     )
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
@@ -234,10 +272,16 @@ async def main() -> None:
             batch_max_records=args.batch_max,
         )
         stop = asyncio.Event()
-        started = time.perf_counter()
+        profile = cProfile.Profile() if args.profile else None
+        started, cpu_started = time.perf_counter(), time.process_time()
+        if profile is not None:
+            profile.enable()
         task = asyncio.create_task(run_projector(settings, stop))
         await wait_caught_up(args.bootstrap, settings.group_id, topics, within=3600)
         projector_seconds = time.perf_counter() - started
+        if profile is not None:
+            profile.disable()
+            print_profile(profile, projector_seconds, time.process_time() - cpu_started)
         projector_rate = len(records) / projector_seconds
         print(
             f"projector: {len(records)} events in {projector_seconds:.1f}s"

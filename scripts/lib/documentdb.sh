@@ -1,9 +1,6 @@
 # shellcheck shell=bash
 # Builds the store's PostgreSQL extensions from source: libbson 1.28.0, pgvector 0.8.0,
-# pg_cron 1.6.3 and DocumentDB (pg_documentdb_core, pg_documentdb, and its extended RUM index
-# access method, the one whose composite indexes return documents in index order, so that a
-# sorted page reads 20 entries instead of sorting a customer's whole list). Sourced by
-# scripts/install.
+# pg_cron 1.6.3 and DocumentDB (pg_documentdb_core, pg_documentdb). Sourced by scripts/install.
 #
 # Sources: the archives in ../shared/vendor when present (each checked against the sha256 in
 # scripts/lib/documentdb.sources), otherwise the same commits cloned from their origin
@@ -91,20 +88,18 @@ PC
   fi
   local want
   want=$(awk '$1 == "documentdb" { print $4 }' "$DOCUMENTDB_SOURCES")
-  if [[ ! -f $ext/documentdb.control || ! -f $ext/documentdb_extended_rum.control ||
-    $(cat "$ext/documentdb.commit" 2>/dev/null) != "$want" ]]; then
-    say "building DocumentDB (pg_documentdb_core, pg_documentdb, extended RUM; about a minute)"
+  if [[ ! -f $ext/documentdb.control || $(cat "$ext/documentdb.commit" 2>/dev/null) != "$want" ]]; then
+    say "building DocumentDB (pg_documentdb_core, pg_documentdb; about a minute)"
     src=$(documentdb_source documentdb)
     local d
-    # In this order, in one tree: the extended RUM module links against the pg_documentdb.so
-    # built next to it. (No PG_LDFLAGS on the command line: it would replace the Makefiles'
-    # own, which link libbson in statically.)
-    for d in pg_documentdb_core pg_documentdb internal/pg_documentdb_extended_rum; do
+    # No PG_LDFLAGS on the command line: it would replace the Makefiles' own, which link
+    # libbson in statically.
+    for d in pg_documentdb_core pg_documentdb; do
       { make -C "$src/$d" -j"$JOBS" && make -C "$src/$d" install; } >"$LOG_DIR/${d##*/}.log" 2>&1 ||
         { tail -40 "$LOG_DIR/${d##*/}.log"; die "$d build failed"; }
     done
     # A library that does not resolve every symbol fails only when PostgreSQL loads it.
-    for d in pg_documentdb_core pg_documentdb pg_documentdb_extended_rum; do
+    for d in pg_documentdb_core pg_documentdb; do
       if nm -D --undefined-only "$($PG_CONFIG --pkglibdir)/$d.so" | grep -q ' bson_'; then
         die "$d.so left libbson symbols unresolved (see $LOG_DIR)"
       fi
