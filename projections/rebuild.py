@@ -91,29 +91,19 @@ async def rebuild(
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         await store.ensure_indexes(suffix)
-        applied = await _consume_until(
-            consumer,
-            processor,
-            await consumer.end_offsets(partitions),
-            settings,
-            stop,
-            metrics,
-            suffix,
-        )
+
+        async def catch_up() -> int:
+            """Apply every record up to the partitions' current ends; how many events."""
+            ends = await consumer.end_offsets(partitions)
+            return await _consume_until(consumer, processor, ends, settings, stop, metrics, suffix)
+
+        applied = await catch_up()
         if stop.is_set():
             raise RuntimeError(f"rebuild of generation {suffix} interrupted before the switch")
         previous = await store.active_suffix()
         await store.set_active_suffix(suffix)
         log.info("readers switched from generation %r to %r", previous, suffix)
-        applied += await _consume_until(
-            consumer,
-            processor,
-            await consumer.end_offsets(partitions),
-            settings,
-            stop,
-            metrics,
-            suffix,
-        )
+        applied += await catch_up()
         log.info("rebuild %s applied %d events", suffix, applied)
         return suffix
     finally:
