@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionContext
 
 from resolvers.freshness import DECLARED_STATUSES, SourceFreshness
 from resolvers.freshness_copy import FreshnessCopy
@@ -136,6 +137,15 @@ async def refresh_freshness(
     return refreshed
 
 
+def operation_type_of(context: ExecutionContext) -> str:
+    """``query``, ``mutation``, ``subscription``, or ``unknown`` when the document did not
+    parse or named no operation."""
+    try:
+        return str(context.operation_type.value)
+    except RuntimeError:
+        return "unknown"
+
+
 class MetricsExtension(SchemaExtension):
     """Times each query/mutation and counts the errors it returns, by code.
 
@@ -149,16 +159,12 @@ class MetricsExtension(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         yield
-        context = self.execution_context
-        try:
-            operation_type = context.operation_type.value
-        except RuntimeError:
-            operation_type = "unknown"  # the document did not parse or named no operation
+        operation_type = operation_type_of(self.execution_context)
         if operation_type != "subscription":
             self.metrics.request_seconds.labels(operation_type=operation_type).observe(
                 time.perf_counter() - started
             )
-        result = context.result
+        result = self.execution_context.result
         for error in getattr(result, "errors", None) or ():
             code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
             self.metrics.count_error(str(code))

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 from strawberry.extensions import SchemaExtension
 
+from web.metrics import operation_type_of
+
 logger = logging.getLogger("web.operations")
 
 
@@ -21,10 +23,7 @@ class OperationLog(SchemaExtension):
         started = time.perf_counter()
         yield
         context = self.execution_context
-        try:
-            operation_type = context.operation_type.value
-        except RuntimeError:
-            operation_type = "unknown"
+        operation_type = operation_type_of(context)
         if operation_type == "subscription":
             return  # logged by web.live per subscription, not per event
         caller = getattr(context.context, "caller", None)

@@ -12,8 +12,9 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from web.asgi_headers import answering_with, incoming_header
 
 HEADER = "x-request-id"
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -25,11 +26,9 @@ def current_request_id() -> str | None:
 
 
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
-    for name, value in headers:
-        if name.lower() == HEADER.encode():
-            candidate = value.decode("latin-1")
-            if _ACCEPTABLE.match(candidate):
-                return candidate
+    candidate = incoming_header(headers, HEADER)
+    if candidate is not None and _ACCEPTABLE.match(candidate):
+        return candidate
     return uuid.uuid4().hex
 
 
@@ -46,13 +45,7 @@ class RequestIdMiddleware:
         request_id = request_id_from(scope.get("headers", []))
         scope.setdefault("state", {})["request_id"] = request_id
         token = _current.set(request_id)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[HEADER] = request_id
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, answering_with(send, HEADER, request_id))
         finally:
             _current.reset(token)

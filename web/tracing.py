@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from observability.trace_context import TraceContext, new_trace, parse_traceparent
+from web.asgi_headers import answering_with, incoming_header
 from web.request_id import current_request_id
 
 HEADER = "traceparent"
@@ -38,12 +38,9 @@ def log_context() -> Mapping[str, Any]:
 
 
 def trace_from(headers: list[tuple[bytes, bytes]]) -> TraceContext:
-    for name, value in headers:
-        if name.lower() == HEADER.encode():
-            incoming = parse_traceparent(value.decode("latin-1"))
-            if incoming is not None:
-                return incoming.child()
-    return new_trace()
+    value = incoming_header(headers, HEADER)
+    incoming = parse_traceparent(value) if value is not None else None
+    return incoming.child() if incoming is not None else new_trace()
 
 
 class TraceMiddleware:
@@ -58,13 +55,7 @@ class TraceMiddleware:
             return
         trace = trace_from(scope.get("headers", []))
         token = _current.set(trace)
-
-        async def send_with_trace(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[HEADER] = trace.traceparent
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_with_trace)
+            await self.app(scope, receive, answering_with(send, HEADER, trace.traceparent))
         finally:
             _current.reset(token)
