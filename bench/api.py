@@ -66,14 +66,14 @@ from entitlements.caller import Caller
 from entitlements.mint import mint_token
 from entitlements.policy import load_policy
 from entitlements.tokens import TokenSettings
-from projections import documents
 from projections.projector import BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import (
     ProjectionStore,
 )
-from projections.topics import TopicNames
+from readmodel import documents
+from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
 from tests.integration.processes import terminate

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from projections import documents
+from readmodel import documents
 
 Doc = dict[str, Any]
 

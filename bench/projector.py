@@ -42,11 +42,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 
-from projections import documents
-from projections.changes import ShipmentChange
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
-from projections.topics import TopicNames
+from readmodel import documents
+from readmodel.changes import ShipmentChange
+from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
 from tests.integration.projector_harness import wait_caught_up

@@ -50,8 +50,8 @@ from websockets.typing import Subprotocol
 
 from entitlements.mint import mint_token
 from entitlements.tokens import TokenSettings
-from projections.changes import ShipmentChange
-from projections.topics import TopicNames
+from readmodel.changes import ShipmentChange
+from readmodel.topics import TopicNames
 from tests.integration.processes import terminate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -37,7 +37,8 @@ from typing import Any, Final
 
 from entitlements.caller import Caller
 from entitlements.errors import ForbiddenError
-from projections.documents import AUDIT_LOG, INVOICES, ORDERS, READ_POINTER, SHIPMENTS, SOURCES
+from readmodel.documents import AUDIT_LOG, INVOICES, ORDERS, READ_POINTER, SHIPMENTS, SOURCES
+from readmodel.links import order_warehouses
 
 ENTITY_KINDS: Final = frozenset({ORDERS, SHIPMENTS, INVOICES})
 #: Collections every authenticated caller may read whole: nothing in them belongs to a customer.
@@ -161,7 +162,7 @@ class Scope:
         if kind == ORDERS:
             return _is_member(doc.get("warehouseId"), allowed)
         if kind == SHIPMENTS:
-            return _orders_all_from(_strings(doc.get("orderIds")), doc, allowed)
+            return _orders_all_from(set(), doc, allowed)
         return _invoice_attributable(doc, allowed)
 
     def redact(self, collection: str, doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -223,12 +224,6 @@ def _is_member(value: Any, allowed: frozenset[str]) -> bool:
     return isinstance(value, str) and value in allowed
 
 
-def _strings(value: Any) -> set[str]:
-    if not isinstance(value, list):
-        return set()
-    return {item for item in value if isinstance(item, str) and item}
-
-
 def _without(item: Any, names: Iterable[str]) -> Any:
     if not isinstance(item, Mapping):
         return item
@@ -236,27 +231,11 @@ def _without(item: Any, names: Iterable[str]) -> Any:
     return {key: value for key, value in item.items() if key not in hidden}
 
 
-def _order_warehouses(doc: Mapping[str, Any]) -> dict[str, str | None]:
-    """orderId -> warehouseId from the order summaries embedded in ``doc``."""
-    related = doc.get("related")
-    orders = related.get("orders") if isinstance(related, Mapping) else None
-    if not isinstance(orders, Mapping):
-        return {}
-    found: dict[str, str | None] = {}
-    for key, summary in orders.items():
-        if not isinstance(summary, Mapping):
-            continue
-        order_id = summary.get("orderId")
-        warehouse = summary.get("warehouseId")
-        found[order_id if isinstance(order_id, str) else str(key)] = (
-            warehouse if isinstance(warehouse, str) else None
-        )
-    return found
-
-
-def _orders_all_from(named: set[str], doc: Mapping[str, Any], allowed: frozenset[str]) -> bool:
-    warehouses = _order_warehouses(doc)
-    every = named | warehouses.keys()
+def _orders_all_from(also: set[str], doc: Mapping[str, Any], allowed: frozenset[str]) -> bool:
+    """Whether ``doc`` links to at least one order and every order it links to (or ``also``
+    names) is, by its summary, from an ``allowed`` warehouse."""
+    warehouses = order_warehouses(doc)
+    every = also | warehouses.keys()
     return bool(every) and all(warehouses.get(order) in allowed for order in every)
 
 
@@ -270,4 +249,4 @@ def _invoice_attributable(doc: Mapping[str, Any], allowed: frozenset[str]) -> bo
         if not isinstance(order_id, str) or not order_id:
             return False
         named.add(order_id)
-    return _orders_all_from(named | _strings(doc.get("orderIds")), doc, allowed)
+    return _orders_all_from(named, doc, allowed)

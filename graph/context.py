@@ -13,8 +13,8 @@ from strawberry.extensions import SchemaExtension
 
 from entitlements.caller import Caller
 from entitlements.policy import Policy
+from readmodel.collections import CollectionNames
 from resolvers.audit import AuditSink, MongoAuditSink
-from resolvers.collections import CollectionNames
 from resolvers.freshness import DEFAULT_STALE_AFTER
 from resolvers.readers import Clock, Database, Readers, utc_now
 

@@ -52,7 +52,7 @@ from graph.values import (
     Payment,
     ProofOfDelivery,
 )
-from projections.documents import EntityKind
+from readmodel.documents import EntityKind
 from resolvers.filters import invoice_view_status
 from resolvers.readers import RelatedEntity
 

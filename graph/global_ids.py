@@ -18,7 +18,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Final
 
-from projections.documents import EntityKind
+from readmodel.documents import EntityKind
 
 #: The GraphQL type of each entity kind, and back.
 TYPE_OF_KIND: Final[dict[EntityKind, str]] = {

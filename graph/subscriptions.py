@@ -27,7 +27,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from graph.enums import ShipmentStatus, enum_or_none
 from graph.global_ids import number_for
 from graph.values import Milestone
-from projections.changes import ShipmentChange
+from readmodel.changes import ShipmentChange
 
 # --- the seam to the web layer -------------------------------------------------------------
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from projections import documents
 from projections.events import Event, InvalidEvent
-from projections.links import declared_links
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
+from readmodel import documents
+from readmodel.links import declared_links
 
 #: Fields that the I/O layer owns; reducers never change them and diffs ignore them.
 IO_FIELDS: Final = frozenset({"_id", "rev", "updatedAt", "lastEvent", "related"})
@@ -176,18 +176,6 @@ def link_delta(kind: str, before: Mapping[str, Any] | None, after: Mapping[str, 
         added={k: new.get(k, frozenset()) - old.get(k, frozenset()) for k in kinds},
         removed={k: old.get(k, frozenset()) - new.get(k, frozenset()) for k in kinds},
     )
-
-
-def related_ids(doc: Mapping[str, Any]) -> dict[str, set[str]]:
-    """Ids of the entities that pushed a summary into ``doc`` (they named this document)."""
-    found: dict[str, set[str]] = {}
-    for kind, entries in (doc.get("related") or {}).items():
-        ids = {entry.get(_ID_FIELD[kind]) for entry in entries.values() if isinstance(entry, dict)}
-        found[kind] = {i for i in ids if isinstance(i, str)}
-    return found
-
-
-_ID_FIELD: Final = {"orders": "orderId", "shipments": "shipmentId", "invoices": "invoiceId"}
 
 
 def new_milestones(

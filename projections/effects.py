@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from projections import batch as planner
-from projections import documents
 from projections.batch import EntityChange, EntityKey
-from projections.changes import ShipmentChange, order_warehouses_of
 from projections.events import Event, ShipmentCancelled, ShipmentMilestone
 from projections.summaries import summarize
+from readmodel import documents
+from readmodel.changes import ShipmentChange
+from readmodel.links import order_warehouses, summarised_ids
 
 #: Kinds whose documents summarise into others (sources do not).
 LINKED_KINDS = frozenset({"orders", "shipments", "invoices"})
@@ -155,7 +156,7 @@ def summary_pushes(
         targets: dict[str, set[str]] = defaultdict(set)
         for target_kind, ids in delta.current.items():
             targets[target_kind].update(ids)
-        for target_kind, named_us in planner.related_ids(doc).items():
+        for target_kind, named_us in summarised_ids(doc).items():
             targets[target_kind].update(named_us)
         for target_kind, ids in delta.removed.items():
             targets[target_kind].difference_update(ids)
@@ -264,7 +265,7 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
             milestone=None,
             rev=int(doc.get("rev", 0)),
             projected_at=now,
-            order_warehouses=order_warehouses_of(doc),
+            order_warehouses=order_warehouses(doc),
         )
         if effect.before is None:
             carried = {

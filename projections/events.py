@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal, TypeVar
 
 from observability.trace_context import parse_traceparent
-from projections.documents import FULFILLMENT_STAGES
+from readmodel.documents import FULFILLMENT_STAGES
 
 TopicKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
 EntityKindName = Literal["orders", "shipments", "invoices", "sources"]

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from projections.batch import IO_FIELDS, EntityKey
-from projections.documents import WRITER, WRITES
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
+from readmodel.documents import WRITER, WRITES
 
 #: Fields only the I/O layer writes (reducers never do): not part of what an event changes.
 _NOT_OWN = IO_FIELDS | {WRITES, WRITER, "lastAppliedAt", "lastEventAt", "lastEventId"}

@@ -40,7 +40,6 @@ from typing import Any, Protocol
 
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey
-from projections.changes import ShipmentChange
 from projections.dead_letter import DeadLetter
 from projections.effects import (
     Effects,
@@ -55,7 +54,8 @@ from projections.effects import (
 from projections.events import Event, InvalidEvent, decode_event
 from projections.status_mapping import StatusMapping
 from projections.store import FoldedWrite, ProjectionStore, StoreError
-from projections.topics import TopicNames
+from readmodel.changes import ShipmentChange
+from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

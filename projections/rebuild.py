@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
-from projections.kafka_admin import partitions_of
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchProcessor
 from projections.runner import flatten, process_until_done, record_outcome
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
+from readmodel.kafka_admin import partitions_of
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
-from projections.documents import FULFILLMENT_STAGES, field_key
 from projections.events import (
     Address,
     Event,
@@ -62,6 +61,7 @@ from projections.events import (
     SourceStatusChanged,
 )
 from projections.status_mapping import StatusMapping
+from readmodel.documents import FULFILLMENT_STAGES, field_key
 
 Doc = dict[str, Any]
 Version = list[Any]

@@ -19,12 +19,12 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pymongo import AsyncMongoClient
 
 from observability.trace_context import parse_traceparent
-from projections.kafka_admin import ensure_own_topics
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
+from readmodel.kafka_admin import ensure_own_topics
 
 log = logging.getLogger(__name__)
 

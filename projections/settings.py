@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from projections.topics import TopicNames
+from readmodel.topics import TopicNames
 
 
 class ConfigurationError(ValueError):

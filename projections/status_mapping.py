@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from projections.documents import SHIPMENT_STATUSES
+from readmodel.documents import SHIPMENT_STATUSES
 
 DEFAULT_PATH: Final = Path(__file__).with_name("status_map.toml")
 

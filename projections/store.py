@@ -29,11 +29,11 @@ from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError, PyMongoError
 
-from projections import documents
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
-from projections.documents import WRITER, WRITES
 from projections.effects import SummaryPush
 from projections.metrics import NoStoreObserver, StoreObserver
+from readmodel import documents
+from readmodel.documents import WRITER, WRITES
 
 _STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from projections.documents import InvoiceSummary, OrderSummary, ShipmentSummary
+from readmodel.documents import InvoiceSummary, OrderSummary, ShipmentSummary
 
 
 def summarize(kind: str, doc: Mapping[str, Any]) -> dict[str, Any]:

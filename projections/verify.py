@@ -33,11 +33,11 @@ from pymongo import AsyncMongoClient
 from projections.batch import EntityKey
 from projections.events import Event
 from projections.holdings import Behind, entities_behind
-from projections.kafka_admin import partitions_of
 from projections.projector import InboundRecord, decode_records
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
+from readmodel.kafka_admin import partitions_of
 
 log = logging.getLogger(__name__)
 

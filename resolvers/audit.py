@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from projections.documents import AuditEntry
+from readmodel.documents import AuditEntry
 from resolvers.errors import StoreUnavailable
 
 

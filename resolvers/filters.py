@@ -5,7 +5,7 @@ narrow what the scope allows but never widen it (a ``customerId`` outside the ca
 customers simply matches nothing).
 
 Top-level scalar equality is kept as plain ``{field: value}`` wherever possible: it is what the
-indexes of ``projections.documents.INDEXES`` serve, and what the readers recognise when they
+indexes of ``readmodel.documents.INDEXES`` serve, and what the readers recognise when they
 pick a page's ordered index (``documents.sort_index``).
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from projections import documents
+from readmodel import documents
 from resolvers.errors import BadUserInput
 
 #: Order statuses derived from ``cancelled`` and ``fulfillmentStage``.

@@ -21,7 +21,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from resolvers.collections import CollectionNames, suffix_from_pointer
+from readmodel.collections import CollectionNames, suffix_from_pointer
 from resolvers.freshness import DEFAULT_STALE_AFTER, SourceFreshness, source_freshness, sources_for
 from resolvers.readers import Clock, utc_now
 

@@ -38,9 +38,10 @@ from strawberry.dataloader import DataLoader
 from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError, EntitlementError
 from entitlements.policy import Policy, Scope
-from projections.documents import AuditEntry, EntityKind, sort_index
+from readmodel import links
+from readmodel.collections import CollectionNames, Generation, ReadKind, suffix_from_pointer
+from readmodel.documents import AuditEntry, EntityKind, sort_index
 from resolvers.audit import AuditRequest, AuditSink
-from resolvers.collections import CollectionNames, Generation, ReadKind, suffix_from_pointer
 from resolvers.customer_merge import merge_sorted, per_customer
 from resolvers.errors import (
     BadUserInput,
@@ -99,43 +100,6 @@ def _converted(exc: EntitlementError) -> ResolverError:
 def _public(doc: Mapping[str, Any]) -> Doc:
     """Drop bookkeeping fields (``_orderState`` ...): they are the projector's, not the API's."""
     return {k: v for k, v in doc.items() if k == "_id" or not k.startswith("_")}
-
-
-def _strings(value: Any) -> list[str]:
-    return [v for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
-
-
-_SUMMARY_ID_FIELD: Final[dict[str, str]] = {
-    "orders": "orderId",
-    "shipments": "shipmentId",
-    "invoices": "invoiceId",
-}
-
-
-def embedded_summaries(parent: Mapping[str, Any], kind: EntityKind) -> dict[str, Mapping[str, Any]]:
-    """id -> summary of the ``kind`` entities summarised in ``parent.related``."""
-    related = parent.get("related")
-    summaries = related.get(kind) if isinstance(related, Mapping) else None
-    if not isinstance(summaries, Mapping):
-        return {}
-    found: dict[str, Mapping[str, Any]] = {}
-    for summary in summaries.values():
-        if isinstance(summary, Mapping):
-            entity_id = summary.get(_SUMMARY_ID_FIELD[kind])
-            if isinstance(entity_id, str) and entity_id:
-                found[entity_id] = summary
-    return found
-
-
-def declared_links(parent: Mapping[str, Any], kind: EntityKind) -> list[str]:
-    """Ids of ``kind`` the parent names in its own fields (whether or not summarised yet)."""
-    if kind == "orders":
-        return _strings(parent.get("orderIds"))
-    if kind == "shipments":
-        fulfillment = parent.get("fulfillment")
-        via_wms = fulfillment.get("shipmentIds") if isinstance(fulfillment, Mapping) else None
-        return _strings(parent.get("shipmentIds")) + _strings(via_wms)
-    return []
 
 
 def summary_proves_visible(
@@ -539,8 +503,8 @@ class Readers:
         scope = self.scope
         if kind == "invoices" and not scope.can_read_invoices:
             raise Forbidden("your roles do not allow reading invoices")
-        summaries = embedded_summaries(parent, kind)
-        ids = sorted(set(summaries) | set(declared_links(parent, kind)))
+        summaries = links.summaries(parent, kind)
+        ids = sorted(set(summaries) | set(links.named_ids(parent, kind)))
         self.kinds_read.add(kind)
         proven = {i for i in ids if summary_proves_visible(scope, kind, i, summaries.get(i))}
         pending = [i for i in ids if i not in proven]

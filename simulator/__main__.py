@@ -7,7 +7,7 @@
   ``--orders-per-day`` and ``--now`` so ids and sequences carry on;
 * ``demo`` does both in one process: the usual way to fill an empty stack and keep it moving.
 
-Topic names come from ``TOPIC_*`` environment variables (see ``projections.topics``); the
+Topic names come from ``TOPIC_*`` environment variables (see ``readmodel.topics``); the
 broker from ``--bootstrap`` or ``KAFKA_BOOTSTRAP_SERVERS``.
 """
 
@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from projections.topics import TopicNames
+from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.live import SystemClock, paced
 from simulator.publish import Publisher, PublishError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from projections.topics import InboundKind
+from readmodel.topics import InboundKind
 
 #: The logical stream a record belongs to; the topic name is chosen by the publisher.
 TopicKind = InboundKind

@@ -33,7 +33,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri
 
-from projections.topics import TopicNames
+from readmodel.topics import TopicNames
 
 DEFAULT_KAFKA_BOOTSTRAP: Final = "127.0.0.1:9092"
 DEFAULT_MONGODB_URI: Final = "mongodb://127.0.0.1:27017/"

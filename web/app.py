@@ -29,8 +29,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from entitlements.policy import load_policy
 from graph.context import ConnectionCaller
 from graph.schema import ExtensionSpec, build_schema
+from readmodel.collections import CollectionNames
 from resolvers.audit import MongoAuditSink
-from resolvers.collections import CollectionNames
 from resolvers.freshness_copy import FreshnessCopy
 from web import operations
 from web.auth import build_verifier

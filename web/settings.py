@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from entitlements.errors import ConfigurationError
 from entitlements.tokens import TokenSettings
-from projections.topics import TopicNames
+from readmodel.topics import TopicNames
 from web.persisted import parse_paths
 
 T = TypeVar("T")

@@ -36,9 +36,9 @@ from pymongo.errors import PyMongoError
 
 from entitlements.mint import mint_token
 from entitlements.tokens import TokenSettings
-from projections import documents
 from projections.settings import ProjectorSettings
-from projections.topics import TopicNames
+from readmodel import documents
+from readmodel.topics import TopicNames
 from simulator import catalog
 from web.consumer_lag import ConsumerLagPoller
 from web.metrics import Metrics

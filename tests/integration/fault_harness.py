@@ -40,20 +40,20 @@ from aiokafka.errors import KafkaError
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
-from projections import documents
 from projections.batch import IO_FIELDS, EntityKey
-from projections.documents import field_key
 from projections.effects import LINKED_KINDS
 from projections.events import Event, InvalidEvent, decode_event
 from projections.holdings import own_fields
-from projections.links import declared_links
 from projections.reducers import apply
 from projections.settings import ProjectorSettings
 from projections.status_mapping import StatusMapping, load_status_mapping
 from projections.store import decode_state, is_state_field
 from projections.summaries import summarize
-from projections.topics import TopicNames
 from projections.verify import check
+from readmodel import documents
+from readmodel.documents import field_key
+from readmodel.links import declared_links
+from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
 from tests.conftest import _wait_for_leaders

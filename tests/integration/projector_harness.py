@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections import documents
-from projections.kafka_admin import partitions_of
-from projections.topics import TopicNames
+from readmodel import documents
+from readmodel.kafka_admin import partitions_of
+from readmodel.topics import TopicNames
 from tests.integration.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]

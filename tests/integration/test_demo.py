@@ -26,7 +26,7 @@ import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
-from projections.topics import TopicNames
+from readmodel.topics import TopicNames
 from tests.conftest import Stack
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from entitlements.policy import CustomerRule, Policy
 from graph.context import GraphContext
 from graph.schema import build_schema
-from projections import documents
+from readmodel import documents
 from tests.global_ids import number, numbers, with_numbers
 from tests.integration.test_resolvers_world import (
     T0,

@@ -25,7 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from entitlements.caller import Caller
 from entitlements.mint import mint_token
 from entitlements.policy import Policy
-from projections.documents import EntityKind
+from readmodel.documents import EntityKind
 from resolvers.audit import MongoAuditSink
 from resolvers.readers import Readers
 from tests.conftest import Stack

@@ -17,8 +17,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections import documents
-from projections.changes import ShipmentChange
 from projections.dead_letter import DeadLetter
 from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
@@ -27,8 +25,10 @@ from projections.runner import run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import WRITES, FoldedWrite, ProjectionStore
-from projections.topics import TopicNames
 from projections.verify import check, write_metrics
+from readmodel import documents
+from readmodel.changes import ShipmentChange
+from readmodel.topics import TopicNames
 from tests.contract import EXAMPLES
 from tests.integration.projector_harness import (
     Record,

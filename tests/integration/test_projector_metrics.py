@@ -13,7 +13,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections.changes import ShipmentChange
+from readmodel.changes import ShipmentChange
 from tests.contract import EXAMPLES
 from tests.integration.projector_harness import (
     produce,

@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from entitlements.policy import Policy
 from graph.global_ids import encode
 from graph.schema import build_schema
-from projections import documents
+from readmodel import documents
 from resolvers.readers import Readers
 from tests.global_ids import numbers
 from tests.integration.test_resolvers_world import (

@@ -16,7 +16,7 @@ from graph.schema import build_schema
 from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
-from projections.topics import TopicNames
+from readmodel.topics import TopicNames
 from tests.contract import EXAMPLES
 from tests.global_ids import number, numbers
 from tests.integration.projector_harness import Record

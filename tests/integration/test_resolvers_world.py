@@ -1,6 +1,6 @@
 """Documents as the projector stores them, for the resolver and graph tests, and a runner.
 
-The resolver tests write projections directly, in the shapes of ``projections.documents``,
+The resolver tests write projections directly, in the shapes of ``readmodel.documents``,
 with the embedded summaries computed by the projector's own ``summarize``, so they test the
 readers against what the writer produces without running Kafka. The one test here checks
 that claim.
@@ -20,12 +20,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from entitlements.caller import Caller
 from entitlements.policy import Policy
 from graph.context import GraphContext
-from projections import documents
-from projections.documents import field_key
 from projections.store import ProjectionStore
 from projections.summaries import summarize
+from readmodel import documents
+from readmodel.collections import CollectionNames
+from readmodel.documents import field_key
 from resolvers.audit import AuditSink
-from resolvers.collections import CollectionNames
 
 Doc = dict[str, Any]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from projections.kafka_admin import partitions_of
-from projections.topics import INBOUND_KINDS
+from readmodel.kafka_admin import partitions_of
+from readmodel.topics import INBOUND_KINDS
 from simulator.faults import FaultRates
 from simulator.publish import Publisher
 from simulator.records import TopicKind

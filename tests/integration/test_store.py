@@ -9,9 +9,9 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections import documents
 from projections.effects import SummaryPush
 from projections.store import WRITES, ProjectionStore
+from readmodel import documents
 
 
 def _push(target: str, source: str, rev: int) -> SummaryPush:

@@ -38,8 +38,8 @@ from websockets.typing import Subprotocol
 
 from entitlements.mint import mint_token
 from entitlements.tokens import TokenSettings
-from projections.changes import ShipmentChange
-from projections.topics import TopicNames
+from readmodel.changes import ShipmentChange
+from readmodel.topics import TopicNames
 from tests.contract import EXAMPLES
 from tests.integration.processes import terminate
 from web.live.cursor import decode_cursor

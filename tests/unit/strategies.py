@@ -19,8 +19,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from projections.documents import FULFILLMENT_STAGES
 from projections.events import Event, decode_event
+from readmodel.documents import FULFILLMENT_STAGES
 
 CUSTOMER = "ACME"
 ORDER_ID = "SO-100234"

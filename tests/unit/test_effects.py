@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from projections import documents
 from projections.batch import EntityChange, EntityKey
 from projections.effects import fold
+from readmodel import documents
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 ORDER = EntityKey("orders", "SO-1")

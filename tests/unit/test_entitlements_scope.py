@@ -14,7 +14,7 @@ from entitlements.caller import Caller
 from entitlements.errors import ForbiddenError
 from entitlements.policy import CustomerRule, Policy
 from entitlements.scope import Scope
-from projections.documents import field_key
+from readmodel.documents import field_key
 
 POLICY = Policy(
     customers={

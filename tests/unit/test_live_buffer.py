@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from projections.changes import ShipmentChange
-from projections.topics import TopicNames
+from readmodel.changes import ShipmentChange
+from readmodel.topics import TopicNames
 from web.live.buffer import ConnectionBudget, QueueClosed, SubscriberQueue
 from web.live.closes import CloseReason, too_slow
 from web.live.hub import LiveHub, Subscriber

@@ -16,7 +16,7 @@ from graph.subscriptions import (
     SubscriptionExecutionContext,
     current_feed,
 )
-from projections.changes import ShipmentChange
+from readmodel.changes import ShipmentChange
 
 EVENTS = 1500
 FEED = "subscription { milestoneFeed { cursor shipmentId status milestone { rawCode } } }"

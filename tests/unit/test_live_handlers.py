@@ -24,8 +24,8 @@ from entitlements.policy import Policy
 from entitlements.tokens import TokenSettings, TokenVerifier
 from graph.context import ConnectionCaller, GraphContext
 from graph.subscriptions import CursorExpired, Subscription
-from projections.changes import ShipmentChange
-from projections.topics import TopicNames
+from readmodel.changes import ShipmentChange
+from readmodel.topics import TopicNames
 from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
 from web.live.handlers import LiveGraphQLWSHandler, LiveTransportWSHandler

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from entitlements.caller import Caller
 from entitlements.policy import CustomerRule, Policy
 from graph.subscriptions import MilestoneSelection
-from projections.changes import ShipmentChange, order_warehouses_of
+from readmodel.changes import ShipmentChange
+from readmodel.links import order_warehouses
 from web.live.feed import visible
 
 
@@ -90,5 +91,5 @@ def test_a_notice_names_every_order_of_the_shipment_with_its_warehouse_if_known(
         "orderIds": ["SO-1", "SO-2"],
         "related": {"orders": {"SO-1": {"orderId": "SO-1", "warehouseId": "DC-ATL"}}},
     }
-    assert order_warehouses_of(shipment) == {"SO-1": "DC-ATL", "SO-2": None}
-    assert order_warehouses_of({}) == {}
+    assert order_warehouses(shipment) == {"SO-1": "DC-ATL", "SO-2": None}
+    assert order_warehouses({}) == {}

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from projections.events import Event
-from projections.links import declared_links
 from projections.reducers import apply
 from projections.status_mapping import load_status_mapping
 from projections.summaries import summarize
+from readmodel.links import declared_links
 from tests.unit import strategies as s
 
 MAPPING = load_status_mapping()

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from projections.documents import SHIPMENT_STATUSES
 from projections.status_mapping import (
     INFORMATIONAL,
     StatusMappingError,
     load_status_mapping,
 )
+from readmodel.documents import SHIPMENT_STATUSES
 from tests.contract import CONTRACT
 
 

@@ -19,8 +19,8 @@ from typing import NoReturn, Protocol
 
 from entitlements.scope import Scope
 from graph.subscriptions import FeedForbidden, FeedUnavailable, LiveNotice, MilestoneSelection
-from projections.changes import ShipmentChange
-from projections.documents import SHIPMENTS
+from readmodel.changes import ShipmentChange
+from readmodel.documents import SHIPMENTS
 from web.live.buffer import ConnectionBudget, QueueClosed, SubscriberQueue
 from web.live.closes import CloseReason
 from web.live.cursor import decode_cursor, encode_cursor

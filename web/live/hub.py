@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from graph.subscriptions import FeedUnavailable
 from observability.trace_context import parse_traceparent
-from projections.changes import ShipmentChange
+from readmodel.changes import ShipmentChange
 from web.live.buffer import SubscriberQueue
 from web.live.closes import FEED_INTERRUPTED, SHUTTING_DOWN, CloseReason
 from web.live.log import ChangeLog, decode_record

@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from graph.subscriptions import BadCursor, CursorExpired, FeedUnavailable
-from projections.changes import InvalidChangeNotice, ShipmentChange
-from projections.kafka_admin import ensure_own_topics
-from projections.topics import TopicNames
+from readmodel.changes import InvalidChangeNotice, ShipmentChange
+from readmodel.kafka_admin import ensure_own_topics
+from readmodel.topics import TopicNames
 
 logger = logging.getLogger(__name__)
 

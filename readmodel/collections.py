@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from projections import documents
+from readmodel import documents
 
 #: What the readers read: the three entity projections and the per-source freshness records.
 ReadKind = Literal["orders", "shipments", "invoices", "sources"]

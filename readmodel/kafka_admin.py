@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from projections.topics import TopicNames
+from readmodel.topics import TopicNames
 
 
 async def ensure_own_topics(

@@ -39,6 +39,7 @@ amounts are decimal strings, never floats.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
@@ -400,6 +401,14 @@ def field_key(entity_id: str) -> str:
     Reversible and stable; ``%`` is escaped first so encoded keys never collide.
     """
     return entity_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+_KEY_ESCAPES: Final = {"%25": "%", "%2E": ".", "%24": "$"}
+
+
+def id_of_key(key: str) -> str:
+    """The id ``field_key`` encoded as ``key`` (one pass, so ``%252E`` stays ``%2E``)."""
+    return re.sub(r"%(?:25|2E|24)", lambda match: _KEY_ESCAPES[match.group(0)], key)
 
 
 #: Indexes MongoDB needs in production for the readers' queries. FerretDB accepts and

@@ -103,13 +103,3 @@ def _json_default(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def order_warehouses_of(shipment: Mapping[str, Any]) -> dict[str, str | None]:
-    """The shipment's orders with their warehouses, as far as their summaries have arrived."""
-    found: dict[str, str | None] = {str(o): None for o in shipment.get("orderIds") or ()}
-    for summary in ((shipment.get("related") or {}).get("orders") or {}).values():
-        if isinstance(summary, Mapping) and isinstance(summary.get("orderId"), str):
-            warehouse = summary.get("warehouseId")
-            found[summary["orderId"]] = warehouse if isinstance(warehouse, str) else None
-    return found

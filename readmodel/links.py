@@ -1,0 +1,113 @@
+"""How stored documents point at each other: the ids they name and the summaries they embed.
+
+A document links to another entity in one of two ways (see ``documents``):
+
+* it *names* the entity in its own fields: a shipment's ``orderIds``, an invoice's
+  ``orderIds`` and ``shipmentIds`` (taken from its lines), an order's
+  ``fulfillment.shipmentIds`` (from the WMS);
+* it *embeds a summary* of the entity under ``related.<kind>.<key>``, pushed there by the
+  projector of the entity, which names this document (the reverse direction).
+
+The projector keeps the summaries in step with the names; readers combine both (an entity
+is linked as soon as either side says so), and the entitlement rules for
+warehouse-restricted customers read the ship-from warehouses of a document's orders from
+the order summaries. These are the only functions that parse either kind of link, so
+writer and readers cannot disagree on what a document links to.
+
+Every accessor tolerates a malformed document (wrong types, missing maps): what cannot be
+read is not a link, except that a summary whose own id is missing is still counted under
+its map key, so a rule that must check every linked order fails closed rather than
+overlooking one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from readmodel.documents import EntityKind, id_of_key
+
+#: The field of a summary that holds its entity's id.
+SUMMARY_ID_FIELD: Final[Mapping[EntityKind, str]] = {
+    "orders": "orderId",
+    "shipments": "shipmentId",
+    "invoices": "invoiceId",
+}
+
+#: For each kind of stored document, the kinds of entity it names in its own fields.
+NAMES_KINDS: Final[Mapping[str, tuple[EntityKind, ...]]] = {
+    "orders": ("shipments",),
+    "shipments": ("orders",),
+    "invoices": ("orders", "shipments"),
+    "sources": (),
+}
+
+def named_ids(doc: Mapping[str, Any], kind: EntityKind) -> list[str]:
+    """Sorted distinct ids of the ``kind`` entities ``doc`` names in its own fields.
+
+    Works on any kind of document: only the fields that exist on it contribute (no stored
+    document names invoices).
+    """
+    if kind == "orders":
+        return _ids(doc.get("orderIds"))
+    if kind == "shipments":
+        fulfillment = doc.get("fulfillment")
+        via_wms = fulfillment.get("shipmentIds") if isinstance(fulfillment, Mapping) else None
+        return _ids([*_listed(doc.get("shipmentIds")), *_listed(via_wms)])
+    return []
+
+
+def declared_links(doc_kind: str, doc: Mapping[str, Any]) -> dict[EntityKind, list[str]]:
+    """Entity kind -> ``named_ids`` for every kind a ``doc_kind`` document can name.
+
+    Kinds the document names nothing of yet give empty lists, never missing keys, so a
+    removed link shows up as a difference between two versions of a document.
+    """
+    try:
+        kinds = NAMES_KINDS[doc_kind]
+    except KeyError:
+        raise ValueError(f"no links for entity kind {doc_kind!r}") from None
+    return {kind: named_ids(doc, kind) for kind in kinds}
+
+
+def summaries(doc: Mapping[str, Any], kind: EntityKind) -> dict[str, Mapping[str, Any]]:
+    """Entity id -> the summary of that ``kind`` entity embedded in ``doc.related``."""
+    related = doc.get("related")
+    entries = related.get(kind) if isinstance(related, Mapping) else None
+    if not isinstance(entries, Mapping):
+        return {}
+    found: dict[str, Mapping[str, Any]] = {}
+    for key, summary in entries.items():
+        if not isinstance(summary, Mapping):
+            continue
+        entity_id = summary.get(SUMMARY_ID_FIELD[kind])
+        if not isinstance(entity_id, str) or not entity_id:
+            entity_id = id_of_key(str(key))
+        found[entity_id] = summary
+    return found
+
+
+def summarised_ids(doc: Mapping[str, Any]) -> dict[EntityKind, set[str]]:
+    """Kind -> ids of the entities that embedded a summary in ``doc`` (they name it)."""
+    return {kind: set(summaries(doc, kind)) for kind in SUMMARY_ID_FIELD}
+
+
+def order_warehouses(doc: Mapping[str, Any]) -> dict[str, str | None]:
+    """orderId -> ship-from warehouse of every order ``doc`` names or summarises.
+
+    None while the order's summary has not arrived or states no warehouse: the value the
+    warehouse entitlement rule treats as "not allowed".
+    """
+    found: dict[str, str | None] = dict.fromkeys(named_ids(doc, "orders"))
+    for order_id, summary in summaries(doc, "orders").items():
+        warehouse = summary.get("warehouseId")
+        found[order_id] = warehouse if isinstance(warehouse, str) else None
+    return found
+
+
+def _listed(value: Any) -> Iterable[Any]:
+    return value if isinstance(value, list | tuple) else ()
+
+
+def _ids(values: Any) -> list[str]:
+    return sorted({value for value in _listed(values) if isinstance(value, str) and value})
