@@ -11,9 +11,8 @@ from typing import Any, TypeAlias
 import strawberry
 from strawberry.extensions import SchemaExtension
 
-from entitlements.caller import Caller
-from entitlements.policy import Policy
 from readmodel.collections import CollectionNames
+from resolvers.access import Caller, Policy
 from resolvers.audit import AuditSink, MongoAuditSink
 from resolvers.freshness import DEFAULT_STALE_AFTER
 from resolvers.readers import Clock, Database, Readers, utc_now

@@ -8,6 +8,11 @@ import strawberry
 
 from graph.enums import SourceStatus, enum_or_none
 from resolvers.freshness import SourceFreshness as Freshness
+from resolvers.freshness_copy import FreshnessCopy
+
+#: What the web layer serves from: ``Freshness`` per source, and the process's in-memory
+#: copy of it (``FreshnessCopy``), so that it need not reach past the graph into resolvers.
+__all__ = ["Freshness", "FreshnessCopy", "SourceFreshness"]
 
 
 @strawberry.type(

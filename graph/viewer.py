@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from entitlements.policy import Scope
+from resolvers.access import Scope
 
 
 @strawberry.type(description="You: the identity of the token this request carries.")

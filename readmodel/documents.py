@@ -105,6 +105,9 @@ FULFILLMENT_STAGES: Final = (
 #: derive it from ``status == "OPEN"`` and ``dueDate < today``.
 INVOICE_STATUSES: Final = ("OPEN", "PAID", "VOID")
 
+#: What a source may declare about itself on ``ops.source-status.v1`` (``sources.declared``).
+DECLARED_STATUSES: Final = ("AVAILABLE", "MAINTENANCE", "DEGRADED")
+
 
 # --- shared pieces ------------------------------------------------------------------------
 

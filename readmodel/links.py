@@ -42,6 +42,7 @@ NAMES_KINDS: Final[Mapping[str, tuple[EntityKind, ...]]] = {
     "sources": (),
 }
 
+
 def named_ids(doc: Mapping[str, Any], kind: EntityKind) -> list[str]:
     """Sorted distinct ids of the ``kind`` entities ``doc`` names in its own fields.
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from readmodel.documents import DECLARED_STATUSES
+
 DEFAULT_STALE_AFTER: Final = timedelta(seconds=300)
-DECLARED_STATUSES: Final = ("AVAILABLE", "MAINTENANCE", "DEGRADED")
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,16 @@ change log, so any number of replicas can serve behind a load balancer.
 
 Lifespan order (reverse on shutdown): MongoDB client, entitlement policy, token verifier and
 persisted operations (a bad policy, key or manifest stops start-up), the consumer-lag
-poller, then ``web.live`` when that package exists. Nothing here waits for Kafka: the API
+poller, then ``web.live`` (the subscriptions' live feed). Nothing here waits for Kafka: the API
 starts, serves and stays ready with the broker down.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any, Final
 
@@ -28,10 +26,9 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from entitlements.policy import load_policy
 from graph.context import ConnectionCaller
+from graph.freshness import FreshnessCopy
 from graph.schema import ExtensionSpec, build_schema
 from readmodel.collections import CollectionNames
-from resolvers.audit import MongoAuditSink
-from resolvers.freshness_copy import FreshnessCopy
 from web import operations
 from web.auth import build_verifier
 from web.consumer_lag import ConsumerLagPoller
@@ -41,6 +38,7 @@ from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
 from web.graphql_http import GraphQLEndpoint
 from web.headers import AssetFiles
 from web.limits import QueryLimitsExtension, screen_document
+from web.live import lifespan as live_lifespan
 from web.masking import CodedErrors
 from web.metrics import Metrics, MetricsExtension, ResponseCodes
 from web.operation_log import OperationLog
@@ -53,8 +51,6 @@ from web.tracing import TraceMiddleware
 
 logger = logging.getLogger("web.app")
 
-#: The optional package that serves subscriptions; see ``_live_lifespan``.
-LIVE_MODULE: Final = "web.live"
 #: How long a MongoDB operation may wait for a server before failing (and being reported).
 MONGO_SERVER_SELECTION_MS: Final = 5_000
 
@@ -124,7 +120,6 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             db = client[settings.mongodb_database]
             app.state.db = db
             app.state.collections = CollectionNames()
-            app.state.audit = MongoAuditSink(db, app.state.collections.audit_log)
             app.state.policy = load_policy(settings.entitlements_file, environ={})
             app.state.verifier = build_verifier(settings.tokens)
             app.state.persisted = PersistedOperations.load(
@@ -154,9 +149,8 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
                 stack.push_async_callback(refresher.stop)
 
             app.state.live = None
-            live_context = _live_lifespan(settings) if live else None
-            if live_context is not None:
-                app.state.live = await stack.enter_async_context(live_context)
+            if live:
+                app.state.live = await stack.enter_async_context(live_lifespan(settings))
                 endpoint.use_live(app.state.live)
             logger.info(
                 "portal API ready: GraphQL at %s, MongoDB database %r, live updates %s, "
@@ -203,19 +197,3 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     app.state.freshness = freshness
     app.state.endpoint = endpoint
     return app
-
-
-def _live_lifespan(settings: Settings) -> AbstractAsyncContextManager[Any] | None:
-    """``web.live.lifespan(settings)`` if that package exists and offers it, else None.
-
-    Looked up at start-up rather than imported at module level, so the app runs (without
-    subscriptions' live feed) in a build that does not ship ``web.live``.
-    """
-    if importlib.util.find_spec(LIVE_MODULE) is None:
-        return None
-    module = importlib.import_module(LIVE_MODULE)
-    hook = getattr(module, "lifespan", None)
-    if hook is None:
-        return None
-    context: AbstractAsyncContextManager[Any] = hook(settings)
-    return context

@@ -28,8 +28,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from strawberry.extensions import SchemaExtension
 
-from resolvers.freshness import SourceFreshness
-from resolvers.freshness_copy import FreshnessCopy
+from graph.freshness import Freshness, FreshnessCopy
 
 logger = logging.getLogger("web.freshness")
 
@@ -38,7 +37,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def freshness_entry(source: SourceFreshness) -> dict[str, Any]:
+def freshness_entry(source: Freshness) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "source": source.source,
         "lastAppliedAt": _iso(source.last_applied_at),
@@ -51,9 +50,7 @@ def freshness_entry(source: SourceFreshness) -> dict[str, Any]:
     return entry
 
 
-def freshness_extension(
-    sources: Iterable[SourceFreshness], as_of: datetime | None
-) -> dict[str, Any]:
+def freshness_extension(sources: Iterable[Freshness], as_of: datetime | None) -> dict[str, Any]:
     return {"asOf": _iso(as_of), "sources": [freshness_entry(s) for s in sources]}
 
 

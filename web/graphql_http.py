@@ -214,8 +214,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             state.db,
             state.policy,
             caller,
-            state.audit,
-            request,
+            request=request,
             collections=state.collections,
             stale_after=timedelta(seconds=self.settings.stale_after_seconds),
         )

@@ -22,8 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
-from resolvers.freshness import DECLARED_STATUSES, SourceFreshness
-from resolvers.freshness_copy import FreshnessCopy
+from graph.freshness import Freshness, FreshnessCopy
+from readmodel.documents import DECLARED_STATUSES
 
 logger = logging.getLogger("web.metrics")
 
@@ -100,7 +100,7 @@ class Metrics:
     def count_error(self, code: str) -> None:
         self.errors.labels(code=code).inc()
 
-    def set_freshness(self, sources: Iterable[SourceFreshness], now: datetime) -> None:
+    def set_freshness(self, sources: Iterable[Freshness], now: datetime) -> None:
         for gauge in (
             self.source_freshness,
             self.source_last_applied,
