@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar, Self, TypeVar, cast
+from typing import Any, ClassVar, Final, Self, TypeVar, cast
 
 import strawberry
 
@@ -146,6 +146,8 @@ class _Entity(Node):
     KIND: ClassVar[EntityKind]
     #: The field holding the entity's own number, a federation key beside ``id``.
     NUMBER_KEY: ClassVar[str]
+    #: Declared again by each type as ``strawberry.Private``; named here for the shared fields.
+    backing: Backing
 
     def __init__(self, *, id: strawberry.ID, backing: Backing) -> None:
         """Replaced by each entity type's own dataclass constructor; here for the type checker."""
@@ -172,26 +174,80 @@ class _Entity(Node):
         return cls.of(doc) if doc else None
 
 
-_E = TypeVar("_E", bound=_Entity)
+# --- relations and provenance, declared once for the three types --------------------------
+
+#: Every relation between the entities: type -> (field, type it lists, what it lists). Each
+#: link is answered by ``Readers.related`` from whichever side stores it
+#: (``readmodel.links``), so both directions of a link are listed here.
+RELATIONS: Final[Mapping[str, tuple[tuple[str, str, str], ...]]] = {
+    "Order": (
+        ("shipments", "Shipment", "The shipments carrying this order that you may see."),
+        ("invoices", "Invoice", "The invoices charging for this order."),
+    ),
+    "Shipment": (
+        ("orders", "Order", "The orders this shipment carries that you may see."),
+        ("invoices", "Invoice", "The invoices charging for this shipment."),
+    ),
+    "Invoice": (
+        ("orders", "Order", "The orders charged for that you may see."),
+        ("shipments", "Shipment", "The shipments charged for that you may see."),
+    ),
+}
+#: Invoices are behind a role: a list of them is null (with FORBIDDEN) for other callers.
+_INVOICES_FORBIDDEN = " FORBIDDEN (and null) unless your roles include reading invoices."
 
 
-async def _linked(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
-    """The entities of ``kind`` this one links to that the caller may see."""
-    parent = await backing.doc(info)
-    related = await readers_of(info).related(parent, kind.KIND) if parent else []
-    return [kind.related(entity) for entity in related]
+def _relation(target: str, description: str) -> Any:
+    """The field listing the ``target`` entities an entity links to that the caller may see.
+
+    The return type is named as a string, resolved when the schema is built: the three
+    types refer to each other, so none of them exists when the first one is declared.
+    """
+
+    async def linked(self: _Entity, info: Info) -> list[_Entity]:
+        kind = cast(type[_Entity], globals()[target])
+        parent = await self.backing.doc(info)
+        related = await readers_of(info).related(parent, kind.KIND) if parent else []
+        return [kind.related(entity) for entity in related]
+
+    if target == "Invoice":
+        linked.__annotations__["return"] = f"list[{target}] | None"
+        description += _INVOICES_FORBIDDEN
+    else:
+        linked.__annotations__["return"] = f"list[{target}]"
+    return strawberry.field(resolver=linked, description=description)
 
 
-_LAST_UPDATED = "When the read model last changed this record (any source)."
-_LAST_EVENT = "The upstream event that last changed this record (provenance)."
+def _last_updated(self: _Entity, info: Info) -> datetime | None:
+    return self.backing.answer(info, lambda get: utc(get.document().get("updatedAt")))
 
 
-def _last_updated(backing: Backing, info: Info) -> datetime | None:
-    return backing.answer(info, lambda get: utc(get.document().get("updatedAt")))
+def _last_event(self: _Entity, info: Info) -> EventProvenance | None:
+    return self.backing.answer(
+        info, lambda get: EventProvenance.of(get.document().get("lastEvent"))
+    )
 
 
-def _last_event(backing: Backing, info: Info) -> EventProvenance | None:
-    return backing.answer(info, lambda get: EventProvenance.of(get.document().get("lastEvent")))
+_EntityType = TypeVar("_EntityType", bound=type[_Entity])
+
+
+def with_relations(cls: _EntityType) -> _EntityType:
+    """Adds ``RELATIONS[cls]`` and the provenance fields every entity ends with.
+
+    Applied below ``strawberry.federation.type``, so Strawberry sees the fields as if they
+    were written in the class body, after the type's own fields.
+    """
+    for name, target, description in RELATIONS[cls.__name__]:
+        setattr(cls, name, _relation(target, description))
+    cls.last_updated_at = strawberry.field(  # type: ignore[attr-defined]
+        resolver=_last_updated,
+        description="When the read model last changed this record (any source).",
+    )
+    cls.last_event = strawberry.field(  # type: ignore[attr-defined]
+        resolver=_last_event,
+        description="The upstream event that last changed this record (provenance).",
+    )
+    return cls
 
 
 def _order_status(get: Fields) -> OrderStatus:
@@ -236,6 +292,7 @@ def _payments(get: Fields) -> list[Payment]:
         "links to the shipments and invoices that concern it."
     ),
 )
+@with_relations
 class Order(_Entity):
     KIND: ClassVar[EntityKind] = "orders"
     NUMBER_KEY: ClassVar[str] = "orderId"
@@ -312,25 +369,6 @@ class Order(_Entity):
     def fulfillment(self, info: Info) -> Fulfillment | None:
         return self.backing.answer(info, lambda get: Fulfillment.of(get("fulfillment")))
 
-    @field_resolver("The shipments carrying this order that you may see.")
-    async def shipments(self, info: Info) -> list[Shipment]:
-        return await _linked(self.backing, info, Shipment)
-
-    @field_resolver(
-        "The invoices charging for this order. FORBIDDEN (and null) unless your roles "
-        "include reading invoices."
-    )
-    async def invoices(self, info: Info) -> list[Invoice] | None:
-        return await _linked(self.backing, info, Invoice)
-
-    @field_resolver(_LAST_UPDATED)
-    def last_updated_at(self, info: Info) -> datetime | None:
-        return _last_updated(self.backing, info)
-
-    @field_resolver(_LAST_EVENT)
-    def last_event(self, info: Info) -> EventProvenance | None:
-        return _last_event(self.backing, info)
-
 
 # --- shipments ---------------------------------------------------------------------------
 
@@ -342,6 +380,7 @@ class Order(_Entity):
         "estimated delivery, and links to its orders and invoices."
     ),
 )
+@with_relations
 class Shipment(_Entity):
     KIND: ClassVar[EntityKind] = "shipments"
     NUMBER_KEY: ClassVar[str] = "shipmentId"
@@ -431,25 +470,6 @@ class Shipment(_Entity):
     def unknown_status_codes(self, info: Info) -> int:
         return self.backing.answer(info, _unknown_status_codes)
 
-    @field_resolver("The orders this shipment carries that you may see.")
-    async def orders(self, info: Info) -> list[Order]:
-        return await _linked(self.backing, info, Order)
-
-    @field_resolver(
-        "The invoices charging for this shipment. FORBIDDEN (and null) unless your roles "
-        "include reading invoices."
-    )
-    async def invoices(self, info: Info) -> list[Invoice] | None:
-        return await _linked(self.backing, info, Invoice)
-
-    @field_resolver(_LAST_UPDATED)
-    def last_updated_at(self, info: Info) -> datetime | None:
-        return _last_updated(self.backing, info)
-
-    @field_resolver(_LAST_EVENT)
-    def last_event(self, info: Info) -> EventProvenance | None:
-        return _last_event(self.backing, info)
-
 
 # --- invoices ----------------------------------------------------------------------------
 
@@ -464,6 +484,7 @@ _AMOUNTS_HIDDEN = " Amounts are null when your roles do not include seeing them.
         "with a role that may read invoices; amounts only with a role that may see them."
     ),
 )
+@with_relations
 class Invoice(_Entity):
     KIND: ClassVar[EntityKind] = "invoices"
     NUMBER_KEY: ClassVar[str] = "invoiceId"
@@ -558,19 +579,3 @@ class Invoice(_Entity):
     @field_resolver("When the invoice was voided, if it was.")
     def voided_at(self, info: Info) -> datetime | None:
         return self.backing.answer(info, lambda get: utc(get("voidedAt")))
-
-    @field_resolver("The orders charged for that you may see.")
-    async def orders(self, info: Info) -> list[Order]:
-        return await _linked(self.backing, info, Order)
-
-    @field_resolver("The shipments charged for that you may see.")
-    async def shipments(self, info: Info) -> list[Shipment]:
-        return await _linked(self.backing, info, Shipment)
-
-    @field_resolver(_LAST_UPDATED)
-    def last_updated_at(self, info: Info) -> datetime | None:
-        return _last_updated(self.backing, info)
-
-    @field_resolver(_LAST_EVENT)
-    def last_event(self, info: Info) -> EventProvenance | None:
-        return _last_event(self.backing, info)
