@@ -352,21 +352,27 @@ class Readers:
     def _for_customer(customer_id: str | None) -> dict[str, Any]:
         return {"customerId": customer_id} if customer_id is not None else {}
 
+    async def _unique_per_customer(
+        self, kind: EntityKind, key: str, value: str, customer_id: str | None
+    ) -> Doc | None:
+        """The ``kind`` document whose business ``key`` is ``value``.
+
+        Such keys are unique per customer, not across them: a caller acting for several
+        customers who matches more than one must say which customer.
+        """
+        query = {key: value, **self._for_customer(customer_id)}
+        found = await self._lookup(kind, query, limit=2)
+        if len(found) > 1:
+            raise BadUserInput(f"{key}: {kind} of several customers match; pass customerId")
+        return found[0] if found else None
+
     async def order_by_reference(
         self, customer_reference: str, customer_id: str | None = None
     ) -> Doc | None:
-        """The order with this customer reference (PO number).
-
-        References are unique per customer, not across them: a caller acting for several
-        customers who matches more than one must say which customer.
-        """
-        query = {"customerReference": customer_reference, **self._for_customer(customer_id)}
-        found = await self._lookup("orders", query, limit=2)
-        if len(found) > 1:
-            raise BadUserInput(
-                "customerReference: orders of several customers match; pass customerId"
-            )
-        return found[0] if found else None
+        """The order with this customer reference (PO number)."""
+        return await self._unique_per_customer(
+            "orders", "customerReference", customer_reference, customer_id
+        )
 
     async def shipment_by_tracking(
         self, tracking_number: str, customer_id: str | None = None
@@ -381,14 +387,10 @@ class Readers:
     async def invoice_by_number(
         self, invoice_number: str, customer_id: str | None = None
     ) -> Doc | None:
-        """The invoice with this number (unique per customer; see ``order_by_reference``)."""
-        query = {"invoiceNumber": invoice_number, **self._for_customer(customer_id)}
-        found = await self._lookup("invoices", query, limit=2)
-        if len(found) > 1:
-            raise BadUserInput(
-                "invoiceNumber: invoices of several customers match; pass customerId"
-            )
-        return found[0] if found else None
+        """The invoice with this printed number."""
+        return await self._unique_per_customer(
+            "invoices", "invoiceNumber", invoice_number, customer_id
+        )
 
     # --- connections -------------------------------------------------------------------
 
