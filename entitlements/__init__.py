@@ -1,5 +1,6 @@
 """Entitlements: who the caller is and what they may read. Pure policy, no I/O beyond reading
-its configuration at start-up; imports nothing of ours except ``readmodel.documents``.
+its configuration at start-up; imports nothing of ours except the document contract
+(``readmodel.documents``, ``readmodel.links``), checked by ``lint-imports``.
 
 * ``caller``  - ``Caller``, the identity a verified token vouches for;
 * ``tokens``  - ``TokenSettings`` / ``TokenVerifier``: JWT to ``Caller``;

@@ -1,7 +1,9 @@
 """The stored shape of every projection: the contract between the writer and the readers.
 
 `projections/` is the only code that writes these documents; `resolvers/` is the only code
-that reads them. Both import the names below, so a field is renamed in one place.
+that queries them (``entitlements/`` judges the documents the readers fetch). Both sides
+import the names below, so a field is renamed in one place; ``links`` parses the links
+between documents for all of them.
 
 Why the documents look like this
 --------------------------------
