@@ -76,5 +76,7 @@ def test_no_module_imports_another_by_name() -> None:
 
 def test_the_name_check_sees_a_hidden_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
-    module.write_text("import importlib\n\ndef f():\n    return importlib.import_module('web.live')\n")
+    module.write_text(
+        "import importlib\n\ndef f():\n    return importlib.import_module('web.live')\n"
+    )
     assert _loads_by_name(module) == [4]
