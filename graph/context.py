@@ -18,6 +18,12 @@ from resolvers.freshness import DEFAULT_STALE_AFTER
 from resolvers.readers import Clock, Database, Readers, utc_now
 
 
+def audit_log(db: Database, names: CollectionNames) -> AuditSink:
+    """The sink writing to ``db``'s audit collection: the web layer builds it once per process
+    (a sink per request would cost a collection handle each time)."""
+    return MongoAuditSink(db, names.audit_log)
+
+
 @dataclass
 class GraphContext:
     """What one request brings: the caller's readers, the caller, and the transport request.
@@ -45,7 +51,7 @@ class GraphContext:
     ) -> GraphContext:
         """The context for one request; ``audit`` defaults to the database's audit collection."""
         names = collections or CollectionNames()
-        sink = audit if audit is not None else MongoAuditSink(db, names.audit_log)
+        sink = audit if audit is not None else audit_log(db, names)
         readers = Readers(db, policy, caller, sink, names, clock=clock, stale_after=stale_after)
         return cls(readers=readers, caller=caller, request=request)
 

@@ -25,7 +25,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from entitlements.policy import load_policy
-from graph.context import ConnectionCaller
+from graph.context import ConnectionCaller, audit_log
 from graph.freshness import FreshnessCopy
 from graph.schema import ExtensionSpec, build_schema
 from readmodel.collections import CollectionNames
@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             db = client[settings.mongodb_database]
             app.state.db = db
             app.state.collections = CollectionNames()
+            app.state.audit = audit_log(db, app.state.collections)
             app.state.policy = load_policy(settings.entitlements_file, environ={})
             app.state.verifier = build_verifier(settings.tokens)
             app.state.persisted = PersistedOperations.load(

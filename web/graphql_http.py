@@ -214,7 +214,8 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             state.db,
             state.policy,
             caller,
-            request=request,
+            state.audit,
+            request,
             collections=state.collections,
             stale_after=timedelta(seconds=self.settings.stale_after_seconds),
         )
