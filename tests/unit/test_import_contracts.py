@@ -43,13 +43,48 @@ def test_every_package_is_under_the_contracts() -> None:
 
 
 def test_the_import_contracts_hold() -> None:
-    lint_imports = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
-    assert lint_imports is not None, "import-linter is not installed (scripts/install)"
-    run = subprocess.run(
-        [lint_imports, "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    run = _lint_imports(ROOT)
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"{len(_config()['contracts'])} kept, 0 broken" in run.stdout  # type: ignore[arg-type]
+
+
+#: One wrong import per shortcut the contracts rule out: (module to add, what it imports).
+SHORTCUTS = {
+    "graph/zz_shortcut.py": "entitlements.policy",
+    "graph/zz_driver.py": "pymongo",
+    "web/zz_shortcut.py": "resolvers.readers",
+    "web/live/zz_shortcut.py": "projections.batch",
+    "entitlements/zz_shortcut.py": "projections.summaries",
+    "entitlements/zz_io.py": "aiokafka",
+    "simulator/zz_shortcut.py": "projections.events",
+    "projections/zz_shortcut.py": "entitlements.scope",
+    "resolvers/zz_upward.py": "graph.schema",
+    "readmodel/zz_upward.py": "resolvers.readers",
+}
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    lint_imports = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert lint_imports is not None, "import-linter is not installed (scripts/install)"
+    return subprocess.run(
+        [lint_imports, "--no-cache"], cwd=root, capture_output=True, text=True, check=False
+    )
+
+
+def test_each_shortcut_breaks_a_contract(tmp_path: Path) -> None:
+    """A copy of the tree with one wrong import per shortcut: every one is reported."""
+    copy = tmp_path / "tree"
+    copy.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", copy)
+    for package in _our_packages():
+        shutil.copytree(ROOT / package, copy / package, ignore=shutil.ignore_patterns("*.pyc"))
+    for module, imported in SHORTCUTS.items():
+        (copy / module).write_text(f"import {imported}\n")
+    run = _lint_imports(copy)
+    assert run.returncode != 0
+    for module, imported in SHORTCUTS.items():
+        importer = module.removesuffix(".py").replace("/", ".")
+        assert f"{importer} -> {imported}" in run.stdout, (importer, run.stdout)
 
 
 def _loads_by_name(path: Path) -> list[int]:
