@@ -2,8 +2,9 @@
 
 ``lint-imports`` (import-linter) checks the contracts; ``scripts/test`` runs it before pytest.
 The tests here keep the check honest: every package of ours is under a contract, the
-contracts hold on this tree, and no module loads another by a name in a string, an arrow
-the import graph cannot see.
+contracts hold on this tree, a wrong import for each shortcut they rule out is caught (in a
+copy of the tree), and no module loads another by a name in a string, an arrow the import
+graph cannot see.
 """
 
 from __future__ import annotations
