@@ -9,6 +9,8 @@ BAD_USER_INPUT             arguments or variables that are well-formed GraphQL b
 NOT_FOUND                  a lookup that must name an existing entity did not
 GRAPHQL_VALIDATION_FAILED  the document does not parse or does not validate against the schema
 QUERY_TOO_COMPLEX          the document exceeds a size, depth, alias or cost limit (web.limits)
+RATE_LIMITED               too many new documents from this client (or in all) are being checked
+                           now (HTTP 429 with Retry-After; web.validation_pool): retry later
 INTERNAL_SERVER_ERROR      anything unexpected; the message is masked, the log has the details
 SERVICE_UNAVAILABLE        a store (MongoDB) or the change log failed; retrying later may work
 BAD_REQUEST                the HTTP request itself is unusable (bad JSON, media type, method)
@@ -38,6 +40,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     BAD_REQUEST = "BAD_REQUEST"
@@ -97,3 +100,13 @@ def is_request_error(errors: list[GraphQLError], data: object) -> bool:
     a 4xx status (GraphQL over HTTP, "Status codes").
     """
     return data is None and bool(errors) and all(e.path is None for e in errors)
+
+
+def retry_after_of(errors: list[GraphQLError]) -> int | None:
+    """The seconds a RATE_LIMITED refusal among ``errors`` asks the client to wait, if any."""
+    for error in errors:
+        extensions = error.extensions or {}
+        if extensions.get("code") == ErrorCode.RATE_LIMITED:
+            wait = extensions.get("retryAfter")
+            return wait if isinstance(wait, int) else 1
+    return None

@@ -45,7 +45,7 @@ from entitlements.errors import AuthenticationError, SigningKeysUnavailableError
 from entitlements.tokens import TokenVerifier
 from graph.context import GraphContext
 from web.auth import authenticate
-from web.error_codes import ErrorCode, is_request_error
+from web.error_codes import ErrorCode, is_request_error, retry_after_of
 from web.graphiql import inline_styles
 from web.headers import page_headers, private_response
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
@@ -55,6 +55,9 @@ from web.settings import Settings
 logger = logging.getLogger("web.graphql")
 
 _REQUEST_ERROR = "portal.request_error"
+#: Set on the scope when the request was refused for want of a place (``web.admission``):
+#: the seconds the client should wait, sent as HTTP 429 with ``Retry-After``.
+_RETRY_AFTER = "portal.retry_after"
 
 
 class Refusal(Exception):
@@ -184,7 +187,11 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         if response.media_type != JSON:
             return response  # the GraphiQL page, or a streamed response
         response.headers["content-type"] = f"{response_type}; charset=utf-8"
-        if response_type != JSON and request.scope.get(_REQUEST_ERROR):
+        retry_after = request.scope.get(_RETRY_AFTER)
+        if retry_after is not None:  # whatever the media type: the request itself was refused
+            response.status_code = 429
+            response.headers["retry-after"] = str(retry_after)
+        elif response_type != JSON and request.scope.get(_REQUEST_ERROR):
             response.status_code = 400
         return response
 
@@ -338,6 +345,9 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         errors = result.errors or []
         if is_request_error(errors, result.data):
             request.scope[_REQUEST_ERROR] = True
+            retry_after = retry_after_of(errors)
+            if retry_after is not None:
+                request.scope[_RETRY_AFTER] = retry_after
             response: GraphQLHTTPResponse = {"errors": [e.formatted for e in errors]}
         else:
             response = {"data": result.data}

@@ -321,3 +321,21 @@ async def test_the_cache_holds_at_most_its_size_of_distinct_texts() -> None:
     for n in range(5):
         assert not (await schema.execute(f"{{ echo(n: {n}) }}")).errors
     assert documents.size() == 2
+
+
+async def test_validation_stops_after_max_validation_errors() -> None:
+    limits = QueryLimits(max_query_bytes=4_000, max_validation_errors=3)
+    documents = DocumentCache(4, max_errors=limits.max_validation_errors)
+    schema = strawberry.Schema(
+        Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(limits, documents)]
+    )
+    query = "{ item { " + " ".join(f"zz{i}" for i in range(12)) + " } }"
+    errors = [e.formatted for e in (await schema.execute(query)).errors or []]
+    assert [e["message"] for e in errors[:3]] == [
+        f"Cannot query field 'zz{i}' on type 'Item'." for i in range(3)
+    ]
+    assert errors[3]["message"] == (
+        "Too many validation errors, error limit reached. Validation aborted."
+    )
+    assert len(errors) == 4
+    assert {e["extensions"]["code"] for e in errors} == {"GRAPHQL_VALIDATION_FAILED"}
