@@ -36,7 +36,7 @@ class QueryLimits:
     max_aliases: int = 30
     max_query_bytes: int = 20_000
     #: Lexical tokens the parser reads before it gives up (graphql-core's ``max_tokens``).
-    max_tokens: int = 1_000
+    max_tokens: int = 500
     #: Fields, fragment spreads and inline fragments written in one document; checked before
     #: validation, whose cost grows with them (quadratically, for repeated response names).
     max_fields: int = 100
