@@ -102,11 +102,13 @@ def is_request_error(errors: list[GraphQLError], data: object) -> bool:
     return data is None and bool(errors) and all(e.path is None for e in errors)
 
 
-def retry_after_of(errors: list[GraphQLError]) -> int | None:
-    """The seconds a RATE_LIMITED refusal among ``errors`` asks the client to wait, if any."""
+def retry_later(errors: list[GraphQLError]) -> tuple[int, int] | None:
+    """(HTTP status, seconds) for a request refused only for now: an error carrying
+    ``extensions.retryAfter`` is 429 when it is RATE_LIMITED, else 503."""
     for error in errors:
         extensions = error.extensions or {}
-        if extensions.get("code") == ErrorCode.RATE_LIMITED:
-            wait = extensions.get("retryAfter")
-            return wait if isinstance(wait, int) else 1
+        wait = extensions.get("retryAfter")
+        if isinstance(wait, int):
+            status = 429 if extensions.get("code") == ErrorCode.RATE_LIMITED else 503
+            return status, wait
     return None

@@ -45,7 +45,7 @@ from entitlements.errors import AuthenticationError, SigningKeysUnavailableError
 from entitlements.tokens import TokenVerifier
 from graph.context import GraphContext
 from web.auth import authenticate
-from web.error_codes import ErrorCode, is_request_error, retry_after_of
+from web.error_codes import ErrorCode, is_request_error, retry_later
 from web.graphiql import inline_styles
 from web.headers import page_headers, private_response
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
@@ -55,9 +55,10 @@ from web.settings import Settings
 logger = logging.getLogger("web.graphql")
 
 _REQUEST_ERROR = "portal.request_error"
-#: Set on the scope when the request was refused for want of a place (``web.admission``):
-#: the seconds the client should wait, sent as HTTP 429 with ``Retry-After``.
-_RETRY_AFTER = "portal.retry_after"
+#: Set on the scope when the request was refused only for now (no place in
+#: ``web.admission``'s lane: 429; the validation worker died: 503): (status, seconds to
+#: wait), sent with ``Retry-After``.
+_RETRY_LATER = "portal.retry_later"
 
 
 class Refusal(Exception):
@@ -187,10 +188,10 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         if response.media_type != JSON:
             return response  # the GraphiQL page, or a streamed response
         response.headers["content-type"] = f"{response_type}; charset=utf-8"
-        retry_after = request.scope.get(_RETRY_AFTER)
-        if retry_after is not None:  # whatever the media type: the request itself was refused
-            response.status_code = 429
-            response.headers["retry-after"] = str(retry_after)
+        retry = request.scope.get(_RETRY_LATER)
+        if retry is not None:  # whatever the media type: the request itself was refused
+            response.status_code, wait = retry
+            response.headers["retry-after"] = str(wait)
         elif response_type != JSON and request.scope.get(_REQUEST_ERROR):
             response.status_code = 400
         return response
@@ -345,9 +346,9 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         errors = result.errors or []
         if is_request_error(errors, result.data):
             request.scope[_REQUEST_ERROR] = True
-            retry_after = retry_after_of(errors)
-            if retry_after is not None:
-                request.scope[_RETRY_AFTER] = retry_after
+            retry = retry_later(errors)
+            if retry is not None:
+                request.scope[_RETRY_LATER] = retry
             response: GraphQLHTTPResponse = {"errors": [e.formatted for e in errors]}
         else:
             response = {"data": result.data}

@@ -395,8 +395,12 @@ class QueryLimitsExtension(SchemaExtension):
                     raise rate_limited(exc) from None
                 except ValidationUnavailable:
                     raise GraphQLError(
-                        "The document could not be checked now; retry.",
-                        extensions={"code": ErrorCode.SERVICE_UNAVAILABLE.value},
+                        "The document could not be checked now (the validation worker "
+                        f"stopped; a new one starts); retry after {RETRY_AFTER_SECONDS} s.",
+                        extensions={
+                            "code": ErrorCode.SERVICE_UNAVAILABLE.value,
+                            "retryAfter": RETRY_AFTER_SECONDS,
+                        },
                     ) from None
                 except TooManyTokens as exc:
                     raise too_complex(

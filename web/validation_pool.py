@@ -33,7 +33,7 @@ import asyncio
 import logging
 import multiprocessing
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Final
 
@@ -133,9 +133,8 @@ class ValidationPool:
         and ``ValidationUnavailable`` when the worker died."""
         self.lane.enter(client)
         loop = asyncio.get_running_loop()
-        pool = self._pool()
         try:
-            job = pool.submit(_validate_in_worker, query, tuple(rules), self.max_errors)
+            pool, job = self._submit(query, tuple(rules))
         except BaseException:
             self.lane.leave(client)
             raise
@@ -146,15 +145,31 @@ class ValidationPool:
             found = await asyncio.wrap_future(job)
         except BrokenProcessPool as exc:
             logger.error("a validation worker died; a new pool starts with the next document")
-            if self._executor is pool:
-                self._executor = None
-                pool.shutdown(wait=False, cancel_futures=True)
+            self._discard(pool)
             raise ValidationUnavailable("the validation worker stopped") from exc
         source = document.loc.source if document.loc is not None else None
         return [
             GraphQLError(message, source=source, positions=positions or None, extensions=ext)
             for message, positions, ext in found
         ]
+
+    def _submit(
+        self, query: str, rules: tuple[type[ASTValidationRule], ...]
+    ) -> tuple[ProcessPoolExecutor, Future[list[ErrorData]]]:
+        """Hand the document to a worker; a pool found broken (a worker died between two
+        documents) is replaced once, so only the document that was in the dying worker fails."""
+        pool = self._pool()
+        try:
+            return pool, pool.submit(_validate_in_worker, query, rules, self.max_errors)
+        except BrokenProcessPool:
+            self._discard(pool)
+            pool = self._pool()
+            return pool, pool.submit(_validate_in_worker, query, rules, self.max_errors)
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        if self._executor is pool:
+            self._executor = None
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def start(self) -> None:
         """Start the workers now, in the background, so that the first large new document

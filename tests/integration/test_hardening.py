@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -237,6 +239,20 @@ async def test_when_the_lane_is_full_every_new_large_document_gets_429(api: Runn
         for other in others:
             lane.leave(other)
     assert lane.in_use == 0
+
+
+async def test_a_validation_worker_that_died_is_replaced_without_failing_a_request(
+    api: Running,
+) -> None:
+    pool = api.app.state.validation_pool
+    assert (await post(api, unknown_fields(20, "d"), accept=GRJ)).status_code == 200
+    dying = pool._pool().submit(os._exit, 1)  # as if killed, or out of memory
+    with pytest.raises(BrokenProcessPool):
+        await asyncio.wrap_future(dying)  # the pool has noticed
+    after = await post(api, unknown_fields(20, "e"), accept=GRJ)
+    assert after.status_code == 200, after.text
+    assert after.json()["data"]["e0"] == "Query"
+    assert pool.lane.in_use == 0
 
 
 # --- 2. _entities priced as one list --------------------------------------------------------
