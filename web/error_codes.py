@@ -9,8 +9,9 @@ BAD_USER_INPUT             arguments or variables that are well-formed GraphQL b
 NOT_FOUND                  a lookup that must name an existing entity did not
 GRAPHQL_VALIDATION_FAILED  the document does not parse or does not validate against the schema
 QUERY_TOO_COMPLEX          the document exceeds a size, depth, alias or cost limit (web.limits)
-RATE_LIMITED               too many new documents from this client (or in all) are being checked
-                           now (HTTP 429 with Retry-After; web.validation_pool): retry later
+RATE_LIMITED               this client (or everyone) already has as many requests running, or new
+                           documents being checked, as one API process admits (HTTP 429 with
+                           Retry-After; web.admission): retry later
 INTERNAL_SERVER_ERROR      anything unexpected; the message is masked, the log has the details
 SERVICE_UNAVAILABLE        a store (MongoDB) or the change log failed; retrying later may work
 BAD_REQUEST                the HTTP request itself is unusable (bad JSON, media type, method)

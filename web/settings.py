@@ -78,6 +78,10 @@ class Settings:
     document_check_processes: int = 1
     document_check_queue: int = 4
     document_check_per_client: int = 2
+    #: GraphQL operations running at once over HTTP in this process, in all and from one
+    #: client (token subject, else address); beyond either: 429 RATE_LIMITED.
+    max_requests_in_flight: int = 512
+    max_requests_per_client: int = 16
     #: A source whose last applied event is older than this is reported stale.
     stale_after_seconds: float = 300.0
     #: Entitlement policy file; None means the packaged default policy.
@@ -147,6 +151,8 @@ class Settings:
             ),
             document_check_queue=reader.integer("DOCUMENT_CHECK_QUEUE", 4, minimum=1),
             document_check_per_client=reader.integer("DOCUMENT_CHECK_PER_CLIENT", 2, minimum=1),
+            max_requests_in_flight=reader.integer("MAX_REQUESTS_IN_FLIGHT", 512, minimum=1),
+            max_requests_per_client=reader.integer("MAX_REQUESTS_PER_CLIENT", 16, minimum=1),
             stale_after_seconds=reader.number("STALE_AFTER_SECONDS", 300.0, minimum=0.001),
             entitlements_file=reader.text("ENTITLEMENTS_FILE", None, _existing_file),
             persisted_operations_files=reader.text("PERSISTED_OPERATIONS_FILE", (), parse_paths),

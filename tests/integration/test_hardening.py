@@ -255,6 +255,40 @@ async def test_a_validation_worker_that_died_is_replaced_without_failing_a_reque
     assert pool.lane.in_use == 0
 
 
+async def test_a_client_with_too_many_requests_running_gets_429(api: Running) -> None:
+    in_flight = api.app.state.endpoint.in_flight
+    alice = api.auth(["ACME"])  # subject "alice"
+    held = [("subject", "alice")] * in_flight.per_client
+    for client in held:
+        in_flight.enter(client)  # as if alice had that many requests running in this process
+    try:
+        refused = await post(api, TRACK, {"t": "TRK-A"}, headers=alice)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        assert error_of(refused)["extensions"] == {
+            "code": "RATE_LIMITED",
+            "limit": "MAX_REQUESTS_PER_CLIENT",
+            "allowed": 16,
+            "retryAfter": 1,
+        }
+        # anyone else is served: another subject, or an anonymous client
+        bob = {"authorization": f"Bearer {token_for(api, 'bob')}"}
+        served = await post(api, TRACK, {"t": "TRK-A"}, headers=bob)
+        assert served.json()["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
+        assert (await post(api, "{ __typename }")).status_code == 200
+    finally:
+        for client in held:
+            in_flight.leave(client)
+    assert (await post(api, TRACK, {"t": "TRK-A"}, headers=alice)).status_code == 200
+    assert in_flight.in_use == 0
+
+
+def token_for(api: Running, subject: str) -> str:
+    return mint_token(
+        api.settings.tokens, subject=subject, customers=["ACME"], roles=["viewer"], ttl_seconds=60
+    )
+
+
 # --- 2. _entities priced as one list --------------------------------------------------------
 
 
