@@ -22,9 +22,11 @@ place gets ``RATE_LIMITED`` (HTTP 429, ``Retry-After``) at once. Texts already v
 never enter the lane (``web.document_cache`` answers them), so a client repeating its
 queries is never limited by this, however many it sends.
 
-Workers are forked from a fork server that imported the schema's modules once, so a worker
-starts in milliseconds; the pool starts them when the first document needs one, and a pool
-that lost a worker (killed, out of memory) is replaced for the next document.
+Workers are forked from a fork server that imported the schema's modules once (started in
+the background with the app), so a worker starts in a fraction of a second; the pool starts
+them when the first document needs one (handed over from a thread, never blocking the event
+loop), and a pool that lost a worker (killed, out of memory) is replaced for the next
+document.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.forkserver
+import threading
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -69,8 +73,12 @@ def _validate_in_worker(
     ]
 
 
-def _ready() -> None:
-    """A job that only makes a worker start (and build its schema) before it is needed."""
+def _start_fork_server() -> None:
+    try:
+        multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+        multiprocessing.forkserver.ensure_running()
+    except Exception:  # the first document will try again, and report what fails
+        logger.exception("could not start the validation fork server")
 
 
 def portal_graphql_schema() -> GraphQLSchema:
@@ -108,6 +116,8 @@ class ValidationPool:
         self.max_errors = max_errors
         self.schema_factory = schema_factory
         self._executor: ProcessPoolExecutor | None = None
+        #: Guards ``_executor``: documents are handed over from worker threads.
+        self._lock = threading.Lock()
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -133,19 +143,19 @@ class ValidationPool:
         and ``ValidationUnavailable`` when the worker died."""
         self.lane.enter(client)
         loop = asyncio.get_running_loop()
-        try:
-            pool, job = self._submit(query, tuple(rules))
-        except BaseException:
-            self.lane.leave(client)
-            raise
-        # The place is given back when the worker is done with the document, not when this
-        # request stops waiting: a client that disconnects does not free the worker sooner.
-        job.add_done_callback(lambda _: _call_soon(loop, self.lane.leave, client))
+
+        def release(_: object = None) -> None:
+            _call_soon(loop, self.lane.leave, client)
+
+        # Submitting may start a worker process, a round trip to the fork server that takes
+        # a second on a busy machine: never on the event loop's thread.
+        pool, job = await asyncio.to_thread(self._submit, query, tuple(rules), release)
         try:
             found = await asyncio.wrap_future(job)
         except BrokenProcessPool as exc:
             logger.error("a validation worker died; a new pool starts with the next document")
-            self._discard(pool)
+            with self._lock:
+                self._discard(pool)
             raise ValidationUnavailable("the validation worker stopped") from exc
         source = document.loc.source if document.loc is not None else None
         return [
@@ -154,17 +164,31 @@ class ValidationPool:
         ]
 
     def _submit(
-        self, query: str, rules: tuple[type[ASTValidationRule], ...]
+        self,
+        query: str,
+        rules: tuple[type[ASTValidationRule], ...],
+        release: Callable[[object], None],
     ) -> tuple[ProcessPoolExecutor, Future[list[ErrorData]]]:
-        """Hand the document to a worker; a pool found broken (a worker died between two
-        documents) is replaced once, so only the document that was in the dying worker fails."""
-        pool = self._pool()
+        """Hand the document to a worker (in a thread); ``release`` runs when the worker is
+        done with it, or now if it could not be handed over. The place in the lane is thus
+        given back when the worker is free again, not when the request stops waiting: a
+        client that disconnects does not free the worker sooner. A pool found broken (a
+        worker died between two documents) is replaced once, so only the document that was
+        in the dying worker fails."""
         try:
-            return pool, pool.submit(_validate_in_worker, query, rules, self.max_errors)
-        except BrokenProcessPool:
-            self._discard(pool)
-            pool = self._pool()
-            return pool, pool.submit(_validate_in_worker, query, rules, self.max_errors)
+            with self._lock:
+                pool = self._pool()
+                try:
+                    job = pool.submit(_validate_in_worker, query, rules, self.max_errors)
+                except BrokenProcessPool:
+                    self._discard(pool)
+                    pool = self._pool()
+                    job = pool.submit(_validate_in_worker, query, rules, self.max_errors)
+        except BaseException:
+            release(None)
+            raise
+        job.add_done_callback(release)
+        return pool, job
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:
         if self._executor is pool:
@@ -172,14 +196,14 @@ class ValidationPool:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def start(self) -> None:
-        """Start the workers now, in the background, so that the first large new document
-        does not wait for a process to start (seconds on a busy machine)."""
-        pool = self._pool()
-        for _ in range(self.processes):
-            pool.submit(_ready)
+        """Start the fork server (once per interpreter) in a background thread, so that the
+        first large new document waits for a fork, not for the schema's modules to import.
+        Workers themselves start with the first document that needs one."""
+        threading.Thread(target=_start_fork_server, name="fork-server-start", daemon=True).start()
 
     def close(self) -> None:
         """Stop the workers (each finishes the document it is validating)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
