@@ -31,7 +31,7 @@ What one run does:
 
 Every phase also prints the CPU the API process and its workers used (from /proc).
 
-``--favour-api`` runs the API (and its validation workers) and the victim's client at nice
+``--favour-api`` runs the API (and its validation fork server) and the victim's client at nice
 -10, the attackers at 0: on a machine shared with other work, that stands in for production,
 where the API has cores of its own and attackers' clients run elsewhere. Figures taken so
 are labelled as such.
