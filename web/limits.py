@@ -458,13 +458,14 @@ def client_of(context: object) -> Hashable:
 def rate_limited(full: LaneFull) -> GraphQLError:
     """The refusal of a new document that found no place in the checking lane."""
     if full.per_client:
-        setting, whose = "DOCUMENT_CHECK_PER_CLIENT", "from this client "
+        setting, whose = "DOCUMENT_CHECK_PER_CLIENT", " from this client"
     else:
         setting, whose = "DOCUMENT_CHECK_QUEUE", ""
+    documents, are = ("document", "is") if full.allowed == 1 else ("documents", "are")
     return GraphQLError(
-        f"{full.allowed} new query documents {whose}are already being checked "
-        f"(the limit, {setting}); retry after {RETRY_AFTER_SECONDS} s, or reuse a query "
-        "text the server has seen (known texts are never limited this way).",
+        f"{full.allowed} new query {documents}{whose} {are} already being checked (the limit, "
+        f"{setting}); retry after {RETRY_AFTER_SECONDS} s, or reuse a query text the server "
+        "has seen (known texts are never limited this way).",
         extensions={
             "code": ErrorCode.RATE_LIMITED.value,
             "limit": setting,

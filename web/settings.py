@@ -77,7 +77,7 @@ class Settings:
     #: this process, in all and from one client (beyond: 429 RATE_LIMITED).
     document_check_processes: int = 1
     document_check_queue: int = 4
-    document_check_per_client: int = 2
+    document_check_per_client: int = 1
     #: GraphQL operations running at once over HTTP in this process, in all and from one
     #: client (token subject, else address); beyond either: 429 RATE_LIMITED.
     max_requests_in_flight: int = 512
@@ -150,7 +150,7 @@ class Settings:
                 "DOCUMENT_CHECK_PROCESSES", 1, minimum=1, maximum=64
             ),
             document_check_queue=reader.integer("DOCUMENT_CHECK_QUEUE", 4, minimum=1),
-            document_check_per_client=reader.integer("DOCUMENT_CHECK_PER_CLIENT", 2, minimum=1),
+            document_check_per_client=reader.integer("DOCUMENT_CHECK_PER_CLIENT", 1, minimum=1),
             max_requests_in_flight=reader.integer("MAX_REQUESTS_IN_FLIGHT", 512, minimum=1),
             max_requests_per_client=reader.integer("MAX_REQUESTS_PER_CLIENT", 16, minimum=1),
             stale_after_seconds=reader.number("STALE_AFTER_SECONDS", 300.0, minimum=0.001),
