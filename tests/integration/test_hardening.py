@@ -287,6 +287,29 @@ async def test_a_client_with_too_many_requests_running_gets_429(api: Running) ->
     assert in_flight.in_use == 0
 
 
+async def test_a_process_running_its_limit_of_requests_refuses_the_next_with_429(
+    api: Running,
+) -> None:
+    in_flight = api.app.state.endpoint.in_flight
+    others = [("subject", f"user-{n}") for n in range(in_flight.total)]
+    for other in others:
+        in_flight.enter(other)
+    try:
+        refused = await post(api, "{ __typename }", accept="application/json")
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        assert error_of(refused)["extensions"] == {
+            "code": "RATE_LIMITED",
+            "limit": "MAX_REQUESTS_IN_FLIGHT",
+            "allowed": 512,
+            "retryAfter": 1,
+        }
+    finally:
+        for other in others:
+            in_flight.leave(other)
+    assert (await post(api, "{ __typename }")).status_code == 200
+
+
 def token_for(api: Running, subject: str) -> str:
     return mint_token(
         api.settings.tokens, subject=subject, customers=["ACME"], roles=["viewer"], ttl_seconds=60
