@@ -8,7 +8,9 @@ cannot read without one.
 
 Round trips per request are bounded by the shape of the query, never by the number of items:
 
-* the projection generation is read once (``read_pointer``), on the first data access;
+* the projection generation is resolved once, on the first data access, through the
+  process's ``GenerationPointer`` (which reads ``read_pointer`` at most once a second, so
+  most requests make no round trip for it; see ``resolvers.generation``);
 * entities by id go through per-request DataLoaders: all ids asked for in one tick of the
   event loop become one ``{_id: {$in: [...]}}`` query AND-ed with the scope filter, which
   returns every match however many ids it names;
@@ -40,7 +42,7 @@ from entitlements.errors import AuthenticationError, EntitlementError
 from entitlements.policy import Policy, Scope
 from projections.documents import AuditEntry, EntityKind, sort_index
 from resolvers.audit import AuditRequest, AuditSink
-from resolvers.collections import CollectionNames, Generation, ReadKind, suffix_from_pointer
+from resolvers.collections import CollectionNames, Generation, ReadKind
 from resolvers.customer_merge import merge_sorted, per_customer
 from resolvers.errors import (
     BadUserInput,
@@ -51,6 +53,7 @@ from resolvers.errors import (
 )
 from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, ShipmentSearch, combine
 from resolvers.freshness import DEFAULT_STALE_AFTER, SourceFreshness, source_freshness
+from resolvers.generation import GenerationPointer
 from resolvers.paging import (
     Page,
     PageRequest,
@@ -172,7 +175,10 @@ class Readers:
         *,
         clock: Clock = utc_now,
         stale_after: timedelta = DEFAULT_STALE_AFTER,
+        pointer: GenerationPointer | None = None,
     ) -> None:
+        """``pointer`` is the process's shared one; without it the pointer is read once per
+        ``Readers`` (one request)."""
         self._db = db
         self._policy = policy
         self._caller = caller
@@ -181,6 +187,7 @@ class Readers:
         self._clock = clock
         self._stale_after = stale_after
         self._scope: Scope | None = None
+        self._pointer = pointer or GenerationPointer(self._names, max_age_seconds=0)
         self._generation: Generation | None = None
         self._pointer_lock = asyncio.Lock()
         self._loaders: dict[EntityKind, DataLoader[str, Doc | None]] = {}
@@ -198,6 +205,7 @@ class Readers:
             self._names,
             clock=self._clock,
             stale_after=self._stale_after,
+            pointer=self._pointer,
         )
 
     # --- who ---------------------------------------------------------------------------
@@ -237,16 +245,15 @@ class Readers:
     # --- the store ---------------------------------------------------------------------
 
     async def _collection(self, kind: ReadKind) -> AsyncCollection[Doc]:
-        """The collection of ``kind`` in the generation this request reads (pointer read once)."""
+        """The collection of ``kind`` in the generation this request reads (resolved once)."""
         self.kinds_read.add(kind)
-        async with self._pointer_lock:
-            if self._generation is None:
-                try:
-                    pointer = await self._db[self._names.read_pointer].find_one({"_id": "active"})
-                except PyMongoError as exc:
-                    raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
-                self._generation = self._names.generation(suffix_from_pointer(pointer))
-        return self._db[self._generation.of(kind)]
+        generation = self._generation
+        if generation is None:
+            async with self._pointer_lock:
+                if self._generation is None:
+                    self._generation = await self._pointer.current(self._db)
+            generation = self._generation
+        return self._db[generation.of(kind)]
 
     async def _find(
         self,

@@ -32,6 +32,7 @@ from graph.schema import ExtensionSpec, build_schema
 from resolvers.audit import MongoAuditSink
 from resolvers.collections import CollectionNames
 from resolvers.freshness_copy import FreshnessCopy
+from resolvers.generation import GenerationPointer
 from web import operations
 from web.auth import build_verifier
 from web.consumer_lag import ConsumerLagPoller
@@ -124,6 +125,9 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             db = client[settings.mongodb_database]
             app.state.db = db
             app.state.collections = CollectionNames()
+            app.state.pointer = GenerationPointer(
+                app.state.collections, max_age_seconds=settings.read_pointer_cache_seconds
+            )
             app.state.audit = MongoAuditSink(db, app.state.collections.audit_log)
             app.state.policy = load_policy(settings.entitlements_file, environ={})
             app.state.verifier = build_verifier(settings.tokens)

@@ -218,6 +218,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             request,
             collections=state.collections,
             stale_after=timedelta(seconds=self.settings.stale_after_seconds),
+            pointer=state.pointer,
         )
 
     async def _authenticate(self, request: Request, verifier: TokenVerifier) -> Caller | None:

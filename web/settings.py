@@ -81,6 +81,10 @@ class Settings:
     #: How often the in-memory source freshness that every response reports is re-read;
     #: 0 leaves ``extensions.freshness`` out of responses.
     freshness_refresh_seconds: float = 5.0
+    #: How long a process reuses the projection generation it read (``resolvers.generation``):
+    #: after a rebuild's switch, reads may go to the previous generation for this long.
+    #: 0 reads the pointer on every request.
+    read_pointer_cache_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -138,6 +142,7 @@ class Settings:
                 "PERSISTED_QUERY_CACHE_SIZE", 1000, minimum=0
             ),
             freshness_refresh_seconds=reader.number("FRESHNESS_REFRESH_SECONDS", 5.0, minimum=0),
+            read_pointer_cache_seconds=reader.number("READ_POINTER_CACHE_SECONDS", 1.0, minimum=0),
         )
         if reader.problems:
             raise SettingsError(reader.problems)

@@ -12,6 +12,7 @@ from entitlements.policy import Policy
 from graph.global_ids import encode
 from graph.schema import build_schema
 from projections import documents
+from resolvers.generation import GenerationPointer
 from resolvers.readers import Readers
 from tests.global_ids import numbers
 from tests.integration.test_resolvers_world import (
@@ -534,6 +535,31 @@ async def test_reads_follow_the_read_pointer_to_the_active_generation(
         "orders": {"nodes": [{"orderId": "NEW-1"}]},
         "orderByReference": {"orderId": "NEW-1"},
     }
+
+
+async def test_a_process_follows_a_switch_once_its_cached_pointer_has_aged(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """With the process's pointer remembered for one second, requests read the previous
+    generation for at most that second after a switch, then the new one."""
+    await World([order("OLD-1", "ACME", reference="P")]).insert(mongo_db)
+    await World([order("NEW-1", "ACME", reference="P")]).insert(mongo_db, suffix="g2")
+    now = [100.0]
+    pointer = GenerationPointer(max_age_seconds=1.0, clock=lambda: now[0])
+    query = '{ orders { nodes { orderId } } orderByReference(customerReference: "P") { orderId } }'
+
+    async def read() -> tuple[str, str]:
+        result = await run(SCHEMA, mongo_db, ACME, query, pointer=pointer)
+        assert result.errors == []
+        page = result.data["orders"]["nodes"]
+        return page[0]["orderId"], result.data["orderByReference"]["orderId"]
+
+    assert await read() == ("OLD-1", "OLD-1")
+    await mongo_db[documents.READ_POINTER].insert_one({"_id": "active", "suffix": "g2"})
+    now[0] += 0.9
+    assert await read() == ("OLD-1", "OLD-1")  # within the second: one generation throughout
+    now[0] += 0.1
+    assert await read() == ("NEW-1", "NEW-1")
 
 
 async def test_bookkeeping_fields_never_leave_the_readers(db: AsyncDatabase[Doc]) -> None:

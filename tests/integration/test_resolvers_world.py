@@ -26,6 +26,7 @@ from projections.store import ProjectionStore
 from projections.summaries import summarize
 from resolvers.audit import AuditSink
 from resolvers.collections import CollectionNames
+from resolvers.generation import GenerationPointer
 
 Doc = dict[str, Any]
 
@@ -319,9 +320,16 @@ async def run(
     policy: Policy | None = None,
     audit: AuditSink | None = None,
     collections: CollectionNames | None = None,
+    pointer: GenerationPointer | None = None,
 ) -> Result:
     context = GraphContext.build(
-        db, policy or Policy(), who, audit or MemoryAudit(), None, collections=collections
+        db,
+        policy or Policy(),
+        who,
+        audit or MemoryAudit(),
+        None,
+        collections=collections,
+        pointer=pointer,
     )
     result = await schema.execute(query, variable_values=variables, context_value=context)
     errors = [dict(e.formatted) for e in result.errors or []]
