@@ -129,9 +129,11 @@ async def test_requests_of_one_process_share_the_generation_pointer_read(
     lookup = '{ shipmentByTrackingNumber(trackingNumber: "TSH-007-1") { shipmentId status } }'
     first, first_commands = await _execute(db, counter, lookup, {}, pointer)
     again, again_commands = await _execute(db, counter, lookup, {}, pointer)
-    assert first == again == {
-        "shipmentByTrackingNumber": {"shipmentId": "SH-007-1", "status": "IN_TRANSIT"}
-    }
+    assert (
+        first
+        == again
+        == {"shipmentByTrackingNumber": {"shipmentId": "SH-007-1", "status": "IN_TRANSIT"}}
+    )
     assert first_commands == ["find", "find"]  # read_pointer, then the lookup
     assert again_commands == ["find"]
 
