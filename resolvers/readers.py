@@ -93,6 +93,26 @@ class RelatedEntity:
     document: Doc | None
 
 
+@dataclass(frozen=True)
+class _Links:
+    """What one parent links to, and which of those links its summaries prove visible."""
+
+    kind: EntityKind
+    ids: list[str]
+    summaries: dict[str, Mapping[str, Any]]
+    proven: set[str]
+
+    def visible(self, loaded: Mapping[str, Doc | None]) -> list[RelatedEntity]:
+        """The links proven visible or loaded (``loaded``: id -> visible document or None)."""
+        out: list[RelatedEntity] = []
+        for entity_id in self.ids:
+            document = loaded.get(entity_id)
+            if entity_id in self.proven or document is not None:
+                summary = self.summaries.get(entity_id, {})
+                out.append(RelatedEntity(self.kind, entity_id, summary, document))
+        return out
+
+
 def _converted(exc: EntitlementError) -> ResolverError:
     if isinstance(exc, AuthenticationError):
         return Unauthenticated(str(exc))
@@ -543,6 +563,26 @@ class Readers:
         names itself. Entities a summary cannot vouch for are loaded (batched across the
         whole request) and dropped when the caller's scope does not allow them.
         """
+        links = self._links(parent, kind)
+        pending = [i for i in links.ids if i not in links.proven]
+        loaded = dict(zip(pending, await self.loader(kind).load_many(pending), strict=True))
+        return links.visible(loaded)
+
+    def related_at_hand(
+        self, parent: Mapping[str, Any], kind: EntityKind
+    ) -> list[RelatedEntity] | None:
+        """``related`` without waiting, when the parent's summaries prove every link visible;
+        None when some entity must be loaded first (then await ``related``).
+
+        Most pages are answered this way: a resolver that need not await saves graphql-core
+        the cost of an awaited field for every item of the page.
+        """
+        links = self._links(parent, kind)
+        if any(i not in links.proven for i in links.ids):
+            return None
+        return links.visible({})
+
+    def _links(self, parent: Mapping[str, Any], kind: EntityKind) -> _Links:
         scope = self.scope
         if kind == "invoices" and not scope.can_read_invoices:
             raise Forbidden("your roles do not allow reading invoices")
@@ -550,15 +590,7 @@ class Readers:
         ids = sorted(set(summaries) | set(declared_links(parent, kind)))
         self.kinds_read.add(kind)
         proven = {i for i in ids if summary_proves_visible(scope, kind, i, summaries.get(i))}
-        pending = [i for i in ids if i not in proven]
-        loaded = dict(zip(pending, await self.loader(kind).load_many(pending), strict=True))
-        out: list[RelatedEntity] = []
-        for entity_id in ids:
-            document = loaded.get(entity_id)
-            if entity_id in proven or document is not None:
-                summary = summaries.get(entity_id, {})
-                out.append(RelatedEntity(kind, entity_id, summary, document))
-        return out
+        return _Links(kind, ids, summaries, proven)
 
     # --- freshness ---------------------------------------------------------------------
 
