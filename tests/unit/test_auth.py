@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -148,3 +149,26 @@ def test_unreachable_jwks_endpoint(rsa_private: rsa.RSAPrivateKey) -> None:
     token = jwt.encode(token_claims(), rsa_private, algorithm="RS256", headers={"kid": "k1"})
     with pytest.raises(SigningKeysUnavailableError):
         caller_from_authorization(f"Bearer {token}", verifier)
+
+
+def test_a_remembered_token_is_not_honoured_past_its_expiry() -> None:
+    verifier = build_verifier(TokenSettings(hs256_secret=SECRET, leeway_seconds=0))
+    claims = {**token_claims(), "exp": int(datetime.now(UTC).timestamp()) + 1}
+    short_lived = jwt.encode(claims, SECRET, algorithm="HS256")
+    first = verifier.verify(short_lived)
+    assert verifier.verify(short_lived) is first  # remembered: not checked again
+    time.sleep(max(0.0, first.valid_until.timestamp() - time.time()) + 0.05)
+    with pytest.raises(AuthenticationError, match="expired"):
+        verifier.verify(short_lived)
+
+
+def test_remembering_a_token_does_not_vouch_for_a_tampered_copy(
+    verifier: TokenVerifier, token: str
+) -> None:
+    verifier.verify(token)
+    header, payload, signature = token.split(".")
+    forged = ".".join(
+        (header, payload, signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB"))
+    )
+    with pytest.raises(AuthenticationError):
+        verifier.verify(forged)
