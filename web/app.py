@@ -41,7 +41,7 @@ from web.freshness import FreshnessExtension, FreshnessRefresher
 from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
 from web.graphql_http import GraphQLEndpoint
 from web.headers import AssetFiles
-from web.limits import QueryLimitsExtension, screen_document
+from web.limits import MeasureCache, QueryLimitsExtension, screen_document
 from web.masking import CodedErrors
 from web.metrics import Metrics, MetricsExtension, ResponseCodes
 from web.operation_log import OperationLog
@@ -85,11 +85,12 @@ def web_extensions(
     """
     limits = settings.limits
     documents = documents or new_document_cache(settings)
+    measures = MeasureCache(settings.document_cache_size)
     extensions: list[ExtensionSpec] = [
         lambda: MetricsExtension(metrics),
         OperationLog,
         CodedErrors,
-        lambda: QueryLimitsExtension(limits, documents),
+        lambda: QueryLimitsExtension(limits, documents, measures),
         ConnectionCaller,
     ]
     if freshness is not None and settings.freshness_refresh_seconds > 0:

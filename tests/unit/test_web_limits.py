@@ -13,7 +13,7 @@ from strawberry.extensions import QueryDepthLimiter
 
 from entitlements.errors import ForbiddenError
 from web.document_cache import DocumentCache
-from web.limits import QueryLimitsExtension, measure_document, operation_cost
+from web.limits import MeasureCache, QueryLimitsExtension, measure_document, operation_cost
 from web.masking import MASKED_MESSAGE, CodedErrors
 from web.request_id import _current as request_id_var
 from web.settings import QueryLimits
@@ -275,15 +275,27 @@ async def test_request_errors_get_codes(
 # --- remembered documents -----------------------------------------------------------------
 
 
-async def test_a_remembered_query_text_is_still_limited_by_each_requests_variables() -> None:
+@pytest.mark.parametrize("remember_measures", [False, True])
+async def test_a_remembered_query_text_is_still_limited_by_each_requests_variables(
+    remember_measures: bool,
+) -> None:
     documents = DocumentCache(4)
+    measures = MeasureCache(4) if remember_measures else None
     schema = strawberry.Schema(
-        Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents)]
+        Query,
+        extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents, measures)],
     )
     query = "query($n: Int!) { items(first: $n) { edges { node { name } } } }"
     assert not (await schema.execute(query, variable_values={"n": 3})).errors
-    refused = await schema.execute(query, variable_values={"n": 1000})
-    assert [e.extensions["limit"] for e in refused.errors or []] == ["MAX_QUERY_COST"]
+    for _ in range(2):  # refused each time, with an error of its own each time
+        refused = await schema.execute(query, variable_values={"n": 1000})
+        assert [e.extensions["limit"] for e in refused.errors or []] == ["MAX_QUERY_COST"]
+        assert (refused.errors or [])[0].extensions == {
+            "code": "QUERY_TOO_COMPLEX",
+            "limit": "MAX_QUERY_COST",
+            "allowed": LIMITS.max_cost,
+            "actual": 3000,  # items, edges and node: 1 each, 1,000 times
+        }
     assert not (await schema.execute(query, variable_values={"n": 2})).errors
     assert documents.size() == 1
 
