@@ -4,7 +4,7 @@ Needs FerretDB (or MongoDB) and Kafka (``scripts/stack start``; Kafka only for t
 poller):
 
     .venv/bin/python bench/api.py [--mongodb-uri URI] [--database NAME]
-        [--concurrency 16] [--seconds 8] [--rounds 2] [--rate 200]
+        [--concurrency 16] [--seconds 8] [--rounds 2] [--rate 200] [--processes 1]
 
 What one run does, on one machine and one store:
 
@@ -15,6 +15,8 @@ What one run does, on one machine and one store:
 2. starts the real API (``python -m web``) and the ceiling (``bench/api_ceiling.py``: the
    same MongoDB queries from a bare Starlette endpoint, no GraphQL or entitlements), both
    subprocesses on free ports reading the same database, access logs off in both;
+   ``--processes N`` starts N of each (stateless, so they scale out) and sends requests to
+   them in turn, as a load balancer would: the API and the ceiling always get the same;
 3. checks that both answer each query with the same documents;
 4. for each query (a shipment by tracking number; the orders page with each order's
    shipments nested; the invoice list) drives each server with ``--concurrency`` closed-loop
@@ -214,45 +216,68 @@ async def samples(db: AsyncDatabase[Doc]) -> list[Sample]:
 
 @dataclass
 class Server:
+    """One server as its clients see it: one or more identical processes, each on its own
+    port; requests go to them in turn (as a load balancer would spread them)."""
+
     name: Target
-    port: int
-    process: subprocess.Popen[bytes]
+    ports: list[int]
+    processes: list[subprocess.Popen[bytes]]
+    _turn: int = 0
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.ports[0]}"
+
+    def next_url(self, path: str) -> str:
+        self._turn = (self._turn + 1) % len(self.ports)
+        return f"http://127.0.0.1:{self.ports[self._turn]}{path}"
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(process.pid) for process in self.processes)
 
 
-def spawn(name: Target, argv: list[str], env: Mapping[str, str], log: Path) -> Server:
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, *argv],
-            cwd=REPO,
-            env={**env, "API_PORT": str(port), "CEILING_PORT": str(port)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return Server(name, port, process)
+def spawn(
+    name: Target, argv: list[str], env: Mapping[str, str], log: Path, count: int = 1
+) -> Server:
+    ports, processes = [], []
+    for _ in range(count):
+        port = free_port()
+        with log.open("ab") as out:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, *argv],
+                    cwd=REPO,
+                    env={**env, "API_PORT": str(port), "CEILING_PORT": str(port)},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        ports.append(port)
+    return Server(name, ports, processes)
 
 
 async def wait_healthy(server: Server, log: Path) -> None:
     async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            if server.process.poll() is not None:
-                break
-            try:
-                if (await http.get(f"{server.base_url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    tail = await asyncio.to_thread(log.read_text)
-    raise RuntimeError(f"{server.name} did not start; log:\n{tail[-3000:]}")
+        for port, process in zip(server.ports, server.processes, strict=True):
+            for _ in range(300):
+                if process.poll() is not None:
+                    break
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                process.kill()
+            if process.poll() is not None:
+                tail = await asyncio.to_thread(log.read_text)
+                raise RuntimeError(f"{server.name} did not start; log:\n{tail[-3000:]}")
 
 
 def stop(server: Server) -> None:
-    terminate(server.process)
+    for process in server.processes:
+        terminate(process)
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -290,9 +315,11 @@ def _graphql(sample: Sample, query: str, variables: Doc) -> Call:
     )
 
 
-async def send(http: httpx.AsyncClient, call: Call) -> httpx.Response:
+async def send(http: httpx.AsyncClient, call: Call, server: Server | None = None) -> httpx.Response:
+    """``call``, to ``server``'s next process (else to the client's ``base_url``)."""
+    url = server.next_url(call.url) if server is not None else call.url
     return await http.request(
-        call.method, call.url, json=call.json, params=call.params, headers=call.headers
+        call.method, url, json=call.json, params=call.params, headers=call.headers
     )
 
 
@@ -373,11 +400,17 @@ CallMaker = Callable[[random.Random], Call]
 
 
 async def timed(
-    http: httpx.AsyncClient, call: Call, target: Target, result: Result, *, since: float
+    http: httpx.AsyncClient,
+    server: Server,
+    call: Call,
+    target: Target,
+    result: Result,
+    *,
+    since: float,
 ) -> None:
     """Send one call and record it: its latency from ``since``, or a failure."""
     try:
-        response = await send(http, call)
+        response = await send(http, call, server)
     except httpx.HTTPError:
         result.failures += 1
         return
@@ -393,8 +426,8 @@ async def closed_loop(
     """``concurrency`` clients, each sending its next request as soon as the last answered."""
     result = Result()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as http:
-        cpu_before = cpu_seconds(server.process.pid)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+        cpu_before = server.cpu_seconds()
         started = time.perf_counter()
         deadline = started + seconds
 
@@ -402,11 +435,11 @@ async def closed_loop(
             rng = random.Random(index)
             while time.perf_counter() < deadline:
                 call = calls(rng)
-                await timed(http, call, target, result, since=time.perf_counter())
+                await timed(http, server, call, target, result, since=time.perf_counter())
 
         await asyncio.gather(*(client(i) for i in range(concurrency)))
         result.elapsed = time.perf_counter() - started
-        result.cpu = cpu_seconds(server.process.pid) - cpu_before
+        result.cpu = server.cpu_seconds() - cpu_before
     return result
 
 
@@ -420,13 +453,13 @@ async def open_loop(
     gate = asyncio.Semaphore(in_flight)
     limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     rng = random.Random(7)
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as http:
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
 
         async def one(due: float, call: Call) -> None:
             async with gate:
-                await timed(http, call, target, result, since=due)
+                await timed(http, server, call, target, result, since=due)
 
-        cpu_before = cpu_seconds(server.process.pid)
+        cpu_before = server.cpu_seconds()
         started = time.perf_counter()
         tasks: list[asyncio.Task[None]] = []
         for i in range(int(rate * seconds)):
@@ -441,7 +474,7 @@ async def open_loop(
         await asyncio.gather(*pending, return_exceptions=True)
         result.unfinished = len(pending)
         result.elapsed = time.perf_counter() - started
-        result.cpu = cpu_seconds(server.process.pid) - cpu_before
+        result.cpu = server.cpu_seconds() - cpu_before
     return result
 
 
@@ -456,6 +489,7 @@ def report(results: dict[tuple[QueryName, Target, str], Result], args: argparse.
     queries: list[QueryName] = ["tracking", "orders page", "invoices"]
     targets: list[Target] = ["api", "ceiling"]
     print()
+    print(f"each server: {args.processes} process(es); cpu ms/req is all of them together")
     print(
         f"{'query':<12} {'server':<8} | closed loop, {args.concurrency} clients, "
         f"{args.seconds:g}s"
@@ -609,6 +643,12 @@ async def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes of the API and, alike, of the ceiling; requests go to them in turn",
+    )
+    parser.add_argument(
         "--bootstrap", default="127.0.0.1:9092", help="Kafka, for the API's lag poller"
     )
     parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
@@ -657,7 +697,8 @@ async def main() -> None:
             return
         for name, argv in (("api", ["-m", "web"]), ("ceiling", ["bench/api_ceiling.py"])):
             target: Target = "api" if name == "api" else "ceiling"
-            servers[target] = spawn(target, argv, env, logs / f"{name}.log")
+            servers[target] = spawn(target, argv, env, logs / f"{name}.log", args.processes)
+        print(f"servers: {args.processes} process(es) each for the API and the ceiling")
         for name, server in servers.items():
             await wait_healthy(server, logs / f"{name}.log")
 
