@@ -27,6 +27,7 @@ def test_defaults() -> None:
     assert settings.projector_group == "portal-projector"
     assert settings.topics.orders == "erp.orders.v1"
     assert settings.entitlements_file is None
+    assert settings.read_pointer_cache_seconds == 1.0
 
 
 def test_values_from_environment(tmp_path: Path) -> None:
@@ -47,6 +48,7 @@ def test_values_from_environment(tmp_path: Path) -> None:
             "TOPIC_ORDERS": "dev.erp.orders.v1",
             "PROJECTOR_GROUP": "g2",
             "ENTITLEMENTS_FILE": str(policy),
+            "READ_POINTER_CACHE_SECONDS": "0",
         }
     )
     assert settings.mongodb_database == "test_x"
@@ -58,6 +60,7 @@ def test_values_from_environment(tmp_path: Path) -> None:
     assert settings.topics.orders == "dev.erp.orders.v1"
     assert settings.projector_group == "g2"
     assert settings.entitlements_file == policy
+    assert settings.read_pointer_cache_seconds == 0
 
 
 def test_every_problem_is_reported_at_once() -> None:
