@@ -228,6 +228,11 @@ class Server:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.ports[0]}"
 
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The first (with ``count=1`` the only) process."""
+        return self.processes[0]
+
     def next_url(self, path: str) -> str:
         self._turn = (self._turn + 1) % len(self.ports)
         return f"http://127.0.0.1:{self.ports[self._turn]}{path}"
