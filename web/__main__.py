@@ -1,6 +1,7 @@
 """``python -m web``: serve the API with uvicorn on API_HOST:API_PORT.
 
-Configuration errors (settings, policy, keys) end the process with one clear message and
+Configuration errors (every setting, subscriptions' included; the policy, keys and persisted
+operation manifests, which ``create_app`` reads) end the process with one clear message and
 exit status 2 instead of a traceback.
 """
 
@@ -12,10 +13,11 @@ import sys
 
 import uvicorn
 
+from config.env import SettingsError
 from entitlements.errors import ConfigurationError
 from observability import json_logs
 from web.app import create_app
-from web.settings import Settings, SettingsError
+from web.settings import load_settings
 from web.tracing import log_context
 
 
@@ -31,7 +33,7 @@ def configure_logging() -> None:
 def main() -> int:
     configure_logging()
     try:
-        settings = Settings.from_env()
+        settings = load_settings()
         app = create_app(settings)
     except (SettingsError, ConfigurationError) as exc:
         print(f"portal API: {exc}", file=sys.stderr)

@@ -3,10 +3,11 @@
 The process keeps no state of its own beyond caches: MongoDB holds the projections, Kafka the
 change log, so any number of replicas can serve behind a load balancer.
 
-Lifespan order (reverse on shutdown): MongoDB client, entitlement policy, token verifier and
-persisted operations (a bad policy, key or manifest stops start-up), the consumer-lag
-poller, then ``web.live`` when that package exists. Nothing here waits for Kafka: the API
-starts, serves and stays ready with the broker down.
+``create_app`` builds the entitlement policy, the token verifier and the persisted operations
+once (a bad policy, key or manifest raises there, inside ``python -m web``'s start-up error
+handling); HTTP and WebSocket share them. Lifespan order (reverse on shutdown): MongoDB
+client, the consumer-lag poller, then ``web.live`` when that package exists. Nothing here
+waits for Kafka: the API starts, serves and stays ready with the broker down.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from entitlements.policy import load_policy
+from entitlements.policy import Policy, load_policy
+from entitlements.tokens import TokenVerifier
 from graph.context import ConnectionCaller
 from graph.schema import ExtensionSpec, build_schema
 from resolvers.audit import MongoAuditSink
@@ -47,7 +49,7 @@ from web.operation_log import OperationLog
 from web.persisted import PersistedOperations
 from web.request_id import HEADER as REQUEST_ID_HEADER
 from web.request_id import RequestIdMiddleware
-from web.settings import Settings
+from web.settings import Settings, load_settings
 from web.tracing import HEADER as TRACE_HEADER
 from web.tracing import TraceMiddleware
 
@@ -97,12 +99,13 @@ def web_extensions(
 
 
 def create_app(settings: Settings | None = None, *, live: bool = True) -> Starlette:
-    """Build the app; no I/O happens until the lifespan starts.
+    """Build the app; only configuration files are read here (policy, key, manifests): no
+    connection is made until the lifespan starts.
 
     ``live=False`` leaves out ``web.live`` (subscriptions then answer that live updates are
     unavailable): for tests of the HTTP surface, which should not start a change-log reader.
     """
-    settings = settings or Settings.from_env()
+    settings = settings or load_settings()
     metrics = Metrics()
     documents = new_document_cache(settings)
     freshness = FreshnessCopy(
@@ -110,6 +113,14 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     )
     schema = build_schema(extensions=web_extensions(settings, metrics, documents, freshness))
     endpoint = GraphQLEndpoint(schema, settings, render_page(settings.graphql_path))
+    policy = load_policy(settings.entitlements_file, environ={})
+    verifier = build_verifier(settings.tokens)
+    persisted = PersistedOperations.load(
+        settings.persisted_operations_files,
+        schema._schema,
+        documents,
+        apq_cache_size=settings.persisted_query_cache_size,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -125,14 +136,6 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             app.state.db = db
             app.state.collections = CollectionNames()
             app.state.audit = MongoAuditSink(db, app.state.collections.audit_log)
-            app.state.policy = load_policy(settings.entitlements_file, environ={})
-            app.state.verifier = build_verifier(settings.tokens)
-            app.state.persisted = PersistedOperations.load(
-                settings.persisted_operations_files,
-                schema._schema,
-                documents,
-                apq_cache_size=settings.persisted_query_cache_size,
-            )
 
             poller = ConsumerLagPoller(
                 bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -154,7 +157,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
                 stack.push_async_callback(refresher.stop)
 
             app.state.live = None
-            live_context = _live_lifespan(settings) if live else None
+            live_context = _live_lifespan(settings, verifier, policy) if live else None
             if live_context is not None:
                 app.state.live = await stack.enter_async_context(live_context)
                 endpoint.use_live(app.state.live)
@@ -199,14 +202,19 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.policy = policy
+    app.state.verifier = verifier
+    app.state.persisted = persisted
     app.state.metrics = metrics
     app.state.freshness = freshness
     app.state.endpoint = endpoint
     return app
 
 
-def _live_lifespan(settings: Settings) -> AbstractAsyncContextManager[Any] | None:
-    """``web.live.lifespan(settings)`` if that package exists and offers it, else None.
+def _live_lifespan(
+    settings: Settings, verifier: TokenVerifier, policy: Policy
+) -> AbstractAsyncContextManager[Any] | None:
+    """``web.live.lifespan(...)`` if that package exists and offers it, else None.
 
     Looked up at start-up rather than imported at module level, so the app runs (without
     subscriptions' live feed) in a build that does not ship ``web.live``.
@@ -217,5 +225,11 @@ def _live_lifespan(settings: Settings) -> AbstractAsyncContextManager[Any] | Non
     hook = getattr(module, "lifespan", None)
     if hook is None:
         return None
-    context: AbstractAsyncContextManager[Any] = hook(settings)
+    context: AbstractAsyncContextManager[Any] = hook(
+        settings.live,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=settings.topics,
+        verifier=verifier,
+        policy=policy,
+    )
     return context

@@ -28,7 +28,7 @@ from tests.conftest import Stack
 from web.app import create_app
 from web.consumer_lag import ConsumerLagPoller
 from web.metrics import Metrics
-from web.settings import Settings
+from web.settings import Settings, load_settings
 
 SECRET = "http-tests-shared-secret-0123456789abcdef"
 GRJ = "application/graphql-response+json"
@@ -40,7 +40,7 @@ TRACK = (
 
 
 def settings_for(stack: Stack, database: str, **overrides: str) -> Settings:
-    return Settings.from_env(
+    return load_settings(
         {
             "AUTH_HS256_SECRET": SECRET,
             "MONGODB_URI": stack.mongodb_uri,

@@ -155,8 +155,6 @@ def _service(
     *, buffer: int = 16, ping: float = 30.0, pong: float = 30.0, log: ScriptedLog | None = None
 ) -> LiveService:
     settings = LiveSettings(
-        bootstrap_servers="127.0.0.1:1",
-        changes_topic="changes",
         buffer_size=buffer,
         ping_interval_seconds=ping,
         pong_timeout_seconds=pong,
