@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import Field
 
 from config.env import EnvReader, EnvSettings
@@ -32,3 +34,11 @@ def read_topic_names(reader: EnvReader) -> TopicNames:
     """The topic names the environment gives (the defaults after a problem, which is kept)."""
     read = reader.read(TopicSettings)
     return TopicNames(**read.model_dump()) if read is not None else _DEFAULTS
+
+
+def load_topic_names(environ: Mapping[str, str] | None = None) -> TopicNames:
+    """For tools that need only the topic names (the simulator); ``SettingsError`` if bad."""
+    reader = EnvReader("topic", environ)
+    topics = read_topic_names(reader)
+    reader.raise_problems()
+    return topics
