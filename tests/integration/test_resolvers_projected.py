@@ -19,8 +19,9 @@ from projections.store import ProjectionStore
 from projections.topics import TopicNames
 from tests.contract import EXAMPLES
 from tests.global_ids import number, numbers
+from tests.helpers import caller
 from tests.integration.projector_harness import Record
-from tests.integration.test_resolvers_world import caller, run
+from tests.integration.world_harness import run
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()

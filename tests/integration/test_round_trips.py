@@ -18,7 +18,8 @@ from graph.context import GraphContext
 from graph.schema import build_schema
 from tests.conftest import Stack
 from tests.global_ids import numbers
-from tests.integration.test_resolvers_world import T0, World, caller, invoice, order, shipment
+from tests.helpers import caller
+from tests.integration.world_harness import T0, World, invoice, order, shipment
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()
