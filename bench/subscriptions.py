@@ -184,126 +184,197 @@ def notice(customer: str, n: int, code: str = "AF") -> ShipmentChange:
     )
 
 
-async def main(args: argparse.Namespace) -> None:
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
+async def create_topics(admin: AIOKafkaAdminClient, prefix: str) -> TopicNames:
+    """A private set of topics for this run (the changes topic with one partition)."""
     topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in TopicNames().__dict__.items()})
-    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
-    await admin.start()
     await admin.create_topics(
         [
             NewTopic(name, 1 if name in (topics.changes, topics.dead_letter) else 4, 1)
             for name in topics.__dict__.values()
         ]
     )
-    env = {
+    return topics
+
+
+def api_environment(bootstrap: str, prefix: str, topics: TopicNames) -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": str(REPO),
-        "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "MONGODB_DATABASE": prefix,
         "AUTH_HS256_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
         **{f"TOPIC_{kind.upper()}": name for kind, name in topics.__dict__.items()},
     }
+
+
+async def connect_all(apis: list[Api], customers: list[str], connections: int) -> list[Client]:
+    """``connections`` subscribed clients, alternating between the two processes."""
+    clients: list[Client] = []
+    for batch_start in range(0, connections, 50):
+        batch = range(batch_start, min(batch_start + 50, connections))
+        clients += await asyncio.gather(
+            *(
+                open_client(
+                    f"ws://127.0.0.1:{apis[i % 2].port}/graphql", customers[i % len(customers)]
+                )
+                for i in batch
+            )
+        )
+    return clients
+
+
+async def warm_up(
+    producer: AIOKafkaProducer, topics: TopicNames, customers: list[str], clients: list[Client]
+) -> None:
+    """Until every subscription is registered with its process's hub; then forget the
+    warm-up's latencies."""
+    async with asyncio.timeout(60):
+        while not all(client.warm.is_set() for client in clients):
+            for customer in customers:
+                await producer.send(
+                    topics.changes, notice(customer, 0, WARMUP_CODE).encode(), key=b"w"
+                )
+            await asyncio.sleep(0.5)
+    await asyncio.sleep(1)
+    for client in clients:
+        client.latencies.clear()
+
+
+async def publish(
+    producer: AIOKafkaProducer, topics: TopicNames, customers: list[str], total: int, rate: float
+) -> float:
+    """``total`` notices at ``rate`` per second, round-robin over the customers; the seconds
+    it took."""
+    begin = time.monotonic()
+    for n in range(total):
+        delay = begin + n / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        change = notice(customers[n % len(customers)], n)
+        await producer.send(topics.changes, change.encode(), key=change.shipment_id.encode())
+    await producer.flush()
+    return time.monotonic() - begin
+
+
+async def wait_delivered(clients: list[Client], expected: int, within: float = 15) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if sum(len(c.latencies) for c in clients) >= expected:
+            return
+        await asyncio.sleep(0.2)
+
+
+@dataclass
+class Run:
+    """What one run measured, for ``report``."""
+
+    clients: list[Client]
+    customers: list[str]
+    connect_seconds: float
+    total: int
+    produce_seconds: float
+    expected: int
+    rss_idle: list[int]
+    rss_connected: list[int]
+    rss_after: list[int]
+
+
+def report(run: Run, connections: int) -> None:
+    clients, customers, total = run.clients, run.customers, run.total
+    latencies = [value for client in clients for value in client.latencies]
+    per_client_p99 = [percentile(c.latencies, 0.99) for c in clients if c.latencies]
+    closed = [c.closed_with for c in clients if c.closed_with is not None]
+    per_process = [len(clients[i::2]) for i in range(2)]
+    print(
+        f"connections: {len(clients)} ({per_process[0]} + {per_process[1]}), "
+        f"opened and subscribed in {run.connect_seconds:.1f} s"
+    )
+    print(
+        f"customers: {len(customers)}; each notice matches "
+        f"{connections // len(customers)} subscriptions"
+    )
+    print(
+        f"notices: {total} at {total / run.produce_seconds:.0f}/s for {run.produce_seconds:.1f} s"
+    )
+    print(
+        f"deliveries: {len(latencies)} of {run.expected} expected "
+        f"({run.expected - len(latencies)} missing); connections closed by server: {len(closed)}"
+    )
+    if latencies:
+        print(
+            "publish -> client latency: "
+            f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+            f"p90 {percentile(latencies, 0.9) * 1000:.1f} ms, "
+            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
+            f"max {max(latencies) * 1000:.1f} ms"
+        )
+        print(
+            "per-client p99: "
+            f"median {percentile(per_client_p99, 0.5) * 1000:.1f} ms, "
+            f"worst {max(per_client_p99) * 1000:.1f} ms"
+        )
+    for i in range(len(run.rss_idle)):
+        growth = run.rss_connected[i] - run.rss_idle[i]
+        print(
+            f"API {i + 1} RSS: idle {run.rss_idle[i] / 2**20:.1f} MiB, "
+            f"with {per_process[i]} subscriptions {run.rss_connected[i] / 2**20:.1f} MiB "
+            f"(~{growth / per_process[i] / 1024:.1f} KiB per connection), "
+            f"after the run {run.rss_after[i] / 2**20:.1f} MiB"
+        )
+
+
+async def measure(
+    args: argparse.Namespace,
+    apis: list[Api],
+    producer: AIOKafkaProducer,
+    topics: TopicNames,
+    opened: list[Client],
+    readers: list[asyncio.Task[None]],
+) -> Run:
+    """Connect, warm up, publish at the given rate and wait for the deliveries. The clients
+    and their reader tasks go into ``opened`` and ``readers`` as they start, for the caller
+    to close whatever happens."""
+    await asyncio.gather(*(wait_healthy(api) for api in apis))
+    await producer.start()
+    await asyncio.sleep(2)  # let the processes settle (imports done, hubs connected)
+    rss_idle = [rss_bytes(api.process.pid) for api in apis]
+    customers = [f"CUST{i:03d}" for i in range(args.customers)]
+    started = time.monotonic()
+    clients = await connect_all(apis, customers, args.connections)
+    opened += clients
+    readers += [asyncio.create_task(client.read()) for client in clients]
+    connect_seconds = time.monotonic() - started
+    await warm_up(producer, topics, customers, clients)
+    rss_connected = [rss_bytes(api.process.pid) for api in apis]
+    total = int(args.rate * args.seconds)
+    produce_seconds = await publish(producer, topics, customers, total, args.rate)
+    expected = sum(
+        sum(1 for c in clients if c.customer == customers[n % len(customers)]) for n in range(total)
+    )
+    await wait_delivered(clients, expected)
+    rss_after = [rss_bytes(api.process.pid) for api in apis]
+    run = Run(
+        clients, customers, connect_seconds, total, produce_seconds, expected,
+        rss_idle, rss_connected, rss_after,
+    )  # fmt: skip
+    return run
+
+
+async def main(args: argparse.Namespace) -> None:
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+    await admin.start()
+    topics = await create_topics(admin, prefix)
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / prefix
     logs.mkdir(parents=True)
+    env = api_environment(args.bootstrap, prefix, topics)
     apis = [spawn_api(env, logs / f"api{i}.log") for i in range(2)]
     producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=2, acks=1)
     clients: list[Client] = []
     readers: list[asyncio.Task[None]] = []
     try:
-        await asyncio.gather(*(wait_healthy(api) for api in apis))
-        await producer.start()
-        await asyncio.sleep(2)  # let the processes settle (imports done, hubs connected)
-        rss_idle = [rss_bytes(api.process.pid) for api in apis]
-
-        customers = [f"CUST{i:03d}" for i in range(args.customers)]
-        started = time.monotonic()
-        for batch_start in range(0, args.connections, 50):
-            batch = range(batch_start, min(batch_start + 50, args.connections))
-            clients += await asyncio.gather(
-                *(
-                    open_client(
-                        f"ws://127.0.0.1:{apis[i % 2].port}/graphql", customers[i % len(customers)]
-                    )
-                    for i in batch
-                )
-            )
-        readers = [asyncio.create_task(client.read()) for client in clients]
-        connect_seconds = time.monotonic() - started
-
-        # Warm-up: every subscription registered with its process's hub.
-        async with asyncio.timeout(60):
-            while not all(client.warm.is_set() for client in clients):
-                for customer in customers:
-                    await producer.send(
-                        topics.changes, notice(customer, 0, WARMUP_CODE).encode(), key=b"w"
-                    )
-                await asyncio.sleep(0.5)
-        await asyncio.sleep(1)
-        for client in clients:
-            client.latencies.clear()
-        rss_connected = [rss_bytes(api.process.pid) for api in apis]
-
-        total = int(args.rate * args.seconds)
-        begin = time.monotonic()
-        for n in range(total):
-            delay = begin + n / args.rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            change = notice(customers[n % len(customers)], n)
-            await producer.send(topics.changes, change.encode(), key=change.shipment_id.encode())
-        await producer.flush()
-        produce_seconds = time.monotonic() - begin
-
-        expected = sum(
-            sum(1 for c in clients if c.customer == customers[n % len(customers)])
-            for n in range(total)
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if sum(len(c.latencies) for c in clients) >= expected:
-                break
-            await asyncio.sleep(0.2)
-        rss_after = [rss_bytes(api.process.pid) for api in apis]
-
-        latencies = [value for client in clients for value in client.latencies]
-        per_client_p99 = [percentile(c.latencies, 0.99) for c in clients if c.latencies]
-        closed = [c.closed_with for c in clients if c.closed_with is not None]
-        per_process = [len(clients[i::2]) for i in range(2)]
-        print(
-            f"connections: {len(clients)} ({per_process[0]} + {per_process[1]}), "
-            f"opened and subscribed in {connect_seconds:.1f} s"
-        )
-        print(
-            f"customers: {len(customers)}; each notice matches "
-            f"{args.connections // len(customers)} subscriptions"
-        )
-        print(f"notices: {total} at {total / produce_seconds:.0f}/s for {produce_seconds:.1f} s")
-        print(
-            f"deliveries: {len(latencies)} of {expected} expected "
-            f"({expected - len(latencies)} missing); connections closed by server: {len(closed)}"
-        )
-        if latencies:
-            print(
-                "publish -> client latency: "
-                f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-                f"p90 {percentile(latencies, 0.9) * 1000:.1f} ms, "
-                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
-                f"max {max(latencies) * 1000:.1f} ms"
-            )
-            print(
-                "per-client p99: "
-                f"median {percentile(per_client_p99, 0.5) * 1000:.1f} ms, "
-                f"worst {max(per_client_p99) * 1000:.1f} ms"
-            )
-        for i in range(len(apis)):
-            growth = rss_connected[i] - rss_idle[i]
-            print(
-                f"API {i + 1} RSS: idle {rss_idle[i] / 2**20:.1f} MiB, "
-                f"with {per_process[i]} subscriptions {rss_connected[i] / 2**20:.1f} MiB "
-                f"(~{growth / per_process[i] / 1024:.1f} KiB per connection), "
-                f"after the run {rss_after[i] / 2**20:.1f} MiB"
-            )
+        report(await measure(args, apis, producer, topics, clients, readers), args.connections)
     finally:
         for task in readers:
             task.cancel()
