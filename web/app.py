@@ -22,10 +22,11 @@ from datetime import timedelta
 from typing import Any, Final
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from entitlements.policy import Policy, load_policy
 from entitlements.tokens import TokenVerifier
@@ -125,37 +126,10 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-                settings.mongodb_uri,
-                tz_aware=True,
-                serverSelectionTimeoutMS=MONGO_SERVER_SELECTION_MS,
-                appname="portal-api",
-            )
-            stack.push_async_callback(client.close)
-            db = client[settings.mongodb_database]
-            app.state.db = db
-            app.state.collections = CollectionNames()
-            app.state.audit = MongoAuditSink(db, app.state.collections.audit_log)
-
-            poller = ConsumerLagPoller(
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                group_id=settings.projector_group,
-                topics=settings.topics.inbound().values(),
-                metrics=metrics,
-                interval_seconds=settings.lag_poll_interval_seconds,
-            )
-            app.state.consumer_lag = poller
-            poller.start()
-            stack.push_async_callback(poller.stop)
-
+            db = await _open_store(stack, app, settings)
+            _start_lag_poller(stack, app, settings, metrics)
             if settings.freshness_refresh_seconds > 0:
-                # read once before serving (bounded: a store that does not answer leaves
-                # the copy empty and responses say so with "asOf": null)
-                await freshness.refresh(db)
-                refresher = FreshnessRefresher(freshness, db, settings.freshness_refresh_seconds)
-                refresher.start()
-                stack.push_async_callback(refresher.stop)
-
+                await _start_freshness(stack, freshness, db, settings.freshness_refresh_seconds)
             app.state.live = None
             live_context = _live_lifespan(settings, verifier, policy) if live else None
             if live_context is not None:
@@ -172,33 +146,8 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             yield
 
     app = Starlette(
-        routes=[
-            Route(settings.graphql_path, endpoint),
-            WebSocketRoute(settings.graphql_path, endpoint),
-            Mount(STATIC_PREFIX, app=AssetFiles(directory=STATIC_DIRECTORY), name="graphiql"),
-            Route("/healthz", operations.healthz, methods=["GET"]),
-            Route("/readyz", operations.readyz, methods=["GET"]),
-            Route("/metrics", operations.metrics, methods=["GET"]),
-        ],
-        middleware=[
-            Middleware(ResponseCodes, metrics=metrics),
-            Middleware(RequestIdMiddleware),
-            Middleware(TraceMiddleware),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "POST"],
-                allow_headers=[
-                    "authorization",
-                    "content-type",
-                    "accept",
-                    REQUEST_ID_HEADER,
-                    TRACE_HEADER,
-                ],
-                expose_headers=[REQUEST_ID_HEADER, TRACE_HEADER],
-                max_age=600,
-            ),
-        ],
+        routes=_routes(settings, endpoint),
+        middleware=_middleware(settings, metrics),
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -209,6 +158,88 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     app.state.freshness = freshness
     app.state.endpoint = endpoint
     return app
+
+
+async def _open_store(
+    stack: AsyncExitStack, app: Starlette, settings: Settings
+) -> AsyncDatabase[dict[str, Any]]:
+    """The MongoDB client (closed with the app), and what reads through it on ``app.state``."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=MONGO_SERVER_SELECTION_MS,
+        appname="portal-api",
+    )
+    stack.push_async_callback(client.close)
+    db = client[settings.mongodb_database]
+    app.state.db = db
+    app.state.collections = CollectionNames()
+    app.state.audit = MongoAuditSink(db, app.state.collections.audit_log)
+    return db
+
+
+def _start_lag_poller(
+    stack: AsyncExitStack, app: Starlette, settings: Settings, metrics: Metrics
+) -> None:
+    """The projector's consumer lag, polled in the background (the broker may be down)."""
+    poller = ConsumerLagPoller(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.projector_group,
+        topics=settings.topics.inbound().values(),
+        metrics=metrics,
+        interval_seconds=settings.lag_poll_interval_seconds,
+    )
+    app.state.consumer_lag = poller
+    poller.start()
+    stack.push_async_callback(poller.stop)
+
+
+async def _start_freshness(
+    stack: AsyncExitStack,
+    freshness: FreshnessCopy,
+    db: AsyncDatabase[dict[str, Any]],
+    every_seconds: float,
+) -> None:
+    """Read the sources' freshness once before serving (bounded: a store that does not
+    answer leaves the copy empty and responses say so with "asOf": null), then refresh it."""
+    await freshness.refresh(db)
+    refresher = FreshnessRefresher(freshness, db, every_seconds)
+    refresher.start()
+    stack.push_async_callback(refresher.stop)
+
+
+def _routes(settings: Settings, endpoint: GraphQLEndpoint) -> list[BaseRoute]:
+    return [
+        Route(settings.graphql_path, endpoint),
+        WebSocketRoute(settings.graphql_path, endpoint),
+        Mount(STATIC_PREFIX, app=AssetFiles(directory=STATIC_DIRECTORY), name="graphiql"),
+        Route("/healthz", operations.healthz, methods=["GET"]),
+        Route("/readyz", operations.readyz, methods=["GET"]),
+        Route("/metrics", operations.metrics, methods=["GET"]),
+    ]
+
+
+def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
+    """Outermost first: response codes see every answer, CORS is decided innermost."""
+    return [
+        Middleware(ResponseCodes, metrics=metrics),
+        Middleware(RequestIdMiddleware),
+        Middleware(TraceMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "accept",
+                REQUEST_ID_HEADER,
+                TRACE_HEADER,
+            ],
+            expose_headers=[REQUEST_ID_HEADER, TRACE_HEADER],
+            max_age=600,
+        ),
+    ]
 
 
 def _live_lifespan(
