@@ -152,6 +152,7 @@ async def run_projector(
         settings.kafka_bootstrap_servers,
         settings.topics,
         changes_retention_hours=settings.changes_retention_hours,
+        replication_factor=settings.kafka_replication_factor,
     )
     producer, consumer = kafka_clients(settings)
     await producer.start()

@@ -259,6 +259,7 @@ def _live_lifespan(
     context: AbstractAsyncContextManager[Any] = hook(
         settings.live,
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        replication_factor=settings.kafka_replication_factor,
         topics=settings.topics,
         verifier=verifier,
         policy=policy,

@@ -479,7 +479,9 @@ async def test_a_bad_token_is_refused_with_4403(live: LiveStack) -> None:
 
 
 async def test_the_connection_closes_with_4401_when_its_token_expires(live: LiveStack) -> None:
-    client = await Client.open(live.apis[1].ws_url, {"token": token_for([_customer("A")], ttl_seconds=2)})
+    client = await Client.open(
+        live.apis[1].ws_url, {"token": token_for([_customer("A")], ttl_seconds=2)}
+    )
     code, reason = await client.closed(within=6)
     assert code == 4401
     assert reason and "expired" in reason

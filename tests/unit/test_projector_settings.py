@@ -40,13 +40,14 @@ def test_values_from_environment(tmp_path: Path) -> None:
             "PROJECTOR_METRICS_PORT": "0",
             "TOPIC_DEAD_LETTER": "dev.dead",
             "MONGODB_DATABASE": "p2",
+            "KAFKA_REPLICATION_FACTOR": "3",
         }
     )
     assert (settings.group_id, settings.batch_max_records, settings.batch_wait_ms) == ("g2", 50, 0)
     assert (settings.store_concurrency, settings.status_map_file) == (4, status_map)
     assert (settings.changes_retention_hours, settings.metrics_port) == (1, 0)
     assert settings.topics.dead_letter == "dev.dead"
-    assert settings.mongodb_database == "p2"
+    assert (settings.mongodb_database, settings.kafka_replication_factor) == ("p2", 3)
 
 
 def test_every_bad_variable_is_named_at_once() -> None:
@@ -59,10 +60,12 @@ def test_every_bad_variable_is_named_at_once() -> None:
                 "STATUS_MAP_FILE": "/no/such/map.toml",
                 "MONGODB_URI": "postgres://db",
                 "PROJECTOR_METRICS_PORT": "70000",
+                "KAFKA_REPLICATION_FACTOR": "0",
             }
         )
     names = [problem.split("=")[0] for problem in raised.value.problems]
     assert sorted(names) == [
+        "KAFKA_REPLICATION_FACTOR",
         "MONGODB_URI",
         "PROJECTOR_BATCH_MAX",
         "PROJECTOR_METRICS_PORT",

@@ -21,6 +21,7 @@ async def lifespan(
     settings: LiveSettings,
     *,
     bootstrap_servers: str,
+    replication_factor: int,
     topics: TopicNames,
     verifier: TokenVerifier,
     policy: Policy,
@@ -32,7 +33,7 @@ async def lifespan(
     and subscriptions answer SERVICE_UNAVAILABLE until it has. On exit every open connection
     is asked to close with 1012 so its client resumes on another replica.
     """
-    log = ChangeLog(bootstrap_servers, topics, settings.retention_hours)
+    log = ChangeLog(bootstrap_servers, topics, settings.retention_hours, replication_factor)
     hub = LiveHub(
         log, dedupe_window=settings.dedupe_window, overflow_reason=too_slow(settings.buffer_size)
     )
