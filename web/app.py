@@ -41,6 +41,7 @@ from web.consumer_lag import ConsumerLagPoller
 from web.document_cache import DocumentCache
 from web.freshness import FreshnessExtension, FreshnessRefresher
 from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
+from web.graphiql_examples import build_examples
 from web.graphql_http import GraphQLEndpoint
 from web.headers import AssetFiles
 from web.limits import QueryLimitsExtension, screen_document
@@ -113,7 +114,8 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
         CollectionNames(), stale_after=timedelta(seconds=settings.stale_after_seconds)
     )
     schema = build_schema(extensions=web_extensions(settings, metrics, documents, freshness))
-    endpoint = GraphQLEndpoint(schema, settings, render_page(settings.graphql_path))
+    page = render_page(settings.graphql_path, build_examples(settings.graphiql_examples))
+    endpoint = GraphQLEndpoint(schema, settings, page)
     policy = load_policy(settings.entitlements_file, environ={})
     verifier = build_verifier(settings.tokens)
     persisted = PersistedOperations.load(

@@ -20,6 +20,7 @@ from config.topics import read_topic_names
 from entitlements.token_env import read_token_settings
 from entitlements.tokens import TokenSettings
 from projections.topics import TopicNames
+from web.graphiql_examples import ExampleValues
 from web.live.settings import LiveSettings
 from web.persisted import parse_paths
 
@@ -90,6 +91,8 @@ class Settings(ConnectionSettings):
     topics: InstanceOf[TopicNames] = Field(default_factory=TopicNames)
     limits: QueryLimits = Field(default_factory=lambda: QueryLimits())
     live: LiveSettings = Field(default_factory=lambda: LiveSettings())
+    #: What GraphiQL's example tabs look up (``GRAPHIQL_EXAMPLE_*``, set by ``scripts/demo``).
+    graphiql_examples: ExampleValues = Field(default_factory=lambda: ExampleValues())
     #: Consumer group of the projector, whose committed offsets give the consumer lag.
     projector_group: str = Field("portal-projector", min_length=1)
     lag_poll_interval_seconds: float = Field(15.0, ge=0.1, allow_inf_nan=False)
@@ -126,6 +129,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "topics": read_topic_names(reader),
         "limits": reader.read(QueryLimits),
         "live": reader.read(LiveSettings),
+        "graphiql_examples": reader.read(ExampleValues),
     }
     settings = reader.read(Settings, **parts)
     reader.raise_problems()

@@ -127,3 +127,9 @@ def test_persisted_manifests_are_a_comma_list(tmp_path: Path) -> None:
     assert settings.persisted_operations_files == (first, second)
     with pytest.raises(SettingsError, match="PERSISTED_OPERATIONS_FILE"):
         load_settings({**BASE, "PERSISTED_OPERATIONS_FILE": f"{first},{tmp_path / 'c.json'}"})
+
+
+def test_graphiql_example_values_come_with_the_settings() -> None:
+    settings = load_settings({**BASE, "GRAPHIQL_EXAMPLE_TRACKING_NUMBER": " 1Z999 "})
+    assert settings.graphiql_examples.tracking_number == "1Z999"
+    assert settings.graphiql_examples.customer_id == "ACME"
