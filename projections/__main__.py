@@ -65,12 +65,12 @@ def main() -> None:
         help="verify: check every retained record, not only those below the committed offsets",
     )
     args = parser.parse_args()
-    json_logs.configure()
     try:
         settings = load_projector_settings()
     except SettingsError as error:
         print(f"portal projector: {error}", file=sys.stderr)
         sys.exit(2)
+    json_logs.configure(settings.log_level)
     sys.exit(asyncio.run(_run(args.command, args, settings)))
 
 

@@ -13,12 +13,12 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, InstanceOf
 
 from config.env import EnvReader, check_existing_file
-from config.store import ConnectionSettings
+from config.process import ProcessSettings
 from config.topics import read_topic_names
 from projections.topics import TopicNames
 
 
-class ProjectorSettings(ConnectionSettings):
+class ProjectorSettings(ProcessSettings):
     group_id: str = Field("portal-projector", validation_alias="PROJECTOR_GROUP", min_length=1)
     topics: InstanceOf[TopicNames] = Field(default_factory=TopicNames, exclude=True)
     #: Most records taken from Kafka per batch. A backlog goes in large batches: the more of

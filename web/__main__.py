@@ -8,7 +8,6 @@ exit status 2 instead of a traceback.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import uvicorn
@@ -21,9 +20,9 @@ from web.settings import load_settings
 from web.tracing import log_context
 
 
-def configure_logging() -> None:
+def configure_logging(level: str) -> None:
     """JSON lines, each with the request id and trace id of the request it was logged for."""
-    json_logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
+    json_logs.configure(level)
     json_logs.add_context(log_context)
     # Strawberry logs every GraphQL error, expected ones included; web.masking logs the
     # unexpected ones with their request id, so Strawberry's copy is only noise.
@@ -31,9 +30,9 @@ def configure_logging() -> None:
 
 
 def main() -> int:
-    configure_logging()
     try:
         settings = load_settings()
+        configure_logging(settings.log_level)
         app = create_app(settings)
     except (SettingsError, ConfigurationError) as exc:
         print(f"portal API: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf, model_v
 from pydantic_settings import NoDecode
 
 from config.env import EnvReader, EnvSettings, check_existing_file
-from config.store import ConnectionSettings
+from config.process import ProcessSettings
 from config.topics import read_topic_names
 from entitlements.token_env import read_token_settings
 from entitlements.tokens import TokenSettings
@@ -84,7 +84,7 @@ def _check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
     return origins
 
 
-class Settings(ConnectionSettings):
+class Settings(ProcessSettings):
     """Everything the API process needs besides its code."""
 
     tokens: InstanceOf[TokenSettings]

@@ -14,7 +14,7 @@ from tests.helpers import SECRET
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    monkeypatch.setattr(entry, "configure_logging", lambda: None)  # keep the test's logging
+    monkeypatch.setattr(entry, "configure_logging", lambda level: None)  # keep the test's
     monkeypatch.setattr(entry.uvicorn, "run", _never_serve)
     monkeypatch.setenv("AUTH_HS256_SECRET", SECRET)
     return monkeypatch
