@@ -41,6 +41,7 @@ def test_values_from_environment(tmp_path: Path) -> None:
             "TOPIC_DEAD_LETTER": "dev.dead",
             "MONGODB_DATABASE": "p2",
             "KAFKA_REPLICATION_FACTOR": "3",
+            "LOG_LEVEL": "debug",
         }
     )
     assert (settings.group_id, settings.batch_max_records, settings.batch_wait_ms) == ("g2", 50, 0)
@@ -48,6 +49,7 @@ def test_values_from_environment(tmp_path: Path) -> None:
     assert (settings.changes_retention_hours, settings.metrics_port) == (1, 0)
     assert settings.topics.dead_letter == "dev.dead"
     assert (settings.mongodb_database, settings.kafka_replication_factor) == ("p2", 3)
+    assert settings.log_level == "DEBUG"
 
 
 def test_every_bad_variable_is_named_at_once() -> None:
@@ -61,11 +63,13 @@ def test_every_bad_variable_is_named_at_once() -> None:
                 "MONGODB_URI": "postgres://db",
                 "PROJECTOR_METRICS_PORT": "70000",
                 "KAFKA_REPLICATION_FACTOR": "0",
+                "LOG_LEVEL": "loud",
             }
         )
     names = [problem.split("=")[0] for problem in raised.value.problems]
     assert sorted(names) == [
         "KAFKA_REPLICATION_FACTOR",
+        "LOG_LEVEL",
         "MONGODB_URI",
         "PROJECTOR_BATCH_MAX",
         "PROJECTOR_METRICS_PORT",
