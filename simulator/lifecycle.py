@@ -516,25 +516,37 @@ class Lifecycle:
         cancel_at: int | None,
     ) -> None:
         """The warehouse's stage events of each order, up to a cancellation if any."""
-        for order in orders:
-            self._wms_order(order, warp, shipment_id, loaded, departed, cancel_at)
-
-    def _wms_order(
-        self,
-        order: Order,
-        warp: Warp,
-        shipment_id: str | None,
-        loaded: int | None,
-        departed: int | None,
-        cancel_at: int | None,
-    ) -> None:
         rng = self.rng
-        wh = order.warehouse
-        cid = order.customer.profile.customer_id
-        st = dict(order.stage_times)
-        if loaded is not None and departed is not None:
-            st["LOADED"] = loaded
-            st["SHIPPED"] = departed + int(rng.uniform(1, 15) * MINUTE)
+        for order in orders:
+            wh = order.warehouse
+            st = dict(order.stage_times)
+            if loaded is not None and departed is not None:
+                st["LOADED"] = loaded
+                st["SHIPPED"] = departed + int(rng.uniform(1, 15) * MINUTE)
+            picked_qty, handling_units = self._counts(order)
+            for stage in WAREHOUSE_STAGES:
+                at = st.get(stage)
+                if at is None or (cancel_at is not None and at >= cancel_at):
+                    break
+                t = warp(at)
+                data = _stage_data(order, stage, t, shipment_id, handling_units, picked_qty)
+                refs = (shipment_id,) if shipment_id is not None and "shipmentId" in data else ()
+                self.ctx.emit(
+                    Pending(
+                        FULFILLMENT_PROGRESSED,
+                        wh.source,
+                        order.order_id,
+                        order.customer.profile.customer_id,
+                        t,
+                        wh.city.tz,
+                        data,
+                        refs,
+                    )
+                )
+
+    def _counts(self, order: Order) -> tuple[list[int], list[dict[str, Any]]]:
+        """What was picked of each line (now and then a short pick), and the handling units."""
+        rng = self.rng
         picked_qty = [
             line["quantity"]
             - (
@@ -550,25 +562,7 @@ class Lifecycle:
             {"sscc": self.ctx.sscc(), "weightKg": round(max(order.weight_kg, 0.5) / units, 1)}
             for _ in range(units)
         ]
-        for stage in WAREHOUSE_STAGES:
-            at = st.get(stage)
-            if at is None or (cancel_at is not None and at >= cancel_at):
-                break
-            t = warp(at)
-            data = _stage_data(order, stage, t, shipment_id, handling_units, picked_qty)
-            refs = (shipment_id,) if shipment_id is not None and "shipmentId" in data else ()
-            self.ctx.emit(
-                Pending(
-                    FULFILLMENT_PROGRESSED,
-                    wh.source,
-                    order.order_id,
-                    cid,
-                    t,
-                    wh.city.tz,
-                    data,
-                    refs,
-                )
-            )
+        return picked_qty, handling_units
 
     # --- transport ----------------------------------------------------------------------
 
