@@ -30,8 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -41,22 +39,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from entitlements.mint import mint_token
-from entitlements.tokens import TokenSettings
 from projections.changes import ShipmentChange
 from projections.topics import TopicNames
-from tests.integration.processes import terminate
+from tests.helpers import SECRET, token_for
+from tests.integration.api_harness import ApiProcess
 
 REPO = Path(__file__).resolve().parents[1]
-SECRET = "bench-subscriptions-secret-" + "b" * 32
-TOKENS = TokenSettings(hs256_secret=SECRET)
 FEED = "subscription { milestoneFeed { cursor shipmentId projectedAt milestone { rawCode } } }"
 WARMUP_CODE = "WARMUP"
 
@@ -71,48 +65,6 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Api:
-    port: int
-    process: subprocess.Popen[bytes]
-
-
-def spawn_api(env: dict[str, str], log: Path) -> Api:
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "web"],
-            cwd=REPO,
-            env={**env, "API_PORT": str(port)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return Api(port, process)
-
-
-async def wait_healthy(api: Api) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            try:
-                if (await http.get(f"http://127.0.0.1:{api.port}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"API on port {api.port} did not start")
-
-
-def stop_api(api: Api) -> None:
-    terminate(api.process)
 
 
 @dataclass
@@ -149,13 +101,7 @@ async def open_client(url: str, customer: str) -> Client:
         open_timeout=30,
         ping_interval=None,
     )
-    token = mint_token(
-        TOKENS,
-        subject=f"bench-{customer}",
-        customers=[customer],
-        roles=["viewer"],
-        ttl_seconds=3600,
-    )
+    token = token_for([customer], subject=f"bench-{customer}")
     await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
     ack = json.loads(await ws.recv())
     if ack.get("type") != "connection_ack":
@@ -208,7 +154,9 @@ def api_environment(bootstrap: str, prefix: str, topics: TopicNames) -> dict[str
     }
 
 
-async def connect_all(apis: list[Api], customers: list[str], connections: int) -> list[Client]:
+async def connect_all(
+    apis: list[ApiProcess], customers: list[str], connections: int
+) -> list[Client]:
     """``connections`` subscribed clients, alternating between the two processes."""
     clients: list[Client] = []
     for batch_start in range(0, connections, 50):
@@ -326,7 +274,7 @@ def report(run: Run, connections: int) -> None:
 
 async def measure(
     args: argparse.Namespace,
-    apis: list[Api],
+    apis: list[ApiProcess],
     producer: AIOKafkaProducer,
     topics: TopicNames,
     opened: list[Client],
@@ -335,7 +283,7 @@ async def measure(
     """Connect, warm up, publish at the given rate and wait for the deliveries. The clients
     and their reader tasks go into ``opened`` and ``readers`` as they start, for the caller
     to close whatever happens."""
-    await asyncio.gather(*(wait_healthy(api) for api in apis))
+    await asyncio.gather(*(api.wait_ready() for api in apis))
     await producer.start()
     await asyncio.sleep(2)  # let the processes settle (imports done, hubs connected)
     rss_idle = [rss_bytes(api.process.pid) for api in apis]
@@ -369,7 +317,7 @@ async def main(args: argparse.Namespace) -> None:
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / prefix
     logs.mkdir(parents=True)
     env = api_environment(args.bootstrap, prefix, topics)
-    apis = [spawn_api(env, logs / f"api{i}.log") for i in range(2)]
+    apis = [ApiProcess(env, logs / f"api{i}.log") for i in range(2)]
     producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=2, acks=1)
     clients: list[Client] = []
     readers: list[asyncio.Task[None]] = []
@@ -381,7 +329,7 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
         await producer.stop()
         for api in apis:
-            stop_api(api)
+            api.stop()
         await admin.delete_topics(list(topics.__dict__.values()))
         await admin.close()
 
