@@ -39,7 +39,12 @@ class SettingsError(ValueError):
 
 
 class _MappingEnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source over the mapping ``EnvReader`` was given."""
+    """pydantic-settings' environment source over the mapping ``EnvReader`` was given.
+
+    ``_load_env_vars`` is the source's own hook for where variables come from (it reads
+    ``os.environ``); pydantic-settings is pinned in constraints.txt, and the settings tests
+    that pass a mapping fail if a new version stops calling it.
+    """
 
     def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
         self._environ = environ
