@@ -40,7 +40,7 @@ class QueryLimits(EnvSettings):
     max_aliases: int = Field(30, validation_alias="MAX_ALIASES", ge=0)
     max_query_bytes: int = Field(20_000, validation_alias="MAX_QUERY_BYTES", ge=1)
     #: Lexical tokens the parser reads before it gives up (graphql-core's ``max_tokens``).
-    max_tokens: int = Field(1_000, validation_alias="MAX_QUERY_TOKENS", ge=1)
+    max_tokens: int = Field(500, validation_alias="MAX_QUERY_TOKENS", ge=1)
     #: Fields, fragment spreads and inline fragments written in one document; checked before
     #: validation, whose cost grows with them (quadratically, for repeated response names).
     max_fields: int = Field(100, validation_alias="MAX_QUERY_FIELDS", ge=1)
@@ -50,6 +50,8 @@ class QueryLimits(EnvSettings):
     max_entity_representations: int = Field(
         100, validation_alias="MAX_ENTITY_REPRESENTATIONS", ge=1
     )
+    #: Validation stops after this many errors (graphql-core's default is 100).
+    max_validation_errors: int = Field(10, validation_alias="MAX_VALIDATION_ERRORS", ge=1)
     #: The page size assumed for a list field that is not given ``first``.
     default_page_size: int = Field(20, validation_alias="DEFAULT_PAGE_SIZE", ge=1)
     #: Request bodies larger than this are refused before parsing (413).
@@ -105,6 +107,16 @@ class Settings(ProcessSettings):
     ] = ()
     #: Distinct query texts whose parse and validation are remembered (``web.document_cache``).
     document_cache_size: int = Field(256, ge=0)
+    #: Worker processes that validate new documents larger than a handful of selections
+    #: (``web.validation_pool``), and how many such documents may wait or run at once in
+    #: this process, in all and from one client (beyond: 429 RATE_LIMITED).
+    document_check_processes: int = Field(1, ge=1, le=64)
+    document_check_queue: int = Field(4, ge=1)
+    document_check_per_client: int = Field(1, ge=1)
+    #: GraphQL operations running at once over HTTP in this process, in all and from one
+    #: client (token subject, else address); beyond either: 429 RATE_LIMITED.
+    max_requests_in_flight: int = Field(512, ge=1)
+    max_requests_per_client: int = Field(16, ge=1)
     #: A source whose last applied event is older than this is reported stale.
     stale_after_seconds: float = Field(300.0, ge=0.001, allow_inf_nan=False)
     #: Entitlement policy file; None means the packaged default policy.
