@@ -154,14 +154,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
             if live_context is not None:
                 app.state.live = await stack.enter_async_context(live_context)
                 endpoint.use_live(app.state.live)
-            logger.info(
-                "portal API ready: GraphQL at %s, MongoDB database %r, live updates %s, "
-                "%d persisted operations",
-                settings.graphql_path,
-                settings.mongodb_database,
-                "on" if app.state.live is not None else "off",
-                len(app.state.persisted),
-            )
+            _log_ready(app, settings)
             yield
 
     app = Starlette(
@@ -178,6 +171,17 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     app.state.endpoint = endpoint
     app.state.validation_pool = validation_pool
     return app
+
+
+def _log_ready(app: Starlette, settings: Settings) -> None:
+    logger.info(
+        "portal API ready: GraphQL at %s, MongoDB database %r, live updates %s, "
+        "%d persisted operations",
+        settings.graphql_path,
+        settings.mongodb_database,
+        "on" if app.state.live is not None else "off",
+        len(app.state.persisted),
+    )
 
 
 async def _open_store(
