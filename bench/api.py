@@ -635,7 +635,7 @@ async def freshness_cost(
 # --- main ----------------------------------------------------------------------------------
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--database", help="reuse this database as it is (not dropped)")
     parser.add_argument("--days", type=int, default=60)
@@ -660,8 +660,103 @@ async def main() -> None:
     parser.add_argument(
         "--freshness-only", action="store_true", help="only the extensions.freshness cost"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+async def prepare(args: argparse.Namespace, db: AsyncDatabase[Doc]) -> list[Sample]:
+    """Project the seeded world into ``db`` (unless reused) and pick the sample customers."""
+    if args.database is None:
+        events, projected = await load_world(args, db)
+        print(
+            f"projected {events} events into {db.name} in {projected:.0f}s "
+            f"({events / projected:.0f} events/s, no Kafka)"
+        )
+    counts = {c: await db[c].count_documents({}) for c in documents.ENTITY_COLLECTIONS}
+    print(f"documents: {counts}")
+    customers = await samples(db)
+    if not customers:
+        raise SystemExit(f"no unrestricted customer with shipments and invoices in {db.name}")
+    print(
+        "customers: "
+        + ", ".join(f"{s.customer} ({len(s.tracking_numbers)} tracking numbers)" for s in customers)
+    )
+    return customers
+
+
+def server_environment(args: argparse.Namespace, database: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "AUTH_HS256_SECRET": SECRET,
+        "MONGODB_URI": args.mongodb_uri,
+        "MONGODB_DATABASE": database,
+        "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
+        # Access logs off on both sides: the ceiling has none either.
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+async def start_servers(
+    env: Mapping[str, str], logs: Path, servers: dict[Any, Server], processes: int
+) -> None:
+    """The API and the ceiling, ``processes`` of each, added to ``servers`` as they start (for
+    the caller to stop)."""
+    for name, argv in (("api", ["-m", "web"]), ("ceiling", ["bench/api_ceiling.py"])):
+        target: Target = "api" if name == "api" else "ceiling"
+        servers[target] = spawn(target, argv, env, logs / f"{name}.log", processes)
+    print(f"servers: {processes} process(es) each for the API and the ceiling")
+    for name, server in servers.items():
+        await wait_healthy(server, logs / f"{name}.log")
+
+
+async def compare(
+    args: argparse.Namespace, servers: dict[Any, Server], customers: list[Sample]
+) -> dict[tuple[QueryName, Target, str], Result]:
+    """Check both answer alike, warm both up, then measure each query on both, interleaved."""
+    queries: list[QueryName] = ["tracking", "orders page", "invoices"]
+    check_rng = random.Random(3)
+    for query in queries:
+        for sample in customers[:3]:
+            await same_answers(servers, query, sample, check_rng)
+    print("answers checked: the API and the ceiling return the same documents")
+
+    def calls_for(query: QueryName, target: Target) -> CallMaker:
+        return lambda rng: make_call(query, target, rng.choice(customers), rng)
+
+    for target, server in servers.items():  # warm up: connection pools, code paths
+        for query in queries:
+            await closed_loop(server, target, calls_for(query, target), args.concurrency, 1)
+
+    results: dict[tuple[QueryName, Target, str], Result] = {}
+    for query in queries:
+        # The machine is shared: alternating slices give the API and the ceiling the
+        # same background load.
+        for _ in range(args.rounds):
+            for target, server in servers.items():
+                part = await closed_loop(
+                    server,
+                    target,
+                    calls_for(query, target),
+                    args.concurrency,
+                    args.seconds / args.rounds,
+                )
+                results.setdefault((query, target, "closed"), Result()).add(part)
+        for target, server in servers.items():
+            results[(query, target, "open")] = await open_loop(
+                server,
+                target,
+                calls_for(query, target),
+                args.rate,
+                args.seconds,
+                args.concurrency * 2,
+            )
+        rates = ", ".join(f"{t} {results[(query, t, 'closed')].rate:.1f}" for t in servers)
+        print(f"  {query}: closed loop req/s {rates}", flush=True)
+    return results
+
+
+async def main() -> None:
+    args = parse_args()
     run = uuid.uuid4().hex[:8]
     database = args.database or f"bench_api_{run}"
     client: AsyncMongoClient[Doc] = AsyncMongoClient(args.mongodb_uri, tz_aware=True, maxPoolSize=8)
@@ -669,84 +764,13 @@ async def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="bench-api-"))
     try:
         db = client[database]
-        if args.database is None:
-            events, projected = await load_world(args, db)
-            print(
-                f"projected {events} events into {database} in {projected:.0f}s "
-                f"({events / projected:.0f} events/s, no Kafka)"
-            )
-        counts = {c: await db[c].count_documents({}) for c in documents.ENTITY_COLLECTIONS}
-        print(f"documents: {counts}")
-        customers = await samples(db)
-        if not customers:
-            raise SystemExit(f"no unrestricted customer with shipments and invoices in {database}")
-        print(
-            "customers: "
-            + ", ".join(
-                f"{s.customer} ({len(s.tracking_numbers)} tracking numbers)" for s in customers
-            )
-        )
-
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "AUTH_HS256_SECRET": SECRET,
-            "MONGODB_URI": args.mongodb_uri,
-            "MONGODB_DATABASE": database,
-            "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
-            # Access logs off on both sides: the ceiling has none either.
-            "LOG_LEVEL": "WARNING",
-        }
+        customers = await prepare(args, db)
+        env = server_environment(args, database)
         if args.freshness_only:
             await freshness_cost(args, db, env, customers, logs, servers)
             return
-        for name, argv in (("api", ["-m", "web"]), ("ceiling", ["bench/api_ceiling.py"])):
-            target: Target = "api" if name == "api" else "ceiling"
-            servers[target] = spawn(target, argv, env, logs / f"{name}.log", args.processes)
-        print(f"servers: {args.processes} process(es) each for the API and the ceiling")
-        for name, server in servers.items():
-            await wait_healthy(server, logs / f"{name}.log")
-
-        queries: list[QueryName] = ["tracking", "orders page", "invoices"]
-        check_rng = random.Random(3)
-        for query in queries:
-            for sample in customers[:3]:
-                await same_answers(servers, query, sample, check_rng)
-        print("answers checked: the API and the ceiling return the same documents")
-
-        def calls_for(query: QueryName, target: Target) -> CallMaker:
-            return lambda rng: make_call(query, target, rng.choice(customers), rng)
-
-        for target, server in servers.items():  # warm up: connection pools, code paths
-            for query in queries:
-                await closed_loop(server, target, calls_for(query, target), args.concurrency, 1)
-
-        results: dict[tuple[QueryName, Target, str], Result] = {}
-        for query in queries:
-            # The machine is shared: alternating slices give the API and the ceiling the
-            # same background load.
-            for _ in range(args.rounds):
-                for target, server in servers.items():
-                    part = await closed_loop(
-                        server,
-                        target,
-                        calls_for(query, target),
-                        args.concurrency,
-                        args.seconds / args.rounds,
-                    )
-                    results.setdefault((query, target, "closed"), Result()).add(part)
-            for target, server in servers.items():
-                results[(query, target, "open")] = await open_loop(
-                    server,
-                    target,
-                    calls_for(query, target),
-                    args.rate,
-                    args.seconds,
-                    args.concurrency * 2,
-                )
-            rates = ", ".join(f"{t} {results[(query, t, 'closed')].rate:.1f}" for t in servers)
-            print(f"  {query}: closed loop req/s {rates}", flush=True)
-        report(results, args)
+        await start_servers(env, logs, servers, args.processes)
+        report(await compare(args, servers, customers), args)
         await freshness_cost(args, db, env, customers, logs, servers)
     finally:
         for server in servers.values():

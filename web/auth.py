@@ -112,20 +112,11 @@ def bearer_token(header: str) -> str:
     return token
 
 
-def caller_from_authorization(header: str | None, verifier: TokenVerifier) -> Caller | None:
+async def authenticate(header: str | None, verifier: TokenVerifier) -> Caller | None:
     """The caller for a request's ``Authorization`` header; None when there is no header.
 
-    May block on a JWKS fetch (see ``TokenVerifier.may_block``); async code should prefer
-    ``authenticate``.
-    """
-    if header is None:
-        return None
-    return verifier.verify(bearer_token(header))
-
-
-async def authenticate(header: str | None, verifier: TokenVerifier) -> Caller | None:
-    """``caller_from_authorization`` for the event loop: a verifier that may fetch JWKS keys
-    runs in a worker thread so one slow identity provider cannot stall every request."""
+    A verifier that may fetch JWKS keys runs in a worker thread so one slow identity provider
+    cannot stall every request."""
     if header is None:
         return None
     token = bearer_token(header)

@@ -146,16 +146,6 @@ def measure_document(
     return total
 
 
-def operation_cost(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    variables: Mapping[str, Any] | None,
-    default_page_size: int,
-) -> int:
-    """The cost of the costliest operation in the document (only one of them will run)."""
-    return measure_document(schema, document, variables, default_page_size).cost
-
-
 class _Walker:
     def __init__(
         self,

@@ -31,9 +31,9 @@ from projections.documents import EntityKind
 from resolvers.audit import MongoAuditSink
 from resolvers.readers import Readers
 from tests.conftest import Stack
-from tests.integration.test_http import (
+from tests.helpers import SECRET
+from tests.integration.http_harness import (
     GRJ,
-    SECRET,
     TRACK,
     Running,
     codes,

@@ -13,18 +13,11 @@ from graph.global_ids import encode
 from graph.schema import build_schema
 from projections import documents
 from resolvers.generation import GenerationPointer
+from projections.summaries import summarize
 from resolvers.readers import Readers
 from tests.global_ids import numbers
-from tests.integration.test_resolvers_world import (
-    T0,
-    MemoryAudit,
-    World,
-    caller,
-    invoice,
-    order,
-    run,
-    shipment,
-)
+from tests.helpers import caller
+from tests.integration.world_harness import T0, MemoryAudit, World, invoice, order, run, shipment
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()
@@ -568,3 +561,15 @@ async def test_bookkeeping_fields_never_leave_the_readers(db: AsyncDatabase[Doc]
         doc = await readers.load(kind, entity_id)  # type: ignore[arg-type]
         assert doc is not None
         assert not [k for k in doc if k.startswith("_") and k != "_id"]
+
+
+def test_embedded_summaries_are_the_projectors_own() -> None:
+    o = order("SO-1", "ACME", reference="PO-1", stage="LOADED")
+    s = shipment("SH-1", "ACME", order_ids=["SO-1"], tracking="1Z1")
+    i = invoice("IN-1", "ACME", number="N-1", order_ids=["SO-1"], shipment_ids=["SH-1"])
+    World([o], [s], [i]).link()
+    assert o["related"]["shipments"]["SH-1"] == {**summarize("shipments", s), "rev": 2}
+    assert o["related"]["invoices"]["IN-1"]["total"] == "1150.00"
+    assert s["related"]["orders"]["SO-1"]["customerReference"] == "PO-1"
+    assert i["related"]["shipments"]["SH-1"]["trackingNumber"] == "1Z1"
+    assert o["fulfillment"]["shipmentIds"] == ["SH-1"]

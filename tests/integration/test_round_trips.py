@@ -19,7 +19,8 @@ from graph.schema import build_schema
 from resolvers.generation import GenerationPointer
 from tests.conftest import Stack
 from tests.global_ids import numbers
-from tests.integration.test_resolvers_world import T0, World, caller, invoice, order, shipment
+from tests.helpers import caller
+from tests.integration.world_harness import T0, World, invoice, order, shipment
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()

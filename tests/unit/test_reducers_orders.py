@@ -11,18 +11,8 @@ import pytest
 
 from projections.events import Event, InvalidEvent
 from projections.reducers import ConflictingEvent, apply
-from projections.status_mapping import load_status_mapping
+from tests.helpers import MAPPING, fold
 from tests.unit import strategies as s
-
-MAPPING = load_status_mapping()
-
-
-def fold(*events: Event, start: dict[str, Any] | None = None) -> dict[str, Any]:
-    doc = start
-    for event in events:
-        doc = apply(doc, event, MAPPING)
-    assert doc is not None
-    return doc
 
 
 def created(sequence: int = 1, **kwargs: Any) -> Event:

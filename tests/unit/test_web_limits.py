@@ -15,7 +15,7 @@ from entitlements.errors import ForbiddenError
 from web.admission import LaneFull
 from web.document_cache import DocumentCache
 from web.error_codes import retry_later
-from web.limits import MeasureCache, QueryLimitsExtension, measure_document, operation_cost
+from web.limits import MeasureCache, QueryLimitsExtension, measure_document
 from web.masking import MASKED_MESSAGE, CodedErrors
 from web.request_id import _current as request_id_var
 from web.settings import QueryLimits
@@ -86,7 +86,7 @@ GQL = SCHEMA._schema
 
 
 def cost(query: str, variables: dict[str, Any] | None = None) -> int:
-    return operation_cost(GQL, parse(query), variables, default_page_size=20)
+    return measure_document(GQL, parse(query), variables, default_page_size=20).cost
 
 
 async def run(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -123,9 +123,9 @@ def test_fragments_cost_the_same_as_inline_selections() -> None:
 def test_explicit_last_sets_the_page_when_first_is_absent() -> None:
     schema = strawberry.Schema(Paged)
     query = "{ items(last: 3) { name } }"
-    assert operation_cost(schema._schema, parse(query), None, default_page_size=20) == 3
+    assert measure_document(schema._schema, parse(query), None, default_page_size=20).cost == 3
     query = "{ items { name } }"
-    assert operation_cost(schema._schema, parse(query), None, default_page_size=20) == 20
+    assert measure_document(schema._schema, parse(query), None, default_page_size=20).cost == 20
 
 
 def test_scalars_and_introspection_are_free() -> None:
