@@ -12,8 +12,8 @@ from entitlements.policy import Policy
 from graph.global_ids import encode
 from graph.schema import build_schema
 from projections import documents
-from resolvers.generation import GenerationPointer
 from projections.summaries import summarize
+from resolvers.generation import GenerationPointer
 from resolvers.readers import Readers
 from tests.global_ids import numbers
 from tests.helpers import caller

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -188,10 +187,9 @@ def test_apply_refuses_a_document_of_another_entity() -> None:
         apply({"_id": "SO-OTHER"}, created(), MAPPING)
 
 
-def test_a_2000_line_order_stays_small_and_fast() -> None:
+def test_a_2000_line_order_stays_small() -> None:
     """Bookkeeping is a few versions plus two small integers per line, however many reports."""
     lines = 2000
-    started = time.perf_counter()
     doc = fold(created(lines=lines))
     for n, stage in enumerate(["PICKED", "PACKED", "LOADED", "SHIPPED"] * 3):
         report = [
@@ -199,9 +197,7 @@ def test_a_2000_line_order_stays_small_and_fast() -> None:
             for i in range(1, lines + 1)
         ]
         doc = fold(progressed(n + 1, stage, 10 + n, shipment="SH-1", lines=report), start=doc)
-    elapsed = time.perf_counter() - started
     state = doc["_fulfillmentState"]
     assert len(state["versions"]) == 1  # only the newest report's version is still referenced
     assert len(bson.encode(state)) < 40 * lines
     assert len(bson.encode(doc)) < 400 * lines
-    assert elapsed < 10.0  # ~0.3 s on an idle machine; generous for a loaded CI
