@@ -38,10 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from tests.integration.test_resolvers_world import T0, caller, invoice, order, run, shipment
 
 from graph.schema import build_schema
 from projections.store import ProjectionStore
+from tests.helpers import caller
+from tests.integration.world_harness import T0, invoice, order, run, shipment
 
 BIG = "BIGCO"
 OTHERS = [f"OTHER{n}" for n in range(9)]
