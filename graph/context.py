@@ -15,7 +15,14 @@ from readmodel.collections import CollectionNames
 from resolvers.access import Caller, Policy
 from resolvers.audit import AuditSink, MongoAuditSink
 from resolvers.freshness import DEFAULT_STALE_AFTER
+from resolvers.generation import GenerationPointer
 from resolvers.readers import Clock, Database, Readers, utc_now
+
+
+def generation_pointer(names: CollectionNames, *, max_age_seconds: float) -> GenerationPointer:
+    """The process's remembered read pointer (``resolvers.generation``): the web layer builds
+    one per process and hands it to every request's context."""
+    return GenerationPointer(names, max_age_seconds=max_age_seconds)
 
 
 def audit_log(db: Database, names: CollectionNames) -> AuditSink:
@@ -48,11 +55,22 @@ class GraphContext:
         collections: CollectionNames | None = None,
         stale_after: timedelta = DEFAULT_STALE_AFTER,
         clock: Clock = utc_now,
+        pointer: GenerationPointer | None = None,
     ) -> GraphContext:
-        """The context for one request; ``audit`` defaults to the database's audit collection."""
+        """The context for one request; ``audit`` defaults to the database's audit collection;
+        ``pointer`` is the process's (None: the generation pointer is read per request)."""
         names = collections or CollectionNames()
         sink = audit if audit is not None else audit_log(db, names)
-        readers = Readers(db, policy, caller, sink, names, clock=clock, stale_after=stale_after)
+        readers = Readers(
+            db,
+            policy,
+            caller,
+            sink,
+            names,
+            clock=clock,
+            stale_after=stale_after,
+            pointer=pointer,
+        )
         return cls(readers=readers, caller=caller, request=request)
 
     def for_caller(self, caller: Caller) -> GraphContext:

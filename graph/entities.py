@@ -197,6 +197,26 @@ RELATIONS: Final[Mapping[str, tuple[tuple[str, str, str], ...]]] = {
 _INVOICES_FORBIDDEN = " FORBIDDEN (and null) unless your roles include reading invoices."
 
 
+_E = TypeVar("_E", bound=_Entity)
+
+
+def _linked(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
+    """The entities of ``kind`` this one links to that the caller may see: at once when the
+    document at hand and its summaries suffice (the usual case), else an awaitable (see
+    ``Backing.answer`` for why answering synchronously matters)."""
+    if backing.document is not None:
+        related = readers_of(info).related_at_hand(backing.document, kind.KIND)
+        if related is not None:
+            return [kind.related(entity) for entity in related]
+    return cast(list[_E], _linked_loaded(backing, info, kind))
+
+
+async def _linked_loaded(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
+    parent = await backing.doc(info)
+    related = await readers_of(info).related(parent, kind.KIND) if parent else []
+    return [kind.related(entity) for entity in related]
+
+
 def _relation(target: str, description: str) -> Any:
     """The field listing the ``target`` entities an entity links to that the caller may see.
 
@@ -204,11 +224,8 @@ def _relation(target: str, description: str) -> Any:
     types refer to each other, so none of them exists when the first one is declared.
     """
 
-    async def linked(self: _Entity, info: Info) -> list[_Entity]:
-        kind = cast(type[_Entity], globals()[target])
-        parent = await self.backing.doc(info)
-        related = await readers_of(info).related(parent, kind.KIND) if parent else []
-        return [kind.related(entity) for entity in related]
+    def linked(self: _Entity, info: Info) -> list[_Entity]:
+        return _linked(self.backing, info, cast(type[_Entity], globals()[target]))
 
     if target == "Invoice":
         linked.__annotations__["return"] = f"list[{target}] | None"
