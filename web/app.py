@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import timedelta
 from typing import Any, Final
 
@@ -26,7 +26,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from entitlements.policy import load_policy
+from entitlements.policy import Policy, load_policy
+from entitlements.tokens import TokenVerifier
 from graph.context import ConnectionCaller, audit_log, generation_pointer
 from graph.freshness import FreshnessCopy
 from graph.schema import ExtensionSpec, build_schema
@@ -42,6 +43,7 @@ from web.graphiql_examples import build_examples
 from web.graphql_http import GraphQLEndpoint
 from web.headers import AssetFiles
 from web.limits import MeasureCache, QueryLimitsExtension, screen_document
+from web.live import LiveService
 from web.live import lifespan as live_lifespan
 from web.masking import CodedErrors
 from web.metrics import Metrics, MetricsExtension, ResponseCodes
@@ -147,16 +149,8 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
                 await _start_freshness(stack, freshness, db, settings.freshness_refresh_seconds)
             app.state.live = None
             if live:
-                app.state.live = await stack.enter_async_context(
-                    live_lifespan(
-                        settings.live,
-                        bootstrap_servers=settings.kafka_bootstrap_servers,
-                        replication_factor=settings.kafka_replication_factor,
-                        topics=settings.topics,
-                        verifier=verifier,
-                        policy=policy,
-                    )
-                )
+                live_context = _live_lifespan(settings, verifier, policy)
+                app.state.live = await stack.enter_async_context(live_context)
                 endpoint.use_live(app.state.live)
             _log_ready(app, settings)
             yield
@@ -271,3 +265,17 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
             max_age=600,
         ),
     ]
+
+
+def _live_lifespan(
+    settings: Settings, verifier: TokenVerifier, policy: Policy
+) -> AbstractAsyncContextManager[LiveService]:
+    """The subscriptions' live feed for the app's lifespan, sharing its verifier and policy."""
+    return live_lifespan(
+        settings.live,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        replication_factor=settings.kafka_replication_factor,
+        topics=settings.topics,
+        verifier=verifier,
+        policy=policy,
+    )
