@@ -424,6 +424,20 @@ INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
 }
 
 
+#: Options DocumentDB (FerretDB 2's engine) takes for the sort indexes, and MongoDB refuses:
+#: an *ordered* (composite-term) index stores one term per document for the whole key, so
+#: ``customerId`` equality plus a range on the sort field is one short index range instead of
+#: an intersection with every one of the customer's entries. Readers bound a page's sort with
+#: such ranges (``resolvers/paging_windows.py``). The index access method stays DocumentDB's
+#: default one (the *extended* RUM method is not used; README, "The store").
+DOCUMENTDB_SORT_INDEX_OPTIONS: Final[dict[str, Any]] = {"enableOrderedIndex": True}
+
+
+def is_sort_index(keys: list[tuple[str, int]]) -> bool:
+    """Whether an ``INDEXES`` entry is a customer's ``(customerId, <sort field>, _id)`` index."""
+    return len(keys) == 3 and keys[0][0] == "customerId" and keys[2][0] == "_id"
+
+
 def sort_index(collection: str, field: str) -> str | None:
     """The index that holds one customer's ``collection`` documents in ``field`` order (then
     ``_id``), if ``INDEXES`` has one.
