@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from projections import documents
+from projections import documents, search_keys
 from resolvers.errors import BadUserInput
 
 #: Order statuses derived from ``cancelled`` and ``fulfillmentStage``.
@@ -25,7 +25,8 @@ ORDER_STATUSES: Final = ("OPEN", "IN_FULFILLMENT", "SHIPPED", "CANCELLED")
 #: Invoice statuses as clients see them: OVERDUE is derived, never stored.
 INVOICE_VIEW_STATUSES: Final = (*documents.INVOICE_STATUSES, "OVERDUE")
 
-SEARCH_TEXT_MIN: Final = 2
+#: Shorter fragments would match most documents: no index range narrows them.
+SEARCH_TEXT_MIN: Final = search_keys.MIN_FRAGMENT
 SEARCH_TEXT_MAX: Final = 100
 
 
@@ -221,6 +222,12 @@ class ShipmentSearch:
 
     ``text`` matches, case-insensitively and as a substring, a shipment's id, tracking number,
     order ids, destination city, and the customer reference or ship-to name of its orders.
+
+    Each query is a *candidate* condition an index serves (a range of the search keys the
+    projector stores, ``projections/search_keys.py``) AND the exact condition (escaped,
+    case-insensitive ``$regex`` alternatives) checked on the candidates. Documents written
+    before search keys existed have none: they are candidates by ``{_search: null}``, an
+    index equality too, until a rebuild or their next change writes their keys.
     """
 
     text: str
@@ -240,16 +247,24 @@ class ShipmentSearch:
         """A ``$regex`` condition for the text, escaped: the client's text is never a regex."""
         return {"$regex": re.escape(self.text), "$options": "i"}
 
+    def candidates(self, *extra_keys: str) -> dict[str, Any]:
+        """Documents holding the text's search key or one of ``extra_keys``, or no keys yet
+        (``projections/search_keys.py``): all lookups of the search keys' index."""
+        keys = [search_keys.fragment_key(self.text), *extra_keys]
+        present = {documents.SEARCH_KEYS: keys[0] if len(keys) == 1 else {"$in": keys}}
+        return {"$or": [present, {documents.SEARCH_KEYS: None}]}
+
     def order_filter(self) -> dict[str, Any]:
         """Orders whose own fields match; their shipments are search hits too."""
         pattern = self.pattern()
-        return {
+        exact = {
             "$or": [
                 {"customerReference": pattern},
                 {"shipTo.name": pattern},
                 {"_id": pattern},
             ]
         }
+        return combine(self.candidates(), exact)
 
     def shipment_filter(self, matching_order_ids: Iterable[str]) -> dict[str, Any]:
         """Shipments matching the text themselves, or shipping one of ``matching_order_ids``."""
@@ -263,9 +278,10 @@ class ShipmentSearch:
         order_ids = sorted(set(matching_order_ids))
         if order_ids:
             alternatives.append({"orderIds": {"$in": order_ids}})
+        candidates = self.candidates(*search_keys.order_keys(order_ids))
         structured = ShipmentFilter(
             statuses=self.statuses,
             planned_pickup=self.planned_pickup,
             customer_id=self.customer_id,
         ).mongo()
-        return combine({"$or": alternatives}, structured)
+        return combine(candidates, {"$or": alternatives}, structured)

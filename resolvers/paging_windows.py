@@ -190,6 +190,9 @@ class WindowHints:
             self._hints.move_to_end(key)
         return hint
 
+    def clear(self) -> None:
+        self._hints.clear()
+
     def put(self, key: Hashable, hint: WindowHint) -> None:
         self._hints[key] = hint
         self._hints.move_to_end(key)

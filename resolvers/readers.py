@@ -79,6 +79,9 @@ Clock: TypeAlias = Callable[[], datetime]
 OVERFETCH_CHUNK: Final = 100
 #: First-page window hints of this process (``resolvers.paging_windows``): a speed-up only.
 PROCESS_WINDOW_HINTS: Final = WindowHints()
+#: The index of the search keys (``documents.INDEXES``), named as the hint of every search
+#: query: left to itself the store's planner intersects it with a whole customer's entries.
+SEARCH_INDEX: Final = "search"
 #: At most this many orders feed a search's "shipments of matching orders" branch.
 SEARCH_ORDER_MATCHES: Final = 500
 
@@ -272,11 +275,13 @@ class Readers:
         sort: Sequence[tuple[str, int]] | None = None,
         limit: int = 0,
         projection: Mapping[str, Any] | None = None,
+        index: str | None = None,
     ) -> list[Doc]:
         """Raw documents matching ``query`` AND the scope filter (not yet checked or redacted).
 
         A sorted, limited read for several customers is one read per customer, merged
-        (``resolvers.customer_merge``): each is an ordered index scan that stops at the limit.
+        (``resolvers.customer_merge``), each through its sort index unless ``index`` names
+        the index to read through (one that narrows better, as a search's keys do).
         """
         scope_filter = self._scope_filter(scope, kind)
         collection = await self._collection(kind)
@@ -285,11 +290,17 @@ class Readers:
         try:
             if split is None:
                 return await self._find_in(
-                    kind, collection, combine(query, scope_filter), sort, limit, projection
+                    kind,
+                    collection,
+                    combine(query, scope_filter),
+                    sort,
+                    limit,
+                    projection,
+                    index=index,
                 )
             answers = await asyncio.gather(
                 *(
-                    self._find_in(kind, collection, combine(query, one), sort, limit)
+                    self._find_in(kind, collection, combine(query, one), sort, limit, index=index)
                     for one in split
                 )
             )
@@ -306,16 +317,18 @@ class Readers:
         sort: Sequence[tuple[str, int]] | None,
         limit: int,
         projection: Mapping[str, Any] | None = None,
+        *,
+        index: str | None = None,
     ) -> list[Doc]:
-        """One ``find``; a sorted read of one customer names its ordered index as the hint
-        (``documents.sort_index``).
+        """One ``find`` through ``index`` if named; else a sorted read of one customer names
+        its ordered index as the hint (``documents.sort_index``).
 
         The projector creates that index before it writes a generation. A store that
         refuses the hint (the index is missing: documents written by something else) is
         asked again without it, so a missing index costs speed, not answers.
         """
-        hint = None
-        if sort and limit and isinstance(query.get("customerId"), str):
+        hint = index
+        if hint is None and sort and limit and isinstance(query.get("customerId"), str):
             hint = sort_index(kind, sort[0][0])
         sorting = list(sort) if sort else None
         if hint is not None:
@@ -451,25 +464,34 @@ class Readers:
         request: PageRequest,
         *,
         prime: bool,
+        index: str | None = None,
     ) -> Page:
-        """One page: ``size + 1`` visible documents from the position on, read in windows of
-        the sort field (``resolvers.paging_windows``) when a width is known."""
+        """One page: ``size + 1`` visible documents from the position on, read through the
+        sort index in windows of the sort field (``resolvers.paging_windows``) when a width is
+        known; through ``index`` instead if named, as one sorted read (a search's candidates
+        are few, and its keys' index finds them)."""
+        windowed = index is None
         sort = request.reading_sort
         position = request.position()
         complete = scope.filter_is_complete(kind)
         chunk = request.size + 1 if complete else max(request.size + 1, OVERFETCH_CHUNK)
-        hint_key = await self._hint_key(scope, kind, query, sort) if position is None else None
-        width = position.width if position is not None else None
+        first_page = position is None and windowed
+        hint_key = await self._hint_key(scope, kind, query, sort) if first_page else None
+        width = position.width if position is not None and windowed else None
         visible: list[Doc] = []
         read: list[Doc] = []
         while True:
             if position is None:
-                windows = first_page_windows(sort, self._window_hints.get(hint_key))
+                windows = (
+                    first_page_windows(sort, self._window_hints.get(hint_key))
+                    if hint_key is not None
+                    else None
+                )
                 bounded = dict(query)
             else:
                 windows = windows_after(sort, position.value, width)
                 bounded = combine(query, after_filter(sort, position))
-            raw = await self._read_windows(scope, kind, bounded, sort, chunk, windows)
+            raw = await self._read_windows(scope, kind, bounded, sort, chunk, windows, index=index)
             read.extend(raw)
             visible.extend(self._visible(scope, kind, raw))
             if len(visible) > request.size or len(raw) < chunk:
@@ -496,11 +518,15 @@ class Readers:
         sort: SortSpec,
         limit: int,
         windows: Sequence[Window] | None,
+        *,
+        index: str | None,
     ) -> list[Doc]:
         """The first ``limit`` documents of ``query`` in ``sort`` order, one window after
         another (the windows partition the order, so their answers concatenate in order)."""
         if windows is None:
-            return await self._find(scope, kind, query, sort=sort.mongo_sort(), limit=limit)
+            return await self._find(
+                scope, kind, query, sort=sort.mongo_sort(), limit=limit, index=index
+            )
         read: list[Doc] = []
         for window in windows:
             read += await self._find(
@@ -551,9 +577,9 @@ class Readers:
         """Shipments whose id, tracking number, order ids, destination city, or whose orders'
         customer reference or ship-to name contain ``search.text`` (case-insensitive).
 
-        Two queries: matching orders (ids only), then matching shipments. Both use escaped,
-        case-insensitive ``$regex`` (substring matches, which no index serves), evaluated
-        over the documents the scope's ``customerId`` equality narrows to.
+        Two queries: matching orders (ids only), then matching shipments, each a range of the
+        search keys' index (the candidates) checked with escaped, case-insensitive ``$regex``
+        (``ShipmentSearch``); the candidates are sorted for the page in memory.
 
         ``cross_customer`` (support staff only, else FORBIDDEN) searches every customer and
         records an audit entry naming the customers whose shipments were returned; the entry
@@ -566,15 +592,25 @@ class Readers:
         order_query = combine(search.order_filter(), narrowing)
         if scope.filter_is_complete("orders"):
             raw_orders = await self._find(
-                scope, "orders", order_query, projection={"_id": True}, limit=SEARCH_ORDER_MATCHES
+                scope,
+                "orders",
+                order_query,
+                projection={"_id": True},
+                limit=SEARCH_ORDER_MATCHES,
+                index=SEARCH_INDEX,
             )
             order_ids = [str(doc["_id"]) for doc in raw_orders]
         else:
-            raw_orders = await self._find(scope, "orders", order_query)
+            raw_orders = await self._find(scope, "orders", order_query, index=SEARCH_INDEX)
             visible = self._visible(scope, "orders", raw_orders)
             order_ids = [str(doc["_id"]) for doc in visible[:SEARCH_ORDER_MATCHES]]
         result = await self._page(
-            scope, "shipments", search.shipment_filter(order_ids), page, prime=not cross_customer
+            scope,
+            "shipments",
+            search.shipment_filter(order_ids),
+            page,
+            prime=not cross_customer,
+            index=SEARCH_INDEX,
         )
         if cross_customer:
             await self._record_cross_customer_read(scope, search, result, audit)
