@@ -548,7 +548,7 @@ class Readers:
         collection = await self._collection(kind)
         scoped = combine(query, self._scope_filter(scope, kind))
         return (
-            collection.name,
+            collection.full_name,
             sort.name,
             sort.direction,
             json.dumps(scoped, sort_keys=True, default=str),

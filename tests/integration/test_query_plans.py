@@ -2,8 +2,11 @@
 ``(customerId, <sort field>, _id)`` index of its sort order, never a table scan: checked with
 the store's own ``explain`` of the queries the readers really sent, captured from the driver.
 
-(DocumentDB then sorts the customer's matches in memory; MongoDB reads them in index order.
-README, "The store".)"""
+DocumentDB sorts whatever the index scan matched before the limit applies (README, "The
+store"), so a page must not match the customer's whole list: once a page has taught the
+readers a window width, every page read is bounded by a range of its sort field in the index
+condition itself (``resolvers/paging_windows.py``). Support search looks up its key in the
+search keys' index."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
+from projections.search_keys import with_search_keys
 from projections.store import ProjectionStore
 from tests.conftest import Stack
 from tests.integration.test_resolvers_world import T0, World, caller, invoice, order, run, shipment
@@ -51,24 +55,35 @@ class FindRecorder(monitoring.CommandListener):
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
 
+    def forget(self) -> None:
+        self.commands = []
+
     def take(self) -> Iterator[Doc]:
         taken, self.commands = self.commands, []
         yield from taken
 
 
 def _world() -> World:
+    """Documents as the projector writes them (with search keys)."""
     world = World()
     for c in CUSTOMERS:
         for n in range(PER_CUSTOMER):
             at = T0 + timedelta(hours=n)
-            world.orders.append(order(f"SO-{c}-{n:04d}", c, reference=f"PO-{c}-{n}", ordered_at=at))
+            world.orders.append(
+                with_search_keys(
+                    "orders", order(f"SO-{c}-{n:04d}", c, reference=f"PO-{c}-{n}", ordered_at=at)
+                )
+            )
             world.shipments.append(
-                shipment(
-                    f"SH-{c}-{n:04d}",
-                    c,
-                    order_ids=[f"SO-{c}-{n:04d}"],
-                    tracking=f"TR-{c}-{n:04d}",
-                    planned_pickup_at=at,
+                with_search_keys(
+                    "shipments",
+                    shipment(
+                        f"SH-{c}-{n:04d}",
+                        c,
+                        order_ids=[f"SO-{c}-{n:04d}"],
+                        tracking=f"TR-{c}-{n:04d}",
+                        planned_pickup_at=at,
+                    ),
                 )
             )
             world.invoices.append(
@@ -119,7 +134,7 @@ async def _explain(db: AsyncDatabase[Doc], command: Doc) -> str:
 
 
 async def _plans(db: AsyncDatabase[Doc], recorder: FindRecorder, query: str, who: Any) -> list[str]:
-    recorder.take()
+    recorder.forget()
     result = await run(SCHEMA, db, who, query)
     assert not result.errors, result.errors
     commands = [c for c in recorder.take() if c.get("find") != "read_pointer"]
@@ -130,6 +145,19 @@ async def _plans(db: AsyncDatabase[Doc], recorder: FindRecorder, query: str, who
 def _summary(plan: str) -> list[str]:
     """Node types and index names, in plan order: what an assertion message needs."""
     return re.findall(r'"(?:Node Type|Index Name|stage|indexName)": "([^"]+)"', plan)
+
+
+def _index_conditions(plan: str) -> list[str]:
+    return re.findall(r'"Index Cond": "([^"]+)"', plan)
+
+
+def _bounded_by_a_range(plan: str) -> bool:
+    """Whether an index condition bounds the sort field besides the customer's equality (a
+    range, DocumentDB's ``@>``, ``@<=`` ..., or the nulls' equality): the scan, and so the
+    sort, covers a window, not the customer's whole list."""
+    if '"Node Type"' not in plan:
+        return True  # MongoDB reads in index order and stops at the limit
+    return any(cond.count("OPERATOR(") >= 2 for cond in _index_conditions(plan))
 
 
 def _indexed(plan: str) -> bool:
@@ -198,6 +226,7 @@ async def test_customer_pages_are_read_through_their_sort_index(
     )
     cursor = first.data["page"]["pageInfo"]["endCursor"]
     for query in (
+        # the first page read before (above) taught the window hint this one reads with
         f"{{ page: {PAGES[name]} {{ edges {{ node {{ id }} }} }} }}",
         f'{{ page: {PAGES[name][:-1]}, after: "{cursor}") {{ edges {{ node {{ id }} }} }} }}',
     ):
@@ -209,6 +238,39 @@ async def test_customer_pages_are_read_through_their_sort_index(
                 name,
                 who,
                 _summary(plan),
+            )
+            assert _bounded_by_a_range(plan), (name, who, _index_conditions(plan))
+
+
+SEARCHES = {
+    "tracking number fragment": f'searchShipments(text: "TR-{BIG}-004")',
+    "order reference": f'searchShipments(text: "PO-{BIG}-42")',
+    "short fragment": 'searchShipments(text: "r-c")',
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHES))
+@pytest.mark.parametrize("who", ["one customer", "support, every customer"])
+async def test_support_search_looks_up_its_key_in_the_search_index(
+    recorded: tuple[AsyncDatabase[Doc], FindRecorder], name: str, who: str
+) -> None:
+    db, recorder = recorded
+    search = SEARCHES[name]
+    if who != "one customer":
+        search = search[:-1] + ", crossCustomer: true)"
+    caller_ = ONE if who == "one customer" else caller(BIG, roles=("support",), subject="sam")
+    plans = await _plans(
+        db, recorder, f"{{ s: {search} {{ edges {{ node {{ id }} }} }} }}", caller_
+    )
+    assert len(plans) == 2, plans  # matching orders, then the page of shipments
+    for plan in plans:
+        assert _indexed(plan) and "search" in _summary(plan), (name, who, _summary(plan))
+        if '"Node Type"' in plan:
+            # DocumentDB prints conditions as BSON in hex
+            customer = b"customerId".hex()
+            assert not any(customer in cond for cond in _index_conditions(plan)), (
+                "the customer's whole list joined the search",
+                _index_conditions(plan),
             )
 
 
