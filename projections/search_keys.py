@@ -4,9 +4,9 @@ Support search matches a fragment anywhere inside an id, tracking number, refere
 city, case-insensitively. No ordinary index serves "contains". So each order and shipment
 stores, lower-cased, every substring of its searchable values of ``GRAM_LENGTHS`` characters
 (``documents.SEARCH_KEYS``, private like every ``_`` field; one multikey index), and a search
-looks up one key by equality: the fragment's first 6 characters (3 when it is shorter). Every
-document containing the fragment holds that key, so the key's documents are the candidates,
-on which the readers check the whole fragment (``resolvers.filters.ShipmentSearch``).
+looks up keys by equality: the fragment's first and last 6 characters (3 when it is shorter).
+Every document containing the fragment holds both, so the documents holding both are the
+candidates, on which the readers check the whole fragment (``resolvers.filters.ShipmentSearch``).
 
 Why equality and not a prefix range of stored suffixes: on DocumentDB a range on an array
 field matches when *some* element is above the lower bound and *some* below the upper, so
@@ -20,8 +20,8 @@ are found through the same index (``order_keys``).
 
 The projector writes the keys with every write of an order or shipment (``batch.plan_entity``),
 so a document changed since carries them; a store written before they existed gets them by a
-rebuild (``python -m projections rebuild``), and readers still find documents without them
-(``{_search: null}``, an index lookup too) until then.
+rebuild (``python -m projections rebuild``); until then readers that find such documents in
+a collection search them too (``{_search: null}``, see ``resolvers.readers``).
 """
 
 from __future__ import annotations
@@ -85,11 +85,13 @@ def with_search_keys(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, SEARCH_KEYS: keys}
 
 
-def fragment_key(fragment: str) -> str:
-    """The key every document containing ``fragment`` (at least ``MIN_FRAGMENT`` long) holds."""
+def fragment_keys(fragment: str) -> list[str]:
+    """Keys every document containing ``fragment`` (at least ``MIN_FRAGMENT`` long) holds:
+    its first and its last substring of the longest stored length that fits (one key when
+    they are the same). Both must be present, so the index intersects two short lists."""
     text = normalized(fragment)
     length = max(n for n in GRAM_LENGTHS if n <= len(text))
-    return text[:length]
+    return list(dict.fromkeys([text[:length], text[len(text) - length :]]))
 
 
 def order_keys(order_ids: Iterable[str]) -> list[str]:

@@ -226,8 +226,9 @@ class ShipmentSearch:
     Each query is a *candidate* condition an index serves (a range of the search keys the
     projector stores, ``projections/search_keys.py``) AND the exact condition (escaped,
     case-insensitive ``$regex`` alternatives) checked on the candidates. Documents written
-    before search keys existed have none: they are candidates by ``{_search: null}``, an
-    index equality too, until a rebuild or their next change writes their keys.
+    before search keys existed have none: while a collection has such documents (``keyless``)
+    they are candidates too (``{_search: null}``), until a rebuild or their next change
+    writes their keys.
     """
 
     text: str
@@ -247,14 +248,22 @@ class ShipmentSearch:
         """A ``$regex`` condition for the text, escaped: the client's text is never a regex."""
         return {"$regex": re.escape(self.text), "$options": "i"}
 
-    def candidates(self, *extra_keys: str) -> dict[str, Any]:
-        """Documents holding the text's search key or one of ``extra_keys``, or no keys yet
-        (``projections/search_keys.py``): all lookups of the search keys' index."""
-        keys = [search_keys.fragment_key(self.text), *extra_keys]
-        present = {documents.SEARCH_KEYS: keys[0] if len(keys) == 1 else {"$in": keys}}
-        return {"$or": [present, {documents.SEARCH_KEYS: None}]}
+    def candidates(self, extra_keys: Iterable[str] = (), *, keyless: bool) -> dict[str, Any]:
+        """Documents holding the text's search keys or one of ``extra_keys``, and, when the
+        collection has documents without keys (``keyless``), those: all lookups of the search
+        keys' index (``projections/search_keys.py``)."""
+        keys = search_keys.fragment_keys(self.text)
+        alternatives: list[dict[str, Any]] = [
+            {documents.SEARCH_KEYS: keys[0] if len(keys) == 1 else {"$all": keys}}
+        ]
+        extra = list(extra_keys)
+        if extra:
+            alternatives.append({documents.SEARCH_KEYS: {"$in": extra}})
+        if keyless:
+            alternatives.append({documents.SEARCH_KEYS: None})
+        return _any_of(alternatives)
 
-    def order_filter(self) -> dict[str, Any]:
+    def order_filter(self, *, keyless: bool = False) -> dict[str, Any]:
         """Orders whose own fields match; their shipments are search hits too."""
         pattern = self.pattern()
         exact = {
@@ -264,9 +273,11 @@ class ShipmentSearch:
                 {"_id": pattern},
             ]
         }
-        return combine(self.candidates(), exact)
+        return combine(self.candidates(keyless=keyless), exact)
 
-    def shipment_filter(self, matching_order_ids: Iterable[str]) -> dict[str, Any]:
+    def shipment_filter(
+        self, matching_order_ids: Iterable[str], *, keyless: bool = False
+    ) -> dict[str, Any]:
         """Shipments matching the text themselves, or shipping one of ``matching_order_ids``."""
         pattern = self.pattern()
         alternatives: list[dict[str, Any]] = [
@@ -278,7 +289,7 @@ class ShipmentSearch:
         order_ids = sorted(set(matching_order_ids))
         if order_ids:
             alternatives.append({"orderIds": {"$in": order_ids}})
-        candidates = self.candidates(*search_keys.order_keys(order_ids))
+        candidates = self.candidates(search_keys.order_keys(order_ids), keyless=keyless)
         structured = ShipmentFilter(
             statuses=self.statuses,
             planned_pickup=self.planned_pickup,

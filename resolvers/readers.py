@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,7 @@ from strawberry.dataloader import DataLoader
 from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError, EntitlementError
 from entitlements.policy import Policy, Scope
+from projections import documents
 from projections.documents import AuditEntry, EntityKind, sort_index
 from resolvers.audit import AuditRequest, AuditSink
 from resolvers.collections import CollectionNames, Generation, ReadKind, suffix_from_pointer
@@ -82,6 +84,12 @@ PROCESS_WINDOW_HINTS: Final = WindowHints()
 #: The index of the search keys (``documents.INDEXES``), named as the hint of every search
 #: query: left to itself the store's planner intersects it with a whole customer's entries.
 SEARCH_INDEX: Final = "search"
+#: How long a process trusts what it found about documents without search keys in a
+#: collection (``Readers._keyless``): the projector writes keys with every document, so
+#: keyless ones only come from a store written before keys existed (rebuild to fix).
+KEYLESS_RECHECK_SECONDS: Final = 60.0
+#: Collection full name -> (monotonic time checked, whether it held documents without keys).
+_KEYLESS_SEEN: dict[str, tuple[float, bool]] = {}
 #: At most this many orders feed a search's "shipments of matching orders" branch.
 SEARCH_ORDER_MATCHES: Final = 500
 
@@ -589,7 +597,10 @@ class Readers:
         """
         scope = self._scope_for(cross_customer=True) if cross_customer else self.scope
         narrowing = self._for_customer(search.customer_id)
-        order_query = combine(search.order_filter(), narrowing)
+        keyless_orders, keyless_shipments = await asyncio.gather(
+            self._keyless("orders"), self._keyless("shipments")
+        )
+        order_query = combine(search.order_filter(keyless=keyless_orders), narrowing)
         if scope.filter_is_complete("orders"):
             raw_orders = await self._find(
                 scope,
@@ -607,7 +618,7 @@ class Readers:
         result = await self._page(
             scope,
             "shipments",
-            search.shipment_filter(order_ids),
+            search.shipment_filter(order_ids, keyless=keyless_shipments),
             page,
             prime=not cross_customer,
             index=SEARCH_INDEX,
@@ -615,6 +626,26 @@ class Readers:
         if cross_customer:
             await self._record_cross_customer_read(scope, search, result, audit)
         return result
+
+    async def _keyless(self, kind: EntityKind) -> bool:
+        """Whether the collection holds documents without search keys (checked at most once
+        per ``KEYLESS_RECHECK_SECONDS`` per process: asking costs as much as a search). While
+        it does, searches look at those documents too."""
+        collection = await self._collection(kind)
+        now = time.monotonic()
+        seen = _KEYLESS_SEEN.get(collection.full_name)
+        if seen is not None and now - seen[0] < KEYLESS_RECHECK_SECONDS:
+            return seen[1]
+        keyless = {documents.SEARCH_KEYS: None}
+        try:
+            try:
+                found = await collection.find_one(keyless, {"_id": True}, hint=SEARCH_INDEX)
+            except OperationFailure:  # no search index: ask without the hint
+                found = await collection.find_one(keyless, {"_id": True})
+        except PyMongoError as exc:
+            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+        _KEYLESS_SEEN[collection.full_name] = (now, found is not None)
+        return found is not None
 
     async def _record_cross_customer_read(
         self, scope: Scope, search: ShipmentSearch, result: Page, request: AuditRequest | None

@@ -262,7 +262,9 @@ async def test_support_search_looks_up_its_key_in_the_search_index(
     plans = await _plans(
         db, recorder, f"{{ s: {search} {{ edges {{ node {{ id }} }} }} }}", caller_
     )
-    assert len(plans) == 2, plans  # matching orders, then the page of shipments
+    # matching orders, then the page of shipments (the first search in a process also asks
+    # each collection once whether it holds documents without keys)
+    assert 2 <= len(plans) <= 4, plans
     for plan in plans:
         assert _indexed(plan) and "search" in _summary(plan), (name, who, _summary(plan))
         if '"Node Type"' in plan:

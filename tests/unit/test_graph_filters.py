@@ -90,7 +90,12 @@ def test_search_includes_shipments_of_matching_orders() -> None:
     )
     exact = [part["$or"] for part in query["$and"] if "$or" in part]
     assert any({"orderIds": {"$in": ["SO-1", "SO-2"]}} in alternatives for alternatives in exact)
-    assert {"_search": {"$in": ["po-", "so-1", "so-2"]}} in query["$or"]
+    assert query["$or"] == [
+        {"_search": {"$all": ["po-", "o-1"]}},
+        {"_search": {"$in": ["so-1", "so-2"]}},
+    ]
+    keyless = ShipmentSearch(text="PO-1").shipment_filter([], keyless=True)
+    assert keyless["$or"] == [{"_search": {"$all": ["po-", "o-1"]}}, {"_search": None}]
     assert query["status"] == "DELIVERED"
 
 
