@@ -54,7 +54,8 @@ from graph.schema import build_schema
 from projections.search_keys import with_search_keys
 from projections.store import ProjectionStore
 from resolvers.readers import PROCESS_WINDOW_HINTS
-from tests.integration.test_resolvers_world import T0, caller, invoice, order, run, shipment
+from tests.helpers import caller
+from tests.integration.world_harness import T0, invoice, order, run, shipment
 
 BIG = "BIGCO"
 OTHERS = [f"OTHER{n}" for n in range(9)]

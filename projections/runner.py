@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -25,6 +25,7 @@ from projections.projector import BatchOutcome, BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
+from projections.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,6 @@ async def run_projector(
 ) -> None:
     """Consume until ``stop``; ``metrics`` are the process's served instruments, if any."""
     metrics = metrics or ProjectorMetrics()
-    mapping = load_status_mapping(settings.status_map_file)
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         settings.mongodb_uri, tz_aware=True, maxPoolSize=settings.store_concurrency + 4
     )
@@ -144,13 +144,42 @@ async def run_projector(
         concurrency=settings.store_concurrency,
         observer=metrics,
     )
-    processor = BatchProcessor(store, mapping, settings.topics)
+    processor = BatchProcessor(
+        store, load_status_mapping(settings.status_map_file), settings.topics
+    )
     await store.ensure_indexes(await store.active_suffix())
     await ensure_own_topics(
         settings.kafka_bootstrap_servers,
         settings.topics,
         changes_retention_hours=settings.changes_retention_hours,
+        replication_factor=settings.kafka_replication_factor,
     )
+    producer, consumer = kafka_clients(settings)
+    await producer.start()
+    await consumer.start()
+    log.info("projector started in group %s", settings.group_id)
+    try:
+        while not stop.is_set():
+            await track_partitions(consumer, metrics)
+            batches = await consumer.getmany(
+                timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
+            )
+            if not await run_batch(
+                processor, producer, consumer, batches, settings.topics, stop, metrics
+            ):
+                break  # stopping mid-retry: nothing committed, the batch reruns next start
+    except KafkaError:
+        log.exception("Kafka failure; stopping without committing the current batch")
+        raise
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await client.close()
+
+
+def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKafkaConsumer]:
+    """The producer of notices and dead letters, and the group member reading the inbound
+    topics (not started)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
@@ -169,61 +198,62 @@ async def run_projector(
         # the two topics have the same partition count.
         partition_assignment_strategy=(RangePartitionAssignor,),
     )
-    await producer.start()
-    await consumer.start()
-    log.info("projector started in group %s", settings.group_id)
+    return producer, consumer
+
+
+async def run_batch(
+    processor: BatchProcessor,
+    producer: AIOKafkaProducer,
+    consumer: AIOKafkaConsumer,
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    topics: TopicNames,
+    stop: asyncio.Event,
+    metrics: ProjectorMetrics,
+) -> bool:
+    """Apply, publish, then commit one batch; False when ``stop`` came mid-retry (nothing
+    committed)."""
+    records = flatten(batches)
+    if not records:
+        return True
+    started = time.perf_counter()
+    outcome = await process_until_done(processor, records, stop, metrics)
+    if outcome is None:
+        return False
+    await publish_outcome(
+        producer, outcome, dead_letter_topic=topics.dead_letter, changes_topic=topics.changes
+    )
+    record_outcome(metrics, outcome)
+    await commit_owned(consumer, next_offsets(batches), metrics)
+    metrics.batch_done(len(records), time.perf_counter() - started)
+    if outcome.dead_letters:
+        log.warning("dead-lettered %d records", len(outcome.dead_letters))
+    log.debug(
+        "batch: %d records, %d events applied, %d documents written",
+        len(records),
+        outcome.applied_events,
+        outcome.written_documents,
+    )
+    return True
+
+
+async def commit_owned(
+    consumer: AIOKafkaConsumer,
+    offsets: Mapping[TopicPartition, int],
+    metrics: ProjectorMetrics,
+) -> None:
+    """Everything the batch wrote has landed: its offsets may go. Partitions the group gave
+    to another member while we worked are left to it (it re-runs them, which is harmless:
+    every write is idempotent); aiokafka refuses to commit them."""
+    owned = {tp: offset for tp, offset in offsets.items() if tp in consumer.assignment()}
+    if len(owned) < len(offsets):
+        log.info("%d partitions moved during the batch: not committed", len(offsets) - len(owned))
     try:
-        while not stop.is_set():
-            await track_partitions(consumer, metrics)
-            batches = await consumer.getmany(
-                timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
-            )
-            records = flatten(batches)
-            if not records:
-                continue
-            started = time.perf_counter()
-            outcome = await process_until_done(processor, records, stop, metrics)
-            if outcome is None:
-                break  # stopping mid-retry: nothing committed, the batch reruns next start
-            await publish_outcome(
-                producer,
-                outcome,
-                dead_letter_topic=settings.topics.dead_letter,
-                changes_topic=settings.topics.changes,
-            )
-            record_outcome(metrics, outcome)
-            # Everything the batch wrote has landed: its offsets may go. Partitions the group
-            # gave to another member while we worked are left to it (it re-runs them, which
-            # is harmless: every write is idempotent); aiokafka refuses to commit them.
-            offsets = next_offsets(batches)
-            owned = {tp: offset for tp, offset in offsets.items() if tp in consumer.assignment()}
-            if len(owned) < len(offsets):
-                log.info(
-                    "%d partitions moved during the batch: not committed", len(offsets) - len(owned)
-                )
-            try:
-                if owned:
-                    await consumer.commit(owned)
-            except (CommitFailedError, IllegalStateError):
-                log.warning("offset commit refused after a rebalance; records will rerun")
-            else:
-                metrics.offsets(
-                    {(tp.topic, tp.partition): offset for tp, offset in owned.items()},
-                    {(tp.topic, tp.partition): consumer.highwater(tp) for tp in owned},
-                )
-            metrics.batch_done(len(records), time.perf_counter() - started)
-            if outcome.dead_letters:
-                log.warning("dead-lettered %d records", len(outcome.dead_letters))
-            log.debug(
-                "batch: %d records, %d events applied, %d documents written",
-                len(records),
-                outcome.applied_events,
-                outcome.written_documents,
-            )
-    except KafkaError:
-        log.exception("Kafka failure; stopping without committing the current batch")
-        raise
-    finally:
-        await consumer.stop()
-        await producer.stop()
-        await client.close()
+        if owned:
+            await consumer.commit(owned)
+    except (CommitFailedError, IllegalStateError):
+        log.warning("offset commit refused after a rebalance; records will rerun")
+    else:
+        metrics.offsets(
+            {(tp.topic, tp.partition): offset for tp, offset in owned.items()},
+            {(tp.topic, tp.partition): consumer.highwater(tp) for tp in owned},
+        )

@@ -15,7 +15,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from graph.schema import build_schema
 from projections.store import ProjectionStore
 from resolvers.paging import INVOICE_SORTS, ORDER_SORTS, SHIPMENT_SORTS
-from tests.integration.test_resolvers_world import T0, World, caller, invoice, order, run, shipment
+from tests.helpers import caller
+from tests.integration.world_harness import T0, World, invoice, order, run, shipment
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()
