@@ -26,7 +26,7 @@ What one run does, on one machine and one store:
    command monitoring), so the rest is the process's own (GraphQL, entitlements, decoding);
 3. runs ``searchShipments`` for a tracking number fragment and an order reference as that
    customer, and the fragment as support staff across every customer, and prints p50 and
-   p99. Documents are loaded as the projector writes them, search keys included.
+   p99. Documents are loaded as the projector writes them.
 
 Targets (issue 11): a page of 20 in each sort order p99 < 50 ms; support search over 100,000
 shipments p99 < 100 ms. The database is dropped at the end.
@@ -51,7 +51,6 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
-from projections.search_keys import with_search_keys
 from projections.store import ProjectionStore
 from resolvers.readers import PROCESS_WINDOW_HINTS
 from tests.helpers import caller
@@ -108,22 +107,16 @@ def _documents(customer: str, count: int) -> dict[str, list[dict[str, Any]]]:
     for n in range(count):
         at = T0 + timedelta(minutes=n)
         docs["orders"].append(
-            with_search_keys(
-                "orders",
-                order(f"SO-{customer}-{n:07d}", customer, reference=f"PO-{n}", ordered_at=at),
-            )
+            order(f"SO-{customer}-{n:07d}", customer, reference=f"PO-{n}", ordered_at=at)
         )
         docs["shipments"].append(
-            with_search_keys(
-                "shipments",
-                shipment(
-                    f"SH-{customer}-{n:07d}",
-                    customer,
-                    order_ids=[f"SO-{customer}-{n:07d}"],
-                    tracking=f"1Z{customer}{n:09d}",
-                    planned_pickup_at=at,
-                    milestones=1,
-                ),
+            shipment(
+                f"SH-{customer}-{n:07d}",
+                customer,
+                order_ids=[f"SO-{customer}-{n:07d}"],
+                tracking=f"1Z{customer}{n:09d}",
+                planned_pickup_at=at,
+                milestones=1,
             )
         )
         docs["invoices"].append(
@@ -181,6 +174,73 @@ def _line(label: str, timed: tuple[list[float], list[float]], target_ms: float) 
     )
 
 
+async def _pages(db: AsyncDatabase[dict[str, Any]], who: Any, requests: int) -> None:
+    """Every connection and sort order: the cold first page, then first pages and pages 100
+    deep, windowed and, side by side, as one plain sorted read."""
+    plain_n = max(3, requests // 20)
+    print(
+        f"pages of 20, {requests} requests each (windowed), {plain_n} each as one plain"
+        " sorted read:"
+    )
+    edges = "{ edges { node { id } } }"
+    for connection, sorts in PAGES.items():
+        for sort in sorts:
+            PROCESS_WINDOW_HINTS.clear()
+            cold, _ = await _timed(
+                db, who, f"{{ c: {connection}(sort: {sort}, first: 20) {edges} }}", 1
+            )
+            label = f"{connection} {sort}, cold first page"
+            print(f"  {label:<40} {cold[0] * 1000:7.1f} ms (one plain read; teaches the hint)")
+            first = f"{connection}(sort: {sort}, first: 100)"
+            deep = await run(
+                build_schema(), db, who, f"{{ c: {first} {{ pageInfo {{ endCursor }} }} }}"
+            )
+            cursor = deep.data["c"]["pageInfo"]["endCursor"]
+            for label, page, plain_page in (
+                (
+                    f"{connection} {sort}",
+                    f"{connection}(sort: {sort}, first: 20)",
+                    f"{connection}(sort: {sort}, first: 20)",
+                ),
+                (
+                    f"{connection} {sort}, 100 deep",
+                    f'{connection}(sort: {sort}, first: 20, after: "{cursor}")',
+                    f'{connection}(sort: {sort}, first: 20, after: "{without_width(cursor)}")',
+                ),
+            ):
+                windowed = await _timed(db, who, f"{{ c: {page} {edges} }}", requests)
+                plain = await _timed(db, who, f"{{ c: {plain_page} {edges} }}", plain_n, plain=True)
+                print(_line(label, windowed, 50))
+                plain_p50 = percentile(plain[0], 0.5) * 1000
+                plain_store = percentile(plain[1], 0.5) * 1000
+                ratio = plain_p50 / 1000 / percentile(windowed[0], 0.5)
+                print(
+                    f"  {'  the same, one plain sorted read':<40} p50 {plain_p50:7.1f} ms"
+                    f"  store p50 {plain_store:6.1f} ms  (windowed p50 {ratio:.1f}x faster)"
+                )
+
+
+async def _searches(db: AsyncDatabase[dict[str, Any]], who: Any, args: argparse.Namespace) -> None:
+    print(f"support search over {args.documents + len(OTHERS) * args.documents // 10} shipments:")
+    support = caller(BIG, roles=("support",), subject="sam")
+    for label, who_, search in (
+        ("own customer, tracking fragment", who, 'searchShipments(text: "00000123")'),
+        ("own customer, order reference", who, 'searchShipments(text: "PO-4711")'),
+        (
+            "support, every customer",
+            support,
+            'searchShipments(text: "00000123", crossCustomer: true)',
+        ),
+    ):
+        times = await _timed(
+            db,
+            who_,
+            f"{{ s: {search} {{ edges {{ node {{ id }} }} }} }}",
+            max(20, args.requests // 10),
+        )
+        print(_line(label, times, 100))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=100_000)
@@ -200,69 +260,8 @@ async def main() -> None:
             f"loaded {args.documents} orders, shipments and invoices of {BIG} (+{len(OTHERS)} "
             f"customers of {args.documents // 10}) in {time.perf_counter() - started:.0f}s"
         )
-        plain_n = max(3, args.requests // 20)
-        print(
-            f"pages of 20, {args.requests} requests each (windowed), {plain_n} each as one plain"
-            " sorted read:"
-        )
-        for connection, sorts in PAGES.items():
-            for sort in sorts:
-                edges = "{ edges { node { id } } }"
-                PROCESS_WINDOW_HINTS.clear()
-                cold, _ = await _timed(
-                    db, who, f"{{ c: {connection}(sort: {sort}, first: 20) {edges} }}", 1
-                )
-                label = f"{connection} {sort}, cold first page"
-                print(f"  {label:<40} {cold[0] * 1000:7.1f} ms (one plain read; teaches the hint)")
-                first = f"{connection}(sort: {sort}, first: 100)"
-                deep = await run(
-                    build_schema(), db, who, f"{{ c: {first} {{ pageInfo {{ endCursor }} }} }}"
-                )
-                cursor = deep.data["c"]["pageInfo"]["endCursor"]
-                for label, page, plain_page in (
-                    (
-                        f"{connection} {sort}",
-                        f"{connection}(sort: {sort}, first: 20)",
-                        f"{connection}(sort: {sort}, first: 20)",
-                    ),
-                    (
-                        f"{connection} {sort}, 100 deep",
-                        f'{connection}(sort: {sort}, first: 20, after: "{cursor}")',
-                        f'{connection}(sort: {sort}, first: 20, after: "{without_width(cursor)}")',
-                    ),
-                ):
-                    windowed = await _timed(db, who, f"{{ c: {page} {edges} }}", args.requests)
-                    plain = await _timed(
-                        db, who, f"{{ c: {plain_page} {edges} }}", plain_n, plain=True
-                    )
-                    print(_line(label, windowed, 50))
-                    plain_p50 = percentile(plain[0], 0.5) * 1000
-                    plain_store = percentile(plain[1], 0.5) * 1000
-                    ratio = plain_p50 / 1000 / percentile(windowed[0], 0.5)
-                    print(
-                        f"  {'  the same, one plain sorted read':<40} p50 {plain_p50:7.1f} ms"
-                        f"  store p50 {plain_store:6.1f} ms  (windowed p50 {ratio:.1f}x faster)"
-                    )
-        print(
-            f"support search over {args.documents + len(OTHERS) * args.documents // 10} shipments:"
-        )
-        support = caller(BIG, roles=("support",), subject="sam")
-        for label, who_, search in (
-            ("own customer, tracking fragment", who, 'searchShipments(text: "00000123")'),
-            ("own customer, order reference", who, 'searchShipments(text: "PO-4711")'),
-            (
-                "support, every customer",
-                support,
-                'searchShipments(text: "00000123", crossCustomer: true)',
-            ),
-        ):
-            times = await _timed(
-                db,
-                who_,
-                f"{{ s: {search} {{ edges {{ node {{ id }} }} }} }}",
-                max(20, args.requests // 10),
-            )
-            print(_line(label, times, 100))
+        await _pages(db, who, args.requests)
+        await _searches(db, who, args)
     finally:
         if not args.database:
             await client.drop_database(db.name)

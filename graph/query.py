@@ -248,7 +248,7 @@ class Query:
         self,
         info: Info,
         text: Annotated[
-            str, strawberry.argument(description="What to look for: 3 to 100 characters.")
+            str, strawberry.argument(description="What to look for: 2 to 100 characters.")
         ],
         statuses: Annotated[
             list[ShipmentStatus] | None,

@@ -16,7 +16,6 @@ from projections import documents
 from projections.events import Event, InvalidEvent
 from projections.links import declared_links
 from projections.reducers import apply
-from projections.search_keys import with_search_keys
 from projections.status_mapping import StatusMapping
 
 #: Fields that the I/O layer owns; reducers never change them and diffs ignore them.
@@ -117,7 +116,6 @@ def plan_entity(
             doc = folded
     if doc is None or not applied:
         return EntityPlan(None, rejected, repeated)
-    doc = with_search_keys(key.kind, doc)
     previous = before or {}
     set_fields = {
         name: value

@@ -402,25 +402,18 @@ def field_key(entity_id: str) -> str:
     return entity_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
 
 
-#: Lower-cased suffixes of an order's or shipment's searchable values, written by the projector
-#: (``projections/search_keys.py``): an index range on them finds a search fragment.
-SEARCH_KEYS: Final = "_search"
-
 #: The indexes the readers' queries need, on MongoDB and on DocumentDB alike
 #: (``tests/integration/test_query_plans.py`` checks with ``explain`` that they are used).
 INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
     ORDERS: [
         ("customer_reference", [("customerId", 1), ("customerReference", 1)]),
         ("customer_ordered", [("customerId", 1), ("orderedAt", -1), ("_id", -1)]),
-        ("search", [(SEARCH_KEYS, 1)]),
     ],
     SHIPMENTS: [
         ("tracking_number", [("trackingNumber", 1)]),
         ("customer_planned", [("customerId", 1), ("plannedPickupAt", -1), ("_id", -1)]),
         ("customer_status", [("customerId", 1), ("status", 1)]),
         ("customer_eta", [("customerId", 1), ("eta", -1), ("_id", -1)]),
-        ("search", [(SEARCH_KEYS, 1)]),
-        ("order_ids", [("orderIds", 1)]),
     ],
     INVOICES: [
         ("invoice_number", [("customerId", 1), ("invoiceNumber", 1)]),

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from projections.batch import IO_FIELDS, EntityKey
-from projections.documents import SEARCH_KEYS, WRITER, WRITES
+from projections.documents import WRITER, WRITES
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
 
 #: Fields only the I/O layer writes (reducers never do), and the search keys derived from the
 #: others (``search_keys``): not part of what an event changes.
-_NOT_OWN = IO_FIELDS | {WRITES, WRITER, SEARCH_KEYS, "lastAppliedAt", "lastEventAt", "lastEventId"}
+_NOT_OWN = IO_FIELDS | {WRITES, WRITER, "lastAppliedAt", "lastEventAt", "lastEventId"}
 
 
 @dataclass(frozen=True)

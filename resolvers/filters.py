@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from projections import documents, search_keys
+from projections import documents
 from resolvers.errors import BadUserInput
 
 #: Order statuses derived from ``cancelled`` and ``fulfillmentStage``.
@@ -25,8 +25,7 @@ ORDER_STATUSES: Final = ("OPEN", "IN_FULFILLMENT", "SHIPPED", "CANCELLED")
 #: Invoice statuses as clients see them: OVERDUE is derived, never stored.
 INVOICE_VIEW_STATUSES: Final = (*documents.INVOICE_STATUSES, "OVERDUE")
 
-#: Shorter fragments would match most documents: no index range narrows them.
-SEARCH_TEXT_MIN: Final = search_keys.MIN_FRAGMENT
+SEARCH_TEXT_MIN: Final = 2
 SEARCH_TEXT_MAX: Final = 100
 
 
@@ -222,13 +221,6 @@ class ShipmentSearch:
 
     ``text`` matches, case-insensitively and as a substring, a shipment's id, tracking number,
     order ids, destination city, and the customer reference or ship-to name of its orders.
-
-    Each query is a *candidate* condition an index serves (a range of the search keys the
-    projector stores, ``projections/search_keys.py``) AND the exact condition (escaped,
-    case-insensitive ``$regex`` alternatives) checked on the candidates. Documents written
-    before search keys existed have none: while a collection has such documents (``keyless``)
-    they are candidates too (``{_search: null}``), until a rebuild or their next change
-    writes their keys.
     """
 
     text: str
@@ -248,36 +240,18 @@ class ShipmentSearch:
         """A ``$regex`` condition for the text, escaped: the client's text is never a regex."""
         return {"$regex": re.escape(self.text), "$options": "i"}
 
-    def candidates(self, extra_keys: Iterable[str] = (), *, keyless: bool) -> dict[str, Any]:
-        """Documents holding the text's search keys or one of ``extra_keys``, and, when the
-        collection has documents without keys (``keyless``), those: all lookups of the search
-        keys' index (``projections/search_keys.py``)."""
-        keys = search_keys.fragment_keys(self.text)
-        alternatives: list[dict[str, Any]] = [
-            {documents.SEARCH_KEYS: keys[0] if len(keys) == 1 else {"$all": keys}}
-        ]
-        extra = list(extra_keys)
-        if extra:
-            alternatives.append({documents.SEARCH_KEYS: {"$in": extra}})
-        if keyless:
-            alternatives.append({documents.SEARCH_KEYS: None})
-        return _any_of(alternatives)
-
-    def order_filter(self, *, keyless: bool = False) -> dict[str, Any]:
+    def order_filter(self) -> dict[str, Any]:
         """Orders whose own fields match; their shipments are search hits too."""
         pattern = self.pattern()
-        exact = {
+        return {
             "$or": [
                 {"customerReference": pattern},
                 {"shipTo.name": pattern},
                 {"_id": pattern},
             ]
         }
-        return combine(self.candidates(keyless=keyless), exact)
 
-    def shipment_filter(
-        self, matching_order_ids: Iterable[str], *, keyless: bool = False
-    ) -> dict[str, Any]:
+    def shipment_filter(self, matching_order_ids: Iterable[str]) -> dict[str, Any]:
         """Shipments matching the text themselves, or shipping one of ``matching_order_ids``."""
         pattern = self.pattern()
         alternatives: list[dict[str, Any]] = [
@@ -289,10 +263,9 @@ class ShipmentSearch:
         order_ids = sorted(set(matching_order_ids))
         if order_ids:
             alternatives.append({"orderIds": {"$in": order_ids}})
-        candidates = self.candidates(search_keys.order_keys(order_ids), keyless=keyless)
         structured = ShipmentFilter(
             statuses=self.statuses,
             planned_pickup=self.planned_pickup,
             customer_id=self.customer_id,
         ).mongo()
-        return combine(candidates, {"$or": alternatives}, structured)
+        return combine({"$or": alternatives}, structured)

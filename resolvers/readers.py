@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +41,6 @@ from strawberry.dataloader import DataLoader
 from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError, EntitlementError
 from entitlements.policy import Policy, Scope
-from projections import documents
 from projections.documents import AuditEntry, EntityKind, sort_index
 from resolvers.audit import AuditRequest, AuditSink
 from resolvers.collections import CollectionNames, Generation, ReadKind
@@ -84,15 +82,6 @@ Clock: TypeAlias = Callable[[], datetime]
 OVERFETCH_CHUNK: Final = 100
 #: First-page window hints of this process (``resolvers.paging_windows``): a speed-up only.
 PROCESS_WINDOW_HINTS: Final = WindowHints()
-#: The index of the search keys (``documents.INDEXES``), named as the hint of every search
-#: query: left to itself the store's planner intersects it with a whole customer's entries.
-SEARCH_INDEX: Final = "search"
-#: How long a process trusts what it found about documents without search keys in a
-#: collection (``Readers._keyless``): the projector writes keys with every document, so
-#: keyless ones only come from a store written before keys existed (rebuild to fix).
-KEYLESS_RECHECK_SECONDS: Final = 60.0
-#: Collection full name -> (monotonic time checked, whether it held documents without keys).
-_KEYLESS_SEEN: dict[str, tuple[float, bool]] = {}
 #: At most this many orders feed a search's "shipments of matching orders" branch.
 SEARCH_ORDER_MATCHES: Final = 500
 
@@ -310,13 +299,11 @@ class Readers:
         sort: Sequence[tuple[str, int]] | None = None,
         limit: int = 0,
         projection: Mapping[str, Any] | None = None,
-        index: str | None = None,
     ) -> list[Doc]:
         """Raw documents matching ``query`` AND the scope filter (not yet checked or redacted).
 
         A sorted, limited read for several customers is one read per customer, merged
-        (``resolvers.customer_merge``), each through its sort index unless ``index`` names
-        the index to read through (one that narrows better, as a search's keys do).
+        (``resolvers.customer_merge``): each is an ordered index scan that stops at the limit.
         """
         scope_filter = self._scope_filter(scope, kind)
         collection = await self._collection(kind)
@@ -325,17 +312,11 @@ class Readers:
         try:
             if split is None:
                 return await self._find_in(
-                    kind,
-                    collection,
-                    combine(query, scope_filter),
-                    sort,
-                    limit,
-                    projection,
-                    index=index,
+                    kind, collection, combine(query, scope_filter), sort, limit, projection
                 )
             answers = await asyncio.gather(
                 *(
-                    self._find_in(kind, collection, combine(query, one), sort, limit, index=index)
+                    self._find_in(kind, collection, combine(query, one), sort, limit)
                     for one in split
                 )
             )
@@ -352,18 +333,16 @@ class Readers:
         sort: Sequence[tuple[str, int]] | None,
         limit: int,
         projection: Mapping[str, Any] | None = None,
-        *,
-        index: str | None = None,
     ) -> list[Doc]:
-        """One ``find`` through ``index`` if named; else a sorted read of one customer names
-        its ordered index as the hint (``documents.sort_index``).
+        """One ``find``; a sorted read of one customer names its ordered index as the hint
+        (``documents.sort_index``).
 
         The projector creates that index before it writes a generation. A store that
         refuses the hint (the index is missing: documents written by something else) is
         asked again without it, so a missing index costs speed, not answers.
         """
-        hint = index
-        if hint is None and sort and limit and isinstance(query.get("customerId"), str):
+        hint = None
+        if sort and limit and isinstance(query.get("customerId"), str):
             hint = sort_index(kind, sort[0][0])
         sorting = list(sort) if sort else None
         if hint is not None:
@@ -499,34 +478,25 @@ class Readers:
         request: PageRequest,
         *,
         prime: bool,
-        index: str | None = None,
     ) -> Page:
-        """One page: ``size + 1`` visible documents from the position on, read through the
-        sort index in windows of the sort field (``resolvers.paging_windows``) when a width is
-        known; through ``index`` instead if named, as one sorted read (a search's candidates
-        are few, and its keys' index finds them)."""
-        windowed = index is None
+        """One page: ``size + 1`` visible documents from the position on, read in windows of
+        the sort field (``resolvers.paging_windows``) when a width is known."""
         sort = request.reading_sort
         position = request.position()
         complete = scope.filter_is_complete(kind)
         chunk = request.size + 1 if complete else max(request.size + 1, OVERFETCH_CHUNK)
-        first_page = position is None and windowed
-        hint_key = await self._hint_key(scope, kind, query, sort) if first_page else None
-        width = position.width if position is not None and windowed else None
+        hint_key = await self._hint_key(scope, kind, query, sort) if position is None else None
+        width = position.width if position is not None else None
         visible: list[Doc] = []
         read: list[Doc] = []
         while True:
             if position is None:
-                windows = (
-                    first_page_windows(sort, self._window_hints.get(hint_key))
-                    if hint_key is not None
-                    else None
-                )
+                windows = first_page_windows(sort, self._window_hints.get(hint_key))
                 bounded = dict(query)
             else:
                 windows = windows_after(sort, position.value, width)
                 bounded = combine(query, after_filter(sort, position))
-            raw = await self._read_windows(scope, kind, bounded, sort, chunk, windows, index=index)
+            raw = await self._read_windows(scope, kind, bounded, sort, chunk, windows)
             read.extend(raw)
             visible.extend(self._visible(scope, kind, raw))
             if len(visible) > request.size or len(raw) < chunk:
@@ -553,15 +523,11 @@ class Readers:
         sort: SortSpec,
         limit: int,
         windows: Sequence[Window] | None,
-        *,
-        index: str | None,
     ) -> list[Doc]:
         """The first ``limit`` documents of ``query`` in ``sort`` order, one window after
         another (the windows partition the order, so their answers concatenate in order)."""
         if windows is None:
-            return await self._find(
-                scope, kind, query, sort=sort.mongo_sort(), limit=limit, index=index
-            )
+            return await self._find(scope, kind, query, sort=sort.mongo_sort(), limit=limit)
         read: list[Doc] = []
         for window in windows:
             read += await self._find(
@@ -612,9 +578,9 @@ class Readers:
         """Shipments whose id, tracking number, order ids, destination city, or whose orders'
         customer reference or ship-to name contain ``search.text`` (case-insensitive).
 
-        Two queries: matching orders (ids only), then matching shipments, each a range of the
-        search keys' index (the candidates) checked with escaped, case-insensitive ``$regex``
-        (``ShipmentSearch``); the candidates are sorted for the page in memory.
+        Two queries: matching orders (ids only), then matching shipments. Both use escaped,
+        case-insensitive ``$regex`` (substring matches, which no index serves), evaluated
+        over the documents the scope's ``customerId`` equality narrows to.
 
         ``cross_customer`` (support staff only, else FORBIDDEN) searches every customer and
         records an audit entry naming the customers whose shipments were returned; the entry
@@ -624,55 +590,22 @@ class Readers:
         """
         scope = self._scope_for(cross_customer=True) if cross_customer else self.scope
         narrowing = self._for_customer(search.customer_id)
-        keyless_orders, keyless_shipments = await asyncio.gather(
-            self._keyless("orders"), self._keyless("shipments")
-        )
-        order_query = combine(search.order_filter(keyless=keyless_orders), narrowing)
+        order_query = combine(search.order_filter(), narrowing)
         if scope.filter_is_complete("orders"):
             raw_orders = await self._find(
-                scope,
-                "orders",
-                order_query,
-                projection={"_id": True},
-                limit=SEARCH_ORDER_MATCHES,
-                index=SEARCH_INDEX,
+                scope, "orders", order_query, projection={"_id": True}, limit=SEARCH_ORDER_MATCHES
             )
             order_ids = [str(doc["_id"]) for doc in raw_orders]
         else:
-            raw_orders = await self._find(scope, "orders", order_query, index=SEARCH_INDEX)
+            raw_orders = await self._find(scope, "orders", order_query)
             visible = self._visible(scope, "orders", raw_orders)
             order_ids = [str(doc["_id"]) for doc in visible[:SEARCH_ORDER_MATCHES]]
         result = await self._page(
-            scope,
-            "shipments",
-            search.shipment_filter(order_ids, keyless=keyless_shipments),
-            page,
-            prime=not cross_customer,
-            index=SEARCH_INDEX,
+            scope, "shipments", search.shipment_filter(order_ids), page, prime=not cross_customer
         )
         if cross_customer:
             await self._record_cross_customer_read(scope, search, result, audit)
         return result
-
-    async def _keyless(self, kind: EntityKind) -> bool:
-        """Whether the collection holds documents without search keys (checked at most once
-        per ``KEYLESS_RECHECK_SECONDS`` per process: asking costs as much as a search). While
-        it does, searches look at those documents too."""
-        collection = await self._collection(kind)
-        now = time.monotonic()
-        seen = _KEYLESS_SEEN.get(collection.full_name)
-        if seen is not None and now - seen[0] < KEYLESS_RECHECK_SECONDS:
-            return seen[1]
-        keyless = {documents.SEARCH_KEYS: None}
-        try:
-            try:
-                found = await collection.find_one(keyless, {"_id": True}, hint=SEARCH_INDEX)
-            except OperationFailure:  # no search index: ask without the hint
-                found = await collection.find_one(keyless, {"_id": True})
-        except PyMongoError as exc:
-            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
-        _KEYLESS_SEEN[collection.full_name] = (now, found is not None)
-        return found is not None
 
     async def _record_cross_customer_read(
         self, scope: Scope, search: ShipmentSearch, result: Page, request: AuditRequest | None

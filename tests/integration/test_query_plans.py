@@ -5,8 +5,7 @@ the store's own ``explain`` of the queries the readers really sent, captured fro
 DocumentDB sorts whatever the index scan matched before the limit applies (README, "The
 store"), so a page must not match the customer's whole list: once a page has taught the
 readers a window width, every page read is bounded by a range of its sort field in the index
-condition itself (``resolvers/paging_windows.py``). Support search looks up its key in the
-search keys' index."""
+condition itself (``resolvers/paging_windows.py``)."""
 
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
-from projections.search_keys import with_search_keys
 from projections.store import ProjectionStore
 from tests.conftest import Stack
 from tests.helpers import caller
@@ -65,26 +63,19 @@ class FindRecorder(monitoring.CommandListener):
 
 
 def _world() -> World:
-    """Documents as the projector writes them (with search keys)."""
+    """Documents as the projector writes them."""
     world = World()
     for c in CUSTOMERS:
         for n in range(PER_CUSTOMER):
             at = T0 + timedelta(hours=n)
-            world.orders.append(
-                with_search_keys(
-                    "orders", order(f"SO-{c}-{n:04d}", c, reference=f"PO-{c}-{n}", ordered_at=at)
-                )
-            )
+            world.orders.append(order(f"SO-{c}-{n:04d}", c, reference=f"PO-{c}-{n}", ordered_at=at))
             world.shipments.append(
-                with_search_keys(
-                    "shipments",
-                    shipment(
-                        f"SH-{c}-{n:04d}",
-                        c,
-                        order_ids=[f"SO-{c}-{n:04d}"],
-                        tracking=f"TR-{c}-{n:04d}",
-                        planned_pickup_at=at,
-                    ),
+                shipment(
+                    f"SH-{c}-{n:04d}",
+                    c,
+                    order_ids=[f"SO-{c}-{n:04d}"],
+                    tracking=f"TR-{c}-{n:04d}",
+                    planned_pickup_at=at,
                 )
             )
             world.invoices.append(
@@ -241,40 +232,6 @@ async def test_customer_pages_are_read_through_their_sort_index(
                 _summary(plan),
             )
             assert _bounded_by_a_range(plan), (name, who, _index_conditions(plan))
-
-
-SEARCHES = {
-    "tracking number fragment": f'searchShipments(text: "TR-{BIG}-004")',
-    "order reference": f'searchShipments(text: "PO-{BIG}-42")',
-    "short fragment": 'searchShipments(text: "r-c")',
-}
-
-
-@pytest.mark.parametrize("name", sorted(SEARCHES))
-@pytest.mark.parametrize("who", ["one customer", "support, every customer"])
-async def test_support_search_looks_up_its_key_in_the_search_index(
-    recorded: tuple[AsyncDatabase[Doc], FindRecorder], name: str, who: str
-) -> None:
-    db, recorder = recorded
-    search = SEARCHES[name]
-    if who != "one customer":
-        search = search[:-1] + ", crossCustomer: true)"
-    caller_ = ONE if who == "one customer" else caller(BIG, roles=("support",), subject="sam")
-    plans = await _plans(
-        db, recorder, f"{{ s: {search} {{ edges {{ node {{ id }} }} }} }}", caller_
-    )
-    # matching orders, then the page of shipments (the first search in a process also asks
-    # each collection once whether it holds documents without keys)
-    assert 2 <= len(plans) <= 4, plans
-    for plan in plans:
-        assert _indexed(plan) and "search" in _summary(plan), (name, who, _summary(plan))
-        if '"Node Type"' in plan:
-            # DocumentDB prints conditions as BSON in hex
-            customer = b"customerId".hex()
-            assert not any(customer in cond for cond in _index_conditions(plan)), (
-                "the customer's whole list joined the search",
-                _index_conditions(plan),
-            )
 
 
 async def test_several_customers_page_in_the_order_of_one_query(

@@ -68,7 +68,7 @@ def test_time_ranges_need_offsets_and_order() -> None:
         TimeRange(start, start - timedelta(seconds=1))
 
 
-@given(st.text(min_size=3, max_size=100).filter(lambda t: len(t.strip()) >= 3))
+@given(st.text(min_size=2, max_size=100).filter(lambda t: len(t.strip()) >= 2))
 def test_search_text_is_matched_literally(text: str) -> None:
     """Whatever the client types, the pattern matches exactly that text as a substring."""
     pattern = ShipmentSearch(text=text).pattern()
@@ -78,7 +78,7 @@ def test_search_text_is_matched_literally(text: str) -> None:
     assert pattern["$options"] == "i"
 
 
-@pytest.mark.parametrize("text", ["", " x ", " ab ", "x" * 101])
+@pytest.mark.parametrize("text", ["", " x ", "x" * 101])
 def test_search_text_length_is_bounded(text: str) -> None:
     with pytest.raises(BadUserInput, match="text"):
         ShipmentSearch(text=text)
@@ -88,14 +88,7 @@ def test_search_includes_shipments_of_matching_orders() -> None:
     query = ShipmentSearch(text="PO-1", statuses=frozenset({"DELIVERED"})).shipment_filter(
         ["SO-2", "SO-1"]
     )
-    exact = [part["$or"] for part in query["$and"] if "$or" in part]
-    assert any({"orderIds": {"$in": ["SO-1", "SO-2"]}} in alternatives for alternatives in exact)
-    assert query["$or"] == [
-        {"_search": {"$all": ["po-", "o-1"]}},
-        {"_search": {"$in": ["so-1", "so-2"]}},
-    ]
-    keyless = ShipmentSearch(text="PO-1").shipment_filter([], keyless=True)
-    assert keyless["$or"] == [{"_search": {"$all": ["po-", "o-1"]}}, {"_search": None}]
+    assert {"orderIds": {"$in": ["SO-1", "SO-2"]}} in query["$or"]
     assert query["status"] == "DELIVERED"
 
 
