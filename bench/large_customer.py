@@ -4,20 +4,29 @@ over 100,000 documents each, through the real readers and schema.
 Run against the local stack (``scripts/stack start``):
 
     .venv/bin/python bench/large_customer.py [--documents 100000] [--requests 200]
-        [--mongodb-uri URI]
+        [--mongodb-uri URI] [--database NAME]
 
 What one run does, on one machine and one store:
 
 1. inserts ``--documents`` orders, shipments and invoices of one customer (plus a tenth as
    many for each of nine others, so the customer is not the whole collection) into a fresh
    database prepared as the projector prepares it (``ProjectionStore.ensure_indexes``), and
-   waits until PostgreSQL has table statistics;
+   waits until PostgreSQL has table statistics (``--database NAME`` keeps the database and
+   reuses it when it already holds the documents: loading takes minutes);
 2. for every connection and sort order, runs ``--requests`` first pages of 20 and as many
    pages after a cursor 100 items deep, one after another, through
    ``graph.schema`` with a viewer/finance caller of that customer (GraphQL execution,
-   entitlements and the store; no HTTP), and prints p50 and p99;
-3. runs ``searchShipments`` for a tracking number fragment as that customer and as support
-   staff across every customer, and prints p50 and p99.
+   entitlements and the store; no HTTP), and prints p50 and p99. A first page is read in
+   windows from a per-process hint (``resolvers/paging_windows.py``) that the first such
+   page of a process teaches with one plain sorted read: that *cold* first page is timed
+   and printed on its own line, the hints cleared before it. Side by side, the same pages
+   read as one plain sorted query each (hints cleared, cursors without a window width: how
+   every page was read before windows), fewer times (they are slow), and the ratio; and, for
+   every line, the median time spent in store commands per request (from the driver's
+   command monitoring), so the rest is the process's own (GraphQL, entitlements, decoding);
+3. runs ``searchShipments`` for a tracking number fragment and an order reference as that
+   customer, and the fragment as support staff across every customer, and prints p50 and
+   p99. Documents are loaded as the projector writes them.
 
 Targets (issue 11): a page of 20 in each sort order p99 < 50 ms; support search over 100,000
 shipments p99 < 100 ms. The database is dropped at the end.
@@ -27,6 +36,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import json
 import sys
 import time
 import uuid
@@ -36,11 +47,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
 from projections.store import ProjectionStore
+from resolvers.readers import PROCESS_WINDOW_HINTS
 from tests.helpers import caller
 from tests.integration.world_harness import T0, invoice, order, run, shipment
 
@@ -51,6 +63,38 @@ PAGES = {
     "shipments": ("PLANNED_PICKUP_AT_DESC", "PLANNED_PICKUP_AT_ASC", "ETA_DESC", "ETA_ASC"),
     "invoices": ("ISSUED_AT_DESC", "ISSUED_AT_ASC", "DUE_DATE_DESC", "DUE_DATE_ASC"),
 }
+
+
+class StoreTime(monitoring.CommandListener):
+    """Seconds spent in store commands (sent to answered) since the last ``take``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.seconds += event.duration_micros / 1e6
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self.seconds += event.duration_micros / 1e6
+
+    def take(self) -> float:
+        taken, self.seconds = self.seconds, 0.0
+        return taken
+
+
+STORE_TIME = StoreTime()
+
+
+def without_width(cursor: str) -> str:
+    """The cursor as issued before windows: no window width, so the next page is one plain
+    sorted read."""
+    body = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    body.pop("w", None)
+    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -89,6 +133,8 @@ def _documents(customer: str, count: int) -> dict[str, list[dict[str, Any]]]:
 
 async def _load(db: AsyncDatabase[dict[str, Any]], count: int) -> None:
     await ProjectionStore(db).ensure_indexes("")
+    if await db["orders"].count_documents({"customerId": BIG}) == count:
+        return  # a kept database (--database) already loaded
     for customer, size in [(BIG, count), *((c, count // 10) for c in OTHERS)]:
         for kind, docs in _documents(customer, size).items():
             for i in range(0, len(docs), 5000):
@@ -97,22 +143,102 @@ async def _load(db: AsyncDatabase[dict[str, Any]], count: int) -> None:
     await asyncio.sleep(10)
 
 
-async def _timed(db: AsyncDatabase[dict[str, Any]], who: Any, query: str, n: int) -> list[float]:
+async def _timed(
+    db: AsyncDatabase[dict[str, Any]], who: Any, query: str, n: int, *, plain: bool = False
+) -> tuple[list[float], list[float]]:
+    """Request times and store times per request; ``plain``: without first-page hints."""
     schema = build_schema()
     times: list[float] = []
+    store: list[float] = []
     for _ in range(n):
+        if plain:
+            PROCESS_WINDOW_HINTS.clear()
+        STORE_TIME.take()
         started = time.perf_counter()
         result = await run(schema, db, who, query)
         times.append(time.perf_counter() - started)
+        store.append(STORE_TIME.take())
         assert not result.errors, result.errors
-    return times
+    return times, store
 
 
-def _line(label: str, times: list[float], target_ms: float) -> str:
+def _line(label: str, timed: tuple[list[float], list[float]], target_ms: float) -> str:
+    times, store = timed
     p50, p99 = percentile(times, 0.5) * 1000, percentile(times, 0.99) * 1000
     verdict = "met" if p99 < target_ms else "NOT met"
     target = f"target p99 < {target_ms:g} ms: {verdict}"
-    return f"  {label:<44} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  ({target})"
+    in_store, store_p99 = percentile(store, 0.5) * 1000, percentile(store, 0.99) * 1000
+    return (
+        f"  {label:<40} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  store p50 {in_store:5.1f}"
+        f" p99 {store_p99:6.1f} ms  ({target})"
+    )
+
+
+async def _pages(db: AsyncDatabase[dict[str, Any]], who: Any, requests: int) -> None:
+    """Every connection and sort order: the cold first page, then first pages and pages 100
+    deep, windowed and, side by side, as one plain sorted read."""
+    plain_n = max(3, requests // 20)
+    print(
+        f"pages of 20, {requests} requests each (windowed), {plain_n} each as one plain"
+        " sorted read:"
+    )
+    edges = "{ edges { node { id } } }"
+    for connection, sorts in PAGES.items():
+        for sort in sorts:
+            PROCESS_WINDOW_HINTS.clear()
+            cold, _ = await _timed(
+                db, who, f"{{ c: {connection}(sort: {sort}, first: 20) {edges} }}", 1
+            )
+            label = f"{connection} {sort}, cold first page"
+            print(f"  {label:<40} {cold[0] * 1000:7.1f} ms (one plain read; teaches the hint)")
+            first = f"{connection}(sort: {sort}, first: 100)"
+            deep = await run(
+                build_schema(), db, who, f"{{ c: {first} {{ pageInfo {{ endCursor }} }} }}"
+            )
+            cursor = deep.data["c"]["pageInfo"]["endCursor"]
+            for label, page, plain_page in (
+                (
+                    f"{connection} {sort}",
+                    f"{connection}(sort: {sort}, first: 20)",
+                    f"{connection}(sort: {sort}, first: 20)",
+                ),
+                (
+                    f"{connection} {sort}, 100 deep",
+                    f'{connection}(sort: {sort}, first: 20, after: "{cursor}")',
+                    f'{connection}(sort: {sort}, first: 20, after: "{without_width(cursor)}")',
+                ),
+            ):
+                windowed = await _timed(db, who, f"{{ c: {page} {edges} }}", requests)
+                plain = await _timed(db, who, f"{{ c: {plain_page} {edges} }}", plain_n, plain=True)
+                print(_line(label, windowed, 50))
+                plain_p50 = percentile(plain[0], 0.5) * 1000
+                plain_store = percentile(plain[1], 0.5) * 1000
+                ratio = plain_p50 / 1000 / percentile(windowed[0], 0.5)
+                print(
+                    f"  {'  the same, one plain sorted read':<40} p50 {plain_p50:7.1f} ms"
+                    f"  store p50 {plain_store:6.1f} ms  (windowed p50 {ratio:.1f}x faster)"
+                )
+
+
+async def _searches(db: AsyncDatabase[dict[str, Any]], who: Any, args: argparse.Namespace) -> None:
+    print(f"support search over {args.documents + len(OTHERS) * args.documents // 10} shipments:")
+    support = caller(BIG, roles=("support",), subject="sam")
+    for label, who_, search in (
+        ("own customer, tracking fragment", who, 'searchShipments(text: "00000123")'),
+        ("own customer, order reference", who, 'searchShipments(text: "PO-4711")'),
+        (
+            "support, every customer",
+            support,
+            'searchShipments(text: "00000123", crossCustomer: true)',
+        ),
+    ):
+        times = await _timed(
+            db,
+            who_,
+            f"{{ s: {search} {{ edges {{ node {{ id }} }} }} }}",
+            max(20, args.requests // 10),
+        )
+        print(_line(label, times, 100))
 
 
 async def main() -> None:
@@ -120,9 +246,12 @@ async def main() -> None:
     parser.add_argument("--documents", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
+    parser.add_argument("--database", help="keep this database, and reuse it if loaded")
     args = parser.parse_args()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(args.mongodb_uri, tz_aware=True)
-    db = client[f"bench_large_{uuid.uuid4().hex[:8]}"]
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        args.mongodb_uri, tz_aware=True, event_listeners=[STORE_TIME]
+    )
+    db = client[args.database or f"bench_large_{uuid.uuid4().hex[:8]}"]
     who = caller(BIG, roles=("viewer", "finance"))
     try:
         started = time.perf_counter()
@@ -131,46 +260,11 @@ async def main() -> None:
             f"loaded {args.documents} orders, shipments and invoices of {BIG} (+{len(OTHERS)} "
             f"customers of {args.documents // 10}) in {time.perf_counter() - started:.0f}s"
         )
-        print(f"pages of 20, {args.requests} requests each:")
-        for connection, sorts in PAGES.items():
-            for sort in sorts:
-                first = f"{connection}(sort: {sort}, first: 100)"
-                deep = await run(
-                    build_schema(), db, who, f"{{ c: {first} {{ pageInfo {{ endCursor }} }} }}"
-                )
-                cursor = deep.data["c"]["pageInfo"]["endCursor"]
-                for label, page in (
-                    (f"{connection} {sort}", f"{connection}(sort: {sort}, first: 20)"),
-                    (
-                        f"{connection} {sort}, 100 deep",
-                        f'{connection}(sort: {sort}, first: 20, after: "{cursor}")',
-                    ),
-                ):
-                    times = await _timed(
-                        db, who, f"{{ c: {page} {{ edges {{ node {{ id }} }} }} }}", args.requests
-                    )
-                    print(_line(label, times, 50))
-        print(
-            f"support search over {args.documents + len(OTHERS) * args.documents // 10} shipments:"
-        )
-        support = caller(BIG, roles=("support",), subject="sam")
-        for label, who_, search in (
-            ("own customer, tracking fragment", who, 'searchShipments(text: "00000123")'),
-            (
-                "support, every customer",
-                support,
-                'searchShipments(text: "00000123", crossCustomer: true)',
-            ),
-        ):
-            times = await _timed(
-                db,
-                who_,
-                f"{{ s: {search} {{ edges {{ node {{ id }} }} }} }}",
-                max(20, args.requests // 10),
-            )
-            print(_line(label, times, 100))
+        await _pages(db, who, args.requests)
+        await _searches(db, who, args)
     finally:
-        await client.drop_database(db.name)
+        if not args.database:
+            await client.drop_database(db.name)
         await client.close()
 
 

@@ -21,7 +21,8 @@ from projections.reducers import apply
 from projections.status_mapping import StatusMapping
 from readmodel.documents import WRITER, WRITES
 
-#: Fields only the I/O layer writes (reducers never do): not part of what an event changes.
+#: Fields only the I/O layer writes (reducers never do), and the search keys derived from the
+#: others (``search_keys``): not part of what an event changes.
 _NOT_OWN = IO_FIELDS | {WRITES, WRITER, "lastAppliedAt", "lastEventAt", "lastEventId"}
 
 

@@ -16,6 +16,7 @@ on each other's results are sent together in unordered ``bulk_write`` calls.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -27,7 +28,13 @@ import bson
 from bson.codec_options import CodecOptions
 from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    CollectionInvalid,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 
 from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
 from projections.effects import SummaryPush
@@ -35,6 +42,9 @@ from projections.metrics import NoStoreObserver, StoreObserver
 from readmodel import documents
 from readmodel.documents import WRITER, WRITES
 
+log = logging.getLogger(__name__)
+_INDEX_OPTIONS_CONFLICT = 85
+_INDEX_KEY_SPECS_CONFLICT = 86
 _STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
 
@@ -170,12 +180,31 @@ class ProjectionStore:
         which readers rely on (they name them as hints); a no-op when they exist."""
         await self.ensure_collections(suffix)
         try:
+            documentdb = "ferretdb" in await self._db.command("buildInfo")
             for base, specs in documents.INDEXES.items():
                 name = base if base == documents.AUDIT_LOG else self.collection_name(base, suffix)
                 for index_name, keys in specs:
-                    await self._db[name].create_index(keys, name=index_name)
+                    options = (
+                        documents.DOCUMENTDB_SORT_INDEX_OPTIONS
+                        if documentdb and documents.is_sort_index(keys)
+                        else {}
+                    )
+                    await self._create_index(name, index_name, keys, options)
         except PyMongoError as exc:
             raise StoreError(f"cannot create indexes: {exc}") from exc
+
+    async def _create_index(
+        self, collection: str, name: str, keys: list[tuple[str, int]], options: dict[str, Any]
+    ) -> None:
+        """Create one index; one of that name built without ``options`` (a store written
+        before they were introduced) is kept as it is, with a warning: pages are then slower,
+        not wrong, until a rebuild writes a new generation with the new indexes."""
+        try:
+            await self._db[collection].create_index(keys, name=name, **options)
+        except OperationFailure as exc:
+            if exc.code not in (_INDEX_OPTIONS_CONFLICT, _INDEX_KEY_SPECS_CONFLICT) or not options:
+                raise
+            log.warning("index %s of %s predates options %s; keeping it", name, collection, options)
 
     async def _guarded(self, operation: Callable[[], Awaitable[_T]]) -> _T:
         """Run one store operation under the concurrency limit; driver errors become

@@ -416,8 +416,8 @@ def id_of_key(key: str) -> str:
     return re.sub(r"%(?:25|2E|24)", lambda match: _KEY_ESCAPES[match.group(0)], key)
 
 
-#: Indexes MongoDB needs in production for the readers' queries. FerretDB accepts and
-#: creates them too (they speed nothing there beyond ``_id``, see README).
+#: The indexes the readers' queries need, on MongoDB and on DocumentDB alike
+#: (``tests/integration/test_query_plans.py`` checks with ``explain`` that they are used).
 INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
     ORDERS: [
         ("customer_reference", [("customerId", 1), ("customerReference", 1)]),
@@ -436,6 +436,20 @@ INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
     ],
     AUDIT_LOG: [("at", [("at", -1)])],
 }
+
+
+#: Options DocumentDB (FerretDB 2's engine) takes for the sort indexes, and MongoDB refuses:
+#: an *ordered* (composite-term) index stores one term per document for the whole key, so
+#: ``customerId`` equality plus a range on the sort field is one short index range instead of
+#: an intersection with every one of the customer's entries. Readers bound a page's sort with
+#: such ranges (``resolvers/paging_windows.py``). The index access method stays DocumentDB's
+#: default one (the *extended* RUM method is not used; README, "The store").
+DOCUMENTDB_SORT_INDEX_OPTIONS: Final[dict[str, Any]] = {"enableOrderedIndex": True}
+
+
+def is_sort_index(keys: list[tuple[str, int]]) -> bool:
+    """Whether an ``INDEXES`` entry is a customer's ``(customerId, <sort field>, _id)`` index."""
+    return len(keys) == 3 and keys[0][0] == "customerId" and keys[2][0] == "_id"
 
 
 def sort_index(collection: str, field: str) -> str | None:

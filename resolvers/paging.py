@@ -2,7 +2,9 @@
 
 Every connection sorts by one field and breaks ties with ``_id`` in the same direction, so
 the order is total and a page boundary is never ambiguous. A cursor is base64url of a small
-JSON object holding only the sort name, the boundary document's sort value and its ``_id``;
+JSON object holding only the sort name, the boundary document's sort value and its ``_id``
+(and, optionally, the width of sort values a page of that size spans there, which only tells
+the next read how wide a range to start with: ``resolvers.paging_windows``);
 it is opaque to clients and carries no entitlement: the caller's scope filter is applied to
 every page, so a cursor taken from another customer's data only positions the caller inside
 their own data.
@@ -118,10 +120,12 @@ class PageRequest:
 
 @dataclass(frozen=True)
 class Position:
-    """A decoded cursor: the sort value and ``_id`` of the last item already seen."""
+    """A decoded cursor: the sort value and ``_id`` of the last item already seen, and the
+    window width learned by the page that issued it (None: not known)."""
 
     value: datetime | str | None
     id: str
+    width: float | None = None
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -139,8 +143,8 @@ def read_path(doc: Mapping[str, Any], field: str) -> Any:
     return value
 
 
-def encode_cursor(sort: SortSpec, doc: Mapping[str, Any]) -> str:
-    """The cursor just after ``doc`` in ``sort`` order."""
+def encode_cursor(sort: SortSpec, doc: Mapping[str, Any], width: float | None = None) -> str:
+    """The cursor just after ``doc`` in ``sort`` order (``width``: see ``Position``)."""
     value = read_path(doc, sort.field)
     encoded: dict[str, Any] | None
     if isinstance(value, datetime):
@@ -150,7 +154,9 @@ def encode_cursor(sort: SortSpec, doc: Mapping[str, Any]) -> str:
         encoded = {"s": value}
     else:
         encoded = None
-    body = {"s": sort.name, "v": encoded, "i": str(doc["_id"])}
+    body: dict[str, Any] = {"s": sort.name, "v": encoded, "i": str(doc["_id"])}
+    if width is not None:
+        body["w"] = round(width)
     raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -183,7 +189,10 @@ def decode_cursor(sort: SortSpec, cursor: str, argument: str = "after") -> Posit
         value = raw["s"]
     else:
         raise bad
-    return Position(value=value, id=body["i"])
+    width = body.get("w")
+    if width is not None and (type(width) is not int or width < 1):
+        raise bad
+    return Position(value=value, id=body["i"], width=width)
 
 
 def after_filter(sort: SortSpec, position: Position) -> dict[str, Any]:
@@ -248,8 +257,10 @@ def build_page(
     request: PageRequest,
     read: list[dict[str, Any]],
     count: Callable[[], Awaitable[int]],
+    width: float | None = None,
 ) -> Page:
-    """Cut up to ``size + 1`` visible documents, in ``request.reading_sort`` order, into a page.
+    """Cut up to ``size + 1`` visible documents, in ``request.reading_sort`` order, into a page
+    (``width``: the window width its cursors hand on, see ``Position``).
 
     The extra document only tells whether more items lie ahead in the reading direction:
     after the page forwards (``hasNextPage``), before it backwards (``hasPreviousPage``).
@@ -259,7 +270,7 @@ def build_page(
     items = read[: request.size]
     if request.backward:
         items.reverse()
-    edges = [Edge(encode_cursor(request.sort, doc), doc) for doc in items]
+    edges = [Edge(encode_cursor(request.sort, doc, width), doc) for doc in items]
     more = len(read) > request.size
     info = PageInfo(
         has_next_page=request.before is not None if request.backward else more,

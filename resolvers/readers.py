@@ -26,8 +26,9 @@ Round trips per request are bounded by the shape of the query, never by the numb
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeAlias
@@ -58,9 +59,18 @@ from resolvers.generation import GenerationPointer
 from resolvers.paging import (
     Page,
     PageRequest,
+    SortSpec,
     after_filter,
     build_page,
     position_of,
+)
+from resolvers.paging_windows import (
+    Window,
+    WindowHints,
+    first_hint,
+    first_page_windows,
+    learned_width,
+    windows_after,
 )
 
 Doc: TypeAlias = dict[str, Any]
@@ -71,6 +81,8 @@ Clock: TypeAlias = Callable[[], datetime]
 
 #: Documents fetched per round when a page must over-fetch (scope filter not complete).
 OVERFETCH_CHUNK: Final = 100
+#: First-page window hints of this process (``resolvers.paging_windows``): a speed-up only.
+PROCESS_WINDOW_HINTS: Final = WindowHints()
 #: At most this many orders feed a search's "shipments of matching orders" branch.
 SEARCH_ORDER_MATCHES: Final = 500
 
@@ -160,10 +172,12 @@ class Readers:
         clock: Clock = utc_now,
         stale_after: timedelta = DEFAULT_STALE_AFTER,
         pointer: GenerationPointer | None = None,
+        window_hints: WindowHints = PROCESS_WINDOW_HINTS,
     ) -> None:
         """``pointer`` is the process's shared one; without it the pointer is read once per
         ``Readers`` (one request)."""
         self._db = db
+        self._window_hints = window_hints
         self._policy = policy
         self._caller = caller
         self._audit = audit
@@ -190,6 +204,7 @@ class Readers:
             clock=self._clock,
             stale_after=self._stale_after,
             pointer=self._pointer,
+            window_hints=self._window_hints,
         )
 
     # --- who ---------------------------------------------------------------------------
@@ -430,25 +445,81 @@ class Readers:
         *,
         prime: bool,
     ) -> Page:
+        """One page: ``size + 1`` visible documents from the position on, read in windows of
+        the sort field (``resolvers.paging_windows``) when a width is known."""
         sort = request.reading_sort
         position = request.position()
         complete = scope.filter_is_complete(kind)
         chunk = request.size + 1 if complete else max(request.size + 1, OVERFETCH_CHUNK)
+        hint_key = await self._hint_key(scope, kind, query, sort) if position is None else None
+        width = position.width if position is not None else None
         visible: list[Doc] = []
+        read: list[Doc] = []
         while True:
-            bounded = combine(query, after_filter(sort, position)) if position else query
-            raw = await self._find(scope, kind, bounded, sort=sort.mongo_sort(), limit=chunk)
+            if position is None:
+                windows = first_page_windows(sort, self._window_hints.get(hint_key))
+                bounded = dict(query)
+            else:
+                windows = windows_after(sort, position.value, width)
+                bounded = combine(query, after_filter(sort, position))
+            raw = await self._read_windows(scope, kind, bounded, sort, chunk, windows)
+            read.extend(raw)
             visible.extend(self._visible(scope, kind, raw))
             if len(visible) > request.size or len(raw) < chunk:
                 break
             position = position_of(sort, raw[-1])
+        learned = learned_width(sort, read[:chunk], request.size + 1) or width
+        if hint_key is not None:
+            taught = first_hint(sort, read[:chunk], request.size + 1)
+            if taught is not None:
+                self._window_hints.put(hint_key, taught)
         if prime:
             self._prime(kind, visible)
 
         async def count() -> int:
             return await self._count(scope, kind, query)
 
-        return build_page(request, visible[: request.size + 1], count)
+        return build_page(request, visible[: request.size + 1], count, learned)
+
+    async def _read_windows(
+        self,
+        scope: Scope,
+        kind: EntityKind,
+        query: Mapping[str, Any],
+        sort: SortSpec,
+        limit: int,
+        windows: Sequence[Window] | None,
+    ) -> list[Doc]:
+        """The first ``limit`` documents of ``query`` in ``sort`` order, one window after
+        another (the windows partition the order, so their answers concatenate in order)."""
+        if windows is None:
+            return await self._find(scope, kind, query, sort=sort.mongo_sort(), limit=limit)
+        read: list[Doc] = []
+        for window in windows:
+            read += await self._find(
+                scope,
+                kind,
+                combine(query, window.mongo(sort)),
+                sort=sort.mongo_sort(),
+                limit=limit - len(read),
+            )
+            if len(read) >= limit:
+                break
+        return read
+
+    async def _hint_key(
+        self, scope: Scope, kind: EntityKind, query: Mapping[str, Any], sort: SortSpec
+    ) -> Hashable:
+        """What a first page's window hint is remembered under: the generation's collection,
+        the whole query as the store sees it (scope included) and the reading order."""
+        collection = await self._collection(kind)
+        scoped = combine(query, self._scope_filter(scope, kind))
+        return (
+            collection.full_name,
+            sort.name,
+            sort.direction,
+            json.dumps(scoped, sort_keys=True, default=str),
+        )
 
     async def orders(self, filters: OrderFilter, page: PageRequest) -> Page:
         return await self._page(self.scope, "orders", filters.mongo(), page, prime=True)

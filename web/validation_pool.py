@@ -96,6 +96,13 @@ def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *
         pass
 
 
+def _retrieve(done: asyncio.Future[Any]) -> None:
+    """Consume a hand-off's outcome that nobody awaits any more (its request was cancelled);
+    a failed hand-off has already given its place back (``ValidationPool._submit``)."""
+    if not done.cancelled():
+        done.exception()
+
+
 class ValidationUnavailable(Exception):
     """The worker process died while validating; the request may be retried."""
 
@@ -148,8 +155,14 @@ class ValidationPool:
             _call_soon(loop, self.lane.leave, client)
 
         # Submitting may start a worker process, a round trip to the fork server that takes
-        # a second on a busy machine: never on the event loop's thread.
-        pool, job = await asyncio.to_thread(self._submit, query, tuple(rules), release)
+        # a second on a busy machine: never on the event loop's thread. The hand-off is
+        # shielded: a request cancelled while the thread had not yet started would otherwise
+        # cancel the hand-off itself, and nothing would ever give its place in the lane back.
+        handoff = asyncio.ensure_future(
+            asyncio.to_thread(self._submit, query, tuple(rules), release)
+        )
+        handoff.add_done_callback(_retrieve)
+        pool, job = await asyncio.shield(handoff)
         try:
             found = await asyncio.wrap_future(job)
         except BrokenProcessPool as exc:

@@ -2,8 +2,10 @@
 ``(customerId, <sort field>, _id)`` index of its sort order, never a table scan: checked with
 the store's own ``explain`` of the queries the readers really sent, captured from the driver.
 
-(DocumentDB then sorts the customer's matches in memory; MongoDB reads them in index order.
-README, "The store".)"""
+DocumentDB sorts whatever the index scan matched before the limit applies (README, "The
+store"), so a page must not match the customer's whole list: once a page has taught the
+readers a window width, every page read is bounded by a range of its sort field in the index
+condition itself (``resolvers/paging_windows.py``)."""
 
 from __future__ import annotations
 
@@ -52,12 +54,16 @@ class FindRecorder(monitoring.CommandListener):
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
 
+    def forget(self) -> None:
+        self.commands = []
+
     def take(self) -> Iterator[Doc]:
         taken, self.commands = self.commands, []
         yield from taken
 
 
 def _world() -> World:
+    """Documents as the projector writes them."""
     world = World()
     for c in CUSTOMERS:
         for n in range(PER_CUSTOMER):
@@ -120,7 +126,7 @@ async def _explain(db: AsyncDatabase[Doc], command: Doc) -> str:
 
 
 async def _plans(db: AsyncDatabase[Doc], recorder: FindRecorder, query: str, who: Any) -> list[str]:
-    recorder.take()
+    recorder.forget()
     result = await run(SCHEMA, db, who, query)
     assert not result.errors, result.errors
     commands = [c for c in recorder.take() if c.get("find") != "read_pointer"]
@@ -131,6 +137,19 @@ async def _plans(db: AsyncDatabase[Doc], recorder: FindRecorder, query: str, who
 def _summary(plan: str) -> list[str]:
     """Node types and index names, in plan order: what an assertion message needs."""
     return re.findall(r'"(?:Node Type|Index Name|stage|indexName)": "([^"]+)"', plan)
+
+
+def _index_conditions(plan: str) -> list[str]:
+    return re.findall(r'"Index Cond": "([^"]+)"', plan)
+
+
+def _bounded_by_a_range(plan: str) -> bool:
+    """Whether an index condition bounds the sort field besides the customer's equality (a
+    range, DocumentDB's ``@>``, ``@<=`` ..., or the nulls' equality): the scan, and so the
+    sort, covers a window, not the customer's whole list."""
+    if '"Node Type"' not in plan:
+        return True  # MongoDB reads in index order and stops at the limit
+    return any(cond.count("OPERATOR(") >= 2 for cond in _index_conditions(plan))
 
 
 def _indexed(plan: str) -> bool:
@@ -199,6 +218,7 @@ async def test_customer_pages_are_read_through_their_sort_index(
     )
     cursor = first.data["page"]["pageInfo"]["endCursor"]
     for query in (
+        # the first page read before (above) taught the window hint this one reads with
         f"{{ page: {PAGES[name]} {{ edges {{ node {{ id }} }} }} }}",
         f'{{ page: {PAGES[name][:-1]}, after: "{cursor}") {{ edges {{ node {{ id }} }} }} }}',
     ):
@@ -211,6 +231,7 @@ async def test_customer_pages_are_read_through_their_sort_index(
                 who,
                 _summary(plan),
             )
+            assert _bounded_by_a_range(plan), (name, who, _index_conditions(plan))
 
 
 async def test_several_customers_page_in_the_order_of_one_query(

@@ -1,0 +1,122 @@
+"""Windowed pages on the real store: walking a customer's whole list page by page, forwards
+and backwards, in every sort order, gives exactly the store's own single sorted query, ties,
+missing values, dense clusters and long gaps included (the pure property is in
+tests/unit/test_paging_windows.py; that page reads are bounded ranges, in
+tests/integration/test_query_plans.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from graph.schema import build_schema
+from projections.store import ProjectionStore
+from resolvers.paging import INVOICE_SORTS, ORDER_SORTS, SHIPMENT_SORTS
+from tests.helpers import caller
+from tests.integration.world_harness import T0, World, invoice, order, run, shipment
+
+Doc = dict[str, Any]
+SCHEMA = build_schema()
+BIG, OTHER = "WIN", "NEIGHBOUR"
+WHO = caller(BIG, roles=("viewer", "finance"))
+
+
+def _offset(n: int) -> timedelta:
+    """Dense runs of equal values, then gaps from minutes to years."""
+    if n < 40:
+        return timedelta(minutes=n // 4)  # ties: four documents per minute
+    if n < 80:
+        return timedelta(days=n)
+    return timedelta(days=400 * (n - 79))
+
+
+def _world() -> World:
+    world = World()
+    for customer, count in ((BIG, 95), (OTHER, 30)):
+        for n in range(count):
+            at = T0 + _offset(n)
+            o = order(f"SO-{customer}-{n:03d}", customer, reference=f"PO-{n}", ordered_at=at)
+            s = shipment(
+                f"SH-{customer}-{n:03d}",
+                customer,
+                tracking=f"T-{customer}-{n}",
+                planned_pickup_at=at,
+            )
+            i = invoice(
+                f"IN-{customer}-{n:03d}",
+                customer,
+                number=f"I-{n}",
+                issued_at=at,
+                due_date=(at + timedelta(days=30)).date().isoformat(),
+            )
+            if n % 9 == 0:  # missing sort values: nulls sort first ascending, last descending
+                del o["orderedAt"]
+                s["eta"] = None
+                del i["dueDate"]
+            world.orders.append(o)
+            world.shipments.append(s)
+            world.invoices.append(i)
+    return world
+
+
+CONNECTIONS = {
+    "orders": (ORDER_SORTS, "orderId"),
+    "shipments": (SHIPMENT_SORTS, "shipmentId"),
+    "invoices": (INVOICE_SORTS, "invoiceId"),
+}
+
+
+async def _walk(
+    db: AsyncDatabase[Doc], connection: str, sort: str, size: int, back: bool
+) -> list[str]:
+    ident = CONNECTIONS[connection][1]
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        if back:
+            args = f"sort: {sort}, last: {size}{cursor}"
+            info = "hasPreviousPage startCursor"
+        else:
+            args = f"sort: {sort}, first: {size}{cursor}"
+            info = "hasNextPage endCursor"
+        fields = f"edges {{ node {{ {ident} }} }} pageInfo {{ {info} }}"
+        query = f"{{ c: {connection}({args}) {{ {fields} }} }}"
+        result = await run(SCHEMA, db, WHO, query)
+        assert not result.errors, result.errors
+        page = result.data["c"]
+        ids = [edge["node"][ident] for edge in page["edges"]]
+        seen = ids + seen if back else seen + ids
+        more = page["pageInfo"]["hasPreviousPage" if back else "hasNextPage"]
+        if not more:
+            return seen
+        assert ids, "a page with nothing on it claims more"
+        edge_cursor = page["pageInfo"]["startCursor" if back else "endCursor"]
+        cursor = f', {"before" if back else "after"}: "{edge_cursor}"'
+
+
+@pytest.mark.parametrize(
+    ("connection", "sort"),
+    [(c, s) for c, (sorts, _) in CONNECTIONS.items() for s in sorts],
+)
+async def test_every_page_in_turn_gives_the_stores_own_order(
+    mongo_db: AsyncDatabase[Doc], connection: str, sort: str
+) -> None:
+    store = ProjectionStore(mongo_db)
+    await store.ensure_indexes("")
+    await _world().insert(mongo_db)
+    spec = CONNECTIONS[connection][0][sort]
+    expected = [
+        doc["_id"]
+        async for doc in mongo_db[connection].find(
+            {"customerId": BIG, "known": True}, {"_id": 1}, sort=spec.mongo_sort()
+        )
+    ]
+    assert len(expected) == 95
+    for size in (1, 7, 20):
+        # twice: the first walk's first page teaches the window hint the second one uses
+        for _ in range(2):
+            assert await _walk(mongo_db, connection, sort, size, back=False) == expected
+        assert await _walk(mongo_db, connection, sort, size, back=True) == expected
