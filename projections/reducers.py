@@ -44,8 +44,8 @@ from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 from projections.documents import FULFILLMENT_STAGES, field_key
+from projections.event_schema import Address
 from projections.events import (
-    Address,
     Event,
     EventData,
     FulfillmentProgressed,
