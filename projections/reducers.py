@@ -100,6 +100,8 @@ def _stamp(value: datetime) -> str:
 
 def _utc(value: datetime) -> datetime:
     """Stored datetimes come back aware (tz_aware client); a naive one is taken as UTC."""
+    if value.tzinfo is UTC:  # decoded events and stored documents: nothing to convert
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -19,7 +19,7 @@ import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, NamedTuple, TypeAlias, TypeVar
 
@@ -35,7 +35,7 @@ from projections.documents import WRITER, WRITES
 from projections.effects import SummaryPush
 from projections.metrics import NoStoreObserver, StoreObserver
 
-_STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
+_STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
 
 def is_state_field(name: str) -> bool:
