@@ -27,7 +27,10 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import pstats
+import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -50,6 +53,8 @@ from projections.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
 from tests.integration.projector_harness import wait_caught_up
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -194,6 +199,60 @@ async def measure_freshness(
     return latencies
 
 
+def projector_environment(settings: ProjectorSettings) -> dict[str, str]:
+    """What ``python -m projections run`` reads to be the same projector as ``settings``."""
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        MONGODB_URI=settings.mongodb_uri,
+        MONGODB_DATABASE=settings.mongodb_database,
+        PROJECTOR_GROUP=settings.group_id,
+        PROJECTOR_BATCH_MAX=str(settings.batch_max_records),
+        PROJECTOR_METRICS_PORT="0",
+        PYTHONPATH=str(ROOT),
+    )
+    for name in TopicNames.__dataclass_fields__:
+        env[f"TOPIC_{name.upper()}"] = getattr(settings.topics, name)
+    return env
+
+
+def start_processes(
+    settings: ProjectorSettings, count: int, logs: Path
+) -> list[subprocess.Popen[bytes]]:
+    """``count`` projector processes in one consumer group, as they run in production."""
+    env = projector_environment(settings)
+    processes = []
+    for n in range(count):
+        with (logs / f"projector-{n}.log").open("wb") as log_file:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "projections", "run"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    return processes
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 #: The projector's phases, by the function that does each (cumulative time, profiled).
 PHASES = (
     ("decode records into events", "projections/projector.py", "decode_records"),
@@ -243,6 +302,20 @@ async def main() -> None:
         action="store_true",
         help="profile the projector's catch-up (cProfile) and print where its time went",
     )
+    parser.add_argument(
+        "--profile-top",
+        type=int,
+        default=0,
+        help="with --profile, also print the N functions with the most time of their own",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="projector processes in the group (1: in this process; more: python -m"
+        " projections run each, logs under --logs)",
+    )
+    parser.add_argument("--logs", default="/tmp", help="where --processes N writes their logs")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
     args = parser.parse_args()
@@ -273,20 +346,36 @@ async def main() -> None:
         )
         stop = asyncio.Event()
         profile = cProfile.Profile() if args.profile else None
+        processes: list[subprocess.Popen[bytes]] = []
+        task: asyncio.Task[None] | None = None
         started, cpu_started = time.perf_counter(), time.process_time()
-        if profile is not None:
-            profile.enable()
-        task = asyncio.create_task(run_projector(settings, stop))
+        if args.processes > 1:
+            processes = start_processes(settings, args.processes, Path(args.logs))
+        else:
+            if profile is not None:
+                profile.enable()
+            task = asyncio.create_task(run_projector(settings, stop))
         await wait_caught_up(args.bootstrap, settings.group_id, topics, within=3600)
         projector_seconds = time.perf_counter() - started
         if profile is not None:
             profile.disable()
             print_profile(profile, projector_seconds, time.process_time() - cpu_started)
+            if args.profile_top:
+                pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile_top)
+        if processes:
+            cpus = [cpu_seconds(process.pid) for process in processes]
+        else:
+            cpus = [time.process_time() - cpu_started]
+        projector_cpu = sum(cpus)
         projector_rate = len(records) / projector_seconds
         print(
-            f"projector: {len(records)} events in {projector_seconds:.1f}s"
-            f" = {projector_rate:,.0f} events/s"
+            f"projector ({len(cpus)} process{'es' if len(cpus) > 1 else ''}):"
+            f" {len(records)} events in {projector_seconds:.1f}s"
+            f" = {projector_rate:,.0f} events/s;"
+            f" {projector_cpu:.1f}s CPU = {projector_cpu / len(records) * 1e6:.0f} us/event"
         )
+        for n, cpu in enumerate(cpus):
+            print(f"  process {n}: {cpu:.1f}s CPU ({cpu / projector_seconds:.0%} of one core)")
 
         ceiling_seconds, bound_seconds = await measure_ceiling(
             client, db_name, len(records), settings.store_concurrency
@@ -321,7 +410,9 @@ async def main() -> None:
             else:
                 print(f"freshness at {rate} events/s: no milestone notices received")
         stop.set()
-        await task
+        if task is not None:
+            await task
+        stop_processes(processes)
     finally:
         await client.drop_database(db_name)
         await client.close()

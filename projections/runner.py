@@ -106,6 +106,8 @@ def record_outcome(metrics: ProjectorMetrics, outcome: BatchOutcome) -> None:
         metrics.dead_lettered(dead.topic, dead.reason)
     for event, record in outcome.applied:
         metrics.applied(record.topic, event.type, event.time, record.timestamp, now)
+        if event.traceparent is None:
+            continue  # the decoder keeps only valid ones
         context = parse_traceparent(event.traceparent)
         if context is not None:
             log.info(
