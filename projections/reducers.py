@@ -335,6 +335,8 @@ def _read_unit_versions(
 # --- shipments ----------------------------------------------------------------------------
 
 _SHIPMENT_STATE: Final = "_shipmentState"
+#: Marks a stored milestone without a ``status`` key (never equal to a mapped status).
+_NO_STATUS: Final = object()
 
 
 def _shipment_defaults(doc: Doc) -> None:
@@ -465,7 +467,13 @@ def _finish_shipment(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
         mapped = mapping.map(str(stored["source"]), str(stored["rawCode"]))
         if mapped is None:
             unknown += 1
-        milestones.append({**stored, "status": mapped or None})
+        shown = mapped or None
+        # Unchanged milestones are shared with the previous document, as the merge above
+        # shares them: nothing mutates a milestone once built, and equal-by-identity
+        # entries make the planner's comparisons of the two documents cheap.
+        milestones.append(
+            stored if stored.get("status", _NO_STATUS) == shown else {**stored, "status": shown}
+        )
 
     status = "PLANNED"
     eta = doc.get("plannedDeliveryAt")
