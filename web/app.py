@@ -33,6 +33,7 @@ from resolvers.audit import MongoAuditSink
 from resolvers.collections import CollectionNames
 from resolvers.freshness_copy import FreshnessCopy
 from web import operations
+from web.admission import Lane
 from web.auth import build_verifier
 from web.consumer_lag import ConsumerLagPoller
 from web.document_cache import DocumentCache
@@ -50,6 +51,7 @@ from web.request_id import RequestIdMiddleware
 from web.settings import Settings
 from web.tracing import HEADER as TRACE_HEADER
 from web.tracing import TraceMiddleware
+from web.validation_pool import ValidationPool
 
 logger = logging.getLogger("web.app")
 
@@ -59,14 +61,26 @@ LIVE_MODULE: Final = "web.live"
 MONGO_SERVER_SELECTION_MS: Final = 5_000
 
 
-def new_document_cache(settings: Settings) -> DocumentCache:
+def new_validation_pool(settings: Settings) -> ValidationPool:
+    """The worker processes (started on first use) that validate new, larger documents."""
+    return ValidationPool(
+        Lane(settings.document_check_queue, settings.document_check_per_client),
+        processes=settings.document_check_processes,
+        max_errors=settings.limits.max_validation_errors,
+    )
+
+
+def new_document_cache(settings: Settings, pool: ValidationPool | None = None) -> DocumentCache:
     """The one cache of parsed, screened and validated documents: free-form texts and the
-    persisted operations pinned in it share it."""
+    persisted operations pinned in it share it. Without ``pool``, every new document is
+    validated on the event loop (for tests of a schema that is not the API's)."""
     limits = settings.limits
     return DocumentCache(
         settings.document_cache_size,
         max_tokens=limits.max_tokens,
         screen=lambda schema, document: screen_document(schema, document, limits),
+        offload=pool.validate if pool is not None else None,
+        max_errors=limits.max_validation_errors,
     )
 
 
@@ -104,7 +118,8 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     """
     settings = settings or Settings.from_env()
     metrics = Metrics()
-    documents = new_document_cache(settings)
+    validation_pool = new_validation_pool(settings)
+    documents = new_document_cache(settings, validation_pool)
     freshness = FreshnessCopy(
         CollectionNames(), stale_after=timedelta(seconds=settings.stale_after_seconds)
     )
@@ -114,6 +129,8 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            validation_pool.start()
+            stack.callback(validation_pool.close)
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
                 settings.mongodb_uri,
                 tz_aware=True,
@@ -202,6 +219,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     app.state.metrics = metrics
     app.state.freshness = freshness
     app.state.endpoint = endpoint
+    app.state.validation_pool = validation_pool
     return app
 
 

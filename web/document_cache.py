@@ -15,9 +15,11 @@ A text seen for the first time is the expensive case, and the one an attacker co
   AST in one linear walk) may refuse the document, and then it is not validated at all:
   validation is the costly step (graphql-core's overlapping-fields rule is quadratic in
   fields that share a response name: 850 of them took 2.6 s);
-* what remains is validated in a worker thread when the document is larger than a handful of
-  selections, so that even the largest document within the limits does not hold the event
-  loop: other requests' steps run between the thread's GIL slices.
+* what remains is validated in a worker *process* when the document is larger than a
+  handful of selections (``web.validation_pool``: a thread would hold the GIL, and the event
+  loop with it), through a lane bounded in total and per client, so that even the largest
+  document within the limits does not hold the event loop, and a stream of novel documents
+  is refused (429) rather than queued ahead of other clients' requests.
 
 Persisted operations (``web.persisted``) are checked at start-up and *pinned*: they stay
 outside the LRU, so unique texts never evict an operation an app depends on.
@@ -26,11 +28,10 @@ outside the LRU, so unique texts never evict an operation an app depends on.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from anyio import to_thread
 from graphql import (
     ASTValidationRule,
     DocumentNode,
@@ -41,15 +42,42 @@ from graphql import (
     InlineFragmentNode,
     parse,
     specified_rules,
+    validate,
 )
-from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-#: Documents with at most this many selections are validated on the event loop: a thread
-#: hand-off costs more than their validation (about 0.1 ms per selection).
+#: Documents with at most this many selections are validated on the event loop: handing
+#: them to a worker process costs more than their validation (about 0.1 ms per selection).
 INLINE_SELECTIONS: Final = 16
 
 #: Refusals of a document found before validation (``web.limits``); empty to validate it.
 Screen = Callable[[GraphQLSchema, DocumentNode], list[GraphQLError]]
+
+#: Validates a larger document away from the event loop, on behalf of a client (the key the
+#: admission lane counts by): ``web.validation_pool.ValidationPool.validate``.
+Offload = Callable[
+    [Hashable, str, DocumentNode, Sequence[type[ASTValidationRule]]],
+    Awaitable[list[GraphQLError]],
+]
+
+
+def validate_document(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: Sequence[type[ASTValidationRule]],
+    max_errors: int | None = None,
+) -> list[GraphQLError]:
+    """Strawberry's validation (the given rules plus its own two), stopping after
+    ``max_errors`` errors (``MAX_VALIDATION_ERRORS``; graphql-core's default is 100, which
+    let one invalid document of 100 conflicting fields cost 101 located, formatted and
+    serialised errors, 26 KB, per request)."""
+    return validate(
+        schema,
+        document,
+        (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+        max_errors=max_errors,
+    )
 
 
 class TooManyTokens(Exception):
@@ -93,10 +121,14 @@ class DocumentCache:
         *,
         max_tokens: int | None = None,
         screen: Screen | None = None,
+        offload: Offload | None = None,
+        max_errors: int | None = None,
     ) -> None:
         self._maxsize = maxsize
         self._max_tokens = max_tokens
+        self._max_errors = max_errors
         self._screen = screen
+        self._offload = offload
         self._checked: OrderedDict[
             tuple[GraphQLSchema, str, tuple[type[ASTValidationRule], ...]], CheckedDocument
         ] = OrderedDict()
@@ -118,7 +150,7 @@ class DocumentCache:
         if key not in self._pinned:
             document = self.parse(query)
             refused = self._screen(schema, document) if self._screen is not None else []
-            errors = refused or validate_document(schema, document, key[2])
+            errors = refused or validate_document(schema, document, key[2], self._max_errors)
             self._pinned[key] = CheckedDocument(document, tuple(errors), screened=bool(refused))
         return self._pinned[key]
 
@@ -127,9 +159,12 @@ class DocumentCache:
         schema: GraphQLSchema,
         query: str,
         rules: Sequence[type[ASTValidationRule]],
+        client: Hashable = None,
     ) -> CheckedDocument:
         """Raises ``GraphQLSyntaxError`` for a document that does not parse (not remembered:
-        the parser stops at the first error), ``TooManyTokens`` past ``max_tokens``."""
+        the parser stops at the first error), ``TooManyTokens`` past ``max_tokens``, and
+        whatever the offload raises (``web.admission.LaneFull``) for a larger new document
+        of ``client``."""
         key = (schema, query, tuple(rules))
         pinned = self._pinned.get(key)
         if pinned is not None:
@@ -142,10 +177,12 @@ class DocumentCache:
         refused = self._screen(schema, document) if self._screen is not None else []
         if refused:
             checked = CheckedDocument(document, tuple(refused), screened=True)
-        elif count_selections(document) <= INLINE_SELECTIONS:
-            checked = CheckedDocument(document, tuple(validate_document(schema, document, key[2])))
+        elif self._offload is None or count_selections(document) <= INLINE_SELECTIONS:
+            checked = CheckedDocument(
+                document, tuple(validate_document(schema, document, key[2], self._max_errors))
+            )
         else:
-            errors = await to_thread.run_sync(validate_document, schema, document, key[2])
+            errors = await self._offload(client, query, document, key[2])
             checked = CheckedDocument(document, tuple(errors))
         if self._maxsize > 0:
             self._checked[key] = checked

@@ -9,6 +9,9 @@ BAD_USER_INPUT             arguments or variables that are well-formed GraphQL b
 NOT_FOUND                  a lookup that must name an existing entity did not
 GRAPHQL_VALIDATION_FAILED  the document does not parse or does not validate against the schema
 QUERY_TOO_COMPLEX          the document exceeds a size, depth, alias or cost limit (web.limits)
+RATE_LIMITED               this client (or everyone) already has as many requests running, or new
+                           documents being checked, as one API process admits (HTTP 429 with
+                           Retry-After; web.admission): retry later
 INTERNAL_SERVER_ERROR      anything unexpected; the message is masked, the log has the details
 SERVICE_UNAVAILABLE        a store (MongoDB) or the change log failed; retrying later may work
 BAD_REQUEST                the HTTP request itself is unusable (bad JSON, media type, method)
@@ -38,6 +41,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     BAD_REQUEST = "BAD_REQUEST"
@@ -97,3 +101,15 @@ def is_request_error(errors: list[GraphQLError], data: object) -> bool:
     a 4xx status (GraphQL over HTTP, "Status codes").
     """
     return data is None and bool(errors) and all(e.path is None for e in errors)
+
+
+def retry_later(errors: list[GraphQLError]) -> tuple[int, int] | None:
+    """(HTTP status, seconds) for a request refused only for now: an error carrying
+    ``extensions.retryAfter`` is 429 when it is RATE_LIMITED, else 503."""
+    for error in errors:
+        extensions = error.extensions or {}
+        wait = extensions.get("retryAfter")
+        if isinstance(wait, int):
+            status = 429 if extensions.get("code") == ErrorCode.RATE_LIMITED else 503
+            return status, wait
+    return None

@@ -44,10 +44,12 @@ from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError, SigningKeysUnavailableError
 from entitlements.tokens import TokenVerifier
 from graph.context import GraphContext
+from web.admission import Lane, LaneFull
 from web.auth import authenticate
-from web.error_codes import ErrorCode, is_request_error
+from web.error_codes import ErrorCode, is_request_error, retry_later
 from web.graphiql import inline_styles
 from web.headers import page_headers, private_response
+from web.limits import RETRY_AFTER_SECONDS, client_of
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
 from web.persisted import PersistedQueryError, persisted_document, with_document_id
 from web.settings import Settings
@@ -55,6 +57,10 @@ from web.settings import Settings
 logger = logging.getLogger("web.graphql")
 
 _REQUEST_ERROR = "portal.request_error"
+#: Set on the scope when the request was refused only for now (no place in
+#: ``web.admission``'s lane: 429; the validation worker died: 503): (status, seconds to
+#: wait), sent with ``Retry-After``.
+_RETRY_LATER = "portal.retry_later"
 
 
 class Refusal(Exception):
@@ -66,12 +72,15 @@ class Refusal(Exception):
         message: str,
         code: str = ErrorCode.BAD_REQUEST,
         headers: Mapping[str, str] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.headers = dict(headers or {})
+        #: More of ``extensions`` beside the code (a limit's name and value).
+        self.details = dict(details or {})
 
 
 class _BodyTooLarge(Exception):
@@ -120,6 +129,9 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         self.settings = settings
         self.page_html = page_html
         self.page_headers = dict(page_headers(inline_styles(page_html)))
+        #: Operations running now over HTTP in this process, in all and per client
+        #: (``MAX_REQUESTS_IN_FLIGHT``, ``MAX_REQUESTS_PER_CLIENT``; ``web.admission``).
+        self.in_flight = Lane(settings.max_requests_in_flight, settings.max_requests_per_client)
 
     def use_live(self, live: object) -> None:
         """Adopt the WebSocket handler classes ``web.live`` offers, if it offers any.
@@ -184,7 +196,11 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         if response.media_type != JSON:
             return response  # the GraphiQL page, or a streamed response
         response.headers["content-type"] = f"{response_type}; charset=utf-8"
-        if response_type != JSON and request.scope.get(_REQUEST_ERROR):
+        retry = request.scope.get(_RETRY_LATER)
+        if retry is not None:  # whatever the media type: the request itself was refused
+            response.status_code, wait = retry
+            response.headers["retry-after"] = str(wait)
+        elif response_type != JSON and request.scope.get(_REQUEST_ERROR):
             response.status_code = 400
         return response
 
@@ -192,7 +208,8 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         metrics = getattr(request.app.state, "metrics", None) if "app" in request.scope else None
         if metrics is not None:
             metrics.count_error(str(refusal.code))
-        body = {"errors": [{"message": refusal.message, "extensions": {"code": refusal.code}}]}
+        extensions = {"code": refusal.code, **refusal.details}
+        body = {"errors": [{"message": refusal.message, "extensions": extensions}]}
         return Response(
             json.dumps(body, separators=(",", ":")),
             status_code=refusal.status,
@@ -297,8 +314,39 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
 
         A mutation over GET is 405 (the spec), not 400. A subscription over HTTP is refused
         with a pointer to the WebSocket protocols: Strawberry would try to execute it as a
-        query and fail with an internal error.
+        query and fail with an internal error. A client (token subject, else address) with
+        ``MAX_REQUESTS_PER_CLIENT`` operations running in this process already, or a process
+        running ``MAX_REQUESTS_IN_FLIGHT``, is refused at once: 429 with ``Retry-After``.
         """
+        client = client_of(context)
+        try:
+            self.in_flight.enter(client)
+        except LaneFull as full:
+            setting = "MAX_REQUESTS_PER_CLIENT" if full.per_client else "MAX_REQUESTS_IN_FLIGHT"
+            whose = "of this client " if full.per_client else ""
+            raise Refusal(
+                429,
+                f"{full.allowed} requests {whose}are already running (the limit, {setting}); "
+                f"retry after {RETRY_AFTER_SECONDS} s.",
+                ErrorCode.RATE_LIMITED,
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+                {"limit": setting, "allowed": full.allowed, "retryAfter": RETRY_AFTER_SECONDS},
+            ) from None
+        try:
+            return await self._execute_admitted(
+                request, request_adapter, context, root_value, request_data
+            )
+        finally:
+            self.in_flight.leave(client)
+
+    async def _execute_admitted(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        context: GraphContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
         method = request_adapter.method
         allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
         try:
@@ -338,6 +386,9 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         errors = result.errors or []
         if is_request_error(errors, result.data):
             request.scope[_REQUEST_ERROR] = True
+            retry = retry_later(errors)
+            if retry is not None:
+                request.scope[_RETRY_LATER] = retry
             response: GraphQLHTTPResponse = {"errors": [e.formatted for e in errors]}
         else:
             response = {"data": result.data}

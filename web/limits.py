@@ -12,6 +12,10 @@ text, and run on the event loop. The checks, cheapest first:
   counts it; see ``measure_document`` for why we do not run that limiter itself) and aliases
   (``MAX_ALIASES``: aliases let one document repeat an expensive field many times). A
   document refused here is never validated (``web.document_cache``);
+* validation, of a text not seen before: on the event loop for a handful of selections,
+  else in a worker process (``web.validation_pool``), admitted through a lane bounded per
+  process and per client (``DOCUMENT_CHECK_QUEUE``, ``DOCUMENT_CHECK_PER_CLIENT``): a
+  request finding no place is refused at once with ``RATE_LIMITED`` (HTTP 429);
 * per request, since they depend on variables: cost (``MAX_QUERY_COST``): every field that
   returns an object costs 1, times the size of every list it sits in. A field with a ``first``
   (or ``last``) argument multiplies what it selects by that argument (by the argument's
@@ -32,9 +36,9 @@ GRAPHQL_VALIDATION_FAILED), and a document with several operations but no ``oper
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from graphql import (
     DocumentNode,
@@ -58,12 +62,23 @@ from graphql import (
     is_list_type,
 )
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
 
-from web.document_cache import CheckedDocument, DocumentCache, TooManyTokens, count_selections
+from web.admission import LaneFull
+from web.document_cache import (
+    CheckedDocument,
+    DocumentCache,
+    TooManyTokens,
+    count_selections,
+    validate_document,
+)
 from web.error_codes import ErrorCode
 from web.inputs import literal_errors, query_text_error, variable_errors
 from web.settings import QueryLimits
+from web.validation_pool import ValidationUnavailable
+
+#: What a RATE_LIMITED refusal asks the client to wait: about the time the lane takes to
+#: drain, rounded up to the unit ``Retry-After`` speaks.
+RETRY_AFTER_SECONDS: Final = 1
 
 #: Fields of a connection type whose list length is the connection's page size.
 _PAGE_FIELDS = frozenset({"edges", "nodes"})
@@ -371,8 +386,22 @@ class QueryLimitsExtension(SchemaExtension):
             if context.graphql_document is None:
                 try:
                     self._checked = await self.documents.checked(
-                        context.schema._schema, query, context.validation_rules
+                        context.schema._schema,
+                        query,
+                        context.validation_rules,
+                        client_of(context.context),
                     )
+                except LaneFull as exc:
+                    raise rate_limited(exc) from None
+                except ValidationUnavailable:
+                    raise GraphQLError(
+                        "The document could not be checked now (the validation worker "
+                        f"stopped; a new one starts); retry after {RETRY_AFTER_SECONDS} s.",
+                        extensions={
+                            "code": ErrorCode.SERVICE_UNAVAILABLE.value,
+                            "retryAfter": RETRY_AFTER_SECONDS,
+                        },
+                    ) from None
                 except TooManyTokens as exc:
                     raise too_complex(
                         f"The query has more than {exc.max_tokens} tokens, the limit "
@@ -400,13 +429,50 @@ class QueryLimitsExtension(SchemaExtension):
                 if checked is not None and checked.document is document:
                     errors = checked.fresh_errors()
                 else:
-                    errors = validate_document(schema, document, tuple(context.validation_rules))
+                    errors = validate_document(
+                        schema,
+                        document,
+                        context.validation_rules,
+                        self.limits.max_validation_errors,
+                    )
                 context.pre_execution_errors = [
                     *variable_errors(context.variables),
                     *limit_errors(schema, document, context.variables, self.limits),
                     *errors,
                 ]
         yield
+
+
+def client_of(context: object) -> Hashable:
+    """Whose request this is, for per-client admission: the caller's token subject, else
+    the client's address (uvicorn puts the forwarded address there behind a trusted proxy:
+    ``FORWARDED_ALLOW_IPS``), else nobody in particular."""
+    caller = getattr(context, "caller", None)
+    if caller is not None:
+        return ("subject", caller.subject)
+    request = getattr(context, "request", None)
+    address = getattr(getattr(request, "client", None), "host", None)
+    return ("address", address)
+
+
+def rate_limited(full: LaneFull) -> GraphQLError:
+    """The refusal of a new document that found no place in the checking lane."""
+    if full.per_client:
+        setting, whose = "DOCUMENT_CHECK_PER_CLIENT", " from this client"
+    else:
+        setting, whose = "DOCUMENT_CHECK_QUEUE", ""
+    documents, are = ("document", "is") if full.allowed == 1 else ("documents", "are")
+    return GraphQLError(
+        f"{full.allowed} new query {documents}{whose} {are} already being checked (the limit, "
+        f"{setting}); retry after {RETRY_AFTER_SECONDS} s, or reuse a query text the server "
+        "has seen (known texts are never limited this way).",
+        extensions={
+            "code": ErrorCode.RATE_LIMITED.value,
+            "limit": setting,
+            "allowed": full.allowed,
+            "retryAfter": RETRY_AFTER_SECONDS,
+        },
+    )
 
 
 def _provided_operation_name(context: Any) -> str | None:

@@ -36,7 +36,7 @@ class QueryLimits:
     max_aliases: int = 30
     max_query_bytes: int = 20_000
     #: Lexical tokens the parser reads before it gives up (graphql-core's ``max_tokens``).
-    max_tokens: int = 1_000
+    max_tokens: int = 500
     #: Fields, fragment spreads and inline fragments written in one document; checked before
     #: validation, whose cost grows with them (quadratically, for repeated response names).
     max_fields: int = 100
@@ -44,6 +44,8 @@ class QueryLimits:
     #: Representations one request may ask ``_entities`` to resolve (a federation gateway
     #: batches its lookups; each representation is one entity read).
     max_entity_representations: int = 100
+    #: Validation stops after this many errors (graphql-core's default is 100).
+    max_validation_errors: int = 10
     #: The page size assumed for a list field that is not given ``first``.
     default_page_size: int = 20
     #: Request bodies larger than this are refused before parsing (413).
@@ -70,6 +72,16 @@ class Settings:
     limits: QueryLimits = field(default_factory=QueryLimits)
     #: Distinct query texts whose parse and validation are remembered (``web.document_cache``).
     document_cache_size: int = 256
+    #: Worker processes that validate new documents larger than a handful of selections
+    #: (``web.validation_pool``), and how many such documents may wait or run at once in
+    #: this process, in all and from one client (beyond: 429 RATE_LIMITED).
+    document_check_processes: int = 1
+    document_check_queue: int = 4
+    document_check_per_client: int = 1
+    #: GraphQL operations running at once over HTTP in this process, in all and from one
+    #: client (token subject, else address); beyond either: 429 RATE_LIMITED.
+    max_requests_in_flight: int = 512
+    max_requests_per_client: int = 16
     #: A source whose last applied event is older than this is reported stale.
     stale_after_seconds: float = 300.0
     #: Entitlement policy file; None means the packaged default policy.
@@ -101,6 +113,9 @@ class Settings:
                 limits_defaults.max_entity_representations,
                 minimum=1,
             ),
+            max_validation_errors=reader.integer(
+                "MAX_VALIDATION_ERRORS", limits_defaults.max_validation_errors, minimum=1
+            ),
             default_page_size=reader.integer(
                 "DEFAULT_PAGE_SIZE", limits_defaults.default_page_size, minimum=1
             ),
@@ -131,6 +146,13 @@ class Settings:
             cors_origins=reader.text("CORS_ORIGINS", (), _origins),
             limits=limits,
             document_cache_size=reader.integer("DOCUMENT_CACHE_SIZE", 256, minimum=0),
+            document_check_processes=reader.integer(
+                "DOCUMENT_CHECK_PROCESSES", 1, minimum=1, maximum=64
+            ),
+            document_check_queue=reader.integer("DOCUMENT_CHECK_QUEUE", 4, minimum=1),
+            document_check_per_client=reader.integer("DOCUMENT_CHECK_PER_CLIENT", 1, minimum=1),
+            max_requests_in_flight=reader.integer("MAX_REQUESTS_IN_FLIGHT", 512, minimum=1),
+            max_requests_per_client=reader.integer("MAX_REQUESTS_PER_CLIENT", 16, minimum=1),
             stale_after_seconds=reader.number("STALE_AFTER_SECONDS", 300.0, minimum=0.001),
             entitlements_file=reader.text("ENTITLEMENTS_FILE", None, _existing_file),
             persisted_operations_files=reader.text("PERSISTED_OPERATIONS_FILE", (), parse_paths),

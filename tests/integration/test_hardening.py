@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -148,18 +150,170 @@ async def test_three_worst_documents_within_the_limits_do_not_stall_a_trivial_qu
         assert trivial.json() == {"data": {"__typename": "Query"}}
         return await attacks, took
 
-    await attack(9)  # warm: the first hand-off starts the worker thread
+    await attack(9)  # warm: the first hand-off waits for the worker process to be ready
     with warnings.catch_warnings():  # what earlier tests left (a driver's socket) is not ours
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()  # and a full collection of it is not the API's stall either
     (refused, trivial_took), stall = await longest_stall(everything())
-    for response in refused:
-        assert response.status_code == 400  # fields of one name with different arguments
-        assert {e["extensions"]["code"] for e in response.json()["errors"]} == {
-            "GRAPHQL_VALIDATION_FAILED"
-        }
+    answers = [
+        (r.status_code, frozenset(e["extensions"]["code"] for e in r.json()["errors"]))
+        for r in refused
+    ]
+    # fields of one name with different arguments: refused by validation, in a worker
+    # process; one client gets DOCUMENT_CHECK_PER_CLIENT (1) place there, a further new
+    # document at the same time is refused at once
+    checked = (400, frozenset({"GRAPHQL_VALIDATION_FAILED"}))
+    assert answers.count(checked) >= 1
+    assert set(answers) <= {checked, (429, frozenset({"RATE_LIMITED"}))}
     assert trivial_took < 0.5, f"{{__typename}} took {trivial_took * 1000:.0f} ms under attack"
     assert stall < 0.1, f"the event loop was held {stall * 1000:.0f} ms"
+
+
+def unknown_fields(count: int, tag: str) -> str:
+    """A new text of ``count`` selections (more than are validated on the event loop)."""
+    return "{ " + " ".join(f"{tag}{i}: __typename" for i in range(count)) + " }"
+
+
+async def test_a_large_new_document_is_validated_in_a_worker_with_located_errors(
+    api: Running,
+) -> None:
+    fields = " ".join(f"zz{i}" for i in range(40))
+    response = await post(
+        api,
+        f'{{\n  shipmentByTrackingNumber(trackingNumber: "TRK-A") {{\n    {fields}\n  }}\n}}',
+        accept=GRJ,
+    )
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    # MAX_VALIDATION_ERRORS (10), then graphql-core's note that it stopped there
+    assert len(errors) == 11
+    assert errors[0]["message"] == "Cannot query field 'zz0' on type 'Shipment'."
+    assert errors[0]["locations"] == [{"line": 3, "column": 5}]
+    assert errors[1]["locations"] == [{"line": 3, "column": 9}]
+    assert errors[-1]["message"].startswith("Too many validation errors")
+    assert {e["extensions"]["code"] for e in errors} == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_a_client_with_too_many_new_documents_being_checked_gets_429(
+    api: Running,
+) -> None:
+    lane = api.app.state.validation_pool.lane
+    client = ("address", "127.0.0.1")  # httpx's in-process transport
+    for _ in range(lane.per_client):
+        lane.enter(client)  # as if this client's earlier documents were still being checked
+    try:
+        refused = await post(api, unknown_fields(20, "a"), accept=GRJ)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        assert error_of(refused)["extensions"] == {
+            "code": "RATE_LIMITED",
+            "limit": "DOCUMENT_CHECK_PER_CLIENT",
+            "allowed": 1,
+            "retryAfter": 1,
+        }
+        assert error_of(refused)["message"].startswith(
+            "1 new query document from this client is already being checked "
+            "(the limit, DOCUMENT_CHECK_PER_CLIENT); retry after 1 s"
+        )
+        # a signed caller is another client, counted by its token's subject
+        other = await post(api, unknown_fields(20, "b"), accept=GRJ, headers=api.auth(["ACME"]))
+        assert other.status_code == 200
+        # texts already checked, and small ones, never wait for the lane
+        assert (await post(api, "{ __typename }")).status_code == 200
+        assert (await post(api, "{ x: __typename y: __typename }")).status_code == 200
+    finally:
+        for _ in range(lane.per_client):
+            lane.leave(client)
+    again = await post(api, unknown_fields(20, "a"), accept=GRJ)
+    assert again.status_code == 200, again.text
+
+
+async def test_when_the_lane_is_full_every_new_large_document_gets_429(api: Running) -> None:
+    lane = api.app.state.validation_pool.lane
+    others = [("address", f"10.0.0.{n}") for n in range(lane.total)]
+    for other in others:
+        lane.enter(other)
+    try:
+        refused = await post(api, unknown_fields(20, "c"), accept="application/json")
+        assert refused.status_code == 429  # an HTTP-level refusal, whatever the media type
+        extensions = error_of(refused)["extensions"]
+        assert (extensions["code"], extensions["limit"]) == ("RATE_LIMITED", "DOCUMENT_CHECK_QUEUE")
+        assert "no-store" in refused.headers["cache-control"]
+    finally:
+        for other in others:
+            lane.leave(other)
+    assert lane.in_use == 0
+
+
+async def test_a_validation_worker_that_died_is_replaced_without_failing_a_request(
+    api: Running,
+) -> None:
+    pool = api.app.state.validation_pool
+    assert (await post(api, unknown_fields(20, "d"), accept=GRJ)).status_code == 200
+    dying = pool._pool().submit(os._exit, 1)  # as if killed, or out of memory
+    with pytest.raises(BrokenProcessPool):
+        await asyncio.wrap_future(dying)  # the pool has noticed
+    after = await post(api, unknown_fields(20, "e"), accept=GRJ)
+    assert after.status_code == 200, after.text
+    assert after.json()["data"]["e0"] == "Query"
+    assert pool.lane.in_use == 0
+
+
+async def test_a_client_with_too_many_requests_running_gets_429(api: Running) -> None:
+    in_flight = api.app.state.endpoint.in_flight
+    alice = api.auth(["ACME"])  # subject "alice"
+    held = [("subject", "alice")] * in_flight.per_client
+    for client in held:
+        in_flight.enter(client)  # as if alice had that many requests running in this process
+    try:
+        refused = await post(api, TRACK, {"t": "TRK-A"}, headers=alice)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        assert error_of(refused)["extensions"] == {
+            "code": "RATE_LIMITED",
+            "limit": "MAX_REQUESTS_PER_CLIENT",
+            "allowed": 16,
+            "retryAfter": 1,
+        }
+        # anyone else is served: another subject, or an anonymous client
+        bob = {"authorization": f"Bearer {token_for(api, 'bob')}"}
+        served = await post(api, TRACK, {"t": "TRK-A"}, headers=bob)
+        assert served.json()["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
+        assert (await post(api, "{ __typename }")).status_code == 200
+    finally:
+        for client in held:
+            in_flight.leave(client)
+    assert (await post(api, TRACK, {"t": "TRK-A"}, headers=alice)).status_code == 200
+    assert in_flight.in_use == 0
+
+
+async def test_a_process_running_its_limit_of_requests_refuses_the_next_with_429(
+    api: Running,
+) -> None:
+    in_flight = api.app.state.endpoint.in_flight
+    others = [("subject", f"user-{n}") for n in range(in_flight.total)]
+    for other in others:
+        in_flight.enter(other)
+    try:
+        refused = await post(api, "{ __typename }", accept="application/json")
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        assert error_of(refused)["extensions"] == {
+            "code": "RATE_LIMITED",
+            "limit": "MAX_REQUESTS_IN_FLIGHT",
+            "allowed": 512,
+            "retryAfter": 1,
+        }
+    finally:
+        for other in others:
+            in_flight.leave(other)
+    assert (await post(api, "{ __typename }")).status_code == 200
+
+
+def token_for(api: Running, subject: str) -> str:
+    return mint_token(
+        api.settings.tokens, subject=subject, customers=["ACME"], roles=["viewer"], ttl_seconds=60
+    )
 
 
 # --- 2. _entities priced as one list --------------------------------------------------------

@@ -8,15 +8,18 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import parse
+from graphql import GraphQLError, parse
 from strawberry.extensions import QueryDepthLimiter
 
 from entitlements.errors import ForbiddenError
+from web.admission import LaneFull
 from web.document_cache import DocumentCache
+from web.error_codes import retry_later
 from web.limits import QueryLimitsExtension, measure_document, operation_cost
 from web.masking import MASKED_MESSAGE, CodedErrors
 from web.request_id import _current as request_id_var
 from web.settings import QueryLimits
+from web.validation_pool import ValidationUnavailable
 
 
 @strawberry.type
@@ -321,3 +324,51 @@ async def test_the_cache_holds_at_most_its_size_of_distinct_texts() -> None:
     for n in range(5):
         assert not (await schema.execute(f"{{ echo(n: {n}) }}")).errors
     assert documents.size() == 2
+
+
+async def test_validation_stops_after_max_validation_errors() -> None:
+    limits = QueryLimits(max_query_bytes=4_000, max_validation_errors=3)
+    documents = DocumentCache(4, max_errors=limits.max_validation_errors)
+    schema = strawberry.Schema(
+        Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(limits, documents)]
+    )
+    query = "{ item { " + " ".join(f"zz{i}" for i in range(12)) + " } }"
+    errors = [e.formatted for e in (await schema.execute(query)).errors or []]
+    assert [e["message"] for e in errors[:3]] == [
+        f"Cannot query field 'zz{i}' on type 'Item'." for i in range(3)
+    ]
+    assert errors[3]["message"] == (
+        "Too many validation errors, error limit reached. Validation aborted."
+    )
+    assert len(errors) == 4
+    assert {e["extensions"]["code"] for e in errors} == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+async def refuse_all(*_: object) -> list[GraphQLError]:
+    raise LaneFull(per_client=True, allowed=2)
+
+
+async def worker_died(*_: object) -> list[GraphQLError]:
+    raise ValidationUnavailable("the validation worker stopped")
+
+
+@pytest.mark.parametrize(
+    ("offload", "code", "status"),
+    [(refuse_all, "RATE_LIMITED", 429), (worker_died, "SERVICE_UNAVAILABLE", 503)],
+)
+async def test_a_document_refused_for_now_says_when_to_retry(
+    offload: Any, code: str, status: int
+) -> None:
+    documents = DocumentCache(4, offload=offload)
+    schema = strawberry.Schema(
+        Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents)]
+    )
+    few = "{ " + " ".join(f"a{i}: echo(n: {i})" for i in range(3)) + " }"
+    small = await schema.execute(few)  # 3 selections: validated here, never offloaded
+    assert not small.errors
+    many = "{ " + " ".join(f"echo(n: {i})" for i in range(20)) + " }"
+    errors = (await schema.execute(many)).errors or []
+    assert [e.extensions["code"] for e in errors if e.extensions] == [code]
+    assert errors[0].extensions is not None and errors[0].extensions["retryAfter"] == 1
+    assert retry_later(errors) == (status, 1)
+    assert documents.size() == 1  # a refusal for now is not remembered

@@ -1,0 +1,55 @@
+"""The lane that admits new documents to be checked: bounded in total and per client."""
+
+from __future__ import annotations
+
+import pytest
+
+from web.admission import Lane, LaneFull
+
+
+def test_one_client_cannot_take_more_than_its_share() -> None:
+    lane = Lane(total=4, per_client=2)
+    lane.enter("mallory")
+    lane.enter("mallory")
+    with pytest.raises(LaneFull) as refused:
+        lane.enter("mallory")
+    assert refused.value == LaneFull(per_client=True, allowed=2)
+    lane.enter("alice")  # others still get in
+    assert lane.in_use == 3
+
+
+def test_the_lane_is_bounded_in_total_whoever_asks() -> None:
+    lane = Lane(total=3, per_client=2)
+    for client in ("a", "b", "c"):
+        lane.enter(client)
+    with pytest.raises(LaneFull) as refused:
+        lane.enter("d")
+    assert refused.value == LaneFull(per_client=False, allowed=3)
+    assert "3 new documents" in str(refused.value)
+
+
+def test_leaving_gives_the_place_back() -> None:
+    lane = Lane(total=1, per_client=1)
+    lane.enter("a")
+    with pytest.raises(LaneFull):
+        lane.enter("b")
+    lane.leave("a")
+    lane.enter("b")
+    assert lane.in_use == 1
+
+
+def test_a_client_share_larger_than_the_lane_is_the_lane() -> None:
+    lane = Lane(total=2, per_client=5)
+    lane.enter("a")
+    lane.enter("a")
+    with pytest.raises(LaneFull) as refused:
+        lane.enter("a")
+    assert refused.value.allowed == 2
+
+
+def test_leaving_without_a_place_is_a_bug_not_a_silent_miscount() -> None:
+    lane = Lane(total=2, per_client=1)
+    with pytest.raises(ValueError, match="holds no place"):
+        lane.leave("a")
+    with pytest.raises(ValueError, match="at least one place"):
+        Lane(total=0, per_client=1)
