@@ -3,13 +3,15 @@
 Run against the local stack (``scripts/stack start``):
 
     .venv/bin/python bench/projector.py [--events 200000] [--rates 1000,200] [--seconds 20]
-        [--batch-max N]
+        [--batch-max N] [--processes N] [--profile [--profile-top N]]
 
 All three figures come from one run on the same machine and store:
 
 1. projector throughput: a realistic simulated stream (several hundred customers' worth of
    orders, shipments, milestones and invoices, with the contract's faults) is loaded into
-   fresh topics, then one projector process consumes it from the start; events/s;
+   fresh topics, then the projector consumes it from the start (in this process, or as
+   ``--processes N`` processes of one consumer group); events/s, and the projector's CPU
+   seconds per event (what the code costs, whatever else the machine is doing);
 2. ceiling: the final documents the projector produced are written again with plain
    ``insert_many`` into an empty database, no Kafka, no reads; expressed as events/s (the
    same event count divided by the time to write the documents they produced). Then each
@@ -319,6 +321,8 @@ async def main() -> None:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
     args = parser.parse_args()
+    if args.profile and args.processes > 1:
+        parser.error("--profile profiles the projector in this process: use it with --processes 1")
 
     run = uuid.uuid4().hex[:8]
     topics = TopicNames(
