@@ -308,7 +308,7 @@ async def phase(
     return victim, attack_timings
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--mongodb-uri", default=os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/")
@@ -322,7 +322,38 @@ async def main() -> None:
     parser.add_argument("--attacker", choices=sorted(ATTACKERS), help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def report(
+    args: argparse.Namespace,
+    alone: dict[str, Timings],
+    attacked: dict[str, Timings],
+    attacks: dict[str, Timings],
+    cpus: tuple[Cpu, Cpu],
+    solos: list[str],
+) -> None:
+    favoured = ", API and victim at nice -10" if args.favour_api else ""
+    print(f"victim ({args.seconds:.0f} s per phase, one closed-loop client{favoured})")
+    for query in alone:
+        print(f"  {query:16s} alone        {alone[query].line()}")
+        print(f"  {query:16s} under attack {attacked[query].line()}")
+    print("attackers (one closed-loop client each, a new document text per request)")
+    for name, timings in attacks.items():
+        answers = ", ".join(f"{k} x{v}" for k, v in timings.statuses.most_common())
+        print(f"  {name:10s} {timings.line()}  answers: {answers}")
+    for label, cpu in zip(("alone", "under attack"), cpus, strict=True):
+        print(
+            f"CPU {label:12s} API process {cpu.api:5.2f} s, validation workers "
+            f"{cpu.workers:5.2f} s (over {args.seconds:.0f} s)"
+        )
+    print(f"each attacker alone ({args.solo_seconds:.0f} s each)")
+    for line in solos:
+        print(line)
+
+
+async def main() -> None:
+    args = parse_args()
     if args.attacker:
         await attacker(args.base_url, args.attacker, args.token, args.seconds)
         return
@@ -360,23 +391,7 @@ async def main() -> None:
             await solo(server.base_url, pid, name, token, args.solo_seconds) for name in ATTACKERS
         ]
 
-        favoured = ", API and victim at nice -10" if args.favour_api else ""
-        print(f"victim ({args.seconds:.0f} s per phase, one closed-loop client{favoured})")
-        for query in alone:
-            print(f"  {query:16s} alone        {alone[query].line()}")
-            print(f"  {query:16s} under attack {attacked[query].line()}")
-        print("attackers (one closed-loop client each, a new document text per request)")
-        for name, timings in attacks.items():
-            answers = ", ".join(f"{k} x{v}" for k, v in timings.statuses.most_common())
-            print(f"  {name:10s} {timings.line()}  answers: {answers}")
-        for label, cpu in (("alone", alone_cpu), ("under attack", attacked_cpu)):
-            print(
-                f"CPU {label:12s} API process {cpu.api:5.2f} s, validation workers "
-                f"{cpu.workers:5.2f} s (over {args.seconds:.0f} s)"
-            )
-        print(f"each attacker alone ({args.solo_seconds:.0f} s each)")
-        for line in solos:
-            print(line)
+        report(args, alone, attacked, attacks, (alone_cpu, attacked_cpu), solos)
     finally:
         if server is not None:
             stop(server)

@@ -4,7 +4,7 @@ Needs FerretDB (or MongoDB) and Kafka (``scripts/stack start``; Kafka only for t
 poller):
 
     .venv/bin/python bench/api.py [--mongodb-uri URI] [--database NAME]
-        [--concurrency 16] [--seconds 8] [--rounds 2] [--rate 200]
+        [--concurrency 16] [--seconds 8] [--rounds 2] [--rate 200] [--processes 1]
 
 What one run does, on one machine and one store:
 
@@ -15,6 +15,8 @@ What one run does, on one machine and one store:
 2. starts the real API (``python -m web``) and the ceiling (``bench/api_ceiling.py``: the
    same MongoDB queries from a bare Starlette endpoint, no GraphQL or entitlements), both
    subprocesses on free ports reading the same database, access logs off in both;
+   ``--processes N`` starts N of each (stateless, so they scale out) and sends requests to
+   them in turn, as a load balancer would: the API and the ceiling always get the same;
 3. checks that both answer each query with the same documents;
 4. for each query (a shipment by tracking number; the orders page with each order's
    shipments nested; the invoice list) drives each server with ``--concurrency`` closed-loop
@@ -214,45 +216,73 @@ async def samples(db: AsyncDatabase[Doc]) -> list[Sample]:
 
 @dataclass
 class Server:
+    """One server as its clients see it: one or more identical processes, each on its own
+    port; requests go to them in turn (as a load balancer would spread them)."""
+
     name: Target
-    port: int
-    process: subprocess.Popen[bytes]
+    ports: list[int]
+    processes: list[subprocess.Popen[bytes]]
+    _turn: int = 0
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.ports[0]}"
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The first (with ``count=1`` the only) process."""
+        return self.processes[0]
+
+    def next_url(self, path: str) -> str:
+        self._turn = (self._turn + 1) % len(self.ports)
+        return f"http://127.0.0.1:{self.ports[self._turn]}{path}"
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(process.pid) for process in self.processes)
 
 
-def spawn(name: Target, argv: list[str], env: Mapping[str, str], log: Path) -> Server:
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, *argv],
-            cwd=REPO,
-            env={**env, "API_PORT": str(port), "CEILING_PORT": str(port)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return Server(name, port, process)
+def spawn(
+    name: Target, argv: list[str], env: Mapping[str, str], log: Path, count: int = 1
+) -> Server:
+    ports, processes = [], []
+    for _ in range(count):
+        port = free_port()
+        with log.open("ab") as out:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, *argv],
+                    cwd=REPO,
+                    env={**env, "API_PORT": str(port), "CEILING_PORT": str(port)},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        ports.append(port)
+    return Server(name, ports, processes)
 
 
 async def wait_healthy(server: Server, log: Path) -> None:
     async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            if server.process.poll() is not None:
-                break
-            try:
-                if (await http.get(f"{server.base_url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    tail = await asyncio.to_thread(log.read_text)
-    raise RuntimeError(f"{server.name} did not start; log:\n{tail[-3000:]}")
+        for port, process in zip(server.ports, server.processes, strict=True):
+            for _ in range(300):
+                if process.poll() is not None:
+                    break
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                process.kill()
+            if process.poll() is not None:
+                tail = await asyncio.to_thread(log.read_text)
+                raise RuntimeError(f"{server.name} did not start; log:\n{tail[-3000:]}")
 
 
 def stop(server: Server) -> None:
-    terminate(server.process)
+    for process in server.processes:
+        terminate(process)
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -290,9 +320,11 @@ def _graphql(sample: Sample, query: str, variables: Doc) -> Call:
     )
 
 
-async def send(http: httpx.AsyncClient, call: Call) -> httpx.Response:
+async def send(http: httpx.AsyncClient, call: Call, server: Server | None = None) -> httpx.Response:
+    """``call``, to ``server``'s next process (else to the client's ``base_url``)."""
+    url = server.next_url(call.url) if server is not None else call.url
     return await http.request(
-        call.method, call.url, json=call.json, params=call.params, headers=call.headers
+        call.method, url, json=call.json, params=call.params, headers=call.headers
     )
 
 
@@ -373,11 +405,17 @@ CallMaker = Callable[[random.Random], Call]
 
 
 async def timed(
-    http: httpx.AsyncClient, call: Call, target: Target, result: Result, *, since: float
+    http: httpx.AsyncClient,
+    server: Server,
+    call: Call,
+    target: Target,
+    result: Result,
+    *,
+    since: float,
 ) -> None:
     """Send one call and record it: its latency from ``since``, or a failure."""
     try:
-        response = await send(http, call)
+        response = await send(http, call, server)
     except httpx.HTTPError:
         result.failures += 1
         return
@@ -393,8 +431,8 @@ async def closed_loop(
     """``concurrency`` clients, each sending its next request as soon as the last answered."""
     result = Result()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as http:
-        cpu_before = cpu_seconds(server.process.pid)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+        cpu_before = server.cpu_seconds()
         started = time.perf_counter()
         deadline = started + seconds
 
@@ -402,11 +440,11 @@ async def closed_loop(
             rng = random.Random(index)
             while time.perf_counter() < deadline:
                 call = calls(rng)
-                await timed(http, call, target, result, since=time.perf_counter())
+                await timed(http, server, call, target, result, since=time.perf_counter())
 
         await asyncio.gather(*(client(i) for i in range(concurrency)))
         result.elapsed = time.perf_counter() - started
-        result.cpu = cpu_seconds(server.process.pid) - cpu_before
+        result.cpu = server.cpu_seconds() - cpu_before
     return result
 
 
@@ -420,13 +458,13 @@ async def open_loop(
     gate = asyncio.Semaphore(in_flight)
     limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     rng = random.Random(7)
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as http:
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
 
         async def one(due: float, call: Call) -> None:
             async with gate:
-                await timed(http, call, target, result, since=due)
+                await timed(http, server, call, target, result, since=due)
 
-        cpu_before = cpu_seconds(server.process.pid)
+        cpu_before = server.cpu_seconds()
         started = time.perf_counter()
         tasks: list[asyncio.Task[None]] = []
         for i in range(int(rate * seconds)):
@@ -441,7 +479,7 @@ async def open_loop(
         await asyncio.gather(*pending, return_exceptions=True)
         result.unfinished = len(pending)
         result.elapsed = time.perf_counter() - started
-        result.cpu = cpu_seconds(server.process.pid) - cpu_before
+        result.cpu = server.cpu_seconds() - cpu_before
     return result
 
 
@@ -456,6 +494,7 @@ def report(results: dict[tuple[QueryName, Target, str], Result], args: argparse.
     queries: list[QueryName] = ["tracking", "orders page", "invoices"]
     targets: list[Target] = ["api", "ceiling"]
     print()
+    print(f"each server: {args.processes} process(es); cpu ms/req is all of them together")
     print(
         f"{'query':<12} {'server':<8} | closed loop, {args.concurrency} clients, "
         f"{args.seconds:g}s"
@@ -596,7 +635,7 @@ async def freshness_cost(
 # --- main ----------------------------------------------------------------------------------
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--database", help="reuse this database as it is (not dropped)")
     parser.add_argument("--days", type=int, default=60)
@@ -609,14 +648,115 @@ async def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes of the API and, alike, of the ceiling; requests go to them in turn",
+    )
+    parser.add_argument(
         "--bootstrap", default="127.0.0.1:9092", help="Kafka, for the API's lag poller"
     )
     parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
     parser.add_argument(
         "--freshness-only", action="store_true", help="only the extensions.freshness cost"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+async def prepare(args: argparse.Namespace, db: AsyncDatabase[Doc]) -> list[Sample]:
+    """Project the seeded world into ``db`` (unless reused) and pick the sample customers."""
+    if args.database is None:
+        events, projected = await load_world(args, db)
+        print(
+            f"projected {events} events into {db.name} in {projected:.0f}s "
+            f"({events / projected:.0f} events/s, no Kafka)"
+        )
+    counts = {c: await db[c].count_documents({}) for c in documents.ENTITY_COLLECTIONS}
+    print(f"documents: {counts}")
+    customers = await samples(db)
+    if not customers:
+        raise SystemExit(f"no unrestricted customer with shipments and invoices in {db.name}")
+    print(
+        "customers: "
+        + ", ".join(f"{s.customer} ({len(s.tracking_numbers)} tracking numbers)" for s in customers)
+    )
+    return customers
+
+
+def server_environment(args: argparse.Namespace, database: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "AUTH_HS256_SECRET": SECRET,
+        "MONGODB_URI": args.mongodb_uri,
+        "MONGODB_DATABASE": database,
+        "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
+        # Access logs off on both sides: the ceiling has none either.
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+async def start_servers(
+    env: Mapping[str, str], logs: Path, servers: dict[Any, Server], processes: int
+) -> None:
+    """The API and the ceiling, ``processes`` of each, added to ``servers`` as they start (for
+    the caller to stop)."""
+    for name, argv in (("api", ["-m", "web"]), ("ceiling", ["bench/api_ceiling.py"])):
+        target: Target = "api" if name == "api" else "ceiling"
+        servers[target] = spawn(target, argv, env, logs / f"{name}.log", processes)
+    print(f"servers: {processes} process(es) each for the API and the ceiling")
+    for name, server in servers.items():
+        await wait_healthy(server, logs / f"{name}.log")
+
+
+async def compare(
+    args: argparse.Namespace, servers: dict[Any, Server], customers: list[Sample]
+) -> dict[tuple[QueryName, Target, str], Result]:
+    """Check both answer alike, warm both up, then measure each query on both, interleaved."""
+    queries: list[QueryName] = ["tracking", "orders page", "invoices"]
+    check_rng = random.Random(3)
+    for query in queries:
+        for sample in customers[:3]:
+            await same_answers(servers, query, sample, check_rng)
+    print("answers checked: the API and the ceiling return the same documents")
+
+    def calls_for(query: QueryName, target: Target) -> CallMaker:
+        return lambda rng: make_call(query, target, rng.choice(customers), rng)
+
+    for target, server in servers.items():  # warm up: connection pools, code paths
+        for query in queries:
+            await closed_loop(server, target, calls_for(query, target), args.concurrency, 1)
+
+    results: dict[tuple[QueryName, Target, str], Result] = {}
+    for query in queries:
+        # The machine is shared: alternating slices give the API and the ceiling the
+        # same background load.
+        for _ in range(args.rounds):
+            for target, server in servers.items():
+                part = await closed_loop(
+                    server,
+                    target,
+                    calls_for(query, target),
+                    args.concurrency,
+                    args.seconds / args.rounds,
+                )
+                results.setdefault((query, target, "closed"), Result()).add(part)
+        for target, server in servers.items():
+            results[(query, target, "open")] = await open_loop(
+                server,
+                target,
+                calls_for(query, target),
+                args.rate,
+                args.seconds,
+                args.concurrency * 2,
+            )
+        rates = ", ".join(f"{t} {results[(query, t, 'closed')].rate:.1f}" for t in servers)
+        print(f"  {query}: closed loop req/s {rates}", flush=True)
+    return results
+
+
+async def main() -> None:
+    args = parse_args()
     run = uuid.uuid4().hex[:8]
     database = args.database or f"bench_api_{run}"
     client: AsyncMongoClient[Doc] = AsyncMongoClient(args.mongodb_uri, tz_aware=True, maxPoolSize=8)
@@ -624,83 +764,13 @@ async def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="bench-api-"))
     try:
         db = client[database]
-        if args.database is None:
-            events, projected = await load_world(args, db)
-            print(
-                f"projected {events} events into {database} in {projected:.0f}s "
-                f"({events / projected:.0f} events/s, no Kafka)"
-            )
-        counts = {c: await db[c].count_documents({}) for c in documents.ENTITY_COLLECTIONS}
-        print(f"documents: {counts}")
-        customers = await samples(db)
-        if not customers:
-            raise SystemExit(f"no unrestricted customer with shipments and invoices in {database}")
-        print(
-            "customers: "
-            + ", ".join(
-                f"{s.customer} ({len(s.tracking_numbers)} tracking numbers)" for s in customers
-            )
-        )
-
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "AUTH_HS256_SECRET": SECRET,
-            "MONGODB_URI": args.mongodb_uri,
-            "MONGODB_DATABASE": database,
-            "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
-            # Access logs off on both sides: the ceiling has none either.
-            "LOG_LEVEL": "WARNING",
-        }
+        customers = await prepare(args, db)
+        env = server_environment(args, database)
         if args.freshness_only:
             await freshness_cost(args, db, env, customers, logs, servers)
             return
-        for name, argv in (("api", ["-m", "web"]), ("ceiling", ["bench/api_ceiling.py"])):
-            target: Target = "api" if name == "api" else "ceiling"
-            servers[target] = spawn(target, argv, env, logs / f"{name}.log")
-        for name, server in servers.items():
-            await wait_healthy(server, logs / f"{name}.log")
-
-        queries: list[QueryName] = ["tracking", "orders page", "invoices"]
-        check_rng = random.Random(3)
-        for query in queries:
-            for sample in customers[:3]:
-                await same_answers(servers, query, sample, check_rng)
-        print("answers checked: the API and the ceiling return the same documents")
-
-        def calls_for(query: QueryName, target: Target) -> CallMaker:
-            return lambda rng: make_call(query, target, rng.choice(customers), rng)
-
-        for target, server in servers.items():  # warm up: connection pools, code paths
-            for query in queries:
-                await closed_loop(server, target, calls_for(query, target), args.concurrency, 1)
-
-        results: dict[tuple[QueryName, Target, str], Result] = {}
-        for query in queries:
-            # The machine is shared: alternating slices give the API and the ceiling the
-            # same background load.
-            for _ in range(args.rounds):
-                for target, server in servers.items():
-                    part = await closed_loop(
-                        server,
-                        target,
-                        calls_for(query, target),
-                        args.concurrency,
-                        args.seconds / args.rounds,
-                    )
-                    results.setdefault((query, target, "closed"), Result()).add(part)
-            for target, server in servers.items():
-                results[(query, target, "open")] = await open_loop(
-                    server,
-                    target,
-                    calls_for(query, target),
-                    args.rate,
-                    args.seconds,
-                    args.concurrency * 2,
-                )
-            rates = ", ".join(f"{t} {results[(query, t, 'closed')].rate:.1f}" for t in servers)
-            print(f"  {query}: closed loop req/s {rates}", flush=True)
-        report(results, args)
+        await start_servers(env, logs, servers, args.processes)
+        report(await compare(args, servers, customers), args)
         await freshness_cost(args, db, env, customers, logs, servers)
     finally:
         for server in servers.values():

@@ -41,7 +41,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
 from projections.store import ProjectionStore
-from tests.integration.test_resolvers_world import T0, caller, invoice, order, run, shipment
+from tests.helpers import caller
+from tests.integration.world_harness import T0, invoice, order, run, shipment
 
 BIG = "BIGCO"
 OTHERS = [f"OTHER{n}" for n in range(9)]

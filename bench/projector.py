@@ -286,7 +286,7 @@ def print_profile(profile: cProfile.Profile, wall: float, cpu: float) -> None:
         print(f"    {label:<44} {seconds:6.1f}s  {seconds / wall:5.0%} of wall")
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument(
@@ -296,7 +296,7 @@ async def main() -> None:
     parser.add_argument(
         "--batch-max",
         type=int,
-        default=ProjectorSettings.batch_max_records,
+        default=ProjectorSettings().batch_max_records,
         help="the projector's PROJECTOR_BATCH_MAX (default: the projector's default)",
     )
     parser.add_argument(
@@ -323,7 +323,118 @@ async def main() -> None:
     args = parser.parse_args()
     if args.profile and args.processes > 1:
         parser.error("--profile profiles the projector in this process: use it with --processes 1")
+    return args
 
+
+class Projectors:
+    """The projector under test: a task in this process, or ``--processes`` processes."""
+
+    def __init__(self, settings: ProjectorSettings, args: argparse.Namespace) -> None:
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.processes: list[subprocess.Popen[bytes]] = []
+        if args.processes > 1:
+            self.processes = start_processes(settings, args.processes, Path(args.logs))
+        else:
+            self.task = asyncio.create_task(run_projector(settings, self.stop))
+
+    def cpu(self, cpu_started: float) -> list[float]:
+        """CPU seconds of each projector process since the start (this process: since
+        ``cpu_started``; the benchmark itself only polls the group's offsets meanwhile)."""
+        if self.processes:
+            return [cpu_seconds(process.pid) for process in self.processes]
+        return [time.process_time() - cpu_started]
+
+    async def close(self) -> None:
+        self.stop.set()
+        if self.task is not None:
+            await self.task
+        stop_processes(self.processes)
+
+
+async def catch_up(
+    settings: ProjectorSettings, events: int, args: argparse.Namespace
+) -> tuple[Projectors, float]:
+    """Start the projector over the produced backlog; it, and its events per second until it
+    caught up (with ``--profile``, also where that time went)."""
+    profile = cProfile.Profile() if args.profile else None
+    started, cpu_started = time.perf_counter(), time.process_time()
+    if profile is not None:
+        profile.enable()
+    projectors = Projectors(settings, args)
+    await wait_caught_up(
+        settings.kafka_bootstrap_servers, settings.group_id, settings.topics, within=3600
+    )
+    projector_seconds = time.perf_counter() - started
+    if profile is not None:
+        profile.disable()
+        print_profile(profile, projector_seconds, time.process_time() - cpu_started)
+        if args.profile_top:
+            pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile_top)
+    cpus = projectors.cpu(cpu_started)
+    projector_rate = events / projector_seconds
+    print(
+        f"projector ({len(cpus)} process{'es' if len(cpus) > 1 else ''}):"
+        f" {events} events in {projector_seconds:.1f}s = {projector_rate:,.0f} events/s;"
+        f" {sum(cpus):.1f}s CPU = {sum(cpus) / events * 1e6:.0f} us/event"
+    )
+    for n, cpu in enumerate(cpus):
+        print(f"  process {n}: {cpu:.1f}s CPU ({cpu / projector_seconds:.0%} of one core)")
+    return projectors, projector_rate
+
+
+async def compare_with_ceiling(
+    client: AsyncMongoClient[Any], settings: ProjectorSettings, events: int, projector_rate: float
+) -> None:
+    """The same documents written as fast as the store takes them, side by side."""
+    ceiling_seconds, bound_seconds = await measure_ceiling(
+        client, settings.mongodb_database, events, settings.store_concurrency
+    )
+    ceiling_rate = events / ceiling_seconds
+    print(
+        f"ceiling (insert_many of final documents): {ceiling_seconds:.1f}s"
+        f" = {ceiling_rate:,.0f} events/s"
+    )
+    print(f"ratio projector/ceiling: {projector_rate / ceiling_rate:.2f}")
+    bound_rate = events / bound_seconds
+    print(
+        "bound (one find_one and one update_one per final document, the least a projector"
+        f" that reads before it writes needs): {bound_seconds:.1f}s = {bound_rate:,.0f}"
+        f" events/s, {bound_rate / ceiling_rate:.2f} of the ceiling"
+    )
+
+
+async def freshness_runs(
+    settings: ProjectorSettings,
+    following: list[tuple[str, bytes, bytes]],
+    rates: list[int],
+    seconds: int,
+) -> None:
+    """Milestone freshness (publish to change notice) at each steady rate."""
+    offset = 0
+    for rate in rates:
+        records_at_rate = following[offset : offset + rate * seconds]
+        offset += len(records_at_rate)
+        latencies = await measure_freshness(
+            settings.kafka_bootstrap_servers,
+            records_at_rate,
+            settings.topics,
+            rate,
+            settings.group_id,
+        )
+        if latencies:
+            print(
+                f"freshness at {rate} events/s over {seconds}s: "
+                f"{len(latencies)} milestones, p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+                f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+                f"max {max(latencies) * 1000:.0f} ms"
+            )
+        else:
+            print(f"freshness at {rate} events/s: no milestone notices received")
+
+
+async def main() -> None:
+    args = parse_args()
     run = uuid.uuid4().hex[:8]
     topics = TopicNames(
         **{f: f"bench{run}.{getattr(TopicNames(), f)}" for f in TopicNames.__dataclass_fields__}
@@ -348,75 +459,10 @@ async def main() -> None:
             topics=topics,
             batch_max_records=args.batch_max,
         )
-        stop = asyncio.Event()
-        profile = cProfile.Profile() if args.profile else None
-        processes: list[subprocess.Popen[bytes]] = []
-        task: asyncio.Task[None] | None = None
-        started, cpu_started = time.perf_counter(), time.process_time()
-        if args.processes > 1:
-            processes = start_processes(settings, args.processes, Path(args.logs))
-        else:
-            if profile is not None:
-                profile.enable()
-            task = asyncio.create_task(run_projector(settings, stop))
-        await wait_caught_up(args.bootstrap, settings.group_id, topics, within=3600)
-        projector_seconds = time.perf_counter() - started
-        if profile is not None:
-            profile.disable()
-            print_profile(profile, projector_seconds, time.process_time() - cpu_started)
-            if args.profile_top:
-                pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile_top)
-        if processes:
-            cpus = [cpu_seconds(process.pid) for process in processes]
-        else:
-            cpus = [time.process_time() - cpu_started]
-        projector_cpu = sum(cpus)
-        projector_rate = len(records) / projector_seconds
-        print(
-            f"projector ({len(cpus)} process{'es' if len(cpus) > 1 else ''}):"
-            f" {len(records)} events in {projector_seconds:.1f}s"
-            f" = {projector_rate:,.0f} events/s;"
-            f" {projector_cpu:.1f}s CPU = {projector_cpu / len(records) * 1e6:.0f} us/event"
-        )
-        for n, cpu in enumerate(cpus):
-            print(f"  process {n}: {cpu:.1f}s CPU ({cpu / projector_seconds:.0%} of one core)")
-
-        ceiling_seconds, bound_seconds = await measure_ceiling(
-            client, db_name, len(records), settings.store_concurrency
-        )
-        ceiling_rate = len(records) / ceiling_seconds
-        print(
-            f"ceiling (insert_many of final documents): {ceiling_seconds:.1f}s"
-            f" = {ceiling_rate:,.0f} events/s"
-        )
-        print(f"ratio projector/ceiling: {projector_rate / ceiling_rate:.2f}")
-        bound_rate = len(records) / bound_seconds
-        print(
-            "bound (one find_one and one update_one per final document, the least a projector"
-            f" that reads before it writes needs): {bound_seconds:.1f}s = {bound_rate:,.0f}"
-            f" events/s, {bound_rate / ceiling_rate:.2f} of the ceiling"
-        )
-
-        offset = 0
-        for rate in rates:
-            records_at_rate = following[offset : offset + rate * args.seconds]
-            offset += len(records_at_rate)
-            latencies = await measure_freshness(
-                args.bootstrap, records_at_rate, topics, rate, settings.group_id
-            )
-            if latencies:
-                print(
-                    f"freshness at {rate} events/s over {args.seconds}s: "
-                    f"{len(latencies)} milestones, p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
-                    f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
-                    f"max {max(latencies) * 1000:.0f} ms"
-                )
-            else:
-                print(f"freshness at {rate} events/s: no milestone notices received")
-        stop.set()
-        if task is not None:
-            await task
-        stop_processes(processes)
+        projectors, projector_rate = await catch_up(settings, len(records), args)
+        await compare_with_ceiling(client, settings, len(records), projector_rate)
+        await freshness_runs(settings, following, rates, args.seconds)
+        await projectors.close()
     finally:
         await client.drop_database(db_name)
         await client.close()

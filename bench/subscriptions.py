@@ -30,8 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -41,22 +39,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from entitlements.mint import mint_token
-from entitlements.tokens import TokenSettings
 from projections.changes import ShipmentChange
 from projections.topics import TopicNames
-from tests.integration.processes import terminate
+from tests.helpers import SECRET, token_for
+from tests.integration.api_harness import ApiProcess
 
 REPO = Path(__file__).resolve().parents[1]
-SECRET = "bench-subscriptions-secret-" + "b" * 32
-TOKENS = TokenSettings(hs256_secret=SECRET)
 FEED = "subscription { milestoneFeed { cursor shipmentId projectedAt milestone { rawCode } } }"
 WARMUP_CODE = "WARMUP"
 
@@ -71,48 +65,6 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Api:
-    port: int
-    process: subprocess.Popen[bytes]
-
-
-def spawn_api(env: dict[str, str], log: Path) -> Api:
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "web"],
-            cwd=REPO,
-            env={**env, "API_PORT": str(port)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return Api(port, process)
-
-
-async def wait_healthy(api: Api) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            try:
-                if (await http.get(f"http://127.0.0.1:{api.port}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"API on port {api.port} did not start")
-
-
-def stop_api(api: Api) -> None:
-    terminate(api.process)
 
 
 @dataclass
@@ -149,13 +101,7 @@ async def open_client(url: str, customer: str) -> Client:
         open_timeout=30,
         ping_interval=None,
     )
-    token = mint_token(
-        TOKENS,
-        subject=f"bench-{customer}",
-        customers=[customer],
-        roles=["viewer"],
-        ttl_seconds=3600,
-    )
+    token = token_for([customer], subject=f"bench-{customer}")
     await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
     ack = json.loads(await ws.recv())
     if ack.get("type") != "connection_ack":
@@ -184,133 +130,206 @@ def notice(customer: str, n: int, code: str = "AF") -> ShipmentChange:
     )
 
 
-async def main(args: argparse.Namespace) -> None:
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
+async def create_topics(admin: AIOKafkaAdminClient, prefix: str) -> TopicNames:
+    """A private set of topics for this run (the changes topic with one partition)."""
     topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in TopicNames().__dict__.items()})
-    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
-    await admin.start()
     await admin.create_topics(
         [
             NewTopic(name, 1 if name in (topics.changes, topics.dead_letter) else 4, 1)
             for name in topics.__dict__.values()
         ]
     )
-    env = {
+    return topics
+
+
+def api_environment(bootstrap: str, prefix: str, topics: TopicNames) -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": str(REPO),
-        "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "MONGODB_DATABASE": prefix,
         "AUTH_HS256_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
         **{f"TOPIC_{kind.upper()}": name for kind, name in topics.__dict__.items()},
     }
+
+
+async def connect_all(
+    apis: list[ApiProcess], customers: list[str], connections: int
+) -> list[Client]:
+    """``connections`` subscribed clients, alternating between the two processes."""
+    clients: list[Client] = []
+    for batch_start in range(0, connections, 50):
+        batch = range(batch_start, min(batch_start + 50, connections))
+        clients += await asyncio.gather(
+            *(
+                open_client(
+                    f"ws://127.0.0.1:{apis[i % 2].port}/graphql", customers[i % len(customers)]
+                )
+                for i in batch
+            )
+        )
+    return clients
+
+
+async def warm_up(
+    producer: AIOKafkaProducer, topics: TopicNames, customers: list[str], clients: list[Client]
+) -> None:
+    """Until every subscription is registered with its process's hub; then forget the
+    warm-up's latencies."""
+    async with asyncio.timeout(60):
+        while not all(client.warm.is_set() for client in clients):
+            for customer in customers:
+                await producer.send(
+                    topics.changes, notice(customer, 0, WARMUP_CODE).encode(), key=b"w"
+                )
+            await asyncio.sleep(0.5)
+    await asyncio.sleep(1)
+    for client in clients:
+        client.latencies.clear()
+
+
+async def publish(
+    producer: AIOKafkaProducer, topics: TopicNames, customers: list[str], total: int, rate: float
+) -> float:
+    """``total`` notices at ``rate`` per second, round-robin over the customers; the seconds
+    it took."""
+    begin = time.monotonic()
+    for n in range(total):
+        delay = begin + n / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        change = notice(customers[n % len(customers)], n)
+        await producer.send(topics.changes, change.encode(), key=change.shipment_id.encode())
+    await producer.flush()
+    return time.monotonic() - begin
+
+
+async def wait_delivered(clients: list[Client], expected: int, within: float = 15) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if sum(len(c.latencies) for c in clients) >= expected:
+            return
+        await asyncio.sleep(0.2)
+
+
+@dataclass
+class Run:
+    """What one run measured, for ``report``."""
+
+    clients: list[Client]
+    customers: list[str]
+    connect_seconds: float
+    total: int
+    produce_seconds: float
+    expected: int
+    rss_idle: list[int]
+    rss_connected: list[int]
+    rss_after: list[int]
+
+
+def report(run: Run, connections: int) -> None:
+    clients, customers, total = run.clients, run.customers, run.total
+    latencies = [value for client in clients for value in client.latencies]
+    per_client_p99 = [percentile(c.latencies, 0.99) for c in clients if c.latencies]
+    closed = [c.closed_with for c in clients if c.closed_with is not None]
+    per_process = [len(clients[i::2]) for i in range(2)]
+    print(
+        f"connections: {len(clients)} ({per_process[0]} + {per_process[1]}), "
+        f"opened and subscribed in {run.connect_seconds:.1f} s"
+    )
+    print(
+        f"customers: {len(customers)}; each notice matches "
+        f"{connections // len(customers)} subscriptions"
+    )
+    print(
+        f"notices: {total} at {total / run.produce_seconds:.0f}/s for {run.produce_seconds:.1f} s"
+    )
+    print(
+        f"deliveries: {len(latencies)} of {run.expected} expected "
+        f"({run.expected - len(latencies)} missing); connections closed by server: {len(closed)}"
+    )
+    if latencies:
+        print(
+            "publish -> client latency: "
+            f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+            f"p90 {percentile(latencies, 0.9) * 1000:.1f} ms, "
+            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
+            f"max {max(latencies) * 1000:.1f} ms"
+        )
+        print(
+            "per-client p99: "
+            f"median {percentile(per_client_p99, 0.5) * 1000:.1f} ms, "
+            f"worst {max(per_client_p99) * 1000:.1f} ms"
+        )
+    for i in range(len(run.rss_idle)):
+        growth = run.rss_connected[i] - run.rss_idle[i]
+        print(
+            f"API {i + 1} RSS: idle {run.rss_idle[i] / 2**20:.1f} MiB, "
+            f"with {per_process[i]} subscriptions {run.rss_connected[i] / 2**20:.1f} MiB "
+            f"(~{growth / per_process[i] / 1024:.1f} KiB per connection), "
+            f"after the run {run.rss_after[i] / 2**20:.1f} MiB"
+        )
+
+
+async def measure(
+    args: argparse.Namespace,
+    apis: list[ApiProcess],
+    producer: AIOKafkaProducer,
+    topics: TopicNames,
+    opened: list[Client],
+    readers: list[asyncio.Task[None]],
+) -> Run:
+    """Connect, warm up, publish at the given rate and wait for the deliveries. The clients
+    and their reader tasks go into ``opened`` and ``readers`` as they start, for the caller
+    to close whatever happens."""
+    await asyncio.gather(*(api.wait_ready() for api in apis))
+    await producer.start()
+    await asyncio.sleep(2)  # let the processes settle (imports done, hubs connected)
+    rss_idle = [rss_bytes(api.process.pid) for api in apis]
+    customers = [f"CUST{i:03d}" for i in range(args.customers)]
+    started = time.monotonic()
+    clients = await connect_all(apis, customers, args.connections)
+    opened += clients
+    readers += [asyncio.create_task(client.read()) for client in clients]
+    connect_seconds = time.monotonic() - started
+    await warm_up(producer, topics, customers, clients)
+    rss_connected = [rss_bytes(api.process.pid) for api in apis]
+    total = int(args.rate * args.seconds)
+    produce_seconds = await publish(producer, topics, customers, total, args.rate)
+    expected = sum(
+        sum(1 for c in clients if c.customer == customers[n % len(customers)]) for n in range(total)
+    )
+    await wait_delivered(clients, expected)
+    rss_after = [rss_bytes(api.process.pid) for api in apis]
+    run = Run(
+        clients, customers, connect_seconds, total, produce_seconds, expected,
+        rss_idle, rss_connected, rss_after,
+    )  # fmt: skip
+    return run
+
+
+async def main(args: argparse.Namespace) -> None:
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+    await admin.start()
+    topics = await create_topics(admin, prefix)
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / prefix
     logs.mkdir(parents=True)
-    apis = [spawn_api(env, logs / f"api{i}.log") for i in range(2)]
+    env = api_environment(args.bootstrap, prefix, topics)
+    apis = [ApiProcess(env, logs / f"api{i}.log") for i in range(2)]
     producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=2, acks=1)
     clients: list[Client] = []
     readers: list[asyncio.Task[None]] = []
     try:
-        await asyncio.gather(*(wait_healthy(api) for api in apis))
-        await producer.start()
-        await asyncio.sleep(2)  # let the processes settle (imports done, hubs connected)
-        rss_idle = [rss_bytes(api.process.pid) for api in apis]
-
-        customers = [f"CUST{i:03d}" for i in range(args.customers)]
-        started = time.monotonic()
-        for batch_start in range(0, args.connections, 50):
-            batch = range(batch_start, min(batch_start + 50, args.connections))
-            clients += await asyncio.gather(
-                *(
-                    open_client(
-                        f"ws://127.0.0.1:{apis[i % 2].port}/graphql", customers[i % len(customers)]
-                    )
-                    for i in batch
-                )
-            )
-        readers = [asyncio.create_task(client.read()) for client in clients]
-        connect_seconds = time.monotonic() - started
-
-        # Warm-up: every subscription registered with its process's hub.
-        async with asyncio.timeout(60):
-            while not all(client.warm.is_set() for client in clients):
-                for customer in customers:
-                    await producer.send(
-                        topics.changes, notice(customer, 0, WARMUP_CODE).encode(), key=b"w"
-                    )
-                await asyncio.sleep(0.5)
-        await asyncio.sleep(1)
-        for client in clients:
-            client.latencies.clear()
-        rss_connected = [rss_bytes(api.process.pid) for api in apis]
-
-        total = int(args.rate * args.seconds)
-        begin = time.monotonic()
-        for n in range(total):
-            delay = begin + n / args.rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            change = notice(customers[n % len(customers)], n)
-            await producer.send(topics.changes, change.encode(), key=change.shipment_id.encode())
-        await producer.flush()
-        produce_seconds = time.monotonic() - begin
-
-        expected = sum(
-            sum(1 for c in clients if c.customer == customers[n % len(customers)])
-            for n in range(total)
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if sum(len(c.latencies) for c in clients) >= expected:
-                break
-            await asyncio.sleep(0.2)
-        rss_after = [rss_bytes(api.process.pid) for api in apis]
-
-        latencies = [value for client in clients for value in client.latencies]
-        per_client_p99 = [percentile(c.latencies, 0.99) for c in clients if c.latencies]
-        closed = [c.closed_with for c in clients if c.closed_with is not None]
-        per_process = [len(clients[i::2]) for i in range(2)]
-        print(
-            f"connections: {len(clients)} ({per_process[0]} + {per_process[1]}), "
-            f"opened and subscribed in {connect_seconds:.1f} s"
-        )
-        print(
-            f"customers: {len(customers)}; each notice matches "
-            f"{args.connections // len(customers)} subscriptions"
-        )
-        print(f"notices: {total} at {total / produce_seconds:.0f}/s for {produce_seconds:.1f} s")
-        print(
-            f"deliveries: {len(latencies)} of {expected} expected "
-            f"({expected - len(latencies)} missing); connections closed by server: {len(closed)}"
-        )
-        if latencies:
-            print(
-                "publish -> client latency: "
-                f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-                f"p90 {percentile(latencies, 0.9) * 1000:.1f} ms, "
-                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
-                f"max {max(latencies) * 1000:.1f} ms"
-            )
-            print(
-                "per-client p99: "
-                f"median {percentile(per_client_p99, 0.5) * 1000:.1f} ms, "
-                f"worst {max(per_client_p99) * 1000:.1f} ms"
-            )
-        for i in range(len(apis)):
-            growth = rss_connected[i] - rss_idle[i]
-            print(
-                f"API {i + 1} RSS: idle {rss_idle[i] / 2**20:.1f} MiB, "
-                f"with {per_process[i]} subscriptions {rss_connected[i] / 2**20:.1f} MiB "
-                f"(~{growth / per_process[i] / 1024:.1f} KiB per connection), "
-                f"after the run {rss_after[i] / 2**20:.1f} MiB"
-            )
+        report(await measure(args, apis, producer, topics, clients, readers), args.connections)
     finally:
         for task in readers:
             task.cancel()
         await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
         await producer.stop()
         for api in apis:
-            stop_api(api)
+            api.stop()
         await admin.delete_topics(list(topics.__dict__.values()))
         await admin.close()
 

@@ -36,12 +36,3 @@ class Caller:
         with. Every check uses this one instant (HTTP verification, reads, WebSocket expiry),
         so a token inside the leeway is accepted everywhere or nowhere."""
         return self.expires_at + self.leeway
-
-    @property
-    def is_support(self) -> bool:
-        """Whether the caller holds the built-in ``support`` role.
-
-        A convenience for display only. The policy file may name other support roles, so
-        anything that grants access asks ``Policy.is_support`` / ``Policy.scope`` instead.
-        """
-        return DEFAULT_SUPPORT_ROLE in self.roles

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from entitlements.errors import ConfigurationError
+from entitlements.token_env import load_token_settings
 from entitlements.tokens import TokenSettings
 
 MAX_TTL_SECONDS = 30 * 24 * 3600
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         if not environ.get("AUTH_HS256_SECRET"):
             raise ConfigurationError("AUTH_HS256_SECRET is not set: cannot mint an HS256 token")
         token = mint_token(
-            TokenSettings.from_env(environ),
+            load_token_settings(environ),
             subject=args.sub,
             customers=_names(args.customers),
             roles=_names(args.roles),

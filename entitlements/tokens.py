@@ -15,11 +15,9 @@ Algorithm rules (why the header's ``alg`` never decides how a signature is check
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
@@ -74,7 +72,7 @@ class TokenSettings:
         if self.rs256_public_key_pem and self.jwks_url:
             raise ConfigurationError("set only one of AUTH_RS256_PUBLIC_KEY_FILE and AUTH_JWKS_URL")
         if self.hs256_secret is not None:
-            _check_secret(self.hs256_secret)
+            check_secret(self.hs256_secret)
         if self.rs256_public_key_pem is not None:
             load_rsa_public_key(self.rs256_public_key_pem)
         if self.jwks_url is not None and urlparse(self.jwks_url).scheme not in ("http", "https"):
@@ -89,40 +87,6 @@ class TokenSettings:
             )
         if self.jwks_cache_seconds <= 0:
             raise ConfigurationError("AUTH_JWKS_CACHE_SECONDS: must be positive")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> TokenSettings:
-        """Read the ``AUTH_*`` variables once, at start-up. Empty values count as unset.
-
-        Reads the PEM file named by ``AUTH_RS256_PUBLIC_KEY_FILE`` here, so a missing or bad
-        key stops start-up instead of failing the first request.
-        """
-
-        def get(name: str) -> str | None:
-            value = environ.get(name, "").strip()
-            return value or None
-
-        pem: str | None = None
-        key_file = get("AUTH_RS256_PUBLIC_KEY_FILE")
-        if key_file is not None:
-            try:
-                pem = Path(key_file).read_text("ascii")
-            except (OSError, UnicodeDecodeError) as error:
-                raise ConfigurationError(
-                    f"AUTH_RS256_PUBLIC_KEY_FILE: cannot read {key_file}: {error}"
-                ) from error
-        secret = environ.get("AUTH_HS256_SECRET") or None
-        return cls(
-            hs256_secret=secret,
-            rs256_public_key_pem=pem,
-            jwks_url=get("AUTH_JWKS_URL"),
-            issuer=get("AUTH_ISSUER") or DEFAULT_ISSUER,
-            audience=get("AUTH_AUDIENCE") or DEFAULT_AUDIENCE,
-            leeway_seconds=_int_env(environ, "AUTH_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS),
-            jwks_cache_seconds=_int_env(
-                environ, "AUTH_JWKS_CACHE_SECONDS", DEFAULT_JWKS_CACHE_SECONDS
-            ),
-        )
 
 
 class TokenVerifier:
@@ -252,7 +216,8 @@ def load_rsa_public_key(pem: str) -> RSAPublicKey:
     return key
 
 
-def _check_secret(secret: str) -> None:
+def check_secret(secret: str) -> None:
+    """``ConfigurationError`` unless ``secret`` is long enough and not a key pasted by mistake."""
     if len(secret.encode("utf-8")) < MIN_HS256_SECRET_BYTES:
         raise ConfigurationError(
             f"AUTH_HS256_SECRET: must be at least {MIN_HS256_SECRET_BYTES} bytes long"
@@ -268,13 +233,3 @@ def _string_list_claim(claims: Mapping[str, Any], name: str) -> frozenset[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise AuthenticationError(f"token {name!r} claim must be a list of strings")
     return frozenset(value)
-
-
-def _int_env(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as error:
-        raise ConfigurationError(f"{name}: must be an integer, got {raw!r}") from error

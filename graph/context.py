@@ -16,6 +16,7 @@ from entitlements.policy import Policy
 from resolvers.audit import AuditSink, MongoAuditSink
 from resolvers.collections import CollectionNames
 from resolvers.freshness import DEFAULT_STALE_AFTER
+from resolvers.generation import GenerationPointer
 from resolvers.readers import Clock, Database, Readers, utc_now
 
 
@@ -43,11 +44,22 @@ class GraphContext:
         collections: CollectionNames | None = None,
         stale_after: timedelta = DEFAULT_STALE_AFTER,
         clock: Clock = utc_now,
+        pointer: GenerationPointer | None = None,
     ) -> GraphContext:
-        """The context for one request; ``audit`` defaults to the database's audit collection."""
+        """The context for one request; ``audit`` defaults to the database's audit collection;
+        ``pointer`` is the process's (None: the generation pointer is read per request)."""
         names = collections or CollectionNames()
         sink = audit if audit is not None else MongoAuditSink(db, names.audit_log)
-        readers = Readers(db, policy, caller, sink, names, clock=clock, stale_after=stale_after)
+        readers = Readers(
+            db,
+            policy,
+            caller,
+            sink,
+            names,
+            clock=clock,
+            stale_after=stale_after,
+            pointer=pointer,
+        )
         return cls(readers=readers, caller=caller, request=request)
 
     def for_caller(self, caller: Caller) -> GraphContext:

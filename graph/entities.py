@@ -175,8 +175,18 @@ class _Entity(Node):
 _E = TypeVar("_E", bound=_Entity)
 
 
-async def _linked(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
-    """The entities of ``kind`` this one links to that the caller may see."""
+def _linked(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
+    """The entities of ``kind`` this one links to that the caller may see: at once when the
+    document at hand and its summaries suffice (the usual case), else an awaitable (see
+    ``Backing.answer`` for why answering synchronously matters)."""
+    if backing.document is not None:
+        related = readers_of(info).related_at_hand(backing.document, kind.KIND)
+        if related is not None:
+            return [kind.related(entity) for entity in related]
+    return cast(list[_E], _linked_loaded(backing, info, kind))
+
+
+async def _linked_loaded(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
     parent = await backing.doc(info)
     related = await readers_of(info).related(parent, kind.KIND) if parent else []
     return [kind.related(entity) for entity in related]
@@ -313,15 +323,15 @@ class Order(_Entity):
         return self.backing.answer(info, lambda get: Fulfillment.of(get("fulfillment")))
 
     @field_resolver("The shipments carrying this order that you may see.")
-    async def shipments(self, info: Info) -> list[Shipment]:
-        return await _linked(self.backing, info, Shipment)
+    def shipments(self, info: Info) -> list[Shipment]:
+        return _linked(self.backing, info, Shipment)
 
     @field_resolver(
         "The invoices charging for this order. FORBIDDEN (and null) unless your roles "
         "include reading invoices."
     )
-    async def invoices(self, info: Info) -> list[Invoice] | None:
-        return await _linked(self.backing, info, Invoice)
+    def invoices(self, info: Info) -> list[Invoice] | None:
+        return _linked(self.backing, info, Invoice)
 
     @field_resolver(_LAST_UPDATED)
     def last_updated_at(self, info: Info) -> datetime | None:
@@ -432,15 +442,15 @@ class Shipment(_Entity):
         return self.backing.answer(info, _unknown_status_codes)
 
     @field_resolver("The orders this shipment carries that you may see.")
-    async def orders(self, info: Info) -> list[Order]:
-        return await _linked(self.backing, info, Order)
+    def orders(self, info: Info) -> list[Order]:
+        return _linked(self.backing, info, Order)
 
     @field_resolver(
         "The invoices charging for this shipment. FORBIDDEN (and null) unless your roles "
         "include reading invoices."
     )
-    async def invoices(self, info: Info) -> list[Invoice] | None:
-        return await _linked(self.backing, info, Invoice)
+    def invoices(self, info: Info) -> list[Invoice] | None:
+        return _linked(self.backing, info, Invoice)
 
     @field_resolver(_LAST_UPDATED)
     def last_updated_at(self, info: Info) -> datetime | None:
@@ -560,12 +570,12 @@ class Invoice(_Entity):
         return self.backing.answer(info, lambda get: utc(get("voidedAt")))
 
     @field_resolver("The orders charged for that you may see.")
-    async def orders(self, info: Info) -> list[Order]:
-        return await _linked(self.backing, info, Order)
+    def orders(self, info: Info) -> list[Order]:
+        return _linked(self.backing, info, Order)
 
     @field_resolver("The shipments charged for that you may see.")
-    async def shipments(self, info: Info) -> list[Shipment]:
-        return await _linked(self.backing, info, Shipment)
+    def shipments(self, info: Info) -> list[Shipment]:
+        return _linked(self.backing, info, Shipment)
 
     @field_resolver(_LAST_UPDATED)
     def last_updated_at(self, info: Info) -> datetime | None:

@@ -16,6 +16,8 @@ def enum_or_none(enum: type[E], value: object) -> E | None:
     Upstream vocabularies grow (a new transport mode, a new charge type): an unknown value
     shows as null rather than failing the whole response.
     """
+    if value is None:
+        return None  # most optional enums are absent: no exception raised and caught for them
     try:
         return enum(value)
     except ValueError:

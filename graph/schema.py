@@ -6,11 +6,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema
 from strawberry.extensions import SchemaExtension
 from strawberry.federation.schema import FederationAny
 from strawberry.types import ExecutionContext
 
+from graph import direct_resolvers
 from graph.context import Info
 from graph.entities import Invoice, Order, Shipment
 from graph.query import Query
@@ -100,7 +101,7 @@ def build_schema(*, extensions: Sequence[ExtensionSpec] = ()) -> strawberry.fede
     can resolve ``Order``/``Shipment``/``Invoice`` references through ``_entities``, under the
     same entitlements as every other field.
     """
-    return PortalSchema(
+    schema = PortalSchema(
         query=Query,
         subscription=Subscription,
         types=[Order, Shipment, Invoice],
@@ -108,3 +109,17 @@ def build_schema(*, extensions: Sequence[ExtensionSpec] = ()) -> strawberry.fede
         # graphql-core 3.3 grows a subscription's memory with every event otherwise.
         execution_context_class=SubscriptionExecutionContext,
     )
+    direct_resolvers.install(schema, resolved_type_names(schema._schema))
+    return schema
+
+
+def resolved_type_names(schema: GraphQLSchema) -> list[str]:
+    """Object types whose fields are resolved per request: all but the subscription root
+    (its fields are event streams) and introspection's own."""
+    return [
+        name
+        for name, graphql_type in schema.type_map.items()
+        if isinstance(graphql_type, GraphQLObjectType)
+        and graphql_type is not schema.subscription_type
+        and not name.startswith("__")
+    ]

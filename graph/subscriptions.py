@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Protocol
+from typing import Annotated, Any, Protocol
 
 import strawberry
 from graphql import GraphQLError
@@ -28,39 +28,13 @@ from graph.enums import ShipmentStatus, enum_or_none
 from graph.global_ids import number_for
 from graph.values import Milestone
 from projections.changes import ShipmentChange
+from resolvers.errors import BadCursor as BadCursor
+from resolvers.errors import CursorExpired as CursorExpired
+from resolvers.errors import FeedUnavailable as FeedUnavailable
+from resolvers.errors import Forbidden as Forbidden
+from resolvers.errors import ResolverError, Unauthenticated
 
 # --- the seam to the web layer -------------------------------------------------------------
-
-
-class LiveFeedError(Exception):
-    """A subscription cannot (or can no longer) be served; ``code`` goes to the client.
-
-    ::
-
-        LiveFeedError            INTERNAL_SERVER_ERROR
-        ├── BadCursor            BAD_USER_INPUT: ``after`` is not a cursor this API issued
-        ├── CursorExpired        CURSOR_EXPIRED: older than the retained change log; refetch
-        ├── FeedForbidden        FORBIDDEN: filter names a customer outside the caller's scope
-        └── FeedUnavailable      SERVICE_UNAVAILABLE: the change log cannot be read right now
-    """
-
-    code: ClassVar[str] = "INTERNAL_SERVER_ERROR"
-
-
-class BadCursor(LiveFeedError):
-    code = "BAD_USER_INPUT"
-
-
-class CursorExpired(LiveFeedError):
-    code = "CURSOR_EXPIRED"
-
-
-class FeedForbidden(LiveFeedError):
-    code = "FORBIDDEN"
-
-
-class FeedUnavailable(LiveFeedError):
-    code = "SERVICE_UNAVAILABLE"
 
 
 @dataclass(frozen=True)
@@ -105,7 +79,7 @@ class LiveFeed(Protocol):
         """Notices matching ``selection`` and the caller's scope, oldest first.
 
         With ``after``, first those after that cursor still in the log, then live ones, with
-        no gap and no duplicate. Raises ``LiveFeedError`` subclasses.
+        no gap and no duplicate. Raises ``resolvers.errors.ResolverError`` subclasses.
         """
         ...
 
@@ -254,14 +228,13 @@ async def _events(
     selection: MilestoneSelection, after: str | None
 ) -> AsyncGenerator[MilestoneEvent, None]:
     feed = current_feed.get()
-    if feed is None:
-        raise GraphQLError(
-            "Subscriptions need a WebSocket connection whose connection_init payload carries "
-            'a token, e.g. {"Authorization": "Bearer <jwt>"}.',
-            extensions={"code": "UNAUTHENTICATED"},
-        )
     try:
+        if feed is None:
+            raise Unauthenticated(
+                "Subscriptions need a WebSocket connection whose connection_init payload "
+                'carries a token, e.g. {"Authorization": "Bearer <jwt>"}.'
+            )
         async for notice in feed.stream(selection, after):
             yield MilestoneEvent.from_notice(notice)
-    except LiveFeedError as exc:
-        raise GraphQLError(str(exc), extensions={"code": exc.code}, original_error=exc) from exc
+    except ResolverError as exc:
+        raise GraphQLError(exc.message, extensions=exc.extensions, original_error=exc) from exc

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -51,10 +50,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, separators=(",", ":"))
 
 
-def configure(level: str | None = None) -> None:
-    """Root logging to stderr as JSON lines (``LOG_LEVEL``, default INFO)."""
+def configure(level: str = "INFO") -> None:
+    """Root logging to stderr as JSON lines at ``level`` (the process's ``LOG_LEVEL``)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel((level or os.environ.get("LOG_LEVEL", "INFO")).upper())
+    root.setLevel(level.upper())

@@ -8,12 +8,13 @@ import signal
 import sys
 from pathlib import Path
 
+from config.env import SettingsError
 from observability import json_logs
 from projections.metrics import ProjectorMetrics
 from projections.metrics_server import MetricsServer
 from projections.rebuild import rebuild
 from projections.runner import run_projector
-from projections.settings import ProjectorSettings
+from projections.settings import ProjectorSettings, load_projector_settings
 from projections.verify import check, write_metrics
 
 
@@ -31,8 +32,7 @@ async def _verify(settings: ProjectorSettings, args: argparse.Namespace) -> int:
     return 1 if report.behind else 0
 
 
-async def _run(command: str, args: argparse.Namespace) -> int:
-    settings = ProjectorSettings.from_env()
+async def _run(command: str, args: argparse.Namespace, settings: ProjectorSettings) -> int:
     if command == "verify":
         return await _verify(settings, args)
     stop = asyncio.Event()
@@ -65,8 +65,13 @@ def main() -> None:
         help="verify: check every retained record, not only those below the committed offsets",
     )
     args = parser.parse_args()
-    json_logs.configure()
-    sys.exit(asyncio.run(_run(args.command, args)))
+    try:
+        settings = load_projector_settings()
+    except SettingsError as error:
+        print(f"portal projector: {error}", file=sys.stderr)
+        sys.exit(2)
+    json_logs.configure(settings.log_level)
+    sys.exit(asyncio.run(_run(args.command, args, settings)))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
@@ -58,12 +58,6 @@ class SourceSeen:
 
     last_event_at: datetime
     last_event_id: str
-
-
-@dataclass
-class BatchPlan:
-    changes: list[EntityChange] = field(default_factory=list)
-    sources_seen: dict[str, SourceSeen] = field(default_factory=dict)
 
 
 def group_by_entity(events: Iterable[Event]) -> dict[EntityKey, list[Event]]:

@@ -341,9 +341,6 @@ class _Fields:
             raise self._fail(name, f"expected {what}, got {value!r}")
         return value
 
-    def opt_pattern(self, name: str, regex: re.Pattern[str], what: str) -> str | None:
-        return None if self._raw.get(name) is None else self.pattern(name, regex, what)
-
     def integer(self, name: str, *, minimum: int | None = None) -> int:
         value = self._get(name, optional=False)
         return self._check_integer(name, value, minimum)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -13,15 +12,20 @@ from projections.topics import TopicNames
 
 
 async def ensure_own_topics(
-    bootstrap_servers: str, topics: TopicNames, *, changes_retention_hours: int
+    bootstrap_servers: str,
+    topics: TopicNames,
+    *,
+    changes_retention_hours: int,
+    replication_factor: int = 1,
 ) -> None:
     """Create the dead-letter and changes topics if missing; existing ones are left alone.
 
     The changes topic has a single partition, so its offsets are one total order that
     subscribers resume from; its retention is the resume window. Dead letters are kept
-    until an operator deals with them (no time-based deletion).
+    until an operator deals with them (no time-based deletion). ``replication_factor`` is
+    ``KAFKA_REPLICATION_FACTOR``.
     """
-    replication = int(os.environ.get("KAFKA_REPLICATION_FACTOR", "1"))
+    replication = replication_factor
     wanted = [
         NewTopic(
             topics.changes,

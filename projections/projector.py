@@ -156,36 +156,11 @@ class BatchProcessor:
             return outcome
         record_of = {id(event): record for event, record in decoded}
         events = [event for event, _ in decoded]
-        suffix = self._target_suffix
-        if suffix is None:
-            suffix = self._followed_suffix
-        if suffix is None:
-            suffix = await self._store.active_suffix()
-        if suffix not in self._prepared_suffixes:
-            await self._store.ensure_indexes(suffix)
-            self._prepared_suffixes.add(suffix)
+        suffix = await self._suffix()
         groups = planner.group_by_entity(events)
-
         current = await self._load(suffix, groups.keys())
         batch = _Batch(suffix, current, groups)
-        rejected_events: list[Event] = []
-        for key, entity_events in groups.items():
-            plan = planner.plan_entity(key, current.get(key), entity_events, self._mapping)
-            rejected_events.extend(r.event for r in plan.rejected)
-            outcome.dead_letters.extend(
-                _dead_letter(record_of[id(r.event)], r.reason) for r in plan.rejected
-            )
-            outcome.applied_events += len(entity_events) - len(plan.rejected)
-            refused = {id(r.event) for r in plan.rejected}
-            outcome.applied.extend(
-                (e, record_of[id(e)]) for e in entity_events if id(e) not in refused
-            )
-            if plan.repeated:
-                batch.repeated.add(key)
-            if plan.change is not None:
-                batch.changes.append(plan.change)
-            elif plan.repeated and key in current:
-                batch.unchanged.append(Effects(key, None, current[key], entity_events))
+        refused = self._plan(batch, groups, record_of, outcome)
 
         now = _now_millis()
         removals = link_removals(batch.changes)
@@ -194,7 +169,6 @@ class BatchProcessor:
         else:
             effects = await self._write_folded(batch, now)
         outcome.written_documents = len(batch.changes)
-        refused = {id(event) for event in rejected_events}
         for late in batch.rejected:
             if id(late.event) not in refused:
                 refused.add(id(late.event))
@@ -210,6 +184,48 @@ class BatchProcessor:
                 log.info("generation switched from %r: applying the batch again", suffix)
                 return await self.process(records)
         return outcome
+
+    async def _suffix(self) -> str:
+        """The generation this batch writes (its indexes made sure of, once per process)."""
+        suffix = self._target_suffix
+        if suffix is None:
+            suffix = self._followed_suffix
+        if suffix is None:
+            suffix = await self._store.active_suffix()
+        if suffix not in self._prepared_suffixes:
+            await self._store.ensure_indexes(suffix)
+            self._prepared_suffixes.add(suffix)
+        return suffix
+
+    def _plan(
+        self,
+        batch: _Batch,
+        groups: Mapping[EntityKey, list[Event]],
+        record_of: Mapping[int, InboundRecord],
+        outcome: BatchOutcome,
+    ) -> set[int]:
+        """Fold each entity's events into its document (no I/O); the ids of the events the
+        reducers refused, which ``outcome`` now holds as dead letters."""
+        refused: set[int] = set()
+        current = batch.current
+        for key, entity_events in groups.items():
+            plan = planner.plan_entity(key, current.get(key), entity_events, self._mapping)
+            refused.update(id(r.event) for r in plan.rejected)
+            outcome.dead_letters.extend(
+                _dead_letter(record_of[id(r.event)], r.reason) for r in plan.rejected
+            )
+            outcome.applied_events += len(entity_events) - len(plan.rejected)
+            plan_refused = {id(r.event) for r in plan.rejected}
+            outcome.applied.extend(
+                (e, record_of[id(e)]) for e in entity_events if id(e) not in plan_refused
+            )
+            if plan.repeated:
+                batch.repeated.add(key)
+            if plan.change is not None:
+                batch.changes.append(plan.change)
+            elif plan.repeated and key in current:
+                batch.unchanged.append(Effects(key, None, current[key], entity_events))
+        return refused
 
     async def _write_folded(self, batch: _Batch, now: datetime) -> list[Effects]:
         """Each document the batch touches written once, with its summaries folded in.

@@ -236,18 +236,7 @@ def _fulfillment_progressed(doc: Doc, event: Event, mapping: StatusMapping) -> N
     state = _state(doc, _FULFILLMENT_STATE)
     previous = doc.get("fulfillment") or {}
     version: Version = [_stamp(data.occurred_at), event.source, event.sequence, event.id]
-
-    steps: dict[str, Version] = {k: list(v) for k, v in (state.get("steps") or {}).items()}
-    history = {step["stage"]: step for step in previous.get("history", [])}
-    if _is_earlier(version, steps.get(data.stage)):
-        steps[data.stage] = version
-        history[data.stage] = {
-            "stage": data.stage,
-            "occurredAt": data.occurred_at,
-            "warehouseId": data.warehouse_id,
-            "shipmentId": data.shipment_id,
-        }
-
+    steps, history = _merge_steps(state, previous, data, version)
     versions: list[Version] = [list(v) for v in state.get("versions", [])]
     lines = _read_line_versions(previous.get("lines", []), state.get("lines") or {}, versions)
     for progress in data.lines or ():
@@ -258,18 +247,47 @@ def _fulfillment_progressed(doc: Doc, event: Event, mapping: StatusMapping) -> N
         ):
             if value is not None and _is_newer(version, entry.get(field, (None, None))[1]):
                 entry[field] = (value, version)
-
     units = _read_unit_versions(
         previous.get("handlingUnits", []), state.get("handlingUnits") or {}, versions
     )
     for unit in data.handling_units or ():
         if _is_newer(version, units.get(unit.sscc, (None, None))[1]):
             units[unit.sscc] = (unit.weight_kg, version)
+    shipment_ids = _sorted_distinct([*previous.get("shipmentIds", []), data.shipment_id])
+    _write_fulfillment(doc, steps, history, lines, units, shipment_ids)
 
+
+def _merge_steps(
+    state: Mapping[str, Any],
+    previous: Mapping[str, Any],
+    data: FulfillmentProgressed,
+    version: Version,
+) -> tuple[dict[str, Version], dict[str, dict[str, Any]]]:
+    """The version that reached each stage first, and the history step of each stage."""
+    steps: dict[str, Version] = {k: list(v) for k, v in (state.get("steps") or {}).items()}
+    history = {step["stage"]: step for step in previous.get("history", [])}
+    if _is_earlier(version, steps.get(data.stage)):
+        steps[data.stage] = version
+        history[data.stage] = {
+            "stage": data.stage,
+            "occurredAt": data.occurred_at,
+            "warehouseId": data.warehouse_id,
+            "shipmentId": data.shipment_id,
+        }
+    return steps, history
+
+
+def _write_fulfillment(
+    doc: Doc,
+    steps: dict[str, Version],
+    history: dict[str, dict[str, Any]],
+    lines: dict[int, dict[str, tuple[int, Version]]],
+    units: dict[str, tuple[float, Version]],
+    shipment_ids: list[str],
+) -> None:
+    """The merged fulfillment, and its bookkeeping with versions stored as indexes."""
     ordered_steps = sorted(history.values(), key=lambda step: _STAGE_RANK[step["stage"]])
     furthest = ordered_steps[-1]
-    shipment_ids = _sorted_distinct([*previous.get("shipmentIds", []), data.shipment_id])
-
     in_use = sorted(
         {tuple(v) for entry in lines.values() for _, v in entry.values()}
         | {tuple(v) for _, v in units.values()}

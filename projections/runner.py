@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -26,14 +26,15 @@ from projections.projector import BatchOutcome, BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
+from projections.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
 #: CPython collects its youngest generation every 700 net allocations by default. A batch
 #: allocates millions of short-lived objects (decoded events, document copies, BSON) and
 #: keeps few, so those collections mostly walk live batch data again and again: with
-#: these thresholds the projector spends about a third less CPU per event (measured on
-#: the bench's stream), for a few more MiB of garbage between collections.
+#: these thresholds the projector spends about a third less CPU on its pure work per event
+#: (measured on the bench's stream), for a few more MiB of garbage between collections.
 GC_THRESHOLDS = (50_000, 50, 100)
 
 #: Backoff while MongoDB or the broker refuses a batch; the batch is retried, never skipped.
@@ -140,69 +141,12 @@ async def track_partitions(consumer: AIOKafkaConsumer, metrics: ProjectorMetrics
     metrics.loop_came_round()
 
 
-async def finish_batch(
-    consumer: AIOKafkaConsumer,
-    producer: AIOKafkaProducer,
-    settings: ProjectorSettings,
-    metrics: ProjectorMetrics,
-    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    outcome: BatchOutcome,
-    *,
-    started: float,
-) -> None:
-    """Publish a written batch's dead letters and notices, then commit its offsets.
-
-    Runs while the next batch is read, planned and written (the broker's acknowledgements
-    and the commit are round trips the projector need not sit idle for). Exactness holds
-    because of what comes before and after: it starts only once every write of its batch
-    has landed (``process_until_done`` returned), it commits only after the broker has
-    every notice and dead letter, and batches finish in the order they were read (the loop
-    awaits one before starting the next). A crash at any point leaves the offsets of this
-    batch and of any later one uncommitted: they rerun, and every write is idempotent.
-    """
-    await publish_outcome(
-        producer,
-        outcome,
-        dead_letter_topic=settings.topics.dead_letter,
-        changes_topic=settings.topics.changes,
-    )
-    record_outcome(metrics, outcome)
-    # Everything the batch wrote has landed: its offsets may go. Partitions the group gave
-    # to another member while we worked are left to it (it re-runs them, which is harmless:
-    # every write is idempotent); aiokafka refuses to commit them.
-    offsets = next_offsets(batches)
-    owned = {tp: offset for tp, offset in offsets.items() if tp in consumer.assignment()}
-    if len(owned) < len(offsets):
-        log.info("%d partitions moved during the batch: not committed", len(offsets) - len(owned))
-    try:
-        if owned:
-            await consumer.commit(owned)
-    except (CommitFailedError, IllegalStateError):
-        log.warning("offset commit refused after a rebalance; records will rerun")
-    else:
-        metrics.offsets(
-            {(tp.topic, tp.partition): offset for tp, offset in owned.items()},
-            {(tp.topic, tp.partition): consumer.highwater(tp) for tp in owned},
-        )
-    records = sum(len(r) for r in batches.values())
-    metrics.batch_done(records, time.perf_counter() - started)
-    if outcome.dead_letters:
-        log.warning("dead-lettered %d records", len(outcome.dead_letters))
-    log.debug(
-        "batch: %d records, %d events applied, %d documents written",
-        records,
-        outcome.applied_events,
-        outcome.written_documents,
-    )
-
-
 async def run_projector(
     settings: ProjectorSettings, stop: asyncio.Event, metrics: ProjectorMetrics | None = None
 ) -> None:
     """Consume until ``stop``; ``metrics`` are the process's served instruments, if any."""
     metrics = metrics or ProjectorMetrics()
     gc.set_threshold(*GC_THRESHOLDS)
-    mapping = load_status_mapping(settings.status_map_file)
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         settings.mongodb_uri,
         tz_aware=True,
@@ -214,13 +158,34 @@ async def run_projector(
         concurrency=settings.store_concurrency,
         observer=metrics,
     )
-    processor = BatchProcessor(store, mapping, settings.topics)
+    processor = BatchProcessor(
+        store, load_status_mapping(settings.status_map_file), settings.topics
+    )
     await store.ensure_indexes(await store.active_suffix())
     await ensure_own_topics(
         settings.kafka_bootstrap_servers,
         settings.topics,
         changes_retention_hours=settings.changes_retention_hours,
+        replication_factor=settings.kafka_replication_factor,
     )
+    producer, consumer = kafka_clients(settings)
+    await producer.start()
+    await consumer.start()
+    log.info("projector started in group %s", settings.group_id)
+    try:
+        await consume(processor, producer, consumer, settings, stop, metrics)
+    except KafkaError:
+        log.exception("Kafka failure; stopping without committing the current batch")
+        raise
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await client.close()
+
+
+def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKafkaConsumer]:
+    """The producer of notices and dead letters, and the group member reading the inbound
+    topics (not started)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
@@ -239,11 +204,20 @@ async def run_projector(
         # the two topics have the same partition count.
         partition_assignment_strategy=(RangePartitionAssignor,),
     )
-    await producer.start()
-    await consumer.start()
-    log.info("projector started in group %s", settings.group_id)
-    #: The previous batch's publishing and commit, still running while this batch is read,
-    #: planned and written (see ``finish_batch``).
+    return producer, consumer
+
+
+async def consume(
+    processor: BatchProcessor,
+    producer: AIOKafkaProducer,
+    consumer: AIOKafkaConsumer,
+    settings: ProjectorSettings,
+    stop: asyncio.Event,
+    metrics: ProjectorMetrics,
+) -> None:
+    """Batches until ``stop``: each applied, then finished (``finish_batch``) while the next
+    one is read and applied. Batches finish in the order they were read; a failure while
+    finishing one surfaces here before the next may finish."""
     finishing: asyncio.Task[None] | None = None
     try:
         while not stop.is_set():
@@ -259,23 +233,76 @@ async def run_projector(
             if outcome is None:
                 break  # stopping mid-retry: nothing committed, the batch reruns next start
             if finishing is not None:
-                await finishing  # batches commit in order; a failure there stops us here
+                await finishing
             finishing = asyncio.create_task(
                 finish_batch(
-                    consumer, producer, settings, metrics, batches, outcome, started=started
+                    producer, consumer, batches, outcome, settings.topics, metrics, started
                 )
             )
         if finishing is not None:
             await finishing
-            finishing = None
-    except KafkaError:
-        log.exception("Kafka failure; stopping without committing the current batch")
-        raise
     finally:
         if finishing is not None and not finishing.done():
-            # Failing: the batch's offsets must not be committed by a task that outlives us.
+            # Failing: no offset may be committed by a task that outlives the consumer.
             finishing.cancel()
             await asyncio.gather(finishing, return_exceptions=True)
-        await consumer.stop()
-        await producer.stop()
-        await client.close()
+
+
+async def finish_batch(
+    producer: AIOKafkaProducer,
+    consumer: AIOKafkaConsumer,
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    outcome: BatchOutcome,
+    topics: TopicNames,
+    metrics: ProjectorMetrics,
+    started: float,
+) -> None:
+    """Publish a written batch's dead letters and notices, then commit its offsets.
+
+    Runs while the next batch is read, planned and written (the broker's acknowledgements
+    and the commit are round trips the projector need not sit idle for). Exactness holds
+    because of what comes before and after: it starts only once every write of its batch
+    has landed (``process_until_done`` returned), it commits only after the broker has
+    every notice and dead letter, and batches finish in the order they were read
+    (``consume`` awaits one before starting the next). A crash at any point leaves the
+    offsets of this batch and of any later one uncommitted: they rerun, and every write is
+    idempotent.
+    """
+    await publish_outcome(
+        producer, outcome, dead_letter_topic=topics.dead_letter, changes_topic=topics.changes
+    )
+    record_outcome(metrics, outcome)
+    await commit_owned(consumer, next_offsets(batches), metrics)
+    records = sum(len(batch) for batch in batches.values())
+    metrics.batch_done(records, time.perf_counter() - started)
+    if outcome.dead_letters:
+        log.warning("dead-lettered %d records", len(outcome.dead_letters))
+    log.debug(
+        "batch: %d records, %d events applied, %d documents written",
+        records,
+        outcome.applied_events,
+        outcome.written_documents,
+    )
+
+
+async def commit_owned(
+    consumer: AIOKafkaConsumer,
+    offsets: Mapping[TopicPartition, int],
+    metrics: ProjectorMetrics,
+) -> None:
+    """Everything the batch wrote has landed: its offsets may go. Partitions the group gave
+    to another member while we worked are left to it (it re-runs them, which is harmless:
+    every write is idempotent); aiokafka refuses to commit them."""
+    owned = {tp: offset for tp, offset in offsets.items() if tp in consumer.assignment()}
+    if len(owned) < len(offsets):
+        log.info("%d partitions moved during the batch: not committed", len(offsets) - len(owned))
+    try:
+        if owned:
+            await consumer.commit(owned)
+    except (CommitFailedError, IllegalStateError):
+        log.warning("offset commit refused after a rebalance; records will rerun")
+    else:
+        metrics.offsets(
+            {(tp.topic, tp.partition): offset for tp, offset in owned.items()},
+            {(tp.topic, tp.partition): consumer.highwater(tp) for tp in owned},
+        )

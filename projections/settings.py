@@ -1,75 +1,50 @@
-"""Projector configuration, read once from the environment at start-up."""
+"""Projector configuration, read once from the environment at start-up by
+``load_projector_settings``.
+
+Built directly (tests, benchmarks) a ``ProjectorSettings`` reads nothing from the environment.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import AfterValidator, Field, InstanceOf
+
+from config.env import EnvReader, check_existing_file
+from config.process import ProcessSettings
+from config.topics import read_topic_names
 from projections.topics import TopicNames
 
 
-class ConfigurationError(ValueError):
-    """An environment variable has a value the projector cannot use."""
-
-
-def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-@dataclass(frozen=True)
-class ProjectorSettings:
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
-    mongodb_database: str = "portal"
-    group_id: str = "portal-projector"
-    topics: TopicNames = field(default_factory=TopicNames)
+class ProjectorSettings(ProcessSettings):
+    group_id: str = Field("portal-projector", validation_alias="PROJECTOR_GROUP", min_length=1)
+    topics: InstanceOf[TopicNames] = Field(default_factory=TopicNames, exclude=True)
     #: Most records taken from Kafka per batch. A backlog goes in large batches: the more of
     #: an entity's events one batch holds, the fewer writes it needs (each document is
     #: written once per batch). Caught up, a batch holds what arrived during the last one.
-    batch_max_records: int = 10_000
+    batch_max_records: int = Field(10_000, validation_alias="PROJECTOR_BATCH_MAX", ge=1)
     #: How long to wait for a batch to fill before processing what arrived.
-    batch_wait_ms: int = 100
+    batch_wait_ms: int = Field(100, validation_alias="PROJECTOR_BATCH_WAIT_MS", ge=0)
     #: Concurrent MongoDB operations per batch (reads of current documents, per-entity writes).
-    store_concurrency: int = 16
-    status_map_file: Path | None = None
+    store_concurrency: int = Field(16, validation_alias="PROJECTOR_STORE_CONCURRENCY", ge=1)
+    #: Raw carrier code -> portal status per source; None means the packaged map.
+    status_map_file: Annotated[Path | None, AfterValidator(check_existing_file)] = None
     #: Hours the changes topic keeps notices: the subscription resume window.
-    changes_retention_hours: int = 72
+    changes_retention_hours: int = Field(72, ge=1)
     #: Where this process serves ``/metrics`` and ``/healthz``. Give each process on one host
     #: its own port; 0 picks a free one (logged), for tests.
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9464
+    metrics_host: str = Field("127.0.0.1", validation_alias="PROJECTOR_METRICS_HOST", min_length=1)
+    metrics_port: int = Field(9464, validation_alias="PROJECTOR_METRICS_PORT", ge=0, le=65535)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ProjectorSettings:
-        status_map = environ.get("STATUS_MAP_FILE")
-        if status_map and not Path(status_map).is_file():
-            raise ConfigurationError(f"STATUS_MAP_FILE={status_map!r} is not a readable file")
-        return cls(
-            kafka_bootstrap_servers=environ.get(
-                "KAFKA_BOOTSTRAP_SERVERS", cls.kafka_bootstrap_servers
-            ),
-            mongodb_uri=environ.get("MONGODB_URI", cls.mongodb_uri),
-            mongodb_database=environ.get("MONGODB_DATABASE", cls.mongodb_database),
-            group_id=environ.get("PROJECTOR_GROUP", cls.group_id),
-            topics=TopicNames.from_env(environ),
-            batch_max_records=_int(environ, "PROJECTOR_BATCH_MAX", cls.batch_max_records),
-            batch_wait_ms=_int(environ, "PROJECTOR_BATCH_WAIT_MS", cls.batch_wait_ms, minimum=0),
-            store_concurrency=_int(environ, "PROJECTOR_STORE_CONCURRENCY", cls.store_concurrency),
-            status_map_file=Path(status_map) if status_map else None,
-            changes_retention_hours=_int(
-                environ, "CHANGES_RETENTION_HOURS", cls.changes_retention_hours
-            ),
-            metrics_host=environ.get("PROJECTOR_METRICS_HOST") or cls.metrics_host,
-            metrics_port=_int(environ, "PROJECTOR_METRICS_PORT", cls.metrics_port, minimum=0),
-        )
+
+def load_projector_settings(environ: Mapping[str, str] | None = None) -> ProjectorSettings:
+    """Every projector setting from ``environ`` (default ``os.environ``); ``SettingsError``
+    naming every bad variable."""
+    reader = EnvReader("projector", environ)
+    topics = read_topic_names(reader)
+    settings = reader.read(ProjectorSettings, topics=topics)
+    reader.raise_problems()
+    assert settings is not None
+    return settings

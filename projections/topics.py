@@ -1,14 +1,12 @@
 """Kafka topic names, by the logical stream they carry.
 
 The upstream names come from the event contract; deployments may rename them (e.g. with an
-environment prefix), so every name is read from the environment once, at start-up.
+environment prefix) with ``TOPIC_<NAME>`` variables, read at start-up by ``config.topics``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Final, Literal
 
 InboundKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
@@ -38,16 +36,6 @@ class TopicNames:
     source_status: str = "ops.source-status.v1"
     dead_letter: str = "portal.dead-letter.v1"
     changes: str = "portal.changes.v1"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> TopicNames:
-        """Read ``TOPIC_<FIELD>`` overrides, e.g. ``TOPIC_ORDERS`` or ``TOPIC_DEAD_LETTER``."""
-        overrides = {
-            f.name: environ[f"TOPIC_{f.name.upper()}"]
-            for f in fields(cls)
-            if environ.get(f"TOPIC_{f.name.upper()}")
-        }
-        return cls(**overrides)
 
     def inbound(self) -> dict[InboundKind, str]:
         """Logical kind -> topic for the five upstream streams."""

@@ -1,12 +1,16 @@
-"""Errors the readers raise, each with the stable ``code`` a client sees.
+"""The errors every read raises, over HTTP and WebSocket alike, each with the stable ``code``
+a client sees (the one hierarchy: queries' readers and subscriptions' feeds both raise these).
 
 ::
 
     ResolverError                   code + a message safe to show as it is
-    ├── Unauthenticated             UNAUTHENTICATED: no caller on the request
+    ├── Unauthenticated             UNAUTHENTICATED: no caller on the request or connection
     ├── Forbidden                   FORBIDDEN: the caller's policy refuses this read
     ├── BadUserInput                BAD_USER_INPUT: a cursor, filter or limit the API refuses
-    └── StoreUnavailable            SERVICE_UNAVAILABLE: MongoDB failed; the driver error is chained
+    │   └── BadCursor               a subscription's ``after`` is not a cursor this API issued
+    ├── CursorExpired               CURSOR_EXPIRED: older than the retained change log; refetch
+    ├── StoreUnavailable            SERVICE_UNAVAILABLE: MongoDB failed; the driver error is chained
+    └── FeedUnavailable             SERVICE_UNAVAILABLE: the change log cannot be read right now
 
 A lookup of something missing or not the caller's is not an error: it returns None (null),
 so that one customer cannot probe another's identifiers.
@@ -56,5 +60,21 @@ class BadUserInput(ResolverError):
 
 class StoreUnavailable(ResolverError):
     """The database failed. The message stays generic; the driver error is the ``__cause__``."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
+class BadCursor(BadUserInput):
+    """A subscription's ``after`` names no position this API handed out."""
+
+
+class CursorExpired(ResolverError):
+    """The cursor is older than what the change log retains: refetch, then subscribe anew."""
+
+    code = "CURSOR_EXPIRED"
+
+
+class FeedUnavailable(ResolverError):
+    """The change log cannot be read right now (Kafka down, or the connection is closing)."""
 
     code = "SERVICE_UNAVAILABLE"

@@ -22,6 +22,8 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from config.env import SettingsError
+from config.topics import load_topic_names
 from projections.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.live import SystemClock, paced
@@ -121,9 +123,9 @@ async def _live(args: argparse.Namespace, now: datetime, topics: dict[TopicKind,
             _print_tally("live", publisher.tally, topics, time.monotonic() - started)
 
 
-async def _run(args: argparse.Namespace) -> None:
+async def _run(args: argparse.Namespace, topic_names: TopicNames) -> None:
     now = _now(args.now)
-    topics = TopicNames.from_env().inbound()
+    topics = topic_names.inbound()
     if args.command in ("history", "demo"):
         await _history(args, now, topics)
     if args.command in ("live", "demo"):
@@ -134,11 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         _now(args.now)
-    except argparse.ArgumentTypeError as exc:
+        topic_names = load_topic_names()
+    except (argparse.ArgumentTypeError, SettingsError) as exc:
         print(exc, file=sys.stderr)
         return 2
     loop = asyncio.new_event_loop()
-    task = loop.create_task(_run(args))
+    task = loop.create_task(_run(args, topic_names))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:

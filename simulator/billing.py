@@ -164,45 +164,11 @@ class Billing:
             )
         )
         data, total = _snapshot(invoice_id, number, customer, issued, charges)
-        cid = customer.customer_id
-        ctx.emit(
-            Pending(
-                INVOICE_ISSUED,
-                catalog.ERP_SOURCE,
-                invoice_id,
-                cid,
-                issued,
-                catalog.ERP_TZ,
-                data,
-                refs,
-            )
-        )
+        self._emit(INVOICE_ISSUED, invoice_id, customer, issued, data, refs)
 
         fate = rng.random()
         if may_void and fate < 0.03:
-            voided_nat = issued_nat + int(rng.uniform(1, 5) * DAY)
-            voided = warp(voided_nat)
-            reason = rng.choice(catalog.VOID_REASONS)
-            ctx.emit(
-                Pending(
-                    INVOICE_VOIDED,
-                    catalog.ERP_SOURCE,
-                    invoice_id,
-                    cid,
-                    voided,
-                    catalog.ERP_TZ,
-                    {"invoiceId": invoice_id, "reason": reason, "voidedAt": _erp_time(voided)},
-                    refs,
-                )
-            )
-            corrected = [*charges[:-1], _reduced(charges[-1])] if charges else charges
-            self.issue(
-                customer,
-                corrected,
-                voided_nat + int(rng.uniform(0.2, 2) * HOUR),
-                warp,
-                may_void=False,
-            )
+            self._void_and_reissue(customer, charges, invoice_id, issued_nat, warp, refs)
             return
         if fate < 0.06 and charges:
             # A corrected snapshot re-sent: the last line's amount goes down.
@@ -210,20 +176,56 @@ class Billing:
             resent = warp(resent_nat)
             corrected = [*charges[:-1], _reduced(charges[-1])]
             new_data, total = _snapshot(invoice_id, number, customer, issued, corrected)
-            ctx.emit(
-                Pending(
-                    INVOICE_ISSUED,
-                    catalog.ERP_SOURCE,
-                    invoice_id,
-                    cid,
-                    resent,
-                    catalog.ERP_TZ,
-                    new_data,
-                    refs,
-                )
-            )
+            self._emit(INVOICE_ISSUED, invoice_id, customer, resent, new_data, refs)
             issued_nat = resent_nat
         self._payments(customer, invoice_id, total, issued_nat, warp, refs)
+
+    def _void_and_reissue(
+        self,
+        customer: CustomerProfile,
+        charges: list[Charge],
+        invoice_id: str,
+        issued_nat: int,
+        warp: Warp,
+        refs: tuple[str, ...],
+    ) -> None:
+        """The invoice is voided a few days later and a corrected one issued (never voided)."""
+        rng = self.ctx.rng
+        voided_nat = issued_nat + int(rng.uniform(1, 5) * DAY)
+        voided = warp(voided_nat)
+        reason = rng.choice(catalog.VOID_REASONS)
+        data = {"invoiceId": invoice_id, "reason": reason, "voidedAt": _erp_time(voided)}
+        self._emit(INVOICE_VOIDED, invoice_id, customer, voided, data, refs)
+        corrected = [*charges[:-1], _reduced(charges[-1])] if charges else charges
+        self.issue(
+            customer,
+            corrected,
+            voided_nat + int(rng.uniform(0.2, 2) * HOUR),
+            warp,
+            may_void=False,
+        )
+
+    def _emit(
+        self,
+        event_type: str,
+        invoice_id: str,
+        customer: CustomerProfile,
+        at: int,
+        data: dict[str, Any],
+        refs: tuple[str, ...],
+    ) -> None:
+        self.ctx.emit(
+            Pending(
+                event_type,
+                catalog.ERP_SOURCE,
+                invoice_id,
+                customer.customer_id,
+                at,
+                catalog.ERP_TZ,
+                data,
+                refs,
+            )
+        )
 
     def _payments(
         self,

@@ -33,14 +33,6 @@ EU_ROAD_CODES: Final = (
 #: What the new APAC source sends: deliberately unknown to any mapping.
 APAC_CODES: Final = ("PKUP", "DEPT_HUB", "ARR_HUB", "ON_VEHICLE", "POD_OK")
 
-#: Codes each TMS source may send. The contract's vocabulary for the known sources.
-STATUS_CODES: Final[dict[str, tuple[str, ...]]] = {
-    US_ROAD: X12_CODES,
-    US_PARCEL: X12_CODES,
-    EU_ROAD: EU_ROAD_CODES,
-    APAC_ROAD: APAC_CODES,
-}
-
 #: X12 214 status reason codes used with exceptions (the contract leaves them free-form).
 REASON_WEATHER: Final = "AO"
 REASON_CARRIER: Final = "AJ"
@@ -49,7 +41,6 @@ REASON_RECIPIENT_UNAVAILABLE: Final = "AQ"
 REASON_CONSIGNEE_CLOSED: Final = "B1"
 REASON_DAMAGED: Final = "AK"
 REASON_REFUSED: Final = "AG"
-REASON_NORMAL: Final = "NS"
 
 
 # --- places -------------------------------------------------------------------------------

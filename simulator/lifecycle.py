@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from random import Random
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from simulator import catalog
 from simulator.billing import Billing, freight_cents
@@ -236,6 +236,26 @@ class Lifecycle:
     # --- outbound -----------------------------------------------------------------------
 
     def _outbound(self, t0: int, customer: CustomerWorld, warehouse: Warehouse, warp: Warp) -> None:
+        """One outbound shipment's whole life: its orders, their warehouse stages, the plan,
+        the carrier's timeline and the bills. The steps draw from the one seeded generator in
+        this order; keep it, or the same seed no longer gives the same world."""
+        store, apac = self._destination(t0, customer, warehouse, warp)
+        orders = self._outbound_orders(t0, customer, warehouse, store, apac)
+        route = self._route(orders, warehouse, store, apac)
+        pickup, arrival, promised = self._schedule(orders, route, warehouse, store, warp)
+        cancel_at = self._order_events(orders, warp)
+        shipment = self._plan_shipment(
+            customer, orders, route, (pickup, arrival, promised), warehouse, store, cancel_at, warp
+        )
+        if shipment is not None:
+            self._carry(
+                customer, warehouse, store, orders, shipment, route, arrival, promised, warp
+            )
+
+    def _destination(
+        self, t0: int, customer: CustomerWorld, warehouse: Warehouse, warp: Warp
+    ) -> tuple[Store, bool]:
+        """Where the goods go, and whether they go to the new APAC source's network."""
         rng = self.rng
         store = rng.choice(customer.stores[warehouse.region])
         apac = (
@@ -250,6 +270,13 @@ class Lifecycle:
                 city,
                 address(f"{rng.randint(1, 99)} Harbour Road", city),
             )
+        return store, apac
+
+    def _outbound_orders(
+        self, t0: int, customer: CustomerWorld, warehouse: Warehouse, store: Store, apac: bool
+    ) -> list[Order]:
+        """One order, or a few consolidated into one shipment."""
+        rng = self.rng
         count = rng.randint(2, 3) if not apac and rng.random() < P_CONSOLIDATED else 1
         ship_from = {
             "warehouseId": warehouse.warehouse_id,
@@ -264,6 +291,10 @@ class Lifecycle:
                 self._new_order(created, customer, warehouse, "OUTBOUND", ship_from, ship_to)
             )
             created += int(rng.uniform(10 * MINUTE, 3 * HOUR))
+        return orders
+
+    def _route(self, orders: list[Order], warehouse: Warehouse, store: Store, apac: bool) -> Route:
+        """The carrier source, mode and hubs, from the weight and the lanes."""
         weight = sum(o.weight_kg for o in orders)
         lines = sum(len(o.lines) for o in orders)
         mode: Mode
@@ -274,7 +305,7 @@ class Lifecycle:
                 catalog.APAC_HUBS,
             )
         else:
-            if count == 1 and weight <= 60 and lines <= 6:
+            if len(orders) == 1 and weight <= 60 and lines <= 6:
                 mode = "PARCEL"
             else:
                 mode = "LTL" if weight <= 9000 else "FTL"
@@ -283,7 +314,7 @@ class Lifecycle:
             else:
                 source = catalog.US_PARCEL if mode == "PARCEL" else catalog.US_ROAD
                 network = catalog.US_HUBS
-        route = Route(
+        return Route(
             source,
             mode,
             warehouse.city,
@@ -291,7 +322,11 @@ class Lifecycle:
             pick_hubs(network, warehouse.city, store.city, mode),
         )
 
-        # Warehouse stages, in natural time.
+    def _schedule(
+        self, orders: list[Order], route: Route, warehouse: Warehouse, store: Store, warp: Warp
+    ) -> tuple[int, int, int]:
+        """Warehouse stages in natural time; (pickup, truck arrival, promised delivery)."""
+        rng = self.rng
         for order in orders:
             st = order.stage_times
             st["RELEASED"] = order.created + int(rng.uniform(5, 45) * MINUTE)
@@ -308,11 +343,13 @@ class Lifecycle:
             order.requested = local_date(
                 warp(promised + int(rng.uniform(0, 2) * DAY)), store.city.tz
             )
+        return pickup, arrival, promised
 
-        # Order events (and the odd update or cancellation).
-        single = count == 1
+    def _order_events(self, orders: list[Order], warp: Warp) -> int | None:
+        """The orders' ERP events (and the odd update); when a lone order is cancelled."""
+        rng = self.rng
         cancel_at: int | None = None
-        if single and rng.random() < P_CANCEL_BEFORE_RELEASE + P_CANCEL_IN_FULFILLMENT:
+        if len(orders) == 1 and rng.random() < P_CANCEL_BEFORE_RELEASE + P_CANCEL_IN_FULFILLMENT:
             st = orders[0].stage_times
             if rng.random() < P_CANCEL_BEFORE_RELEASE / (
                 P_CANCEL_BEFORE_RELEASE + P_CANCEL_IN_FULFILLMENT
@@ -332,8 +369,23 @@ class Lifecycle:
                     self._emit_order(order, ORDER_UPDATED, at, warp)
         if cancel_at is not None:
             self._cancel_order(orders[0], cancel_at, warp)
+        return cancel_at
 
-        # Shipment plan (maybe replaced by another carrier before pickup).
+    def _plan_shipment(
+        self,
+        customer: CustomerWorld,
+        orders: list[Order],
+        route: Route,
+        times: tuple[int, int, int],
+        warehouse: Warehouse,
+        store: Store,
+        cancel_at: int | None,
+        warp: Warp,
+    ) -> Shipment | None:
+        """The shipment plan (maybe replaced by another carrier before pickup); None when the
+        order was cancelled, after the warehouse's events for it."""
+        rng = self.rng
+        pickup, arrival, promised = times
         first_release = min(o.stage_times["RELEASED"] for o in orders)
         planned_at = min(
             first_release + int(rng.uniform(20 * MINUTE, 3 * HOUR)), arrival - 30 * MINUTE
@@ -344,20 +396,20 @@ class Lifecycle:
         )
         if cancel_at is not None and cancel_at <= planned_at:
             self._wms(orders, warp, None, None, None, cancel_at)
-            return
+            return None
         self._emit_planned(shipment, planned_at, warp)
         previous = planned_at
         for i, order in enumerate(orders[1:], start=1):
             shipment.order_ids = [o.order_id for o in orders[: i + 1]]
             at = order.stage_times["RELEASED"] + int(rng.uniform(5, 30) * MINUTE)
-            previous = max(min(at, arrival - (count - i) * 120), previous + 60)
+            previous = max(min(at, arrival - (len(orders) - i) * 120), previous + 60)
             self._emit_planned(shipment, previous, warp)
         if cancel_at is not None:
             self._cancel_shipment(shipment, cancel_at + int(rng.uniform(5, 60) * MINUTE), warp)
             self._wms(orders, warp, None, None, None, cancel_at)
-            return
+            return None
         if (
-            single
+            len(orders) == 1
             and warp.scale == 1.0
             and rng.random() < P_SHIPMENT_REPLACED
             and arrival - planned_at > 2 * HOUR
@@ -369,7 +421,23 @@ class Lifecycle:
             )
             self._emit_planned(replacement, cancelled + int(rng.uniform(5, 30) * MINUTE), warp)
             shipment = replacement
+        return shipment
 
+    def _carry(
+        self,
+        customer: CustomerWorld,
+        warehouse: Warehouse,
+        store: Store,
+        orders: list[Order],
+        shipment: Shipment,
+        route: Route,
+        arrival: int,
+        promised: int,
+        warp: Warp,
+    ) -> None:
+        """The carrier's timeline, the warehouse's loading, the bills, and a refused
+        delivery's return to the warehouse."""
+        rng = self.rng
         exceptions = Exceptions(
             delayed=rng.random() < P_DELAY,
             failed_attempt=rng.random() < P_FAILED_ATTEMPT,
@@ -447,75 +515,54 @@ class Lifecycle:
         departed: int | None,
         cancel_at: int | None,
     ) -> None:
+        """The warehouse's stage events of each order, up to a cancellation if any."""
         rng = self.rng
         for order in orders:
             wh = order.warehouse
-            cid = order.customer.profile.customer_id
             st = dict(order.stage_times)
             if loaded is not None and departed is not None:
                 st["LOADED"] = loaded
                 st["SHIPPED"] = departed + int(rng.uniform(1, 15) * MINUTE)
-            picked_qty = [
-                line["quantity"]
-                - (
-                    rng.randint(1, line["quantity"])
-                    if line["quantity"] > 1 and rng.random() < 0.03
-                    else 0
-                )
-                for line in order.lines
-            ]
-            per_unit = 25.0 if order.weight_kg < 60 else 450.0
-            units = min(40, max(1, math.ceil(order.weight_kg / per_unit)))
-            handling_units = [
-                {"sscc": self.ctx.sscc(), "weightKg": round(max(order.weight_kg, 0.5) / units, 1)}
-                for _ in range(units)
-            ]
-            for stage in (
-                "RELEASED",
-                "ALLOCATED",
-                "PICKING",
-                "PICKED",
-                "PACKED",
-                "LOADED",
-                "SHIPPED",
-            ):
+            picked_qty, handling_units = self._counts(order)
+            for stage in WAREHOUSE_STAGES:
                 at = st.get(stage)
                 if at is None or (cancel_at is not None and at >= cancel_at):
                     break
                 t = warp(at)
-                data: dict[str, Any] = {
-                    "orderId": order.order_id,
-                    "warehouseId": wh.warehouse_id,
-                    "stage": stage,
-                    "occurredAt": rfc3339(t, wh.city.tz),
-                }
-                if stage in ("LOADED", "SHIPPED") and shipment_id is not None:
-                    data["shipmentId"] = shipment_id
-                if stage in ("PACKED", "LOADED"):
-                    data["handlingUnits"] = handling_units
-                if stage == "PICKED":
-                    data["lines"] = [
-                        {"lineNumber": line["lineNumber"], "quantityPicked": q}
-                        for line, q in zip(order.lines, picked_qty, strict=True)
-                    ]
-                elif stage == "LOADED":
-                    data["lines"] = [
-                        {"lineNumber": line["lineNumber"], "quantityShipped": q}
-                        for line, q in zip(order.lines, picked_qty, strict=True)
-                    ]
+                data = _stage_data(order, stage, t, shipment_id, handling_units, picked_qty)
                 refs = (shipment_id,) if shipment_id is not None and "shipmentId" in data else ()
                 self.ctx.emit(
                     Pending(
                         FULFILLMENT_PROGRESSED,
                         wh.source,
                         order.order_id,
-                        cid,
+                        order.customer.profile.customer_id,
                         t,
                         wh.city.tz,
                         data,
                         refs,
                     )
                 )
+
+    def _counts(self, order: Order) -> tuple[list[int], list[dict[str, Any]]]:
+        """What was picked of each line (now and then a short pick), and the handling units."""
+        rng = self.rng
+        picked_qty = [
+            line["quantity"]
+            - (
+                rng.randint(1, line["quantity"])
+                if line["quantity"] > 1 and rng.random() < 0.03
+                else 0
+            )
+            for line in order.lines
+        ]
+        per_unit = 25.0 if order.weight_kg < 60 else 450.0
+        units = min(40, max(1, math.ceil(order.weight_kg / per_unit)))
+        handling_units = [
+            {"sscc": self.ctx.sscc(), "weightKg": round(max(order.weight_kg, 0.5) / units, 1)}
+            for _ in range(units)
+        ]
+        return picked_qty, handling_units
 
     # --- transport ----------------------------------------------------------------------
 
@@ -786,42 +833,13 @@ class Lifecycle:
         done: int,
         warp: Warp,
     ) -> None:
+        """The freight of a delivered (or refused) shipment: billed weekly, or invoiced the
+        next morning with a fuel surcharge."""
         rng = self.rng
-        km = distance_km(route.origin, route.destination)
-        weight = sum(o.weight_kg for o in orders)
-        total = freight_cents(route.mode, km, weight)
-        sid = shipment.shipment_id
-        lane = f"{route.origin.name}-{route.destination.name}"
-        charges = []
-        remaining = total
-        for i, order in enumerate(orders):
-            share = (
-                remaining
-                if i == len(orders) - 1
-                else round(total * order.weight_kg / max(weight, 0.1))
-            )
-            remaining -= share
-            charges.append(
-                Charge(
-                    warp(done),
-                    "FREIGHT",
-                    f"{route.mode} freight {lane}",
-                    share,
-                    order.order_id,
-                    sid,
-                )
-            )
-        if route.mode == "LTL" and rng.random() < 0.1:
-            charges.append(Charge(warp(done), "ACCESSORIAL", "Liftgate delivery", 7500, None, sid))
-        if timeline.refused_at is not None:
-            charges.append(
-                Charge(warp(done), "ACCESSORIAL", "Return to origin", total * 8 // 10, None, sid)
-            )
-        if (
-            any(s.code in ("AH", "NOT_DELIVERED") for s in timeline.stops)
-            and timeline.delivered_at is not None
-        ):
-            charges.append(Charge(warp(done), "ACCESSORIAL", "Redelivery", 9500, None, sid))
+        total = freight_cents(
+            route.mode, distance_km(route.origin, route.destination), _weight(orders)
+        )
+        charges = self._freight_charges(shipment, orders, route, timeline, warp(done), total)
         profile = customer.profile
         if profile.billing == "weekly":
             for charge in charges:
@@ -835,11 +853,49 @@ class Lifecycle:
                 f"Fuel surcharge {rate * 100:.1f}%",
                 round(total * rate),
                 None,
-                sid,
+                shipment.shipment_id,
             )
         )
         issued = next_local_time(done + int(rng.uniform(0, DAY)), catalog.ERP_TZ, 6)
         self.ctx.call(warp(issued), lambda t: self.billing.issue(profile, charges, issued, warp))
+
+    def _freight_charges(
+        self,
+        shipment: Shipment,
+        orders: list[Order],
+        route: Route,
+        timeline: Timeline,
+        at: int,
+        total: int,
+    ) -> list[Charge]:
+        """``total`` shared among the orders by weight, and the accessorials the trip earned."""
+        weight = _weight(orders)
+        sid = shipment.shipment_id
+        lane = f"{route.origin.name}-{route.destination.name}"
+        charges = []
+        remaining = total
+        for i, order in enumerate(orders):
+            share = (
+                remaining
+                if i == len(orders) - 1
+                else round(total * order.weight_kg / max(weight, 0.1))
+            )
+            remaining -= share
+            charges.append(
+                Charge(at, "FREIGHT", f"{route.mode} freight {lane}", share, order.order_id, sid)
+            )
+        if route.mode == "LTL" and self.rng.random() < 0.1:
+            charges.append(Charge(at, "ACCESSORIAL", "Liftgate delivery", 7500, None, sid))
+        if timeline.refused_at is not None:
+            charges.append(
+                Charge(at, "ACCESSORIAL", "Return to origin", total * 8 // 10, None, sid)
+            )
+        if (
+            any(s.code in ("AH", "NOT_DELIVERED") for s in timeline.stops)
+            and timeline.delivered_at is not None
+        ):
+            charges.append(Charge(at, "ACCESSORIAL", "Redelivery", 9500, None, sid))
+        return charges
 
 
 @dataclass
@@ -868,3 +924,52 @@ def _party_address(party: Warehouse | Store) -> dict[str, Any]:
     if isinstance(party, Warehouse):
         return _wh_address(party)
     return party.address
+
+
+#: The warehouse stages of an outbound order, in the order they happen.
+WAREHOUSE_STAGES: Final = (
+    "RELEASED",
+    "ALLOCATED",
+    "PICKING",
+    "PICKED",
+    "PACKED",
+    "LOADED",
+    "SHIPPED",
+)
+
+
+def _stage_data(
+    order: Order,
+    stage: str,
+    at: int,
+    shipment_id: str | None,
+    handling_units: list[dict[str, Any]],
+    picked_qty: list[int],
+) -> dict[str, Any]:
+    """The ``fulfillment.progressed`` payload of one stage of ``order``."""
+    wh = order.warehouse
+    data: dict[str, Any] = {
+        "orderId": order.order_id,
+        "warehouseId": wh.warehouse_id,
+        "stage": stage,
+        "occurredAt": rfc3339(at, wh.city.tz),
+    }
+    if stage in ("LOADED", "SHIPPED") and shipment_id is not None:
+        data["shipmentId"] = shipment_id
+    if stage in ("PACKED", "LOADED"):
+        data["handlingUnits"] = handling_units
+    if stage == "PICKED":
+        data["lines"] = [
+            {"lineNumber": line["lineNumber"], "quantityPicked": q}
+            for line, q in zip(order.lines, picked_qty, strict=True)
+        ]
+    elif stage == "LOADED":
+        data["lines"] = [
+            {"lineNumber": line["lineNumber"], "quantityShipped": q}
+            for line, q in zip(order.lines, picked_qty, strict=True)
+        ]
+    return data
+
+
+def _weight(orders: list[Order]) -> float:
+    return sum(o.weight_kg for o in orders)

@@ -244,17 +244,34 @@ def plan_timeline(
     ``arrived_at`` is when the truck reaches the pickup dock, ``promised`` the planned
     delivery. Exceptions: a delay on the way (and a revised estimate), damage at a hub, a
     failed first delivery attempt then success the next business day, or a refusal (the
-    goods go back; the caller creates the return).
+    goods go back; the caller creates the return). The steps draw from ``rng`` in this
+    order; keep it, or the same seed no longer gives the same timeline.
     """
-    vocab = vocabulary(route.source, route.mode)
-    w = _Writer(vocab)
-    eu = route.source == catalog.EU_ROAD
-    origin, dest = route.origin, route.destination
+    w = _Writer(vocabulary(route.source, route.mode))
+    origin = route.origin
     w.add("ARRIVED_PICKUP", arrived_at, origin)
     departed = w.add("DEPARTED_PICKUP", arrived_at + int(rng.uniform(20, 60) * 60), origin)
     w.last = departed
+    trip = _plan_trip(rng, route, departed, promised, exceptions)
+    revised = _linehaul(rng, w, route, exceptions, trip)
+    delivered_at, refused_at, signer = _final_mile(rng, w, route, exceptions, trip)
+    return Timeline(tuple(w.stops), departed, delivered_at, refused_at, signer, revised)
 
-    km = distance_km(origin, dest)
+
+@dataclass(frozen=True)
+class _Trip:
+    """When the freight leaves, goes out for delivery and arrives, and the delay on the way."""
+
+    departed: int
+    out: int
+    deliver: int
+    delay: int
+
+
+def _plan_trip(
+    rng: Random, route: Route, departed: int, promised: int, exceptions: Exceptions
+) -> _Trip:
+    km = distance_km(route.origin, route.destination)
     speed = {"PARCEL": 55.0, "LTL": 45.0, "FTL": 60.0, "AIR": 400.0, "OCEAN": 25.0}[route.mode]
     min_hours = km / speed + 4 * len(route.hubs)
     delay = int(rng.uniform(18, 54) * HOUR) if exceptions.delayed else 0
@@ -264,17 +281,30 @@ def plan_timeline(
         out = max(drive, promised - int(rng.uniform(0, 2) * HOUR)) + delay
     else:
         out = _morning(
-            rng, promised + delay, dest.tz, earliest=departed + int(min_hours * HOUR) + delay
+            rng,
+            promised + delay,
+            route.destination.tz,
+            earliest=departed + int(min_hours * HOUR) + delay,
         )
     deliver = out + int(rng.uniform(0.5, 6) * HOUR) if route.mode != "FTL" else out
-    # What the carrier expects once the freight moves: the real delivery, less any delay
-    # it does not know about yet.
-    eta_now = deliver - delay
-    revised: int | None = None
+    return _Trip(departed, out, deliver, delay)
 
-    # Linehaul: hubs spaced by their share of the distance over the undelayed span; a delay
-    # at one hub shifts everything after it.
-    span = max(out - delay - departed, HOUR)
+
+def _linehaul(
+    rng: Random, w: _Writer, route: Route, exceptions: Exceptions, trip: _Trip
+) -> int | None:
+    """The hub scans, a delay or damage at one hub; the revised delivery estimate, if any.
+
+    Hubs are spaced by their share of the distance over the undelayed span; a delay at one
+    hub shifts everything after it. What the carrier expects once the freight moves is the
+    real delivery, less any delay it does not know about yet.
+    """
+    eu = route.source == catalog.EU_ROAD
+    origin, departed, delay = route.origin, trip.departed, trip.delay
+    km = distance_km(origin, route.destination)
+    eta_now = trip.deliver - delay
+    revised: int | None = None
+    span = max(trip.out - delay - departed, HOUR)
     shift = 0
     delay_at_hub = rng.randrange(len(route.hubs)) if route.hubs else -1
     damage_at_hub = rng.randrange(len(route.hubs)) if route.hubs else -1
@@ -292,16 +322,8 @@ def plan_timeline(
         dwell = min(int(rng.uniform(2, 10) * HOUR), int(span * 0.15 / len(route.hubs)))
         last_ltl_hub = i == len(route.hubs) - 1 and route.mode == "LTL" and len(route.hubs) > 1
         if exceptions.delayed and i == delay_at_hub:
-            revised = eta_now = deliver
-            reason = rng.choice(
-                (catalog.REASON_WEATHER, catalog.REASON_CARRIER, catalog.REASON_MECHANICAL)
-            )
-            if eu:
-                reason = {"AO": "WEATHER", "AJ": "TRAFFIC", "AI": "VEHICLE_BREAKDOWN"}[reason]
-            at = hub_in + int(rng.uniform(0.5, 1) * dwell)
-            w.add("DELAYED", at, hub, reason=reason, eta=revised)
-            if not eu:
-                w.add("ETA", w.last + 600, hub, eta=revised)
+            revised = eta_now = trip.deliver
+            _report_delay(rng, w, hub, hub_in, dwell, revised, eu)
             shift = delay
         held = shift if i == delay_at_hub else 0  # the delay happens while at this hub
         if last_ltl_hub:
@@ -316,25 +338,44 @@ def plan_timeline(
         if i == 0 and not eu and not (exceptions.delayed and i == delay_at_hub):
             w.add("ETA", hub_out + 300, hub, eta=eta_now)
     if exceptions.delayed and revised is None:
-        revised = deliver
+        revised = trip.deliver
         w.add("DELAYED", departed + span // 3, origin, reason=catalog.REASON_CARRIER, eta=revised)
+    return revised
 
-    # Out for delivery from the last terminal when it is local, else from the consignee's city.
+
+def _report_delay(
+    rng: Random, w: _Writer, hub: City, hub_in: int, dwell: int, revised: int, eu: bool
+) -> None:
+    """The carrier's delay report during the stay at ``hub`` (and its revised ETA)."""
+    reason = rng.choice((catalog.REASON_WEATHER, catalog.REASON_CARRIER, catalog.REASON_MECHANICAL))
+    if eu:
+        reason = {"AO": "WEATHER", "AJ": "TRAFFIC", "AI": "VEHICLE_BREAKDOWN"}[reason]
+    at = hub_in + int(rng.uniform(0.5, 1) * dwell)
+    w.add("DELAYED", at, hub, reason=reason, eta=revised)
+    if not eu:
+        w.add("ETA", w.last + 600, hub, eta=revised)
+
+
+def _final_mile(
+    rng: Random, w: _Writer, route: Route, exceptions: Exceptions, trip: _Trip
+) -> tuple[int | None, int | None, str | None]:
+    """Delivery attempts, then delivery or refusal: (delivered at, refused at, signer).
+
+    Out for delivery from the last terminal when it is local, else from the consignee's city.
+    """
+    eu = route.source == catalog.EU_ROAD
+    origin, dest, deliver = route.origin, route.destination, trip.deliver
     last_city = dest
     if route.hubs and route.mode != "FTL" and distance_km(route.hubs[-1], dest) < 250:
         last_city = route.hubs[-1]
-    delivered_at: int | None = None
-    refused_at: int | None = None
-    signer: str | None = None
 
     def attempt(out_at: int, at: int) -> None:
-        nonlocal delivered_at, refused_at, signer
         if route.mode != "FTL":
             w.add("OUT_FOR_DELIVERY", out_at, last_city)
         w.add("ETA_CONSIGNEE", out_at + 600, last_city, eta=at)
         w.add("ARRIVED_DELIVERY", at - int(rng.uniform(5, 20) * 60), dest)
 
-    attempt(out - 2 * HOUR if route.mode == "FTL" else out, deliver)
+    attempt(trip.out - 2 * HOUR if route.mode == "FTL" else trip.out, deliver)
     if exceptions.failed_attempt and not exceptions.refused:
         reason = rng.choice((catalog.REASON_RECIPIENT_UNAVAILABLE, catalog.REASON_CONSIGNEE_CLOSED))
         if eu:
@@ -353,10 +394,10 @@ def plan_timeline(
         refused_at = w.add("REFUSED", deliver, dest, reason=reason)
         w.add("DEPARTED_DELIVERY", refused_at + 1200, dest)
         w.add("RETURNED", refused_at + int(rng.uniform(1, 3) * DAY), origin)
-    else:
-        signer = rng.choice(catalog.SIGNERS)
-        if route.mode == "PARCEL" and rng.random() < 0.3:
-            signer = None
-        delivered_at = w.add("DELIVERED", deliver, dest, signed_by=signer)
-        w.add("DEPARTED_DELIVERY", delivered_at + int(rng.uniform(10, 40) * 60), dest)
-    return Timeline(tuple(w.stops), departed, delivered_at, refused_at, signer, revised)
+        return None, refused_at, None
+    signer: str | None = rng.choice(catalog.SIGNERS)
+    if route.mode == "PARCEL" and rng.random() < 0.3:
+        signer = None
+    delivered_at = w.add("DELIVERED", deliver, dest, signed_by=signer)
+    w.add("DEPARTED_DELIVERY", delivered_at + int(rng.uniform(10, 40) * 60), dest)
+    return delivered_at, None, signer

@@ -1,27 +1,28 @@
 """``python -m web``: serve the API with uvicorn on API_HOST:API_PORT.
 
-Configuration errors (settings, policy, keys) end the process with one clear message and
+Configuration errors (every setting, subscriptions' included; the policy, keys and persisted
+operation manifests, which ``create_app`` reads) end the process with one clear message and
 exit status 2 instead of a traceback.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import uvicorn
 
+from config.env import SettingsError
 from entitlements.errors import ConfigurationError
 from observability import json_logs
 from web.app import create_app
-from web.settings import Settings, SettingsError
+from web.settings import load_settings
 from web.tracing import log_context
 
 
-def configure_logging() -> None:
+def configure_logging(level: str) -> None:
     """JSON lines, each with the request id and trace id of the request it was logged for."""
-    json_logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
+    json_logs.configure(level)
     json_logs.add_context(log_context)
     # Strawberry logs every GraphQL error, expected ones included; web.masking logs the
     # unexpected ones with their request id, so Strawberry's copy is only noise.
@@ -29,9 +30,9 @@ def configure_logging() -> None:
 
 
 def main() -> int:
-    configure_logging()
     try:
-        settings = Settings.from_env()
+        settings = load_settings()
+        configure_logging(settings.log_level)
         app = create_app(settings)
     except (SettingsError, ConfigurationError) as exc:
         print(f"portal API: {exc}", file=sys.stderr)

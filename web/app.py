@@ -3,10 +3,11 @@
 The process keeps no state of its own beyond caches: MongoDB holds the projections, Kafka the
 change log, so any number of replicas can serve behind a load balancer.
 
-Lifespan order (reverse on shutdown): MongoDB client, entitlement policy, token verifier and
-persisted operations (a bad policy, key or manifest stops start-up), the consumer-lag
-poller, then ``web.live`` when that package exists. Nothing here waits for Kafka: the API
-starts, serves and stays ready with the broker down.
+``create_app`` builds the entitlement policy, the token verifier and the persisted operations
+once (a bad policy, key or manifest raises there, inside ``python -m web``'s start-up error
+handling); HTTP and WebSocket share them. Lifespan order (reverse on shutdown): MongoDB
+client, the consumer-lag poller, then ``web.live`` when that package exists. Nothing here
+waits for Kafka: the API starts, serves and stays ready with the broker down.
 """
 
 from __future__ import annotations
@@ -21,17 +22,20 @@ from datetime import timedelta
 from typing import Any, Final
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from entitlements.policy import load_policy
+from entitlements.policy import Policy, load_policy
+from entitlements.tokens import TokenVerifier
 from graph.context import ConnectionCaller
 from graph.schema import ExtensionSpec, build_schema
 from resolvers.audit import MongoAuditSink
 from resolvers.collections import CollectionNames
 from resolvers.freshness_copy import FreshnessCopy
+from resolvers.generation import GenerationPointer
 from web import operations
 from web.admission import Lane
 from web.auth import build_verifier
@@ -39,16 +43,17 @@ from web.consumer_lag import ConsumerLagPoller
 from web.document_cache import DocumentCache
 from web.freshness import FreshnessExtension, FreshnessRefresher
 from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
+from web.graphiql_examples import build_examples
 from web.graphql_http import GraphQLEndpoint
 from web.headers import AssetFiles
-from web.limits import QueryLimitsExtension, screen_document
+from web.limits import MeasureCache, QueryLimitsExtension, screen_document
 from web.masking import CodedErrors
 from web.metrics import Metrics, MetricsExtension, ResponseCodes
 from web.operation_log import OperationLog
 from web.persisted import PersistedOperations
 from web.request_id import HEADER as REQUEST_ID_HEADER
 from web.request_id import RequestIdMiddleware
-from web.settings import Settings
+from web.settings import Settings, load_settings
 from web.tracing import HEADER as TRACE_HEADER
 from web.tracing import TraceMiddleware
 from web.validation_pool import ValidationPool
@@ -98,11 +103,12 @@ def web_extensions(
     """
     limits = settings.limits
     documents = documents or new_document_cache(settings)
+    measures = MeasureCache(settings.document_cache_size)
     extensions: list[ExtensionSpec] = [
         lambda: MetricsExtension(metrics),
         OperationLog,
         CodedErrors,
-        lambda: QueryLimitsExtension(limits, documents),
+        lambda: QueryLimitsExtension(limits, documents, measures),
         ConnectionCaller,
     ]
     if freshness is not None and settings.freshness_refresh_seconds > 0:
@@ -111,12 +117,13 @@ def web_extensions(
 
 
 def create_app(settings: Settings | None = None, *, live: bool = True) -> Starlette:
-    """Build the app; no I/O happens until the lifespan starts.
+    """Build the app; only configuration files are read here (policy, key, manifests): no
+    connection is made until the lifespan starts.
 
     ``live=False`` leaves out ``web.live`` (subscriptions then answer that live updates are
     unavailable): for tests of the HTTP surface, which should not start a change-log reader.
     """
-    settings = settings or Settings.from_env()
+    settings = settings or load_settings()
     metrics = Metrics()
     validation_pool = new_validation_pool(settings)
     documents = new_document_cache(settings, validation_pool)
@@ -124,98 +131,43 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
         CollectionNames(), stale_after=timedelta(seconds=settings.stale_after_seconds)
     )
     schema = build_schema(extensions=web_extensions(settings, metrics, documents, freshness))
-    endpoint = GraphQLEndpoint(schema, settings, render_page(settings.graphql_path))
+    page = render_page(settings.graphql_path, build_examples(settings.graphiql_examples))
+    endpoint = GraphQLEndpoint(schema, settings, page)
+    policy = load_policy(settings.entitlements_file, environ={})
+    verifier = build_verifier(settings.tokens)
+    persisted = PersistedOperations.load(
+        settings.persisted_operations_files,
+        schema._schema,
+        documents,
+        apq_cache_size=settings.persisted_query_cache_size,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             validation_pool.start()
             stack.callback(validation_pool.close)
-            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-                settings.mongodb_uri,
-                tz_aware=True,
-                serverSelectionTimeoutMS=MONGO_SERVER_SELECTION_MS,
-                appname="portal-api",
-            )
-            stack.push_async_callback(client.close)
-            db = client[settings.mongodb_database]
-            app.state.db = db
-            app.state.collections = CollectionNames()
-            app.state.audit = MongoAuditSink(db, app.state.collections.audit_log)
-            app.state.policy = load_policy(settings.entitlements_file, environ={})
-            app.state.verifier = build_verifier(settings.tokens)
-            app.state.persisted = PersistedOperations.load(
-                settings.persisted_operations_files,
-                schema._schema,
-                documents,
-                apq_cache_size=settings.persisted_query_cache_size,
-            )
-
-            poller = ConsumerLagPoller(
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                group_id=settings.projector_group,
-                topics=settings.topics.inbound().values(),
-                metrics=metrics,
-                interval_seconds=settings.lag_poll_interval_seconds,
-            )
-            app.state.consumer_lag = poller
-            poller.start()
-            stack.push_async_callback(poller.stop)
-
+            db = await _open_store(stack, app, settings)
+            _start_lag_poller(stack, app, settings, metrics)
             if settings.freshness_refresh_seconds > 0:
-                # read once before serving (bounded: a store that does not answer leaves
-                # the copy empty and responses say so with "asOf": null)
-                await freshness.refresh(db)
-                refresher = FreshnessRefresher(freshness, db, settings.freshness_refresh_seconds)
-                refresher.start()
-                stack.push_async_callback(refresher.stop)
-
+                await _start_freshness(stack, freshness, db, settings.freshness_refresh_seconds)
             app.state.live = None
-            live_context = _live_lifespan(settings) if live else None
+            live_context = _live_lifespan(settings, verifier, policy) if live else None
             if live_context is not None:
                 app.state.live = await stack.enter_async_context(live_context)
                 endpoint.use_live(app.state.live)
-            logger.info(
-                "portal API ready: GraphQL at %s, MongoDB database %r, live updates %s, "
-                "%d persisted operations",
-                settings.graphql_path,
-                settings.mongodb_database,
-                "on" if app.state.live is not None else "off",
-                len(app.state.persisted),
-            )
+            _log_ready(app, settings)
             yield
 
     app = Starlette(
-        routes=[
-            Route(settings.graphql_path, endpoint),
-            WebSocketRoute(settings.graphql_path, endpoint),
-            Mount(STATIC_PREFIX, app=AssetFiles(directory=STATIC_DIRECTORY), name="graphiql"),
-            Route("/healthz", operations.healthz, methods=["GET"]),
-            Route("/readyz", operations.readyz, methods=["GET"]),
-            Route("/metrics", operations.metrics, methods=["GET"]),
-        ],
-        middleware=[
-            Middleware(ResponseCodes, metrics=metrics),
-            Middleware(RequestIdMiddleware),
-            Middleware(TraceMiddleware),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "POST"],
-                allow_headers=[
-                    "authorization",
-                    "content-type",
-                    "accept",
-                    REQUEST_ID_HEADER,
-                    TRACE_HEADER,
-                ],
-                expose_headers=[REQUEST_ID_HEADER, TRACE_HEADER],
-                max_age=600,
-            ),
-        ],
+        routes=_routes(settings, endpoint),
+        middleware=_middleware(settings, metrics),
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.policy = policy
+    app.state.verifier = verifier
+    app.state.persisted = persisted
     app.state.metrics = metrics
     app.state.freshness = freshness
     app.state.endpoint = endpoint
@@ -223,8 +175,106 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     return app
 
 
-def _live_lifespan(settings: Settings) -> AbstractAsyncContextManager[Any] | None:
-    """``web.live.lifespan(settings)`` if that package exists and offers it, else None.
+def _log_ready(app: Starlette, settings: Settings) -> None:
+    logger.info(
+        "portal API ready: GraphQL at %s, MongoDB database %r, live updates %s, "
+        "%d persisted operations",
+        settings.graphql_path,
+        settings.mongodb_database,
+        "on" if app.state.live is not None else "off",
+        len(app.state.persisted),
+    )
+
+
+async def _open_store(
+    stack: AsyncExitStack, app: Starlette, settings: Settings
+) -> AsyncDatabase[dict[str, Any]]:
+    """The MongoDB client (closed with the app), and what reads through it on ``app.state``."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=MONGO_SERVER_SELECTION_MS,
+        appname="portal-api",
+    )
+    stack.push_async_callback(client.close)
+    db = client[settings.mongodb_database]
+    app.state.db = db
+    app.state.collections = CollectionNames()
+    app.state.pointer = GenerationPointer(
+        app.state.collections, max_age_seconds=settings.read_pointer_cache_seconds
+    )
+    app.state.audit = MongoAuditSink(db, app.state.collections.audit_log)
+    return db
+
+
+def _start_lag_poller(
+    stack: AsyncExitStack, app: Starlette, settings: Settings, metrics: Metrics
+) -> None:
+    """The projector's consumer lag, polled in the background (the broker may be down)."""
+    poller = ConsumerLagPoller(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.projector_group,
+        topics=settings.topics.inbound().values(),
+        metrics=metrics,
+        interval_seconds=settings.lag_poll_interval_seconds,
+    )
+    app.state.consumer_lag = poller
+    poller.start()
+    stack.push_async_callback(poller.stop)
+
+
+async def _start_freshness(
+    stack: AsyncExitStack,
+    freshness: FreshnessCopy,
+    db: AsyncDatabase[dict[str, Any]],
+    every_seconds: float,
+) -> None:
+    """Read the sources' freshness once before serving (bounded: a store that does not
+    answer leaves the copy empty and responses say so with "asOf": null), then refresh it."""
+    await freshness.refresh(db)
+    refresher = FreshnessRefresher(freshness, db, every_seconds)
+    refresher.start()
+    stack.push_async_callback(refresher.stop)
+
+
+def _routes(settings: Settings, endpoint: GraphQLEndpoint) -> list[BaseRoute]:
+    return [
+        Route(settings.graphql_path, endpoint),
+        WebSocketRoute(settings.graphql_path, endpoint),
+        Mount(STATIC_PREFIX, app=AssetFiles(directory=STATIC_DIRECTORY), name="graphiql"),
+        Route("/healthz", operations.healthz, methods=["GET"]),
+        Route("/readyz", operations.readyz, methods=["GET"]),
+        Route("/metrics", operations.metrics, methods=["GET"]),
+    ]
+
+
+def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
+    """Outermost first: response codes see every answer, CORS is decided innermost."""
+    return [
+        Middleware(ResponseCodes, metrics=metrics),
+        Middleware(RequestIdMiddleware),
+        Middleware(TraceMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "accept",
+                REQUEST_ID_HEADER,
+                TRACE_HEADER,
+            ],
+            expose_headers=[REQUEST_ID_HEADER, TRACE_HEADER],
+            max_age=600,
+        ),
+    ]
+
+
+def _live_lifespan(
+    settings: Settings, verifier: TokenVerifier, policy: Policy
+) -> AbstractAsyncContextManager[Any] | None:
+    """``web.live.lifespan(...)`` if that package exists and offers it, else None.
 
     Looked up at start-up rather than imported at module level, so the app runs (without
     subscriptions' live feed) in a build that does not ship ``web.live``.
@@ -235,5 +285,12 @@ def _live_lifespan(settings: Settings) -> AbstractAsyncContextManager[Any] | Non
     hook = getattr(module, "lifespan", None)
     if hook is None:
         return None
-    context: AbstractAsyncContextManager[Any] = hook(settings)
+    context: AbstractAsyncContextManager[Any] = hook(
+        settings.live,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        replication_factor=settings.kafka_replication_factor,
+        topics=settings.topics,
+        verifier=verifier,
+        policy=policy,
+    )
     return context

@@ -17,7 +17,7 @@ SERVICE_UNAVAILABLE        a store (MongoDB) or the change log failed; retrying 
 BAD_REQUEST                the HTTP request itself is unusable (bad JSON, media type, method)
 =========================  =====================================================================
 
-Subscriptions add CURSOR_EXPIRED (see ``graph.subscriptions``); a WebSocket connection that
+Subscriptions add CURSOR_EXPIRED (see ``resolvers.errors``); a WebSocket connection that
 already runs as many operations as it may gets TOO_MANY_OPERATIONS (``web.live.handlers``).
 
 Errors raised on purpose by our own layers carry their code either in

@@ -8,24 +8,21 @@ Append new examples to ``build_examples``; the first is the tab GraphiQL shows o
 The values the examples look up (a tracking number, a customer, a search text) are variables,
 so a first run finds something: ``scripts/demo`` picks them from the world it loaded (the
 simulator's world depends on the moment its history ends) and passes them to the API process
-as ``GRAPHIQL_EXAMPLE_*`` variables, read once when this module is imported. Without them the
-defaults below are used: ACME and Atlanta exist in every seeded world, the tracking number
-only in the one it was taken from (seed 7, 60 days of 10 orders ending 2026-11-27T12:00Z).
+as ``GRAPHIQL_EXAMPLE_*`` variables, read with the API's other settings
+(``web.settings.load_settings``). Without them the defaults below are used: ACME and Atlanta
+exist in every seeded world, the tracking number only in the one it was taken from (seed 7,
+60 days of 10 orders ending 2026-11-27T12:00Z).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-#: Environment variables naming the values the examples use, by ``ExampleValues`` field.
-ENV_VARIABLES: Final = {
-    "tracking_number": "GRAPHIQL_EXAMPLE_TRACKING_NUMBER",
-    "customer_id": "GRAPHIQL_EXAMPLE_CUSTOMER_ID",
-    "search_text": "GRAPHIQL_EXAMPLE_SEARCH_TEXT",
-}
+from pydantic import Field
+
+from config.env import EnvSettings
 
 
 @dataclass(frozen=True)
@@ -35,23 +32,16 @@ class Example:
     variables: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ExampleValues:
+class ExampleValues(EnvSettings):
     """What the examples look up; see the module docstring for where the values come from."""
 
-    tracking_number: str = "9400000557"
-    customer_id: str = "ACME"
-    search_text: str = "Atlanta"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ExampleValues:
-        """Defaults, overridden by the non-blank ``GRAPHIQL_EXAMPLE_*`` variables."""
-        given = {
-            name: environ[variable].strip()
-            for name, variable in ENV_VARIABLES.items()
-            if environ.get(variable, "").strip()
-        }
-        return cls(**given)
+    tracking_number: str = Field(
+        "9400000557", validation_alias="GRAPHIQL_EXAMPLE_TRACKING_NUMBER", min_length=1
+    )
+    customer_id: str = Field("ACME", validation_alias="GRAPHIQL_EXAMPLE_CUSTOMER_ID", min_length=1)
+    search_text: str = Field(
+        "Atlanta", validation_alias="GRAPHIQL_EXAMPLE_SEARCH_TEXT", min_length=1
+    )
 
 
 def build_examples(values: ExampleValues) -> list[Example]:
@@ -190,4 +180,5 @@ query DataFreshness {
     ]
 
 
-EXAMPLES: list[Example] = build_examples(ExampleValues.from_env())
+#: The examples with the default values (what tests validate against the schema).
+EXAMPLES: Final[list[Example]] = build_examples(ExampleValues())

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -235,6 +236,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             request,
             collections=state.collections,
             stale_after=timedelta(seconds=self.settings.stale_after_seconds),
+            pointer=state.pointer,
         )
 
     async def _authenticate(self, request: Request, verifier: TokenVerifier) -> Caller | None:
@@ -294,6 +296,12 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             raise json.JSONDecodeError("nested too deeply", "", 0) from exc
         except ValueError as exc:
             raise json.JSONDecodeError(str(exc), "", 0) from exc
+
+    def encode_json(self, data: object) -> str:
+        """orjson: several times faster than ``json.dumps`` on a page of 20 orders, the same
+        compact JSON (results hold only JSON types). A string, not bytes, because Strawberry
+        sends bytes over a WebSocket as binary frames, which GraphQL clients do not read."""
+        return orjson.dumps(data).decode()
 
     def parse_json(self, data: str | bytes) -> Any:
         try:

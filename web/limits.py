@@ -36,6 +36,7 @@ GRAPHQL_VALIDATION_FAILED), and a document with several operations but no ``oper
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -143,16 +144,6 @@ def measure_document(
                 max(total.representations, op.representations),
             )
     return total
-
-
-def operation_cost(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    variables: Mapping[str, Any] | None,
-    default_page_size: int,
-) -> int:
-    """The cost of the costliest operation in the document (only one of them will run)."""
-    return measure_document(schema, document, variables, default_page_size).cost
 
 
 class _Walker:
@@ -265,6 +256,54 @@ class _Walker:
         return self.default_page_size
 
 
+class MeasureCache:
+    """Measures of recently seen documents, so a repeated query is not walked again.
+
+    A measure depends on the document and, of the variables, only on what ``_Walker`` reads:
+    integer values (page sizes) and list lengths (``_entities`` representations). The key
+    holds exactly that, so lookups with different tracking numbers share one entry while a
+    different ``first`` gets its own. Errors are built fresh from the measure per request
+    (``refusals``): the masking layer modifies the errors it returns.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._measures: OrderedDict[tuple[str, tuple[Any, ...]], Measure] = OrderedDict()
+
+    def measure(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        document: DocumentNode,
+        variables: Mapping[str, Any] | None,
+        default_page_size: int,
+    ) -> Measure:
+        key = (query, _what_measures_read(variables))
+        found = self._measures.get(key)
+        if found is not None:
+            self._measures.move_to_end(key)
+            return found
+        measured = measure_document(schema, document, variables, default_page_size)
+        if self._size > 0:
+            self._measures[key] = measured
+            while len(self._measures) > self._size:
+                self._measures.popitem(last=False)
+        return measured
+
+
+def _what_measures_read(variables: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """Per variable, what ``_Walker`` can read of it: an int's value, a list's length."""
+    if not variables:
+        return ()
+    read: list[tuple[str, Any]] = []
+    for name, value in sorted(variables.items()):
+        if isinstance(value, int) and not isinstance(value, bool):
+            read.append((name, value))
+        elif isinstance(value, list):
+            read.append((name, ("list", len(value))))
+    return tuple(read)
+
+
 # --- validation rule ----------------------------------------------------------------------
 
 
@@ -362,9 +401,14 @@ class QueryLimitsExtension(SchemaExtension):
     operation's hooks on an exception), so each carries its code already.
     """
 
-    def __init__(self, limits: QueryLimits, documents: DocumentCache) -> None:
+    def __init__(
+        self, limits: QueryLimits, documents: DocumentCache, measures: MeasureCache | None = None
+    ) -> None:
+        """``measures`` is the app's (one per app, like ``documents``); None measures every
+        request's document afresh."""
         self.limits = limits
         self.documents = documents
+        self.measures = measures
         self._checked: CheckedDocument | None = None
 
     async def on_parse(self) -> AsyncIterator[None]:
@@ -437,10 +481,24 @@ class QueryLimitsExtension(SchemaExtension):
                     )
                 context.pre_execution_errors = [
                     *variable_errors(context.variables),
-                    *limit_errors(schema, document, context.variables, self.limits),
+                    *self._limit_errors(schema, document, context.query, context.variables),
                     *errors,
                 ]
         yield
+
+    def _limit_errors(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        query: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> list[GraphQLError]:
+        if self.measures is None or query is None:
+            return limit_errors(schema, document, variables, self.limits)
+        measured = self.measures.measure(
+            schema, query, document, variables, self.limits.default_page_size
+        )
+        return refusals(measured, self.limits)
 
 
 def client_of(context: object) -> Hashable:

@@ -23,10 +23,6 @@ HEADER = "traceparent"
 _current: ContextVar[TraceContext | None] = ContextVar("trace_context", default=None)
 
 
-def current_trace() -> TraceContext | None:
-    return _current.get()
-
-
 def log_context() -> Mapping[str, Any]:
     """The request's ids, for every log line (``json_logs.add_context``)."""
     trace = _current.get()

@@ -35,9 +35,9 @@ from probe import alive  # scripts/lib/probe.py: the stack's own checks
 from pymongo.errors import PyMongoError
 
 from entitlements.mint import mint_token
-from entitlements.tokens import TokenSettings
+from entitlements.token_env import load_token_settings
 from projections import documents
-from projections.settings import ProjectorSettings
+from projections.settings import ProjectorSettings, load_projector_settings
 from projections.topics import TopicNames
 from simulator import catalog
 from web.consumer_lag import ConsumerLagPoller
@@ -251,7 +251,7 @@ def demo_users(all_customers: Sequence[str]) -> list[DemoUser]:
 
 
 def print_tokens(customers: Sequence[str], ttl_seconds: int) -> None:
-    settings = TokenSettings.from_env()
+    settings = load_token_settings()
     for user in demo_users(customers):
         token = mint_token(
             settings,
@@ -293,7 +293,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = ProjectorSettings.from_env()
+        settings = load_projector_settings()
         if args.command == "reset":
             asyncio.run(reset(settings, args.timeout))
         elif args.command == "wait-caught-up":

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import bson
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -191,3 +192,44 @@ async def snapshot(db: AsyncDatabase[dict[str, Any]], suffix: str = "") -> dict[
         async for doc in db[name].find({}):
             result[f"{base}/{doc['_id']}"] = _canonical(doc)
     return result
+
+
+#: The inbound kind of each contract example (``tests.contract.EXAMPLES``).
+TOPIC_OF_EXAMPLE = {
+    "order-created.json": "orders",
+    "fulfillment-progressed.json": "fulfillment",
+    "shipment-planned.json": "shipments",
+    "shipment-milestone.json": "shipments",
+    "shipment-pod-captured.json": "shipments",
+    "invoice-issued.json": "invoices",
+    "source-status-changed.json": "source_status",
+}
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of partition 0 of ``topic``, from the beginning to the current end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        records = []
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            records.extend(batch.get(tp, []))
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def scrape(url: str) -> str:
+    """The text of ``url``/metrics, waiting for the server to answer."""
+    async with httpx.AsyncClient() as http:
+        for _ in range(100):
+            try:
+                return (await http.get(f"{url}/metrics")).text
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+    raise AssertionError(f"nothing answers at {url}")

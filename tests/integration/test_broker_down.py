@@ -22,9 +22,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import Stack
 from tests.global_ids import number
+from tests.helpers import token_for
+from tests.integration.api_harness import REPO, api_env, run_api
+from tests.integration.http_harness import sample
 from tests.integration.projector_harness import produce, projector_env
-from tests.integration.test_http import sample
-from tests.integration.test_http_process import REPO, api_env, api_token, run_api
 
 T = TypeVar("T")
 
@@ -153,7 +154,7 @@ async def test_reads_survive_a_broker_outage_and_freshness_reports_staleness(
         LAG_POLL_INTERVAL_SECONDS="1",
         **topics,
     )
-    headers = {"authorization": f"Bearer {api_token(['ACME'])}"}
+    headers = {"authorization": f"Bearer {token_for(['ACME'])}"}
     try:
         async for api in run_api(api_settings, tmp_path / "api.log"):
             async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:

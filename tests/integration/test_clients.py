@@ -26,7 +26,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.global_ids import encode
 from tests.conftest import Stack
-from tests.integration.test_http_process import REPO, ApiProcess, api_env, api_token, run_api
+from tests.helpers import token_for
+from tests.integration.api_harness import REPO, ApiProcess, api_env, run_api
 
 CLIENTS = REPO / "clients"
 BIN = CLIENTS / "node_modules" / ".bin"
@@ -130,7 +131,7 @@ async def api(
 async def _post(
     api: ApiProcess, body: Mapping[str, Any], roles: list[str] | None = None
 ) -> httpx.Response:
-    headers = {"authorization": f"Bearer {api_token(['ACME'], roles)}", "accept": GRJ}
+    headers = {"authorization": f"Bearer {token_for(['ACME'], roles)}", "accept": GRJ}
     async with httpx.AsyncClient() as client:
         return await client.post(f"{api.url}/graphql", json=dict(body), headers=headers)
 
@@ -182,7 +183,7 @@ async def test_relay_persisted_operations_run_for_an_app_role(
         "status": "PICKED_UP",
     }
     # Not another customer's: the same refetch for a customer without it reads null.
-    other = {"authorization": f"Bearer {api_token(['GLOBEX'], APP)}", "accept": GRJ}
+    other = {"authorization": f"Bearer {token_for(['GLOBEX'], APP)}", "accept": GRJ}
     async with httpx.AsyncClient() as client:
         hidden = await client.post(
             f"{api.url}/graphql",
@@ -220,7 +221,7 @@ async def test_apollo_manifest_runs_by_document_id_and_by_hash(
         got = await client.get(
             f"{api.url}/graphql",
             params={"documentId": op["id"], "variables": json.dumps(variables)},
-            headers={"authorization": f"Bearer {api_token(['ACME'], APP)}"},
+            headers={"authorization": f"Bearer {token_for(['ACME'], APP)}"},
         )
     assert got.json()["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SH-1"
 
@@ -248,7 +249,7 @@ def _apollo(api: ApiProcess, roles: list[str], operation: Path, variables: dict[
         "node",
         str(CLIENTS / "apollo-run.mjs"),
         f"{api.url}/graphql",
-        api_token(["ACME"], roles),
+        token_for(["ACME"], roles),
         str(operation),
         json.dumps(variables),
     ]
@@ -291,7 +292,7 @@ async def test_apollo_client_of_an_app_role_runs_a_listed_operation_by_hash(
 async def test_websocket_subscriptions_follow_the_same_rules(api: ApiProcess) -> None:
     url = api.url.replace("http", "ws") + "/graphql"
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-        init = {"Authorization": f"Bearer {api_token(['ACME'], APP)}"}
+        init = {"Authorization": f"Bearer {token_for(['ACME'], APP)}"}
         await ws.send(json.dumps({"type": "connection_init", "payload": init}))
         async with asyncio.timeout(10):
             assert json.loads(await ws.recv())["type"] == "connection_ack"

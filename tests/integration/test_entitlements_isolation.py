@@ -17,12 +17,12 @@ from graph.context import GraphContext
 from graph.schema import build_schema
 from projections import documents
 from tests.global_ids import number, numbers, with_numbers
-from tests.integration.test_resolvers_world import (
+from tests.helpers import caller
+from tests.integration.world_harness import (
     T0,
     MemoryAudit,
     Result,
     World,
-    caller,
     invoice,
     order,
     run,

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import Stack
-from tests.integration.test_http import TRACK, post, sample, settings_for, shipment_doc, start
+from tests.integration.http_harness import TRACK, post, sample, settings_for, shipment_doc, start
 
 INVOICES = "{ invoices(first: 5) { edges { node { id } } } }"
 BACK_AT = datetime(2030, 1, 1, 12, tzinfo=UTC)

@@ -24,11 +24,8 @@ import pytest_asyncio
 import websockets
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.integration.test_http_process import (  # noqa: F401 - api_process is a fixture
-    ApiProcess,
-    api_process,
-    api_token,
-)
+from tests.helpers import token_for
+from tests.integration.api_harness import ApiProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -176,7 +173,7 @@ RESULT = f"({editor('.result-window')}.getValue())"
 
 
 async def test_graphiql_runs_a_query_and_a_subscription_offline(
-    api_process: ApiProcess,  # noqa: F811 - the fixture imported above
+    api_process: ApiProcess,
     browser: Page,
     mongo_db: AsyncDatabase[dict[str, Any]],
     tmp_path: Path,
@@ -214,7 +211,7 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
     assert "SHP-BROWSER-1" not in unauthenticated
 
     # ... and with a pasted token it shows the shipment.
-    token = api_token(["ACME"])
+    token = token_for(["ACME"])
     headers = json.dumps({"Authorization": f"Bearer {token}"})
     await browser.evaluate(f"{HEADERS_EDITOR}.setValue({json.dumps(headers)})")
     await asyncio.sleep(EDIT_SETTLE_SECONDS)

@@ -11,110 +11,33 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
-from starlette.applications import Starlette
 
 from entitlements.mint import mint_token
 from tests.conftest import Stack
-from web.app import create_app
+from tests.integration.http_harness import (
+    GRJ,
+    ORIGIN,
+    TRACK,
+    Running,
+    codes,
+    media_type,
+    post,
+    sample,
+    seed,
+    settings_for,
+    start,
+)
 from web.consumer_lag import ConsumerLagPoller
 from web.metrics import Metrics
-from web.settings import Settings
-
-SECRET = "http-tests-shared-secret-0123456789abcdef"
-GRJ = "application/graphql-response+json"
-ORIGIN = "https://portal.example.com"
-TRACK = (
-    "query($t: String!) { shipmentByTrackingNumber(trackingNumber: $t) {"
-    " shipmentId customerId status } }"
-)
-
-
-def settings_for(stack: Stack, database: str, **overrides: str) -> Settings:
-    return Settings.from_env(
-        {
-            "AUTH_HS256_SECRET": SECRET,
-            "MONGODB_URI": stack.mongodb_uri,
-            "MONGODB_DATABASE": database,
-            "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
-            "CORS_ORIGINS": ORIGIN,
-            **overrides,
-        }
-    )
-
-
-def token(settings: Settings, customers: list[str], roles: list[str] | None = None) -> str:
-    return mint_token(
-        settings.tokens,
-        subject="alice",
-        customers=customers,
-        roles=roles or ["viewer"],
-        ttl_seconds=600,
-    )
-
-
-def shipment_doc(shipment_id: str, customer: str, tracking: str) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "_id": shipment_id,
-        "customerId": customer,
-        "known": True,
-        "rev": 1,
-        "updatedAt": now,
-        "trackingNumber": tracking,
-        "status": "IN_TRANSIT",
-        "mode": "LTL",
-        "carrier": {"scac": "ODFL", "name": "Old Dominion"},
-        "plannedPickupAt": now - timedelta(days=1),
-        "milestones": [],
-        "cancelled": False,
-        "related": {},
-    }
-
-
-async def seed(db: AsyncDatabase[dict[str, Any]]) -> None:
-    await db.shipments.insert_many(
-        [shipment_doc("SHP-A", "ACME", "TRK-A"), shipment_doc("SHP-G", "GLOBEX", "TRK-G")]
-    )
-    await db.sources.insert_one(
-        {
-            "_id": "tms/us-road",
-            "lastEventAt": datetime.now(UTC) - timedelta(seconds=30),
-            "lastAppliedAt": datetime.now(UTC) - timedelta(seconds=20),
-            "declared": {"status": "AVAILABLE"},
-        }
-    )
-
-
-class Running:
-    """An app whose lifespan is running, and an httpx client bound to it."""
-
-    def __init__(self, app: Starlette, client: httpx.AsyncClient, settings: Settings) -> None:
-        self.app = app
-        self.client = client
-        self.settings = settings
-
-    def auth(self, customers: list[str], roles: list[str] | None = None) -> dict[str, str]:
-        return {"authorization": f"Bearer {token(self.settings, customers, roles)}"}
-
-
-async def start(settings: Settings) -> AsyncIterator[Running]:
-    # Without web.live: these tests are about HTTP, and its change-log reader would only add
-    # Kafka clients starting and stopping with every test's app.
-    app = create_app(settings, live=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as c:
-            yield Running(app, c, settings)
 
 
 @pytest_asyncio.fixture
@@ -125,31 +48,6 @@ async def api(stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]) -> AsyncIte
     )
     async for running in start(settings):
         yield running
-
-
-async def post(
-    api: Running,
-    query: str,
-    variables: Mapping[str, Any] | None = None,
-    *,
-    accept: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> httpx.Response:
-    sent = dict(headers or {})
-    if accept is not None:
-        sent["accept"] = accept
-    body: dict[str, Any] = {"query": query}
-    if variables is not None:
-        body["variables"] = dict(variables)
-    return await api.client.post("/graphql", json=body, headers=sent)
-
-
-def media_type(response: httpx.Response) -> str:
-    return response.headers["content-type"].split(";")[0]
-
-
-def codes(response: httpx.Response) -> list[str]:
-    return [e["extensions"]["code"] for e in response.json().get("errors", [])]
 
 
 # --- media types and status codes ---------------------------------------------------------
@@ -457,17 +355,6 @@ async def test_healthz_and_readyz(api: Running) -> None:
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     ready = await api.client.get("/readyz")
     assert (ready.status_code, ready.json()["status"]) == (200, "ready")
-
-
-def sample(metrics_text: str, name: str, **labels: str) -> float | None:
-    for line in metrics_text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        metric, _, value = line.rpartition(" ")
-        found = dict(re.findall(r'(\w+)="([^"]*)"', metric))
-        if metric.split("{")[0] == name and all(found.get(k) == v for k, v in labels.items()):
-            return float(value)
-    return None
 
 
 async def test_metrics_report_latency_errors_and_freshness(api: Running) -> None:

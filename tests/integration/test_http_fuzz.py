@@ -21,7 +21,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.mint import mint_token
 from tests.conftest import Stack
-from tests.integration.test_http import SECRET, seed, settings_for
+from tests.helpers import SECRET
+from tests.integration.http_harness import seed, settings_for
 from web.app import create_app
 from web.settings import Settings
 

@@ -1,126 +1,24 @@
 """The API as its own process (``python -m web``): start-up, WebSocket routing, shutdown.
 
-``ApiProcess`` is also what the browser and broker-down tests run against: a real uvicorn on
-a free port, configured only through the environment, as in production.
+The process itself is ``tests.integration.api_harness.ApiProcess`` (the ``api_process``
+fixture is in ``tests/integration/conftest.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import websockets
 from pymongo.asynchronous.database import AsyncDatabase
 
-from entitlements.mint import mint_token
-from entitlements.tokens import TokenSettings
-from tests.conftest import Stack
-from tests.integration.processes import terminate
-
-REPO = Path(__file__).resolve().parents[2]
-SECRET = "process-tests-shared-secret-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def api_token(customers: list[str], roles: list[str] | None = None, secret: str = SECRET) -> str:
-    return mint_token(
-        TokenSettings(hs256_secret=secret),
-        subject="process-test",
-        customers=customers,
-        roles=roles or ["viewer"],
-        ttl_seconds=900,
-    )
-
-
-class ApiProcess:
-    """``python -m web`` on a free port; ``stop`` sends SIGTERM like an orchestrator."""
-
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "web"],
-            cwd=REPO,
-            env={**os.environ, **env, "API_HOST": "127.0.0.1", "API_PORT": str(self.port)},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    async def wait_ready(self, within: float = 30.0) -> None:
-        deadline = time.monotonic() + within
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise AssertionError(
-                        f"API exited with {self.process.returncode}:\n{self.log()}"
-                    )
-                try:
-                    if (await client.get(f"{self.url}/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"API not up within {within}s:\n{self.log()}")
-
-    def stop(self) -> int:
-        status = terminate(self.process)
-        self._log.close()
-        return status
-
-
-def api_env(stack: Stack, database: str, **extra: str) -> dict[str, str]:
-    return {
-        "AUTH_HS256_SECRET": SECRET,
-        "MONGODB_URI": stack.mongodb_uri,
-        "MONGODB_DATABASE": database,
-        "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
-        "LOG_LEVEL": "INFO",
-        **extra,
-    }
-
-
-async def run_api(env: Mapping[str, str], log_path: Path) -> AsyncIterator[ApiProcess]:
-    api = ApiProcess(env, log_path)
-    try:
-        await api.wait_ready()
-        yield api
-    finally:
-        api.stop()
-
-
-@pytest_asyncio.fixture
-async def api_process(
-    stack: Stack,
-    mongo_db: AsyncDatabase[dict[str, Any]],
-    topic_names: dict[str, str],
-    tmp_path: Path,
-) -> AsyncIterator[ApiProcess]:
-    topics = {f"TOPIC_{name.upper()}": topic for name, topic in topic_names.items()}
-    async for api in run_api(api_env(stack, mongo_db.name, **topics), tmp_path / "api.log"):
-        yield api
-
+from tests.helpers import token_for
+from tests.integration.api_harness import ApiProcess
 
 # --- tests --------------------------------------------------------------------------------
 
@@ -138,7 +36,7 @@ async def test_websocket_upgrades_on_the_graphql_path_reach_the_subscription_han
     url = api_process.url.replace("http", "ws") + "/graphql"
     async with websockets.connect(url, subprotocols=[subprotocol]) as ws:  # type: ignore[list-item]
         assert ws.subprotocol == subprotocol
-        payload = {"Authorization": f"Bearer {api_token(['ACME'])}"}
+        payload = {"Authorization": f"Bearer {token_for(['ACME'])}"}
         await ws.send(json.dumps({"type": init, "payload": payload}))
         async with asyncio.timeout(10):
             while True:
@@ -163,7 +61,7 @@ async def test_serves_http_and_stops_cleanly_on_sigterm(
         response = await client.post(
             "/graphql",
             json={"query": "{ viewer { customers } }"},
-            headers={"authorization": f"Bearer {api_token(['ACME'])}"},
+            headers={"authorization": f"Bearer {token_for(['ACME'])}"},
         )
         assert response.json() == {"data": {"viewer": {"customers": ["ACME"]}}}
         assert (await client.get("/readyz")).status_code == 200

@@ -17,9 +17,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import Stack
-from tests.integration.projector_harness import projector_env, start_projector, stop_projector
-from tests.integration.test_http_process import api_env, free_port, run_api
-from tests.integration.test_projector_metrics import scrape
+from tests.integration.api_harness import api_env, free_port, run_api
+from tests.integration.projector_harness import (
+    projector_env,
+    scrape,
+    start_projector,
+    stop_projector,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "ops" / "prometheus" / "alerts.yml"

@@ -8,13 +8,11 @@ import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -33,10 +31,12 @@ from projections.topics import TopicNames
 from projections.verify import check, write_metrics
 from tests.contract import EXAMPLES
 from tests.integration.projector_harness import (
+    TOPIC_OF_EXAMPLE,
     Record,
     differences,
     produce,
     projector_env,
+    read_topic,
     records_of,
     snapshot,
     start_projector,
@@ -44,16 +44,6 @@ from tests.integration.projector_harness import (
     topic_names_from,
     wait_caught_up,
 )
-
-TOPIC_OF_EXAMPLE = {
-    "order-created.json": "orders",
-    "fulfillment-progressed.json": "fulfillment",
-    "shipment-planned.json": "shipments",
-    "shipment-milestone.json": "shipments",
-    "shipment-pod-captured.json": "shipments",
-    "invoice-issued.json": "invoices",
-    "source-status-changed.json": "source_status",
-}
 
 
 def _example(name: str) -> dict[str, Any]:
@@ -91,23 +81,6 @@ async def second_db(mongo_client: AsyncMongoClient[Any]) -> AsyncIterator[AsyncD
     name = f"ref_{uuid.uuid4().hex[:12]}"
     yield mongo_client[name]
     await mongo_client.drop_database(name)
-
-
-async def _read_topic(bootstrap: str, topic: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        records = []
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000)
-            records.extend(batch.get(tp, []))
-        return records
-    finally:
-        await consumer.stop()
 
 
 async def test_contract_examples_become_linked_documents(
@@ -153,7 +126,7 @@ async def test_contract_examples_become_linked_documents(
     assert erp is not None and erp["declared"]["status"] == "MAINTENANCE"
     assert erp["lastEventAt"] == datetime(2026, 11, 28, 21, 0, tzinfo=UTC)
 
-    notices = await _read_topic(kafka_bootstrap, topic_names["changes"])
+    notices = await read_topic(kafka_bootstrap, topic_names["changes"])
     decoded = [ShipmentChange.decode(r.value) for r in notices]
     assert [n.notice_id for n in decoded] == ["tms/us-road|ms-99120"]
     assert decoded[0].tracking_number == "7712093341"
@@ -175,7 +148,7 @@ async def test_broken_records_are_dead_lettered_and_consumption_continues(
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
     dead = [
         DeadLetter.from_headers(r.key, r.value, r.headers)
-        for r in await _read_topic(kafka_bootstrap, topic_names["dead_letter"])
+        for r in await read_topic(kafka_bootstrap, topic_names["dead_letter"])
     ]
     assert sorted(d.value for d in dead if d.value) == sorted(broken)
     for letter in dead:
@@ -200,7 +173,9 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
             _record(topic_names, "orders", _example("order-created.json")),
         ],
     )
-    settings = replace(_settings(kafka_bootstrap, mongo_db, topic_names), batch_max_records=1)
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
+        update={"batch_max_records": 1}
+    )
     held_up = asyncio.Event()
     release = asyncio.Event()
     published: list[int] = []

@@ -15,16 +15,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.changes import ShipmentChange
 from tests.contract import EXAMPLES
+from tests.integration.api_harness import free_port
 from tests.integration.projector_harness import (
+    TOPIC_OF_EXAMPLE,
     produce,
     projector_env,
+    read_topic,
+    scrape,
     start_projector,
     stop_projector,
     topic_names_from,
     wait_caught_up,
 )
-from tests.integration.test_http_process import free_port
-from tests.integration.test_projector import TOPIC_OF_EXAMPLE, _read_topic
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -45,16 +47,6 @@ def value(
     key = (name, frozenset(labels.items()))
     assert key in found, f"no sample {name}{labels}"
     return found[key]
-
-
-async def scrape(url: str) -> str:
-    async with httpx.AsyncClient() as http:
-        for _ in range(100):
-            try:
-                return (await http.get(f"{url}/metrics")).text
-            except httpx.TransportError:
-                await asyncio.sleep(0.2)
-    raise AssertionError(f"nothing answers at {url}")
 
 
 async def test_projector_exports_what_it_applied_refused_and_holds(
@@ -131,6 +123,6 @@ async def test_projector_exports_what_it_applied_refused_and_holds(
     assert traced[0]["customer_ids"] == ["ACME"] and traced[0]["level"] == "INFO"
     notices = [
         ShipmentChange.decode(r.value)
-        for r in await _read_topic(kafka_bootstrap, topic_names["changes"])
+        for r in await read_topic(kafka_bootstrap, topic_names["changes"])
     ]
     assert [n.traceparent for n in notices] == [TRACEPARENT]

@@ -23,7 +23,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from graph.schema import build_schema
 from projections.store import ProjectionStore
 from tests.conftest import Stack
-from tests.integration.test_resolvers_world import T0, World, caller, invoice, order, run, shipment
+from tests.helpers import caller
+from tests.integration.world_harness import T0, World, invoice, order, run, shipment
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()

@@ -12,18 +12,12 @@ from entitlements.policy import Policy
 from graph.global_ids import encode
 from graph.schema import build_schema
 from projections import documents
+from projections.summaries import summarize
+from resolvers.generation import GenerationPointer
 from resolvers.readers import Readers
 from tests.global_ids import numbers
-from tests.integration.test_resolvers_world import (
-    T0,
-    MemoryAudit,
-    World,
-    caller,
-    invoice,
-    order,
-    run,
-    shipment,
-)
+from tests.helpers import caller
+from tests.integration.world_harness import T0, MemoryAudit, World, invoice, order, run, shipment
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()
@@ -536,9 +530,46 @@ async def test_reads_follow_the_read_pointer_to_the_active_generation(
     }
 
 
+async def test_a_process_follows_a_switch_once_its_cached_pointer_has_aged(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """With the process's pointer remembered for one second, requests read the previous
+    generation for at most that second after a switch, then the new one."""
+    await World([order("OLD-1", "ACME", reference="P")]).insert(mongo_db)
+    await World([order("NEW-1", "ACME", reference="P")]).insert(mongo_db, suffix="g2")
+    now = [100.0]
+    pointer = GenerationPointer(max_age_seconds=1.0, clock=lambda: now[0])
+    query = '{ orders { nodes { orderId } } orderByReference(customerReference: "P") { orderId } }'
+
+    async def read() -> tuple[str, str]:
+        result = await run(SCHEMA, mongo_db, ACME, query, pointer=pointer)
+        assert result.errors == []
+        page = result.data["orders"]["nodes"]
+        return page[0]["orderId"], result.data["orderByReference"]["orderId"]
+
+    assert await read() == ("OLD-1", "OLD-1")
+    await mongo_db[documents.READ_POINTER].insert_one({"_id": "active", "suffix": "g2"})
+    now[0] += 0.9
+    assert await read() == ("OLD-1", "OLD-1")  # within the second: one generation throughout
+    now[0] += 0.1
+    assert await read() == ("NEW-1", "NEW-1")
+
+
 async def test_bookkeeping_fields_never_leave_the_readers(db: AsyncDatabase[Doc]) -> None:
     readers = Readers(db, Policy(), FINANCE, MemoryAudit())
     for kind, entity_id in (("orders", "SO-1"), ("shipments", "SH-1"), ("invoices", "IN-1")):
         doc = await readers.load(kind, entity_id)  # type: ignore[arg-type]
         assert doc is not None
         assert not [k for k in doc if k.startswith("_") and k != "_id"]
+
+
+def test_embedded_summaries_are_the_projectors_own() -> None:
+    o = order("SO-1", "ACME", reference="PO-1", stage="LOADED")
+    s = shipment("SH-1", "ACME", order_ids=["SO-1"], tracking="1Z1")
+    i = invoice("IN-1", "ACME", number="N-1", order_ids=["SO-1"], shipment_ids=["SH-1"])
+    World([o], [s], [i]).link()
+    assert o["related"]["shipments"]["SH-1"] == {**summarize("shipments", s), "rev": 2}
+    assert o["related"]["invoices"]["IN-1"]["total"] == "1150.00"
+    assert s["related"]["orders"]["SO-1"]["customerReference"] == "PO-1"
+    assert i["related"]["shipments"]["SH-1"]["trackingNumber"] == "1Z1"
+    assert o["fulfillment"]["shipmentIds"] == ["SH-1"]

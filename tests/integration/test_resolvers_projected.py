@@ -19,22 +19,14 @@ from projections.store import ProjectionStore
 from projections.topics import TopicNames
 from tests.contract import EXAMPLES
 from tests.global_ids import number, numbers
-from tests.integration.projector_harness import Record
-from tests.integration.test_resolvers_world import caller, run
+from tests.helpers import caller
+from tests.integration.projector_harness import TOPIC_OF_EXAMPLE, Record
+from tests.integration.world_harness import run
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()
-TOPIC_OF = {
-    "order-created.json": "orders",
-    "fulfillment-progressed.json": "fulfillment",
-    "shipment-planned.json": "shipments",
-    "shipment-milestone.json": "shipments",
-    "shipment-pod-captured.json": "shipments",
-    "invoice-issued.json": "invoices",
-    "source-status-changed.json": "source_status",
-}
 
-EXAMPLE_BYTES = {name: (EXAMPLES / name).read_bytes() for name in TOPIC_OF}
+EXAMPLE_BYTES = {name: (EXAMPLES / name).read_bytes() for name in TOPIC_OF_EXAMPLE}
 
 
 @pytest.fixture
@@ -42,7 +34,7 @@ async def projected(mongo_db: AsyncDatabase[Doc]) -> AsyncDatabase[Doc]:
     topics = TopicNames()
     records = [
         Record(getattr(topics, kind), 0, offset, 0, None, EXAMPLE_BYTES[name])
-        for offset, (name, kind) in enumerate(TOPIC_OF.items())
+        for offset, (name, kind) in enumerate(TOPIC_OF_EXAMPLE.items())
     ]
     processor = BatchProcessor(ProjectionStore(mongo_db), load_status_mapping(), topics)
     # Two batches, the invoice and the shipment after the order: summaries flow both ways.

@@ -16,9 +16,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from entitlements.policy import Policy
 from graph.context import GraphContext
 from graph.schema import build_schema
+from resolvers.generation import GenerationPointer
 from tests.conftest import Stack
 from tests.global_ids import numbers
-from tests.integration.test_resolvers_world import T0, World, caller, invoice, order, shipment
+from tests.helpers import caller
+from tests.integration.world_harness import T0, World, invoice, order, shipment
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()
@@ -90,10 +92,14 @@ NESTED = """query($first: Int!) {
 
 
 async def _execute(
-    db: AsyncDatabase[Doc], counter: CommandCounter, query: str, variables: dict[str, Any]
+    db: AsyncDatabase[Doc],
+    counter: CommandCounter,
+    query: str,
+    variables: dict[str, Any],
+    pointer: GenerationPointer | None = None,
 ) -> tuple[Any, list[str]]:
     counter.commands.clear()
-    context = GraphContext.build(db, Policy(), FINANCE)
+    context = GraphContext.build(db, Policy(), FINANCE, pointer=pointer)
     result = await SCHEMA.execute(query, variable_values=variables, context_value=context)
     assert result.errors is None, result.errors
     return result.data, list(counter.commands)
@@ -113,6 +119,24 @@ async def test_a_page_of_5_and_a_page_of_50_cost_the_same_round_trips(
     # read_pointer, the orders page, one $in for the full shipments (milestones); the
     # invoices come from the summaries embedded in the orders.
     assert small_commands == large_commands == ["find", "find", "find"]
+
+
+async def test_requests_of_one_process_share_the_generation_pointer_read(
+    counted: tuple[AsyncDatabase[Doc], CommandCounter],
+) -> None:
+    """A tracking lookup is one round trip once the process has read the pointer."""
+    db, counter = counted
+    pointer = GenerationPointer(max_age_seconds=60)
+    lookup = '{ shipmentByTrackingNumber(trackingNumber: "TSH-007-1") { shipmentId status } }'
+    first, first_commands = await _execute(db, counter, lookup, {}, pointer)
+    again, again_commands = await _execute(db, counter, lookup, {}, pointer)
+    assert (
+        first
+        == again
+        == {"shipmentByTrackingNumber": {"shipmentId": "SH-007-1", "status": "IN_TRANSIT"}}
+    )
+    assert first_commands == ["find", "find"]  # read_pointer, then the lookup
+    assert again_commands == ["find"]
 
 
 async def test_federation_entities_are_loaded_in_one_batch(

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,17 +36,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from entitlements.mint import mint_token
-from entitlements.tokens import TokenSettings
 from projections.changes import ShipmentChange
 from projections.topics import TopicNames
 from tests.contract import EXAMPLES
+from tests.helpers import SECRET, token_for
 from tests.integration.processes import terminate
 from web.live.cursor import decode_cursor
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET = "integration-test-secret-" + "s" * 32
-TOKENS = TokenSettings(hs256_secret=SECRET)
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 LEGACY_WS = Subprotocol("graphql-ws")
 
@@ -68,12 +65,6 @@ subscription($shipmentId: ID!, $after: String) {
 }
 """
 PROBE_CODE = "PROBE"
-
-
-def _token(customers: Iterable[str], ttl: int = 3600) -> str:
-    return mint_token(
-        TOKENS, subject="it", customers=list(customers), roles=["viewer"], ttl_seconds=ttl
-    )
 
 
 def _customer(name: str) -> str:
@@ -370,11 +361,11 @@ async def test_clients_on_both_replicas_receive_every_matching_notice_and_nothin
 ) -> None:
     acme, globex = _customer("ACME"), _customer("GLOBEX")
     first, second = live.apis
-    feed_1 = await Client.open(first.ws_url, {"Authorization": f"Bearer {_token([acme])}"})
-    feed_2 = await Client.open(second.ws_url, {"authorization": f"Bearer {_token([acme])}"})
-    delivered_only = await Client.open(second.ws_url, {"token": _token([acme])})
-    one_shipment = await Client.open(first.ws_url, {"token": _token([acme])})
-    other_customer = await Client.open(first.ws_url, {"token": _token([globex])})
+    feed_1 = await Client.open(first.ws_url, {"Authorization": f"Bearer {token_for([acme])}"})
+    feed_2 = await Client.open(second.ws_url, {"authorization": f"Bearer {token_for([acme])}"})
+    delivered_only = await Client.open(second.ws_url, {"token": token_for([acme])})
+    one_shipment = await Client.open(first.ws_url, {"token": token_for([acme])})
+    other_customer = await Client.open(first.ws_url, {"token": token_for([globex])})
     await feed_1.subscribe(FEED, {})
     await feed_2.subscribe(FEED, {"customerId": acme})
     await delivered_only.subscribe(FEED, {"statuses": ["DELIVERED"]})
@@ -418,7 +409,7 @@ async def test_clients_on_both_replicas_receive_every_matching_notice_and_nothin
 
 async def test_event_payload_as_a_client_sees_it(live: LiveStack) -> None:
     acme = _customer("ACME")
-    client = await Client.open(live.apis[1].ws_url, {"token": _token([acme])})
+    client = await Client.open(live.apis[1].ws_url, {"token": token_for([acme])})
     await client.subscribe(FEED, {"trackingNumber": "trk-sh-9"})
     await _until_live(live, {acme: [client]}, "SH-9")
     offset = await live.publish(_change(acme, "SH-9", 7, "OUT_FOR_DELIVERY"))
@@ -443,7 +434,7 @@ async def test_reconnecting_with_a_cursor_on_the_other_replica_has_no_gap_and_no
 ) -> None:
     acme = _customer("ACME")
     first, second = live.apis
-    client = await Client.open(first.ws_url, {"token": _token([acme])})
+    client = await Client.open(first.ws_url, {"token": token_for([acme])})
     await client.subscribe(FEED, {})
     await _until_live(live, {acme: [client]})
     for n in range(5):
@@ -464,7 +455,7 @@ async def test_reconnecting_with_a_cursor_on_the_other_replica_has_no_gap_and_no
             await asyncio.sleep(0.01)
 
     publishing = asyncio.create_task(keep_publishing())  # the hand-over happens mid-stream
-    resumed = await Client.open(second.ws_url, {"token": _token([acme])})
+    resumed = await Client.open(second.ws_url, {"token": token_for([acme])})
     await resumed.subscribe(FEED, {"after": last_cursor})
     await publishing
     events = [_event(m) for m in await resumed.take(35)]
@@ -488,14 +479,16 @@ async def test_a_bad_token_is_refused_with_4403(live: LiveStack) -> None:
 
 
 async def test_the_connection_closes_with_4401_when_its_token_expires(live: LiveStack) -> None:
-    client = await Client.open(live.apis[1].ws_url, {"token": _token([_customer("A")], ttl=2)})
+    client = await Client.open(
+        live.apis[1].ws_url, {"token": token_for([_customer("A")], ttl_seconds=2)}
+    )
     code, reason = await client.closed(within=6)
     assert code == 4401
     assert reason and "expired" in reason
 
 
 async def test_the_server_pings_and_drops_peers_that_do_not_answer(live: LiveStack) -> None:
-    token = _token([_customer("A")])
+    token = token_for([_customer("A")])
     answering = await Client.open(live.apis[0].ws_url, {"token": token})
     silent = await Client.open(live.apis[0].ws_url, {"token": token}, auto_pong=False)
     legacy = await Client.open(live.apis[1].ws_url, {"token": token}, protocol=LEGACY_WS)
@@ -515,7 +508,7 @@ async def test_the_projector_s_notices_reach_subscribers(live: LiveStack, tmp_pa
 
     customer = _customer("ACME")
     shipment = f"SH-{uuid.uuid4().hex[:8]}"
-    client = await Client.open(live.apis[0].ws_url, {"token": _token([customer])})
+    client = await Client.open(live.apis[0].ws_url, {"token": token_for([customer])})
     await client.subscribe(SHIPMENT, {"shipmentId": shipment})
     await _until_live(live, {customer: [client]}, shipment)
 
@@ -558,7 +551,7 @@ async def test_a_cursor_older_than_the_retained_log_is_expired(live: LiveStack) 
 
     from web.live.cursor import encode_cursor
 
-    client = await Client.open(live.apis[0].ws_url, {"token": _token([acme])})
+    client = await Client.open(live.apis[0].ws_url, {"token": token_for([acme])})
     await client.subscribe(FEED, {"after": encode_cursor(offsets[0])}, op="old")
     await client.subscribe(FEED, {"after": encode_cursor(offsets[1])}, op="recent")
     messages = await client.take(3)

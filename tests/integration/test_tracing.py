@@ -14,13 +14,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import Stack
 from tests.contract import EXAMPLES
+from tests.helpers import token_for
+from tests.integration.api_harness import ApiProcess, api_env, run_api
 from tests.integration.projector_harness import (
     produce,
     projector_env,
     start_projector,
     stop_projector,
 )
-from tests.integration.test_http_process import ApiProcess, api_env, api_token, run_api
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
@@ -42,7 +43,7 @@ async def wait_for_line(api: ApiProcess, predicate: Any, within: float = 60) -> 
 async def test_a_request_s_trace_reaches_the_log_and_the_response(
     stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
 ) -> None:
-    token = api_token(["ACME", "GLOBEX"])
+    token = token_for(["ACME", "GLOBEX"])
     query = '{ shipmentByTrackingNumber(trackingNumber: "none") { id } }'
     async for api in run_api(api_env(stack, mongo_db.name), tmp_path / "api.log"):
         async with httpx.AsyncClient() as http:
@@ -71,7 +72,7 @@ async def test_a_request_s_trace_reaches_the_log_and_the_response(
 
     assert line["trace_id"] == TRACE_ID and line["span_id"] == span_id
     assert line["request_id"] == traced.headers["x-request-id"]
-    assert line["sub"] == "process-test" and line["customer_ids"] == ["ACME", "GLOBEX"]
+    assert line["sub"] == "alice" and line["customer_ids"] == ["ACME", "GLOBEX"]
     assert line["operation_type"] == "query" and line["error_codes"] == []
     assert token not in log and token.split(".")[1] not in log
 

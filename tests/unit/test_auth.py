@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -16,7 +17,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from entitlements.errors import AuthenticationError, SigningKeysUnavailableError
 from entitlements.tokens import TokenSettings, TokenVerifier
-from web.auth import authenticate, build_verifier, caller_from_authorization
+from web.auth import authenticate, build_verifier
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 
@@ -44,13 +45,15 @@ def token() -> str:
     return jwt.encode(token_claims(), SECRET, algorithm="HS256")
 
 
-def test_no_header_is_anonymous(verifier: TokenVerifier) -> None:
-    assert caller_from_authorization(None, verifier) is None
+async def test_no_header_is_anonymous(verifier: TokenVerifier) -> None:
+    assert await authenticate(None, verifier) is None
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
-def test_bearer_header_gives_the_caller(verifier: TokenVerifier, token: str, scheme: str) -> None:
-    caller = caller_from_authorization(f"{scheme} {token}", verifier)
+async def test_bearer_header_gives_the_caller(
+    verifier: TokenVerifier, token: str, scheme: str
+) -> None:
+    caller = await authenticate(f"{scheme} {token}", verifier)
     assert caller is not None
     assert (caller.subject, caller.customers) == ("alice", frozenset({"ACME"}))
 
@@ -59,17 +62,17 @@ def test_bearer_header_gives_the_caller(verifier: TokenVerifier, token: str, sch
     "header",
     ["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "Bearer a b", "{token}"],
 )
-def test_malformed_header_is_an_error_not_anonymous(
+async def test_malformed_header_is_an_error_not_anonymous(
     verifier: TokenVerifier, token: str, header: str
 ) -> None:
     with pytest.raises(AuthenticationError, match="Bearer <token>"):
-        caller_from_authorization(header.format(token=token), verifier)
+        await authenticate(header.format(token=token), verifier)
 
 
-def test_bad_token_in_a_good_header_is_an_error(verifier: TokenVerifier) -> None:
+async def test_bad_token_in_a_good_header_is_an_error(verifier: TokenVerifier) -> None:
     forged = jwt.encode(token_claims(), "a-different-secret-of-sufficient-length", "HS256")
     with pytest.raises(AuthenticationError):
-        caller_from_authorization(f"Bearer {forged}", verifier)
+        await authenticate(f"Bearer {forged}", verifier)
 
 
 async def test_authenticate_on_the_event_loop(verifier: TokenVerifier, token: str) -> None:
@@ -140,11 +143,34 @@ async def test_jwks_verifier_fetches_once_and_caches(
     assert jwks_server.requests == 1
 
 
-def test_unreachable_jwks_endpoint(rsa_private: rsa.RSAPrivateKey) -> None:
+async def test_unreachable_jwks_endpoint(rsa_private: rsa.RSAPrivateKey) -> None:
     probe = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     port = probe.server_address[1]
     probe.server_close()  # nothing listens on this port any more
     verifier = build_verifier(TokenSettings(jwks_url=f"http://127.0.0.1:{port}/jwks.json"))
     token = jwt.encode(token_claims(), rsa_private, algorithm="RS256", headers={"kid": "k1"})
     with pytest.raises(SigningKeysUnavailableError):
-        caller_from_authorization(f"Bearer {token}", verifier)
+        await authenticate(f"Bearer {token}", verifier)
+
+
+def test_a_remembered_token_is_not_honoured_past_its_expiry() -> None:
+    verifier = build_verifier(TokenSettings(hs256_secret=SECRET, leeway_seconds=0))
+    claims = {**token_claims(), "exp": int(datetime.now(UTC).timestamp()) + 1}
+    short_lived = jwt.encode(claims, SECRET, algorithm="HS256")
+    first = verifier.verify(short_lived)
+    assert verifier.verify(short_lived) is first  # remembered: not checked again
+    time.sleep(max(0.0, first.valid_until.timestamp() - time.time()) + 0.05)
+    with pytest.raises(AuthenticationError, match="expired"):
+        verifier.verify(short_lived)
+
+
+def test_remembering_a_token_does_not_vouch_for_a_tampered_copy(
+    verifier: TokenVerifier, token: str
+) -> None:
+    verifier.verify(token)
+    header, payload, signature = token.split(".")
+    forged = ".".join(
+        (header, payload, signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB"))
+    )
+    with pytest.raises(AuthenticationError):
+        verifier.verify(forged)

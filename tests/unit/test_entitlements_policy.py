@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from entitlements.caller import Caller
 from entitlements.errors import ConfigurationError
 from entitlements.policy import CustomerRule, Policy, load_policy, parse_policy
-
-
-def caller(*roles: str, customers: tuple[str, ...] = ("GLOBEX",)) -> Caller:
-    return Caller(
-        subject="u",
-        customers=frozenset(customers),
-        roles=frozenset(roles),
-        expires_at=datetime.now(UTC) + timedelta(hours=1),
-    )
+from tests.helpers import caller
 
 
 def test_packaged_default_policy() -> None:
@@ -31,9 +21,9 @@ def test_packaged_default_policy() -> None:
     assert "packaged" in policy.origin
     # Portal users and support may explore; an app's role runs only persisted operations.
     assert policy.free_form_roles == frozenset({"viewer", "finance", "support"})
-    assert policy.may_send_free_form(caller("viewer"))
-    assert policy.may_send_free_form(caller("app", "support"))
-    assert not policy.may_send_free_form(caller("app"))
+    assert policy.may_send_free_form(caller("GLOBEX", roles=("viewer",)))
+    assert policy.may_send_free_form(caller("GLOBEX", roles=("app", "support")))
+    assert not policy.may_send_free_form(caller("GLOBEX", roles=("app",)))
     assert policy.may_send_free_form(None)
 
 
@@ -41,10 +31,12 @@ def test_free_form_documents_per_role(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     path.write_text("[documents]\nfree_form_roles = []\nfree_form_anonymous = false\n")
     locked = load_policy(path)
-    assert not locked.may_send_free_form(caller("support"))
+    assert not locked.may_send_free_form(caller("GLOBEX", roles=("support",)))
     assert not locked.may_send_free_form(None)
     # Without the key every caller may, as before the setting existed.
-    assert Policy().may_send_free_form(caller("app")) and Policy().may_send_free_form(None)
+    assert Policy().may_send_free_form(
+        caller("GLOBEX", roles=("app",))
+    ) and Policy().may_send_free_form(None)
 
 
 def test_entitlements_file_env_overrides_the_default(tmp_path: Path) -> None:
@@ -63,8 +55,10 @@ def test_entitlements_file_env_overrides_the_default(tmp_path: Path) -> None:
     }
     assert policy.origin == str(path)
     # The configured support role, not the built-in name, grants cross-customer search.
-    assert policy.scope(caller("ops"), cross_customer=True).customer_ids is None
-    assert policy.is_support(caller("ops")) and not policy.is_support(caller("support"))
+    assert policy.scope(caller("GLOBEX", roles=("ops",)), cross_customer=True).customer_ids is None
+    assert policy.is_support(caller("GLOBEX", roles=("ops",))) and not policy.is_support(
+        caller("GLOBEX", roles=("support",))
+    )
 
 
 def test_explicit_path_wins_over_env(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from entitlements.caller import Caller
 from entitlements.policy import Policy
+from graph import direct_resolvers
 from graph.context import GraphContext
 from graph.schema import build_schema
 
@@ -116,3 +117,11 @@ async def test_a_database_failure_is_service_unavailable_without_internals() -> 
     assert error.extensions == {"code": "SERVICE_UNAVAILABLE"}
     assert "db-7" not in error.message
     assert isinstance(error.original_error.__cause__, ServerSelectionTimeoutError)  # type: ignore[union-attr]
+
+
+def test_argument_free_fields_are_called_without_strawberrys_per_field_chain() -> None:
+    """Entity fields (most of a page's fields) are resolved by a direct call; fields that
+    take arguments keep Strawberry's chain, which converts them."""
+    changed = set(direct_resolvers.install(SCHEMA, ["Order", "Shipment", "Query"]))
+    assert {"Order.status", "Order.shipments", "Shipment.milestones", "Query.viewer"} <= changed
+    assert "Query.orders" not in changed and "Query.shipmentByTrackingNumber" not in changed

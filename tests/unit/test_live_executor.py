@@ -6,6 +6,7 @@ import gc
 import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import strawberry
 
@@ -75,3 +76,41 @@ async def test_memory_stays_flat_while_a_subscription_delivers_events() -> None:
     growth = await _growth_between_first_and_last_event(schema)
     # graphql-core 3.3's default executor keeps ~2 KB per event (~3 MB here).
     assert growth < 256 * 1024, f"grew {growth / 1024:.0f} KiB over {EVENTS} events"
+
+
+class _Recording(SubscriptionExecutionContext):
+    """Keeps each (subscription executor, per-event executor) pair it builds."""
+
+    pairs: ClassVar[list[tuple[Any, Any]]] = []
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        _Recording.pairs.append((self, executor))
+        return executor
+
+
+async def test_the_graphql_core_patch_is_in_effect() -> None:
+    """``SubscriptionExecutionContext`` replaces a private graphql-core attribute; if a new
+    graphql-core renames or drops it, the patch would silently do nothing. This fails then:
+    re-measure the growth and adapt the patch (graphql-core is pinned in constraints.txt)."""
+    schema = strawberry.Schema(
+        query=_Query, subscription=Subscription, execution_context_class=_Recording
+    )
+    _Recording.pairs.clear()
+    token = current_feed.set(_Feed())
+    try:
+        stream = await schema.subscribe(FEED)
+        assert not isinstance(stream, strawberry.types.ExecutionResult)
+        async for result in stream:
+            assert not result.errors
+            if len(_Recording.pairs) >= 2:
+                break
+    finally:
+        current_feed.reset(token)
+    assert len(_Recording.pairs) >= 2
+    for subscription, per_event in _Recording.pairs:
+        assert "_relevant_sub_fields" in vars(subscription), "graphql-core renamed the memo"
+        assert "_relevant_sub_fields" in vars(per_event)
+        assert per_event._relevant_sub_fields is not subscription._relevant_sub_fields
+    first, second = (per_event for _, per_event in _Recording.pairs[:2])
+    assert first._relevant_sub_fields is not second._relevant_sub_fields

@@ -19,13 +19,13 @@ from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UNSET
 
-from entitlements.mint import mint_token
 from entitlements.policy import Policy
-from entitlements.tokens import TokenSettings, TokenVerifier
+from entitlements.tokens import TokenVerifier
 from graph.context import ConnectionCaller, GraphContext
 from graph.subscriptions import CursorExpired, Subscription
 from projections.changes import ShipmentChange
 from projections.topics import TopicNames
+from tests.helpers import TOKENS, token_for
 from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
 from web.live.handlers import LiveGraphQLWSHandler, LiveTransportWSHandler
@@ -34,7 +34,6 @@ from web.live.log import ChangeLog
 from web.live.service import LiveService
 from web.live.settings import LiveSettings
 
-TOKENS = TokenSettings(hs256_secret="unit-test-secret-" + "x" * 32)
 MILESTONE_FEED = """
 subscription($customerId: String, $after: String) {
   milestoneFeed(customerId: $customerId, after: $after) {
@@ -53,12 +52,6 @@ class _Query:
 
 
 SCHEMA = strawberry.Schema(query=_Query, subscription=Subscription)
-
-
-def _token(customers: list[str], ttl: int = 3600) -> str:
-    return mint_token(
-        TOKENS, subject="alice", customers=customers, roles=["viewer"], ttl_seconds=ttl
-    )
 
 
 def _change(offset: int, customer: str = "ACME", notice_id: str | None = None) -> ShipmentChange:
@@ -155,8 +148,6 @@ def _service(
     *, buffer: int = 16, ping: float = 30.0, pong: float = 30.0, log: ScriptedLog | None = None
 ) -> LiveService:
     settings = LiveSettings(
-        bootstrap_servers="127.0.0.1:1",
-        changes_topic="changes",
         buffer_size=buffer,
         ping_interval_seconds=ping,
         pong_timeout_seconds=pong,
@@ -260,7 +251,7 @@ async def test_connection_init_without_a_valid_token_closes_4403(payload: dict[s
 
 @pytest.mark.parametrize("key", ["Authorization", "authorization", "token"])
 async def test_each_documented_payload_shape_authenticates(key: str) -> None:
-    token = _token(["ACME"])
+    token = token_for(["ACME"])
     value = token if key == "token" else f"Bearer {token}"
     async with _connection(_service()) as socket:
         await _ack(socket, {key: value})
@@ -272,7 +263,7 @@ async def test_an_expiring_token_closes_the_connection_with_4401() -> None:
         _service(), verifier=TokenVerifier(dataclasses.replace(TOKENS, leeway_seconds=2))
     )
     async with _connection(service) as socket:
-        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'], ttl=1)}"})
+        await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'], ttl_seconds=1)}"})
         await asyncio.sleep(1.2)
         assert not socket.closed.done()  # inside the leeway: still open
         code, reason = await socket.close_code(within=4)
@@ -287,7 +278,7 @@ async def test_a_subscriber_receives_its_customer_s_milestones_with_cursors() ->
     service = _service()
     service.hub.begin_at(0)
     async with _connection(service) as socket:
-        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'])}"})
+        await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
         await _subscribe(socket)
         await _until_registered(service.hub)
         service.hub.dispatch(0, _change(0, "GLOBEX"))
@@ -308,7 +299,7 @@ async def test_filtering_on_a_customer_you_do_not_act_for_is_forbidden() -> None
     service = _service()
     service.hub.begin_at(0)
     async with _connection(service) as socket:
-        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'])}"})
+        await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
         await _subscribe(socket, {"customerId": "GLOBEX"})
         message = await socket.receive()
         assert (await socket.receive())["type"] == "complete"
@@ -325,7 +316,7 @@ async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or
     service = _service(log=log)
     service.hub.begin_at(5)  # this replica saw the log up to offset 4
     async with _connection(service) as socket:
-        await _ack(socket, {"token": _token(["ACME"])})
+        await _ack(socket, {"token": token_for(["ACME"])})
         await _subscribe(socket, {"after": encode_cursor(1)})
         await _until_registered(service.hub)
         service.hub.dispatch(5, history[5])
@@ -342,7 +333,7 @@ async def test_a_cursor_older_than_the_log_fails_with_cursor_expired() -> None:
     service = _service(log=ScriptedLog([_change(o) for o in range(10)], earliest=5))
     service.hub.begin_at(10)
     async with _connection(service) as socket:
-        await _ack(socket, {"token": _token(["ACME"])})
+        await _ack(socket, {"token": token_for(["ACME"])})
         await _subscribe(socket, {"after": encode_cursor(2)})
         message = await socket.receive()
     error = message["payload"]["errors"][0]
@@ -362,7 +353,7 @@ async def test_a_subscription_outside_an_authenticated_websocket_is_unauthentica
 
 async def test_the_server_pings_and_keeps_a_peer_that_answers() -> None:
     async with _connection(_service(ping=0.05, pong=0.2)) as socket:
-        await _ack(socket, {"token": _token(["ACME"])})
+        await _ack(socket, {"token": token_for(["ACME"])})
         for _ in range(4):
             assert (await socket.receive())["type"] == "ping"
             await socket.inbox.put({"type": "pong"})
@@ -371,7 +362,7 @@ async def test_the_server_pings_and_keeps_a_peer_that_answers() -> None:
 
 async def test_a_peer_that_does_not_answer_pings_is_closed_with_4504() -> None:
     async with _connection(_service(ping=0.05, pong=0.1)) as socket:
-        await _ack(socket, {"token": _token(["ACME"])})
+        await _ack(socket, {"token": token_for(["ACME"])})
         assert (await socket.receive())["type"] == "ping"
         code, _ = await socket.close_code()
     assert code == 4504
@@ -381,7 +372,7 @@ async def test_a_client_that_stops_reading_is_disconnected_with_4413() -> None:
     service = _service(buffer=3)
     service.hub.begin_at(0)
     async with _connection(service, capacity=1) as socket:
-        await _ack(socket, {"token": _token(["ACME"])})
+        await _ack(socket, {"token": token_for(["ACME"])})
         await _subscribe(socket)
         await _until_registered(service.hub)
         for offset in range(10):
@@ -398,7 +389,9 @@ async def test_a_client_that_stops_reading_is_disconnected_with_4413() -> None:
 
 async def test_legacy_protocol_sends_keepalives_and_refuses_bad_tokens() -> None:
     async with _connection(_service(ping=0.05), legacy=True) as socket:
-        await socket.inbox.put({"type": "connection_init", "payload": {"token": _token(["ACME"])}})
+        await socket.inbox.put(
+            {"type": "connection_init", "payload": {"token": token_for(["ACME"])}}
+        )
         assert [(await socket.receive())["type"] for _ in range(3)] == [
             "connection_ack",
             "ka",
@@ -445,7 +438,7 @@ async def test_a_query_over_websocket_runs_as_the_connection_s_caller() -> None:
     # subscriptions (it answers "queries are not allowed").
     context = _anonymous_context()
     async with _connection(_service(), schema=WHO_SCHEMA, context=context) as socket:
-        await _ack(socket, {"Authorization": f"Bearer {_token(['ACME'])}"})
+        await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
         for op in ("q1", "q2"):
             await socket.inbox.put(
                 {"id": op, "type": "subscribe", "payload": {"query": "{ whoami }"}}
@@ -481,7 +474,7 @@ async def test_a_token_whose_exp_is_out_of_range_closes_4403_not_a_dropped_socke
 @pytest.mark.parametrize("legacy", [False, True])
 async def test_one_operation_too_many_gets_an_error_with_a_code(legacy: bool) -> None:
     async with _connection(_service(), legacy=legacy, max_operations=1) as socket:
-        token = _token(["ACME"])
+        token = token_for(["ACME"])
         kind = "start" if legacy else "subscribe"
         if legacy:
             await socket.inbox.put(

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import pytest
 
+from config.env import SettingsError
 from web.live.closes import CloseReason, forbidden
-from web.live.settings import LiveSettings, LiveSettingsError
+from web.live.settings import LiveSettings
+from web.settings import load_settings
+
+BASE = {"AUTH_HS256_SECRET": "s" * 40}
 
 
 def _read(environ: dict[str, str]) -> LiveSettings:
-    return LiveSettings.from_env(bootstrap_servers="k:9092", changes_topic="c", environ=environ)
+    return load_settings({**BASE, **environ}).live
 
 
 def test_defaults() -> None:
     settings = _read({})
     assert (settings.buffer_size, settings.ping_interval_seconds) == (256, 15.0)
     assert (settings.pong_timeout_seconds, settings.retention_hours) == (10.0, 72)
+    assert settings.dedupe_window == 10_000
 
 
 def test_overrides() -> None:
@@ -25,14 +30,16 @@ def test_overrides() -> None:
             "WS_PING_INTERVAL_SECONDS": "0.5",
             "WS_PONG_TIMEOUT_SECONDS": "2",
             "CHANGES_RETENTION_HOURS": "24",
+            "SUBSCRIPTION_DEDUPE_WINDOW": "50",
         }
     )
     assert (settings.buffer_size, settings.ping_interval_seconds) == (8, 0.5)
     assert (settings.pong_timeout_seconds, settings.retention_hours) == (2.0, 24)
+    assert settings.dedupe_window == 50
 
 
 def test_every_bad_value_is_named_at_once() -> None:
-    with pytest.raises(LiveSettingsError) as raised:
+    with pytest.raises(SettingsError) as raised:
         _read(
             {
                 "SUBSCRIPTION_BUFFER": "0",
@@ -49,6 +56,13 @@ def test_every_bad_value_is_named_at_once() -> None:
         "CHANGES_RETENTION_HOURS",
     ):
         assert name in message
+    assert len(raised.value.problems) == 4
+
+
+def test_built_in_code_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUBSCRIPTION_BUFFER", "3")
+    assert LiveSettings().buffer_size == 256
+    assert LiveSettings(buffer_size=5).buffer_size == 5
 
 
 def test_close_reasons_fit_a_close_frame() -> None:

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from entitlements.caller import Caller
 from entitlements.policy import CustomerRule, Policy
 from graph.subscriptions import MilestoneSelection
 from projections.changes import ShipmentChange, order_warehouses_of
+from tests.helpers import caller
 from web.live.feed import visible
-
-
-def _caller(customers: set[str], roles: set[str] | None = None) -> Caller:
-    return Caller(
-        subject="alice",
-        customers=frozenset(customers),
-        roles=frozenset(roles or {"viewer"}),
-        expires_at=datetime.now(UTC) + timedelta(hours=1),
-    )
 
 
 def _change(customer: str = "ACME", **overrides: object) -> ShipmentChange:
@@ -36,21 +27,21 @@ def _change(customer: str = "ACME", **overrides: object) -> ShipmentChange:
 
 
 def test_a_caller_sees_notices_of_their_own_customers_only() -> None:
-    scope = Policy().scope(_caller({"ACME", "INITECH"}))
+    scope = Policy().scope(caller("ACME", "INITECH"))
     assert visible(scope, _change("ACME"))
     assert visible(scope, _change("INITECH"))
     assert not visible(scope, _change("GLOBEX"))
 
 
 def test_support_staff_are_not_cross_customer_in_subscriptions() -> None:
-    scope = Policy().scope(_caller({"ACME"}, {"support"}))
+    scope = Policy().scope(caller("ACME", roles=("support",)))
     assert not visible(scope, _change("GLOBEX"))
 
 
 def test_warehouse_restricted_users_see_notices_of_their_warehouses_only() -> None:
     policy = Policy(customers={"GLOBEX": CustomerRule(allowed_warehouses=frozenset({"DC-ATL"}))})
-    restricted = policy.scope(_caller({"GLOBEX"}))
-    support = policy.scope(_caller({"GLOBEX"}, {"support"}))
+    restricted = policy.scope(caller("GLOBEX"))
+    support = policy.scope(caller("GLOBEX", roles=("support",)))
 
     atlanta = _change("GLOBEX", order_warehouses={"SO-1": "DC-ATL"})
     reno = _change("GLOBEX", order_warehouses={"SO-2": "DC-RNO"})

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from projections.events import Event
-from projections.reducers import apply
-from projections.status_mapping import load_status_mapping
+from tests.helpers import fold
 from tests.unit import strategies as s
-
-MAPPING = load_status_mapping()
-
-
-def fold(*events: Event, start: dict[str, Any] | None = None) -> dict[str, Any]:
-    doc = start
-    for event in events:
-        doc = apply(doc, event, MAPPING)
-    assert doc is not None
-    return doc
 
 
 def issued(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -11,18 +10,8 @@ import pytest
 
 from projections.events import Event, InvalidEvent
 from projections.reducers import ConflictingEvent, apply
-from projections.status_mapping import load_status_mapping
+from tests.helpers import MAPPING, fold
 from tests.unit import strategies as s
-
-MAPPING = load_status_mapping()
-
-
-def fold(*events: Event, start: dict[str, Any] | None = None) -> dict[str, Any]:
-    doc = start
-    for event in events:
-        doc = apply(doc, event, MAPPING)
-    assert doc is not None
-    return doc
 
 
 def created(sequence: int = 1, **kwargs: Any) -> Event:
@@ -198,10 +187,9 @@ def test_apply_refuses_a_document_of_another_entity() -> None:
         apply({"_id": "SO-OTHER"}, created(), MAPPING)
 
 
-def test_a_2000_line_order_stays_small_and_fast() -> None:
+def test_a_2000_line_order_stays_small() -> None:
     """Bookkeeping is a few versions plus two small integers per line, however many reports."""
     lines = 2000
-    started = time.perf_counter()
     doc = fold(created(lines=lines))
     for n, stage in enumerate(["PICKED", "PACKED", "LOADED", "SHIPPED"] * 3):
         report = [
@@ -209,9 +197,7 @@ def test_a_2000_line_order_stays_small_and_fast() -> None:
             for i in range(1, lines + 1)
         ]
         doc = fold(progressed(n + 1, stage, 10 + n, shipment="SH-1", lines=report), start=doc)
-    elapsed = time.perf_counter() - started
     state = doc["_fulfillmentState"]
     assert len(state["versions"]) == 1  # only the newest report's version is still referenced
     assert len(bson.encode(state)) < 40 * lines
     assert len(bson.encode(doc)) < 400 * lines
-    assert elapsed < 10.0  # ~0.3 s on an idle machine; generous for a loaded CI

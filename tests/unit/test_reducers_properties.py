@@ -8,13 +8,9 @@ intermediate document goes through a BSON round trip as it would through MongoDB
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-import bson
-from bson.codec_options import CodecOptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,34 +20,12 @@ from projections.events import (
     ShipmentMilestone,
 )
 from projections.reducers import apply
-from projections.status_mapping import load_status_mapping
+from tests.helpers import MAPPING, fold
 from tests.unit import strategies as s
 
-MAPPING = load_status_mapping()
-_BSON: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 #: The exactness properties get the most examples; the targeted ones fewer (suite < 20 s).
 PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TARGETED = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def fold(
-    events: Iterable[Event], start: dict[str, Any] | None = None, *, stored: bool = False
-) -> dict[str, Any]:
-    """Apply ``events`` in the given order.
-
-    ``stored`` makes it behave like the projector: every intermediate document makes a BSON
-    round trip, and each call is checked not to mutate the document it was given.
-    """
-    doc = copy.deepcopy(start)
-    for event in events:
-        before = copy.deepcopy(doc) if stored else None
-        new = apply(doc, event, MAPPING)
-        if stored:
-            assert doc == before, "apply() mutated its input document"
-            new = bson.decode(bson.encode(new), codec_options=_BSON)
-        doc = new
-    assert doc is not None
-    return doc
 
 
 def foreign_doc(entity_id: str) -> dict[str, Any]:
@@ -66,12 +40,12 @@ def foreign_doc(entity_id: str) -> dict[str, Any]:
 
 
 def check_exact(events: list[Event], delivered: list[Event], entity_id: str) -> None:
-    reference = fold(s.source_order(events))
-    assert fold(delivered, stored=True) == reference
+    reference = fold(*s.source_order(events))
+    assert fold(*delivered, stored=True) == reference
     # From a document another writer created first, the result is the same plus their
     # fields, untouched; the I/O fields are never written.
     start = foreign_doc(entity_id)
-    from_foreign = fold(delivered, start, stored=True)
+    from_foreign = fold(*delivered, start=start, stored=True)
     assert from_foreign == {**reference, "related": start["related"], "rev": start["rev"]}
 
 
@@ -105,13 +79,13 @@ def test_source_documents_do_not_depend_on_delivery(
     events: list[Event], data: st.DataObject
 ) -> None:
     delivered = data.draw(s.deliveries(events))
-    assert fold(delivered, stored=True) == fold(s.source_order(events))
+    assert fold(*delivered, stored=True) == fold(*s.source_order(events))
 
 
 @TARGETED
 @given(events=s.order_streams() | s.shipment_streams() | s.invoice_streams(), data=st.data())
 def test_a_superseded_snapshot_changes_nothing(events: list[Event], data: st.DataObject) -> None:
-    doc = fold(s.source_order(events))
+    doc = fold(*s.source_order(events))
     newest: dict[str, int] = {}
     for event in events:
         if event.is_snapshot:
@@ -124,7 +98,7 @@ def test_a_superseded_snapshot_changes_nothing(events: list[Event], data: st.Dat
 @TARGETED
 @given(events=s.shipment_streams())
 def test_status_is_that_of_the_latest_mapped_milestone(events: list[Event]) -> None:
-    doc = fold(s.source_order(events))
+    doc = fold(*s.source_order(events))
     # Independent oracle: the newest restatement of each milestone, then the latest by time.
     current: dict[tuple[str, str], Event] = {}
     for event in events:
@@ -154,7 +128,7 @@ def test_status_is_that_of_the_latest_mapped_milestone(events: list[Event]) -> N
 @TARGETED
 @given(events=s.shipment_streams(), code=st.sampled_from(s.UNKNOWN_CODES))
 def test_an_unknown_code_never_moves_the_status(events: list[Event], code: str) -> None:
-    doc = fold(s.source_order(events))
+    doc = fold(*s.source_order(events))
     latest = s.event(
         "shipment.milestone",
         s.milestone("ms-new", code, 10_000),
@@ -171,7 +145,7 @@ def test_an_unknown_code_never_moves_the_status(events: list[Event], code: str) 
 @TARGETED
 @given(events=s.invoice_streams())
 def test_amount_paid_counts_each_payment_once(events: list[Event]) -> None:
-    doc = fold(s.source_order(events))
+    doc = fold(*s.source_order(events))
     latest: dict[str, Event] = {}
     for event in events:
         if isinstance(event.data, PaymentRecorded):

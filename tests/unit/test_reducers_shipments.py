@@ -8,20 +8,9 @@ from typing import Any
 
 from projections.events import Event
 from projections.reducers import apply
-from projections.status_mapping import StatusMapping, load_status_mapping
+from projections.status_mapping import load_status_mapping
+from tests.helpers import MAPPING, fold
 from tests.unit import strategies as s
-
-MAPPING = load_status_mapping()
-
-
-def fold(
-    *events: Event, start: dict[str, Any] | None = None, mapping: StatusMapping = MAPPING
-) -> dict[str, Any]:
-    doc = start
-    for event in events:
-        doc = apply(doc, event, mapping)
-    assert doc is not None
-    return doc
 
 
 def planned(sequence: int = 1, delivery: float = 4000) -> Event:

@@ -10,19 +10,9 @@ import pytest
 from projections.events import Event
 from projections.links import declared_links
 from projections.reducers import apply
-from projections.status_mapping import load_status_mapping
 from projections.summaries import summarize
+from tests.helpers import MAPPING, fold
 from tests.unit import strategies as s
-
-MAPPING = load_status_mapping()
-
-
-def fold(*events: Event) -> dict[str, Any]:
-    doc: dict[str, Any] | None = None
-    for event in events:
-        doc = apply(doc, event, MAPPING)
-    assert doc is not None
-    return doc
 
 
 def order_doc() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jwt.algorithms import RSAAlgorithm
 
+from config.env import SettingsError
 from entitlements.caller import Caller
 from entitlements.errors import (
     AuthenticationError,
@@ -26,6 +27,7 @@ from entitlements.errors import (
 )
 from entitlements.mint import main as mint_main
 from entitlements.mint import mint_token
+from entitlements.token_env import load_token_settings
 from entitlements.tokens import TokenSettings, TokenVerifier
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -349,7 +351,7 @@ def test_any_non_list_of_strings_customers_claim_is_refused(value: Any) -> None:
 
 
 def test_settings_from_env_defaults() -> None:
-    settings = TokenSettings.from_env({"AUTH_HS256_SECRET": SECRET})
+    settings = load_token_settings({"AUTH_HS256_SECRET": SECRET})
     assert (settings.issuer, settings.audience, settings.leeway_seconds) == (
         ISSUER,
         AUDIENCE,
@@ -361,7 +363,7 @@ def test_settings_from_env_defaults() -> None:
 def test_settings_from_env_overrides(tmp_path: Path, public_pem: str) -> None:
     key_file = tmp_path / "key.pem"
     key_file.write_text(public_pem)
-    settings = TokenSettings.from_env(
+    settings = load_token_settings(
         {
             "AUTH_RS256_PUBLIC_KEY_FILE": str(key_file),
             "AUTH_ISSUER": "https://idp.example",
@@ -390,8 +392,15 @@ def test_settings_from_env_overrides(tmp_path: Path, public_pem: str) -> None:
     ],
 )
 def test_settings_errors(environ: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigurationError, match=message):
-        TokenSettings.from_env(environ)
+    with pytest.raises(SettingsError, match=message):
+        load_token_settings(environ)
+
+
+def test_a_bad_secret_is_never_echoed() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_token_settings({"AUTH_HS256_SECRET": "short-secret-value"})
+    assert "AUTH_HS256_SECRET" in str(raised.value)
+    assert "short-secret-value" not in str(raised.value)
 
 
 def test_public_key_must_be_rsa_and_not_both_sources(tmp_path: Path, public_pem: str) -> None:

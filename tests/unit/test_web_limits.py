@@ -15,7 +15,7 @@ from entitlements.errors import ForbiddenError
 from web.admission import LaneFull
 from web.document_cache import DocumentCache
 from web.error_codes import retry_later
-from web.limits import QueryLimitsExtension, measure_document, operation_cost
+from web.limits import MeasureCache, QueryLimitsExtension, measure_document
 from web.masking import MASKED_MESSAGE, CodedErrors
 from web.request_id import _current as request_id_var
 from web.settings import QueryLimits
@@ -86,7 +86,7 @@ GQL = SCHEMA._schema
 
 
 def cost(query: str, variables: dict[str, Any] | None = None) -> int:
-    return operation_cost(GQL, parse(query), variables, default_page_size=20)
+    return measure_document(GQL, parse(query), variables, default_page_size=20).cost
 
 
 async def run(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -123,9 +123,9 @@ def test_fragments_cost_the_same_as_inline_selections() -> None:
 def test_explicit_last_sets_the_page_when_first_is_absent() -> None:
     schema = strawberry.Schema(Paged)
     query = "{ items(last: 3) { name } }"
-    assert operation_cost(schema._schema, parse(query), None, default_page_size=20) == 3
+    assert measure_document(schema._schema, parse(query), None, default_page_size=20).cost == 3
     query = "{ items { name } }"
-    assert operation_cost(schema._schema, parse(query), None, default_page_size=20) == 20
+    assert measure_document(schema._schema, parse(query), None, default_page_size=20).cost == 20
 
 
 def test_scalars_and_introspection_are_free() -> None:
@@ -278,15 +278,27 @@ async def test_request_errors_get_codes(
 # --- remembered documents -----------------------------------------------------------------
 
 
-async def test_a_remembered_query_text_is_still_limited_by_each_requests_variables() -> None:
+@pytest.mark.parametrize("remember_measures", [False, True])
+async def test_a_remembered_query_text_is_still_limited_by_each_requests_variables(
+    remember_measures: bool,
+) -> None:
     documents = DocumentCache(4)
+    measures = MeasureCache(4) if remember_measures else None
     schema = strawberry.Schema(
-        Query, extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents)]
+        Query,
+        extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents, measures)],
     )
     query = "query($n: Int!) { items(first: $n) { edges { node { name } } } }"
     assert not (await schema.execute(query, variable_values={"n": 3})).errors
-    refused = await schema.execute(query, variable_values={"n": 1000})
-    assert [e.extensions["limit"] for e in refused.errors or []] == ["MAX_QUERY_COST"]
+    for _ in range(2):  # refused each time, with an error of its own each time
+        refused = await schema.execute(query, variable_values={"n": 1000})
+        assert [e.extensions["limit"] for e in refused.errors or []] == ["MAX_QUERY_COST"]
+        assert (refused.errors or [])[0].extensions == {
+            "code": "QUERY_TOO_COMPLEX",
+            "limit": "MAX_QUERY_COST",
+            "allowed": LIMITS.max_cost,
+            "actual": 3000,  # items, edges and node: 1 each, 1,000 times
+        }
     assert not (await schema.execute(query, variable_values={"n": 2})).errors
     assert documents.size() == 1
 

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from web.settings import QueryLimits, Settings, SettingsError
+from config.env import SettingsError
+from web.settings import QueryLimits, load_settings
 
 SECRET = "s" * 40
 BASE = {"AUTH_HS256_SECRET": SECRET}
 
 
 def test_defaults() -> None:
-    settings = Settings.from_env(BASE)
+    settings = load_settings(BASE)
     assert settings.mongodb_uri == "mongodb://127.0.0.1:27017/"
     assert settings.mongodb_database == "portal"
     assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
@@ -27,12 +28,13 @@ def test_defaults() -> None:
     assert settings.projector_group == "portal-projector"
     assert settings.topics.orders == "erp.orders.v1"
     assert settings.entitlements_file is None
+    assert settings.read_pointer_cache_seconds == 1.0
 
 
 def test_values_from_environment(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text("")
-    settings = Settings.from_env(
+    settings = load_settings(
         {
             **BASE,
             "MONGODB_URI": "mongodb://db:27018/",
@@ -47,6 +49,7 @@ def test_values_from_environment(tmp_path: Path) -> None:
             "TOPIC_ORDERS": "dev.erp.orders.v1",
             "PROJECTOR_GROUP": "g2",
             "ENTITLEMENTS_FILE": str(policy),
+            "READ_POINTER_CACHE_SECONDS": "0",
         }
     )
     assert settings.mongodb_database == "test_x"
@@ -58,11 +61,12 @@ def test_values_from_environment(tmp_path: Path) -> None:
     assert settings.topics.orders == "dev.erp.orders.v1"
     assert settings.projector_group == "g2"
     assert settings.entitlements_file == policy
+    assert settings.read_pointer_cache_seconds == 0
 
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as raised:
-        Settings.from_env(
+        load_settings(
             {
                 "API_PORT": "eighty",
                 "MAX_QUERY_DEPTH": "0",
@@ -92,9 +96,43 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_body_limit_must_hold_a_query() -> None:
     with pytest.raises(SettingsError, match="MAX_BODY_BYTES"):
-        Settings.from_env({**BASE, "MAX_QUERY_BYTES": "5000", "MAX_BODY_BYTES": "100"})
+        load_settings({**BASE, "MAX_QUERY_BYTES": "5000", "MAX_BODY_BYTES": "100"})
 
 
 def test_graphql_path_may_not_shadow_operational_routes() -> None:
     with pytest.raises(SettingsError, match="built-in route"):
-        Settings.from_env({**BASE, "GRAPHQL_PATH": "/metrics"})
+        load_settings({**BASE, "GRAPHQL_PATH": "/metrics"})
+
+
+def test_two_bad_variables_give_one_error_naming_both() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**BASE, "API_PORT": "99999", "MAX_ALIASES": "many"})
+    assert raised.value.problems == [
+        "MAX_ALIASES='many': Input should be a valid integer, unable to parse string as an integer",
+        "API_PORT='99999': Input should be less than or equal to 65535",
+    ]
+
+
+def test_os_environ_is_the_default_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_HS256_SECRET", SECRET)
+    monkeypatch.setenv("max_query_depth", "7")  # names match whatever their case
+    monkeypatch.setenv("DOCUMENT_CACHE_SIZE", "  ")  # blank counts as unset
+    settings = load_settings()
+    assert settings.limits.max_depth == 7
+    assert settings.document_cache_size == 256
+
+
+def test_persisted_manifests_are_a_comma_list(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text("{}")
+    second.write_text("{}")
+    settings = load_settings({**BASE, "PERSISTED_OPERATIONS_FILE": f"{first}, {second}"})
+    assert settings.persisted_operations_files == (first, second)
+    with pytest.raises(SettingsError, match="PERSISTED_OPERATIONS_FILE"):
+        load_settings({**BASE, "PERSISTED_OPERATIONS_FILE": f"{first},{tmp_path / 'c.json'}"})
+
+
+def test_graphiql_example_values_come_with_the_settings() -> None:
+    settings = load_settings({**BASE, "GRAPHIQL_EXAMPLE_TRACKING_NUMBER": " 1Z999 "})
+    assert settings.graphiql_examples.tracking_number == "1Z999"
+    assert settings.graphiql_examples.customer_id == "ACME"

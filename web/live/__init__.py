@@ -6,7 +6,7 @@ Data path: projector -> ``changes`` topic (one partition) -> ``LiveHub`` in ever
 
 The web app uses two things from here:
 
-* ``lifespan(settings)``: an async context manager yielding the ``LiveService`` to store at
+* ``lifespan(settings, ...)``: an async context manager yielding the ``LiveService`` to store at
   ``app.state.live``;
 * ``LiveTransportWSHandler`` / ``LiveGraphQLWSHandler``: set as the Strawberry view's
   ``graphql_transport_ws_handler_class`` / ``graphql_ws_handler_class``.

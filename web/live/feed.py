@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import NoReturn, Protocol
 
 from entitlements.scope import Scope
-from graph.subscriptions import FeedForbidden, FeedUnavailable, LiveNotice, MilestoneSelection
+from graph.subscriptions import FeedUnavailable, Forbidden, LiveNotice, MilestoneSelection
 from projections.changes import ShipmentChange
 from projections.documents import SHIPMENTS
 from web.live.buffer import ConnectionBudget, QueueClosed, SubscriberQueue
@@ -145,7 +145,7 @@ class ConnectionFeed:
         if wanted is None:
             return self.scope.customer_ids
         if self.scope.customer_ids is not None and wanted not in self.scope.customer_ids:
-            raise FeedForbidden(f"customer {wanted!r} is not one of the accounts you act for")
+            raise Forbidden(f"customer {wanted!r} is not one of the accounts you act for")
         return frozenset({wanted})
 
     async def _await_close(self) -> NoReturn:

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,11 +91,16 @@ def live_service_of(view: object, websocket: object) -> LiveService | None:
     service = getattr(view, "live", None)
     if isinstance(service, LiveService):
         return service
-    ws = getattr(websocket, "ws", None)
-    scope = getattr(ws, "scope", None)
-    app = scope.get("app") if isinstance(scope, dict) else None
-    service = getattr(getattr(app, "state", None), "live", None)
+    service = getattr(_app_state(websocket), "live", None)
     return service if isinstance(service, LiveService) else None
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A connection whose ``connection_init`` was accepted: who it is, and whose feed."""
+
+    service: LiveService
+    caller: Caller
 
 
 class ConnectionGuard:
@@ -105,6 +111,29 @@ class ConnectionGuard:
         self._tasks: set[asyncio.Task[None]] = set()
         self.feed: ConnectionFeed | None = None
         self.closing = False
+
+    async def admit(self, view: object, payload: Mapping[str, Any]) -> Admitted | CloseReason:
+        """The one ``connection_init`` flow of both protocols: find the live service,
+        authenticate the payload, and publish the connection's feed and caller (in
+        ``graph.subscriptions.current_feed`` and ``graph.context.connection_caller``) before
+        the handler acknowledges, so every operation task of the connection inherits them.
+        A ``CloseReason`` says why the connection must be refused instead."""
+        service = live_service_of(view, self._websocket)
+        if service is None:
+            return _UNAVAILABLE
+        try:
+            caller = await service.authenticate(payload)
+        except AuthenticationError as exc:
+            return forbidden(str(exc))
+        self.feed = service.open_feed(caller, self.close_soon)
+        current_feed.set(self.feed)
+        connection_caller.set(caller)
+        return Admitted(service, caller)
+
+    def acknowledged(self, caller: Caller, keepalive: Coroutine[Any, Any, None]) -> None:
+        """Start the timers of an acknowledged connection: token expiry and ``keepalive``."""
+        self.spawn(self._expire_at(caller.valid_until))
+        self.spawn(keepalive)
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -126,9 +155,6 @@ class ConnectionGuard:
         self.closing = True
         logger.info("closing WebSocket: %s %s", reason.code, reason.reason)
         self.spawn(self._close(reason))
-
-    def watch_expiry(self, expires_at: datetime) -> None:
-        self.spawn(self._expire_at(expires_at))
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
@@ -174,26 +200,18 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             return
         if self.connection_init_timeout_task:
             self.connection_init_timeout_task.cancel()
-        service = live_service_of(self.view, self.websocket)
-        if service is None:
+        admission = await self._guard.admit(self.view, payload)
+        if isinstance(admission, CloseReason):
             self.connection_init_received = True
-            await self._close_now(_UNAVAILABLE)
+            await self.websocket.close(code=admission.code, reason=admission.reason)
             return
-        try:
-            caller = await service.authenticate(payload)
-        except AuthenticationError as exc:
-            self.connection_init_received = True
-            await self._close_now(forbidden(str(exc)))
-            return
-        self._open_feed(service, caller)
-        self._caller = caller
+        self._caller = admission.caller
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
-            self._guard.watch_expiry(caller.valid_until)
-            self._guard.spawn(
-                self._keepalive(
-                    service.settings.ping_interval_seconds, service.settings.pong_timeout_seconds
-                )
+            live = admission.service.settings
+            self._guard.acknowledged(
+                admission.caller,
+                self._keepalive(live.ping_interval_seconds, live.pong_timeout_seconds),
             )
 
     async def handle_pong(self, message: PongMessage) -> None:
@@ -240,15 +258,6 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         await self._guard.shutdown()
         await super().shutdown()
 
-    def _open_feed(self, service: LiveService, caller: Caller) -> None:
-        feed = service.open_feed(caller, self._guard.close_soon)
-        self._guard.feed = feed
-        current_feed.set(feed)
-        connection_caller.set(caller)
-
-    async def _close_now(self, reason: CloseReason) -> None:
-        await self.websocket.close(code=reason.code, reason=reason.reason)
-
     async def _keepalive(self, interval: float, pong_within: float) -> None:
         """Ping every ``interval``; no pong within ``pong_within`` seconds closes with 4504."""
         while not self._guard.closing:
@@ -280,23 +289,14 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
         if self.connection_acknowledged or (payload is not None and not isinstance(payload, dict)):
             await super().handle_connection_init(message)
             return
-        service = live_service_of(self.view, self.websocket)
-        if service is None:
-            await self._refuse(_UNAVAILABLE)
+        admission = await self._guard.admit(self.view, payload or {})
+        if isinstance(admission, CloseReason):
+            await self._refuse(admission)
             return
-        try:
-            caller = await service.authenticate(payload or {})
-        except AuthenticationError as exc:
-            await self._refuse(forbidden(str(exc)))
-            return
-        feed = service.open_feed(caller, self._guard.close_soon)
-        self._guard.feed = feed
-        current_feed.set(feed)
-        connection_caller.set(caller)
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
-            self._guard.watch_expiry(caller.valid_until)
-            self._guard.spawn(self._keep_alive(service.settings.ping_interval_seconds))
+            interval = admission.service.settings.ping_interval_seconds
+            self._guard.acknowledged(admission.caller, self._keep_alive(interval))
 
     async def handle(self) -> None:
         try:

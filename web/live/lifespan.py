@@ -5,36 +5,44 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from entitlements.policy import load_policy
-from web.auth import build_verifier
+from entitlements.policy import Policy
+from entitlements.tokens import TokenVerifier
+from projections.topics import TopicNames
 from web.live.closes import too_slow
 from web.live.handlers import LiveGraphQLWSHandler, LiveTransportWSHandler
 from web.live.hub import LiveHub
 from web.live.log import ChangeLog
 from web.live.service import LiveService
 from web.live.settings import LiveSettings
-from web.settings import Settings
 
 
 @asynccontextmanager
-async def lifespan(settings: Settings) -> AsyncIterator[LiveService]:
+async def lifespan(
+    settings: LiveSettings,
+    *,
+    bootstrap_servers: str,
+    replication_factor: int,
+    topics: TopicNames,
+    verifier: TokenVerifier,
+    policy: Policy,
+) -> AsyncIterator[LiveService]:
     """The process's ``LiveService``, reading the changes topic until the app stops.
 
+    ``verifier`` and ``policy`` are the ones the HTTP endpoint uses, built once at start-up.
     Kafka being down does not stop the API from starting: the hub connects in the background
     and subscriptions answer SERVICE_UNAVAILABLE until it has. On exit every open connection
     is asked to close with 1012 so its client resumes on another replica.
     """
-    live = LiveSettings.from_env(
-        bootstrap_servers=settings.kafka_bootstrap_servers, changes_topic=settings.topics.changes
+    log = ChangeLog(bootstrap_servers, topics, settings.retention_hours, replication_factor)
+    hub = LiveHub(
+        log, dedupe_window=settings.dedupe_window, overflow_reason=too_slow(settings.buffer_size)
     )
-    log = ChangeLog(settings.kafka_bootstrap_servers, settings.topics, live.retention_hours)
-    hub = LiveHub(log, dedupe_window=live.dedupe_window, overflow_reason=too_slow(live.buffer_size))
     service = LiveService(
-        settings=live,
+        settings=settings,
         hub=hub,
         log=log,
-        verifier=build_verifier(settings.tokens),
-        policy=load_policy(settings.entitlements_file, environ={}),
+        verifier=verifier,
+        policy=policy,
         graphql_transport_ws_handler_class=LiveTransportWSHandler,
         graphql_ws_handler_class=LiveGraphQLWSHandler,
     )

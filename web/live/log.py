@@ -34,6 +34,8 @@ class ChangeLog:
     bootstrap_servers: str
     topics: TopicNames
     retention_hours: int
+    #: Of the changes topic, when this process creates it (``KAFKA_REPLICATION_FACTOR``).
+    replication_factor: int = 1
 
     @property
     def partition(self) -> TopicPartition:
@@ -54,7 +56,10 @@ class ChangeLog:
         """Create the changes topic (one partition, retention from CHANGES_RETENTION_HOURS)
         if missing, exactly as the projector does; whichever starts first creates it."""
         await ensure_own_topics(
-            self.bootstrap_servers, self.topics, changes_retention_hours=self.retention_hours
+            self.bootstrap_servers,
+            self.topics,
+            changes_retention_hours=self.retention_hours,
+            replication_factor=self.replication_factor,
         )
 
     async def replay(self, start: int, stop: int) -> AsyncIterator[tuple[int, ShipmentChange]]:

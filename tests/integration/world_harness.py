@@ -2,8 +2,8 @@
 
 The resolver tests write projections directly, in the shapes of ``projections.documents``,
 with the embedded summaries computed by the projector's own ``summarize``, so they test the
-readers against what the writer produces without running Kafka. The one test here checks
-that claim.
+readers against what the writer produces without running Kafka
+(``tests/integration/test_resolvers.py`` checks that claim).
 """
 
 from __future__ import annotations
@@ -26,19 +26,11 @@ from projections.store import ProjectionStore
 from projections.summaries import summarize
 from resolvers.audit import AuditSink
 from resolvers.collections import CollectionNames
+from resolvers.generation import GenerationPointer
 
 Doc = dict[str, Any]
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-
-
-def caller(*customers: str, roles: Iterable[str] = ("viewer",), subject: str = "alice") -> Caller:
-    return Caller(
-        subject=subject,
-        customers=frozenset(customers),
-        roles=frozenset(roles),
-        expires_at=datetime.now(UTC) + timedelta(hours=1),
-    )
 
 
 def _event(source: str, event_id: str, type_: str, at: datetime) -> Doc:
@@ -319,9 +311,16 @@ async def run(
     policy: Policy | None = None,
     audit: AuditSink | None = None,
     collections: CollectionNames | None = None,
+    pointer: GenerationPointer | None = None,
 ) -> Result:
     context = GraphContext.build(
-        db, policy or Policy(), who, audit or MemoryAudit(), None, collections=collections
+        db,
+        policy or Policy(),
+        who,
+        audit or MemoryAudit(),
+        None,
+        collections=collections,
+        pointer=pointer,
     )
     result = await schema.execute(query, variable_values=variables, context_value=context)
     errors = [dict(e.formatted) for e in result.errors or []]
@@ -330,15 +329,3 @@ async def run(
         if original is not None and not hasattr(original, "code"):
             raise original  # an unexpected failure: show it, not a masked message
     return Result(data=result.data, errors=errors)
-
-
-def test_embedded_summaries_are_the_projectors_own() -> None:
-    o = order("SO-1", "ACME", reference="PO-1", stage="LOADED")
-    s = shipment("SH-1", "ACME", order_ids=["SO-1"], tracking="1Z1")
-    i = invoice("IN-1", "ACME", number="N-1", order_ids=["SO-1"], shipment_ids=["SH-1"])
-    World([o], [s], [i]).link()
-    assert o["related"]["shipments"]["SH-1"] == {**summarize("shipments", s), "rev": 2}
-    assert o["related"]["invoices"]["IN-1"]["total"] == "1150.00"
-    assert s["related"]["orders"]["SO-1"]["customerReference"] == "PO-1"
-    assert i["related"]["shipments"]["SH-1"]["trackingNumber"] == "1Z1"
-    assert o["fulfillment"]["shipmentIds"] == ["SH-1"]

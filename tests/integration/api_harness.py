@@ -1,0 +1,89 @@
+"""The API as its own process (``python -m web``) on a free port, configured only through the
+environment as in production: what the process, browser, tracing and broker-down tests run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Stack
+from tests.helpers import SECRET
+from tests.integration.processes import terminate
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ApiProcess:
+    """``python -m web`` on a free port; ``stop`` sends SIGTERM like an orchestrator."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "web"],
+            cwd=REPO,
+            env={**os.environ, **env, "API_HOST": "127.0.0.1", "API_PORT": str(self.port)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def wait_ready(self, within: float = 30.0) -> None:
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise AssertionError(
+                        f"API exited with {self.process.returncode}:\n{self.log()}"
+                    )
+                try:
+                    if (await client.get(f"{self.url}/healthz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"API not up within {within}s:\n{self.log()}")
+
+    def stop(self) -> int:
+        status = terminate(self.process)
+        self._log.close()
+        return status
+
+
+def api_env(stack: Stack, database: str, **extra: str) -> dict[str, str]:
+    return {
+        "AUTH_HS256_SECRET": SECRET,
+        "MONGODB_URI": stack.mongodb_uri,
+        "MONGODB_DATABASE": database,
+        "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+async def run_api(env: Mapping[str, str], log_path: Path) -> AsyncIterator[ApiProcess]:
+    api = ApiProcess(env, log_path)
+    try:
+        await api.wait_ready()
+        yield api
+    finally:
+        api.stop()
