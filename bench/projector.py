@@ -3,13 +3,15 @@
 Run against the local stack (``scripts/stack start``):
 
     .venv/bin/python bench/projector.py [--events 200000] [--rates 1000,200] [--seconds 20]
-        [--batch-max N]
+        [--batch-max N] [--processes N] [--profile [--profile-top N]]
 
 All three figures come from one run on the same machine and store:
 
 1. projector throughput: a realistic simulated stream (several hundred customers' worth of
    orders, shipments, milestones and invoices, with the contract's faults) is loaded into
-   fresh topics, then one projector process consumes it from the start; events/s;
+   fresh topics, then the projector consumes it from the start (in this process, or as
+   ``--processes N`` processes of one consumer group); events/s, and the projector's CPU
+   seconds per event (what the code costs, whatever else the machine is doing);
 2. ceiling: the final documents the projector produced are written again with plain
    ``insert_many`` into an empty database, no Kafka, no reads; expressed as events/s (the
    same event count divided by the time to write the documents they produced). Then each
@@ -27,7 +29,10 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import pstats
+import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -50,6 +55,8 @@ from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
 from tests.integration.projector_harness import wait_caught_up
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -194,6 +201,60 @@ async def measure_freshness(
     return latencies
 
 
+def projector_environment(settings: ProjectorSettings) -> dict[str, str]:
+    """What ``python -m projections run`` reads to be the same projector as ``settings``."""
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        MONGODB_URI=settings.mongodb_uri,
+        MONGODB_DATABASE=settings.mongodb_database,
+        PROJECTOR_GROUP=settings.group_id,
+        PROJECTOR_BATCH_MAX=str(settings.batch_max_records),
+        PROJECTOR_METRICS_PORT="0",
+        PYTHONPATH=str(ROOT),
+    )
+    for name in TopicNames.__dataclass_fields__:
+        env[f"TOPIC_{name.upper()}"] = getattr(settings.topics, name)
+    return env
+
+
+def start_processes(
+    settings: ProjectorSettings, count: int, logs: Path
+) -> list[subprocess.Popen[bytes]]:
+    """``count`` projector processes in one consumer group, as they run in production."""
+    env = projector_environment(settings)
+    processes = []
+    for n in range(count):
+        with (logs / f"projector-{n}.log").open("wb") as log_file:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "projections", "run"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    return processes
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 #: The projector's phases, by the function that does each (cumulative time, profiled).
 PHASES = (
     ("decode records into events", "projections/projector.py", "decode_records"),
@@ -243,21 +304,64 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="profile the projector's catch-up (cProfile) and print where its time went",
     )
+    parser.add_argument(
+        "--profile-top",
+        type=int,
+        default=0,
+        help="with --profile, also print the N functions with the most time of their own",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="projector processes in the group (1: in this process; more: python -m"
+        " projections run each, logs under --logs)",
+    )
+    parser.add_argument("--logs", default="/tmp", help="where --processes N writes their logs")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.profile and args.processes > 1:
+        parser.error("--profile profiles the projector in this process: use it with --processes 1")
+    return args
+
+
+class Projectors:
+    """The projector under test: a task in this process, or ``--processes`` processes."""
+
+    def __init__(self, settings: ProjectorSettings, args: argparse.Namespace) -> None:
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.processes: list[subprocess.Popen[bytes]] = []
+        if args.processes > 1:
+            self.processes = start_processes(settings, args.processes, Path(args.logs))
+        else:
+            self.task = asyncio.create_task(run_projector(settings, self.stop))
+
+    def cpu(self, cpu_started: float) -> list[float]:
+        """CPU seconds of each projector process since the start (this process: since
+        ``cpu_started``; the benchmark itself only polls the group's offsets meanwhile)."""
+        if self.processes:
+            return [cpu_seconds(process.pid) for process in self.processes]
+        return [time.process_time() - cpu_started]
+
+    async def close(self) -> None:
+        self.stop.set()
+        if self.task is not None:
+            await self.task
+        stop_processes(self.processes)
 
 
 async def catch_up(
-    settings: ProjectorSettings, events: int, stop: asyncio.Event, *, profiled: bool
-) -> tuple[asyncio.Task[None], float]:
-    """Start the projector over the produced backlog; its task and its events per second
-    until it caught up (with ``profiled``, also where that time went)."""
-    profile = cProfile.Profile() if profiled else None
+    settings: ProjectorSettings, events: int, args: argparse.Namespace
+) -> tuple[Projectors, float]:
+    """Start the projector over the produced backlog; it, and its events per second until it
+    caught up (with ``--profile``, also where that time went)."""
+    profile = cProfile.Profile() if args.profile else None
     started, cpu_started = time.perf_counter(), time.process_time()
     if profile is not None:
         profile.enable()
-    task = asyncio.create_task(run_projector(settings, stop))
+    projectors = Projectors(settings, args)
     await wait_caught_up(
         settings.kafka_bootstrap_servers, settings.group_id, settings.topics, within=3600
     )
@@ -265,11 +369,18 @@ async def catch_up(
     if profile is not None:
         profile.disable()
         print_profile(profile, projector_seconds, time.process_time() - cpu_started)
+        if args.profile_top:
+            pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile_top)
+    cpus = projectors.cpu(cpu_started)
     projector_rate = events / projector_seconds
     print(
-        f"projector: {events} events in {projector_seconds:.1f}s = {projector_rate:,.0f} events/s"
+        f"projector ({len(cpus)} process{'es' if len(cpus) > 1 else ''}):"
+        f" {events} events in {projector_seconds:.1f}s = {projector_rate:,.0f} events/s;"
+        f" {sum(cpus):.1f}s CPU = {sum(cpus) / events * 1e6:.0f} us/event"
     )
-    return task, projector_rate
+    for n, cpu in enumerate(cpus):
+        print(f"  process {n}: {cpu:.1f}s CPU ({cpu / projector_seconds:.0%} of one core)")
+    return projectors, projector_rate
 
 
 async def compare_with_ceiling(
@@ -348,12 +459,10 @@ async def main() -> None:
             topics=topics,
             batch_max_records=args.batch_max,
         )
-        stop = asyncio.Event()
-        task, projector_rate = await catch_up(settings, len(records), stop, profiled=args.profile)
+        projectors, projector_rate = await catch_up(settings, len(records), args)
         await compare_with_ceiling(client, settings, len(records), projector_rate)
         await freshness_runs(settings, following, rates, args.seconds)
-        stop.set()
-        await task
+        await projectors.close()
     finally:
         await client.drop_database(db_name)
         await client.close()

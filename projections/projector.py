@@ -104,8 +104,9 @@ def decode_records(
     """Decode at the edge: typed events out, anything unusable as a dead letter."""
     events: list[tuple[Event, InboundRecord]] = []
     dead: list[DeadLetter] = []
+    kinds = {kind_topic: kind for kind, kind_topic in topics.inbound().items()}
     for record in records:
-        kind = topics.kind_of(record.topic)
+        kind = kinds.get(record.topic)
         if record.value is None:
             dead.append(_dead_letter(record, "record has no value"))
             continue

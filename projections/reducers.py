@@ -43,8 +43,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
+from projections.event_schema import Address
 from projections.events import (
-    Address,
     Event,
     EventData,
     FulfillmentProgressed,
@@ -100,6 +100,8 @@ def _stamp(value: datetime) -> str:
 
 def _utc(value: datetime) -> datetime:
     """Stored datetimes come back aware (tz_aware client); a naive one is taken as UTC."""
+    if value.tzinfo is UTC:  # decoded events and stored documents: nothing to convert
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -351,6 +353,8 @@ def _read_unit_versions(
 # --- shipments ----------------------------------------------------------------------------
 
 _SHIPMENT_STATE: Final = "_shipmentState"
+#: Marks a stored milestone without a ``status`` key (never equal to a mapped status).
+_NO_STATUS: Final = object()
 
 
 def _shipment_defaults(doc: Doc) -> None:
@@ -481,7 +485,13 @@ def _finish_shipment(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
         mapped = mapping.map(str(stored["source"]), str(stored["rawCode"]))
         if mapped is None:
             unknown += 1
-        milestones.append({**stored, "status": mapped or None})
+        shown = mapped or None
+        # Unchanged milestones are shared with the previous document, as the merge above
+        # shares them: nothing mutates a milestone once built, and equal-by-identity
+        # entries make the planner's comparisons of the two documents cheap.
+        milestones.append(
+            stored if stored.get("status", _NO_STATUS) == shown else {**stored, "status": shown}
+        )
 
     status = "PLANNED"
     eta = doc.get("plannedDeliveryAt")

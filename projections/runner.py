@@ -8,6 +8,7 @@ the same documents as one process.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,13 @@ from readmodel.kafka_admin import ensure_own_topics
 from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
+
+#: CPython collects its youngest generation every 700 net allocations by default. A batch
+#: allocates millions of short-lived objects (decoded events, document copies, BSON) and
+#: keeps few, so those collections mostly walk live batch data again and again: with
+#: these thresholds the projector spends about a third less CPU on its pure work per event
+#: (measured on the bench's stream), for a few more MiB of garbage between collections.
+GC_THRESHOLDS = (50_000, 50, 100)
 
 #: Backoff while MongoDB or the broker refuses a batch; the batch is retried, never skipped.
 RETRY_DELAYS_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -99,6 +107,8 @@ def record_outcome(metrics: ProjectorMetrics, outcome: BatchOutcome) -> None:
         metrics.dead_lettered(dead.topic, dead.reason)
     for event, record in outcome.applied:
         metrics.applied(record.topic, event.type, event.time, record.timestamp, now)
+        if event.traceparent is None:
+            continue  # the decoder keeps only valid ones
         context = parse_traceparent(event.traceparent)
         if context is not None:
             log.info(
@@ -136,8 +146,12 @@ async def run_projector(
 ) -> None:
     """Consume until ``stop``; ``metrics`` are the process's served instruments, if any."""
     metrics = metrics or ProjectorMetrics()
+    gc.set_threshold(*GC_THRESHOLDS)
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongodb_uri, tz_aware=True, maxPoolSize=settings.store_concurrency + 4
+        settings.mongodb_uri,
+        tz_aware=True,
+        tzinfo=UTC,  # the decoder's UTC: stored and decoded times compare without conversion
+        maxPoolSize=settings.store_concurrency + 4,
     )
     store = ProjectionStore(
         client[settings.mongodb_database],
@@ -159,15 +173,7 @@ async def run_projector(
     await consumer.start()
     log.info("projector started in group %s", settings.group_id)
     try:
-        while not stop.is_set():
-            await track_partitions(consumer, metrics)
-            batches = await consumer.getmany(
-                timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
-            )
-            if not await run_batch(
-                processor, producer, consumer, batches, settings.topics, stop, metrics
-            ):
-                break  # stopping mid-retry: nothing committed, the batch reruns next start
+        await consume(processor, producer, consumer, settings, stop, metrics)
     except KafkaError:
         log.exception("Kafka failure; stopping without committing the current batch")
         raise
@@ -201,39 +207,82 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKaf
     return producer, consumer
 
 
-async def run_batch(
+async def consume(
     processor: BatchProcessor,
     producer: AIOKafkaProducer,
     consumer: AIOKafkaConsumer,
-    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    topics: TopicNames,
+    settings: ProjectorSettings,
     stop: asyncio.Event,
     metrics: ProjectorMetrics,
-) -> bool:
-    """Apply, publish, then commit one batch; False when ``stop`` came mid-retry (nothing
-    committed)."""
-    records = flatten(batches)
-    if not records:
-        return True
-    started = time.perf_counter()
-    outcome = await process_until_done(processor, records, stop, metrics)
-    if outcome is None:
-        return False
+) -> None:
+    """Batches until ``stop``: each applied, then finished (``finish_batch``) while the next
+    one is read and applied. Batches finish in the order they were read; a failure while
+    finishing one surfaces here before the next may finish."""
+    finishing: asyncio.Task[None] | None = None
+    try:
+        while not stop.is_set():
+            await track_partitions(consumer, metrics)
+            batches = await consumer.getmany(
+                timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
+            )
+            records = flatten(batches)
+            if not records:
+                continue
+            started = time.perf_counter()
+            outcome = await process_until_done(processor, records, stop, metrics)
+            if outcome is None:
+                break  # stopping mid-retry: nothing committed, the batch reruns next start
+            if finishing is not None:
+                await finishing
+            finishing = asyncio.create_task(
+                finish_batch(
+                    producer, consumer, batches, outcome, settings.topics, metrics, started
+                )
+            )
+        if finishing is not None:
+            await finishing
+    finally:
+        if finishing is not None and not finishing.done():
+            # Failing: no offset may be committed by a task that outlives the consumer.
+            finishing.cancel()
+            await asyncio.gather(finishing, return_exceptions=True)
+
+
+async def finish_batch(
+    producer: AIOKafkaProducer,
+    consumer: AIOKafkaConsumer,
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    outcome: BatchOutcome,
+    topics: TopicNames,
+    metrics: ProjectorMetrics,
+    started: float,
+) -> None:
+    """Publish a written batch's dead letters and notices, then commit its offsets.
+
+    Runs while the next batch is read, planned and written (the broker's acknowledgements
+    and the commit are round trips the projector need not sit idle for). Exactness holds
+    because of what comes before and after: it starts only once every write of its batch
+    has landed (``process_until_done`` returned), it commits only after the broker has
+    every notice and dead letter, and batches finish in the order they were read
+    (``consume`` awaits one before starting the next). A crash at any point leaves the
+    offsets of this batch and of any later one uncommitted: they rerun, and every write is
+    idempotent.
+    """
     await publish_outcome(
         producer, outcome, dead_letter_topic=topics.dead_letter, changes_topic=topics.changes
     )
     record_outcome(metrics, outcome)
     await commit_owned(consumer, next_offsets(batches), metrics)
-    metrics.batch_done(len(records), time.perf_counter() - started)
+    records = sum(len(batch) for batch in batches.values())
+    metrics.batch_done(records, time.perf_counter() - started)
     if outcome.dead_letters:
         log.warning("dead-lettered %d records", len(outcome.dead_letters))
     log.debug(
         "batch: %d records, %d events applied, %d documents written",
-        len(records),
+        records,
         outcome.applied_events,
         outcome.written_documents,
     )
-    return True
 
 
 async def commit_owned(

@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, NamedTuple, TypeAlias, TypeVar
 
@@ -45,7 +45,7 @@ from readmodel.documents import WRITER, WRITES
 log = logging.getLogger(__name__)
 _INDEX_OPTIONS_CONFLICT = 85
 _INDEX_KEY_SPECS_CONFLICT = 86
-_STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
+_STATE_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
 
 def is_state_field(name: str) -> bool:

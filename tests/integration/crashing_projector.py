@@ -24,7 +24,7 @@ from projections.store import ProjectionStore
 #: (owner, attribute) of each step a batch takes, in order.
 STEPS: Final[dict[str, tuple[Any, str]]] = {
     "load": (ProjectionStore, "load"),
-    "folded write": (ProjectionStore, "write_if_unchanged"),
+    "folded write": (ProjectionStore, "write_all_if_unchanged"),
     "insert": (ProjectionStore, "insert_new"),
     "stepwise write": (ProjectionStore, "write_entity"),
     "summary push": (ProjectionStore, "push_summaries"),

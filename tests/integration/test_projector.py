@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from projections import runner
 from projections.dead_letter import DeadLetter
 from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
@@ -154,6 +156,68 @@ async def test_broken_records_are_dead_lettered_and_consumption_continues(
         assert letter.topic == topic_names["orders"]
         assert letter.offset >= 0 and letter.reason
     assert len({(d.partition, d.offset) for d in dead}) == 3
+
+
+async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_is_written(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Publishing and committing overlap the next batch: the first batch's broker round trip
+    is held up, the second batch is written meanwhile, and neither offset is committed until
+    the first batch's notices are out (then both are, in order)."""
+    await produce(
+        kafka_bootstrap,
+        [
+            _record(topic_names, "shipments", _example("shipment-planned.json")),
+            _record(topic_names, "orders", _example("order-created.json")),
+        ],
+    )
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
+        update={"batch_max_records": 1}
+    )
+    held_up = asyncio.Event()
+    release = asyncio.Event()
+    published: list[int] = []
+    original = runner.publish_outcome
+
+    async def slow_first_publish(*args: Any, **kwargs: Any) -> None:
+        if not published:
+            held_up.set()
+            await release.wait()
+        await original(*args, **kwargs)
+        published.append(len(published))
+
+    monkeypatch.setattr(runner, "publish_outcome", slow_first_publish)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_projector(settings, stop))
+    try:
+        await asyncio.wait_for(held_up.wait(), timeout=60)
+        for _ in range(600):  # both batches written, whichever came first
+            order = await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234"})
+            shipment = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
+            if order and shipment and order["known"] and shipment["known"]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the second batch was not written while the first published")
+        # Both batches are written; the first is still publishing: nothing may be committed.
+        await asyncio.sleep(1.0)
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            assert await admin.list_consumer_group_offsets(settings.group_id) == {}
+        finally:
+            await admin.close()
+        assert published == []
+        release.set()
+        await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
+        assert published == [0, 1]
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(task, timeout=120)
 
 
 def _simulated_records(topics: dict[str, str], count: int) -> list[tuple[str, bytes, bytes]]:
