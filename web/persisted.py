@@ -120,7 +120,11 @@ def with_document_id(data: GraphQLRequestData, raw: object) -> GraphQLRequestDat
 
 
 def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The hash clients name a text by. A text that is not valid Unicode (a lone surrogate
+    from a JSON ``\\ud800`` escape) still hashes, so that it is refused by the checks that say
+    what is wrong with it (no manifest holds it; validation names the surrogate), not by a
+    codec error."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # --- manifests (pure, then the file) -------------------------------------------------------

@@ -92,7 +92,11 @@ def test_callers_without_free_form_run_only_listed_operations() -> None:
     operations = PersistedOperations([Operation("v", VIEWER)])
     assert operations.document(DocumentRequest(None, "v"), may_send_free_form=False) == VIEWER
     assert operations.document(DocumentRequest(VIEWER), may_send_free_form=False) == VIEWER
-    for request in (DocumentRequest("{ __typename }"), _apq("{ __typename }", send_text=True)):
+    for request in (
+        DocumentRequest("{ __typename }"),
+        _apq("{ __typename }", send_text=True),
+        DocumentRequest("\ud800"),  # not valid Unicode: refused the same way, not a 500
+    ):
         with pytest.raises(PersistedQueryError) as caught:
             operations.document(request, may_send_free_form=False)
         assert caught.value.code == "PERSISTED_QUERY_REQUIRED"
