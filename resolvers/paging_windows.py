@@ -126,29 +126,36 @@ def windows_after(sort: SortSpec, start: Any, width: float | None) -> list[Windo
     return _windows_from(sort, start, point, width)
 
 
-def first_page_windows(sort: SortSpec, hint: WindowHint | None) -> list[Window] | None:
-    """Windows of a page without a position, from a learned hint; None without one.
+def first_page_windows(sort: SortSpec, hint: WindowHint | None, wanted: int) -> list[Window] | None:
+    """Windows of a page of ``wanted`` documents without a position, from a learned hint;
+    None without one.
 
     The first window reaches from the start of the order (after the nulls when ascending) to
     one width past the extreme the hint remembers, so documents beyond a stale extreme are
-    read first, as they must be.
+    read first, as they must be. The hint keeps a density, not a page's width, so a page of
+    50 after a page of 5 taught it is still about one window.
     """
     if hint is None:
         return None
-    point = hint.extreme + sort.direction * max(1, round(hint.width))
+    width = hint.width_for(wanted)
+    point = hint.extreme + sort.direction * max(1, round(width))
     edge = _bound(sort, point)
     if edge is None:
         return None
     leading = [Window(nulls=True)] if sort.direction == 1 else []
-    return [*leading, Window(far=edge), *_windows_from(sort, edge, point, hint.width)]
+    return [*leading, Window(far=edge), *_windows_from(sort, edge, point, width)]
 
 
 @dataclass(frozen=True)
 class WindowHint:
-    """What a first page saw: the extreme sort value (axis point) and a window width."""
+    """What a first page saw: the extreme sort value (axis point) and the span of sort values
+    per document there (with the margin), whatever that page's size was."""
 
     extreme: int
-    width: float
+    per_item: float
+
+    def width_for(self, wanted: int) -> float:
+        return max(1.0, self.per_item * wanted)
 
 
 def _points(sort: SortSpec, read: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -167,13 +174,13 @@ def learned_width(sort: SortSpec, read: Sequence[Mapping[str, Any]], wanted: int
     return max(1.0, per_item * wanted * MARGIN)
 
 
-def first_hint(sort: SortSpec, read: Sequence[Mapping[str, Any]], wanted: int) -> WindowHint | None:
-    """The hint a first page teaches: its first value and the width its density gives."""
-    width = learned_width(sort, read, wanted)
+def first_hint(sort: SortSpec, read: Sequence[Mapping[str, Any]]) -> WindowHint | None:
+    """The hint a first page teaches: its first value and its density (per document)."""
     points = _points(sort, read)
-    if width is None or not points:
+    if len(points) < 2:
         return None
-    return WindowHint(extreme=points[0], width=width)
+    per_item = abs(points[-1] - points[0]) / (len(points) - 1) * MARGIN
+    return WindowHint(extreme=points[0], per_item=per_item)
 
 
 class WindowHints:

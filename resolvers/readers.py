@@ -457,7 +457,9 @@ class Readers:
         read: list[Doc] = []
         while True:
             if position is None:
-                windows = first_page_windows(sort, self._window_hints.get(hint_key))
+                windows = first_page_windows(
+                    sort, self._window_hints.get(hint_key), request.size + 1
+                )
                 bounded = dict(query)
             else:
                 windows = windows_after(sort, position.value, width)
@@ -469,8 +471,11 @@ class Readers:
                 break
             position = position_of(sort, raw[-1])
         learned = learned_width(sort, read[:chunk], request.size + 1) or width
-        if hint_key is not None:
-            taught = first_hint(sort, read[:chunk], request.size + 1)
+        # A first page that read the whole list (fewer documents than it asked for) teaches
+        # nothing: the next one is a plain sorted read of a list shorter than a page, where
+        # windows could only add round trips.
+        if hint_key is not None and len(read) > request.size:
+            taught = first_hint(sort, read[:chunk])
             if taught is not None:
                 self._window_hints.put(hint_key, taught)
         if prime:

@@ -160,7 +160,7 @@ def test_first_page_windows_read_what_one_sorted_query_reads_whatever_the_hint(
     sort, docs = case
     if sort.value_kind == "string":
         extreme = extreme // 86_400_000 + 739_000  # days around 2024
-    windows = first_page_windows(sort, WindowHint(extreme=extreme, width=width))
+    windows = first_page_windows(sort, WindowHint(extreme=extreme, per_item=width), limit)
     if windows is None:
         return  # the hint's edge lies outside the years 1-9999: a plain read
     assert _windowed(docs, {}, sort, limit, windows) == _find(docs, {}, sort, limit)
@@ -173,10 +173,10 @@ def test_a_page_learns_a_hint_that_reads_the_same_page_again(
 ) -> None:
     sort, docs = case
     page = _find(docs, {}, sort, limit)
-    hint = first_hint(sort, page, limit)
+    hint = first_hint(sort, page)
     if hint is None:
         return
-    windows = first_page_windows(sort, hint)
+    windows = first_page_windows(sort, hint, limit)
     assert windows is not None
     assert _windowed(docs, {}, sort, limit, windows) == page
 
