@@ -49,6 +49,7 @@ from web.masking import CodedErrors
 from web.metrics import Metrics, MetricsExtension, ResponseCodes
 from web.operation_log import OperationLog
 from web.persisted import PersistedOperations
+from web.prepared import PreparedOperations
 from web.request_id import HEADER as REQUEST_ID_HEADER
 from web.request_id import RequestIdMiddleware
 from web.settings import Settings, load_settings
@@ -90,6 +91,7 @@ def web_extensions(
     metrics: Metrics,
     documents: DocumentCache | None = None,
     freshness: FreshnessCopy | None = None,
+    measures: MeasureCache | None = None,
 ) -> list[ExtensionSpec]:
     """The web layer's schema extensions, in the order they must run.
 
@@ -99,7 +101,7 @@ def web_extensions(
     """
     limits = settings.limits
     documents = documents or new_document_cache(settings)
-    measures = MeasureCache(settings.document_cache_size)
+    measures = measures or MeasureCache(settings.document_cache_size)
     extensions: list[ExtensionSpec] = [
         lambda: MetricsExtension(metrics),
         OperationLog,
@@ -107,9 +109,16 @@ def web_extensions(
         lambda: QueryLimitsExtension(limits, documents, measures),
         ConnectionCaller,
     ]
-    if freshness is not None and settings.freshness_refresh_seconds > 0:
-        extensions.append(lambda: FreshnessExtension(freshness))
+    reported = reported_freshness(settings, freshness)
+    if reported is not None:
+        extensions.append(lambda: FreshnessExtension(reported))
     return extensions
+
+
+def reported_freshness(settings: Settings, freshness: FreshnessCopy | None) -> FreshnessCopy | None:
+    """The copy responses report in ``extensions.freshness``; None when it is switched off
+    (``FRESHNESS_REFRESH_SECONDS=0``)."""
+    return freshness if settings.freshness_refresh_seconds > 0 else None
 
 
 def create_app(settings: Settings | None = None, *, live: bool = True) -> Starlette:
@@ -126,9 +135,20 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     freshness = FreshnessCopy(
         CollectionNames(), stale_after=timedelta(seconds=settings.stale_after_seconds)
     )
-    schema = build_schema(extensions=web_extensions(settings, metrics, documents, freshness))
+    measures = MeasureCache(settings.document_cache_size)
+    schema = build_schema(
+        extensions=web_extensions(settings, metrics, documents, freshness, measures)
+    )
     page = render_page(settings.graphql_path, build_examples(settings.graphiql_examples))
-    endpoint = GraphQLEndpoint(schema, settings, page)
+    prepared = PreparedOperations(
+        schema,
+        documents,
+        measures,
+        settings.limits,
+        metrics,
+        reported_freshness(settings, freshness),
+    )
+    endpoint = GraphQLEndpoint(schema, settings, page, prepared)
     policy = load_policy(settings.entitlements_file, environ={})
     verifier = build_verifier(settings.tokens)
     persisted = PersistedOperations.load(

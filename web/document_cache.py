@@ -165,14 +165,10 @@ class DocumentCache:
         the parser stops at the first error), ``TooManyTokens`` past ``max_tokens``, and
         whatever the offload raises (``web.admission.LaneFull``) for a larger new document
         of ``client``."""
+        known = self.known(schema, query, rules)
+        if known is not None:
+            return known
         key = (schema, query, tuple(rules))
-        pinned = self._pinned.get(key)
-        if pinned is not None:
-            return pinned
-        found = self._checked.get(key)
-        if found is not None:
-            self._checked.move_to_end(key)
-            return found
         document = self.parse(query)
         refused = self._screen(schema, document) if self._screen is not None else []
         if refused:
@@ -189,6 +185,23 @@ class DocumentCache:
             while len(self._checked) > self._maxsize:
                 self._checked.popitem(last=False)
         return checked
+
+    def known(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        rules: Sequence[type[ASTValidationRule]] = specified_rules,
+    ) -> CheckedDocument | None:
+        """The remembered result for ``query`` (pinned or recently used), or None: no work
+        beyond the lookup, so a request can ask before it decides how to run."""
+        key = (schema, query, tuple(rules))
+        pinned = self._pinned.get(key)
+        if pinned is not None:
+            return pinned
+        found = self._checked.get(key)
+        if found is not None:
+            self._checked.move_to_end(key)
+        return found
 
     def parse(self, query: str) -> DocumentNode:
         try:

@@ -61,11 +61,16 @@ class FreshnessExtension(SchemaExtension):
         self.copy = copy
 
     def get_results(self) -> dict[str, Any]:
-        readers = getattr(self.execution_context.context, "readers", None)
-        kinds = getattr(readers, "kinds_read", None)
-        if not kinds:
-            return {}
-        return {"freshness": freshness_extension(self.copy.for_kinds(kinds), self.copy.as_of)}
+        return freshness_results(self.copy, self.execution_context.context)
+
+
+def freshness_results(copy: FreshnessCopy, context: object) -> dict[str, Any]:
+    """``{"freshness": ...}`` for a response whose request (``context``) read projections,
+    else nothing."""
+    kinds = getattr(getattr(context, "readers", None), "kinds_read", None)
+    if not kinds:
+        return {}
+    return {"freshness": freshness_extension(copy.for_kinds(kinds), copy.as_of)}
 
 
 class FreshnessRefresher:

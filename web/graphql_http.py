@@ -53,6 +53,7 @@ from web.headers import page_headers, private_response
 from web.limits import RETRY_AFTER_SECONDS, client_of
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
 from web.persisted import PersistedQueryError, persisted_document, with_document_id
+from web.prepared import PreparedOperations
 from web.settings import Settings
 
 logger = logging.getLogger("web.graphql")
@@ -119,7 +120,15 @@ def _lower_content_type(scope: Scope) -> Scope:
 class GraphQLEndpoint(GraphQL[GraphContext, None]):
     """One instance per app; per-request state lives in the request scope, never on ``self``."""
 
-    def __init__(self, schema: BaseSchema, settings: Settings, page_html: str) -> None:
+    def __init__(
+        self,
+        schema: BaseSchema,
+        settings: Settings,
+        page_html: str,
+        prepared: PreparedOperations | None = None,
+    ) -> None:
+        """``prepared``: the lean path for known documents (``web.prepared``); None runs
+        every request through Strawberry's ``Schema.execute``."""
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -128,6 +137,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             allowed_origins=settings.cors_origins,
         )
         self.settings = settings
+        self.prepared = prepared
         self.page_html = page_html
         self.page_headers = dict(page_headers(inline_styles(page_html)))
         #: Operations running now over HTTP in this process, in all and per client
@@ -361,6 +371,20 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             query = persisted_document(request, context.caller, request_data)
         except PersistedQueryError as exc:
             return ExecutionResult(data=None, errors=[exc.graphql_error()])
+        lean = self.prepared
+        prepared = (
+            lean.prepare(query, request_data.operation_name, request_data.variables, allowed)
+            if lean
+            else None
+        )
+        if lean is not None and prepared is not None:
+            return await lean.execute(
+                prepared,
+                context,
+                request_data.variables,
+                request_data.operation_name,
+                request_data.extensions,
+            )
         try:
             return await self.schema.execute(
                 query,

@@ -9,6 +9,7 @@ message (see ``web.error_codes``).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
@@ -21,32 +22,50 @@ logger = logging.getLogger("web.errors")
 MASKED_MESSAGE = "Internal server error"
 
 
+def masked(error: GraphQLError) -> GraphQLError:
+    """``error`` as the client sees an unexpected one: the generic message, its code and the
+    request id; the original goes to the log under that id."""
+    request_id = current_request_id()
+    original = error.original_error
+    logger.error(
+        "unexpected error at %s (request %s): %r",
+        ".".join(str(p) for p in error.path or ()) or "<operation>",
+        request_id,
+        original,
+        exc_info=(type(original), original, original.__traceback__) if original else None,
+    )
+    extensions: dict[str, Any] = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}
+    if request_id is not None:
+        extensions["requestId"] = request_id
+    return GraphQLError(
+        MASKED_MESSAGE,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+def coded(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """Every error with its ``extensions.code``, unexpected ones masked (``masked``)."""
+    processed = []
+    for error in errors:
+        if is_unexpected(error):
+            error = masked(error)
+        code = str(classify(error))
+        if (error.extensions or {}).get("code") != code:
+            error.extensions = {**(error.extensions or {}), "code": code}
+        processed.append(error)
+    return processed
+
+
 class CodedErrors(MaskErrors):
-    """Strawberry's masking, plus a code on every error and a log line per masked one."""
+    """``coded`` as a Strawberry extension (WebSocket operations, and HTTP requests that do
+    not take ``web.prepared``'s path)."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=is_unexpected, error_message=MASKED_MESSAGE)
 
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = current_request_id()
-        original = error.original_error
-        logger.error(
-            "unexpected error at %s (request %s): %r",
-            ".".join(str(p) for p in error.path or ()) or "<operation>",
-            request_id,
-            original,
-            exc_info=(type(original), original, original.__traceback__) if original else None,
-        )
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}
-        if request_id is not None:
-            masked.extensions["requestId"] = request_id
-        return masked
-
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = super()._process_errors(errors)
-        for error in processed:
-            code = str(classify(error))
-            if (error.extensions or {}).get("code") != code:
-                error.extensions = {**(error.extensions or {}), "code": code}
-        return processed
+        return coded(errors)

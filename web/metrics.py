@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -100,6 +101,16 @@ class Metrics:
     def count_error(self, code: str) -> None:
         self.errors.labels(code=code).inc()
 
+    def record_operation(
+        self, operation_type: str, seconds: float, errors: Iterable[GraphQLError]
+    ) -> None:
+        """One finished query or mutation: its duration (subscriptions are not timed: they
+        last as long as the client listens) and its errors by code (after masking)."""
+        if operation_type != "subscription":
+            self.request_seconds.labels(operation_type=operation_type).observe(seconds)
+        for error in errors:
+            self.count_error(error_code(error))
+
     def set_freshness(self, sources: Iterable[Freshness], now: datetime) -> None:
         for gauge in (
             self.source_freshness,
@@ -137,6 +148,11 @@ async def refresh_freshness(
     return refreshed
 
 
+def error_code(error: GraphQLError) -> str:
+    """The code an error leaves the API with (``web.masking`` gave every error one)."""
+    return str((error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR"))
+
+
 def operation_type_of(context: ExecutionContext) -> str:
     """``query``, ``mutation``, ``subscription``, or ``unknown`` when the document did not
     parse or named no operation."""
@@ -159,15 +175,11 @@ class MetricsExtension(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         yield
-        operation_type = operation_type_of(self.execution_context)
-        if operation_type != "subscription":
-            self.metrics.request_seconds.labels(operation_type=operation_type).observe(
-                time.perf_counter() - started
-            )
-        result = self.execution_context.result
-        for error in getattr(result, "errors", None) or ():
-            code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
-            self.metrics.count_error(str(code))
+        self.metrics.record_operation(
+            operation_type_of(self.execution_context),
+            time.perf_counter() - started,
+            getattr(self.execution_context.result, "errors", None) or (),
+        )
 
 
 class ResponseCodes:

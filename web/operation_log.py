@@ -9,13 +9,38 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from web.metrics import operation_type_of
+from web.metrics import error_code, operation_type_of
 
 logger = logging.getLogger("web.operations")
+
+
+def log_operation(
+    operation_name: str | None,
+    operation_type: str,
+    seconds: float,
+    caller: object,
+    errors: Iterable[GraphQLError],
+) -> None:
+    """The line for one finished query or mutation (subscriptions are logged by ``web.live``
+    per subscription, not per event). Skipped cheaply when INFO is off."""
+    if operation_type == "subscription" or not logger.isEnabledFor(logging.INFO):
+        return
+    logger.info(
+        "graphql operation",
+        extra={
+            "operation_name": operation_name,
+            "operation_type": operation_type,
+            "duration_ms": round(seconds * 1000, 2),
+            "sub": getattr(caller, "subject", None),
+            "customer_ids": sorted(getattr(caller, "customers", ()) or ()),
+            "error_codes": [error_code(e) for e in errors],
+        },
+    )
 
 
 class OperationLog(SchemaExtension):
@@ -23,21 +48,10 @@ class OperationLog(SchemaExtension):
         started = time.perf_counter()
         yield
         context = self.execution_context
-        operation_type = operation_type_of(context)
-        if operation_type == "subscription":
-            return  # logged by web.live per subscription, not per event
-        caller = getattr(context.context, "caller", None)
-        errors = getattr(context.result, "errors", None) or ()
-        logger.info(
-            "graphql operation",
-            extra={
-                "operation_name": context.operation_name,
-                "operation_type": operation_type,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "sub": getattr(caller, "subject", None),
-                "customer_ids": sorted(getattr(caller, "customers", ()) or ()),
-                "error_codes": [
-                    str((e.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")) for e in errors
-                ],
-            },
+        log_operation(
+            context.operation_name,
+            operation_type_of(context),
+            time.perf_counter() - started,
+            getattr(context.context, "caller", None),
+            getattr(context.result, "errors", None) or (),
         )
