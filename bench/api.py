@@ -570,11 +570,11 @@ async def extension_micros(db: AsyncDatabase[Doc], calls: int = 20_000) -> tuple
     """The extension's work for one tracking-lookup response (its result, JSON-encoded), in
     microseconds, and the number of sources in the copy."""
     from resolvers.freshness_copy import FreshnessCopy
-    from web.freshness import FreshnessExtension
+    from web.freshness import FreshnessExtension, FreshnessReport
 
     copy = FreshnessCopy()
     await copy.refresh(db)
-    extension = FreshnessExtension(copy)
+    extension = FreshnessExtension(FreshnessReport(copy))
     extension.execution_context = _Execution(_Context(_Readers({"shipments"})))  # type: ignore[assignment]
     started = time.perf_counter()
     for _ in range(calls):

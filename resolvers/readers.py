@@ -26,13 +26,13 @@ Round trips per request are bounded by the shape of the query, never by the numb
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeAlias
 
+import orjson
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
@@ -523,7 +523,9 @@ class Readers:
             collection.full_name,
             sort.name,
             sort.direction,
-            json.dumps(scoped, sort_keys=True, default=str),
+            orjson.dumps(
+                scoped, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+            ),
         )
 
     async def orders(self, filters: OrderFilter, page: PageRequest) -> Page:

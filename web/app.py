@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from strawberry.federation import Schema
 
 from entitlements.policy import Policy, load_policy
 from entitlements.tokens import TokenVerifier
@@ -37,7 +38,7 @@ from web.admission import Lane
 from web.auth import build_verifier
 from web.consumer_lag import ConsumerLagPoller
 from web.document_cache import DocumentCache
-from web.freshness import FreshnessExtension, FreshnessRefresher
+from web.freshness import FreshnessExtension, FreshnessRefresher, FreshnessReport
 from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
 from web.graphiql_examples import build_examples
 from web.graphql_http import GraphQLEndpoint
@@ -46,15 +47,14 @@ from web.limits import MeasureCache, QueryLimitsExtension, screen_document
 from web.live import LiveService
 from web.live import lifespan as live_lifespan
 from web.masking import CodedErrors
-from web.metrics import Metrics, MetricsExtension, ResponseCodes
+from web.metrics import Metrics, MetricsExtension
 from web.operation_log import OperationLog
 from web.persisted import PersistedOperations
 from web.prepared import PreparedOperations
+from web.request_envelope import RequestEnvelope
 from web.request_id import HEADER as REQUEST_ID_HEADER
-from web.request_id import RequestIdMiddleware
 from web.settings import Settings, load_settings
 from web.tracing import HEADER as TRACE_HEADER
-from web.tracing import TraceMiddleware
 from web.validation_pool import ValidationPool
 
 logger = logging.getLogger("web.app")
@@ -90,7 +90,7 @@ def web_extensions(
     settings: Settings,
     metrics: Metrics,
     documents: DocumentCache | None = None,
-    freshness: FreshnessCopy | None = None,
+    freshness: FreshnessReport | None = None,
     measures: MeasureCache | None = None,
 ) -> list[ExtensionSpec]:
     """The web layer's schema extensions, in the order they must run.
@@ -109,16 +109,15 @@ def web_extensions(
         lambda: QueryLimitsExtension(limits, documents, measures),
         ConnectionCaller,
     ]
-    reported = reported_freshness(settings, freshness)
-    if reported is not None:
-        extensions.append(lambda: FreshnessExtension(reported))
+    if freshness is not None:
+        extensions.append(lambda: FreshnessExtension(freshness))
     return extensions
 
 
-def reported_freshness(settings: Settings, freshness: FreshnessCopy | None) -> FreshnessCopy | None:
-    """The copy responses report in ``extensions.freshness``; None when it is switched off
+def freshness_report(settings: Settings, copy: FreshnessCopy) -> FreshnessReport | None:
+    """What responses report in ``extensions.freshness``; None when it is switched off
     (``FRESHNESS_REFRESH_SECONDS=0``)."""
-    return freshness if settings.freshness_refresh_seconds > 0 else None
+    return FreshnessReport(copy) if settings.freshness_refresh_seconds > 0 else None
 
 
 def create_app(settings: Settings | None = None, *, live: bool = True) -> Starlette:
@@ -135,20 +134,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     freshness = FreshnessCopy(
         CollectionNames(), stale_after=timedelta(seconds=settings.stale_after_seconds)
     )
-    measures = MeasureCache(settings.document_cache_size)
-    schema = build_schema(
-        extensions=web_extensions(settings, metrics, documents, freshness, measures)
-    )
-    page = render_page(settings.graphql_path, build_examples(settings.graphiql_examples))
-    prepared = PreparedOperations(
-        schema,
-        documents,
-        measures,
-        settings.limits,
-        metrics,
-        reported_freshness(settings, freshness),
-    )
-    endpoint = GraphQLEndpoint(schema, settings, page, prepared)
+    schema, endpoint = graphql_endpoint(settings, metrics, documents, freshness)
     policy = load_policy(settings.entitlements_file, environ={})
     verifier = build_verifier(settings.tokens)
     persisted = PersistedOperations.load(
@@ -189,6 +175,20 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     app.state.endpoint = endpoint
     app.state.validation_pool = validation_pool
     return app
+
+
+def graphql_endpoint(
+    settings: Settings, metrics: Metrics, documents: DocumentCache, freshness: FreshnessCopy
+) -> tuple[Schema, GraphQLEndpoint]:
+    """The schema with the web layer's extensions, and the endpoint serving it: both paths
+    of execution (``web.prepared`` and Strawberry's) share the document cache, the measures,
+    the metrics and the freshness report."""
+    measures = MeasureCache(settings.document_cache_size)
+    report = freshness_report(settings, freshness)
+    schema = build_schema(extensions=web_extensions(settings, metrics, documents, report, measures))
+    page = render_page(settings.graphql_path, build_examples(settings.graphiql_examples))
+    prepared = PreparedOperations(schema, documents, measures, settings.limits, metrics, report)
+    return schema, GraphQLEndpoint(schema, settings, page, prepared)
 
 
 def _log_ready(app: Starlette, settings: Settings) -> None:
@@ -265,11 +265,10 @@ def _routes(settings: Settings, endpoint: GraphQLEndpoint) -> list[BaseRoute]:
 
 
 def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
-    """Outermost first: response codes see every answer, CORS is decided innermost."""
+    """Outermost first: the envelope (request id, trace, response codes) sees every answer,
+    CORS is decided innermost."""
     return [
-        Middleware(ResponseCodes, metrics=metrics),
-        Middleware(RequestIdMiddleware),
-        Middleware(TraceMiddleware),
+        Middleware(RequestEnvelope, metrics=metrics),
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),

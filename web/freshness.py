@@ -54,23 +54,42 @@ def freshness_extension(sources: Iterable[Freshness], as_of: datetime | None) ->
     return {"asOf": _iso(as_of), "sources": [freshness_entry(s) for s in sources]}
 
 
-class FreshnessExtension(SchemaExtension):
-    """Adds ``freshness`` to ``extensions`` when the request's readers read projections."""
+class FreshnessReport:
+    """``extensions.freshness`` per set of kinds a response read, built once per refresh of
+    the copy rather than per response (the copy changes every ``FRESHNESS_REFRESH_SECONDS``;
+    a portal's responses read a handful of kind sets). One per app, shared by the schema
+    extension and ``web.prepared``."""
 
     def __init__(self, copy: FreshnessCopy) -> None:
         self.copy = copy
+        self._built_from: object = None
+        self._by_kinds: dict[frozenset[str], dict[str, Any]] = {}
+
+    def results(self, context: object) -> dict[str, Any]:
+        """``{"freshness": ...}`` for a response whose request (``context``) read
+        projections, else nothing. The inner value is shared: encode it, never modify it."""
+        kinds = getattr(getattr(context, "readers", None), "kinds_read", None)
+        if not kinds:
+            return {}
+        by_source = self.copy.by_source  # replaced, never modified, by each refresh
+        if by_source is not self._built_from:
+            self._built_from, self._by_kinds = by_source, {}
+        key = frozenset(kinds)
+        built = self._by_kinds.get(key)
+        if built is None:
+            built = freshness_extension(self.copy.for_kinds(key), self.copy.as_of)
+            self._by_kinds[key] = built
+        return {"freshness": built}
+
+
+class FreshnessExtension(SchemaExtension):
+    """Adds ``freshness`` to ``extensions`` when the request's readers read projections."""
+
+    def __init__(self, report: FreshnessReport) -> None:
+        self.report = report
 
     def get_results(self) -> dict[str, Any]:
-        return freshness_results(self.copy, self.execution_context.context)
-
-
-def freshness_results(copy: FreshnessCopy, context: object) -> dict[str, Any]:
-    """``{"freshness": ...}`` for a response whose request (``context``) read projections,
-    else nothing."""
-    kinds = getattr(getattr(context, "readers", None), "kinds_read", None)
-    if not kinds:
-        return {}
-    return {"freshness": freshness_extension(copy.for_kinds(kinds), copy.as_of)}
+        return self.report.results(self.execution_context.context)
 
 
 class FreshnessRefresher:

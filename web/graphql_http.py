@@ -371,20 +371,13 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             query = persisted_document(request, context.caller, request_data)
         except PersistedQueryError as exc:
             return ExecutionResult(data=None, errors=[exc.graphql_error()])
-        lean = self.prepared
-        prepared = (
-            lean.prepare(query, request_data.operation_name, request_data.variables, allowed)
-            if lean
-            else None
-        )
-        if lean is not None and prepared is not None:
-            return await lean.execute(
-                prepared,
-                context,
-                request_data.variables,
-                request_data.operation_name,
-                request_data.extensions,
-            )
+        if self.prepared is not None:
+            name, variables = request_data.operation_name, request_data.variables
+            prepared = self.prepared.prepare(query, name, variables, allowed)
+            if prepared is not None:
+                return await self.prepared.execute(
+                    prepared, context, variables, name, request_data.extensions
+                )
         try:
             return await self.schema.execute(
                 query,

@@ -19,7 +19,6 @@ from typing import Any
 from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
@@ -180,35 +179,3 @@ class MetricsExtension(SchemaExtension):
             time.perf_counter() - started,
             getattr(self.execution_context.result, "errors", None) or (),
         )
-
-
-class ResponseCodes:
-    """Pure ASGI middleware counting HTTP responses by status (the 5xx-ratio alert's input).
-
-    Outermost, so refusals made before GraphQL runs (401, 413, 415...) and crashes that
-    Starlette turns into a 500 are counted too.
-    """
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        answered = False
-
-        async def counting_send(message: Message) -> None:
-            nonlocal answered
-            if message["type"] == "http.response.start":
-                answered = True
-                self.metrics.http_responses.labels(code=str(message["status"])).inc()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, counting_send)
-        except Exception:
-            if not answered:
-                self.metrics.http_responses.labels(code="500").inc()
-            raise

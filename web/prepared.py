@@ -40,9 +40,8 @@ from strawberry.schema import Schema
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from graph.freshness import FreshnessCopy
 from web.document_cache import DocumentCache
-from web.freshness import freshness_results
+from web.freshness import FreshnessReport
 from web.inputs import variable_errors
 from web.limits import MeasureCache, refusals
 from web.masking import coded
@@ -74,7 +73,7 @@ class PreparedOperations:
         measures: MeasureCache,
         limits: QueryLimits,
         metrics: Metrics,
-        freshness: FreshnessCopy | None,
+        freshness: FreshnessReport | None,
     ) -> None:
         """``freshness`` None: responses carry no ``extensions.freshness`` (as when the
         schema has no ``FreshnessExtension``)."""
@@ -141,7 +140,7 @@ class PreparedOperations:
         log_operation(
             name, prepared.operation_type, seconds, getattr(context, "caller", None), errors or ()
         )
-        extensions = freshness_results(self.freshness, context) if self.freshness else {}
+        extensions = self.freshness.results(context) if self.freshness else {}
         return ExecutionResult(data=result.data, errors=errors or None, extensions=extensions)
 
     async def _run(

@@ -3,18 +3,17 @@
 The id is taken from a well-formed incoming ``X-Request-ID`` (a proxy in front may set it),
 else generated; it is echoed in the response header and, for a masked error, in the error's
 ``extensions.requestId``. A ``ContextVar`` carries it, so code far from the request (the error
-masking extension, log records) reads it without being handed the request.
+masking extension, log records) reads it without being handed the request. Both are done per
+request by ``web.request_envelope``.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from web.asgi_headers import answering_with, incoming_header
+from web.asgi_headers import incoming_header
 
 HEADER = "x-request-id"
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -32,20 +31,10 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     return uuid.uuid4().hex
 
 
-class RequestIdMiddleware:
-    """Pure ASGI middleware (no response buffering, so streaming and WebSockets pass through)."""
+def bind(request_id: str) -> Token[str | None]:
+    """Make ``request_id`` the current one (``web.request_envelope``, per request)."""
+    return _current.set(request_id)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        request_id = request_id_from(scope.get("headers", []))
-        scope.setdefault("state", {})["request_id"] = request_id
-        token = _current.set(request_id)
-        try:
-            await self.app(scope, receive, answering_with(send, HEADER, request_id))
-        finally:
-            _current.reset(token)
+def unbind(token: Token[str | None]) -> None:
+    _current.reset(token)

@@ -10,13 +10,11 @@ front) can quote the id an operator searches the logs for.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
 from observability.trace_context import TraceContext, new_trace, parse_traceparent
-from web.asgi_headers import answering_with, incoming_header
+from web.asgi_headers import incoming_header
 from web.request_id import current_request_id
 
 HEADER = "traceparent"
@@ -39,19 +37,10 @@ def trace_from(headers: list[tuple[bytes, bytes]]) -> TraceContext:
     return incoming.child() if incoming is not None else new_trace()
 
 
-class TraceMiddleware:
-    """Pure ASGI (no buffering): sets the request's trace and answers with it."""
+def bind(trace: TraceContext) -> Token[TraceContext | None]:
+    """Make ``trace`` the request's (``web.request_envelope``, per request or connection)."""
+    return _current.set(trace)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        trace = trace_from(scope.get("headers", []))
-        token = _current.set(trace)
-        try:
-            await self.app(scope, receive, answering_with(send, HEADER, trace.traceparent))
-        finally:
-            _current.reset(token)
+def unbind(token: Token[TraceContext | None]) -> None:
+    _current.reset(token)

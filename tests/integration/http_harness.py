@@ -73,6 +73,16 @@ async def seed(db: AsyncDatabase[dict[str, Any]]) -> None:
     )
 
 
+class ExplodingPolicy:
+    """Stands for a bug below the web layer: its message holds things no client may see."""
+
+    def scope(self, *args: object, **kwargs: object) -> object:
+        raise RuntimeError("KeyError in mongodb://admin:hunter2@db-7.internal/portal")
+
+    def may_send_free_form(self, caller: object) -> bool:
+        return True
+
+
 class Running:
     """An app whose lifespan is running, and an httpx client bound to it."""
 

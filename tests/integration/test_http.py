@@ -27,6 +27,7 @@ from tests.integration.http_harness import (
     GRJ,
     ORIGIN,
     TRACK,
+    ExplodingPolicy,
     Running,
     codes,
     media_type,
@@ -296,16 +297,6 @@ async def test_query_size_limit(stack: Stack, mongo_db: AsyncDatabase[dict[str, 
 
 
 # --- masking ------------------------------------------------------------------------------
-
-
-class ExplodingPolicy:
-    """Stands for a bug below the web layer: its message holds things no client may see."""
-
-    def scope(self, *args: object, **kwargs: object) -> object:
-        raise RuntimeError("KeyError in mongodb://admin:hunter2@db-7.internal/portal")
-
-    def may_send_free_form(self, caller: object) -> bool:
-        return True
 
 
 async def test_unexpected_errors_are_masked_with_the_request_id(api: Running) -> None:

@@ -22,6 +22,7 @@ from tests.conftest import Stack
 from tests.integration.http_harness import (
     GRJ,
     TRACK,
+    ExplodingPolicy,
     Running,
     codes,
     post,
@@ -97,16 +98,6 @@ async def test_bad_variables_of_a_known_document_are_400(
     assert "data" not in bad.json()
 
 
-class ExplodingPolicy:
-    """A bug below the web layer, whose message holds what no client may see."""
-
-    def scope(self, *args: object, **kwargs: object) -> object:
-        raise RuntimeError("KeyError in mongodb://admin:hunter2@db-7.internal/portal")
-
-    def may_send_free_form(self, caller: object) -> bool:
-        return True
-
-
 async def test_unexpected_errors_are_masked_and_logged(
     api: Running, lean_runs: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -164,7 +155,8 @@ async def test_metrics_and_the_operation_log_count_both_paths(
             await post(api, TRACK, {"t": "TRK-A"})  # anonymous: UNAUTHENTICATED
     assert lean_runs == ["query", "query", "query"]
     text = (await api.client.get("/metrics")).text
-    assert sample(text, "portal_graphql_request_duration_seconds_count", operation_type="query") == 4
+    timed = sample(text, "portal_graphql_request_duration_seconds_count", operation_type="query")
+    assert timed == 4
     assert sample(text, "portal_graphql_errors_total", code="UNAUTHENTICATED") == 2
     lines = [r for r in caplog.records if r.name == "web.operations"]
     assert [getattr(r, "error_codes", None) for r in lines] == [[], ["UNAUTHENTICATED"]] * 2
