@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -55,14 +55,17 @@ def token_for(
     tokens: TokenSettings = TOKENS,
     subject: str = "alice",
     ttl_seconds: int = 3600,
+    issued_at: datetime | None = None,
 ) -> str:
-    """A bearer token the API started with ``tokens`` (default: ``SECRET``) accepts."""
+    """A bearer token the API started with ``tokens`` (default: ``SECRET``) accepts, until
+    ``ttl_seconds`` after ``issued_at`` (default: now)."""
     return mint_token(
         tokens,
         subject=subject,
         customers=list(customers),
         roles=list(roles or ["viewer"]),
         ttl_seconds=ttl_seconds,
+        now=issued_at,
     )
 
 
@@ -124,7 +127,7 @@ def shipment_change(
 
 
 def refused_naming_each(
-    load: Callable[[Mapping[str, str]], object], bad: Mapping[str, str]
+    load: Callable[[dict[str, str]], object], bad: dict[str, str]
 ) -> SettingsError:
     """Start a process's settings from ``bad``, every variable of it wrong: start-up must
     refuse, naming each of them at once (a problem with a variable reads ``NAME='value':
