@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import bson
-import pytest
 from bson.codec_options import CodecOptions
 
-from config.env import SettingsError
 from entitlements.caller import Caller
 from entitlements.mint import mint_token
 from entitlements.tokens import TokenSettings
@@ -124,17 +122,3 @@ def shipment_change(
         projected_at=occurred_at + timedelta(minutes=1),
     )
     return dataclasses.replace(change, **overrides)
-
-
-def refused_naming_each(
-    load: Callable[[dict[str, str]], object], bad: dict[str, str]
-) -> SettingsError:
-    """Start a process's settings from ``bad``, every variable of it wrong: start-up must
-    refuse, naming each of them at once (a problem with a variable reads ``NAME='value':
-    why``). The error, for what else the caller checks."""
-    with pytest.raises(SettingsError) as raised:
-        load(bad)
-    named = sorted(problem.split("=")[0] for problem in raised.value.problems if "=" in problem)
-    assert named == sorted(bad)
-    assert all(name in str(raised.value) for name in bad)
-    return raised.value

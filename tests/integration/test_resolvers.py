@@ -252,13 +252,11 @@ async def test_pages_are_stable_with_ties_and_missing_sort_values(
     assert backwards == oldest_first
 
 
+FIRST_THREE_ORDERS = "{ orders(first: 3) { totalCount nodes { id } pageInfo { hasNextPage } } }"
+
+
 async def test_total_count_and_last_page(db: AsyncDatabase[Doc]) -> None:
-    result = await run(
-        SCHEMA,
-        db,
-        ACME,
-        "{ orders(first: 3) { totalCount nodes { id } pageInfo { hasNextPage } } }",
-    )
+    result = await run(SCHEMA, db, ACME, FIRST_THREE_ORDERS)
     assert result.data["orders"] == {
         "totalCount": 4,  # SO-9 is not known yet
         "nodes": [{"id": encode("orders", n)} for n in ("SO-4", "SO-3", "SO-2")],
@@ -369,13 +367,11 @@ async def test_anonymous_callers_get_unauthenticated(db: AsyncDatabase[Doc]) -> 
     assert set(result.codes) == {"UNAUTHENTICATED"}
 
 
+VIEWER = "{ viewer { subject customers roles isSupport canReadInvoices canSeeAmounts } }"
+
+
 async def test_viewer(db: AsyncDatabase[Doc]) -> None:
-    result = await run(
-        SCHEMA,
-        db,
-        FINANCE,
-        "{ viewer { subject customers roles isSupport canReadInvoices canSeeAmounts } }",
-    )
+    result = await run(SCHEMA, db, FINANCE, VIEWER)
     assert result.data["viewer"] == {
         "subject": "alice",
         "customers": ["ACME"],
@@ -386,15 +382,15 @@ async def test_viewer(db: AsyncDatabase[Doc]) -> None:
     }
 
 
+ORDER_INVOICES_AND_SHIPMENTS = (
+    '{ order(id: "SO-1") { id invoices { id } shipments { id } } invoices { nodes { id } } }'
+)
+
+
 async def test_invoices_are_forbidden_without_the_role_but_the_rest_of_the_order_is_served(
     db: AsyncDatabase[Doc],
 ) -> None:
-    result = await run(
-        SCHEMA,
-        db,
-        ACME,
-        '{ order(id: "SO-1") { id invoices { id } shipments { id } } invoices { nodes { id } } }',
-    )
+    result = await run(SCHEMA, db, ACME, ORDER_INVOICES_AND_SHIPMENTS)
     assert result.data["order"] == {
         "id": encode("orders", "SO-1"),
         "invoices": None,

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 import pytest
 
-from tests.helpers import refused_naming_each
 from web.live.closes import CloseReason, forbidden
 from web.live.settings import LiveSettings
 from web.settings import load_settings
@@ -38,20 +35,6 @@ def test_overrides() -> None:
     assert (settings.buffer_size, settings.ping_interval_seconds) == (8, 0.5)
     assert (settings.pong_timeout_seconds, settings.retention_hours) == (2.0, 24)
     assert settings.dedupe_window == 50
-
-
-#: A value for each variable that start-up must refuse.
-_BAD: Final = {
-    "SUBSCRIPTION_BUFFER": "0",
-    "WS_PING_INTERVAL_SECONDS": "soon",
-    "WS_PONG_TIMEOUT_SECONDS": "nan",
-    "CHANGES_RETENTION_HOURS": "1.5",
-}
-
-
-def test_every_bad_value_is_named_at_once() -> None:
-    error = refused_naming_each(_read, _BAD)
-    assert len(error.problems) == len(_BAD)
 
 
 def test_built_in_code_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
