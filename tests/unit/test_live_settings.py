@@ -1,4 +1,7 @@
-"""Subscription settings: defaults from the brief, clear errors for bad values."""
+"""Subscription settings: defaults from the brief, overrides, close reasons that fit a frame.
+
+Bad values, every one named at once: ``test_settings_refusals.py``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The projector's settings: the documented defaults, and every bad variable named at once."""
+"""The projector's settings: the documented defaults and their overrides (every bad variable
+named at once: ``test_settings_refusals.py``)."""
 
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ def _api_with_a_token_key(environ: dict[str, str]) -> object:
         ("subscriptions", _api_with_a_token_key, "invalid API configuration:", None),
         ("projector", load_projector_settings, "invalid projector configuration:", None),
     ],
+    ids=["api", "subscriptions", "projector"],
 )
 def test_every_bad_variable_is_named_at_once(
     case: str,

@@ -1,4 +1,5 @@
-"""Settings come from the environment once, with every problem named at start-up."""
+"""Settings come from the environment once, with every problem named at start-up (the table
+of refused variables: ``test_settings_refusals.py``)."""
 
 from __future__ import annotations
 
