@@ -465,7 +465,7 @@ class Shipment(_Entity):
     @field_resolver("The timeline, oldest first (by when each milestone happened).")
     def milestones(self, info: Info) -> list[Milestone]:
         return self.backing.answer(
-            info, lambda get: [Milestone.of(m) for m in items(get("milestones"))]
+            info, lambda get: [Milestone.read(m) for m in items(get("milestones"))]
         )
 
     @field_resolver("Proof of delivery, once captured.")
