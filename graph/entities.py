@@ -43,7 +43,7 @@ from graph.enums import (
     enum_or_none,
 )
 from graph.global_ids import encode, number_for
-from graph.node import GLOBAL_ID_DESCRIPTION, Node
+from graph.node import Node
 from graph.values import (
     Carrier,
     Fulfillment,
@@ -138,7 +138,7 @@ def _related_backing(entity: RelatedEntity) -> Backing:
 class _Entity(Node):
     """How the three entity types are built, and resolved for a federation gateway.
 
-    ``id`` is the global id (``graph.global_ids``); ``backing.id`` the entity's own number,
+    ``id`` is the global id (``Node``'s field; ``graph.global_ids``); ``backing.id`` the entity's own number,
     which each type also exposes (``orderId``, ``shipmentId``, ``invoiceId``) and declares as
     a second federation key. Entitlements apply to ``resolve_reference`` as to every read (it
     goes through the request's readers), so another customer's entity resolves to null.
@@ -381,7 +381,6 @@ class Order(_Entity):
     KIND: ClassVar[EntityKind] = "orders"
     NUMBER_KEY: ClassVar[str] = "orderId"
 
-    id: strawberry.ID = strawberry.field(description=GLOBAL_ID_DESCRIPTION)
     backing: strawberry.Private[Backing]
 
     order_id: strawberry.ID = _own_number(
@@ -440,7 +439,6 @@ class Shipment(_Entity):
     KIND: ClassVar[EntityKind] = "shipments"
     NUMBER_KEY: ClassVar[str] = "shipmentId"
 
-    id: strawberry.ID = strawberry.field(description=GLOBAL_ID_DESCRIPTION)
     backing: strawberry.Private[Backing]
 
     shipment_id: strawberry.ID = _own_number(
@@ -514,7 +512,6 @@ class Invoice(_Entity):
     KIND: ClassVar[EntityKind] = "invoices"
     NUMBER_KEY: ClassVar[str] = "invoiceId"
 
-    id: strawberry.ID = strawberry.field(description=GLOBAL_ID_DESCRIPTION)
     backing: strawberry.Private[Backing]
 
     invoice_id: strawberry.ID = _own_number(
