@@ -140,8 +140,9 @@ class _Entity(Node):
 
     ``id`` is the global id (``Node``'s field; ``graph.global_ids``); ``backing.id`` the
     entity's own number, which each type also exposes (``orderId``, ``shipmentId``,
-    ``invoiceId``) and declares as a second federation key. Entitlements apply to ``resolve_reference`` as to every read (it
-    goes through the request's readers), so another customer's entity resolves to null.
+    ``invoiceId``) and declares as a second federation key. Entitlements apply to
+    ``resolve_reference`` as to every read (it goes through the request's readers), so another
+    customer's entity resolves to null.
     """
 
     KIND: ClassVar[EntityKind]
