@@ -87,7 +87,8 @@ class StoredValue:
 
     @classmethod
     def read(cls, found: Mapping[str, Any]) -> Self:
-        return cls(**{name: convert(found.get(key)) for name, key, convert in _readers(cls)})
+        get = found.get
+        return cls(**{name: convert(get(key)) for name, key, convert in _readers(cls)})
 
 
 _Readers = tuple[tuple[str, str, Callable[[Any], Any]], ...]
@@ -95,14 +96,14 @@ _READERS: dict[type, _Readers] = {}
 
 
 def _readers(cls: type) -> _Readers:
-    """Each ``stored`` field of ``cls``: (attribute, stored key, conversion), found once."""
+    """(field, stored key, conversion) of each field of ``cls``; found once per type."""
     found = _READERS.get(cls)
     if found is None:
-        found = _READERS[cls] = tuple(
-            (field.name, *field.metadata[_STORED])
-            for field in dataclasses.fields(cls)
-            if _STORED in field.metadata
-        )
+        declared = dataclasses.fields(cls)
+        for field in declared:
+            if _STORED not in field.metadata:
+                raise TypeError(f"{cls.__name__}.{field.name} is not declared with stored()")
+        found = _READERS[cls] = tuple((field.name, *field.metadata[_STORED]) for field in declared)
     return found
 
 
