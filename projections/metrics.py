@@ -21,6 +21,8 @@ from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from projections.phases import PhaseClock
+
 #: Records per batch (the default maximum is 10,000).
 _BATCH_SIZE_BUCKETS: Final = (1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 20000)
 _BATCH_SECONDS_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -130,6 +132,20 @@ class ProjectorMetrics:
             buckets=_DELAY_BUCKETS,
             registry=r,
         )
+        self.phase_seconds = Counter(
+            "portal_projector_phase_seconds",
+            "Wall seconds batches spent per phase (fetch, decode, load, plan, fold, writes, "
+            "pushes, publish, commit...): where the projector's time goes.",
+            ["phase"],
+            registry=r,
+        )
+        self.phase_cpu_seconds = Counter(
+            "portal_projector_phase_cpu_seconds",
+            "Process CPU seconds during each batch phase (other tasks' CPU while a phase "
+            "waits is charged to it).",
+            ["phase"],
+            registry=r,
+        )
         self.committed_offset = Gauge(
             "portal_projector_committed_offset",
             "Next offset to read, as committed by this process, per partition it holds.",
@@ -186,6 +202,13 @@ class ProjectorMetrics:
     def batch_done(self, records: int, seconds: float) -> None:
         self.batch_records.observe(records)
         self.batch_seconds.observe(seconds)
+
+    def phases(self, clock: PhaseClock) -> None:
+        """Add one batch's (or one batch finishing's) phases to the per-phase totals."""
+        for phase, seconds in clock.wall.items():
+            self.phase_seconds.labels(phase=phase).inc(seconds)
+        for phase, seconds in clock.cpu.items():
+            self.phase_cpu_seconds.labels(phase=phase).inc(max(seconds, 0.0))
 
     # --- partitions -------------------------------------------------------------------
 

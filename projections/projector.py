@@ -52,6 +52,7 @@ from projections.effects import (
     summary_pushes,
 )
 from projections.events import Event, InvalidEvent, decode_event
+from projections.phases import PhaseClock
 from projections.status_mapping import StatusMapping
 from projections.store import FoldedWrite, ProjectionStore, StoreError
 from readmodel.changes import ShipmentChange
@@ -84,6 +85,8 @@ class BatchOutcome:
     notices: list[ShipmentChange] = field(default_factory=list)
     #: The applied events with their records (metrics, trace logs), in no particular order.
     applied: list[tuple[Event, InboundRecord]] = field(default_factory=list)
+    #: Where the batch's time went (the runner adds fetching and finishing).
+    phases: PhaseClock = field(default_factory=PhaseClock)
 
 
 def _dead_letter(record: InboundRecord, reason: str) -> DeadLetter:
@@ -150,8 +153,10 @@ class BatchProcessor:
         self, records: Sequence[InboundRecord], *, stepwise: bool = False
     ) -> BatchOutcome:
         """Apply a batch; ``stepwise`` skips the folded writes (see ``_write_folded``)."""
+        clock = PhaseClock()
         decoded, dead = decode_records(records, self._topics)
-        outcome = BatchOutcome(dead_letters=dead)
+        outcome = BatchOutcome(dead_letters=dead, phases=clock)
+        clock.lap("decode")
         if not decoded:
             return outcome
         record_of = {id(event): record for event, record in decoded}
@@ -159,30 +164,38 @@ class BatchProcessor:
         suffix = await self._suffix()
         groups = planner.group_by_entity(events)
         current = await self._load(suffix, groups.keys())
+        clock.lap("load")
         batch = _Batch(suffix, current, groups)
         refused = self._plan(batch, groups, record_of, outcome)
+        clock.lap("plan")
 
         now = _now_millis()
         removals = link_removals(batch.changes)
         if stepwise or removals:
             effects = await self._write_stepwise(batch, removals, now)
+            clock.lap("write stepwise")
         else:
-            effects = await self._write_folded(batch, now)
+            effects = await self._write_folded(batch, now, clock)
         outcome.written_documents = len(batch.changes)
         for late in batch.rejected:
             if id(late.event) not in refused:
                 refused.add(id(late.event))
                 outcome.dead_letters.append(_dead_letter(record_of[id(late.event)], late.reason))
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
+        clock.lap("sources")
         outcome.notices = notices(effects, now)
+        clock.lap("notices")
         if self._target_suffix is None:
             self._followed_suffix = await self._store.active_suffix()
+            clock.lap("pointer")
             if self._followed_suffix != suffix:
                 # A rebuild switched readers to a new generation while this batch went into
                 # the old one, and may have stopped reading before these records: apply them
                 # there too (idempotent) before they are committed.
                 log.info("generation switched from %r: applying the batch again", suffix)
-                return await self.process(records)
+                again = await self.process(records)
+                again.phases.merge(clock)
+                return again
         return outcome
 
     async def _suffix(self) -> str:
@@ -227,18 +240,56 @@ class BatchProcessor:
                 batch.unchanged.append(Effects(key, None, current[key], entity_events))
         return refused
 
-    async def _write_folded(self, batch: _Batch, now: datetime) -> list[Effects]:
+    async def _write_folded(
+        self, batch: _Batch, now: datetime, clock: PhaseClock
+    ) -> list[Effects]:
         """Each document the batch touches written once, with its summaries folded in.
 
         Summaries of entities in the batch (and pulls from them) are computed in memory and
         go into the related document's own write, whose ``rev`` is known in advance because
         every write lands only if the document is still as loaded
-        (``ProjectionStore.write_all_if_unchanged``). Documents that did not exist are inserted
-        whole, a thousand per round trip (``ProjectionStore.insert_new``). Only summaries for
-        documents outside the batch are separate writes. A document another writer changed
-        (or created) meanwhile is written the stepwise way instead (``_rewrite_lost``).
+        (``ProjectionStore.write_all_if_unchanged``). Related documents outside the batch
+        are loaded too (``_load_related``) and get the same treatment: one compare-and-set
+        write each, however many of the batch's entities summarise into it, and pulls
+        from them answered from memory. Documents that did not exist are inserted whole, a
+        thousand per round trip (``ProjectionStore.insert_new``); only summaries for
+        targets that do not exist yet are separate writes (placeholders). A document
+        another writer changed (or created) meanwhile is written the stepwise way instead
+        (``_rewrite_lost``).
         """
         folding = fold(batch.current, batch.changes, batch.repeated, batch.unchanged, batch.groups)
+        clock.lap("fold")
+        if folding.outside or folding.outside_pulls:
+            folding = await self._load_related(batch, folding)
+            clock.lap("load related documents and fold again")
+        lost = await self._write_documents(batch, folding, now)
+        clock.lap("write folded")
+        if lost:
+            effects = await self._rewrite_lost(batch, lost, folding, now)
+            clock.lap("rewrite lost")
+            return effects
+        await self._push_and_pull(batch.suffix, folding.outside, folding.outside_pulls)
+        clock.lap("push and pull")
+        return folding.effects
+
+    async def _load_related(self, batch: _Batch, folding: Fold) -> Fold:
+        """Read the related documents the batch pushes summaries into or pulls from, and fold
+        again with them: they join the batch as documents without changes of their own
+        (``batch.related``)."""
+        targets = {EntityKey(push.target_kind, push.target_id) for push in folding.outside}
+        targets.update(EntityKey(kind, doc_id) for kind, doc_id in folding.outside_pulls)
+        related = await self._load(batch.suffix, targets)
+        if not related:
+            return folding
+        batch.related.update(related)
+        batch.current = {**batch.current, **related}
+        return fold(batch.current, batch.changes, batch.repeated, batch.unchanged, batch.groups)
+
+    async def _write_documents(
+        self, batch: _Batch, folding: Fold, now: datetime
+    ) -> list[EntityKey]:
+        """The folded writes and the inserts, concurrently; the documents whose write lost a
+        race with another writer."""
         folded = folding.folded
         changed = {change.key: change for change in batch.changes}
         updated = sorted(key for key in changed.keys() | folded.keys() if key in batch.current)
@@ -272,16 +323,12 @@ class BatchProcessor:
                 )
             ),
         )
-        lost = [
+        return [
             EntityKey(kind, doc_id)
             for kinds, ids_of in ((by_kind, missed), (created, refused))
             for kind, ids in zip(kinds, ids_of, strict=True)
             for doc_id in sorted(ids)
         ]
-        if lost:
-            return await self._rewrite_lost(batch, lost, folding, now)
-        await self._push_and_pull(batch.suffix, folding.outside, folding.outside_pulls)
-        return folding.effects
 
     async def _rewrite_lost(
         self,
@@ -313,6 +360,10 @@ class BatchProcessor:
         pushes += folding.outside
         for target, pullers in folding.outside_pulls.items():
             pulls[target].extend(pullers)
+        for key in lost:
+            if key in batch.related:
+                # answered from the document as loaded, which another writer has changed
+                pulls[(key.kind, key.id)].extend(folding.pulls.get((key.kind, key.id), ()))
         await self._push_and_pull(batch.suffix, pushes, pulls)
         return [
             effect._replace(after=stored_of[effect.key]) if effect.key in stored_of else effect
@@ -444,3 +495,6 @@ class _Batch:
     unchanged: list[Effects] = field(default_factory=list)
     #: Events the reducers refused when a write was planned again (``_write_own``).
     rejected: list[planner.Rejected] = field(default_factory=list)
+    #: Documents without events in the batch that its entities summarise into or pull
+    #: from: loaded with the batch and written once, with every summary folded in.
+    related: dict[EntityKey, Mapping[str, Any]] = field(default_factory=dict)

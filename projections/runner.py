@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 
 from observability.trace_context import parse_traceparent
 from projections.metrics import ProjectorMetrics
+from projections.phases import PhaseClock
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
@@ -221,6 +222,7 @@ async def consume(
     finishing: asyncio.Task[None] | None = None
     try:
         while not stop.is_set():
+            fetching = PhaseClock()
             await track_partitions(consumer, metrics)
             batches = await consumer.getmany(
                 timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
@@ -228,12 +230,18 @@ async def consume(
             records = flatten(batches)
             if not records:
                 continue
+            fetching.lap("fetch")
             started = time.perf_counter()
             outcome = await process_until_done(processor, records, stop, metrics)
             if outcome is None:
                 break  # stopping mid-retry: nothing committed, the batch reruns next start
+            waiting = PhaseClock()
             if finishing is not None:
                 await finishing
+            waiting.lap("wait for the previous batch's finish")
+            metrics.phases(fetching)
+            metrics.phases(outcome.phases)
+            metrics.phases(waiting)
             finishing = asyncio.create_task(
                 finish_batch(
                     producer, consumer, batches, outcome, settings.topics, metrics, started
@@ -268,11 +276,16 @@ async def finish_batch(
     offsets of this batch and of any later one uncommitted: they rerun, and every write is
     idempotent.
     """
+    clock = PhaseClock()
     await publish_outcome(
         producer, outcome, dead_letter_topic=topics.dead_letter, changes_topic=topics.changes
     )
+    clock.lap("finish: publish notices and dead letters")
     record_outcome(metrics, outcome)
+    clock.lap("finish: metrics and trace logs")
     await commit_owned(consumer, next_offsets(batches), metrics)
+    clock.lap("finish: commit offsets")
+    metrics.phases(clock)
     records = sum(len(batch) for batch in batches.values())
     metrics.batch_done(records, time.perf_counter() - started)
     if outcome.dead_letters:
