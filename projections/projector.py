@@ -240,9 +240,7 @@ class BatchProcessor:
                 batch.unchanged.append(Effects(key, None, current[key], entity_events))
         return refused
 
-    async def _write_folded(
-        self, batch: _Batch, now: datetime, clock: PhaseClock
-    ) -> list[Effects]:
+    async def _write_folded(self, batch: _Batch, now: datetime, clock: PhaseClock) -> list[Effects]:
         """Each document the batch touches written once, with its summaries folded in.
 
         Summaries of entities in the batch (and pulls from them) are computed in memory and
@@ -268,9 +266,33 @@ class BatchProcessor:
             effects = await self._rewrite_lost(batch, lost, folding, now)
             clock.lap("rewrite lost")
             return effects
-        await self._push_and_pull(batch.suffix, folding.outside, folding.outside_pulls)
+        pushes = await self._create_placeholders(batch.suffix, folding.outside)
+        clock.lap("placeholders")
+        await self._push_and_pull(batch.suffix, pushes, folding.outside_pulls)
         clock.lap("push and pull")
         return folding.effects
+
+    async def _create_placeholders(
+        self, suffix: str, pushes: Sequence[SummaryPush]
+    ) -> list[SummaryPush]:
+        """Insert the targets of ``pushes`` (none existed when the batch loaded them) as
+        placeholders holding their summaries; the pushes still to send, those into targets
+        another writer created meanwhile."""
+        by_kind: dict[str, list[SummaryPush]] = defaultdict(list)
+        for push in pushes:
+            by_kind[push.target_kind].append(push)
+        refused = await asyncio.gather(
+            *(
+                self._store.insert_placeholders(
+                    self._store.collection_name(kind, suffix), kind_pushes
+                )
+                for kind, kind_pushes in by_kind.items()
+            )
+        )
+        lost = {
+            (kind, doc_id) for kind, ids in zip(by_kind, refused, strict=True) for doc_id in ids
+        }
+        return [push for push in pushes if (push.target_kind, push.target_id) in lost]
 
     async def _load_related(self, batch: _Batch, folding: Fold) -> Fold:
         """Read the related documents the batch pushes summaries into or pulls from, and fold
