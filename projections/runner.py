@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 #: (measured on the bench's stream), for a few more MiB of garbage between collections.
 GC_THRESHOLDS = (50_000, 50, 100)
 
+#: Bytes of notices (or dead letters) per produce request and partition.
+NOTICE_BATCH_BYTES = 512 * 1024
+
 #: Backoff while MongoDB or the broker refuses a batch; the batch is retried, never skipped.
 RETRY_DELAYS_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -106,8 +109,14 @@ def record_outcome(metrics: ProjectorMetrics, outcome: BatchOutcome) -> None:
     now = datetime.now(UTC)
     for dead in outcome.dead_letters:
         metrics.dead_lettered(dead.topic, dead.reason)
+    metrics.applied(
+        (
+            (record.topic, event.type, event.time, record.timestamp)
+            for event, record in outcome.applied
+        ),
+        now,
+    )
     for event, record in outcome.applied:
-        metrics.applied(record.topic, event.type, event.time, record.timestamp, now)
         if event.traceparent is None:
             continue  # the decoder keeps only valid ones
         context = parse_traceparent(event.traceparent)
@@ -192,6 +201,10 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKaf
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
+        # A batch's thousands of notices go out in a few produce requests rather than one
+        # per 16 KiB (the default), each a round trip the batch's commit waits for; under
+        # the broker's default 1 MiB message limit.
+        max_batch_size=NOTICE_BATCH_BYTES,
     )
     consumer = AIOKafkaConsumer(
         *settings.topics.inbound().values(),
@@ -224,9 +237,7 @@ async def consume(
         while not stop.is_set():
             fetching = PhaseClock()
             await track_partitions(consumer, metrics)
-            batches = await consumer.getmany(
-                timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
-            )
+            batches = await fetch_batch(consumer, settings)
             records = flatten(batches)
             if not records:
                 continue
@@ -254,6 +265,31 @@ async def consume(
             # Failing: no offset may be committed by a task that outlives the consumer.
             finishing.cancel()
             await asyncio.gather(finishing, return_exceptions=True)
+
+
+async def fetch_batch(
+    consumer: AIOKafkaConsumer, settings: ProjectorSettings
+) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    """The next batch: what arrives within ``batch_wait_ms``, topped up with whatever the
+    consumer has already fetched, up to ``batch_max_records``.
+
+    One ``getmany`` returns at most what one fetch brought per partition (about 1 MiB), so a
+    backlog would otherwise go in batches far below the maximum; every document is written
+    once per batch, so the larger a backlog's batches, the fewer writes per event. Caught
+    up, nothing more is waiting and a batch holds what arrived meanwhile.
+    """
+    batches = await consumer.getmany(
+        timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
+    )
+    count = sum(len(records) for records in batches.values())
+    while count and count < settings.batch_max_records:
+        more = await consumer.getmany(timeout_ms=0, max_records=settings.batch_max_records - count)
+        if not more:
+            break
+        for tp, records in more.items():
+            batches.setdefault(tp, []).extend(records)
+            count += len(records)
+    return batches
 
 
 async def finish_batch(
