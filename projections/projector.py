@@ -36,11 +36,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey
-from projections.dead_letter import DeadLetter
+from projections.dead_letter import DeadLetter, InboundRecord
 from projections.effects import (
     Effects,
     Fold,
@@ -64,17 +64,6 @@ log = logging.getLogger(__name__)
 CONFLICT_REPLANS = 30
 
 
-class InboundRecord(Protocol):
-    """The parts of a Kafka consumer record the projector reads."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-
-
 @dataclass
 class BatchOutcome:
     """What a processed batch asks the Kafka side to publish before committing."""
@@ -89,18 +78,6 @@ class BatchOutcome:
     phases: PhaseClock = field(default_factory=PhaseClock)
 
 
-def _dead_letter(record: InboundRecord, reason: str) -> DeadLetter:
-    return DeadLetter(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        timestamp=record.timestamp,
-        key=record.key,
-        value=record.value,
-        reason=reason,
-    )
-
-
 def decode_records(
     records: Sequence[InboundRecord], topics: TopicNames
 ) -> tuple[list[tuple[Event, InboundRecord]], list[DeadLetter]]:
@@ -111,16 +88,16 @@ def decode_records(
     for record in records:
         kind = kinds.get(record.topic)
         if record.value is None:
-            dead.append(_dead_letter(record, "record has no value"))
+            dead.append(DeadLetter.of(record, "record has no value"))
             continue
         try:
             event = decode_event(record.value)
         except InvalidEvent as exc:
-            dead.append(_dead_letter(record, exc.reason))
+            dead.append(DeadLetter.of(record, exc.reason))
             continue
         if event.topic_kind != kind:
             dead.append(
-                _dead_letter(record, f"event type {event.type} does not belong on {record.topic}")
+                DeadLetter.of(record, f"event type {event.type} does not belong on {record.topic}")
             )
             continue
         events.append((event, record))
@@ -180,7 +157,7 @@ class BatchProcessor:
         for late in batch.rejected:
             if id(late.event) not in refused:
                 refused.add(id(late.event))
-                outcome.dead_letters.append(_dead_letter(record_of[id(late.event)], late.reason))
+                outcome.dead_letters.append(DeadLetter.of(record_of[id(late.event)], late.reason))
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
         clock.lap("sources")
         outcome.notices = notices(effects, now)
@@ -225,7 +202,7 @@ class BatchProcessor:
             plan = planner.plan_entity(key, current.get(key), entity_events, self._mapping)
             refused.update(id(r.event) for r in plan.rejected)
             outcome.dead_letters.extend(
-                _dead_letter(record_of[id(r.event)], r.reason) for r in plan.rejected
+                DeadLetter.of(record_of[id(r.event)], r.reason) for r in plan.rejected
             )
             outcome.applied_events += len(entity_events) - len(plan.rejected)
             plan_refused = {id(r.event) for r in plan.rejected}

@@ -278,7 +278,7 @@ async def fetch_batch(
     once per batch, so the larger a backlog's batches, the fewer writes per event. Caught
     up, nothing more is waiting and a batch holds what arrived meanwhile.
     """
-    batches = await consumer.getmany(
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = await consumer.getmany(
         timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
     )
     count = sum(len(records) for records in batches.values())

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +17,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from projections.dead_letter import KafkaRecord as Record
 from readmodel import documents
 from readmodel.kafka_admin import partitions_of
 from readmodel.topics import TopicNames
 from tests.integration.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Record:
-    """A record as the projector reads it from Kafka, for feeding ``BatchProcessor`` directly."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
 
 
 def records_of(triples: Iterable[tuple[str, bytes | None, bytes | None]]) -> list[Record]:
