@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from observability.trace_context import parse_traceparent
+
 #: Attributes every ``LogRecord`` has; anything else on a record came from ``extra``.
 _STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -30,6 +32,19 @@ def add_context(source: ContextSource) -> None:
     """Fields added to every line (e.g. the current request id); set once at start-up."""
     if source not in _context_sources:
         _context_sources.append(source)
+
+
+def log_traced(
+    logger: logging.Logger, message: str, traceparent: object, fields: Mapping[str, Any]
+) -> None:
+    """An info line continuing the trace of ``traceparent`` (its ``trace_id``, and its span
+    as ``parent_span_id``) with ``fields``; nothing when there is no valid trace to follow."""
+    context = parse_traceparent(traceparent)
+    if context is not None:
+        logger.info(
+            message,
+            extra={"trace_id": context.trace_id, "parent_span_id": context.span_id, **fields},
+        )
 
 
 class JsonFormatter(logging.Formatter):

@@ -19,7 +19,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pymongo import AsyncMongoClient
 
-from observability.trace_context import parse_traceparent
+from observability.json_logs import log_traced
 from projections.metrics import ProjectorMetrics
 from projections.phases import PhaseClock
 from projections.projector import BatchOutcome, BatchProcessor
@@ -119,23 +119,21 @@ def record_outcome(metrics: ProjectorMetrics, outcome: BatchOutcome) -> None:
     for event, record in outcome.applied:
         if event.traceparent is None:
             continue  # the decoder keeps only valid ones
-        context = parse_traceparent(event.traceparent)
-        if context is not None:
-            log.info(
-                "event applied",
-                extra={
-                    "trace_id": context.trace_id,
-                    "parent_span_id": context.span_id,
-                    "event_id": event.id,
-                    "event_source": event.source,
-                    "event_type": event.type,
-                    "subject": event.subject,
-                    "customer_ids": [event.customer_id],
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                },
-            )
+        log_traced(
+            log,
+            "event applied",
+            event.traceparent,
+            {
+                "event_id": event.id,
+                "event_source": event.source,
+                "event_type": event.type,
+                "subject": event.subject,
+                "customer_ids": [event.customer_id],
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+            },
+        )
 
 
 async def track_partitions(consumer: AIOKafkaConsumer, metrics: ProjectorMetrics) -> None:
