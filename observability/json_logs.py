@@ -34,19 +34,6 @@ def add_context(source: ContextSource) -> None:
         _context_sources.append(source)
 
 
-def log_traced(
-    logger: logging.Logger, message: str, traceparent: object, fields: Mapping[str, Any]
-) -> None:
-    """An info line continuing the trace of ``traceparent`` (its ``trace_id``, and its span
-    as ``parent_span_id``) with ``fields``; nothing when there is no valid trace to follow."""
-    context = parse_traceparent(traceparent)
-    if context is not None:
-        logger.info(
-            message,
-            extra={"trace_id": context.trace_id, "parent_span_id": context.span_id, **fields},
-        )
-
-
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -72,3 +59,15 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def log_traced_hop(
+    logger: logging.Logger, message: str, traceparent: object, **fields: Any
+) -> None:
+    """Log one hop of a traced message at INFO, under the trace it carries (``trace_id``, and
+    the sender's span as ``parent_span_id``) with ``fields``; nothing when it carries no valid
+    ``traceparent``: only traced messages get a line per hop."""
+    trace = parse_traceparent(traceparent)
+    if trace is not None:
+        extra = {"trace_id": trace.trace_id, "parent_span_id": trace.span_id, **fields}
+        logger.info(message, extra=extra)

@@ -19,7 +19,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pymongo import AsyncMongoClient
 
-from observability.json_logs import log_traced
+from observability.json_logs import log_traced_hop
 from projections.metrics import ProjectorMetrics
 from projections.phases import PhaseClock
 from projections.projector import BatchOutcome, BatchProcessor
@@ -119,20 +119,18 @@ def record_outcome(metrics: ProjectorMetrics, outcome: BatchOutcome) -> None:
     for event, record in outcome.applied:
         if event.traceparent is None:
             continue  # the decoder keeps only valid ones
-        log_traced(
+        log_traced_hop(
             log,
             "event applied",
             event.traceparent,
-            {
-                "event_id": event.id,
-                "event_source": event.source,
-                "event_type": event.type,
-                "subject": event.subject,
-                "customer_ids": [event.customer_id],
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-            },
+            event_id=event.id,
+            event_source=event.source,
+            event_type=event.type,
+            subject=event.subject,
+            customer_ids=[event.customer_id],
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
         )
 
 

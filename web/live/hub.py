@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from graph.subscriptions import FeedUnavailable
-from observability.json_logs import log_traced
+from observability.json_logs import log_traced_hop
 from readmodel.changes import ShipmentChange
 from web.live.buffer import SubscriberQueue
 from web.live.closes import FEED_INTERRUPTED, SHUTTING_DOWN, CloseReason
@@ -155,17 +155,15 @@ class LiveHub:
             else:
                 subscriber.terminate(self._overflow_reason)
         # the last hop of a traced milestone: same trace id as the source event's
-        log_traced(
+        log_traced_hop(
             logger,
             "notice dispatched",
             change.traceparent,
-            {
-                "notice_id": change.notice_id,
-                "shipment_id": change.shipment_id,
-                "customer_ids": [change.customer_id],
-                "offset": offset,
-                "subscriptions": delivered,
-            },
+            notice_id=change.notice_id,
+            shipment_id=change.shipment_id,
+            customer_ids=[change.customer_id],
+            offset=offset,
+            subscriptions=delivered,
         )
 
     # --- the consumer loop ----------------------------------------------------------------
