@@ -36,6 +36,7 @@ GRAPHQL_VALIDATION_FAILED), and a document with several operations but no ``oper
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from graphql import (
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLSyntaxError,
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
@@ -68,6 +70,7 @@ from web.admission import LaneFull
 from web.document_cache import (
     CheckedDocument,
     DocumentCache,
+    Screen,
     TooManyTokens,
     count_selections,
     validate_document,
@@ -318,51 +321,49 @@ def limit_errors(
 
 
 def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
-    errors = []
-    if measure.depth > limits.max_depth:
-        errors.append(
-            too_complex(
-                f"The query is nested {measure.depth} levels deep, more than the limit of "
-                f"{limits.max_depth} (MAX_QUERY_DEPTH).",
-                limit="MAX_QUERY_DEPTH",
-                allowed=limits.max_depth,
-                actual=measure.depth,
-            )
+    """One error per limit ``measure`` exceeds, each naming its setting."""
+    checks = (
+        (
+            "MAX_QUERY_DEPTH",
+            limits.max_depth,
+            measure.depth,
+            "The query is nested {actual} levels deep, more than the limit of {allowed}",
+            "",
+        ),
+        (
+            "MAX_ALIASES",
+            limits.max_aliases,
+            measure.aliases,
+            "The query uses {actual} aliases, more than the limit of {allowed}",
+            "",
+        ),
+        (
+            "MAX_ENTITY_REPRESENTATIONS",
+            limits.max_entity_representations,
+            measure.representations,
+            "_entities is asked to resolve {actual} representations, more than the limit "
+            "of {allowed}",
+            ": send them in smaller batches",
+        ),
+        (
+            "MAX_QUERY_COST",
+            limits.max_cost,
+            measure.cost,
+            "The query's estimated cost is {actual}, more than the limit of {allowed}",
+            ". Every list multiplies the cost of what it selects by its `first` argument "
+            f"(default {limits.default_page_size}): ask for smaller pages or fewer nested lists",
+        ),
+    )
+    return [
+        too_complex(
+            f"{says.format(actual=actual, allowed=allowed)} ({setting}){advice}.",
+            limit=setting,
+            allowed=allowed,
+            actual=actual,
         )
-    if measure.aliases > limits.max_aliases:
-        errors.append(
-            too_complex(
-                f"The query uses {measure.aliases} aliases, more than the limit of "
-                f"{limits.max_aliases} (MAX_ALIASES).",
-                limit="MAX_ALIASES",
-                allowed=limits.max_aliases,
-                actual=measure.aliases,
-            )
-        )
-    if measure.representations > limits.max_entity_representations:
-        errors.append(
-            too_complex(
-                f"_entities is asked to resolve {measure.representations} representations, "
-                f"more than the limit of {limits.max_entity_representations} "
-                "(MAX_ENTITY_REPRESENTATIONS): send them in smaller batches.",
-                limit="MAX_ENTITY_REPRESENTATIONS",
-                allowed=limits.max_entity_representations,
-                actual=measure.representations,
-            )
-        )
-    if measure.cost > limits.max_cost:
-        errors.append(
-            too_complex(
-                f"The query's estimated cost is {measure.cost}, more than the limit of "
-                f"{limits.max_cost} (MAX_QUERY_COST). Every list multiplies the cost of what "
-                f"it selects by its `first` argument (default {limits.default_page_size}): "
-                "ask for smaller pages or fewer nested lists.",
-                limit="MAX_QUERY_COST",
-                allowed=limits.max_cost,
-                actual=measure.cost,
-            )
-        )
-    return errors
+        for setting, allowed, actual, says, advice in checks
+        if actual > allowed
+    ]
 
 
 def screen_document(
@@ -386,6 +387,11 @@ def screen_document(
     measure = measure_document(schema, document, {}, limits.default_page_size)
     errors.extend(refusals(Measure(depth=measure.depth, aliases=measure.aliases), limits))
     return errors or literal_errors(document)
+
+
+def screen_for(limits: QueryLimits) -> Screen:
+    """``screen_document`` with ``limits``, picklable: validation workers run it too."""
+    return functools.partial(screen_document, limits=limits)
 
 
 class QueryLimitsExtension(SchemaExtension):
@@ -453,8 +459,10 @@ class QueryLimitsExtension(SchemaExtension):
                         limit="MAX_QUERY_TOKENS",
                         allowed=exc.max_tokens,
                     ) from None
-                except GraphQLError:
-                    pass  # a syntax error: Strawberry parses again and reports it
+                except GraphQLSyntaxError as error:
+                    # Reported as is, not parsed again by Strawberry: the text may be large.
+                    error.extensions = {"code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value}
+                    raise
                 else:
                     context.graphql_document = self._checked.document
         if context.graphql_document is not None:

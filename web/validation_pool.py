@@ -32,45 +32,152 @@ document.
 from __future__ import annotations
 
 import asyncio
+import copyreg
+import io
 import logging
 import multiprocessing
 import multiprocessing.forkserver
+import pickle
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Final
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    NameNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    Source,
+)
+from graphql.language import Location
 
 from web.admission import Lane
-from web.document_cache import validate_document
+from web.document_cache import CheckedDocument, DocumentCache, Screen, TooManyTokens
 
 logger = logging.getLogger("web.validation_pool")
 
 #: Modules the fork server imports once, so that each worker forked from it starts warm.
-PRELOAD: Final = ["graph.schema", "strawberry.schema.schema"]
+PRELOAD: Final = ["graph.schema", "strawberry.schema.schema", "web.limits"]
 
-#: (message, positions, extensions) of one validation error.
+#: (message, positions, extensions) of one error.
 ErrorData = tuple[str, list[int], dict[str, Any] | None]
 
-_worker_schema: GraphQLSchema | None = None
+#: What a worker answers for one text (plain data: it crosses a pipe):
+#: ("tokens",) past ``MAX_QUERY_TOKENS``; ("syntax", description, position);
+#: ("refused", operations as (type, name), errors) for a document that must not run;
+#: ("valid", the document pickled by ``_dump_document``).
+Verdict = tuple[Any, ...]
+
+_worker: tuple[GraphQLSchema, DocumentCache] | None = None
 
 
-def _start_worker(schema_factory: Callable[[], GraphQLSchema]) -> None:
-    global _worker_schema
-    _worker_schema = schema_factory()
+def _start_worker(
+    schema_factory: Callable[[], GraphQLSchema],
+    max_tokens: int | None,
+    screen: Screen | None,
+    max_errors: int | None,
+) -> None:
+    global _worker
+    checker = DocumentCache(0, max_tokens=max_tokens, screen=screen, max_errors=max_errors)
+    _worker = (schema_factory(), checker)
 
 
-def _validate_in_worker(
-    query: str, rules: tuple[type[ASTValidationRule], ...], max_errors: int | None
-) -> list[ErrorData]:
-    assert _worker_schema is not None, "the worker's initializer builds the schema"
-    document = parse(query)
-    return [
-        (error.message, list(error.positions or ()), error.extensions or None)
-        for error in validate_document(_worker_schema, document, rules, max_errors)
+def _check_in_worker(query: str, rules: tuple[type[ASTValidationRule], ...]) -> Verdict:
+    """The whole check of a new text, as the event loop would make it
+    (``DocumentCache.check_now``), reduced to a verdict."""
+    assert _worker is not None, "the worker's initializer builds the schema"
+    schema, checker = _worker
+    try:
+        checked = checker.check_now(schema, query, rules)
+    except TooManyTokens:
+        return ("tokens",)
+    except GraphQLSyntaxError as error:
+        description = error.message.removeprefix("Syntax Error: ")
+        return ("syntax", description, (error.positions or [0])[0])
+    if not checked.errors:
+        return ("valid", _dump_document(checked.document))
+    operations = [
+        (d.operation.value, d.name.value if d.name else None)
+        for d in checked.document.definitions
+        if isinstance(d, OperationDefinitionNode)
     ]
+    errors = [(e.message, list(e.positions or ()), e.extensions or None) for e in checked.errors]
+    return ("refused", operations, errors)
+
+
+class _DocumentPickler(pickle.Pickler):
+    """Pickles a parsed document with each location as its character offsets and a
+    reference to the source, which the parent fills in with its own (the same text).
+
+    graphql-core pickles each location with its two tokens (restored by a Python
+    ``__setstate__`` each) and the source text, which made restoring a document cost as much
+    as parsing it. Errors need only a location's offsets and source; tokens serve the parser.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is Location:
+            state = {"start": obj.start, "end": obj.end, "source": obj.source}
+            return copyreg.__newobj__, (Location,), (None, state)
+        return NotImplemented
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return "source" if type(obj) is Source else None
+
+
+class _DocumentUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, source: Source) -> None:
+        super().__init__(io.BytesIO(data))
+        self.source = source
+
+    def persistent_load(self, pid: Any) -> Source:
+        return self.source
+
+
+def _dump_document(document: DocumentNode) -> bytes:
+    buffer = io.BytesIO()
+    _DocumentPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(document)
+    return buffer.getvalue()
+
+
+def _load_document(data: bytes, source: Source) -> DocumentNode:
+    """The worker's document, its locations pointing into ``source`` (the same text)."""
+    document: DocumentNode = _DocumentUnpickler(data, source).load()
+    return document
+
+
+def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedDocument:
+    """The parent's ``CheckedDocument`` for a worker's verdict on ``query``; raises what
+    ``DocumentCache.check_now`` raises, so both places of checking read alike."""
+    source = Source(query)
+    kind = verdict[0]
+    if kind == "tokens":
+        raise TooManyTokens(max_tokens or 0)
+    if kind == "syntax":
+        raise GraphQLSyntaxError(source, verdict[2], verdict[1])
+    if kind == "valid":
+        return CheckedDocument(_load_document(verdict[1], source), ())
+    operations = tuple(
+        OperationDefinitionNode(
+            operation=OperationType(operation),
+            name=NameNode(value=name) if name is not None else None,
+            variable_definitions=(),
+            directives=(),
+            selection_set=SelectionSetNode(selections=()),
+        )
+        for operation, name in verdict[1]
+    )
+    errors = tuple(
+        GraphQLError(message, source=source, positions=positions or None, extensions=extensions)
+        for message, positions, extensions in verdict[2]
+    )
+    return CheckedDocument(DocumentNode(definitions=operations), errors, screened=True)
 
 
 def _start_fork_server() -> None:
@@ -108,18 +215,24 @@ class ValidationUnavailable(Exception):
 
 
 class ValidationPool:
-    """Worker processes that validate documents for one app (``processes`` of them)."""
+    """Worker processes that check new documents for one app (``processes`` of them), with
+    the app's token limit, screen (a picklable callable: ``functools.partial`` of
+    ``web.limits.screen_document``) and error cap."""
 
     def __init__(
         self,
         lane: Lane,
         *,
         processes: int = 1,
+        max_tokens: int | None = None,
+        screen: Screen | None = None,
         max_errors: int | None = None,
         schema_factory: Callable[[], GraphQLSchema] = portal_graphql_schema,
     ) -> None:
         self.lane = lane
         self.processes = processes
+        self.max_tokens = max_tokens
+        self.screen = screen
         self.max_errors = max_errors
         self.schema_factory = schema_factory
         self._executor: ProcessPoolExecutor | None = None
@@ -134,20 +247,17 @@ class ValidationPool:
                 max_workers=self.processes,
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(self.schema_factory,),
+                initargs=(self.schema_factory, self.max_tokens, self.screen, self.max_errors),
             )
         return self._executor
 
-    async def validate(
-        self,
-        client: Hashable,
-        query: str,
-        document: DocumentNode,
-        rules: Sequence[type[ASTValidationRule]],
-    ) -> list[GraphQLError]:
-        """The validation errors of ``document`` (parsed from ``query``), computed in a
-        worker. Raises ``web.admission.LaneFull`` when ``client`` gets no place in the lane
-        and ``ValidationUnavailable`` when the worker died."""
+    async def check(
+        self, client: Hashable, query: str, rules: Sequence[type[ASTValidationRule]]
+    ) -> CheckedDocument:
+        """``query`` parsed, screened and validated in a worker: the event loop only restores
+        the worker's document (a valid one; a refused one is its errors and operations).
+        Raises ``web.admission.LaneFull`` when ``client`` gets no place in the lane,
+        ``ValidationUnavailable`` when the worker died, and what ``checked_of`` raises."""
         self.lane.enter(client)
         loop = asyncio.get_running_loop()
 
@@ -164,24 +274,20 @@ class ValidationPool:
         handoff.add_done_callback(_retrieve)
         pool, job = await asyncio.shield(handoff)
         try:
-            found = await asyncio.wrap_future(job)
+            verdict = await asyncio.wrap_future(job)
         except BrokenProcessPool as exc:
             logger.error("a validation worker died; a new pool starts with the next document")
             with self._lock:
                 self._discard(pool)
             raise ValidationUnavailable("the validation worker stopped") from exc
-        source = document.loc.source if document.loc is not None else None
-        return [
-            GraphQLError(message, source=source, positions=positions or None, extensions=ext)
-            for message, positions, ext in found
-        ]
+        return checked_of(verdict, query, self.max_tokens)
 
     def _submit(
         self,
         query: str,
         rules: tuple[type[ASTValidationRule], ...],
         release: Callable[[object], None],
-    ) -> tuple[ProcessPoolExecutor, Future[list[ErrorData]]]:
+    ) -> tuple[ProcessPoolExecutor, Future[Verdict]]:
         """Hand the document to a worker (in a thread); ``release`` runs when the worker is
         done with it, or now if it could not be handed over. The place in the lane is thus
         given back when the worker is free again, not when the request stops waiting: a
@@ -192,11 +298,11 @@ class ValidationPool:
             with self._lock:
                 pool = self._pool()
                 try:
-                    job = pool.submit(_validate_in_worker, query, rules, self.max_errors)
+                    job = pool.submit(_check_in_worker, query, rules)
                 except BrokenProcessPool:
                     self._discard(pool)
                     pool = self._pool()
-                    job = pool.submit(_validate_in_worker, query, rules, self.max_errors)
+                    job = pool.submit(_check_in_worker, query, rules)
         except BaseException:
             release(None)
             raise

@@ -4,20 +4,16 @@ environment as in production: what the process, browser, tracing and broker-down
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-import httpx
-
 from tests.conftest import Stack
 from tests.helpers import SECRET
-from tests.integration.processes import terminate
+from tests.integration.processes import NotHealthy, terminate, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,20 +44,10 @@ class ApiProcess:
         return self.log_path.read_text(errors="replace")
 
     async def wait_ready(self, within: float = 30.0) -> None:
-        deadline = time.monotonic() + within
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise AssertionError(
-                        f"API exited with {self.process.returncode}:\n{self.log()}"
-                    )
-                try:
-                    if (await client.get(f"{self.url}/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"API not up within {within}s:\n{self.log()}")
+        try:
+            await wait_healthy(self.process, f"{self.url}/healthz", within)
+        except NotHealthy as exc:
+            raise AssertionError(f"API {exc}:\n{self.log()}") from None
 
     def stop(self) -> int:
         status = terminate(self.process)
