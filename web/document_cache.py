@@ -57,7 +57,7 @@ INLINE_TOKENS: Final = 64
 #: Anything that can start a GraphQL token. Every token holds at least one match and a
 #: match never spans two tokens, so the count is never below the parser's (a string or a
 #: comment counts each word: more, which only sends a text to the worker sooner).
-_TOKEN_START: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*|[-0-9.]+|[^\s,_A-Za-z0-9.-]")
+_TOKEN_START: Final = re.compile(r"\.\.\.|-?[0-9]+|[_A-Za-z][_0-9A-Za-z]*|[^\s,_A-Za-z0-9]")
 
 #: Refusals of a document found before validation (``web.limits``); empty to validate it.
 Screen = Callable[[GraphQLSchema, DocumentNode], list[GraphQLError]]
