@@ -113,12 +113,11 @@ def _check_in_worker(query: str, rules: tuple[type[ASTValidationRule], ...]) -> 
 
 
 class _DocumentPickler(pickle.Pickler):
-    """Pickles a parsed document with each location as its character offsets and a
-    reference to the source, which the parent fills in with its own (the same text).
+    """Pickles a parsed document with each location as its offsets and source only.
 
-    graphql-core pickles each location with its two tokens (restored by a Python
-    ``__setstate__`` each) and the source text, which made restoring a document cost as much
-    as parsing it. Errors need only a location's offsets and source; tokens serve the parser.
+    graphql-core pickles a location with its two tokens, each restored by a Python
+    ``__setstate__``, which made restoring a document cost as much as parsing it. Errors
+    need only a location's offsets and source; the tokens serve the parser alone.
     """
 
     def reducer_override(self, obj: Any) -> Any:
@@ -127,29 +126,11 @@ class _DocumentPickler(pickle.Pickler):
             return copyreg.__newobj__, (Location,), (None, state)
         return NotImplemented
 
-    def persistent_id(self, obj: Any) -> str | None:
-        return "source" if type(obj) is Source else None
-
-
-class _DocumentUnpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, source: Source) -> None:
-        super().__init__(io.BytesIO(data))
-        self.source = source
-
-    def persistent_load(self, pid: Any) -> Source:
-        return self.source
-
 
 def _dump_document(document: DocumentNode) -> bytes:
     buffer = io.BytesIO()
     _DocumentPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(document)
     return buffer.getvalue()
-
-
-def _load_document(data: bytes, source: Source) -> DocumentNode:
-    """The worker's document, its locations pointing into ``source`` (the same text)."""
-    document: DocumentNode = _DocumentUnpickler(data, source).load()
-    return document
 
 
 def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedDocument:
@@ -162,7 +143,7 @@ def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedD
     if kind == "syntax":
         raise GraphQLSyntaxError(source, verdict[2], verdict[1])
     if kind == "valid":
-        return CheckedDocument(_load_document(verdict[1], source), ())
+        return CheckedDocument(pickle.loads(verdict[1]), ())  # its own Source, the same text
     operations = tuple(
         OperationDefinitionNode(
             operation=OperationType(operation),
