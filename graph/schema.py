@@ -81,7 +81,7 @@ class PortalSchema(strawberry.federation.Schema):
         if unexpected:
             super().process_errors(unexpected, execution_context)
 
-    async def entities_resolver(
+    async def entities_resolver(  # type: ignore[override]  # a resolver may be async
         self, info: Info, representations: list[FederationAny]
     ) -> list[FederationAny]:
         """Every usable representation resolved at once: one store read per entity type and
@@ -99,7 +99,7 @@ class PortalSchema(strawberry.federation.Schema):
             entity = ENTITY_CLASSES[representation["__typename"]]
             number = number_for(entity.KIND, str(representation["id"]))
             by_type.setdefault(representation["__typename"], []).append((index, number))
-        resolved = await asyncio.gather(
+        resolved: list[list[Any]] = await asyncio.gather(
             *(
                 ENTITY_CLASSES[type_name].resolve_ids(info, [number for _, number in wanted])
                 for type_name, wanted in by_type.items()

@@ -100,7 +100,7 @@ def _check_in_worker(query: str, rules: tuple[type[ASTValidationRule], ...]) -> 
         return ("tokens",)
     except GraphQLSyntaxError as error:
         description = error.message.removeprefix("Syntax Error: ")
-        return ("syntax", description, (error.positions or [0])[0])
+        return ("syntax", description, next(iter(error.positions or ()), 0))
     if not checked.errors:
         return ("valid", _dump_document(checked.document))
     operations = [
@@ -123,7 +123,8 @@ class _DocumentPickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is Location:
             state = {"start": obj.start, "end": obj.end, "source": obj.source}
-            return copyreg.__newobj__, (Location,), (None, state)
+            # ``__newobj__`` by name: pickle writes its NEWOBJ opcode, no Python call to load
+            return copyreg.__newobj__, (Location,), (None, state)  # type: ignore[attr-defined]
         return NotImplemented
 
 
