@@ -15,11 +15,14 @@ A text seen for the first time is the expensive case, and the one an attacker co
   AST in one linear walk) may refuse the document, and then it is not validated at all:
   validation is the costly step (graphql-core's overlapping-fields rule is quadratic in
   fields that share a response name: 850 of them took 2.6 s);
-* what remains is validated in a worker *process* when the document is larger than a
-  handful of selections (``web.validation_pool``: a thread would hold the GIL, and the event
-  loop with it), through a lane bounded in total and per client, so that even the largest
-  document within the limits does not hold the event loop, and a stream of novel documents
-  is refused (429) rather than queued ahead of other clients' requests.
+* what remains is validated.
+
+All three run on the event loop for a text of at most ``INLINE_TOKENS`` tokens (counted by
+``estimated_tokens`` before any parsing); a larger new text is checked entirely in a worker
+*process* (``web.validation_pool``: a thread would hold the GIL, and the event loop with it),
+through a lane bounded in total and per client, so that the event loop never parses or
+validates a large text, and a stream of novel documents is refused (429) rather than queued
+ahead of other clients' requests.
 
 Persisted operations (``web.persisted``) are checked at start-up and *pinned*: they stay
 outside the LRU, so unique texts never evict an operation an app depends on.

@@ -1,20 +1,22 @@
-"""Validation of new, large documents in a worker process, admitted through a fair lane.
+"""The whole check of new, large documents in a worker process, admitted through a lane.
 
-graphql-core's validation is pure Python and, for a document of 100 selections within the
-limits, costs 10-40 ms (its overlapping-fields rule compares fields that share a response
-name pairwise; fragments spread within fragments multiply the comparisons). On the event
-loop that is 10-40 ms every other request waits. In a thread it is no better: the thread
-holds the GIL, and the event loop's thread waits up to the switch interval (5 ms) for it
-each time it wants it back, after every socket read and every driver reply, so a trivial
-request behind two validating threads took 170-300 ms (``bench/abuse.py``, session 4). In a
-process of its own, validation runs on whatever core the OS finds, and the event loop only
-waits for a reply on a pipe.
+graphql-core's parser and validation are pure Python. For a text within the limits, parsing
+costs 5-10 ms (about 20 µs per token) and validation 10-40 ms (its overlapping-fields rule
+compares fields that share a response name pairwise; fragments spread within fragments
+multiply the comparisons). On the event loop that is every other request's wait. In a
+thread it is no better: the thread holds the GIL, and the event loop's thread waits up to
+the switch interval (5 ms) for it each time it wants it back, so a trivial request behind
+two validating threads took 170-300 ms (``bench/abuse.py``, session 4). In a process of its
+own, the check runs on whatever core the OS finds, and the event loop waits for a pipe.
 
-What crosses the pipe is the query text and the rules (by name); the worker parses it again
-(the parent parsed it already, under ``MAX_QUERY_TOKENS``, and keeps its own document for
-execution) and returns each error's message, positions and extensions, which the parent
-turns back into ``GraphQLError``\\ s against its own source: positions in the same text are
-the same.
+What crosses the pipe is the query text and the rules (by name). The worker parses (under
+``MAX_QUERY_TOKENS``), screens and validates exactly as the event loop does for a small text
+(``DocumentCache.check_now``) and answers a ``Verdict``: plain data for a refusal (the
+errors' messages, positions and extensions, and the operations' names and types, which is
+all the parent needs to answer), or the valid document pickled with locations as offsets
+(``_DocumentPickler``). The parent turns it back into a ``CheckedDocument`` (``checked_of``)
+without parsing anything: session 5 parsed every such text on the event loop first, which
+was most of the 13-21 ms of API CPU a hostile document cost.
 
 Admission (``web.admission.Lane``): at most ``DOCUMENT_CHECK_QUEUE`` documents wait or run
 per process, at most ``DOCUMENT_CHECK_PER_CLIENT`` from one client; a request that finds no
