@@ -7,7 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import strawberry
-from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema
+from graphql import (
+    GraphQLAbstractType,
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    GraphQLUnionType,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.federation.schema import FederationAny
 from strawberry.types import ExecutionContext
@@ -127,7 +134,30 @@ def build_schema(*, extensions: Sequence[ExtensionSpec] = ()) -> strawberry.fede
         execution_context_class=SubscriptionExecutionContext,
     )
     direct_resolvers.install(schema, resolved_type_names(schema._schema))
+    _resolve_entities_by_class(schema._schema)
     return schema
+
+
+def _resolve_entities_by_class(schema: GraphQLSchema) -> None:
+    """Name an ``_entities`` item's type from its class, in one lookup.
+
+    Strawberry's union resolver tries ``strawberry.cast``, then matches the object against
+    every object type's definition in turn: about a third of the event loop's time for an
+    ``_entities`` request of 100 orders. Every item ``entities_resolver`` returns is an
+    ``Order``, ``Shipment`` or ``Invoice`` (the GraphQL types of the same names); anything
+    else still goes to Strawberry's resolver.
+    """
+    union = schema.type_map.get("_Entity")
+    if not isinstance(union, GraphQLUnionType) or union.resolve_type is None:
+        return
+    strawberrys = union.resolve_type
+    names = {entity: name for name, entity in ENTITY_CLASSES.items()}
+
+    def resolve(root: Any, info: GraphQLResolveInfo[Any], abstract: GraphQLAbstractType) -> Any:
+        name = names.get(type(root))
+        return name if name is not None else strawberrys(root, info, abstract)
+
+    union.resolve_type = resolve
 
 
 def resolved_type_names(schema: GraphQLSchema) -> list[str]:
