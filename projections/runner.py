@@ -8,7 +8,6 @@ the same documents as one process.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pymongo import AsyncMongoClient
 
+from config.garbage import tune_garbage_collection
 from observability.json_logs import log_traced_hop
 from projections.metrics import ProjectorMetrics
 from projections.phases import PhaseClock
@@ -31,12 +31,6 @@ from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
-#: CPython collects its youngest generation every 700 net allocations by default. A batch
-#: allocates millions of short-lived objects (decoded events, document copies, BSON) and
-#: keeps few, so those collections mostly walk live batch data again and again: with
-#: these thresholds the projector spends about a third less CPU on its pure work per event
-#: (measured on the bench's stream), for a few more MiB of garbage between collections.
-GC_THRESHOLDS = (50_000, 50, 100)
 
 #: Bytes of notices (or dead letters) per produce request and partition.
 NOTICE_BATCH_BYTES = 512 * 1024
@@ -152,7 +146,7 @@ async def run_projector(
 ) -> None:
     """Consume until ``stop``; ``metrics`` are the process's served instruments, if any."""
     metrics = metrics or ProjectorMetrics()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_garbage_collection()
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         settings.mongodb_uri,
         tz_aware=True,
