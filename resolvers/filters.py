@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from readmodel import documents
+from readmodel.search_keys import fragment_keys
 from resolvers.errors import BadUserInput
 
 #: Order statuses derived from ``cancelled`` and ``fulfillmentStage``.
@@ -221,6 +222,11 @@ class ShipmentSearch:
 
     ``text`` matches, case-insensitively and as a substring, a shipment's id, tracking number,
     order ids, destination city, and the customer reference or ship-to name of its orders.
+
+    Two ways to find them, with the same answer: through the search documents
+    (``readmodel.search_keys``: ``keys``, ``order_keys_filter``, ``shipment_keys_filter``,
+    then the shipments by id, ``among``), or by the pattern over the entities themselves
+    (``order_filter``, ``shipment_filter``), which no index serves.
     """
 
     text: str
@@ -239,6 +245,40 @@ class ShipmentSearch:
     def pattern(self) -> dict[str, Any]:
         """A ``$regex`` condition for the text, escaped: the client's text is never a regex."""
         return {"$regex": re.escape(self.text), "$options": "i"}
+
+    def keys(self) -> list[str] | None:
+        """The search keys every match holds; None when the text is too short to have any."""
+        return fragment_keys(self.text)
+
+    def _keyed(self, keys: list[str]) -> dict[str, Any]:
+        """Search documents holding ``keys`` (the index) whose values contain the text."""
+        held = keys[0] if len(keys) == 1 else {"$all": keys}
+        return {"keys": held, "text": self.pattern()}
+
+    def order_keys_filter(self, keys: list[str]) -> dict[str, Any]:
+        """Search documents of the orders whose own values match."""
+        return combine({"kind": documents.ORDERS}, self._keyed(keys), self._narrowing())
+
+    def shipment_keys_filter(self, keys: list[str], order_ids: Iterable[str]) -> dict[str, Any]:
+        """Search documents of the shipments matching themselves or shipping ``order_ids``."""
+        matching = self._keyed(keys)
+        ids = sorted(set(order_ids))
+        alternatives = [matching, {"orderIds": {"$in": ids}}] if ids else [matching]
+        return combine({"kind": documents.SHIPMENTS}, _any_of(alternatives), self._narrowing())
+
+    def _narrowing(self) -> dict[str, Any]:
+        return {"customerId": self.customer_id} if self.customer_id is not None else {}
+
+    def among(self, shipment_ids: Iterable[str]) -> dict[str, Any]:
+        """The shipments of ``shipment_ids`` that also meet the structured conditions."""
+        return combine({"_id": {"$in": sorted(set(shipment_ids))}}, self._structured())
+
+    def _structured(self) -> dict[str, Any]:
+        return ShipmentFilter(
+            statuses=self.statuses,
+            planned_pickup=self.planned_pickup,
+            customer_id=self.customer_id,
+        ).mongo()
 
     def order_filter(self) -> dict[str, Any]:
         """Orders whose own fields match; their shipments are search hits too."""
@@ -263,9 +303,4 @@ class ShipmentSearch:
         order_ids = sorted(set(matching_order_ids))
         if order_ids:
             alternatives.append({"orderIds": {"$in": order_ids}})
-        structured = ShipmentFilter(
-            statuses=self.statuses,
-            planned_pickup=self.planned_pickup,
-            customer_id=self.customer_id,
-        ).mongo()
-        return combine({"$or": alternatives}, structured)
+        return combine({"$or": alternatives}, self._structured())

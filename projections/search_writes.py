@@ -1,0 +1,134 @@
+"""The projector's writes of the search side collection (``readmodel.search_keys``).
+
+A batch writes the search documents of its orders and shipments after their own documents
+and before ``BatchProcessor.process`` returns, so, like every other write of the batch, they
+land before its offsets are committed. Only entities whose search document would differ are
+written (``search_documents_to_write``): a new entity, one whose searchable values or
+entitlement fields changed, and one whose batch repeats events the store already holds. The
+last is the re-run of a batch that crashed after its entity writes and before these: its
+entities then show no change, so their search documents are derived again from the stored
+document. Most events (milestones, fulfillment progress, payments) change nothing searchable
+and write nothing here, which is the point of the side collection.
+
+Every write is idempotent and never goes backwards: an upsert guarded by the entity's
+``rev`` (a document derived from the same ``rev`` is the same document). A guarded upsert
+that finds a newer document, or lost the race to create it, is refused as a duplicate and
+sent again without upsert, where the guard decides; a document still missing then fails the
+batch, which runs again.
+
+A generation written before search documents existed is filled once (``ensure_complete``,
+before the projector's first batch in a generation), which then writes the marker without
+which readers search the slow way (``resolvers.readers``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.errors import PyMongoError
+
+from projections.effects import Effects
+from projections.store import CHUNK, ProjectionStore, StoreError
+from readmodel.documents import SEARCH_KEYS
+from readmodel.search_keys import (
+    COMPLETE_MARKER,
+    COPIED,
+    SEARCHABLE,
+    SearchDocument,
+    search_document,
+    search_source,
+)
+
+
+def search_documents_to_write(effects: Sequence[Effects]) -> list[SearchDocument]:
+    """The search documents a batch's effects call for (pure; see the module docstring)."""
+    out: list[SearchDocument] = []
+    for effect in effects:
+        kind = effect.key.kind
+        if kind not in SEARCHABLE:
+            continue
+        before = effect.before
+        if before is not None and search_source(kind, before) == search_source(kind, effect.after):
+            continue
+        document = search_document(kind, effect.key.id, effect.after)
+        if document is not None:
+            out.append(document)
+    return out
+
+
+async def write_search_keys(
+    store: ProjectionStore, suffix: str, effects: Sequence[Effects]
+) -> None:
+    """Write the search documents ``effects`` call for into generation ``suffix``."""
+    await _write(
+        store, store.collection_name(SEARCH_KEYS, suffix), search_documents_to_write(effects)
+    )
+
+
+def _guarded(document: SearchDocument, *, upsert: bool = True) -> UpdateOne:
+    fields = {name: value for name, value in document.items() if name != "_id"}
+    return UpdateOne(
+        {"_id": document["_id"], "rev": {"$lte": document["rev"]}}, {"$set": fields}, upsert=upsert
+    )
+
+
+async def _write(
+    store: ProjectionStore, collection: str, documents: Sequence[SearchDocument]
+) -> None:
+    if not documents:
+        return
+    # ``_bulk``: the store's unordered bulk write, which returns what it refused one by one.
+    refused = await store._bulk(collection, [_guarded(doc) for doc in documents])
+    if not refused:
+        return
+    again = [documents[i] for i in refused]
+    if await store._bulk(collection, [_guarded(doc, upsert=False) for doc in again]):
+        raise StoreError(f"{len(again)} search documents in {collection} were refused twice")
+    ids = [doc["_id"] for doc in again]
+    if missing := set(ids) - set(await store.load(collection, ids)):
+        raise StoreError(f"search documents {sorted(missing)[:5]} in {collection} not created")
+
+
+async def ensure_complete(store: ProjectionStore, suffix: str) -> None:
+    """``fill`` generation ``suffix`` unless its marker says it is filled.
+
+    A generation the projector creates is empty here, so this only writes the marker.
+    """
+    collection = store.db[store.collection_name(SEARCH_KEYS, suffix)]
+    try:
+        filled = await collection.find_one({"_id": COMPLETE_MARKER}) is not None
+    except PyMongoError as exc:
+        raise StoreError(f"cannot read {collection.name}: {exc}") from exc
+    if not filled:
+        await fill(store, suffix)
+
+
+async def fill(store: ProjectionStore, suffix: str) -> None:
+    """Give every order and shipment of generation ``suffix`` its search document, then
+    write the marker.
+
+    Idempotent and safe beside running batches: each write is guarded by ``rev``, and a
+    batch writes the search document of every entity it creates or changes searchably.
+    """
+    collection = store.collection_name(SEARCH_KEYS, suffix)
+    try:
+        for kind, paths in SEARCHABLE.items():
+            fields = {path: True for path in (*paths, *COPIED[kind], "rev")}
+            pending: list[SearchDocument] = []
+            async for doc in store.db[store.collection_name(kind, suffix)].find({}, fields):
+                document = search_document(kind, str(doc["_id"]), doc)
+                if document is not None:
+                    pending.append(document)
+                if len(pending) >= CHUNK:
+                    await _write(store, collection, pending)
+                    pending = []
+            await _write(store, collection, pending)
+        marker: dict[str, Any] = {"kind": COMPLETE_MARKER, "at": datetime.now(UTC)}
+        await store.db[collection].update_one(
+            {"_id": COMPLETE_MARKER}, {"$set": marker}, upsert=True
+        )
+    except PyMongoError as exc:
+        raise StoreError(f"cannot fill {collection}: {exc}") from exc
