@@ -10,11 +10,11 @@ entities then show no change, so their search documents are derived again from t
 document. Most events (milestones, fulfillment progress, payments) change nothing searchable
 and write nothing here, which is the point of the side collection.
 
-Every write is idempotent and never goes backwards: an upsert guarded by the entity's
-``rev`` (a document derived from the same ``rev`` is the same document). A guarded upsert
-that finds a newer document, or lost the race to create it, is refused as a duplicate and
-sent again without upsert, where the guard decides; a document still missing then fails the
-batch, which runs again.
+Every write is idempotent and never goes backwards: an insert, and for a document already
+there an upsert guarded by the entity's ``rev`` (a document derived from the same ``rev`` is
+the same document). A guarded upsert that finds a newer document, or lost the race to create
+it, is refused as a duplicate and sent again without upsert, where the guard decides; a
+document still missing then fails the batch, which runs again.
 
 A generation written before search documents existed is filled once (``ensure_complete``,
 before the projector's first batch in a generation), which then writes the marker without
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.errors import PyMongoError
 
 from projections.effects import Effects
@@ -78,9 +78,14 @@ def _guarded(document: SearchDocument, *, upsert: bool = True) -> UpdateOne:
 async def _write(
     store: ProjectionStore, collection: str, documents: Sequence[SearchDocument]
 ) -> None:
+    """Insert ``documents``; those already present get the guarded upsert."""
     if not documents:
         return
     # ``_bulk``: the store's unordered bulk write, which returns what it refused one by one.
+    present = await store._bulk(collection, [InsertOne(dict(doc)) for doc in documents])
+    if not present:
+        return
+    documents = [documents[i] for i in present]
     refused = await store._bulk(collection, [_guarded(doc) for doc in documents])
     if not refused:
         return

@@ -38,7 +38,7 @@ def _event(name: str, **changes: Any) -> Doc:
 
 
 def _records(*events: Doc) -> list[Record]:
-    inbound = dict(TOPICS.inbound())
+    inbound = {str(kind): topic for kind, topic in TOPICS.inbound().items()}
     kind_of = {"order": "orders", "shipment": "shipments"}
     return records_of(
         (
