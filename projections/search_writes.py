@@ -11,10 +11,9 @@ document. Most events (milestones, fulfillment progress, payments) change nothin
 and write nothing here, which is the point of the side collection.
 
 Every write is idempotent and never goes backwards: an insert, and for a document already
-there an upsert guarded by the entity's ``rev`` (a document derived from the same ``rev`` is
-the same document). A guarded upsert that finds a newer document, or lost the race to create
-it, is refused as a duplicate and sent again without upsert, where the guard decides; a
-document still missing then fails the batch, which runs again.
+there an update guarded by the entity's ``rev`` (a document derived from the same ``rev`` is
+the same document; one derived from a newer ``rev`` is left as it is). Any other refusal
+fails the batch, which runs again.
 
 A generation written before search documents existed is filled once (``ensure_complete``,
 before the projector's first batch in a generation), which then writes the marker without
@@ -27,8 +26,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import InsertOne, UpdateOne
-from pymongo.errors import PyMongoError
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from projections.effects import Effects
 from projections.store import CHUNK, ProjectionStore, StoreError
@@ -41,6 +41,9 @@ from readmodel.search_keys import (
     search_document,
     search_source,
 )
+
+#: MongoDB's code for a write refused because the ``_id`` is taken.
+_DUPLICATE_KEY = 11000
 
 
 def search_documents_to_write(effects: Sequence[Effects]) -> list[SearchDocument]:
@@ -68,33 +71,40 @@ async def write_search_keys(
     )
 
 
-def _guarded(document: SearchDocument, *, upsert: bool = True) -> UpdateOne:
+def _guarded(document: SearchDocument) -> UpdateOne:
     fields = {name: value for name, value in document.items() if name != "_id"}
-    return UpdateOne(
-        {"_id": document["_id"], "rev": {"$lte": document["rev"]}}, {"$set": fields}, upsert=upsert
-    )
+    return UpdateOne({"_id": document["_id"], "rev": {"$lte": document["rev"]}}, {"$set": fields})
 
 
 async def _write(
     store: ProjectionStore, collection: str, documents: Sequence[SearchDocument]
 ) -> None:
-    """Insert ``documents``; those already present get the guarded upsert."""
+    """Insert ``documents``; those already present get the ``rev``-guarded update."""
     if not documents:
         return
-    # ``_bulk``: the store's unordered bulk write, which returns what it refused one by one.
-    present = await store._bulk(collection, [InsertOne(dict(doc)) for doc in documents])
-    if not present:
-        return
-    documents = [documents[i] for i in present]
-    refused = await store._bulk(collection, [_guarded(doc) for doc in documents])
-    if not refused:
-        return
-    again = [documents[i] for i in refused]
-    if await store._bulk(collection, [_guarded(doc, upsert=False) for doc in again]):
-        raise StoreError(f"{len(again)} search documents in {collection} were refused twice")
-    ids = [doc["_id"] for doc in again]
-    if missing := set(ids) - set(await store.load(collection, ids)):
-        raise StoreError(f"search documents {sorted(missing)[:5]} in {collection} not created")
+    target = store.db[collection]
+    try:
+        present = await _insert(target, documents)
+        if present:
+            await target.bulk_write([_guarded(doc) for doc in present], ordered=False)
+    except PyMongoError as exc:
+        raise StoreError(f"cannot write search documents into {collection}: {exc}") from exc
+
+
+async def _insert(
+    target: AsyncCollection[dict[str, Any]], documents: Sequence[SearchDocument]
+) -> list[SearchDocument]:
+    """Insert ``documents`` (unordered); the ones refused because they are already there.
+    Any other refusal fails the batch (a lost race to create one included: the batch's
+    re-run finds it there)."""
+    try:
+        await target.insert_many([dict(doc) for doc in documents], ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if not errors or any(error.get("code") != _DUPLICATE_KEY for error in errors):
+            raise
+        return [documents[int(error["index"])] for error in errors]
+    return []
 
 
 async def ensure_complete(store: ProjectionStore, suffix: str) -> None:
