@@ -12,7 +12,7 @@ pick a page's ordered index (``documents.sort_index``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
@@ -122,6 +122,25 @@ def _any_of(alternatives: list[dict[str, Any]]) -> dict[str, Any]:
     return alternatives[0] if len(alternatives) == 1 else {"$or": alternatives}
 
 
+def _chosen(
+    chosen: list[str] | None, condition: Callable[[list[str]], dict[str, Any]]
+) -> dict[str, Any]:
+    """The condition on values a client chose; nothing when it chose none (None), and no
+    document at all when it chose an explicitly empty list."""
+    if chosen is None:
+        return {}
+    return condition(chosen) if chosen else _NOTHING
+
+
+def _equals(field: str, value: str | None) -> dict[str, Any]:
+    """``{field: value}``; nothing when the client did not ask (None)."""
+    return {} if value is None else {field: value}
+
+
+def _upper(value: str | None) -> str | None:
+    return None if value is None else value.upper()
+
+
 @dataclass(frozen=True)
 class OrderFilter:
     statuses: frozenset[str] | None = None
@@ -132,21 +151,16 @@ class OrderFilter:
     order_type: str | None = None
 
     def mongo(self) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = []
         statuses = _one_of("status", self.statuses, ORDER_STATUSES)
-        if statuses is not None:
-            parts.append(_any_of([_order_status(s) for s in statuses]) if statuses else _NOTHING)
         stages = _one_of("fulfillmentStage", self.fulfillment_stages, documents.FULFILLMENT_STAGES)
-        if stages is not None:
-            parts.append(_equals_or_in("fulfillmentStage", stages) if stages else _NOTHING)
-        parts.append(_range("orderedAt", self.ordered))
-        if self.warehouse_id is not None:
-            parts.append({"warehouseId": self.warehouse_id})
-        if self.customer_id is not None:
-            parts.append({"customerId": self.customer_id})
-        if self.order_type is not None:
-            parts.append({"orderType": self.order_type})
-        return combine(*parts)
+        return combine(
+            _chosen(statuses, lambda chosen: _any_of([_order_status(s) for s in chosen])),
+            _chosen(stages, lambda chosen: _equals_or_in("fulfillmentStage", chosen)),
+            _range("orderedAt", self.ordered),
+            _equals("warehouseId", self.warehouse_id),
+            _equals("customerId", self.customer_id),
+            _equals("orderType", self.order_type),
+        )
 
 
 @dataclass(frozen=True)
@@ -159,20 +173,16 @@ class ShipmentFilter:
     customer_id: str | None = None
 
     def mongo(self) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = []
         statuses = _one_of("status", self.statuses, documents.SHIPMENT_STATUSES)
-        if statuses is not None:
-            parts.append(_equals_or_in("status", statuses) if statuses else _NOTHING)
-        parts.append(_range("plannedPickupAt", self.planned_pickup))
-        if self.carrier_scac is not None:
-            parts.append({"carrierScac": self.carrier_scac.upper()})
-        if self.destination_city is not None:
-            parts.append({"destination.city": _case_insensitive_equals(self.destination_city)})
-        if self.destination_country is not None:
-            parts.append({"destination.countryCode": self.destination_country.upper()})
-        if self.customer_id is not None:
-            parts.append({"customerId": self.customer_id})
-        return combine(*parts)
+        city = self.destination_city
+        return combine(
+            _chosen(statuses, lambda chosen: _equals_or_in("status", chosen)),
+            _range("plannedPickupAt", self.planned_pickup),
+            _equals("carrierScac", _upper(self.carrier_scac)),
+            {"destination.city": _case_insensitive_equals(city)} if city is not None else {},
+            _equals("destination.countryCode", _upper(self.destination_country)),
+            _equals("customerId", self.customer_id),
+        )
 
 
 @dataclass(frozen=True)
@@ -184,16 +194,12 @@ class InvoiceFilter:
     customer_id: str | None = None
 
     def mongo(self, today: date) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = []
         statuses = _one_of("status", self.statuses, INVOICE_VIEW_STATUSES)
-        if statuses is not None:
-            parts.append(
-                _any_of([_invoice_status(s, today) for s in statuses]) if statuses else _NOTHING
-            )
-        parts.append(_range("issuedAt", self.issued))
-        if self.customer_id is not None:
-            parts.append({"customerId": self.customer_id})
-        return combine(*parts)
+        return combine(
+            _chosen(statuses, lambda chosen: _any_of([_invoice_status(s, today) for s in chosen])),
+            _range("issuedAt", self.issued),
+            _equals("customerId", self.customer_id),
+        )
 
 
 def _invoice_status(status: str, today: date) -> dict[str, Any]:

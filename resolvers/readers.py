@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -84,6 +84,12 @@ Clock: TypeAlias = Callable[[], datetime]
 OVERFETCH_CHUNK: Final = 100
 #: First-page window hints of this process (``resolvers.paging_windows``): a speed-up only.
 PROCESS_WINDOW_HINTS: Final = WindowHints()
+UniqueKind: TypeAlias = Literal["orders", "invoices"]
+#: The business key unique per customer of each kind that has one (``Readers.unique``).
+UNIQUE_KEYS: Final[dict[UniqueKind, str]] = {
+    "orders": "customerReference",
+    "invoices": "invoiceNumber",
+}
 #: At most this many orders feed a search's "shipments of matching orders" branch.
 SEARCH_ORDER_MATCHES: Final = 500
 #: A search matching more shipments than this through the search documents reads its page
@@ -408,27 +414,21 @@ class Readers:
     def _for_customer(customer_id: str | None) -> dict[str, Any]:
         return {"customerId": customer_id} if customer_id is not None else {}
 
-    async def _unique_per_customer(
-        self, kind: EntityKind, key: str, value: str, customer_id: str | None
+    async def unique(
+        self, kind: UniqueKind, value: str, customer_id: str | None = None
     ) -> Doc | None:
-        """The ``kind`` document whose business ``key`` is ``value``.
+        """The ``kind`` document whose business key (``UNIQUE_KEYS``) is ``value``: an
+        order by the customer's reference (PO number), an invoice by its printed number.
 
         Such keys are unique per customer, not across them: a caller acting for several
         customers who matches more than one must say which customer.
         """
+        key = UNIQUE_KEYS[kind]
         query = {key: value, **self._for_customer(customer_id)}
         found = await self._lookup(kind, query, limit=2)
         if len(found) > 1:
             raise BadUserInput(f"{key}: {kind} of several customers match; pass customerId")
         return found[0] if found else None
-
-    async def order_by_reference(
-        self, customer_reference: str, customer_id: str | None = None
-    ) -> Doc | None:
-        """The order with this customer reference (PO number)."""
-        return await self._unique_per_customer(
-            "orders", "customerReference", customer_reference, customer_id
-        )
 
     async def shipment_by_tracking(
         self, tracking_number: str, customer_id: str | None = None
@@ -439,14 +439,6 @@ class Readers:
             "shipments", query, limit=1, sort=[("plannedPickupAt", -1), ("_id", -1)]
         )
         return found[0] if found else None
-
-    async def invoice_by_number(
-        self, invoice_number: str, customer_id: str | None = None
-    ) -> Doc | None:
-        """The invoice with this printed number."""
-        return await self._unique_per_customer(
-            "invoices", "invoiceNumber", invoice_number, customer_id
-        )
 
     # --- connections -------------------------------------------------------------------
 
