@@ -22,6 +22,7 @@ which readers search the slow way (``resolvers.readers``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +43,8 @@ from readmodel.search_keys import (
     search_source,
 )
 
+#: Chunks of search documents ``fill`` writes at once.
+FILL_WRITES = 4
 #: MongoDB's code for a write refused because the ``_id`` is taken.
 _DUPLICATE_KEY = 11000
 
@@ -127,8 +130,10 @@ async def fill(store: ProjectionStore, suffix: str) -> None:
 
     Idempotent and safe beside running batches: each write is guarded by ``rev``, and a
     batch writes the search document of every entity it creates or changes searchably.
+    Up to ``FILL_WRITES`` chunks are written at once while the next ones are read.
     """
     collection = store.collection_name(SEARCH_KEYS, suffix)
+    writing: set[asyncio.Task[None]] = set()
     try:
         for kind, paths in SEARCHABLE.items():
             fields = {path: True for path in (*paths, *COPIED[kind], "rev")}
@@ -138,12 +143,23 @@ async def fill(store: ProjectionStore, suffix: str) -> None:
                 if document is not None:
                     pending.append(document)
                 if len(pending) >= CHUNK:
-                    await _write(store, collection, pending)
+                    if len(writing) >= FILL_WRITES:
+                        done, writing = await asyncio.wait(
+                            writing, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        for task in done:
+                            task.result()
+                    writing.add(asyncio.create_task(_write(store, collection, pending)))
                     pending = []
             await _write(store, collection, pending)
+        for task in writing:
+            await task
         marker: dict[str, Any] = {"kind": COMPLETE_MARKER, "at": datetime.now(UTC)}
         await store.db[collection].update_one(
             {"_id": COMPLETE_MARKER}, {"$set": marker}, upsert=True
         )
     except PyMongoError as exc:
         raise StoreError(f"cannot fill {collection}: {exc}") from exc
+    finally:
+        for task in writing:
+            task.cancel()
