@@ -265,12 +265,14 @@ class ShipmentSearch:
         """Search documents of the orders whose own values match."""
         return combine({"kind": documents.ORDERS}, self._keyed(keys), self._narrowing())
 
-    def shipment_keys_filter(self, keys: list[str], order_ids: Iterable[str]) -> dict[str, Any]:
-        """Search documents of the shipments matching themselves or shipping ``order_ids``."""
-        matching = self._keyed(keys)
-        ids = sorted(set(order_ids))
-        alternatives = [matching, {"orderIds": {"$in": ids}}] if ids else [matching]
-        return combine({"kind": documents.SHIPMENTS}, _any_of(alternatives), self._narrowing())
+    def shipment_keys_filter(self, keys: list[str]) -> dict[str, Any]:
+        """Search documents of the shipments whose own values match."""
+        return combine({"kind": documents.SHIPMENTS}, self._keyed(keys), self._narrowing())
+
+    def shipments_of_orders_filter(self, order_ids: Iterable[str]) -> dict[str, Any]:
+        """Search documents of the shipments of ``order_ids`` (orders that matched)."""
+        ids = {"orderIds": {"$in": sorted(set(order_ids))}}
+        return combine({"kind": documents.SHIPMENTS}, ids, self._narrowing())
 
     def _narrowing(self) -> dict[str, Any]:
         return {"customerId": self.customer_id} if self.customer_id is not None else {}

@@ -593,8 +593,8 @@ class Readers:
         answer: a text shorter than a key, a generation whose search documents are not
         filled yet, or more than ``SEARCH_BY_ID_LIMIT`` matches.
 
-        Two index lookups: the orders whose values match (their shipments match too), then
-        the shipments matching themselves or shipping one of those orders. A shipment's
+        Index lookups: the orders and the shipments whose own values match, at once, then
+        the shipments of those orders (which match too), if any. A shipment's
         warehouse rule is not in the filter (``Scope.filter_is_complete``): the page read by
         id checks every shipment with ``allows``.
         """
@@ -604,16 +604,20 @@ class Readers:
         collection = await self._search_collection()
         if collection is None:
             return None
-        orders = await self._search_ids(
-            collection, scope, "orders", search.order_keys_filter(keys), SEARCH_ORDER_MATCHES
+        limit = SEARCH_BY_ID_LIMIT + 1
+        orders, own = await asyncio.gather(
+            self._search_ids(
+                collection, scope, "orders", search.order_keys_filter(keys), SEARCH_ORDER_MATCHES
+            ),
+            self._search_ids(
+                collection, scope, "shipments", search.shipment_keys_filter(keys), limit
+            ),
         )
-        shipments = await self._search_ids(
-            collection,
-            scope,
-            "shipments",
-            search.shipment_keys_filter(keys, orders),
-            SEARCH_BY_ID_LIMIT + 1,
-        )
+        of_orders = []
+        if orders:
+            query = search.shipments_of_orders_filter(orders)
+            of_orders = await self._search_ids(collection, scope, "shipments", query, limit)
+        shipments = list(dict.fromkeys([*own, *of_orders]))
         return shipments if len(shipments) <= SEARCH_BY_ID_LIMIT else None
 
     async def _search_collection(self) -> AsyncCollection[Doc] | None:
