@@ -75,13 +75,7 @@ def _effects(before: dict[str, object] | None, after: dict[str, object]) -> Effe
 
 
 def test_the_projector_writes_a_search_document_only_when_it_would_differ() -> None:
-    stored = {
-        "_id": "SO-1",
-        "customerId": "ACME",
-        "known": True,
-        "rev": 2,
-        "customerReference": "PO-1",
-    }
+    stored = dict(_id="SO-1", customerId="ACME", known=True, rev=2, customerReference="PO-1")
     progressed = {**stored, "rev": 3, "fulfillmentStage": "PICKED"}
     renamed = {**stored, "rev": 3, "customerReference": "PO-2"}
     known = {**stored, "known": False}
