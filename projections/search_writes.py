@@ -4,7 +4,9 @@ A batch writes the search documents of its orders and shipments after their own 
 and before ``BatchProcessor.process`` returns, so, like every other write of the batch, they
 land before its offsets are committed. Only entities whose search document would differ are
 written (``search_documents_to_write``): a new entity, one whose searchable values or
-entitlement fields changed, and one whose batch repeats events the store already holds. The
+entitlement fields changed, and one whose batch repeats events the store already holds;
+and only known ones (``known: true``, the entitlement filter's condition): a placeholder gets
+its search document with the snapshot that makes it known, whatever created it first. The
 last is the re-run of a batch that crashed after its entity writes and before these: its
 entities then show no change, so their search documents are derived again from the stored
 document. Most events (milestones, fulfillment progress, payments) change nothing searchable
@@ -57,6 +59,8 @@ def search_documents_to_write(effects: Sequence[Effects]) -> list[SearchDocument
         if kind not in SEARCHABLE:
             continue
         before = effect.before
+        if effect.after.get("known") is not True:
+            continue  # not served yet; written once its snapshot makes it known
         if before is not None and search_source(kind, before) == search_source(kind, effect.after):
             continue
         document = search_document(kind, effect.key.id, effect.after)
@@ -138,7 +142,8 @@ async def fill(store: ProjectionStore, suffix: str) -> None:
         for kind, paths in SEARCHABLE.items():
             fields = {path: True for path in (*paths, *COPIED[kind], "rev")}
             pending: list[SearchDocument] = []
-            async for doc in store.db[store.collection_name(kind, suffix)].find({}, fields):
+            entities = store.db[store.collection_name(kind, suffix)]
+            async for doc in entities.find({"known": True}, fields):
                 document = search_document(kind, str(doc["_id"]), doc)
                 if document is not None:
                     pending.append(document)

@@ -201,26 +201,21 @@ async def snapshot(db: AsyncDatabase[dict[str, Any]], suffix: str = "") -> dict[
 
 
 def stale_search_documents(snapshot: Mapping[str, Any]) -> list[str]:
-    """Orders and shipments of a ``snapshot`` whose search document is not the one their
-    document gives (``rev`` aside), or is missing although they are known (a placeholder a
-    summary created has none until its own events arrive), and search documents of no
-    entity."""
-    stale = []
+    """Known orders and shipments of a ``snapshot`` whose search document is missing or is
+    not the one their document gives (``rev`` aside), and search documents of no known
+    entity (a placeholder has none: it is not served)."""
     expected: dict[str, Any] = {}
-    optional: set[str] = set()
     for key, doc in snapshot.items():
         kind, _, entity_id = key.partition("/")
         wanted = search_keys.search_document(kind, entity_id, doc)
-        if wanted is not None:
-            wanted_key = f"{documents.SEARCH_KEYS}/{wanted['_id']}"
-            expected[wanted_key] = _canonical(dict(wanted))
-            if doc.get("known") is not True and wanted_key not in snapshot:
-                optional.add(wanted_key)
+        if wanted is not None and doc.get("known") is True:
+            expected[f"{documents.SEARCH_KEYS}/{wanted['_id']}"] = _canonical(dict(wanted))
     stored = {key for key in snapshot if key.startswith(f"{documents.SEARCH_KEYS}/")}
-    for key in sorted((expected.keys() - optional) | stored):
-        if snapshot.get(key) != expected.get(key):
-            stale.append(f"{key}: stored {snapshot.get(key)!r}, derived {expected.get(key)!r}")
-    return stale
+    return [
+        f"{key}: stored {snapshot.get(key)!r}, derived {expected.get(key)!r}"
+        for key in sorted(expected.keys() | stored)
+        if snapshot.get(key) != expected.get(key)
+    ]
 
 
 #: The inbound kind of each contract example (``tests.contract.EXAMPLES``).

@@ -85,6 +85,7 @@ def test_the_projector_writes_a_search_document_only_when_it_would_differ() -> N
             _effects(stored, renamed),
             _effects(known, stored),  # became known: the scope filter reads it
             _effects(None, stored),  # new, or events repeated: derived again
+            _effects(None, known),  # a placeholder: not served, no search document
             Effects(EntityKey("invoices", "IN-1"), None, {"invoiceNumber": "1"}, ()),
         ]
     )
