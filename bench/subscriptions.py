@@ -47,7 +47,7 @@ from websockets.typing import Subprotocol
 
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
-from tests.helpers import SECRET, token_for
+from tests.helpers import SECRET, shipment_change, token_for
 from tests.integration.api_harness import ApiProcess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,22 +111,16 @@ async def open_client(url: str, customer: str) -> Client:
 
 
 def notice(customer: str, n: int, code: str = "AF") -> ShipmentChange:
-    return ShipmentChange(
+    """Notice ``n`` of ``customer``, projected now (latency is measured from it), with a
+    notice id of its own so that no hub drops it as a repeat."""
+    now = datetime.now(UTC)
+    return shipment_change(
+        n,
+        customer,
+        code=code,
+        occurred_at=now,
         notice_id=f"bench|{customer}|{n}|{uuid.uuid4().hex[:6]}",
-        shipment_id=f"SH-{n}",
-        customer_id=customer,
-        tracking_number=f"TRK-{n}",
-        status="IN_TRANSIT",
-        milestone={
-            "source": "tms/us-road",
-            "milestoneId": f"ms-{n}",
-            "rawCode": code,
-            "status": "IN_TRANSIT",
-            "occurredAt": datetime.now(UTC).isoformat(),
-            "location": None,
-        },
-        rev=1,
-        projected_at=datetime.now(UTC),
+        projected_at=now,
     )
 
 

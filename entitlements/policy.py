@@ -124,15 +124,28 @@ def parse_policy(data: Mapping[str, Any], *, origin: str = "<policy>") -> Policy
     """Validate a decoded policy document; pure, so tests need no files."""
     reader = _Reader(origin)
     reader.only_keys(data, "", {"roles", "customers", "documents"})
+    defaults = Policy()
     roles = reader.table(data.get("roles", {}), "roles")
     reader.only_keys(roles, "roles", {"read_invoices", "see_amounts", "support"})
-    defaults = Policy()
-    invoice_roles = reader.names(roles, "roles", "read_invoices", defaults.invoice_roles)
-    amount_roles = reader.names(roles, "roles", "see_amounts", defaults.amount_roles)
-    support_roles = reader.names(roles, "roles", "support", defaults.support_roles)
+    customers = _customer_rules(reader, reader.table(data.get("customers", {}), "customers"))
+    free_form_roles, free_form_anonymous = _document_rules(
+        reader, reader.table(data.get("documents", {}), "documents"), defaults
+    )
+    return Policy(
+        invoice_roles=reader.names(roles, "roles", "read_invoices", defaults.invoice_roles),
+        amount_roles=reader.names(roles, "roles", "see_amounts", defaults.amount_roles),
+        support_roles=reader.names(roles, "roles", "support", defaults.support_roles),
+        customers=customers,
+        free_form_roles=free_form_roles,
+        free_form_anonymous=free_form_anonymous,
+        origin=origin,
+    )
 
+
+def _customer_rules(reader: _Reader, table: Mapping[str, Any]) -> dict[str, CustomerRule]:
+    """``[customers.<id>]``: the warehouses each restricted customer may see."""
     customers: dict[str, CustomerRule] = {}
-    for customer, raw in reader.table(data.get("customers", {}), "customers").items():
+    for customer, raw in table.items():
         where = f"customers.{customer}"
         if not customer.strip():
             raise reader.error(where, "customer id must not be blank")
@@ -153,7 +166,14 @@ def parse_policy(data: Mapping[str, Any], *, origin: str = "<policy>") -> Policy
             allowed_warehouses=warehouses,
             unrestricted_roles=reader.names(rule, where, "unrestricted_roles", frozenset()),
         )
-    documents = reader.table(data.get("documents", {}), "documents")
+    return customers
+
+
+def _document_rules(
+    reader: _Reader, documents: Mapping[str, Any], defaults: Policy
+) -> tuple[frozenset[str] | None, bool]:
+    """``[documents]``: who may send free-form GraphQL (roles; None: every caller), and
+    whether anonymous requests may."""
     reader.only_keys(documents, "documents", {"free_form_roles", "free_form_anonymous"})
     free_form_roles = (
         reader.names(documents, "documents", "free_form_roles", frozenset())
@@ -163,15 +183,7 @@ def parse_policy(data: Mapping[str, Any], *, origin: str = "<policy>") -> Policy
     free_form_anonymous = documents.get("free_form_anonymous", defaults.free_form_anonymous)
     if not isinstance(free_form_anonymous, bool):
         raise reader.error("documents.free_form_anonymous", "must be true or false")
-    return Policy(
-        invoice_roles=invoice_roles,
-        amount_roles=amount_roles,
-        support_roles=support_roles,
-        customers=customers,
-        free_form_roles=free_form_roles,
-        free_form_anonymous=free_form_anonymous,
-        origin=origin,
-    )
+    return free_form_roles, free_form_anonymous
 
 
 @dataclass(frozen=True)

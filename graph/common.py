@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import strawberry
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+#: Where ``stored`` keeps, in a field's metadata, the stored key and its conversion.
+_STORED = "graph.stored"
 
 
 def field_resolver(description: str) -> Callable[[F], F]:
@@ -55,48 +59,71 @@ def items(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
-@strawberry.type(description="A postal address.")
-class Address:
-    line1: str | None = strawberry.field(description="First address line.")
-    line2: str | None = strawberry.field(description="Second address line, if any.")
-    city: str | None = strawberry.field(description="City.")
-    region: str | None = strawberry.field(description="State, province or region, if any.")
-    postal_code: str | None = strawberry.field(description="Postal code.")
-    country_code: str | None = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
+def stored(key: str, convert: Callable[[Any], Any], description: str) -> Any:
+    """A field of a ``StoredValue`` type: ``convert`` applied to the stored mapping's ``key``.
+
+    Typed ``Any`` as ``strawberry.field`` is: the class annotation gives the field's type.
+    """
+    return strawberry.field(description=description, metadata={_STORED: (key, convert)})
+
+
+def each(read: Callable[[Mapping[str, Any]], T]) -> Callable[[Any], list[T]]:
+    """The conversion of a stored list: ``read`` applied to each of its mappings."""
+    return lambda value: [read(item) for item in items(value)]
+
+
+class StoredValue:
+    """A value type whose fields are all ``stored``: declared once, read by ``of``/``read``."""
+
+    def __init__(self, **fields: Any) -> None:
+        """Replaced by Strawberry's dataclass constructor; here for the type checker."""
+        raise NotImplementedError
 
     @classmethod
-    def of(cls, value: Any) -> Address | None:
-        stored = mapping(value)
-        if stored is None:
-            return None
-        return cls(
-            line1=text(stored.get("line1")),
-            line2=text(stored.get("line2")),
-            city=text(stored.get("city")),
-            region=text(stored.get("region")),
-            postal_code=text(stored.get("postalCode")),
-            country_code=text(stored.get("countryCode")),
-        )
+    def of(cls, value: Any) -> Self | None:
+        """The value for a stored mapping; None when what is stored is not one (absent)."""
+        found = mapping(value)
+        return None if found is None else cls.read(found)
+
+    @classmethod
+    def read(cls, found: Mapping[str, Any]) -> Self:
+        get = found.get
+        return cls(**{name: convert(get(key)) for name, key, convert in _readers(cls)})
+
+
+_Readers = tuple[tuple[str, str, Callable[[Any], Any]], ...]
+_READERS: dict[type, _Readers] = {}
+
+
+def _readers(cls: type) -> _Readers:
+    """(field, stored key, conversion) of each field of ``cls``; found once per type."""
+    found = _READERS.get(cls)
+    if found is None:
+        declared = dataclasses.fields(cls)
+        for field in declared:
+            if _STORED not in field.metadata:
+                raise TypeError(f"{cls.__name__}.{field.name} is not declared with stored()")
+        found = _READERS[cls] = tuple((field.name, *field.metadata[_STORED]) for field in declared)
+    return found
+
+
+@strawberry.type(description="A postal address.")
+class Address(StoredValue):
+    line1: str | None = stored("line1", text, "First address line.")
+    line2: str | None = stored("line2", text, "Second address line, if any.")
+    city: str | None = stored("city", text, "City.")
+    region: str | None = stored("region", text, "State, province or region, if any.")
+    postal_code: str | None = stored("postalCode", text, "Postal code.")
+    country_code: str | None = stored("countryCode", text, "ISO 3166-1 alpha-2 country code.")
 
 
 @strawberry.type(description="One end of an order: a warehouse or a consignee.")
-class Party:
-    warehouse_id: str | None = strawberry.field(
-        description="The 3PL warehouse, when this party is one of its warehouses."
+class Party(StoredValue):
+    warehouse_id: str | None = stored(
+        "warehouseId", text, "The 3PL warehouse, when this party is one of its warehouses."
     )
-    name: str | None = strawberry.field(description="Name of the site or consignee.")
-    address: Address | None = strawberry.field(description="Postal address.")
-
-    @classmethod
-    def of(cls, value: Any) -> Party | None:
-        stored = mapping(value)
-        if stored is None:
-            return None
-        return cls(
-            warehouse_id=text(stored.get("warehouseId")),
-            name=text(stored.get("name")),
-            address=Address.of(stored.get("address")),
-        )
+    name: str | None = stored("name", text, "Name of the site or consignee.")
+    address: Address | None = stored("address", Address.of, "Postal address.")
 
 
 @strawberry.type(description="An amount of money.")
@@ -114,16 +141,9 @@ class Money:
 
 
 @strawberry.type(description="Why and when something was cancelled.")
-class Cancellation:
-    reason: str | None = strawberry.field(description="The reason given by the source system.")
-    cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
-
-    @classmethod
-    def of(cls, value: Any) -> Cancellation | None:
-        stored = mapping(value)
-        if stored is None:
-            return None
-        return cls(reason=text(stored.get("reason")), cancelled_at=utc(stored.get("cancelledAt")))
+class Cancellation(StoredValue):
+    reason: str | None = stored("reason", text, "The reason given by the source system.")
+    cancelled_at: datetime | None = stored("cancelledAt", utc, "When it was cancelled.")
 
 
 @strawberry.type(
@@ -132,27 +152,13 @@ class Cancellation:
         "asking support about a value."
     )
 )
-class EventProvenance:
-    source: str | None = strawberry.field(
-        description="The producing system instance, e.g. erp/s4-prod or tms/us-road."
+class EventProvenance(StoredValue):
+    source: str | None = stored(
+        "source", text, "The producing system instance, e.g. erp/s4-prod or tms/us-road."
     )
-    id: str | None = strawberry.field(description="The event's id within its source.")
-    type: str | None = strawberry.field(
-        description="The event type, e.g. logistics.order.updated.v1."
-    )
-    time: datetime | None = strawberry.field(description="When it happened in the source system.")
-
-    @classmethod
-    def of(cls, value: Any) -> EventProvenance | None:
-        stored = mapping(value)
-        if stored is None:
-            return None
-        return cls(
-            source=text(stored.get("source")),
-            id=text(stored.get("id")),
-            type=text(stored.get("type")),
-            time=utc(stored.get("time")),
-        )
+    id: str | None = stored("id", text, "The event's id within its source.")
+    type: str | None = stored("type", text, "The event type, e.g. logistics.order.updated.v1.")
+    time: datetime | None = stored("time", utc, "When it happened in the source system.")
 
 
 @strawberry.type(description="Where a page sits in its connection (Relay).")

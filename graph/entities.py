@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import Enum
 from typing import Any, ClassVar, Final, Self, TypeVar, cast
 
 import strawberry
@@ -25,7 +26,7 @@ from graph.common import (
     Money,
     Party,
     calendar_date,
-    field_resolver,
+    each,
     items,
     mapping,
     text,
@@ -42,7 +43,7 @@ from graph.enums import (
     enum_or_none,
 )
 from graph.global_ids import encode, number_for
-from graph.node import GLOBAL_ID_DESCRIPTION, Node
+from graph.node import Node
 from graph.values import (
     Carrier,
     Fulfillment,
@@ -137,10 +138,11 @@ def _related_backing(entity: RelatedEntity) -> Backing:
 class _Entity(Node):
     """How the three entity types are built, and resolved for a federation gateway.
 
-    ``id`` is the global id (``graph.global_ids``); ``backing.id`` the entity's own number,
-    which each type also exposes (``orderId``, ``shipmentId``, ``invoiceId``) and declares as
-    a second federation key. Entitlements apply to ``resolve_reference`` as to every read (it
-    goes through the request's readers), so another customer's entity resolves to null.
+    ``id`` is the global id (``Node``'s field; ``graph.global_ids``); ``backing.id`` the
+    entity's own number, which each type also exposes (``orderId``, ``shipmentId``,
+    ``invoiceId``) and declares as a second federation key. Entitlements apply to
+    ``resolve_reference`` as to every read (it goes through the request's readers), so another
+    customer's entity resolves to null.
     """
 
     KIND: ClassVar[EntityKind]
@@ -289,6 +291,21 @@ def _unknown_status_codes(get: Fields) -> int:
     return value if isinstance(value, int) else 0
 
 
+def _order_lines(get: Fields) -> list[OrderLine]:
+    return OrderLine.lines_of(get.document())
+
+
+def _invoice_status(self: _Entity, info: Info) -> InvoiceStatus | None:
+    """The stored status, OVERDUE for an open invoice past its due date (today's date)."""
+    today = readers_of(info).now().date()
+    return self.backing.answer(
+        info,
+        lambda get: enum_or_none(
+            InvoiceStatus, invoice_view_status(text(get("status")), text(get("dueDate")), today)
+        ),
+    )
+
+
 def _invoice_lines(get: Fields) -> list[InvoiceLine]:
     doc = get.document()
     return [InvoiceLine.of(line, doc.get("currency")) for line in items(doc.get("lines"))]
@@ -297,6 +314,57 @@ def _invoice_lines(get: Fields) -> list[InvoiceLine]:
 def _payments(get: Fields) -> list[Payment]:
     doc = get.document()
     return [Payment.of(p, doc.get("currency")) for p in items(doc.get("payments"))]
+
+
+# --- fields declared once, answered through Backing.answer ------------------------------
+
+
+def _answered(read: Callable[[Fields], Any], description: str) -> Any:
+    """A field answered by ``read`` over the entity's fields (``Backing.answer``: at once when
+    what it reads is at hand, else after loading the document).
+
+    Typed ``Any`` as ``strawberry.field`` is: the class annotation gives the field's type.
+    """
+
+    def answer(self: _Entity, info: Info) -> Any:
+        return self.backing.answer(info, read)
+
+    return strawberry.field(resolver=answer, description=description)
+
+
+def _stored(key: str, convert: Callable[[Any], Any], description: str) -> Any:
+    """A field that is ``convert`` applied to the entity's stored ``key``."""
+    return _answered(lambda get: convert(get(key)), description)
+
+
+def _stored_enum(key: str, enum: type[Enum], description: str) -> Any:
+    """A field holding a member of ``enum``; null for a stored value it does not know."""
+    return _answered(lambda get: enum_or_none(enum, get(key)), description)
+
+
+def _is_true(value: Any) -> bool:
+    return value is True
+
+
+def _own_number(description: str) -> Any:
+    """The entity's own number (``orderId``...), known without loading anything."""
+
+    def number(self: _Entity) -> strawberry.ID:
+        return strawberry.ID(self.backing.id)
+
+    return strawberry.field(resolver=number, description=description)
+
+
+def _money(key: str, description: str) -> Any:
+    """An amount of the invoice: null without the role to see amounts, and then answered
+    without loading the document (it would be redacted anyway)."""
+
+    def amount(self: _Entity, info: Info) -> Money | None:
+        if not readers_of(info).scope.can_see_amounts:
+            return None
+        return self.backing.answer(info, lambda get: Money.of(get(key), get("currency")))
+
+    return strawberry.field(resolver=amount, description=description)
 
 
 # --- orders ------------------------------------------------------------------------------
@@ -314,77 +382,47 @@ class Order(_Entity):
     KIND: ClassVar[EntityKind] = "orders"
     NUMBER_KEY: ClassVar[str] = "orderId"
 
-    id: strawberry.ID = strawberry.field(description=GLOBAL_ID_DESCRIPTION)
     backing: strawberry.Private[Backing]
 
-    @field_resolver(
+    order_id: strawberry.ID = _own_number(
         "The order number (ERP sales order number), e.g. SO-100234: what `order(id:)` "
         "takes and the ERP shows."
     )
-    def order_id(self) -> strawberry.ID:
-        return strawberry.ID(self.backing.id)
-
-    @field_resolver("The customer account that owns the order.")
-    def customer_id(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("customerId")))
-
-    @field_resolver("The customer's own reference for the order (PO number).")
-    def customer_reference(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("customerReference")))
-
-    @field_resolver("Outbound, inbound or return.")
-    def order_type(self, info: Info) -> OrderType | None:
-        return self.backing.answer(info, lambda get: enum_or_none(OrderType, get("orderType")))
-
-    @field_resolver("Overall state, derived from cancellation and fulfillment.")
-    def status(self, info: Info) -> OrderStatus:
-        return self.backing.answer(info, _order_status)
-
-    @field_resolver("When the order was placed.")
-    def ordered_at(self, info: Info) -> datetime | None:
-        return self.backing.answer(info, lambda get: utc(get("orderedAt")))
-
-    @field_resolver("The delivery date the customer asked for.")
-    def requested_delivery_date(self, info: Info) -> date | None:
-        return self.backing.answer(info, lambda get: calendar_date(get("requestedDeliveryDate")))
-
-    @field_resolver("The shipping warehouse.")
-    def ship_from(self, info: Info) -> Party | None:
-        return self.backing.answer(info, lambda get: Party.of(get("shipFrom")))
-
-    @field_resolver("The consignee.")
-    def ship_to(self, info: Info) -> Party | None:
-        return self.backing.answer(info, lambda get: Party.of(get("shipTo")))
-
-    @field_resolver("The consignee's name (answered without loading the order).")
-    def ship_to_name(self, info: Info) -> str | None:
-        return self.backing.answer(info, _ship_to_name)
-
-    @field_resolver("The shipping warehouse's id.")
-    def warehouse_id(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("warehouseId")))
-
-    @field_resolver("The ordered lines, with picked and shipped quantities.")
-    def lines(self, info: Info) -> list[OrderLine]:
-        return self.backing.answer(info, lambda get: OrderLine.lines_of(get.document()))
-
-    @field_resolver("Whether the order was cancelled.")
-    def cancelled(self, info: Info) -> bool:
-        return self.backing.answer(info, lambda get: get("cancelled") is True)
-
-    @field_resolver("Why and when the order was cancelled, if it was.")
-    def cancellation(self, info: Info) -> Cancellation | None:
-        return self.backing.answer(info, lambda get: Cancellation.of(get("cancellation")))
-
-    @field_resolver("The furthest warehouse stage reached, if any.")
-    def fulfillment_stage(self, info: Info) -> FulfillmentStage | None:
-        return self.backing.answer(
-            info, lambda get: enum_or_none(FulfillmentStage, get("fulfillmentStage"))
-        )
-
-    @field_resolver("The warehouse's progress in detail.")
-    def fulfillment(self, info: Info) -> Fulfillment | None:
-        return self.backing.answer(info, lambda get: Fulfillment.of(get("fulfillment")))
+    customer_id: str | None = _stored(
+        "customerId", text, "The customer account that owns the order."
+    )
+    customer_reference: str | None = _stored(
+        "customerReference", text, "The customer's own reference for the order (PO number)."
+    )
+    order_type: OrderType | None = _stored_enum(
+        "orderType", OrderType, "Outbound, inbound or return."
+    )
+    status: OrderStatus = _answered(
+        _order_status, "Overall state, derived from cancellation and fulfillment."
+    )
+    ordered_at: datetime | None = _stored("orderedAt", utc, "When the order was placed.")
+    requested_delivery_date: date | None = _stored(
+        "requestedDeliveryDate", calendar_date, "The delivery date the customer asked for."
+    )
+    ship_from: Party | None = _stored("shipFrom", Party.of, "The shipping warehouse.")
+    ship_to: Party | None = _stored("shipTo", Party.of, "The consignee.")
+    ship_to_name: str | None = _answered(
+        _ship_to_name, "The consignee's name (answered without loading the order)."
+    )
+    warehouse_id: str | None = _stored("warehouseId", text, "The shipping warehouse's id.")
+    lines: list[OrderLine] = _answered(
+        _order_lines, "The ordered lines, with picked and shipped quantities."
+    )
+    cancelled: bool = _stored("cancelled", _is_true, "Whether the order was cancelled.")
+    cancellation: Cancellation | None = _stored(
+        "cancellation", Cancellation.of, "Why and when the order was cancelled, if it was."
+    )
+    fulfillment_stage: FulfillmentStage | None = _stored_enum(
+        "fulfillmentStage", FulfillmentStage, "The furthest warehouse stage reached, if any."
+    )
+    fulfillment: Fulfillment | None = _stored(
+        "fulfillment", Fulfillment.of, "The warehouse's progress in detail."
+    )
 
 
 # --- shipments ---------------------------------------------------------------------------
@@ -402,90 +440,59 @@ class Shipment(_Entity):
     KIND: ClassVar[EntityKind] = "shipments"
     NUMBER_KEY: ClassVar[str] = "shipmentId"
 
-    id: strawberry.ID = strawberry.field(description=GLOBAL_ID_DESCRIPTION)
     backing: strawberry.Private[Backing]
 
-    @field_resolver(
+    shipment_id: strawberry.ID = _own_number(
         "The shipment number (TMS load number): what `shipment(id:)` takes and the TMS shows."
     )
-    def shipment_id(self) -> strawberry.ID:
-        return strawberry.ID(self.backing.id)
-
-    @field_resolver("The customer account that owns the shipment.")
-    def customer_id(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("customerId")))
-
-    @field_resolver(
+    customer_id: str | None = _stored(
+        "customerId", text, "The customer account that owns the shipment."
+    )
+    status: ShipmentStatus | None = _stored_enum(
+        "status",
+        ShipmentStatus,
         "Current status: that of the latest milestone (by when it happened) whose code "
-        "is known; PLANNED before any; CANCELLED after a cancellation."
+        "is known; PLANNED before any; CANCELLED after a cancellation.",
     )
-    def status(self, info: Info) -> ShipmentStatus | None:
-        return self.backing.answer(info, lambda get: enum_or_none(ShipmentStatus, get("status")))
-
-    @field_resolver("Parcel, LTL, FTL, ocean or air.")
-    def mode(self, info: Info) -> TransportMode | None:
-        return self.backing.answer(info, lambda get: enum_or_none(TransportMode, get("mode")))
-
-    @field_resolver("The carrier moving the shipment.")
-    def carrier(self, info: Info) -> Carrier | None:
-        return self.backing.answer(info, lambda get: Carrier.of(get("carrier")))
-
-    @field_resolver("The carrier's tracking number.")
-    def tracking_number(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("trackingNumber")))
-
-    @field_resolver("Where the shipment is picked up.")
-    def origin(self, info: Info) -> Address | None:
-        return self.backing.answer(info, lambda get: Address.of(get("origin")))
-
-    @field_resolver("Where the shipment is delivered.")
-    def destination(self, info: Info) -> Address | None:
-        return self.backing.answer(info, lambda get: Address.of(get("destination")))
-
-    @field_resolver("Planned pick-up time.")
-    def planned_pickup_at(self, info: Info) -> datetime | None:
-        return self.backing.answer(info, lambda get: utc(get("plannedPickupAt")))
-
-    @field_resolver("Planned delivery time.")
-    def planned_delivery_at(self, info: Info) -> datetime | None:
-        return self.backing.answer(info, lambda get: utc(get("plannedDeliveryAt")))
-
-    @field_resolver("The carrier service level, e.g. GROUND or EXPRESS.")
-    def service_level(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("serviceLevel")))
-
-    @field_resolver("Expected delivery: the latest carrier estimate, else the planned time.")
-    def eta(self, info: Info) -> datetime | None:
-        return self.backing.answer(info, lambda get: utc(get("eta")))
-
-    @field_resolver("When it was delivered, once it was.")
-    def delivered_at(self, info: Info) -> datetime | None:
-        return self.backing.answer(info, lambda get: utc(get("deliveredAt")))
-
-    @field_resolver("The timeline, oldest first (by when each milestone happened).")
-    def milestones(self, info: Info) -> list[Milestone]:
-        return self.backing.answer(
-            info, lambda get: [Milestone.of(m) for m in items(get("milestones"))]
-        )
-
-    @field_resolver("Proof of delivery, once captured.")
-    def proof_of_delivery(self, info: Info) -> ProofOfDelivery | None:
-        return self.backing.answer(info, lambda get: ProofOfDelivery.of(get("pod")))
-
-    @field_resolver("Whether the shipment was cancelled.")
-    def cancelled(self, info: Info) -> bool:
-        return self.backing.answer(info, lambda get: get("cancelled") is True)
-
-    @field_resolver("Why and when the shipment was cancelled, if it was.")
-    def cancellation(self, info: Info) -> Cancellation | None:
-        return self.backing.answer(info, lambda get: Cancellation.of(get("cancellation")))
-
-    @field_resolver(
+    mode: TransportMode | None = _stored_enum(
+        "mode", TransportMode, "Parcel, LTL, FTL, ocean or air."
+    )
+    carrier: Carrier | None = _stored("carrier", Carrier.of, "The carrier moving the shipment.")
+    tracking_number: str | None = _stored("trackingNumber", text, "The carrier's tracking number.")
+    origin: Address | None = _stored("origin", Address.of, "Where the shipment is picked up.")
+    destination: Address | None = _stored(
+        "destination", Address.of, "Where the shipment is delivered."
+    )
+    planned_pickup_at: datetime | None = _stored("plannedPickupAt", utc, "Planned pick-up time.")
+    planned_delivery_at: datetime | None = _stored(
+        "plannedDeliveryAt", utc, "Planned delivery time."
+    )
+    service_level: str | None = _stored(
+        "serviceLevel", text, "The carrier service level, e.g. GROUND or EXPRESS."
+    )
+    eta: datetime | None = _stored(
+        "eta", utc, "Expected delivery: the latest carrier estimate, else the planned time."
+    )
+    delivered_at: datetime | None = _stored(
+        "deliveredAt", utc, "When it was delivered, once it was."
+    )
+    milestones: list[Milestone] = _stored(
+        "milestones",
+        each(Milestone.read),
+        "The timeline, oldest first (by when each milestone happened).",
+    )
+    proof_of_delivery: ProofOfDelivery | None = _stored(
+        "pod", ProofOfDelivery.of, "Proof of delivery, once captured."
+    )
+    cancelled: bool = _stored("cancelled", _is_true, "Whether the shipment was cancelled.")
+    cancellation: Cancellation | None = _stored(
+        "cancellation", Cancellation.of, "Why and when the shipment was cancelled, if it was."
+    )
+    unknown_status_codes: int = _answered(
+        _unknown_status_codes,
         "How many milestones carry a code not mapped for their source (kept on the "
-        "timeline with a null status; they never move the shipment's status)."
+        "timeline with a null status; they never move the shipment's status).",
     )
-    def unknown_status_codes(self, info: Info) -> int:
-        return self.backing.answer(info, _unknown_status_codes)
 
 
 # --- invoices ----------------------------------------------------------------------------
@@ -506,93 +513,37 @@ class Invoice(_Entity):
     KIND: ClassVar[EntityKind] = "invoices"
     NUMBER_KEY: ClassVar[str] = "invoiceId"
 
-    id: strawberry.ID = strawberry.field(description=GLOBAL_ID_DESCRIPTION)
     backing: strawberry.Private[Backing]
 
-    @field_resolver(
+    invoice_id: strawberry.ID = _own_number(
         "The ERP's invoice id (not the printed `invoiceNumber`): what `invoice(id:)` takes."
     )
-    def invoice_id(self) -> strawberry.ID:
-        return strawberry.ID(self.backing.id)
-
-    def _money(self, info: Info, name: str) -> Money | None:
-        if not readers_of(info).scope.can_see_amounts:
-            return None  # redacted everywhere anyway: do not load the document for nothing
-        return self.backing.answer(info, lambda get: Money.of(get(name), get("currency")))
-
-    @field_resolver("The customer account invoiced.")
-    def customer_id(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("customerId")))
-
-    @field_resolver("The invoice number printed on the document.")
-    def invoice_number(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("invoiceNumber")))
-
-    @field_resolver("When the invoice was issued.")
-    def issued_at(self, info: Info) -> datetime | None:
-        return self.backing.answer(info, lambda get: utc(get("issuedAt")))
-
-    @field_resolver("The date payment is due.")
-    def due_date(self, info: Info) -> date | None:
-        return self.backing.answer(info, lambda get: calendar_date(get("dueDate")))
-
-    @field_resolver("ISO 4217 currency of every amount on the invoice.")
-    def currency(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("currency")))
-
-    @field_resolver("Open, overdue (open and past due today), paid or void.")
-    def status(self, info: Info) -> InvoiceStatus | None:
-        today = readers_of(info).now().date()
-        return self.backing.answer(
-            info,
-            lambda get: enum_or_none(
-                InvoiceStatus,
-                invoice_view_status(text(get("status")), text(get("dueDate")), today),
-            ),
-        )
-
-    @field_resolver("The charges." + _AMOUNTS_HIDDEN)
-    def lines(self, info: Info) -> list[InvoiceLine]:
-        return self.backing.answer(info, _invoice_lines)
-
-    @field_resolver("Sum of the lines before tax." + _AMOUNT_HIDDEN)
-    def subtotal(self, info: Info) -> Money | None:
-        return self._money(info, "subtotal")
-
-    @field_resolver("Tax." + _AMOUNT_HIDDEN)
-    def tax(self, info: Info) -> Money | None:
-        return self._money(info, "tax")
-
-    @field_resolver("Total due." + _AMOUNT_HIDDEN)
-    def total(self, info: Info) -> Money | None:
-        return self._money(info, "total")
-
-    @field_resolver("Sum of the payments recorded." + _AMOUNT_HIDDEN)
-    def amount_paid(self, info: Info) -> Money | None:
-        return self._money(info, "amountPaid")
-
-    @field_resolver("Total minus payments." + _AMOUNT_HIDDEN)
-    def balance(self, info: Info) -> Money | None:
-        return self._money(info, "balance")
-
-    @field_resolver(
-        "Payments recorded, oldest first." + _AMOUNT_HIDDEN.replace("Null", "Amounts null")
+    customer_id: str | None = _stored("customerId", text, "The customer account invoiced.")
+    invoice_number: str | None = _stored(
+        "invoiceNumber", text, "The invoice number printed on the document."
     )
-    def payments(self, info: Info) -> list[Payment]:
-        return self.backing.answer(info, _payments)
-
-    @field_resolver("Link to the invoice document.")
-    def document_url(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("documentUrl")))
-
-    @field_resolver("Whether the invoice was voided.")
-    def voided(self, info: Info) -> bool:
-        return self.backing.answer(info, lambda get: get("voided") is True)
-
-    @field_resolver("Why the invoice was voided, if it was.")
-    def void_reason(self, info: Info) -> str | None:
-        return self.backing.answer(info, lambda get: text(get("voidReason")))
-
-    @field_resolver("When the invoice was voided, if it was.")
-    def voided_at(self, info: Info) -> datetime | None:
-        return self.backing.answer(info, lambda get: utc(get("voidedAt")))
+    issued_at: datetime | None = _stored("issuedAt", utc, "When the invoice was issued.")
+    due_date: date | None = _stored("dueDate", calendar_date, "The date payment is due.")
+    currency: str | None = _stored(
+        "currency", text, "ISO 4217 currency of every amount on the invoice."
+    )
+    status: InvoiceStatus | None = strawberry.field(
+        resolver=_invoice_status,
+        description="Open, overdue (open and past due today), paid or void.",
+    )
+    lines: list[InvoiceLine] = _answered(_invoice_lines, "The charges." + _AMOUNTS_HIDDEN)
+    subtotal: Money | None = _money("subtotal", "Sum of the lines before tax." + _AMOUNT_HIDDEN)
+    tax: Money | None = _money("tax", "Tax." + _AMOUNT_HIDDEN)
+    total: Money | None = _money("total", "Total due." + _AMOUNT_HIDDEN)
+    amount_paid: Money | None = _money(
+        "amountPaid", "Sum of the payments recorded." + _AMOUNT_HIDDEN
+    )
+    balance: Money | None = _money("balance", "Total minus payments." + _AMOUNT_HIDDEN)
+    payments: list[Payment] = _answered(
+        _payments,
+        "Payments recorded, oldest first." + _AMOUNT_HIDDEN.replace("Null", "Amounts null"),
+    )
+    document_url: str | None = _stored("documentUrl", text, "Link to the invoice document.")
+    voided: bool = _stored("voided", _is_true, "Whether the invoice was voided.")
+    void_reason: str | None = _stored("voidReason", text, "Why the invoice was voided, if it was.")
+    voided_at: datetime | None = _stored("voidedAt", utc, "When the invoice was voided, if it was.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -28,6 +29,11 @@ class TimeRangeInput:
         return TimeRange(start=self.start, end=self.end)
 
 
+def _optional(description: str) -> Any:
+    """A condition of a filter: optional, and not applied when omitted (null)."""
+    return strawberry.field(default=None, description=description)
+
+
 def _range(value: TimeRangeInput | None) -> TimeRange | None:
     return value.to_range() if value is not None else None
 
@@ -44,24 +50,14 @@ def _values(
 
 @strawberry.input(description="Narrows the orders list; all given conditions must hold.")
 class OrderFilterInput:
-    statuses: list[OrderStatus] | None = strawberry.field(
-        default=None, description="Only orders in one of these states."
+    statuses: list[OrderStatus] | None = _optional("Only orders in one of these states.")
+    fulfillment_stages: list[FulfillmentStage] | None = _optional(
+        "Only orders whose furthest warehouse stage is one of these."
     )
-    fulfillment_stages: list[FulfillmentStage] | None = strawberry.field(
-        default=None, description="Only orders whose furthest warehouse stage is one of these."
-    )
-    ordered_at: TimeRangeInput | None = strawberry.field(
-        default=None, description="Only orders placed in this window."
-    )
-    warehouse_id: str | None = strawberry.field(
-        default=None, description="Only orders shipped from this warehouse."
-    )
-    customer_id: str | None = strawberry.field(
-        default=None, description="Only this customer account (one of yours)."
-    )
-    order_type: OrderType | None = strawberry.field(
-        default=None, description="Only orders of this type."
-    )
+    ordered_at: TimeRangeInput | None = _optional("Only orders placed in this window.")
+    warehouse_id: str | None = _optional("Only orders shipped from this warehouse.")
+    customer_id: str | None = _optional("Only this customer account (one of yours).")
+    order_type: OrderType | None = _optional("Only orders of this type.")
 
     def to_filter(self) -> OrderFilter:
         return OrderFilter(
@@ -76,24 +72,18 @@ class OrderFilterInput:
 
 @strawberry.input(description="Narrows a shipments list; all given conditions must hold.")
 class ShipmentFilterInput:
-    statuses: list[ShipmentStatus] | None = strawberry.field(
-        default=None, description="Only shipments in one of these statuses."
+    statuses: list[ShipmentStatus] | None = _optional("Only shipments in one of these statuses.")
+    planned_pickup_at: TimeRangeInput | None = _optional(
+        "Only shipments planned for pick-up in this window."
     )
-    planned_pickup_at: TimeRangeInput | None = strawberry.field(
-        default=None, description="Only shipments planned for pick-up in this window."
+    carrier_scac: str | None = _optional("Only shipments moved by this carrier (SCAC).")
+    destination_city: str | None = _optional(
+        "Only shipments to this city (case-insensitive, whole name)."
     )
-    carrier_scac: str | None = strawberry.field(
-        default=None, description="Only shipments moved by this carrier (SCAC)."
+    destination_country_code: str | None = _optional(
+        "Only shipments to this country (ISO 3166-1 alpha-2)."
     )
-    destination_city: str | None = strawberry.field(
-        default=None, description="Only shipments to this city (case-insensitive, whole name)."
-    )
-    destination_country_code: str | None = strawberry.field(
-        default=None, description="Only shipments to this country (ISO 3166-1 alpha-2)."
-    )
-    customer_id: str | None = strawberry.field(
-        default=None, description="Only this customer account (one of yours)."
-    )
+    customer_id: str | None = _optional("Only this customer account (one of yours).")
 
     def to_filter(self) -> ShipmentFilter:
         return ShipmentFilter(
@@ -108,16 +98,11 @@ class ShipmentFilterInput:
 
 @strawberry.input(description="Narrows the invoices list; all given conditions must hold.")
 class InvoiceFilterInput:
-    statuses: list[InvoiceStatus] | None = strawberry.field(
-        default=None,
-        description="Only invoices in one of these states (OVERDUE: open and past due today).",
+    statuses: list[InvoiceStatus] | None = _optional(
+        "Only invoices in one of these states (OVERDUE: open and past due today)."
     )
-    issued_at: TimeRangeInput | None = strawberry.field(
-        default=None, description="Only invoices issued in this window."
-    )
-    customer_id: str | None = strawberry.field(
-        default=None, description="Only this customer account (one of yours)."
-    )
+    issued_at: TimeRangeInput | None = _optional("Only invoices issued in this window.")
+    customer_id: str | None = _optional("Only this customer account (one of yours).")
 
     def to_filter(self) -> InvoiceFilter:
         return InvoiceFilter(

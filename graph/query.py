@@ -62,6 +62,8 @@ _BEFORE = strawberry.argument(
         "with `last`."
     )
 )
+_CONDITIONS = strawberry.argument(description="Conditions to match.")
+_SORT = strawberry.argument(description="The order of the list.")
 _CUSTOMER = strawberry.argument(
     description="The customer account, when you act for several and the key is ambiguous."
 )
@@ -175,12 +177,8 @@ class Query:
     async def orders(
         self,
         info: Info,
-        filter: Annotated[
-            OrderFilterInput | None, strawberry.argument(description="Conditions to match.")
-        ] = None,
-        sort: Annotated[
-            OrderSort, strawberry.argument(description="The order of the list.")
-        ] = OrderSort.ORDERED_AT_DESC,
+        filter: Annotated[OrderFilterInput | None, _CONDITIONS] = None,
+        sort: Annotated[OrderSort, _SORT] = OrderSort.ORDERED_AT_DESC,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -223,12 +221,8 @@ class Query:
     async def shipments(
         self,
         info: Info,
-        filter: Annotated[
-            ShipmentFilterInput | None, strawberry.argument(description="Conditions to match.")
-        ] = None,
-        sort: Annotated[
-            ShipmentSort, strawberry.argument(description="The order of the list.")
-        ] = ShipmentSort.PLANNED_PICKUP_AT_DESC,
+        filter: Annotated[ShipmentFilterInput | None, _CONDITIONS] = None,
+        sort: Annotated[ShipmentSort, _SORT] = ShipmentSort.PLANNED_PICKUP_AT_DESC,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -323,12 +317,8 @@ class Query:
     async def invoices(
         self,
         info: Info,
-        filter: Annotated[
-            InvoiceFilterInput | None, strawberry.argument(description="Conditions to match.")
-        ] = None,
-        sort: Annotated[
-            InvoiceSort, strawberry.argument(description="The order of the list.")
-        ] = InvoiceSort.ISSUED_AT_DESC,
+        filter: Annotated[InvoiceFilterInput | None, _CONDITIONS] = None,
+        sort: Annotated[InvoiceSort, _SORT] = InvoiceSort.ISSUED_AT_DESC,
         first: First = None,
         after: After = None,
         last: Last = None,

@@ -161,7 +161,7 @@ class MilestoneEvent:
             tracking_number=change.tracking_number,
             customer_id=change.customer_id,
             status=enum_or_none(ShipmentStatus, change.status),
-            milestone=None if change.milestone is None else Milestone.of(change.milestone),
+            milestone=None if change.milestone is None else Milestone.read(change.milestone),
             projected_at=change.projected_at,
             revision=change.rev,
         )

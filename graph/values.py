@@ -8,7 +8,7 @@ from typing import Any
 
 import strawberry
 
-from graph.common import Money, items, mapping, text, utc
+from graph.common import Money, StoredValue, each, items, mapping, stored, text, utc
 from graph.enums import ChargeType, FulfillmentStage, ShipmentStatus, enum_or_none
 
 
@@ -20,42 +20,30 @@ def _integer(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _shipment_status(value: Any) -> ShipmentStatus | None:
+    return enum_or_none(ShipmentStatus, value)
+
+
+def _fulfillment_stage(value: Any) -> FulfillmentStage | None:
+    return enum_or_none(FulfillmentStage, value)
+
+
 # --- shipments ---------------------------------------------------------------------------
 
 
 @strawberry.type(description="A carrier.")
-class Carrier:
-    scac: str | None = strawberry.field(description="Standard Carrier Alpha Code.")
-    name: str | None = strawberry.field(description="Carrier name.")
-
-    @classmethod
-    def of(cls, value: Any) -> Carrier | None:
-        stored = mapping(value)
-        if stored is None:
-            return None
-        return cls(scac=text(stored.get("scac")), name=text(stored.get("name")))
+class Carrier(StoredValue):
+    scac: str | None = stored("scac", text, "Standard Carrier Alpha Code.")
+    name: str | None = stored("name", text, "Carrier name.")
 
 
 @strawberry.type(description="Where a milestone happened.")
-class Location:
-    city: str | None = strawberry.field(description="City.")
-    region: str | None = strawberry.field(description="State, province or region, if any.")
-    country_code: str | None = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
-    lat: float | None = strawberry.field(description="Latitude in degrees, if reported.")
-    lon: float | None = strawberry.field(description="Longitude in degrees, if reported.")
-
-    @classmethod
-    def of(cls, value: Any) -> Location | None:
-        stored = mapping(value)
-        if stored is None:
-            return None
-        return cls(
-            city=text(stored.get("city")),
-            region=text(stored.get("region")),
-            country_code=text(stored.get("countryCode")),
-            lat=_number(stored.get("lat")),
-            lon=_number(stored.get("lon")),
-        )
+class Location(StoredValue):
+    city: str | None = stored("city", text, "City.")
+    region: str | None = stored("region", text, "State, province or region, if any.")
+    country_code: str | None = stored("countryCode", text, "ISO 3166-1 alpha-2 country code.")
+    lat: float | None = stored("lat", _number, "Latitude in degrees, if reported.")
+    lon: float | None = stored("lon", _number, "Longitude in degrees, if reported.")
 
 
 @strawberry.type(
@@ -64,59 +52,35 @@ class Location:
         "own code is always kept; `status` is null when the code is not (yet) mapped."
     )
 )
-class Milestone:
-    source: str | None = strawberry.field(description="The reporting system, e.g. tms/us-road.")
-    milestone_id: str | None = strawberry.field(description="The milestone's id within its source.")
-    raw_code: str | None = strawberry.field(
-        description="The source's own status code (e.g. X12 214 `AF`, or `COLLECTED`)."
-    )
-    status: ShipmentStatus | None = strawberry.field(
-        description=(
-            "The portal status the code maps to; null for codes that are informational or "
-            "not known for this source (they never move the shipment's status)."
-        )
-    )
-    reason_code: str | None = strawberry.field(description="The source's reason code, if any.")
-    occurred_at: datetime | None = strawberry.field(description="When it happened.")
-    location: Location | None = strawberry.field(description="Where it happened, if reported.")
-    estimated_delivery_at: datetime | None = strawberry.field(
-        description="The delivery estimate given with this milestone, if any."
-    )
-    signed_by: str | None = strawberry.field(description="Who signed, for deliveries.")
+class Milestone(StoredValue):
+    """Read from a stored milestone (``documents.Milestone``), or from a change notice's copy
+    of one, whose times are ISO strings."""
 
-    @classmethod
-    def of(cls, stored: Mapping[str, Any]) -> Milestone:
-        """From a stored milestone (``documents.Milestone``), or from a change notice's copy
-        of one, whose times are ISO strings."""
-        return cls(
-            source=text(stored.get("source")),
-            milestone_id=text(stored.get("milestoneId")),
-            raw_code=text(stored.get("rawCode")),
-            status=enum_or_none(ShipmentStatus, stored.get("status")),
-            reason_code=text(stored.get("reasonCode")),
-            occurred_at=utc(stored.get("occurredAt")),
-            location=Location.of(stored.get("location")),
-            estimated_delivery_at=utc(stored.get("estimatedDeliveryAt")),
-            signed_by=text(stored.get("signedBy")),
-        )
+    source: str | None = stored("source", text, "The reporting system, e.g. tms/us-road.")
+    milestone_id: str | None = stored("milestoneId", text, "The milestone's id within its source.")
+    raw_code: str | None = stored(
+        "rawCode", text, "The source's own status code (e.g. X12 214 `AF`, or `COLLECTED`)."
+    )
+    status: ShipmentStatus | None = stored(
+        "status",
+        _shipment_status,
+        "The portal status the code maps to; null for codes that are informational or "
+        "not known for this source (they never move the shipment's status).",
+    )
+    reason_code: str | None = stored("reasonCode", text, "The source's reason code, if any.")
+    occurred_at: datetime | None = stored("occurredAt", utc, "When it happened.")
+    location: Location | None = stored("location", Location.of, "Where it happened, if reported.")
+    estimated_delivery_at: datetime | None = stored(
+        "estimatedDeliveryAt", utc, "The delivery estimate given with this milestone, if any."
+    )
+    signed_by: str | None = stored("signedBy", text, "Who signed, for deliveries.")
 
 
 @strawberry.type(description="Proof of delivery captured by the carrier.")
-class ProofOfDelivery:
-    signed_by: str | None = strawberry.field(description="Who signed for the delivery.")
-    captured_at: datetime | None = strawberry.field(description="When the proof was captured.")
-    document_url: str | None = strawberry.field(description="Link to the signed document.")
-
-    @classmethod
-    def of(cls, value: Any) -> ProofOfDelivery | None:
-        stored = mapping(value)
-        if stored is None:
-            return None
-        return cls(
-            signed_by=text(stored.get("signedBy")),
-            captured_at=utc(stored.get("capturedAt")),
-            document_url=text(stored.get("documentUrl")),
-        )
+class ProofOfDelivery(StoredValue):
+    signed_by: str | None = stored("signedBy", text, "Who signed for the delivery.")
+    captured_at: datetime | None = stored("capturedAt", utc, "When the proof was captured.")
+    document_url: str | None = stored("documentUrl", text, "Link to the signed document.")
 
 
 # --- orders ------------------------------------------------------------------------------
@@ -158,56 +122,35 @@ class OrderLine:
 
 
 @strawberry.type(description="A fulfillment stage the warehouse reached.")
-class FulfillmentStep:
-    stage: FulfillmentStage | None = strawberry.field(description="The stage reached.")
-    occurred_at: datetime | None = strawberry.field(description="When it was reached.")
-    warehouse_id: str | None = strawberry.field(description="The warehouse reporting it.")
-    shipment_id: str | None = strawberry.field(
-        description="The shipment the goods were loaded onto (from LOADED on)."
+class FulfillmentStep(StoredValue):
+    stage: FulfillmentStage | None = stored("stage", _fulfillment_stage, "The stage reached.")
+    occurred_at: datetime | None = stored("occurredAt", utc, "When it was reached.")
+    warehouse_id: str | None = stored("warehouseId", text, "The warehouse reporting it.")
+    shipment_id: str | None = stored(
+        "shipmentId", text, "The shipment the goods were loaded onto (from LOADED on)."
     )
-
-    @classmethod
-    def of(cls, stored: Mapping[str, Any]) -> FulfillmentStep:
-        return cls(
-            stage=enum_or_none(FulfillmentStage, stored.get("stage")),
-            occurred_at=utc(stored.get("occurredAt")),
-            warehouse_id=text(stored.get("warehouseId")),
-            shipment_id=text(stored.get("shipmentId")),
-        )
 
 
 @strawberry.type(description="A pallet, carton or other handling unit packed for an order.")
-class HandlingUnit:
-    sscc: str | None = strawberry.field(description="Serial Shipping Container Code.")
-    weight_kg: float | None = strawberry.field(description="Gross weight in kilograms.")
-
-    @classmethod
-    def of(cls, stored: Mapping[str, Any]) -> HandlingUnit:
-        return cls(sscc=text(stored.get("sscc")), weight_kg=_number(stored.get("weightKg")))
+class HandlingUnit(StoredValue):
+    sscc: str | None = stored("sscc", text, "Serial Shipping Container Code.")
+    weight_kg: float | None = stored("weightKg", _number, "Gross weight in kilograms.")
 
 
 @strawberry.type(description="The warehouse's progress on an order.")
-class Fulfillment:
-    stage: FulfillmentStage | None = strawberry.field(
-        description="The furthest stage reached, whatever order the reports arrived in."
+class Fulfillment(StoredValue):
+    stage: FulfillmentStage | None = stored(
+        "stage",
+        _fulfillment_stage,
+        "The furthest stage reached, whatever order the reports arrived in.",
     )
-    warehouse_id: str | None = strawberry.field(description="The fulfilling warehouse.")
-    history: list[FulfillmentStep] = strawberry.field(
-        description="One step per stage reached, in stage order."
+    warehouse_id: str | None = stored("warehouseId", text, "The fulfilling warehouse.")
+    history: list[FulfillmentStep] = stored(
+        "history", each(FulfillmentStep.read), "One step per stage reached, in stage order."
     )
-    handling_units: list[HandlingUnit] = strawberry.field(description="Units packed so far.")
-
-    @classmethod
-    def of(cls, value: Any) -> Fulfillment | None:
-        stored = mapping(value)
-        if stored is None:
-            return None
-        return cls(
-            stage=enum_or_none(FulfillmentStage, stored.get("stage")),
-            warehouse_id=text(stored.get("warehouseId")),
-            history=[FulfillmentStep.of(step) for step in items(stored.get("history"))],
-            handling_units=[HandlingUnit.of(u) for u in items(stored.get("handlingUnits"))],
-        )
+    handling_units: list[HandlingUnit] = stored(
+        "handlingUnits", each(HandlingUnit.read), "Units packed so far."
+    )
 
 
 # --- invoices ----------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from observability.trace_context import parse_traceparent
+
 #: Attributes every ``LogRecord`` has; anything else on a record came from ``extra``.
 _STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -57,3 +59,15 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def log_traced_hop(
+    logger: logging.Logger, message: str, traceparent: object, **fields: Any
+) -> None:
+    """Log one hop of a traced message at INFO, under the trace it carries (``trace_id``, and
+    the sender's span as ``parent_span_id``) with ``fields``; nothing when it carries no valid
+    ``traceparent``: only traced messages get a line per hop."""
+    trace = parse_traceparent(traceparent)
+    if trace is not None:
+        extra = {"trace_id": trace.trace_id, "parent_span_id": trace.span_id, **fields}
+        logger.info(message, extra=extra)

@@ -77,16 +77,17 @@ def _print_tally(label: str, tally: Tally, topics: dict[TopicKind, str], seconds
     sys.stdout.flush()
 
 
+def _history_args(
+    args: argparse.Namespace, now: datetime
+) -> tuple[int, int, int | None, float, datetime]:
+    """What names a history (seed, days, customers, orders per day, end): ``live`` takes the
+    same to continue it where it stopped."""
+    return args.seed, args.days, args.customers, args.orders_per_day, now
+
+
 async def _history(args: argparse.Namespace, now: datetime, topics: dict[TopicKind, str]) -> None:
     started = time.monotonic()
-    records = generate(
-        args.seed,
-        args.days,
-        args.customers,
-        args.orders_per_day,
-        now=now,
-        faults=FaultRates.named(args.faults),
-    )
+    records = generate(*_history_args(args, now), faults=FaultRates.named(args.faults))
     if getattr(args, "dry_run", False):
         tally = expected_counts(records)
     else:
@@ -103,11 +104,7 @@ async def _history(args: argparse.Namespace, now: datetime, topics: dict[TopicKi
 
 async def _live(args: argparse.Namespace, now: datetime, topics: dict[TopicKind, str]) -> None:
     feed = live(
-        args.seed,
-        args.days,
-        args.customers,
-        args.orders_per_day,
-        now=now,
+        *_history_args(args, now),
         rate=args.rate,
         speedup=args.speedup,
         live_from=datetime.now(UTC),

@@ -7,6 +7,7 @@ floats, and totals must add up exactly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -163,12 +164,13 @@ class Billing:
                 | {c.shipment_id for c in charges if c.shipment_id}
             )
         )
+        invoice = _Invoice(customer, invoice_id, warp, refs)
         data, total = _snapshot(invoice_id, number, customer, issued, charges)
-        self._emit(INVOICE_ISSUED, invoice_id, customer, issued, data, refs)
+        self._emit(invoice, INVOICE_ISSUED, issued, data)
 
         fate = rng.random()
         if may_void and fate < 0.03:
-            self._void_and_reissue(customer, charges, invoice_id, issued_nat, warp, refs)
+            self._void_and_reissue(invoice, charges, issued_nat)
             return
         if fate < 0.06 and charges:
             # A corrected snapshot re-sent: the last line's amount goes down.
@@ -176,66 +178,37 @@ class Billing:
             resent = warp(resent_nat)
             corrected = [*charges[:-1], _reduced(charges[-1])]
             new_data, total = _snapshot(invoice_id, number, customer, issued, corrected)
-            self._emit(INVOICE_ISSUED, invoice_id, customer, resent, new_data, refs)
+            self._emit(invoice, INVOICE_ISSUED, resent, new_data)
             issued_nat = resent_nat
-        self._payments(customer, invoice_id, total, issued_nat, warp, refs)
+        self._payments(invoice, total, issued_nat)
 
-    def _void_and_reissue(
-        self,
-        customer: CustomerProfile,
-        charges: list[Charge],
-        invoice_id: str,
-        issued_nat: int,
-        warp: Warp,
-        refs: tuple[str, ...],
-    ) -> None:
+    def _void_and_reissue(self, invoice: _Invoice, charges: list[Charge], issued_nat: int) -> None:
         """The invoice is voided a few days later and a corrected one issued (never voided)."""
         rng = self.ctx.rng
         voided_nat = issued_nat + int(rng.uniform(1, 5) * DAY)
-        voided = warp(voided_nat)
+        voided = invoice.warp(voided_nat)
         reason = rng.choice(catalog.VOID_REASONS)
-        data = {"invoiceId": invoice_id, "reason": reason, "voidedAt": _erp_time(voided)}
-        self._emit(INVOICE_VOIDED, invoice_id, customer, voided, data, refs)
+        data = {"invoiceId": invoice.invoice_id, "reason": reason, "voidedAt": _erp_time(voided)}
+        self._emit(invoice, INVOICE_VOIDED, voided, data)
         corrected = [*charges[:-1], _reduced(charges[-1])] if charges else charges
-        self.issue(
-            customer,
-            corrected,
-            voided_nat + int(rng.uniform(0.2, 2) * HOUR),
-            warp,
-            may_void=False,
-        )
+        reissued_nat = voided_nat + int(rng.uniform(0.2, 2) * HOUR)
+        self.issue(invoice.customer, corrected, reissued_nat, invoice.warp, may_void=False)
 
-    def _emit(
-        self,
-        event_type: str,
-        invoice_id: str,
-        customer: CustomerProfile,
-        at: int,
-        data: dict[str, Any],
-        refs: tuple[str, ...],
-    ) -> None:
+    def _emit(self, invoice: _Invoice, event_type: str, at: int, data: dict[str, Any]) -> None:
         self.ctx.emit(
             Pending(
                 event_type,
                 catalog.ERP_SOURCE,
-                invoice_id,
-                customer.customer_id,
+                invoice.invoice_id,
+                invoice.customer.customer_id,
                 at,
                 catalog.ERP_TZ,
                 data,
-                refs,
+                invoice.refs,
             )
         )
 
-    def _payments(
-        self,
-        customer: CustomerProfile,
-        invoice_id: str,
-        total: int,
-        issued_nat: int,
-        warp: Warp,
-        refs: tuple[str, ...],
-    ) -> None:
+    def _payments(self, invoice: _Invoice, total: int, issued_nat: int) -> None:
         rng = self.ctx.rng
         behaviour = rng.random()
         if total <= 0:
@@ -253,37 +226,28 @@ class Billing:
         else:
             plan = []  # never paid: overdue once the due date passes
         for paid_nat, cents in plan:
-            paid = warp(paid_nat)
-            payment_id = f"PAY-{self.ctx.payment_no():07d}"
+            paid = invoice.warp(paid_nat)
             data = {
-                "invoiceId": invoice_id,
-                "paymentId": payment_id,
+                "invoiceId": invoice.invoice_id,
+                "paymentId": f"PAY-{self.ctx.payment_no():07d}",
                 "amount": amount(cents),
                 "paidAt": _erp_time(paid),
             }
-            self.ctx.emit(
-                Pending(
-                    INVOICE_PAYMENT,
-                    catalog.ERP_SOURCE,
-                    invoice_id,
-                    customer.customer_id,
-                    paid,
-                    catalog.ERP_TZ,
-                    data,
-                    refs,
-                )
-            )
+            self._emit(invoice, INVOICE_PAYMENT, paid, data)
+
+
+@dataclass(frozen=True, slots=True)
+class _Invoice:
+    """One issued invoice, as every event about it names it."""
+
+    customer: CustomerProfile
+    invoice_id: str
+    warp: Warp
+    refs: tuple[str, ...]
 
 
 def _reduced(charge: Charge) -> Charge:
-    return Charge(
-        charge.at,
-        charge.charge_type,
-        charge.description,
-        charge.cents * 9 // 10,
-        charge.order_id,
-        charge.shipment_id,
-    )
+    return replace(charge, cents=charge.cents * 9 // 10)
 
 
 def _erp_time(epoch: int) -> str:

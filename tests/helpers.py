@@ -5,6 +5,7 @@ test module."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -18,6 +19,7 @@ from entitlements.tokens import TokenSettings
 from projections.events import Event
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping, load_status_mapping
+from readmodel.changes import ShipmentChange
 
 #: The HS256 secret every test token is signed with, and the API processes tests start trust.
 SECRET: Final = "portal-tests-shared-secret-0123456789abcdef"
@@ -25,6 +27,8 @@ TOKENS: Final = TokenSettings(hs256_secret=SECRET)
 #: The packaged status map, as the projector loads it by default.
 MAPPING: Final = load_status_mapping()
 _BSON: Final[CodecOptions[dict[str, Any]]] = CodecOptions(tz_aware=True)
+#: When the milestones of ``shipment_change`` occur, unless told otherwise.
+_OCCURRED_AT: Final = datetime(2026, 11, 21, 20, 42, tzinfo=UTC)
 
 
 def caller(
@@ -49,14 +53,17 @@ def token_for(
     tokens: TokenSettings = TOKENS,
     subject: str = "alice",
     ttl_seconds: int = 3600,
+    issued_at: datetime | None = None,
 ) -> str:
-    """A bearer token the API started with ``tokens`` (default: ``SECRET``) accepts."""
+    """A bearer token the API started with ``tokens`` (default: ``SECRET``) accepts, until
+    ``ttl_seconds`` after ``issued_at`` (default: now)."""
     return mint_token(
         tokens,
         subject=subject,
         customers=list(customers),
         roles=list(roles or ["viewer"]),
         ttl_seconds=ttl_seconds,
+        now=issued_at,
     )
 
 
@@ -81,3 +88,37 @@ def fold(
         doc = new
     assert doc is not None
     return doc
+
+
+def shipment_change(
+    n: int,
+    customer: str = "ACME",
+    *,
+    code: str = "AF",
+    occurred_at: datetime = _OCCURRED_AT,
+    **overrides: Any,
+) -> ShipmentChange:
+    """Change notice ``n`` of ``customer``: milestone ``ms-n`` (raw ``code``) of shipment
+    ``SH-n`` in Atlanta, projected a minute after it occurred.
+
+    The same ``n`` gives the same ``notice_id`` (a repeat, as after a projector crash);
+    ``overrides`` replace any other field.
+    """
+    change = ShipmentChange(
+        notice_id=f"tms/us-road|ms-{n}",
+        shipment_id=f"SH-{n}",
+        customer_id=customer,
+        tracking_number=f"1Z{n:04d}",
+        status="IN_TRANSIT",
+        milestone={
+            "source": "tms/us-road",
+            "milestoneId": f"ms-{n}",
+            "rawCode": code,
+            "status": "IN_TRANSIT",
+            "occurredAt": occurred_at.isoformat(),
+            "location": {"city": "Atlanta", "countryCode": "US"},
+        },
+        rev=n + 1,
+        projected_at=occurred_at + timedelta(minutes=1),
+    )
+    return dataclasses.replace(change, **overrides)

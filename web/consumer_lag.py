@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from web.metrics import Metrics
+from web.periodic import PeriodicTask
 
 logger = logging.getLogger("web.consumer_lag")
 
@@ -71,7 +72,7 @@ def compute_lags(
     return tuple(lags)
 
 
-class ConsumerLagPoller:
+class ConsumerLagPoller(PeriodicTask):
     """Polls the lag from ``start`` until ``stop``.
 
     The clients live across polls and are dropped and rebuilt after any failure, so a broker
@@ -79,6 +80,8 @@ class ConsumerLagPoller:
     ``timeout_seconds``) instead of cancelling it: aiokafka leaks the socket of a client
     cancelled while it bootstraps.
     """
+
+    task_name = "consumer-lag-poller"
 
     def __init__(
         self,
@@ -94,39 +97,21 @@ class ConsumerLagPoller:
         self.group_id = group_id
         self.topics = tuple(topics)
         self.metrics = metrics
-        self.interval_seconds = interval_seconds
         self.timeout_seconds = timeout_seconds
         self.latest: LagSnapshot | None = None
         self._reachable: bool | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping.clear()
-            self._task = asyncio.create_task(self.run(), name="consumer-lag-poller")
+        super().__init__(interval_seconds, stop_timeout_seconds=timeout_seconds + 5)
 
     async def stop(self) -> None:
         """Finish the poll in flight, if any, then release the clients."""
-        task, self._task = self._task, None
-        self._stopping.set()
-        if task is not None:
-            try:
-                await asyncio.wait_for(task, self.timeout_seconds + 5)
-            except TimeoutError:
-                logger.warning("consumer lag poller did not stop in time; cancelled")
+        await super().stop()
         await self.close()
 
-    async def run(self) -> None:
-        """Poll every interval until ``stop``; never raises for Kafka being unreachable."""
-        while not self._stopping.is_set():
-            await self.poll_once()
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self.interval_seconds)
-            except TimeoutError:
-                pass
+    async def tick(self) -> None:
+        """One poll; never raises for Kafka being unreachable."""
+        await self.poll_once()
 
     async def poll_once(self) -> LagSnapshot | None:
         try:

@@ -19,7 +19,6 @@ Example (see README, "Freshness in every response")::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import datetime
@@ -29,6 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from strawberry.extensions import SchemaExtension
 
 from graph.freshness import Freshness, FreshnessCopy
+from web.periodic import PeriodicTask
 
 logger = logging.getLogger("web.freshness")
 
@@ -68,42 +68,28 @@ class FreshnessExtension(SchemaExtension):
         return {"freshness": freshness_extension(self.copy.for_kinds(kinds), self.copy.as_of)}
 
 
-class FreshnessRefresher:
-    """Refreshes the copy every ``interval_seconds`` from ``start`` until ``stop``."""
+class FreshnessRefresher(PeriodicTask):
+    """Refreshes the copy every ``interval_seconds`` from ``start`` until ``stop``.
+
+    The lifespan read the copy once before serving, so the first refresh is one interval on.
+    """
+
+    task_name = "freshness-refresher"
+    tick_at_start = False
 
     def __init__(
         self, copy: FreshnessCopy, db: AsyncDatabase[dict[str, Any]], interval_seconds: float
     ) -> None:
+        super().__init__(interval_seconds)
         self.copy = copy
         self.db = db
-        self.interval_seconds = interval_seconds
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._failing = False
 
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping.clear()
-            self._task = asyncio.create_task(self._run(), name="freshness-refresher")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        self._stopping.set()
-        if task is not None:
-            await task
-
-    async def _run(self) -> None:
-        """The lifespan read the copy once before serving; from then on, every interval."""
-        failing = False
-        while not self._stopping.is_set():
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self.interval_seconds)
-                return
-            except TimeoutError:
-                pass
-            ok = await self.copy.refresh(self.db)
-            if ok == failing:  # log once per outage, once per recovery
-                failing = not ok
-                if failing:
-                    logger.warning("freshness copy not refreshed: the store did not answer")
-                else:
-                    logger.info("freshness copy refreshed again")
+    async def tick(self) -> None:
+        ok = await self.copy.refresh(self.db)
+        if ok == self._failing:  # log once per outage, once per recovery
+            self._failing = not ok
+            if self._failing:
+                logger.warning("freshness copy not refreshed: the store did not answer")
+            else:
+                logger.info("freshness copy refreshed again")

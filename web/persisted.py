@@ -43,7 +43,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -109,14 +109,9 @@ def with_document_id(data: GraphQLRequestData, raw: object) -> GraphQLRequestDat
         return data
     if not isinstance(document_id, str) or not document_id.strip():
         raise PersistedQueryError(BAD_REQUEST, "`documentId` must be a non-empty string.")
-    return PersistedRequestData(
-        query=data.query,
-        variables=data.variables,
-        operation_name=data.operation_name,
-        extensions=data.extensions,
-        protocol=data.protocol,
-        document_id=document_id,
-    )
+    # Every field of Strawberry's request data, so one a new version adds is carried too.
+    copied = {field.name: getattr(data, field.name) for field in fields(GraphQLRequestData)}
+    return PersistedRequestData(**copied, document_id=document_id)
 
 
 def sha256_hex(text: str) -> str:

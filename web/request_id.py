@@ -12,9 +12,9 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
-from web.asgi_headers import answering_with, incoming_header
+from web.asgi_headers import EchoedHeaderMiddleware, incoming_header
 
 HEADER = "x-request-id"
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -32,20 +32,16 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     return uuid.uuid4().hex
 
 
-class RequestIdMiddleware:
-    """Pure ASGI middleware (no response buffering, so streaming and WebSockets pass through)."""
+class RequestIdMiddleware(EchoedHeaderMiddleware[str]):
+    """Sets the request's id (also at ``scope["state"]["request_id"]``) and answers with it."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app, HEADER, _current)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+    def value_for(self, scope: Scope) -> str:
         request_id = request_id_from(scope.get("headers", []))
         scope.setdefault("state", {})["request_id"] = request_id
-        token = _current.set(request_id)
-        try:
-            await self.app(scope, receive, answering_with(send, HEADER, request_id))
-        finally:
-            _current.reset(token)
+        return request_id
+
+    def header_value(self, value: str) -> str:
+        return value

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from observability.trace_context import TraceContext, new_trace, parse_traceparent
-from web.asgi_headers import answering_with, incoming_header
+from web.asgi_headers import EchoedHeaderMiddleware, incoming_header
 from web.request_id import current_request_id
 
 HEADER = "traceparent"
@@ -39,19 +39,14 @@ def trace_from(headers: list[tuple[bytes, bytes]]) -> TraceContext:
     return incoming.child() if incoming is not None else new_trace()
 
 
-class TraceMiddleware:
-    """Pure ASGI (no buffering): sets the request's trace and answers with it."""
+class TraceMiddleware(EchoedHeaderMiddleware[TraceContext]):
+    """Sets the request's trace and answers with it."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app, HEADER, _current)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        trace = trace_from(scope.get("headers", []))
-        token = _current.set(trace)
-        try:
-            await self.app(scope, receive, answering_with(send, HEADER, trace.traceparent))
-        finally:
-            _current.reset(token)
+    def value_for(self, scope: Scope) -> TraceContext:
+        return trace_from(scope.get("headers", []))
+
+    def header_value(self, value: TraceContext) -> str:
+        return value.traceparent

@@ -28,6 +28,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def answers_health(client: httpx.AsyncClient, url: str) -> bool:
+    """Whether the API process at ``url`` answers its health check yet (not while it starts)."""
+    try:
+        return (await client.get(f"{url}/healthz")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 class ApiProcess:
     """``python -m web`` on a free port; ``stop`` sends SIGTERM like an orchestrator."""
 
@@ -55,11 +63,8 @@ class ApiProcess:
                     raise AssertionError(
                         f"API exited with {self.process.returncode}:\n{self.log()}"
                     )
-                try:
-                    if (await client.get(f"{self.url}/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
+                if await answers_health(client, self.url):
+                    return
                 await asyncio.sleep(0.2)
         raise AssertionError(f"API not up within {within}s:\n{self.log()}")
 

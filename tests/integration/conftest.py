@@ -3,15 +3,26 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import Stack
 from tests.integration.api_harness import ApiProcess, api_env, run_api
+from tests.integration.projector_harness import Pipeline
+
+
+@pytest.fixture
+def pipeline(
+    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]], topic_names: dict[str, str]
+) -> Pipeline:
+    """The test's database and topics, with a projector group named for it."""
+    return Pipeline(stack, mongo_db.name, topic_names, f"projector-{uuid.uuid4().hex[:8]}")
 
 
 @pytest_asyncio.fixture

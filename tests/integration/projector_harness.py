@@ -21,6 +21,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from readmodel import documents, search_keys
 from readmodel.kafka_admin import partitions_of
 from readmodel.topics import TopicNames
+from tests.conftest import Stack
+from tests.integration.api_harness import api_env
 from tests.integration.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -257,3 +259,28 @@ async def scrape(url: str) -> str:
             except httpx.TransportError:
                 await asyncio.sleep(0.2)
     raise AssertionError(f"nothing answers at {url}")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One test's own slice of the stack for the processes it starts: its database, its
+    topics, and a projector group of its own (tests never share a consumer group)."""
+
+    stack: Stack
+    database: str
+    topics: Mapping[str, str]
+    group: str
+
+    def projector_env(self, **overrides: str) -> dict[str, str]:
+        """The environment of a projector process of the group."""
+        env = projector_env(self.stack.kafka_bootstrap, self.database, self.group, self.topics)
+        env["MONGODB_URI"] = self.stack.mongodb_uri
+        env.update(overrides)
+        return env
+
+    def api_env(self, **overrides: str) -> dict[str, str]:
+        """The environment of an API process serving what the group projects."""
+        topics = {f"TOPIC_{name.upper()}": topic for name, topic in self.topics.items()}
+        return api_env(
+            self.stack, self.database, PROJECTOR_GROUP=self.group, **{**topics, **overrides}
+        )

@@ -11,21 +11,19 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import Stack
 from tests.global_ids import number
 from tests.helpers import token_for
-from tests.integration.api_harness import REPO, api_env, run_api
+from tests.integration.api_harness import REPO, run_api
 from tests.integration.http_harness import sample
-from tests.integration.projector_harness import produce, projector_env
+from tests.integration.projector_harness import Pipeline, produce
 
 T = TypeVar("T")
 
@@ -125,15 +123,10 @@ async def stack_command(*args: str) -> None:
 
 
 async def test_reads_survive_a_broker_outage_and_freshness_reports_staleness(
-    stack: Stack,
-    mongo_db: AsyncDatabase[dict[str, Any]],
-    topic_names: dict[str, str],
-    tmp_path: Path,
+    pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    group = f"projector-{uuid.uuid4().hex[:8]}"
-    shipments_topic = topic_names["shipments"]
-    env = projector_env(stack.kafka_bootstrap, mongo_db.name, group, topic_names)
-    env["MONGODB_URI"] = stack.mongodb_uri
+    stack = pipeline.stack
+    shipments_topic = pipeline.topics["shipments"]
     projector_log = (tmp_path / "projector.log").open("wb")
     projector = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -141,18 +134,12 @@ async def test_reads_survive_a_broker_outage_and_freshness_reports_staleness(
         "projections",
         "run",
         cwd=REPO,
-        env=env,
+        env=pipeline.projector_env(),
         stdout=projector_log,
         stderr=asyncio.subprocess.STDOUT,
     )
-    topics = {f"TOPIC_{name.upper()}": topic for name, topic in topic_names.items()}
-    api_settings = api_env(
-        stack,
-        mongo_db.name,
-        PROJECTOR_GROUP=group,
-        STALE_AFTER_SECONDS=str(STALE_AFTER_SECONDS),
-        LAG_POLL_INTERVAL_SECONDS="1",
-        **topics,
+    api_settings = pipeline.api_env(
+        STALE_AFTER_SECONDS=str(STALE_AFTER_SECONDS), LAG_POLL_INTERVAL_SECONDS="1"
     )
     headers = {"authorization": f"Bearer {token_for(['ACME'])}"}
     try:

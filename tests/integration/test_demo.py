@@ -92,13 +92,7 @@ def run(
     env: dict[str, str], *args: str, timeout: float = START_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(DEMO), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+        [str(DEMO), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

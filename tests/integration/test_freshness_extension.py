@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import Stack
-from tests.integration.http_harness import TRACK, post, sample, settings_for, shipment_doc, start
+from tests.integration.http_harness import (
+    TRACK,
+    Running,
+    post,
+    sample,
+    settings_for,
+    shipment_doc,
+    start,
+)
 
 INVOICES = "{ invoices(first: 5) { edges { node { id } } } }"
 BACK_AT = datetime(2030, 1, 1, 12, tzinfo=UTC)
@@ -35,15 +44,31 @@ async def seed(db: AsyncDatabase[dict[str, Any]]) -> None:
     )
 
 
+async def _seeded_api(
+    stack: Stack, db: AsyncDatabase[dict[str, Any]], refresh_seconds: str
+) -> AsyncIterator[Running]:
+    """The API over the seeded sources, re-reading them every ``refresh_seconds`` (``0``:
+    freshness left out of responses)."""
+    await seed(db)
+    async for api in start(settings_for(stack, db.name, FRESHNESS_REFRESH_SECONDS=refresh_seconds)):
+        yield api
+
+
+async def _track_a(api: Running) -> dict[str, Any]:
+    """ACME's tracking query for TRK-A, checked to have found the shipment."""
+    tracked: dict[str, Any] = (
+        await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))
+    ).json()
+    assert tracked["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
+    return tracked
+
+
 async def test_responses_report_the_sources_they_read_from_a_copy(
     stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:
-    await seed(mongo_db)
     # An hour between refreshes: only the start-up read and /metrics scrapes refresh it.
-    settings = settings_for(stack, mongo_db.name, FRESHNESS_REFRESH_SECONDS="3600")
-    async for api in start(settings):
-        tracked = (await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))).json()
-        assert tracked["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
+    async for api in _seeded_api(stack, mongo_db, refresh_seconds="3600"):
+        tracked = await _track_a(api)
         freshness = tracked["extensions"]["freshness"]
         assert freshness["asOf"] is not None
         assert [s["source"] for s in freshness["sources"]] == ["tms/us-road"]
@@ -106,9 +131,5 @@ async def test_responses_report_the_sources_they_read_from_a_copy(
 async def test_freshness_can_be_left_out(
     stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:
-    await seed(mongo_db)
-    settings = settings_for(stack, mongo_db.name, FRESHNESS_REFRESH_SECONDS="0")
-    async for api in start(settings):
-        tracked = (await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))).json()
-        assert tracked["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
-        assert "freshness" not in tracked.get("extensions", {})
+    async for api in _seeded_api(stack, mongo_db, refresh_seconds="0"):
+        assert "freshness" not in (await _track_a(api)).get("extensions", {})

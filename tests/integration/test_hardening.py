@@ -8,9 +8,10 @@ with the right status and code; nothing may hold the event loop for long.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -22,13 +23,12 @@ import pytest_asyncio
 from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.caller import Caller
-from entitlements.mint import mint_token
 from entitlements.policy import Policy
 from readmodel.documents import EntityKind
 from resolvers.audit import MongoAuditSink
 from resolvers.readers import Readers
 from tests.conftest import Stack
-from tests.helpers import SECRET
+from tests.helpers import SECRET, token_for
 from tests.integration.http_harness import (
     GRJ,
     TRACK,
@@ -40,6 +40,7 @@ from tests.integration.http_harness import (
     start,
 )
 from web import document_cache
+from web.admission import Lane
 from web.document_cache import count_selections
 
 T = TypeVar("T")
@@ -60,6 +61,31 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     (error,) = body["errors"]
     assert isinstance(error["message"], str) and error["message"]
     return dict(error)
+
+
+def assert_rate_limited(refused: httpx.Response, limit: str, allowed: int) -> None:
+    """A 429 naming ``limit`` and what it allows, asking the client to retry in a second."""
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    assert error_of(refused)["extensions"] == {
+        "code": "RATE_LIMITED",
+        "limit": limit,
+        "allowed": allowed,
+        "retryAfter": 1,
+    }
+
+
+@contextlib.contextmanager
+def holding(lane: Lane, clients: list[Hashable]) -> Iterator[None]:
+    """Places in ``lane`` held for ``clients`` (one place per entry), as if their earlier
+    requests were still running; given back on leaving."""
+    for client in clients:
+        lane.enter(client)
+    try:
+        yield
+    finally:
+        for client in clients:
+            lane.leave(client)
 
 
 async def raw_post(
@@ -189,18 +215,10 @@ async def test_a_client_with_too_many_new_documents_being_checked_gets_429(
 ) -> None:
     lane = api.app.state.validation_pool.lane
     client = ("address", "127.0.0.1")  # httpx's in-process transport
-    for _ in range(lane.per_client):
-        lane.enter(client)  # as if this client's earlier documents were still being checked
-    try:
+    # as if this client's earlier documents were still being checked
+    with holding(lane, [client] * lane.per_client):
         refused = await post(api, unknown_fields(20, "a"), accept=GRJ)
-        assert refused.status_code == 429
-        assert refused.headers["retry-after"] == "1"
-        assert error_of(refused)["extensions"] == {
-            "code": "RATE_LIMITED",
-            "limit": "DOCUMENT_CHECK_PER_CLIENT",
-            "allowed": 1,
-            "retryAfter": 1,
-        }
+        assert_rate_limited(refused, "DOCUMENT_CHECK_PER_CLIENT", allowed=1)
         assert error_of(refused)["message"].startswith(
             "1 new query document from this client is already being checked "
             "(the limit, DOCUMENT_CHECK_PER_CLIENT); retry after 1 s"
@@ -211,27 +229,18 @@ async def test_a_client_with_too_many_new_documents_being_checked_gets_429(
         # texts already checked, and small ones, never wait for the lane
         assert (await post(api, "{ __typename }")).status_code == 200
         assert (await post(api, "{ x: __typename y: __typename }")).status_code == 200
-    finally:
-        for _ in range(lane.per_client):
-            lane.leave(client)
     again = await post(api, unknown_fields(20, "a"), accept=GRJ)
     assert again.status_code == 200, again.text
 
 
 async def test_when_the_lane_is_full_every_new_large_document_gets_429(api: Running) -> None:
     lane = api.app.state.validation_pool.lane
-    others = [("address", f"10.0.0.{n}") for n in range(lane.total)]
-    for other in others:
-        lane.enter(other)
-    try:
+    with holding(lane, [("address", f"10.0.0.{n}") for n in range(lane.total)]):
         refused = await post(api, unknown_fields(20, "c"), accept="application/json")
         assert refused.status_code == 429  # an HTTP-level refusal, whatever the media type
         extensions = error_of(refused)["extensions"]
         assert (extensions["code"], extensions["limit"]) == ("RATE_LIMITED", "DOCUMENT_CHECK_QUEUE")
         assert "no-store" in refused.headers["cache-control"]
-    finally:
-        for other in others:
-            lane.leave(other)
     assert lane.in_use == 0
 
 
@@ -252,27 +261,16 @@ async def test_a_validation_worker_that_died_is_replaced_without_failing_a_reque
 async def test_a_client_with_too_many_requests_running_gets_429(api: Running) -> None:
     in_flight = api.app.state.endpoint.in_flight
     alice = api.auth(["ACME"])  # subject "alice"
-    held = [("subject", "alice")] * in_flight.per_client
-    for client in held:
-        in_flight.enter(client)  # as if alice had that many requests running in this process
-    try:
+    # as if alice had that many requests running in this process
+    with holding(in_flight, [("subject", "alice")] * in_flight.per_client):
         refused = await post(api, TRACK, {"t": "TRK-A"}, headers=alice)
-        assert refused.status_code == 429
-        assert refused.headers["retry-after"] == "1"
-        assert error_of(refused)["extensions"] == {
-            "code": "RATE_LIMITED",
-            "limit": "MAX_REQUESTS_PER_CLIENT",
-            "allowed": 16,
-            "retryAfter": 1,
-        }
+        assert_rate_limited(refused, "MAX_REQUESTS_PER_CLIENT", allowed=16)
         # anyone else is served: another subject, or an anonymous client
-        bob = {"authorization": f"Bearer {token_for(api, 'bob')}"}
+        bob_token = token_for(["ACME"], tokens=api.settings.tokens, subject="bob", ttl_seconds=60)
+        bob = {"authorization": f"Bearer {bob_token}"}
         served = await post(api, TRACK, {"t": "TRK-A"}, headers=bob)
         assert served.json()["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
         assert (await post(api, "{ __typename }")).status_code == 200
-    finally:
-        for client in held:
-            in_flight.leave(client)
     assert (await post(api, TRACK, {"t": "TRK-A"}, headers=alice)).status_code == 200
     assert in_flight.in_use == 0
 
@@ -281,29 +279,10 @@ async def test_a_process_running_its_limit_of_requests_refuses_the_next_with_429
     api: Running,
 ) -> None:
     in_flight = api.app.state.endpoint.in_flight
-    others = [("subject", f"user-{n}") for n in range(in_flight.total)]
-    for other in others:
-        in_flight.enter(other)
-    try:
+    with holding(in_flight, [("subject", f"user-{n}") for n in range(in_flight.total)]):
         refused = await post(api, "{ __typename }", accept="application/json")
-        assert refused.status_code == 429
-        assert refused.headers["retry-after"] == "1"
-        assert error_of(refused)["extensions"] == {
-            "code": "RATE_LIMITED",
-            "limit": "MAX_REQUESTS_IN_FLIGHT",
-            "allowed": 512,
-            "retryAfter": 1,
-        }
-    finally:
-        for other in others:
-            in_flight.leave(other)
+        assert_rate_limited(refused, "MAX_REQUESTS_IN_FLIGHT", allowed=512)
     assert (await post(api, "{ __typename }")).status_code == 200
-
-
-def token_for(api: Running, subject: str) -> str:
-    return mint_token(
-        api.settings.tokens, subject=subject, customers=["ACME"], roles=["viewer"], ttl_seconds=60
-    )
 
 
 # --- 2. _entities priced as one list --------------------------------------------------------
@@ -540,14 +519,8 @@ async def test_media_types_are_case_insensitive(api: Running) -> None:
 async def test_a_token_is_accepted_up_to_its_leeway_and_refused_after_it_alike(
     api: Running, expired_ago: timedelta, status: int
 ) -> None:
-    token = mint_token(
-        api.settings.tokens,
-        subject="alice",
-        customers=["ACME"],
-        roles=["viewer"],
-        ttl_seconds=60,
-        now=datetime.now(UTC) - expired_ago - timedelta(seconds=60),
-    )
+    issued_at = datetime.now(UTC) - expired_ago - timedelta(seconds=60)
+    token = token_for(["ACME"], tokens=api.settings.tokens, ttl_seconds=60, issued_at=issued_at)
     response = await post(api, TRACK, {"t": "TRK-A"}, headers={"authorization": f"Bearer {token}"})
     assert response.status_code == status
     if status == 200:

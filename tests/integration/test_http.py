@@ -21,8 +21,8 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
 
-from entitlements.mint import mint_token
 from tests.conftest import Stack
+from tests.helpers import token_for
 from tests.integration.http_harness import (
     GRJ,
     ORIGIN,
@@ -223,14 +223,8 @@ async def test_bad_tokens_are_401_with_a_challenge(api: Running, authorization: 
 
 
 async def test_expired_token_is_401(api: Running) -> None:
-    expired = mint_token(
-        api.settings.tokens,
-        subject="alice",
-        customers=["ACME"],
-        roles=["viewer"],
-        ttl_seconds=60,
-        now=datetime.now(UTC) - timedelta(hours=1),
-    )
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    expired = token_for(["ACME"], tokens=api.settings.tokens, ttl_seconds=60, issued_at=an_hour_ago)
     response = await post(
         api, TRACK, {"t": "TRK-A"}, headers={"authorization": f"Bearer {expired}"}
     )

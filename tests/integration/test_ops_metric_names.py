@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Stack
 from tests.integration.api_harness import api_env, free_port, run_api
 from tests.integration.projector_harness import (
-    projector_env,
+    Pipeline,
     scrape,
     start_projector,
     stop_projector,
@@ -59,20 +55,14 @@ def used_names() -> dict[str, set[str]]:
 
 
 async def test_rules_and_dashboard_use_only_exported_metrics(
-    stack: Stack,
-    mongo_db: AsyncDatabase[dict[str, Any]],
-    topic_names: dict[str, str],
-    tmp_path: Path,
+    pipeline: Pipeline, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = projector_env(
-        stack.kafka_bootstrap, mongo_db.name, f"n-{uuid.uuid4().hex[:8]}", topic_names
-    )
-    env["PROJECTOR_METRICS_PORT"] = str(port)
+    env = pipeline.projector_env(PROJECTOR_METRICS_PORT=str(port))
     projector = start_projector(env, tmp_path / "projector.log")
     try:
         projector_text = await scrape(f"http://127.0.0.1:{port}")
-        async for api in run_api(api_env(stack, mongo_db.name), tmp_path / "api.log"):
+        async for api in run_api(api_env(pipeline.stack, pipeline.database), tmp_path / "api.log"):
             async with httpx.AsyncClient() as http:
                 api_text = (await http.get(f"{api.url}/metrics")).text
     finally:

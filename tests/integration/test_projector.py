@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -238,61 +240,70 @@ def _simulated_records(topics: dict[str, str], count: int) -> list[tuple[str, by
     return records
 
 
-async def _reference(
-    kafka_bootstrap: str, topics: dict[str, str], db: AsyncDatabase[Any]
-) -> dict[str, Any]:
-    await _project(_settings(kafka_bootstrap, db, topics))
-    return await snapshot(db)
+@dataclasses.dataclass
+class _AgainstReference:
+    """Projector processes of one group over simulated records, checked against one
+    in-process projection of the same records into a second database."""
+
+    kafka_bootstrap: str
+    topics: dict[str, str]
+    db: AsyncDatabase[Any]
+    reference_db: AsyncDatabase[Any]
+    group: str = ""
+    expected: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    async def produce(self, records: int, group_prefix: str) -> dict[str, str]:
+        """Produce ``records`` and project the reference; the environment of the group's
+        processes, with batches of 200: many batches, so that what befalls a process lands
+        mid-stream."""
+        await produce(self.kafka_bootstrap, _simulated_records(self.topics, records))
+        await _project(_settings(self.kafka_bootstrap, self.reference_db, self.topics))
+        self.expected = await snapshot(self.reference_db)
+        self.group = f"{group_prefix}-{uuid.uuid4().hex[:8]}"
+        env = projector_env(self.kafka_bootstrap, self.db.name, self.group, self.topics)
+        env["PROJECTOR_BATCH_MAX"] = "200"
+        return env
+
+    async def assert_caught_up(self, processes: list[subprocess.Popen[bytes]]) -> None:
+        """Once ``processes`` have consumed everything (then they are stopped), the documents
+        are the reference's, to the field."""
+        try:
+            await wait_caught_up(self.kafka_bootstrap, self.group, topic_names_from(self.topics))
+        finally:
+            for process in processes:
+                stop_projector(process)
+        actual = await snapshot(self.db)
+        assert actual == self.expected, differences(actual, self.expected)
 
 
-async def test_sigkill_at_any_moment_loses_nothing_and_doubles_nothing(
+@pytest.fixture
+def against_reference(
     kafka_bootstrap: str,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     second_db: AsyncDatabase[Any],
-    tmp_path: Path,
-) -> None:
-    await produce(kafka_bootstrap, _simulated_records(topic_names, 2000))
-    expected = await _reference(kafka_bootstrap, topic_names, second_db)
+) -> _AgainstReference:
+    return _AgainstReference(kafka_bootstrap, topic_names, mongo_db, second_db)
 
-    group = f"kill-{uuid.uuid4().hex[:8]}"
-    env = projector_env(kafka_bootstrap, mongo_db.name, group, topic_names)
-    env["PROJECTOR_BATCH_MAX"] = "200"  # many batches, so kills land mid-stream
+
+async def test_sigkill_at_any_moment_loses_nothing_and_doubles_nothing(
+    against_reference: _AgainstReference, tmp_path: Path
+) -> None:
+    env = await against_reference.produce(2000, "kill")
     rng = random.Random(5)
     for _ in range(4):
         process = start_projector(env, tmp_path / "projector.log")
         await asyncio.sleep(rng.uniform(1.5, 4.0))
         stop_projector(process, kill=True)
-    process = start_projector(env, tmp_path / "projector.log")
-    try:
-        await wait_caught_up(kafka_bootstrap, group, topic_names_from(topic_names))
-    finally:
-        stop_projector(process)
-    actual = await snapshot(mongo_db)
-    assert actual == expected, differences(actual, expected)
+    await against_reference.assert_caught_up([start_projector(env, tmp_path / "projector.log")])
 
 
 async def test_two_processes_in_one_group_build_the_same_documents(
-    kafka_bootstrap: str,
-    topic_names: dict[str, str],
-    mongo_db: AsyncDatabase[Any],
-    second_db: AsyncDatabase[Any],
-    tmp_path: Path,
+    against_reference: _AgainstReference, tmp_path: Path
 ) -> None:
-    await produce(kafka_bootstrap, _simulated_records(topic_names, 1500))
-    expected = await _reference(kafka_bootstrap, topic_names, second_db)
-
-    group = f"pair-{uuid.uuid4().hex[:8]}"
-    env = projector_env(kafka_bootstrap, mongo_db.name, group, topic_names)
-    env["PROJECTOR_BATCH_MAX"] = "200"
+    env = await against_reference.produce(1500, "pair")
     processes = [start_projector(env, tmp_path / f"p{i}.log") for i in range(2)]
-    try:
-        await wait_caught_up(kafka_bootstrap, group, topic_names_from(topic_names))
-    finally:
-        for process in processes:
-            stop_projector(process)
-    actual = await snapshot(mongo_db)
-    assert actual == expected, differences(actual, expected)
+    await against_reference.assert_caught_up(processes)
 
 
 async def test_rebuild_fills_a_new_generation_and_switches_readers(
@@ -311,11 +322,37 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
     assert after == before, differences(after, before)
 
 
+#: The store methods that write a batch's documents.
+DocumentWrite = Literal["write_entity", "write_all_if_unchanged", "insert_new"]
+
+
+class _HookedStore(ProjectionStore):
+    """The real store, calling ``before_write`` ahead of each of a batch's document writes:
+    where the tests below make something happen in the middle of a batch."""
+
+    async def before_write(self, method: DocumentWrite) -> None:
+        """What happens before a document write; nothing here."""
+
+    async def write_entity(
+        self, collection: str, change: Any, now: datetime
+    ) -> dict[str, Any] | None:
+        await self.before_write("write_entity")
+        return await super().write_entity(collection, change, now)
+
+    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> set[str]:
+        await self.before_write("write_all_if_unchanged")
+        return await super().write_all_if_unchanged(*args, **kwargs)
+
+    async def insert_new(self, *args: Any, **kwargs: Any) -> set[str]:
+        await self.before_write("insert_new")
+        return await super().insert_new(*args, **kwargs)
+
+
 class _Crash(Exception):
     """Stands for the process dying at one step of a batch."""
 
 
-class _CrashingStore(ProjectionStore):
+class _CrashingStore(_HookedStore):
     """The real store, except that once armed it dies at ``step`` of the next batch."""
 
     #: After its document writes, a batch pushes the summaries it did not write with the
@@ -329,19 +366,8 @@ class _CrashingStore(ProjectionStore):
         self.wrote = False
         self.summary_calls = 0
 
-    async def write_entity(
-        self, collection: str, change: Any, now: datetime
-    ) -> dict[str, Any] | None:
+    async def before_write(self, method: DocumentWrite) -> None:
         self.wrote = self.armed
-        return await super().write_entity(collection, change, now)
-
-    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> set[str]:
-        self.wrote = self.armed
-        return await super().write_all_if_unchanged(*args, **kwargs)
-
-    async def insert_new(self, *args: Any, **kwargs: Any) -> set[str]:
-        self.wrote = self.armed
-        return await super().insert_new(*args, **kwargs)
 
     async def push_summaries(
         self, suffix: str, pushes: Sequence[SummaryPush], **kwargs: Any
@@ -403,7 +429,7 @@ async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rer
     assert actual == expected, differences(actual, expected)
 
 
-class _SwitchingStore(ProjectionStore):
+class _SwitchingStore(_HookedStore):
     """The real store; a rebuild switches readers to ``target`` during the first entity write."""
 
     def __init__(self, db: AsyncDatabase[Any], target: str) -> None:
@@ -411,25 +437,11 @@ class _SwitchingStore(ProjectionStore):
         self.target = target
         self.switched = False
 
-    async def _switch_once(self) -> None:
+    async def before_write(self, method: DocumentWrite) -> None:
         if not self.switched:
             self.switched = True
             await self.ensure_collections(self.target)
             await self.set_active_suffix(self.target)
-
-    async def write_entity(
-        self, collection: str, change: Any, now: datetime
-    ) -> dict[str, Any] | None:
-        await self._switch_once()
-        return await super().write_entity(collection, change, now)
-
-    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> set[str]:
-        await self._switch_once()
-        return await super().write_all_if_unchanged(*args, **kwargs)
-
-    async def insert_new(self, *args: Any, **kwargs: Any) -> set[str]:
-        await self._switch_once()
-        return await super().insert_new(*args, **kwargs)
 
 
 async def test_a_batch_written_while_a_rebuild_switches_generations_reaches_the_new_one(
@@ -519,7 +531,7 @@ async def test_documents_another_writer_changed_during_a_batch_lose_nothing(
     assert actual == expected, differences(actual, expected)
 
 
-class _InterleavedStore(ProjectionStore):
+class _InterleavedStore(_HookedStore):
     """The real store; once given an ``interlude``, runs it just before the batch's first
     document write: another group member writing a batch of its own in between this
     batch's reads and writes (as around a rebalance, when both hold the same partition)."""
@@ -534,29 +546,17 @@ class _InterleavedStore(ProjectionStore):
         self.from_inserts = from_inserts
         self._interlude_over = asyncio.Event()
 
-    async def _interlude(self) -> None:
+    async def before_write(self, method: DocumentWrite) -> None:
         """The first write runs the interlude; the batch's other writes wait for its end."""
+        if method == "write_all_if_unchanged" and self.from_inserts:
+            return
         interlude, self.interlude = self.interlude, None
         if interlude is not None:
             await interlude()
             self._interlude_over.set()
         await self._interlude_over.wait()
-
-    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> set[str]:
-        if not self.from_inserts:
-            await self._interlude()
-        return await super().write_all_if_unchanged(*args, **kwargs)
-
-    async def insert_new(self, *args: Any, **kwargs: Any) -> set[str]:
-        await self._interlude()
-        return await super().insert_new(*args, **kwargs)
-
-    async def write_entity(
-        self, collection: str, change: Any, now: datetime
-    ) -> dict[str, Any] | None:
-        await self._interlude()
-        self.rewritten += 1
-        return await super().write_entity(collection, change, now)
+        if method == "write_entity":
+            self.rewritten += 1
 
 
 @pytest.mark.parametrize(

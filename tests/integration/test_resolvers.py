@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from entitlements.caller import Caller
 from entitlements.policy import Policy
 from graph.global_ids import encode
 from graph.schema import build_schema
@@ -251,13 +252,11 @@ async def test_pages_are_stable_with_ties_and_missing_sort_values(
     assert backwards == oldest_first
 
 
+FIRST_THREE_ORDERS = "{ orders(first: 3) { totalCount nodes { id } pageInfo { hasNextPage } } }"
+
+
 async def test_total_count_and_last_page(db: AsyncDatabase[Doc]) -> None:
-    result = await run(
-        SCHEMA,
-        db,
-        ACME,
-        "{ orders(first: 3) { totalCount nodes { id } pageInfo { hasNextPage } } }",
-    )
+    result = await run(SCHEMA, db, ACME, FIRST_THREE_ORDERS)
     assert result.data["orders"] == {
         "totalCount": 4,  # SO-9 is not known yet
         "nodes": [{"id": encode("orders", n)} for n in ("SO-4", "SO-3", "SO-2")],
@@ -265,45 +264,51 @@ async def test_total_count_and_last_page(db: AsyncDatabase[Doc]) -> None:
     }
 
 
+async def _filtered(
+    db: AsyncDatabase[Doc],
+    connection: str,
+    filter_: str,
+    reader: Caller = ACME,
+    fields: str = "id",
+) -> list[str]:
+    """The numbers of the ``connection`` nodes ``reader`` reads under ``filter_``, read
+    without errors (``fields`` are selected with the nodes)."""
+    result = await run(
+        SCHEMA, db, reader, f"{{ {connection}(filter: {filter_}) {{ nodes {{ {fields} }} }} }}"
+    )
+    assert result.errors == []
+    return numbers(result.data[connection]["nodes"])
+
+
 @pytest.mark.parametrize(
-    ("filter_", "expected"),
+    ("connection", "filter_", "expected"),
     [
-        ("{statuses: [CANCELLED]}", ["SO-2"]),
-        ("{statuses: [SHIPPED]}", ["SO-3"]),
-        ("{statuses: [OPEN]}", ["SO-4"]),
-        ("{statuses: [IN_FULFILLMENT, SHIPPED]}", ["SO-3", "SO-1"]),
-        ("{statuses: []}", []),
-        ("{fulfillmentStages: [LOADED]}", ["SO-1"]),
-        ('{warehouseId: "DC-RNO"}', ["SO-4"]),
+        ("orders", "{statuses: [CANCELLED]}", ["SO-2"]),
+        ("orders", "{statuses: [SHIPPED]}", ["SO-3"]),
+        ("orders", "{statuses: [OPEN]}", ["SO-4"]),
+        ("orders", "{statuses: [IN_FULFILLMENT, SHIPPED]}", ["SO-3", "SO-1"]),
+        ("orders", "{statuses: []}", []),
+        ("orders", "{fulfillmentStages: [LOADED]}", ["SO-1"]),
+        ("orders", '{warehouseId: "DC-RNO"}', ["SO-4"]),
         (
+            "orders",
             '{orderedAt: {from: "2026-11-02T09:00:00Z", to: "2026-11-02T11:00:00Z"}}',
             ["SO-3", "SO-2"],
         ),
-        ("{orderType: RETURN}", []),
-        ('{customerId: "BETA"}', []),
+        ("orders", "{orderType: RETURN}", []),
+        ("orders", '{customerId: "BETA"}', []),
+        ("shipments", "{statuses: [DELIVERED]}", ["SH-2"]),
+        ("shipments", '{carrierScac: "odfl"}', ["SH-1"]),
+        ("shipments", '{destinationCity: "chicago"}', ["SH-1"]),
+        ("shipments", '{destinationCity: "chi"}', []),
+        ("shipments", '{destinationCountryCode: "us"}', ["SH-2", "SH-1"]),
+        ("shipments", '{plannedPickupAt: {from: "2026-11-03T00:00:00Z"}}', ["SH-2"]),
     ],
 )
-async def test_order_filters(db: AsyncDatabase[Doc], filter_: str, expected: list[str]) -> None:
-    result = await run(SCHEMA, db, ACME, f"{{ orders(filter: {filter_}) {{ nodes {{ id }} }} }}")
-    assert result.errors == []
-    assert numbers(result.data["orders"]["nodes"]) == expected
-
-
-@pytest.mark.parametrize(
-    ("filter_", "expected"),
-    [
-        ("{statuses: [DELIVERED]}", ["SH-2"]),
-        ('{carrierScac: "odfl"}', ["SH-1"]),
-        ('{destinationCity: "chicago"}', ["SH-1"]),
-        ('{destinationCity: "chi"}', []),
-        ('{destinationCountryCode: "us"}', ["SH-2", "SH-1"]),
-        ('{plannedPickupAt: {from: "2026-11-03T00:00:00Z"}}', ["SH-2"]),
-    ],
-)
-async def test_shipment_filters(db: AsyncDatabase[Doc], filter_: str, expected: list[str]) -> None:
-    result = await run(SCHEMA, db, ACME, f"{{ shipments(filter: {filter_}) {{ nodes {{ id }} }} }}")
-    assert result.errors == []
-    assert numbers(result.data["shipments"]["nodes"]) == expected
+async def test_filters(
+    db: AsyncDatabase[Doc], connection: str, filter_: str, expected: list[str]
+) -> None:
+    assert await _filtered(db, connection, filter_) == expected
 
 
 @pytest.mark.parametrize(
@@ -318,14 +323,8 @@ async def test_shipment_filters(db: AsyncDatabase[Doc], filter_: str, expected: 
 async def test_invoice_status_filter_derives_overdue_from_today(
     db: AsyncDatabase[Doc], statuses: str, expected: list[str]
 ) -> None:
-    result = await run(
-        SCHEMA,
-        db,
-        FINANCE,
-        f"{{ invoices(filter: {{statuses: {statuses}}}) {{ nodes {{ id status }} }} }}",
-    )
-    assert result.errors == []
-    assert numbers(result.data["invoices"]["nodes"]) == expected
+    filter_ = f"{{statuses: {statuses}}}"
+    assert await _filtered(db, "invoices", filter_, FINANCE, "id status") == expected
 
 
 @pytest.mark.parametrize(
@@ -368,13 +367,11 @@ async def test_anonymous_callers_get_unauthenticated(db: AsyncDatabase[Doc]) -> 
     assert set(result.codes) == {"UNAUTHENTICATED"}
 
 
+VIEWER = "{ viewer { subject customers roles isSupport canReadInvoices canSeeAmounts } }"
+
+
 async def test_viewer(db: AsyncDatabase[Doc]) -> None:
-    result = await run(
-        SCHEMA,
-        db,
-        FINANCE,
-        "{ viewer { subject customers roles isSupport canReadInvoices canSeeAmounts } }",
-    )
+    result = await run(SCHEMA, db, FINANCE, VIEWER)
     assert result.data["viewer"] == {
         "subject": "alice",
         "customers": ["ACME"],
@@ -385,15 +382,15 @@ async def test_viewer(db: AsyncDatabase[Doc]) -> None:
     }
 
 
+ORDER_INVOICES_AND_SHIPMENTS = (
+    '{ order(id: "SO-1") { id invoices { id } shipments { id } } invoices { nodes { id } } }'
+)
+
+
 async def test_invoices_are_forbidden_without_the_role_but_the_rest_of_the_order_is_served(
     db: AsyncDatabase[Doc],
 ) -> None:
-    result = await run(
-        SCHEMA,
-        db,
-        ACME,
-        '{ order(id: "SO-1") { id invoices { id } shipments { id } } invoices { nodes { id } } }',
-    )
+    result = await run(SCHEMA, db, ACME, ORDER_INVOICES_AND_SHIPMENTS)
     assert result.data["order"] == {
         "id": encode("orders", "SO-1"),
         "invoices": None,

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -313,44 +313,44 @@ def _probe(customer: str, shipment: str, status: str) -> ShipmentChange:
     return _change(customer, shipment, 1000 + uuid.uuid4().int % 10**6, status, PROBE_CODE)
 
 
-async def _until_live(
-    stack: LiveStack,
-    clients: dict[str, list[Client]],
-    shipment: str = "SH-probe",
-    status: str = "IN_TRANSIT",
-) -> None:
-    """Probe each customer until every one of its clients received a probe (subscribed).
+@dataclass(frozen=True)
+class _Probes:
+    """Probe notices to ``clients``, one customer at a time; ``shipment`` and ``status`` shape
+    the probes so that they pass the clients' filters."""
 
-    ``shipment`` and ``status`` shape the probes so that they pass the clients' filters.
-    """
-    pending = {(customer, i) for customer, group in clients.items() for i in range(len(group))}
-    async with asyncio.timeout(20):
-        while pending:
-            for customer in {c for c, _ in pending}:
-                await stack.publish(_probe(customer, shipment, status))
-            await asyncio.sleep(0.2)
-            for customer, i in list(pending):
-                if not clients[customer][i].probes.empty():
-                    pending.discard((customer, i))
-    for group in clients.values():
-        for client in group:
-            while not client.probes.empty():
-                client.probes.get_nowait()
+    stack: LiveStack
+    clients: dict[str, list[Client]]
+    shipment: str = "SH-probe"
+    status: str = "IN_TRANSIT"
 
+    async def _publish(self, customers: Iterable[str]) -> None:
+        for customer in customers:
+            await self.stack.publish(_probe(customer, self.shipment, self.status))
 
-async def _fence(
-    stack: LiveStack,
-    clients: dict[str, list[Client]],
-    shipment: str = "SH-probe",
-    status: str = "IN_TRANSIT",
-) -> None:
-    """Publish a probe per customer and wait for it: whatever was published before arrived."""
-    for customer in clients:
-        await stack.publish(_probe(customer, shipment, status))
-    async with asyncio.timeout(15):
+    async def until_live(self) -> None:
+        """Probe each customer until every one of its clients received a probe (subscribed)."""
+        clients = self.clients
+        pending = {(customer, i) for customer, group in clients.items() for i in range(len(group))}
+        async with asyncio.timeout(20):
+            while pending:
+                await self._publish({c for c, _ in pending})
+                await asyncio.sleep(0.2)
+                for customer, i in list(pending):
+                    if not clients[customer][i].probes.empty():
+                        pending.discard((customer, i))
         for group in clients.values():
             for client in group:
-                await client.probes.get()
+                while not client.probes.empty():
+                    client.probes.get_nowait()
+
+    async def fence(self) -> None:
+        """Publish a probe per customer and wait for it: whatever was published before
+        arrived."""
+        await self._publish(self.clients)
+        async with asyncio.timeout(15):
+            for group in self.clients.values():
+                for client in group:
+                    await client.probes.get()
 
 
 # --- tests ------------------------------------------------------------------------------------
@@ -372,7 +372,8 @@ async def test_clients_on_both_replicas_receive_every_matching_notice_and_nothin
     await one_shipment.subscribe(SHIPMENT, {"shipmentId": "SH-2"})
     await other_customer.subscribe(FEED, {})
     clients = {acme: [feed_1, feed_2, delivered_only, one_shipment], globex: [other_customer]}
-    await _until_live(live, clients, "SH-2", "DELIVERED")
+    probes = _Probes(live, clients, "SH-2", "DELIVERED")
+    await probes.until_live()
 
     published: list[tuple[int, ShipmentChange]] = []
     for n in range(24):
@@ -380,7 +381,7 @@ async def test_clients_on_both_replicas_receive_every_matching_notice_and_nothin
         status = "DELIVERED" if n % 4 == 0 else "IN_TRANSIT"
         change = _change(customer, f"SH-{n % 5}", n, status)
         published.append((await live.publish(change), change))
-    await _fence(live, clients, "SH-2", "DELIVERED")
+    await probes.fence()
 
     def expected(keep: Callable[[ShipmentChange], bool]) -> list[tuple[int, str]]:
         return [(offset, c.shipment_id) for offset, c in published if keep(c)]
@@ -411,7 +412,7 @@ async def test_event_payload_as_a_client_sees_it(live: LiveStack) -> None:
     acme = _customer("ACME")
     client = await Client.open(live.apis[1].ws_url, {"token": token_for([acme])})
     await client.subscribe(FEED, {"trackingNumber": "trk-sh-9"})
-    await _until_live(live, {acme: [client]}, "SH-9")
+    await _Probes(live, {acme: [client]}, "SH-9").until_live()
     offset = await live.publish(_change(acme, "SH-9", 7, "OUT_FOR_DELIVERY"))
     [message] = await client.take(1)
     event = _event(message)
@@ -436,7 +437,7 @@ async def test_reconnecting_with_a_cursor_on_the_other_replica_has_no_gap_and_no
     first, second = live.apis
     client = await Client.open(first.ws_url, {"token": token_for([acme])})
     await client.subscribe(FEED, {})
-    await _until_live(live, {acme: [client]})
+    await _Probes(live, {acme: [client]}).until_live()
     for n in range(5):
         await live.publish(_change(acme, f"SH-{n}", n))
     seen = [_event(m) for m in await client.take(5)]
@@ -459,7 +460,7 @@ async def test_reconnecting_with_a_cursor_on_the_other_replica_has_no_gap_and_no
     await resumed.subscribe(FEED, {"after": last_cursor})
     await publishing
     events = [_event(m) for m in await resumed.take(35)]
-    await _fence(live, {acme: [resumed]})
+    await _Probes(live, {acme: [resumed]}).fence()
 
     assert [e["shipmentId"] for e in events] == [f"SH-{n}" for n in range(5, 40)]
     assert resumed.events.empty(), "nothing after the last notice, and no duplicate"
@@ -510,7 +511,7 @@ async def test_the_projector_s_notices_reach_subscribers(live: LiveStack, tmp_pa
     shipment = f"SH-{uuid.uuid4().hex[:8]}"
     client = await Client.open(live.apis[0].ws_url, {"token": token_for([customer])})
     await client.subscribe(SHIPMENT, {"shipmentId": shipment})
-    await _until_live(live, {customer: [client]}, shipment)
+    await _Probes(live, {customer: [client]}, shipment).until_live()
 
     planned = json.loads((EXAMPLES / "shipment-planned.json").read_text())
     milestone = json.loads((EXAMPLES / "shipment-milestone.json").read_text())

@@ -17,8 +17,8 @@ from tests.contract import EXAMPLES
 from tests.helpers import token_for
 from tests.integration.api_harness import ApiProcess, api_env, run_api
 from tests.integration.projector_harness import (
+    Pipeline,
     produce,
-    projector_env,
     start_projector,
     stop_projector,
 )
@@ -78,10 +78,7 @@ async def test_a_request_s_trace_reaches_the_log_and_the_response(
 
 
 async def test_one_trace_id_from_the_tms_event_to_the_subscription_feed(
-    stack: Stack,
-    mongo_db: AsyncDatabase[dict[str, Any]],
-    topic_names: dict[str, str],
-    tmp_path: Path,
+    pipeline: Pipeline, tmp_path: Path
 ) -> None:
     shipment = f"SH-{uuid.uuid4().hex[:8]}"
     planned = json.loads((EXAMPLES / "shipment-planned.json").read_text())
@@ -90,23 +87,17 @@ async def test_one_trace_id_from_the_tms_event_to_the_subscription_feed(
         event["subject"] = event["data"]["shipmentId"] = shipment
     milestone["traceparent"] = TRACEPARENT
 
-    topics = {f"TOPIC_{name.upper()}": topic for name, topic in topic_names.items()}
-    env = api_env(stack, mongo_db.name, **topics)
-    async for api in run_api(env, tmp_path / "api.log"):
+    async for api in run_api(pipeline.api_env(), tmp_path / "api.log"):
         await wait_for_line(api, lambda x: str(x.get("message", "")).startswith("live hub reading"))
         await produce(
-            stack.kafka_bootstrap,
+            pipeline.stack.kafka_bootstrap,
             [
-                (topic_names["shipments"], shipment.encode(), json.dumps(e).encode())
+                (pipeline.topics["shipments"], shipment.encode(), json.dumps(e).encode())
                 for e in (planned, milestone)
             ],
         )
-        group = f"trace-{uuid.uuid4().hex[:8]}"
         projector_log = tmp_path / "projector.log"
-        projector = start_projector(
-            projector_env(stack.kafka_bootstrap, mongo_db.name, group, topic_names),
-            projector_log,
-        )
+        projector = start_projector(pipeline.projector_env(), projector_log)
         try:
             dispatched = await wait_for_line(api, lambda x: x.get("message") == "notice dispatched")
         finally:

@@ -7,15 +7,23 @@ import pytest
 from web.admission import Lane, LaneFull
 
 
-def test_one_client_cannot_take_more_than_its_share() -> None:
-    lane = Lane(total=4, per_client=2)
-    lane.enter("mallory")
-    lane.enter("mallory")
+@pytest.mark.parametrize(
+    ("total", "per_client", "share"),
+    [(4, 2, 2), (2, 5, 2)],
+    ids=["its own share", "a share larger than the lane is the lane"],
+)
+def test_one_client_cannot_take_more_than_its_share(
+    total: int, per_client: int, share: int
+) -> None:
+    lane = Lane(total=total, per_client=per_client)
+    for _ in range(share):
+        lane.enter("mallory")
     with pytest.raises(LaneFull) as refused:
         lane.enter("mallory")
-    assert refused.value == LaneFull(per_client=True, allowed=2)
-    lane.enter("alice")  # others still get in
-    assert lane.in_use == 3
+    assert refused.value == LaneFull(per_client=True, allowed=share)
+    for other in range(total - share):  # the rest of the lane is still open to others
+        lane.enter(f"client-{other}")
+    assert lane.in_use == total
 
 
 def test_the_lane_is_bounded_in_total_whoever_asks() -> None:
@@ -36,15 +44,6 @@ def test_leaving_gives_the_place_back() -> None:
     lane.leave("a")
     lane.enter("b")
     assert lane.in_use == 1
-
-
-def test_a_client_share_larger_than_the_lane_is_the_lane() -> None:
-    lane = Lane(total=2, per_client=5)
-    lane.enter("a")
-    lane.enter("a")
-    with pytest.raises(LaneFull) as refused:
-        lane.enter("a")
-    assert refused.value.allowed == 2
 
 
 def test_leaving_without_a_place_is_a_bug_not_a_silent_miscount() -> None:

@@ -72,6 +72,12 @@ def test_empty_policy_is_the_built_in_default() -> None:
     assert parse_policy({}) == Policy()
 
 
+#: A customer table, bare and with one allowed warehouse, for the cases that go wrong inside it.
+_GLOBEX = "[customers.GLOBEX]\n"
+_GLOBEX_ATL = _GLOBEX + 'allowed_warehouses = ["DC-ATL"]\n'
+_GLOBEX_KEY = "customers.GLOBEX."
+
+
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
@@ -85,18 +91,14 @@ def test_empty_policy_is_the_built_in_default() -> None:
         ('[customers]\nGLOBEX = "DC-ATL"\n', "customers.GLOBEX", "must be a table"),
         ("[customers.GLOBEX]\n", "customers.GLOBEX.allowed_warehouses", "missing"),
         (
-            "[customers.GLOBEX]\nallowed_warehouses = []\n",
-            "customers.GLOBEX.allowed_warehouses",
+            _GLOBEX + "allowed_warehouses = []\n",
+            _GLOBEX_KEY + "allowed_warehouses",
             "at least one warehouse",
         ),
+        (_GLOBEX_ATL + 'warehouses = ["x"]\n', _GLOBEX_KEY + "warehouses", "unknown key"),
         (
-            '[customers.GLOBEX]\nallowed_warehouses = ["DC-ATL"]\nwarehouses = ["x"]\n',
-            "customers.GLOBEX.warehouses",
-            "unknown key",
-        ),
-        (
-            '[customers.GLOBEX]\nallowed_warehouses = ["DC-ATL"]\nunrestricted_roles = "x"\n',
-            "customers.GLOBEX.unrestricted_roles",
+            _GLOBEX_ATL + 'unrestricted_roles = "x"\n',
+            _GLOBEX_KEY + "unrestricted_roles",
             "list of non-empty",
         ),
         ('[customers." "]\nallowed_warehouses = ["DC-ATL"]\n', "customers. ", "blank"),

@@ -89,14 +89,24 @@ order_docs = st.lists(
 )
 
 
-@pytest.mark.parametrize("sort", list(ORDER_SORTS.values()), ids=list(ORDER_SORTS))
+#: The property tests hold for every sort of the orders connection.
+each_order_sort = pytest.mark.parametrize("sort", list(ORDER_SORTS.values()), ids=list(ORDER_SORTS))
+
+
+def _drawn_cursor(sort: Any, docs: list[Doc], data: st.DataObject) -> tuple[list[Doc], int, str]:
+    """``docs`` in ``sort``'s order, a position drawn in them, and the cursor of the document
+    there."""
+    ordered = _mongo_order(docs, sort.field, sort.direction)
+    index = data.draw(st.integers(0, len(ordered) - 1))
+    return ordered, index, encode_cursor(sort, ordered[index])
+
+
+@each_order_sort
 @given(docs=order_docs, data=st.data())
 def test_after_a_cursor_come_exactly_the_documents_that_follow_it(
     sort: Any, docs: list[Doc], data: st.DataObject
 ) -> None:
-    ordered = _mongo_order(docs, sort.field, sort.direction)
-    index = data.draw(st.integers(0, len(ordered) - 1))
-    cursor = encode_cursor(sort, ordered[index])
+    ordered, index, cursor = _drawn_cursor(sort, docs, data)
     condition = after_filter(sort, decode_cursor(sort, cursor))
     after = [d for d in ordered if _matches(d, condition)]
     assert after == ordered[index + 1 :]
@@ -186,7 +196,7 @@ def _read(docs: list[Doc], request: PageRequest) -> Any:
     return build_page(request, ordered[: request.size + 1], _no_count)
 
 
-@pytest.mark.parametrize("sort", list(ORDER_SORTS.values()), ids=list(ORDER_SORTS))
+@each_order_sort
 @given(docs=order_docs, size=st.integers(1, 7))
 def test_paging_backwards_from_the_end_visits_every_document_once_in_order(
     sort: Any, docs: list[Doc], size: int
@@ -204,15 +214,12 @@ def test_paging_backwards_from_the_end_visits_every_document_once_in_order(
     assert seen == ordered
 
 
-@pytest.mark.parametrize("sort", list(ORDER_SORTS.values()), ids=list(ORDER_SORTS))
-@given(docs=order_docs, data=st.data())
+@each_order_sort
+@given(docs=order_docs, data=st.data(), size=st.integers(1, 7))
 def test_before_a_cursor_come_exactly_the_documents_that_precede_it(
-    sort: Any, docs: list[Doc], data: st.DataObject
+    sort: Any, docs: list[Doc], data: st.DataObject, size: int
 ) -> None:
-    ordered = _mongo_order(docs, sort.field, sort.direction)
-    index = data.draw(st.integers(0, len(ordered) - 1))
-    size = data.draw(st.integers(1, 7))
-    cursor = encode_cursor(sort, ordered[index])
+    ordered, index, cursor = _drawn_cursor(sort, docs, data)
     page = _read(docs, PageRequest(sort, last=size, before=cursor))
     assert [edge.node for edge in page.edges] == ordered[max(0, index - size) : index]
     assert page.page_info.has_previous_page is (index > size)

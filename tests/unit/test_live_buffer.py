@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 
-from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
+from tests.helpers import shipment_change
 from web.live.buffer import ConnectionBudget, QueueClosed, SubscriberQueue
 from web.live.closes import CloseReason, too_slow
 from web.live.hub import LiveHub, Subscriber
 from web.live.log import ChangeLog
-
-
-def _change(n: int, customer: str = "ACME") -> ShipmentChange:
-    return ShipmentChange(
-        notice_id=f"tms/us-road|ms-{n}",
-        shipment_id=f"SH-{n}",
-        customer_id=customer,
-        tracking_number=f"1Z{n}",
-        status="IN_TRANSIT",
-        milestone=None,
-        rev=n,
-        projected_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
 
 
 async def test_queues_of_one_connection_share_its_budget() -> None:
@@ -94,7 +80,7 @@ async def test_a_client_that_stops_reading_is_cut_off_with_4413_and_others_keep_
 
     received = []
     for offset in range(8):
-        hub.dispatch(offset, _change(offset))
+        hub.dispatch(offset, shipment_change(offset))
         received.append((await fast.queue.get())[0])
 
     assert received == list(range(8))
@@ -108,9 +94,9 @@ async def test_the_hub_only_offers_a_customer_s_notices_to_its_subscribers() -> 
     hub = _hub(buffer=10)
     acme = _subscriber(hub, ConnectionBudget(10), [], frozenset({"ACME"}))
     globex = _subscriber(hub, ConnectionBudget(10), [], frozenset({"GLOBEX"}))
-    hub.dispatch(0, _change(0, "ACME"))
-    hub.dispatch(1, _change(1, "GLOBEX"))
-    hub.dispatch(2, _change(2, "INITECH"))
+    hub.dispatch(0, shipment_change(0, "ACME"))
+    hub.dispatch(1, shipment_change(1, "GLOBEX"))
+    hub.dispatch(2, shipment_change(2, "INITECH"))
     assert [(await acme.queue.get())[1].customer_id] == ["ACME"]
     assert [(await globex.queue.get())[1].customer_id] == ["GLOBEX"]
     assert len(acme.queue) == len(globex.queue) == 0
@@ -120,8 +106,8 @@ async def test_the_hub_only_offers_a_customer_s_notices_to_its_subscribers() -> 
 async def test_the_hub_drops_a_repeated_notice() -> None:
     hub = _hub(buffer=10)
     subscriber = _subscriber(hub, ConnectionBudget(10), [], frozenset({"ACME"}))
-    hub.dispatch(0, _change(7))
-    hub.dispatch(1, _change(7))  # the projector crashed and published it again
+    hub.dispatch(0, shipment_change(7))
+    hub.dispatch(1, shipment_change(7))  # the projector crashed and published it again
     hub.dispatch(2, None)  # not a notice: skipped, but the position moves
     assert len(subscriber.queue) == 1
     assert hub.position == 3

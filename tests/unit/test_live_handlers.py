@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import jwt
@@ -25,7 +25,7 @@ from graph.context import ConnectionCaller, GraphContext
 from graph.subscriptions import CursorExpired, Subscription
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
-from tests.helpers import TOKENS, token_for
+from tests.helpers import TOKENS, shipment_change, token_for
 from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
 from web.live.handlers import LiveGraphQLWSHandler, LiveTransportWSHandler
@@ -52,26 +52,6 @@ class _Query:
 
 
 SCHEMA = strawberry.Schema(query=_Query, subscription=Subscription)
-
-
-def _change(offset: int, customer: str = "ACME", notice_id: str | None = None) -> ShipmentChange:
-    return ShipmentChange(
-        notice_id=notice_id or f"tms/us-road|ms-{offset}",
-        shipment_id=f"SH-{offset}",
-        customer_id=customer,
-        tracking_number=f"1Z{offset:04d}",
-        status="IN_TRANSIT",
-        milestone={
-            "source": "tms/us-road",
-            "milestoneId": f"ms-{offset}",
-            "rawCode": "AF",
-            "status": "IN_TRANSIT",
-            "occurredAt": "2026-11-21T20:42:00+00:00",
-            "location": {"city": "Atlanta", "countryCode": "US"},
-        },
-        rev=offset + 1,
-        projected_at=datetime(2026, 11, 21, 20, 43, tzinfo=UTC),
-    )
 
 
 class ScriptedLog:
@@ -180,27 +160,20 @@ async def _connection(
 ) -> AsyncIterator[ScriptedSocket]:
     view = _View(service)
     socket = ScriptedSocket(view, capacity)
+    common: dict[str, Any] = {
+        "view": view,
+        "websocket": socket,
+        "context": context if context is not None else {},
+        "root_value": None,
+        "schema": schema,
+        "max_subscriptions_per_connection": max_operations,
+    }
     handler: LiveTransportWSHandler | LiveGraphQLWSHandler
     if legacy:
-        handler = LiveGraphQLWSHandler(
-            view=view,
-            websocket=socket,
-            context=context if context is not None else {},
-            root_value=None,
-            schema=schema,
-            keep_alive=False,
-            keep_alive_interval=None,
-            max_subscriptions_per_connection=max_operations,
-        )
+        handler = LiveGraphQLWSHandler(**common, keep_alive=False, keep_alive_interval=None)
     else:
         handler = LiveTransportWSHandler(
-            view=view,
-            websocket=socket,
-            context=context if context is not None else {},
-            root_value=None,
-            schema=schema,
-            connection_init_wait_timeout=timedelta(seconds=5),
-            max_subscriptions_per_connection=max_operations,
+            **common, connection_init_wait_timeout=timedelta(seconds=5)
         )
     task = asyncio.create_task(handler.handle())
     try:
@@ -281,8 +254,8 @@ async def test_a_subscriber_receives_its_customer_s_milestones_with_cursors() ->
         await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
         await _subscribe(socket)
         await _until_registered(service.hub)
-        service.hub.dispatch(0, _change(0, "GLOBEX"))
-        service.hub.dispatch(1, _change(1, "ACME"))
+        service.hub.dispatch(0, shipment_change(0, "GLOBEX"))
+        service.hub.dispatch(1, shipment_change(1, "ACME"))
         message = await socket.receive()
 
     assert message["type"] == "next" and message["id"] == "1"
@@ -310,8 +283,10 @@ async def test_filtering_on_a_customer_you_do_not_act_for_is_forbidden() -> None
 async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or_duplicate() -> (
     None
 ):
-    history = [_change(offset) for offset in range(6)]
-    history[4] = _change(4, notice_id=history[2].notice_id)  # a repeat from a projector crash
+    history = [shipment_change(offset) for offset in range(6)]
+    history[4] = shipment_change(
+        4, notice_id=history[2].notice_id
+    )  # a repeat from a projector crash
     log = ScriptedLog(history)
     service = _service(log=log)
     service.hub.begin_at(5)  # this replica saw the log up to offset 4
@@ -320,7 +295,7 @@ async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or
         await _subscribe(socket, {"after": encode_cursor(1)})
         await _until_registered(service.hub)
         service.hub.dispatch(5, history[5])
-        service.hub.dispatch(6, _change(6))
+        service.hub.dispatch(6, shipment_change(6))
         cursors = [
             decode_cursor((await socket.receive())["payload"]["data"]["milestoneFeed"]["cursor"])
             for _ in range(4)
@@ -330,7 +305,7 @@ async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or
 
 
 async def test_a_cursor_older_than_the_log_fails_with_cursor_expired() -> None:
-    service = _service(log=ScriptedLog([_change(o) for o in range(10)], earliest=5))
+    service = _service(log=ScriptedLog([shipment_change(o) for o in range(10)], earliest=5))
     service.hub.begin_at(10)
     async with _connection(service) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
@@ -376,7 +351,7 @@ async def test_a_client_that_stops_reading_is_disconnected_with_4413() -> None:
         await _subscribe(socket)
         await _until_registered(service.hub)
         for offset in range(10):
-            service.hub.dispatch(offset, _change(offset))
+            service.hub.dispatch(offset, shipment_change(offset))
             await asyncio.sleep(0.01)
         code, reason = await socket.close_code()
     assert code == 4413

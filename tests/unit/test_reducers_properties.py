@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,27 +51,20 @@ def check_exact(events: list[Event], delivered: list[Event], entity_id: str) -> 
 
 
 @PROPERTY
-@given(events=s.order_streams(), data=st.data())
-def test_order_documents_do_not_depend_on_delivery(
-    events: list[Event], data: st.DataObject
+@pytest.mark.parametrize(
+    ("streams", "entity_id"),
+    [
+        pytest.param(s.order_streams(), s.ORDER_ID, id="order"),
+        pytest.param(s.shipment_streams(), s.SHIPMENT_ID, id="shipment"),
+        pytest.param(s.invoice_streams(), s.INVOICE_ID, id="invoice"),
+    ],
+)
+@given(data=st.data())
+def test_documents_do_not_depend_on_delivery(
+    streams: st.SearchStrategy[list[Event]], entity_id: str, data: st.DataObject
 ) -> None:
-    check_exact(events, data.draw(s.deliveries(events)), s.ORDER_ID)
-
-
-@PROPERTY
-@given(events=s.shipment_streams(), data=st.data())
-def test_shipment_documents_do_not_depend_on_delivery(
-    events: list[Event], data: st.DataObject
-) -> None:
-    check_exact(events, data.draw(s.deliveries(events)), s.SHIPMENT_ID)
-
-
-@PROPERTY
-@given(events=s.invoice_streams(), data=st.data())
-def test_invoice_documents_do_not_depend_on_delivery(
-    events: list[Event], data: st.DataObject
-) -> None:
-    check_exact(events, data.draw(s.deliveries(events)), s.INVOICE_ID)
+    events = data.draw(streams)
+    check_exact(events, data.draw(s.deliveries(events)), entity_id)
 
 
 @PROPERTY

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Collection, Coroutine, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,16 +71,22 @@ def _app_state(websocket: object) -> object:
     return getattr(app, "state", None)
 
 
-def operations_limit_error(limit: int, running: int) -> GraphQLError:
-    """The error for one operation too many on a connection (Strawberry's has no code)."""
+def operations_refusal(
+    limit: int | None, running: Collection[str], operation_id: str
+) -> GraphQLError | None:
+    """The refusal of operation ``operation_id`` on a connection already running ``running``;
+    None when it may start (an id already running replaces its operation, as in Strawberry).
+    The error is coded, unlike Strawberry's own refusal."""
+    if limit is None or operation_id in running or len(running) < limit:
+        return None
     return GraphQLError(
-        f"This connection already runs {running} operations, the limit per connection: "
+        f"This connection already runs {len(running)} operations, the limit per connection: "
         "complete one, or open another connection.",
         extensions={
             "code": "TOO_MANY_OPERATIONS",
             "limit": "operations per connection",
             "allowed": limit,
-            "actual": running + 1,
+            "actual": len(running) + 1,
         },
     )
 
@@ -222,14 +228,10 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         and persisted operations over WebSocket as over HTTP (``web.persisted``): the
         payload may name one by ``documentId`` or APQ hash, and a caller without free-form
         permission may run only those. A refusal is an ``error`` message for that id."""
-        limit = self.max_subscriptions_per_connection
-        if (
-            self.connection_acknowledged
-            and message["id"] not in self.operations
-            and limit is not None
-            and len(self.operations) >= limit
-        ):
-            refusal = operations_limit_error(limit, len(self.operations))
+        refusal = operations_refusal(
+            self.max_subscriptions_per_connection, self.operations, message["id"]
+        )
+        if self.connection_acknowledged and refusal is not None:
             await self.send_message(
                 {"id": message["id"], "type": "error", "payload": [refusal.formatted]}
             )
@@ -306,16 +308,12 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
 
     async def handle_start(self, message: LegacyStartMessage) -> None:
         """Strawberry's, with a coded error when the connection runs too many operations."""
-        limit = self.max_subscriptions_per_connection
-        if (
-            self.connection_acknowledged
-            and message["id"] not in self.tasks
-            and limit is not None
-            and len(self.tasks) >= limit
-        ):
-            error = operations_limit_error(limit, len(self.tasks))
+        refusal = operations_refusal(
+            self.max_subscriptions_per_connection, self.tasks, message["id"]
+        )
+        if self.connection_acknowledged and refusal is not None:
             await self.send_message(
-                {"type": "error", "id": message["id"], "payload": error.formatted}
+                {"type": "error", "id": message["id"], "payload": refusal.formatted}
             )
             return
         await super().handle_start(message)

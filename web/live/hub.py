@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from graph.subscriptions import FeedUnavailable
-from observability.trace_context import parse_traceparent
+from observability.json_logs import log_traced_hop
 from readmodel.changes import ShipmentChange
 from web.live.buffer import SubscriberQueue
 from web.live.closes import FEED_INTERRUPTED, SHUTTING_DOWN, CloseReason
@@ -154,21 +154,17 @@ class LiveHub:
                 delivered += 1
             else:
                 subscriber.terminate(self._overflow_reason)
-        trace = parse_traceparent(change.traceparent)
-        if trace is not None:
-            # the last hop of a traced milestone: same trace id as the source event's
-            logger.info(
-                "notice dispatched",
-                extra={
-                    "trace_id": trace.trace_id,
-                    "parent_span_id": trace.span_id,
-                    "notice_id": change.notice_id,
-                    "shipment_id": change.shipment_id,
-                    "customer_ids": [change.customer_id],
-                    "offset": offset,
-                    "subscriptions": delivered,
-                },
-            )
+        # the last hop of a traced milestone: same trace id as the source event's
+        log_traced_hop(
+            logger,
+            "notice dispatched",
+            change.traceparent,
+            notice_id=change.notice_id,
+            shipment_id=change.shipment_id,
+            customer_ids=[change.customer_id],
+            offset=offset,
+            subscriptions=delivered,
+        )
 
     # --- the consumer loop ----------------------------------------------------------------
 
