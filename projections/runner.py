@@ -8,7 +8,6 @@ the same documents as one process.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pymongo import AsyncMongoClient
 
+from config.garbage import tune_garbage_collection
 from observability.trace_context import parse_traceparent
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
@@ -30,12 +30,6 @@ from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
-#: CPython collects its youngest generation every 700 net allocations by default. A batch
-#: allocates millions of short-lived objects (decoded events, document copies, BSON) and
-#: keeps few, so those collections mostly walk live batch data again and again: with
-#: these thresholds the projector spends about a third less CPU on its pure work per event
-#: (measured on the bench's stream), for a few more MiB of garbage between collections.
-GC_THRESHOLDS = (50_000, 50, 100)
 
 #: Backoff while MongoDB or the broker refuses a batch; the batch is retried, never skipped.
 RETRY_DELAYS_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -146,7 +140,7 @@ async def run_projector(
 ) -> None:
     """Consume until ``stop``; ``metrics`` are the process's served instruments, if any."""
     metrics = metrics or ProjectorMetrics()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_garbage_collection()
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         settings.mongodb_uri,
         tz_aware=True,
