@@ -143,6 +143,8 @@ def _upper(value: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class OrderFilter:
+    """A status is derived (``_order_status``); the other fields match as stored."""
+
     statuses: frozenset[str] | None = None
     fulfillment_stages: frozenset[str] | None = None
     ordered: TimeRange | None = None
@@ -165,6 +167,8 @@ class OrderFilter:
 
 @dataclass(frozen=True)
 class ShipmentFilter:
+    """The carrier's SCAC and the country match in upper case, the city in any case."""
+
     statuses: frozenset[str] | None = None
     planned_pickup: TimeRange | None = None
     carrier_scac: str | None = None
