@@ -11,6 +11,8 @@ Order of operations for one batch, and why:
    loaded; a document another writer changed meanwhile is written stepwise instead. A batch
    that drops links is written stepwise throughout (``_write_stepwise``: link removals,
    documents, then every summary as its own guarded write);
+   then the search documents of the orders and shipments whose searchable values changed
+   (``search_writes``, a side collection, so most writes of a document touch no search key);
 5. publish dead letters and change notices and wait for the broker to acknowledge them;
 6. only then commit the batch's offsets.
 
@@ -53,6 +55,7 @@ from projections.effects import (
 )
 from projections.events import Event, InvalidEvent, decode_event
 from projections.phases import PhaseClock
+from projections.search_writes import ensure_complete, write_search_keys
 from projections.status_mapping import StatusMapping
 from projections.store import FoldedWrite, ProjectionStore, StoreError
 from readmodel.changes import ShipmentChange
@@ -153,6 +156,8 @@ class BatchProcessor:
             clock.lap("write stepwise")
         else:
             effects = await self._write_folded(batch, now, clock)
+        await write_search_keys(self._store, suffix, effects)
+        clock.lap("write search keys")
         outcome.written_documents = len(batch.changes)
         for late in batch.rejected:
             if id(late.event) not in refused:
@@ -184,6 +189,7 @@ class BatchProcessor:
             suffix = await self._store.active_suffix()
         if suffix not in self._prepared_suffixes:
             await self._store.ensure_indexes(suffix)
+            await ensure_complete(self._store, suffix)
             self._prepared_suffixes.add(suffix)
         return suffix
 
