@@ -709,12 +709,6 @@ def _distinct(keys: Iterable[Any]) -> None:
         seen.add(key)
 
 
-def _choice(value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise _NotFast
-    return value
-
-
 def _opt_time(text: str | None) -> datetime | None:
     return None if text is None else parse_timestamp(text)
 
@@ -723,158 +717,140 @@ def _amount(text: str) -> Decimal:
     return Decimal(text)  # the schema admits plain decimal strings only
 
 
-def _fast_order_snapshot(raw: bytes) -> OrderSnapshot:
-    w = _ORDER_SNAPSHOT.decode(raw)
-    _distinct(line.line_number for line in w.lines)
-    return OrderSnapshot(
-        order_id=w.order_id,
-        customer_id=w.customer_id,
-        customer_reference=w.customer_reference,
-        order_type=_choice(w.order_type, ORDER_TYPES),
-        ordered_at=parse_timestamp(w.ordered_at),
-        requested_delivery_date=_checked_date(w.requested_delivery_date),
-        ship_from=w.ship_from,
-        ship_to=w.ship_to,
-        lines=w.lines,
+def _one_of(allowed: tuple[str, ...]) -> Callable[[str], str]:
+    def choice(value: str) -> str:
+        if value not in allowed:
+            raise _NotFast
+        return value
+
+    return choice
+
+
+def _distinct_keys(items: str, key: str) -> Callable[[Any], None]:
+    """A check that the items of one field (when given) are distinct by one attribute."""
+
+    def check(payload: Any) -> None:
+        given = getattr(payload, items)
+        if given is not None:
+            _distinct(getattr(item, key) for item in given)
+
+    return check
+
+
+def _rebuild(
+    wire_type: type[msgspec.Struct],
+    target: Callable[..., Any],
+    convert: Mapping[str, Callable[[Any], Any]],
+) -> Callable[[Any], Any]:
+    """A builder of a typed payload from its wire struct: each field taken as decoded, or
+    through its conversion where the schema leaves text (timestamps, dates, amounts, choices).
+
+    One declaration per payload (``_FAST``) instead of a hand-written builder each: the wire
+    struct names the fields, so a field added to both cannot be forgotten here. The builder
+    is generated as plain source (as ``dataclasses`` does for ``__init__``), so it costs what
+    the hand-written one did; a dictionary built per record cost a few µs more.
+    """
+    names = wire_type.__struct_fields__
+    unknown = set(convert) - set(names)
+    if unknown:
+        raise TypeError(f"{wire_type.__name__} has no fields {sorted(unknown)}")
+    arguments = ", ".join(
+        f"{name}=convert_{name}(w.{name})" if name in convert else f"{name}=w.{name}"
+        for name in names
     )
+    scope: dict[str, Any] = {f"convert_{name}": function for name, function in convert.items()}
+    scope["target"] = target
+    exec(f"def build(w):\n    return target({arguments})\n", scope)
+    build: Callable[[Any], Any] = scope["build"]
+    return build
 
 
-def _fast_order_cancelled(raw: bytes) -> OrderCancelled:
-    w = _ORDER_CANCELLED.decode(raw)
-    return OrderCancelled(
-        order_id=w.order_id, reason=w.reason, cancelled_at=parse_timestamp(w.cancelled_at)
-    )
+def _fast_reader(
+    wire_type: type[msgspec.Struct],
+    target: Callable[..., EventData],
+    convert: Mapping[str, Callable[[Any], Any]],
+    *checks: Callable[[Any], None],
+) -> Callable[[bytes], EventData]:
+    """The fast path of one event type: decode with its schema, check what the schema
+    cannot (distinct keys), then build the typed payload."""
+    decode = msgspec.json.Decoder(wire_type).decode
+    build = _rebuild(wire_type, target, convert)
+
+    def read(raw: bytes) -> EventData:
+        payload = decode(raw)
+        for check in checks:
+            check(payload)
+        built: EventData = build(payload)
+        return built
+
+    return read
 
 
-def _fast_fulfillment_progressed(raw: bytes) -> FulfillmentProgressed:
-    w = _FULFILLMENT_PROGRESSED.decode(raw)
-    if w.handling_units is not None:
-        _distinct(unit.sscc for unit in w.handling_units)
-    if w.lines is not None:
-        _distinct(line.line_number for line in w.lines)
-    return FulfillmentProgressed(
-        order_id=w.order_id,
-        warehouse_id=w.warehouse_id,
-        stage=_choice(w.stage, FULFILLMENT_STAGES),
-        occurred_at=parse_timestamp(w.occurred_at),
-        shipment_id=w.shipment_id,
-        handling_units=w.handling_units,
-        lines=w.lines,
-    )
+_time = parse_timestamp
+_INVOICE_LINE = _rebuild(
+    wire.InvoiceLineWire, InvoiceLine, {"charge_type": _one_of(CHARGE_TYPES), "amount": _amount}
+)
 
 
-def _fast_shipment_planned(raw: bytes) -> ShipmentPlanned:
-    w = _SHIPMENT_PLANNED.decode(raw)
-    return ShipmentPlanned(
-        shipment_id=w.shipment_id,
-        customer_id=w.customer_id,
-        order_ids=w.order_ids,
-        mode=_choice(w.mode, SHIPMENT_MODES),
-        carrier=w.carrier,
-        tracking_number=w.tracking_number,
-        origin=w.origin,
-        destination=w.destination,
-        planned_pickup_at=parse_timestamp(w.planned_pickup_at),
-        planned_delivery_at=parse_timestamp(w.planned_delivery_at),
-        service_level=w.service_level,
-    )
+def _invoice_lines(lines: tuple[wire.InvoiceLineWire, ...]) -> tuple[InvoiceLine, ...]:
+    return tuple(_INVOICE_LINE(line) for line in lines)
 
 
-def _fast_shipment_milestone(raw: bytes) -> ShipmentMilestone:
-    w = _SHIPMENT_MILESTONE.decode(raw)
-    return ShipmentMilestone(
-        shipment_id=w.shipment_id,
-        milestone_id=w.milestone_id,
-        status_code=w.status_code,
-        reason_code=w.reason_code,
-        occurred_at=parse_timestamp(w.occurred_at),
-        location=w.location,
-        estimated_delivery_at=_opt_time(w.estimated_delivery_at),
-        signed_by=w.signed_by,
-    )
-
-
-def _fast_pod_captured(raw: bytes) -> PodCaptured:
-    w = _POD_CAPTURED.decode(raw)
-    return PodCaptured(
-        shipment_id=w.shipment_id,
-        signed_by=w.signed_by,
-        captured_at=parse_timestamp(w.captured_at),
-        document_url=w.document_url,
-    )
-
-
-def _fast_shipment_cancelled(raw: bytes) -> ShipmentCancelled:
-    w = _SHIPMENT_CANCELLED.decode(raw)
-    return ShipmentCancelled(
-        shipment_id=w.shipment_id, reason=w.reason, cancelled_at=parse_timestamp(w.cancelled_at)
-    )
-
-
-def _fast_invoice_issued(raw: bytes) -> InvoiceIssued:
-    w = _INVOICE_ISSUED.decode(raw)
-    return InvoiceIssued(
-        invoice_id=w.invoice_id,
-        customer_id=w.customer_id,
-        invoice_number=w.invoice_number,
-        issued_at=parse_timestamp(w.issued_at),
-        due_date=_checked_date(w.due_date),
-        currency=w.currency,
-        lines=tuple(
-            InvoiceLine(
-                description=line.description,
-                charge_type=_choice(line.charge_type, CHARGE_TYPES),
-                amount=_amount(line.amount),
-                order_id=line.order_id,
-                shipment_id=line.shipment_id,
-            )
-            for line in w.lines
-        ),
-        subtotal=_amount(w.subtotal),
-        tax=_amount(w.tax),
-        total=_amount(w.total),
-        document_url=w.document_url,
-    )
-
-
-def _fast_payment_recorded(raw: bytes) -> PaymentRecorded:
-    w = _PAYMENT_RECORDED.decode(raw)
-    return PaymentRecorded(
-        invoice_id=w.invoice_id,
-        payment_id=w.payment_id,
-        amount=_amount(w.amount),
-        paid_at=parse_timestamp(w.paid_at),
-    )
-
-
-def _fast_invoice_voided(raw: bytes) -> InvoiceVoided:
-    w = _INVOICE_VOIDED.decode(raw)
-    return InvoiceVoided(
-        invoice_id=w.invoice_id, reason=w.reason, voided_at=parse_timestamp(w.voided_at)
-    )
-
-
-def _fast_source_status_changed(raw: bytes) -> SourceStatusChanged:
-    w = _SOURCE_STATUS_CHANGED.decode(raw)
-    return SourceStatusChanged(
-        source=w.source,
-        status=_choice(w.status, SOURCE_STATUSES),
-        message=w.message,
-        expected_back_at=_opt_time(w.expected_back_at),
-    )
-
-
-_ORDER_SNAPSHOT = msgspec.json.Decoder(wire.OrderSnapshotWire)
-_ORDER_CANCELLED = msgspec.json.Decoder(wire.OrderCancelledWire)
-_FULFILLMENT_PROGRESSED = msgspec.json.Decoder(wire.FulfillmentProgressedWire)
-_SHIPMENT_PLANNED = msgspec.json.Decoder(wire.ShipmentPlannedWire)
-_SHIPMENT_MILESTONE = msgspec.json.Decoder(wire.ShipmentMilestoneWire)
-_POD_CAPTURED = msgspec.json.Decoder(wire.PodCapturedWire)
-_SHIPMENT_CANCELLED = msgspec.json.Decoder(wire.ShipmentCancelledWire)
-_INVOICE_ISSUED = msgspec.json.Decoder(wire.InvoiceIssuedWire)
-_PAYMENT_RECORDED = msgspec.json.Decoder(wire.PaymentRecordedWire)
-_INVOICE_VOIDED = msgspec.json.Decoder(wire.InvoiceVoidedWire)
-_SOURCE_STATUS_CHANGED = msgspec.json.Decoder(wire.SourceStatusChangedWire)
+_FAST: Final[dict[type, Callable[[bytes], EventData]]] = {
+    OrderSnapshot: _fast_reader(
+        wire.OrderSnapshotWire,
+        OrderSnapshot,
+        {
+            "order_type": _one_of(ORDER_TYPES),
+            "ordered_at": _time,
+            "requested_delivery_date": _checked_date,
+        },
+        _distinct_keys("lines", "line_number"),
+    ),
+    OrderCancelled: _fast_reader(wire.OrderCancelledWire, OrderCancelled, {"cancelled_at": _time}),
+    FulfillmentProgressed: _fast_reader(
+        wire.FulfillmentProgressedWire,
+        FulfillmentProgressed,
+        {"stage": _one_of(FULFILLMENT_STAGES), "occurred_at": _time},
+        _distinct_keys("handling_units", "sscc"),
+        _distinct_keys("lines", "line_number"),
+    ),
+    ShipmentPlanned: _fast_reader(
+        wire.ShipmentPlannedWire,
+        ShipmentPlanned,
+        {"mode": _one_of(SHIPMENT_MODES), "planned_pickup_at": _time, "planned_delivery_at": _time},
+    ),
+    ShipmentMilestone: _fast_reader(
+        wire.ShipmentMilestoneWire,
+        ShipmentMilestone,
+        {"occurred_at": _time, "estimated_delivery_at": _opt_time},
+    ),
+    PodCaptured: _fast_reader(wire.PodCapturedWire, PodCaptured, {"captured_at": _time}),
+    ShipmentCancelled: _fast_reader(
+        wire.ShipmentCancelledWire, ShipmentCancelled, {"cancelled_at": _time}
+    ),
+    InvoiceIssued: _fast_reader(
+        wire.InvoiceIssuedWire,
+        InvoiceIssued,
+        {
+            "issued_at": _time,
+            "due_date": _checked_date,
+            "lines": _invoice_lines,
+            "subtotal": _amount,
+            "tax": _amount,
+            "total": _amount,
+        },
+    ),
+    PaymentRecorded: _fast_reader(
+        wire.PaymentRecordedWire, PaymentRecorded, {"amount": _amount, "paid_at": _time}
+    ),
+    InvoiceVoided: _fast_reader(wire.InvoiceVoidedWire, InvoiceVoided, {"voided_at": _time}),
+    SourceStatusChanged: _fast_reader(
+        wire.SourceStatusChangedWire,
+        SourceStatusChanged,
+        {"status": _one_of(SOURCE_STATUSES), "expected_back_at": _opt_time},
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -890,40 +866,40 @@ class _TypeSpec:
 
 _TYPES: Final[dict[str, _TypeSpec]] = {
     ORDER_CREATED: _TypeSpec(
-        "orders", _order_snapshot, _fast_order_snapshot, "orderId", "order_id"
+        "orders", _order_snapshot, _FAST[OrderSnapshot], "orderId", "order_id"
     ),
     ORDER_UPDATED: _TypeSpec(
-        "orders", _order_snapshot, _fast_order_snapshot, "orderId", "order_id"
+        "orders", _order_snapshot, _FAST[OrderSnapshot], "orderId", "order_id"
     ),
     ORDER_CANCELLED: _TypeSpec(
-        "orders", _order_cancelled, _fast_order_cancelled, "orderId", "order_id"
+        "orders", _order_cancelled, _FAST[OrderCancelled], "orderId", "order_id"
     ),
     FULFILLMENT_PROGRESSED: _TypeSpec(
-        "fulfillment", _fulfillment_progressed, _fast_fulfillment_progressed, "orderId", "order_id"
+        "fulfillment", _fulfillment_progressed, _FAST[FulfillmentProgressed], "orderId", "order_id"
     ),
     SHIPMENT_PLANNED: _TypeSpec(
-        "shipments", _shipment_planned, _fast_shipment_planned, "shipmentId", "shipment_id"
+        "shipments", _shipment_planned, _FAST[ShipmentPlanned], "shipmentId", "shipment_id"
     ),
     SHIPMENT_MILESTONE: _TypeSpec(
-        "shipments", _shipment_milestone, _fast_shipment_milestone, "shipmentId", "shipment_id"
+        "shipments", _shipment_milestone, _FAST[ShipmentMilestone], "shipmentId", "shipment_id"
     ),
     SHIPMENT_POD_CAPTURED: _TypeSpec(
-        "shipments", _pod_captured, _fast_pod_captured, "shipmentId", "shipment_id"
+        "shipments", _pod_captured, _FAST[PodCaptured], "shipmentId", "shipment_id"
     ),
     SHIPMENT_CANCELLED: _TypeSpec(
-        "shipments", _shipment_cancelled, _fast_shipment_cancelled, "shipmentId", "shipment_id"
+        "shipments", _shipment_cancelled, _FAST[ShipmentCancelled], "shipmentId", "shipment_id"
     ),
     INVOICE_ISSUED: _TypeSpec(
-        "invoices", _invoice_issued, _fast_invoice_issued, "invoiceId", "invoice_id"
+        "invoices", _invoice_issued, _FAST[InvoiceIssued], "invoiceId", "invoice_id"
     ),
     INVOICE_PAYMENT_RECORDED: _TypeSpec(
-        "invoices", _payment_recorded, _fast_payment_recorded, "invoiceId", "invoice_id"
+        "invoices", _payment_recorded, _FAST[PaymentRecorded], "invoiceId", "invoice_id"
     ),
     INVOICE_VOIDED: _TypeSpec(
-        "invoices", _invoice_voided, _fast_invoice_voided, "invoiceId", "invoice_id"
+        "invoices", _invoice_voided, _FAST[InvoiceVoided], "invoiceId", "invoice_id"
     ),
     SOURCE_STATUS_CHANGED: _TypeSpec(
-        "source_status", _source_status_changed, _fast_source_status_changed, "source", "source"
+        "source_status", _source_status_changed, _FAST[SourceStatusChanged], "source", "source"
     ),
 }
 
