@@ -489,196 +489,214 @@ def _json_kind(value: Any) -> str:
 
 # --- payload readers ----------------------------------------------------------------------
 
-
-def _address(f: _Fields) -> Address:
-    return Address(
-        line1=f.string("line1"),
-        line2=f.opt_string("line2"),
-        city=f.string("city"),
-        region=f.opt_string("region"),
-        postal_code=f.string("postalCode"),
-        country_code=f.pattern("countryCode", _COUNTRY, "an ISO 3166-1 alpha-2 code"),
-    )
+#: Reads one field of an object by its name on the wire.
+_FieldRead = Callable[[_Fields, str], Any]
 
 
-def _order_line(f: _Fields) -> OrderLine:
-    return OrderLine(
-        line_number=f.integer("lineNumber", minimum=1),
-        sku=f.string("sku"),
-        description=f.string("description"),
-        quantity=f.integer("quantity", minimum=0),
-        uom=f.string("uom"),
-    )
+def _wire_name(name: str) -> str:
+    """The contract's camelCase name of a payload attribute (``postal_code`` ->
+    ``postalCode``), the convention ``event_schema`` declares with ``rename="camel"``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _order_snapshot(f: _Fields) -> OrderSnapshot:
-    ship_from = f.obj("shipFrom")
-    ship_to = f.obj("shipTo")
-    lines = f.items("lines", _order_line, min_items=1, max_items=MAX_ORDER_LINES)
-    _require_distinct(f, "lines", [line.line_number for line in lines], "lineNumber")
-    return OrderSnapshot(
-        order_id=f.string("orderId"),
-        customer_id=f.string("customerId"),
-        customer_reference=f.string("customerReference"),
-        order_type=f.choice("orderType", ORDER_TYPES),
-        ordered_at=f.timestamp("orderedAt"),
-        requested_delivery_date=f.date("requestedDeliveryDate"),
-        ship_from=ShipFrom(
-            warehouse_id=ship_from.string("warehouseId"),
-            name=ship_from.string("name"),
-            address=_address(ship_from.obj("address")),
+def _reader(target: Callable[..., _T], **fields: _FieldRead) -> Callable[[_Fields], _T]:
+    """A reader of one payload declared as its fields in order, each with how it is read and
+    checked; the first bad field, in that order, names the refusal."""
+    plan = tuple((name, _wire_name(name), read) for name, read in fields.items())
+
+    def read(f: _Fields) -> _T:
+        return target(**{name: read_field(f, wire) for name, wire, read_field in plan})
+
+    return read
+
+
+def _one_of_checked(allowed: tuple[str, ...]) -> _FieldRead:
+    return lambda f, name: f.choice(name, allowed)
+
+
+def _matching(regex: re.Pattern[str], what: str) -> _FieldRead:
+    return lambda f, name: f.pattern(name, regex, what)
+
+
+def _at_least(minimum: int) -> _FieldRead:
+    return lambda f, name: f.integer(name, minimum=minimum)
+
+
+def _opt_at_least(minimum: int) -> _FieldRead:
+    return lambda f, name: f.opt_integer(name, minimum=minimum)
+
+
+def _object(read: Callable[[_Fields], Any]) -> _FieldRead:
+    return lambda f, name: read(f.obj(name))
+
+
+def _opt_object(read: Callable[[_Fields], Any]) -> _FieldRead:
+    def read_optional(f: _Fields, name: str) -> Any:
+        found = f.opt_obj(name)
+        return None if found is None else read(found)
+
+    return read_optional
+
+
+def _list_of(
+    read: Callable[[_Fields], Any],
+    *,
+    optional: bool = False,
+    distinct_by: str | None = None,
+    min_items: int = 0,
+    max_items: int | None = None,
+) -> _FieldRead:
+    """An array of objects, each read by ``read``; ``distinct_by`` names the attribute that
+    must not repeat across the items (a line number, an SSCC)."""
+
+    def read_items(f: _Fields, name: str) -> tuple[Any, ...] | None:
+        if optional:
+            items = f.opt_items(name, read)
+        else:
+            items = f.items(name, read, min_items=min_items, max_items=max_items)
+        if items is not None and distinct_by is not None:
+            keys = [getattr(item, distinct_by) for item in items]
+            _require_distinct(f, name, keys, _wire_name(distinct_by))
+        return items
+
+    return read_items
+
+
+_text: _FieldRead = _Fields.string
+_opt_text: _FieldRead = _Fields.opt_string
+_time_checked: _FieldRead = _Fields.timestamp
+_opt_time_checked: _FieldRead = _Fields.opt_timestamp
+_money: _FieldRead = _Fields.amount
+_country = _matching(_COUNTRY, "an ISO 3166-1 alpha-2 code")
+
+_address = _reader(
+    Address,
+    line1=_text,
+    line2=_opt_text,
+    city=_text,
+    region=_opt_text,
+    postal_code=_text,
+    country_code=_country,
+)
+_order_line = _reader(
+    OrderLine,
+    line_number=_at_least(1),
+    sku=_text,
+    description=_text,
+    quantity=_at_least(0),
+    uom=_text,
+)
+_order_snapshot = _reader(
+    OrderSnapshot,
+    order_id=_text,
+    customer_id=_text,
+    customer_reference=_text,
+    order_type=_one_of_checked(ORDER_TYPES),
+    ordered_at=_time_checked,
+    requested_delivery_date=_Fields.date,
+    ship_from=_object(_reader(ShipFrom, warehouse_id=_text, name=_text, address=_object(_address))),
+    ship_to=_object(_reader(ShipTo, name=_text, address=_object(_address))),
+    lines=_list_of(_order_line, distinct_by="line_number", min_items=1, max_items=MAX_ORDER_LINES),
+)
+_order_cancelled = _reader(OrderCancelled, order_id=_text, reason=_text, cancelled_at=_time_checked)
+_fulfillment_progressed = _reader(
+    FulfillmentProgressed,
+    order_id=_text,
+    warehouse_id=_text,
+    stage=_one_of_checked(FULFILLMENT_STAGES),
+    occurred_at=_time_checked,
+    shipment_id=_opt_text,
+    handling_units=_list_of(
+        _reader(HandlingUnit, sscc=_text, weight_kg=_Fields.number),
+        optional=True,
+        distinct_by="sscc",
+    ),
+    lines=_list_of(
+        _reader(
+            FulfillmentLineProgress,
+            line_number=_at_least(1),
+            quantity_picked=_opt_at_least(0),
+            quantity_shipped=_opt_at_least(0),
         ),
-        ship_to=ShipTo(name=ship_to.string("name"), address=_address(ship_to.obj("address"))),
-        lines=lines,
-    )
-
-
-def _order_cancelled(f: _Fields) -> OrderCancelled:
-    return OrderCancelled(
-        order_id=f.string("orderId"),
-        reason=f.string("reason"),
-        cancelled_at=f.timestamp("cancelledAt"),
-    )
-
-
-def _handling_unit(f: _Fields) -> HandlingUnit:
-    return HandlingUnit(sscc=f.string("sscc"), weight_kg=f.number("weightKg"))
-
-
-def _fulfillment_line(f: _Fields) -> FulfillmentLineProgress:
-    return FulfillmentLineProgress(
-        line_number=f.integer("lineNumber", minimum=1),
-        quantity_picked=f.opt_integer("quantityPicked", minimum=0),
-        quantity_shipped=f.opt_integer("quantityShipped", minimum=0),
-    )
-
-
-def _fulfillment_progressed(f: _Fields) -> FulfillmentProgressed:
-    handling_units = f.opt_items("handlingUnits", _handling_unit)
-    if handling_units is not None:
-        _require_distinct(f, "handlingUnits", [hu.sscc for hu in handling_units], "sscc")
-    lines = f.opt_items("lines", _fulfillment_line)
-    if lines is not None:
-        _require_distinct(f, "lines", [line.line_number for line in lines], "lineNumber")
-    return FulfillmentProgressed(
-        order_id=f.string("orderId"),
-        warehouse_id=f.string("warehouseId"),
-        stage=f.choice("stage", FULFILLMENT_STAGES),
-        occurred_at=f.timestamp("occurredAt"),
-        shipment_id=f.opt_string("shipmentId"),
-        handling_units=handling_units,
-        lines=lines,
-    )
-
-
-def _shipment_planned(f: _Fields) -> ShipmentPlanned:
-    carrier = f.obj("carrier")
-    return ShipmentPlanned(
-        shipment_id=f.string("shipmentId"),
-        customer_id=f.string("customerId"),
-        order_ids=f.strings("orderIds"),
-        mode=f.choice("mode", SHIPMENT_MODES),
-        carrier=Carrier(scac=carrier.string("scac"), name=carrier.string("name")),
-        tracking_number=f.string("trackingNumber"),
-        origin=_address(f.obj("origin")),
-        destination=_address(f.obj("destination")),
-        planned_pickup_at=f.timestamp("plannedPickupAt"),
-        planned_delivery_at=f.timestamp("plannedDeliveryAt"),
-        service_level=f.string("serviceLevel"),
-    )
-
-
-def _location(f: _Fields) -> Location:
-    return Location(
-        city=f.string("city"),
-        region=f.opt_string("region"),
-        country_code=f.pattern("countryCode", _COUNTRY, "an ISO 3166-1 alpha-2 code"),
-        lat=f.opt_number("lat"),
-        lon=f.opt_number("lon"),
-    )
-
-
-def _shipment_milestone(f: _Fields) -> ShipmentMilestone:
-    location = f.opt_obj("location")
-    return ShipmentMilestone(
-        shipment_id=f.string("shipmentId"),
-        milestone_id=f.string("milestoneId"),
-        status_code=f.string("statusCode"),
-        reason_code=f.opt_string("reasonCode"),
-        occurred_at=f.timestamp("occurredAt"),
-        location=None if location is None else _location(location),
-        estimated_delivery_at=f.opt_timestamp("estimatedDeliveryAt"),
-        signed_by=f.opt_string("signedBy"),
-    )
-
-
-def _pod_captured(f: _Fields) -> PodCaptured:
-    return PodCaptured(
-        shipment_id=f.string("shipmentId"),
-        signed_by=f.string("signedBy"),
-        captured_at=f.timestamp("capturedAt"),
-        document_url=f.string("documentUrl"),
-    )
-
-
-def _shipment_cancelled(f: _Fields) -> ShipmentCancelled:
-    return ShipmentCancelled(
-        shipment_id=f.string("shipmentId"),
-        reason=f.string("reason"),
-        cancelled_at=f.timestamp("cancelledAt"),
-    )
-
-
-def _invoice_line(f: _Fields) -> InvoiceLine:
-    return InvoiceLine(
-        description=f.string("description"),
-        charge_type=f.choice("chargeType", CHARGE_TYPES),
-        amount=f.amount("amount"),
-        order_id=f.opt_string("orderId"),
-        shipment_id=f.opt_string("shipmentId"),
-    )
-
-
-def _invoice_issued(f: _Fields) -> InvoiceIssued:
-    return InvoiceIssued(
-        invoice_id=f.string("invoiceId"),
-        customer_id=f.string("customerId"),
-        invoice_number=f.string("invoiceNumber"),
-        issued_at=f.timestamp("issuedAt"),
-        due_date=f.date("dueDate"),
-        currency=f.pattern("currency", _CURRENCY, "an ISO 4217 code"),
-        lines=f.items("lines", _invoice_line),
-        subtotal=f.amount("subtotal"),
-        tax=f.amount("tax"),
-        total=f.amount("total"),
-        document_url=f.string("documentUrl"),
-    )
-
-
-def _payment_recorded(f: _Fields) -> PaymentRecorded:
-    return PaymentRecorded(
-        invoice_id=f.string("invoiceId"),
-        payment_id=f.string("paymentId"),
-        amount=f.amount("amount"),
-        paid_at=f.timestamp("paidAt"),
-    )
-
-
-def _invoice_voided(f: _Fields) -> InvoiceVoided:
-    return InvoiceVoided(
-        invoice_id=f.string("invoiceId"),
-        reason=f.string("reason"),
-        voided_at=f.timestamp("voidedAt"),
-    )
-
-
-def _source_status_changed(f: _Fields) -> SourceStatusChanged:
-    return SourceStatusChanged(
-        source=f.string("source"),
-        status=f.choice("status", SOURCE_STATUSES),
-        message=f.opt_string("message"),
-        expected_back_at=f.opt_timestamp("expectedBackAt"),
-    )
+        optional=True,
+        distinct_by="line_number",
+    ),
+)
+_shipment_planned = _reader(
+    ShipmentPlanned,
+    shipment_id=_text,
+    customer_id=_text,
+    order_ids=_Fields.strings,
+    mode=_one_of_checked(SHIPMENT_MODES),
+    carrier=_object(_reader(Carrier, scac=_text, name=_text)),
+    tracking_number=_text,
+    origin=_object(_address),
+    destination=_object(_address),
+    planned_pickup_at=_time_checked,
+    planned_delivery_at=_time_checked,
+    service_level=_text,
+)
+_shipment_milestone = _reader(
+    ShipmentMilestone,
+    shipment_id=_text,
+    milestone_id=_text,
+    status_code=_text,
+    reason_code=_opt_text,
+    occurred_at=_time_checked,
+    location=_opt_object(
+        _reader(
+            Location,
+            city=_text,
+            region=_opt_text,
+            country_code=_country,
+            lat=_Fields.opt_number,
+            lon=_Fields.opt_number,
+        )
+    ),
+    estimated_delivery_at=_opt_time_checked,
+    signed_by=_opt_text,
+)
+_pod_captured = _reader(
+    PodCaptured, shipment_id=_text, signed_by=_text, captured_at=_time_checked, document_url=_text
+)
+_shipment_cancelled = _reader(
+    ShipmentCancelled, shipment_id=_text, reason=_text, cancelled_at=_time_checked
+)
+_invoice_issued = _reader(
+    InvoiceIssued,
+    invoice_id=_text,
+    customer_id=_text,
+    invoice_number=_text,
+    issued_at=_time_checked,
+    due_date=_Fields.date,
+    currency=_matching(_CURRENCY, "an ISO 4217 code"),
+    lines=_list_of(
+        _reader(
+            InvoiceLine,
+            description=_text,
+            charge_type=_one_of_checked(CHARGE_TYPES),
+            amount=_money,
+            order_id=_opt_text,
+            shipment_id=_opt_text,
+        )
+    ),
+    subtotal=_money,
+    tax=_money,
+    total=_money,
+    document_url=_text,
+)
+_payment_recorded = _reader(
+    PaymentRecorded, invoice_id=_text, payment_id=_text, amount=_money, paid_at=_time_checked
+)
+_invoice_voided = _reader(InvoiceVoided, invoice_id=_text, reason=_text, voided_at=_time_checked)
+_source_status_changed = _reader(
+    SourceStatusChanged,
+    source=_text,
+    status=_one_of_checked(SOURCE_STATUSES),
+    message=_opt_text,
+    expected_back_at=_opt_time_checked,
+)
 
 
 def _require_distinct(f: _Fields, name: str, keys: list[Any], key_name: str) -> None:
