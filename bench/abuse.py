@@ -63,7 +63,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from api import REPO, SECRET, TOKENS, cpu_seconds, percentile, spawn, stop, wait_healthy
+from api import (
+    TOKENS,
+    cpu_seconds,
+    percentile,
+    server_environment,
+    spawn,
+    stop,
+    wait_healthy,
+)
 from pymongo import AsyncMongoClient
 
 from entitlements.mint import mint_token
@@ -364,15 +372,7 @@ async def main() -> None:
     server = None
     try:
         await seed(client[database])
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "AUTH_HS256_SECRET": SECRET,
-            "MONGODB_URI": args.mongodb_uri,
-            "MONGODB_DATABASE": database,
-            "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
-            "LOG_LEVEL": "WARNING",
-        }
+        env = server_environment(args, database)
         server = spawn("api", ["-m", "web"], env, logs / "api.log")
         await wait_healthy(server, logs / "api.log")
         if args.favour_api:

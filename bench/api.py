@@ -78,7 +78,8 @@ from readmodel import documents
 from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
-from tests.integration.processes import terminate
+from tests.integration.processes import NotHealthy, terminate
+from tests.integration.processes import wait_healthy as healthy
 from tests.integration.projector_harness import records_of
 
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -262,22 +263,15 @@ def spawn(
 
 
 async def wait_healthy(server: Server, log: Path) -> None:
-    async with httpx.AsyncClient() as http:
-        for port, process in zip(server.ports, server.processes, strict=True):
-            for _ in range(300):
-                if process.poll() is not None:
-                    break
-                try:
-                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                process.kill()
-            if process.poll() is not None:
-                tail = await asyncio.to_thread(log.read_text)
-                raise RuntimeError(f"{server.name} did not start; log:\n{tail[-3000:]}")
+    for port, process in zip(server.ports, server.processes, strict=True):
+        try:
+            await healthy(process, f"http://127.0.0.1:{port}/healthz")
+        except NotHealthy as exc:
+            process.kill()
+            tail = await asyncio.to_thread(log.read_text)
+            raise RuntimeError(
+                f"{server.name} did not start ({exc}); log:\n{tail[-3000:]}"
+            ) from None
 
 
 def stop(server: Server) -> None:

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -45,8 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
+from projections.metrics import ProjectorMetrics
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
 from readmodel import documents
@@ -286,6 +288,37 @@ def print_profile(profile: cProfile.Profile, wall: float, cpu: float) -> None:
         print(f"    {label:<44} {seconds:6.1f}s  {seconds / wall:5.0%} of wall")
 
 
+def print_phases(projectors: Projectors, wall: float) -> None:
+    """The projector's own account of the catch-up (``portal_projector_phase_seconds``):
+    wall and CPU per batch phase, and the store commands its client sent per batch."""
+    registry = projectors.metrics.registry
+    batches = registry.get_sample_value("portal_projector_batch_records_count") or 0.0
+    records = registry.get_sample_value("portal_projector_batch_records_sum") or 0.0
+    print(f"  batches: {batches:.0f} committed, {records / max(batches, 1):,.0f} records each")
+    print(f"    {'phase':<44} {'wall s':>7} {'of wall':>8} {'CPU s':>6} {'CPU us/rec':>10}")
+    for family in registry.collect():
+        if family.name != "portal_projector_phase_seconds":
+            continue
+        for sample in family.samples:
+            if not sample.name.endswith("_total"):
+                continue
+            phase = sample.labels["phase"]
+            cpu = registry.get_sample_value(
+                "portal_projector_phase_cpu_seconds_total", {"phase": phase}
+            )
+            print(
+                f"    {phase:<44} {sample.value:7.1f} {sample.value / wall:8.0%}"
+                f" {cpu or 0.0:6.1f} {(cpu or 0.0) / max(records, 1) * 1e6:10.1f}"
+            )
+    store = projectors.store_commands
+    print("    store commands per batch (operations per batch, store seconds in total):")
+    for name in sorted(store.commands, key=lambda n: -store.seconds[n]):
+        print(
+            f"      {name:<16} {store.commands[name] / max(batches, 1):8.1f} commands"
+            f" {store.operations[name] / max(batches, 1):10.1f} ops {store.seconds[name]:7.1f}s"
+        )
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -326,6 +359,35 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+class StoreCommands(monitoring.CommandListener):
+    """Commands the projector's MongoDB client sends: count, operations (documents
+    inserted, updates, ids read) and seconds per command name."""
+
+    def __init__(self) -> None:
+        self.commands: dict[str, int] = defaultdict(int)
+        self.operations: dict[str, int] = defaultdict(int)
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name, command = event.command_name, event.command
+        self.commands[name] += 1
+        if name == "insert":
+            self.operations[name] += len(command.get("documents", ()))
+        elif name == "update":
+            self.operations[name] += len(command.get("updates", ()))
+        elif name == "find":
+            ids = command.get("filter", {}).get("_id")
+            self.operations[name] += len(ids["$in"]) if isinstance(ids, dict) else 1
+        else:
+            self.operations[name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.seconds[event.command_name] += event.duration_micros / 1e6
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self.seconds[event.command_name] += event.duration_micros / 1e6
+
+
 class Projectors:
     """The projector under test: a task in this process, or ``--processes`` processes."""
 
@@ -333,10 +395,14 @@ class Projectors:
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.metrics = ProjectorMetrics()
+        self.store_commands = StoreCommands()
         if args.processes > 1:
             self.processes = start_processes(settings, args.processes, Path(args.logs))
         else:
-            self.task = asyncio.create_task(run_projector(settings, self.stop))
+            # Registered before the projector makes its client: only that client reports.
+            monitoring.register(self.store_commands)
+            self.task = asyncio.create_task(run_projector(settings, self.stop, self.metrics))
 
     def cpu(self, cpu_started: float) -> list[float]:
         """CPU seconds of each projector process since the start (this process: since
@@ -372,6 +438,8 @@ async def catch_up(
         if args.profile_top:
             pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile_top)
     cpus = projectors.cpu(cpu_started)
+    if not projectors.processes:
+        print_phases(projectors, projector_seconds)
     projector_rate = events / projector_seconds
     print(
         f"projector ({len(cpus)} process{'es' if len(cpus) > 1 else ''}):"

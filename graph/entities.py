@@ -172,8 +172,18 @@ class _Entity(Node):
         if not isinstance(given, str):
             return None
         number = given if cls.NUMBER_KEY in key else number_for(cls.KIND, given)
-        doc = await readers_of(info).load(cls.KIND, number) if number else None
-        return cls.of(doc) if doc else None
+        return (await cls.resolve_ids(info, [number]))[0]
+
+    @classmethod
+    async def resolve_ids(cls, info: Info, numbers: list[str | None]) -> list[Self | None]:
+        """The entities the numbers name, in order (None where there is none the caller may
+        see, or no number): one read of the store for all of them (the request's DataLoader
+        batches ``load_many`` into one ``$in``), and entities backed by their documents, so
+        every plain field of every one of them is answered without awaiting anything."""
+        wanted = [number for number in numbers if number]
+        docs = iter(await readers_of(info).loader(cls.KIND).load_many(wanted) if wanted else [])
+        found = [next(docs) if number else None for number in numbers]
+        return [cls.of(doc) if doc else None for doc in found]
 
 
 # --- relations and provenance, declared once for the three types --------------------------

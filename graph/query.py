@@ -170,7 +170,7 @@ class Query:
         ],
         customer_id: CustomerId = None,
     ) -> Order | None:
-        doc = await readers_of(info).order_by_reference(customer_reference, customer_id)
+        doc = await readers_of(info).unique("orders", customer_reference, customer_id)
         return Order.of(doc) if doc else None
 
     @field_resolver("Your orders, filtered and sorted, a page at a time.")
@@ -307,7 +307,7 @@ class Query:
         ],
         customer_id: CustomerId = None,
     ) -> Invoice | None:
-        doc = await readers_of(info).invoice_by_number(invoice_number, customer_id)
+        doc = await readers_of(info).unique("invoices", invoice_number, customer_id)
         return Invoice.of(doc) if doc else None
 
     @field_resolver(

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
+
+from aiokafka import ConsumerRecord
 
 HEADER_REASON = "dlq.reason"
 HEADER_TOPIC = "dlq.topic"
@@ -18,14 +21,34 @@ HEADER_TIMESTAMP = "dlq.timestamp"
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class KafkaRecord:
+    """Where a record came from and what it holds: the parts of a Kafka consumer record the
+    projector reads, and what a dead letter keeps of it."""
+
     topic: str
     partition: int
     offset: int
     timestamp: int
     key: bytes | None
     value: bytes | None
+
+
+@dataclass(frozen=True)
+class DeadLetter(KafkaRecord):
     reason: str
+
+    @classmethod
+    def of(cls, record: InboundRecord, reason: str) -> DeadLetter:
+        """``record`` refused for ``reason``."""
+        return cls(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.timestamp,
+            record.key,
+            record.value,
+            reason,
+        )
 
     def headers(self) -> list[tuple[str, bytes]]:
         return [
@@ -51,3 +74,7 @@ class DeadLetter:
             value=value,
             reason=found[HEADER_REASON],
         )
+
+
+#: A record as the projector receives it: from the broker, or built by a tool or test.
+InboundRecord: TypeAlias = "KafkaRecord | ConsumerRecord[bytes, bytes]"

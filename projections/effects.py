@@ -81,6 +81,9 @@ class Fold:
     outside: list[SummaryPush]
     #: Entities outside the batch whose summaries newly linked entities of it must pull.
     outside_pulls: dict[tuple[str, str], list[EntityKey]]
+    #: Every pull, answered here or not: a document whose write lost a race is pulled from
+    #: again once the pullers' summaries have landed in it.
+    pulls: dict[tuple[str, str], list[EntityKey]]
 
 
 def fold(
@@ -114,13 +117,20 @@ def fold(
         for change in changes
     ] + [effect._replace(after=views[effect.key]) for effect in unchanged]
     pushes, pulls = summary_pushes(effects)
+    changed = {change.key for change in changes}
     outside_pulls: dict[tuple[str, str], list[EntityKey]] = {}
     for (target_kind, target_id), pullers in pulls.items():
-        pulled = views.get(EntityKey(target_kind, target_id))
+        pulled_key = EntityKey(target_kind, target_id)
+        pulled = views.get(pulled_key)
         if pulled is None:
             outside_pulls[(target_kind, target_id)] = pullers
         elif pulled.get("known"):
-            pushes.extend(summary_of(pulled, target_kind, target_id, to=p) for p in pullers)
+            # a document the batch does not change is as stored: its summary is exact
+            exact = pulled_key not in changed
+            pushes.extend(
+                replace(summary_of(pulled, target_kind, target_id, to=p), exact=exact)
+                for p in pullers
+            )
     outside: list[SummaryPush] = []
     folded: dict[EntityKey, list[SummaryPush]] = defaultdict(list)
     for push in pushes:
@@ -128,11 +138,11 @@ def fold(
         target_view = views.get(target)
         if target_view is None:
             outside.append(push)
-        elif push.summary is not None and _stored_rev(target_view, push) < push.rev:
+        elif push.summary is not None and _replaces(target_view, push):
             target_view["related"].setdefault(push.source_kind, {})[push.key] = push.entry()
             folded[target].append(push)
 
-    return Fold(effects, dict(folded), outside, outside_pulls)
+    return Fold(effects, dict(folded), outside, outside_pulls, dict(pulls))
 
 
 def summary_pushes(
@@ -197,10 +207,14 @@ def _with_own_related(doc: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _stored_rev(doc: Mapping[str, Any], push: SummaryPush) -> int:
-    """The revision of ``push``'s source that ``doc`` holds a summary of (-1: none)."""
+def _replaces(doc: Mapping[str, Any], push: SummaryPush) -> bool:
+    """Whether ``push`` replaces the summary of its source that ``doc`` holds: a newer
+    revision, or (an exact push, see ``SummaryPush.exact``) a different one of the same."""
     entry = (doc.get("related") or {}).get(push.source_kind, {}).get(push.key)
-    return int(entry.get("rev", 0)) if isinstance(entry, Mapping) else -1
+    if not isinstance(entry, Mapping):
+        return True
+    stored = int(entry.get("rev", 0))
+    return stored < push.rev or (push.exact and stored == push.rev and entry != push.entry())
 
 
 def summary_of(doc: Mapping[str, Any], kind: str, doc_id: str, *, to: EntityKey) -> SummaryPush:

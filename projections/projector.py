@@ -11,6 +11,8 @@ Order of operations for one batch, and why:
    loaded; a document another writer changed meanwhile is written stepwise instead. A batch
    that drops links is written stepwise throughout (``_write_stepwise``: link removals,
    documents, then every summary as its own guarded write);
+   then the search documents of the orders and shipments whose searchable values changed
+   (``search_writes``, a side collection, so most writes of a document touch no search key);
 5. publish dead letters and change notices and wait for the broker to acknowledge them;
 6. only then commit the batch's offsets.
 
@@ -36,11 +38,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey
-from projections.dead_letter import DeadLetter
+from projections.dead_letter import DeadLetter, InboundRecord
 from projections.effects import (
     Effects,
     Fold,
@@ -52,6 +54,8 @@ from projections.effects import (
     summary_pushes,
 )
 from projections.events import Event, InvalidEvent, decode_event
+from projections.phases import PhaseClock
+from projections.search_writes import ensure_complete, write_search_keys
 from projections.status_mapping import StatusMapping
 from projections.store import FoldedWrite, ProjectionStore, StoreError
 from readmodel.changes import ShipmentChange
@@ -61,17 +65,6 @@ log = logging.getLogger(__name__)
 
 #: How often one document's write is planned again because another writer came first.
 CONFLICT_REPLANS = 30
-
-
-class InboundRecord(Protocol):
-    """The parts of a Kafka consumer record the projector reads."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass
@@ -84,18 +77,8 @@ class BatchOutcome:
     notices: list[ShipmentChange] = field(default_factory=list)
     #: The applied events with their records (metrics, trace logs), in no particular order.
     applied: list[tuple[Event, InboundRecord]] = field(default_factory=list)
-
-
-def _dead_letter(record: InboundRecord, reason: str) -> DeadLetter:
-    return DeadLetter(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        timestamp=record.timestamp,
-        key=record.key,
-        value=record.value,
-        reason=reason,
-    )
+    #: Where the batch's time went (the runner adds fetching and finishing).
+    phases: PhaseClock = field(default_factory=PhaseClock)
 
 
 def decode_records(
@@ -108,16 +91,16 @@ def decode_records(
     for record in records:
         kind = kinds.get(record.topic)
         if record.value is None:
-            dead.append(_dead_letter(record, "record has no value"))
+            dead.append(DeadLetter.of(record, "record has no value"))
             continue
         try:
             event = decode_event(record.value)
         except InvalidEvent as exc:
-            dead.append(_dead_letter(record, exc.reason))
+            dead.append(DeadLetter.of(record, exc.reason))
             continue
         if event.topic_kind != kind:
             dead.append(
-                _dead_letter(record, f"event type {event.type} does not belong on {record.topic}")
+                DeadLetter.of(record, f"event type {event.type} does not belong on {record.topic}")
             )
             continue
         events.append((event, record))
@@ -150,8 +133,10 @@ class BatchProcessor:
         self, records: Sequence[InboundRecord], *, stepwise: bool = False
     ) -> BatchOutcome:
         """Apply a batch; ``stepwise`` skips the folded writes (see ``_write_folded``)."""
+        clock = PhaseClock()
         decoded, dead = decode_records(records, self._topics)
-        outcome = BatchOutcome(dead_letters=dead)
+        outcome = BatchOutcome(dead_letters=dead, phases=clock)
+        clock.lap("decode")
         if not decoded:
             return outcome
         record_of = {id(event): record for event, record in decoded}
@@ -159,30 +144,40 @@ class BatchProcessor:
         suffix = await self._suffix()
         groups = planner.group_by_entity(events)
         current = await self._load(suffix, groups.keys())
+        clock.lap("load")
         batch = _Batch(suffix, current, groups)
         refused = self._plan(batch, groups, record_of, outcome)
+        clock.lap("plan")
 
         now = _now_millis()
         removals = link_removals(batch.changes)
         if stepwise or removals:
             effects = await self._write_stepwise(batch, removals, now)
+            clock.lap("write stepwise")
         else:
-            effects = await self._write_folded(batch, now)
+            effects = await self._write_folded(batch, now, clock)
+        await write_search_keys(self._store, suffix, effects)
+        clock.lap("write search keys")
         outcome.written_documents = len(batch.changes)
         for late in batch.rejected:
             if id(late.event) not in refused:
                 refused.add(id(late.event))
-                outcome.dead_letters.append(_dead_letter(record_of[id(late.event)], late.reason))
+                outcome.dead_letters.append(DeadLetter.of(record_of[id(late.event)], late.reason))
         await self._store.touch_sources(suffix, planner.sources_seen(events), now)
+        clock.lap("sources")
         outcome.notices = notices(effects, now)
+        clock.lap("notices")
         if self._target_suffix is None:
             self._followed_suffix = await self._store.active_suffix()
+            clock.lap("pointer")
             if self._followed_suffix != suffix:
                 # A rebuild switched readers to a new generation while this batch went into
                 # the old one, and may have stopped reading before these records: apply them
                 # there too (idempotent) before they are committed.
                 log.info("generation switched from %r: applying the batch again", suffix)
-                return await self.process(records)
+                again = await self.process(records)
+                again.phases.merge(clock)
+                return again
         return outcome
 
     async def _suffix(self) -> str:
@@ -194,6 +189,7 @@ class BatchProcessor:
             suffix = await self._store.active_suffix()
         if suffix not in self._prepared_suffixes:
             await self._store.ensure_indexes(suffix)
+            await ensure_complete(self._store, suffix)
             self._prepared_suffixes.add(suffix)
         return suffix
 
@@ -212,7 +208,7 @@ class BatchProcessor:
             plan = planner.plan_entity(key, current.get(key), entity_events, self._mapping)
             refused.update(id(r.event) for r in plan.rejected)
             outcome.dead_letters.extend(
-                _dead_letter(record_of[id(r.event)], r.reason) for r in plan.rejected
+                DeadLetter.of(record_of[id(r.event)], r.reason) for r in plan.rejected
             )
             outcome.applied_events += len(entity_events) - len(plan.rejected)
             plan_refused = {id(r.event) for r in plan.rejected}
@@ -227,18 +223,78 @@ class BatchProcessor:
                 batch.unchanged.append(Effects(key, None, current[key], entity_events))
         return refused
 
-    async def _write_folded(self, batch: _Batch, now: datetime) -> list[Effects]:
+    async def _write_folded(self, batch: _Batch, now: datetime, clock: PhaseClock) -> list[Effects]:
         """Each document the batch touches written once, with its summaries folded in.
 
         Summaries of entities in the batch (and pulls from them) are computed in memory and
         go into the related document's own write, whose ``rev`` is known in advance because
         every write lands only if the document is still as loaded
-        (``ProjectionStore.write_all_if_unchanged``). Documents that did not exist are inserted
-        whole, a thousand per round trip (``ProjectionStore.insert_new``). Only summaries for
-        documents outside the batch are separate writes. A document another writer changed
-        (or created) meanwhile is written the stepwise way instead (``_rewrite_lost``).
+        (``ProjectionStore.write_all_if_unchanged``). Related documents outside the batch
+        are loaded too (``_load_related``) and get the same treatment: one compare-and-set
+        write each, however many of the batch's entities summarise into it, and pulls
+        from them answered from memory. Documents that did not exist are inserted whole, a
+        thousand per round trip (``ProjectionStore.insert_new``); only summaries for
+        targets that do not exist yet are separate writes (placeholders). A document
+        another writer changed (or created) meanwhile is written the stepwise way instead
+        (``_rewrite_lost``).
         """
         folding = fold(batch.current, batch.changes, batch.repeated, batch.unchanged, batch.groups)
+        clock.lap("fold")
+        if folding.outside or folding.outside_pulls:
+            folding = await self._load_related(batch, folding)
+            clock.lap("load related documents and fold again")
+        lost = await self._write_documents(batch, folding, now)
+        clock.lap("write folded")
+        if lost:
+            effects = await self._rewrite_lost(batch, lost, folding, now)
+            clock.lap("rewrite lost")
+            return effects
+        pushes = await self._create_placeholders(batch.suffix, folding.outside)
+        clock.lap("placeholders")
+        await self._push_and_pull(batch.suffix, pushes, folding.outside_pulls)
+        clock.lap("push and pull")
+        return folding.effects
+
+    async def _create_placeholders(
+        self, suffix: str, pushes: Sequence[SummaryPush]
+    ) -> list[SummaryPush]:
+        """Insert the targets of ``pushes`` (none existed when the batch loaded them) as
+        placeholders holding their summaries; the pushes still to send, those into targets
+        another writer created meanwhile."""
+        by_kind: dict[str, list[SummaryPush]] = defaultdict(list)
+        for push in pushes:
+            by_kind[push.target_kind].append(push)
+        refused = await asyncio.gather(
+            *(
+                self._store.insert_placeholders(
+                    self._store.collection_name(kind, suffix), kind_pushes
+                )
+                for kind, kind_pushes in by_kind.items()
+            )
+        )
+        lost = {
+            (kind, doc_id) for kind, ids in zip(by_kind, refused, strict=True) for doc_id in ids
+        }
+        return [push for push in pushes if (push.target_kind, push.target_id) in lost]
+
+    async def _load_related(self, batch: _Batch, folding: Fold) -> Fold:
+        """Read the related documents the batch pushes summaries into or pulls from, and fold
+        again with them: they join the batch as documents without changes of their own
+        (``batch.related``)."""
+        targets = {EntityKey(push.target_kind, push.target_id) for push in folding.outside}
+        targets.update(EntityKey(kind, doc_id) for kind, doc_id in folding.outside_pulls)
+        related = await self._load(batch.suffix, targets)
+        if not related:
+            return folding
+        batch.related.update(related)
+        batch.current = {**batch.current, **related}
+        return fold(batch.current, batch.changes, batch.repeated, batch.unchanged, batch.groups)
+
+    async def _write_documents(
+        self, batch: _Batch, folding: Fold, now: datetime
+    ) -> list[EntityKey]:
+        """The folded writes and the inserts, concurrently; the documents whose write lost a
+        race with another writer."""
         folded = folding.folded
         changed = {change.key: change for change in batch.changes}
         updated = sorted(key for key in changed.keys() | folded.keys() if key in batch.current)
@@ -272,16 +328,12 @@ class BatchProcessor:
                 )
             ),
         )
-        lost = [
+        return [
             EntityKey(kind, doc_id)
             for kinds, ids_of in ((by_kind, missed), (created, refused))
             for kind, ids in zip(kinds, ids_of, strict=True)
             for doc_id in sorted(ids)
         ]
-        if lost:
-            return await self._rewrite_lost(batch, lost, folding, now)
-        await self._push_and_pull(batch.suffix, folding.outside, folding.outside_pulls)
-        return folding.effects
 
     async def _rewrite_lost(
         self,
@@ -313,6 +365,10 @@ class BatchProcessor:
         pushes += folding.outside
         for target, pullers in folding.outside_pulls.items():
             pulls[target].extend(pullers)
+        for key in lost:
+            if key in batch.related:
+                # answered from the document as loaded, which another writer has changed
+                pulls[(key.kind, key.id)].extend(folding.pulls.get((key.kind, key.id), ()))
         await self._push_and_pull(batch.suffix, pushes, pulls)
         return [
             effect._replace(after=stored_of[effect.key]) if effect.key in stored_of else effect
@@ -444,3 +500,6 @@ class _Batch:
     unchanged: list[Effects] = field(default_factory=list)
     #: Events the reducers refused when a write was planned again (``_write_own``).
     rejected: list[planner.Rejected] = field(default_factory=list)
+    #: Documents without events in the batch that its entities summarise into or pull
+    #: from: loaded with the batch and written once, with every summary folded in.
+    related: dict[EntityKey, Mapping[str, Any]] = field(default_factory=dict)

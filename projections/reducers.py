@@ -165,12 +165,10 @@ def _order_defaults(doc: Doc) -> None:
 
 
 def _order_snapshot(doc: Doc, event: Event, mapping: StatusMapping) -> None:
-    data = _data(event, OrderSnapshot)
-    state = _state(doc, _ORDER_STATE)
-    if not _supersedes(state, event):
+    state = _accepted_snapshot(doc, event, _ORDER_STATE)
+    if state is None:
         return
-    _take_customer(doc, event, authoritative=True)
-    doc["known"] = True
+    data = _data(event, OrderSnapshot)
     doc.update(
         customerReference=data.customer_reference,
         orderType=data.order_type,
@@ -365,12 +363,10 @@ def _shipment_defaults(doc: Doc) -> None:
 
 
 def _shipment_planned(doc: Doc, event: Event, mapping: StatusMapping) -> None:
-    data = _data(event, ShipmentPlanned)
-    state = _state(doc, _SHIPMENT_STATE)
-    if not _supersedes(state, event):
+    state = _accepted_snapshot(doc, event, _SHIPMENT_STATE)
+    if state is None:
         return
-    _take_customer(doc, event, authoritative=True)
-    doc["known"] = True
+    data = _data(event, ShipmentPlanned)
     doc.update(
         orderIds=_sorted_distinct(data.order_ids),
         mode=data.mode,
@@ -522,12 +518,10 @@ _DEFAULT_SCALE: Final = 2
 
 
 def _invoice_issued(doc: Doc, event: Event, mapping: StatusMapping) -> None:
-    data = _data(event, InvoiceIssued)
-    state = _state(doc, _INVOICE_STATE)
-    if not _supersedes(state, event):
+    state = _accepted_snapshot(doc, event, _INVOICE_STATE)
+    if state is None:
         return
-    _take_customer(doc, event, authoritative=True)
-    doc["known"] = True
+    data = _data(event, InvoiceIssued)
     doc.update(
         invoiceNumber=data.invoice_number,
         issuedAt=data.issued_at,
@@ -657,6 +651,17 @@ def _source_status_changed(doc: Doc, event: Event, mapping: StatusMapping) -> No
 
 
 # --- dispatch -----------------------------------------------------------------------------
+
+
+def _accepted_snapshot(doc: Doc, event: Event, state_name: str) -> Doc | None:
+    """The writer's bookkeeping with snapshot ``event`` recorded, the customer taken and the
+    document marked known; None (``doc`` untouched) when the snapshot is not newer."""
+    state = _state(doc, state_name)
+    if not _supersedes(state, event):
+        return None
+    _take_customer(doc, event, authoritative=True)
+    doc["known"] = True
+    return state
 
 
 def _supersedes(state: Doc, event: Event) -> bool:

@@ -8,7 +8,6 @@ the same documents as one process.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -19,8 +18,10 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pymongo import AsyncMongoClient
 
-from observability.trace_context import parse_traceparent
+from config.garbage import tune_garbage_collection
+from observability.json_logs import log_traced_hop
 from projections.metrics import ProjectorMetrics
+from projections.phases import PhaseClock
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
@@ -30,12 +31,9 @@ from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
-#: CPython collects its youngest generation every 700 net allocations by default. A batch
-#: allocates millions of short-lived objects (decoded events, document copies, BSON) and
-#: keeps few, so those collections mostly walk live batch data again and again: with
-#: these thresholds the projector spends about a third less CPU on its pure work per event
-#: (measured on the bench's stream), for a few more MiB of garbage between collections.
-GC_THRESHOLDS = (50_000, 50, 100)
+
+#: Bytes of notices (or dead letters) per produce request and partition.
+NOTICE_BATCH_BYTES = 512 * 1024
 
 #: Backoff while MongoDB or the broker refuses a batch; the batch is retried, never skipped.
 RETRY_DELAYS_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -105,27 +103,29 @@ def record_outcome(metrics: ProjectorMetrics, outcome: BatchOutcome) -> None:
     now = datetime.now(UTC)
     for dead in outcome.dead_letters:
         metrics.dead_lettered(dead.topic, dead.reason)
+    metrics.applied(
+        (
+            (record.topic, event.type, event.time, record.timestamp)
+            for event, record in outcome.applied
+        ),
+        now,
+    )
     for event, record in outcome.applied:
-        metrics.applied(record.topic, event.type, event.time, record.timestamp, now)
         if event.traceparent is None:
             continue  # the decoder keeps only valid ones
-        context = parse_traceparent(event.traceparent)
-        if context is not None:
-            log.info(
-                "event applied",
-                extra={
-                    "trace_id": context.trace_id,
-                    "parent_span_id": context.span_id,
-                    "event_id": event.id,
-                    "event_source": event.source,
-                    "event_type": event.type,
-                    "subject": event.subject,
-                    "customer_ids": [event.customer_id],
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                },
-            )
+        log_traced_hop(
+            log,
+            "event applied",
+            event.traceparent,
+            event_id=event.id,
+            event_source=event.source,
+            event_type=event.type,
+            subject=event.subject,
+            customer_ids=[event.customer_id],
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
 
 
 async def track_partitions(consumer: AIOKafkaConsumer, metrics: ProjectorMetrics) -> None:
@@ -146,7 +146,7 @@ async def run_projector(
 ) -> None:
     """Consume until ``stop``; ``metrics`` are the process's served instruments, if any."""
     metrics = metrics or ProjectorMetrics()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_garbage_collection()
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         settings.mongodb_uri,
         tz_aware=True,
@@ -191,6 +191,10 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKaf
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
+        # A batch's thousands of notices go out in a few produce requests rather than one
+        # per 16 KiB (the default), each a round trip the batch's commit waits for; under
+        # the broker's default 1 MiB message limit.
+        max_batch_size=NOTICE_BATCH_BYTES,
     )
     consumer = AIOKafkaConsumer(
         *settings.topics.inbound().values(),
@@ -221,19 +225,24 @@ async def consume(
     finishing: asyncio.Task[None] | None = None
     try:
         while not stop.is_set():
+            fetching = PhaseClock()
             await track_partitions(consumer, metrics)
-            batches = await consumer.getmany(
-                timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
-            )
+            batches = await fetch_batch(consumer, settings)
             records = flatten(batches)
             if not records:
                 continue
+            fetching.lap("fetch")
             started = time.perf_counter()
             outcome = await process_until_done(processor, records, stop, metrics)
             if outcome is None:
                 break  # stopping mid-retry: nothing committed, the batch reruns next start
+            waiting = PhaseClock()
             if finishing is not None:
                 await finishing
+            waiting.lap("wait for the previous batch's finish")
+            metrics.phases(fetching)
+            metrics.phases(outcome.phases)
+            metrics.phases(waiting)
             finishing = asyncio.create_task(
                 finish_batch(
                     producer, consumer, batches, outcome, settings.topics, metrics, started
@@ -246,6 +255,31 @@ async def consume(
             # Failing: no offset may be committed by a task that outlives the consumer.
             finishing.cancel()
             await asyncio.gather(finishing, return_exceptions=True)
+
+
+async def fetch_batch(
+    consumer: AIOKafkaConsumer, settings: ProjectorSettings
+) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    """The next batch: what arrives within ``batch_wait_ms``, topped up with whatever the
+    consumer has already fetched, up to ``batch_max_records``.
+
+    One ``getmany`` returns at most what one fetch brought per partition (about 1 MiB), so a
+    backlog would otherwise go in batches far below the maximum; every document is written
+    once per batch, so the larger a backlog's batches, the fewer writes per event. Caught
+    up, nothing more is waiting and a batch holds what arrived meanwhile.
+    """
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = await consumer.getmany(
+        timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
+    )
+    count = sum(len(records) for records in batches.values())
+    while count and count < settings.batch_max_records:
+        more = await consumer.getmany(timeout_ms=0, max_records=settings.batch_max_records - count)
+        if not more:
+            break
+        for tp, records in more.items():
+            batches.setdefault(tp, []).extend(records)
+            count += len(records)
+    return batches
 
 
 async def finish_batch(
@@ -268,11 +302,16 @@ async def finish_batch(
     offsets of this batch and of any later one uncommitted: they rerun, and every write is
     idempotent.
     """
+    clock = PhaseClock()
     await publish_outcome(
         producer, outcome, dead_letter_topic=topics.dead_letter, changes_topic=topics.changes
     )
+    clock.lap("finish: publish notices and dead letters")
     record_outcome(metrics, outcome)
+    clock.lap("finish: metrics and trace logs")
     await commit_owned(consumer, next_offsets(batches), metrics)
+    clock.lap("finish: commit offsets")
+    metrics.phases(clock)
     records = sum(len(batch) for batch in batches.values())
     metrics.batch_done(records, time.perf_counter() - started)
     if outcome.dead_letters:

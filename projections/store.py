@@ -353,6 +353,25 @@ class ProjectionStore:
         self._observer.write_conflict("inserted", len(lost))
         return lost
 
+    async def insert_placeholders(self, collection: str, pushes: Sequence[SummaryPush]) -> set[str]:
+        """Create the missing targets of ``pushes`` as placeholders (``known: False``) holding
+        every summary pushed into them, one document per target, a thousand per round trip;
+        returns the targets NOT created because another writer created them meanwhile (the
+        caller pushes into those one guarded write at a time).
+
+        The same documents the guarded upserts of ``push_summaries`` would make, in one
+        insert each instead of one upsert per summary.
+        """
+        docs: dict[str, dict[str, Any]] = {}
+        for push in pushes:  # in order: the later of two summaries of one source is newer
+            doc = docs.setdefault(push.target_id, _placeholder(push))
+            doc["related"].setdefault(push.source_kind, {})[push.key] = push.entry()
+        rows = list(docs.values())
+        refused = await self._bulk(collection, [InsertOne(doc) for doc in rows])
+        lost = {str(rows[i]["_id"]) for i in refused}
+        self._observer.write_conflict("inserted", len(lost))
+        return lost
+
     async def _bulk(self, collection: str, operations: Sequence[_Operation]) -> list[int]:
         """Unordered ``bulk_write`` in chunks; the indexes of the operations the store refused
         one by one (write errors), for the caller to settle. Those are expected to be
@@ -477,6 +496,15 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
         update,
         upsert=upsert,
     )
+
+
+def _placeholder(push: SummaryPush) -> dict[str, Any]:
+    """What ``_push_operation``'s upsert creates for a missing target, before its summaries."""
+    doc: dict[str, Any] = {"_id": push.target_id, "known": False, "rev": 0, WRITES: 1}
+    if push.customer_id is not None:
+        doc["customerId"] = push.customer_id
+    doc["related"] = {}
+    return doc
 
 
 def _own_fields(change: EntityChange, now: datetime) -> dict[str, Any]:

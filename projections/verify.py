@@ -31,9 +31,10 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from pymongo import AsyncMongoClient
 
 from projections.batch import EntityKey
+from projections.dead_letter import InboundRecord
 from projections.events import Event
 from projections.holdings import Behind, entities_behind
-from projections.projector import InboundRecord, decode_records
+from projections.projector import decode_records
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore

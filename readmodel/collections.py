@@ -27,6 +27,7 @@ class CollectionNames:
     sources: str = documents.SOURCES
     audit_log: str = documents.AUDIT_LOG
     read_pointer: str = documents.READ_POINTER
+    search_keys: str = documents.SEARCH_KEYS
 
     def base(self, kind: ReadKind) -> str:
         name: str = getattr(self, kind)
@@ -45,6 +46,10 @@ class Generation:
 
     def of(self, kind: ReadKind) -> str:
         return documents.generation_collection(self.names.base(kind), self.suffix)
+
+    def search_keys(self) -> str:
+        """The generation's search side collection (``readmodel.search_keys``)."""
+        return documents.generation_collection(self.names.search_keys, self.suffix)
 
 
 def suffix_from_pointer(pointer: dict[str, Any] | None) -> str:

@@ -52,6 +52,9 @@ SHIPMENTS: Final = "shipments"
 INVOICES: Final = "invoices"
 SOURCES: Final = "sources"
 AUDIT_LOG: Final = "audit_log"
+#: Orders' and shipments' search documents (``readmodel.search_keys``), one per entity,
+#: rewritten only when what they are derived from changes; part of a generation.
+SEARCH_KEYS: Final = "search_keys"
 #: One document ``{_id: "active", suffix: str}`` naming the projection generation readers use.
 #: A rebuild writes ``orders__<suffix>`` etc. and flips this pointer when it has caught up.
 READ_POINTER: Final = "read_pointer"
@@ -435,6 +438,10 @@ INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
         ("customer_due", [("customerId", 1), ("dueDate", -1), ("_id", -1)]),
     ],
     AUDIT_LOG: [("at", [("at", -1)])],
+    SEARCH_KEYS: [
+        ("keys", [("keys", 1)]),
+        ("order_ids", [("orderIds", 1)]),
+    ],
 }
 
 

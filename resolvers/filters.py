@@ -12,12 +12,13 @@ pick a page's ordered index (``documents.sort_index``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from readmodel import documents
+from readmodel.search_keys import fragment_keys
 from resolvers.errors import BadUserInput
 
 #: Order statuses derived from ``cancelled`` and ``fulfillmentStage``.
@@ -121,8 +122,29 @@ def _any_of(alternatives: list[dict[str, Any]]) -> dict[str, Any]:
     return alternatives[0] if len(alternatives) == 1 else {"$or": alternatives}
 
 
+def _chosen(
+    chosen: list[str] | None, condition: Callable[[list[str]], dict[str, Any]]
+) -> dict[str, Any]:
+    """The condition on values a client chose; nothing when it chose none (None), and no
+    document at all when it chose an explicitly empty list."""
+    if chosen is None:
+        return {}
+    return condition(chosen) if chosen else _NOTHING
+
+
+def _equals(field: str, value: str | None) -> dict[str, Any]:
+    """``{field: value}``; nothing when the client did not ask (None)."""
+    return {} if value is None else {field: value}
+
+
+def _upper(value: str | None) -> str | None:
+    return None if value is None else value.upper()
+
+
 @dataclass(frozen=True)
 class OrderFilter:
+    """A status is derived (``_order_status``); the other fields match as stored."""
+
     statuses: frozenset[str] | None = None
     fulfillment_stages: frozenset[str] | None = None
     ordered: TimeRange | None = None
@@ -131,25 +153,22 @@ class OrderFilter:
     order_type: str | None = None
 
     def mongo(self) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = []
         statuses = _one_of("status", self.statuses, ORDER_STATUSES)
-        if statuses is not None:
-            parts.append(_any_of([_order_status(s) for s in statuses]) if statuses else _NOTHING)
         stages = _one_of("fulfillmentStage", self.fulfillment_stages, documents.FULFILLMENT_STAGES)
-        if stages is not None:
-            parts.append(_equals_or_in("fulfillmentStage", stages) if stages else _NOTHING)
-        parts.append(_range("orderedAt", self.ordered))
-        if self.warehouse_id is not None:
-            parts.append({"warehouseId": self.warehouse_id})
-        if self.customer_id is not None:
-            parts.append({"customerId": self.customer_id})
-        if self.order_type is not None:
-            parts.append({"orderType": self.order_type})
-        return combine(*parts)
+        return combine(
+            _chosen(statuses, lambda chosen: _any_of([_order_status(s) for s in chosen])),
+            _chosen(stages, lambda chosen: _equals_or_in("fulfillmentStage", chosen)),
+            _range("orderedAt", self.ordered),
+            _equals("warehouseId", self.warehouse_id),
+            _equals("customerId", self.customer_id),
+            _equals("orderType", self.order_type),
+        )
 
 
 @dataclass(frozen=True)
 class ShipmentFilter:
+    """The carrier's SCAC and the country match in upper case, the city in any case."""
+
     statuses: frozenset[str] | None = None
     planned_pickup: TimeRange | None = None
     carrier_scac: str | None = None
@@ -158,20 +177,16 @@ class ShipmentFilter:
     customer_id: str | None = None
 
     def mongo(self) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = []
         statuses = _one_of("status", self.statuses, documents.SHIPMENT_STATUSES)
-        if statuses is not None:
-            parts.append(_equals_or_in("status", statuses) if statuses else _NOTHING)
-        parts.append(_range("plannedPickupAt", self.planned_pickup))
-        if self.carrier_scac is not None:
-            parts.append({"carrierScac": self.carrier_scac.upper()})
-        if self.destination_city is not None:
-            parts.append({"destination.city": _case_insensitive_equals(self.destination_city)})
-        if self.destination_country is not None:
-            parts.append({"destination.countryCode": self.destination_country.upper()})
-        if self.customer_id is not None:
-            parts.append({"customerId": self.customer_id})
-        return combine(*parts)
+        city = self.destination_city
+        return combine(
+            _chosen(statuses, lambda chosen: _equals_or_in("status", chosen)),
+            _range("plannedPickupAt", self.planned_pickup),
+            _equals("carrierScac", _upper(self.carrier_scac)),
+            {"destination.city": _case_insensitive_equals(city)} if city is not None else {},
+            _equals("destination.countryCode", _upper(self.destination_country)),
+            _equals("customerId", self.customer_id),
+        )
 
 
 @dataclass(frozen=True)
@@ -183,16 +198,12 @@ class InvoiceFilter:
     customer_id: str | None = None
 
     def mongo(self, today: date) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = []
         statuses = _one_of("status", self.statuses, INVOICE_VIEW_STATUSES)
-        if statuses is not None:
-            parts.append(
-                _any_of([_invoice_status(s, today) for s in statuses]) if statuses else _NOTHING
-            )
-        parts.append(_range("issuedAt", self.issued))
-        if self.customer_id is not None:
-            parts.append({"customerId": self.customer_id})
-        return combine(*parts)
+        return combine(
+            _chosen(statuses, lambda chosen: _any_of([_invoice_status(s, today) for s in chosen])),
+            _range("issuedAt", self.issued),
+            _equals("customerId", self.customer_id),
+        )
 
 
 def _invoice_status(status: str, today: date) -> dict[str, Any]:
@@ -221,6 +232,11 @@ class ShipmentSearch:
 
     ``text`` matches, case-insensitively and as a substring, a shipment's id, tracking number,
     order ids, destination city, and the customer reference or ship-to name of its orders.
+
+    Two ways to find them, with the same answer: through the search documents
+    (``readmodel.search_keys``: ``keys``, ``order_keys_filter``, ``shipment_keys_filter``,
+    then the shipments by id, ``among``), or by the pattern over the entities themselves
+    (``order_filter``, ``shipment_filter``), which no index serves.
     """
 
     text: str
@@ -239,6 +255,42 @@ class ShipmentSearch:
     def pattern(self) -> dict[str, Any]:
         """A ``$regex`` condition for the text, escaped: the client's text is never a regex."""
         return {"$regex": re.escape(self.text), "$options": "i"}
+
+    def keys(self) -> list[str] | None:
+        """The search keys every match holds; None when the text is too short to have any."""
+        return fragment_keys(self.text)
+
+    def _keyed(self, keys: list[str]) -> dict[str, Any]:
+        """Search documents holding ``keys`` (the index) whose values contain the text."""
+        held = keys[0] if len(keys) == 1 else {"$all": keys}
+        return {"keys": held, "text": self.pattern()}
+
+    def order_keys_filter(self, keys: list[str]) -> dict[str, Any]:
+        """Search documents of the orders whose own values match."""
+        return combine({"kind": documents.ORDERS}, self._keyed(keys), self._narrowing())
+
+    def shipment_keys_filter(self, keys: list[str]) -> dict[str, Any]:
+        """Search documents of the shipments whose own values match."""
+        return combine({"kind": documents.SHIPMENTS}, self._keyed(keys), self._narrowing())
+
+    def shipments_of_orders_filter(self, order_ids: Iterable[str]) -> dict[str, Any]:
+        """Search documents of the shipments of ``order_ids`` (orders that matched)."""
+        ids = {"orderIds": {"$in": sorted(set(order_ids))}}
+        return combine({"kind": documents.SHIPMENTS}, ids, self._narrowing())
+
+    def _narrowing(self) -> dict[str, Any]:
+        return {"customerId": self.customer_id} if self.customer_id is not None else {}
+
+    def among(self, shipment_ids: Iterable[str]) -> dict[str, Any]:
+        """The shipments of ``shipment_ids`` that also meet the structured conditions."""
+        return combine({"_id": {"$in": sorted(set(shipment_ids))}}, self._structured())
+
+    def _structured(self) -> dict[str, Any]:
+        return ShipmentFilter(
+            statuses=self.statuses,
+            planned_pickup=self.planned_pickup,
+            customer_id=self.customer_id,
+        ).mongo()
 
     def order_filter(self) -> dict[str, Any]:
         """Orders whose own fields match; their shipments are search hits too."""
@@ -263,9 +315,4 @@ class ShipmentSearch:
         order_ids = sorted(set(matching_order_ids))
         if order_ids:
             alternatives.append({"orderIds": {"$in": order_ids}})
-        structured = ShipmentFilter(
-            statuses=self.statuses,
-            planned_pickup=self.planned_pickup,
-            customer_id=self.customer_id,
-        ).mongo()
-        return combine({"$or": alternatives}, structured)
+        return combine({"$or": alternatives}, self._structured())

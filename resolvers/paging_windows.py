@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -77,13 +77,17 @@ def _bound(sort: SortSpec, point: int) -> datetime | str | None:
 @dataclass(frozen=True)
 class Window:
     """Sort values from ``near`` (inclusive) to ``far`` (exclusive) in reading order; None
-    leaves that side open. ``nulls`` is the window of documents without a value."""
+    leaves that side open. ``nulls`` adds the documents without a value (alone: only them)."""
 
     near: datetime | str | None = None
     far: datetime | str | None = None
     nulls: bool = False
 
     def mongo(self, sort: SortSpec) -> dict[str, Any]:
+        if self.nulls and self.far is not None:
+            # an ascending first window: the nulls sort first, then values up to ``far``;
+            # one read (two bounded index ranges) instead of a round trip for the nulls
+            return {"$or": [{sort.field: None}, replace(self, nulls=False).mongo(sort)]}
         if self.nulls:
             return {sort.field: None}
         near, far = ("$gte", "$lt") if sort.direction == 1 else ("$lte", "$gt")
@@ -130,7 +134,7 @@ def first_page_windows(sort: SortSpec, hint: WindowHint | None, wanted: int) -> 
     """Windows of a page of ``wanted`` documents without a position, from a learned hint;
     None without one.
 
-    The first window reaches from the start of the order (after the nulls when ascending) to
+    The first window reaches from the start of the order (the nulls included when ascending) to
     one width past the extreme the hint remembers, so documents beyond a stale extreme are
     read first, as they must be. The hint keeps a density, not a page's width, so a page of
     50 after a page of 5 taught it is still about one window.
@@ -142,8 +146,8 @@ def first_page_windows(sort: SortSpec, hint: WindowHint | None, wanted: int) -> 
     edge = _bound(sort, point)
     if edge is None:
         return None
-    leading = [Window(nulls=True)] if sort.direction == 1 else []
-    return [*leading, Window(far=edge), *_windows_from(sort, edge, point, width)]
+    first = Window(far=edge, nulls=sort.direction == 1)
+    return [first, *_windows_from(sort, edge, point, width)]
 
 
 @dataclass(frozen=True)

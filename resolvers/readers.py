@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 import orjson
 from pymongo.asynchronous.collection import AsyncCollection
@@ -44,6 +44,7 @@ from entitlements.policy import Policy, Scope
 from readmodel import links as stored_links
 from readmodel.collections import CollectionNames, Generation, ReadKind
 from readmodel.documents import AuditEntry, EntityKind, sort_index
+from readmodel.search_keys import COMPLETE_MARKER
 from resolvers.audit import AuditRequest, AuditSink
 from resolvers.customer_merge import merge_sorted, per_customer
 from resolvers.errors import (
@@ -83,8 +84,24 @@ Clock: TypeAlias = Callable[[], datetime]
 OVERFETCH_CHUNK: Final = 100
 #: First-page window hints of this process (``resolvers.paging_windows``): a speed-up only.
 PROCESS_WINDOW_HINTS: Final = WindowHints()
+UniqueKind: TypeAlias = Literal["orders", "invoices"]
+#: The business key unique per customer of each kind that has one (``Readers.unique``).
+UNIQUE_KEYS: Final[dict[UniqueKind, str]] = {
+    "orders": "customerReference",
+    "invoices": "invoiceNumber",
+}
 #: At most this many orders feed a search's "shipments of matching orders" branch.
 SEARCH_ORDER_MATCHES: Final = 500
+#: A search matching more shipments than this through the search documents reads its page
+#: the slow way (the pattern over the shipments, in windows of the sort order) rather than
+#: sorting that many shipments read by id.
+SEARCH_BY_ID_LIMIT: Final = 1000
+#: The ``_id`` index, the hint of a page of shipments read by id (``search_shipments``):
+#: DocumentDB may otherwise scan the customer's sort index and filter by id.
+ID_INDEX: Final = "_id_"
+#: Search side collections whose marker this process has seen (``readmodel.search_keys``):
+#: a marker is never removed, so once seen it is not read again.
+_FILLED_SEARCH_COLLECTIONS: Final[set[str]] = set()
 
 
 def utc_now() -> datetime:
@@ -263,11 +280,13 @@ class Readers:
         sort: Sequence[tuple[str, int]] | None = None,
         limit: int = 0,
         projection: Mapping[str, Any] | None = None,
+        index: str | None = None,
     ) -> list[Doc]:
         """Raw documents matching ``query`` AND the scope filter (not yet checked or redacted).
 
         A sorted, limited read for several customers is one read per customer, merged
-        (``resolvers.customer_merge``): each is an ordered index scan that stops at the limit.
+        (``resolvers.customer_merge``): each is an ordered index scan that stops at the limit,
+        unless ``index`` names the index to read through instead.
         """
         scope_filter = self._scope_filter(scope, kind)
         collection = await self._collection(kind)
@@ -276,11 +295,11 @@ class Readers:
         try:
             if split is None:
                 return await self._find_in(
-                    kind, collection, combine(query, scope_filter), sort, limit, projection
+                    kind, collection, combine(query, scope_filter), sort, limit, projection, index
                 )
             answers = await asyncio.gather(
                 *(
-                    self._find_in(kind, collection, combine(query, one), sort, limit)
+                    self._find_in(kind, collection, combine(query, one), sort, limit, index=index)
                     for one in split
                 )
             )
@@ -297,16 +316,17 @@ class Readers:
         sort: Sequence[tuple[str, int]] | None,
         limit: int,
         projection: Mapping[str, Any] | None = None,
+        index: str | None = None,
     ) -> list[Doc]:
-        """One ``find``; a sorted read of one customer names its ordered index as the hint
-        (``documents.sort_index``).
+        """One ``find``; the hint is ``index`` if given, else, for a sorted read of one
+        customer, its ordered index (``documents.sort_index``).
 
         The projector creates that index before it writes a generation. A store that
         refuses the hint (the index is missing: documents written by something else) is
         asked again without it, so a missing index costs speed, not answers.
         """
-        hint = None
-        if sort and limit and isinstance(query.get("customerId"), str):
+        hint = index
+        if hint is None and sort and limit and isinstance(query.get("customerId"), str):
             hint = sort_index(kind, sort[0][0])
         sorting = list(sort) if sort else None
         if hint is not None:
@@ -394,27 +414,21 @@ class Readers:
     def _for_customer(customer_id: str | None) -> dict[str, Any]:
         return {"customerId": customer_id} if customer_id is not None else {}
 
-    async def _unique_per_customer(
-        self, kind: EntityKind, key: str, value: str, customer_id: str | None
+    async def unique(
+        self, kind: UniqueKind, value: str, customer_id: str | None = None
     ) -> Doc | None:
-        """The ``kind`` document whose business ``key`` is ``value``.
+        """The ``kind`` document whose business key (``UNIQUE_KEYS``) is ``value``: an
+        order by the customer's reference (PO number), an invoice by its printed number.
 
         Such keys are unique per customer, not across them: a caller acting for several
         customers who matches more than one must say which customer.
         """
+        key = UNIQUE_KEYS[kind]
         query = {key: value, **self._for_customer(customer_id)}
         found = await self._lookup(kind, query, limit=2)
         if len(found) > 1:
             raise BadUserInput(f"{key}: {kind} of several customers match; pass customerId")
         return found[0] if found else None
-
-    async def order_by_reference(
-        self, customer_reference: str, customer_id: str | None = None
-    ) -> Doc | None:
-        """The order with this customer reference (PO number)."""
-        return await self._unique_per_customer(
-            "orders", "customerReference", customer_reference, customer_id
-        )
 
     async def shipment_by_tracking(
         self, tracking_number: str, customer_id: str | None = None
@@ -426,14 +440,6 @@ class Readers:
         )
         return found[0] if found else None
 
-    async def invoice_by_number(
-        self, invoice_number: str, customer_id: str | None = None
-    ) -> Doc | None:
-        """The invoice with this printed number."""
-        return await self._unique_per_customer(
-            "invoices", "invoiceNumber", invoice_number, customer_id
-        )
-
     # --- connections -------------------------------------------------------------------
 
     async def _page(
@@ -444,15 +450,20 @@ class Readers:
         request: PageRequest,
         *,
         prime: bool,
+        index: str | None = None,
     ) -> Page:
         """One page: ``size + 1`` visible documents from the position on, read in windows of
-        the sort field (``resolvers.paging_windows``) when a width is known."""
+        the sort field (``resolvers.paging_windows``) when a width is known; through
+        ``index`` instead, in plain sorted reads, when one is named."""
         sort = request.reading_sort
         position = request.position()
         complete = scope.filter_is_complete(kind)
         chunk = request.size + 1 if complete else max(request.size + 1, OVERFETCH_CHUNK)
-        hint_key = await self._hint_key(scope, kind, query, sort) if position is None else None
-        width = position.width if position is not None else None
+        windowed = index is None
+        hint_key = None
+        if position is None and windowed:
+            hint_key = await self._hint_key(scope, kind, query, sort)
+        width = position.width if position is not None and windowed else None
         visible: list[Doc] = []
         read: list[Doc] = []
         while True:
@@ -464,13 +475,14 @@ class Readers:
             else:
                 windows = windows_after(sort, position.value, width)
                 bounded = combine(query, after_filter(sort, position))
-            raw = await self._read_windows(scope, kind, bounded, sort, chunk, windows)
+            raw = await self._read_windows(scope, kind, bounded, sort, chunk, windows, index)
             read.extend(raw)
             visible.extend(self._visible(scope, kind, raw))
             if len(visible) > request.size or len(raw) < chunk:
                 break
             position = position_of(sort, raw[-1])
-        learned = learned_width(sort, read[:chunk], request.size + 1) or width
+        learned = learned_width(sort, read[:chunk], request.size + 1) if windowed else None
+        learned = learned or width
         # A first page that read the whole list (fewer documents than it asked for) teaches
         # nothing: the next one is a plain sorted read of a list shorter than a page, where
         # windows could only add round trips.
@@ -494,11 +506,14 @@ class Readers:
         sort: SortSpec,
         limit: int,
         windows: Sequence[Window] | None,
+        index: str | None = None,
     ) -> list[Doc]:
         """The first ``limit`` documents of ``query`` in ``sort`` order, one window after
         another (the windows partition the order, so their answers concatenate in order)."""
         if windows is None:
-            return await self._find(scope, kind, query, sort=sort.mongo_sort(), limit=limit)
+            return await self._find(
+                scope, kind, query, sort=sort.mongo_sort(), limit=limit, index=index
+            )
         read: list[Doc] = []
         for window in windows:
             read += await self._find(
@@ -551,9 +566,9 @@ class Readers:
         """Shipments whose id, tracking number, order ids, destination city, or whose orders'
         customer reference or ship-to name contain ``search.text`` (case-insensitive).
 
-        Two queries: matching orders (ids only), then matching shipments. Both use escaped,
-        case-insensitive ``$regex`` (substring matches, which no index serves), evaluated
-        over the documents the scope's ``customerId`` equality narrows to.
+        Through the search side collection where it can answer (``_matches_by_keys``): the
+        matching shipments' ids under the caller's scope, then a page of those shipments
+        read by id. Otherwise by the pattern over the entities (``_pattern_query``).
 
         ``cross_customer`` (support staff only, else FORBIDDEN) searches every customer and
         records an audit entry naming the customers whose shipments were returned; the entry
@@ -562,8 +577,89 @@ class Readers:
         related entities of these shipments are still read under the caller's own scope.
         """
         scope = self._scope_for(cross_customer=True) if cross_customer else self.scope
-        narrowing = self._for_customer(search.customer_id)
-        order_query = combine(search.order_filter(), narrowing)
+        prime = not cross_customer
+        matched = await self._matches_by_keys(scope, search)
+        if matched is None:
+            query = await self._pattern_query(scope, search)
+            result = await self._page(scope, "shipments", query, page, prime=prime)
+        else:
+            query = search.among(matched)
+            result = await self._page(scope, "shipments", query, page, prime=prime, index=ID_INDEX)
+        if cross_customer:
+            await self._record_cross_customer_read(scope, search, result, audit)
+        return result
+
+    async def _matches_by_keys(self, scope: Scope, search: ShipmentSearch) -> list[str] | None:
+        """The ids of the shipments ``search`` matches, from the search documents
+        (``readmodel.search_keys``) under the caller's scope filter; None when those cannot
+        answer: a text shorter than a key, a generation whose search documents are not
+        filled yet, or more than ``SEARCH_BY_ID_LIMIT`` matches.
+
+        Index lookups: the orders and the shipments whose own values match, at once, then
+        the shipments of those orders (which match too), if any. A shipment's
+        warehouse rule is not in the filter (``Scope.filter_is_complete``): the page read by
+        id checks every shipment with ``allows``.
+        """
+        keys = search.keys()
+        if keys is None or not scope.filter_is_complete("orders"):
+            return None
+        collection = await self._search_collection()
+        if collection is None:
+            return None
+        limit = SEARCH_BY_ID_LIMIT + 1
+        orders, own = await asyncio.gather(
+            self._search_ids(
+                collection, scope, "orders", search.order_keys_filter(keys), SEARCH_ORDER_MATCHES
+            ),
+            self._search_ids(
+                collection, scope, "shipments", search.shipment_keys_filter(keys), limit
+            ),
+        )
+        of_orders = []
+        if orders:
+            query = search.shipments_of_orders_filter(orders)
+            of_orders = await self._search_ids(collection, scope, "shipments", query, limit)
+        shipments = list(dict.fromkeys([*own, *of_orders]))
+        return shipments if len(shipments) <= SEARCH_BY_ID_LIMIT else None
+
+    async def _search_collection(self) -> AsyncCollection[Doc] | None:
+        """The search side collection of this request's generation, if it is filled."""
+        await self._collection("shipments")  # resolves the generation
+        assert self._generation is not None
+        collection = self._db[self._generation.search_keys()]
+        if collection.full_name not in _FILLED_SEARCH_COLLECTIONS:
+            try:
+                marker = await collection.find_one({"_id": COMPLETE_MARKER}, {"_id": True})
+            except PyMongoError as exc:
+                raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+            if marker is None:
+                return None
+            _FILLED_SEARCH_COLLECTIONS.add(collection.full_name)
+        return collection
+
+    async def _search_ids(
+        self,
+        collection: AsyncCollection[Doc],
+        scope: Scope,
+        kind: EntityKind,
+        query: Mapping[str, Any],
+        limit: int,
+    ) -> list[str]:
+        """Entity ids of the search documents matching ``query`` AND ``kind``'s scope filter
+        (the search documents carry the fields it reads)."""
+        self.kinds_read.add(kind)
+        scoped = combine(query, self._scope_filter(scope, kind))
+        try:
+            found = await collection.find(scoped, {"entityId": True}, limit=limit).to_list()
+        except PyMongoError as exc:
+            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+        return [str(doc["entityId"]) for doc in found]
+
+    async def _pattern_query(self, scope: Scope, search: ShipmentSearch) -> dict[str, Any]:
+        """The shipments query of a search by the pattern, which no index serves: matching
+        orders (ids only) first, evaluated over the documents the scope's ``customerId``
+        equality narrows to."""
+        order_query = combine(search.order_filter(), self._for_customer(search.customer_id))
         if scope.filter_is_complete("orders"):
             raw_orders = await self._find(
                 scope, "orders", order_query, projection={"_id": True}, limit=SEARCH_ORDER_MATCHES
@@ -573,12 +669,7 @@ class Readers:
             raw_orders = await self._find(scope, "orders", order_query)
             visible = self._visible(scope, "orders", raw_orders)
             order_ids = [str(doc["_id"]) for doc in visible[:SEARCH_ORDER_MATCHES]]
-        result = await self._page(
-            scope, "shipments", search.shipment_filter(order_ids), page, prime=not cross_customer
-        )
-        if cross_customer:
-            await self._record_cross_customer_read(scope, search, result, audit)
-        return result
+        return search.shipment_filter(order_ids)
 
     async def _record_cross_customer_read(
         self, scope: Scope, search: ShipmentSearch, result: Page, request: AuditRequest | None

@@ -14,8 +14,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from random import Random
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
+from readmodel.documents import FULFILLMENT_STAGES
 from simulator import catalog
 from simulator.billing import Billing, freight_cents
 from simulator.catalog import City, Mode, Warehouse
@@ -524,7 +525,7 @@ class Lifecycle:
                 st["LOADED"] = loaded
                 st["SHIPPED"] = departed + int(rng.uniform(1, 15) * MINUTE)
             picked_qty, handling_units = self._counts(order)
-            for stage in WAREHOUSE_STAGES:
+            for stage in FULFILLMENT_STAGES:  # in the order they happen
                 at = st.get(stage)
                 if at is None or (cancel_at is not None and at >= cancel_at):
                     break
@@ -924,18 +925,6 @@ def _party_address(party: Warehouse | Store) -> dict[str, Any]:
     if isinstance(party, Warehouse):
         return _wh_address(party)
     return party.address
-
-
-#: The warehouse stages of an outbound order, in the order they happen.
-WAREHOUSE_STAGES: Final = (
-    "RELEASED",
-    "ALLOCATED",
-    "PICKING",
-    "PICKED",
-    "PACKED",
-    "LOADED",
-    "SHIPPED",
-)
 
 
 def _stage_data(

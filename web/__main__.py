@@ -13,6 +13,7 @@ import sys
 import uvicorn
 
 from config.env import SettingsError
+from config.garbage import tune_garbage_collection
 from entitlements.errors import ConfigurationError
 from observability import json_logs
 from web.app import create_app
@@ -37,6 +38,7 @@ def main() -> int:
     except (SettingsError, ConfigurationError) as exc:
         print(f"portal API: {exc}", file=sys.stderr)
         return 2
+    tune_garbage_collection()
     uvicorn.run(
         app,
         host=settings.api_host,

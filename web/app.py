@@ -43,7 +43,7 @@ from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, render_page
 from web.graphiql_examples import build_examples
 from web.graphql_http import GraphQLEndpoint
 from web.headers import AssetFiles
-from web.limits import MeasureCache, QueryLimitsExtension, screen_document
+from web.limits import MeasureCache, QueryLimitsExtension, screen_for
 from web.live import LiveService
 from web.live import lifespan as live_lifespan
 from web.masking import CodedErrors
@@ -64,11 +64,14 @@ MONGO_SERVER_SELECTION_MS: Final = 5_000
 
 
 def new_validation_pool(settings: Settings) -> ValidationPool:
-    """The worker processes (started on first use) that validate new, larger documents."""
+    """The worker processes (started on first use) that check new, larger documents."""
+    limits = settings.limits
     return ValidationPool(
         Lane(settings.document_check_queue, settings.document_check_per_client),
         processes=settings.document_check_processes,
-        max_errors=settings.limits.max_validation_errors,
+        max_tokens=limits.max_tokens,
+        screen=screen_for(limits),
+        max_errors=limits.max_validation_errors,
     )
 
 
@@ -80,8 +83,8 @@ def new_document_cache(settings: Settings, pool: ValidationPool | None = None) -
     return DocumentCache(
         settings.document_cache_size,
         max_tokens=limits.max_tokens,
-        screen=lambda schema, document: screen_document(schema, document, limits),
-        offload=pool.validate if pool is not None else None,
+        screen=screen_for(limits),
+        offload=pool.check if pool is not None else None,
         max_errors=limits.max_validation_errors,
     )
 

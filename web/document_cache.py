@@ -15,11 +15,14 @@ A text seen for the first time is the expensive case, and the one an attacker co
   AST in one linear walk) may refuse the document, and then it is not validated at all:
   validation is the costly step (graphql-core's overlapping-fields rule is quadratic in
   fields that share a response name: 850 of them took 2.6 s);
-* what remains is validated in a worker *process* when the document is larger than a
-  handful of selections (``web.validation_pool``: a thread would hold the GIL, and the event
-  loop with it), through a lane bounded in total and per client, so that even the largest
-  document within the limits does not hold the event loop, and a stream of novel documents
-  is refused (429) rather than queued ahead of other clients' requests.
+* what remains is validated.
+
+All three run on the event loop for a text of at most ``INLINE_TOKENS`` tokens (counted by
+``estimated_tokens`` before any parsing); a larger new text is checked entirely in a worker
+*process* (``web.validation_pool``: a thread would hold the GIL, and the event loop with it),
+through a lane bounded in total and per client, so that the event loop never parses or
+validates a large text, and a stream of novel documents is refused (429) rather than queued
+ahead of other clients' requests.
 
 Persisted operations (``web.persisted``) are checked at start-up and *pinned*: they stay
 outside the LRU, so unique texts never evict an operation an app depends on.
@@ -27,6 +30,7 @@ outside the LRU, so unique texts never evict an operation an app depends on.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -47,19 +51,34 @@ from graphql import (
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-#: Documents with at most this many selections are validated on the event loop: handing
-#: them to a worker process costs more than their validation (about 0.1 ms per selection).
-INLINE_SELECTIONS: Final = 16
+#: New texts of at most this many tokens (as ``estimated_tokens`` counts them) are parsed and
+#: validated on the event loop: our clients' documents have at most 50, and handing one to a
+#: worker process costs more than checking it here. A larger new text is checked entirely
+#: in a worker (parse, screen and validation), so the event loop never parses it.
+INLINE_TOKENS: Final = 64
+
+#: Anything that can start a GraphQL token. Every token holds at least one match and a
+#: match never spans two tokens, so the count is never below the parser's (a string or a
+#: comment counts each word: more, which only sends a text to the worker sooner).
+_TOKEN_START: Final = re.compile(r"\.\.\.|-?[0-9]+|[_A-Za-z][_0-9A-Za-z]*|[^\s,_A-Za-z0-9]")
 
 #: Refusals of a document found before validation (``web.limits``); empty to validate it.
 Screen = Callable[[GraphQLSchema, DocumentNode], list[GraphQLError]]
 
-#: Validates a larger document away from the event loop, on behalf of a client (the key the
-#: admission lane counts by): ``web.validation_pool.ValidationPool.validate``.
+#: Checks a larger new text away from the event loop, on behalf of a client (the key the
+#: admission lane counts by): ``web.validation_pool.ValidationPool.check``. Raises what
+#: ``DocumentCache.check_now`` raises.
 Offload = Callable[
-    [Hashable, str, DocumentNode, Sequence[type[ASTValidationRule]]],
-    Awaitable[list[GraphQLError]],
+    [Hashable, str, Sequence[type[ASTValidationRule]]],
+    Awaitable["CheckedDocument"],
 ]
+
+
+def estimated_tokens(query: str) -> int:
+    """An upper bound of the tokens graphql-core's lexer would read in ``query``, counted by
+    one regular expression (C speed: 0.1 ms for the largest text within the limits, where
+    parsing it takes 5-10 ms of the event loop)."""
+    return len(_TOKEN_START.findall(query))
 
 
 def validate_document(
@@ -93,7 +112,9 @@ class CheckedDocument:
     document: DocumentNode
     #: Shared by every request of this text: hand out ``fresh_errors()``, never these.
     errors: tuple[GraphQLError, ...]
-    #: True when ``errors`` are the screen's refusals and the document was never validated.
+    #: True when ``errors`` are final: the screen's refusals (the document was never
+    #: validated), or a worker's verdict on a document the event loop never parsed (then
+    #: ``document`` holds only its operations' names and types).
     screened: bool = False
 
     def fresh_errors(self) -> list[GraphQLError]:
@@ -148,11 +169,21 @@ class DocumentCache:
         ``GraphQLSyntaxError`` for a document that does not parse."""
         key = (schema, query, tuple(rules))
         if key not in self._pinned:
-            document = self.parse(query)
-            refused = self._screen(schema, document) if self._screen is not None else []
-            errors = refused or validate_document(schema, document, key[2], self._max_errors)
-            self._pinned[key] = CheckedDocument(document, tuple(errors), screened=bool(refused))
+            self._pinned[key] = self.check_now(schema, query, key[2])
         return self._pinned[key]
+
+    def check_now(
+        self, schema: GraphQLSchema, query: str, rules: Sequence[type[ASTValidationRule]]
+    ) -> CheckedDocument:
+        """Parse, screen and validate ``query`` here, remembering nothing: what the event
+        loop does for a small new text, and a validation worker for a large one. Raises
+        ``GraphQLSyntaxError`` and ``TooManyTokens``."""
+        document = self.parse(query)
+        refused = self._screen(schema, document) if self._screen is not None else []
+        if refused:
+            return CheckedDocument(document, tuple(refused), screened=True)
+        errors = validate_document(schema, document, rules, self._max_errors)
+        return CheckedDocument(document, tuple(errors))
 
     async def checked(
         self,
@@ -169,17 +200,10 @@ class DocumentCache:
         if known is not None:
             return known
         key = (schema, query, tuple(rules))
-        document = self.parse(query)
-        refused = self._screen(schema, document) if self._screen is not None else []
-        if refused:
-            checked = CheckedDocument(document, tuple(refused), screened=True)
-        elif self._offload is None or count_selections(document) <= INLINE_SELECTIONS:
-            checked = CheckedDocument(
-                document, tuple(validate_document(schema, document, key[2], self._max_errors))
-            )
+        if self._offload is not None and estimated_tokens(query) > INLINE_TOKENS:
+            checked = await self._offload(client, query, key[2])
         else:
-            errors = await self._offload(client, query, document, key[2])
-            checked = CheckedDocument(document, tuple(errors))
+            checked = self.check_now(schema, query, key[2])
         if self._maxsize > 0:
             self._checked[key] = checked
             while len(self._checked) > self._maxsize:

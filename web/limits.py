@@ -12,9 +12,10 @@ text, and run on the event loop. The checks, cheapest first:
   counts it; see ``measure_document`` for why we do not run that limiter itself) and aliases
   (``MAX_ALIASES``: aliases let one document repeat an expensive field many times). A
   document refused here is never validated (``web.document_cache``);
-* validation, of a text not seen before: on the event loop for a handful of selections,
-  else in a worker process (``web.validation_pool``), admitted through a lane bounded per
-  process and per client (``DOCUMENT_CHECK_QUEUE``, ``DOCUMENT_CHECK_PER_CLIENT``): a
+* validation, of a text not seen before. A new text of more than ``INLINE_TOKENS`` tokens
+  is parsed, screened and validated entirely in a worker process (``web.validation_pool``),
+  so the event loop never parses it, admitted through a lane bounded per process and per
+  client (``DOCUMENT_CHECK_QUEUE``, ``DOCUMENT_CHECK_PER_CLIENT``): a
   request finding no place is refused at once with ``RATE_LIMITED`` (HTTP 429);
 * per request, since they depend on variables: cost (``MAX_QUERY_COST``): every field that
   returns an object costs 1, times the size of every list it sits in. A field with a ``first``
@@ -36,6 +37,7 @@ GRAPHQL_VALIDATION_FAILED), and a document with several operations but no ``oper
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ from graphql import (
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLSyntaxError,
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
@@ -68,6 +71,7 @@ from web.admission import LaneFull
 from web.document_cache import (
     CheckedDocument,
     DocumentCache,
+    Screen,
     TooManyTokens,
     count_selections,
     validate_document,
@@ -318,51 +322,49 @@ def limit_errors(
 
 
 def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
-    errors = []
-    if measure.depth > limits.max_depth:
-        errors.append(
-            too_complex(
-                f"The query is nested {measure.depth} levels deep, more than the limit of "
-                f"{limits.max_depth} (MAX_QUERY_DEPTH).",
-                limit="MAX_QUERY_DEPTH",
-                allowed=limits.max_depth,
-                actual=measure.depth,
-            )
+    """One error per limit ``measure`` exceeds, each naming its setting."""
+    checks = (
+        (
+            "MAX_QUERY_DEPTH",
+            limits.max_depth,
+            measure.depth,
+            "The query is nested {actual} levels deep, more than the limit of {allowed}",
+            "",
+        ),
+        (
+            "MAX_ALIASES",
+            limits.max_aliases,
+            measure.aliases,
+            "The query uses {actual} aliases, more than the limit of {allowed}",
+            "",
+        ),
+        (
+            "MAX_ENTITY_REPRESENTATIONS",
+            limits.max_entity_representations,
+            measure.representations,
+            "_entities is asked to resolve {actual} representations, more than the limit "
+            "of {allowed}",
+            ": send them in smaller batches",
+        ),
+        (
+            "MAX_QUERY_COST",
+            limits.max_cost,
+            measure.cost,
+            "The query's estimated cost is {actual}, more than the limit of {allowed}",
+            ". Every list multiplies the cost of what it selects by its `first` argument "
+            f"(default {limits.default_page_size}): ask for smaller pages or fewer nested lists",
+        ),
+    )
+    return [
+        too_complex(
+            f"{says.format(actual=actual, allowed=allowed)} ({setting}){advice}.",
+            limit=setting,
+            allowed=allowed,
+            actual=actual,
         )
-    if measure.aliases > limits.max_aliases:
-        errors.append(
-            too_complex(
-                f"The query uses {measure.aliases} aliases, more than the limit of "
-                f"{limits.max_aliases} (MAX_ALIASES).",
-                limit="MAX_ALIASES",
-                allowed=limits.max_aliases,
-                actual=measure.aliases,
-            )
-        )
-    if measure.representations > limits.max_entity_representations:
-        errors.append(
-            too_complex(
-                f"_entities is asked to resolve {measure.representations} representations, "
-                f"more than the limit of {limits.max_entity_representations} "
-                "(MAX_ENTITY_REPRESENTATIONS): send them in smaller batches.",
-                limit="MAX_ENTITY_REPRESENTATIONS",
-                allowed=limits.max_entity_representations,
-                actual=measure.representations,
-            )
-        )
-    if measure.cost > limits.max_cost:
-        errors.append(
-            too_complex(
-                f"The query's estimated cost is {measure.cost}, more than the limit of "
-                f"{limits.max_cost} (MAX_QUERY_COST). Every list multiplies the cost of what "
-                f"it selects by its `first` argument (default {limits.default_page_size}): "
-                "ask for smaller pages or fewer nested lists.",
-                limit="MAX_QUERY_COST",
-                allowed=limits.max_cost,
-                actual=measure.cost,
-            )
-        )
-    return errors
+        for setting, allowed, actual, says, advice in checks
+        if actual > allowed
+    ]
 
 
 def screen_document(
@@ -386,6 +388,11 @@ def screen_document(
     measure = measure_document(schema, document, {}, limits.default_page_size)
     errors.extend(refusals(Measure(depth=measure.depth, aliases=measure.aliases), limits))
     return errors or literal_errors(document)
+
+
+def screen_for(limits: QueryLimits) -> Screen:
+    """``screen_document`` with ``limits``, picklable: validation workers run it too."""
+    return functools.partial(screen_document, limits=limits)
 
 
 class QueryLimitsExtension(SchemaExtension):
@@ -453,8 +460,10 @@ class QueryLimitsExtension(SchemaExtension):
                         limit="MAX_QUERY_TOKENS",
                         allowed=exc.max_tokens,
                     ) from None
-                except GraphQLError:
-                    pass  # a syntax error: Strawberry parses again and reports it
+                except GraphQLSyntaxError as error:
+                    # Reported as is, not parsed again by Strawberry: the text may be large.
+                    error.extensions = {"code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value}
+                    raise
                 else:
                     context.graphql_document = self._checked.document
         if context.graphql_document is not None:

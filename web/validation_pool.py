@@ -1,20 +1,22 @@
-"""Validation of new, large documents in a worker process, admitted through a fair lane.
+"""The whole check of new, large documents in a worker process, admitted through a lane.
 
-graphql-core's validation is pure Python and, for a document of 100 selections within the
-limits, costs 10-40 ms (its overlapping-fields rule compares fields that share a response
-name pairwise; fragments spread within fragments multiply the comparisons). On the event
-loop that is 10-40 ms every other request waits. In a thread it is no better: the thread
-holds the GIL, and the event loop's thread waits up to the switch interval (5 ms) for it
-each time it wants it back, after every socket read and every driver reply, so a trivial
-request behind two validating threads took 170-300 ms (``bench/abuse.py``, session 4). In a
-process of its own, validation runs on whatever core the OS finds, and the event loop only
-waits for a reply on a pipe.
+graphql-core's parser and validation are pure Python. For a text within the limits, parsing
+costs 5-10 ms (about 20 µs per token) and validation 10-40 ms (its overlapping-fields rule
+compares fields that share a response name pairwise; fragments spread within fragments
+multiply the comparisons). On the event loop that is every other request's wait. In a
+thread it is no better: the thread holds the GIL, and the event loop's thread waits up to
+the switch interval (5 ms) for it each time it wants it back, so a trivial request behind
+two validating threads took 170-300 ms (``bench/abuse.py``, session 4). In a process of its
+own, the check runs on whatever core the OS finds, and the event loop waits for a pipe.
 
-What crosses the pipe is the query text and the rules (by name); the worker parses it again
-(the parent parsed it already, under ``MAX_QUERY_TOKENS``, and keeps its own document for
-execution) and returns each error's message, positions and extensions, which the parent
-turns back into ``GraphQLError``\\ s against its own source: positions in the same text are
-the same.
+What crosses the pipe is the query text and the rules (by name). The worker parses (under
+``MAX_QUERY_TOKENS``), screens and validates exactly as the event loop does for a small text
+(``DocumentCache.check_now``) and answers a ``Verdict``: plain data for a refusal (the
+errors' messages, positions and extensions, and the operations' names and types, which is
+all the parent needs to answer), or the valid document pickled with locations as offsets
+(``_DocumentPickler``). The parent turns it back into a ``CheckedDocument`` (``checked_of``)
+without parsing anything: session 5 parsed every such text on the event loop first, which
+was most of the 13-21 ms of API CPU a hostile document cost.
 
 Admission (``web.admission.Lane``): at most ``DOCUMENT_CHECK_QUEUE`` documents wait or run
 per process, at most ``DOCUMENT_CHECK_PER_CLIENT`` from one client; a request that finds no
@@ -32,45 +34,134 @@ document.
 from __future__ import annotations
 
 import asyncio
+import copyreg
+import io
 import logging
 import multiprocessing
 import multiprocessing.forkserver
+import pickle
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Final
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    NameNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    Source,
+)
+from graphql.language import Location
 
 from web.admission import Lane
-from web.document_cache import validate_document
+from web.document_cache import CheckedDocument, DocumentCache, Screen, TooManyTokens
 
 logger = logging.getLogger("web.validation_pool")
 
 #: Modules the fork server imports once, so that each worker forked from it starts warm.
-PRELOAD: Final = ["graph.schema", "strawberry.schema.schema"]
+PRELOAD: Final = ["graph.schema", "strawberry.schema.schema", "web.limits"]
 
-#: (message, positions, extensions) of one validation error.
+#: (message, positions, extensions) of one error.
 ErrorData = tuple[str, list[int], dict[str, Any] | None]
 
-_worker_schema: GraphQLSchema | None = None
+#: What a worker answers for one text (plain data: it crosses a pipe):
+#: ("tokens",) past ``MAX_QUERY_TOKENS``; ("syntax", description, position);
+#: ("refused", operations as (type, name), errors) for a document that must not run;
+#: ("valid", the document pickled by ``_dump_document``).
+Verdict = tuple[Any, ...]
+
+_worker: tuple[GraphQLSchema, DocumentCache] | None = None
 
 
-def _start_worker(schema_factory: Callable[[], GraphQLSchema]) -> None:
-    global _worker_schema
-    _worker_schema = schema_factory()
+def _start_worker(
+    schema_factory: Callable[[], GraphQLSchema],
+    max_tokens: int | None,
+    screen: Screen | None,
+    max_errors: int | None,
+) -> None:
+    global _worker
+    checker = DocumentCache(0, max_tokens=max_tokens, screen=screen, max_errors=max_errors)
+    _worker = (schema_factory(), checker)
 
 
-def _validate_in_worker(
-    query: str, rules: tuple[type[ASTValidationRule], ...], max_errors: int | None
-) -> list[ErrorData]:
-    assert _worker_schema is not None, "the worker's initializer builds the schema"
-    document = parse(query)
-    return [
-        (error.message, list(error.positions or ()), error.extensions or None)
-        for error in validate_document(_worker_schema, document, rules, max_errors)
+def _check_in_worker(query: str, rules: tuple[type[ASTValidationRule], ...]) -> Verdict:
+    """The whole check of a new text, as the event loop would make it
+    (``DocumentCache.check_now``), reduced to a verdict."""
+    assert _worker is not None, "the worker's initializer builds the schema"
+    schema, checker = _worker
+    try:
+        checked = checker.check_now(schema, query, rules)
+    except TooManyTokens:
+        return ("tokens",)
+    except GraphQLSyntaxError as error:
+        description = error.message.removeprefix("Syntax Error: ")
+        return ("syntax", description, next(iter(error.positions or ()), 0))
+    if not checked.errors:
+        return ("valid", _dump_document(checked.document))
+    operations = [
+        (d.operation.value, d.name.value if d.name else None)
+        for d in checked.document.definitions
+        if isinstance(d, OperationDefinitionNode)
     ]
+    errors = [(e.message, list(e.positions or ()), e.extensions or None) for e in checked.errors]
+    return ("refused", operations, errors)
+
+
+class _DocumentPickler(pickle.Pickler):
+    """Pickles a parsed document with each location as its offsets and source only.
+
+    graphql-core pickles a location with its two tokens, each restored by a Python
+    ``__setstate__``, which made restoring a document cost as much as parsing it. Errors
+    need only a location's offsets and source; the tokens serve the parser alone.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is Location:
+            state = {"start": obj.start, "end": obj.end, "source": obj.source}
+            # ``__newobj__`` by name: pickle writes its NEWOBJ opcode, no Python call to load
+            return copyreg.__newobj__, (Location,), (None, state)  # type: ignore[attr-defined]
+        return NotImplemented
+
+
+def _dump_document(document: DocumentNode) -> bytes:
+    buffer = io.BytesIO()
+    _DocumentPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(document)
+    return buffer.getvalue()
+
+
+def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedDocument:
+    """The parent's ``CheckedDocument`` for a worker's verdict on ``query``; raises what
+    ``DocumentCache.check_now`` raises, so both places of checking read alike."""
+    source = Source(query)
+    kind = verdict[0]
+    if kind == "tokens":
+        raise TooManyTokens(max_tokens or 0)
+    if kind == "syntax":
+        raise GraphQLSyntaxError(source, verdict[2], verdict[1])
+    if kind == "valid":
+        return CheckedDocument(pickle.loads(verdict[1]), ())  # its own Source, the same text
+    operations = tuple(
+        OperationDefinitionNode(
+            operation=OperationType(operation),
+            name=NameNode(value=name) if name is not None else None,
+            variable_definitions=(),
+            directives=(),
+            selection_set=SelectionSetNode(selections=()),
+        )
+        for operation, name in verdict[1]
+    )
+    errors = tuple(
+        GraphQLError(message, source=source, positions=positions or None, extensions=extensions)
+        for message, positions, extensions in verdict[2]
+    )
+    return CheckedDocument(DocumentNode(definitions=operations), errors, screened=True)
 
 
 def _start_fork_server() -> None:
@@ -108,18 +199,24 @@ class ValidationUnavailable(Exception):
 
 
 class ValidationPool:
-    """Worker processes that validate documents for one app (``processes`` of them)."""
+    """Worker processes that check new documents for one app (``processes`` of them), with
+    the app's token limit, screen (a picklable callable: ``functools.partial`` of
+    ``web.limits.screen_document``) and error cap."""
 
     def __init__(
         self,
         lane: Lane,
         *,
         processes: int = 1,
+        max_tokens: int | None = None,
+        screen: Screen | None = None,
         max_errors: int | None = None,
         schema_factory: Callable[[], GraphQLSchema] = portal_graphql_schema,
     ) -> None:
         self.lane = lane
         self.processes = processes
+        self.max_tokens = max_tokens
+        self.screen = screen
         self.max_errors = max_errors
         self.schema_factory = schema_factory
         self._executor: ProcessPoolExecutor | None = None
@@ -134,20 +231,17 @@ class ValidationPool:
                 max_workers=self.processes,
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(self.schema_factory,),
+                initargs=(self.schema_factory, self.max_tokens, self.screen, self.max_errors),
             )
         return self._executor
 
-    async def validate(
-        self,
-        client: Hashable,
-        query: str,
-        document: DocumentNode,
-        rules: Sequence[type[ASTValidationRule]],
-    ) -> list[GraphQLError]:
-        """The validation errors of ``document`` (parsed from ``query``), computed in a
-        worker. Raises ``web.admission.LaneFull`` when ``client`` gets no place in the lane
-        and ``ValidationUnavailable`` when the worker died."""
+    async def check(
+        self, client: Hashable, query: str, rules: Sequence[type[ASTValidationRule]]
+    ) -> CheckedDocument:
+        """``query`` parsed, screened and validated in a worker: the event loop only restores
+        the worker's document (a valid one; a refused one is its errors and operations).
+        Raises ``web.admission.LaneFull`` when ``client`` gets no place in the lane,
+        ``ValidationUnavailable`` when the worker died, and what ``checked_of`` raises."""
         self.lane.enter(client)
         loop = asyncio.get_running_loop()
 
@@ -164,24 +258,20 @@ class ValidationPool:
         handoff.add_done_callback(_retrieve)
         pool, job = await asyncio.shield(handoff)
         try:
-            found = await asyncio.wrap_future(job)
+            verdict = await asyncio.wrap_future(job)
         except BrokenProcessPool as exc:
             logger.error("a validation worker died; a new pool starts with the next document")
             with self._lock:
                 self._discard(pool)
             raise ValidationUnavailable("the validation worker stopped") from exc
-        source = document.loc.source if document.loc is not None else None
-        return [
-            GraphQLError(message, source=source, positions=positions or None, extensions=ext)
-            for message, positions, ext in found
-        ]
+        return checked_of(verdict, query, self.max_tokens)
 
     def _submit(
         self,
         query: str,
         rules: tuple[type[ASTValidationRule], ...],
         release: Callable[[object], None],
-    ) -> tuple[ProcessPoolExecutor, Future[list[ErrorData]]]:
+    ) -> tuple[ProcessPoolExecutor, Future[Verdict]]:
         """Hand the document to a worker (in a thread); ``release`` runs when the worker is
         done with it, or now if it could not be handed over. The place in the lane is thus
         given back when the worker is free again, not when the request stops waiting: a
@@ -192,11 +282,11 @@ class ValidationPool:
             with self._lock:
                 pool = self._pool()
                 try:
-                    job = pool.submit(_validate_in_worker, query, rules, self.max_errors)
+                    job = pool.submit(_check_in_worker, query, rules)
                 except BrokenProcessPool:
                     self._discard(pool)
                     pool = self._pool()
-                    job = pool.submit(_validate_in_worker, query, rules, self.max_errors)
+                    job = pool.submit(_check_in_worker, query, rules)
         except BaseException:
             release(None)
             raise

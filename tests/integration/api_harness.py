@@ -4,20 +4,16 @@ environment as in production: what the process, browser, tracing and broker-down
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-import httpx
-
 from tests.conftest import Stack
 from tests.helpers import SECRET
-from tests.integration.processes import terminate
+from tests.integration.processes import NotHealthy, terminate, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,14 +22,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-async def answers_health(client: httpx.AsyncClient, url: str) -> bool:
-    """Whether the API process at ``url`` answers its health check yet (not while it starts)."""
-    try:
-        return (await client.get(f"{url}/healthz")).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 class ApiProcess:
@@ -56,17 +44,10 @@ class ApiProcess:
         return self.log_path.read_text(errors="replace")
 
     async def wait_ready(self, within: float = 30.0) -> None:
-        deadline = time.monotonic() + within
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise AssertionError(
-                        f"API exited with {self.process.returncode}:\n{self.log()}"
-                    )
-                if await answers_health(client, self.url):
-                    return
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"API not up within {within}s:\n{self.log()}")
+        try:
+            await wait_healthy(self.process, f"{self.url}/healthz", within)
+        except NotHealthy as exc:
+            raise AssertionError(f"API {exc}:\n{self.log()}") from None
 
     def stop(self) -> int:
         status = terminate(self.process)

@@ -18,7 +18,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from readmodel import documents
+from projections.dead_letter import KafkaRecord as Record
+from readmodel import documents, search_keys
 from readmodel.kafka_admin import partitions_of
 from readmodel.topics import TopicNames
 from tests.conftest import Stack
@@ -26,18 +27,6 @@ from tests.integration.api_harness import api_env
 from tests.integration.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Record:
-    """A record as the projector reads it from Kafka, for feeding ``BatchProcessor`` directly."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
 
 
 def records_of(triples: Iterable[tuple[str, bytes | None, bytes | None]]) -> list[Record]:
@@ -187,13 +176,37 @@ def differences(actual: Mapping[str, Any], expected: Mapping[str, Any], limit: i
 
 
 async def snapshot(db: AsyncDatabase[dict[str, Any]], suffix: str = "") -> dict[str, Any]:
-    """Every projection document, minus write bookkeeping, keyed by collection and id."""
+    """Every projection document and search document (``readmodel.search_keys``), minus
+    write bookkeeping (and the ``rev`` a search document was taken at), keyed by collection
+    and id; the search documents are checked against their entities first."""
     result: dict[str, Any] = {}
     for base in documents.ENTITY_COLLECTIONS:
         name = documents.generation_collection(base, suffix)
         async for doc in db[name].find({}):
             result[f"{base}/{doc['_id']}"] = _canonical(doc)
+    name = documents.generation_collection(documents.SEARCH_KEYS, suffix)
+    async for doc in db[name].find({"_id": {"$ne": search_keys.COMPLETE_MARKER}}):
+        result[f"{documents.SEARCH_KEYS}/{doc['_id']}"] = _canonical(doc)
+    assert not (stale := stale_search_documents(result)), stale[:5]
     return result
+
+
+def stale_search_documents(snapshot: Mapping[str, Any]) -> list[str]:
+    """Known orders and shipments of a ``snapshot`` whose search document is missing or is
+    not the one their document gives (``rev`` aside), and search documents of no known
+    entity (a placeholder has none: it is not served)."""
+    expected: dict[str, Any] = {}
+    for key, doc in snapshot.items():
+        kind, _, entity_id = key.partition("/")
+        wanted = search_keys.search_document(kind, entity_id, doc)
+        if wanted is not None and doc.get("known") is True:
+            expected[f"{documents.SEARCH_KEYS}/{wanted['_id']}"] = _canonical(dict(wanted))
+    stored = {key for key in snapshot if key.startswith(f"{documents.SEARCH_KEYS}/")}
+    return [
+        f"{key}: stored {snapshot.get(key)!r}, derived {expected.get(key)!r}"
+        for key in sorted(expected.keys() | stored)
+        if snapshot.get(key) != expected.get(key)
+    ]
 
 
 #: The inbound kind of each contract example (``tests.contract.EXAMPLES``).

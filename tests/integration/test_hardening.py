@@ -16,6 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import graphql
 import httpx
 import jwt
 import pytest
@@ -117,9 +118,9 @@ def distinct_fields(count: int, start: int = 0) -> str:
 
 @pytest.fixture
 def validated_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The selection counts of the documents validated in this process, i.e. on the API's
-    event loop (the validation pool's workers run in other processes, which this does not
-    patch). Whether a document holds the loop is a question of where its validation runs,
+    """The selection counts of the documents parsed and validated in this process, i.e. on
+    the API's event loop (the validation pool's workers run in other processes, which this
+    does not patch). Whether a document holds the loop is a question of where it is checked,
     not of a stopwatch on a shared machine."""
     seen: list[int] = []
     validate = document_cache.validate_document
@@ -129,6 +130,19 @@ def validated_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return validate(schema, document, rules, max_errors)
 
     monkeypatch.setattr(document_cache, "validate_document", recording)
+    return seen
+
+
+@pytest.fixture
+def parsed_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts parsed in this process (on the API's event loop), as ``validated_here``."""
+    seen: list[str] = []
+
+    def recording(query: str, **options: Any) -> Any:
+        seen.append(query)
+        return graphql.parse(query, **options)
+
+    monkeypatch.setattr(document_cache, "parse", recording)
     return seen
 
 
@@ -159,7 +173,7 @@ async def test_limits_on_tokens_and_selections_name_their_setting(api: Running) 
 
 
 async def test_three_worst_documents_within_the_limits_do_not_stall_a_trivial_query(
-    api: Running, validated_here: list[int]
+    api: Running, validated_here: list[int], parsed_here: list[str]
 ) -> None:
     # 50 fields (100 selections) with distinct arguments: each pair conflicts, validation's
     # worst case; new texts each time, so the document cache never helps.
@@ -181,12 +195,15 @@ async def test_three_worst_documents_within_the_limits_do_not_stall_a_trivial_qu
     checked = (400, frozenset({"GRAPHQL_VALIDATION_FAILED"}))
     assert answers.count(checked) >= 1
     assert set(answers) <= {checked, (429, frozenset({"RATE_LIMITED"}))}
-    # none of the attackers' documents was validated on the event loop: only the trivial one
+    # none of the attackers' documents was parsed or validated on the event loop: the whole
+    # check ran in the worker, which gave back a verdict; only the trivial one ran here
     assert validated_here == [1]
+    assert parsed_here == ["{ __typename }"]
 
 
 def unknown_fields(count: int, tag: str) -> str:
-    """A new text of ``count`` selections (more than are validated on the event loop)."""
+    """A new text of ``count`` selections, 3 tokens each (past ``INLINE_TOKENS`` from 22 on:
+    checked in a worker, not on the event loop)."""
     return "{ " + " ".join(f"{tag}{i}: __typename" for i in range(count)) + " }"
 
 
@@ -217,26 +234,26 @@ async def test_a_client_with_too_many_new_documents_being_checked_gets_429(
     client = ("address", "127.0.0.1")  # httpx's in-process transport
     # as if this client's earlier documents were still being checked
     with holding(lane, [client] * lane.per_client):
-        refused = await post(api, unknown_fields(20, "a"), accept=GRJ)
+        refused = await post(api, unknown_fields(30, "a"), accept=GRJ)
         assert_rate_limited(refused, "DOCUMENT_CHECK_PER_CLIENT", allowed=1)
         assert error_of(refused)["message"].startswith(
             "1 new query document from this client is already being checked "
             "(the limit, DOCUMENT_CHECK_PER_CLIENT); retry after 1 s"
         )
         # a signed caller is another client, counted by its token's subject
-        other = await post(api, unknown_fields(20, "b"), accept=GRJ, headers=api.auth(["ACME"]))
+        other = await post(api, unknown_fields(30, "b"), accept=GRJ, headers=api.auth(["ACME"]))
         assert other.status_code == 200
         # texts already checked, and small ones, never wait for the lane
         assert (await post(api, "{ __typename }")).status_code == 200
         assert (await post(api, "{ x: __typename y: __typename }")).status_code == 200
-    again = await post(api, unknown_fields(20, "a"), accept=GRJ)
+    again = await post(api, unknown_fields(30, "a"), accept=GRJ)
     assert again.status_code == 200, again.text
 
 
 async def test_when_the_lane_is_full_every_new_large_document_gets_429(api: Running) -> None:
     lane = api.app.state.validation_pool.lane
     with holding(lane, [("address", f"10.0.0.{n}") for n in range(lane.total)]):
-        refused = await post(api, unknown_fields(20, "c"), accept="application/json")
+        refused = await post(api, unknown_fields(30, "c"), accept="application/json")
         assert refused.status_code == 429  # an HTTP-level refusal, whatever the media type
         extensions = error_of(refused)["extensions"]
         assert (extensions["code"], extensions["limit"]) == ("RATE_LIMITED", "DOCUMENT_CHECK_QUEUE")
@@ -248,11 +265,11 @@ async def test_a_validation_worker_that_died_is_replaced_without_failing_a_reque
     api: Running,
 ) -> None:
     pool = api.app.state.validation_pool
-    assert (await post(api, unknown_fields(20, "d"), accept=GRJ)).status_code == 200
+    assert (await post(api, unknown_fields(30, "d"), accept=GRJ)).status_code == 200
     dying = pool._pool().submit(os._exit, 1)  # as if killed, or out of memory
     with pytest.raises(BrokenProcessPool):
         await asyncio.wrap_future(dying)  # the pool has noticed
-    after = await post(api, unknown_fields(20, "e"), accept=GRJ)
+    after = await post(api, unknown_fields(30, "e"), accept=GRJ)
     assert after.status_code == 200, after.text
     assert after.json()["data"]["e0"] == "Query"
     assert pool.lane.in_use == 0

@@ -271,3 +271,40 @@ async def test_a_page_still_answers_when_its_index_is_missing(
     )
     result = await run(SCHEMA, mongo_db, ONE, "{ orders(first: 2) { edges { node { orderId } } } }")
     assert not result.errors and len(result.data["orders"]["edges"]) == 2
+
+
+#: Searches the search documents answer (``readmodel.search_keys``), by who searches.
+SEARCHES = {
+    "tracking fragment": (ONE, f'searchShipments(text: "TR-{BIG}-004")'),
+    "order reference": (ONE, f'searchShipments(text: "PO-{BIG}-42")'),
+    "several customers": (SEVERAL, 'searchShipments(text: "-0042")'),
+    "support, every customer": (
+        caller(BIG, roles=("support",), subject="sam"),
+        'searchShipments(text: "-0042", crossCustomer: true)',
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHES))
+async def test_support_search_reads_search_documents_by_their_keys_then_shipments_by_id(
+    recorded: tuple[AsyncDatabase[Doc], FindRecorder], name: str
+) -> None:
+    db, recorder = recorded
+    who, search = SEARCHES[name]
+    recorder.forget()
+    result = await run(SCHEMA, db, who, f"{{ s: {search} {{ nodes {{ shipmentId }} }} }}")
+    assert not result.errors and result.data["s"]["nodes"], result
+    commands = [c for c in recorder.take() if c.get("find") != "read_pointer"]
+    searched = [c for c in commands if c.get("find") == "search_keys" and "kind" in c["filter"]]
+    assert {c["filter"].get("kind") for c in searched} == {"orders", "shipments"}, commands
+    for command in searched:
+        plan = await _explain(db, command)
+        index = "order_ids" if "orderIds" in command["filter"] else "keys"
+        assert _indexed(plan) and index in _summary(plan), (name, _summary(plan))
+    if name == "order reference":
+        assert any("orderIds" in c["filter"] for c in searched), searched
+    by_id = [c for c in commands if c.get("find") == "shipments"]
+    assert by_id, commands
+    for command in by_id:
+        plan = await _explain(db, command)
+        assert _indexed(plan) and "_id_" in _summary(plan), (name, _summary(plan))

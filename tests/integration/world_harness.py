@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from entitlements.caller import Caller
 from entitlements.policy import Policy
 from graph.context import GraphContext
+from projections.search_writes import fill
 from projections.store import ProjectionStore
 from projections.summaries import summarize
 from readmodel import documents
@@ -264,8 +265,10 @@ class World:
         return self
 
     async def insert(self, db: AsyncDatabase[Doc], suffix: str = "") -> None:
-        """Insert the documents into a generation prepared as the projector prepares it."""
-        await ProjectionStore(db).ensure_indexes(suffix)
+        """Insert the documents into a generation prepared as the projector prepares it,
+        with their search documents (``readmodel.search_keys``)."""
+        store = ProjectionStore(db)
+        await store.ensure_indexes(suffix)
         for base, docs in (
             (documents.ORDERS, self.orders),
             (documents.SHIPMENTS, self.shipments),
@@ -276,6 +279,7 @@ class World:
                 await db[documents.generation_collection(base, suffix)].insert_many(
                     [dict(d) for d in docs]
                 )
+        await fill(store, suffix)
 
 
 class MemoryAudit:

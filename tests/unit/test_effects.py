@@ -81,3 +81,19 @@ def test_a_related_document_outside_the_batch_gets_a_separate_push_and_is_pulled
     assert [(p.target_id, p.source_id) for p in folded.outside] == [("SO-1", "SH-1")]
     assert folded.outside_pulls == {("orders", "SO-1"): [SHIPMENT]}
     assert folded.folded == {}
+
+
+def test_a_related_document_loaded_with_the_batch_takes_the_push_and_answers_the_pull() -> None:
+    """The projector loads the documents outside the batch that it pushes into or pulls from
+    and folds again: the push rides in the related document's one write, and the pull is
+    answered from it as stored, so it replaces even a predicted summary of the same rev."""
+    predicted = {"orders": {"SO-1": {"orderId": "SO-1", "customerReference": "old", "rev": 4}}}
+    new_link = change(SHIPMENT, None, shipment(0, "PLANNED", related=predicted))
+    stored_order = order(4, customerReference="PO-9")
+    folded = fold({ORDER: stored_order}, [new_link], set(), [], {SHIPMENT: []})
+    assert folded.outside == [] and folded.outside_pulls == {}
+    assert [(p.source_id, p.rev) for p in folded.folded[ORDER]] == [("SH-1", 1)]
+    pulled = folded.folded[SHIPMENT]
+    assert [(p.source_id, p.rev, p.exact) for p in pulled] == [("SO-1", 4, True)]
+    assert pulled[0].summary is not None and pulled[0].summary["customerReference"] == "PO-9"
+    assert folded.pulls == {("orders", "SO-1"): [SHIPMENT]}

@@ -61,6 +61,9 @@ def _matches(doc: Doc, query: Doc) -> bool:
         if key == "$and":
             if not all(_matches(doc, part) for part in condition):
                 return False
+        elif key == "$or":
+            if not any(_matches(doc, part) for part in condition):
+                return False
         elif key == "$nor":
             if any(_matches(doc, part) for part in condition):
                 return False

@@ -1,25 +1,32 @@
-"""Validation in a worker process: the same errors as on the event loop, and no lane place
-lost when a request stops waiting (no services needed)."""
+"""Checking in a worker process: the same verdict as on the event loop (errors, syntax and
+token refusals, a valid document with its locations), and no lane place lost when a
+request stops waiting (no services needed)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
-from graphql import parse, specified_rules
+from graphql import GraphQLError, GraphQLSyntaxError, parse, specified_rules
 
 from web.admission import Lane
-from web.document_cache import validate_document
+from web.document_cache import DocumentCache, TooManyTokens, validate_document
+from web.limits import screen_for
+from web.settings import QueryLimits
 from web.validation_pool import ValidationPool, portal_graphql_schema
 
 SCHEMA = portal_graphql_schema()
+LIMITS = QueryLimits(max_tokens=500, max_validation_errors=5)
 
 
 @pytest_asyncio.fixture
 async def pool() -> AsyncIterator[ValidationPool]:
-    pool = ValidationPool(Lane(total=2, per_client=1), max_errors=5)
+    pool = ValidationPool(
+        Lane(total=2, per_client=1), max_tokens=500, screen=screen_for(LIMITS), max_errors=5
+    )
     pool.start()
     yield pool
     pool.close()
@@ -34,10 +41,11 @@ async def test_a_worker_reports_what_validation_on_the_event_loop_reports(
     pool: ValidationPool,
 ) -> None:
     query = invalid_document("zz")
-    document = parse(query)
-    found = await pool.validate("alice", query, document, specified_rules)
-    expected = validate_document(SCHEMA, document, specified_rules, 5)
+    checked = await pool.check("alice", query, specified_rules)
+    found = checked.fresh_errors()
+    expected = validate_document(SCHEMA, parse(query), specified_rules, 5)
     assert [e.formatted for e in found] == [e.formatted for e in expected]
+    assert checked.screened  # final: nothing of it runs
     assert len(found) == 6  # five, then graphql-core's note that it stopped
     assert found[0].locations is not None and found[0].locations[0].line == 3
     assert pool.lane.in_use == 0
@@ -46,9 +54,9 @@ async def test_a_worker_reports_what_validation_on_the_event_loop_reports(
 async def test_a_request_that_stops_waiting_gives_its_place_back_when_the_worker_is_done(
     pool: ValidationPool,
 ) -> None:
-    await pool.validate("warm", "{ __typename }", parse("{ __typename }"), specified_rules)
+    await pool.check("warm", "{ __typename }", specified_rules)
     query = invalid_document("a")
-    waiting = asyncio.create_task(pool.validate("alice", query, parse(query), specified_rules))
+    waiting = asyncio.create_task(pool.check("alice", query, specified_rules))
     await asyncio.sleep(0)  # it has taken its place
     assert pool.lane.in_use == 1
     waiting.cancel()  # the client went away
@@ -59,3 +67,39 @@ async def test_a_request_that_stops_waiting_gives_its_place_back_when_the_worker
             break
         await asyncio.sleep(0.05)
     assert pool.lane.in_use == 0  # given back once the worker finished
+
+
+async def test_a_valid_document_comes_back_with_its_locations(pool: ValidationPool) -> None:
+    fields = " ".join(f'o{i}: order(id: "{i}") {{ id }}' for i in range(20))
+    query = f"query Q {{\n  {fields}\n}}"
+    checked = await pool.check("alice", query, specified_rules)
+    assert not checked.errors and not checked.screened
+    here = DocumentCache(0).check_now(SCHEMA, query, specified_rules).document
+    assert checked.document == here  # the same nodes, at the same offsets
+    there: Any = checked.document.definitions[0]
+    error = GraphQLError("at o3", there.selection_set.selections[3])
+    assert error.locations is not None and error.locations[0].line == 2
+    assert error.source is not None and error.source.body == query
+
+
+async def test_syntax_errors_and_too_many_tokens_read_as_on_the_event_loop(
+    pool: ValidationPool,
+) -> None:
+    broken = "{ " + "a " * 100 + "( }"
+    with pytest.raises(GraphQLSyntaxError) as in_worker:
+        await pool.check("alice", broken, specified_rules)
+    with pytest.raises(GraphQLSyntaxError) as here:
+        DocumentCache(0).check_now(SCHEMA, broken, specified_rules)
+    assert in_worker.value.formatted == here.value.formatted
+    with pytest.raises(TooManyTokens):
+        await pool.check("alice", "{ " + "__typename " * 600 + "}", specified_rules)
+
+
+async def test_a_document_refused_by_the_screen_keeps_its_operations_only(
+    pool: ValidationPool,
+) -> None:
+    query = "query Deep { " + "a { " * 13 + "b" + " }" * 14
+    checked = await pool.check("alice", query, specified_rules)
+    assert [e.extensions and e.extensions["limit"] for e in checked.errors] == ["MAX_QUERY_DEPTH"]
+    operations: Any = checked.document.definitions
+    assert [(o.operation.value, o.name.value) for o in operations] == [("query", "Deep")]

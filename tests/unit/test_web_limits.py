@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError, parse
+from graphql import GraphQLError, Source, parse
+from graphql.language import Lexer, TokenKind
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from strawberry.extensions import QueryDepthLimiter
 
 from entitlements.errors import ForbiddenError
 from web.admission import LaneFull
-from web.document_cache import DocumentCache
+from web.document_cache import DocumentCache, estimated_tokens
 from web.error_codes import retry_later
 from web.limits import MeasureCache, QueryLimitsExtension, measure_document
 from web.masking import MASKED_MESSAGE, CodedErrors
@@ -384,3 +387,36 @@ async def test_a_document_refused_for_now_says_when_to_retry(
     assert errors[0].extensions is not None and errors[0].extensions["retryAfter"] == 1
     assert retry_later(errors) == (status, 1)
     assert documents.size() == 1  # a refusal for now is not remembered
+
+
+def lexer_tokens(query: str) -> int | None:
+    """The tokens graphql-core's lexer reads in ``query`` (None: it does not lex)."""
+    lexer = Lexer(Source(query))
+    count = 0
+    try:
+        while lexer.advance().kind != TokenKind.EOF:
+            count += 1
+    except GraphQLError:
+        return None
+    return count
+
+
+_PIECES = st.sampled_from(
+    [
+        "{", "}", "(", ")", "[", "]", ":", "$", "!", "=", "@", "|", "&", "...", ",", " ", "\n",
+        "\t", "\ufeff", "# a comment } {\n", "order", "_x1", "on", "-12", "3.5e-2", "0",
+        '"a b, c"', '"\\" }"', '"""block "quoted" { }"""', '"\\u00e9"', "é", "\\",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_PIECES, max_size=60).map("".join) | st.text(max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_the_token_estimate_never_counts_fewer_tokens_than_the_parser_reads(
+    query: str,
+) -> None:
+    """What decides whether the event loop parses a new text must not let a large one
+    through: the estimate is an upper bound of the lexer's count, whatever the text."""
+    counted = lexer_tokens(query)
+    if counted is not None:
+        assert estimated_tokens(query) >= counted

@@ -1,0 +1,170 @@
+"""The projector's writes of the search side collection (``readmodel.search_keys``).
+
+A batch writes the search documents of its orders and shipments after their own documents
+and before ``BatchProcessor.process`` returns, so, like every other write of the batch, they
+land before its offsets are committed. Only entities whose search document would differ are
+written (``search_documents_to_write``): a new entity, one whose searchable values or
+entitlement fields changed, and one whose batch repeats events the store already holds;
+and only known ones (``known: true``, the entitlement filter's condition): a placeholder gets
+its search document with the snapshot that makes it known, whatever created it first. The
+last is the re-run of a batch that crashed after its entity writes and before these: its
+entities then show no change, so their search documents are derived again from the stored
+document. Most events (milestones, fulfillment progress, payments) change nothing searchable
+and write nothing here, which is the point of the side collection.
+
+Every write is idempotent and never goes backwards: an insert, and for a document already
+there an update guarded by the entity's ``rev`` (a document derived from the same ``rev`` is
+the same document; one derived from a newer ``rev`` is left as it is). Any other refusal
+fails the batch, which runs again.
+
+A generation written before search documents existed is filled once (``ensure_complete``,
+before the projector's first batch in a generation), which then writes the marker without
+which readers search the slow way (``resolvers.readers``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from projections.effects import Effects
+from projections.store import CHUNK, ProjectionStore, StoreError
+from readmodel.documents import SEARCH_KEYS
+from readmodel.search_keys import (
+    COMPLETE_MARKER,
+    COPIED,
+    SEARCHABLE,
+    SearchDocument,
+    search_document,
+    search_source,
+)
+
+#: Chunks of search documents ``fill`` writes at once.
+FILL_WRITES = 4
+#: MongoDB's code for a write refused because the ``_id`` is taken.
+_DUPLICATE_KEY = 11000
+
+
+def search_documents_to_write(effects: Sequence[Effects]) -> list[SearchDocument]:
+    """The search documents a batch's effects call for (pure; see the module docstring)."""
+    out: list[SearchDocument] = []
+    for effect in effects:
+        kind = effect.key.kind
+        if kind not in SEARCHABLE:
+            continue
+        before = effect.before
+        if effect.after.get("known") is not True:
+            continue  # not served yet; written once its snapshot makes it known
+        if before is not None and search_source(kind, before) == search_source(kind, effect.after):
+            continue
+        document = search_document(kind, effect.key.id, effect.after)
+        if document is not None:
+            out.append(document)
+    return out
+
+
+async def write_search_keys(
+    store: ProjectionStore, suffix: str, effects: Sequence[Effects]
+) -> None:
+    """Write the search documents ``effects`` call for into generation ``suffix``."""
+    await _write(
+        store, store.collection_name(SEARCH_KEYS, suffix), search_documents_to_write(effects)
+    )
+
+
+def _guarded(document: SearchDocument) -> UpdateOne:
+    fields = {name: value for name, value in document.items() if name != "_id"}
+    return UpdateOne({"_id": document["_id"], "rev": {"$lte": document["rev"]}}, {"$set": fields})
+
+
+async def _write(
+    store: ProjectionStore, collection: str, documents: Sequence[SearchDocument]
+) -> None:
+    """Insert ``documents``; those already present get the ``rev``-guarded update."""
+    if not documents:
+        return
+    target = store.db[collection]
+    try:
+        present = await _insert(target, documents)
+        if present:
+            await target.bulk_write([_guarded(doc) for doc in present], ordered=False)
+    except PyMongoError as exc:
+        raise StoreError(f"cannot write search documents into {collection}: {exc}") from exc
+
+
+async def _insert(
+    target: AsyncCollection[dict[str, Any]], documents: Sequence[SearchDocument]
+) -> list[SearchDocument]:
+    """Insert ``documents`` (unordered); the ones refused because they are already there.
+    Any other refusal fails the batch (a lost race to create one included: the batch's
+    re-run finds it there)."""
+    try:
+        await target.insert_many([dict(doc) for doc in documents], ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if not errors or any(error.get("code") != _DUPLICATE_KEY for error in errors):
+            raise
+        return [documents[int(error["index"])] for error in errors]
+    return []
+
+
+async def ensure_complete(store: ProjectionStore, suffix: str) -> None:
+    """``fill`` generation ``suffix`` unless its marker says it is filled.
+
+    A generation the projector creates is empty here, so this only writes the marker.
+    """
+    collection = store.db[store.collection_name(SEARCH_KEYS, suffix)]
+    try:
+        filled = await collection.find_one({"_id": COMPLETE_MARKER}) is not None
+    except PyMongoError as exc:
+        raise StoreError(f"cannot read {collection.name}: {exc}") from exc
+    if not filled:
+        await fill(store, suffix)
+
+
+async def fill(store: ProjectionStore, suffix: str) -> None:
+    """Give every order and shipment of generation ``suffix`` its search document, then
+    write the marker.
+
+    Idempotent and safe beside running batches: each write is guarded by ``rev``, and a
+    batch writes the search document of every entity it creates or changes searchably.
+    Up to ``FILL_WRITES`` chunks are written at once while the next ones are read.
+    """
+    collection = store.collection_name(SEARCH_KEYS, suffix)
+    writing: set[asyncio.Task[None]] = set()
+    try:
+        for kind, paths in SEARCHABLE.items():
+            fields = {path: True for path in (*paths, *COPIED[kind], "rev")}
+            pending: list[SearchDocument] = []
+            entities = store.db[store.collection_name(kind, suffix)]
+            async for doc in entities.find({"known": True}, fields):
+                document = search_document(kind, str(doc["_id"]), doc)
+                if document is not None:
+                    pending.append(document)
+                if len(pending) >= CHUNK:
+                    if len(writing) >= FILL_WRITES:
+                        done, writing = await asyncio.wait(
+                            writing, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        for task in done:
+                            task.result()
+                    writing.add(asyncio.create_task(_write(store, collection, pending)))
+                    pending = []
+            await _write(store, collection, pending)
+        for task in writing:
+            await task
+        marker: dict[str, Any] = {"kind": COMPLETE_MARKER, "at": datetime.now(UTC)}
+        await store.db[collection].update_one(
+            {"_id": COMPLETE_MARKER}, {"$set": marker}, upsert=True
+        )
+    except PyMongoError as exc:
+        raise StoreError(f"cannot fill {collection}: {exc}") from exc
+    finally:
+        for task in writing:
+            task.cancel()

@@ -1,0 +1,168 @@
+"""The search side collection (``readmodel.search_keys``) as the projector writes it and the
+readers search it: it follows what is searchable, is written only when that changes, a
+replayed batch writes the same, and a search sees what the caller may see, no more."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from graph.schema import build_schema
+from projections.projector import BatchProcessor
+from projections.status_mapping import load_status_mapping
+from projections.store import ProjectionStore
+from readmodel import documents
+from readmodel.search_keys import COMPLETE_MARKER, document_id
+from readmodel.topics import TopicNames
+from tests.contract import EXAMPLES
+from tests.helpers import caller
+from tests.integration.projector_harness import Record, records_of, snapshot
+from tests.integration.world_harness import World, order, run, shipment
+
+Doc = dict[str, Any]
+SCHEMA = build_schema()
+TOPICS = TopicNames()
+ACME = caller("ACME")
+SEARCH = "query($t: String!) { searchShipments(text: $t) { nodes { shipmentId } } }"
+
+
+def _event(name: str, **changes: Any) -> Doc:
+    event: Doc = json.loads((EXAMPLES / name).read_text())
+    data = changes.pop("data", {})
+    event.update(changes)
+    event["data"].update(data)
+    return event
+
+
+def _records(*events: Doc) -> list[Record]:
+    inbound = {str(kind): topic for kind, topic in TOPICS.inbound().items()}
+    kind_of = {"order": "orders", "shipment": "shipments"}
+    return records_of(
+        (
+            inbound[kind_of[event["type"].split(".")[1]]],
+            event["subject"].encode(),
+            json.dumps(event).encode(),
+        )
+        for event in events
+    )
+
+
+def _processor(db: AsyncDatabase[Doc]) -> BatchProcessor:
+    return BatchProcessor(ProjectionStore(db), load_status_mapping(), TOPICS)
+
+
+async def _found(db: AsyncDatabase[Doc], text: str, who: Any = ACME) -> list[str]:
+    result = await run(SCHEMA, db, who, SEARCH, {"t": text})
+    assert result.errors == []
+    return [node["shipmentId"] for node in result.data["searchShipments"]["nodes"]]
+
+
+async def _search_document(db: AsyncDatabase[Doc], kind: str, entity_id: str) -> Doc:
+    found = await db[documents.SEARCH_KEYS].find_one({"_id": document_id(kind, entity_id)})
+    assert found is not None
+    return found
+
+
+CREATED = _event("order-created.json")
+PLANNED = _event("shipment-planned.json")
+
+
+async def test_search_documents_follow_a_changed_reference_and_nothing_else(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    processor = _processor(mongo_db)
+    await processor.process(_records(CREATED, PLANNED))
+    assert await _found(mongo_db, "PO-88812") == ["SH-55021"]
+    assert await _found(mongo_db, "7712093341") == ["SH-55021"]
+
+    updated = _event(
+        "order-created.json",
+        id="erp-7f3a92",
+        type="logistics.order.updated.v1",
+        sequence=2,
+        data={"customerReference": "PO-77001"},
+    )
+    await processor.process(_records(updated))
+    assert await _found(mongo_db, "PO-88812") == []
+    assert await _found(mongo_db, "po-770") == ["SH-55021"]
+    assert (await _search_document(mongo_db, "orders", "SO-100234"))["rev"] == 2
+
+    # A milestone changes the shipment but nothing searchable: its search document stays
+    # as written (the projector's ordinary writes touch no search key).
+    before = await _search_document(mongo_db, "shipments", "SH-55021")
+    await processor.process(_records(_event("shipment-milestone.json")))
+    stored = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
+    assert stored is not None and stored["rev"] > before["rev"]
+    assert await _search_document(mongo_db, "shipments", "SH-55021") == before
+
+
+async def test_a_replayed_batch_writes_the_same_search_documents(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """A batch re-run after a crash between its entity writes and its search writes finds
+    its entities already written (no change to derive from) and still writes them."""
+    processor = _processor(mongo_db)
+    batch = _records(CREATED, PLANNED, _event("shipment-milestone.json"))
+    await processor.process(batch)
+    written = await snapshot(mongo_db)
+
+    await processor.process(batch)  # replayed as it was
+    assert await snapshot(mongo_db) == written
+
+    await mongo_db[documents.SEARCH_KEYS].delete_many({"_id": {"$ne": COMPLETE_MARKER}})
+    await processor.process(batch)  # replayed after a crash before its search writes
+    assert await snapshot(mongo_db) == written
+    assert await _found(mongo_db, "PO-88812") == ["SH-55021"]
+
+
+def _world() -> World:
+    orders = [
+        order("SO-A1", "ACME", reference="PO-SHARED-1"),
+        order("SO-B1", "BETA", reference="PO-SHARED-2"),
+    ]
+    shipments = [
+        shipment("SH-A1", "ACME", order_ids=["SO-A1"], tracking="1ZSHARED001"),
+        shipment("SH-B1", "BETA", order_ids=["SO-B1"], tracking="1ZSHARED002"),
+    ]
+    return World(orders, shipments).link()
+
+
+async def test_a_customer_finds_only_its_own_and_support_finds_every_customers(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    await _world().insert(mongo_db)
+    for text in ("1zshared", "PO-SHARED", "SO-B1", "SH-B1"):
+        assert "SH-B1" not in await _found(mongo_db, text), text
+    assert await _found(mongo_db, "1zshared") == ["SH-A1"]
+    assert await _found(mongo_db, "po-shared", caller("BETA")) == ["SH-B1"]
+
+    support = caller("ACME", roles=("support",), subject="sam")
+    cross = await run(
+        SCHEMA,
+        mongo_db,
+        support,
+        '{ searchShipments(text: "1ZSHARED", crossCustomer: true) { nodes { shipmentId } } }',
+    )
+    assert sorted(node["shipmentId"] for node in cross.data["searchShipments"]["nodes"]) == [
+        "SH-A1",
+        "SH-B1",
+    ]
+    assert await _found(mongo_db, "1ZSHARED", support) == ["SH-A1"]  # own customer by default
+
+
+async def test_a_search_document_is_only_a_candidate_the_entity_must_confirm(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """Search documents name entities; the entity read by id applies the scope again, so a
+    search document that lags (or lies about) its entity's customer discloses nothing."""
+    await _world().insert(mongo_db)
+    forged = copy.deepcopy(await _search_document(mongo_db, "shipments", "SH-B1"))
+    forged.update(_id=document_id("shipments", "SH-FORGED"), customerId="ACME")
+    await mongo_db[documents.SEARCH_KEYS].insert_one(forged)
+    await mongo_db[documents.SEARCH_KEYS].update_one(
+        {"_id": document_id("shipments", "SH-B1")}, {"$set": {"customerId": "ACME"}}
+    )
+    assert await _found(mongo_db, "1zshared002") == []
