@@ -62,27 +62,18 @@ class PreparedOperation:
         return self.operation.operation.value
 
 
+@dataclass(frozen=True)
 class PreparedOperations:
-    """One per app, sharing the app's document cache, measures, metrics and freshness copy
-    with the schema extensions that serve every other request."""
+    """One per app, sharing the app's document cache, measures, metrics and freshness report
+    with the schema extensions that serve every other request. ``freshness`` None: responses
+    carry no ``extensions.freshness`` (as when the schema has no ``FreshnessExtension``)."""
 
-    def __init__(
-        self,
-        schema: Schema,
-        documents: DocumentCache,
-        measures: MeasureCache,
-        limits: QueryLimits,
-        metrics: Metrics,
-        freshness: FreshnessReport | None,
-    ) -> None:
-        """``freshness`` None: responses carry no ``extensions.freshness`` (as when the
-        schema has no ``FreshnessExtension``)."""
-        self.schema = schema
-        self.documents = documents
-        self.measures = measures
-        self.limits = limits
-        self.metrics = metrics
-        self.freshness = freshness
+    schema: Schema
+    documents: DocumentCache
+    measures: MeasureCache
+    limits: QueryLimits
+    metrics: Metrics
+    freshness: FreshnessReport | None
 
     def prepare(
         self,
