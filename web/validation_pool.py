@@ -39,11 +39,14 @@ import io
 import logging
 import multiprocessing
 import multiprocessing.forkserver
+import os
 import pickle
 import threading
+import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, Final
 
 from graphql import (
@@ -80,7 +83,12 @@ Verdict = tuple[Any, ...]
 _worker: tuple[GraphQLSchema, DocumentCache] | None = None
 
 
+#: How often a worker checks that the API process it works for is still there.
+OWNER_CHECK_SECONDS: Final = 1.0
+
+
 def _start_worker(
+    owner: int,
     schema_factory: Callable[[], GraphQLSchema],
     max_tokens: int | None,
     screen: Screen | None,
@@ -89,6 +97,37 @@ def _start_worker(
     global _worker
     checker = DocumentCache(0, max_tokens=max_tokens, screen=screen, max_errors=max_errors)
     _worker = (schema_factory(), checker)
+    threading.Thread(target=_exit_without, args=(owner,), name="owner", daemon=True).start()
+
+
+def _exit_without(owner: int) -> None:
+    """End this worker once the API process it works for is gone.
+
+    A worker waits on its task queue, whose write end multiprocessing hands it too, so it
+    never sees that queue close when its owner is killed (SIGKILL, the OOM killer); and the
+    fork server stays up while any process it forked holds its liveness pipe. Without this
+    watch, a killed API process leaves both behind for good."""
+    while not process_gone(owner):
+        time.sleep(OWNER_CHECK_SECONDS)
+    os._exit(0)
+
+
+def process_gone(pid: int) -> bool:
+    """Whether a process has ended. A killed process stays a zombie until its parent reaps
+    it, and a parent may wait for our output to end before it does: a zombie counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc (not Linux): ask the kernel whether the pid exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def _check_in_worker(query: str, rules: tuple[type[ASTValidationRule], ...]) -> Verdict:
@@ -231,7 +270,13 @@ class ValidationPool:
                 max_workers=self.processes,
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(self.schema_factory, self.max_tokens, self.screen, self.max_errors),
+                initargs=(
+                    os.getpid(),
+                    self.schema_factory,
+                    self.max_tokens,
+                    self.screen,
+                    self.max_errors,
+                ),
             )
         return self._executor
 

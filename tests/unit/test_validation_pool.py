@@ -5,7 +5,14 @@ request stops waiting (no services needed)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +23,7 @@ from web.admission import Lane
 from web.document_cache import DocumentCache, TooManyTokens, validate_document
 from web.limits import screen_for
 from web.settings import QueryLimits
-from web.validation_pool import ValidationPool, portal_graphql_schema
+from web.validation_pool import ValidationPool, portal_graphql_schema, process_gone
 
 SCHEMA = portal_graphql_schema()
 LIMITS = QueryLimits(max_tokens=500, max_validation_errors=5)
@@ -103,3 +110,46 @@ async def test_a_document_refused_by_the_screen_keeps_its_operations_only(
     assert [e.extensions and e.extensions["limit"] for e in checked.errors] == ["MAX_QUERY_DEPTH"]
     operations: Any = checked.document.definitions
     assert [(o.operation.value, o.name.value) for o in operations] == [("query", "Deep")]
+
+
+KILLED_OWNER = """
+import asyncio, json, multiprocessing.forkserver, os, signal, sys
+from graphql import specified_rules
+from web.admission import Lane
+from web.validation_pool import ValidationPool
+
+async def main() -> None:
+    pool = ValidationPool(Lane(total=1, per_client=1), max_tokens=500)
+    await pool.check("warm", sys.argv[1], specified_rules)
+    workers = list(pool._pool()._processes)
+    server = multiprocessing.forkserver._forkserver._forkserver_pid
+    print(json.dumps([server, *workers]), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_api_process_leaves_no_fork_server_or_worker_behind(tmp_path: Path) -> None:
+    """SIGKILL gives the API no chance to stop its workers: they and the fork server must
+    notice and end on their own (they would otherwise wait forever, 70-90 MB each)."""
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        # Files, not pipes: what outlives the owner holds its output open.
+        owner = subprocess.run(
+            [sys.executable, "-c", KILLED_OWNER, invalid_document("k")],
+            stdout=stdout,
+            stderr=stderr,
+            timeout=120,
+            check=False,
+        )
+    assert owner.returncode == -signal.SIGKILL, err.read_text()
+    left = json.loads(out.read_text())
+    assert len(left) == 2 and all(isinstance(pid, int) for pid in left)
+    deadline = time.monotonic() + 15
+    while any(not process_gone(pid) for pid in left) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survivors = [pid for pid in left if not process_gone(pid)]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert survivors == []
