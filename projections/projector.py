@@ -87,9 +87,8 @@ def decode_records(
     """Decode at the edge: typed events out, anything unusable as a dead letter."""
     events: list[tuple[Event, InboundRecord]] = []
     dead: list[DeadLetter] = []
-    kinds = {kind_topic: kind for kind, kind_topic in topics.inbound().items()}
     for record in records:
-        kind = kinds.get(record.topic)
+        kind = topics.kind_of(record.topic)
         if record.value is None:
             dead.append(DeadLetter.of(record, "record has no value"))
             continue
@@ -206,12 +205,12 @@ class BatchProcessor:
         current = batch.current
         for key, entity_events in groups.items():
             plan = planner.plan_entity(key, current.get(key), entity_events, self._mapping)
-            refused.update(id(r.event) for r in plan.rejected)
+            plan_refused = {id(r.event) for r in plan.rejected}
+            refused |= plan_refused
             outcome.dead_letters.extend(
                 DeadLetter.of(record_of[id(r.event)], r.reason) for r in plan.rejected
             )
             outcome.applied_events += len(entity_events) - len(plan.rejected)
-            plan_refused = {id(r.event) for r in plan.rejected}
             outcome.applied.extend(
                 (e, record_of[id(e)]) for e in entity_events if id(e) not in plan_refused
             )
@@ -353,8 +352,9 @@ class BatchProcessor:
         log.info("%d documents were changed by another writer meanwhile: rewriting", len(lost))
         changed = {change.key: change for change in batch.changes}
         own = [changed[key] for key in lost if key in changed]
-        stored = await asyncio.gather(*(self._write_own(batch, change, now) for change in own))
-        stored_of = {change.key: doc for change, doc in zip(own, stored, strict=True)}
+        written = await asyncio.gather(*(self._write_own(batch, change, now) for change in own))
+        landed_on = {change.key: over for change, (over, _) in zip(own, written, strict=True)}
+        stored_of = {change.key: doc for change, (_, doc) in zip(own, written, strict=True)}
         pushes, pulls = summary_pushes(
             [Effects(key, None, doc, batch.groups[key]) for key, doc in stored_of.items()]
         )
@@ -371,7 +371,12 @@ class BatchProcessor:
                 pulls[(key.kind, key.id)].extend(folding.pulls.get((key.kind, key.id), ()))
         await self._push_and_pull(batch.suffix, pushes, pulls)
         return [
-            effect._replace(after=stored_of[effect.key]) if effect.key in stored_of else effect
+            effect._replace(
+                before=_measured_from(batch, effect.key, landed_on[effect.key]),
+                after=stored_of[effect.key],
+            )
+            if effect.key in stored_of
+            else effect
             for effect in folding.effects
         ]
 
@@ -385,17 +390,14 @@ class BatchProcessor:
         the documents, see the module docstring).
         """
         await self._store.push_summaries(batch.suffix, removals)
-        stored = await asyncio.gather(
+        written = await asyncio.gather(
             *(self._write_own(batch, change, now) for change in batch.changes)
         )
         effects = [
             Effects(
-                change.key,
-                None if change.key in batch.repeated else change.before,
-                doc,
-                batch.groups[change.key],
+                change.key, _measured_from(batch, change.key, over), doc, batch.groups[change.key]
             )
-            for change, doc in zip(batch.changes, stored, strict=True)
+            for change, (over, doc) in zip(batch.changes, written, strict=True)
         ] + batch.unchanged
         pushes, pulls = summary_pushes(effects)
         await self._push_and_pull(batch.suffix, [replace(p, exact=True) for p in pushes], pulls)
@@ -403,8 +405,10 @@ class BatchProcessor:
 
     async def _write_own(
         self, batch: _Batch, change: EntityChange, now: datetime
-    ) -> Mapping[str, Any]:
-        """Write one document's own changes; the document as stored afterwards.
+    ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any]]:
+        """Write one document's own changes; the document the write landed on (what its
+        effects are measured from: the search document and the notices follow the change
+        from there, not from the document as loaded) and the document as stored afterwards.
 
         ``write_entity`` lands only on the document the change was planned from. If another
         writer changed it since (a second group member still finishing a batch of the same
@@ -417,7 +421,7 @@ class BatchProcessor:
         for _ in range(CONFLICT_REPLANS):
             stored = await self._store.write_entity(collection, change, now)
             if stored is not None:
-                return stored
+                return change.before, stored
             current = (await self._store.load(collection, [change.key.id])).get(change.key.id)
             plan = planner.plan_entity(
                 change.key, current, list(batch.groups[change.key]), self._mapping
@@ -426,7 +430,7 @@ class BatchProcessor:
             if plan.change is None:
                 if current is None:
                     raise StoreError(f"{change.key} vanished while it was written")
-                return current  # the other writer already applied every event
+                return current, current  # the other writer already applied every event
             change = plan.change
         raise StoreError(f"{change.key} kept changing under {CONFLICT_REPLANS} writes")
 
@@ -503,3 +507,11 @@ class _Batch:
     #: Documents without events in the batch that its entities summarise into or pull
     #: from: loaded with the batch and written once, with every summary folded in.
     related: dict[EntityKey, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def _measured_from(
+    batch: _Batch, key: EntityKey, landed_on: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    """The ``before`` of an entity's effects: the document its write landed on, or None
+    (re-derive everything) when the batch repeats events the store already holds."""
+    return None if key in batch.repeated else landed_on
