@@ -146,7 +146,6 @@ async def run_projector(
 ) -> None:
     """Consume until ``stop``; ``metrics`` are the process's served instruments, if any."""
     metrics = metrics or ProjectorMetrics()
-    tune_garbage_collection()
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         settings.mongodb_uri,
         tz_aware=True,
@@ -171,6 +170,7 @@ async def run_projector(
     producer, consumer = kafka_clients(settings)
     await producer.start()
     await consumer.start()
+    tune_garbage_collection()  # now that what the process keeps exists
     log.info("projector started in group %s", settings.group_id)
     try:
         await consume(processor, producer, consumer, settings, stop, metrics)

@@ -7,6 +7,7 @@ environment prefix) with ``TOPIC_<NAME>`` variables, read at start-up by ``confi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final, Literal
 
 InboundKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
@@ -43,7 +44,9 @@ class TopicNames:
 
     def kind_of(self, topic: str) -> InboundKind | None:
         """The logical kind of an inbound topic, or None for a topic we do not consume."""
-        for kind, name in self.inbound().items():
-            if name == topic:
-                return kind
-        return None
+        return self._kinds.get(topic)
+
+    @cached_property
+    def _kinds(self) -> dict[str, InboundKind]:
+        """Topic -> logical kind, built once: the projector asks for every record."""
+        return {topic: kind for kind, topic in self.inbound().items()}
