@@ -162,7 +162,7 @@ class Scope:
         if kind == ORDERS:
             return _is_member(doc.get("warehouseId"), allowed)
         if kind == SHIPMENTS:
-            return _orders_all_from(set(), doc, allowed)
+            return _orders_all_from(doc, allowed)
         return _invoice_attributable(doc, allowed)
 
     def redact(self, collection: str, doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,7 +231,9 @@ def _without(item: Any, names: Iterable[str]) -> Any:
     return {key: value for key, value in item.items() if key not in hidden}
 
 
-def _orders_all_from(also: set[str], doc: Mapping[str, Any], allowed: frozenset[str]) -> bool:
+def _orders_all_from(
+    doc: Mapping[str, Any], allowed: frozenset[str], also: frozenset[str] | set[str] = frozenset()
+) -> bool:
     """Whether ``doc`` links to at least one order and every order it links to (or ``also``
     names) is, by its summary, from an ``allowed`` warehouse."""
     warehouses = order_warehouses(doc)
@@ -249,4 +251,4 @@ def _invoice_attributable(doc: Mapping[str, Any], allowed: frozenset[str]) -> bo
         if not isinstance(order_id, str) or not order_id:
             return False
         named.add(order_id)
-    return _orders_all_from(named, doc, allowed)
+    return _orders_all_from(doc, allowed, named)

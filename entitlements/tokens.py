@@ -116,6 +116,11 @@ class TokenVerifier:
         callers should run ``verify`` in a worker thread."""
         return self._jwks is not None
 
+    def remembered(self, token: str) -> Caller | None:
+        """The caller already known for ``token`` without verifying it again (none here; a
+        verifier that remembers verdicts answers from them, see ``web.auth``)."""
+        return None
+
     def verify(self, token: str) -> Caller:
         """The caller the token vouches for; ``AuthenticationError`` with a safe message."""
         if not token:

@@ -120,10 +120,9 @@ async def authenticate(header: str | None, verifier: TokenVerifier) -> Caller | 
     if header is None:
         return None
     token = bearer_token(header)
-    if isinstance(verifier, RememberingVerifier):
-        caller = verifier.remembered(token)
-        if caller is not None:
-            return caller  # no worker thread needed for a token verified a moment ago
+    caller = verifier.remembered(token)
+    if caller is not None:
+        return caller  # no worker thread needed for a token verified a moment ago
     if verifier.may_block:
         return await to_thread.run_sync(verifier.verify, token)
     return verifier.verify(token)
