@@ -48,6 +48,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient, monitoring
 
+from bench.api import cpu_seconds
 from projections.metrics import ProjectorMetrics
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
@@ -238,12 +239,6 @@ def start_processes(
                 )
             )
     return processes
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a running process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:

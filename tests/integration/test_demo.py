@@ -12,7 +12,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -28,6 +27,7 @@ from pymongo import AsyncMongoClient
 
 from readmodel.topics import TopicNames
 from tests.conftest import Stack
+from tests.integration.api_harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "scripts" / "demo"
@@ -38,13 +38,6 @@ TOKEN_AFTER_LABEL = re.compile(
     r'^  (?P<label>[^\n]+)\n  \{"Authorization": "Bearer (?P<token>[^"]+)"\}$', re.M
 )
 TRACKING_NUMBER = re.compile(r"tracking number (\S+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def demo_processes(demo_dir: Path) -> list[int]:

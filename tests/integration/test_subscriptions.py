@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -40,6 +39,7 @@ from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
 from tests.contract import EXAMPLES
 from tests.helpers import SECRET, token_for
+from tests.integration.api_harness import free_port
 from tests.integration.processes import terminate
 from web.live.cursor import decode_cursor
 
@@ -85,13 +85,6 @@ class Api:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """``python -m <module>`` from the repository, output appended to ``log``."""
     with log.open("ab") as out:
@@ -109,7 +102,7 @@ def _tail(log: Path) -> str:
 
 
 async def _start_api(env: dict[str, str], log: Path) -> Api:
-    port = _free_port()
+    port = free_port()
     api = Api(port, _spawn("web", {**env, "API_PORT": str(port)}, log), log)
     async with httpx.AsyncClient() as http:
         for _ in range(300):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from projections.batch import EntityKey
@@ -23,13 +23,12 @@ values = st.text(
 def test_a_document_holds_the_keys_of_every_fragment_it_contains(
     value: str, data: st.DataObject
 ) -> None:
-    if len(value) < MIN_FRAGMENT:
-        return
+    assume(len(value) >= MIN_FRAGMENT)
     start = data.draw(st.integers(min_value=0, max_value=len(value) - MIN_FRAGMENT))
     end = data.draw(st.integers(min_value=start + MIN_FRAGMENT, max_value=len(value)))
     fragment = data.draw(st.sampled_from([value[start:end], value[start:end].swapcase()]))
-    if not re.search(re.escape(fragment), value, re.IGNORECASE):
-        return  # swapcase is not always a case-insensitive equal (e.g. "ß" -> "SS")
+    # swapcase is not always a case-insensitive equal (e.g. "ß" -> "SS")
+    assume(re.search(re.escape(fragment), value, re.IGNORECASE) is not None)
     keys = fragment_keys(fragment)
     assert keys
     shipment = search_document("shipments", "SH-1", {"trackingNumber": value})
