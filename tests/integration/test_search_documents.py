@@ -166,3 +166,49 @@ async def test_a_search_document_is_only_a_candidate_the_entity_must_confirm(
         {"_id": document_id("shipments", "SH-B1")}, {"$set": {"customerId": "ACME"}}
     )
     assert await _found(mongo_db, "1zshared002") == []
+
+
+class _RacedStore(ProjectionStore):
+    """The real store; once given an ``interlude``, runs it just before the batch's folded
+    writes: another writer changing the batch's documents after they were loaded."""
+
+    interlude: Any = None
+
+    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> Any:
+        interlude, self.interlude = self.interlude, None
+        if interlude is not None:
+            await interlude()
+        return await super().write_all_if_unchanged(*args, **kwargs)
+
+
+def _order_update(event_id: str, sequence: int, reference: str) -> Doc:
+    return _event(
+        "order-created.json",
+        id=event_id,
+        type="logistics.order.updated.v1",
+        sequence=sequence,
+        data={"customerReference": reference},
+    )
+
+
+async def test_a_reference_another_writer_changed_mid_batch_and_ours_set_back_is_found(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """Our batch loads the order at PO-88812; another writer applies a newer update
+    (PO-RACED, with its search document) before our write; ours, newer still, sets PO-88812
+    again. What our write landed on (PO-RACED), not what we loaded, is what changed."""
+    store = _RacedStore(mongo_db)
+    processor = BatchProcessor(store, load_status_mapping(), TOPICS)
+    await processor.process(_records(CREATED, PLANNED))
+
+    async def other_writer() -> None:
+        await _processor(mongo_db).process(_records(_order_update("erp-race-2", 2, "PO-RACED")))
+
+    store.interlude = other_writer
+    await processor.process(_records(_order_update("erp-race-3", 3, "PO-88812")))
+    assert store.interlude is None  # the race ran
+    stored = await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234"})
+    assert stored is not None and stored["customerReference"] == "PO-88812"
+    assert (await _search_document(mongo_db, "orders", "SO-100234"))["rev"] == stored["rev"]
+    assert await _found(mongo_db, "PO-88812") == ["SH-55021"]
+    assert await _found(mongo_db, "PO-RACED") == []
