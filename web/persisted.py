@@ -267,7 +267,9 @@ class PersistedOperations:
             )
         digest = persisted["sha256Hash"].lower()
         known = self._by_hash.get(digest)
-        if known is None and digest in self._apq:
+        # A text registered by a caller who may send any is not listed: it is not for those
+        # who may run only listed operations.
+        if known is None and may_send_free_form and digest in self._apq:
             self._apq.move_to_end(digest)
             known = self._apq[digest]
         if query is None:

@@ -101,3 +101,14 @@ def test_callers_without_free_form_run_only_listed_operations() -> None:
             operations.document(request, may_send_free_form=False)
         assert caught.value.code == "PERSISTED_QUERY_REQUIRED"
     assert operations.remembered() == 0  # nothing registered for a caller who may not
+
+
+def test_a_text_registered_by_a_free_form_caller_does_not_run_for_one_without() -> None:
+    operations = PersistedOperations(apq_cache_size=8)
+    text = "{ a: __typename }"
+    assert operations.document(_apq(text, send_text=True), may_send_free_form=True) == text
+    for request in (_apq(text, send_text=False), _apq(text, send_text=True)):
+        with pytest.raises(PersistedQueryError) as caught:
+            operations.document(request, may_send_free_form=False)
+        assert caught.value.code in {"PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_REQUIRED"}
+    assert operations.document(_apq(text, send_text=False), may_send_free_form=True) == text
