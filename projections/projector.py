@@ -179,6 +179,12 @@ class BatchProcessor:
                 return again
         return outcome
 
+    async def prepare(self) -> str:
+        """Make sure of the generation the next batch writes, before consuming: its indexes,
+        and the search documents of one written before they existed (``ensure_complete``),
+        a fill that can take longer than a consumer may go without polling its group."""
+        return await self._suffix()
+
     async def _suffix(self) -> str:
         """The generation this batch writes (its indexes made sure of, once per process)."""
         suffix = self._target_suffix

@@ -160,7 +160,7 @@ async def run_projector(
     processor = BatchProcessor(
         store, load_status_mapping(settings.status_map_file), settings.topics
     )
-    await store.ensure_indexes(await store.active_suffix())
+    await processor.prepare()
     await ensure_own_topics(
         settings.kafka_bootstrap_servers,
         settings.topics,
