@@ -43,6 +43,7 @@ from graph.enums import (
     enum_or_none,
 )
 from graph.global_ids import encode, number_for
+from graph.leaf_fields import NOT_AT_HAND, at_hand
 from graph.node import Node
 from graph.values import (
     Carrier,
@@ -92,6 +93,14 @@ class Backing:
             return read(Fields(self))
         except _NeedsDocument:
             return cast(_T, self._answer_loaded(info, read))
+
+    def at_hand(self, read: Callable[[Fields], _T]) -> _T | object:
+        """``read`` applied to this entity's fields when what it reads is at hand, else
+        ``NOT_AT_HAND`` (``graph.leaf_fields``: the resolver then loads the document)."""
+        try:
+            return read(Fields(self))
+        except _NeedsDocument:
+            return NOT_AT_HAND
 
     async def _answer_loaded(self, info: Info, read: Callable[[Fields], _T]) -> _T:
         await self.doc(info)
@@ -247,8 +256,13 @@ def _relation(target: str, description: str) -> Any:
     return strawberry.field(resolver=linked, description=description)
 
 
+def _read_last_updated(get: Fields) -> datetime | None:
+    return utc(get.document().get("updatedAt"))
+
+
+@at_hand(lambda entity: entity.backing.at_hand(_read_last_updated))
 def _last_updated(self: _Entity, info: Info) -> datetime | None:
-    return self.backing.answer(info, lambda get: utc(get.document().get("updatedAt")))
+    return self.backing.answer(info, _read_last_updated)
 
 
 def _last_event(self: _Entity, info: Info) -> EventProvenance | None:
@@ -336,6 +350,7 @@ def _answered(read: Callable[[Fields], Any], description: str) -> Any:
     Typed ``Any`` as ``strawberry.field`` is: the class annotation gives the field's type.
     """
 
+    @at_hand(lambda entity: entity.backing.at_hand(read))
     def answer(self: _Entity, info: Info) -> Any:
         return self.backing.answer(info, read)
 
@@ -359,6 +374,7 @@ def _is_true(value: Any) -> bool:
 def _own_number(description: str) -> Any:
     """The entity's own number (``orderId``...), known without loading anything."""
 
+    @at_hand(lambda entity: strawberry.ID(entity.backing.id))
     def number(self: _Entity) -> strawberry.ID:
         return strawberry.ID(self.backing.id)
 

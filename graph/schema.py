@@ -19,12 +19,12 @@ from strawberry.extensions import SchemaExtension
 from strawberry.federation.schema import FederationAny
 from strawberry.types import ExecutionContext
 
-from graph import direct_resolvers
+from graph import direct_resolvers, leaf_fields
 from graph.context import Info
 from graph.entities import Invoice, Order, Shipment
 from graph.global_ids import number_for
 from graph.query import Query
-from graph.subscriptions import Subscription, SubscriptionExecutionContext
+from graph.subscriptions import Subscription
 from resolvers.errors import BadUserInput
 
 ExtensionSpec = type[SchemaExtension] | Callable[[], SchemaExtension]
@@ -130,10 +130,12 @@ def build_schema(*, extensions: Sequence[ExtensionSpec] = ()) -> strawberry.fede
         subscription=Subscription,
         types=[Order, Shipment, Invoice],
         extensions=list(extensions),
-        # graphql-core 3.3 grows a subscription's memory with every event otherwise.
-        execution_context_class=SubscriptionExecutionContext,
+        # Plain leaves answered at once; see graph.subscriptions for the memory growth of
+        # graphql-core 3.3's per-event executors this class (a subclass) also avoids.
+        execution_context_class=leaf_fields.LeafExecutionContext,
     )
     direct_resolvers.install(schema, resolved_type_names(schema._schema))
+    leaf_fields.install(schema._schema, resolved_type_names(schema._schema))
     _resolve_entities_by_class(schema._schema)
     return schema
 

@@ -1,0 +1,128 @@
+"""Plain leaf fields answered without graphql-core's per-field machinery give exactly the
+response graphql-core gives: the same data, the same errors at the same paths, the same null
+propagation; and the resolver is skipped only when its value is at hand."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import pytest
+import strawberry
+from graphql import ExecutionResult, execute, parse
+
+from graph import leaf_fields
+from graph.leaf_fields import NOT_AT_HAND, LeafExecutionContext, at_hand
+from graph.schema import build_schema, resolved_type_names
+from graph.subscriptions import SubscriptionExecutionContext
+
+CALLS: list[str] = []
+
+
+@strawberry.enum(description="A colour.")
+class Colour(Enum):
+    RED = "RED"
+
+
+def _stored(source: LeafItem, key: str) -> Any:
+    value = source.stored.get(key, NOT_AT_HAND)
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
+def _resolver(key: str) -> Any:
+    @at_hand(lambda source: _stored(source, key))
+    def resolve(self: LeafItem, info: strawberry.Info) -> Any:
+        CALLS.append(key)
+        value = self.stored.get(key, self.loaded.get(key))
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    return resolve
+
+
+@strawberry.type(description="Something with plain leaves.")
+class LeafItem:
+    stored: strawberry.Private[dict[str, Any]]
+    loaded: strawberry.Private[dict[str, Any]]
+    plain: str | None = strawberry.field(description="An attribute.")
+    required: str = strawberry.field(description="A non-null attribute.")
+    text: str | None = strawberry.field(resolver=_resolver("text"), description="Read.")
+    must: str = strawberry.field(resolver=_resolver("must"), description="Read, non-null.")
+    colour: Colour | None = strawberry.field(resolver=_resolver("colour"), description="Enum.")
+    number: int | None = strawberry.field(resolver=_resolver("number"), description="Int.")
+
+
+@strawberry.type(description="The root.")
+class _Query:
+    items: list[LeafItem | None] = strawberry.field(description="The items.")
+
+
+QUERY = "{ items { plain required text must colour number } }"
+
+CASES: dict[str, dict[str, Any]] = {
+    "all at hand": {
+        "plain": "p",
+        "required": "r",
+        "stored": {"text": "t", "must": "m", "colour": None, "number": 3},
+    },
+    "loaded": {"plain": None, "required": "r", "stored": {}, "loaded": {"text": "l", "must": "m"}},
+    "null for a non-null attribute": {"plain": "p", "required": None, "stored": {"must": "m"}},
+    "null for a non-null field": {"plain": "p", "required": "r", "stored": {"must": None}},
+    "a reader that raises": {
+        "plain": "p",
+        "required": "r",
+        "stored": {"text": ValueError("broken"), "must": "m"},
+    },
+    "a value the type cannot coerce": {
+        "plain": "p",
+        "required": "r",
+        "stored": {"must": "m", "colour": "BLUE", "number": "twelve"},
+    },
+    "an enum member": {
+        "plain": "p",
+        "required": "r",
+        "stored": {"must": "m", "colour": Colour.RED},
+    },
+}
+
+
+def _run(context_class: type[Any], case: dict[str, Any]) -> ExecutionResult:
+    schema = strawberry.Schema(query=_Query, execution_context_class=context_class)
+    leaf_fields.install(schema._schema, ["LeafItem"])
+    item = LeafItem(
+        stored=case["stored"],
+        loaded=case.get("loaded", {}),
+        plain=case["plain"],
+        required=case["required"],
+    )
+    root = _Query(items=[item, item])
+    result = execute(schema._schema, parse(QUERY), root, executor_class=context_class)
+    assert isinstance(result, ExecutionResult)
+    return result
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_response_is_graphql_cores(name: str) -> None:
+    expected = _run(SubscriptionExecutionContext, CASES[name])
+    got = _run(LeafExecutionContext, CASES[name])
+    assert got.data == expected.data
+    assert [e.formatted for e in got.errors or []] == [e.formatted for e in expected.errors or []]
+
+
+def test_a_value_at_hand_skips_the_resolver_and_one_not_at_hand_calls_it() -> None:
+    CALLS.clear()
+    _run(LeafExecutionContext, CASES["all at hand"])
+    assert CALLS == []
+    _run(LeafExecutionContext, CASES["loaded"])
+    assert sorted(set(CALLS)) == ["colour", "must", "number", "text"]
+
+
+def test_the_entities_plain_fields_are_answered_at_hand() -> None:
+    schema = build_schema()
+    marked = set(leaf_fields.install(schema._schema, resolved_type_names(schema._schema)))
+    assert {"Order.orderId", "Order.status", "Order.shipToName", "Shipment.eta"} <= marked
+    # Fields that need the request (today's date, the caller's roles) keep their resolver.
+    assert not {"Invoice.status", "Invoice.total"} & marked
