@@ -422,18 +422,9 @@ class QueryLimitsExtension(SchemaExtension):
         context = self.execution_context
         query = context.query
         if query is not None:
-            problem = query_text_error(query)
+            problem = text_refusal(query, self.limits)
             if problem is not None:
                 raise problem
-            size = len(query.encode())
-            if size > self.limits.max_query_bytes:
-                raise too_complex(
-                    f"The query text is {size} bytes, more than the limit of "
-                    f"{self.limits.max_query_bytes} bytes (MAX_QUERY_BYTES).",
-                    limit="MAX_QUERY_BYTES",
-                    allowed=self.limits.max_query_bytes,
-                    actual=size,
-                )
             if context.graphql_document is None:
                 try:
                     self._checked = await self.documents.checked(
@@ -489,25 +480,56 @@ class QueryLimitsExtension(SchemaExtension):
                         self.limits.max_validation_errors,
                     )
                 context.pre_execution_errors = [
-                    *variable_errors(context.variables),
-                    *self._limit_errors(schema, document, context.query, context.variables),
+                    *request_refusals(
+                        schema,
+                        document,
+                        context.query,
+                        context.variables,
+                        self.limits,
+                        self.measures,
+                    ),
                     *errors,
                 ]
         yield
 
-    def _limit_errors(
-        self,
-        schema: GraphQLSchema,
-        document: DocumentNode,
-        query: str | None,
-        variables: Mapping[str, Any] | None,
-    ) -> list[GraphQLError]:
-        if self.measures is None or query is None:
-            return limit_errors(schema, document, variables, self.limits)
-        measured = self.measures.measure(
-            schema, query, document, variables, self.limits.default_page_size
+
+def text_refusal(query: str, limits: QueryLimits) -> GraphQLError | None:
+    """What is wrong with a query text before it is parsed: not valid Unicode, or longer
+    than ``MAX_QUERY_BYTES``. The schema extension raises it; the lean path
+    (``web.prepared``) leaves such a request to the extension."""
+    try:
+        size = len(query.encode())
+    except UnicodeEncodeError:
+        return query_text_error(query)
+    if size > limits.max_query_bytes:
+        return too_complex(
+            f"The query text is {size} bytes, more than the limit of "
+            f"{limits.max_query_bytes} bytes (MAX_QUERY_BYTES).",
+            limit="MAX_QUERY_BYTES",
+            allowed=limits.max_query_bytes,
+            actual=size,
         )
-        return refusals(measured, self.limits)
+    return None
+
+
+def request_refusals(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    query: str | None,
+    variables: Mapping[str, Any] | None,
+    limits: QueryLimits,
+    measures: MeasureCache | None,
+) -> list[GraphQLError]:
+    """The refusals of one request of a valid document, which depend on its variables: a
+    variable holding a lone surrogate or NUL, and each limit its measure exceeds
+    (``measures``: the app's cache; None measures the document afresh). One implementation
+    for both paths: the schema extension reports them, the lean path (``web.prepared``)
+    leaves a request that has any to the extension."""
+    errors = variable_errors(variables)
+    if measures is None or query is None:
+        return [*errors, *limit_errors(schema, document, variables, limits)]
+    measured = measures.measure(schema, query, document, variables, limits.default_page_size)
+    return [*errors, *refusals(measured, limits)]
 
 
 def client_of(context: object) -> Hashable:

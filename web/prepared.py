@@ -42,8 +42,7 @@ from strawberry.types.graphql import OperationType
 
 from web.document_cache import DocumentCache
 from web.freshness import FreshnessReport
-from web.inputs import variable_errors
-from web.limits import MeasureCache, refusals
+from web.limits import MeasureCache, request_refusals, text_refusal
 from web.masking import coded
 from web.metrics import Metrics
 from web.operation_log import log_operation
@@ -84,7 +83,7 @@ class PreparedOperations:
     ) -> PreparedOperation | None:
         """The operation to run on the lean path, or None to run the request through
         Strawberry (which reports whatever is wrong with it)."""
-        if query is None or not self._within_size(query):
+        if query is None or text_refusal(query, self.limits) is not None:
             return None
         graphql_schema = self.schema._schema
         checked = self.documents.known(graphql_schema, query)
@@ -93,20 +92,11 @@ class PreparedOperations:
         operation = get_operation_ast(checked.document, operation_name)
         if operation is None or OperationType(operation.operation.value) not in allowed:
             return None
-        if variable_errors(variables):
-            return None
-        measure = self.measures.measure(
-            graphql_schema, query, checked.document, variables, self.limits.default_page_size
-        )
-        if refusals(measure, self.limits):
+        if request_refusals(
+            graphql_schema, checked.document, query, variables, self.limits, self.measures
+        ):
             return None
         return PreparedOperation(checked.document, operation)
-
-    def _within_size(self, query: str) -> bool:
-        try:
-            return len(query.encode()) <= self.limits.max_query_bytes
-        except UnicodeEncodeError:
-            return False  # a lone surrogate: web.limits words the refusal
 
     async def execute(
         self,

@@ -31,6 +31,7 @@ from tests.integration.http_harness import (
     settings_for,
     start,
 )
+from web.graphql_http import GraphQLEndpoint
 from web.prepared import PreparedOperations
 
 PAGE = (
@@ -162,3 +163,50 @@ async def test_metrics_and_the_operation_log_count_both_paths(
     assert [getattr(r, "error_codes", None) for r in lines] == [[], ["UNAUTHENTICATED"]] * 2
     assert [getattr(r, "sub", None) is not None for r in lines] == [True, False] * 2
     assert {getattr(r, "operation_type", None) for r in lines} == {"query"}
+
+
+@pytest.fixture
+def view_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Requests Strawberry's HTTP view served (``GraphQLEndpoint.run``), by method."""
+    runs: list[str] = []
+    original = GraphQLEndpoint.run
+
+    async def counting(self: GraphQLEndpoint, request: Any, *args: Any) -> Any:
+        runs.append(request.method)
+        return await original(self, request, *args)
+
+    monkeypatch.setattr(GraphQLEndpoint, "run", counting)
+    return runs
+
+
+@pytest.mark.parametrize(
+    ("variables", "headers", "accept"),
+    [
+        ({"t": "TRK-A"}, "ACME", GRJ),  # answered
+        ({"t": "TRK-A"}, "ACME", None),  # application/json
+        ({"t": "TRK-A"}, None, GRJ),  # anonymous: UNAUTHENTICATED in the field
+        ({"t": 42}, "ACME", GRJ),  # a variable of the wrong type: 400
+        ({"t": "TRK-A"}, "bad token", GRJ),  # 401 with its challenge
+    ],
+)
+async def test_a_plain_json_body_answers_as_strawberrys_view(
+    api: Running,
+    view_runs: list[str],
+    variables: dict[str, Any],
+    headers: str | None,
+    accept: str | None,
+) -> None:
+    """A body of query and variables skips the HTTP view; the same body with a member the
+    view ignores goes through it. Status, media type, body and challenge are the same."""
+    sent = {"authorization": "Bearer nonsense"} if headers == "bad token" else {}
+    if headers == "ACME":
+        sent = api.auth(["ACME"])
+    if accept is not None:
+        sent["accept"] = accept
+    seen = []
+    for extra in ({}, {"comment": "served by the view"}, {}):
+        body = {"query": TRACK, "variables": variables, **extra}
+        response = await api.client.post("/graphql", json=body, headers=sent)
+        seen.append((*_seen(response), response.headers.get("www-authenticate")))
+    assert view_runs == ["POST"]
+    assert seen[0] == seen[1] == seen[2]
