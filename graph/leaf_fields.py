@@ -13,7 +13,7 @@ request's context or arguments: a Strawberry field without a resolver (an attrib
 resolver registered here with ``at_hand`` together with a function that reads the same value
 from the parent object synchronously, or says it cannot (``NOT_AT_HAND``: the document must
 be loaded first). ``install`` marks the schema's plain fields whose type is a scalar or an
-enum (nullable or not); ``LeafExecutionContext.execute_field`` answers those by calling the
+enum (nullable or not); ``LeafExecutionContext.execute_fields`` answers those by calling the
 reader and coercing the value as ``complete_leaf_value`` does, and hands every other case
 to graphql-core unchanged: a value not at hand, null for a non-null field, a reader or a
 coercion that raises, or a schema with middleware (Strawberry extensions with ``resolve``
@@ -24,7 +24,7 @@ so calling one twice only costs time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Final, TypeVar
@@ -37,7 +37,7 @@ from graphql import (
     Undefined,
     is_leaf_type,
 )
-from graphql.execution.collect_fields import FieldDetailsList
+from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.pyutils import Path
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
@@ -113,24 +113,57 @@ def _reader(field: StrawberryField) -> Read | None:
 class LeafExecutionContext(SubscriptionExecutionContext):
     """The schema's execution context: plain leaf fields answered by their readers."""
 
-    def execute_field(
+    def execute_fields(
         self,
         parent_type: GraphQLObjectType,
-        source: Any,
-        field_details_list: FieldDetailsList,
-        path: Path,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> Any:
+        """graphql-core's, for every field but the plain leaves whose values are at hand,
+        which are answered first and put back in the selection's order. They raise nothing
+        and record nothing, so the other fields' errors, and the order of those errors,
+        are graphql-core's."""
         leaves = parent_type.extensions.get(_KEY)
-        if leaves and self.middleware_manager is None:
+        if not leaves or self.middleware_manager is not None:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        answered: dict[str, Any] = {}
+        rest: GroupedFieldSet = {}
+        for response_name, field_details_list in grouped_field_set.items():
             leaf = leaves.get(field_details_list[0].node.name.value)
-            if leaf is not None:
-                value = _plain_value(leaf, source)
-                if value is not NOT_AT_HAND:
-                    return value
-        return super().execute_field(
-            parent_type, source, field_details_list, path, position_context
-        )
+            value = NOT_AT_HAND if leaf is None else _plain_value(leaf, source_value)
+            if value is NOT_AT_HAND:
+                rest[response_name] = field_details_list
+            else:
+                answered[response_name] = value
+        if not rest:
+            return answered
+        others = super().execute_fields(parent_type, source_value, path, rest, position_context)
+        if not answered:
+            return others
+        if isinstance(others, dict):
+            return _merged(grouped_field_set, answered, others)
+        return _merged_later(grouped_field_set, answered, others)
+
+
+def _merged(
+    order: GroupedFieldSet, answered: dict[str, Any], others: dict[str, Any]
+) -> dict[str, Any]:
+    """Both answers in the selection's order (a field graphql-core left out stays out)."""
+    return {
+        name: answered[name] if name in answered else others[name]
+        for name in order
+        if name in answered or name in others
+    }
+
+
+async def _merged_later(
+    order: GroupedFieldSet, answered: dict[str, Any], others: Awaitable[dict[str, Any]]
+) -> dict[str, Any]:
+    return _merged(order, answered, await others)
 
 
 def _plain_value(leaf: PlainLeaf, source: Any) -> Any:
