@@ -7,6 +7,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
+import pytest
+import strawberry
 from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
@@ -119,9 +121,43 @@ async def test_a_database_failure_is_service_unavailable_without_internals() -> 
     assert isinstance(error.original_error.__cause__, ServerSelectionTimeoutError)  # type: ignore[union-attr]
 
 
-def test_argument_free_fields_are_called_without_strawberrys_per_field_chain() -> None:
-    """Entity fields (most of a page's fields) are resolved by a direct call; fields that
-    take arguments keep Strawberry's chain, which converts them."""
+def test_fields_are_called_without_strawberrys_per_field_chain() -> None:
+    """Entity fields (most of a page's fields) and lookups by scalar arguments are resolved
+    by a direct call; fields whose arguments Strawberry converts (enums, input objects,
+    lists) keep its chain."""
     changed = set(direct_resolvers.install(SCHEMA, ["Order", "Shipment", "Query"]))
     assert {"Order.status", "Order.shipments", "Shipment.milestones", "Query.viewer"} <= changed
-    assert "Query.orders" not in changed and "Query.shipmentByTrackingNumber" not in changed
+    assert "Query.shipmentByTrackingNumber" in changed
+    assert "Query.orders" not in changed and "Query.nodes" not in changed
+
+
+@strawberry.type(description="A root with a lookup by scalar arguments.")
+class LookupRoot:
+    @strawberry.field(description="Its arguments, as the resolver received them.")
+    def echo(
+        self,
+        info: strawberry.Info,
+        tracking_number: str,
+        customer_id: str | None = None,
+        times: int = 1,
+        exact: bool | None = None,
+    ) -> str:
+        return f"{info.field_name}:{tracking_number}/{customer_id}/{times}/{exact}"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ echo(trackingNumber: "T-1") }',
+        '{ echo(trackingNumber: "T-1", customerId: null, times: 3, exact: false) }',
+        'query($c: String) { echo(trackingNumber: "T-1", customerId: $c) }',
+        "{ echo }",  # a missing argument: graphql-core's error, as before
+    ],
+)
+def test_a_direct_call_with_scalar_arguments_is_strawberrys_call(query: str) -> None:
+    plain = strawberry.Schema(query=LookupRoot)
+    direct = strawberry.Schema(query=LookupRoot)
+    assert direct_resolvers.install(direct, ["LookupRoot"]) == ["LookupRoot.echo"]
+    expected = plain.execute_sync(query, variable_values={"c": "ACME"})
+    got = direct.execute_sync(query, variable_values={"c": "ACME"})
+    assert (got.data, got.errors) == (expected.data, expected.errors)
