@@ -10,7 +10,7 @@ so a test cannot pass by never taking it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -48,18 +48,25 @@ async def api(stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]) -> AsyncIte
         yield running
 
 
+def _calls(
+    monkeypatch: pytest.MonkeyPatch, owner: type, method: str, note: Callable[[Any], str]
+) -> list[str]:
+    """What ``note`` says of the first argument of each call of ``owner.method``, in order."""
+    runs: list[str] = []
+    original = getattr(owner, method)
+
+    async def counting(self: Any, first: Any, *args: Any) -> Any:
+        runs.append(note(first))
+        return await original(self, first, *args)
+
+    monkeypatch.setattr(owner, method, counting)
+    return runs
+
+
 @pytest.fixture
 def lean_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The operation types the lean path executed, in order."""
-    runs: list[str] = []
-    original = PreparedOperations.execute
-
-    async def counting(self: PreparedOperations, prepared: Any, *args: Any) -> Any:
-        runs.append(prepared.operation_type)
-        return await original(self, prepared, *args)
-
-    monkeypatch.setattr(PreparedOperations, "execute", counting)
-    return runs
+    return _calls(monkeypatch, PreparedOperations, "execute", lambda p: p.operation_type)
 
 
 def _seen(response: httpx.Response) -> tuple[int, str, Any]:
@@ -168,15 +175,7 @@ async def test_metrics_and_the_operation_log_count_both_paths(
 @pytest.fixture
 def view_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Requests Strawberry's HTTP view served (``GraphQLEndpoint.run``), by method."""
-    runs: list[str] = []
-    original = GraphQLEndpoint.run
-
-    async def counting(self: GraphQLEndpoint, request: Any, *args: Any) -> Any:
-        runs.append(request.method)
-        return await original(self, request, *args)
-
-    monkeypatch.setattr(GraphQLEndpoint, "run", counting)
-    return runs
+    return _calls(monkeypatch, GraphQLEndpoint, "run", lambda request: request.method)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 from entitlements.caller import Caller
 from entitlements.policy import Policy
 from graph import direct_resolvers
+from graph.common import field_resolver
 from graph.context import GraphContext
 from graph.schema import build_schema
 
@@ -133,7 +134,7 @@ def test_fields_are_called_without_strawberrys_per_field_chain() -> None:
 
 @strawberry.type(description="A root with a lookup by scalar arguments.")
 class LookupRoot:
-    @strawberry.field(description="Its arguments, as the resolver received them.")
+    @field_resolver("Its arguments, as the resolver received them.")
     def echo(
         self,
         info: strawberry.Info,
