@@ -48,8 +48,11 @@ from graphql import (
     specified_rules,
     validate,
 )
+from graphql.validation import OverlappingFieldsCanBeMergedRule
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from web.field_merging import Merging, field_merging
 
 #: New texts of at most this many tokens (as ``estimated_tokens`` counts them) are parsed and
 #: validated on the event loop: our clients' documents have at most 50, and handing one to a
@@ -90,13 +93,20 @@ def validate_document(
     """Strawberry's validation (the given rules plus its own two), stopping after
     ``max_errors`` errors (``MAX_VALIDATION_ERRORS``; graphql-core's default is 100, which
     let one invalid document of 100 conflicting fields cost 101 located, formatted and
-    serialised errors, 26 KB, per request)."""
-    return validate(
-        schema,
-        document,
-        (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
-        max_errors=max_errors,
-    )
+    serialised errors, 26 KB, per request).
+
+    graphql-core's overlapping-fields rule, quadratic in fields sharing a response name, is
+    settled first by a linear pass where it can be (``web.field_merging``): a document with
+    certain conflicts is refused with them, unvalidated (it is invalid whatever else it
+    holds); one whose fields certainly merge is validated without the rule."""
+    rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
+    if OverlappingFieldsCanBeMergedRule in rules:
+        verdict = field_merging(schema, document, count_selections(document))
+        if verdict.merging is Merging.CONFLICTING:
+            return verdict.errors(max_errors)
+        if verdict.merging is Merging.MERGEABLE:
+            rules = tuple(r for r in rules if r is not OverlappingFieldsCanBeMergedRule)
+    return validate(schema, document, rules, max_errors=max_errors)
 
 
 class TooManyTokens(Exception):
