@@ -32,18 +32,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from graphql import (
+from graphql.error import GraphQLError
+from graphql.language import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
-    GraphQLField,
-    GraphQLNamedType,
-    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+)
+from graphql.type import (
+    GraphQLField,
+    GraphQLNamedType,
+    GraphQLSchema,
     get_named_type,
     is_composite_type,
     is_interface_type,
@@ -200,7 +202,7 @@ class _Pass:
 
 def field_merging(schema: GraphQLSchema, document: DocumentNode, selections: int) -> Verdict:
     """What graphql-core's overlapping-fields rule would say of ``document``, if this pass
-    can tell in about ``selections`` × ``WORK_PER_SELECTION`` steps."""
+    can tell in about ``selections`` times ``WORK_PER_SELECTION`` steps."""
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
@@ -258,9 +260,9 @@ def _nested_roots(
         elif isinstance(selection, InlineFragmentNode):
             condition = selection.type_condition
             inner = type_from_ast(schema, condition) if condition else parent
-            inner = inner if is_output_type(inner) else None
+            typed = inner if is_output_type(inner) else None
             # TypeInfo: the inline fragment's own selection set has this parent type.
-            _nested_roots(schema, selection.selection_set, _composite(inner), pending)
+            _nested_roots(schema, selection.selection_set, _composite(typed), pending)
 
 
 def _named_of(type_: Any) -> GraphQLNamedType | None:
@@ -279,9 +281,7 @@ def _named(definition: GraphQLField | None) -> GraphQLNamedType | None:
 def _field(node: FieldNode, parent: GraphQLNamedType | None, direct: bool) -> _Field:
     name = node.name.value
     definition = (
-        parent.fields.get(name)  # type: ignore[union-attr]
-        if is_object_type(parent) or is_interface_type(parent)
-        else None
+        parent.fields.get(name) if is_object_type(parent) or is_interface_type(parent) else None
     )
     return _Field(node, parent, definition, _key(node), direct)
 
@@ -296,9 +296,7 @@ def _key(node: FieldNode) -> tuple[str, tuple[tuple[str, str], ...]] | None:
     compared = sorted(
         (
             a.name.value,
-            json.dumps(
-                get_value_structure(a.value, []), separators=(",", ":"), ensure_ascii=False
-            ),
+            json.dumps(get_value_structure(a.value, []), separators=(",", ":"), ensure_ascii=False),
         )
         for a in arguments
     )
@@ -335,11 +333,7 @@ def _groups(fields: list[_Field]) -> Iterator[list[_Field]]:
 
 
 def _identical(first: _Field, other: _Field) -> bool:
-    return (
-        first.key is not None
-        and first.key == other.key
-        and first.definition is other.definition
-    )
+    return first.key is not None and first.key == other.key and first.definition is other.definition
 
 
 def _certain_conflict(first: _Field, other: _Field) -> str | None:
