@@ -49,6 +49,9 @@ from graphql.type import (
     get_named_type,
     is_composite_type,
     is_interface_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
     is_object_type,
     is_output_type,
 )
@@ -173,29 +176,31 @@ class _Pass:
         fields = self.expand(selection_set, parent, [], direct=True)
         for group in _groups(fields):
             first = group[0]
+            certain = False
             for other in group[1:]:
                 reason = _certain_conflict(first, other)
                 if reason is not None:
                     self.conflicts.append((_response(first.node), reason, first.node, other.node))
-                elif not _identical(first, other):
-                    self.unsure = True
+                    certain = True
+            if not certain and not _mergeable(group):
+                self.unsure = True
             if not self.conflicts and not self.unsure:
                 self.check_merged(group)
 
     def check_merged(self, group: Sequence[_Field]) -> None:
-        """The sub-selections of identical fields, merged: the rule compares them across
+        """The sub-selections of mergeable fields, merged: the rule compares them across
         fields. One selection set alone is checked as a root of its own."""
-        distinct = {id(f.node.selection_set): f for f in group if f.node.selection_set}
+        distinct = {
+            (id(f.node.selection_set), id(f.definition)): f for f in group if f.node.selection_set
+        }
         if len(distinct) < 2:
             return
-        parent = _named(group[0].definition)
         fields: list[_Field] = []
         for each in distinct.values():
             assert each.node.selection_set is not None
-            self.expand(each.node.selection_set, parent, fields, direct=False)
+            self.expand(each.node.selection_set, _named(each.definition), fields, direct=False)
         for merged in _groups(fields):
-            first = merged[0]
-            if not all(_identical(first, other) for other in merged[1:]):
+            if not _mergeable(merged):
                 raise _Unsure
             self.check_merged(merged)
 
@@ -305,13 +310,19 @@ def _key(node: FieldNode) -> tuple[str, tuple[tuple[str, str], ...]] | None:
 
 def _once(fields: list[_Field]) -> list[_Field]:
     """``fields`` without repeats of a field that cannot differ from an earlier one (same
-    parent type, definition, name, arguments and sub-selection node): comparing those is
-    comparing a field with itself."""
+    response name, parent type, definition, name, arguments and sub-selection node):
+    comparing those is comparing a field with itself."""
     seen: set[tuple[Any, ...]] = set()
     kept = []
     for each in fields:
         same = (
-            (each.key, id(each.parent), id(each.definition), id(each.node.selection_set))
+            (
+                _response(each.node),
+                each.key,
+                id(each.parent),
+                id(each.definition),
+                id(each.node.selection_set),
+            )
             if each.key is not None
             else (id(each.node),)
         )
@@ -332,8 +343,35 @@ def _groups(fields: list[_Field]) -> Iterator[list[_Field]]:
     return (group for group in grouped.values() if len(group) > 1)
 
 
-def _identical(first: _Field, other: _Field) -> bool:
-    return first.key is not None and first.key == other.key and first.definition is other.definition
+def _mergeable(group: Sequence[_Field]) -> bool:
+    """Whether the rule's own checks of the group's pairs (names, arguments, ``@stream``,
+    return types; not their sub-selections) certainly pass: one name with the same arguments
+    everywhere, and return types that do not conflict. Whether the parents are mutually
+    exclusive then does not matter, so neither does the parent type."""
+    key = group[0].key
+    if key is None or any(each.key != key for each in group):
+        return False
+    returned = [each.definition.type for each in group if each.definition is not None]
+    return not any(_types_conflict(returned[0], other) for other in returned[1:])
+
+
+def _types_conflict(first: Any, other: Any) -> bool:
+    """graphql-core's ``do_types_conflict``: lists and non-nulls must match, leaf types
+    must be the same type; composite types are compared through their fields. (Not
+    conflicting is an equivalence, so comparing each with the first is enough.)"""
+    if first is other:
+        return False
+    if is_list_type(first) or is_list_type(other):
+        return not (is_list_type(first) and is_list_type(other)) or _types_conflict(
+            first.of_type, other.of_type
+        )
+    if is_non_null_type(first) or is_non_null_type(other):
+        return not (is_non_null_type(first) and is_non_null_type(other)) or _types_conflict(
+            first.of_type, other.of_type
+        )
+    if is_leaf_type(first) or is_leaf_type(other):
+        return first is not other
+    return False
 
 
 def _certain_conflict(first: _Field, other: _Field) -> str | None:
