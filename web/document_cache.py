@@ -15,7 +15,9 @@ A text seen for the first time is the expensive case, and the one an attacker co
   AST in one linear walk) may refuse the document, and then it is not validated at all:
   validation is the costly step (graphql-core's overlapping-fields rule is quadratic in
   fields that share a response name: 850 of them took 2.6 s);
-* what remains is validated.
+* what remains is validated, that rule settled first by a linear pass where it can be
+  (``web.field_merging``: certain conflicts refused unvalidated, certainly mergeable fields
+  validated without the rule).
 
 All three run on the event loop for a text of at most ``INLINE_TOKENS`` tokens (counted by
 ``estimated_tokens`` before any parsing); a larger new text is checked entirely in a worker
