@@ -140,7 +140,7 @@ class _Pass:
         direct: bool,
     ) -> list[_Field]:
         """The fields of ``selection_set`` with its inline fragments and spreads, in the
-        order written, fields that cannot differ (``_same``) kept once."""
+        order written, fields that cannot differ kept once (``_once``)."""
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 out.append(_field(selection, parent, direct))
