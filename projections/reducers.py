@@ -159,7 +159,8 @@ def _sorted_distinct(values: Iterable[str | None]) -> list[str]:
 _ORDER_STATE: Final = "_orderState"
 
 
-def _order_defaults(doc: Doc) -> None:
+def _cancellation_defaults(doc: Doc) -> None:
+    """An order's and a shipment's cancellation fields before any cancellation is known."""
     doc.setdefault("cancelled", False)
     doc.setdefault("cancellation", None)
 
@@ -192,7 +193,7 @@ def _order_snapshot(doc: Doc, event: Event, mapping: StatusMapping) -> None:
             for line in sorted(data.lines, key=lambda line: line.line_number)
         ],
     )
-    _order_defaults(doc)
+    _cancellation_defaults(doc)
     doc[_ORDER_STATE] = state
 
 
@@ -200,7 +201,7 @@ def _order_cancelled(doc: Doc, event: Event, mapping: StatusMapping) -> None:
     """Cancellation is sticky: a later snapshot updates the order but never revives it."""
     data = _data(event, OrderCancelled)
     _take_customer(doc, event, authoritative=False)
-    _order_defaults(doc)
+    _cancellation_defaults(doc)
     state = _state(doc, _ORDER_STATE)
     version = [_stamp(data.cancelled_at), event.source, event.id]
     if _is_earlier(version, state.get("cancellation")):
@@ -358,8 +359,7 @@ _NO_STATUS: Final = object()
 def _shipment_defaults(doc: Doc) -> None:
     doc.setdefault("milestones", [])
     doc.setdefault("pod", None)
-    doc.setdefault("cancelled", False)
-    doc.setdefault("cancellation", None)
+    _cancellation_defaults(doc)
 
 
 def _shipment_planned(doc: Doc, event: Event, mapping: StatusMapping) -> None:
