@@ -45,4 +45,4 @@ def test_each_enum_holds_the_stored_vocabulary(
 
 
 def test_fulfillment_stages_are_listed_in_the_order_they_are_reached() -> None:
-    assert tuple(stage.value for stage in FulfillmentStage) == documents.FULFILLMENT_STAGES
+    assert tuple(stage.name for stage in FulfillmentStage) == documents.FULFILLMENT_STAGES
