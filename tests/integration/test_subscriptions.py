@@ -72,7 +72,6 @@ class LiveStack:
     topics: TopicNames
     bootstrap: str
     database: str
-    env: dict[str, str]
     producer: AIOKafkaProducer
     admin: AIOKafkaAdminClient
 
@@ -122,7 +121,7 @@ async def live(
     await producer.start()
     try:
         yield LiveStack(
-            (first, second), topics, stack.kafka_bootstrap, database, env, producer, kafka_admin
+            (first, second), topics, stack.kafka_bootstrap, database, producer, kafka_admin
         )
     finally:
         await producer.stop()
