@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, cast
 
 import orjson
 from pymongo.asynchronous.collection import AsyncCollection
@@ -359,9 +360,14 @@ class Readers:
     def loader(self, kind: EntityKind) -> DataLoader[str, Doc | None]:
         """The request's DataLoader for ``kind``: visible, redacted documents by id (or None)."""
         if kind not in self._loaders:
+            # weakly: a closure over ``self`` would make a reference cycle (these readers ->
+            # loader -> closure -> these readers) that keeps the request's documents alive
+            # until the garbage collector runs, whose pauses are then a page's p99 (README,
+            # "Large customer"); the loaders never outlive their readers
+            readers = cast(Readers, weakref.proxy(self))
 
             async def load(ids: list[str]) -> list[Doc | None]:
-                return await self._load_by_ids(kind, ids)
+                return await readers._load_by_ids(kind, ids)
 
             self._loaders[kind] = DataLoader(load_fn=load, loop=asyncio.get_running_loop())
         return self._loaders[kind]
