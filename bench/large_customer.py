@@ -130,9 +130,11 @@ class CollectorTime:
 
 @dataclass
 class Timed:
-    """Per request: wall, store (command monitoring), the process's CPU and its garbage
-    collector's time, in seconds, and the store commands sent. What is left of the wall
-    after store and CPU is waiting for a core (the machine's other work)."""
+    """Per request: wall, store (the sum of its commands' durations, from command
+    monitoring: more than the wall when commands run at once, as a search's do), the
+    process's CPU and its garbage collector's time, in seconds, and the store commands sent.
+    What is left of the wall after store and CPU is waiting for a core (the machine's other
+    work)."""
 
     wall: list[float] = field(default_factory=list)
     store: list[float] = field(default_factory=list)

@@ -52,9 +52,10 @@ async def _executed(path: str, context: GraphContext) -> Any:
     return await outcome
 
 
+@pytest.mark.usefixtures("collector_off")
 @pytest.mark.parametrize("path", ["strawberry", "graphql-core"])
 async def test_a_finished_page_leaves_nothing_for_the_garbage_collector(
-    mongo_db: AsyncDatabase[dict[str, Any]], collector_off: None, path: str
+    mongo_db: AsyncDatabase[dict[str, Any]], path: str
 ) -> None:
     world = World()
     for n in range(25):
