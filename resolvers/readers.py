@@ -362,8 +362,9 @@ class Readers:
         if kind not in self._loaders:
             # weakly: a closure over ``self`` would make a reference cycle (these readers ->
             # loader -> closure -> these readers) that keeps the request's documents alive
-            # until the garbage collector runs, whose pauses are then a page's p99 (README,
-            # "Large customer"); the loaders never outlive their readers
+            # until the garbage collector runs, whose pauses were then a page's p99 (README,
+            # "Pages, session 7"). The request's context holds these readers while it runs;
+            # a load still pending after it ended (awaited by no one) fails, harmlessly
             readers = cast(Readers, weakref.proxy(self))
 
             async def load(ids: list[str]) -> list[Doc | None]:
