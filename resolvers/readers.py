@@ -390,15 +390,6 @@ class Readers:
         for doc in docs:
             loader.prime(doc["_id"], doc)
 
-    async def order(self, order_id: str) -> Doc | None:
-        return await self.load("orders", order_id)
-
-    async def shipment(self, shipment_id: str) -> Doc | None:
-        return await self.load("shipments", shipment_id)
-
-    async def invoice(self, invoice_id: str) -> Doc | None:
-        return await self.load("invoices", invoice_id)
-
     # --- entities by a business key ----------------------------------------------------
 
     async def _lookup(

@@ -31,7 +31,6 @@ outside the LRU, so unique texts never evict an operation an app depends on.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -50,6 +49,8 @@ from graphql import (
 )
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from caching.bounded_lru import BoundedLRU
 
 #: New texts of at most this many tokens (as ``estimated_tokens`` counts them) are parsed and
 #: validated on the event loop: our clients' documents have at most 50, and handing one to a
@@ -145,14 +146,13 @@ class DocumentCache:
         offload: Offload | None = None,
         max_errors: int | None = None,
     ) -> None:
-        self._maxsize = maxsize
         self._max_tokens = max_tokens
         self._max_errors = max_errors
         self._screen = screen
         self._offload = offload
-        self._checked: OrderedDict[
+        self._checked: BoundedLRU[
             tuple[GraphQLSchema, str, tuple[type[ASTValidationRule], ...]], CheckedDocument
-        ] = OrderedDict()
+        ] = BoundedLRU(maxsize)
         self._pinned: dict[
             tuple[GraphQLSchema, str, tuple[type[ASTValidationRule], ...]], CheckedDocument
         ] = {}
@@ -204,10 +204,7 @@ class DocumentCache:
             checked = await self._offload(client, query, key[2])
         else:
             checked = self.check_now(schema, query, key[2])
-        if self._maxsize > 0:
-            self._checked[key] = checked
-            while len(self._checked) > self._maxsize:
-                self._checked.popitem(last=False)
+        self._checked.put(key, checked)
         return checked
 
     def known(
@@ -222,10 +219,7 @@ class DocumentCache:
         pinned = self._pinned.get(key)
         if pinned is not None:
             return pinned
-        found = self._checked.get(key)
-        if found is not None:
-            self._checked.move_to_end(key)
-        return found
+        return self._checked.get(key)
 
     def parse(self, query: str) -> DocumentNode:
         try:

@@ -38,7 +38,6 @@ GRAPHQL_VALIDATION_FAILED), and a document with several operations but no ``oper
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -67,6 +66,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from caching.bounded_lru import BoundedLRU
 from web.admission import LaneFull
 from web.document_cache import (
     CheckedDocument,
@@ -271,8 +271,7 @@ class MeasureCache:
     """
 
     def __init__(self, size: int) -> None:
-        self._size = size
-        self._measures: OrderedDict[tuple[str, tuple[Any, ...]], Measure] = OrderedDict()
+        self._measures: BoundedLRU[tuple[str, tuple[Any, ...]], Measure] = BoundedLRU(size)
 
     def measure(
         self,
@@ -285,13 +284,9 @@ class MeasureCache:
         key = (query, _what_measures_read(variables))
         found = self._measures.get(key)
         if found is not None:
-            self._measures.move_to_end(key)
             return found
         measured = measure_document(schema, document, variables, default_page_size)
-        if self._size > 0:
-            self._measures[key] = measured
-            while len(self._measures) > self._size:
-                self._measures.popitem(last=False)
+        self._measures.put(key, measured)
         return measured
 
 
