@@ -12,12 +12,12 @@ text, and run on the event loop. The checks, cheapest first:
   counts it; see ``measure_document`` for why we do not run that limiter itself) and aliases
   (``MAX_ALIASES``: aliases let one document repeat an expensive field many times). A
   document refused here is never validated (``web.document_cache``);
-* validation, of a text not seen before (graphql-core's overlapping-fields rule settled
-  first by a linear pass where it can be: ``web.field_merging``). A new text of more than
-  ``INLINE_TOKENS`` tokens is parsed, screened and validated entirely in a worker process
-  (``web.validation_pool``), so the event loop never parses it, admitted through a lane bounded per process and per
-  client (``DOCUMENT_CHECK_QUEUE``, ``DOCUMENT_CHECK_PER_CLIENT``): a
-  request finding no place is refused at once with ``RATE_LIMITED`` (HTTP 429);
+* * validation, of a text not seen before (graphql-core's overlapping-fields rule settled first by a
+  linear pass where it can be: ``web.field_merging``). A new text of more than ``INLINE_TOKENS``
+  tokens is parsed, screened and validated entirely in a worker process (``web.validation_pool``),
+  so the event loop never parses it, admitted through a lane bounded per process and per client
+  (``DOCUMENT_CHECK_QUEUE``, ``DOCUMENT_CHECK_PER_CLIENT``): a request finding no place is refused
+  at once with ``RATE_LIMITED`` (HTTP 429);
 * per request, since they depend on variables: cost (``MAX_QUERY_COST``): every field that
   returns an object costs 1, times the size of every list it sits in. A field with a ``first``
   (or ``last``) argument multiplies what it selects by that argument (by the argument's
