@@ -12,7 +12,7 @@ text, and run on the event loop. The checks, cheapest first:
   counts it; see ``measure_document`` for why we do not run that limiter itself) and aliases
   (``MAX_ALIASES``: aliases let one document repeat an expensive field many times). A
   document refused here is never validated (``web.document_cache``);
-* * validation, of a text not seen before (graphql-core's overlapping-fields rule settled first by a
+* validation, of a text not seen before (graphql-core's overlapping-fields rule settled first by a
   linear pass where it can be: ``web.field_merging``). A new text of more than ``INLINE_TOKENS``
   tokens is parsed, screened and validated entirely in a worker process (``web.validation_pool``),
   so the event loop never parses it, admitted through a lane bounded per process and per client
