@@ -11,10 +11,14 @@ Order of operations for one batch, and why:
    loaded; a document another writer changed meanwhile is written stepwise instead. A batch
    that drops links is written stepwise throughout (``_write_stepwise``: link removals,
    documents, then every summary as its own guarded write);
-   then the search documents of the orders and shipments whose searchable values changed
-   (``search_writes``, a side collection, so most writes of a document touch no search key);
-5. publish dead letters and change notices and wait for the broker to acknowledge them;
-6. only then commit the batch's offsets.
+5. write what nothing else of the batch reads (``PendingWrites``): the search documents of
+   the orders and shipments whose searchable values changed (``search_writes``, a side
+   collection, so most writes of a document touch no search key) and the sources' freshness;
+   and publish dead letters and change notices and wait for the broker to acknowledge them.
+   ``process`` does this itself; the runner does it while the next batch goes through 1-4
+   (``BatchProcessor.apply``, then ``complete``), as these writes are rev-guarded or
+   ``$max``, so their order between batches does not matter;
+6. only then, once every write of 4 and 5 has landed, commit the batch's offsets.
 
 A crash anywhere before 6 re-runs the batch. Every step is idempotent (see ``store``), so a
 re-run changes nothing that was already written: nothing is doubled. Nothing is lost either,
@@ -41,7 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections import batch as planner
-from projections.batch import EntityChange, EntityKey
+from projections.batch import EntityChange, EntityKey, SourceSeen
 from projections.dead_letter import DeadLetter, InboundRecord
 from projections.effects import (
     Effects,
@@ -67,14 +71,29 @@ log = logging.getLogger(__name__)
 CONFLICT_REPLANS = 30
 
 
+@dataclass(frozen=True)
+class PendingWrites:
+    """The writes of a batch that no later step of it reads: its search documents and its
+    sources' freshness, into generation ``suffix``. Written after the batch's documents and
+    before its offsets are committed (``BatchProcessor.complete``)."""
+
+    suffix: str
+    effects: Sequence[Effects]
+    sources: Mapping[str, SourceSeen]
+    now: datetime
+
+
 @dataclass
 class BatchOutcome:
-    """What a processed batch asks the Kafka side to publish before committing."""
+    """What an applied batch still asks for before its offsets may be committed: the writes
+    of ``pending`` and the publication of its dead letters and notices."""
 
     applied_events: int = 0
     written_documents: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     notices: list[ShipmentChange] = field(default_factory=list)
+    #: Writes still to make (one per generation the batch went into).
+    pending: list[PendingWrites] = field(default_factory=list)
     #: The applied events with their records (metrics, trace logs), in no particular order.
     applied: list[tuple[Event, InboundRecord]] = field(default_factory=list)
     #: Where the batch's time went (the runner adds fetching and finishing).
@@ -131,7 +150,32 @@ class BatchProcessor:
     async def process(
         self, records: Sequence[InboundRecord], *, stepwise: bool = False
     ) -> BatchOutcome:
-        """Apply a batch; ``stepwise`` skips the folded writes (see ``_write_folded``)."""
+        """Apply a batch and ``complete`` it: every write made, nothing published."""
+        outcome = await self.apply(records, stepwise=stepwise)
+        await self.complete(outcome)
+        return outcome
+
+    async def complete(self, outcome: BatchOutcome) -> None:
+        """Make the writes ``apply`` left pending (idempotent: a retry after a store error,
+        or a re-run of the batch, writes the same). The search documents and the sources
+        go concurrently: neither reads the other."""
+        await asyncio.gather(
+            *(
+                write
+                for pending in outcome.pending
+                for write in (
+                    write_search_keys(self._store, pending.suffix, pending.effects),
+                    self._store.touch_sources(pending.suffix, pending.sources, pending.now),
+                )
+            )
+        )
+        outcome.pending.clear()
+
+    async def apply(
+        self, records: Sequence[InboundRecord], *, stepwise: bool = False
+    ) -> BatchOutcome:
+        """Write a batch's documents and summaries; what is left to write (``pending``) and
+        publish. ``stepwise`` skips the folded writes (see ``_write_folded``)."""
         clock = PhaseClock()
         decoded, dead = decode_records(records, self._topics)
         outcome = BatchOutcome(dead_letters=dead, phases=clock)
@@ -155,15 +199,12 @@ class BatchProcessor:
             clock.lap("write stepwise")
         else:
             effects = await self._write_folded(batch, now, clock)
-        await write_search_keys(self._store, suffix, effects)
-        clock.lap("write search keys")
+        outcome.pending.append(PendingWrites(suffix, effects, planner.sources_seen(events), now))
         outcome.written_documents = len(batch.changes)
         for late in batch.rejected:
             if id(late.event) not in refused:
                 refused.add(id(late.event))
                 outcome.dead_letters.append(DeadLetter.of(record_of[id(late.event)], late.reason))
-        await self._store.touch_sources(suffix, planner.sources_seen(events), now)
-        clock.lap("sources")
         outcome.notices = notices(effects, now)
         clock.lap("notices")
         if self._target_suffix is None:
@@ -174,8 +215,9 @@ class BatchProcessor:
                 # the old one, and may have stopped reading before these records: apply them
                 # there too (idempotent) before they are committed.
                 log.info("generation switched from %r: applying the batch again", suffix)
-                again = await self.process(records)
+                again = await self.apply(records)
                 again.phases.merge(clock)
+                again.pending[:0] = outcome.pending
                 return again
         return outcome
 
