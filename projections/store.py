@@ -366,10 +366,7 @@ class ProjectionStore:
         nothing read back: creating a document costs what the benchmark's ceiling pays.
         """
         docs = [_new_document(change, summaries.get(change.key.id, ()), now) for change in changes]
-        refused = (await self._bulk(collection, [InsertOne(doc) for doc in docs])).refused
-        lost = {str(docs[i]["_id"]) for i in refused}
-        self._observer.write_conflict("inserted", len(lost))
-        return lost
+        return await self._insert_missing(collection, docs)
 
     async def insert_placeholders(self, collection: str, pushes: Sequence[SummaryPush]) -> set[str]:
         """Create the missing targets of ``pushes`` as placeholders (``known: False``) holding
@@ -382,11 +379,17 @@ class ProjectionStore:
         """
         docs: dict[str, dict[str, Any]] = {}
         for push in pushes:  # in order: the later of two summaries of one source is newer
-            doc = docs.setdefault(push.target_id, _placeholder(push))
-            doc["related"].setdefault(push.source_kind, {})[push.key] = push.entry()
-        rows = list(docs.values())
-        refused = (await self._bulk(collection, [InsertOne(doc) for doc in rows])).refused
-        lost = {str(rows[i]["_id"]) for i in refused}
+            doc = docs.setdefault(
+                push.target_id, {"_id": push.target_id, **_placeholder(push), WRITES: 1}
+            )
+            doc.setdefault("related", {}).setdefault(push.source_kind, {})[push.key] = push.entry()
+        return await self._insert_missing(collection, list(docs.values()))
+
+    async def _insert_missing(self, collection: str, docs: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert ``docs``, a hundred per command; the ids of those another writer created
+        meanwhile (refused), which the caller writes the guarded way instead."""
+        refused = (await self._bulk(collection, [InsertOne(doc) for doc in docs])).refused
+        lost = {str(docs[i]["_id"]) for i in refused}
         self._observer.write_conflict("inserted", len(lost))
         return lost
 
@@ -538,10 +541,7 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
     stored_rev = f"{push.path}.rev"
     update: dict[str, Any] = {"$set": {push.path: push.entry()}, "$inc": {WRITES: 1}}
     if upsert:
-        on_insert: dict[str, Any] = {"known": False, "rev": 0}
-        if push.customer_id is not None:
-            on_insert["customerId"] = push.customer_id
-        update["$setOnInsert"] = on_insert
+        update["$setOnInsert"] = _placeholder(push)
     return UpdateOne(
         {
             "_id": push.target_id,
@@ -556,12 +556,12 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
 
 
 def _placeholder(push: SummaryPush) -> dict[str, Any]:
-    """What ``_push_operation``'s upsert creates for a missing target, before its summaries."""
-    doc: dict[str, Any] = {"_id": push.target_id, "known": False, "rev": 0, WRITES: 1}
+    """The fields of a target ``push`` creates (``known: False`` until its own snapshot),
+    whether by ``_push_operation``'s upsert or ``insert_placeholders``."""
+    fields: dict[str, Any] = {"known": False, "rev": 0}
     if push.customer_id is not None:
-        doc["customerId"] = push.customer_id
-    doc["related"] = {}
-    return doc
+        fields["customerId"] = push.customer_id
+    return fields
 
 
 def _own_fields(change: EntityChange, now: datetime) -> dict[str, Any]:
