@@ -47,6 +47,10 @@ from readmodel.search_keys import (
 
 #: Chunks of search documents ``fill`` writes at once.
 FILL_WRITES = 4
+#: Search documents per insert command: each brings 40-90 index entries (``keys``), which
+#: the store writes one after another within a command; a batch's few dozen new ones go
+#: in commands that run side by side.
+PER_COMMAND = 25
 
 
 def search_documents_to_write(effects: Sequence[Effects]) -> list[SearchDocument]:
@@ -81,7 +85,7 @@ async def _write(
 ) -> None:
     """Write ``documents``, none replacing one derived from a newer ``rev``."""
     if documents:
-        await store.insert_or_advance(collection, documents)
+        await store.insert_or_advance(collection, documents, per_command=PER_COMMAND)
 
 
 async def ensure_complete(store: ProjectionStore, suffix: str) -> None:

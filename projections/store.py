@@ -393,7 +393,9 @@ class ProjectionStore:
         self._observer.write_conflict("inserted", len(lost))
         return lost
 
-    async def insert_or_advance(self, collection: str, docs: Sequence[Mapping[str, Any]]) -> None:
+    async def insert_or_advance(
+        self, collection: str, docs: Sequence[Mapping[str, Any]], *, per_command: int = WRITE_CHUNK
+    ) -> None:
         """Write ``docs`` (each with an ``_id`` and a ``rev``) so that each stored one ends up
         with the newest ``rev`` any writer gave it: an insert, and for a document already
         there (or one another writer was creating at the same moment) an update that lands
@@ -401,9 +403,11 @@ class ProjectionStore:
         the store refused its insert for another reason: ``StoreError``, the batch reruns.
 
         A derived document (a search document) is the same for the same ``rev``, so writers
-        may send theirs in any order.
+        may send theirs in any order. ``per_command``: documents per insert command (fewer
+        for documents with many index entries, so that the commands share the store's cores).
         """
-        refused = (await self._bulk(collection, [InsertOne(dict(doc)) for doc in docs])).refused
+        inserts = [InsertOne(dict(doc)) for doc in docs]
+        refused = (await self._bulk(collection, inserts, per_command)).refused
         if not refused:
             return
         present = [docs[i] for i in refused]
@@ -426,7 +430,9 @@ class ProjectionStore:
         if missing := set(ids) - {doc["_id"] for doc in found}:
             raise StoreError(f"documents {sorted(missing)[:5]} of {collection} not created")
 
-    async def _bulk(self, collection: str, operations: Sequence[_Operation]) -> _BulkResult:
+    async def _bulk(
+        self, collection: str, operations: Sequence[_Operation], per_command: int = WRITE_CHUNK
+    ) -> _BulkResult:
         """Unordered ``bulk_write`` in chunks; the indexes of the operations the store refused
         one by one (write errors), for the caller to settle, and how many documents the
         updates matched. Refusals are expected to be duplicate keys (an insert or upsert that
@@ -434,10 +440,10 @@ class ProjectionStore:
         error when two writers race to create one ``_id``): every caller sends them again in
         a form that surfaces anything else. A refusal of the whole call is a ``StoreError``:
         the batch is retried whole."""
-        chunks = _chunks(operations, WRITE_CHUNK)
+        chunks = _chunks(operations, per_command)
         results = await asyncio.gather(*(self._bulk_chunk(collection, chunk) for chunk in chunks))
         return _BulkResult(
-            [n * WRITE_CHUNK + i for n, result in enumerate(results) for i in result.refused],
+            [n * per_command + i for n, result in enumerate(results) for i in result.refused],
             sum(result.matched for result in results),
         )
 
