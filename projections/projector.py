@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +53,7 @@ from projections.effects import (
     SummaryPush,
     fold,
     link_removals,
+    linked_keys,
     notices,
     summary_of,
     summary_pushes,
@@ -69,6 +70,9 @@ log = logging.getLogger(__name__)
 
 #: How often one document's write is planned again because another writer came first.
 CONFLICT_REPLANS = 30
+#: Entities planned between two yields to the event loop (the prefetch of related documents
+#: and the previous batch's finish run meanwhile).
+PLAN_SLICE = 100
 
 
 @dataclass(frozen=True)
@@ -189,16 +193,14 @@ class BatchProcessor:
         current = await self._load(suffix, groups.keys())
         clock.lap("load")
         batch = _Batch(suffix, current, groups)
-        refused = self._plan(batch, groups, record_of, outcome)
-        clock.lap("plan")
-
-        now = _now_millis()
-        removals = link_removals(batch.changes)
-        if stepwise or removals:
-            effects = await self._write_stepwise(batch, removals, now)
-            clock.lap("write stepwise")
-        else:
-            effects = await self._write_folded(batch, now, clock)
+        batch.prefetch(linked_keys(current) - groups.keys(), self._load)
+        try:
+            refused = await self._plan(batch, groups, record_of, outcome)
+            clock.lap("plan")
+            now = _now_millis()
+            effects = await self._write(batch, stepwise, now, clock)
+        finally:
+            await batch.settle_prefetch()
         outcome.pending.append(PendingWrites(suffix, effects, planner.sources_seen(events), now))
         outcome.written_documents = len(batch.changes)
         for late in batch.rejected:
@@ -240,7 +242,19 @@ class BatchProcessor:
             self._prepared_suffixes.add(suffix)
         return suffix
 
-    def _plan(
+    async def _write(
+        self, batch: _Batch, stepwise: bool, now: datetime, clock: PhaseClock
+    ) -> list[Effects]:
+        """Write the planned batch, folded or (``stepwise``, or a batch that drops links)
+        stepwise; the effects of its entities."""
+        removals = link_removals(batch.changes)
+        if stepwise or removals:
+            effects = await self._write_stepwise(batch, removals, now)
+            clock.lap("write stepwise")
+            return effects
+        return await self._write_folded(batch, now, clock)
+
+    async def _plan(
         self,
         batch: _Batch,
         groups: Mapping[EntityKey, list[Event]],
@@ -251,7 +265,9 @@ class BatchProcessor:
         reducers refused, which ``outcome`` now holds as dead letters."""
         refused: set[int] = set()
         current = batch.current
-        for key, entity_events in groups.items():
+        for n, (key, entity_events) in enumerate(groups.items()):
+            if n % PLAN_SLICE == PLAN_SLICE - 1:
+                await asyncio.sleep(0)  # let the prefetch and the previous batch's finish run
             plan = planner.plan_entity(key, current.get(key), entity_events, self._mapping)
             plan_refused = {id(r.event) for r in plan.rejected}
             refused |= plan_refused
@@ -330,7 +346,9 @@ class BatchProcessor:
         (``batch.related``)."""
         targets = {EntityKey(push.target_kind, push.target_id) for push in folding.outside}
         targets.update(EntityKey(kind, doc_id) for kind, doc_id in folding.outside_pulls)
-        related = await self._load(batch.suffix, targets)
+        related = await batch.prefetched(targets)
+        if rest := targets - batch.prefetching:  # links the batch adds
+            related.update(await self._load(batch.suffix, rest))
         if not related:
             return folding
         batch.related.update(related)
@@ -555,6 +573,35 @@ class _Batch:
     #: Documents without events in the batch that its entities summarise into or pull
     #: from: loaded with the batch and written once, with every summary folded in.
     related: dict[EntityKey, Mapping[str, Any]] = field(default_factory=dict)
+    #: The documents the loaded ones link to (``linked_keys``), read while the batch is
+    #: planned: most of ``related``, without a round trip after the fold.
+    prefetching: set[EntityKey] = field(default_factory=set)
+    _prefetch: asyncio.Task[dict[EntityKey, Mapping[str, Any]]] | None = None
+
+    def prefetch(
+        self,
+        keys: set[EntityKey],
+        load: Callable[
+            [str, Iterable[EntityKey]], Coroutine[Any, Any, dict[EntityKey, Mapping[str, Any]]]
+        ],
+    ) -> None:
+        """Start reading ``keys`` (``load``) while the batch is planned and folded."""
+        self.prefetching = keys
+        if keys:
+            self._prefetch = asyncio.create_task(load(self.suffix, keys))
+
+    async def prefetched(self, keys: set[EntityKey]) -> dict[EntityKey, Mapping[str, Any]]:
+        """Those of ``keys`` the prefetch found (it read them after the previous batch's
+        writes landed, like a read now: this process writes nothing in between)."""
+        found = await self._prefetch if self._prefetch is not None else {}
+        return {key: doc for key, doc in found.items() if key in keys}
+
+    async def settle_prefetch(self) -> None:
+        """Stop a prefetch the batch did not use (written stepwise, or failed)."""
+        if self._prefetch is not None and not self._prefetch.done():
+            self._prefetch.cancel()
+        if self._prefetch is not None:
+            await asyncio.gather(self._prefetch, return_exceptions=True)
 
 
 def _measured_from(
