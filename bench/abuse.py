@@ -31,6 +31,12 @@ What one run does:
 
 Every phase also prints the CPU the API process and its workers used (from /proc).
 
+``--check-cpu`` (no services needed) prints instead what checking one new hostile document
+costs a validation worker, in this process: parse, screen and validation
+(``DocumentCache.check_now``), and validation alone with graphql-core's rules as given and
+with the linear field-merging pass before them (``web.document_cache.validate_document``),
+rounds interleaved so that both see the same machine.
+
 ``--favour-api`` runs the API (and its validation fork server) and the victim's client at nice
 -10, the attackers at 0: on a machine shared with other work, that stands in for production,
 where the API has cores of its own and attackers' clients run elsewhere. Figures taken so
@@ -45,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import json
 import os
@@ -316,6 +323,57 @@ async def phase(
     return victim, attack_timings
 
 
+def check_cpu(rounds: int = 15, documents: int = 40) -> None:
+    """Per hostile kind, median CPU per document over interleaved rounds (``--check-cpu``)."""
+    from graphql import parse, specified_rules, validate
+    from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+    from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+    from web.document_cache import DocumentCache, validate_document
+    from web.limits import screen_for
+    from web.settings import QueryLimits
+    from web.validation_pool import portal_graphql_schema
+
+    schema, limits = portal_graphql_schema(), QueryLimits()
+    most = limits.max_validation_errors
+    checker = DocumentCache(
+        0, max_tokens=limits.max_tokens, screen=screen_for(limits), max_errors=most
+    )
+    rules = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
+    print(f"CPU per new document ({documents} documents x {rounds} rounds, median of rounds)")
+    for name in ("fields", "fragments"):
+        texts = [ATTACKERS[name](n, "")[0] for n in range(documents)]
+        parsed = [parse(text) for text in texts]
+        steps: dict[str, Callable[[int], object]] = {
+            "whole check": functools.partial(
+                lambda i, t: checker.check_now(schema, t[i], specified_rules), t=texts
+            ),
+            "graphql-core validation": functools.partial(
+                lambda i, d: validate(schema, d[i], rules, max_errors=most), d=parsed
+            ),
+            "with the linear pass": functools.partial(
+                lambda i, d: validate_document(schema, d[i], specified_rules, most), d=parsed
+            ),
+        }
+        medians = _median_cpu(steps, rounds, documents)
+        ratio = medians["with the linear pass"] / medians["graphql-core validation"]
+        spent = ", ".join(f"{step} {ms:5.1f} ms" for step, ms in medians.items())
+        print(f"  {name:10s} {spent} (validation ratio {ratio:.2f})")
+
+
+def _median_cpu(
+    steps: dict[str, Callable[[int], object]], rounds: int, documents: int
+) -> dict[str, float]:
+    spent: dict[str, list[float]] = {step: [] for step in steps}
+    for _ in range(rounds):
+        for step, run in steps.items():
+            begun = time.process_time()
+            for i in range(documents):
+                run(i)
+            spent[step].append((time.process_time() - begun) / documents * 1000)
+    return {step: sorted(ms)[len(ms) // 2] for step, ms in spent.items()}
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -327,6 +385,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--solo-seconds", type=float, default=4)
     parser.add_argument("--favour-api", action="store_true")
+    parser.add_argument("--check-cpu", action="store_true")
     parser.add_argument("--attacker", choices=sorted(ATTACKERS), help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
@@ -364,6 +423,9 @@ async def main() -> None:
     args = parse_args()
     if args.attacker:
         await attacker(args.base_url, args.attacker, args.token, args.seconds)
+        return
+    if args.check_cpu:
+        check_cpu()
         return
 
     database = f"bench_abuse_{uuid.uuid4().hex[:8]}"

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    model_validator,
+)
 
 from config.env import EnvReader, EnvSettings
 from entitlements.tokens import (
@@ -25,14 +32,17 @@ from entitlements.tokens import (
 )
 
 
-def _read_public_key(path: Path | None) -> Path | None:
-    """Read and check the key file here, so a missing or bad key stops start-up."""
-    if path is not None:
-        try:
-            load_rsa_public_key(path.read_text("ascii"))
-        except (OSError, UnicodeDecodeError) as error:
-            raise ValueError(f"cannot read {path}: {error}") from error
-    return path
+def _read_public_key(path: Any) -> Any:
+    """The key file's text in place of its path: read once, here, and checked, so a missing
+    or bad key stops start-up with the path in the message."""
+    if not isinstance(path, str | Path):
+        return path  # None, or a wrong type pydantic reports
+    try:
+        pem = Path(path).read_text("ascii")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read {path}: {error}") from error
+    load_rsa_public_key(pem)
+    return pem
 
 
 def _secret(value: str | None) -> str | None:
@@ -45,29 +55,35 @@ class TokenEnvironment(EnvSettings):
     """``AUTH_*``; at least one key source is required (checked by ``TokenSettings``)."""
 
     auth_hs256_secret: Annotated[str | None, AfterValidator(_secret)] = Field(None, repr=False)
-    auth_rs256_public_key_file: Annotated[Path | None, AfterValidator(_read_public_key)] = None
+    #: ``AUTH_RS256_PUBLIC_KEY_FILE`` names the file; the field holds the PEM text read from it.
+    auth_rs256_public_key_pem: Annotated[
+        str | None, StringConstraints(strip_whitespace=False), BeforeValidator(_read_public_key)
+    ] = Field(None, validation_alias="AUTH_RS256_PUBLIC_KEY_FILE")
     auth_jwks_url: str | None = None
     auth_issuer: str = Field(DEFAULT_ISSUER, min_length=1)
     auth_audience: str = Field(DEFAULT_AUDIENCE, min_length=1)
     auth_leeway_seconds: int = Field(DEFAULT_LEEWAY_SECONDS, ge=0, le=MAX_LEEWAY_SECONDS)
     auth_jwks_cache_seconds: int = Field(DEFAULT_JWKS_CACHE_SECONDS, gt=0)
+    _token_settings: TokenSettings | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _usable(self) -> TokenEnvironment:
-        self.token_settings()  # a ConfigurationError (a ValueError) is reported with the rest
-        return self
-
-    def token_settings(self) -> TokenSettings:
-        key_file = self.auth_rs256_public_key_file
-        return TokenSettings(
+        # Built (and the key parsed) once; a ConfigurationError (a ValueError) is reported
+        # with the rest.
+        self._token_settings = TokenSettings(
             hs256_secret=self.auth_hs256_secret,
-            rs256_public_key_pem=key_file.read_text("ascii") if key_file else None,
+            rs256_public_key_pem=self.auth_rs256_public_key_pem,
             jwks_url=self.auth_jwks_url,
             issuer=self.auth_issuer,
             audience=self.auth_audience,
             leeway_seconds=self.auth_leeway_seconds,
             jwks_cache_seconds=self.auth_jwks_cache_seconds,
         )
+        return self
+
+    def token_settings(self) -> TokenSettings:
+        assert self._token_settings is not None  # set by ``_usable`` on every valid model
+        return self._token_settings
 
 
 def read_token_settings(reader: EnvReader) -> TokenSettings | None:

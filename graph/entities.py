@@ -260,12 +260,29 @@ def _last_event(self: _Entity, info: Info) -> EventProvenance | None:
 _EntityType = TypeVar("_EntityType", bound=type[_Entity])
 
 
-def with_relations(cls: _EntityType) -> _EntityType:
-    """Adds ``RELATIONS[cls]`` and the provenance fields every entity ends with.
+def entity_type(
+    kind: EntityKind, number_key: str, description: str
+) -> Callable[[_EntityType], _EntityType]:
+    """Declares an entity type: its kind, the field holding its own number (a federation key
+    beside ``id``), and ``RELATIONS[cls]`` and the provenance fields every entity ends with.
 
-    Applied below ``strawberry.federation.type``, so Strawberry sees the fields as if they
-    were written in the class body, after the type's own fields.
+    Those fields are added before ``strawberry.federation.type`` runs, so Strawberry sees them
+    as if they were written in the class body, after the type's own fields.
     """
+
+    def declare(cls: _EntityType) -> _EntityType:
+        cls.KIND = kind
+        cls.NUMBER_KEY = number_key
+        _add_relations(cls)
+        federated: _EntityType = strawberry.federation.type(
+            keys=["id", number_key], description=description
+        )(cls)
+        return federated
+
+    return declare
+
+
+def _add_relations(cls: type[_Entity]) -> None:
     for name, target, description in RELATIONS[cls.__name__]:
         setattr(cls, name, _relation(target, description))
     cls.last_updated_at = strawberry.field(  # type: ignore[attr-defined]
@@ -276,7 +293,6 @@ def with_relations(cls: _EntityType) -> _EntityType:
         resolver=_last_event,
         description="The upstream event that last changed this record (provenance).",
     )
-    return cls
 
 
 def _order_status(get: Fields) -> OrderStatus:
@@ -380,18 +396,15 @@ def _money(key: str, description: str) -> Any:
 # --- orders ------------------------------------------------------------------------------
 
 
-@strawberry.federation.type(
-    keys=["id", "orderId"],
-    description=(
+@entity_type(
+    "orders",
+    "orderId",
+    (
         "A customer order as the ERP holds it, with the warehouse's fulfillment progress and "
         "links to the shipments and invoices that concern it."
     ),
 )
-@with_relations
 class Order(_Entity):
-    KIND: ClassVar[EntityKind] = "orders"
-    NUMBER_KEY: ClassVar[str] = "orderId"
-
     backing: strawberry.Private[Backing]
 
     order_id: strawberry.ID = _own_number(
@@ -438,18 +451,15 @@ class Order(_Entity):
 # --- shipments ---------------------------------------------------------------------------
 
 
-@strawberry.federation.type(
-    keys=["id", "shipmentId"],
-    description=(
+@entity_type(
+    "shipments",
+    "shipmentId",
+    (
         "A shipment planned in a TMS, with its carrier milestones, current status and "
         "estimated delivery, and links to its orders and invoices."
     ),
 )
-@with_relations
 class Shipment(_Entity):
-    KIND: ClassVar[EntityKind] = "shipments"
-    NUMBER_KEY: ClassVar[str] = "shipmentId"
-
     backing: strawberry.Private[Backing]
 
     shipment_id: strawberry.ID = _own_number(
@@ -511,18 +521,15 @@ _AMOUNT_HIDDEN = " Null when your roles do not include seeing amounts."
 _AMOUNTS_HIDDEN = " Amounts are null when your roles do not include seeing them."
 
 
-@strawberry.federation.type(
-    keys=["id", "invoiceId"],
-    description=(
+@entity_type(
+    "invoices",
+    "invoiceId",
+    (
         "An invoice issued by the ERP, with its lines, payments and balance. Readable only "
         "with a role that may read invoices; amounts only with a role that may see them."
     ),
 )
-@with_relations
 class Invoice(_Entity):
-    KIND: ClassVar[EntityKind] = "invoices"
-    NUMBER_KEY: ClassVar[str] = "invoiceId"
-
     backing: strawberry.Private[Backing]
 
     invoice_id: strawberry.ID = _own_number(

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Mapping
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError, print_ast
@@ -137,6 +137,16 @@ async def _nodes(info: Info, ids: list[str]) -> list[Node | None]:
     ]
 
 
+_E = TypeVar("_E", Order, Shipment, Invoice)
+
+
+async def _by_id(info: Info, entity: type[_E], id: strawberry.ID) -> _E | None:
+    """``order(id:)``, ``shipment(id:)``, ``invoice(id:)``: the entity a global id or a plain
+    number names, through the request's DataLoader; None when absent or not the caller's."""
+    (found,) = await entity.resolve_ids(info, [number_for(entity.KIND, str(id))])
+    return found
+
+
 @strawberry.type(
     description=(
         "Read the orders, shipments and invoices of your customer accounts. Every response "
@@ -157,9 +167,7 @@ class Query:
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format("order"))],
     ) -> Order | None:
-        number = number_for("orders", str(id))
-        doc = await readers_of(info).order(number) if number else None
-        return Order.of(doc) if doc else None
+        return await _by_id(info, Order, id)
 
     @field_resolver("One order by your reference (PO number); null if none of yours has it.")
     async def order_by_reference(
@@ -198,9 +206,7 @@ class Query:
             strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format("shipment"))
         ],
     ) -> Shipment | None:
-        number = number_for("shipments", str(id))
-        doc = await readers_of(info).shipment(number) if number else None
-        return Shipment.of(doc) if doc else None
+        return await _by_id(info, Shipment, id)
 
     @field_resolver(
         "One shipment by the carrier's tracking number (exact); the newest if a carrier "
@@ -294,9 +300,7 @@ class Query:
             strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format("invoice"))
         ],
     ) -> Invoice | None:
-        number = number_for("invoices", str(id))
-        doc = await readers_of(info).invoice(number) if number else None
-        return Invoice.of(doc) if doc else None
+        return await _by_id(info, Invoice, id)
 
     @field_resolver("One invoice by its number; null if none of yours has it. FORBIDDEN as above.")
     async def invoice_by_number(

@@ -45,7 +45,13 @@ from projections.event_schema import (
     ShipFrom,
     ShipTo,
 )
-from readmodel.documents import FULFILLMENT_STAGES
+from readmodel.documents import (
+    CHARGE_TYPES,
+    DECLARED_STATUSES,
+    FULFILLMENT_STAGES,
+    ORDER_TYPES,
+    TRANSPORT_MODES,
+)
 
 TopicKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
 EntityKindName = Literal["orders", "shipments", "invoices", "sources"]
@@ -254,10 +260,6 @@ SNAPSHOT_TYPES: Final = frozenset(
     {ORDER_CREATED, ORDER_UPDATED, SHIPMENT_PLANNED, INVOICE_ISSUED, SOURCE_STATUS_CHANGED}
 )
 
-ORDER_TYPES: Final = ("OUTBOUND", "INBOUND", "RETURN")
-SHIPMENT_MODES: Final = ("PARCEL", "LTL", "FTL", "OCEAN", "AIR")
-CHARGE_TYPES: Final = ("FREIGHT", "FUEL", "ACCESSORIAL", "STORAGE", "HANDLING")
-SOURCE_STATUSES: Final = ("AVAILABLE", "MAINTENANCE", "DEGRADED")
 MAX_ORDER_LINES: Final = 2000
 
 
@@ -628,7 +630,7 @@ _shipment_planned = _reader(
     shipment_id=_text,
     customer_id=_text,
     order_ids=_Fields.strings,
-    mode=_one_of_checked(SHIPMENT_MODES),
+    mode=_one_of_checked(TRANSPORT_MODES),
     carrier=_object(_reader(Carrier, scac=_text, name=_text)),
     tracking_number=_text,
     origin=_object(_address),
@@ -693,7 +695,7 @@ _invoice_voided = _reader(InvoiceVoided, invoice_id=_text, reason=_text, voided_
 _source_status_changed = _reader(
     SourceStatusChanged,
     source=_text,
-    status=_one_of_checked(SOURCE_STATUSES),
+    status=_one_of_checked(DECLARED_STATUSES),
     message=_opt_text,
     expected_back_at=_opt_time_checked,
 )
@@ -836,7 +838,11 @@ _FAST: Final[dict[type, Callable[[bytes], EventData]]] = {
     ShipmentPlanned: _fast_reader(
         wire.ShipmentPlannedWire,
         ShipmentPlanned,
-        {"mode": _one_of(SHIPMENT_MODES), "planned_pickup_at": _time, "planned_delivery_at": _time},
+        {
+            "mode": _one_of(TRANSPORT_MODES),
+            "planned_pickup_at": _time,
+            "planned_delivery_at": _time,
+        },
     ),
     ShipmentMilestone: _fast_reader(
         wire.ShipmentMilestoneWire,
@@ -866,7 +872,7 @@ _FAST: Final[dict[type, Callable[[bytes], EventData]]] = {
     SourceStatusChanged: _fast_reader(
         wire.SourceStatusChangedWire,
         SourceStatusChanged,
-        {"status": _one_of(SOURCE_STATUSES), "expected_back_at": _opt_time},
+        {"status": _one_of(DECLARED_STATUSES), "expected_back_at": _opt_time},
     ),
 }
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from projections.event_schema import Address
 from projections.events import (
@@ -123,6 +123,26 @@ def _state(doc: Doc, name: str) -> Doc:
     return dict(current) if isinstance(current, Mapping) else {}
 
 
+def _one_off(
+    doc: Doc,
+    event: Event,
+    state_name: str,
+    fact: str,
+    at: datetime,
+    winner: Literal["first", "latest"],
+) -> tuple[Doc, bool]:
+    """The writer's bookkeeping, and whether ``event`` is the winning report of a one-off
+    ``fact`` (a cancellation, a void, a proof of delivery): the first or the latest by
+    ``(at, source, id)``. A winner's version is recorded; the customer is taken either way."""
+    _take_customer(doc, event, authoritative=False)
+    state = _state(doc, state_name)
+    version = [_stamp(at), event.source, event.id]
+    wins = (_is_earlier if winner == "first" else _is_newer)(version, state.get(fact))
+    if wins:
+        state[fact] = version
+    return state, wins
+
+
 def _take_customer(doc: Doc, event: Event, *, authoritative: bool) -> None:
     current = doc.get("customerId")
     if (
@@ -159,7 +179,8 @@ def _sorted_distinct(values: Iterable[str | None]) -> list[str]:
 _ORDER_STATE: Final = "_orderState"
 
 
-def _order_defaults(doc: Doc) -> None:
+def _cancellation_defaults(doc: Doc) -> None:
+    """An order's and a shipment's cancellation fields before any cancellation is known."""
     doc.setdefault("cancelled", False)
     doc.setdefault("cancellation", None)
 
@@ -192,20 +213,17 @@ def _order_snapshot(doc: Doc, event: Event, mapping: StatusMapping) -> None:
             for line in sorted(data.lines, key=lambda line: line.line_number)
         ],
     )
-    _order_defaults(doc)
+    _cancellation_defaults(doc)
     doc[_ORDER_STATE] = state
 
 
 def _order_cancelled(doc: Doc, event: Event, mapping: StatusMapping) -> None:
     """Cancellation is sticky: a later snapshot updates the order but never revives it."""
     data = _data(event, OrderCancelled)
-    _take_customer(doc, event, authoritative=False)
-    _order_defaults(doc)
-    state = _state(doc, _ORDER_STATE)
-    version = [_stamp(data.cancelled_at), event.source, event.id]
-    if _is_earlier(version, state.get("cancellation")):
+    state, wins = _one_off(doc, event, _ORDER_STATE, "cancellation", data.cancelled_at, "first")
+    _cancellation_defaults(doc)
+    if wins:
         doc["cancellation"] = {"reason": data.reason, "cancelledAt": data.cancelled_at}
-        state["cancellation"] = version
     doc["cancelled"] = True
     doc[_ORDER_STATE] = state
 
@@ -358,8 +376,7 @@ _NO_STATUS: Final = object()
 def _shipment_defaults(doc: Doc) -> None:
     doc.setdefault("milestones", [])
     doc.setdefault("pod", None)
-    doc.setdefault("cancelled", False)
-    doc.setdefault("cancellation", None)
+    _cancellation_defaults(doc)
 
 
 def _shipment_planned(doc: Doc, event: Event, mapping: StatusMapping) -> None:
@@ -431,11 +448,8 @@ def _milestone_versions(state: Mapping[str, Any]) -> dict[tuple[str, str], Versi
 def _pod_captured(doc: Doc, event: Event, mapping: StatusMapping) -> None:
     """The latest proof of delivery by ``(capturedAt, source, id)`` is the one shown."""
     data = _data(event, PodCaptured)
-    _take_customer(doc, event, authoritative=False)
-    state = _state(doc, _SHIPMENT_STATE)
-    version = [_stamp(data.captured_at), event.source, event.id]
-    if _is_newer(version, state.get("pod")):
-        state["pod"] = version
+    state, wins = _one_off(doc, event, _SHIPMENT_STATE, "pod", data.captured_at, "latest")
+    if wins:
         doc["pod"] = {
             "signedBy": data.signed_by,
             "capturedAt": data.captured_at,
@@ -447,11 +461,8 @@ def _pod_captured(doc: Doc, event: Event, mapping: StatusMapping) -> None:
 def _shipment_cancelled(doc: Doc, event: Event, mapping: StatusMapping) -> None:
     """Sticky: a cancelled shipment stays CANCELLED whatever milestones follow."""
     data = _data(event, ShipmentCancelled)
-    _take_customer(doc, event, authoritative=False)
-    state = _state(doc, _SHIPMENT_STATE)
-    version = [_stamp(data.cancelled_at), event.source, event.id]
-    if _is_earlier(version, state.get("cancellation")):
-        state["cancellation"] = version
+    state, wins = _one_off(doc, event, _SHIPMENT_STATE, "cancellation", data.cancelled_at, "first")
+    if wins:
         doc["cancellation"] = {"reason": data.reason, "cancelledAt": data.cancelled_at}
     doc["cancelled"] = True
     _finish_shipment(doc, state, mapping)
@@ -568,11 +579,8 @@ def _payment_recorded(doc: Doc, event: Event, mapping: StatusMapping) -> None:
 def _invoice_voided(doc: Doc, event: Event, mapping: StatusMapping) -> None:
     """Sticky: a void is final; the first void by ``(voidedAt, source, id)`` is shown."""
     data = _data(event, InvoiceVoided)
-    _take_customer(doc, event, authoritative=False)
-    state = _state(doc, _INVOICE_STATE)
-    version = [_stamp(data.voided_at), event.source, event.id]
-    if _is_earlier(version, state.get("void")):
-        state["void"] = version
+    state, wins = _one_off(doc, event, _INVOICE_STATE, "void", data.voided_at, "first")
+    if wins:
         doc["voidReason"] = data.reason
         doc["voidedAt"] = data.voided_at
     doc["voided"] = True

@@ -113,6 +113,15 @@ INVOICE_STATUSES: Final = ("OPEN", "PAID", "VOID")
 #: What a source may declare about itself on ``ops.source-status.v1`` (``sources.declared``).
 DECLARED_STATUSES: Final = ("AVAILABLE", "MAINTENANCE", "DEGRADED")
 
+#: The contract's order types (``orders.orderType``).
+ORDER_TYPES: Final = ("OUTBOUND", "INBOUND", "RETURN")
+
+#: The contract's transport modes (``shipments.mode``).
+TRANSPORT_MODES: Final = ("PARCEL", "LTL", "FTL", "OCEAN", "AIR")
+
+#: The contract's charge types (``invoices.lines[].chargeType``).
+CHARGE_TYPES: Final = ("FREIGHT", "FUEL", "ACCESSORIAL", "STORAGE", "HANDLING")
+
 
 # --- shared pieces ------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 Every read names a collection of the active generation (``readmodel.collections``), which the
 ``read_pointer`` document says. Reading that document on every request doubled the round trips
 of a lookup, for a value that changes once per rebuild. One ``GenerationPointer`` per process
-remembers it for ``max_age_seconds`` (``READ_POINTER_CACHE_SECONDS``, default 1 s):
+remembers it for ``max_age_seconds`` (the API setting ``READ_POINTER_CACHE_SECONDS``):
 
 * after a rebuild flips the pointer, a process keeps reading the previous generation for at
   most that long. The previous generation is complete up to the flip and is never dropped
@@ -29,16 +29,13 @@ from pymongo.errors import PyMongoError
 from readmodel.collections import CollectionNames, Generation, suffix_from_pointer
 from resolvers.errors import StoreUnavailable
 
-#: The default of ``READ_POINTER_CACHE_SECONDS``.
-DEFAULT_MAX_AGE_SECONDS = 1.0
-
 
 class GenerationPointer:
     def __init__(
         self,
         names: CollectionNames | None = None,
         *,
-        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        max_age_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_age_seconds < 0:

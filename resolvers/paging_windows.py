@@ -25,12 +25,12 @@ start of the order, so values beyond a stale extreme are still read first.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
+from caching.bounded_lru import BoundedLRU
 from resolvers.paging import SortSpec, read_path
 
 #: Bounded windows before the open-ended rest: widths w, 4w, 16w, 64w cover 85 estimated
@@ -192,20 +192,13 @@ class WindowHints:
     process without hints answers the same, with one plain sorted query per first page)."""
 
     def __init__(self, kept: int = HINTS_KEPT) -> None:
-        self._kept = kept
-        self._hints: OrderedDict[Hashable, WindowHint] = OrderedDict()
+        self._hints: BoundedLRU[Hashable, WindowHint] = BoundedLRU(kept)
 
     def get(self, key: Hashable) -> WindowHint | None:
-        hint = self._hints.get(key)
-        if hint is not None:
-            self._hints.move_to_end(key)
-        return hint
+        return self._hints.get(key)
 
     def clear(self) -> None:
         self._hints.clear()
 
     def put(self, key: Hashable, hint: WindowHint) -> None:
-        self._hints[key] = hint
-        self._hints.move_to_end(key)
-        while len(self._hints) > self._kept:
-            self._hints.popitem(last=False)
+        self._hints.put(key, hint)

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, cast
 
 import orjson
 from pymongo.asynchronous.collection import AsyncCollection
@@ -67,6 +68,7 @@ from resolvers.paging import (
 )
 from resolvers.paging_windows import (
     Window,
+    WindowHint,
     WindowHints,
     first_hint,
     first_page_windows,
@@ -359,9 +361,15 @@ class Readers:
     def loader(self, kind: EntityKind) -> DataLoader[str, Doc | None]:
         """The request's DataLoader for ``kind``: visible, redacted documents by id (or None)."""
         if kind not in self._loaders:
+            # weakly: a closure over ``self`` would make a reference cycle (these readers ->
+            # loader -> closure -> these readers) that keeps the request's documents alive
+            # until the garbage collector runs, whose pauses were then a page's p99 (README,
+            # "Pages, session 7"). The request's context holds these readers while it runs;
+            # a load still pending after it ended (awaited by no one) fails, harmlessly
+            readers = cast(Readers, weakref.proxy(self))
 
             async def load(ids: list[str]) -> list[Doc | None]:
-                return await self._load_by_ids(kind, ids)
+                return await readers._load_by_ids(kind, ids)
 
             self._loaders[kind] = DataLoader(load_fn=load, loop=asyncio.get_running_loop())
         return self._loaders[kind]
@@ -381,15 +389,6 @@ class Readers:
         loader = self.loader(kind)
         for doc in docs:
             loader.prime(doc["_id"], doc)
-
-    async def order(self, order_id: str) -> Doc | None:
-        return await self.load("orders", order_id)
-
-    async def shipment(self, shipment_id: str) -> Doc | None:
-        return await self.load("shipments", shipment_id)
-
-    async def invoice(self, invoice_id: str) -> Doc | None:
-        return await self.load("invoices", invoice_id)
 
     # --- entities by a business key ----------------------------------------------------
 
@@ -460,17 +459,16 @@ class Readers:
         complete = scope.filter_is_complete(kind)
         chunk = request.size + 1 if complete else max(request.size + 1, OVERFETCH_CHUNK)
         windowed = index is None
-        hint_key = None
+        hint_key = hint = None
         if position is None and windowed:
             hint_key = await self._hint_key(scope, kind, query, sort)
+            hint = await self._first_page_hint(scope, kind, query, sort, hint_key)
         width = position.width if position is not None and windowed else None
         visible: list[Doc] = []
         read: list[Doc] = []
         while True:
             if position is None:
-                windows = first_page_windows(
-                    sort, self._window_hints.get(hint_key), request.size + 1
-                )
+                windows = first_page_windows(sort, hint, request.size + 1)
                 bounded = dict(query)
             else:
                 windows = windows_after(sort, position.value, width)
@@ -526,6 +524,24 @@ class Readers:
             if len(read) >= limit:
                 break
         return read
+
+    async def _first_page_hint(
+        self,
+        scope: Scope,
+        kind: EntityKind,
+        query: Mapping[str, Any],
+        sort: SortSpec,
+        key: Hashable,
+    ) -> WindowHint | None:
+        """The hint a first page of ``query`` reads with: its own, else, for a filtered query,
+        the one the same caller's unfiltered list taught, so that a new filter's first page
+        is read in windows rather than as one sort of the whole list. That list is at least
+        as dense as any filtered part of it, so its windows are too narrow rather than too
+        wide: a few more round trips (each window 4 times wider), never a wider sort."""
+        hint = self._window_hints.get(key)
+        if hint is None and query:
+            hint = self._window_hints.get(await self._hint_key(scope, kind, {}, sort))
+        return hint
 
     async def _hint_key(
         self, scope: Scope, kind: EntityKind, query: Mapping[str, Any], sort: SortSpec

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
@@ -19,6 +18,7 @@ from typing import Final
 import jwt
 from anyio import to_thread
 
+from caching.bounded_lru import BoundedLRU
 from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError
 from entitlements.tokens import TokenSettings, TokenVerifier
@@ -53,11 +53,10 @@ class RememberingVerifier(TokenVerifier):
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__(settings, jwks_client)
-        self._size = size
         self._max_age = max_age_seconds
         self._clock = clock
         self._now = now
-        self._callers: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
+        self._callers: BoundedLRU[str, tuple[Caller, float]] = BoundedLRU(size)
         self._lock = threading.Lock()  # ``verify`` may run in worker threads (JWKS)
 
     def remembered(self, token: str) -> Caller | None:
@@ -68,9 +67,8 @@ class RememberingVerifier(TokenVerifier):
                 return None
             caller, verified_at = entry
             if self._clock() - verified_at >= self._max_age or caller.valid_until <= self._now():
-                del self._callers[token]
+                self._callers.discard(token)
                 return None
-            self._callers.move_to_end(token)
             return caller
 
     def verify(self, token: str) -> Caller:
@@ -78,11 +76,8 @@ class RememberingVerifier(TokenVerifier):
         if caller is not None:
             return caller
         caller = super().verify(token)
-        if self._size > 0:
-            with self._lock:
-                self._callers[token] = (caller, self._clock())
-                while len(self._callers) > self._size:
-                    self._callers.popitem(last=False)
+        with self._lock:
+            self._callers.put(token, (caller, self._clock()))
         return caller
 
 

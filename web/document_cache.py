@@ -15,7 +15,9 @@ A text seen for the first time is the expensive case, and the one an attacker co
   AST in one linear walk) may refuse the document, and then it is not validated at all:
   validation is the costly step (graphql-core's overlapping-fields rule is quadratic in
   fields that share a response name: 850 of them took 2.6 s);
-* what remains is validated.
+* what remains is validated, that rule settled first by a linear pass where it can be
+  (``web.field_merging``: certain conflicts refused unvalidated, certainly mergeable fields
+  validated without the rule).
 
 All three run on the event loop for a text of at most ``INLINE_TOKENS`` tokens (counted by
 ``estimated_tokens`` before any parsing); a larger new text is checked entirely in a worker
@@ -31,7 +33,6 @@ outside the LRU, so unique texts never evict an operation an app depends on.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -48,8 +49,12 @@ from graphql import (
     specified_rules,
     validate,
 )
+from graphql.validation import OverlappingFieldsCanBeMergedRule
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from caching.bounded_lru import BoundedLRU
+from web.field_merging import Merging, field_merging
 
 #: New texts of at most this many tokens (as ``estimated_tokens`` counts them) are parsed and
 #: validated on the event loop: our clients' documents have at most 50, and handing one to a
@@ -90,13 +95,20 @@ def validate_document(
     """Strawberry's validation (the given rules plus its own two), stopping after
     ``max_errors`` errors (``MAX_VALIDATION_ERRORS``; graphql-core's default is 100, which
     let one invalid document of 100 conflicting fields cost 101 located, formatted and
-    serialised errors, 26 KB, per request)."""
-    return validate(
-        schema,
-        document,
-        (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
-        max_errors=max_errors,
-    )
+    serialised errors, 26 KB, per request).
+
+    graphql-core's overlapping-fields rule, quadratic in fields sharing a response name, is
+    settled first by a linear pass where it can be (``web.field_merging``): a document with
+    certain conflicts is refused with them, unvalidated (it is invalid whatever else it
+    holds); one whose fields certainly merge is validated without the rule."""
+    rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
+    if OverlappingFieldsCanBeMergedRule in rules:
+        verdict = field_merging(schema, document, count_selections(document))
+        if verdict.merging is Merging.CONFLICTING:
+            return verdict.errors(max_errors)
+        if verdict.merging is Merging.MERGEABLE:
+            rules = tuple(r for r in rules if r is not OverlappingFieldsCanBeMergedRule)
+    return validate(schema, document, rules, max_errors=max_errors)
 
 
 class TooManyTokens(Exception):
@@ -145,14 +157,13 @@ class DocumentCache:
         offload: Offload | None = None,
         max_errors: int | None = None,
     ) -> None:
-        self._maxsize = maxsize
         self._max_tokens = max_tokens
         self._max_errors = max_errors
         self._screen = screen
         self._offload = offload
-        self._checked: OrderedDict[
+        self._checked: BoundedLRU[
             tuple[GraphQLSchema, str, tuple[type[ASTValidationRule], ...]], CheckedDocument
-        ] = OrderedDict()
+        ] = BoundedLRU(maxsize)
         self._pinned: dict[
             tuple[GraphQLSchema, str, tuple[type[ASTValidationRule], ...]], CheckedDocument
         ] = {}
@@ -204,10 +215,7 @@ class DocumentCache:
             checked = await self._offload(client, query, key[2])
         else:
             checked = self.check_now(schema, query, key[2])
-        if self._maxsize > 0:
-            self._checked[key] = checked
-            while len(self._checked) > self._maxsize:
-                self._checked.popitem(last=False)
+        self._checked.put(key, checked)
         return checked
 
     def known(
@@ -222,10 +230,7 @@ class DocumentCache:
         pinned = self._pinned.get(key)
         if pinned is not None:
             return pinned
-        found = self._checked.get(key)
-        if found is not None:
-            self._checked.move_to_end(key)
-        return found
+        return self._checked.get(key)
 
     def parse(self, query: str) -> DocumentNode:
         try:

@@ -12,7 +12,8 @@ text, and run on the event loop. The checks, cheapest first:
   counts it; see ``measure_document`` for why we do not run that limiter itself) and aliases
   (``MAX_ALIASES``: aliases let one document repeat an expensive field many times). A
   document refused here is never validated (``web.document_cache``);
-* validation, of a text not seen before. A new text of more than ``INLINE_TOKENS`` tokens
+* validation, of a text not seen before (graphql-core's overlapping-fields rule settled
+  first by a linear pass where it can be: ``web.field_merging``). A new text of more than ``INLINE_TOKENS`` tokens
   is parsed, screened and validated entirely in a worker process (``web.validation_pool``),
   so the event loop never parses it, admitted through a lane bounded per process and per
   client (``DOCUMENT_CHECK_QUEUE``, ``DOCUMENT_CHECK_PER_CLIENT``): a
@@ -38,7 +39,6 @@ GRAPHQL_VALIDATION_FAILED), and a document with several operations but no ``oper
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -67,6 +67,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from caching.bounded_lru import BoundedLRU
 from web.admission import LaneFull
 from web.document_cache import (
     CheckedDocument,
@@ -271,8 +272,7 @@ class MeasureCache:
     """
 
     def __init__(self, size: int) -> None:
-        self._size = size
-        self._measures: OrderedDict[tuple[str, tuple[Any, ...]], Measure] = OrderedDict()
+        self._measures: BoundedLRU[tuple[str, tuple[Any, ...]], Measure] = BoundedLRU(size)
 
     def measure(
         self,
@@ -285,13 +285,9 @@ class MeasureCache:
         key = (query, _what_measures_read(variables))
         found = self._measures.get(key)
         if found is not None:
-            self._measures.move_to_end(key)
             return found
         measured = measure_document(schema, document, variables, default_page_size)
-        if self._size > 0:
-            self._measures[key] = measured
-            while len(self._measures) > self._size:
-                self._measures.popitem(last=False)
+        self._measures.put(key, measured)
         return measured
 
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -51,6 +50,7 @@ from graphql import GraphQLError, GraphQLSchema
 from starlette.requests import Request
 from strawberry.http import GraphQLRequestData
 
+from caching.bounded_lru import BoundedLRU
 from entitlements.caller import Caller
 from entitlements.errors import ConfigurationError
 from entitlements.policy import Policy
@@ -184,8 +184,7 @@ class PersistedOperations:
                 )
             self._by_id[operation.id] = operation.text
             self._by_hash[sha256_hex(operation.text)] = operation.text
-        self._apq: OrderedDict[str, str] = OrderedDict()
-        self._apq_size = apq_cache_size
+        self._apq: BoundedLRU[str, str] = BoundedLRU(apq_cache_size)
 
     @classmethod
     def load(
@@ -269,9 +268,8 @@ class PersistedOperations:
         known = self._by_hash.get(digest)
         # A text registered by a caller who may send any is not listed: it is not for those
         # who may run only listed operations.
-        if known is None and may_send_free_form and digest in self._apq:
-            self._apq.move_to_end(digest)
-            known = self._apq[digest]
+        if known is None and may_send_free_form:
+            known = self._apq.get(digest)
         if query is None:
             if known is None:
                 raise PersistedQueryError(
@@ -286,10 +284,7 @@ class PersistedOperations:
             return query
         if not may_send_free_form:
             raise _required()
-        if self._apq_size > 0:
-            self._apq[digest] = query
-            if len(self._apq) > self._apq_size:
-                self._apq.popitem(last=False)
+        self._apq.put(digest, query)
         return query
 
 

@@ -1,9 +1,9 @@
 """The whole check of new, large documents in a worker process, admitted through a lane.
 
 graphql-core's parser and validation are pure Python. For a text within the limits, parsing
-costs 5-10 ms (about 20 µs per token) and validation 10-40 ms (its overlapping-fields rule
-compares fields that share a response name pairwise; fragments spread within fragments
-multiply the comparisons). On the event loop that is every other request's wait. In a
+costs 5-10 ms (about 20 µs per token) and validation 5-15 ms (graphql-core's overlapping-
+fields rule, which compares fields sharing a response name pairwise and took 10-40 ms, is
+settled first by the linear pass of ``web.field_merging`` where it can be). On the event loop that is every other request's wait. In a
 thread it is no better: the thread holds the GIL, and the event loop's thread waits up to
 the switch interval (5 ms) for it each time it wants it back, so a trivial request behind
 two validating threads took 170-300 ms (``bench/abuse.py``, session 4). In a process of its

@@ -40,6 +40,10 @@ class ApiProcess:
             stderr=subprocess.STDOUT,
         )
 
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -66,10 +70,20 @@ def api_env(stack: Stack, database: str, **extra: str) -> dict[str, str]:
     }
 
 
-async def run_api(env: Mapping[str, str], log_path: Path) -> AsyncIterator[ApiProcess]:
+async def start_api(env: Mapping[str, str], log_path: Path) -> ApiProcess:
+    """A ready API process (stopped again if it does not become ready)."""
     api = ApiProcess(env, log_path)
     try:
         await api.wait_ready()
+    except BaseException:
+        api.stop()
+        raise
+    return api
+
+
+async def run_api(env: Mapping[str, str], log_path: Path) -> AsyncIterator[ApiProcess]:
+    api = await start_api(env, log_path)
+    try:
         yield api
     finally:
         api.stop()

@@ -24,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
 from projections.store import ProjectionStore
+from resolvers.readers import PROCESS_WINDOW_HINTS
 from tests.conftest import Stack
 from tests.helpers import caller
 from tests.integration.world_harness import T0, World, invoice, order, run, shipment
@@ -232,6 +233,30 @@ async def test_customer_pages_are_read_through_their_sort_index(
                 _summary(plan),
             )
             assert _bounded_by_a_range(plan), (name, who, _index_conditions(plan))
+
+
+async def test_a_new_filters_first_page_is_read_in_the_windows_its_unfiltered_list_taught(
+    recorded: tuple[AsyncDatabase[Doc], FindRecorder],
+) -> None:
+    """A filter seen for the first time has no hint of its own; its first page borrows the
+    one the caller's unfiltered list taught, instead of sorting the whole list, and
+    answers what one plain sorted read answers."""
+    db, recorder = recorded
+    edges = "{ edges { node { orderId } } }"
+    at_atlanta = 'filter: {warehouseId: "DC-ATL"}'
+    filtered = f"{{ page: orders(sort: ORDERED_AT_DESC, first: 20, {at_atlanta}) {edges} }}"
+    PROCESS_WINDOW_HINTS.clear()
+    plain = (await run(SCHEMA, db, ONE, filtered)).data["page"]["edges"]
+    PROCESS_WINDOW_HINTS.clear()
+    await run(SCHEMA, db, ONE, f"{{ page: orders(sort: ORDERED_AT_DESC, first: 20) {edges} }}")
+    recorder.forget()
+    windowed = (await run(SCHEMA, db, ONE, filtered)).data["page"]["edges"]
+    assert windowed == plain and len(plain) == 20
+    reads = [c for c in recorder.take() if c.get("find") == "orders"]
+    assert reads
+    for command in reads:
+        plan = await _explain(db, command)
+        assert _bounded_by_a_range(plan), _index_conditions(plan)
 
 
 async def test_several_customers_page_in_the_order_of_one_query(

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -37,13 +33,12 @@ from websockets.typing import Subprotocol
 
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
+from tests.conftest import Stack
 from tests.contract import EXAMPLES
 from tests.helpers import SECRET, token_for
-from tests.integration.api_harness import free_port
-from tests.integration.processes import terminate
+from tests.integration.api_harness import ApiProcess, api_env, start_api
 from web.live.cursor import decode_cursor
 
-REPO = Path(__file__).resolve().parents[2]
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 LEGACY_WS = Subprotocol("graphql-ws")
 
@@ -71,64 +66,12 @@ def _customer(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
-# --- the API processes ------------------------------------------------------------------------
-
-
-@dataclass
-class Api:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-
-def _spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``python -m <module>`` from the repository, output appended to ``log``."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", *module.split()],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:]
-
-
-async def _start_api(env: dict[str, str], log: Path) -> Api:
-    port = free_port()
-    api = Api(port, _spawn("web", {**env, "API_PORT": str(port)}, log), log)
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            if api.process.poll() is not None:
-                raise RuntimeError(f"API exited early:\n{_tail(log)}")
-            try:
-                if (await http.get(f"http://127.0.0.1:{api.port}/healthz")).status_code == 200:
-                    return api
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    _stop_api(api)
-    raise RuntimeError(f"API did not start:\n{_tail(log)}")
-
-
-def _stop_api(api: Api) -> None:
-    terminate(api.process, timeout=15)
-
-
 @dataclass
 class LiveStack:
-    apis: tuple[Api, Api]
+    apis: tuple[ApiProcess, ApiProcess]
     topics: TopicNames
     bootstrap: str
     database: str
-    env: dict[str, str]
     producer: AIOKafkaProducer
     admin: AIOKafkaAdminClient
 
@@ -143,7 +86,7 @@ class LiveStack:
 
 @pytest_asyncio.fixture(scope="module")
 async def live(
-    kafka_bootstrap: str,
+    stack: Stack,
     kafka_admin: AIOKafkaAdminClient,
     mongo_client: AsyncMongoClient[dict[str, Any]],
     tmp_path_factory: pytest.TempPathFactory,
@@ -156,39 +99,34 @@ async def live(
         [NewTopic(name, 1 if name in single else 4, 1) for name in created]
     )
     database = f"test_{prefix}"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "MONGODB_DATABASE": database,
-        "AUTH_HS256_SECRET": SECRET,
-        "API_HOST": "127.0.0.1",
-        "WS_PING_INTERVAL_SECONDS": "0.5",
-        "WS_PONG_TIMEOUT_SECONDS": "1",
+    env = api_env(
+        stack,
+        database,
+        WS_PING_INTERVAL_SECONDS="0.5",
+        WS_PONG_TIMEOUT_SECONDS="1",
         # A connection lives until exp + leeway, as HTTP accepts its token: keep the expiry
         # test short.
-        "AUTH_LEEWAY_SECONDS": "1",
-        "LOG_LEVEL": "INFO",
+        AUTH_LEEWAY_SECONDS="1",
+        ENTITLEMENTS_FILE="",  # the packaged policy, whatever the environment names
         **{f"TOPIC_{kind.upper()}": name for kind, name in topics.__dict__.items()},
-    }
-    env.pop("ENTITLEMENTS_FILE", None)
+    )
     logs = tmp_path_factory.mktemp("live")
-    first = await _start_api(env, logs / "api1.log")
+    first = await start_api(env, logs / "api1.log")
     try:
-        second = await _start_api(env, logs / "api2.log")
+        second = await start_api(env, logs / "api2.log")
     except BaseException:
-        _stop_api(first)
+        first.stop()
         raise
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
     await producer.start()
     try:
         yield LiveStack(
-            (first, second), topics, kafka_bootstrap, database, env, producer, kafka_admin
+            (first, second), topics, stack.kafka_bootstrap, database, producer, kafka_admin
         )
     finally:
         await producer.stop()
         for api in (first, second):
-            _stop_api(api)
+            api.stop()
         await kafka_admin.delete_topics(created)
         await mongo_client.drop_database(database)
 
@@ -498,7 +436,11 @@ async def test_the_server_pings_and_drops_peers_that_do_not_answer(live: LiveSta
 async def test_the_projector_s_notices_reach_subscribers(live: LiveStack, tmp_path: Path) -> None:
     """End to end: an upstream milestone event, projected, arrives on a subscription."""
     from projections.status_mapping import load_status_mapping
-    from tests.integration.projector_harness import projector_env, stop_projector
+    from tests.integration.projector_harness import (
+        projector_env,
+        start_projector,
+        stop_projector,
+    )
 
     customer = _customer("ACME")
     shipment = f"SH-{uuid.uuid4().hex[:8]}"
@@ -522,11 +464,12 @@ async def test_the_projector_s_notices_reach_subscribers(live: LiveStack, tmp_pa
     env = projector_env(live.bootstrap, live.database, group, live.topics.__dict__)
     env["AUTH_HS256_SECRET"] = SECRET
     log = tmp_path / "projector.log"
-    process = _spawn("projections run", env, log)
+    process = start_projector(env, log)
     try:
         events = [_event(m) for m in await client.take(1, within=60)]
     except TimeoutError:
-        pytest.fail(f"no notice from the projector; its log ends with:\n{_tail(log)}")
+        tail = log.read_text(errors="replace")[-3000:]
+        pytest.fail(f"no notice from the projector; its log ends with:\n{tail}")
     finally:
         stop_projector(process)
     expected_status = load_status_mapping().map("tms/us-road", milestone["data"]["statusCode"])

@@ -379,6 +379,25 @@ def test_settings_from_env_overrides(tmp_path: Path, public_pem: str) -> None:
     )
 
 
+def test_the_key_file_is_read_once_so_the_key_checked_is_the_key_used(
+    tmp_path: Path, public_pem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key file replaced while the API starts must not give a key that was never checked."""
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(public_pem)
+    reads: list[Path] = []
+    read_text = Path.read_text
+
+    def counting_read(path: Path, *args: Any, **kwargs: Any) -> str:
+        reads.append(path)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting_read)
+    settings = load_token_settings({"AUTH_RS256_PUBLIC_KEY_FILE": str(key_file)})
+    assert settings.rs256_public_key_pem == public_pem
+    assert reads == [key_file]
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [

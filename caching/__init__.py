@@ -1,0 +1,1 @@
+"""In-process caches shared by every layer (imports nothing of ours)."""
