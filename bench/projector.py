@@ -40,7 +40,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -283,34 +283,71 @@ def print_profile(profile: cProfile.Profile, wall: float, cpu: float) -> None:
         print(f"    {label:<44} {seconds:6.1f}s  {seconds / wall:5.0%} of wall")
 
 
-def print_phases(projectors: Projectors, wall: float) -> None:
-    """The projector's own account of the catch-up (``portal_projector_phase_seconds``):
-    wall and CPU per batch phase, and the store commands its client sent per batch."""
-    registry = projectors.metrics.registry
-    batches = registry.get_sample_value("portal_projector_batch_records_count") or 0.0
-    records = registry.get_sample_value("portal_projector_batch_records_sum") or 0.0
-    print(f"  batches: {batches:.0f} committed, {records / max(batches, 1):,.0f} records each")
-    print(f"    {'phase':<44} {'wall s':>7} {'of wall':>8} {'CPU s':>6} {'CPU us/rec':>10}")
-    for family in registry.collect():
-        if family.name != "portal_projector_phase_seconds":
-            continue
-        for sample in family.samples:
-            if not sample.name.endswith("_total"):
-                continue
-            phase = sample.labels["phase"]
-            cpu = registry.get_sample_value(
-                "portal_projector_phase_cpu_seconds_total", {"phase": phase}
-            )
-            print(
-                f"    {phase:<44} {sample.value:7.1f} {sample.value / wall:8.0%}"
-                f" {cpu or 0.0:6.1f} {(cpu or 0.0) / max(records, 1) * 1e6:10.1f}"
-            )
-    store = projectors.store_commands
-    print("    store commands per batch (operations per batch, store seconds in total):")
-    for name in sorted(store.commands, key=lambda n: -store.seconds[n]):
+class PhaseTotals(NamedTuple):
+    """The projector's phase accounts at one moment: a run's figures are the difference of
+    two of these (the catch-up's, then each freshness rate's)."""
+
+    batches: float
+    records: float
+    wall: dict[str, float]
+    cpu: dict[str, float]
+    commands: dict[str, int]
+    operations: dict[str, int]
+    store_seconds: dict[str, float]
+
+    @classmethod
+    def of(cls, projectors: Projectors) -> PhaseTotals:
+        registry = projectors.metrics.registry
+        wall: dict[str, float] = {}
+        cpu: dict[str, float] = {}
+        for family in registry.collect():
+            for sample in family.samples:
+                if not sample.name.endswith("_total"):
+                    continue
+                if family.name == "portal_projector_phase_seconds":
+                    wall[sample.labels["phase"]] = sample.value
+                elif family.name == "portal_projector_phase_cpu_seconds":
+                    cpu[sample.labels["phase"]] = sample.value
+        store = projectors.store_commands
+        return cls(
+            registry.get_sample_value("portal_projector_batch_records_count") or 0.0,
+            registry.get_sample_value("portal_projector_batch_records_sum") or 0.0,
+            wall,
+            cpu,
+            dict(store.commands),
+            dict(store.operations),
+            dict(store.seconds),
+        )
+
+
+def print_phases(projectors: Projectors, wall: float, since: PhaseTotals | None = None) -> None:
+    """The projector's own account of a run (``portal_projector_phase_seconds``) since
+    ``since`` (default: its start): wall and CPU per batch phase, and the store commands its
+    client sent per batch."""
+    now = PhaseTotals.of(projectors)
+    before = since or PhaseTotals(0.0, 0.0, {}, {}, {}, {}, {})
+    batches = max(now.batches - before.batches, 1)
+    records = max(now.records - before.records, 1)
+    print(f"  batches: {batches:.0f} committed, {records / batches:,.0f} records each")
+    print(
+        f"    {'phase':<44} {'wall s':>7} {'of wall':>8} {'ms/batch':>9} {'CPU s':>6}"
+        f" {'CPU us/rec':>10}"
+    )
+    for phase, seconds in now.wall.items():
+        spent = seconds - before.wall.get(phase, 0.0)
+        cpu = now.cpu.get(phase, 0.0) - before.cpu.get(phase, 0.0)
         print(
-            f"      {name:<16} {store.commands[name] / max(batches, 1):8.1f} commands"
-            f" {store.operations[name] / max(batches, 1):10.1f} ops {store.seconds[name]:7.1f}s"
+            f"    {phase:<44} {spent:7.1f} {spent / wall:8.0%} {spent / batches * 1000:9.0f}"
+            f" {cpu:6.1f} {cpu / records * 1e6:10.1f}"
+        )
+    print("    store commands per batch (operations per batch, store seconds in total):")
+    for name in sorted(now.commands, key=lambda n: -now.store_seconds.get(n, 0.0)):
+        commands = now.commands[name] - before.commands.get(name, 0)
+        operations = now.operations.get(name, 0) - before.operations.get(name, 0)
+        seconds = now.store_seconds.get(name, 0.0) - before.store_seconds.get(name, 0.0)
+        print(
+            f"      {name:<24} {commands / batches:8.1f} commands"
+            f" {operations / batches:10.1f} ops {seconds:7.1f}s"
         )
 
 
@@ -362,25 +399,38 @@ class StoreCommands(monitoring.CommandListener):
         self.commands: dict[str, int] = defaultdict(int)
         self.operations: dict[str, int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
+        self._names: dict[int, str] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        name, command = event.command_name, event.command
+        command = event.command
+        name = self._name(event.command_name, command)
+        self._names[event.request_id] = name
         self.commands[name] += 1
-        if name == "insert":
+        if event.command_name == "insert":
             self.operations[name] += len(command.get("documents", ()))
-        elif name == "update":
+        elif event.command_name == "update":
             self.operations[name] += len(command.get("updates", ()))
-        elif name == "find":
+        elif event.command_name == "find":
             ids = command.get("filter", {}).get("_id")
             self.operations[name] += len(ids["$in"]) if isinstance(ids, dict) else 1
         else:
             self.operations[name] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        self.seconds[event.command_name] += event.duration_micros / 1e6
+        name = self._names.pop(event.request_id, event.command_name)
+        self.seconds[name] += event.duration_micros / 1e6
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        self.seconds[event.command_name] += event.duration_micros / 1e6
+        name = self._names.pop(event.request_id, event.command_name)
+        self.seconds[name] += event.duration_micros / 1e6
+
+    @staticmethod
+    def _name(command_name: str, command: Any) -> str:
+        """The command and the collection it writes or reads, without its generation."""
+        target = command.get(command_name)
+        if command_name in ("insert", "update", "find") and isinstance(target, str):
+            return f"{command_name} {target.split('__')[0]}"
+        return command_name
 
 
 class Projectors:
@@ -471,13 +521,20 @@ async def freshness_runs(
     settings: ProjectorSettings,
     following: list[tuple[str, bytes, bytes]],
     rates: list[int],
+    projectors: Projectors,
     seconds: int,
 ) -> None:
-    """Milestone freshness (publish to change notice) at each steady rate."""
+    """Milestone freshness (publish to change notice) at each steady rate, and (projector
+    in this process) what its batches were made of meanwhile."""
     offset = 0
     for rate in rates:
         records_at_rate = following[offset : offset + rate * seconds]
         offset += len(records_at_rate)
+        since, started, cpu_started = (
+            PhaseTotals.of(projectors),
+            time.perf_counter(),
+            time.process_time(),
+        )
         latencies = await measure_freshness(
             settings.kafka_bootstrap_servers,
             records_at_rate,
@@ -494,6 +551,14 @@ async def freshness_runs(
             )
         else:
             print(f"freshness at {rate} events/s: no milestone notices received")
+        if not projectors.processes:
+            wall = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started  # the benchmark's producer included
+            print(
+                f"  {wall:.1f}s, {cpu:.1f}s CPU in this process"
+                f" ({cpu / max(len(records_at_rate), 1) * 1e6:.0f} us/event with the producer)"
+            )
+            print_phases(projectors, wall, since)
 
 
 async def main() -> None:
@@ -524,7 +589,7 @@ async def main() -> None:
         )
         projectors, projector_rate = await catch_up(settings, len(records), args)
         await compare_with_ceiling(client, settings, len(records), projector_rate)
-        await freshness_runs(settings, following, rates, args.seconds)
+        await freshness_runs(settings, following, rates, projectors, args.seconds)
         await projectors.close()
     finally:
         await client.drop_database(db_name)

@@ -20,7 +20,7 @@ from projections.events import Event, ShipmentCancelled, ShipmentMilestone
 from projections.summaries import summarize
 from readmodel import documents
 from readmodel.changes import ShipmentChange
-from readmodel.links import order_warehouses, summarised_ids
+from readmodel.links import declared_links, order_warehouses, summarised_ids
 
 #: Kinds whose documents summarise into others (sources do not).
 LINKED_KINDS = frozenset({"orders", "shipments", "invoices"})
@@ -198,6 +198,21 @@ def summary_pushes(
             for target_id in ids:
                 pulls[(target_kind, target_id)].append(effect.key)
     return pushes, pulls
+
+
+def linked_keys(docs: Mapping[EntityKey, Mapping[str, Any]]) -> set[EntityKey]:
+    """The documents outside ``docs`` that their entities name or are summarised by: where
+    their summaries go and what they pull from, as far as the documents say (links that a
+    batch's events add are not among them)."""
+    keys: set[EntityKey] = set()
+    for key, doc in docs.items():
+        if key.kind not in LINKED_KINDS:
+            continue
+        for kind, ids in declared_links(key.kind, doc).items():
+            keys.update(EntityKey(kind, doc_id) for doc_id in ids)
+        for kind, named_us in summarised_ids(doc).items():
+            keys.update(EntityKey(kind, doc_id) for doc_id in named_us)
+    return keys - docs.keys()
 
 
 def _with_own_related(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,10 +11,14 @@ Order of operations for one batch, and why:
    loaded; a document another writer changed meanwhile is written stepwise instead. A batch
    that drops links is written stepwise throughout (``_write_stepwise``: link removals,
    documents, then every summary as its own guarded write);
-   then the search documents of the orders and shipments whose searchable values changed
-   (``search_writes``, a side collection, so most writes of a document touch no search key);
-5. publish dead letters and change notices and wait for the broker to acknowledge them;
-6. only then commit the batch's offsets.
+5. write what nothing else of the batch reads (``PendingWrites``): the search documents of
+   the orders and shipments whose searchable values changed (``search_writes``, a side
+   collection, so most writes of a document touch no search key) and the sources' freshness;
+   and publish dead letters and change notices and wait for the broker to acknowledge them.
+   ``process`` does this itself; the runner does it while the next batch goes through 1-4
+   (``BatchProcessor.apply``, then ``complete``), as these writes are rev-guarded or
+   ``$max``, so their order between batches does not matter;
+6. only then, once every write of 4 and 5 has landed, commit the batch's offsets.
 
 A crash anywhere before 6 re-runs the batch. Every step is idempotent (see ``store``), so a
 re-run changes nothing that was already written: nothing is doubled. Nothing is lost either,
@@ -35,13 +39,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from projections import batch as planner
-from projections.batch import EntityChange, EntityKey
+from projections.batch import EntityChange, EntityKey, SourceSeen
 from projections.dead_letter import DeadLetter, InboundRecord
 from projections.effects import (
     Effects,
@@ -49,6 +53,7 @@ from projections.effects import (
     SummaryPush,
     fold,
     link_removals,
+    linked_keys,
     notices,
     summary_of,
     summary_pushes,
@@ -65,16 +70,34 @@ log = logging.getLogger(__name__)
 
 #: How often one document's write is planned again because another writer came first.
 CONFLICT_REPLANS = 30
+#: Entities planned between two yields to the event loop (the prefetch of related documents
+#: and the previous batch's finish run meanwhile).
+PLAN_SLICE = 100
+
+
+@dataclass(frozen=True)
+class PendingWrites:
+    """The writes of a batch that no later step of it reads: its search documents and its
+    sources' freshness, into generation ``suffix``. Written after the batch's documents and
+    before its offsets are committed (``BatchProcessor.complete``)."""
+
+    suffix: str
+    effects: Sequence[Effects]
+    sources: Mapping[str, SourceSeen]
+    now: datetime
 
 
 @dataclass
 class BatchOutcome:
-    """What a processed batch asks the Kafka side to publish before committing."""
+    """What an applied batch still asks for before its offsets may be committed: the writes
+    of ``pending`` and the publication of its dead letters and notices."""
 
     applied_events: int = 0
     written_documents: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     notices: list[ShipmentChange] = field(default_factory=list)
+    #: Writes still to make (one per generation the batch went into).
+    pending: list[PendingWrites] = field(default_factory=list)
     #: The applied events with their records (metrics, trace logs), in no particular order.
     applied: list[tuple[Event, InboundRecord]] = field(default_factory=list)
     #: Where the batch's time went (the runner adds fetching and finishing).
@@ -131,7 +154,32 @@ class BatchProcessor:
     async def process(
         self, records: Sequence[InboundRecord], *, stepwise: bool = False
     ) -> BatchOutcome:
-        """Apply a batch; ``stepwise`` skips the folded writes (see ``_write_folded``)."""
+        """Apply a batch and ``complete`` it: every write made, nothing published."""
+        outcome = await self.apply(records, stepwise=stepwise)
+        await self.complete(outcome)
+        return outcome
+
+    async def complete(self, outcome: BatchOutcome) -> None:
+        """Make the writes ``apply`` left pending (idempotent: a retry after a store error,
+        or a re-run of the batch, writes the same). The search documents and the sources
+        go concurrently: neither reads the other."""
+        await asyncio.gather(
+            *(
+                write
+                for pending in outcome.pending
+                for write in (
+                    write_search_keys(self._store, pending.suffix, pending.effects),
+                    self._store.touch_sources(pending.suffix, pending.sources, pending.now),
+                )
+            )
+        )
+        outcome.pending.clear()
+
+    async def apply(
+        self, records: Sequence[InboundRecord], *, stepwise: bool = False
+    ) -> BatchOutcome:
+        """Write a batch's documents and summaries; what is left to write (``pending``) and
+        publish. ``stepwise`` skips the folded writes (see ``_write_folded``)."""
         clock = PhaseClock()
         decoded, dead = decode_records(records, self._topics)
         outcome = BatchOutcome(dead_letters=dead, phases=clock)
@@ -145,25 +193,20 @@ class BatchProcessor:
         current = await self._load(suffix, groups.keys())
         clock.lap("load")
         batch = _Batch(suffix, current, groups)
-        refused = self._plan(batch, groups, record_of, outcome)
-        clock.lap("plan")
-
-        now = _now_millis()
-        removals = link_removals(batch.changes)
-        if stepwise or removals:
-            effects = await self._write_stepwise(batch, removals, now)
-            clock.lap("write stepwise")
-        else:
-            effects = await self._write_folded(batch, now, clock)
-        await write_search_keys(self._store, suffix, effects)
-        clock.lap("write search keys")
+        batch.prefetch(linked_keys(current) - groups.keys(), self._load)
+        try:
+            refused = await self._plan(batch, groups, record_of, outcome)
+            clock.lap("plan")
+            now = _now_millis()
+            effects = await self._write(batch, stepwise, now, clock)
+        finally:
+            await batch.settle_prefetch()
+        outcome.pending.append(PendingWrites(suffix, effects, planner.sources_seen(events), now))
         outcome.written_documents = len(batch.changes)
         for late in batch.rejected:
             if id(late.event) not in refused:
                 refused.add(id(late.event))
                 outcome.dead_letters.append(DeadLetter.of(record_of[id(late.event)], late.reason))
-        await self._store.touch_sources(suffix, planner.sources_seen(events), now)
-        clock.lap("sources")
         outcome.notices = notices(effects, now)
         clock.lap("notices")
         if self._target_suffix is None:
@@ -174,8 +217,9 @@ class BatchProcessor:
                 # the old one, and may have stopped reading before these records: apply them
                 # there too (idempotent) before they are committed.
                 log.info("generation switched from %r: applying the batch again", suffix)
-                again = await self.process(records)
+                again = await self.apply(records)
                 again.phases.merge(clock)
+                again.pending[:0] = outcome.pending
                 return again
         return outcome
 
@@ -198,7 +242,19 @@ class BatchProcessor:
             self._prepared_suffixes.add(suffix)
         return suffix
 
-    def _plan(
+    async def _write(
+        self, batch: _Batch, stepwise: bool, now: datetime, clock: PhaseClock
+    ) -> list[Effects]:
+        """Write the planned batch, folded or (``stepwise``, or a batch that drops links)
+        stepwise; the effects of its entities."""
+        removals = link_removals(batch.changes)
+        if stepwise or removals:
+            effects = await self._write_stepwise(batch, removals, now)
+            clock.lap("write stepwise")
+            return effects
+        return await self._write_folded(batch, now, clock)
+
+    async def _plan(
         self,
         batch: _Batch,
         groups: Mapping[EntityKey, list[Event]],
@@ -209,7 +265,9 @@ class BatchProcessor:
         reducers refused, which ``outcome`` now holds as dead letters."""
         refused: set[int] = set()
         current = batch.current
-        for key, entity_events in groups.items():
+        for n, (key, entity_events) in enumerate(groups.items()):
+            if n % PLAN_SLICE == PLAN_SLICE - 1:
+                await asyncio.sleep(0)  # let the prefetch and the previous batch's finish run
             plan = planner.plan_entity(key, current.get(key), entity_events, self._mapping)
             plan_refused = {id(r.event) for r in plan.rejected}
             refused |= plan_refused
@@ -288,7 +346,9 @@ class BatchProcessor:
         (``batch.related``)."""
         targets = {EntityKey(push.target_kind, push.target_id) for push in folding.outside}
         targets.update(EntityKey(kind, doc_id) for kind, doc_id in folding.outside_pulls)
-        related = await self._load(batch.suffix, targets)
+        related = await batch.prefetched(targets)
+        if rest := targets - batch.prefetching:  # links the batch adds
+            related.update(await self._load(batch.suffix, rest))
         if not related:
             return folding
         batch.related.update(related)
@@ -513,6 +573,35 @@ class _Batch:
     #: Documents without events in the batch that its entities summarise into or pull
     #: from: loaded with the batch and written once, with every summary folded in.
     related: dict[EntityKey, Mapping[str, Any]] = field(default_factory=dict)
+    #: The documents the loaded ones link to (``linked_keys``), read while the batch is
+    #: planned: most of ``related``, without a round trip after the fold.
+    prefetching: set[EntityKey] = field(default_factory=set)
+    _prefetch: asyncio.Task[dict[EntityKey, Mapping[str, Any]]] | None = None
+
+    def prefetch(
+        self,
+        keys: set[EntityKey],
+        load: Callable[
+            [str, Iterable[EntityKey]], Coroutine[Any, Any, dict[EntityKey, Mapping[str, Any]]]
+        ],
+    ) -> None:
+        """Start reading ``keys`` (``load``) while the batch is planned and folded."""
+        self.prefetching = keys
+        if keys:
+            self._prefetch = asyncio.create_task(load(self.suffix, keys))
+
+    async def prefetched(self, keys: set[EntityKey]) -> dict[EntityKey, Mapping[str, Any]]:
+        """Those of ``keys`` the prefetch found (it read them after the previous batch's
+        writes landed, like a read now: this process writes nothing in between)."""
+        found = await self._prefetch if self._prefetch is not None else {}
+        return {key: doc for key, doc in found.items() if key in keys}
+
+    async def settle_prefetch(self) -> None:
+        """Stop a prefetch the batch did not use (written stepwise, or failed)."""
+        if self._prefetch is not None and not self._prefetch.done():
+            self._prefetch.cancel()
+        if self._prefetch is not None:
+            await asyncio.gather(self._prefetch, return_exceptions=True)
 
 
 def _measured_from(

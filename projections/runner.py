@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -30,6 +33,7 @@ from readmodel.kafka_admin import ensure_own_topics
 from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 #: Bytes of notices (or dead letters) per produce request and partition.
@@ -69,17 +73,17 @@ def next_offsets(
     return {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
 
 
-async def process_until_done(
-    processor: BatchProcessor,
-    records: Sequence[ConsumerRecord[bytes, bytes]],
+async def until_done(
+    operation: Callable[[], Awaitable[_T]],
     stop: asyncio.Event,
     metrics: ProjectorMetrics | None = None,
-) -> BatchOutcome | None:
-    """Process a batch, retrying through store outages; None if asked to stop meanwhile."""
+) -> _T | None:
+    """Run a batch's store work, retrying through store outages (it is idempotent); None
+    if asked to stop meanwhile."""
     attempt = 0
     while True:
         try:
-            return await processor.process(records)
+            return await operation()
         except StoreError as exc:
             delay = RETRY_DELAYS_SECONDS[min(attempt, len(RETRY_DELAYS_SECONDS) - 1)]
             log.warning("store unavailable (%s); retrying batch in %.1fs", exc, delay)
@@ -91,6 +95,17 @@ async def process_until_done(
                 return None
             except TimeoutError:
                 continue
+
+
+async def process_until_done(
+    processor: BatchProcessor,
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+    stop: asyncio.Event,
+    metrics: ProjectorMetrics | None = None,
+) -> BatchOutcome | None:
+    """Process a batch (every write made), retrying through store outages; None if asked
+    to stop meanwhile."""
+    return await until_done(partial(processor.process, records), stop, metrics)
 
 
 def record_outcome(metrics: ProjectorMetrics, outcome: BatchOutcome) -> None:
@@ -220,9 +235,10 @@ async def consume(
     metrics: ProjectorMetrics,
 ) -> None:
     """Batches until ``stop``: each applied, then finished (``finish_batch``) while the next
-    one is read and applied. Batches finish in the order they were read; a failure while
-    finishing one surfaces here before the next may finish."""
-    finishing: asyncio.Task[None] | None = None
+    one is read and applied. Batches finish in the order they were read, each only once the
+    previous one committed; a failure while finishing one surfaces here before the next may
+    finish."""
+    finishing: asyncio.Task[bool] | None = None
     try:
         while not stop.is_set():
             fetching = PhaseClock()
@@ -233,19 +249,22 @@ async def consume(
                 continue
             fetching.lap("fetch")
             started = time.perf_counter()
-            outcome = await process_until_done(processor, records, stop, metrics)
+            outcome = await until_done(partial(processor.apply, records), stop, metrics)
             if outcome is None:
                 break  # stopping mid-retry: nothing committed, the batch reruns next start
             waiting = PhaseClock()
-            if finishing is not None:
-                await finishing
+            if finishing is not None and not await finishing:
+                break  # stopped before the previous batch committed: neither may commit now
             waiting.lap("wait for the previous batch's finish")
             metrics.phases(fetching)
             metrics.phases(outcome.phases)
             metrics.phases(waiting)
             finishing = asyncio.create_task(
                 finish_batch(
-                    producer, consumer, batches, outcome, settings.topics, metrics, started
+                    Finishing(processor, producer, consumer, settings.topics, stop, metrics),
+                    batches,
+                    outcome,
+                    started,
                 )
             )
         if finishing is not None:
@@ -282,34 +301,80 @@ async def fetch_batch(
     return batches
 
 
+@dataclass(frozen=True)
+class Finishing:
+    """What finishing a batch works with (``finish_batch``)."""
+
+    processor: BatchProcessor
+    producer: AIOKafkaProducer
+    consumer: AIOKafkaConsumer
+    topics: TopicNames
+    stop: asyncio.Event
+    metrics: ProjectorMetrics
+
+
 async def finish_batch(
-    producer: AIOKafkaProducer,
-    consumer: AIOKafkaConsumer,
+    finishing: Finishing,
     batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     outcome: BatchOutcome,
-    topics: TopicNames,
-    metrics: ProjectorMetrics,
+    started: float,
+) -> bool:
+    """Make an applied batch's pending writes (``BatchProcessor.complete``) and publish its
+    dead letters and notices, concurrently; then commit its offsets. False: asked to stop
+    while the store refused the writes, nothing committed.
+
+    Runs while the next batch is read, planned and written: the search documents, the
+    broker's acknowledgements and the commit are round trips the projector need not sit
+    idle for. Exactness holds because of what comes before and after: it starts only once
+    every document write of its batch has landed (``BatchProcessor.apply`` returned), it
+    commits only after its pending writes landed and the broker has every notice and dead
+    letter, and batches finish in the order they were read (``consume`` awaits one before
+    starting the next, and stops if it did not commit). A crash at any point leaves the
+    offsets of this batch and of any later one uncommitted: they rerun, and every write is
+    idempotent (a re-run derives the search documents again from the stored documents).
+    """
+    metrics = finishing.metrics
+    writing, publishing = PhaseClock(), PhaseClock()
+
+    async def complete() -> bool:
+        await finishing.processor.complete(outcome)
+        return True
+
+    async def write() -> bool:
+        done = await until_done(complete, finishing.stop, metrics)
+        writing.lap("finish: write search documents and sources")
+        return done is not None
+
+    async def publish() -> None:
+        await publish_outcome(
+            finishing.producer,
+            outcome,
+            dead_letter_topic=finishing.topics.dead_letter,
+            changes_topic=finishing.topics.changes,
+        )
+        publishing.lap("finish: publish notices and dead letters")
+
+    written, _ = await asyncio.gather(write(), publish())
+    metrics.phases(writing)
+    metrics.phases(publishing)
+    if not written:
+        return False
+    await _commit_finished(finishing, batches, outcome, started)
+    return True
+
+
+async def _commit_finished(
+    finishing: Finishing,
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    outcome: BatchOutcome,
     started: float,
 ) -> None:
-    """Publish a written batch's dead letters and notices, then commit its offsets.
-
-    Runs while the next batch is read, planned and written (the broker's acknowledgements
-    and the commit are round trips the projector need not sit idle for). Exactness holds
-    because of what comes before and after: it starts only once every write of its batch
-    has landed (``process_until_done`` returned), it commits only after the broker has
-    every notice and dead letter, and batches finish in the order they were read
-    (``consume`` awaits one before starting the next). A crash at any point leaves the
-    offsets of this batch and of any later one uncommitted: they rerun, and every write is
-    idempotent.
-    """
+    """Count and log a batch whose writes and publications all landed; commit its offsets."""
+    metrics = finishing.metrics
     clock = PhaseClock()
-    await publish_outcome(
-        producer, outcome, dead_letter_topic=topics.dead_letter, changes_topic=topics.changes
-    )
-    clock.lap("finish: publish notices and dead letters")
     record_outcome(metrics, outcome)
     clock.lap("finish: metrics and trace logs")
-    await commit_owned(consumer, next_offsets(batches), metrics)
+    await commit_owned(finishing.consumer, next_offsets(batches), metrics)
     clock.lap("finish: commit offsets")
     metrics.phases(clock)
     records = sum(len(batch) for batch in batches.values())

@@ -14,8 +14,10 @@ and write nothing here, which is the point of the side collection.
 
 Every write is idempotent and never goes backwards: an insert, and for a document already
 there an update guarded by the entity's ``rev`` (a document derived from the same ``rev`` is
-the same document; one derived from a newer ``rev`` is left as it is). Any other refusal
-fails the batch, which runs again.
+the same document; one derived from a newer ``rev`` is left as it is), through the store's
+bulk path (``ProjectionStore.insert_or_advance``: its concurrency limit, a thousand per round
+trip). Any other refusal fails the batch, which runs again. So the runner may write a
+batch's search documents while the next batch is written (``BatchProcessor.complete``).
 
 A generation written before search documents existed is filled once (``ensure_complete``,
 before the projector's first batch in a generation), which then writes the marker without
@@ -29,9 +31,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from projections.effects import Effects
 from projections.store import CHUNK, ProjectionStore, StoreError
@@ -47,8 +47,10 @@ from readmodel.search_keys import (
 
 #: Chunks of search documents ``fill`` writes at once.
 FILL_WRITES = 4
-#: MongoDB's code for a write refused because the ``_id`` is taken.
-_DUPLICATE_KEY = 11000
+#: Search documents per insert command: each brings 40-90 index entries (``keys``), which
+#: the store writes one after another within a command; a batch's few dozen new ones go
+#: in commands that run side by side.
+PER_COMMAND = 25
 
 
 def search_documents_to_write(effects: Sequence[Effects]) -> list[SearchDocument]:
@@ -78,40 +80,12 @@ async def write_search_keys(
     )
 
 
-def _guarded(document: SearchDocument) -> UpdateOne:
-    fields = {name: value for name, value in document.items() if name != "_id"}
-    return UpdateOne({"_id": document["_id"], "rev": {"$lte": document["rev"]}}, {"$set": fields})
-
-
 async def _write(
     store: ProjectionStore, collection: str, documents: Sequence[SearchDocument]
 ) -> None:
-    """Insert ``documents``; those already present get the ``rev``-guarded update."""
-    if not documents:
-        return
-    target = store.db[collection]
-    try:
-        present = await _insert(target, documents)
-        if present:
-            await target.bulk_write([_guarded(doc) for doc in present], ordered=False)
-    except PyMongoError as exc:
-        raise StoreError(f"cannot write search documents into {collection}: {exc}") from exc
-
-
-async def _insert(
-    target: AsyncCollection[dict[str, Any]], documents: Sequence[SearchDocument]
-) -> list[SearchDocument]:
-    """Insert ``documents`` (unordered); the ones refused because they are already there.
-    Any other refusal fails the batch (a lost race to create one included: the batch's
-    re-run finds it there)."""
-    try:
-        await target.insert_many([dict(doc) for doc in documents], ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if not errors or any(error.get("code") != _DUPLICATE_KEY for error in errors):
-            raise
-        return [documents[int(error["index"])] for error in errors]
-    return []
+    """Write ``documents``, none replacing one derived from a newer ``rev``."""
+    if documents:
+        await store.insert_or_advance(collection, documents, per_command=PER_COMMAND)
 
 
 async def ensure_complete(store: ProjectionStore, suffix: str) -> None:

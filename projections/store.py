@@ -9,7 +9,7 @@ document writes and the Kafka offset commit:
 * freshness uses ``$max`` for the source time.
 
 Round trips are per batch, not per document: documents are read with one ``$in`` query per
-thousand ids, new ones inserted a thousand per ``insert_many``, and updates that do not depend
+thousand ids, new ones inserted a hundred per command, and updates that do not depend
 on each other's results are sent together in unordered ``bulk_write`` calls.
 """
 
@@ -77,14 +77,20 @@ def _decoded(doc: dict[str, Any]) -> dict[str, Any]:
 #: Attempts of an upsert that keeps losing the race to create its document.
 CONFLICT_RETRIES = 30
 
-#: Documents per ``insert_many``, ids per ``$in`` and operations per ``bulk_write``.
+#: Ids per ``$in`` read (one round trip each: the reply carries them all).
 CHUNK = 1000
+
+#: Operations per ``bulk_write``. The store applies one command's writes one after another
+#: on one backend, so a batch's few hundred updates of one collection in one command take
+#: as long as all of them in a row; in commands of this size they run side by side (up to
+#: the store concurrency limit), on every core the store has.
+WRITE_CHUNK = 100
 
 _T = TypeVar("_T")
 
 
-def _chunks(items: Sequence[_T]) -> list[Sequence[_T]]:
-    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+def _chunks(items: Sequence[_T], size: int = CHUNK) -> list[Sequence[_T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class StoreError(Exception):
@@ -92,6 +98,14 @@ class StoreError(Exception):
 
 
 _Operation: TypeAlias = InsertOne[dict[str, Any]] | UpdateOne
+
+
+class _BulkResult(NamedTuple):
+    """What one unordered ``bulk_write`` (or several) did: the indexes of the operations the
+    store refused, and how many documents its updates matched."""
+
+    refused: list[int]
+    matched: int
 
 
 class FoldedWrite(NamedTuple):
@@ -235,7 +249,9 @@ class ProjectionStore:
         query: Mapping[str, Any],
         projection: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        return await self._db[collection].find(query, projection).to_list()
+        # One reply for the whole read: by default the first one holds 101 documents and
+        # the rest take another round trip (``getMore``).
+        return await self._db[collection].find(query, projection, batch_size=CHUNK).to_list()
 
     async def write_entity(
         self, collection: str, change: EntityChange, now: datetime
@@ -310,8 +326,10 @@ class ProjectionStore:
         ids = [write.doc_id for write in writes]
         missed = await asyncio.gather(
             *(
-                self._write_chunk(collection, chunk, ids[n * CHUNK : (n + 1) * CHUNK], stamp)
-                for n, chunk in enumerate(_chunks(operations))
+                self._write_chunk(
+                    collection, chunk, ids[n * WRITE_CHUNK : (n + 1) * WRITE_CHUNK], stamp
+                )
+                for n, chunk in enumerate(_chunks(operations, WRITE_CHUNK))
             )
         )
         return set().union(*missed)
@@ -344,18 +362,15 @@ class ProjectionStore:
         whole, with the summaries folded into them; returns the ids that were NOT written
         because another writer created them meanwhile (the caller writes those stepwise).
 
-        The same documents an upsert would make, but sent a thousand per round trip with
+        The same documents an upsert would make, but sent a hundred per command with
         nothing read back: creating a document costs what the benchmark's ceiling pays.
         """
         docs = [_new_document(change, summaries.get(change.key.id, ()), now) for change in changes]
-        refused = await self._bulk(collection, [InsertOne(doc) for doc in docs])
-        lost = {str(docs[i]["_id"]) for i in refused}
-        self._observer.write_conflict("inserted", len(lost))
-        return lost
+        return await self._insert_missing(collection, docs)
 
     async def insert_placeholders(self, collection: str, pushes: Sequence[SummaryPush]) -> set[str]:
         """Create the missing targets of ``pushes`` as placeholders (``known: False``) holding
-        every summary pushed into them, one document per target, a thousand per round trip;
+        every summary pushed into them, one document per target, a hundred per command;
         returns the targets NOT created because another writer created them meanwhile (the
         caller pushes into those one guarded write at a time).
 
@@ -364,37 +379,87 @@ class ProjectionStore:
         """
         docs: dict[str, dict[str, Any]] = {}
         for push in pushes:  # in order: the later of two summaries of one source is newer
-            doc = docs.setdefault(push.target_id, _placeholder(push))
-            doc["related"].setdefault(push.source_kind, {})[push.key] = push.entry()
-        rows = list(docs.values())
-        refused = await self._bulk(collection, [InsertOne(doc) for doc in rows])
-        lost = {str(rows[i]["_id"]) for i in refused}
+            doc = docs.setdefault(
+                push.target_id, {"_id": push.target_id, **_placeholder(push), WRITES: 1}
+            )
+            doc.setdefault("related", {}).setdefault(push.source_kind, {})[push.key] = push.entry()
+        return await self._insert_missing(collection, list(docs.values()))
+
+    async def _insert_missing(self, collection: str, docs: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert ``docs``, a hundred per command; the ids of those another writer created
+        meanwhile (refused), which the caller writes the guarded way instead."""
+        refused = (await self._bulk(collection, [InsertOne(doc) for doc in docs])).refused
+        lost = {str(docs[i]["_id"]) for i in refused}
         self._observer.write_conflict("inserted", len(lost))
         return lost
 
-    async def _bulk(self, collection: str, operations: Sequence[_Operation]) -> list[int]:
-        """Unordered ``bulk_write`` in chunks; the indexes of the operations the store refused
-        one by one (write errors), for the caller to settle. Those are expected to be
-        duplicate keys (an insert or upsert that another document was in the way of, which
-        FerretDB 2 may also report as an internal error when two writers race to create
-        one ``_id``): every caller sends them again in a form that surfaces anything else.
-        A refusal of the whole call is a ``StoreError``: the batch is retried whole."""
-        chunks = _chunks(operations)
-        refused = await asyncio.gather(*(self._bulk_chunk(collection, chunk) for chunk in chunks))
-        return [n * CHUNK + i for n, indexes in enumerate(refused) for i in indexes]
+    async def insert_or_advance(
+        self, collection: str, docs: Sequence[Mapping[str, Any]], *, per_command: int = WRITE_CHUNK
+    ) -> None:
+        """Write ``docs`` (each with an ``_id`` and a ``rev``) so that each stored one ends up
+        with the newest ``rev`` any writer gave it: an insert, and for a document already
+        there (or one another writer was creating at the same moment) an update that lands
+        only if the stored ``rev`` is not newer. A document still missing afterwards means
+        the store refused its insert for another reason: ``StoreError``, the batch reruns.
 
-    async def _bulk_chunk(self, collection: str, operations: Sequence[_Operation]) -> list[int]:
+        A derived document (a search document) is the same for the same ``rev``, so writers
+        may send theirs in any order. ``per_command``: documents per insert command (fewer
+        for documents with many index entries, so that the commands share the store's cores).
+        """
+        inserts = [InsertOne(dict(doc)) for doc in docs]
+        refused = (await self._bulk(collection, inserts, per_command)).refused
+        if not refused:
+            return
+        present = [docs[i] for i in refused]
+        updates = [
+            UpdateOne(
+                {"_id": doc["_id"], "rev": {"$lte": doc["rev"]}},
+                {"$set": {name: value for name, value in doc.items() if name != "_id"}},
+            )
+            for doc in present
+        ]
+        advanced = await self._bulk(collection, updates)
+        if advanced.refused:
+            raise StoreError(f"{len(present)} documents of {collection} were refused twice")
+        if advanced.matched == len(updates):
+            return  # each is there, as new as this write or newer
+        ids = sorted({doc["_id"] for doc in present})
+        found = await self._guarded(
+            partial(self._find_all, collection, {"_id": {"$in": ids}}, {"_id": True})
+        )
+        if missing := set(ids) - {doc["_id"] for doc in found}:
+            raise StoreError(f"documents {sorted(missing)[:5]} of {collection} not created")
+
+    async def _bulk(
+        self, collection: str, operations: Sequence[_Operation], per_command: int = WRITE_CHUNK
+    ) -> _BulkResult:
+        """Unordered ``bulk_write`` in chunks; the indexes of the operations the store refused
+        one by one (write errors), for the caller to settle, and how many documents the
+        updates matched. Refusals are expected to be duplicate keys (an insert or upsert that
+        another document was in the way of, which FerretDB 2 may also report as an internal
+        error when two writers race to create one ``_id``): every caller sends them again in
+        a form that surfaces anything else. A refusal of the whole call is a ``StoreError``:
+        the batch is retried whole."""
+        chunks = _chunks(operations, per_command)
+        results = await asyncio.gather(*(self._bulk_chunk(collection, chunk) for chunk in chunks))
+        return _BulkResult(
+            [n * per_command + i for n, result in enumerate(results) for i in result.refused],
+            sum(result.matched for result in results),
+        )
+
+    async def _bulk_chunk(self, collection: str, operations: Sequence[_Operation]) -> _BulkResult:
         try:
             async with self._limit:
-                await self._db[collection].bulk_write(list(operations), ordered=False)
+                result = await self._db[collection].bulk_write(list(operations), ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if not errors or exc.details.get("writeConcernErrors"):
                 raise StoreError(str(exc)) from exc
-            return [int(error["index"]) for error in errors]
+            refused = [int(error["index"]) for error in errors]
+            return _BulkResult(refused, int(exc.details.get("nMatched", 0)))
         except PyMongoError as exc:
             raise StoreError(str(exc)) from exc
-        return []
+        return _BulkResult([], result.matched_count)
 
     async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
         """Write summaries into related documents, never replacing a newer one.
@@ -427,11 +492,12 @@ class ProjectionStore:
             )
 
     async def _push_into(self, collection: str, pushes: Sequence[SummaryPush]) -> None:
-        refused = await self._bulk(collection, [_push_operation(push) for push in pushes])
+        refused = (await self._bulk(collection, [_push_operation(p) for p in pushes])).refused
         if not refused:
             return
         again = [pushes[i] for i in refused]
-        if await self._bulk(collection, [_push_operation(push, upsert=False) for push in again]):
+        without_upsert = [_push_operation(push, upsert=False) for push in again]
+        if (await self._bulk(collection, without_upsert)).refused:
             raise StoreError(f"{len(again)} summary pushes into {collection} were refused twice")
         # Without upsert a push into a missing document does nothing: if a target still does
         # not exist, its upsert was refused for another reason than a duplicate.
@@ -464,7 +530,7 @@ class ProjectionStore:
         for _ in range(CONFLICT_RETRIES):
             # An upsert that lost the race to create a source's document is sent again; now
             # that the document exists it matches it.
-            refused = await self._bulk(collection, operations)
+            refused = (await self._bulk(collection, operations)).refused
             if not refused:
                 return
             operations = [operations[i] for i in refused]
@@ -481,10 +547,7 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
     stored_rev = f"{push.path}.rev"
     update: dict[str, Any] = {"$set": {push.path: push.entry()}, "$inc": {WRITES: 1}}
     if upsert:
-        on_insert: dict[str, Any] = {"known": False, "rev": 0}
-        if push.customer_id is not None:
-            on_insert["customerId"] = push.customer_id
-        update["$setOnInsert"] = on_insert
+        update["$setOnInsert"] = _placeholder(push)
     return UpdateOne(
         {
             "_id": push.target_id,
@@ -499,12 +562,12 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
 
 
 def _placeholder(push: SummaryPush) -> dict[str, Any]:
-    """What ``_push_operation``'s upsert creates for a missing target, before its summaries."""
-    doc: dict[str, Any] = {"_id": push.target_id, "known": False, "rev": 0, WRITES: 1}
+    """The fields of a target ``push`` creates (``known: False`` until its own snapshot),
+    whether by ``_push_operation``'s upsert or ``insert_placeholders``."""
+    fields: dict[str, Any] = {"known": False, "rev": 0}
     if push.customer_id is not None:
-        doc["customerId"] = push.customer_id
-    doc["related"] = {}
-    return doc
+        fields["customerId"] = push.customer_id
+    return fields
 
 
 def _own_fields(change: EntityChange, now: datetime) -> dict[str, Any]:

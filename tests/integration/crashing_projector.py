@@ -28,6 +28,8 @@ STEPS: Final[dict[str, tuple[Any, str]]] = {
     "insert": (ProjectionStore, "insert_new"),
     "stepwise write": (ProjectionStore, "write_entity"),
     "summary push": (ProjectionStore, "push_summaries"),
+    # written while the next batch is applied, with the notices, before the commit
+    "search write": (ProjectionStore, "insert_or_advance"),
     "source touch": (ProjectionStore, "touch_sources"),
     "pointer check": (ProjectionStore, "active_suffix"),
     "publish": (runner, "publish_outcome"),

@@ -383,6 +383,11 @@ class _CrashingStore(_HookedStore):
             raise _Crash
         await super().touch_sources(suffix, seen, now)
 
+    async def insert_or_advance(self, collection: str, docs: Any, **kwargs: Any) -> None:
+        if self.armed and self.step == "before search documents":
+            raise _Crash
+        await super().insert_or_advance(collection, docs, **kwargs)
+
 
 async def _process_in_batches(processor: BatchProcessor, records: list[Record], size: int) -> None:
     for start in range(0, len(records), size):
@@ -401,7 +406,9 @@ async def _undisturbed_run(
 
 
 @pytest.mark.parametrize("stepwise", [False, True], ids=["folded", "stepwise"])
-@pytest.mark.parametrize("step", ["before summaries", "before pulls", "before sources"])
+@pytest.mark.parametrize(
+    "step", ["before summaries", "before pulls", "before search documents", "before sources"]
+)
 async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rerun(
     step: str, stepwise: bool, mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]
 ) -> None:

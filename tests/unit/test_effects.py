@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.batch import EntityChange, EntityKey
-from projections.effects import fold
+from projections.effects import fold, linked_keys
 from readmodel import documents
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -97,3 +97,20 @@ def test_a_related_document_loaded_with_the_batch_takes_the_push_and_answers_the
     assert [(p.source_id, p.rev, p.exact) for p in pulled] == [("SO-1", 4, True)]
     assert pulled[0].summary is not None and pulled[0].summary["customerReference"] == "PO-9"
     assert folded.pulls == {("orders", "SO-1"): [SHIPMENT]}
+
+
+def test_the_documents_read_ahead_are_those_the_loaded_ones_link_to_either_way() -> None:
+    """What a batch reads while it is planned (``linked_keys``): the orders a shipment
+    names, the shipments whose summaries an order holds, never a document already loaded
+    (the batch's own); a document linking to nothing asks for nothing."""
+    summarised_by = {"SH-2": {"shipmentId": "SH-2", "rev": 3}}
+    loaded = {
+        SHIPMENT: shipment(2, "PLANNED", orderIds=["SO-1", "SO-7"]),
+        ORDER: order(5, related={"shipments": summarised_by}),
+        EntityKey("orders", "SO-9"): {"_id": "SO-9", "known": True, "rev": 1},
+        EntityKey("sources", "tms"): {"_id": "tms"},
+    }
+    assert linked_keys(loaded) == {
+        EntityKey("orders", "SO-7"),
+        EntityKey("shipments", "SH-2"),
+    }
