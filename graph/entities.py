@@ -390,9 +390,12 @@ def _is_true(value: Any) -> bool:
 def _own_number(description: str) -> Any:
     """The entity's own number (``orderId``...), known without loading anything."""
 
-    @at_hand(lambda entity: strawberry.ID(entity.backing.id))
+    def read(entity: _Entity) -> strawberry.ID:
+        return strawberry.ID(entity.backing.id)
+
+    @at_hand(read)
     def number(self: _Entity) -> strawberry.ID:
-        return strawberry.ID(self.backing.id)
+        return read(self)
 
     return strawberry.field(resolver=number, description=description)
 
