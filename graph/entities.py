@@ -32,7 +32,7 @@ from graph.common import (
     text,
     utc,
 )
-from graph.context import Info, readers_of
+from graph.context import GraphContext, Info, readers_of
 from graph.enums import (
     FulfillmentStage,
     InvoiceStatus,
@@ -43,7 +43,7 @@ from graph.enums import (
     enum_or_none,
 )
 from graph.global_ids import encode, number_for
-from graph.leaf_fields import NOT_AT_HAND, at_hand
+from graph.leaf_fields import NOT_AT_HAND, at_hand, at_hand_in_request
 from graph.node import Node
 from graph.values import (
     Carrier,
@@ -225,11 +225,20 @@ def _linked(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
     """The entities of ``kind`` this one links to that the caller may see: at once when the
     document at hand and its summaries suffice (the usual case), else an awaitable (see
     ``Backing.answer`` for why answering synchronously matters)."""
+    linked = _linked_at_hand(backing, info.context, kind)
+    if linked is NOT_AT_HAND:
+        return cast(list[_E], _linked_loaded(backing, info, kind))
+    return cast(list[_E], linked)
+
+
+def _linked_at_hand(backing: Backing, context: GraphContext, kind: type[_E]) -> list[_E] | object:
+    """The linked entities when the document at hand and its summaries suffice, else
+    ``NOT_AT_HAND`` (``graph.leaf_fields``: the resolver then loads what it needs)."""
     if backing.document is not None:
-        related = readers_of(info).related_at_hand(backing.document, kind.KIND)
+        related = context.readers.related_at_hand(backing.document, kind.KIND)
         if related is not None:
             return [kind.related(entity) for entity in related]
-    return cast(list[_E], _linked_loaded(backing, info, kind))
+    return NOT_AT_HAND
 
 
 async def _linked_loaded(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
@@ -245,8 +254,12 @@ def _relation(target: str, description: str) -> Any:
     types refer to each other, so none of them exists when the first one is declared.
     """
 
+    def kind() -> type[_Entity]:
+        return cast(type[_Entity], globals()[target])
+
+    @at_hand_in_request(lambda entity, context: _linked_at_hand(entity.backing, context, kind()))
     def linked(self: _Entity, info: Info) -> list[_Entity]:
-        return _linked(self.backing, info, cast(type[_Entity], globals()[target]))
+        return _linked(self.backing, info, kind())
 
     if target == "Invoice":
         linked.__annotations__["return"] = f"list[{target}] | None"
