@@ -330,3 +330,77 @@ def test_the_pages_object_fields_are_answered_at_hand() -> None:
         "Shipment.carrier",
         "Shipment.milestones",
     } <= marked
+
+
+# --- subfields collected once per document ----------------------------------------------
+
+
+ONE_SCHEMA = strawberry.Schema(query=_ObjectQuery, execution_context_class=LeafExecutionContext)
+leaf_fields.install(ONE_SCHEMA._schema, ["Parent", "Child", "Box"])
+
+
+def _execute_document(document: Any, variables: dict[str, Any]) -> ExecutionResult:
+    """``document`` executed by the one schema of this part, as the API's is."""
+
+    async def run() -> ExecutionResult:
+        schema = ONE_SCHEMA
+        root = _ObjectQuery(parents=[_parent()])
+        outcome = execute(
+            schema._schema,
+            document,
+            root,
+            {"k": "ctx"},
+            variables,
+            executor_class=LeafExecutionContext,
+        )
+        return await outcome if inspect.isawaitable(outcome) else outcome  # type: ignore[no-any-return]
+
+    return asyncio.run(run())
+
+
+DIRECTIVES = parse(
+    """query($a: Boolean!) { parents {
+      box { content maybe @include(if: $a) }
+      mustChild { ...Named }
+      children { ... on Child { label @skip(if: $a) } }
+    } }
+    fragment Named on Child { name must @include(if: $a) }"""
+)
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_a_selection_with_directives_is_collected_again_for_each_request(first: bool) -> None:
+    """The same parsed document, with variables that change what @skip and @include keep."""
+    expected = {
+        True: {"box": {"content": "c", "maybe": None}, "mustChild": {"name": "c", "must": "m"}},
+        False: {"box": {"content": "c"}, "mustChild": {"name": "c"}},
+    }
+    labels = {True: [{}, {}], False: [{"label": "l"}, {"label": "l"}]}
+    for a in (first, not first, first):
+        result = _execute_document(DIRECTIVES, {"a": a})
+        assert not result.errors
+        assert result.data == {"parents": [{**expected[a], "children": labels[a]}]}
+
+
+def test_a_plain_selection_of_a_known_document_is_collected_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import graphql.execution.executor as executor
+
+    collected: list[str] = []
+    collect = executor.collect_subfields
+
+    def counted(schema: Any, fragments: Any, variables: Any, operation: Any, *rest: Any) -> Any:
+        collected.append(rest[0].name)
+        return collect(schema, fragments, variables, operation, *rest)
+
+    monkeypatch.setattr(executor, "collect_subfields", counted)
+    document = parse(OBJECT_QUERY)
+    first = _execute_document(document, {})
+    assert "Child" in collected and "Box" in collected
+    collected.clear()
+    again = _execute_document(document, {})
+    assert again.data == first.data and not again.errors
+    assert collected == [], "a known document's plain selections were collected again"
+    _execute_document(parse(OBJECT_QUERY), {})  # the same text parsed again: new nodes
+    assert "Child" in collected
