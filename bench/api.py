@@ -60,7 +60,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal, cast
@@ -71,6 +71,7 @@ import httpx
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bench.results import Result
 from entitlements.caller import Caller
 from entitlements.mint import mint_token
 from entitlements.policy import load_policy
@@ -375,31 +376,6 @@ async def same_answers(
 
 
 # --- load ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    latencies: list[float] = field(default_factory=list)
-    failures: int = 0
-    unfinished: int = 0
-    elapsed: float = 0.0
-    cpu: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
-
-    @property
-    def cpu_ms_per_request(self) -> float:
-        return self.cpu * 1000 / len(self.latencies) if self.latencies else float("nan")
-
-    def add(self, other: Result) -> None:
-        """Fold in another slice of the same measurement."""
-        self.latencies.extend(other.latencies)
-        self.failures += other.failures
-        self.unfinished += other.unfinished
-        self.elapsed += other.elapsed
-        self.cpu += other.cpu
 
 
 CallMaker = Callable[[random.Random], Call]

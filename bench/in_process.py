@@ -18,7 +18,6 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -27,30 +26,13 @@ from starlette.applications import Starlette
 from starlette.types import Message
 
 from bench.api_ceiling import create_app as create_ceiling
+from bench.results import Result
 from web.app import create_app
 from web.settings import load_settings
 
 #: The ASGI server's connection details, as uvicorn would give them.
 _CLIENT: Final = ("127.0.0.1", 50000)
 _SERVER: Final = ("127.0.0.1", 8000)
-
-
-@dataclass
-class Slices:
-    """What one app answered for one query, over all its slices."""
-
-    requests: int = 0
-    failures: int = 0
-    cpu: float = 0.0
-    elapsed: float = 0.0
-
-    @property
-    def cpu_ms_per_request(self) -> float:
-        return self.cpu * 1000 / self.requests if self.requests else float("nan")
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.elapsed if self.elapsed else 0.0
 
 
 async def asgi_call(app: Starlette, call: Any) -> tuple[int, bytes]:
@@ -103,9 +85,9 @@ async def one_slice(
     succeeded: Callable[[int, bytes], bool],
     concurrency: int,
     seconds: float,
-) -> Slices:
+) -> Result:
     """``concurrency`` callers, each making its next call as soon as the last returned."""
-    result = Slices()
+    result = Result()
     cpu_before = time.process_time()
     started = time.perf_counter()
     deadline = started + seconds
@@ -113,9 +95,10 @@ async def one_slice(
     async def caller(index: int) -> None:
         rng = random.Random(index)
         while time.perf_counter() < deadline:
+            since = time.perf_counter()
             status, body = await asgi_call(app, calls(rng))
             if succeeded(status, body):
-                result.requests += 1
+                result.latencies.append(time.perf_counter() - since)
             else:
                 result.failures += 1
 
@@ -134,7 +117,7 @@ def ceiling_app(mongodb_uri: str, database: str) -> Starlette:
     return create_ceiling(mongodb_uri, database)
 
 
-def print_slices(results: dict[tuple[str, str], Slices], queries: list[str]) -> None:
+def print_slices(results: dict[tuple[str, str], Result], queries: list[str]) -> None:
     print()
     print("in process (raw ASGI calls), process CPU per request:")
     print(
@@ -160,16 +143,16 @@ async def compare_in_process(
     concurrency: int,
     seconds: float,
     rounds: int,
-) -> dict[tuple[str, str], Slices]:
+) -> dict[tuple[str, str], Result]:
     """Each query on each app (their lifespans running), warmed up for a second, then in
     ``rounds`` slices alternating the apps so both see the same background load."""
-    results: dict[tuple[str, str], Slices] = {}
+    results: dict[tuple[str, str], Result] = {}
     for query in queries:
         for name, app in apps.items():
             warm = await one_slice(
                 app, calls_for(query, name), _checker(succeeded, name), concurrency, 1.0
             )
-            if warm.failures or not warm.requests:
+            if warm.failures or not warm.latencies:
                 raise RuntimeError(f"{name} {query}: {warm.failures} of the warm-up calls failed")
         for _ in range(rounds):
             for name, app in apps.items():
@@ -180,11 +163,7 @@ async def compare_in_process(
                     concurrency,
                     seconds / rounds,
                 )
-                total = results.setdefault((query, name), Slices())
-                total.requests += part.requests
-                total.failures += part.failures
-                total.cpu += part.cpu
-                total.elapsed += part.elapsed
+                results.setdefault((query, name), Result()).add(part)
         print(f"  {query}: done", flush=True)
     print_slices(results, queries)
     return results

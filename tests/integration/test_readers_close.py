@@ -24,7 +24,10 @@ from tests.integration.world_harness import MemoryAudit, World, order
 
 async def _context(db: AsyncDatabase[dict[str, Any]]) -> GraphContext:
     world = World()
-    world.orders += [order("SO-1", "ACME", reference="PO-1"), order("SO-2", "ACME", reference="PO-2")]
+    world.orders += [
+        order("SO-1", "ACME", reference="PO-1"),
+        order("SO-2", "ACME", reference="PO-2"),
+    ]
     await world.link().insert(db)
     return GraphContext.build(db, Policy(), caller("ACME"), MemoryAudit(), None)
 
@@ -57,7 +60,7 @@ async def test_a_load_left_pending_when_the_request_ends_is_cancelled_without_a_
     orphan = asyncio.ensure_future(readers.load("orders", "SO-1"))  # awaited by no one
     await asyncio.sleep(0)  # the orphan asks; its batch is due on the next tick
     context.close()
-    del context, readers, counted, load_by_ids
+    del context, readers
     gc.collect()
     await _settle()
     assert orphan.cancelled()

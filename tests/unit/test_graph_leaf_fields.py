@@ -108,12 +108,16 @@ def _run(context_class: type[Any], case: dict[str, Any]) -> ExecutionResult:
     return result
 
 
+def _assert_same_response(got: ExecutionResult, expected: ExecutionResult) -> None:
+    """The same data, and the same errors (messages, paths, locations) in the same order."""
+    assert got.data == expected.data
+    assert [e.formatted for e in got.errors or []] == [e.formatted for e in expected.errors or []]
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_the_response_is_graphql_cores(name: str) -> None:
     expected = _run(SubscriptionExecutionContext, CASES[name])
-    got = _run(LeafExecutionContext, CASES[name])
-    assert got.data == expected.data
-    assert [e.formatted for e in got.errors or []] == [e.formatted for e in expected.errors or []]
+    _assert_same_response(_run(LeafExecutionContext, CASES[name]), expected)
 
 
 def test_a_value_at_hand_skips_the_resolver_and_one_not_at_hand_calls_it() -> None:
@@ -291,9 +295,7 @@ async def _executed_objects(context_class: type[Any], make: Any) -> ExecutionRes
 @pytest.mark.parametrize("name", list(OBJECT_CASES))
 def test_objects_and_lists_of_objects_answer_as_graphql_core(name: str) -> None:
     expected = _run_objects(SubscriptionExecutionContext, OBJECT_CASES[name])
-    got = _run_objects(LeafExecutionContext, OBJECT_CASES[name])
-    assert got.data == expected.data
-    assert [e.formatted for e in got.errors or []] == [e.formatted for e in expected.errors or []]
+    _assert_same_response(_run_objects(LeafExecutionContext, OBJECT_CASES[name]), expected)
 
 
 def test_objects_at_hand_are_completed_without_graphql_cores_execute_field(
