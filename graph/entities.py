@@ -56,7 +56,7 @@ from graph.values import (
 )
 from readmodel.documents import EntityKind
 from resolvers.filters import invoice_view_status
-from resolvers.readers import RelatedEntity
+from resolvers.readers import Readers, RelatedEntity
 
 _T = TypeVar("_T")
 
@@ -348,15 +348,19 @@ def _order_lines(get: Fields) -> list[OrderLine]:
     return OrderLine.lines_of(get.document())
 
 
-def _invoice_status(self: _Entity, info: Info) -> InvoiceStatus | None:
+def _invoice_status_read(readers: Readers) -> Callable[[Fields], InvoiceStatus | None]:
     """The stored status, OVERDUE for an open invoice past its due date (today's date)."""
-    today = readers_of(info).now().date()
-    return self.backing.answer(
-        info,
-        lambda get: enum_or_none(
-            InvoiceStatus, invoice_view_status(text(get("status")), text(get("dueDate")), today)
-        ),
+    today = readers.now().date()
+    return lambda get: enum_or_none(
+        InvoiceStatus, invoice_view_status(text(get("status")), text(get("dueDate")), today)
     )
+
+
+@at_hand_in_request(
+    lambda entity, context: entity.backing.at_hand(_invoice_status_read(context.readers))
+)
+def _invoice_status(self: _Entity, info: Info) -> InvoiceStatus | None:
+    return self.backing.answer(info, _invoice_status_read(readers_of(info)))
 
 
 def _invoice_lines(get: Fields) -> list[InvoiceLine]:
@@ -417,10 +421,19 @@ def _money(key: str, description: str) -> Any:
     """An amount of the invoice: null without the role to see amounts, and then answered
     without loading the document (it would be redacted anyway)."""
 
+    def read(get: Fields) -> Money | None:
+        return Money.of(get(key), get("currency"))
+
+    def at_hand_for(entity: _Entity, context: GraphContext) -> Money | object | None:
+        if not context.readers.scope.can_see_amounts:
+            return None
+        return entity.backing.at_hand(read)
+
+    @at_hand_in_request(at_hand_for)
     def amount(self: _Entity, info: Info) -> Money | None:
         if not readers_of(info).scope.can_see_amounts:
             return None
-        return self.backing.answer(info, lambda get: Money.of(get(key), get("currency")))
+        return self.backing.answer(info, read)
 
     return strawberry.field(resolver=amount, description=description)
 
