@@ -204,6 +204,17 @@ def _reader(field: StrawberryField) -> Read | None:
 class LeafExecutionContext(SubscriptionExecutionContext):
     """The schema's execution context: plain fields answered by their readers."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._subfields_memo: dict[tuple[int, int], tuple[FieldDetailsList, CollectedFields]] = {}
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        """A subscription event's executor, with a memo of its own (a shared one would grow
+        with every event, as ``SubscriptionExecutionContext`` explains for graphql-core's)."""
+        executor = super().build_per_event_executor(payload)
+        executor._subfields_memo = {}
+        return executor
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
@@ -262,6 +273,20 @@ class LeafExecutionContext(SubscriptionExecutionContext):
         nodes are the same objects each time) and the type. graphql-core collects them
         again for every request: 3 % of a tracking lookup's CPU. What is shared is only
         read by execution."""
+        # This execution's own memo first (graphql-core's, by the list's identity: every item
+        # of a list, every edge, asks again), then the one across requests.
+        memo = self._subfields_memo
+        memo_key = (id(return_type), id(field_details_list))
+        known = memo.get(memo_key)
+        if known is not None:
+            return known[1]
+        collected = self._remembered_subfields(return_type, field_details_list)
+        memo[memo_key] = (field_details_list, collected)  # the list kept: its id stays its own
+        return collected
+
+    def _remembered_subfields(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> CollectedFields:
         if len(field_details_list) != 1:
             return super().collect_subfields(return_type, field_details_list)
         details = field_details_list[0]
