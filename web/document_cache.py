@@ -49,18 +49,29 @@ from graphql import (
     specified_rules,
     validate,
 )
-from graphql.validation import OverlappingFieldsCanBeMergedRule
+from graphql.validation import (
+    NoUndefinedVariablesRule,
+    NoUnusedVariablesRule,
+    OverlappingFieldsCanBeMergedRule,
+    VariablesInAllowedPositionRule,
+)
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from caching.bounded_lru import BoundedLRU
 from web.field_merging import Merging, field_merging
+from web.variable_usages import KnownVariableFreeDefinitions
 
 #: New texts of at most this many tokens (as ``estimated_tokens`` counts them) are parsed and
 #: validated on the event loop: our clients' documents have at most 50, and handing one to a
 #: worker process costs more than checking it here. A larger new text is checked entirely
 #: in a worker (parse, screen and validation), so the event loop never parses it.
 INLINE_TOKENS: Final = 64
+
+#: The rules that ask the validation context for variable usages (``web.variable_usages``).
+_VARIABLE_RULES: Final = frozenset(
+    {NoUndefinedVariablesRule, NoUnusedVariablesRule, VariablesInAllowedPositionRule}
+)
 
 #: Anything that can start a GraphQL token. Every token holds at least one match and a
 #: match never spans two tokens, so the count is never below the parser's (a string or a
@@ -100,8 +111,12 @@ def validate_document(
     graphql-core's overlapping-fields rule, quadratic in fields sharing a response name, is
     settled first by a linear pass where it can be (``web.field_merging``): a document with
     certain conflicts is refused with them, unvalidated (it is invalid whatever else it
-    holds); one whose fields certainly merge is validated without the rule."""
+    holds); one whose fields certainly merge is validated without the rule. The rules that
+    ask for variable usages get those of definitions without a ``$`` at once
+    (``web.variable_usages``), not from a second walk of every fragment."""
     rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
+    if _VARIABLE_RULES & set(rules):
+        rules = (KnownVariableFreeDefinitions, *rules)
     if OverlappingFieldsCanBeMergedRule in rules:
         verdict = field_merging(schema, document, count_selections(document))
         if verdict.merging is Merging.CONFLICTING:
