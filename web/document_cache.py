@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from graphql import (
     ASTValidationRule,
@@ -60,6 +60,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from caching.bounded_lru import BoundedLRU
 from web.field_merging import Merging, field_merging
+from web.rule_methods import with_known_methods
 from web.variable_usages import KnownVariableFreeDefinitions
 
 #: New texts of at most this many tokens (as ``estimated_tokens`` counts them) are parsed and
@@ -113,7 +114,8 @@ def validate_document(
     certain conflicts is refused with them, unvalidated (it is invalid whatever else it
     holds); one whose fields certainly merge is validated without the rule. The rules that
     ask for variable usages get those of definitions without a ``$`` at once
-    (``web.variable_usages``), not from a second walk of every fragment."""
+    (``web.variable_usages``), not from a second walk of every fragment; and every rule finds
+    its visit methods once per class, not once per document (``web.rule_methods``)."""
     rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
     if _VARIABLE_RULES & set(rules):
         rules = (KnownVariableFreeDefinitions, *rules)
@@ -123,7 +125,9 @@ def validate_document(
             return verdict.errors(max_errors)
         if verdict.merging is Merging.MERGEABLE:
             rules = tuple(r for r in rules if r is not OverlappingFieldsCanBeMergedRule)
-    return validate(schema, document, rules, max_errors=max_errors)
+    # graphql-core calls each rule with the context; a wrapped rule is such a callable
+    wrapped = cast(list[type[ASTValidationRule]], [with_known_methods(r) for r in rules])
+    return validate(schema, document, wrapped, max_errors=max_errors)
 
 
 class TooManyTokens(Exception):
