@@ -25,17 +25,25 @@ What one run does:
 
 5. prints the victim's p50/p99/max per query for both phases, and each attacker's request
    count, p50/p99/max and how its requests were answered (status codes);
-6. phase "solo", per attacker: that attacker alone for ``--solo-seconds``, and the CPU time
-   the API's own process (the event loop) and its validation workers spent per request:
-   figures a busy machine inflates far less than latencies, since they exclude waiting.
+6. phase "solo", per attacker: that attacker alone (in a process of its own, as under
+   attack) for ``--solo-seconds``, and the CPU time the API's own process (the event loop)
+   and its validation workers spent per request: figures a busy machine inflates far less
+   than latencies, since they exclude waiting.
 
 Every phase also prints the CPU the API process and its workers used (from /proc).
 
 ``--check-cpu`` (no services needed) prints instead what checking one new hostile document
 costs a validation worker, in this process: parse, screen and validation
 (``DocumentCache.check_now``), and validation alone with graphql-core's rules as given and
-with the linear field-merging pass before them (``web.document_cache.validate_document``),
-rounds interleaved so that both see the same machine.
+as the API validates (``web.document_cache.validate_document``: the linear field-merging
+pass, variable usages known for definitions without one, rule methods found once per
+class), rounds interleaved so that both see the same machine; for the fields and fragments
+documents, and for fragments with a variable in every one (what an attacker would send to
+keep graphql-core's second walk of every fragment).
+
+``--profile DIR`` records py-spy's raw samples of the API process and its validation workers
+(``DIR/<attacker>.txt``, one collapsed stack per line) while each attacker runs alone;
+``--only-solo`` skips the victim's phases.
 
 ``--favour-api`` runs the API (and its validation fork server) and the victim's client at nice
 -10, the attackers at 0: on a machine shared with other work, that stands in for production,
@@ -165,6 +173,23 @@ def fragments_attack(n: int, _: str) -> Request:
         f"fragment F{count - 1} on Order {{ id }}"
     )
     return document, {}, {}
+
+
+def fragments_with_variables(n: int, _: str) -> Request:
+    """The fragments document with a variable in every fragment, so that graphql-core's
+    variable rules walk each fragment again (``web.variable_usages`` skips only definitions
+    without one): 24 fragments, as many as ``MAX_QUERY_TOKENS`` leaves room for
+    (``--check-cpu`` only)."""
+    count = 24
+    body = " ".join(
+        f"fragment F{i} on Order {{ id @include(if: $d) ...F{i + 1} ...F{i + 1} }}"
+        for i in range(count - 1)
+    )
+    document = (
+        f'query Q{n}($d: Boolean!) {{ order(id: "SO-0001") {{ ...F0 }} }} {body} '
+        f"fragment F{count - 1} on Order {{ id @include(if: $d) }}"
+    )
+    return document, {"d": True}, {}
 
 
 ATTACKERS: Final[dict[str, Callable[[int, str], Request]]] = {
@@ -379,8 +404,9 @@ def check_cpu(rounds: int = 15, documents: int = 40) -> None:
     )
     rules = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
     print(f"CPU per new document ({documents} documents x {rounds} rounds, median of rounds)")
-    for name in ("fields", "fragments"):
-        texts = [ATTACKERS[name](n, "")[0] for n in range(documents)]
+    kinds = {**ATTACKERS, "fragments+variables": fragments_with_variables}
+    for name in ("fields", "fragments", "fragments+variables"):
+        texts = [kinds[name](n, "")[0] for n in range(documents)]
         parsed = [parse(text) for text in texts]
         steps: dict[str, Callable[[int], object]] = {
             "whole check": functools.partial(
@@ -396,7 +422,7 @@ def check_cpu(rounds: int = 15, documents: int = 40) -> None:
         medians = _median_cpu(steps, rounds, documents)
         ratio = medians["with the linear pass"] / medians["graphql-core validation"]
         spent = ", ".join(f"{step} {ms:5.1f} ms" for step, ms in medians.items())
-        print(f"  {name:10s} {spent} (validation ratio {ratio:.2f})")
+        print(f"  {name:19s} {spent} (validation ratio {ratio:.2f})")
 
 
 def _median_cpu(

@@ -91,15 +91,19 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
-def _run(context_class: type[Any], case: dict[str, Any]) -> ExecutionResult:
-    schema = strawberry.Schema(query=_Query, execution_context_class=context_class)
-    leaf_fields.install(schema._schema, ["LeafItem"])
-    item = LeafItem(
+def _item(case: dict[str, Any]) -> LeafItem:
+    return LeafItem(
         stored=case["stored"],
         loaded=case.get("loaded", {}),
         plain=case["plain"],
         required=case["required"],
     )
+
+
+def _run(context_class: type[Any], case: dict[str, Any]) -> ExecutionResult:
+    schema = strawberry.Schema(query=_Query, execution_context_class=context_class)
+    leaf_fields.install(schema._schema, ["LeafItem"])
+    item = _item(case)
     root = _Query(items=[item, item])
     result = execute(schema._schema, parse(QUERY), root, executor_class=context_class)
     assert isinstance(result, ExecutionResult)
@@ -153,13 +157,7 @@ def _through_strawberry(
         query=_Query, execution_context_class=context_class, extensions=extensions
     )
     leaf_fields.install(schema._schema, ["LeafItem"])
-    item = LeafItem(
-        stored=case["stored"],
-        loaded=case.get("loaded", {}),
-        plain=case["plain"],
-        required=case["required"],
-    )
-    result = asyncio.run(schema.execute(QUERY, root_value=_Query(items=[item])))
+    result = asyncio.run(schema.execute(QUERY, root_value=_Query(items=[_item(case)])))
     return ExecutionResult(result.data, result.errors)
 
 
