@@ -61,7 +61,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from caching.bounded_lru import BoundedLRU
 from web.field_merging import Merging, field_merging
 from web.rule_methods import with_known_methods
-from web.variable_usages import KnownVariableFreeDefinitions
+from web.variable_usages import KnownVariableUsages
 
 #: New texts of at most this many tokens (as ``estimated_tokens`` counts them) are parsed and
 #: validated on the event loop: our clients' documents have at most 50, and handing one to a
@@ -113,12 +113,12 @@ def validate_document(
     settled first by a linear pass where it can be (``web.field_merging``): a document with
     certain conflicts is refused with them, unvalidated (it is invalid whatever else it
     holds); one whose fields certainly merge is validated without the rule. The rules that
-    ask for variable usages get those of definitions without a ``$`` at once
+    ask for variable usages get them from a walk of only the text that holds variables
     (``web.variable_usages``), not from a second walk of every fragment; and every rule finds
     its visit methods once per class, not once per document (``web.rule_methods``)."""
     rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
     if _VARIABLE_RULES & set(rules):
-        rules = (KnownVariableFreeDefinitions, *rules)
+        rules = (KnownVariableUsages, *rules)
     if OverlappingFieldsCanBeMergedRule in rules:
         verdict = field_merging(schema, document, count_selections(document))
         if verdict.merging is Merging.CONFLICTING:

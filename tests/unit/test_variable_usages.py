@@ -1,8 +1,10 @@
-"""Validation with ``KnownVariableFreeDefinitions`` first (``web.variable_usages``) reports
-exactly what graphql-core's rules report without it: the same errors, in the same order, at
-the same places, whatever the cap on errors. Hypothesis writes documents whose operations
-and fragments use defined, undefined and unused variables, or none, or a ``$`` inside a
-string; and the hostile document the pass exists for costs no second walk."""
+"""Validation with ``KnownVariableUsages`` first (``web.variable_usages``) reports exactly
+what graphql-core's rules report without it: the same errors, in the same order, at the same
+places, whatever the cap on errors; and each definition's usages are the validation
+context's own. Hypothesis writes documents whose operations and fragments use defined,
+undefined and unused variables, in arguments, lists, input objects and directives, or none,
+or a ``$`` inside a string; and the hostile documents the rule exists for are not walked
+again by the context."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from tests.unit.test_field_merging import TYPES
 from web.document_cache import validate_document
 from web.validation_pool import portal_graphql_schema
-from web.variable_usages import KnownVariableFreeDefinitions
+from web.variable_usages import KnownVariableUsages, variable_usages
 
 SCHEMA = build_schema(
     """
@@ -101,15 +103,20 @@ def _reported(text: str, rules: Any, max_errors: int) -> list[tuple[str, Any]]:
 @example("query { ...F0 } fragment F0 on Query { name(y: $u) }", 1)
 def test_validation_reports_what_graphql_core_reports(text: str, max_errors: int) -> None:
     assume_parses(text)
-    with_pass = _reported(text, [KnownVariableFreeDefinitions, *specified_rules], max_errors)
-    assert with_pass == _reported(text, specified_rules, max_errors)
+    with_rule = _reported(text, [KnownVariableUsages, *specified_rules], max_errors)
+    assert with_rule == _reported(text, specified_rules, max_errors)
+    document = parse(text)
+    context = ValidationContext(SCHEMA, document, graphql.TypeInfo(SCHEMA), lambda _: None)
+    ours = variable_usages(SCHEMA, document)
+    assert list(ours) == list(document.definitions)
+    for definition, usages in ours.items():
+        assert usages == context.get_variable_usages(definition)  # type: ignore[arg-type]
 
 
-def test_definitions_without_a_variable_are_not_walked_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The bench's "fragments" document (33 fragments, no variable) and one whose last
-    fragment uses a variable: only the definitions holding a ``$`` are walked."""
+def test_the_context_walks_no_definition_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench's "fragments" document (33 fragments, no variable), and 24 fragments with a
+    variable each (as many as ``MAX_QUERY_TOKENS`` allows): the context finds every
+    definition's usages known, and validation accepts both."""
     walked: list[str] = []
     original = ValidationContext.get_variable_usages
 
@@ -119,14 +126,17 @@ def test_definitions_without_a_variable_are_not_walked_again(
         return original(context, node)
 
     monkeypatch.setattr(ValidationContext, "get_variable_usages", counting)
-    body = " ".join(f"fragment F{i} on Order {{ id ...F{i + 1} ...F{i + 1} }}" for i in range(32))
-    last = "fragment F32 on Order { id }"
     schema = portal_graphql_schema()
-    plain = f'query Q {{ order(id: "SO-1") {{ ...F0 }} }} {body} {last}'
-    assert validate_document(schema, parse(plain), specified_rules) == []
-    assert walked == []
-    used = f'query Q($d: Boolean!) {{ order(id: "SO-1") {{ ...F0 }} }} {body} ' + last.replace(
-        "{ id }", "{ id @include(if: $d) }"
+    plain = " ".join(f"fragment F{i} on Order {{ id ...F{i + 1} ...F{i + 1} }}" for i in range(32))
+    plain = f'query Q {{ order(id: "SO-1") {{ ...F0 }} }} {plain} fragment F32 on Order {{ id }}'
+    used = " ".join(
+        f"fragment F{i} on Order {{ id @include(if: $d) ...F{i + 1} ...F{i + 1} }}"
+        for i in range(23)
     )
-    assert validate_document(schema, parse(used), specified_rules) == []
-    assert sorted(walked) == ["F32", "Q"]
+    used = (
+        f'query Q($d: Boolean!) {{ order(id: "SO-1") {{ ...F0 }} }} {used} '
+        "fragment F23 on Order { id @include(if: $d) }"
+    )
+    for text in (plain, used):
+        assert validate_document(schema, parse(text), specified_rules) == []
+    assert walked == []
