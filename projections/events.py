@@ -30,24 +30,10 @@ from typing import Any, Final, Literal
 import msgspec
 
 from observability.trace_context import parse_traceparent
+from projections import event_schema as schema
 from projections.event_fields import decode_hook
 from projections.event_reasons import reason
-from projections.event_schema import (
-    Envelope,
-    EventData,
-    FulfillmentProgressed,
-    InvoiceIssued,
-    InvoiceVoided,
-    OrderCancelled,
-    OrderSnapshot,
-    Payload,
-    PaymentRecorded,
-    PodCaptured,
-    ShipmentCancelled,
-    ShipmentMilestone,
-    ShipmentPlanned,
-    SourceStatusChanged,
-)
+from projections.event_schema import Envelope, EventData, Payload
 
 TopicKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
 EntityKindName = Literal["orders", "shipments", "invoices", "sources"]
@@ -135,20 +121,20 @@ def _event_type(topic_kind: TopicKind, payload: type[Payload]) -> _EventType:
     return _EventType(topic_kind, payload, decoder.decode)
 
 
-_ORDER_SNAPSHOT: Final = _event_type("orders", OrderSnapshot)
+_ORDER_SNAPSHOT: Final = _event_type("orders", schema.OrderSnapshot)
 _TYPES: Final[dict[str, _EventType]] = {
     ORDER_CREATED: _ORDER_SNAPSHOT,
     ORDER_UPDATED: _ORDER_SNAPSHOT,
-    ORDER_CANCELLED: _event_type("orders", OrderCancelled),
-    FULFILLMENT_PROGRESSED: _event_type("fulfillment", FulfillmentProgressed),
-    SHIPMENT_PLANNED: _event_type("shipments", ShipmentPlanned),
-    SHIPMENT_MILESTONE: _event_type("shipments", ShipmentMilestone),
-    SHIPMENT_POD_CAPTURED: _event_type("shipments", PodCaptured),
-    SHIPMENT_CANCELLED: _event_type("shipments", ShipmentCancelled),
-    INVOICE_ISSUED: _event_type("invoices", InvoiceIssued),
-    INVOICE_PAYMENT_RECORDED: _event_type("invoices", PaymentRecorded),
-    INVOICE_VOIDED: _event_type("invoices", InvoiceVoided),
-    SOURCE_STATUS_CHANGED: _event_type("source_status", SourceStatusChanged),
+    ORDER_CANCELLED: _event_type("orders", schema.OrderCancelled),
+    FULFILLMENT_PROGRESSED: _event_type("fulfillment", schema.FulfillmentProgressed),
+    SHIPMENT_PLANNED: _event_type("shipments", schema.ShipmentPlanned),
+    SHIPMENT_MILESTONE: _event_type("shipments", schema.ShipmentMilestone),
+    SHIPMENT_POD_CAPTURED: _event_type("shipments", schema.PodCaptured),
+    SHIPMENT_CANCELLED: _event_type("shipments", schema.ShipmentCancelled),
+    INVOICE_ISSUED: _event_type("invoices", schema.InvoiceIssued),
+    INVOICE_PAYMENT_RECORDED: _event_type("invoices", schema.PaymentRecorded),
+    INVOICE_VOIDED: _event_type("invoices", schema.InvoiceVoided),
+    SOURCE_STATUS_CHANGED: _event_type("source_status", schema.SourceStatusChanged),
 }
 
 #: Every event type this version decodes.
