@@ -55,10 +55,20 @@ def time_decoder(seed: int) -> dict[str, float]:
         return refused
 
     decode_all()
+    _clear_timestamp_cache()
     started = time.process_time()
     refused = decode_all()
     spent = time.process_time() - started
     return {"records": len(values), "refused": refused, "us_per_record": spent / len(values) * 1e6}
+
+
+def _clear_timestamp_cache() -> None:
+    """Start the timed pass with no parsed timestamps cached, as a new process would."""
+    try:
+        from projections.event_fields import parse_timestamp
+    except ImportError:  # a tree from before the cache (and before event_fields)
+        return
+    parse_timestamp.cache_clear()
 
 
 def run_child(tree: Path, seed: int) -> dict[str, float]:

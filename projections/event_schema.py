@@ -1,11 +1,11 @@
 """The contract's payloads (``events-v1.md``): each field declared once, with its rules.
 
 A payload is a msgspec struct: camelCase on the wire, snake_case in Python; an optional field
-may be absent or ``null`` (both mean "not given"); unknown extra fields are ignored (upstream
-may add fields without a new version); known fields are checked strictly (``40.0`` is not an
-integer, ``true`` is not a number). The field types of ``event_fields`` carry every rule a
-single field can break, and enumerations are the vocabularies of ``readmodel.documents``, so
-``events`` decodes and checks a record with these structs in one msgspec pass.
+is ``X | None = None`` (absent or ``null``); fields the struct does not name are ignored.
+The field types of ``event_fields`` carry every rule one field can break, and enumerations
+are the vocabularies of ``readmodel.documents``, so ``events`` decodes and checks a record
+against these structs in one msgspec pass (the decisions behind the rules are listed in
+``events``).
 
 What one field cannot say is declared here too and checked by ``events`` after decoding:
 ``unique_keys`` (items that must not repeat a key) and ``entity_field`` (the field naming

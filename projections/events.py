@@ -6,26 +6,33 @@ the offending field (``data.lines[3].quantity: expected integer, got string '5'`
 projector turns that reason into a dead letter, so nothing is dropped silently and
 consumption never stops.
 
-One msgspec pass decodes and checks the envelope, a second the payload its ``type`` names,
-against the declarations of ``event_schema`` (each field once, with its rules; the
-decisions where the contract is silent are written there and in ``event_fields``). A
-refused record's reason is worked out by ``event_reasons``. What no single field can say is
-checked after decoding, by the small functions below:
+Decisions where the contract is silent:
 
-* the items of a list that must not repeat a key (a line number, an SSCC) are distinct;
-* the snapshot's ``data.customerId`` equals the envelope's ``customerid`` and the entity id
-  in ``data`` equals ``subject``: a record contradicting itself about whose data it is must
-  not reach a tenant's documents;
-* ``datacontenttype``, when given, is ``application/json`` (parameters allowed).
+* Unknown extra fields are ignored (upstream may add fields without a new version); known
+  fields are type-checked strictly (``40.0`` is not an integer, ``true`` is not a number).
+* Optional fields may be absent or ``null``; both mean "not given".
+* Every timestamp must be RFC 3339 *with* an offset. It is converted to UTC and truncated to
+  milliseconds, the precision of BSON dates, so a stored value compares equal to the decoded
+  one after a round trip through MongoDB.
+* Amounts must be plain decimal strings (``"-12.50"``, ``"0"``): no exponent, no spaces, no
+  ``NaN``. Amounts are negative only for credits; the sign is kept.
+* The snapshot's ``data.customerId`` must equal the envelope's ``customerid`` and the entity
+  id in ``data`` must equal ``subject``: a record contradicting itself about whose data it is
+  must not reach a tenant's documents.
+* A key given twice counts the last time (as in ``json``), and each time must be valid.
 
-Duplicate keys: the last one counts, as in ``json``, but every occurrence must be valid.
+How: each payload is one msgspec struct (``event_schema``) whose annotations carry the rules
+of each field (``event_fields``); one msgspec pass decodes and checks the envelope, a second
+the payload its ``type`` names. What no single field can say (distinct keys, the agreement
+above, ``datacontenttype``) is checked after decoding by the small functions below, and a
+refused record's reason is worked out by ``event_reasons``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NoReturn
 
 import msgspec
 
@@ -171,7 +178,7 @@ def decode_event(value: bytes) -> Event:
         sequence=envelope.sequence,
         data=data,
         topic_kind=kind.topic_kind,
-        traceparent=_traceparent(envelope.traceparent),
+        traceparent=None if envelope.traceparent is None else _traceparent(envelope.traceparent),
     )
 
 
@@ -179,16 +186,20 @@ def _require_unique_keys(data: Payload) -> None:
     """The items of each of the payload's ``unique_keys`` lists repeat no key."""
     for items_field, key_field in data.unique_keys:
         items = getattr(data, items_field)
-        if not items:
-            continue
-        seen: set[Any] = set()
-        for index, item in enumerate(items):
-            key = getattr(item, key_field)
-            if key in seen:
-                where = f"data.{_wire_name(type(data), items_field)}[{index}]"
-                key_name = _wire_name(type(item), key_field)
-                raise InvalidEvent(f"{where}.{key_name}: duplicate {key!r}")
-            seen.add(key)
+        if items and len({getattr(item, key_field) for item in items}) < len(items):
+            _refuse_repeated_key(data, items_field, key_field)
+
+
+def _refuse_repeated_key(data: Payload, items_field: str, key_field: str) -> NoReturn:
+    seen: set[Any] = set()
+    for index, item in enumerate(getattr(data, items_field)):
+        key = getattr(item, key_field)
+        if key in seen:
+            where = f"data.{_wire_name(type(data), items_field)}[{index}]"
+            key_name = _wire_name(type(item), key_field)
+            raise InvalidEvent(f"{where}.{key_name}: duplicate {key!r}")
+        seen.add(key)
+    raise AssertionError("no repeated key")  # only called when a key repeats
 
 
 def _require_agreement(envelope: Envelope, data: Payload) -> None:
