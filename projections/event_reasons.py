@@ -32,7 +32,7 @@ class _NotAnObject(Exception):
     """The record is not a UTF-8 JSON object: the reason says which of the three."""
 
 
-def reason(value: bytes, error: msgspec.MsgspecError, schema: Any, at: str = "") -> str:
+def refusal_reason(value: bytes, error: msgspec.MsgspecError, schema: Any, at: str = "") -> str:
     """The reason ``value`` was refused with ``error`` while decoding ``schema``: the whole
     record, or (``at``) the value of one of its top-level keys."""
     try:
@@ -51,7 +51,7 @@ def reason(value: bytes, error: msgspec.MsgspecError, schema: Any, at: str = "")
     found = _locate(_type_info(schema), body.get(at) if at else body, steps)
     is_item = bool(steps) and steps[-1][1] is not None
     problem = _problem(*found, is_item=is_item) if found is not None else None
-    return f"{where}: {problem or message}"
+    return f"{where}: {problem or message}" if where else problem or message
 
 
 @functools.cache

@@ -39,7 +39,7 @@ import msgspec
 from observability.trace_context import parse_traceparent
 from projections import event_schema as schema
 from projections.event_fields import decode_hook
-from projections.event_reasons import reason
+from projections.event_reasons import refusal_reason
 from projections.event_schema import Envelope, EventData, Payload
 
 TopicKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
@@ -155,7 +155,7 @@ def decode_event(value: bytes) -> Event:
     try:
         envelope = _ENVELOPE.decode(value)
     except msgspec.MsgspecError as exc:
-        raise InvalidEvent(reason(value, exc, Envelope)) from None
+        raise InvalidEvent(refusal_reason(value, exc, Envelope)) from None
     kind = _TYPES.get(envelope.type)
     if kind is None:
         raise InvalidEvent(f"type: unknown event type {envelope.type!r}")
@@ -165,7 +165,7 @@ def decode_event(value: bytes) -> Event:
     try:
         data: EventData = kind.decode(envelope.data)
     except msgspec.MsgspecError as exc:
-        raise InvalidEvent(reason(value, exc, kind.payload, "data")) from None
+        raise InvalidEvent(refusal_reason(value, exc, kind.payload, "data")) from None
     _require_unique_keys(data)
     _require_agreement(envelope, data)
     return Event(
