@@ -121,9 +121,8 @@ def json_kind(value: Any) -> str:
     return "object"
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        raise TypeError("must not be null")
+def require_text(value: Any) -> str:
+    """``value`` as a non-empty string; TypeError/ValueError (the reason) otherwise."""
     if not isinstance(value, str):
         raise TypeError(f"expected string, got {json_kind(value)}")
     if not value:
@@ -132,7 +131,7 @@ def _text(value: Any) -> str:
 
 
 def _timestamp(value: Any) -> datetime:
-    text = _text(value)
+    text = require_text(value)
     try:
         return parse_timestamp(text)
     except ValueError as exc:
@@ -140,8 +139,6 @@ def _timestamp(value: Any) -> datetime:
 
 
 def _amount(value: Any) -> Decimal:
-    if value is None:
-        raise TypeError("must not be null")
     if not isinstance(value, str):
         raise TypeError(f"{_AMOUNT_EXPECTED}, got {json_kind(value)}")
     if not _DECIMAL.match(value):
@@ -150,7 +147,7 @@ def _amount(value: Any) -> Decimal:
 
 
 def _calendar_date(value: Any) -> str:
-    text = _text(value)
+    text = require_text(value)
     try:
         if not _DATE.match(text):
             raise ValueError

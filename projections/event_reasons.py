@@ -21,7 +21,7 @@ from typing import Any, Final
 import msgspec
 from msgspec import inspect as mi
 
-from projections.event_fields import decode_hook, json_kind
+from projections.event_fields import decode_hook, json_kind, require_text
 
 _AT: Final = re.compile(r"(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?", re.DOTALL)
 _STEP: Final = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
@@ -135,10 +135,9 @@ def _problem(
 
 
 def _string(info: mi.StrType, value: Any, what: str | None) -> str | None:
-    if not isinstance(value, str):
-        return f"expected string, got {json_kind(value)}"
-    if not value:
-        return "must not be empty"
+    problem = _text_problem(value)
+    if problem is not None:
+        return problem
     if info.max_length is not None and len(value) > info.max_length:
         return f"longer than {info.max_length} characters"
     if info.pattern is not None and not re.search(info.pattern, value):
@@ -165,10 +164,9 @@ def _number(info: mi.FloatType, value: Any, what: str | None) -> str | None:
 
 
 def _choice(info: mi.LiteralType, value: Any, what: str | None) -> str | None:
-    if not isinstance(value, str):
-        return f"expected string, got {json_kind(value)}"
-    if not value:
-        return "must not be empty"
+    problem = _text_problem(value)
+    if problem is not None:
+        return problem
     if value in info.values:
         return None
     if what is None and len(info.values) == 1:
@@ -191,8 +189,17 @@ def _object(info: mi.StructType, value: Any, what: str | None) -> str | None:
 
 
 def _converted(info: mi.CustomType, value: Any, what: str | None) -> str | None:
+    return _refusal_of(decode_hook, info.cls, value)
+
+
+def _text_problem(value: Any) -> str | None:
+    return _refusal_of(require_text, value)
+
+
+def _refusal_of(check: Callable[..., Any], *arguments: Any) -> str | None:
+    """The message with which ``check`` refuses ``arguments`` (None if it accepts them)."""
     try:
-        decode_hook(info.cls, value)
+        check(*arguments)
     except (TypeError, ValueError) as exc:
         return str(exc)
     return None
