@@ -43,12 +43,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeVar
 
-from projections.event_schema import Address
-from projections.events import (
-    Event,
+from projections.event_schema import (
+    Address,
     EventData,
     FulfillmentProgressed,
-    InvalidEvent,
     InvoiceIssued,
     InvoiceVoided,
     OrderCancelled,
@@ -60,6 +58,7 @@ from projections.events import (
     ShipmentPlanned,
     SourceStatusChanged,
 )
+from projections.events import Event, InvalidEvent
 from projections.status_mapping import StatusMapping
 from readmodel.documents import FULFILLMENT_STAGES, field_key
 
