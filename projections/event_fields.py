@@ -39,8 +39,11 @@ CountryCode = Annotated[
 CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z", description="an ISO 4217 code")]
 #: A finite number: JSON has no infinities, but ``1e400`` overflows to one.
 FiniteNumber = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
-PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-Count = Annotated[int, msgspec.Meta(ge=0)]
+#: The largest integer a BSON document holds (int64): a larger one could never be written, so
+#: it is refused here, as a dead letter, rather than failing every write of its batch.
+STORABLE_INT_MAX: Final = 2**63 - 1
+PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=STORABLE_INT_MAX)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=STORABLE_INT_MAX)]
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
@@ -79,6 +82,10 @@ _RFC3339: Final = re.compile(
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _DECIMAL: Final = re.compile(r"-?\d+(?:\.\d+)?\Z")
 _AMOUNT_EXPECTED: Final = 'expected a decimal string like "12.50"'
+#: Digits an amount may have, before and after the point together: what a decimal128 (MongoDB's
+#: decimal) holds. The reducers' arithmetic is exact up to far more (``reducers``), so no sum
+#: of payments is rounded; a longer amount is refused here rather than failing its batch.
+MAX_AMOUNT_DIGITS: Final = 34
 
 
 @functools.lru_cache(maxsize=1024)
@@ -143,6 +150,8 @@ def _amount(value: Any) -> Decimal:
         raise TypeError(f"{_AMOUNT_EXPECTED}, got {json_kind(value)}")
     if not _DECIMAL.match(value):
         raise ValueError(f"{_AMOUNT_EXPECTED}, got {value!r}")
+    if len(value) - value.count("-") - value.count(".") > MAX_AMOUNT_DIGITS:
+        raise ValueError(f"more than {MAX_AMOUNT_DIGITS} digits, got {value[:40]!r}")
     return Decimal(value)
 
 

@@ -150,6 +150,8 @@ def _integer(info: mi.IntType, value: Any, what: str | None) -> str | None:
         return f"expected integer, got {json_kind(value)}"
     if info.ge is not None and value < info.ge:
         return f"must be at least {info.ge}, got {value}"
+    if info.le is not None and value > info.le:
+        return f"must be at most {info.le} (what the store holds), got {value}"
     return None
 
 

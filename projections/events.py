@@ -16,6 +16,9 @@ Decisions where the contract is silent:
   one after a round trip through MongoDB.
 * Amounts must be plain decimal strings (``"-12.50"``, ``"0"``): no exponent, no spaces, no
   ``NaN``. Amounts are negative only for credits; the sign is kept.
+* Where the contract sets no upper bound, the store does: integers above 2**63 - 1 (BSON's
+  int64) and amounts of more than 34 digits (a decimal128's) are refused, so that such a
+  record becomes a dead letter instead of a batch whose writes fail on every retry.
 * The snapshot's ``data.customerId`` must equal the envelope's ``customerid`` and the entity
   id in ``data`` must equal ``subject``: a record contradicting itself about whose data it is
   must not reach a tenant's documents.

@@ -191,6 +191,8 @@ def test_a_duplicated_key_counts_once_the_last_time() -> None:
         ('"lat":33.75', '"lat":' + "9" * 400, "data.location.lat: expected a finite number"),
         ('"Atlanta"', '"\\ud800"', "not JSON"),
         ('"sequence":3', '"sequence":3,"sequence":true', "sequence: expected integer, got boolean"),
+        # What the store cannot hold is a dead letter, not a batch whose every write fails.
+        ('"sequence":3', '"sequence":9223372036854775808', "sequence: must be at most 92233"),
     ],
 )
 def test_edges_where_json_and_msgspec_differ(replace: str, by: str, reason: str) -> None:
@@ -198,6 +200,16 @@ def test_edges_where_json_and_msgspec_differ(replace: str, by: str, reason: str)
     assert replace in text
     result = outcome(text.replace(replace, by, 1).encode())
     assert isinstance(result, str) and result.startswith(f"refused: {reason}"), result
+
+
+def test_an_amount_longer_than_a_decimal128_is_refused_and_one_as_long_accepted() -> None:
+    body = copy.deepcopy(BODIES["invoice-issued.json"])
+    body["data"]["tax"] = "-" + "1" * 32 + ".25"
+    decoded = decode_event(json.dumps(body).encode()).data
+    assert isinstance(decoded, InvoiceIssued) and decoded.tax == Decimal(body["data"]["tax"])
+    body["data"]["tax"] = "1" * 33 + ".25"
+    result = outcome(json.dumps(body).encode())
+    assert isinstance(result, str) and result.startswith("refused: data.tax: more than 34 digits")
 
 
 def test_duplicate_keys_name_the_repeated_item() -> None:
