@@ -30,10 +30,12 @@ Every other case goes to graphql-core's ``execute_field`` unchanged, before anyt
 field is answered: a value not at hand, null for a non-null field (or a non-null item), a
 value that is not a list where a list is due, an item graphql-core would treat specially
 (an exception, an awaitable) or whose ``is_type_of`` check is not certain to pass, a reader
-or a coercion that raises, incremental delivery, or a schema with middleware (Strawberry
-extensions with ``resolve`` hooks). graphql-core then calls the field's real resolver, so
-errors, their paths and messages, null propagation and masking are exactly what they were;
-the readers are pure, so calling one twice only costs time.
+or a coercion that raises, incremental delivery, or a request with middleware (a Strawberry
+extension with a ``resolve`` hook; Strawberry hands every request a middleware manager, an
+empty one when no extension has such a hook, and an empty one wraps nothing). graphql-core
+then calls the field's real resolver, so errors, their paths and messages, null
+propagation and masking are exactly what they were; the readers are pure, so calling one
+twice only costs time.
 """
 
 from __future__ import annotations
@@ -227,7 +229,7 @@ class LeafExecutionContext(SubscriptionExecutionContext):
         field is answered here (see the module's docstring) unless its value is not one
         this module completes, in which case graphql-core's ``execute_field`` runs it."""
         plain: dict[str, Plain] | None = parent_type.extensions.get(_KEY)
-        if not plain or self.middleware_manager is not None or position_context is not None:
+        if not plain or _has_middleware(self) or position_context is not None:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -423,6 +425,14 @@ def _plain_selection(
             ):
                 return False
     return True
+
+
+def _has_middleware(context: LeafExecutionContext) -> bool:
+    """Whether any resolver is wrapped. Strawberry hands graphql-core a ``MiddlewareManager``
+    for every request, empty unless an extension implements ``resolve``; an empty one wraps
+    nothing (graphql-core returns the resolver itself), so it leaves the leaves plain."""
+    manager = context.middleware_manager
+    return manager is not None and bool(manager.middlewares)
 
 
 async def _gathered(results: Any, awaitable: list[Any]) -> Any:

@@ -9,11 +9,12 @@ import asyncio
 import inspect
 from collections.abc import Awaitable
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import strawberry
-from graphql import ExecutionResult, execute, parse
+from graphql import ExecutionResult, GraphQLResolveInfo, execute, parse
+from strawberry.extensions import SchemaExtension
 
 from graph import leaf_fields
 from graph.leaf_fields import NOT_AT_HAND, LeafExecutionContext, at_hand, at_hand_in_request
@@ -93,15 +94,19 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
-def _run(context_class: type[Any], case: dict[str, Any]) -> ExecutionResult:
-    schema = strawberry.Schema(query=_Query, execution_context_class=context_class)
-    leaf_fields.install(schema._schema, ["LeafItem"])
-    item = LeafItem(
+def _item(case: dict[str, Any]) -> LeafItem:
+    return LeafItem(
         stored=case["stored"],
         loaded=case.get("loaded", {}),
         plain=case["plain"],
         required=case["required"],
     )
+
+
+def _run(context_class: type[Any], case: dict[str, Any]) -> ExecutionResult:
+    schema = strawberry.Schema(query=_Query, execution_context_class=context_class)
+    leaf_fields.install(schema._schema, ["LeafItem"])
+    item = _item(case)
     root = _Query(items=[item, item])
     result = execute(schema._schema, parse(QUERY), root, executor_class=context_class)
     assert isinstance(result, ExecutionResult)
@@ -177,7 +182,8 @@ def _boxes_at_hand(source: Parent) -> Any:
 @at_hand(_boxes_at_hand)
 def _boxes(self: Parent, info: strawberry.Info) -> list[Box]:
     CALLS.append("boxes")
-    return self.stored.get("boxes", self.loaded.get("boxes"))  # type: ignore[no-any-return]
+    boxes: list[Box] = self.stored.get("boxes", self.loaded.get("boxes", []))
+    return boxes
 
 
 @at_hand_in_request(lambda source, context: context.get(source.key, NOT_AT_HAND))
@@ -355,7 +361,7 @@ def _execute_document(document: Any, variables: dict[str, Any]) -> ExecutionResu
             variables,
             executor_class=LeafExecutionContext,
         )
-        return await outcome if inspect.isawaitable(outcome) else outcome  # type: ignore[no-any-return]
+        return await outcome if inspect.isawaitable(outcome) else outcome
 
     return asyncio.run(run())
 
@@ -373,7 +379,7 @@ DIRECTIVES = parse(
 @pytest.mark.parametrize("first", [True, False])
 def test_a_selection_with_directives_is_collected_again_for_each_request(first: bool) -> None:
     """The same parsed document, with variables that change what @skip and @include keep."""
-    expected = {
+    expected: dict[bool, dict[str, Any]] = {
         True: {"box": {"content": "c", "maybe": None}, "mustChild": {"name": "c", "must": "m"}},
         False: {"box": {"content": "c"}, "mustChild": {"name": "c"}},
     }
@@ -390,7 +396,7 @@ def test_a_plain_selection_of_a_known_document_is_collected_once(
     import graphql.execution.executor as executor
 
     collected: list[str] = []
-    collect = executor.collect_subfields
+    collect = executor.collect_subfields  # type: ignore[attr-defined]
 
     def counted(schema: Any, fragments: Any, variables: Any, operation: Any, *rest: Any) -> Any:
         collected.append(rest[0].name)
@@ -406,3 +412,58 @@ def test_a_plain_selection_of_a_known_document_is_collected_once(
     assert collected == [], "a known document's plain selections were collected again"
     _execute_document(parse(OBJECT_QUERY), {})  # the same text parsed again: new nodes
     assert "Child" in collected
+
+
+class _Resolving(SchemaExtension):
+    """An extension with a ``resolve`` hook: it must see every field, leaves included."""
+
+    seen: ClassVar[list[str]] = []
+
+    def resolve(
+        self, _next: Any, root: Any, info: GraphQLResolveInfo[Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        self.seen.append(info.field_name)
+        return _next(root, info, *args, **kwargs)
+
+
+def _through_strawberry(
+    extensions: list[Any],
+    case: dict[str, Any],
+    context_class: type[Any] = LeafExecutionContext,
+) -> ExecutionResult:
+    """The case executed as the API executes it: ``strawberry.Schema.execute`` (which hands
+    graphql-core a middleware manager on every request, empty without ``resolve`` hooks)."""
+    schema = strawberry.Schema(
+        query=_Query, execution_context_class=context_class, extensions=extensions
+    )
+    leaf_fields.install(schema._schema, ["LeafItem"])
+    result = asyncio.run(schema.execute(QUERY, root_value=_Query(items=[_item(case)])))
+    return ExecutionResult(result.data, result.errors)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_through_strawberry_the_response_is_graphql_cores(name: str) -> None:
+    expected = _through_strawberry([], CASES[name], SubscriptionExecutionContext)
+    got = _through_strawberry([], CASES[name])
+    assert got.data == expected.data
+    assert [e.formatted for e in got.errors or []] == [e.formatted for e in expected.errors or []]
+
+
+def test_through_strawberry_a_value_at_hand_skips_the_resolver() -> None:
+    CALLS.clear()
+    result = _through_strawberry([], CASES["all at hand"])
+    assert result.data == {
+        "items": [
+            {"plain": "p", "required": "r", "text": "t", "must": "m", "colour": None, "number": 3}
+        ]
+    }
+    assert CALLS == []
+
+
+def test_an_extension_resolving_fields_sees_every_leaf() -> None:
+    CALLS.clear()
+    _Resolving.seen.clear()
+    result = _through_strawberry([_Resolving], CASES["all at hand"])
+    assert result.errors is None
+    assert {"plain", "required", "text", "must", "colour", "number"} <= set(_Resolving.seen)
+    assert sorted(set(CALLS)) == ["colour", "must", "number", "text"]
