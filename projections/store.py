@@ -346,9 +346,10 @@ class ProjectionStore:
             )
         )
         # Nobody wrote a landed document between the batch's read and this write (that is
-        # what landing means), so it is ``seen`` with the update applied.
+        # what landing means), so it is ``seen`` with the update applied; ``seen`` is as
+        # stored already (read, or kept from a write), the values set are made so.
         stored = {
-            write.doc_id: self.as_stored(updated(write.seen, update))
+            write.doc_id: updated(write.seen, {**update, "$set": self.as_stored(update["$set"])})
             for write, update in zip(writes, updates, strict=True)
             if write.doc_id not in missed
         }
