@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey
-from projections.events import Event, ShipmentCancelled, ShipmentMilestone
+from projections.event_schema import ShipmentCancelled, ShipmentMilestone
+from projections.events import Event
 from projections.summaries import summarize
 from readmodel import documents
 from readmodel.changes import ShipmentChange

@@ -1,52 +1,85 @@
-"""The contract's JSON shapes as msgspec schemas: the decoder's fast path.
+"""The contract's payloads (``events-v1.md``): each field declared once, with its rules.
 
-``msgspec`` parses a record and checks types, presence, emptiness, lengths, minimums and
-patterns in one pass in C, several times faster than walking a ``json.loads`` result in
-Python. It cannot say *why* a record is refused the way a dead letter should
-(``data.lines[3].quantity: expected integer``), so it is only a fast path:
-``events.decode_event`` takes its result when it accepts a record and asks the
-field-by-field reader (``events.decode_event_checked``) when it does not. For that to be
-exact, every schema here accepts no more than that reader does (strict types: ``true`` is
-not an integer, ``3.0`` is not an integer, ``1e400`` is out of range; duplicate keys count
-the last time, as in ``json``); what a schema cannot express (timestamps, calendar dates,
-choices, distinct keys, the envelope's agreement with ``data``) is checked when ``events``
-builds the typed event. ``tests/unit/test_events_fast_path.py`` holds the two to the same
-answers.
+A payload is a msgspec struct: camelCase on the wire, snake_case in Python; an optional field
+is ``X | None = None`` (absent or ``null``); fields the struct does not name are ignored.
+The field types of ``event_fields`` carry every rule one field can break, and enumerations
+are the vocabularies of ``readmodel.documents``, so ``events`` decodes and checks a record
+against these structs in one msgspec pass (the decisions behind the rules are listed in
+``events``).
 
-The nested pieces that need no conversion (addresses, lines, carriers, locations) are the
-typed payloads themselves; the top-level ``data`` objects carry timestamps and amounts as
-text, which ``events`` parses.
+What one field cannot say is declared here too and checked by ``events`` after decoding:
+``unique_keys`` (items that must not repeat a key) and ``entity_field`` (the field naming
+the entity, which must equal the envelope's ``subject``).
 """
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, TypeAlias
 
 import msgspec
 
-#: A non-empty string (the contract has no optional empty strings).
-Text = Annotated[str, msgspec.Meta(min_length=1)]
-CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
-CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")]
-#: A plain decimal string: no exponent, no spaces, no ``NaN`` (``events._DECIMAL``).
-AmountText = Annotated[str, msgspec.Meta(pattern=r"^-?\d+(?:\.\d+)?\Z")]
-DateText = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}\Z")]
-#: A finite number: JSON has no infinities, but ``1e400`` overflows to one.
-FiniteNumber = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
-PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-Count = Annotated[int, msgspec.Meta(ge=0)]
+from projections.event_fields import (
+    Amount,
+    CalendarDate,
+    Count,
+    CountryCode,
+    CurrencyCode,
+    EventId,
+    FiniteNumber,
+    PositiveInt,
+    Text,
+    Timestamp,
+)
+from readmodel.documents import (
+    CHARGE_TYPES,
+    DECLARED_STATUSES,
+    FULFILLMENT_STAGES,
+    ORDER_TYPES,
+    TRANSPORT_MODES,
+)
 
 
-class _Payload(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
-    """A piece of ``data``: camelCase on the wire, snake_case in Python; an optional field
-    may be absent or null (the default)."""
+def _one_of(vocabulary: tuple[str, ...]) -> Any:
+    """A string field that must be one of ``vocabulary`` (described in its order)."""
+    described = msgspec.Meta(description=f"one of {', '.join(vocabulary)}")
+    return Annotated[Literal[vocabulary], described]
 
 
-# --- nested pieces, used as they are ------------------------------------------------------
+if TYPE_CHECKING:
+    # The vocabularies are tuples, so only ``str`` can be said statically.
+    OrderType: TypeAlias = str
+    ChargeType: TypeAlias = str
+    DeclaredStatus: TypeAlias = str
+    FulfillmentStage: TypeAlias = str
+    TransportMode: TypeAlias = str
+else:
+    OrderType = _one_of(ORDER_TYPES)
+    ChargeType = _one_of(CHARGE_TYPES)
+    DeclaredStatus = _one_of(DECLARED_STATUSES)
+    FulfillmentStage = _one_of(FULFILLMENT_STAGES)
+    TransportMode = _one_of(TRANSPORT_MODES)
+
+MAX_ORDER_LINES: Final = 2000
 
 
-class Address(_Payload, frozen=True, kw_only=True):
+class Piece(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
+    """A JSON object of the contract, whole or nested."""
+
+
+class Payload(Piece, frozen=True, kw_only=True):
+    """A whole ``data`` object."""
+
+    #: The attribute naming the entity; it must equal the envelope's ``subject``.
+    entity_field: ClassVar[str]
+    #: ``(items, key)`` pairs: the items of list ``items`` (when given) must not repeat
+    #: their ``key`` (a line number, an SSCC).
+    unique_keys: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+
+# --- nested pieces ------------------------------------------------------------------------
+
+
+class Address(Piece, frozen=True, kw_only=True):
     line1: Text
     line2: Text | None = None
     city: Text
@@ -55,18 +88,18 @@ class Address(_Payload, frozen=True, kw_only=True):
     country_code: CountryCode
 
 
-class ShipFrom(_Payload, frozen=True, kw_only=True):
+class ShipFrom(Piece, frozen=True, kw_only=True):
     warehouse_id: Text
     name: Text
     address: Address
 
 
-class ShipTo(_Payload, frozen=True, kw_only=True):
+class ShipTo(Piece, frozen=True, kw_only=True):
     name: Text
     address: Address
 
 
-class OrderLine(_Payload, frozen=True, kw_only=True):
+class OrderLine(Piece, frozen=True, kw_only=True):
     line_number: PositiveInt
     sku: Text
     description: Text
@@ -74,23 +107,23 @@ class OrderLine(_Payload, frozen=True, kw_only=True):
     uom: Text
 
 
-class HandlingUnit(_Payload, frozen=True, kw_only=True):
+class HandlingUnit(Piece, frozen=True, kw_only=True):
     sscc: Text
     weight_kg: FiniteNumber
 
 
-class FulfillmentLineProgress(_Payload, frozen=True, kw_only=True):
+class FulfillmentLineProgress(Piece, frozen=True, kw_only=True):
     line_number: PositiveInt
     quantity_picked: Count | None = None
     quantity_shipped: Count | None = None
 
 
-class Carrier(_Payload, frozen=True, kw_only=True):
+class Carrier(Piece, frozen=True, kw_only=True):
     scac: Text
     name: Text
 
 
-class Location(_Payload, frozen=True, kw_only=True):
+class Location(Piece, frozen=True, kw_only=True):
     city: Text
     region: Text | None = None
     country_code: CountryCode
@@ -98,129 +131,173 @@ class Location(_Payload, frozen=True, kw_only=True):
     lon: FiniteNumber | None = None
 
 
-class _Wire(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
-    """A top-level ``data`` object as sent, before its timestamps and amounts are parsed."""
+class InvoiceLine(Piece, frozen=True, kw_only=True):
+    description: Text
+    charge_type: ChargeType
+    amount: Amount
+    order_id: Text | None = None
+    shipment_id: Text | None = None
 
 
-class OrderSnapshotWire(_Wire, frozen=True, kw_only=True):
+# --- payloads -----------------------------------------------------------------------------
+
+
+class OrderSnapshot(Payload, frozen=True, kw_only=True):
+    """``logistics.order.created.v1`` and ``logistics.order.updated.v1``: the full order."""
+
+    entity_field = "order_id"
+    unique_keys = (("lines", "line_number"),)
+
     order_id: Text
     customer_id: Text
     customer_reference: Text
-    order_type: Text
-    ordered_at: Text
-    requested_delivery_date: DateText
+    order_type: OrderType
+    ordered_at: Timestamp
+    requested_delivery_date: CalendarDate
     ship_from: ShipFrom
     ship_to: ShipTo
-    lines: Annotated[tuple[OrderLine, ...], msgspec.Meta(min_length=1, max_length=2000)]
+    lines: Annotated[tuple[OrderLine, ...], msgspec.Meta(min_length=1, max_length=MAX_ORDER_LINES)]
 
 
-class OrderCancelledWire(_Wire, frozen=True, kw_only=True):
+class OrderCancelled(Payload, frozen=True, kw_only=True):
+    entity_field = "order_id"
+
     order_id: Text
     reason: Text
-    cancelled_at: Text
+    cancelled_at: Timestamp
 
 
-class FulfillmentProgressedWire(_Wire, frozen=True, kw_only=True):
+class FulfillmentProgressed(Payload, frozen=True, kw_only=True):
+    entity_field = "order_id"
+    unique_keys = (("handling_units", "sscc"), ("lines", "line_number"))
+
     order_id: Text
     warehouse_id: Text
-    stage: Text
-    occurred_at: Text
+    stage: FulfillmentStage
+    occurred_at: Timestamp
     shipment_id: Text | None = None
     handling_units: tuple[HandlingUnit, ...] | None = None
     lines: tuple[FulfillmentLineProgress, ...] | None = None
 
 
-class ShipmentPlannedWire(_Wire, frozen=True, kw_only=True):
+class ShipmentPlanned(Payload, frozen=True, kw_only=True):
+    """``logistics.shipment.planned.v1``: the full shipment plan, re-sent on changes."""
+
+    entity_field = "shipment_id"
+
     shipment_id: Text
     customer_id: Text
     order_ids: tuple[Text, ...]
-    mode: Text
+    mode: TransportMode
     carrier: Carrier
     tracking_number: Text
     origin: Address
     destination: Address
-    planned_pickup_at: Text
-    planned_delivery_at: Text
+    planned_pickup_at: Timestamp
+    planned_delivery_at: Timestamp
     service_level: Text
 
 
-class ShipmentMilestoneWire(_Wire, frozen=True, kw_only=True):
+class ShipmentMilestone(Payload, frozen=True, kw_only=True):
+    entity_field = "shipment_id"
+
     shipment_id: Text
     milestone_id: Text
     status_code: Text
     reason_code: Text | None = None
-    occurred_at: Text
+    occurred_at: Timestamp
     location: Location | None = None
-    estimated_delivery_at: Text | None = None
+    estimated_delivery_at: Timestamp | None = None
     signed_by: Text | None = None
 
 
-class PodCapturedWire(_Wire, frozen=True, kw_only=True):
+class PodCaptured(Payload, frozen=True, kw_only=True):
+    entity_field = "shipment_id"
+
     shipment_id: Text
     signed_by: Text
-    captured_at: Text
+    captured_at: Timestamp
     document_url: Text
 
 
-class ShipmentCancelledWire(_Wire, frozen=True, kw_only=True):
+class ShipmentCancelled(Payload, frozen=True, kw_only=True):
+    entity_field = "shipment_id"
+
     shipment_id: Text
     reason: Text
-    cancelled_at: Text
+    cancelled_at: Timestamp
 
 
-class InvoiceLineWire(_Wire, frozen=True, kw_only=True):
-    description: Text
-    charge_type: Text
-    amount: AmountText
-    order_id: Text | None = None
-    shipment_id: Text | None = None
+class InvoiceIssued(Payload, frozen=True, kw_only=True):
+    """``logistics.invoice.issued.v1``: the full invoice."""
 
+    entity_field = "invoice_id"
 
-class InvoiceIssuedWire(_Wire, frozen=True, kw_only=True):
     invoice_id: Text
     customer_id: Text
     invoice_number: Text
-    issued_at: Text
-    due_date: DateText
+    issued_at: Timestamp
+    due_date: CalendarDate
     currency: CurrencyCode
-    lines: tuple[InvoiceLineWire, ...]
-    subtotal: AmountText
-    tax: AmountText
-    total: AmountText
+    lines: tuple[InvoiceLine, ...]
+    subtotal: Amount
+    tax: Amount
+    total: Amount
     document_url: Text
 
 
-class PaymentRecordedWire(_Wire, frozen=True, kw_only=True):
+class PaymentRecorded(Payload, frozen=True, kw_only=True):
+    entity_field = "invoice_id"
+
     invoice_id: Text
     payment_id: Text
-    amount: AmountText
-    paid_at: Text
+    amount: Amount
+    paid_at: Timestamp
 
 
-class InvoiceVoidedWire(_Wire, frozen=True, kw_only=True):
+class InvoiceVoided(Payload, frozen=True, kw_only=True):
+    entity_field = "invoice_id"
+
     invoice_id: Text
     reason: Text
-    voided_at: Text
+    voided_at: Timestamp
 
 
-class SourceStatusChangedWire(_Wire, frozen=True, kw_only=True):
+class SourceStatusChanged(Payload, frozen=True, kw_only=True):
+    entity_field = "source"
+
     source: Text
-    status: Text
+    status: DeclaredStatus
     message: Text | None = None
-    expected_back_at: Text | None = None
+    expected_back_at: Timestamp | None = None
 
 
-class EnvelopeWire(msgspec.Struct, frozen=True, kw_only=True):
+EventData = (
+    OrderSnapshot
+    | OrderCancelled
+    | FulfillmentProgressed
+    | ShipmentPlanned
+    | ShipmentMilestone
+    | PodCaptured
+    | ShipmentCancelled
+    | InvoiceIssued
+    | PaymentRecorded
+    | InvoiceVoided
+    | SourceStatusChanged
+)
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     """The CloudEvents envelope; ``data`` is kept raw until ``type`` says what it is (a
     tagged union would pick the class by the first ``type`` key, ``json`` by the last)."""
 
     specversion: Literal["1.0"]
     type: Text
     datacontenttype: Text | None = None
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    id: EventId
     source: Text
     subject: Text
-    time: Text
+    time: Timestamp
     customerid: Text
     sequence: PositiveInt
     data: msgspec.Raw

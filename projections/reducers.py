@@ -40,15 +40,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any, Final, Literal, TypeVar
 
-from projections.event_schema import Address
-from projections.events import (
-    Event,
+from projections.event_schema import (
+    Address,
     EventData,
     FulfillmentProgressed,
-    InvalidEvent,
     InvoiceIssued,
     InvoiceVoided,
     OrderCancelled,
@@ -60,6 +58,7 @@ from projections.events import (
     ShipmentPlanned,
     SourceStatusChanged,
 )
+from projections.events import Event, InvalidEvent
 from projections.status_mapping import StatusMapping
 from readmodel.documents import FULFILLMENT_STAGES, field_key
 
@@ -524,6 +523,11 @@ def _finish_shipment(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
 # --- invoices -----------------------------------------------------------------------------
 
 _INVOICE_STATE: Final = "_invoiceState"
+#: Arithmetic on amounts: exact for what the decoder lets through (at most
+#: ``event_fields.MAX_AMOUNT_DIGITS`` digits, so sums and differences of up to 34 integer and
+#: 34 fractional digits, with room for any count of payments), where the default context's
+#: 28 digits would round a sum or refuse to quantize it and fail the batch.
+_EXACT: Final = Context(prec=100)
 #: Decimal places used for amounts before the invoice (and so its currency scale) is known.
 _DEFAULT_SCALE: Final = 2
 
@@ -606,8 +610,11 @@ def _finish_invoice(doc: Doc, state: Doc) -> None:
     amounts = [Decimal(p["amount"]) for p in payments]
     base_scale = _DEFAULT_SCALE if total is None else _scale(total)
     scale = max([base_scale, *(_scale(a) for a in amounts)])
-    paid = sum(amounts, Decimal(0))
-    balance = None if total is None else total - paid
+    with localcontext(_EXACT):
+        paid = sum(amounts, Decimal(0))
+        balance = None if total is None else total - paid
+        paid_text = _plain(paid, scale)
+        balance_text = None if balance is None else _plain(balance, scale)
     if doc["voided"]:
         status = "VOID"
     elif balance is not None and balance <= 0:
@@ -615,8 +622,8 @@ def _finish_invoice(doc: Doc, state: Doc) -> None:
     else:
         status = "OPEN"
     doc["payments"] = payments
-    doc["amountPaid"] = _plain(paid, scale)
-    doc["balance"] = None if balance is None else _plain(balance, scale)
+    doc["amountPaid"] = paid_text
+    doc["balance"] = balance_text
     doc["status"] = status
     doc[_INVOICE_STATE] = state
 

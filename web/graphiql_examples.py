@@ -3,7 +3,8 @@
 Keep each one valid against the schema and within the default query limits:
 ``tests/unit/test_web_graphiql.py`` validates every example and computes its cost, so an
 example that drifts from the schema fails the build rather than a customer's first try.
-Append new examples to ``build_examples``; the first is the tab GraphiQL shows on first visit.
+The operations are data, in ``graphiql_examples.toml`` beside this module, in tab order (the
+first is the tab GraphiQL shows on first visit); append new examples there.
 
 The values the examples look up (a tracking number, a customer, a search text) are variables,
 so a first run finds something: ``scripts/demo`` picks them from the world it loaded (the
@@ -16,8 +17,10 @@ exist in every seeded world, the tracking number only in the one it was taken fr
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 from pydantic import Field
@@ -30,6 +33,12 @@ class Example:
     title: str
     query: str
     variables: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: The example operations as written in the data file, loaded once.
+_TABS: Final[list[dict[str, Any]]] = tomllib.loads(
+    Path(__file__).with_name("graphiql_examples.toml").read_text(encoding="utf-8")
+)["examples"]
 
 
 class ExampleValues(EnvSettings):
@@ -48,135 +57,14 @@ def build_examples(values: ExampleValues) -> list[Example]:
     """The example tabs, looking up ``values``."""
     return [
         Example(
-            title="Track a shipment by its tracking number",
-            query="""
-query TrackShipment($trackingNumber: String!) {
-  shipmentByTrackingNumber(trackingNumber: $trackingNumber) {
-    id
-    customerId
-    status
-    carrier { scac name }
-    trackingNumber
-    origin { city countryCode }
-    destination { city countryCode }
-    eta
-    deliveredAt
-    milestones {
-      occurredAt
-      status
-      rawCode
-      location { city countryCode }
-    }
-    proofOfDelivery { signedBy capturedAt }
-    lastUpdatedAt
-  }
-}
-""",
-            variables={"trackingNumber": values.tracking_number},
-        ),
-        Example(
-            title="A customer's open orders with their shipments",
-            query="""
-query OpenOrders($customerId: String) {
-  orders(
-    filter: { customerId: $customerId, statuses: [OPEN, IN_FULFILLMENT] }
-    first: 10
-  ) {
-    totalCount
-    edges {
-      node {
-        id
-        customerReference
-        status
-        fulfillmentStage
-        requestedDeliveryDate
-        shipToName
-        shipments {
-          id
-          status
-          carrier { name }
-          trackingNumber
-          eta
-        }
-      }
-    }
-    pageInfo { hasNextPage endCursor }
-  }
-}
-""",
-            variables={"customerId": values.customer_id},
-        ),
-        Example(
-            title="Overdue invoices (finance role)",
-            query="""
-query OverdueInvoices($customerId: String) {
-  invoices(filter: { customerId: $customerId, statuses: [OVERDUE] }, first: 20) {
-    totalCount
-    nodes {
-      invoiceNumber
-      issuedAt
-      dueDate
-      total { amount currency }
-      balance { amount currency }
-      orders { id customerReference }
-    }
-  }
-}
-""",
-            variables={"customerId": values.customer_id},
-        ),
-        Example(
-            title="Support: search shipments across customers (audited)",
-            query="""
-query SupportSearch($text: String!) {
-  searchShipments(text: $text, crossCustomer: true, first: 10) {
-    totalCount
-    nodes {
-      id
-      customerId
-      status
-      trackingNumber
-      destination { city countryCode }
-    }
-  }
-}
-""",
-            variables={"text": values.search_text},
-        ),
-        Example(
-            title="Live milestones (subscription over WebSocket)",
-            query="""
-subscription LiveMilestones($customerId: String) {
-  milestoneFeed(customerId: $customerId) {
-    cursor
-    customerId
-    shipmentId
-    trackingNumber
-    status
-    milestone { occurredAt rawCode location { city } }
-    projectedAt
-  }
-}
-""",
-            variables={"customerId": values.customer_id},
-        ),
-        Example(
-            title="Data freshness per upstream system",
-            query="""
-query DataFreshness {
-  dataFreshness {
-    source
-    status
-    message
-    expectedBackAt
-    lastAppliedAt
-    lagSeconds
-    stale
-  }
-  viewer { subject customers roles canReadInvoices }
-}
-""",
-        ),
+            title=row["title"],
+            query=row["query"],
+            variables={
+                variable: getattr(values, setting)
+                for variable, setting in row.get("variables", {}).items()
+            },
+        )
+        for row in _TABS
     ]
 
 

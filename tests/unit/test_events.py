@@ -11,16 +11,14 @@ from typing import Any, Final
 
 import pytest
 
-from projections.events import (
-    EVENT_TYPES,
+from projections.event_schema import (
     FulfillmentProgressed,
-    InvalidEvent,
     InvoiceIssued,
     OrderSnapshot,
     ShipmentMilestone,
     SourceStatusChanged,
-    decode_event,
 )
+from projections.events import EVENT_TYPES, InvalidEvent, decode_event
 from tests.contract import CONTRACT, EXAMPLES
 from tests.unit import strategies as s
 

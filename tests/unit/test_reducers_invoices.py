@@ -94,3 +94,14 @@ def test_amounts_are_strings_at_the_invoice_scale() -> None:
     assert (cents["amountPaid"], cents["balance"]) == ("100.00", "809.89")
     values = [doc["amountPaid"], doc["balance"], *(p["amount"] for p in doc["payments"])]
     assert all(isinstance(v, str) for v in values)
+
+
+def test_the_longest_amounts_are_summed_without_rounding_or_failing() -> None:
+    """34 digits (what the decoder lets through) before the point in the total and after it
+    in a payment: the balance has 66 digits, beyond the default context's 28, and is exact."""
+    total = "9" * 32 + ".99"
+    tiny = "0." + "0" * 32 + "1"
+    doc = fold(issued(total=total, lines=(total,)), paid(2, "PAY-1", tiny), paid(3, "PAY-2", tiny))
+    assert doc["amountPaid"] == "0." + "0" * 32 + "2"
+    assert doc["balance"] == "9" * 32 + ".98" + "9" * 30 + "8"  # 33 places, as the payments
+    assert doc["status"] == "OPEN"

@@ -15,11 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.events import (
-    Event,
-    PaymentRecorded,
-    ShipmentMilestone,
-)
+from projections.event_schema import PaymentRecorded, ShipmentMilestone
+from projections.events import Event
 from projections.reducers import apply
 from tests.helpers import MAPPING, fold
 from tests.unit import strategies as s

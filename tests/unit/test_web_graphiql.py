@@ -10,7 +10,7 @@ from graphql import parse, validate
 
 from graph.schema import build_schema
 from web.graphiql import STATIC_DIRECTORY, STATIC_PREFIX, TOKEN_PLACEHOLDER, render_page
-from web.graphiql_examples import EXAMPLES, Example
+from web.graphiql_examples import EXAMPLES, Example, ExampleValues, build_examples
 from web.limits import measure_document, refusals
 from web.settings import QueryLimits
 
@@ -79,3 +79,19 @@ def test_examples_cover_the_documented_journeys() -> None:
         "dataFreshness",
     ):
         assert field in operations, field
+
+
+def test_each_example_variable_takes_its_value_from_the_example_settings() -> None:
+    values = ExampleValues.model_validate(
+        {
+            "GRAPHIQL_EXAMPLE_TRACKING_NUMBER": "1Z999",
+            "GRAPHIQL_EXAMPLE_CUSTOMER_ID": "GLOBEX",
+            "GRAPHIQL_EXAMPLE_SEARCH_TEXT": "Reno",
+        }
+    )
+    for example in build_examples(values):
+        (operation,) = parse(example.query).definitions
+        definitions = getattr(operation, "variable_definitions", None) or ()
+        declared = {v.variable.name.value for v in definitions}
+        expected = {"trackingNumber": "1Z999", "customerId": "GLOBEX", "text": "Reno"}
+        assert example.variables == {name: expected[name] for name in declared}, example.title

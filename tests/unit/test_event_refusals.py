@@ -1,0 +1,222 @@
+"""Refusals name the offending field, with the reasons dead-letter readers already know.
+
+``data/event_refusals.json`` holds one case per damage done to each field of each contract
+example (deleted, set to null, to another JSON kind, to an empty string) and the reason
+the field-by-field decoder gave for it before the payloads were declared once (commit
+792f79b; ``null`` where that decoder accepted the record). Where the reason was changed on
+purpose, ``was`` keeps the old one. Random damage, the simulator's stream and the edges
+msgspec and ``json`` read differently are checked here as well.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from projections.event_schema import FulfillmentProgressed, InvoiceIssued, OrderSnapshot
+from projections.events import Event, InvalidEvent, decode_event
+from simulator.faults import FaultRates
+from simulator.world import generate
+from tests.contract import EXAMPLES
+
+CASES: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "data" / "event_refusals.json").read_text()
+)
+BODIES = {p.name: json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))}
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+FAULTS = FaultRates(duplicate=0.05, stale_snapshot=0.2, disorder=0.1, broken=0.05)
+
+
+def outcome(value: bytes) -> Event | str:
+    try:
+        return decode_event(value)
+    except InvalidEvent as exc:
+        return f"refused: {exc.reason}"
+
+
+def damaged(case: dict[str, Any]) -> bytes:
+    body = copy.deepcopy(BODIES[case["example"]])
+    *parents, last = case["path"]
+    target = body
+    for step in parents:
+        target = target[step]
+    match case["change"]:
+        case "delete":
+            del target[last]
+        case "null":
+            target[last] = None
+        case "empty":
+            target[last] = ""
+        case "wrong":
+            target[last] = other_kind(target[last])
+    return json.dumps(body).encode()
+
+
+def other_kind(value: Any) -> Any:
+    """A JSON value of another kind than ``value`` (what a wrong type looks like)."""
+    if isinstance(value, bool):
+        return "true"
+    if isinstance(value, int | float):
+        return "7"
+    if isinstance(value, str):
+        return 7
+    return [] if isinstance(value, dict) else {}
+
+
+def test_the_cases_cover_every_example_and_both_outcomes() -> None:
+    assert {c["example"] for c in CASES} == set(BODIES)
+    assert sum(c["reason"] is None for c in CASES) > 40  # optional fields may go
+    assert sum(c["reason"] is not None for c in CASES) > 500
+
+
+@pytest.mark.parametrize(
+    "case", CASES, ids=[f"{c['example']}:{c['path']}:{c['change']}" for c in CASES]
+)
+def test_a_damaged_field_gets_the_recorded_reason(case: dict[str, Any]) -> None:
+    result = outcome(damaged(case))
+    if case["reason"] is None:
+        assert isinstance(result, Event)
+    else:
+        assert result == f"refused: {case['reason']}"
+
+
+def where(reason: str) -> str:
+    """The field a reason names (``data.lines[1].quantity`` of ``data.lines[1].quantity: ...``)."""
+    return reason.removeprefix("refused: ").split(":", 1)[0]
+
+
+def named(path: tuple[Any, ...]) -> str:
+    return "".join(
+        f"[{s}]" if isinstance(s, int) else (f".{s}" if i else s) for i, s in enumerate(path)
+    )
+
+
+def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key and index path inside a JSON value (the value itself excluded)."""
+    found: list[tuple[Any, ...]] = []
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found.append((*prefix, key))
+        found.extend(json_paths(item, (*prefix, key)))
+    return found
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-3, max_value=3),
+    st.sampled_from([1e400, 2.5, 3.0, 10**30, 10**400]),
+    st.sampled_from(["", " ", "12.50", "9.0e2", "NaN", "2026-11-21T15:42:00", "2026-02-30", "us"]),
+    st.sampled_from(["2026-11-21 15:42:00Z", "0001-01-01T00:00:00+01:00", "x" * 129, "text/xml"]),
+    st.text(max_size=5),
+)
+#: Agreement rules name the field that disagrees, not the one that was changed.
+AGREEMENT: tuple[str, ...] = ("subject", "customerid", "type", "data.customerId")
+AGREEMENT += ("data.orderId", "data.shipmentId", "data.invoiceId", "data.source")
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_damage_is_refused_naming_the_damaged_field(data: st.DataObject) -> None:
+    body = copy.deepcopy(data.draw(st.sampled_from(list(BODIES.values()))))
+    path = data.draw(st.sampled_from(json_paths(body)))
+    parent = body
+    for step in path[:-1]:
+        parent = parent[step]
+    if isinstance(parent, dict) and data.draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(SCALARS)
+    result = outcome(json.dumps(body).encode())  # 1e400 becomes Infinity: not JSON
+    if isinstance(result, str) and not result.startswith("refused: not JSON: "):
+        field = where(result)
+        assert (
+            field.startswith(named(path))
+            or named(path).startswith(field)
+            or field.startswith(AGREEMENT)
+            or "duplicate" in result
+        ), (path, result)
+
+
+def test_the_simulated_stream_decodes_except_the_broken_records() -> None:
+    records = list(generate(7, days=10, orders_per_day=20, now=NOW, faults=FAULTS))
+    assert any(r.broken for r in records) and len(records) > 1000
+    for record in records:
+        result = outcome(record.value)
+        assert isinstance(result, str) == record.broken, (record.value[:200], result)
+
+
+def test_decoded_values_have_exactly_the_plain_types() -> None:
+    """The field markers (Timestamp, Amount, CalendarDate) never reach reducers or MongoDB."""
+    invoice = decode_event((EXAMPLES / "invoice-issued.json").read_bytes())
+    assert isinstance(invoice.data, InvoiceIssued)
+    assert type(invoice.time) is datetime and invoice.time.tzinfo is UTC
+    assert type(invoice.data.issued_at) is datetime and type(invoice.data.total) is Decimal
+    assert type(invoice.data.lines[0].amount) is Decimal and type(invoice.data.due_date) is str
+    order = decode_event((EXAMPLES / "order-created.json").read_bytes())
+    assert isinstance(order.data, OrderSnapshot) and type(order.data.requested_delivery_date) is str
+
+
+def test_a_duplicated_key_counts_once_the_last_time() -> None:
+    text = (EXAMPLES / "shipment-milestone.json").read_text()
+    twice = text.replace('"sequence":3', '"sequence":3,"sequence":0', 1).encode()
+    assert outcome(twice) == "refused: sequence: must be at least 1, got 0"
+    once_more = text.replace('"sequence":3', '"sequence":3,"sequence":4', 1).encode()
+    assert decode_event(once_more).sequence == 4
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "reason"),
+    [
+        # Before year 1 once converted to UTC: refused, no longer an OverflowError.
+        (
+            '"occurredAt":"2026',
+            '"occurredAt":"0001-01-01T00:00:00+01:00","x":"',
+            "data.occurredAt: outside",
+        ),
+        ('"lat":33.75', '"lat":' + "9" * 400, "data.location.lat: expected a finite number"),
+        ('"Atlanta"', '"\\ud800"', "not JSON"),
+        ('"sequence":3', '"sequence":3,"sequence":true', "sequence: expected integer, got boolean"),
+        # What the store cannot hold is a dead letter, not a batch whose every write fails.
+        ('"sequence":3', '"sequence":9223372036854775808', "sequence: must be at most 92233"),
+    ],
+)
+def test_edges_where_json_and_msgspec_differ(replace: str, by: str, reason: str) -> None:
+    text = (EXAMPLES / "shipment-milestone.json").read_text()
+    assert replace in text
+    result = outcome(text.replace(replace, by, 1).encode())
+    assert isinstance(result, str) and result.startswith(f"refused: {reason}"), result
+
+
+def test_an_amount_longer_than_a_decimal128_is_refused_and_one_as_long_accepted() -> None:
+    body = copy.deepcopy(BODIES["invoice-issued.json"])
+    body["data"]["tax"] = "-" + "1" * 32 + ".25"
+    decoded = decode_event(json.dumps(body).encode()).data
+    assert isinstance(decoded, InvoiceIssued) and decoded.tax == Decimal(body["data"]["tax"])
+    body["data"]["tax"] = "1" * 33 + ".25"
+    result = outcome(json.dumps(body).encode())
+    assert isinstance(result, str) and result.startswith("refused: data.tax: more than 34 digits")
+
+
+def test_duplicate_keys_name_the_repeated_item() -> None:
+    body = copy.deepcopy(BODIES["fulfillment-progressed.json"])
+    assert isinstance(decode_event(json.dumps(body).encode()).data, FulfillmentProgressed)
+    body["data"]["handlingUnits"].append(dict(body["data"]["handlingUnits"][0]))
+    last = len(body["data"]["handlingUnits"]) - 1
+    result = outcome(json.dumps(body).encode())
+    assert isinstance(result, str)
+    assert result.startswith(f"refused: data.handlingUnits[{last}].sscc: duplicate")
