@@ -247,7 +247,7 @@ class ForgetOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._consumer = consumer
         self._cache = cache
 
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+    async def on_partitions_revoked(self, _revoked: Iterable[TopicPartition]) -> None:
         self._cache.forget_all(serves_related=False)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:

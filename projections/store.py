@@ -389,18 +389,14 @@ class ProjectionStore:
         """
         docs = [_new_document(change, summaries.get(change.key.id, ()), now) for change in changes]
         refused = await self._insert_missing(collection, docs)
-        stored = {
-            str(doc["_id"]): self.as_stored(doc) for doc in docs if doc["_id"] not in refused
-        }
+        stored = {str(doc["_id"]): self.as_stored(doc) for doc in docs if doc["_id"] not in refused}
         return Landed(refused, stored)
 
     def as_stored(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """``doc`` as a read of it returns it: through BSON with this database's codec
         options (times to the millisecond, tuples as lists), bookkeeping decoded. A fresh
         copy that shares nothing with ``doc``."""
-        return _decoded(
-            bson.decode(bson.encode(doc), codec_options=self._db.codec_options)
-        )
+        return _decoded(bson.decode(bson.encode(doc), codec_options=self._db.codec_options))
 
     async def insert_placeholders(self, collection: str, pushes: Sequence[SummaryPush]) -> set[str]:
         """Create the missing targets of ``pushes`` as placeholders (``known: False``) holding

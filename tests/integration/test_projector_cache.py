@@ -43,7 +43,8 @@ async def _stored_keys(db: AsyncDatabase[Any]) -> list[EntityKey]:
 
 
 async def test_every_cached_document_is_exactly_the_stored_one(
-    mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]  # noqa: F811
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],  # noqa: F811
 ) -> None:
     """Entries are computed from the writes (not read back), so this is what makes them
     safe to plan from: after a simulated stream, each compares equal to a read."""
@@ -65,7 +66,8 @@ async def test_every_cached_document_is_exactly_the_stored_one(
 
 
 async def test_cached_documents_another_writer_changed_are_read_again_and_nothing_is_lost(
-    mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]  # noqa: F811
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],  # noqa: F811
 ) -> None:
     """Another process writes into documents this one holds (its summary pushes bump
     ``_writes``): every write planned from a stale entry misses, the document is read again
@@ -99,7 +101,8 @@ async def _notice_ids(processor: BatchProcessor, records: list[Record]) -> set[s
 
 
 async def test_a_member_whose_entries_another_member_overtook_loses_none_of_its_events(
-    mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]  # noqa: F811
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],  # noqa: F811
 ) -> None:
     """Worse than production allows (there a rebalance forgets the cache): member B writes
     the documents of records member A still holds stale entries for, and dies before its

@@ -24,7 +24,7 @@ def test_update_applies_set_unset_and_inc_as_the_store_does_and_leaves_the_origi
         "note": "x",
         "related": {"shipments": {"s1": {"rev": 1}}},
     }
-    update = {
+    update: dict[str, dict[str, Any]] = {
         "$set": {"stage": "PACKED", "related.shipments.s2": {"rev": 2}, "related.invoices.i1": {}},
         "$unset": {"note": ""},
         "$inc": {"rev": 1, "_writes": 1},
