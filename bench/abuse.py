@@ -25,17 +25,25 @@ What one run does:
 
 5. prints the victim's p50/p99/max per query for both phases, and each attacker's request
    count, p50/p99/max and how its requests were answered (status codes);
-6. phase "solo", per attacker: that attacker alone for ``--solo-seconds``, and the CPU time
-   the API's own process (the event loop) and its validation workers spent per request:
-   figures a busy machine inflates far less than latencies, since they exclude waiting.
+6. phase "solo", per attacker: that attacker alone (in a process of its own, as under
+   attack) for ``--solo-seconds``, and the CPU time the API's own process (the event loop)
+   and its validation workers spent per request: figures a busy machine inflates far less
+   than latencies, since they exclude waiting.
 
 Every phase also prints the CPU the API process and its workers used (from /proc).
 
 ``--check-cpu`` (no services needed) prints instead what checking one new hostile document
 costs a validation worker, in this process: parse, screen and validation
 (``DocumentCache.check_now``), and validation alone with graphql-core's rules as given and
-with the linear field-merging pass before them (``web.document_cache.validate_document``),
-rounds interleaved so that both see the same machine.
+as the API validates (``web.document_cache.validate_document``: the linear field-merging
+pass, variable usages known for definitions without one, rule methods found once per
+class), rounds interleaved so that both see the same machine; for the fields and fragments
+documents, and for fragments with a variable in every one (what an attacker would send to
+keep graphql-core's second walk of every fragment).
+
+``--profile DIR`` records py-spy's raw samples of the API process and its validation workers
+(``DIR/<attacker>.txt``, one collapsed stack per line) while each attacker runs alone;
+``--only-solo`` skips the victim's phases.
 
 ``--favour-api`` runs the API (and its validation fork server) and the victim's client at nice
 -10, the attackers at 0: on a machine shared with other work, that stands in for production,
@@ -167,6 +175,23 @@ def fragments_attack(n: int, _: str) -> Request:
     return document, {}, {}
 
 
+def fragments_with_variables(n: int, _: str) -> Request:
+    """The fragments document with a variable in every fragment, so that graphql-core's
+    variable rules walk each fragment again (``web.variable_usages`` skips only definitions
+    without one): 24 fragments, as many as ``MAX_QUERY_TOKENS`` leaves room for
+    (``--check-cpu`` only)."""
+    count = 24
+    body = " ".join(
+        f"fragment F{i} on Order {{ id @include(if: $d) ...F{i + 1} ...F{i + 1} }}"
+        for i in range(count - 1)
+    )
+    document = (
+        f'query Q{n}($d: Boolean!) {{ order(id: "SO-0001") {{ ...F0 }} }} {body} '
+        f"fragment F{count - 1} on Order {{ id @include(if: $d) }}"
+    )
+    return document, {"d": True}, {}
+
+
 ATTACKERS: Final[dict[str, Callable[[int, str], Request]]] = {
     "fields": fields_attack,
     "entities": entities_attack,
@@ -214,14 +239,15 @@ async def run_loop(
         timings.statuses[outcome(response)] += 1
 
 
-async def attacker(base_url: str, name: str, token: str, seconds: float) -> None:
+async def attacker(base_url: str, name: str, token: str, seconds: float, offset: int) -> None:
     """One attacker in a process of its own (``--attacker``): its client-side work must not
     slow the victim's client. Prints its timings as JSON lines."""
     os.setpriority(os.PRIO_PROCESS, 0, 0)  # never favoured, whatever the bench runs at
     timings = Timings()
     make = ATTACKERS[name]
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        await run_loop(http, lambda n: make(n, token), time.perf_counter() + seconds, timings)
+        until = time.perf_counter() + seconds
+        await run_loop(http, lambda n: make(n + offset, token), until, timings)
     print(json.dumps({"seconds": timings.seconds, "statuses": dict(timings.statuses)}))
 
 
@@ -268,19 +294,73 @@ class Cpu:
         self.api, self.workers = api - self._start[0], workers - self._start[1]
 
 
-async def solo(base_url: str, pid: int, name: str, token: str, seconds: float) -> str:
-    timings = Timings()
-    make = ATTACKERS[name]
+async def solo(
+    base_url: str, pid: int, name: str, token: str, seconds: float, profile: Path | None
+) -> str:
+    """One attacker alone, in a process of its own like under attack (so a profiler can
+    tell it from the bench), and the API's CPU per request; with ``profile``, py-spy
+    samples the API process and its validation workers meanwhile (``--profile``)."""
+    spy = None
+    if profile is not None:
+        spy = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+            "--duration",
+            str(int(seconds)),
+            "-o",
+            str(profile / f"{name}.txt"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await asyncio.sleep(1.0)  # py-spy attaches
     with Cpu(pid) as cpu:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            until = time.perf_counter() + seconds
-            await run_loop(http, lambda n: make(n + 10_000_000, token), until, timings)
+        timings = (await _attackers(base_url, token, seconds, [name], offset=10_000_000))[name]
+    if spy is not None:
+        await spy.wait()
     n = max(len(timings.seconds), 1)
     answers = ", ".join(f"{k} x{v}" for k, v in timings.statuses.most_common())
     return (
         f"  {name:10s} n={n:5d}  per request: API process {cpu.api / n * 1000:6.1f} ms CPU, "
         f"validation workers {cpu.workers / n * 1000:6.1f} ms CPU  answers: {answers}"
     )
+
+
+async def _attackers(
+    base_url: str, token: str, seconds: float, names: list[str], offset: int = 0
+) -> dict[str, Timings]:
+    """Run the named attackers, each in a process of its own (``--attacker``), for
+    ``seconds``; their timings once all have finished."""
+    processes = {}
+    for name in names:
+        processes[name] = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--attacker",
+            name,
+            "--base-url",
+            base_url,
+            "--token",
+            token,
+            "--seconds",
+            str(seconds),
+            "--offset",
+            str(offset),
+            stdout=asyncio.subprocess.PIPE,
+        )
+    timings = {}
+    for name, process in processes.items():
+        out, _ = await process.communicate()
+        report = json.loads(out.decode().strip().splitlines()[-1])
+        timings[name] = Timings(report["seconds"], Counter(report["statuses"]))
+    return timings
 
 
 async def phase(
@@ -291,31 +371,14 @@ async def phase(
             return "{ __typename }", {}, {}
         return TRACK, {"t": f"TRK-{n % SHIPMENTS:04d}"}, {"authorization": f"Bearer {token}"}
 
-    processes = {}
+    attacking = None
     if attackers:
-        for name in ATTACKERS:
-            processes[name] = await asyncio.create_subprocess_exec(
-                sys.executable,
-                __file__,
-                "--attacker",
-                name,
-                "--base-url",
-                base_url,
-                "--token",
-                token,
-                "--seconds",
-                str(seconds),
-                stdout=asyncio.subprocess.PIPE,
-            )
+        attacking = asyncio.ensure_future(_attackers(base_url, token, seconds, list(ATTACKERS)))
         await asyncio.sleep(0.5)  # the attackers' interpreters start
     combined = Timings()
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         await run_loop(http, victim_request, time.perf_counter() + seconds, combined)
-    attack_timings = {}
-    for name, process in processes.items():
-        out, _ = await process.communicate()
-        report = json.loads(out.decode().strip().splitlines()[-1])
-        attack_timings[name] = Timings(report["seconds"], Counter(report["statuses"]))
+    attack_timings = await attacking if attacking is not None else {}
     # The victim alternates: even requests were the trivial query, odd ones the lookup.
     victim = {"{ __typename }": Timings(), "tracking lookup": Timings()}
     for i, took in enumerate(combined.seconds):
@@ -341,8 +404,9 @@ def check_cpu(rounds: int = 15, documents: int = 40) -> None:
     )
     rules = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
     print(f"CPU per new document ({documents} documents x {rounds} rounds, median of rounds)")
-    for name in ("fields", "fragments"):
-        texts = [ATTACKERS[name](n, "")[0] for n in range(documents)]
+    kinds = {**ATTACKERS, "fragments+variables": fragments_with_variables}
+    for name in ("fields", "fragments", "fragments+variables"):
+        texts = [kinds[name](n, "")[0] for n in range(documents)]
         parsed = [parse(text) for text in texts]
         steps: dict[str, Callable[[int], object]] = {
             "whole check": functools.partial(
@@ -358,7 +422,7 @@ def check_cpu(rounds: int = 15, documents: int = 40) -> None:
         medians = _median_cpu(steps, rounds, documents)
         ratio = medians["with the linear pass"] / medians["graphql-core validation"]
         spent = ", ".join(f"{step} {ms:5.1f} ms" for step, ms in medians.items())
-        print(f"  {name:10s} {spent} (validation ratio {ratio:.2f})")
+        print(f"  {name:19s} {spent} (validation ratio {ratio:.2f})")
 
 
 def _median_cpu(
@@ -389,6 +453,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--attacker", choices=sorted(ATTACKERS), help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
+    parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="directory for py-spy's raw samples of the API and its workers, per solo attacker",
+    )
+    parser.add_argument(
+        "--only-solo", action="store_true", help="skip the victim's phases (profiling)"
+    )
     return parser.parse_args()
 
 
@@ -419,14 +492,34 @@ def report(
         print(line)
 
 
+async def measure(args: argparse.Namespace, base_url: str, pid: int, token: str) -> None:
+    """The phases against a running API (``pid``), then the report."""
+    await phase(base_url, token, 2, attackers=False)  # warm up
+    if args.only_solo:
+        for name in ATTACKERS:
+            print(await solo(base_url, pid, name, token, args.solo_seconds, args.profile))
+        return
+    with Cpu(pid) as alone_cpu:
+        alone, _ = await phase(base_url, token, args.seconds, attackers=False)
+    with Cpu(pid) as attacked_cpu:
+        attacked, attacks = await phase(base_url, token, args.seconds, attackers=True)
+    solos = [
+        await solo(base_url, pid, name, token, args.solo_seconds, args.profile)
+        for name in ATTACKERS
+    ]
+    report(args, alone, attacked, attacks, (alone_cpu, attacked_cpu), solos)
+
+
 async def main() -> None:
     args = parse_args()
     if args.attacker:
-        await attacker(args.base_url, args.attacker, args.token, args.seconds)
+        await attacker(args.base_url, args.attacker, args.token, args.seconds, args.offset)
         return
     if args.check_cpu:
         check_cpu()
         return
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
 
     database = f"bench_abuse_{uuid.uuid4().hex[:8]}"
     client: AsyncMongoClient[Doc] = AsyncMongoClient(args.mongodb_uri, tz_aware=True)
@@ -443,17 +536,7 @@ async def main() -> None:
         token = mint_token(
             TOKENS, subject="bench", customers=[CUSTOMER], roles=["viewer"], ttl_seconds=3600
         )
-        pid = server.process.pid
-        await phase(server.base_url, token, 2, attackers=False)  # warm up
-        with Cpu(pid) as alone_cpu:
-            alone, _ = await phase(server.base_url, token, args.seconds, attackers=False)
-        with Cpu(pid) as attacked_cpu:
-            attacked, attacks = await phase(server.base_url, token, args.seconds, attackers=True)
-        solos = [
-            await solo(server.base_url, pid, name, token, args.solo_seconds) for name in ATTACKERS
-        ]
-
-        report(args, alone, attacked, attacks, (alone_cpu, attacked_cpu), solos)
+        await measure(args, server.base_url, server.process.pid, token)
     finally:
         if server is not None:
             stop(server)

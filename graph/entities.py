@@ -186,11 +186,12 @@ class _Entity(Node):
     @classmethod
     async def resolve_ids(cls, info: Info, numbers: list[str | None]) -> list[Self | None]:
         """The entities the numbers name, in order (None where there is none the caller may
-        see, or no number): one read of the store for all of them (the request's DataLoader
-        batches ``load_many`` into one ``$in``), and entities backed by their documents, so
-        every plain field of every one of them is answered without awaiting anything."""
+        see, or no number): one read of the store for all of them (``Readers.load_many``: one
+        ``$in``, or the request's DataLoader, which batches a single id with other fields'),
+        and entities backed by their documents, so every plain field of every one of them is
+        answered without awaiting anything."""
         wanted = [number for number in numbers if number]
-        docs = iter(await readers_of(info).loader(cls.KIND).load_many(wanted) if wanted else [])
+        docs = iter(await readers_of(info).load_many(cls.KIND, wanted) if wanted else [])
         found = [next(docs) if number else None for number in numbers]
         return [cls.of(doc) if doc else None for doc in found]
 

@@ -16,10 +16,11 @@ be loaded first). ``install`` marks the schema's plain fields whose type is a sc
 enum (nullable or not); ``LeafExecutionContext.execute_fields`` answers those by calling the
 reader and coercing the value as ``complete_leaf_value`` does, and hands every other case
 to graphql-core unchanged: a value not at hand, null for a non-null field, a reader or a
-coercion that raises, or a schema with middleware (Strawberry extensions with ``resolve``
-hooks). graphql-core then calls the field's real resolver, so errors, their paths and
-messages, null propagation and masking are exactly what they were; the readers are pure,
-so calling one twice only costs time.
+coercion that raises, or a request with middleware (a Strawberry extension with a
+``resolve`` hook; Strawberry hands every request a middleware manager, an empty one when no
+extension has such a hook, and an empty one wraps nothing). graphql-core then calls the
+field's real resolver, so errors, their paths and messages, null propagation and masking
+are exactly what they were; the readers are pure, so calling one twice only costs time.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class LeafExecutionContext(SubscriptionExecutionContext):
         and record nothing, so the other fields' errors, and the order of those errors,
         are graphql-core's."""
         leaves = parent_type.extensions.get(_KEY)
-        if not leaves or self.middleware_manager is not None:
+        if not leaves or _has_middleware(self):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -147,6 +148,14 @@ class LeafExecutionContext(SubscriptionExecutionContext):
         if isinstance(others, dict):
             return _merged(grouped_field_set, answered, others)
         return _merged_later(grouped_field_set, answered, others)
+
+
+def _has_middleware(context: LeafExecutionContext) -> bool:
+    """Whether any resolver is wrapped. Strawberry hands graphql-core a ``MiddlewareManager``
+    for every request, empty unless an extension implements ``resolve``; an empty one wraps
+    nothing (graphql-core returns the resolver itself), so it leaves the leaves plain."""
+    manager = context.middleware_manager
+    return manager is not None and bool(manager.middlewares)
 
 
 def _merged(

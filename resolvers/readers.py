@@ -378,6 +378,22 @@ class Readers:
         """One entity by id: None when it does not exist or is not the caller's to see."""
         return await self.loader(kind).load(entity_id)
 
+    async def load_many(self, kind: EntityKind, ids: list[str]) -> list[Doc | None]:
+        """Entities by id, in order (None where there is none the caller may see).
+
+        A batch the request's DataLoader holds none of is read at once, and its answers kept
+        by the DataLoader (a later ``load`` of one of them reads nothing): the DataLoader's
+        own path makes and gathers a future per id, 0.4 ms of the event loop for the 100
+        representations of one ``_entities`` request, for the same answer. A single id, or a
+        batch the DataLoader already holds some of, goes through it: a single id is batched
+        with the other fields' loads of the same moment (``order(id:)`` fields)."""
+        loader = self.loader(kind)
+        if len(ids) < 2 or any(loader.cache_map.get(i) is not None for i in ids):
+            return await loader.load_many(ids)
+        found = await self._load_by_ids(kind, ids)
+        loader.prime_many(dict(zip(ids, found, strict=True)))
+        return found
+
     async def _load_by_ids(self, kind: EntityKind, ids: list[str]) -> list[Doc | None]:
         scope = self.scope
         unique = list(dict.fromkeys(ids))

@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from graphql import (
     ASTValidationRule,
@@ -49,18 +49,30 @@ from graphql import (
     specified_rules,
     validate,
 )
-from graphql.validation import OverlappingFieldsCanBeMergedRule
+from graphql.validation import (
+    NoUndefinedVariablesRule,
+    NoUnusedVariablesRule,
+    OverlappingFieldsCanBeMergedRule,
+    VariablesInAllowedPositionRule,
+)
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from caching.bounded_lru import BoundedLRU
 from web.field_merging import Merging, field_merging
+from web.rule_methods import with_known_methods
+from web.variable_usages import KnownVariableUsages
 
 #: New texts of at most this many tokens (as ``estimated_tokens`` counts them) are parsed and
 #: validated on the event loop: our clients' documents have at most 50, and handing one to a
 #: worker process costs more than checking it here. A larger new text is checked entirely
 #: in a worker (parse, screen and validation), so the event loop never parses it.
 INLINE_TOKENS: Final = 64
+
+#: The rules that ask the validation context for variable usages (``web.variable_usages``).
+_VARIABLE_RULES: Final = frozenset(
+    {NoUndefinedVariablesRule, NoUnusedVariablesRule, VariablesInAllowedPositionRule}
+)
 
 #: Anything that can start a GraphQL token. Every token holds at least one match and a
 #: match never spans two tokens, so the count is never below the parser's (a string or a
@@ -100,15 +112,22 @@ def validate_document(
     graphql-core's overlapping-fields rule, quadratic in fields sharing a response name, is
     settled first by a linear pass where it can be (``web.field_merging``): a document with
     certain conflicts is refused with them, unvalidated (it is invalid whatever else it
-    holds); one whose fields certainly merge is validated without the rule."""
+    holds); one whose fields certainly merge is validated without the rule. The rules that
+    ask for variable usages get them from a walk of only the text that holds variables
+    (``web.variable_usages``), not from a second walk of every fragment; and every rule finds
+    its visit methods once per class, not once per document (``web.rule_methods``)."""
     rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
+    if _VARIABLE_RULES & set(rules):
+        rules = (KnownVariableUsages, *rules)
     if OverlappingFieldsCanBeMergedRule in rules:
         verdict = field_merging(schema, document, count_selections(document))
         if verdict.merging is Merging.CONFLICTING:
             return verdict.errors(max_errors)
         if verdict.merging is Merging.MERGEABLE:
             rules = tuple(r for r in rules if r is not OverlappingFieldsCanBeMergedRule)
-    return validate(schema, document, rules, max_errors=max_errors)
+    # graphql-core calls each rule with the context; a wrapped rule is such a callable
+    wrapped = cast(list[type[ASTValidationRule]], [with_known_methods(r) for r in rules])
+    return validate(schema, document, wrapped, max_errors=max_errors)
 
 
 class TooManyTokens(Exception):

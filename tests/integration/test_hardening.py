@@ -371,6 +371,32 @@ async def test_every_dataloader_returns_every_match(
     readers = Readers(mongo_db, Policy(), caller, MongoAuditSink(mongo_db, "audit"))
     loaded = await readers.loader(kind).load_many([*ids, "missing"])
     assert [doc and doc["_id"] for doc in loaded] == [*ids, None]
+    fresh = Readers(mongo_db, Policy(), caller, MongoAuditSink(mongo_db, "audit"))
+    batch = await fresh.load_many(kind, [*ids, "missing", ids[0]])
+    assert [doc and doc["_id"] for doc in batch] == [*ids, None, ids[0]]
+
+
+async def test_a_batch_read_at_once_is_kept_by_the_request_dataloader(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """``Readers.load_many`` reads a new batch itself; the DataLoader then answers its ids
+    (and its misses) without reading, and a batch it holds part of goes through it."""
+    ids = [f"SO-{i:04d}" for i in range(3)]
+    await mongo_db.orders.insert_many([order_doc(i) for i in ids])
+    caller = Caller(
+        subject="alice",
+        customers=frozenset({"ACME"}),
+        roles=frozenset({"viewer"}),
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    readers = Readers(mongo_db, Policy(), caller, MongoAuditSink(mongo_db, "audit"))
+    first = await readers.load_many("orders", [ids[0], ids[1], "missing"])
+    assert [doc and doc["_id"] for doc in first] == [ids[0], ids[1], None]
+    await mongo_db.orders.delete_many({})  # what is read from now on would be missing
+    assert (await readers.load("orders", ids[1]) or {}).get("_id") == ids[1]
+    assert await readers.load("orders", "missing") is None
+    again = await readers.load_many("orders", [ids[0], ids[2]])
+    assert [doc and doc["_id"] for doc in again] == [ids[0], None]
 
 
 async def test_a_shipment_with_150_orders_lists_them_all(

@@ -1,0 +1,142 @@
+"""Validation with ``KnownVariableUsages`` first (``web.variable_usages``) reports exactly
+what graphql-core's rules report without it: the same errors, in the same order, at the same
+places, whatever the cap on errors; and each definition's usages are the validation
+context's own. Hypothesis writes documents whose operations and fragments use defined,
+undefined and unused variables, in arguments, lists, input objects and directives, or none,
+or a ``$`` inside a string; and the hostile documents the rule exists for are not walked
+again by the context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import graphql
+import pytest
+from graphql import ValidationContext, build_schema, parse, specified_rules
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
+
+from tests.unit.test_field_merging import TYPES
+from web.document_cache import validate_document
+from web.validation_pool import portal_graphql_schema
+from web.variable_usages import KnownVariableUsages, variable_usages
+
+SCHEMA = build_schema(
+    """
+    interface Node { id: ID! name(x: Int, y: String): String }
+    input In { a: Int, b: [Int!] }
+    type Dog implements Node {
+      id: ID! name(x: Int, y: String): String friend(x: Int!): Dog friends(o: In): [Dog]
+    }
+    type Cat implements Node { id: ID! name(x: Int, y: String): String }
+    union Pet = Dog | Cat
+    type Query { node(id: ID): Node dog(x: Int, o: In): Dog pet: Pet name(y: String): String }
+    """
+)
+FRAGMENTS = ["F0", "F1", "F2"]
+#: Variables the operation may define, and values an argument may take: defined, undefined
+#: and misplaced variables, literals, and a ``$`` inside a string (no variable).
+DEFINITIONS = ["$v: Int", "$w: Int!", "$s: String", "$l: [Int!]", "$o: In"]
+VALUES = ["1", '"s"', '"$v"', "$v", "$w", "$s", "$l", "$u", "{a: $v, b: $l}", "[1, $w]", "null"]
+FIELDS = ["id", "name", "friend", "friends", "dog", "node", "pet"]
+ARGUMENTS = ["x", "y", "o", "id"]
+
+
+@st.composite
+def arguments(draw: st.DrawFn) -> str:
+    names = draw(st.lists(st.sampled_from(ARGUMENTS), max_size=2, unique=True))
+    if not names:
+        return ""
+    return "(" + ", ".join(f"{n}: {draw(st.sampled_from(VALUES))}" for n in names) + ")"
+
+
+def selection_set(depth: int) -> st.SearchStrategy[str]:
+    field = st.builds(
+        lambda name, args, directive, sub: f"{name}{args}{directive}{sub}",
+        st.sampled_from(FIELDS),
+        arguments(),
+        st.sampled_from(["", "", "", " @include(if: $v)", " @skip(if: true)"]),
+        st.just("") if depth == 0 else st.one_of(st.just(""), selection_set(depth - 1)),
+    )
+    inline = st.builds(
+        lambda condition, body: f"... on {condition} {body}",
+        st.sampled_from(TYPES[:3]),
+        selection_set(depth - 1) if depth > 0 else st.just("{ id }"),
+    )
+    spread = st.sampled_from([f"...{name}" for name in [*FRAGMENTS, "Unknown"]])
+    parts = st.lists(st.one_of(field, field, inline, spread), min_size=1, max_size=4)
+    return parts.map(lambda selections: "{ " + " ".join(selections) + " }")
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> str:
+    operations = []
+    for name in draw(st.lists(st.sampled_from(["A", "B", ""]), min_size=1, max_size=2)):
+        defined = draw(st.lists(st.sampled_from(DEFINITIONS), max_size=3, unique=True))
+        signature = f"({', '.join(defined)})" if defined else ""
+        operations.append(f"query {name}{signature} {draw(selection_set(2))}")
+    fragments = [
+        f"fragment {name} on {draw(st.sampled_from(TYPES[:3]))} {draw(selection_set(1))}"
+        for name in draw(st.lists(st.sampled_from(FRAGMENTS), unique=True))
+    ]
+    return " ".join([*operations, *fragments])
+
+
+def assume_parses(text: str) -> None:
+    """Hypothesis writes some texts that do not parse: those are not examples."""
+    try:
+        parse(text)
+    except graphql.GraphQLSyntaxError:
+        assume(False)
+
+
+def _reported(text: str, rules: Any, max_errors: int) -> list[tuple[str, Any]]:
+    errors = graphql.validate(SCHEMA, parse(text), rules, max_errors)
+    return [(e.message, e.locations) for e in errors]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents(), st.sampled_from([1, 3, 100]))
+@example("query($v: Int) { dog { ...F0 } } fragment F0 on Dog { name(x: $v) }", 100)
+@example('query { dog { ...F0 } } fragment F0 on Dog { name(y: "$v") }', 100)
+@example("query($v: Int) { dog { ...F0 } } fragment F0 on Dog { friend(x: $v) }", 100)
+@example("query { ...F0 } fragment F0 on Query { name(y: $u) }", 1)
+def test_validation_reports_what_graphql_core_reports(text: str, max_errors: int) -> None:
+    assume_parses(text)
+    with_rule = _reported(text, [KnownVariableUsages, *specified_rules], max_errors)
+    assert with_rule == _reported(text, specified_rules, max_errors)
+    document = parse(text)
+    context = ValidationContext(SCHEMA, document, graphql.TypeInfo(SCHEMA), lambda _: None)
+    ours = variable_usages(SCHEMA, document)
+    assert list(ours) == list(document.definitions)
+    for definition, usages in ours.items():
+        assert usages == context.get_variable_usages(definition)  # type: ignore[arg-type]
+
+
+def test_the_context_walks_no_definition_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench's "fragments" document (33 fragments, no variable), and 24 fragments with a
+    variable each (as many as ``MAX_QUERY_TOKENS`` allows): the context finds every
+    definition's usages known, and validation accepts both."""
+    walked: list[str] = []
+    original = ValidationContext.get_variable_usages
+
+    def counting(context: ValidationContext, node: Any) -> Any:
+        if node not in getattr(context, "_variable_usages", {}):
+            walked.append(node.name.value if node.name else "(operation)")
+        return original(context, node)
+
+    monkeypatch.setattr(ValidationContext, "get_variable_usages", counting)
+    schema = portal_graphql_schema()
+    plain = " ".join(f"fragment F{i} on Order {{ id ...F{i + 1} ...F{i + 1} }}" for i in range(32))
+    plain = f'query Q {{ order(id: "SO-1") {{ ...F0 }} }} {plain} fragment F32 on Order {{ id }}'
+    used = " ".join(
+        f"fragment F{i} on Order {{ id @include(if: $d) ...F{i + 1} ...F{i + 1} }}"
+        for i in range(23)
+    )
+    used = (
+        f'query Q($d: Boolean!) {{ order(id: "SO-1") {{ ...F0 }} }} {used} '
+        "fragment F23 on Order { id @include(if: $d) }"
+    )
+    for text in (plain, used):
+        assert validate_document(schema, parse(text), specified_rules) == []
+    assert walked == []
