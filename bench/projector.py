@@ -3,7 +3,7 @@
 Run against the local stack (``scripts/stack start``):
 
     .venv/bin/python bench/projector.py [--events 200000] [--rates 1000,200] [--seconds 20]
-        [--batch-max N] [--processes N] [--profile [--profile-top N]]
+        [--batch-max N] [--cache-documents N] [--processes N] [--profile [--profile-top N]]
 
 All three figures come from one run on the same machine and store:
 
@@ -213,6 +213,7 @@ def projector_environment(settings: ProjectorSettings) -> dict[str, str]:
         MONGODB_DATABASE=settings.mongodb_database,
         PROJECTOR_GROUP=settings.group_id,
         PROJECTOR_BATCH_MAX=str(settings.batch_max_records),
+        PROJECTOR_CACHE_DOCUMENTS=str(settings.cache_documents),
         PROJECTOR_METRICS_PORT="0",
         PYTHONPATH=str(ROOT),
     )
@@ -363,6 +364,12 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=ProjectorSettings().batch_max_records,
         help="the projector's PROJECTOR_BATCH_MAX (default: the projector's default)",
+    )
+    parser.add_argument(
+        "--cache-documents",
+        type=int,
+        default=ProjectorSettings().cache_documents,
+        help="the projector's PROJECTOR_CACHE_DOCUMENTS (0: no document cache)",
     )
     parser.add_argument(
         "--profile",
@@ -586,6 +593,7 @@ async def main() -> None:
             group_id=f"bench-{run}",
             topics=topics,
             batch_max_records=args.batch_max,
+            cache_documents=args.cache_documents,
         )
         projectors, projector_rate = await catch_up(settings, len(records), args)
         await compare_with_ceiling(client, settings, len(records), projector_rate)
