@@ -47,6 +47,7 @@ from typing import Any
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey, SourceSeen
 from projections.dead_letter import DeadLetter, InboundRecord
+from projections.document_cache import CACHED_DOCUMENTS, DocumentCache
 from projections.effects import (
     Effects,
     Fold,
@@ -62,7 +63,7 @@ from projections.events import Event, InvalidEvent, decode_event
 from projections.phases import PhaseClock
 from projections.search_writes import ensure_complete, write_search_keys
 from projections.status_mapping import StatusMapping
-from projections.store import FoldedWrite, ProjectionStore, StoreError
+from projections.store import FoldedWrite, Landed, ProjectionStore, StoreError
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
 
@@ -139,9 +140,13 @@ class BatchProcessor:
         topics: TopicNames,
         *,
         target_suffix: str | None = None,
+        cache: DocumentCache | None = None,
     ) -> None:
-        """``target_suffix`` pins the generation written (a rebuild); None follows the pointer."""
+        """``target_suffix`` pins the generation written (a rebuild); None follows the pointer.
+        ``cache``: the documents this process last read or wrote (default: a new one of
+        ``CACHED_DOCUMENTS``, serving only the batch's own entities)."""
         self._store = store
+        self._cache = cache if cache is not None else DocumentCache(CACHED_DOCUMENTS)
         self._mapping = mapping
         self._topics = topics
         self._target_suffix = target_suffix
@@ -179,7 +184,19 @@ class BatchProcessor:
         self, records: Sequence[InboundRecord], *, stepwise: bool = False
     ) -> BatchOutcome:
         """Write a batch's documents and summaries; what is left to write (``pending``) and
-        publish. ``stepwise`` skips the folded writes (see ``_write_folded``)."""
+        publish. ``stepwise`` skips the folded writes (see ``_write_folded``).
+
+        A batch that fails may have written some of its documents and not others: the cache
+        is forgotten, and its rerun reads every document from the store."""
+        try:
+            return await self._apply(records, stepwise=stepwise)
+        except BaseException:
+            self._cache.forget_all()
+            raise
+
+    async def _apply(
+        self, records: Sequence[InboundRecord], *, stepwise: bool = False
+    ) -> BatchOutcome:
         clock = PhaseClock()
         decoded, dead = decode_records(records, self._topics)
         outcome = BatchOutcome(dead_letters=dead, phases=clock)
@@ -190,9 +207,10 @@ class BatchProcessor:
         events = [event for event, _ in decoded]
         suffix = await self._suffix()
         groups = planner.group_by_entity(events)
-        current = await self._load(suffix, groups.keys())
+        epoch = self._cache.epoch
+        current = await self._load(suffix, groups.keys(), own=True)
         clock.lap("load")
-        batch = _Batch(suffix, current, groups)
+        batch = _Batch(suffix, current, groups, epoch)
         batch.prefetch(linked_keys(current) - groups.keys(), self._load)
         try:
             refused = await self._plan(batch, groups, record_of, outcome)
@@ -372,7 +390,7 @@ class BatchProcessor:
             by_kind[key.kind].append(
                 FoldedWrite(key.id, batch.current[key], changed.get(key), folded.get(key, ()))
             )
-        missed, refused = await asyncio.gather(
+        folded_landed, inserted = await asyncio.gather(
             asyncio.gather(
                 *(
                     self._store.write_all_if_unchanged(
@@ -393,12 +411,21 @@ class BatchProcessor:
                 )
             ),
         )
-        return [
-            EntityKey(kind, doc_id)
-            for kinds, ids_of in ((by_kind, missed), (created, refused))
-            for kind, ids in zip(kinds, ids_of, strict=True)
-            for doc_id in sorted(ids)
-        ]
+        lost: list[EntityKey] = []
+        for kinds, outcomes in ((by_kind, folded_landed), (created, inserted)):
+            for kind, landed in zip(kinds, outcomes, strict=True):
+                lost.extend(EntityKey(kind, doc_id) for doc_id in sorted(landed.missed))
+                self._remember(batch, kind, landed)
+        self._cache.forget(batch.suffix, lost)
+        return lost
+
+    def _remember(self, batch: _Batch, kind: str, landed: Landed) -> None:
+        """Keep the documents as ``landed`` left them for the next batch (``DocumentCache``)."""
+        self._cache.remember(
+            batch.epoch,
+            batch.suffix,
+            {EntityKey(kind, doc_id): doc for doc_id, doc in landed.stored.items()},
+        )
 
     async def _rewrite_lost(
         self,
@@ -455,6 +482,7 @@ class BatchProcessor:
         ``_write_folded``; used for batches that drop links (their removals must land before
         the documents, see the module docstring).
         """
+        self._forget_targets(batch.suffix, removals)
         await self._store.push_summaries(batch.suffix, removals)
         written = await asyncio.gather(
             *(self._write_own(batch, change, now) for change in batch.changes)
@@ -487,12 +515,18 @@ class BatchProcessor:
         for _ in range(CONFLICT_REPLANS):
             stored = await self._store.write_entity(collection, change, now)
             if stored is not None:
+                self._cache.remember(batch.epoch, batch.suffix, {change.key: stored})
                 return change.before, stored
+            self._cache.forget(batch.suffix, [change.key])
             current = (await self._store.load(collection, [change.key.id])).get(change.key.id)
             plan = planner.plan_entity(
                 change.key, current, list(batch.groups[change.key]), self._mapping
             )
             batch.rejected.extend(plan.rejected)
+            if plan.repeated:
+                # The stored document already holds some of these events: what its writer
+                # derived from them may have been cut off by a crash, so derive it again.
+                batch.repeated.add(change.key)
             if plan.change is None:
                 if current is None:
                     raise StoreError(f"{change.key} vanished while it was written")
@@ -512,14 +546,29 @@ class BatchProcessor:
         by two processes, one then sees the other's summary, in its own write's result or
         in the pull.
         """
+        self._forget_targets(suffix, pushes)
         await self._store.push_summaries(suffix, pushes)
-        await self._store.push_summaries(suffix, await self._pull_summaries(suffix, pulls))
+        pulled = await self._pull_summaries(suffix, pulls)
+        self._forget_targets(suffix, pulled)
+        await self._store.push_summaries(suffix, pulled)
+
+    def _forget_targets(self, suffix: str, pushes: Iterable[SummaryPush]) -> None:
+        """A summary push does not say what it left: its targets are read again next time."""
+        self._cache.forget(suffix, {EntityKey(p.target_kind, p.target_id) for p in pushes})
 
     async def _load(
-        self, suffix: str, keys: Iterable[EntityKey]
+        self, suffix: str, keys: Iterable[EntityKey], *, own: bool = False
     ) -> dict[EntityKey, Mapping[str, Any]]:
+        """The stored documents of ``keys`` (those that exist), from the cache where it may
+        serve them (``own``: entities with events in the batch; see ``DocumentCache``), the
+        rest from the store, which the cache then keeps."""
+        epoch = self._cache.epoch
+        if own or self._cache.serves_related:
+            held, missing = self._cache.split(suffix, keys)
+        else:
+            held, missing = {}, list(keys)
         ids_by_kind: dict[str, list[str]] = defaultdict(list)
-        for key in keys:
+        for key in missing:
             ids_by_kind[key.kind].append(key.id)
         loaded = await asyncio.gather(
             *(
@@ -527,11 +576,13 @@ class BatchProcessor:
                 for kind, ids in ids_by_kind.items()
             )
         )
-        return {
+        read = {
             EntityKey(kind, doc_id): doc
             for kind, docs in zip(ids_by_kind, loaded, strict=True)
             for doc_id, doc in docs.items()
         }
+        self._cache.remember(epoch, suffix, read)
+        return {**held, **read}
 
     async def _pull_summaries(
         self, suffix: str, pulls: Mapping[tuple[str, str], list[EntityKey]]
@@ -564,6 +615,9 @@ class _Batch:
     suffix: str
     current: Mapping[EntityKey, Mapping[str, Any]]
     groups: Mapping[EntityKey, Sequence[Event]]
+    #: ``DocumentCache.epoch`` when the batch started: what it writes is kept only if the
+    #: cache was not forgotten since.
+    epoch: int
     changes: list[EntityChange] = field(default_factory=list)
     repeated: set[EntityKey] = field(default_factory=set)
     #: Entities with repeated events and no change: their effects are derived again.

@@ -10,19 +10,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pymongo import AsyncMongoClient
 
 from config.garbage import tune_garbage_collection
 from observability.json_logs import log_traced_hop
+from projections.document_cache import DocumentCache
 from projections.metrics import ProjectorMetrics
 from projections.phases import PhaseClock
 from projections.projector import BatchOutcome, BatchProcessor
@@ -172,8 +179,9 @@ async def run_projector(
         concurrency=settings.store_concurrency,
         observer=metrics,
     )
+    cache = DocumentCache(settings.cache_documents)
     processor = BatchProcessor(
-        store, load_status_mapping(settings.status_map_file), settings.topics
+        store, load_status_mapping(settings.status_map_file), settings.topics, cache=cache
     )
     await processor.prepare()
     await ensure_own_topics(
@@ -183,6 +191,9 @@ async def run_projector(
         replication_factor=settings.kafka_replication_factor,
     )
     producer, consumer = kafka_clients(settings)
+    consumer.subscribe(
+        list(settings.topics.inbound().values()), listener=ForgetOnRebalance(consumer, cache)
+    )
     await producer.start()
     await consumer.start()
     tune_garbage_collection()  # now that what the process keeps exists
@@ -224,6 +235,28 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKaf
         partition_assignment_strategy=(RangePartitionAssignor,),
     )
     return producer, consumer
+
+
+class ForgetOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Forgets the cached documents whenever the group moves partitions: another member may
+    write the documents of partitions this process held, or held while this one did not
+    (``projections.document_cache``). Related documents may come from the cache only while
+    this process holds every partition of every inbound topic."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, cache: DocumentCache) -> None:
+        self._consumer = consumer
+        self._cache = cache
+
+    async def on_partitions_revoked(self, _revoked: Iterable[TopicPartition]) -> None:
+        self._cache.forget_all(serves_related=False)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        every = {
+            TopicPartition(topic, partition)
+            for topic in self._consumer.subscription()
+            for partition in self._consumer.partitions_for_topic(topic) or ()
+        }
+        self._cache.forget_all(serves_related=bool(every) and set(assigned) >= every)
 
 
 async def consume(

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, InstanceOf
 from config.env import EnvReader, check_existing_file
 from config.process import ProcessSettings
 from config.topics import read_topic_names
+from projections.document_cache import CACHED_DOCUMENTS
 from readmodel.topics import TopicNames
 
 
@@ -29,6 +30,12 @@ class ProjectorSettings(ProcessSettings):
     batch_wait_ms: int = Field(100, validation_alias="PROJECTOR_BATCH_WAIT_MS", ge=0)
     #: Concurrent MongoDB operations per batch (reads of current documents, per-entity writes).
     store_concurrency: int = Field(16, validation_alias="PROJECTOR_STORE_CONCURRENCY", ge=1)
+    #: Documents each process keeps of those it last read or wrote, so that the next batch
+    #: need not read them again (``projections.document_cache``; 0: none). Correctness does
+    #: not depend on it: every write is conditional on the stored document.
+    cache_documents: int = Field(
+        CACHED_DOCUMENTS, validation_alias="PROJECTOR_CACHE_DOCUMENTS", ge=0
+    )
     #: Raw carrier code -> portal status per source; None means the packaged map.
     status_map_file: Annotated[Path | None, AfterValidator(check_existing_file)] = None
     #: Hours the changes topic keeps notices: the subscription resume window.

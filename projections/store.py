@@ -108,6 +108,15 @@ class _BulkResult(NamedTuple):
     matched: int
 
 
+class Landed(NamedTuple):
+    """What a batch of document writes did: the ids whose write did NOT land (another
+    writer came first; the caller writes them stepwise), and the documents as stored after
+    the writes that did (exactly as a read would return them: what ``DocumentCache`` keeps)."""
+
+    missed: set[str]
+    stored: dict[str, dict[str, Any]]
+
+
 class FoldedWrite(NamedTuple):
     """One document of a batch as the batch read it (``seen``), its own change if any, and
     the summaries of the batch's other entities folded into its write."""
@@ -286,7 +295,7 @@ class ProjectionStore:
                 return doc
 
             inserted = await self._guarded(insert)
-            return _decoded(dict(inserted)) if inserted is not None else None
+            return self.as_stored(inserted) if inserted is not None else None
         writes = change.before.get(WRITES)
         result = await self._guarded(
             partial(
@@ -306,10 +315,10 @@ class ProjectionStore:
 
     async def write_all_if_unchanged(
         self, collection: str, writes: Sequence[FoldedWrite], now: datetime
-    ) -> set[str]:
+    ) -> Landed:
         """Each document's own changes and the summaries folded into it, in one write that
-        lands only if nobody wrote the document since the batch read it (``seen``); returns
-        the ids whose write did not land, for the caller to write stepwise.
+        lands only if nobody wrote the document since the batch read it (``seen``); the ids
+        whose write did not land, for the caller to write stepwise, and the others as stored.
 
         Every write increments ``_writes``, so an unchanged counter means the document is
         exactly ``seen``: the caller then knows the result without reading it back (its
@@ -320,19 +329,31 @@ class ProjectionStore:
         another writer is reported too: writing it again stepwise is idempotent).
         """
         stamp = uuid.uuid4().hex
+        updates = [_folded_update(write, now, stamp) for write in writes]
         operations = [
-            UpdateOne(_unchanged(write), _folded_update(write, now, stamp)) for write in writes
+            UpdateOne(_unchanged(write), update)
+            for write, update in zip(writes, updates, strict=True)
         ]
         ids = [write.doc_id for write in writes]
-        missed = await asyncio.gather(
-            *(
-                self._write_chunk(
-                    collection, chunk, ids[n * WRITE_CHUNK : (n + 1) * WRITE_CHUNK], stamp
+        missed: set[str] = set().union(
+            *await asyncio.gather(
+                *(
+                    self._write_chunk(
+                        collection, chunk, ids[n * WRITE_CHUNK : (n + 1) * WRITE_CHUNK], stamp
+                    )
+                    for n, chunk in enumerate(_chunks(operations, WRITE_CHUNK))
                 )
-                for n, chunk in enumerate(_chunks(operations, WRITE_CHUNK))
             )
         )
-        return set().union(*missed)
+        # Nobody wrote a landed document between the batch's read and this write (that is
+        # what landing means), so it is ``seen`` with the update applied; ``seen`` is as
+        # stored already (read, or kept from a write), the values set are made so.
+        stored = {
+            write.doc_id: updated(write.seen, {**update, "$set": self.as_stored(update["$set"])})
+            for write, update in zip(writes, updates, strict=True)
+            if write.doc_id not in missed
+        }
+        return Landed(missed, stored)
 
     async def _write_chunk(
         self, collection: str, operations: Sequence[UpdateOne], ids: Sequence[str], stamp: str
@@ -357,16 +378,25 @@ class ProjectionStore:
         changes: Sequence[EntityChange],
         summaries: Mapping[str, Sequence[SummaryPush]],
         now: datetime,
-    ) -> set[str]:
+    ) -> Landed:
         """Insert the documents of entities that did not exist when the batch read them,
-        whole, with the summaries folded into them; returns the ids that were NOT written
-        because another writer created them meanwhile (the caller writes those stepwise).
+        whole, with the summaries folded into them; the ids that were NOT written because
+        another writer created them meanwhile (the caller writes those stepwise), and the
+        others as stored.
 
         The same documents an upsert would make, but sent a hundred per command with
         nothing read back: creating a document costs what the benchmark's ceiling pays.
         """
         docs = [_new_document(change, summaries.get(change.key.id, ()), now) for change in changes]
-        return await self._insert_missing(collection, docs)
+        refused = await self._insert_missing(collection, docs)
+        stored = {str(doc["_id"]): self.as_stored(doc) for doc in docs if doc["_id"] not in refused}
+        return Landed(refused, stored)
+
+    def as_stored(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """``doc`` as a read of it returns it: through BSON with this database's codec
+        options (times to the millisecond, tuples as lists), bookkeeping decoded. A fresh
+        copy that shares nothing with ``doc``."""
+        return _decoded(bson.decode(bson.encode(doc), codec_options=self._db.codec_options))
 
     async def insert_placeholders(self, collection: str, pushes: Sequence[SummaryPush]) -> set[str]:
         """Create the missing targets of ``pushes`` as placeholders (``known: False``) holding
@@ -605,4 +635,39 @@ def _new_document(
         related.setdefault(push.source_kind, {})[push.key] = push.entry()
     if related:
         doc["related"] = related
+    return doc
+
+
+def updated(doc: Mapping[str, Any], update: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``doc`` after ``update`` as the store applies it to an existing document: the
+    ``$set`` (dotted paths into nested documents), ``$unset`` and ``$inc`` operators the
+    writes above use. A new document: nested documents on a changed path are copied once,
+    ``doc`` and everything in it are left as they were."""
+    out = dict(doc)
+    copies: set[int] = {id(out)}
+    for path, value in update.get("$set", {}).items():
+        *parents, name = path.split(".")
+        _parent(out, parents, copies)[name] = value
+    for name in update.get("$unset", {}):
+        if "." in name:  # not written by any update here; refused rather than mis-applied
+            raise ValueError(f"updated() applies $unset of top-level fields only, not {name!r}")
+        out.pop(name, None)
+    for path, step in update.get("$inc", {}).items():
+        *parents, name = path.split(".")
+        parent = _parent(out, parents, copies)
+        parent[name] = parent.get(name, 0) + step
+    return out
+
+
+def _parent(doc: dict[str, Any], path: Sequence[str], copies: set[int]) -> dict[str, Any]:
+    """The nested document at ``path`` of ``doc`` (created where missing, as ``$set`` and
+    ``$inc`` do), each one on the way copied the first time (``copies``) so that changing
+    it leaves the document ``doc`` was copied from as it was."""
+    for name in path:
+        child = doc.get(name)
+        if not isinstance(child, dict) or id(child) not in copies:
+            child = dict(child) if isinstance(child, Mapping) else {}
+            copies.add(id(child))
+            doc[name] = child
+        doc = child
     return doc

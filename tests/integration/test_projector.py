@@ -27,7 +27,7 @@ from projections.rebuild import rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
-from projections.store import WRITES, FoldedWrite, ProjectionStore
+from projections.store import WRITES, FoldedWrite, Landed, ProjectionStore
 from projections.verify import check, write_metrics
 from readmodel import documents
 from readmodel.changes import ShipmentChange
@@ -339,11 +339,11 @@ class _HookedStore(ProjectionStore):
         await self.before_write("write_entity")
         return await super().write_entity(collection, change, now)
 
-    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> set[str]:
+    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> Landed:
         await self.before_write("write_all_if_unchanged")
         return await super().write_all_if_unchanged(*args, **kwargs)
 
-    async def insert_new(self, *args: Any, **kwargs: Any) -> set[str]:
+    async def insert_new(self, *args: Any, **kwargs: Any) -> Landed:
         await self.before_write("insert_new")
         return await super().insert_new(*args, **kwargs)
 
@@ -484,18 +484,18 @@ class _RacedStore(ProjectionStore):
 
     async def write_all_if_unchanged(
         self, collection: str, writes: Sequence[FoldedWrite], now: datetime
-    ) -> set[str]:
+    ) -> Landed:
         if self.armed:
             for write in writes[::2]:
                 await self.db[collection].update_one({"_id": write.doc_id}, {"$inc": {WRITES: 1}})
                 self.raced += 1
-        missed = await super().write_all_if_unchanged(collection, writes, now)
-        self.folded += self.armed * (len(writes) - len(missed))
-        return missed
+        landed = await super().write_all_if_unchanged(collection, writes, now)
+        self.folded += self.armed * (len(writes) - len(landed.missed))
+        return landed
 
     async def insert_new(
         self, collection: str, changes: Sequence[Any], *args: Any, **kwargs: Any
-    ) -> set[str]:
+    ) -> Landed:
         if self.armed:
             for change in changes[::2]:  # as another process's summary push creates a target
                 await self.db[collection].update_one(
@@ -504,10 +504,10 @@ class _RacedStore(ProjectionStore):
                     upsert=True,
                 )
                 self.raced += 1
-        refused = await super().insert_new(collection, changes, *args, **kwargs)
-        self.folded += self.armed * (len(changes) - len(refused))
-        self.refused += len(refused)
-        return refused
+        landed = await super().insert_new(collection, changes, *args, **kwargs)
+        self.folded += self.armed * (len(changes) - len(landed.missed))
+        self.refused += len(landed.missed)
+        return landed
 
     async def write_entity(
         self, collection: str, change: Any, now: datetime

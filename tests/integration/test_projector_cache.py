@@ -1,0 +1,148 @@
+"""The projector's document cache against the real store: what it holds is exactly what the
+store holds, and a document another writer changed behind it is read again, losing nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from projections.batch import COLLECTION_OF, EntityKey
+from projections.document_cache import DocumentCache
+from projections.projector import BatchProcessor
+from projections.status_mapping import load_status_mapping
+from projections.store import WRITES, ProjectionStore, encode_state
+from readmodel.topics import TopicNames
+from tests.integration.projector_harness import Record, differences, records_of, snapshot
+from tests.integration.test_projector import (
+    _process_in_batches,
+    _simulated_records,
+    _undisturbed_run,
+    second_db,  # noqa: F401 (fixture)
+)
+
+
+class _CountingObserver:
+    """Counts the writes that lost a race, by kind (``ProjectionStore``'s observer)."""
+
+    def __init__(self) -> None:
+        self.conflicts: Counter[str] = Counter()
+
+    def write_conflict(self, kind: str, count: int = 1) -> None:
+        self.conflicts[kind] += count
+
+
+async def _stored_keys(db: AsyncDatabase[Any]) -> list[EntityKey]:
+    keys = []
+    for kind in ("orders", "shipments", "invoices"):
+        async for doc in db[COLLECTION_OF[kind]].find({}, {"_id": True}):
+            keys.append(EntityKey(kind, str(doc["_id"])))
+    return keys
+
+
+async def test_every_cached_document_is_exactly_the_stored_one(
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],  # noqa: F811
+) -> None:
+    """Entries are computed from the writes (not read back), so this is what makes them
+    safe to plan from: after a simulated stream, each compares equal to a read."""
+    records, expected = await _undisturbed_run(second_db, 900, 100)
+    store = ProjectionStore(mongo_db)
+    cache = DocumentCache(100_000, serves_related=True)
+    await _process_in_batches(
+        BatchProcessor(store, load_status_mapping(), TopicNames(), cache=cache), records, 100
+    )
+
+    keys = await _stored_keys(mongo_db)
+    held, _ = cache.split("", keys)
+    assert len(held) > len(keys) // 2
+    for key, doc in held.items():
+        stored = (await store.load(COLLECTION_OF[key.kind], [key.id]))[key.id]
+        assert doc == stored, (key, differences({"d": doc}, {"d": stored}))
+    actual = await snapshot(mongo_db)
+    assert actual == expected, differences(actual, expected)
+
+
+async def test_cached_documents_another_writer_changed_are_read_again_and_nothing_is_lost(
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],  # noqa: F811
+) -> None:
+    """Another process writes into documents this one holds (its summary pushes bump
+    ``_writes``): every write planned from a stale entry misses, the document is read again
+    and the batch comes out exactly as without the cache."""
+    records, expected = await _undisturbed_run(second_db, 900, 100)
+    observer = _CountingObserver()
+    cache = DocumentCache(100_000, serves_related=True)
+    processor = BatchProcessor(
+        ProjectionStore(mongo_db, observer=observer),
+        load_status_mapping(),
+        TopicNames(),
+        cache=cache,
+    )
+    await _process_in_batches(processor, records[:400], 100)
+    for kind in ("orders", "shipments", "invoices"):
+        await mongo_db[COLLECTION_OF[kind]].update_many({}, {"$inc": {WRITES: 1}})
+    await _process_in_batches(processor, records[400:], 100)
+
+    assert observer.conflicts["folded"] > 0
+    actual = await snapshot(mongo_db)
+    assert actual == expected, differences(actual, expected)
+
+
+async def _notice_ids(processor: BatchProcessor, records: list[Record]) -> set[str]:
+    """Process ``records`` in batches of 100; the ids of the change notices they publish."""
+    ids: set[str] = set()
+    for start in range(0, len(records), 100):
+        outcome = await processor.process(records[start : start + 100])
+        ids.update(notice.notice_id for notice in outcome.notices)
+    return ids
+
+
+async def test_a_member_whose_entries_another_member_overtook_loses_none_of_its_events(
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],  # noqa: F811
+) -> None:
+    """Worse than production allows (there a rebalance forgets the cache): member B writes
+    the documents of records member A still holds stale entries for, and dies before its
+    search documents and notices. A's writes from its entries miss, A plans again on the
+    stored documents, finds its events there, and derives again what B never published."""
+    topics, mapping = TopicNames(), load_status_mapping()
+    records = records_of(_simulated_records(dict(topics.inbound()), 900))
+    reference = BatchProcessor(ProjectionStore(second_db), mapping, topics)
+    await _process_in_batches(reference, records[:400], 100)
+    announced = await _notice_ids(reference, records[400:600])
+    await _process_in_batches(reference, records[600:], 100)
+    expected = await snapshot(second_db)
+
+    observer = _CountingObserver()
+    member_a = BatchProcessor(
+        ProjectionStore(mongo_db, observer=observer), mapping, topics, cache=DocumentCache(100_000)
+    )
+    await _process_in_batches(member_a, records[:400], 100)
+    member_b = BatchProcessor(ProjectionStore(mongo_db), mapping, topics)
+    for start in (400, 500):
+        await member_b.apply(records[start : start + 100])  # dies before ``complete``
+    republished = await _notice_ids(member_a, records[400:])
+
+    assert observer.conflicts["folded"] > 0
+    assert announced and announced <= republished, sorted(announced - republished)[:5]
+    actual = await snapshot(mongo_db)
+    assert actual == expected, differences(actual, expected)
+
+
+async def test_a_document_as_stored_compares_equal_to_a_read_of_it(
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """What the cache keeps of a write is passed through BSON as a read is: times to the
+    millisecond, tuples as lists."""
+    store = ProjectionStore(mongo_db)
+    doc = {
+        "_id": "o1",
+        "at": datetime(2026, 11, 30, 6, 0, 0, 123456, tzinfo=UTC),
+        "pair": ("a", 1),
+        "_orderState": encode_state({"v": ("x", 2)}),
+    }
+    await mongo_db["orders"].insert_one(dict(doc))
+    assert store.as_stored(doc) == (await store.load("orders", ["o1"]))["o1"]
