@@ -71,7 +71,7 @@ import httpx
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bench.results import Result
+from bench.results import Result, closed_loop_clients
 from entitlements.caller import Caller
 from entitlements.mint import mint_token
 from entitlements.policy import load_policy
@@ -406,23 +406,14 @@ async def closed_loop(
     server: Server, target: Target, calls: CallMaker, concurrency: int, seconds: float
 ) -> Result:
     """``concurrency`` clients, each sending its next request as soon as the last answered."""
-    result = Result()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-        cpu_before = server.cpu_seconds()
-        started = time.perf_counter()
-        deadline = started + seconds
 
-        async def client(index: int) -> None:
-            rng = random.Random(index)
-            while time.perf_counter() < deadline:
-                call = calls(rng)
-                await timed(http, server, call, target, result, since=time.perf_counter())
+        async def step(rng: random.Random, result: Result) -> None:
+            call = calls(rng)
+            await timed(http, server, call, target, result, since=time.perf_counter())
 
-        await asyncio.gather(*(client(i) for i in range(concurrency)))
-        result.elapsed = time.perf_counter() - started
-        result.cpu = server.cpu_seconds() - cpu_before
-    return result
+        return await closed_loop_clients(concurrency, seconds, server.cpu_seconds, step)
 
 
 async def open_loop(

@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.types import Message
 
 from bench.api_ceiling import create_app as create_ceiling
-from bench.results import Result
+from bench.results import Result, closed_loop_clients
 from web.app import create_app
 from web.settings import load_settings
 
@@ -86,26 +86,18 @@ async def one_slice(
     concurrency: int,
     seconds: float,
 ) -> Result:
-    """``concurrency`` callers, each making its next call as soon as the last returned."""
-    result = Result()
-    cpu_before = time.process_time()
-    started = time.perf_counter()
-    deadline = started + seconds
+    """``concurrency`` callers, each making its next call as soon as the last returned;
+    this process's CPU."""
 
-    async def caller(index: int) -> None:
-        rng = random.Random(index)
-        while time.perf_counter() < deadline:
-            since = time.perf_counter()
-            status, body = await asgi_call(app, calls(rng))
-            if succeeded(status, body):
-                result.latencies.append(time.perf_counter() - since)
-            else:
-                result.failures += 1
+    async def step(rng: random.Random, result: Result) -> None:
+        since = time.perf_counter()
+        status, body = await asgi_call(app, calls(rng))
+        if succeeded(status, body):
+            result.latencies.append(time.perf_counter() - since)
+        else:
+            result.failures += 1
 
-    await asyncio.gather(*(caller(i) for i in range(concurrency)))
-    result.elapsed = time.perf_counter() - started
-    result.cpu = time.process_time() - cpu_before
-    return result
+    return await closed_loop_clients(concurrency, seconds, time.process_time, step)
 
 
 def api_app(environ: dict[str, str]) -> Starlette:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -31,3 +35,28 @@ class Result:
         self.unfinished += other.unfinished
         self.elapsed += other.elapsed
         self.cpu += other.cpu
+
+
+async def closed_loop_clients(
+    concurrency: int,
+    seconds: float,
+    cpu_seconds: Callable[[], float],
+    step: Callable[[random.Random, Result], Awaitable[None]],
+) -> Result:
+    """``concurrency`` clients, each making its next ``step`` (one request, recorded in the
+    result) as soon as its last returned, for ``seconds``; ``cpu_seconds`` is the CPU clock
+    of what is measured, read before and after."""
+    result = Result()
+    cpu_before = cpu_seconds()
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def client(index: int) -> None:
+        rng = random.Random(index)
+        while time.perf_counter() < deadline:
+            await step(rng, result)
+
+    await asyncio.gather(*(client(i) for i in range(concurrency)))
+    result.elapsed = time.perf_counter() - started
+    result.cpu = cpu_seconds() - cpu_before
+    return result
