@@ -5,6 +5,7 @@ poller):
 
     .venv/bin/python bench/api.py [--mongodb-uri URI] [--database NAME]
         [--concurrency 16] [--seconds 8] [--rounds 2] [--rate 200] [--processes 1]
+        [--freshness-only | --in-process]
 
 What one run does, on one machine and one store:
 
@@ -33,6 +34,11 @@ What one run does, on one machine and one store:
    closed-loop slices (req/s and CPU ms per request side by side), and the extension's own
    work per response timed in this process (``--freshness-only`` runs just this part).
 
+``--in-process`` runs neither servers nor HTTP: the three queries as raw ASGI calls into
+``web.app.create_app`` and into the ceiling's app, both in this process on uvloop, and prints
+this process's CPU per request for each (``bench/in_process.py``; the README's in-process
+figures use ``--concurrency 8``).
+
 Requests rotate over the customers the default policy leaves unrestricted (a viewer with the
 finance role, so invoices are readable); lookups use tracking numbers of their known
 shipments. The driver shares the machine's cores with both servers, FerretDB and PostgreSQL,
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -53,10 +60,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -64,6 +71,7 @@ import httpx
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bench.results import Result, closed_loop_clients
 from entitlements.caller import Caller
 from entitlements.mint import mint_token
 from entitlements.policy import load_policy
@@ -322,11 +330,11 @@ async def send(http: httpx.AsyncClient, call: Call, server: Server | None = None
     )
 
 
-def succeeded(target: Target, response: httpx.Response) -> bool:
-    if response.status_code != 200:
+def succeeded(target: Target, status: int, content: bytes) -> bool:
+    if status != 200:
         return False
     # A GraphQL error still answers 200; any error entry makes the request a failure.
-    return target == "ceiling" or b'"errors"' not in response.content
+    return target == "ceiling" or b'"errors"' not in content
 
 
 def _ids(items: list[Doc]) -> list[str]:
@@ -343,7 +351,7 @@ async def same_answers(
     for target, server in servers.items():
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
             response = await send(http, make_call(query, target, sample, random.Random(seed)))
-        if not succeeded(target, response):
+        if not succeeded(target, response.status_code, response.content):
             raise RuntimeError(f"{target} {query}: {response.status_code} {response.text[:500]}")
         body = response.json()
         if query == "tracking":
@@ -370,31 +378,6 @@ async def same_answers(
 # --- load ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    latencies: list[float] = field(default_factory=list)
-    failures: int = 0
-    unfinished: int = 0
-    elapsed: float = 0.0
-    cpu: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
-
-    @property
-    def cpu_ms_per_request(self) -> float:
-        return self.cpu * 1000 / len(self.latencies) if self.latencies else float("nan")
-
-    def add(self, other: Result) -> None:
-        """Fold in another slice of the same measurement."""
-        self.latencies.extend(other.latencies)
-        self.failures += other.failures
-        self.unfinished += other.unfinished
-        self.elapsed += other.elapsed
-        self.cpu += other.cpu
-
-
 CallMaker = Callable[[random.Random], Call]
 
 
@@ -413,7 +396,7 @@ async def timed(
     except httpx.HTTPError:
         result.failures += 1
         return
-    if succeeded(target, response):
+    if succeeded(target, response.status_code, response.content):
         result.latencies.append(time.perf_counter() - since)
     else:
         result.failures += 1
@@ -423,23 +406,14 @@ async def closed_loop(
     server: Server, target: Target, calls: CallMaker, concurrency: int, seconds: float
 ) -> Result:
     """``concurrency`` clients, each sending its next request as soon as the last answered."""
-    result = Result()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-        cpu_before = server.cpu_seconds()
-        started = time.perf_counter()
-        deadline = started + seconds
 
-        async def client(index: int) -> None:
-            rng = random.Random(index)
-            while time.perf_counter() < deadline:
-                call = calls(rng)
-                await timed(http, server, call, target, result, since=time.perf_counter())
+        async def step(rng: random.Random, result: Result) -> None:
+            call = calls(rng)
+            await timed(http, server, call, target, result, since=time.perf_counter())
 
-        await asyncio.gather(*(client(i) for i in range(concurrency)))
-        result.elapsed = time.perf_counter() - started
-        result.cpu = server.cpu_seconds() - cpu_before
-    return result
+        return await closed_loop_clients(concurrency, seconds, server.cpu_seconds, step)
 
 
 async def open_loop(
@@ -654,6 +628,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--freshness-only", action="store_true", help="only the extensions.freshness cost"
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="raw ASGI calls into both apps in this process (bench/in_process.py): process "
+        "CPU per request, no servers",
+    )
     return parser.parse_args()
 
 
@@ -749,8 +729,32 @@ async def compare(
     return results
 
 
-async def main() -> None:
-    args = parse_args()
+async def in_process(args: argparse.Namespace, database: str, customers: list[Sample]) -> None:
+    """The three queries through both apps in this process (``bench/in_process.py``)."""
+    from bench.in_process import api_app, ceiling_app, compare_in_process
+
+    env = server_environment(args, database)
+    apps = {"api": api_app(env), "ceiling": ceiling_app(args.mongodb_uri, database)}
+
+    def calls_for(query: str, target: str) -> CallMaker:
+        named, side = cast(QueryName, query), cast(Target, target)
+        return lambda rng: make_call(named, side, rng.choice(customers), rng)
+
+    async with contextlib.AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        await compare_in_process(
+            apps,
+            ["tracking", "orders page", "invoices"],
+            calls_for,
+            lambda target, status, body: succeeded(cast(Target, target), status, body),
+            concurrency=args.concurrency,
+            seconds=args.seconds,
+            rounds=args.rounds,
+        )
+
+
+async def main(args: argparse.Namespace) -> None:
     run = uuid.uuid4().hex[:8]
     database = args.database or f"bench_api_{run}"
     client: AsyncMongoClient[Doc] = AsyncMongoClient(args.mongodb_uri, tz_aware=True, maxPoolSize=8)
@@ -759,6 +763,9 @@ async def main() -> None:
     try:
         db = client[database]
         customers = await prepare(args, db)
+        if args.in_process:
+            await in_process(args, database, customers)
+            return
         env = server_environment(args, database)
         if args.freshness_only:
             await freshness_cost(args, db, env, customers, logs, servers)
@@ -775,4 +782,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    arguments = parse_args()
+    if arguments.in_process:
+        import uvloop  # as uvicorn runs the API
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main(arguments))
+    else:
+        asyncio.run(main(arguments))

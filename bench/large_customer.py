@@ -243,7 +243,10 @@ class ApiPath:
             collections=names,
             pointer=self._pointers[names],
         )
-        result = await prepared.execute(operation, context, None, None)
+        try:
+            result = await prepared.execute(operation, context, None, None)
+        finally:
+            context.close()  # as the API does when a request ends
         assert not result.errors, result.errors
         assert isinstance(result.data, dict)
         return result.data

@@ -73,6 +73,11 @@ class GraphContext:
         )
         return cls(readers=readers, caller=caller, request=request)
 
+    def close(self) -> None:
+        """The request has ended (``Readers.close``): the web layer calls this once its
+        operation has an answer."""
+        self.readers.close()
+
     def for_caller(self, caller: Caller) -> GraphContext:
         """A context for one operation of ``caller``: same store, readers of its own."""
         return GraphContext(
@@ -98,7 +103,13 @@ class ConnectionCaller(SchemaExtension):
         context = self.execution_context.context
         caller = connection_caller.get()
         if caller is not None and isinstance(context, GraphContext) and context.caller is None:
-            self.execution_context.context = context.for_caller(caller)
+            operation_context = context.for_caller(caller)
+            self.execution_context.context = operation_context
+            try:
+                yield
+            finally:
+                operation_context.close()
+            return
         yield
 
 

@@ -32,7 +32,7 @@ from graph.common import (
     text,
     utc,
 )
-from graph.context import Info, readers_of
+from graph.context import GraphContext, Info, readers_of
 from graph.enums import (
     FulfillmentStage,
     InvoiceStatus,
@@ -43,7 +43,7 @@ from graph.enums import (
     enum_or_none,
 )
 from graph.global_ids import encode, number_for
-from graph.leaf_fields import NOT_AT_HAND, at_hand
+from graph.leaf_fields import NOT_AT_HAND, at_hand, at_hand_in_request
 from graph.node import Node
 from graph.values import (
     Carrier,
@@ -56,7 +56,7 @@ from graph.values import (
 )
 from readmodel.documents import EntityKind
 from resolvers.filters import invoice_view_status
-from resolvers.readers import RelatedEntity
+from resolvers.readers import Readers, RelatedEntity
 
 _T = TypeVar("_T")
 
@@ -226,11 +226,20 @@ def _linked(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
     """The entities of ``kind`` this one links to that the caller may see: at once when the
     document at hand and its summaries suffice (the usual case), else an awaitable (see
     ``Backing.answer`` for why answering synchronously matters)."""
+    linked = _linked_at_hand(backing, info.context, kind)
+    if linked is NOT_AT_HAND:
+        return cast(list[_E], _linked_loaded(backing, info, kind))
+    return cast(list[_E], linked)
+
+
+def _linked_at_hand(backing: Backing, context: GraphContext, kind: type[_E]) -> list[_E] | object:
+    """The linked entities when the document at hand and its summaries suffice, else
+    ``NOT_AT_HAND`` (``graph.leaf_fields``: the resolver then loads what it needs)."""
     if backing.document is not None:
-        related = readers_of(info).related_at_hand(backing.document, kind.KIND)
+        related = context.readers.related_at_hand(backing.document, kind.KIND)
         if related is not None:
             return [kind.related(entity) for entity in related]
-    return cast(list[_E], _linked_loaded(backing, info, kind))
+    return NOT_AT_HAND
 
 
 async def _linked_loaded(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
@@ -246,8 +255,12 @@ def _relation(target: str, description: str) -> Any:
     types refer to each other, so none of them exists when the first one is declared.
     """
 
+    def kind() -> type[_Entity]:
+        return cast(type[_Entity], globals()[target])
+
+    @at_hand_in_request(lambda entity, context: _linked_at_hand(entity.backing, context, kind()))
     def linked(self: _Entity, info: Info) -> list[_Entity]:
-        return _linked(self.backing, info, cast(type[_Entity], globals()[target]))
+        return _linked(self.backing, info, kind())
 
     if target == "Invoice":
         linked.__annotations__["return"] = f"list[{target}] | None"
@@ -336,15 +349,19 @@ def _order_lines(get: Fields) -> list[OrderLine]:
     return OrderLine.lines_of(get.document())
 
 
-def _invoice_status(self: _Entity, info: Info) -> InvoiceStatus | None:
+def _invoice_status_read(readers: Readers) -> Callable[[Fields], InvoiceStatus | None]:
     """The stored status, OVERDUE for an open invoice past its due date (today's date)."""
-    today = readers_of(info).now().date()
-    return self.backing.answer(
-        info,
-        lambda get: enum_or_none(
-            InvoiceStatus, invoice_view_status(text(get("status")), text(get("dueDate")), today)
-        ),
+    today = readers.now().date()
+    return lambda get: enum_or_none(
+        InvoiceStatus, invoice_view_status(text(get("status")), text(get("dueDate")), today)
     )
+
+
+@at_hand_in_request(
+    lambda entity, context: entity.backing.at_hand(_invoice_status_read(context.readers))
+)
+def _invoice_status(self: _Entity, info: Info) -> InvoiceStatus | None:
+    return self.backing.answer(info, _invoice_status_read(readers_of(info)))
 
 
 def _invoice_lines(get: Fields) -> list[InvoiceLine]:
@@ -405,10 +422,19 @@ def _money(key: str, description: str) -> Any:
     """An amount of the invoice: null without the role to see amounts, and then answered
     without loading the document (it would be redacted anyway)."""
 
+    def read(get: Fields) -> Money | None:
+        return Money.of(get(key), get("currency"))
+
+    def at_hand_for(entity: _Entity, context: GraphContext) -> Money | object | None:
+        if not context.readers.scope.can_see_amounts:
+            return None
+        return entity.backing.at_hand(read)
+
+    @at_hand_in_request(at_hand_for)
     def amount(self: _Entity, info: Info) -> Money | None:
         if not readers_of(info).scope.can_see_amounts:
             return None
-        return self.backing.answer(info, lambda get: Money.of(get(key), get("currency")))
+        return self.backing.answer(info, read)
 
     return strawberry.field(resolver=amount, description=description)
 

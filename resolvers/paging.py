@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+import orjson
+
 from resolvers.errors import BadUserInput
 
 DEFAULT_PAGE_SIZE: Final = 20
@@ -157,7 +159,10 @@ def encode_cursor(sort: SortSpec, doc: Mapping[str, Any], width: float | None = 
     body: dict[str, Any] = {"s": sort.name, "v": encoded, "i": str(doc["_id"])}
     if width is not None:
         body["w"] = round(width)
-    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    # orjson: a page encodes a cursor per edge, and ``json.dumps`` was 3 % of a page's CPU.
+    # The text is the same compact JSON, except that a non-ASCII string stays UTF-8 rather
+    # than escaped; ``decode_cursor`` reads both, so cursors issued before still work.
+    raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -27,17 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, TypeAlias, cast
+from typing import Any, Final, Literal, TypeAlias
 
 import orjson
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import DataLoader, DefaultCache
 
 from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError, EntitlementError
@@ -361,18 +360,35 @@ class Readers:
     def loader(self, kind: EntityKind) -> DataLoader[str, Doc | None]:
         """The request's DataLoader for ``kind``: visible, redacted documents by id (or None)."""
         if kind not in self._loaders:
-            # weakly: a closure over ``self`` would make a reference cycle (these readers ->
-            # loader -> closure -> these readers) that keeps the request's documents alive
-            # until the garbage collector runs, whose pauses were then a page's p99 (README,
-            # "Pages, session 7"). The request's context holds these readers while it runs;
-            # a load still pending after it ended (awaited by no one) fails, harmlessly
-            readers = cast(Readers, weakref.proxy(self))
 
             async def load(ids: list[str]) -> list[Doc | None]:
-                return await readers._load_by_ids(kind, ids)
+                return await self._load_by_ids(kind, ids)
 
             self._loaders[kind] = DataLoader(load_fn=load, loop=asyncio.get_running_loop())
         return self._loaders[kind]
+
+    def close(self) -> None:
+        """The request has ended: its DataLoaders go, and a load still pending is cancelled.
+
+        Each loader's function refers to these readers, which hold the loaders: a reference
+        cycle that would keep the request's documents alive until the garbage collector runs,
+        whose pauses were a page's p99 (README, "Pages, session 7"). Dropping the loaders
+        here breaks it, so reference counting frees the request at once. A load pending now
+        was left behind by the operation (graphql-core does not cancel a field's siblings
+        when one of them fails): nothing will read its answer, so it is cancelled, and its
+        batch never queries the store (Strawberry skips or cancels a batch whose callers
+        are all cancelled). The readers stay usable: a later load gets a new loader.
+        """
+        loaders, self._loaders = self._loaders, {}
+        for loader in loaders.values():
+            cache = loader.cache_map
+            pending = cache.cache_map.values() if isinstance(cache, DefaultCache) else ()
+            for future in list(pending):
+                future.cancel()  # no effect on a future already answered
+            batch = loader.batch
+            for task in batch.tasks if batch is not None else ():
+                task.future.cancel()
+            loader.clear_all()
 
     async def load(self, kind: EntityKind, entity_id: str) -> Doc | None:
         """One entity by id: None when it does not exist or is not the caller's to see."""

@@ -412,6 +412,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             )
         finally:
             self.in_flight.leave(client)
+            context.close()
 
     async def _execute_admitted(
         self,

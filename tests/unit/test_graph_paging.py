@@ -127,6 +127,22 @@ def test_string_sort_values_round_trip() -> None:
     assert (position.value, position.id) == ("2026-12-01", "IN-1")
 
 
+def test_non_ascii_sort_values_and_ids_round_trip_and_earlier_cursors_still_work() -> None:
+    """Cursors are encoded by orjson (UTF-8); those issued when ``json.dumps`` escaped
+    non-ASCII characters name the same position."""
+    sort = INVOICE_SORTS["DUE_DATE_ASC"]
+    doc = {"_id": "IN-Ø1", "dueDate": "2026-12-01 Ärger"}
+    position = decode_cursor(sort, encode_cursor(sort, doc, width=7))
+    assert (position.value, position.id, position.width) == ("2026-12-01 Ärger", "IN-Ø1", 7)
+    earlier = json.dumps(
+        {"i": "IN-Ø1", "s": "DUE_DATE_ASC", "v": {"s": "2026-12-01 Ärger"}, "w": 7},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    issued_before = base64.urlsafe_b64encode(earlier.encode()).decode().rstrip("=")
+    assert decode_cursor(sort, issued_before) == position
+
+
 def test_naive_datetimes_from_a_non_tz_aware_client_are_utc() -> None:
     sort = ORDER_SORTS["ORDERED_AT_DESC"]
     naive = encode_cursor(sort, {"_id": "SO-1", "orderedAt": datetime(2026, 11, 2, 8, 0)})

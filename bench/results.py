@@ -1,0 +1,62 @@
+"""What a benchmark slice measured: one shape for the server and the in-process modes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Result:
+    """Requests answered (their latencies), failed or abandoned, over ``elapsed`` seconds of
+    wall time and ``cpu`` seconds of the measured process(es)."""
+
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    unfinished: int = 0
+    elapsed: float = 0.0
+    cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu * 1000 / len(self.latencies) if self.latencies else float("nan")
+
+    def add(self, other: Result) -> None:
+        """Fold in another slice of the same measurement."""
+        self.latencies.extend(other.latencies)
+        self.failures += other.failures
+        self.unfinished += other.unfinished
+        self.elapsed += other.elapsed
+        self.cpu += other.cpu
+
+
+async def closed_loop_clients(
+    concurrency: int,
+    seconds: float,
+    cpu_seconds: Callable[[], float],
+    step: Callable[[random.Random, Result], Awaitable[None]],
+) -> Result:
+    """``concurrency`` clients, each making its next ``step`` (one request, recorded in the
+    result) as soon as its last returned, for ``seconds``; ``cpu_seconds`` is the CPU clock
+    of what is measured, read before and after."""
+    result = Result()
+    cpu_before = cpu_seconds()
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def client(index: int) -> None:
+        rng = random.Random(index)
+        while time.perf_counter() < deadline:
+            await step(rng, result)
+
+    await asyncio.gather(*(client(i) for i in range(concurrency)))
+    result.elapsed = time.perf_counter() - started
+    result.cpu = cpu_seconds() - cpu_before
+    return result
