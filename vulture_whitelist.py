@@ -7,6 +7,7 @@ expression, which vulture counts as a use (the file is never imported or run).
 """
 
 # ruff: noqa: B018, F821
+# mypy: ignore-errors
 
 # config/env.py: pydantic-settings calls ``settings_customise_sources(settings_cls,
 # init_settings=..., env_settings=..., dotenv_settings=..., file_secret_settings=...)``; we

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import Stack
@@ -35,3 +36,13 @@ async def api_process(
     topics = {f"TOPIC_{name.upper()}": topic for name, topic in topic_names.items()}
     async for api in run_api(api_env(stack, mongo_db.name, **topics), tmp_path / "api.log"):
         yield api
+
+
+@pytest.fixture
+async def second_db(
+    mongo_client: AsyncMongoClient[dict[str, Any]],
+) -> AsyncIterator[AsyncDatabase[Any]]:
+    """A second empty database (a reference run beside the one under test), dropped after."""
+    name = f"ref_{uuid.uuid4().hex[:12]}"
+    yield mongo_client[name]
+    await mongo_client.drop_database(name)

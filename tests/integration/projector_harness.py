@@ -9,8 +9,9 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import bson
 import httpx
@@ -18,13 +19,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections.dead_letter import KafkaRecord as Record
+from projections.dead_letter import KafkaRecord
+from projections.projector import BatchProcessor
+from projections.status_mapping import load_status_mapping
+from projections.store import ProjectionStore
 from readmodel import documents, search_keys
 from readmodel.kafka_admin import partitions_of
 from readmodel.topics import TopicNames
+from simulator.faults import FaultRates
+from simulator.world import generate
 from tests.conftest import Stack
 from tests.integration.api_harness import api_env
 from tests.integration.processes import terminate
+
+#: A consumed record as the projector sees it (what the tests build and replay).
+Record: TypeAlias = KafkaRecord
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -273,3 +282,38 @@ class Pipeline:
         return api_env(
             self.stack, self.database, PROJECTOR_GROUP=self.group, **{**topics, **overrides}
         )
+
+
+def simulated_records(topics: dict[str, str], count: int) -> list[tuple[str, bytes, bytes]]:
+    """The first ``count`` records of a fixed simulated world (seed 11, with the contract's
+    faults), as (topic, key, value) for ``topics`` by kind."""
+    records = []
+    for sim in generate(
+        seed=11,
+        days=20,
+        customers=None,
+        orders_per_day=12,
+        now=datetime(2026, 11, 20, tzinfo=UTC),
+        faults=FaultRates.default(),
+    ):
+        records.append((topics[sim.topic_kind], sim.key, sim.value))
+        if len(records) >= count:
+            break
+    return records
+
+
+async def process_in_batches(processor: BatchProcessor, records: list[Record], size: int) -> None:
+    for start in range(0, len(records), size):
+        await processor.process(records[start : start + size])
+
+
+async def undisturbed_run(
+    db: AsyncDatabase[Any], count: int, size: int
+) -> tuple[list[Record], Any]:
+    """``count`` simulated records, and the documents they give in batches of ``size``."""
+    topics = TopicNames()
+    names = {str(kind): topic for kind, topic in topics.inbound().items()}
+    records = records_of(simulated_records(names, count))
+    processor = BatchProcessor(ProjectionStore(db), load_status_mapping(), topics)
+    await process_in_batches(processor, records, size)
+    return records, await snapshot(db)

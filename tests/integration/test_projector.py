@@ -9,14 +9,13 @@ import os
 import random
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import runner
@@ -27,30 +26,34 @@ from projections.rebuild import rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
-from projections.store import WRITES, FoldedWrite, Landed, ProjectionStore
+from projections.store import FoldedWrite, Landed, ProjectionStore
 from projections.verify import check, write_metrics
 from readmodel import documents
 from readmodel.changes import ShipmentChange
+from readmodel.documents import WRITES
 from readmodel.topics import TopicNames
 from tests.contract import EXAMPLES
 from tests.integration.projector_harness import (
     TOPIC_OF_EXAMPLE,
-    Record,
     differences,
+    process_in_batches,
     produce,
     projector_env,
     read_topic,
     records_of,
+    simulated_records,
     snapshot,
     start_projector,
     stop_projector,
     topic_names_from,
+    undisturbed_run,
     wait_caught_up,
 )
 
 
 def _example(name: str) -> dict[str, Any]:
-    return json.loads((EXAMPLES / name).read_text())
+    example: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
+    return example
 
 
 def _record(topics: dict[str, str], kind: str, event: dict[str, Any]) -> tuple[str, bytes, bytes]:
@@ -77,13 +80,6 @@ async def _project(settings: ProjectorSettings) -> None:
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=120)
-
-
-@pytest.fixture
-async def second_db(mongo_client: AsyncMongoClient[Any]) -> AsyncIterator[AsyncDatabase[Any]]:
-    name = f"ref_{uuid.uuid4().hex[:12]}"
-    yield mongo_client[name]
-    await mongo_client.drop_database(name)
 
 
 async def test_contract_examples_become_linked_documents(
@@ -222,24 +218,6 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
         await asyncio.wait_for(task, timeout=120)
 
 
-def _simulated_records(topics: dict[str, str], count: int) -> list[tuple[str, bytes, bytes]]:
-    from simulator.world import FaultRates, generate
-
-    records = []
-    for sim in generate(
-        seed=11,
-        days=20,
-        customers=None,
-        orders_per_day=12,
-        now=datetime(2026, 11, 20, tzinfo=UTC),
-        faults=FaultRates.default(),
-    ):
-        records.append((topics[sim.topic_kind], sim.key, sim.value))
-        if len(records) >= count:
-            break
-    return records
-
-
 @dataclasses.dataclass
 class _AgainstReference:
     """Projector processes of one group over simulated records, checked against one
@@ -256,7 +234,7 @@ class _AgainstReference:
         """Produce ``records`` and project the reference; the environment of the group's
         processes, with batches of 200: many batches, so that what befalls a process lands
         mid-stream."""
-        await produce(self.kafka_bootstrap, _simulated_records(self.topics, records))
+        await produce(self.kafka_bootstrap, simulated_records(self.topics, records))
         await _project(_settings(self.kafka_bootstrap, self.reference_db, self.topics))
         self.expected = await snapshot(self.reference_db)
         self.group = f"{group_prefix}-{uuid.uuid4().hex[:8]}"
@@ -309,7 +287,7 @@ async def test_two_processes_in_one_group_build_the_same_documents(
 async def test_rebuild_fills_a_new_generation_and_switches_readers(
     kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
-    await produce(kafka_bootstrap, _simulated_records(topic_names, 800))
+    await produce(kafka_bootstrap, simulated_records(topic_names, 800))
     settings = _settings(kafka_bootstrap, mongo_db, topic_names)
     await _project(settings)
     before = await snapshot(mongo_db)
@@ -389,22 +367,6 @@ class _CrashingStore(_HookedStore):
         await super().insert_or_advance(collection, docs, **kwargs)
 
 
-async def _process_in_batches(processor: BatchProcessor, records: list[Record], size: int) -> None:
-    for start in range(0, len(records), size):
-        await processor.process(records[start : start + size])
-
-
-async def _undisturbed_run(
-    db: AsyncDatabase[Any], count: int, size: int
-) -> tuple[list[Record], Any]:
-    """``count`` simulated records, and the documents they give in batches of ``size``."""
-    topics = TopicNames()
-    records = records_of(_simulated_records(dict(topics.inbound()), count))
-    processor = BatchProcessor(ProjectionStore(db), load_status_mapping(), topics)
-    await _process_in_batches(processor, records, size)
-    return records, await snapshot(db)
-
-
 @pytest.mark.parametrize("stepwise", [False, True], ids=["folded", "stepwise"])
 @pytest.mark.parametrize(
     "step", ["before summaries", "before pulls", "before search documents", "before sources"]
@@ -419,18 +381,18 @@ async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rer
     when the rerun groups the records into different batches. Both ways of writing a batch
     are cut off: folded (the default) and stepwise (after a lost race).
     """
-    records, expected = await _undisturbed_run(second_db, 900, 100)
+    records, expected = await undisturbed_run(second_db, 900, 100)
     topics, mapping = TopicNames(), load_status_mapping()
 
     store = _CrashingStore(mongo_db, step)
     processor = BatchProcessor(store, mapping, topics)
     crash_at = 400
-    await _process_in_batches(processor, records[:crash_at], 100)
+    await process_in_batches(processor, records[:crash_at], 100)
     store.armed = True
     with pytest.raises(_Crash):
         await processor.process(records[crash_at : crash_at + 250], stepwise=stepwise)
     store.armed = store.wrote = False
-    await _process_in_batches(processor, records[crash_at:], 70)  # the rerun batches differently
+    await process_in_batches(processor, records[crash_at:], 70)  # the rerun batches differently
 
     actual = await snapshot(mongo_db)
     assert actual == expected, differences(actual, expected)
@@ -457,8 +419,8 @@ async def test_a_batch_written_while_a_rebuild_switches_generations_reaches_the_
     """The rebuild may stop reading before this batch's records: the live projector must not
     leave them only in the generation readers just left."""
     topics = TopicNames()
-    names: dict[str, str] = dict(topics.inbound())
-    records = records_of(_simulated_records(names, 300))
+    names: dict[str, str] = {str(k): v for k, v in topics.inbound().items()}
+    records = records_of(simulated_records(names, 300))
     mapping = load_status_mapping()
     await BatchProcessor(ProjectionStore(second_db), mapping, topics).process(records)
     expected = await snapshot(second_db)
@@ -522,16 +484,16 @@ async def test_documents_another_writer_changed_during_a_batch_lose_nothing(
     """A folded write lands only on a document exactly as loaded; the documents another
     writer changed meanwhile are written again stepwise, the rest of the batch stands, and
     the documents still come out exactly as without the race."""
-    records, expected = await _undisturbed_run(second_db, 600, 150)
+    records, expected = await undisturbed_run(second_db, 600, 150)
     topics, mapping = TopicNames(), load_status_mapping()
 
     store = _RacedStore(mongo_db)
     processor = BatchProcessor(store, mapping, topics)
-    await _process_in_batches(processor, records[:300], 150)
+    await process_in_batches(processor, records[:300], 150)
     store.armed = True
     await processor.process(records[300:450])
     store.armed = False
-    await _process_in_batches(processor, records[450:], 150)
+    await process_in_batches(processor, records[450:], 150)
 
     assert store.raced > 0 and store.folded > 0 and store.refused > 0 and store.rewritten > 0
     actual = await snapshot(mongo_db)
@@ -582,9 +544,9 @@ async def test_two_members_writing_one_entity_at_once_lose_none_of_its_events(
     write was a ``$set`` of fields computed from what it had read, so it put back the
     order's old fulfillment state and B's newer events were gone for good. Now A's write lands
     only on the document it read, and A folds its events into B's document instead."""
-    records, expected = await _undisturbed_run(second_db, 600, 150)
+    records, expected = await undisturbed_run(second_db, 600, 150)
     topics, mapping = TopicNames(), load_status_mapping()
-    await _process_in_batches(
+    await process_in_batches(
         BatchProcessor(ProjectionStore(mongo_db), mapping, topics), records[:300], 150
     )
     member_b = BatchProcessor(ProjectionStore(mongo_db), mapping, topics)
@@ -604,7 +566,7 @@ async def test_verify_reports_an_event_missing_behind_the_projectors_back(
     mongo_db: AsyncDatabase[Any],
     tmp_path: Path,
 ) -> None:
-    await produce(kafka_bootstrap, _simulated_records(topic_names, 400))
+    await produce(kafka_bootstrap, simulated_records(topic_names, 400))
     settings = _settings(kafka_bootstrap, mongo_db, topic_names)
     await _project(settings)
     clean = await check(settings)

@@ -13,14 +13,17 @@ from projections.batch import COLLECTION_OF, EntityKey
 from projections.document_cache import DocumentCache
 from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
-from projections.store import WRITES, ProjectionStore, encode_state
+from projections.store import ProjectionStore, encode_state
+from readmodel.documents import WRITES
 from readmodel.topics import TopicNames
-from tests.integration.projector_harness import Record, differences, records_of, snapshot
-from tests.integration.test_projector import (
-    _process_in_batches,
-    _simulated_records,
-    _undisturbed_run,
-    second_db,  # noqa: F401 (fixture)
+from tests.integration.projector_harness import (
+    Record,
+    differences,
+    process_in_batches,
+    records_of,
+    simulated_records,
+    snapshot,
+    undisturbed_run,
 )
 
 
@@ -44,14 +47,14 @@ async def _stored_keys(db: AsyncDatabase[Any]) -> list[EntityKey]:
 
 async def test_every_cached_document_is_exactly_the_stored_one(
     mongo_db: AsyncDatabase[Any],
-    second_db: AsyncDatabase[Any],  # noqa: F811
+    second_db: AsyncDatabase[Any],
 ) -> None:
     """Entries are computed from the writes (not read back), so this is what makes them
     safe to plan from: after a simulated stream, each compares equal to a read."""
-    records, expected = await _undisturbed_run(second_db, 900, 100)
+    records, expected = await undisturbed_run(second_db, 900, 100)
     store = ProjectionStore(mongo_db)
     cache = DocumentCache(100_000, serves_related=True)
-    await _process_in_batches(
+    await process_in_batches(
         BatchProcessor(store, load_status_mapping(), TopicNames(), cache=cache), records, 100
     )
 
@@ -67,12 +70,12 @@ async def test_every_cached_document_is_exactly_the_stored_one(
 
 async def test_cached_documents_another_writer_changed_are_read_again_and_nothing_is_lost(
     mongo_db: AsyncDatabase[Any],
-    second_db: AsyncDatabase[Any],  # noqa: F811
+    second_db: AsyncDatabase[Any],
 ) -> None:
     """Another process writes into documents this one holds (its summary pushes bump
     ``_writes``): every write planned from a stale entry misses, the document is read again
     and the batch comes out exactly as without the cache."""
-    records, expected = await _undisturbed_run(second_db, 900, 100)
+    records, expected = await undisturbed_run(second_db, 900, 100)
     observer = _CountingObserver()
     cache = DocumentCache(100_000, serves_related=True)
     processor = BatchProcessor(
@@ -81,10 +84,10 @@ async def test_cached_documents_another_writer_changed_are_read_again_and_nothin
         TopicNames(),
         cache=cache,
     )
-    await _process_in_batches(processor, records[:400], 100)
+    await process_in_batches(processor, records[:400], 100)
     for kind in ("orders", "shipments", "invoices"):
         await mongo_db[COLLECTION_OF[kind]].update_many({}, {"$inc": {WRITES: 1}})
-    await _process_in_batches(processor, records[400:], 100)
+    await process_in_batches(processor, records[400:], 100)
 
     assert observer.conflicts["folded"] > 0
     actual = await snapshot(mongo_db)
@@ -102,25 +105,25 @@ async def _notice_ids(processor: BatchProcessor, records: list[Record]) -> set[s
 
 async def test_a_member_whose_entries_another_member_overtook_loses_none_of_its_events(
     mongo_db: AsyncDatabase[Any],
-    second_db: AsyncDatabase[Any],  # noqa: F811
+    second_db: AsyncDatabase[Any],
 ) -> None:
     """Worse than production allows (there a rebalance forgets the cache): member B writes
     the documents of records member A still holds stale entries for, and dies before its
     search documents and notices. A's writes from its entries miss, A plans again on the
     stored documents, finds its events there, and derives again what B never published."""
     topics, mapping = TopicNames(), load_status_mapping()
-    records = records_of(_simulated_records(dict(topics.inbound()), 900))
+    records = records_of(simulated_records({str(k): v for k, v in topics.inbound().items()}, 900))
     reference = BatchProcessor(ProjectionStore(second_db), mapping, topics)
-    await _process_in_batches(reference, records[:400], 100)
+    await process_in_batches(reference, records[:400], 100)
     announced = await _notice_ids(reference, records[400:600])
-    await _process_in_batches(reference, records[600:], 100)
+    await process_in_batches(reference, records[600:], 100)
     expected = await snapshot(second_db)
 
     observer = _CountingObserver()
     member_a = BatchProcessor(
         ProjectionStore(mongo_db, observer=observer), mapping, topics, cache=DocumentCache(100_000)
     )
-    await _process_in_batches(member_a, records[:400], 100)
+    await process_in_batches(member_a, records[:400], 100)
     member_b = BatchProcessor(ProjectionStore(mongo_db), mapping, topics)
     for start in (400, 500):
         await member_b.apply(records[start : start + 100])  # dies before ``complete``

@@ -10,8 +10,9 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.effects import SummaryPush
-from projections.store import WRITES, ProjectionStore
+from projections.store import ProjectionStore
 from readmodel import documents
+from readmodel.documents import WRITES
 
 
 def _push(target: str, source: str, rev: int) -> SummaryPush:

@@ -425,6 +425,7 @@ async def test_a_query_over_websocket_runs_as_the_connection_s_caller() -> None:
 
 
 async def test_a_token_whose_exp_is_out_of_range_closes_4403_not_a_dropped_socket() -> None:
+    assert TOKENS.hs256_secret is not None
     forged = jwt.encode(
         {
             "sub": "alice",

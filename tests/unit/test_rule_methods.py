@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from tests.unit.test_variable_usages import SCHEMA, assume_parses, documents
+from tests.unit.variable_documents import SCHEMA, assume_parses, documents
 from web.rule_methods import with_known_methods
 from web.validation_pool import portal_graphql_schema
 

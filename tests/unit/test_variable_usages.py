@@ -12,82 +12,14 @@ from typing import Any
 
 import graphql
 import pytest
-from graphql import ValidationContext, build_schema, parse, specified_rules
-from hypothesis import HealthCheck, assume, example, given, settings
+from graphql import ValidationContext, parse, specified_rules
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_field_merging import TYPES
+from tests.unit.variable_documents import SCHEMA, assume_parses, documents
 from web.document_cache import validate_document
 from web.validation_pool import portal_graphql_schema
 from web.variable_usages import KnownVariableUsages, variable_usages
-
-SCHEMA = build_schema(
-    """
-    interface Node { id: ID! name(x: Int, y: String): String }
-    input In { a: Int, b: [Int!] }
-    type Dog implements Node {
-      id: ID! name(x: Int, y: String): String friend(x: Int!): Dog friends(o: In): [Dog]
-    }
-    type Cat implements Node { id: ID! name(x: Int, y: String): String }
-    union Pet = Dog | Cat
-    type Query { node(id: ID): Node dog(x: Int, o: In): Dog pet: Pet name(y: String): String }
-    """
-)
-FRAGMENTS = ["F0", "F1", "F2"]
-#: Variables the operation may define, and values an argument may take: defined, undefined
-#: and misplaced variables, literals, and a ``$`` inside a string (no variable).
-DEFINITIONS = ["$v: Int", "$w: Int!", "$s: String", "$l: [Int!]", "$o: In"]
-VALUES = ["1", '"s"', '"$v"', "$v", "$w", "$s", "$l", "$u", "{a: $v, b: $l}", "[1, $w]", "null"]
-FIELDS = ["id", "name", "friend", "friends", "dog", "node", "pet"]
-ARGUMENTS = ["x", "y", "o", "id"]
-
-
-@st.composite
-def arguments(draw: st.DrawFn) -> str:
-    names = draw(st.lists(st.sampled_from(ARGUMENTS), max_size=2, unique=True))
-    if not names:
-        return ""
-    return "(" + ", ".join(f"{n}: {draw(st.sampled_from(VALUES))}" for n in names) + ")"
-
-
-def selection_set(depth: int) -> st.SearchStrategy[str]:
-    field = st.builds(
-        lambda name, args, directive, sub: f"{name}{args}{directive}{sub}",
-        st.sampled_from(FIELDS),
-        arguments(),
-        st.sampled_from(["", "", "", " @include(if: $v)", " @skip(if: true)"]),
-        st.just("") if depth == 0 else st.one_of(st.just(""), selection_set(depth - 1)),
-    )
-    inline = st.builds(
-        lambda condition, body: f"... on {condition} {body}",
-        st.sampled_from(TYPES[:3]),
-        selection_set(depth - 1) if depth > 0 else st.just("{ id }"),
-    )
-    spread = st.sampled_from([f"...{name}" for name in [*FRAGMENTS, "Unknown"]])
-    parts = st.lists(st.one_of(field, field, inline, spread), min_size=1, max_size=4)
-    return parts.map(lambda selections: "{ " + " ".join(selections) + " }")
-
-
-@st.composite
-def documents(draw: st.DrawFn) -> str:
-    operations = []
-    for name in draw(st.lists(st.sampled_from(["A", "B", ""]), min_size=1, max_size=2)):
-        defined = draw(st.lists(st.sampled_from(DEFINITIONS), max_size=3, unique=True))
-        signature = f"({', '.join(defined)})" if defined else ""
-        operations.append(f"query {name}{signature} {draw(selection_set(2))}")
-    fragments = [
-        f"fragment {name} on {draw(st.sampled_from(TYPES[:3]))} {draw(selection_set(1))}"
-        for name in draw(st.lists(st.sampled_from(FRAGMENTS), unique=True))
-    ]
-    return " ".join([*operations, *fragments])
-
-
-def assume_parses(text: str) -> None:
-    """Hypothesis writes some texts that do not parse: those are not examples."""
-    try:
-        parse(text)
-    except graphql.GraphQLSyntaxError:
-        assume(False)
 
 
 def _reported(text: str, rules: Any, max_errors: int) -> list[tuple[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 import web.__main__ as entry
 from tests.helpers import SECRET
@@ -15,7 +16,7 @@ from tests.helpers import SECRET
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setattr(entry, "configure_logging", lambda level: None)  # keep the test's
-    monkeypatch.setattr(entry.uvicorn, "run", _never_serve)
+    monkeypatch.setattr(uvicorn, "run", _never_serve)
     monkeypatch.setenv("AUTH_HS256_SECRET", SECRET)
     return monkeypatch
 
