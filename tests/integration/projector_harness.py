@@ -25,7 +25,7 @@ from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
 from readmodel import documents, search_keys
 from readmodel.kafka_admin import partitions_of
-from readmodel.topics import TopicNames
+from readmodel.topics import InboundKind, TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
 from tests.conftest import Stack
@@ -284,9 +284,12 @@ class Pipeline:
         )
 
 
-def simulated_records(topics: dict[str, str], count: int) -> list[tuple[str, bytes, bytes]]:
+def simulated_records(
+    topics: Mapping[str, str] | Mapping[InboundKind, str], count: int
+) -> list[tuple[str, bytes, bytes]]:
     """The first ``count`` records of a fixed simulated world (seed 11, with the contract's
-    faults), as (topic, key, value) for ``topics`` by kind."""
+    faults), as (topic, key, value) for ``topics`` by kind (a fixture's names or
+    ``TopicNames.inbound()``)."""
     records = []
     for sim in generate(
         seed=11,
@@ -312,8 +315,7 @@ async def undisturbed_run(
 ) -> tuple[list[Record], Any]:
     """``count`` simulated records, and the documents they give in batches of ``size``."""
     topics = TopicNames()
-    names = {str(kind): topic for kind, topic in topics.inbound().items()}
-    records = records_of(simulated_records(names, count))
+    records = records_of(simulated_records(topics.inbound(), count))
     processor = BatchProcessor(ProjectionStore(db), load_status_mapping(), topics)
     await process_in_batches(processor, records, size)
     return records, await snapshot(db)

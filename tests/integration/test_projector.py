@@ -419,8 +419,7 @@ async def test_a_batch_written_while_a_rebuild_switches_generations_reaches_the_
     """The rebuild may stop reading before this batch's records: the live projector must not
     leave them only in the generation readers just left."""
     topics = TopicNames()
-    names: dict[str, str] = {str(k): v for k, v in topics.inbound().items()}
-    records = records_of(simulated_records(names, 300))
+    records = records_of(simulated_records(topics.inbound(), 300))
     mapping = load_status_mapping()
     await BatchProcessor(ProjectionStore(second_db), mapping, topics).process(records)
     expected = await snapshot(second_db)

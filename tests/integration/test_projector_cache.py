@@ -112,7 +112,7 @@ async def test_a_member_whose_entries_another_member_overtook_loses_none_of_its_
     search documents and notices. A's writes from its entries miss, A plans again on the
     stored documents, finds its events there, and derives again what B never published."""
     topics, mapping = TopicNames(), load_status_mapping()
-    records = records_of(simulated_records({str(k): v for k, v in topics.inbound().items()}, 900))
+    records = records_of(simulated_records(topics.inbound(), 900))
     reference = BatchProcessor(ProjectionStore(second_db), mapping, topics)
     await process_in_batches(reference, records[:400], 100)
     announced = await _notice_ids(reference, records[400:600])
