@@ -128,16 +128,23 @@ async def insert_all(
     return seconds
 
 
-async def measure_indexed_ceiling(
+async def read_final_documents(
     client: AsyncMongoClient[Any], source_db: str
+) -> dict[str, list[dict[str, Any]]]:
+    """What the projector wrote, by collection: its entities, then its search documents."""
+    return {
+        name: [d async for d in client[source_db][name].find({})]
+        for name in (*documents.ENTITY_COLLECTIONS, documents.SEARCH_KEYS)
+    }
+
+
+async def measure_indexed_ceiling(
+    client: AsyncMongoClient[Any], docs: dict[str, list[dict[str, Any]]]
 ) -> dict[str, float]:
     """Seconds to insert the final documents *and* their search documents into an empty
     database that already has the readers' indexes (``ProjectionStore.ensure_indexes``): what
     any projector keeping this read model must at least write, where the plain ceiling
     writes bare rows with no index but ``_id``."""
-    docs: dict[str, list[dict[str, Any]]] = {}
-    for name in (*documents.ENTITY_COLLECTIONS, documents.SEARCH_KEYS):
-        docs[name] = [d async for d in client[source_db][name].find({})]
     target = client[f"bench_ceiling_{uuid.uuid4().hex[:8]}"]
     try:
         await ProjectionStore(target).ensure_indexes("")
@@ -147,13 +154,14 @@ async def measure_indexed_ceiling(
 
 
 async def measure_ceiling(
-    client: AsyncMongoClient[Any], source_db: str, events: int, concurrency: int
+    client: AsyncMongoClient[Any],
+    docs: dict[str, list[dict[str, Any]]],
+    events: int,
+    concurrency: int,
 ) -> tuple[float, float]:
-    """Seconds to insert the projector's final documents into an empty database, then
-    seconds to read and write each of them once by ``_id`` (``concurrency`` at a time)."""
-    docs: dict[str, list[dict[str, Any]]] = {}
-    for name in documents.ENTITY_COLLECTIONS:
-        docs[name] = [d async for d in client[source_db][name].find({})]
+    """Seconds to insert the projector's final documents (``docs``, the entities) into an
+    empty database, then seconds to read and write each of them once by ``_id``
+    (``concurrency`` at a time)."""
     target = client[f"bench_ceiling_{uuid.uuid4().hex[:8]}"]
     limit = asyncio.Semaphore(concurrency)
 
@@ -539,8 +547,10 @@ async def compare_with_ceiling(
     client: AsyncMongoClient[Any], settings: ProjectorSettings, events: int, projector_rate: float
 ) -> None:
     """The same documents written as fast as the store takes them, side by side."""
+    written = await read_final_documents(client, settings.mongodb_database)
+    entities = {name: written[name] for name in documents.ENTITY_COLLECTIONS}
     ceiling_seconds, bound_seconds = await measure_ceiling(
-        client, settings.mongodb_database, events, settings.store_concurrency
+        client, entities, events, settings.store_concurrency
     )
     ceiling_rate = events / ceiling_seconds
     print(
@@ -554,7 +564,7 @@ async def compare_with_ceiling(
         f" that reads before it writes needs): {bound_seconds:.1f}s = {bound_rate:,.0f}"
         f" events/s, {bound_rate / ceiling_rate:.2f} of the ceiling"
     )
-    by_collection = await measure_indexed_ceiling(client, settings.mongodb_database)
+    by_collection = await measure_indexed_ceiling(client, written)
     indexed_seconds = sum(by_collection.values())
     indexed_rate = events / indexed_seconds
     print(
