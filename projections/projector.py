@@ -313,9 +313,9 @@ class BatchProcessor:
         (``ProjectionStore.write_all_if_unchanged``). Related documents outside the batch
         are loaded too (``_load_related``) and get the same treatment: one compare-and-set
         write each, however many of the batch's entities summarise into it, and pulls
-        from them answered from memory. Documents that did not exist are inserted whole, a
-        thousand per round trip (``ProjectionStore.insert_new``); only summaries for
-        targets that do not exist yet are separate writes (placeholders). A document
+        from them answered from memory. Documents that did not exist are inserted whole, in
+        commands of ``store.WRITE_CHUNK`` side by side (``ProjectionStore.insert_new``); only
+        summaries for targets that do not exist yet are separate writes (placeholders). A document
         another writer changed (or created) meanwhile is written the stepwise way instead
         (``_rewrite_lost``).
         """
@@ -482,8 +482,7 @@ class BatchProcessor:
         ``_write_folded``; used for batches that drop links (their removals must land before
         the documents, see the module docstring).
         """
-        self._forget_targets(batch.suffix, removals)
-        await self._store.push_summaries(batch.suffix, removals)
+        await self._push(batch.suffix, removals)
         written = await asyncio.gather(
             *(self._write_own(batch, change, now) for change in batch.changes)
         )
@@ -546,15 +545,14 @@ class BatchProcessor:
         by two processes, one then sees the other's summary, in its own write's result or
         in the pull.
         """
-        self._forget_targets(suffix, pushes)
-        await self._store.push_summaries(suffix, pushes)
-        pulled = await self._pull_summaries(suffix, pulls)
-        self._forget_targets(suffix, pulled)
-        await self._store.push_summaries(suffix, pulled)
+        await self._push(suffix, pushes)
+        await self._push(suffix, await self._pull_summaries(suffix, pulls))
 
-    def _forget_targets(self, suffix: str, pushes: Iterable[SummaryPush]) -> None:
-        """A summary push does not say what it left: its targets are read again next time."""
+    async def _push(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
+        """Guarded summary writes. A push does not say what it left, so its targets are
+        forgotten by the cache first: the next batch reads them again."""
         self._cache.forget(suffix, {EntityKey(p.target_kind, p.target_id) for p in pushes})
+        await self._store.push_summaries(suffix, pushes)
 
     async def _load(
         self, suffix: str, keys: Iterable[EntityKey], *, own: bool = False

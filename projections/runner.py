@@ -271,6 +271,7 @@ async def consume(
     one is read and applied. Batches finish in the order they were read, each only once the
     previous one committed; a failure while finishing one surfaces here before the next may
     finish."""
+    finish_with = Finishing(processor, producer, consumer, settings.topics, stop, metrics)
     finishing: asyncio.Task[bool] | None = None
     try:
         while not stop.is_set():
@@ -294,7 +295,7 @@ async def consume(
             metrics.phases(waiting)
             finishing = asyncio.create_task(
                 finish_batch(
-                    Finishing(processor, producer, consumer, settings.topics, stop, metrics),
+                    finish_with,
                     batches,
                     outcome,
                     started,

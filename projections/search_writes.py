@@ -15,9 +15,10 @@ and write nothing here, which is the point of the side collection.
 Every write is idempotent and never goes backwards: an insert, and for a document already
 there an update guarded by the entity's ``rev`` (a document derived from the same ``rev`` is
 the same document; one derived from a newer ``rev`` is left as it is), through the store's
-bulk path (``ProjectionStore.insert_or_advance``: its concurrency limit, a thousand per round
-trip). Any other refusal fails the batch, which runs again. So the runner may write a
-batch's search documents while the next batch is written (``BatchProcessor.complete``).
+bulk path (``ProjectionStore.insert_or_advance``: its concurrency limit, ``PER_COMMAND``
+documents per command). Any other refusal fails the batch, which runs again. So the runner
+may write a batch's search documents while the next batch is written
+(``BatchProcessor.complete``).
 
 A generation written before search documents existed is filled once (``ensure_complete``,
 before the projector's first batch in a generation), which then writes the marker without

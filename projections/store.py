@@ -338,10 +338,10 @@ class ProjectionStore:
         missed: set[str] = set().union(
             *await asyncio.gather(
                 *(
-                    self._write_chunk(
-                        collection, chunk, ids[n * WRITE_CHUNK : (n + 1) * WRITE_CHUNK], stamp
+                    self._write_chunk(collection, chunk, chunk_ids, stamp)
+                    for chunk, chunk_ids in zip(
+                        _chunks(operations, WRITE_CHUNK), _chunks(ids, WRITE_CHUNK), strict=True
                     )
-                    for n, chunk in enumerate(_chunks(operations, WRITE_CHUNK))
                 )
             )
         )
