@@ -426,15 +426,17 @@ def _money(key: str, description: str) -> Any:
         return Money.of(get(key), get("currency"))
 
     def at_hand_for(entity: _Entity, context: GraphContext) -> Money | object | None:
+        """The one place the amounts role is checked, for the leaf path and the resolver."""
         if not context.readers.scope.can_see_amounts:
             return None
         return entity.backing.at_hand(read)
 
     @at_hand_in_request(at_hand_for)
     def amount(self: _Entity, info: Info) -> Money | None:
-        if not readers_of(info).scope.can_see_amounts:
-            return None
-        return self.backing.answer(info, read)
+        answer = at_hand_for(self, info.context)
+        if answer is NOT_AT_HAND:
+            return self.backing.answer(info, read)
+        return cast(Money | None, answer)
 
     return strawberry.field(resolver=amount, description=description)
 
