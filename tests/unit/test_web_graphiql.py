@@ -89,9 +89,12 @@ def test_each_example_variable_takes_its_value_from_the_example_settings() -> No
             "GRAPHIQL_EXAMPLE_SEARCH_TEXT": "Reno",
         }
     )
+    expected = {"trackingNumber": "1Z999", "customerId": "GLOBEX", "text": "Reno"}
+    declared_anywhere: set[str] = set()
     for example in build_examples(values):
         (operation,) = parse(example.query).definitions
         definitions = getattr(operation, "variable_definitions", None) or ()
         declared = {v.variable.name.value for v in definitions}
-        expected = {"trackingNumber": "1Z999", "customerId": "GLOBEX", "text": "Reno"}
+        declared_anywhere |= declared
         assert example.variables == {name: expected[name] for name in declared}, example.title
+    assert declared_anywhere == set(expected)  # each setting reaches some example
