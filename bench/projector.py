@@ -53,6 +53,7 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.api import cpu_seconds
+from projections import runner
 from projections.metrics import ProjectorMetrics
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings
@@ -183,20 +184,61 @@ async def measure_ceiling(
         print(f"  final documents: {total} for {events} events")
 
 
+class Freshness(NamedTuple):
+    """Each milestone's latency from send to its notice, in seconds, and its three legs:
+    send to the batch's write time (``projected_at``: queued, fetched, read and planned),
+    that to the notice's publication (its Kafka timestamp: the batch's writes, then the
+    notice's send) and that to its arrival at a subscriber. ``to_fetch``: every record's
+    time from its send (Kafka timestamp) to the projector's taking it into a batch (the
+    projector in this process only)."""
+
+    latencies: list[float]
+    to_write: list[float]
+    to_publish: list[float]
+    to_arrival: list[float]
+    to_fetch: list[float]
+
+
+class FetchTimes:
+    """Wraps ``runner.fetch_batch`` (the projector in this process): each record's time from
+    its send to the projector's taking it into a batch, while ``into`` is set."""
+
+    def __init__(self) -> None:
+        self.into: list[float] | None = None
+        fetch = runner.fetch_batch
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            batches = await fetch(*args, **kwargs)
+            if self.into is not None:
+                now = time.time()
+                self.into.extend(
+                    now - record.timestamp / 1000
+                    for records in batches.values()
+                    for record in records
+                )
+            return batches
+
+        runner.fetch_batch = timed  # type: ignore[assignment]
+
+
+FETCH_TIMES = FetchTimes()
+
+
 async def measure_freshness(
     bootstrap: str,
     records: list[tuple[str, bytes, bytes]],
     topics: TopicNames,
     rate: int,
     group: str,
-) -> list[float]:
+) -> Freshness:
     """Produce at ``rate`` events/s; latency of each milestone from send to its notice.
 
     Waits for the projector to catch up afterwards, so a backlog shows in the figures
     instead of hiding as notices that were never counted.
     """
     sent_at: dict[str, float] = {}
-    latencies: list[float] = []
+    measured = Freshness([], [], [], [], [])
+    FETCH_TIMES.into = measured.to_fetch
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     tp = TopicPartition(topics.changes, 0)
@@ -208,12 +250,17 @@ async def measure_freshness(
     async def listen() -> None:
         while not done.is_set():
             batch = await consumer.getmany(tp, timeout_ms=200)
-            received = time.perf_counter()
+            received = time.time()
             for record in batch.get(tp, []):
                 notice = ShipmentChange.decode(record.value)
                 started = sent_at.pop(notice.notice_id, None)
                 if started is not None:
-                    latencies.append(received - started)
+                    written = notice.projected_at.timestamp()
+                    published = record.timestamp / 1000
+                    measured.latencies.append(received - started)
+                    measured.to_write.append(written - started)
+                    measured.to_publish.append(published - written)
+                    measured.to_arrival.append(received - published)
 
     listener = asyncio.create_task(listen())
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
@@ -229,7 +276,7 @@ async def measure_freshness(
             try:
                 body = json.loads(value)
                 if isinstance(body, dict) and body.get("type") == "logistics.shipment.milestone.v1":
-                    sent_at[f"{body['source']}|{body['data']['milestoneId']}"] = time.perf_counter()
+                    sent_at[f"{body['source']}|{body['data']['milestoneId']}"] = time.time()
             except (ValueError, KeyError, TypeError):
                 pass
             await producer.send(topic, value=value, key=key)
@@ -237,11 +284,12 @@ async def measure_freshness(
         await wait_caught_up(bootstrap, group, topics, within=3600)
         await asyncio.sleep(1)
     finally:
+        FETCH_TIMES.into = None
         done.set()
         await listener
         await producer.stop()
         await consumer.stop()
-    return latencies
+    return measured
 
 
 def projector_environment(settings: ProjectorSettings) -> dict[str, str]:
@@ -594,20 +642,32 @@ async def freshness_runs(
             time.perf_counter(),
             time.process_time(),
         )
-        latencies = await measure_freshness(
+        freshness = await measure_freshness(
             settings.kafka_bootstrap_servers,
             records_at_rate,
             settings.topics,
             rate,
             settings.group_id,
         )
-        if latencies:
+        if latencies := freshness.latencies:
             print(
                 f"freshness at {rate} events/s over {seconds}s: "
                 f"{len(latencies)} milestones, p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
                 f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
                 f"max {max(latencies) * 1000:.0f} ms"
             )
+            for leg, values in (
+                ("send -> taken into a batch (every record)", freshness.to_fetch),
+                ("send -> batch writes (queued, fetched, read, planned)", freshness.to_write),
+                ("batch writes -> notice published", freshness.to_publish),
+                ("notice published -> received", freshness.to_arrival),
+            ):
+                if not values:
+                    continue
+                print(
+                    f"  {leg:<56} p50 {percentile(values, 0.5) * 1000:5.0f} ms,"
+                    f" p99 {percentile(values, 0.99) * 1000:5.0f} ms"
+                )
         else:
             print(f"freshness at {rate} events/s: no milestone notices received")
         if not projectors.processes:

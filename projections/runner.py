@@ -229,6 +229,11 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKaf
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.batch_max_records,
+        # The fetcher sends a broker no new fetch while one is in flight, and the broker
+        # holds a fetch until data arrives or this wait passes: with the default (500 ms) a
+        # fetch of quiet partitions (say invoices) held back the busy ones' records for up
+        # to half a second (``fetch_batch``).
+        fetch_max_wait_ms=settings.fetch_wait_ms,
         # Partition i of every topic goes to one member: orders and fulfillment are both
         # keyed by order id, so one process writes each order (co-partitioning), as long as
         # the two topics have the same partition count.
@@ -313,26 +318,52 @@ async def consume(
 async def fetch_batch(
     consumer: AIOKafkaConsumer, settings: ProjectorSettings
 ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
-    """The next batch: what arrives within ``batch_wait_ms``, topped up with whatever the
-    consumer has already fetched, up to ``batch_max_records``.
+    """The next batch: what arrives within ``batch_wait_ms``, then every record of the held
+    partitions that was in the log when it arrived (up to ``batch_max_records``), waiting
+    at most ``batch_wait_ms`` more for the fetches that brings.
 
-    One ``getmany`` returns at most what one fetch brought per partition (about 1 MiB), so a
-    backlog would otherwise go in batches far below the maximum; every document is written
-    once per batch, so the larger a backlog's batches, the fewer writes per event. Caught
-    up, nothing more is waiting and a batch holds what arrived meanwhile.
+    The consumer's buffer is not the log: its fetcher asks the broker for a partition only
+    once the records it buffered of that partition were taken, and for none of a broker's
+    partitions for ``prefetch_backoff`` after a reply. A reply that came early in the
+    previous batch (a record or two of most partitions) would otherwise be this batch, and
+    everything written after it would wait for the batch after: a record waited one to
+    two batch cycles instead of up to one (measured in ``bench/projector.py``: the freshness
+    run's "send -> taken into a batch"). So the batch reads the partitions' ends (one
+    ``ListOffsets`` round trip) and takes records until it holds everything up to them.
+
+    Behind (a backlog), the same rule fills batches up to ``batch_max_records``: every
+    document is written once per batch, so the larger a backlog's batches, the fewer writes
+    per event.
     """
     batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = await consumer.getmany(
         timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
     )
     count = sum(len(records) for records in batches.values())
-    while count and count < settings.batch_max_records:
-        more = await consumer.getmany(timeout_ms=0, max_records=settings.batch_max_records - count)
-        if not more:
-            break
+    if not count:
+        return batches
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.batch_wait_ms / 1000
+    ends: dict[TopicPartition, int] = await consumer.end_offsets(list(consumer.assignment()))
+    while count < settings.batch_max_records and await _behind(consumer, ends):
+        remaining_ms = int((deadline - loop.time()) * 1000)
+        more = await consumer.getmany(
+            timeout_ms=max(remaining_ms, 0), max_records=settings.batch_max_records - count
+        )
         for tp, records in more.items():
             batches.setdefault(tp, []).extend(records)
             count += len(records)
+        if remaining_ms <= 0 and not more:
+            break
     return batches
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int]) -> bool:
+    """Whether a partition still held has records below ``ends`` not yet taken."""
+    held = consumer.assignment()
+    for tp, end in ends.items():
+        if tp in held and await consumer.position(tp) < end:
+            return True
+    return False
 
 
 @dataclass(frozen=True)

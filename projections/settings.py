@@ -28,6 +28,10 @@ class ProjectorSettings(ProcessSettings):
     batch_max_records: int = Field(10_000, validation_alias="PROJECTOR_BATCH_MAX", ge=1)
     #: How long to wait for a batch to fill before processing what arrived.
     batch_wait_ms: int = Field(100, validation_alias="PROJECTOR_BATCH_WAIT_MS", ge=0)
+    #: How long the broker may hold a fetch of partitions without new records. The consumer
+    #: fetches nothing else from that broker meanwhile, so this bounds how long a new record
+    #: can wait behind a quiet partition's fetch (an idle member sends one fetch per wait).
+    fetch_wait_ms: int = Field(20, validation_alias="PROJECTOR_FETCH_WAIT_MS", ge=1)
     #: Concurrent MongoDB operations per batch (reads of current documents, per-entity writes).
     store_concurrency: int = Field(16, validation_alias="PROJECTOR_STORE_CONCURRENCY", ge=1)
     #: Documents each process keeps of those it last read or wrote, so that the next batch
