@@ -199,6 +199,17 @@ class Freshness(NamedTuple):
     to_fetch: list[float]
 
 
+def milestone_notice_id(value: bytes) -> str | None:
+    """The notice id of the change a milestone record gives, None for other records."""
+    try:
+        body = json.loads(value)
+        if isinstance(body, dict) and body.get("type") == "logistics.shipment.milestone.v1":
+            return f"{body['source']}|{body['data']['milestoneId']}"
+    except (ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
 class FetchTimes:
     """Wraps ``runner.fetch_batch`` (the projector in this process): each record's time from
     its send to the projector's taking it into a batch, while ``into`` is set."""
@@ -262,23 +273,22 @@ async def measure_freshness(
                     measured.to_publish.append(published - written)
                     measured.to_arrival.append(received - published)
 
+    # Which records are milestones, worked out before the clock starts: parsing them while
+    # producing cost the projector's loop (it runs in this process) ~30 ms per batch.
+    milestones = [milestone_notice_id(value) for _, _, value in records]
     listener = asyncio.create_task(listen())
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
     await producer.start()
     try:
         interval = 1.0 / rate
         start = time.perf_counter()
-        for i, (topic, key, value) in enumerate(records):
+        for i, ((topic, key, value), notice_id) in enumerate(zip(records, milestones, strict=True)):
             target = start + i * interval
             delay = target - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            try:
-                body = json.loads(value)
-                if isinstance(body, dict) and body.get("type") == "logistics.shipment.milestone.v1":
-                    sent_at[f"{body['source']}|{body['data']['milestoneId']}"] = time.time()
-            except (ValueError, KeyError, TypeError):
-                pass
+            if notice_id is not None:
+                sent_at[notice_id] = time.time()
             await producer.send(topic, value=value, key=key)
         await producer.flush()
         await wait_caught_up(bootstrap, group, topics, within=3600)
@@ -468,7 +478,8 @@ def parse_args() -> argparse.Namespace:
         "--profile-top",
         type=int,
         default=0,
-        help="with --profile, also print the N functions with the most time of their own",
+        help="with --profile, also print the N functions with the most time of their own"
+        " (of the catch-up and of each freshness rate)",
     )
     parser.add_argument(
         "--processes",
@@ -630,9 +641,12 @@ async def freshness_runs(
     rates: list[int],
     projectors: Projectors,
     seconds: int,
+    profile_top: int = 0,
 ) -> None:
     """Milestone freshness (publish to change notice) at each steady rate, and (projector
-    in this process) what its batches were made of meanwhile."""
+    in this process) what its batches were made of meanwhile; ``profile_top``: also the
+    functions with the most CPU of their own during each rate (cProfile; the benchmark's
+    producer and listener share the process)."""
     offset = 0
     for rate in rates:
         records_at_rate = following[offset : offset + rate * seconds]
@@ -642,6 +656,9 @@ async def freshness_runs(
             time.perf_counter(),
             time.process_time(),
         )
+        profile = cProfile.Profile() if profile_top else None
+        if profile is not None:
+            profile.enable()
         freshness = await measure_freshness(
             settings.kafka_bootstrap_servers,
             records_at_rate,
@@ -649,6 +666,9 @@ async def freshness_runs(
             rate,
             settings.group_id,
         )
+        if profile is not None:
+            profile.disable()
+            pstats.Stats(profile).sort_stats("tottime").print_stats(profile_top)
         if latencies := freshness.latencies:
             print(
                 f"freshness at {rate} events/s over {seconds}s: "
@@ -709,7 +729,14 @@ async def main() -> None:
         )
         projectors, projector_rate = await catch_up(settings, len(records), args)
         await compare_with_ceiling(client, settings, len(records), projector_rate)
-        await freshness_runs(settings, following, rates, projectors, args.seconds)
+        await freshness_runs(
+            settings,
+            following,
+            rates,
+            projectors,
+            args.seconds,
+            args.profile_top if args.profile else 0,
+        )
         await projectors.close()
     finally:
         await client.drop_database(db_name)
