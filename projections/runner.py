@@ -273,11 +273,13 @@ async def consume(
     metrics: ProjectorMetrics,
 ) -> None:
     """Batches until ``stop``: each applied, then finished (``finish_batch``) while the next
-    one is read and applied. Batches finish in the order they were read, each only once the
-    previous one committed; a failure while finishing one surfaces here before the next may
-    finish."""
+    one is read and applied. A batch's notices go out as soon as its documents are written,
+    after the previous batch's notices; it commits only after the previous batch committed.
+    At most two batches finish at once: before reading a third, the oldest must have
+    committed, and a failure while finishing it surfaces here."""
     finish_with = Finishing(processor, producer, consumer, settings.topics, stop, metrics)
-    finishing: asyncio.Task[bool] | None = None
+    previous: FinishingBatch | None = None
+    older: FinishingBatch | None = None
     try:
         while not stop.is_set():
             fetching = PhaseClock()
@@ -291,28 +293,29 @@ async def consume(
             outcome = await until_done(partial(processor.apply, records), stop, metrics)
             if outcome is None:
                 break  # stopping mid-retry: nothing committed, the batch reruns next start
+            older, previous = (
+                previous,
+                start_finishing(finish_with, batches, outcome, started, previous),
+            )
             waiting = PhaseClock()
-            if finishing is not None and not await finishing:
-                break  # stopped before the previous batch committed: neither may commit now
+            if older is not None and not await older.committed:
+                break  # stopped before that batch committed: no later one may commit now
             waiting.lap("wait for the previous batch's finish")
             metrics.phases(fetching)
             metrics.phases(outcome.phases)
             metrics.phases(waiting)
-            finishing = asyncio.create_task(
-                finish_batch(
-                    finish_with,
-                    batches,
-                    outcome,
-                    started,
-                )
-            )
-        if finishing is not None:
-            await finishing
+        if previous is not None:
+            await previous.committed
     finally:
-        if finishing is not None and not finishing.done():
-            # Failing: no offset may be committed by a task that outlives the consumer.
-            finishing.cancel()
-            await asyncio.gather(finishing, return_exceptions=True)
+        # Failing: no offset may be committed by a task that outlives the consumer.
+        unfinished = [
+            batch.committed
+            for batch in (older, previous)
+            if batch is not None and not batch.committed.done()
+        ]
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
 
 async def fetch_batch(
@@ -378,25 +381,56 @@ class Finishing:
     metrics: ProjectorMetrics
 
 
+@dataclass(frozen=True)
+class FinishingBatch:
+    """A batch being finished: done publishing its notices and dead letters
+    (``published``), and done altogether (``committed``: True once its offsets are
+    committed, False if it stopped first)."""
+
+    published: asyncio.Future[None]
+    committed: asyncio.Task[bool]
+
+
+def start_finishing(
+    finishing: Finishing,
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    outcome: BatchOutcome,
+    started: float,
+    previous: FinishingBatch | None,
+) -> FinishingBatch:
+    """Start ``finish_batch`` of an applied batch, after ``previous`` (the batch read
+    before it, still finishing or not)."""
+    published: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    committed = asyncio.create_task(
+        finish_batch(finishing, batches, outcome, started, previous, published)
+    )
+    return FinishingBatch(published, committed)
+
+
 async def finish_batch(
     finishing: Finishing,
     batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     outcome: BatchOutcome,
     started: float,
+    previous: FinishingBatch | None = None,
+    published: asyncio.Future[None] | None = None,
 ) -> bool:
     """Make an applied batch's pending writes (``BatchProcessor.complete``) and publish its
-    dead letters and notices, concurrently; then commit its offsets. False: asked to stop
-    while the store refused the writes, nothing committed.
+    dead letters and notices, concurrently; then, once ``previous`` committed, commit its
+    offsets. False: asked to stop while the store refused the writes, or ``previous`` did
+    not commit; nothing committed.
 
     Runs while the next batch is read, planned and written: the search documents, the
     broker's acknowledgements and the commit are round trips the projector need not sit
-    idle for. Exactness holds because of what comes before and after: it starts only once
-    every document write of its batch has landed (``BatchProcessor.apply`` returned), it
-    commits only after its pending writes landed and the broker has every notice and dead
-    letter, and batches finish in the order they were read (``consume`` awaits one before
-    starting the next, and stops if it did not commit). A crash at any point leaves the
-    offsets of this batch and of any later one uncommitted: they rerun, and every write is
-    idempotent (a re-run derives the search documents again from the stored documents).
+    idle for. The notices go out as soon as the batch's documents are written, in the order
+    the batches were read (after ``previous`` published, which ``published`` then tells
+    the next batch), whatever ``previous``'s search writes still take. Exactness holds
+    because of what comes before and after: it starts only once every document write of its
+    batch has landed (``BatchProcessor.apply`` returned), it commits only after its pending
+    writes landed, the broker has every notice and dead letter and ``previous`` committed.
+    A crash at any point leaves the offsets of this batch and of any later one uncommitted:
+    they rerun, and every write is idempotent (a re-run derives the search documents and
+    the notices again from the stored documents; subscribers drop repeated notices).
     """
     metrics = finishing.metrics
     writing, publishing = PhaseClock(), PhaseClock()
@@ -411,18 +445,32 @@ async def finish_batch(
         return done is not None
 
     async def publish() -> None:
-        await publish_outcome(
-            finishing.producer,
-            outcome,
-            dead_letter_topic=finishing.topics.dead_letter,
-            changes_topic=finishing.topics.changes,
-        )
+        try:
+            if previous is not None:
+                await previous.published
+            await publish_outcome(
+                finishing.producer,
+                outcome,
+                dead_letter_topic=finishing.topics.dead_letter,
+                changes_topic=finishing.topics.changes,
+            )
+        except asyncio.CancelledError:
+            if published is not None:
+                published.cancel()
+            raise
+        except Exception as exc:
+            if published is not None:
+                published.set_exception(exc)
+                published.exception()  # retrieved: the next batch's publish raises it again
+            raise
+        if published is not None:
+            published.set_result(None)
         publishing.lap("finish: publish notices and dead letters")
 
     written, _ = await asyncio.gather(write(), publish())
     metrics.phases(writing)
     metrics.phases(publishing)
-    if not written:
+    if not written or (previous is not None and not await previous.committed):
         return False
     await _commit_finished(finishing, batches, outcome, started)
     return True

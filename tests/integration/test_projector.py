@@ -23,7 +23,7 @@ from projections.dead_letter import DeadLetter
 from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
 from projections.rebuild import rebuild
-from projections.runner import run_projector
+from projections.runner import flatten, run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import FoldedWrite, Landed, ProjectionStore
@@ -216,6 +216,102 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
         release.set()
         stop.set()
         await asyncio.wait_for(task, timeout=120)
+
+
+async def test_a_batchs_notices_go_out_while_the_previous_batch_still_writes_its_search_documents(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch's notices wait for its own documents and the previous batch's notices, not
+    for the previous batch's search documents: with the first batch's pending writes held
+    up, the second batch publishes, and nothing is committed until both finished."""
+    await produce(
+        kafka_bootstrap,
+        [
+            _record(topic_names, "shipments", _example("shipment-planned.json")),
+            _record(topic_names, "orders", _example("order-created.json")),
+        ],
+    )
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
+        update={"batch_max_records": 1}
+    )
+    held_up = asyncio.Event()
+    release = asyncio.Event()
+    published: list[int] = []
+    original_complete = BatchProcessor.complete
+    original_publish = runner.publish_outcome
+
+    async def slow_first_complete(self: BatchProcessor, outcome: Any) -> None:
+        if not held_up.is_set():
+            held_up.set()
+            await release.wait()
+        await original_complete(self, outcome)
+
+    async def counted_publish(*args: Any, **kwargs: Any) -> None:
+        await original_publish(*args, **kwargs)
+        published.append(len(published))
+
+    monkeypatch.setattr(BatchProcessor, "complete", slow_first_complete)
+    monkeypatch.setattr(runner, "publish_outcome", counted_publish)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_projector(settings, stop))
+    try:
+        await asyncio.wait_for(held_up.wait(), timeout=60)
+        for _ in range(600):
+            if len(published) == 2:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the second batch's notices waited for the first's writes")
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            assert await admin.list_consumer_group_offsets(settings.group_id) == {}
+        finally:
+            await admin.close()
+        release.set()
+        await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(task, timeout=120)
+
+
+async def test_a_batch_takes_every_record_in_the_log_when_it_starts(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """The consumer fetches no more of a partition while it holds records of it not taken
+    yet: records written after those would otherwise wait for the batch after. A batch
+    reads the partitions' ends and takes everything up to them."""
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
+        update={"batch_wait_ms": 5000}
+    )
+    topic = topic_names["shipments"]
+    producer, consumer = runner.kafka_clients(settings)  # subscribed to the inbound topics
+    await consumer.start()
+    try:
+        await produce(kafka_bootstrap, [(topic, b"k0", b"first")])
+        first: list[Any] = []
+        for _ in range(12):  # joining the group
+            first += flatten(await runner.fetch_batch(consumer, settings))
+            if first:
+                break
+        assert [record.value for record in first] == [b"first"]
+        # Fetched and held by the consumer, so its partition is not fetched again ...
+        await produce(kafka_bootstrap, [(topic, b"k0", b"held")])
+        await asyncio.sleep(1.0)
+        # ... while these arrive, in its partition and the others.
+        later = [(topic, f"k{n % 8}".encode(), f"later {n}".encode()) for n in range(40)]
+        await produce(kafka_bootstrap, later)
+        batch = flatten(await runner.fetch_batch(consumer, settings))
+        assert sorted(record.value for record in batch) == sorted(
+            [b"held"] + [value for _, _, value in later]
+        )
+    finally:
+        await consumer.stop()
+        await producer.stop()
 
 
 @dataclasses.dataclass
