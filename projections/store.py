@@ -9,7 +9,7 @@ document writes and the Kafka offset commit:
 * freshness uses ``$max`` for the source time.
 
 Round trips are per batch, not per document: documents are read with one ``$in`` query per
-thousand ids, new ones inserted ``WRITE_CHUNK`` per command, and updates that do not depend
+thousand ids, new ones inserted a hundred per command, and updates that do not depend
 on each other's results are sent together in unordered ``bulk_write`` calls.
 """
 
@@ -83,12 +83,8 @@ CHUNK = 1000
 #: Operations per ``bulk_write``. The store applies one command's writes one after another
 #: on one backend, so a batch's few hundred updates of one collection in one command take
 #: as long as all of them in a row; in commands of this size they run side by side (up to
-#: the store concurrency limit), on every core the store has. Caught up, a batch holds a
-#: few dozen updates per collection: in commands of 100 that was one command each, the
-#: orders' and the shipments' running on one backend apiece (an ad-hoc probe, 65 updates
-#: of each: 61 ms median in commands of 100, 32 ms in commands of 25; 170 + 150: 117 and
-#: 98 ms).
-WRITE_CHUNK = 25
+#: the store concurrency limit), on every core the store has.
+WRITE_CHUNK = 100
 
 _T = TypeVar("_T")
 
@@ -388,7 +384,7 @@ class ProjectionStore:
         another writer created them meanwhile (the caller writes those stepwise), and the
         others as stored.
 
-        The same documents an upsert would make, but sent ``WRITE_CHUNK`` per command with
+        The same documents an upsert would make, but sent a hundred per command with
         nothing read back: creating a document costs what the benchmark's ceiling pays.
         """
         docs = [_new_document(change, summaries.get(change.key.id, ()), now) for change in changes]
@@ -404,7 +400,7 @@ class ProjectionStore:
 
     async def insert_placeholders(self, collection: str, pushes: Sequence[SummaryPush]) -> set[str]:
         """Create the missing targets of ``pushes`` as placeholders (``known: False``) holding
-        every summary pushed into them, one document per target, ``WRITE_CHUNK`` per command;
+        every summary pushed into them, one document per target, a hundred per command;
         returns the targets NOT created because another writer created them meanwhile (the
         caller pushes into those one guarded write at a time).
 
@@ -420,7 +416,7 @@ class ProjectionStore:
         return await self._insert_missing(collection, list(docs.values()))
 
     async def _insert_missing(self, collection: str, docs: Sequence[dict[str, Any]]) -> set[str]:
-        """Insert ``docs``, ``WRITE_CHUNK`` per command; the ids of those another writer created
+        """Insert ``docs``, a hundred per command; the ids of those another writer created
         meanwhile (refused), which the caller writes the guarded way instead."""
         refused = (await self._bulk(collection, [InsertOne(doc) for doc in docs])).refused
         lost = {str(docs[i]["_id"]) for i in refused}
