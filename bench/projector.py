@@ -198,6 +198,36 @@ class Freshness(NamedTuple):
     to_arrival: list[float]
     to_fetch: list[float]
 
+    def add(self, sent: float, notice: ShipmentChange, published: float, received: float) -> None:
+        """One milestone's notice (``published``: its Kafka timestamp, seconds)."""
+        written = notice.projected_at.timestamp()
+        self.latencies.append(received - sent)
+        self.to_write.append(written - sent)
+        self.to_publish.append(published - written)
+        self.to_arrival.append(received - published)
+
+    def print(self, rate: int, seconds: int) -> None:
+        if not (latencies := self.latencies):
+            print(f"freshness at {rate} events/s: no milestone notices received")
+            return
+        print(
+            f"freshness at {rate} events/s over {seconds}s: "
+            f"{len(latencies)} milestones, p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+            f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+            f"max {max(latencies) * 1000:.0f} ms"
+        )
+        for leg, values in (
+            ("send -> taken into a batch (every record)", self.to_fetch),
+            ("send -> batch writes (queued, fetched, read, planned)", self.to_write),
+            ("batch writes -> notice published", self.to_publish),
+            ("notice published -> received", self.to_arrival),
+        ):
+            if values:
+                print(
+                    f"  {leg:<56} p50 {percentile(values, 0.5) * 1000:5.0f} ms,"
+                    f" p99 {percentile(values, 0.99) * 1000:5.0f} ms"
+                )
+
 
 def milestone_notice_id(value: bytes) -> str | None:
     """The notice id of the change a milestone record gives, None for other records."""
@@ -229,7 +259,7 @@ class FetchTimes:
                 )
             return batches
 
-        runner.fetch_batch = timed  # type: ignore[assignment]
+        runner.fetch_batch = timed
 
 
 FETCH_TIMES = FetchTimes()
@@ -266,12 +296,7 @@ async def measure_freshness(
                 notice = ShipmentChange.decode(record.value)
                 started = sent_at.pop(notice.notice_id, None)
                 if started is not None:
-                    written = notice.projected_at.timestamp()
-                    published = record.timestamp / 1000
-                    measured.latencies.append(received - started)
-                    measured.to_write.append(written - started)
-                    measured.to_publish.append(published - written)
-                    measured.to_arrival.append(received - published)
+                    measured.add(started, notice, record.timestamp / 1000, received)
 
     # Which records are milestones, worked out before the clock starts: parsing them while
     # producing cost the projector's loop (it runs in this process) ~30 ms per batch.
@@ -669,27 +694,7 @@ async def freshness_runs(
         if profile is not None:
             profile.disable()
             pstats.Stats(profile).sort_stats("tottime").print_stats(profile_top)
-        if latencies := freshness.latencies:
-            print(
-                f"freshness at {rate} events/s over {seconds}s: "
-                f"{len(latencies)} milestones, p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
-                f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
-                f"max {max(latencies) * 1000:.0f} ms"
-            )
-            for leg, values in (
-                ("send -> taken into a batch (every record)", freshness.to_fetch),
-                ("send -> batch writes (queued, fetched, read, planned)", freshness.to_write),
-                ("batch writes -> notice published", freshness.to_publish),
-                ("notice published -> received", freshness.to_arrival),
-            ):
-                if not values:
-                    continue
-                print(
-                    f"  {leg:<56} p50 {percentile(values, 0.5) * 1000:5.0f} ms,"
-                    f" p99 {percentile(values, 0.99) * 1000:5.0f} ms"
-                )
-        else:
-            print(f"freshness at {rate} events/s: no milestone notices received")
+        freshness.print(rate, seconds)
         if not projectors.processes:
             wall = time.perf_counter() - started
             cpu = time.process_time() - cpu_started  # the benchmark's producer included

@@ -445,26 +445,7 @@ async def finish_batch(
         return done is not None
 
     async def publish() -> None:
-        try:
-            if previous is not None:
-                await previous.published
-            await publish_outcome(
-                finishing.producer,
-                outcome,
-                dead_letter_topic=finishing.topics.dead_letter,
-                changes_topic=finishing.topics.changes,
-            )
-        except asyncio.CancelledError:
-            if published is not None:
-                published.cancel()
-            raise
-        except Exception as exc:
-            if published is not None:
-                published.set_exception(exc)
-                published.exception()  # retrieved: the next batch's publish raises it again
-            raise
-        if published is not None:
-            published.set_result(None)
+        await publish_in_order(finishing, outcome, previous, published)
         publishing.lap("finish: publish notices and dead letters")
 
     written, _ = await asyncio.gather(write(), publish())
@@ -474,6 +455,36 @@ async def finish_batch(
         return False
     await _commit_finished(finishing, batches, outcome, started)
     return True
+
+
+async def publish_in_order(
+    finishing: Finishing,
+    outcome: BatchOutcome,
+    previous: FinishingBatch | None,
+    published: asyncio.Future[None] | None,
+) -> None:
+    """Publish a batch's dead letters and notices once ``previous`` published its own, then
+    tell ``published`` (the next batch's turn), or pass this batch's failure on to it."""
+    try:
+        if previous is not None:
+            await previous.published
+        await publish_outcome(
+            finishing.producer,
+            outcome,
+            dead_letter_topic=finishing.topics.dead_letter,
+            changes_topic=finishing.topics.changes,
+        )
+    except asyncio.CancelledError:
+        if published is not None:
+            published.cancel()
+        raise
+    except Exception as exc:
+        if published is not None:
+            published.set_exception(exc)
+            published.exception()  # retrieved: the next batch's publish raises it again
+        raise
+    if published is not None:
+        published.set_result(None)
 
 
 async def _commit_finished(
