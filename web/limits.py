@@ -41,7 +41,6 @@ GRAPHQL_VALIDATION_FAILED), and a document with several operations but no ``oper
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
@@ -115,19 +114,6 @@ class Measure:
     representations: int = 0
     selections: int = 0
 
-    def beside(self, other: Measure) -> Measure:
-        """Two selections side by side: the deeper one counts, the rest adds up."""
-        return Measure(
-            max(self.depth, other.depth),
-            self.aliases + other.aliases,
-            self.cost + other.cost,
-            self.representations + other.representations,
-            self.selections + other.selections,
-        )
-
-    def counted_once(self) -> Measure:
-        """This measure as one more selection's (a field's, a spread's, an inline fragment's)."""
-        return dataclasses.replace(self, selections=self.selections + 1)
 
 
 def measure_document(
@@ -183,9 +169,11 @@ class _Walker:
     def selections(
         self, selection_set: SelectionSetNode | None, parent: Any, visited: frozenset[str]
     ) -> Measure:
-        total = Measure()
+        """Selections side by side: the deepest one counts, the rest adds up, and each is
+        one selection more (summed in locals: this runs once per selection set)."""
         if selection_set is None:
-            return total
+            return Measure()
+        depth = aliases = cost = representations = count = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 inner = self.field(selection, parent, visited)
@@ -197,8 +185,12 @@ class _Walker:
                 inner = self.fragment(selection.name.value, visited)
             else:
                 continue
-            total = total.beside(inner.counted_once())
-        return total
+            depth = max(depth, inner.depth)
+            aliases += inner.aliases
+            cost += inner.cost
+            representations += inner.representations
+            count += 1 + inner.selections
+        return Measure(depth, aliases, cost, representations, count)
 
     def fragment(self, name: str, visited: frozenset[str]) -> Measure:
         if name in self.fragment_measures:
