@@ -177,45 +177,44 @@ def fragments_attack(n: int, _: str) -> Request:
     MAX_QUERY_FIELDS and MAX_QUERY_TOKENS leave room for (47, each spreading the next, the
     first three twice), fanned out to 719 selections, just under MAX_QUERY_EXPANDED_FIELDS
     (1,000); a variable and a directive, so that every validation rule runs."""
-    return _chained_fragments(n, count=47, doubled=3, variable=True), {"v": True}, {}
+    return _chained_fragments(n, 47, doubled=3, on_order=INCLUDE), {"v": True}, {}
 
 
 def fanout_attack(n: int, _: str) -> Request:
     """The fragments document of session 8: 33 fragments each spreading the next twice, 99
     selections written and 2^34 - 1 asked for, refused before validation since
     MAX_QUERY_EXPANDED_FIELDS."""
-    return _chained_fragments(n, count=33, doubled=32, variable=False), {}, {}
-
-
-def _chained_fragments(n: int, count: int, doubled: int, variable: bool) -> str:
-    """Fragments F0..F<count - 1> on Order, each selecting ``id`` and spreading the next
-    (twice for the first ``doubled``), spread from one ``order`` field."""
-    body = " ".join(
-        f"fragment F{i} on Order {{ id {' '.join([f'...F{i + 1}'] * (2 if i < doubled else 1))} }}"
-        for i in range(count - 1)
-    )
-    signature, directive = ("($v: Boolean!)", " @include(if: $v)") if variable else ("", "")
-    return (
-        f'query Q{n}{signature} {{ order(id: "SO-0001"){directive} {{ ...F0 }} }} {body} '
-        f"fragment F{count - 1} on Order {{ id }}"
-    )
+    return _chained_fragments(n, 33, doubled=32), {}, {}
 
 
 def fragments_with_variables(n: int, _: str) -> Request:
-    """The fragments document with a variable in every fragment, so that graphql-core's
+    """A fragments document with a variable in every fragment, so that graphql-core's
     variable rules walk each fragment again (``web.variable_usages`` skips only definitions
-    without one): 24 fragments, as many as ``MAX_QUERY_TOKENS`` leaves room for
-    (``--check-cpu`` only)."""
-    count = 24
+    without one): 27 fragments, as many as ``MAX_QUERY_TOKENS`` leaves room for, fanned out
+    to 767 selections (``--check-cpu`` only)."""
+    return _chained_fragments(n, 27, doubled=4, on_each=INCLUDE), {"v": True}, {}
+
+
+#: The directive the fragments documents carry, with their one variable.
+INCLUDE: Final = " @include(if: $v)"
+
+
+def _chained_fragments(
+    n: int, count: int, doubled: int, on_order: str = "", on_each: str = ""
+) -> str:
+    """Fragments F0..F<count - 1> on Order, each selecting ``id`` (with ``on_each``) and
+    spreading the next (twice for the first ``doubled``), spread from one ``order`` field
+    (with ``on_order``); the operation defines ``$v`` when either is given."""
     body = " ".join(
-        f"fragment F{i} on Order {{ id @include(if: $d) ...F{i + 1} ...F{i + 1} }}"
+        f"fragment F{i} on Order {{ id{on_each} "
+        f"{' '.join([f'...F{i + 1}'] * (2 if i < doubled else 1))} }}"
         for i in range(count - 1)
     )
-    document = (
-        f'query Q{n}($d: Boolean!) {{ order(id: "SO-0001") {{ ...F0 }} }} {body} '
-        f"fragment F{count - 1} on Order {{ id @include(if: $d) }}"
+    signature = "($v: Boolean!)" if on_order or on_each else ""
+    return (
+        f'query Q{n}{signature} {{ order(id: "SO-0001"){on_order} {{ ...F0 }} }} {body} '
+        f"fragment F{count - 1} on Order {{ id{on_each} }}"
     )
-    return document, {"d": True}, {}
 
 
 ATTACKERS: Final[dict[str, Callable[[int, str], Request]]] = {
