@@ -14,6 +14,7 @@ the entity, which must equal the envelope's ``subject``).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, TypeAlias
 
 import msgspec
@@ -64,6 +65,12 @@ MAX_ORDER_LINES: Final = 2000
 
 class Piece(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
     """A JSON object of the contract, whole or nested."""
+
+
+@cache
+def wire_name(piece: type[Piece], attribute: str) -> str:
+    """The contract's name of a piece's attribute (``line_number`` -> ``lineNumber``)."""
+    return next(f.encode_name for f in msgspec.structs.fields(piece) if f.name == attribute)
 
 
 class Payload(Piece, frozen=True, kw_only=True):
