@@ -26,7 +26,6 @@ PACKAGES = (
 )
 #: (file, function) -> why it may be longer: data tables only.
 TABLES = {
-    ("projections/metrics.py", "__init__"): "the projector's metric declarations",
     ("web/metrics.py", "__init__"): "the API's metric declarations",
 }
 
