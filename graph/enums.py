@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import strawberry
-from strawberry.types.enum import has_enum_definition
+from strawberry.types.enum import StrawberryEnumDefinition
 
 E = TypeVar("E", bound=Enum)
 
@@ -67,9 +67,12 @@ def described(enum: type[E], table: Mapping[str, Any]) -> type[E]:
             f"but it has {list(enum.__members__)}"
         )
     registered = strawberry.enum(enum, description=table["description"])
-    if not has_enum_definition(registered):  # pragma: no cover - strawberry.enum sets it
-        raise TypeError(f"{enum.__name__} was not registered as a GraphQL enum")
-    definition = registered.__strawberry_definition__
+    # Strawberry reads a member's description from an ``enum_value`` given as its value,
+    # which a literal list of names cannot hold: it is set on the definition instead, before
+    # any schema reads it (``tests/unit/test_schema_file.py`` compares the published SDL).
+    definition = getattr(registered, "__strawberry_definition__", None)
+    if not isinstance(definition, StrawberryEnumDefinition):
+        raise TypeError(f"Strawberry did not register {enum.__name__} as a GraphQL enum")
     definition.values = [
         dataclasses.replace(value, description=members[value.name]) for value in definition.values
     ]
