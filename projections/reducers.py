@@ -58,7 +58,7 @@ from projections.event_schema import (
     ShipmentMilestone,
     ShipmentPlanned,
     SourceStatusChanged,
-    wire_name,
+    wire_names,
 )
 from projections.events import Event, InvalidEvent
 from projections.status_mapping import StatusMapping
@@ -162,7 +162,8 @@ def _take_customer(doc: Doc, event: Event, *, authoritative: bool) -> None:
 
 def _as_sent(data: Piece, *attributes: str) -> Doc:
     """Fields a document keeps as the payload sent them, under the contract's names."""
-    return {wire_name(type(data), name): getattr(data, name) for name in attributes}
+    names = wire_names(type(data))
+    return {names[attribute]: getattr(data, attribute) for attribute in attributes}
 
 
 def _address(address: Address) -> Doc:
