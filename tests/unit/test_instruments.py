@@ -10,6 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram, generate_latest
 
 from observability.instruments import InstrumentsError, declared, install
 from projections.metrics import ProjectorMetrics
+from web.metrics import Metrics
 
 
 class Holder:
@@ -86,10 +87,13 @@ def test_a_file_that_does_not_match_its_class_is_refused(
     assert message in str(refused.value)
 
 
-def test_the_projector_builds_every_instrument_it_annotates() -> None:
+@pytest.mark.parametrize(("holder", "count"), [(ProjectorMetrics, 15), (Metrics, 10)])
+def test_the_projector_and_the_api_build_every_instrument_they_annotate(
+    holder: type[ProjectorMetrics | Metrics], count: int
+) -> None:
     kinds = {"Counter": Counter, "Gauge": Gauge, "Histogram": Histogram}
-    metrics = ProjectorMetrics()
-    annotated = {a: kinds[k] for a, k in ProjectorMetrics.__annotations__.items() if k in kinds}
-    assert len(annotated) == 15
+    metrics = holder()
+    annotated = {a: kinds[k] for a, k in holder.__annotations__.items() if k in kinds}
+    assert len(annotated) == count
     for attribute, kind in annotated.items():
         assert isinstance(getattr(metrics, attribute), kind)
