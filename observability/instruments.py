@@ -76,9 +76,12 @@ def declared(holder: type, path: Path) -> dict[str, Instrument]:
         for attribute, hint in get_type_hints(holder).items()
         if hint in _KINDS.values()
     }
-    for attribute in sorted(annotated.keys() ^ found.keys()):
-        where = "not declared in the file" if attribute in annotated else "not annotated"
-        raise InstrumentsError(f"{path.name}: {attribute}: {where} on {holder.__name__}")
+    unmatched = [
+        f"{attribute}: {'not declared in the file' if attribute in annotated else 'not annotated'}"
+        for attribute in sorted(annotated.keys() ^ found.keys())
+    ]
+    if unmatched:
+        raise InstrumentsError(f"{path.name} ~ {holder.__name__}: {'; '.join(unmatched)}")
     for attribute, instrument in found.items():
         if instrument.kind is not annotated[attribute]:
             raise InstrumentsError(
