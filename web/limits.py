@@ -115,7 +115,6 @@ class Measure:
     selections: int = 0
 
 
-
 def measure_document(
     schema: GraphQLSchema,
     document: DocumentNode,

@@ -178,10 +178,7 @@ def doubling_fragments(count: int, last: str = "id") -> str:
     body = " ".join(
         f"fragment F{i} on Order {{ id ...F{i + 1} ...F{i + 1} }}" for i in range(count - 1)
     )
-    return (
-        f'{{ order(id: "SO-1") {{ ...F0 }} }} {body} '
-        f"fragment F{count - 1} on Order {{ {last} }}"
-    )
+    return f'{{ order(id: "SO-1") {{ ...F0 }} }} {body} fragment F{count - 1} on Order {{ {last} }}'
 
 
 async def test_fragments_spreading_each_other_are_refused_for_what_they_expand_to(

@@ -12,13 +12,8 @@ from graphql import parse, specified_rules
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.variable_documents import SCHEMA, assume_parses, documents
+from tests.unit.variable_documents import assume_parses, documents, reported
 from web.applicable_rules import DIRECTIVE_RULES, VARIABLE_RULES, applicable_rules
-
-
-def _reported(document: graphql.DocumentNode, rules: Any, max_errors: int) -> list[Any]:
-    errors = graphql.validate(SCHEMA, document, rules, max_errors)
-    return [(e.message, e.locations) for e in errors]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -30,11 +25,8 @@ def test_validation_without_idle_rules_reports_what_every_rule_reports(
     text: str, max_errors: int
 ) -> None:
     assume_parses(text)
-    document = parse(text)
-    kept = applicable_rules(document, specified_rules)
-    assert _reported(document, kept, max_errors) == _reported(
-        document, specified_rules, max_errors
-    )
+    kept = applicable_rules(parse(text), specified_rules)
+    assert reported(text, kept, max_errors) == reported(text, specified_rules, max_errors)
 
 
 def test_only_a_text_without_directives_or_variables_loses_their_rules() -> None:
