@@ -10,7 +10,7 @@ text, and run on the event loop. The checks, cheapest first:
   selections (``MAX_QUERY_FIELDS``: fields, fragment spreads and inline fragments written in
   the document, which is what validation walks), the same with every fragment spread
   expanded (``MAX_QUERY_EXPANDED_FIELDS``: what the document asks for; 33 fragments each
-  spreading the next twice are 99 selections written and 2^34 asked for), depth
+  spreading the next twice are 99 selections written and 2^34 - 1 asked for), depth
   (``MAX_QUERY_DEPTH``, counted as Strawberry's ``QueryDepthLimiter`` counts it; see
   ``measure_document`` for why we do not run that limiter itself) and aliases
   (``MAX_ALIASES``: aliases let one document repeat an expensive field many times). A
