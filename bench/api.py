@@ -731,7 +731,8 @@ async def compare(
 
 async def in_process(args: argparse.Namespace, database: str, customers: list[Sample]) -> None:
     """The three queries through both apps in this process (``bench/in_process.py``)."""
-    from bench.in_process import api_app, ceiling_app, compare_in_process
+    from bench.api_ceiling import create_app as ceiling_app
+    from bench.in_process import api_app, compare_in_process
 
     env = server_environment(args, database)
     apps = {"api": api_app(env), "ceiling": ceiling_app(args.mongodb_uri, database)}

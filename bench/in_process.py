@@ -25,7 +25,6 @@ import orjson
 from starlette.applications import Starlette
 from starlette.types import Message
 
-from bench.api_ceiling import create_app as create_ceiling
 from bench.results import Result, closed_loop_clients
 from web.app import create_app
 from web.settings import load_settings
@@ -103,10 +102,6 @@ async def one_slice(
 def api_app(environ: dict[str, str]) -> Starlette:
     """The API as ``python -m web`` builds it from ``environ``, without ``web.live``."""
     return create_app(load_settings(environ), live=False)
-
-
-def ceiling_app(mongodb_uri: str, database: str) -> Starlette:
-    return create_ceiling(mongodb_uri, database)
 
 
 def print_slices(results: dict[tuple[str, str], Result], queries: list[str]) -> None:

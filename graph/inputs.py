@@ -7,7 +7,14 @@ from typing import Any
 
 import strawberry
 
-from graph.enums import FulfillmentStage, InvoiceStatus, OrderStatus, OrderType, ShipmentStatus
+from graph.enums import (
+    FulfillmentStage,
+    InvoiceStatus,
+    OrderStatus,
+    OrderType,
+    ShipmentStatus,
+    names_of,
+)
 from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, TimeRange
 
 
@@ -38,16 +45,6 @@ def _range(value: TimeRangeInput | None) -> TimeRange | None:
     return value.to_range() if value is not None else None
 
 
-def _values(
-    members: list[OrderStatus]
-    | list[FulfillmentStage]
-    | list[ShipmentStatus]
-    | list[InvoiceStatus]
-    | None,
-) -> frozenset[str] | None:
-    return None if members is None else frozenset(m.name for m in members)
-
-
 @strawberry.input(description="Narrows the orders list; all given conditions must hold.")
 class OrderFilterInput:
     statuses: list[OrderStatus] | None = _optional("Only orders in one of these states.")
@@ -61,8 +58,8 @@ class OrderFilterInput:
 
     def to_filter(self) -> OrderFilter:
         return OrderFilter(
-            statuses=_values(self.statuses),
-            fulfillment_stages=_values(self.fulfillment_stages),
+            statuses=names_of(self.statuses),
+            fulfillment_stages=names_of(self.fulfillment_stages),
             ordered=_range(self.ordered_at),
             warehouse_id=self.warehouse_id,
             customer_id=self.customer_id,
@@ -87,7 +84,7 @@ class ShipmentFilterInput:
 
     def to_filter(self) -> ShipmentFilter:
         return ShipmentFilter(
-            statuses=_values(self.statuses),
+            statuses=names_of(self.statuses),
             planned_pickup=_range(self.planned_pickup_at),
             carrier_scac=self.carrier_scac,
             destination_city=self.destination_city,
@@ -106,7 +103,7 @@ class InvoiceFilterInput:
 
     def to_filter(self) -> InvoiceFilter:
         return InvoiceFilter(
-            statuses=_values(self.statuses),
+            statuses=names_of(self.statuses),
             issued=_range(self.issued_at),
             customer_id=self.customer_id,
         )

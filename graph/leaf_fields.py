@@ -208,14 +208,9 @@ class LeafExecutionContext(SubscriptionExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._subfields_memo: dict[tuple[int, int], tuple[FieldDetailsList, CollectedFields]] = {}
-
-    def build_per_event_executor(self, payload: Any) -> Any:
-        """A subscription event's executor, with a memo of its own (a shared one would grow
-        with every event, as ``SubscriptionExecutionContext`` explains for graphql-core's)."""
-        executor = super().build_per_event_executor(payload)
-        executor._subfields_memo = {}
-        return executor
+        #: Decided once: the middleware manager is the request's, copied into every
+        #: subscription event's executor with the rest.
+        self._wraps_resolvers = _has_middleware(self)
 
     def execute_fields(
         self,
@@ -229,7 +224,7 @@ class LeafExecutionContext(SubscriptionExecutionContext):
         field is answered here (see the module's docstring) unless its value is not one
         this module completes, in which case graphql-core's ``execute_field`` runs it."""
         plain: dict[str, Plain] | None = parent_type.extensions.get(_KEY)
-        if not plain or _has_middleware(self) or position_context is not None:
+        if not plain or self._wraps_resolvers or position_context is not None:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -277,8 +272,8 @@ class LeafExecutionContext(SubscriptionExecutionContext):
         read by execution."""
         # This execution's own memo first (graphql-core's, by the list's identity: every item
         # of a list, every edge, asks again), then the one across requests.
-        memo = self._subfields_memo
-        memo_key = (id(return_type), id(field_details_list))
+        memo = self._relevant_sub_fields
+        memo_key = (return_type, id(field_details_list))
         known = memo.get(memo_key)
         if known is not None:
             return known[1]
@@ -458,12 +453,12 @@ def _read(read: Read, source: Any, context: Any) -> Any:
 
 def _plain_value(leaf: PlainLeaf, source: Any, context: Any) -> Any:
     """The completed value, or ``NOT_AT_HAND`` for anything graphql-core must handle."""
+    value = _read(leaf.read, source, context)
+    if value is None:
+        return NOT_AT_HAND if leaf.non_null else None
+    if value is NOT_AT_HAND:
+        return value
     try:
-        value = leaf.read(source, context)
-        if value is None:
-            return NOT_AT_HAND if leaf.non_null else None
-        if value is NOT_AT_HAND:
-            return value
         coerced = leaf.type.coerce_output_value(value)
     except Exception:  # graphql-core calls the resolver again and reports the error
         return NOT_AT_HAND

@@ -22,7 +22,7 @@ from graph.common import field_resolver
 from graph.connections import Connection
 from graph.context import Info, readers_of
 from graph.entities import Invoice, Order, Shipment
-from graph.enums import InvoiceSort, OrderSort, ShipmentSort, ShipmentStatus
+from graph.enums import InvoiceSort, OrderSort, ShipmentSort, ShipmentStatus, names_of
 from graph.freshness import SourceFreshness
 from graph.global_ids import GlobalId, decode, number_for
 from graph.inputs import (
@@ -78,9 +78,10 @@ _ID_ARGUMENT = "The {0}'s global id (`id`), or its number (`{0}Id`): both name t
 
 
 def _plain(value: Any) -> Any:
-    """GraphQL variable values as plain data the audit log can store (enums by value)."""
+    """GraphQL variable values as plain data the audit log can store (enums by name: the
+    stored string)."""
     if isinstance(value, Enum):
-        return _plain(value.value)
+        return value.name
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -272,7 +273,7 @@ class Query:
     ) -> Connection[Shipment] | None:
         search = ShipmentSearch(
             text=text,
-            statuses=None if statuses is None else frozenset(s.name for s in statuses),
+            statuses=names_of(statuses),
             planned_pickup=planned_pickup_at.to_range() if planned_pickup_at else None,
             customer_id=customer_id,
         )

@@ -28,7 +28,7 @@ from graphql import GraphQLError, GraphQLResolveInfoHelpers
 from graphql.pyutils import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from graph.enums import ShipmentStatus, enum_or_none
+from graph.enums import ShipmentStatus, enum_or_none, names_of
 from graph.global_ids import number_for
 from graph.values import Milestone
 from readmodel.changes import ShipmentChange
@@ -255,7 +255,7 @@ class Subscription:
     ) -> AsyncGenerator[MilestoneEvent, None]:
         selection = MilestoneSelection(
             customer_id=customer_id,
-            statuses=None if statuses is None else frozenset(str(s.value) for s in statuses),
+            statuses=names_of(statuses),
             tracking_number=tracking_number,
         )
         async for event in _events(selection, after):

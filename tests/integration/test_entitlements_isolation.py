@@ -262,10 +262,10 @@ async def test_support_cross_customer_search_returns_both_and_is_audited(
 ) -> None:
     context = GraphContext.build(db, Policy(), SUPPORT)  # the audit goes to the database
     result = await SCHEMA.execute(
-        """query FindTracking($t: String!) {
-             searchShipments(text: $t, crossCustomer: true) {
+        """query FindTracking($t: String!, $s: [ShipmentStatus!]) {
+             searchShipments(text: $t, statuses: $s, crossCustomer: true) {
                nodes { id customerId orders { id } } } }""",
-        variable_values={"t": "TRACK"},
+        variable_values={"t": "TRACK", "s": ["IN_TRANSIT", "DELIVERED"]},
         context_value=context,
     )
     assert result.errors is None and result.data is not None
@@ -282,8 +282,8 @@ async def test_support_cross_customer_search_returns_both_and_is_audited(
     assert entry["subject"] == "sam"
     assert entry["roles"] == ["support"]
     assert entry["operation"] == "FindTracking"
-    assert "searchShipments(text: $t, crossCustomer: true)" in entry["query"]
-    assert entry["variables"] == {"t": "TRACK"}
+    assert "searchShipments(text: $t, statuses: $s, crossCustomer: true)" in entry["query"]
+    assert entry["variables"] == {"t": "TRACK", "s": ["IN_TRANSIT", "DELIVERED"]}  # enums by name
     assert entry["customerIds"] == ["ACME", "BETA"]
 
 
