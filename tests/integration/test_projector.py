@@ -151,6 +151,31 @@ async def test_broken_records_are_dead_lettered_and_consumption_continues(
     assert len({(d.partition, d.offset) for d in dead}) == 3
 
 
+async def _two_batches_of_one(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> ProjectorSettings:
+    """Two records produced, and a projector's settings that take them one batch each."""
+    await produce(
+        kafka_bootstrap,
+        [
+            _record(topic_names, "shipments", example("shipment-planned.json")),
+            _record(topic_names, "orders", example("order-created.json")),
+        ],
+    )
+    return _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
+        update={"batch_max_records": 1}
+    )
+
+
+async def _assert_nothing_committed(kafka_bootstrap: str, group_id: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        assert await admin.list_consumer_group_offsets(group_id) == {}
+    finally:
+        await admin.close()
+
+
 async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_is_written(
     kafka_bootstrap: str,
     topic_names: dict[str, str],
@@ -160,16 +185,7 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
     """Publishing and committing overlap the next batch: the first batch's broker round trip
     is held up, the second batch is written meanwhile, and neither offset is committed until
     the first batch's notices are out (then both are, in order)."""
-    await produce(
-        kafka_bootstrap,
-        [
-            _record(topic_names, "shipments", example("shipment-planned.json")),
-            _record(topic_names, "orders", example("order-created.json")),
-        ],
-    )
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
-        update={"batch_max_records": 1}
-    )
+    settings = await _two_batches_of_one(kafka_bootstrap, topic_names, mongo_db)
     held_up = asyncio.Event()
     release = asyncio.Event()
     published: list[int] = []
@@ -197,12 +213,7 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
             raise AssertionError("the second batch was not written while the first published")
         # Both batches are written; the first is still publishing: nothing may be committed.
         await asyncio.sleep(1.0)
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            assert await admin.list_consumer_group_offsets(settings.group_id) == {}
-        finally:
-            await admin.close()
+        await _assert_nothing_committed(kafka_bootstrap, settings.group_id)
         assert published == []
         release.set()
         await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
@@ -222,16 +233,7 @@ async def test_a_batchs_notices_go_out_while_the_previous_batch_still_writes_its
     """A batch's notices wait for its own documents and the previous batch's notices, not
     for the previous batch's search documents: with the first batch's pending writes held
     up, the second batch publishes, and nothing is committed until both finished."""
-    await produce(
-        kafka_bootstrap,
-        [
-            _record(topic_names, "shipments", _example("shipment-planned.json")),
-            _record(topic_names, "orders", _example("order-created.json")),
-        ],
-    )
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
-        update={"batch_max_records": 1}
-    )
+    settings = await _two_batches_of_one(kafka_bootstrap, topic_names, mongo_db)
     held_up = asyncio.Event()
     release = asyncio.Event()
     published: list[int] = []
@@ -260,12 +262,7 @@ async def test_a_batchs_notices_go_out_while_the_previous_batch_still_writes_its
             await asyncio.sleep(0.1)
         else:
             raise AssertionError("the second batch's notices waited for the first's writes")
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            assert await admin.list_consumer_group_offsets(settings.group_id) == {}
-        finally:
-            await admin.close()
+        await _assert_nothing_committed(kafka_bootstrap, settings.group_id)
         release.set()
         await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
     finally:
