@@ -69,16 +69,11 @@ class TokenEnvironment(EnvSettings):
     @model_validator(mode="after")
     def _usable(self) -> TokenEnvironment:
         # Built (and the key parsed) once; a ConfigurationError (a ValueError) is reported
-        # with the rest.
-        self._token_settings = TokenSettings(
-            hs256_secret=self.auth_hs256_secret,
-            rs256_public_key_pem=self.auth_rs256_public_key_pem,
-            jwks_url=self.auth_jwks_url,
-            issuer=self.auth_issuer,
-            audience=self.auth_audience,
-            leeway_seconds=self.auth_leeway_seconds,
-            jwks_cache_seconds=self.auth_jwks_cache_seconds,
-        )
+        # with the rest. Each field ``auth_x`` is the verifier's setting ``x``.
+        given = {
+            name.removeprefix("auth_"): getattr(self, name) for name in type(self).model_fields
+        }
+        self._token_settings = TokenSettings(**given)
         return self
 
     def token_settings(self) -> TokenSettings:

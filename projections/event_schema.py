@@ -14,6 +14,9 @@ the entity, which must equal the envelope's ``subject``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, TypeAlias
 
 import msgspec
@@ -64,6 +67,12 @@ MAX_ORDER_LINES: Final = 2000
 
 class Piece(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
     """A JSON object of the contract, whole or nested."""
+
+
+@cache
+def wire_names(piece: type[Piece]) -> Mapping[str, str]:
+    """The contract's name of each of a piece's attributes (``line_number``: ``lineNumber``)."""
+    return MappingProxyType({f.name: f.encode_name for f in msgspec.structs.fields(piece)})
 
 
 class Payload(Piece, frozen=True, kw_only=True):

@@ -43,7 +43,7 @@ from observability.trace_context import parse_traceparent
 from projections import event_schema as schema
 from projections.event_fields import decode_hook
 from projections.event_reasons import refusal_reason
-from projections.event_schema import Envelope, EventData, Payload
+from projections.event_schema import Envelope, EventData, Payload, Piece, wire_names
 
 TopicKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
 EntityKindName = Literal["orders", "shipments", "invoices", "sources"]
@@ -195,11 +195,12 @@ def _require_unique_keys(data: Payload) -> None:
 
 def _refuse_repeated_key(data: Payload, items_field: str, key_field: str) -> NoReturn:
     seen: set[Any] = set()
-    for index, item in enumerate(getattr(data, items_field)):
+    items: tuple[Piece, ...] = getattr(data, items_field)
+    for index, item in enumerate(items):
         key = getattr(item, key_field)
         if key in seen:
-            where = f"data.{_wire_name(type(data), items_field)}[{index}]"
-            key_name = _wire_name(type(item), key_field)
+            where = f"data.{wire_names(type(data))[items_field]}[{index}]"
+            key_name = wire_names(type(item))[key_field]
             raise InvalidEvent(f"{where}.{key_name}: duplicate {key!r}")
         seen.add(key)
     raise AssertionError("no repeated key")  # only called when a key repeats
@@ -209,7 +210,7 @@ def _require_agreement(envelope: Envelope, data: Payload) -> None:
     """The payload is about the envelope's subject and (snapshots) the envelope's customer."""
     named = getattr(data, data.entity_field)
     if named != envelope.subject:
-        field = _wire_name(type(data), data.entity_field)
+        field = wire_names(type(data))[data.entity_field]
         raise InvalidEvent(f"data.{field}: {named!r} does not match subject {envelope.subject!r}")
     snapshot_customer = getattr(data, "customer_id", None)
     if snapshot_customer is not None and snapshot_customer != envelope.customerid:
@@ -217,11 +218,6 @@ def _require_agreement(envelope: Envelope, data: Payload) -> None:
             f"data.customerId: {snapshot_customer!r} does not match customerid "
             f"{envelope.customerid!r}"
         )
-
-
-def _wire_name(struct: type[msgspec.Struct], attribute: str) -> str:
-    """The contract's name of a struct's attribute (``line_number`` -> ``lineNumber``)."""
-    return next(f.encode_name for f in msgspec.structs.fields(struct) if f.name == attribute)
 
 
 def _traceparent(value: Any) -> str | None:

@@ -18,20 +18,13 @@ import time
 from collections import Counter as CountOf
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Final, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
+from observability.instruments import declared, install
 from projections.phases import PhaseClock
-
-#: Records per batch (the default maximum is 10,000).
-_BATCH_SIZE_BUCKETS: Final = (1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 20000)
-_BATCH_SECONDS_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-#: From the source's event time or the Kafka record time to the written document: sub-second
-#: when caught up, hours while draining a backlog or replaying history.
-_DELAY_BUCKETS: Final = (
-    0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600,
-)  # fmt: skip
 
 _PATH = re.compile(r"[A-Za-z_][\w.]*(?:\[\d*\][\w.]*)*")
 _INDEX = re.compile(r"\[\d+\]")
@@ -83,103 +76,27 @@ class PartitionKey(Protocol):
 
 
 class ProjectorMetrics:
-    """The instruments of one projector process; ``registry`` is what ``/metrics`` serves."""
+    """The instruments of one projector process (declared in ``metrics.toml``); ``registry``
+    is what ``/metrics`` serves."""
+
+    events_applied: Counter
+    dead_letters: Counter
+    write_conflicts: Counter
+    batch_retries: Counter
+    batch_records: Histogram
+    batch_seconds: Histogram
+    event_delay: Histogram
+    record_delay: Histogram
+    phase_seconds: Counter
+    phase_cpu_seconds: Counter
+    committed_offset: Gauge
+    partition_lag: Gauge
+    assigned_partitions: Gauge
+    rebuild_remaining: Gauge
+    last_loop: Gauge
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.events_applied = Counter(
-            "portal_projector_events_applied",
-            "Events applied to projections, by inbound topic and CloudEvents type.",
-            ["topic", "type"],
-            registry=r,
-        )
-        self.dead_letters = Counter(
-            "portal_projector_dead_letters",
-            "Records sent to the dead-letter topic, by inbound topic and reason class.",
-            ["topic", "reason"],
-            registry=r,
-        )
-        self.write_conflicts = Counter(
-            "portal_projector_write_conflicts",
-            "Writes that lost a race with another writer: 'folded' (a batch's single write "
-            "of a document refused, document rewritten stepwise), 'inserted' (a new document "
-            "another writer created first), 'replanned' (a stepwise write refused: the "
-            "batch's events are folded into the document as it now is and written again).",
-            ["kind"],
-            registry=r,
-        )
-        self.batch_retries = Counter(
-            "portal_projector_batch_retries",
-            "Batches run again because MongoDB refused or could not be reached.",
-            registry=r,
-        )
-        self.batch_records = Histogram(
-            "portal_projector_batch_records",
-            "Records per processed batch.",
-            buckets=_BATCH_SIZE_BUCKETS,
-            registry=r,
-        )
-        self.batch_seconds = Histogram(
-            "portal_projector_batch_duration_seconds",
-            "From a batch's records received to its offsets committed.",
-            buckets=_BATCH_SECONDS_BUCKETS,
-            registry=r,
-        )
-        self.event_delay = Histogram(
-            "portal_projector_event_to_written_seconds",
-            "From an applied event's source time (CloudEvents time) to its document written.",
-            buckets=_DELAY_BUCKETS,
-            registry=r,
-        )
-        self.record_delay = Histogram(
-            "portal_projector_record_to_written_seconds",
-            "From an applied event's Kafka record timestamp to its document written.",
-            buckets=_DELAY_BUCKETS,
-            registry=r,
-        )
-        self.phase_seconds = Counter(
-            "portal_projector_phase_seconds",
-            "Wall seconds batches spent per phase (fetch, decode, load, plan, fold, writes, "
-            "pushes, publish, commit...): where the projector's time goes.",
-            ["phase"],
-            registry=r,
-        )
-        self.phase_cpu_seconds = Counter(
-            "portal_projector_phase_cpu_seconds",
-            "Process CPU seconds during each batch phase (other tasks' CPU while a phase "
-            "waits is charged to it).",
-            ["phase"],
-            registry=r,
-        )
-        self.committed_offset = Gauge(
-            "portal_projector_committed_offset",
-            "Next offset to read, as committed by this process, per partition it holds.",
-            ["topic", "partition"],
-            registry=r,
-        )
-        self.partition_lag = Gauge(
-            "portal_projector_partition_lag",
-            "Records behind the partition's end (as last fetched), per partition it holds.",
-            ["topic", "partition"],
-            registry=r,
-        )
-        self.assigned_partitions = Gauge(
-            "portal_projector_assigned_partitions",
-            "Partitions this process holds in the consumer group (0: an idle standby).",
-            registry=r,
-        )
-        self.rebuild_remaining = Gauge(
-            "portal_projector_rebuild_remaining_records",
-            "Records a running rebuild still has to replay before its current target.",
-            ["generation"],
-            registry=r,
-        )
-        self.last_loop = Gauge(
-            "portal_projector_last_loop_timestamp_seconds",
-            "When the consumer loop last came round (unix time): /healthz fails when old.",
-            registry=r,
-        )
+        self.registry = install(self, _INSTRUMENTS)
         #: Read by ``/healthz`` from the server's thread (plain values: no lock needed).
         self.last_loop_at: float | None = None
         self._assigned: set[tuple[str, int]] = set()
@@ -268,3 +185,6 @@ class ProjectorMetrics:
                 self.partition_lag.labels(topic=topic, partition=str(partition)).set(
                     max(end - offset, 0)
                 )
+
+
+_INSTRUMENTS: Final = declared(ProjectorMetrics, Path(__file__).with_name("metrics.toml"))

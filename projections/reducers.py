@@ -52,11 +52,13 @@ from projections.event_schema import (
     OrderCancelled,
     OrderSnapshot,
     PaymentRecorded,
+    Piece,
     PodCaptured,
     ShipmentCancelled,
     ShipmentMilestone,
     ShipmentPlanned,
     SourceStatusChanged,
+    wire_names,
 )
 from projections.events import Event, InvalidEvent
 from projections.status_mapping import StatusMapping
@@ -158,6 +160,12 @@ def _take_customer(doc: Doc, event: Event, *, authoritative: bool) -> None:
     doc.setdefault("known", False)
 
 
+def _as_sent(data: Piece, *attributes: str) -> Doc:
+    """Fields a document keeps as the payload sent them, under the contract's names."""
+    names = wire_names(type(data))
+    return {names[attribute]: getattr(data, attribute) for attribute in attributes}
+
+
 def _address(address: Address) -> Doc:
     return {
         "line1": address.line1,
@@ -184,16 +192,9 @@ def _cancellation_defaults(doc: Doc) -> None:
     doc.setdefault("cancellation", None)
 
 
-def _order_snapshot(doc: Doc, event: Event, mapping: StatusMapping) -> None:
-    state = _accepted_snapshot(doc, event, _ORDER_STATE)
-    if state is None:
-        return
-    data = _data(event, OrderSnapshot)
-    doc.update(
-        customerReference=data.customer_reference,
-        orderType=data.order_type,
-        orderedAt=data.ordered_at,
-        requestedDeliveryDate=data.requested_delivery_date,
+def _order_fields(data: OrderSnapshot) -> Doc:
+    return dict(
+        _as_sent(data, "customer_reference", "order_type", "ordered_at", "requested_delivery_date"),
         shipFrom={
             "warehouseId": data.ship_from.warehouse_id,
             "name": data.ship_from.name,
@@ -212,6 +213,9 @@ def _order_snapshot(doc: Doc, event: Event, mapping: StatusMapping) -> None:
             for line in sorted(data.lines, key=lambda line: line.line_number)
         ],
     )
+
+
+def _finish_order(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
     _cancellation_defaults(doc)
     doc[_ORDER_STATE] = state
 
@@ -378,24 +382,22 @@ def _shipment_defaults(doc: Doc) -> None:
     _cancellation_defaults(doc)
 
 
-def _shipment_planned(doc: Doc, event: Event, mapping: StatusMapping) -> None:
-    state = _accepted_snapshot(doc, event, _SHIPMENT_STATE)
-    if state is None:
-        return
-    data = _data(event, ShipmentPlanned)
-    doc.update(
+def _shipment_plan_fields(data: ShipmentPlanned) -> Doc:
+    return dict(
+        _as_sent(
+            data,
+            "mode",
+            "tracking_number",
+            "planned_pickup_at",
+            "planned_delivery_at",
+            "service_level",
+        ),
         orderIds=_sorted_distinct(data.order_ids),
-        mode=data.mode,
         carrier={"scac": data.carrier.scac, "name": data.carrier.name},
         carrierScac=data.carrier.scac,
-        trackingNumber=data.tracking_number,
         origin=_address(data.origin),
         destination=_address(data.destination),
-        plannedPickupAt=data.planned_pickup_at,
-        plannedDeliveryAt=data.planned_delivery_at,
-        serviceLevel=data.service_level,
     )
-    _finish_shipment(doc, state, mapping)
 
 
 def _shipment_milestone(doc: Doc, event: Event, mapping: StatusMapping) -> None:
@@ -532,16 +534,9 @@ _EXACT: Final = Context(prec=100)
 _DEFAULT_SCALE: Final = 2
 
 
-def _invoice_issued(doc: Doc, event: Event, mapping: StatusMapping) -> None:
-    state = _accepted_snapshot(doc, event, _INVOICE_STATE)
-    if state is None:
-        return
-    data = _data(event, InvoiceIssued)
-    doc.update(
-        invoiceNumber=data.invoice_number,
-        issuedAt=data.issued_at,
-        dueDate=data.due_date,
-        currency=data.currency,
+def _invoice_fields(data: InvoiceIssued) -> Doc:
+    return dict(
+        _as_sent(data, "invoice_number", "issued_at", "due_date", "currency", "document_url"),
         lines=[
             {
                 "description": line.description,
@@ -555,11 +550,9 @@ def _invoice_issued(doc: Doc, event: Event, mapping: StatusMapping) -> None:
         subtotal=_plain(data.subtotal),
         tax=_plain(data.tax),
         total=_plain(data.total),
-        documentUrl=data.document_url,
         orderIds=_sorted_distinct(line.order_id for line in data.lines),
         shipmentIds=_sorted_distinct(line.shipment_id for line in data.lines),
     )
-    _finish_invoice(doc, state)
 
 
 def _payment_recorded(doc: Doc, event: Event, mapping: StatusMapping) -> None:
@@ -668,6 +661,28 @@ def _source_status_changed(doc: Doc, event: Event, mapping: StatusMapping) -> No
 # --- dispatch -----------------------------------------------------------------------------
 
 
+_Reducer = Callable[[Doc, Event, StatusMapping], None]
+
+
+def _snapshot(
+    kind: type[_D],
+    state_name: str,
+    fields: Callable[[_D], Doc],
+    finish: Callable[[Doc, Doc, StatusMapping], None],
+) -> _Reducer:
+    """The reducer of a snapshot: when it is newer than the one applied, its ``fields``
+    replace the document's and ``finish`` recomputes what derives from them (keeping the
+    bookkeeping); an older or repeated snapshot changes nothing."""
+
+    def reduce(doc: Doc, event: Event, mapping: StatusMapping) -> None:
+        state = _accepted_snapshot(doc, event, state_name)
+        if state is not None:
+            doc.update(fields(_data(event, kind)))
+            finish(doc, state, mapping)
+
+    return reduce
+
+
 def _accepted_snapshot(doc: Doc, event: Event, state_name: str) -> Doc | None:
     """The writer's bookkeeping with snapshot ``event`` recorded, the customer taken and the
     document marked known; None (``doc`` untouched) when the snapshot is not newer."""
@@ -697,17 +712,22 @@ def _data(event: Event, kind: type[_D]) -> _D:
     return event.data
 
 
-_Reducer = Callable[[Doc, Event, StatusMapping], None]
-
 _REDUCERS: Final[dict[type[EventData], _Reducer]] = {
-    OrderSnapshot: _order_snapshot,
+    OrderSnapshot: _snapshot(OrderSnapshot, _ORDER_STATE, _order_fields, _finish_order),
     OrderCancelled: _order_cancelled,
     FulfillmentProgressed: _fulfillment_progressed,
-    ShipmentPlanned: _shipment_planned,
+    ShipmentPlanned: _snapshot(
+        ShipmentPlanned, _SHIPMENT_STATE, _shipment_plan_fields, _finish_shipment
+    ),
     ShipmentMilestone: _shipment_milestone,
     PodCaptured: _pod_captured,
     ShipmentCancelled: _shipment_cancelled,
-    InvoiceIssued: _invoice_issued,
+    InvoiceIssued: _snapshot(
+        InvoiceIssued,
+        _INVOICE_STATE,
+        _invoice_fields,
+        lambda doc, state, _: _finish_invoice(doc, state),
+    ),
     PaymentRecorded: _payment_recorded,
     InvoiceVoided: _invoice_voided,
     SourceStatusChanged: _source_status_changed,

@@ -18,24 +18,22 @@ def summarize(kind: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     """``OrderSummary`` / ``ShipmentSummary`` / ``InvoiceSummary`` of ``doc`` (without rev).
 
     Every summary field is present (None when the document lacks it), so a summary written
-    over an older one replaces every field and never leaves a stale value behind.
+    over an older one replaces every field and never leaves a stale value behind. The
+    TypedDict in ``readmodel.documents`` says which fields a summary holds: each is the
+    document's field of the same name, unless ``derived`` below works it out.
     """
     try:
-        summarizer = _SUMMARIZERS[kind]
+        shown, derived = _SUMMARIES[kind]
     except KeyError:
         raise ValueError(f"no summary for entity kind {kind!r}") from None
-    return {**summarizer(doc), "customerId": doc.get("customerId")}
+    return {**{name: doc.get(name) for name in shown}, **derived(doc)}
 
 
 def _order(doc: Mapping[str, Any]) -> OrderSummary:
     ship_to = doc.get("shipTo") or {}
     return OrderSummary(
         orderId=str(doc["_id"]),
-        customerReference=doc.get("customerReference"),
-        orderType=doc.get("orderType"),
         shipToName=ship_to.get("name"),
-        warehouseId=doc.get("warehouseId"),
-        fulfillmentStage=doc.get("fulfillmentStage"),
         cancelled=bool(doc.get("cancelled", False)),
     )
 
@@ -45,28 +43,25 @@ def _shipment(doc: Mapping[str, Any]) -> ShipmentSummary:
     return ShipmentSummary(
         shipmentId=str(doc["_id"]),
         status=str(doc.get("status") or "PLANNED"),
-        mode=doc.get("mode"),
         carrier=dict(carrier) if carrier else None,
-        trackingNumber=doc.get("trackingNumber"),
-        eta=doc.get("eta"),
-        deliveredAt=doc.get("deliveredAt"),
     )
 
 
 def _invoice(doc: Mapping[str, Any]) -> InvoiceSummary:
-    return InvoiceSummary(
-        invoiceId=str(doc["_id"]),
-        invoiceNumber=doc.get("invoiceNumber"),
-        currency=doc.get("currency"),
-        total=doc.get("total"),
-        balance=doc.get("balance"),
-        status=str(doc.get("status") or "OPEN"),
-        dueDate=doc.get("dueDate"),
-    )
+    return InvoiceSummary(invoiceId=str(doc["_id"]), status=str(doc.get("status") or "OPEN"))
 
 
-_SUMMARIZERS: Final[dict[str, Callable[[Mapping[str, Any]], Mapping[str, Any]]]] = {
-    "orders": _order,
-    "shipments": _shipment,
-    "invoices": _invoice,
+_Derived = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+def _summary(shape: type[Mapping[str, Any]], derived: _Derived) -> tuple[tuple[str, ...], _Derived]:
+    """The fields of TypedDict ``shape`` (but ``rev``, the caller's), and how the derived are
+    worked out."""
+    return tuple(name for name in shape.__annotations__ if name != "rev"), derived
+
+
+_SUMMARIES: Final = {
+    "orders": _summary(OrderSummary, _order),
+    "shipments": _summary(ShipmentSummary, _shipment),
+    "invoices": _summary(InvoiceSummary, _invoice),
 }

@@ -142,67 +142,73 @@ def _upper(value: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class OrderFilter:
-    """A status is derived (``_order_status``); the other fields match as stored."""
+class _ListFilter:
+    """What every list's filter has: statuses a client chose and one customer to narrow to."""
 
     statuses: frozenset[str] | None = None
+    customer_id: str | None = None
+
+    def _chosen_statuses(self, allowed: Iterable[str]) -> list[str] | None:
+        return _one_of("status", self.statuses, allowed)
+
+    def _narrowed(self, *conditions: Mapping[str, Any]) -> dict[str, Any]:
+        """``conditions`` AND-ed, with the customer the client chose."""
+        return combine(*conditions, _equals("customerId", self.customer_id))
+
+
+@dataclass(frozen=True)
+class OrderFilter(_ListFilter):
+    """A status is derived (``_order_status``); the other fields match as stored."""
+
     fulfillment_stages: frozenset[str] | None = None
     ordered: TimeRange | None = None
     warehouse_id: str | None = None
-    customer_id: str | None = None
     order_type: str | None = None
 
     def mongo(self) -> dict[str, Any]:
-        statuses = _one_of("status", self.statuses, ORDER_STATUSES)
+        statuses = self._chosen_statuses(ORDER_STATUSES)
         stages = _one_of("fulfillmentStage", self.fulfillment_stages, documents.FULFILLMENT_STAGES)
-        return combine(
+        return self._narrowed(
             _chosen(statuses, lambda chosen: _any_of([_order_status(s) for s in chosen])),
             _chosen(stages, lambda chosen: _equals_or_in("fulfillmentStage", chosen)),
             _range("orderedAt", self.ordered),
             _equals("warehouseId", self.warehouse_id),
-            _equals("customerId", self.customer_id),
             _equals("orderType", self.order_type),
         )
 
 
 @dataclass(frozen=True)
-class ShipmentFilter:
+class ShipmentFilter(_ListFilter):
     """The carrier's SCAC and the country match in upper case, the city in any case."""
 
-    statuses: frozenset[str] | None = None
     planned_pickup: TimeRange | None = None
     carrier_scac: str | None = None
     destination_city: str | None = None
     destination_country: str | None = None
-    customer_id: str | None = None
 
     def mongo(self) -> dict[str, Any]:
-        statuses = _one_of("status", self.statuses, documents.SHIPMENT_STATUSES)
+        statuses = self._chosen_statuses(documents.SHIPMENT_STATUSES)
         city = self.destination_city
-        return combine(
+        return self._narrowed(
             _chosen(statuses, lambda chosen: _equals_or_in("status", chosen)),
             _range("plannedPickupAt", self.planned_pickup),
             _equals("carrierScac", _upper(self.carrier_scac)),
             {"destination.city": _case_insensitive_equals(city)} if city is not None else {},
             _equals("destination.countryCode", _upper(self.destination_country)),
-            _equals("customerId", self.customer_id),
         )
 
 
 @dataclass(frozen=True)
-class InvoiceFilter:
+class InvoiceFilter(_ListFilter):
     """``OPEN`` means open and not yet due; ``OVERDUE`` open with ``dueDate`` before today."""
 
-    statuses: frozenset[str] | None = None
     issued: TimeRange | None = None
-    customer_id: str | None = None
 
     def mongo(self, today: date) -> dict[str, Any]:
-        statuses = _one_of("status", self.statuses, INVOICE_VIEW_STATUSES)
-        return combine(
+        statuses = self._chosen_statuses(INVOICE_VIEW_STATUSES)
+        return self._narrowed(
             _chosen(statuses, lambda chosen: _any_of([_invoice_status(s, today) for s in chosen])),
             _range("issuedAt", self.issued),
-            _equals("customerId", self.customer_id),
         )
 
 
@@ -279,7 +285,7 @@ class ShipmentSearch:
         return combine({"kind": documents.SHIPMENTS}, ids, self._narrowing())
 
     def _narrowing(self) -> dict[str, Any]:
-        return {"customerId": self.customer_id} if self.customer_id is not None else {}
+        return _equals("customerId", self.customer_id)
 
     def among(self, shipment_ids: Iterable[str]) -> dict[str, Any]:
         """The shipments of ``shipment_ids`` that also meet the structured conditions."""

@@ -29,7 +29,7 @@ from simulator.faults import FaultRates
 from simulator.live import SystemClock, paced
 from simulator.publish import Publisher, PublishError
 from simulator.records import TopicKind
-from simulator.world import DEFAULT_SPEEDUP, Tally, expected_counts, generate, live
+from simulator.world import DEFAULT_SPEEDUP, History, Tally, expected_counts, generate, live
 
 
 def _now(text: str | None) -> datetime:
@@ -77,17 +77,14 @@ def _print_tally(label: str, tally: Tally, topics: dict[TopicKind, str], seconds
     sys.stdout.flush()
 
 
-def _history_args(
-    args: argparse.Namespace, now: datetime
-) -> tuple[int, int, int | None, float, datetime]:
-    """What names a history (seed, days, customers, orders per day, end): ``live`` takes the
-    same to continue it where it stopped."""
-    return args.seed, args.days, args.customers, args.orders_per_day, now
+def _history_of(args: argparse.Namespace, now: datetime) -> History:
+    """The history the arguments name: ``live`` continues the one ``history`` loaded."""
+    return History(args.seed, args.days, args.customers, args.orders_per_day, now)
 
 
 async def _history(args: argparse.Namespace, now: datetime, topics: dict[TopicKind, str]) -> None:
     started = time.monotonic()
-    records = generate(*_history_args(args, now), faults=FaultRates.named(args.faults))
+    records = generate(*_history_of(args, now), faults=FaultRates.named(args.faults))
     if getattr(args, "dry_run", False):
         tally = expected_counts(records)
     else:
@@ -104,7 +101,7 @@ async def _history(args: argparse.Namespace, now: datetime, topics: dict[TopicKi
 
 async def _live(args: argparse.Namespace, now: datetime, topics: dict[TopicKind, str]) -> None:
     feed = live(
-        *_history_args(args, now),
+        _history_of(args, now),
         rate=args.rate,
         speedup=args.speedup,
         live_from=datetime.now(UTC),

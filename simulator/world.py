@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from random import Random
-from typing import Final
+from typing import Final, NamedTuple
 
 from simulator import catalog
 from simulator.billing import Billing
@@ -162,6 +162,26 @@ def _fault_rng(seed: int, phase: str) -> Random:
     return Random(f"faults:{phase}:{seed}")
 
 
+class History(NamedTuple):
+    """What names a history load; ``live`` takes the same to continue it where it stopped."""
+
+    seed: int
+    days: int = 90
+    customers: int | None = None
+    orders_per_day: float = 40
+    #: The history's end, an aware datetime; the real clock when None (not reproducible).
+    now: datetime | None = None
+
+    def world(self) -> World:
+        return World(
+            self.seed,
+            days=self.days,
+            customers=self.customers,
+            orders_per_day=self.orders_per_day,
+            now=_epoch(self.now),
+        )
+
+
 def generate(
     seed: int,
     days: int = 90,
@@ -170,12 +190,10 @@ def generate(
     now: datetime | None = None,
     faults: FaultRates = NO_FAULTS,
 ) -> Iterator[SimRecord]:
-    """Every record of a ``days``-long history ending at ``now`` (an aware datetime; the
-    real clock when None, which is not reproducible), in emission order. Deterministic for
-    equal arguments. ``faults`` defaults to none: the clean stream."""
-    world = World(
-        seed, days=days, customers=customers, orders_per_day=orders_per_day, now=_epoch(now)
-    )
+    """Every record of the ``History`` of these arguments (a ``days``-long history ending at
+    ``now``), in emission order. Deterministic for equal arguments, ``now`` given.
+    ``faults`` defaults to none: the clean stream."""
+    world = History(seed, days, customers, orders_per_day, now).world()
     stamper = Stamper()
     stamped = (stamper.stamp(event) for event in world.events(until=world.now))
     for timed in inject(stamped, faults, _fault_rng(seed, "history")):
@@ -183,39 +201,33 @@ def generate(
 
 
 def live(
-    seed: int,
-    days: int = 90,
-    customers: int | None = None,
-    orders_per_day: float = 40,
-    now: datetime | None = None,
+    history: History,
     *,
     rate: float = 5.0,
     speedup: float = DEFAULT_SPEEDUP,
     live_from: datetime | None = None,
     faults: FaultRates = NO_FAULTS,
 ) -> Iterator[TimedRecord]:
-    """The world after ``now``, forever, each record with the instant it is due.
+    """The world after ``history`` ends, forever, each record with the instant it is due.
 
-    Pass the arguments of the history load this continues (same seed, days, customers,
-    orders_per_day and ``now``), so ids and sequences carry on where it stopped. Records
-    the world produced between ``now`` and ``live_from`` (default ``now``) are due at once;
-    from ``live_from`` on, extra order groups arrive at about ``rate`` records per second in
-    total, their lives compressed ``speedup`` times so subscriptions visibly move.
+    ``history`` is the history load this continues, so ids and sequences carry on where it
+    stopped. Records the world produced between its ``now`` and ``live_from`` (default
+    ``now``) are due at once; from ``live_from`` on, extra order groups arrive at about
+    ``rate`` records per second in total, their lives compressed ``speedup`` times so
+    subscriptions visibly move.
     """
     if rate < 0:
         raise ValueError("rate must not be negative")
     if speedup < 1:
         raise ValueError("speedup must be at least 1")
-    world = World(
-        seed, days=days, customers=customers, orders_per_day=orders_per_day, now=_epoch(now)
-    )
+    world = history.world()
     stamper = Stamper()
     for event in world.events(until=world.now):
         stamper.skip(event)
     start = max(world.now + 1, epoch_of(live_from) if live_from is not None else world.now + 1)
     world.start_live(start, rate / EVENTS_PER_GROUP, 1.0 / speedup)
     stamped = (stamper.stamp(event) for event in world.events(until=None))
-    yield from inject(stamped, faults, _fault_rng(seed, "live"))
+    yield from inject(stamped, faults, _fault_rng(history.seed, "live"))
 
 
 @dataclass

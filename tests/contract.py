@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -13,3 +15,9 @@ EXAMPLES = CONTRACT_DIR / "examples"
 
 #: The original, beside the clone when the workspace has it.
 UPSTREAM_DIR = REPO.parent / "shared" / "contracts"
+
+
+def example(name: str) -> dict[str, Any]:
+    """A fresh copy of the contract's example event ``name`` (``order-created.json``)."""
+    event: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
+    return event

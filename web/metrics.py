@@ -14,88 +14,39 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from graphql import GraphQLError
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from graph.freshness import Freshness, FreshnessCopy
+from observability.instruments import declared, install
 from readmodel.documents import DECLARED_STATUSES
 
 logger = logging.getLogger("web.metrics")
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
 
 class Metrics:
-    """The instruments; created once per app by the lifespan and shared by every request."""
+    """The instruments (declared in ``metrics.toml``); created once per app by the lifespan and
+    shared by every request."""
+
+    request_seconds: Histogram
+    errors: Counter
+    http_responses: Counter
+    consumer_lag: Gauge
+    lag_poll_success: Gauge
+    kafka_up: Gauge
+    source_freshness: Gauge
+    source_last_applied: Gauge
+    source_declared: Gauge
+    source_expected_back: Gauge
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.request_seconds = Histogram(
-            "portal_graphql_request_duration_seconds",
-            "Time to execute one GraphQL query or mutation (subscriptions are not timed).",
-            ["operation_type"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.errors = Counter(
-            "portal_graphql_errors",
-            "Errors returned to clients, by extensions.code (HTTP-level refusals included).",
-            ["code"],
-            registry=self.registry,
-        )
-        self.consumer_lag = Gauge(
-            "portal_projector_consumer_lag",
-            "Records the projector's consumer group has not committed yet, per partition.",
-            ["topic", "partition"],
-            registry=self.registry,
-        )
-        self.lag_poll_success = Gauge(
-            "portal_projector_consumer_lag_last_success_timestamp_seconds",
-            "When the consumer lag was last read from Kafka (unix time; 0 = never).",
-            registry=self.registry,
-        )
-        self.kafka_up = Gauge(
-            "portal_kafka_up",
-            "1 when the last consumer-lag poll reached Kafka, else 0.",
-            registry=self.registry,
-        )
-        self.source_freshness = Gauge(
-            "portal_source_freshness_seconds",
-            "Seconds since the projector last applied an event from each source.",
-            ["source"],
-            registry=self.registry,
-        )
-        self.source_last_applied = Gauge(
-            "portal_source_last_applied_timestamp_seconds",
-            "When the projector last applied an event from each source (unix time).",
-            ["source"],
-            registry=self.registry,
-        )
-        self.source_declared = Gauge(
-            "portal_source_declared_status",
-            "1 for the status each source last declared on ops.source-status.v1 "
-            "(AVAILABLE when it never did), 0 for the others.",
-            ["source", "status"],
-            registry=self.registry,
-        )
-        self.source_expected_back = Gauge(
-            "portal_source_expected_back_timestamp_seconds",
-            "When a source in MAINTENANCE or DEGRADED said it would be back (unix time); "
-            "absent while it is AVAILABLE or gave no time.",
-            ["source"],
-            registry=self.registry,
-        )
-        self.http_responses = Counter(
-            "portal_http_responses",
-            "HTTP responses by status code (WebSocket upgrades excluded).",
-            ["code"],
-            registry=self.registry,
-        )
+        self.registry = install(self, _INSTRUMENTS)
 
     def count_error(self, code: str) -> None:
         self.errors.labels(code=code).inc()
@@ -133,6 +84,9 @@ class Metrics:
                 self.source_expected_back.labels(source=source.source).set(
                     source.expected_back_at.timestamp()
                 )
+
+
+_INSTRUMENTS: Final = declared(Metrics, Path(__file__).with_name("metrics.toml"))
 
 
 async def refresh_freshness(

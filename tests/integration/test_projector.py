@@ -32,7 +32,7 @@ from readmodel import documents
 from readmodel.changes import ShipmentChange
 from readmodel.documents import WRITES
 from readmodel.topics import TopicNames
-from tests.contract import EXAMPLES
+from tests.contract import example
 from tests.integration.projector_harness import (
     TOPIC_OF_EXAMPLE,
     differences,
@@ -49,11 +49,6 @@ from tests.integration.projector_harness import (
     undisturbed_run,
     wait_caught_up,
 )
-
-
-def _example(name: str) -> dict[str, Any]:
-    example: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
-    return example
 
 
 def _record(topics: dict[str, str], kind: str, event: dict[str, Any]) -> tuple[str, bytes, bytes]:
@@ -97,7 +92,7 @@ async def test_contract_examples_become_linked_documents(
     ]
     await produce(
         kafka_bootstrap,
-        [_record(topic_names, TOPIC_OF_EXAMPLE[n], _example(n)) for n in order],
+        [_record(topic_names, TOPIC_OF_EXAMPLE[n], example(n)) for n in order],
     )
     settings = _settings(kafka_bootstrap, mongo_db, topic_names)
     await _project(settings)
@@ -134,7 +129,7 @@ async def test_contract_examples_become_linked_documents(
 async def test_broken_records_are_dead_lettered_and_consumption_continues(
     kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
-    good = _example("order-created.json")
+    good = example("order-created.json")
     wrong_type = dict(good, id="x-1", sequence="seven")
     broken = [b"not json at all", b"[1, 2, 3]", json.dumps(wrong_type).encode()]
     await produce(
@@ -168,8 +163,8 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
     await produce(
         kafka_bootstrap,
         [
-            _record(topic_names, "shipments", _example("shipment-planned.json")),
-            _record(topic_names, "orders", _example("order-created.json")),
+            _record(topic_names, "shipments", example("shipment-planned.json")),
+            _record(topic_names, "orders", example("order-created.json")),
         ],
     )
     settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pymongo.asynchronous.database import AsyncDatabase
 
 from readmodel.changes import ShipmentChange
-from tests.contract import EXAMPLES
+from tests.contract import example
 from tests.integration.api_harness import free_port
 from tests.integration.projector_harness import (
     TOPIC_OF_EXAMPLE,
@@ -52,7 +52,7 @@ def value(
 async def test_projector_exports_what_it_applied_refused_and_holds(
     kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any], tmp_path: Path
 ) -> None:
-    examples = {name: json.loads((EXAMPLES / name).read_text()) for name in TOPIC_OF_EXAMPLE}
+    examples = {name: example(name) for name in TOPIC_OF_EXAMPLE}
     examples["shipment-milestone.json"]["traceparent"] = TRACEPARENT
     records = [
         (topic_names[TOPIC_OF_EXAMPLE[name]], event["subject"].encode(), json.dumps(event).encode())

@@ -17,7 +17,7 @@ from projections.store import ProjectionStore
 from readmodel import documents
 from readmodel.search_keys import COMPLETE_MARKER, document_id
 from readmodel.topics import TopicNames
-from tests.contract import EXAMPLES
+from tests.contract import example
 from tests.helpers import caller
 from tests.integration.projector_harness import Record, records_of, snapshot
 from tests.integration.world_harness import World, order, run, shipment
@@ -30,7 +30,7 @@ SEARCH = "query($t: String!) { searchShipments(text: $t) { nodes { shipmentId } 
 
 
 def _event(name: str, **changes: Any) -> Doc:
-    event: Doc = json.loads((EXAMPLES / name).read_text())
+    event = example(name)
     data = changes.pop("data", {})
     event.update(changes)
     event["data"].update(data)

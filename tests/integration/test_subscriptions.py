@@ -34,7 +34,7 @@ from websockets.typing import Subprotocol
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
 from tests.conftest import Stack
-from tests.contract import EXAMPLES
+from tests.contract import example
 from tests.helpers import SECRET, token_for
 from tests.integration.api_harness import ApiProcess, api_env, start_api
 from web.live.cursor import decode_cursor
@@ -448,8 +448,8 @@ async def test_the_projector_s_notices_reach_subscribers(live: LiveStack, tmp_pa
     await client.subscribe(SHIPMENT, {"shipmentId": shipment})
     await _Probes(live, {customer: [client]}, shipment).until_live()
 
-    planned = json.loads((EXAMPLES / "shipment-planned.json").read_text())
-    milestone = json.loads((EXAMPLES / "shipment-milestone.json").read_text())
+    planned = example("shipment-planned.json")
+    milestone = example("shipment-milestone.json")
     for event in (planned, milestone):
         event["id"] = f"{event['id']}-{shipment}"
         event["subject"] = event["data"]["shipmentId"] = shipment

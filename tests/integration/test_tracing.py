@@ -13,7 +13,7 @@ import httpx
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import Stack
-from tests.contract import EXAMPLES
+from tests.contract import example
 from tests.helpers import token_for
 from tests.integration.api_harness import ApiProcess, api_env, run_api
 from tests.integration.projector_harness import (
@@ -81,8 +81,8 @@ async def test_one_trace_id_from_the_tms_event_to_the_subscription_feed(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     shipment = f"SH-{uuid.uuid4().hex[:8]}"
-    planned = json.loads((EXAMPLES / "shipment-planned.json").read_text())
-    milestone = json.loads((EXAMPLES / "shipment-milestone.json").read_text())
+    planned = example("shipment-planned.json")
+    milestone = example("shipment-milestone.json")
     for event in (planned, milestone):
         event["subject"] = event["data"]["shipmentId"] = shipment
     milestone["traceparent"] = TRACEPARENT

@@ -19,13 +19,8 @@ from projections.event_schema import (
     SourceStatusChanged,
 )
 from projections.events import EVENT_TYPES, InvalidEvent, decode_event
-from tests.contract import CONTRACT, EXAMPLES
+from tests.contract import CONTRACT, EXAMPLES, example
 from tests.unit import strategies as s
-
-
-def example(name: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
-    return body
 
 
 def encode(body: Any) -> bytes:

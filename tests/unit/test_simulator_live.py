@@ -13,7 +13,7 @@ import pytest
 from projections.events import decode_event
 from simulator.live import paced
 from simulator.records import SimRecord, TimedRecord
-from simulator.world import generate, live
+from simulator.world import History, generate, live
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 T0 = NOW.timestamp()
@@ -32,7 +32,7 @@ def history() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def half_hour() -> list[TimedRecord]:
-    return until(live(9, rate=RATE, **HISTORY), 1800)
+    return until(live(History(9, **HISTORY), rate=RATE), 1800)
 
 
 def test_live_continues_ids_and_sequences_of_the_history(
@@ -85,7 +85,7 @@ def test_live_shipments_are_delivered_within_minutes(half_hour: list[TimedRecord
 
 def test_a_later_start_skips_the_gap_with_natural_records_only() -> None:
     start = NOW + timedelta(hours=2)
-    feed = live(9, rate=RATE, live_from=start, **HISTORY)
+    feed = live(History(9, **HISTORY), rate=RATE, live_from=start)
     gap = until(feed, 7200)
     assert len(gap) < RATE * 600  # no boosted intake before live_from
 

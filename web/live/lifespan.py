@@ -34,20 +34,21 @@ async def lifespan(
     is asked to close with 1012 so its client resumes on another replica.
     """
     log = ChangeLog(bootstrap_servers, topics, settings.retention_hours, replication_factor)
-    hub = LiveHub(
-        log, dedupe_window=settings.dedupe_window, overflow_reason=too_slow(settings.buffer_size)
-    )
     service = LiveService(
         settings=settings,
-        hub=hub,
+        hub=LiveHub(
+            log,
+            dedupe_window=settings.dedupe_window,
+            overflow_reason=too_slow(settings.buffer_size),
+        ),
         log=log,
         verifier=verifier,
         policy=policy,
         graphql_transport_ws_handler_class=LiveTransportWSHandler,
         graphql_ws_handler_class=LiveGraphQLWSHandler,
     )
-    hub.start()
+    service.hub.start()
     try:
         yield service
     finally:
-        await hub.stop()
+        await service.hub.stop()

@@ -1,0 +1,99 @@
+"""Instruments declared in TOML: built as declared, and a file that does not match the class
+holding them stops the process at import with a message naming the instrument."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import Counter, Gauge, Histogram, generate_latest
+
+from observability.instruments import InstrumentsError, declared, install
+from projections.metrics import ProjectorMetrics
+from web.metrics import Metrics
+
+
+class Holder:
+    requests: Counter
+    latency: Histogram
+    not_an_instrument: int
+
+
+GOOD = """
+[buckets]
+fast = [0.1, 1]
+
+[instruments.requests]
+kind = "counter"
+name = "demo_requests"
+help = "Requests, by code."
+labels = ["code"]
+
+[instruments.latency]
+kind = "histogram"
+name = "demo_latency_seconds"
+help = "Latency."
+buckets = "fast"
+"""
+
+
+def _file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "instruments.toml"
+    path.write_text(text)
+    return path
+
+
+def test_declared_instruments_are_built_with_their_name_help_labels_and_buckets(
+    tmp_path: Path,
+) -> None:
+    holder = Holder()
+    registry = install(holder, declared(Holder, _file(tmp_path, GOOD)))
+    holder.requests.labels(code="200").inc()
+    holder.latency.observe(0.5)
+    text = generate_latest(registry).decode()
+    assert "# HELP demo_requests_total Requests, by code." in text
+    assert 'demo_requests_total{code="200"} 1.0' in text
+    assert 'demo_latency_seconds_bucket{le="0.1"} 0.0' in text
+    assert 'demo_latency_seconds_bucket{le="1.0"} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace("[instruments.latency]", "[instruments.slowness]"), "latency: not declared"),
+        (
+            GOOD + '[instruments.extra]\nkind = "gauge"\nname = "x"\nhelp = "x"\n',
+            "extra: not annotated",
+        ),
+        (
+            GOOD.replace('kind = "counter"', 'kind = "gauge"'),
+            "requests: a Gauge, annotated Counter",
+        ),
+        (GOOD.replace('kind = "counter"', 'kind = "summary"'), "requests: kind must be one of"),
+        (GOOD.replace('labels = ["code"]', 'lables = ["code"]'), "requests: unknown key(s) lables"),
+        (
+            GOOD.replace('buckets = "fast"', 'buckets = "slow"'),
+            "latency: no [buckets] entry 'slow'",
+        ),
+        (GOOD.replace('buckets = "fast"\n', ""), "latency: buckets are named by histograms"),
+        (GOOD.replace('help = "Latency."', ""), "latency: name and help must be given"),
+    ],
+)
+def test_a_file_that_does_not_match_its_class_is_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(InstrumentsError) as refused:
+        declared(Holder, _file(tmp_path, text))
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(("holder", "count"), [(ProjectorMetrics, 15), (Metrics, 10)])
+def test_the_projector_and_the_api_build_every_instrument_they_annotate(
+    holder: type[ProjectorMetrics | Metrics], count: int
+) -> None:
+    kinds = {"Counter": Counter, "Gauge": Gauge, "Histogram": Histogram}
+    metrics = holder()
+    annotated = {a: kinds[k] for a, k in holder.__annotations__.items() if k in kinds}
+    assert len(annotated) == count
+    for attribute, kind in annotated.items():
+        assert isinstance(getattr(metrics, attribute), kind)
