@@ -582,7 +582,10 @@ class Readers:
             return hint
         list_key = await self._hint_key(scope, kind, {}, sort) if query else key
         hint = self._window_hints.get(list_key) if query else None
-        if hint is None and self._window_hints.probe:
+        # probes read through the customers' sort index; a scope that names no customer
+        # (support, across customers) has none that bounds them: one plain read, as before
+        probed = "customerId" in self._scope_filter(scope, kind)
+        if hint is None and probed and self._window_hints.probe:
             hint = await self._probed_hint(scope, kind, sort, wanted)
             self._window_hints.put(list_key, hint)
         return hint

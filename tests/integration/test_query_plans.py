@@ -364,3 +364,20 @@ async def test_support_search_reads_search_documents_by_their_keys_then_shipment
     for command in by_id:
         plan = await _explain(db, command)
         assert _indexed(plan) and "_id_" in _summary(plan), (name, _summary(plan))
+
+
+async def test_a_first_page_across_every_customer_is_not_probed(
+    recorded: tuple[AsyncDatabase[Doc], FindRecorder],
+) -> None:
+    """Support's search across customers by the pattern (a fragment shorter than a search
+    key) pages through shipments with a scope that names no customer: no sort index bounds a
+    probe there, so its first page is one plain read, as before probes."""
+    db, recorder = recorded
+    support = caller(BIG, roles=("support",), subject="sam")
+    PROCESS_WINDOW_HINTS.clear()
+    recorder.forget()
+    query = '{ s: searchShipments(text: "42", crossCustomer: true) { nodes { shipmentId } } }'
+    result = await run(SCHEMA, db, support, query)
+    assert not result.errors and result.data["s"]["nodes"], result
+    pages = [c for c in recorder.take() if c.get("find") == "shipments"]
+    assert pages and all("sort" in c for c in pages), pages
