@@ -65,6 +65,9 @@ PROBE_STRIDE: Final = 4
 #: each probe that held too few (the first page lies towards the other side: close in on it
 #: geometrically), one step back after each that held too many.
 PROBE_SPLITS: Final = (1, 2, 4, 8, 12, 14, 15)
+#: A search that has not found the first page after this many probes gives up (a ``plain``
+#: hint: one plain sorted read), so a first page's round trips stay bounded whatever the data.
+PROBE_MAX: Final = 64
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_MS: Final = int((datetime(1, 1, 2, tzinfo=UTC) - _EPOCH).total_seconds() * 1000)
@@ -253,7 +256,7 @@ class EdgeSearch:
     between it and the last probe that held too few. A list shorter than ``wanted``, or one
     whose start no range bounds (values at the ends of the axis; more nulls than a probe
     holds where they sort first) gets a ``plain`` hint: one plain sorted read is then
-    cheapest, or all there is.
+    cheapest, or all there is; so does a search still going after ``PROBE_MAX`` probes.
     """
 
     def __init__(self, sort: SortSpec, wanted: int, now: int) -> None:
@@ -275,6 +278,9 @@ class EdgeSearch:
         """The window of the next probe; None once ``hint`` is known."""
         few, many = self._few, self._many
         if self.hint is not None:
+            return None
+        if self.probes == PROBE_MAX:
+            self.hint = WindowHint(extreme=0, per_item=0.0, plain=True)
             return None
         if many is None:
             depth = self._grid[self._step]

@@ -30,6 +30,7 @@ from resolvers.paging import (
     encode_cursor,
 )
 from resolvers.paging_windows import (
+    PROBE_MAX,
     PROBE_PAGES,
     EdgeSearch,
     Window,
@@ -235,7 +236,7 @@ def _probed(sort: SortSpec, docs: list[Doc], wanted: int, now: datetime, order: 
     while (window := search.next_probe()) is not None:
         found = [d for d in shuffled if _matches(d, window.mongo(sort))][: search.limit]
         search.learn([d.get(sort.field) for d in found])
-        assert search.probes <= 200, "the search does not end"
+        assert search.probes <= PROBE_MAX, "the search does not end"
     return search
 
 
