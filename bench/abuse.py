@@ -20,15 +20,22 @@ What one run does:
      the MAX_QUERY_FIELDS limit; every pair conflicts, validation's worst case), no token;
    * *entities*: ``_entities`` with 100 representations (MAX_ENTITY_REPRESENTATIONS) of
      existing orders, with a token, so all 100 are read and returned;
-   * *fragments*: 33 fragments each spreading the next twice (99 selections, nested to
-     the depth limit), no token;
+   * *fragments*: the worst fragments document the limits allow: 47 fragments (as many as
+     MAX_QUERY_FIELDS and MAX_QUERY_TOKENS leave room for), each spreading the next, the
+     first three twice (98 selections written, 719 once spread: just under
+     MAX_QUERY_EXPANDED_FIELDS), with a variable and a directive so that every validation
+     rule runs (``web.applicable_rules`` skips the directive and variable rules for a text
+     without any), no token; valid, so validated in full and executed;
 
 5. prints the victim's p50/p99/max per query for both phases, and each attacker's request
    count, p50/p99/max and how its requests were answered (status codes);
 6. phase "solo", per attacker: that attacker alone (in a process of its own, as under
-   attack) for ``--solo-seconds``, and the CPU time the API's own process (the event loop)
-   and its validation workers spent per request: figures a busy machine inflates far less
-   than latencies, since they exclude waiting.
+   attack) for ``--solo-seconds``, its latencies, and the CPU time the API's own process
+   (the event loop) and its validation workers spent per request: figures a busy machine
+   inflates far less than latencies, since they exclude waiting. The solo phase also runs
+   *fanout*, the fragments document of session 8 (33 fragments each spreading the next
+   twice: 99 selections written, 2^34 - 1 asked for), which MAX_QUERY_EXPANDED_FIELDS now
+   refuses before validation.
 
 Every phase also prints the CPU the API process and its workers used (from /proc).
 
@@ -36,10 +43,12 @@ Every phase also prints the CPU the API process and its workers used (from /proc
 costs a validation worker, in this process: parse, screen and validation
 (``DocumentCache.check_now``), and validation alone with graphql-core's rules as given and
 as the API validates (``web.document_cache.validate_document``: the linear field-merging
-pass, variable usages known for definitions without one, rule methods found once per
-class), rounds interleaved so that both see the same machine; for the fields and fragments
-documents, and for fragments with a variable in every one (what an attacker would send to
-keep graphql-core's second walk of every fragment).
+pass, variable usages known for definitions without one, directive and variable rules left
+out of a text without any, rule methods found once per class), rounds interleaved so that
+both see the same machine; for the fields, fragments and fanout documents, and for 24
+fragments with a variable in every one (what an attacker would send to keep graphql-core's
+second walk of every fragment). The *fanout* document's "whole check" is
+its refusal by the screen; its validation figures are what validating it would cost.
 
 ``--profile DIR`` records py-spy's raw samples of the API process and its validation workers
 (``DIR/<attacker>.txt``, one collapsed stack per line) while each attacker runs alone;
@@ -164,32 +173,48 @@ def entities_attack(n: int, token: str) -> Request:
 
 
 def fragments_attack(n: int, _: str) -> Request:
-    count = 33
-    body = " ".join(
-        f"fragment F{i} on Order {{ id ...F{i + 1} ...F{i + 1} }}" for i in range(count - 1)
-    )
-    document = (
-        f'query Q{n} {{ order(id: "SO-0001") {{ ...F0 }} }} {body} '
-        f"fragment F{count - 1} on Order {{ id }}"
-    )
-    return document, {}, {}
+    """The worst fragments document the limits allow: as many fragment definitions as
+    MAX_QUERY_FIELDS and MAX_QUERY_TOKENS leave room for (47, each spreading the next, the
+    first three twice), fanned out to 719 selections, just under MAX_QUERY_EXPANDED_FIELDS
+    (1,000); a variable and a directive, so that every validation rule runs."""
+    return _chained_fragments(n, 47, doubled=3, on_order=INCLUDE), {"v": True}, {}
+
+
+def fanout_attack(n: int, _: str) -> Request:
+    """The fragments document of session 8: 33 fragments each spreading the next twice, 99
+    selections written and 2^34 - 1 asked for, refused before validation since
+    MAX_QUERY_EXPANDED_FIELDS."""
+    return _chained_fragments(n, 33, doubled=32), {}, {}
 
 
 def fragments_with_variables(n: int, _: str) -> Request:
-    """The fragments document with a variable in every fragment, so that graphql-core's
+    """A fragments document with a variable in every fragment, so that graphql-core's
     variable rules walk each fragment again (``web.variable_usages`` skips only definitions
-    without one): 24 fragments, as many as ``MAX_QUERY_TOKENS`` leaves room for
-    (``--check-cpu`` only)."""
-    count = 24
+    without one): 27 fragments, as many as ``MAX_QUERY_TOKENS`` leaves room for, fanned out
+    to 767 selections (``--check-cpu`` only)."""
+    return _chained_fragments(n, 27, doubled=4, on_each=INCLUDE), {"v": True}, {}
+
+
+#: The directive the fragments documents carry, with their one variable.
+INCLUDE: Final = " @include(if: $v)"
+
+
+def _chained_fragments(
+    n: int, count: int, doubled: int, on_order: str = "", on_each: str = ""
+) -> str:
+    """Fragments F0..F<count - 1> on Order, each selecting ``id`` (with ``on_each``) and
+    spreading the next (twice for the first ``doubled``), spread from one ``order`` field
+    (with ``on_order``); the operation defines ``$v`` when either is given."""
     body = " ".join(
-        f"fragment F{i} on Order {{ id @include(if: $d) ...F{i + 1} ...F{i + 1} }}"
+        f"fragment F{i} on Order {{ id{on_each} "
+        f"{' '.join([f'...F{i + 1}'] * (2 if i < doubled else 1))} }}"
         for i in range(count - 1)
     )
-    document = (
-        f'query Q{n}($d: Boolean!) {{ order(id: "SO-0001") {{ ...F0 }} }} {body} '
-        f"fragment F{count - 1} on Order {{ id @include(if: $d) }}"
+    signature = "($v: Boolean!)" if on_order or on_each else ""
+    return (
+        f'query Q{n}{signature} {{ order(id: "SO-0001"){on_order} {{ ...F0 }} }} {body} '
+        f"fragment F{count - 1} on Order {{ id{on_each} }}"
     )
-    return document, {"d": True}, {}
 
 
 ATTACKERS: Final[dict[str, Callable[[int, str], Request]]] = {
@@ -197,6 +222,8 @@ ATTACKERS: Final[dict[str, Callable[[int, str], Request]]] = {
     "entities": entities_attack,
     "fragments": fragments_attack,
 }
+#: Attackers run alone only (the solo phase, ``--check-cpu``): documents the limits refuse.
+REFUSED: Final[dict[str, Callable[[int, str], Request]]] = {"fanout": fanout_attack}
 
 
 @dataclass
@@ -244,7 +271,7 @@ async def attacker(base_url: str, name: str, token: str, seconds: float, offset:
     slow the victim's client. Prints its timings as JSON lines."""
     os.setpriority(os.PRIO_PROCESS, 0, 0)  # never favoured, whatever the bench runs at
     timings = Timings()
-    make = ATTACKERS[name]
+    make = {**ATTACKERS, **REFUSED}[name]
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         until = time.perf_counter() + seconds
         await run_loop(http, lambda n: make(n + offset, token), until, timings)
@@ -328,8 +355,9 @@ async def solo(
     n = max(len(timings.seconds), 1)
     answers = ", ".join(f"{k} x{v}" for k, v in timings.statuses.most_common())
     return (
-        f"  {name:10s} n={n:5d}  per request: API process {cpu.api / n * 1000:6.1f} ms CPU, "
-        f"validation workers {cpu.workers / n * 1000:6.1f} ms CPU  answers: {answers}"
+        f"  {name:10s} {timings.line()}  per request: API process "
+        f"{cpu.api / n * 1000:5.1f} ms CPU, validation workers {cpu.workers / n * 1000:5.1f} ms "
+        f"CPU  answers: {answers}"
     )
 
 
@@ -404,8 +432,8 @@ def check_cpu(rounds: int = 15, documents: int = 40) -> None:
     )
     rules = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
     print(f"CPU per new document ({documents} documents x {rounds} rounds, median of rounds)")
-    kinds = {**ATTACKERS, "fragments+variables": fragments_with_variables}
-    for name in ("fields", "fragments", "fragments+variables"):
+    kinds = {**ATTACKERS, **REFUSED, "fragments+variables": fragments_with_variables}
+    for name in ("fields", "fragments", "fanout", "fragments+variables"):
         texts = [kinds[name](n, "")[0] for n in range(documents)]
         parsed = [parse(text) for text in texts]
         steps: dict[str, Callable[[int], object]] = {
@@ -450,7 +478,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--solo-seconds", type=float, default=4)
     parser.add_argument("--favour-api", action="store_true")
     parser.add_argument("--check-cpu", action="store_true")
-    parser.add_argument("--attacker", choices=sorted(ATTACKERS), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--attacker", choices=sorted([*ATTACKERS, *REFUSED]), help=argparse.SUPPRESS
+    )
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
     parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
@@ -496,7 +526,7 @@ async def measure(args: argparse.Namespace, base_url: str, pid: int, token: str)
     """The phases against a running API (``pid``), then the report."""
     await phase(base_url, token, 2, attackers=False)  # warm up
     if args.only_solo:
-        for name in ATTACKERS:
+        for name in (*ATTACKERS, *REFUSED):
             print(await solo(base_url, pid, name, token, args.solo_seconds, args.profile))
         return
     with Cpu(pid) as alone_cpu:
@@ -505,7 +535,7 @@ async def measure(args: argparse.Namespace, base_url: str, pid: int, token: str)
         attacked, attacks = await phase(base_url, token, args.seconds, attackers=True)
     solos = [
         await solo(base_url, pid, name, token, args.solo_seconds, args.profile)
-        for name in ATTACKERS
+        for name in (*ATTACKERS, *REFUSED)
     ]
     report(args, alone, attacked, attacks, (alone_cpu, attacked_cpu), solos)
 

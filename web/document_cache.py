@@ -59,6 +59,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from caching.bounded_lru import BoundedLRU
+from web.applicable_rules import applicable_rules
 from web.field_merging import Merging, field_merging
 from web.rule_methods import with_known_methods
 from web.variable_usages import KnownVariableUsages
@@ -114,9 +115,10 @@ def validate_document(
     certain conflicts is refused with them, unvalidated (it is invalid whatever else it
     holds); one whose fields certainly merge is validated without the rule. The rules that
     ask for variable usages get them from a walk of only the text that holds variables
-    (``web.variable_usages``), not from a second walk of every fragment; and every rule finds
-    its visit methods once per class, not once per document (``web.rule_methods``)."""
-    rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
+    (``web.variable_usages``), not from a second walk of every fragment; rules about directives
+    or variables do not run on a text without any (``web.applicable_rules``); and every rule
+    finds its visit methods once per class, not once per document (``web.rule_methods``)."""
+    rules = applicable_rules(document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule))
     if _VARIABLE_RULES & set(rules):
         rules = (KnownVariableUsages, *rules)
     if OverlappingFieldsCanBeMergedRule in rules:

@@ -8,8 +8,11 @@ text, and run on the event loop. The checks, cheapest first:
 * tokens (``MAX_QUERY_TOKENS``): the parser stops there (graphql-core's ``max_tokens``);
 * then, in one linear walk of the AST and before validation (``screen_document``):
   selections (``MAX_QUERY_FIELDS``: fields, fragment spreads and inline fragments written in
-  the document), depth (``MAX_QUERY_DEPTH``, counted as Strawberry's ``QueryDepthLimiter``
-  counts it; see ``measure_document`` for why we do not run that limiter itself) and aliases
+  the document, which is what validation walks), the same with every fragment spread
+  expanded (``MAX_QUERY_EXPANDED_FIELDS``: what the document asks for; 33 fragments each
+  spreading the next twice are 99 selections written and 2^34 - 1 asked for), depth
+  (``MAX_QUERY_DEPTH``, counted as Strawberry's ``QueryDepthLimiter`` counts it; see
+  ``measure_document`` for why we do not run that limiter itself) and aliases
   (``MAX_ALIASES``: aliases let one document repeat an expensive field many times). A
   document refused here is never validated (``web.document_cache``);
 * validation, of a text not seen before (graphql-core's overlapping-fields rule settled first by a
@@ -102,21 +105,14 @@ def too_complex(message: str, **details: object) -> GraphQLError:
 
 @dataclass(frozen=True)
 class Measure:
-    """Depth, aliases, cost and ``_entities`` representations of a selection (or a document)."""
+    """Depth, aliases, cost, ``_entities`` representations and selections (fragment spreads
+    expanded) of a selection (or a document)."""
 
     depth: int = 0
     aliases: int = 0
     cost: int = 0
     representations: int = 0
-
-    def beside(self, other: Measure) -> Measure:
-        """Two selections side by side: the deeper one counts, the rest adds up."""
-        return Measure(
-            max(self.depth, other.depth),
-            self.aliases + other.aliases,
-            self.cost + other.cost,
-            self.representations + other.representations,
-        )
+    selections: int = 0
 
 
 def measure_document(
@@ -125,13 +121,16 @@ def measure_document(
     variables: Mapping[str, Any] | None,
     default_page_size: int,
 ) -> Measure:
-    """The deepest operation, the aliases of all operations, the costliest operation.
+    """The deepest operation, the aliases of all operations, the costliest operation, the
+    operation with the most selections once its fragments are expanded.
 
     Depth counts like Strawberry's ``QueryDepthLimiter`` (a field with a selection set adds a
     level; introspection fields are ignored). Unlike it, a fragment is measured once however
     often it is spread: a document that spreads fragments within fragments would otherwise
     take exponential time to walk (18 levels of ``...F`` spread twice took Strawberry's limiter
     3 s, and each level doubles it), which makes the check itself a denial-of-service vector.
+    Its selections are counted once and added wherever it is spread, so the expanded count
+    is exact (a Python int, however large) at the cost of one walk of the text.
     """
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
@@ -147,6 +146,7 @@ def measure_document(
                 total.aliases + op.aliases,
                 max(total.cost, op.cost),
                 max(total.representations, op.representations),
+                max(total.selections, op.selections),
             )
     return total
 
@@ -168,19 +168,28 @@ class _Walker:
     def selections(
         self, selection_set: SelectionSetNode | None, parent: Any, visited: frozenset[str]
     ) -> Measure:
-        total = Measure()
+        """Selections side by side: the deepest one counts, the rest adds up, and each is
+        one selection more (summed in locals: this runs once per selection set)."""
         if selection_set is None:
-            return total
+            return Measure()
+        depth = aliases = cost = representations = count = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                total = total.beside(self.field(selection, parent, visited))
+                inner = self.field(selection, parent, visited)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 target = self.schema.get_type(condition.name.value) if condition else parent
-                total = total.beside(self.selections(selection.selection_set, target, visited))
+                inner = self.selections(selection.selection_set, target, visited)
             elif isinstance(selection, FragmentSpreadNode):
-                total = total.beside(self.fragment(selection.name.value, visited))
-        return total
+                inner = self.fragment(selection.name.value, visited)
+            else:
+                continue
+            depth = max(depth, inner.depth)
+            aliases += inner.aliases
+            cost += inner.cost
+            representations += inner.representations
+            count += 1 + inner.selections
+        return Measure(depth, aliases, cost, representations, count)
 
     def fragment(self, name: str, visited: frozenset[str]) -> Measure:
         if name in self.fragment_measures:
@@ -202,7 +211,7 @@ class _Walker:
         inner = self.selections(node.selection_set, returned, visited)
         aliases = inner.aliases + (1 if node.alias else 0)
         if name.startswith("__"):
-            return Measure(depth=0, aliases=aliases, cost=0)
+            return Measure(depth=0, aliases=aliases, cost=0, selections=inner.selections)
         depth = 0 if node.selection_set is None else 1 + inner.depth
         cost = 0
         representations = inner.representations
@@ -212,7 +221,7 @@ class _Walker:
             cost = count * (1 + inner.cost)
         elif definition is not None and is_composite_type(returned):
             cost = self.multiplier(node, definition, parent) * (1 + inner.cost)
-        return Measure(depth, aliases, cost, representations)
+        return Measure(depth, aliases, cost, representations, inner.selections)
 
     def representations(self, node: FieldNode) -> int:
         """How many representations ``_entities`` is given (a list literal or a variable)."""
@@ -335,6 +344,14 @@ def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
             "",
         ),
         (
+            "MAX_QUERY_EXPANDED_FIELDS",
+            limits.max_expanded_fields,
+            measure.selections,
+            "The query has {actual} selections (fields, fragment spreads and inline fragments) "
+            "once its fragment spreads are expanded, more than the limit of {allowed}",
+            ": a fragment counts as many times as it is spread",
+        ),
+        (
             "MAX_ENTITY_REPRESENTATIONS",
             limits.max_entity_representations,
             measure.representations,
@@ -367,7 +384,8 @@ def screen_document(
     schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits
 ) -> list[GraphQLError]:
     """What can be refused from the document's text alone, before validation (which costs
-    far more): selections, depth, aliases, and string literals holding NUL."""
+    far more): selections as written and as expanded, depth, aliases, and string literals
+    holding NUL."""
     errors = []
     selections = count_selections(document)
     if selections > limits.max_fields:
@@ -382,7 +400,8 @@ def screen_document(
         )
         return errors  # the walk below is linear, but there is no need to take it
     measure = measure_document(schema, document, {}, limits.default_page_size)
-    errors.extend(refusals(Measure(depth=measure.depth, aliases=measure.aliases), limits))
+    textual = Measure(depth=measure.depth, aliases=measure.aliases, selections=measure.selections)
+    errors.extend(refusals(textual, limits))
     return errors or literal_errors(document)
 
 

@@ -44,6 +44,10 @@ class QueryLimits(EnvSettings):
     #: Fields, fragment spreads and inline fragments written in one document; checked before
     #: validation, whose cost grows with them (quadratically, for repeated response names).
     max_fields: int = Field(100, validation_alias="MAX_QUERY_FIELDS", ge=1)
+    #: The same with every fragment spread replaced by its fragment's selections: what the
+    #: document asks for (full introspection has 239), so that a few fragments spreading
+    #: each other several times cannot ask for millions.
+    max_expanded_fields: int = Field(1_000, validation_alias="MAX_QUERY_EXPANDED_FIELDS", ge=1)
     max_cost: int = Field(5_000, validation_alias="MAX_QUERY_COST", ge=1)
     #: Representations one request may ask ``_entities`` to resolve (a federation gateway
     #: batches its lookups; each representation is one entity read).

@@ -172,6 +172,61 @@ async def test_limits_on_tokens_and_selections_name_their_setting(api: Running) 
     }
 
 
+def doubling_fragments(count: int, last: str = "id") -> str:
+    """``count`` fragments, each spreading the next twice: about ``3 * count`` selections
+    written, ``2 ** (count + 1)`` once the spreads are expanded."""
+    body = " ".join(
+        f"fragment F{i} on Order {{ id ...F{i + 1} ...F{i + 1} }}" for i in range(count - 1)
+    )
+    return f'{{ order(id: "SO-1") {{ ...F0 }} }} {body} fragment F{count - 1} on Order {{ {last} }}'
+
+
+async def test_fragments_spreading_each_other_are_refused_for_what_they_expand_to(
+    api: Running,
+) -> None:
+    # 33 fragments each spreading the next twice: 99 selections written (within
+    # MAX_QUERY_FIELDS), 2^34 - 1 asked for. The last fragment also asks for a field Order
+    # does not have: had validation run, its error would be in the answer too.
+    response = await post(api, doubling_fragments(33, last="id notAField"), accept=GRJ)
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "message": "The query has 21474836479 selections (fields, fragment spreads and "
+            "inline fragments) once its fragment spreads are expanded, more than the limit of "
+            "1000 (MAX_QUERY_EXPANDED_FIELDS): a fragment counts as many times as it is spread.",
+            "extensions": {
+                "code": "QUERY_TOO_COMPLEX",
+                "limit": "MAX_QUERY_EXPANDED_FIELDS",
+                "allowed": 1_000,
+                "actual": 21_474_836_479,
+            },
+        }
+    ]
+
+
+async def test_the_expanded_count_is_screened_on_the_event_loop_too(
+    stack: Stack, mongo_db: AsyncDatabase[Doc], validated_here: list[int]
+) -> None:
+    # 4 doubling fragments are few enough tokens to be checked on the event loop, not in a
+    # worker; 31 selections asked for, over a limit of 30
+    await seed(mongo_db)
+    settings = settings_for(stack, mongo_db.name, MAX_QUERY_EXPANDED_FIELDS="30")
+    async for running in start(settings):
+        small = doubling_fragments(4)
+        assert document_cache.estimated_tokens(small) <= document_cache.INLINE_TOKENS
+        response = await post(running, small, accept=GRJ)
+        assert error_of(response)["extensions"] == {
+            "code": "QUERY_TOO_COMPLEX",
+            "limit": "MAX_QUERY_EXPANDED_FIELDS",
+            "allowed": 30,
+            "actual": 31,
+        }
+        assert validated_here == []  # refused by the screen: never validated
+        within = await post(running, doubling_fragments(3), accept=GRJ)
+        assert within.status_code == 200, within.text
+        assert validated_here == [9]
+
+
 async def test_three_worst_documents_within_the_limits_do_not_stall_a_trivial_query(
     api: Running, validated_here: list[int], parsed_here: list[str]
 ) -> None:

@@ -50,6 +50,12 @@ def test_every_kind_of_node_meets_the_same_methods() -> None:
         " { id ...F ... on Order { status } } orders(first: $n, after: $s) { nodes { id } } }"
         " fragment F on Order { customerId unknown(x: [1, {a: null}]) }",
         "query { order { id } order { id } } query { nope }",
+        # a directive repeated where it may not be: on an operation, a field, a spread, an
+        # inline fragment, a fragment
+        'query Q($d: Boolean! @x @x) @skip(if: $d) @skip(if: $d) { order(id: "1") '
+        "@skip(if: $d) @skip(if: $d) { ...F @include(if: $d) @include(if: $d) "
+        "... on Order @skip(if: $d) @skip(if: $d) { id } } } "
+        "fragment F on Order @x @x { id }",
     ]
     for text in texts:
         assert _reported(schema, text, _wrapped()) == _reported(schema, text, RULES)

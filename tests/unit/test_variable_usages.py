@@ -16,15 +16,10 @@ from graphql import ValidationContext, parse, specified_rules
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.variable_documents import SCHEMA, assume_parses, documents
+from tests.unit.variable_documents import SCHEMA, assume_parses, documents, reported
 from web.document_cache import validate_document
 from web.validation_pool import portal_graphql_schema
 from web.variable_usages import KnownVariableUsages, variable_usages
-
-
-def _reported(text: str, rules: Any, max_errors: int) -> list[tuple[str, Any]]:
-    errors = graphql.validate(SCHEMA, parse(text), rules, max_errors)
-    return [(e.message, e.locations) for e in errors]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -35,8 +30,8 @@ def _reported(text: str, rules: Any, max_errors: int) -> list[tuple[str, Any]]:
 @example("query { ...F0 } fragment F0 on Query { name(y: $u) }", 1)
 def test_validation_reports_what_graphql_core_reports(text: str, max_errors: int) -> None:
     assume_parses(text)
-    with_rule = _reported(text, [KnownVariableUsages, *specified_rules], max_errors)
-    assert with_rule == _reported(text, specified_rules, max_errors)
+    with_rule = reported(text, [KnownVariableUsages, *specified_rules], max_errors)
+    assert with_rule == reported(text, specified_rules, max_errors)
     document = parse(text)
     context = ValidationContext(SCHEMA, document, graphql.TypeInfo(SCHEMA), lambda _: None)
     ours = variable_usages(SCHEMA, document)

@@ -16,7 +16,7 @@ from strawberry.extensions import QueryDepthLimiter
 
 from entitlements.errors import ForbiddenError
 from web.admission import LaneFull
-from web.document_cache import DocumentCache, estimated_tokens
+from web.document_cache import DocumentCache, count_selections, estimated_tokens
 from web.error_codes import retry_later
 from web.limits import MeasureCache, QueryLimitsExtension, measure_document
 from web.masking import MASKED_MESSAGE, CodedErrors
@@ -143,6 +143,75 @@ def test_nested_fragment_spreads_are_walked_in_linear_time() -> None:
     )
     query = f"{{ item {{ ...F0 }} }} {fragments} fragment F{levels} on Item {{ name }}"
     assert cost(query) == 1
+
+
+#: A selection of the random documents below: ("name",), ("children", selections),
+#: ("inline", selections) or ("spread", index of a fragment).
+Selection = tuple[Any, ...]
+
+
+@st.composite
+def selections(draw: st.DrawFn, spreadable: range, depth: int = 2) -> list[Selection]:
+    kinds = ["name", "spread"] if len(spreadable) else ["name"]
+    if depth > 0:
+        kinds += ["children", "inline"]
+    chosen: list[Selection] = []
+    for kind in draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=3)):
+        if kind == "spread":
+            chosen.append(("spread", draw(st.sampled_from(spreadable))))
+        elif kind in ("children", "inline"):
+            chosen.append((kind, draw(selections(spreadable, depth - 1))))
+        else:
+            chosen.append(("name",))
+    return chosen
+
+
+@st.composite
+def fragment_graphs(draw: st.DrawFn) -> tuple[list[list[Selection]], list[list[Selection]]]:
+    """Fragments F0..Fn (each spreading only later ones: no cycles) and 1-2 operations."""
+    count = draw(st.integers(0, 4))
+    fragments = [draw(selections(range(i + 1, count))) for i in range(count)]
+    operations = draw(st.lists(selections(range(count)), min_size=1, max_size=2))
+    return fragments, operations
+
+
+def written(chosen: list[Selection], fragments: list[list[Selection]] | None) -> str:
+    """``chosen`` as GraphQL text; with ``fragments``, every spread replaced by an inline
+    fragment holding the fragment's selections, expanded the same way (no memo: naive)."""
+    parts = []
+    for selection in chosen:
+        kind = selection[0]
+        if kind == "name":
+            parts.append("name")
+        elif kind == "children":
+            parts.append(f"children {{ {written(selection[1], fragments)} }}")
+        elif kind == "inline":
+            parts.append(f"... on Item {{ {written(selection[1], fragments)} }}")
+        elif fragments is None:
+            parts.append(f"...F{selection[1]}")
+        else:
+            parts.append(f"... on Item {{ {written(fragments[selection[1]], fragments)} }}")
+    return " ".join(parts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(fragment_graphs())
+def test_expanded_selections_equal_a_naive_expansion(
+    graph: tuple[list[list[Selection]], list[list[Selection]]],
+) -> None:
+    fragments, operations = graph
+    document = " ".join(
+        [f"query O{i} {{ item {{ {written(o, None)} }} }}" for i, o in enumerate(operations)]
+        + [f"fragment F{i} on Item {{ {written(f, None)} }}" for i, f in enumerate(fragments)]
+    )
+    inlined = [parse(f"{{ item {{ {written(o, fragments)} }} }}") for o in operations]
+    assert measure(document).selections == max(count_selections(d) for d in inlined)
+
+
+def test_a_fragment_counts_as_often_as_it_is_spread() -> None:
+    query = "{ item { ...F ...F } } fragment F on Item { name children { name } }"
+    # item, 2 spreads, each bringing name, children and its name
+    assert measure(query).selections == 1 + 2 * (1 + 3)
 
 
 def measure(query: str) -> Any:

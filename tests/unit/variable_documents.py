@@ -6,6 +6,8 @@ never from each other."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import graphql
 from graphql import build_schema, parse
 from hypothesis import assume
@@ -72,6 +74,13 @@ def documents(draw: st.DrawFn) -> str:
         for name in draw(st.lists(st.sampled_from(FRAGMENTS), unique=True))
     ]
     return " ".join([*operations, *fragments])
+
+
+def reported(text: str, rules: Any, max_errors: int) -> list[tuple[str, Any]]:
+    """graphql-core's errors for ``text`` over ``SCHEMA`` with ``rules``: what validations
+    that must agree are compared by (message and locations, in order)."""
+    errors = graphql.validate(SCHEMA, parse(text), rules, max_errors)
+    return [(e.message, e.locations) for e in errors]
 
 
 def assume_parses(text: str) -> None:
