@@ -24,11 +24,10 @@ What one run does, on one machine and one store:
    plus the page's reads. Side by side, the same pages read as one plain sorted query each
    (no hints and no probes, cursors without a window width: how every page was read before
    windows, and every cold first page before probes), fewer times (they are slow), and the
-   ratio; and, for
-   every line, the time spent in store commands per request (from the driver's command
-   monitoring) and the process's CPU per request, p50 and p99, and the slowest request
-   taken apart: store, CPU (of which the garbage collector) and waiting for a core (the
-   machine's other work). With 100 requests a line's p99 is its slowest request;
+   ratio; and, for every line, the time spent in store commands per request (from the
+   driver's command monitoring) and the process's CPU per request, p50 and p99, and the
+   slowest request taken apart: store, CPU (of which the garbage collector) and waiting for
+   a core (the machine's other work). With 100 requests a line's p99 is its slowest request;
 3. runs ``searchShipments`` for a tracking number fragment and an order reference as that
    customer, and the fragment as support staff across every customer, and prints p50 and
    p99. Documents are loaded as the projector writes them, the search side collection
