@@ -17,7 +17,8 @@ Round trips per request are bounded by the shape of the query, never by the numb
 * a connection page is one query (``first + 1`` documents) per customer read (several
   customers: one ordered read each, merged, see ``resolvers.customer_merge``); only when the
   scope filter is not complete (warehouse-restricted customers, see ``entitlements.scope``)
-  may it take more;
+  may it take more; a process's first page of a caller's list in a sort order also probes
+  for its window hint, once, at most ``paging_windows.PROBE_MAX`` small reads;
 * related entities are served from the summaries embedded in the parent when a summary alone
   proves the caller may see the entity, otherwise through the DataLoader (one query per kind
   and nesting level).
