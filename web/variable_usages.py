@@ -34,6 +34,7 @@ from graphql import (
     ValidationContext,
     visit,
 )
+from graphql.pyutils import RefMap
 from graphql.validation.validation_context import VariableUsageVisitor
 
 Definition = OperationDefinitionNode | FragmentDefinitionNode
@@ -46,8 +47,10 @@ class KnownVariableUsages(ASTValidationRule):
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
         cache = getattr(context, "_variable_usages", None)
-        if isinstance(cache, dict):  # else another graphql-core: its context walks them
-            cache.update(variable_usages(context.schema, context.document))
+        # a dict, or a map by identity (``web.validation_visit``); else another graphql-core,
+        # whose context walks them itself
+        if isinstance(cache, dict | RefMap):
+            cache.update(variable_usages(context.schema, context.document).items())
 
 
 def variable_usages(schema: GraphQLSchema, document: DocumentNode) -> dict[Node, list[Any]]:
