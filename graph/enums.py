@@ -3,7 +3,7 @@
 Each enum is declared once, by its members' names: the functional ``Enum()`` API with a
 literal, which mypy reads as it reads a class body, so annotations and member references
 (``OrderStatus.CANCELLED``) are checked. What the enums say to API users (their GraphQL
-descriptions) is data, in ``enums.toml`` beside this module; ``_described`` registers each
+descriptions) is data, in ``enums.toml`` beside this module; ``described`` registers each
 enum with Strawberry with those texts, and refuses a table that names other members than its
 enum. A member's Python value is only a counter: code goes by its name (``enum_or_none``,
 ``.name``), which is the stored string and the GraphQL value.

@@ -113,10 +113,13 @@ def _instrument(where: str, table: Mapping[str, Any], buckets: Mapping[str, Any]
         raise InstrumentsError(f"{where}: buckets are named by histograms, and only by them")
     if bucket_name is not None and bucket_name not in buckets:
         raise InstrumentsError(f"{where}: no [buckets] entry {bucket_name!r}")
+    labels = table.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise InstrumentsError(f"{where}: labels must be a list of names")
     return Instrument(
         kind=kind,
         name=table["name"],
         help=table["help"],
-        labels=tuple(str(label) for label in table.get("labels", ())),
+        labels=tuple(labels),
         buckets=None if bucket_name is None else buckets[bucket_name],
     )

@@ -77,6 +77,7 @@ def test_declared_instruments_are_built_with_their_name_help_labels_and_buckets(
         ),
         (GOOD.replace('buckets = "fast"\n', ""), "latency: buckets are named by histograms"),
         (GOOD.replace('help = "Latency."', ""), "latency: name and help must be given"),
+        (GOOD.replace('labels = ["code"]', 'labels = "code"'), "requests: labels must be a list"),
     ],
 )
 def test_a_file_that_does_not_match_its_class_is_refused(
