@@ -53,17 +53,21 @@ class KnownVariableUsages(ASTValidationRule):
             cache.update(variable_usages(context.schema, context.document).items())
 
 
-def variable_usages(schema: GraphQLSchema, document: DocumentNode) -> dict[Node, list[Any]]:
+def variable_usages(schema: GraphQLSchema, document: DocumentNode) -> RefMap[Node, list[Any]]:
     """What ``ValidationContext.get_variable_usages`` answers for each operation and
     fragment of ``document``, in one walk of the parts whose text holds a ``$``; nothing
-    for a document parsed without locations (no text to read: the context walks it)."""
+    for a document parsed without locations (no text to read: the context walks it). Kept
+    by identity: a node's hash is recomputed over its whole subtree at every look-up."""
+    found: RefMap[Node, list[Any]] = RefMap()
     location = document.loc
     if location is None:
-        return {}
+        return found
     body = location.source.body
-    found: dict[Node, list[Any]] = {
-        definition: [] for definition in document.definitions if isinstance(definition, Definition)
-    }
+    found.update(
+        (definition, [])
+        for definition in document.definitions
+        if isinstance(definition, Definition)
+    )
     if body.find("$", location.start, location.end) != -1:
         collector = _UsagesWhereTheTextHasVariables(TypeInfo(schema), body, found)
         visit(document, TypeInfoVisitor(collector.type_info, collector))
@@ -76,7 +80,7 @@ class _UsagesWhereTheTextHasVariables(VariableUsageVisitor):
     no method of its own for reach ``enter``: every kind but variables and their
     definitions."""
 
-    def __init__(self, type_info: TypeInfo, body: str, found: dict[Node, list[Any]]) -> None:
+    def __init__(self, type_info: TypeInfo, body: str, found: RefMap[Node, list[Any]]) -> None:
         super().__init__(type_info)
         self.type_info = type_info
         self._body = body
