@@ -17,16 +17,17 @@ What one run does, on one machine and one store:
    pages after a cursor 100 items deep, one after another, through ``graph.schema`` as the
    API runs a query text it has seen before (``ApiPath``) with a viewer/finance caller of
    that customer (GraphQL execution, entitlements and the store; no HTTP), and prints p50
-   and p99. A first page is read in
-   windows from a per-process hint (``resolvers/paging_windows.py``) that the first such
-   page of a process teaches with one plain sorted read: that *cold* first page is timed
-   and printed on its own line, the hints cleared before it. Side by side, the same pages
-   read as one plain sorted query each (hints cleared, cursors without a window width: how
-   every page was read before windows), fewer times (they are slow), and the ratio; and, for
-   every line, the time spent in store commands per request (from the driver's command
-   monitoring) and the process's CPU per request, p50 and p99, and the slowest request
-   taken apart: store, CPU (of which the garbage collector) and waiting for a core (the
-   machine's other work). With 100 requests a line's p99 is its slowest request;
+   and p99. A first page is read in windows from a per-process hint
+   (``resolvers/paging_windows.py``); the first such page of a process finds the hint by
+   probes (``EdgeSearch``): that *cold* first page is timed ``--requests / 10`` times (at
+   least 4), the hints cleared before each, on a line of its own, its "commands" the probes
+   plus the page's reads. Side by side, the same pages read as one plain sorted query each
+   (no hints and no probes, cursors without a window width: how every page was read before
+   windows, and every cold first page before probes), fewer times (they are slow), and the
+   ratio; and, for every line, the time spent in store commands per request (from the
+   driver's command monitoring) and the process's CPU per request, p50 and p99, and the
+   slowest request taken apart: store, CPU (of which the garbage collector) and waiting for
+   a core (the machine's other work). With 100 requests a line's p99 is its slowest request;
 3. runs ``searchShipments`` for a tracking number fragment and an order reference as that
    customer, and the fragment as support staff across every customer, and prints p50 and
    p99. Documents are loaded as the projector writes them, the search side collection
@@ -258,13 +259,17 @@ async def _timed(
     query: str,
     n: int,
     *,
+    cold: bool = False,
     plain: bool = False,
     collections: CollectionNames | None = None,
 ) -> Timed:
-    """``n`` requests one after another; ``plain``: without first-page hints."""
+    """``n`` requests one after another; ``cold``: each without first-page hints, as the
+    first of a new process (probes find the hint); ``plain``: without hints or probes (a
+    first page is one plain sorted read, as before windows)."""
     timed = Timed()
+    PROCESS_WINDOW_HINTS.probe = not plain
     for _ in range(n):
-        if plain:
+        if cold or plain:
             PROCESS_WINDOW_HINTS.clear()
         STORE_TIME.take()
         COLLECTOR_TIME.take()
@@ -277,6 +282,7 @@ async def _timed(
         timed.store.append(in_store)
         timed.commands.append(commands)
         timed.collector.append(COLLECTOR_TIME.take())
+    PROCESS_WINDOW_HINTS.probe = True
     return timed
 
 
@@ -303,23 +309,35 @@ def _line(label: str, timed: Timed, target_ms: float) -> str:
     )
 
 
+async def _cold(api: ApiPath, who: Any, connection: str, sort: str, n: int) -> None:
+    """The first page of a new process (no hint: probes find it) ``n`` times, and side by
+    side the same page as one plain sorted read (how a cold first page was read before
+    probes), fewer times (they are slow)."""
+    query = f"{{ c: {connection}(sort: {sort}, first: 20) {{ edges {{ node {{ id }} }} }} }}"
+    cold = await _timed(api, who, query, n, cold=True)
+    plain = await _timed(api, who, query, max(3, n // 4), plain=True)
+    print(_line(f"{connection} {sort}, cold first page", cold, 50))
+    plain_p50 = _ms(plain.wall, 0.5)
+    print(
+        f"  {'  the same, one plain sorted read':<40} p50 {plain_p50:7.1f} ms"
+        f"  store p50 {_ms(plain.store, 0.5):6.1f} ms"
+        f"  (cold p50 {plain_p50 / _ms(cold.wall, 0.5):.1f}x faster)"
+    )
+
+
 async def _pages(api: ApiPath, who: Any, requests: int) -> None:
     """Every connection and sort order: the cold first page, then first pages and pages 100
     deep, windowed and, side by side, as one plain sorted read."""
     plain_n = max(3, requests // 20)
+    cold_n = max(4, requests // 10)
     print(
         f"pages of 20, {requests} requests each (windowed), {plain_n} each as one plain"
-        " sorted read:"
+        f" sorted read; {cold_n} cold first pages each (hints cleared before each: probes):"
     )
     edges = "{ edges { node { id } } }"
     for connection, sorts in PAGES.items():
         for sort in sorts:
-            PROCESS_WINDOW_HINTS.clear()
-            cold = await _timed(
-                api, who, f"{{ c: {connection}(sort: {sort}, first: 20) {edges} }}", 1
-            )
-            label = f"{connection} {sort}, cold first page"
-            print(f"  {label:<40} {cold.wall[0] * 1000:7.1f} ms (one plain read; teaches the hint)")
+            await _cold(api, who, connection, sort, cold_n)
             first = f"{connection}(sort: {sort}, first: 100)"
             deep = await api.run(who, f"{{ c: {first} {{ pageInfo {{ endCursor }} }} }}")
             cursor = deep["c"]["pageInfo"]["endCursor"]

@@ -17,8 +17,15 @@ and ``hasNextPage`` stays exact because the page still reads ``size + 1`` items.
 How wide a window is comes from the data: a page records the density of what it read (its
 span of sort values per item) in its cursors, so the next page starts with a window that
 holds about one page. A first page has no cursor: ``WindowHints`` remembers, per process, the
-extreme value and width a first page of the same query last saw. Without a hint the page is
-one plain sorted query, as before (and teaches the hint). Hints only ever change how fast a
+extreme value and width a first page of the same query last saw. Without one, the hint is
+found by probes (``EdgeSearch``) rather than by one plain sorted query, which would sort the
+whole list: unsorted reads of the list's start, each bounded by a range of the sort field,
+that return at most a few pages of sort values and no documents. DocumentDB collects every
+index entry in a probe's range before the limit applies, so a probe costs about a microsecond
+per entry in its range and a millisecond of round trip: the search walks a grid of points
+around now from the far start of the order (ranges there are empty and cheap) towards the
+list, then halves the step between the last probe that held too few and the first that held
+too many. Probes hold no state between requests. Hints and probes only ever change how fast a
 page is read, never what it contains: the first window of a first page is open towards the
 start of the order, so values beyond a stale extreme are still read first.
 """
@@ -41,6 +48,32 @@ GROWTH: Final = 4
 #: page is usually one query.
 MARGIN: Final = 1.5
 HINTS_KEPT: Final = 4096
+#: A probe (``EdgeSearch``) reads at most this many pages of sort values: one that holds
+#: between one and this many pages gives the hint; a narrower band costs more probes, a
+#: wider one a longer first window to sort.
+PROBE_PAGES: Final = 8
+#: The probe grid around now: ``unit * 2**n`` either side for n up to ``steps`` (2**16 hours,
+#: 7.5 years, for dates and times; 2**12 days, 11 years, for ISO days), then the axis's ends.
+PROBE_GRID: Final[dict[str, tuple[int, int]]] = {"datetime": (3_600_000, 16), "string": (1, 12)}
+#: The walk reaches the region near now at the grid's ``PROBE_NEAR``-th point after its first
+#: (``unit * 2**(steps - PROBE_NEAR)`` from now: 42.7 days, or 64 for ISO days), where a
+#: customer's list most often begins; there it starts again one point at a time, so its
+#: first leap into that region goes a factor of 2, not 16, past the last range it saw empty.
+PROBE_NEAR: Final = 6
+#: The walk skips at most this many grid points at once while its probes hold too few (a
+#: factor of 16 in distance from now): a longer leap could land deep inside the list, and a
+#: probe costs what its range holds.
+PROBE_STRIDE: Final = 4
+#: Between a probe that held too few and one that held too many, how far the next probe
+#: goes (sixteenths of the way): a quarter at first, since a probe past the list's first page
+#: costs what its range holds and one short of it only a round trip; one step further after
+#: each probe that held too few (up to half the way: further, a probe risks landing deep in
+#: the list), one step back after each that held too many. (Chosen on simulated lists of
+#: 10-100,000 documents near and far from now: fewest index entries read for the probes.)
+PROBE_SPLITS: Final = (1, 2, 4, 8)
+#: A search that has not found the first page after this many probes gives up (a ``plain``
+#: hint: one plain sorted read), so a first page's round trips stay bounded whatever the data.
+PROBE_MAX: Final = 64
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_MS: Final = int((datetime(1, 1, 2, tzinfo=UTC) - _EPOCH).total_seconds() * 1000)
@@ -132,14 +165,14 @@ def windows_after(sort: SortSpec, start: Any, width: float | None) -> list[Windo
 
 def first_page_windows(sort: SortSpec, hint: WindowHint | None, wanted: int) -> list[Window] | None:
     """Windows of a page of ``wanted`` documents without a position, from a learned hint;
-    None without one.
+    None without one, or when the hint says to read the list plainly.
 
     The first window reaches from the start of the order (the nulls included when ascending) to
     one width past the extreme the hint remembers, so documents beyond a stale extreme are
     read first, as they must be. The hint keeps a density, not a page's width, so a page of
     50 after a page of 5 taught it is still about one window.
     """
-    if hint is None:
+    if hint is None or hint.plain:
         return None
     width = hint.width_for(wanted)
     point = hint.extreme + sort.direction * max(1, round(width))
@@ -153,10 +186,12 @@ def first_page_windows(sort: SortSpec, hint: WindowHint | None, wanted: int) -> 
 @dataclass(frozen=True)
 class WindowHint:
     """What a first page saw: the extreme sort value (axis point) and the span of sort values
-    per document there (with the margin), whatever that page's size was."""
+    per document there (with the margin), whatever that page's size was. ``plain``: read the
+    list as one plain sorted query (it is shorter than a page, or no range bounds its start)."""
 
     extreme: int
     per_item: float
+    plain: bool = False
 
     def width_for(self, wanted: int) -> float:
         return max(1.0, self.per_item * wanted)
@@ -180,19 +215,158 @@ def learned_width(sort: SortSpec, read: Sequence[Mapping[str, Any]], wanted: int
 
 def first_hint(sort: SortSpec, read: Sequence[Mapping[str, Any]]) -> WindowHint | None:
     """The hint a first page teaches: its first value and its density (per document)."""
-    points = _points(sort, read)
+    return _hint_of(_points(sort, read))
+
+
+def _hint_of(points: Sequence[int]) -> WindowHint | None:
+    """The hint of sort values (axis points, in reading order) at the start of a list."""
     if len(points) < 2:
         return None
     per_item = abs(points[-1] - points[0]) / (len(points) - 1) * MARGIN
     return WindowHint(extreme=points[0], per_item=per_item)
 
 
+def now_point(sort: SortSpec, now: datetime) -> int:
+    """``now`` on the window axis of ``sort`` (today's day for ISO date strings)."""
+    value = now if sort.value_kind == "datetime" else now.astimezone(UTC).date().isoformat()
+    point = axis_point(sort, value)
+    if point is None:
+        raise ValueError(f"{now!r} is not a point on the axis of {sort.name}")
+    return point
+
+
+def _grid(sort: SortSpec, now: int) -> list[int]:
+    """The depths (``direction * point``: growing in reading order) a search walks: the far
+    start of the order, points ever closer to now, now, points ever further past it, the far
+    end. Steps double away from now, so a list anywhere on the axis is reached in a few dozen
+    points, and the range a probe near the list adds is about as wide as its distance to now."""
+    unit, steps = PROBE_GRID[sort.value_kind]
+    low, high = (_MIN_MS, _MAX_MS) if sort.value_kind == "datetime" else (_MIN_DAY, _MAX_DAY)
+    start, end = sorted((sort.direction * low, sort.direction * high))
+    centre = sort.direction * now
+    offsets = [unit << n for n in range(steps + 1)]
+    points = [centre, *(centre - o for o in offsets), *(centre + o for o in offsets)]
+    return sorted({start, end, *(min(max(point, start), end) for point in points)})
+
+
+class EdgeSearch:
+    """Where the first page of a list ends, found by probes (module docstring) and given as
+    the hint such a page would teach (``hint``, once ``next_probe`` returns None).
+
+    Drive it with ``next_probe`` (the window to read, unsorted, at most ``limit`` documents)
+    and ``learn`` (the sort values read, in any order). A probe holds *too few* when it reads
+    fewer than ``wanted`` values, *fits* when it reads fewer than ``limit`` (its values are
+    then the list's first ones: they give the hint), and holds *too many* otherwise. The walk
+    goes from the far start of the order towards the list, skipping ever more points while
+    its probes hold too few; once a probe holds too many, the search narrows the range
+    between it and the last probe that held too few. A list shorter than ``wanted``, or one
+    whose start no range bounds (values at the ends of the axis; more nulls than a probe
+    holds where they sort first) gets a ``plain`` hint: one plain sorted read is then
+    cheapest, or all there is; so does a search still going after ``PROBE_MAX`` probes.
+    """
+
+    def __init__(self, sort: SortSpec, wanted: int, now: int) -> None:
+        self._sort = sort
+        self._wanted = wanted
+        self.limit = wanted * PROBE_PAGES
+        self._grid = _grid(sort, now)
+        self._step = 1  # the walk's next grid point (0, the axis's very start, only if needed)
+        self._stride = 1
+        self._near = PROBE_NEAR + 1  # the grid point where the walk enters the near region
+        self._few: int | None = None  # the deepest depth known to hold too few
+        self._many: int | None = None  # the shallowest depth known to hold at least wanted
+        self._probe_many = False  # whether ``_many`` (from a probe's values) is probed next
+        self._split = 2  # the index in ``PROBE_SPLITS`` of the next split
+        self._probed = 0
+        self.probes = 0
+        self.hint: WindowHint | None = None
+
+    def next_probe(self) -> Window | None:
+        """The window of the next probe; None once ``hint`` is known."""
+        few, many = self._few, self._many
+        if self.hint is not None:
+            return None
+        if self.probes == PROBE_MAX:
+            self.hint = WindowHint(extreme=0, per_item=0.0, plain=True)
+            return None
+        if many is None:
+            depth = self._grid[self._step]
+        elif few is None:
+            depth = self._grid[0]
+        elif many - few <= 1:
+            # ties: more than a probe holds share one value (or one day): the window is them
+            self.hint = _edge_hint(self._sort, many)
+            return None
+        elif self._probe_many:
+            depth, self._probe_many = many, False
+        else:
+            way = (many - few) * PROBE_SPLITS[self._split] // 16
+            depth = min(few + max(1, way), many - 1)
+        self._probed = depth
+        self.probes += 1
+        far = _bound(self._sort, self._sort.direction * depth)
+        return Window(far=far, nulls=self._sort.direction == 1)
+
+    def learn(self, values: Sequence[Any]) -> None:
+        """What the last probe read: the sort values of its documents, in any order."""
+        depth = self._probed
+        points = (axis_point(self._sort, value) for value in values)
+        depths = sorted(self._sort.direction * p for p in points if p is not None)
+        if len(values) >= self.limit:
+            self._too_many(depth, depths)
+            self._split = max(self._split - 1, 0)
+        elif len(values) >= self._wanted:
+            in_order = [self._sort.direction * d for d in depths]
+            self.hint = _hint_of(in_order) or _edge_hint(self._sort, depth)
+        else:
+            self._few = depth
+            if self._many is None:
+                self._walk_on()
+            else:
+                self._split = min(self._split + 1, len(PROBE_SPLITS) - 1)
+
+    def _too_many(self, depth: int, depths: Sequence[int]) -> None:
+        """A probe to ``depth`` held too many, ``depths`` among them. At least ``wanted`` of
+        the list lie before the ``wanted``-th of those, whichever documents the probe read.
+        When the values lie bunched at the range's start, they are likely the list's first
+        ones (the store returned the range in the order it wrote it): the probe up to the
+        ``wanted``-th of them comes next, and fits."""
+        if len(depths) < self._wanted:
+            self._many = depth
+        else:
+            self._many = min(depth, depths[self._wanted - 1] + 1)
+            # bunched at the range's start, farther from its end than they spread
+            bunched = depth - depths[-1] > depths[-1] - depths[0]
+            ascending = self._sort.direction == 1
+            self._probe_many = ascending and bunched and self._many < depth
+        if self._few is None and depth == self._grid[0]:
+            self.hint = WindowHint(extreme=0, per_item=0.0, plain=True)  # nothing bounds it
+
+    def _walk_on(self) -> None:
+        last = len(self._grid) - 1
+        if self._step == last:
+            self.hint = WindowHint(extreme=0, per_item=0.0, plain=True)  # the list is short
+            return
+        near = self._step == self._near
+        self._stride = 1 if near else min(self._stride * 2, PROBE_STRIDE)
+        self._step = min(self._step + self._stride, last)
+
+
+def _edge_hint(sort: SortSpec, depth: int) -> WindowHint:
+    """A hint whose first window ends just before ``depth`` (one unit past its extreme)."""
+    return WindowHint(extreme=sort.direction * (depth - 1), per_item=0.0)
+
+
 class WindowHints:
     """First-page hints per query, least recently used dropped first (a speed-up only: a
-    process without hints answers the same, with one plain sorted query per first page)."""
+    process without hints answers the same, finding each first page's hint by probes).
 
-    def __init__(self, kept: int = HINTS_KEPT) -> None:
+    ``probe`` False reads a first page without a hint as one plain sorted query instead, as
+    every such page was read before probes: the large-customer benchmark's side by side."""
+
+    def __init__(self, kept: int = HINTS_KEPT, *, probe: bool = True) -> None:
         self._hints: BoundedLRU[Hashable, WindowHint] = BoundedLRU(kept)
+        self.probe = probe
 
     def get(self, key: Hashable) -> WindowHint | None:
         return self._hints.get(key)

@@ -1,7 +1,8 @@
 """Windowed pages on the real store: walking a customer's whole list page by page, forwards
 and backwards, in every sort order, gives exactly the store's own single sorted query, ties,
-missing values, dense clusters and long gaps included (the pure property is in
-tests/unit/test_paging_windows.py; that page reads are bounded ranges, in
+missing values, dense clusters and long gaps included, and so does a first page without a
+window hint (a new process: probes find one), for lists of every length (the pure property is
+in tests/unit/test_paging_windows.py; that page reads and probes are bounded ranges, in
 tests/integration/test_query_plans.py)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from graph.schema import build_schema
 from projections.store import ProjectionStore
 from resolvers.paging import INVOICE_SORTS, ORDER_SORTS, SHIPMENT_SORTS
+from resolvers.readers import PROCESS_WINDOW_HINTS
 from tests.helpers import caller
 from tests.integration.world_harness import T0, World, invoice, order, run, shipment
 
@@ -22,6 +24,8 @@ Doc = dict[str, Any]
 SCHEMA = build_schema()
 BIG, OTHER = "WIN", "NEIGHBOUR"
 WHO = caller(BIG, roles=("viewer", "finance"))
+#: Customers with short lists (by length), for hint-less first pages.
+SHORT = {"EMPTY": 0, "SOLE": 1, "FEW": 5, "PAGEFUL": 21}
 
 
 def _offset(n: int) -> timedelta:
@@ -35,7 +39,7 @@ def _offset(n: int) -> timedelta:
 
 def _world() -> World:
     world = World()
-    for customer, count in ((BIG, 95), (OTHER, 30)):
+    for customer, count in ((BIG, 95), (OTHER, 30), *SHORT.items()):
         for n in range(count):
             at = T0 + _offset(n)
             o = order(f"SO-{customer}-{n:03d}", customer, reference=f"PO-{n}", ordered_at=at)
@@ -67,11 +71,20 @@ CONNECTIONS = {
     "shipments": (SHIPMENT_SORTS, "shipmentId"),
     "invoices": (INVOICE_SORTS, "invoiceId"),
 }
+EVERY_SORT = [(c, s) for c, (sorts, _) in CONNECTIONS.items() for s in sorts]
 
 
 async def _walk(
-    db: AsyncDatabase[Doc], connection: str, sort: str, size: int, back: bool
+    db: AsyncDatabase[Doc],
+    connection: str,
+    sort: str,
+    size: int,
+    back: bool,
+    who: Any = WHO,
+    *,
+    pages: int | None = None,
 ) -> list[str]:
+    """The ids of ``who``'s list, page after page (at most ``pages`` of them)."""
     ident = CONNECTIONS[connection][1]
     seen: list[str] = []
     cursor = ""
@@ -84,39 +97,73 @@ async def _walk(
             info = "hasNextPage endCursor"
         fields = f"edges {{ node {{ {ident} }} }} pageInfo {{ {info} }}"
         query = f"{{ c: {connection}({args}) {{ {fields} }} }}"
-        result = await run(SCHEMA, db, WHO, query)
+        result = await run(SCHEMA, db, who, query)
         assert not result.errors, result.errors
         page = result.data["c"]
         ids = [edge["node"][ident] for edge in page["edges"]]
         seen = ids + seen if back else seen + ids
         more = page["pageInfo"]["hasPreviousPage" if back else "hasNextPage"]
-        if not more:
+        if pages is not None:
+            pages -= 1
+        if not more or pages == 0:
             return seen
         assert ids, "a page with nothing on it claims more"
         edge_cursor = page["pageInfo"]["startCursor" if back else "endCursor"]
         cursor = f', {"before" if back else "after"}: "{edge_cursor}"'
 
 
-@pytest.mark.parametrize(
-    ("connection", "sort"),
-    [(c, s) for c, (sorts, _) in CONNECTIONS.items() for s in sorts],
-)
+async def _sorted_ids(
+    db: AsyncDatabase[Doc], connection: str, sort: str, customer: str
+) -> list[str]:
+    spec = CONNECTIONS[connection][0][sort]
+    found = db[connection].find(
+        {"customerId": customer, "known": True}, {"_id": 1}, sort=spec.mongo_sort()
+    )
+    return [doc["_id"] async for doc in found]
+
+
+async def _stored(db: AsyncDatabase[Doc]) -> None:
+    await ProjectionStore(db).ensure_indexes("")
+    await _world().insert(db)
+
+
+@pytest.mark.parametrize(("connection", "sort"), EVERY_SORT)
 async def test_every_page_in_turn_gives_the_stores_own_order(
     mongo_db: AsyncDatabase[Doc], connection: str, sort: str
 ) -> None:
-    store = ProjectionStore(mongo_db)
-    await store.ensure_indexes("")
-    await _world().insert(mongo_db)
-    spec = CONNECTIONS[connection][0][sort]
-    expected = [
-        doc["_id"]
-        async for doc in mongo_db[connection].find(
-            {"customerId": BIG, "known": True}, {"_id": 1}, sort=spec.mongo_sort()
-        )
-    ]
+    await _stored(mongo_db)
+    expected = await _sorted_ids(mongo_db, connection, sort, BIG)
     assert len(expected) == 95
     for size in (1, 7, 20):
         # twice: the first walk's first page teaches the window hint the second one uses
         for _ in range(2):
             assert await _walk(mongo_db, connection, sort, size, back=False) == expected
         assert await _walk(mongo_db, connection, sort, size, back=True) == expected
+
+
+@pytest.mark.parametrize(("connection", "sort"), EVERY_SORT)
+async def test_a_first_page_without_a_hint_is_the_stores_own_first_page(
+    mongo_db: AsyncDatabase[Doc], connection: str, sort: str
+) -> None:
+    """The first page of a new process (no window hint: probes find one) is what one plain
+    sorted query returns, forwards and backwards, for lists of 0, 1, 5, 21, 30 and 95 items
+    (ties, nulls, gaps of years); with probes off it is the plain sorted read itself."""
+    await _stored(mongo_db)
+    for customer in (BIG, OTHER, *SHORT):
+        who = caller(customer, roles=("viewer", "finance"))
+        expected = await _sorted_ids(mongo_db, connection, sort, customer)
+        for size in (1, 7, 20):
+            for back in (False, True):
+                for probe in (True, False):
+                    PROCESS_WINDOW_HINTS.clear()
+                    PROCESS_WINDOW_HINTS.probe = probe
+                    try:
+                        page = await _walk(mongo_db, connection, sort, size, back, who, pages=1)
+                    finally:
+                        PROCESS_WINDOW_HINTS.probe = True
+                    assert page == (expected[-size:] if back else expected[:size]), (
+                        customer,
+                        size,
+                        back,
+                        probe,
+                    )

@@ -246,7 +246,11 @@ async def test_a_new_filters_first_page_is_read_in_the_windows_its_unfiltered_li
     at_atlanta = 'filter: {warehouseId: "DC-ATL"}'
     filtered = f"{{ page: orders(sort: ORDERED_AT_DESC, first: 20, {at_atlanta}) {edges} }}"
     PROCESS_WINDOW_HINTS.clear()
-    plain = (await run(SCHEMA, db, ONE, filtered)).data["page"]["edges"]
+    PROCESS_WINDOW_HINTS.probe = False
+    try:
+        plain = (await run(SCHEMA, db, ONE, filtered)).data["page"]["edges"]
+    finally:
+        PROCESS_WINDOW_HINTS.probe = True
     PROCESS_WINDOW_HINTS.clear()
     await run(SCHEMA, db, ONE, f"{{ page: orders(sort: ORDERED_AT_DESC, first: 20) {edges} }}")
     recorder.forget()
@@ -257,6 +261,33 @@ async def test_a_new_filters_first_page_is_read_in_the_windows_its_unfiltered_li
     for command in reads:
         plan = await _explain(db, command)
         assert _bounded_by_a_range(plan), _index_conditions(plan)
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+@pytest.mark.parametrize("who", ["one customer", "several customers"])
+async def test_a_first_page_without_a_hint_probes_bounded_ranges_of_its_sort_index(
+    recorded: tuple[AsyncDatabase[Doc], FindRecorder], name: str, who: str
+) -> None:
+    """A new process has no window hint: the first page finds one by probes, unsorted reads
+    of sort values only, each an index scan of the page's sort index bounded by a range of the
+    sort field, with no sort in its plan; then the page's own reads are bounded windows."""
+    db, recorder = recorded
+    caller_ = ONE if who == "one customer" else SEVERAL
+    PROCESS_WINDOW_HINTS.clear()
+    recorder.forget()
+    query = f"{{ page: {PAGES[name]} {{ edges {{ node {{ id }} }} }} }}"
+    result = await run(SCHEMA, db, caller_, query)
+    assert not result.errors and len(result.data["page"]["edges"]) == 20, result
+    commands = [c for c in recorder.take() if c.get("find") != "read_pointer"]
+    probes = [c for c in commands if "sort" not in c]
+    assert probes and len(probes) < len(commands), (name, who, commands)
+    for command in commands:
+        plan = await _explain(db, command)
+        summary = _summary(plan)
+        assert _indexed(plan) and _sort_index_of(name) in summary, (name, who, summary)
+        assert _bounded_by_a_range(plan), (name, who, _index_conditions(plan))
+        if command in probes:
+            assert "Sort" not in summary and "SORT" not in plan, (name, who, summary)
 
 
 async def test_several_customers_page_in_the_order_of_one_query(
@@ -333,3 +364,20 @@ async def test_support_search_reads_search_documents_by_their_keys_then_shipment
     for command in by_id:
         plan = await _explain(db, command)
         assert _indexed(plan) and "_id_" in _summary(plan), (name, _summary(plan))
+
+
+async def test_a_first_page_across_every_customer_is_not_probed(
+    recorded: tuple[AsyncDatabase[Doc], FindRecorder],
+) -> None:
+    """Support's search across customers by the pattern (a fragment shorter than a search
+    key) pages through shipments with a scope that names no customer: no sort index bounds a
+    probe there, so its first page is one plain read, as before probes."""
+    db, recorder = recorded
+    support = caller(BIG, roles=("support",), subject="sam")
+    PROCESS_WINDOW_HINTS.clear()
+    recorder.forget()
+    query = '{ s: searchShipments(text: "42", crossCustomer: true) { nodes { shipmentId } } }'
+    result = await run(SCHEMA, db, support, query)
+    assert not result.errors and result.data["s"]["nodes"], result
+    pages = [c for c in recorder.take() if c.get("find") == "shipments"]
+    assert pages and all("sort" in c for c in pages), pages

@@ -1,6 +1,8 @@
 """Database round trips depend on the shape of a query, never on how many items it returns.
 
 A PyMongo ``CommandListener`` on a dedicated client counts every command the readers send.
+A process's first page of a list also probes for its window hint, once (bounded: the first
+test); the other tests count pages of a list the process has read before.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from entitlements.policy import Policy
 from graph.context import GraphContext
 from graph.schema import build_schema
 from resolvers.generation import GenerationPointer
+from resolvers.paging_windows import PROBE_MAX
+from resolvers.readers import PROCESS_WINDOW_HINTS
 from tests.conftest import Stack
 from tests.global_ids import numbers
 from tests.helpers import caller
@@ -105,10 +109,25 @@ async def _execute(
     return result.data, list(counter.commands)
 
 
+async def test_a_first_page_in_a_new_process_adds_a_bounded_number_of_probes_once(
+    counted: tuple[AsyncDatabase[Doc], CommandCounter],
+) -> None:
+    """A process's first page of a list has no window hint yet: probes find one (sort values
+    only; ``paging_windows.EdgeSearch``), at most ``PROBE_MAX`` of them, once: the next page,
+    of any size, costs what the tests below count."""
+    db, counter = counted
+    PROCESS_WINDOW_HINTS.clear()
+    _, cold = await _execute(db, counter, NESTED, {"first": 5})
+    _, warm = await _execute(db, counter, NESTED, {"first": 50})
+    assert warm == ["find", "find", "find"]
+    assert set(cold) == {"find"} and 3 < len(cold) <= 3 + PROBE_MAX, cold
+
+
 async def test_a_page_of_5_and_a_page_of_50_cost_the_same_round_trips(
     counted: tuple[AsyncDatabase[Doc], CommandCounter],
 ) -> None:
     db, counter = counted
+    await _execute(db, counter, NESTED, {"first": 5})  # the process has read this list before
     small, small_commands = await _execute(db, counter, NESTED, {"first": 5})
     large, large_commands = await _execute(db, counter, NESTED, {"first": 50})
 
@@ -173,6 +192,7 @@ async def test_summary_fields_of_related_entities_need_no_query_when_summaries_n
             "{ orders(first: 20) { nodes { shipments { id trackingNumber status carrier { scac } }"
             " } } }"
         )
+        await _execute(db, counter, summary_only, {})  # the process has read this list before
         data, commands = await _execute(db, counter, summary_only, {})
         assert {s["trackingNumber"] for o in data["orders"]["nodes"] for s in o["shipments"]} == {
             f"T{n}" for n in range(20)

@@ -11,9 +11,11 @@ the same on the store.
 
 from __future__ import annotations
 
+import bisect
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +30,9 @@ from resolvers.paging import (
     encode_cursor,
 )
 from resolvers.paging_windows import (
+    PROBE_MAX,
+    PROBE_PAGES,
+    EdgeSearch,
     Window,
     WindowHint,
     WindowHints,
@@ -35,6 +40,7 @@ from resolvers.paging_windows import (
     first_hint,
     first_page_windows,
     learned_width,
+    now_point,
     windows_after,
 )
 
@@ -220,3 +226,122 @@ def test_hints_forget_the_least_recently_used() -> None:
     assert hints.get("a") is not None
     hints.put("c", WindowHint(3, 1.0))
     assert hints.get("b") is None and hints.get("a") is not None
+
+
+def _probed(sort: SortSpec, docs: list[Doc], wanted: int, now: datetime, order: list[int]) -> Any:
+    """``EdgeSearch`` answered as the store answers a probe: the documents in the window, in
+    no particular order (``order`` permutes them), at most ``limit``, their sort values."""
+    search = EdgeSearch(sort, wanted, now_point(sort, now))
+    shuffled = [docs[i] for i in order]
+    while (window := search.next_probe()) is not None:
+        found = [d for d in shuffled if _matches(d, window.mongo(sort))][: search.limit]
+        search.learn([d.get(sort.field) for d in found])
+        assert search.probes <= PROBE_MAX, "the search does not end"
+    return search
+
+
+@st.composite
+def unordered(draw: st.DrawFn) -> tuple[SortSpec, list[Doc], list[int]]:
+    sort, docs = draw(data())
+    return sort, docs, draw(st.permutations(range(len(docs))))
+
+
+nows = st.integers(min_value=-(60 * 24 * 365 * 40), max_value=60 * 24 * 365 * 40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(unordered(), st.integers(min_value=1, max_value=25), nows)
+def test_a_first_page_found_by_probes_reads_what_one_sorted_query_reads(
+    case: tuple[SortSpec, list[Doc], list[int]], limit: int, now_minutes: int
+) -> None:
+    """No hint yet (a new process): probes find one, whatever the data (none, one, a few,
+    ties, nulls, any spread), wherever now lies, in whatever order the store answers them;
+    the page is still exactly the plain sorted read's."""
+    sort, docs, order = case
+    search = _probed(sort, docs, limit, T0 + timedelta(minutes=now_minutes), order)
+    expected = _find(docs, {}, sort, limit)
+    windows = first_page_windows(sort, search.hint, limit)
+    if windows is None:  # a plain read: the list is short, or no range bounds its start
+        values = [d for d in docs if d.get(sort.field) is not None]
+        nulls = len(docs) - len(values)
+        if sort.direction == 1:  # the nulls come first, in every probe
+            assert len(docs) < limit or nulls >= search.limit
+        else:
+            assert len(values) < limit
+        return
+    assert _windowed(docs, {}, sort, limit, windows) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(SORTS),
+    st.lists(st.text(min_size=0, max_size=12), max_size=60),
+    st.integers(min_value=1, max_value=25),
+)
+def test_probes_on_values_off_the_axis_still_read_the_sorted_page(
+    sort: SortSpec, values: list[str], limit: int
+) -> None:
+    """Strings that are not ISO days (a sort field without an axis point) compare as strings
+    with the probes' bounds: the hint may be useless, the page is still the sorted one."""
+    string_sort = SortSpec(sort.name, sort.field, sort.direction, "string")
+    docs: list[Doc] = [{"_id": f"D{n:03d}", sort.field: v} for n, v in enumerate(values)]
+    search = _probed(string_sort, docs, limit, T0, list(range(len(docs))))
+    windows = first_page_windows(string_sort, search.hint, limit)
+    if windows is not None:
+        assert _windowed(docs, {}, string_sort, limit, windows) == _find(
+            docs, {}, string_sort, limit
+        )
+
+
+def _dense(count: int) -> list[Doc]:
+    return [{"_id": f"D{n:06d}", "orderedAt": T0 + timedelta(minutes=n)} for n in range(count)]
+
+
+def _held(values: list[datetime], sort: SortSpec, window: Window) -> list[datetime]:
+    """What a first window of ``sorted`` values holds, ascending (the store's physical order
+    in the benchmark world), without matching each document."""
+    assert window.near is None and isinstance(window.far, datetime)
+    cut = bisect.bisect_left(values, window.far) if sort.direction == 1 else None
+    return values[:cut] if cut is not None else values[bisect.bisect_right(values, window.far) :]
+
+
+@pytest.mark.parametrize("sort", [ORDER_SORTS["ORDERED_AT_DESC"], ORDER_SORTS["ORDERED_AT_ASC"]])
+@pytest.mark.parametrize("days_from_now", [-400, -30, 0, 30, 400])
+def test_probes_find_a_dense_lists_first_page_as_one_window_of_about_a_page(
+    sort: SortSpec, days_from_now: int
+) -> None:
+    """100,000 documents a minute apart, the list anywhere around now: a few dozen probes at
+    most, whose ranges hold fewer index entries (what a probe costs on DocumentDB) than two
+    scans of the list (one plain sorted read costs about four), and the page's first window
+    holds about one page, not the list."""
+    values = [doc["orderedAt"] for doc in _dense(100_000)]
+    search = EdgeSearch(sort, 21, now_point(sort, T0 + timedelta(days=days_from_now)))
+    entries = 0
+    while (window := search.next_probe()) is not None:
+        held = _held(values, sort, window)
+        entries += len(held)
+        search.learn(held[: search.limit])
+    assert search.probes <= 40
+    assert entries < 2 * len(values)
+    windows = first_page_windows(sort, search.hint, 21)
+    assert windows is not None
+    first_window = _held(values, sort, windows[0])
+    assert 21 <= len(first_window) <= 2 * 21 * PROBE_PAGES
+    expected = values[:21] if sort.direction == 1 else values[::-1][:21]
+    assert sorted(first_window, reverse=sort.direction == -1)[:21] == expected
+
+
+def test_a_list_shorter_than_a_page_is_read_plainly_after_a_few_probes() -> None:
+    sort = ORDER_SORTS["ORDERED_AT_DESC"]
+    for count in (0, 1, 5, 20):
+        search = _probed(sort, _dense(count), 21, T0, list(range(count)))
+        assert search.hint is not None and search.hint.plain
+        assert first_page_windows(sort, search.hint, 21) is None
+        assert search.probes <= 15
+
+
+def test_more_nulls_than_a_probe_holds_where_they_sort_first_read_plainly() -> None:
+    sort = ORDER_SORTS["ORDERED_AT_ASC"]
+    docs: list[Doc] = [{"_id": f"N{n:04d}"} for n in range(500)] + _dense(50)
+    search = _probed(sort, docs, 21, T0, list(range(len(docs))))
+    assert search.hint is not None and search.hint.plain
