@@ -127,7 +127,7 @@ def weak_async_helpers(executor: Any) -> GraphQLResolveInfoHelpers:
     graphql-core binds them to the executor, which holds them: a reference cycle that keeps
     every finished operation, its context and so the request's documents alive until the
     garbage collector runs. Its pauses (tens of milliseconds for the 50,000 objects
-    ``config.garbage`` lets accumulate) were then most of a customer page's p99 (README,
+    ``config.garbage`` lets accumulate) were then most of a customer page's p99 (docs/benchmarks.md,
     "Pages, session 7"). An executor is alive while its operation runs; a helper called after
     that (a resolver left running in the background) does what the executor's would have:
     gather with cancellation, or settle in the background.

@@ -378,8 +378,8 @@ class Readers:
 
         Each loader's function refers to these readers, which hold the loaders: a reference
         cycle that would keep the request's documents alive until the garbage collector runs,
-        whose pauses were a page's p99 (README, "Pages, session 7"). Dropping the loaders
-        here breaks it, so reference counting frees the request at once. A load pending now
+        whose pauses were a page's p99 (docs/benchmarks.md, "Pages, session 7"). Dropping the
+        loaders here breaks it, so reference counting frees the request at once. A load pending now
         was left behind by the operation (graphql-core does not cancel a field's siblings
         when one of them fails): nothing will read its answer, so it is cancelled, and its
         batch never queries the store (Strawberry skips or cancels a batch whose callers

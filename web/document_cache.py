@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 
 from graphql import (
     ASTValidationRule,
@@ -47,7 +47,6 @@ from graphql import (
     InlineFragmentNode,
     parse,
     specified_rules,
-    validate,
 )
 from graphql.validation import (
     NoUndefinedVariablesRule,
@@ -62,6 +61,7 @@ from caching.bounded_lru import BoundedLRU
 from web.applicable_rules import applicable_rules
 from web.field_merging import Merging, field_merging
 from web.rule_methods import with_known_methods
+from web.validation_visit import validate_visiting_less
 from web.variable_usages import KnownVariableUsages
 
 #: New texts of at most this many tokens (as ``estimated_tokens`` counts them) are parsed and
@@ -116,8 +116,10 @@ def validate_document(
     holds); one whose fields certainly merge is validated without the rule. The rules that
     ask for variable usages get them from a walk of only the text that holds variables
     (``web.variable_usages``), not from a second walk of every fragment; rules about directives
-    or variables do not run on a text without any (``web.applicable_rules``); and every rule
-    finds its visit methods once per class, not once per document (``web.rule_methods``)."""
+    or variables do not run on a text without any (``web.applicable_rules``); every rule
+    finds its visit methods once per class, not once per document (``web.rule_methods``);
+    and the visit skips the name nodes no rule reads, its caches keyed by identity rather
+    than by hashing nodes (``web.validation_visit``)."""
     rules = applicable_rules(document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule))
     if _VARIABLE_RULES & set(rules):
         rules = (KnownVariableUsages, *rules)
@@ -127,9 +129,8 @@ def validate_document(
             return verdict.errors(max_errors)
         if verdict.merging is Merging.MERGEABLE:
             rules = tuple(r for r in rules if r is not OverlappingFieldsCanBeMergedRule)
-    # graphql-core calls each rule with the context; a wrapped rule is such a callable
-    wrapped = cast(list[type[ASTValidationRule]], [with_known_methods(r) for r in rules])
-    return validate(schema, document, wrapped, max_errors=max_errors)
+    wrapped = [with_known_methods(r) for r in rules]
+    return validate_visiting_less(schema, document, wrapped, max_errors)
 
 
 class TooManyTokens(Exception):

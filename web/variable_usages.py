@@ -34,6 +34,7 @@ from graphql import (
     ValidationContext,
     visit,
 )
+from graphql.pyutils import RefMap
 from graphql.validation.validation_context import VariableUsageVisitor
 
 Definition = OperationDefinitionNode | FragmentDefinitionNode
@@ -46,21 +47,27 @@ class KnownVariableUsages(ASTValidationRule):
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
         cache = getattr(context, "_variable_usages", None)
-        if isinstance(cache, dict):  # else another graphql-core: its context walks them
-            cache.update(variable_usages(context.schema, context.document))
+        # a dict, or a map by identity (``web.validation_visit``); else another graphql-core,
+        # whose context walks them itself
+        if isinstance(cache, dict | RefMap):
+            cache.update(variable_usages(context.schema, context.document).items())
 
 
-def variable_usages(schema: GraphQLSchema, document: DocumentNode) -> dict[Node, list[Any]]:
+def variable_usages(schema: GraphQLSchema, document: DocumentNode) -> RefMap[Node, list[Any]]:
     """What ``ValidationContext.get_variable_usages`` answers for each operation and
     fragment of ``document``, in one walk of the parts whose text holds a ``$``; nothing
-    for a document parsed without locations (no text to read: the context walks it)."""
+    for a document parsed without locations (no text to read: the context walks it). Kept
+    by identity: a node's hash is recomputed over its whole subtree at every look-up."""
+    found: RefMap[Node, list[Any]] = RefMap()
     location = document.loc
     if location is None:
-        return {}
+        return found
     body = location.source.body
-    found: dict[Node, list[Any]] = {
-        definition: [] for definition in document.definitions if isinstance(definition, Definition)
-    }
+    found.update(
+        (definition, [])
+        for definition in document.definitions
+        if isinstance(definition, Definition)
+    )
     if body.find("$", location.start, location.end) != -1:
         collector = _UsagesWhereTheTextHasVariables(TypeInfo(schema), body, found)
         visit(document, TypeInfoVisitor(collector.type_info, collector))
@@ -73,7 +80,7 @@ class _UsagesWhereTheTextHasVariables(VariableUsageVisitor):
     no method of its own for reach ``enter``: every kind but variables and their
     definitions."""
 
-    def __init__(self, type_info: TypeInfo, body: str, found: dict[Node, list[Any]]) -> None:
+    def __init__(self, type_info: TypeInfo, body: str, found: RefMap[Node, list[Any]]) -> None:
         super().__init__(type_info)
         self.type_info = type_info
         self._body = body

@@ -2,7 +2,7 @@
 
 Anything a request leaves in a reference cycle waits for CPython's garbage collector, whose
 pauses grow with what accumulates between collections (``config.garbage`` lets 50,000
-objects build up): those pauses were most of a customer page's p99 (README, "Pages,
+objects build up): those pauses were most of a customer page's p99 (docs/benchmarks.md, "Pages,
 session 7"). So no reference cycle may hold a request's context: not graphql-core's executor
 (``graph.subscriptions.weak_async_helpers``), not the readers' DataLoaders once the request
 has ended (``GraphContext.close``, which the web layer calls).

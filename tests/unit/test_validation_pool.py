@@ -58,6 +58,22 @@ async def test_a_worker_reports_what_validation_on_the_event_loop_reports(
     assert pool.lane.in_use == 0
 
 
+async def test_a_running_pool_is_handed_documents_from_the_event_loop(
+    pool: ValidationPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once its worker runs, a document reaches it without a thread's round trip (which cost
+    the event loop CPU for every new large document); the verdict and the lane as before."""
+    await pool.check("alice", invalid_document("aa"), specified_rules)  # starts the worker
+
+    def from_a_thread(*_: object) -> None:
+        raise AssertionError("handed over from a thread")
+
+    monkeypatch.setattr(pool, "_submit", from_a_thread)
+    checked = await pool.check("alice", invalid_document("bb"), specified_rules)
+    assert checked.errors[0].message == "Cannot query field 'bb0' on type 'Shipment'."
+    assert pool.lane.in_use == 0
+
+
 async def test_a_request_that_stops_waiting_gives_its_place_back_when_the_worker_is_done(
     pool: ValidationPool,
 ) -> None:
