@@ -307,15 +307,20 @@ async def consume(
         if previous is not None:
             await previous.committed
     finally:
-        # Failing: no offset may be committed by a task that outlives the consumer.
-        unfinished = [
-            batch.committed
-            for batch in (older, previous)
-            if batch is not None and not batch.committed.done()
-        ]
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
+        await settle(older, previous)
+
+
+async def settle(*batches: FinishingBatch | None) -> None:
+    """Stop the batches still finishing and retrieve every one's outcome.
+
+    Failing: no offset may be committed by a task that outlives the consumer. A batch that
+    already finished is retrieved too: one that failed because the batch before it failed
+    holds the same error, which surfaces once (from ``consume``), not again as an
+    unretrieved exception at shutdown."""
+    finishing = [batch.committed for batch in batches if batch is not None]
+    for task in finishing:
+        task.cancel()  # no effect on a task already done
+    await asyncio.gather(*finishing, return_exceptions=True)
 
 
 async def fetch_batch(
@@ -346,8 +351,10 @@ async def fetch_batch(
         return batches
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.batch_wait_ms / 1000
-    ends: dict[TopicPartition, int] = await consumer.end_offsets(list(consumer.assignment()))
-    while count < settings.batch_max_records and await _behind(consumer, ends):
+    ends = await _log_ends(consumer, deadline - loop.time())
+    while count < settings.batch_max_records and await _behind(
+        consumer, ends, deadline - loop.time()
+    ):
         remaining_ms = int((deadline - loop.time()) * 1000)
         more = await consumer.getmany(
             timeout_ms=max(remaining_ms, 0), max_records=settings.batch_max_records - count
@@ -360,12 +367,34 @@ async def fetch_batch(
     return batches
 
 
-async def _behind(consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int]) -> bool:
-    """Whether a partition still held has records below ``ends`` not yet taken."""
-    held = consumer.assignment()
-    for tp, end in ends.items():
-        if tp in held and await consumer.position(tp) < end:
-            return True
+async def _log_ends(consumer: AIOKafkaConsumer, within: float) -> dict[TopicPartition, int]:
+    """The held partitions' log end offsets; none when the broker cannot say within
+    ``within`` seconds (a partition without a leader while a broker restarts: aiokafka would
+    retry for its request timeout and then fail the process). The batch is then what was
+    already taken, and every other partition keeps flowing."""
+    try:
+        async with asyncio.timeout(max(within, 0.001)):
+            ends: dict[TopicPartition, int] = await consumer.end_offsets(
+                list(consumer.assignment())
+            )
+            return ends
+    except (TimeoutError, KafkaError):
+        return {}
+
+
+async def _behind(
+    consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int], within: float
+) -> bool:
+    """Whether a partition still held has records below ``ends`` not yet taken. Not when
+    that cannot be known within ``within`` seconds: a partition assigned by a rebalance has
+    no position until its committed offset is read, and one revoked meanwhile has none."""
+    try:
+        async with asyncio.timeout(max(within, 0.001)):
+            for tp, end in ends.items():
+                if tp in consumer.assignment() and await consumer.position(tp) < end:
+                    return True
+    except (TimeoutError, KafkaError):
+        pass
     return False
 
 

@@ -541,14 +541,17 @@ class ProjectionStore:
     async def touch_sources(
         self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
     ) -> None:
-        """Record, per source, the newest event time applied and when it was applied."""
+        """Record, per source, the newest event time applied and when it was applied.
+
+        Both only move forward (``$max``): two batches may finish at once
+        (``runner.consume``), and the older one's write may land last."""
         collection = self.collection_name("sources", suffix)
         operations = [
             UpdateOne(
                 {"_id": source},
                 {
-                    "$max": {"lastEventAt": info.last_event_at},
-                    "$set": {"lastAppliedAt": now, "lastEventId": info.last_event_id},
+                    "$max": {"lastEventAt": info.last_event_at, "lastAppliedAt": now},
+                    "$set": {"lastEventId": info.last_event_id},
                     "$inc": {WRITES: 1},
                     # the same shape whether this or the source's own event created it
                     "$setOnInsert": {"known": False},
