@@ -390,8 +390,9 @@ async def _behind(
     no position until its committed offset is read, and one revoked meanwhile has none."""
     try:
         async with asyncio.timeout(max(within, 0.001)):
+            held = consumer.assignment()
             for tp, end in ends.items():
-                if tp in consumer.assignment() and await consumer.position(tp) < end:
+                if tp in held and await consumer.position(tp) < end:
                     return True
     except (TimeoutError, KafkaError):
         pass
