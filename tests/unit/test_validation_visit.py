@@ -11,6 +11,9 @@ from graphql import (
     ASTValidationRule,
     GraphQLError,
     NameNode,
+    OperationDefinitionNode,
+    TypeInfo,
+    ValidationContext,
     get_introspection_query,
     parse,
     specified_rules,
@@ -25,7 +28,13 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from tests.unit.variable_documents import SCHEMA, assume_parses, documents
 from web.rule_methods import with_known_methods
 from web.validation_pool import portal_graphql_schema
-from web.validation_visit import KEYS_WITHOUT_NAMES, validate_visiting_less
+from web.validation_visit import (
+    _NODE_KEYED_CACHES,
+    KEYS_WITHOUT_NAMES,
+    _ByIdentity,
+    _keyed_by_identity,
+    validate_visiting_less,
+)
 from web.variable_usages import KnownVariableUsages
 
 RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
@@ -103,3 +112,34 @@ def test_only_names_are_left_out_of_the_visit() -> None:
                 left_out.extend(children)
     assert left_out, "names are left out"
     assert all(isinstance(node, NameNode) for node in left_out)
+
+
+def test_the_private_caches_it_keys_by_identity_are_still_graphql_cores() -> None:
+    """``web.validation_visit`` swaps the validation context's node-keyed caches, private to
+    graphql-core (constraints.txt pins it), for identity-keyed ones, and reads ``RefMap``'s
+    private ``_map``. A release that renamed or dropped one would leave validation right but
+    hashing every node again, silently (the swap skips what it does not find): this fails
+    instead, naming what moved."""
+    schema = portal_graphql_schema()
+    document = parse(
+        "query Q($n: Int) { orders(first: $n) { ...F } }"
+        " fragment F on OrderConnection { totalCount }"
+    )
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    context = ValidationContext(schema, document, TypeInfo(schema), lambda error: None)
+    for name in _NODE_KEYED_CACHES:
+        assert getattr(context, name, None) == {}, f"ValidationContext.{name} is gone or not a dict"
+    _keyed_by_identity(context)
+    context.get_fragment_spreads(operation.selection_set)
+    context.get_recursive_variable_usages(operation)
+    for name in _NODE_KEYED_CACHES:
+        cache = getattr(context, name)
+        assert isinstance(cache, _ByIdentity) and len(cache) > 0, f"{name} is not what it fills"
+    assert operation.selection_set in context._fragment_spreads
+    assert operation in context._variable_usages
+    assert operation in context._recursive_variable_usages
+    keyed = _ByIdentity()
+    keyed[operation] = "found"
+    assert keyed._map == {id(operation): (operation, "found")}, "RefMap._map changed shape"
+    assert keyed.get(operation) == "found" and keyed.get(document) is None
