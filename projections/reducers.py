@@ -215,7 +215,7 @@ def _order_fields(data: OrderSnapshot) -> Doc:
     )
 
 
-def _finish_order(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
+def _finish_order(doc: Doc, state: Doc) -> None:
     _cancellation_defaults(doc)
     doc[_ORDER_STATE] = state
 
@@ -713,7 +713,12 @@ def _data(event: Event, kind: type[_D]) -> _D:
 
 
 _REDUCERS: Final[dict[type[EventData], _Reducer]] = {
-    OrderSnapshot: _snapshot(OrderSnapshot, _ORDER_STATE, _order_fields, _finish_order),
+    OrderSnapshot: _snapshot(
+        OrderSnapshot,
+        _ORDER_STATE,
+        _order_fields,
+        lambda doc, state, _: _finish_order(doc, state),
+    ),
     OrderCancelled: _order_cancelled,
     FulfillmentProgressed: _fulfillment_progressed,
     ShipmentPlanned: _snapshot(
