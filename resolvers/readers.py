@@ -384,6 +384,11 @@ class Readers:
         when one of them fails): nothing will read its answer, so it is cancelled, and its
         batch never queries the store (Strawberry skips or cancels a batch whose callers
         are all cancelled). The readers stay usable: a later load gets a new loader.
+
+        Every pending load's future is in the loader's cache: these loaders cache (the
+        default), and nothing here clears a key (``prime`` without ``force`` keeps a cached
+        future, and answers a pending one, taking it out of the batch). So cancelling the
+        cache's futures cancels every batch's tasks too.
         """
         loaders, self._loaders = self._loaders, {}
         for loader in loaders.values():
@@ -391,9 +396,6 @@ class Readers:
             pending = cache.cache_map.values() if isinstance(cache, DefaultCache) else ()
             for future in list(pending):
                 future.cancel()  # no effect on a future already answered
-            batch = loader.batch
-            for task in batch.tasks if batch is not None else ():
-                task.future.cancel()
             loader.clear_all()
 
     async def load(self, kind: EntityKind, entity_id: str) -> Doc | None:
