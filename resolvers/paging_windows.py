@@ -251,18 +251,18 @@ def _grid(sort: SortSpec, now: int) -> list[int]:
 
 class EdgeSearch:
     """Where the first page of a list ends, found by probes (module docstring) and given as
-    the hint such a page would teach (``hint``, once ``next_probe`` returns None).
+    the hint such a page would teach (what ``next_probe`` returns in the end, also ``hint``).
 
-    Drive it with ``next_probe`` (the window to read, unsorted, at most ``limit`` documents)
-    and ``learn`` (the sort values read, in any order). A probe holds *too few* when it reads
-    fewer than ``wanted`` values, *fits* when it reads fewer than ``limit`` (its values are
-    then the list's first ones: they give the hint), and holds *too many* otherwise. The walk
-    goes from the far start of the order towards the list, skipping ever more points while
-    its probes hold too few; once a probe holds too many, the search narrows the range
-    between it and the last probe that held too few. A list shorter than ``wanted``, or one
-    whose start no range bounds (values at the ends of the axis; more nulls than a probe
-    holds where they sort first) gets a ``plain`` hint: one plain sorted read is then
-    cheapest, or all there is; so does a search still going after ``PROBE_MAX`` probes.
+    Drive it with ``next_probe`` (the window to read, unsorted, at most ``limit`` documents; or,
+    once the search ended, the hint) and ``learn`` (the sort values read, in any order). A probe
+    holds *too few* when it reads fewer than ``wanted`` values, *fits* when it reads fewer than
+    ``limit`` (its values are then the list's first ones: they give the hint), and holds *too
+    many* otherwise. The walk goes from the far start of the order towards the list, skipping
+    ever more points while its probes hold too few; once a probe holds too many, the search
+    narrows the range between it and the last probe that held too few. A list shorter than
+    ``wanted``, or one whose start no range bounds (values at the ends of the axis; more nulls
+    than a probe holds where they sort first) gets a ``plain`` hint: one plain sorted read is
+    then cheapest, or all there is; so does a search still going after ``PROBE_MAX`` probes.
     """
 
     def __init__(self, sort: SortSpec, wanted: int, now: int) -> None:
@@ -281,14 +281,14 @@ class EdgeSearch:
         self.probes = 0
         self.hint: WindowHint | None = None
 
-    def next_probe(self) -> Window | None:
-        """The window of the next probe; None once ``hint`` is known."""
+    def next_probe(self) -> Window | WindowHint:
+        """The window of the next probe; the hint once it is known (the search's end)."""
         few, many = self._few, self._many
         if self.hint is not None:
-            return None
+            return self.hint
         if self.probes == PROBE_MAX:
             self.hint = WindowHint(extreme=0, per_item=0.0, plain=True)
-            return None
+            return self.hint
         if many is None:
             depth = self._grid[self._step]
         elif few is None:
@@ -296,7 +296,7 @@ class EdgeSearch:
         elif many - few <= 1:
             # ties: more than a probe holds share one value (or one day): the window is them
             self.hint = _edge_hint(self._sort, many)
-            return None
+            return self.hint
         elif self._probe_many:
             depth, self._probe_many = many, False
         else:

@@ -602,18 +602,17 @@ class Readers:
         search = EdgeSearch(sort, wanted, now_point(sort, self._clock()))
         projection = {sort.field: True, "_id": False}
         index = sort_index(kind, sort.field)
-        while (window := search.next_probe()) is not None:
+        while isinstance(step := search.next_probe(), Window):
             found = await self._find(
                 scope,
                 kind,
-                window.mongo(sort),
+                step.mongo(sort),
                 projection=projection,
                 limit=search.limit,
                 index=index,
             )
             search.learn([read_path(doc, sort.field) for doc in found])
-        assert search.hint is not None  # the search ends with one
-        return search.hint
+        return step
 
     async def _hint_key(
         self, scope: Scope, kind: EntityKind, query: Mapping[str, Any], sort: SortSpec

@@ -233,10 +233,11 @@ def _probed(sort: SortSpec, docs: list[Doc], wanted: int, now: datetime, order: 
     no particular order (``order`` permutes them), at most ``limit``, their sort values."""
     search = EdgeSearch(sort, wanted, now_point(sort, now))
     shuffled = [docs[i] for i in order]
-    while (window := search.next_probe()) is not None:
+    while isinstance(window := search.next_probe(), Window):
         found = [d for d in shuffled if _matches(d, window.mongo(sort))][: search.limit]
         search.learn([d.get(sort.field) for d in found])
         assert search.probes <= PROBE_MAX, "the search does not end"
+    assert window is search.hint, "the search ends by giving its hint"
     return search
 
 
@@ -317,7 +318,7 @@ def test_probes_find_a_dense_lists_first_page_as_one_window_of_about_a_page(
     values = [doc["orderedAt"] for doc in _dense(100_000)]
     search = EdgeSearch(sort, 21, now_point(sort, T0 + timedelta(days=days_from_now)))
     entries = 0
-    while (window := search.next_probe()) is not None:
+    while isinstance(window := search.next_probe(), Window):
         held = _held(values, sort, window)
         entries += len(held)
         search.learn(held[: search.limit])
@@ -329,6 +330,15 @@ def test_probes_find_a_dense_lists_first_page_as_one_window_of_about_a_page(
     assert 21 <= len(first_window) <= 2 * 21 * PROBE_PAGES
     expected = values[:21] if sort.direction == 1 else values[::-1][:21]
     assert sorted(first_window, reverse=sort.direction == -1)[:21] == expected
+
+
+def test_a_search_that_ended_gives_its_hint_again() -> None:
+    """Whoever drives the search gets a hint at its end, never nothing (no ``assert``
+    between the last probe and the hint, which ``python -O`` would drop)."""
+    sort = ORDER_SORTS["ORDERED_AT_DESC"]
+    search = _probed(sort, _dense(100), 21, T0, list(range(100)))
+    assert isinstance(search.hint, WindowHint)
+    assert search.next_probe() is search.hint and search.next_probe() is search.hint
 
 
 def test_a_list_shorter_than_a_page_is_read_plainly_after_a_few_probes() -> None:
