@@ -6,7 +6,7 @@ document writes and the Kafka offset commit:
 * entity writes are ``$set`` of the fields the reducers changed; a redelivered batch
   changes nothing and writes nothing (the planner drops empty diffs);
 * summary pushes are guarded by the summarised document's ``rev`` and never go backwards;
-* freshness uses ``$max`` for the source time.
+* freshness only moves forward (``$max``, and a guarded ``$set`` of the newest event).
 
 Round trips are per batch, not per document: documents are read with one ``$in`` query per
 thousand ids, new ones inserted a hundred per command, and updates that do not depend
@@ -541,33 +541,55 @@ class ProjectionStore:
     async def touch_sources(
         self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
     ) -> None:
-        """Record, per source, the newest event time applied and when it was applied.
+        """Record, per source, the newest event applied (its source time and id) and when
+        an event was last applied.
 
-        Both only move forward (``$max``): two batches may finish at once
-        (``runner.consume``), and the older one's write may land last."""
+        All only move forward: two batches may finish at once (``runner.consume``), the
+        older one's write landing last, and a later batch may bring an older event. Per
+        source, an upsert takes ``lastAppliedAt`` forward (``$max``) and, creating the
+        document, writes the event; then, once every document exists (a guarded update sent
+        before another batch created the document would match nothing), an update guarded
+        by the stored time being older moves the time and the id together, so they stay one
+        event's."""
         collection = self.collection_name("sources", suffix)
-        operations = [
-            UpdateOne(
-                {"_id": source},
-                {
-                    "$max": {"lastEventAt": info.last_event_at, "lastAppliedAt": now},
-                    "$set": {"lastEventId": info.last_event_id},
-                    "$inc": {WRITES: 1},
-                    # the same shape whether this or the source's own event created it
-                    "$setOnInsert": {"known": False},
-                },
-                upsert=True,
-            )
-            for source, info in sorted(seen.items())
-        ]
+        operations = [_source_upsert(source, info, now) for source, info in sorted(seen.items())]
         for _ in range(CONFLICT_RETRIES):
             # An upsert that lost the race to create a source's document is sent again; now
             # that the document exists it matches it.
             refused = (await self._bulk(collection, operations)).refused
             if not refused:
-                return
+                break
             operations = [operations[i] for i in refused]
-        raise StoreError(f"could not record {len(operations)} sources: creation kept racing")
+        else:
+            raise StoreError(f"could not record {len(operations)} sources: creation kept racing")
+        newer = [_newer_source_event(source, info) for source, info in sorted(seen.items())]
+        if (await self._bulk(collection, newer)).refused:
+            raise StoreError(f"{collection}: the newest events were refused")
+
+
+def _newest_event(info: SourceSeen) -> dict[str, Any]:
+    return {"lastEventAt": info.last_event_at, "lastEventId": info.last_event_id}
+
+
+def _source_upsert(source: str, info: SourceSeen, now: datetime) -> UpdateOne:
+    return UpdateOne(
+        {"_id": source},
+        {
+            "$max": {"lastAppliedAt": now},
+            "$inc": {WRITES: 1},
+            # the same shape whether this or the source's own event created it
+            "$setOnInsert": {"known": False, **_newest_event(info)},
+        },
+        upsert=True,
+    )
+
+
+def _newer_source_event(source: str, info: SourceSeen) -> UpdateOne:
+    # older, or none yet (a document the source's own status event created)
+    return UpdateOne(
+        {"_id": source, "lastEventAt": {"$not": {"$gte": info.last_event_at}}},
+        {"$set": _newest_event(info), "$inc": {WRITES: 1}},
+    )
 
 
 def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:

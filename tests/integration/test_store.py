@@ -5,10 +5,13 @@ reads return every match however many ids they name."""
 from __future__ import annotations
 
 import asyncio
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from projections.batch import SourceSeen
 from projections.effects import SummaryPush
 from projections.store import ProjectionStore
 from readmodel import documents
@@ -75,3 +78,49 @@ async def test_loading_many_ids_returns_every_document(
     loaded = await store.load(documents.ORDERS, [*ids, "SO-missing", ids[0]])
 
     assert sorted(loaded) == ids
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def _freshness(db: AsyncDatabase[dict[str, Any]], source: str) -> tuple[Any, ...]:
+    doc = await db[documents.SOURCES].find_one({"_id": source})
+    assert doc is not None
+    return _utc(doc["lastEventAt"]), doc["lastEventId"], _utc(doc["lastAppliedAt"])
+
+
+async def test_a_sources_newest_event_time_and_id_move_together_and_only_forward(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Two batches may finish at once, the older one's write landing last, and upstream may
+    send an older event in a later batch: the source's newest event stays the newest, its
+    time and its id one pair, while ``lastAppliedAt`` is the latest application."""
+    store = ProjectionStore(mongo_db)
+    await store.ensure_collections("")
+    t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    await store.touch_sources("", {"erp": SourceSeen(t0 + minute, "E-2")}, t0 + 10 * minute)
+    await store.touch_sources("", {"erp": SourceSeen(t0, "E-1")}, t0 + 11 * minute)
+    assert await _freshness(mongo_db, "erp") == (t0 + minute, "E-2", t0 + 11 * minute)
+
+    seconds = list(range(30))
+    random.Random(7).shuffle(seconds)
+    await asyncio.gather(
+        *(
+            store.touch_sources("", {"wms": SourceSeen(t0 + timedelta(seconds=s), f"W-{s}")}, t0)
+            for s in seconds
+        )
+    )
+    assert await _freshness(mongo_db, "wms") == (t0 + timedelta(seconds=29), "W-29", t0)
+
+
+async def test_a_source_known_only_from_its_status_takes_its_first_event(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = ProjectionStore(mongo_db)
+    await store.ensure_collections("")
+    await mongo_db[documents.SOURCES].insert_one({"_id": "tms", "declared": {"status": "DOWN"}})
+    t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    await store.touch_sources("", {"tms": SourceSeen(t0, "T-1")}, t0)
+    assert await _freshness(mongo_db, "tms") == (t0, "T-1", t0)
