@@ -64,6 +64,7 @@ from projections.phases import PhaseClock
 from projections.search_writes import ensure_complete, write_search_keys
 from projections.status_mapping import StatusMapping
 from projections.store import FoldedWrite, Landed, ProjectionStore, StoreError
+from projections.together import together
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
 
@@ -167,8 +168,9 @@ class BatchProcessor:
     async def complete(self, outcome: BatchOutcome) -> None:
         """Make the writes ``apply`` left pending (idempotent: a retry after a store error,
         or a re-run of the batch, writes the same). The search documents and the sources
-        go concurrently: neither reads the other."""
-        await asyncio.gather(
+        go concurrently: neither reads the other; the first failure stops the rest (a retry
+        writes them all again)."""
+        await together(
             *(
                 write
                 for pending in outcome.pending

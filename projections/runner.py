@@ -36,6 +36,7 @@ from projections.projector import BatchOutcome, BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
+from projections.together import together
 from readmodel.kafka_admin import ensure_own_topics
 from readmodel.topics import TopicNames
 
@@ -460,7 +461,9 @@ async def finish_batch(
     writes landed, the broker has every notice and dead letter and ``previous`` committed.
     A crash at any point leaves the offsets of this batch and of any later one uncommitted:
     they rerun, and every write is idempotent (a re-run derives the search documents and
-    the notices again from the stored documents; subscribers drop repeated notices).
+    the notices again from the stored documents; subscribers drop repeated notices). The
+    writes and the publication fail as one (``together``): the first failure stops the
+    other and is the next batch's failure too, so nothing of a failed batch goes on.
     """
     metrics = finishing.metrics
     writing, publishing = PhaseClock(), PhaseClock()
@@ -470,15 +473,22 @@ async def finish_batch(
         return True
 
     async def write() -> bool:
-        done = await until_done(complete, finishing.stop, metrics)
+        try:
+            done = await until_done(complete, finishing.stop, metrics)
+        except Exception as exc:
+            # the next batch's turn to publish fails with this error, before ``together``
+            # cancels this batch's publication (a cancellation would reach it instead)
+            _pass_on(published, exc)
+            raise
         writing.lap("finish: write search documents and sources")
         return done is not None
 
-    async def publish() -> None:
+    async def publish() -> bool:
         await publish_in_order(finishing, outcome, previous, published)
         publishing.lap("finish: publish notices and dead letters")
+        return True
 
-    written, _ = await asyncio.gather(write(), publish())
+    written, _ = await together(write(), publish())
     metrics.phases(writing)
     metrics.phases(publishing)
     if not written or (previous is not None and not await previous.committed):
@@ -509,12 +519,18 @@ async def publish_in_order(
             published.cancel()
         raise
     except Exception as exc:
-        if published is not None:
-            published.set_exception(exc)
-            published.exception()  # retrieved: the next batch's publish raises it again
+        _pass_on(published, exc)
         raise
     if published is not None:
         published.set_result(None)
+
+
+def _pass_on(published: asyncio.Future[None] | None, error: Exception) -> None:
+    """Fail the next batch's turn to publish with this batch's ``error`` (unless the turn
+    was already given)."""
+    if published is not None and not published.done():
+        published.set_exception(error)
+        published.exception()  # retrieved: the next batch's publish raises it again
 
 
 async def _commit_finished(

@@ -1,5 +1,6 @@
 """Batches finishing side by side (``projections.runner``): a batch whose predecessor failed
-to publish never commits, and the failure surfaces once, with nothing left unretrieved."""
+to publish never commits, and the failure surfaces once, with nothing left unretrieved; a
+batch's search writes and publication fail as one."""
 
 from __future__ import annotations
 
@@ -17,14 +18,26 @@ from projections import runner
 
 
 class Store:
+    def __init__(self) -> None:
+        self.finished: list[Any] = []
+
     async def complete(self, outcome: Any) -> None:
         await asyncio.sleep(outcome.delay)
+        if outcome.write_fails:
+            raise RuntimeError("search writes refused")
+        self.finished.append(outcome)
 
 
 class Broker:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
         if value == b"refused":
             raise RuntimeError("broker refused the notice")
+        if value == b"slow":
+            await asyncio.sleep(0.05)
+        self.sent.append(value)
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         sent.set_result(None)
         return sent
@@ -40,28 +53,36 @@ class Notice:
         return self.value
 
 
-def outcome(notice: bytes, delay: float) -> Any:
-    return SimpleNamespace(dead_letters=[], notices=[Notice(notice)], delay=delay)
+def outcome(notice: bytes, delay: float, *, write_fails: bool = False) -> Any:
+    return SimpleNamespace(
+        dead_letters=[], notices=[Notice(notice)], delay=delay, write_fails=write_fails
+    )
 
 
-def test_a_failed_publish_stops_every_later_commit_and_surfaces_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _finishing(store: Any, broker: Any) -> runner.Finishing:
+    topics: Any = SimpleNamespace(dead_letter="dead", changes="changes")
+    return runner.Finishing(store, broker, MagicMock(), topics, asyncio.Event(), MagicMock())
+
+
+def _no_commits(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     committed: list[Any] = []
 
     async def commit(finishing: Any, batches: Any, done: Any, started: float) -> None:
         committed.append(done)
 
     monkeypatch.setattr(runner, "_commit_finished", commit)
+    return committed
+
+
+def test_a_failed_publish_stops_every_later_commit_and_surfaces_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    committed = _no_commits(monkeypatch)
     unretrieved: list[dict[str, Any]] = []
 
     async def finish_two() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _, c: unretrieved.append(c))
-        topics: Any = SimpleNamespace(dead_letter="dead", changes="changes")
-        store: Any = Store()
-        finishing = runner.Finishing(
-            store, Broker(), MagicMock(), topics, asyncio.Event(), MagicMock()
-        )
+        finishing = _finishing(Store(), Broker())
         first = runner.start_finishing(finishing, {}, outcome(b"refused", 0.01), 0.0, None)
         second = runner.start_finishing(finishing, {}, outcome(b"ok", 0.0), 0.0, first)
         try:
@@ -114,3 +135,54 @@ def test_a_partition_without_a_leader_does_not_hold_back_the_batch() -> None:
     batch, revoked = asyncio.run(fetch())
     assert [r.offset for r in batch[TopicPartition("orders", 0)]] == [4]
     assert revoked is False
+
+
+def test_a_batch_whose_notices_were_refused_stops_writing_its_search_documents(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch failed and will be re-run whole: its search writes and sources do not go on
+    landing behind the failure, with no one to see how they end."""
+    committed = _no_commits(monkeypatch)
+    store = Store()
+
+    async def finish() -> None:
+        batch = runner.start_finishing(
+            _finishing(store, Broker()), {}, outcome(b"refused", 0.05), 0.0, None
+        )
+        with pytest.raises(RuntimeError, match="broker refused"):
+            await batch.committed
+        await asyncio.sleep(0.1)  # long after the search writes would have landed
+
+    asyncio.run(finish())
+    assert store.finished == [] and committed == []
+
+
+def test_a_batch_whose_search_writes_failed_stops_publishing_and_so_does_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The failure, not a cancellation, reaches the batch after (``consume`` raises it):
+    neither batch's notices go out behind it, and neither commits."""
+    committed = _no_commits(monkeypatch)
+    broker = Broker()
+    unretrieved: list[dict[str, Any]] = []
+
+    async def finish_two() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, c: unretrieved.append(c))
+        finishing = _finishing(Store(), broker)
+        failing = outcome(b"slow", 0.01, write_fails=True)
+        first = runner.start_finishing(finishing, {}, failing, 0.0, None)
+        second = runner.start_finishing(finishing, {}, outcome(b"ok", 0.0), 0.0, first)
+        try:
+            for batch in (first, second):
+                with pytest.raises(RuntimeError, match="search writes refused"):
+                    await batch.committed
+            await asyncio.sleep(0.1)  # long after the slow notice would have gone out
+        finally:
+            await runner.settle(first, second)
+        del first, second
+        gc.collect()
+
+    asyncio.run(finish_two())
+    gc.collect()
+    assert broker.sent == [] and committed == []
+    assert not unretrieved, unretrieved
