@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import pytest
@@ -235,28 +236,36 @@ def test_duplicate_keys_name_the_repeated_item() -> None:
 
 
 def comparable(value: Any) -> Any:
-    """A JSON value as the decoder may legitimately re-spell it: numbers (and decimal
-    strings: amounts) as decimals, timestamps as UTC instants, absent as null, containers
-    item by item. Digit-only strings (an SSCC's leading zeros) stay as they are."""
+    """A JSON value as the decoder may legitimately re-spell it: timestamps as UTC instants,
+    a number as its decimal value whatever its Python type (JSON has one kind: ``0`` may
+    arrive as ``0.0``), absent as null, containers item by item. Nothing else: a string
+    stays a string, a number a number and a boolean a boolean (``"5"``, ``5`` and ``True``
+    all differ), so a decoder that turned one into another would not pass for one that
+    kept it."""
     if isinstance(value, dict):
         return {key: comparable(item) for key, item in value.items() if item is not None}
     if isinstance(value, list | tuple):
         return [comparable(item) for item in value]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return Decimal(str(value))
-    if isinstance(value, str):
-        if not value.isdigit():
-            try:
-                number = Decimal(value)
-            except ArithmeticError:
-                pass
-            else:
-                return number if number.is_finite() else value
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
         try:
             return datetime.fromisoformat(value).astimezone(UTC)
         except (ValueError, OverflowError):  # not a timestamp, or no UTC instant for it
             return value
-    return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return ("number", Decimal(str(value)))  # 1e30 arrives for 10**30
+    return (type(value).__name__, value)
+
+
+#: Digits with an optional sign and point (an amount, an SSCC): never read as a timestamp
+#: (``datetime.fromisoformat`` takes ``"20261121"`` for a day).
+_DECIMAL_TEXT: Final = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def test_comparable_tells_a_numeric_string_from_a_number() -> None:
+    assert comparable("5") != comparable(5) == comparable(5.0)
+    assert comparable(1) != comparable(True) and comparable("1") != comparable(True)
+    assert comparable("12.50") != comparable("12.5")
+    assert comparable("2026-11-21T15:02:11+01:00") == comparable("2026-11-21T14:02:11Z")
 
 
 def declared(sent: dict[str, Any], decoded: dict[str, Any]) -> dict[str, Any]:
