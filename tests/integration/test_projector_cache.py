@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import bson
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.batch import COLLECTION_OF, EntityKey
@@ -14,7 +15,8 @@ from projections.document_cache import DocumentCache
 from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, encode_state
-from readmodel.documents import WRITES
+from readmodel import documents, search_keys
+from readmodel.documents import WRITER, WRITES
 from readmodel.topics import TopicNames
 from tests.integration.projector_harness import (
     Record,
@@ -149,3 +151,43 @@ async def test_a_document_as_stored_compares_equal_to_a_read_of_it(
     }
     await mongo_db["orders"].insert_one(dict(doc))
     assert store.as_stored(doc) == (await store.load("orders", ["o1"]))["o1"]
+
+
+#: What differs between two runs of the same batches by when and by whom they were written.
+_WALL_CLOCK = frozenset({"updatedAt", "lastAppliedAt", WRITER})
+
+
+async def _stored_bytes(db: AsyncDatabase[Any]) -> dict[str, bytes]:
+    """Every stored document as BSON (types and field order included), wall clock aside
+    (and the search documents' completeness marker, which says when it was written)."""
+    stored: dict[str, bytes] = {}
+    for base in (*documents.ENTITY_COLLECTIONS, documents.SEARCH_KEYS):
+        async for doc in db[base].find({"_id": {"$ne": search_keys.COMPLETE_MARKER}}):
+            kept = {name: value for name, value in doc.items() if name not in _WALL_CLOCK}
+            stored[f"{base}/{doc['_id']}"] = bson.encode(kept)
+    return stored
+
+
+async def test_the_cache_off_stores_every_document_as_the_cache_on_does(
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],
+) -> None:
+    """``PROJECTOR_CACHE_DOCUMENTS=0`` reads every document a batch plans from the store; on,
+    most come from the cache: the same batches store the same documents, byte for byte
+    (every type, every bookkeeping counter), either way."""
+    topics = TopicNames()
+    records = records_of(simulated_records(topics.inbound(), 600))
+    for db, cache in ((mongo_db, DocumentCache(0)), (second_db, DocumentCache(100_000))):
+        cache.serves_related = True
+        store = ProjectionStore(db)
+        processor = BatchProcessor(store, load_status_mapping(), topics, cache=cache)
+        await process_in_batches(processor, records, 100)
+    assert len(cache) > 100, "the second run planned from its cache"
+    uncached, cached = await _stored_bytes(mongo_db), await _stored_bytes(second_db)
+    assert len(uncached) > 200
+    different = [
+        key
+        for key in sorted(uncached.keys() | cached.keys())
+        if uncached.get(key) != cached.get(key)
+    ]
+    assert not different, different[:5]
