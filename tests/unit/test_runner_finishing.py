@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import MagicMock
@@ -74,29 +75,44 @@ def _no_commits(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return committed
 
 
-def test_a_failed_publish_stops_every_later_commit_and_surfaces_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    committed = _no_commits(monkeypatch)
+def _finish_two(
+    finishing: runner.Finishing,
+    outcomes: tuple[Any, Any],
+    check: Callable[[runner.FinishingBatch, runner.FinishingBatch], Awaitable[None]],
+) -> list[dict[str, Any]]:
+    """Finish two batches, the second after the first, and ``check`` them; then settle
+    them, and what the event loop reported unretrieved once they are gone."""
     unretrieved: list[dict[str, Any]] = []
 
-    async def finish_two() -> None:
+    async def finish() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _, c: unretrieved.append(c))
-        finishing = _finishing(Store(), Broker())
-        first = runner.start_finishing(finishing, {}, outcome(b"refused", 0.01), 0.0, None)
-        second = runner.start_finishing(finishing, {}, outcome(b"ok", 0.0), 0.0, first)
+        first = runner.start_finishing(finishing, {}, outcomes[0], 0.0, None)
+        second = runner.start_finishing(finishing, {}, outcomes[1], 0.0, first)
         try:
-            with pytest.raises(RuntimeError, match="broker refused"):
-                await first.committed
-            await asyncio.sleep(0.05)  # the second has failed on the first's error by now
-            assert second.committed.done()
+            await check(first, second)
         finally:
             await runner.settle(first, second)
         del first, second
         gc.collect()
 
-    asyncio.run(finish_two())
+    asyncio.run(finish())
     gc.collect()
+    return unretrieved
+
+
+def test_a_failed_publish_stops_every_later_commit_and_surfaces_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    committed = _no_commits(monkeypatch)
+
+    async def check(first: runner.FinishingBatch, second: runner.FinishingBatch) -> None:
+        with pytest.raises(RuntimeError, match="broker refused"):
+            await first.committed
+        await asyncio.sleep(0.05)  # the second has failed on the first's error by now
+        assert second.committed.done()
+
+    outcomes = (outcome(b"refused", 0.01), outcome(b"ok", 0.0))
+    unretrieved = _finish_two(_finishing(Store(), Broker()), outcomes, check)
     assert committed == []
     assert not unretrieved, unretrieved
 
@@ -164,25 +180,14 @@ def test_a_batch_whose_search_writes_failed_stops_publishing_and_so_does_the_nex
     neither batch's notices go out behind it, and neither commits."""
     committed = _no_commits(monkeypatch)
     broker = Broker()
-    unretrieved: list[dict[str, Any]] = []
 
-    async def finish_two() -> None:
-        asyncio.get_running_loop().set_exception_handler(lambda _, c: unretrieved.append(c))
-        finishing = _finishing(Store(), broker)
-        failing = outcome(b"slow", 0.01, write_fails=True)
-        first = runner.start_finishing(finishing, {}, failing, 0.0, None)
-        second = runner.start_finishing(finishing, {}, outcome(b"ok", 0.0), 0.0, first)
-        try:
-            for batch in (first, second):
-                with pytest.raises(RuntimeError, match="search writes refused"):
-                    await batch.committed
-            await asyncio.sleep(0.1)  # long after the slow notice would have gone out
-        finally:
-            await runner.settle(first, second)
-        del first, second
-        gc.collect()
+    async def check(first: runner.FinishingBatch, second: runner.FinishingBatch) -> None:
+        for batch in (first, second):
+            with pytest.raises(RuntimeError, match="search writes refused"):
+                await batch.committed
+        await asyncio.sleep(0.1)  # long after the slow notice would have gone out
 
-    asyncio.run(finish_two())
-    gc.collect()
+    outcomes = (outcome(b"slow", 0.01, write_fails=True), outcome(b"ok", 0.0))
+    unretrieved = _finish_two(_finishing(Store(), broker), outcomes, check)
     assert broker.sent == [] and committed == []
     assert not unretrieved, unretrieved
