@@ -41,6 +41,7 @@ from projections.effects import SummaryPush
 from projections.metrics import NoStoreObserver, StoreObserver
 from readmodel import documents
 from readmodel.documents import WRITER, WRITES
+from readmodel.server import is_ferretdb
 
 log = logging.getLogger(__name__)
 _INDEX_OPTIONS_CONFLICT = 85
@@ -203,7 +204,7 @@ class ProjectionStore:
         which readers rely on (they name them as hints); a no-op when they exist."""
         await self.ensure_collections(suffix)
         try:
-            documentdb = "ferretdb" in await self._db.command("buildInfo")
+            documentdb = await is_ferretdb(self._db)
             for base, specs in documents.INDEXES.items():
                 name = base if base == documents.AUDIT_LOG else self.collection_name(base, suffix)
                 for index_name, keys in specs:

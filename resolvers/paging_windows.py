@@ -362,17 +362,22 @@ class WindowHints:
     process without hints answers the same, finding each first page's hint by probes).
 
     ``probe`` False reads a first page without a hint as one plain sorted query instead, as
-    every such page was read before probes: the large-customer benchmark's side by side."""
+    every such page was read before probes: the large-customer benchmark's side by side.
+    ``store_needs_probes``: whether the server is FerretDB, which needs them (MongoDB reads
+    a sorted page in index order: ``readmodel.server``); None until the first probe asks."""
 
     def __init__(self, kept: int = HINTS_KEPT, *, probe: bool = True) -> None:
         self._hints: BoundedLRU[Hashable, WindowHint] = BoundedLRU(kept)
         self.probe = probe
+        self.store_needs_probes: bool | None = None
 
     def get(self, key: Hashable) -> WindowHint | None:
         return self._hints.get(key)
 
     def clear(self) -> None:
+        """Forget everything, as a new process knows nothing (the server is asked again)."""
         self._hints.clear()
+        self.store_needs_probes = None
 
     def put(self, key: Hashable, hint: WindowHint) -> None:
         self._hints.put(key, hint)

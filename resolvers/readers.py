@@ -46,6 +46,7 @@ from readmodel import links as stored_links
 from readmodel.collections import CollectionNames, Generation, ReadKind
 from readmodel.documents import AuditEntry, EntityKind, sort_index
 from readmodel.search_keys import COMPLETE_MARKER
+from readmodel.server import is_ferretdb
 from resolvers.audit import AuditRequest, AuditSink
 from resolvers.customer_merge import merge_sorted, per_customer
 from resolvers.errors import (
@@ -588,10 +589,23 @@ class Readers:
         # probes read through the customers' sort index; a scope that names no customer
         # (support, across customers) has none that bounds them: one plain read, as before
         probed = "customerId" in self._scope_filter(scope, kind)
-        if hint is None and probed and self._window_hints.probe:
+        if hint is None and probed and self._window_hints.probe and await self._probes_pay():
             hint = await self._probed_hint(scope, kind, sort, wanted)
             self._window_hints.put(list_key, hint)
         return hint
+
+    async def _probes_pay(self) -> bool:
+        """Whether the server is one that needs probes (FerretDB: ``readmodel.server``),
+        asked once per process. Not on MongoDB, which reads a sorted page in index order and
+        stops at its limit: there a first page is one plain sorted read."""
+        needs = self._window_hints.store_needs_probes
+        if needs is None:
+            try:
+                needs = await is_ferretdb(self._db)
+            except PyMongoError as exc:
+                raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+            self._window_hints.store_needs_probes = needs
+        return needs
 
     async def _probed_hint(
         self, scope: Scope, kind: EntityKind, sort: SortSpec, wanted: int

@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from graph.schema import build_schema
 from projections.store import ProjectionStore
 from resolvers.paging import INVOICE_SORTS, ORDER_SORTS, SHIPMENT_SORTS
-from resolvers.readers import PROCESS_WINDOW_HINTS
+from resolvers.readers import PROCESS_WINDOW_HINTS, Readers
 from tests.helpers import caller
 from tests.integration.world_harness import T0, World, invoice, order, run, shipment
 
@@ -167,3 +167,33 @@ async def test_a_first_page_without_a_hint_is_the_stores_own_first_page(
                         back,
                         probe,
                     )
+
+
+async def test_a_first_page_is_found_by_probes_on_ferretdb_and_read_plainly_on_mongodb(
+    mongo_db: AsyncDatabase[Doc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This store is FerretDB: a new process finds the first page by probes. MongoDB reads a
+    sorted page in index order, stopping at the page: probes would be round trips for
+    nothing, so a first page there is the plain sorted read (same answer either way)."""
+    await _stored(mongo_db)
+    probes: list[Any] = []
+    probed_hint = Readers._probed_hint
+
+    async def counted(readers: Readers, *args: Any) -> Any:
+        probes.append(args)
+        return await probed_hint(readers, *args)
+
+    monkeypatch.setattr(Readers, "_probed_hint", counted)
+    expected = (await _sorted_ids(mongo_db, "orders", "ORDERED_AT_DESC", BIG))[:7]
+    PROCESS_WINDOW_HINTS.clear()
+    assert await _walk(mongo_db, "orders", "ORDERED_AT_DESC", 7, False, pages=1) == expected
+    assert probes and PROCESS_WINDOW_HINTS.store_needs_probes is True
+
+    PROCESS_WINDOW_HINTS.clear()
+    probes.clear()
+    PROCESS_WINDOW_HINTS.store_needs_probes = False  # what MongoDB's buildInfo tells
+    try:
+        assert await _walk(mongo_db, "orders", "ORDERED_AT_DESC", 7, False, pages=1) == expected
+    finally:
+        PROCESS_WINDOW_HINTS.clear()
+    assert probes == []
