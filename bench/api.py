@@ -461,9 +461,13 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-def report(results: dict[tuple[QueryName, Target, str], Result], args: argparse.Namespace) -> None:
-    queries: list[QueryName] = ["tracking", "orders page", "invoices"]
-    targets: list[Target] = ["api", "ceiling"]
+Results = dict[tuple[QueryName, Target, str], Result]
+QUERIES: Final[list[QueryName]] = ["tracking", "orders page", "invoices"]
+TARGETS: Final[list[Target]] = ["api", "ceiling"]
+
+
+def print_table(results: Results, args: argparse.Namespace) -> None:
+    """Each query and server: closed-loop throughput and latency, open-loop latency."""
     print()
     print(
         f"each server: {args.processes} process(es); cpu ms/req is all of them together;"
@@ -479,8 +483,8 @@ def report(results: dict[tuple[QueryName, Target, str], Result], args: argparse.
         f"{'drv ms/req':>10} {'fail':>4} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'drv ms/req':>10} {'fail':>4} {'gave up':>7}"
     )
-    for query in queries:
-        for target in targets:
+    for query in QUERIES:
+        for target in TARGETS:
             closed = results[(query, target, "closed")]
             opened = results[(query, target, "open")]
             print(
@@ -494,11 +498,15 @@ def report(results: dict[tuple[QueryName, Target, str], Result], args: argparse.
                 f"{opened.driver_cpu_ms_per_request:>10.2f} {opened.failures:>4} "
                 f"{opened.unfinished:>7}"
             )
+
+
+def report(results: Results, args: argparse.Namespace) -> None:
+    print_table(results, args)
     print()
     print("api / ceiling (closed-loop throughput and server CPU per request; open-loop p99):")
-    for query in queries:
-        api, ceiling = (results[(query, t, "closed")] for t in targets)
-        api_open, ceiling_open = (results[(query, t, "open")] for t in targets)
+    for query in QUERIES:
+        api, ceiling = (results[(query, t, "closed")] for t in TARGETS)
+        api_open, ceiling_open = (results[(query, t, "open")] for t in TARGETS)
         ratio = api.rate / ceiling.rate if ceiling.rate else float("nan")
         cpu_ratio = api.cpu_ms_per_request / ceiling.cpu_ms_per_request
         p99_ratio = percentile(api_open.latencies, 0.99) / percentile(ceiling_open.latencies, 0.99)
@@ -514,7 +522,7 @@ def report(results: dict[tuple[QueryName, Target, str], Result], args: argparse.
         f"target 1, nested orders page at >= half the ceiling's throughput: "
         f"{'MET' if half else 'NOT MET'} ({nested_api.rate:.1f} vs {nested_ceiling.rate:.1f} req/s)"
     )
-    for query in queries:
+    for query in QUERIES:
         opened = results[(query, "api", "open")]
         p99 = percentile(opened.latencies, 0.99)
         kept_up = opened.unfinished == 0 and opened.failures == 0
@@ -694,11 +702,10 @@ async def start_servers(
 
 async def compare(
     args: argparse.Namespace, servers: dict[Any, Server], customers: list[Sample]
-) -> dict[tuple[QueryName, Target, str], Result]:
+) -> Results:
     """Check both answer alike, warm both up, then measure each query on both, interleaved."""
-    queries: list[QueryName] = ["tracking", "orders page", "invoices"]
     check_rng = random.Random(3)
-    for query in queries:
+    for query in QUERIES:
         for sample in customers[:3]:
             await same_answers(servers, query, sample, check_rng)
     print("answers checked: the API and the ceiling return the same documents")
@@ -707,11 +714,11 @@ async def compare(
         return lambda rng: make_call(query, target, rng.choice(customers), rng)
 
     for target, server in servers.items():  # warm up: connection pools, code paths
-        for query in queries:
+        for query in QUERIES:
             await closed_loop(server, target, calls_for(query, target), args.concurrency, 1)
 
-    results: dict[tuple[QueryName, Target, str], Result] = {}
-    for query in queries:
+    results: Results = {}
+    for query in QUERIES:
         # The machine is shared: alternating slices give the API and the ceiling the
         # same background load.
         for _ in range(args.rounds):
