@@ -156,6 +156,9 @@ class ProjectionStore:
         self._db = db
         self._limit = asyncio.Semaphore(concurrency)
         self._observer: StoreObserver = observer or NoStoreObserver()
+        #: Per sources collection, the sources whose document this process saw stored
+        #: (``touch_sources``); forgetting one costs a round trip, nothing else.
+        self._stored_sources: dict[str, set[str]] = {}
 
     @property
     def db(self) -> AsyncDatabase[dict[str, Any]]:
@@ -548,12 +551,18 @@ class ProjectionStore:
         All only move forward: two batches may finish at once (``runner.consume``), the
         older one's write landing last, and a later batch may bring an older event. Per
         source, an upsert takes ``lastAppliedAt`` forward (``$max``) and, creating the
-        document, writes the event; then, once every document exists (a guarded update sent
-        before another batch created the document would match nothing), an update guarded
-        by the stored time being older moves the time and the id together, so they stay one
-        event's."""
+        document, writes the event; an update guarded by the stored time being older moves
+        the time and the id together, so they stay one event's. The guarded update must
+        not run before the document exists (it would match nothing while another batch
+        creates it with an older event): for a source this process has not seen stored
+        yet, it is sent once the upserts landed; for the others, in the same unordered bulk
+        (one round trip: on an existing document the two commute). FerretDB 2.7 loses
+        writes of racing upserts in an *ordered* bulk, so the order is not left to one."""
         collection = self.collection_name("sources", suffix)
-        operations = [_source_upsert(source, info, now) for source, info in sorted(seen.items())]
+        known = self._stored_sources.setdefault(collection, set())
+        sources = sorted(seen.items())
+        operations = [_source_upsert(source, info, now) for source, info in sources]
+        operations += [_newer_source_event(s, info) for s, info in sources if s in known]
         for _ in range(CONFLICT_RETRIES):
             # An upsert that lost the race to create a source's document is sent again; now
             # that the document exists it matches it.
@@ -563,9 +572,10 @@ class ProjectionStore:
             operations = [operations[i] for i in refused]
         else:
             raise StoreError(f"could not record {len(operations)} sources: creation kept racing")
-        newer = [_newer_source_event(source, info) for source, info in sorted(seen.items())]
-        if (await self._bulk(collection, newer)).refused:
-            raise StoreError(f"{collection}: the newest events were refused")
+        if new := [_newer_source_event(s, info) for s, info in sources if s not in known]:
+            if (await self._bulk(collection, new)).refused:
+                raise StoreError(f"{collection}: the newest events were refused")
+            known.update(source for source, _ in sources)
 
 
 def _newest_event(info: SourceSeen) -> dict[str, Any]:
