@@ -1,9 +1,10 @@
 """The local store's CPU: what PostgreSQL and FerretDB spent, read from ``/proc``.
 
 The projector's own CPU per event leaves out most of the work an event costs on this stack
-(session 10: PostgreSQL spent 3-4x the projector's CPU per event), so the benchmarks print
-the store's too. It counts every process of that name on the machine, whoever its client
-is: on a shared machine other work on the same store is in it, so it is an upper bound.
+(session 10: PostgreSQL spent twice the projector's CPU per event in a catch-up), so the
+benchmarks print the store's too. It counts every process of that name on the machine,
+whoever its client is: on a shared machine other work on the same store is in it, so it is
+an upper bound.
 A process's figure includes its children that exited (PostgreSQL's backends are children
 of the postmaster, which collects their CPU when they end).
 """
