@@ -126,3 +126,23 @@ async def test_a_source_known_only_from_its_status_takes_its_first_event(
     t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
     await store.touch_sources("", {"tms": SourceSeen(t0, "T-1")}, t0)
     assert await _freshness(mongo_db, "tms") == (t0, "T-1", t0)
+
+
+async def test_documents_already_there_are_advanced_whichever_command_refused_them(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """An insert the store refuses (the document is there) becomes a guarded update of that
+    very document, also when the commands carry different numbers of documents."""
+    collection = mongo_db[documents.SEARCH_KEYS]
+    await collection.insert_many([{"_id": "d5", "rev": 1}, {"_id": "d3", "rev": 9}])
+    store = ProjectionStore(mongo_db)
+    docs = [{"_id": f"d{i}", "rev": 5, "text": [f"t{i}"]} for i in range(7)]
+
+    await store.insert_or_advance(documents.SEARCH_KEYS, docs, per_command=3)
+
+    stored = {doc["_id"]: doc async for doc in collection.find({})}
+    assert {doc_id: doc["rev"] for doc_id, doc in stored.items()} == {
+        **{f"d{i}": 5 for i in range(7)},
+        "d3": 9,  # newer: left as it was
+    }
+    assert stored["d5"]["text"] == ["t5"]
