@@ -6,6 +6,7 @@ types whose same-named fields return different types, arguments, lists, fragment
 
 from __future__ import annotations
 
+import pytest
 from graphql import (
     GraphQLSyntaxError,
     build_schema,
@@ -14,7 +15,6 @@ from graphql import (
     validate,
 )
 from graphql.validation import OverlappingFieldsCanBeMergedRule
-import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
