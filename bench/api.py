@@ -21,14 +21,16 @@ What one run does, on one machine and one store:
 3. checks that both answer each query with the same documents;
 4. for each query (a shipment by tracking number; the orders page with each order's
    shipments nested; the invoice list) drives each server with ``--concurrency`` closed-loop
-   httpx clients for ``--seconds`` (maximum throughput; in ``--rounds`` slices alternating
-   API and ceiling, so both see the same background load), then with an open loop at
+   clients for ``--seconds`` (maximum throughput; in ``--rounds`` slices alternating API and
+   ceiling, so both see the same background load), then with an open loop at
    ``--rate`` requests/s for ``--seconds`` (latency at a fixed load). Open-loop latency is
    measured from when a request was due, not when it was sent, so a server that falls
    behind is charged for the queueing it causes; at most ``2 * --concurrency`` requests are
    in flight;
-5. prints requests/s, p50 and p99 per query and server, the API/ceiling ratios, and the
-   server processes' CPU time per request (what each costs apart from the store);
+5. prints requests/s, p50 and p99 per query and server, the API/ceiling ratios, the
+   server processes' CPU time per request (what each costs apart from the store) and the
+   driver's own (``bench.http_driver``: keep-alive sockets, replies parsed in C; it shares
+   the machine with what it measures, so it is kept lean);
 6. the cost of ``extensions.freshness``: a second API process with it left out
    (``FRESHNESS_REFRESH_SECONDS=0``) against the first, tracking lookups in alternating
    closed-loop slices (req/s and CPU ms per request side by side), and the extension's own
@@ -67,10 +69,10 @@ from typing import Any, Final, Literal, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bench.http_driver import DriverError, HttpPool, Reply
 from bench.results import Result, closed_loop_clients
 from entitlements.caller import Caller
 from entitlements.mint import mint_token
@@ -322,9 +324,9 @@ def _graphql(sample: Sample, query: str, variables: Doc) -> Call:
     )
 
 
-async def send(http: httpx.AsyncClient, call: Call, server: Server | None = None) -> httpx.Response:
-    """``call``, to ``server``'s next process (else to the client's ``base_url``)."""
-    url = server.next_url(call.url) if server is not None else call.url
+async def send(http: HttpPool, call: Call, server: Server) -> Reply:
+    """``call``, to ``server``'s next process."""
+    url = server.next_url(call.url)
     return await http.request(
         call.method, url, json=call.json, params=call.params, headers=call.headers
     )
@@ -349,10 +351,11 @@ async def same_answers(
     seed = rng.random()
     found: dict[str, Any] = {}
     for target, server in servers.items():
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
-            response = await send(http, make_call(query, target, sample, random.Random(seed)))
-        if not succeeded(target, response.status_code, response.content):
-            raise RuntimeError(f"{target} {query}: {response.status_code} {response.text[:500]}")
+        async with HttpPool(1) as http:
+            call = make_call(query, target, sample, random.Random(seed))
+            response = await send(http, call, server)
+        if not succeeded(target, response.status, response.content):
+            raise RuntimeError(f"{target} {query}: {response.status} {response.text[:500]}")
         body = response.json()
         if query == "tracking":
             one = body["data"]["shipmentByTrackingNumber"] if target == "api" else body["shipment"]
@@ -382,7 +385,7 @@ CallMaker = Callable[[random.Random], Call]
 
 
 async def timed(
-    http: httpx.AsyncClient,
+    http: HttpPool,
     server: Server,
     call: Call,
     target: Target,
@@ -393,10 +396,10 @@ async def timed(
     """Send one call and record it: its latency from ``since``, or a failure."""
     try:
         response = await send(http, call, server)
-    except httpx.HTTPError:
+    except DriverError:
         result.failures += 1
         return
-    if succeeded(target, response.status_code, response.content):
+    if succeeded(target, response.status, response.content):
         result.latencies.append(time.perf_counter() - since)
     else:
         result.failures += 1
@@ -406,8 +409,7 @@ async def closed_loop(
     server: Server, target: Target, calls: CallMaker, concurrency: int, seconds: float
 ) -> Result:
     """``concurrency`` clients, each sending its next request as soon as the last answered."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+    async with HttpPool(concurrency) as http:
 
         async def step(rng: random.Random, result: Result) -> None:
             call = calls(rng)
@@ -424,15 +426,15 @@ async def open_loop(
     abandoned (counted, not timed)."""
     result = Result()
     gate = asyncio.Semaphore(in_flight)
-    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     rng = random.Random(7)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+    async with HttpPool(in_flight) as http:
 
         async def one(due: float, call: Call) -> None:
             async with gate:
                 await timed(http, server, call, target, result, since=due)
 
         cpu_before = server.cpu_seconds()
+        driver_before = time.process_time()
         started = time.perf_counter()
         tasks: list[asyncio.Task[None]] = []
         for i in range(int(rate * seconds)):
@@ -448,6 +450,7 @@ async def open_loop(
         result.unfinished = len(pending)
         result.elapsed = time.perf_counter() - started
         result.cpu = server.cpu_seconds() - cpu_before
+        result.driver_cpu = time.process_time() - driver_before
     return result
 
 
@@ -458,38 +461,52 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-def report(results: dict[tuple[QueryName, Target, str], Result], args: argparse.Namespace) -> None:
-    queries: list[QueryName] = ["tracking", "orders page", "invoices"]
-    targets: list[Target] = ["api", "ceiling"]
+Results = dict[tuple[QueryName, Target, str], Result]
+QUERIES: Final[list[QueryName]] = ["tracking", "orders page", "invoices"]
+TARGETS: Final[list[Target]] = ["api", "ceiling"]
+
+
+def print_table(results: Results, args: argparse.Namespace) -> None:
+    """Each query and server: closed-loop throughput and latency, open-loop latency."""
     print()
-    print(f"each server: {args.processes} process(es); cpu ms/req is all of them together")
+    print(
+        f"each server: {args.processes} process(es); cpu ms/req is all of them together;"
+        " drv ms/req is the load driver's own CPU (this process)"
+    )
     print(
         f"{'query':<12} {'server':<8} | closed loop, {args.concurrency} clients, "
         f"{args.seconds:g}s"
-        f"{'':<10}| open loop at {args.rate:g} req/s, {args.seconds:g}s"
+        f"{'':<19}| open loop at {args.rate:g} req/s, {args.seconds:g}s"
     )
     print(
         f"{'':<12} {'':<8} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10} "
-        f"{'fail':>4} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'fail':>4} {'gave up':>7}"
+        f"{'drv ms/req':>10} {'fail':>4} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'drv ms/req':>10} {'fail':>4} {'gave up':>7}"
     )
-    for query in queries:
-        for target in targets:
+    for query in QUERIES:
+        for target in TARGETS:
             closed = results[(query, target, "closed")]
             opened = results[(query, target, "open")]
             print(
                 f"{query:<12} {target:<8} | {closed.rate:>7.1f} "
                 f"{ms(percentile(closed.latencies, 0.5)):>7} "
                 f"{ms(percentile(closed.latencies, 0.99)):>7} {closed.cpu_ms_per_request:>10.1f} "
+                f"{closed.driver_cpu_ms_per_request:>10.2f} "
                 f"{closed.failures:>4} | {opened.rate:>7.1f} "
                 f"{ms(percentile(opened.latencies, 0.5)):>7} "
-                f"{ms(percentile(opened.latencies, 0.99)):>7} {opened.failures:>4} "
+                f"{ms(percentile(opened.latencies, 0.99)):>7} "
+                f"{opened.driver_cpu_ms_per_request:>10.2f} {opened.failures:>4} "
                 f"{opened.unfinished:>7}"
             )
+
+
+def report(results: Results, args: argparse.Namespace) -> None:
+    print_table(results, args)
     print()
     print("api / ceiling (closed-loop throughput and server CPU per request; open-loop p99):")
-    for query in queries:
-        api, ceiling = (results[(query, t, "closed")] for t in targets)
-        api_open, ceiling_open = (results[(query, t, "open")] for t in targets)
+    for query in QUERIES:
+        api, ceiling = (results[(query, t, "closed")] for t in TARGETS)
+        api_open, ceiling_open = (results[(query, t, "open")] for t in TARGETS)
         ratio = api.rate / ceiling.rate if ceiling.rate else float("nan")
         cpu_ratio = api.cpu_ms_per_request / ceiling.cpu_ms_per_request
         p99_ratio = percentile(api_open.latencies, 0.99) / percentile(ceiling_open.latencies, 0.99)
@@ -505,7 +522,7 @@ def report(results: dict[tuple[QueryName, Target, str], Result], args: argparse.
         f"target 1, nested orders page at >= half the ceiling's throughput: "
         f"{'MET' if half else 'NOT MET'} ({nested_api.rate:.1f} vs {nested_ceiling.rate:.1f} req/s)"
     )
-    for query in queries:
+    for query in QUERIES:
         opened = results[(query, "api", "open")]
         p99 = percentile(opened.latencies, 0.99)
         kept_up = opened.unfinished == 0 and opened.failures == 0
@@ -685,11 +702,10 @@ async def start_servers(
 
 async def compare(
     args: argparse.Namespace, servers: dict[Any, Server], customers: list[Sample]
-) -> dict[tuple[QueryName, Target, str], Result]:
+) -> Results:
     """Check both answer alike, warm both up, then measure each query on both, interleaved."""
-    queries: list[QueryName] = ["tracking", "orders page", "invoices"]
     check_rng = random.Random(3)
-    for query in queries:
+    for query in QUERIES:
         for sample in customers[:3]:
             await same_answers(servers, query, sample, check_rng)
     print("answers checked: the API and the ceiling return the same documents")
@@ -698,11 +714,11 @@ async def compare(
         return lambda rng: make_call(query, target, rng.choice(customers), rng)
 
     for target, server in servers.items():  # warm up: connection pools, code paths
-        for query in queries:
+        for query in QUERIES:
             await closed_loop(server, target, calls_for(query, target), args.concurrency, 1)
 
-    results: dict[tuple[QueryName, Target, str], Result] = {}
-    for query in queries:
+    results: Results = {}
+    for query in QUERIES:
         # The machine is shared: alternating slices give the API and the ceiling the
         # same background load.
         for _ in range(args.rounds):

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 @dataclass
 class Result:
     """Requests answered (their latencies), failed or abandoned, over ``elapsed`` seconds of
-    wall time and ``cpu`` seconds of the measured process(es)."""
+    wall time, ``cpu`` seconds of the measured process(es) and ``driver_cpu`` seconds of the
+    process sending the requests (its share of the machine, taken from what it measures)."""
 
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
     unfinished: int = 0
     elapsed: float = 0.0
     cpu: float = 0.0
+    driver_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -28,6 +30,10 @@ class Result:
     def cpu_ms_per_request(self) -> float:
         return self.cpu * 1000 / len(self.latencies) if self.latencies else float("nan")
 
+    @property
+    def driver_cpu_ms_per_request(self) -> float:
+        return self.driver_cpu * 1000 / len(self.latencies) if self.latencies else float("nan")
+
     def add(self, other: Result) -> None:
         """Fold in another slice of the same measurement."""
         self.latencies.extend(other.latencies)
@@ -35,6 +41,7 @@ class Result:
         self.unfinished += other.unfinished
         self.elapsed += other.elapsed
         self.cpu += other.cpu
+        self.driver_cpu += other.driver_cpu
 
 
 async def closed_loop_clients(
@@ -48,6 +55,7 @@ async def closed_loop_clients(
     of what is measured, read before and after."""
     result = Result()
     cpu_before = cpu_seconds()
+    driver_before = time.process_time()
     started = time.perf_counter()
     deadline = started + seconds
 
@@ -59,4 +67,5 @@ async def closed_loop_clients(
     await asyncio.gather(*(client(i) for i in range(concurrency)))
     result.elapsed = time.perf_counter() - started
     result.cpu = cpu_seconds() - cpu_before
+    result.driver_cpu = time.process_time() - driver_before
     return result

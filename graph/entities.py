@@ -144,6 +144,7 @@ def _related_backing(entity: RelatedEntity) -> Backing:
     return Backing(kind=entity.kind, id=entity.id, document=entity.document, summary=entity.summary)
 
 
+@dataclass(kw_only=True)
 class _Entity(Node):
     """How the three entity types are built, and resolved for a federation gateway.
 
@@ -157,12 +158,8 @@ class _Entity(Node):
     KIND: ClassVar[EntityKind]
     #: The field holding the entity's own number, a federation key beside ``id``.
     NUMBER_KEY: ClassVar[str]
-    #: Declared again by each type as ``strawberry.Private``; named here for the shared fields.
-    backing: Backing
-
-    def __init__(self, *, id: strawberry.ID, backing: Backing) -> None:
-        """Replaced by each entity type's own dataclass constructor; here for the type checker."""
-        raise NotImplementedError
+    #: What the fields are answered from; a dataclass field, so each type's constructor takes it.
+    backing: strawberry.Private[Backing]
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> Self:
@@ -453,8 +450,6 @@ def _money(key: str, description: str) -> Any:
     ),
 )
 class Order(_Entity):
-    backing: strawberry.Private[Backing]
-
     order_id: strawberry.ID = _own_number(
         "The order number (ERP sales order number), e.g. SO-100234: what `order(id:)` "
         "takes and the ERP shows."
@@ -508,8 +503,6 @@ class Order(_Entity):
     ),
 )
 class Shipment(_Entity):
-    backing: strawberry.Private[Backing]
-
     shipment_id: strawberry.ID = _own_number(
         "The shipment number (TMS load number): what `shipment(id:)` takes and the TMS shows."
     )
@@ -578,8 +571,6 @@ _AMOUNTS_HIDDEN = " Amounts are null when your roles do not include seeing them.
     ),
 )
 class Invoice(_Entity):
-    backing: strawberry.Private[Backing]
-
     invoice_id: strawberry.ID = _own_number(
         "The ERP's invoice id (not the printed `invoiceNumber`): what `invoice(id:)` takes."
     )

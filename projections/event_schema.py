@@ -9,7 +9,8 @@ against these structs in one msgspec pass (the decisions behind the rules are li
 
 What one field cannot say is declared here too and checked by ``events`` after decoding:
 ``unique_keys`` (items that must not repeat a key) and ``entity_field`` (the field naming
-the entity, which must equal the envelope's ``subject``).
+the entity, which must equal the envelope's ``subject``; declared with that field once per
+entity, by ``OrderPayload``, ``ShipmentPayload`` and ``InvoicePayload``).
 """
 
 from __future__ import annotations
@@ -151,13 +152,35 @@ class InvoiceLine(Piece, frozen=True, kw_only=True):
 # --- payloads -----------------------------------------------------------------------------
 
 
-class OrderSnapshot(Payload, frozen=True, kw_only=True):
-    """``logistics.order.created.v1`` and ``logistics.order.updated.v1``: the full order."""
+class OrderPayload(Payload, frozen=True, kw_only=True):
+    """A payload about one order, which ``order_id`` names."""
 
     entity_field = "order_id"
-    unique_keys = (("lines", "line_number"),)
 
     order_id: Text
+
+
+class ShipmentPayload(Payload, frozen=True, kw_only=True):
+    """A payload about one shipment, which ``shipment_id`` names."""
+
+    entity_field = "shipment_id"
+
+    shipment_id: Text
+
+
+class InvoicePayload(Payload, frozen=True, kw_only=True):
+    """A payload about one invoice, which ``invoice_id`` names."""
+
+    entity_field = "invoice_id"
+
+    invoice_id: Text
+
+
+class OrderSnapshot(OrderPayload, frozen=True, kw_only=True):
+    """``logistics.order.created.v1`` and ``logistics.order.updated.v1``: the full order."""
+
+    unique_keys = (("lines", "line_number"),)
+
     customer_id: Text
     customer_reference: Text
     order_type: OrderType
@@ -168,19 +191,14 @@ class OrderSnapshot(Payload, frozen=True, kw_only=True):
     lines: Annotated[tuple[OrderLine, ...], msgspec.Meta(min_length=1, max_length=MAX_ORDER_LINES)]
 
 
-class OrderCancelled(Payload, frozen=True, kw_only=True):
-    entity_field = "order_id"
-
-    order_id: Text
+class OrderCancelled(OrderPayload, frozen=True, kw_only=True):
     reason: Text
     cancelled_at: Timestamp
 
 
-class FulfillmentProgressed(Payload, frozen=True, kw_only=True):
-    entity_field = "order_id"
+class FulfillmentProgressed(OrderPayload, frozen=True, kw_only=True):
     unique_keys = (("handling_units", "sscc"), ("lines", "line_number"))
 
-    order_id: Text
     warehouse_id: Text
     stage: FulfillmentStage
     occurred_at: Timestamp
@@ -189,12 +207,9 @@ class FulfillmentProgressed(Payload, frozen=True, kw_only=True):
     lines: tuple[FulfillmentLineProgress, ...] | None = None
 
 
-class ShipmentPlanned(Payload, frozen=True, kw_only=True):
+class ShipmentPlanned(ShipmentPayload, frozen=True, kw_only=True):
     """``logistics.shipment.planned.v1``: the full shipment plan, re-sent on changes."""
 
-    entity_field = "shipment_id"
-
-    shipment_id: Text
     customer_id: Text
     order_ids: tuple[Text, ...]
     mode: TransportMode
@@ -207,10 +222,7 @@ class ShipmentPlanned(Payload, frozen=True, kw_only=True):
     service_level: Text
 
 
-class ShipmentMilestone(Payload, frozen=True, kw_only=True):
-    entity_field = "shipment_id"
-
-    shipment_id: Text
+class ShipmentMilestone(ShipmentPayload, frozen=True, kw_only=True):
     milestone_id: Text
     status_code: Text
     reason_code: Text | None = None
@@ -220,29 +232,20 @@ class ShipmentMilestone(Payload, frozen=True, kw_only=True):
     signed_by: Text | None = None
 
 
-class PodCaptured(Payload, frozen=True, kw_only=True):
-    entity_field = "shipment_id"
-
-    shipment_id: Text
+class PodCaptured(ShipmentPayload, frozen=True, kw_only=True):
     signed_by: Text
     captured_at: Timestamp
     document_url: Text
 
 
-class ShipmentCancelled(Payload, frozen=True, kw_only=True):
-    entity_field = "shipment_id"
-
-    shipment_id: Text
+class ShipmentCancelled(ShipmentPayload, frozen=True, kw_only=True):
     reason: Text
     cancelled_at: Timestamp
 
 
-class InvoiceIssued(Payload, frozen=True, kw_only=True):
+class InvoiceIssued(InvoicePayload, frozen=True, kw_only=True):
     """``logistics.invoice.issued.v1``: the full invoice."""
 
-    entity_field = "invoice_id"
-
-    invoice_id: Text
     customer_id: Text
     invoice_number: Text
     issued_at: Timestamp
@@ -255,19 +258,13 @@ class InvoiceIssued(Payload, frozen=True, kw_only=True):
     document_url: Text
 
 
-class PaymentRecorded(Payload, frozen=True, kw_only=True):
-    entity_field = "invoice_id"
-
-    invoice_id: Text
+class PaymentRecorded(InvoicePayload, frozen=True, kw_only=True):
     payment_id: Text
     amount: Amount
     paid_at: Timestamp
 
 
-class InvoiceVoided(Payload, frozen=True, kw_only=True):
-    entity_field = "invoice_id"
-
-    invoice_id: Text
+class InvoiceVoided(InvoicePayload, frozen=True, kw_only=True):
     reason: Text
     voided_at: Timestamp
 

@@ -1,6 +1,7 @@
 """The GraphiQL page: how customers' developers learn the API, served entirely by this app.
 
-Every script and stylesheet comes from ``STATIC_PREFIX`` (``web/static/graphiql``), so the page
+Every script and stylesheet comes from ``STATIC_PREFIX`` (``web/static``: the page's own
+``portal-graphiql.js``, and GraphiQL and React unmodified under ``vendor/graphiql``), so the page
 works on a network that reaches nothing but the API. The page opens one tab per example
 (``web.graphiql_examples``), prefills the header editor with the Authorization header to
 complete, and sends subscriptions over graphql-transport-ws on the same path, the headers
@@ -21,7 +22,7 @@ from typing import Final
 
 from web.graphiql_examples import EXAMPLES, Example
 
-STATIC_DIRECTORY: Final = Path(__file__).parent / "static" / "graphiql"
+STATIC_DIRECTORY: Final = Path(__file__).parent / "static"
 STATIC_PREFIX: Final = "/graphiql/static"
 TOKEN_PLACEHOLDER: Final = "<paste token>"
 DEFAULT_HEADERS: Final = json.dumps({"Authorization": f"Bearer {TOKEN_PLACEHOLDER}"}, indent=2)
@@ -80,8 +81,8 @@ _PAGE: Final = """<!doctype html>
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>Portal GraphQL API</title>
     <link rel="icon" href="data:," />
-    <link rel="stylesheet" href="{{STATIC}}/graphiql.min.css" />
-    <link rel="stylesheet" href="{{STATIC}}/plugin-explorer.css" />
+    <link rel="stylesheet" href="{{STATIC}}/vendor/graphiql/graphiql.min.css" />
+    <link rel="stylesheet" href="{{STATIC}}/vendor/graphiql/plugin-explorer.css" />
     <style>
       body { margin: 0; height: 100vh; overflow: hidden; }
       #graphiql { height: 100vh; }
@@ -90,10 +91,10 @@ _PAGE: Final = """<!doctype html>
   <body>
     <div id="graphiql">Loading GraphiQL...</div>
     <script id="graphiql-config" type="application/json">{{CONFIG}}</script>
-    <script src="{{STATIC}}/react.production.min.js"></script>
-    <script src="{{STATIC}}/react-dom.production.min.js"></script>
-    <script src="{{STATIC}}/graphiql.min.js"></script>
-    <script src="{{STATIC}}/plugin-explorer.umd.js"></script>
+    <script src="{{STATIC}}/vendor/graphiql/react.production.min.js"></script>
+    <script src="{{STATIC}}/vendor/graphiql/react-dom.production.min.js"></script>
+    <script src="{{STATIC}}/vendor/graphiql/graphiql.min.js"></script>
+    <script src="{{STATIC}}/vendor/graphiql/plugin-explorer.umd.js"></script>
     <script src="{{STATIC}}/portal-graphiql.js"></script>
   </body>
 </html>

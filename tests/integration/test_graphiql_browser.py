@@ -249,5 +249,7 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
         if not url.startswith(("data:", "blob:")) and urlsplit(url).netloc != origin.netloc
     ]
     assert outside == [], outside
-    assert any("/graphiql/static/graphiql.min.js" in url for url in browser.requests)
+    assert any(
+        "/graphiql/static/vendor/graphiql/graphiql.min.js" in url for url in browser.requests
+    )
     assert browser.exceptions == []

@@ -664,5 +664,5 @@ async def test_the_graphiql_page_allows_only_its_own_origin(api: Running) -> Non
     assert "frame-ancestors 'none'" in policy
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "no-referrer"
-    asset = await api.client.get("/graphiql/static/graphiql.min.js")
+    asset = await api.client.get("/graphiql/static/vendor/graphiql/graphiql.min.js")
     assert asset.headers["x-content-type-options"] == "nosniff"
