@@ -21,7 +21,7 @@ allow (``bench/abuse.py``: 47 fragments, about 550 nodes) they were a fifth of v
   every rule (about 30), most of which have no method for that kind of node. The parallel
   visitor here keeps, per kind, only the rules with an ``enter`` (to enter) and those with
   an ``enter`` or a ``leave`` (to leave: a rule can only be skipping a node it entered), in
-  graphql-core's order: 6.5 against 5.4 ms of validating that fragments document.
+  graphql-core's order: 0.83-0.90 of the time of validating that fragments document.
 
 Everything else is graphql-core 3.3's ``validate``: the fragment-nesting guard, the error cap
 and its message, the recursion guard. The errors are graphql-core's, in its order, at its
