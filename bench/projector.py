@@ -53,6 +53,7 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.api import cpu_seconds
+from bench.store_cpu import StoreCpu
 from projections import runner
 from projections.metrics import ProjectorMetrics
 from projections.runner import run_projector
@@ -600,7 +601,7 @@ async def catch_up(
     """Start the projector over the produced backlog; it, and its events per second until it
     caught up (with ``--profile``, also where that time went)."""
     profile = cProfile.Profile() if args.profile else None
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started, store_started = time.perf_counter(), time.process_time(), StoreCpu.now()
     if profile is not None:
         profile.enable()
     projectors = Projectors(settings, args)
@@ -608,6 +609,7 @@ async def catch_up(
         settings.kafka_bootstrap_servers, settings.group_id, settings.topics, within=3600
     )
     projector_seconds = time.perf_counter() - started
+    store_cpu = StoreCpu.now().since(store_started)
     if profile is not None:
         profile.disable()
         print_profile(profile, projector_seconds, time.process_time() - cpu_started)
@@ -624,6 +626,7 @@ async def catch_up(
     )
     for n, cpu in enumerate(cpus):
         print(f"  process {n}: {cpu:.1f}s CPU ({cpu / projector_seconds:.0%} of one core)")
+    print(f"  {store_cpu.report(events)}")
     return projectors, projector_rate
 
 
@@ -676,10 +679,11 @@ async def freshness_runs(
     for rate in rates:
         records_at_rate = following[offset : offset + rate * seconds]
         offset += len(records_at_rate)
-        since, started, cpu_started = (
+        since, started, cpu_started, store_started = (
             PhaseTotals.of(projectors),
             time.perf_counter(),
             time.process_time(),
+            StoreCpu.now(),
         )
         profile = cProfile.Profile() if profile_top else None
         if profile is not None:
@@ -695,6 +699,7 @@ async def freshness_runs(
             profile.disable()
             pstats.Stats(profile).sort_stats("tottime").print_stats(profile_top)
         freshness.print(rate, seconds)
+        print(f"  {StoreCpu.now().since(store_started).report(len(records_at_rate))}")
         if not projectors.processes:
             wall = time.perf_counter() - started
             cpu = time.process_time() - cpu_started  # the benchmark's producer included

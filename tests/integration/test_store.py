@@ -75,3 +75,23 @@ async def test_loading_many_ids_returns_every_document(
     loaded = await store.load(documents.ORDERS, [*ids, "SO-missing", ids[0]])
 
     assert sorted(loaded) == ids
+
+
+async def test_documents_already_there_are_advanced_whichever_command_refused_them(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """An insert the store refuses (the document is there) becomes a guarded update of that
+    very document, also when the commands carry different numbers of documents."""
+    collection = mongo_db[documents.SEARCH_KEYS]
+    await collection.insert_many([{"_id": "d5", "rev": 1}, {"_id": "d3", "rev": 9}])
+    store = ProjectionStore(mongo_db)
+    docs = [{"_id": f"d{i}", "rev": 5, "text": [f"t{i}"]} for i in range(7)]
+
+    await store.insert_or_advance(documents.SEARCH_KEYS, docs, per_command=3)
+
+    stored = {doc["_id"]: doc async for doc in collection.find({})}
+    assert {doc_id: doc["rev"] for doc_id, doc in stored.items()} == {
+        **{f"d{i}": 5 for i in range(7)},
+        "d3": 9,  # newer: left as it was
+    }
+    assert stored["d5"]["text"] == ["t5"]
