@@ -80,8 +80,21 @@ _VARIABLE_RULES: Final = frozenset(
 #: comment counts each word: more, which only sends a text to the worker sooner).
 _TOKEN_START: Final = re.compile(r"\.\.\.|-?[0-9]+|[_A-Za-z][_0-9A-Za-z]*|[^\s,_A-Za-z0-9]")
 
-#: Refusals of a document found before validation (``web.limits``); empty to validate it.
-Screen = Callable[[GraphQLSchema, DocumentNode], list[GraphQLError]]
+
+@dataclass(frozen=True)
+class Screening:
+    """What a screen (``web.limits.screen_document``) found in a document before validation:
+    its refusals (none: validate it), and what it measured of the document with no
+    variables (a ``web.limits.Measure``; None if it did not measure). A request whose
+    variables that measure does not read reuses it rather than walking the document again:
+    for a document checked in a validation worker, that walk was the event loop's."""
+
+    refusals: list[GraphQLError]
+    measured: object = None
+
+
+#: Screens a parsed document before validation (``web.limits``).
+Screen = Callable[[GraphQLSchema, DocumentNode], Screening]
 
 #: Checks a larger new text away from the event loop, on behalf of a client (the key the
 #: admission lane counts by): ``web.validation_pool.ValidationPool.check``. Raises what
@@ -150,6 +163,8 @@ class CheckedDocument:
     #: validated), or a worker's verdict on a document the event loop never parsed (then
     #: ``document`` holds only its operations' names and types).
     screened: bool = False
+    #: The screen's measure of the document (``Screening.measured``), None if unscreened.
+    measured: object = None
 
     def fresh_errors(self) -> list[GraphQLError]:
         """Copies, because the error-masking layer sets codes on the errors it returns."""
@@ -212,11 +227,11 @@ class DocumentCache:
         loop does for a small new text, and a validation worker for a large one. Raises
         ``GraphQLSyntaxError`` and ``TooManyTokens``."""
         document = self.parse(query)
-        refused = self._screen(schema, document) if self._screen is not None else []
-        if refused:
-            return CheckedDocument(document, tuple(refused), screened=True)
+        screening = self._screen(schema, document) if self._screen is not None else Screening([])
+        if screening.refusals:
+            return CheckedDocument(document, tuple(screening.refusals), screened=True)
         errors = validate_document(schema, document, rules, self._max_errors)
-        return CheckedDocument(document, tuple(errors))
+        return CheckedDocument(document, tuple(errors), measured=screening.measured)
 
     async def checked(
         self,

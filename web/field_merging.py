@@ -83,17 +83,23 @@ class Verdict:
     conflicts: tuple[tuple[str, str, FieldNode, FieldNode], ...] = ()
 
     def errors(self, max_errors: int | None) -> list[GraphQLError]:
-        """The conflicts as graphql-core's rule reports them, capped as ``validate`` caps."""
+        """The conflicts as graphql-core's rule reports them, capped as ``validate`` caps.
+
+        Only the errors kept are built: each one locates its two fields in the text, and
+        the 50 distinct ``order(id:)`` fields of ``bench/abuse.py`` hold 49 conflicts, whose
+        errors were a third of the validation worker's check of that document when all 49
+        were built to keep 10."""
+        kept = self.conflicts if max_errors is None else self.conflicts[:max_errors]
         errors = [
             GraphQLError(
                 f"Fields '{maybe_abbreviate(response)}' conflict because {reason}."
                 " Use different aliases on the fields to fetch both if this was intentional.",
                 [first, second],
             )
-            for response, reason, first, second in self.conflicts
+            for response, reason, first, second in kept
         ]
-        if max_errors is not None and len(errors) > max_errors:
-            errors = [*errors[:max_errors], GraphQLError(TOO_MANY_ERRORS)]
+        if len(kept) < len(self.conflicts):
+            errors.append(GraphQLError(TOO_MANY_ERRORS))
         return errors
 
 

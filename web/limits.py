@@ -76,6 +76,7 @@ from web.document_cache import (
     CheckedDocument,
     DocumentCache,
     Screen,
+    Screening,
     TooManyTokens,
     count_selections,
     validate_document,
@@ -290,12 +291,18 @@ class MeasureCache:
         document: DocumentNode,
         variables: Mapping[str, Any] | None,
         default_page_size: int,
+        screened: object = None,
     ) -> Measure:
+        """``screened``: the screen's measure of ``document`` (no variables), taken as this
+        request's when its variables hold nothing the measure reads."""
         key = (query, _what_measures_read(variables))
         found = self._measures.get(key)
         if found is not None:
             return found
-        measured = measure_document(schema, document, variables, default_page_size)
+        if isinstance(screened, Measure) and not key[1]:
+            measured = screened
+        else:
+            measured = measure_document(schema, document, variables, default_page_size)
         self._measures.put(key, measured)
         return measured
 
@@ -382,10 +389,11 @@ def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
 
 def screen_document(
     schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits
-) -> list[GraphQLError]:
+) -> Screening:
     """What can be refused from the document's text alone, before validation (which costs
     far more): selections as written and as expanded, depth, aliases, and string literals
-    holding NUL."""
+    holding NUL; with the measure taken for it (no variables), which ``MeasureCache``
+    reuses for requests whose variables it does not read."""
     errors = []
     selections = count_selections(document)
     if selections > limits.max_fields:
@@ -398,11 +406,11 @@ def screen_document(
                 actual=selections,
             )
         )
-        return errors  # the walk below is linear, but there is no need to take it
+        return Screening(errors)  # the walk below is linear, but there is no need to take it
     measure = measure_document(schema, document, {}, limits.default_page_size)
     textual = Measure(depth=measure.depth, aliases=measure.aliases, selections=measure.selections)
     errors.extend(refusals(textual, limits))
-    return errors or literal_errors(document)
+    return Screening(errors or literal_errors(document), measure)
 
 
 def screen_for(limits: QueryLimits) -> Screen:
@@ -485,8 +493,9 @@ class QueryLimitsExtension(SchemaExtension):
             if checked is not None and checked.document is document and checked.screened:
                 context.pre_execution_errors = checked.fresh_errors()
             else:
+                screened = None
                 if checked is not None and checked.document is document:
-                    errors = checked.fresh_errors()
+                    errors, screened = checked.fresh_errors(), checked.measured
                 else:
                     errors = validate_document(
                         schema,
@@ -502,6 +511,7 @@ class QueryLimitsExtension(SchemaExtension):
                         context.variables,
                         self.limits,
                         self.measures,
+                        screened,
                     ),
                     *errors,
                 ]
@@ -534,16 +544,20 @@ def request_refusals(
     variables: Mapping[str, Any] | None,
     limits: QueryLimits,
     measures: MeasureCache | None,
+    screened: object = None,
 ) -> list[GraphQLError]:
     """The refusals of one request of a valid document, which depend on its variables: a
     variable holding a lone surrogate or NUL, and each limit its measure exceeds
     (``measures``: the app's cache; None measures the document afresh). One implementation
     for both paths: the schema extension reports them, the lean path (``web.prepared``)
-    leaves a request that has any to the extension."""
+    leaves a request that has any to the extension. ``screened``: the screen's measure of
+    the document (``CheckedDocument.measured``), if known."""
     errors = variable_errors(variables)
     if measures is None or query is None:
         return [*errors, *limit_errors(schema, document, variables, limits)]
-    measured = measures.measure(schema, query, document, variables, limits.default_page_size)
+    measured = measures.measure(
+        schema, query, document, variables, limits.default_page_size, screened
+    )
     return [*errors, *refusals(measured, limits)]
 
 

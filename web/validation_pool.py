@@ -14,9 +14,11 @@ What crosses the pipe is the query text and the rules (by name). The worker pars
 (``DocumentCache.check_now``) and answers a ``Verdict``: plain data for a refusal (the
 errors' messages, positions and extensions, and the operations' names and types, which is
 all the parent needs to answer), or the valid document pickled with locations as offsets
-(``_DocumentPickler``). The parent turns it back into a ``CheckedDocument`` (``checked_of``)
-without parsing anything: session 5 parsed every such text on the event loop first, which
-was most of the 13-21 ms of API CPU a hostile document cost.
+(``_DocumentPickler``), with the screen's measure of it (``web.limits.Measure``: the loop
+would otherwise walk the document again for the per-request limits). The parent turns it
+back into a ``CheckedDocument`` (``checked_of``) without parsing anything: session 5 parsed
+every such text on the event loop first, which was most of the 13-21 ms of API CPU a hostile
+document cost.
 
 Admission (``web.admission.Lane``): at most ``DOCUMENT_CHECK_QUEUE`` documents wait or run
 per process, at most ``DOCUMENT_CHECK_PER_CLIENT`` from one client; a request that finds no
@@ -77,7 +79,7 @@ ErrorData = tuple[str, list[int], dict[str, Any] | None]
 #: What a worker answers for one text (plain data: it crosses a pipe):
 #: ("tokens",) past ``MAX_QUERY_TOKENS``; ("syntax", description, position);
 #: ("refused", operations as (type, name), errors) for a document that must not run;
-#: ("valid", the document pickled by ``_dump_document``).
+#: ("valid", the document pickled by ``_dump_document``, the screen's measure).
 Verdict = tuple[Any, ...]
 
 _worker: tuple[GraphQLSchema, DocumentCache] | None = None
@@ -143,7 +145,7 @@ def _check_in_worker(query: str, rules: tuple[type[ASTValidationRule], ...]) -> 
         description = error.message.removeprefix("Syntax Error: ")
         return ("syntax", description, next(iter(error.positions or ()), 0))
     if not checked.errors:
-        return ("valid", _dump_document(checked.document))
+        return ("valid", _dump_document(checked.document), checked.measured)
     operations = [
         (d.operation.value, d.name.value if d.name else None)
         for d in checked.document.definitions
@@ -185,7 +187,8 @@ def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedD
     if kind == "syntax":
         raise GraphQLSyntaxError(source, verdict[2], verdict[1])
     if kind == "valid":
-        return CheckedDocument(pickle.loads(verdict[1]), ())  # its own Source, the same text
+        # its own Source, the same text; the measure spares the event loop a walk of it
+        return CheckedDocument(pickle.loads(verdict[1]), (), measured=verdict[2])
     operations = tuple(
         OperationDefinitionNode(
             operation=OperationType(operation),

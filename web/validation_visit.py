@@ -17,6 +17,12 @@ allow (``bench/abuse.py``: 47 fragments, about 550 nodes) they were a fifth of v
   document is a distinct object, and two equal nodes (a document built without locations)
   would have the same answers anyway.
 
+* *Visitors without a method*: for each node, graphql-core's ``ParallelVisitor`` runs through
+  every rule (about 30), most of which have no method for that kind of node. The parallel
+  visitor here keeps, per kind, only the rules with an ``enter`` (to enter) and those with
+  an ``enter`` or a ``leave`` (to leave: a rule can only be skipping a node it entered), in
+  graphql-core's order: 0.83-0.90 of the time of validating that fragments document.
+
 Everything else is graphql-core 3.3's ``validate``: the fragment-nesting guard, the error cap
 and its message, the recursion guard. The errors are graphql-core's, in its order, at its
 locations (``tests/unit/test_validation_visit.py`` holds them equal by hypothesis).
@@ -25,7 +31,7 @@ locations (``tests/unit/test_validation_visit.py`` holds them equal by hypothesi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from graphql import (
@@ -42,6 +48,7 @@ from graphql import (
     assert_valid_schema,
     visit,
 )
+from graphql.language.visitor import BREAK, SKIP, EnterLeaveVisitor
 from graphql.pyutils import RefMap
 from graphql.validation.validate import (
     FragmentNestingVisitor,
@@ -108,6 +115,73 @@ def _keyed_by_identity(context: ValidationContext) -> None:
             setattr(context, attribute, _ByIdentity())
 
 
+#: A kind of node no visitor has a method for.
+_NEITHER: Final = EnterLeaveVisitor(None, None)
+
+#: A rule's visit method: graphql-core's rules may also answer True or False (BREAK, SKIP).
+_Method = Callable[..., Any]
+
+
+class _ParallelVisitor(ParallelVisitor):
+    """graphql-core's ``ParallelVisitor``, calling per kind of node only the visitors with a
+    method for it (the same calls, in the same order, with the same skipping)."""
+
+    def get_enter_leave_for_kind(self, kind: str) -> EnterLeaveVisitor:
+        found = self.enter_leave_map.get(kind)
+        if found is None:
+            enters: list[tuple[int, _Method]] = []
+            leaves: list[tuple[int, _Method | None]] = []
+            for i, visitor in enumerate(self.visitors):
+                enter, leave = visitor.get_enter_leave_for_kind(kind)
+                if enter:
+                    enters.append((i, enter))
+                if enter or leave:
+                    leaves.append((i, leave))
+            found = self._merged(tuple(enters), tuple(leaves)) if leaves else _NEITHER
+            self.enter_leave_map[kind] = found
+        return found
+
+    def _merged(
+        self,
+        enter_pairs: tuple[tuple[int, _Method], ...],
+        leave_pairs: tuple[tuple[int, _Method | None], ...],
+    ) -> EnterLeaveVisitor:
+        skipping = self.skipping
+
+        def enter(node: Node, *args: Any) -> Any:
+            args = (node, *args)
+            for i, fn in enter_pairs:
+                if not skipping[i]:
+                    result = fn(*args)
+                    if result is None:
+                        continue
+                    if result is SKIP or result is False:
+                        skipping[i] = node
+                    elif result is BREAK or result is True:
+                        skipping[i] = BREAK
+                    else:
+                        return result
+            return None
+
+        def leave(node: Node, *args: Any) -> Any:
+            args = (node, *args)
+            for i, fn in leave_pairs:
+                if not skipping[i]:
+                    if fn:
+                        result = fn(*args)
+                        if result is None:
+                            continue
+                        if result is BREAK or result is True:
+                            skipping[i] = BREAK
+                        elif result is not SKIP and result is not False:
+                            return result
+                elif skipping[i] is node:
+                    skipping[i] = None
+            return None
+
+        return EnterLeaveVisitor(enter, leave)
+
+
 def _reads_names(type_info: TypeInfo, visitors: Sequence[Visitor]) -> bool:
     if getattr(type_info, "enter_name", None) or getattr(type_info, "leave_name", None):
         return True
@@ -151,7 +225,7 @@ def validate_visiting_less(
     if not _reads_names(type_info, visitors):
         keys = KEYS_WITHOUT_NAMES
     try:
-        visit(document, TypeInfoVisitor(type_info, ParallelVisitor(visitors)), keys)
+        visit(document, TypeInfoVisitor(type_info, _ParallelVisitor(visitors)), keys)
     except ValidationAbortedError as error:
         error.__context__ = None
         errors.append(error.with_traceback(None))

@@ -6,6 +6,7 @@ types whose same-named fields return different types, arguments, lists, fragment
 
 from __future__ import annotations
 
+import pytest
 from graphql import (
     GraphQLSyntaxError,
     build_schema,
@@ -157,6 +158,19 @@ def test_a_refused_document_reads_as_graphql_core_refuses_it() -> None:
     expected = validate(portal, parse(text), specified_rules, 5)
     assert [e.formatted for e in found] == [e.formatted for e in expected]
     assert len(found) == 6 and found[0].locations[1].line == 3  # type: ignore[index]
+
+
+@pytest.mark.parametrize("max_errors", [1, 18])
+def test_the_cap_reads_as_graphql_cores_at_its_edges(max_errors: int) -> None:
+    """The first conflicts and then the "too many" error, as graphql-core's ``validate``
+    caps, from one error up to one fewer than the pass's 19 conflicts (the pass builds
+    only the errors it keeps)."""
+    text = "{\n" + "\n".join(f'  order(id: "{i}") {{ id }}' for i in range(20)) + "\n}"
+    portal = portal_graphql_schema()
+    found = validate_document(portal, parse(text), specified_rules, max_errors)
+    expected = validate(portal, parse(text), specified_rules, max_errors)
+    assert [e.formatted for e in found] == [e.formatted for e in expected]
+    assert len(found) == max_errors + 1
 
 
 def test_a_document_of_conflicting_fields_is_refused_in_linear_work() -> None:

@@ -21,7 +21,7 @@ from graphql import GraphQLError, GraphQLSyntaxError, parse, specified_rules
 
 from web.admission import Lane
 from web.document_cache import DocumentCache, TooManyTokens, validate_document
-from web.limits import screen_for
+from web.limits import measure_document, screen_for
 from web.settings import QueryLimits
 from web.validation_pool import ValidationPool, portal_graphql_schema, process_gone
 
@@ -103,6 +103,8 @@ async def test_a_valid_document_comes_back_with_its_locations(pool: ValidationPo
     error = GraphQLError("at o3", there.selection_set.selections[3])
     assert error.locations is not None and error.locations[0].line == 2
     assert error.source is not None and error.source.body == query
+    # what the event loop's per-request limits would measure with no variables
+    assert checked.measured == measure_document(SCHEMA, here, {}, LIMITS.default_page_size)
 
 
 async def test_syntax_errors_and_too_many_tokens_read_as_on_the_event_loop(

@@ -19,6 +19,7 @@ from graphql import (
     specified_rules,
     validate,
 )
+from graphql.language.visitor import BREAK, SKIP
 from graphql.validation.validate import query_document_keys_to_validate
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -143,3 +144,41 @@ def test_the_private_caches_it_keys_by_identity_are_still_graphql_cores() -> Non
     keyed[operation] = "found"
     assert keyed._map == {id(operation): (operation, "found")}, "RefMap._map changed shape"
     assert keyed.get(operation) == "found" and keyed.get(document) is None
+
+
+def test_rules_that_skip_or_stop_are_called_as_graphql_core_calls_them() -> None:
+    """The parallel visit calls only the rules with a method for a kind of node; a rule that
+    skips a subtree, one that stops, and one that only leaves still meet exactly the nodes
+    they meet in graphql-core's visit, in its order."""
+    met: list[str] = []
+
+    class SkipsFields(ASTValidationRule):
+        def enter_field(self, node: Any, *_args: Any) -> object:
+            met.append(f"skip-enter {node.name.value}")
+            return SKIP if node.name.value == "dog" else None
+
+        def enter_argument(self, node: Any, *_args: Any) -> None:
+            met.append(f"skip-argument {node.name.value}")
+
+    class StopsAtFragments(ASTValidationRule):
+        def enter_fragment_definition(self, node: Any, *_args: Any) -> object:
+            met.append(f"stop {node.name.value}")
+            return BREAK
+
+        def enter_field(self, node: Any, *_args: Any) -> None:
+            met.append(f"stop-field {node.name.value}")
+
+    class OnlyLeaves(ASTValidationRule):
+        def leave_field(self, node: Any, *_args: Any) -> None:
+            met.append(f"leave {node.name.value}")
+            self.report_error(GraphQLError(f"left {node.name.value}", node))
+
+    rules = [SkipsFields, StopsAtFragments, OnlyLeaves]
+    text = "{ dog(x: 1) { name friend { id } } cat { id } } fragment F on Dog { size }"
+    expected = [(e.message, e.locations) for e in validate(SCHEMA, parse(text), rules)]
+    met_by_graphql_core = met[:]
+    met.clear()
+    found = validate_visiting_less(SCHEMA, parse(text), rules)
+    assert [(e.message, e.locations) for e in found] == expected
+    assert met == met_by_graphql_core
+    assert "skip-argument x" not in met and "stop-field size" not in met and "leave size" in met

@@ -18,7 +18,7 @@ from entitlements.errors import ForbiddenError
 from web.admission import LaneFull
 from web.document_cache import DocumentCache, count_selections, estimated_tokens
 from web.error_codes import retry_later
-from web.limits import MeasureCache, QueryLimitsExtension, measure_document
+from web.limits import MeasureCache, QueryLimitsExtension, measure_document, screen_for
 from web.masking import MASKED_MESSAGE, CodedErrors
 from web.request_id import _current as request_id_var
 from web.settings import QueryLimits
@@ -373,6 +373,26 @@ async def test_a_remembered_query_text_is_still_limited_by_each_requests_variabl
         }
     assert not (await schema.execute(query, variable_values={"n": 2})).errors
     assert documents.size() == 1
+
+
+async def test_the_screens_measure_serves_requests_whose_variables_it_does_not_read() -> None:
+    """The screen's measure (taken with no variables) spares the per-request walk, but a
+    page size or a list length given in a variable is still measured per request."""
+    documents = DocumentCache(4, screen=screen_for(LIMITS))
+    schema = strawberry.Schema(
+        Query,
+        extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents, MeasureCache(4))],
+    )
+    by_variable = "query($n: Int!) { items(first: $n) { edges { node { name } } } }"
+    refused = await schema.execute(by_variable, variable_values={"n": 1000})
+    assert [(e.extensions or {}).get("actual") for e in refused.errors or []] == [3000]
+    by_default = "query($b: Boolean!) { item @include(if: $b) { children { children { name } } } }"
+    refused = await schema.execute(by_default, variable_values={"b": True})
+    assert [(e.extensions or {}).get("actual") for e in refused.errors or []] == [421]
+    checked = documents.known(schema._schema, by_default)
+    assert checked is not None and checked.measured == measure_document(
+        schema._schema, parse(by_default), {"b": True}, LIMITS.default_page_size
+    )
 
 
 async def test_a_remembered_invalid_query_reports_its_errors_every_time() -> None:
