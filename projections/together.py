@@ -20,6 +20,8 @@ async def together(*steps: Awaitable[_T]) -> list[_T]:
     """The results of ``steps``, run concurrently, in order. The first to fail cancels the
     others, waits until they ended and raises its own error, as raised (not an
     ``ExceptionGroup``: a ``StoreError`` still reaches the retry that expects it)."""
+    if not steps:
+        return []  # a batch with nothing to write (every record refused) has no steps
     tasks = [asyncio.ensure_future(step) for step in steps]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

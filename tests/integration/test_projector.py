@@ -70,9 +70,19 @@ async def _project(settings: ProjectorSettings) -> None:
     """Run an in-process projector until it has committed everything produced so far."""
     stop = asyncio.Event()
     task = asyncio.create_task(run_projector(settings, stop))
+    caught_up = asyncio.create_task(
+        wait_caught_up(settings.kafka_bootstrap_servers, settings.group_id, settings.topics)
+    )
     try:
-        await wait_caught_up(settings.kafka_bootstrap_servers, settings.group_id, settings.topics)
+        # a projector that stops on an error fails the test at once instead of never
+        # catching up
+        await asyncio.wait([task, caught_up], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+            raise AssertionError("the projector stopped before it caught up")
+        caught_up.result()
     finally:
+        caught_up.cancel()
         stop.set()
         await asyncio.wait_for(task, timeout=120)
 
@@ -149,6 +159,25 @@ async def test_broken_records_are_dead_lettered_and_consumption_continues(
         assert letter.topic == topic_names["orders"]
         assert letter.offset >= 0 and letter.reason
     assert len({(d.partition, d.offset) for d in dead}) == 3
+
+
+async def test_batches_of_broken_records_alone_are_dead_lettered_and_committed(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A batch with nothing to write (every record refused) still finishes: its records are
+    dead-lettered and its offsets committed, and the next batch is projected."""
+    broken = [b"not json at all", b"[1, 2, 3]"]
+    await produce(
+        kafka_bootstrap,
+        [(topic_names["orders"], b"SO-100234", value) for value in broken]
+        + [_record(topic_names, "orders", example("order-created.json"))],
+    )
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await _project(settings.model_copy(update={"batch_max_records": 1}))
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    dead = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    assert sorted(r.value for r in dead) == sorted(broken)
 
 
 async def _two_batches_of_one(

@@ -37,3 +37,7 @@ def test_steps_that_all_succeed_give_their_results_in_order() -> None:
         return value
 
     assert asyncio.run(together(after(0.02, 1), after(0.0, 2), after(0.01, 3))) == [1, 2, 3]
+
+
+def test_no_steps_is_nothing_to_do() -> None:
+    assert asyncio.run(together()) == []
