@@ -443,10 +443,12 @@ async def open_loop(
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(due, calls(rng))))
-        _, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
+        done, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        # a request that failed in a way ``timed`` does not expect still counts as failed
+        result.failures += sum(1 for task in done if task.exception() is not None)
         result.unfinished = len(pending)
         result.elapsed = time.perf_counter() - started
         result.cpu = server.cpu_seconds() - cpu_before

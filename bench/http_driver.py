@@ -16,6 +16,7 @@ Only what the benchmarks send: ``GET`` with a query string and ``POST`` with a J
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -49,8 +50,14 @@ class Reply:
 class _Parsed:
     """What ``httptools`` reports of one reply while it is read."""
 
+    parser: Any = None
     body: list[bytes] = field(default_factory=list)
     complete: bool = False
+    #: Read when the headers are complete: llhttp no longer knows once the message is.
+    keep_alive: bool = False
+
+    def on_headers_complete(self) -> None:
+        self.keep_alive = bool(self.parser.should_keep_alive())
 
     def on_body(self, data: bytes) -> None:
         self.body.append(data)
@@ -59,26 +66,40 @@ class _Parsed:
         self.complete = True
 
 
+class _Closed(DriverError):
+    """The server closed the connection before a byte of the reply."""
+
+
 class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
 
+    @property
+    def open(self) -> bool:
+        return not (self.reader.at_eof() or self.writer.is_closing())
+
     async def exchange(self, request: bytes) -> tuple[Reply, bool]:
         """Send ``request`` and read its reply; the flag says whether the socket stays open."""
-        self.writer.write(request)
         parsed = _Parsed()
-        parser = httptools.HttpResponseParser(parsed)
-        while not parsed.complete:
-            data = await self.reader.read(READ_CHUNK)
-            if not data:
-                raise DriverError("the server closed the connection before answering")
-            try:
+        parser = parsed.parser = httptools.HttpResponseParser(parsed)
+        started = False
+        try:
+            self.writer.write(request)
+            while not parsed.complete:
+                data = await self.reader.read(READ_CHUNK)
+                if not data:
+                    if started:
+                        raise DriverError("the server closed the connection mid-reply")
+                    raise _Closed("the server closed the connection before answering")
+                started = True
                 parser.feed_data(data)
-            except httptools.HttpParserError as exc:
-                raise DriverError(f"not an HTTP/1.1 reply: {exc}") from exc
+        except httptools.HttpParserError as exc:
+            raise DriverError(f"not an HTTP/1.1 reply: {exc}") from exc
+        except OSError as exc:
+            raise DriverError(f"connection failed: {exc!r}") from exc
         reply = Reply(parser.get_status_code(), b"".join(parsed.body))
-        return reply, parser.should_keep_alive()
+        return reply, parsed.keep_alive
 
     def close(self) -> None:
         self.writer.close()
@@ -119,20 +140,36 @@ class HttpPool:
         gate = self._gates.setdefault(key, asyncio.Semaphore(self._size))
         async with gate:
             try:
-                return await asyncio.wait_for(self._send(key, request), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    return await self._send(key, request)
             except TimeoutError as exc:
                 raise DriverError(f"no answer within {self._timeout} s") from exc
 
     async def _send(self, key: tuple[str, int], request: bytes) -> Reply:
+        """``request`` on an idle connection, else a new one. A kept-alive connection the
+        server closed while idle (uvicorn closes them after 5 s) is replaced and the request
+        sent again on the new one: the benchmarks send only reads, so that is safe."""
         idle = self._idle[key]
-        connection = idle.pop() if idle else await self._connect(key)
+        while idle:
+            connection = idle.pop()
+            if connection.open:
+                try:
+                    return await self._exchange(key, connection, request)
+                except _Closed:
+                    break
+            connection.close()
+        return await self._exchange(key, await self._connect(key), request)
+
+    async def _exchange(
+        self, key: tuple[str, int], connection: _Connection, request: bytes
+    ) -> Reply:
         try:
             reply, keep = await connection.exchange(request)
         except BaseException:
             connection.close()
             raise
         if keep:
-            idle.append(connection)
+            self._idle[key].append(connection)
         else:
             connection.close()
         return reply
@@ -146,10 +183,13 @@ class HttpPool:
         return _Connection(reader, writer)
 
     async def aclose(self) -> None:
-        for connections in self._idle.values():
-            for connection in connections:
-                connection.close()
+        connections = [c for idle in self._idle.values() for c in idle]
         self._idle.clear()
+        for connection in connections:
+            connection.close()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                await connection.writer.wait_closed()
 
     async def __aenter__(self) -> HttpPool:
         return self
