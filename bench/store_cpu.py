@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-#: Process names (``comm``, or a word of the command line) -> the part of the store.
+#: Process names (the start of ``comm``) -> the part of the store.
 STORE_PROCESSES = {"postgres": "PostgreSQL", "ferretdb": "FerretDB"}
 
 
@@ -23,10 +23,13 @@ class StoreCpu(NamedTuple):
     """CPU seconds so far per part of the store (empty where ``/proc`` is absent)."""
 
     seconds: dict[str, float]
+    #: FerretDB processes seen: more than one means other stacks' work is counted too.
+    stacks: int = 0
 
     @classmethod
     def now(cls) -> StoreCpu:
         seconds = dict.fromkeys(STORE_PROCESSES.values(), 0.0)
+        stacks = 0
         ticks = os.sysconf("SC_CLK_TCK")
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -35,13 +38,15 @@ class StoreCpu(NamedTuple):
                 continue  # ended meanwhile
             name, fields = text.split("(", 1)[1].rsplit(")", 1)
             part = next((v for k, v in STORE_PROCESSES.items() if name.startswith(k)), None)
+            stacks += part == "FerretDB"
             if part is not None:
                 used = fields.split()[11:15]  # utime, stime, cutime, cstime
                 seconds[part] += sum(int(value) for value in used) / ticks
-        return cls(seconds if any(seconds.values()) else {})
+        return cls(seconds if any(seconds.values()) else {}, stacks)
 
     def since(self, earlier: StoreCpu) -> StoreCpu:
-        return StoreCpu({k: v - earlier.seconds.get(k, 0.0) for k, v in self.seconds.items()})
+        spent = {k: v - earlier.seconds.get(k, 0.0) for k, v in self.seconds.items()}
+        return StoreCpu(spent, max(self.stacks, earlier.stacks))
 
     def report(self, events: int) -> str:
         """One line: each part's CPU seconds and its microseconds per event."""
@@ -51,4 +56,5 @@ class StoreCpu(NamedTuple):
             f"{part} {sec:.1f}s = {sec / max(events, 1) * 1e6:.0f} us/event"
             for part, sec in self.seconds.items()
         )
-        return f"store CPU (every client's work on this machine's store): {parts}"
+        stacks = "" if self.stacks <= 1 else f"; {self.stacks} stacks running, all counted"
+        return f"store CPU (every client's work on this machine's store): {parts}{stacks}"

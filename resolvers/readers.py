@@ -602,6 +602,10 @@ class Readers:
         if needs is None:
             try:
                 needs = await is_ferretdb(self._db)
+            except OperationFailure as exc:
+                # a server that refuses ``buildInfo``: probes are right on any server
+                log.warning("buildInfo refused (%s); cold first pages use probes", exc)
+                needs = True
             except PyMongoError as exc:
                 raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
             self._window_hints.store_needs_probes = needs

@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from graph.schema import build_schema
 from projections.store import ProjectionStore
+from readmodel.server import is_ferretdb
+from resolvers import readers
 from resolvers.paging import INVOICE_SORTS, ORDER_SORTS, SHIPMENT_SORTS
 from resolvers.readers import PROCESS_WINDOW_HINTS, Readers
 from tests.helpers import caller
@@ -187,7 +190,9 @@ async def test_a_first_page_is_found_by_probes_on_ferretdb_and_read_plainly_on_m
     expected = (await _sorted_ids(mongo_db, "orders", "ORDERED_AT_DESC", BIG))[:7]
     PROCESS_WINDOW_HINTS.clear()
     assert await _walk(mongo_db, "orders", "ORDERED_AT_DESC", 7, False, pages=1) == expected
-    assert probes and PROCESS_WINDOW_HINTS.store_needs_probes is True
+    on_ferretdb = await is_ferretdb(mongo_db)
+    assert PROCESS_WINDOW_HINTS.store_needs_probes is on_ferretdb
+    assert bool(probes) is on_ferretdb
 
     PROCESS_WINDOW_HINTS.clear()
     probes.clear()
@@ -197,3 +202,26 @@ async def test_a_first_page_is_found_by_probes_on_ferretdb_and_read_plainly_on_m
     finally:
         PROCESS_WINDOW_HINTS.clear()
     assert probes == []
+
+
+async def test_a_server_that_refuses_build_info_still_serves_first_pages_by_probes(
+    mongo_db: AsyncDatabase[Doc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which server it is decides only how a first page is found: a server that refuses
+    ``buildInfo`` gets probes, which are right on any server, not an error per page."""
+    await _stored(mongo_db)
+
+    asked: list[Any] = []
+
+    async def refused(db: Any) -> bool:
+        asked.append(db)
+        raise OperationFailure("command buildInfo is not allowed", code=13)
+
+    monkeypatch.setattr(readers, "is_ferretdb", refused)
+    expected = (await _sorted_ids(mongo_db, "orders", "ORDERED_AT_DESC", BIG))[:7]
+    PROCESS_WINDOW_HINTS.clear()
+    try:
+        assert await _walk(mongo_db, "orders", "ORDERED_AT_DESC", 7, False, pages=1) == expected
+        assert PROCESS_WINDOW_HINTS.store_needs_probes is True and len(asked) == 1
+    finally:
+        PROCESS_WINDOW_HINTS.clear()
