@@ -653,6 +653,11 @@ def parse_args() -> argparse.Namespace:
         help="raw ASGI calls into both apps in this process (bench/in_process.py): process "
         "CPU per request, no servers",
     )
+    parser.add_argument(
+        "--queries",
+        default=",".join(QUERIES),
+        help="with --in-process, the queries to run, comma-separated (to profile one alone)",
+    )
     return parser.parse_args()
 
 
@@ -764,7 +769,7 @@ async def in_process(args: argparse.Namespace, database: str, customers: list[Sa
             await stack.enter_async_context(app.router.lifespan_context(app))
         await compare_in_process(
             apps,
-            ["tracking", "orders page", "invoices"],
+            [query for query in args.queries.split(",") if query in QUERIES],
             calls_for,
             lambda target, status, body: succeeded(cast(Target, target), status, body),
             concurrency=args.concurrency,
