@@ -30,8 +30,12 @@ What one run does, on one machine and one store:
    a core (the machine's other work). With 100 requests a line's p99 is its slowest request;
 3. runs ``searchShipments`` for a tracking number fragment and an order reference as that
    customer, and the fragment as support staff across every customer, and prints p50 and
-   p99. Documents are loaded as the projector writes them, the search side collection
-   (``readmodel/search_keys.py``) included.
+   p99;
+4. looks up one of that customer's shipments by tracking number, an order by its reference
+   and an invoice by its number (``--parts lookups``), p50 and p99.
+
+Documents are loaded as the projector writes them, the search side collection
+(``readmodel/search_keys.py``) included.
 
 Targets (issue 11): a page of 20 in each sort order p99 < 50 ms; support search over 100,000
 shipments p99 < 100 ms. The database is dropped at the end.
@@ -393,6 +397,21 @@ async def _searches(api: ApiPath, who: Any, args: argparse.Namespace) -> None:
         )
 
 
+async def _lookups(api: ApiPath, who: Any, args: argparse.Namespace) -> None:
+    """Lookups by a business key of the large customer: each must go through its key's
+    index, not scan the customer's list (a tracking number read through the customer's sort
+    index took 230-360 ms here before session 10)."""
+    n = args.documents // 2
+    print(f"lookups of {BIG}'s documents by their business keys:")
+    for label, lookup in (
+        ("tracking number", f'shipmentByTrackingNumber(trackingNumber: "1Z{BIG}{n:09d}")'),
+        ("order reference", f'orderByReference(customerReference: "PO-{n}")'),
+        ("invoice number", f'invoiceByNumber(invoiceNumber: "INV-{BIG}-{n}")'),
+    ):
+        times = await _timed(api, who, f"{{ found: {lookup} {{ id }} }}", args.requests)
+        print(_line(label, times, 50))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=100_000)
@@ -401,8 +420,8 @@ async def main() -> None:
     parser.add_argument("--database", help="keep this database, and reuse it if loaded")
     parser.add_argument(
         "--parts",
-        default="pages,search",
-        help="what to measure, comma-separated: pages, search (default: both)",
+        default="pages,search,lookups",
+        help="what to measure, comma-separated: pages, search, lookups (default: all)",
     )
     args = parser.parse_args()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
@@ -429,6 +448,8 @@ async def main() -> None:
             await _pages(api, who, args.requests)
         if "search" in parts:
             await _searches(api, who, args)
+        if "lookups" in parts:
+            await _lookups(api, who, args)
     finally:
         if not args.database:
             await client.drop_database(db.name)

@@ -212,8 +212,8 @@ class ProjectionStore:
                 name = base if base == documents.AUDIT_LOG else self.collection_name(base, suffix)
                 for index_name, keys in specs:
                     options = (
-                        documents.DOCUMENTDB_SORT_INDEX_OPTIONS
-                        if documentdb and documents.is_sort_index(keys)
+                        documents.DOCUMENTDB_COMPOUND_INDEX_OPTIONS
+                        if documentdb and documents.is_compound_index(keys)
                         else {}
                     )
                     await self._create_index(name, index_name, keys, options)

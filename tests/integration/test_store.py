@@ -16,6 +16,7 @@ from projections.effects import SummaryPush
 from projections.store import ProjectionStore
 from readmodel import documents
 from readmodel.documents import WRITES
+from readmodel.server import is_ferretdb
 
 
 def _push(target: str, source: str, rev: int) -> SummaryPush:
@@ -78,6 +79,21 @@ async def test_loading_many_ids_returns_every_document(
     loaded = await store.load(documents.ORDERS, [*ids, "SO-missing", ids[0]])
 
     assert sorted(loaded) == ids
+
+
+async def test_every_compound_index_is_ordered_on_ferretdb(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """On DocumentDB a compound index without ``enableOrderedIndex`` intersects the
+    customer's entries with the other key's: a page's range or a reference's equality then
+    costs the customer's whole list. MongoDB refuses the option and needs none."""
+    await ProjectionStore(mongo_db).ensure_indexes("")
+    on_ferretdb = await is_ferretdb(mongo_db)
+    for collection, specs in documents.INDEXES.items():
+        found = await mongo_db[collection].index_information()
+        for name, keys in specs:
+            ordered = found[name].get("enableOrderedIndex") in (1, True)
+            assert ordered is (on_ferretdb and len(keys) > 1), (collection, name, found[name])
 
 
 def _utc(value: datetime) -> datetime:
