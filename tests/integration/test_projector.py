@@ -66,6 +66,12 @@ def _settings(bootstrap: str, db: AsyncDatabase[Any], topics: dict[str, str]) ->
     )
 
 
+async def _stopped(task: asyncio.Task[Any], stop: asyncio.Event) -> None:
+    """Stop an in-process projector and wait until it has ended."""
+    stop.set()
+    await asyncio.wait_for(task, timeout=120)
+
+
 async def _project(settings: ProjectorSettings) -> None:
     """Run an in-process projector until it has committed everything produced so far."""
     stop = asyncio.Event()
@@ -83,8 +89,7 @@ async def _project(settings: ProjectorSettings) -> None:
         caught_up.result()
     finally:
         caught_up.cancel()
-        stop.set()
-        await asyncio.wait_for(task, timeout=120)
+        await _stopped(task, stop)
 
 
 async def test_contract_examples_become_linked_documents(
@@ -249,8 +254,7 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
         assert published == [0, 1]
     finally:
         release.set()
-        stop.set()
-        await asyncio.wait_for(task, timeout=120)
+        await _stopped(task, stop)
 
 
 async def test_a_batchs_notices_go_out_while_the_previous_batch_still_writes_its_search_documents(
@@ -296,8 +300,7 @@ async def test_a_batchs_notices_go_out_while_the_previous_batch_still_writes_its
         await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
     finally:
         release.set()
-        stop.set()
-        await asyncio.wait_for(task, timeout=120)
+        await _stopped(task, stop)
 
 
 async def test_a_batch_takes_every_record_in_the_log_when_it_starts(
