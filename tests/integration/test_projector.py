@@ -55,17 +55,6 @@ def _record(topics: dict[str, str], kind: str, event: dict[str, Any]) -> tuple[s
     return topics[kind], event["subject"].encode(), json.dumps(event).encode()
 
 
-def _settings(bootstrap: str, db: AsyncDatabase[Any], topics: dict[str, str]) -> ProjectorSettings:
-    return ProjectorSettings(
-        kafka_bootstrap_servers=bootstrap,
-        mongodb_uri=os.environ.get("MONGODB_URI") or "mongodb://127.0.0.1:27017/",
-        mongodb_database=db.name,
-        group_id=f"test-{uuid.uuid4().hex[:8]}",
-        topics=topic_names_from(topics),
-        batch_wait_ms=50,
-    )
-
-
 async def _stopped(task: asyncio.Task[Any], stop: asyncio.Event) -> None:
     """Stop an in-process projector and wait until it has ended."""
     stop.set()
@@ -90,6 +79,17 @@ async def _project(settings: ProjectorSettings) -> None:
     finally:
         caught_up.cancel()
         await _stopped(task, stop)
+
+
+def _settings(bootstrap: str, db: AsyncDatabase[Any], topics: dict[str, str]) -> ProjectorSettings:
+    return ProjectorSettings(
+        kafka_bootstrap_servers=bootstrap,
+        mongodb_uri=os.environ.get("MONGODB_URI") or "mongodb://127.0.0.1:27017/",
+        mongodb_database=db.name,
+        group_id=f"test-{uuid.uuid4().hex[:8]}",
+        topics=topic_names_from(topics),
+        batch_wait_ms=50,
+    )
 
 
 async def test_contract_examples_become_linked_documents(
