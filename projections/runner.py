@@ -36,7 +36,7 @@ from projections.projector import BatchOutcome, BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
-from projections.together import together
+from projections.together import stop_all, together
 from readmodel.kafka_admin import ensure_own_topics
 from readmodel.topics import TopicNames
 
@@ -318,10 +318,7 @@ async def settle(*batches: FinishingBatch | None) -> None:
     already finished is retrieved too: one that failed because the batch before it failed
     holds the same error, which surfaces once (from ``consume``), not again as an
     unretrieved exception at shutdown."""
-    finishing = [batch.committed for batch in batches if batch is not None]
-    for task in finishing:
-        task.cancel()  # no effect on a task already done
-    await asyncio.gather(*finishing, return_exceptions=True)
+    await stop_all([batch.committed for batch in batches if batch is not None])
 
 
 async def fetch_batch(
@@ -373,14 +370,10 @@ async def _log_ends(consumer: AIOKafkaConsumer, within: float) -> dict[TopicPart
     ``within`` seconds (a partition without a leader while a broker restarts: aiokafka would
     retry for its request timeout and then fail the process). The batch is then what was
     already taken, and every other partition keeps flowing."""
-    try:
-        async with asyncio.timeout(max(within, 0.001)):
-            ends: dict[TopicPartition, int] = await consumer.end_offsets(
-                list(consumer.assignment())
-            )
-            return ends
-    except (TimeoutError, KafkaError):
-        return {}
+    ends: dict[TopicPartition, int] = await _known_within(
+        within, consumer.end_offsets(list(consumer.assignment())), {}
+    )
+    return ends
 
 
 async def _behind(
@@ -389,15 +382,24 @@ async def _behind(
     """Whether a partition still held has records below ``ends`` not yet taken. Not when
     that cannot be known within ``within`` seconds: a partition assigned by a rebalance has
     no position until its committed offset is read, and one revoked meanwhile has none."""
+
+    async def any_behind() -> bool:
+        held = consumer.assignment()
+        for tp, end in ends.items():
+            if tp in held and await consumer.position(tp) < end:
+                return True
+        return False
+
+    return await _known_within(within, any_behind(), False)
+
+
+async def _known_within(within: float, answer: Awaitable[_T], otherwise: _T) -> _T:
+    """``answer``, or ``otherwise`` when the broker cannot give it within ``within`` seconds."""
     try:
         async with asyncio.timeout(max(within, 0.001)):
-            held = consumer.assignment()
-            for tp, end in ends.items():
-                if tp in held and await consumer.position(tp) < end:
-                    return True
+            return await answer
     except (TimeoutError, KafkaError):
-        pass
-    return False
+        return otherwise
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ so nothing of it should go on behind its failure.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 _T = TypeVar("_T")
 
@@ -26,11 +26,17 @@ async def together(*steps: Awaitable[_T]) -> list[_T]:
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
-        for task in tasks:
-            task.cancel()  # no effect on a task already done
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_all(tasks)
     for task in tasks:
         failure = task.exception() if task in done and not task.cancelled() else None
         if failure is not None:
             raise failure
     return [task.result() for task in tasks]
+
+
+async def stop_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait until each has ended, its outcome retrieved (cancelling a
+    task already done has no effect)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
