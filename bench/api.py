@@ -73,7 +73,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.http_driver import DriverError, HttpPool, Reply
-from bench.results import Result, closed_loop_clients
+from bench.results import Result, closed_loop_clients, percentile
 from entitlements.caller import Caller
 from entitlements.mint import mint_token
 from entitlements.policy import load_policy
@@ -134,11 +134,6 @@ query Invoices($first: Int!) {
     pageInfo { hasNextPage endCursor }
   }
 }"""
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def free_port() -> int:

@@ -62,6 +62,7 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from strawberry.types.graphql import OperationType
 
+from bench.results import percentile
 from config.garbage import tune_garbage_collection
 from entitlements.policy import Policy
 from graph.context import GraphContext, generation_pointer
@@ -159,11 +160,6 @@ def without_width(cursor: str) -> str:
     body.pop("w", None)
     raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _documents(customer: str, count: int) -> dict[str, list[dict[str, Any]]]:

@@ -53,6 +53,7 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.api import cpu_seconds
+from bench.results import percentile
 from bench.store_cpu import StoreCpu
 from projections import runner
 from projections.metrics import ProjectorMetrics
@@ -67,11 +68,6 @@ from simulator.world import generate
 from tests.integration.projector_harness import wait_caught_up
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def create_topics(bootstrap: str, topics: TopicNames) -> None:

@@ -9,6 +9,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` by rank (NaN for none): one definition for every
+    benchmark's p50 and p99."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
 @dataclass
 class Result:
     """Requests answered (their latencies), failed or abandoned, over ``elapsed`` seconds of

@@ -45,6 +45,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from bench.results import percentile
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
 from tests.helpers import SECRET, shipment_change, token_for
@@ -53,11 +54,6 @@ from tests.integration.api_harness import ApiProcess
 REPO = Path(__file__).resolve().parents[1]
 FEED = "subscription { milestoneFeed { cursor shipmentId projectedAt milestone { rawCode } } }"
 WARMUP_CODE = "WARMUP"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def rss_bytes(pid: int) -> int:
