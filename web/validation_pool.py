@@ -334,6 +334,7 @@ class ValidationPool:
         self._starting = 0
         self._waiting: deque[_Job] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     def worker_pids(self) -> list[int]:
         """The running workers' process ids (for tests and operators)."""
@@ -411,6 +412,9 @@ class ValidationPool:
                 self._finish(job, ValidationUnavailable("no validation worker could start"))
             return
         worker = started.result()
+        if self._closed:
+            worker.pipe.close()  # it reads the end of its pipe and exits
+            return
         assert self._loop is not None
         os.set_blocking(worker.pipe.fileno(), False)  # as uvloop makes it: on any loop
         self._loop.add_reader(worker.pipe.fileno(), self._readable, worker)
@@ -530,5 +534,7 @@ class ValidationPool:
 
     def close(self) -> None:
         """Stop the workers (each finishes the document it is checking, then reads the end
-        of its pipe); a document still waiting gets ``ValidationUnavailable``."""
+        of its pipe, as does one still starting); a document still waiting gets
+        ``ValidationUnavailable``."""
+        self._closed = True
         self._forget_workers()

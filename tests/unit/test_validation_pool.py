@@ -212,6 +212,34 @@ async def test_a_worker_killed_while_checking_fails_only_the_document_it_held(
     assert pool.lane.in_use == 0
 
 
+async def test_a_worker_that_starts_after_the_pool_closed_is_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An app that stops while its first worker is starting leaves no worker behind (it
+    would otherwise wait for documents until the API process exits)."""
+    pool = ValidationPool(Lane(total=1, per_client=1))
+    started: list[int] = []
+    start = pool._start_process
+
+    def recorded() -> Any:
+        worker = start()
+        started.append(worker.process.pid)
+        return worker
+
+    monkeypatch.setattr(pool, "_start_process", recorded)
+    checking = asyncio.create_task(pool.check("alice", invalid_document("c"), specified_rules))
+    await asyncio.sleep(0)  # waiting for its worker
+    pool.close()
+    with pytest.raises(ValidationUnavailable, match="stopped"):
+        await checking
+    for _ in range(200):
+        if started and process_gone(started[0]):
+            break
+        await asyncio.sleep(0.05)
+    assert started and process_gone(started[0])
+    assert pool.lane.in_use == 0
+
+
 KILLED_OWNER = """
 import asyncio, json, multiprocessing.forkserver, os, signal, sys
 from graphql import specified_rules
