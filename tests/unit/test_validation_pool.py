@@ -223,6 +223,7 @@ async def test_a_worker_that_starts_after_the_pool_closed_is_stopped(
 
     def recorded() -> Any:
         worker = start()
+        assert worker.process.pid is not None
         started.append(worker.process.pid)
         return worker
 
