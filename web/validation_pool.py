@@ -89,27 +89,11 @@ ErrorData = tuple[str, list[int], dict[str, Any] | None]
 #: ("valid", the document pickled by ``_dump_document``, the screen's measure).
 Verdict = tuple[Any, ...]
 
-_worker: tuple[GraphQLSchema, DocumentCache] | None = None
-
-
 #: The most read from a worker's pipe at once (a verdict larger comes in several reads).
 READ_BYTES: Final = 1 << 20
 
 #: How often a worker checks that the API process it works for is still there.
 OWNER_CHECK_SECONDS: Final = 1.0
-
-
-def _start_worker(
-    owner: int,
-    schema_factory: Callable[[], GraphQLSchema],
-    max_tokens: int | None,
-    screen: Screen | None,
-    max_errors: int | None,
-) -> None:
-    global _worker
-    checker = DocumentCache(0, max_tokens=max_tokens, screen=screen, max_errors=max_errors)
-    _worker = (schema_factory(), checker)
-    threading.Thread(target=_exit_without, args=(owner,), name="owner", daemon=True).start()
 
 
 def _exit_without(owner: int) -> None:
@@ -142,11 +126,14 @@ def process_gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def _check_in_worker(query: str, rules: tuple[type[ASTValidationRule], ...]) -> Verdict:
+def _check_in_worker(
+    schema: GraphQLSchema,
+    checker: DocumentCache,
+    query: str,
+    rules: tuple[type[ASTValidationRule], ...],
+) -> Verdict:
     """The whole check of a new text, as the event loop would make it
     (``DocumentCache.check_now``), reduced to a verdict."""
-    assert _worker is not None, "the worker's initializer builds the schema"
-    schema, checker = _worker
     try:
         checked = checker.check_now(schema, query, rules)
     except TooManyTokens:
@@ -262,14 +249,16 @@ def _serve(
 ) -> None:
     """A worker's life: one ``(query, rules)`` at a time from its pipe, one verdict back on
     it, until the API process closes its end (or is gone: ``_exit_without``)."""
-    _start_worker(owner, schema_factory, max_tokens, screen, max_errors)
+    checker = DocumentCache(0, max_tokens=max_tokens, screen=screen, max_errors=max_errors)
+    schema = schema_factory()
+    threading.Thread(target=_exit_without, args=(owner,), name="owner", daemon=True).start()
     while True:
         try:
             query, rules = pickle.loads(requests.recv_bytes())
         except EOFError:
             return
         try:
-            verdict = _check_in_worker(query, rules)
+            verdict = _check_in_worker(schema, checker, query, rules)
         except Exception as exc:  # a fault of ours: reported, the worker goes on
             verdict = ("failed", f"{type(exc).__name__}: {exc}")
         requests.send_bytes(pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL))
