@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError, print_ast
@@ -32,6 +32,7 @@ from graph.inputs import (
     OrderFilterInput,
     ShipmentFilterInput,
     TimeRangeInput,
+    to_filter,
 )
 from graph.node import Node
 from graph.viewer import Viewer
@@ -48,6 +49,9 @@ from resolvers.paging import (
     SortSpec,
 )
 from resolvers.readers import Readers, UniqueKind
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 _FIRST = strawberry.argument(
     description=f"How many items to return, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."
@@ -188,13 +192,6 @@ def _by_key_field(
 
 
 _F = TypeVar("_F", OrderFilter, ShipmentFilter, InvoiceFilter)
-_Filter_co = TypeVar("_Filter_co", covariant=True)
-
-
-class _Conditions(Protocol[_Filter_co]):
-    """A filter input (``graph.inputs``): what a client sends, turned into a reader's filter."""
-
-    def to_filter(self) -> _Filter_co: ...
 
 
 @dataclass(frozen=True)
@@ -203,8 +200,8 @@ class _Listing(Generic[_E, _F]):
     ``_list_field`` is the rest, the same for each."""
 
     entity: type[_E]
-    conditions: type[_Conditions[_F]]
-    unfiltered: Callable[[], _F]
+    conditions: type[DataclassInstance]
+    filter_type: type[_F]
     default_sort: Enum
     sorts: Mapping[str, SortSpec]
     read: Callable[[Readers, _F, PageRequest], Awaitable[Page]]
@@ -243,7 +240,7 @@ def _list_field(listing: _Listing[_E, _F], description: str) -> Any:
     async def resolve(
         self: Query,
         info: Info,
-        filter: _Conditions[_F] | None = None,
+        filter: DataclassInstance | None = None,
         sort: Enum = listing.default_sort,
         first: First = None,
         after: After = None,
@@ -251,7 +248,7 @@ def _list_field(listing: _Listing[_E, _F], description: str) -> Any:
         before: Before = None,
     ) -> Connection[_E] | None:
         page = PageRequest(listing.sorts[sort.name], first, after, last, before)
-        filters = filter.to_filter() if filter is not None else listing.unfiltered()
+        filters = to_filter(filter, listing.filter_type)
         return Connection.of(await listing.read(readers_of(info), filters, page), listing.entity.of)
 
     resolve.__annotations__ |= {
