@@ -5,6 +5,11 @@ leaves its siblings' data in place instead of nulling the whole response.
 
 Not-found and not-yours read the same: a lookup of an id, reference or number the caller may
 not see returns null, so one customer cannot probe another's identifiers.
+
+The fields that are the same for orders, shipments and invoices are built by one function
+each (``_by_id_field``, ``_by_key_field``, ``_list_field``), which declares their arguments
+once; what differs per entity (types, descriptions) is given as values, and
+``graph/schema.graphql`` shows the result as clients see it.
 """
 
 from __future__ import annotations
