@@ -178,8 +178,9 @@ def _restored(dumped: bytes) -> DocumentNode:
     """A worker's document, unpickled with the garbage collector paused. Its ~1,000 new
     objects (the worst fragments document) would set off the collector's passes over the
     API process's whole heap (the schema, the libraries), which cost more than the restore
-    itself: 1.5 against 0.6 ms per document (one process, ``bench/abuse.py --pool-cpu`` for
-    the API's side). None of them is garbage; the next allocation runs what was put off."""
+    itself: 1.5 against 0.6 ms per document (ad hoc, in one process; the asking process's CPU
+    per fragments check in ``bench/abuse.py --pool-cpu``: 1.5-3.0 against main's 2.2-4.7 ms).
+    None of them is garbage; the next allocation runs what was put off."""
     collecting = gc.isenabled()
     gc.disable()
     try:
