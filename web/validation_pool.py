@@ -262,7 +262,10 @@ def _serve(
             verdict = _check_in_worker(schema, checker, query, rules)
         except Exception as exc:  # a fault of ours: reported, the worker goes on
             verdict = ("failed", f"{type(exc).__name__}: {exc}")
-        requests.send_bytes(pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            requests.send_bytes(pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL))
+        except BrokenPipeError:  # the pool closed while this document was being checked
+            return
 
 
 @dataclass(eq=False)

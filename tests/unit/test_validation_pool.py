@@ -241,6 +241,27 @@ async def test_a_worker_that_starts_after_the_pool_closed_is_stopped(
     assert pool.lane.in_use == 0
 
 
+async def test_a_worker_checking_when_the_pool_closes_ends_cleanly() -> None:
+    """Stopping the app while a worker checks a document: the worker finishes, finds nobody
+    to answer, and exits with 0 (not a broken pipe's traceback in the API's log)."""
+    pool = ValidationPool(Lane(total=1, per_client=1))
+    await pool.check("warm", invalid_document("w"), specified_rules)
+    worker = next(iter(pool._idle))
+    assert worker.process.pid is not None
+    os.kill(worker.process.pid, signal.SIGSTOP)
+    checking = asyncio.create_task(pool.check("alice", invalid_document("c"), specified_rules))
+    await asyncio.sleep(0.1)  # handed to the stopped worker
+    pool.close()
+    with pytest.raises(ValidationUnavailable):
+        await checking
+    os.kill(worker.process.pid, signal.SIGCONT)
+    for _ in range(200):
+        if worker.process.exitcode is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert worker.process.exitcode == 0
+
+
 KILLED_OWNER = """
 import asyncio, json, multiprocessing.forkserver, os, signal, sys
 from graphql import specified_rules
