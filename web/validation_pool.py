@@ -68,6 +68,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     Source,
+    SourceLocation,
 )
 from graphql.language import Location
 
@@ -80,8 +81,8 @@ logger = logging.getLogger("web.validation_pool")
 #: Modules the fork server imports once, so that each worker forked from it starts warm.
 PRELOAD: Final = ["graph.schema", "strawberry.schema.schema", "web.limits"]
 
-#: (message, positions, extensions) of one error.
-ErrorData = tuple[str, list[int], dict[str, Any] | None]
+#: (message, positions, locations as (line, column), extensions) of one error.
+ErrorData = tuple[str, list[int], list[tuple[int, int]], dict[str, Any] | None]
 
 #: What a worker answers for one text (plain data: it crosses a pipe):
 #: ("tokens",) past ``MAX_QUERY_TOKENS``; ("syntax", description, position);
@@ -148,7 +149,15 @@ def _check_in_worker(
         for d in checked.document.definitions
         if isinstance(d, OperationDefinitionNode)
     ]
-    errors = [(e.message, list(e.positions or ()), e.extensions or None) for e in checked.errors]
+    errors: list[ErrorData] = [
+        (
+            e.message,
+            list(e.positions or ()),
+            [(location.line, location.column) for location in e.locations or ()],
+            e.extensions or None,
+        )
+        for e in checked.errors
+    ]
     return ("refused", operations, errors)
 
 
@@ -191,6 +200,22 @@ def _restored(dumped: bytes) -> DocumentNode:
     return document
 
 
+def _refusal(
+    source: Source,
+    message: str,
+    positions: list[int],
+    locations: list[tuple[int, int]],
+    extensions: dict[str, Any] | None,
+) -> GraphQLError:
+    """One of a refused document's errors, with the locations the worker found: given the
+    positions, graphql-core would scan the text for line breaks again for each error (0.4 ms
+    of the event loop per refused 20 KB text, with ``CheckedDocument.fresh_errors``)."""
+    error = GraphQLError(message, extensions=extensions)
+    error.source, error.positions = source, positions or None
+    error.locations = [SourceLocation(line, column) for line, column in locations] or None
+    return error
+
+
 def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedDocument:
     """The parent's ``CheckedDocument`` for a worker's verdict on ``query``; raises what
     ``DocumentCache.check_now`` raises, so both places of checking read alike."""
@@ -213,10 +238,7 @@ def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedD
         )
         for operation, name in verdict[1]
     )
-    errors = tuple(
-        GraphQLError(message, source=source, positions=positions or None, extensions=extensions)
-        for message, positions, extensions in verdict[2]
-    )
+    errors = tuple(_refusal(source, *error) for error in verdict[2])
     return CheckedDocument(DocumentNode(definitions=operations), errors, screened=True)
 
 
