@@ -367,6 +367,8 @@ class ValidationPool:
         The place in the lane is given back when a worker is done with the document, not
         when the request stops waiting (a client that disconnects does not free the worker
         sooner); a document still waiting for a worker is dropped with its request."""
+        if self._closed:  # the app is stopping: no worker would start
+            raise ValidationUnavailable("the validation pool stopped")
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._forget_workers()  # workers watched by a loop that has ended
@@ -544,7 +546,9 @@ class ValidationPool:
     def start(self) -> None:
         """Start the fork server (once per interpreter) in a background thread, so that the
         first large new document waits for a fork, not for the schema's modules to import.
-        Workers themselves start with the first document that needs one."""
+        Workers themselves start with the first document that needs one (again after
+        ``close``: an app may be started anew)."""
+        self._closed = False
         threading.Thread(target=_start_fork_server, name="fork-server-start", daemon=True).start()
 
     def close(self) -> None:

@@ -262,6 +262,17 @@ async def test_a_worker_checking_when_the_pool_closes_ends_cleanly() -> None:
     assert worker.process.exitcode == 0
 
 
+async def test_a_document_sent_after_the_pool_closed_is_refused_at_once() -> None:
+    """A request still arriving while the app stops gets a clear error, never a wait for a
+    worker that the closed pool would stop as soon as it started."""
+    pool = ValidationPool(Lane(total=1, per_client=1))
+    pool.close()
+    async with asyncio.timeout(5):
+        with pytest.raises(ValidationUnavailable, match="stopped"):
+            await pool.check("alice", invalid_document("late"), specified_rules)
+    assert pool.lane.in_use == 0
+
+
 KILLED_OWNER = """
 import asyncio, json, multiprocessing.forkserver, os, signal, sys
 from graphql import specified_rules
