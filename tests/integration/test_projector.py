@@ -420,6 +420,37 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
     assert after == before, differences(after, before)
 
 
+async def test_a_rebuild_asked_to_stop_after_switching_readers_still_drains_what_they_lack(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records that arrive while a rebuild switches readers may reach only the generation
+    readers leave (the live projector applied them before it saw the switch); the drain
+    after the switch is what puts them into the new one. Asked to stop (SIGTERM) during that
+    drain, the rebuild stopped and reported success: readers lost those events for good."""
+    every = simulated_records(topic_names, 900)
+    await produce(kafka_bootstrap, every[:600])
+    stop = asyncio.Event()
+    switch = ProjectionStore.set_active_suffix
+
+    async def switch_then_stop(store: ProjectionStore, suffix: str) -> None:
+        await switch(store, suffix)
+        await produce(kafka_bootstrap, every[600:])  # arrived around the switch
+        stop.set()  # the operator's SIGTERM
+
+    monkeypatch.setattr(ProjectionStore, "set_active_suffix", switch_then_stop)
+    suffix = await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names), stop)
+    monkeypatch.undo()
+
+    await _project(_settings(kafka_bootstrap, second_db, topic_names))  # every record
+    expected = await snapshot(second_db)
+    actual = await snapshot(mongo_db, suffix)
+    assert actual == expected, differences(actual, expected)
+
+
 #: The store methods that write a batch's documents.
 DocumentWrite = Literal["write_entity", "write_all_if_unchanged", "insert_new"]
 
