@@ -156,12 +156,25 @@ async def track_partitions(consumer: AIOKafkaConsumer, metrics: ProjectorMetrics
     committed offset) and lags against the ends the consumer last fetched."""
     assigned = consumer.assignment()
     new = metrics.holding(assigned)
-    known = {
-        (topic, partition): await consumer.position(TopicPartition(topic, partition))
-        for topic, partition in new
-    }
-    metrics.offsets(known, {(tp.topic, tp.partition): consumer.highwater(tp) for tp in assigned})
+    known: dict[tuple[str, int], int] = {}
+    for topic, partition in new:
+        try:
+            known[(topic, partition)] = await consumer.position(TopicPartition(topic, partition))
+        except IllegalStateError:
+            # revoked by a rebalance while its committed offset was read: no longer held
+            # (the next round forgets it), and no reason to end the process
+            continue
+    metrics.offsets(known, last_fetched_ends(consumer, assigned))
     metrics.loop_came_round()
+
+
+def last_fetched_ends(
+    consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]
+) -> dict[tuple[str, int], int | None]:
+    """The log ends the consumer last fetched of those of ``partitions`` it still holds
+    (aiokafka asserts on one a rebalance revoked meanwhile)."""
+    held = consumer.assignment()
+    return {(tp.topic, tp.partition): consumer.highwater(tp) for tp in partitions if tp in held}
 
 
 async def run_projector(
@@ -580,5 +593,5 @@ async def commit_owned(
     else:
         metrics.offsets(
             {(tp.topic, tp.partition): offset for tp, offset in owned.items()},
-            {(tp.topic, tp.partition): consumer.highwater(tp) for tp in owned},
+            last_fetched_ends(consumer, owned),
         )

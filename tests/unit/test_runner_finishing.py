@@ -16,6 +16,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 
 from projections import runner
+from projections.metrics import ProjectorMetrics
 
 
 class Store:
@@ -151,6 +152,52 @@ def test_a_partition_without_a_leader_does_not_hold_back_the_batch() -> None:
     batch, revoked = asyncio.run(fetch())
     assert [r.offset for r in batch[TopicPartition("orders", 0)]] == [4]
     assert revoked is False
+
+
+class RevokingConsumer:
+    """A consumer given two partitions by a rebalance; another rebalance revokes the second
+    while the first's committed offset is read (``position`` waits for it), so the second
+    has no position any more."""
+
+    def __init__(self) -> None:
+        self.held = {TopicPartition("orders", 0), TopicPartition("orders", 1)}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.held)
+
+    async def position(self, tp: TopicPartition) -> int:
+        if tp not in self.held:
+            raise IllegalStateError(f"Partition {tp} is not assigned")
+        self.held.discard(TopicPartition("orders", 1))
+        return 7
+
+    def highwater(self, tp: TopicPartition) -> int:
+        assert tp in self.held, "Partition is not assigned"  # as aiokafka does
+        return 9
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.held.discard(TopicPartition("orders", 0))  # committed, then revoked
+
+
+def test_a_partition_revoked_while_its_offset_is_read_does_not_stop_the_projector() -> None:
+    """``track_partitions`` runs before every batch; a rebalance in the middle of it used
+    to raise out of ``consume`` and end the process."""
+    metrics = ProjectorMetrics()
+    consumer: Any = RevokingConsumer()
+
+    asyncio.run(runner.track_partitions(consumer, metrics))
+    asyncio.run(runner.track_partitions(consumer, metrics))  # the next batch's round
+
+    assert metrics.assigned_count == 1
+    labels = {"topic": "orders", "partition": "0"}
+    assert metrics.registry.get_sample_value("portal_projector_committed_offset", labels) == 7
+
+
+def test_a_partition_revoked_while_its_offset_is_committed_does_not_stop_the_projector() -> None:
+    consumer: Any = RevokingConsumer()
+    consumer.held = {TopicPartition("orders", 0)}
+
+    asyncio.run(runner.commit_owned(consumer, {TopicPartition("orders", 0): 8}, ProjectorMetrics()))
 
 
 def test_a_batch_whose_notices_were_refused_stops_writing_its_search_documents(
