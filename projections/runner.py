@@ -301,6 +301,7 @@ async def consume(
             batches = await fetch_batch(consumer, settings)
             records = flatten(batches)
             if not records:
+                _surface_failure(previous)
                 continue
             fetching.lap("fetch")
             started = time.perf_counter()
@@ -322,6 +323,14 @@ async def consume(
             await previous.committed
     finally:
         await settle(older, previous)
+
+
+def _surface_failure(batch: FinishingBatch | None) -> None:
+    """Raise what ``batch`` failed with, if it has: with no new records there is no next
+    batch to surface it, and the projector would go on polling with the batch uncommitted
+    and nothing said (until a record arrived)."""
+    if batch is not None and batch.committed.done() and not batch.committed.cancelled():
+        batch.committed.result()
 
 
 async def settle(*batches: FinishingBatch | None) -> None:

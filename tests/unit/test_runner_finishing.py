@@ -9,7 +9,7 @@ import gc
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
-from unittest.mock import MagicMock
+from unittest.mock import AsyncMock, MagicMock
 
 import pytest
 from aiokafka import TopicPartition
@@ -238,3 +238,61 @@ def test_a_batch_whose_search_writes_failed_stops_publishing_and_so_does_the_nex
     unretrieved = _finish_two(_finishing(Store(), broker), outcomes, check)
     assert broker.sent == [] and committed == []
     assert not unretrieved, unretrieved
+
+
+class QuietAfterOneBatch:
+    """A consumer holding one partition that brings one batch (one record) and then
+    nothing more: the last batch of a burst."""
+
+    def __init__(self) -> None:
+        self.tp = TopicPartition("orders", 0)
+        self.batches = [{self.tp: [SimpleNamespace(offset=0)]}]
+        self.polls = 0
+        self.commits: list[Any] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return {self.tp}
+
+    async def position(self, tp: TopicPartition) -> int:
+        return 1
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return 1
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> Any:
+        return {self.tp: 1}
+
+    async def getmany(self, **_: int) -> Any:
+        self.polls += 1
+        await asyncio.sleep(0.001)
+        return self.batches.pop() if self.batches else {}
+
+    async def commit(self, offsets: Any) -> None:
+        self.commits.append(offsets)
+
+
+def test_a_last_batch_that_failed_to_publish_stops_the_projector_without_waiting_for_more() -> None:
+    """The failure of a batch's finish surfaced only when the next batch was read: after the
+    last batch of a burst the projector went on polling, the batch uncommitted and nothing
+    said, until another record arrived."""
+    consumer = QuietAfterOneBatch()
+    empty = runner.BatchOutcome()
+    empty.notices = [Notice(b"refused")]  # type: ignore[list-item]
+    processor = MagicMock(apply=AsyncMock(return_value=empty), complete=AsyncMock())
+    settings: Any = SimpleNamespace(
+        batch_wait_ms=1, batch_max_records=10, topics=SimpleNamespace(dead_letter="d", changes="c")
+    )
+
+    async def consume() -> None:
+        await runner.consume(
+            processor,
+            Broker(),
+            consumer,
+            settings,
+            asyncio.Event(),
+            ProjectorMetrics(),  # type: ignore[arg-type]
+        )
+
+    with pytest.raises(RuntimeError, match="broker refused"):
+        asyncio.run(asyncio.wait_for(consume(), timeout=10))
+    assert consumer.commits == []
