@@ -17,6 +17,7 @@ from aiokafka.errors import IllegalStateError
 
 from projections import runner
 from projections.metrics import ProjectorMetrics
+from projections.projector import BatchOutcome
 
 
 class Store:
@@ -276,7 +277,7 @@ def test_a_last_batch_that_failed_to_publish_stops_the_projector_without_waiting
     last batch of a burst the projector went on polling, the batch uncommitted and nothing
     said, until another record arrived."""
     consumer = QuietAfterOneBatch()
-    empty = runner.BatchOutcome()
+    empty = BatchOutcome()
     empty.notices = [Notice(b"refused")]  # type: ignore[list-item]
     processor = MagicMock(apply=AsyncMock(return_value=empty), complete=AsyncMock())
     settings: Any = SimpleNamespace(
@@ -290,7 +291,7 @@ def test_a_last_batch_that_failed_to_publish_stops_the_projector_without_waiting
             consumer,
             settings,
             asyncio.Event(),
-            ProjectorMetrics(),  # type: ignore[arg-type]
+            ProjectorMetrics(),
         )
 
     with pytest.raises(RuntimeError, match="broker refused"):
