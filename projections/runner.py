@@ -37,7 +37,7 @@ from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
 from projections.together import stop_all, together
-from readmodel.kafka_admin import ensure_own_topics
+from readmodel.kafka_admin import DEAD_LETTER_MAX_BYTES, ensure_own_topics
 from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -235,6 +235,7 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKaf
         # per 16 KiB (the default), each a round trip the batch's commit waits for; under
         # the broker's default 1 MiB message limit.
         max_batch_size=NOTICE_BATCH_BYTES,
+        max_request_size=DEAD_LETTER_MAX_BYTES,
     )
     consumer = AIOKafkaConsumer(
         *settings.topics.inbound().values(),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -183,6 +184,30 @@ async def test_batches_of_broken_records_alone_are_dead_lettered_and_committed(
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
     dead = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
     assert sorted(r.value for r in dead) == sorted(broken)
+
+
+async def test_the_largest_record_a_topic_accepts_is_dead_lettered_whole(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A record refused for its size (far beyond any event of the contract) still fits the
+    dead-letter topic with the headers that say where it came from: otherwise its batch
+    could never finish, and the projector would stop at it for good."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=2 << 20)
+    await producer.start()
+    try:
+        # the broker's default limit (1 MiB + 12 bytes per record batch), less the batch's
+        # and the record's own framing
+        huge = b"x" * (1_048_588 - 61 - 30)
+        await producer.send_and_wait(topic_names["orders"], huge, key=b"SO-100234")
+    finally:
+        await producer.stop()
+    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+
+    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    dead = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    assert [r.value for r in dead] == [huge]
 
 
 async def _two_batches_of_one(
