@@ -1,7 +1,7 @@
 """The ceiling for ``bench/api.py``: the portal's three benchmark reads with nothing around them.
 
 A minimal Starlette app that sends the same MongoDB queries the readers send for the three
-benchmarked portal screens (same filters, sort and limit) with PyMongo's
+benchmarked portal screens (same filters, sort, limit, index hint and projection) with PyMongo's
 ``AsyncMongoClient`` and returns the documents as JSON. No GraphQL, no token verification,
 no entitlement checks, no redaction, no read-pointer lookup: whatever the API costs beyond
 this is the price of those.
@@ -65,8 +65,12 @@ async def shipment(request: Request) -> Response:
         "customerId": request.query_params["customer"],
         "known": True,
     }
+    # The same query, projection and index hint the readers send (``Readers.shipment_by_tracking``).
     doc = await _database(request).shipments.find_one(
-        query, sort=[("plannedPickupAt", -1), ("_id", -1)]
+        query,
+        documents.WITHOUT_BOOKKEEPING[documents.SHIPMENTS],
+        sort=[("plannedPickupAt", -1), ("_id", -1)],
+        hint=documents.TRACKING_NUMBER_INDEX,
     )
     return json_response({"shipment": _public(doc) if doc else None})
 
@@ -74,9 +78,10 @@ async def shipment(request: Request) -> Response:
 async def _page(request: Request, collection: str, sort_field: str) -> Response:
     first = _first(request)
     query = {"customerId": request.query_params["customer"], "known": True}
-    # The same query, limit and index hint the readers send for one customer's page.
+    # The same query, projection, limit and index hint the readers send for one customer's page.
     cursor = _database(request)[collection].find(
         query,
+        documents.WITHOUT_BOOKKEEPING[collection],
         sort=[(sort_field, -1), ("_id", -1)],
         limit=first + 1,
         hint=documents.sort_index(collection, sort_field),

@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import strawberry
 
+from graph.plain_readers import at_hand_in_request
+
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-#: Where ``stored`` keeps, in a field's metadata, the stored key and its conversion.
+#: Where ``stored`` marks a field's metadata with its stored key (``stored_type`` checks it).
 _STORED = "graph.stored"
 
 
@@ -60,11 +62,17 @@ def items(value: Any) -> list[Mapping[str, Any]]:
 
 
 def stored(key: str, convert: Callable[[Any], Any], description: str) -> Any:
-    """A field of a ``StoredValue`` type: ``convert`` applied to the stored mapping's ``key``.
+    """A field of a ``StoredValue`` type: ``convert`` applied to the stored mapping's ``key``
+    when the field is asked for, not when the value is built (``StoredValue``).
 
     Typed ``Any`` as ``strawberry.field`` is: the class annotation gives the field's type.
     """
-    return strawberry.field(description=description, metadata={_STORED: (key, convert)})
+
+    def read(self: StoredValue) -> Any:
+        return convert(self.found.get(key))
+
+    at_hand_in_request(lambda value, context: convert(value.found.get(key)))(read)
+    return strawberry.field(resolver=read, description=description, metadata={_STORED: key})
 
 
 def each(read: Callable[[Mapping[str, Any]], T]) -> Callable[[Any], list[T]]:
@@ -73,11 +81,20 @@ def each(read: Callable[[Mapping[str, Any]], T]) -> Callable[[Any], list[T]]:
 
 
 class StoredValue:
-    """A value type whose fields are all ``stored``: declared once, read by ``of``/``read``."""
+    """A value type whose fields are all ``stored``, declared with ``stored_type``.
 
-    def __init__(self, **fields: Any) -> None:
-        """Replaced by Strawberry's dataclass constructor; here for the type checker."""
-        raise NotImplementedError
+    A value holds the stored mapping it was read from and converts a field when it is asked
+    for: a query asks for a few of a value's fields (a tracking page asks four of a
+    milestone's nine, one of its location's five), and converting all of them for every
+    milestone was the largest part of ``graph/``'s CPU per lookup (README "Benchmarks").
+    Each field's reader is registered for the leaf path (``graph.plain_readers``), which
+    calls it without graphql-core's per-field work; graphql-core calls the same function
+    as the field's resolver otherwise. In Python a field reads as an attribute (a property
+    with the same conversion), and two values are equal when every field is.
+    """
+
+    #: The stored mapping the fields are converted from (``read``).
+    found: Mapping[str, Any]
 
     @classmethod
     def of(cls, value: Any) -> Self | None:
@@ -87,27 +104,51 @@ class StoredValue:
 
     @classmethod
     def read(cls, found: Mapping[str, Any]) -> Self:
-        get = found.get
-        return cls(**{name: convert(get(key)) for name, key, convert in _readers(cls)})
+        value = cls.__new__(cls)
+        value.found = found
+        return value
+
+    def answers(self) -> dict[str, Any]:
+        """Every field's converted value, by its Python name."""
+        return {name: read(self) for name, read in _READERS[type(self)]}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredValue) or type(other) is not type(self):
+            return NotImplemented
+        return self.answers() == other.answers()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in self.answers().items())
+        return f"{type(self).__name__}({fields})"
 
 
-_Readers = tuple[tuple[str, str, Callable[[Any], Any]], ...]
-_READERS: dict[type, _Readers] = {}
+_READERS: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+_V = TypeVar("_V", bound=type[StoredValue])
 
 
-def _readers(cls: type) -> _Readers:
-    """(field, stored key, conversion) of each field of ``cls``; found once per type."""
-    found = _READERS.get(cls)
-    if found is None:
-        declared = dataclasses.fields(cls)
-        for field in declared:
+def stored_type(description: str) -> Callable[[_V], _V]:
+    """``@strawberry.type(description=...)`` for a ``StoredValue`` type: every field must be
+    declared with ``stored``; each becomes, in Python, a property converting on read."""
+
+    def declare(cls: _V) -> _V:
+        typed: _V = strawberry.type(description=description)(cls)
+        readers = []
+        for field in dataclasses.fields(cast(Any, typed)):
             if _STORED not in field.metadata:
                 raise TypeError(f"{cls.__name__}.{field.name} is not declared with stored()")
-        found = _READERS[cls] = tuple((field.name, *field.metadata[_STORED]) for field in declared)
-    return found
+            read = getattr(typed, field.name)
+            readers.append((field.name, read))
+            setattr(typed, field.name, property(read))
+        _READERS[typed] = tuple(readers)
+        typed.__eq__ = StoredValue.__eq__  # type: ignore[method-assign]
+        typed.__repr__ = StoredValue.__repr__  # type: ignore[method-assign]
+        typed.__hash__ = None  # type: ignore[assignment]
+        return typed
+
+    return declare
 
 
-@strawberry.type(description="A postal address.")
+@stored_type("A postal address.")
 class Address(StoredValue):
     line1: str | None = stored("line1", text, "First address line.")
     line2: str | None = stored("line2", text, "Second address line, if any.")
@@ -117,7 +158,7 @@ class Address(StoredValue):
     country_code: str | None = stored("countryCode", text, "ISO 3166-1 alpha-2 country code.")
 
 
-@strawberry.type(description="One end of an order: a warehouse or a consignee.")
+@stored_type("One end of an order: a warehouse or a consignee.")
 class Party(StoredValue):
     warehouse_id: str | None = stored(
         "warehouseId", text, "The 3PL warehouse, when this party is one of its warehouses."
@@ -140,17 +181,15 @@ class Money:
         return cls(amount=amount, currency=text(currency))
 
 
-@strawberry.type(description="Why and when something was cancelled.")
+@stored_type("Why and when something was cancelled.")
 class Cancellation(StoredValue):
     reason: str | None = stored("reason", text, "The reason given by the source system.")
     cancelled_at: datetime | None = stored("cancelledAt", utc, "When it was cancelled.")
 
 
-@strawberry.type(
-    description=(
-        "Provenance: the upstream event that last changed this record. Quote it when "
-        "asking support about a value."
-    )
+@stored_type(
+    "Provenance: the upstream event that last changed this record. Quote it when "
+    "asking support about a value."
 )
 class EventProvenance(StoredValue):
     source: str | None = stored(

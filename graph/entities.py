@@ -43,8 +43,8 @@ from graph.enums import (
     enum_or_none,
 )
 from graph.global_ids import encode, number_for
-from graph.leaf_fields import NOT_AT_HAND, at_hand, at_hand_in_request
 from graph.node import Node
+from graph.plain_readers import NOT_AT_HAND, at_hand, at_hand_in_request
 from graph.values import (
     Carrier,
     Fulfillment,

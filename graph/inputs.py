@@ -1,9 +1,11 @@
-"""Filter arguments of the list fields, converted to the readers' filters."""
+"""Filter arguments of the list fields, converted to the readers' filters (``to_filter``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
 
@@ -16,6 +18,9 @@ from graph.enums import (
     names_of,
 )
 from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, TimeRange
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @strawberry.input(
@@ -36,13 +41,43 @@ class TimeRangeInput:
         return TimeRange(start=self.start, end=self.end)
 
 
-def _optional(description: str) -> Any:
-    """A condition of a filter: optional, and not applied when omitted (null)."""
-    return strawberry.field(default=None, description=description)
+#: Where ``_optional`` keeps, in a field's metadata, the name of the readers' filter field.
+_FILTER_FIELD = "graph.filter_field"
+_F = TypeVar("_F", OrderFilter, ShipmentFilter, InvoiceFilter)
 
 
-def _range(value: TimeRangeInput | None) -> TimeRange | None:
-    return value.to_range() if value is not None else None
+def _optional(description: str, *, filter_field: str | None = None) -> Any:
+    """A condition of a filter: optional, and not applied when omitted (null). It goes to the
+    readers' filter field of the same name, or to ``filter_field``."""
+    metadata = {} if filter_field is None else {_FILTER_FIELD: filter_field}
+    return strawberry.field(default=None, description=description, metadata=metadata)
+
+
+def _condition(value: Any) -> Any:
+    """A condition as the readers' filters take it: an enum by its stored name (a list of
+    them as a set, ``names_of``), a time window as a ``TimeRange``; None (omitted) stays None."""
+    if isinstance(value, TimeRangeInput):
+        return value.to_range()
+    if isinstance(value, Enum):
+        return value.name
+    if isinstance(value, list):
+        return names_of(value)
+    return value
+
+
+def to_filter(conditions: DataclassInstance | None, filter_type: type[_F]) -> _F:
+    """A filter input (``conditions``; None: not given) as the readers' ``filter_type``,
+    condition by condition (``_optional`` names where each goes)."""
+    if conditions is None:
+        return filter_type()
+    return filter_type(
+        **{
+            field.metadata.get(_FILTER_FIELD, field.name): _condition(
+                getattr(conditions, field.name)
+            )
+            for field in dataclasses.fields(conditions)
+        }
+    )
 
 
 @strawberry.input(description="Narrows the orders list; all given conditions must hold.")
@@ -51,46 +86,28 @@ class OrderFilterInput:
     fulfillment_stages: list[FulfillmentStage] | None = _optional(
         "Only orders whose furthest warehouse stage is one of these."
     )
-    ordered_at: TimeRangeInput | None = _optional("Only orders placed in this window.")
+    ordered_at: TimeRangeInput | None = _optional(
+        "Only orders placed in this window.", filter_field="ordered"
+    )
     warehouse_id: str | None = _optional("Only orders shipped from this warehouse.")
     customer_id: str | None = _optional("Only this customer account (one of yours).")
     order_type: OrderType | None = _optional("Only orders of this type.")
-
-    def to_filter(self) -> OrderFilter:
-        return OrderFilter(
-            statuses=names_of(self.statuses),
-            fulfillment_stages=names_of(self.fulfillment_stages),
-            ordered=_range(self.ordered_at),
-            warehouse_id=self.warehouse_id,
-            customer_id=self.customer_id,
-            order_type=self.order_type.name if self.order_type is not None else None,
-        )
 
 
 @strawberry.input(description="Narrows a shipments list; all given conditions must hold.")
 class ShipmentFilterInput:
     statuses: list[ShipmentStatus] | None = _optional("Only shipments in one of these statuses.")
     planned_pickup_at: TimeRangeInput | None = _optional(
-        "Only shipments planned for pick-up in this window."
+        "Only shipments planned for pick-up in this window.", filter_field="planned_pickup"
     )
     carrier_scac: str | None = _optional("Only shipments moved by this carrier (SCAC).")
     destination_city: str | None = _optional(
         "Only shipments to this city (case-insensitive, whole name)."
     )
     destination_country_code: str | None = _optional(
-        "Only shipments to this country (ISO 3166-1 alpha-2)."
+        "Only shipments to this country (ISO 3166-1 alpha-2).", filter_field="destination_country"
     )
     customer_id: str | None = _optional("Only this customer account (one of yours).")
-
-    def to_filter(self) -> ShipmentFilter:
-        return ShipmentFilter(
-            statuses=names_of(self.statuses),
-            planned_pickup=_range(self.planned_pickup_at),
-            carrier_scac=self.carrier_scac,
-            destination_city=self.destination_city,
-            destination_country=self.destination_country_code,
-            customer_id=self.customer_id,
-        )
 
 
 @strawberry.input(description="Narrows the invoices list; all given conditions must hold.")
@@ -98,12 +115,7 @@ class InvoiceFilterInput:
     statuses: list[InvoiceStatus] | None = _optional(
         "Only invoices in one of these states (OVERDUE: open and past due today)."
     )
-    issued_at: TimeRangeInput | None = _optional("Only invoices issued in this window.")
+    issued_at: TimeRangeInput | None = _optional(
+        "Only invoices issued in this window.", filter_field="issued"
+    )
     customer_id: str | None = _optional("Only this customer account (one of yours).")
-
-    def to_filter(self) -> InvoiceFilter:
-        return InvoiceFilter(
-            statuses=names_of(self.statuses),
-            issued=_range(self.issued_at),
-            customer_id=self.customer_id,
-        )

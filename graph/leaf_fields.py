@@ -13,12 +13,13 @@ for every one of them: it was about a quarter of the API's CPU per page (README
 
 A field is *plain* when its value can be read from its parent object (and the request's
 context) without arguments: a Strawberry field without a resolver (an attribute), or a
-resolver registered here with ``at_hand`` (``at_hand_in_request``: the reader also takes the
-request's context) together with a function that reads the same value synchronously, or
-says it cannot (``NOT_AT_HAND``: the document must be loaded first). ``install`` marks the
-schema's plain fields whose type is a scalar or an enum, an object type, or a list of an
-object type (nullable or not at each level). ``LeafExecutionContext.execute_fields`` runs
-the selection in its order, as graphql-core does, and answers a plain field itself:
+resolver registered with ``graph.plain_readers.at_hand`` (``at_hand_in_request``: the
+reader also takes the request's context) together with a function that reads the same
+value synchronously, or says it cannot (``NOT_AT_HAND``: the document must be loaded
+first). ``install`` marks the schema's plain fields whose type is a scalar or an enum, an
+object type, or a list of an object type (nullable or not at each level).
+``LeafExecutionContext.execute_fields`` runs the selection in its order, as graphql-core
+does, and answers a plain field itself:
 
 * a leaf: the value read and coerced as ``complete_leaf_value`` does;
 * an object, or a list of objects: the value read and each object's own selection executed
@@ -43,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from graphql import (
     FieldNode,
@@ -72,40 +73,16 @@ from strawberry.types.cast import get_strawberry_type_cast
 from strawberry.types.field import StrawberryField
 
 from caching.bounded_lru import BoundedLRU
+from graph.plain_readers import NOT_AT_HAND, READERS, Read
 from graph.subscriptions import SubscriptionExecutionContext
 
-F = TypeVar("F", bound=Callable[..., Any])
-#: What a plain field's reader is given: the parent object and the request's context.
-Read = Callable[[Any, Any], Any]
-
-#: What a reader returns when the value is not at hand (the resolver must run, and await).
-NOT_AT_HAND: Final = object()
 #: Where ``install`` keeps an object type's plain fields: ``type.extensions[_KEY][field]``.
 _KEY: Final = "portal.plain_fields"
-#: Resolver functions whose value can be read without calling them, and how.
-_READERS: dict[Callable[..., Any], Read] = {}
 #: Subfields collected for one field node of a document and one object type, across requests
 #: (``LeafExecutionContext.collect_subfields``), by ``(id(type), id(node))``; each entry
 #: keeps its node and type, so neither id can be reused while it is here.
 _SUBFIELDS: BoundedLRU[tuple[int, int], tuple[FieldNode, GraphQLObjectType, CollectedFields]]
 _SUBFIELDS = BoundedLRU(4096)
-
-
-def at_hand(read: Callable[[Any], Any]) -> Callable[[F], F]:
-    """Declare that the decorated resolver's value is ``read(parent)`` whenever that is not
-    ``NOT_AT_HAND``: the resolver may then be skipped (it must compute the same value)."""
-    return at_hand_in_request(lambda source, context: read(source))
-
-
-def at_hand_in_request(read: Read) -> Callable[[F], F]:
-    """``at_hand`` for a resolver that needs the request: its value is
-    ``read(parent, context)`` (``info.context``) whenever that is not ``NOT_AT_HAND``."""
-
-    def register(resolver: F) -> F:
-        _READERS[resolver] = read
-        return resolver
-
-    return register
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +177,7 @@ def _reader(field: StrawberryField) -> Read | None:
             return None
         get = attrgetter(field.python_name)
         return lambda source, context: get(source)
-    return _READERS.get(resolver.wrapped_func)  # type: ignore[arg-type]
+    return READERS.get(resolver.wrapped_func)  # type: ignore[arg-type]
 
 
 class LeafExecutionContext(SubscriptionExecutionContext):

@@ -5,18 +5,25 @@ leaves its siblings' data in place instead of nulling the whole response.
 
 Not-found and not-yours read the same: a lookup of an id, reference or number the caller may
 not see returns null, so one customer cannot probe another's identifiers.
+
+The fields that are the same for orders, shipments and invoices are built by one function
+each (``_by_id_field``, ``_by_key_field``, ``_list_field``), which declares their arguments
+once; what differs per entity (types, descriptions) is given as values, and
+``graph/schema.graphql`` shows the result as clients see it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError, print_ast
+from strawberry.types.arguments import StrawberryArgumentAnnotation
 
 from graph.common import field_resolver
 from graph.connections import Connection
@@ -30,6 +37,7 @@ from graph.inputs import (
     OrderFilterInput,
     ShipmentFilterInput,
     TimeRangeInput,
+    to_filter,
 )
 from graph.node import Node
 from graph.viewer import Viewer
@@ -41,8 +49,14 @@ from resolvers.paging import (
     MAX_PAGE_SIZE,
     ORDER_SORTS,
     SHIPMENT_SORTS,
+    Page,
     PageRequest,
+    SortSpec,
 )
+from resolvers.readers import Readers, UniqueKind
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 _FIRST = strawberry.argument(
     description=f"How many items to return, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."
@@ -141,11 +155,114 @@ async def _nodes(info: Info, ids: list[str]) -> list[Node | None]:
 _E = TypeVar("_E", Order, Shipment, Invoice)
 
 
-async def _by_id(info: Info, entity: type[_E], id: strawberry.ID) -> _E | None:
+def _by_id_field(entity: type[_E], description: str) -> Any:
     """``order(id:)``, ``shipment(id:)``, ``invoice(id:)``: the entity a global id or a plain
-    number names, through the request's DataLoader; None when absent or not the caller's."""
-    (found,) = await entity.resolve_ids(info, [number_for(entity.KIND, str(id))])
-    return found
+    number names, through the request's DataLoader; None when absent or not the caller's.
+
+    The ``id`` argument's description names the entity, so it is given to Strawberry through
+    the resolver's annotations (as ``_list_field`` does). Typed ``Any`` as ``strawberry.field`` is.
+    """
+    noun = entity.__name__.lower()
+
+    async def resolve(self: Query, info: Info, id: strawberry.ID) -> _E | None:
+        (found,) = await entity.resolve_ids(info, [number_for(entity.KIND, str(id))])
+        return found
+
+    resolve.__annotations__ |= {
+        "id": Annotated[strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format(noun))],
+        "return": f"{entity.__name__} | None",
+    }
+    return strawberry.field(resolver=resolve, description=description)
+
+
+def _by_key_field(
+    kind: UniqueKind, entity: type[_E], key: StrawberryArgumentAnnotation, description: str
+) -> Any:
+    """``orderByReference``, ``invoiceByNumber``: the entity whose business key (unique per
+    customer, ``Readers.unique``) is the ``key`` argument; None when none of the caller's has it.
+
+    The key argument (``customerReference``, ``invoiceNumber``) is named by ``key``'s
+    ``name``; it and the return type are given to Strawberry through the resolver's
+    annotations (as ``_list_field`` does). Typed ``Any`` as ``strawberry.field`` is.
+    """
+
+    async def resolve(
+        self: Query, info: Info, key: str, customer_id: CustomerId = None
+    ) -> _E | None:
+        doc = await readers_of(info).unique(kind, key, customer_id)
+        return entity.of(doc) if doc else None
+
+    resolve.__annotations__ |= {"key": Annotated[str, key], "return": f"{entity.__name__} | None"}
+    return strawberry.field(resolver=resolve, description=description)
+
+
+_F = TypeVar("_F", OrderFilter, ShipmentFilter, InvoiceFilter)
+
+
+@dataclass(frozen=True)
+class _Listing(Generic[_E, _F]):
+    """What tells one root list field (``orders``, ``shipments``, ``invoices``) from another;
+    ``_list_field`` is the rest, the same for each."""
+
+    entity: type[_E]
+    conditions: type[DataclassInstance]
+    filter_type: type[_F]
+    default_sort: Enum
+    sorts: Mapping[str, SortSpec]
+    read: Callable[[Readers, _F, PageRequest], Awaitable[Page]]
+
+
+_ORDERS = _Listing(
+    Order, OrderFilterInput, OrderFilter, OrderSort.ORDERED_AT_DESC, ORDER_SORTS, Readers.orders
+)
+_SHIPMENTS = _Listing(
+    Shipment,
+    ShipmentFilterInput,
+    ShipmentFilter,
+    ShipmentSort.PLANNED_PICKUP_AT_DESC,
+    SHIPMENT_SORTS,
+    Readers.shipments,
+)
+_INVOICES = _Listing(
+    Invoice,
+    InvoiceFilterInput,
+    InvoiceFilter,
+    InvoiceSort.ISSUED_AT_DESC,
+    INVOICE_SORTS,
+    Readers.invoices,
+)
+
+
+def _list_field(listing: _Listing[_E, _F], description: str) -> Any:
+    """A root list field: ``filter``, ``sort`` and the Relay paging arguments, answered with one
+    page of the caller's entities (a ``Connection``).
+
+    The arguments are declared once, here; the types that differ per list (the filter input,
+    the sort enum, the node) are given to Strawberry through the resolver's annotations, as
+    ``graph.entities`` does for its relations. Typed ``Any`` as ``strawberry.field`` is.
+    """
+
+    async def resolve(
+        self: Query,
+        info: Info,
+        filter: DataclassInstance | None = None,
+        sort: Enum = listing.default_sort,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[_E] | None:
+        page = PageRequest(listing.sorts[sort.name], first, after, last, before)
+        filters = to_filter(filter, listing.filter_type)
+        return Connection.of(await listing.read(readers_of(info), filters, page), listing.entity.of)
+
+    resolve.__annotations__ |= {
+        "filter": Annotated[listing.conditions | None, _CONDITIONS],
+        "sort": Annotated[type(listing.default_sort), _SORT],
+        # named, like the relations' types, and resolved in this module when the schema is built
+        "return": f"Connection[{listing.entity.__name__}] | None",
+    }
+    return strawberry.field(resolver=resolve, description=description)
 
 
 @strawberry.type(
@@ -162,52 +279,22 @@ async def _by_id(info: Info, entity: type[_E], id: strawberry.ID) -> _E | None:
 class Query:
     # --- orders --------------------------------------------------------------------------
 
-    @field_resolver("One order by id; null if it does not exist or is not yours.")
-    async def order(
-        self,
-        info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format("order"))],
-    ) -> Order | None:
-        return await _by_id(info, Order, id)
+    order = _by_id_field(Order, "One order by id; null if it does not exist or is not yours.")
 
-    @field_resolver("One order by your reference (PO number); null if none of yours has it.")
-    async def order_by_reference(
-        self,
-        info: Info,
-        customer_reference: Annotated[
-            str, strawberry.argument(description="Your reference for the order.")
-        ],
-        customer_id: CustomerId = None,
-    ) -> Order | None:
-        doc = await readers_of(info).unique("orders", customer_reference, customer_id)
-        return Order.of(doc) if doc else None
+    order_by_reference = _by_key_field(
+        "orders",
+        Order,
+        strawberry.argument(name="customerReference", description="Your reference for the order."),
+        "One order by your reference (PO number); null if none of yours has it.",
+    )
 
-    @field_resolver("Your orders, filtered and sorted, a page at a time.")
-    async def orders(
-        self,
-        info: Info,
-        filter: Annotated[OrderFilterInput | None, _CONDITIONS] = None,
-        sort: Annotated[OrderSort, _SORT] = OrderSort.ORDERED_AT_DESC,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Order] | None:
-        page = PageRequest(ORDER_SORTS[sort.name], first, after, last, before)
-        filters = filter.to_filter() if filter is not None else OrderFilter()
-        return Connection.of(await readers_of(info).orders(filters, page), Order.of)
+    orders = _list_field(_ORDERS, "Your orders, filtered and sorted, a page at a time.")
 
     # --- shipments -----------------------------------------------------------------------
 
-    @field_resolver("One shipment by id; null if it does not exist or is not yours.")
-    async def shipment(
-        self,
-        info: Info,
-        id: Annotated[
-            strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format("shipment"))
-        ],
-    ) -> Shipment | None:
-        return await _by_id(info, Shipment, id)
+    shipment = _by_id_field(
+        Shipment, "One shipment by id; null if it does not exist or is not yours."
+    )
 
     @field_resolver(
         "One shipment by the carrier's tracking number (exact); the newest if a carrier "
@@ -224,20 +311,7 @@ class Query:
         doc = await readers_of(info).shipment_by_tracking(tracking_number, customer_id)
         return Shipment.of(doc) if doc else None
 
-    @field_resolver("Your shipments, filtered and sorted, a page at a time.")
-    async def shipments(
-        self,
-        info: Info,
-        filter: Annotated[ShipmentFilterInput | None, _CONDITIONS] = None,
-        sort: Annotated[ShipmentSort, _SORT] = ShipmentSort.PLANNED_PICKUP_AT_DESC,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Shipment] | None:
-        page = PageRequest(SHIPMENT_SORTS[sort.name], first, after, last, before)
-        filters = filter.to_filter() if filter is not None else ShipmentFilter()
-        return Connection.of(await readers_of(info).shipments(filters, page), Shipment.of)
+    shipments = _list_field(_SHIPMENTS, "Your shipments, filtered and sorted, a page at a time.")
 
     @field_resolver(
         "Find shipments by part of a tracking number, shipment or order id, your order "
@@ -290,48 +364,26 @@ class Query:
 
     # --- invoices ------------------------------------------------------------------------
 
-    @field_resolver(
-        "One invoice by id; null if it does not exist or is not yours. FORBIDDEN unless "
-        "your roles include reading invoices."
+    invoice = _by_id_field(
+        Invoice,
+        (
+            "One invoice by id; null if it does not exist or is not yours. FORBIDDEN unless "
+            "your roles include reading invoices."
+        ),
     )
-    async def invoice(
-        self,
-        info: Info,
-        id: Annotated[
-            strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format("invoice"))
-        ],
-    ) -> Invoice | None:
-        return await _by_id(info, Invoice, id)
 
-    @field_resolver("One invoice by its number; null if none of yours has it. FORBIDDEN as above.")
-    async def invoice_by_number(
-        self,
-        info: Info,
-        invoice_number: Annotated[
-            str, strawberry.argument(description="The number printed on the invoice.")
-        ],
-        customer_id: CustomerId = None,
-    ) -> Invoice | None:
-        doc = await readers_of(info).unique("invoices", invoice_number, customer_id)
-        return Invoice.of(doc) if doc else None
+    invoice_by_number = _by_key_field(
+        "invoices",
+        Invoice,
+        strawberry.argument(name="invoiceNumber", description="The number printed on the invoice."),
+        "One invoice by its number; null if none of yours has it. FORBIDDEN as above.",
+    )
 
-    @field_resolver(
+    invoices = _list_field(
+        _INVOICES,
         "Your invoices, filtered and sorted, a page at a time. FORBIDDEN unless your roles "
-        "include reading invoices."
+        "include reading invoices.",
     )
-    async def invoices(
-        self,
-        info: Info,
-        filter: Annotated[InvoiceFilterInput | None, _CONDITIONS] = None,
-        sort: Annotated[InvoiceSort, _SORT] = InvoiceSort.ISSUED_AT_DESC,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Invoice] | None:
-        page = PageRequest(INVOICE_SORTS[sort.name], first, after, last, before)
-        filters = filter.to_filter() if filter is not None else InvoiceFilter()
-        return Connection.of(await readers_of(info).invoices(filters, page), Invoice.of)
 
     # --- any entity by global id (Relay) ---------------------------------------------------
 

@@ -8,7 +8,17 @@ from typing import Any
 
 import strawberry
 
-from graph.common import Money, StoredValue, each, items, mapping, stored, text, utc
+from graph.common import (
+    Money,
+    StoredValue,
+    each,
+    items,
+    mapping,
+    stored,
+    stored_type,
+    text,
+    utc,
+)
 from graph.enums import ChargeType, FulfillmentStage, ShipmentStatus, enum_or_none
 
 
@@ -31,13 +41,13 @@ def _fulfillment_stage(value: Any) -> FulfillmentStage | None:
 # --- shipments ---------------------------------------------------------------------------
 
 
-@strawberry.type(description="A carrier.")
+@stored_type("A carrier.")
 class Carrier(StoredValue):
     scac: str | None = stored("scac", text, "Standard Carrier Alpha Code.")
     name: str | None = stored("name", text, "Carrier name.")
 
 
-@strawberry.type(description="Where a milestone happened.")
+@stored_type("Where a milestone happened.")
 class Location(StoredValue):
     city: str | None = stored("city", text, "City.")
     region: str | None = stored("region", text, "State, province or region, if any.")
@@ -46,11 +56,9 @@ class Location(StoredValue):
     lon: float | None = stored("lon", _number, "Longitude in degrees, if reported.")
 
 
-@strawberry.type(
-    description=(
-        "One event on a shipment's timeline, as reported by a carrier or TMS. The source's "
-        "own code is always kept; `status` is null when the code is not (yet) mapped."
-    )
+@stored_type(
+    "One event on a shipment's timeline, as reported by a carrier or TMS. The source's "
+    "own code is always kept; `status` is null when the code is not (yet) mapped."
 )
 class Milestone(StoredValue):
     """Read from a stored milestone (``documents.Milestone``), or from a change notice's copy
@@ -76,7 +84,7 @@ class Milestone(StoredValue):
     signed_by: str | None = stored("signedBy", text, "Who signed, for deliveries.")
 
 
-@strawberry.type(description="Proof of delivery captured by the carrier.")
+@stored_type("Proof of delivery captured by the carrier.")
 class ProofOfDelivery(StoredValue):
     signed_by: str | None = stored("signedBy", text, "Who signed for the delivery.")
     captured_at: datetime | None = stored("capturedAt", utc, "When the proof was captured.")
@@ -121,7 +129,7 @@ class OrderLine:
         return out
 
 
-@strawberry.type(description="A fulfillment stage the warehouse reached.")
+@stored_type("A fulfillment stage the warehouse reached.")
 class FulfillmentStep(StoredValue):
     stage: FulfillmentStage | None = stored("stage", _fulfillment_stage, "The stage reached.")
     occurred_at: datetime | None = stored("occurredAt", utc, "When it was reached.")
@@ -131,13 +139,13 @@ class FulfillmentStep(StoredValue):
     )
 
 
-@strawberry.type(description="A pallet, carton or other handling unit packed for an order.")
+@stored_type("A pallet, carton or other handling unit packed for an order.")
 class HandlingUnit(StoredValue):
     sscc: str | None = stored("sscc", text, "Serial Shipping Container Code.")
     weight_kg: float | None = stored("weightKg", _number, "Gross weight in kilograms.")
 
 
-@strawberry.type(description="The warehouse's progress on an order.")
+@stored_type("The warehouse's progress on an order.")
 class Fulfillment(StoredValue):
     stage: FulfillmentStage | None = stored(
         "stage",

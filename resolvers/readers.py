@@ -44,7 +44,13 @@ from entitlements.errors import AuthenticationError, EntitlementError
 from entitlements.policy import Policy, Scope
 from readmodel import links as stored_links
 from readmodel.collections import CollectionNames, Generation, ReadKind
-from readmodel.documents import TRACKING_NUMBER_INDEX, AuditEntry, EntityKind, sort_index
+from readmodel.documents import (
+    TRACKING_NUMBER_INDEX,
+    WITHOUT_BOOKKEEPING,
+    AuditEntry,
+    EntityKind,
+    sort_index,
+)
 from readmodel.search_keys import COMPLETE_MARKER
 from readmodel.server import is_ferretdb
 from resolvers.audit import AuditRequest, AuditSink
@@ -331,6 +337,8 @@ class Readers:
         refuses the hint (the index is missing: documents written by something else) is
         asked again without it, so a missing index costs speed, not answers.
         """
+        if projection is None:  # the whole document, but for the projector's bookkeeping
+            projection = WITHOUT_BOOKKEEPING.get(kind)
         hint = index
         if hint is None and sort and limit and isinstance(query.get("customerId"), str):
             hint = sort_index(kind, sort[0][0])

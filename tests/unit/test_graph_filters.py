@@ -9,10 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from graph.enums import FulfillmentStage, InvoiceStatus, OrderStatus, OrderType
+from graph.inputs import (
+    InvoiceFilterInput,
+    OrderFilterInput,
+    ShipmentFilterInput,
+    TimeRangeInput,
+    to_filter,
+)
 from resolvers.errors import BadUserInput
 from resolvers.filters import (
     InvoiceFilter,
     OrderFilter,
+    ShipmentFilter,
     ShipmentSearch,
     TimeRange,
     combine,
@@ -35,6 +44,49 @@ def test_combine_keeps_plain_equality_and_never_lets_a_filter_replace_the_scope(
         "$and": [{"$or": [{"b": 2}]}],
     }
     assert combine({}, scope) == scope
+
+
+def test_every_condition_a_client_sends_reaches_the_readers_filter() -> None:
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    window = TimeRangeInput(start=since, end=None)
+    orders = OrderFilterInput(
+        statuses=[OrderStatus.SHIPPED, OrderStatus.OPEN],
+        fulfillment_stages=[FulfillmentStage.LOADED],
+        ordered_at=window,
+        warehouse_id="DC-ATL",
+        customer_id="ACME",
+        order_type=OrderType.RETURN,
+    )
+    assert to_filter(orders, OrderFilter) == OrderFilter(
+        statuses=frozenset({"SHIPPED", "OPEN"}),
+        fulfillment_stages=frozenset({"LOADED"}),
+        ordered=TimeRange(start=since),
+        warehouse_id="DC-ATL",
+        customer_id="ACME",
+        order_type="RETURN",
+    )
+    shipments = ShipmentFilterInput(
+        statuses=[],
+        planned_pickup_at=window,
+        carrier_scac="odfl",
+        destination_city="Atlanta",
+        destination_country_code="us",
+        customer_id="ACME",
+    )
+    assert to_filter(shipments, ShipmentFilter) == ShipmentFilter(
+        statuses=frozenset(),  # an empty list matches nothing, unlike an omitted one
+        planned_pickup=TimeRange(start=since),
+        carrier_scac="odfl",
+        destination_city="Atlanta",
+        destination_country="us",
+        customer_id="ACME",
+    )
+    invoices = InvoiceFilterInput(statuses=[InvoiceStatus.OVERDUE], issued_at=window)
+    assert to_filter(invoices, InvoiceFilter) == InvoiceFilter(
+        statuses=frozenset({"OVERDUE"}), issued=TimeRange(start=since)
+    )
+    assert to_filter(InvoiceFilterInput(), InvoiceFilter) == InvoiceFilter()
+    assert to_filter(None, ShipmentFilter) == ShipmentFilter()
 
 
 def test_order_status_filter() -> None:

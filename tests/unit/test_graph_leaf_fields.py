@@ -17,7 +17,8 @@ from graphql import ExecutionResult, GraphQLResolveInfo, execute, parse
 from strawberry.extensions import SchemaExtension
 
 from graph import leaf_fields
-from graph.leaf_fields import NOT_AT_HAND, LeafExecutionContext, at_hand, at_hand_in_request
+from graph.leaf_fields import LeafExecutionContext
+from graph.plain_readers import NOT_AT_HAND, at_hand, at_hand_in_request
 from graph.schema import build_schema, resolved_type_names
 from graph.subscriptions import SubscriptionExecutionContext
 

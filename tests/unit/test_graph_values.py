@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 import strawberry
 
-from graph.common import Address, Party, StoredValue, stored, text
+from graph.common import Address, Party, StoredValue, stored, stored_type, text
 from graph.enums import FulfillmentStage, ShipmentStatus
-from graph.values import Fulfillment, Location, Milestone
+from graph.values import Fulfillment, Milestone
 
 
 def test_a_stored_milestone_reads_every_field_with_its_conversion() -> None:
@@ -29,9 +29,14 @@ def test_a_stored_milestone_reads_every_field_with_its_conversion() -> None:
     assert milestone.raw_code == "AF"
     assert milestone.status is ShipmentStatus.IN_TRANSIT
     assert milestone.occurred_at == datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
-    assert milestone.location == Location(
-        city="Dallas", region=None, country_code="US", lat=32.78, lon=None
-    )  # a boolean is not a longitude
+    assert milestone.location is not None
+    assert milestone.location.answers() == {
+        "city": "Dallas",
+        "region": None,
+        "country_code": "US",
+        "lat": 32.78,
+        "lon": None,  # a boolean is not a longitude
+    }
     assert milestone.reason_code is None and milestone.estimated_delivery_at is None
     assert milestone.signed_by is None  # not a string: null rather than a wrong type
 
@@ -44,9 +49,9 @@ def test_a_status_this_version_does_not_know_is_null_and_the_raw_code_stays() ->
 def test_absent_or_malformed_embedded_values_are_null() -> None:
     assert Address.of(None) is None
     assert Address.of("12 Main St") is None
-    assert Party.of({"name": "ACME DC", "address": ["not", "a", "mapping"]}) == Party(
-        warehouse_id=None, name="ACME DC", address=None
-    )
+    party = Party.of({"name": "ACME DC", "address": ["not", "a", "mapping"]})
+    assert party is not None
+    assert party.answers() == {"warehouse_id": None, "name": "ACME DC", "address": None}
 
 
 def test_lists_keep_only_their_well_formed_entries() -> None:
@@ -67,10 +72,9 @@ def test_lists_keep_only_their_well_formed_entries() -> None:
 
 
 def test_a_value_type_with_a_field_not_read_from_the_store_is_refused() -> None:
-    @strawberry.type
-    class HalfStored(StoredValue):
-        name: str | None = stored("name", text, "Read from the store.")
-        computed: str = strawberry.field(default="x", description="Not read from the store.")
-
     with pytest.raises(TypeError, match=r"HalfStored\.computed is not declared with stored"):
-        HalfStored.read({"name": "n"})
+
+        @stored_type("Half of it read from the store.")
+        class HalfStored(StoredValue):
+            name: str | None = stored("name", text, "Read from the store.")
+            computed: str = strawberry.field(default="x", description="Not read from the store.")
