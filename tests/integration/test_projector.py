@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import runner
@@ -32,6 +33,7 @@ from projections.verify import check, write_metrics
 from readmodel import documents
 from readmodel.changes import ShipmentChange
 from readmodel.documents import WRITES
+from readmodel.kafka_admin import ensure_own_topics
 from readmodel.topics import TopicNames
 from tests.contract import example
 from tests.integration.projector_harness import (
@@ -208,6 +210,26 @@ async def test_the_largest_record_a_topic_accepts_is_dead_lettered_whole(
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
     dead = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
     assert [r.value for r in dead] == [huge]
+
+
+async def test_the_projector_creates_the_dead_letter_topic_for_the_largest_dead_letters(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient
+) -> None:
+    """The limit the test above relies on is the one the projector gives the topic."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in dataclasses.asdict(TopicNames()).items()})
+    await ensure_own_topics(kafka_bootstrap, topics, changes_retention_hours=1)
+    try:
+        wanted = {"max.message.bytes": None, "retention.ms": None}
+        [config] = await kafka_admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topics.dead_letter, wanted)]
+        )
+    finally:
+        await kafka_admin.delete_topics([topics.changes, topics.dead_letter])
+    entries = config.to_object()["resources"][0]["config_entries"]
+    found = {e["config_names"]: e["config_value"] for e in entries}
+    assert found["max.message.bytes"] == str(2 * 1024 * 1024)
+    assert found["retention.ms"] == "-1"
 
 
 async def _two_batches_of_one(
