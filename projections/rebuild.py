@@ -92,18 +92,22 @@ async def rebuild(
         await consumer.seek_to_beginning(*partitions)
         await store.ensure_indexes(suffix)
 
-        async def catch_up() -> int:
-            """Apply every record up to the partitions' current ends; how many events."""
+        async def catch_up(until: asyncio.Event) -> int:
+            """Apply every record up to the partitions' current ends (or ``until``); how
+            many events."""
             ends = await consumer.end_offsets(partitions)
-            return await _consume_until(consumer, processor, ends, settings, stop, metrics, suffix)
+            return await _consume_until(consumer, processor, ends, settings, until, metrics, suffix)
 
-        applied = await catch_up()
+        applied = await catch_up(stop)
         if stop.is_set():
             raise RuntimeError(f"rebuild of generation {suffix} interrupted before the switch")
         previous = await store.active_suffix()
         await store.set_active_suffix(suffix)
         log.info("readers switched from generation %r to %r", previous, suffix)
-        applied += await catch_up()
+        # Not stopped by ``stop``: readers now use this generation, and the records this
+        # drain reads may be in the previous one only (see the module docstring). It is
+        # bounded by the ends read now; stopping it would lose them for good.
+        applied += await catch_up(asyncio.Event())
         log.info("rebuild %s applied %d events", suffix, applied)
         return suffix
     finally:

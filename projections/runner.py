@@ -37,7 +37,7 @@ from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
 from projections.together import stop_all, together
-from readmodel.kafka_admin import ensure_own_topics
+from readmodel.kafka_admin import DEAD_LETTER_MAX_BYTES, ensure_own_topics
 from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -156,12 +156,25 @@ async def track_partitions(consumer: AIOKafkaConsumer, metrics: ProjectorMetrics
     committed offset) and lags against the ends the consumer last fetched."""
     assigned = consumer.assignment()
     new = metrics.holding(assigned)
-    known = {
-        (topic, partition): await consumer.position(TopicPartition(topic, partition))
-        for topic, partition in new
-    }
-    metrics.offsets(known, {(tp.topic, tp.partition): consumer.highwater(tp) for tp in assigned})
+    known: dict[tuple[str, int], int] = {}
+    for topic, partition in new:
+        try:
+            known[(topic, partition)] = await consumer.position(TopicPartition(topic, partition))
+        except IllegalStateError:
+            # revoked by a rebalance while its committed offset was read: no longer held
+            # (the next round forgets it), and no reason to end the process
+            continue
+    metrics.offsets(known, last_fetched_ends(consumer, assigned))
     metrics.loop_came_round()
+
+
+def last_fetched_ends(
+    consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]
+) -> dict[tuple[str, int], int | None]:
+    """The log ends the consumer last fetched of those of ``partitions`` it still holds
+    (aiokafka asserts on one a rebalance revoked meanwhile)."""
+    held = consumer.assignment()
+    return {(tp.topic, tp.partition): consumer.highwater(tp) for tp in partitions if tp in held}
 
 
 async def run_projector(
@@ -222,6 +235,7 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKaf
         # per 16 KiB (the default), each a round trip the batch's commit waits for; under
         # the broker's default 1 MiB message limit.
         max_batch_size=NOTICE_BATCH_BYTES,
+        max_request_size=DEAD_LETTER_MAX_BYTES,
     )
     consumer = AIOKafkaConsumer(
         *settings.topics.inbound().values(),
@@ -288,6 +302,7 @@ async def consume(
             batches = await fetch_batch(consumer, settings)
             records = flatten(batches)
             if not records:
+                _surface_failure(previous)
                 continue
             fetching.lap("fetch")
             started = time.perf_counter()
@@ -309,6 +324,14 @@ async def consume(
             await previous.committed
     finally:
         await settle(older, previous)
+
+
+def _surface_failure(batch: FinishingBatch | None) -> None:
+    """Raise what ``batch`` failed with, if it has: with no new records there is no next
+    batch to surface it, and the projector would go on polling with the batch uncommitted
+    and nothing said (until a record arrived)."""
+    if batch is not None and batch.committed.done() and not batch.committed.cancelled():
+        batch.committed.result()
 
 
 async def settle(*batches: FinishingBatch | None) -> None:
@@ -580,5 +603,5 @@ async def commit_owned(
     else:
         metrics.offsets(
             {(tp.topic, tp.partition): offset for tp, offset in owned.items()},
-            {(tp.topic, tp.partition): consumer.highwater(tp) for tp in owned},
+            last_fetched_ends(consumer, owned),
         )

@@ -10,6 +10,15 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from readmodel.topics import TopicNames
 
+#: Largest dead letter (record batch) the dead-letter topic takes, and the projector's
+#: producer sends: twice the broker's default limit (1 MiB), so that the largest record an
+#: inbound topic takes at that default still goes there whole with the headers saying where
+#: it came from and why it was refused. At 1 MiB such a record could not be dead-lettered,
+#: its batch never finished, and the projector stopped at it for good.
+DEAD_LETTER_MAX_BYTES = 2 * 1024 * 1024
+#: Dead letters are kept until an operator deals with them (no time-based deletion).
+DEAD_LETTER_CONFIGS = {"retention.ms": "-1", "max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
+
 
 async def ensure_own_topics(
     bootstrap_servers: str,
@@ -21,8 +30,8 @@ async def ensure_own_topics(
     """Create the dead-letter and changes topics if missing; existing ones are left alone.
 
     The changes topic has a single partition, so its offsets are one total order that
-    subscribers resume from; its retention is the resume window. Dead letters are kept
-    until an operator deals with them (no time-based deletion). ``replication_factor`` is
+    subscribers resume from; its retention is the resume window. Dead letters:
+    ``DEAD_LETTER_CONFIGS`` (an existing topic keeps its own). ``replication_factor`` is
     ``KAFKA_REPLICATION_FACTOR``.
     """
     replication = replication_factor
@@ -37,7 +46,7 @@ async def ensure_own_topics(
             topics.dead_letter,
             num_partitions=1,
             replication_factor=replication,
-            topic_configs={"retention.ms": "-1"},
+            topic_configs=DEAD_LETTER_CONFIGS,
         ),
     ]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)

@@ -33,6 +33,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri
 
+from readmodel.kafka_admin import DEAD_LETTER_CONFIGS
 from readmodel.topics import TopicNames
 
 DEFAULT_KAFKA_BOOTSTRAP: Final = "127.0.0.1:9092"
@@ -205,8 +206,15 @@ async def topic_names(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[dict[st
         topic: 1 if logical in SINGLE_PARTITION_TOPICS else PARTITIONS
         for logical, topic in names.items()
     }
+    dead_letter = names["dead_letter"]
     response = await kafka_admin.create_topics(
-        [NewTopic(topic, count, 1) for topic, count in partitions.items()]
+        [
+            # the dead-letter topic as the projector creates it (``ensure_own_topics``)
+            NewTopic(
+                topic, count, 1, topic_configs=DEAD_LETTER_CONFIGS if topic == dead_letter else None
+            )
+            for topic, count in partitions.items()
+        ]
     )
     errors = [(t, code, msg) for t, code, msg in response.topic_errors if code != 0]
     assert not errors, f"could not create test topics: {errors}"

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import runner
@@ -31,6 +33,7 @@ from projections.verify import check, write_metrics
 from readmodel import documents
 from readmodel.changes import ShipmentChange
 from readmodel.documents import WRITES
+from readmodel.kafka_admin import ensure_own_topics
 from readmodel.topics import TopicNames
 from tests.contract import example
 from tests.integration.projector_harness import (
@@ -183,6 +186,50 @@ async def test_batches_of_broken_records_alone_are_dead_lettered_and_committed(
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
     dead = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
     assert sorted(r.value for r in dead) == sorted(broken)
+
+
+async def test_the_largest_record_a_topic_accepts_is_dead_lettered_whole(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A record refused for its size (far beyond any event of the contract) still fits the
+    dead-letter topic with the headers that say where it came from: otherwise its batch
+    could never finish, and the projector would stop at it for good."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=2 << 20)
+    await producer.start()
+    try:
+        # the broker's default limit (1 MiB + 12 bytes per record batch), less the batch's
+        # and the record's own framing
+        huge = b"x" * (1_048_588 - 61 - 30)
+        await producer.send_and_wait(topic_names["orders"], huge, key=b"SO-100234")
+    finally:
+        await producer.stop()
+    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+
+    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    dead = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    assert [r.value for r in dead] == [huge]
+
+
+async def test_the_projector_creates_the_dead_letter_topic_for_the_largest_dead_letters(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient
+) -> None:
+    """The limit the test above relies on is the one the projector gives the topic."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in dataclasses.asdict(TopicNames()).items()})
+    await ensure_own_topics(kafka_bootstrap, topics, changes_retention_hours=1)
+    try:
+        wanted = {"max.message.bytes": None, "retention.ms": None}
+        [config] = await kafka_admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topics.dead_letter, wanted)]
+        )
+    finally:
+        await kafka_admin.delete_topics([topics.changes, topics.dead_letter])
+    entries = config.to_object()["resources"][0]["config_entries"]
+    found = {e["config_names"]: e["config_value"] for e in entries}
+    assert found["max.message.bytes"] == str(2 * 1024 * 1024)
+    assert found["retention.ms"] == "-1"
 
 
 async def _two_batches_of_one(
@@ -418,6 +465,37 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
     assert pointer is not None and pointer["suffix"] == suffix
     after = await snapshot(mongo_db, suffix)
     assert after == before, differences(after, before)
+
+
+async def test_a_rebuild_asked_to_stop_after_switching_readers_still_drains_what_they_lack(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    second_db: AsyncDatabase[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records that arrive while a rebuild switches readers may reach only the generation
+    readers leave (the live projector applied them before it saw the switch); the drain
+    after the switch is what puts them into the new one. Asked to stop (SIGTERM) during that
+    drain, the rebuild stopped and reported success: readers lost those events for good."""
+    every = simulated_records(topic_names, 900)
+    await produce(kafka_bootstrap, every[:600])
+    stop = asyncio.Event()
+    switch = ProjectionStore.set_active_suffix
+
+    async def switch_then_stop(store: ProjectionStore, suffix: str) -> None:
+        await switch(store, suffix)
+        await produce(kafka_bootstrap, every[600:])  # arrived around the switch
+        stop.set()  # the operator's SIGTERM
+
+    monkeypatch.setattr(ProjectionStore, "set_active_suffix", switch_then_stop)
+    suffix = await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names), stop)
+    monkeypatch.undo()
+
+    await _project(_settings(kafka_bootstrap, second_db, topic_names))  # every record
+    expected = await snapshot(second_db)
+    actual = await snapshot(mongo_db, suffix)
+    assert actual == expected, differences(actual, expected)
 
 
 #: The store methods that write a batch's documents.

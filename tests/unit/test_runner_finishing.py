@@ -9,13 +9,15 @@ import gc
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
-from unittest.mock import MagicMock
+from unittest.mock import AsyncMock, MagicMock
 
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 
 from projections import runner
+from projections.metrics import ProjectorMetrics
+from projections.projector import BatchOutcome
 
 
 class Store:
@@ -153,6 +155,52 @@ def test_a_partition_without_a_leader_does_not_hold_back_the_batch() -> None:
     assert revoked is False
 
 
+class RevokingConsumer:
+    """A consumer given two partitions by a rebalance; another rebalance revokes the second
+    while the first's committed offset is read (``position`` waits for it), so the second
+    has no position any more."""
+
+    def __init__(self) -> None:
+        self.held = {TopicPartition("orders", 0), TopicPartition("orders", 1)}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.held)
+
+    async def position(self, tp: TopicPartition) -> int:
+        if tp not in self.held:
+            raise IllegalStateError(f"Partition {tp} is not assigned")
+        self.held.discard(TopicPartition("orders", 1))
+        return 7
+
+    def highwater(self, tp: TopicPartition) -> int:
+        assert tp in self.held, "Partition is not assigned"  # as aiokafka does
+        return 9
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.held.discard(TopicPartition("orders", 0))  # committed, then revoked
+
+
+def test_a_partition_revoked_while_its_offset_is_read_does_not_stop_the_projector() -> None:
+    """``track_partitions`` runs before every batch; a rebalance in the middle of it used
+    to raise out of ``consume`` and end the process."""
+    metrics = ProjectorMetrics()
+    consumer: Any = RevokingConsumer()
+
+    asyncio.run(runner.track_partitions(consumer, metrics))
+    asyncio.run(runner.track_partitions(consumer, metrics))  # the next batch's round
+
+    assert metrics.assigned_count == 1
+    labels = {"topic": "orders", "partition": "0"}
+    assert metrics.registry.get_sample_value("portal_projector_committed_offset", labels) == 7
+
+
+def test_a_partition_revoked_while_its_offset_is_committed_does_not_stop_the_projector() -> None:
+    consumer: Any = RevokingConsumer()
+    consumer.held = {TopicPartition("orders", 0)}
+
+    asyncio.run(runner.commit_owned(consumer, {TopicPartition("orders", 0): 8}, ProjectorMetrics()))
+
+
 def test_a_batch_whose_notices_were_refused_stops_writing_its_search_documents(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -191,3 +239,61 @@ def test_a_batch_whose_search_writes_failed_stops_publishing_and_so_does_the_nex
     unretrieved = _finish_two(_finishing(Store(), broker), outcomes, check)
     assert broker.sent == [] and committed == []
     assert not unretrieved, unretrieved
+
+
+class QuietAfterOneBatch:
+    """A consumer holding one partition that brings one batch (one record) and then
+    nothing more: the last batch of a burst."""
+
+    def __init__(self) -> None:
+        self.tp = TopicPartition("orders", 0)
+        self.batches = [{self.tp: [SimpleNamespace(offset=0)]}]
+        self.polls = 0
+        self.commits: list[Any] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return {self.tp}
+
+    async def position(self, tp: TopicPartition) -> int:
+        return 1
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return 1
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> Any:
+        return {self.tp: 1}
+
+    async def getmany(self, **_: int) -> Any:
+        self.polls += 1
+        await asyncio.sleep(0.001)
+        return self.batches.pop() if self.batches else {}
+
+    async def commit(self, offsets: Any) -> None:
+        self.commits.append(offsets)
+
+
+def test_a_last_batch_that_failed_to_publish_stops_the_projector_without_waiting_for_more() -> None:
+    """The failure of a batch's finish surfaced only when the next batch was read: after the
+    last batch of a burst the projector went on polling, the batch uncommitted and nothing
+    said, until another record arrived."""
+    consumer = QuietAfterOneBatch()
+    empty = BatchOutcome()
+    empty.notices = [Notice(b"refused")]  # type: ignore[list-item]
+    processor = MagicMock(apply=AsyncMock(return_value=empty), complete=AsyncMock())
+    settings: Any = SimpleNamespace(
+        batch_wait_ms=1, batch_max_records=10, topics=SimpleNamespace(dead_letter="d", changes="c")
+    )
+
+    async def consume() -> None:
+        await runner.consume(
+            processor,
+            Broker(),
+            consumer,
+            settings,
+            asyncio.Event(),
+            ProjectorMetrics(),
+        )
+
+    with pytest.raises(RuntimeError, match="broker refused"):
+        asyncio.run(asyncio.wait_for(consume(), timeout=10))
+    assert consumer.commits == []
