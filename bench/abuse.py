@@ -9,7 +9,8 @@ poller):
 What one run does:
 
 1. seeds a fresh database with one customer's 300 orders and 100 shipments (tracking
-   numbers ``TRK-0000``...), written directly (no projector: only reads matter here);
+   numbers ``TRK-0000``...), written directly (no projector: only reads matter here) in
+   collections with the readers' indexes (``ProjectionStore.ensure_indexes``);
 2. starts the real API (``python -m web``, default limits, access log off) on a free port;
 3. phase "alone": the victim, one closed-loop client alternating ``{ __typename }`` (no
    token) and a shipment lookup by tracking number (with a token), for ``--seconds``;
@@ -88,6 +89,7 @@ from typing import Any, Final
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import uvloop
 from api import (
     TOKENS,
     cpu_seconds,
@@ -101,6 +103,7 @@ from pymongo import AsyncMongoClient
 
 from bench.http_driver import HttpPool, Reply
 from entitlements.mint import mint_token
+from projections.store import ProjectionStore
 
 Doc = dict[str, Any]
 CUSTOMER: Final = "ACME"
@@ -119,6 +122,10 @@ Request = tuple[str, Doc, dict[str, str]]
 
 
 async def seed(db: Any) -> None:
+    """The documents, in a database prepared as the projector prepares one (its collections
+    and the readers' indexes, which they name as hints: a lookup without its index logged a
+    warning and read without it until session 11)."""
+    await ProjectionStore(db).ensure_indexes("")
     now = datetime.now(UTC)
     await db.orders.insert_many(
         [
@@ -153,7 +160,6 @@ async def seed(db: Any) -> None:
             for i in range(SHIPMENTS)
         ]
     )
-    await db.shipments.create_index("trackingNumber")
 
 
 # --- the requests ---------------------------------------------------------------------------
@@ -475,6 +481,54 @@ def check_cpu(rounds: int = 15, documents: int = 40) -> None:
         print(f"  {name:19s} {spent} (validation ratio {ratio:.2f})")
 
 
+async def pool_cpu(documents: int = 150) -> None:
+    """Per hostile kind, what checking a new document through ``ValidationPool`` costs the
+    process that asks (the API's event loop: the hand-over and the verdict's way back) and its
+    workers, and how long each check takes, one at a time and with three clients at once
+    (``--pool-cpu``, no services; on uvloop, as uvicorn runs the API)."""
+    from graphql import specified_rules
+
+    from web.admission import Lane
+    from web.limits import screen_for
+    from web.settings import QueryLimits
+    from web.validation_pool import ValidationPool
+
+    limits = QueryLimits()
+    pool = ValidationPool(
+        Lane(4, 1),
+        max_tokens=limits.max_tokens,
+        screen=screen_for(limits),
+        max_errors=limits.max_validation_errors,
+    )
+    pool.start()
+    await pool.check("warm", fields_attack(0, "")[0], specified_rules)
+    print(f"ValidationPool.check ({documents} new documents per line, on uvloop)")
+    for name in ("fields", "fragments"):
+        for clients in (1, 3):
+            texts = [ATTACKERS[name](n, "")[0] for n in range(documents)]
+            seconds: list[float] = []
+
+            async def client(
+                k: int, texts: list[str] = texts, took: list[float] = seconds, every: int = clients
+            ) -> None:
+                for text in texts[k::every]:
+                    begun = time.perf_counter()
+                    await pool.check(k, text, specified_rules)
+                    took.append(time.perf_counter() - begun)
+
+            with Cpu(os.getpid()) as cpu:
+                begun_cpu = time.process_time()
+                await asyncio.gather(*(client(k) for k in range(clients)))
+                here = time.process_time() - begun_cpu
+            ms = [s * 1000 for s in seconds]
+            print(
+                f"  {name:10s} {clients} client(s): asking process {here / documents * 1000:5.2f} "
+                f"ms CPU, workers {cpu.workers / documents * 1000:5.1f} ms CPU per check; "
+                f"p50 {percentile(ms, 0.5):5.1f} ms, p99 {percentile(ms, 0.99):5.1f} ms"
+            )
+    pool.close()
+
+
 def _median_cpu(
     steps: dict[str, Callable[[int], object]], rounds: int, documents: int
 ) -> dict[str, float]:
@@ -500,6 +554,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--solo-seconds", type=float, default=4)
     parser.add_argument("--favour-api", action="store_true")
     parser.add_argument("--check-cpu", action="store_true")
+    parser.add_argument(
+        "--pool-cpu",
+        action="store_true",
+        help="what ValidationPool.check costs the asking process and its workers (no services)",
+    )
     parser.add_argument(
         "--attacker", choices=sorted([*ATTACKERS, *REFUSED]), help=argparse.SUPPRESS
     )
@@ -571,6 +630,9 @@ async def main() -> None:
     if args.check_cpu:
         check_cpu()
         return
+    if args.pool_cpu:
+        await pool_cpu()
+        return
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
 
@@ -598,4 +660,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())

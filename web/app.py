@@ -72,6 +72,7 @@ def new_validation_pool(settings: Settings) -> ValidationPool:
         max_tokens=limits.max_tokens,
         screen=screen_for(limits),
         max_errors=limits.max_validation_errors,
+        timeout_seconds=settings.document_check_timeout_seconds,
     )
 
 

@@ -28,15 +28,19 @@ queries is never limited by this, however many it sends.
 
 Workers are forked from a fork server that imported the schema's modules once (started in
 the background with the app), so a worker starts in a fraction of a second; the pool starts
-them when the first document needs one (handed over from a thread, never blocking the event
-loop), and a pool that lost a worker (killed, out of memory) is replaced for the next
-document.
+them when the first document needs one (from a thread, never blocking the event loop). Each
+worker has a pipe of its own, which the event loop watches: no thread carries verdicts back
+(``ValidationPool``). A worker that dies (killed, out of memory) or does not answer within
+``DOCUMENT_CHECK_TIMEOUT_SECONDS`` fails the one document it held with
+``ValidationUnavailable`` (503 ``SERVICE_UNAVAILABLE``, ``retryAfter``) and is replaced for the
+next; the documents waiting behind it are checked by its replacement.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copyreg
+import gc
 import io
 import logging
 import multiprocessing
@@ -45,9 +49,11 @@ import os
 import pickle
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Final
 
@@ -62,19 +68,21 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     Source,
+    SourceLocation,
 )
 from graphql.language import Location
 
 from web.admission import Lane
 from web.document_cache import CheckedDocument, DocumentCache, Screen, TooManyTokens
+from web.pipe_frames import Frames, framed
 
 logger = logging.getLogger("web.validation_pool")
 
 #: Modules the fork server imports once, so that each worker forked from it starts warm.
 PRELOAD: Final = ["graph.schema", "strawberry.schema.schema", "web.limits"]
 
-#: (message, positions, extensions) of one error.
-ErrorData = tuple[str, list[int], dict[str, Any] | None]
+#: (message, positions, locations as (line, column), extensions) of one error.
+ErrorData = tuple[str, list[int], list[tuple[int, int]], dict[str, Any] | None]
 
 #: What a worker answers for one text (plain data: it crosses a pipe):
 #: ("tokens",) past ``MAX_QUERY_TOKENS``; ("syntax", description, position);
@@ -82,24 +90,11 @@ ErrorData = tuple[str, list[int], dict[str, Any] | None]
 #: ("valid", the document pickled by ``_dump_document``, the screen's measure).
 Verdict = tuple[Any, ...]
 
-_worker: tuple[GraphQLSchema, DocumentCache] | None = None
-
+#: The most read from a worker's pipe at once (a verdict larger comes in several reads).
+READ_BYTES: Final = 1 << 20
 
 #: How often a worker checks that the API process it works for is still there.
 OWNER_CHECK_SECONDS: Final = 1.0
-
-
-def _start_worker(
-    owner: int,
-    schema_factory: Callable[[], GraphQLSchema],
-    max_tokens: int | None,
-    screen: Screen | None,
-    max_errors: int | None,
-) -> None:
-    global _worker
-    checker = DocumentCache(0, max_tokens=max_tokens, screen=screen, max_errors=max_errors)
-    _worker = (schema_factory(), checker)
-    threading.Thread(target=_exit_without, args=(owner,), name="owner", daemon=True).start()
 
 
 def _exit_without(owner: int) -> None:
@@ -132,11 +127,14 @@ def process_gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def _check_in_worker(query: str, rules: tuple[type[ASTValidationRule], ...]) -> Verdict:
+def _check_in_worker(
+    schema: GraphQLSchema,
+    checker: DocumentCache,
+    query: str,
+    rules: tuple[type[ASTValidationRule], ...],
+) -> Verdict:
     """The whole check of a new text, as the event loop would make it
     (``DocumentCache.check_now``), reduced to a verdict."""
-    assert _worker is not None, "the worker's initializer builds the schema"
-    schema, checker = _worker
     try:
         checked = checker.check_now(schema, query, rules)
     except TooManyTokens:
@@ -151,7 +149,15 @@ def _check_in_worker(query: str, rules: tuple[type[ASTValidationRule], ...]) -> 
         for d in checked.document.definitions
         if isinstance(d, OperationDefinitionNode)
     ]
-    errors = [(e.message, list(e.positions or ()), e.extensions or None) for e in checked.errors]
+    errors: list[ErrorData] = [
+        (
+            e.message,
+            list(e.positions or ()),
+            [(location.line, location.column) for location in e.locations or ()],
+            e.extensions or None,
+        )
+        for e in checked.errors
+    ]
     return ("refused", operations, errors)
 
 
@@ -177,6 +183,39 @@ def _dump_document(document: DocumentNode) -> bytes:
     return buffer.getvalue()
 
 
+def _restored(dumped: bytes) -> DocumentNode:
+    """A worker's document, unpickled with the garbage collector paused. Its ~1,000 new
+    objects (the worst fragments document) would set off the collector's passes over the
+    API process's whole heap (the schema, the libraries), which cost more than the restore
+    itself: 1.5 against 0.6 ms per document (ad hoc, in one process; the asking process's CPU
+    per fragments check in ``bench/abuse.py --pool-cpu``: 1.5-3.0 against main's 2.2-4.7 ms).
+    None of them is garbage; the next allocation runs what was put off."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        document: DocumentNode = pickle.loads(dumped)
+    finally:
+        if collecting:
+            gc.enable()
+    return document
+
+
+def _refusal(
+    source: Source,
+    message: str,
+    positions: list[int],
+    locations: list[tuple[int, int]],
+    extensions: dict[str, Any] | None,
+) -> GraphQLError:
+    """One of a refused document's errors, with the locations the worker found: given the
+    positions, graphql-core would scan the text for line breaks again for each error (0.4 ms
+    of the event loop per refused 20 KB text, with ``CheckedDocument.fresh_errors``)."""
+    error = GraphQLError(message, extensions=extensions)
+    error.source, error.positions = source, positions or None
+    error.locations = [SourceLocation(line, column) for line, column in locations] or None
+    return error
+
+
 def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedDocument:
     """The parent's ``CheckedDocument`` for a worker's verdict on ``query``; raises what
     ``DocumentCache.check_now`` raises, so both places of checking read alike."""
@@ -188,7 +227,7 @@ def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedD
         raise GraphQLSyntaxError(source, verdict[2], verdict[1])
     if kind == "valid":
         # its own Source, the same text; the measure spares the event loop a walk of it
-        return CheckedDocument(pickle.loads(verdict[1]), (), measured=verdict[2])
+        return CheckedDocument(_restored(verdict[1]), (), measured=verdict[2])
     operations = tuple(
         OperationDefinitionNode(
             operation=OperationType(operation),
@@ -199,10 +238,7 @@ def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedD
         )
         for operation, name in verdict[1]
     )
-    errors = tuple(
-        GraphQLError(message, source=source, positions=positions or None, extensions=extensions)
-        for message, positions, extensions in verdict[2]
-    )
+    errors = tuple(_refusal(source, *error) for error in verdict[2])
     return CheckedDocument(DocumentNode(definitions=operations), errors, screened=True)
 
 
@@ -221,29 +257,74 @@ def portal_graphql_schema() -> GraphQLSchema:
     return build_schema()._schema
 
 
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
-    """``callback(*args)`` on ``loop``'s thread, from whichever thread finished the job."""
-    try:
-        loop.call_soon_threadsafe(callback, *args)
-    except RuntimeError:  # the loop closed (shutdown): nothing holds the lane any more
-        pass
-
-
-def _retrieve(done: asyncio.Future[Any]) -> None:
-    """Consume a hand-off's outcome that nobody awaits any more (its request was cancelled);
-    a failed hand-off has already given its place back (``ValidationPool._submit``)."""
-    if not done.cancelled():
-        done.exception()
-
-
 class ValidationUnavailable(Exception):
-    """The worker process died while validating; the request may be retried."""
+    """The worker stopped (killed, out of memory) or did not answer in time while checking
+    this document; the request may be retried."""
+
+
+def _serve(
+    requests: Connection,
+    owner: int,
+    schema_factory: Callable[[], GraphQLSchema],
+    max_tokens: int | None,
+    screen: Screen | None,
+    max_errors: int | None,
+) -> None:
+    """A worker's life: one ``(query, rules)`` at a time from its pipe, one verdict back on
+    it, until the API process closes its end (or is gone: ``_exit_without``)."""
+    checker = DocumentCache(0, max_tokens=max_tokens, screen=screen, max_errors=max_errors)
+    schema = schema_factory()
+    threading.Thread(target=_exit_without, args=(owner,), name="owner", daemon=True).start()
+    while True:
+        try:
+            query, rules = pickle.loads(requests.recv_bytes())
+        except EOFError:
+            return
+        try:
+            verdict = _check_in_worker(schema, checker, query, rules)
+        except Exception as exc:  # a fault of ours: reported, the worker goes on
+            verdict = ("failed", f"{type(exc).__name__}: {exc}")
+        try:
+            requests.send_bytes(pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL))
+        except BrokenPipeError:  # the pool closed while this document was being checked
+            return
+
+
+@dataclass(eq=False)
+class _Job:
+    """One document to check, for ``client`` (who holds a place in the lane until a worker
+    is done with it), and the request's wait for the verdict."""
+
+    client: Hashable
+    message: bytes
+    verdict: asyncio.Future[Verdict]
+    overdue: asyncio.TimerHandle | None = None
+
+
+@dataclass(eq=False)
+class _Worker:
+    """A worker process and the API process's end of its pipe (watched by the event loop)."""
+
+    process: BaseProcess
+    pipe: Connection
+    job: _Job | None = None
+    #: What has come of the verdict being read, and what is left to write of the document.
+    frames: Frames = field(default_factory=Frames)
+    unsent: memoryview | None = None
 
 
 class ValidationPool:
     """Worker processes that check new documents for one app (``processes`` of them), with
     the app's token limit, screen (a picklable callable: ``functools.partial`` of
-    ``web.limits.screen_document``) and error cap."""
+    ``web.limits.screen_document``) and error cap.
+
+    Each worker has a pipe of its own whose end here the event loop watches
+    (``add_reader``): a document goes to an idle worker from the loop's thread, its verdict
+    is read by the loop when it arrives. Session 10's ``ProcessPoolExecutor`` handed every
+    verdict through a thread of its own, which woke for each one and took the GIL from the
+    loop; a dead worker there broke the whole pool, failing every document waiting behind
+    the one it held. Here only the document in a dead or overdue worker fails
+    (``ValidationUnavailable``), and the worker is replaced for the next."""
 
     def __init__(
         self,
@@ -254,6 +335,7 @@ class ValidationPool:
         screen: Screen | None = None,
         max_errors: int | None = None,
         schema_factory: Callable[[], GraphQLSchema] = portal_graphql_schema,
+        timeout_seconds: float = 5.0,
     ) -> None:
         self.lane = lane
         self.processes = processes
@@ -261,27 +343,17 @@ class ValidationPool:
         self.screen = screen
         self.max_errors = max_errors
         self.schema_factory = schema_factory
-        self._executor: ProcessPoolExecutor | None = None
-        #: Guards ``_executor``: documents are handed over from worker threads.
-        self._lock = threading.Lock()
+        self.timeout_seconds = timeout_seconds
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._starting = 0
+        self._waiting: deque[_Job] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(PRELOAD)
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.processes,
-                mp_context=context,
-                initializer=_start_worker,
-                initargs=(
-                    os.getpid(),
-                    self.schema_factory,
-                    self.max_tokens,
-                    self.screen,
-                    self.max_errors,
-                ),
-            )
-        return self._executor
+    def worker_pids(self) -> list[int]:
+        """The running workers' process ids (for tests and operators)."""
+        return [w.process.pid for w in (*self._idle, *self._busy) if w.process.pid is not None]
 
     async def check(
         self, client: Hashable, query: str, rules: Sequence[type[ASTValidationRule]]
@@ -289,106 +361,199 @@ class ValidationPool:
         """``query`` parsed, screened and validated in a worker: the event loop only restores
         the worker's document (a valid one; a refused one is its errors and operations).
         Raises ``web.admission.LaneFull`` when ``client`` gets no place in the lane,
-        ``ValidationUnavailable`` when the worker died, and what ``checked_of`` raises."""
-        self.lane.enter(client)
+        ``ValidationUnavailable`` when the worker died or did not answer in time, and what
+        ``checked_of`` raises.
+
+        The place in the lane is given back when a worker is done with the document, not
+        when the request stops waiting (a client that disconnects does not free the worker
+        sooner); a document still waiting for a worker is dropped with its request."""
+        if self._closed:  # the app is stopping: no worker would start
+            raise ValidationUnavailable("the validation pool stopped")
         loop = asyncio.get_running_loop()
-
-        def release(_: object = None) -> None:
-            _call_soon(loop, self.lane.leave, client)
-
-        submitted = self._submit_here(query, tuple(rules), release)
-        if submitted is None:
-            # Submitting may start a worker process, a round trip to the fork server that
-            # takes a second on a busy machine: never on the event loop's thread. The hand-off
-            # is shielded: a request cancelled while the thread had not yet started would
-            # otherwise cancel the hand-off itself, and nothing would ever give its place in
-            # the lane back.
-            handoff = asyncio.ensure_future(
-                asyncio.to_thread(self._submit, query, tuple(rules), release)
-            )
-            handoff.add_done_callback(_retrieve)
-            submitted = await asyncio.shield(handoff)
-        pool, job = submitted
+        if self._loop is not loop:
+            self._forget_workers()  # workers watched by a loop that has ended
+            self._loop = loop
+        self.lane.enter(client)
+        message = pickle.dumps((query, tuple(rules)), protocol=pickle.HIGHEST_PROTOCOL)
+        job = _Job(client, message, loop.create_future())
+        self._waiting.append(job)
+        self._dispatch()
         try:
-            verdict = await asyncio.wrap_future(job)
-        except BrokenProcessPool as exc:
-            logger.error("a validation worker died; a new pool starts with the next document")
-            with self._lock:
-                self._discard(pool)
-            raise ValidationUnavailable("the validation worker stopped") from exc
+            verdict = await asyncio.shield(job.verdict)
+        except asyncio.CancelledError:
+            if job in self._waiting:
+                self._waiting.remove(job)
+                self.lane.leave(client)
+            raise
+        if verdict[0] == "failed":
+            logger.error("validation failed in a worker: %s", verdict[1])
+            raise ValidationUnavailable("the validation worker failed")
         return checked_of(verdict, query, self.max_tokens)
 
-    def _submit_here(
-        self,
-        query: str,
-        rules: tuple[type[ASTValidationRule], ...],
-        release: Callable[[object], None],
-    ) -> tuple[ProcessPoolExecutor, Future[Verdict]] | None:
-        """Hand the document over on the event loop's thread when that cannot block: the pool
-        runs all its workers (submitting then takes a lock and writes to a pipe: it forks
-        nothing) and no thread is starting or replacing it. None otherwise, and then
-        ``_submit`` does it from a thread. The thread's round trip cost the API process about
-        0.2 ms of CPU per new large document (2.44 against 2.26 ms per check of the worst
-        fragments document, parent process, ``ValidationPool.check`` alone)."""
-        if not self._lock.acquire(blocking=False):
-            return None
-        try:
-            pool = self._executor
-            if pool is None or len(pool._processes) < self.processes:
-                return None
-            try:
-                job = pool.submit(_check_in_worker, query, rules)
-            except BrokenProcessPool:  # a worker died since: ``_submit`` replaces the pool
-                return None
-        except BaseException:
-            release(None)
-            raise
-        finally:
-            self._lock.release()
-        job.add_done_callback(release)
-        return pool, job
+    def _dispatch(self) -> None:
+        """Hand waiting documents to idle workers; start workers for the rest, up to
+        ``processes``."""
+        while self._waiting and self._idle:
+            worker, job = self._idle.pop(), self._waiting.popleft()
+            worker.job = job
+            self._busy.add(worker)
+            assert self._loop is not None
+            job.overdue = self._loop.call_later(self.timeout_seconds, self._overdue, worker, job)
+            self._send(worker, framed(job.message))
+        missing = self.processes - len(self._idle) - len(self._busy) - self._starting
+        for _ in range(min(missing, len(self._waiting))):
+            self._starting += 1
+            # a round trip to the fork server (a second on a busy machine): not on the loop
+            started = asyncio.ensure_future(asyncio.to_thread(self._start_process))
+            started.add_done_callback(self._started)
 
-    def _submit(
-        self,
-        query: str,
-        rules: tuple[type[ASTValidationRule], ...],
-        release: Callable[[object], None],
-    ) -> tuple[ProcessPoolExecutor, Future[Verdict]]:
-        """Hand the document to a worker (in a thread); ``release`` runs when the worker is
-        done with it, or now if it could not be handed over. The place in the lane is thus
-        given back when the worker is free again, not when the request stops waiting: a
-        client that disconnects does not free the worker sooner. A pool found broken (a
-        worker died between two documents) is replaced once, so only the document that was
-        in the dying worker fails."""
-        try:
-            with self._lock:
-                pool = self._pool()
-                try:
-                    job = pool.submit(_check_in_worker, query, rules)
-                except BrokenProcessPool:
-                    self._discard(pool)
-                    pool = self._pool()
-                    job = pool.submit(_check_in_worker, query, rules)
-        except BaseException:
-            release(None)
-            raise
-        job.add_done_callback(release)
-        return pool, job
+    def _start_process(self) -> _Worker:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        here, there = context.Pipe()
+        args = (there, os.getpid(), self.schema_factory, self.max_tokens, self.screen)
+        process = context.Process(
+            target=_serve, args=(*args, self.max_errors), name="validation", daemon=True
+        )
+        process.start()
+        there.close()
+        return _Worker(process, here)
 
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        if self._executor is pool:
-            self._executor = None
-        pool.shutdown(wait=False, cancel_futures=True)
+    def _started(self, started: asyncio.Future[_Worker]) -> None:
+        self._starting -= 1
+        if started.cancelled() or started.exception() is not None:
+            error = started.exception() if not started.cancelled() else None
+            logger.error("could not start a validation worker", exc_info=error)
+            while self._waiting:
+                job = self._waiting.popleft()
+                self._finish(job, ValidationUnavailable("no validation worker could start"))
+            return
+        worker = started.result()
+        if self._closed:
+            worker.pipe.close()  # it reads the end of its pipe and exits
+            return
+        assert self._loop is not None
+        os.set_blocking(worker.pipe.fileno(), False)  # as uvloop makes it: on any loop
+        self._loop.add_reader(worker.pipe.fileno(), self._readable, worker)
+        self._idle.append(worker)
+        self._dispatch()
+
+    def _send(self, worker: _Worker, data: bytes | memoryview) -> None:
+        """Write what the pipe takes now; the rest when it can take more (``add_writer``):
+        the loop never waits for a worker."""
+        assert self._loop is not None
+        try:
+            sent = os.write(worker.pipe.fileno(), data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._died(worker, exc)
+            return
+        left = memoryview(data)[sent:]
+        if left and worker.unsent is None:
+            self._loop.add_writer(worker.pipe.fileno(), self._send_rest, worker)
+        elif not left and worker.unsent is not None:
+            self._loop.remove_writer(worker.pipe.fileno())
+        worker.unsent = left if left else None
+
+    def _send_rest(self, worker: _Worker) -> None:
+        if worker.unsent is not None:
+            self._send(worker, worker.unsent)
+
+    def _readable(self, worker: _Worker) -> None:
+        """Read what has come of ``worker``'s verdict; answer its document once whole."""
+        try:
+            data = os.read(worker.pipe.fileno(), READ_BYTES)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._died(worker, exc)
+            return
+        if not data:
+            self._died(worker, EOFError("the pipe closed"))
+            return
+        try:
+            messages = worker.frames.feed(data)
+        except ValueError as exc:
+            self._died(worker, exc)
+            return
+        for message in messages:
+            job, worker.job = worker.job, None
+            self._busy.discard(worker)
+            self._idle.append(worker)
+            if job is not None:
+                self._finish(job, pickle.loads(message))
+        if messages:
+            self._dispatch()
+
+    def _died(self, worker: _Worker, cause: BaseException) -> None:
+        logger.error(
+            "validation worker %s stopped (%r, exit code %s); a new one starts",
+            worker.process.pid,
+            cause,
+            worker.process.exitcode,
+        )
+        self._lose(worker, ValidationUnavailable("the validation worker stopped"))
+
+    def _overdue(self, worker: _Worker, job: _Job) -> None:
+        if worker.job is job:
+            seconds = f"{self.timeout_seconds:g}"
+            logger.error("a validation worker did not answer within %s s: killed", seconds)
+            self._lose(
+                worker,
+                ValidationUnavailable(f"the validation worker did not answer within {seconds} s"),
+            )
+
+    def _lose(self, worker: _Worker, error: ValidationUnavailable) -> None:
+        """Stop ``worker`` (dead, or overdue) and fail the document it held."""
+        self._close(worker, kill=True)
+        if worker.job is not None:
+            self._finish(worker.job, error)
+            worker.job = None
+        self._dispatch()
+
+    def _close(self, worker: _Worker, *, kill: bool) -> None:
+        self._busy.discard(worker)
+        if worker in self._idle:
+            self._idle.remove(worker)
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(worker.pipe.fileno())
+            if worker.unsent is not None:
+                self._loop.remove_writer(worker.pipe.fileno())
+        worker.pipe.close()  # an idle worker reads the end of its pipe and exits
+        if kill:
+            worker.process.kill()
+
+    def _finish(self, job: _Job, outcome: Verdict | ValidationUnavailable) -> None:
+        if job.overdue is not None:
+            job.overdue.cancel()
+        self.lane.leave(job.client)
+        if job.verdict.done():
+            return  # its request was cancelled
+        if isinstance(outcome, ValidationUnavailable):
+            job.verdict.set_exception(outcome)
+        else:
+            job.verdict.set_result(outcome)
+
+    def _forget_workers(self) -> None:
+        for worker in (*self._idle, *self._busy):
+            self._close(worker, kill=False)
+            if worker.job is not None:
+                self._finish(worker.job, ValidationUnavailable("the validation pool stopped"))
+        while self._waiting:
+            self._finish(self._waiting.popleft(), ValidationUnavailable("the pool stopped"))
 
     def start(self) -> None:
         """Start the fork server (once per interpreter) in a background thread, so that the
         first large new document waits for a fork, not for the schema's modules to import.
-        Workers themselves start with the first document that needs one."""
+        Workers themselves start with the first document that needs one (again after
+        ``close``: an app may be started anew)."""
+        self._closed = False
         threading.Thread(target=_start_fork_server, name="fork-server-start", daemon=True).start()
 
     def close(self) -> None:
-        """Stop the workers (each finishes the document it is validating)."""
-        with self._lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = None
+        """Stop the workers (each finishes the document it is checking, then reads the end
+        of its pipe, as does one still starting); a document still waiting gets
+        ``ValidationUnavailable``."""
+        self._closed = True
+        self._forget_workers()

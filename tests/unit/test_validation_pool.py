@@ -5,6 +5,7 @@ request stops waiting (no services needed)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -17,13 +18,20 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import uvloop
 from graphql import GraphQLError, GraphQLSyntaxError, parse, specified_rules
 
 from web.admission import Lane
-from web.document_cache import DocumentCache, TooManyTokens, validate_document
+from web.app import new_validation_pool
+from web.document_cache import CheckedDocument, DocumentCache, TooManyTokens, validate_document
 from web.limits import measure_document, screen_for
-from web.settings import QueryLimits
-from web.validation_pool import ValidationPool, portal_graphql_schema, process_gone
+from web.settings import QueryLimits, load_settings
+from web.validation_pool import (
+    ValidationPool,
+    ValidationUnavailable,
+    portal_graphql_schema,
+    process_gone,
+)
 
 SCHEMA = portal_graphql_schema()
 LIMITS = QueryLimits(max_tokens=500, max_validation_errors=5)
@@ -58,19 +66,22 @@ async def test_a_worker_reports_what_validation_on_the_event_loop_reports(
     assert pool.lane.in_use == 0
 
 
-async def test_a_running_pool_is_handed_documents_from_the_event_loop(
+async def test_a_running_worker_checks_every_next_document(
     pool: ValidationPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Once its worker runs, a document reaches it without a thread's round trip (which cost
-    the event loop CPU for every new large document); the verdict and the lane as before."""
+    """Once its worker runs, a document reaches it without starting another (a round trip to
+    the fork server); the verdict and the lane as before."""
     await pool.check("alice", invalid_document("aa"), specified_rules)  # starts the worker
+    running = pool.worker_pids()
 
-    def from_a_thread(*_: object) -> None:
-        raise AssertionError("handed over from a thread")
+    def another_process(*_: object) -> None:
+        raise AssertionError("started another worker")
 
-    monkeypatch.setattr(pool, "_submit", from_a_thread)
-    checked = await pool.check("alice", invalid_document("bb"), specified_rules)
-    assert checked.errors[0].message == "Cannot query field 'bb0' on type 'Shipment'."
+    monkeypatch.setattr(pool, "_start_process", another_process)
+    for tag in ("bb", "cc", "dd"):
+        checked = await pool.check("alice", invalid_document(tag), specified_rules)
+        assert checked.errors[0].message.startswith(f"Cannot query field '{tag}0' on type")
+    assert pool.worker_pids() == running
     assert pool.lane.in_use == 0
 
 
@@ -130,16 +141,149 @@ async def test_a_document_refused_by_the_screen_keeps_its_operations_only(
     assert [(o.operation.value, o.name.value) for o in operations] == [("query", "Deep")]
 
 
+def test_a_verdict_larger_than_a_pipe_holds_is_read_under_uvloop() -> None:
+    """uvicorn runs the API on uvloop, which makes a watched pipe non-blocking: a verdict
+    larger than the pipe holds at once (a valid document of thousands of selections,
+    pickled) arrives in pieces, and each piece must wait for the next, not fail the
+    document as if its worker had died."""
+    fields = " ".join(f"a{i}: __typename" for i in range(3000))
+    query = f"query Many {{ {fields} }}"
+
+    async def check() -> CheckedDocument:
+        pool = ValidationPool(Lane(total=1, per_client=1))
+        try:
+            return await pool.check("alice", query, specified_rules)
+        finally:
+            pool.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        checked = runner.run(check())
+    assert not checked.errors
+    operation: Any = checked.document.definitions[0]
+    assert len(operation.selection_set.selections) == 3000
+
+
+def test_the_time_a_worker_gets_comes_from_the_environment() -> None:
+    environ = {"DOCUMENT_CHECK_TIMEOUT_SECONDS": "0.25", "AUTH_HS256_SECRET": "s" * 32}
+    assert new_validation_pool(load_settings(environ)).timeout_seconds == 0.25
+
+
+async def test_a_stuck_worker_fails_its_document_alone_and_is_replaced() -> None:
+    """A worker that stops answering (stuck, or stopped) costs the request it holds a clear
+    error after ``timeout_seconds``, never a request that waits for ever; it is killed and
+    the next document is checked by a new one."""
+    pool = ValidationPool(Lane(total=2, per_client=1), max_tokens=500, timeout_seconds=1.0)
+    try:
+        await pool.check("warm", invalid_document("w"), specified_rules)
+        (stuck,) = pool.worker_pids()
+        os.kill(stuck, signal.SIGSTOP)
+        try:
+            async with asyncio.timeout(20):
+                with pytest.raises(ValidationUnavailable, match="did not answer within 1 s"):
+                    await pool.check("alice", invalid_document("s"), specified_rules)
+            assert pool.lane.in_use == 0
+            checked = await pool.check("alice", invalid_document("t"), specified_rules)
+            assert checked.errors[0].message == "Cannot query field 't0' on type 'Shipment'."
+            assert pool.worker_pids() != [stuck]
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # the pool has killed it
+                os.kill(stuck, signal.SIGKILL)
+    finally:
+        pool.close()
+
+
+async def test_a_worker_killed_while_checking_fails_only_the_document_it_held(
+    pool: ValidationPool,
+) -> None:
+    """The request whose document was in the killed worker gets a clear error at once; the
+    one waiting behind it is checked by the new worker instead of failing with it."""
+    await pool.check("warm", invalid_document("w"), specified_rules)
+    (worker,) = pool.worker_pids()
+    os.kill(worker, signal.SIGSTOP)  # it cannot answer before it dies
+    held = asyncio.create_task(pool.check("alice", invalid_document("k"), specified_rules))
+    behind = asyncio.create_task(pool.check("bob", invalid_document("b"), specified_rules))
+    await asyncio.sleep(0.3)
+    os.kill(worker, signal.SIGKILL)  # as if by the OOM killer
+    async with asyncio.timeout(20):
+        with pytest.raises(ValidationUnavailable, match="stopped"):
+            await held
+        checked = await behind
+    assert checked.errors[0].message == "Cannot query field 'b0' on type 'Shipment'."
+    assert pool.lane.in_use == 0
+
+
+async def test_a_worker_that_starts_after_the_pool_closed_is_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An app that stops while its first worker is starting leaves no worker behind (it
+    would otherwise wait for documents until the API process exits)."""
+    pool = ValidationPool(Lane(total=1, per_client=1))
+    started: list[int] = []
+    start = pool._start_process
+
+    def recorded() -> Any:
+        worker = start()
+        assert worker.process.pid is not None
+        started.append(worker.process.pid)
+        return worker
+
+    monkeypatch.setattr(pool, "_start_process", recorded)
+    checking = asyncio.create_task(pool.check("alice", invalid_document("c"), specified_rules))
+    await asyncio.sleep(0)  # waiting for its worker
+    pool.close()
+    with pytest.raises(ValidationUnavailable, match="stopped"):
+        await checking
+    for _ in range(200):
+        if started and process_gone(started[0]):
+            break
+        await asyncio.sleep(0.05)
+    assert started and process_gone(started[0])
+    assert pool.lane.in_use == 0
+
+
+async def test_a_worker_checking_when_the_pool_closes_ends_cleanly() -> None:
+    """Stopping the app while a worker checks a document: the worker finishes, finds nobody
+    to answer, and exits with 0 (not a broken pipe's traceback in the API's log)."""
+    pool = ValidationPool(Lane(total=1, per_client=1))
+    await pool.check("warm", invalid_document("w"), specified_rules)
+    worker = next(iter(pool._idle))
+    assert worker.process.pid is not None
+    os.kill(worker.process.pid, signal.SIGSTOP)
+    checking = asyncio.create_task(pool.check("alice", invalid_document("c"), specified_rules))
+    await asyncio.sleep(0.1)  # handed to the stopped worker
+    pool.close()
+    with pytest.raises(ValidationUnavailable):
+        await checking
+    os.kill(worker.process.pid, signal.SIGCONT)
+    for _ in range(200):
+        if worker.process.exitcode is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert worker.process.exitcode == 0
+
+
+async def test_a_document_sent_after_the_pool_closed_is_refused_at_once() -> None:
+    """A request still arriving while the app stops gets a clear error, never a wait for a
+    worker that the closed pool would stop as soon as it started."""
+    pool = ValidationPool(Lane(total=1, per_client=1))
+    pool.close()
+    async with asyncio.timeout(5):
+        with pytest.raises(ValidationUnavailable, match="stopped"):
+            await pool.check("alice", invalid_document("late"), specified_rules)
+    assert pool.lane.in_use == 0
+
+
 KILLED_OWNER = """
 import asyncio, json, multiprocessing.forkserver, os, signal, sys
 from graphql import specified_rules
 from web.admission import Lane
+from web.app import new_validation_pool
 from web.validation_pool import ValidationPool
 
 async def main() -> None:
     pool = ValidationPool(Lane(total=1, per_client=1), max_tokens=500)
     await pool.check("warm", sys.argv[1], specified_rules)
-    workers = list(pool._pool()._processes)
+    workers = pool.worker_pids()
     server = multiprocessing.forkserver._forkserver._forkserver_pid
     print(json.dumps([server, *workers]), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
