@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from readmodel.topics import TopicNames
+
+log = logging.getLogger(__name__)
 
 #: Largest dead letter (record batch) the dead-letter topic takes, and the projector's
 #: producer sends: twice the broker's default limit (1 MiB), so that the largest record an
@@ -59,8 +63,36 @@ async def ensure_own_topics(
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another projector process created it first
+        await _warn_if_dead_letters_too_small(admin, topics.dead_letter)
     finally:
         await admin.close()
+
+
+async def _warn_if_dead_letters_too_small(admin: AIOKafkaAdminClient, topic: str) -> None:
+    """Log an error when an existing dead-letter topic takes less than
+    ``DEAD_LETTER_MAX_BYTES`` (one created before that limit): a refused record too large for
+    it cannot be dead-lettered, and the projector stops at it until the topic is raised."""
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": None})
+    [answer] = await admin.describe_configs([resource])
+    [described] = answer.to_object()["resources"]
+    if described["error_code"] != 0:
+        return  # created a moment ago, with ``DEAD_LETTER_CONFIGS``; not known everywhere yet
+    entries = described["config_entries"]
+    limit = next(
+        int(e["config_value"]) for e in entries if e["config_names"] == "max.message.bytes"
+    )
+    if limit < DEAD_LETTER_MAX_BYTES:
+        log.error(
+            "dead-letter topic %s takes records of up to %d bytes; raise it to %d "
+            "(kafka-configs.sh --alter --entity-type topics --entity-name %s "
+            "--add-config max.message.bytes=%d), or a refused record larger than that "
+            "stops the projector",
+            topic,
+            limit,
+            DEAD_LETTER_MAX_BYTES,
+            topic,
+            DEAD_LETTER_MAX_BYTES,
+        )
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:

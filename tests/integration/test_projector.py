@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import random
 import subprocess
@@ -16,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -212,6 +213,20 @@ async def test_the_largest_record_a_topic_accepts_is_dead_lettered_whole(
     assert [r.value for r in dead] == [huge]
 
 
+async def _topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
+    """A topic's configuration; asked again while the broker does not know it yet (a topic
+    created a moment ago)."""
+    for _ in range(50):
+        [config] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, None)]
+        )
+        [resource] = config.to_object()["resources"]
+        if resource["error_code"] == 0:
+            return {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the broker does not describe {topic}: {resource}")
+
+
 async def test_the_projector_creates_the_dead_letter_topic_for_the_largest_dead_letters(
     kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient
 ) -> None:
@@ -220,16 +235,28 @@ async def test_the_projector_creates_the_dead_letter_topic_for_the_largest_dead_
     topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in dataclasses.asdict(TopicNames()).items()})
     await ensure_own_topics(kafka_bootstrap, topics, changes_retention_hours=1)
     try:
-        wanted = {"max.message.bytes": None, "retention.ms": None}
-        [config] = await kafka_admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topics.dead_letter, wanted)]
-        )
+        found = await _topic_configs(kafka_admin, topics.dead_letter)
     finally:
         await kafka_admin.delete_topics([topics.changes, topics.dead_letter])
-    entries = config.to_object()["resources"][0]["config_entries"]
-    found = {e["config_names"]: e["config_value"] for e in entries}
     assert found["max.message.bytes"] == str(2 * 1024 * 1024)
     assert found["retention.ms"] == "-1"
+
+
+async def test_a_dead_letter_topic_too_small_for_the_largest_dead_letters_is_reported(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dead-letter topic created before the 2 MiB limit keeps its own: the projector says
+    so at start-up, naming the command that raises it."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in dataclasses.asdict(TopicNames()).items()})
+    await kafka_admin.create_topics([NewTopic(topics.dead_letter, 1, 1)])  # the broker's limit
+    try:
+        with caplog.at_level(logging.ERROR, logger="readmodel.kafka_admin"):
+            await ensure_own_topics(kafka_bootstrap, topics, changes_retention_hours=1)
+    finally:
+        await kafka_admin.delete_topics([topics.changes, topics.dead_letter])
+    [message] = [r.getMessage() for r in caplog.records if r.name == "readmodel.kafka_admin"]
+    assert topics.dead_letter in message and "max.message.bytes=2097152" in message
 
 
 async def _two_batches_of_one(
