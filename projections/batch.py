@@ -143,7 +143,8 @@ def plan_entity(
 
 
 def sources_seen(events: Iterable[Event]) -> dict[str, SourceSeen]:
-    """Per source, the newest event by source time: what freshness reports."""
+    """Per source, the newest of ``events`` by source time: what freshness reports, so
+    only the events a batch applied go in (not those the reducers refused)."""
     seen: dict[str, SourceSeen] = {}
     for event in events:
         current = seen.get(event.source)

@@ -221,12 +221,10 @@ class BatchProcessor:
             effects = await self._write(batch, stepwise, now, clock)
         finally:
             await batch.settle_prefetch()
-        outcome.pending.append(PendingWrites(suffix, effects, planner.sources_seen(events), now))
+        _refuse_late(batch.rejected, refused, record_of, outcome)
+        seen = planner.sources_seen(event for event, _ in outcome.applied)
+        outcome.pending.append(PendingWrites(suffix, effects, seen, now))
         outcome.written_documents = len(batch.changes)
-        for late in batch.rejected:
-            if id(late.event) not in refused:
-                refused.add(id(late.event))
-                outcome.dead_letters.append(DeadLetter.of(record_of[id(late.event)], late.reason))
         outcome.notices = notices(effects, now)
         clock.lap("notices")
         if self._target_suffix is None:
@@ -600,6 +598,29 @@ class BatchProcessor:
                         for puller in pulls[(target_kind, target_id)]
                     )
         return pushes
+
+
+def _refuse_late(
+    rejected: Iterable[planner.Rejected],
+    refused: set[int],
+    record_of: Mapping[int, InboundRecord],
+    outcome: BatchOutcome,
+) -> None:
+    """Make the events refused when a write was planned again (``_Batch.rejected``) dead
+    letters, each once, and nothing else: ``outcome`` no longer counts them as applied, so
+    neither the metrics, the trace log nor the sources' freshness take them for applied.
+    ``refused``: the ids of the events already refused, which it adds them to."""
+    late: set[int] = set()
+    for rejection in rejected:
+        if (event_id := id(rejection.event)) not in refused:
+            refused.add(event_id)
+            late.add(event_id)
+            outcome.dead_letters.append(DeadLetter.of(record_of[event_id], rejection.reason))
+    if late:
+        outcome.applied = [
+            (event, record) for event, record in outcome.applied if id(event) not in late
+        ]
+        outcome.applied_events -= len(late)
 
 
 def _now_millis() -> datetime:

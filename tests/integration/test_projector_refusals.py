@@ -1,0 +1,145 @@
+"""Events the reducers refuse, against the real database: they are dead letters only. No
+source freshness moves by them, and no metric or trace log counts them as applied."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from projections.batch import EntityChange
+from projections.metrics import ProjectorMetrics
+from projections.projector import BatchOutcome, BatchProcessor
+from projections.runner import record_outcome
+from projections.status_mapping import load_status_mapping
+from projections.store import Landed, ProjectionStore
+from readmodel import documents
+from readmodel.topics import TopicNames
+from tests.contract import example
+from tests.integration.projector_harness import Record, records_of
+
+TOPICS = TopicNames()
+ORDER = "SO-100234"  # the contract examples' order, of customer ACME
+
+
+def _fulfillment(event_id: str, source: str, time: str, customer: str) -> dict[str, Any]:
+    return dict(
+        example("fulfillment-progressed.json"),
+        id=event_id,
+        source=source,
+        time=time,
+        customerid=customer,
+    )
+
+
+def _records(*events: dict[str, Any]) -> list[Record]:
+    topic_of = {"orders": TOPICS.orders, "fulfillment": TOPICS.fulfillment}
+    return records_of(
+        (
+            topic_of["orders" if event["type"].endswith("order.created.v1") else "fulfillment"],
+            event["subject"].encode(),
+            json.dumps(event).encode(),
+        )
+        for event in events
+    )
+
+
+async def _source(db: AsyncDatabase[Any], source: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = await db[documents.SOURCES].find_one({"_id": source})
+    return found
+
+
+def _counted(outcome: BatchOutcome) -> tuple[float, float]:
+    """What the projector's metrics count of ``outcome``: events applied, dead letters."""
+    metrics = ProjectorMetrics()
+    record_outcome(metrics, outcome)
+    samples = [s for family in metrics.registry.collect() for s in family.samples]
+
+    def total(name: str) -> float:
+        return sum(s.value for s in samples if s.name == name)
+
+    return total("portal_projector_events_applied_total"), total(
+        "portal_projector_dead_letters_total"
+    )
+
+
+async def test_a_sources_freshness_moves_only_with_the_events_applied_from_it(
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """A portal reads a source's ``lastEventAt`` as "data from it is in up to here": an event
+    the reducers refused (here, of another customer than the known order's) is not in."""
+    applied = _fulfillment("wms-atl-1", "wms/dc-atl", "2026-11-21T14:02:11-05:00", "ACME")
+    refused = _fulfillment("wms-atl-2", "wms/dc-atl", "2026-11-22T09:00:00-05:00", "OTHER")
+    refused_alone = _fulfillment("wms-sav-1", "wms/dc-sav", "2026-11-22T10:00:00-05:00", "OTHER")
+    records = _records(example("order-created.json"), applied, refused, refused_alone)
+    processor = BatchProcessor(ProjectionStore(mongo_db), load_status_mapping(), TOPICS)
+
+    outcome = await processor.process(records)
+
+    assert sorted(dead.offset for dead in outcome.dead_letters) == [2, 3]
+    atl = await _source(mongo_db, "wms/dc-atl")
+    assert atl is not None and atl["lastEventId"] == "wms-atl-1"
+    assert atl["lastEventAt"] == datetime.fromisoformat(applied["time"])
+    assert await _source(mongo_db, "wms/dc-sav") is None
+    erp = await _source(mongo_db, "erp/s4-prod")
+    assert erp is not None and erp["lastEventId"] == example("order-created.json")["id"]
+
+
+class _OvertakenStore(ProjectionStore):
+    """The real store; runs ``interlude`` once, just before the batch's first document
+    write: another group member writing the same order in between this batch's read and
+    its write (as around a rebalance)."""
+
+    def __init__(self, db: AsyncDatabase[Any], interlude: Callable[[], Awaitable[Any]]) -> None:
+        super().__init__(db)
+        self.interlude: Callable[[], Awaitable[Any]] | None = interlude
+
+    async def _overtaken(self) -> None:
+        interlude, self.interlude = self.interlude, None
+        if interlude is not None:
+            await interlude()
+
+    async def insert_new(
+        self, collection: str, changes: Sequence[EntityChange], *args: Any, **kwargs: Any
+    ) -> Landed:
+        await self._overtaken()
+        return await super().insert_new(collection, changes, *args, **kwargs)
+
+    async def write_entity(
+        self, collection: str, change: EntityChange, now: datetime
+    ) -> dict[str, Any] | None:
+        await self._overtaken()
+        return await super().write_entity(collection, change, now)
+
+
+@pytest.mark.parametrize("stepwise", [False, True], ids=["folded", "stepwise"])
+async def test_an_event_refused_only_when_its_write_is_planned_again_is_only_a_dead_letter(
+    stepwise: bool, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """The batch's event is accepted against the order as read (not known yet), but another
+    member makes the order known as ACME's before the batch writes: planned again, the
+    event of customer OTHER is refused. It is one dead letter, and nothing else: not counted
+    or logged as applied, and its source's freshness does not move."""
+    mapping = load_status_mapping()
+    member_b = BatchProcessor(ProjectionStore(mongo_db), mapping, TOPICS)
+    store = _OvertakenStore(
+        mongo_db, lambda: member_b.process(_records(example("order-created.json")))
+    )
+    event = _fulfillment("wms-atl-9", "wms/dc-atl", "2026-11-21T14:02:11-05:00", "OTHER")
+
+    outcome = await BatchProcessor(store, mapping, TOPICS).process(
+        _records(event), stepwise=stepwise
+    )
+
+    assert store.interlude is None
+    assert [dead.offset for dead in outcome.dead_letters] == [0]
+    assert "does not match the customer" in outcome.dead_letters[0].reason
+    assert outcome.applied == [] and outcome.applied_events == 0
+    assert _counted(outcome) == (0, 1)
+    order = await mongo_db[documents.ORDERS].find_one({"_id": ORDER})
+    assert order is not None and order["customerId"] == "ACME" and order["known"] is True
+    assert await _source(mongo_db, "wms/dc-atl") is None
