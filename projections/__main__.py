@@ -12,7 +12,7 @@ from config.env import SettingsError
 from observability import json_logs
 from projections.metrics import ProjectorMetrics
 from projections.metrics_server import MetricsServer
-from projections.rebuild import rebuild
+from projections.rebuild import RebuildIncomplete, rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings, load_projector_settings
 from projections.verify import check, write_metrics
@@ -42,7 +42,11 @@ async def _run(command: str, args: argparse.Namespace, settings: ProjectorSettin
     server.start()
     try:
         if command == "rebuild":
-            suffix = await rebuild(settings, stop, metrics)
+            try:
+                suffix = await rebuild(settings, stop, metrics)
+            except RebuildIncomplete as exc:
+                print(f"portal projector: {exc}", file=sys.stderr)
+                return 1
             print(f"rebuilt generation {suffix}; readers now use it")
         else:
             await run_projector(settings, stop, metrics)

@@ -30,6 +30,11 @@ from readmodel.kafka_admin import partitions_of
 log = logging.getLogger(__name__)
 
 
+class RebuildIncomplete(RuntimeError):
+    """Readers use the new generation, but records the drain after the switch had to apply
+    were not applied (stopped after ``REBUILD_DRAIN_GRACE_SECONDS``): rebuild again."""
+
+
 async def _consume_until(
     consumer: AIOKafkaConsumer,
     processor: BatchProcessor,
@@ -38,25 +43,88 @@ async def _consume_until(
     stop: asyncio.Event,
     metrics: ProjectorMetrics,
     generation: str,
-) -> int:
+) -> tuple[int, dict[TopicPartition, int]]:
+    """Apply records up to ``targets`` (or until ``stop``): how many events, and the offsets
+    up to which every record is applied (a batch cut off by ``stop`` is not)."""
     applied = 0
+    reached = {tp: await consumer.position(tp) for tp in targets}
     while not stop.is_set():
-        positions = {tp: await consumer.position(tp) for tp in targets}
-        remaining = sum(max(end - positions[tp], 0) for tp, end in targets.items())
+        remaining = sum(max(end - reached[tp], 0) for tp, end in targets.items())
         metrics.rebuild_remaining.labels(generation=generation).set(remaining)
         metrics.loop_came_round()
         if not remaining:
-            return applied
+            break
         batches = await consumer.getmany(
             timeout_ms=settings.batch_wait_ms, max_records=settings.batch_max_records
         )
         records = flatten(batches)
         if records:
             outcome = await process_until_done(processor, records, stop, metrics)
-            if outcome is not None:
-                applied += outcome.applied_events
-                record_outcome(metrics, outcome)
-    return applied
+            if outcome is None:
+                break  # stopped before this batch was applied: ``reached`` stays before it
+            applied += outcome.applied_events
+            record_outcome(metrics, outcome)
+        reached = {tp: await consumer.position(tp) for tp in targets}
+    return applied, reached
+
+
+def _short_of(targets: dict[TopicPartition, int], reached: dict[TopicPartition, int]) -> str:
+    """The offset ranges of ``targets`` not reached, as an operator reads them ("" if none)."""
+    return ", ".join(
+        f"{tp.topic}[{tp.partition}] {reached[tp]}-{end - 1}"
+        for tp, end in sorted(targets.items())
+        if reached[tp] < end
+    )
+
+
+async def _stop_after_grace(stop: asyncio.Event, drained: asyncio.Event, grace: float) -> None:
+    """Set ``drained``'s stop ``grace`` seconds after ``stop``: the drain after the switch
+    outlives a stop request long enough to finish in the usual case, and never hangs a
+    process whose store or broker is down."""
+    await stop.wait()
+    log.warning(
+        "asked to stop while applying what readers of the new generation lack; "
+        "going on for up to %.0f s",
+        grace,
+    )
+    await asyncio.sleep(grace)
+    drained.set()
+
+
+async def _drain_after_switch(
+    consumer: AIOKafkaConsumer,
+    processor: BatchProcessor,
+    partitions: list[TopicPartition],
+    settings: ProjectorSettings,
+    stop: asyncio.Event,
+    metrics: ProjectorMetrics,
+    suffix: str,
+) -> int:
+    """Apply every record up to the ends as they are now; how many events.
+
+    Readers already use this generation, and these records may be in the previous one only
+    (the module docstring): a stop request does not cut the drain short at once
+    (``_stop_after_grace``), and one that does is an error naming what is missing
+    (``RebuildIncomplete``), never a success.
+    """
+    ends = await consumer.end_offsets(partitions)
+    drain_stop = asyncio.Event()
+    grace = asyncio.create_task(
+        _stop_after_grace(stop, drain_stop, settings.rebuild_drain_grace_seconds)
+    )
+    try:
+        drained, reached = await _consume_until(
+            consumer, processor, ends, settings, drain_stop, metrics, suffix
+        )
+    finally:
+        grace.cancel()
+    missing = _short_of(ends, reached)
+    if missing:
+        raise RebuildIncomplete(
+            f"readers use generation {suffix}, but these records were not applied to it "
+            f"before the rebuild stopped: {missing}; run the rebuild again"
+        )
+    return drained
 
 
 async def rebuild(
@@ -92,23 +160,19 @@ async def rebuild(
         await consumer.seek_to_beginning(*partitions)
         await store.ensure_indexes(suffix)
 
-        async def catch_up(until: asyncio.Event) -> int:
-            """Apply every record up to the partitions' current ends (or ``until``); how
-            many events."""
-            ends = await consumer.end_offsets(partitions)
-            return await _consume_until(consumer, processor, ends, settings, until, metrics, suffix)
-
-        applied = await catch_up(stop)
+        ends = await consumer.end_offsets(partitions)
+        applied, _ = await _consume_until(
+            consumer, processor, ends, settings, stop, metrics, suffix
+        )
         if stop.is_set():
             raise RuntimeError(f"rebuild of generation {suffix} interrupted before the switch")
         previous = await store.active_suffix()
         await store.set_active_suffix(suffix)
         log.info("readers switched from generation %r to %r", previous, suffix)
-        # Not stopped by ``stop``: readers now use this generation, and the records this
-        # drain reads may be in the previous one only (see the module docstring). It is
-        # bounded by the ends read now; stopping it would lose them for good.
-        applied += await catch_up(asyncio.Event())
-        log.info("rebuild %s applied %d events", suffix, applied)
+        drained = await _drain_after_switch(
+            consumer, processor, partitions, settings, stop, metrics, suffix
+        )
+        log.info("rebuild %s applied %d events", suffix, applied + drained)
         return suffix
     finally:
         await consumer.stop()

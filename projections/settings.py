@@ -42,6 +42,12 @@ class ProjectorSettings(ProcessSettings):
     )
     #: Raw carrier code -> portal status per source; None means the packaged map.
     status_map_file: Annotated[Path | None, AfterValidator(check_existing_file)] = None
+    #: How long a rebuild asked to stop goes on applying what readers of the new generation
+    #: lack (the drain after the switch) before it stops with an error naming the records
+    #: left out.
+    rebuild_drain_grace_seconds: float = Field(
+        30.0, validation_alias="REBUILD_DRAIN_GRACE_SECONDS", ge=0
+    )
     #: Hours the changes topic keeps notices: the subscription resume window.
     changes_retention_hours: int = Field(72, ge=1)
     #: Where this process serves ``/metrics`` and ``/healthz``. Give each process on one host

@@ -24,11 +24,11 @@ from projections import runner
 from projections.dead_letter import DeadLetter
 from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
-from projections.rebuild import rebuild
+from projections.rebuild import RebuildIncomplete, rebuild
 from projections.runner import flatten, run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
-from projections.store import FoldedWrite, Landed, ProjectionStore
+from projections.store import FoldedWrite, Landed, ProjectionStore, StoreError
 from projections.verify import check, write_metrics
 from readmodel import documents
 from readmodel.changes import ShipmentChange
@@ -496,6 +496,39 @@ async def test_a_rebuild_asked_to_stop_after_switching_readers_still_drains_what
     expected = await snapshot(second_db)
     actual = await snapshot(mongo_db, suffix)
     assert actual == expected, differences(actual, expected)
+
+
+async def test_a_rebuild_whose_last_drain_cannot_finish_fails_naming_what_it_left_out(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The drain after the switch outlives a stop request for a grace period; when the store
+    is down meanwhile it cannot finish. Before, it retried for ever and only SIGKILL ended
+    the process; now the rebuild ends with an error that names the records readers lack."""
+    every = simulated_records(topic_names, 900)
+    await produce(kafka_bootstrap, every[:600])
+    stop = asyncio.Event()
+    switch = ProjectionStore.set_active_suffix
+
+    async def store_down(self: BatchProcessor, records: Any) -> Any:
+        raise StoreError("the store is down")
+
+    async def switch_then_stop_with_the_store_down(store: ProjectionStore, suffix: str) -> None:
+        await switch(store, suffix)
+        await produce(kafka_bootstrap, every[600:])  # arrived around the switch
+        monkeypatch.setattr(BatchProcessor, "process", store_down)
+        stop.set()  # the operator's SIGTERM
+
+    monkeypatch.setattr(ProjectionStore, "set_active_suffix", switch_then_stop_with_the_store_down)
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
+        update={"rebuild_drain_grace_seconds": 0.5}
+    )
+    with pytest.raises(RebuildIncomplete, match="not applied") as raised:
+        await asyncio.wait_for(rebuild(settings, stop), 60)
+    late_topics = {topic for topic, _key, _value in every[600:]}
+    assert any(topic in str(raised.value) for topic in late_topics), raised.value
 
 
 #: The store methods that write a batch's documents.
