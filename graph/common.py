@@ -9,11 +9,12 @@ from typing import Any, Self, TypeVar, cast
 
 import strawberry
 
-from graph.plain_readers import at_hand_in_request
+from graph.plain_readers import at_hand
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-#: Where ``stored`` marks a field's metadata with its stored key (``stored_type`` checks it).
+#: Where ``stored`` keeps, in a field's metadata, its reader (the resolver): ``stored_type``
+#: makes it the Python property and the leaf path's reader as well.
 _STORED = "graph.stored"
 
 
@@ -28,7 +29,9 @@ def field_resolver(description: str) -> Callable[[F], F]:
 
 
 def utc(value: Any) -> datetime | None:
-    """A stored time as an aware UTC datetime (PyMongo returns naive UTC unless tz_aware)."""
+    """A stored time as an aware UTC datetime (PyMongo returns naive UTC unless tz_aware);
+    None for what is not a time, and for a time whose UTC date falls outside the years 1 to
+    9999 (``0001-01-01T00:00:00+05:00``): it cannot be shown, as a malformed one cannot."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
@@ -36,7 +39,12 @@ def utc(value: Any) -> datetime | None:
             return None
     if not isinstance(value, datetime):
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def calendar_date(value: Any) -> date | None:
@@ -71,8 +79,7 @@ def stored(key: str, convert: Callable[[Any], Any], description: str) -> Any:
     def read(self: StoredValue) -> Any:
         return convert(self.found.get(key))
 
-    at_hand_in_request(lambda value, context: convert(value.found.get(key)))(read)
-    return strawberry.field(resolver=read, description=description, metadata={_STORED: key})
+    return strawberry.field(resolver=read, description=description, metadata={_STORED: read})
 
 
 def each(read: Callable[[Mapping[str, Any]], T]) -> Callable[[Any], list[T]]:
@@ -134,9 +141,10 @@ def stored_type(description: str) -> Callable[[_V], _V]:
         typed: _V = strawberry.type(description=description)(cls)
         readers = []
         for field in dataclasses.fields(cast(Any, typed)):
-            if _STORED not in field.metadata:
+            read = field.metadata.get(_STORED)
+            if read is None:
                 raise TypeError(f"{cls.__name__}.{field.name} is not declared with stored()")
-            read = getattr(typed, field.name)
+            at_hand(read)(read)
             readers.append((field.name, read))
             setattr(typed, field.name, property(read))
         _READERS[typed] = tuple(readers)

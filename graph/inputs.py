@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 
@@ -18,9 +19,6 @@ from graph.enums import (
     names_of,
 )
 from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, TimeRange
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 
 @strawberry.input(
@@ -43,62 +41,92 @@ class TimeRangeInput:
 
 #: Where ``_optional`` keeps, in a field's metadata, the name of the readers' filter field.
 _FILTER_FIELD = "graph.filter_field"
+#: Where ``_optional`` keeps, in a field's metadata, the conversion of a given condition.
+_CONVERT = "graph.convert"
 _F = TypeVar("_F", OrderFilter, ShipmentFilter, InvoiceFilter)
 
 
-def _optional(description: str, *, filter_field: str | None = None) -> Any:
+class FilterInput(Generic[_F]):
+    """A filter argument of a list field, turned by ``to_filter`` into the readers' filter it
+    names (``filter_type``): mypy refuses an input given with another list's filter type."""
+
+    @classmethod
+    def filter_type(cls) -> type[_F]:
+        raise NotImplementedError(f"{cls.__name__} names no readers' filter")
+
+
+def _optional(
+    description: str,
+    *,
+    filter_field: str | None = None,
+    convert: Callable[[Any], Any] | None = None,
+) -> Any:
     """A condition of a filter: optional, and not applied when omitted (null). It goes to the
-    readers' filter field of the same name, or to ``filter_field``."""
-    metadata = {} if filter_field is None else {_FILTER_FIELD: filter_field}
+    readers' filter field of the same name, or to ``filter_field``; ``convert`` turns a given
+    value into what that field takes (a GraphQL value that is already it needs none)."""
+    metadata: dict[str, Any] = {_CONVERT: convert}
+    if filter_field is not None:
+        metadata[_FILTER_FIELD] = filter_field
     return strawberry.field(default=None, description=description, metadata=metadata)
 
 
-def _condition(value: Any) -> Any:
-    """A condition as the readers' filters take it: an enum by its stored name (a list of
-    them as a set, ``names_of``), a time window as a ``TimeRange``; None (omitted) stays None."""
-    if isinstance(value, TimeRangeInput):
-        return value.to_range()
-    if isinstance(value, Enum):
-        return value.name
-    if isinstance(value, list):
-        return names_of(value)
-    return value
+def _stored_name(member: Enum) -> str:
+    """An enum condition as the readers' filters take it: the stored string, its name."""
+    return member.name
 
 
-def to_filter(conditions: DataclassInstance | None, filter_type: type[_F]) -> _F:
+def _condition(conditions: FilterInput[_F], field: dataclasses.Field[Any]) -> Any:
+    """One condition of ``conditions`` converted as its ``_optional`` says; None (omitted)
+    stays None."""
+    value = getattr(conditions, field.name)
+    convert = field.metadata[_CONVERT]
+    return value if value is None or convert is None else convert(value)
+
+
+def to_filter(conditions: FilterInput[_F] | None, filter_type: type[_F]) -> _F:
     """A filter input (``conditions``; None: not given) as the readers' ``filter_type``,
-    condition by condition (``_optional`` names where each goes)."""
+    condition by condition (``_optional`` names where each goes and how it is converted)."""
     if conditions is None:
         return filter_type()
     return filter_type(
         **{
-            field.metadata.get(_FILTER_FIELD, field.name): _condition(
-                getattr(conditions, field.name)
-            )
-            for field in dataclasses.fields(conditions)
+            field.metadata.get(_FILTER_FIELD, field.name): _condition(conditions, field)
+            for field in dataclasses.fields(cast(Any, conditions))
         }
     )
 
 
 @strawberry.input(description="Narrows the orders list; all given conditions must hold.")
-class OrderFilterInput:
-    statuses: list[OrderStatus] | None = _optional("Only orders in one of these states.")
+class OrderFilterInput(FilterInput[OrderFilter]):
+    statuses: list[OrderStatus] | None = _optional(
+        "Only orders in one of these states.", convert=names_of
+    )
     fulfillment_stages: list[FulfillmentStage] | None = _optional(
-        "Only orders whose furthest warehouse stage is one of these."
+        "Only orders whose furthest warehouse stage is one of these.", convert=names_of
     )
     ordered_at: TimeRangeInput | None = _optional(
-        "Only orders placed in this window.", filter_field="ordered"
+        "Only orders placed in this window.",
+        filter_field="ordered",
+        convert=TimeRangeInput.to_range,
     )
     warehouse_id: str | None = _optional("Only orders shipped from this warehouse.")
     customer_id: str | None = _optional("Only this customer account (one of yours).")
-    order_type: OrderType | None = _optional("Only orders of this type.")
+    order_type: OrderType | None = _optional("Only orders of this type.", convert=_stored_name)
+
+    @classmethod
+    def filter_type(cls) -> type[OrderFilter]:
+        return OrderFilter
 
 
 @strawberry.input(description="Narrows a shipments list; all given conditions must hold.")
-class ShipmentFilterInput:
-    statuses: list[ShipmentStatus] | None = _optional("Only shipments in one of these statuses.")
+class ShipmentFilterInput(FilterInput[ShipmentFilter]):
+    statuses: list[ShipmentStatus] | None = _optional(
+        "Only shipments in one of these statuses.", convert=names_of
+    )
     planned_pickup_at: TimeRangeInput | None = _optional(
-        "Only shipments planned for pick-up in this window.", filter_field="planned_pickup"
+        "Only shipments planned for pick-up in this window.",
+        filter_field="planned_pickup",
+        convert=TimeRangeInput.to_range,
     )
     carrier_scac: str | None = _optional("Only shipments moved by this carrier (SCAC).")
     destination_city: str | None = _optional(
@@ -109,13 +137,23 @@ class ShipmentFilterInput:
     )
     customer_id: str | None = _optional("Only this customer account (one of yours).")
 
+    @classmethod
+    def filter_type(cls) -> type[ShipmentFilter]:
+        return ShipmentFilter
+
 
 @strawberry.input(description="Narrows the invoices list; all given conditions must hold.")
-class InvoiceFilterInput:
+class InvoiceFilterInput(FilterInput[InvoiceFilter]):
     statuses: list[InvoiceStatus] | None = _optional(
-        "Only invoices in one of these states (OVERDUE: open and past due today)."
+        "Only invoices in one of these states (OVERDUE: open and past due today).", convert=names_of
     )
     issued_at: TimeRangeInput | None = _optional(
-        "Only invoices issued in this window.", filter_field="issued"
+        "Only invoices issued in this window.",
+        filter_field="issued",
+        convert=TimeRangeInput.to_range,
     )
     customer_id: str | None = _optional("Only this customer account (one of yours).")
+
+    @classmethod
+    def filter_type(cls) -> type[InvoiceFilter]:
+        return InvoiceFilter

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError, print_ast
@@ -33,6 +33,7 @@ from graph.enums import InvoiceSort, OrderSort, ShipmentSort, ShipmentStatus, na
 from graph.freshness import SourceFreshness
 from graph.global_ids import GlobalId, decode, number_for
 from graph.inputs import (
+    FilterInput,
     InvoiceFilterInput,
     OrderFilterInput,
     ShipmentFilterInput,
@@ -54,9 +55,6 @@ from resolvers.paging import (
     SortSpec,
 )
 from resolvers.readers import Readers, UniqueKind
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 _FIRST = strawberry.argument(
     description=f"How many items to return, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."
@@ -197,43 +195,39 @@ def _by_key_field(
 
 
 _F = TypeVar("_F", OrderFilter, ShipmentFilter, InvoiceFilter)
+_S = TypeVar("_S", bound=Enum)
 
 
 @dataclass(frozen=True)
-class _Listing(Generic[_E, _F]):
+class _Listing(Generic[_E, _F, _S]):
     """What tells one root list field (``orders``, ``shipments``, ``invoices``) from another;
-    ``_list_field`` is the rest, the same for each."""
+    ``_list_field`` is the rest, the same for each.
+
+    The filter input names the readers' filter (``FilterInput.filter_type``) that ``read``
+    takes, and ``sorts`` has a ``SortSpec`` for each member of ``default_sort``'s enum by its
+    name (tests/unit/test_graph_listings.py)."""
 
     entity: type[_E]
-    conditions: type[DataclassInstance]
-    filter_type: type[_F]
-    default_sort: Enum
+    conditions: type[FilterInput[_F]]
+    default_sort: _S
     sorts: Mapping[str, SortSpec]
     read: Callable[[Readers, _F, PageRequest], Awaitable[Page]]
 
 
-_ORDERS = _Listing(
-    Order, OrderFilterInput, OrderFilter, OrderSort.ORDERED_AT_DESC, ORDER_SORTS, Readers.orders
-)
+_ORDERS = _Listing(Order, OrderFilterInput, OrderSort.ORDERED_AT_DESC, ORDER_SORTS, Readers.orders)
 _SHIPMENTS = _Listing(
     Shipment,
     ShipmentFilterInput,
-    ShipmentFilter,
     ShipmentSort.PLANNED_PICKUP_AT_DESC,
     SHIPMENT_SORTS,
     Readers.shipments,
 )
 _INVOICES = _Listing(
-    Invoice,
-    InvoiceFilterInput,
-    InvoiceFilter,
-    InvoiceSort.ISSUED_AT_DESC,
-    INVOICE_SORTS,
-    Readers.invoices,
+    Invoice, InvoiceFilterInput, InvoiceSort.ISSUED_AT_DESC, INVOICE_SORTS, Readers.invoices
 )
 
 
-def _list_field(listing: _Listing[_E, _F], description: str) -> Any:
+def _list_field(listing: _Listing[_E, _F, _S], description: str) -> Any:
     """A root list field: ``filter``, ``sort`` and the Relay paging arguments, answered with one
     page of the caller's entities (a ``Connection``).
 
@@ -245,15 +239,15 @@ def _list_field(listing: _Listing[_E, _F], description: str) -> Any:
     async def resolve(
         self: Query,
         info: Info,
-        filter: DataclassInstance | None = None,
-        sort: Enum = listing.default_sort,
+        filter: FilterInput[_F] | None = None,
+        sort: _S = listing.default_sort,
         first: First = None,
         after: After = None,
         last: Last = None,
         before: Before = None,
     ) -> Connection[_E] | None:
         page = PageRequest(listing.sorts[sort.name], first, after, last, before)
-        filters = to_filter(filter, listing.filter_type)
+        filters = to_filter(filter, listing.conditions.filter_type())
         return Connection.of(await listing.read(readers_of(info), filters, page), listing.entity.of)
 
     resolve.__annotations__ |= {

@@ -7,16 +7,20 @@ needed: the records are handed to the processor as a consumer would.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
 from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
+from readmodel import documents
 from readmodel.topics import TopicNames
+from tests.conftest import Stack
 from tests.contract import EXAMPLES
 from tests.global_ids import number, numbers
 from tests.helpers import caller
@@ -96,3 +100,63 @@ async def test_another_customer_sees_none_of_it(projected: AsyncDatabase[Doc]) -
         '{ order(id: "SO-100234") { id } shipments { nodes { id } } invoices { nodes { id } } }',
     )
     assert result.data == {"order": None, "shipments": {"nodes": []}, "invoices": {"nodes": []}}
+
+
+def _bookkeeping(doc: Mapping[str, Any]) -> set[str]:
+    return {key for key in doc if key.startswith("_") and key != "_id"}
+
+
+async def test_the_projector_s_bookkeeping_is_all_named_and_never_sent_to_the_readers(
+    stack: Stack, projected: AsyncDatabase[Doc]
+) -> None:
+    """Every ``_`` field the projector and its store write is named in
+    ``documents.BOOKKEEPING_FIELDS`` (which the readers' reads leave out), so the store never
+    sends one to the readers: a field missing there would travel with every read."""
+    for collection in documents.ENTITY_COLLECTIONS:
+        stored = await projected[collection].find({}).to_list()
+        assert stored, f"the examples write {collection}"
+        written = set().union(*map(_bookkeeping, stored))
+        assert documents.WRITES in written, collection
+        assert written <= set(documents.BOOKKEEPING_FIELDS[collection]), collection
+
+    replies = _FindReplies()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        stack.mongodb_uri, tz_aware=True, event_listeners=[replies]
+    )
+    try:
+        result = await run(
+            SCHEMA,
+            client[projected.name],
+            caller("ACME", roles=("finance",)),
+            """{ orders { nodes { id shipments { id } invoices { id } } }
+                 shipments { nodes { id orders { id } } }
+                 invoices { nodes { id shipments { id } } }
+                 orderByReference(customerReference: "PO-88812") { id } }""",
+        )
+    finally:
+        await client.close()
+    assert result.errors == [] and result.data["orderByReference"] is not None
+    read = {kind for kind, _ in replies.documents}
+    assert {documents.ORDERS, documents.SHIPMENTS, documents.INVOICES} <= read
+    assert [(kind, _bookkeeping(doc)) for kind, doc in replies.documents if _bookkeeping(doc)] == []
+
+
+class _FindReplies(monitoring.CommandListener):
+    """The documents the store sends in reply to reads, with their collection's name."""
+
+    def __init__(self) -> None:
+        self.documents: list[tuple[str, Mapping[str, Any]]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        cursor = event.reply.get("cursor")
+        if not isinstance(cursor, Mapping):
+            return
+        collection = str(cursor.get("ns", "")).partition(".")[2]
+        for doc in [*cursor.get("firstBatch", ()), *cursor.get("nextBatch", ())]:
+            self.documents.append((collection, doc))
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass

@@ -1,6 +1,8 @@
 """The readers leave each collection's bookkeeping out of their reads
 (``documents.WITHOUT_BOOKKEEPING``): the list must name every bookkeeping field the projector
-writes, or a new one is read (and dropped by the readers) for nothing."""
+writes, or a new one is read (and dropped by the readers) for nothing. The store's own
+(``_writes``, ``_writer``) are checked on documents the projector really wrote, with what the
+store sends the readers (tests/integration/test_resolvers_projected.py)."""
 
 from __future__ import annotations
 
@@ -41,10 +43,3 @@ def test_every_bookkeeping_field_the_reducers_write_is_left_out_of_reads(
     assert set(documents.WITHOUT_BOOKKEEPING[collection]) == set(
         documents.BOOKKEEPING_FIELDS[collection]
     )
-
-
-def test_the_store_s_own_bookkeeping_is_left_out_of_every_collection() -> None:
-    for collection in documents.ENTITY_COLLECTIONS:
-        assert {documents.WRITES, documents.WRITER} <= set(
-            documents.WITHOUT_BOOKKEEPING[collection]
-        )

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import strawberry
 
-from graph.common import Address, Party, StoredValue, stored, stored_type, text
+from graph.common import (
+    Address,
+    Cancellation,
+    Party,
+    StoredValue,
+    stored,
+    stored_type,
+    text,
+    utc,
+)
 from graph.enums import FulfillmentStage, ShipmentStatus
+from graph.plain_readers import READERS
 from graph.values import Fulfillment, Milestone
 
 
@@ -69,6 +79,44 @@ def test_lists_keep_only_their_well_formed_entries() -> None:
         FulfillmentStage.PACKED,
     ]
     assert fulfillment.handling_units == []
+
+
+def test_a_stored_field_reads_as_its_conversion_in_python_graphql_and_the_leaf_path() -> None:
+    def marked(value: object) -> str:
+        return f"converted {value}"
+
+    @stored_type("A value whose conversion shows.")
+    class Marked(StoredValue):
+        code: str | None = stored("rawCode", marked, "The stored code, marked.")
+
+    value = Marked.read({"rawCode": "AF"})
+    assert value.code == "converted AF"  # the property, not the field or the raw value
+    assert value.answers() == {"code": "converted AF"}
+    (field,) = Marked.__strawberry_definition__.fields  # type: ignore[attr-defined]
+    resolver = field.base_resolver.wrapped_func
+    assert resolver(value) == "converted AF"  # what graphql-core calls
+    assert READERS[resolver](value, None) == "converted AF"  # what the leaf path reads
+
+
+@pytest.mark.parametrize(
+    "stored_time",
+    [
+        "0001-01-01T00:00:00+05:00",  # in UTC: 31 December of year 0
+        "9999-12-31T23:00:00-05:00",  # in UTC: 1 January 10000
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
+    ],
+)
+def test_a_stored_time_outside_the_utc_range_is_null_like_any_unreadable_value(
+    stored_time: object,
+) -> None:
+    assert utc(stored_time) is None
+    cancellation = Cancellation.read({"reason": "duplicate", "cancelledAt": stored_time})
+    assert (cancellation.reason, cancellation.cancelled_at) == ("duplicate", None)
+
+
+def test_a_stored_time_at_the_ends_of_the_utc_range_is_kept() -> None:
+    assert utc("0001-01-01T05:00:00+05:00") == datetime(1, 1, 1, tzinfo=UTC)
+    assert utc("9999-12-31T18:59:59-05:00") == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 def test_a_value_type_with_a_field_not_read_from_the_store_is_refused() -> None:

@@ -162,6 +162,7 @@ class RevokingConsumer:
 
     def __init__(self) -> None:
         self.held = {TopicPartition("orders", 0), TopicPartition("orders", 1)}
+        self.committed: dict[TopicPartition, int] = {}
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.held)
@@ -177,6 +178,7 @@ class RevokingConsumer:
         return 9
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.update(offsets)
         self.held.discard(TopicPartition("orders", 0))  # committed, then revoked
 
 
@@ -195,10 +197,18 @@ def test_a_partition_revoked_while_its_offset_is_read_does_not_stop_the_projecto
 
 
 def test_a_partition_revoked_while_its_offset_is_committed_does_not_stop_the_projector() -> None:
+    """The commit lands, then a rebalance revokes the partition before its log end is read:
+    the commit counts (its offset is what the metric shows), and nothing is raised."""
+    metrics = ProjectorMetrics()
     consumer: Any = RevokingConsumer()
     consumer.held = {TopicPartition("orders", 0)}
+    asyncio.run(runner.track_partitions(consumer, metrics))  # held from offset 7
 
-    asyncio.run(runner.commit_owned(consumer, {TopicPartition("orders", 0): 8}, ProjectorMetrics()))
+    asyncio.run(runner.commit_owned(consumer, {TopicPartition("orders", 0): 8}, metrics))
+
+    assert consumer.committed == {TopicPartition("orders", 0): 8}
+    labels = {"topic": "orders", "partition": "0"}
+    assert metrics.registry.get_sample_value("portal_projector_committed_offset", labels) == 8
 
 
 def test_a_batch_whose_notices_were_refused_stops_writing_its_search_documents(
