@@ -24,10 +24,14 @@ that return at most a few pages of sort values and no documents. DocumentDB coll
 index entry in a probe's range before the limit applies, so a probe costs about a microsecond
 per entry in its range and a millisecond of round trip: the search walks a grid of points
 around now from the far start of the order (ranges there are empty and cheap) towards the
-list, then halves the step between the last probe that held too few and the first that held
-too many. Probes hold no state between requests. Hints and probes only ever change how fast a
-page is read, never what it contains: the first window of a first page is open towards the
-start of the order, so values beyond a stale extreme are still read first.
+list, then closes in between the last probe that held too few and the first that held too
+many: back through the grid points the walk leapt over, then by splits no shorter than a
+round trip's worth of entries, or straight at the page when a probe read a few of the list's
+first values. A round trip (about 2 ms with the driver's CPU) is worth about 2,000 entries,
+so both the entries a probe reads and the number of probes count. Probes hold no state
+between requests. Hints and probes only ever change how fast a page is read, never what it
+contains: the first window of a first page is open towards the start of the order, so
+values beyond a stale extreme are still read first.
 """
 
 from __future__ import annotations
