@@ -101,6 +101,7 @@ from api import (
 )
 from pymongo import AsyncMongoClient
 
+from bench.arguments import add_broker_argument, add_store_argument
 from bench.http_driver import HttpPool, Reply
 from entitlements.mint import mint_token
 from projections.store import ProjectionStore
@@ -544,12 +545,8 @@ def _median_cpu(
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--mongodb-uri", default=os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/")
-    )
-    parser.add_argument(
-        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    )
+    add_store_argument(parser)
+    add_broker_argument(parser)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--solo-seconds", type=float, default=4)
     parser.add_argument("--favour-api", action="store_true")

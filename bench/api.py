@@ -72,6 +72,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bench.arguments import add_broker_argument, add_store_argument
 from bench.http_driver import DriverError, HttpPool, Reply
 from bench.results import Result, closed_loop_clients, percentile
 from entitlements.caller import Caller
@@ -635,10 +636,8 @@ def parse_args() -> argparse.Namespace:
         default=1,
         help="processes of the API and, alike, of the ceiling; requests go to them in turn",
     )
-    parser.add_argument(
-        "--bootstrap", default="127.0.0.1:9092", help="Kafka, for the API's lag poller"
-    )
-    parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
+    add_broker_argument(parser, ", for the API's lag poller")
+    add_store_argument(parser)
     parser.add_argument(
         "--freshness-only", action="store_true", help="only the extensions.freshness cost"
     )

@@ -62,6 +62,7 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from strawberry.types.graphql import OperationType
 
+from bench.arguments import add_store_argument
 from bench.results import percentile
 from config.garbage import tune_garbage_collection
 from entitlements.policy import Policy
@@ -412,7 +413,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
+    add_store_argument(parser)
     parser.add_argument("--database", help="keep this database, and reuse it if loaded")
     parser.add_argument(
         "--parts",

@@ -53,6 +53,7 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.api import cpu_seconds
+from bench.arguments import add_broker_argument, add_store_argument
 from bench.results import percentile
 from bench.store_cpu import StoreCpu
 from projections import runner
@@ -511,8 +512,8 @@ def parse_args() -> argparse.Namespace:
         " projections run each, logs under --logs)",
     )
     parser.add_argument("--logs", default="/tmp", help="where --processes N writes their logs")
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
-    parser.add_argument("--mongodb-uri", default="mongodb://127.0.0.1:27017/")
+    add_broker_argument(parser)
+    add_store_argument(parser)
     args = parser.parse_args()
     if args.profile and args.processes > 1:
         parser.error("--profile profiles the projector in this process: use it with --processes 1")

@@ -45,6 +45,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from bench.arguments import add_broker_argument
 from bench.results import percentile
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
@@ -326,9 +327,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    )
+    add_broker_argument(parser)
     parser.add_argument("--connections", type=int, default=1000)
     # 200 customers: each notice matches 5 subscriptions (a few portal users per customer).
     parser.add_argument("--customers", type=int, default=200)

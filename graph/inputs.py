@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, get_args, get_origin
 
 import strawberry
 
@@ -52,7 +52,11 @@ class FilterInput(Generic[_F]):
 
     @classmethod
     def filter_type(cls) -> type[_F]:
-        raise NotImplementedError(f"{cls.__name__} names no readers' filter")
+        """The readers' filter named where the input subclasses ``FilterInput[<filter>]``."""
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is FilterInput:
+                return cast(type[_F], get_args(base)[0])
+        raise TypeError(f"{cls.__name__} names no readers' filter: subclass FilterInput[...]")
 
 
 def _optional(
@@ -68,6 +72,16 @@ def _optional(
     if filter_field is not None:
         metadata[_FILTER_FIELD] = filter_field
     return strawberry.field(default=None, description=description, metadata=metadata)
+
+
+def _window(description: str, filter_field: str) -> Any:
+    """A time window condition (``TimeRangeInput``), going to the readers' ``filter_field``."""
+    return _optional(description, filter_field=filter_field, convert=TimeRangeInput.to_range)
+
+
+def _any_of(description: str) -> Any:
+    """A condition listing enum members, which the readers' filters take by name."""
+    return _optional(description, convert=names_of)
 
 
 def _stored_name(member: Enum) -> str:
@@ -98,35 +112,21 @@ def to_filter(conditions: FilterInput[_F] | None, filter_type: type[_F]) -> _F:
 
 @strawberry.input(description="Narrows the orders list; all given conditions must hold.")
 class OrderFilterInput(FilterInput[OrderFilter]):
-    statuses: list[OrderStatus] | None = _optional(
-        "Only orders in one of these states.", convert=names_of
+    statuses: list[OrderStatus] | None = _any_of("Only orders in one of these states.")
+    fulfillment_stages: list[FulfillmentStage] | None = _any_of(
+        "Only orders whose furthest warehouse stage is one of these."
     )
-    fulfillment_stages: list[FulfillmentStage] | None = _optional(
-        "Only orders whose furthest warehouse stage is one of these.", convert=names_of
-    )
-    ordered_at: TimeRangeInput | None = _optional(
-        "Only orders placed in this window.",
-        filter_field="ordered",
-        convert=TimeRangeInput.to_range,
-    )
+    ordered_at: TimeRangeInput | None = _window("Only orders placed in this window.", "ordered")
     warehouse_id: str | None = _optional("Only orders shipped from this warehouse.")
     customer_id: str | None = _optional("Only this customer account (one of yours).")
     order_type: OrderType | None = _optional("Only orders of this type.", convert=_stored_name)
 
-    @classmethod
-    def filter_type(cls) -> type[OrderFilter]:
-        return OrderFilter
-
 
 @strawberry.input(description="Narrows a shipments list; all given conditions must hold.")
 class ShipmentFilterInput(FilterInput[ShipmentFilter]):
-    statuses: list[ShipmentStatus] | None = _optional(
-        "Only shipments in one of these statuses.", convert=names_of
-    )
-    planned_pickup_at: TimeRangeInput | None = _optional(
-        "Only shipments planned for pick-up in this window.",
-        filter_field="planned_pickup",
-        convert=TimeRangeInput.to_range,
+    statuses: list[ShipmentStatus] | None = _any_of("Only shipments in one of these statuses.")
+    planned_pickup_at: TimeRangeInput | None = _window(
+        "Only shipments planned for pick-up in this window.", "planned_pickup"
     )
     carrier_scac: str | None = _optional("Only shipments moved by this carrier (SCAC).")
     destination_city: str | None = _optional(
@@ -137,23 +137,11 @@ class ShipmentFilterInput(FilterInput[ShipmentFilter]):
     )
     customer_id: str | None = _optional("Only this customer account (one of yours).")
 
-    @classmethod
-    def filter_type(cls) -> type[ShipmentFilter]:
-        return ShipmentFilter
-
 
 @strawberry.input(description="Narrows the invoices list; all given conditions must hold.")
 class InvoiceFilterInput(FilterInput[InvoiceFilter]):
-    statuses: list[InvoiceStatus] | None = _optional(
-        "Only invoices in one of these states (OVERDUE: open and past due today).", convert=names_of
+    statuses: list[InvoiceStatus] | None = _any_of(
+        "Only invoices in one of these states (OVERDUE: open and past due today)."
     )
-    issued_at: TimeRangeInput | None = _optional(
-        "Only invoices issued in this window.",
-        filter_field="issued",
-        convert=TimeRangeInput.to_range,
-    )
+    issued_at: TimeRangeInput | None = _window("Only invoices issued in this window.", "issued")
     customer_id: str | None = _optional("Only this customer account (one of yours).")
-
-    @classmethod
-    def filter_type(cls) -> type[InvoiceFilter]:
-        return InvoiceFilter

@@ -494,6 +494,26 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
     assert after == before, differences(after, before)
 
 
+def _stop_after_switching(
+    monkeypatch: pytest.MonkeyPatch,
+    kafka_bootstrap: str,
+    late: Sequence[tuple[str, bytes, bytes]],
+    stop: asyncio.Event,
+    then: Callable[[], None] = lambda: None,
+) -> None:
+    """Make a rebuild's switch of readers be followed by ``late`` records (arrived around the
+    switch), ``then``, and the operator's SIGTERM (``stop``)."""
+    switch = ProjectionStore.set_active_suffix
+
+    async def switch_then_stop(store: ProjectionStore, suffix: str) -> None:
+        await switch(store, suffix)
+        await produce(kafka_bootstrap, late)
+        then()
+        stop.set()
+
+    monkeypatch.setattr(ProjectionStore, "set_active_suffix", switch_then_stop)
+
+
 async def test_a_rebuild_asked_to_stop_after_switching_readers_still_drains_what_they_lack(
     kafka_bootstrap: str,
     topic_names: dict[str, str],
@@ -508,14 +528,7 @@ async def test_a_rebuild_asked_to_stop_after_switching_readers_still_drains_what
     every = simulated_records(topic_names, 900)
     await produce(kafka_bootstrap, every[:600])
     stop = asyncio.Event()
-    switch = ProjectionStore.set_active_suffix
-
-    async def switch_then_stop(store: ProjectionStore, suffix: str) -> None:
-        await switch(store, suffix)
-        await produce(kafka_bootstrap, every[600:])  # arrived around the switch
-        stop.set()  # the operator's SIGTERM
-
-    monkeypatch.setattr(ProjectionStore, "set_active_suffix", switch_then_stop)
+    _stop_after_switching(monkeypatch, kafka_bootstrap, every[600:], stop)
     suffix = await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names), stop)
     monkeypatch.undo()
 
@@ -537,18 +550,17 @@ async def test_a_rebuild_whose_last_drain_cannot_finish_fails_naming_what_it_lef
     every = simulated_records(topic_names, 900)
     await produce(kafka_bootstrap, every[:600])
     stop = asyncio.Event()
-    switch = ProjectionStore.set_active_suffix
 
     async def store_down(self: BatchProcessor, records: Any) -> Any:
         raise StoreError("the store is down")
 
-    async def switch_then_stop_with_the_store_down(store: ProjectionStore, suffix: str) -> None:
-        await switch(store, suffix)
-        await produce(kafka_bootstrap, every[600:])  # arrived around the switch
-        monkeypatch.setattr(BatchProcessor, "process", store_down)
-        stop.set()  # the operator's SIGTERM
-
-    monkeypatch.setattr(ProjectionStore, "set_active_suffix", switch_then_stop_with_the_store_down)
+    _stop_after_switching(
+        monkeypatch,
+        kafka_bootstrap,
+        every[600:],
+        stop,
+        then=lambda: monkeypatch.setattr(BatchProcessor, "process", store_down),
+    )
     settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
         update={"rebuild_drain_grace_seconds": 0.5}
     )

@@ -72,3 +72,18 @@ def test_every_condition_given_arrives_in_the_form_the_readers_filter_takes(
         assert value is None or isinstance(value, str | TimeRange | frozenset), value
         names = value if isinstance(value, frozenset) else set()
         assert all(isinstance(name, str) for name in names), value
+
+
+def test_each_filter_input_names_its_readers_filter_and_one_that_names_none_is_refused() -> None:
+    from graph.inputs import FilterInput, InvoiceFilterInput, OrderFilterInput, ShipmentFilterInput
+    from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter
+
+    assert OrderFilterInput.filter_type() is OrderFilter
+    assert ShipmentFilterInput.filter_type() is ShipmentFilter
+    assert InvoiceFilterInput.filter_type() is InvoiceFilter
+
+    class Unnamed(FilterInput):  # type: ignore[type-arg]
+        pass
+
+    with pytest.raises(TypeError, match="names no readers' filter"):
+        Unnamed.filter_type()
