@@ -411,8 +411,7 @@ class ValidationPool:
         message = pickle.dumps((query, tuple(rules)), protocol=pickle.HIGHEST_PROTOCOL)
         self.lane.enter(client)
         job = _Job(client, message, loop.create_future())
-        wait = self.start_seconds + self.timeout_seconds
-        job.overdue = loop.call_later(wait, self._waited_too_long, job, wait)
+        self._set_wait_deadline(job)
         self._waiting.append(job)
         self._dispatch()
         try:
@@ -550,11 +549,7 @@ class ValidationPool:
         )
         worker.job, job.resent = None, True
         self._stop(worker, kill=False)
-        assert self._loop is not None
-        if job.overdue is not None:
-            job.overdue.cancel()
-        wait = self.start_seconds + self.timeout_seconds
-        job.overdue = self._loop.call_later(wait, self._waited_too_long, job, wait)
+        self._set_wait_deadline(job)
         self._waiting.appendleft(job)
         self._dispatch()
 
@@ -613,6 +608,14 @@ class ValidationPool:
                 ValidationUnavailable(f"the validation worker did not answer within {seconds} s"),
                 kill=True,
             )
+
+    def _set_wait_deadline(self, job: _Job) -> None:
+        """``job`` may wait for a worker as long as one takes to start and then to check."""
+        assert self._loop is not None
+        if job.overdue is not None:
+            job.overdue.cancel()
+        wait = self.start_seconds + self.timeout_seconds
+        job.overdue = self._loop.call_later(wait, self._waited_too_long, job, wait)
 
     def _waited_too_long(self, job: _Job, seconds: float) -> None:
         if job in self._waiting:
