@@ -450,9 +450,12 @@ def test_a_start_that_fails_leaves_no_pipe_open(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(multiprocessing.context.ForkServerProcess, "start", refused)
     pool = ValidationPool(Lane(total=1, per_client=1))
     before = len(os.listdir("/proc/self/fd"))
-    with pytest.raises(OSError, match="fork server is gone"):
+    try:
         pool._start_process()
-    assert len(os.listdir("/proc/self/fd")) == before
+    except OSError:  # its traceback (which the error's reporting keeps) holds no pipe open
+        assert len(os.listdir("/proc/self/fd")) == before
+    else:
+        pytest.fail("the start did not fail")
 
 
 async def test_a_document_sent_after_the_pool_closed_is_refused_at_once() -> None:
