@@ -118,8 +118,9 @@ class Settings(ProcessSettings):
     document_check_queue: int = Field(4, ge=1)
     document_check_per_client: int = Field(1, ge=1)
     #: A worker that has not answered for one document within this is killed and replaced;
-    #: that request gets 503 SERVICE_UNAVAILABLE (a check takes milliseconds).
-    document_check_timeout_seconds: float = Field(5.0, gt=0, allow_inf_nan=False)
+    #: that request gets 503 SERVICE_UNAVAILABLE (a check takes milliseconds; below half a
+    #: second, a busy machine's scheduling alone would fail documents).
+    document_check_timeout_seconds: float = Field(5.0, ge=0.5, allow_inf_nan=False)
     #: GraphQL operations running at once over HTTP in this process, in all and from one
     #: client (token subject, else address); beyond either: 429 RATE_LIMITED.
     max_requests_in_flight: int = Field(512, ge=1)

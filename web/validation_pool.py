@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import copyreg
+import functools
 import gc
 import io
 import logging
@@ -92,6 +93,13 @@ Verdict = tuple[Any, ...]
 
 #: The most read from a worker's pipe at once (a verdict larger comes in several reads).
 READ_BYTES: Final = 1 << 20
+
+#: A worker's first frame: its schema is built, the check of a document may start.
+READY: Final = b"ready"
+
+#: How long a worker may take to start (a round trip to the fork server, then building its
+#: schema: 0.4-0.8 s, a few seconds on a busy machine) before its start no longer counts.
+START_SECONDS: Final = 10.0
 
 #: How often a worker checks that the API process it works for is still there.
 OWNER_CHECK_SECONDS: Final = 1.0
@@ -258,8 +266,8 @@ def portal_graphql_schema() -> GraphQLSchema:
 
 
 class ValidationUnavailable(Exception):
-    """The worker stopped (killed, out of memory) or did not answer in time while checking
-    this document; the request may be retried."""
+    """No worker was free in time, or the worker stopped (killed, out of memory) or did not
+    answer in time while checking this document; the request may be retried."""
 
 
 def _serve(
@@ -270,40 +278,56 @@ def _serve(
     screen: Screen | None,
     max_errors: int | None,
 ) -> None:
-    """A worker's life: one ``(query, rules)`` at a time from its pipe, one verdict back on
-    it, until the API process closes its end (or is gone: ``_exit_without``)."""
+    """A worker's life: ``READY`` once its schema is built, then one ``(query, rules)`` at a
+    time from its pipe and one verdict back on it, until the API process closes its end (or
+    is gone: ``_exit_without``). A pipe closed or reset mid-frame (the pool stopped) is the
+    same end, not a traceback in the API's log."""
     checker = DocumentCache(0, max_tokens=max_tokens, screen=screen, max_errors=max_errors)
     schema = schema_factory()
     threading.Thread(target=_exit_without, args=(owner,), name="owner", daemon=True).start()
+    answer = READY
     while True:
         try:
+            requests.send_bytes(answer)
             query, rules = pickle.loads(requests.recv_bytes())
-        except EOFError:
+        except (EOFError, OSError):  # the pool closed (or reset) its end
             return
         try:
             verdict = _check_in_worker(schema, checker, query, rules)
         except Exception as exc:  # a fault of ours: reported, the worker goes on
             verdict = ("failed", f"{type(exc).__name__}: {exc}")
-        try:
-            requests.send_bytes(pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL))
-        except BrokenPipeError:  # the pool closed while this document was being checked
-            return
+        answer = pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _ProtocolError(Exception):
+    """A worker sent what the pool did not ask for."""
 
 
 @dataclass(eq=False)
 class _Job:
     """One document to check, for ``client`` (who holds a place in the lane until a worker
-    is done with it), and the request's wait for the verdict."""
+    is done with it), and the request's wait for the verdict. ``overdue`` is its deadline:
+    for a worker while it waits, then for the check once a worker has it."""
 
     client: Hashable
     message: bytes
     verdict: asyncio.Future[Verdict]
     overdue: asyncio.TimerHandle | None = None
+    #: Put back once already (its worker had died before it could read the document).
+    resent: bool = False
+
+
+@dataclass(eq=False)
+class _Start:
+    """A worker starting: counted until its ``READY`` or until ``overdue`` passes."""
+
+    overdue: asyncio.TimerHandle | None = None
+    worker: _Worker | None = None
 
 
 @dataclass(eq=False)
 class _Worker:
-    """A worker process and the API process's end of its pipe (watched by the event loop)."""
+    """A worker process, the end of its pipe in the API process, and the job it holds."""
 
     process: BaseProcess
     pipe: Connection
@@ -311,6 +335,8 @@ class _Worker:
     #: What has come of the verdict being read, and what is left to write of the document.
     frames: Frames = field(default_factory=Frames)
     unsent: memoryview | None = None
+    #: Until its ``READY`` frame: the start it is part of.
+    start: _Start | None = None
 
 
 class ValidationPool:
@@ -324,7 +350,13 @@ class ValidationPool:
     verdict through a thread of its own, which woke for each one and took the GIL from the
     loop; a dead worker there broke the whole pool, failing every document waiting behind
     the one it held. Here only the document in a dead or overdue worker fails
-    (``ValidationUnavailable``), and the worker is replaced for the next."""
+    (``ValidationUnavailable``), and the worker is replaced for the next.
+
+    Nothing waits without a bound: a document waits for a worker at most
+    ``start_seconds + timeout_seconds``, a worker's check takes at most ``timeout_seconds``
+    (counted from the document's hand-over to a ready worker, never its start-up), and a
+    start that has not brought a ready worker within ``start_seconds`` no longer counts
+    (its process, should it turn up, is stopped)."""
 
     def __init__(
         self,
@@ -336,6 +368,7 @@ class ValidationPool:
         max_errors: int | None = None,
         schema_factory: Callable[[], GraphQLSchema] = portal_graphql_schema,
         timeout_seconds: float = 5.0,
+        start_seconds: float = START_SECONDS,
     ) -> None:
         self.lane = lane
         self.processes = processes
@@ -344,9 +377,10 @@ class ValidationPool:
         self.max_errors = max_errors
         self.schema_factory = schema_factory
         self.timeout_seconds = timeout_seconds
+        self.start_seconds = start_seconds
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
-        self._starting = 0
+        self._starting: set[_Start] = set()
         self._waiting: deque[_Job] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -361,8 +395,8 @@ class ValidationPool:
         """``query`` parsed, screened and validated in a worker: the event loop only restores
         the worker's document (a valid one; a refused one is its errors and operations).
         Raises ``web.admission.LaneFull`` when ``client`` gets no place in the lane,
-        ``ValidationUnavailable`` when the worker died or did not answer in time, and what
-        ``checked_of`` raises.
+        ``ValidationUnavailable`` when no worker was free in time, or the worker died or did
+        not answer in time, and what ``checked_of`` raises.
 
         The place in the lane is given back when a worker is done with the document, not
         when the request stops waiting (a client that disconnects does not free the worker
@@ -373,17 +407,20 @@ class ValidationPool:
         if self._loop is not loop:
             self._forget_workers()  # workers watched by a loop that has ended
             self._loop = loop
-        self.lane.enter(client)
+        # pickled before the lane: a text that cannot be must not keep a place
         message = pickle.dumps((query, tuple(rules)), protocol=pickle.HIGHEST_PROTOCOL)
+        self.lane.enter(client)
         job = _Job(client, message, loop.create_future())
+        self._set_wait_deadline(job)
         self._waiting.append(job)
         self._dispatch()
         try:
             verdict = await asyncio.shield(job.verdict)
         except asyncio.CancelledError:
+            job.verdict.cancel()  # nobody will retrieve what a worker's loss would set
             if job in self._waiting:
                 self._waiting.remove(job)
-                self.lane.leave(client)
+                self._finish(job, None)
             raise
         if verdict[0] == "failed":
             logger.error("validation failed in a worker: %s", verdict[1])
@@ -393,50 +430,86 @@ class ValidationPool:
     def _dispatch(self) -> None:
         """Hand waiting documents to idle workers; start workers for the rest, up to
         ``processes``."""
+        assert self._loop is not None
         while self._waiting and self._idle:
             worker, job = self._idle.pop(), self._waiting.popleft()
             worker.job = job
             self._busy.add(worker)
-            assert self._loop is not None
+            if job.overdue is not None:
+                job.overdue.cancel()
             job.overdue = self._loop.call_later(self.timeout_seconds, self._overdue, worker, job)
             self._send(worker, framed(job.message))
-        missing = self.processes - len(self._idle) - len(self._busy) - self._starting
+        missing = self.processes - len(self._idle) - len(self._busy) - len(self._starting)
         for _ in range(min(missing, len(self._waiting))):
-            self._starting += 1
+            start = _Start()
+            start.overdue = self._loop.call_later(self.start_seconds, self._start_overdue, start)
+            self._starting.add(start)
             # a round trip to the fork server (a second on a busy machine): not on the loop
             started = asyncio.ensure_future(asyncio.to_thread(self._start_process))
-            started.add_done_callback(self._started)
+            started.add_done_callback(functools.partial(self._started, start))
 
     def _start_process(self) -> _Worker:
+        # forkserver, never fork: the API process runs an event loop and threads (uvloop's,
+        # to_thread's, the driver's), and a forked copy of them inherits locks held by
+        # threads it does not have; a fork server is a clean, single-threaded process
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
         here, there = context.Pipe()
-        args = (there, os.getpid(), self.schema_factory, self.max_tokens, self.screen)
-        process = context.Process(
-            target=_serve, args=(*args, self.max_errors), name="validation", daemon=True
-        )
-        process.start()
-        there.close()
+        try:
+            args = (there, os.getpid(), self.schema_factory, self.max_tokens, self.screen)
+            process = context.Process(
+                target=_serve, args=(*args, self.max_errors), name="validation", daemon=True
+            )
+            process.start()
+        except BaseException:
+            here.close()
+            raise
+        finally:
+            there.close()
         return _Worker(process, here)
 
-    def _started(self, started: asyncio.Future[_Worker]) -> None:
-        self._starting -= 1
-        if started.cancelled() or started.exception() is not None:
+    def _started(self, start: _Start, started: asyncio.Future[_Worker]) -> None:
+        """A worker's process has started: it is watched, and idle once ``READY``."""
+        failed = started.cancelled() or started.exception() is not None
+        if start not in self._starting or self._closed or self._loop is None:
+            if not failed:  # past its bound, or the pool closed: never used
+                self._stop(started.result(), kill=True)
+            return
+        if failed:
             error = started.exception() if not started.cancelled() else None
             logger.error("could not start a validation worker", exc_info=error)
-            while self._waiting:
-                job = self._waiting.popleft()
-                self._finish(job, ValidationUnavailable("no validation worker could start"))
+            self._start_failed(start)
             return
-        worker = started.result()
-        if self._closed:
-            worker.pipe.close()  # it reads the end of its pipe and exits
-            return
-        assert self._loop is not None
+        worker = start.worker = started.result()
+        worker.start = start
         os.set_blocking(worker.pipe.fileno(), False)  # as uvloop makes it: on any loop
         self._loop.add_reader(worker.pipe.fileno(), self._readable, worker)
-        self._idle.append(worker)
+
+    def _start_overdue(self, start: _Start) -> None:
+        if start not in self._starting:
+            return
+        logger.error("a validation worker did not start within %g s", self.start_seconds)
+        self._starting.discard(start)
+        if start.worker is not None:
+            self._stop(start.worker, kill=True)
         self._dispatch()
+
+    def _start_failed(self, start: _Start) -> None:
+        """No worker came of ``start``: the documents waiting fail at once rather than start
+        worker after worker (a schema that cannot be built fails every start)."""
+        self._end_start(start)
+        while self._waiting:
+            self._finish(self._waiting.popleft(), ValidationUnavailable("no worker could start"))
+
+    def _end_start(self, start: _Start) -> None:
+        self._starting.discard(start)
+        if start.overdue is not None:
+            start.overdue.cancel()
+
+    def _ready(self, worker: _Worker, start: _Start) -> None:
+        worker.start = None
+        self._end_start(start)
+        self._idle.append(worker)
 
     def _send(self, worker: _Worker, data: bytes | memoryview) -> None:
         """Write what the pipe takes now; the rest when it can take more (``add_writer``):
@@ -447,7 +520,7 @@ class ValidationPool:
         except BlockingIOError:
             sent = 0
         except OSError as exc:
-            self._died(worker, exc)
+            self._unreachable(worker, exc)
             return
         left = memoryview(data)[sent:]
         if left and worker.unsent is None:
@@ -459,6 +532,26 @@ class ValidationPool:
     def _send_rest(self, worker: _Worker) -> None:
         if worker.unsent is not None:
             self._send(worker, worker.unsent)
+
+    def _unreachable(self, worker: _Worker, cause: OSError) -> None:
+        """``worker``'s pipe refused the document (it died idle): the document never reached
+        it, so it goes back to the head of the queue, once, for the worker's replacement."""
+        job = worker.job
+        if job is None or job.resent:
+            self._died(worker, cause)
+            return
+        logger.error(
+            "validation worker %s stopped (%r): its document goes to the next",
+            *(
+                worker.process.pid,
+                cause,
+            ),
+        )
+        worker.job, job.resent = None, True
+        self._stop(worker, kill=False)
+        self._set_wait_deadline(job)
+        self._waiting.appendleft(job)
+        self._dispatch()
 
     def _readable(self, worker: _Worker) -> None:
         """Read what has come of ``worker``'s verdict; answer its document once whole."""
@@ -473,18 +566,28 @@ class ValidationPool:
             self._died(worker, EOFError("the pipe closed"))
             return
         try:
-            messages = worker.frames.feed(data)
-        except ValueError as exc:
-            self._died(worker, exc)
+            for message in worker.frames.feed(data):
+                self._take(worker, message)
+        except Exception:  # a bad frame, or a fault of ours: never a request left waiting
+            logger.exception("validation worker %s: unreadable answer", worker.process.pid)
+            self._lose(worker, ValidationUnavailable("the validation worker failed"), kill=True)
             return
-        for message in messages:
-            job, worker.job = worker.job, None
-            self._busy.discard(worker)
-            self._idle.append(worker)
-            if job is not None:
-                self._finish(job, pickle.loads(message))
-        if messages:
-            self._dispatch()
+        self._dispatch()
+
+    def _take(self, worker: _Worker, message: bytes) -> None:
+        """One whole message from ``worker``: its ``READY``, or the verdict on its job."""
+        if worker.start is not None:
+            if message != READY:
+                raise _ProtocolError("a message before READY")
+            self._ready(worker, worker.start)
+            return
+        if worker.job is None or message == READY:
+            raise _ProtocolError("a message nobody asked for")
+        verdict = pickle.loads(message)
+        job, worker.job = worker.job, None
+        self._busy.discard(worker)
+        self._idle.append(worker)
+        self._finish(job, verdict)
 
     def _died(self, worker: _Worker, cause: BaseException) -> None:
         logger.error(
@@ -493,7 +596,8 @@ class ValidationPool:
             cause,
             worker.process.exitcode,
         )
-        self._lose(worker, ValidationUnavailable("the validation worker stopped"))
+        # its pipe closed: it has exited (its pid may be another process's already)
+        self._lose(worker, ValidationUnavailable("the validation worker stopped"), kill=False)
 
     def _overdue(self, worker: _Worker, job: _Job) -> None:
         if worker.job is job:
@@ -502,17 +606,35 @@ class ValidationPool:
             self._lose(
                 worker,
                 ValidationUnavailable(f"the validation worker did not answer within {seconds} s"),
+                kill=True,
             )
 
-    def _lose(self, worker: _Worker, error: ValidationUnavailable) -> None:
-        """Stop ``worker`` (dead, or overdue) and fail the document it held."""
-        self._close(worker, kill=True)
+    def _set_wait_deadline(self, job: _Job) -> None:
+        """``job`` may wait for a worker as long as one takes to start and then to check."""
+        assert self._loop is not None
+        if job.overdue is not None:
+            job.overdue.cancel()
+        wait = self.start_seconds + self.timeout_seconds
+        job.overdue = self._loop.call_later(wait, self._waited_too_long, job, wait)
+
+    def _waited_too_long(self, job: _Job, seconds: float) -> None:
+        if job in self._waiting:
+            logger.error("no validation worker was free within %g s", seconds)
+            self._waiting.remove(job)
+            self._finish(job, ValidationUnavailable(f"no validation worker within {seconds:g} s"))
+
+    def _lose(self, worker: _Worker, error: ValidationUnavailable, *, kill: bool) -> None:
+        """Stop ``worker`` (dead, overdue or unreadable) and fail the document it held; one
+        lost while starting fails the documents waiting (its replacement would fare alike)."""
+        if worker.start is not None and worker.start in self._starting:
+            self._start_failed(worker.start)
+        self._stop(worker, kill=kill)
         if worker.job is not None:
             self._finish(worker.job, error)
             worker.job = None
         self._dispatch()
 
-    def _close(self, worker: _Worker, *, kill: bool) -> None:
+    def _stop(self, worker: _Worker, *, kill: bool) -> None:
         self._busy.discard(worker)
         if worker in self._idle:
             self._idle.remove(worker)
@@ -524,11 +646,12 @@ class ValidationPool:
         if kill:
             worker.process.kill()
 
-    def _finish(self, job: _Job, outcome: Verdict | ValidationUnavailable) -> None:
+    def _finish(self, job: _Job, outcome: Verdict | ValidationUnavailable | None) -> None:
+        """Give ``job``'s place back and answer its request (``None``: it has stopped)."""
         if job.overdue is not None:
             job.overdue.cancel()
         self.lane.leave(job.client)
-        if job.verdict.done():
+        if job.verdict.done() or outcome is None:
             return  # its request was cancelled
         if isinstance(outcome, ValidationUnavailable):
             job.verdict.set_exception(outcome)
@@ -536,8 +659,12 @@ class ValidationPool:
             job.verdict.set_result(outcome)
 
     def _forget_workers(self) -> None:
-        for worker in (*self._idle, *self._busy):
-            self._close(worker, kill=False)
+        """Stop every worker (a busy one is killed: it may be stuck) and fail every job."""
+        starting = [s.worker for s in self._starting if s.worker is not None]
+        for start in list(self._starting):
+            self._end_start(start)
+        for worker in (*self._idle, *self._busy, *starting):
+            self._stop(worker, kill=worker.job is not None)
             if worker.job is not None:
                 self._finish(worker.job, ValidationUnavailable("the validation pool stopped"))
         while self._waiting:
@@ -552,8 +679,8 @@ class ValidationPool:
         threading.Thread(target=_start_fork_server, name="fork-server-start", daemon=True).start()
 
     def close(self) -> None:
-        """Stop the workers (each finishes the document it is checking, then reads the end
-        of its pipe, as does one still starting); a document still waiting gets
-        ``ValidationUnavailable``."""
+        """Stop the workers (an idle one reads the end of its pipe; a busy one, which may be
+        stuck, is killed; one still starting is stopped when it turns up); every document
+        waiting or being checked gets ``ValidationUnavailable``."""
         self._closed = True
         self._forget_workers()

@@ -330,6 +330,8 @@ async def test_a_validation_worker_that_died_is_replaced_without_failing_a_reque
         if dying not in pool.worker_pids():
             break  # the pool has noticed
         await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the pool did not notice its worker's death within 5 s")
     after = await post(api, unknown_fields(30, "e"), accept=GRJ)
     assert after.status_code == 200, after.text
     assert after.json()["data"]["e0"] == "Query"
