@@ -24,14 +24,19 @@ that return at most a few pages of sort values and no documents. DocumentDB coll
 index entry in a probe's range before the limit applies, so a probe costs about a microsecond
 per entry in its range and a millisecond of round trip: the search walks a grid of points
 around now from the far start of the order (ranges there are empty and cheap) towards the
-list, then halves the step between the last probe that held too few and the first that held
-too many. Probes hold no state between requests. Hints and probes only ever change how fast a
-page is read, never what it contains: the first window of a first page is open towards the
-start of the order, so values beyond a stale extreme are still read first.
+list, then closes in between the last probe that held too few and the first that held too
+many: back through the grid points the walk leapt over, then by splits no shorter than a
+round trip's worth of entries, or straight at the page when a probe read a few of the list's
+first values. A round trip (about 2 ms with the driver's CPU) is worth about 2,000 entries,
+so both the entries a probe reads and the number of probes count. Probes hold no state
+between requests. Hints and probes only ever change how fast a page is read, never what it
+contains: the first window of a first page is open towards the start of the order, so
+values beyond a stale extreme are still read first.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -71,6 +76,13 @@ PROBE_STRIDE: Final = 4
 #: the list), one step back after each that held too many. (Chosen on simulated lists of
 #: 10-100,000 documents near and far from now: fewest index entries read for the probes.)
 PROBE_SPLITS: Final = (1, 2, 4, 8)
+#: What a probe's round trip costs, in index entries its range holds (about 2 ms of
+#: store round trip and driver CPU, against about 0.8 us an entry, on the local stack).
+PROBE_ROUND_TRIP: Final = 2000
+#: A probe that held a few of the list's first values aims the next at this many times
+#: ``wanted`` at their spacing: about the geometric middle of ``wanted`` to ``PROBE_PAGES``
+#: times it, so that a spacing off by a factor of two still fits.
+PROBE_AIM: Final = 3
 #: A search that has not found the first page after this many probes gives up (a ``plain``
 #: hint: one plain sorted read), so a first page's round trips stay bounded whatever the data.
 PROBE_MAX: Final = 64
@@ -278,6 +290,9 @@ class EdgeSearch:
         self._probe_many = False  # whether ``_many`` (from a probe's values) is probed next
         self._split = 2  # the index in ``PROBE_SPLITS`` of the next split
         self._probed = 0
+        self._cheap_way = 0  # how far a split goes at least (``_split_between``)
+        self._aim: int | None = None  # the next probe, aimed from a probe's values
+        self._many_read = False  # whether ``_many`` lies just past values a probe read
         self.probes = 0
         self.hint: WindowHint | None = None
 
@@ -299,13 +314,32 @@ class EdgeSearch:
             return self.hint
         elif self._probe_many:
             depth, self._probe_many = many, False
+        elif self._aim is not None:
+            depth, self._aim = self._aim, None
         else:
-            way = (many - few) * PROBE_SPLITS[self._split] // 16
-            depth = min(few + max(1, way), many - 1)
+            skipped = self._grid_between(few, many)
+            depth = self._split_between(few, many) if skipped is None else skipped
         self._probed = depth
         self.probes += 1
         far = _bound(self._sort, self._sort.direction * depth)
         return Window(far=far, nulls=self._sort.direction == 1)
+
+    def _grid_between(self, few: int, many: int) -> int | None:
+        """The middle of the grid points the walk skipped between ``few`` and ``many``, if
+        any: the walk leaps up to ``PROBE_STRIDE`` points, a factor of 16 in distance from
+        now, and a split of that range, however biased, lands near its wide end first."""
+        low = bisect_right(self._grid, few)
+        high = bisect_left(self._grid, many)
+        return self._grid[low] if low < high else None
+
+    def _split_between(self, few: int, many: int) -> int:
+        """A point between ``few`` and ``many``: ``PROBE_SPLITS`` of the way, but at least
+        as far as the range whose index entries, at the spacing a probe that held too many
+        saw, cost about a round trip (up to half the way): where the list is sparse or the
+        range short, a short step saves few entries and costs a probe."""
+        gap = many - few
+        way = max(gap * PROBE_SPLITS[self._split] // 16, min(gap // 2, self._cheap_way))
+        return min(few + max(1, way), many - 1)
 
     def learn(self, values: Sequence[Any]) -> None:
         """What the last probe read: the sort values of its documents, in any order."""
@@ -324,6 +358,20 @@ class EdgeSearch:
                 self._walk_on()
             else:
                 self._split = min(self._split + 1, len(PROBE_SPLITS) - 1)
+                self._aim = self._aim_past(depth, depths)
+
+    def _aim_past(self, depth: int, depths: Sequence[int]) -> int | None:
+        """Where the list's first ``wanted`` most likely end, from a probe to ``depth``
+        that held ``depths``, fewer than ``wanted``: the first of them is the list's first,
+        and the range to ``depth`` shows their spacing; aimed at ``PROBE_AIM`` times
+        ``wanted``, mid-way (geometrically) between too few and too many."""
+        if not depths or self._many is None:
+            return None
+        spacing = max(1, depth - depths[0]) / len(depths)
+        aim = depths[0] + int(spacing * self._wanted * PROBE_AIM)
+        if aim >= self._many:  # up to ``many`` holds enough; from values read, maybe not too many
+            return self._many if self._many_read else None
+        return aim if aim > depth else None
 
     def _too_many(self, depth: int, depths: Sequence[int]) -> None:
         """A probe to ``depth`` held too many, ``depths`` among them. At least ``wanted`` of
@@ -331,10 +379,14 @@ class EdgeSearch:
         When the values lie bunched at the range's start, they are likely the list's first
         ones (the store returned the range in the order it wrote it): the probe up to the
         ``wanted``-th of them comes next, and fits."""
+        if len(depths) > 1 and depths[-1] > depths[0]:
+            spacing = (depths[-1] - depths[0]) / (len(depths) - 1)
+            self._cheap_way = int(PROBE_ROUND_TRIP * spacing)
         if len(depths) < self._wanted:
-            self._many = depth
+            self._many, self._many_read = depth, False
         else:
             self._many = min(depth, depths[self._wanted - 1] + 1)
+            self._many_read = self._many < depth
             # bunched at the range's start, farther from its end than they spread
             bunched = depth - depths[-1] > depths[-1] - depths[0]
             ascending = self._sort.direction == 1

@@ -355,3 +355,60 @@ def test_more_nulls_than_a_probe_holds_where_they_sort_first_read_plainly() -> N
     docs: list[Doc] = [{"_id": f"N{n:04d}"} for n in range(500)] + _dense(50)
     search = _probed(sort, docs, 21, T0, list(range(len(docs))))
     assert search.hint is not None and search.hint.plain
+
+
+def _search_sorted(
+    sort: SortSpec, values: list[Any], now: datetime
+) -> tuple[EdgeSearch, list[int]]:
+    """``EdgeSearch`` over ``values`` (ascending, as the store returns a probe's range: its
+    physical order), and what each probe's range held."""
+    search = EdgeSearch(sort, 21, now_point(sort, now))
+    held: list[int] = []
+    while isinstance(window := search.next_probe(), Window):
+        if sort.direction == 1:
+            found = values[: bisect.bisect_left(values, window.far)]
+        else:
+            found = values[bisect.bisect_right(values, window.far) :]
+        held.append(len(found))
+        search.learn(found[: search.limit])
+    return search, held
+
+
+def test_a_descending_list_that_begins_weeks_ahead_is_found_in_a_dozen_probes() -> None:
+    """Planned pickups, ETAs: 100,000 a minute apart, the newest 41 days ahead. The walk
+    overshoots once (a factor of two past an empty range); from there the search re-uses the
+    spacing that probe saw and the first values a later one held, instead of creeping up on
+    the list's start from the empty side a sixteenth of the way at a time (13 probes)."""
+    sort = ORDER_SORTS["ORDERED_AT_DESC"]
+    now = T0 + timedelta(days=28, hours=8)
+    values = [T0 + timedelta(minutes=n) for n in range(100_000)]
+    search, held = _search_sorted(sort, values, now)
+    assert search.probes <= 11
+    assert sum(held) < 35_000
+    windows = first_page_windows(sort, search.hint, 21)
+    assert windows is not None
+    assert 21 <= len(_held(values, sort, windows[0])) <= 2 * 21 * PROBE_PAGES
+
+
+def test_a_probe_that_held_a_few_of_the_first_values_aims_the_next_at_the_page() -> None:
+    """After a probe that read some, but fewer than a page, of the list's first values, the
+    next probe holds a page (their spacing says how far), not one more split of the range."""
+    sort = ORDER_SORTS["ORDERED_AT_DESC"]
+    values = [T0 + timedelta(minutes=n) for n in range(100_000)]
+    for days in (1, 10, 41):
+        _, held = _search_sorted(sort, values, values[-1] - timedelta(days=days))
+        after_few = [held[n + 1] for n in range(len(held) - 1) if 0 < held[n] < 21]
+        assert all(21 <= count < 21 * PROBE_PAGES for count in after_few), held
+
+
+def test_due_dates_far_behind_a_leap_are_found_through_the_grid_points_it_skipped() -> None:
+    """Due dates (ISO days, 1,440 a day) ending 72 days ahead, read newest first: the walk
+    leaps from 1,024 days ahead to 64 (a factor of 16); the search walks back through the
+    grid points it skipped before splitting a range (15 probes when it split 960 days)."""
+    sort = INVOICE_SORTS["DUE_DATE_DESC"]
+    now = T0 + timedelta(days=28, hours=8)
+    days = [(T0 + timedelta(days=30, minutes=n)).date().isoformat() for n in range(100_000)]
+    search, held = _search_sorted(sort, days, now)
+    assert search.probes <= 12
+    assert sum(held) < 20_000
+    assert search.hint is not None and not search.hint.plain
