@@ -234,8 +234,12 @@ def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedD
     if kind == "syntax":
         raise GraphQLSyntaxError(source, verdict[2], verdict[1])
     if kind == "valid":
+        try:
+            document = _restored(verdict[1])
+        except Exception as exc:  # a fault of the worker's answer, not of the client's text
+            raise ValidationUnavailable("the validation worker's answer could not be read") from exc
         # its own Source, the same text; the measure spares the event loop a walk of it
-        return CheckedDocument(_restored(verdict[1]), (), measured=verdict[2])
+        return CheckedDocument(document, (), measured=verdict[2])
     operations = tuple(
         OperationDefinitionNode(
             operation=OperationType(operation),
@@ -381,6 +385,9 @@ class ValidationPool:
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
         self._starting: set[_Start] = set()
+        #: Start threads not yet returned, even past their bound: a fork server that does
+        #: not answer must not gather a thread per bound while documents keep coming.
+        self._launching = 0
         self._waiting: deque[_Job] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -439,12 +446,14 @@ class ValidationPool:
                 job.overdue.cancel()
             job.overdue = self._loop.call_later(self.timeout_seconds, self._overdue, worker, job)
             self._send(worker, framed(job.message))
-        missing = self.processes - len(self._idle) - len(self._busy) - len(self._starting)
+        starting = max(len(self._starting), self._launching)
+        missing = self.processes - len(self._idle) - len(self._busy) - starting
         for _ in range(min(missing, len(self._waiting))):
             start = _Start()
             start.overdue = self._loop.call_later(self.start_seconds, self._start_overdue, start)
             self._starting.add(start)
             # a round trip to the fork server (a second on a busy machine): not on the loop
+            self._launching += 1
             started = asyncio.ensure_future(asyncio.to_thread(self._start_process))
             started.add_done_callback(functools.partial(self._started, start))
 
@@ -470,6 +479,7 @@ class ValidationPool:
 
     def _started(self, start: _Start, started: asyncio.Future[_Worker]) -> None:
         """A worker's process has started: it is watched, and idle once ``READY``."""
+        self._launching -= 1
         failed = started.cancelled() or started.exception() is not None
         if start not in self._starting or self._closed or self._loop is None:
             if not failed:  # past its bound, or the pool closed: never used
@@ -540,13 +550,14 @@ class ValidationPool:
         if job is None or job.resent:
             self._died(worker, cause)
             return
-        logger.error(
-            "validation worker %s stopped (%r): its document goes to the next",
-            *(
-                worker.process.pid,
-                cause,
-            ),
-        )
+        if job.verdict.done():  # its request stopped waiting: nobody to check it for
+            worker.job = None
+            self._stop(worker, kill=False)
+            self._finish(job, None)
+            self._dispatch()
+            return
+        pid = worker.process.pid
+        logger.error("validation worker %s stopped (%r): its document goes to the next", pid, cause)
         worker.job, job.resent = None, True
         self._stop(worker, kill=False)
         self._set_wait_deadline(job)
@@ -664,7 +675,9 @@ class ValidationPool:
         for start in list(self._starting):
             self._end_start(start)
         for worker in (*self._idle, *self._busy, *starting):
-            self._stop(worker, kill=worker.job is not None)
+            # a busy one may be stuck; a starting one may never read its pipe (its schema
+            # still building); neither has closed its pipe, so its pid is still its own
+            self._stop(worker, kill=worker.job is not None or worker in starting)
             if worker.job is not None:
                 self._finish(worker.job, ValidationUnavailable("the validation pool stopped"))
         while self._waiting:

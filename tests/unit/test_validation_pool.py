@@ -36,6 +36,7 @@ from web.validation_pool import (
     ValidationPool,
     ValidationUnavailable,
     _serve,
+    checked_of,
     portal_graphql_schema,
     process_gone,
 )
@@ -378,6 +379,28 @@ async def test_a_fresh_worker_gets_its_whole_time_for_the_document() -> None:
         pool.close()
 
 
+def slower_schema() -> Any:
+    """A schema whose build outlasts the test (a worker stuck starting)."""
+    time.sleep(30)
+    return portal_graphql_schema()
+
+
+async def test_a_worker_still_starting_when_the_pool_closes_is_stopped() -> None:
+    """A worker still building its schema never reads its pipe until it is done: closing
+    the pool stops it rather than leave it for as long as its build takes."""
+    pool = ValidationPool(Lane(total=1, per_client=1), schema_factory=slower_schema)
+    waiting = asyncio.ensure_future(pool.check("alice", invalid_document("s"), specified_rules))
+    try:
+        await until(lambda: any(start.worker is not None for start in pool._starting))
+        [pid] = [s.worker.process.pid for s in pool._starting if s.worker is not None]
+        assert pid is not None
+    finally:
+        pool.close()
+    with pytest.raises(ValidationUnavailable):
+        await waiting
+    await until(lambda: process_gone(pid), seconds=5)
+
+
 async def test_a_start_that_never_returns_stalls_no_document(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -411,6 +434,37 @@ async def test_a_start_that_never_returns_stalls_no_document(
     finally:
         go_on.set()
         pool.close()
+
+
+async def test_a_start_that_never_returns_is_not_started_again_and_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a start hangs, documents keep failing within their deadline, but no further
+    start thread is launched per start bound: they would fill the loop's default executor."""
+    pool = ValidationPool(Lane(total=1, per_client=1), timeout_seconds=0.5, start_seconds=0.5)
+    go_on = threading.Event()
+    calls: list[int] = []
+
+    def hanging() -> Any:
+        calls.append(1)
+        go_on.wait(30)
+        raise OSError("the fork server never answered")
+
+    monkeypatch.setattr(pool, "_start_process", hanging)
+    try:
+        for name in ("a", "b", "c"):
+            async with asyncio.timeout(10):
+                with pytest.raises(ValidationUnavailable):
+                    await pool.check("alice", invalid_document(name), specified_rules)
+        assert len(calls) == 1
+    finally:
+        go_on.set()
+        pool.close()
+
+
+async def test_a_valid_verdict_whose_document_cannot_be_restored_is_a_worker_fault() -> None:
+    with pytest.raises(ValidationUnavailable, match="could not be read"):
+        checked_of(("valid", b"not a pickle", None), "{ a }", None)
 
 
 async def test_a_text_that_cannot_be_sent_keeps_no_place_in_the_lane(pool: ValidationPool) -> None:
