@@ -59,8 +59,14 @@ def encode_state(value: Any) -> bson.Binary:
 
     Nobody but the projector reads it, so it need not be queryable or indexed, and its shape
     (nested version tuples) can change with the reducers without readers noticing.
+
+    Its facts are stored in name order: a reducer adds each fact when its first event
+    arrives, so the same bookkeeping would otherwise encode to other bytes when the events of
+    two topics arrive in another order (two processes in a group, a rebuild), and the same
+    events would not give the same document.
     """
-    return bson.Binary(bson.encode({"s": value}))
+    canonical = dict(sorted(value.items())) if isinstance(value, Mapping) else value
+    return bson.Binary(bson.encode({"s": canonical}))
 
 
 def decode_state(value: Any) -> Any:
