@@ -215,13 +215,13 @@ class BatchProcessor:
         batch = _Batch(suffix, current, groups, epoch)
         batch.prefetch(linked_keys(current) - groups.keys(), self._load)
         try:
-            refused = await self._plan(batch, groups, record_of, outcome)
+            await self._plan(batch, groups, record_of, outcome)
             clock.lap("plan")
             now = _now_millis()
             effects = await self._write(batch, stepwise, now, clock)
         finally:
             await batch.settle_prefetch()
-        _refuse_late(batch.rejected, refused, record_of, outcome)
+        _refuse_late(batch.rejected, batch.refused, record_of, outcome)
         seen = planner.sources_seen(event for event, _ in outcome.applied)
         outcome.pending.append(PendingWrites(suffix, effects, seen, now))
         outcome.written_documents = len(batch.changes)
@@ -278,10 +278,10 @@ class BatchProcessor:
         groups: Mapping[EntityKey, list[Event]],
         record_of: Mapping[int, InboundRecord],
         outcome: BatchOutcome,
-    ) -> set[int]:
-        """Fold each entity's events into its document (no I/O); the ids of the events the
-        reducers refused, which ``outcome`` now holds as dead letters."""
-        refused: set[int] = set()
+    ) -> None:
+        """Fold each entity's events into its document (no I/O); the events the reducers
+        refuse become dead letters in ``outcome`` and their ids ``batch.refused``."""
+        refused = batch.refused
         current = batch.current
         for n, (key, entity_events) in enumerate(groups.items()):
             if n % PLAN_SLICE == PLAN_SLICE - 1:
@@ -302,7 +302,6 @@ class BatchProcessor:
                 batch.changes.append(plan.change)
             elif plan.repeated and key in current:
                 batch.unchanged.append(Effects(key, None, current[key], entity_events))
-        return refused
 
     async def _write_folded(self, batch: _Batch, now: datetime, clock: PhaseClock) -> list[Effects]:
         """Each document the batch touches written once, with its summaries folded in.
@@ -508,7 +507,9 @@ class BatchProcessor:
         partition after a rebalance, or the retry of a store write that did land), the
         batch's events are folded into the document as it is now and written again: the
         reducers are merges, so the result holds both writers' events. Events the reducers
-        refuse against the newer document become dead letters with the batch's others.
+        refuse against the newer document become dead letters with the batch's others;
+        events already refused stay refused (they are dead letters already, so they are not
+        folded in again: an event is either applied or a dead letter, never both).
         """
         collection = self._store.collection_name(change.key.kind, batch.suffix)
         for _ in range(CONFLICT_REPLANS):
@@ -518,9 +519,8 @@ class BatchProcessor:
                 return change.before, stored
             self._cache.forget(batch.suffix, [change.key])
             current = (await self._store.load(collection, [change.key.id])).get(change.key.id)
-            plan = planner.plan_entity(
-                change.key, current, list(batch.groups[change.key]), self._mapping
-            )
+            events = [e for e in batch.groups[change.key] if id(e) not in batch.refused]
+            plan = planner.plan_entity(change.key, current, events, self._mapping)
             batch.rejected.extend(plan.rejected)
             if plan.repeated:
                 # The stored document already holds some of these events: what its writer
@@ -643,6 +643,8 @@ class _Batch:
     repeated: set[EntityKey] = field(default_factory=set)
     #: Entities with repeated events and no change: their effects are derived again.
     unchanged: list[Effects] = field(default_factory=list)
+    #: The ids of the events the reducers refused when the batch was planned (dead letters).
+    refused: set[int] = field(default_factory=set)
     #: Events the reducers refused when a write was planned again (``_write_own``).
     rejected: list[planner.Rejected] = field(default_factory=list)
     #: Documents without events in the batch that its entities summarise into or pull
