@@ -32,14 +32,9 @@ from web.app import new_validation_pool
 from web.document_cache import CheckedDocument, DocumentCache, TooManyTokens, validate_document
 from web.limits import measure_document, screen_for
 from web.settings import QueryLimits, load_settings
-from web.validation_pool import (
-    ValidationPool,
-    ValidationUnavailable,
-    _serve,
-    checked_of,
-    portal_graphql_schema,
-    process_gone,
-)
+from web.validation_pool import ValidationPool
+from web.validation_verdict import ValidationUnavailable, checked_of
+from web.validation_worker import portal_graphql_schema, process_gone, serve
 
 SCHEMA = portal_graphql_schema()
 LIMITS = QueryLimits(max_tokens=500, max_validation_errors=5)
@@ -312,13 +307,13 @@ def test_a_worker_whose_pool_closes_mid_frame_ends_without_a_traceback() -> None
     here, there = multiprocessing.Pipe()
     failures: list[BaseException] = []
 
-    def serve() -> None:
+    def run() -> None:
         try:
-            _serve(there, os.getpid(), portal_graphql_schema, None, None, None)
+            serve(there, os.getpid(), portal_graphql_schema, None, None, None)
         except BaseException as exc:
             failures.append(exc)
 
-    worker = threading.Thread(target=serve, daemon=True)
+    worker = threading.Thread(target=run, daemon=True)
     worker.start()
     assert here.poll(60)  # its READY, left unread: closing with it resets the pipe
     os.write(here.fileno(), b"\x00\x00\x01\x00" + b"x" * 10)  # 10 bytes of 256
