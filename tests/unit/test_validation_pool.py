@@ -354,6 +354,48 @@ async def test_a_worker_that_died_idle_fails_no_document(pool: ValidationPool) -
     assert pool.lane.in_use == 0 and pool.worker_pids() != [idle.process.pid]
 
 
+async def test_a_document_whose_request_stopped_waiting_is_not_resent_when_its_worker_dies(
+    pool: ValidationPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document larger than the pipe holds is written as the worker reads it; its request
+    is cancelled (the client went away) before the rest is written, then the worker dies
+    and the next write fails. A document that never reached its worker goes back once to
+    the head of the queue, but not this one: nobody waits for its verdict. Its client's
+    place in the lane comes back at once, and no worker starts to check it."""
+    await pool.check("warm", invalid_document("w"), specified_rules)
+    (worker,) = pool._idle
+    pid = worker.process.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # it reads nothing more of the document
+    starts: list[int] = []
+    start = pool._start_process
+
+    def recorded() -> Any:
+        starts.append(1)
+        return start()
+
+    monkeypatch.setattr(pool, "_start_process", recorded)
+    large = "{ " + "__typename " * 400_000 + "}"  # 4 MB: far more than a pipe holds
+    waiting = asyncio.create_task(pool.check("alice", large, specified_rules))
+    await until(lambda: worker.unsent is not None)  # the rest waits for room in the pipe
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert pool.lane.in_use == 1  # the worker holds the document until it is done with it
+    os.kill(pid, signal.SIGKILL)
+    assert worker.pipe.poll(20)  # gone; the loop has not read the end of its pipe yet
+    # The loop's call when the pipe had room again, come before its read of the pipe's end
+    # (the worker died between the two): the write fails.
+    pool._send_rest(worker)
+    assert pool.lane.in_use == 0
+    await asyncio.sleep(0.5)  # a start, had the document been resent, would have begun
+    assert starts == [] and pool.worker_pids() == []
+    async with asyncio.timeout(30):  # the next document gets a worker as usual
+        checked = await pool.check("bob", invalid_document("b"), specified_rules)
+    assert checked.errors[0].message == "Cannot query field 'b0' on type 'Shipment'."
+    assert starts == [1] and pool.lane.in_use == 0
+
+
 def slow_schema() -> Any:
     """The portal's schema, built as slowly as a fresh worker on a busy machine builds it."""
     time.sleep(1.5)
