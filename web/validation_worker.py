@@ -125,12 +125,14 @@ def serve(
 
 
 def _exit_without(owner: int) -> None:
-    """End this worker once the API process it works for is gone.
+    """End this worker once the API process it works for is gone (SIGKILL, the OOM killer).
 
-    A worker waits on its task queue, whose write end multiprocessing hands it too, so it
-    never sees that queue close when its owner is killed (SIGKILL, the OOM killer); and the
-    fork server stays up while any process it forked holds its liveness pipe. Without this
-    watch, a killed API process leaves both behind for good."""
+    A worker waiting for its next document sees its pipe end then, and returns; but one busy
+    with a document, or still building its schema, reads its pipe only when it is done, and
+    the fork server stays up while any process it forked holds its liveness pipe. This watch
+    ends the worker within ``OWNER_CHECK_SECONDS`` whatever it is doing (session 10's
+    workers waited on a task queue that never ended with its owner: without the watch, they
+    stayed for good)."""
     while not process_gone(owner):
         time.sleep(OWNER_CHECK_SECONDS)
     os._exit(0)
