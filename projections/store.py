@@ -81,9 +81,6 @@ def _decoded(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-#: Attempts of an upsert that keeps losing the race to create its document.
-CONFLICT_RETRIES = 30
-
 #: Ids per ``$in`` read (one round trip each: the reply carries them all).
 CHUNK = 1000
 
@@ -556,56 +553,44 @@ class ProjectionStore:
 
         All only move forward: two batches may finish at once (``runner.consume``), the
         older one's write landing last, and a later batch may bring an older event. Per
-        source, an upsert takes ``lastAppliedAt`` forward (``$max``) and, creating the
-        document, writes the event; an update guarded by the stored time being older moves
-        the time and the id together, so they stay one event's. The guarded update must
-        not run before the document exists (it would match nothing while another batch
-        creates it with an older event): for a source this process has not seen stored
-        yet, it is sent once the upserts landed; for the others, in the same unordered bulk
-        (one round trip: on an existing document the two commute). FerretDB 2.7 loses
-        writes of racing upserts in an *ordered* bulk, so the order is not left to one."""
+        source, one update takes ``lastAppliedAt`` forward (``$max``) and another, guarded
+        by the stored time being older, moves the time and the id together, so they stay
+        one event's; on an existing document the two commute, so they go in one unordered
+        bulk. Neither is an upsert: a source this process has not seen stored yet is first
+        created with a plain insert (``known: False``, no event; a duplicate key means
+        another writer created it), so the guarded update always finds it. An upsert
+        filtered on ``_id`` alone would not do: DocumentDB inserts it as ``INSERT ... ON
+        CONFLICT DO UPDATE``, so of two racing to create one document the later *replaces*
+        the other's, losing the writes that landed on it meanwhile (measured: 30 racing
+        ``$inc`` upserts of one new ``_id`` ended below 30 in about one round of ten)."""
         collection = self.collection_name("sources", suffix)
         known = self._stored_sources.setdefault(collection, set())
         sources = sorted(seen.items())
-        operations = [_source_upsert(source, info, now) for source, info in sources]
-        operations += [_newer_source_event(s, info) for s, info in sources if s in known]
-        for _ in range(CONFLICT_RETRIES):
-            # An upsert that lost the race to create a source's document is sent again; now
-            # that the document exists it matches it.
-            refused = (await self._bulk(collection, operations)).refused
-            if not refused:
-                break
-            operations = [operations[i] for i in refused]
-        else:
-            raise StoreError(f"could not record {len(operations)} sources: creation kept racing")
-        if new := [_newer_source_event(s, info) for s, info in sources if s not in known]:
-            if (await self._bulk(collection, new)).refused:
-                raise StoreError(f"{collection}: the newest events were refused")
-            known.update(source for source, _ in sources)
+        if missing := [InsertOne({"_id": s, "known": False}) for s, _ in sources if s not in known]:
+            # refused: a duplicate key (stored before this process started, or a racing
+            # writer); anything else shows as the updates below matching too few
+            await self._bulk(collection, missing)
+        operations = [_source_applied(source, now) for source, _ in sources]
+        operations += [_newer_source_event(source, info) for source, info in sources]
+        result = await self._bulk(collection, operations)
+        # every source's first update matches its document: fewer matches, one is missing
+        if result.refused or result.matched < len(sources):
+            raise StoreError(f"{collection}: the sources' freshness was not recorded")
+        known.update(source for source, _ in sources)
 
 
-def _newest_event(info: SourceSeen) -> dict[str, Any]:
-    return {"lastEventAt": info.last_event_at, "lastEventId": info.last_event_id}
-
-
-def _source_upsert(source: str, info: SourceSeen, now: datetime) -> UpdateOne:
-    return UpdateOne(
-        {"_id": source},
-        {
-            "$max": {"lastAppliedAt": now},
-            "$inc": {WRITES: 1},
-            # the same shape whether this or the source's own event created it
-            "$setOnInsert": {"known": False, **_newest_event(info)},
-        },
-        upsert=True,
-    )
+def _source_applied(source: str, now: datetime) -> UpdateOne:
+    return UpdateOne({"_id": source}, {"$max": {"lastAppliedAt": now}, "$inc": {WRITES: 1}})
 
 
 def _newer_source_event(source: str, info: SourceSeen) -> UpdateOne:
     # older, or none yet (a document the source's own status event created)
     return UpdateOne(
         {"_id": source, "lastEventAt": {"$not": {"$gte": info.last_event_at}}},
-        {"$set": _newest_event(info), "$inc": {WRITES: 1}},
+        {
+            "$set": {"lastEventAt": info.last_event_at, "lastEventId": info.last_event_id},
+            "$inc": {WRITES: 1},
+        },
     )
 
 

@@ -120,17 +120,25 @@ async def test_a_sources_newest_event_time_and_id_move_together_and_only_forward
     await store.touch_sources("", {"erp": SourceSeen(t0, "E-1")}, t0 + 11 * minute)
     assert await _freshness(mongo_db, "erp") == (t0 + minute, "E-2", t0 + 11 * minute)
 
-    # racing to create the document, then racing on it (one round trip each, then)
+    # racing to create the documents (eight sources at once: a lost creation race is rare,
+    # about one source in a hundred when creating was an upsert), then racing on them
+    sources = [f"wms{n}" for n in range(8)]
     for seconds in (list(range(30)), list(range(30, 60))):
-        random.Random(7).shuffle(seconds)
+        writes = [(source, s) for source in sources for s in seconds]
+        random.Random(7).shuffle(writes)
         await asyncio.gather(
             *(
-                store.touch_sources("", {"wms": SourceSeen(t0 + s * second, f"W-{s}")}, t0)
-                for s in seconds
+                store.touch_sources("", {source: SourceSeen(t0 + s * second, f"W-{s}")}, t0)
+                for source, s in writes
             )
         )
         newest = max(seconds)
-        assert await _freshness(mongo_db, "wms") == (t0 + newest * second, f"W-{newest}", t0)
+        for source in sources:
+            assert await _freshness(mongo_db, source) == (
+                t0 + newest * second,
+                f"W-{newest}",
+                t0,
+            )
 
 
 async def test_a_source_known_only_from_its_status_takes_its_first_event(
