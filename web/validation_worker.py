@@ -41,7 +41,7 @@ from web.validation_verdict import verdict_of
 logger = logging.getLogger(__name__)
 
 #: Modules the fork server imports once, so that each worker forked from it starts warm.
-PRELOAD: Final = ["graph.schema", "strawberry.schema.schema", "web.limits"]
+PRELOAD: Final = ["graph.schema", "strawberry.schema.schema", "web.limits", "web.validation_worker"]
 
 #: A worker's first frame: its schema is built, the check of a document may start.
 READY: Final = b"ready"
