@@ -204,27 +204,30 @@ async def test_concurrent_pushes_naming_documents_in_other_orders_all_land(
 async def test_concurrent_search_writes_naming_documents_in_other_orders_all_land(
     mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    """Thirty writers at once each advance the same eight search documents, named in another
-    order each time: every call succeeds and each document ends at the newest ``rev``
-    (before, two guarded updates taking them in other orders could deadlock, and a call
-    whose update lost that way failed as refused twice)."""
+    """Forty writers at once each write the same sixteen search documents (half of them not
+    created yet), named in another order each time: every call succeeds and each document
+    ends at the newest ``rev``. Before, two commands taking them in other orders could
+    deadlock, and a call whose guarded update lost that way failed (refused twice)."""
     collection = mongo_db[documents.SEARCH_KEYS]
-    ids = [f"d{n}" for n in range(8)]
-    await collection.insert_many([{"_id": doc_id, "rev": 0, "text": ["r0"]} for doc_id in ids])
+    ids = [f"d{n:02d}" for n in range(16)]
+    await collection.insert_many([{"_id": doc_id, "rev": 0, "text": ["r0"]} for doc_id in ids[::2]])
     store = ProjectionStore(mongo_db)
     rng = random.Random(12)
-    revs = list(range(1, 31))
+    revs = list(range(1, 41))
     rng.shuffle(revs)
 
     await asyncio.gather(
         *(
             store.insert_or_advance(
                 documents.SEARCH_KEYS,
-                [{"_id": doc_id, "rev": rev, "text": [f"r{rev}"]} for doc_id in rng.sample(ids, 8)],
+                [
+                    {"_id": doc_id, "rev": rev, "text": [f"r{rev}"]}
+                    for doc_id in rng.sample(ids, 16)
+                ],
             )
             for rev in revs
         )
     )
 
     stored = {doc["_id"]: (doc["rev"], doc["text"]) async for doc in collection.find({})}
-    assert stored == {doc_id: (30, ["r30"]) for doc_id in ids}
+    assert stored == {doc_id: (40, ["r40"]) for doc_id in ids}
