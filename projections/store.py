@@ -571,28 +571,44 @@ class ProjectionStore:
         older one's write landing last, and a later batch may bring an older event. Per
         source, one update takes ``lastAppliedAt`` forward (``$max``) and another, guarded
         by the stored time being older, moves the time and the id together, so they stay
-        one event's; on an existing document the two commute, so they go in one unordered
-        bulk. Neither is an upsert: a source this process has not seen stored yet is first
-        created with a plain insert (``known: False``, no event; a duplicate key means
-        another writer created it), so the guarded update always finds it. An upsert
-        filtered on ``_id`` alone would not do: DocumentDB inserts it as ``INSERT ... ON
-        CONFLICT DO UPDATE``, so of two racing to create one document the later *replaces*
-        the other's, losing the writes that landed on it meanwhile (measured: 30 racing
-        ``$inc`` upserts of one new ``_id`` ended below 30 in about one round of ten)."""
+        one event's; on an existing document the two commute. Neither is an upsert: a
+        source this process has not seen stored yet is first created by a plain insert of
+        what the updates would write (a duplicate key means another writer created it; the
+        updates then apply to it). An upsert filtered on ``_id`` alone would not do:
+        DocumentDB inserts it as ``INSERT ... ON CONFLICT DO UPDATE``, so of two racing to
+        create one document the later *replaces* the other's, losing the writes that landed
+        on it meanwhile (measured: 30 racing ``$inc`` upserts of one new ``_id`` ended below
+        30 in about one round of ten).
+
+        The two kinds of update go as two unordered bulks side by side: the first must
+        match every source, so a document missing (an insert refused for another reason,
+        a source document deleted) fails the batch, and the process inserts it again when
+        the batch is retried."""
         collection = self.collection_name("sources", suffix)
         known = self._stored_sources.setdefault(collection, set())
         sources = sorted(seen.items())
-        if missing := [InsertOne({"_id": s, "known": False}) for s, _ in sources if s not in known]:
-            # refused: a duplicate key (stored before this process started, or a racing
-            # writer); anything else shows as the updates below matching too few
+        if missing := [_new_source(s, info, now) for s, info in sources if s not in known]:
             await self._bulk(collection, missing)
-        operations = [_source_applied(source, now) for source, _ in sources]
-        operations += [_newer_source_event(source, info) for source, info in sources]
-        result = await self._bulk(collection, operations)
-        # every source's first update matches its document: fewer matches, one is missing
-        if result.refused or result.matched < len(sources):
+        applied, newer = await asyncio.gather(
+            self._bulk(collection, [_source_applied(source, now) for source, _ in sources]),
+            self._bulk(collection, [_newer_source_event(s, info) for s, info in sources]),
+        )
+        if applied.refused or newer.refused or applied.matched != len(sources):
+            known.difference_update(source for source, _ in sources)
             raise StoreError(f"{collection}: the sources' freshness was not recorded")
         known.update(source for source, _ in sources)
+
+
+def _new_source(source: str, info: SourceSeen, now: datetime) -> InsertOne[dict[str, Any]]:
+    """A source's document as its first applied event leaves it (``known: False`` until
+    the source's own status event), so it never shows without its freshness."""
+    return InsertOne(
+        {"_id": source, "known": False, "lastAppliedAt": now, **_newest_event(info), WRITES: 1}
+    )
+
+
+def _newest_event(info: SourceSeen) -> dict[str, Any]:
+    return {"lastEventAt": info.last_event_at, "lastEventId": info.last_event_id}
 
 
 def _source_applied(source: str, now: datetime) -> UpdateOne:
@@ -603,10 +619,7 @@ def _newer_source_event(source: str, info: SourceSeen) -> UpdateOne:
     # older, or none yet (a document the source's own status event created)
     return UpdateOne(
         {"_id": source, "lastEventAt": {"$not": {"$gte": info.last_event_at}}},
-        {
-            "$set": {"lastEventAt": info.last_event_at, "lastEventId": info.last_event_id},
-            "$inc": {WRITES: 1},
-        },
+        {"$set": _newest_event(info), "$inc": {WRITES: 1}},
     )
 
 
