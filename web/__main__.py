@@ -46,6 +46,7 @@ def main() -> int:
         log_config=None,
         proxy_headers=True,
         lifespan="on",
+        timeout_graceful_shutdown=settings.api_shutdown_grace_seconds,
     )
     return 0
 

@@ -104,6 +104,10 @@ class Settings(ProcessSettings):
     lag_poll_interval_seconds: float = Field(15.0, ge=0.1, allow_inf_nan=False)
     api_host: str = Field("127.0.0.1", min_length=1)
     api_port: int = Field(8000, ge=0, le=65535)
+    #: How long a stopping API waits for requests still running before it cancels them:
+    #: one stuck request must not keep a process from stopping (an orchestrator would kill
+    #: it anyway, without the lifespan's clean-up).
+    api_shutdown_grace_seconds: int = Field(10, ge=1, le=300)
     graphql_path: Annotated[str, AfterValidator(_graphql_path)] = "/graphql"
     #: Origins allowed to call the API from a browser; empty means no cross-origin calls.
     cors_origins: Annotated[

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ import pytest
 import websockets
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.conftest import Stack
 from tests.helpers import token_for
-from tests.integration.api_harness import ApiProcess
+from tests.integration.api_harness import ApiProcess, api_env, run_api
 
 # --- tests --------------------------------------------------------------------------------
 
@@ -77,3 +79,26 @@ async def test_bad_configuration_exits_with_a_clear_message(tmp_path: Path) -> N
     api.stop()
     log = api.log()
     assert "AUTH_HS256_SECRET" in log and "Traceback" not in log
+
+
+async def test_a_request_that_never_finishes_does_not_keep_the_process_from_stopping(
+    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
+) -> None:
+    """A client that sends half a body and goes quiet holds a request open for ever; on
+    SIGTERM the process waits for it ``API_SHUTDOWN_GRACE_SECONDS``, then stops anyway."""
+    env = api_env(stack, mongo_db.name, API_SHUTDOWN_GRACE_SECONDS="1")
+    async for api in run_api(env, tmp_path / "api.log"):
+        _, writer = await asyncio.open_connection("127.0.0.1", api.port)
+        writer.write(
+            b"POST /graphql HTTP/1.1\r\nHost: portal.test\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"query": '
+        )
+        await writer.drain()
+        await asyncio.sleep(0.5)  # the request is in the application, awaiting its body
+        started = time.monotonic()
+        api.process.send_signal(signal.SIGTERM)
+        status = await asyncio.to_thread(api.process.wait, 15)
+        assert status in (0, -signal.SIGTERM)
+        assert time.monotonic() - started < 10
+        assert "Application shutdown complete" in api.log()
+        writer.close()
