@@ -350,12 +350,34 @@ def learned_widths(
 def first_hint(sort: SortSpec, read: Sequence[Mapping[str, Any]]) -> WindowHint | None:
     """The hint a first page teaches: its first value and its density (per document), and
     where documents share values, its first ``_id`` and their density on the tie axis."""
-    keys = _keys(sort, read)
+    return _hint_of_keys(_keys(sort, read))
+
+
+def _hint_of_keys(keys: Sequence[tuple[int, str]]) -> WindowHint | None:
+    """``first_hint`` of (axis point, ``_id``) pairs in reading order."""
     hint = _hint_of([point for point, _ in keys])
+    return hint if hint is None else _with_ties(hint, keys)
+
+
+def _with_ties(hint: WindowHint, keys: Sequence[tuple[int, str]]) -> WindowHint:
+    """``hint`` with the tie density of ``keys`` (in reading order) and their first ``_id``,
+    when any two of them share a value."""
     spacing = tie_spacing(keys, keys[0][1]) if keys else None
-    if hint is None or spacing is None:
+    if spacing is None:
         return hint
     return replace(hint, extreme_id=keys[0][1], tie_per_item=spacing * MARGIN)
+
+
+def _in_reading_order(
+    sort: SortSpec, values: Sequence[Any], ids: Sequence[Any]
+) -> list[tuple[int, str]]:
+    """(axis point, ``_id``) of the documents a probe read that have a point, in reading
+    order (a probe answers in no particular order)."""
+    points = (axis_point(sort, value) for value in values)
+    keys = [(p, str(i)) for p, i in zip(points, ids, strict=True) if p is not None]
+    keys.sort(key=lambda key: key[1], reverse=sort.direction == -1)
+    keys.sort(key=lambda key: sort.direction * key[0])
+    return keys
 
 
 def _hint_of(points: Sequence[int]) -> WindowHint | None:
@@ -423,6 +445,9 @@ class EdgeSearch:
         self._many_read = False  # whether ``_many`` lies just past values a probe read
         self.probes = 0
         self.hint: WindowHint | None = None
+        #: (axis point, ``_id``) of what the last probe that held too many read, in reading
+        #: order: where more than a probe holds share one value, a sample of their ids
+        self._sample: list[tuple[int, str]] = []
 
     def next_probe(self) -> Window | WindowHint:
         """The window of the next probe; the hint once it is known (the search's end)."""
@@ -437,8 +462,11 @@ class EdgeSearch:
         elif few is None:
             depth = self._grid[0]
         elif many - few <= 1:
-            # ties: more than a probe holds share one value (or one day): the window is them
-            self.hint = _edge_hint(self._sort, many)
+            # ties: more than a probe holds share one value (or one day): the window is them,
+            # narrowed on ``_id`` from what the probes read of them, if they read ids
+            value = self._sort.direction * (many - 1)
+            ties = [key for key in self._sample if key[0] == value]
+            self.hint = _with_ties(_edge_hint(self._sort, many), ties)
             return self.hint
         elif self._probe_many:
             depth, self._probe_many = many, False
@@ -469,17 +497,21 @@ class EdgeSearch:
         way = max(gap * PROBE_SPLITS[self._split] // 16, min(gap // 2, self._cheap_way))
         return min(few + max(1, way), many - 1)
 
-    def learn(self, values: Sequence[Any]) -> None:
-        """What the last probe read: the sort values of its documents, in any order."""
+    def learn(self, values: Sequence[Any], ids: Sequence[Any] | None = None) -> None:
+        """What the last probe read: the sort values of its documents, in any order, and
+        their ``_id``s if it read them (then the hint covers ties: ``WindowHint``)."""
         depth = self._probed
         points = (axis_point(self._sort, value) for value in values)
         depths = sorted(self._sort.direction * p for p in points if p is not None)
+        keys = _in_reading_order(self._sort, values, ids) if ids is not None else []
         if len(values) >= self.limit:
             self._too_many(depth, depths)
             self._split = max(self._split - 1, 0)
+            self._sample = keys
         elif len(values) >= self._wanted:
             in_order = [self._sort.direction * d for d in depths]
-            self.hint = _hint_of(in_order) or _edge_hint(self._sort, depth)
+            hint = _hint_of(in_order)
+            self.hint = _edge_hint(self._sort, depth) if hint is None else _with_ties(hint, keys)
         else:
             self._few = depth
             if self._many is None:

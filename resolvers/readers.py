@@ -640,7 +640,7 @@ class Readers:
         sort index (``paging_windows.EdgeSearch``): unsorted reads of sort values only, each
         bounded by a range of the sort field, instead of one read that sorts the list."""
         search = EdgeSearch(sort, wanted, now_point(sort, self._clock()))
-        projection = {sort.field: True, "_id": False}
+        projection = {sort.field: True, "_id": True}
         index = sort_index(kind, sort.field)
         while isinstance(step := search.next_probe(), Window):
             found = await self._find(
@@ -651,7 +651,7 @@ class Readers:
                 limit=search.limit,
                 index=index,
             )
-            search.learn([read_path(doc, sort.field) for doc in found])
+            search.learn([read_path(doc, sort.field) for doc in found], [d["_id"] for d in found])
         return step
 
     async def _hint_key(

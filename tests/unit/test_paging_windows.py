@@ -12,6 +12,7 @@ the same on the store.
 from __future__ import annotations
 
 import bisect
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -416,7 +417,7 @@ def _probed(sort: SortSpec, docs: list[Doc], wanted: int, now: datetime, order: 
     shuffled = [docs[i] for i in order]
     while isinstance(window := search.next_probe(), Window):
         found = [d for d in shuffled if _matches(d, window.mongo(sort))][: search.limit]
-        search.learn([d.get(sort.field) for d in found])
+        search.learn([d.get(sort.field) for d in found], [d["_id"] for d in found])
         assert search.probes <= PROBE_MAX, "the search does not end"
     assert window is search.hint, "the search ends by giving its hint"
     return search
@@ -511,6 +512,37 @@ def test_probes_find_a_dense_lists_first_page_as_one_window_of_about_a_page(
     assert 21 <= len(first_window) <= 2 * 21 * PROBE_PAGES
     expected = values[:21] if sort.direction == 1 else values[::-1][:21]
     assert sorted(first_window, reverse=sort.direction == -1)[:21] == expected
+
+
+@pytest.mark.parametrize("name", ["DUE_DATE_DESC", "DUE_DATE_ASC"])
+@pytest.mark.parametrize("stored", ["in id order", "shuffled"])
+def test_probes_that_read_ids_narrow_a_cold_first_page_inside_its_first_value(
+    name: str, stored: str
+) -> None:
+    """More than a probe holds share the list's first due date: the ids the probes read of
+    them (a sample: a probe returns any 168 of its range) give the hint an ``_id`` and a tie
+    width, so the cold first page's first window is part of that day, not all 1,440. When
+    the store answers in id order (as it wrote them) the sample is the day's lowest ids:
+    exactly the first page ascending; descending, the window reaches down to them, nearly the
+    whole day (as without ids). Shuffled, the sample's spacing overstates the day's (168 of
+    1,440 and more), so the window holds several pages."""
+    sort = INVOICE_SORTS[name]
+    docs = _due_days(3, 1440)
+    order = list(range(len(docs)))
+    if stored == "shuffled":
+        random.Random(7).shuffle(order)
+    search = _probed(sort, docs, 21, T0, order)
+    assert search.hint is not None and search.hint.tie_width_for(21) is not None
+    windows = first_page_windows(sort, search.hint, 21)
+    assert windows is not None
+    page, most = _read_sizes(docs, {}, sort, 21, windows)
+    assert page == _sorted(docs, sort)[:21]
+    if stored == "shuffled":
+        assert most <= 1000
+    elif sort.direction == 1:
+        assert most <= 3 * 21
+    else:
+        assert most <= 1440
 
 
 def test_a_search_that_ended_gives_its_hint_again() -> None:
