@@ -16,22 +16,27 @@ and ``hasNextPage`` stays exact because the page still reads ``size + 1`` items.
 
 How wide a window is comes from the data: a page records the density of what it read (its
 span of sort values per item) in its cursors, so the next page starts with a window that
-holds about one page. A first page has no cursor: ``WindowHints`` remembers, per process, the
-extreme value and width a first page of the same query last saw. Without one, the hint is
-found by probes (``EdgeSearch``) rather than by one plain sorted query, which would sort the
-whole list: unsorted reads of the list's start, each bounded by a range of the sort field,
-that return at most a few pages of sort values and no documents. DocumentDB collects every
-index entry in a probe's range before the limit applies, so a probe costs about a microsecond
-per entry in its range and a millisecond of round trip: the search walks a grid of points
-around now from the far start of the order (ranges there are empty and cheap) towards the
-list, then closes in between the last probe that held too few and the first that held too
-many: back through the grid points the walk leapt over, then by splits no shorter than a
-round trip's worth of entries, or straight at the page when a probe read a few of the list's
-first values. A round trip (about 2 ms with the driver's CPU) is worth about 2,000 entries,
-so both the entries a probe reads and the number of probes count. Probes hold no state
-between requests. Hints and probes only ever change how fast a page is read, never what it
-contains: the first window of a first page is open towards the start of the order, so
-values beyond a stale extreme are still read first.
+holds about one page. A first page has no cursor: ``WindowHints`` remembers, per process,
+the extreme value and width a first page of the same query last saw. Without one, the hint
+is found by probes (``EdgeSearch``) rather than by one plain sorted query, which would sort
+the whole list: unsorted reads of the list's start, each bounded by a range of the sort
+field, that return at most a few pages of sort values (and ids) and no documents. DocumentDB
+collects every index entry in a probe's range before the limit applies, so a probe costs
+about a microsecond per entry in its range and a millisecond of round trip: the search walks
+a grid of points around now from the far start of the order (ranges there are empty and
+cheap) towards the list, then closes in between the last probe that held too few and the
+first that held too many: back through the grid points the walk leapt over, then by splits
+no shorter than a round trip's worth of entries, or straight at the page when a probe read a
+few of the list's first values. A round trip (about 2 ms with the driver's CPU) is worth
+about 2,000 entries, so both the entries a probe reads and the number of probes count.
+Probes hold no state between requests. Hints and probes only ever change how fast a page is
+read, never what it contains: the first window of a first page is open towards the start of
+the order, so values beyond a stale extreme are still read first.
+
+A window is at least one sort value wide, so where many documents share a value (a day's
+1,440 invoices due), cursors and hints also carry a width on the ``_id`` axis
+(``resolvers.paging_ties``), and the page reads that value in windows bounded on ``_id`` too
+(``Ties``): the sort index ends with ``_id``, so each is one short index range.
 """
 
 from __future__ import annotations

@@ -637,8 +637,9 @@ class Readers:
         self, scope: Scope, kind: EntityKind, sort: SortSpec, wanted: int
     ) -> WindowHint:
         """The hint the caller's unfiltered list would teach, found by probes through its
-        sort index (``paging_windows.EdgeSearch``): unsorted reads of sort values only, each
-        bounded by a range of the sort field, instead of one read that sorts the list."""
+        sort index (``paging_windows.EdgeSearch``): unsorted reads of sort values and ids only
+        (the ids size a window inside a value many share), each bounded by a range of the sort
+        field, instead of one read that sorts the list."""
         search = EdgeSearch(sort, wanted, now_point(sort, self._clock()))
         projection = {sort.field: True, "_id": True}
         index = sort_index(kind, sort.field)
