@@ -452,7 +452,7 @@ def check_cpu(rounds: int = 15, documents: int = 40) -> None:
     from web.document_cache import DocumentCache, validate_document
     from web.limits import screen_for
     from web.settings import QueryLimits
-    from web.validation_pool import portal_graphql_schema
+    from web.validation_worker import portal_graphql_schema
 
     schema, limits = portal_graphql_schema(), QueryLimits()
     most = limits.max_validation_errors

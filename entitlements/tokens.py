@@ -15,6 +15,7 @@ Algorithm rules (why the header's ``alg`` never decides how a signature is check
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -75,8 +76,8 @@ class TokenSettings:
             check_secret(self.hs256_secret)
         if self.rs256_public_key_pem is not None:
             load_rsa_public_key(self.rs256_public_key_pem)
-        if self.jwks_url is not None and urlparse(self.jwks_url).scheme not in ("http", "https"):
-            raise ConfigurationError("AUTH_JWKS_URL: must be an http(s) URL")
+        if self.jwks_url is not None:
+            check_jwks_url(self.jwks_url)
         if not self.issuer:
             raise ConfigurationError("AUTH_ISSUER: must not be empty")
         if not self.audience:
@@ -219,6 +220,32 @@ def load_rsa_public_key(pem: str) -> RSAPublicKey:
             f"AUTH_RS256_PUBLIC_KEY_FILE: RSA key must have at least {MIN_RSA_KEY_BITS} bits"
         )
     return key
+
+
+def check_jwks_url(url: str) -> None:
+    """The keys every token is checked with come from this URL: over plain http anyone on
+    the path could hand the API a key of their own and mint tokens for every customer, so
+    it must be https, except on this machine (a local identity provider, the tests)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "https" and parsed.hostname:
+        return
+    if parsed.scheme == "http" and _is_loopback(parsed.hostname):
+        return
+    raise ConfigurationError(
+        "AUTH_JWKS_URL: must be an https URL (plain http only on loopback: 127.0.0.1, ::1, "
+        "localhost)"
+    )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_secret(secret: str) -> None:

@@ -6,10 +6,16 @@ leaves its siblings' data in place instead of nulling the whole response.
 Not-found and not-yours read the same: a lookup of an id, reference or number the caller may
 not see returns null, so one customer cannot probe another's identifiers.
 
-The fields that are the same for orders, shipments and invoices are built by one function
-each (``_by_id_field``, ``_by_key_field``, ``_list_field``), which declares their arguments
-once; what differs per entity (types, descriptions) is given as values, and
-``graph/schema.graphql`` shows the result as clients see it.
+How the fields shared by orders, shipments and invoices are built: ``order``, ``shipment``
+and ``invoice`` are one field each made by ``_by_id_field``; ``orderByReference`` and
+``invoiceByNumber`` by ``_by_key_field``; ``orders``, ``shipments`` and ``invoices`` by
+``_list_field``. Each factory writes its resolver once, for any of the three entities, and
+hands it to ``_root_field`` with the GraphQL types that differ per entity (the node type, the
+filter input, the sort enum, an argument's name or description) as values: Strawberry reads a
+field's types from its resolver's annotations, and a resolver written once for three entities
+can only annotate with a type variable (``_E``), which has no GraphQL type. Written out by
+hand, these would be eight near-identical methods. ``graph/schema.graphql`` shows every field
+as clients see it (tests/unit/test_schema_file.py keeps it current).
 """
 
 from __future__ import annotations
@@ -153,24 +159,49 @@ async def _nodes(info: Info, ids: list[str]) -> list[Node | None]:
 _E = TypeVar("_E", Order, Shipment, Invoice)
 
 
+def _root_field(
+    resolve: Callable[..., Awaitable[Any]],
+    description: str,
+    *,
+    arguments: Mapping[str, Any],
+    returns: str,
+) -> Any:
+    """The ``Query`` field answered by ``resolve``, a resolver written once for any entity,
+    with the GraphQL types it has for one entity.
+
+    Strawberry builds a field's arguments from its resolver's parameters, each typed by the
+    parameter's annotation, and the field's type from the return annotation; in this module
+    (``from __future__ import annotations``) every annotation is a string that Strawberry
+    evaluates here when the schema is built. ``resolve``'s own annotations name ``_E`` and
+    other type variables, which serve mypy but have no GraphQL type, so they are replaced
+    before Strawberry reads them: ``arguments`` maps a parameter's name to its type for this
+    entity, ``Annotated`` with the ``strawberry.argument`` that gives its description (and
+    its GraphQL name where the parameter's would not do), and ``returns`` names the field's
+    type as an annotation here would (``"Order | None"``: a name, like the relations' types
+    in ``graph.entities``).
+    Typed ``Any`` as ``strawberry.field`` is: the field's type is Strawberry's to check.
+    """
+    resolve.__annotations__ |= {**arguments, "return": returns}
+    return strawberry.field(resolver=resolve, description=description)
+
+
 def _by_id_field(entity: type[_E], description: str) -> Any:
     """``order(id:)``, ``shipment(id:)``, ``invoice(id:)``: the entity a global id or a plain
     number names, through the request's DataLoader; None when absent or not the caller's.
-
-    The ``id`` argument's description names the entity, so it is given to Strawberry through
-    the resolver's annotations (as ``_list_field`` does). Typed ``Any`` as ``strawberry.field`` is.
-    """
+    The ``id`` argument's description names the entity."""
     noun = entity.__name__.lower()
 
     async def resolve(self: Query, info: Info, id: strawberry.ID) -> _E | None:
         (found,) = await entity.resolve_ids(info, [number_for(entity.KIND, str(id))])
         return found
 
-    resolve.__annotations__ |= {
-        "id": Annotated[strawberry.ID, strawberry.argument(description=_ID_ARGUMENT.format(noun))],
-        "return": f"{entity.__name__} | None",
-    }
-    return strawberry.field(resolver=resolve, description=description)
+    id_argument = strawberry.argument(description=_ID_ARGUMENT.format(noun))
+    return _root_field(
+        resolve,
+        description,
+        arguments={"id": Annotated[strawberry.ID, id_argument]},
+        returns=f"{entity.__name__} | None",
+    )
 
 
 def _by_key_field(
@@ -178,11 +209,8 @@ def _by_key_field(
 ) -> Any:
     """``orderByReference``, ``invoiceByNumber``: the entity whose business key (unique per
     customer, ``Readers.unique``) is the ``key`` argument; None when none of the caller's has it.
-
-    The key argument (``customerReference``, ``invoiceNumber``) is named by ``key``'s
-    ``name``; it and the return type are given to Strawberry through the resolver's
-    annotations (as ``_list_field`` does). Typed ``Any`` as ``strawberry.field`` is.
-    """
+    ``key`` gives the argument its GraphQL name (``customerReference``, ``invoiceNumber``)
+    and description."""
 
     async def resolve(
         self: Query, info: Info, key: str, customer_id: CustomerId = None
@@ -190,8 +218,12 @@ def _by_key_field(
         doc = await readers_of(info).unique(kind, key, customer_id)
         return entity.of(doc) if doc else None
 
-    resolve.__annotations__ |= {"key": Annotated[str, key], "return": f"{entity.__name__} | None"}
-    return strawberry.field(resolver=resolve, description=description)
+    return _root_field(
+        resolve,
+        description,
+        arguments={"key": Annotated[str, key]},
+        returns=f"{entity.__name__} | None",
+    )
 
 
 _F = TypeVar("_F", OrderFilter, ShipmentFilter, InvoiceFilter)
@@ -229,12 +261,8 @@ _INVOICES = _Listing(
 
 def _list_field(listing: _Listing[_E, _F, _S], description: str) -> Any:
     """A root list field: ``filter``, ``sort`` and the Relay paging arguments, answered with one
-    page of the caller's entities (a ``Connection``).
-
-    The arguments are declared once, here; the types that differ per list (the filter input,
-    the sort enum, the node) are given to Strawberry through the resolver's annotations, as
-    ``graph.entities`` does for its relations. Typed ``Any`` as ``strawberry.field`` is.
-    """
+    page of the caller's entities (a ``Connection``). The filter input and the sort enum are
+    the listing's; the paging arguments are the same for every list."""
 
     async def resolve(
         self: Query,
@@ -250,13 +278,15 @@ def _list_field(listing: _Listing[_E, _F, _S], description: str) -> Any:
         filters = to_filter(filter, listing.conditions.filter_type())
         return Connection.of(await listing.read(readers_of(info), filters, page), listing.entity.of)
 
-    resolve.__annotations__ |= {
-        "filter": Annotated[listing.conditions | None, _CONDITIONS],
-        "sort": Annotated[type(listing.default_sort), _SORT],
-        # named, like the relations' types, and resolved in this module when the schema is built
-        "return": f"Connection[{listing.entity.__name__}] | None",
-    }
-    return strawberry.field(resolver=resolve, description=description)
+    return _root_field(
+        resolve,
+        description,
+        arguments={
+            "filter": Annotated[listing.conditions | None, _CONDITIONS],
+            "sort": Annotated[type(listing.default_sort), _SORT],
+        },
+        returns=f"Connection[{listing.entity.__name__}] | None",
+    )
 
 
 @strawberry.type(

@@ -36,26 +36,39 @@ ENTITY_CLASSES: Final[Mapping[str, type[Invoice | Order | Shipment]]] = {
     "Shipment": Shipment,
 }
 ENTITY_TYPES: Final = tuple(ENTITY_CLASSES)
-_REPRESENTATION_KEYS: Final = frozenset({"__typename", "id"})
 
 
-def representation_problem(representation: object) -> str | None:
-    """Why ``representation`` cannot be resolved, or None: ``{"__typename": <entity>, "id":
-    <non-empty string>}`` and nothing else (``@key(fields: "id")`` is every entity's key)."""
+def representation_number(representation: object) -> str | None:
+    """The number of the entity ``representation`` names (None: a global id of another type,
+    which resolves to null like an unknown number); raises ``BadUserInput`` saying why
+    it cannot be resolved. Each entity declares two keys (``@key(fields: "id")`` and one on
+    its number, ``orderId`` ...): a representation carries ``__typename`` and exactly one of
+    them, a non-empty string (``id``: the global id, or the plain number as before global
+    ids existed)."""
     if not isinstance(representation, Mapping):
-        return "must be an object with __typename and id"
+        raise BadUserInput("must be an object with __typename and id")
     type_name = representation.get("__typename")
     if not isinstance(type_name, str) or type_name not in ENTITY_TYPES:
-        return f"has __typename {type_name!r}; expected one of {', '.join(ENTITY_TYPES)}"
-    extra = sorted(str(k) for k in representation.keys() - _REPRESENTATION_KEYS)
+        raise BadUserInput(
+            f"has __typename {type_name!r}; expected one of {', '.join(ENTITY_TYPES)}"
+        )
+    entity = ENTITY_CLASSES[type_name]
+    keys = ("id", entity.NUMBER_KEY)
+    extra = sorted(str(k) for k in representation.keys() - {"__typename", *keys})
     if extra:
-        return f"has keys this subgraph does not resolve by: {', '.join(extra)} (only id)"
-    entity_id = representation.get("id")
-    if isinstance(entity_id, int) and not isinstance(entity_id, bool):
-        entity_id = str(entity_id)
-    if not isinstance(entity_id, str) or not entity_id:
-        return "must carry the entity's id as a non-empty string"
-    return None
+        raise BadUserInput(
+            f"has keys this subgraph does not resolve by: {', '.join(extra)} "
+            f"(only id or {entity.NUMBER_KEY})"
+        )
+    given = [key for key in keys if key in representation]
+    if len(given) != 1:
+        raise BadUserInput(f"must carry exactly one of id and {entity.NUMBER_KEY}")
+    value = representation[given[0]]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise BadUserInput(f"must carry the entity's {given[0]} as a non-empty string")
+    return value if given[0] == entity.NUMBER_KEY else number_for(entity.KIND, value)
 
 
 class PortalSchema(strawberry.federation.Schema):
@@ -99,12 +112,11 @@ class PortalSchema(strawberry.federation.Schema):
         results: list[Any] = [None] * len(given)
         by_type: dict[str, list[tuple[int, str | None]]] = {}
         for index, representation in enumerate(given):
-            problem = representation_problem(representation)
-            if problem is not None:
+            try:
+                number = representation_number(representation)
+            except BadUserInput as problem:
                 results[index] = BadUserInput(f"representations[{index}] {problem}")
                 continue
-            entity = ENTITY_CLASSES[representation["__typename"]]
-            number = number_for(entity.KIND, str(representation["id"]))
             by_type.setdefault(representation["__typename"], []).append((index, number))
         resolved: list[list[Any]] = await asyncio.gather(
             *(

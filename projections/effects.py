@@ -275,7 +275,12 @@ def _removal(target_kind: str, target_id: str, source_kind: str, source_id: str)
 
 
 def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
-    """One notice per new milestone and per cancellation of a shipment.
+    """One notice per new milestone and per cancellation of a known shipment.
+
+    A shipment is announced once its plan made it known: before, its ``customerId`` is only
+    what its events claimed (``reducers``), so reads hide it, and a notice would tell that
+    customer about a shipment the plan may give to another. The batch that makes it known
+    announces every milestone it holds (``_announced``).
 
     For a shipment with repeated events, the milestones and cancellation its events carry are
     announced again under the same notice ids: the first announcement may have been lost
@@ -283,9 +288,9 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
     """
     notices: list[ShipmentChange] = []
     for effect in effects:
-        if effect.key.kind != "shipments":
-            continue
         doc = effect.after
+        if effect.key.kind != "shipments" or doc.get("known") is not True:
+            continue
         template = ShipmentChange(
             notice_id="",
             shipment_id=effect.key.id,
@@ -297,23 +302,7 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
             projected_at=now,
             order_warehouses=order_warehouses(doc),
         )
-        if effect.before is None:
-            carried = {
-                (event.source, event.data.milestone_id)
-                for event in effect.events
-                if isinstance(event.data, ShipmentMilestone)
-            }
-            milestones = [
-                m
-                for m in doc.get("milestones", [])
-                if (m.get("source"), m.get("milestoneId")) in carried
-            ]
-            cancelled = bool(doc.get("cancelled")) and any(
-                isinstance(event.data, ShipmentCancelled) for event in effect.events
-            )
-        else:
-            milestones = planner.new_milestones(effect.before, doc)
-            cancelled = planner.became_cancelled(effect.before, doc)
+        milestones, cancelled = _announced(effect)
         for milestone in milestones:
             notice_id = f"{milestone.get('source')}|{milestone.get('milestoneId')}"
             notices.append(
@@ -333,6 +322,30 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
                 replace(template, notice_id=f"{effect.key.id}|cancelled", traceparent=trace)
             )
     return notices
+
+
+def _announced(effect: Effects) -> tuple[list[dict[str, Any]], bool]:
+    """The milestones a known shipment's ``effect`` announces, and whether it announces its
+    cancellation: what the batch added; everything the shipment holds in the batch that made
+    it known (nothing was announced before its plan); what the batch's events carry when some
+    were repeats (``before`` None: a new shipment's are all it holds)."""
+    doc, before, events = effect.after, effect.before, effect.events
+    if before is not None and before.get("known") is True:
+        return planner.new_milestones(before, doc), planner.became_cancelled(before, doc)
+    if before is not None:
+        return list(doc.get("milestones", [])), bool(doc.get("cancelled"))
+    carried = {
+        (event.source, event.data.milestone_id)
+        for event in events
+        if isinstance(event.data, ShipmentMilestone)
+    }
+    milestones = [
+        m for m in doc.get("milestones", []) if (m.get("source"), m.get("milestoneId")) in carried
+    ]
+    cancelled = bool(doc.get("cancelled")) and any(
+        isinstance(event.data, ShipmentCancelled) for event in events
+    )
+    return milestones, cancelled
 
 
 def _milestone_trace(events: Sequence[Event], milestone: Mapping[str, Any]) -> str | None:

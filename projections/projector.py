@@ -215,13 +215,13 @@ class BatchProcessor:
         batch = _Batch(suffix, current, groups, epoch)
         batch.prefetch(linked_keys(current) - groups.keys(), self._load)
         try:
-            refused = await self._plan(batch, groups, record_of, outcome)
+            await self._plan(batch, groups, record_of, outcome)
             clock.lap("plan")
             now = _now_millis()
             effects = await self._write(batch, stepwise, now, clock)
         finally:
             await batch.settle_prefetch()
-        _refuse_late(batch.rejected, refused, record_of, outcome)
+        _settle_replans(batch, record_of, outcome)
         seen = planner.sources_seen(event for event, _ in outcome.applied)
         outcome.pending.append(PendingWrites(suffix, effects, seen, now))
         outcome.written_documents = len(batch.changes)
@@ -278,10 +278,10 @@ class BatchProcessor:
         groups: Mapping[EntityKey, list[Event]],
         record_of: Mapping[int, InboundRecord],
         outcome: BatchOutcome,
-    ) -> set[int]:
-        """Fold each entity's events into its document (no I/O); the ids of the events the
-        reducers refused, which ``outcome`` now holds as dead letters."""
-        refused: set[int] = set()
+    ) -> None:
+        """Fold each entity's events into its document (no I/O); the events the reducers
+        refuse become dead letters in ``outcome`` and their ids ``batch.refused``."""
+        refused = batch.refused
         current = batch.current
         for n, (key, entity_events) in enumerate(groups.items()):
             if n % PLAN_SLICE == PLAN_SLICE - 1:
@@ -302,7 +302,6 @@ class BatchProcessor:
                 batch.changes.append(plan.change)
             elif plan.repeated and key in current:
                 batch.unchanged.append(Effects(key, None, current[key], entity_events))
-        return refused
 
     async def _write_folded(self, batch: _Batch, now: datetime, clock: PhaseClock) -> list[Effects]:
         """Each document the batch touches written once, with its summaries folded in.
@@ -507,8 +506,9 @@ class BatchProcessor:
         writer changed it since (a second group member still finishing a batch of the same
         partition after a rebalance, or the retry of a store write that did land), the
         batch's events are folded into the document as it is now and written again: the
-        reducers are merges, so the result holds both writers' events. Events the reducers
-        refuse against the newer document become dead letters with the batch's others.
+        reducers are merges, so the result holds both writers' events. Each of the entity's
+        events then has the fate this last plan gives it (``_settle_replans``): applied, or a
+        dead letter, as a serial run or a rerun of the batch against that document would.
         """
         collection = self._store.collection_name(change.key.kind, batch.suffix)
         for _ in range(CONFLICT_REPLANS):
@@ -521,7 +521,7 @@ class BatchProcessor:
             plan = planner.plan_entity(
                 change.key, current, list(batch.groups[change.key]), self._mapping
             )
-            batch.rejected.extend(plan.rejected)
+            batch.replanned[change.key] = plan.rejected
             if plan.repeated:
                 # The stored document already holds some of these events: what its writer
                 # derived from them may have been cut off by a crash, so derive it again.
@@ -600,27 +600,43 @@ class BatchProcessor:
         return pushes
 
 
-def _refuse_late(
-    rejected: Iterable[planner.Rejected],
-    refused: set[int],
-    record_of: Mapping[int, InboundRecord],
-    outcome: BatchOutcome,
+def _settle_replans(
+    batch: _Batch, record_of: Mapping[int, InboundRecord], outcome: BatchOutcome
 ) -> None:
-    """Make the events refused when a write was planned again (``_Batch.rejected``) dead
-    letters, each once, and nothing else: ``outcome`` no longer counts them as applied, so
-    neither the metrics, the trace log nor the sources' freshness take them for applied.
-    ``refused``: the ids of the events already refused, which it adds them to."""
-    late: set[int] = set()
-    for rejection in rejected:
-        if (event_id := id(rejection.event)) not in refused:
-            refused.add(event_id)
-            late.add(event_id)
-            outcome.dead_letters.append(DeadLetter.of(record_of[event_id], rejection.reason))
-    if late:
-        outcome.applied = [
-            (event, record) for event, record in outcome.applied if id(event) not in late
-        ]
-        outcome.applied_events -= len(late)
+    """Give each event of an entity whose write was planned again the fate of its last
+    plan: one the first plan applied and the last refused becomes a dead letter, one the
+    first refused and the last applied stops being one (dead letters are published only
+    after the batch). So an event is applied or a dead letter, never both, and the same as
+    a serial run or a rerun of the batch against the document it landed on."""
+    late: dict[int, str] = {}
+    revived: set[int] = set()
+    for key, rejected in batch.replanned.items():
+        refused_now = {id(rejection.event): rejection.reason for rejection in rejected}
+        for event in batch.groups[key]:
+            event_id = id(event)
+            if event_id in refused_now and event_id not in batch.refused:
+                late[event_id] = refused_now[event_id]
+            elif event_id in batch.refused and event_id not in refused_now:
+                revived.add(event_id)
+    if not (late or revived):
+        return
+    revived_at = {_position(record_of[event_id]) for event_id in revived}
+    outcome.dead_letters = [d for d in outcome.dead_letters if _position(d) not in revived_at]
+    outcome.dead_letters += [DeadLetter.of(record_of[i], reason) for i, reason in late.items()]
+    outcome.applied = [
+        (event, record) for event, record in outcome.applied if id(event) not in late
+    ]
+    outcome.applied += [
+        (event, record_of[id(event)])
+        for key in batch.replanned
+        for event in batch.groups[key]
+        if id(event) in revived
+    ]
+    outcome.applied_events += len(revived) - len(late)
+
+
+def _position(record: InboundRecord) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset
 
 
 def _now_millis() -> datetime:
@@ -643,8 +659,11 @@ class _Batch:
     repeated: set[EntityKey] = field(default_factory=set)
     #: Entities with repeated events and no change: their effects are derived again.
     unchanged: list[Effects] = field(default_factory=list)
-    #: Events the reducers refused when a write was planned again (``_write_own``).
-    rejected: list[planner.Rejected] = field(default_factory=list)
+    #: The ids of the events the reducers refused when the batch was planned (dead letters).
+    refused: set[int] = field(default_factory=set)
+    #: Per entity whose write was planned again (``_write_own``), the events its last plan
+    #: refused.
+    replanned: dict[EntityKey, list[planner.Rejected]] = field(default_factory=dict)
     #: Documents without events in the batch that its entities summarise into or pull
     #: from: loaded with the batch and written once, with every summary folded in.
     related: dict[EntityKey, Mapping[str, Any]] = field(default_factory=dict)

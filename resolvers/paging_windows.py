@@ -387,10 +387,18 @@ def _in_reading_order(
 
 def _hint_of(points: Sequence[int]) -> WindowHint | None:
     """The hint of sort values (axis points, in reading order) at the start of a list."""
+    spacing = _spacing(points)
+    if spacing is None:
+        return None
+    return WindowHint(extreme=points[0], per_item=spacing * MARGIN)
+
+
+def _spacing(points: Sequence[int]) -> float | None:
+    """The mean distance between neighbouring ``points`` (in order, either way): their span
+    over the gaps; None for fewer than two."""
     if len(points) < 2:
         return None
-    per_item = abs(points[-1] - points[0]) / (len(points) - 1) * MARGIN
-    return WindowHint(extreme=points[0], per_item=per_item)
+    return abs(points[-1] - points[0]) / (len(points) - 1)
 
 
 def now_point(sort: SortSpec, now: datetime) -> int:
@@ -544,8 +552,8 @@ class EdgeSearch:
         When the values lie bunched at the range's start, they are likely the list's first
         ones (the store returned the range in the order it wrote it): the probe up to the
         ``wanted``-th of them comes next, and fits."""
-        if len(depths) > 1 and depths[-1] > depths[0]:
-            spacing = (depths[-1] - depths[0]) / (len(depths) - 1)
+        spacing = _spacing(depths)
+        if spacing:  # values apart (not all one): their spacing prices a range
             self._cheap_way = int(PROBE_ROUND_TRIP * spacing)
         if len(depths) < self._wanted:
             self._many, self._many_read = depth, False

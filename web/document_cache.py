@@ -21,7 +21,7 @@ A text seen for the first time is the expensive case, and the one an attacker co
 
 All three run on the event loop for a text of at most ``INLINE_TOKENS`` tokens (counted by
 ``estimated_tokens`` before any parsing); a larger new text is checked entirely in a worker
-*process* (``web.validation_pool``: a thread would hold the GIL, and the event loop with it),
+*process* (``web.validation_worker``: a thread would hold the GIL, and the event loop with it),
 through a lane bounded in total and per client, so that the event loop never parses or
 validates a large text, and a stream of novel documents is refused (429) rather than queued
 ahead of other clients' requests.

@@ -84,7 +84,7 @@ from web.document_cache import (
 from web.error_codes import ErrorCode
 from web.inputs import literal_errors, query_text_error, variable_errors
 from web.settings import QueryLimits
-from web.validation_pool import ValidationUnavailable
+from web.validation_verdict import ValidationUnavailable
 
 #: What a RATE_LIMITED refusal asks the client to wait: about the time the lane takes to
 #: drain, rounded up to the unit ``Retry-After`` speaks.

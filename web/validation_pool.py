@@ -1,24 +1,9 @@
-"""The whole check of new, large documents in a worker process, admitted through a lane.
+"""The event loop's pool of validation workers: which worker checks which document, and when.
 
-graphql-core's parser and validation are pure Python. For a text within the limits, parsing costs
-5-10 ms (about 20 µs per token) and validation 5-15 ms (graphql-core's overlapping- fields rule,
-which compares fields sharing a response name pairwise and took 10-40 ms, is settled first by the
-linear pass of ``web.field_merging`` where it can be). On the event loop that is every other
-request's wait. In a thread it is no better: the thread holds the GIL, and the event loop's thread
-waits up to the switch interval (5 ms) for it each time it wants it back, so a trivial request
-behind two validating threads took 170-300 ms (``bench/abuse.py``, session 4). In a process of its
-own, the check runs on whatever core the OS finds, and the event loop waits for a pipe.
-
-What crosses the pipe is the query text and the rules (by name). The worker parses (under
-``MAX_QUERY_TOKENS``), screens and validates exactly as the event loop does for a small text
-(``DocumentCache.check_now``) and answers a ``Verdict``: plain data for a refusal (the
-errors' messages, positions and extensions, and the operations' names and types, which is
-all the parent needs to answer), or the valid document pickled with locations as offsets
-(``_DocumentPickler``), with the screen's measure of it (``web.limits.Measure``: the loop
-would otherwise walk the document again for the per-request limits). The parent turns it
-back into a ``CheckedDocument`` (``checked_of``) without parsing anything: session 5 parsed
-every such text on the event loop first, which was most of the 13-21 ms of API CPU a hostile
-document cost.
+A large new document is checked in a worker process (``web.validation_worker``: why a process,
+and the worker's side of the pipe; ``web.validation_verdict``: what it answers). This module
+is the API process's side: it admits documents, queues them, starts, feeds, watches and
+replaces workers, and answers each request with its worker's verdict.
 
 Admission (``web.admission.Lane``): at most ``DOCUMENT_CHECK_QUEUE`` documents wait or run
 per process, at most ``DOCUMENT_CHECK_PER_CLIENT`` from one client; a request that finds no
@@ -26,281 +11,45 @@ place gets ``RATE_LIMITED`` (HTTP 429, ``Retry-After``) at once. Texts already v
 never enter the lane (``web.document_cache`` answers them), so a client repeating its
 queries is never limited by this, however many it sends.
 
-Workers are forked from a fork server that imported the schema's modules once (started in
-the background with the app), so a worker starts in a fraction of a second; the pool starts
-them when the first document needs one (from a thread, never blocking the event loop). Each
-worker has a pipe of its own, which the event loop watches: no thread carries verdicts back
-(``ValidationPool``). A worker that dies (killed, out of memory) or does not answer within
-``DOCUMENT_CHECK_TIMEOUT_SECONDS`` fails the one document it held with
-``ValidationUnavailable`` (503 ``SERVICE_UNAVAILABLE``, ``retryAfter``) and is replaced for the
-next; the documents waiting behind it are checked by its replacement.
+The pool starts workers when the first document needs one (from a thread, never blocking the
+event loop). Each worker has a pipe of its own, which the event loop watches: no thread
+carries verdicts back (``ValidationPool``). A worker that dies (killed, out of memory) or does
+not answer within ``DOCUMENT_CHECK_TIMEOUT_SECONDS`` fails the one document it held with
+``ValidationUnavailable`` (503 ``SERVICE_UNAVAILABLE``, ``retryAfter``) and is replaced for
+the next; the documents waiting behind it are checked by its replacement.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copyreg
 import functools
-import gc
-import io
 import logging
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import pickle
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from graphql import (
-    ASTValidationRule,
-    DocumentNode,
-    GraphQLError,
-    GraphQLSchema,
-    GraphQLSyntaxError,
-    NameNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    Source,
-    SourceLocation,
-)
-from graphql.language import Location
+from graphql import ASTValidationRule, GraphQLSchema
 
 from web.admission import Lane
-from web.document_cache import CheckedDocument, DocumentCache, Screen, TooManyTokens
+from web.document_cache import CheckedDocument, Screen
 from web.pipe_frames import Frames, framed
+from web.validation_verdict import ValidationUnavailable, Verdict, checked_of
+from web.validation_worker import READY, portal_graphql_schema, start_fork_server, start_worker
 
-logger = logging.getLogger("web.validation_pool")
-
-#: Modules the fork server imports once, so that each worker forked from it starts warm.
-PRELOAD: Final = ["graph.schema", "strawberry.schema.schema", "web.limits"]
-
-#: (message, positions, locations as (line, column), extensions) of one error.
-ErrorData = tuple[str, list[int], list[tuple[int, int]], dict[str, Any] | None]
-
-#: What a worker answers for one text (plain data: it crosses a pipe):
-#: ("tokens",) past ``MAX_QUERY_TOKENS``; ("syntax", description, position);
-#: ("refused", operations as (type, name), errors) for a document that must not run;
-#: ("valid", the document pickled by ``_dump_document``, the screen's measure).
-Verdict = tuple[Any, ...]
+logger = logging.getLogger(__name__)
 
 #: The most read from a worker's pipe at once (a verdict larger comes in several reads).
 READ_BYTES: Final = 1 << 20
 
-#: A worker's first frame: its schema is built, the check of a document may start.
-READY: Final = b"ready"
-
 #: How long a worker may take to start (a round trip to the fork server, then building its
 #: schema: 0.4-0.8 s, a few seconds on a busy machine) before its start no longer counts.
 START_SECONDS: Final = 10.0
-
-#: How often a worker checks that the API process it works for is still there.
-OWNER_CHECK_SECONDS: Final = 1.0
-
-
-def _exit_without(owner: int) -> None:
-    """End this worker once the API process it works for is gone.
-
-    A worker waits on its task queue, whose write end multiprocessing hands it too, so it
-    never sees that queue close when its owner is killed (SIGKILL, the OOM killer); and the
-    fork server stays up while any process it forked holds its liveness pipe. Without this
-    watch, a killed API process leaves both behind for good."""
-    while not process_gone(owner):
-        time.sleep(OWNER_CHECK_SECONDS)
-    os._exit(0)
-
-
-def process_gone(pid: int) -> bool:
-    """Whether a process has ended. A killed process stays a zombie until its parent reaps
-    it, and a parent may wait for our output to end before it does: a zombie counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    except OSError:  # no /proc (not Linux): ask the kernel whether the pid exists
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-def _check_in_worker(
-    schema: GraphQLSchema,
-    checker: DocumentCache,
-    query: str,
-    rules: tuple[type[ASTValidationRule], ...],
-) -> Verdict:
-    """The whole check of a new text, as the event loop would make it
-    (``DocumentCache.check_now``), reduced to a verdict."""
-    try:
-        checked = checker.check_now(schema, query, rules)
-    except TooManyTokens:
-        return ("tokens",)
-    except GraphQLSyntaxError as error:
-        description = error.message.removeprefix("Syntax Error: ")
-        return ("syntax", description, next(iter(error.positions or ()), 0))
-    if not checked.errors:
-        return ("valid", _dump_document(checked.document), checked.measured)
-    operations = [
-        (d.operation.value, d.name.value if d.name else None)
-        for d in checked.document.definitions
-        if isinstance(d, OperationDefinitionNode)
-    ]
-    errors: list[ErrorData] = [
-        (
-            e.message,
-            list(e.positions or ()),
-            [(location.line, location.column) for location in e.locations or ()],
-            e.extensions or None,
-        )
-        for e in checked.errors
-    ]
-    return ("refused", operations, errors)
-
-
-class _DocumentPickler(pickle.Pickler):
-    """Pickles a parsed document with each location as its offsets and source only.
-
-    graphql-core pickles a location with its two tokens, each restored by a Python
-    ``__setstate__``, which made restoring a document cost as much as parsing it. Errors
-    need only a location's offsets and source; the tokens serve the parser alone.
-    """
-
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is Location:
-            state = {"start": obj.start, "end": obj.end, "source": obj.source}
-            # ``__newobj__`` by name: pickle writes its NEWOBJ opcode, no Python call to load
-            return copyreg.__newobj__, (Location,), (None, state)  # type: ignore[attr-defined]
-        return NotImplemented
-
-
-def _dump_document(document: DocumentNode) -> bytes:
-    buffer = io.BytesIO()
-    _DocumentPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(document)
-    return buffer.getvalue()
-
-
-def _restored(dumped: bytes) -> DocumentNode:
-    """A worker's document, unpickled with the garbage collector paused. Its ~1,000 new
-    objects (the worst fragments document) would set off the collector's passes over the
-    API process's whole heap (the schema, the libraries), which cost more than the restore
-    itself: 1.5 against 0.6 ms per document (ad hoc, in one process; the asking process's CPU
-    per fragments check in ``bench/abuse.py --pool-cpu``: 1.5-3.0 against main's 2.2-4.7 ms).
-    None of them is garbage; the next allocation runs what was put off."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        document: DocumentNode = pickle.loads(dumped)
-    finally:
-        if collecting:
-            gc.enable()
-    return document
-
-
-def _refusal(
-    source: Source,
-    message: str,
-    positions: list[int],
-    locations: list[tuple[int, int]],
-    extensions: dict[str, Any] | None,
-) -> GraphQLError:
-    """One of a refused document's errors, with the locations the worker found: given the
-    positions, graphql-core would scan the text for line breaks again for each error (0.4 ms
-    of the event loop per refused 20 KB text, with ``CheckedDocument.fresh_errors``)."""
-    error = GraphQLError(message, extensions=extensions)
-    error.source, error.positions = source, positions or None
-    error.locations = [SourceLocation(line, column) for line, column in locations] or None
-    return error
-
-
-def checked_of(verdict: Verdict, query: str, max_tokens: int | None) -> CheckedDocument:
-    """The parent's ``CheckedDocument`` for a worker's verdict on ``query``; raises what
-    ``DocumentCache.check_now`` raises, so both places of checking read alike."""
-    source = Source(query)
-    kind = verdict[0]
-    if kind == "tokens":
-        raise TooManyTokens(max_tokens or 0)
-    if kind == "syntax":
-        raise GraphQLSyntaxError(source, verdict[2], verdict[1])
-    if kind == "valid":
-        try:
-            document = _restored(verdict[1])
-        except Exception as exc:  # a fault of the worker's answer, not of the client's text
-            raise ValidationUnavailable("the validation worker's answer could not be read") from exc
-        # its own Source, the same text; the measure spares the event loop a walk of it
-        return CheckedDocument(document, (), measured=verdict[2])
-    operations = tuple(
-        OperationDefinitionNode(
-            operation=OperationType(operation),
-            name=NameNode(value=name) if name is not None else None,
-            variable_definitions=(),
-            directives=(),
-            selection_set=SelectionSetNode(selections=()),
-        )
-        for operation, name in verdict[1]
-    )
-    errors = tuple(_refusal(source, *error) for error in verdict[2])
-    return CheckedDocument(DocumentNode(definitions=operations), errors, screened=True)
-
-
-def _start_fork_server() -> None:
-    try:
-        multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-        multiprocessing.forkserver.ensure_running()
-    except Exception:  # the first document will try again, and report what fails
-        logger.exception("could not start the validation fork server")
-
-
-def portal_graphql_schema() -> GraphQLSchema:
-    """The API's schema, as validation sees it (extensions do not change the types)."""
-    from graph.schema import build_schema
-
-    return build_schema()._schema
-
-
-class ValidationUnavailable(Exception):
-    """No worker was free in time, or the worker stopped (killed, out of memory) or did not
-    answer in time while checking this document; the request may be retried."""
-
-
-def _serve(
-    requests: Connection,
-    owner: int,
-    schema_factory: Callable[[], GraphQLSchema],
-    max_tokens: int | None,
-    screen: Screen | None,
-    max_errors: int | None,
-) -> None:
-    """A worker's life: ``READY`` once its schema is built, then one ``(query, rules)`` at a
-    time from its pipe and one verdict back on it, until the API process closes its end (or
-    is gone: ``_exit_without``). A pipe closed or reset mid-frame (the pool stopped) is the
-    same end, not a traceback in the API's log."""
-    checker = DocumentCache(0, max_tokens=max_tokens, screen=screen, max_errors=max_errors)
-    schema = schema_factory()
-    threading.Thread(target=_exit_without, args=(owner,), name="owner", daemon=True).start()
-    answer = READY
-    while True:
-        try:
-            requests.send_bytes(answer)
-            query, rules = pickle.loads(requests.recv_bytes())
-        except (EOFError, OSError):  # the pool closed (or reset) its end
-            return
-        try:
-            verdict = _check_in_worker(schema, checker, query, rules)
-        except Exception as exc:  # a fault of ours: reported, the worker goes on
-            verdict = ("failed", f"{type(exc).__name__}: {exc}")
-        answer = pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class _ProtocolError(Exception):
@@ -458,24 +207,11 @@ class ValidationPool:
             started.add_done_callback(functools.partial(self._started, start))
 
     def _start_process(self) -> _Worker:
-        # forkserver, never fork: the API process runs an event loop and threads (uvloop's,
-        # to_thread's, the driver's), and a forked copy of them inherits locks held by
-        # threads it does not have; a fork server is a clean, single-threaded process
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
-        here, there = context.Pipe()
-        try:
-            args = (there, os.getpid(), self.schema_factory, self.max_tokens, self.screen)
-            process = context.Process(
-                target=_serve, args=(*args, self.max_errors), name="validation", daemon=True
-            )
-            process.start()
-        except BaseException:
-            here.close()
-            raise
-        finally:
-            there.close()
-        return _Worker(process, here)
+        """A new worker, not yet ``READY`` (in a thread: a round trip to the fork server)."""
+        process, pipe = start_worker(
+            self.schema_factory, self.max_tokens, self.screen, self.max_errors
+        )
+        return _Worker(process, pipe)
 
     def _started(self, start: _Start, started: asyncio.Future[_Worker]) -> None:
         """A worker's process has started: it is watched, and idle once ``READY``."""
@@ -689,7 +425,7 @@ class ValidationPool:
         Workers themselves start with the first document that needs one (again after
         ``close``: an app may be started anew)."""
         self._closed = False
-        threading.Thread(target=_start_fork_server, name="fork-server-start", daemon=True).start()
+        threading.Thread(target=start_fork_server, name="fork-server-start", daemon=True).start()
 
     def close(self) -> None:
         """Stop the workers (an idle one reads the end of its pipe; a busy one, which may be

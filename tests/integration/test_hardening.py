@@ -582,17 +582,21 @@ async def test_unusable_representations_are_bad_user_input_one_by_one(
         {"__typename": "Nope", "id": "SO-OK"},
         {"__typename": "Order"},
         "not an object",
+        {"__typename": "Order", "id": "SO-OK", "orderId": "SO-OK"},
         {"__typename": "Order", "id": "SO-OK"},
+        {"__typename": "Order", "orderId": "SO-OK"},  # the schema's other key
     ]
     response = await post(api, ENTITIES, {"r": representations}, headers=api.auth(["ACME"]))
     body = response.json()
-    assert body["data"]["_entities"] == [None, None, None, None, {"orderId": "SO-OK"}]
+    found = {"orderId": "SO-OK"}
+    assert body["data"]["_entities"] == [None, None, None, None, None, found, found]
     by_index = {e["path"][1]: e for e in body["errors"]}
-    assert sorted(by_index) == [0, 1, 2, 3]
+    assert sorted(by_index) == [0, 1, 2, 3, 4]
     assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
     assert "extra" in by_index[0]["message"]
     assert "Nope" in by_index[1]["message"]
     assert "id" in by_index[2]["message"]
+    assert "exactly one of id and orderId" in by_index[4]["message"]
 
 
 # --- 6. spec and protocol gaps --------------------------------------------------------------

@@ -16,7 +16,7 @@ from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.runner import record_outcome
 from projections.status_mapping import load_status_mapping
-from projections.store import Landed, ProjectionStore
+from projections.store import FoldedWrite, Landed, ProjectionStore
 from readmodel import documents
 from readmodel.topics import TopicNames
 from tests.contract import example
@@ -115,6 +115,12 @@ class _OvertakenStore(ProjectionStore):
         await self._overtaken()
         return await super().write_entity(collection, change, now)
 
+    async def write_all_if_unchanged(
+        self, collection: str, writes: Sequence[FoldedWrite], now: datetime
+    ) -> Landed:
+        await self._overtaken()
+        return await super().write_all_if_unchanged(collection, writes, now)
+
 
 @pytest.mark.parametrize("stepwise", [False, True], ids=["folded", "stepwise"])
 async def test_an_event_refused_only_when_its_write_is_planned_again_is_only_a_dead_letter(
@@ -143,3 +149,48 @@ async def test_an_event_refused_only_when_its_write_is_planned_again_is_only_a_d
     order = await mongo_db[documents.ORDERS].find_one({"_id": ORDER})
     assert order is not None and order["customerId"] == "ACME" and order["known"] is True
     assert await _source(mongo_db, "wms/dc-atl") is None
+
+
+def _order_created(event_id: str, time: str, sequence: int, customer: str) -> dict[str, Any]:
+    event = dict(
+        example("order-created.json"),
+        id=event_id,
+        time=time,
+        sequence=sequence,
+        customerid=customer,
+    )
+    event["data"] = dict(event["data"], customerId=customer)
+    return event
+
+
+@pytest.mark.parametrize("stepwise", [False, True], ids=["folded", "stepwise"])
+async def test_an_event_planned_again_has_the_fate_of_its_last_plan_only(
+    stepwise: bool, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """The order is ACME's: of the batch's two fulfillment events, ACME's is accepted and
+    OTHER's refused. Before the batch writes, another member applies the ERP's newer order
+    snapshot, which makes the order OTHER's. Planned again against it, ACME's event is
+    refused and OTHER's applied, as a serial run or a rerun of the batch would: ACME's is
+    the one dead letter, OTHER's is applied (and moves its source), never both."""
+    mapping = load_status_mapping()
+    member_b = BatchProcessor(ProjectionStore(mongo_db), mapping, TOPICS)
+    await member_b.process(_records(example("order-created.json")))
+    newer = _order_created("erp-7f3a92", "2026-11-20T09:15:02+01:00", 2, "OTHER")
+    store = _OvertakenStore(mongo_db, lambda: member_b.process(_records(newer)))
+    ours = _fulfillment("wms-atl-9", "wms/dc-atl", "2026-11-21T14:02:11-05:00", "ACME")
+    theirs = _fulfillment("wms-atl-10", "wms/dc-atl", "2026-11-21T14:05:11-05:00", "OTHER")
+
+    outcome = await BatchProcessor(store, mapping, TOPICS).process(
+        _records(ours, theirs), stepwise=stepwise
+    )
+
+    assert store.interlude is None
+    assert [dead.offset for dead in outcome.dead_letters] == [0]
+    assert "does not match the customer 'OTHER'" in outcome.dead_letters[0].reason
+    assert [record.offset for _, record in outcome.applied] == [1]
+    assert _counted(outcome) == (1, 1)
+    order = await mongo_db[documents.ORDERS].find_one({"_id": ORDER})
+    assert order is not None and order["customerId"] == "OTHER"
+    assert order["lastEvent"]["id"] == "wms-atl-10" and "fulfillment" in order
+    atl = await _source(mongo_db, "wms/dc-atl")
+    assert atl is not None and atl["lastEventId"] == "wms-atl-10"

@@ -9,14 +9,17 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.batch import SourceSeen
 from projections.effects import SummaryPush
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, StoreError
 from readmodel import documents
 from readmodel.documents import WRITES
 from readmodel.server import is_ferretdb
+from tests.conftest import Stack
 
 
 def _push(target: str, source: str, rev: int) -> SummaryPush:
@@ -120,17 +123,87 @@ async def test_a_sources_newest_event_time_and_id_move_together_and_only_forward
     await store.touch_sources("", {"erp": SourceSeen(t0, "E-1")}, t0 + 11 * minute)
     assert await _freshness(mongo_db, "erp") == (t0 + minute, "E-2", t0 + 11 * minute)
 
-    # racing to create the document, then racing on it (one round trip each, then)
+    # racing to create the documents (eight sources at once: a lost creation race is rare,
+    # about one source in a hundred when creating was an upsert), then racing on them
+    sources = [f"wms{n}" for n in range(8)]
     for seconds in (list(range(30)), list(range(30, 60))):
-        random.Random(7).shuffle(seconds)
+        writes = [(source, s) for source in sources for s in seconds]
+        random.Random(7).shuffle(writes)
         await asyncio.gather(
             *(
-                store.touch_sources("", {"wms": SourceSeen(t0 + s * second, f"W-{s}")}, t0)
-                for s in seconds
+                store.touch_sources("", {source: SourceSeen(t0 + s * second, f"W-{s}")}, t0)
+                for source, s in writes
             )
         )
         newest = max(seconds)
-        assert await _freshness(mongo_db, "wms") == (t0 + newest * second, f"W-{newest}", t0)
+        for source in sources:
+            assert await _freshness(mongo_db, source) == (
+                t0 + newest * second,
+                f"W-{newest}",
+                t0,
+            )
+
+
+class _Updates(monitoring.CommandListener):
+    """The update statements a client sends (``q``, ``u``, ``upsert`` of each)."""
+
+    def __init__(self) -> None:
+        self.statements: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update":
+            self.statements += [dict(s) for s in event.command.get("updates", [])]
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_sources_are_never_created_by_an_upsert_on_id_alone(
+    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """DocumentDB inserts an upsert filtered on ``_id`` alone as INSERT ... ON CONFLICT DO
+    UPDATE: of two racing to create a document the later replaces the other's, and the
+    writes that landed meanwhile are lost. The race is rare; what causes it is not."""
+    updates = _Updates()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.mongodb_uri, tz_aware=True, event_listeners=[updates]
+    )
+    try:
+        store = ProjectionStore(client[mongo_db.name])
+        await store.ensure_collections("")
+        t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+        for n in range(2):  # creating, then on the documents created
+            seen = {s: SourceSeen(t0, f"{s}-{n}") for s in ("erp", "tms")}
+            await store.touch_sources("", seen, t0)
+    finally:
+        await client.close()
+    assert updates.statements
+    assert [s for s in updates.statements if s.get("upsert") and set(s["q"]) == {"_id"}] == []
+
+
+async def test_a_source_document_gone_fails_the_batch_and_is_made_again_by_its_retry(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """A source's document missing after this process stored it (deleted, or its insert
+    refused for another reason than a duplicate key) is not passed over, even when the
+    batch's other source moves: the batch fails, and its retry creates the document."""
+    store = ProjectionStore(mongo_db)
+    await store.ensure_collections("")
+    t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    await store.touch_sources("", {s: SourceSeen(t0, f"{s}-1") for s in ("erp", "wms")}, t0)
+    await mongo_db[documents.SOURCES].delete_one({"_id": "erp"})
+    later = {s: SourceSeen(t0 + minute, f"{s}-2") for s in ("erp", "wms")}
+
+    with pytest.raises(StoreError):
+        await store.touch_sources("", later, t0 + minute)
+    await store.touch_sources("", later, t0 + minute)
+
+    assert await _freshness(mongo_db, "erp") == (t0 + minute, "erp-2", t0 + minute)
+    assert await _freshness(mongo_db, "wms") == (t0 + minute, "wms-2", t0 + minute)
 
 
 async def test_a_source_known_only_from_its_status_takes_its_first_event(

@@ -1,13 +1,18 @@
-"""Folding summaries into a batch's own writes (pure: documents in memory, no store)."""
+"""What a batch means beyond its own documents: summaries folded into its writes, change notices
+(pure: documents in memory, no store)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from projections.batch import EntityChange, EntityKey
-from projections.effects import fold, linked_keys
+from projections.effects import Effects, fold, linked_keys, notices
+from projections.events import Event, decode_event
 from readmodel import documents
+from tests.contract import example
+from tests.helpers import fold as fold_events
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 ORDER = EntityKey("orders", "SO-1")
@@ -116,3 +121,49 @@ def test_the_documents_read_ahead_are_those_the_loaded_ones_link_to_either_way()
         EntityKey("orders", "SO-7"),
         EntityKey("shipments", "SH-2"),
     }
+
+
+# --- change notices ---------------------------------------------------------------------
+
+
+def _shipment_event(name: str, event_id: str, customer: str, sequence: int) -> Event:
+    """The contract's example ``name`` for shipment SH-55021, as ``customer`` sent it."""
+    event = example(name)
+    event["id"], event["customerid"], event["sequence"] = event_id, customer, sequence
+    if "milestoneId" in event["data"]:
+        event["data"]["milestoneId"] = event_id
+    if "customerId" in event["data"]:
+        event["data"]["customerId"] = customer
+    return decode_event(json.dumps(event).encode())
+
+
+SH_55021 = EntityKey("shipments", "SH-55021")
+#: Two milestones before the shipment's plan, claiming different customers: until the plan
+#: (the snapshot, authoritative for the customer) the shipment's customer is the last claim.
+EARLY = _shipment_event("shipment-milestone.json", "ms-1", "BETA", 2)
+CLAIMED = _shipment_event("shipment-milestone.json", "ms-2", "ACME", 3)
+PLANNED = _shipment_event("shipment-planned.json", "plan-1", "BETA", 1)
+
+
+def test_a_shipment_not_yet_planned_is_announced_to_nobody() -> None:
+    # Reads hide it (known: False); the feed announced ms-2 to ACME, whose shipment it is not.
+    first = fold_events(EARLY)
+    second = fold_events(CLAIMED, start=first)
+    assert second["customerId"] == "ACME" and second["known"] is False
+    assert notices([Effects(SH_55021, None, first, [EARLY])], T0) == []
+    assert notices([Effects(SH_55021, first, second, [CLAIMED])], T0) == []
+
+
+def test_the_plan_announces_the_milestones_that_came_before_it_to_the_plan_s_customer() -> None:
+    placeholder = fold_events(EARLY, CLAIMED)
+    planned = fold_events(PLANNED, start=placeholder)
+    sent = notices([Effects(SH_55021, placeholder, planned, [PLANNED])], T0)
+    assert [(n.customer_id, n.notice_id) for n in sent] == [
+        ("BETA", "tms/us-road|ms-1"),
+        ("BETA", "tms/us-road|ms-2"),
+    ]
+    # and a milestone after the plan is announced alone, as before
+    later = _shipment_event("shipment-milestone.json", "ms-3", "BETA", 4)
+    after = fold_events(later, start=planned)
+    sent = notices([Effects(SH_55021, planned, after, [later])], T0)
+    assert [n.notice_id for n in sent] == ["tms/us-road|ms-3"]

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from web.document_cache import count_selections, validate_document
 from web.field_merging import Merging, field_merging
-from web.validation_pool import portal_graphql_schema
+from web.validation_worker import portal_graphql_schema
 
 SCHEMA = build_schema(
     """

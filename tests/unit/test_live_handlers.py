@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -469,3 +470,34 @@ async def test_one_operation_too_many_gets_an_error_with_a_code(legacy: bool) ->
     error = payload[0] if isinstance(payload, list) else payload
     assert error["extensions"]["code"] == "TOO_MANY_OPERATIONS"
     assert error["extensions"]["allowed"] == 1
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+async def test_a_role_limited_to_persisted_operations_cannot_subscribe_with_its_own_document(
+    legacy: bool,
+) -> None:
+    # graphql-transport-ws refused it; the legacy protocol ran it (session 12's audit).
+    service = _service()
+    service.hub.begin_at(0)
+    policy = Policy(free_form_roles=frozenset({"viewer"}))
+    async with _connection(service, legacy=legacy) as socket:
+        # what web.persisted reads: the policy of the app serving the WebSocket
+        app = SimpleNamespace(state=SimpleNamespace(policy=policy))
+        socket.ws = SimpleNamespace(scope={"app": app})  # type: ignore[attr-defined]
+        token = token_for(["ACME"], ["app"])
+        await socket.inbox.put(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+        )
+        assert (await _next_message(socket))["type"] == "connection_ack"
+        kind = "start" if legacy else "subscribe"
+        await socket.inbox.put(
+            {"id": "1", "type": kind, "payload": {"query": MILESTONE_FEED, "variables": {}}}
+        )
+        message = await _next_message(socket)
+        service.hub.dispatch(0, shipment_change(0, "ACME"))
+        await asyncio.sleep(0.05)
+        assert service.hub.subscriber_count == 0
+    assert message["type"] == "error" and message["id"] == "1"
+    payload = message["payload"]
+    error = payload[0] if isinstance(payload, list) else payload
+    assert error["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"

@@ -21,7 +21,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from tests.unit.variable_documents import SCHEMA, assume_parses, documents
 from web.rule_methods import with_known_methods
-from web.validation_pool import portal_graphql_schema
+from web.validation_worker import portal_graphql_schema
 
 RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
 

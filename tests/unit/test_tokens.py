@@ -407,6 +407,9 @@ def test_the_key_file_is_read_once_so_the_key_checked_is_the_key_used(
         ({"AUTH_HS256_SECRET": SECRET, "AUTH_LEEWAY_SECONDS": "soon"}, "AUTH_LEEWAY_SECONDS"),
         ({"AUTH_HS256_SECRET": SECRET, "AUTH_LEEWAY_SECONDS": "-1"}, "AUTH_LEEWAY_SECONDS"),
         ({"AUTH_JWKS_URL": "file:///etc/passwd"}, "AUTH_JWKS_URL"),
+        ({"AUTH_JWKS_URL": "http://idp.example/jwks"}, "must be an https URL"),
+        ({"AUTH_JWKS_URL": "http://10.0.0.7/jwks"}, "must be an https URL"),
+        ({"AUTH_JWKS_URL": "https:///jwks"}, "must be an https URL"),
         ({"AUTH_RS256_PUBLIC_KEY_FILE": "/nonexistent/key.pem"}, "cannot read"),
     ],
 )

@@ -32,14 +32,9 @@ from web.app import new_validation_pool
 from web.document_cache import CheckedDocument, DocumentCache, TooManyTokens, validate_document
 from web.limits import measure_document, screen_for
 from web.settings import QueryLimits, load_settings
-from web.validation_pool import (
-    ValidationPool,
-    ValidationUnavailable,
-    _serve,
-    checked_of,
-    portal_graphql_schema,
-    process_gone,
-)
+from web.validation_pool import ValidationPool
+from web.validation_verdict import ValidationUnavailable, checked_of
+from web.validation_worker import portal_graphql_schema, process_gone, serve
 
 SCHEMA = portal_graphql_schema()
 LIMITS = QueryLimits(max_tokens=500, max_validation_errors=5)
@@ -312,13 +307,13 @@ def test_a_worker_whose_pool_closes_mid_frame_ends_without_a_traceback() -> None
     here, there = multiprocessing.Pipe()
     failures: list[BaseException] = []
 
-    def serve() -> None:
+    def run() -> None:
         try:
-            _serve(there, os.getpid(), portal_graphql_schema, None, None, None)
+            serve(there, os.getpid(), portal_graphql_schema, None, None, None)
         except BaseException as exc:
             failures.append(exc)
 
-    worker = threading.Thread(target=serve, daemon=True)
+    worker = threading.Thread(target=run, daemon=True)
     worker.start()
     assert here.poll(60)  # its READY, left unread: closing with it resets the pipe
     os.write(here.fileno(), b"\x00\x00\x01\x00" + b"x" * 10)  # 10 bytes of 256
@@ -357,6 +352,48 @@ async def test_a_worker_that_died_idle_fails_no_document(pool: ValidationPool) -
         checked = await pool.check("alice", invalid_document("n"), specified_rules)
     assert checked.errors[0].message == "Cannot query field 'n0' on type 'Shipment'."
     assert pool.lane.in_use == 0 and pool.worker_pids() != [idle.process.pid]
+
+
+async def test_a_document_whose_request_stopped_waiting_is_not_resent_when_its_worker_dies(
+    pool: ValidationPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document larger than the pipe holds is written as the worker reads it; its request
+    is cancelled (the client went away) before the rest is written, then the worker dies
+    and the next write fails. A document that never reached its worker goes back once to
+    the head of the queue, but not this one: nobody waits for its verdict. Its client's
+    place in the lane comes back at once, and no worker starts to check it."""
+    await pool.check("warm", invalid_document("w"), specified_rules)
+    (worker,) = pool._idle
+    pid = worker.process.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # it reads nothing more of the document
+    starts: list[int] = []
+    start = pool._start_process
+
+    def recorded() -> Any:
+        starts.append(1)
+        return start()
+
+    monkeypatch.setattr(pool, "_start_process", recorded)
+    large = "{ " + "__typename " * 400_000 + "}"  # 4 MB: far more than a pipe holds
+    waiting = asyncio.create_task(pool.check("alice", large, specified_rules))
+    await until(lambda: worker.unsent is not None)  # the rest waits for room in the pipe
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert pool.lane.in_use == 1  # the worker holds the document until it is done with it
+    os.kill(pid, signal.SIGKILL)
+    assert worker.pipe.poll(20)  # gone; the loop has not read the end of its pipe yet
+    # The loop's call when the pipe had room again, come before its read of the pipe's end
+    # (the worker died between the two): the write fails.
+    pool._send_rest(worker)
+    assert pool.lane.in_use == 0
+    await asyncio.sleep(0.5)  # a start, had the document been resent, would have begun
+    assert starts == [] and pool.worker_pids() == []
+    async with asyncio.timeout(30):  # the next document gets a worker as usual
+        checked = await pool.check("bob", invalid_document("b"), specified_rules)
+    assert checked.errors[0].message == "Cannot query field 'b0' on type 'Shipment'."
+    assert starts == [1] and pool.lane.in_use == 0
 
 
 def slow_schema() -> Any:

@@ -28,7 +28,6 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from tests.unit.variable_documents import SCHEMA, assume_parses, documents
 from web.rule_methods import with_known_methods
-from web.validation_pool import portal_graphql_schema
 from web.validation_visit import (
     _NODE_KEYED_CACHES,
     KEYS_WITHOUT_NAMES,
@@ -36,6 +35,7 @@ from web.validation_visit import (
     _keyed_by_identity,
     validate_visiting_less,
 )
+from web.validation_worker import portal_graphql_schema
 from web.variable_usages import KnownVariableUsages
 
 RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.unit.variable_documents import SCHEMA, assume_parses, documents, reported
 from web.document_cache import validate_document
-from web.validation_pool import portal_graphql_schema
+from web.validation_worker import portal_graphql_schema
 from web.variable_usages import KnownVariableUsages, variable_usages
 
 

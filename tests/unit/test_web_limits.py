@@ -22,7 +22,7 @@ from web.limits import MeasureCache, QueryLimitsExtension, measure_document, scr
 from web.masking import MASKED_MESSAGE, CodedErrors
 from web.request_id import _current as request_id_var
 from web.settings import QueryLimits
-from web.validation_pool import ValidationUnavailable
+from web.validation_verdict import ValidationUnavailable
 
 
 @strawberry.type

@@ -47,7 +47,9 @@ def visible(scope: Scope, change: ShipmentChange) -> bool:
     The notice carries the shipment's orders with their warehouses, so the rule for
     customers whose users are limited to some warehouses is the very one reads use
     (``Scope.allows``): every order must be known and from an allowed warehouse, and a
-    notice made before an order's summary arrived fails closed.
+    notice made before an order's summary arrived fails closed. Notices are made for known
+    shipments only (``projections.effects.notices``: a shipment's customer is established by
+    its plan), hence ``known``.
     """
     if scope.customer_ids is not None and change.customer_id not in scope.customer_ids:
         return False

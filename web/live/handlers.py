@@ -91,6 +91,24 @@ def operations_refusal(
     )
 
 
+def operation_text(websocket: object, caller: Caller | None, payload: Mapping[str, Any]) -> str:
+    """The text an operation's payload runs: the persisted operation it names (``documentId``
+    or APQ hash), or its own ``query`` if the caller may send free-form documents
+    (``web.persisted``); ``PersistedQueryError`` otherwise. Both protocols' operations go
+    through it, so neither lets a role limited to its app's operations send its own."""
+    document_id = payload.get("documentId")
+    query = document_for(
+        _app_state(websocket),
+        caller,
+        DocumentRequest(
+            payload.get("query"),
+            document_id if isinstance(document_id, str) else None,
+            payload.get("extensions"),
+        ),
+    )
+    return query or ""
+
+
 def live_service_of(view: object, websocket: object) -> LiveService | None:
     """The process's ``LiveService``: ``view.live`` if the view carries one, else
     ``app.state.live`` of the Starlette app serving the WebSocket."""
@@ -238,22 +256,13 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             return
         payload = message.get("payload")
         if self.connection_acknowledged and isinstance(payload, dict):
-            document_id = payload.get("documentId")
             try:
-                query = document_for(
-                    _app_state(self.websocket),
-                    self._caller,
-                    DocumentRequest(
-                        payload.get("query"),
-                        document_id if isinstance(document_id, str) else None,
-                        payload.get("extensions"),
-                    ),
-                )
+                query = operation_text(self.websocket, self._caller, payload)
             except PersistedQueryError as exc:
                 error = exc.graphql_error().formatted
                 await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
                 return
-            message = {**message, "payload": {**payload, "query": query or ""}}
+            message = {**message, "payload": {**payload, "query": query}}
         await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
@@ -285,6 +294,7 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
         # Our own ``ka`` loop replaces Strawberry's, which uses the view's interval.
         self.keep_alive = False
         self._guard = ConnectionGuard(self.websocket)
+        self._caller: Caller | None = None
 
     async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
         payload = message.get("payload")
@@ -295,6 +305,7 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
         if isinstance(admission, CloseReason):
             await self._refuse(admission)
             return
+        self._caller = admission.caller
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
             interval = admission.service.settings.ping_interval_seconds
@@ -307,10 +318,20 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
             await self._guard.shutdown()
 
     async def handle_start(self, message: LegacyStartMessage) -> None:
-        """Strawberry's, with a coded error when the connection runs too many operations."""
+        """Strawberry's, with a coded error when the connection runs too many operations, and
+        persisted operations as over graphql-transport-ws (``operation_text``): a caller
+        without free-form permission may run only those. A refusal is an ``error`` message
+        for that id."""
         refusal = operations_refusal(
             self.max_subscriptions_per_connection, self.tasks, message["id"]
         )
+        payload = message.get("payload")
+        if self.connection_acknowledged and refusal is None and isinstance(payload, dict):
+            try:
+                query = operation_text(self.websocket, self._caller, payload)
+                message = {**message, "payload": {**payload, "query": query}}
+            except PersistedQueryError as exc:
+                refusal = exc.graphql_error()
         if self.connection_acknowledged and refusal is not None:
             await self.send_message(
                 {"type": "error", "id": message["id"], "payload": refusal.formatted}
