@@ -154,8 +154,9 @@ class Ties:
 class Window:
     """Sort values from ``near`` (inclusive; exclusive when ``past_near``) to ``far``
     (exclusive) in reading order; None leaves that side open (both None: no values). ``nulls``
-    adds the documents without a value, ``ties`` some of those of one value, at the start of
-    the order (one read, a few bounded index ranges, instead of a round trip for each)."""
+    adds the documents without a value, ``ties`` some documents of one value (alone: a window
+    inside that value); together, one read of a few bounded index ranges instead of a round
+    trip for each."""
 
     near: datetime | str | None = None
     far: datetime | str | None = None
@@ -340,14 +341,14 @@ def learned_widths(
     """Window widths expected to hold ``wanted`` documents, from the span of sort values of
     ``read`` (documents in reading order) and, when one value holds more than that, from the
     span of their ``_id``s among ties; None when fewer than two carry a value. ``tied``: the
-    page was read inside such ties; one that spans two values (15 of one, 6 of the next) still
-    hands on a tie width while it holds ties, since its span alone cannot tell a value of 15
-    from one of 1,440."""
+    page was read inside such ties; one that spans two values (15 of one, 6 of the next: a
+    width under two) still hands on a tie width while it holds ties, since its span alone
+    cannot tell a value of 15 from one of 1,440; a wider page has left them."""
     keys = _keys(sort, read)
     if len(keys) < 2:
         return None
     width = abs(keys[-1][0] - keys[0][0]) / (len(keys) - 1) * wanted * MARGIN
-    spacing = tie_spacing(keys, keys[-1][1]) if width < 1 or tied else None
+    spacing = tie_spacing(keys, keys[-1][1]) if width < (2 if tied else 1) else None
     ties = None if spacing is None else max(1.0, spacing * wanted * MARGIN)
     return Widths(max(1.0, width), ties)
 

@@ -354,6 +354,24 @@ def test_pages_through_heavily_tied_values_read_about_a_page_not_the_whole_value
     assert len(crossings) <= 4
 
 
+def test_a_page_hands_on_a_tie_width_only_while_a_value_holds_more_than_a_page() -> None:
+    """Inside a day of ties, and on the page that spans the day's end (its span alone looks
+    like a day per 20), a tie width; on a page of days one apart with a pair of ties, after
+    tied pages or not, none: windows of ``_id`` there would only add round trips."""
+    sort = INVOICE_SORTS["DUE_DATE_ASC"]
+    days = _due_days(2, 400)
+    inside = learned_widths(sort, days[100:121], 21)
+    straddling = learned_widths(sort, days[385:406], 21, tied=True)
+    assert inside is not None and inside.ties is not None
+    assert straddling is not None and straddling.ties is not None
+    assert learned_widths(sort, days[385:406], 21) == (straddling.value, None)
+    sparse = [{"_id": f"IN-{n:03d}", "dueDate": f"2026-12-{1 + n:02d}"} for n in range(21)]
+    sparse[1]["dueDate"] = sparse[0]["dueDate"]
+    for tied in (False, True):
+        widths = learned_widths(sort, sparse, 21, tied=tied)
+        assert widths is not None and widths.ties is None and (widths.value or 0) > 1
+
+
 def test_the_tie_axis_counts_a_counter_in_ids_of_its_shape() -> None:
     template = "IN-BIGCO-0012345"
     assert tie_point("IN-BIGCO-0011100", template) - tie_point("IN-BIGCO-0011099", template) == (
