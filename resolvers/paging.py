@@ -64,6 +64,7 @@ INVOICE_SORTS: Final = {
     **_sorts("issuedAt", "ISSUED_AT", "datetime"),
     **_sorts("dueDate", "DUE_DATE", "string"),
 }
+_SORTS_OF_EACH_LIST: Final = (ORDER_SORTS, SHIPMENT_SORTS, INVOICE_SORTS)
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,21 @@ def encode_cursor(
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _foreign_sort(argument: str, issued_for: object, sort: SortSpec) -> str:
+    """Why a well-formed cursor of another sort does not fit: the same list in another order
+    (the client changed the sort), or another list (naming its sort would send the client
+    looking for a sort this list does not have)."""
+    if isinstance(issued_for, str):
+        if any(sort.name in sorts and issued_for in sorts for sorts in _SORTS_OF_EACH_LIST):
+            return f"{argument}: the cursor was issued for sort {issued_for!r}, not {sort.name!r}"
+        if any(issued_for in sorts for sorts in _SORTS_OF_EACH_LIST):
+            return (
+                f"{argument}: not a cursor issued by this connection (it is one of a list "
+                f"sorted by {issued_for!r})"
+            )
+    return f"{argument}: not a cursor issued by this connection"
+
+
 def decode_cursor(sort: SortSpec, cursor: str, argument: str = "after") -> Position:
     """Parse a cursor issued for ``sort``; anything else is the client's mistake (the error
     names the ``argument`` it came in)."""
@@ -201,9 +217,7 @@ def decode_cursor(sort: SortSpec, cursor: str, argument: str = "after") -> Posit
     if not isinstance(body, dict) or not isinstance(body.get("i"), str):
         raise bad
     if body.get("s") != sort.name:
-        raise BadUserInput(
-            f"{argument}: the cursor was issued for sort {body.get('s')!r}, not {sort.name!r}"
-        )
+        raise BadUserInput(_foreign_sort(argument, body.get("s"), sort))
     raw = body.get("v")
     value: datetime | str | None
     if raw is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from web.error_codes import ErrorCode, classify, is_unexpected
 from web.request_id import current_request_id
@@ -47,10 +48,31 @@ def masked(error: GraphQLError) -> GraphQLError:
     )
 
 
+def _wrong_transport(error: GraphQLError) -> GraphQLError | None:
+    """A query sent where only subscriptions are served, said so with BAD_REQUEST; None for
+    any other error.
+
+    Only Strawberry's legacy graphql-ws handler lets this through as an error (its words:
+    "queries are not allowed", an exception nothing of ours declares, so it would be masked
+    as a bug); HTTP refuses a wrong operation type itself (``web.graphql_http``).
+    """
+    original = error.original_error
+    if not isinstance(original, InvalidOperationTypeError):
+        return None
+    kind = original.operation_type.value
+    return GraphQLError(
+        f"A {kind} is not served over the legacy graphql-ws protocol, which carries "
+        f"subscriptions only: send the {kind} over graphql-transport-ws or HTTP.",
+        nodes=error.nodes,
+        extensions={"code": ErrorCode.BAD_REQUEST.value},
+    )
+
+
 def coded(errors: list[GraphQLError]) -> list[GraphQLError]:
     """Every error with its ``extensions.code``, unexpected ones masked (``masked``)."""
     processed = []
     for error in errors:
+        error = _wrong_transport(error) or error
         if is_unexpected(error):
             error = masked(error)
         code = str(classify(error))

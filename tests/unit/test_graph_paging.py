@@ -175,6 +175,30 @@ def test_malformed_or_foreign_cursors_are_bad_user_input(cursor: str) -> None:
         decode_cursor(ORDER_SORTS["ORDERED_AT_DESC"], cursor)
 
 
+@pytest.mark.parametrize(
+    ("issued_for", "message"),
+    [
+        # the same list in another order: the client changed the sort, which it can undo
+        (
+            "ORDERED_AT_ASC",
+            r"^after: the cursor was issued for sort 'ORDERED_AT_ASC', not 'ORDERED_AT_DESC'$",
+        ),
+        # another list's cursor: naming its sort would send the client looking for a sort
+        # this list does not have
+        (
+            "PLANNED_PICKUP_AT_DESC",
+            r"^after: not a cursor issued by this connection \(it is one of a list sorted by "
+            r"'PLANNED_PICKUP_AT_DESC'\)$",
+        ),
+        (["ORDERED_AT_DESC"], r"^after: not a cursor issued by this connection$"),
+    ],
+)
+def test_a_cursor_of_another_sort_or_list_says_which(issued_for: Any, message: str) -> None:
+    cursor = _forge({"s": issued_for, "v": None, "i": "x"})
+    with pytest.raises(BadUserInput, match=message):
+        decode_cursor(ORDER_SORTS["ORDERED_AT_DESC"], cursor)
+
+
 @pytest.mark.parametrize("first", [0, -1, 101])
 def test_page_size_is_bounded(first: int) -> None:
     with pytest.raises(BadUserInput, match="first must be between 1 and 100"):

@@ -34,6 +34,7 @@ from web.live.hub import LiveHub
 from web.live.log import ChangeLog
 from web.live.service import LiveService
 from web.live.settings import LiveSettings
+from web.masking import CodedErrors
 
 MILESTONE_FEED = """
 subscription($customerId: String, $after: String) {
@@ -381,6 +382,28 @@ async def test_legacy_protocol_sends_keepalives_and_refuses_bad_tokens() -> None
     assert code == 4403
 
 
+async def test_a_query_over_the_legacy_protocol_is_refused_saying_where_queries_go() -> None:
+    # Strawberry's legacy handler serves subscriptions only; the API's schema once masked its
+    # refusal as "Internal server error" and logged it as a bug.
+    coded_schema = strawberry.Schema(
+        query=_Query, subscription=Subscription, extensions=[CodedErrors]
+    )
+    async with _connection(_service(), legacy=True, schema=coded_schema) as socket:
+        await socket.inbox.put(
+            {
+                "type": "connection_init",
+                "payload": {"Authorization": f"Bearer {token_for(['ACME'])}"},
+            }
+        )
+        assert (await _next_message(socket))["type"] == "connection_ack"
+        await socket.inbox.put({"id": "q", "type": "start", "payload": {"query": "{ ok }"}})
+        message = await _next_message(socket)
+    assert message["type"] == "error" and message["id"] == "q"
+    assert message["payload"]["extensions"] == {"code": "BAD_REQUEST"}
+    assert "graphql-transport-ws" in message["payload"]["message"]
+    assert "HTTP" in message["payload"]["message"]
+
+
 # --- hardening (issue 12) ---------------------------------------------------------------------
 
 
@@ -411,7 +434,7 @@ def _anonymous_context() -> GraphContext:
 
 async def test_a_query_over_websocket_runs_as_the_connection_s_caller() -> None:
     # graphql-transport-ws allows queries; Strawberry's legacy graphql-ws handler serves only
-    # subscriptions (it answers "queries are not allowed").
+    # subscriptions (a query there is refused: see the legacy protocol tests above).
     context = _anonymous_context()
     async with _connection(_service(), schema=WHO_SCHEMA, context=context) as socket:
         await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})

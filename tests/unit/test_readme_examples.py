@@ -1,0 +1,43 @@
+"""Every GraphQL example in the README is a document the API accepts: it parses, validates
+against the published schema and fits the default limits, so a reader who copies one gets
+an answer, not a validation error (they were also run against the demo when written)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from graphql import parse, validate
+
+from graph.schema import build_schema
+from web.limits import measure_document, refusals
+from web.settings import QueryLimits
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+SCHEMA = build_schema()
+EXAMPLES = re.findall(r"```graphql\n(.*?)```", README.read_text("utf-8"), re.S)
+
+
+def test_the_readme_shows_an_example_for_each_kind_of_user() -> None:
+    text = "\n".join(EXAMPLES)
+    for root_field in (
+        "orders(",
+        "searchShipments(",
+        "milestoneFeed(",
+        "_entities(",
+        "dataFreshness",
+    ):
+        assert root_field in text
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.split("{")[0].strip() or e[:30])
+def test_a_readme_example_validates_and_fits_the_default_limits(example: str) -> None:
+    document = parse(example)
+    assert [e.message for e in validate(SCHEMA._schema, document)] == []
+    limits = QueryLimits()
+    # no variables: an example's page sizes are written in it, or the default applies
+    assert (
+        refusals(measure_document(SCHEMA._schema, document, {}, limits.default_page_size), limits)
+        == []
+    )
