@@ -37,7 +37,7 @@ from graph.context import Info, readers_of
 from graph.entities import Invoice, Order, Shipment
 from graph.enums import InvoiceSort, OrderSort, ShipmentSort, ShipmentStatus, names_of
 from graph.freshness import SourceFreshness
-from graph.global_ids import GlobalId, decode, number_for
+from graph.global_ids import decode, number_for
 from graph.inputs import (
     FilterInput,
     InvoiceFilterInput,
@@ -46,9 +46,11 @@ from graph.inputs import (
     TimeRangeInput,
     to_filter,
 )
+from graph.item_refusals import refused_or
 from graph.node import Node
 from graph.viewer import Viewer
 from resolvers.audit import AuditRequest
+from resolvers.errors import BadUserInput, ResolverError
 from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, ShipmentSearch
 from resolvers.paging import (
     DEFAULT_PAGE_SIZE,
@@ -130,30 +132,30 @@ _NODE_TYPES: dict[str, type[Order] | type[Shipment] | type[Invoice]] = {
 }
 
 
-async def _nodes(info: Info, ids: list[str]) -> list[Node | None]:
+async def _nodes(info: Info, ids: list[str]) -> list[Any]:
     """The visible entities the global ids name; the request's DataLoaders batch them into
-    one query per type. A value that is not a global id we issue is refused, naming it: a
-    plain order number belongs in ``order(id:)``."""
+    one query per type. A value that is not a global id we issue is refused at its index,
+    naming it (a plain order number belongs in ``order(id:)``), and so is an id of a kind
+    the caller's roles do not cover (``graph.item_refusals``); the others are answered.
+    Each item: the node, None, or the refusal graphql-core reports at its index."""
     if len(ids) > MAX_NODES:
         raise GraphQLError(
             f"nodes takes at most {MAX_NODES} ids, got {len(ids)}.",
             extensions={"code": "BAD_USER_INPUT"},
         )
-    decoded: list[GlobalId] = []
-    for value in ids:
+    readers = readers_of(info)
+
+    async def node(value: str) -> Node | None:
         global_id = decode(value)
         if global_id is None:
-            raise GraphQLError(
+            raise BadUserInput(
                 f"{value!r} is not a global id: pass an object's `id` (order, shipment and "
-                "invoice numbers go to order(id:), shipment(id:) and invoice(id:)).",
-                extensions={"code": "BAD_USER_INPUT"},
+                "invoice numbers go to order(id:), shipment(id:) and invoice(id:))."
             )
-        decoded.append(global_id)
-    readers = readers_of(info)
-    docs = await asyncio.gather(*(readers.load(g.kind, g.number) for g in decoded))
-    return [
-        _NODE_TYPES[g.kind].of(doc) if doc else None for g, doc in zip(decoded, docs, strict=True)
-    ]
+        doc = await readers.load(global_id.kind, global_id.number)
+        return _NODE_TYPES[global_id.kind].of(doc) if doc else None
+
+    return list(await asyncio.gather(*(refused_or(node(value)) for value in ids)))
 
 
 _E = TypeVar("_E", Order, Shipment, Invoice)
@@ -424,7 +426,10 @@ class Query:
         ],
     ) -> Node | None:
         (found,) = await _nodes(info, [str(id)])
-        return found
+        if isinstance(found, ResolverError):
+            raise found
+        node: Node | None = found
+        return node
 
     @field_resolver(
         "Refetch several objects by global id, in the order asked; null for each that does "

@@ -23,9 +23,10 @@ from graph import direct_resolvers, leaf_fields
 from graph.context import Info
 from graph.entities import Invoice, Order, Shipment
 from graph.global_ids import number_for
+from graph.item_refusals import refused_or
 from graph.query import Query
 from graph.subscriptions import Subscription
-from resolvers.errors import BadUserInput
+from resolvers.errors import BadUserInput, ResolverError
 
 ExtensionSpec = type[SchemaExtension] | Callable[[], SchemaExtension]
 
@@ -107,7 +108,8 @@ class PortalSchema(strawberry.federation.Schema):
         """Every usable representation resolved at once: one store read per entity type and
         a list of finished entities, not one awaitable per representation (Strawberry's),
         which graphql-core completes one by one: 100 representations cost 24 ms of the event
-        loop that way (``bench/abuse.py``)."""
+        loop that way (``bench/abuse.py``). The representations of a type the caller may not
+        read are refused each at its own index (``graph.item_refusals``)."""
         given: list[Any] = list(representations)
         results: list[Any] = [None] * len(given)
         by_type: dict[str, list[tuple[int, str | None]]] = {}
@@ -118,13 +120,15 @@ class PortalSchema(strawberry.federation.Schema):
                 results[index] = BadUserInput(f"representations[{index}] {problem}")
                 continue
             by_type.setdefault(representation["__typename"], []).append((index, number))
-        resolved: list[list[Any]] = await asyncio.gather(
+        resolved: list[Any] = await asyncio.gather(
             *(
-                ENTITY_CLASSES[type_name].resolve_ids(info, [number for _, number in wanted])
+                refused_or(ENTITY_CLASSES[type_name].resolve_ids(info, [n for _, n in wanted]))
                 for type_name, wanted in by_type.items()
             )
         )
         for wanted, entities in zip(by_type.values(), resolved, strict=True):
+            if isinstance(entities, ResolverError):  # a type the caller may not read
+                entities = [entities] * len(wanted)
             for (index, _), entity in zip(wanted, entities, strict=True):
                 results[index] = entity
         return results

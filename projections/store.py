@@ -93,6 +93,18 @@ WRITE_CHUNK = 100
 _T = TypeVar("_T")
 
 
+def _in_id_order(items: Sequence[_T], doc_id: Callable[[_T], Any]) -> list[_T]:
+    """``items`` by the ``_id`` they write, for a write command that touches several
+    documents (stable: two writes of one document keep their order).
+
+    A write command holds the lock of every document it wrote until it ends (DocumentDB
+    runs it as one transaction), so two commands writing the same documents in different
+    orders can each wait for the other: PostgreSQL then fails one write after its
+    deadlock timeout (a second), as "deadlock detected", and the batch is retried or
+    fails. Taken in one order, locks cannot form such a cycle."""
+    return sorted(items, key=doc_id)
+
+
 def _chunks(items: Sequence[_T], size: int = CHUNK) -> list[Sequence[_T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -336,6 +348,7 @@ class ProjectionStore:
         another writer is reported too: writing it again stepwise is idempotent).
         """
         stamp = uuid.uuid4().hex
+        writes = _in_id_order(writes, lambda write: write.doc_id)
         updates = [_folded_update(write, now, stamp) for write in writes]
         operations = [
             UpdateOne(_unchanged(write), update)
@@ -425,6 +438,7 @@ class ProjectionStore:
     async def _insert_missing(self, collection: str, docs: Sequence[dict[str, Any]]) -> set[str]:
         """Insert ``docs``, a hundred per command; the ids of those another writer created
         meanwhile (refused), which the caller writes the guarded way instead."""
+        docs = _in_id_order(docs, lambda doc: doc["_id"])
         refused = (await self._bulk(collection, [InsertOne(doc) for doc in docs])).refused
         lost = {str(docs[i]["_id"]) for i in refused}
         self._observer.write_conflict("inserted", len(lost))
@@ -443,6 +457,7 @@ class ProjectionStore:
         may send theirs in any order. ``per_command``: documents per insert command (fewer
         for documents with many index entries, so that the commands share the store's cores).
         """
+        docs = _in_id_order(docs, lambda doc: doc["_id"])
         inserts = [InsertOne(dict(doc)) for doc in docs]
         refused = (await self._bulk(collection, inserts, per_command)).refused
         if not refused:
@@ -529,6 +544,7 @@ class ProjectionStore:
             )
 
     async def _push_into(self, collection: str, pushes: Sequence[SummaryPush]) -> None:
+        pushes = _in_id_order(pushes, lambda push: push.target_id)  # one per target: no reorder
         refused = (await self._bulk(collection, [_push_operation(p) for p in pushes])).refused
         if not refused:
             return

@@ -25,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.caller import Caller
 from entitlements.policy import Policy
+from graph.global_ids import encode
 from readmodel.documents import EntityKind
 from resolvers.audit import MongoAuditSink
 from resolvers.readers import Readers
@@ -675,3 +676,40 @@ async def test_the_graphiql_page_allows_only_its_own_origin(api: Running) -> Non
     assert page.headers["referrer-policy"] == "no-referrer"
     asset = await api.client.get("/graphiql/static/vendor/graphiql/graphiql.min.js")
     assert asset.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_an_id_refused_in_nodes_or_entities_is_refused_at_its_index_only(
+    api: Running, mongo_db: AsyncDatabase[Doc]
+) -> None:
+    """``nodes`` and ``_entities`` are non-null lists: a refusal of the whole field would
+    null every sibling field and a gateway's whole query. An id the caller's roles do not
+    cover (an invoice, for a viewer) or that is not a global id is refused at its index."""
+    await mongo_db.orders.insert_one(order_doc("SO-OK"))
+    await mongo_db.invoices.insert_one({**order_doc("IN-1"), "invoiceId": "IN-1"})
+    order, invoice = encode("orders", "SO-OK"), encode("invoices", "IN-1")
+    viewer = api.auth(["ACME"], ["viewer"])
+
+    nodes = await post(
+        api,
+        "query($ids: [ID!]!) { viewer { subject } nodes(ids: $ids) { id } }",
+        {"ids": [order, invoice, "SO-OK"]},
+        headers=viewer,
+    )
+    entities = await post(
+        api,
+        ENTITIES,
+        {"r": [{"__typename": "Order", "id": "SO-OK"}, {"__typename": "Invoice", "id": "IN-1"}]},
+        headers=viewer,
+    )
+
+    body = nodes.json()
+    assert body["data"] == {"viewer": {"subject": "alice"}, "nodes": [{"id": order}, None, None]}
+    assert {tuple(e["path"]): e["extensions"]["code"] for e in body["errors"]} == {
+        ("nodes", 1): "FORBIDDEN",
+        ("nodes", 2): "BAD_USER_INPUT",
+    }
+    body = entities.json()
+    assert body["data"]["_entities"] == [{"orderId": "SO-OK"}, None]
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        (["_entities", 1], "FORBIDDEN")
+    ]

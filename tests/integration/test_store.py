@@ -235,3 +235,64 @@ async def test_documents_already_there_are_advanced_whichever_command_refused_th
         "d3": 9,  # newer: left as it was
     }
     assert stored["d5"]["text"] == ["t5"]
+
+
+async def test_concurrent_pushes_naming_documents_in_other_orders_all_land(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Each call pushes one shipment's summary into six orders (three not created yet),
+    the orders named in another order each time, twenty calls at once from two processes.
+    A write command holds every document it wrote until it ends, so two commands taking the
+    same documents in other orders waited for each other: the store failed one write of the
+    cycle ("deadlock detected", after its one-second timeout) and a call that met it twice
+    failed (session 12's stress: 14 calls of 100 failed, 130 s instead of 0.4 s)."""
+    stores = [ProjectionStore(mongo_db), ProjectionStore(mongo_db)]
+    await stores[0].ensure_collections("")
+    orders = [f"SO-{n}" for n in range(6)]
+    await mongo_db[documents.ORDERS].insert_many(
+        [{"_id": order, "rev": 1, WRITES: 1} for order in orders[:3]]
+    )
+    shipments = [f"SH-{n:02d}" for n in range(20)]
+    rng = random.Random(12)
+    calls = [
+        [_push(order, shipment, rev=1) for order in rng.sample(orders, 6)] for shipment in shipments
+    ]
+
+    await asyncio.gather(
+        *(stores[n % 2].push_summaries("", pushes) for n, pushes in enumerate(calls))
+    )
+
+    async for order in mongo_db[documents.ORDERS].find({}):
+        assert sorted(order["related"]["shipments"]) == shipments, order["_id"]
+
+
+async def test_concurrent_search_writes_naming_documents_in_other_orders_all_land(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Forty writers at once each write the same sixteen search documents (half of them not
+    created yet), named in another order each time: every call succeeds and each document
+    ends at the newest ``rev``. Before, two commands taking them in other orders could
+    deadlock, and a call whose guarded update lost that way failed (refused twice)."""
+    collection = mongo_db[documents.SEARCH_KEYS]
+    ids = [f"d{n:02d}" for n in range(16)]
+    await collection.insert_many([{"_id": doc_id, "rev": 0, "text": ["r0"]} for doc_id in ids[::2]])
+    store = ProjectionStore(mongo_db)
+    rng = random.Random(12)
+    revs = list(range(1, 41))
+    rng.shuffle(revs)
+
+    await asyncio.gather(
+        *(
+            store.insert_or_advance(
+                documents.SEARCH_KEYS,
+                [
+                    {"_id": doc_id, "rev": rev, "text": [f"r{rev}"]}
+                    for doc_id in rng.sample(ids, 16)
+                ],
+            )
+            for rev in revs
+        )
+    )
+
+    stored = {doc["_id"]: (doc["rev"], doc["text"]) async for doc in collection.find({})}
+    assert stored == {doc_id: (40, ["r40"]) for doc_id in ids}
