@@ -3,7 +3,8 @@
 Every connection sorts by one field and breaks ties with ``_id`` in the same direction, so
 the order is total and a page boundary is never ambiguous. A cursor is base64url of a small
 JSON object holding only the sort name, the boundary document's sort value and its ``_id``
-(and, optionally, the width of sort values a page of that size spans there, which only tells
+(and, optionally, the width of sort values a page of that size spans there, and where many
+documents share a sort value the width of ``_id`` values it spans among them, which only tell
 the next read how wide a range to start with: ``resolvers.paging_windows``);
 it is opaque to clients and carries no entitlement: the caller's scope filter is applied to
 every page, so a cursor taken from another customer's data only positions the caller inside
@@ -22,7 +23,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import orjson
 
@@ -121,14 +122,28 @@ class PageRequest:
         return replace(self.sort, direction=-1 if self.sort.direction == 1 else 1)
 
 
+class Widths(NamedTuple):
+    """Window widths a page hands on in its cursors: of the sort value, and of the ``_id``
+    among ties (None unless a window one value wide would hold more than a page)."""
+
+    value: float | None
+    ties: float | None
+
+
 @dataclass(frozen=True)
 class Position:
     """A decoded cursor: the sort value and ``_id`` of the last item already seen, and the
-    window width learned by the page that issued it (None: not known)."""
+    window width learned by the page that issued it (None: not known), and the width on the
+    ``_id`` axis of a window inside one sort value (``tie_width``: None unless a window one
+    value wide would hold many pages, ``resolvers.paging_ties``)."""
 
     value: datetime | str | None
     id: str
     width: float | None = None
+    tie_width: float | None = None
+
+    def widths(self) -> Widths:
+        return Widths(self.width, self.tie_width)
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -146,8 +161,14 @@ def read_path(doc: Mapping[str, Any], field: str) -> Any:
     return value
 
 
-def encode_cursor(sort: SortSpec, doc: Mapping[str, Any], width: float | None = None) -> str:
-    """The cursor just after ``doc`` in ``sort`` order (``width``: see ``Position``)."""
+def encode_cursor(
+    sort: SortSpec,
+    doc: Mapping[str, Any],
+    width: float | None = None,
+    tie_width: float | None = None,
+) -> str:
+    """The cursor just after ``doc`` in ``sort`` order (``width``, ``tie_width``: see
+    ``Position``; the tie width, a number of up to 60 digits, as a float of 3 digits)."""
     value = read_path(doc, sort.field)
     encoded: dict[str, Any] | None
     if isinstance(value, datetime):
@@ -160,6 +181,8 @@ def encode_cursor(sort: SortSpec, doc: Mapping[str, Any], width: float | None = 
     body: dict[str, Any] = {"s": sort.name, "v": encoded, "i": str(doc["_id"])}
     if width is not None:
         body["w"] = round(width)
+    if tie_width is not None:
+        body["t"] = float(f"{tie_width:.3g}")
     # orjson: a page encodes a cursor per edge, and ``json.dumps`` was 3 % of a page's CPU.
     # The text is the same compact JSON, except that a non-ASCII string stays UTF-8 rather
     # than escaped; ``decode_cursor`` reads both, so cursors issued before still work.
@@ -211,7 +234,10 @@ def decode_cursor(sort: SortSpec, cursor: str, argument: str = "after") -> Posit
     width = body.get("w")
     if width is not None and (type(width) is not int or width < 1):
         raise bad
-    return Position(value=value, id=body["i"], width=width)
+    tie_width = body.get("t")
+    if tie_width is not None and not (type(tie_width) in (int, float) and 1 <= tie_width < 1e300):
+        raise bad
+    return Position(value=value, id=body["i"], width=width, tie_width=tie_width)
 
 
 def after_filter(sort: SortSpec, position: Position) -> dict[str, Any]:
@@ -277,9 +303,10 @@ def build_page(
     read: list[dict[str, Any]],
     count: Callable[[], Awaitable[int]],
     width: float | None = None,
+    tie_width: float | None = None,
 ) -> Page:
     """Cut up to ``size + 1`` visible documents, in ``request.reading_sort`` order, into a page
-    (``width``: the window width its cursors hand on, see ``Position``).
+    (``width``, ``tie_width``: the window widths its cursors hand on, see ``Position``).
 
     The extra document only tells whether more items lie ahead in the reading direction:
     after the page forwards (``hasNextPage``), before it backwards (``hasPreviousPage``).
@@ -289,7 +316,7 @@ def build_page(
     items = read[: request.size]
     if request.backward:
         items.reverse()
-    edges = [Edge(encode_cursor(request.sort, doc, width), doc) for doc in items]
+    edges = [Edge(encode_cursor(request.sort, doc, width, tie_width), doc) for doc in items]
     more = len(read) > request.size
     info = PageInfo(
         has_next_page=request.before is not None if request.backward else more,

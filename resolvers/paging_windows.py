@@ -16,34 +16,40 @@ and ``hasNextPage`` stays exact because the page still reads ``size + 1`` items.
 
 How wide a window is comes from the data: a page records the density of what it read (its
 span of sort values per item) in its cursors, so the next page starts with a window that
-holds about one page. A first page has no cursor: ``WindowHints`` remembers, per process, the
-extreme value and width a first page of the same query last saw. Without one, the hint is
-found by probes (``EdgeSearch``) rather than by one plain sorted query, which would sort the
-whole list: unsorted reads of the list's start, each bounded by a range of the sort field,
-that return at most a few pages of sort values and no documents. DocumentDB collects every
-index entry in a probe's range before the limit applies, so a probe costs about a microsecond
-per entry in its range and a millisecond of round trip: the search walks a grid of points
-around now from the far start of the order (ranges there are empty and cheap) towards the
-list, then closes in between the last probe that held too few and the first that held too
-many: back through the grid points the walk leapt over, then by splits no shorter than a
-round trip's worth of entries, or straight at the page when a probe read a few of the list's
-first values. A round trip (about 2 ms with the driver's CPU) is worth about 2,000 entries,
-so both the entries a probe reads and the number of probes count. Probes hold no state
-between requests. Hints and probes only ever change how fast a page is read, never what it
-contains: the first window of a first page is open towards the start of the order, so
-values beyond a stale extreme are still read first.
+holds about one page. A first page has no cursor: ``WindowHints`` remembers, per process,
+the extreme value and width a first page of the same query last saw. Without one, the hint
+is found by probes (``EdgeSearch``) rather than by one plain sorted query, which would sort
+the whole list: unsorted reads of the list's start, each bounded by a range of the sort
+field, that return at most a few pages of sort values (and ids) and no documents. DocumentDB
+collects every index entry in a probe's range before the limit applies, so a probe costs
+about a microsecond per entry in its range and a millisecond of round trip: the search walks
+a grid of points around now from the far start of the order (ranges there are empty and
+cheap) towards the list, then closes in between the last probe that held too few and the
+first that held too many: back through the grid points the walk leapt over, then by splits
+no shorter than a round trip's worth of entries, or straight at the page when a probe read a
+few of the list's first values. A round trip (about 2 ms with the driver's CPU) is worth
+about 2,000 entries, so both the entries a probe reads and the number of probes count.
+Probes hold no state between requests. Hints and probes only ever change how fast a page is
+read, never what it contains: the first window of a first page is open towards the start of
+the order, so values beyond a stale extreme are still read first.
+
+A window is at least one sort value wide, so where many documents share a value (a day's
+1,440 invoices due), cursors and hints also carry a width on the ``_id`` axis
+(``resolvers.paging_ties``), and the page reads that value in windows bounded on ``_id`` too
+(``Ties``): the sort index ends with ``_id``, so each is one short index range.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from caching.bounded_lru import BoundedLRU
-from resolvers.paging import SortSpec, read_path
+from resolvers.paging import SortSpec, Widths, read_path
+from resolvers.paging_ties import tie_bound, tie_point, tie_spacing
 
 #: Bounded windows before the open-ended rest: widths w, 4w, 16w, 64w cover 85 estimated
 #: pages; data that sparse is small enough that the open-ended rest costs little.
@@ -53,6 +59,10 @@ GROWTH: Final = 4
 #: page is usually one query.
 MARGIN: Final = 1.5
 HINTS_KEPT: Final = 4096
+#: Bounded windows inside one value's ties (``paging_ties``), of widths t and 4t, before the
+#: rest of its ties: a position near the end of a value's ties finds them nearly empty, and
+#: each costs a round trip; the rest is read together with the values past it.
+TIE_WINDOWS: Final = 2
 #: A probe (``EdgeSearch``) reads at most this many pages of sort values: one that holds
 #: between one and this many pages gives the hint; a narrower band costs more probes, a
 #: wider one a longer first window to sort.
@@ -87,6 +97,7 @@ PROBE_AIM: Final = 3
 #: hint: one plain sorted read), so a first page's round trips stay bounded whatever the data.
 PROBE_MAX: Final = 64
 
+_B = TypeVar("_B")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_MS: Final = int((datetime(1, 1, 2, tzinfo=UTC) - _EPOCH).total_seconds() * 1000)
 _MAX_MS: Final = int((datetime(9999, 12, 30, tzinfo=UTC) - _EPOCH).total_seconds() * 1000)
@@ -120,30 +131,76 @@ def _bound(sort: SortSpec, point: int) -> datetime | str | None:
 
 
 @dataclass(frozen=True)
-class Window:
-    """Sort values from ``near`` (inclusive) to ``far`` (exclusive) in reading order; None
-    leaves that side open. ``nulls`` adds the documents without a value (alone: only them)."""
+class Ties:
+    """The documents whose sort value is ``value``, with an ``_id`` from ``near`` (exclusive)
+    to ``far`` (inclusive) in reading order; None leaves that side open. The sort index ends
+    with ``_id``, so this is one short range of it however many documents share the value."""
 
-    near: datetime | str | None = None
-    far: datetime | str | None = None
-    nulls: bool = False
+    value: datetime | str
+    near: str | None = None
+    far: str | None = None
 
     def mongo(self, sort: SortSpec) -> dict[str, Any]:
-        if self.nulls and self.far is not None:
-            # an ascending first window: the nulls sort first, then values up to ``far``;
-            # one read (two bounded index ranges) instead of a round trip for the nulls
-            return {"$or": [{sort.field: None}, replace(self, nulls=False).mongo(sort)]}
-        if self.nulls:
-            return {sort.field: None}
-        near, far = ("$gte", "$lt") if sort.direction == 1 else ("$lte", "$gt")
+        near, far = ("$gt", "$lte") if sort.direction == 1 else ("$lt", "$gte")
         condition: dict[str, Any] = {}
         if self.near is not None:
             condition[near] = self.near
         if self.far is not None:
             condition[far] = self.far
-        if not condition:
+        return {sort.field: self.value, "_id": condition} if condition else {sort.field: self.value}
+
+
+@dataclass(frozen=True)
+class Window:
+    """Sort values from ``near`` (inclusive; exclusive when ``past_near``) to ``far``
+    (exclusive) in reading order; None leaves that side open (both None: no values). ``nulls``
+    adds the documents without a value, ``ties`` some documents of one value (alone: a window
+    inside that value); together, one read of a few bounded index ranges instead of a round
+    trip for each."""
+
+    near: datetime | str | None = None
+    far: datetime | str | None = None
+    nulls: bool = False
+    past_near: bool = False
+    ties: Ties | None = None
+
+    def mongo(self, sort: SortSpec) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = []
+        if self.nulls:
+            parts.append({sort.field: None})
+        if self.near is not None or self.far is not None:
+            parts.append(self._values(sort))
+        if self.ties is not None:
+            parts.append(self.ties.mongo(sort))
+        if not parts:
             raise ValueError("a window open on both sides is the whole order: read it unwindowed")
+        return parts[0] if len(parts) == 1 else {"$or": parts}
+
+    def _values(self, sort: SortSpec) -> dict[str, Any]:
+        inclusive = "$gte" if sort.direction == 1 else "$lte"
+        near = "$gt" if sort.direction == 1 else "$lt"
+        far = "$lt" if sort.direction == 1 else "$gt"
+        condition: dict[str, Any] = {}
+        if self.near is not None:
+            condition[near if self.past_near else inclusive] = self.near
+        if self.far is not None:
+            condition[far] = self.far
         return {sort.field: condition}
+
+
+def _growing_bounds(
+    start: int, step: int, direction: int, count: int, bound: Callable[[int], _B | None]
+) -> list[_B]:
+    """Up to ``count`` bounds ever further from ``start`` in ``direction``: ``step``, then
+    ``GROWTH`` times more each time; the first point ``bound`` cannot state ends them."""
+    bounds: list[_B] = []
+    for n in range(count):
+        start += direction * step * GROWTH**n
+        found = bound(start)
+        if found is None:
+            break
+        bounds.append(found)
+    return bounds
 
 
 def _windows_from(sort: SortSpec, near: datetime | str, point: int, width: float) -> list[Window]:
@@ -151,28 +208,71 @@ def _windows_from(sort: SortSpec, near: datetime | str, point: int, width: float
     ``BOUNDED_WINDOWS`` of growing width, the open-ended rest, then the nulls when they sort
     last (descending)."""
     step = max(1, round(width))
-    windows: list[Window] = []
-    for n in range(BOUNDED_WINDOWS):
-        point += sort.direction * step * GROWTH**n
-        far = _bound(sort, point)
-        if far is None:
-            break
-        windows.append(Window(near=near, far=far))
-        near = far
-    windows.append(Window(near=near))
+    bounds: list[datetime | str] = _growing_bounds(
+        point, step, sort.direction, BOUNDED_WINDOWS, lambda at: _bound(sort, at)
+    )
+    nears = [near, *bounds]
+    windows = [Window(near=n, far=f) for n, f in zip(nears, bounds, strict=False)]
+    windows.append(Window(near=nears[-1]))
     if sort.direction == -1:
         windows.append(Window(nulls=True))
     return windows
 
 
-def windows_after(sort: SortSpec, start: Any, width: float | None) -> list[Window] | None:
+def _tie_windows(
+    sort: SortSpec, value: datetime | str, near: str | None, anchor_id: str, width: float
+) -> tuple[list[Window], Ties]:
+    """Windows through the ties of ``value`` from ``_id`` ``near`` (exclusive; None: from the
+    first) on: ``TIE_WINDOWS`` growing from ``anchor_id`` on the tie axis of its shape, and
+    the rest of the ties, which ``_past_ties`` reads with the values past ``value``. An id
+    on the axis of its own shape is exact up to ``TIE_CHARS`` and saturation, so a point one
+    unit from it either way is a string strictly past it: each bound lies past the last one
+    (``tests/unit/test_paging_windows.py`` checks it with ids of every shape)."""
+    anchor = tie_point(anchor_id, anchor_id)
+    step = max(1, int(width))
+    bounds = _growing_bounds(
+        anchor, step, sort.direction, TIE_WINDOWS, lambda at: tie_bound(at, anchor_id)
+    )
+    nears: list[str | None] = [near, *bounds]
+    windows = [Window(ties=Ties(value, n, f)) for n, f in zip(nears, bounds, strict=False)]
+    return windows, Ties(value, nears[-1])
+
+
+def _past_ties(
+    sort: SortSpec, value: datetime | str, point: int, rest: Ties, width: float
+) -> list[Window]:
+    """The ``rest`` of the ties of ``value`` (at ``point``), then the values past it: the next
+    unit's (most likely as many ties again, so one unit, whatever the page's span said) in
+    the same read, since the ties left after the tie windows are most likely few and a round
+    trip of their own would be wasted; then windows of ``width`` growing from there."""
+    after = point + 2 * sort.direction
+    far = _bound(sort, after)
+    first = Window(near=value, past_near=True, far=far, ties=rest)
+    if far is None:
+        return [first, *([Window(nulls=True)] if sort.direction == -1 else [])]
+    return [first, *_windows_from(sort, far, after, width)]
+
+
+def windows_after(
+    sort: SortSpec,
+    start: Any,
+    width: float | None,
+    *,
+    start_id: str | None = None,
+    tie_width: float | None = None,
+) -> list[Window] | None:
     """Windows from a page position's sort value ``start`` (included: its later ``_id`` ties
     follow it) to the end of ``sort``, the reading order; None: read the rest as one sorted
-    query (no width learned, or a position without a value, among the nulls)."""
+    query (no width learned, or a position without a value, among the nulls). With a
+    ``tie_width`` (many documents share a value), the ties of ``start`` after ``start_id``
+    come first, in windows of the ``_id``, then the values past ``start``."""
     point = axis_point(sort, start)
     if width is None or point is None:
         return None
-    return _windows_from(sort, start, point, width)
+    if tie_width is None or start_id is None:
+        return _windows_from(sort, start, point, width)
+    bounded, rest = _tie_windows(sort, start, start_id, start_id, tie_width)
+    return [*bounded, *_past_ties(sort, start, point, rest, width)]
 
 
 def first_page_windows(sort: SortSpec, hint: WindowHint | None, wanted: int) -> list[Window] | None:
@@ -182,11 +282,20 @@ def first_page_windows(sort: SortSpec, hint: WindowHint | None, wanted: int) -> 
     The first window reaches from the start of the order (the nulls included when ascending) to
     one width past the extreme the hint remembers, so documents beyond a stale extreme are
     read first, as they must be. The hint keeps a density, not a page's width, so a page of
-    50 after a page of 5 taught it is still about one window.
+    50 after a page of 5 is still about one window. Where many documents share the extreme
+    value (``WindowHint.tie_width_for``), the first window ends inside its ties instead: from
+    the start of the order to one tie width past the ``_id`` the hint remembers.
     """
     if hint is None or hint.plain:
         return None
     width = hint.width_for(wanted)
+    ties = hint.tie_width_for(wanted)
+    extreme = _bound(sort, hint.extreme)
+    if ties is not None and hint.extreme_id is not None and extreme is not None:
+        bounded, rest = _tie_windows(sort, extreme, None, hint.extreme_id, ties)
+        if bounded:
+            first = replace(bounded[0], far=extreme, nulls=sort.direction == 1)
+            return [first, *bounded[1:], *_past_ties(sort, extreme, hint.extreme, rest, width)]
     point = hint.extreme + sort.direction * max(1, round(width))
     edge = _bound(sort, point)
     if edge is None:
@@ -199,35 +308,82 @@ def first_page_windows(sort: SortSpec, hint: WindowHint | None, wanted: int) -> 
 class WindowHint:
     """What a first page saw: the extreme sort value (axis point) and the span of sort values
     per document there (with the margin), whatever that page's size was. ``plain``: read the
-    list as one plain sorted query (it is shorter than a page, or no range bounds its start)."""
+    list as one plain sorted query (it is shorter than a page, or no range bounds its start).
+    Where documents shared values, the ``_id`` of the first one (``extreme_id``) and the span
+    of the tie axis per document among ties (``tie_per_item``, with the margin)."""
 
     extreme: int
     per_item: float
     plain: bool = False
+    extreme_id: str | None = None
+    tie_per_item: float | None = None
 
     def width_for(self, wanted: int) -> float:
         return max(1.0, self.per_item * wanted)
 
+    def tie_width_for(self, wanted: int) -> float | None:
+        """The ``_id`` width of a window of ``wanted`` inside the extreme value's ties; None
+        when a window one value wide holds no more than ``wanted`` (with the margin)."""
+        if self.tie_per_item is None or self.per_item * wanted >= 1:
+            return None
+        return max(1.0, self.tie_per_item * wanted)
 
-def _points(sort: SortSpec, read: Sequence[Mapping[str, Any]]) -> list[int]:
-    found = (axis_point(sort, read_path(doc, sort.field)) for doc in read)
-    return [point for point in found if point is not None]
+
+def _keys(sort: SortSpec, read: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
+    """(axis point, ``_id``) of the documents of ``read`` that have a point, in order."""
+    found = ((axis_point(sort, read_path(doc, sort.field)), doc["_id"]) for doc in read)
+    return [(point, str(doc_id)) for point, doc_id in found if point is not None]
 
 
-def learned_width(sort: SortSpec, read: Sequence[Mapping[str, Any]], wanted: int) -> float | None:
-    """A window width expected to hold ``wanted`` documents, from the span of sort values of
-    ``read`` (documents in reading order); None when fewer than two carry a value."""
-    points = _points(sort, read)
-    if len(points) < 2:
+def learned_widths(
+    sort: SortSpec, read: Sequence[Mapping[str, Any]], wanted: int, *, tied: bool = False
+) -> Widths | None:
+    """Window widths expected to hold ``wanted`` documents, from the span of sort values of
+    ``read`` (documents in reading order) and, when one value holds more than that, from the
+    span of their ``_id``s among ties; None when fewer than two carry a value. ``tied``: the
+    page was read inside such ties; one that spans two values (15 of one, 6 of the next: a
+    width under two) still hands on a tie width while it holds ties, since its span alone
+    cannot tell a value of 15 from one of 1,440; a wider page has left them."""
+    keys = _keys(sort, read)
+    if len(keys) < 2:
         return None
-    span = abs(points[-1] - points[0])
-    per_item = span / (len(points) - 1)
-    return max(1.0, per_item * wanted * MARGIN)
+    width = abs(keys[-1][0] - keys[0][0]) / (len(keys) - 1) * wanted * MARGIN
+    spacing = tie_spacing(keys, keys[-1][1]) if width < (2 if tied else 1) else None
+    ties = None if spacing is None else max(1.0, spacing * wanted * MARGIN)
+    return Widths(max(1.0, width), ties)
 
 
 def first_hint(sort: SortSpec, read: Sequence[Mapping[str, Any]]) -> WindowHint | None:
-    """The hint a first page teaches: its first value and its density (per document)."""
-    return _hint_of(_points(sort, read))
+    """The hint a first page teaches: its first value and its density (per document), and
+    where documents share values, its first ``_id`` and their density on the tie axis."""
+    return _hint_of_keys(_keys(sort, read))
+
+
+def _hint_of_keys(keys: Sequence[tuple[int, str]]) -> WindowHint | None:
+    """``first_hint`` of (axis point, ``_id``) pairs in reading order."""
+    hint = _hint_of([point for point, _ in keys])
+    return hint if hint is None else _with_ties(hint, keys)
+
+
+def _with_ties(hint: WindowHint, keys: Sequence[tuple[int, str]]) -> WindowHint:
+    """``hint`` with the tie density of ``keys`` (in reading order) and their first ``_id``,
+    when any two of them share a value."""
+    spacing = tie_spacing(keys, keys[0][1]) if keys else None
+    if spacing is None:
+        return hint
+    return replace(hint, extreme_id=keys[0][1], tie_per_item=spacing * MARGIN)
+
+
+def _in_reading_order(
+    sort: SortSpec, values: Sequence[Any], ids: Sequence[Any]
+) -> list[tuple[int, str]]:
+    """(axis point, ``_id``) of the documents a probe read that have a point, in reading
+    order (a probe answers in no particular order)."""
+    points = (axis_point(sort, value) for value in values)
+    keys = [(p, str(i)) for p, i in zip(points, ids, strict=True) if p is not None]
+    keys.sort(key=lambda key: key[1], reverse=sort.direction == -1)
+    keys.sort(key=lambda key: sort.direction * key[0])
+    return keys
 
 
 def _hint_of(points: Sequence[int]) -> WindowHint | None:
@@ -303,6 +459,9 @@ class EdgeSearch:
         self._many_read = False  # whether ``_many`` lies just past values a probe read
         self.probes = 0
         self.hint: WindowHint | None = None
+        #: (axis point, ``_id``) of what the last probe that held too many read, in reading
+        #: order: where more than a probe holds share one value, a sample of their ids
+        self._sample: list[tuple[int, str]] = []
 
     def next_probe(self) -> Window | WindowHint:
         """The window of the next probe; the hint once it is known (the search's end)."""
@@ -317,8 +476,11 @@ class EdgeSearch:
         elif few is None:
             depth = self._grid[0]
         elif many - few <= 1:
-            # ties: more than a probe holds share one value (or one day): the window is them
-            self.hint = _edge_hint(self._sort, many)
+            # ties: more than a probe holds share one value (or one day): the window is them,
+            # narrowed on ``_id`` from what the probes read of them, if they read ids
+            value = self._sort.direction * (many - 1)
+            ties = [key for key in self._sample if key[0] == value]
+            self.hint = _with_ties(_edge_hint(self._sort, many), ties)
             return self.hint
         elif self._probe_many:
             depth, self._probe_many = many, False
@@ -349,17 +511,21 @@ class EdgeSearch:
         way = max(gap * PROBE_SPLITS[self._split] // 16, min(gap // 2, self._cheap_way))
         return min(few + max(1, way), many - 1)
 
-    def learn(self, values: Sequence[Any]) -> None:
-        """What the last probe read: the sort values of its documents, in any order."""
+    def learn(self, values: Sequence[Any], ids: Sequence[Any] | None = None) -> None:
+        """What the last probe read: the sort values of its documents, in any order, and
+        their ``_id``s if it read them (then the hint covers ties: ``WindowHint``)."""
         depth = self._probed
         points = (axis_point(self._sort, value) for value in values)
         depths = sorted(self._sort.direction * p for p in points if p is not None)
+        keys = _in_reading_order(self._sort, values, ids) if ids is not None else []
         if len(values) >= self.limit:
             self._too_many(depth, depths)
             self._split = max(self._split - 1, 0)
+            self._sample = keys
         elif len(values) >= self._wanted:
             in_order = [self._sort.direction * d for d in depths]
-            self.hint = _hint_of(in_order) or _edge_hint(self._sort, depth)
+            hint = _hint_of(in_order)
+            self.hint = _edge_hint(self._sort, depth) if hint is None else _with_ties(hint, keys)
         else:
             self._few = depth
             if self._many is None:

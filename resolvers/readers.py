@@ -69,6 +69,7 @@ from resolvers.paging import (
     Page,
     PageRequest,
     SortSpec,
+    Widths,
     after_filter,
     build_page,
     position_of,
@@ -81,7 +82,7 @@ from resolvers.paging_windows import (
     WindowHints,
     first_hint,
     first_page_windows,
-    learned_width,
+    learned_widths,
     now_point,
     windows_after,
 )
@@ -520,7 +521,7 @@ class Readers:
         if position is None and windowed:
             hint_key = await self._hint_key(scope, kind, query, sort)
             hint = await self._first_page_hint(scope, kind, query, sort, hint_key, chunk)
-        width = position.width if position is not None and windowed else None
+        given = Widths(None, None) if position is None or not windowed else position.widths()
         visible: list[Doc] = []
         read: list[Doc] = []
         while True:
@@ -528,7 +529,9 @@ class Readers:
                 windows = first_page_windows(sort, hint, request.size + 1)
                 bounded = dict(query)
             else:
-                windows = windows_after(sort, position.value, width)
+                windows = windows_after(
+                    sort, position.value, given.value, start_id=position.id, tie_width=given.ties
+                )
                 bounded = combine(query, after_filter(sort, position))
             raw = await self._read_windows(scope, kind, bounded, sort, chunk, windows, index)
             read.extend(raw)
@@ -536,8 +539,11 @@ class Readers:
             if len(visible) > request.size or len(raw) < chunk:
                 break
             position = position_of(sort, raw[-1])
-        learned = learned_width(sort, read[:chunk], request.size + 1) if windowed else None
-        learned = learned or width
+        tied = given.ties is not None
+        learned = (
+            learned_widths(sort, read[:chunk], request.size + 1, tied=tied) if windowed else None
+        )
+        learned = learned or given
         # A first page that read the whole list (fewer documents than it asked for) teaches
         # nothing: the next one is a plain sorted read of a list shorter than a page, where
         # windows could only add round trips.
@@ -551,7 +557,7 @@ class Readers:
         async def count() -> int:
             return await self._count(scope, kind, query)
 
-        return build_page(request, visible[: request.size + 1], count, learned)
+        return build_page(request, visible[: request.size + 1], count, *learned)
 
     async def _read_windows(
         self,
@@ -631,10 +637,11 @@ class Readers:
         self, scope: Scope, kind: EntityKind, sort: SortSpec, wanted: int
     ) -> WindowHint:
         """The hint the caller's unfiltered list would teach, found by probes through its
-        sort index (``paging_windows.EdgeSearch``): unsorted reads of sort values only, each
-        bounded by a range of the sort field, instead of one read that sorts the list."""
+        sort index (``paging_windows.EdgeSearch``): unsorted reads of sort values and ids only
+        (the ids size a window inside a value many share), each bounded by a range of the sort
+        field, instead of one read that sorts the list."""
         search = EdgeSearch(sort, wanted, now_point(sort, self._clock()))
-        projection = {sort.field: True, "_id": False}
+        projection = {sort.field: True, "_id": True}
         index = sort_index(kind, sort.field)
         while isinstance(step := search.next_probe(), Window):
             found = await self._find(
@@ -645,7 +652,7 @@ class Readers:
                 limit=search.limit,
                 index=index,
             )
-            search.learn([read_path(doc, sort.field) for doc in found])
+            search.learn([read_path(doc, sort.field) for doc in found], [d["_id"] for d in found])
         return step
 
     async def _hint_key(

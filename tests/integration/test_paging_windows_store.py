@@ -59,14 +59,21 @@ def _world() -> World:
                 issued_at=at,
                 due_date=(at + timedelta(days=30)).date().isoformat(),
             )
-            if n % 9 == 0:  # missing sort values: nulls sort first ascending, last descending
-                del o["orderedAt"]
-                s["eta"] = None
-                del i["dueDate"]
-            world.orders.append(o)
-            world.shipments.append(s)
-            world.invoices.append(i)
+            # missing sort values: nulls sort first ascending, last descending
+            _add(world, o, s, i, without_values=n % 9 == 0)
     return world
+
+
+def _add(world: World, o: Doc, s: Doc, i: Doc, *, without_values: bool) -> None:
+    """An order, a shipment and an invoice into ``world``, ``without_values``: with their
+    optional sort values missing (an order's time, an ETA of null, an invoice's due date)."""
+    if without_values:
+        del o["orderedAt"]
+        s["eta"] = None
+        del i["dueDate"]
+    world.orders.append(o)
+    world.shipments.append(s)
+    world.invoices.append(i)
 
 
 CONNECTIONS = {
@@ -225,3 +232,102 @@ async def test_a_server_that_refuses_build_info_still_serves_first_pages_by_prob
         assert PROCESS_WINDOW_HINTS.store_needs_probes is True and len(asked) == 1
     finally:
         PROCESS_WINDOW_HINTS.clear()
+
+
+#: A customer whose documents share few sort values: 240 over three, so each value holds
+#: more than a page: invoices due on three days in runs of consecutive ids (issued in
+#: order), orders placed at three instants with their ids interleaved (a batch import),
+#: shipments picked up and due at three hours; a few without a value.
+TIED = "TIED"
+TIED_COUNT = 240
+
+
+def _tied_world() -> World:
+    world = World()
+    for n in range(TIED_COUNT):
+        instant = T0 + timedelta(milliseconds=n % 3)
+        hour = T0 + timedelta(hours=n // 80)
+        o = order(f"SO-{TIED}-{n:04d}", TIED, reference=f"PO-{n}", ordered_at=instant)
+        s = shipment(f"SH-{TIED}-{n:04d}", TIED, tracking=f"T-{TIED}-{n}", planned_pickup_at=hour)
+        s["eta"] = hour + timedelta(days=2)
+        i = invoice(
+            f"IN-{TIED}-{n:04d}",
+            TIED,
+            number=f"I-{n}",
+            issued_at=instant,
+            due_date=(T0 + timedelta(days=30 + n // 80)).date().isoformat(),
+        )
+        _add(world, o, s, i, without_values=n % 50 == 7)
+    return world
+
+
+@pytest.mark.parametrize(("connection", "sort"), EVERY_SORT)
+async def test_pages_through_heavily_tied_values_give_the_stores_own_order(
+    mongo_db: AsyncDatabase[Doc], connection: str, sort: str
+) -> None:
+    """Pages inside a value that 80 documents share are read in windows of ``_id`` too:
+    walking the list forwards (with and without the first page's hint) and backwards gives
+    every document exactly once, in the store's own order."""
+    await ProjectionStore(mongo_db).ensure_indexes("")
+    await _tied_world().insert(mongo_db)
+    who = caller(TIED, roles=("viewer", "finance"))
+    expected = await _sorted_ids(mongo_db, connection, sort, TIED)
+    assert len(expected) == TIED_COUNT
+    for size in (7, 20):
+        PROCESS_WINDOW_HINTS.clear()
+        for _ in range(2):
+            assert await _walk(mongo_db, connection, sort, size, False, who) == expected
+        assert await _walk(mongo_db, connection, sort, size, True, who) == expected
+
+
+async def _end_cursor(db: AsyncDatabase[Doc], connection: str, sort: str, first: int) -> str:
+    """The cursor of the ``first``-th item, as pages of up to 50 items issue it, the last one
+    ending there (with the widths those pages learned)."""
+    assert first > 0
+    after = ""
+    while first > 0:
+        size = min(first, 50)
+        page = f"{connection}(sort: {sort}, first: {size}{after})"
+        query = f"{{ c: {page} {{ pageInfo {{ endCursor }} }} }}"
+        result = await run(SCHEMA, db, caller(TIED, roles=("viewer", "finance")), query)
+        assert not result.errors, result.errors
+        cursor: str = result.data["c"]["pageInfo"]["endCursor"]
+        after = f', after: "{cursor}"'
+        first -= size
+    return cursor
+
+
+@pytest.mark.parametrize(
+    ("connection", "sort"),
+    [(c, s) for c, s in EVERY_SORT if s.startswith(("DUE_DATE", "ORDERED_AT"))],
+)
+async def test_cursors_at_a_tie_boundary_page_on_both_ways(
+    mongo_db: AsyncDatabase[Doc], connection: str, sort: str
+) -> None:
+    """A cursor on the last document of a value, the first of the next, or one either side:
+    the page after it and the page before it are the store's own, across the boundary."""
+    await ProjectionStore(mongo_db).ensure_indexes("")
+    await _tied_world().insert(mongo_db)
+    who = caller(TIED, roles=("viewer", "finance"))
+    ident = CONNECTIONS[connection][1]
+    spec = CONNECTIONS[connection][0][sort]
+    found = mongo_db[connection].find(
+        {"customerId": TIED, "known": True}, {spec.field: 1}, sort=spec.mongo_sort()
+    )
+    ordered = [(doc["_id"], doc.get(spec.field)) async for doc in found]
+    expected = [doc_id for doc_id, _ in ordered]
+    boundaries = [n for n in range(1, len(ordered)) if ordered[n][1] != ordered[n - 1][1]]
+    assert len(boundaries) >= 3
+    for boundary in boundaries:
+        for at in (boundary - 1, boundary, boundary + 1):  # the cursor's item: expected[at - 1]
+            cursor = await _end_cursor(mongo_db, connection, sort, at)
+            for args, want in (
+                (f'first: 7, after: "{cursor}"', expected[at : at + 7]),
+                (f'last: 7, before: "{cursor}"', expected[max(0, at - 8) : at - 1]),
+            ):
+                page = f"{connection}(sort: {sort}, {args})"
+                query = f"{{ c: {page} {{ edges {{ node {{ {ident} }} }} }} }}"
+                result = await run(SCHEMA, mongo_db, who, query)
+                assert not result.errors, result.errors
+                ids = [edge["node"][ident] for edge in result.data["c"]["edges"]]
+                assert ids == want, (boundary, at, args)

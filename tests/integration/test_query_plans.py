@@ -42,6 +42,10 @@ EACH_CALLER = pytest.mark.parametrize(
     "caller_", [ONE, SEVERAL], ids=["one customer", "several customers"]
 )
 FINDS = ("find", "aggregate", "count")
+#: A customer whose invoices are all due on one day and issued at one instant: a value with
+#: ten pages of ties.
+TIED = "CTIED"
+TIED_COUNT = 200
 
 
 class FindRecorder(monitoring.CommandListener):
@@ -94,6 +98,10 @@ def _world() -> World:
                     due_date=(at + timedelta(days=30)).date().isoformat(),
                 )
             )
+    for n in range(TIED_COUNT):
+        world.invoices.append(
+            invoice(f"IN-{TIED}-{n:04d}", TIED, number=f"INV-{TIED}-{n}", due_date="2026-12-01")
+        )
     return world.link()
 
 
@@ -247,6 +255,52 @@ async def test_customer_pages_are_read_through_their_sort_index(
         for plan in page_reads:
             assert _indexed(plan) and _sort_index_of(name) in _summary(plan), _summary(plan)
             assert _bounded_by_a_range(plan), (name, _index_conditions(plan))
+
+
+def _bounds_sort_value_and_id(plan: str, field: str) -> bool:
+    """Whether an index condition bounds both the sort field and ``_id`` (keys as they
+    appear in DocumentDB's BSON literals): a window inside one value's ties."""
+    if '"Node Type"' not in plan:
+        return True  # MongoDB reads in index order and stops at the limit
+    key, ident = field.encode().hex(), b"_id\x00".hex()
+    return any(key in cond and ident in cond for cond in _index_conditions(plan))
+
+
+@pytest.mark.parametrize(
+    "sort", ["DUE_DATE_DESC", "DUE_DATE_ASC", "ISSUED_AT_DESC", "ISSUED_AT_ASC"]
+)
+async def test_pages_inside_many_ties_are_windows_of_the_id_too(
+    recorded: tuple[AsyncDatabase[Doc], FindRecorder], sort: str
+) -> None:
+    """200 invoices share one due date (and one issue instant): a window of the sort field
+    cannot be narrower than that value, so a page's reads bound the ``_id`` too, in the
+    index condition of the sort index, and the store sorts about a page of them, not 200:
+    the first page (from the hint the probes found), the next one and the one before it."""
+    db, recorder = recorded
+    who = caller(TIED, roles=("viewer", "finance"))
+    page = f"invoices(sort: {sort}, first: 20)"
+    PROCESS_WINDOW_HINTS.clear()
+    first = await run(SCHEMA, db, who, f"{{ page: {page} {{ pageInfo {{ endCursor }} }} }}")
+    cursor = first.data["page"]["pageInfo"]["endCursor"]
+    field = "dueDate" if sort.startswith("DUE") else "issuedAt"
+    before = f'invoices(sort: {sort}, last: 20, before: "{cursor}")'
+    for query in (
+        f"{{ page: {page} {{ edges {{ node {{ id }} }} }} }}",
+        f'{{ page: {page[:-1]}, after: "{cursor}") {{ edges {{ node {{ id }} }} }} }}',
+        f"{{ page: {before} {{ edges {{ node {{ id }} }} }} }}",
+    ):
+        recorder.forget()
+        result = await run(SCHEMA, db, who, query)
+        assert not result.errors and len(result.data["page"]["edges"]) in (19, 20), result
+        reads = [c for c in recorder.take() if c.get("find") == "invoices" and "sort" in c]
+        assert reads, query
+        for command in reads[:1]:  # the page's first read holds the page
+            plan = await _explain(db, command)
+            summary = _summary(plan)
+            assert _indexed(plan) and _sort_index_of(f"invoices {sort}") in summary, summary
+            assert _bounds_sort_value_and_id(plan, field), _index_conditions(plan)
+            sorted_by_store = await db["invoices"].count_documents(command["filter"])
+            assert 19 <= sorted_by_store <= 3 * 21, (query, command["filter"])
 
 
 async def test_a_new_filters_first_page_is_read_in_the_windows_its_unfiltered_list_taught(

@@ -12,6 +12,8 @@ the same on the store.
 from __future__ import annotations
 
 import bisect
+import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +31,7 @@ from resolvers.paging import (
     decode_cursor,
     encode_cursor,
 )
+from resolvers.paging_ties import TIE_CHARS, tie_bound, tie_point
 from resolvers.paging_windows import (
     PROBE_MAX,
     PROBE_PAGES,
@@ -39,7 +42,7 @@ from resolvers.paging_windows import (
     axis_point,
     first_hint,
     first_page_windows,
-    learned_width,
+    learned_widths,
     now_point,
     windows_after,
 )
@@ -113,6 +116,18 @@ def _value(sort: SortSpec, minutes: int | None) -> Any:
     return at if sort.value_kind == "datetime" else at.date().isoformat()
 
 
+#: How ids look: a short counter, a counter after a prefix longer than the tie axis reads,
+#: UUIDs, and text with characters beyond ASCII (the axis maps those imprecisely).
+id_styles = st.sampled_from(
+    [
+        lambda n: f"D{n:03d}",
+        lambda n: f"{'LONG-PREFIX-' * 3}{n:05d}",
+        lambda n: str(uuid.UUID(int=(n * 0x9E3779B97F4A7C15_F39CC0605CEDC834) % 2**128)),
+        lambda n: "é" * (n % 3) + chr(0x100 + n) + "x" * (n % 2),
+    ]
+)
+
+
 @st.composite
 def data(draw: st.DrawFn) -> tuple[SortSpec, list[Doc]]:
     sort = draw(st.sampled_from(SORTS))
@@ -124,9 +139,10 @@ def data(draw: st.DrawFn) -> tuple[SortSpec, list[Doc]]:
             max_size=60,
         )
     )
+    ids = draw(id_styles)
     docs: list[Doc] = []
     for n, minutes in enumerate(values):
-        doc: Doc = {"_id": f"D{n:03d}"}
+        doc: Doc = {"_id": ids(n)}
         if minutes is not None or n % 2:
             doc[sort.field] = _value(sort, minutes)
         docs.append(doc)
@@ -134,13 +150,26 @@ def data(draw: st.DrawFn) -> tuple[SortSpec, list[Doc]]:
 
 
 widths = st.floats(min_value=0.0, max_value=1e12, allow_nan=False)
+#: Widths on the tie axis: from one unit of its last character to more than all of it, and
+#: whole steps of an id's last characters (``D007`` and its 28 padding characters), so that
+#: bounds fall on ids too.
+tie_widths = st.one_of(
+    st.none(),
+    st.floats(min_value=1.0, max_value=1e72, allow_nan=False),
+    st.builds(lambda k, e: k * 127**e, st.integers(1, 30), st.sampled_from([16, 20, 28])),
+)
 
 
-@settings(max_examples=400, deadline=None)
-@given(data(), st.integers(min_value=1, max_value=25), widths, st.data())
+@settings(max_examples=600, deadline=None)
+@given(data(), st.integers(min_value=1, max_value=25), widths, tie_widths, st.data())
 def test_windows_after_a_position_read_what_one_sorted_query_reads(
-    case: tuple[SortSpec, list[Doc]], limit: int, width: float, draw: st.DataObject
+    case: tuple[SortSpec, list[Doc]],
+    limit: int,
+    width: float,
+    tie_width: float | None,
+    draw: st.DataObject,
 ) -> None:
+    """Whatever the widths (a tie width: windows inside the position's value first)."""
     sort, docs = case
     if not docs:
         return
@@ -148,28 +177,82 @@ def test_windows_after_a_position_read_what_one_sorted_query_reads(
     position = Position(value=boundary.get(sort.field), id=boundary["_id"])
     after = after_filter(sort, position)
     expected = _find(docs, after, sort, limit)
-    windows = windows_after(sort, position.value, width)
+    windows = windows_after(sort, position.value, width, start_id=position.id, tie_width=tie_width)
     if windows is None:
         assert position.value is None  # only the nulls have no value to start a range at
         return
     assert _windowed(docs, after, sort, limit, windows) == expected
 
 
+@st.composite
+def tied(draw: st.DrawFn) -> tuple[SortSpec, list[Doc]]:
+    """Heavily tied data: up to 80 documents over one to three values (and some nulls)."""
+    sort = draw(st.sampled_from(SORTS))
+    ids = draw(id_styles)
+    values = draw(st.lists(st.sampled_from([None, 0, 0, 0, 1, 2]), min_size=1, max_size=80))
+    docs: list[Doc] = []
+    for n, day in enumerate(values):
+        doc: Doc = {"_id": ids(n)}
+        if day is not None:
+            doc[sort.field] = _value(sort, day * 60 * 24)
+        docs.append(doc)
+    return sort, docs
+
+
 @settings(max_examples=400, deadline=None)
+@given(tied(), st.integers(min_value=1, max_value=25), st.data())
+def test_pages_across_heavily_tied_values_read_what_one_sorted_query_reads(
+    case: tuple[SortSpec, list[Doc]], limit: int, draw: st.DataObject
+) -> None:
+    """From any position, with any tie width, and from any hint with ties: every page is
+    the sorted order's (windows through the ties, their bounds on ids or between them, then
+    past the value)."""
+    sort, docs = case
+    boundary = draw.draw(st.sampled_from(docs))
+    # whole steps of the position's last character half the time: bounds that are ids
+    last_char = 127 ** max(0, TIE_CHARS - len(boundary["_id"]))
+    exact = st.integers(min_value=1, max_value=30).map(lambda k: k * last_char)
+    tie_width = draw.draw(st.one_of(exact, tie_widths))
+    position = Position(value=boundary.get(sort.field), id=boundary["_id"])
+    after = after_filter(sort, position)
+    windows = windows_after(sort, position.value, 1.0, start_id=position.id, tie_width=tie_width)
+    if windows is not None:
+        assert _windowed(docs, after, sort, limit, windows) == _find(docs, after, sort, limit)
+    extreme = axis_point(sort, boundary.get(sort.field))
+    if extreme is not None:
+        hint = WindowHint(extreme, 0.0, extreme_id=boundary["_id"], tie_per_item=tie_width)
+        windows = first_page_windows(sort, hint, limit)
+        assert windows is not None
+        assert _windowed(docs, {}, sort, limit, windows) == _find(docs, {}, sort, limit)
+
+
+@settings(max_examples=600, deadline=None)
 @given(
     data(),
     st.integers(min_value=1, max_value=25),
     st.integers(min_value=-(10**12), max_value=10**12),
     widths,
+    tie_widths,
+    st.data(),
 )
 def test_first_page_windows_read_what_one_sorted_query_reads_whatever_the_hint(
-    case: tuple[SortSpec, list[Doc]], limit: int, extreme: int, width: float
+    case: tuple[SortSpec, list[Doc]],
+    limit: int,
+    extreme: int,
+    width: float,
+    tie_width: float | None,
+    draw: st.DataObject,
 ) -> None:
-    """A hint may be stale or plain wrong: it changes the windows, never the page."""
+    """A hint may be stale or plain wrong: it changes the windows, never the page. Its ties
+    (an ``_id`` of one of the documents, or any text) too."""
     sort, docs = case
     if sort.value_kind == "string":
         extreme = extreme // 86_400_000 + 739_000  # days around 2024
-    windows = first_page_windows(sort, WindowHint(extreme=extreme, per_item=width), limit)
+    if draw.draw(st.booleans()) and docs:  # the extreme of a document, as a page teaches it
+        extreme = axis_point(sort, draw.draw(st.sampled_from(docs)).get(sort.field)) or extreme
+    extreme_id = draw.draw(st.one_of(st.sampled_from([d["_id"] for d in docs] or ["D"]), st.text()))
+    hint = WindowHint(extreme, width, extreme_id=extreme_id, tie_per_item=tie_width)
+    windows = first_page_windows(sort, hint, limit)
     if windows is None:
         return  # the hint's edge lies outside the years 1-9999: a plain read
     assert _windowed(docs, {}, sort, limit, windows) == _find(docs, {}, sort, limit)
@@ -194,14 +277,131 @@ def test_a_dense_page_is_one_window_of_about_one_page() -> None:
     sort = ORDER_SORTS["ORDERED_AT_DESC"]
     docs = [{"_id": f"D{n:05d}", "orderedAt": T0 + timedelta(minutes=n)} for n in range(10_000)]
     page = _find(docs, {}, sort, 21)
-    width = learned_width(sort, page, 21)
-    assert width is not None
+    widths = learned_widths(sort, page, 21)
+    assert widths is not None and widths.ties is None
     last = page[-1]
-    windows = windows_after(sort, last["orderedAt"], width)
+    windows = windows_after(sort, last["orderedAt"], widths.value)
     assert windows is not None
     after = after_filter(sort, Position(value=last["orderedAt"], id=last["_id"]))
     first_window = _find(docs, combine(after, windows[0].mongo(sort)), sort, 10_000)
     assert 21 <= len(first_window) <= 40
+
+
+def _due_days(days: int, per_day: int) -> list[Doc]:
+    """The benchmark's invoices: one a minute, due 30 days later (a date without time), so
+    ``per_day`` of them share each due date; ids a counter after a prefix."""
+    return [
+        {
+            "_id": f"IN-BIGCO-{n:07d}",
+            "dueDate": (T0 + timedelta(days=30 + n // per_day)).date().isoformat(),
+        }
+        for n in range(days * per_day)
+    ]
+
+
+def _read_sizes(
+    docs: list[Doc], query: Doc, sort: SortSpec, limit: int, windows: list[Window]
+) -> tuple[list[Doc], int]:
+    """``_windowed``, and the most documents one of its reads matched (what the store sorts)."""
+    read: list[Doc] = []
+    most = 0
+    for window in windows:
+        matched = _find(docs, combine(query, window.mongo(sort)), sort, len(docs))
+        most = max(most, len(matched))
+        read += matched[: limit - len(read)]
+        if len(read) >= limit:
+            break
+    return read, most
+
+
+@pytest.mark.parametrize("name", ["DUE_DATE_DESC", "DUE_DATE_ASC"])
+def test_pages_through_heavily_tied_values_read_about_a_page_not_the_whole_value(
+    name: str,
+) -> None:
+    """400 invoices share each due date and a window of the sort field is at least a day:
+    the first page's hint and every later page's cursor narrow the window on ``_id`` too, so
+    the store sorts about a page, not the day, except where a read crosses into the next day
+    (whose first ``_id`` nothing tells: it sorts that day once); every page is the sorted
+    order's."""
+    sort = INVOICE_SORTS[name]
+    docs = _due_days(3, 400)
+    expected = _sorted(docs, sort)
+    hint = first_hint(sort, expected[:21])
+    assert hint is not None and hint.tie_width_for(21) is not None
+    windows = first_page_windows(sort, hint, 21)
+    assert windows is not None
+    page, most = _read_sizes(docs, {}, sort, 21, windows)
+    assert page == expected[:21] and most <= 100
+    widths = learned_widths(sort, page, 21)
+    crossings = []
+    for start in range(19, len(docs) - 1, 20):
+        assert widths is not None
+        position = Position(value=page[19]["dueDate"], id=page[19]["_id"])
+        assert page[19] is expected[start]
+        after = after_filter(sort, position)
+        windows = windows_after(
+            sort, position.value, widths.value, start_id=position.id, tie_width=widths.ties
+        )
+        assert windows is not None and widths.ties is not None
+        page, most = _read_sizes(docs, after, sort, 21, windows)
+        assert page == expected[start + 1 : start + 22]
+        if most > 100:
+            crossings.append(start)
+            assert most <= 400 + 100
+        widths = learned_widths(sort, page, 21, tied=True)
+    # the pages whose 21 documents (a page and the one that says whether more follow) reach
+    # into the next day: the one before the boundary, and the one that starts on it
+    assert len(crossings) <= 4
+
+
+def test_a_page_hands_on_a_tie_width_only_while_a_value_holds_more_than_a_page() -> None:
+    """Inside a day of ties, and on the page that spans the day's end (its span alone looks
+    like a day per 20), a tie width; on a page of days one apart with a pair of ties, after
+    tied pages or not, none: windows of ``_id`` there would only add round trips."""
+    sort = INVOICE_SORTS["DUE_DATE_ASC"]
+    days = _due_days(2, 400)
+    inside = learned_widths(sort, days[100:121], 21)
+    straddling = learned_widths(sort, days[385:406], 21, tied=True)
+    assert inside is not None and inside.ties is not None
+    assert straddling is not None and straddling.ties is not None
+    assert learned_widths(sort, days[385:406], 21) == (straddling.value, None)
+    sparse = [{"_id": f"IN-{n:03d}", "dueDate": f"2026-12-{1 + n:02d}"} for n in range(21)]
+    sparse[1]["dueDate"] = sparse[0]["dueDate"]
+    for tied in (False, True):
+        widths = learned_widths(sort, sparse, 21, tied=tied)
+        assert widths is not None and widths.ties is None and (widths.value or 0) > 1
+
+
+def test_the_tie_axis_counts_a_counter_in_ids_of_its_shape() -> None:
+    template = "IN-BIGCO-0012345"
+    assert tie_point("IN-BIGCO-0011100", template) - tie_point("IN-BIGCO-0011099", template) == (
+        tie_point("IN-BIGCO-0011099", template) - tie_point("IN-BIGCO-0011098", template)
+    )
+    point = tie_point("IN-BIGCO-0011100", template)
+    assert "IN-BIGCO-0011099" < (tie_bound(point - 1, template) or "") < "IN-BIGCO-0011100"
+    assert tie_bound(point, template) == "IN-BIGCO-0011100"
+    assert tie_bound(-1, template) is None
+    bounds = [tie_bound(p, "A1-") or "" for p in range(1, 10 * 127**2 * 127**29, 127**31 - 5)]
+    assert bounds == sorted(bounds) and len(set(bounds)) == len(bounds)
+
+
+ids_text = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@given(ids_text, ids_text, st.one_of(ids_text, st.from_regex(r"[A-Z]{2}-[0-9]{7}", fullmatch=True)))
+def test_the_tie_axis_never_reverses_two_ids(one: str, other: str, template: str) -> None:
+    """Whatever the template, ids of another shape map imprecisely but never out of order
+    (sizes only; the windows' bounds are the real ids' order)."""
+    low, high = sorted((one, other))
+    assert tie_point(low, template) <= tie_point(high, template)
+
+
+def test_tie_width_travels_in_the_cursor() -> None:
+    sort = INVOICE_SORTS["DUE_DATE_DESC"]
+    doc = {"_id": "IN-1", "dueDate": "2026-12-01"}
+    position = decode_cursor(sort, encode_cursor(sort, doc, 1, 123456789.0))
+    assert position.tie_width == 123_000_000 and position.width == 1
+    assert decode_cursor(sort, encode_cursor(sort, doc, 1)).tie_width is None
 
 
 def test_width_travels_in_the_cursor() -> None:
@@ -235,7 +435,7 @@ def _probed(sort: SortSpec, docs: list[Doc], wanted: int, now: datetime, order: 
     shuffled = [docs[i] for i in order]
     while isinstance(window := search.next_probe(), Window):
         found = [d for d in shuffled if _matches(d, window.mongo(sort))][: search.limit]
-        search.learn([d.get(sort.field) for d in found])
+        search.learn([d.get(sort.field) for d in found], [d["_id"] for d in found])
         assert search.probes <= PROBE_MAX, "the search does not end"
     assert window is search.hint, "the search ends by giving its hint"
     return search
@@ -330,6 +530,37 @@ def test_probes_find_a_dense_lists_first_page_as_one_window_of_about_a_page(
     assert 21 <= len(first_window) <= 2 * 21 * PROBE_PAGES
     expected = values[:21] if sort.direction == 1 else values[::-1][:21]
     assert sorted(first_window, reverse=sort.direction == -1)[:21] == expected
+
+
+@pytest.mark.parametrize("name", ["DUE_DATE_DESC", "DUE_DATE_ASC"])
+@pytest.mark.parametrize("stored", ["in id order", "shuffled"])
+def test_probes_that_read_ids_narrow_a_cold_first_page_inside_its_first_value(
+    name: str, stored: str
+) -> None:
+    """More than a probe holds share the list's first due date: the ids the probes read of
+    them (a sample: a probe returns any 168 of its range) give the hint an ``_id`` and a tie
+    width, so the cold first page's first window is part of that day, not all 1,440. When
+    the store answers in id order (as it wrote them) the sample is the day's lowest ids:
+    exactly the first page ascending; descending, the window reaches down to them, nearly the
+    whole day (as without ids). Shuffled, the sample's spacing overstates the day's (168 of
+    1,440 and more), so the window holds several pages."""
+    sort = INVOICE_SORTS[name]
+    docs = _due_days(3, 1440)
+    order = list(range(len(docs)))
+    if stored == "shuffled":
+        random.Random(7).shuffle(order)
+    search = _probed(sort, docs, 21, T0, order)
+    assert search.hint is not None and search.hint.tie_width_for(21) is not None
+    windows = first_page_windows(sort, search.hint, 21)
+    assert windows is not None
+    page, most = _read_sizes(docs, {}, sort, 21, windows)
+    assert page == _sorted(docs, sort)[:21]
+    if stored == "shuffled":
+        assert most <= 1000
+    elif sort.direction == 1:
+        assert most <= 3 * 21
+    else:
+        assert most <= 1440
 
 
 def test_a_search_that_ended_gives_its_hint_again() -> None:
