@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey
-from projections.event_schema import ShipmentCancelled, ShipmentMilestone
+from projections.event_schema import ShipmentCancelled, ShipmentMilestone, ShipmentPlanned
 from projections.events import Event
 from projections.summaries import summarize
 from readmodel import documents
@@ -326,13 +326,16 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
 
 def _announced(effect: Effects) -> tuple[list[dict[str, Any]], bool]:
     """The milestones a known shipment's ``effect`` announces, and whether it announces its
-    cancellation: what the batch added; everything the shipment holds in the batch that made
-    it known (nothing was announced before its plan); what the batch's events carry when some
-    were repeats (``before`` None: a new shipment's are all it holds)."""
+    cancellation: what the batch added; everything the shipment holds in a batch that may
+    have made it known (nothing was announced before its plan): one whose document was not
+    known before, or, when what it was before is not known (``before`` None: a new shipment,
+    or some events were repeats), one carrying the plan, which a redelivery or a rerun of
+    that batch carries again (notice ids are stable: a subscriber drops what it has seen);
+    otherwise what the batch's events carry."""
     doc, before, events = effect.after, effect.before, effect.events
     if before is not None and before.get("known") is True:
         return planner.new_milestones(before, doc), planner.became_cancelled(before, doc)
-    if before is not None:
+    if before is not None or any(isinstance(event.data, ShipmentPlanned) for event in events):
         return list(doc.get("milestones", [])), bool(doc.get("cancelled"))
     carried = {
         (event.source, event.data.milestone_id)

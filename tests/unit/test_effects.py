@@ -167,3 +167,18 @@ def test_the_plan_announces_the_milestones_that_came_before_it_to_the_plan_s_cus
     after = fold_events(later, start=planned)
     sent = notices([Effects(SH_55021, planned, after, [later])], T0)
     assert [n.notice_id for n in sent] == ["tms/us-road|ms-3"]
+
+
+def test_the_plans_batch_announces_earlier_milestones_when_it_repeats_an_event_too() -> None:
+    """A batch holding the plan and a redelivered milestone (``before`` None: some events
+    were repeats), or a rerun of the plan's batch, still announces every milestone the
+    shipment holds: nothing was announced before the plan, and nothing would be after."""
+    placeholder = fold_events(EARLY, CLAIMED)
+    planned = fold_events(PLANNED, EARLY, start=placeholder)
+    sent = notices([Effects(SH_55021, None, planned, [PLANNED, EARLY])], T0)
+    assert [(n.customer_id, n.notice_id) for n in sent] == [
+        ("BETA", "tms/us-road|ms-1"),
+        ("BETA", "tms/us-road|ms-2"),
+    ]
+    rerun = notices([Effects(SH_55021, None, planned, [PLANNED])], T0)
+    assert [n.notice_id for n in rerun] == ["tms/us-road|ms-1", "tms/us-road|ms-2"]

@@ -524,3 +524,35 @@ async def test_a_role_limited_to_persisted_operations_cannot_subscribe_with_its_
     payload = message["payload"]
     error = payload[0] if isinstance(payload, list) else payload
     assert error["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        {"id": "1", "type": "start"},
+        {"id": "1", "type": "start", "payload": "subscription { x }"},
+        {"type": "start", "payload": {"query": MILESTONE_FEED}},
+    ],
+    ids=["no payload", "payload not an object", "no id"],
+)
+async def test_a_malformed_legacy_start_is_refused_and_the_connection_goes_on(
+    start: dict[str, object],
+) -> None:
+    service = _service()
+    service.hub.begin_at(0)
+    async with _connection(service, legacy=True) as socket:
+        token = token_for(["ACME"])
+        await socket.inbox.put(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+        )
+        assert (await _next_message(socket))["type"] == "connection_ack"
+        await socket.inbox.put(start)
+        refused = await _next_message(socket)
+        await socket.inbox.put(
+            {"id": "2", "type": "start", "payload": {"query": MILESTONE_FEED, "variables": {}}}
+        )
+        await asyncio.sleep(0.05)
+        subscribers = service.hub.subscriber_count
+    assert refused["type"] == "error" and refused.get("id") == start.get("id")
+    assert refused["payload"]["extensions"]["code"] == "BAD_REQUEST"
+    assert subscribers == 1

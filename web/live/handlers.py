@@ -320,12 +320,20 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
     async def handle_start(self, message: LegacyStartMessage) -> None:
         """Strawberry's, with a coded error when the connection runs too many operations, and
         persisted operations as over graphql-transport-ws (``operation_text``): a caller
-        without free-form permission may run only those. A refusal is an ``error`` message
-        for that id."""
-        refusal = operations_refusal(
-            self.max_subscriptions_per_connection, self.tasks, message["id"]
-        )
+        without free-form permission may run only those; a start without a string id or a
+        payload object is refused as ``BAD_REQUEST`` (Strawberry's would raise on it). A
+        refusal is an ``error`` message for that id."""
         payload = message.get("payload")
+        if not isinstance(message.get("id"), str) or not isinstance(payload, dict):
+            refusal: GraphQLError | None = GraphQLError(
+                "A start message needs an id (a string) and a payload object holding the "
+                "operation (its query).",
+                extensions={"code": "BAD_REQUEST"},
+            )
+        else:
+            refusal = operations_refusal(
+                self.max_subscriptions_per_connection, self.tasks, message["id"]
+            )
         if self.connection_acknowledged and refusal is None and isinstance(payload, dict):
             try:
                 query = operation_text(self.websocket, self._caller, payload)
@@ -334,7 +342,7 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
                 refusal = exc.graphql_error()
         if self.connection_acknowledged and refusal is not None:
             await self.send_message(
-                {"type": "error", "id": message["id"], "payload": refusal.formatted}
+                {"type": "error", "id": message.get("id"), "payload": refusal.formatted}
             )
             return
         await super().handle_start(message)
