@@ -46,15 +46,15 @@ def tie_point(doc_id: str, template: str) -> int:
     the template has a digit, beyond ASCII elsewhere) saturates the rest of the id at that
     end of the range, so no two ids are ever reversed, whatever the template."""
     point = 0
-    saturated: int | None = None  # the digit every later position takes: 0, or radix - 1
+    high: bool | None = None  # saturated: every later position its highest digit, or 0
     shape = doc_id[:TIE_CHARS].ljust(TIE_CHARS, "\x01")
     for char, radix in zip(shape, _radixes(template), strict=True):
         low = ord("0") if radix == 10 else 1
         digit = ord(char) - low
-        if saturated is None and not 0 <= digit < radix:
-            saturated = 0 if digit < 0 else radix
-        if saturated is not None:
-            digit = min(saturated, radix - 1)
+        if high is None and not 0 <= digit < radix:
+            high = digit >= radix
+        if high is not None:
+            digit = radix - 1 if high else 0
         point = point * radix + digit
     return point
 
@@ -76,7 +76,10 @@ def tie_bound(point: int, template: str) -> str | None:
 def tie_spacing(keys: Sequence[tuple[int, str]], template: str) -> float | None:
     """The span of the tie axis (of ``template``'s shape) per document among ties: ``keys``
     are (sort value's axis point, ``_id``) in reading order; every run of equal values adds
-    its ids' span and its length less one. None when no two documents share a value."""
+    its ids' span and its length less one. None when no two documents share a value, or when
+    the tied ids are not all of ``template``'s shape (``regular``): ids of mixed shapes
+    (UUIDs, hex, counters of different lengths) or beyond ASCII map so unevenly that a width
+    learned from some of them says nothing of the next; their pages read whole values."""
     span = 0
     steps = 0
     run_start = 0
@@ -84,8 +87,18 @@ def tie_spacing(keys: Sequence[tuple[int, str]], template: str) -> float | None:
         if n < len(keys) and keys[n][0] == keys[run_start][0]:
             continue
         if n - run_start > 1:
-            first, last = keys[run_start][1], keys[n - 1][1]
-            span += abs(tie_point(last, template) - tie_point(first, template))
+            run = [doc_id for _, doc_id in keys[run_start:n]]
+            if not all(regular(doc_id, template) for doc_id in run):
+                return None
+            span += abs(tie_point(run[-1], template) - tie_point(run[0], template))
             steps += n - 1 - run_start
         run_start = n
     return span / steps if steps else None
+
+
+def regular(doc_id: str, template: str) -> bool:
+    """Whether ``doc_id`` has ``template``'s shape on the tie axis: ASCII, with its decimal
+    digits where the template has them (a prefix and a counter of one length), so the axis
+    is even between them."""
+    head = doc_id[:TIE_CHARS]
+    return head.isascii() and "\x00" not in head and _radixes(head) == _radixes(template)

@@ -272,6 +272,8 @@ def windows_after(
     if tie_width is None or start_id is None:
         return _windows_from(sort, start, point, width)
     bounded, rest = _tie_windows(sort, start, start_id, start_id, tie_width)
+    if not bounded:  # no bound on the axis past the cursor's id: the plain windows
+        return _windows_from(sort, start, point, width)
     return [*bounded, *_past_ties(sort, start, point, rest, width)]
 
 

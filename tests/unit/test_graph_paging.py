@@ -168,6 +168,11 @@ def _forge(body: Any) -> str:
         _forge({"s": "ORDERED_AT_DESC", "v": {"d": "soon"}, "i": "x"}),
         _forge({"s": "ORDERED_AT_DESC", "v": {"d": 10**20}, "i": "x"}),
         _forge({"s": "ORDERED_AT_ASC", "v": None, "i": "x"}),  # another sort's cursor
+        # a tie width that is no width (session 12's ``t``)
+        *(
+            _forge({"s": "ORDERED_AT_DESC", "v": None, "i": "x", "t": t})
+            for t in (-1, 0, 0.5, True, "5", [1], 10**400, float("nan"), float("inf"))
+        ),
     ],
 )
 def test_malformed_or_foreign_cursors_are_bad_user_input(cursor: str) -> None:
