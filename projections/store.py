@@ -569,9 +569,9 @@ class ProjectionStore:
 
         All only move forward: two batches may finish at once (``runner.consume``), the
         older one's write landing last, and a later batch may bring an older event. Per
-        source, one update takes ``lastAppliedAt`` forward (``$max``) and another, guarded
-        by the stored time being older, moves the time and the id together, so they stay
-        one event's; on an existing document the two commute. Neither is an upsert: a
+        source, one update takes ``lastAppliedAt`` forward and, when this event is newer than
+        the stored one, moves the time and the id together, so they stay one event's
+        (``_source_touch``). It is not an upsert: a
         source this process has not seen stored yet is first created by a plain insert of
         what the updates would write (a duplicate key means another writer created it; the
         updates then apply to it). An upsert filtered on ``_id`` alone would not do:
@@ -580,20 +580,16 @@ class ProjectionStore:
         on it meanwhile (measured: 30 racing ``$inc`` upserts of one new ``_id`` ended below
         30 in about one round of ten).
 
-        The two kinds of update go as two unordered bulks side by side: the first must
-        match every source, so a document missing (an insert refused for another reason,
-        a source document deleted) fails the batch, and the process inserts it again when
-        the batch is retried."""
+        The updates go in one unordered bulk and must match every source, so a document
+        missing (an insert refused for another reason, a source document deleted) fails the
+        batch, and the process inserts it again when the batch is retried."""
         collection = self.collection_name("sources", suffix)
         known = self._stored_sources.setdefault(collection, set())
         sources = sorted(seen.items())
         if missing := [_new_source(s, info, now) for s, info in sources if s not in known]:
             await self._bulk(collection, missing)
-        applied, newer = await asyncio.gather(
-            self._bulk(collection, [_source_applied(source, now) for source, _ in sources]),
-            self._bulk(collection, [_newer_source_event(s, info) for s, info in sources]),
-        )
-        if applied.refused or newer.refused or applied.matched != len(sources):
+        result = await self._bulk(collection, [_source_touch(s, info, now) for s, info in sources])
+        if result.refused or result.matched != len(sources):
             known.difference_update(source for source, _ in sources)
             raise StoreError(f"{collection}: the sources' freshness was not recorded")
         known.update(source for source, _ in sources)
@@ -603,23 +599,36 @@ def _new_source(source: str, info: SourceSeen, now: datetime) -> InsertOne[dict[
     """A source's document as its first applied event leaves it (``known: False`` until
     the source's own status event), so it never shows without its freshness."""
     return InsertOne(
-        {"_id": source, "known": False, "lastAppliedAt": now, **_newest_event(info), WRITES: 1}
+        {
+            "_id": source,
+            "known": False,
+            "lastAppliedAt": now,
+            "lastEventAt": info.last_event_at,
+            "lastEventId": info.last_event_id,
+            WRITES: 1,
+        }
     )
 
 
-def _newest_event(info: SourceSeen) -> dict[str, Any]:
-    return {"lastEventAt": info.last_event_at, "lastEventId": info.last_event_id}
-
-
-def _source_applied(source: str, now: datetime) -> UpdateOne:
-    return UpdateOne({"_id": source}, {"$max": {"lastAppliedAt": now}, "$inc": {WRITES: 1}})
-
-
-def _newer_source_event(source: str, info: SourceSeen) -> UpdateOne:
-    # older, or none yet (a document the source's own status event created)
+def _source_touch(source: str, info: SourceSeen, now: datetime) -> UpdateOne:
+    """One update of a source's document: ``lastAppliedAt`` forward, and the newest event's
+    time and id together when this one is newer than the stored one (or none is stored: a
+    document the source's own status event created). A pipeline, so that both conditions
+    read the document as it was and one write per source does it all: it matches every
+    existing document, which makes a missing one show in the count."""
+    newer = {"$lt": ["$lastEventAt", info.last_event_at]}  # a missing time sorts first
     return UpdateOne(
-        {"_id": source, "lastEventAt": {"$not": {"$gte": info.last_event_at}}},
-        {"$set": _newest_event(info), "$inc": {WRITES: 1}},
+        {"_id": source},
+        [
+            {
+                "$set": {
+                    "lastAppliedAt": {"$max": ["$lastAppliedAt", now]},
+                    "lastEventAt": {"$cond": [newer, info.last_event_at, "$lastEventAt"]},
+                    "lastEventId": {"$cond": [newer, info.last_event_id, "$lastEventId"]},
+                    WRITES: {"$add": [{"$ifNull": [f"${WRITES}", 0]}, 1]},
+                }
+            }
+        ],
     )
 
 
