@@ -465,6 +465,10 @@ async def run_world(
         PROJECTOR_GROUP=group,
         PROJECTOR_BATCH_MAX=str(plan.batch_max),
         PYTHONPATH=str(REPO),
+        # two members and their restarts: each serves its metrics on a free port (on the
+        # default one, the second member died at start-up until the first did, so the world
+        # had one member most of the time)
+        PROJECTOR_METRICS_PORT="0",
     )
     for name, topic in asdict(topics).items():
         env[f"TOPIC_{name.upper()}"] = topic
