@@ -50,7 +50,7 @@ from graph.item_refusals import refused_or
 from graph.node import Node
 from graph.viewer import Viewer
 from resolvers.audit import AuditRequest
-from resolvers.errors import BadUserInput, ResolverError
+from resolvers.errors import BadUserInput
 from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, ShipmentSearch
 from resolvers.paging import (
     DEFAULT_PAGE_SIZE,
@@ -143,19 +143,19 @@ async def _nodes(info: Info, ids: list[str]) -> list[Any]:
             f"nodes takes at most {MAX_NODES} ids, got {len(ids)}.",
             extensions={"code": "BAD_USER_INPUT"},
         )
-    readers = readers_of(info)
+    return list(await asyncio.gather(*(refused_or(_node(info, value)) for value in ids)))
 
-    async def node(value: str) -> Node | None:
-        global_id = decode(value)
-        if global_id is None:
-            raise BadUserInput(
-                f"{value!r} is not a global id: pass an object's `id` (order, shipment and "
-                "invoice numbers go to order(id:), shipment(id:) and invoice(id:))."
-            )
-        doc = await readers.load(global_id.kind, global_id.number)
-        return _NODE_TYPES[global_id.kind].of(doc) if doc else None
 
-    return list(await asyncio.gather(*(refused_or(node(value)) for value in ids)))
+async def _node(info: Info, value: str) -> Node | None:
+    """The visible entity a global id names; ``BadUserInput`` for a value that is not one."""
+    global_id = decode(value)
+    if global_id is None:
+        raise BadUserInput(
+            f"{value!r} is not a global id: pass an object's `id` (order, shipment and "
+            "invoice numbers go to order(id:), shipment(id:) and invoice(id:))."
+        )
+    doc = await readers_of(info).load(global_id.kind, global_id.number)
+    return _NODE_TYPES[global_id.kind].of(doc) if doc else None
 
 
 _E = TypeVar("_E", Order, Shipment, Invoice)
@@ -425,11 +425,7 @@ class Query:
             strawberry.ID, strawberry.argument(description="A global id, as `Node.id` gives it.")
         ],
     ) -> Node | None:
-        (found,) = await _nodes(info, [str(id)])
-        if isinstance(found, ResolverError):
-            raise found
-        node: Node | None = found
-        return node
+        return await _node(info, str(id))
 
     @field_resolver(
         "Refetch several objects by global id, in the order asked; null for each that does "

@@ -609,7 +609,7 @@ def _settle_replans(
     after the batch). So an event is applied or a dead letter, never both, and the same as
     a serial run or a rerun of the batch against the document it landed on."""
     late: dict[int, str] = {}
-    revived: set[int] = set()
+    revived: list[tuple[Event, InboundRecord]] = []
     for key, rejected in batch.replanned.items():
         refused_now = {id(rejection.event): rejection.reason for rejection in rejected}
         for event in batch.groups[key]:
@@ -617,21 +617,16 @@ def _settle_replans(
             if event_id in refused_now and event_id not in batch.refused:
                 late[event_id] = refused_now[event_id]
             elif event_id in batch.refused and event_id not in refused_now:
-                revived.add(event_id)
+                revived.append((event, record_of[event_id]))
     if not (late or revived):
         return
-    revived_at = {_position(record_of[event_id]) for event_id in revived}
+    revived_at = {_position(record) for _, record in revived}
     outcome.dead_letters = [d for d in outcome.dead_letters if _position(d) not in revived_at]
     outcome.dead_letters += [DeadLetter.of(record_of[i], reason) for i, reason in late.items()]
     outcome.applied = [
         (event, record) for event, record in outcome.applied if id(event) not in late
     ]
-    outcome.applied += [
-        (event, record_of[id(event)])
-        for key in batch.replanned
-        for event in batch.groups[key]
-        if id(event) in revived
-    ]
+    outcome.applied += revived
     outcome.applied_events += len(revived) - len(late)
 
 

@@ -34,10 +34,14 @@ TIE_CHARS: Final = 32
 _WIDE: Final = 127
 
 
-@lru_cache(maxsize=256)
-def _radixes(template: str) -> tuple[int, ...]:
-    shape = template[:TIE_CHARS].ljust(TIE_CHARS, "\x01")
-    return tuple(10 if "0" <= char <= "9" else _WIDE for char in shape)
+def _shape(doc_id: str) -> tuple[int, ...]:
+    """The radix of each of the axis's positions for ids shaped like ``doc_id``."""
+    padded = doc_id[:TIE_CHARS].ljust(TIE_CHARS, "\x01")
+    return tuple(10 if "0" <= char <= "9" else _WIDE for char in padded)
+
+
+#: ``_shape`` of the templates (a page's position, a hint's first id): a few per list.
+_radixes = lru_cache(maxsize=256)(_shape)
 
 
 def tie_point(doc_id: str, template: str) -> int:
@@ -101,4 +105,4 @@ def regular(doc_id: str, template: str) -> bool:
     digits where the template has them (a prefix and a counter of one length), so the axis
     is even between them."""
     head = doc_id[:TIE_CHARS]
-    return head.isascii() and "\x00" not in head and _radixes(head) == _radixes(template)
+    return head.isascii() and "\x00" not in head and _shape(head) == _radixes(template)

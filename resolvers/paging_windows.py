@@ -349,7 +349,7 @@ def learned_widths(
     keys = _keys(sort, read)
     if len(keys) < 2:
         return None
-    width = abs(keys[-1][0] - keys[0][0]) / (len(keys) - 1) * wanted * MARGIN
+    width = (_spacing([point for point, _ in keys]) or 0.0) * wanted * MARGIN
     spacing = tie_spacing(keys, keys[-1][1]) if width < (2 if tied else 1) else None
     ties = None if spacing is None else max(1.0, spacing * wanted * MARGIN)
     return Widths(max(1.0, width), ties)
@@ -383,8 +383,7 @@ def _in_reading_order(
     order (a probe answers in no particular order)."""
     points = (axis_point(sort, value) for value in values)
     keys = [(p, str(i)) for p, i in zip(points, ids, strict=True) if p is not None]
-    keys.sort(key=lambda key: key[1], reverse=sort.direction == -1)
-    keys.sort(key=lambda key: sort.direction * key[0])
+    keys.sort(reverse=sort.direction == -1)  # by point, then ``_id``, the sort's way
     return keys
 
 

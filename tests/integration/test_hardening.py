@@ -41,6 +41,7 @@ from tests.integration.http_harness import (
     settings_for,
     start,
 )
+from tests.integration.world_harness import invoice
 from web import document_cache
 from web.admission import Lane
 from web.document_cache import count_selections
@@ -685,14 +686,14 @@ async def test_an_id_refused_in_nodes_or_entities_is_refused_at_its_index_only(
     null every sibling field and a gateway's whole query. An id the caller's roles do not
     cover (an invoice, for a viewer) or that is not a global id is refused at its index."""
     await mongo_db.orders.insert_one(order_doc("SO-OK"))
-    await mongo_db.invoices.insert_one({**order_doc("IN-1"), "invoiceId": "IN-1"})
-    order, invoice = encode("orders", "SO-OK"), encode("invoices", "IN-1")
+    await mongo_db.invoices.insert_one(invoice("IN-1", "ACME", number="INV-1"))
+    order, invoice_id = encode("orders", "SO-OK"), encode("invoices", "IN-1")
     viewer = api.auth(["ACME"], ["viewer"])
 
     nodes = await post(
         api,
         "query($ids: [ID!]!) { viewer { subject } nodes(ids: $ids) { id } }",
-        {"ids": [order, invoice, "SO-OK"]},
+        {"ids": [order, invoice_id, "SO-OK"]},
         headers=viewer,
     )
     entities = await post(

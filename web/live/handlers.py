@@ -323,9 +323,13 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
         without free-form permission may run only those; a start without a string id or a
         payload object is refused as ``BAD_REQUEST`` (Strawberry's would raise on it). A
         refusal is an ``error`` message for that id."""
+        if not self.connection_acknowledged:
+            await super().handle_start(message)  # Strawberry's refusal (close 4401)
+            return
         payload = message.get("payload")
+        refusal: GraphQLError | None
         if not isinstance(message.get("id"), str) or not isinstance(payload, dict):
-            refusal: GraphQLError | None = GraphQLError(
+            refusal = GraphQLError(
                 "A start message needs an id (a string) and a payload object holding the "
                 "operation (its query).",
                 extensions={"code": "BAD_REQUEST"},
@@ -334,13 +338,13 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
             refusal = operations_refusal(
                 self.max_subscriptions_per_connection, self.tasks, message["id"]
             )
-        if self.connection_acknowledged and refusal is None and isinstance(payload, dict):
+        if refusal is None:
             try:
                 query = operation_text(self.websocket, self._caller, payload)
                 message = {**message, "payload": {**payload, "query": query}}
             except PersistedQueryError as exc:
                 refusal = exc.graphql_error()
-        if self.connection_acknowledged and refusal is not None:
+        if refusal is not None:
             await self.send_message(
                 {"type": "error", "id": message.get("id"), "payload": refusal.formatted}
             )
