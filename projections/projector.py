@@ -47,6 +47,7 @@ from typing import Any
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey, SourceSeen
 from projections.dead_letter import DeadLetter, InboundRecord
+from projections.deferred_indexes import DeferredIndexes
 from projections.document_cache import CACHED_DOCUMENTS, DocumentCache
 from projections.effects import (
     Effects,
@@ -61,7 +62,7 @@ from projections.effects import (
 )
 from projections.events import Event, InvalidEvent, decode_event
 from projections.phases import PhaseClock
-from projections.search_writes import ensure_complete, write_search_keys
+from projections.search_writes import write_search_keys
 from projections.status_mapping import StatusMapping
 from projections.store import FoldedWrite, Landed, ProjectionStore, StoreError
 from projections.together import together
@@ -142,16 +143,19 @@ class BatchProcessor:
         *,
         target_suffix: str | None = None,
         cache: DocumentCache | None = None,
+        deferring: frozenset[str] = frozenset(),
     ) -> None:
         """``target_suffix`` pins the generation written (a rebuild); None follows the pointer.
         ``cache``: the documents this process last read or wrote (default: a new one of
-        ``CACHED_DOCUMENTS``, serving only the batch's own entities)."""
+        ``CACHED_DOCUMENTS``, serving only the batch's own entities). ``deferring``: the
+        collections whose indexes a generation not yet complete builds only once the
+        process has ``caught_up`` (``projections.deferred_indexes``)."""
         self._store = store
         self._cache = cache if cache is not None else DocumentCache(CACHED_DOCUMENTS)
         self._mapping = mapping
         self._topics = topics
         self._target_suffix = target_suffix
-        self._prepared_suffixes: set[str] = set()
+        self._generations = DeferredIndexes(store, deferring)
         #: The pointer as read at the end of the previous batch. The next batch starts from
         #: it without reading again: a switch since then is caught by that batch's own check
         #: at its end, which applies it to the new generation too.
@@ -254,11 +258,18 @@ class BatchProcessor:
             suffix = self._followed_suffix
         if suffix is None:
             suffix = await self._store.active_suffix()
-        if suffix not in self._prepared_suffixes:
-            await self._store.ensure_indexes(suffix)
-            await ensure_complete(self._store, suffix)
-            self._prepared_suffixes.add(suffix)
+        await self._generations.prepare(suffix)
         return suffix
+
+    @property
+    def waiting_for_indexes(self) -> bool:
+        """Whether a generation written waits for indexes deferred until ``caught_up``."""
+        return self._generations.waiting
+
+    async def caught_up(self) -> bool:
+        """Told that the batches have reached the log's end: build the indexes a new
+        generation deferred, then mark its search complete; whether none waits any more."""
+        return await self._generations.caught_up()
 
     async def _write(
         self, batch: _Batch, stepwise: bool, now: datetime, clock: PhaseClock

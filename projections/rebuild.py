@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
+from projections.deferred_indexes import EVERY_COLLECTION
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchProcessor
 from projections.runner import flatten, process_until_done, record_outcome
@@ -145,7 +146,11 @@ async def rebuild(
         observer=metrics,
     )
     processor = BatchProcessor(
-        store, load_status_mapping(settings.status_map_file), settings.topics, target_suffix=suffix
+        store,
+        load_status_mapping(settings.status_map_file),
+        settings.topics,
+        target_suffix=suffix,
+        deferring=EVERY_COLLECTION,
     )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -158,7 +163,7 @@ async def rebuild(
         partitions = await partitions_of(consumer, settings.topics.inbound().values())
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        await store.ensure_indexes(suffix)
+        await processor.prepare()
 
         ends = await consumer.end_offsets(partitions)
         applied, _ = await _consume_until(
@@ -166,6 +171,9 @@ async def rebuild(
         )
         if stop.is_set():
             raise RuntimeError(f"rebuild of generation {suffix} interrupted before the switch")
+        # readers name the indexes: the new generation has every one before they see it
+        if not await processor.caught_up():
+            raise RuntimeError(f"rebuild of generation {suffix}: its indexes could not be built")
         previous = await store.active_suffix()
         await store.set_active_suffix(suffix)
         log.info("readers switched from generation %r to %r", previous, suffix)

@@ -29,6 +29,7 @@ from pymongo import AsyncMongoClient
 
 from config.garbage import tune_garbage_collection
 from observability.json_logs import log_traced_hop
+from projections.deferred_indexes import SEARCH_COLLECTION
 from projections.document_cache import DocumentCache
 from projections.metrics import ProjectorMetrics
 from projections.phases import PhaseClock
@@ -49,6 +50,8 @@ NOTICE_BATCH_BYTES = 512 * 1024
 
 #: Backoff while MongoDB or the broker refuses a batch; the batch is retried, never skipped.
 RETRY_DELAYS_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+#: How long the check that a catch-up reached the log's end waits for the broker.
+LOG_END_WITHIN = 5.0
 
 
 async def publish_outcome(
@@ -195,7 +198,11 @@ async def run_projector(
     )
     cache = DocumentCache(settings.cache_documents)
     processor = BatchProcessor(
-        store, load_status_mapping(settings.status_map_file), settings.topics, cache=cache
+        store,
+        load_status_mapping(settings.status_map_file),
+        settings.topics,
+        cache=cache,
+        deferring=SEARCH_COLLECTION,
     )
     await processor.prepare()
     await ensure_own_topics(
@@ -301,6 +308,11 @@ async def consume(
             await track_partitions(consumer, metrics)
             batches = await fetch_batch(consumer, settings)
             records = flatten(batches)
+            if processor.waiting_for_indexes and await _reached_log_ends(consumer):
+                # a new generation's deferred indexes are built now, once, over what the
+                # catch-up wrote (``projections.deferred_indexes``)
+                await processor.caught_up()
+                fetching.lap("build deferred indexes")
             if not records:
                 _surface_failure(previous)
                 continue
@@ -414,6 +426,23 @@ async def _behind(
         return False
 
     return await _known_within(within, any_behind(), False)
+
+
+async def _reached_log_ends(consumer: AIOKafkaConsumer) -> bool:
+    """Whether the records taken so far reach the end of every partition held: not while
+    none is held yet (a member still joining its group), nor when the broker cannot say."""
+    if not consumer.assignment():
+        return False
+    ends = await _log_ends(consumer, LOG_END_WITHIN)
+
+    async def every_read() -> bool:
+        held = consumer.assignment()
+        for tp in held:
+            if tp not in ends or await consumer.position(tp) < ends[tp]:
+                return False
+        return bool(held)
+
+    return bool(ends) and await _known_within(LOG_END_WITHIN, every_read(), False)
 
 
 async def _known_within(within: float, answer: Awaitable[_T], otherwise: _T) -> _T:

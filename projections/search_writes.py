@@ -89,23 +89,33 @@ async def _write(
         await store.insert_or_advance(collection, documents, per_command=PER_COMMAND)
 
 
+async def is_complete(store: ProjectionStore, suffix: str) -> bool:
+    """Whether generation ``suffix``'s marker says its search documents are all there."""
+    collection = store.db[store.collection_name(SEARCH_KEYS, suffix)]
+    try:
+        return await collection.find_one({"_id": COMPLETE_MARKER}) is not None
+    except PyMongoError as exc:
+        raise StoreError(f"cannot read {collection.name}: {exc}") from exc
+
+
 async def ensure_complete(store: ProjectionStore, suffix: str) -> None:
     """``fill`` generation ``suffix`` unless its marker says it is filled.
 
     A generation the projector creates is empty here, so this only writes the marker.
     """
-    collection = store.db[store.collection_name(SEARCH_KEYS, suffix)]
-    try:
-        filled = await collection.find_one({"_id": COMPLETE_MARKER}) is not None
-    except PyMongoError as exc:
-        raise StoreError(f"cannot read {collection.name}: {exc}") from exc
-    if not filled:
+    if not await is_complete(store, suffix):
         await fill(store, suffix)
 
 
 async def fill(store: ProjectionStore, suffix: str) -> None:
     """Give every order and shipment of generation ``suffix`` its search document, then
-    write the marker.
+    write the marker."""
+    await fill_documents(store, suffix)
+    await mark_complete(store, suffix)
+
+
+async def fill_documents(store: ProjectionStore, suffix: str) -> None:
+    """Give every order and shipment of generation ``suffix`` its search document.
 
     Idempotent and safe beside running batches: each write is guarded by ``rev``, and a
     batch writes the search document of every entity it creates or changes searchably.
@@ -134,12 +144,21 @@ async def fill(store: ProjectionStore, suffix: str) -> None:
             await _write(store, collection, pending)
         for task in writing:
             await task
-        marker: dict[str, Any] = {"kind": COMPLETE_MARKER, "at": datetime.now(UTC)}
-        await store.db[collection].update_one(
-            {"_id": COMPLETE_MARKER}, {"$set": marker}, upsert=True
-        )
     except PyMongoError as exc:
         raise StoreError(f"cannot fill {collection}: {exc}") from exc
     finally:
         for task in writing:
             task.cancel()
+
+
+async def mark_complete(store: ProjectionStore, suffix: str) -> None:
+    """Write the marker that lets readers use generation ``suffix``'s search documents: only
+    once every one is written and their indexes exist (readers name the indexes)."""
+    collection = store.collection_name(SEARCH_KEYS, suffix)
+    marker: dict[str, Any] = {"kind": COMPLETE_MARKER, "at": datetime.now(UTC)}
+    try:
+        await store.db[collection].update_one(
+            {"_id": COMPLETE_MARKER}, {"$set": marker}, upsert=True
+        )
+    except PyMongoError as exc:
+        raise StoreError(f"cannot mark {collection} complete: {exc}") from exc

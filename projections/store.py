@@ -217,13 +217,17 @@ class ProjectionStore:
         except PyMongoError as exc:
             raise StoreError(f"cannot create collections: {exc}") from exc
 
-    async def ensure_indexes(self, suffix: str) -> None:
+    async def ensure_indexes(self, suffix: str, *, deferring: frozenset[str] = frozenset()) -> None:
         """Create a generation's collections and the readers' indexes (``documents.INDEXES``),
-        which readers rely on (they name them as hints); a no-op when they exist."""
+        which readers rely on (they name them as hints); a no-op when they exist. The
+        indexes of the collections in ``deferring`` are left for a later call
+        (``projections.deferred_indexes``)."""
         await self.ensure_collections(suffix)
         try:
             documentdb = await is_ferretdb(self._db)
             for base, specs in documents.INDEXES.items():
+                if base in deferring:
+                    continue
                 name = base if base == documents.AUDIT_LOG else self.collection_name(base, suffix)
                 for index_name, keys in specs:
                     options = (

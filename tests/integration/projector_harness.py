@@ -17,6 +17,7 @@ import bson
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.dead_letter import KafkaRecord
@@ -83,7 +84,11 @@ async def wait_caught_up(
     try:
         deadline = time.monotonic() + within
         while True:
-            committed = await admin.list_consumer_group_offsets(group)
+            try:
+                committed = await admin.list_consumer_group_offsets(group)
+            except GroupCoordinatorNotAvailableError:
+                # a broker's first group: its offsets topic is still being created
+                committed = {}
             behind = {
                 tp: end
                 for tp, end in targets.items()

@@ -35,6 +35,7 @@ from readmodel import documents
 from readmodel.changes import ShipmentChange
 from readmodel.documents import WRITES
 from readmodel.kafka_admin import ensure_own_topics
+from readmodel.search_keys import COMPLETE_MARKER
 from readmodel.topics import TopicNames
 from tests.contract import example
 from tests.integration.projector_harness import (
@@ -143,6 +144,23 @@ async def test_contract_examples_become_linked_documents(
     decoded = [ShipmentChange.decode(r.value) for r in notices]
     assert [n.notice_id for n in decoded] == ["tms/us-road|ms-99120"]
     assert decoded[0].tracking_number == "7712093341"
+    # the catch-up's last fetch reached the log's end: the search collection's indexes,
+    # deferred in a new generation, are built and its search marked complete
+    assert await _missing_indexes(mongo_db, "") == {}
+    assert await mongo_db[documents.SEARCH_KEYS].find_one({"_id": COMPLETE_MARKER}) is not None
+
+
+async def _missing_indexes(db: AsyncDatabase[Any], suffix: str) -> dict[str, set[str]]:
+    """The readers' indexes (``documents.INDEXES``) generation ``suffix`` lacks."""
+    missing: dict[str, set[str]] = {}
+    for base, specs in documents.INDEXES.items():
+        if base == documents.AUDIT_LOG:
+            continue
+        collection = db[documents.generation_collection(base, suffix)]
+        present = {index["name"] async for index in await collection.list_indexes()}
+        if lacking := {name for name, _ in specs} - present:
+            missing[base] = lacking
+    return missing
 
 
 async def test_broken_records_are_dead_lettered_and_consumption_continues(
@@ -492,6 +510,10 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
     assert pointer is not None and pointer["suffix"] == suffix
     after = await snapshot(mongo_db, suffix)
     assert after == before, differences(after, before)
+    # written without indexes, built in one pass before readers were switched to it
+    assert await _missing_indexes(mongo_db, suffix) == {}
+    search = mongo_db[documents.generation_collection(documents.SEARCH_KEYS, suffix)]
+    assert await search.find_one({"_id": COMPLETE_MARKER}) is not None
 
 
 def _stop_after_switching(

@@ -11,6 +11,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
+from projections.deferred_indexes import SEARCH_COLLECTION
 from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
@@ -212,3 +213,40 @@ async def test_a_reference_another_writer_changed_mid_batch_and_ours_set_back_is
     assert (await _search_document(mongo_db, "orders", "SO-100234"))["rev"] == stored["rev"]
     assert await _found(mongo_db, "PO-88812") == ["SH-55021"]
     assert await _found(mongo_db, "PO-RACED") == []
+
+
+async def _index_names(db: AsyncDatabase[Doc], collection: str) -> set[str]:
+    return {index["name"] async for index in await db[collection].list_indexes()}
+
+
+async def test_a_new_generation_builds_its_search_indexes_once_caught_up(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """A catch-up writes search documents into a collection without its indexes (built in
+    one pass afterwards, far cheaper than entry by entry) and readers search the slow way
+    until the indexes exist and the marker says so; a restarted process finds the same
+    state and completes it."""
+    store = ProjectionStore(mongo_db)
+    first = BatchProcessor(store, load_status_mapping(), TOPICS, deferring=SEARCH_COLLECTION)
+    await first.process(_records(CREATED))
+    assert await _index_names(mongo_db, documents.SEARCH_KEYS) == {"_id_"}
+    assert await mongo_db[documents.SEARCH_KEYS].find_one({"_id": COMPLETE_MARKER}) is None
+    assert first.waiting_for_indexes
+    # the entity collections the portals read keep their indexes from the start
+    assert "customer_ordered" in await _index_names(mongo_db, documents.ORDERS)
+
+    restarted = BatchProcessor(store, load_status_mapping(), TOPICS, deferring=SEARCH_COLLECTION)
+    await restarted.process(_records(PLANNED))
+    assert restarted.waiting_for_indexes
+    assert await _found(mongo_db, "PO-88812") == ["SH-55021"]  # the slow way
+
+    assert await restarted.caught_up()
+    assert not restarted.waiting_for_indexes
+    assert await _index_names(mongo_db, documents.SEARCH_KEYS) == {
+        "_id_",
+        *(name for name, _ in documents.INDEXES[documents.SEARCH_KEYS]),
+    }
+    assert await mongo_db[documents.SEARCH_KEYS].find_one({"_id": COMPLETE_MARKER}) is not None
+    assert await _found(mongo_db, "PO-88812") == ["SH-55021"]  # by the keys
+    assert await _found(mongo_db, "7712093341") == ["SH-55021"]
+    assert await first.caught_up()  # the other process: nothing left to build

@@ -289,7 +289,9 @@ def test_a_last_batch_that_failed_to_publish_stops_the_projector_without_waiting
     consumer = QuietAfterOneBatch()
     empty = BatchOutcome()
     empty.notices = [Notice(b"refused")]  # type: ignore[list-item]
-    processor = MagicMock(apply=AsyncMock(return_value=empty), complete=AsyncMock())
+    processor = MagicMock(
+        apply=AsyncMock(return_value=empty), complete=AsyncMock(), waiting_for_indexes=False
+    )
     settings: Any = SimpleNamespace(
         batch_wait_ms=1, batch_max_records=10, topics=SimpleNamespace(dead_letter="d", changes="c")
     )
