@@ -1,9 +1,11 @@
 """Helpers shared by unit and integration tests: one way to make a caller, a token, a folded
-document, and to see the commands a client sends. Test modules import from here (or from a
-``*_harness`` module); never from another test module."""
+document, to wait for new topics' leaders, and to see the commands a client sends. Test
+modules import from here (or from a ``*_harness`` module); never from another test module,
+nor from a ``conftest``."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 from collections.abc import Iterable, Mapping
@@ -11,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import bson
+from aiokafka.admin import AIOKafkaAdminClient
 from bson.codec_options import CodecOptions
 from pymongo import monitoring
 
@@ -123,6 +126,33 @@ def shipment_change(
         projected_at=occurred_at + timedelta(minutes=1),
     )
     return dataclasses.replace(change, **overrides)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stack:
+    """Where the services are; the ``stack`` fixture (``tests/conftest.py``) returns it once
+    both have answered."""
+
+    kafka_bootstrap: str
+    mongodb_uri: str
+
+
+async def wait_for_leaders(admin: AIOKafkaAdminClient, expected: dict[str, int]) -> None:
+    """Topic creation returns before every partition has a leader; producing or assigning
+    before that fails with UNKNOWN_TOPIC_OR_PARTITION, so wait until metadata shows them."""
+    async with asyncio.timeout(30):
+        while True:
+            described = await admin.describe_topics(list(expected))
+            ready = {
+                t["topic"]
+                for t in described
+                if t["error_code"] == 0
+                and len(t["partitions"]) == expected[t["topic"]]
+                and all(p["leader"] >= 0 for p in t["partitions"])
+            }
+            if ready == set(expected):
+                return
+            await asyncio.sleep(0.05)
 
 
 class CommandRecorder(monitoring.CommandListener):

@@ -26,8 +26,7 @@ from entitlements.caller import Caller
 from graph.schema import build_schema
 from projections.store import ProjectionStore
 from resolvers.readers import PROCESS_WINDOW_HINTS
-from tests.conftest import Stack
-from tests.helpers import CommandRecorder, caller
+from tests.helpers import CommandRecorder, Stack, caller
 from tests.integration.world_harness import T0, World, invoice, order, run, shipment
 
 Doc = dict[str, Any]

@@ -20,10 +20,9 @@ from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
 from readmodel import documents
 from readmodel.topics import TopicNames
-from tests.conftest import Stack
 from tests.contract import EXAMPLES
 from tests.global_ids import number, numbers
-from tests.helpers import CommandRecorder, caller
+from tests.helpers import CommandRecorder, Stack, caller
 from tests.integration.projector_harness import TOPIC_OF_EXAMPLE, Record
 from tests.integration.world_harness import run
 

@@ -21,9 +21,8 @@ from graph.schema import build_schema
 from resolvers.generation import GenerationPointer
 from resolvers.paging_windows import PROBE_MAX
 from resolvers.readers import PROCESS_WINDOW_HINTS
-from tests.conftest import Stack
 from tests.global_ids import numbers
-from tests.helpers import CommandRecorder, caller
+from tests.helpers import CommandRecorder, Stack, caller
 from tests.integration.world_harness import T0, World, invoice, order, shipment
 
 Doc = dict[str, Any]

@@ -19,8 +19,7 @@ from projections.store import ProjectionStore, StoreError
 from readmodel import documents
 from readmodel.documents import WRITES
 from readmodel.server import is_ferretdb
-from tests.conftest import Stack
-from tests.helpers import CommandRecorder
+from tests.helpers import CommandRecorder, Stack
 
 
 def _push(target: str, source: str, rev: int) -> SummaryPush:
