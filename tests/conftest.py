@@ -20,7 +20,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,6 +35,7 @@ from pymongo.uri_parser import parse_uri
 
 from readmodel.kafka_admin import DEAD_LETTER_CONFIGS
 from readmodel.topics import TopicNames
+from tests.helpers import Stack, wait_for_leaders
 
 DEFAULT_KAFKA_BOOTSTRAP: Final = "127.0.0.1:9092"
 DEFAULT_MONGODB_URI: Final = "mongodb://127.0.0.1:27017/"
@@ -61,14 +62,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses_services = bool(INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())))
         if in_integration_dir or uses_services:
             item.add_marker(pytest.mark.integration)
-
-
-@dataclass(frozen=True)
-class Stack:
-    """Where the services are; the ``stack`` fixture returns it once both have answered."""
-
-    kafka_bootstrap: str
-    mongodb_uri: str
 
 
 def _unique(prefix: str) -> str:
@@ -175,24 +168,6 @@ async def mongo_db(
     await mongo_client.drop_database(name)
 
 
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, expected: dict[str, int]) -> None:
-    """Topic creation returns before every partition has a leader; producing or assigning
-    before that fails with UNKNOWN_TOPIC_OR_PARTITION, so wait until metadata shows them."""
-    async with asyncio.timeout(30):
-        while True:
-            described = await admin.describe_topics(list(expected))
-            ready = {
-                t["topic"]
-                for t in described
-                if t["error_code"] == 0
-                and len(t["partitions"]) == expected[t["topic"]]
-                and all(p["leader"] >= 0 for p in t["partitions"])
-            }
-            if ready == set(expected):
-                return
-            await asyncio.sleep(0.05)
-
-
 @pytest_asyncio.fixture
 async def topic_names(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[dict[str, str]]:
     """Logical name (the ``TopicNames`` fields) -> a topic created for this test only.
@@ -218,7 +193,7 @@ async def topic_names(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[dict[st
     )
     errors = [(t, code, msg) for t, code, msg in response.topic_errors if code != 0]
     assert not errors, f"could not create test topics: {errors}"
-    await _wait_for_leaders(kafka_admin, partitions)
+    await wait_for_leaders(kafka_admin, partitions)
     yield names
     response = await kafka_admin.delete_topics(list(names.values()))
     failed = [

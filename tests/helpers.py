@@ -1,17 +1,21 @@
 """Helpers shared by unit and integration tests: one way to make a caller, a token, a folded
-document. Test modules import from here (or from a ``*_harness`` module); never from another
-test module."""
+document, to wait for new topics' leaders, and to see the commands a client sends. Test
+modules import from here (or from a ``*_harness`` module); never from another test module,
+nor from a ``conftest``."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import bson
+from aiokafka.admin import AIOKafkaAdminClient
 from bson.codec_options import CodecOptions
+from pymongo import monitoring
 
 from entitlements.caller import Caller
 from entitlements.mint import mint_token
@@ -122,3 +126,76 @@ def shipment_change(
         projected_at=occurred_at + timedelta(minutes=1),
     )
     return dataclasses.replace(change, **overrides)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stack:
+    """Where the services are; the ``stack`` fixture (``tests/conftest.py``) returns it once
+    both have answered."""
+
+    kafka_bootstrap: str
+    mongodb_uri: str
+
+
+async def wait_for_leaders(admin: AIOKafkaAdminClient, expected: dict[str, int]) -> None:
+    """Topic creation returns before every partition has a leader; producing or assigning
+    before that fails with UNKNOWN_TOPIC_OR_PARTITION, so wait until metadata shows them."""
+    async with asyncio.timeout(30):
+        while True:
+            described = await admin.describe_topics(list(expected))
+            ready = {
+                t["topic"]
+                for t in described
+                if t["error_code"] == 0
+                and len(t["partitions"]) == expected[t["topic"]]
+                and all(p["leader"] >= 0 for p in t["partitions"])
+            }
+            if ready == set(expected):
+                return
+            await asyncio.sleep(0.05)
+
+
+class CommandRecorder(monitoring.CommandListener):
+    """What a client (made with ``event_listeners=[recorder]``) sends, command by command as
+    sent, and the documents the store replies with to its reads: the one way tests see the
+    round trips, the queries and the replies behind a result."""
+
+    def __init__(self) -> None:
+        self._sent: list[tuple[str, dict[str, Any]]] = []
+        self._replied: list[tuple[str, Mapping[str, Any]]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self._sent.append((event.command_name, dict(event.command)))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        cursor = event.reply.get("cursor")
+        if not isinstance(cursor, Mapping):
+            return
+        collection = str(cursor.get("ns", "")).partition(".")[2]
+        for doc in [*cursor.get("firstBatch", ()), *cursor.get("nextBatch", ())]:
+            self._replied.append((collection, doc))
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def forget(self) -> None:
+        """Start recording afresh (a test's earlier commands are not the ones it counts)."""
+        self._sent.clear()
+        self._replied.clear()
+
+    def names(self, *, ignoring: Iterable[str] = ()) -> list[str]:
+        """The names of the commands sent, in order, less those ``ignoring`` names."""
+        ignored = set(ignoring)
+        return [name for name, _ in self._sent if name not in ignored]
+
+    def commands(self, *names: str) -> list[dict[str, Any]]:
+        """The commands sent by any of ``names``, in order, as sent."""
+        return [command for name, command in self._sent if name in names]
+
+    def updates(self) -> list[dict[str, Any]]:
+        """The statements (``q``, ``u``, ``upsert``) of every ``update`` command sent."""
+        return [dict(s) for command in self.commands("update") for s in command.get("updates", ())]
+
+    def replied(self) -> list[tuple[str, Mapping[str, Any]]]:
+        """Each document a cursor reply held, with its collection's name, in order."""
+        return list(self._replied)

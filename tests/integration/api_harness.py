@@ -11,8 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-from tests.conftest import Stack
-from tests.helpers import SECRET
+from tests.helpers import SECRET, Stack
 from tests.integration.processes import NotHealthy, terminate, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]

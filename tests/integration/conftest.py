@@ -13,7 +13,7 @@ import pytest_asyncio
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Stack
+from tests.helpers import Stack
 from tests.integration.api_harness import ApiProcess, api_env, run_api
 from tests.integration.projector_harness import Pipeline
 

@@ -56,7 +56,7 @@ from readmodel.links import declared_links
 from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
-from tests.conftest import _wait_for_leaders
+from tests.helpers import wait_for_leaders
 from tests.integration.crashing_projector import STEPS
 from tests.integration.private_stack import PrivateStack
 from tests.integration.processes import terminate
@@ -341,7 +341,7 @@ async def _create_topics(bootstrap: str, topics: TopicNames) -> None:
     try:
         inbound = list(topics.inbound().values())
         await admin.create_topics([NewTopic(t, 4, 1) for t in inbound])
-        await _wait_for_leaders(admin, dict.fromkeys(inbound, 4))
+        await wait_for_leaders(admin, dict.fromkeys(inbound, 4))
     finally:
         await admin.close()
 

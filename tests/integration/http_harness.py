@@ -14,8 +14,7 @@ import httpx
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 
-from tests.conftest import Stack
-from tests.helpers import SECRET, token_for
+from tests.helpers import SECRET, Stack, token_for
 from web.app import create_app
 from web.settings import Settings, load_settings
 

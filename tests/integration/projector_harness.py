@@ -29,7 +29,7 @@ from readmodel.kafka_admin import partitions_of
 from readmodel.topics import InboundKind, TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
-from tests.conftest import Stack
+from tests.helpers import Stack
 from tests.integration.api_harness import api_env
 from tests.integration.processes import terminate
 

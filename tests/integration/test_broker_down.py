@@ -18,9 +18,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.conftest import Stack
 from tests.global_ids import number
-from tests.helpers import token_for
+from tests.helpers import Stack, token_for
 from tests.integration.api_harness import REPO, run_api
 from tests.integration.http_harness import sample
 from tests.integration.projector_harness import Pipeline, produce

@@ -25,8 +25,7 @@ import websockets
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.global_ids import encode
-from tests.conftest import Stack
-from tests.helpers import token_for
+from tests.helpers import Stack, token_for
 from tests.integration.api_harness import REPO, ApiProcess, api_env, run_api
 
 CLIENTS = REPO / "clients"

@@ -29,7 +29,7 @@ from pymongo import AsyncMongoClient
 from projections.store import ProjectionStore
 from readmodel import documents
 from readmodel.topics import TopicNames
-from tests.conftest import Stack
+from tests.helpers import Stack
 from tests.integration.api_harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Stack
+from tests.helpers import Stack
 from tests.integration.http_harness import (
     TRACK,
     Running,

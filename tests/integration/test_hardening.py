@@ -29,8 +29,7 @@ from graph.global_ids import encode
 from readmodel.documents import EntityKind
 from resolvers.audit import MongoAuditSink
 from resolvers.readers import Readers
-from tests.conftest import Stack
-from tests.helpers import SECRET, token_for
+from tests.helpers import SECRET, Stack, token_for
 from tests.integration.http_harness import (
     GRJ,
     TRACK,

@@ -21,8 +21,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Stack
-from tests.helpers import token_for
+from tests.helpers import Stack, token_for
 from tests.integration.http_harness import (
     GRJ,
     ORIGIN,

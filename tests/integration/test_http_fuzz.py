@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.mint import mint_token
-from tests.conftest import Stack
-from tests.helpers import SECRET
+from tests.helpers import SECRET, Stack
 from tests.integration.http_harness import seed, settings_for
 from web.app import create_app
 from web.settings import Settings

@@ -17,8 +17,7 @@ import pytest
 import websockets
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Stack
-from tests.helpers import token_for
+from tests.helpers import Stack, token_for
 from tests.integration.api_harness import ApiProcess, api_env, run_api
 
 # --- tests --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Stack
+from tests.helpers import Stack
 from tests.integration.http_harness import (
     GRJ,
     TRACK,

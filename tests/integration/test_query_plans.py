@@ -13,21 +13,20 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.caller import Caller
 from graph.schema import build_schema
 from projections.store import ProjectionStore
 from resolvers.readers import PROCESS_WINDOW_HINTS
-from tests.conftest import Stack
-from tests.helpers import caller
+from tests.helpers import CommandRecorder, Stack, caller
 from tests.integration.world_harness import T0, World, invoice, order, run, shipment
 
 Doc = dict[str, Any]
@@ -46,30 +45,6 @@ FINDS = ("find", "aggregate", "count")
 #: ten pages of ties.
 TIED = "CTIED"
 TIED_COUNT = 200
-
-
-class FindRecorder(monitoring.CommandListener):
-    """The read commands the readers send, as sent."""
-
-    def __init__(self) -> None:
-        self.commands: list[Doc] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in FINDS:
-            self.commands.append(dict(event.command))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-    def forget(self) -> None:
-        self.commands = []
-
-    def take(self) -> Iterator[Doc]:
-        taken, self.commands = self.commands, []
-        yield from taken
 
 
 def _world() -> World:
@@ -106,8 +81,8 @@ def _world() -> World:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def recorded(stack: Stack) -> AsyncIterator[tuple[AsyncDatabase[Doc], FindRecorder]]:
-    recorder = FindRecorder()
+async def recorded(stack: Stack) -> AsyncIterator[tuple[AsyncDatabase[Doc], CommandRecorder]]:
+    recorder = CommandRecorder()
     client: AsyncMongoClient[Doc] = AsyncMongoClient(
         stack.mongodb_uri, tz_aware=True, event_listeners=[recorder]
     )
@@ -139,11 +114,13 @@ async def _explain(db: AsyncDatabase[Doc], command: Doc) -> str:
     return _plan_of(explained)
 
 
-async def _plans(db: AsyncDatabase[Doc], recorder: FindRecorder, query: str, who: Any) -> list[str]:
+async def _plans(
+    db: AsyncDatabase[Doc], recorder: CommandRecorder, query: str, who: Any
+) -> list[str]:
     recorder.forget()
     result = await run(SCHEMA, db, who, query)
     assert not result.errors, result.errors
-    commands = [c for c in recorder.take() if c.get("find") != "read_pointer"]
+    commands = [c for c in recorder.commands(*FINDS) if c.get("find") != "read_pointer"]
     assert commands, "the query sent no read"
     return [await _explain(db, command) for command in commands]
 
@@ -223,7 +200,7 @@ PAGES = {
 @pytest.mark.parametrize("name", sorted(LOOKUPS))
 @EACH_CALLER
 async def test_lookups_use_an_index(
-    recorded: tuple[AsyncDatabase[Doc], FindRecorder], name: str, caller_: Caller
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder], name: str, caller_: Caller
 ) -> None:
     """Every lookup is an index scan, and a lookup by a business key one of its key's own
     index (``KEY_INDEX``)."""
@@ -237,7 +214,7 @@ async def test_lookups_use_an_index(
 @pytest.mark.parametrize("name", sorted(PAGES))
 @EACH_CALLER
 async def test_customer_pages_are_read_through_their_sort_index(
-    recorded: tuple[AsyncDatabase[Doc], FindRecorder], name: str, caller_: Caller
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder], name: str, caller_: Caller
 ) -> None:
     db, recorder = recorded
     first = await run(
@@ -270,7 +247,7 @@ def _bounds_sort_value_and_id(plan: str, field: str) -> bool:
     "sort", ["DUE_DATE_DESC", "DUE_DATE_ASC", "ISSUED_AT_DESC", "ISSUED_AT_ASC"]
 )
 async def test_pages_inside_many_ties_are_windows_of_the_id_too(
-    recorded: tuple[AsyncDatabase[Doc], FindRecorder], sort: str
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder], sort: str
 ) -> None:
     """200 invoices share one due date (and one issue instant): a window of the sort field
     cannot be narrower than that value, so a page's reads bound the ``_id`` too, in the
@@ -292,7 +269,7 @@ async def test_pages_inside_many_ties_are_windows_of_the_id_too(
         recorder.forget()
         result = await run(SCHEMA, db, who, query)
         assert not result.errors and len(result.data["page"]["edges"]) in (19, 20), result
-        reads = [c for c in recorder.take() if c.get("find") == "invoices" and "sort" in c]
+        reads = [c for c in recorder.commands("find") if c["find"] == "invoices" and "sort" in c]
         assert reads, query
         for command in reads[:1]:  # the page's first read holds the page
             plan = await _explain(db, command)
@@ -304,7 +281,7 @@ async def test_pages_inside_many_ties_are_windows_of_the_id_too(
 
 
 async def test_a_new_filters_first_page_is_read_in_the_windows_its_unfiltered_list_taught(
-    recorded: tuple[AsyncDatabase[Doc], FindRecorder],
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder],
 ) -> None:
     """A filter seen for the first time has no hint of its own; its first page borrows the
     one the caller's unfiltered list taught, instead of sorting the whole list, and
@@ -324,7 +301,7 @@ async def test_a_new_filters_first_page_is_read_in_the_windows_its_unfiltered_li
     recorder.forget()
     windowed = (await run(SCHEMA, db, ONE, filtered)).data["page"]["edges"]
     assert windowed == plain and len(plain) == 20
-    reads = [c for c in recorder.take() if c.get("find") == "orders"]
+    reads = [c for c in recorder.commands(*FINDS) if c.get("find") == "orders"]
     assert reads
     for command in reads:
         plan = await _explain(db, command)
@@ -334,7 +311,7 @@ async def test_a_new_filters_first_page_is_read_in_the_windows_its_unfiltered_li
 @pytest.mark.parametrize("name", sorted(PAGES))
 @EACH_CALLER
 async def test_a_first_page_without_a_hint_probes_bounded_ranges_of_its_sort_index(
-    recorded: tuple[AsyncDatabase[Doc], FindRecorder], name: str, caller_: Caller
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder], name: str, caller_: Caller
 ) -> None:
     """A new process has no window hint: the first page finds one by probes, unsorted reads
     of sort values only, each an index scan of the page's sort index bounded by a range of the
@@ -345,7 +322,7 @@ async def test_a_first_page_without_a_hint_probes_bounded_ranges_of_its_sort_ind
     query = f"{{ page: {PAGES[name]} {{ edges {{ node {{ id }} }} }} }}"
     result = await run(SCHEMA, db, caller_, query)
     assert not result.errors and len(result.data["page"]["edges"]) == 20, result
-    commands = [c for c in recorder.take() if c.get("find") != "read_pointer"]
+    commands = [c for c in recorder.commands(*FINDS) if c.get("find") != "read_pointer"]
     probes = [c for c in commands if "sort" not in c]
     assert probes and len(probes) < len(commands), (name, commands)
     for command in commands:
@@ -358,7 +335,7 @@ async def test_a_first_page_without_a_hint_probes_bounded_ranges_of_its_sort_ind
 
 
 async def test_several_customers_page_in_the_order_of_one_query(
-    recorded: tuple[AsyncDatabase[Doc], FindRecorder],
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder],
 ) -> None:
     """The per-customer reads, merged, give exactly what one ``$in`` query sorted by the store
     gives, ties and all, page after page."""
@@ -410,14 +387,14 @@ SEARCHES = {
 
 @pytest.mark.parametrize("name", sorted(SEARCHES))
 async def test_support_search_reads_search_documents_by_their_keys_then_shipments_by_id(
-    recorded: tuple[AsyncDatabase[Doc], FindRecorder], name: str
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder], name: str
 ) -> None:
     db, recorder = recorded
     who, search = SEARCHES[name]
     recorder.forget()
     result = await run(SCHEMA, db, who, f"{{ s: {search} {{ nodes {{ shipmentId }} }} }}")
     assert not result.errors and result.data["s"]["nodes"], result
-    commands = [c for c in recorder.take() if c.get("find") != "read_pointer"]
+    commands = [c for c in recorder.commands(*FINDS) if c.get("find") != "read_pointer"]
     searched = [c for c in commands if c.get("find") == "search_keys" and "kind" in c["filter"]]
     assert {c["filter"].get("kind") for c in searched} == {"orders", "shipments"}, commands
     for command in searched:
@@ -434,7 +411,7 @@ async def test_support_search_reads_search_documents_by_their_keys_then_shipment
 
 
 async def test_a_first_page_across_every_customer_is_not_probed(
-    recorded: tuple[AsyncDatabase[Doc], FindRecorder],
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder],
 ) -> None:
     """Support's search across customers by the pattern (a fragment shorter than a search
     key) pages through shipments with a scope that names no customer: no sort index bounds a
@@ -446,5 +423,5 @@ async def test_a_first_page_across_every_customer_is_not_probed(
     query = '{ s: searchShipments(text: "42", crossCustomer: true) { nodes { shipmentId } } }'
     result = await run(SCHEMA, db, support, query)
     assert not result.errors and result.data["s"]["nodes"], result
-    pages = [c for c in recorder.take() if c.get("find") == "shipments"]
+    pages = [c for c in recorder.commands(*FINDS) if c.get("find") == "shipments"]
     assert pages and all("sort" in c for c in pages), pages

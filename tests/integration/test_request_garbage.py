@@ -23,8 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from entitlements.policy import Policy
 from graph.context import GraphContext
 from graph.schema import build_schema
-from tests.conftest import Stack
-from tests.helpers import caller, token_for
+from tests.helpers import Stack, caller, token_for
 from tests.integration.http_harness import settings_for, start
 from tests.integration.world_harness import MemoryAudit, World, order, shipment
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
@@ -20,10 +20,9 @@ from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
 from readmodel import documents
 from readmodel.topics import TopicNames
-from tests.conftest import Stack
 from tests.contract import EXAMPLES
 from tests.global_ids import number, numbers
-from tests.helpers import caller
+from tests.helpers import CommandRecorder, Stack, caller
 from tests.integration.projector_harness import TOPIC_OF_EXAMPLE, Record
 from tests.integration.world_harness import run
 
@@ -119,9 +118,9 @@ async def test_the_projector_s_bookkeeping_is_all_named_and_never_sent_to_the_re
         assert documents.WRITES in written, collection
         assert written <= set(documents.BOOKKEEPING_FIELDS[collection]), collection
 
-    replies = _FindReplies()
+    recorder = CommandRecorder()
     client: AsyncMongoClient[Doc] = AsyncMongoClient(
-        stack.mongodb_uri, tz_aware=True, event_listeners=[replies]
+        stack.mongodb_uri, tz_aware=True, event_listeners=[recorder]
     )
     try:
         result = await run(
@@ -136,27 +135,7 @@ async def test_the_projector_s_bookkeeping_is_all_named_and_never_sent_to_the_re
     finally:
         await client.close()
     assert result.errors == [] and result.data["orderByReference"] is not None
-    read = {kind for kind, _ in replies.documents}
+    replies = recorder.replied()
+    read = {kind for kind, _ in replies}
     assert {documents.ORDERS, documents.SHIPMENTS, documents.INVOICES} <= read
-    assert [(kind, _bookkeeping(doc)) for kind, doc in replies.documents if _bookkeeping(doc)] == []
-
-
-class _FindReplies(monitoring.CommandListener):
-    """The documents the store sends in reply to reads, with their collection's name."""
-
-    def __init__(self) -> None:
-        self.documents: list[tuple[str, Mapping[str, Any]]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        pass
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        cursor = event.reply.get("cursor")
-        if not isinstance(cursor, Mapping):
-            return
-        collection = str(cursor.get("ns", "")).partition(".")[2]
-        for doc in [*cursor.get("firstBatch", ()), *cursor.get("nextBatch", ())]:
-            self.documents.append((collection, doc))
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+    assert [(kind, _bookkeeping(doc)) for kind, doc in replies if _bookkeeping(doc)] == []

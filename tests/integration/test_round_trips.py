@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.policy import Policy
@@ -21,9 +21,8 @@ from graph.schema import build_schema
 from resolvers.generation import GenerationPointer
 from resolvers.paging_windows import PROBE_MAX
 from resolvers.readers import PROCESS_WINDOW_HINTS
-from tests.conftest import Stack
 from tests.global_ids import numbers
-from tests.helpers import caller
+from tests.helpers import CommandRecorder, Stack, caller
 from tests.integration.world_harness import T0, World, invoice, order, shipment
 
 Doc = dict[str, Any]
@@ -33,25 +32,10 @@ FINANCE = caller("ACME", roles=("finance",))
 HOUSEKEEPING = frozenset({"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo"})
 
 
-class CommandCounter(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.commands: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in HOUSEKEEPING:
-            self.commands.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 @pytest.fixture
 async def counted(
     stack: Stack, mongo_db: AsyncDatabase[Doc]
-) -> AsyncIterator[tuple[AsyncDatabase[Doc], CommandCounter]]:
+) -> AsyncIterator[tuple[AsyncDatabase[Doc], CommandRecorder]]:
     """60 orders, each with two shipments (five milestones each) and an invoice."""
     orders, shipments, invoices = [], [], []
     for n in range(60):
@@ -71,7 +55,7 @@ async def counted(
         )
     await World(orders, shipments, invoices).link().insert(mongo_db)
 
-    counter = CommandCounter()
+    counter = CommandRecorder()
     client: AsyncMongoClient[Doc] = AsyncMongoClient(
         stack.mongodb_uri, tz_aware=True, event_listeners=[counter]
     )
@@ -97,20 +81,20 @@ NESTED = """query($first: Int!) {
 
 async def _execute(
     db: AsyncDatabase[Doc],
-    counter: CommandCounter,
+    counter: CommandRecorder,
     query: str,
     variables: dict[str, Any],
     pointer: GenerationPointer | None = None,
 ) -> tuple[Any, list[str]]:
-    counter.commands.clear()
+    counter.forget()
     context = GraphContext.build(db, Policy(), FINANCE, pointer=pointer)
     result = await SCHEMA.execute(query, variable_values=variables, context_value=context)
     assert result.errors is None, result.errors
-    return result.data, list(counter.commands)
+    return result.data, counter.names(ignoring=HOUSEKEEPING)
 
 
 async def test_a_first_page_in_a_new_process_adds_a_bounded_number_of_probes_once(
-    counted: tuple[AsyncDatabase[Doc], CommandCounter],
+    counted: tuple[AsyncDatabase[Doc], CommandRecorder],
 ) -> None:
     """A process's first page of a list has no window hint yet: probes find one (sort values
     only; ``paging_windows.EdgeSearch``), at most ``PROBE_MAX`` of them, once: the next page,
@@ -124,7 +108,7 @@ async def test_a_first_page_in_a_new_process_adds_a_bounded_number_of_probes_onc
 
 
 async def test_a_page_of_5_and_a_page_of_50_cost_the_same_round_trips(
-    counted: tuple[AsyncDatabase[Doc], CommandCounter],
+    counted: tuple[AsyncDatabase[Doc], CommandRecorder],
 ) -> None:
     db, counter = counted
     await _execute(db, counter, NESTED, {"first": 5})  # the process has read this list before
@@ -141,7 +125,7 @@ async def test_a_page_of_5_and_a_page_of_50_cost_the_same_round_trips(
 
 
 async def test_requests_of_one_process_share_the_generation_pointer_read(
-    counted: tuple[AsyncDatabase[Doc], CommandCounter],
+    counted: tuple[AsyncDatabase[Doc], CommandRecorder],
 ) -> None:
     """A tracking lookup is one round trip once the process has read the pointer."""
     db, counter = counted
@@ -159,7 +143,7 @@ async def test_requests_of_one_process_share_the_generation_pointer_read(
 
 
 async def test_federation_entities_are_loaded_in_one_batch(
-    counted: tuple[AsyncDatabase[Doc], CommandCounter],
+    counted: tuple[AsyncDatabase[Doc], CommandRecorder],
 ) -> None:
     db, counter = counted
     reps = [{"__typename": "Shipment", "id": f"SH-{n:03}-0"} for n in range(40)]
@@ -182,7 +166,7 @@ async def test_summary_fields_of_related_entities_need_no_query_when_summaries_n
         shipment(f"SH-{n}", "ACME", order_ids=[f"SO-{n}"], tracking=f"T{n}") for n in range(20)
     ]
     await World(orders, shipments).link(summary_extra=True).insert(mongo_db)
-    counter = CommandCounter()
+    counter = CommandRecorder()
     client: AsyncMongoClient[Doc] = AsyncMongoClient(
         stack.mongodb_uri, tz_aware=True, event_listeners=[counter]
     )

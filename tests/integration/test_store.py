@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.batch import SourceSeen
@@ -19,7 +19,7 @@ from projections.store import ProjectionStore, StoreError
 from readmodel import documents
 from readmodel.documents import WRITES
 from readmodel.server import is_ferretdb
-from tests.conftest import Stack
+from tests.helpers import CommandRecorder, Stack
 
 
 def _push(target: str, source: str, rev: int) -> SummaryPush:
@@ -144,32 +144,15 @@ async def test_a_sources_newest_event_time_and_id_move_together_and_only_forward
             )
 
 
-class _Updates(monitoring.CommandListener):
-    """The update statements a client sends (``q``, ``u``, ``upsert`` of each)."""
-
-    def __init__(self) -> None:
-        self.statements: list[dict[str, Any]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "update":
-            self.statements += [dict(s) for s in event.command.get("updates", [])]
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 async def test_sources_are_never_created_by_an_upsert_on_id_alone(
     stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:
     """DocumentDB inserts an upsert filtered on ``_id`` alone as INSERT ... ON CONFLICT DO
     UPDATE: of two racing to create a document the later replaces the other's, and the
     writes that landed meanwhile are lost. The race is rare; what causes it is not."""
-    updates = _Updates()
+    recorder = CommandRecorder()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        stack.mongodb_uri, tz_aware=True, event_listeners=[updates]
+        stack.mongodb_uri, tz_aware=True, event_listeners=[recorder]
     )
     try:
         store = ProjectionStore(client[mongo_db.name])
@@ -180,8 +163,9 @@ async def test_sources_are_never_created_by_an_upsert_on_id_alone(
             await store.touch_sources("", seen, t0)
     finally:
         await client.close()
-    assert updates.statements
-    assert [s for s in updates.statements if s.get("upsert") and set(s["q"]) == {"_id"}] == []
+    updates = recorder.updates()
+    assert updates
+    assert [s for s in updates if s.get("upsert") and set(s["q"]) == {"_id"}] == []
 
 
 async def test_a_source_document_gone_fails_the_batch_and_is_made_again_by_its_retry(

@@ -33,9 +33,8 @@ from websockets.typing import Subprotocol
 
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
-from tests.conftest import Stack
 from tests.contract import example
-from tests.helpers import SECRET, token_for
+from tests.helpers import SECRET, Stack, token_for
 from tests.integration.api_harness import ApiProcess, api_env, start_api
 from web.live.cursor import decode_cursor
 

@@ -12,9 +12,8 @@ from typing import Any
 import httpx
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Stack
 from tests.contract import example
-from tests.helpers import token_for
+from tests.helpers import Stack, token_for
 from tests.integration.api_harness import ApiProcess, api_env, run_api
 from tests.integration.projector_harness import (
     Pipeline,

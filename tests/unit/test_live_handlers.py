@@ -187,6 +187,8 @@ async def _connection(
 
 
 async def _ack(socket: ScriptedSocket, payload: dict[str, object]) -> None:
+    """A well-formed ``connection_init`` with ``payload``, and its acknowledgement: the first
+    message either protocol answers with (the legacy ``ka`` loop starts after it)."""
     await socket.inbox.put({"type": "connection_init", "payload": payload})
     assert (await socket.receive())["type"] == "connection_ack"
 
@@ -366,14 +368,8 @@ async def test_a_client_that_stops_reading_is_disconnected_with_4413() -> None:
 
 async def test_legacy_protocol_sends_keepalives_and_refuses_bad_tokens() -> None:
     async with _connection(_service(ping=0.05), legacy=True) as socket:
-        await socket.inbox.put(
-            {"type": "connection_init", "payload": {"token": token_for(["ACME"])}}
-        )
-        assert [(await socket.receive())["type"] for _ in range(3)] == [
-            "connection_ack",
-            "ka",
-            "ka",
-        ]
+        await _ack(socket, {"token": token_for(["ACME"])})
+        assert [(await socket.receive())["type"] for _ in range(2)] == ["ka", "ka"]
 
     async with _connection(_service(), legacy=True) as socket:
         await socket.inbox.put({"type": "connection_init", "payload": {"token": "nope"}})
@@ -389,13 +385,7 @@ async def test_a_query_over_the_legacy_protocol_is_refused_saying_where_queries_
         query=_Query, subscription=Subscription, extensions=[CodedErrors]
     )
     async with _connection(_service(), legacy=True, schema=coded_schema) as socket:
-        await socket.inbox.put(
-            {
-                "type": "connection_init",
-                "payload": {"Authorization": f"Bearer {token_for(['ACME'])}"},
-            }
-        )
-        assert (await _next_message(socket))["type"] == "connection_ack"
+        await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
         await socket.inbox.put({"id": "q", "type": "start", "payload": {"query": "{ ok }"}})
         message = await _next_message(socket)
     assert message["type"] == "error" and message["id"] == "q"
@@ -476,13 +466,7 @@ async def test_one_operation_too_many_gets_an_error_with_a_code(legacy: bool) ->
     async with _connection(_service(), legacy=legacy, max_operations=1) as socket:
         token = token_for(["ACME"])
         kind = "start" if legacy else "subscribe"
-        if legacy:
-            await socket.inbox.put(
-                {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
-            )
-            assert (await _next_message(socket))["type"] == "connection_ack"
-        else:
-            await _ack(socket, {"Authorization": f"Bearer {token}"})
+        await _ack(socket, {"Authorization": f"Bearer {token}"})
         for op in ("1", "2"):
             await socket.inbox.put(
                 {"id": op, "type": kind, "payload": {"query": MILESTONE_FEED, "variables": {}}}
@@ -508,10 +492,7 @@ async def test_a_role_limited_to_persisted_operations_cannot_subscribe_with_its_
         app = SimpleNamespace(state=SimpleNamespace(policy=policy))
         socket.ws = SimpleNamespace(scope={"app": app})  # type: ignore[attr-defined]
         token = token_for(["ACME"], ["app"])
-        await socket.inbox.put(
-            {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
-        )
-        assert (await _next_message(socket))["type"] == "connection_ack"
+        await _ack(socket, {"Authorization": f"Bearer {token}"})
         kind = "start" if legacy else "subscribe"
         await socket.inbox.put(
             {"id": "1", "type": kind, "payload": {"query": MILESTONE_FEED, "variables": {}}}
@@ -542,10 +523,7 @@ async def test_a_malformed_legacy_start_is_refused_and_the_connection_goes_on(
     service.hub.begin_at(0)
     async with _connection(service, legacy=True) as socket:
         token = token_for(["ACME"])
-        await socket.inbox.put(
-            {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
-        )
-        assert (await _next_message(socket))["type"] == "connection_ack"
+        await _ack(socket, {"Authorization": f"Bearer {token}"})
         await socket.inbox.put(start)
         refused = await _next_message(socket)
         await socket.inbox.put(
