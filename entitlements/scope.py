@@ -88,6 +88,21 @@ class Scope:
 
     # --- queries ------------------------------------------------------------------------
 
+    def check_customer(self, customer_id: str | None) -> None:
+        """Refuse a read narrowed to a customer this scope does not name (``ForbiddenError``).
+
+        The one rule for a ``customerId`` a client names, on lists, search, lookups and the
+        live feed alike: it must be one of the accounts the caller acts for, or the caller is
+        told so rather than served an empty answer. Decided from the scope alone, before any
+        read, so the answer is the same whether that customer exists or not. A cross-customer
+        scope (support staff searching every customer) names no list: any customer narrows
+        it. A customer the caller acts for stays subject to its warehouse limits.
+        """
+        if customer_id is None or self.customer_ids is None:
+            return
+        if customer_id not in self.customer_ids:
+            raise ForbiddenError(f"customer {customer_id!r} is not one of the accounts you act for")
+
     def mongo_filter(self, collection: str) -> dict[str, Any]:
         """The fragment every query on ``collection`` must be AND-ed with.
 

@@ -28,7 +28,8 @@ class Edge(Generic[Node]):
     description=(
         "A page of items in a stable order (ties broken by id), Relay style: ask for `first` "
         "items (at most 100), then pass `pageInfo.endCursor` as `after` for the next page; "
-        "or page backwards with `last` and `before: pageInfo.startCursor`."
+        "or page backwards with `last` and `before: pageInfo.startCursor`. `first: 0` (or "
+        "`last: 0`) asks for `totalCount` and `pageInfo` alone."
     )
 )
 class Connection(Generic[Node]):

@@ -118,7 +118,9 @@ class OrderFilterInput(FilterInput[OrderFilter]):
     )
     ordered_at: TimeRangeInput | None = _window("Only orders placed in this window.", "ordered")
     warehouse_id: str | None = _optional("Only orders shipped from this warehouse.")
-    customer_id: str | None = _optional("Only this customer account (one of yours).")
+    customer_id: str | None = _optional(
+        "Only this customer account: one of yours, FORBIDDEN otherwise."
+    )
     order_type: OrderType | None = _optional("Only orders of this type.", convert=_stored_name)
 
 
@@ -135,7 +137,9 @@ class ShipmentFilterInput(FilterInput[ShipmentFilter]):
     destination_country_code: str | None = _optional(
         "Only shipments to this country (ISO 3166-1 alpha-2).", filter_field="destination_country"
     )
-    customer_id: str | None = _optional("Only this customer account (one of yours).")
+    customer_id: str | None = _optional(
+        "Only this customer account: one of yours, FORBIDDEN otherwise."
+    )
 
 
 @strawberry.input(description="Narrows the invoices list; all given conditions must hold.")
@@ -144,4 +148,6 @@ class InvoiceFilterInput(FilterInput[InvoiceFilter]):
         "Only invoices in one of these states (OVERDUE: open and past due today)."
     )
     issued_at: TimeRangeInput | None = _window("Only invoices issued in this window.", "issued")
-    customer_id: str | None = _optional("Only this customer account (one of yours).")
+    customer_id: str | None = _optional(
+        "Only this customer account: one of yours, FORBIDDEN otherwise."
+    )

@@ -65,14 +65,17 @@ from resolvers.paging import (
 from resolvers.readers import Readers, UniqueKind
 
 _FIRST = strawberry.argument(
-    description=f"How many items to return, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."
+    description=(
+        f"How many items to return, 0 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); with "
+        "0, no items: only `totalCount` and `pageInfo`."
+    )
 )
 _AFTER = strawberry.argument(
     description="Return the items after this cursor (`pageInfo.endCursor` of the previous page)."
 )
 _LAST = strawberry.argument(
     description=(
-        f"Page backwards: how many items to return from the end (or from `before`), 1 to "
+        f"Page backwards: how many items to return from the end (or from `before`), 0 to "
         f"{MAX_PAGE_SIZE}. Not together with `first`."
     )
 )
@@ -85,7 +88,10 @@ _BEFORE = strawberry.argument(
 _CONDITIONS = strawberry.argument(description="Conditions to match.")
 _SORT = strawberry.argument(description="The order of the list.")
 _CUSTOMER = strawberry.argument(
-    description="The customer account, when you act for several and the key is ambiguous."
+    description=(
+        "The customer account, when you act for several and the key is ambiguous: one of "
+        "yours, FORBIDDEN otherwise."
+    )
 )
 
 First = Annotated[int | None, _FIRST]
@@ -360,7 +366,13 @@ class Query:
             strawberry.argument(description="Only shipments planned for pick-up in this window."),
         ] = None,
         customer_id: Annotated[
-            str | None, strawberry.argument(description="Only this customer account.")
+            str | None,
+            strawberry.argument(
+                description=(
+                    "Only this customer account: one of yours (FORBIDDEN otherwise), or any "
+                    "with crossCustomer."
+                )
+            ),
         ] = None,
         cross_customer: Annotated[
             bool,

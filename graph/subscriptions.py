@@ -241,7 +241,9 @@ class Subscription:
         self,
         customer_id: Annotated[
             str | None,
-            strawberry.argument(description="Only this customer account (one of yours)."),
+            strawberry.argument(
+                description="Only this customer account: one of yours, FORBIDDEN otherwise."
+            ),
         ] = None,
         statuses: Annotated[
             list[ShipmentStatus] | None,

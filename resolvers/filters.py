@@ -1,8 +1,9 @@
 """Client filters turned into MongoDB query fragments (pure logic, no I/O).
 
 Every fragment is later AND-ed with the caller's scope filter by ``combine``; a filter can
-narrow what the scope allows but never widen it (a ``customerId`` outside the caller's
-customers simply matches nothing).
+narrow what the scope allows but never widen it. A ``customerId`` outside the customers the
+caller's scope names never gets this far: the readers refuse it first, FORBIDDEN
+(``Scope.check_customer``), as the live feed does.
 
 Top-level scalar equality is kept as plain ``{field: value}`` wherever possible: it is what the
 indexes of ``readmodel.documents.INDEXES`` serve, and what the readers recognise when they

@@ -71,7 +71,9 @@ _SORTS_OF_EACH_LIST: Final = (ORDER_SORTS, SHIPMENT_SORTS, INVOICE_SORTS)
 class PageRequest:
     """What the client asked for, Relay style: at most ``first`` items after cursor
     ``after`` (forward), or at most ``last`` items before cursor ``before`` (backward).
-    Neither size given: ``DEFAULT_PAGE_SIZE``."""
+    Neither size given: ``DEFAULT_PAGE_SIZE``. A size of 0 is valid, as Relay allows: a page
+    of no items, for its ``pageInfo`` and count (``Readers`` then reads at most one document,
+    to tell whether an item lies ahead)."""
 
     sort: SortSpec
     first: int | None = None
@@ -88,9 +90,9 @@ class PageRequest:
             raise BadUserInput("after pages forwards: use it with first, not last.")
         if self.before is not None and self.first is not None:
             raise BadUserInput("before pages backwards: use it with last, not first.")
-        if not 1 <= self.size <= MAX_PAGE_SIZE:
+        if not 0 <= self.size <= MAX_PAGE_SIZE:
             name = "last" if self.backward else "first"
-            raise BadUserInput(f"{name} must be between 1 and {MAX_PAGE_SIZE}, got {self.size}")
+            raise BadUserInput(f"{name} must be between 0 and {MAX_PAGE_SIZE}, got {self.size}")
 
     @property
     def backward(self) -> bool:
@@ -309,7 +311,8 @@ def build_page(
     (``width``, ``tie_width``: the window widths its cursors hand on, see ``Position``).
 
     The extra document only tells whether more items lie ahead in the reading direction:
-    after the page forwards (``hasNextPage``), before it backwards (``hasPreviousPage``).
+    after the page forwards (``hasNextPage``), before it backwards (``hasPreviousPage``);
+    for a page of size 0 it is the only document, and the page has no edges or cursors.
     The other flag says whether a cursor was given (Relay allows this when counting the
     items on the other side would cost another query).
     """

@@ -18,7 +18,10 @@ Round trips per request are bounded by the shape of the query, never by the numb
   customers: one ordered read each, merged, see ``resolvers.customer_merge``); only when the
   scope filter is not complete (warehouse-restricted customers, see ``entitlements.scope``)
   may it take more; a process's first page of a caller's list in a sort order also probes
-  for its window hint, once, at most ``paging_windows.PROBE_MAX`` small reads;
+  for its window hint, once, at most ``paging_windows.PROBE_MAX`` small reads; a page of
+  0 items (``first: 0``) is one unsorted read of at most one ``_id``, and no probes;
+* a ``customerId`` the client names is checked against the scope before any read
+  (``Scope.check_customer``): outside it, FORBIDDEN, as on the live feed;
 * related entities are served from the summaries embedded in the parent when a summary alone
   proves the caller may see the entity, otherwise through the DataLoader (one query per kind
   and nesting level).
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, TypeAlias
@@ -265,6 +268,16 @@ class Readers:
             raise _converted(exc) from exc
 
     @staticmethod
+    def _naming(scope: Scope, customer_id: str | None) -> Scope:
+        """``scope``, once the customer a client narrowed the read to is one it names
+        (``Scope.check_customer``); FORBIDDEN otherwise, before anything is read."""
+        try:
+            scope.check_customer(customer_id)
+        except EntitlementError as exc:
+            raise _converted(exc) from exc
+        return scope
+
+    @staticmethod
     def _scope_filter(scope: Scope, kind: ReadKind) -> dict[str, Any]:
         try:
             return scope.mongo_filter(kind)
@@ -473,6 +486,7 @@ class Readers:
         customers who matches more than one must say which customer.
         """
         key = UNIQUE_KEYS[kind]
+        self._naming(self.scope, customer_id)
         query = {key: value, **self._for_customer(customer_id)}
         found = await self._lookup(kind, query, limit=2)
         if len(found) > 1:
@@ -487,6 +501,7 @@ class Readers:
         Read through the tracking number's index: the sort would otherwise send the read
         through the customer's ``plannedPickupAt`` index, scanning their whole list for one
         number (230-360 ms for a customer of 100,000 shipments, 2 ms through this one)."""
+        self._naming(self.scope, customer_id)
         query = {"trackingNumber": tracking_number, **self._for_customer(customer_id)}
         found = await self._lookup(
             "shipments",
@@ -512,6 +527,8 @@ class Readers:
         """One page: ``size + 1`` visible documents from the position on, read in windows of
         the sort field (``resolvers.paging_windows``) when a width is known; through
         ``index`` instead, in plain sorted reads, when one is named."""
+        if request.size == 0:
+            return await self._empty_page(scope, kind, query, request, index)
         sort = request.reading_sort
         position = request.position()
         complete = scope.filter_is_complete(kind)
@@ -553,11 +570,66 @@ class Readers:
                 self._window_hints.put(hint_key, taught)
         if prime:
             self._prime(kind, visible)
+        return build_page(
+            request, visible[: request.size + 1], self._counter(scope, kind, query), *learned
+        )
+
+    async def _empty_page(
+        self,
+        scope: Scope,
+        kind: EntityKind,
+        query: Mapping[str, Any],
+        request: PageRequest,
+        index: str | None,
+    ) -> Page:
+        """A page of no items (``first: 0``, ``last: 0``): its ``pageInfo`` and count only.
+
+        Whether an item lies ahead in the reading direction needs one visible document, in
+        no particular order: where the scope filter decides visibility, one unsorted read of
+        at most one ``_id``. No window hint is probed or taught: a page of none says nothing
+        about how wide a page of items is. Where the filter is not complete (warehouse
+        limits), documents are read in chunks in the reading order until one is visible.
+        """
+        sort = request.reading_sort
+        position = request.position()
+        ahead = dict(query) if position is None else combine(query, after_filter(sort, position))
+        if scope.filter_is_complete(kind):
+            found = await self._find(
+                scope, kind, ahead, limit=1, projection={"_id": True}, index=index
+            )
+        else:
+            found = await self._first_visible(scope, kind, ahead, sort, index)
+        return build_page(request, found, self._counter(scope, kind, query))
+
+    def _counter(
+        self, scope: Scope, kind: EntityKind, query: Mapping[str, Any]
+    ) -> Callable[[], Awaitable[int]]:
+        """A page's ``count``: ``query``'s visible documents, counted only when asked."""
 
         async def count() -> int:
             return await self._count(scope, kind, query)
 
-        return build_page(request, visible[: request.size + 1], count, *learned)
+        return count
+
+    async def _first_visible(
+        self,
+        scope: Scope,
+        kind: EntityKind,
+        query: Mapping[str, Any],
+        sort: SortSpec,
+        index: str | None,
+    ) -> list[Doc]:
+        """The first document of ``query`` in ``sort`` order that ``scope.allows`` (none:
+        empty), read ``OVERFETCH_CHUNK`` at a time."""
+        bounded = dict(query)
+        while True:
+            raw = await self._find(
+                scope, kind, bounded, sort=sort.mongo_sort(), limit=OVERFETCH_CHUNK, index=index
+            )
+            visible = self._visible(scope, kind, raw)
+            if visible or len(raw) < OVERFETCH_CHUNK:
+                return visible[:1]
+            bounded = combine(query, after_filter(sort, position_of(sort, raw[-1])))
 
     async def _read_windows(
         self,
@@ -672,14 +744,17 @@ class Readers:
         )
 
     async def orders(self, filters: OrderFilter, page: PageRequest) -> Page:
-        return await self._page(self.scope, "orders", filters.mongo(), page, prime=True)
+        scope = self._naming(self.scope, filters.customer_id)
+        return await self._page(scope, "orders", filters.mongo(), page, prime=True)
 
     async def shipments(self, filters: ShipmentFilter, page: PageRequest) -> Page:
-        return await self._page(self.scope, "shipments", filters.mongo(), page, prime=True)
+        scope = self._naming(self.scope, filters.customer_id)
+        return await self._page(scope, "shipments", filters.mongo(), page, prime=True)
 
     async def invoices(self, filters: InvoiceFilter, page: PageRequest) -> Page:
+        scope = self._naming(self.scope, filters.customer_id)
         today = self._clock().astimezone(UTC).date()
-        return await self._page(self.scope, "invoices", filters.mongo(today), page, prime=True)
+        return await self._page(scope, "invoices", filters.mongo(today), page, prime=True)
 
     # --- search ------------------------------------------------------------------------
 
@@ -704,7 +779,10 @@ class Readers:
         Results of a cross-customer search are not cached for the rest of the request:
         related entities of these shipments are still read under the caller's own scope.
         """
-        scope = self._scope_for(cross_customer=True) if cross_customer else self.scope
+        scope = self._naming(
+            self._scope_for(cross_customer=True) if cross_customer else self.scope,
+            search.customer_id,
+        )
         prime = not cross_customer
         matched = await self._matches_by_keys(scope, search)
         if matched is None:

@@ -220,21 +220,56 @@ async def _as_orders_from(db: AsyncDatabase[Doc], paging: str, cursor: str) -> l
     return numbers(result.data["orders"]["nodes"])
 
 
-@pytest.mark.parametrize("field", ["orders", "shipments", "invoices"])
-async def test_filtering_on_bs_customer_id_finds_nothing(
+NAMING_A_CUSTOMER = [
+    "orders(filter: {customerId: $c}) { totalCount nodes { id } }",
+    "shipments(filter: {customerId: $c}) { totalCount nodes { id } }",
+    "invoices(filter: {customerId: $c}) { totalCount nodes { id } }",
+    'searchShipments(text: "TRACK", customerId: $c) { totalCount nodes { id } }',
+    'orderByReference(customerReference: "PO-B1", customerId: $c) { id }',
+    'invoiceByNumber(invoiceNumber: "INV-B1", customerId: $c) { id }',
+    'shipmentByTrackingNumber(trackingNumber: "BTRACK1", customerId: $c) { id }',
+]
+
+
+@pytest.mark.parametrize("field", NAMING_A_CUSTOMER)
+async def test_naming_a_customer_a_does_not_act_for_is_forbidden(
     db: AsyncDatabase[Doc], field: str
 ) -> None:
-    result = await run(
-        SCHEMA,
-        db,
-        A,
-        f'{{ {field}(filter: {{customerId: "BETA"}}) {{ totalCount nodes {{ id }} }} }}',
+    """The live feed's answer (FORBIDDEN, the same message), on every list, search and
+    lookup; the same whether that customer exists (BETA) or not: nothing about B is told."""
+    query = f"query($c: String) {{ {field} }}"
+    name = field.partition("(")[0]
+    refusals = {}
+    for customer in ("BETA", "NOBODY"):
+        result = await run(SCHEMA, db, A, query, {"c": customer})
+        assert result.data == {name: None}
+        assert result.codes == ["FORBIDDEN"]
+        [error] = result.errors
+        assert error["message"] == f"customer {customer!r} is not one of the accounts you act for"
+        refusals[customer] = {**error, "message": error["message"].replace(customer, "X")}
+    assert refusals["BETA"] == refusals["NOBODY"]
+    assert (await run(SCHEMA, db, A, query, {"c": "ACME"})).errors == []
+
+
+async def test_support_names_any_customer_only_in_a_cross_customer_search(
+    db: AsyncDatabase[Doc],
+) -> None:
+    """A cross-customer search's scope names no customers: ``customerId`` narrows it. Out
+    of one, support staff act for the customers of their token, like anyone (here none)."""
+    search = 'searchShipments(text: "TRACK", customerId: "BETA"{0}) {{ nodes {{ customerId }} }}'
+    across = await run(SCHEMA, db, SUPPORT, "{ " + search.format(", crossCustomer: true") + " }")
+    assert across.errors == []
+    assert across.data == {"searchShipments": {"nodes": [{"customerId": "BETA"}]}}
+    own = await run(SCHEMA, db, SUPPORT, "{ " + search.format("") + " }")
+    assert own.codes == ["FORBIDDEN"]
+    listed = await run(
+        SCHEMA, db, SUPPORT, '{ orders(filter: {customerId: "BETA"}) { totalCount } }'
     )
-    assert result.data[field] == {"totalCount": 0, "nodes": []}
+    assert listed.codes == ["FORBIDDEN"]
 
 
 @pytest.mark.parametrize(
-    "args", ['text: "TRACK"', 'text: "PO-B1"', 'text: "bravo"', 'text: "TRACK", customerId: "BETA"']
+    "args", ['text: "TRACK"', 'text: "PO-B1"', 'text: "bravo"', 'text: "TRACK", customerId: "ACME"']
 )
 async def test_search_finds_only_as_shipments(db: AsyncDatabase[Doc], args: str) -> None:
     result = await run(SCHEMA, db, A, f"{{ searchShipments({args}) {{ nodes {{ {SHIPMENT} }} }} }}")

@@ -9,7 +9,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.caller import Caller
-from entitlements.policy import Policy
+from entitlements.policy import CustomerRule, Policy
 from graph.global_ids import encode
 from graph.schema import build_schema
 from projections.summaries import summarize
@@ -296,7 +296,7 @@ async def _filtered(
             ["SO-3", "SO-2"],
         ),
         ("orders", "{orderType: RETURN}", []),
-        ("orders", '{customerId: "BETA"}', []),
+        ("orders", '{customerId: "ACME"}', ["SO-4", "SO-3", "SO-2", "SO-1"]),
         ("shipments", "{statuses: [DELIVERED]}", ["SH-2"]),
         ("shipments", '{carrierScac: "odfl"}', ["SH-1"]),
         ("shipments", '{destinationCity: "chicago"}', ["SH-1"]),
@@ -327,11 +327,94 @@ async def test_invoice_status_filter_derives_overdue_from_today(
     assert await _filtered(db, "invoices", filter_, FINANCE, "id status") == expected
 
 
+PAGE_OF_0 = """query($after: String, $before: String, $first: Int, $last: Int) {
+  %s(first: $first, after: $after, last: $last, before: $before) {
+    totalCount edges { cursor } nodes { id }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}"""
+
+
+async def _page_of_0(
+    db: AsyncDatabase[Doc],
+    field: str = "orders",
+    reader: Caller = ACME,
+    policy: Policy | None = None,
+    **paging: Any,
+) -> tuple[int, bool, bool]:
+    """``totalCount``, ``hasNextPage``, ``hasPreviousPage`` of a page of 0 items (``paging``:
+    ``first``/``after`` or ``last``/``before``), checked to have no items and no cursors."""
+    result = await run(SCHEMA, db, reader, PAGE_OF_0 % field, paging, policy=policy)
+    assert result.errors == []
+    conn = result.data[field]
+    assert (conn["edges"], conn["nodes"]) == ([], [])
+    info = conn["pageInfo"]
+    assert (info["startCursor"], info["endCursor"]) == (None, None)
+    return conn["totalCount"], info["hasNextPage"], info["hasPreviousPage"]
+
+
+async def test_a_page_of_0_items_has_the_count_and_where_it_sits(db: AsyncDatabase[Doc]) -> None:
+    """Relay allows ``first: 0`` and ``last: 0``: no items, null cursors, the count, and
+    whether an item lies ahead in the reading direction (the other flag: was a cursor
+    given, as on any page)."""
+    page = await run(SCHEMA, db, ACME, "{ orders(first: 4) { edges { cursor } } }")
+    cursors = [edge["cursor"] for edge in page.data["orders"]["edges"]]  # SO-4 .. SO-1
+    assert await _page_of_0(db, first=0) == (4, True, False)
+    assert await _page_of_0(db, first=0, after=cursors[1]) == (4, True, True)
+    assert await _page_of_0(db, first=0, after=cursors[-1]) == (4, False, True)
+    assert await _page_of_0(db, last=0) == (4, False, True)
+    assert await _page_of_0(db, last=0, before=cursors[1]) == (4, True, True)
+    assert await _page_of_0(db, last=0, before=cursors[0]) == (4, True, False)
+    assert await _page_of_0(db, "shipments", first=0) == (2, True, False)
+    assert await _page_of_0(db, "invoices", FINANCE, last=0) == (3, False, True)
+
+
+async def test_a_page_of_0_of_an_empty_list_has_nothing_ahead(db: AsyncDatabase[Doc]) -> None:
+    query = "{ orders(filter: {statuses: []}, first: 0) { totalCount pageInfo { hasNextPage } } }"
+    result = await run(SCHEMA, db, ACME, query)
+    assert result.data == {"orders": {"totalCount": 0, "pageInfo": {"hasNextPage": False}}}
+    search = '{ searchShipments(text: "Denver", first: 0) { totalCount nodes { id } } }'
+    found = await run(SCHEMA, db, ACME, search)
+    assert found.data == {"searchShipments": {"totalCount": 1, "nodes": []}}
+
+
+async def test_a_page_of_0_sees_an_item_ahead_only_where_warehouse_limits_let_it_through(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """Shipments of a warehouse-limited customer: the filter cannot tell which are visible
+    (``Scope.filter_is_complete``), so a stored shipment is not yet an item ahead. Here the
+    one visible shipment is the last of 151 in the list's order (past a chunk of 100)."""
+    orders = [order("SO-ATL", "ACME", reference="PO-ATL", ordered_at=T0)]
+    shipments = [shipment("SH-ATL", "ACME", order_ids=["SO-ATL"], tracking="T-ATL")]
+    for n in range(150):
+        orders.append(order(f"SO-R{n}", "ACME", reference=f"PO-R{n}", warehouse="DC-RNO"))
+        later = T0 + timedelta(hours=n + 1)
+        shipments.append(
+            shipment(
+                f"SH-R{n}",
+                "ACME",
+                order_ids=[f"SO-R{n}"],
+                tracking=f"T-R{n}",
+                planned_pickup_at=later,
+            )
+        )
+    await World(orders, shipments).link(summary_extra=True).insert(mongo_db)
+
+    def limited_to(warehouse: str) -> Policy:
+        return Policy(customers={"ACME": CustomerRule(allowed_warehouses=frozenset({warehouse}))})
+
+    atl, sea = limited_to("DC-ATL"), limited_to("DC-SEA")
+    assert await _page_of_0(mongo_db, "shipments", policy=atl, first=0) == (1, True, False)
+    assert await _page_of_0(mongo_db, "shipments", policy=atl, last=0) == (1, False, True)
+    assert await _page_of_0(mongo_db, "shipments", policy=sea, first=0) == (0, False, False)
+
+
 @pytest.mark.parametrize(
     ("query", "needle"),
     [
-        ("{ orders(first: 101) { nodes { id } } }", "first must be between 1 and 100"),
-        ("{ orders(first: 0) { nodes { id } } }", "first must be between 1 and 100"),
+        ("{ orders(first: 101) { nodes { id } } }", "first must be between 0 and 100, got 101"),
+        ("{ orders(first: -1) { totalCount } }", "first must be between 0 and 100, got -1"),
+        ("{ shipments(last: -1) { totalCount } }", "last must be between 0 and 100, got -1"),
         ('{ orders(after: "not-a-cursor") { nodes { id } } }', "after"),
         (
             '{ orders(filter: {orderedAt: {from: "2026-11-02T09:00:00"}}) { nodes { id } } }',

@@ -188,3 +188,39 @@ async def test_summary_fields_of_related_entities_need_no_query_when_summaries_n
         assert commands == ["find", "find", "find"]  # plus one batch of full shipments
     finally:
         await client.close()
+
+
+ZERO = """query($after: String) {
+  orders(first: 0, after: $after) {
+    totalCount edges { cursor } nodes { id }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}"""
+
+
+async def test_a_page_of_0_reads_at_most_one_id_and_teaches_no_window_hint(
+    counted: tuple[AsyncDatabase[Doc], CommandRecorder],
+) -> None:
+    """``first: 0`` (totalCount and pageInfo only): read_pointer, one unsorted read of at
+    most one ``_id`` (is there an item ahead?) and the count; no probes, in a new process
+    too, and nothing learned for the next page, which probes as a first page does."""
+    db, counter = counted
+    PROCESS_WINDOW_HINTS.clear()
+    data, commands = await _execute(db, counter, ZERO, {"after": None})
+    assert data["orders"] == {
+        "totalCount": 60,
+        "edges": [],
+        "nodes": [],
+        "pageInfo": {
+            "hasNextPage": True,
+            "hasPreviousPage": False,
+            "startCursor": None,
+            "endCursor": None,
+        },
+    }
+    assert commands == ["find", "find", "aggregate"], commands
+    ahead = counter.commands("find")[-1]
+    assert (ahead["limit"], ahead["projection"]) == (1, {"_id": True}), ahead
+    assert "sort" not in ahead
+    _, cold = await _execute(db, counter, NESTED, {"first": 5})
+    assert len(cold) > 3, "the page of 0 taught a window hint"

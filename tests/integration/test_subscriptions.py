@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -398,6 +399,40 @@ async def test_reconnecting_with_a_cursor_on_the_other_replica_has_no_gap_and_no
     assert cursors == sorted(set(cursors))
     assert cursors[0] > decode_cursor(last_cursor)
     await resumed.close()
+
+
+async def test_a_customer_you_do_not_act_for_is_forbidden_on_the_feed_as_on_a_list(
+    live: LiveStack,
+) -> None:
+    """The same refusal, FORBIDDEN with the same message, from the feed and from ``orders``
+    of the same API process; and the same whether that customer has data or not."""
+    acme, other = _customer("ACME"), _customer("OTHER")
+    await live.publish(_change(other, "SH-1", 1))  # the other customer exists in the log
+    token = token_for([acme])
+    client = await Client.open(live.apis[0].ws_url, {"token": token})
+    refusals = {}
+    for op, customer in (("1", other), ("2", _customer("NOBODY"))):
+        await client.subscribe(FEED, {"customerId": customer}, op=op)
+        error, complete = await client.take(2)
+        assert (error["id"], complete) == (op, {"id": op, "type": "complete"})
+        [detail] = error["payload"]["errors"]
+        assert detail["extensions"]["code"] == "FORBIDDEN"
+        assert detail["message"] == f"customer {customer!r} is not one of the accounts you act for"
+        refusals[customer] = detail["message"]
+    await client.close()
+
+    async with httpx.AsyncClient(base_url=live.apis[0].url, timeout=10) as http:
+        response = await http.post(
+            "/graphql",
+            json={
+                "query": "query($c: String) { orders(filter: {customerId: $c}) { totalCount } }",
+                "variables": {"c": other},
+            },
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+    [listed] = response.json()["errors"]
+    assert listed["extensions"]["code"] == "FORBIDDEN"
+    assert listed["message"] == refusals[other]
 
 
 async def test_a_bad_token_is_refused_with_4403(live: LiveStack) -> None:

@@ -386,3 +386,33 @@ def test_restricted_users_see_orders_only_from_allowed_warehouses(
     exempt = POLICY.is_support(who) or (rule is not None and who.roles & rule.unrestricted_roles)
     if s.allows("orders", doc) and rule is not None and not exempt:
         assert doc["warehouseId"] in rule.allowed_warehouses
+
+
+# --- a customer the client names ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("roles", "customers"),
+    [
+        (("viewer",), ("ACME",)),
+        (("finance",), ("ACME", "INITECH")),
+        (("viewer",), ("GLOBEX",)),  # warehouse-limited to DC-ATL
+        (("support",), ("ACME",)),  # support outside a cross-customer search: its claims
+    ],
+)
+def test_naming_a_customer_outside_the_scope_is_forbidden(
+    roles: tuple[str, ...], customers: tuple[str, ...]
+) -> None:
+    s = scope(*roles, customers=customers)
+    with pytest.raises(ForbiddenError) as refused:
+        s.check_customer("UMBRELLA")
+    assert str(refused.value) == "customer 'UMBRELLA' is not one of the accounts you act for"
+    for mine in customers:
+        s.check_customer(mine)  # one of the caller's accounts narrows, whatever its limits
+    s.check_customer(None)
+
+
+def test_a_cross_customer_scope_may_name_any_customer() -> None:
+    s = scope("support", cross=True)
+    for customer in (*CUSTOMERS, "NOT-A-CUSTOMER-ANYWHERE"):
+        s.check_customer(customer)

@@ -204,10 +204,34 @@ def test_a_cursor_of_another_sort_or_list_says_which(issued_for: Any, message: s
         decode_cursor(ORDER_SORTS["ORDERED_AT_DESC"], cursor)
 
 
-@pytest.mark.parametrize("first", [0, -1, 101])
+@pytest.mark.parametrize("first", [-1, 101])
 def test_page_size_is_bounded(first: int) -> None:
-    with pytest.raises(BadUserInput, match="first must be between 1 and 100"):
+    with pytest.raises(BadUserInput, match=f"^first must be between 0 and 100, got {first}$"):
         PageRequest(sort=ORDER_SORTS["ORDERED_AT_DESC"], first=first)
+
+
+@each_order_sort
+@given(docs=order_docs, data=st.data(), backward=st.booleans())
+def test_a_page_of_size_0_has_only_its_page_info(
+    sort: Any, docs: list[Doc], data: st.DataObject, backward: bool
+) -> None:
+    """``first: 0`` / ``last: 0`` (Relay allows them): no edges and no cursors; more items
+    in the reading direction exactly when one lies beyond the cursor (or at all, without
+    one); the other flag says whether a cursor was given, as for any page."""
+    reading = PageRequest(sort, last=1).reading_sort if backward else sort
+    ordered = _mongo_order(docs, reading.field, reading.direction)
+    index = data.draw(st.integers(-1, len(ordered) - 1)) if ordered else -1
+    cursor = encode_cursor(reading, ordered[index]) if index >= 0 else None
+    if backward:
+        request = PageRequest(sort, last=0, before=cursor)
+    else:
+        request = PageRequest(sort, first=0, after=cursor)
+    page = _read(docs, request)
+    info = page.page_info
+    assert page.edges == [] and (info.start_cursor, info.end_cursor) == (None, None)
+    ahead = len(ordered) - index - 1 > 0
+    assert (info.has_previous_page if backward else info.has_next_page) is ahead
+    assert (info.has_next_page if backward else info.has_previous_page) is (cursor is not None)
 
 
 async def _no_count() -> int:
@@ -284,8 +308,8 @@ def test_before_a_cursor_come_exactly_the_documents_that_precede_it(
         ({"after": "x", "before": "y"}, "not both"),
         ({"after": "x", "last": 2}, "use it with first"),
         ({"before": "x", "first": 2}, "use it with last"),
-        ({"last": 0}, "last must be between 1 and 100"),
-        ({"last": 101}, "last must be between 1 and 100"),
+        ({"last": -1}, "last must be between 0 and 100, got -1"),
+        ({"last": 101}, "last must be between 0 and 100"),
     ],
 )
 def test_mixed_or_out_of_range_paging_arguments_are_bad_user_input(

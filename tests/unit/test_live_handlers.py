@@ -282,6 +282,7 @@ async def test_filtering_on_a_customer_you_do_not_act_for_is_forbidden() -> None
         assert (await socket.receive())["type"] == "complete"
     errors = message["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+    assert errors[0]["message"] == "customer 'GLOBEX' is not one of the accounts you act for"
 
 
 async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or_duplicate() -> (

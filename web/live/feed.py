@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import NoReturn, Protocol
 
+from entitlements.errors import ForbiddenError
 from entitlements.scope import Scope
 from graph.subscriptions import FeedUnavailable, Forbidden, LiveNotice, MilestoneSelection
 from readmodel.changes import ShipmentChange
@@ -142,12 +143,15 @@ class ConnectionFeed:
             self._queues.discard(queue)
 
     def _customers(self, selection: MilestoneSelection) -> frozenset[str] | None:
-        """The customers whose notices can match, for the hub's index."""
+        """The customers whose notices can match, for the hub's index; FORBIDDEN for a
+        customer the caller does not act for (``Scope.check_customer``, the reads' rule)."""
         wanted = selection.customer_id
         if wanted is None:
             return self.scope.customer_ids
-        if self.scope.customer_ids is not None and wanted not in self.scope.customer_ids:
-            raise Forbidden(f"customer {wanted!r} is not one of the accounts you act for")
+        try:
+            self.scope.check_customer(wanted)
+        except ForbiddenError as exc:
+            raise Forbidden(str(exc)) from exc
         return frozenset({wanted})
 
     async def _await_close(self) -> NoReturn:
