@@ -5,18 +5,23 @@ search documents' ``keys`` index has 40-90 entries a document, so a catch-up spe
 its store time there (the benchmark's indexed ceiling: four fifths of it). Built over a
 loaded collection, the same index sorts its entries in one pass: 20,000 search documents
 took 24.2 s written into an indexed collection, and 1.4 s written bare plus 4.9 s to build
-the index (``bench/projector.py`` prints the projector's figures both ways' outcome).
+the index (a scratch probe; ``bench/projector.py`` prints the projector's figures).
 
 Which indexes can wait is decided by who may read the generation meanwhile:
 
 * ``run`` defers the search collection's indexes (``SEARCH_COLLECTION``): readers use the
   search documents only once the generation's marker says they are complete
-  (``resolvers.readers``), and the marker is written only after those indexes are built, so
-  a reader never names an index that is not there; until then support search reads the slow
-  way, as for any generation not yet filled. The entity collections keep their indexes from
-  the start: portals read a generation while it fills.
+  (``resolvers.readers``), and the marker is written only after those indexes are built (a
+  search by key without them would read the whole collection); until then support search
+  reads the slow way, as for any generation not yet filled. The entity collections keep
+  their indexes from the start: portals read a generation while it fills, and name them.
 * ``rebuild`` defers every index of the generation (``EVERY_COLLECTION``): no reader sees it
-  before the switch, and the switch waits for ``caught_up``.
+  before the switch, and the switch waits for ``caught_up`` (then reads what arrived
+  meanwhile, ``projections.rebuild``).
+
+A build holds every write to its collection until it ends (DocumentDB: 20,000 search
+documents, 11 s), so the member building pauses its partitions and keeps polling
+(``projections.log_ends.poll_while``), and the other members' batches wait for the build.
 
 Nothing is held in memory that the store does not also say: a generation without its marker
 is one whose indexes may still be missing, so a restarted process (or another member of the
@@ -29,9 +34,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Final
 
-from projections.search_writes import ensure_complete, fill_documents, is_complete, mark_complete
+from projections.search_writes import ensure_complete, ensure_filled, is_complete, mark_complete
 from projections.store import ProjectionStore, StoreError
 from readmodel import documents
 
@@ -41,19 +47,29 @@ log = logging.getLogger(__name__)
 SEARCH_COLLECTION: Final = frozenset({documents.SEARCH_KEYS})
 #: ``rebuild``: every index of the generation waits (the audit log is not a generation's).
 EVERY_COLLECTION: Final = frozenset(documents.INDEXES) - {documents.AUDIT_LOG}
+#: Seconds before a build the store refused is tried again, doubling up to the last.
+RETRY_SECONDS: Final = (1.0, 2.0, 5.0, 15.0, 60.0)
 
 
 class DeferredIndexes:
     """The generations this process writes, made ready once each, and those whose deferred
     indexes (and search marker) wait for the process to have caught up."""
 
-    def __init__(self, store: ProjectionStore, deferring: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        store: ProjectionStore,
+        deferring: frozenset[str] = frozenset(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """``deferring``: the collections whose indexes a generation without its marker
-        builds only once caught up (empty: build everything at once, as before)."""
+        builds only once caught up (empty: build everything at once)."""
         self._store = store
         self._deferring = deferring
+        self._clock = clock
         self._prepared: set[str] = set()
-        self._waiting: set[str] = set()
+        #: Generation -> refusals so far of its build.
+        self._waiting: dict[str, int] = {}
+        self._next_attempt = 0.0
 
     @property
     def waiting(self) -> bool:
@@ -68,29 +84,48 @@ class DeferredIndexes:
             return
         if self._deferring and not await is_complete(self._store, suffix):
             await self._store.ensure_indexes(suffix, deferring=self._deferring)
-            await fill_documents(self._store, suffix)
-            self._waiting.add(suffix)
+            await ensure_filled(self._store, suffix)
+            self._waiting.setdefault(suffix, 0)
         else:
             await self._store.ensure_indexes(suffix)
             await ensure_complete(self._store, suffix)
         self._prepared.add(suffix)
 
-    async def caught_up(self) -> bool:
-        """Build the waiting generations' indexes and write their markers; whether none
-        waits any more. A store refusal is logged and tried again at the next call: the
-        projector goes on writing (readers search the slow way meanwhile)."""
+    async def caught_up(self, writing: str | None = None) -> bool:
+        """Build the waiting generations' indexes, then write their markers; whether none
+        waits any more. ``writing``: the generation the process writes now; another one
+        (a rebuild switched readers away from it) is no longer worth a build. A store
+        refusal is logged and tried again at a later call after ``RETRY_SECONDS``: the
+        projector goes on writing meanwhile, and readers search the slow way."""
+        if writing is not None:
+            for gone in [suffix for suffix in self._waiting if suffix != writing]:
+                log.info("generation %r is no longer written: its indexes are not built", gone)
+                del self._waiting[gone]
+        if not self._waiting or self._clock() < self._next_attempt:
+            return not self._waiting
         for suffix in sorted(self._waiting):
-            started = time.perf_counter()
-            try:
-                await self._store.ensure_indexes(suffix)
-                await mark_complete(self._store, suffix)
-            except StoreError as exc:
-                log.warning("generation %r: deferred indexes not built yet: %s", suffix, exc)
-                continue
-            self._waiting.discard(suffix)
-            log.info(
-                "generation %r: deferred indexes built and search marked complete in %.1f s",
-                suffix,
-                time.perf_counter() - started,
-            )
+            await self._complete(suffix)
         return not self._waiting
+
+    async def _complete(self, suffix: str) -> None:
+        started = time.perf_counter()
+        try:
+            await self._store.ensure_indexes(suffix)
+            await mark_complete(self._store, suffix)
+        except StoreError as exc:
+            refusals = self._waiting[suffix] = self._waiting[suffix] + 1
+            delay = RETRY_SECONDS[min(refusals, len(RETRY_SECONDS)) - 1]
+            self._next_attempt = self._clock() + delay
+            log.warning(
+                "generation %r: deferred indexes not built (%s); trying again in %.0f s",
+                suffix,
+                exc,
+                delay,
+            )
+            return
+        del self._waiting[suffix]
+        log.info(
+            "generation %r: deferred indexes built and search marked complete in %.1f s",
+            suffix,
+            time.perf_counter() - started,
+        )

@@ -246,9 +246,10 @@ class BatchProcessor:
         return outcome
 
     async def prepare(self) -> str:
-        """Make sure of the generation the next batch writes, before consuming: its indexes,
-        and the search documents of one written before they existed (``ensure_complete``),
-        a fill that can take longer than a consumer may go without polling its group."""
+        """Make sure of the generation the next batch writes, before consuming: its indexes
+        (some perhaps deferred, ``projections.deferred_indexes``) and the search documents of
+        one written before they existed (``search_writes.ensure_filled``), a fill that can
+        take longer than a consumer may go without polling its group."""
         return await self._suffix()
 
     async def _suffix(self) -> str:
@@ -269,7 +270,7 @@ class BatchProcessor:
     async def caught_up(self) -> bool:
         """Told that the batches have reached the log's end: build the indexes a new
         generation deferred, then mark its search complete; whether none waits any more."""
-        return await self._generations.caught_up()
+        return await self._generations.caught_up(self._target_suffix or self._followed_suffix)
 
     async def _write(
         self, batch: _Batch, stepwise: bool, now: datetime, clock: PhaseClock

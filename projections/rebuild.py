@@ -4,6 +4,11 @@ Used after a change to the status mapping or the reducers. Readers keep serving 
 generation while the new one fills, and move over with one pointer write, so there is no
 read outage. The live projector follows the pointer on its next batch.
 
+The new generation is written without its indexes, which are built in one pass once the
+catch-up reaches the log's end (``projections.deferred_indexes``: far cheaper than entry by
+entry); what arrived during the build is read before the switch, so readers find the new
+generation as current as the old one, up to the drain below.
+
 Why the second drain: events that arrive after the catch-up but before the live projector
 sees the new pointer are written by the live projector into the old generation only; the
 drain re-reads up to the end offsets taken after the switch, so the new generation has them.
@@ -13,6 +18,7 @@ Applying an event twice is harmless (the reducers are idempotent).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -29,6 +35,19 @@ from projections.store import ProjectionStore
 from readmodel.kafka_admin import partitions_of
 
 log = logging.getLogger(__name__)
+
+#: How often a rebuild asks again whether a refused index build may be tried again.
+INDEX_RETRY_POLL_SECONDS = 1.0
+
+
+async def _build_indexes(processor: BatchProcessor, stop: asyncio.Event, suffix: str) -> None:
+    """Build the generation's deferred indexes (``projections.deferred_indexes``), trying
+    again after a refusal until they are built or the rebuild is asked to stop."""
+    while not stop.is_set() and not await processor.caught_up():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), INDEX_RETRY_POLL_SECONDS)
+    if stop.is_set():
+        raise RuntimeError(f"rebuild of generation {suffix} interrupted before the switch")
 
 
 class RebuildIncomplete(RuntimeError):
@@ -165,15 +184,15 @@ async def rebuild(
         await consumer.seek_to_beginning(*partitions)
         await processor.prepare()
 
-        ends = await consumer.end_offsets(partitions)
-        applied, _ = await _consume_until(
-            consumer, processor, ends, settings, stop, metrics, suffix
-        )
-        if stop.is_set():
-            raise RuntimeError(f"rebuild of generation {suffix} interrupted before the switch")
-        # readers name the indexes: the new generation has every one before they see it
-        if not await processor.caught_up():
-            raise RuntimeError(f"rebuild of generation {suffix}: its indexes could not be built")
+        applied = 0
+        for _step in ("catch up", "read what arrived while the indexes were built"):
+            ends = await consumer.end_offsets(partitions)
+            caught, _ = await _consume_until(
+                consumer, processor, ends, settings, stop, metrics, suffix
+            )
+            applied += caught
+            # readers name the indexes: the new generation has every one before they see it
+            await _build_indexes(processor, stop, suffix)
         previous = await store.active_suffix()
         await store.set_active_suffix(suffix)
         log.info("readers switched from generation %r to %r", previous, suffix)

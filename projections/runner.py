@@ -31,6 +31,7 @@ from config.garbage import tune_garbage_collection
 from observability.json_logs import log_traced_hop
 from projections.deferred_indexes import SEARCH_COLLECTION
 from projections.document_cache import DocumentCache
+from projections.log_ends import behind, log_ends, poll_while, reached_log_ends
 from projections.metrics import ProjectorMetrics
 from projections.phases import PhaseClock
 from projections.projector import BatchOutcome, BatchProcessor
@@ -50,8 +51,6 @@ NOTICE_BATCH_BYTES = 512 * 1024
 
 #: Backoff while MongoDB or the broker refuses a batch; the batch is retried, never skipped.
 RETRY_DELAYS_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
-#: How long the check that a catch-up reached the log's end waits for the broker.
-LOG_END_WITHIN = 5.0
 
 
 async def publish_outcome(
@@ -308,15 +307,17 @@ async def consume(
             await track_partitions(consumer, metrics)
             batches = await fetch_batch(consumer, settings)
             records = flatten(batches)
-            if processor.waiting_for_indexes and await _reached_log_ends(consumer):
+            fetching.lap("fetch")
+            if await _at_log_ends(processor, consumer, settings, len(records)):
                 # a new generation's deferred indexes are built now, once, over what the
                 # catch-up wrote (``projections.deferred_indexes``)
-                await processor.caught_up()
+                await poll_while(consumer, processor.caught_up())
                 fetching.lap("build deferred indexes")
+                metrics.phases(fetching)
+                fetching = PhaseClock()
             if not records:
                 _surface_failure(previous)
                 continue
-            fetching.lap("fetch")
             started = time.perf_counter()
             outcome = await until_done(partial(processor.apply, records), stop, metrics)
             if outcome is None:
@@ -336,6 +337,19 @@ async def consume(
             await previous.committed
     finally:
         await settle(older, previous)
+
+
+async def _at_log_ends(
+    processor: BatchProcessor,
+    consumer: AIOKafkaConsumer,
+    settings: ProjectorSettings,
+    taken: int,
+) -> bool:
+    """Whether a generation waits for its deferred indexes and the batch just taken reaches
+    the log's end (a full batch does not, and costs no round trip to say so)."""
+    if not processor.waiting_for_indexes or taken >= settings.batch_max_records:
+        return False
+    return await reached_log_ends(consumer, settings.batch_wait_ms / 1000)
 
 
 def _surface_failure(batch: FinishingBatch | None) -> None:
@@ -384,8 +398,8 @@ async def fetch_batch(
         return batches
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.batch_wait_ms / 1000
-    ends = await _log_ends(consumer, deadline - loop.time())
-    while count < settings.batch_max_records and await _behind(
+    ends = await log_ends(consumer, deadline - loop.time())
+    while count < settings.batch_max_records and await behind(
         consumer, ends, deadline - loop.time()
     ):
         remaining_ms = int((deadline - loop.time()) * 1000)
@@ -398,60 +412,6 @@ async def fetch_batch(
         if remaining_ms <= 0 and not more:
             break
     return batches
-
-
-async def _log_ends(consumer: AIOKafkaConsumer, within: float) -> dict[TopicPartition, int]:
-    """The held partitions' log end offsets; none when the broker cannot say within
-    ``within`` seconds (a partition without a leader while a broker restarts: aiokafka would
-    retry for its request timeout and then fail the process). The batch is then what was
-    already taken, and every other partition keeps flowing."""
-    ends: dict[TopicPartition, int] = await _known_within(
-        within, consumer.end_offsets(list(consumer.assignment())), {}
-    )
-    return ends
-
-
-async def _behind(
-    consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int], within: float
-) -> bool:
-    """Whether a partition still held has records below ``ends`` not yet taken. Not when
-    that cannot be known within ``within`` seconds: a partition assigned by a rebalance has
-    no position until its committed offset is read, and one revoked meanwhile has none."""
-
-    async def any_behind() -> bool:
-        held = consumer.assignment()
-        for tp, end in ends.items():
-            if tp in held and await consumer.position(tp) < end:
-                return True
-        return False
-
-    return await _known_within(within, any_behind(), False)
-
-
-async def _reached_log_ends(consumer: AIOKafkaConsumer) -> bool:
-    """Whether the records taken so far reach the end of every partition held: not while
-    none is held yet (a member still joining its group), nor when the broker cannot say."""
-    if not consumer.assignment():
-        return False
-    ends = await _log_ends(consumer, LOG_END_WITHIN)
-
-    async def every_read() -> bool:
-        held = consumer.assignment()
-        for tp in held:
-            if tp not in ends or await consumer.position(tp) < ends[tp]:
-                return False
-        return bool(held)
-
-    return bool(ends) and await _known_within(LOG_END_WITHIN, every_read(), False)
-
-
-async def _known_within(within: float, answer: Awaitable[_T], otherwise: _T) -> _T:
-    """``answer``, or ``otherwise`` when the broker cannot give it within ``within`` seconds."""
-    try:
-        async with asyncio.timeout(max(within, 0.001)):
-            return await answer
-    except (TimeoutError, KafkaError):
-        return otherwise
 
 
 @dataclass(frozen=True)

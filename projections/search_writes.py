@@ -20,9 +20,11 @@ documents per command). Any other refusal fails the batch, which runs again. So 
 may write a batch's search documents while the next batch is written
 (``BatchProcessor.complete``).
 
-A generation written before search documents existed is filled once (``ensure_complete``,
-before the projector's first batch in a generation), which then writes the marker without
-which readers search the slow way (``resolvers.readers``).
+A generation written before search documents existed is filled once (``ensure_filled``,
+before the projector's first batch in a generation). Readers search the slow way
+(``resolvers.readers``) until the marker says the documents and the collection's indexes are
+all there (``mark_complete``; a new generation builds the indexes after its catch-up,
+``projections.deferred_indexes``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from pymongo.errors import PyMongoError
 
@@ -40,6 +41,7 @@ from readmodel.documents import SEARCH_KEYS
 from readmodel.search_keys import (
     COMPLETE_MARKER,
     COPIED,
+    FILLED_MARKER,
     SEARCHABLE,
     SearchDocument,
     search_document,
@@ -90,12 +92,24 @@ async def _write(
 
 
 async def is_complete(store: ProjectionStore, suffix: str) -> bool:
-    """Whether generation ``suffix``'s marker says its search documents are all there."""
+    """Whether generation ``suffix``'s marker says readers may search its keys."""
+    return await _marked(store, suffix, COMPLETE_MARKER)
+
+
+async def _marked(store: ProjectionStore, suffix: str, marker: str) -> bool:
     collection = store.db[store.collection_name(SEARCH_KEYS, suffix)]
     try:
-        return await collection.find_one({"_id": COMPLETE_MARKER}) is not None
+        return await collection.find_one({"_id": marker}, {"_id": True}) is not None
     except PyMongoError as exc:
         raise StoreError(f"cannot read {collection.name}: {exc}") from exc
+
+
+async def ensure_filled(store: ProjectionStore, suffix: str) -> None:
+    """``fill_documents`` of generation ``suffix`` once: the marker it leaves says so to
+    every later start (one that crashed mid-fill fills again: each write is idempotent)."""
+    if not await _marked(store, suffix, FILLED_MARKER):
+        await fill_documents(store, suffix)
+        await _mark(store, suffix, FILLED_MARKER)
 
 
 async def ensure_complete(store: ProjectionStore, suffix: str) -> None:
@@ -109,8 +123,8 @@ async def ensure_complete(store: ProjectionStore, suffix: str) -> None:
 
 async def fill(store: ProjectionStore, suffix: str) -> None:
     """Give every order and shipment of generation ``suffix`` its search document, then
-    write the marker."""
-    await fill_documents(store, suffix)
+    write the markers (the collection's indexes must exist)."""
+    await ensure_filled(store, suffix)
     await mark_complete(store, suffix)
 
 
@@ -152,13 +166,17 @@ async def fill_documents(store: ProjectionStore, suffix: str) -> None:
 
 
 async def mark_complete(store: ProjectionStore, suffix: str) -> None:
-    """Write the marker that lets readers use generation ``suffix``'s search documents: only
-    once every one is written and their indexes exist (readers name the indexes)."""
+    """Write the marker that lets readers search generation ``suffix``'s keys: only once
+    every search document is written and the collection's indexes exist (without them a
+    search by key reads the whole collection)."""
+    await _mark(store, suffix, COMPLETE_MARKER)
+
+
+async def _mark(store: ProjectionStore, suffix: str, marker: str) -> None:
     collection = store.collection_name(SEARCH_KEYS, suffix)
-    marker: dict[str, Any] = {"kind": COMPLETE_MARKER, "at": datetime.now(UTC)}
     try:
         await store.db[collection].update_one(
-            {"_id": COMPLETE_MARKER}, {"$set": marker}, upsert=True
+            {"_id": marker}, {"$set": {"kind": marker, "at": datetime.now(UTC)}}, upsert=True
         )
     except PyMongoError as exc:
-        raise StoreError(f"cannot mark {collection} complete: {exc}") from exc
+        raise StoreError(f"cannot mark {collection} {marker}: {exc}") from exc

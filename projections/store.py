@@ -207,7 +207,7 @@ class ProjectionStore:
         """
         try:
             existing = set(await self._db.list_collection_names())
-            for base in documents.ENTITY_COLLECTIONS:
+            for base in (*documents.ENTITY_COLLECTIONS, documents.SEARCH_KEYS):
                 name = self.collection_name(base, suffix)
                 if name not in existing:
                     try:

@@ -53,8 +53,15 @@ COPIED: Final[dict[str, tuple[str, ...]]] = {
 }
 
 #: ``_id`` of the document that says the collection covers every order and shipment of its
-#: generation (``projections.search_writes``); readers do not use the keys without it.
+#: generation and has its indexes (``projections.search_writes``,
+#: ``projections.deferred_indexes``); readers do not use the keys without it.
 COMPLETE_MARKER: Final = "complete"
+#: ``_id`` of the document that says the entities a generation held before its projector
+#: first wrote search documents have theirs (``projections.search_writes.ensure_filled``):
+#: from then on every batch writes its own, so a restart need not fill again.
+FILLED_MARKER: Final = "filled"
+#: The collection's documents that are not search documents.
+MARKERS: Final = (COMPLETE_MARKER, FILLED_MARKER)
 
 
 class SearchDocument(TypedDict, total=False):

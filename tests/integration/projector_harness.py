@@ -199,7 +199,7 @@ async def snapshot(db: AsyncDatabase[dict[str, Any]], suffix: str = "") -> dict[
         async for doc in db[name].find({}):
             result[f"{base}/{doc['_id']}"] = _canonical(doc)
     name = documents.generation_collection(documents.SEARCH_KEYS, suffix)
-    async for doc in db[name].find({"_id": {"$ne": search_keys.COMPLETE_MARKER}}):
+    async for doc in db[name].find({"_id": {"$nin": list(search_keys.MARKERS)}}):
         result[f"{documents.SEARCH_KEYS}/{doc['_id']}"] = _canonical(doc)
     assert not (stale := stale_search_documents(result)), stale[:5]
     return result

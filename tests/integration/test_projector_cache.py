@@ -162,7 +162,7 @@ async def _stored_bytes(db: AsyncDatabase[Any]) -> dict[str, bytes]:
     (and the search documents' completeness marker, which says when it was written)."""
     stored: dict[str, bytes] = {}
     for base in (*documents.ENTITY_COLLECTIONS, documents.SEARCH_KEYS):
-        async for doc in db[base].find({"_id": {"$ne": search_keys.COMPLETE_MARKER}}):
+        async for doc in db[base].find({"_id": {"$nin": list(search_keys.MARKERS)}}):
             kept = {name: value for name, value in doc.items() if name not in _WALL_CLOCK}
             stored[f"{base}/{doc['_id']}"] = bson.encode(kept)
     return stored

@@ -11,12 +11,13 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
-from projections.deferred_indexes import SEARCH_COLLECTION
+from projections.deferred_indexes import RETRY_SECONDS, SEARCH_COLLECTION, DeferredIndexes
 from projections.projector import BatchProcessor
+from projections.search_writes import is_complete
 from projections.status_mapping import load_status_mapping
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, StoreError
 from readmodel import documents
-from readmodel.search_keys import COMPLETE_MARKER, document_id
+from readmodel.search_keys import COMPLETE_MARKER, MARKERS, document_id
 from readmodel.topics import TopicNames
 from tests.contract import example
 from tests.helpers import caller
@@ -113,7 +114,7 @@ async def test_a_replayed_batch_writes_the_same_search_documents(
     await processor.process(batch)  # replayed as it was
     assert await snapshot(mongo_db) == written
 
-    await mongo_db[documents.SEARCH_KEYS].delete_many({"_id": {"$ne": COMPLETE_MARKER}})
+    await mongo_db[documents.SEARCH_KEYS].delete_many({"_id": {"$nin": list(MARKERS)}})
     await processor.process(batch)  # replayed after a crash before its search writes
     assert await snapshot(mongo_db) == written
     assert await _found(mongo_db, "PO-88812") == ["SH-55021"]
@@ -250,3 +251,73 @@ async def test_a_new_generation_builds_its_search_indexes_once_caught_up(
     assert await _found(mongo_db, "PO-88812") == ["SH-55021"]  # by the keys
     assert await _found(mongo_db, "7712093341") == ["SH-55021"]
     assert await first.caught_up()  # the other process: nothing left to build
+
+
+class _RecordingStore(ProjectionStore):
+    """The real store, refusing the first ``refusals`` builds of the deferred indexes and
+    noting whether the search marker was already there when each build ran."""
+
+    def __init__(self, db: AsyncDatabase[Doc], refusals: int = 0) -> None:
+        super().__init__(db)
+        self.refusals = refusals
+        self.builds: list[bool] = []
+
+    async def ensure_indexes(self, suffix: str, *, deferring: frozenset[str] = frozenset()) -> None:
+        if not deferring:
+            self.builds.append(await is_complete(self, suffix))
+            if self.refusals:
+                self.refusals -= 1
+                raise StoreError("index build refused")
+        await super().ensure_indexes(suffix, deferring=deferring)
+
+
+async def test_the_marker_is_written_only_after_the_indexes_are_built(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    store = _RecordingStore(mongo_db)
+    generations = DeferredIndexes(store, SEARCH_COLLECTION)
+    await generations.prepare("")
+    assert await generations.caught_up()
+    assert store.builds == [False]  # the build ran before the marker existed
+    assert await is_complete(store, "")
+
+
+async def test_a_refused_build_leaves_search_the_slow_way_and_is_tried_again_later(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    now = [100.0]
+    store = _RecordingStore(mongo_db, refusals=1)
+    generations = DeferredIndexes(store, SEARCH_COLLECTION, clock=lambda: now[0])
+    await generations.prepare("")
+    assert not await generations.caught_up()
+    assert not await is_complete(store, "") and generations.waiting
+    assert not await generations.caught_up()  # too soon: not tried again
+    assert len(store.builds) == 1
+    now[0] += RETRY_SECONDS[0]
+    assert await generations.caught_up()
+    assert len(store.builds) == 2 and await is_complete(store, "")
+
+
+async def test_a_generation_no_longer_written_is_not_built(mongo_db: AsyncDatabase[Doc]) -> None:
+    """A rebuild switched readers to another generation while this process caught up on
+    the old one: nobody reads the old one, its indexes are not worth a build."""
+    store = _RecordingStore(mongo_db)
+    generations = DeferredIndexes(store, SEARCH_COLLECTION)
+    await generations.prepare("old")
+    assert await generations.caught_up(writing="new")
+    assert store.builds == [] and not await is_complete(store, "old")
+
+
+async def test_a_restart_during_a_catch_up_does_not_fill_the_generation_again(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """The fill of entities written before search documents existed runs once per
+    generation; a process started again mid-catch-up finds its marker and skips it."""
+    store = ProjectionStore(mongo_db)
+    first = BatchProcessor(store, load_status_mapping(), TOPICS, deferring=SEARCH_COLLECTION)
+    await first.process(_records(CREATED))
+    written = await _search_document(mongo_db, "orders", "SO-100234")
+    await mongo_db[documents.SEARCH_KEYS].delete_one({"_id": written["_id"]})
+    restarted = BatchProcessor(store, load_status_mapping(), TOPICS, deferring=SEARCH_COLLECTION)
+    await restarted.prepare()
+    assert await mongo_db[documents.SEARCH_KEYS].find_one({"_id": written["_id"]}) is None

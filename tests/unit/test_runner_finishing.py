@@ -15,7 +15,7 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 
-from projections import runner
+from projections import log_ends, runner
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome
 
@@ -147,7 +147,7 @@ def test_a_partition_without_a_leader_does_not_hold_back_the_batch() -> None:
         consumer: Any = LeaderlessConsumer()
         async with asyncio.timeout(5):  # aiokafka itself would retry for 40 s, then fail
             batch = await runner.fetch_batch(consumer, settings)  # type: ignore[arg-type]
-        revoked = await runner._behind(consumer, {TopicPartition("orders", 1): 9}, 1.0)
+        revoked = await log_ends.behind(consumer, {TopicPartition("orders", 1): 9}, 1.0)
         return batch, revoked
 
     batch, revoked = asyncio.run(fetch())

@@ -1,0 +1,102 @@
+"""Where a consumer stands against the end of its partitions' logs, asked of a broker that
+may not answer (a partition without a leader while a broker restarts), and holding still
+while the process does something long that must not cost it its place in the group."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Mapping
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+_T = TypeVar("_T")
+
+#: How long a consumer holding still waits in each poll (``poll_while``).
+HOLDING_POLL_MS = 200
+
+
+async def log_ends(consumer: AIOKafkaConsumer, within: float) -> dict[TopicPartition, int]:
+    """The held partitions' log end offsets; none when the broker cannot say within
+    ``within`` seconds (a partition without a leader while a broker restarts: aiokafka would
+    retry for its request timeout and then fail the process). The batch is then what was
+    already taken, and every other partition keeps flowing."""
+    ends: dict[TopicPartition, int] = await known_within(
+        within, consumer.end_offsets(list(consumer.assignment())), {}
+    )
+    return ends
+
+
+async def behind(
+    consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int], within: float
+) -> bool:
+    """Whether a partition still held has records below ``ends`` not yet taken. Not when
+    that cannot be known within ``within`` seconds: a partition assigned by a rebalance has
+    no position until its committed offset is read, and one revoked meanwhile has none."""
+
+    async def any_behind() -> bool:
+        held = consumer.assignment()
+        for tp, end in ends.items():
+            if tp in held and await consumer.position(tp) < end:
+                return True
+        return False
+
+    return await known_within(within, any_behind(), False)
+
+
+async def reached_log_ends(consumer: AIOKafkaConsumer, within: float) -> bool:
+    """Whether the records taken so far reach the end of every partition held: not while
+    none is held yet (a member still joining its group), nor when the broker cannot say
+    within ``within`` seconds."""
+    if not consumer.assignment():
+        return False
+    ends = await log_ends(consumer, within)
+
+    async def every_read() -> bool:
+        held = consumer.assignment()
+        for tp in held:
+            if tp not in ends or await consumer.position(tp) < ends[tp]:
+                return False
+        return bool(held)
+
+    return bool(ends) and await known_within(within, every_read(), False)
+
+
+async def poll_while(consumer: AIOKafkaConsumer, work: Awaitable[_T]) -> _T:
+    """Run ``work`` with the held partitions paused while the consumer keeps polling.
+
+    A group member that does not poll for ``max_poll_interval_ms`` (five minutes) leaves its
+    group, and its partitions go to another member in the middle of what it was doing. Paused,
+    its polls return nothing; a partition a rebalance assigns meanwhile is not paused, so what
+    a poll returns of it is put back (the consumer seeks to its first record) for the batches
+    after ``work``.
+    """
+    held = consumer.assignment()
+    consumer.pause(*held)
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            put_back(consumer, await consumer.getmany(timeout_ms=HOLDING_POLL_MS))
+    finally:
+        task.cancel()
+        consumer.resume(*(held & consumer.assignment()))
+    return task.result()
+
+
+def put_back(
+    consumer: AIOKafkaConsumer, taken: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+) -> None:
+    """Make the consumer return ``taken`` again: seek each partition to its first record."""
+    for tp, records in taken.items():
+        if records:
+            consumer.seek(tp, records[0].offset)
+
+
+async def known_within(within: float, answer: Awaitable[_T], otherwise: _T) -> _T:
+    """``answer``, or ``otherwise`` when the broker cannot give it within ``within`` seconds."""
+    try:
+        async with asyncio.timeout(max(within, 0.001)):
+            return await answer
+    except (TimeoutError, KafkaError):
+        return otherwise
