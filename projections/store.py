@@ -589,7 +589,7 @@ class ProjectionStore:
         batch, and the process inserts it again when the batch is retried."""
         collection = self.collection_name("sources", suffix)
         known = self._stored_sources.setdefault(collection, set())
-        sources = sorted(seen.items())
+        sources = _in_id_order(list(seen.items()), lambda item: item[0])
         if missing := [_new_source(s, info, now) for s, info in sources if s not in known]:
             await self._bulk(collection, missing)
         result = await self._bulk(collection, [_source_touch(s, info, now) for s, info in sources])

@@ -196,6 +196,17 @@ class CommandRecorder(monitoring.CommandListener):
         """The statements (``q``, ``u``, ``upsert``) of every ``update`` command sent."""
         return [dict(s) for command in self.commands("update") for s in command.get("updates", ())]
 
+    def written_ids(self) -> list[tuple[str, list[Any]]]:
+        """Per ``insert`` and ``update`` command sent, in order: its name and the ``_id`` of
+        each document it inserts or statement it holds, in the order the command lists them."""
+        written: list[tuple[str, list[Any]]] = []
+        for name, command in self._sent:
+            if name == "insert":
+                written.append((name, [doc["_id"] for doc in command.get("documents", ())]))
+            elif name == "update":
+                written.append((name, [s["q"]["_id"] for s in command.get("updates", ())]))
+        return written
+
     def replied(self) -> list[tuple[str, Mapping[str, Any]]]:
         """Each document a cursor reply held, with its collection's name, in order."""
         return list(self._replied)

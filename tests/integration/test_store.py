@@ -229,7 +229,9 @@ async def test_concurrent_pushes_naming_documents_in_other_orders_all_land(
     A write command holds every document it wrote until it ends, so two commands taking the
     same documents in other orders waited for each other: the store failed one write of the
     cycle ("deadlock detected", after its one-second timeout) and a call that met it twice
-    failed (session 12's stress: 14 calls of 100 failed, 130 s instead of 0.4 s)."""
+    failed (session 12's stress: 14 calls of 100 failed, 130 s instead of 0.4 s). A race
+    meets that only now and then; the order itself is checked command by command in
+    ``test_store_id_order``."""
     stores = [ProjectionStore(mongo_db), ProjectionStore(mongo_db)]
     await stores[0].ensure_collections("")
     orders = [f"SO-{n}" for n in range(6)]

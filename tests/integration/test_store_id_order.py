@@ -1,0 +1,196 @@
+"""Every write command the store sends names its documents in ``_id`` order, whatever order
+the batch gave them in: the commands as sent, for each write path of ``ProjectionStore``.
+
+DocumentDB holds every document a write command wrote until the command ends, so two
+commands taking the same documents in other orders can wait for each other until PostgreSQL
+fails one ("deadlock detected"). The racing tests of ``test_store.py`` meet that only now
+and then; what prevents it, one order in every command, is checked here on each command."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest_asyncio
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from projections.batch import EntityChange, EntityKey, SourceSeen
+from projections.effects import SummaryPush
+from projections.store import FoldedWrite, ProjectionStore
+from readmodel import documents
+from readmodel.documents import WRITES
+from tests.helpers import CommandRecorder, Stack
+
+T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+IDS = [f"SO-{n:02d}" for n in range(10)]
+
+
+def _shuffled(ids: list[str], seed: int = 13) -> list[str]:
+    out = list(ids)
+    random.Random(seed).shuffle(out)
+    assert out != sorted(out)
+    return out
+
+
+def _push(target: str, source: str, rev: int, *, removal: bool = False) -> SummaryPush:
+    return SummaryPush(
+        target_kind="orders",
+        target_id=target,
+        source_kind="shipments",
+        source_id=source,
+        rev=rev,
+        summary=None if removal else {"shipmentId": source, "status": "IN_TRANSIT"},
+        customer_id="ACME",
+    )
+
+
+def _commands_in_id_order(recorder: CommandRecorder) -> list[str]:
+    """The names of the write commands sent, each checked to list its ``_id``s in order."""
+    written = recorder.written_ids()
+    for name, ids in written:
+        assert ids == sorted(ids), f"{name} in another order than _id: {ids}"
+    assert any(len(ids) > 1 for _, ids in written), written
+    return [name for name, _ in written]
+
+
+@pytest_asyncio.fixture
+async def recorded(
+    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> AsyncIterator[tuple[ProjectionStore, CommandRecorder]]:
+    """A store whose client records what it sends (``mongo_db``'s database, dropped after)."""
+    recorder = CommandRecorder()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.mongodb_uri, tz_aware=True, event_listeners=[recorder]
+    )
+    try:
+        store = ProjectionStore(client[mongo_db.name])
+        await store.ensure_collections("")
+        yield store, recorder
+    finally:
+        await client.close()
+
+
+async def _insert_orders(store: ProjectionStore, docs: list[dict[str, Any]]) -> None:
+    await store.db[documents.ORDERS].insert_many(docs)
+
+
+async def test_folded_writes_update_in_id_order(
+    recorded: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    store, recorder = recorded
+    seen = {order: {"_id": order, "rev": 1, WRITES: 1} for order in IDS}
+    await _insert_orders(store, list(seen.values()))
+    recorder.forget()
+    writes = [
+        FoldedWrite(order, seen[order], None, [_push(order, "SH-1", rev=1)])
+        for order in _shuffled(IDS)
+    ]
+
+    landed = await store.write_all_if_unchanged(documents.ORDERS, writes, T0)
+
+    assert landed.missed == set()
+    assert _commands_in_id_order(recorder) == ["update"]
+
+
+async def test_new_documents_are_inserted_in_id_order(
+    recorded: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    store, recorder = recorded
+    await _insert_orders(store, [{"_id": order, "rev": 1} for order in IDS[::3]])
+    recorder.forget()
+    changes = [
+        EntityChange(
+            key=EntityKey("orders", order),
+            before=None,
+            after={"known": True, "customerId": "ACME"},
+            set_fields={"known": True, "customerId": "ACME"},
+            unset_fields=(),
+            last_event=documents.EventRef(source="erp", id=f"e-{order}", type="t", time=T0),
+            customer_id="ACME",
+        )
+        for order in _shuffled(IDS)
+    ]
+
+    landed = await store.insert_new(documents.ORDERS, changes, {}, T0)
+
+    assert landed.missed == set(IDS[::3])  # created by "another writer" first
+    assert _commands_in_id_order(recorder) == ["insert"]
+
+
+async def test_placeholders_are_inserted_in_id_order(
+    recorded: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    store, recorder = recorded
+    await _insert_orders(store, [{"_id": order, "rev": 1} for order in IDS[::3]])
+    recorder.forget()
+    pushes = [_push(order, s, rev=1) for s in ("SH-1", "SH-2") for order in _shuffled(IDS)]
+
+    assert await store.insert_placeholders(documents.ORDERS, pushes) == set(IDS[::3])
+    assert _commands_in_id_order(recorder) == ["insert"]
+
+
+async def test_summary_pushes_and_their_resends_update_in_id_order(
+    recorded: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    """Two rounds (two summaries per order); in the first, the orders holding a newer
+    summary refuse the guarded upsert and are sent again without upsert."""
+    store, recorder = recorded
+    newer = {"shipments": {"SH-1": {"shipmentId": "SH-1", "rev": 5}}}
+    await _insert_orders(store, [{"_id": order, "rev": 1, "related": newer} for order in IDS[::2]])
+    recorder.forget()
+    pushes = [_push(order, s, rev=2) for s in ("SH-1", "SH-2") for order in _shuffled(IDS)]
+
+    await store.push_summaries("", pushes)
+
+    assert _commands_in_id_order(recorder) == ["update", "update", "update"]
+    assert recorder.written_ids()[1] == ("update", IDS[::2])  # the re-sends
+
+
+async def test_summary_removals_update_in_id_order(
+    recorded: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    store, recorder = recorded
+    await store.push_summaries("", [_push(order, "SH-1", rev=1) for order in IDS])
+    recorder.forget()
+
+    await store.push_summaries(
+        "", [_push(order, "SH-1", rev=2, removal=True) for order in _shuffled(IDS)]
+    )
+
+    assert _commands_in_id_order(recorder) == ["update"]
+    async for order in store.db[documents.ORDERS].find({}):
+        assert order["related"]["shipments"] == {}, order["_id"]
+
+
+async def test_sources_are_created_and_touched_in_id_order(
+    recorded: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    store, recorder = recorded
+    sources = [f"src-{n}" for n in range(8)]
+    recorder.forget()
+
+    for n in range(2):  # creating, then touching the documents created
+        seen = {source: SourceSeen(T0, f"{source}-{n}") for source in _shuffled(sources, n)}
+        await store.touch_sources("", seen, T0)
+
+    assert _commands_in_id_order(recorder) == ["insert", "update", "update"]
+
+
+async def test_search_documents_are_inserted_and_advanced_in_id_order(
+    recorded: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    """Inserts in commands of four; those already there are advanced by guarded updates."""
+    store, recorder = recorded
+    collection = documents.SEARCH_KEYS
+    await store.db[collection].insert_many([{"_id": doc_id, "rev": 1} for doc_id in IDS[::2]])
+    recorder.forget()
+    docs = [{"_id": doc_id, "rev": 2, "text": [doc_id]} for doc_id in _shuffled(IDS)]
+
+    await store.insert_or_advance(collection, docs, per_command=4)
+
+    assert _commands_in_id_order(recorder) == ["insert", "insert", "insert", "update"]
+    assert recorder.written_ids()[-1] == ("update", IDS[::2])  # those already there
+    assert {doc["rev"] async for doc in store.db[collection].find({})} == {2}
