@@ -20,6 +20,7 @@ pipe or is gone. Which worker gets which document, and when, is the pool's
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -29,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Final
@@ -57,10 +59,25 @@ def portal_graphql_schema() -> GraphQLSchema:
     return build_schema()._schema
 
 
+@functools.cache
+def _forkserver() -> ForkServerContext:
+    """The forkserver context, with ``PRELOAD`` set once per process.
+
+    The preload is a setting of the process's one fork server (a global of
+    ``multiprocessing``), read whenever that server starts: by ``start_fork_server``, or by
+    a worker's start when that comes first (a pool used without ``ValidationPool.start``) or
+    finds the server gone (``ensure_running`` starts it again, with the setting as it is).
+    So it is set before either may start it, and once is enough. (Two threads making the
+    first call together may both set it, to the same list: harmless.)"""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
 def start_fork_server() -> None:
     """Start the fork server, with ``PRELOAD`` imported (blocks: run it in a thread)."""
     try:
-        multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+        _forkserver()
         multiprocessing.forkserver.ensure_running()
     except Exception:  # the first document will try again, and report what fails
         logger.exception("could not start the validation fork server")
@@ -78,8 +95,7 @@ def start_worker(
     forkserver, never fork: the API process runs an event loop and threads (uvloop's,
     to_thread's, the driver's), and a forked copy of them inherits locks held by threads it
     does not have; a fork server is a clean, single-threaded process."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
+    context = _forkserver()
     here, there = context.Pipe()
     try:
         args = (there, os.getpid(), schema_factory, max_tokens, screen)

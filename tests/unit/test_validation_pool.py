@@ -34,7 +34,7 @@ from web.limits import measure_document, screen_for
 from web.settings import QueryLimits, load_settings
 from web.validation_pool import ValidationPool
 from web.validation_verdict import ValidationUnavailable, checked_of
-from web.validation_worker import portal_graphql_schema, process_gone, serve
+from web.validation_worker import PRELOAD, portal_graphql_schema, process_gone, serve
 
 SCHEMA = portal_graphql_schema()
 LIMITS = QueryLimits(max_tokens=500, max_validation_errors=5)
@@ -603,3 +603,32 @@ def test_a_killed_api_process_leaves_no_fork_server_or_worker_behind(tmp_path: P
     for pid in survivors:
         os.kill(pid, signal.SIGKILL)
     assert survivors == []
+
+
+WORKER_STARTS_THE_SERVER = """
+import multiprocessing.forkserver
+from pathlib import Path
+from web.validation_worker import portal_graphql_schema, start_worker
+
+process, pipe = start_worker(portal_graphql_schema, None, None, None)
+server = multiprocessing.forkserver._forkserver._forkserver_pid
+print(Path(f"/proc/{server}/cmdline").read_bytes().decode())
+process.kill()
+process.join(30)
+"""
+
+
+def test_a_fork_server_a_worker_start_brings_up_imports_the_schema_modules() -> None:
+    """A worker's start starts the fork server when none is running (a pool never
+    ``start``ed, or its server gone): that server, too, imports ``PRELOAD`` first, so the
+    workers it forks start warm (the preload is set once per process, before either start
+    may bring the server up)."""
+    run = subprocess.run(
+        [sys.executable, "-c", WORKER_STARTS_THE_SERVER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert repr(PRELOAD) in run.stdout, run.stdout
