@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, TypeAlias
 
@@ -815,8 +816,10 @@ class Readers:
         read by id. Otherwise by the pattern over the entities (``_pattern_query``).
 
         ``cross_customer`` (support staff only, else FORBIDDEN) searches every customer and
-        records an audit entry naming the customers whose shipments were returned; the entry
-        is written before the result is returned, and a failed write fails the search.
+        records what it answered (``AuditEntry``): the page (the customers whose shipments
+        were returned, and whether more matches lie beyond it), and, when ``totalCount`` is
+        asked, the count with the customers counted. Each entry is written before its answer
+        is returned, and a failed write fails the search.
         Results of a cross-customer search are not cached for the rest of the request:
         related entities of these shipments are still read under the caller's own scope.
         """
@@ -833,7 +836,11 @@ class Readers:
             query = search.among(matched)
             result = await self._page(scope, "shipments", query, page, prime=prime, index=ID_INDEX)
         if cross_customer:
-            await self._record_cross_customer_read(scope, search, result, audit)
+            request = audit or AuditRequest(
+                operation="searchShipments", query=search.text, variables={"text": search.text}
+            )
+            await self._record_cross_customer_page(scope, request, result, page.backward)
+            return replace(result, count=self._audited_count(scope, query, request))
         return result
 
     async def _matches_by_keys(self, scope: Scope, search: ShipmentSearch) -> list[str] | None:
@@ -918,23 +925,66 @@ class Readers:
             order_ids = [str(doc["_id"]) for doc in visible[:SEARCH_ORDER_MATCHES]]
         return search.shipment_filter(order_ids)
 
-    async def _record_cross_customer_read(
-        self, scope: Scope, search: ShipmentSearch, result: Page, request: AuditRequest | None
-    ) -> None:
-        request = request or AuditRequest(
-            operation="searchShipments", query=search.text, variables={"text": search.text}
-        )
-        customers = {edge.node.get("customerId") for edge in result.edges}
-        entry: AuditEntry = {
+    def _audit_entry(
+        self,
+        scope: Scope,
+        request: AuditRequest,
+        answered: Literal["page", "count"],
+        customers: Iterable[object],
+    ) -> AuditEntry:
+        return {
             "at": self._clock(),
             "subject": scope.caller.subject,
             "roles": sorted(scope.caller.roles),
             "operation": request.operation,
             "query": request.query,
             "variables": dict(request.variables),
-            "customerIds": sorted(c for c in customers if isinstance(c, str)),
+            "answered": answered,
+            "customerIds": sorted({c for c in customers if isinstance(c, str)}),
         }
+
+    async def _record_cross_customer_page(
+        self, scope: Scope, request: AuditRequest, result: Page, backward: bool
+    ) -> None:
+        """The page's entry: the customers of its items, and whether it said more lie
+        beyond it (``hasNextPage``; backwards ``hasPreviousPage``)."""
+        customers = (edge.node.get("customerId") for edge in result.edges)
+        entry = self._audit_entry(scope, request, "page", customers)
+        info = result.page_info
+        entry["more"] = info.has_previous_page if backward else info.has_next_page
         await self._audit.record(entry)
+
+    def _audited_count(
+        self, scope: Scope, query: Mapping[str, Any], request: AuditRequest
+    ) -> Callable[[], Awaitable[int]]:
+        """A cross-customer page's ``count``: counted per customer (one ``$group``, about
+        what a count of a search costs), recorded with its value and the customers counted
+        before it is returned."""
+
+        async def count() -> int:
+            counted = await self._count_by_customer(scope, "shipments", query)
+            entry = self._audit_entry(scope, request, "count", counted)
+            entry["count"] = total = sum(counted.values())
+            await self._audit.record(entry)
+            return total
+
+        return count
+
+    async def _count_by_customer(
+        self, scope: Scope, kind: EntityKind, query: Mapping[str, Any]
+    ) -> dict[str, int]:
+        """``_count`` of ``query``'s visible documents, by customer."""
+        if not scope.filter_is_complete(kind):
+            visible = self._visible(scope, kind, await self._find(scope, kind, query))
+            return dict(Counter(str(doc.get("customerId")) for doc in visible))
+        scoped = combine(query, self._scope_filter(scope, kind))
+        collection = await self._collection(kind)
+        group = {"$group": {"_id": "$customerId", "n": {"$sum": 1}}}
+        try:
+            rows = await (await collection.aggregate([{"$match": scoped}, group])).to_list()
+        except PyMongoError as exc:
+            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+        return {str(row["_id"]): int(row["n"]) for row in rows}
 
     # --- relations ---------------------------------------------------------------------
 
