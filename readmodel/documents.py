@@ -413,7 +413,13 @@ class SourceDocument(TypedDict, total=False):
 
 
 class AuditEntry(TypedDict):
-    """One cross-customer read by a support user."""
+    """One answer of a cross-customer read by a support user: what the user learned.
+
+    ``answered`` ``"page"``: the items and ``pageInfo``; ``customerIds`` the customers whose
+    shipments were returned, ``more`` whether ``pageInfo`` said more matches lie beyond the
+    page (so a page of 0 items that answers "more" is not an empty record). ``"count"``:
+    ``totalCount``, written when it is answered; ``count`` its value, ``customerIds`` the
+    customers whose shipments it counted."""
 
     at: datetime
     subject: str
@@ -421,7 +427,10 @@ class AuditEntry(TypedDict):
     operation: str
     query: str
     variables: dict[str, Any]
+    answered: Literal["page", "count"]
     customerIds: list[str]
+    more: NotRequired[bool]
+    count: NotRequired[int]
 
 
 # --- helpers shared by writer and readers -------------------------------------------------

@@ -23,8 +23,8 @@ text, and run on the event loop. The checks, cheapest first:
   at once with ``RATE_LIMITED`` (HTTP 429);
 * per request, since they depend on variables: cost (``MAX_QUERY_COST``): every field that
   returns an object costs 1, times the size of every list it sits in. A field with a ``first``
-  (or ``last``) argument multiplies what it selects by that argument (by the argument's
-  default, else ``default_page_size``, when absent); ``_entities`` by the number of
+  (or ``last``) argument multiplies what it selects by that argument, at least 1 (by the
+  argument's default, else ``default_page_size``, when absent); ``_entities`` by the number of
   representations it is given; any other list of objects by ``default_page_size``, except a
   connection's ``edges``/``nodes``, which its connection field already counted. Scalars and
   introspection are free. And ``_entities`` representations (``MAX_ENTITY_REPRESENTATIONS``).
@@ -250,7 +250,10 @@ class _Walker:
 
     def page_size(self, node: FieldNode, definition: GraphQLField, arguments: list[str]) -> int:
         """The page a field asks for: the largest ``first``/``last`` given (literal or
-        variable), else the declared default of one of them, else our default."""
+        variable), else the declared default of one of them, else our default; at least 1.
+        A page of 0 items still reads: its ``totalCount`` is a count (for a warehouse-limited
+        caller, a read of every matching document) and its ``pageInfo`` a read, so 30
+        aliased ``first: 0`` connections cost 30, not nothing."""
         given = []
         for argument in node.arguments or ():
             if argument.name.value not in arguments:
@@ -261,13 +264,13 @@ class _Walker:
             elif isinstance(argument.value, VariableNode):
                 value = self.variables.get(argument.value.name.value)
             if isinstance(value, int) and not isinstance(value, bool):
-                given.append(max(value, 0))
+                given.append(max(value, 1))
         if given:
             return max(given)
         for name in arguments:
             declared: Any = definition.args[name].default_value
             if isinstance(declared, int) and not isinstance(declared, bool):
-                return max(declared, 0)
+                return max(declared, 1)
         return self.default_page_size
 
 

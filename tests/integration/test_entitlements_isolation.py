@@ -319,7 +319,36 @@ async def test_support_cross_customer_search_returns_both_and_is_audited(
     assert entry["operation"] == "FindTracking"
     assert "searchShipments(text: $t, statuses: $s, crossCustomer: true)" in entry["query"]
     assert entry["variables"] == {"t": "TRACK", "s": ["IN_TRANSIT", "DELIVERED"]}  # enums by name
-    assert entry["customerIds"] == ["ACME", "BETA"]
+    assert (entry["answered"], entry["customerIds"], entry["more"]) == (
+        "page",
+        ["ACME", "BETA"],
+        False,
+    )
+
+
+async def test_a_cross_customer_count_is_audited_with_its_value_and_the_customers_counted(
+    db: AsyncDatabase[Doc],
+) -> None:
+    """A support search of 0 items returns no shipment, yet its ``hasNextPage`` and
+    ``totalCount`` reveal matches across customers: the page's entry says more lie beyond it,
+    and the count's entry (written when the count is answered) its value and whose
+    shipments it counted."""
+    audit = MemoryAudit()
+    query = (
+        '{ searchShipments(text: "TRACK", crossCustomer: true, first: 0) '
+        "{ totalCount pageInfo { hasNextPage } } }"
+    )
+    result = await run(SCHEMA, db, SUPPORT, query, audit=audit)
+    assert result.data == {"searchShipments": {"totalCount": 2, "pageInfo": {"hasNextPage": True}}}
+    page, count = audit.entries
+    assert (page["answered"], page["customerIds"], page["more"]) == ("page", [], True)
+    assert "count" not in page
+    assert (count["answered"], count["count"], count["customerIds"]) == (
+        "count",
+        2,
+        ["ACME", "BETA"],
+    )
+    assert "more" not in count
 
 
 async def test_support_without_cross_customer_sees_only_own_customers(

@@ -7,6 +7,8 @@ test); the other tests count pages of a list the process has read before.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from entitlements.policy import Policy
+from entitlements.policy import CustomerRule, Policy
 from graph.context import GraphContext
 from graph.schema import build_schema
 from resolvers.generation import GenerationPointer
@@ -85,9 +87,11 @@ async def _execute(
     query: str,
     variables: dict[str, Any],
     pointer: GenerationPointer | None = None,
+    *,
+    policy: Policy | None = None,
 ) -> tuple[Any, list[str]]:
     counter.forget()
-    context = GraphContext.build(db, Policy(), FINANCE, pointer=pointer)
+    context = GraphContext.build(db, policy or Policy(), FINANCE, pointer=pointer)
     result = await SCHEMA.execute(query, variable_values=variables, context_value=context)
     assert result.errors is None, result.errors
     return result.data, counter.names(ignoring=HOUSEKEEPING)
@@ -198,29 +202,82 @@ ZERO = """query($after: String) {
 }"""
 
 
-async def test_a_page_of_0_reads_at_most_one_id_and_teaches_no_window_hint(
+def _is_window(command: Doc) -> bool:
+    """Whether a sorted read of one orders document is a page read through the customer's
+    sort index, bounded by a range of its sort field (a window: ``paging_windows``)."""
+    bounded = json.dumps(command["filter"], default=str)
+    return (
+        command.get("hint") == "customer_ordered"
+        and command.get("sort") == {"orderedAt": -1, "_id": -1}
+        and command.get("limit") == 1
+        and re.search(r'"orderedAt": \{"\$(gte|lt|lte|gt)"', bounded) is not None
+    )
+
+
+async def test_a_page_of_0_reads_one_document_as_a_page_reads_it(
     counted: tuple[AsyncDatabase[Doc], CommandRecorder],
 ) -> None:
-    """``first: 0`` (totalCount and pageInfo only): read_pointer, one unsorted read of at
-    most one ``_id`` (is there an item ahead?) and the count; no probes, in a new process
-    too, and nothing learned for the next page, which probes as a first page does."""
+    """``first: 0`` (totalCount and pageInfo only): read_pointer, one read of the first
+    document ahead, in a window of the sort index as a page reads (from the first page's
+    hint; from the cursor's width after it), and the count. An unsorted read over the
+    customer's whole list cost what the list holds on DocumentDB (README, "The store")."""
+    db, counter = counted
+    page, _ = await _execute(db, counter, "{ orders(first: 20) { pageInfo { endCursor } } }", {})
+    cursor = page["orders"]["pageInfo"]["endCursor"]
+    for after, previous in ((None, False), (cursor, True)):
+        data, commands = await _execute(db, counter, ZERO, {"after": after})
+        assert data["orders"] == {
+            "totalCount": 60,
+            "edges": [],
+            "nodes": [],
+            "pageInfo": {
+                "hasNextPage": True,
+                "hasPreviousPage": previous,
+                "startCursor": None,
+                "endCursor": None,
+            },
+        }
+        assert commands == ["find", "find", "aggregate"], commands
+        ahead = counter.commands("find")[-1]
+        assert _is_window(ahead), ahead
+
+
+async def test_a_page_of_0_teaches_no_window_hint(
+    counted: tuple[AsyncDatabase[Doc], CommandRecorder],
+) -> None:
+    """The one document a page of 0 reads says nothing about how wide a page is: a process
+    that does not probe reads it plainly, and the next first page still has no hint (it
+    probes). With probes, a page of 0 in a new process probes as a default first page
+    would (the hint is then the probes', for a page of 20)."""
     db, counter = counted
     PROCESS_WINDOW_HINTS.clear()
-    data, commands = await _execute(db, counter, ZERO, {"after": None})
-    assert data["orders"] == {
-        "totalCount": 60,
-        "edges": [],
-        "nodes": [],
-        "pageInfo": {
-            "hasNextPage": True,
-            "hasPreviousPage": False,
-            "startCursor": None,
-            "endCursor": None,
-        },
-    }
+    PROCESS_WINDOW_HINTS.probe = False
+    try:
+        data, commands = await _execute(db, counter, ZERO, {"after": None})
+    finally:
+        PROCESS_WINDOW_HINTS.probe = True
+    assert data["orders"]["pageInfo"]["hasNextPage"] is True
     assert commands == ["find", "find", "aggregate"], commands
-    ahead = counter.commands("find")[-1]
-    assert (ahead["limit"], ahead["projection"]) == (1, {"_id": True}), ahead
-    assert "sort" not in ahead
     _, cold = await _execute(db, counter, NESTED, {"first": 5})
     assert len(cold) > 3, "the page of 0 taught a window hint"
+    PROCESS_WINDOW_HINTS.clear()
+    _, probed = await _execute(db, counter, ZERO, {"after": None})
+    assert 3 < len(probed) <= 3 + PROBE_MAX, probed
+    assert _is_window(counter.commands("find")[-1])
+
+
+async def test_a_page_of_0_of_a_warehouse_limited_caller_is_one_unsorted_cursor(
+    counted: tuple[AsyncDatabase[Doc], CommandRecorder],
+) -> None:
+    """Where the scope filter cannot decide visibility (warehouse limits), whether an item
+    lies ahead is read through one unsorted cursor, in batches, until ``allows`` keeps one:
+    here none of the 120 shipments is from the caller's warehouse. Sorted reads of 100 at a
+    time were quadratic on DocumentDB, which sorts every match before the limit."""
+    db, counter = counted
+    policy = Policy(customers={"ACME": CustomerRule(allowed_warehouses=frozenset({"DC-SEA"}))})
+    query = "{ shipments(first: 0) { pageInfo { hasNextPage } } }"
+    data, commands = await _execute(db, counter, query, {}, policy=policy)
+    assert data == {"shipments": {"pageInfo": {"hasNextPage": False}}}
+    reads = [c for c in counter.commands("find") if c["find"] == "shipments"]
+    assert len(reads) == 1 and "sort" not in reads[0] and "limit" not in reads[0], reads
+    assert commands == ["find", "find", "getMore"], commands

@@ -113,6 +113,19 @@ def test_cost_uses_variables_and_declared_defaults() -> None:
     assert cost("{ items { edges { node { name } } } }") == 20 * 3
 
 
+def test_a_page_of_0_items_costs_what_a_page_of_1_costs() -> None:
+    """``first: 0`` still reads (its ``pageInfo``; its ``totalCount`` is a count): 30 aliased
+    pages of 0 items must not cost nothing."""
+    one = cost("{ items(first: 1) { edges { node { name } } } }")
+    assert cost("{ items(first: 0) { edges { node { name } } } }") == one == 3
+    query = "query($n: Int!) { items(first: $n) { edges { node { name } } } }"
+    assert cost(query, {"n": 0}) == one
+    aliased = " ".join(
+        f"a{n}: items(first: 0) {{ edges {{ node {{ name }} }} }}" for n in range(30)
+    )
+    assert cost(f"{{ {aliased} }}") == 30 * one
+
+
 def test_lists_without_first_multiply_by_default_page_size() -> None:
     assert cost("{ item { children { children { name } } } }") == 1 + 20 * (1 + 20)
 
