@@ -68,6 +68,7 @@ from projections.settings import ProjectorSettings
 from projections.store import ProjectionStore
 from readmodel import documents
 from readmodel.changes import ShipmentChange
+from readmodel.search_keys import MARKERS
 from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
@@ -164,7 +165,7 @@ async def read_final_documents(
 ) -> dict[str, list[dict[str, Any]]]:
     """What the projector wrote, by collection: its entities, then its search documents."""
     return {
-        name: [d async for d in client[source_db][name].find({})]
+        name: [d async for d in client[source_db][name].find({"_id": {"$nin": list(MARKERS)}})]
         for name in (*documents.ENTITY_COLLECTIONS, documents.SEARCH_KEYS)
     }
 

@@ -76,6 +76,15 @@ class DeferredIndexes:
         """Whether a generation still waits for its deferred indexes."""
         return bool(self._waiting)
 
+    def due(self, writing: str | None = None) -> bool:
+        """Whether ``caught_up`` would do anything now: a generation waits and its build is
+        not held back by a refusal's delay, or one waits that is no longer ``writing``."""
+        if not self._waiting:
+            return False
+        if writing is not None and any(suffix != writing for suffix in self._waiting):
+            return True
+        return self._clock() >= self._next_attempt
+
     async def prepare(self, suffix: str) -> None:
         """Make generation ``suffix`` ready for writing, once per process: its collections,
         the indexes that cannot wait, and the search documents of entities written before

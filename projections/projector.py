@@ -267,6 +267,11 @@ class BatchProcessor:
         """Whether a generation written waits for indexes deferred until ``caught_up``."""
         return self._generations.waiting
 
+    @property
+    def indexes_due(self) -> bool:
+        """Whether ``caught_up`` has a build to try now (not while a refusal's delay runs)."""
+        return self._generations.due(self._target_suffix or self._followed_suffix)
+
     async def caught_up(self) -> bool:
         """Told that the batches have reached the log's end: build the indexes a new
         generation deferred, then mark its search complete; whether none waits any more."""

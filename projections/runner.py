@@ -345,11 +345,13 @@ async def _at_log_ends(
     settings: ProjectorSettings,
     taken: int,
 ) -> bool:
-    """Whether a generation waits for its deferred indexes and the batch just taken reaches
-    the log's end (a full batch does not, and costs no round trip to say so)."""
-    if not processor.waiting_for_indexes or taken >= settings.batch_max_records:
+    """Whether a generation's deferred indexes are due and the batch just taken (nearly)
+    reaches the log's end: within a tenth of a full batch (a full batch does not, and costs
+    no round trip to say so)."""
+    if not processor.indexes_due or taken >= settings.batch_max_records:
         return False
-    return await reached_log_ends(consumer, settings.batch_wait_ms / 1000)
+    slack = settings.batch_max_records // 10
+    return await reached_log_ends(consumer, settings.batch_wait_ms / 1000, slack)
 
 
 def _surface_failure(batch: FinishingBatch | None) -> None:

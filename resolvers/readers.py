@@ -619,8 +619,9 @@ class Readers:
         DocumentDB gathers every index entry a read's range holds before its limit applies,
         sorted or not: an unsorted read of one ``_id`` over the customer's whole list cost
         what the list holds (42-54 ms for 72,000 orders; 95-100 ms after the last cursor,
-        where nothing lies ahead), a window about what a page holds. Nothing read here
-        teaches a hint: one document says nothing about how wide a page is."""
+        where nothing lies ahead), a window about what a page holds. The one document read
+        teaches no hint (it says nothing about how wide a page is); a new process's probes
+        store the hint they find, as a first page's do."""
         sort = request.reading_sort
         position = request.position()
         windows: list[Window] | None = None
@@ -976,7 +977,7 @@ class Readers:
         """``_count`` of ``query``'s visible documents, by customer."""
         if not scope.filter_is_complete(kind):
             visible = self._visible(scope, kind, await self._find(scope, kind, query))
-            return dict(Counter(str(doc.get("customerId")) for doc in visible))
+            return dict(Counter(str(doc["customerId"]) for doc in visible if doc.get("customerId")))
         scoped = combine(query, self._scope_filter(scope, kind))
         collection = await self._collection(kind)
         group = {"$group": {"_id": "$customerId", "n": {"$sum": 1}}}
@@ -984,7 +985,8 @@ class Readers:
             rows = await (await collection.aggregate([{"$match": scoped}, group])).to_list()
         except PyMongoError as exc:
             raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
-        return {str(row["_id"]): int(row["n"]) for row in rows}
+        # a known document always names its customer; a null group would name none
+        return {str(row["_id"]): int(row["n"]) for row in rows if row["_id"] is not None}
 
     # --- relations ---------------------------------------------------------------------
 

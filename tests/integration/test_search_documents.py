@@ -291,9 +291,11 @@ async def test_a_refused_build_leaves_search_the_slow_way_and_is_tried_again_lat
     await generations.prepare("")
     assert not await generations.caught_up()
     assert not await is_complete(store, "") and generations.waiting
+    assert not generations.due()  # the projector does not even ask while the delay runs
     assert not await generations.caught_up()  # too soon: not tried again
     assert len(store.builds) == 1
     now[0] += RETRY_SECONDS[0]
+    assert generations.due()
     assert await generations.caught_up()
     assert len(store.builds) == 2 and await is_complete(store, "")
 

@@ -290,7 +290,7 @@ def test_a_last_batch_that_failed_to_publish_stops_the_projector_without_waiting
     empty = BatchOutcome()
     empty.notices = [Notice(b"refused")]  # type: ignore[list-item]
     processor = MagicMock(
-        apply=AsyncMock(return_value=empty), complete=AsyncMock(), waiting_for_indexes=False
+        apply=AsyncMock(return_value=empty), complete=AsyncMock(), indexes_due=False
     )
     settings: Any = SimpleNamespace(
         batch_wait_ms=1, batch_max_records=10, topics=SimpleNamespace(dead_letter="d", changes="c")
