@@ -20,6 +20,7 @@ from pymongo import monitoring
 from entitlements.caller import Caller
 from entitlements.mint import mint_token
 from entitlements.tokens import TokenSettings
+from projections.effects import SummaryPush
 from projections.events import Event
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping, load_status_mapping
@@ -210,3 +211,17 @@ class CommandRecorder(monitoring.CommandListener):
     def replied(self) -> list[tuple[str, Mapping[str, Any]]]:
         """Each document a cursor reply held, with its collection's name, in order."""
         return list(self._replied)
+
+
+def summary_push(target: str, source: str, rev: int, *, removal: bool = False) -> SummaryPush:
+    """Shipment ``source``'s summary (``rev``) pushed into order ``target`` of ACME, or its
+    removal."""
+    return SummaryPush(
+        target_kind="orders",
+        target_id=target,
+        source_kind="shipments",
+        source_id=source,
+        rev=rev,
+        summary=None if removal else {"shipmentId": source, "status": "IN_TRANSIT"},
+        customer_id="ACME",
+    )

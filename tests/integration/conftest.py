@@ -13,7 +13,8 @@ import pytest_asyncio
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.helpers import Stack
+from projections.store import ProjectionStore
+from tests.helpers import CommandRecorder, Stack
 from tests.integration.api_harness import ApiProcess, api_env, run_api
 from tests.integration.projector_harness import Pipeline
 
@@ -46,3 +47,20 @@ async def second_db(
     name = f"ref_{uuid.uuid4().hex[:12]}"
     yield mongo_client[name]
     await mongo_client.drop_database(name)
+
+
+@pytest_asyncio.fixture
+async def recorded_store(
+    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> AsyncIterator[tuple[ProjectionStore, CommandRecorder]]:
+    """A store whose client records what it sends (``mongo_db``'s database, dropped after)."""
+    recorder = CommandRecorder()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.mongodb_uri, tz_aware=True, event_listeners=[recorder]
+    )
+    try:
+        store = ProjectionStore(client[mongo_db.name])
+        await store.ensure_collections("")
+        yield store, recorder
+    finally:
+        await client.close()

@@ -10,28 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.batch import SourceSeen
-from projections.effects import SummaryPush
 from projections.store import ProjectionStore, StoreError
 from readmodel import documents
 from readmodel.documents import WRITES
 from readmodel.server import is_ferretdb
-from tests.helpers import CommandRecorder, Stack
-
-
-def _push(target: str, source: str, rev: int) -> SummaryPush:
-    return SummaryPush(
-        target_kind="orders",
-        target_id=target,
-        source_kind="shipments",
-        source_id=source,
-        rev=rev,
-        summary={"shipmentId": source, "status": "IN_TRANSIT"},
-        customer_id="ACME",
-    )
+from tests.helpers import CommandRecorder, summary_push
 
 
 async def test_concurrent_pushes_into_one_document_are_all_kept(
@@ -44,7 +30,7 @@ async def test_concurrent_pushes_into_one_document_are_all_kept(
     sources = [f"SH-{i:03d}" for i in range(40)]
     await asyncio.gather(
         *(
-            stores[i % 2].push_summaries("", [_push("SO-1", source, rev=1)])
+            stores[i % 2].push_summaries("", [summary_push("SO-1", source, rev=1)])
             for i, source in enumerate(sources)
         )
     )
@@ -62,7 +48,7 @@ async def test_a_stale_summary_never_replaces_a_newer_one_under_concurrency(
     store = ProjectionStore(mongo_db)
     await store.ensure_collections("")
     await asyncio.gather(
-        *(store.push_summaries("", [_push("SO-2", "SH-1", rev)]) for rev in range(1, 21))
+        *(store.push_summaries("", [summary_push("SO-2", "SH-1", rev)]) for rev in range(1, 21))
     )
 
     order = await mongo_db[documents.ORDERS].find_one({"_id": "SO-2"})
@@ -145,24 +131,16 @@ async def test_a_sources_newest_event_time_and_id_move_together_and_only_forward
 
 
 async def test_sources_are_never_created_by_an_upsert_on_id_alone(
-    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
 ) -> None:
     """DocumentDB inserts an upsert filtered on ``_id`` alone as INSERT ... ON CONFLICT DO
     UPDATE: of two racing to create a document the later replaces the other's, and the
     writes that landed meanwhile are lost. The race is rare; what causes it is not."""
-    recorder = CommandRecorder()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        stack.mongodb_uri, tz_aware=True, event_listeners=[recorder]
-    )
-    try:
-        store = ProjectionStore(client[mongo_db.name])
-        await store.ensure_collections("")
-        t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-        for n in range(2):  # creating, then on the documents created
-            seen = {s: SourceSeen(t0, f"{s}-{n}") for s in ("erp", "tms")}
-            await store.touch_sources("", seen, t0)
-    finally:
-        await client.close()
+    store, recorder = recorded_store
+    t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    for n in range(2):  # creating, then on the documents created
+        seen = {s: SourceSeen(t0, f"{s}-{n}") for s in ("erp", "tms")}
+        await store.touch_sources("", seen, t0)
     updates = recorder.updates()
     assert updates
     assert [s for s in updates if s.get("upsert") and set(s["q"]) == {"_id"}] == []
@@ -241,7 +219,8 @@ async def test_concurrent_pushes_naming_documents_in_other_orders_all_land(
     shipments = [f"SH-{n:02d}" for n in range(20)]
     rng = random.Random(12)
     calls = [
-        [_push(order, shipment, rev=1) for order in rng.sample(orders, 6)] for shipment in shipments
+        [summary_push(order, shipment, rev=1) for order in rng.sample(orders, 6)]
+        for shipment in shipments
     ]
 
     await asyncio.gather(

@@ -9,20 +9,14 @@ and then; what prevents it, one order in every command, is checked here on each 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest_asyncio
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
-
 from projections.batch import EntityChange, EntityKey, SourceSeen
-from projections.effects import SummaryPush
 from projections.store import FoldedWrite, ProjectionStore
 from readmodel import documents
 from readmodel.documents import WRITES
-from tests.helpers import CommandRecorder, Stack
+from tests.helpers import CommandRecorder, summary_push
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 IDS = [f"SO-{n:02d}" for n in range(10)]
@@ -35,18 +29,6 @@ def _shuffled(ids: list[str], seed: int = 13) -> list[str]:
     return out
 
 
-def _push(target: str, source: str, rev: int, *, removal: bool = False) -> SummaryPush:
-    return SummaryPush(
-        target_kind="orders",
-        target_id=target,
-        source_kind="shipments",
-        source_id=source,
-        rev=rev,
-        summary=None if removal else {"shipmentId": source, "status": "IN_TRANSIT"},
-        customer_id="ACME",
-    )
-
-
 def _commands_in_id_order(recorder: CommandRecorder) -> list[str]:
     """The names of the write commands sent, each checked to list its ``_id``s in order."""
     written = recorder.written_ids()
@@ -56,36 +38,19 @@ def _commands_in_id_order(recorder: CommandRecorder) -> list[str]:
     return [name for name, _ in written]
 
 
-@pytest_asyncio.fixture
-async def recorded(
-    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
-) -> AsyncIterator[tuple[ProjectionStore, CommandRecorder]]:
-    """A store whose client records what it sends (``mongo_db``'s database, dropped after)."""
-    recorder = CommandRecorder()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        stack.mongodb_uri, tz_aware=True, event_listeners=[recorder]
-    )
-    try:
-        store = ProjectionStore(client[mongo_db.name])
-        await store.ensure_collections("")
-        yield store, recorder
-    finally:
-        await client.close()
-
-
 async def _insert_orders(store: ProjectionStore, docs: list[dict[str, Any]]) -> None:
     await store.db[documents.ORDERS].insert_many(docs)
 
 
 async def test_folded_writes_update_in_id_order(
-    recorded: tuple[ProjectionStore, CommandRecorder],
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
 ) -> None:
-    store, recorder = recorded
+    store, recorder = recorded_store
     seen = {order: {"_id": order, "rev": 1, WRITES: 1} for order in IDS}
     await _insert_orders(store, list(seen.values()))
     recorder.forget()
     writes = [
-        FoldedWrite(order, seen[order], None, [_push(order, "SH-1", rev=1)])
+        FoldedWrite(order, seen[order], None, [summary_push(order, "SH-1", rev=1)])
         for order in _shuffled(IDS)
     ]
 
@@ -96,9 +61,9 @@ async def test_folded_writes_update_in_id_order(
 
 
 async def test_new_documents_are_inserted_in_id_order(
-    recorded: tuple[ProjectionStore, CommandRecorder],
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
 ) -> None:
-    store, recorder = recorded
+    store, recorder = recorded_store
     await _insert_orders(store, [{"_id": order, "rev": 1} for order in IDS[::3]])
     recorder.forget()
     changes = [
@@ -121,27 +86,27 @@ async def test_new_documents_are_inserted_in_id_order(
 
 
 async def test_placeholders_are_inserted_in_id_order(
-    recorded: tuple[ProjectionStore, CommandRecorder],
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
 ) -> None:
-    store, recorder = recorded
+    store, recorder = recorded_store
     await _insert_orders(store, [{"_id": order, "rev": 1} for order in IDS[::3]])
     recorder.forget()
-    pushes = [_push(order, s, rev=1) for s in ("SH-1", "SH-2") for order in _shuffled(IDS)]
+    pushes = [summary_push(order, s, rev=1) for s in ("SH-1", "SH-2") for order in _shuffled(IDS)]
 
     assert await store.insert_placeholders(documents.ORDERS, pushes) == set(IDS[::3])
     assert _commands_in_id_order(recorder) == ["insert"]
 
 
 async def test_summary_pushes_and_their_resends_update_in_id_order(
-    recorded: tuple[ProjectionStore, CommandRecorder],
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
 ) -> None:
     """Two rounds (two summaries per order); in the first, the orders holding a newer
     summary refuse the guarded upsert and are sent again without upsert."""
-    store, recorder = recorded
+    store, recorder = recorded_store
     newer = {"shipments": {"SH-1": {"shipmentId": "SH-1", "rev": 5}}}
     await _insert_orders(store, [{"_id": order, "rev": 1, "related": newer} for order in IDS[::2]])
     recorder.forget()
-    pushes = [_push(order, s, rev=2) for s in ("SH-1", "SH-2") for order in _shuffled(IDS)]
+    pushes = [summary_push(order, s, rev=2) for s in ("SH-1", "SH-2") for order in _shuffled(IDS)]
 
     await store.push_summaries("", pushes)
 
@@ -150,14 +115,14 @@ async def test_summary_pushes_and_their_resends_update_in_id_order(
 
 
 async def test_summary_removals_update_in_id_order(
-    recorded: tuple[ProjectionStore, CommandRecorder],
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
 ) -> None:
-    store, recorder = recorded
-    await store.push_summaries("", [_push(order, "SH-1", rev=1) for order in IDS])
+    store, recorder = recorded_store
+    await store.push_summaries("", [summary_push(order, "SH-1", rev=1) for order in IDS])
     recorder.forget()
 
     await store.push_summaries(
-        "", [_push(order, "SH-1", rev=2, removal=True) for order in _shuffled(IDS)]
+        "", [summary_push(order, "SH-1", rev=2, removal=True) for order in _shuffled(IDS)]
     )
 
     assert _commands_in_id_order(recorder) == ["update"]
@@ -166,9 +131,9 @@ async def test_summary_removals_update_in_id_order(
 
 
 async def test_sources_are_created_and_touched_in_id_order(
-    recorded: tuple[ProjectionStore, CommandRecorder],
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
 ) -> None:
-    store, recorder = recorded
+    store, recorder = recorded_store
     sources = [f"src-{n}" for n in range(8)]
     recorder.forget()
 
@@ -180,10 +145,10 @@ async def test_sources_are_created_and_touched_in_id_order(
 
 
 async def test_search_documents_are_inserted_and_advanced_in_id_order(
-    recorded: tuple[ProjectionStore, CommandRecorder],
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
 ) -> None:
     """Inserts in commands of four; those already there are advanced by guarded updates."""
-    store, recorder = recorded
+    store, recorder = recorded_store
     collection = documents.SEARCH_KEYS
     await store.db[collection].insert_many([{"_id": doc_id, "rev": 1} for doc_id in IDS[::2]])
     recorder.forget()
