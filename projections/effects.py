@@ -172,13 +172,13 @@ def summary_pushes(
         for target_kind, ids in delta.removed.items():
             targets[target_kind].difference_update(ids)
         if doc.get("known"):
-            summary = summarize(kind, dict(doc))
+            summary = summarize(kind, doc)
             # Related documents already hold this summary when the batch changed nothing it
             # shows: only links the batch added need it (a repeated batch re-pushes all).
             unchanged = (
                 effect.before is not None
                 and bool(effect.before.get("known"))
-                and summarize(kind, dict(effect.before)) == summary
+                and summarize(kind, effect.before) == summary
             )
             for target_kind, target_ids in targets.items():
                 if unchanged:
@@ -241,7 +241,7 @@ def summary_of(doc: Mapping[str, Any], kind: str, doc_id: str, *, to: EntityKey)
         source_kind=kind,
         source_id=doc_id,
         rev=int(doc.get("rev", 0)),
-        summary=summarize(kind, dict(doc)),
+        summary=summarize(kind, doc),
         customer_id=doc.get("customerId"),
     )
 
