@@ -163,8 +163,9 @@ class LinkDelta:
 
 
 def link_delta(kind: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> LinkDelta:
-    old = {k: frozenset(v) for k, v in declared_links(kind, dict(before)).items()} if before else {}
-    new = {k: frozenset(v) for k, v in declared_links(kind, dict(after)).items()}
+    """The documents are only read (no copies: this runs for every document of a batch)."""
+    old = {k: frozenset(v) for k, v in declared_links(kind, before).items()} if before else {}
+    new = {k: frozenset(v) for k, v in declared_links(kind, after).items()}
     kinds = set(old) | set(new)
     return LinkDelta(
         current={k: new.get(k, frozenset()) for k in kinds},

@@ -85,6 +85,8 @@ class Fold:
     #: Every pull, answered here or not: a document whose write lost a race is pulled from
     #: again once the pullers' summaries have landed in it.
     pulls: dict[tuple[str, str], list[EntityKey]]
+    #: The summaries the batch's own entities push (``summary_pushes``), before pulls.
+    pushed: list[SummaryPush]
 
 
 def fold(
@@ -93,6 +95,8 @@ def fold(
     repeated: set[EntityKey],
     unchanged: Sequence[Effects],
     groups: Mapping[EntityKey, Sequence[Event]],
+    *,
+    again: Fold | None = None,
 ) -> Fold:
     """Fold every summary whose target the batch writes anyway into that write.
 
@@ -100,14 +104,13 @@ def fold(
     the write lands only if nobody wrote the document since it was loaded. A summary goes
     in only if it is newer than the one the target holds; pulls from entities of the batch
     are answered from memory.
+
+    ``again``: a fold of the same batch with fewer related documents in ``current``. What
+    the batch's entities push and pull derives from their own documents alone, which more
+    related documents do not change, so it is taken from there rather than worked out
+    again (``summary_pushes`` is most of a fold's work).
     """
-    views: dict[EntityKey, dict[str, Any]] = {
-        key: _with_own_related(doc) for key, doc in current.items()
-    }
-    for change in changes:
-        view = _with_own_related(change.after)
-        view["rev"] = int((change.before or {}).get("rev", 0)) + 1
-        views[change.key] = view
+    views = _views(current, changes)
     effects = [
         Effects(
             change.key,
@@ -117,7 +120,8 @@ def fold(
         )
         for change in changes
     ] + [effect._replace(after=views[effect.key]) for effect in unchanged]
-    pushes, pulls = summary_pushes(effects)
+    pushed, pulls = (again.pushed, again.pulls) if again is not None else summary_pushes(effects)
+    pushes = list(pushed)
     changed = {change.key for change in changes}
     outside_pulls: dict[tuple[str, str], list[EntityKey]] = {}
     for (target_kind, target_id), pullers in pulls.items():
@@ -143,7 +147,20 @@ def fold(
             target_view["related"].setdefault(push.source_kind, {})[push.key] = push.entry()
             folded[target].append(push)
 
-    return Fold(effects, dict(folded), outside, outside_pulls, dict(pulls))
+    return Fold(effects, dict(folded), outside, outside_pulls, dict(pulls), pushed)
+
+
+def _views(
+    current: Mapping[EntityKey, Mapping[str, Any]], changes: Sequence[EntityChange]
+) -> dict[EntityKey, dict[str, Any]]:
+    """Every document of the batch as its write will leave it, before summaries go in: a
+    changed one with the ``rev`` its write gives it, each with ``related`` of its own."""
+    views = {key: _with_own_related(doc) for key, doc in current.items()}
+    for change in changes:
+        view = _with_own_related(change.after)
+        view["rev"] = int((change.before or {}).get("rev", 0)) + 1
+        views[change.key] = view
+    return views
 
 
 def summary_pushes(
@@ -172,13 +189,13 @@ def summary_pushes(
         for target_kind, ids in delta.removed.items():
             targets[target_kind].difference_update(ids)
         if doc.get("known"):
-            summary = summarize(kind, dict(doc))
+            summary = summarize(kind, doc)
             # Related documents already hold this summary when the batch changed nothing it
             # shows: only links the batch added need it (a repeated batch re-pushes all).
             unchanged = (
                 effect.before is not None
                 and bool(effect.before.get("known"))
-                and summarize(kind, dict(effect.before)) == summary
+                and summarize(kind, effect.before) == summary
             )
             for target_kind, target_ids in targets.items():
                 if unchanged:
@@ -241,7 +258,7 @@ def summary_of(doc: Mapping[str, Any], kind: str, doc_id: str, *, to: EntityKey)
         source_kind=kind,
         source_id=doc_id,
         rev=int(doc.get("rev", 0)),
-        summary=summarize(kind, dict(doc)),
+        summary=summarize(kind, doc),
         customer_id=doc.get("customerId"),
     )
 

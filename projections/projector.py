@@ -387,7 +387,14 @@ class BatchProcessor:
             return folding
         batch.related.update(related)
         batch.current = {**batch.current, **related}
-        return fold(batch.current, batch.changes, batch.repeated, batch.unchanged, batch.groups)
+        return fold(
+            batch.current,
+            batch.changes,
+            batch.repeated,
+            batch.unchanged,
+            batch.groups,
+            again=folding,
+        )
 
     async def _write_documents(
         self, batch: _Batch, folding: Fold, now: datetime

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 import bson
 from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
@@ -113,7 +114,7 @@ class StoreError(Exception):
     """MongoDB refused or could not be reached; the batch is not committed and will rerun."""
 
 
-_Operation: TypeAlias = InsertOne[dict[str, Any]] | UpdateOne
+_Operation: TypeAlias = InsertOne[Any] | UpdateOne
 
 
 class _BulkResult(NamedTuple):
@@ -353,7 +354,7 @@ class ProjectionStore:
         """
         stamp = uuid.uuid4().hex
         writes = _in_id_order(writes, lambda write: write.doc_id)
-        updates = [_folded_update(write, now, stamp) for write in writes]
+        updates = [self._set_encoded(_folded_update(write, now, stamp)) for write in writes]
         operations = [
             UpdateOne(_unchanged(write), update)
             for write, update in zip(writes, updates, strict=True)
@@ -373,7 +374,7 @@ class ProjectionStore:
         # what landing means), so it is ``seen`` with the update applied; ``seen`` is as
         # stored already (read, or kept from a write), the values set are made so.
         stored = {
-            write.doc_id: updated(write.seen, {**update, "$set": self.as_stored(update["$set"])})
+            write.doc_id: updated(write.seen, self._update_as_stored(update))
             for write, update in zip(writes, updates, strict=True)
             if write.doc_id not in missed
         }
@@ -411,16 +412,47 @@ class ProjectionStore:
         The same documents an upsert would make, but sent a hundred per command with
         nothing read back: creating a document costs what the benchmark's ceiling pays.
         """
-        docs = [_new_document(change, summaries.get(change.key.id, ()), now) for change in changes]
+        docs = {
+            change.key.id: self._encoded(
+                _new_document(change, summaries.get(change.key.id, ()), now)
+            )
+            for change in changes
+        }
         refused = await self._insert_missing(collection, docs)
-        stored = {str(doc["_id"]): self.as_stored(doc) for doc in docs if doc["_id"] not in refused}
+        stored = {
+            doc_id: self._read_back(doc) for doc_id, doc in docs.items() if doc_id not in refused
+        }
         return Landed(refused, stored)
 
     def as_stored(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """``doc`` as a read of it returns it: through BSON with this database's codec
         options (times to the millisecond, tuples as lists), bookkeeping decoded. A fresh
         copy that shares nothing with ``doc``."""
-        return _decoded(bson.decode(bson.encode(doc), codec_options=self._db.codec_options))
+        return self._read_back(self._encoded(doc))
+
+    def _encoded(self, doc: Mapping[str, Any]) -> RawBSONDocument:
+        """``doc`` in BSON as the driver would encode it (this database's codec options).
+
+        A batch's writes are encoded once: the driver sends a ``RawBSONDocument``'s bytes
+        as they are, and ``_read_back`` reads what the write stores from the same bytes
+        (encoding every written document twice was a visible part of the projector's CPU).
+        Nothing should look into one (``doc["_id"]`` decodes its top level).
+        """
+        return RawBSONDocument(bson.encode(doc, codec_options=self._db.codec_options))
+
+    def _set_encoded(self, update: dict[str, Any]) -> dict[str, Any]:
+        """``update`` with its ``$set``, which holds nearly all of it, ``_encoded``: the
+        driver reads the operators of an update, which would decode an encoded one."""
+        return {**update, "$set": self._encoded(update["$set"])}
+
+    def _read_back(self, doc: RawBSONDocument) -> dict[str, Any]:
+        """``as_stored`` of the document ``doc`` encodes."""
+        return _decoded(bson.decode(doc.raw, codec_options=self._db.codec_options))
+
+    def _update_as_stored(self, update: Mapping[str, Any]) -> dict[str, Any]:
+        """``update`` (``_set_encoded``) with the values it sets ``as_stored``: what
+        ``updated`` applies to the stored document to know it without reading it back."""
+        return {**update, "$set": self._read_back(update["$set"])}
 
     async def insert_placeholders(self, collection: str, pushes: Sequence[SummaryPush]) -> set[str]:
         """Create the missing targets of ``pushes`` as placeholders (``known: False``) holding
@@ -437,14 +469,17 @@ class ProjectionStore:
                 push.target_id, {"_id": push.target_id, **_placeholder(push), WRITES: 1}
             )
             doc.setdefault("related", {}).setdefault(push.source_kind, {})[push.key] = push.entry()
-        return await self._insert_missing(collection, list(docs.values()))
+        return await self._insert_missing(collection, docs)
 
-    async def _insert_missing(self, collection: str, docs: Sequence[dict[str, Any]]) -> set[str]:
-        """Insert ``docs``, a hundred per command; the ids of those another writer created
-        meanwhile (refused), which the caller writes the guarded way instead."""
-        docs = _in_id_order(docs, lambda doc: doc["_id"])
-        refused = (await self._bulk(collection, [InsertOne(doc) for doc in docs])).refused
-        lost = {str(docs[i]["_id"]) for i in refused}
+    async def _insert_missing(
+        self, collection: str, docs: Mapping[str, Mapping[str, Any]]
+    ) -> set[str]:
+        """Insert ``docs`` (by ``_id``: they may be ``_encoded``), a hundred per command; the
+        ids of those another writer created meanwhile (refused), which the caller writes the
+        guarded way instead."""
+        ids = _in_id_order(list(docs), lambda doc_id: doc_id)
+        refused = (await self._bulk(collection, [InsertOne(docs[i]) for i in ids])).refused
+        lost = {ids[i] for i in refused}
         self._observer.write_conflict("inserted", len(lost))
         return lost
 

@@ -182,3 +182,19 @@ def test_the_plans_batch_announces_earlier_milestones_when_it_repeats_an_event_t
     ]
     rerun = notices([Effects(SH_55021, None, planned, [PLANNED])], T0)
     assert [n.notice_id for n in rerun] == ["tms/us-road|ms-1", "tms/us-road|ms-2"]
+
+
+def test_a_fold_again_with_the_related_documents_read_is_a_fold_with_them_from_the_start() -> None:
+    """The projector folds a second time once it has read the related documents outside the
+    batch, reusing what the batch's own entities push and pull (``fold(again=...)``): the
+    result is the fold it would have made had it read them with the batch."""
+    other = EntityKey("orders", "SO-2")
+    new_link = change(SHIPMENT, None, shipment(0, "PLANNED", orderIds=["SO-1", "SO-2"]))
+    in_batch = {other: {**order(2), "_id": "SO-2"}}
+    groups: dict[EntityKey, list[Event]] = {SHIPMENT: []}
+    first = fold(in_batch, [new_link], set(), [], groups)
+    assert first.outside_pulls == {("orders", "SO-1"): [SHIPMENT]}
+    loaded = {**in_batch, ORDER: order(4, customerReference="PO-9")}
+    again = fold(loaded, [new_link], set(), [], groups, again=first)
+    assert again == fold(loaded, [new_link], set(), [], groups)
+    assert sorted(p.source_id for p in again.folded[SHIPMENT]) == ["SO-1", "SO-2"]
