@@ -120,6 +120,9 @@ def fold(
         )
         for change in changes
     ] + [effect._replace(after=views[effect.key]) for effect in unchanged]
+    # the first fold's pushes derive from the batch's own documents alone, which folding
+    # again with related documents read meanwhile does not change
+    assert again is None or [e.key for e in again.effects] == [e.key for e in effects]
     pushed, pulls = (again.pushed, again.pulls) if again is not None else summary_pushes(effects)
     pushes = list(pushed)
     changed = {change.key for change in changes}

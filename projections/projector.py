@@ -385,6 +385,8 @@ class BatchProcessor:
             related.update(await self._load(batch.suffix, rest))
         if not related:
             return folding
+        # never one of the batch's own documents: the second fold reuses what they push
+        assert not related.keys() & batch.current.keys()
         batch.related.update(related)
         batch.current = {**batch.current, **related}
         return fold(

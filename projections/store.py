@@ -438,7 +438,11 @@ class ProjectionStore:
         (encoding every written document twice was a visible part of the projector's CPU).
         Nothing should look into one (``doc["_id"]`` decodes its top level).
         """
-        return RawBSONDocument(bson.encode(doc, codec_options=self._db.codec_options))
+        options = self._db.codec_options
+        return RawBSONDocument(
+            bson.encode(doc, codec_options=options),
+            codec_options=options.with_options(document_class=RawBSONDocument),
+        )
 
     def _set_encoded(self, update: dict[str, Any]) -> dict[str, Any]:
         """``update`` with its ``$set``, which holds nearly all of it, ``_encoded``: the

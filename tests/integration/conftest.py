@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ async def recorded_store(
     """A store whose client records what it sends (``mongo_db``'s database, dropped after)."""
     recorder = CommandRecorder()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        stack.mongodb_uri, tz_aware=True, event_listeners=[recorder]
+        stack.mongodb_uri, tz_aware=True, tzinfo=UTC, event_listeners=[recorder]
     )
     try:
         store = ProjectionStore(client[mongo_db.name])

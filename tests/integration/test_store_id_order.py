@@ -22,6 +22,17 @@ T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 IDS = [f"SO-{n:02d}" for n in range(10)]
 
 
+async def _kept_as_read(store: ProjectionStore, kept: dict[str, dict[str, Any]]) -> None:
+    """What a write keeps for the next batch (``Landed.stored``, from the bytes it sent) is
+    what a read of the store returns, value by value and type by type."""
+    assert kept
+    read = await store.load(documents.ORDERS, kept)
+    assert kept == read
+    for doc_id, doc in kept.items():  # (key order aside: nothing reads it)
+        for name, value in doc.items():
+            assert type(value) is type(read[doc_id][name]), (doc_id, name)
+
+
 def _shuffled(ids: list[str], seed: int = 13) -> list[str]:
     out = list(ids)
     random.Random(seed).shuffle(out)
@@ -58,6 +69,7 @@ async def test_folded_writes_update_in_id_order(
 
     assert landed.missed == set()
     assert _commands_in_id_order(recorder) == ["update"]
+    await _kept_as_read(store, landed.stored)
 
 
 async def test_new_documents_are_inserted_in_id_order(
@@ -83,6 +95,7 @@ async def test_new_documents_are_inserted_in_id_order(
 
     assert landed.missed == set(IDS[::3])  # created by "another writer" first
     assert _commands_in_id_order(recorder) == ["insert"]
+    await _kept_as_read(store, landed.stored)
 
 
 async def test_placeholders_are_inserted_in_id_order(
