@@ -89,6 +89,18 @@ class Fold:
     pushed: list[SummaryPush]
 
 
+def _pushes_of(
+    effects: Sequence[Effects], again: Fold | None
+) -> tuple[list[SummaryPush], dict[tuple[str, str], list[EntityKey]]]:
+    """What ``effects`` push and pull: ``again``'s, when folding the same batch again (they
+    derive from the batch's own documents alone, which the related documents read between
+    the two folds do not change)."""
+    if again is None:
+        return summary_pushes(effects)
+    assert [e.key for e in again.effects] == [e.key for e in effects]
+    return again.pushed, again.pulls
+
+
 def fold(
     current: Mapping[EntityKey, Mapping[str, Any]],
     changes: Sequence[EntityChange],
@@ -120,10 +132,7 @@ def fold(
         )
         for change in changes
     ] + [effect._replace(after=views[effect.key]) for effect in unchanged]
-    # the first fold's pushes derive from the batch's own documents alone, which folding
-    # again with related documents read meanwhile does not change
-    assert again is None or [e.key for e in again.effects] == [e.key for e in effects]
-    pushed, pulls = (again.pushed, again.pulls) if again is not None else summary_pushes(effects)
+    pushed, pulls = _pushes_of(effects, again)
     pushes = list(pushed)
     changed = {change.key for change in changes}
     outside_pulls: dict[tuple[str, str], list[EntityKey]] = {}

@@ -263,6 +263,11 @@ class BatchProcessor:
         return suffix
 
     @property
+    def store(self) -> ProjectionStore:
+        """The store this processor writes (a rebuild switches its pointer through it)."""
+        return self._store
+
+    @property
     def waiting_for_indexes(self) -> bool:
         """Whether a generation written waits for indexes deferred until ``caught_up``."""
         return self._generations.waiting

@@ -23,15 +23,18 @@ import logging
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pymongo import AsyncMongoClient
 
 from projections.deferred_indexes import EVERY_COLLECTION
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchProcessor
-from projections.runner import flatten, process_until_done, record_outcome
+from projections.runner import (
+    flatten,
+    process_until_done,
+    processor_for,
+    record_outcome,
+    store_client,
+)
 from projections.settings import ProjectorSettings
-from projections.status_mapping import load_status_mapping
-from projections.store import ProjectionStore
 from readmodel.kafka_admin import partitions_of
 
 log = logging.getLogger(__name__)
@@ -156,20 +159,9 @@ async def rebuild(
     stop = stop or asyncio.Event()
     metrics = metrics or ProjectorMetrics()
     suffix = datetime.now(UTC).strftime("g%Y%m%d%H%M%S")
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongodb_uri, tz_aware=True
-    )
-    store = ProjectionStore(
-        client[settings.mongodb_database],
-        concurrency=settings.store_concurrency,
-        observer=metrics,
-    )
-    processor = BatchProcessor(
-        store,
-        load_status_mapping(settings.status_map_file),
-        settings.topics,
-        target_suffix=suffix,
-        deferring=EVERY_COLLECTION,
+    client = store_client(settings)
+    processor = processor_for(
+        settings, client, metrics, target_suffix=suffix, deferring=EVERY_COLLECTION
     )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -193,8 +185,8 @@ async def rebuild(
             applied += caught
             # readers name the indexes: the new generation has every one before they see it
             await _build_indexes(processor, stop, suffix)
-        previous = await store.active_suffix()
-        await store.set_active_suffix(suffix)
+        previous = await processor.store.active_suffix()
+        await processor.store.set_active_suffix(suffix)
         log.info("readers switched from generation %r to %r", previous, suffix)
         drained = await _drain_after_switch(
             consumer, processor, partitions, settings, stop, metrics, suffix

@@ -179,30 +179,49 @@ def last_fetched_ends(
     return {(tp.topic, tp.partition): consumer.highwater(tp) for tp in partitions if tp in held}
 
 
-async def run_projector(
-    settings: ProjectorSettings, stop: asyncio.Event, metrics: ProjectorMetrics | None = None
-) -> None:
-    """Consume until ``stop``; ``metrics`` are the process's served instruments, if any."""
-    metrics = metrics or ProjectorMetrics()
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+def store_client(settings: ProjectorSettings) -> AsyncMongoClient[dict[str, object]]:
+    """The store's client of a projector process (``run`` and ``rebuild`` alike)."""
+    return AsyncMongoClient(
         settings.mongodb_uri,
         tz_aware=True,
         tzinfo=UTC,  # the decoder's UTC: stored and decoded times compare without conversion
         maxPoolSize=settings.store_concurrency + 4,
     )
+
+
+def processor_for(
+    settings: ProjectorSettings,
+    client: AsyncMongoClient[dict[str, object]],
+    metrics: ProjectorMetrics,
+    *,
+    deferring: frozenset[str],
+    cache: DocumentCache | None = None,
+    target_suffix: str | None = None,
+) -> BatchProcessor:
+    """The batch processor of a projector process, writing through ``client``'s store."""
     store = ProjectionStore(
         client[settings.mongodb_database],
         concurrency=settings.store_concurrency,
         observer=metrics,
     )
-    cache = DocumentCache(settings.cache_documents)
-    processor = BatchProcessor(
+    return BatchProcessor(
         store,
         load_status_mapping(settings.status_map_file),
         settings.topics,
         cache=cache,
-        deferring=SEARCH_COLLECTION,
+        target_suffix=target_suffix,
+        deferring=deferring,
     )
+
+
+async def run_projector(
+    settings: ProjectorSettings, stop: asyncio.Event, metrics: ProjectorMetrics | None = None
+) -> None:
+    """Consume until ``stop``; ``metrics`` are the process's served instruments, if any."""
+    metrics = metrics or ProjectorMetrics()
+    client = store_client(settings)
+    cache = DocumentCache(settings.cache_documents)
+    processor = processor_for(settings, client, metrics, cache=cache, deferring=SEARCH_COLLECTION)
     await processor.prepare()
     await ensure_own_topics(
         settings.kafka_bootstrap_servers,
