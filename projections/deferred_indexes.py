@@ -19,8 +19,8 @@ Which indexes can wait is decided by who may read the generation meanwhile:
   before the switch, and the switch waits for ``caught_up`` (then reads what arrived
   meanwhile, ``projections.rebuild``).
 
-A build holds every write to its collection until it ends (DocumentDB: 20,000 search
-documents, 11 s), so the member building pauses its partitions and keeps polling
+A build holds every write to its collection until it ends (DocumentDB; a scratch probe:
+20,000 search documents, 11 s), so the member building pauses its partitions and keeps polling
 (``projections.log_ends.poll_while``), and the other members' batches wait for the build.
 
 Nothing is held in memory that the store does not also say: a generation without its marker

@@ -531,8 +531,9 @@ class Readers:
         """One page: ``size + 1`` visible documents from the position on, read in windows of
         the sort field (``resolvers.paging_windows``) when a width is known; through
         ``index`` instead, in plain sorted reads, when one is named."""
-        if request.size == 0:
-            return await self._empty_page(scope, kind, query, request, index)
+        if request.size == 0:  # pageInfo and count only: is one visible item ahead?
+            found = await self._ahead(scope, kind, query, request, index)
+            return build_page(request, found, self._counter(scope, kind, query))
         sort = request.reading_sort
         position = request.position()
         complete = scope.filter_is_complete(kind)
@@ -578,31 +579,6 @@ class Readers:
             request, visible[: request.size + 1], self._counter(scope, kind, query), *learned
         )
 
-    async def _empty_page(
-        self,
-        scope: Scope,
-        kind: EntityKind,
-        query: Mapping[str, Any],
-        request: PageRequest,
-        index: str | None,
-    ) -> Page:
-        """A page of no items (``first: 0``, ``last: 0``): its ``pageInfo`` and count only.
-
-        Whether an item lies ahead in the reading direction needs one visible document.
-        Where the scope filter decides visibility, that is the first document of a page
-        read the way a page of items is (``_ahead``). Where it does not (warehouse limits),
-        order does not matter: ``_first_allowed`` reads until ``allows`` keeps one.
-        """
-        if scope.filter_is_complete(kind):
-            found = await self._ahead(scope, kind, query, request, index)
-        else:
-            position = request.position()
-            ahead = dict(query)
-            if position is not None:
-                ahead = combine(query, after_filter(request.reading_sort, position))
-            found = await self._first_allowed(scope, kind, ahead)
-        return build_page(request, found, self._counter(scope, kind, query))
-
     async def _ahead(
         self,
         scope: Scope,
@@ -611,8 +587,11 @@ class Readers:
         request: PageRequest,
         index: str | None,
     ) -> list[Doc]:
-        """The first document of ``query`` past the request's position (none: empty), read
-        as ``_page`` reads a page: in windows of the sort index from the cursor's width, or,
+        """The first visible document of ``query`` past the request's position (none:
+        empty), for a page of no items (``first: 0``, ``last: 0``). Where the scope filter
+        does not decide visibility (warehouse limits), order does not matter:
+        ``_first_allowed`` reads until ``allows`` keeps one. Otherwise it is read as ``_page``
+        reads a page: in windows of the sort index from the cursor's width, or,
         without a cursor, from the first-page hint (probed as a default page would probe:
         a hint found for a page of one would be too narrow for the pages after it).
 
@@ -624,24 +603,23 @@ class Readers:
         store the hint they find, as a first page's do."""
         sort = request.reading_sort
         position = request.position()
-        windows: list[Window] | None = None
-        if position is not None:
-            bounded = combine(query, after_filter(sort, position))
-            if index is None:
-                windows = windows_after(
-                    sort,
-                    position.value,
-                    position.width,
-                    start_id=position.id,
-                    tie_width=position.tie_width,
-                )
-        else:
-            bounded = dict(query)
-            if index is None:
-                key = await self._hint_key(scope, kind, query, sort)
-                wanted = DEFAULT_PAGE_SIZE + 1
-                hint = await self._first_page_hint(scope, kind, query, sort, key, wanted)
-                windows = first_page_windows(sort, hint, 1)
+        bounded = dict(query) if position is None else combine(query, after_filter(sort, position))
+        if not scope.filter_is_complete(kind):
+            return await self._first_allowed(scope, kind, bounded)
+        windows: list[Window] | None = None  # through ``index``: plain sorted reads
+        if index is None and position is not None:
+            windows = windows_after(
+                sort,
+                position.value,
+                position.width,
+                start_id=position.id,
+                tie_width=position.tie_width,
+            )
+        elif index is None:
+            key = await self._hint_key(scope, kind, query, sort)
+            wanted = DEFAULT_PAGE_SIZE + 1
+            hint = await self._first_page_hint(scope, kind, query, sort, key, wanted)
+            windows = first_page_windows(sort, hint, 1)
         return await self._read_windows(scope, kind, bounded, sort, 1, windows, index)
 
     def _counter(
