@@ -71,11 +71,6 @@ class DeferredIndexes:
         self._waiting: dict[str, int] = {}
         self._next_attempt = 0.0
 
-    @property
-    def waiting(self) -> bool:
-        """Whether a generation still waits for its deferred indexes."""
-        return bool(self._waiting)
-
     def due(self, writing: str | None = None) -> bool:
         """Whether ``caught_up`` would do anything now: a generation waits and its build is
         not held back by a refusal's delay, or one waits that is no longer ``writing``."""

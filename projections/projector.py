@@ -268,11 +268,6 @@ class BatchProcessor:
         return self._store
 
     @property
-    def waiting_for_indexes(self) -> bool:
-        """Whether a generation written waits for indexes deferred until ``caught_up``."""
-        return self._generations.waiting
-
-    @property
     def indexes_due(self) -> bool:
         """Whether ``caught_up`` has a build to try now (not while a refusal's delay runs)."""
         return self._generations.due(self._target_suffix or self._followed_suffix)

@@ -232,17 +232,17 @@ async def test_a_new_generation_builds_its_search_indexes_once_caught_up(
     await first.process(_records(CREATED))
     assert await _index_names(mongo_db, documents.SEARCH_KEYS) == {"_id_"}
     assert await mongo_db[documents.SEARCH_KEYS].find_one({"_id": COMPLETE_MARKER}) is None
-    assert first.waiting_for_indexes
+    assert first.indexes_due  # the runner will build them once caught up
     # the entity collections the portals read keep their indexes from the start
     assert "customer_ordered" in await _index_names(mongo_db, documents.ORDERS)
 
     restarted = BatchProcessor(store, load_status_mapping(), TOPICS, deferring=SEARCH_COLLECTION)
     await restarted.process(_records(PLANNED))
-    assert restarted.waiting_for_indexes
+    assert restarted.indexes_due and not await is_complete(store, "")
     assert await _found(mongo_db, "PO-88812") == ["SH-55021"]  # the slow way
 
     assert await restarted.caught_up()
-    assert not restarted.waiting_for_indexes
+    assert not restarted.indexes_due  # nothing left for the runner to build
     assert await _index_names(mongo_db, documents.SEARCH_KEYS) == {
         "_id_",
         *(name for name, _ in documents.INDEXES[documents.SEARCH_KEYS]),
@@ -290,7 +290,7 @@ async def test_a_refused_build_leaves_search_the_slow_way_and_is_tried_again_lat
     generations = DeferredIndexes(store, SEARCH_COLLECTION, clock=lambda: now[0])
     await generations.prepare("")
     assert not await generations.caught_up()
-    assert not await is_complete(store, "") and generations.waiting
+    assert not await is_complete(store, "")
     assert not generations.due()  # the projector does not even ask while the delay runs
     assert not await generations.caught_up()  # too soon: not tried again
     assert len(store.builds) == 1
