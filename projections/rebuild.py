@@ -176,15 +176,19 @@ async def rebuild(
         await consumer.seek_to_beginning(*partitions)
         await processor.prepare()
 
-        applied = 0
-        for _step in ("catch up", "read what arrived while the indexes were built"):
+        async def catch_up() -> int:
+            """Apply every record up to the ends as they are now, then build the deferred
+            indexes (readers name them: the new generation has every one before they see
+            it); how many events. Stopped: no switch (``_build_indexes`` raises)."""
             ends = await consumer.end_offsets(partitions)
             caught, _ = await _consume_until(
                 consumer, processor, ends, settings, stop, metrics, suffix
             )
-            applied += caught
-            # readers name the indexes: the new generation has every one before they see it
             await _build_indexes(processor, stop, suffix)
+            return caught
+
+        applied = await catch_up()
+        applied += await catch_up()  # what arrived while the indexes were built
         previous = await processor.store.active_suffix()
         await processor.store.set_active_suffix(suffix)
         log.info("readers switched from generation %r to %r", previous, suffix)
