@@ -9,8 +9,11 @@ and then; what prevents it, one order in every command, is checked here on each 
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from projections.batch import EntityChange, EntityKey, SourceSeen
 from projections.store import FoldedWrite, ProjectionStore
@@ -72,12 +75,9 @@ async def test_folded_writes_update_in_id_order(
     await _kept_as_read(store, landed.stored)
 
 
-async def test_new_documents_are_inserted_in_id_order(
-    recorded_store: tuple[ProjectionStore, CommandRecorder],
-) -> None:
-    store, recorder = recorded_store
-    await _insert_orders(store, [{"_id": order, "rev": 1} for order in IDS[::3]])
-    recorder.forget()
+async def _new_documents(store: ProjectionStore) -> set[str]:
+    """``insert_new``, the documents a batch creates (what it keeps is what a read returns);
+    those it missed."""
     changes = [
         EntityChange(
             key=EntityKey("orders", order),
@@ -90,23 +90,27 @@ async def test_new_documents_are_inserted_in_id_order(
         )
         for order in _shuffled(IDS)
     ]
-
     landed = await store.insert_new(documents.ORDERS, changes, {}, T0)
-
-    assert landed.missed == set(IDS[::3])  # created by "another writer" first
-    assert _commands_in_id_order(recorder) == ["insert"]
     await _kept_as_read(store, landed.stored)
+    return landed.missed
 
 
-async def test_placeholders_are_inserted_in_id_order(
+async def _placeholders(store: ProjectionStore) -> set[str]:
+    """``insert_placeholders``, two summaries an order; the orders there already."""
+    pushes = [summary_push(order, s, rev=1) for s in ("SH-1", "SH-2") for order in _shuffled(IDS)]
+    return await store.insert_placeholders(documents.ORDERS, pushes)
+
+
+@pytest.mark.parametrize("insert", [_new_documents, _placeholders], ids=["new", "placeholders"])
+async def test_documents_are_inserted_in_id_order(
     recorded_store: tuple[ProjectionStore, CommandRecorder],
+    insert: Callable[[ProjectionStore], Awaitable[set[str]]],
 ) -> None:
     store, recorder = recorded_store
     await _insert_orders(store, [{"_id": order, "rev": 1} for order in IDS[::3]])
     recorder.forget()
-    pushes = [summary_push(order, s, rev=1) for s in ("SH-1", "SH-2") for order in _shuffled(IDS)]
 
-    assert await store.insert_placeholders(documents.ORDERS, pushes) == set(IDS[::3])
+    assert await insert(store) == set(IDS[::3])  # created by "another writer" first
     assert _commands_in_id_order(recorder) == ["insert"]
 
 
