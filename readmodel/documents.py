@@ -75,6 +75,17 @@ WRITER: Final = "_writer"
 
 EntityKind = Literal["orders", "shipments", "invoices"]
 
+#: Shipments' and invoices' ship-from warehouses, derived by the projector from the order
+#: summaries and (invoices) lines on every write (``links.visible_warehouses``): sorted,
+#: distinct, non-empty; absent when no warehouse set can be told (an order without a
+#: summary or a warehouse, an invoice line without an order). The field that lets the
+#: scope filter of a warehouse-limited caller decide visibility in the query
+#: (``entitlements.scope``); documents written before it existed lack it, and stay hidden
+#: from such callers until a rebuild writes it (README, "Warehouse limits").
+WAREHOUSE_IDS: Final = "warehouseIds"
+#: The kinds of document that carry ``WAREHOUSE_IDS``.
+WAREHOUSE_DERIVED_KINDS: Final = frozenset({SHIPMENTS, INVOICES})
+
 #: Each collection's bookkeeping fields (the module's docstring): the projector's alone, so the
 #: readers leave them out of every read (a fifth to a quarter of an order's or a shipment's
 #: bytes, sent, copied and decoded for nothing). What is stored under a name missing here
@@ -94,6 +105,13 @@ WITHOUT_BOOKKEEPING: Final[dict[str, dict[str, Any]]] = {
 def generation_collection(base: str, suffix: str) -> str:
     """Name of ``base`` in projection generation ``suffix`` ("" is the original generation)."""
     return f"{base}__{suffix}" if suffix else base
+
+
+def base_collection(name: str) -> str:
+    """The logical collection of a physical one: ``orders__g2`` is ``orders``
+    (``generation_collection`` undone): the rules for a collection are the same in every
+    generation."""
+    return name.partition("__")[0]
 
 
 # --- vocabularies -------------------------------------------------------------------------
