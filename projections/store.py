@@ -6,6 +6,8 @@ document writes and the Kafka offset commit:
 * entity writes are ``$set`` of the fields the reducers changed; a redelivered batch
   changes nothing and writes nothing (the planner drops empty diffs);
 * summary pushes are guarded by the summarised document's ``rev`` and never go backwards;
+  the ``warehouseIds`` derived from a document's order summaries is then derived again from
+  the document as stored (``_settle_warehouses``), so a rerun finds it right already;
 * freshness only moves forward (``$max``, and a guarded ``$set`` of the newest event).
 
 Round trips are per batch, not per document: documents are read with one ``$in`` query per

@@ -21,7 +21,9 @@ Why the documents look like this
     topic owns ``fulfillment`` and ``fulfillmentStage``;
   - ``related.<kind>.<id>`` is owned by the projector of entity ``<id>`` and is written only
     if its ``rev`` is newer than the one stored (see ``RelatedSummary``);
-  - ``rev``, ``updatedAt`` and ``lastEvent`` are written by every writer: ``rev`` with ``$inc``.
+  - ``rev``, ``updatedAt`` and ``lastEvent`` are written by every writer: ``rev`` with ``$inc``;
+  - ``warehouseIds`` (shipments, invoices) is derived from ``orderIds``, the lines and the
+    order summaries, by every writer that changes one of them (``WAREHOUSE_IDS``).
 
 * Bookkeeping needed for exactness under redelivery and disorder lives in top-level fields
   whose names start with ``_`` and name their owner (``_orderState``, ``_fulfillmentState``,
