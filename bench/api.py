@@ -190,8 +190,8 @@ class Sample:
 
 
 async def samples(db: AsyncDatabase[Doc]) -> list[Sample]:
-    """Customers whose scope filter alone decides visibility (so the ceiling's filter is the
-    API's), that have orders, shipments and invoices."""
+    """Customers without warehouse limits (so the ceiling's filter, customer and ``known``,
+    is the API's), that have orders, shipments and invoices."""
     policy = load_policy(None, environ={})
     out: list[Sample] = []
     for customer in sorted(await db[documents.ORDERS].distinct("customerId", {"known": True})):
@@ -202,7 +202,7 @@ async def samples(db: AsyncDatabase[Doc]) -> list[Sample]:
             expires_at=datetime.now(UTC) + timedelta(hours=1),
         )
         scope = policy.scope(caller)
-        if not all(scope.filter_is_complete(k) for k in ("orders", "shipments", "invoices")):
+        if scope.warehouse_limits:
             continue
         query = {"customerId": customer, "known": True}
         shipments = await db[documents.SHIPMENTS].find(query, {"trackingNumber": True}).to_list()

@@ -2,7 +2,7 @@
 
 A ``Scope`` is built by ``Policy.scope`` for one caller and one request. Readers AND
 ``mongo_filter(collection)`` into every query, then check each fetched document with
-``allows`` (defence in depth, and the only place for rules a filter cannot express) and pass
+``allows`` (defence in depth: the same rules, on the document as fetched) and pass
 it through ``redact`` before it leaves the resolver.
 
 Warehouse restrictions
@@ -19,11 +19,15 @@ A customer in the policy may limit its users to some ship-from warehouses. For t
   to an order (storage, account-level charges) would disclose other warehouses' business, so
   such invoices stay hidden.
 
-The last two rules need the order summaries' warehouses, which a FerretDB-friendly filter
-cannot reach inside the ``related.orders`` map. For them ``mongo_filter`` narrows by customer
-only and ``filter_is_complete`` is False: the reader must drop what ``allows`` rejects (and
-over-fetch when paginating). Everything unknown fails closed: a shipment whose order
-summaries have not arrived, or lack a warehouse, is hidden until they do.
+The last two rules need the order summaries' warehouses, which a filter cannot reach inside
+the ``related.orders`` map. So the projector keeps them in a field of their own on every
+write, ``warehouseIds`` (``readmodel.links.visible_warehouses``, the one definition of both
+rules), and ``mongo_filter`` asks for a non-empty ``warehouseIds`` all of whose members are
+allowed: the filter decides visibility for every caller and kind, and a page reads no
+document it then drops. ``allows`` checks the same rule on the summaries as fetched
+(defence in depth). Everything unknown fails closed: a shipment whose order summaries have
+not arrived, or lack a warehouse, has no ``warehouseIds`` and is hidden until they do; so is
+a document written before the field existed, until a rebuild (README, "Warehouse limits").
 
 Support staff (the policy's support roles) and roles a customer exempts are not restricted.
 """
@@ -37,8 +41,17 @@ from typing import Any, Final
 
 from entitlements.caller import Caller
 from entitlements.errors import ForbiddenError
-from readmodel.documents import AUDIT_LOG, INVOICES, ORDERS, READ_POINTER, SHIPMENTS, SOURCES
-from readmodel.links import order_warehouses
+from readmodel.documents import (
+    AUDIT_LOG,
+    INVOICES,
+    ORDERS,
+    READ_POINTER,
+    SHIPMENTS,
+    SOURCES,
+    WAREHOUSE_IDS,
+    base_collection,
+)
+from readmodel.links import visible_warehouses
 
 ENTITY_KINDS: Final = frozenset({ORDERS, SHIPMENTS, INVOICES})
 #: Collections every authenticated caller may read whole: nothing in them belongs to a customer.
@@ -47,14 +60,6 @@ SHARED_KINDS: Final = frozenset({SOURCES, READ_POINTER})
 #: Invoice fields that carry money, hidden from callers who may not see charge amounts.
 INVOICE_AMOUNT_FIELDS: Final = ("subtotal", "tax", "total", "amountPaid", "balance")
 INVOICE_SUMMARY_AMOUNT_FIELDS: Final = ("total", "balance")
-
-
-def base_collection(name: str) -> str:
-    """The logical collection of a physical one: ``orders__g2`` is ``orders``.
-
-    Readers may hand over the generation-suffixed name they query; the rules are the same.
-    """
-    return name.partition("__")[0]
 
 
 def _empty_limits() -> Mapping[str, frozenset[str]]:
@@ -127,7 +132,7 @@ class Scope:
         if self.customer_ids is None:
             return query
         query["customerId"] = _equal_or_in(self.customer_ids)
-        if kind != ORDERS or not self.warehouse_limits:
+        if not self.warehouse_limits:
             return query
 
         branches: list[dict[str, Any]] = []
@@ -135,25 +140,29 @@ class Scope:
         if unrestricted:
             branches.append({"customerId": _equal_or_in(unrestricted)})
         for customer, warehouses in sorted(self.warehouse_limits.items()):
-            branches.append({"customerId": customer, "warehouseId": _equal_or_in(warehouses)})
+            branches.append({"customerId": customer, **_from_warehouses(kind, warehouses)})
         if len(branches) == 1:
             query.update(branches[0])
         else:
             query["$or"] = branches
         return query
 
-    def filter_is_complete(self, collection: str) -> bool:
-        """Whether ``mongo_filter`` alone decides visibility on ``collection``.
-
-        When False the filter is only a necessary condition and the reader must drop
-        documents ``allows`` rejects (see the module docstring for why).
-        """
-        kind = base_collection(collection)
-        return not (kind in (SHIPMENTS, INVOICES) and self.warehouse_limits)
+    def search_keys_filter(self, kind: str) -> dict[str, Any]:
+        """The fragment a query of ``kind``'s search documents (``readmodel.search_keys``)
+        must be AND-ed with: ``mongo_filter``, but for a warehouse-limited customer's
+        shipments the customer alone. A search document copies what its shipment's own
+        events set, not the ``warehouseIds`` the order summaries decide, so the shipments
+        it names are candidates: the page read of them by id applies the whole filter."""
+        query = self.mongo_filter(kind)
+        if base_collection(kind) != SHIPMENTS or not self.warehouse_limits:
+            return query
+        assert self.customer_ids is not None  # only a customer's scope has limits
+        return {"known": True, "customerId": _equal_or_in(self.customer_ids)}
 
     def allows(self, collection: str, doc: Mapping[str, Any]) -> bool:
-        """The same rule as ``mongo_filter``, checked on a fetched document, plus the rules
-        a filter cannot express. Never raises on a malformed document: it is just not shown.
+        """The same rule as ``mongo_filter``, checked on a fetched document (the warehouse
+        rules from its summaries rather than the field the projector derives from them).
+        Never raises on a malformed document: it is just not shown.
         """
         kind = base_collection(collection)
         if kind in SHARED_KINDS:
@@ -176,9 +185,9 @@ class Scope:
             return True
         if kind == ORDERS:
             return _is_member(doc.get("warehouseId"), allowed)
-        if kind == SHIPMENTS:
-            return _orders_all_from(doc, allowed)
-        return _invoice_attributable(doc, allowed)
+        # from the summaries as fetched, not the stored ``WAREHOUSE_IDS`` the filter read
+        warehouses = visible_warehouses(kind, doc)
+        return warehouses is not None and allowed.issuperset(warehouses)
 
     def redact(self, collection: str, doc: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of an allowed ``doc`` without the fields this caller may not see.
@@ -235,6 +244,17 @@ def _equal_or_in(values: Iterable[str]) -> Any:
     return {"$in": ordered}
 
 
+def _from_warehouses(kind: str, allowed: frozenset[str]) -> dict[str, Any]:
+    """The filter of a warehouse-limited customer's ``kind`` documents: an order's own
+    warehouse; every one of a shipment's or invoice's ``WAREHOUSE_IDS`` (none: hidden)."""
+    if kind == ORDERS:
+        return {"warehouseId": _equal_or_in(allowed)}
+    return {
+        WAREHOUSE_IDS: {"$not": {"$elemMatch": {"$nin": sorted(allowed)}}},
+        f"{WAREHOUSE_IDS}.0": {"$exists": True},
+    }
+
+
 def _is_member(value: Any, allowed: frozenset[str]) -> bool:
     return isinstance(value, str) and value in allowed
 
@@ -244,26 +264,3 @@ def _without(item: Any, names: Iterable[str]) -> Any:
         return item
     hidden = set(names)
     return {key: value for key, value in item.items() if key not in hidden}
-
-
-def _orders_all_from(
-    doc: Mapping[str, Any], allowed: frozenset[str], also: frozenset[str] | set[str] = frozenset()
-) -> bool:
-    """Whether ``doc`` links to at least one order and every order it links to (or ``also``
-    names) is, by its summary, from an ``allowed`` warehouse."""
-    warehouses = order_warehouses(doc)
-    every = also | warehouses.keys()
-    return bool(every) and all(warehouses.get(order) in allowed for order in every)
-
-
-def _invoice_attributable(doc: Mapping[str, Any], allowed: frozenset[str]) -> bool:
-    lines = doc.get("lines")
-    if not isinstance(lines, list) or not lines:
-        return False
-    named: set[str] = set()
-    for line in lines:
-        order_id = line.get("orderId") if isinstance(line, Mapping) else None
-        if not isinstance(order_id, str) or not order_id:
-            return False
-        named.add(order_id)
-    return _orders_all_from(doc, allowed, named)

@@ -18,8 +18,11 @@ from projections.status_mapping import StatusMapping
 from readmodel import documents
 from readmodel.links import declared_links
 
-#: Fields that the I/O layer owns; reducers never change them and diffs ignore them.
-IO_FIELDS: Final = frozenset({"_id", "rev", "updatedAt", "lastEvent", "related"})
+#: Fields that the I/O layer owns; reducers never change them and diffs ignore them (the
+#: store derives ``WAREHOUSE_IDS`` from the others and ``related``).
+IO_FIELDS: Final = frozenset(
+    {"_id", "rev", "updatedAt", "lastEvent", "related", documents.WAREHOUSE_IDS}
+)
 
 #: Entity kind -> the collection it lives in (before the generation suffix).
 COLLECTION_OF: Final[dict[str, str]] = {

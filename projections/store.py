@@ -6,6 +6,8 @@ document writes and the Kafka offset commit:
 * entity writes are ``$set`` of the fields the reducers changed; a redelivered batch
   changes nothing and writes nothing (the planner drops empty diffs);
 * summary pushes are guarded by the summarised document's ``rev`` and never go backwards;
+  the ``warehouseIds`` derived from a document's order summaries is then derived again from
+  the document as stored (``_settle_warehouses``), so a rerun finds it right already;
 * freshness only moves forward (``$max``, and a guarded ``$set`` of the newest event).
 
 Round trips are per batch, not per document: documents are read with one ``$in`` query per
@@ -22,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, NamedTuple, TypeAlias, TypeVar
+from typing import Any, Final, NamedTuple, TypeAlias, TypeVar
 
 import bson
 from bson.codec_options import CodecOptions
@@ -41,7 +43,14 @@ from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
 from projections.effects import SummaryPush
 from projections.metrics import NoStoreObserver, StoreObserver
 from readmodel import documents
-from readmodel.documents import WRITER, WRITES
+from readmodel.documents import (
+    WAREHOUSE_DERIVED_KINDS,
+    WAREHOUSE_IDS,
+    WRITER,
+    WRITES,
+    base_collection,
+)
+from readmodel.links import visible_warehouses
 from readmodel.server import is_ferretdb
 
 log = logging.getLogger(__name__)
@@ -90,6 +99,14 @@ CHUNK = 1000
 #: as long as all of them in a row; in commands of this size they run side by side (up to
 #: the store concurrency limit), on every core the store has.
 WRITE_CHUNK = 100
+
+#: Rounds of ``_settle_warehouses`` before it gives up (``StoreError``: the batch reruns):
+#: each round loses only to another writer of the same documents in between.
+CONFLICT_ROUNDS = 30
+#: What ``WAREHOUSE_IDS`` derives from, and what a fix of it needs (its guard).
+_DERIVED_FROM: Final = {
+    name: True for name in ("orderIds", "lines", "related.orders", WAREHOUSE_IDS, WRITES)
+}
 
 _T = TypeVar("_T")
 
@@ -149,7 +166,9 @@ def _unchanged(write: FoldedWrite) -> dict[str, Any]:
     return {"_id": write.doc_id, WRITES: writes if writes is not None else {"$exists": False}}
 
 
-def _folded_update(write: FoldedWrite, now: datetime, stamp: str) -> dict[str, Any]:
+def _folded_update(
+    collection: str, write: FoldedWrite, now: datetime, stamp: str
+) -> dict[str, Any]:
     update: dict[str, Any] = (
         _entity_update(write.change, now) if write.change is not None else {"$inc": {WRITES: 1}}
     )
@@ -157,6 +176,8 @@ def _folded_update(write: FoldedWrite, now: datetime, stamp: str) -> dict[str, A
     # in order: of two summaries of one source, the later is the newer (``Fold``)
     fields.update({push.path: push.entry() for push in write.summaries})
     fields[WRITER] = stamp
+    if base_collection(collection) in WAREHOUSE_DERIVED_KINDS:
+        _merge(update, _warehouses_update(collection, write.seen, updated(write.seen, update)))
     return update
 
 
@@ -308,7 +329,7 @@ class ProjectionStore:
         if change.before is None:
             # A new document goes in whole (an upsert that loses the race to create it fails
             # on FerretDB 2 with an internal error, not a duplicate key).
-            doc = _new_document(change, (), now)
+            doc = _new_document(collection, change, (), now)
 
             async def insert() -> dict[str, Any] | None:
                 try:
@@ -321,6 +342,8 @@ class ProjectionStore:
             inserted = await self._guarded(insert)
             return self.as_stored(inserted) if inserted is not None else None
         writes = change.before.get(WRITES)
+        update = _entity_update(change, now)
+        _merge(update, _warehouses_update(collection, change.before, change.after))
         result = await self._guarded(
             partial(
                 collection_.find_one_and_update,
@@ -328,7 +351,7 @@ class ProjectionStore:
                     "_id": change.key.id,
                     WRITES: writes if writes is not None else {"$exists": False},
                 },
-                _entity_update(change, now),
+                update,
                 return_document=ReturnDocument.AFTER,
             )
         )
@@ -354,7 +377,9 @@ class ProjectionStore:
         """
         stamp = uuid.uuid4().hex
         writes = _in_id_order(writes, lambda write: write.doc_id)
-        updates = [self._set_encoded(_folded_update(write, now, stamp)) for write in writes]
+        updates = [
+            self._set_encoded(_folded_update(collection, write, now, stamp)) for write in writes
+        ]
         operations = [
             UpdateOne(_unchanged(write), update)
             for write, update in zip(writes, updates, strict=True)
@@ -414,7 +439,7 @@ class ProjectionStore:
         """
         docs = {
             change.key.id: self._encoded(
-                _new_document(change, summaries.get(change.key.id, ()), now)
+                _new_document(collection, change, summaries.get(change.key.id, ()), now)
             )
             for change in changes
         }
@@ -473,7 +498,8 @@ class ProjectionStore:
                 push.target_id, {"_id": push.target_id, **_placeholder(push), WRITES: 1}
             )
             doc.setdefault("related", {}).setdefault(push.source_kind, {})[push.key] = push.entry()
-        return await self._insert_missing(collection, docs)
+        placeholders = {doc_id: with_derived(collection, doc) for doc_id, doc in docs.items()}
+        return await self._insert_missing(collection, placeholders)
 
     async def _insert_missing(
         self, collection: str, docs: Mapping[str, Mapping[str, Any]]
@@ -585,6 +611,40 @@ class ProjectionStore:
             await asyncio.gather(
                 *(self._push_into(name, batch) for name, batch in by_collection.items())
             )
+        settle: dict[str, set[str]] = defaultdict(set)
+        for push in pushes:
+            if push.source_kind == documents.ORDERS and push.target_kind in WAREHOUSE_DERIVED_KINDS:
+                settle[self.collection_name(push.target_kind, suffix)].add(push.target_id)
+        await asyncio.gather(*(self._settle_warehouses(name, ids) for name, ids in settle.items()))
+
+    async def _settle_warehouses(self, collection: str, ids: Iterable[str]) -> None:
+        """Make the ``WAREHOUSE_IDS`` of documents that order summaries were pushed into
+        follow them (a push ``$set``s one summary without reading the others it derives from).
+
+        Each fix lands only on the document as read (``_writes``), so it is derived from
+        every summary the document holds when it lands; one that lost to another writer is
+        read and derived again. Every writer of a summary settles after its push, so the
+        last fix to land reflects the last push, whoever sent it.
+        """
+        pending = sorted(ids)
+        for _ in range(CONFLICT_ROUNDS):
+            docs = await self._guarded(
+                partial(self._find_all, collection, {"_id": {"$in": pending}}, _DERIVED_FROM)
+            )
+            fixes = {
+                str(doc["_id"]): UpdateOne(
+                    _unchanged(FoldedWrite(str(doc["_id"]), doc, None, ())),
+                    {**fix, "$inc": {WRITES: 1}},
+                )
+                for doc in docs
+                if (fix := _warehouses_update(collection, doc, doc))
+            }
+            if not fixes:
+                return
+            if (await self._bulk(collection, list(fixes.values()))).matched == len(fixes):
+                return
+            pending = sorted(fixes)
+        raise StoreError(f"warehouses of {collection} kept changing under {CONFLICT_ROUNDS} fixes")
 
     async def _push_into(self, collection: str, pushes: Sequence[SummaryPush]) -> None:
         pushes = _in_id_order(pushes, lambda push: push.target_id)  # one per target: no reorder
@@ -699,6 +759,35 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
     )
 
 
+def _warehouses_update(
+    collection: str, stored: Mapping[str, Any] | None, after: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``$set`` or ``$unset`` of ``WAREHOUSE_IDS`` that a document stored as ``stored``
+    (None: a new one) needs to hold what ``after`` derives (``links.visible_warehouses``);
+    nothing when it does already, or when the collection has no such field."""
+    kind = base_collection(collection)
+    if kind not in WAREHOUSE_DERIVED_KINDS:
+        return {}
+    derived = visible_warehouses(kind, after)
+    if stored is not None and stored.get(WAREHOUSE_IDS) == derived:
+        return {}
+    if derived is None:
+        return {"$unset": {WAREHOUSE_IDS: ""}} if stored is not None else {}
+    return {"$set": {WAREHOUSE_IDS: derived}}
+
+
+def with_derived(collection: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A new document of ``collection`` as the projector inserts it: with the
+    ``WAREHOUSE_IDS`` it derives (where there are any)."""
+    return {**doc, **_warehouses_update(collection, None, doc).get("$set", {})}
+
+
+def _merge(update: dict[str, Any], more: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add ``more``'s operators' fields to ``update``'s."""
+    for operator, fields in more.items():
+        update.setdefault(operator, {}).update(fields)
+
+
 def _placeholder(push: SummaryPush) -> dict[str, Any]:
     """The fields of a target ``push`` creates (``known: False`` until its own snapshot),
     whether by ``_push_operation``'s upsert or ``insert_placeholders``."""
@@ -732,9 +821,10 @@ def _entity_update(change: EntityChange, now: datetime) -> dict[str, Any]:
 
 
 def _new_document(
-    change: EntityChange, summaries: Sequence[SummaryPush], now: datetime
+    collection: str, change: EntityChange, summaries: Sequence[SummaryPush], now: datetime
 ) -> dict[str, Any]:
-    """What ``_entity_update`` upserted into a missing document, plus ``summaries``."""
+    """What ``_entity_update`` upserted into a missing document, plus ``summaries`` (and
+    the ``WAREHOUSE_IDS`` these call for)."""
     doc: dict[str, Any] = {"_id": change.key.id, "known": False}
     doc.update(_own_fields(change, now))
     doc.update({"rev": 1, WRITES: 1})
@@ -743,7 +833,7 @@ def _new_document(
         related.setdefault(push.source_kind, {})[push.key] = push.entry()
     if related:
         doc["related"] = related
-    return doc
+    return with_derived(collection, doc)
 
 
 def updated(doc: Mapping[str, Any], update: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -21,7 +21,9 @@ Why the documents look like this
     topic owns ``fulfillment`` and ``fulfillmentStage``;
   - ``related.<kind>.<id>`` is owned by the projector of entity ``<id>`` and is written only
     if its ``rev`` is newer than the one stored (see ``RelatedSummary``);
-  - ``rev``, ``updatedAt`` and ``lastEvent`` are written by every writer: ``rev`` with ``$inc``.
+  - ``rev``, ``updatedAt`` and ``lastEvent`` are written by every writer: ``rev`` with ``$inc``;
+  - ``warehouseIds`` (shipments, invoices) is derived from ``orderIds``, the lines and the
+    order summaries, by every writer that changes one of them (``WAREHOUSE_IDS``).
 
 * Bookkeeping needed for exactness under redelivery and disorder lives in top-level fields
   whose names start with ``_`` and name their owner (``_orderState``, ``_fulfillmentState``,
@@ -75,6 +77,17 @@ WRITER: Final = "_writer"
 
 EntityKind = Literal["orders", "shipments", "invoices"]
 
+#: Shipments' and invoices' ship-from warehouses, derived by the projector from the order
+#: summaries and (invoices) lines on every write (``links.visible_warehouses``): sorted,
+#: distinct, non-empty; absent when no warehouse set can be told (an order without a
+#: summary or a warehouse, an invoice line without an order). The field that lets the
+#: scope filter of a warehouse-limited caller decide visibility in the query
+#: (``entitlements.scope``); documents written before it existed lack it, and stay hidden
+#: from such callers until a rebuild writes it (README, "Warehouse limits").
+WAREHOUSE_IDS: Final = "warehouseIds"
+#: The kinds of document that carry ``WAREHOUSE_IDS``.
+WAREHOUSE_DERIVED_KINDS: Final = frozenset({SHIPMENTS, INVOICES})
+
 #: Each collection's bookkeeping fields (the module's docstring): the projector's alone, so the
 #: readers leave them out of every read (a fifth to a quarter of an order's or a shipment's
 #: bytes, sent, copied and decoded for nothing). What is stored under a name missing here
@@ -94,6 +107,13 @@ WITHOUT_BOOKKEEPING: Final[dict[str, dict[str, Any]]] = {
 def generation_collection(base: str, suffix: str) -> str:
     """Name of ``base`` in projection generation ``suffix`` ("" is the original generation)."""
     return f"{base}__{suffix}" if suffix else base
+
+
+def base_collection(name: str) -> str:
+    """The logical collection of a physical one: ``orders__g2`` is ``orders``
+    (``generation_collection`` undone): the rules for a collection are the same in every
+    generation."""
+    return name.partition("__")[0]
 
 
 # --- vocabularies -------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from readmodel.documents import EntityKind, id_of_key
+from readmodel.documents import INVOICES, WAREHOUSE_DERIVED_KINDS, EntityKind, id_of_key
 
 #: The field of a summary that holds its entity's id.
 SUMMARY_ID_FIELD: Final[Mapping[EntityKind, str]] = {
@@ -104,6 +104,35 @@ def order_warehouses(doc: Mapping[str, Any]) -> dict[str, str | None]:
         warehouse = summary.get("warehouseId")
         found[order_id] = warehouse if isinstance(warehouse, str) else None
     return found
+
+
+def visible_warehouses(kind: str, doc: Mapping[str, Any]) -> list[str] | None:
+    """The ship-from warehouses a warehouse-limited caller must all be allowed to see the
+    shipment or invoice ``doc``: sorted, distinct, never empty (``documents.WAREHOUSE_IDS``).
+
+    Those of every order the document names or summarises (an invoice: and every order its
+    lines name). None, which no allowed set covers, when they cannot all be told: no order
+    at all, an order whose summary has not arrived or states no warehouse, or an invoice
+    line that names no order (storage, account-level charges would disclose other
+    warehouses' business). The projector stores this as the filter's field and the scope
+    checks it on every fetched document, so the two cannot disagree on the rule.
+    """
+    if kind not in WAREHOUSE_DERIVED_KINDS:
+        raise ValueError(f"no warehouse rule for entity kind {kind!r}")
+    warehouses = order_warehouses(doc)
+    if kind == INVOICES:
+        lines = doc.get("lines")
+        if not isinstance(lines, list) or not lines:
+            return None
+        for line in lines:
+            order_id = line.get("orderId") if isinstance(line, Mapping) else None
+            if not isinstance(order_id, str) or not order_id:
+                return None
+            warehouses.setdefault(order_id, None)
+    known = [warehouse for warehouse in warehouses.values() if warehouse is not None]
+    if not known or len(known) < len(warehouses):
+        return None
+    return sorted(set(known))
 
 
 def _listed(value: Any) -> Iterable[Any]:

@@ -6,7 +6,8 @@ shipment the projector keeps one *search document* in a side collection
 (``documents.SEARCH_KEYS``): the entity's searchable values as they are (``text``), every
 substring of them of ``GRAM_LENGTHS`` characters, case-folded (``keys``, one multikey index),
 and the fields the entitlement filter reads (``customerId``, ``known`` and, for orders,
-``warehouseId``), so a search runs under the caller's scope filter on this collection alone.
+``warehouseId``), so a search runs under the caller's scope filter on this collection alone
+(for shipments, its customer part: ``Scope.search_keys_filter``).
 
 A search looks up keys by equality: the fragment's first and last substring of the longest
 stored length that fits (``fragment_keys``). Every value containing the fragment holds both,

@@ -15,13 +15,14 @@ Round trips per request are bounded by the shape of the query, never by the numb
   event loop become one ``{_id: {$in: [...]}}`` query AND-ed with the scope filter, which
   returns every match however many ids it names;
 * a connection page is one query (``first + 1`` documents) per customer read (several
-  customers: one ordered read each, merged, see ``resolvers.customer_merge``); only when the
-  scope filter is not complete (warehouse-restricted customers, see ``entitlements.scope``)
-  may it take more; a process's first page of a caller's list in a sort order also probes
-  for its window hint, once, at most ``paging_windows.PROBE_MAX`` small reads; a page of
-  0 items (``first: 0``) reads one document as a page of one would (its windows, its
-  probes in a new process) and teaches no hint; for a warehouse-limited caller, one
-  unsorted cursor read in batches until a document is visible;
+  customers: one ordered read each, merged, see ``resolvers.customer_merge``); the scope
+  filter decides visibility for every caller (warehouse limits included, through the
+  projector's ``warehouseIds``, see ``entitlements.scope``), so only a document ``allows``
+  rejects against its filter (summaries changing under the read) makes it read on; a
+  process's first page of a caller's list in a sort order also probes for its window
+  hint, once, at most ``paging_windows.PROBE_MAX`` small reads; a page of 0 items
+  (``first: 0``) reads one document as a page of one would (its windows, its probes in a
+  new process) and teaches no hint;
 * a ``customerId`` the client names is checked against the scope before any read
   (``Scope.check_customer``): outside it, FORBIDDEN, as on the live feed;
 * related entities are served from the summaries embedded in the parent when a summary alone
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -100,8 +100,6 @@ log = logging.getLogger(__name__)
 Database: TypeAlias = AsyncDatabase[Doc]
 Clock: TypeAlias = Callable[[], datetime]
 
-#: Documents fetched per round when a page must over-fetch (scope filter not complete).
-OVERFETCH_CHUNK: Final = 100
 #: First-page window hints of this process (``resolvers.paging_windows``): a speed-up only.
 PROCESS_WINDOW_HINTS: Final = WindowHints()
 UniqueKind: TypeAlias = Literal["orders", "invoices"]
@@ -378,9 +376,6 @@ class Readers:
         return [_public(scope.redact(kind, doc)) for doc in docs if scope.allows(kind, doc)]
 
     async def _count(self, scope: Scope, kind: ReadKind, query: Mapping[str, Any]) -> int:
-        if not scope.filter_is_complete(kind):
-            # The filter over-approximates: count what ``allows`` keeps instead.
-            return len(self._visible(scope, kind, await self._find(scope, kind, query)))
         scoped = combine(query, self._scope_filter(scope, kind))
         collection = await self._collection(kind)
         try:
@@ -469,9 +464,7 @@ class Readers:
         index: str | None = None,
     ) -> list[Doc]:
         scope = self.scope
-        # With an incomplete scope filter a limit could stop at documents ``allows`` rejects.
-        fetch_limit = limit if scope.filter_is_complete(kind) else 0
-        found = await self._find(scope, kind, query, sort=sort, limit=fetch_limit, index=index)
+        found = await self._find(scope, kind, query, sort=sort, limit=limit, index=index)
         docs = self._visible(scope, kind, found)[:limit]
         self._prime(kind, docs)
         return docs
@@ -536,8 +529,7 @@ class Readers:
             return build_page(request, found, self._counter(scope, kind, query))
         sort = request.reading_sort
         position = request.position()
-        complete = scope.filter_is_complete(kind)
-        chunk = request.size + 1 if complete else max(request.size + 1, OVERFETCH_CHUNK)
+        chunk = request.size + 1
         windowed = index is None
         hint_key = hint = None
         if position is None and windowed:
@@ -588,10 +580,8 @@ class Readers:
         index: str | None,
     ) -> list[Doc]:
         """The first visible document of ``query`` past the request's position (none:
-        empty), for a page of no items (``first: 0``, ``last: 0``). Where the scope filter
-        does not decide visibility (warehouse limits), order does not matter:
-        ``_first_allowed`` reads until ``allows`` keeps one. Otherwise it is read as ``_page``
-        reads a page: in windows of the sort index from the cursor's width, or,
+        empty), for a page of no items (``first: 0``, ``last: 0``), read as ``_page`` reads
+        a page: in windows of the sort index from the cursor's width, or,
         without a cursor, from the first-page hint (probed as a default page would probe:
         a hint found for a page of one would be too narrow for the pages after it).
 
@@ -604,8 +594,6 @@ class Readers:
         sort = request.reading_sort
         position = request.position()
         bounded = dict(query) if position is None else combine(query, after_filter(sort, position))
-        if not scope.filter_is_complete(kind):
-            return await self._first_allowed(scope, kind, bounded)
         windows: list[Window] | None = None  # through ``index``: plain sorted reads
         if index is None and position is not None:
             windows = windows_after(
@@ -631,26 +619,6 @@ class Readers:
             return await self._count(scope, kind, query)
 
         return count
-
-    async def _first_allowed(
-        self, scope: Scope, kind: EntityKind, query: Mapping[str, Any]
-    ) -> list[Doc]:
-        """The first document of ``query`` that ``scope.allows`` (none: empty), in no
-        particular order: one unsorted cursor, ``OVERFETCH_CHUNK`` documents a batch, closed
-        at the first one kept. Sorted reads of a chunk after another were quadratic on
-        DocumentDB, which sorts every match before the limit (10,000 shipments, none
-        visible: 102 reads, 6.3 s)."""
-        scoped = combine(query, self._scope_filter(scope, kind))
-        collection = await self._collection(kind)
-        projection = WITHOUT_BOOKKEEPING.get(kind)
-        try:
-            async with collection.find(scoped, projection, batch_size=OVERFETCH_CHUNK) as cursor:
-                async for doc in cursor:
-                    if scope.allows(kind, doc):
-                        return [doc]
-        except PyMongoError as exc:
-            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
-        return []
 
     async def _read_windows(
         self,
@@ -830,11 +798,11 @@ class Readers:
 
         Index lookups: the orders and the shipments whose own values match, at once, then
         the shipments of those orders (which match too), if any. A shipment's
-        warehouse rule is not in the filter (``Scope.filter_is_complete``): the page read by
-        id checks every shipment with ``allows``.
+        warehouse rule is not in its search document's filter (``Scope.search_keys_filter``):
+        the page read by id applies it.
         """
         keys = search.keys()
-        if keys is None or not scope.filter_is_complete("orders"):
+        if keys is None:
             return None
         collection = await self._search_collection()
         if collection is None:
@@ -881,7 +849,10 @@ class Readers:
         """Entity ids of the search documents matching ``query`` AND ``kind``'s scope filter
         (the search documents carry the fields it reads)."""
         self.kinds_read.add(kind)
-        scoped = combine(query, self._scope_filter(scope, kind))
+        try:
+            scoped = combine(query, scope.search_keys_filter(kind))
+        except EntitlementError as exc:
+            raise _converted(exc) from exc
         try:
             found = await collection.find(scoped, {"entityId": True}, limit=limit).to_list()
         except PyMongoError as exc:
@@ -893,15 +864,10 @@ class Readers:
         orders (ids only) first, evaluated over the documents the scope's ``customerId``
         equality narrows to."""
         order_query = combine(search.order_filter(), self._for_customer(search.customer_id))
-        if scope.filter_is_complete("orders"):
-            raw_orders = await self._find(
-                scope, "orders", order_query, projection={"_id": True}, limit=SEARCH_ORDER_MATCHES
-            )
-            order_ids = [str(doc["_id"]) for doc in raw_orders]
-        else:
-            raw_orders = await self._find(scope, "orders", order_query)
-            visible = self._visible(scope, "orders", raw_orders)
-            order_ids = [str(doc["_id"]) for doc in visible[:SEARCH_ORDER_MATCHES]]
+        raw_orders = await self._find(
+            scope, "orders", order_query, projection={"_id": True}, limit=SEARCH_ORDER_MATCHES
+        )
+        order_ids = [str(doc["_id"]) for doc in raw_orders]
         return search.shipment_filter(order_ids)
 
     def _audit_entry(
@@ -953,9 +919,6 @@ class Readers:
         self, scope: Scope, kind: EntityKind, query: Mapping[str, Any]
     ) -> dict[str, int]:
         """``_count`` of ``query``'s visible documents, by customer."""
-        if not scope.filter_is_complete(kind):
-            visible = self._visible(scope, kind, await self._find(scope, kind, query))
-            return dict(Counter(str(doc["customerId"]) for doc in visible if doc.get("customerId")))
         scoped = combine(query, self._scope_filter(scope, kind))
         collection = await self._collection(kind)
         group = {"$group": {"_id": "$customerId", "n": {"$sum": 1}}}

@@ -51,8 +51,8 @@ from projections.store import decode_state, is_state_field
 from projections.summaries import summarize
 from projections.verify import check
 from readmodel import documents
-from readmodel.documents import field_key
-from readmodel.links import declared_links
+from readmodel.documents import WAREHOUSE_DERIVED_KINDS, WAREHOUSE_IDS, field_key
+from readmodel.links import declared_links, visible_warehouses
 from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
@@ -235,6 +235,10 @@ def compare(
             lines.append(
                 f"related: got {_stored_related(got)!r}, want {dict(related.get(key, {}))!r}"
             )
+        if key.kind in WAREHOUSE_DERIVED_KINDS:
+            derived = visible_warehouses(key.kind, got)
+            if got.get(WAREHOUSE_IDS) != derived:
+                lines.append(f"{WAREHOUSE_IDS}: got {got.get(WAREHOUSE_IDS)!r}, want {derived!r}")
         if lines:
             writes = f"rev {got.get('rev')}, _writes {got.get('_writes')}"
             problems.append(f"{key.kind}/{key.id} ({writes}): " + "; ".join(lines))

@@ -23,6 +23,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.caller import Caller
+from entitlements.policy import CustomerRule, Policy
 from graph.schema import build_schema
 from projections.store import ProjectionStore
 from resolvers.readers import PROCESS_WINDOW_HINTS
@@ -77,7 +78,7 @@ def _world() -> World:
         world.invoices.append(
             invoice(f"IN-{TIED}-{n:04d}", TIED, number=f"INV-{TIED}-{n}", due_date="2026-12-01")
         )
-    return world.link()
+    return world.link(summary_extra=True)
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -115,10 +116,14 @@ async def _explain(db: AsyncDatabase[Doc], command: Doc) -> str:
 
 
 async def _plans(
-    db: AsyncDatabase[Doc], recorder: CommandRecorder, query: str, who: Any
+    db: AsyncDatabase[Doc],
+    recorder: CommandRecorder,
+    query: str,
+    who: Any,
+    policy: Policy | None = None,
 ) -> list[str]:
     recorder.forget()
-    result = await run(SCHEMA, db, who, query)
+    result = await run(SCHEMA, db, who, query, policy=policy)
     assert not result.errors, result.errors
     commands = [c for c in recorder.commands(*FINDS) if c.get("find") != "read_pointer"]
     assert commands, "the query sent no read"
@@ -230,6 +235,36 @@ async def test_customer_pages_are_read_through_their_sort_index(
         page_reads = [p for p in plans if '"Limit"' in p or "LIMIT" in p]
         assert page_reads, (name, plans)
         for plan in page_reads:
+            assert _indexed(plan) and _sort_index_of(name) in _summary(plan), _summary(plan)
+            assert _bounded_by_a_range(plan), (name, _index_conditions(plan))
+
+
+@pytest.mark.parametrize("name", [name for name in sorted(PAGES) if "orders" not in name])
+async def test_a_warehouse_limited_callers_pages_are_read_through_their_sort_index(
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder], name: str
+) -> None:
+    """A warehouse-limited caller's shipments and invoices are decided by the filter (the
+    ``warehouseIds`` the projector derives), so their pages are read as anyone's: each read
+    a window of the page's sort index, none a read of the whole list to drop in Python."""
+    db, recorder = recorded
+    limited = Policy(customers={BIG: CustomerRule(allowed_warehouses=frozenset({"DC-ATL"}))})
+    first = await run(
+        SCHEMA,
+        db,
+        ONE,
+        f"{{ page: {PAGES[name]} {{ pageInfo {{ endCursor }} }} }}",
+        policy=limited,
+    )
+    cursor = first.data["page"]["pageInfo"]["endCursor"]
+    assert cursor is not None, first
+    for query in (
+        f"{{ page: {PAGES[name]} {{ edges {{ node {{ id }} }} }} }}",
+        f'{{ page: {PAGES[name][:-1]}, after: "{cursor}") {{ edges {{ node {{ id }} }} }} }}',
+    ):
+        plans = await _plans(db, recorder, query, ONE, limited)
+        reads = [c for c in recorder.commands(*FINDS) if c.get("find") != "read_pointer"]
+        assert all(0 < c.get("limit", 0) <= 21 for c in reads), (name, reads)
+        for plan in plans:
             assert _indexed(plan) and _sort_index_of(name) in _summary(plan), _summary(plan)
             assert _bounded_by_a_range(plan), (name, _index_conditions(plan))
 

@@ -381,9 +381,9 @@ async def test_a_page_of_0_of_an_empty_list_has_nothing_ahead(db: AsyncDatabase[
 async def test_a_page_of_0_sees_an_item_ahead_only_where_warehouse_limits_let_it_through(
     mongo_db: AsyncDatabase[Doc],
 ) -> None:
-    """Shipments of a warehouse-limited customer: the filter cannot tell which are visible
-    (``Scope.filter_is_complete``), so a stored shipment is not yet an item ahead. Here the
-    one visible shipment is the last of 151 in the list's order (past a chunk of 100)."""
+    """Shipments of a warehouse-limited customer: a stored shipment is not yet an item
+    ahead, only one from an allowed warehouse. Here the one visible shipment is the last of
+    151 in the list's order."""
     orders = [order("SO-ATL", "ACME", reference="PO-ATL", ordered_at=T0)]
     shipments = [shipment("SH-ATL", "ACME", order_ids=["SO-ATL"], tracking="T-ATL")]
     for n in range(150):

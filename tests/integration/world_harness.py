@@ -21,7 +21,7 @@ from entitlements.caller import Caller
 from entitlements.policy import Policy
 from graph.context import GraphContext
 from projections.search_writes import fill
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, with_derived
 from projections.summaries import summarize
 from readmodel import documents
 from readmodel.collections import CollectionNames
@@ -276,9 +276,8 @@ class World:
             (documents.SOURCES, self.sources),
         ):
             if docs:
-                await db[documents.generation_collection(base, suffix)].insert_many(
-                    [dict(d) for d in docs]
-                )
+                name = documents.generation_collection(base, suffix)
+                await db[name].insert_many([with_derived(name, d) for d in docs])
         await fill(store, suffix)
 
 

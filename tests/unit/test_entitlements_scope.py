@@ -13,7 +13,8 @@ from entitlements.caller import Caller
 from entitlements.errors import ForbiddenError
 from entitlements.policy import CustomerRule, Policy
 from entitlements.scope import Scope
-from readmodel.documents import field_key
+from projections.store import with_derived
+from readmodel.documents import WAREHOUSE_IDS, field_key
 from tests.helpers import caller
 
 POLICY = Policy(
@@ -32,10 +33,22 @@ def scope(*roles: str, customers: tuple[str, ...] = ("ACME",), cross: bool = Fal
 
 
 def matches(query: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
-    """MongoDB semantics for the operators scopes use: equality, $in, $or, implicit AND."""
+    """MongoDB semantics for the operators scopes use: equality, $in, $or, implicit AND, and
+    on an array: ``{"$not": {"$elemMatch": {"$nin": [...]}}}`` and ``<array>.0: {$exists}``."""
     for key, condition in query.items():
         if key == "$or":
             if not any(matches(branch, doc) for branch in condition):
+                return False
+        elif key.endswith(".0"):
+            assert condition == {"$exists": True}, condition
+            value = doc.get(key.removesuffix(".0"))
+            if not isinstance(value, list) or not value:
+                return False
+        elif isinstance(condition, dict) and "$not" in condition:
+            assert condition["$not"].keys() == {"$elemMatch"}, condition
+            outside = condition["$not"]["$elemMatch"]["$nin"]
+            value = doc.get(key)
+            if isinstance(value, list) and any(item not in outside for item in value):
                 return False
         elif key not in doc:
             return False
@@ -206,7 +219,7 @@ def test_generation_collections_follow_their_base() -> None:
     assert s.mongo_filter("orders__g7") == s.mongo_filter("orders")
     with pytest.raises(ForbiddenError):
         s.mongo_filter("invoices__g7")
-    assert not s.filter_is_complete("shipments__g7")
+    assert s.mongo_filter("shipments__g7") == s.mongo_filter("shipments")
 
 
 # --- warehouse restrictions -------------------------------------------------------------------
@@ -223,7 +236,6 @@ def test_restricted_customer_orders_filter() -> None:
     assert s.allows("orders", order("GLOBEX", "DC-ATL"))
     assert not s.allows("orders", order("GLOBEX", "DC-LAX"))
     assert not s.allows("orders", {k: v for k, v in order("GLOBEX").items() if k != "warehouseId"})
-    assert s.filter_is_complete("orders")
 
 
 def test_restricted_and_unrestricted_customers_together() -> None:
@@ -240,13 +252,30 @@ def test_restricted_and_unrestricted_customers_together() -> None:
     assert s.allows("orders", order("ACME", "DC-RTM"))
     assert s.allows("orders", order("INITECH", "DC-SEA"))
     assert not s.allows("orders", order("GLOBEX", "DC-SEA"))
-    # Shipments cannot be narrowed by warehouse in the filter: customer only, checked after.
+    # Shipments by the warehouses the projector derives from their orders' summaries.
     assert s.mongo_filter("shipments") == {
         "known": True,
         "customerId": {"$in": ["ACME", "GLOBEX", "INITECH", "UMBRELLA"]},
+        "$or": [
+            {"customerId": {"$in": ["ACME", "UMBRELLA"]}},
+            {
+                "customerId": "GLOBEX",
+                "warehouseIds": {"$not": {"$elemMatch": {"$nin": ["DC-ATL"]}}},
+                "warehouseIds.0": {"$exists": True},
+            },
+            {
+                "customerId": "INITECH",
+                "warehouseIds": {"$not": {"$elemMatch": {"$nin": ["DC-LAX", "DC-SEA"]}}},
+                "warehouseIds.0": {"$exists": True},
+            },
+        ],
     }
-    assert not s.filter_is_complete("shipments")
-    assert scope("viewer", customers=("ACME",)).filter_is_complete("shipments")
+    # Their search documents do not follow the orders' summaries: the customers only.
+    assert s.search_keys_filter("shipments") == {
+        "known": True,
+        "customerId": {"$in": ["ACME", "GLOBEX", "INITECH", "UMBRELLA"]},
+    }
+    assert s.search_keys_filter("orders") == s.mongo_filter("orders")
 
 
 def test_exempt_roles_and_support_see_every_warehouse() -> None:
@@ -286,8 +315,12 @@ def test_restricted_shipments_need_every_order_from_an_allowed_warehouse() -> No
 
 def test_restricted_invoices_need_every_line_attributed_to_an_allowed_order() -> None:
     s = scope("finance", customers=("GLOBEX",))
-    assert not s.filter_is_complete("invoices")
-    assert s.mongo_filter("invoices") == {"known": True, "customerId": "GLOBEX"}
+    assert s.mongo_filter("invoices") == {
+        "known": True,
+        "customerId": "GLOBEX",
+        "warehouseIds": {"$not": {"$elemMatch": {"$nin": ["DC-ATL"]}}},
+        "warehouseIds.0": {"$exists": True},
+    }
     ok = invoice("GLOBEX", ["SO-1", "SO-2"], **{"SO-1": "DC-ATL", "SO-2": "DC-ATL"})
     assert s.allows("invoices", ok)
     assert not s.allows("invoices", invoice("GLOBEX", ["SO-1", None], **{"SO-1": "DC-ATL"}))
@@ -360,8 +393,8 @@ def test_documents_of_other_customers_are_never_allowed(
 def test_filter_and_document_check_agree(
     who: Caller, cross: bool, collection: str, doc: dict[str, Any]
 ) -> None:
-    """Whatever ``allows`` accepts, the filter matches; and when the filter claims to be
-    complete, whatever it matches ``allows`` accepts."""
+    """On a document as the projector stores it, the filter matches exactly what ``allows``
+    accepts: the filter decides visibility alone (no page reads a document to drop it)."""
     if cross and not POLICY.is_support(who):
         return
     s = POLICY.scope(who, cross_customer=cross)
@@ -371,10 +404,18 @@ def test_filter_and_document_check_agree(
         assert collection == "invoices" and not s.can_read_invoices
         assert not s.allows(collection, doc)
         return
-    if s.allows(collection, doc):
-        assert matches(query, doc)
-    elif s.filter_is_complete(collection):
-        assert not matches(query, doc)
+    stored = with_derived(collection, doc)  # as the projector stores it
+    assert s.allows(collection, stored) == matches(query, stored)
+
+
+@given(callers, st.sampled_from(("shipments", "invoices")), documents(), st.lists(warehouse_ids))
+def test_a_stored_warehouse_list_never_widens_what_allows_accepts(
+    who: Caller, collection: str, doc: dict[str, Any], stored: list[str | None]
+) -> None:
+    """``allows`` judges the summaries as fetched, whatever ``warehouseIds`` claims (a
+    document written before the field, or by a writer that got it wrong)."""
+    s = POLICY.scope(who)
+    assert s.allows(collection, doc | {WAREHOUSE_IDS: stored}) == s.allows(collection, doc)
 
 
 @given(callers, documents())

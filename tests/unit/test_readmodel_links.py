@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from readmodel.documents import field_key, id_of_key
-from readmodel.links import declared_links, named_ids, order_warehouses, summaries
+from readmodel.links import (
+    declared_links,
+    named_ids,
+    order_warehouses,
+    summaries,
+    visible_warehouses,
+)
 
 
 @given(st.text())
@@ -69,3 +76,37 @@ def test_order_warehouses_cover_named_and_summarised_orders() -> None:
     }
     # SO-2's summary has not arrived; SO-3 named the shipment from its side only
     assert order_warehouses(shipment) == {"SO-1": "W-1", "SO-2": None, "SO-3": None}
+
+
+def _summarised(*warehouses: tuple[str, str | None]) -> dict[str, Any]:
+    return {
+        "related": {
+            "orders": {o: {"orderId": o, "warehouseId": w} for o, w in warehouses},
+        }
+    }
+
+
+def test_visible_warehouses_are_every_orders_or_none() -> None:
+    both = {"orderIds": ["SO-1", "SO-2"], **_summarised(("SO-1", "W-2"), ("SO-2", "W-1"))}
+    assert visible_warehouses("shipments", both) == ["W-1", "W-2"]
+    same = {"orderIds": ["SO-1", "SO-2"], **_summarised(("SO-1", "W-1"), ("SO-2", "W-1"))}
+    assert visible_warehouses("shipments", same) == ["W-1"]
+    # fail closed: a summary missing or without a warehouse, or no order at all
+    assert visible_warehouses("shipments", {"orderIds": ["SO-1"]}) is None
+    no_warehouse = {"orderIds": ["SO-1"], **_summarised(("SO-1", None))}
+    assert visible_warehouses("shipments", no_warehouse) is None
+    assert visible_warehouses("shipments", {}) is None
+    with pytest.raises(ValueError, match="no warehouse rule"):
+        visible_warehouses("orders", both)
+
+
+def test_an_invoices_warehouses_need_every_line_to_name_an_order() -> None:
+    summarised = _summarised(("SO-1", "W-1"), ("SO-2", "W-2"))
+    lines = [{"orderId": "SO-1"}, {"orderId": "SO-2"}]
+    assert visible_warehouses("invoices", {"lines": lines, **summarised}) == ["W-1", "W-2"]
+    storage = [*lines, {"orderId": None, "chargeType": "STORAGE"}]
+    assert visible_warehouses("invoices", {"lines": storage, **summarised}) is None
+    assert visible_warehouses("invoices", {"lines": [], **summarised}) is None
+    # a line's order whose summary has not arrived
+    late = [{"orderId": "SO-1"}, {"orderId": "SO-3"}]
+    assert visible_warehouses("invoices", {"lines": late, **summarised}) is None

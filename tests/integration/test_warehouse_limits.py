@@ -1,0 +1,205 @@
+"""Warehouse-limited callers over documents the real projector wrote: the shipments and
+invoices they see, page by page, while order summaries arrive late or change warehouse.
+
+Their visibility is decided by the filter on ``warehouseIds``, which the projector derives
+from the order summaries (``readmodel.links.visible_warehouses``): these tests check that
+the field follows every way a summary reaches a document, through the pages a user sees.
+Kafka is not needed: records are handed to the batch processor as a consumer would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from entitlements.policy import CustomerRule, Policy
+from graph.schema import build_schema
+from projections.projector import BatchProcessor
+from projections.status_mapping import load_status_mapping
+from projections.store import ProjectionStore
+from readmodel import documents
+from readmodel.topics import TopicNames
+from tests.contract import example
+from tests.global_ids import numbers
+from tests.helpers import caller
+from tests.integration.projector_harness import Record
+from tests.integration.world_harness import run
+
+Doc = dict[str, Any]
+SCHEMA = build_schema()
+TOPICS = TopicNames()
+#: ACME's users see only what ships from Atlanta.
+ATLANTA_ONLY = Policy(customers={"ACME": CustomerRule(allowed_warehouses=frozenset({"DC-ATL"}))})
+FINANCE = caller("ACME", roles=("finance",))
+PAGE = """query($after: String) {
+  shipments(first: 2, after: $after) { totalCount nodes { id } pageInfo { endCursor hasNextPage } }
+}"""
+INVOICES = "{ invoices(first: 10) { totalCount nodes { id } } }"
+
+
+class Upstream:
+    """Events of the contract's examples with other ids, as the systems of record send them
+    (each entity's sequence counts up, every event has its own id), projected in batches."""
+
+    def __init__(self, processor: BatchProcessor) -> None:
+        self._processor = processor
+        self._ids = itertools.count()
+        self._sequence: dict[str, int] = {}
+        self._offsets: dict[str, int] = {}
+
+    def _event(self, name: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
+        event = example(name)
+        self._sequence[subject] = self._sequence.get(subject, 0) + 1
+        n = next(self._ids)
+        event.update(id=f"e-{n}", subject=subject, sequence=self._sequence[subject])
+        event["data"].update(data)
+        return event
+
+    def order(self, order_id: str, warehouse: str) -> dict[str, Any]:
+        event = example("order-created.json")
+        ship_from = {**event["data"]["shipFrom"], "warehouseId": warehouse}
+        data = {"orderId": order_id, "customerReference": f"PO-{order_id}", "shipFrom": ship_from}
+        made = self._event("order-created.json", order_id, data)
+        if self._sequence[order_id] > 1:
+            made["type"] = "logistics.order.updated.v1"
+        return made
+
+    def shipment(self, shipment_id: str, *order_ids: str, hour: int = 15) -> dict[str, Any]:
+        data = {
+            "shipmentId": shipment_id,
+            "orderIds": list(order_ids),
+            "trackingNumber": f"T-{shipment_id}",
+            "plannedPickupAt": f"2026-11-21T{hour:02d}:00:00+00:00",
+        }
+        return self._event("shipment-planned.json", shipment_id, data)
+
+    def invoice(self, invoice_id: str, *line_orders: str | None) -> dict[str, Any]:
+        line = example("invoice-issued.json")["data"]["lines"][0]
+        lines = [{**line, "orderId": order_id, "shipmentId": None} for order_id in line_orders]
+        data = {"invoiceId": invoice_id, "invoiceNumber": invoice_id, "lines": lines}
+        return self._event("invoice-issued.json", invoice_id, data)
+
+    async def project(self, *events: Doc) -> None:
+        """One batch of ``events``, none of them refused."""
+        outcome = await self._processor.process(self._records(events))
+        assert not outcome.dead_letters, outcome.dead_letters
+
+    def _records(self, events: Iterable[dict[str, Any]]) -> list[Record]:
+        topics = {
+            "logistics.order.created.v1": TOPICS.orders,
+            "logistics.order.updated.v1": TOPICS.orders,
+            "logistics.shipment.planned.v1": TOPICS.shipments,
+            "logistics.invoice.issued.v1": TOPICS.invoices,
+        }
+        out = []
+        for event in events:
+            topic = topics[event["type"]]
+            offset = self._offsets.get(topic, 0)
+            self._offsets[topic] = offset + 1
+            out.append(Record(topic, 0, offset, 0, None, json.dumps(event).encode()))
+        return out
+
+
+@pytest.fixture
+def upstream(mongo_db: AsyncDatabase[Doc]) -> Upstream:
+    return Upstream(BatchProcessor(ProjectionStore(mongo_db), load_status_mapping(), TOPICS))
+
+
+async def _shipments_seen(db: AsyncDatabase[Doc]) -> tuple[list[str], int]:
+    """Every shipment the Atlanta-only caller sees, read page by page (two a page), and
+    the count the first page states."""
+    seen: list[str] = []
+    after = None
+    count = None
+    while True:
+        result = await run(SCHEMA, db, FINANCE, PAGE, {"after": after}, policy=ATLANTA_ONLY)
+        assert not result.errors, result.errors
+        page = result.data["shipments"]
+        count = page["totalCount"] if count is None else count
+        seen += numbers(page["nodes"])
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen, count
+        after = page["pageInfo"]["endCursor"]
+
+
+async def _invoices_seen(db: AsyncDatabase[Doc]) -> tuple[list[str], int]:
+    """The invoices the Atlanta-only finance user sees (sorted), and their count."""
+    result = await run(SCHEMA, db, FINANCE, INVOICES, policy=ATLANTA_ONLY)
+    assert not result.errors, result.errors
+    page = result.data["invoices"]
+    return sorted(numbers(page["nodes"])), page["totalCount"]
+
+
+async def _warehouses(db: AsyncDatabase[Doc], kind: str, doc_id: str) -> Any:
+    doc = await db[kind].find_one({"_id": doc_id})
+    assert doc is not None, doc_id
+    return doc.get(documents.WAREHOUSE_IDS)
+
+
+async def test_pages_follow_order_summaries_that_arrive_late_and_change_warehouse(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    # The shipments come before their orders: nothing is known of their warehouses yet.
+    await upstream.project(
+        *(upstream.shipment(f"SH-{n}", f"SO-{n}", hour=n) for n in range(1, 6)),
+        upstream.shipment("SH-6", "SO-1", "SO-3", hour=6),
+    )
+    assert await _shipments_seen(mongo_db) == ([], 0)
+    assert await _warehouses(mongo_db, "shipments", "SH-1") is None
+
+    await upstream.project(
+        *(upstream.order(f"SO-{n}", "DC-ATL") for n in (1, 2, 4)),
+        *(upstream.order(f"SO-{n}", "DC-LAX") for n in (3, 5)),
+    )
+    assert await _shipments_seen(mongo_db) == (["SH-4", "SH-2", "SH-1"], 3)
+    assert await _warehouses(mongo_db, "shipments", "SH-6") == ["DC-ATL", "DC-LAX"]
+
+    # SO-4 moves to Los Angeles, SO-3 to Atlanta: SH-6's orders are all from Atlanta now.
+    await upstream.project(upstream.order("SO-4", "DC-LAX"), upstream.order("SO-3", "DC-ATL"))
+    assert await _shipments_seen(mongo_db) == (["SH-6", "SH-3", "SH-2", "SH-1"], 4)
+    assert await _warehouses(mongo_db, "shipments", "SH-4") == ["DC-LAX"]
+    assert await _warehouses(mongo_db, "shipments", "SH-6") == ["DC-ATL"]
+
+
+async def test_a_shipment_that_names_other_orders_follows_their_warehouses(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    """A re-planned shipment drops the link to its old order (a batch written stepwise: the
+    summaries are pushed into the stored shipment, not folded into its write)."""
+    await upstream.project(upstream.order("SO-1", "DC-ATL"), upstream.order("SO-2", "DC-LAX"))
+    await upstream.project(upstream.shipment("SH-1", "SO-2"))
+    assert await _shipments_seen(mongo_db) == ([], 0)
+
+    await upstream.project(upstream.shipment("SH-1", "SO-1"))
+    assert await _shipments_seen(mongo_db) == (["SH-1"], 1)
+    assert await _warehouses(mongo_db, "shipments", "SH-1") == ["DC-ATL"]
+
+    await upstream.project(upstream.shipment("SH-1", "SO-1", "SO-2"))
+    assert await _shipments_seen(mongo_db) == ([], 0)
+    await upstream.project(upstream.shipment("SH-1", "SO-1"))
+    assert await _shipments_seen(mongo_db) == (["SH-1"], 1)
+
+
+async def test_invoices_need_every_line_attributed_to_an_allowed_order(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    await upstream.project(
+        upstream.order("SO-1", "DC-ATL"),
+        upstream.invoice("INV-1", "SO-1", "SO-1"),
+        upstream.invoice("INV-2", "SO-1", None),  # a line no order accounts for
+        upstream.invoice("INV-3", "SO-1", "SO-9"),  # SO-9 has not arrived yet
+    )
+    assert await _invoices_seen(mongo_db) == (["INV-1"], 1)
+    assert await _warehouses(mongo_db, "invoices", "INV-2") is None
+
+    await upstream.project(upstream.order("SO-9", "DC-ATL"))
+    assert await _invoices_seen(mongo_db) == (["INV-1", "INV-3"], 2)
+
+    await upstream.project(upstream.order("SO-9", "DC-SEA"))
+    assert await _invoices_seen(mongo_db) == (["INV-1"], 1)
+    assert await _warehouses(mongo_db, "invoices", "INV-3") == ["DC-ATL", "DC-SEA"]
