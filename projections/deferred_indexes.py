@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from projections.search_writes import ensure_complete, ensure_filled, is_complete, mark_complete
+from projections.search_writes import ensure_filled, is_complete, mark_complete
 from projections.store import ProjectionStore, StoreError
 from readmodel import documents
 
@@ -82,17 +82,18 @@ class DeferredIndexes:
 
     async def prepare(self, suffix: str) -> None:
         """Make generation ``suffix`` ready for writing, once per process: its collections,
-        the indexes that cannot wait, and the search documents of entities written before
-        search documents existed."""
+        the indexes that cannot wait, and what documents written before a derived field
+        existed lack (``search_writes.ensure_filled``: nothing in a generation it creates)."""
         if suffix in self._prepared:
             return
-        if self._deferring and not await is_complete(self._store, suffix):
-            await self._store.ensure_indexes(suffix, deferring=self._deferring)
-            await ensure_filled(self._store, suffix)
+        complete = await is_complete(self._store, suffix)
+        deferring = self._deferring if not complete else frozenset()
+        created = await self._store.ensure_indexes(suffix, deferring=deferring)
+        await ensure_filled(self._store, suffix, created=created)
+        if deferring:
             self._waiting.setdefault(suffix, 0)
-        else:
-            await self._store.ensure_indexes(suffix)
-            await ensure_complete(self._store, suffix)
+        elif not complete:
+            await mark_complete(self._store, suffix)
         self._prepared.add(suffix)
 
     async def caught_up(self, writing: str | None = None) -> bool:

@@ -247,9 +247,10 @@ class BatchProcessor:
 
     async def prepare(self) -> str:
         """Make sure of the generation the next batch writes, before consuming: its indexes
-        (some perhaps deferred, ``projections.deferred_indexes``) and the search documents of
-        one written before they existed (``search_writes.ensure_filled``), a fill that can
-        take longer than a consumer may go without polling its group."""
+        (some perhaps deferred, ``projections.deferred_indexes``) and, in one written before
+        they existed, the search documents and the shipments' and invoices' ``warehouseIds``
+        (``search_writes.ensure_filled``), a fill that can take longer than a consumer may
+        go without polling its group."""
         return await self._suffix()
 
     async def _suffix(self) -> str:

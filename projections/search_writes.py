@@ -25,13 +25,18 @@ before the projector's first batch in a generation). Readers search the slow way
 (``resolvers.readers``) until the marker says the documents and the collection's indexes are
 all there (``mark_complete``; a new generation builds the indexes after its catch-up,
 ``projections.deferred_indexes``).
+
+The generation's markers live in this collection, that of ``ensure_filled``'s other fill
+too: the ``warehouseIds`` of shipments and invoices written before that field existed
+(``FILLS``). A generation the projector creates gets every marker without a fill.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Final
 
 from pymongo.errors import PyMongoError
 
@@ -43,6 +48,7 @@ from readmodel.search_keys import (
     COPIED,
     FILLED_MARKER,
     SEARCHABLE,
+    WAREHOUSES_MARKER,
     SearchDocument,
     search_document,
     search_source,
@@ -104,12 +110,17 @@ async def _marked(store: ProjectionStore, suffix: str, marker: str) -> bool:
         raise StoreError(f"cannot read {collection.name}: {exc}") from exc
 
 
-async def ensure_filled(store: ProjectionStore, suffix: str) -> None:
-    """``fill_documents`` of generation ``suffix`` once: the marker it leaves says so to
-    every later start (one that crashed mid-fill fills again: each write is idempotent)."""
-    if not await _marked(store, suffix, FILLED_MARKER):
-        await fill_documents(store, suffix)
-        await _mark(store, suffix, FILLED_MARKER)
+async def ensure_filled(store: ProjectionStore, suffix: str, *, created: bool = False) -> None:
+    """Each of ``FILLS`` of generation ``suffix`` once: the marker it leaves says so to every
+    later start (one that crashed mid-fill fills again: each write is idempotent, and
+    several processes may fill at once). ``created``: the generation is new
+    (``ProjectionStore.ensure_collections``), every document in it written with what the
+    fills derive, so it only gets the markers."""
+    for marker, fill_generation in FILLS.items():
+        if not await _marked(store, suffix, marker):
+            if not created:
+                await fill_generation(store, suffix)
+            await _mark(store, suffix, marker)
 
 
 async def ensure_complete(store: ProjectionStore, suffix: str) -> None:
@@ -163,6 +174,19 @@ async def fill_documents(store: ProjectionStore, suffix: str) -> None:
     finally:
         for task in writing:
             task.cancel()
+
+
+async def _fill_warehouses(store: ProjectionStore, suffix: str) -> None:
+    await store.fill_warehouses(suffix)
+
+
+#: What a generation written before a derived field existed lacks, by the marker that says
+#: it is filled (``ensure_filled``): the search documents, and the shipments' and invoices'
+#: ``warehouseIds`` (``ProjectionStore.fill_warehouses``).
+FILLS: Final[Mapping[str, Callable[[ProjectionStore, str], Awaitable[None]]]] = {
+    FILLED_MARKER: fill_documents,
+    WAREHOUSES_MARKER: _fill_warehouses,
+}
 
 
 async def mark_complete(store: ProjectionStore, suffix: str) -> None:

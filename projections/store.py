@@ -221,30 +221,37 @@ class ProjectionStore:
         except PyMongoError as exc:
             raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
 
-    async def ensure_collections(self, suffix: str) -> None:
-        """Create a generation's collections before its first batch writes them.
+    async def ensure_collections(self, suffix: str) -> bool:
+        """Create a generation's collections before its first batch writes them; whether
+        this call created every one (a new generation: all it will hold is written by this
+        projector, with every derived field, so nothing in it needs a fill).
 
         Readers switched to a new generation then find every collection present, even those
         no event has touched yet.
         """
+        created = True
         try:
             existing = set(await self._db.list_collection_names())
             for base in (*documents.ENTITY_COLLECTIONS, documents.SEARCH_KEYS):
                 name = self.collection_name(base, suffix)
-                if name not in existing:
-                    try:
-                        await self._db.create_collection(name)
-                    except CollectionInvalid:
-                        pass  # another projector process created it first
+                if name in existing:
+                    created = False
+                    continue
+                try:
+                    await self._db.create_collection(name)
+                except CollectionInvalid:
+                    created = False  # another projector process created it first
         except PyMongoError as exc:
             raise StoreError(f"cannot create collections: {exc}") from exc
+        return created
 
-    async def ensure_indexes(self, suffix: str, *, deferring: frozenset[str] = frozenset()) -> None:
+    async def ensure_indexes(self, suffix: str, *, deferring: frozenset[str] = frozenset()) -> bool:
         """Create a generation's collections and the readers' indexes (``documents.INDEXES``),
         which readers rely on (they name them as hints); a no-op when they exist. The
         indexes of the collections in ``deferring`` are left for a later call
-        (``projections.deferred_indexes``)."""
-        await self.ensure_collections(suffix)
+        (``projections.deferred_indexes``). Whether the generation is new
+        (``ensure_collections``)."""
+        created = await self.ensure_collections(suffix)
         try:
             documentdb = await is_ferretdb(self._db)
             for base, specs in documents.INDEXES.items():
@@ -260,6 +267,7 @@ class ProjectionStore:
                     await self._create_index(name, index_name, keys, options)
         except PyMongoError as exc:
             raise StoreError(f"cannot create indexes: {exc}") from exc
+        return created
 
     async def _create_index(
         self, collection: str, name: str, keys: list[tuple[str, int]], options: dict[str, Any]
@@ -621,30 +629,65 @@ class ProjectionStore:
         """Make the ``WAREHOUSE_IDS`` of documents that order summaries were pushed into
         follow them (a push ``$set``s one summary without reading the others it derives from).
 
-        Each fix lands only on the document as read (``_writes``), so it is derived from
-        every summary the document holds when it lands; one that lost to another writer is
-        read and derived again. Every writer of a summary settles after its push, so the
-        last fix to land reflects the last push, whoever sent it.
+        Each fix lands only on the document as read (``_settle``), so it is derived from
+        every summary the document holds when it lands. Every writer of a summary settles
+        after its push, so the last fix to land reflects the last push, whoever sent it.
         """
-        pending = sorted(ids)
+        await self._settle(collection, await self._derived_from(collection, ids))
+
+    async def _derived_from(self, collection: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """What ``WAREHOUSE_IDS`` of the documents ``ids`` derives from (``_DERIVED_FROM``)."""
+        query = {"_id": {"$in": sorted(ids)}}
+        return await self._guarded(partial(self._find_all, collection, query, _DERIVED_FROM))
+
+    async def _settle(self, collection: str, docs: Sequence[Mapping[str, Any]]) -> None:
+        """Fix the ``WAREHOUSE_IDS`` of ``docs`` (as read with ``_DERIVED_FROM``) that differs
+        from what they derive. A fix lands only on the document as read (``_writes``); one
+        that lost to another writer is read and derived again: not every writer derives the
+        field (a shipment's summary pushed into an invoice, or back, changes neither what
+        it derives from nor it), so a lost race does not say that it is right."""
         for _ in range(CONFLICT_ROUNDS):
-            docs = await self._guarded(
-                partial(self._find_all, collection, {"_id": {"$in": pending}}, _DERIVED_FROM)
-            )
             fixes = {
                 str(doc["_id"]): UpdateOne(
                     _unchanged(FoldedWrite(str(doc["_id"]), doc, None, ())),
                     {**fix, "$inc": {WRITES: 1}},
                 )
-                for doc in docs
+                for doc in _in_id_order(docs, lambda doc: str(doc["_id"]))
                 if (fix := _warehouses_update(collection, doc, doc))
             }
             if not fixes:
                 return
             if (await self._bulk(collection, list(fixes.values()))).matched == len(fixes):
                 return
-            pending = sorted(fixes)
+            docs = await self._derived_from(collection, fixes)
         raise StoreError(f"warehouses of {collection} kept changing under {CONFLICT_ROUNDS} fixes")
+
+    async def fill_warehouses(self, suffix: str) -> None:
+        """Give every shipment and invoice of generation ``suffix`` the ``WAREHOUSE_IDS`` it
+        derives where the stored one differs (a generation written before the field
+        existed lacks it everywhere): read ``CHUNK`` documents at a time, only what the
+        field derives from, and ``_settle`` each chunk. A document that derives none keeps
+        none (fail closed).
+
+        Idempotent, and safe beside running batches and other processes filling at once:
+        each fix lands only on the document as read, so it is derived from exactly what the
+        document holds (a fix derived from a stale read never lands), and one that lost is
+        read and derived again. A document the scan does not see (created meanwhile), or
+        one changed after its fix, is written by this projector, whose every write derives
+        the field, but for summary pushes: an order's is settled after it, and a shipment's
+        or an invoice's changes nothing the field derives from."""
+        for kind in sorted(WAREHOUSE_DERIVED_KINDS):
+            collection = self.collection_name(kind, suffix)
+            chunk: list[dict[str, Any]] = []
+            try:
+                async for doc in self._db[collection].find({}, _DERIVED_FROM, batch_size=CHUNK):
+                    chunk.append(doc)
+                    if len(chunk) >= CHUNK:
+                        await self._settle(collection, chunk)
+                        chunk = []
+            except PyMongoError as exc:
+                raise StoreError(f"cannot fill the warehouses of {collection}: {exc}") from exc
+            await self._settle(collection, chunk)
 
     async def _push_into(self, collection: str, pushes: Sequence[SummaryPush]) -> None:
         pushes = _in_id_order(pushes, lambda push: push.target_id)  # one per target: no reorder

@@ -61,8 +61,12 @@ COMPLETE_MARKER: Final = "complete"
 #: first wrote search documents have theirs (``projections.search_writes.ensure_filled``):
 #: from then on every batch writes its own, so a restart need not fill again.
 FILLED_MARKER: Final = "filled"
+#: ``_id`` of the document that says the generation's shipments and invoices hold the
+#: ``documents.WAREHOUSE_IDS`` they derive, those written before the field existed included
+#: (``projections.search_writes.ensure_filled``). A generation's markers all live here.
+WAREHOUSES_MARKER: Final = "warehouses"
 #: The collection's documents that are not search documents.
-MARKERS: Final = (COMPLETE_MARKER, FILLED_MARKER)
+MARKERS: Final = (COMPLETE_MARKER, FILLED_MARKER, WAREHOUSES_MARKER)
 
 
 class SearchDocument(TypedDict, total=False):

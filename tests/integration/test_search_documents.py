@@ -262,13 +262,13 @@ class _RecordingStore(ProjectionStore):
         self.refusals = refusals
         self.builds: list[bool] = []
 
-    async def ensure_indexes(self, suffix: str, *, deferring: frozenset[str] = frozenset()) -> None:
+    async def ensure_indexes(self, suffix: str, *, deferring: frozenset[str] = frozenset()) -> bool:
         if not deferring:
             self.builds.append(await is_complete(self, suffix))
             if self.refusals:
                 self.refusals -= 1
                 raise StoreError("index build refused")
-        await super().ensure_indexes(suffix, deferring=deferring)
+        return await super().ensure_indexes(suffix, deferring=deferring)
 
 
 async def test_the_marker_is_written_only_after_the_indexes_are_built(

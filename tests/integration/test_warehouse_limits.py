@@ -9,9 +9,10 @@ Kafka is not needed: records are handed to the batch processor as a consumer wou
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -19,14 +20,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.policy import CustomerRule, Policy
 from graph.schema import build_schema
+from projections import store as store_module
+from projections.deferred_indexes import EVERY_COLLECTION, SEARCH_COLLECTION
+from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
 from readmodel import documents
+from readmodel.search_keys import WAREHOUSES_MARKER
 from readmodel.topics import TopicNames
 from tests.contract import example
 from tests.global_ids import numbers
-from tests.helpers import caller
+from tests.helpers import CommandRecorder, caller
 from tests.integration.projector_harness import Record
 from tests.integration.world_harness import run
 
@@ -203,3 +208,127 @@ async def test_invoices_need_every_line_attributed_to_an_allowed_order(
     await upstream.project(upstream.order("SO-9", "DC-SEA"))
     assert await _invoices_seen(mongo_db) == (["INV-1"], 1)
     assert await _warehouses(mongo_db, "invoices", "INV-3") == ["DC-ATL", "DC-SEA"]
+
+
+async def _written_before_the_field(db: AsyncDatabase[Doc], upstream: Upstream) -> None:
+    """A generation as the projector before ``warehouseIds`` left it: written by the
+    projector, then the field and the fill's marker taken away."""
+    await upstream.project(
+        upstream.order("SO-1", "DC-ATL"),
+        upstream.order("SO-2", "DC-LAX"),
+        upstream.order("SO-3", "DC-ATL"),
+        upstream.shipment("SH-1", "SO-1", hour=1),
+        upstream.shipment("SH-2", "SO-2", hour=2),
+        upstream.shipment("SH-3", "SO-1", "SO-3", hour=3),
+        upstream.shipment("SH-4", "SO-9", hour=4),  # SO-9 never arrives
+        upstream.invoice("INV-1", "SO-1", "SO-1"),
+        upstream.invoice("INV-2", "SO-1", None),  # a line no order accounts for
+        upstream.invoice("INV-3", "SO-1", "SO-2"),
+        upstream.invoice("INV-4", "SO-3"),
+    )
+    assert await _shipments_seen(db) == (["SH-3", "SH-1"], 2)
+    assert await _invoices_seen(db) == (["INV-1", "INV-4"], 2)
+    for kind in documents.WAREHOUSE_DERIVED_KINDS:
+        await db[kind].update_many({}, {"$unset": {documents.WAREHOUSE_IDS: ""}})
+    await db[documents.SEARCH_KEYS].delete_one({"_id": WAREHOUSES_MARKER})
+    assert await _shipments_seen(db) == ([], 0)  # what users saw after the upgrade
+    assert await _invoices_seen(db) == ([], 0)
+
+
+def _started(store: ProjectionStore) -> BatchProcessor:
+    """A projector process as ``runner.run_projector`` starts it (``prepare`` next)."""
+    return BatchProcessor(store, load_status_mapping(), TOPICS, deferring=SEARCH_COLLECTION)
+
+
+async def _marked(db: AsyncDatabase[Doc], suffix: str = "") -> bool:
+    markers = db[documents.generation_collection(documents.SEARCH_KEYS, suffix)]
+    return await markers.find_one({"_id": WAREHOUSES_MARKER}) is not None
+
+
+async def test_a_generation_written_before_the_field_is_filled_when_the_projector_starts(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes start at once, reading two documents at a time (so the scans go on
+    between fixes); documents no warehouse set can be told of stay without one (and a
+    wrong one stored on such a document goes)."""
+    await _written_before_the_field(mongo_db, upstream)
+    monkeypatch.setattr(store_module, "CHUNK", 2)
+    await mongo_db["invoices"].update_one(
+        {"_id": "INV-2"}, {"$set": {documents.WAREHOUSE_IDS: ["DC-ATL"]}}
+    )
+    await asyncio.gather(
+        _started(ProjectionStore(mongo_db)).prepare(),
+        _started(ProjectionStore(mongo_db)).prepare(),
+    )
+    assert await _shipments_seen(mongo_db) == (["SH-3", "SH-1"], 2)
+    assert await _invoices_seen(mongo_db) == (["INV-1", "INV-4"], 2)
+    assert await _warehouses(mongo_db, "shipments", "SH-2") == ["DC-LAX"]
+    assert await _warehouses(mongo_db, "shipments", "SH-4") is None
+    assert await _warehouses(mongo_db, "invoices", "INV-2") is None
+    assert await _warehouses(mongo_db, "invoices", "INV-3") == ["DC-ATL", "DC-LAX"]
+    assert await _marked(mongo_db)
+
+
+def _scans(recorder: CommandRecorder, suffix: str = "") -> list[dict[str, Any]]:
+    """The reads ``recorder`` saw of the generation's entity collections."""
+    entities = {
+        documents.generation_collection(base, suffix) for base in documents.ENTITY_COLLECTIONS
+    }
+    return [command for command in recorder.commands("find") if command["find"] in entities]
+
+
+async def test_a_later_start_does_not_fill_again(
+    mongo_db: AsyncDatabase[Doc],
+    upstream: Upstream,
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    store, recorder = recorded_store
+    await _written_before_the_field(mongo_db, upstream)
+    recorder.forget()
+    await _started(store).prepare()
+    assert {command["find"] for command in _scans(recorder)} == {"shipments", "invoices"}
+
+    recorder.forget()
+    await _started(store).prepare()
+    assert _scans(recorder) == []
+    assert await _invoices_seen(mongo_db) == (["INV-1", "INV-4"], 2)
+
+
+async def test_a_new_generation_is_marked_without_a_fill(
+    mongo_db: AsyncDatabase[Doc], recorded_store: tuple[ProjectionStore, CommandRecorder]
+) -> None:
+    """Every document of a generation this projector creates is written with the field."""
+    store, recorder = recorded_store
+    recorder.forget()
+    rebuilding = BatchProcessor(
+        store, load_status_mapping(), TOPICS, target_suffix="g1", deferring=EVERY_COLLECTION
+    )
+    await rebuilding.prepare()
+    assert await _marked(mongo_db, "g1")
+    assert _scans(recorder, "g1") == []
+
+
+class _PushedMeanwhile(ProjectionStore):
+    """The real store; when its fill has read the invoices and before it fixes them, a
+    shipment's summary is pushed into INV-4: a write that derives no warehouses."""
+
+    pushed = False
+
+    async def _settle(self, collection: str, docs: Sequence[Mapping[str, Any]]) -> None:
+        if docs and collection == "invoices" and not self.pushed:
+            self.pushed = True
+            summary = {"shipmentId": "SH-9", "status": "IN_TRANSIT"}
+            push = SummaryPush("invoices", "INV-4", "shipments", "SH-9", 1, summary, "ACME")
+            await self.push_summaries("", [push])
+        await super()._settle(collection, docs)
+
+
+async def test_a_fix_that_lost_to_a_summary_push_is_derived_again(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    await _written_before_the_field(mongo_db, upstream)
+    store = _PushedMeanwhile(mongo_db)
+    await _started(store).prepare()
+    assert store.pushed
+    assert await _invoices_seen(mongo_db) == (["INV-1", "INV-4"], 2)
+    assert await _warehouses(mongo_db, "invoices", "INV-4") == ["DC-ATL"]
