@@ -27,7 +27,8 @@ allowed: the filter decides visibility for every caller and kind, and a page rea
 document it then drops. ``allows`` checks the same rule on the summaries as fetched
 (defence in depth). Everything unknown fails closed: a shipment whose order summaries have
 not arrived, or lack a warehouse, has no ``warehouseIds`` and is hidden until they do; so is
-a document written before the field existed, until a rebuild (README, "Warehouse limits").
+a document written before the field existed, until the projector's start fills it (README,
+"Warehouse limits").
 
 Support staff (the policy's support roles) and roles a customer exempts are not restricted.
 """

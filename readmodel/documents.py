@@ -82,8 +82,9 @@ EntityKind = Literal["orders", "shipments", "invoices"]
 #: distinct, non-empty; absent when no warehouse set can be told (an order without a
 #: summary or a warehouse, an invoice line without an order). The field that lets the
 #: scope filter of a warehouse-limited caller decide visibility in the query
-#: (``entitlements.scope``); documents written before it existed lack it, and stay hidden
-#: from such callers until a rebuild writes it (README, "Warehouse limits").
+#: (``entitlements.scope``). Documents written before it existed lacked it: the projector
+#: fills it once per generation when it starts (``ProjectionStore.fill_warehouses``, its
+#: marker ``search_keys.WAREHOUSES_MARKER``; README, "Warehouse limits").
 WAREHOUSE_IDS: Final = "warehouseIds"
 #: The kinds of document that carry ``WAREHOUSE_IDS``.
 WAREHOUSE_DERIVED_KINDS: Final = frozenset({SHIPMENTS, INVOICES})
