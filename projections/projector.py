@@ -64,7 +64,13 @@ from projections.events import Event, InvalidEvent, decode_event
 from projections.phases import PhaseClock
 from projections.search_writes import write_search_keys
 from projections.status_mapping import StatusMapping
-from projections.store import FoldedWrite, Landed, ProjectionStore, StoreError
+from projections.store import (
+    FoldedWrite,
+    Landed,
+    ProjectionStore,
+    StoreError,
+    warehouses_unsettled,
+)
 from projections.together import together
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
@@ -403,10 +409,21 @@ class BatchProcessor:
         self, batch: _Batch, folding: Fold, now: datetime
     ) -> list[EntityKey]:
         """The folded writes and the inserts, concurrently; the documents whose write lost a
-        race with another writer."""
+        race with another writer.
+
+        A loaded shipment or invoice whose stored ``warehouseIds`` does not follow its
+        summaries is written too, with nothing of its own (``_folded_update`` derives the
+        field): a failure between a summary push and its settle leaves one so, and the
+        batch's rerun, whose pushes are repeats the fold skips, is what mends it.
+        """
         folded = folding.folded
         changed = {change.key: change for change in batch.changes}
-        updated = sorted(key for key in changed.keys() | folded.keys() if key in batch.current)
+        unsettled = {
+            key for key, doc in batch.current.items() if warehouses_unsettled(key.kind, doc)
+        }
+        updated = sorted(
+            key for key in changed.keys() | folded.keys() | unsettled if key in batch.current
+        )
         created: dict[str, list[EntityChange]] = defaultdict(list)
         for key, change in changed.items():
             if key not in batch.current:

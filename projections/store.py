@@ -7,7 +7,10 @@ document writes and the Kafka offset commit:
   changes nothing and writes nothing (the planner drops empty diffs);
 * summary pushes are guarded by the summarised document's ``rev`` and never go backwards;
   the ``warehouseIds`` derived from a document's order summaries is then derived again from
-  the document as stored (``_settle_warehouses``), so a rerun finds it right already;
+  the document as stored (``_settle_warehouses``). A failure between the two leaves it
+  wrong until the batch reruns: the rerun's pushes are repeats that change nothing, so the
+  projector writes every loaded document whose field its summaries do not derive
+  (``warehouses_unsettled``);
 * freshness only moves forward (``$max``, and a guarded ``$set`` of the newest event).
 
 Round trips are per batch, not per document: documents are read with one ``$in`` query per
@@ -817,6 +820,12 @@ def _warehouses_update(
     if derived is None:
         return {"$unset": {WAREHOUSE_IDS: ""}} if stored is not None else {}
     return {"$set": {WAREHOUSE_IDS: derived}}
+
+
+def warehouses_unsettled(collection: str, doc: Mapping[str, Any]) -> bool:
+    """Whether the stored ``doc`` of ``collection`` holds a ``WAREHOUSE_IDS`` other than its
+    summaries derive (left so by a failure between a summary push and its settle)."""
+    return bool(_warehouses_update(collection, doc, doc))
 
 
 def with_derived(collection: str, doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,10 @@ a periodic job, not a hot path. Its result goes to stdout, to the exit status (1
 is behind) and, with ``--metrics-file``, to a Prometheus text file (the node_exporter
 textfile-collector format, so no Pushgateway and no open port are needed):
 
+It also checks every loaded shipment's and invoice's ``warehouseIds`` against what its
+summaries derive (``store.warehouses_unsettled``): a wrong one shows or hides the document
+from warehouse-limited callers; such documents are listed and set the exit status too.
+
 * ``portal_projection_entities_behind``: entities whose document lacks an event the log holds;
 * ``portal_projection_events_missing``: such events;
 * ``portal_projection_verify_events_checked`` and ``..._last_run_timestamp_seconds``.
@@ -37,7 +41,7 @@ from projections.holdings import Behind, entities_behind
 from projections.projector import decode_records
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, warehouses_unsettled
 from readmodel.kafka_admin import partitions_of
 
 log = logging.getLogger(__name__)
@@ -48,12 +52,16 @@ class VerifyReport:
     events_checked: int
     entities_checked: int
     behind: list[Behind]
+    #: Shipments and invoices whose stored ``warehouseIds`` their summaries do not derive.
+    unsettled: list[EntityKey]
 
     def lines(self) -> list[str]:
         out = [
             f"checked {self.events_checked} events of {self.entities_checked} entities: "
-            f"{len(self.behind)} behind the log"
+            f"{len(self.behind)} behind the log, "
+            f"{len(self.unsettled)} with warehouseIds their summaries do not derive"
         ]
+        out += [f"UNSETTLED {key.kind}/{key.id}: warehouseIds" for key in self.unsettled]
         for entity in self.behind:
             state = "no document" if entity.absent else "document lacks"
             out.append(
@@ -127,7 +135,11 @@ async def check(settings: ProjectorSettings, *, to_end: bool = False) -> VerifyR
         await client.close()
     behind = entities_behind(docs, events, load_status_mapping(settings.status_map_file))
     entities = sum(len(ids) for ids in ids_by_kind.values())
-    return VerifyReport(len(events), entities, behind)
+    unsettled = sorted(
+        (key for key, doc in docs.items() if warehouses_unsettled(key.kind, doc)),
+        key=lambda key: (key.kind, key.id),
+    )
+    return VerifyReport(len(events), entities, behind, unsettled)
 
 
 def write_metrics(report: VerifyReport, path: Path, labels: Mapping[str, str]) -> None:

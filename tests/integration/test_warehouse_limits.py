@@ -25,7 +25,7 @@ from projections.deferred_indexes import EVERY_COLLECTION, SEARCH_COLLECTION
 from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, StoreError
 from readmodel import documents
 from readmodel.search_keys import WAREHOUSES_MARKER
 from readmodel.topics import TopicNames
@@ -40,6 +40,8 @@ SCHEMA = build_schema()
 TOPICS = TopicNames()
 #: ACME's users see only what ships from Atlanta.
 ATLANTA_ONLY = Policy(customers={"ACME": CustomerRule(allowed_warehouses=frozenset({"DC-ATL"}))})
+#: ACME's users see only what ships from Los Angeles.
+LA_ONLY = Policy(customers={"ACME": CustomerRule(allowed_warehouses=frozenset({"DC-LAX"}))})
 FINANCE = caller("ACME", roles=("finance",))
 PAGE = """query($after: String) {
   shipments(first: 2, after: $after) { totalCount nodes { id } pageInfo { endCursor hasNextPage } }
@@ -332,3 +334,30 @@ async def test_a_fix_that_lost_to_a_summary_push_is_derived_again(
     assert store.pushed
     assert await _invoices_seen(mongo_db) == (["INV-1", "INV-4"], 2)
     assert await _warehouses(mongo_db, "invoices", "INV-4") == ["DC-ATL"]
+
+
+async def test_a_rerun_repairs_warehouses_a_failure_left_behind_their_summaries(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store fails after an order's new summary landed in its shipment and before the
+    shipment's ``warehouseIds`` followed it; the batch's rerun (its events are repeats now,
+    the summary already stored) must still put the field right."""
+    await upstream.project(upstream.order("SO-1", "DC-ATL"), upstream.shipment("SH-1", "SO-1"))
+    assert await _shipments_seen(mongo_db) == (["SH-1"], 1)
+
+    async def store_restarted(*_: object) -> None:
+        raise StoreError("store restarted")
+
+    records = upstream._records([upstream.order("SO-1", "DC-LAX")])
+    with monkeypatch.context() as failing:
+        failing.setattr(ProjectionStore, "_settle_warehouses", store_restarted)
+        with pytest.raises(StoreError):
+            await upstream._processor.process(records, stepwise=True)
+
+    outcome = await upstream._processor.process(records)  # the rerun, as the runner's
+    assert not outcome.dead_letters
+    assert await _warehouses(mongo_db, "shipments", "SH-1") == ["DC-LAX"]
+    assert await _shipments_seen(mongo_db) == ([], 0)
+    result = await run(SCHEMA, mongo_db, FINANCE, PAGE, {"after": None}, policy=LA_ONLY)
+    assert not result.errors, result.errors
+    assert numbers(result.data["shipments"]["nodes"]) == ["SH-1"]
