@@ -693,11 +693,23 @@ class ProjectionStore:
             await self._settle(collection, chunk)
 
     async def _push_into(self, collection: str, pushes: Sequence[SummaryPush]) -> None:
+        """One round of ``pushes`` (one per target), each with the write that fails its
+        target's ``WAREHOUSE_IDS`` closed (``_narrowing``) just before it, in one command."""
         pushes = _in_id_order(pushes, lambda push: push.target_id)  # one per target: no reorder
-        refused = (await self._bulk(collection, [_push_operation(p) for p in pushes])).refused
+        operations: list[_Operation] = []
+        pushed: list[SummaryPush | None] = []  # per operation: the push it sends, if one
+        for push in pushes:
+            if (narrowing := _narrowing(push)) is not None:
+                operations.append(narrowing)
+                pushed.append(None)
+            operations.append(_push_operation(push))
+            pushed.append(push)
+        refused = (await self._bulk(collection, operations)).refused
         if not refused:
             return
-        again = [pushes[i] for i in refused]
+        again = [lost for i in refused if (lost := pushed[i]) is not None]
+        if len(again) < len(refused):
+            raise StoreError(f"{collection} refused to narrow the warehouses of a summary push")
         without_upsert = [_push_operation(push, upsert=False) for push in again]
         if (await self._bulk(collection, without_upsert)).refused:
             raise StoreError(f"{len(again)} summary pushes into {collection} were refused twice")
@@ -802,6 +814,31 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
         },
         update,
         upsert=upsert,
+    )
+
+
+def _narrowing(push: SummaryPush) -> UpdateOne | None:
+    """For an order's summary pushed into a shipment or invoice: the write that unsets the
+    target's ``WAREHOUSE_IDS`` unless it already names the summary's warehouse, sent just
+    before the push (None for other pushes).
+
+    The push ``$set``s one summary without reading the others, and ``_settle_warehouses``
+    derives the field again only after all of a batch's push rounds. Between the two, a
+    stored list lacking the pushed order's new warehouse would let a caller limited to the
+    listed ones see a document they may not; a list that names it, and maybe more, only
+    hides the document from some who may see it until the settle. So the push fails
+    closed (no field: hidden from every warehouse-limited caller) and the settle restores
+    it. A push that keeps the warehouse listed writes nothing more; a removal, or a
+    summary without a warehouse, always unsets."""
+    if push.source_kind != documents.ORDERS or push.target_kind not in WAREHOUSE_DERIVED_KINDS:
+        return None
+    warehouse = push.summary.get("warehouseId") if push.summary is not None else None
+    listed: dict[str, Any] = {"$exists": True}
+    if isinstance(warehouse, str):
+        listed["$nin"] = [warehouse]
+    return UpdateOne(
+        {"_id": push.target_id, WAREHOUSE_IDS: listed},
+        {"$unset": {WAREHOUSE_IDS: ""}, "$inc": {WRITES: 1}},
     )
 
 

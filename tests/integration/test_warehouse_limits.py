@@ -142,6 +142,16 @@ async def _invoices_seen(db: AsyncDatabase[Doc]) -> tuple[list[str], int]:
     return sorted(numbers(page["nodes"])), page["totalCount"]
 
 
+async def _ahead(db: AsyncDatabase[Doc], direction: str) -> bool:
+    """Whether a page of no shipments (``first: 0`` or ``last: 0``) of the Atlanta-only
+    user says one lies ahead."""
+    more = "hasNextPage" if direction == "first" else "hasPreviousPage"
+    query = f"{{ shipments({direction}: 0) {{ pageInfo {{ {more} }} }} }}"
+    result = await run(SCHEMA, db, FINANCE, query, policy=ATLANTA_ONLY)
+    assert not result.errors, result.errors
+    return bool(result.data["shipments"]["pageInfo"][more])
+
+
 async def _warehouses(db: AsyncDatabase[Doc], kind: str, doc_id: str) -> Any:
     doc = await db[kind].find_one({"_id": doc_id})
     assert doc is not None, doc_id
@@ -353,6 +363,9 @@ async def test_a_rerun_repairs_warehouses_a_failure_left_behind_their_summaries(
         failing.setattr(ProjectionStore, "_settle_warehouses", store_restarted)
         with pytest.raises(StoreError):
             await upstream._processor.process(records, stepwise=True)
+    # meanwhile SH-1 fails closed: no Atlanta-only user may see a shipment from Los Angeles
+    assert await _shipments_seen(mongo_db) == ([], 0)
+    assert await _ahead(mongo_db, "first") is False
 
     outcome = await upstream._processor.process(records)  # the rerun, as the runner's
     assert not outcome.dead_letters
@@ -361,3 +374,20 @@ async def test_a_rerun_repairs_warehouses_a_failure_left_behind_their_summaries(
     result = await run(SCHEMA, mongo_db, FINANCE, PAGE, {"after": None}, policy=LA_ONLY)
     assert not result.errors, result.errors
     assert numbers(result.data["shipments"]["nodes"]) == ["SH-1"]
+
+
+async def test_a_page_of_none_says_nothing_is_ahead_when_only_a_rejected_shipment_is(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    """A stored ``warehouseIds`` the summaries no longer justify (a write between a push and
+    its settle) matches the filter; the document check rejects it, and pages of no items
+    must not announce it."""
+    await upstream.project(upstream.order("SO-1", "DC-LAX"), upstream.shipment("SH-1", "SO-1"))
+    await mongo_db["shipments"].update_one(
+        {"_id": "SH-1"}, {"$set": {documents.WAREHOUSE_IDS: ["DC-ATL"]}}
+    )
+    assert await _ahead(mongo_db, "first") is False
+    assert await _ahead(mongo_db, "last") is False
+    await upstream.project(upstream.order("SO-2", "DC-ATL"), upstream.shipment("SH-2", "SO-2"))
+    assert await _ahead(mongo_db, "first") is True
+    assert await _ahead(mongo_db, "last") is True
