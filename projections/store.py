@@ -165,8 +165,14 @@ class FoldedWrite(NamedTuple):
 
 
 def _unchanged(write: FoldedWrite) -> dict[str, Any]:
-    writes = write.seen.get(WRITES)
-    return {"_id": write.doc_id, WRITES: writes if writes is not None else {"$exists": False}}
+    return _guard(write.doc_id, write.seen)
+
+
+def _guard(doc_id: str, seen: Mapping[str, Any]) -> dict[str, Any]:
+    """The filter of a write that lands only on document ``doc_id`` as ``seen`` (by its
+    ``_writes``, which every write increments)."""
+    writes = seen.get(WRITES)
+    return {"_id": doc_id, WRITES: writes if writes is not None else {"$exists": False}}
 
 
 def _folded_update(
@@ -652,8 +658,7 @@ class ProjectionStore:
         for _ in range(CONFLICT_ROUNDS):
             fixes = {
                 str(doc["_id"]): UpdateOne(
-                    _unchanged(FoldedWrite(str(doc["_id"]), doc, None, ())),
-                    {**fix, "$inc": {WRITES: 1}},
+                    _guard(str(doc["_id"]), doc), {**fix, "$inc": {WRITES: 1}}
                 )
                 for doc in _in_id_order(docs, lambda doc: str(doc["_id"]))
                 if (fix := _warehouses_update(collection, doc, doc))

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from projections.batch import EntityChange, EntityKey, SourceSeen
+from projections.effects import SummaryPush
 from projections.store import FoldedWrite, ProjectionStore
 from readmodel import documents
 from readmodel.documents import WRITES
@@ -176,3 +177,38 @@ async def test_search_documents_are_inserted_and_advanced_in_id_order(
     assert _commands_in_id_order(recorder) == ["insert", "insert", "insert", "update"]
     assert recorder.written_ids()[-1] == ("update", IDS[::2])  # those already there
     assert {doc["rev"] async for doc in store.db[collection].find({})} == {2}
+
+
+async def test_order_summary_pushes_and_their_warehouse_settles_update_in_id_order(
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    """Order summaries into shipments: the pushes (each after the write that fails the
+    shipment's ``warehouseIds`` closed), then the settle of every shipment's field, whatever
+    order the store returns the shipments in (here: the shuffled order they were created in)."""
+    store, recorder = recorded_store
+    shipments = [f"SH-{n:02d}" for n in range(10)]
+    await store.db[documents.SHIPMENTS].insert_many(
+        [
+            {"_id": shipment, "rev": 1, "orderIds": [f"SO-{shipment}"], "warehouseIds": ["DC-X"]}
+            for shipment in _shuffled(shipments)
+        ]
+    )
+    recorder.forget()
+    pushes = [
+        SummaryPush(
+            target_kind=documents.SHIPMENTS,
+            target_id=shipment,
+            source_kind=documents.ORDERS,
+            source_id=f"SO-{shipment}",
+            rev=1,
+            summary={"orderId": f"SO-{shipment}", "warehouseId": "DC-ATL"},
+            customer_id="ACME",
+        )
+        for shipment in _shuffled(shipments)
+    ]
+
+    await store.push_summaries("", pushes)
+
+    assert _commands_in_id_order(recorder) == ["update", "update"]
+    async for shipment in store.db[documents.SHIPMENTS].find({}):
+        assert shipment["warehouseIds"] == ["DC-ATL"], shipment["_id"]
