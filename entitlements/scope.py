@@ -250,9 +250,15 @@ def _from_warehouses(kind: str, allowed: frozenset[str]) -> dict[str, Any]:
     warehouse; every one of a shipment's or invoice's ``WAREHOUSE_IDS`` (none: hidden)."""
     if kind == ORDERS:
         return {"warehouseId": _equal_or_in(allowed)}
+    # An array with an allowed member and none other. ``$elemMatch`` matches arrays only
+    # (not a scalar, nor an object such as ``{"0": ...}``, which ``<field>.0: {$exists}``
+    # matched on FerretDB); nulls, numbers and nested arrays are members not allowed.
+    ordered = sorted(allowed)
     return {
-        WAREHOUSE_IDS: {"$not": {"$elemMatch": {"$nin": sorted(allowed)}}},
-        f"{WAREHOUSE_IDS}.0": {"$exists": True},
+        WAREHOUSE_IDS: {
+            "$elemMatch": {"$in": ordered},
+            "$not": {"$elemMatch": {"$nin": ordered}},
+        }
     }
 
 
