@@ -382,8 +382,8 @@ async def test_a_page_of_0_sees_an_item_ahead_only_where_warehouse_limits_let_it
     mongo_db: AsyncDatabase[Doc],
 ) -> None:
     """Shipments of a warehouse-limited customer: a stored shipment is not yet an item
-    ahead, only one from an allowed warehouse. Here the one visible shipment is the last of
-    151 in the list's order."""
+    ahead, only one from an allowed warehouse. Here the one visible shipment comes last in
+    the list's order, after 150 from another warehouse; the count and both ends agree."""
     orders = [order("SO-ATL", "ACME", reference="PO-ATL", ordered_at=T0)]
     shipments = [shipment("SH-ATL", "ACME", order_ids=["SO-ATL"], tracking="T-ATL")]
     for n in range(150):

@@ -13,7 +13,8 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.batch import SourceSeen
-from projections.store import ProjectionStore, StoreError
+from projections.effects import SummaryPush
+from projections.store import CONFLICT_ROUNDS, ProjectionStore, StoreError
 from readmodel import documents
 from readmodel.documents import WRITES
 from readmodel.server import is_ferretdb
@@ -261,3 +262,42 @@ async def test_concurrent_search_writes_naming_documents_in_other_orders_all_lan
 
     stored = {doc["_id"]: (doc["rev"], doc["text"]) async for doc in collection.find({})}
     assert stored == {doc_id: (40, ["r40"]) for doc_id in ids}
+
+
+async def test_a_settle_that_keeps_losing_gives_up_with_the_document_hidden(
+    mongo_db: AsyncDatabase[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer changes the shipment between every read and fix of its warehouses:
+    after ``CONFLICT_ROUNDS`` the push fails (the batch reruns), and meanwhile the shipment
+    has no ``warehouseIds``, so no warehouse-limited caller sees it."""
+    shipments = mongo_db[documents.SHIPMENTS]
+    await shipments.insert_one(
+        {"_id": "SH-1", "rev": 1, "orderIds": ["SO-1"], "warehouseIds": ["DC-LAX"], WRITES: 1}
+    )
+    store = ProjectionStore(mongo_db)
+    find_all = store._find_all
+    reads = 0
+
+    async def another_writer_first(*args: Any) -> list[dict[str, Any]]:
+        nonlocal reads
+        reads += 1
+        found = await find_all(*args)
+        await shipments.update_one({"_id": "SH-1"}, {"$inc": {WRITES: 1}})
+        return found
+
+    monkeypatch.setattr(store, "_find_all", another_writer_first)
+    push = SummaryPush(
+        target_kind=documents.SHIPMENTS,
+        target_id="SH-1",
+        source_kind=documents.ORDERS,
+        source_id="SO-1",
+        rev=1,
+        summary={"orderId": "SO-1", "warehouseId": "DC-ATL"},
+        customer_id="ACME",
+    )
+    with pytest.raises(StoreError, match="kept changing"):
+        await store.push_summaries("", [push])
+
+    assert reads == CONFLICT_ROUNDS
+    stored = await shipments.find_one({"_id": "SH-1"})
+    assert stored is not None and documents.WAREHOUSE_IDS not in stored
