@@ -23,9 +23,14 @@ The last two rules need the order summaries' warehouses, which a filter cannot r
 the ``related.orders`` map. So the projector keeps them in a field of their own on every
 write, ``warehouseIds`` (``readmodel.links.visible_warehouses``, the one definition of both
 rules), and ``mongo_filter`` asks for a non-empty ``warehouseIds`` all of whose members are
-allowed: the filter decides visibility for every caller and kind, and a page reads no
-document it then drops. ``allows`` checks the same rule on the summaries as fetched
-(defence in depth). Everything unknown fails closed: a shipment whose order summaries have
+allowed. On a document whose ``warehouseIds`` has settled, that matches exactly what
+``allows`` accepts; while a summary push is being settled the field is absent or lists the
+pushed order's warehouse (the push fails closed: ``projections.store._narrowing``), so the
+filter may hide the document for that moment but does not show one its summaries do not
+allow (provided no projector of the code before the field runs: README, "Warehouse
+limits"). ``allows`` checks the same rule on the summaries as fetched (defence in depth):
+pages drop what it rejects and read on; counts count what the filter matches. Everything
+unknown fails closed: a shipment whose order summaries have
 not arrived, or lack a warehouse, has no ``warehouseIds`` and is hidden until they do; so is
 a document written before the field existed, until the projector's start fills it (README,
 "Warehouse limits").
@@ -88,7 +93,9 @@ class Scope:
     def __post_init__(self) -> None:
         if self.cross_customer != (self.customer_ids is None):
             raise ValueError("a scope covers every customer exactly when it is cross-customer")
-        if self.customer_ids is not None and not self.warehouse_limits.keys() <= self.customer_ids:
+        if self.warehouse_limits and (
+            self.customer_ids is None or not self.warehouse_limits.keys() <= self.customer_ids
+        ):
             raise ValueError("warehouse limits name a customer outside the scope")
         object.__setattr__(self, "warehouse_limits", MappingProxyType(dict(self.warehouse_limits)))
 
@@ -155,9 +162,9 @@ class Scope:
         events set, not the ``warehouseIds`` the order summaries decide, so the shipments
         it names are candidates: the page read of them by id applies the whole filter."""
         query = self.mongo_filter(kind)
-        if base_collection(kind) != SHIPMENTS or not self.warehouse_limits:
+        # (``customer_ids`` is never None with limits: ``__post_init__`` refuses that scope)
+        if base_collection(kind) != SHIPMENTS or not self.warehouse_limits or not self.customer_ids:
             return query
-        assert self.customer_ids is not None  # only a customer's scope has limits
         return {"known": True, "customerId": _equal_or_in(self.customer_ids)}
 
     def allows(self, collection: str, doc: Mapping[str, Any]) -> bool:

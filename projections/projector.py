@@ -65,6 +65,7 @@ from projections.phases import PhaseClock
 from projections.search_writes import write_search_keys
 from projections.status_mapping import StatusMapping
 from projections.store import (
+    CONFLICT_ROUNDS,
     FoldedWrite,
     Landed,
     ProjectionStore,
@@ -77,8 +78,6 @@ from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
-#: How often one document's write is planned again because another writer came first.
-CONFLICT_REPLANS = 30
 #: Entities planned between two yields to the event loop (the prefetch of related documents
 #: and the previous batch's finish run meanwhile).
 PLAN_SLICE = 100
@@ -555,7 +554,7 @@ class BatchProcessor:
         dead letter, as a serial run or a rerun of the batch against that document would.
         """
         collection = self._store.collection_name(change.key.kind, batch.suffix)
-        for _ in range(CONFLICT_REPLANS):
+        for _ in range(CONFLICT_ROUNDS):
             stored = await self._store.write_entity(collection, change, now)
             if stored is not None:
                 self._cache.remember(batch.epoch, batch.suffix, {change.key: stored})
@@ -575,7 +574,7 @@ class BatchProcessor:
                     raise StoreError(f"{change.key} vanished while it was written")
                 return current, current  # the other writer already applied every event
             change = plan.change
-        raise StoreError(f"{change.key} kept changing under {CONFLICT_REPLANS} writes")
+        raise StoreError(f"{change.key} kept changing under {CONFLICT_ROUNDS} writes")
 
     async def _push_and_pull(
         self,

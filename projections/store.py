@@ -103,8 +103,9 @@ CHUNK = 1000
 #: the store concurrency limit), on every core the store has.
 WRITE_CHUNK = 100
 
-#: Rounds of ``_settle_warehouses`` before it gives up (``StoreError``: the batch reruns):
-#: each round loses only to another writer of the same documents in between.
+#: How often one write is tried again because another writer of the same document came
+#: first (the projector's replans of an entity's write, ``_settle_warehouses``' rounds),
+#: before it gives up with ``StoreError`` and the batch reruns.
 CONFLICT_ROUNDS = 30
 #: What ``WAREHOUSE_IDS`` derives from, and what a fix of it needs (its guard).
 _DERIVED_FROM: Final = {

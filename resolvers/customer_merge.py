@@ -24,8 +24,12 @@ MAX_SPLIT_CUSTOMERS = 16
 
 
 def per_customer(scope_filter: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """One scope filter per customer, or None when the filter is not a plain customer
-    ``$in`` (one customer, all customers, warehouse branches, or too many customers)."""
+    """One scope filter per customer, or None when the filter's ``customerId`` is not an
+    ``$in`` of a few (one customer, all customers, or too many customers).
+
+    A filter with warehouse branches (``$or``, one per customer) is split too: each part
+    keeps the whole ``$or``, and its ``customerId`` equality leaves only that customer's
+    branch able to match, so the parts together match what the filter does."""
     customers = scope_filter.get("customerId")
     if not isinstance(customers, Mapping) or set(customers) != {"$in"}:
         return None

@@ -16,9 +16,10 @@ Round trips per request are bounded by the shape of the query, never by the numb
   returns every match however many ids it names;
 * a connection page is one query (``first + 1`` documents) per customer read (several
   customers: one ordered read each, merged, see ``resolvers.customer_merge``); the scope
-  filter decides visibility for every caller (warehouse limits included, through the
-  projector's ``warehouseIds``, see ``entitlements.scope``), so only a document ``allows``
-  rejects against its filter (summaries changing under the read) makes it read on; a
+  filter matches what ``allows`` accepts for every caller (warehouse limits included,
+  through the projector's ``warehouseIds``, see ``entitlements.scope``), so only a
+  document ``allows`` rejects against its filter (a stored field its summaries do not
+  justify) makes it read on; a
   process's first page of a caller's list in a sort order also probes for its window
   hint, once, at most ``paging_windows.PROBE_MAX`` small reads; a page of 0 items
   (``first: 0``) reads one document as a page of one would (its windows, its probes in a

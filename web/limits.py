@@ -251,9 +251,8 @@ class _Walker:
     def page_size(self, node: FieldNode, definition: GraphQLField, arguments: list[str]) -> int:
         """The page a field asks for: the largest ``first``/``last`` given (literal or
         variable), else the declared default of one of them, else our default; at least 1.
-        A page of 0 items still reads: its ``totalCount`` is a count (for a warehouse-limited
-        caller, a read of every matching document) and its ``pageInfo`` a read, so 30
-        aliased ``first: 0`` connections cost 30, not nothing."""
+        A page of 0 items still reads: its ``totalCount`` is a count and its ``pageInfo`` a
+        read, so 30 aliased ``first: 0`` connections cost 30, not nothing."""
         given = []
         for argument in node.arguments or ():
             if argument.name.value not in arguments:

@@ -161,6 +161,10 @@ def test_scope_consistency_is_enforced() -> None:
         Scope(nobody, customer_ids=frozenset({"ACME"}), cross_customer=False,
               can_read_invoices=False, can_see_amounts=False,
               warehouse_limits={"GLOBEX": frozenset({"DC-ATL"})})  # fmt: skip
+    with pytest.raises(ValueError):  # every customer's, yet limited
+        Scope(nobody, customer_ids=None, cross_customer=True, can_read_invoices=False,
+              can_see_amounts=False,
+              warehouse_limits={"GLOBEX": frozenset({"DC-ATL"})})  # fmt: skip
 
 
 def test_unknown_documents_are_never_served() -> None:
