@@ -8,8 +8,10 @@ document writes and the Kafka offset commit:
 * summary pushes are guarded by the summarised document's ``rev`` and never go backwards;
   the ``warehouseIds`` derived from a document's order summaries is then derived again from
   the document as stored (``_settle_warehouses``). A failure between the two leaves it
-  wrong until the batch reruns: the rerun's pushes are repeats that change nothing, so the
-  projector writes every loaded document whose field its summaries do not derive
+  unsettled until the batch reruns, absent or listing more warehouses than the summaries
+  do (the push fails closed: ``_narrowing``), so it hides the document from some callers
+  who may see it, never the reverse. The rerun's pushes are repeats that change nothing,
+  so the projector writes every loaded document whose field its summaries do not derive
   (``warehouses_unsettled``);
 * freshness only moves forward (``$max``, and a guarded ``$set`` of the newest event).
 

@@ -298,6 +298,6 @@ async def test_a_settle_that_keeps_losing_gives_up_with_the_document_hidden(
     with pytest.raises(StoreError, match="kept changing"):
         await store.push_summaries("", [push])
 
-    assert reads == CONFLICT_ROUNDS
+    assert reads == 1 + CONFLICT_ROUNDS  # the first read, and one after each lost fix
     stored = await shipments.find_one({"_id": "SH-1"})
     assert stored is not None and documents.WAREHOUSE_IDS not in stored
