@@ -176,16 +176,12 @@ async def fill_documents(store: ProjectionStore, suffix: str) -> None:
             task.cancel()
 
 
-async def _fill_warehouses(store: ProjectionStore, suffix: str) -> None:
-    await store.fill_warehouses(suffix)
-
-
 #: What a generation written before a derived field existed lacks, by the marker that says
 #: it is filled (``ensure_filled``): the search documents, and the shipments' and invoices'
 #: ``warehouseIds`` (``ProjectionStore.fill_warehouses``).
 FILLS: Final[Mapping[str, Callable[[ProjectionStore, str], Awaitable[None]]]] = {
     FILLED_MARKER: fill_documents,
-    WAREHOUSES_MARKER: _fill_warehouses,
+    WAREHOUSES_MARKER: ProjectionStore.fill_warehouses,
 }
 
 

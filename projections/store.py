@@ -8,11 +8,11 @@ document writes and the Kafka offset commit:
 * summary pushes are guarded by the summarised document's ``rev`` and never go backwards;
   the ``warehouseIds`` derived from a document's order summaries is then derived again from
   the document as stored (``_settle_warehouses``). A failure between the two leaves it
-  unsettled until the batch reruns, absent or listing more warehouses than the summaries
-  do (the push fails closed: ``_narrowing``), so it hides the document from some callers
-  who may see it, never the reverse. The rerun's pushes are repeats that change nothing,
-  so the projector writes every loaded document whose field its summaries do not derive
-  (``warehouses_unsettled``);
+  unsettled until the batch reruns, absent (the push of an order's summary unsets it in
+  the same single-document update: ``_push_operation``), so it hides the document from
+  warehouse-limited callers who may see it, never the reverse. The rerun's pushes are
+  repeats that change nothing, so the projector writes every loaded document whose field
+  its summaries do not derive (``warehouses_unsettled``);
 * freshness only moves forward (``$max``, and a guarded ``$set`` of the newest event).
 
 Round trips are per batch, not per document: documents are read with one ``$in`` query per
@@ -701,23 +701,11 @@ class ProjectionStore:
             await self._settle(collection, chunk)
 
     async def _push_into(self, collection: str, pushes: Sequence[SummaryPush]) -> None:
-        """One round of ``pushes`` (one per target), each with the write that fails its
-        target's ``WAREHOUSE_IDS`` closed (``_narrowing``) just before it, in one command."""
         pushes = _in_id_order(pushes, lambda push: push.target_id)  # one per target: no reorder
-        operations: list[_Operation] = []
-        pushed: list[SummaryPush | None] = []  # per operation: the push it sends, if one
-        for push in pushes:
-            if (narrowing := _narrowing(push)) is not None:
-                operations.append(narrowing)
-                pushed.append(None)
-            operations.append(_push_operation(push))
-            pushed.append(push)
-        refused = (await self._bulk(collection, operations)).refused
+        refused = (await self._bulk(collection, [_push_operation(p) for p in pushes])).refused
         if not refused:
             return
-        again = [lost for i in refused if (lost := pushed[i]) is not None]
-        if len(again) < len(refused):
-            raise StoreError(f"{collection} refused to narrow the warehouses of a summary push")
+        again = [pushes[i] for i in refused]
         without_upsert = [_push_operation(push, upsert=False) for push in again]
         if (await self._bulk(collection, without_upsert)).refused:
             raise StoreError(f"{len(again)} summary pushes into {collection} were refused twice")
@@ -802,14 +790,31 @@ def _source_touch(source: str, info: SourceSeen, now: datetime) -> UpdateOne:
 
 
 def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
-    """The guarded write of one summary (or the removal of one, which never creates)."""
+    """The guarded write of one summary (or the removal of one, which never creates).
+
+    An order's summary pushed into a shipment or invoice also unsets the target's
+    ``WAREHOUSE_IDS`` in the same update: the push does not read the other summaries the
+    field derives from, and ``_settle_warehouses`` derives it again only after the batch's
+    push rounds. Until then a stored list lacking the order's new warehouse would let a
+    caller limited to the listed ones count a document they may not see; an absent field
+    hides it from every warehouse-limited caller instead (fails closed). One
+    single-document update, so no reader, on MongoDB or DocumentDB, sees the summary
+    without the unset, whatever else is written at the same time; a stale push, which
+    its guard stops, unsets nothing."""
+    fails_closed = (
+        {"$unset": {WAREHOUSE_IDS: ""}}
+        if push.source_kind == documents.ORDERS and push.target_kind in WAREHOUSE_DERIVED_KINDS
+        else {}
+    )
     if push.summary is None:
+        unset = {push.path: "", **fails_closed.get("$unset", {})}
         return UpdateOne(
             {"_id": push.target_id, push.path: {"$exists": True}},
-            {"$unset": {push.path: ""}, "$inc": {WRITES: 1}},
+            {"$unset": unset, "$inc": {WRITES: 1}},
         )
     stored_rev = f"{push.path}.rev"
     update: dict[str, Any] = {"$set": {push.path: push.entry()}, "$inc": {WRITES: 1}}
+    update.update(fails_closed)
     if upsert:
         update["$setOnInsert"] = _placeholder(push)
     return UpdateOne(
@@ -822,31 +827,6 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
         },
         update,
         upsert=upsert,
-    )
-
-
-def _narrowing(push: SummaryPush) -> UpdateOne | None:
-    """For an order's summary pushed into a shipment or invoice: the write that unsets the
-    target's ``WAREHOUSE_IDS`` unless it already names the summary's warehouse, sent just
-    before the push (None for other pushes).
-
-    The push ``$set``s one summary without reading the others, and ``_settle_warehouses``
-    derives the field again only after all of a batch's push rounds. Between the two, a
-    stored list lacking the pushed order's new warehouse would let a caller limited to the
-    listed ones see a document they may not; a list that names it, and maybe more, only
-    hides the document from some who may see it until the settle. So the push fails
-    closed (no field: hidden from every warehouse-limited caller) and the settle restores
-    it. A push that keeps the warehouse listed writes nothing more; a removal, or a
-    summary without a warehouse, always unsets."""
-    if push.source_kind != documents.ORDERS or push.target_kind not in WAREHOUSE_DERIVED_KINDS:
-        return None
-    warehouse = push.summary.get("warehouseId") if push.summary is not None else None
-    listed: dict[str, Any] = {"$exists": True}
-    if isinstance(warehouse, str):
-        listed["$nin"] = [warehouse]
-    return UpdateOne(
-        {"_id": push.target_id, WAREHOUSE_IDS: listed},
-        {"$unset": {WAREHOUSE_IDS: ""}, "$inc": {WRITES: 1}},
     )
 
 

@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.batch import SourceSeen
 from projections.effects import SummaryPush
-from projections.store import CONFLICT_ROUNDS, ProjectionStore, StoreError
+from projections.store import CONFLICT_ROUNDS, ProjectionStore, StoreError, _BulkResult
 from readmodel import documents
 from readmodel.documents import WRITES
 from readmodel.server import is_ferretdb
@@ -301,3 +301,93 @@ async def test_a_settle_that_keeps_losing_gives_up_with_the_document_hidden(
     assert reads == 1 + CONFLICT_ROUNDS  # the first read, and one after each lost fix
     stored = await shipments.find_one({"_id": "SH-1"})
     assert stored is not None and documents.WAREHOUSE_IDS not in stored
+
+
+def _order_push(shipment_id: str, warehouse: str) -> SummaryPush:
+    return SummaryPush(
+        target_kind=documents.SHIPMENTS,
+        target_id=shipment_id,
+        source_kind=documents.ORDERS,
+        source_id="SO-1",
+        rev=2,
+        summary={"orderId": "SO-1", "warehouseId": warehouse},
+        customer_id="ACME",
+    )
+
+
+def _no_settle(store: ProjectionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The projector fails right after its push rounds, before it settles them."""
+
+    async def crash(*_: Any) -> None:
+        raise StoreError("stopped before the settle")
+
+    monkeypatch.setattr(store, "_settle_warehouses", crash)
+
+
+async def test_an_order_push_hides_its_targets_from_limited_callers_before_any_settle(
+    mongo_db: AsyncDatabase[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order moved from DC-ATL to DC-LAX: however many shipments its summary is pushed
+    into (more than one command's worth), none is left listed as DC-ATL's alone when the
+    projector stops before settling, so an Atlanta-only caller cannot count them."""
+    shipments = mongo_db[documents.SHIPMENTS]
+    ids = [f"SH-{i:03d}" for i in range(250)]
+    await shipments.insert_many(
+        [
+            {
+                "_id": shipment_id,
+                "rev": 1,
+                "orderIds": ["SO-1"],
+                "related": {"orders": {"SO-1": {"orderId": "SO-1", "warehouseId": "DC-ATL"}}},
+                "warehouseIds": ["DC-ATL"],
+                WRITES: 1,
+            }
+            for shipment_id in ids
+        ]
+    )
+    store = ProjectionStore(mongo_db)
+    _no_settle(store, monkeypatch)
+
+    with pytest.raises(StoreError, match="before the settle"):
+        await store.push_summaries("", [_order_push(shipment_id, "DC-LAX") for shipment_id in ids])
+
+    assert await shipments.count_documents({"warehouseIds": "DC-ATL"}) == 0
+    assert await shipments.count_documents({"related.orders.SO-1.warehouseId": "DC-LAX"}) == 250
+
+
+async def test_a_push_retried_after_a_creation_race_still_hides_its_target(
+    mongo_db: AsyncDatabase[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer creates the shipment (from DC-ATL's order SO-2) between the push's
+    look for it and its upsert, which the store refuses as a duplicate: the push sent again
+    without upsert still leaves no DC-ATL-only list behind a DC-LAX order."""
+    shipments = mongo_db[documents.SHIPMENTS]
+    store = ProjectionStore(mongo_db)
+    _no_settle(store, monkeypatch)
+    bulk = store._bulk
+    raced = False
+
+    async def created_meanwhile(collection: str, operations: Any, *args: Any) -> Any:
+        nonlocal raced
+        if raced:
+            return await bulk(collection, operations, *args)
+        raced = True
+        await shipments.insert_one(
+            {
+                "_id": "SH-1",
+                "rev": 1,
+                "orderIds": ["SO-2"],
+                "related": {"orders": {"SO-2": {"orderId": "SO-2", "warehouseId": "DC-ATL"}}},
+                "warehouseIds": ["DC-ATL"],
+                WRITES: 1,
+            }
+        )
+        return _BulkResult(refused=[0], matched=0)  # the upsert: a duplicate key
+
+    monkeypatch.setattr(store, "_bulk", created_meanwhile)
+    with pytest.raises(StoreError, match="before the settle"):
+        await store.push_summaries("", [_order_push("SH-1", "DC-LAX")])
+
+    stored = await shipments.find_one({"_id": "SH-1"})
+    assert stored is not None and set(stored["related"]["orders"]) == {"SO-1", "SO-2"}
+    assert documents.WAREHOUSE_IDS not in stored
