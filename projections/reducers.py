@@ -511,6 +511,9 @@ def _finish_shipment(
 
     milestones: list[Doc] = []
     unknown = 0
+    status = "PLANNED"
+    eta = doc.get("plannedDeliveryAt")
+    delivered_at = None
     for stored in sorted(doc["milestones"], key=timeline_key):
         mapped = mapping.map(str(stored["source"]), str(stored["rawCode"]))
         if mapped is None:
@@ -519,19 +522,15 @@ def _finish_shipment(
         # Unchanged milestones are shared with the previous document, as the merge above
         # shares them: nothing mutates a milestone once built, and equal-by-identity
         # entries make the planner's comparisons of the two documents cheap.
-        milestones.append(
+        milestone = (
             stored if stored.get("status", _NO_STATUS) == shown else {**stored, "status": shown}
         )
-
-    status = "PLANNED"
-    eta = doc.get("plannedDeliveryAt")
-    delivered_at = None
-    for milestone in milestones:
-        if milestone["status"]:
-            status = milestone["status"]
+        milestones.append(milestone)
+        if shown:
+            status = shown
         if milestone.get("estimatedDeliveryAt") is not None:
             eta = milestone["estimatedDeliveryAt"]
-        if milestone["status"] == "DELIVERED":
+        if shown == "DELIVERED":
             delivered_at = milestone["occurredAt"]
     if doc["cancelled"]:
         status = "CANCELLED"

@@ -844,6 +844,9 @@ def updated(doc: Mapping[str, Any], update: Mapping[str, Mapping[str, Any]]) -> 
     out = dict(doc)
     copies: set[int] = {id(out)}
     for path, value in update.get("$set", {}).items():
+        if "." not in path:  # most are top-level fields: no nested document on the way
+            out[path] = value
+            continue
         *parents, name = path.split(".")
         _parent(out, parents, copies)[name] = value
     for name in update.get("$unset", {}):
