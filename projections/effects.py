@@ -163,8 +163,10 @@ def _views(
     current: Mapping[EntityKey, Mapping[str, Any]], changes: Sequence[EntityChange]
 ) -> dict[EntityKey, dict[str, Any]]:
     """Every document of the batch as its write will leave it, before summaries go in: a
-    changed one with the ``rev`` its write gives it, each with ``related`` of its own."""
-    views = {key: _with_own_related(doc) for key, doc in current.items()}
+    changed one with the ``rev`` its write gives it, each with ``related`` of its own (only
+    looked up by key: a changed one's view is made once, from its change)."""
+    changed = {change.key for change in changes}
+    views = {key: _with_own_related(doc) for key, doc in current.items() if key not in changed}
     for change in changes:
         view = _with_own_related(change.after)
         view["rev"] = int((change.before or {}).get("rev", 0)) + 1
