@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from projections import batch as planner
@@ -333,13 +334,26 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
         milestones, cancelled = _announced(effect)
         if not (milestones or cancelled):
             continue
-        shipment = _ShipmentNotices(effect.key.id, doc, now)
+        # What every notice says of the shipment, read once; a notice is then one call (not
+        # a ``dataclasses.replace`` of a template, which costs several constructions).
+        shipment = partial(
+            ShipmentChange,
+            shipment_id=effect.key.id,
+            customer_id=str(doc.get("customerId", "")),
+            tracking_number=doc.get("trackingNumber"),
+            status=str(doc.get("status", "PLANNED")),
+            rev=int(doc.get("rev", 0)),
+            projected_at=now,
+            order_warehouses=order_warehouses(doc),
+        )
         traces = _milestone_traces(effect.events) if milestones else {}
         for milestone in milestones:
             source, milestone_id = milestone.get("source"), milestone.get("milestoneId")
             notices.append(
-                shipment.notice(
-                    f"{source}|{milestone_id}", dict(milestone), traces.get((source, milestone_id))
+                shipment(
+                    notice_id=f"{source}|{milestone_id}",
+                    milestone=dict(milestone),
+                    traceparent=traces.get((source, milestone_id)),
                 )
             )
         if cancelled:
@@ -347,40 +361,10 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
                 (e.traceparent for e in effect.events if isinstance(e.data, ShipmentCancelled)),
                 None,
             )
-            notices.append(shipment.notice(f"{effect.key.id}|cancelled", None, trace))
+            notices.append(
+                shipment(notice_id=f"{effect.key.id}|cancelled", milestone=None, traceparent=trace)
+            )
     return notices
-
-
-class _ShipmentNotices:
-    """What every notice of one shipment's batch says of the shipment, read once.
-
-    Notices are constructed field by field, not by ``dataclasses.replace`` of one template
-    per shipment, which costs several times a construction (thousands per batch)."""
-
-    def __init__(self, shipment_id: str, doc: Mapping[str, Any], now: datetime) -> None:
-        self.shipment_id = shipment_id
-        self.customer_id = str(doc.get("customerId", ""))
-        self.tracking_number: str | None = doc.get("trackingNumber")
-        self.status = str(doc.get("status", "PLANNED"))
-        self.rev = int(doc.get("rev", 0))
-        self.now = now
-        self.order_warehouses = order_warehouses(doc)
-
-    def notice(
-        self, notice_id: str, milestone: dict[str, Any] | None, traceparent: str | None
-    ) -> ShipmentChange:
-        return ShipmentChange(
-            notice_id=notice_id,
-            shipment_id=self.shipment_id,
-            customer_id=self.customer_id,
-            tracking_number=self.tracking_number,
-            status=self.status,
-            milestone=milestone,
-            rev=self.rev,
-            projected_at=self.now,
-            order_warehouses=self.order_warehouses,
-            traceparent=traceparent,
-        )
 
 
 def _announced(effect: Effects) -> tuple[list[dict[str, Any]], bool]:
