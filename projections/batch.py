@@ -36,8 +36,16 @@ COLLECTION_OF: Final[dict[str, str]] = {
 _MISSING: Final = object()
 
 
-@dataclass(frozen=True, order=True)
-class EntityKey:
+class EntityKey(NamedTuple):
+    """One entity (and so one document): its kind and id.
+
+    A named tuple, not a frozen dataclass: keys are hashed, compared and sorted several
+    times per event (groups, views, the cache), and a tuple does that in C where a
+    dataclass calls its generated Python ``__hash__``/``__eq__``/``__lt__``. The order
+    is the same (kind, then id). A key equals the plain tuple ``(kind, id)``: no
+    mapping holds both forms.
+    """
+
     kind: str
     id: str
 

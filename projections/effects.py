@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from projections import batch as planner
@@ -144,10 +145,7 @@ def fold(
         elif pulled.get("known"):
             # a document the batch does not change is as stored: its summary is exact
             exact = pulled_key not in changed
-            pushes.extend(
-                replace(summary_of(pulled, target_kind, target_id, to=p), exact=exact)
-                for p in pullers
-            )
+            pushes.extend(summaries_of(pulled, target_kind, target_id, to=pullers, exact=exact))
     outside: list[SummaryPush] = []
     folded: dict[EntityKey, list[SummaryPush]] = defaultdict(list)
     for push in pushes:
@@ -166,8 +164,10 @@ def _views(
     current: Mapping[EntityKey, Mapping[str, Any]], changes: Sequence[EntityChange]
 ) -> dict[EntityKey, dict[str, Any]]:
     """Every document of the batch as its write will leave it, before summaries go in: a
-    changed one with the ``rev`` its write gives it, each with ``related`` of its own."""
-    views = {key: _with_own_related(doc) for key, doc in current.items()}
+    changed one with the ``rev`` its write gives it, each with ``related`` of its own (only
+    looked up by key: a changed one's view is made once, from its change)."""
+    changed = {change.key for change in changes}
+    views = {key: _with_own_related(doc) for key, doc in current.items() if key not in changed}
     for change in changes:
         view = _with_own_related(change.after)
         view["rev"] = int((change.before or {}).get("rev", 0)) + 1
@@ -262,17 +262,28 @@ def _replaces(doc: Mapping[str, Any], push: SummaryPush) -> bool:
     return stored < push.rev or (push.exact and stored == push.rev and entry != push.entry())
 
 
-def summary_of(doc: Mapping[str, Any], kind: str, doc_id: str, *, to: EntityKey) -> SummaryPush:
-    """The summary of ``doc`` (entity ``kind``/``doc_id``) for the document ``to``."""
-    return SummaryPush(
-        target_kind=to.kind,
-        target_id=to.id,
-        source_kind=kind,
-        source_id=doc_id,
-        rev=int(doc.get("rev", 0)),
-        summary=summarize(kind, doc),
-        customer_id=doc.get("customerId"),
-    )
+def summaries_of(
+    doc: Mapping[str, Any], kind: str, doc_id: str, *, to: Sequence[EntityKey], exact: bool
+) -> list[SummaryPush]:
+    """The summary of ``doc`` (entity ``kind``/``doc_id``) for each document of ``to``:
+    worked out once and shared, as ``summary_pushes`` shares one (nothing changes a
+    summary once made; ``SummaryPush.entry`` copies it)."""
+    rev = int(doc.get("rev", 0))
+    summary = summarize(kind, doc)
+    customer_id = doc.get("customerId")
+    return [
+        SummaryPush(
+            target_kind=target.kind,
+            target_id=target.id,
+            source_kind=kind,
+            source_id=doc_id,
+            rev=rev,
+            summary=summary,
+            customer_id=customer_id,
+            exact=exact,
+        )
+        for target in to
+    ]
 
 
 def link_removals(changes: Sequence[EntityChange]) -> list[SummaryPush]:
@@ -320,26 +331,29 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
         doc = effect.after
         if effect.key.kind != "shipments" or doc.get("known") is not True:
             continue
-        template = ShipmentChange(
-            notice_id="",
+        milestones, cancelled = _announced(effect)
+        if not (milestones or cancelled):
+            continue
+        # What every notice says of the shipment, read once; a notice is then one call (not
+        # a ``dataclasses.replace`` of a template, which costs several constructions).
+        shipment = partial(
+            ShipmentChange,
             shipment_id=effect.key.id,
             customer_id=str(doc.get("customerId", "")),
             tracking_number=doc.get("trackingNumber"),
             status=str(doc.get("status", "PLANNED")),
-            milestone=None,
             rev=int(doc.get("rev", 0)),
             projected_at=now,
             order_warehouses=order_warehouses(doc),
         )
-        milestones, cancelled = _announced(effect)
+        traces = _milestone_traces(effect.events) if milestones else {}
         for milestone in milestones:
-            notice_id = f"{milestone.get('source')}|{milestone.get('milestoneId')}"
+            source, milestone_id = milestone.get("source"), milestone.get("milestoneId")
             notices.append(
-                replace(
-                    template,
-                    notice_id=notice_id,
+                shipment(
+                    notice_id=f"{source}|{milestone_id}",
                     milestone=dict(milestone),
-                    traceparent=_milestone_trace(effect.events, milestone),
+                    traceparent=traces.get((source, milestone_id)),
                 )
             )
         if cancelled:
@@ -348,7 +362,7 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
                 None,
             )
             notices.append(
-                replace(template, notice_id=f"{effect.key.id}|cancelled", traceparent=trace)
+                shipment(notice_id=f"{effect.key.id}|cancelled", milestone=None, traceparent=trace)
             )
     return notices
 
@@ -380,13 +394,12 @@ def _announced(effect: Effects) -> tuple[list[dict[str, Any]], bool]:
     return milestones, cancelled
 
 
-def _milestone_trace(events: Sequence[Event], milestone: Mapping[str, Any]) -> str | None:
-    """The ``traceparent`` of the event that carried ``milestone`` (None: none or untraced)."""
+def _milestone_traces(events: Sequence[Event]) -> dict[tuple[Any, Any], str | None]:
+    """(source, milestoneId) -> the ``traceparent`` of the first of ``events`` that carried
+    that milestone (None: untraced); one lookup per notice rather than a pass over the
+    shipment's events."""
+    traces: dict[tuple[Any, Any], str | None] = {}
     for event in events:
-        if (
-            isinstance(event.data, ShipmentMilestone)
-            and event.source == milestone.get("source")
-            and event.data.milestone_id == milestone.get("milestoneId")
-        ):
-            return event.traceparent
-    return None
+        if isinstance(event.data, ShipmentMilestone):
+            traces.setdefault((event.source, event.data.milestone_id), event.traceparent)
+    return traces

@@ -23,7 +23,7 @@ from typing import Final, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from observability.instruments import declared, install
+from observability.instruments import declared, install, observe_all
 from projections.phases import PhaseClock
 
 _PATH = re.compile(r"[A-Za-z_][\w.]*(?:\[\d*\][\w.]*)*")
@@ -118,16 +118,20 @@ class ProjectorMetrics:
 
         Counted once per (topic, type) and batch rather than once per event: a labelled
         child's lookup and increment per event was a visible part of the projector's CPU.
-        The delays stay one observation per event (a histogram has no bulk observation).
+        The delays stay one observation per event, added to each histogram per batch
+        (``observe_all``).
         """
         counts: CountOf[tuple[str, str]] = CountOf()
-        observe_event, observe_record = self.event_delay.observe, self.record_delay.observe
+        event_delays: list[float] = []
+        record_delays: list[float] = []
         now_seconds = now.timestamp()
         for topic, event_type, event_time, record_ms in events:
             counts[(topic, event_type)] += 1
-            observe_event(max(now_seconds - event_time.timestamp(), 0.0))
+            event_delays.append(max(now_seconds - event_time.timestamp(), 0.0))
             if record_ms > 0:
-                observe_record(max(now_seconds - record_ms / 1000, 0.0))
+                record_delays.append(max(now_seconds - record_ms / 1000, 0.0))
+        observe_all(self.event_delay, event_delays)
+        observe_all(self.record_delay, record_delays)
         for (topic, event_type), count in counts.items():
             self.events_applied.labels(topic=topic, type=event_type).inc(count)
 

@@ -57,7 +57,7 @@ from projections.effects import (
     link_removals,
     linked_keys,
     notices,
-    summary_of,
+    summaries_of,
     summary_pushes,
 )
 from projections.events import Event, InvalidEvent, decode_event
@@ -637,8 +637,13 @@ class BatchProcessor:
             for target_id, other in docs.items():
                 if other.get("known"):
                     pushes.extend(
-                        replace(summary_of(other, target_kind, target_id, to=puller), exact=True)
-                        for puller in pulls[(target_kind, target_id)]
+                        summaries_of(
+                            other,
+                            target_kind,
+                            target_id,
+                            to=pulls[(target_kind, target_id)],
+                            exact=True,
+                        )
                     )
         return pushes
 

@@ -235,6 +235,9 @@ def _order_cancelled(doc: Doc, event: Event, mapping: StatusMapping) -> None:
 
 _FULFILLMENT_STATE: Final = "_fulfillmentState"
 _STAGE_RANK: Final = {stage: rank for rank, stage in enumerate(FULFILLMENT_STAGES)}
+#: The fields of a fulfillment line that reports set (``_fulfillment_progressed``), in name
+#: order.
+_LINE_FIELDS: Final = ("quantityPicked", "quantityShipped")
 
 
 def _fulfillment_progressed(doc: Doc, event: Event, mapping: StatusMapping) -> None:
@@ -304,7 +307,11 @@ def _write_fulfillment(
     units: dict[str, tuple[float, Version]],
     shipment_ids: list[str],
 ) -> None:
-    """The merged fulfillment, and its bookkeeping with versions stored as indexes."""
+    """The merged fulfillment, and its bookkeeping with versions stored as indexes.
+
+    Lines and handling units are gone through once each, in number (SSCC) order, for both
+    the document and the bookkeeping (a line's fields in ``_LINE_FIELDS`` order, which is
+    their name order): this runs for every progress report, over the whole order."""
     ordered_steps = sorted(history.values(), key=lambda step: _STAGE_RANK[step["stage"]])
     furthest = ordered_steps[-1]
     in_use = sorted(
@@ -312,29 +319,36 @@ def _write_fulfillment(
         | {tuple(v) for _, v in units.values()}
     )
     index = {v: i for i, v in enumerate(in_use)}
+    shown_lines: list[Doc] = []
+    line_versions: dict[str, list[int]] = {}
+    for number in sorted(lines):
+        entry = lines[number]
+        shown: Doc = {"lineNumber": number}
+        positions: list[int] = []
+        for name in _LINE_FIELDS:
+            held = entry.get(name)
+            if held is None:
+                positions.append(-1)
+            else:
+                shown[name] = held[0]
+                positions.append(index[tuple(held[1])])
+        shown_lines.append(shown)
+        line_versions[str(number)] = positions
+    ssccs = sorted(units)
     doc["fulfillment"] = {
         "stage": furthest["stage"],
         "warehouseId": furthest["warehouseId"],
         "history": ordered_steps,
-        "handlingUnits": [{"sscc": sscc, "weightKg": units[sscc][0]} for sscc in sorted(units)],
-        "lines": [
-            {"lineNumber": number, **{f: value for f, (value, _) in sorted(lines[number].items())}}
-            for number in sorted(lines)
-        ],
+        "handlingUnits": [{"sscc": sscc, "weightKg": units[sscc][0]} for sscc in ssccs],
+        "lines": shown_lines,
         "shipmentIds": shipment_ids,
     }
     doc["fulfillmentStage"] = furthest["stage"]
     doc[_FULFILLMENT_STATE] = {
         "steps": steps,
         "versions": [list(v) for v in in_use],
-        "lines": {
-            str(number): [
-                index[tuple(lines[number][f][1])] if f in lines[number] else -1
-                for f in ("quantityPicked", "quantityShipped")
-            ]
-            for number in sorted(lines)
-        },
-        "handlingUnits": {field_key(sscc): index[tuple(units[sscc][1])] for sscc in sorted(units)},
+        "lines": line_versions,
+        "handlingUnits": {field_key(sscc): index[tuple(units[sscc][1])] for sscc in ssccs},
     }
 
 
@@ -437,7 +451,7 @@ def _shipment_milestone(doc: Doc, event: Event, mapping: StatusMapping) -> None:
         )
         doc["milestones"] = milestones
         state["milestones"] = [[s, m, *v] for (s, m), v in sorted(versions.items())]
-    _finish_shipment(doc, state, mapping)
+    _finish_shipment(doc, state, mapping, versions)
 
 
 def _milestone_versions(state: Mapping[str, Any]) -> dict[tuple[str, str], Version]:
@@ -469,7 +483,12 @@ def _shipment_cancelled(doc: Doc, event: Event, mapping: StatusMapping) -> None:
     _finish_shipment(doc, state, mapping)
 
 
-def _finish_shipment(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
+def _finish_shipment(
+    doc: Doc,
+    state: Doc,
+    mapping: StatusMapping,
+    versions: Mapping[tuple[str, str], Version] | None = None,
+) -> None:
     """Recompute every derived shipment field from the merged facts.
 
     The timeline is sorted by ``(occurredAt, source, sequence, milestoneId)``: within one
@@ -478,9 +497,12 @@ def _finish_shipment(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
     (mapped to "") and unknown codes (unmapped) never move it, and both are stored with
     ``status: None`` (only unknown ones are counted). The ETA is the estimate of the last
     milestone carrying one, whatever its code (an estimate is an estimate), else the plan.
+
+    ``versions``: ``_milestone_versions(state)`` when the caller has it already.
     """
     _shipment_defaults(doc)
-    versions = _milestone_versions(state)
+    if versions is None:
+        versions = _milestone_versions(state)
 
     def timeline_key(m: Mapping[str, Any]) -> tuple[datetime, str, int, str]:
         source, milestone_id = str(m["source"]), str(m["milestoneId"])
@@ -489,6 +511,9 @@ def _finish_shipment(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
 
     milestones: list[Doc] = []
     unknown = 0
+    status = "PLANNED"
+    eta = doc.get("plannedDeliveryAt")
+    delivered_at = None
     for stored in sorted(doc["milestones"], key=timeline_key):
         mapped = mapping.map(str(stored["source"]), str(stored["rawCode"]))
         if mapped is None:
@@ -497,19 +522,15 @@ def _finish_shipment(doc: Doc, state: Doc, mapping: StatusMapping) -> None:
         # Unchanged milestones are shared with the previous document, as the merge above
         # shares them: nothing mutates a milestone once built, and equal-by-identity
         # entries make the planner's comparisons of the two documents cheap.
-        milestones.append(
+        milestone = (
             stored if stored.get("status", _NO_STATUS) == shown else {**stored, "status": shown}
         )
-
-    status = "PLANNED"
-    eta = doc.get("plannedDeliveryAt")
-    delivered_at = None
-    for milestone in milestones:
-        if milestone["status"]:
-            status = milestone["status"]
+        milestones.append(milestone)
+        if shown:
+            status = shown
         if milestone.get("estimatedDeliveryAt") is not None:
             eta = milestone["estimatedDeliveryAt"]
-        if milestone["status"] == "DELIVERED":
+        if shown == "DELIVERED":
             delivered_at = milestone["occurredAt"]
     if doc["cancelled"]:
         status = "CANCELLED"

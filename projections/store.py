@@ -203,6 +203,9 @@ class ProjectionStore:
     ) -> None:
         """``observer`` counts writes that lost a race (the projector's metrics)."""
         self._db = db
+        #: How ``_encoded`` wraps what it encodes: made once (``with_options`` costs as much
+        #: as encoding a small document, and every document a batch writes is encoded).
+        self._raw_options = db.codec_options.with_options(document_class=RawBSONDocument)
         self._limit = asyncio.Semaphore(concurrency)
         self._observer: StoreObserver = observer or NoStoreObserver()
         #: Per sources collection, the sources whose document this process saw stored
@@ -483,10 +486,9 @@ class ProjectionStore:
         (encoding every written document twice was a visible part of the projector's CPU).
         Nothing should look into one (``doc["_id"]`` decodes its top level).
         """
-        options = self._db.codec_options
         return RawBSONDocument(
-            bson.encode(doc, codec_options=options),
-            codec_options=options.with_options(document_class=RawBSONDocument),
+            bson.encode(doc, codec_options=self._db.codec_options),
+            codec_options=self._raw_options,
         )
 
     def _set_encoded(self, update: dict[str, Any]) -> dict[str, Any]:
@@ -921,6 +923,9 @@ def updated(doc: Mapping[str, Any], update: Mapping[str, Mapping[str, Any]]) -> 
     out = dict(doc)
     copies: set[int] = {id(out)}
     for path, value in update.get("$set", {}).items():
+        if "." not in path:  # most are top-level fields: no nested document on the way
+            out[path] = value
+            continue
         *parents, name = path.split(".")
         _parent(out, parents, copies)[name] = value
     for name in update.get("$unset", {}):

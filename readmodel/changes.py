@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from observability.trace_context import parse_traceparent
 
 
@@ -56,10 +58,13 @@ class ShipmentChange:
     def encode(self) -> bytes:
         # The fields one by one, not ``dataclasses.asdict``: that deep-copies the milestone
         # first, and encoding was a third of the projector's CPU (bench/projector.py profile).
+        # orjson, as the API's responses: several times faster than ``json.dumps``, and what
+        # ``decode`` reads back is the same (datetimes as ``isoformat`` writes them; text as
+        # UTF-8 rather than ``\u`` escapes).
         body = {name: getattr(self, name) for name in _FIELDS}
         body["projected_at"] = self.projected_at.isoformat()
         body["order_warehouses"] = dict(self.order_warehouses)
-        return json.dumps(body, separators=(",", ":"), default=_json_default).encode()
+        return orjson.dumps(body)
 
     @classmethod
     def decode(cls, value: bytes) -> ShipmentChange:
@@ -97,9 +102,3 @@ def _traceparent(value: Any) -> str | None:
     """Notices from before this field, or with a malformed value, carry no trace."""
     context = parse_traceparent(value)
     return context.traceparent if context is not None else None
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot encode {type(value).__name__}")

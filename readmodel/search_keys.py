@@ -93,6 +93,8 @@ def document_id(kind: str, entity_id: str) -> str:
 
 def fold(text: str) -> str:
     """The form keys and fragments are compared in: each character case-folded on its own."""
+    if text.isascii():  # the usual text: each ASCII character folds to its lower case
+        return text.lower()
     out: list[str] = []
     for char in text:
         folded = char.casefold()

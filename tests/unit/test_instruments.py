@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import Counter, Gauge, Histogram, generate_latest
 
-from observability.instruments import InstrumentsError, declared, install
+from observability.instruments import InstrumentsError, declared, install, observe_all
 from projections.metrics import ProjectorMetrics
 from web.metrics import Metrics
 
@@ -98,3 +98,36 @@ def test_the_projector_and_the_api_build_every_instrument_they_annotate(
     assert len(annotated) == count
     for attribute, kind in annotated.items():
         assert isinstance(getattr(metrics, attribute), kind)
+
+
+def _samples(histogram: Histogram) -> dict[tuple[str, str], float]:
+    return {
+        (sample.name, sample.labels.get("le", "")): sample.value
+        for metric in histogram.collect()
+        for sample in metric.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+@pytest.mark.parametrize(
+    "amounts",
+    [
+        [],
+        [0.0, 0.1, 0.10000001, 1.0, 1.5, 7.0],  # on each bound, just above, past the last
+        [0.5] * 3 + [0.05, 2.0],
+        [float("nan"), 0.2],  # NaN: in the sum, in no bucket
+    ],
+)
+def test_observe_all_counts_as_observing_each_amount(amounts: list[float]) -> None:
+    """A batch's delays go into a histogram at once: every bucket, the count and the sum as
+    if each had been observed on its own (``le`` is "at most": an amount on a bound counts
+    in that bucket)."""
+    one_by_one = Histogram("one", "x", buckets=(0.1, 1.0, 5.0), registry=None)
+    at_once = Histogram("one", "x", buckets=(0.1, 1.0, 5.0), registry=None)
+    for amount in amounts:
+        one_by_one.observe(amount)
+    observe_all(at_once, amounts)
+    expected, found = _samples(one_by_one), _samples(at_once)
+    assert found.keys() == expected.keys()
+    for name, value in expected.items():
+        assert found[name] == pytest.approx(value, nan_ok=True), name

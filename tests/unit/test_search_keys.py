@@ -12,11 +12,18 @@ from hypothesis import strategies as st
 from projections.batch import EntityKey
 from projections.effects import Effects
 from projections.search_writes import search_documents_to_write
-from readmodel.search_keys import MIN_FRAGMENT, fragment_keys, search_document
+from readmodel.search_keys import MIN_FRAGMENT, fold, fragment_keys, search_document
 
 values = st.text(
     alphabet=st.characters(codec="latin-1", exclude_categories=["Cc", "Cs"]), max_size=30
 )
+
+
+@given(st.text(max_size=30) | st.text(alphabet=st.characters(max_codepoint=127), max_size=30))
+def test_text_is_folded_one_character_at_a_time(text: str) -> None:
+    """Each character case-folded on its own, kept when it folds to several (as "ß")."""
+    folded = (char.casefold() for char in text)
+    assert fold(text) == "".join(f if len(f) == 1 else c for c, f in zip(text, folded, strict=True))
 
 
 @given(values, st.data())
