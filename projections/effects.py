@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -123,7 +124,8 @@ def fold(
     related documents do not change, so it is taken from there rather than worked out
     again (``summary_pushes`` is most of a fold's work).
     """
-    views = _views(current, changes)
+    changed = {change.key for change in changes}
+    views = _views(current, changes, changed)
     effects = [
         Effects(
             change.key,
@@ -135,7 +137,6 @@ def fold(
     ] + [effect._replace(after=views[effect.key]) for effect in unchanged]
     pushed, pulls = _pushes_of(effects, again)
     pushes = list(pushed)
-    changed = {change.key for change in changes}
     outside_pulls: dict[tuple[str, str], list[EntityKey]] = {}
     for (target_kind, target_id), pullers in pulls.items():
         pulled_key = EntityKey(target_kind, target_id)
@@ -161,12 +162,14 @@ def fold(
 
 
 def _views(
-    current: Mapping[EntityKey, Mapping[str, Any]], changes: Sequence[EntityChange]
+    current: Mapping[EntityKey, Mapping[str, Any]],
+    changes: Sequence[EntityChange],
+    changed: AbstractSet[EntityKey],
 ) -> dict[EntityKey, dict[str, Any]]:
     """Every document of the batch as its write will leave it, before summaries go in: a
-    changed one with the ``rev`` its write gives it, each with ``related`` of its own (only
-    looked up by key: a changed one's view is made once, from its change)."""
-    changed = {change.key for change in changes}
+    changed one (``changed``: the keys of ``changes``) with the ``rev`` its write gives it,
+    each with ``related`` of its own (only looked up by key: a changed one's view is made
+    once, from its change)."""
     views = {key: _with_own_related(doc) for key, doc in current.items() if key not in changed}
     for change in changes:
         view = _with_own_related(change.after)
@@ -212,18 +215,8 @@ def summary_pushes(
             for target_kind, target_ids in targets.items():
                 if unchanged:
                     target_ids &= delta.added.get(target_kind, frozenset())
-                for target_id in sorted(target_ids):
-                    pushes.append(
-                        SummaryPush(
-                            target_kind=target_kind,
-                            target_id=target_id,
-                            source_kind=kind,
-                            source_id=effect.key.id,
-                            rev=int(doc.get("rev", 0)),
-                            summary=summary,
-                            customer_id=doc.get("customerId"),
-                        )
-                    )
+                to = [EntityKey(target_kind, target_id) for target_id in sorted(target_ids)]
+                pushes += summaries_of(doc, kind, effect.key.id, to=to, summary=summary)
         for target_kind, ids in delta.added.items():
             for target_id in ids:
                 pulls[(target_kind, target_id)].append(effect.key)
@@ -263,13 +256,20 @@ def _replaces(doc: Mapping[str, Any], push: SummaryPush) -> bool:
 
 
 def summaries_of(
-    doc: Mapping[str, Any], kind: str, doc_id: str, *, to: Sequence[EntityKey], exact: bool
+    doc: Mapping[str, Any],
+    kind: str,
+    doc_id: str,
+    *,
+    to: Sequence[EntityKey],
+    exact: bool = False,
+    summary: dict[str, Any] | None = None,
 ) -> list[SummaryPush]:
     """The summary of ``doc`` (entity ``kind``/``doc_id``) for each document of ``to``:
-    worked out once and shared, as ``summary_pushes`` shares one (nothing changes a
-    summary once made; ``SummaryPush.entry`` copies it)."""
+    worked out once (or given, already worked out) and shared (nothing changes a summary
+    once made; ``SummaryPush.entry`` copies it)."""
     rev = int(doc.get("rev", 0))
-    summary = summarize(kind, doc)
+    if summary is None:
+        summary = summarize(kind, doc)
     customer_id = doc.get("customerId")
     return [
         SummaryPush(

@@ -236,7 +236,8 @@ def _order_cancelled(doc: Doc, event: Event, mapping: StatusMapping) -> None:
 _FULFILLMENT_STATE: Final = "_fulfillmentState"
 _STAGE_RANK: Final = {stage: rank for rank, stage in enumerate(FULFILLMENT_STAGES)}
 #: The fields of a fulfillment line that reports set (``_fulfillment_progressed``), in name
-#: order.
+#: order: the one list of them for reading, merging and writing a line (a field missing
+#: here would be dropped from the document).
 _LINE_FIELDS: Final = ("quantityPicked", "quantityShipped")
 
 
@@ -263,10 +264,8 @@ def _fulfillment_progressed(doc: Doc, event: Event, mapping: StatusMapping) -> N
     lines = _read_line_versions(previous.get("lines", []), state.get("lines") or {}, versions)
     for progress in data.lines or ():
         entry = lines.setdefault(progress.line_number, {})
-        for field, value in (
-            ("quantityPicked", progress.quantity_picked),
-            ("quantityShipped", progress.quantity_shipped),
-        ):
+        reported = (progress.quantity_picked, progress.quantity_shipped)
+        for field, value in zip(_LINE_FIELDS, reported, strict=True):
             if value is not None and _is_newer(version, entry.get(field, (None, None))[1]):
                 entry[field] = (value, version)
     units = _read_unit_versions(
@@ -360,9 +359,9 @@ def _read_line_versions(
     lines: dict[int, dict[str, tuple[int, Version]]] = {}
     for line in stored_lines:
         number = int(line["lineNumber"])
-        picked, shipped = stored_index.get(str(number), [-1, -1])
+        positions = stored_index.get(str(number), [-1] * len(_LINE_FIELDS))
         entry: dict[str, tuple[int, Version]] = {}
-        for field, position in (("quantityPicked", picked), ("quantityShipped", shipped)):
+        for field, position in zip(_LINE_FIELDS, positions, strict=True):
             if field in line and position >= 0:
                 entry[field] = (int(line[field]), versions[position])
         lines[number] = entry

@@ -11,6 +11,7 @@ from projections.batch import EntityChange, EntityKey
 from projections.effects import Effects, fold, linked_keys, notices
 from projections.events import Event, decode_event
 from readmodel import documents
+from readmodel.changes import ShipmentChange
 from tests.contract import example
 from tests.helpers import fold as fold_events
 
@@ -167,6 +168,27 @@ def test_the_plan_announces_the_milestones_that_came_before_it_to_the_plan_s_cus
     after = fold_events(later, start=planned)
     sent = notices([Effects(SH_55021, planned, after, [later])], T0)
     assert [n.notice_id for n in sent] == ["tms/us-road|ms-3"]
+
+
+def test_a_notice_of_a_projected_milestone_reads_back_as_the_json_subscribers_knew() -> None:
+    """A notice of the projector's own document (its milestone's times are datetimes, with
+    microseconds; its city is not ASCII; lat/lon floats) encodes to the JSON the earlier
+    encoder (``json.dumps``, datetimes as ``isoformat``) wrote, and decodes to itself."""
+    event = example("shipment-milestone.json")
+    event["data"]["occurredAt"] = "2026-11-21T15:42:00.123456-05:00"
+    event["data"]["location"].update(city="São Paulo", lat=-23.5505, lon=-46.6333)
+    milestone = decode_event(json.dumps(event).encode())
+    planned = fold_events(PLANNED, start=fold_events(milestone))
+    (sent,) = notices([Effects(SH_55021, None, planned, [PLANNED])], T0)
+    assert isinstance((sent.milestone or {})["occurredAt"], datetime)
+
+    body = {name: getattr(sent, name) for name in vars(sent)}
+    body["order_warehouses"] = dict(sent.order_warehouses)
+    earlier = json.dumps(body, default=lambda value: value.isoformat())
+    assert json.loads(sent.encode()) == json.loads(earlier)
+    decoded = ShipmentChange.decode(sent.encode())
+    assert decoded.encode() == sent.encode() and decoded.projected_at == sent.projected_at
+    assert (decoded.milestone or {})["location"]["city"] == "São Paulo"
 
 
 def test_the_plans_batch_announces_earlier_milestones_when_it_repeats_an_event_too() -> None:
