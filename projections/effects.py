@@ -216,7 +216,9 @@ def summary_pushes(
                 if unchanged:
                     target_ids &= delta.added.get(target_kind, frozenset())
                 to = [EntityKey(target_kind, target_id) for target_id in sorted(target_ids)]
-                pushes += summaries_of(doc, kind, effect.key.id, to=to, summary=summary)
+                pushes += summaries_of(
+                    doc, kind, effect.key.id, to=to, exact=False, precomputed=summary
+                )
         for target_kind, ids in delta.added.items():
             for target_id in ids:
                 pulls[(target_kind, target_id)].append(effect.key)
@@ -261,15 +263,14 @@ def summaries_of(
     doc_id: str,
     *,
     to: Sequence[EntityKey],
-    exact: bool = False,
-    summary: dict[str, Any] | None = None,
+    exact: bool,
+    precomputed: dict[str, Any] | None = None,
 ) -> list[SummaryPush]:
     """The summary of ``doc`` (entity ``kind``/``doc_id``) for each document of ``to``:
-    worked out once (or given, already worked out) and shared (nothing changes a summary
-    once made; ``SummaryPush.entry`` copies it)."""
+    worked out once (or ``precomputed``) and shared (nothing changes a summary once made;
+    ``SummaryPush.entry`` copies it)."""
     rev = int(doc.get("rev", 0))
-    if summary is None:
-        summary = summarize(kind, doc)
+    summary = summarize(kind, doc) if precomputed is None else precomputed
     customer_id = doc.get("customerId")
     return [
         SummaryPush(

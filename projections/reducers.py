@@ -236,9 +236,13 @@ def _order_cancelled(doc: Doc, event: Event, mapping: StatusMapping) -> None:
 _FULFILLMENT_STATE: Final = "_fulfillmentState"
 _STAGE_RANK: Final = {stage: rank for rank, stage in enumerate(FULFILLMENT_STAGES)}
 #: The fields of a fulfillment line that reports set (``_fulfillment_progressed``), in name
-#: order: the one list of them for reading, merging and writing a line (a field missing
-#: here would be dropped from the document).
-_LINE_FIELDS: Final = ("quantityPicked", "quantityShipped")
+#: order, each with the report's attribute it comes from: the one list of them for reading,
+#: merging and writing a line (a field missing here would be dropped from the document).
+_LINE_ATTRIBUTES: Final = {
+    "quantityPicked": "quantity_picked",
+    "quantityShipped": "quantity_shipped",
+}
+_LINE_FIELDS: Final = tuple(_LINE_ATTRIBUTES)
 
 
 def _fulfillment_progressed(doc: Doc, event: Event, mapping: StatusMapping) -> None:
@@ -264,8 +268,8 @@ def _fulfillment_progressed(doc: Doc, event: Event, mapping: StatusMapping) -> N
     lines = _read_line_versions(previous.get("lines", []), state.get("lines") or {}, versions)
     for progress in data.lines or ():
         entry = lines.setdefault(progress.line_number, {})
-        reported = (progress.quantity_picked, progress.quantity_shipped)
-        for field, value in zip(_LINE_FIELDS, reported, strict=True):
+        for field, attribute in _LINE_ATTRIBUTES.items():
+            value = getattr(progress, attribute)
             if value is not None and _is_newer(version, entry.get(field, (None, None))[1]):
                 entry[field] = (value, version)
     units = _read_unit_versions(

@@ -887,3 +887,4 @@ async def test_verify_reports_events_missing_and_warehouses_unsettled_behind_its
     write_metrics(report, metrics, {"group": settings.group_id})
     text = metrics.read_text()
     assert f'portal_projection_entities_behind{{group="{settings.group_id}"}} 1.0' in text
+    assert f'portal_projection_warehouses_unsettled{{group="{settings.group_id}"}} 1.0' in text

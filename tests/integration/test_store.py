@@ -5,6 +5,7 @@ reads return every match however many ids they name."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections.batch import SourceSeen
+from projections import verify
+from projections.batch import EntityKey, SourceSeen
 from projections.effects import SummaryPush
 from projections.store import CONFLICT_ROUNDS, ProjectionStore, StoreError, _BulkResult
 from readmodel import documents
@@ -391,3 +393,57 @@ async def test_a_push_retried_after_a_creation_race_still_hides_its_target(
     stored = await shipments.find_one({"_id": "SH-1"})
     assert stored is not None and set(stored["related"]["orders"]) == {"SO-1", "SO-2"}
     assert documents.WAREHOUSE_IDS not in stored
+
+
+async def test_removing_an_order_summary_hides_its_target_until_the_settle(
+    mongo_db: AsyncDatabase[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link dropped: the order's summary goes, and with it the shipment's warehouses, in
+    one update, so a caller limited to DC-ATL does not count a shipment it cannot tell."""
+    shipments = mongo_db[documents.SHIPMENTS]
+    await shipments.insert_one(
+        {
+            "_id": "SH-1",
+            "rev": 1,
+            "related": {"orders": {"SO-1": {"orderId": "SO-1", "warehouseId": "DC-ATL"}}},
+            "warehouseIds": ["DC-ATL"],
+            WRITES: 1,
+        }
+    )
+    store = ProjectionStore(mongo_db)
+    _no_settle(store, monkeypatch)
+    removal = dataclasses.replace(_order_push("SH-1", "DC-ATL"), summary=None)
+
+    with pytest.raises(StoreError, match="before the settle"):
+        await store.push_summaries("", [removal])
+
+    stored = await shipments.find_one({"_id": "SH-1"})
+    assert stored is not None and stored["related"] == {"orders": {}}
+    assert documents.WAREHOUSE_IDS not in stored
+
+
+async def test_verify_reports_only_warehouses_that_stay_unsettled(
+    mongo_db: AsyncDatabase[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two shipments whose warehouses their summaries do not derive: one a running
+    projector settles while verify waits (not reported), one that stays so however often
+    it is written meanwhile (reported)."""
+    shipments = mongo_db[documents.SHIPMENTS]
+    summary = {"orders": {"SO-1": {"orderId": "SO-1", "warehouseId": "DC-LAX"}}}
+    await shipments.insert_many(
+        [
+            {"_id": shipment_id, "rev": 1, "related": summary, "warehouseIds": ["DC-ATL"]}
+            for shipment_id in ("SH-SETTLED", "SH-STUCK")
+        ]
+    )
+    store = ProjectionStore(mongo_db)
+    docs = await verify._load(store, "", {documents.SHIPMENTS: {"SH-SETTLED", "SH-STUCK"}})
+
+    async def meanwhile(_: float) -> None:
+        await shipments.update_one({"_id": "SH-SETTLED"}, {"$set": {"warehouseIds": ["DC-LAX"]}})
+        await shipments.update_one({"_id": "SH-STUCK"}, {"$inc": {WRITES: 1}})
+
+    monkeypatch.setattr(verify, "sleep", meanwhile)  # verify waits for nothing else
+    assert await verify._still_unsettled(store, "", docs) == [
+        EntityKey(documents.SHIPMENTS, "SH-STUCK")
+    ]
