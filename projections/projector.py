@@ -608,20 +608,7 @@ class BatchProcessor:
             held, missing = self._cache.split(suffix, keys)
         else:
             held, missing = {}, list(keys)
-        ids_by_kind: dict[str, list[str]] = defaultdict(list)
-        for key in missing:
-            ids_by_kind[key.kind].append(key.id)
-        loaded = await asyncio.gather(
-            *(
-                self._store.load(self._store.collection_name(kind, suffix), ids)
-                for kind, ids in ids_by_kind.items()
-            )
-        )
-        read = {
-            EntityKey(kind, doc_id): doc
-            for kind, docs in zip(ids_by_kind, loaded, strict=True)
-            for doc_id, doc in docs.items()
-        }
+        read = await self._store.load_keys(suffix, missing)
         self._cache.remember(epoch, suffix, read)
         return {**held, **read}
 

@@ -124,17 +124,16 @@ async def ensure_filled(store: ProjectionStore, suffix: str, *, created: bool = 
 
 
 async def ensure_complete(store: ProjectionStore, suffix: str) -> None:
-    """``fill`` generation ``suffix`` unless its marker says it is filled.
-
-    A generation the projector creates is empty here, so this only writes the marker.
-    """
+    """``fill`` generation ``suffix`` unless its ``complete`` marker is there: every fill
+    of ``FILLS`` its markers do not skip, then the markers."""
     if not await is_complete(store, suffix):
         await fill(store, suffix)
 
 
 async def fill(store: ProjectionStore, suffix: str) -> None:
-    """Give every order and shipment of generation ``suffix`` its search document, then
-    write the markers (the collection's indexes must exist)."""
+    """Fill generation ``suffix`` (``ensure_filled``: the search documents and the
+    ``warehouseIds``, each unless its marker is there), then write the ``complete`` marker
+    (the search collection's indexes must exist)."""
     await ensure_filled(store, suffix)
     await mark_complete(store, suffix)
 

@@ -44,7 +44,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from projections.batch import COLLECTION_OF, EntityChange, SourceSeen
+from projections.batch import COLLECTION_OF, EntityChange, EntityKey, SourceSeen
 from projections.effects import SummaryPush
 from projections.metrics import NoStoreObserver, StoreObserver
 from readmodel import documents
@@ -165,10 +165,6 @@ class FoldedWrite(NamedTuple):
     seen: Mapping[str, Any]
     change: EntityChange | None
     summaries: Sequence[SummaryPush]
-
-
-def _unchanged(write: FoldedWrite) -> dict[str, Any]:
-    return _guard(write.doc_id, write.seen)
 
 
 def _guard(doc_id: str, seen: Mapping[str, Any]) -> dict[str, Any]:
@@ -320,6 +316,26 @@ class ProjectionStore:
         )
         return {doc["_id"]: _decoded(doc) for docs in found for doc in docs}
 
+    async def load_keys(
+        self, suffix: str, keys: Iterable[EntityKey]
+    ) -> dict[EntityKey, dict[str, Any]]:
+        """``load`` of entities of several kinds in generation ``suffix``, a read per kind,
+        side by side; the documents found, by key."""
+        ids_by_kind: dict[str, list[str]] = defaultdict(list)
+        for key in keys:
+            ids_by_kind[key.kind].append(key.id)
+        loaded = await asyncio.gather(
+            *(
+                self.load(self.collection_name(kind, suffix), ids)
+                for kind, ids in ids_by_kind.items()
+            )
+        )
+        return {
+            EntityKey(kind, doc_id): doc
+            for kind, docs in zip(ids_by_kind, loaded, strict=True)
+            for doc_id, doc in docs.items()
+        }
+
     async def _find_all(
         self,
         collection: str,
@@ -404,7 +420,7 @@ class ProjectionStore:
             self._set_encoded(_folded_update(collection, write, now, stamp)) for write in writes
         ]
         operations = [
-            UpdateOne(_unchanged(write), update)
+            UpdateOne(_guard(write.doc_id, write.seen), update)
             for write, update in zip(writes, updates, strict=True)
         ]
         ids = [write.doc_id for write in writes]
@@ -635,7 +651,7 @@ class ProjectionStore:
             )
         settle: dict[str, set[str]] = defaultdict(set)
         for push in pushes:
-            if push.source_kind == documents.ORDERS and push.target_kind in WAREHOUSE_DERIVED_KINDS:
+            if _moves_warehouses(push):
                 settle[self.collection_name(push.target_kind, suffix)].add(push.target_id)
         await asyncio.gather(*(self._settle_warehouses(name, ids) for name, ids in settle.items()))
 
@@ -791,6 +807,13 @@ def _source_touch(source: str, info: SourceSeen, now: datetime) -> UpdateOne:
     )
 
 
+def _moves_warehouses(push: SummaryPush) -> bool:
+    """Whether ``push`` writes what its target's ``WAREHOUSE_IDS`` derives from (an order's
+    summary in a shipment or invoice): such a push unsets the field (``_push_operation``)
+    and its target is settled after the batch's push rounds (``push_summaries``)."""
+    return push.source_kind == documents.ORDERS and push.target_kind in WAREHOUSE_DERIVED_KINDS
+
+
 def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
     """The guarded write of one summary (or the removal of one, which never creates).
 
@@ -803,11 +826,7 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
     single-document update, so no reader, on MongoDB or DocumentDB, sees the summary
     without the unset, whatever else is written at the same time; a stale push, which
     its guard stops, unsets nothing."""
-    fails_closed = (
-        {"$unset": {WAREHOUSE_IDS: ""}}
-        if push.source_kind == documents.ORDERS and push.target_kind in WAREHOUSE_DERIVED_KINDS
-        else {}
-    )
+    fails_closed = {"$unset": {WAREHOUSE_IDS: ""}} if _moves_warehouses(push) else {}
     if push.summary is None:
         unset = {push.path: "", **fails_closed.get("$unset", {})}
         return UpdateOne(

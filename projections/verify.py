@@ -26,8 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from asyncio import sleep
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -124,7 +123,7 @@ async def check(settings: ProjectorSettings, *, to_end: bool = False) -> VerifyR
     records = await read_log(settings, to_end=to_end)
     decoded, _dead = decode_records(records, settings.topics)
     events: list[Event] = [event for event, _ in decoded]
-    ids_by_kind = _ids_by_kind(EntityKey(event.entity_kind, event.entity_id) for event in events)
+    keys = {EntityKey(event.entity_kind, event.entity_id) for event in events}
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         settings.mongodb_uri, tz_aware=True
     )
@@ -133,23 +132,13 @@ async def check(settings: ProjectorSettings, *, to_end: bool = False) -> VerifyR
             client[settings.mongodb_database], concurrency=settings.store_concurrency
         )
         suffix = await store.active_suffix()
-        docs = await _load(store, suffix, ids_by_kind)
+        docs = await store.load_keys(suffix, keys)
         unsettled = await _still_unsettled(store, suffix, docs)
     finally:
         await client.close()
     behind = entities_behind(docs, events, load_status_mapping(settings.status_map_file))
-    entities = sum(len(ids) for ids in ids_by_kind.values())
+    entities = len(keys)
     return VerifyReport(len(events), entities, behind, unsettled)
-
-
-async def _load(
-    store: ProjectionStore, suffix: str, ids_by_kind: Mapping[str, set[str]]
-) -> dict[EntityKey, dict[str, Any]]:
-    docs: dict[EntityKey, dict[str, Any]] = {}
-    for kind, ids in ids_by_kind.items():
-        loaded = await store.load(store.collection_name(kind, suffix), sorted(ids))
-        docs.update({EntityKey(kind, doc_id): doc for doc_id, doc in loaded.items()})
-    return docs
 
 
 async def _still_unsettled(
@@ -166,16 +155,9 @@ async def _still_unsettled(
         if not suspects:
             break
         await sleep(SETTLE_GRACE_SECONDS)
-        again = await _load(store, suffix, _ids_by_kind(suspects))
+        again = await store.load_keys(suffix, suspects)
         suspects = [key for key, doc in again.items() if warehouses_unsettled(key.kind, doc)]
-    return sorted(suspects, key=lambda key: (key.kind, key.id))
-
-
-def _ids_by_kind(keys: Iterable[EntityKey]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = defaultdict(set)
-    for key in keys:
-        out[key.kind].add(key.id)
-    return out
+    return sorted(suspects)
 
 
 def write_metrics(report: VerifyReport, path: Path, labels: Mapping[str, str]) -> None:

@@ -588,12 +588,12 @@ class Readers:
 
         DocumentDB gathers every index entry a read's range holds before its limit applies,
         sorted or not: an unsorted read of one ``_id`` over the customer's whole list cost
-        what the list holds (42-54 ms for 72,000 orders; 95-100 ms after the last cursor,
+        what the list holds (42-54 ms for 72,000 orders; 95-110 ms after the last cursor,
         where nothing lies ahead), a window about what a page holds. The one document read
         teaches no hint (it says nothing about how wide a page is); a new process's probes
         store the hint they find, as a first page's do. A document ``allows`` rejects (its
-        summaries changed under the read) is no item: the read goes on past it, in one
-        sorted read (rare, so not worth windows)."""
+        summaries changed under the read) is no item: the read goes on past it, one sorted
+        read of one document after another (rare, so not worth windows)."""
         sort = request.reading_sort
         position = request.position()
         bounded = dict(query) if position is None else combine(query, after_filter(sort, position))

@@ -279,7 +279,7 @@ async def test_a_page_of_0_reads_a_window_of_its_sort_index(
     cursor (nothing ahead: the "anything new?" poll), every read is an index scan of the
     sort index bounded by a range of the sort field, and a sorted one sorts about a page,
     not the customer's whole list (an unsorted read over the whole list cost what the list
-    holds: 95-100 ms after the last cursor for 72,000 orders)."""
+    holds: 95-110 ms after the last cursor for 72,000 orders)."""
     db, recorder = recorded
     zero = PAGES[name].replace("first: 20", "first: 0")
     ends = {}

@@ -437,7 +437,11 @@ async def test_verify_reports_only_warehouses_that_stay_unsettled(
         ]
     )
     store = ProjectionStore(mongo_db)
-    docs = await verify._load(store, "", {documents.SHIPMENTS: {"SH-SETTLED", "SH-STUCK"}})
+    keys = [
+        EntityKey(documents.SHIPMENTS, "SH-SETTLED"),
+        EntityKey(documents.SHIPMENTS, "SH-STUCK"),
+    ]
+    docs = await store.load_keys("", keys)
 
     async def meanwhile(_: float) -> None:
         await shipments.update_one({"_id": "SH-SETTLED"}, {"$set": {"warehouseIds": ["DC-LAX"]}})
