@@ -213,6 +213,22 @@ class CommandRecorder(monitoring.CommandListener):
         return list(self._replied)
 
 
+def order_summary_push(
+    shipment_id: str, warehouse: str, *, order_id: str = "SO-1", rev: int = 2
+) -> SummaryPush:
+    """ACME's order ``order_id`` (shipped from ``warehouse``, revision ``rev``) pushed into
+    shipment ``shipment_id``: the push that moves the shipment's ``warehouseIds``."""
+    return SummaryPush(
+        target_kind="shipments",
+        target_id=shipment_id,
+        source_kind="orders",
+        source_id=order_id,
+        rev=rev,
+        summary={"orderId": order_id, "warehouseId": warehouse},
+        customer_id="ACME",
+    )
+
+
 def summary_push(target: str, source: str, rev: int, *, removal: bool = False) -> SummaryPush:
     """Shipment ``source``'s summary (``rev``) pushed into order ``target`` of ACME, or its
     removal."""

@@ -15,12 +15,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import verify
 from projections.batch import EntityKey, SourceSeen
-from projections.effects import SummaryPush
 from projections.store import CONFLICT_ROUNDS, ProjectionStore, StoreError, _BulkResult
 from readmodel import documents
 from readmodel.documents import WRITES
 from readmodel.server import is_ferretdb
-from tests.helpers import CommandRecorder, summary_push
+from tests.helpers import CommandRecorder, order_summary_push, summary_push
 
 
 async def test_concurrent_pushes_into_one_document_are_all_kept(
@@ -288,33 +287,13 @@ async def test_a_settle_that_keeps_losing_gives_up_with_the_document_hidden(
         return found
 
     monkeypatch.setattr(store, "_find_all", another_writer_first)
-    push = SummaryPush(
-        target_kind=documents.SHIPMENTS,
-        target_id="SH-1",
-        source_kind=documents.ORDERS,
-        source_id="SO-1",
-        rev=1,
-        summary={"orderId": "SO-1", "warehouseId": "DC-ATL"},
-        customer_id="ACME",
-    )
+    push = order_summary_push("SH-1", "DC-ATL", rev=1)
     with pytest.raises(StoreError, match="kept changing"):
         await store.push_summaries("", [push])
 
     assert reads == 1 + CONFLICT_ROUNDS  # the first read, and one after each lost fix
     stored = await shipments.find_one({"_id": "SH-1"})
     assert stored is not None and documents.WAREHOUSE_IDS not in stored
-
-
-def _order_push(shipment_id: str, warehouse: str) -> SummaryPush:
-    return SummaryPush(
-        target_kind=documents.SHIPMENTS,
-        target_id=shipment_id,
-        source_kind=documents.ORDERS,
-        source_id="SO-1",
-        rev=2,
-        summary={"orderId": "SO-1", "warehouseId": warehouse},
-        customer_id="ACME",
-    )
 
 
 def _no_settle(store: ProjectionStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -351,7 +330,7 @@ async def test_an_order_push_hides_its_targets_from_limited_callers_before_any_s
     _no_settle(store, monkeypatch)
 
     with pytest.raises(StoreError, match="before the settle"):
-        await store.push_summaries("", [_order_push(shipment_id, "DC-LAX") for shipment_id in ids])
+        await store.push_summaries("", [order_summary_push(id_, "DC-LAX") for id_ in ids])
 
     assert await shipments.count_documents({"warehouseIds": "DC-ATL"}) == 0
     assert await shipments.count_documents({"related.orders.SO-1.warehouseId": "DC-LAX"}) == 250
@@ -388,7 +367,7 @@ async def test_a_push_retried_after_a_creation_race_still_hides_its_target(
 
     monkeypatch.setattr(store, "_bulk", created_meanwhile)
     with pytest.raises(StoreError, match="before the settle"):
-        await store.push_summaries("", [_order_push("SH-1", "DC-LAX")])
+        await store.push_summaries("", [order_summary_push("SH-1", "DC-LAX")])
 
     stored = await shipments.find_one({"_id": "SH-1"})
     assert stored is not None and set(stored["related"]["orders"]) == {"SO-1", "SO-2"}
@@ -412,7 +391,7 @@ async def test_removing_an_order_summary_hides_its_target_until_the_settle(
     )
     store = ProjectionStore(mongo_db)
     _no_settle(store, monkeypatch)
-    removal = dataclasses.replace(_order_push("SH-1", "DC-ATL"), summary=None)
+    removal = dataclasses.replace(order_summary_push("SH-1", "DC-ATL"), summary=None)
 
     with pytest.raises(StoreError, match="before the settle"):
         await store.push_summaries("", [removal])

@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 
 from projections.batch import EntityChange, EntityKey, SourceSeen
-from projections.effects import SummaryPush
 from projections.store import FoldedWrite, ProjectionStore
 from readmodel import documents
 from readmodel.documents import WRITES
-from tests.helpers import CommandRecorder, summary_push
+from tests.helpers import CommandRecorder, order_summary_push, summary_push
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 IDS = [f"SO-{n:02d}" for n in range(10)]
@@ -195,15 +194,7 @@ async def test_order_summary_pushes_and_their_warehouse_settles_update_in_id_ord
     )
     recorder.forget()
     pushes = [
-        SummaryPush(
-            target_kind=documents.SHIPMENTS,
-            target_id=shipment,
-            source_kind=documents.ORDERS,
-            source_id=f"SO-{shipment}",
-            rev=1,
-            summary={"orderId": f"SO-{shipment}", "warehouseId": "DC-ATL"},
-            customer_id="ACME",
-        )
+        order_summary_push(shipment, "DC-ATL", order_id=f"SO-{shipment}", rev=1)
         for shipment in _shuffled(shipments)
     ]
 
