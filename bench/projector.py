@@ -17,7 +17,10 @@ All three figures come from one run on the same machine and store:
    same event count divided by the time to write the documents they produced). Then each
    of those documents is read and written once by ``_id``: the least work any projector
    that reads a document before writing it needs even if the whole stream were one batch,
-   which bounds the ratio such a projector can reach on this store. Last, the *indexed
+   which bounds the ratio such a projector can reach on this store. The *logic floor*
+   (``bench/logic_floor.py``): the stream decoded, folded by the reducers and its final
+   documents BSON-encoded in memory, no I/O at all, the most any projector built on these
+   reducers could reach whatever its store or batching. Last, the *indexed
    ceiling*: the same final documents and their search documents inserted into collections
    with the readers' indexes (the search collection's built after, as the projector does in
    a new generation), what any projector of this read model must at
@@ -57,6 +60,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.api import cpu_seconds
 from bench.arguments import add_broker_argument, add_store_argument
+from bench.logic_floor import measure_logic_floor
 from bench.results import percentile
 from bench.store_cpu import StoreCpu
 from projections import runner
@@ -702,6 +706,11 @@ async def compare_with_ceiling(
         f" = {ceiling_rate:,.0f} events/s"
     )
     print(f"ratio projector/ceiling: {projector_rate / ceiling_rate:.2f}")
+    floor = measure_logic_floor([value for _topic, _key, value in records])
+    print(
+        f"logic floor (decode, reducers and BSON encoding in memory, no I/O): {floor.report()};"
+        f" {floor.events / floor.seconds / ceiling_rate:.2f} of the ceiling"
+    )
     bound_rate = events / bound_seconds
     print(
         "bound (one find_one and one update_one per final document, the least a projector"
