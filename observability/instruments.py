@@ -1,5 +1,10 @@
 """Prometheus instruments declared in a TOML file and built into a process's own registry.
 
+An instrument set is a subclass of ``InstrumentSet`` naming its file::
+
+    class Metrics(InstrumentSet, declared_in=Path(__file__).with_name("metrics.toml")):
+        request_seconds: Histogram
+
 Why a data file: an instrument is a name, a help text, labels and (histograms) buckets, which
 is data; written as constructor calls, a dozen of them read as the same call a dozen times.
 The class that holds the instruments still annotates each one (``events_applied: Counter``)
@@ -27,7 +32,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, get_type_hints
+from typing import Any, ClassVar, Final, get_type_hints
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
@@ -92,12 +97,27 @@ def declared(holder: type, path: Path) -> dict[str, Instrument]:
     return found
 
 
-def install(holder: object, instruments: Mapping[str, Instrument]) -> CollectorRegistry:
-    """Build ``instruments`` as attributes of ``holder``, in a registry of their own."""
-    registry = CollectorRegistry(auto_describe=True)
-    for attribute, instrument in instruments.items():
-        setattr(holder, attribute, instrument.build(registry))
-    return registry
+class InstrumentSet:
+    """The instruments one process exports, as attributes, in a registry of its own
+    (``registry``: what ``/metrics`` serves).
+
+    A subclass annotates its instruments and names their file (``declared_in``); the file is
+    checked against the annotations once, when the class is defined (``declared``), so a
+    mismatch stops the process at import. Each instance builds every instrument anew in a new
+    registry: several sets (apps in one test process) never share a series.
+    """
+
+    registry: CollectorRegistry
+    _instruments: ClassVar[Mapping[str, Instrument]]
+
+    def __init_subclass__(cls, *, declared_in: Path, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._instruments = declared(cls, declared_in)
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        for attribute, instrument in self._instruments.items():
+            setattr(self, attribute, instrument.build(self.registry))
 
 
 def observe_all(histogram: Histogram, amounts: Iterable[float]) -> None:

@@ -101,15 +101,15 @@ class DeferredIndexes:
         waits any more. ``writing``: the generation the process writes now; another one
         (a rebuild switched readers away from it) is no longer worth a build. A store
         refusal is logged and tried again at a later call after ``RETRY_SECONDS``: the
-        projector goes on writing meanwhile, and readers search the slow way."""
+        projector goes on writing meanwhile, and readers search the slow way. Whether to
+        build now is ``due``'s answer (the runner asks it first; a rebuild does not)."""
         if writing is not None:
             for gone in [suffix for suffix in self._waiting if suffix != writing]:
                 log.info("generation %r is no longer written: its indexes are not built", gone)
                 del self._waiting[gone]
-        if not self._waiting or self._clock() < self._next_attempt:
-            return not self._waiting
-        for suffix in sorted(self._waiting):
-            await self._complete(suffix)
+        if self.due():
+            for suffix in sorted(self._waiting):
+                await self._complete(suffix)
         return not self._waiting
 
     async def _complete(self, suffix: str) -> None:

@@ -23,7 +23,7 @@ from typing import Final, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from observability.instruments import declared, install, observe_all
+from observability.instruments import InstrumentSet, observe_all
 from projections.phases import PhaseClock
 
 _PATH = re.compile(r"[A-Za-z_][\w.]*(?:\[\d*\][\w.]*)*")
@@ -75,9 +75,8 @@ class PartitionKey(Protocol):
     partition: int
 
 
-class ProjectorMetrics:
-    """The instruments of one projector process (declared in ``metrics.toml``); ``registry``
-    is what ``/metrics`` serves."""
+class ProjectorMetrics(InstrumentSet, declared_in=Path(__file__).with_name("metrics.toml")):
+    """The instruments of one projector process, and what it tracks to set them."""
 
     events_applied: Counter
     dead_letters: Counter
@@ -96,7 +95,7 @@ class ProjectorMetrics:
     last_loop: Gauge
 
     def __init__(self) -> None:
-        self.registry = install(self, _INSTRUMENTS)
+        super().__init__()
         #: Read by ``/healthz`` from the server's thread (plain values: no lock needed).
         self.last_loop_at: float | None = None
         self._assigned: set[tuple[str, int]] = set()
@@ -189,6 +188,3 @@ class ProjectorMetrics:
                 self.partition_lag.labels(topic=topic, partition=str(partition)).set(
                     max(end - offset, 0)
                 )
-
-
-_INSTRUMENTS: Final = declared(ProjectorMetrics, Path(__file__).with_name("metrics.toml"))

@@ -413,16 +413,19 @@ class BatchProcessor:
         A loaded shipment or invoice whose stored ``warehouseIds`` does not follow its
         summaries is written too, with nothing of its own (``_folded_update`` derives the
         field): a failure between a summary push and its settle leaves one so, and the
-        batch's rerun, whose pushes are repeats the fold skips, is what mends it.
+        batch's rerun, whose pushes are repeats the fold skips, is what mends it. Documents
+        written anyway are not asked: their write derives the field from what it leaves,
+        so each written document's warehouses are derived once.
         """
         folded = folding.folded
         changed = {change.key: change for change in batch.changes}
+        writing = {key for key in changed.keys() | folded.keys() if key in batch.current}
         unsettled = {
-            key for key, doc in batch.current.items() if warehouses_unsettled(key.kind, doc)
+            key
+            for key, doc in batch.current.items()
+            if key not in writing and warehouses_unsettled(key.kind, doc)
         }
-        updated = sorted(
-            key for key in changed.keys() | folded.keys() | unsettled if key in batch.current
-        )
+        updated = sorted(writing | unsettled)
         created: dict[str, list[EntityChange]] = defaultdict(list)
         for key, change in changed.items():
             if key not in batch.current:

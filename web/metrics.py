@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from graphql import GraphQLError
 from prometheus_client import Counter, Gauge, Histogram
@@ -24,15 +24,15 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from graph.freshness import Freshness, FreshnessCopy
-from observability.instruments import declared, install
+from observability.instruments import InstrumentSet
 from readmodel.documents import DECLARED_STATUSES
 
 logger = logging.getLogger("web.metrics")
 
 
-class Metrics:
-    """The instruments (declared in ``metrics.toml``); created once per app by the lifespan and
-    shared by every request."""
+class Metrics(InstrumentSet, declared_in=Path(__file__).with_name("metrics.toml")):
+    """The API's instruments; created once per app by the lifespan and shared by every
+    request."""
 
     request_seconds: Histogram
     errors: Counter
@@ -44,9 +44,6 @@ class Metrics:
     source_last_applied: Gauge
     source_declared: Gauge
     source_expected_back: Gauge
-
-    def __init__(self) -> None:
-        self.registry = install(self, _INSTRUMENTS)
 
     def count_error(self, code: str) -> None:
         self.errors.labels(code=code).inc()
@@ -84,9 +81,6 @@ class Metrics:
                 self.source_expected_back.labels(source=source.source).set(
                     source.expected_back_at.timestamp()
                 )
-
-
-_INSTRUMENTS: Final = declared(Metrics, Path(__file__).with_name("metrics.toml"))
 
 
 async def refresh_freshness(

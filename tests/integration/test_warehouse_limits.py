@@ -32,7 +32,7 @@ from readmodel.topics import TopicNames
 from tests.contract import example
 from tests.global_ids import numbers
 from tests.helpers import CommandRecorder, caller
-from tests.integration.projector_harness import Record
+from tests.integration.projector_harness import Record, records_of
 from tests.integration.world_harness import run
 
 Doc = dict[str, Any]
@@ -57,7 +57,6 @@ class Upstream:
         self._processor = processor
         self._ids = itertools.count()
         self._sequence: dict[str, int] = {}
-        self._offsets: dict[str, int] = {}
 
     def _event(self, name: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
         event = example(name)
@@ -97,19 +96,17 @@ class Upstream:
         assert not outcome.dead_letters, outcome.dead_letters
 
     def _records(self, events: Iterable[dict[str, Any]]) -> list[Record]:
+        """``events`` on their topics as one consumed batch (``records_of``: positions tell a
+        batch's records apart; the processor keeps none across batches)."""
         topics = {
             "logistics.order.created.v1": TOPICS.orders,
             "logistics.order.updated.v1": TOPICS.orders,
             "logistics.shipment.planned.v1": TOPICS.shipments,
             "logistics.invoice.issued.v1": TOPICS.invoices,
         }
-        out = []
-        for event in events:
-            topic = topics[event["type"]]
-            offset = self._offsets.get(topic, 0)
-            self._offsets[topic] = offset + 1
-            out.append(Record(topic, 0, offset, 0, None, json.dumps(event).encode()))
-        return out
+        return records_of(
+            (topics[event["type"]], None, json.dumps(event).encode()) for event in events
+        )
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import Counter, Gauge, Histogram, generate_latest
 
-from observability.instruments import InstrumentsError, declared, install, observe_all
+from observability.instruments import InstrumentsError, InstrumentSet, declared, observe_all
 from projections.metrics import ProjectorMetrics
 from web.metrics import Metrics
 
@@ -46,11 +46,14 @@ def _file(tmp_path: Path, text: str) -> Path:
 def test_declared_instruments_are_built_with_their_name_help_labels_and_buckets(
     tmp_path: Path,
 ) -> None:
-    holder = Holder()
-    registry = install(holder, declared(Holder, _file(tmp_path, GOOD)))
+    class Instruments(InstrumentSet, declared_in=_file(tmp_path, GOOD)):
+        requests: Counter
+        latency: Histogram
+
+    holder = Instruments()
     holder.requests.labels(code="200").inc()
     holder.latency.observe(0.5)
-    text = generate_latest(registry).decode()
+    text = generate_latest(holder.registry).decode()
     assert "# HELP demo_requests_total Requests, by code." in text
     assert 'demo_requests_total{code="200"} 1.0' in text
     assert 'demo_latency_seconds_bucket{le="0.1"} 0.0' in text
@@ -86,6 +89,16 @@ def test_a_file_that_does_not_match_its_class_is_refused(
     with pytest.raises(InstrumentsError) as refused:
         declared(Holder, _file(tmp_path, text))
     assert message in str(refused.value)
+
+
+def test_an_instrument_set_whose_file_does_not_match_is_refused_when_defined(
+    tmp_path: Path,
+) -> None:
+    """Refused where the class is defined (at import), not when a process first builds it."""
+    with pytest.raises(InstrumentsError, match="latency: not declared"):
+
+        class Instruments(InstrumentSet, declared_in=_file(tmp_path, GOOD.split("[instr")[0])):
+            latency: Histogram
 
 
 @pytest.mark.parametrize(("holder", "count"), [(ProjectorMetrics, 15), (Metrics, 10)])
