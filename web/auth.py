@@ -25,6 +25,12 @@ from entitlements.tokens import TokenSettings, TokenVerifier
 
 #: Seconds to wait for the identity provider's JWKS endpoint.
 JWKS_TIMEOUT_SECONDS = 5.0
+#: After a fetch of the key set, how long a token naming a ``kid`` it lacks is refused without
+#: fetching it again (PyJWT's ``cooldown_duration``, 30 s by default). An identity provider
+#: that publishes a key and signs with it at once has its new tokens refused for at most this
+#: long; callers presenting made-up ``kid`` values make each process fetch at most once per
+#: this long (with 0, once per request).
+JWKS_REFETCH_COOLDOWN_SECONDS: Final = 5.0
 #: Distinct tokens whose verification is remembered, and for how long at most.
 REMEMBERED_TOKENS: Final = 1024
 REMEMBER_SECONDS: Final = 60.0
@@ -84,16 +90,20 @@ class RememberingVerifier(TokenVerifier):
 def build_verifier(settings: TokenSettings) -> TokenVerifier:
     """The verifier for ``settings``, with a caching JWKS client when ``AUTH_JWKS_URL`` is set.
 
-    Keys are cached per ``kid`` and the key set for ``jwks_cache_seconds``, so the endpoint is
-    contacted at start-up's first request, on expiry and on an unknown ``kid`` only.
+    The key set is cached for ``jwks_cache_seconds``, so the endpoint is contacted at the first
+    request, on expiry and on an unknown ``kid`` (at most once per
+    ``JWKS_REFETCH_COOLDOWN_SECONDS``) only. Every token's key is looked up in that set:
+    PyJWT's per-``kid`` cache (``cache_keys``) never expires, so a key withdrawn from the set
+    would stay trusted for as long as the process runs.
     """
     jwks_client = None
     if settings.jwks_url:
         jwks_client = jwt.PyJWKClient(
             settings.jwks_url,
-            cache_keys=True,
+            cache_keys=False,
             lifespan=settings.jwks_cache_seconds,
             timeout=JWKS_TIMEOUT_SECONDS,
+            cooldown_duration=JWKS_REFETCH_COOLDOWN_SECONDS,
         )
     return RememberingVerifier(settings, jwks_client)
 

@@ -119,11 +119,20 @@ def rsa_private() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+def public_jwk(private: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    jwk = RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    jwk.update(kid=kid, use="sig", alg="RS256")
+    return jwk
+
+
+def signed(private: rsa.RSAPrivateKey, kid: str, subject: str = "alice") -> str:
+    claims = {**token_claims(), "sub": subject}
+    return jwt.encode(claims, private, algorithm="RS256", headers={"kid": kid})
+
+
 @pytest.fixture
 def jwks_server(rsa_private: rsa.RSAPrivateKey) -> Iterator[JwksServer]:
-    jwk = RSAAlgorithm.to_jwk(rsa_private.public_key(), as_dict=True)
-    jwk.update(kid="k1", use="sig", alg="RS256")
-    server = JwksServer({"keys": [jwk]})
+    server = JwksServer({"keys": [public_jwk(rsa_private, "k1")]})
     server.thread.start()
     yield server
     server.server.shutdown()
@@ -141,6 +150,41 @@ async def test_jwks_verifier_fetches_once_and_caches(
         caller = await authenticate(f"Bearer {token}", verifier)
         assert caller is not None and caller.subject == "alice"
     assert jwks_server.requests == 1
+
+
+def test_a_key_withdrawn_from_the_jwks_is_refused_once_the_key_set_expires(
+    jwks_server: JwksServer, rsa_private: rsa.RSAPrivateKey
+) -> None:
+    """The identity provider rotates k1 (say, leaked) out for k2: after the key set's
+    lifespan a new token signed with k1 is refused, and one signed with k2 accepted."""
+    verifier = build_verifier(TokenSettings(jwks_url=jwks_server.url, jwks_cache_seconds=1))
+    assert verifier.verify(signed(rsa_private, "k1")).subject == "alice"
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks_server.jwks = {"keys": [public_jwk(new_key, "k2")]}
+    time.sleep(1.1)  # past AUTH_JWKS_CACHE_SECONDS
+    with pytest.raises(AuthenticationError, match="signing key is not known"):
+        verifier.verify(signed(rsa_private, "k1", subject="mallory"))
+    assert verifier.verify(signed(new_key, "k2", subject="bob")).subject == "bob"
+    assert jwks_server.requests == 2
+
+
+def test_a_key_published_after_a_fetch_is_accepted_after_the_refetch_cooldown(
+    jwks_server: JwksServer, rsa_private: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new ``kid`` is looked for again after ``JWKS_REFETCH_COOLDOWN_SECONDS``, not only
+    when the key set expires; within it, an unknown ``kid`` causes no fetch."""
+    monkeypatch.setattr("web.auth.JWKS_REFETCH_COOLDOWN_SECONDS", 0.3)
+    verifier = build_verifier(TokenSettings(jwks_url=jwks_server.url))  # key set: 300 s
+    assert verifier.verify(signed(rsa_private, "k1")).subject == "alice"
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks_server.jwks = {"keys": [public_jwk(rsa_private, "k1"), public_jwk(new_key, "k2")]}
+    token = signed(new_key, "k2", subject="bob")
+    with pytest.raises(AuthenticationError, match="signing key is not known"):
+        verifier.verify(token)
+    assert jwks_server.requests == 1
+    time.sleep(0.4)
+    assert verifier.verify(token).subject == "bob"
+    assert jwks_server.requests == 2
 
 
 async def test_unreachable_jwks_endpoint(rsa_private: rsa.RSAPrivateKey) -> None:
