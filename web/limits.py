@@ -24,10 +24,11 @@ text, and run on the event loop. The checks, cheapest first:
 * per request, since they depend on variables: cost (``MAX_QUERY_COST``): every field that
   returns an object costs 1, times the size of every list it sits in. A field with a ``first``
   (or ``last``) argument multiplies what it selects by that argument, at least 1 (by the
-  argument's default, else ``default_page_size``, when absent); ``_entities`` by the number of
-  representations it is given; any other list of objects by ``default_page_size``, except a
-  connection's ``edges``/``nodes``, which its connection field already counted. Scalars and
-  introspection are free. And ``_entities`` representations (``MAX_ENTITY_REPRESENTATIONS``).
+  argument's default, else ``default_page_size``, when absent); ``_entities`` and ``nodes`` by
+  the number of representations or ids they are given; any other list of objects by
+  ``default_page_size``, except a connection's ``edges``/``nodes``, which its connection field
+  already counted. Scalars and introspection are free. And the entities looked up by key, the
+  ``_entities`` representations and ``nodes`` ids together (``MAX_ENTITY_REPRESENTATIONS``).
 
 Every refusal is a ``GraphQLError`` with ``extensions.code == "QUERY_TOO_COMPLEX"``, the
 setting as ``extensions.limit``, ``allowed`` and ``actual``, and a message naming the limit
@@ -93,8 +94,9 @@ RETRY_AFTER_SECONDS: Final = 1
 #: Fields of a connection type whose list length is the connection's page size.
 _PAGE_FIELDS = frozenset({"edges", "nodes"})
 _PAGE_ARGUMENTS = ("first", "last")
-#: The federation field whose list is as long as its ``representations`` argument.
-_ENTITIES = "_entities"
+#: The query fields whose list is as long as one of their arguments, each item one entity read
+#: by its key: federation's ``_entities`` (its representations) and Relay's ``nodes`` (ids).
+_LOOKUPS: Final = {"_entities": "representations", "nodes": "ids"}
 
 
 def too_complex(message: str, **details: object) -> GraphQLError:
@@ -106,13 +108,13 @@ def too_complex(message: str, **details: object) -> GraphQLError:
 
 @dataclass(frozen=True)
 class Measure:
-    """Depth, aliases, cost, ``_entities`` representations and selections (fragment spreads
-    expanded) of a selection (or a document)."""
+    """Depth, aliases, cost, lookups (``_entities`` representations and ``nodes`` ids) and
+    selections (fragment spreads expanded) of a selection (or a document)."""
 
     depth: int = 0
     aliases: int = 0
     cost: int = 0
-    representations: int = 0
+    lookups: int = 0
     selections: int = 0
 
 
@@ -146,7 +148,7 @@ def measure_document(
                 max(total.depth, op.depth),
                 total.aliases + op.aliases,
                 max(total.cost, op.cost),
-                max(total.representations, op.representations),
+                max(total.lookups, op.lookups),
                 max(total.selections, op.selections),
             )
     return total
@@ -173,7 +175,7 @@ class _Walker:
         one selection more (summed in locals: this runs once per selection set)."""
         if selection_set is None:
             return Measure()
-        depth = aliases = cost = representations = count = 0
+        depth = aliases = cost = lookups = count = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 inner = self.field(selection, parent, visited)
@@ -188,9 +190,9 @@ class _Walker:
             depth = max(depth, inner.depth)
             aliases += inner.aliases
             cost += inner.cost
-            representations += inner.representations
+            lookups += inner.lookups
             count += 1 + inner.selections
-        return Measure(depth, aliases, cost, representations, count)
+        return Measure(depth, aliases, cost, lookups, count)
 
     def fragment(self, name: str, visited: frozenset[str]) -> Measure:
         if name in self.fragment_measures:
@@ -215,19 +217,21 @@ class _Walker:
             return Measure(depth=0, aliases=aliases, cost=0, selections=inner.selections)
         depth = 0 if node.selection_set is None else 1 + inner.depth
         cost = 0
-        representations = inner.representations
-        if name == _ENTITIES and parent is self.schema.query_type:
-            count = self.representations(node)
-            representations += count
+        lookups = inner.lookups
+        keys = _LOOKUPS.get(name) if parent is self.schema.query_type else None
+        if keys is not None:
+            count = self.list_length(node, keys)
+            lookups += count
             cost = count * (1 + inner.cost)
         elif definition is not None and is_composite_type(returned):
             cost = self.multiplier(node, definition, parent) * (1 + inner.cost)
-        return Measure(depth, aliases, cost, representations, inner.selections)
+        return Measure(depth, aliases, cost, lookups, inner.selections)
 
-    def representations(self, node: FieldNode) -> int:
-        """How many representations ``_entities`` is given (a list literal or a variable)."""
+    def list_length(self, node: FieldNode, name: str) -> int:
+        """How many items the field's list argument ``name`` holds (a list literal or a
+        variable; a single value is a list of one)."""
         for argument in node.arguments or ():
-            if argument.name.value != "representations":
+            if argument.name.value != name:
                 continue
             value: Any = argument.value
             if isinstance(value, VariableNode):
@@ -277,10 +281,10 @@ class MeasureCache:
     """Measures of recently seen documents, so a repeated query is not walked again.
 
     A measure depends on the document and, of the variables, only on what ``_Walker`` reads:
-    integer values (page sizes) and list lengths (``_entities`` representations). The key
-    holds exactly that, so lookups with different tracking numbers share one entry while a
-    different ``first`` gets its own. Errors are built fresh from the measure per request
-    (``refusals``): the masking layer modifies the errors it returns.
+    integer values (page sizes) and list lengths (``_entities`` representations, ``nodes``
+    ids). The key holds exactly that, so lookups with different tracking numbers share one
+    entry while a different ``first`` gets its own. Errors are built fresh from the measure
+    per request (``refusals``): the masking layer modifies the errors it returns.
     """
 
     def __init__(self, size: int) -> None:
@@ -363,9 +367,9 @@ def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
         (
             "MAX_ENTITY_REPRESENTATIONS",
             limits.max_entity_representations,
-            measure.representations,
-            "_entities is asked to resolve {actual} representations, more than the limit "
-            "of {allowed}",
+            measure.lookups,
+            "_entities and nodes are asked to resolve {actual} representations and ids, "
+            "more than the limit of {allowed}",
             ": send them in smaller batches",
         ),
         (

@@ -49,8 +49,8 @@ class QueryLimits(EnvSettings):
     #: each other several times cannot ask for millions.
     max_expanded_fields: int = Field(1_000, validation_alias="MAX_QUERY_EXPANDED_FIELDS", ge=1)
     max_cost: int = Field(5_000, validation_alias="MAX_QUERY_COST", ge=1)
-    #: Representations one request may ask ``_entities`` to resolve (a federation gateway
-    #: batches its lookups; each representation is one entity read).
+    #: Entities one request may look up by key: ``_entities`` representations and ``nodes``
+    #: ids together (a federation gateway batches its lookups; each is one entity read).
     max_entity_representations: int = Field(
         100, validation_alias="MAX_ENTITY_REPRESENTATIONS", ge=1
     )

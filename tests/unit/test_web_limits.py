@@ -15,10 +15,17 @@ from hypothesis import strategies as st
 from strawberry.extensions import QueryDepthLimiter
 
 from entitlements.errors import ForbiddenError
+from graph.schema import build_schema
 from web.admission import LaneFull
 from web.document_cache import DocumentCache, count_selections, estimated_tokens
 from web.error_codes import retry_later
-from web.limits import MeasureCache, QueryLimitsExtension, measure_document, screen_for
+from web.limits import (
+    MeasureCache,
+    QueryLimitsExtension,
+    limit_errors,
+    measure_document,
+    screen_for,
+)
 from web.masking import MASKED_MESSAGE, CodedErrors
 from web.request_id import _current as request_id_var
 from web.settings import QueryLimits
@@ -315,6 +322,87 @@ async def test_oversized_query_is_refused_before_parsing() -> None:
     error = only_error(await run(query))
     assert error["extensions"]["limit"] == "MAX_QUERY_BYTES"
     assert "400 bytes" in error["message"]
+
+
+# --- lookups by key: _entities and nodes ---------------------------------------------------
+
+NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Shipment { id orders { id } } } }"
+ENTITIES = (
+    "query($r: [_Any!]!) { _entities(representations: $r) "
+    "{ ... on Shipment { id orders { id } } } }"
+)
+
+
+@pytest.fixture(scope="module")
+def portal() -> strawberry.Schema:
+    """The real schema (``nodes`` and ``_entities``), limited by the default limits."""
+    documents = DocumentCache(16)
+    limits = QueryLimits()
+    return build_schema(
+        extensions=[CodedErrors, lambda: QueryLimitsExtension(limits, documents, MeasureCache(16))]
+    )
+
+
+def lookup_cost(schema: strawberry.Schema, query: str, variables: dict[str, Any]) -> int:
+    return measure_document(schema._schema, parse(query), variables, default_page_size=20).cost
+
+
+def test_nodes_costs_per_id_as_entities_costs_per_representation(
+    portal: strawberry.Schema,
+) -> None:
+    """Each id is an entity read and its selection, whatever ``DEFAULT_PAGE_SIZE`` says."""
+    ids = [f"id-{n}" for n in range(100)]
+    per_item = 1 + 20  # the shipment, and its orders: a list without `first`
+    assert lookup_cost(portal, NODES, {"ids": ids}) == 100 * per_item
+    assert lookup_cost(portal, NODES, {"ids": ids}) == lookup_cost(portal, ENTITIES, {"r": ids})
+    assert lookup_cost(portal, NODES, {"ids": ids[:3]}) == 3 * per_item
+    literal = '{ nodes(ids: ["a", "b"]) { ... on Shipment { id orders { id } } } }'
+    assert lookup_cost(portal, literal, {}) == 2 * per_item
+
+
+async def test_aliased_nodes_count_toward_the_entity_representations_limit(
+    portal: strawberry.Schema,
+) -> None:
+    """``nodes`` takes 100 ids per call; 30 aliased calls must not read 3,000 entities."""
+    calls = 30
+    definitions = ", ".join(f"$i{n}: [ID!]!" for n in range(calls))
+    lookups = " ".join(f"a{n}: nodes(ids: $i{n}) {{ id }}" for n in range(calls))
+    variables = {f"i{n}": [f"id-{n}-{m}" for m in range(100)] for n in range(calls)}
+    result = await portal.execute(
+        f"query({definitions}) {{ {lookups} }}", variable_values=variables
+    )
+    assert result.data is None
+    refusals = {(e.extensions or {})["limit"]: e.extensions for e in result.errors or []}
+    assert refusals["MAX_ENTITY_REPRESENTATIONS"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "MAX_ENTITY_REPRESENTATIONS",
+        "allowed": 100,
+        "actual": 3_000,
+    }
+
+
+async def test_nodes_ids_and_entities_representations_share_one_limit(
+    portal: strawberry.Schema,
+) -> None:
+    """Both read entities by key; a request may name ``MAX_ENTITY_REPRESENTATIONS`` in all."""
+    query = (
+        "query($ids: [ID!]!, $r: [_Any!]!) { nodes(ids: $ids) { id } "
+        "_entities(representations: $r) { ... on Shipment { id } } }"
+    )
+    ids = [f"id-{n}" for n in range(60)]
+    result = await portal.execute(query, variable_values={"ids": ids, "r": ids})
+    assert result.data is None
+    assert [(e.extensions or {}).get("limit") for e in result.errors or []] == [
+        "MAX_ENTITY_REPRESENTATIONS"
+    ]
+    assert (result.errors or [])[0].extensions == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "MAX_ENTITY_REPRESENTATIONS",
+        "allowed": 100,
+        "actual": 120,  # 60 ids and 60 representations
+    }
+    document = parse("query($ids: [ID!]!) { nodes(ids: $ids) { id } }")
+    assert limit_errors(portal._schema, document, {"ids": ids + ids[:40]}, QueryLimits()) == []
 
 
 # --- codes and masking --------------------------------------------------------------------
