@@ -16,6 +16,8 @@ protocol leaves to the server, chosen outside its set so clients can tell them a
 4413   the client read too slowly: its pending notices reached ``SUBSCRIPTION_BUFFER``.
        Reconnect and resume with the last cursor received.
 4504   no pong within ``WS_PONG_TIMEOUT_SECONDS`` of a ping: the peer is presumed gone.
+1009   a message larger than ``MAX_BODY_BYTES`` (sent by uvicorn, ``ws_max_size``, before the
+       application sees the message; ``web.settings.QueryLimits.max_websocket_message_bytes``).
 1011   the live feed lost its place in the change log; resume with the last cursor.
 1012   the API process is shutting down; reconnect (to any replica) with the last cursor.
 =====  =========================================================================================
