@@ -47,6 +47,7 @@ def main() -> int:
         proxy_headers=True,
         lifespan="on",
         timeout_graceful_shutdown=settings.api_shutdown_grace_seconds,
+        ws_max_size=settings.limits.max_websocket_message_bytes,
     )
     return 0
 

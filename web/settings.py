@@ -61,6 +61,17 @@ class QueryLimits(EnvSettings):
     #: Request bodies larger than this are refused before parsing (413).
     max_body_bytes: int = Field(1_000_000, validation_alias="MAX_BODY_BYTES", ge=1)
 
+    @property
+    def max_websocket_message_bytes(self) -> int:
+        """The largest WebSocket message uvicorn passes on (``ws_max_size``; larger ones close
+        the connection with 1009 before any JSON is parsed): ``MAX_BODY_BYTES``. A message
+        carries what an HTTP body carries, one operation (a query of at most
+        ``MAX_QUERY_BYTES``, its variables and extensions; or ``connection_init``'s token),
+        plus an id and a type of a few dozen bytes. A lower bound would refuse over WebSocket
+        what HTTP accepts; a higher one (uvicorn's default is 16 MiB) would make WebSocket the
+        cheaper way to have the event loop parse JSON, before ``connection_init`` too."""
+        return self.max_body_bytes
+
     @model_validator(mode="after")
     def _body_holds_a_query(self) -> QueryLimits:
         if self.max_body_bytes < self.max_query_bytes:

@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.helpers import Stack, token_for
 from tests.integration.api_harness import ApiProcess, api_env, run_api
+from web.settings import QueryLimits
 
 # --- tests --------------------------------------------------------------------------------
 
@@ -44,6 +45,34 @@ async def test_websocket_upgrades_on_the_graphql_path_reach_the_subscription_han
                 if message["type"] != "ka":  # graphql-ws keep-alives may come first
                     break
         assert message["type"] == ack
+
+
+@pytest.mark.parametrize("subprotocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_a_websocket_message_over_the_body_limit_closes_1009_before_it_is_parsed(
+    api_process: ApiProcess, subprotocol: str
+) -> None:
+    """uvicorn refuses a message larger than ``MAX_BODY_BYTES`` (its own default is 16 MiB,
+    which the event loop took 0.7 s to parse), whatever it holds and before
+    ``connection_init``; one of exactly that size is still served."""
+    limit = QueryLimits().max_websocket_message_bytes
+
+    def init(size: int) -> str:
+        """A valid ``connection_init`` of ``size`` bytes: acknowledged if it is read at all."""
+        payload = {"Authorization": f"Bearer {token_for(['ACME'])}", "pad": ""}
+        message = json.dumps({"type": "connection_init", "payload": payload})
+        return message.replace('"pad": ""', f'"pad": "{"x" * (size - len(message))}"')
+
+    url = api_process.url.replace("http", "ws") + "/graphql"
+    async with websockets.connect(url, subprotocols=[subprotocol], max_size=None) as ws:  # type: ignore[list-item]
+        await ws.send(init(limit + 1))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    async with websockets.connect(url, subprotocols=[subprotocol], max_size=None) as ws:  # type: ignore[list-item]
+        await ws.send(init(limit))
+        async with asyncio.timeout(10):
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
 
 
 async def test_unknown_websocket_subprotocol_is_refused(api_process: ApiProcess) -> None:

@@ -119,8 +119,10 @@ class ScriptedSocket(AsyncWebSocketAdapter):
 
 
 class _View:
-    def __init__(self, live: LiveService) -> None:
+    def __init__(self, live: LiveService, init_timeout: float = 5.0) -> None:
         self.live = live
+        #: Strawberry's view setting, which both protocols' handlers read.
+        self.connection_init_wait_timeout = timedelta(seconds=init_timeout)
 
     async def on_ws_connect(self, context: object) -> object:
         return UNSET
@@ -159,8 +161,9 @@ async def _connection(
     schema: strawberry.Schema = SCHEMA,
     context: Any = None,
     max_operations: int | None = None,
+    init_timeout: float = 5.0,
 ) -> AsyncIterator[ScriptedSocket]:
-    view = _View(service)
+    view = _View(service, init_timeout)
     socket = ScriptedSocket(view, capacity)
     common: dict[str, Any] = {
         "view": view,
@@ -175,7 +178,7 @@ async def _connection(
         handler = LiveGraphQLWSHandler(**common, keep_alive=False, keep_alive_interval=None)
     else:
         handler = LiveTransportWSHandler(
-            **common, connection_init_wait_timeout=timedelta(seconds=5)
+            **common, connection_init_wait_timeout=view.connection_init_wait_timeout
         )
     task = asyncio.create_task(handler.handle())
     try:
@@ -246,6 +249,24 @@ async def test_an_expiring_token_closes_the_connection_with_4401() -> None:
         code, reason = await socket.close_code(within=4)
     assert code == 4401
     assert "expired" in reason
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+async def test_a_connection_without_connection_init_in_time_is_closed_with_4408(
+    legacy: bool,
+) -> None:
+    """Both protocols: a socket that never sends ``connection_init`` does not stay open."""
+    async with _connection(_service(), legacy=legacy, init_timeout=0.1) as socket:
+        code, reason = await socket.close_code(within=2)
+    assert (code, reason) == (4408, "Connection initialisation timeout")
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+async def test_a_connection_initialised_in_time_outlives_the_init_timeout(legacy: bool) -> None:
+    async with _connection(_service(), legacy=legacy, init_timeout=0.1) as socket:
+        await _ack(socket, {"token": token_for(["ACME"])})
+        await asyncio.sleep(0.3)
+        assert not socket.closed.done()
 
 
 # --- delivery under entitlements -----------------------------------------------------------

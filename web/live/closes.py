@@ -10,9 +10,14 @@ protocol leaves to the server, chosen outside its set so clients can tell them a
        "Unauthorized": the client must obtain a fresh token, then reconnect with its last
        cursor. (4403 stays reserved for a token refused at ``connection_init``.)
 4403   ``connection_init`` carried no token, or a token that failed verification.
+4408   no ``connection_init`` within Strawberry's ``connection_init_wait_timeout`` (60 s):
+       graphql-transport-ws's code and reason, used for the legacy graphql-ws protocol too,
+       which names none (its server had no such timeout).
 4413   the client read too slowly: its pending notices reached ``SUBSCRIPTION_BUFFER``.
        Reconnect and resume with the last cursor received.
 4504   no pong within ``WS_PONG_TIMEOUT_SECONDS`` of a ping: the peer is presumed gone.
+1009   a message larger than ``MAX_BODY_BYTES`` (sent by uvicorn, ``ws_max_size``, before the
+       application sees the message; ``web.settings.QueryLimits.max_websocket_message_bytes``).
 1011   the live feed lost its place in the change log; resume with the last cursor.
 1012   the API process is shutting down; reconnect (to any replica) with the last cursor.
 =====  =========================================================================================
@@ -37,6 +42,8 @@ class CloseReason:
 
 
 TOKEN_EXPIRED: Final = CloseReason(4401, "Unauthorized: token expired; reconnect with a new token")
+#: graphql-transport-ws's own words (Strawberry's handler sends them), so both protocols read alike.
+INIT_TIMEOUT: Final = CloseReason(4408, "Connection initialisation timeout")
 PONG_TIMEOUT: Final = CloseReason(4504, "Keepalive timeout: no pong received")
 FEED_INTERRUPTED: Final = CloseReason(1011, "Live feed interrupted; resume with your last cursor")
 SHUTTING_DOWN: Final = CloseReason(1012, "Server restarting; resume with your last cursor")

@@ -10,6 +10,9 @@ know about token lifetimes. These subclasses add, for both protocols:
 * keepalive: graphql-transport-ws sends ``ping`` every ``WS_PING_INTERVAL_SECONDS`` and closes
   (4504) a peer whose ``pong`` does not arrive within ``WS_PONG_TIMEOUT_SECONDS``; the legacy
   graphql-ws protocol has no pong, so it just sends ``ka`` on the same interval;
+* closing (4408) a connection without ``connection_init`` within the view's
+  ``connection_init_wait_timeout``: Strawberry does so for graphql-transport-ws only, and
+  the legacy handler here does the same;
 * closing (4401) when the token expires, and closing when the feed gives up on the
   connection (slow client 4413, shutdown 1012); see ``web.live.closes``.
 
@@ -52,7 +55,7 @@ from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError
 from graph.context import connection_caller
 from graph.subscriptions import current_feed
-from web.live.closes import PONG_TIMEOUT, TOKEN_EXPIRED, CloseReason, forbidden
+from web.live.closes import INIT_TIMEOUT, PONG_TIMEOUT, TOKEN_EXPIRED, CloseReason, forbidden
 from web.live.feed import ConnectionFeed
 from web.live.service import LiveService
 from web.persisted import DocumentRequest, PersistedQueryError, document_for
@@ -159,10 +162,12 @@ class ConnectionGuard:
         self.spawn(self._expire_at(caller.valid_until))
         self.spawn(keepalive)
 
-    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coroutine`` until it ends or the connection does (``shutdown``)."""
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+        return task
 
     def terminate(self, reason: CloseReason) -> None:
         """End the connection's subscriptions (if any) and close it with ``reason``."""
@@ -295,8 +300,13 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
         self.keep_alive = False
         self._guard = ConnectionGuard(self.websocket)
         self._caller: Caller | None = None
+        self._init_deadline: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
+        if self._guard.closing:
+            return  # too late: the init timeout is closing the connection
+        if self._init_deadline is not None:
+            self._init_deadline.cancel()
         payload = message.get("payload")
         if self.connection_acknowledged or (payload is not None and not isinstance(payload, dict)):
             await super().handle_connection_init(message)
@@ -312,6 +322,11 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
             self._guard.acknowledged(admission.caller, self._keep_alive(interval))
 
     async def handle(self) -> None:
+        """Strawberry's, timing ``connection_init`` as graphql-transport-ws does: Strawberry's
+        legacy handler waits for it for ever, so an idle socket would hold a connection (and
+        its memory) without ever authenticating."""
+        within = self.view.connection_init_wait_timeout.total_seconds()
+        self._init_deadline = self._guard.spawn(self._close_unless_initialised(within))
         try:
             await super().handle()
         finally:
@@ -354,6 +369,11 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
     async def _refuse(self, reason: CloseReason) -> None:
         await self.send_message({"type": "connection_error", "payload": {"message": reason.reason}})
         await self.websocket.close(code=reason.code, reason=reason.reason)
+
+    async def _close_unless_initialised(self, within: float) -> None:
+        """Cancelled by the first ``connection_init``; else closes with 4408 after ``within``."""
+        await asyncio.sleep(within)
+        self._guard.close_soon(INIT_TIMEOUT)
 
     async def _keep_alive(self, interval: float) -> None:
         while not self._guard.closing:
