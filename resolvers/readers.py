@@ -76,6 +76,7 @@ from resolvers.paging import (
     DEFAULT_PAGE_SIZE,
     Page,
     PageRequest,
+    Position,
     SortSpec,
     Widths,
     after_filter,
@@ -160,6 +161,24 @@ class _Links:
                 summary = self.summaries.get(entity_id, {})
                 out.append(RelatedEntity(self.kind, entity_id, summary, document))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _ListRead:
+    """One read of a list: whose (``scope``), of which kind, which of its documents (the
+    client's ``query``, the scope filter not yet added) and in which order (``sort``, the
+    reading order). A page, its window hint and its count all read one list so named."""
+
+    scope: Scope
+    kind: EntityKind
+    query: Mapping[str, Any]
+    sort: SortSpec
+
+    def past(self, position: Position | None) -> dict[str, Any]:
+        """``query`` from just after ``position`` on (None: from the start)."""
+        if position is None:
+            return dict(self.query)
+        return combine(self.query, after_filter(self.sort, position))
 
 
 def _converted(exc: EntitlementError) -> ResolverError:
@@ -525,62 +544,54 @@ class Readers:
         """One page: ``size + 1`` visible documents from the position on, read in windows of
         the sort field (``resolvers.paging_windows``) when a width is known; through
         ``index`` instead, in plain sorted reads, when one is named."""
+        read = _ListRead(scope, kind, query, request.reading_sort)
         if request.size == 0:  # pageInfo and count only: is one visible item ahead?
-            found = await self._ahead(scope, kind, query, request, index)
-            return build_page(request, found, self._counter(scope, kind, query))
-        sort = request.reading_sort
+            found = await self._ahead(read, request, index)
+            return build_page(request, found, self._counter(read))
+        sort = read.sort
         position = request.position()
         chunk = request.size + 1
         windowed = index is None
         hint_key = hint = None
         if position is None and windowed:
-            hint_key = await self._hint_key(scope, kind, query, sort)
-            hint = await self._first_page_hint(scope, kind, query, sort, hint_key, chunk)
+            hint_key = await self._hint_key(read)
+            hint = await self._first_page_hint(read, hint_key, chunk)
         given = Widths(None, None) if position is None or not windowed else position.widths()
         visible: list[Doc] = []
-        read: list[Doc] = []
+        read_docs: list[Doc] = []
         while True:
             if position is None:
                 windows = first_page_windows(sort, hint, request.size + 1)
-                bounded = dict(query)
             else:
                 windows = windows_after(
                     sort, position.value, given.value, start_id=position.id, tie_width=given.ties
                 )
-                bounded = combine(query, after_filter(sort, position))
-            raw = await self._read_windows(scope, kind, bounded, sort, chunk, windows, index)
-            read.extend(raw)
+            raw = await self._read_windows(read, position, chunk, windows, index)
+            read_docs.extend(raw)
             visible.extend(self._visible(scope, kind, raw))
             if len(visible) > request.size or len(raw) < chunk:
                 break
             position = position_of(sort, raw[-1])
         tied = given.ties is not None
         learned = (
-            learned_widths(sort, read[:chunk], request.size + 1, tied=tied) if windowed else None
+            learned_widths(sort, read_docs[:chunk], request.size + 1, tied=tied)
+            if windowed
+            else None
         )
         learned = learned or given
         # A first page that read the whole list (fewer documents than it asked for) teaches
         # nothing: the next one is a plain sorted read of a list shorter than a page, where
         # windows could only add round trips.
-        if hint_key is not None and len(read) > request.size:
-            taught = first_hint(sort, read[:chunk])
+        if hint_key is not None and len(read_docs) > request.size:
+            taught = first_hint(sort, read_docs[:chunk])
             if taught is not None:
                 self._window_hints.put(hint_key, taught)
         if prime:
             self._prime(kind, visible)
-        return build_page(
-            request, visible[: request.size + 1], self._counter(scope, kind, query), *learned
-        )
+        return build_page(request, visible[: request.size + 1], self._counter(read), *learned)
 
-    async def _ahead(
-        self,
-        scope: Scope,
-        kind: EntityKind,
-        query: Mapping[str, Any],
-        request: PageRequest,
-        index: str | None,
-    ) -> list[Doc]:
-        """The first visible document of ``query`` past the request's position (none:
+    async def _ahead(self, read: _ListRead, request: PageRequest, index: str | None) -> list[Doc]:
+        """The first visible document of ``read`` past the request's position (none:
         empty), for a page of no items (``first: 0``, ``last: 0``), read as ``_page`` reads
         a page: in windows of the sort index from the cursor's width, or,
         without a cursor, from the first-page hint (probed as a default page would probe:
@@ -594,9 +605,8 @@ class Readers:
         store the hint they find, as a first page's do. A document ``allows`` rejects (its
         summaries changed under the read) is no item: the read goes on past it, one sorted
         read of one document after another (rare, so not worth windows)."""
-        sort = request.reading_sort
+        sort = read.sort
         position = request.position()
-        bounded = dict(query) if position is None else combine(query, after_filter(sort, position))
         windows: list[Window] | None = None  # through ``index``: plain sorted reads
         if index is None and position is not None:
             windows = windows_after(
@@ -607,67 +617,58 @@ class Readers:
                 tie_width=position.tie_width,
             )
         elif index is None:
-            key = await self._hint_key(scope, kind, query, sort)
-            wanted = DEFAULT_PAGE_SIZE + 1
-            hint = await self._first_page_hint(scope, kind, query, sort, key, wanted)
+            key = await self._hint_key(read)
+            hint = await self._first_page_hint(read, key, DEFAULT_PAGE_SIZE + 1)
             windows = first_page_windows(sort, hint, 1)
         while True:
-            raw = await self._read_windows(scope, kind, bounded, sort, 1, windows, index)
-            visible = self._visible(scope, kind, raw)
+            raw = await self._read_windows(read, position, 1, windows, index)
+            visible = self._visible(read.scope, read.kind, raw)
             if visible or not raw:
                 return visible
-            bounded = combine(query, after_filter(sort, position_of(sort, raw[-1])))
+            position = position_of(sort, raw[-1])
             windows = None
 
-    def _counter(
-        self, scope: Scope, kind: EntityKind, query: Mapping[str, Any]
-    ) -> Callable[[], Awaitable[int]]:
-        """A page's ``count``: ``query``'s visible documents, counted only when asked."""
+    def _counter(self, read: _ListRead) -> Callable[[], Awaitable[int]]:
+        """A page's ``count``: ``read``'s visible documents, counted only when asked."""
 
         async def count() -> int:
-            return await self._count(scope, kind, query)
+            return await self._count(read.scope, read.kind, read.query)
 
         return count
 
     async def _read_windows(
         self,
-        scope: Scope,
-        kind: EntityKind,
-        query: Mapping[str, Any],
-        sort: SortSpec,
+        read: _ListRead,
+        position: Position | None,
         limit: int,
         windows: Sequence[Window] | None,
         index: str | None = None,
     ) -> list[Doc]:
-        """The first ``limit`` documents of ``query`` in ``sort`` order, one window after
+        """The first ``limit`` documents of ``read`` past ``position``, one window after
         another (the windows partition the order, so their answers concatenate in order)."""
+        query = read.past(position)
+        order = read.sort.mongo_sort()
         if windows is None:
             return await self._find(
-                scope, kind, query, sort=sort.mongo_sort(), limit=limit, index=index
+                read.scope, read.kind, query, sort=order, limit=limit, index=index
             )
-        read: list[Doc] = []
+        found: list[Doc] = []
         for window in windows:
-            read += await self._find(
-                scope,
-                kind,
-                combine(query, window.mongo(sort)),
-                sort=sort.mongo_sort(),
-                limit=limit - len(read),
+            found += await self._find(
+                read.scope,
+                read.kind,
+                combine(query, window.mongo(read.sort)),
+                sort=order,
+                limit=limit - len(found),
             )
-            if len(read) >= limit:
+            if len(found) >= limit:
                 break
-        return read
+        return found
 
     async def _first_page_hint(
-        self,
-        scope: Scope,
-        kind: EntityKind,
-        query: Mapping[str, Any],
-        sort: SortSpec,
-        key: Hashable,
-        wanted: int,
+        self, read: _ListRead, key: Hashable, wanted: int
     ) -> WindowHint | None:
-        """The hint a first page of ``query`` reads with: its own, else the one the same
+        """The hint a first page of ``read`` reads with: its own, else the one the same
         caller's unfiltered list taught, else the one probes find for that list (and this
         process remembers). So a first page is read in windows rather than as one sort of the
         whole list, in a new process too. The unfiltered list is at least as dense as any
@@ -676,13 +677,14 @@ class Readers:
         hint = self._window_hints.get(key)
         if hint is not None:
             return hint
-        list_key = await self._hint_key(scope, kind, {}, sort) if query else key
-        hint = self._window_hints.get(list_key) if query else None
+        whole = replace(read, query={})
+        list_key = await self._hint_key(whole) if read.query else key
+        hint = self._window_hints.get(list_key) if read.query else None
         # probes read through the customers' sort index; a scope that names no customer
         # (support, across customers) has none that bounds them: one plain read, as before
-        probed = "customerId" in self._scope_filter(scope, kind)
+        probed = "customerId" in self._scope_filter(read.scope, read.kind)
         if hint is None and probed and self._window_hints.probe and await self._probes_pay():
-            hint = await self._probed_hint(scope, kind, sort, wanted)
+            hint = await self._probed_hint(whole, wanted)
             self._window_hints.put(list_key, hint)
         return hint
 
@@ -703,20 +705,19 @@ class Readers:
             self._window_hints.store_needs_probes = needs
         return needs
 
-    async def _probed_hint(
-        self, scope: Scope, kind: EntityKind, sort: SortSpec, wanted: int
-    ) -> WindowHint:
-        """The hint the caller's unfiltered list would teach, found by probes through its
-        sort index (``paging_windows.EdgeSearch``): unsorted reads of sort values and ids only
-        (the ids size a window inside a value many share), each bounded by a range of the sort
-        field, instead of one read that sorts the list."""
+    async def _probed_hint(self, whole: _ListRead, wanted: int) -> WindowHint:
+        """The hint the caller's unfiltered list ``whole`` would teach, found by probes
+        through its sort index (``paging_windows.EdgeSearch``): unsorted reads of sort values
+        and ids only (the ids size a window inside a value many share), each bounded by a
+        range of the sort field, instead of one read that sorts the list."""
+        sort = whole.sort
         search = EdgeSearch(sort, wanted, now_point(sort, self._clock()))
         projection = {sort.field: True, "_id": True}
-        index = sort_index(kind, sort.field)
+        index = sort_index(whole.kind, sort.field)
         while isinstance(step := search.next_probe(), Window):
             found = await self._find(
-                scope,
-                kind,
+                whole.scope,
+                whole.kind,
                 step.mongo(sort),
                 projection=projection,
                 limit=search.limit,
@@ -725,17 +726,15 @@ class Readers:
             search.learn([read_path(doc, sort.field) for doc in found], [d["_id"] for d in found])
         return step
 
-    async def _hint_key(
-        self, scope: Scope, kind: EntityKind, query: Mapping[str, Any], sort: SortSpec
-    ) -> Hashable:
+    async def _hint_key(self, read: _ListRead) -> Hashable:
         """What a first page's window hint is remembered under: the generation's collection,
         the whole query as the store sees it (scope included) and the reading order."""
-        collection = await self._collection(kind)
-        scoped = combine(query, self._scope_filter(scope, kind))
+        collection = await self._collection(read.kind)
+        scoped = combine(read.query, self._scope_filter(read.scope, read.kind))
         return (
             collection.full_name,
-            sort.name,
-            sort.direction,
+            read.sort.name,
+            read.sort.direction,
             orjson.dumps(
                 scoped, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
             ),
