@@ -552,32 +552,21 @@ class Readers:
         position = request.position()
         chunk = request.size + 1
         windowed = index is None
-        hint_key = hint = None
-        if position is None and windowed:
-            hint_key = await self._hint_key(read)
-            hint = await self._first_page_hint(read, hint_key, chunk)
+        windows, hint_key = await self._windows(read, position, request.size, index)
         given = Widths(None, None) if position is None or not windowed else position.widths()
         visible: list[Doc] = []
         read_docs: list[Doc] = []
         while True:
-            if position is None:
-                windows = first_page_windows(sort, hint, request.size + 1)
-            else:
-                windows = windows_after(
-                    sort, position.value, given.value, start_id=position.id, tie_width=given.ties
-                )
             raw = await self._read_windows(read, position, chunk, windows, index)
             read_docs.extend(raw)
             visible.extend(self._visible(scope, kind, raw))
             if len(visible) > request.size or len(raw) < chunk:
                 break
-            position = position_of(sort, raw[-1])
+            # on past the last document read, in windows of the widths the cursor gave
+            position = replace(position_of(sort, raw[-1]), width=given.value, tie_width=given.ties)
+            windows, _ = await self._windows(read, position, request.size, index)
         tied = given.ties is not None
-        learned = (
-            learned_widths(sort, read_docs[:chunk], request.size + 1, tied=tied)
-            if windowed
-            else None
-        )
+        learned = learned_widths(sort, read_docs[:chunk], chunk, tied=tied) if windowed else None
         learned = learned or given
         # A first page that read the whole list (fewer documents than it asked for) teaches
         # nothing: the next one is a plain sorted read of a list shorter than a page, where
@@ -588,14 +577,12 @@ class Readers:
                 self._window_hints.put(hint_key, taught)
         if prime:
             self._prime(kind, visible)
-        return build_page(request, visible[: request.size + 1], self._counter(read), *learned)
+        return build_page(request, visible[:chunk], self._counter(read), *learned)
 
     async def _ahead(self, read: _ListRead, request: PageRequest, index: str | None) -> list[Doc]:
         """The first visible document of ``read`` past the request's position (none:
         empty), for a page of no items (``first: 0``, ``last: 0``), read as ``_page`` reads
-        a page: in windows of the sort index from the cursor's width, or,
-        without a cursor, from the first-page hint (probed as a default page would probe:
-        a hint found for a page of one would be too narrow for the pages after it).
+        a page (``_windows``).
 
         DocumentDB gathers every index entry a read's range holds before its limit applies,
         sorted or not: an unsorted read of one ``_id`` over the customer's whole list cost
@@ -605,28 +592,36 @@ class Readers:
         store the hint they find, as a first page's do. A document ``allows`` rejects (its
         summaries changed under the read) is no item: the read goes on past it, one sorted
         read of one document after another (rare, so not worth windows)."""
-        sort = read.sort
         position = request.position()
-        windows: list[Window] | None = None  # through ``index``: plain sorted reads
-        if index is None and position is not None:
-            windows = windows_after(
-                sort,
-                position.value,
-                position.width,
-                start_id=position.id,
-                tie_width=position.tie_width,
-            )
-        elif index is None:
-            key = await self._hint_key(read)
-            hint = await self._first_page_hint(read, key, DEFAULT_PAGE_SIZE + 1)
-            windows = first_page_windows(sort, hint, 1)
+        windows, _ = await self._windows(read, position, 0, index)
         while True:
             raw = await self._read_windows(read, position, 1, windows, index)
             visible = self._visible(read.scope, read.kind, raw)
             if visible or not raw:
                 return visible
-            position = position_of(sort, raw[-1])
+            position = position_of(read.sort, raw[-1])
             windows = None
+
+    async def _windows(
+        self, read: _ListRead, position: Position | None, size: int, index: str | None
+    ) -> tuple[list[Window] | None, Hashable | None]:
+        """The windows a page of ``size`` items from ``position`` is read in (None: one plain
+        sorted read, as through ``index``), and the key of the first-page hint they came
+        from (None: none was read).
+
+        Past a position, windows of the widths its cursor handed on; without one, windows
+        from the first-page hint (``_first_page_hint``). A page of no items probes for that
+        hint as a page of the default size would: a hint found for a page of one would be
+        too narrow for the pages after it."""
+        if index is not None:
+            return None, None
+        if position is not None:
+            value, width, ties = position.value, position.width, position.tie_width
+            after = windows_after(read.sort, value, width, start_id=position.id, tie_width=ties)
+            return after, None
+        key = await self._hint_key(read)
+        hint = await self._first_page_hint(read, key, (size or DEFAULT_PAGE_SIZE) + 1)
+        return first_page_windows(read.sort, hint, size + 1), key
 
     def _counter(self, read: _ListRead) -> Callable[[], Awaitable[int]]:
         """A page's ``count``: ``read``'s visible documents, counted only when asked."""
