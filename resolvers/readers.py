@@ -300,9 +300,11 @@ class Readers:
         return scope
 
     @staticmethod
-    def _scope_filter(scope: Scope, kind: ReadKind) -> dict[str, Any]:
+    def _scope_filter(scope: Scope, kind: ReadKind, *, search_keys: bool = False) -> dict[str, Any]:
+        """``scope``'s filter of ``kind`` (of its search documents with ``search_keys``:
+        ``Scope.search_keys_filter``), a refusal raised as the API's error (``_converted``)."""
         try:
-            return scope.mongo_filter(kind)
+            return scope.search_keys_filter(kind) if search_keys else scope.mongo_filter(kind)
         except EntitlementError as exc:
             raise _converted(exc) from exc
 
@@ -852,10 +854,7 @@ class Readers:
         """Entity ids of the search documents matching ``query`` AND ``kind``'s scope filter
         (the search documents carry the fields it reads)."""
         self.kinds_read.add(kind)
-        try:
-            scoped = combine(query, scope.search_keys_filter(kind))
-        except EntitlementError as exc:
-            raise _converted(exc) from exc
+        scoped = combine(query, self._scope_filter(scope, kind, search_keys=True))
         try:
             found = await collection.find(scoped, {"entityId": True}, limit=limit).to_list()
         except PyMongoError as exc:
