@@ -1,7 +1,8 @@
 """The scope filter, run by the real store, against the document check (``Scope.allows``).
 
 For every caller, a filter over documents as the projector stores them must match exactly
-what ``allows`` accepts: the readers count and page by the filter. And a ``warehouseIds``
+what ``allows`` accepts: the readers count and page by the filter (an order by its own
+``warehouseId``, a shipment or invoice by its ``warehouseIds``). And a ``warehouseIds``
 the projector never writes (empty, nulls, numbers, nested arrays, a scalar, an object) must
 match no warehouse-limited caller's filter: the store's operators decide that, not a model
 of them, so it is checked on the store.
@@ -18,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from entitlements.caller import Caller
 from entitlements.policy import CustomerRule, Policy
 from projections.store import with_derived
-from readmodel.documents import INVOICES, SHIPMENTS, WAREHOUSE_IDS, field_key
+from readmodel.documents import INVOICES, ORDERS, SHIPMENTS, WAREHOUSE_IDS, field_key
 from tests.helpers import caller
 
 Doc = dict[str, Any]
@@ -28,6 +29,7 @@ POLICY = Policy(
         "INITECH": CustomerRule(frozenset({"DC-LAX", "DC-SEA"})),
     }
 )
+CUSTOMERS = ("ACME", "GLOBEX", "INITECH")
 CALLERS = (
     caller("GLOBEX", roles=("finance",)),
     caller("GLOBEX", roles=("finance", "regional-admin")),
@@ -43,6 +45,8 @@ ORDER_SETS = [
     for size in range(3)
     for orders in itertools.combinations([*SUMMARIES, "SO-9"], size)
 ]
+#: Ship-from warehouses of orders: each one a limit names, and one no limit names.
+ORDER_WAREHOUSES = ("DC-ATL", "DC-LAX", "DC-SEA", "DC-ORD")
 #: ``warehouseIds`` values the projector never writes, by name.
 MALFORMED: dict[str, Any] = {
     "empty": [],
@@ -74,22 +78,42 @@ def _stored(kind: str, doc_id: str, customer: str, order_ids: list[str]) -> Doc:
     return with_derived(kind, doc)
 
 
+def _documents(kind: str) -> list[Doc]:
+    """Every customer's ``kind`` documents as the projector stores them: an order from each
+    of ``ORDER_WAREHOUSES`` (and its placeholder, before its own snapshot: no warehouse);
+    a shipment or invoice naming each of ``ORDER_SETS``."""
+    if kind != ORDERS:
+        return [
+            _stored(kind, f"{customer}-{n}", customer, orders)
+            for customer in CUSTOMERS
+            for n, orders in enumerate(ORDER_SETS)
+        ]
+    orders: list[Doc] = [
+        {"_id": f"{customer}-placeholder", "customerId": customer, "known": False, "rev": 0}
+        for customer in CUSTOMERS
+    ]
+    for customer, warehouse in itertools.product(CUSTOMERS, ORDER_WAREHOUSES):
+        order = {"_id": f"{customer}-{warehouse}", "customerId": customer, "known": True}
+        order |= {"shipFrom": {"warehouseId": warehouse}, "warehouseId": warehouse}
+        orders.append(with_derived(kind, order))
+    return orders
+
+
 async def _matched(db: AsyncDatabase[Doc], kind: str, who: Caller) -> set[str]:
     query = POLICY.scope(who).mongo_filter(kind)
     return {doc["_id"] async for doc in db[kind].find(query, {"_id": True})}
 
 
-@pytest.mark.parametrize("kind", [SHIPMENTS, INVOICES])
+@pytest.mark.parametrize("kind", [ORDERS, SHIPMENTS, INVOICES])
 async def test_the_filter_matches_what_the_document_check_accepts(
     mongo_db: AsyncDatabase[Doc], kind: str
 ) -> None:
-    docs = [
-        _stored(kind, f"{customer}-{n}", customer, orders)
-        for customer in ("ACME", "GLOBEX", "INITECH")
-        for n, orders in enumerate(ORDER_SETS)
-    ]
+    docs = _documents(kind)
     await mongo_db[kind].insert_many(docs)
-    assert any(WAREHOUSE_IDS in doc for doc in docs)
+    # Globex's Atlanta users see some of Globex's documents, not all: the warehouse rule decides
+    globex = {doc["_id"] for doc in docs if doc["customerId"] == "GLOBEX"}
+    atlanta = {doc["_id"] for doc in docs if POLICY.scope(CALLERS[0]).allows(kind, doc)}
+    assert set() < atlanta < globex
     for who in CALLERS:
         allowed = {doc["_id"] for doc in docs if POLICY.scope(who).allows(kind, doc)}
         assert await _matched(mongo_db, kind, who) == allowed, who
