@@ -248,7 +248,8 @@ async def test_a_page_of_0_teaches_no_window_hint(
     """The one document a page of 0 reads says nothing about how wide a page is: a process
     that does not probe reads it plainly, and the next first page still has no hint (it
     probes). With probes, a page of 0 in a new process probes as a default first page
-    would (the hint is then the probes', for a page of 20)."""
+    would (the hint is then the probes', for a page of 20): the default first page after it
+    is one read (probed for a page of one, its windows were too narrow: more reads)."""
     db, counter = counted
     PROCESS_WINDOW_HINTS.clear()
     PROCESS_WINDOW_HINTS.probe = False
@@ -264,6 +265,8 @@ async def test_a_page_of_0_teaches_no_window_hint(
     _, probed = await _execute(db, counter, ZERO, {"after": None})
     assert 3 < len(probed) <= 3 + PROBE_MAX, probed
     assert _is_window(counter.commands("find")[-1])
+    _, default = await _execute(db, counter, NESTED, {"first": 20})
+    assert default == ["find", "find", "find"], default
 
 
 @pytest.mark.parametrize("first", [0, 5])
