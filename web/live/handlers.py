@@ -55,6 +55,7 @@ from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError
 from graph.context import connection_caller
 from graph.subscriptions import current_feed
+from web.error_codes import ErrorCode
 from web.live.closes import INIT_TIMEOUT, PONG_TIMEOUT, TOKEN_EXPIRED, CloseReason, forbidden
 from web.live.feed import ConnectionFeed
 from web.live.service import LiveService
@@ -86,7 +87,7 @@ def operations_refusal(
         f"This connection already runs {len(running)} operations, the limit per connection: "
         "complete one, or open another connection.",
         extensions={
-            "code": "TOO_MANY_OPERATIONS",
+            "code": ErrorCode.TOO_MANY_OPERATIONS.value,
             "limit": "operations per connection",
             "allowed": limit,
             "actual": len(running) + 1,
