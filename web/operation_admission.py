@@ -19,8 +19,10 @@ operation's type is known, which decides its lane. The place is taken when execu
 (``on_execute``, after the document was checked: the checks of new large documents have
 their own lane) and given back when the operation ends (``on_operation``, which also ends
 when the client completes a subscription or the connection closes). A refusal is raised from
-``on_execute``, which Strawberry turns into the operation's result: a ``next`` (graphql-ws:
-``data``) message carrying the error, then ``complete``; the connection goes on.
+``on_execute``, which Strawberry turns into the operation's first result: for a query or
+mutation an ``error`` message for its id (as for a document that fails validation); for a
+subscription a ``next`` (graphql-ws: ``data``) message carrying the error, then ``complete``.
+Either way only that operation is refused: the connection goes on.
 """
 
 from __future__ import annotations

@@ -709,6 +709,8 @@ async def test_subscriptions_beyond_a_client_s_cap_are_refused_across_connection
         assert (await _next_message(legacy)) == {"type": "complete", "id": "s2"}
         await modern.inbox.put({"id": "s4", "type": "subscribe", "payload": feed})
         await _until_registered(service.hub, 2)
+        await legacy.inbox.put({"id": "s5", "type": "start", "payload": feed})
+        legacy_refused = await _next_message(legacy), await _next_message(legacy)
         service.hub.dispatch(0, shipment_change(0, "ACME"))
         delivered = await modern.receive(), await modern.receive()
     (error,) = refused["payload"]["errors"]
@@ -720,5 +722,9 @@ async def test_subscriptions_beyond_a_client_s_cap_are_refused_across_connection
     }
     assert "already has 2 subscriptions open" in error["message"]
     assert query == {"id": "q", "type": "next", "payload": {"data": {"ok": True}}}
+    assert legacy_refused == (
+        {"type": "data", "id": "s5", "payload": {"data": None, "errors": [error]}},
+        {"type": "complete", "id": "s5"},
+    )
     assert sorted(m["id"] for m in delivered) == ["s1", "s4"]
     assert lanes.subscriptions.in_use == 0 and lanes.requests.in_use == 0

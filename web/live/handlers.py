@@ -16,6 +16,12 @@ know about token lifetimes. These subclasses add, for both protocols:
 * closing (4401) when the token expires, and closing when the feed gives up on the
   connection (slow client 4413, shutdown 1012); see ``web.live.closes``.
 
+Beyond one connection's own limit of operations, each operation is admitted per client across
+all the process's connections (queries and mutations in HTTP's lane, subscriptions under
+``MAX_SUBSCRIPTIONS_PER_CLIENT``) by ``web.operation_admission``, a schema extension: both
+protocols run their operations through Strawberry's ``Schema.stream``, not through a method
+of these handlers that they share.
+
 The web app opts in with, on its ``strawberry.asgi.GraphQL`` subclass::
 
     graphql_transport_ws_handler_class = LiveTransportWSHandler
