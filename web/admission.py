@@ -5,7 +5,8 @@ the lane bounds how many such documents may wait or run at once, in total and pe
 that one client sending a stream of novel documents cannot queue seconds of work ahead of
 everybody else's. A request that finds no place is refused at once (``LaneFull``; HTTP 429
 with ``Retry-After``) instead of waiting: a refusal costs microseconds, a queue costs every
-later request its length.
+later request its length. The operations running at once (HTTP and WebSocket alike) and the
+subscriptions open at once are bounded by lanes too (``web.operation_admission``).
 
 The counts live in this process only. Nothing is shared between API processes, so they stay
 stateless and any number can run behind a load balancer; the bound a client meets is per
@@ -33,13 +34,14 @@ class LaneFull(Exception):
 
 
 class Lane:
-    """At most ``total`` holders at once, at most ``per_client`` of them with one key."""
+    """At most ``total`` holders at once, at most ``per_client`` of them with one key; a
+    ``total`` of None bounds each client only."""
 
-    def __init__(self, total: int, per_client: int) -> None:
-        if total < 1 or per_client < 1:
+    def __init__(self, total: int | None, per_client: int) -> None:
+        if (total is not None and total < 1) or per_client < 1:
             raise ValueError("a lane needs at least one place, in total and per client")
         self.total = total
-        self.per_client = min(per_client, total)
+        self.per_client = per_client if total is None else min(per_client, total)
         self._held: Counter[Hashable] = Counter()
 
     @property
@@ -51,7 +53,7 @@ class Lane:
         is the one that client can do something about)."""
         if self._held[client] >= self.per_client:
             raise LaneFull(per_client=True, allowed=self.per_client)
-        if self.in_use >= self.total:
+        if self.total is not None and self.in_use >= self.total:
             raise LaneFull(per_client=False, allowed=self.total)
         self._held[client] += 1
 

@@ -48,6 +48,7 @@ from web.live import LiveService
 from web.live import lifespan as live_lifespan
 from web.masking import CodedErrors
 from web.metrics import Metrics, MetricsExtension
+from web.operation_admission import OperationLanes, WebSocketAdmission
 from web.operation_log import OperationLog
 from web.persisted import PersistedOperations
 from web.prepared import PreparedOperations
@@ -93,6 +94,7 @@ def new_document_cache(settings: Settings, pool: ValidationPool | None = None) -
 def web_extensions(
     settings: Settings,
     metrics: Metrics,
+    lanes: OperationLanes,
     documents: DocumentCache | None = None,
     freshness: FreshnessReport | None = None,
     measures: MeasureCache | None = None,
@@ -112,6 +114,7 @@ def web_extensions(
         CodedErrors,
         lambda: QueryLimitsExtension(limits, documents, measures),
         ConnectionCaller,
+        lambda: WebSocketAdmission(lanes),
     ]
     if freshness is not None:
         extensions.append(lambda: FreshnessExtension(freshness))
@@ -186,13 +189,15 @@ def graphql_endpoint(
 ) -> tuple[Schema, GraphQLEndpoint]:
     """The schema with the web layer's extensions, and the endpoint serving it: both paths
     of execution (``web.prepared`` and Strawberry's) share the document cache, the measures,
-    the metrics and the freshness report."""
+    the metrics and the freshness report; HTTP and WebSocket operations share the lanes."""
     measures = MeasureCache(settings.document_cache_size)
     report = freshness_report(settings, freshness)
-    schema = build_schema(extensions=web_extensions(settings, metrics, documents, report, measures))
+    lanes = OperationLanes.of(settings)
+    extensions = web_extensions(settings, metrics, lanes, documents, report, measures)
+    schema = build_schema(extensions=extensions)
     page = render_page(settings.graphql_path, build_examples(settings.graphiql_examples))
     prepared = PreparedOperations(schema, documents, measures, settings.limits, metrics, report)
-    return schema, GraphQLEndpoint(schema, settings, page, prepared)
+    return schema, GraphQLEndpoint(schema, settings, page, prepared, in_flight=lanes.requests)
 
 
 def _log_ready(app: Starlette, settings: Settings) -> None:

@@ -18,7 +18,8 @@ BAD_REQUEST                the HTTP request itself is unusable (bad JSON, media 
 =========================  =====================================================================
 
 Subscriptions add CURSOR_EXPIRED (see ``resolvers.errors``); a WebSocket connection that
-already runs as many operations as it may gets TOO_MANY_OPERATIONS (``web.live.handlers``).
+already runs as many operations as it may, or a client that already has as many subscriptions
+open as it may, gets TOO_MANY_OPERATIONS (``web.live.handlers``, ``web.operation_admission``).
 
 Errors raised on purpose by our own layers carry their code either in
 ``GraphQLError.extensions["code"]`` or as a ``code`` string attribute of the exception
@@ -45,6 +46,7 @@ class ErrorCode(StrEnum):
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     BAD_REQUEST = "BAD_REQUEST"
+    TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 
 
 _CODE_SHAPE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")

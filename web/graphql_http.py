@@ -52,6 +52,7 @@ from web.graphiql import inline_styles
 from web.headers import page_headers, private_response
 from web.limits import RETRY_AFTER_SECONDS, client_of
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
+from web.operation_admission import requests_refused
 from web.persisted import PersistedQueryError, persisted_document, with_document_id
 from web.prepared import PreparedOperations
 from web.settings import Settings
@@ -156,9 +157,13 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         settings: Settings,
         page_html: str,
         prepared: PreparedOperations | None = None,
+        *,
+        in_flight: Lane,
     ) -> None:
         """``prepared``: the lean path for known documents (``web.prepared``); None runs
-        every request through Strawberry's ``Schema.execute``."""
+        every request through Strawberry's ``Schema.execute``. ``in_flight``: the process's
+        requests lane, which its WebSocket operations share
+        (``web.operation_admission.OperationLanes``)."""
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -170,9 +175,9 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         self.prepared = prepared
         self.page_html = page_html
         self.page_headers = dict(page_headers(inline_styles(page_html)))
-        #: Operations running now over HTTP in this process, in all and per client
-        #: (``MAX_REQUESTS_IN_FLIGHT``, ``MAX_REQUESTS_PER_CLIENT``; ``web.admission``).
-        self.in_flight = Lane(settings.max_requests_in_flight, settings.max_requests_per_client)
+        #: Queries and mutations running now in this process, over HTTP and WebSocket, in all
+        #: and per client (``MAX_REQUESTS_IN_FLIGHT``, ``MAX_REQUESTS_PER_CLIENT``).
+        self.in_flight = in_flight
 
     def use_live(self, live: object) -> None:
         """Adopt the WebSocket handler classes ``web.live`` offers, if it offers any.
@@ -389,22 +394,22 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         A mutation over GET is 405 (the spec), not 400. A subscription over HTTP is refused
         with a pointer to the WebSocket protocols: Strawberry would try to execute it as a
         query and fail with an internal error. A client (token subject, else address) with
-        ``MAX_REQUESTS_PER_CLIENT`` operations running in this process already, or a process
-        running ``MAX_REQUESTS_IN_FLIGHT``, is refused at once: 429 with ``Retry-After``.
+        ``MAX_REQUESTS_PER_CLIENT`` operations running in this process already (over HTTP
+        or WebSocket), or a process running ``MAX_REQUESTS_IN_FLIGHT``, is refused at once,
+        before anything is parsed: 429 with ``Retry-After``.
         """
         client = client_of(context)
         try:
             self.in_flight.enter(client)
         except LaneFull as full:
-            setting = "MAX_REQUESTS_PER_CLIENT" if full.per_client else "MAX_REQUESTS_IN_FLIGHT"
-            whose = "of this client " if full.per_client else ""
+            error = requests_refused(full)
+            details = {k: v for k, v in (error.extensions or {}).items() if k != "code"}
             raise Refusal(
                 429,
-                f"{full.allowed} requests {whose}are already running (the limit, {setting}); "
-                f"retry after {RETRY_AFTER_SECONDS} s.",
+                error.message,
                 ErrorCode.RATE_LIMITED,
                 {"Retry-After": str(RETRY_AFTER_SECONDS)},
-                {"limit": setting, "allowed": full.allowed, "retryAfter": RETRY_AFTER_SECONDS},
+                details,
             ) from None
         try:
             return await self._execute_admitted(

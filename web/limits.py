@@ -72,6 +72,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from caching.bounded_lru import BoundedLRU
+from entitlements.caller import Caller
 from web.admission import LaneFull
 from web.document_cache import (
     CheckedDocument,
@@ -573,10 +574,16 @@ def client_of(context: object) -> Hashable:
     ``FORWARDED_ALLOW_IPS``), else nobody in particular."""
     caller = getattr(context, "caller", None)
     if caller is not None:
-        return ("subject", caller.subject)
+        return caller_key(caller)
     request = getattr(context, "request", None)
     address = getattr(getattr(request, "client", None), "host", None)
     return ("address", address)
+
+
+def caller_key(caller: Caller) -> Hashable:
+    """The per-client key of an authenticated caller: its token subject, whichever transport
+    (HTTP, or the WebSocket connection it authenticated) it comes by."""
+    return ("subject", caller.subject)
 
 
 def rate_limited(full: LaneFull) -> GraphQLError:

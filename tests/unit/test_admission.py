@@ -36,6 +36,17 @@ def test_the_lane_is_bounded_in_total_whoever_asks() -> None:
     assert "3 new documents" in str(refused.value)
 
 
+def test_a_lane_without_a_total_bounds_each_client_only() -> None:
+    lane = Lane(total=None, per_client=2)
+    for client in range(100):
+        lane.enter(client)
+        lane.enter(client)
+    with pytest.raises(LaneFull) as refused:
+        lane.enter(7)
+    assert refused.value == LaneFull(per_client=True, allowed=2)
+    assert lane.in_use == 200
+
+
 def test_leaving_gives_the_place_back() -> None:
     lane = Lane(total=1, per_client=1)
     lane.enter("a")

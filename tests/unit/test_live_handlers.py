@@ -23,10 +23,13 @@ from strawberry.types.unset import UNSET
 from entitlements.policy import Policy
 from entitlements.tokens import TokenVerifier
 from graph.context import ConnectionCaller, GraphContext
+from graph.freshness import FreshnessCopy
 from graph.subscriptions import CursorExpired, Subscription
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
-from tests.helpers import TOKENS, shipment_change, token_for
+from tests.helpers import SECRET, TOKENS, shipment_change, token_for
+from web.admission import Lane
+from web.app import graphql_endpoint, new_document_cache
 from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
 from web.live.handlers import LiveGraphQLWSHandler, LiveTransportWSHandler
@@ -35,6 +38,9 @@ from web.live.log import ChangeLog
 from web.live.service import LiveService
 from web.live.settings import LiveSettings
 from web.masking import CodedErrors
+from web.metrics import Metrics
+from web.operation_admission import OperationLanes, WebSocketAdmission
+from web.settings import load_settings
 
 MILESTONE_FEED = """
 subscription($customerId: String, $after: String) {
@@ -189,7 +195,7 @@ async def _connection(
             await task
 
 
-async def _ack(socket: ScriptedSocket, payload: dict[str, object]) -> None:
+async def _ack(socket: ScriptedSocket, payload: Mapping[str, object]) -> None:
     """A well-formed ``connection_init`` with ``payload``, and its acknowledgement: the first
     message either protocol answers with (the legacy ``ka`` loop starts after it)."""
     await socket.inbox.put({"type": "connection_init", "payload": payload})
@@ -556,3 +562,169 @@ async def test_a_malformed_legacy_start_is_refused_and_the_connection_goes_on(
     assert refused["type"] == "error" and refused.get("id") == start.get("id")
     assert refused["payload"]["extensions"]["code"] == "BAD_REQUEST"
     assert subscribers == 1
+
+
+# --- admission across connections (security review, session 15) -----------------------------
+
+
+def _admitted_schema(lanes: OperationLanes, gate: asyncio.Event) -> strawberry.Schema:
+    """A schema with the API's WebSocket admission, and a query that runs until ``gate``."""
+
+    @strawberry.type(description="Queries; ``held`` runs until the test opens the gate.")
+    class GatedQuery:
+        @strawberry.field(description="True, once the gate opens.")  # type: ignore[untyped-decorator]
+        async def held(self) -> bool:
+            await gate.wait()
+            return True
+
+        @strawberry.field(description="Always true, at once.")  # type: ignore[untyped-decorator]
+        def ok(self) -> bool:
+            return True
+
+    return strawberry.Schema(
+        query=GatedQuery,
+        subscription=Subscription,
+        extensions=[CodedErrors, ConnectionCaller, lambda: WebSocketAdmission(lanes)],
+    )
+
+
+def _lanes(*, requests_per_client: int = 16, subscriptions_per_client: int = 32) -> OperationLanes:
+    return OperationLanes(
+        requests=Lane(total=64, per_client=requests_per_client),
+        subscriptions=Lane(total=None, per_client=subscriptions_per_client),
+    )
+
+
+async def _query(socket: ScriptedSocket, op: str, query: str = "{ held }") -> None:
+    await socket.inbox.put({"id": op, "type": "subscribe", "payload": {"query": query}})
+
+
+async def _until_running(lane: Lane, count: int) -> None:
+    for _ in range(400):
+        if lane.in_use == count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{lane.in_use} operations hold a place, never {count}")
+
+
+async def test_websocket_queries_beyond_a_client_s_share_are_refused_across_its_connections() -> (
+    None
+):
+    lanes, gate = _lanes(requests_per_client=2), asyncio.Event()
+    schema = _admitted_schema(lanes, gate)
+    alice = {"token": token_for(["ACME"])}
+    bob = {"token": token_for(["ACME"], subject="bob")}
+    async with (
+        _connection(_service(), schema=schema) as first,
+        _connection(_service(), schema=schema) as second,
+        _connection(_service(), schema=schema) as other,
+    ):
+        for socket, payload in ((first, alice), (second, alice), (other, bob)):
+            await _ack(socket, payload)
+        await _query(first, "1")
+        await _query(first, "2")
+        await _until_running(lanes.requests, 2)
+        await _query(second, "3")  # alice's third, on another connection
+        refused = await second.receive()
+        await _query(other, "4")  # bob is served meanwhile
+        await _until_running(lanes.requests, 3)
+        gate.set()
+        served = [await first.receive() for _ in range(4)] + [await other.receive()]
+        await _query(second, "5")  # alice's queries ended: she is served again
+        again = await second.receive()
+    assert refused == {  # the words and code HTTP's 429 carries
+        "id": "3",
+        "type": "error",
+        "payload": [
+            {
+                "message": "2 requests of this client are already running (the limit, "
+                "MAX_REQUESTS_PER_CLIENT); retry after 1 s.",
+                "extensions": {
+                    "code": "RATE_LIMITED",
+                    "limit": "MAX_REQUESTS_PER_CLIENT",
+                    "allowed": 2,
+                    "retryAfter": 1,
+                },
+            }
+        ],
+    }
+    nexts = [m for m in served if m["type"] == "next"]
+    assert [m["payload"] for m in nexts] == [{"data": {"held": True}}] * 3
+    assert again == {"id": "5", "type": "next", "payload": {"data": {"held": True}}}
+    assert lanes.requests.in_use == 0
+
+
+async def test_http_and_websocket_requests_of_one_client_share_its_count() -> None:
+    # The app's own wiring: the schema's WebSocket admission and the HTTP endpoint's lane.
+    settings = load_settings({"AUTH_HS256_SECRET": SECRET, "MAX_REQUESTS_PER_CLIENT": "2"})
+    documents = new_document_cache(settings)
+    schema, endpoint = graphql_endpoint(settings, Metrics(), documents, FreshnessCopy())
+    async with (
+        _connection(_service(), schema=schema, context=_anonymous_context()) as alice,
+        _connection(_service(), schema=schema, context=_anonymous_context()) as bob,
+    ):
+        await _ack(alice, {"token": token_for(["ACME"])})
+        await _ack(bob, {"token": token_for(["ACME"], subject="bob")})
+        # as if two HTTP requests of alice were running (tests/integration/test_hardening.py
+        # shows HTTP takes and meets these same places)
+        endpoint.in_flight.enter(("subject", "alice"))
+        endpoint.in_flight.enter(("subject", "alice"))
+        await _query(alice, "1", "{ __typename }")
+        refused = (await alice.receive())["payload"][0]["extensions"]
+        await _query(bob, "2", "{ __typename }")
+        bob_served = (await bob.receive())["payload"]
+        endpoint.in_flight.leave(("subject", "alice"))
+        await _query(alice, "3", "{ __typename }")
+        alice_served = (await alice.receive())["payload"]
+    assert (refused["code"], refused["limit"]) == ("RATE_LIMITED", "MAX_REQUESTS_PER_CLIENT")
+    assert bob_served["data"] == {"__typename": "Query"}
+    assert alice_served["data"] == {"__typename": "Query"}
+    assert endpoint.in_flight.in_use == 1  # only the HTTP place still held by the test
+
+
+async def test_subscriptions_beyond_a_client_s_cap_are_refused_across_connections() -> None:
+    lanes = _lanes(requests_per_client=1, subscriptions_per_client=2)
+    schema = _admitted_schema(lanes, asyncio.Event())
+    service = _service()
+    service.hub.begin_at(0)
+    token = {"token": token_for(["ACME"])}
+    feed = {"query": MILESTONE_FEED, "variables": {}}
+    async with (
+        _connection(service, schema=schema) as modern,
+        _connection(service, schema=schema, legacy=True) as legacy,
+    ):
+        await _ack(modern, token)
+        await _ack(legacy, token)
+        await modern.inbox.put({"id": "s1", "type": "subscribe", "payload": feed})
+        await legacy.inbox.put({"id": "s2", "type": "start", "payload": feed})
+        await _until_registered(service.hub, 2)
+        await modern.inbox.put({"id": "s3", "type": "subscribe", "payload": feed})
+        refused = await modern.receive()
+        assert (await modern.receive()) == {"id": "s3", "type": "complete"}
+        # open subscriptions hold no place among the client's running requests (1 here)
+        await _query(modern, "q", "{ ok }")
+        query = await modern.receive()
+        assert (await modern.receive())["type"] == "complete"
+        await legacy.inbox.put({"id": "s2", "type": "stop"})
+        assert (await _next_message(legacy)) == {"type": "complete", "id": "s2"}
+        await modern.inbox.put({"id": "s4", "type": "subscribe", "payload": feed})
+        await _until_registered(service.hub, 2)
+        await legacy.inbox.put({"id": "s5", "type": "start", "payload": feed})
+        legacy_refused = await _next_message(legacy), await _next_message(legacy)
+        service.hub.dispatch(0, shipment_change(0, "ACME"))
+        delivered = await modern.receive(), await modern.receive()
+    (error,) = refused["payload"]["errors"]
+    assert refused["id"] == "s3" and refused["payload"]["data"] is None
+    assert error["extensions"] == {
+        "code": "TOO_MANY_OPERATIONS",
+        "limit": "MAX_SUBSCRIPTIONS_PER_CLIENT",
+        "allowed": 2,
+    }
+    assert "already has 2 subscriptions open" in error["message"]
+    assert query == {"id": "q", "type": "next", "payload": {"data": {"ok": True}}}
+    assert legacy_refused == (
+        {"type": "data", "id": "s5", "payload": {"data": None, "errors": [error]}},
+        {"type": "complete", "id": "s5"},
+    )
+    assert sorted(m["id"] for m in delivered) == ["s1", "s4"]
+    assert lanes.subscriptions.in_use == 0 and lanes.requests.in_use == 0

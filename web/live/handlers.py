@@ -16,6 +16,12 @@ know about token lifetimes. These subclasses add, for both protocols:
 * closing (4401) when the token expires, and closing when the feed gives up on the
   connection (slow client 4413, shutdown 1012); see ``web.live.closes``.
 
+Beyond one connection's own limit of operations, each operation is admitted per client across
+all the process's connections (queries and mutations in HTTP's lane, subscriptions under
+``MAX_SUBSCRIPTIONS_PER_CLIENT``) by ``web.operation_admission``, a schema extension: both
+protocols run their operations through Strawberry's ``Schema.stream``, not through a method
+of these handlers that they share.
+
 The web app opts in with, on its ``strawberry.asgi.GraphQL`` subclass::
 
     graphql_transport_ws_handler_class = LiveTransportWSHandler
@@ -55,6 +61,7 @@ from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError
 from graph.context import connection_caller
 from graph.subscriptions import current_feed
+from web.error_codes import ErrorCode
 from web.live.closes import INIT_TIMEOUT, PONG_TIMEOUT, TOKEN_EXPIRED, CloseReason, forbidden
 from web.live.feed import ConnectionFeed
 from web.live.service import LiveService
@@ -86,7 +93,7 @@ def operations_refusal(
         f"This connection already runs {len(running)} operations, the limit per connection: "
         "complete one, or open another connection.",
         extensions={
-            "code": "TOO_MANY_OPERATIONS",
+            "code": ErrorCode.TOO_MANY_OPERATIONS.value,
             "limit": "operations per connection",
             "allowed": limit,
             "actual": len(running) + 1,

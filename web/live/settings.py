@@ -11,6 +11,13 @@ from config.env import EnvSettings
 class LiveSettings(EnvSettings):
     """Limits and timers of the WebSocket subscriptions of one API process."""
 
+    #: Subscriptions one client (token subject) may have open at once in this process, across
+    #: all its connections (beyond: the subscribe is refused with TOO_MANY_OPERATIONS; see
+    #: ``web.operation_admission``). A subscription holds no place among the client's
+    #: ``MAX_REQUESTS_PER_CLIENT`` running requests: it lives as long as its client wants.
+    max_subscriptions_per_client: int = Field(
+        32, validation_alias="MAX_SUBSCRIPTIONS_PER_CLIENT", ge=1
+    )
     #: Notices a connection may have waiting (across its subscriptions) before it is dropped.
     buffer_size: int = Field(256, validation_alias="SUBSCRIPTION_BUFFER", ge=1)
     #: Seconds between keepalive pings (graphql-transport-ws) or ``ka`` messages (graphql-ws).
