@@ -95,9 +95,9 @@ def web_extensions(
     settings: Settings,
     metrics: Metrics,
     lanes: OperationLanes,
-    documents: DocumentCache | None = None,
-    freshness: FreshnessReport | None = None,
-    measures: MeasureCache | None = None,
+    documents: DocumentCache,
+    measures: MeasureCache,
+    freshness: FreshnessReport | None,
 ) -> list[ExtensionSpec]:
     """The web layer's schema extensions, in the order they must run.
 
@@ -106,8 +106,6 @@ def web_extensions(
     the limits extension and by any extension the schema adds after these.
     """
     limits = settings.limits
-    documents = documents or new_document_cache(settings)
-    measures = measures or MeasureCache(settings.document_cache_size)
     extensions: list[ExtensionSpec] = [
         lambda: MetricsExtension(metrics),
         OperationLog,
@@ -193,7 +191,7 @@ def graphql_endpoint(
     measures = MeasureCache(settings.document_cache_size)
     report = freshness_report(settings, freshness)
     lanes = OperationLanes.of(settings)
-    extensions = web_extensions(settings, metrics, lanes, documents, report, measures)
+    extensions = web_extensions(settings, metrics, lanes, documents, measures, report)
     schema = build_schema(extensions=extensions)
     page = render_page(settings.graphql_path, build_examples(settings.graphiql_examples))
     prepared = PreparedOperations(schema, documents, measures, settings.limits, metrics, report)
