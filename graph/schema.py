@@ -17,6 +17,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.federation.schema import FederationAny
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
 
 from graph import direct_resolvers, leaf_fields
@@ -25,6 +26,7 @@ from graph.entities import Invoice, Order, Shipment
 from graph.global_ids import number_for
 from graph.item_refusals import refused_or
 from graph.query import Query
+from graph.stream_refusals import refusals_as_results
 from graph.subscriptions import Subscription
 from resolvers.errors import BadUserInput, ResolverError
 
@@ -101,6 +103,13 @@ class PortalSchema(strawberry.federation.Schema):
         ]
         if unexpected:
             super().process_errors(unexpected, execution_context)
+
+    async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
+        """Strawberry's, except that a refusal an extension raises while the document is
+        checked is the operation's first result, as ``Schema.execute`` makes it HTTP's
+        response (``graph.stream_refusals``): both WebSocket protocols run every operation
+        through here."""
+        return refusals_as_results(await super().stream(*args, **kwargs), self.process_errors)
 
     async def entities_resolver(  # type: ignore[override]  # a resolver may be async
         self, info: Info, representations: list[FederationAny]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from datetime import timedelta
 from types import SimpleNamespace
@@ -728,3 +729,49 @@ async def test_subscriptions_beyond_a_client_s_cap_are_refused_across_connection
     )
     assert sorted(m["id"] for m in delivered) == ["s1", "s4"]
     assert lanes.subscriptions.in_use == 0 and lanes.requests.in_use == 0
+
+
+# --- refusals while the document is checked (session 15) ------------------------------------
+
+_SELECTION = "{ milestoneFeed { cursor } }"
+_FEED = f"subscription {_SELECTION}"
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["graphql-transport-ws", "graphql-ws"])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        (_FEED + " " * 400, "QUERY_TOO_COMPLEX"),  # MAX_QUERY_BYTES
+        (_FEED[:-1], "GRAPHQL_VALIDATION_FAILED"),  # a syntax error
+        (f"subscription A {_SELECTION} subscription B {_SELECTION}", "BAD_REQUEST"),
+    ],
+    ids=["too long", "syntax error", "no operationName"],
+)
+async def test_a_document_refused_while_checked_gets_http_s_error_and_the_connection_goes_on(
+    legacy: bool, text: str, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The limits refuse these while parsing; Strawberry's stream let the refusal escape: the
+    # client got only `complete` (legacy: nothing) and the log a traceback per attempt.
+    settings = load_settings({"AUTH_HS256_SECRET": SECRET, "MAX_QUERY_BYTES": "400"})
+    schema, _ = graphql_endpoint(settings, Metrics(), new_document_cache(settings), FreshnessCopy())
+    over_http = await schema.execute(text, context_value=_anonymous_context())
+    service = _service()
+    service.hub.begin_at(0)
+    kind = "start" if legacy else "subscribe"
+    async with _connection(
+        service, legacy=legacy, schema=schema, context=_anonymous_context()
+    ) as socket:
+        await _ack(socket, {"token": token_for(["ACME"])})
+        await socket.inbox.put({"id": "bad", "type": kind, "payload": {"query": text}})
+        refused = await _next_message(socket)
+        await socket.inbox.put({"id": "ok", "type": kind, "payload": {"query": MILESTONE_FEED}})
+        await _until_registered(service.hub)
+        service.hub.dispatch(0, shipment_change(0, "ACME"))
+        answered = await _next_message(socket)
+    assert refused["type"] == "error" and refused["id"] == "bad"
+    payload = refused["payload"] if legacy else refused["payload"][0]
+    assert payload["extensions"]["code"] == code
+    assert [payload] == [error.formatted for error in over_http.errors or ()]
+    assert answered["id"] == "ok" and answered["type"] == ("data" if legacy else "next")
+    assert answered["payload"]["data"]["milestoneFeed"]["shipmentId"] == "SH-0"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
