@@ -435,7 +435,9 @@ class QueryLimitsExtension(SchemaExtension):
     validation's errors, in the same hook.
 
     Errors raised from ``on_parse`` bypass the masking extension (Strawberry ends the
-    operation's hooks on an exception), so each carries its code already.
+    operation's hooks on an exception), so each carries its code already. ``Schema.execute``
+    makes such an error HTTP's response; over WebSocket ``graph.stream_refusals`` makes it
+    the operation's ``error`` message.
     """
 
     def __init__(

@@ -741,18 +741,20 @@ _FEED = f"subscription {_SELECTION}"
 @pytest.mark.parametrize(
     ("text", "code"),
     [
-        (_FEED + " " * 400, "QUERY_TOO_COMPLEX"),  # MAX_QUERY_BYTES
+        (_FEED + " " * 1000, "QUERY_TOO_COMPLEX"),  # MAX_QUERY_BYTES
+        (_FEED.replace("cursor", "cursor " * 100), "QUERY_TOO_COMPLEX"),  # MAX_QUERY_TOKENS
         (_FEED[:-1], "GRAPHQL_VALIDATION_FAILED"),  # a syntax error
         (f"subscription A {_SELECTION} subscription B {_SELECTION}", "BAD_REQUEST"),
     ],
-    ids=["too long", "syntax error", "no operationName"],
+    ids=["too long", "too many tokens", "syntax error", "no operationName"],
 )
 async def test_a_document_refused_while_checked_gets_http_s_error_and_the_connection_goes_on(
     legacy: bool, text: str, code: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The limits refuse these while parsing; Strawberry's stream let the refusal escape: the
     # client got only `complete` (legacy: nothing) and the log a traceback per attempt.
-    settings = load_settings({"AUTH_HS256_SECRET": SECRET, "MAX_QUERY_BYTES": "400"})
+    limits = {"MAX_QUERY_BYTES": "1000", "MAX_QUERY_TOKENS": "100"}
+    settings = load_settings({"AUTH_HS256_SECRET": SECRET, **limits})
     schema, _ = graphql_endpoint(settings, Metrics(), new_document_cache(settings), FreshnessCopy())
     over_http = await schema.execute(text, context_value=_anonymous_context())
     service = _service()
