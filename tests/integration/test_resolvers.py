@@ -344,6 +344,9 @@ async def _filtered(
             '{orderedAt: {from: "2026-11-02T09:00:00Z", to: "2026-11-02T11:00:00Z"}}',
             ["SO-3", "SO-2"],
         ),
+        # bounds finer than the stored milliseconds: SO-1 was placed at 08:00:00.000
+        ("orders", '{orderedAt: {from: "2026-11-02T08:00:00.0005Z"}}', ["SO-4", "SO-3", "SO-2"]),
+        ("orders", '{orderedAt: {to: "2026-11-02T09:00:00.000001+01:00"}}', ["SO-1"]),
         ("orders", "{orderType: RETURN}", []),
         ("orders", '{customerId: "ACME"}', ["SO-4", "SO-3", "SO-2", "SO-1"]),
         ("shipments", "{statuses: [DELIVERED]}", ["SH-2"]),
