@@ -62,7 +62,7 @@ from resolvers.paging import (
     PageRequest,
     SortSpec,
 )
-from resolvers.readers import Readers, UniqueKind
+from resolvers.readers import CustomerKeyKind, Readers
 
 _FIRST = strawberry.argument(
     description=(
@@ -213,17 +213,17 @@ def _by_id_field(entity: type[_E], description: str) -> Any:
 
 
 def _by_key_field(
-    kind: UniqueKind, entity: type[_E], key: StrawberryArgumentAnnotation, description: str
+    kind: CustomerKeyKind, entity: type[_E], key: StrawberryArgumentAnnotation, description: str
 ) -> Any:
-    """``orderByReference``, ``invoiceByNumber``: the entity whose business key (unique per
-    customer, ``Readers.unique``) is the ``key`` argument; None when none of the caller's has it.
-    ``key`` gives the argument its GraphQL name (``customerReference``, ``invoiceNumber``)
-    and description."""
+    """``orderByReference``, ``invoiceByNumber``: the newest entity whose business key (not
+    unique, even per customer: ``Readers.by_customer_key``) is the ``key`` argument; None when
+    none of the caller's has it. ``key`` gives the argument its GraphQL name
+    (``customerReference``, ``invoiceNumber``) and description."""
 
     async def resolve(
         self: Query, info: Info, key: str, customer_id: CustomerId = None
     ) -> _E | None:
-        doc = await readers_of(info).unique(kind, key, customer_id)
+        doc = await readers_of(info).by_customer_key(kind, key, customer_id)
         return entity.of(doc) if doc else None
 
     return _root_field(
@@ -317,7 +317,12 @@ class Query:
         "orders",
         Order,
         strawberry.argument(name="customerReference", description="Your reference for the order."),
-        "One order by your reference (PO number); null if none of yours has it.",
+        (
+            "One order by your reference (PO number); null if none of yours has it. Several "
+            "orders may carry one reference (a PO split over several orders): the newest "
+            "(latest orderedAt, then greatest orderId) is returned. If they belong to more "
+            "than one of your customer accounts, pass customerId (BAD_USER_INPUT otherwise)."
+        ),
     )
 
     orders = _list_field(_ORDERS, "Your orders, filtered and sorted, a page at a time.")
@@ -414,7 +419,12 @@ class Query:
         "invoices",
         Invoice,
         strawberry.argument(name="invoiceNumber", description="The number printed on the invoice."),
-        "One invoice by its number; null if none of yours has it. FORBIDDEN as above.",
+        (
+            "One invoice by its number; null if none of yours has it. If several invoices "
+            "carry the number, the newest (latest issuedAt, then greatest invoiceId) is "
+            "returned; if they belong to more than one of your customer accounts, pass "
+            "customerId (BAD_USER_INPUT otherwise). FORBIDDEN as above."
+        ),
     )
 
     invoices = _list_field(

@@ -473,15 +473,18 @@ def id_of_key(key: str) -> str:
     return re.sub(r"%(?:25|2E|24)", lambda match: _KEY_ESCAPES[match.group(0)], key)
 
 
-#: The index of a shipment's tracking number, which its lookup names as a hint (the
-#: lookup's sort would otherwise lead the planner to the customer's sort index).
+#: The indexes of the business keys clients look entities up by (a shipment's tracking number,
+#: an order's customer reference, an invoice's number), which the lookups name as hints (the
+#: lookup's sort, newest first, would otherwise lead the planner to the customer's sort index).
 TRACKING_NUMBER_INDEX: Final = "tracking_number"
+CUSTOMER_REFERENCE_INDEX: Final = "customer_reference"
+INVOICE_NUMBER_INDEX: Final = "invoice_number"
 
 #: The indexes the readers' queries need, on MongoDB and on DocumentDB alike
 #: (``tests/integration/test_query_plans.py`` checks with ``explain`` that they are used).
 INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
     ORDERS: [
-        ("customer_reference", [("customerId", 1), ("customerReference", 1)]),
+        (CUSTOMER_REFERENCE_INDEX, [("customerId", 1), ("customerReference", 1)]),
         ("customer_ordered", [("customerId", 1), ("orderedAt", -1), ("_id", -1)]),
     ],
     SHIPMENTS: [
@@ -491,7 +494,7 @@ INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
         ("customer_eta", [("customerId", 1), ("eta", -1), ("_id", -1)]),
     ],
     INVOICES: [
-        ("invoice_number", [("customerId", 1), ("invoiceNumber", 1)]),
+        (INVOICE_NUMBER_INDEX, [("customerId", 1), ("invoiceNumber", 1)]),
         ("customer_issued", [("customerId", 1), ("issuedAt", -1), ("_id", -1)]),
         ("customer_due", [("customerId", 1), ("dueDate", -1), ("_id", -1)]),
     ],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from readmodel import documents
@@ -53,9 +53,32 @@ def combine(*fragments: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+#: The last instant a BSON date holds within Python's range (BSON dates are whole milliseconds).
+LAST_MILLISECOND: Final = datetime.max.replace(microsecond=999_000, tzinfo=UTC)
+
+
+def millisecond_ceiling(moment: datetime) -> datetime | None:
+    """``moment`` in UTC, rounded up to the next whole millisecond if it has finer digits;
+    None when that lies past ``datetime.max`` (``moment`` is after ``LAST_MILLISECOND``).
+
+    Stored times are BSON dates, whole milliseconds, and PyMongo truncates a finer bound it
+    is sent: ``from: 08:00:00.0005`` would let in an item of 08:00:00.000, before it. For a
+    stored ``t``, ``t >= moment`` holds exactly when ``t >= millisecond_ceiling(moment)``, and
+    ``t < moment`` exactly when ``t < millisecond_ceiling(moment)``."""
+    utc = moment.astimezone(UTC)
+    finer = utc.microsecond % 1000
+    if not finer:
+        return utc
+    try:
+        return utc + timedelta(microseconds=1000 - finer)
+    except OverflowError:
+        return None
+
+
 @dataclass(frozen=True)
 class TimeRange:
-    """``start`` inclusive, ``end`` exclusive; either may be open."""
+    """``start`` inclusive, ``end`` exclusive; either may be open. Either may be finer than
+    the stored milliseconds: ``mongo`` sends bounds that select what the exact ones would."""
 
     start: datetime | None = None
     end: datetime | None = None
@@ -76,11 +99,16 @@ class TimeRange:
             raise BadUserInput("a time range must not end before it starts")
 
     def mongo(self) -> dict[str, Any]:
+        """The condition on a stored time, bounds rounded up to whole milliseconds
+        (``millisecond_ceiling``); a bound past ``LAST_MILLISECOND`` is after every stored
+        time, so none is at or after it and every one is before it."""
         condition: dict[str, Any] = {}
         if self.start is not None:
-            condition["$gte"] = self.start
+            start = millisecond_ceiling(self.start)
+            condition.update({"$gte": start} if start is not None else {"$gt": LAST_MILLISECOND})
         if self.end is not None:
-            condition["$lt"] = self.end
+            end = millisecond_ceiling(self.end)
+            condition.update({"$lt": end} if end is not None else {"$lte": LAST_MILLISECOND})
         return condition
 
 

@@ -52,6 +52,8 @@ from entitlements.policy import Policy, Scope
 from readmodel import links as stored_links
 from readmodel.collections import CollectionNames, Generation, ReadKind
 from readmodel.documents import (
+    CUSTOMER_REFERENCE_INDEX,
+    INVOICE_NUMBER_INDEX,
     TRACKING_NUMBER_INDEX,
     WITHOUT_BOOKKEEPING,
     AuditEntry,
@@ -74,6 +76,9 @@ from resolvers.freshness import DEFAULT_STALE_AFTER, SourceFreshness, source_fre
 from resolvers.generation import GenerationPointer
 from resolvers.paging import (
     DEFAULT_PAGE_SIZE,
+    INVOICE_SORTS,
+    ORDER_SORTS,
+    SHIPMENT_SORTS,
     Page,
     PageRequest,
     Position,
@@ -104,12 +109,38 @@ Clock: TypeAlias = Callable[[], datetime]
 
 #: First-page window hints of this process (``resolvers.paging_windows``): a speed-up only.
 PROCESS_WINDOW_HINTS: Final = WindowHints()
-UniqueKind: TypeAlias = Literal["orders", "invoices"]
-#: The business key unique per customer of each kind that has one (``Readers.unique``).
-UNIQUE_KEYS: Final[dict[UniqueKind, str]] = {
-    "orders": "customerReference",
-    "invoices": "invoiceNumber",
+
+
+@dataclass(frozen=True)
+class BusinessKey:
+    """A stored key clients look an entity up by, and what its lookup answers.
+
+    None of these keys is unique, not even within one customer, and neither the store nor
+    the upstream contract makes them so: a carrier reuses tracking numbers, one PO number is
+    split over several sales orders, an invoice number may be printed twice. A lookup answers
+    the ``newest`` match (that list order's first item, ties broken by ``_id``), read through
+    the key's own ``index``: the sort alone would send the read through the customer's sort
+    index, scanning their whole list for one key (230-360 ms for a tracking number of a
+    customer of 100,000 shipments, 2 ms through its index); the few matches are sorted in
+    memory.
+    """
+
+    field: str
+    index: str
+    newest: SortSpec
+
+
+BUSINESS_KEYS: Final[dict[EntityKind, BusinessKey]] = {
+    "orders": BusinessKey(
+        "customerReference", CUSTOMER_REFERENCE_INDEX, ORDER_SORTS["ORDERED_AT_DESC"]
+    ),
+    "shipments": BusinessKey(
+        "trackingNumber", TRACKING_NUMBER_INDEX, SHIPMENT_SORTS["PLANNED_PICKUP_AT_DESC"]
+    ),
+    "invoices": BusinessKey("invoiceNumber", INVOICE_NUMBER_INDEX, INVOICE_SORTS["ISSUED_AT_DESC"]),
 }
+#: The kinds whose business key is the customer's own (``Readers.by_customer_key``).
+CustomerKeyKind: TypeAlias = Literal["orders", "invoices"]
 #: At most this many orders feed a search's "shipments of matching orders" branch.
 SEARCH_ORDER_MATCHES: Final = 500
 #: A search matching more shipments than this through the search documents reads its page
@@ -336,11 +367,13 @@ class Readers:
 
         A sorted, limited read for several customers is one read per customer, merged
         (``resolvers.customer_merge``): each is an ordered index scan that stops at the limit,
-        unless ``index`` names the index to read through instead.
+        unless ``index`` names the index to read through instead. A query that names one
+        customer itself is one read: the other customers' reads could match nothing.
         """
         scope_filter = self._scope_filter(scope, kind)
         collection = await self._collection(kind)
         mergeable = sort is not None and len(sort) == 2 and limit > 0 and projection is None
+        mergeable = mergeable and not isinstance(query.get("customerId"), str)
         split = per_customer(scope_filter) if mergeable else None
         try:
             if split is None:
@@ -495,41 +528,43 @@ class Readers:
     def _for_customer(customer_id: str | None) -> dict[str, Any]:
         return {"customerId": customer_id} if customer_id is not None else {}
 
-    async def unique(
-        self, kind: UniqueKind, value: str, customer_id: str | None = None
-    ) -> Doc | None:
-        """The ``kind`` document whose business key (``UNIQUE_KEYS``) is ``value``: an
-        order by the customer's reference (PO number), an invoice by its printed number.
-
-        Such keys are unique per customer, not across them: a caller acting for several
-        customers who matches more than one must say which customer.
-        """
-        key = UNIQUE_KEYS[kind]
+    async def _newest(self, kind: EntityKind, value: str, customer_id: str | None) -> Doc | None:
+        """The caller's newest ``kind`` document whose business key (``BUSINESS_KEYS``) is
+        ``value``, of ``customer_id`` if given; None when the caller has none."""
+        key = BUSINESS_KEYS[kind]
         self._naming(self.scope, customer_id)
-        query = {key: value, **self._for_customer(customer_id)}
-        found = await self._lookup(kind, query, limit=2)
-        if len(found) > 1:
-            raise BadUserInput(f"{key}: {kind} of several customers match; pass customerId")
+        query = {key.field: value, **self._for_customer(customer_id)}
+        sort = key.newest.mongo_sort()
+        found = await self._lookup(kind, query, limit=1, sort=sort, index=key.index)
         return found[0] if found else None
+
+    async def by_customer_key(
+        self, kind: CustomerKeyKind, value: str, customer_id: str | None = None
+    ) -> Doc | None:
+        """An order by the customer's reference (PO number), an invoice by its printed
+        number: the newest of the customer's matches (``BusinessKey``).
+
+        A caller acting for several customers, whose matches belong to more than one of them,
+        must say which customer (BAD_USER_INPUT): the newest of two customers' documents is
+        an accident, not an answer. One customer's duplicates do not make the key ambiguous:
+        after the newest match, one more read of at most one document (through the key's
+        index) looks for a match of another customer.
+        """
+        found = await self._newest(kind, value, customer_id)
+        if found is None or customer_id is not None or len(self.scope.customer_ids or ()) == 1:
+            return found
+        key = BUSINESS_KEYS[kind]
+        others = {key.field: value, "customerId": {"$ne": found["customerId"]}}
+        if await self._lookup(kind, others, limit=1, index=key.index):
+            raise BadUserInput(f"{key.field}: {kind} of several customers match; pass customerId")
+        return found
 
     async def shipment_by_tracking(
         self, tracking_number: str, customer_id: str | None = None
     ) -> Doc | None:
-        """The shipment with this tracking number; the newest one if a carrier reused it.
-
-        Read through the tracking number's index: the sort would otherwise send the read
-        through the customer's ``plannedPickupAt`` index, scanning their whole list for one
-        number (230-360 ms for a customer of 100,000 shipments, 2 ms through this one)."""
-        self._naming(self.scope, customer_id)
-        query = {"trackingNumber": tracking_number, **self._for_customer(customer_id)}
-        found = await self._lookup(
-            "shipments",
-            query,
-            limit=1,
-            sort=[("plannedPickupAt", -1), ("_id", -1)],
-            index=TRACKING_NUMBER_INDEX,
-        )
-        return found[0] if found else None
+        """The shipment with this tracking number; the newest one if a carrier reused it
+        (``BusinessKey``), whichever of the caller's customers it belongs to."""
+        return await self._newest("shipments", tracking_number, customer_id)
 
     # --- connections -------------------------------------------------------------------
 

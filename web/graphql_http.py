@@ -35,6 +35,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.types import QueryParams
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
@@ -375,10 +376,24 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         return orjson.dumps(data).decode()
 
     def parse_json(self, data: str | bytes) -> Any:
+        """A request body: bad JSON is a 400 that says so (``_decoded``)."""
+        return self._decoded(data, "The request body")
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        """A GET's parameters, ``variables`` and ``extensions`` decoded as Strawberry does, a
+        bad one named in its 400 (Strawberry decodes them with ``parse_json``, whose message
+        would speak of a request body the GET does not have)."""
+        parsed: dict[str, Any] = dict(params)
+        for name in ("variables", "extensions"):
+            if parsed.get(name):
+                parsed[name] = self._decoded(parsed[name], f"The `{name}` query parameter")
+        return parsed
+
+    def _decoded(self, data: str | bytes, what: str) -> Any:
         try:
             return self.decode_json(data)
         except json.JSONDecodeError as exc:
-            raise HTTPException(400, f"The request body is not valid JSON: {exc.msg}.") from exc
+            raise HTTPException(400, f"{what} is not valid JSON: {exc.msg}.") from exc
 
     async def execute_single(
         self,

@@ -108,6 +108,18 @@ async def test_get_runs_queries(api: Running) -> None:
     assert response.json()["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
 
 
+@pytest.mark.parametrize("parameter", ["variables", "extensions"])
+async def test_get_names_a_query_parameter_that_is_not_json(api: Running, parameter: str) -> None:
+    response = await api.client.get(
+        "/graphql",
+        params={"query": TRACK, parameter: "{bad"},
+        headers={**api.auth(["ACME"]), "accept": "application/json"},
+    )
+    assert (response.status_code, codes(response)) == (400, ["BAD_REQUEST"])
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith(f"The `{parameter}` query parameter is not valid JSON: "), message
+
+
 async def test_get_refuses_mutations_with_405(api: Running) -> None:
     response = await api.client.get(
         "/graphql", params={"query": "mutation { anything }"}, headers={"accept": GRJ}

@@ -173,24 +173,73 @@ async def test_lookups_by_business_keys(db: AsyncDatabase[Doc]) -> None:
     assert result.data["missing"] is None and result.data["unknown"] is None
 
 
-async def test_a_reference_shared_by_two_of_my_customers_needs_a_customer_id(
-    mongo_db: AsyncDatabase[Doc],
+#: A lookup by a business key: the field, its key argument, the key's stem, the id answered.
+KEY_LOOKUPS = {
+    "orders": ("orderByReference", "customerReference", "PO-", "orderId"),
+    "invoices": ("invoiceByNumber", "invoiceNumber", "INV-", "invoiceId"),
+}
+#: When each document of ``_reused_keys`` was placed or issued. Key 7 is ACME's alone, three
+#: times, two of them tied at its newest time; key 9 is ACME's twice and BETA's once, BETA's
+#: the oldest (so the two newest matches are one customer's).
+REUSED_AT = {
+    "A-1": ("7", T0),
+    "A-2": ("7", T0 + timedelta(hours=2)),
+    "A-3": ("7", T0 + timedelta(hours=2)),
+    "A-8": ("9", T0 + timedelta(hours=2)),
+    "A-9": ("9", T0 + timedelta(hours=3)),
+    "B-2": ("9", T0 + timedelta(hours=1)),
+}
+#: (the caller's customers, the key, the lookup's customerId, the id or error code answered)
+REUSED_KEY_LOOKUPS = [
+    (("ACME",), "7", None, "A-3"),
+    (("ACME",), "7", "ACME", "A-3"),
+    (("ACME",), "9", None, "A-9"),
+    (("ACME", "BETA"), "7", None, "A-3"),
+    (("ACME", "BETA"), "7", "ACME", "A-3"),
+    (("ACME", "BETA"), "9", None, "BAD_USER_INPUT"),
+    (("ACME", "BETA"), "9", "ACME", "A-9"),
+    (("ACME", "BETA"), "9", "BETA", "B-2"),
+]
+
+
+def _reused_keys(kind: str) -> World:
+    stem = KEY_LOOKUPS[kind][2]
+    owner = {"A": "ACME", "B": "BETA"}
+    if kind == "orders":
+        return World(
+            [
+                order(i, owner[i[0]], reference=stem + key, ordered_at=at)
+                for i, (key, at) in REUSED_AT.items()
+            ]
+        )
+    return World(
+        invoices=[
+            invoice(i, owner[i[0]], number=stem + key, issued_at=at)
+            for i, (key, at) in REUSED_AT.items()
+        ]
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(KEY_LOOKUPS))
+async def test_a_reused_business_key_answers_the_newest_unless_several_customers_match(
+    mongo_db: AsyncDatabase[Doc], kind: str
 ) -> None:
-    await World(
-        [order("A-1", "ACME", reference="PO-X"), order("B-1", "BETA", reference="PO-X")]
-    ).insert(mongo_db)
-    both = caller("ACME", "BETA")
-    ambiguous = await run(
-        SCHEMA, mongo_db, both, '{ orderByReference(customerReference: "PO-X") { id } }'
-    )
-    assert ambiguous.codes == ["BAD_USER_INPUT"]
-    chosen = await run(
-        SCHEMA,
-        mongo_db,
-        both,
-        '{ orderByReference(customerReference: "PO-X", customerId: "BETA") { id } }',
-    )
-    assert chosen.data == {"orderByReference": {"id": encode("orders", "B-1")}}
+    """A PO number or invoice number one customer used several times answers that
+    customer's newest document (ties: the greatest id), with or without customerId; a key
+    of several of the caller's customers needs a customerId, even when the newest matches
+    are all one customer's."""
+    await _reused_keys(kind).insert(mongo_db)
+    field, argument, stem, id_field = KEY_LOOKUPS[kind]
+    for customers, key, customer_id, expected in REUSED_KEY_LOOKUPS:
+        narrowed = f', customerId: "{customer_id}"' if customer_id else ""
+        query = f'{{ {field}({argument}: "{stem}{key}"{narrowed}) {{ {id_field} }} }}'
+        result = await run(SCHEMA, mongo_db, caller(*customers, roles=("finance",)), query)
+        if expected == "BAD_USER_INPUT":
+            assert result.codes == [expected], (query, customers, result.errors)
+            assert "several customers match; pass customerId" in result.errors[0]["message"]
+        else:
+            assert result.errors == [], (query, customers, result.errors)
+            assert result.data == {field: {id_field: expected}}, (query, customers)
 
 
 async def _all_pages(
@@ -295,6 +344,9 @@ async def _filtered(
             '{orderedAt: {from: "2026-11-02T09:00:00Z", to: "2026-11-02T11:00:00Z"}}',
             ["SO-3", "SO-2"],
         ),
+        # bounds finer than the stored milliseconds: SO-1 was placed at 08:00:00.000
+        ("orders", '{orderedAt: {from: "2026-11-02T08:00:00.0005Z"}}', ["SO-4", "SO-3", "SO-2"]),
+        ("orders", '{orderedAt: {to: "2026-11-02T09:00:00.000001+01:00"}}', ["SO-1"]),
         ("orders", "{orderType: RETURN}", []),
         ("orders", '{customerId: "ACME"}', ["SO-4", "SO-3", "SO-2", "SO-1"]),
         ("shipments", "{statuses: [DELIVERED]}", ["SH-2"]),

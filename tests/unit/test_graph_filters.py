@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from datetime import UTC, date, datetime, timedelta
 
+import bson
 import pytest
-from hypothesis import given
+from bson.codec_options import CodecOptions
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from graph.enums import FulfillmentStage, InvoiceStatus, OrderStatus, OrderType
@@ -19,6 +22,7 @@ from graph.inputs import (
 )
 from resolvers.errors import BadUserInput
 from resolvers.filters import (
+    LAST_MILLISECOND,
     InvoiceFilter,
     OrderFilter,
     ShipmentFilter,
@@ -26,6 +30,7 @@ from resolvers.filters import (
     TimeRange,
     combine,
     invoice_view_status,
+    millisecond_ceiling,
 )
 from resolvers.freshness import source_freshness
 
@@ -118,6 +123,50 @@ def test_time_ranges_need_offsets_and_order() -> None:
         TimeRange(datetime(2026, 11, 1))
     with pytest.raises(BadUserInput, match="end before"):
         TimeRange(start, start - timedelta(seconds=1))
+
+
+@pytest.mark.parametrize(
+    ("moment", "ceiling"),
+    [
+        ("2026-11-02T08:00:00.123000+00:00", "2026-11-02T08:00:00.123000+00:00"),
+        ("2026-11-02T08:00:00.123001+00:00", "2026-11-02T08:00:00.124000+00:00"),
+        ("2026-11-02T08:00:00.999500+00:00", "2026-11-02T08:00:01+00:00"),
+        ("2026-11-02T09:00:00.000001+01:00", "2026-11-02T08:00:00.001000+00:00"),
+        ("9999-12-31T23:59:59.999000+00:00", "9999-12-31T23:59:59.999000+00:00"),
+        ("9999-12-31T23:59:59.999001+00:00", None),
+    ],
+)
+def test_a_bound_is_rounded_up_to_the_stored_milliseconds(moment: str, ceiling: str | None) -> None:
+    rounded = millisecond_ceiling(datetime.fromisoformat(moment))
+    assert rounded == (datetime.fromisoformat(ceiling) if ceiling else None)
+    assert rounded is None or rounded.tzinfo is UTC
+
+
+_STORED = st.datetimes(timezones=st.just(UTC)).map(
+    lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000)
+)
+
+
+_OPERATORS = {"$gte": operator.ge, "$gt": operator.gt, "$lt": operator.lt, "$lte": operator.le}
+
+
+def _matches(condition: dict[str, datetime], stored: datetime) -> bool:
+    """What MongoDB's range operators answer for one stored time: each bound as BSON holds
+    it (PyMongo drops what is finer than a millisecond)."""
+    sent: dict[str, datetime] = bson.decode(bson.encode(condition), CodecOptions(tz_aware=True))
+    return all(_OPERATORS[op](stored, bound) for op, bound in sent.items())
+
+
+@given(stored=_STORED, bound=st.datetimes(timezones=st.just(UTC)))
+@example(stored=LAST_MILLISECOND, bound=datetime.max.replace(tzinfo=UTC))
+@example(stored=LAST_MILLISECOND, bound=LAST_MILLISECOND)
+def test_a_time_range_selects_what_its_exact_bounds_would(
+    stored: datetime, bound: datetime
+) -> None:
+    """``from`` (inclusive) and ``to`` (exclusive) finer than a millisecond select exactly
+    the stored times (whole milliseconds) their exact values would, up to ``datetime.max``."""
+    assert _matches(TimeRange(start=bound).mongo(), stored) == (stored >= bound)
+    assert _matches(TimeRange(end=bound).mongo(), stored) == (stored < bound)
 
 
 @given(st.text(min_size=2, max_size=100).filter(lambda t: len(t.strip()) >= 2))
