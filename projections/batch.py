@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-import bson
-
+from projections.document_size import document_size, too_large
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
@@ -103,32 +102,6 @@ class EntityPlan(NamedTuple):
     repeated: bool
 
 
-#: How a dead letter's reason starts when its event would make its document too large
-#: (``too_large``); the metric's reason class (``metrics.reason_class``) goes by it.
-DOCUMENT_TOO_LARGE: Final = "document-too-large"
-
-
-def encoded_size(doc: Mapping[str, Any] | None) -> int:
-    """``doc``'s size in BSON (0 for none): what the store would hold, but for the few bytes
-    that wrap each bookkeeping blob (``store.encode_state``). The codec options of the
-    store's client do not change sizes (they say how dates decode)."""
-    return len(bson.encode(doc)) if doc is not None else 0
-
-
-def too_large(key: EntityKey, before: int, after: int, limit: int) -> str | None:
-    """Why an event that takes ``key``'s document from ``before`` to ``after`` BSON bytes is
-    refused: it makes the document larger than ``limit``; None when it may be applied. An
-    event that does not grow the document (a repeat, a shorter restatement) is never
-    refused for its size, even by a document above the limit (one grown by summaries, or
-    stored under a larger limit): refusing it would not make the document fit."""
-    if after <= limit or after <= before:
-        return None
-    return (
-        f"{DOCUMENT_TOO_LARGE}: applying it would make {key.kind} {key.id!r} "
-        f"{after:,} bytes, over the limit of {limit:,}"
-    )
-
-
 class _Folded(NamedTuple):
     doc: dict[str, Any] | None
     applied: list[Event]
@@ -144,9 +117,9 @@ def _fold(
     limit: int | None,
 ) -> _Folded:
     """Apply ``ordered`` to ``before`` one by one; with a ``limit``, each event that changes
-    the document is measured and refused if it makes it ``too_large``."""
+    the document is measured (``document_size``) and refused if it makes it ``too_large``."""
     doc: dict[str, Any] | None = dict(before) if before is not None else None
-    size = encoded_size(doc) if limit is not None else 0
+    size = document_size(key.kind, key.id, doc, limit) if limit is not None else None
     applied: list[Event] = []
     rejected: list[Rejected] = []
     repeated = False
@@ -157,9 +130,9 @@ def _fold(
             rejected.append(Rejected(event, exc.reason))
             continue
         unchanged = folded == doc
-        if limit is not None and not unchanged:
-            grown = encoded_size(folded)
-            if reason := too_large(key, size, grown, limit):
+        if limit is not None and size is not None and not unchanged:
+            grown = document_size(key.kind, key.id, folded, limit)
+            if reason := too_large(size, grown, limit):
                 rejected.append(Rejected(event, reason))
                 continue
             size = grown
@@ -181,7 +154,8 @@ def plan_entity(
 
     The reducers are order-insensitive, so the sort only makes runs reproducible, the
     refusals for the document's size (``too_large``) included: the folded document is
-    measured once when the events change it, and only when it is over ``limit`` are they
+    measured once when the events change it (with its search document when that may be
+    near the limit: ``document_size``), and only when it is over ``limit`` are they
     folded again one by one, each change measured, those that would take the document
     over the limit refused (dead letters, ``EntityPlan.rejected``). The same events in the
     same order give the same document and refusals, on a rerun or a rebuild; a document
@@ -190,7 +164,7 @@ def plan_entity(
     ordered = sorted(events, key=_event_order)
     folded = _fold(key, before, ordered, mapping, None)
     change = _change(key, before, folded)
-    if change is not None and encoded_size(change.after) > limit:
+    if change is not None and document_size(key.kind, key.id, change.after, limit).bytes > limit:
         folded = _fold(key, before, ordered, mapping, limit)
         change = _change(key, before, folded)
     return EntityPlan(change, folded.rejected, folded.repeated)

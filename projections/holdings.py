@@ -6,8 +6,8 @@ document exactly when applying it would change the document's own fields. That n
 of applied event ids in the document and no trust in the projector's bookkeeping: the log and
 the reducers are the only judges. An event the reducer refuses (another tenant's, say) is
 never applied, so it cannot be missing; the projector dead-letters it. So is one that would
-make the stored document too large (``batch.too_large``, measured as the projector measures
-it, on the whole stored document).
+make the stored document too large (``document_size.too_large``, measured as the projector
+measures it, on the whole stored document).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from projections.batch import IO_FIELDS, EntityKey, encoded_size, too_large
+from projections.batch import IO_FIELDS, EntityKey
+from projections.document_size import Size, document_size, too_large
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
@@ -60,7 +61,7 @@ def missing_events(
     ``ProjectionStore.load`` returns it).
     """
     held = own_fields(doc) if doc is not None else None
-    size: int | None = None  # measured once, and only for an event that would be missing
+    size: Size | None = None  # measured once, and only for an event that would be missing
     missing: list[Event] = []
     for event in events:
         try:
@@ -70,8 +71,8 @@ def missing_events(
         if held is not None and own_fields(after) == held:
             continue
         if size is None:
-            size = encoded_size(doc)
-        if too_large(key, size, encoded_size(after), limit) is None:
+            size = document_size(key.kind, key.id, doc, limit)
+        if too_large(size, document_size(key.kind, key.id, after, limit), limit) is None:
             missing.append(event)
     return missing
 

@@ -24,7 +24,7 @@ from typing import Final, Protocol
 from prometheus_client import Counter, Gauge, Histogram
 
 from observability.instruments import declared, install, observe_all
-from projections.batch import DOCUMENT_TOO_LARGE
+from projections.document_size import DOCUMENT_TOO_LARGE
 from projections.phases import PhaseClock
 
 _PATH = re.compile(r"[A-Za-z_][\w.]*(?:\[\d*\][\w.]*)*")

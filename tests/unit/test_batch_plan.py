@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from projections.batch import EntityKey, encoded_size, plan_entity
+from projections.batch import EntityKey, plan_entity
+from projections.document_size import encoded_size
 from projections.events import Event
 from projections.status_mapping import load_status_mapping
 from tests.unit import strategies as s
@@ -110,3 +111,22 @@ def test_a_document_over_the_limit_still_takes_events_that_do_not_grow_it() -> N
     assert plan.change is not None
     assert [m["signedBy"] for m in plan.change.after["milestones"]] == ["y" * 4_500]
     assert encoded_size(plan.change.after) > limit
+
+
+def test_an_event_that_would_make_the_search_document_too_large_is_refused() -> None:
+    """An order's search document holds two keys per character of its reference: a
+    reference of varied text long enough is refused even while the order itself fits."""
+    reference = "".join(f"{n:06x}" for n in range(1_000))  # 6,000 characters, few repeats
+    order = plan_entity(KEY, None, [_created(1)], MAPPING).change
+    assert order is not None
+    limit = 60_000
+    long = _created(2, reference)
+
+    plan = plan_entity(KEY, order.after, [long], MAPPING, limit=limit)
+
+    assert [r.event for r in plan.rejected] == [long]
+    assert plan.rejected[0].reason.startswith(
+        f"document-too-large: applying it would make the search document of orders '{KEY.id}' "
+    )
+    grown = plan_entity(KEY, order.after, [long], MAPPING).change
+    assert grown is not None and encoded_size(grown.after) < limit  # the order itself fits

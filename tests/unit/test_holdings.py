@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from projections.batch import EntityKey, encoded_size, plan_entity
+from projections.batch import EntityKey, plan_entity
+from projections.document_size import encoded_size
 from projections.events import Event
 from projections.holdings import missing_events
 from projections.status_mapping import load_status_mapping
