@@ -108,9 +108,10 @@ WITHOUT_BOOKKEEPING: Final[dict[str, dict[str, Any]]] = {
 #: a larger insert is refused by the driver (``DocumentTooLarge``), an update whose result
 #: would be larger by the server.
 STORE_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
-#: The largest entity document an event may leave (``projections.batch.plan_entity``): an
-#: event whose application would make its document larger (and larger than it was) is
-#: refused, a dead letter, and the document stays as it was.
+#: The largest entity document (and search document) an event may leave
+#: (``projections.document_size``, applied by ``projections.batch.plan_entity``): an event
+#: whose application would make its document larger (and larger than it was) is refused, a
+#: dead letter, and the document stays as it was.
 #:
 #: Why 1 MiB below ``STORE_DOCUMENT_BYTES``: the planner measures the document with every
 #: field it holds when loaded (the summaries under ``related`` included), but the store adds
