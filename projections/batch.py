@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
+from projections.document_size import document_size, too_large
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
@@ -101,18 +102,24 @@ class EntityPlan(NamedTuple):
     repeated: bool
 
 
-def plan_entity(
+class _Folded(NamedTuple):
+    doc: dict[str, Any] | None
+    applied: list[Event]
+    rejected: list[Rejected]
+    repeated: bool
+
+
+def _fold(
     key: EntityKey,
     before: Mapping[str, Any] | None,
-    events: list[Event],
+    ordered: list[Event],
     mapping: StatusMapping,
-) -> EntityPlan:
-    """Fold ``events`` into ``before``.
-
-    The reducers are order-insensitive, so the sort only makes runs reproducible.
-    """
+    limit: int | None,
+) -> _Folded:
+    """Apply ``ordered`` to ``before`` one by one; with a ``limit``, each event that changes
+    the document is measured (``document_size``) and refused if it makes it ``too_large``."""
     doc: dict[str, Any] | None = dict(before) if before is not None else None
-    ordered = sorted(events, key=_event_order)
+    size = document_size(key.kind, key.id, doc, limit) if limit is not None else None
     applied: list[Event] = []
     rejected: list[Rejected] = []
     repeated = False
@@ -121,12 +128,55 @@ def plan_entity(
             folded = apply(doc, event, mapping)
         except InvalidEvent as exc:
             rejected.append(Rejected(event, exc.reason))
-        else:
-            applied.append(event)
-            repeated = repeated or folded == doc
-            doc = folded
-    if doc is None or not applied:
-        return EntityPlan(None, rejected, repeated)
+            continue
+        unchanged = folded == doc
+        if limit is not None and size is not None and not unchanged:
+            grown = document_size(key.kind, key.id, folded, limit)
+            if reason := too_large(size, grown, limit):
+                rejected.append(Rejected(event, reason))
+                continue
+            size = grown
+        applied.append(event)
+        repeated = repeated or unchanged
+        doc = folded
+    return _Folded(doc, applied, rejected, repeated)
+
+
+def plan_entity(
+    key: EntityKey,
+    before: Mapping[str, Any] | None,
+    events: list[Event],
+    mapping: StatusMapping,
+    *,
+    limit: int = documents.MAX_DOCUMENT_BYTES,
+) -> EntityPlan:
+    """Fold ``events`` into ``before``.
+
+    The reducers are order-insensitive, so the sort only makes runs reproducible, the
+    refusals for the document's size (``too_large``) included: the folded document is
+    measured once when the events change it (with its search document when that may be
+    near the limit: ``document_size``), and only when it is over ``limit`` are they
+    folded again one by one, each change measured, those that would take the document
+    over the limit refused (dead letters, ``EntityPlan.rejected``). The same events in the
+    same order give the same document and refusals, on a rerun or a rebuild; a document
+    the batch leaves within the limit costs one encoding, one it does not change none.
+    """
+    ordered = sorted(events, key=_event_order)
+    folded = _fold(key, before, ordered, mapping, None)
+    change = _change(key, before, folded)
+    if change is not None and document_size(key.kind, key.id, change.after, limit).bytes > limit:
+        folded = _fold(key, before, ordered, mapping, limit)
+        change = _change(key, before, folded)
+    return EntityPlan(change, folded.rejected, folded.repeated)
+
+
+def _change(
+    key: EntityKey, before: Mapping[str, Any] | None, folded: _Folded
+) -> EntityChange | None:
+    """The diff ``folded`` makes to ``before``; None when it changes nothing."""
+    doc = folded.doc
+    if doc is None or not folded.applied:
+        return None
     previous = before or {}
     set_fields = {
         name: value
@@ -137,9 +187,9 @@ def plan_entity(
         sorted(name for name in previous if name not in IO_FIELDS and name not in doc)
     )
     if not set_fields and not unset_fields:
-        return EntityPlan(None, rejected, repeated)
-    newest = applied[-1]
-    change = EntityChange(
+        return None
+    newest = folded.applied[-1]
+    return EntityChange(
         key=key,
         before=before,
         after=doc,
@@ -150,7 +200,6 @@ def plan_entity(
         ),
         customer_id=doc.get("customerId"),
     )
-    return EntityPlan(change, rejected, repeated)
 
 
 def sources_seen(events: Iterable[Event]) -> dict[str, SourceSeen]:

@@ -5,7 +5,9 @@ the same document back, and so does a superseded snapshot. So an event is *missi
 document exactly when applying it would change the document's own fields. That needs no list
 of applied event ids in the document and no trust in the projector's bookkeeping: the log and
 the reducers are the only judges. An event the reducer refuses (another tenant's, say) is
-never applied, so it cannot be missing; the projector dead-letters it.
+never applied, so it cannot be missing; the projector dead-letters it. So is one that would
+make the stored document too large (``document_size.too_large``, measured as the projector
+measures it, on the whole stored document).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from projections.batch import IO_FIELDS, EntityKey
+from projections.document_size import Size, document_size, too_large
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
-from readmodel.documents import WRITER, WRITES
+from readmodel.documents import MAX_DOCUMENT_BYTES, WRITER, WRITES
 
 #: Fields only the I/O layer writes (reducers never do), and the search keys derived from the
 #: others (``search_keys``): not part of what an event changes.
@@ -43,22 +46,33 @@ def own_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def missing_events(
-    doc: Mapping[str, Any] | None, events: Sequence[Event], mapping: StatusMapping
+    key: EntityKey,
+    doc: Mapping[str, Any] | None,
+    events: Sequence[Event],
+    mapping: StatusMapping,
+    *,
+    limit: int = MAX_DOCUMENT_BYTES,
 ) -> list[Event]:
-    """The events (of one entity) that ``doc`` does not hold, in the order given.
+    """The events (of entity ``key``) that ``doc`` does not hold, in the order given.
 
     Each event is applied to the stored document on its own: a document that holds it comes
-    back unchanged. ``doc`` must have its bookkeeping decoded (as ``ProjectionStore.load``
-    returns it).
+    back unchanged. One that it would change but make larger than ``limit`` is not missing:
+    the projector refuses it. ``doc`` must have its bookkeeping decoded (as
+    ``ProjectionStore.load`` returns it).
     """
     held = own_fields(doc) if doc is not None else None
+    size: Size | None = None  # measured once, and only for an event that would be missing
     missing: list[Event] = []
     for event in events:
         try:
             after = apply(doc, event, mapping)
         except InvalidEvent:
             continue
-        if held is None or own_fields(after) != held:
+        if held is not None and own_fields(after) == held:
+            continue
+        if size is None:
+            size = document_size(key.kind, key.id, doc, limit)
+        if too_large(size, document_size(key.kind, key.id, after, limit), limit) is None:
             missing.append(event)
     return missing
 
@@ -75,7 +89,7 @@ def entities_behind(
     found: list[Behind] = []
     for key in sorted(by_entity):
         doc = docs.get(key)
-        missing = missing_events(doc, by_entity[key], mapping)
+        missing = missing_events(key, doc, by_entity[key], mapping)
         if missing:
             found.append(
                 Behind(key, tuple(f"{e.source}/{e.id}" for e in missing), absent=doc is None)

@@ -24,6 +24,7 @@ from typing import Final, Protocol
 from prometheus_client import Counter, Gauge, Histogram
 
 from observability.instruments import InstrumentSet, observe_all
+from projections.document_size import DOCUMENT_TOO_LARGE
 from projections.phases import PhaseClock
 
 _PATH = re.compile(r"[A-Za-z_][\w.]*(?:\[\d*\][\w.]*)*")
@@ -36,7 +37,8 @@ def reason_class(reason: str) -> str:
 
     The full reason (with the offending value) travels in the dead letter's headers; the
     metric only needs to tell kinds apart: ``not JSON``, ``wrong topic``, the field path
-    that failed (``data.lines[].sku``, indexes dropped), ``customer conflict``...
+    that failed (``data.lines[].sku``, indexes dropped), ``customer conflict``, ``document
+    too large``...
     """
     if reason == "record has no value":
         return "no value"
@@ -44,6 +46,8 @@ def reason_class(reason: str) -> str:
         return "wrong topic"
     if reason.startswith("customerid ") and "does not match the customer" in reason:
         return "customer conflict"
+    if reason.startswith(DOCUMENT_TOO_LARGE + ":"):
+        return "document too large"
     prefix = reason.split(":", 1)[0].strip()
     if prefix in _PLAIN_REASONS:
         return prefix

@@ -104,6 +104,24 @@ WITHOUT_BOOKKEEPING: Final[dict[str, dict[str, Any]]] = {
     name: dict.fromkeys(fields, 0) for name, fields in BOOKKEEPING_FIELDS.items()
 }
 
+#: The largest document MongoDB and DocumentDB store, in BSON bytes (``maxBsonObjectSize``):
+#: a larger insert is refused by the driver (``DocumentTooLarge``), an update whose result
+#: would be larger by the server.
+STORE_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
+#: The largest entity document (and search document) an event may leave
+#: (``projections.document_size``, applied by ``projections.batch.plan_entity``): an event
+#: whose application would make its document larger (and larger than it was) is refused, a
+#: dead letter, and the document stays as it was.
+#:
+#: Why 1 MiB below ``STORE_DOCUMENT_BYTES``: the planner measures the document with every
+#: field it holds when loaded (the summaries under ``related`` included), but the store adds
+#: to it after planning: the summaries of the batch's other entities folded into the same
+#: write and those other entities' projectors push later (200-400 bytes each, a few thousand
+#: of them in that mebibyte), ``warehouseIds``, ``rev``, ``updatedAt``, ``lastEvent``,
+#: ``_writes``, ``_writer`` and the wrapping of the bookkeeping blobs (under a kilobyte
+#: together). Summaries beyond that are not bounded here (README, "Known limits").
+MAX_DOCUMENT_BYTES: Final = STORE_DOCUMENT_BYTES - 1024 * 1024
+
 
 def generation_collection(base: str, suffix: str) -> str:
     """Name of ``base`` in projection generation ``suffix`` ("" is the original generation)."""

@@ -41,6 +41,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from projections.batch import IO_FIELDS, EntityKey
+from projections.document_size import document_size, too_large
 from projections.effects import LINKED_KINDS
 from projections.events import Event, InvalidEvent, decode_event
 from projections.holdings import own_fields
@@ -153,18 +154,27 @@ def decoded_events(records: Iterable[tuple[str, bytes, bytes]]) -> list[Event]:
 def expected_documents(
     events: Iterable[Event], mapping: StatusMapping
 ) -> dict[EntityKey, dict[str, Any]]:
-    """Each entity's own fields, its events applied one by one in source order."""
+    """Each entity's own fields, its events applied one by one in source order, but those
+    the reducers refuse and those that would make the document too large
+    (``document_size.too_large``). The projector measures the stored document, summaries included,
+    and these hold none: the two agree for documents far from the limit, as a generated
+    world's are (kilobytes)."""
     by_entity: dict[EntityKey, list[Event]] = defaultdict(list)
     for event in events:
         by_entity[EntityKey(event.entity_kind, event.entity_id)].append(event)
     docs: dict[EntityKey, dict[str, Any]] = {}
     for key, entity_events in by_entity.items():
         doc: dict[str, Any] | None = None
+        limit = documents.MAX_DOCUMENT_BYTES
+        size = document_size(key.kind, key.id, doc, limit)
         for event in sorted(entity_events, key=lambda e: (e.source, e.sequence, e.time, e.id)):
             try:
-                doc = apply(doc, event, mapping)
+                after = apply(doc, event, mapping)
             except InvalidEvent:
                 continue
+            grown = document_size(key.kind, key.id, after, limit)
+            if too_large(size, grown, limit) is None:
+                doc, size = after, grown
         if doc is not None:
             # a document's ``known`` is False until its own snapshot; the store sets it
             # for kinds whose reducers do not (sources)

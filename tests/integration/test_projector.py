@@ -67,12 +67,15 @@ async def _stopped(task: asyncio.Task[Any], stop: asyncio.Event) -> None:
     await asyncio.wait_for(task, timeout=120)
 
 
-async def _project(settings: ProjectorSettings) -> None:
-    """Run an in-process projector until it has committed everything produced so far."""
+async def _project(settings: ProjectorSettings, *, within: float = 300.0) -> None:
+    """Run an in-process projector until it has committed everything produced so far
+    (``TimeoutError`` if it has not within ``within`` seconds)."""
     stop = asyncio.Event()
     task = asyncio.create_task(run_projector(settings, stop))
     caught_up = asyncio.create_task(
-        wait_caught_up(settings.kafka_bootstrap_servers, settings.group_id, settings.topics)
+        wait_caught_up(
+            settings.kafka_bootstrap_servers, settings.group_id, settings.topics, within=within
+        )
     )
     try:
         # a projector that stops on an error fails the test at once instead of never
@@ -230,6 +233,56 @@ async def test_the_largest_record_a_topic_accepts_is_dead_lettered_whole(
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
     dead = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
     assert [r.value for r in dead] == [huge]
+
+
+def _long_milestone(number: int, signed_by_bytes: int) -> dict[str, Any]:
+    """A milestone of the contract example's shipment whose ``signedBy`` is that long (the
+    contract bounds no text field)."""
+    event = example("shipment-milestone.json")
+    data = dict(event["data"], milestoneId=f"ms-{number}", signedBy="x" * signed_by_bytes)
+    return dict(event, id=f"tms-long-{number}", sequence=10 + number, data=data)
+
+
+async def test_an_event_that_would_make_a_document_too_large_is_a_dead_letter(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A runaway shipment near the store's 16 MiB: the milestones that would take it over
+    the limit are dead-lettered with the reason, the document stays as it was, and the
+    partition goes on (a later event of another entity, on the same partition, is
+    projected). Without the limit the store refuses the write and the batch never ends."""
+    kept, runaway, size = 22, 3, 700_000  # 22 x 0.7 MB fit in 15 MiB; 2 more pass 16 MiB
+    shipment, key = example("shipment-planned.json"), b"SH-55021"
+    other = dict(shipment, id="tms-other-1", subject="SH-OTHER")
+    other["data"] = dict(shipment["data"], shipmentId="SH-OTHER")
+    milestones = [_long_milestone(n, size) for n in range(kept + runaway)]
+    await produce(
+        kafka_bootstrap,
+        [_record(topic_names, "shipments", shipment)]
+        + [_record(topic_names, "shipments", m) for m in milestones]
+        # keyed as the runaway shipment: the same partition, after its refused events
+        + [(topic_names["shipments"], key, json.dumps(other).encode())],
+    )
+
+    await _project(_settings(kafka_bootstrap, mongo_db, topic_names), within=60)
+
+    stored = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
+    assert stored is not None
+    assert sorted(m["milestoneId"] for m in stored["milestones"]) == sorted(
+        f"ms-{n}" for n in range(kept)
+    )
+    assert await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-OTHER", "known": True})
+    dead = [
+        DeadLetter.from_headers(r.key, r.value, r.headers)
+        for r in await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    ]
+    assert sorted(json.loads(d.value or b"")["id"] for d in dead) == sorted(
+        m["id"] for m in milestones[kept:]
+    )
+    for letter in dead:
+        assert letter.reason.startswith(
+            "document-too-large: applying it would make shipments 'SH-55021' "
+        ), letter.reason
+        assert letter.reason.endswith(f"over the limit of {documents.MAX_DOCUMENT_BYTES:,}")
 
 
 async def _topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:

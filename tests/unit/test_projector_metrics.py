@@ -20,6 +20,11 @@ from projections.metrics_server import STALLED_AFTER_SECONDS, MetricsServer
         ("data.lines[3].sku: missing", "data.lines[].sku"),
         ("event type logistics.order.created.v1 does not belong on t.tms", "wrong topic"),
         ("customerid 'B' does not match the customer 'A' of orders 'SO-1'", "customer conflict"),
+        (
+            "document-too-large: applying it would make shipments 'SH-1' 15,728,700 bytes,"
+            " over the limit of 15,728,640",
+            "document too large",
+        ),
         ("something nobody foresaw, with 'values'", "other"),
     ],
 )
