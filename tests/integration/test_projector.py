@@ -19,6 +19,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import MessageSizeTooLargeError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import runner
@@ -230,6 +231,74 @@ async def test_the_largest_record_a_topic_accepts_is_dead_lettered_whole(
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
     dead = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
     assert [r.value for r in dead] == [huge]
+
+
+async def _send_upstream(
+    bootstrap: str, topic: str, value: bytes, *, compression: str | None = None
+) -> Any:
+    """``value`` sent as an upstream producer would, compressing its batches if it chooses;
+    the broker's acknowledgement (where the record went)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, compression_type=compression, max_request_size=16 << 20
+    )
+    await producer.start()
+    try:
+        return await producer.send_and_wait(topic, value, key=b"SO-100234")
+    finally:
+        await producer.stop()
+
+
+async def test_a_record_its_producer_compressed_beyond_the_limits_is_dead_lettered_whole(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """The broker limits a topic's *compressed* batches: a producer using gzip writes a
+    broken record of 3 MiB to a topic at the default limits. Its dead letter (compressed
+    too) goes whole, and the projector goes on past it instead of stopping there for good."""
+    broken = b'{"specversion":"1.0","data":"' + b"A" * (3 << 20) + b'"'
+    await _send_upstream(kafka_bootstrap, topic_names["orders"], broken, compression="gzip")
+    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+
+    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    [dead] = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    letter = DeadLetter.from_headers(dead.key, dead.value, dead.headers)
+    assert letter.value == broken and letter.original_size is None
+
+
+async def test_a_dead_letter_too_large_even_compressed_goes_cut_naming_the_original(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """An inbound topic configured for records larger than the dead-letter topic takes
+    (here 8 MiB), and a record that does not compress: its dead letter holds the value's
+    first bytes and says how large the original is and where it stays (topic, partition,
+    offset), rather than failing its batch on every restart."""
+    orders = topic_names["orders"]
+    limit = ConfigResource(ConfigResourceType.TOPIC, orders, {"max.message.bytes": str(8 << 20)})
+    await kafka_admin.alter_configs([limit])
+    original = random.Random(7).randbytes(5 << 20)
+    for _ in range(50):  # until the partition's leader applies the new limit
+        try:
+            sent = await _send_upstream(kafka_bootstrap, orders, original)
+            break
+        except MessageSizeTooLargeError:
+            await asyncio.sleep(0.2)
+    else:
+        raise AssertionError(f"{orders} does not take records of 8 MiB")
+    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+
+    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    [dead] = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    letter = DeadLetter.from_headers(dead.key, dead.value, dead.headers)
+    assert (letter.topic, letter.partition, letter.offset) == (orders, sent.partition, sent.offset)
+    assert letter.original_size == len(original) and letter.reason.startswith("not UTF-8")
+    assert letter.key == b"SO-100234" and letter.value
+    assert 1 << 20 < len(letter.value) < 2 << 20 and original.startswith(letter.value)
 
 
 async def _topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
