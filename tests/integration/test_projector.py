@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.errors import MessageSizeTooLargeError
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -27,7 +28,7 @@ from projections.batch import EntityKey
 from projections.dead_letter import DeadLetter
 from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
-from projections.rebuild import RebuildIncomplete, rebuild
+from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
 from projections.runner import flatten, run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
@@ -584,6 +585,39 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
     assert await _missing_indexes(mongo_db, suffix) == {}
     search = mongo_db[documents.generation_collection(documents.SEARCH_KEYS, suffix)]
     assert await search.find_one({"_id": COMPLETE_MARKER}) is not None
+
+
+async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowed(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """Retention (here delete-records) moved an inbound log's start past an order: a
+    rebuild would switch readers to a generation without it, and verify could not tell. It
+    is refused, naming the partition and its first offset, and readers stay where they
+    were; the operator's ``--allow-truncated-history`` rebuilds from what is left."""
+    lost = await _send_upstream(
+        kafka_bootstrap, topic_names["orders"], json.dumps(example("order-created.json")).encode()
+    )
+    kept = dict(example("order-created.json"), id="erp-2", subject="SO-2")
+    kept["data"] = dict(kept["data"], orderId="SO-2")
+    await produce(kafka_bootstrap, [_record(topic_names, "orders", kept)])
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await _project(settings)
+    partition = TopicPartition(topic_names["orders"], lost.partition)
+    await kafka_admin.delete_records({partition: RecordsToDelete(before_offset=lost.offset + 1)})
+    pointer = await mongo_db[documents.READ_POINTER].find_one({"_id": "active"})
+
+    with pytest.raises(TruncatedHistory) as refused:
+        await rebuild(settings)
+
+    named = f"{partition.topic}[{partition.partition}] starts at offset {lost.offset + 1}"
+    assert named in str(refused.value) and "--allow-truncated-history" in str(refused.value)
+    assert await mongo_db[documents.READ_POINTER].find_one({"_id": "active"}) == pointer
+    suffix = await rebuild(settings, allow_truncated_history=True)
+    orders = mongo_db[documents.generation_collection(documents.ORDERS, suffix)]
+    assert [order["_id"] async for order in orders.find({}, {"_id": 1})] == ["SO-2"]
 
 
 def _stop_after_switching(
