@@ -104,7 +104,7 @@ class DeadLetter(KafkaRecord):
             self,
             key=key[:key_room] if self.key is not None else None,
             original_key_size=len(key) if len(key) > key_room else None,
-            original_size=len(value),
+            original_size=len(value) if self.value is not None else None,
         )
         room = DEAD_LETTER_ROOM - len(cut.key or b"") - _headers_size(cut.headers())
         return replace(cut, value=value[:room] if self.value is not None else None)
