@@ -12,7 +12,7 @@ from config.env import SettingsError
 from observability import json_logs
 from projections.metrics import ProjectorMetrics
 from projections.metrics_server import MetricsServer
-from projections.rebuild import RebuildIncomplete, rebuild
+from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings, load_projector_settings
 from projections.verify import check, write_metrics
@@ -43,8 +43,10 @@ async def _run(command: str, args: argparse.Namespace, settings: ProjectorSettin
     try:
         if command == "rebuild":
             try:
-                suffix = await rebuild(settings, stop, metrics)
-            except RebuildIncomplete as exc:
+                suffix = await rebuild(
+                    settings, stop, metrics, allow_truncated_history=args.allow_truncated_history
+                )
+            except (RebuildIncomplete, TruncatedHistory) as exc:
                 print(f"portal projector: {exc}", file=sys.stderr)
                 return 1
             print(f"rebuilt generation {suffix}; readers now use it")
@@ -67,6 +69,12 @@ def main() -> None:
         "--to-end",
         action="store_true",
         help="verify: check every retained record, not only those below the committed offsets",
+    )
+    parser.add_argument(
+        "--allow-truncated-history",
+        action="store_true",
+        help="rebuild: go on when an inbound log no longer starts at offset 0 (retention "
+        "removed records): the new generation then lacks their events",
     )
     args = parser.parse_args()
     try:

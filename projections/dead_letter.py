@@ -3,21 +3,43 @@
 The dead-letter record's value is the original value, byte for byte, and its key the
 original key; where it came from and why it was refused travel as headers, so a fixed record
 can be re-published to its topic unchanged.
+
+The one exception is a record too large for the dead-letter topic even compressed: the
+broker limits an inbound topic's *compressed* record batches, so an upstream producer that
+compresses can write a record of many MiB. Its dead letter (``DeadLetter.sendable``) keeps the
+first bytes of the value, and ``dlq.original-size`` says how many there were; the original
+stays in the inbound log at the topic, partition and offset the headers name. Refusing it
+instead would fail its batch, and the projector would stop at that record for good.
 """
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TypeAlias
+from dataclasses import dataclass, replace
+from typing import Final, TypeAlias
 
 from aiokafka import ConsumerRecord
+
+from readmodel.kafka_admin import DEAD_LETTER_MAX_BYTES
 
 HEADER_REASON = "dlq.reason"
 HEADER_TOPIC = "dlq.topic"
 HEADER_PARTITION = "dlq.partition"
 HEADER_OFFSET = "dlq.offset"
 HEADER_TIMESTAMP = "dlq.timestamp"
+#: Only on a dead letter whose value was cut: the original value's size in bytes.
+HEADER_ORIGINAL_SIZE = "dlq.original-size"
+#: Only on a dead letter whose key was cut too: the original key's size in bytes.
+HEADER_ORIGINAL_KEY_SIZE = "dlq.original-key-size"
+
+#: What a dead letter's key, value and headers may take, compressed, to go whole: the
+#: topic's limit less room for the record batch's framing and gzip's own bytes.
+DEAD_LETTER_ROOM: Final = DEAD_LETTER_MAX_BYTES - 64 * 1024
+#: Largest dead letter (uncompressed) sent whole when it compresses into the room: beyond it
+#: the value is cut without compressing it first (bounded memory and CPU for a rare record).
+#: The dead-letter producer's ``max_request_size``, which aiokafka checks before compressing.
+DEAD_LETTER_MAX_UNCOMPRESSED: Final = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,10 @@ class KafkaRecord:
 @dataclass(frozen=True)
 class DeadLetter(KafkaRecord):
     reason: str
+    #: The original value's size in bytes when ``value`` holds only its first bytes.
+    original_size: int | None = None
+    #: The original key's size in bytes when ``key`` holds only its first bytes.
+    original_key_size: int | None = None
 
     @classmethod
     def of(cls, record: InboundRecord, reason: str) -> DeadLetter:
@@ -51,13 +77,37 @@ class DeadLetter(KafkaRecord):
         )
 
     def headers(self) -> list[tuple[str, bytes]]:
+        cut = [
+            (HEADER_ORIGINAL_SIZE, self.original_size),
+            (HEADER_ORIGINAL_KEY_SIZE, self.original_key_size),
+        ]
         return [
             (HEADER_REASON, self.reason.encode()),
             (HEADER_TOPIC, self.topic.encode()),
             (HEADER_PARTITION, str(self.partition).encode()),
             (HEADER_OFFSET, str(self.offset).encode()),
             (HEADER_TIMESTAMP, str(self.timestamp).encode()),
-        ]
+        ] + [(name, str(size).encode()) for name, size in cut if size is not None]
+
+    def sendable(self) -> DeadLetter:
+        """This dead letter as the dead-letter topic takes it (compressed with gzip, as the
+        projector's dead-letter producer sends it): itself if it fits, else with its value
+        (and, if the key alone is too large, its key) cut to what fits."""
+        size = len(self.key or b"") + len(self.value or b"") + _headers_size(self.headers())
+        if size <= DEAD_LETTER_ROOM:
+            return self  # compressed, no larger than this (within gzip's few bytes)
+        if size <= DEAD_LETTER_MAX_UNCOMPRESSED and _gzipped_size(self) <= DEAD_LETTER_ROOM:
+            return self
+        key, value = self.key or b"", self.value or b""
+        key_room = DEAD_LETTER_ROOM // 4
+        cut = replace(
+            self,
+            key=key[:key_room] if self.key is not None else None,
+            original_key_size=len(key) if len(key) > key_room else None,
+            original_size=len(value) if self.value is not None else None,
+        )
+        room = DEAD_LETTER_ROOM - len(cut.key or b"") - _headers_size(cut.headers())
+        return replace(cut, value=value[:room] if self.value is not None else None)
 
     @classmethod
     def from_headers(
@@ -73,7 +123,23 @@ class DeadLetter(KafkaRecord):
             key=key,
             value=value,
             reason=found[HEADER_REASON],
+            original_size=_size_in(found, HEADER_ORIGINAL_SIZE),
+            original_key_size=_size_in(found, HEADER_ORIGINAL_KEY_SIZE),
         )
+
+
+def _size_in(headers: dict[str, str], name: str) -> int | None:
+    return int(headers[name]) if name in headers else None
+
+
+def _headers_size(headers: Sequence[tuple[str, bytes]]) -> int:
+    return sum(len(name) + len(value) + 10 for name, value in headers)  # with their varints
+
+
+def _gzipped_size(letter: DeadLetter) -> int:
+    """What gzip (level 9, as aiokafka compresses) makes of the dead letter's bytes."""
+    body = (letter.key or b"") + (letter.value or b"")
+    return len(gzip.compress(body, compresslevel=9)) + _headers_size(letter.headers())
 
 
 #: A record as the projector receives it: from the broker, or built by a tool or test.

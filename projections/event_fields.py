@@ -44,7 +44,22 @@ FiniteNumber = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.floa
 STORABLE_INT_MAX: Final = 2**63 - 1
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=STORABLE_INT_MAX)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=STORABLE_INT_MAX)]
-EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+#: What an identifier may not hold: the C0 controls (U+0000-U+001F) and DEL. Ids and keys
+#: become BSON field names (``related.<kind>.<id>``, a fulfillment's ``handlingUnits``),
+#: where NUL cannot be written at all: such a record would fail its batch on every retry.
+#: The other controls are refused with it because no system's id holds them and, shown in
+#: a portal, a log or a URL, a tab, line break or escape makes one id look like another.
+_IDENTIFIER: Final = r"^[^\x00-\x1f\x7f]+\Z"
+_IDENTIFIER_IS: Final = "an identifier (no control characters)"
+#: A non-empty id or key (of an entity, a source, a customer, an SSCC, a code): text that
+#: names something, never free text, so it holds no control character (``_IDENTIFIER``).
+Identifier = Annotated[
+    str, msgspec.Meta(min_length=1, pattern=_IDENTIFIER, description=_IDENTIFIER_IS)
+]
+EventId = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=128, pattern=_IDENTIFIER, description=_IDENTIFIER_IS),
+]
 
 
 # Each marker's metaclass counts every instance of the marker's base as the marker's own. The

@@ -127,9 +127,9 @@ def _problem(
     if isinstance(info, mi.Metadata):
         what = (info.extra_json_schema or {}).get("description", what)
         return _problem(info.type, value, what, is_item=is_item)
-    if isinstance(info, mi.UnionType):
-        unwrapped = _unwrap(info)
-        return None if unwrapped is info else _problem(unwrapped, value, what, is_item=is_item)
+    if isinstance(info, mi.UnionType):  # ``X | None``: X with its constraints and description
+        given = [t for t in info.types if not isinstance(t, mi.NoneType)]
+        return _problem(given[0], value, what, is_item=is_item) if len(given) == 1 else None
     check = _CHECKS.get(type(info))
     return check(info, value, what) if check is not None else None
 

@@ -30,6 +30,7 @@ from projections.event_fields import (
     CurrencyCode,
     EventId,
     FiniteNumber,
+    Identifier,
     PositiveInt,
     Text,
     Timestamp,
@@ -99,7 +100,7 @@ class Address(Piece, frozen=True, kw_only=True):
 
 
 class ShipFrom(Piece, frozen=True, kw_only=True):
-    warehouse_id: Text
+    warehouse_id: Identifier
     name: Text
     address: Address
 
@@ -111,14 +112,14 @@ class ShipTo(Piece, frozen=True, kw_only=True):
 
 class OrderLine(Piece, frozen=True, kw_only=True):
     line_number: PositiveInt
-    sku: Text
+    sku: Identifier
     description: Text
     quantity: Count
     uom: Text
 
 
 class HandlingUnit(Piece, frozen=True, kw_only=True):
-    sscc: Text
+    sscc: Identifier
     weight_kg: FiniteNumber
 
 
@@ -129,7 +130,7 @@ class FulfillmentLineProgress(Piece, frozen=True, kw_only=True):
 
 
 class Carrier(Piece, frozen=True, kw_only=True):
-    scac: Text
+    scac: Identifier
     name: Text
 
 
@@ -145,8 +146,8 @@ class InvoiceLine(Piece, frozen=True, kw_only=True):
     description: Text
     charge_type: ChargeType
     amount: Amount
-    order_id: Text | None = None
-    shipment_id: Text | None = None
+    order_id: Identifier | None = None
+    shipment_id: Identifier | None = None
 
 
 # --- payloads -----------------------------------------------------------------------------
@@ -157,7 +158,7 @@ class OrderPayload(Payload, frozen=True, kw_only=True):
 
     entity_field = "order_id"
 
-    order_id: Text
+    order_id: Identifier
 
 
 class ShipmentPayload(Payload, frozen=True, kw_only=True):
@@ -165,7 +166,7 @@ class ShipmentPayload(Payload, frozen=True, kw_only=True):
 
     entity_field = "shipment_id"
 
-    shipment_id: Text
+    shipment_id: Identifier
 
 
 class InvoicePayload(Payload, frozen=True, kw_only=True):
@@ -173,7 +174,7 @@ class InvoicePayload(Payload, frozen=True, kw_only=True):
 
     entity_field = "invoice_id"
 
-    invoice_id: Text
+    invoice_id: Identifier
 
 
 class OrderSnapshot(OrderPayload, frozen=True, kw_only=True):
@@ -181,8 +182,8 @@ class OrderSnapshot(OrderPayload, frozen=True, kw_only=True):
 
     unique_keys = (("lines", "line_number"),)
 
-    customer_id: Text
-    customer_reference: Text
+    customer_id: Identifier
+    customer_reference: Identifier
     order_type: OrderType
     ordered_at: Timestamp
     requested_delivery_date: CalendarDate
@@ -199,10 +200,10 @@ class OrderCancelled(OrderPayload, frozen=True, kw_only=True):
 class FulfillmentProgressed(OrderPayload, frozen=True, kw_only=True):
     unique_keys = (("handling_units", "sscc"), ("lines", "line_number"))
 
-    warehouse_id: Text
+    warehouse_id: Identifier
     stage: FulfillmentStage
     occurred_at: Timestamp
-    shipment_id: Text | None = None
+    shipment_id: Identifier | None = None
     handling_units: tuple[HandlingUnit, ...] | None = None
     lines: tuple[FulfillmentLineProgress, ...] | None = None
 
@@ -210,11 +211,11 @@ class FulfillmentProgressed(OrderPayload, frozen=True, kw_only=True):
 class ShipmentPlanned(ShipmentPayload, frozen=True, kw_only=True):
     """``logistics.shipment.planned.v1``: the full shipment plan, re-sent on changes."""
 
-    customer_id: Text
-    order_ids: tuple[Text, ...]
+    customer_id: Identifier
+    order_ids: tuple[Identifier, ...]
     mode: TransportMode
     carrier: Carrier
-    tracking_number: Text
+    tracking_number: Identifier
     origin: Address
     destination: Address
     planned_pickup_at: Timestamp
@@ -223,9 +224,9 @@ class ShipmentPlanned(ShipmentPayload, frozen=True, kw_only=True):
 
 
 class ShipmentMilestone(ShipmentPayload, frozen=True, kw_only=True):
-    milestone_id: Text
-    status_code: Text
-    reason_code: Text | None = None
+    milestone_id: Identifier
+    status_code: Identifier
+    reason_code: Identifier | None = None
     occurred_at: Timestamp
     location: Location | None = None
     estimated_delivery_at: Timestamp | None = None
@@ -246,8 +247,8 @@ class ShipmentCancelled(ShipmentPayload, frozen=True, kw_only=True):
 class InvoiceIssued(InvoicePayload, frozen=True, kw_only=True):
     """``logistics.invoice.issued.v1``: the full invoice."""
 
-    customer_id: Text
-    invoice_number: Text
+    customer_id: Identifier
+    invoice_number: Identifier
     issued_at: Timestamp
     due_date: CalendarDate
     currency: CurrencyCode
@@ -259,7 +260,7 @@ class InvoiceIssued(InvoicePayload, frozen=True, kw_only=True):
 
 
 class PaymentRecorded(InvoicePayload, frozen=True, kw_only=True):
-    payment_id: Text
+    payment_id: Identifier
     amount: Amount
     paid_at: Timestamp
 
@@ -272,7 +273,7 @@ class InvoiceVoided(InvoicePayload, frozen=True, kw_only=True):
 class SourceStatusChanged(Payload, frozen=True, kw_only=True):
     entity_field = "source"
 
-    source: Text
+    source: Identifier
     status: DeclaredStatus
     message: Text | None = None
     expected_back_at: Timestamp | None = None
@@ -301,10 +302,10 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     type: Text
     datacontenttype: Text | None = None
     id: EventId
-    source: Text
-    subject: Text
+    source: Identifier
+    subject: Identifier
     time: Timestamp
-    customerid: Text
+    customerid: Identifier
     sequence: PositiveInt
     data: msgspec.Raw
     traceparent: Any = None

@@ -19,6 +19,10 @@ Decisions where the contract is silent:
 * Where the contract sets no upper bound, the store does: integers above 2**63 - 1 (BSON's
   int64) and amounts of more than 34 digits (a decimal128's) are refused, so that such a
   record becomes a dead letter instead of a batch whose writes fail on every retry.
+* Ids and keys (the envelope's ``id``, ``source``, ``subject``, ``customerid``; every
+  ``...Id`` in ``data``, SSCCs, SKUs, codes and references) hold no control character (C0
+  or DEL, ``event_fields.Identifier``): they become BSON field names, which cannot hold NUL,
+  and no system's identifier holds the others. Free text (names, addresses, reasons) may.
 * The snapshot's ``data.customerId`` must equal the envelope's ``customerid`` and the entity
   id in ``data`` must equal ``subject``: a record contradicting itself about whose data it is
   must not reach a tenant's documents.

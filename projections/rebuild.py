@@ -13,6 +13,13 @@ Why the second drain: events that arrive after the catch-up but before the live 
 sees the new pointer are written by the live projector into the old generation only; the
 drain re-reads up to the end offsets taken after the switch, so the new generation has them.
 Applying an event twice is harmless (the reducers are idempotent).
+
+A rebuild is complete only if the inbound logs still hold every record from offset 0:
+retention or ``kafka-delete-records`` that moved a log's start leaves a generation without
+those events, which verify cannot tell (it checks what the log still holds). So a rebuild
+over such a log is refused before anything is written (``TruncatedHistory``) unless the
+operator allows it (``allow_truncated_history``, ``--allow-truncated-history``), and records
+the log loses while the rebuild reads it fail the rebuild (the consumer resets to no offset).
 """
 
 from __future__ import annotations
@@ -51,6 +58,34 @@ async def _build_indexes(processor: BatchProcessor, stop: asyncio.Event, suffix:
             await asyncio.wait_for(stop.wait(), INDEX_RETRY_POLL_SECONDS)
     if stop.is_set():
         raise RuntimeError(f"rebuild of generation {suffix} interrupted before the switch")
+
+
+class TruncatedHistory(RuntimeError):
+    """An inbound log no longer starts at offset 0: a rebuild from it would miss events."""
+
+
+async def _refuse_truncated_history(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], allowed: bool
+) -> None:
+    """Raise ``TruncatedHistory`` naming each partition whose log starts above offset 0
+    (with ``allowed``, log it and go on: the operator accepts the loss)."""
+    starts = await consumer.beginning_offsets(partitions)
+    truncated = ", ".join(
+        f"{tp.topic}[{tp.partition}] starts at offset {first}"
+        for tp, first in sorted(starts.items())
+        if first > 0
+    )
+    if not truncated:
+        return
+    if allowed:
+        log.warning("rebuilding without the records retention removed: %s", truncated)
+        return
+    raise TruncatedHistory(
+        f"the inbound logs no longer hold every record: {truncated}; a rebuild would switch "
+        "readers to a generation without the events before those offsets. Keep inbound "
+        "topics forever (retention.ms=-1); to rebuild from what is left, pass "
+        "--allow-truncated-history"
+    )
 
 
 class RebuildIncomplete(RuntimeError):
@@ -154,8 +189,11 @@ async def rebuild(
     settings: ProjectorSettings,
     stop: asyncio.Event | None = None,
     metrics: ProjectorMetrics | None = None,
+    *,
+    allow_truncated_history: bool = False,
 ) -> str:
-    """Build generation ``<timestamp>`` from offset 0 and make it the active one."""
+    """Build generation ``<timestamp>`` from offset 0 and make it the active one; refused
+    (``TruncatedHistory``) if a log no longer starts there, unless ``allow_truncated_history``."""
     stop = stop or asyncio.Event()
     metrics = metrics or ProjectorMetrics()
     suffix = datetime.now(UTC).strftime("g%Y%m%d%H%M%S")
@@ -168,10 +206,14 @@ async def rebuild(
         enable_auto_commit=False,
         group_id=None,
         max_poll_records=settings.batch_max_records,
+        # records deleted before they are read fail the rebuild (OffsetOutOfRangeError)
+        # rather than moving the read silently to the log's end (the default, "latest")
+        auto_offset_reset="none",
     )
     await consumer.start()
     try:
         partitions = await partitions_of(consumer, settings.topics.inbound().values())
+        await _refuse_truncated_history(consumer, partitions, allow_truncated_history)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         await processor.prepare()

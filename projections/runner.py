@@ -29,6 +29,7 @@ from pymongo import AsyncMongoClient
 
 from config.garbage import tune_garbage_collection
 from observability.json_logs import log_traced_hop
+from projections.dead_letter import DEAD_LETTER_MAX_UNCOMPRESSED
 from projections.deferred_indexes import SEARCH_COLLECTION
 from projections.document_cache import DocumentCache
 from projections.log_ends import behind, log_ends, poll_while, reached_log_ends
@@ -39,7 +40,7 @@ from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
 from projections.together import stop_all, together
-from readmodel.kafka_admin import DEAD_LETTER_MAX_BYTES, ensure_own_topics
+from readmodel.kafka_admin import ensure_own_topics
 from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -53,18 +54,47 @@ NOTICE_BATCH_BYTES = 512 * 1024
 RETRY_DELAYS_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
+@dataclass(frozen=True)
+class Producers:
+    """The projector's two producers (``kafka_clients``): change notices, uncompressed (the
+    many small records a live portal waits for), and dead letters, gzip-compressed so a
+    record an upstream producer compressed fits the dead-letter topic again (rare records,
+    whose compression costs nothing a notice waits for)."""
+
+    notices: AIOKafkaProducer
+    dead_letters: AIOKafkaProducer
+
+    async def start(self) -> None:
+        await self.notices.start()
+        try:
+            await self.dead_letters.start()
+        except BaseException:
+            await self.notices.stop()
+            raise
+
+    async def stop(self) -> None:
+        try:
+            await self.notices.stop()
+        finally:
+            await self.dead_letters.stop()
+
+
 async def publish_outcome(
-    producer: AIOKafkaProducer, outcome: BatchOutcome, *, dead_letter_topic: str, changes_topic: str
+    producers: Producers, outcome: BatchOutcome, *, dead_letter_topic: str, changes_topic: str
 ) -> None:
-    """Send dead letters and change notices and wait until the broker has them all."""
+    """Send dead letters and change notices and wait until the broker has them all. A dead
+    letter too large for its topic goes cut (``DeadLetter.sendable``), never fails the batch."""
+    letters = [dead.sendable() for dead in outcome.dead_letters]
     sends = [
-        await producer.send(
-            dead_letter_topic, value=dead.value, key=dead.key, headers=dead.headers()
+        await producers.dead_letters.send(
+            dead_letter_topic, value=letter.value, key=letter.key, headers=letter.headers()
         )
-        for dead in outcome.dead_letters
+        for letter in letters
     ]
     sends += [
-        await producer.send(changes_topic, value=notice.encode(), key=notice.shipment_id.encode())
+        await producers.notices.send(
+            changes_topic, value=notice.encode(), key=notice.shipment_id.encode()
+        )
         for notice in outcome.notices
     ]
     if sends:
@@ -229,29 +259,29 @@ async def run_projector(
         changes_retention_hours=settings.changes_retention_hours,
         replication_factor=settings.kafka_replication_factor,
     )
-    producer, consumer = kafka_clients(settings)
+    producers, consumer = kafka_clients(settings)
     consumer.subscribe(
         list(settings.topics.inbound().values()), listener=ForgetOnRebalance(consumer, cache)
     )
-    await producer.start()
+    await producers.start()
     await consumer.start()
     tune_garbage_collection()  # now that what the process keeps exists
     log.info("projector started in group %s", settings.group_id)
     try:
-        await consume(processor, producer, consumer, settings, stop, metrics)
+        await consume(processor, producers, consumer, settings, stop, metrics)
     except KafkaError:
         log.exception("Kafka failure; stopping without committing the current batch")
         raise
     finally:
         await consumer.stop()
-        await producer.stop()
+        await producers.stop()
         await client.close()
 
 
-def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKafkaConsumer]:
-    """The producer of notices and dead letters, and the group member reading the inbound
-    topics (not started)."""
-    producer = AIOKafkaProducer(
+def kafka_clients(settings: ProjectorSettings) -> tuple[Producers, AIOKafkaConsumer]:
+    """The producers of notices and of dead letters, and the group member reading the
+    inbound topics (none started)."""
+    notices = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
         enable_idempotence=True,
@@ -260,7 +290,19 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKaf
         # per 16 KiB (the default), each a round trip the batch's commit waits for; under
         # the broker's default 1 MiB message limit.
         max_batch_size=NOTICE_BATCH_BYTES,
-        max_request_size=DEAD_LETTER_MAX_BYTES,
+    )
+    dead_letters = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        # The broker limits the compressed batch (``max.message.bytes``); aiokafka checks
+        # this against a record before compressing it. A batch of several dead letters
+        # stays under NOTICE_BATCH_BYTES uncompressed; a larger one goes alone, and
+        # ``DeadLetter.sendable`` made it fit compressed.
+        compression_type="gzip",
+        max_batch_size=NOTICE_BATCH_BYTES,
+        max_request_size=DEAD_LETTER_MAX_UNCOMPRESSED,
     )
     consumer = AIOKafkaConsumer(
         *settings.topics.inbound().values(),
@@ -279,7 +321,7 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[AIOKafkaProducer, AIOKaf
         # the two topics have the same partition count.
         partition_assignment_strategy=(RangePartitionAssignor,),
     )
-    return producer, consumer
+    return Producers(notices, dead_letters), consumer
 
 
 class ForgetOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -306,7 +348,7 @@ class ForgetOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 async def consume(
     processor: BatchProcessor,
-    producer: AIOKafkaProducer,
+    producers: Producers,
     consumer: AIOKafkaConsumer,
     settings: ProjectorSettings,
     stop: asyncio.Event,
@@ -317,7 +359,7 @@ async def consume(
     after the previous batch's notices; it commits only after the previous batch committed.
     At most two batches finish at once: before reading a third, the oldest must have
     committed, and a failure while finishing it surfaces here."""
-    finish_with = Finishing(processor, producer, consumer, settings.topics, stop, metrics)
+    finish_with = Finishing(processor, producers, consumer, settings.topics, stop, metrics)
     previous: FinishingBatch | None = None
     older: FinishingBatch | None = None
     try:
@@ -440,7 +482,7 @@ class Finishing:
     """What finishing a batch works with (``finish_batch``)."""
 
     processor: BatchProcessor
-    producer: AIOKafkaProducer
+    producers: Producers
     consumer: AIOKafkaConsumer
     topics: TopicNames
     stop: asyncio.Event
@@ -544,7 +586,7 @@ async def publish_in_order(
         if previous is not None:
             await previous.published
         await publish_outcome(
-            finishing.producer,
+            finishing.producers,
             outcome,
             dead_letter_topic=finishing.topics.dead_letter,
             changes_topic=finishing.topics.changes,

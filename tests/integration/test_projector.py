@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.admin.records_to_delete import RecordsToDelete
+from aiokafka.errors import MessageSizeTooLargeError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import runner
@@ -26,7 +28,7 @@ from projections.batch import EntityKey
 from projections.dead_letter import DeadLetter
 from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
-from projections.rebuild import RebuildIncomplete, rebuild
+from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
 from projections.runner import flatten, run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
@@ -283,6 +285,74 @@ async def test_an_event_that_would_make_a_document_too_large_is_a_dead_letter(
             "document-too-large: applying it would make shipments 'SH-55021' "
         ), letter.reason
         assert letter.reason.endswith(f"over the limit of {documents.MAX_DOCUMENT_BYTES:,}")
+
+
+async def _send_upstream(
+    bootstrap: str, topic: str, value: bytes, *, compression: str | None = None
+) -> Any:
+    """``value`` sent as an upstream producer would, compressing its batches if it chooses;
+    the broker's acknowledgement (where the record went)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, compression_type=compression, max_request_size=16 << 20
+    )
+    await producer.start()
+    try:
+        return await producer.send_and_wait(topic, value, key=b"SO-100234")
+    finally:
+        await producer.stop()
+
+
+async def test_a_record_its_producer_compressed_beyond_the_limits_is_dead_lettered_whole(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """The broker limits a topic's *compressed* batches: a producer using gzip writes a
+    broken record of 3 MiB to a topic at the default limits. Its dead letter (compressed
+    too) goes whole, and the projector goes on past it instead of stopping there for good."""
+    broken = b'{"specversion":"1.0","data":"' + b"A" * (3 << 20) + b'"'
+    await _send_upstream(kafka_bootstrap, topic_names["orders"], broken, compression="gzip")
+    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+
+    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    [dead] = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    letter = DeadLetter.from_headers(dead.key, dead.value, dead.headers)
+    assert letter.value == broken and letter.original_size is None
+
+
+async def test_a_dead_letter_too_large_even_compressed_goes_cut_naming_the_original(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """An inbound topic configured for records larger than the dead-letter topic takes
+    (here 8 MiB), and a record that does not compress: its dead letter holds the value's
+    first bytes and says how large the original is and where it stays (topic, partition,
+    offset), rather than failing its batch on every restart."""
+    orders = topic_names["orders"]
+    limit = ConfigResource(ConfigResourceType.TOPIC, orders, {"max.message.bytes": str(8 << 20)})
+    await kafka_admin.alter_configs([limit])
+    original = random.Random(7).randbytes(5 << 20)
+    for _ in range(50):  # until the partition's leader applies the new limit
+        try:
+            sent = await _send_upstream(kafka_bootstrap, orders, original)
+            break
+        except MessageSizeTooLargeError:
+            await asyncio.sleep(0.2)
+    else:
+        raise AssertionError(f"{orders} does not take records of 8 MiB")
+    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+
+    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    [dead] = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    letter = DeadLetter.from_headers(dead.key, dead.value, dead.headers)
+    assert (letter.topic, letter.partition, letter.offset) == (orders, sent.partition, sent.offset)
+    assert letter.original_size == len(original) and letter.reason.startswith("not UTF-8")
+    assert letter.key == b"SO-100234" and letter.value
+    assert 1 << 20 < len(letter.value) < 2 << 20 and original.startswith(letter.value)
 
 
 async def _topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
@@ -568,6 +638,39 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
     assert await _missing_indexes(mongo_db, suffix) == {}
     search = mongo_db[documents.generation_collection(documents.SEARCH_KEYS, suffix)]
     assert await search.find_one({"_id": COMPLETE_MARKER}) is not None
+
+
+async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowed(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """Retention (here delete-records) moved an inbound log's start past an order: a
+    rebuild would switch readers to a generation without it, and verify could not tell. It
+    is refused, naming the partition and its first offset, and readers stay where they
+    were; the operator's ``--allow-truncated-history`` rebuilds from what is left."""
+    lost = await _send_upstream(
+        kafka_bootstrap, topic_names["orders"], json.dumps(example("order-created.json")).encode()
+    )
+    kept = dict(example("order-created.json"), id="erp-2", subject="SO-2")
+    kept["data"] = dict(kept["data"], orderId="SO-2")
+    await produce(kafka_bootstrap, [_record(topic_names, "orders", kept)])
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await _project(settings)
+    partition = TopicPartition(topic_names["orders"], lost.partition)
+    await kafka_admin.delete_records({partition: RecordsToDelete(before_offset=lost.offset + 1)})
+    pointer = await mongo_db[documents.READ_POINTER].find_one({"_id": "active"})
+
+    with pytest.raises(TruncatedHistory) as refused:
+        await rebuild(settings)
+
+    named = f"{partition.topic}[{partition.partition}] starts at offset {lost.offset + 1}"
+    assert named in str(refused.value) and "--allow-truncated-history" in str(refused.value)
+    assert await mongo_db[documents.READ_POINTER].find_one({"_id": "active"}) == pointer
+    suffix = await rebuild(settings, allow_truncated_history=True)
+    orders = mongo_db[documents.generation_collection(documents.ORDERS, suffix)]
+    assert [order["_id"] async for order in orders.find({}, {"_id": 1})] == ["SO-2"]
 
 
 def _stop_after_switching(

@@ -194,3 +194,30 @@ async def test_an_event_planned_again_has_the_fate_of_its_last_plan_only(
     assert order["lastEvent"]["id"] == "wms-atl-10" and "fulfillment" in order
     atl = await _source(mongo_db, "wms/dc-atl")
     assert atl is not None and atl["lastEventId"] == "wms-atl-10"
+
+
+async def test_an_sscc_with_a_nul_is_a_dead_letter_and_the_partition_goes_on(
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """An SSCC becomes a field name of the order's ``handlingUnits``, and BSON field names
+    cannot hold NUL: refused when decoded, the record is a dead letter saying so, and the
+    records after it are applied, instead of a batch that fails on every restart."""
+    poisoned = _fulfillment("wms-atl-1", "wms/dc-atl", "2026-11-21T14:02:11-05:00", "ACME")
+    poisoned["data"]["handlingUnits"][0]["sscc"] = "00\x001"
+    after = _fulfillment("wms-atl-2", "wms/dc-atl", "2026-11-21T15:02:11-05:00", "ACME")
+    records = _records(example("order-created.json"), poisoned, after)
+    processor = BatchProcessor(ProjectionStore(mongo_db), load_status_mapping(), TOPICS)
+
+    outcome = await processor.process(records)
+
+    assert [(dead.offset, dead.reason) for dead in outcome.dead_letters] == [
+        (
+            1,
+            "data.handlingUnits[0].sscc: expected an identifier (no control characters), "
+            "got '00\\x001'",
+        )
+    ]
+    order = await mongo_db[documents.ORDERS].find_one({"_id": ORDER})
+    assert order is not None and order["fulfillmentStage"] == "LOADED"
+    atl = await _source(mongo_db, "wms/dc-atl")
+    assert atl is not None and atl["lastEventId"] == "wms-atl-2"

@@ -301,3 +301,65 @@ def test_randomly_damaged_records_that_are_accepted_carry_the_values_sent(damage
         assert result.customer_id == body["customerid"] and result.subject == body["subject"]
         assert result.sequence == body["sequence"] and result.id == body["id"]
         assert comparable(result.time.isoformat()) == comparable(body["time"])
+
+
+#: The contract's ids and keys (besides every ``...Id``): what names something, never free text.
+ID_KEYS: Final = frozenset(
+    {"id", "source", "subject", "customerid", "sscc", "sku", "scac", "trackingNumber"}
+    | {"customerReference", "invoiceNumber", "statusCode", "reasonCode"}
+)
+
+
+def _names_an_id(path: tuple[Any, ...]) -> bool:
+    if isinstance(path[-1], int):
+        return str(path[-2]).endswith("Ids")
+    return bool(path[-1].endswith("Id") or path[-1] in ID_KEYS)
+
+
+ID_PATHS: Final = [
+    (name, path) for name, body in BODIES.items() for path in json_paths(body) if _names_an_id(path)
+]
+
+
+def with_value(name: str, path: tuple[Any, ...], value: Any) -> bytes:
+    body = copy.deepcopy(BODIES[name])
+    parent = body
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = value
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "path"), ID_PATHS, ids=[f"{name}:{named(path)}" for name, path in ID_PATHS]
+)
+def test_a_nul_in_any_id_or_key_is_refused_naming_it(name: str, path: tuple[Any, ...]) -> None:
+    """Ids become BSON field names, which cannot hold NUL: a record with one must be a dead
+    letter, not a batch that fails on every restart."""
+    result = outcome(with_value(name, path, "SO-1\x00x"))
+    reason = "expected an identifier (no control characters), got 'SO-1\\x00x'"
+    assert result == f"refused: {named(path)}: {reason}"
+
+
+def test_the_ids_refusing_control_characters_include_those_stored_as_keys() -> None:
+    refused = {named(path) for _, path in ID_PATHS}
+    assert {"subject", "data.shipmentId", "data.handlingUnits[0].sscc", "source"} <= refused
+    assert {"data.orderIds[0]", "data.lines[0].orderId", "data.customerId"} <= refused
+
+
+@pytest.mark.parametrize("code", [*range(0x20), 0x7F], ids=lambda c: f"U+{c:04X}")
+def test_every_c0_control_and_del_in_an_id_is_refused(code: int) -> None:
+    result = outcome(with_value("shipment-planned.json", ("data", "trackingNumber"), f"1Z{code:c}"))
+    assert isinstance(result, str)
+    assert result.startswith("refused: data.trackingNumber: expected an identifier")
+
+
+def test_ids_beyond_ascii_and_line_breaks_in_free_text_are_accepted() -> None:
+    accepted = outcome(with_value("order-created.json", ("data", "customerReference"), "PO-Ä½ 7"))
+    assert isinstance(accepted, Event) and isinstance(accepted.data, OrderSnapshot)
+    assert accepted.data.customer_reference == "PO-Ä½ 7"
+    address = copy.deepcopy(BODIES["order-created.json"]["data"]["shipTo"]["address"])
+    address["line1"] = "Dock 4\n\tGate B"
+    free_text = outcome(with_value("order-created.json", ("data", "shipTo", "address"), address))
+    assert isinstance(free_text, Event) and isinstance(free_text.data, OrderSnapshot)
+    assert free_text.data.ship_to.address.line1 == "Dock 4\n\tGate B"

@@ -64,7 +64,8 @@ def outcome(notice: bytes, delay: float, *, write_fails: bool = False) -> Any:
 
 def _finishing(store: Any, broker: Any) -> runner.Finishing:
     topics: Any = SimpleNamespace(dead_letter="dead", changes="changes")
-    return runner.Finishing(store, broker, MagicMock(), topics, asyncio.Event(), MagicMock())
+    producers = runner.Producers(broker, broker)
+    return runner.Finishing(store, producers, MagicMock(), topics, asyncio.Event(), MagicMock())
 
 
 def _no_commits(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -299,7 +300,7 @@ def test_a_last_batch_that_failed_to_publish_stops_the_projector_without_waiting
     async def consume() -> None:
         await runner.consume(
             processor,
-            Broker(),
+            runner.Producers(Broker(), Broker()),
             consumer,
             settings,
             asyncio.Event(),
