@@ -38,7 +38,9 @@ class SummaryPush:
     source_kind: str
     source_id: str
     rev: int
-    summary: Mapping[str, Any] | None  # None removes it
+    #: None removes it: a removal with ``rev`` 0 removes any revision, one with a ``rev``
+    #: only a summary no newer than that (``effects.unlink``).
+    summary: Mapping[str, Any] | None
     customer_id: str | None
     #: Taken from the document as stored (not as a batch predicted it): the truth for its
     #: ``rev``, so it also replaces a stored summary of the same ``rev``, which can only be
@@ -294,22 +296,120 @@ def link_removals(changes: Sequence[EntityChange]) -> list[SummaryPush]:
         kind = change.key.kind
         if kind not in LINKED_KINDS or change.before is None:
             continue
-        for target_kind, ids in planner.link_delta(
-            kind, change.before, change.after
-        ).removed.items():
-            for target_id in sorted(ids):
-                removals.append(_removal(target_kind, target_id, kind, change.key.id))
-                removals.append(_removal(kind, change.key.id, target_kind, target_id))
+        for other in sorted(dropped_links(kind, change.before, change.after)):
+            removals.append(_removal(other.kind, other.id, kind, change.key.id))
+            removals.append(_removal(kind, change.key.id, other.kind, other.id))
     return removals
 
 
-def _removal(target_kind: str, target_id: str, source_kind: str, source_id: str) -> SummaryPush:
+def dropped_links(kind: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> set[EntityKey]:
+    """The entities a ``kind`` document named as ``before`` and no longer names as ``after``."""
+    return {
+        EntityKey(other_kind, other_id)
+        for other_kind, ids in planner.link_delta(kind, before, after).removed.items()
+        for other_id in ids
+    }
+
+
+def unnamed_summaries(key: EntityKey, doc: Mapping[str, Any]) -> set[EntityKey]:
+    """The entities whose summaries ``doc`` (of entity ``key``) holds under a kind it names
+    (an invoice's orders and shipments, a shipment's orders, an order's shipments) without
+    naming them: stale links, unless the other side names ``doc`` (``stale_summaries``)."""
+    if key.kind not in LINKED_KINDS:
+        return set()
+    held = summarised_ids(doc)
+    return {
+        EntityKey(kind, other_id)
+        for kind, ids in declared_links(key.kind, doc).items()
+        for other_id in held.get(kind, set()).difference(ids)
+    }
+
+
+def _names(other: Mapping[str, Any] | None, other_kind: str, key: EntityKey) -> bool:
+    """Whether ``other`` (a stored ``other_kind`` document, None: absent) names ``key``."""
+    return other is not None and any(
+        kind == key.kind and key.id in ids
+        for kind, ids in declared_links(other_kind, other).items()
+    )
+
+
+def stale_summaries(
+    key: EntityKey,
+    doc: Mapping[str, Any],
+    others: Mapping[EntityKey, Mapping[str, Any]],
+) -> list[EntityKey]:
+    """The entities whose summaries ``doc`` holds under a kind it names, though neither it
+    names them nor they (as stored in ``others``; missing: absent) name it: what the
+    projector removes (``unlink``) and ``projections verify`` reports."""
+    return sorted(
+        other_key
+        for other_key in unnamed_summaries(key, doc)
+        if not _names(others.get(other_key), other_key.kind, key)
+    )
+
+
+def unlink(
+    effects: Sequence[Effects],
+    dropped: Mapping[EntityKey, AbstractSet[EntityKey]],
+    others: Mapping[EntityKey, Mapping[str, Any]],
+) -> tuple[list[SummaryPush], list[Effects]]:
+    """Removals of both sides' summaries for every link the written documents of
+    ``effects`` no longer have, and the effects with those removed from their documents.
+
+    A link is gone when neither side names the other: ``stale_summaries`` of the document
+    (it keeps the summary of an entity it stopped naming, say because another writer added
+    the link after the batch read it and the batch's re-planned write dropped it, or a crash
+    came between a write and its removals), and the entities of ``dropped`` (per document,
+    links its re-planned write dropped, whose summary only the other side may hold), as
+    ``others`` (read after the writes) name them. Each removal is guarded by the revision
+    the removal was decided on (``SummaryPush.rev``): a summary written later, by an entity
+    that names its target again, stays. Idempotent: a rerun finds nothing more to remove.
+    """
+    removals: dict[tuple[EntityKey, EntityKey], SummaryPush] = {}
+    healed: list[Effects] = []
+    for effect in effects:
+        key, doc = effect.key, effect.after
+        gone = set(stale_summaries(key, doc, others))
+        for other_key in dropped.get(key, ()):
+            if not _names(others.get(other_key), other_key.kind, key):
+                gone.add(other_key)
+        taken = {other_key for other_key in gone if _holds(doc, other_key)}
+        for other_key in sorted(gone):
+            other = others.get(other_key)
+            if other_key in taken:
+                rev = int(other.get("rev", 0)) if other is not None else 0
+                removals[(key, other_key)] = _removal(*key, *other_key, rev=rev)
+            if other is not None and _holds(other, key):
+                removals[(other_key, key)] = _removal(*other_key, *key, rev=int(doc.get("rev", 0)))
+        healed.append(effect._replace(after=_without(doc, taken)) if taken else effect)
+    return list(removals.values()), healed
+
+
+def _holds(doc: Mapping[str, Any], source: EntityKey) -> bool:
+    """Whether ``doc`` holds a summary of ``source`` (where a removal of it looks)."""
+    entries = (doc.get("related") or {}).get(source.kind)
+    return isinstance(entries, Mapping) and documents.field_key(source.id) in entries
+
+
+def _without(doc: Mapping[str, Any], gone: AbstractSet[EntityKey]) -> dict[str, Any]:
+    """``doc`` without the summaries of the entities ``gone``, as their removals leave it."""
+    view = _with_own_related(doc)
+    for other in gone:
+        view["related"].get(other.kind, {}).pop(documents.field_key(other.id), None)
+    return view
+
+
+def _removal(
+    target_kind: str, target_id: str, source_kind: str, source_id: str, *, rev: int = 0
+) -> SummaryPush:
+    """The removal of ``source``'s summary from ``target``: of any revision (``rev`` 0), or
+    of one no newer than ``rev``."""
     return SummaryPush(
         target_kind=target_kind,
         target_id=target_id,
         source_kind=source_kind,
         source_id=source_id,
-        rev=0,
+        rev=rev,
         summary=None,
         customer_id=None,
     )

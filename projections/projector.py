@@ -10,7 +10,9 @@ Order of operations for one batch, and why:
    then those pulled from them. A folded write lands only if its document is still as
    loaded; a document another writer changed meanwhile is written stepwise instead. A batch
    that drops links is written stepwise throughout (``_write_stepwise``: link removals,
-   documents, then every summary as its own guarded write);
+   documents, then every summary as its own guarded write). Last, the summaries of links
+   the documents as written no longer have go, on both sides (``_unlink``: a link another
+   writer added and a re-planned write dropped, or such damage left before);
 5. write what nothing else of the batch reads (``PendingWrites``): the search documents of
    the orders and shipments whose searchable values changed (``search_writes``, a side
    collection, so most writes of a document touch no search key) and the sources' freshness;
@@ -53,12 +55,15 @@ from projections.effects import (
     Effects,
     Fold,
     SummaryPush,
+    dropped_links,
     fold,
     link_removals,
     linked_keys,
     notices,
     summaries_of,
     summary_pushes,
+    unlink,
+    unnamed_summaries,
 )
 from projections.events import Event, InvalidEvent, decode_event
 from projections.phases import PhaseClock
@@ -287,13 +292,43 @@ class BatchProcessor:
         self, batch: _Batch, stepwise: bool, now: datetime, clock: PhaseClock
     ) -> list[Effects]:
         """Write the planned batch, folded or (``stepwise``, or a batch that drops links)
-        stepwise; the effects of its entities."""
+        stepwise, then remove the links its documents no longer have (``_unlink``); the
+        effects of its entities."""
         removals = link_removals(batch.changes)
         if stepwise or removals:
             effects = await self._write_stepwise(batch, removals, now)
             clock.lap("write stepwise")
+        else:
+            effects = await self._write_folded(batch, now, clock)
+        effects = await self._unlink(batch, effects)
+        clock.lap("unlink")
+        return effects
+
+    async def _unlink(self, batch: _Batch, effects: list[Effects]) -> list[Effects]:
+        """Remove both sides' summaries of every link the batch's documents, as written,
+        no longer have (``effects.unlink``); the effects with those summaries gone.
+
+        ``link_removals`` covers the links a batch's first plan drops. This covers the
+        rest: a link another writer added after the batch read the document, which the
+        re-planned write dropped (``batch.dropped``), and any summary a document holds of
+        an entity that neither it names nor names it (left by such a race before this was
+        mended, or by a crash between a re-planned write and its removals): the document's
+        next write, or a rerun, heals it. The other sides are read after every write of the
+        batch landed, from the store (not the cache: they belong to other writers), and
+        only when there is a candidate: most batches read nothing more.
+        """
+        candidates = set().union(
+            *(unnamed_summaries(effect.key, effect.after) for effect in effects),
+            *batch.dropped.values(),
+        )
+        if not candidates:
             return effects
-        return await self._write_folded(batch, now, clock)
+        others = await self._store.load_keys(batch.suffix, candidates)
+        removals, healed = unlink(effects, batch.dropped, others)
+        if removals:
+            log.info("removing %d summaries of links no longer declared", len(removals))
+            await self._push(batch.suffix, removals)
+        return healed
 
     async def _plan(
         self,
@@ -561,6 +596,11 @@ class BatchProcessor:
             stored = await self._store.write_entity(collection, change, now)
             if stored is not None:
                 self._cache.remember(batch.epoch, batch.suffix, {change.key: stored})
+                if change.key in batch.replanned and change.before is not None:
+                    # links the re-plan dropped from what it was planned on: ``_unlink``
+                    batch.dropped[change.key] = dropped_links(
+                        change.key.kind, change.before, stored
+                    )
                 return change.before, stored
             self._cache.forget(batch.suffix, [change.key])
             current = (await self._store.load(collection, [change.key.id])).get(change.key.id)
@@ -697,6 +737,9 @@ class _Batch:
     #: Per entity whose write was planned again (``_write_own``), the events its last plan
     #: refused.
     replanned: dict[EntityKey, list[planner.Rejected]] = field(default_factory=dict)
+    #: Per entity whose re-planned write landed, the links it dropped from the document it
+    #: was re-planned on (a link another writer added meanwhile: ``BatchProcessor._unlink``).
+    dropped: dict[EntityKey, set[EntityKey]] = field(default_factory=dict)
     #: Documents without events in the batch that its entities summarise into or pull
     #: from: loaded with the batch and written once, with every summary folded in.
     related: dict[EntityKey, Mapping[str, Any]] = field(default_factory=dict)

@@ -829,8 +829,12 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
     fails_closed = {"$unset": {WAREHOUSE_IDS: ""}} if _moves_warehouses(push) else {}
     if push.summary is None:
         unset = {push.path: "", **fails_closed.get("$unset", {})}
+        held: dict[str, Any] = {push.path: {"$exists": True}}
+        if push.rev:  # only a summary no newer than the one the removal was decided on
+            stored_rev = f"{push.path}.rev"
+            held["$or"] = [{stored_rev: {"$exists": False}}, {stored_rev: {"$lte": push.rev}}]
         return UpdateOne(
-            {"_id": push.target_id, push.path: {"$exists": True}},
+            {"_id": push.target_id, **held},
             {"$unset": unset, "$inc": {WRITES: 1}},
         )
     stored_rev = f"{push.path}.rev"

@@ -13,11 +13,17 @@ textfile-collector format, so no Pushgateway and no open port are needed):
 
 It also checks every loaded shipment's and invoice's ``warehouseIds`` against what its
 summaries derive (``store.warehouses_unsettled``): a wrong one shows or hides the document
-from warehouse-limited callers; such documents are listed and set the exit status too.
+from warehouse-limited callers; such documents are listed and set the exit status too. And
+it checks every loaded document's ``related`` summaries of the kinds it names against the
+entities it names plus those that name it (``effects.stale_summaries``): one of neither is
+a link that was dropped while its summaries stayed, which readers still show; such
+documents are listed with the summaries, and set the exit status too.
 
 * ``portal_projection_entities_behind``: entities whose document lacks an event the log holds;
 * ``portal_projection_events_missing``: such events;
 * ``portal_projection_warehouses_unsettled``: documents so listed;
+* ``portal_projection_related_stale``: documents holding summaries of links neither side
+  names;
 * ``portal_projection_verify_events_checked`` and ``..._last_run_timestamp_seconds``.
 """
 
@@ -26,8 +32,9 @@ from __future__ import annotations
 import logging
 import time
 from asyncio import sleep
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,6 +45,7 @@ from pymongo import AsyncMongoClient
 
 from projections.batch import EntityKey
 from projections.dead_letter import InboundRecord
+from projections.effects import stale_summaries, unnamed_summaries
 from projections.events import Event
 from projections.holdings import Behind, entities_behind
 from projections.projector import decode_records
@@ -61,14 +69,23 @@ class VerifyReport:
     behind: list[Behind]
     #: Shipments and invoices whose stored ``warehouseIds`` their summaries do not derive.
     unsettled: list[EntityKey]
+    #: Documents -> the entities whose summaries they hold though neither side names the
+    #: other (``effects.stale_summaries``).
+    stale: Mapping[EntityKey, list[EntityKey]]
 
     def lines(self) -> list[str]:
         out = [
             f"checked {self.events_checked} events of {self.entities_checked} entities: "
             f"{len(self.behind)} behind the log, "
-            f"{len(self.unsettled)} with warehouseIds their summaries do not derive"
+            f"{len(self.unsettled)} with warehouseIds their summaries do not derive, "
+            f"{len(self.stale)} with summaries of links neither side names"
         ]
         out += [f"UNSETTLED {key.kind}/{key.id}: warehouseIds" for key in self.unsettled]
+        out += [
+            f"STALE {key.kind}/{key.id}: "
+            + ", ".join(f"related.{other.kind}.{other.id}" for other in others)
+            for key, others in self.stale.items()
+        ]
         for entity in self.behind:
             state = "no document" if entity.absent else "document lacks"
             out.append(
@@ -133,31 +150,60 @@ async def check(settings: ProjectorSettings, *, to_end: bool = False) -> VerifyR
         )
         suffix = await store.active_suffix()
         docs = await store.load_keys(suffix, keys)
-        unsettled = await _still_unsettled(store, suffix, docs)
+        unsettled = await _still_found(store, suffix, docs, _unsettled)
+        stale = await _still_found(store, suffix, docs, partial(_stale, store, suffix))
     finally:
         await client.close()
     behind = entities_behind(docs, events, load_status_mapping(settings.status_map_file))
     entities = len(keys)
-    return VerifyReport(len(events), entities, behind, unsettled)
+    return VerifyReport(len(events), entities, behind, sorted(unsettled), stale)
 
 
-async def _still_unsettled(
-    store: ProjectionStore, suffix: str, docs: Mapping[EntityKey, Mapping[str, Any]]
-) -> list[EntityKey]:
-    """The shipments and invoices whose ``warehouseIds`` their summaries do not derive, read
-    again ``SETTLE_ROUNDS`` times ``SETTLE_GRACE_SECONDS`` apart: one found settled in any
-    read is dropped, one unsettled in every read is reported. A running projector's summary
-    push unsets the field and settles it within its batch, so a document caught in between
-    is not a defect; one left so, or one an old projector keeps writing wrongly (its
+#: What a check finds in some stored documents: document -> what is wrong with it.
+_Finder = Callable[
+    [Mapping[EntityKey, Mapping[str, Any]]], Awaitable[dict[EntityKey, list[EntityKey]]]
+]
+
+
+async def _still_found(
+    store: ProjectionStore,
+    suffix: str,
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+    find: _Finder,
+) -> dict[EntityKey, list[EntityKey]]:
+    """What ``find`` finds in ``docs``, its documents read again ``SETTLE_ROUNDS`` times
+    ``SETTLE_GRACE_SECONDS`` apart: one found sound in any read is dropped, one found in
+    every read is reported. A running projector mends what it leaves so within its batch
+    (a summary push unsets ``warehouseIds`` and settles it; a write is followed by the
+    removal of the summaries of the links it dropped), so a document caught in between is
+    not a defect; one left so, or one an old projector keeps writing wrongly (its
     ``_writes`` moving), is."""
-    suspects = [key for key, doc in docs.items() if warehouses_unsettled(key.kind, doc)]
+    found = await find(docs)
     for _ in range(SETTLE_ROUNDS):
-        if not suspects:
+        if not found:
             break
         await sleep(SETTLE_GRACE_SECONDS)
-        again = await store.load_keys(suffix, suspects)
-        suspects = [key for key, doc in again.items() if warehouses_unsettled(key.kind, doc)]
-    return sorted(suspects)
+        found = await find(await store.load_keys(suffix, found))
+    return dict(sorted(found.items()))
+
+
+async def _unsettled(
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+) -> dict[EntityKey, list[EntityKey]]:
+    """The shipments and invoices of ``docs`` whose ``warehouseIds`` their summaries do not
+    derive (nothing more to say of each)."""
+    return {key: [] for key, doc in docs.items() if warehouses_unsettled(key.kind, doc)}
+
+
+async def _stale(
+    store: ProjectionStore, suffix: str, docs: Mapping[EntityKey, Mapping[str, Any]]
+) -> dict[EntityKey, list[EntityKey]]:
+    """The documents of ``docs`` holding summaries of entities neither they name nor (as
+    stored now) name them, with those entities."""
+    wanted = set().union(*(unnamed_summaries(key, doc) for key, doc in docs.items()))
+    others = await store.load_keys(suffix, wanted) if wanted else {}
+    found = {key: stale_summaries(key, doc, others) for key, doc in docs.items()}
+    return {key: stale for key, stale in found.items() if stale}
 
 
 def write_metrics(report: VerifyReport, path: Path, labels: Mapping[str, str]) -> None:
@@ -183,6 +229,11 @@ def write_metrics(report: VerifyReport, path: Path, labels: Mapping[str, str]) -
         "portal_projection_warehouses_unsettled",
         "Shipments and invoices whose warehouseIds their order summaries do not derive",
         len(report.unsettled),
+    )
+    gauge(
+        "portal_projection_related_stale",
+        "Documents holding summaries of linked entities that neither side names any more",
+        len(report.stale),
     )
     gauge(
         "portal_projection_verify_events_checked",

@@ -1008,7 +1008,7 @@ async def test_two_members_writing_one_entity_at_once_lose_none_of_its_events(
     assert actual == expected, differences(actual, expected)
 
 
-async def test_verify_reports_events_missing_and_warehouses_unsettled_behind_its_back(
+async def test_verify_reports_events_missing_warehouses_unsettled_and_stale_links_behind_its_back(
     kafka_bootstrap: str,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
@@ -1019,6 +1019,7 @@ async def test_verify_reports_events_missing_and_warehouses_unsettled_behind_its
     await _project(settings)
     clean = await check(settings)
     assert clean.events_checked > 0 and clean.behind == [] and clean.unsettled == []
+    assert clean.stale == {}  # an order's summaries of the shipments naming it are no stale
 
     order = await mongo_db[documents.ORDERS].find_one({"fulfillmentStage": {"$ne": None}})
     assert order is not None
@@ -1033,14 +1034,25 @@ async def test_verify_reports_events_missing_and_warehouses_unsettled_behind_its
     await mongo_db[documents.SHIPMENTS].update_one(
         {"_id": shipment["_id"]}, {"$set": {documents.WAREHOUSE_IDS: ["DC-NOWHERE"]}}
     )
+    # and an invoice still holding the summary of a shipment it no longer names
+    invoice = await mongo_db[documents.INVOICES].find_one({})
+    assert invoice is not None
+    await mongo_db[documents.INVOICES].update_one(
+        {"_id": invoice["_id"]},
+        {"$set": {"related.shipments.SH-GONE": {"shipmentId": "SH-GONE", "rev": 1}}},
+    )
     report = await check(settings)
 
     assert [b.key.id for b in report.behind] == [order["_id"]]
     assert report.unsettled == [EntityKey(documents.SHIPMENTS, shipment["_id"])]
     assert any(line.startswith("UNSETTLED shipments/") for line in report.lines())
+    stale_invoice = EntityKey(documents.INVOICES, invoice["_id"])
+    assert report.stale == {stale_invoice: [EntityKey(documents.SHIPMENTS, "SH-GONE")]}
+    assert f"STALE invoices/{invoice['_id']}: related.shipments.SH-GONE" in report.lines()
     assert report.behind[0].missing and all("/" in event for event in report.behind[0].missing)
     metrics = tmp_path / "verify.prom"
     write_metrics(report, metrics, {"group": settings.group_id})
     text = metrics.read_text()
     assert f'portal_projection_entities_behind{{group="{settings.group_id}"}} 1.0' in text
     assert f'portal_projection_warehouses_unsettled{{group="{settings.group_id}"}} 1.0' in text
+    assert f'portal_projection_related_stale{{group="{settings.group_id}"}} 1.0' in text

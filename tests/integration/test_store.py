@@ -401,6 +401,32 @@ async def test_removing_an_order_summary_hides_its_target_until_the_settle(
     assert documents.WAREHOUSE_IDS not in stored
 
 
+async def test_a_removal_decided_on_a_revision_leaves_a_newer_summary(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """The removal of a dropped link's summary, decided when the shipment was at rev 3,
+    does not take the summary the shipment pushed at rev 4, naming the order again; one
+    decided at rev 4 does, and a removal of no revision takes any."""
+    store = ProjectionStore(mongo_db)
+    await store.push_summaries(
+        "", [summary_push("SO-1", "SH-1", 4), summary_push("SO-2", "SH-1", 4)]
+    )
+
+    await store.push_summaries("", [summary_push("SO-1", "SH-1", 3, removal=True)])
+    order = await mongo_db[documents.ORDERS].find_one({"_id": "SO-1"})
+    assert order is not None and order["related"]["shipments"]["SH-1"]["rev"] == 4
+
+    await store.push_summaries(
+        "",
+        [
+            summary_push("SO-1", "SH-1", 4, removal=True),
+            summary_push("SO-2", "SH-1", 0, removal=True),
+        ],
+    )
+    async for order in mongo_db[documents.ORDERS].find({}):
+        assert order["related"] == {"shipments": {}}
+
+
 async def test_verify_reports_only_warehouses_that_stay_unsettled(
     mongo_db: AsyncDatabase[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -427,6 +453,6 @@ async def test_verify_reports_only_warehouses_that_stay_unsettled(
         await shipments.update_one({"_id": "SH-STUCK"}, {"$inc": {WRITES: 1}})
 
     monkeypatch.setattr(verify, "sleep", meanwhile)  # verify waits for nothing else
-    assert await verify._still_unsettled(store, "", docs) == [
-        EntityKey(documents.SHIPMENTS, "SH-STUCK")
-    ]
+    assert await verify._still_found(store, "", docs, verify._unsettled) == {
+        EntityKey(documents.SHIPMENTS, "SH-STUCK"): []
+    }

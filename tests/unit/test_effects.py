@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.batch import EntityChange, EntityKey
-from projections.effects import Effects, fold, linked_keys, notices
+from projections.effects import Effects, SummaryPush, fold, linked_keys, notices, unlink
 from projections.events import Event, decode_event
 from readmodel import documents
 from readmodel.changes import ShipmentChange
@@ -220,3 +220,43 @@ def test_a_fold_again_with_the_related_documents_read_is_a_fold_with_them_from_t
     again = fold(loaded, [new_link], set(), [], groups, again=first)
     assert again == fold(loaded, [new_link], set(), [], groups)
     assert sorted(p.source_id for p in again.folded[SHIPMENT]) == ["SO-1", "SO-2"]
+
+
+def _removed(removals: list[SummaryPush]) -> set[tuple[str, str, int]]:
+    """Each removal as (target id, source id, the revision it is guarded by)."""
+    assert all(push.summary is None for push in removals)
+    return {(push.target_id, push.source_id, push.rev) for push in removals}
+
+
+def test_a_link_neither_side_names_loses_both_summaries_and_one_named_back_keeps_them() -> None:
+    """The shipment names SO-1 and summarises SO-1, SO-2 and SO-3: SO-2 names it back (its
+    fulfillment), SO-3 does not and holds the shipment's summary: SO-3's link goes, on
+    both sides, each removal guarded by the revision it was decided on."""
+    related = {"orders": {o: {"orderId": o, "rev": 1} for o in ("SO-1", "SO-2", "SO-3")}}
+    held = shipment(7, "PLANNED", related=related)
+    others = {
+        EntityKey("orders", "SO-2"): order(3, fulfillment={"shipmentIds": ["SH-1"]}),
+        EntityKey("orders", "SO-3"): {
+            **order(5),
+            "_id": "SO-3",
+            "related": {"shipments": {"SH-1": {"rev": 6}}},
+        },
+    }
+
+    removals, healed = unlink([Effects(SHIPMENT, None, held, [])], {}, others)
+
+    assert _removed(removals) == {("SH-1", "SO-3", 5), ("SO-3", "SH-1", 7)}
+    assert sorted(healed[0].after["related"]["orders"]) == ["SO-1", "SO-2"]
+    assert sorted(held["related"]["orders"]) == ["SO-1", "SO-2", "SO-3"]  # not changed
+
+
+def test_a_link_a_replanned_write_dropped_is_removed_where_only_the_other_side_holds_it() -> None:
+    """The shipment never received SO-3's summary, but SO-3 holds the shipment's."""
+    held = shipment(7, "PLANNED")
+    gone = EntityKey("orders", "SO-3")
+    others = {gone: {**order(5), "_id": "SO-3", "related": {"shipments": {"SH-1": {"rev": 6}}}}}
+
+    removals, healed = unlink([Effects(SHIPMENT, None, held, [])], {SHIPMENT: {gone}}, others)
+
+    assert _removed(removals) == {("SO-3", "SH-1", 7)}
+    assert healed[0].after is held

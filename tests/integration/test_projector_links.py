@@ -1,0 +1,194 @@
+"""Links dropped while another writer adds them: no summary of a dropped link may stay.
+
+Two writers of one shipment meet at a rebalance handover (the revoked member still applying
+while the new owner re-reads) and when a rebuild's drain runs beside the live projector
+after a switch. Each test runs one such schedule, or leaves the damage an older projector
+left, and checks what readers see: a shipment's order summaries, and the orders' shipment
+summaries, exactly for the orders the shipment names (the example orders name no
+shipments of their own).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from projections.dead_letter import InboundRecord
+from projections.effects import SummaryPush
+from projections.projector import BatchProcessor
+from projections.status_mapping import load_status_mapping
+from projections.store import Landed, ProjectionStore
+from readmodel import documents
+from readmodel.topics import TopicNames
+from tests.contract import example
+from tests.integration.projector_harness import records_of
+
+SHIPMENT = "SH-55021"
+ORDERS = ("SO-1", "SO-2", "SO-3")
+
+
+def _event(name: str, **data: Any) -> dict[str, Any]:
+    event = example(name)
+    event["data"].update(data)
+    return event
+
+
+def _order(order_id: str) -> dict[str, Any]:
+    event = _event("order-created.json", orderId=order_id)
+    event["id"], event["subject"] = f"erp-{order_id}", order_id
+    return event
+
+
+def _planned(sequence: int, order_ids: Sequence[str]) -> dict[str, Any]:
+    """The shipment's plan number ``sequence``, naming ``order_ids``."""
+    event = _event("shipment-planned.json", orderIds=list(order_ids))
+    event["id"], event["sequence"] = f"tms-plan-{sequence}", sequence
+    event["time"] = f"2026-11-21T09:3{sequence}:00-05:00"
+    return event
+
+
+def _records(*events: dict[str, Any]) -> list[InboundRecord]:
+    topics = TopicNames().inbound()
+    return records_of(
+        (
+            topics["orders" if ".order." in e["type"] else "shipments"],
+            e["subject"].encode(),
+            json.dumps(e).encode(),
+        )
+        for e in events
+    )
+
+
+def _processor(store: ProjectionStore) -> BatchProcessor:
+    return BatchProcessor(store, load_status_mapping(), TopicNames())
+
+
+async def _linked(db: AsyncDatabase[Any]) -> dict[str, list[str]]:
+    """What each side shows: the shipment's named orders and the orders it summarises, and
+    each order's summarised shipments."""
+    shipment = await db[documents.SHIPMENTS].find_one({"_id": SHIPMENT})
+    assert shipment is not None
+    shown = {
+        "named": sorted(shipment.get("orderIds", [])),
+        SHIPMENT: sorted(shipment.get("related", {}).get("orders", {})),
+    }
+    async for order in db[documents.ORDERS].find({"_id": {"$in": list(ORDERS)}}):
+        shown[order["_id"]] = sorted(order.get("related", {}).get("shipments", {}))
+    return shown
+
+
+def _exactly(order_ids: Sequence[str]) -> dict[str, list[str]]:
+    """``_linked`` of a shipment naming ``order_ids`` and nothing stale on either side."""
+    return {
+        "named": sorted(order_ids),
+        SHIPMENT: sorted(order_ids),
+        **{order: [SHIPMENT] if order in order_ids else [] for order in ORDERS},
+    }
+
+
+class _InterludeStore(ProjectionStore):
+    """The real store; the first call of ``method`` runs ``interlude`` first: the other
+    writer's batch, in between this batch's read of the shipment and its write."""
+
+    def __init__(self, db: AsyncDatabase[Any], method: str) -> None:
+        super().__init__(db)
+        self.method = method
+        self.interlude: Callable[[], Awaitable[Any]] | None = None
+
+    async def _maybe(self, method: str) -> None:
+        if method == self.method and self.interlude is not None:
+            interlude, self.interlude = self.interlude, None
+            await interlude()
+
+    async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> Landed:
+        await self._maybe("write_all_if_unchanged")
+        return await super().write_all_if_unchanged(*args, **kwargs)
+
+    async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
+        await self._maybe("push_summaries")
+        await super().push_summaries(suffix, pushes)
+
+
+@pytest.mark.parametrize(
+    ("last_plan", "meanwhile_at", "known"),
+    [
+        (["SO-1"], "write_all_if_unchanged", ORDERS),
+        (["SO-2"], "push_summaries", ORDERS),
+        (["SO-1"], "write_all_if_unchanged", ("SO-1", "SO-2")),
+    ],
+    ids=[
+        "folded write re-planned",
+        "stepwise write re-planned",
+        "folded write re-planned, SO-3 not yet known",
+    ],
+)
+async def test_a_link_another_writer_added_meanwhile_and_a_replanned_write_drops_leaves_no_summary(
+    last_plan: list[str], meanwhile_at: str, known: Sequence[str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """Writer A read the shipment naming SO-1; writer B then wrote plan 2 (SO-1, SO-3), so
+    SO-3's and the shipment's summaries went into each other (into a placeholder for SO-3
+    when its order is not known yet, which has no summary to give back); A's write of plan
+    3 lost the race and was re-planned on B's document, and plan 3 does not name SO-3.
+    Either way A writes (folded, keeping SO-1; stepwise, its first plan already dropping
+    SO-1), neither side may keep a summary of the SO-3 link, which a serial run never
+    shows."""
+    await _processor(ProjectionStore(mongo_db)).process(
+        _records(*map(_order, known), _planned(1, ["SO-1"]))
+    )
+    store = _InterludeStore(mongo_db, meanwhile_at)
+    member_b = _processor(ProjectionStore(mongo_db))
+
+    async def plan_two() -> None:
+        await member_b.process(_records(_planned(2, ["SO-1", "SO-3"])))
+        assert (await _linked(mongo_db))["SO-3"] == [SHIPMENT]
+
+    store.interlude = plan_two
+    await _processor(store).process(_records(_planned(3, last_plan)))
+
+    assert store.interlude is None  # B did write in between
+    assert await _linked(mongo_db) == _exactly(last_plan)
+
+
+def _reordered(order_id: str) -> dict[str, Any]:
+    """A newer snapshot of order ``order_id`` (another ship-to name)."""
+    event = _order(order_id)
+    event["id"], event["sequence"] = f"erp-{order_id}-2", 2
+    event["data"]["shipTo"]["name"] = "Acme Store 113"
+    return event
+
+
+@pytest.mark.parametrize("next_write", ["the shipment's new event", "a rerun", "the orders'"])
+async def test_summaries_of_a_dropped_link_left_behind_are_removed_by_the_next_write(
+    next_write: str, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A shipment and an order holding each other's summaries though neither names the
+    other (left by the race above before it was mended): the next write of either, or a
+    rerun of their last batch, removes both; the summaries of the link the shipment names
+    stay, on the order's side too, though the order does not name the shipment."""
+    batch = _records(*map(_order, ORDERS), _planned(1, ["SO-1"]))
+    await _processor(ProjectionStore(mongo_db)).process(batch)
+    shipment = await mongo_db[documents.SHIPMENTS].find_one({"_id": SHIPMENT})
+    order = await mongo_db[documents.ORDERS].find_one({"_id": "SO-3"})
+    assert shipment is not None and order is not None
+    stale_order = {"orderId": "SO-3", "shipToName": "x", "cancelled": False, "rev": order["rev"]}
+    stale_shipment = {"shipmentId": SHIPMENT, "status": "PLANNED", "rev": shipment["rev"]}
+    await mongo_db[documents.SHIPMENTS].update_one(
+        {"_id": SHIPMENT}, {"$set": {"related.orders.SO-3": stale_order}}
+    )
+    await mongo_db[documents.ORDERS].update_one(
+        {"_id": "SO-3"}, {"$set": {f"related.shipments.{SHIPMENT}": stale_shipment}}
+    )
+    assert (await _linked(mongo_db))[SHIPMENT] == ["SO-1", "SO-3"]
+
+    later = {
+        "the shipment's new event": _records(_event("shipment-milestone.json")),
+        "a rerun": batch,
+        "the orders'": _records(_reordered("SO-1"), _reordered("SO-3")),
+    }
+    await _processor(ProjectionStore(mongo_db)).process(later[next_write])
+
+    assert await _linked(mongo_db) == _exactly(["SO-1"])
