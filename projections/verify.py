@@ -14,10 +14,15 @@ textfile-collector format, so no Pushgateway and no open port are needed):
 It also checks every loaded shipment's and invoice's ``warehouseIds`` against what its
 summaries derive (``store.warehouses_unsettled``): a wrong one shows or hides the document
 from warehouse-limited callers; such documents are listed and set the exit status too.
+And it lists the loaded documents holding facts another customer reported before their
+snapshot named their customer (``holdings.set_aside``): an upstream error to follow up,
+as the dead letters of such facts arriving after the snapshot are; nothing is lost or
+shown, so they do not set the exit status.
 
 * ``portal_projection_entities_behind``: entities whose document lacks an event the log holds;
 * ``portal_projection_events_missing``: such events;
 * ``portal_projection_warehouses_unsettled``: documents so listed;
+* ``portal_projection_foreign_facts_set_aside``: documents holding another customer's facts;
 * ``portal_projection_verify_events_checked`` and ``..._last_run_timestamp_seconds``.
 """
 
@@ -39,7 +44,7 @@ from pymongo import AsyncMongoClient
 from projections.batch import EntityKey
 from projections.dead_letter import InboundRecord
 from projections.events import Event
-from projections.holdings import Behind, entities_behind
+from projections.holdings import Behind, SetAside, entities_behind, set_aside
 from projections.projector import decode_records
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
@@ -61,14 +66,21 @@ class VerifyReport:
     behind: list[Behind]
     #: Shipments and invoices whose stored ``warehouseIds`` their summaries do not derive.
     unsettled: list[EntityKey]
+    #: Documents holding facts other customers reported (kept aside, not shown).
+    foreign: list[SetAside]
 
     def lines(self) -> list[str]:
         out = [
             f"checked {self.events_checked} events of {self.entities_checked} entities: "
             f"{len(self.behind)} behind the log, "
-            f"{len(self.unsettled)} with warehouseIds their summaries do not derive"
+            f"{len(self.unsettled)} with warehouseIds their summaries do not derive, "
+            f"{len(self.foreign)} holding facts of another customer (set aside, not shown)"
         ]
         out += [f"UNSETTLED {key.kind}/{key.id}: warehouseIds" for key in self.unsettled]
+        out += [
+            f"SET ASIDE {entry.key.kind}/{entry.key.id}: facts of {', '.join(entry.customers)}"
+            for entry in self.foreign
+        ]
         for entity in self.behind:
             state = "no document" if entity.absent else "document lacks"
             out.append(
@@ -138,7 +150,7 @@ async def check(settings: ProjectorSettings, *, to_end: bool = False) -> VerifyR
         await client.close()
     behind = entities_behind(docs, events, load_status_mapping(settings.status_map_file))
     entities = len(keys)
-    return VerifyReport(len(events), entities, behind, unsettled)
+    return VerifyReport(len(events), entities, behind, unsettled, set_aside(docs))
 
 
 async def _still_unsettled(
@@ -183,6 +195,11 @@ def write_metrics(report: VerifyReport, path: Path, labels: Mapping[str, str]) -
         "portal_projection_warehouses_unsettled",
         "Shipments and invoices whose warehouseIds their order summaries do not derive",
         len(report.unsettled),
+    )
+    gauge(
+        "portal_projection_foreign_facts_set_aside",
+        "Documents holding facts another customer reported before their snapshot (not shown)",
+        len(report.foreign),
     )
     gauge(
         "portal_projection_verify_events_checked",
