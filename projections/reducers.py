@@ -700,8 +700,9 @@ def _source_status_changed(doc: Doc, event: Event, mapping: StatusMapping) -> No
 
 # --- facts of another customer ------------------------------------------------------------
 
-#: ``FOREIGN_FACTS``: each entry is what the reducers would have written for that customer
-#: alone; the field is absent when there are none.
+# Each entry of ``FOREIGN_FACTS`` is what the reducers would have written for its customer
+# alone (``_apply_aside``); the field is absent when there are none.
+
 #: The fields holding one customer's facts, by entity kind: shown facts and the derived
 #: fields the snapshot's writer does not recompute (an order's fulfillment), then the
 #: writers' bookkeeping, whose ``snapshot`` version stays with the document.

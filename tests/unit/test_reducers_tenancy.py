@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from projections.batch import EntityKey, plan_entity
 from projections.events import Event
 from readmodel.documents import FOREIGN_FACTS
-from tests.helpers import fold
+from tests.helpers import MAPPING, fold
 from tests.unit import strategies as s
 
 FOREIGN = "GLOBEX"
@@ -117,13 +118,21 @@ CASES = {
 }
 
 
-def _events(case: str) -> tuple[Event, Event, Event]:
-    """The case's snapshot, ACME's fact and GLOBEX's, with GLOBEX's the newest statement."""
+def _events(case: str, foreign_at: float = 3) -> tuple[Event, Event, Event]:
+    """The case's snapshot, ACME's fact and GLOBEX's, with GLOBEX's the newest statement;
+    their envelope times are minutes 1, 2 and ``foreign_at``."""
     (snapshot, own, foreign) = CASES[case]
     return (
         s.event(snapshot[0], snapshot[1], source=snapshot[2], sequence=1),
         s.event(own[0], own[1], source=own[2], sequence=2),
-        s.event(foreign[0], foreign[1], source=foreign[2], sequence=3, customer=FOREIGN),
+        s.event(
+            foreign[0],
+            foreign[1],
+            source=foreign[2],
+            sequence=3,
+            customer=FOREIGN,
+            time=s.at(foreign_at),
+        ),
     )
 
 
@@ -163,3 +172,22 @@ def test_facts_set_aside_are_held_so_a_redelivery_changes_nothing(case: str) -> 
     assert fold(foreign, start=early, stored=True) == early
     doc = fold(foreign, snapshot, own, stored=True)
     assert fold(own, start=doc, stored=True) == doc
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_in_one_batch_the_times_of_the_events_do_not_decide_what_is_shown(case: str) -> None:
+    """A batch folds its events by envelope time: GLOBEX's fact stamped before the snapshot
+    is set aside, stamped after it refused; the document shows the same either way."""
+    shown_docs = []
+    for foreign_at in (0, 3):
+        snapshot, own, foreign = _events(case, foreign_at)
+        plan = plan_entity(
+            EntityKey(snapshot.entity_kind, snapshot.entity_id),
+            None,
+            [snapshot, own, foreign],
+            MAPPING,
+        )
+        assert plan.change is not None
+        assert [r.event for r in plan.rejected] == ([] if foreign_at == 0 else [foreign])
+        shown_docs.append(shown(dict(plan.change.after)))
+    assert shown_docs[0] == shown_docs[1] == fold(snapshot, own)
