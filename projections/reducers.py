@@ -705,7 +705,9 @@ def _source_status_changed(doc: Doc, event: Event, mapping: StatusMapping) -> No
 
 #: The fields holding one customer's facts, by entity kind: shown facts and the derived
 #: fields the snapshot's writer does not recompute (an order's fulfillment), then the
-#: writers' bookkeeping, whose ``snapshot`` version stays with the document.
+#: writers' bookkeeping, whose ``snapshot`` version stays with the document. A fact field
+#: missing here would stay shown when the customer is swapped (the property tests over
+#: streams of several customers compare every field).
 _FACT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "orders": ("cancelled", "cancellation", "fulfillment", "fulfillmentStage"),
     "shipments": ("milestones", "pod", "cancelled", "cancellation"),
