@@ -421,7 +421,8 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
     A shipment is announced once its plan made it known: before, its ``customerId`` is only
     what its events claimed (``reducers``), so reads hide it, and a notice would tell that
     customer about a shipment the plan may give to another. The batch that makes it known
-    announces every milestone it holds (``_announced``).
+    announces every milestone it shows (``_announced``): the plan's customer's alone, since
+    the reducers keep other customers' aside.
 
     For a shipment with repeated events, the milestones and cancellation its events carry are
     announced again under the same notice ids: the first announcement may have been lost

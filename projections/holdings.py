@@ -22,7 +22,7 @@ from projections.document_size import Size, document_size, too_large
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
-from readmodel.documents import MAX_DOCUMENT_BYTES, WRITER, WRITES
+from readmodel.documents import FOREIGN_FACTS, MAX_DOCUMENT_BYTES, WRITER, WRITES
 
 #: Fields only the I/O layer writes (reducers never do), and the search keys derived from the
 #: others (``search_keys``): not part of what an event changes.
@@ -94,4 +94,25 @@ def entities_behind(
             found.append(
                 Behind(key, tuple(f"{e.source}/{e.id}" for e in missing), absent=doc is None)
             )
+    return found
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """One document holding facts other customers reported for it before its snapshot named
+    its customer (``reducers``, "Tenancy"): kept, never shown. The same events arriving after
+    the snapshot are dead letters (reason class ``customer conflict``)."""
+
+    key: EntityKey
+    customers: tuple[str, ...]
+
+
+def set_aside(docs: Mapping[EntityKey, Mapping[str, Any]]) -> list[SetAside]:
+    """The documents of ``docs`` that hold facts of another customer, in key order."""
+    found: list[SetAside] = []
+    for key in sorted(docs):
+        entries = docs[key].get(FOREIGN_FACTS) or ()
+        customers = tuple(str(entry.get("customerId")) for entry in entries)
+        if customers:
+            found.append(SetAside(key, customers))
     return found

@@ -31,9 +31,22 @@ Ownership: each reducer writes only the fields its topic owns (see ``documents``
 snapshot) and ``_id`` on a new document. It never writes ``rev``, ``updatedAt``,
 ``lastEvent`` or ``related``.
 
-Tenancy: a snapshot is authoritative for ``customerId``. Any other event whose ``customerid``
-differs from a *known* document's customer raises ``ConflictingEvent``; its data must not
-land in another tenant's document. Before the snapshot, ``customerId`` follows the events.
+Tenancy: a snapshot is authoritative for ``customerId``, and what a document shows is the
+merge of its snapshot's customer's events alone, whatever arrived when:
+
+* any other event whose ``customerid`` differs from a *known* document's customer raises
+  ``ConflictingEvent`` (dead-lettered: its data must not land in another tenant's document);
+* before the snapshot, the document takes the customer of the first event that reports a
+  fact; an event of another customer is merged, by the same reducers, into a document of
+  that customer's own kept in ``_foreignFacts`` (``FOREIGN_FACTS``), never into the shown
+  fields;
+* a snapshot naming another customer than the document's swaps them: the facts shown so far
+  go to ``_foreignFacts`` under their customer, that customer's set-aside facts (if any)
+  come back, and every derived field is recomputed. This is the one place where a reducer
+  writes fields another topic owns (the order snapshot moves the WMS's fulfillment).
+
+Facts stored before ``_foreignFacts`` existed carry no customer: they are the document's
+customer's, as they always were read.
 """
 
 from __future__ import annotations
@@ -62,7 +75,7 @@ from projections.event_schema import (
 )
 from projections.events import Event, InvalidEvent
 from projections.status_mapping import StatusMapping
-from readmodel.documents import FULFILLMENT_STAGES, field_key
+from readmodel.documents import FOREIGN_FACTS, FULFILLMENT_STAGES, field_key
 
 Doc = dict[str, Any]
 Version = list[Any]
@@ -87,7 +100,10 @@ def apply(doc: Mapping[str, Any] | None, event: Event, mapping: StatusMapping) -
     new: Doc = dict(doc) if doc is not None else {}
     new.setdefault("_id", event.entity_id)
     reducer = _REDUCERS[type(event.data)]
-    reducer(new, event, mapping)
+    if _is_set_aside(new, event):
+        _apply_aside(new, event, mapping, reducer)
+    else:
+        reducer(new, event, mapping)
     return new
 
 
@@ -682,6 +698,104 @@ def _source_status_changed(doc: Doc, event: Event, mapping: StatusMapping) -> No
     doc[_SOURCE_STATE] = state
 
 
+# --- facts of another customer ------------------------------------------------------------
+
+# Each entry of ``FOREIGN_FACTS`` is what the reducers would have written for its customer
+# alone (``_apply_aside``); the field is absent when there are none.
+
+#: The fields holding one customer's facts, by entity kind: shown facts and the derived
+#: fields the snapshot's writer does not recompute (an order's fulfillment), then the
+#: writers' bookkeeping, whose ``snapshot`` version stays with the document. A fact field
+#: missing here would stay shown when the customer is swapped (the property tests over
+#: streams of several customers compare every field).
+_FACT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "orders": ("cancelled", "cancellation", "fulfillment", "fulfillmentStage"),
+    "shipments": ("milestones", "pod", "cancelled", "cancellation"),
+    "invoices": ("payments", "voided", "voidReason", "voidedAt"),
+}
+_FACT_STATES: Final[dict[str, tuple[str, ...]]] = {
+    "orders": (_ORDER_STATE, _FULFILLMENT_STATE),
+    "shipments": (_SHIPMENT_STATE,),
+    "invoices": (_INVOICE_STATE,),
+}
+
+
+def _is_set_aside(doc: Doc, event: Event) -> bool:
+    """Whether ``event`` reports a fact of another customer than that of the facts the
+    document holds, which is not known yet: it goes to ``FOREIGN_FACTS``. (Once known, the
+    reducer refuses it; a document that holds no fact yet takes the event's customer.)"""
+    current = doc.get("customerId")
+    return (
+        current is not None
+        and current != event.customer_id
+        and not event.is_snapshot
+        and doc.get("known") is not True
+        and event.entity_kind in _FACT_STATES
+        and _holds_facts(doc, event.entity_kind)
+    )
+
+
+def _holds_facts(doc: Mapping[str, Any], kind: str) -> bool:
+    return any(name != "snapshot" for state in _FACT_STATES[kind] for name in doc.get(state) or {})
+
+
+def _facts_of(doc: Mapping[str, Any], kind: str) -> Doc:
+    """The fields of ``doc`` that hold its customer's facts (``_FACT_FIELDS``)."""
+    facts = {name: doc[name] for name in _FACT_FIELDS[kind] if name in doc}
+    for name in _FACT_STATES[kind]:
+        state = {k: v for k, v in (doc.get(name) or {}).items() if k != "snapshot"}
+        if state:
+            facts[name] = state
+    return facts
+
+
+def _foreign_entries(doc: Mapping[str, Any]) -> dict[str, Doc]:
+    return {str(entry["customerId"]): dict(entry) for entry in doc.get(FOREIGN_FACTS) or ()}
+
+
+def _store_foreign(doc: Doc, entries: Mapping[str, Doc]) -> None:
+    if entries:
+        doc[FOREIGN_FACTS] = [entries[customer] for customer in sorted(entries)]
+    else:
+        doc.pop(FOREIGN_FACTS, None)
+
+
+def _apply_aside(doc: Doc, event: Event, mapping: StatusMapping, reducer: _Reducer) -> None:
+    """Merge ``event`` into its customer's set-aside facts, by the reducer that would merge
+    it into a document of that customer's: the document's own fields stay as they were."""
+    entries = _foreign_entries(doc)
+    customer = event.customer_id
+    own = {"_id": doc["_id"], **entries.get(customer, {}), "customerId": customer}
+    reducer(own, event, mapping)
+    entries[customer] = {"customerId": customer, **_facts_of(own, event.entity_kind)}
+    _store_foreign(doc, entries)
+
+
+def _switch_customer(doc: Doc, kind: str, current: str, customer: str) -> None:
+    """Make ``doc`` (of entity ``kind``) hold ``customer``'s facts (set aside until now, or
+    none) and set the facts of ``current`` it held aside; derived fields are recomputed by
+    the caller's finish. Bookkeeping keeps its ``snapshot`` version."""
+    entries = _foreign_entries(doc)
+    incoming = entries.pop(customer, {})
+    if _holds_facts(doc, kind):
+        entries[current] = {"customerId": current, **_facts_of(doc, kind)}
+    for name in _FACT_FIELDS[kind]:
+        if name in incoming:
+            doc[name] = incoming[name]
+        else:
+            doc.pop(name, None)
+    for name in _FACT_STATES[kind]:
+        snapshot = (doc.get(name) or {}).get("snapshot")
+        state = dict(incoming.get(name) or {})
+        if snapshot is not None:
+            state["snapshot"] = snapshot
+        if state:
+            doc[name] = state
+        else:
+            doc.pop(name, None)
+    _store_foreign(doc, entries)
+
+
 # --- dispatch -----------------------------------------------------------------------------
 
 
@@ -708,11 +822,16 @@ def _snapshot(
 
 
 def _accepted_snapshot(doc: Doc, event: Event, state_name: str) -> Doc | None:
-    """The writer's bookkeeping with snapshot ``event`` recorded, the customer taken and the
-    document marked known; None (``doc`` untouched) when the snapshot is not newer."""
+    """The writer's bookkeeping with snapshot ``event`` recorded, the customer taken (the
+    facts swapped when it names another: ``_switch_customer``) and the document marked
+    known; None (``doc`` untouched) when the snapshot is not newer."""
     state = _state(doc, state_name)
     if not _supersedes(state, event):
         return None
+    current = doc.get("customerId")
+    if current is not None and current != event.customer_id:
+        _switch_customer(doc, event.entity_kind, str(current), event.customer_id)
+        state = {**_state(doc, state_name), "snapshot": state["snapshot"]}
     _take_customer(doc, event, authoritative=True)
     doc["known"] = True
     return state

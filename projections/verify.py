@@ -18,12 +18,17 @@ it checks every loaded document's ``related`` summaries of the kinds it names ag
 entities it names plus those that name it (``effects.stale_summaries``): one of neither is
 a link that was dropped while its summaries stayed, which readers still show; such
 documents are listed with the summaries, and set the exit status too.
+And it lists the loaded documents holding facts another customer reported before their
+snapshot named their customer (``holdings.set_aside``): an upstream error to follow up,
+as the dead letters of such facts arriving after the snapshot are; nothing is lost or
+shown, so they do not set the exit status.
 
 * ``portal_projection_entities_behind``: entities whose document lacks an event the log holds;
 * ``portal_projection_events_missing``: such events;
 * ``portal_projection_warehouses_unsettled``: documents so listed;
 * ``portal_projection_related_stale``: documents holding summaries of links neither side
   names;
+* ``portal_projection_foreign_facts_set_aside``: documents holding another customer's facts;
 * ``portal_projection_verify_events_checked`` and ``..._last_run_timestamp_seconds``.
 """
 
@@ -47,7 +52,7 @@ from projections.batch import EntityKey
 from projections.dead_letter import InboundRecord
 from projections.effects import stale_summaries, unnamed_summaries
 from projections.events import Event
-from projections.holdings import Behind, entities_behind
+from projections.holdings import Behind, SetAside, entities_behind, set_aside
 from projections.projector import decode_records
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
@@ -72,19 +77,26 @@ class VerifyReport:
     #: Documents -> the entities whose summaries they hold though neither side names the
     #: other (``effects.stale_summaries``).
     stale: Mapping[EntityKey, list[EntityKey]]
+    #: Documents holding facts other customers reported (kept aside, not shown).
+    foreign: list[SetAside]
 
     def lines(self) -> list[str]:
         out = [
             f"checked {self.events_checked} events of {self.entities_checked} entities: "
             f"{len(self.behind)} behind the log, "
             f"{len(self.unsettled)} with warehouseIds their summaries do not derive, "
-            f"{len(self.stale)} with summaries of links neither side names"
+            f"{len(self.stale)} with summaries of links neither side names, "
+            f"{len(self.foreign)} holding facts of another customer (set aside, not shown)"
         ]
         out += [f"UNSETTLED {key.kind}/{key.id}: warehouseIds" for key in self.unsettled]
         out += [
             f"STALE {key.kind}/{key.id}: "
             + ", ".join(f"related.{other.kind}.{other.id}" for other in others)
             for key, others in self.stale.items()
+        ]
+        out += [
+            f"SET ASIDE {entry.key.kind}/{entry.key.id}: facts of {', '.join(entry.customers)}"
+            for entry in self.foreign
         ]
         for entity in self.behind:
             state = "no document" if entity.absent else "document lacks"
@@ -156,7 +168,7 @@ async def check(settings: ProjectorSettings, *, to_end: bool = False) -> VerifyR
         await client.close()
     behind = entities_behind(docs, events, load_status_mapping(settings.status_map_file))
     entities = len(keys)
-    return VerifyReport(len(events), entities, behind, sorted(unsettled), stale)
+    return VerifyReport(len(events), entities, behind, sorted(unsettled), stale, set_aside(docs))
 
 
 #: What a check finds in some stored documents: document -> what is wrong with it.
@@ -234,6 +246,11 @@ def write_metrics(report: VerifyReport, path: Path, labels: Mapping[str, str]) -
         "portal_projection_related_stale",
         "Documents holding summaries of linked entities that neither side names any more",
         len(report.stale),
+    )
+    gauge(
+        "portal_projection_foreign_facts_set_aside",
+        "Documents holding facts another customer reported before their snapshot (not shown)",
+        len(report.foreign),
     )
     gauge(
         "portal_projection_verify_events_checked",

@@ -75,6 +75,11 @@ WRITES: Final = "_writes"
 #: (``ProjectionStore.write_all_if_unchanged``); not a field the reducers own.
 WRITER: Final = "_writer"
 
+#: Facts other customers reported for a document before its snapshot named its customer
+#: (``projections.reducers``, "Tenancy"): kept for operators (``projections verify``) and
+#: never shown. A list, sorted by customer, of ``{"customerId": ..., <fact fields>}``.
+FOREIGN_FACTS: Final = "_foreignFacts"
+
 EntityKind = Literal["orders", "shipments", "invoices"]
 
 #: Shipments' and invoices' ship-from warehouses, derived by the projector from the order
@@ -94,9 +99,9 @@ WAREHOUSE_DERIVED_KINDS: Final = frozenset({SHIPMENTS, INVOICES})
 #: bytes, sent, copied and decoded for nothing). What is stored under a name missing here
 #: still never leaves the readers (``resolvers.readers._public``); it is only read for nothing.
 BOOKKEEPING_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    ORDERS: ("_orderState", "_fulfillmentState", WRITES, WRITER),
-    SHIPMENTS: ("_shipmentState", WRITES, WRITER),
-    INVOICES: ("_invoiceState", WRITES, WRITER),
+    ORDERS: ("_orderState", "_fulfillmentState", FOREIGN_FACTS, WRITES, WRITER),
+    SHIPMENTS: ("_shipmentState", FOREIGN_FACTS, WRITES, WRITER),
+    INVOICES: ("_invoiceState", FOREIGN_FACTS, WRITES, WRITER),
     SOURCES: ("_sourceState", WRITES, WRITER),
 }
 #: The projection of a read of whole documents of each collection, but for the bookkeeping.

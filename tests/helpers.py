@@ -21,7 +21,7 @@ from entitlements.caller import Caller
 from entitlements.mint import mint_token
 from entitlements.tokens import TokenSettings
 from projections.effects import SummaryPush
-from projections.events import Event
+from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping, load_status_mapping
 from readmodel.changes import ShipmentChange
@@ -77,16 +77,25 @@ def fold(
     start: dict[str, Any] | None = None,
     mapping: StatusMapping = MAPPING,
     stored: bool = False,
+    refused: list[Event] | None = None,
 ) -> dict[str, Any]:
     """Apply ``events`` in the given order to ``start`` (None: no document yet).
 
     ``stored`` makes it behave like the projector: every intermediate document makes a BSON
     round trip, and each call is checked not to mutate the document it was given.
+    ``refused``: events the reducers refuse (``InvalidEvent``) are put there and skipped, as
+    the projector dead-letters them; without it they raise.
     """
     doc = copy.deepcopy(start)
     for event in events:
         before = copy.deepcopy(doc) if stored else None
-        new = apply(doc, event, mapping)
+        try:
+            new = apply(doc, event, mapping)
+        except InvalidEvent:
+            if refused is None:
+                raise
+            refused.append(event)
+            continue
         if stored:
             assert doc == before, "apply() mutated its input document"
             new = bson.decode(bson.encode(new), codec_options=_BSON)

@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections.batch import EntityChange
+from projections.batch import EntityChange, EntityKey
+from projections.dead_letter import DeadLetter
+from projections.events import decode_event
+from projections.holdings import SetAside, missing_events, set_aside
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.runner import record_outcome
@@ -221,3 +224,36 @@ async def test_an_sscc_with_a_nul_is_a_dead_letter_and_the_partition_goes_on(
     assert order is not None and order["fulfillmentStage"] == "LOADED"
     atl = await _source(mongo_db, "wms/dc-atl")
     assert atl is not None and atl["lastEventId"] == "wms-atl-2"
+
+
+@pytest.mark.parametrize("theirs_first", [True, False], ids=["theirs-first", "order-first"])
+async def test_another_customer_s_fulfillment_never_shows_whichever_came_first(
+    theirs_first: bool, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """OTHER's warehouse reports ACME's order (naming shipment SH-55021) in one batch, the
+    ERP's order snapshot comes in another. In either order ACME's order shows no
+    fulfillment and links to no shipment (no summary of it pushed anywhere); OTHER's report
+    is a dead letter after the snapshot and kept aside before it, which verify lists and
+    does not count as missing."""
+    processor = BatchProcessor(ProjectionStore(mongo_db), load_status_mapping(), TOPICS)
+    theirs = _fulfillment("wms-atl-66", "wms/dc-atl", "2026-11-21T14:02:11-05:00", "OTHER")
+    batches = [theirs, example("order-created.json")]
+    dead: list[DeadLetter] = []
+    for event in batches if theirs_first else reversed(batches):
+        dead += (await processor.process(_records(event))).dead_letters
+
+    order = await mongo_db[documents.ORDERS].find_one({"_id": ORDER})
+    assert order is not None and order["customerId"] == "ACME" and order["known"] is True
+    assert "fulfillment" not in order and "fulfillmentStage" not in order
+    assert await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"}) is None
+    key = EntityKey(documents.ORDERS, ORDER)
+    if theirs_first:
+        assert dead == []
+        assert set_aside({key: order}) == [SetAside(key, ("OTHER",))]
+    else:
+        assert [d.reason for d in dead] == [
+            "customerid 'OTHER' does not match the customer 'ACME' of orders 'SO-100234'"
+        ]
+        assert set_aside({key: order}) == []
+    held = [decode_event(json.dumps(theirs).encode())]
+    assert missing_events(key, order, held, load_status_mapping()) == []

@@ -5,7 +5,8 @@ so the reducers under test only ever see what production would give them. Stream
 the contract's promises (one customer, per-(source, subject) strictly increasing sequences,
 timestamps with offsets) and exercise its disorder: several sources per shipment, restated
 milestones and payments, repeated stages, ties in ``occurredAt``, snapshots superseding
-each other, cancellations before snapshots.
+each other, cancellations before snapshots. With ``customers=`` the entity streams break
+the first promise: facts of the entity reported by other customers than its snapshots'.
 """
 
 from __future__ import annotations
@@ -236,16 +237,27 @@ amounts = st.decimals(min_value=0, max_value=500, places=2).map(lambda d: f"{d:.
 Produced = tuple[str, dict[str, Any], str, dict[str, Any]]
 
 
-def _produce(draw: st.DrawFn, produced: list[Produced]) -> list[Event]:
-    """Events in a drawn production order, with per-source sequences assigned in it."""
+#: Customers that report facts for another customer's entities in ``customers=`` streams.
+OTHER_CUSTOMERS = ("GLOBEX", "INITECH")
+#: Event types that restate their entity whole, naming its customer (``Event.is_snapshot``).
+_SNAPSHOTS = frozenset({"order.created", "order.updated", "shipment.planned", "invoice.issued"})
+
+
+def _produce(
+    draw: st.DrawFn, produced: list[Produced], customers: tuple[str, ...] = (CUSTOMER,)
+) -> list[Event]:
+    """Events in a drawn production order, with per-source sequences assigned in it; each
+    event but a snapshot (always ``CUSTOMER``'s) is reported by one of ``customers``."""
     stream = Stream()
     for event_type, payload, source, extra in draw(st.permutations(produced)):
+        if event_type not in _SNAPSHOTS and len(customers) > 1:
+            extra = {**extra, "customer": draw(st.sampled_from(customers))}
         stream.add(event_type, payload, source=source, **extra)
     return stream.events
 
 
 @st.composite
-def order_streams(draw: st.DrawFn) -> list[Event]:
+def order_streams(draw: st.DrawFn, customers: tuple[str, ...] = (CUSTOMER,)) -> list[Event]:
     """ERP snapshots and cancellations plus WMS progress for one order."""
     produced: list[Produced] = []
     for n in range(draw(st.integers(0, 3))):
@@ -264,7 +276,7 @@ def order_streams(draw: st.DrawFn) -> list[Event]:
     for _ in range(draw(st.integers(0 if produced else 1, 6))):
         source = draw(st.sampled_from([WMS, WMS, "wms/dc-chi"]))
         produced.append(("fulfillment.progressed", draw(fulfillment_payloads()), source, {}))
-    return _produce(draw, produced)
+    return _produce(draw, produced, customers)
 
 
 @st.composite
@@ -296,7 +308,7 @@ def fulfillment_payloads(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
-def shipment_streams(draw: st.DrawFn) -> list[Event]:
+def shipment_streams(draw: st.DrawFn, customers: tuple[str, ...] = (CUSTOMER,)) -> list[Event]:
     """Plans, milestones from several sources (restated, tied, unknown), POD, cancellation."""
     produced: list[Produced] = []
     for _ in range(draw(st.integers(0, 3))):
@@ -326,11 +338,11 @@ def shipment_streams(draw: st.DrawFn) -> list[Event]:
     if draw(st.integers(0, 4)) == 0:
         cancel = {"shipmentId": SHIPMENT_ID, "reason": "customer", "cancelledAt": at(draw(minutes))}
         produced.append(("shipment.cancelled", cancel, "tms/us-road", {}))
-    return _produce(draw, produced)
+    return _produce(draw, produced, customers)
 
 
 @st.composite
-def invoice_streams(draw: st.DrawFn) -> list[Event]:
+def invoice_streams(draw: st.DrawFn, customers: tuple[str, ...] = (CUSTOMER,)) -> list[Event]:
     """Issued snapshots, payments (some restated under one paymentId), maybe a void."""
     produced: list[Produced] = []
     for _ in range(draw(st.integers(0, 3))):
@@ -348,7 +360,7 @@ def invoice_streams(draw: st.DrawFn) -> list[Event]:
     if draw(st.integers(0, 3)) == 0:
         void = {"invoiceId": INVOICE_ID, "reason": "rebilled", "voidedAt": at(draw(minutes))}
         produced.append(("invoice.voided", void, ERP, {}))
-    return _produce(draw, produced)
+    return _produce(draw, produced, customers)
 
 
 @st.composite

@@ -140,29 +140,29 @@ def _shipment_event(name: str, event_id: str, customer: str, sequence: int) -> E
 
 SH_55021 = EntityKey("shipments", "SH-55021")
 #: Two milestones before the shipment's plan, claiming different customers: until the plan
-#: (the snapshot, authoritative for the customer) the shipment's customer is the last claim.
+#: (the snapshot, authoritative for the customer) the shipment's customer is the first claim,
+#: and the other claim's milestone is set aside (``reducers.FOREIGN_FACTS``).
 EARLY = _shipment_event("shipment-milestone.json", "ms-1", "BETA", 2)
 CLAIMED = _shipment_event("shipment-milestone.json", "ms-2", "ACME", 3)
 PLANNED = _shipment_event("shipment-planned.json", "plan-1", "BETA", 1)
 
 
 def test_a_shipment_not_yet_planned_is_announced_to_nobody() -> None:
-    # Reads hide it (known: False); the feed announced ms-2 to ACME, whose shipment it is not.
+    # Reads hide it (known: False); the feed would announce ms-1 to BETA before the plan says
+    # whose shipment it is.
     first = fold_events(EARLY)
     second = fold_events(CLAIMED, start=first)
-    assert second["customerId"] == "ACME" and second["known"] is False
+    assert second["customerId"] == "BETA" and second["known"] is False
     assert notices([Effects(SH_55021, None, first, [EARLY])], T0) == []
     assert notices([Effects(SH_55021, first, second, [CLAIMED])], T0) == []
 
 
-def test_the_plan_announces_the_milestones_that_came_before_it_to_the_plan_s_customer() -> None:
-    placeholder = fold_events(EARLY, CLAIMED)
-    planned = fold_events(PLANNED, start=placeholder)
-    sent = notices([Effects(SH_55021, placeholder, planned, [PLANNED])], T0)
-    assert [(n.customer_id, n.notice_id) for n in sent] == [
-        ("BETA", "tms/us-road|ms-1"),
-        ("BETA", "tms/us-road|ms-2"),
-    ]
+def test_the_plan_announces_its_customer_s_milestones_that_came_before_it() -> None:
+    # ms-2 was ACME's claim: BETA's plan never announces it, in either order of the claims.
+    for placeholder in (fold_events(EARLY, CLAIMED), fold_events(CLAIMED, EARLY)):
+        planned = fold_events(PLANNED, start=placeholder)
+        sent = notices([Effects(SH_55021, placeholder, planned, [PLANNED])], T0)
+        assert [(n.customer_id, n.notice_id) for n in sent] == [("BETA", "tms/us-road|ms-1")]
     # and a milestone after the plan is announced alone, as before
     later = _shipment_event("shipment-milestone.json", "ms-3", "BETA", 4)
     after = fold_events(later, start=planned)
@@ -177,6 +177,7 @@ def test_a_notice_of_a_projected_milestone_reads_back_as_the_json_subscribers_kn
     event = example("shipment-milestone.json")
     event["data"]["occurredAt"] = "2026-11-21T15:42:00.123456-05:00"
     event["data"]["location"].update(city="São Paulo", lat=-23.5505, lon=-46.6333)
+    event["customerid"] = "BETA"  # the plan's customer
     milestone = decode_event(json.dumps(event).encode())
     planned = fold_events(PLANNED, start=fold_events(milestone))
     (sent,) = notices([Effects(SH_55021, None, planned, [PLANNED])], T0)
@@ -195,15 +196,16 @@ def test_the_plans_batch_announces_earlier_milestones_when_it_repeats_an_event_t
     """A batch holding the plan and a redelivered milestone (``before`` None: some events
     were repeats), or a rerun of the plan's batch, still announces every milestone the
     shipment holds: nothing was announced before the plan, and nothing would be after."""
-    placeholder = fold_events(EARLY, CLAIMED)
+    later = _shipment_event("shipment-milestone.json", "ms-4", "BETA", 5)
+    placeholder = fold_events(EARLY, CLAIMED, later)
     planned = fold_events(PLANNED, EARLY, start=placeholder)
     sent = notices([Effects(SH_55021, None, planned, [PLANNED, EARLY])], T0)
     assert [(n.customer_id, n.notice_id) for n in sent] == [
         ("BETA", "tms/us-road|ms-1"),
-        ("BETA", "tms/us-road|ms-2"),
+        ("BETA", "tms/us-road|ms-4"),
     ]
     rerun = notices([Effects(SH_55021, None, planned, [PLANNED])], T0)
-    assert [n.notice_id for n in rerun] == ["tms/us-road|ms-1", "tms/us-road|ms-2"]
+    assert [n.notice_id for n in rerun] == ["tms/us-road|ms-1", "tms/us-road|ms-4"]
 
 
 def test_a_fold_again_with_the_related_documents_read_is_a_fold_with_them_from_the_start() -> None:

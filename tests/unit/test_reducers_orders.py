@@ -10,6 +10,7 @@ import pytest
 
 from projections.events import Event, InvalidEvent
 from projections.reducers import ConflictingEvent, apply
+from readmodel.documents import FOREIGN_FACTS
 from tests.helpers import MAPPING, fold
 from tests.unit import strategies as s
 
@@ -179,7 +180,14 @@ def test_another_customers_event_for_a_known_order_is_refused() -> None:
 
 def test_the_order_snapshot_decides_the_customer() -> None:
     early = fold(progressed(1, "PICKING", 10, customer="GLOBEX"))
-    assert fold(created(), start=early)["customerId"] == s.CUSTOMER
+    doc = fold(created(), start=early)
+    assert doc["customerId"] == s.CUSTOMER
+    # GLOBEX's warehouse progress is not ACME's order's: kept aside, never shown
+    assert "fulfillment" not in doc and "fulfillmentStage" not in doc
+    assert "_fulfillmentState" not in doc
+    assert [(f["customerId"], f["fulfillmentStage"]) for f in doc[FOREIGN_FACTS]] == [
+        ("GLOBEX", "PICKING")
+    ]
 
 
 def test_apply_refuses_a_document_of_another_entity() -> None:

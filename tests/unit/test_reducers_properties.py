@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from projections.event_schema import PaymentRecorded, ShipmentMilestone
 from projections.events import Event
 from projections.reducers import apply
+from readmodel.documents import FOREIGN_FACTS
 from tests.helpers import MAPPING, fold
 from tests.unit import strategies as s
 
@@ -62,6 +63,43 @@ def test_documents_do_not_depend_on_delivery(
 ) -> None:
     events = data.draw(streams)
     check_exact(events, data.draw(s.deliveries(events)), entity_id)
+
+
+MIXED = (s.CUSTOMER, *s.OTHER_CUSTOMERS)
+
+
+@PROPERTY
+@pytest.mark.parametrize(
+    ("streams", "entity_id"),
+    [
+        pytest.param(s.order_streams(customers=MIXED), s.ORDER_ID, id="order"),
+        pytest.param(s.shipment_streams(customers=MIXED), s.SHIPMENT_ID, id="shipment"),
+        pytest.param(s.invoice_streams(customers=MIXED), s.INVOICE_ID, id="invoice"),
+    ],
+)
+@given(data=st.data())
+def test_a_document_shows_the_facts_of_its_snapshot_s_customer_alone(
+    streams: st.SearchStrategy[list[Event]], entity_id: str, data: st.DataObject
+) -> None:
+    """Facts other customers reported are refused once the snapshot is there and set aside
+    before: in any delivery, what the document shows is what ACME's events alone give."""
+    events = data.draw(streams)
+    delivered = data.draw(s.deliveries(events))
+    own = [event for event in events if event.customer_id == s.CUSTOMER]
+    known = any(event.is_snapshot for event in events)
+    reference = fold(*s.source_order(own)) if known else {}
+    start = foreign_doc(entity_id)
+    for begin, expected in ((None, reference), (start, {**reference, **start})):
+        refused: list[Event] = []
+        doc = fold(*delivered, start=begin, stored=True, refused=refused)
+        assert all(event.customer_id != s.CUSTOMER for event in refused)
+        if not known:
+            assert doc["known"] is False  # hidden from every reader until its snapshot
+            continue
+        shown = {name: value for name, value in doc.items() if name != FOREIGN_FACTS}
+        assert shown == {**expected, "known": True, "customerId": s.CUSTOMER}
+        for entry in doc.get(FOREIGN_FACTS, []):
+            assert entry["customerId"] in s.OTHER_CUSTOMERS
 
 
 @PROPERTY
