@@ -189,6 +189,13 @@ class MilestoneEvent:
             "revision is out of date."
         )
     )
+    abridged: bool = strawberry.field(
+        description=(
+            "True when the change was too large to send whole (a milestone with very long "
+            "text, a shipment of very many orders): `milestone` holds only its source, id, "
+            "code, status and times. Refetch the shipment for the rest."
+        )
+    )
 
     @classmethod
     def from_notice(cls, notice: LiveNotice) -> MilestoneEvent:
@@ -202,6 +209,7 @@ class MilestoneEvent:
             milestone=None if change.milestone is None else Milestone.read(change.milestone),
             projected_at=change.projected_at,
             revision=change.rev,
+            abridged=change.abridged,
         )
 
 

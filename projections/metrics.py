@@ -84,6 +84,7 @@ class ProjectorMetrics(InstrumentSet, declared_in=Path(__file__).with_name("metr
 
     events_applied: Counter
     dead_letters: Counter
+    notices_abridged: Counter
     write_conflicts: Counter
     batch_retries: Counter
     batch_records: Histogram
@@ -115,6 +116,10 @@ class ProjectorMetrics(InstrumentSet, declared_in=Path(__file__).with_name("metr
 
     def dead_lettered(self, topic: str, reason: str) -> None:
         self.dead_letters.labels(topic=topic, reason=reason_class(reason)).inc()
+
+    def notice_abridged(self, kind: str) -> None:
+        """A change notice over ``NOTICE_MAX_BYTES``: ``kind`` as ``notices_abridged`` says."""
+        self.notices_abridged.labels(kind=kind).inc()
 
     def applied(self, events: Iterable[AppliedEvent], now: datetime) -> None:
         """A batch's applied events, whose documents were written at ``now``.

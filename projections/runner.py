@@ -40,6 +40,7 @@ from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
 from projections.together import stop_all, together
+from readmodel.changes import NOTICE_MAX_BYTES, ShipmentChange
 from readmodel.kafka_admin import ensure_own_topics
 from readmodel.topics import TopicNames
 
@@ -80,10 +81,16 @@ class Producers:
 
 
 async def publish_outcome(
-    producers: Producers, outcome: BatchOutcome, *, dead_letter_topic: str, changes_topic: str
+    producers: Producers,
+    outcome: BatchOutcome,
+    *,
+    dead_letter_topic: str,
+    changes_topic: str,
+    metrics: ProjectorMetrics,
 ) -> None:
-    """Send dead letters and change notices and wait until the broker has them all. A dead
-    letter too large for its topic goes cut (``DeadLetter.sendable``), never fails the batch."""
+    """Send dead letters and change notices and wait until the broker has them all. Neither
+    fails the batch for its size: a dead letter too large for its topic goes cut
+    (``DeadLetter.sendable``), a notice too large goes abridged (``sendable_notices``)."""
     letters = [dead.sendable() for dead in outcome.dead_letters]
     sends = [
         await producers.dead_letters.send(
@@ -92,13 +99,47 @@ async def publish_outcome(
         for letter in letters
     ]
     sends += [
-        await producers.notices.send(
-            changes_topic, value=notice.encode(), key=notice.shipment_id.encode()
-        )
-        for notice in outcome.notices
+        await producers.notices.send(changes_topic, value=value, key=notice.shipment_id.encode())
+        for notice, value in sendable_notices(outcome.notices, metrics)
     ]
     if sends:
         await asyncio.gather(*sends)
+
+
+def sendable_notices(
+    notices: Iterable[ShipmentChange], metrics: ProjectorMetrics
+) -> list[tuple[ShipmentChange, bytes]]:
+    """The notices as the changes topic takes them, encoded (``ShipmentChange.sendable``);
+    each one abridged or left out for its size is logged and counted."""
+    sendable: list[tuple[ShipmentChange, bytes]] = []
+    for notice in notices:
+        sent = notice.sendable()
+        if sent is not None:
+            sendable.append(sent)
+        if sent is None or sent[0].abridged:
+            _report_abridged(notice, None if sent is None else sent[0], metrics)
+    return sendable
+
+
+def _report_abridged(
+    notice: ShipmentChange, sent: ShipmentChange | None, metrics: ProjectorMetrics
+) -> None:
+    if sent is None:
+        kind, what = "unsent", "not sent: too large even abridged"
+    elif len(sent.order_warehouses) < len(notice.order_warehouses):
+        kind, what = "orders", "sent without milestone text and order warehouses"
+    else:
+        kind, what = "milestone", "sent without milestone text"
+    metrics.notice_abridged(kind)
+    log.log(
+        logging.ERROR if sent is None else logging.WARNING,
+        "change notice %s of shipment %s is %d bytes, over %d: %s",
+        notice.notice_id,
+        notice.shipment_id,
+        len(notice.encode()),
+        NOTICE_MAX_BYTES,
+        what,
+    )
 
 
 def flatten(
@@ -590,6 +631,7 @@ async def publish_in_order(
             outcome,
             dead_letter_topic=finishing.topics.dead_letter,
             changes_topic=finishing.topics.changes,
+            metrics=finishing.metrics,
         )
     except asyncio.CancelledError:
         if published is not None:

@@ -8,19 +8,44 @@ a notice, never lose one (consumers dedupe on ``notice_id``).
 
 The topic has one partition: its offset is a total order over all notices and serves as the
 subscription resume cursor.
+
+A notice is small (a few hundred bytes), but its milestone's fields and its shipment's orders
+come from upstream events whose producers may compress them: the broker then takes an event
+of several MiB (it limits the *compressed* batch), and a notice carrying all of it would be
+refused by the changes topic, failing the batch on every restart. ``ShipmentChange.sendable``
+abridges such a notice instead (``NOTICE_MAX_BYTES``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from observability.trace_context import parse_traceparent
+
+#: Largest encoded notice sent as it is; a larger one is abridged (``ShipmentChange.sendable``).
+#: A quarter of what the changes topic takes (the broker's default ``max.message.bytes``,
+#: 1 MiB, which ``ensure_own_topics`` leaves as it is) and of the notice producer's
+#: ``max_request_size`` (1 MiB, checked on the record with its framing): room for the framing
+#: and for a broker whose default was lowered, while no real notice comes near it (a few
+#: hundred bytes; tens of KiB for a shipment of a thousand orders).
+NOTICE_MAX_BYTES: Final = 256 * 1024
+#: The milestone fields an abridged notice keeps: what identifies the milestone and what it
+#: means for the shipment, each an identifier or a time. Free text (location, signer) and the
+#: reason code go; subscribers refetch the shipment for them.
+MILESTONE_IDENTITY: Final = (
+    "source",
+    "milestoneId",
+    "rawCode",
+    "status",
+    "occurredAt",
+    "estimatedDeliveryAt",
+)
 
 
 class InvalidChangeNotice(ValueError):
@@ -54,6 +79,33 @@ class ShipmentChange:
     #: its producer set one: the API logs it with every delivery, so one trace id follows
     #: the milestone from the TMS to the subscriber.
     traceparent: str | None = None
+    #: True when the projector left fields out to keep the notice under
+    #: ``NOTICE_MAX_BYTES`` (``sendable``): the milestone holds only ``MILESTONE_IDENTITY``,
+    #: and perhaps ``order_warehouses`` is empty, which hides the notice from callers limited
+    #: to some warehouses (no order's warehouse is known: fail closed).
+    abridged: bool = False
+
+    def sendable(self) -> tuple[ShipmentChange, bytes] | None:
+        """The notice as it goes to the changes topic, and its encoding: itself while it is
+        no larger than ``NOTICE_MAX_BYTES``; else abridged, first to its milestone's
+        ``MILESTONE_IDENTITY``, then also without ``order_warehouses``. None when even that
+        is too large (ids of hundreds of KiB): no notice, rather than a refused one that
+        fails the batch on every restart; the shipment document has the milestone.
+        """
+        value = self.encode()
+        if len(value) <= NOTICE_MAX_BYTES:
+            return self, value
+        milestone = self.milestone
+        if milestone is not None:
+            milestone = {k: milestone[k] for k in MILESTONE_IDENTITY if k in milestone}
+        for abridged in (
+            replace(self, milestone=milestone, abridged=True),
+            replace(self, milestone=milestone, order_warehouses={}, abridged=True),
+        ):
+            value = abridged.encode()
+            if len(value) <= NOTICE_MAX_BYTES:
+                return abridged, value
+        return None
 
     def encode(self) -> bytes:
         # The fields one by one, not ``dataclasses.asdict``: that deep-copies the milestone
@@ -81,6 +133,7 @@ class ShipmentChange:
                 projected_at=datetime.fromisoformat(body["projected_at"]),
                 order_warehouses=_order_warehouses(body.get("order_warehouses")),
                 traceparent=_traceparent(body.get("traceparent")),
+                abridged=body.get("abridged") is True,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidChangeNotice(f"not a shipment change notice: {exc}") from exc

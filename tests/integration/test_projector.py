@@ -320,6 +320,57 @@ async def test_a_record_its_producer_compressed_beyond_the_limits_is_dead_letter
     assert letter.value == broken and letter.original_size is None
 
 
+async def test_notices_too_large_for_the_changes_topic_go_abridged(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """Valid events an upstream producer compressed: a milestone with 3 MiB of location
+    text, and a shipment naming 50,000 orders. Their notices go abridged (the milestone's
+    identity and status; then without the orders' warehouses) instead of being refused by
+    the changes topic, which would stop the projector at them for good; a later record is
+    projected, and the shipment document keeps everything."""
+    shipments = topic_names["shipments"]
+    texty = example("shipment-milestone.json")
+    texty["data"]["location"]["city"] = "Atlanta " * (3 << 17)
+    many = example("shipment-planned.json")
+    many["subject"] = many["data"]["shipmentId"] = "SH-MANY"
+    many["data"]["orderIds"] = [f"SO-ACME-{n:07d}" for n in range(50_000)]
+    on_many = example("shipment-milestone.json")
+    on_many["subject"] = on_many["data"]["shipmentId"] = "SH-MANY"
+    await produce(
+        kafka_bootstrap, [_record(topic_names, "shipments", example("shipment-planned.json"))]
+    )
+    for event in (texty, many, on_many):
+        await _send_upstream(
+            kafka_bootstrap, shipments, json.dumps(event).encode(), compression="gzip"
+        )
+    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+
+    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    stored = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
+    assert stored is not None and stored["milestones"][0]["location"]["city"].startswith("Atlanta")
+    notices = {
+        n.shipment_id: n
+        for n in map(
+            ShipmentChange.decode,
+            (r.value for r in await read_topic(kafka_bootstrap, topic_names["changes"])),
+        )
+    }
+    assert notices["SH-55021"].abridged and notices["SH-55021"].milestone == {
+        "source": "tms/us-road",
+        "milestoneId": "ms-99120",
+        "rawCode": "AF",
+        "status": "PICKED_UP",
+        "occurredAt": "2026-11-21T20:42:00+00:00",
+        "estimatedDeliveryAt": "2026-11-24T17:00:00+00:00",
+    }
+    assert list(notices["SH-55021"].order_warehouses) == ["SO-100234"]
+    assert notices["SH-MANY"].abridged and notices["SH-MANY"].order_warehouses == {}
+    assert notices["SH-MANY"].milestone is not None
+    assert notices["SH-MANY"].milestone["milestoneId"] == "ms-99120"
+
+
 async def test_a_dead_letter_too_large_even_compressed_goes_cut_naming_the_original(
     kafka_bootstrap: str,
     kafka_admin: AIOKafkaAdminClient,

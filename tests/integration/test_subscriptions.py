@@ -16,7 +16,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,8 @@ subscription($customerId: String, $statuses: [ShipmentStatus!], $trackingNumber:
              $after: String) {
   milestoneFeed(customerId: $customerId, statuses: $statuses, trackingNumber: $trackingNumber,
                 after: $after) {
-    cursor shipmentId trackingNumber customerId status revision projectedAt
-    milestone { source milestoneId rawCode status occurredAt }
+    cursor shipmentId trackingNumber customerId status revision projectedAt abridged
+    milestone { source milestoneId rawCode status occurredAt signedBy }
   }
 }
 """
@@ -357,6 +357,34 @@ async def test_event_payload_as_a_client_sees_it(live: LiveStack) -> None:
         "rawCode": "AF",
         "status": "OUT_FOR_DELIVERY",
         "occurredAt": "2026-11-21T15:07:00+00:00",
+        "signedBy": None,
+    }
+    assert event["abridged"] is False
+    await client.close()
+
+
+async def test_a_notice_sent_abridged_for_its_size_says_so(live: LiveStack) -> None:
+    """A milestone whose free text made its notice too large reaches the client with its
+    identity and status, marked abridged: the client refetches the shipment for the rest."""
+    acme = _customer("ACME")
+    client = await Client.open(live.apis[0].ws_url, {"token": token_for([acme])})
+    await client.subscribe(FEED, {"trackingNumber": "trk-sh-10"})
+    await _Probes(live, {acme: [client]}, "SH-10").until_live()
+    whole = _change(acme, "SH-10", 3, "DELIVERED")
+    signed = {**(whole.milestone or {}), "signedBy": "J. RIVERA, receiving " * 20_000}
+    sent = replace(whole, milestone=signed).sendable()
+    assert sent is not None
+    await live.publish(sent[0])
+    [message] = await client.take(1)
+    event = _event(message)
+    assert event["abridged"] is True and event["status"] == "DELIVERED"
+    assert event["milestone"] == {
+        "source": "tms/us-road",
+        "milestoneId": "SH-10-ms-3",
+        "rawCode": "AF",
+        "status": "DELIVERED",
+        "occurredAt": "2026-11-21T15:03:00+00:00",
+        "signedBy": None,
     }
     await client.close()
 

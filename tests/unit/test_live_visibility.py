@@ -84,3 +84,21 @@ def test_a_notice_names_every_order_of_the_shipment_with_its_warehouse_if_known(
     }
     assert order_warehouses(shipment) == {"SO-1": "DC-ATL", "SO-2": None}
     assert order_warehouses({}) == {}
+
+
+def test_a_notice_sent_without_its_orders_warehouses_is_hidden_from_warehouse_limited_users() -> (
+    None
+):
+    """A shipment of so many orders that its notice went without their warehouses: every
+    order is from the caller's allowed warehouse, but the notice can no longer show it, so
+    it fails closed for warehouse-limited users; others still get it."""
+    policy = Policy(customers={"GLOBEX": CustomerRule(allowed_warehouses=frozenset({"DC-ATL"}))})
+    orders = {f"SO-{n:07d}": "DC-ATL" for n in range(30_000)}
+    sent = _change("GLOBEX", order_warehouses=orders).sendable()
+    assert sent is not None
+    abridged = ShipmentChange.decode(sent[1])
+
+    assert abridged.abridged
+    assert not visible(policy.scope(caller("GLOBEX")), abridged)
+    assert visible(policy.scope(caller("GLOBEX", roles=("support",))), abridged)
+    assert visible(Policy().scope(caller("GLOBEX")), abridged)  # no warehouse rule

@@ -48,12 +48,13 @@ class Broker:
 
 class Notice:
     shipment_id = "SH-1"
+    abridged = False
 
     def __init__(self, value: bytes) -> None:
         self.value = value
 
-    def encode(self) -> bytes:
-        return self.value
+    def sendable(self) -> tuple[Notice, bytes]:
+        return self, self.value
 
 
 def outcome(notice: bytes, delay: float, *, write_fails: bool = False) -> Any:
