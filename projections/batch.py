@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from projections.document_size import document_size, too_large
+from projections.document_size import over, refusal, sizes
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
@@ -114,12 +114,12 @@ def _fold(
     before: Mapping[str, Any] | None,
     ordered: list[Event],
     mapping: StatusMapping,
-    limit: int | None,
+    limits: tuple[int, int] | None,
 ) -> _Folded:
-    """Apply ``ordered`` to ``before`` one by one; with a ``limit``, each event that changes
-    the document is measured (``document_size``) and refused if it makes it ``too_large``."""
+    """Apply ``ordered`` to ``before`` one by one; with ``limits``, each event that changes
+    the document is measured (``sizes``) and refused if its size is a ``refusal``."""
     doc: dict[str, Any] | None = dict(before) if before is not None else None
-    size = document_size(key.kind, key.id, doc, limit) if limit is not None else None
+    size = sizes(key.kind, key.id, doc, limits[0]) if limits is not None else None
     applied: list[Event] = []
     rejected: list[Rejected] = []
     repeated = False
@@ -130,9 +130,10 @@ def _fold(
             rejected.append(Rejected(event, exc.reason))
             continue
         unchanged = folded == doc
-        if limit is not None and size is not None and not unchanged:
-            grown = document_size(key.kind, key.id, folded, limit)
-            if reason := too_large(size, grown, limit):
+        if limits is not None and size is not None and not unchanged:
+            grown = sizes(key.kind, key.id, folded, limits[0])
+            customer = doc.get("customerId") if doc is not None else None
+            if reason := refusal(size, grown, event, customer, limits):
                 rejected.append(Rejected(event, reason))
                 continue
             size = grown
@@ -149,23 +150,27 @@ def plan_entity(
     mapping: StatusMapping,
     *,
     limit: int = documents.MAX_DOCUMENT_BYTES,
+    aside_limit: int = documents.MAX_FOREIGN_FACTS_BYTES,
 ) -> EntityPlan:
     """Fold ``events`` into ``before``.
 
     The reducers are order-insensitive, so the sort only makes runs reproducible, the
-    refusals for the document's size (``too_large``) included: the folded document is
-    measured once when the events change it (with its search document when that may be
-    near the limit: ``document_size``), and only when it is over ``limit`` are they
-    folded again one by one, each change measured, those that would take the document
-    over the limit refused (dead letters, ``EntityPlan.rejected``). The same events in the
-    same order give the same document and refusals, on a rerun or a rebuild; a document
-    the batch leaves within the limit costs one encoding, one it does not change none.
+    refusals for the document's size (``document_size.refusal``) included: the folded
+    document is measured once when the events change it (with its search document when that
+    may be near the limit, and its facts set aside for other customers apart, against
+    ``aside_limit``: ``sizes``), and only when it is ``over`` a limit are they folded again
+    one by one, each change measured, those refused for their size dead letters
+    (``EntityPlan.rejected``). The same events in the same order give the same document and
+    refusals, on a rerun or a rebuild; a document the batch leaves within the limits costs
+    one encoding, one it does not change none.
     """
     ordered = sorted(events, key=_event_order)
     folded = _fold(key, before, ordered, mapping, None)
     change = _change(key, before, folded)
-    if change is not None and document_size(key.kind, key.id, change.after, limit).bytes > limit:
-        folded = _fold(key, before, ordered, mapping, limit)
+    if change is not None and over(
+        sizes(key.kind, key.id, change.after, limit), limit, aside_limit
+    ):
+        folded = _fold(key, before, ordered, mapping, (limit, aside_limit))
         change = _change(key, before, folded)
     return EntityPlan(change, folded.rejected, folded.repeated)
 

@@ -5,7 +5,13 @@ The store holds documents of up to 16 MiB (``documents.STORE_DOCUMENT_BYTES``); 
 over that is refused on every retry, so one entity that grows without bound upstream would
 stop its whole partition. The planner refuses instead the event that would take the
 document over ``documents.MAX_DOCUMENT_BYTES`` (``batch.plan_entity``), and what judges the
-projector's work (``holdings``, the fault tests' expected documents) applies the same rule.
+projector's work (``holdings``, the fault tests' expected documents) applies the same rule
+(``refusal``).
+
+The facts set aside for other customers (``documents.FOREIGN_FACTS``) are measured apart,
+against their own cap (``documents.MAX_FOREIGN_FACTS_BYTES``): what one customer reported
+must not get another's events refused, or what the document shows would depend on which
+came first.
 
 An order's or a shipment's search document (``search_keys``) grows with its searchable
 values, a key of up to 38 bytes per character, so it is measured too, but only when a cheap
@@ -20,6 +26,9 @@ from typing import Any, Final, NamedTuple
 
 import bson
 
+from projections.events import Event
+from projections.reducers import customer_conflict
+from readmodel.documents import FOREIGN_FACTS
 from readmodel.search_keys import search_document, search_source
 
 #: How a dead letter's reason starts when its event would make its document too large
@@ -95,3 +104,59 @@ def too_large(before: Size, after: Size, limit: int) -> str | None:
         f"{DOCUMENT_TOO_LARGE}: applying it would make {after.of} "
         f"{after.bytes:,} bytes, over the limit of {limit:,}"
     )
+
+
+class Sizes(NamedTuple):
+    """A document as ``refusal`` measures it: ``shown``, the ``Size`` of all but its facts
+    set aside for other customers, and ``aside``, the BSON bytes of those (0 for none)."""
+
+    shown: Size
+    aside: int
+
+
+def sizes(kind: str, entity_id: str, doc: Mapping[str, Any] | None, limit: int) -> Sizes:
+    """The ``Sizes`` of entity ``kind``/``entity_id``'s document ``doc``."""
+    aside = doc.get(FOREIGN_FACTS) if doc is not None else None
+    if doc is None or aside is None:
+        return Sizes(document_size(kind, entity_id, doc, limit), 0)
+    shown = {name: value for name, value in doc.items() if name != FOREIGN_FACTS}
+    return Sizes(document_size(kind, entity_id, shown, limit), encoded_size({FOREIGN_FACTS: aside}))
+
+
+def over(size: Sizes, limit: int, aside_limit: int) -> bool:
+    """Whether ``size`` is over a limit, so some event that made it may be refused."""
+    return size.shown.bytes > limit or size.aside > aside_limit
+
+
+def refusal(
+    before: Sizes,
+    after: Sizes,
+    event: Event,
+    customer: object,
+    limits: tuple[int, int],
+) -> str | None:
+    """Why ``event``, taking a document of ``customer`` from ``before`` to ``after``, is
+    refused for its size; None when it may be applied. ``limits``: the shown part's and the
+    set-aside facts' (``documents.MAX_DOCUMENT_BYTES``, ``MAX_FOREIGN_FACTS_BYTES``).
+
+    The shown part by ``too_large``; a fact set aside that would take the set-aside facts
+    over their cap is refused as another customer's fact is once the snapshot is there
+    (``customer conflict``); a snapshot swapping customers may move the facts shown so far
+    beyond that cap, and is refused only if the whole document would then be over both
+    limits together (what the store's margin is sized for). Nothing that does not grow what
+    it is measured against is refused."""
+    limit, aside_limit = limits
+    if reason := too_large(before.shown, after.shown, limit):
+        return reason
+    if not event.is_snapshot and after.aside > max(aside_limit, before.aside):
+        return (
+            f"{customer_conflict(event, customer)}, and setting it aside would make the facts "
+            f"of other customers {after.aside:,} bytes, over the limit of {aside_limit:,}"
+        )
+    total = after.shown.bytes + after.aside
+    if total > max(limit + aside_limit, before.shown.bytes + before.aside):
+        return (
+            f"{DOCUMENT_TOO_LARGE}: applying it would make {after.shown.of} {total:,} bytes "
+            f"with the facts of other customers, over the limit of {limit + aside_limit:,}"
+        )
+    return None

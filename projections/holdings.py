@@ -6,8 +6,8 @@ document exactly when applying it would change the document's own fields. That n
 of applied event ids in the document and no trust in the projector's bookkeeping: the log and
 the reducers are the only judges. An event the reducer refuses (another tenant's, say) is
 never applied, so it cannot be missing; the projector dead-letters it. So is one that would
-make the stored document too large (``document_size.too_large``, measured as the projector
-measures it, on the whole stored document).
+be refused for its size (``document_size.refusal``, measured as the projector measures it:
+the stored document, its facts set aside for other customers apart).
 """
 
 from __future__ import annotations
@@ -18,11 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from projections.batch import IO_FIELDS, EntityKey
-from projections.document_size import Size, document_size, too_large
+from projections.document_size import Sizes, refusal, sizes
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
-from readmodel.documents import FOREIGN_FACTS, MAX_DOCUMENT_BYTES, WRITER, WRITES
+from readmodel.documents import (
+    FOREIGN_FACTS,
+    MAX_DOCUMENT_BYTES,
+    MAX_FOREIGN_FACTS_BYTES,
+    WRITER,
+    WRITES,
+)
 
 #: Fields only the I/O layer writes (reducers never do), and the search keys derived from the
 #: others (``search_keys``): not part of what an event changes.
@@ -52,16 +58,18 @@ def missing_events(
     mapping: StatusMapping,
     *,
     limit: int = MAX_DOCUMENT_BYTES,
+    aside_limit: int = MAX_FOREIGN_FACTS_BYTES,
 ) -> list[Event]:
     """The events (of entity ``key``) that ``doc`` does not hold, in the order given.
 
     Each event is applied to the stored document on its own: a document that holds it comes
-    back unchanged. One that it would change but make larger than ``limit`` is not missing:
-    the projector refuses it. ``doc`` must have its bookkeeping decoded (as
-    ``ProjectionStore.load`` returns it).
+    back unchanged. One that it would change but that the projector refuses for its size
+    (``refusal`` with ``limit`` and ``aside_limit``) is not missing. ``doc`` must have its
+    bookkeeping decoded (as ``ProjectionStore.load`` returns it).
     """
     held = own_fields(doc) if doc is not None else None
-    size: Size | None = None  # measured once, and only for an event that would be missing
+    size: Sizes | None = None  # measured once, and only for an event that would be missing
+    customer = doc.get("customerId") if doc is not None else None
     missing: list[Event] = []
     for event in events:
         try:
@@ -71,8 +79,9 @@ def missing_events(
         if held is not None and own_fields(after) == held:
             continue
         if size is None:
-            size = document_size(key.kind, key.id, doc, limit)
-        if too_large(size, document_size(key.kind, key.id, after, limit), limit) is None:
+            size = sizes(key.kind, key.id, doc, limit)
+        grown = sizes(key.kind, key.id, after, limit)
+        if refusal(size, grown, event, customer, (limit, aside_limit)) is None:
             missing.append(event)
     return missing
 

@@ -160,6 +160,15 @@ def _one_off(
     return state, wins
 
 
+def customer_conflict(event: Event, current: object) -> str:
+    """Why ``event`` is refused by a document of customer ``current`` (reason class
+    ``customer conflict``, ``metrics.reason_class``)."""
+    return (
+        f"customerid {event.customer_id!r} does not match the customer {current!r} "
+        f"of {event.entity_kind} {event.entity_id!r}"
+    )
+
+
 def _take_customer(doc: Doc, event: Event, *, authoritative: bool) -> None:
     current = doc.get("customerId")
     if (
@@ -168,10 +177,7 @@ def _take_customer(doc: Doc, event: Event, *, authoritative: bool) -> None:
         and current is not None
         and current != event.customer_id
     ):
-        raise ConflictingEvent(
-            f"customerid {event.customer_id!r} does not match the customer {current!r} "
-            f"of {event.entity_kind} {event.entity_id!r}"
-        )
+        raise ConflictingEvent(customer_conflict(event, current))
     doc["customerId"] = event.customer_id
     doc.setdefault("known", False)
 

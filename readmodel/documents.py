@@ -113,19 +113,31 @@ WITHOUT_BOOKKEEPING: Final[dict[str, dict[str, Any]]] = {
 #: a larger insert is refused by the driver (``DocumentTooLarge``), an update whose result
 #: would be larger by the server.
 STORE_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
-#: The largest entity document (and search document) an event may leave
-#: (``projections.document_size``, applied by ``projections.batch.plan_entity``): an event
-#: whose application would make its document larger (and larger than it was) is refused, a
-#: dead letter, and the document stays as it was.
+#: The most an entity document's facts set aside for other customers (``FOREIGN_FACTS``)
+#: may take, in BSON bytes. They are measured apart from the rest of the document
+#: (``projections.document_size``): counted with it, one customer's facts reported before
+#: the snapshot could get another customer's snapshot or facts refused, and what the document
+#: shows would depend on which came first. Their own cap keeps the stored document within the
+#: store's limit: a fact that would take them over it is refused (a dead letter, reason class
+#: ``customer conflict``), as it would be after the snapshot. 1 MiB holds thousands of
+#: milestones or payments: far more than a misrouted feed sends before its snapshot.
+MAX_FOREIGN_FACTS_BYTES: Final = 1024 * 1024
+#: The largest entity document (and search document) an event may leave, its facts set
+#: aside for other customers left out (``projections.document_size``, applied by
+#: ``projections.batch.plan_entity``): an event whose application would make its document
+#: larger (and larger than it was) is refused, a dead letter, and the document stays as it
+#: was.
 #:
-#: Why 1 MiB below ``STORE_DOCUMENT_BYTES``: the planner measures the document with every
-#: field it holds when loaded (the summaries under ``related`` included), but the store adds
-#: to it after planning: the summaries of the batch's other entities folded into the same
-#: write and those other entities' projectors push later (200-400 bytes each, a few thousand
-#: of them in that mebibyte), ``warehouseIds``, ``rev``, ``updatedAt``, ``lastEvent``,
-#: ``_writes``, ``_writer`` and the wrapping of the bookkeeping blobs (under a kilobyte
-#: together). Summaries beyond that are not bounded here (README, "Known limits").
-MAX_DOCUMENT_BYTES: Final = STORE_DOCUMENT_BYTES - 1024 * 1024
+#: Why 2 MiB below ``STORE_DOCUMENT_BYTES``: one for ``FOREIGN_FACTS`` (their own cap, above;
+#: a snapshot that swaps customers may move more there, but it is refused when the whole
+#: document would exceed both limits together), and one because the planner measures the
+#: document with every field it holds when loaded (the summaries under ``related`` included),
+#: but the store adds to it after planning: the summaries of the batch's other entities folded
+#: into the same write and those other entities' projectors push later (200-400 bytes each, a
+#: few thousand of them in that mebibyte), ``warehouseIds``, ``rev``, ``updatedAt``,
+#: ``lastEvent``, ``_writes``, ``_writer`` and the wrapping of the bookkeeping blobs (under a
+#: kilobyte together). Summaries beyond that are not bounded here (README, "Known limits").
+MAX_DOCUMENT_BYTES: Final = STORE_DOCUMENT_BYTES - 1024 * 1024 - MAX_FOREIGN_FACTS_BYTES
 
 
 def generation_collection(base: str, suffix: str) -> str:

@@ -41,7 +41,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from projections.batch import IO_FIELDS, EntityKey
-from projections.document_size import document_size, too_large
+from projections.document_size import refusal, sizes
 from projections.effects import LINKED_KINDS
 from projections.events import Event, InvalidEvent, decode_event
 from projections.holdings import own_fields
@@ -156,7 +156,7 @@ def expected_documents(
 ) -> dict[EntityKey, dict[str, Any]]:
     """Each entity's own fields, its events applied one by one in source order, but those
     the reducers refuse and those that would make the document too large
-    (``document_size.too_large``). The projector measures the stored document, summaries included,
+    (``document_size.refusal``). The projector measures the stored document, summaries included,
     and these hold none: the two agree for documents far from the limit, as a generated
     world's are (kilobytes)."""
     by_entity: dict[EntityKey, list[Event]] = defaultdict(list)
@@ -165,15 +165,16 @@ def expected_documents(
     docs: dict[EntityKey, dict[str, Any]] = {}
     for key, entity_events in by_entity.items():
         doc: dict[str, Any] | None = None
-        limit = documents.MAX_DOCUMENT_BYTES
-        size = document_size(key.kind, key.id, doc, limit)
+        limits = (documents.MAX_DOCUMENT_BYTES, documents.MAX_FOREIGN_FACTS_BYTES)
+        size = sizes(key.kind, key.id, doc, limits[0])
         for event in sorted(entity_events, key=lambda e: (e.source, e.sequence, e.time, e.id)):
             try:
                 after = apply(doc, event, mapping)
             except InvalidEvent:
                 continue
-            grown = document_size(key.kind, key.id, after, limit)
-            if too_large(size, grown, limit) is None:
+            grown = sizes(key.kind, key.id, after, limits[0])
+            customer = doc.get("customerId") if doc is not None else None
+            if refusal(size, grown, event, customer, limits) is None:
                 doc, size = after, grown
         if doc is not None:
             # a document's ``known`` is False until its own snapshot; the store sets it

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from projections.batch import EntityKey, plan_entity
+from projections.batch import EntityKey, EntityPlan, plan_entity
 from projections.document_size import encoded_size
 from projections.events import Event
+from projections.holdings import missing_events
+from projections.metrics import reason_class
 from projections.status_mapping import load_status_mapping
+from readmodel.documents import FOREIGN_FACTS
 from tests.unit import strategies as s
 
 MAPPING = load_status_mapping()
@@ -130,3 +133,87 @@ def test_an_event_that_would_make_the_search_document_too_large_is_refused() -> 
     )
     grown = plan_entity(KEY, order.after, [long], MAPPING).change
     assert grown is not None and encoded_size(grown.after) < limit  # the order itself fits
+
+
+def _foreign_milestones(count: int) -> list[Event]:
+    """GLOBEX's milestones for ACME's shipment (``s.shipment_plan``'s customer)."""
+    return [
+        s.event(
+            "shipment.milestone",
+            s.milestone(f"ms-{n}", "AF", 100 + n),
+            source=TMS,
+            sequence=10 + n,
+            customer="GLOBEX",
+            time=s.at(2 + n),
+        )
+        for n in range(count)
+    ]
+
+
+def _shown(plans: list[EntityPlan]) -> dict[str, Any]:
+    """The document after ``plans`` (each folded onto the one before), facts set aside left
+    out."""
+    changes = [plan.change for plan in plans if plan.change is not None]
+    return {name: value for name, value in changes[-1].after.items() if name != FOREIGN_FACTS}
+
+
+def test_another_customers_facts_set_aside_do_not_count_toward_the_documents_size() -> None:
+    """GLOBEX's facts kept aside before ACME's plan do not get the plan refused for the
+    document's size: the plan is shown whichever came first, as when it came first."""
+    plan = s.event("shipment.planned", s.shipment_plan(), source=TMS, sequence=1, time=s.at(1))
+    foreign = _foreign_milestones(200)
+    aside = plan_entity(SHIPMENT, None, foreign, MAPPING).change
+    alone = plan_entity(SHIPMENT, None, [plan], MAPPING).change
+    assert aside is not None and alone is not None
+    limit = encoded_size(aside.after) + encoded_size(alone.after) // 2  # not both together
+
+    first = plan_entity(SHIPMENT, None, [plan], MAPPING, limit=limit)
+    assert first.change is not None
+    plan_first = [first, plan_entity(SHIPMENT, first.change.after, foreign, MAPPING, limit=limit)]
+    facts = plan_entity(SHIPMENT, None, foreign, MAPPING, limit=limit)
+    assert facts.change is not None
+    facts_first = [facts, plan_entity(SHIPMENT, facts.change.after, [plan], MAPPING, limit=limit)]
+
+    assert not facts_first[1].rejected
+    assert _shown(facts_first) == _shown(plan_first)
+    assert _shown(facts_first)["known"] is True
+
+
+def test_a_fact_that_would_take_the_facts_set_aside_over_their_cap_is_refused() -> None:
+    """Another customer's facts kept aside stop at their own cap: the one beyond it is a
+    dead letter of reason class ``customer conflict``, as it would be after the snapshot."""
+    own = s.event("shipment.milestone", s.milestone("own", "AF", 1), source=TMS, sequence=1)
+    foreign = _foreign_milestones(20)
+    whole = plan_entity(SHIPMENT, None, [own, *foreign], MAPPING).change
+    assert whole is not None
+    cap = encoded_size({FOREIGN_FACTS: whole.after[FOREIGN_FACTS]}) - 100  # not the last one
+
+    plan = plan_entity(SHIPMENT, None, [own, *foreign], MAPPING, aside_limit=cap)
+
+    assert [r.event for r in plan.rejected] == [foreign[-1]]
+    assert reason_class(plan.rejected[0].reason) == "customer conflict"
+    assert plan.rejected[0].reason.endswith(f"over the limit of {cap:,}")
+    assert plan.change is not None
+    kept = plan.change.after[FOREIGN_FACTS][0]["milestones"]
+    assert [m["milestoneId"] for m in kept] == [f"ms-{n}" for n in range(19)]
+    # ``projections verify`` agrees: the refused fact is not missing, but would be under a
+    # larger cap
+    assert missing_events(SHIPMENT, plan.change.after, foreign, MAPPING, aside_limit=cap) == []
+    assert missing_events(SHIPMENT, plan.change.after, foreign, MAPPING) == [foreign[-1]]
+
+
+def test_a_snapshot_naming_another_customer_is_applied_though_it_sets_aside_more_than_the_cap() -> (
+    None
+):
+    """GLOBEX's facts shown before ACME's plan go aside when it comes, however many: the
+    plan is not refused for them (it would be shown had it come first)."""
+    foreign = _foreign_milestones(20)
+    shown = plan_entity(SHIPMENT, None, foreign, MAPPING).change
+    assert shown is not None and FOREIGN_FACTS not in shown.after  # GLOBEX's, shown
+    plan = s.event("shipment.planned", s.shipment_plan(), source=TMS, sequence=1, time=s.at(1))
+
+    swapped = plan_entity(SHIPMENT, shown.after, [plan], MAPPING, aside_limit=1_000)
+
+    assert not swapped.rejected
+    assert swapped.change is not None and swapped.change.after["known"] is True
+    assert len(swapped.change.after[FOREIGN_FACTS][0]["milestones"]) == 20
