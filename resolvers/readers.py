@@ -366,14 +366,15 @@ class Readers:
         """Raw documents matching ``query`` AND the scope filter (not yet checked or redacted).
 
         A sorted, limited read for several customers is one read per customer, merged
-        (``resolvers.customer_merge``): each is an ordered index scan that stops at the limit,
-        unless ``index`` names the index to read through instead. A query that names one
-        customer itself is one read: the other customers' reads could match nothing.
+        (``resolvers.customer_merge``): each is an ordered index scan that stops at the limit.
+        A read through a named ``index`` (a business key's, ``_id``'s) is one read, its few
+        matches sorted by the store, as is a query that names one customer itself: the
+        other customers' reads could match nothing.
         """
         scope_filter = self._scope_filter(scope, kind)
         collection = await self._collection(kind)
         mergeable = sort is not None and len(sort) == 2 and limit > 0 and projection is None
-        mergeable = mergeable and not isinstance(query.get("customerId"), str)
+        mergeable = mergeable and index is None and not isinstance(query.get("customerId"), str)
         split = per_customer(scope_filter) if mergeable else None
         try:
             if split is None:
