@@ -22,7 +22,10 @@ when the client completes a subscription or the connection closes). A refusal is
 ``on_execute``, which Strawberry turns into the operation's first result: for a query or
 mutation an ``error`` message for its id (as for a document that fails validation); for a
 subscription a ``next`` (graphql-ws: ``data``) message carrying the error, then ``complete``.
-Either way only that operation is refused: the connection goes on.
+Either way only that operation is refused: the connection goes on. A WebSocket query holds
+its place until its result is sent (Strawberry yields the result inside the operation hook),
+where HTTP gives it back before sending: a client that stops reading blocks only its own
+share, and only until its missing pong closes the connection (4504).
 """
 
 from __future__ import annotations
