@@ -20,6 +20,7 @@ from typing import Any, Final, NamedTuple
 
 import bson
 
+from projections.event_fields import quoted
 from readmodel.search_keys import search_document, search_source
 
 #: How a dead letter's reason starts when its event would make its document too large
@@ -57,7 +58,7 @@ def document_size(kind: str, entity_id: str, doc: Mapping[str, Any] | None, limi
     is built and measured only when ``_search_bound`` exceeds ``limit``, so the answer is
     exact wherever it decides anything: a search document over the limit is always
     measured."""
-    own = Size(encoded_size(doc), f"{kind} {entity_id!r}")
+    own = Size(encoded_size(doc), f"{kind} {quoted(entity_id)}")
     if doc is None or _search_bound(kind, doc) <= limit:
         return own
     search = search_document(kind, entity_id, doc)

@@ -56,6 +56,7 @@ from datetime import UTC, datetime
 from decimal import Context, Decimal, localcontext
 from typing import Any, Final, Literal, TypeVar
 
+from projections.event_fields import quoted
 from projections.event_schema import (
     Address,
     EventData,
@@ -169,8 +170,8 @@ def _take_customer(doc: Doc, event: Event, *, authoritative: bool) -> None:
         and current != event.customer_id
     ):
         raise ConflictingEvent(
-            f"customerid {event.customer_id!r} does not match the customer {current!r} "
-            f"of {event.entity_kind} {event.entity_id!r}"
+            f"customerid {quoted(event.customer_id)} does not match the customer "
+            f"{quoted(current)} of {event.entity_kind} {quoted(event.entity_id)}"
         )
     doc["customerId"] = event.customer_id
     doc.setdefault("known", False)
