@@ -9,7 +9,9 @@ broker limits an inbound topic's *compressed* record batches, so an upstream pro
 compresses can write a record of many MiB. Its dead letter (``DeadLetter.sendable``) keeps the
 first bytes of the value, and ``dlq.original-size`` says how many there were; the original
 stays in the inbound log at the topic, partition and offset the headers name. Refusing it
-instead would fail its batch, and the projector would stop at that record for good.
+instead would fail its batch, and the projector would stop at that record for good. For the
+same reason a reason longer than ``REASON_MAX_BYTES`` goes cut (reasons quote values cut
+short, ``event_fields.quoted``; this holds whatever a reason says).
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ DEAD_LETTER_ROOM: Final = DEAD_LETTER_MAX_BYTES - 64 * 1024
 #: the value is cut without compressing it first (bounded memory and CPU for a rare record).
 #: The dead-letter producer's ``max_request_size``, which aiokafka checks before compressing.
 DEAD_LETTER_MAX_UNCOMPRESSED: Final = 32 * 1024 * 1024
+#: Most bytes (UTF-8) of a sent dead letter's reason: a longer one keeps its start and says
+#: how long it was (``sendable``). Reasons quote values cut short (``event_fields.quoted``);
+#: this bound holds whatever a reason quotes, so the headers always leave the value room.
+REASON_MAX_BYTES: Final = 4 * 1024
 
 
 @dataclass(frozen=True)
@@ -92,21 +98,24 @@ class DeadLetter(KafkaRecord):
     def sendable(self) -> DeadLetter:
         """This dead letter as the dead-letter topic takes it (compressed with gzip, as the
         projector's dead-letter producer sends it): itself if it fits, else with its value
-        (and, if the key alone is too large, its key) cut to what fits."""
-        size = len(self.key or b"") + len(self.value or b"") + _headers_size(self.headers())
+        (and, if the key alone is too large, its key) cut to what fits. A reason over
+        ``REASON_MAX_BYTES`` is cut first, so what is left for the value is never negative."""
+        reason = _short_reason(self.reason)
+        letter = self if reason == self.reason else replace(self, reason=reason)
+        size = len(self.key or b"") + len(self.value or b"") + _headers_size(letter.headers())
         if size <= DEAD_LETTER_ROOM:
-            return self  # compressed, no larger than this (within gzip's few bytes)
-        if size <= DEAD_LETTER_MAX_UNCOMPRESSED and _gzipped_size(self) <= DEAD_LETTER_ROOM:
-            return self
+            return letter  # compressed, no larger than this (within gzip's few bytes)
+        if size <= DEAD_LETTER_MAX_UNCOMPRESSED and _gzipped_size(letter) <= DEAD_LETTER_ROOM:
+            return letter
         key, value = self.key or b"", self.value or b""
         key_room = DEAD_LETTER_ROOM // 4
         cut = replace(
-            self,
+            letter,
             key=key[:key_room] if self.key is not None else None,
             original_key_size=len(key) if len(key) > key_room else None,
             original_size=len(value) if self.value is not None else None,
         )
-        room = DEAD_LETTER_ROOM - len(cut.key or b"") - _headers_size(cut.headers())
+        room = max(0, DEAD_LETTER_ROOM - len(cut.key or b"") - _headers_size(cut.headers()))
         return replace(cut, value=value[:room] if self.value is not None else None)
 
     @classmethod
@@ -126,6 +135,17 @@ class DeadLetter(KafkaRecord):
             original_size=_size_in(found, HEADER_ORIGINAL_SIZE),
             original_key_size=_size_in(found, HEADER_ORIGINAL_KEY_SIZE),
         )
+
+
+def _short_reason(reason: str) -> str:
+    """``reason`` if its UTF-8 takes at most ``REASON_MAX_BYTES``, else its start (whole
+    characters) and how many bytes it had, within them."""
+    encoded = reason.encode()
+    if len(encoded) <= REASON_MAX_BYTES:
+        return reason
+    marker = f" ... (reason cut: {len(encoded):,} bytes)"
+    start = encoded[: REASON_MAX_BYTES - len(marker)].decode(errors="ignore")
+    return start + marker
 
 
 def _size_in(headers: dict[str, str], name: str) -> int | None:

@@ -26,6 +26,7 @@ from typing import Any, Final, NamedTuple
 
 import bson
 
+from projections.event_fields import quoted
 from projections.events import Event
 from projections.reducers import customer_conflict
 from readmodel.documents import FOREIGN_FACTS
@@ -66,7 +67,7 @@ def document_size(kind: str, entity_id: str, doc: Mapping[str, Any] | None, limi
     is built and measured only when ``_search_bound`` exceeds ``limit``, so the answer is
     exact wherever it decides anything: a search document over the limit is always
     measured."""
-    own = Size(encoded_size(doc), f"{kind} {entity_id!r}")
+    own = Size(encoded_size(doc), f"{kind} {quoted(entity_id)}")
     if doc is None or _search_bound(kind, doc) <= limit:
         return own
     search = search_document(kind, entity_id, doc)

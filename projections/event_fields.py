@@ -126,6 +126,30 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError("outside the years 1 to 9999 in UTC") from exc
 
 
+#: Characters of a value that a refusal's reason quotes whole; of a longer value it quotes
+#: the first and last half of these, and the length (``quoted``).
+QUOTED_CHARACTERS: Final = 200
+
+
+def quoted(value: str | int) -> str:
+    """``value`` as a refusal's reason quotes it: its ``repr``, or, when it is longer than
+    ``QUOTED_CHARACTERS`` characters (digits), that of its first and last characters around
+    ``...`` and its length (``'SO-1...9\\x01' (3,000,001 characters)``).
+
+    A reason travels as a header of the dead letter, which the dead-letter topic limits
+    together with the value: a value of many MiB quoted whole made a dead letter too large to
+    send, and its batch failed on every restart. The end is kept as well as the start because
+    what broke the rule (a control character in an id) may be anywhere."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= QUOTED_CHARACTERS:
+        return repr(value)
+    half = QUOTED_CHARACTERS // 2
+    head, tail = text[:half], text[-half:]
+    if isinstance(value, str):
+        head, tail = repr(head), repr(tail)
+    return f"{head}...{tail} ({len(text):,} characters)"
+
+
 def json_kind(value: Any) -> str:
     """What a decoded JSON value is, for a reason (``integer 7``, ``string 'x'``, ``array``)."""
     if value is None:
@@ -133,11 +157,11 @@ def json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
-        return f"integer {value}"
+        return f"integer {quoted(value)}"
     if isinstance(value, float):
         return f"number {value!r}"
     if isinstance(value, str):
-        return f"string {value[:40]!r}"
+        return f"string {quoted(value)}"
     if isinstance(value, list):
         return "array"
     return "object"
@@ -157,16 +181,16 @@ def _timestamp(value: Any) -> datetime:
     try:
         return parse_timestamp(text)
     except ValueError as exc:
-        raise ValueError(f"{exc}; got {text!r}") from None
+        raise ValueError(f"{exc}; got {quoted(text)}") from None
 
 
 def _amount(value: Any) -> Decimal:
     if not isinstance(value, str):
         raise TypeError(f"{_AMOUNT_EXPECTED}, got {json_kind(value)}")
     if not _DECIMAL.match(value):
-        raise ValueError(f"{_AMOUNT_EXPECTED}, got {value!r}")
+        raise ValueError(f"{_AMOUNT_EXPECTED}, got {quoted(value)}")
     if len(value) - value.count("-") - value.count(".") > MAX_AMOUNT_DIGITS:
-        raise ValueError(f"more than {MAX_AMOUNT_DIGITS} digits, got {value[:40]!r}")
+        raise ValueError(f"more than {MAX_AMOUNT_DIGITS} digits, got {quoted(value)}")
     return Decimal(value)
 
 
@@ -177,7 +201,7 @@ def _calendar_date(value: Any) -> str:
             raise ValueError
         date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+        raise ValueError(f"expected a date YYYY-MM-DD, got {quoted(text)}") from None
     return text
 
 

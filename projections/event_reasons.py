@@ -5,7 +5,8 @@ tersely, what (``Expected `int`, got `str```). The reason a dead letter carries 
 field and the value instead: ``data.lines[3].quantity: expected integer, got string '5'``.
 It is worked out here, only for refused records, from the same declarations msgspec checked
 (``msgspec.inspect`` of the struct) and the record read again with ``json``: the value at
-msgspec's path, held against the rules of the type declared there.
+msgspec's path, held against the rules of the type declared there. A value is quoted cut
+short (``event_fields.quoted``): the reason travels as a header of the dead letter.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Final
 import msgspec
 from msgspec import inspect as mi
 
-from projections.event_fields import decode_hook, json_kind, require_text
+from projections.event_fields import decode_hook, json_kind, quoted, require_text
 
 _AT: Final = re.compile(r"(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?", re.DOTALL)
 _STEP: Final = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
@@ -141,7 +142,7 @@ def _string(info: mi.StrType, value: Any, what: str | None) -> str | None:
     if info.max_length is not None and len(value) > info.max_length:
         return f"longer than {info.max_length} characters"
     if info.pattern is not None and not re.search(info.pattern, value):
-        return f"expected {what or 'text matching ' + info.pattern}, got {value!r}"
+        return f"expected {what or 'text matching ' + info.pattern}, got {quoted(value)}"
     return None
 
 
@@ -149,9 +150,9 @@ def _integer(info: mi.IntType, value: Any, what: str | None) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return f"expected integer, got {json_kind(value)}"
     if info.ge is not None and value < info.ge:
-        return f"must be at least {info.ge}, got {value}"
+        return f"must be at least {info.ge}, got {quoted(value)}"
     if info.le is not None and value > info.le:
-        return f"must be at most {info.le} (what the store holds), got {value}"
+        return f"must be at most {info.le} (what the store holds), got {quoted(value)}"
     return None
 
 
@@ -172,8 +173,8 @@ def _choice(info: mi.LiteralType, value: Any, what: str | None) -> str | None:
     if value in info.values:
         return None
     if what is None and len(info.values) == 1:
-        return f'expected "{info.values[0]}", got {value!r}'
-    return f"expected {what or 'one of ' + ', '.join(map(str, info.values))}, got {value!r}"
+        return f'expected "{info.values[0]}", got {quoted(value)}'
+    return f"expected {what or 'one of ' + ', '.join(map(str, info.values))}, got {quoted(value)}"
 
 
 def _items(info: mi.ListType | mi.VarTupleType, value: Any, what: str | None) -> str | None:

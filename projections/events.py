@@ -45,7 +45,7 @@ import msgspec
 
 from observability.trace_context import parse_traceparent
 from projections import event_schema as schema
-from projections.event_fields import decode_hook
+from projections.event_fields import decode_hook, quoted
 from projections.event_reasons import refusal_reason
 from projections.event_schema import Envelope, EventData, Payload, Piece, wire_names
 
@@ -165,10 +165,12 @@ def decode_event(value: bytes) -> Event:
         raise InvalidEvent(refusal_reason(value, exc, Envelope)) from None
     kind = _TYPES.get(envelope.type)
     if kind is None:
-        raise InvalidEvent(f"type: unknown event type {envelope.type!r}")
+        raise InvalidEvent(f"type: unknown event type {quoted(envelope.type)}")
     content_type = envelope.datacontenttype
     if content_type is not None and content_type.split(";")[0].strip() != "application/json":
-        raise InvalidEvent(f"datacontenttype: expected application/json, got {content_type!r}")
+        raise InvalidEvent(
+            f"datacontenttype: expected application/json, got {quoted(content_type)}"
+        )
     try:
         data: EventData = kind.decode(envelope.data)
     except msgspec.MsgspecError as exc:
@@ -205,7 +207,7 @@ def _refuse_repeated_key(data: Payload, items_field: str, key_field: str) -> NoR
         if key in seen:
             where = f"data.{wire_names(type(data))[items_field]}[{index}]"
             key_name = wire_names(type(item))[key_field]
-            raise InvalidEvent(f"{where}.{key_name}: duplicate {key!r}")
+            raise InvalidEvent(f"{where}.{key_name}: duplicate {quoted(key)}")
         seen.add(key)
     raise AssertionError("no repeated key")  # only called when a key repeats
 
@@ -215,12 +217,14 @@ def _require_agreement(envelope: Envelope, data: Payload) -> None:
     named = getattr(data, data.entity_field)
     if named != envelope.subject:
         field = wire_names(type(data))[data.entity_field]
-        raise InvalidEvent(f"data.{field}: {named!r} does not match subject {envelope.subject!r}")
+        raise InvalidEvent(
+            f"data.{field}: {quoted(named)} does not match subject {quoted(envelope.subject)}"
+        )
     snapshot_customer = getattr(data, "customer_id", None)
     if snapshot_customer is not None and snapshot_customer != envelope.customerid:
         raise InvalidEvent(
-            f"data.customerId: {snapshot_customer!r} does not match customerid "
-            f"{envelope.customerid!r}"
+            f"data.customerId: {quoted(snapshot_customer)} does not match customerid "
+            f"{quoted(envelope.customerid)}"
         )
 
 

@@ -56,6 +56,7 @@ from datetime import UTC, datetime
 from decimal import Context, Decimal, localcontext
 from typing import Any, Final, Literal, TypeVar
 
+from projections.event_fields import quoted
 from projections.event_schema import (
     Address,
     EventData,
@@ -164,8 +165,8 @@ def customer_conflict(event: Event, current: object) -> str:
     """Why ``event`` is refused by a document of customer ``current`` (reason class
     ``customer conflict``, ``metrics.reason_class``)."""
     return (
-        f"customerid {event.customer_id!r} does not match the customer {current!r} "
-        f"of {event.entity_kind} {event.entity_id!r}"
+        f"customerid {quoted(event.customer_id)} does not match the customer "
+        f"{quoted(str(current))} of {event.entity_kind} {quoted(event.entity_id)}"
     )
 
 

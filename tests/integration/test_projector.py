@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import logging
@@ -371,6 +372,26 @@ async def test_notices_too_large_for_the_changes_topic_go_abridged(
     assert notices["SH-MANY"].milestone["milestoneId"] == "ms-99120"
 
 
+async def _send_to_a_larger_topic(
+    bootstrap: str,
+    admin: AIOKafkaAdminClient,
+    topic: str,
+    value: bytes,
+    *,
+    compression: str | None = None,
+) -> Any:
+    """``value`` sent upstream to ``topic`` once it takes records of up to 8 MiB, more than
+    the dead-letter topic takes; the broker's acknowledgement."""
+    limit = ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": str(8 << 20)})
+    await admin.alter_configs([limit])
+    for _ in range(50):  # until the partition's leader applies the new limit
+        try:
+            return await _send_upstream(bootstrap, topic, value, compression=compression)
+        except MessageSizeTooLargeError:
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{topic} does not take records of 8 MiB")
+
+
 async def test_a_dead_letter_too_large_even_compressed_goes_cut_naming_the_original(
     kafka_bootstrap: str,
     kafka_admin: AIOKafkaAdminClient,
@@ -382,17 +403,8 @@ async def test_a_dead_letter_too_large_even_compressed_goes_cut_naming_the_origi
     first bytes and says how large the original is and where it stays (topic, partition,
     offset), rather than failing its batch on every restart."""
     orders = topic_names["orders"]
-    limit = ConfigResource(ConfigResourceType.TOPIC, orders, {"max.message.bytes": str(8 << 20)})
-    await kafka_admin.alter_configs([limit])
     original = random.Random(7).randbytes(5 << 20)
-    for _ in range(50):  # until the partition's leader applies the new limit
-        try:
-            sent = await _send_upstream(kafka_bootstrap, orders, original)
-            break
-        except MessageSizeTooLargeError:
-            await asyncio.sleep(0.2)
-    else:
-        raise AssertionError(f"{orders} does not take records of 8 MiB")
+    sent = await _send_to_a_larger_topic(kafka_bootstrap, kafka_admin, orders, original)
     await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
 
     await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
@@ -404,6 +416,37 @@ async def test_a_dead_letter_too_large_even_compressed_goes_cut_naming_the_origi
     assert letter.original_size == len(original) and letter.reason.startswith("not UTF-8")
     assert letter.key == b"SO-100234" and letter.value
     assert 1 << 20 < len(letter.value) < 2 << 20 and original.startswith(letter.value)
+
+
+async def test_a_huge_id_is_dead_lettered_with_its_reason_quoting_it_cut_short(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """A record whose id of 3.2 million characters holds a control character, compressed
+    upstream to a topic that takes it. Its reason quotes the id cut short: quoted whole, the
+    reason alone was larger than the dead-letter topic takes, and the batch failed on every
+    restart."""
+    shipments = topic_names["shipments"]
+    event = example("shipment-planned.json")
+    long_id = base64.b64encode(random.Random(11).randbytes(2_400_000)).decode() + "\x01"
+    event["data"]["shipmentId"] = long_id
+    original = json.dumps(event).encode()
+    sent = await _send_to_a_larger_topic(
+        kafka_bootstrap, kafka_admin, shipments, original, compression="gzip"
+    )
+    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+
+    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    [dead] = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    letter = DeadLetter.from_headers(dead.key, dead.value, dead.headers)
+    assert (letter.topic, letter.offset) == (shipments, sent.offset)
+    assert letter.reason.startswith("data.shipmentId: expected an identifier")
+    assert letter.reason.endswith("\\x01' (3,200,001 characters)") and len(letter.reason) < 1000
+    assert letter.original_size == len(original) and original.startswith(letter.value or b"-")
 
 
 async def _topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:

@@ -1,0 +1,88 @@
+"""Whatever the sizes of a refused record's key and value and of its reason, its dead letter
+as sent (``DeadLetter.sendable``) fits the dead-letter topic: one that does not is refused by
+the broker, and its batch fails on every restart."""
+
+from __future__ import annotations
+
+import gzip
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from projections.dead_letter import (
+    DEAD_LETTER_ROOM,
+    HEADER_REASON,
+    REASON_MAX_BYTES,
+    DeadLetter,
+    KafkaRecord,
+)
+
+MIB = 1 << 20
+
+
+def _sizes(most: int) -> st.SearchStrategy[int]:
+    """Sizes small or large (up to ``most``), both often: what matters is near the room."""
+    return st.one_of(st.integers(0, 4096), st.integers(most // 4, most))
+
+
+@st.composite
+def _payloads(draw: st.DrawFn, most: int) -> bytes | None:
+    """None, or bytes of a drawn size that compress well (a repeated byte) or not at all."""
+    if draw(st.integers(0, 9)) == 0:
+        return None
+    size = draw(_sizes(most))
+    if draw(st.booleans()):
+        return b"x" * size
+    return random.Random(size).randbytes(size)
+
+
+@st.composite
+def _letters(draw: st.DrawFn) -> DeadLetter:
+    record = KafkaRecord(
+        topic="tms.shipments.v1",
+        partition=draw(st.integers(0, 99)),
+        offset=draw(st.integers(0, 2**63 - 1)),
+        timestamp=draw(st.integers(0, 2**41)),
+        key=draw(_payloads(3 * MIB)),
+        value=draw(_payloads(5 * MIB)),
+    )
+    character = draw(st.sampled_from(["r", "é", "\U0001f600"]))  # 1, 2 and 4 bytes of UTF-8
+    reason = character * draw(_sizes(4 * MIB))
+    return DeadLetter.of(record, reason)
+
+
+def _sent_size(letter: DeadLetter) -> int:
+    """What the letter takes compressed as the projector's producer sends it, its headers
+    counted whole with their framing (an upper bound of what the broker holds it to)."""
+    body = (letter.key or b"") + (letter.value or b"")
+    headers = sum(len(name) + len(raw) + 10 for name, raw in letter.headers())
+    return min(len(body), len(gzip.compress(body, compresslevel=9))) + headers
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(letter=_letters())
+def test_a_sendable_dead_letter_always_fits_the_dead_letter_topic(letter: DeadLetter) -> None:
+    sent = letter.sendable()
+    assert _sent_size(sent) <= DEAD_LETTER_ROOM
+    [reason] = [raw for name, raw in sent.headers() if name == HEADER_REASON]
+    assert len(reason) <= REASON_MAX_BYTES and letter.reason.startswith(sent.reason[:64])
+    back = DeadLetter.from_headers(sent.key, sent.value, sent.headers())
+    assert (back.topic, back.partition, back.offset) == (
+        letter.topic,
+        letter.partition,
+        letter.offset,
+    )
+    if sent.value != letter.value:
+        assert letter.value is not None and letter.value.startswith(sent.value or b"")
+        assert back.original_size == len(letter.value)
+
+
+def test_an_over_long_reason_is_cut_saying_how_long_it_was() -> None:
+    record = KafkaRecord("tms.shipments.v1", 0, 7, 0, b"SH-1", b"{}")
+    sent = DeadLetter.of(record, "é" * 3_000_000).sendable()
+    assert sent.reason.endswith(" ... (reason cut: 6,000,000 bytes)")
+    assert sent.reason.startswith("é" * 100) and len(sent.reason.encode()) <= REASON_MAX_BYTES
+    assert (sent.key, sent.value, sent.original_size) == (b"SH-1", b"{}", None)
+    short = DeadLetter.of(record, "not JSON")
+    assert short.sendable() == short
