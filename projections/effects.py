@@ -23,7 +23,13 @@ from projections.events import Event
 from projections.summaries import summarize
 from readmodel import documents
 from readmodel.changes import ShipmentChange
-from readmodel.links import declared_links, order_warehouses, summarised_ids
+from readmodel.links import (
+    NAMES_KINDS,
+    NAMING_FIELDS,
+    declared_links,
+    order_warehouses,
+    summarised_ids,
+)
 
 #: Kinds whose documents summarise into others (sources do not).
 LINKED_KINDS = frozenset({"orders", "shipments", "invoices"})
@@ -290,7 +296,13 @@ def summaries_of(
 
 
 def link_removals(changes: Sequence[EntityChange]) -> list[SummaryPush]:
-    """For each link a change drops, both sides' summaries of each other, to be removed."""
+    """For each link a change drops, the other side's summary of the changed entity, to be
+    removed before the change is written (only the change knows of it).
+
+    The changed document's own summary of the other side is not among them: its removal
+    lands only on a document that no longer names its source (``store._push_operation``),
+    which this one does until its write lands. It goes after the write, in ``unlink``,
+    unless the other side names the document."""
     removals: list[SummaryPush] = []
     for change in changes:
         kind = change.key.kind
@@ -298,7 +310,6 @@ def link_removals(changes: Sequence[EntityChange]) -> list[SummaryPush]:
             continue
         for other in sorted(dropped_links(kind, change.before, change.after)):
             removals.append(_removal(other.kind, other.id, kind, change.key.id))
-            removals.append(_removal(kind, change.key.id, other.kind, other.id))
     return removals
 
 
@@ -346,6 +357,54 @@ def stale_summaries(
         for other_key in unnamed_summaries(key, doc)
         if not _names(others.get(other_key), other_key.kind, key)
     )
+
+
+def unlink_reads(
+    effects: Sequence[Effects],
+    dropped: Mapping[EntityKey, AbstractSet[EntityKey]],
+    known: Mapping[EntityKey, Mapping[str, Any]],
+) -> tuple[dict[EntityKey, Mapping[str, Any]], dict[EntityKey, set[str]]]:
+    """What ``unlink`` needs read of the other sides: the candidates (``unnamed_summaries``
+    of the written documents of ``effects``, and those of ``dropped``) the batch decided
+    itself, with their documents from ``known`` (its own writes as they landed, and the
+    documents it loaded): each names every document asking about it, so no link of it is
+    gone; and the rest, each with the kinds of the documents asking (under which ``unlink``
+    looks for their summaries in it), to read from the store.
+
+    Most candidates are an order's summaries of shipments that name the order, held before
+    the WMS names the shipment in the order: about half are the batch's own entities or
+    documents it loaded, which this spares a read. A dropped link is always read: another
+    writer's change is what dropped it. A document that stopped naming its holder since the
+    batch read it is not read again: the writer that changed it removes that link
+    (``link_removals``), or the holder's next write does."""
+    asking: dict[EntityKey, set[EntityKey]] = defaultdict(set)
+    for effect in effects:
+        for other in unnamed_summaries(effect.key, effect.after):
+            asking[other].add(effect.key)
+    unread: dict[EntityKey, set[str]] = defaultdict(set)
+    for holder, gone in dropped.items():
+        for other in gone:
+            unread[other].add(holder.kind)
+    decided: dict[EntityKey, Mapping[str, Any]] = {}
+    for other, holders in asking.items():
+        doc = known.get(other)
+        if (
+            doc is not None
+            and other not in unread
+            and all(_names(doc, other.kind, holder) for holder in holders)
+        ):
+            decided[other] = doc
+        else:
+            unread[other].update(holder.kind for holder in holders)
+    return decided, dict(unread)
+
+
+def link_fields(kind: str, holder_kinds: AbstractSet[str]) -> dict[str, bool]:
+    """The projection ``unlink`` reads of a ``kind`` document: its ``rev``, the fields it
+    names entities in, and its summaries of ``holder_kinds`` entities (not its milestones,
+    lines or bookkeeping)."""
+    names = [field for named in NAMES_KINDS[kind] for field in NAMING_FIELDS[named]]
+    return dict.fromkeys(["rev", *names, *(f"related.{h}" for h in sorted(holder_kinds))], True)
 
 
 def unlink(

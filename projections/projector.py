@@ -57,13 +57,14 @@ from projections.effects import (
     SummaryPush,
     dropped_links,
     fold,
+    link_fields,
     link_removals,
     linked_keys,
     notices,
     summaries_of,
     summary_pushes,
     unlink,
-    unnamed_summaries,
+    unlink_reads,
 )
 from projections.events import Event, InvalidEvent, decode_event
 from projections.phases import PhaseClock
@@ -308,22 +309,25 @@ class BatchProcessor:
         """Remove both sides' summaries of every link the batch's documents, as written,
         no longer have (``effects.unlink``); the effects with those summaries gone.
 
-        ``link_removals`` covers the links a batch's first plan drops. This covers the
-        rest: a link another writer added after the batch read the document, which the
+        ``link_removals`` covers the other sides' summaries of the links a batch's first
+        plan drops. This covers the rest: the written document's own summaries of those
+        links, a link another writer added after the batch read the document, which the
         re-planned write dropped (``batch.dropped``), and any summary a document holds of
         an entity that neither it names nor names it (left by such a race before this was
-        mended, or by a crash between a re-planned write and its removals): the document's
-        next write, or a rerun, heals it. The other sides are read after every write of the
-        batch landed, from the store (not the cache: they belong to other writers), and
-        only when there is a candidate: most batches read nothing more.
+        mended, or by a crash between a write and its removals): the document's next
+        write, or a rerun, heals it. The other sides the batch does not settle itself
+        (``unlink_reads``) are read after every write of the batch landed, from the store
+        (not the cache: they belong to other writers), only their link fields.
         """
-        candidates = set().union(
-            *(unnamed_summaries(effect.key, effect.after) for effect in effects),
-            *batch.dropped.values(),
-        )
-        if not candidates:
+        known = {**batch.current, **{effect.key: effect.after for effect in effects}}
+        decided, unread = unlink_reads(effects, batch.dropped, known)
+        if not unread:  # every candidate names the document asking: nothing is gone
             return effects
-        others = await self._store.load_keys(batch.suffix, candidates)
+        fields: dict[str, set[str]] = defaultdict(set)
+        for other, holder_kinds in unread.items():
+            fields[other.kind] |= holder_kinds
+        projection = {kind: link_fields(kind, kinds) for kind, kinds in fields.items()}
+        others = {**decided, **await self._store.load_keys(batch.suffix, unread, projection)}
         removals, healed = unlink(effects, batch.dropped, others)
         if removals:
             log.info("removing %d summaries of links no longer declared", len(removals))

@@ -55,7 +55,7 @@ from readmodel.documents import (
     WRITES,
     base_collection,
 )
-from readmodel.links import visible_warehouses
+from readmodel.links import naming_fields, visible_warehouses
 from readmodel.server import is_ferretdb
 
 log = logging.getLogger(__name__)
@@ -302,31 +302,43 @@ class ProjectionStore:
             except PyMongoError as exc:
                 raise StoreError(str(exc)) from exc
 
-    async def load(self, collection: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Current documents by ``_id``: one ``$in`` query per thousand ids, run concurrently.
+    async def load(
+        self,
+        collection: str,
+        ids: Iterable[str],
+        fields: Mapping[str, Any] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Current documents by ``_id`` (only ``fields``, a projection, when given): one
+        ``$in`` query per thousand ids, run concurrently.
 
         Every match is returned: no limit, and the cursor is read to its end.
         """
         unique = list(dict.fromkeys(ids))
         found = await asyncio.gather(
             *(
-                self._guarded(partial(self._find_all, collection, {"_id": {"$in": list(chunk)}}))
+                self._guarded(
+                    partial(self._find_all, collection, {"_id": {"$in": list(chunk)}}, fields)
+                )
                 for chunk in _chunks(unique)
             )
         )
         return {doc["_id"]: _decoded(doc) for docs in found for doc in docs}
 
     async def load_keys(
-        self, suffix: str, keys: Iterable[EntityKey]
+        self,
+        suffix: str,
+        keys: Iterable[EntityKey],
+        fields: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> dict[EntityKey, dict[str, Any]]:
         """``load`` of entities of several kinds in generation ``suffix``, a read per kind,
-        side by side; the documents found, by key."""
+        side by side (of a kind in ``fields``, only the fields it maps it to); the documents
+        found, by key."""
         ids_by_kind: dict[str, list[str]] = defaultdict(list)
         for key in keys:
             ids_by_kind[key.kind].append(key.id)
         loaded = await asyncio.gather(
             *(
-                self.load(self.collection_name(kind, suffix), ids)
+                self.load(self.collection_name(kind, suffix), ids, (fields or {}).get(kind))
                 for kind, ids in ids_by_kind.items()
             )
         )
@@ -825,11 +837,19 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
     hides it from every warehouse-limited caller instead (fails closed). One
     single-document update, so no reader, on MongoDB or DocumentDB, sees the summary
     without the unset, whatever else is written at the same time; a stale push, which
-    its guard stops, unsets nothing."""
+    its guard stops, unsets nothing.
+
+    A removal lands only while its target does not name the source
+    (``links.naming_fields``), checked in the update itself: a removal decided while
+    neither named the other must not take a summary that is legitimate again because the
+    target was written naming the source since (whose pull of the summary it already held
+    wrote nothing)."""
     fails_closed = {"$unset": {WAREHOUSE_IDS: ""}} if _moves_warehouses(push) else {}
     if push.summary is None:
         unset = {push.path: "", **fails_closed.get("$unset", {})}
         held: dict[str, Any] = {push.path: {"$exists": True}}
+        for name in naming_fields(push.target_kind, push.source_kind):
+            held[name] = {"$ne": push.source_id}
         if push.rev:  # only a summary no newer than the one the removal was decided on
             stored_rev = f"{push.path}.rev"
             held["$or"] = [{stored_rev: {"$exists": False}}, {stored_rev: {"$lte": push.rev}}]

@@ -43,19 +43,28 @@ NAMES_KINDS: Final[Mapping[str, tuple[EntityKind, ...]]] = {
 }
 
 
-def named_ids(doc: Mapping[str, Any], kind: EntityKind) -> list[str]:
-    """Sorted distinct ids of the ``kind`` entities ``doc`` names in its own fields.
+#: For each kind of entity, the (dotted) fields of a stored document that name entities of
+#: that kind, on whatever kind of document has them: a shipment's or an invoice's
+#: ``orderIds``, an invoice's ``shipmentIds`` (both listing its lines' ids), an order's
+#: ``fulfillment.shipmentIds``. No stored document names invoices.
+NAMING_FIELDS: Final[Mapping[EntityKind, tuple[str, ...]]] = {
+    "orders": ("orderIds",),
+    "shipments": ("shipmentIds", "fulfillment.shipmentIds"),
+    "invoices": (),
+}
 
-    Works on any kind of document: only the fields that exist on it contribute (no stored
-    document names invoices).
-    """
-    if kind == "orders":
-        return _ids(doc.get("orderIds"))
-    if kind == "shipments":
-        fulfillment = doc.get("fulfillment")
-        via_wms = fulfillment.get("shipmentIds") if isinstance(fulfillment, Mapping) else None
-        return _ids([*_listed(doc.get("shipmentIds")), *_listed(via_wms)])
-    return []
+
+def named_ids(doc: Mapping[str, Any], kind: EntityKind) -> list[str]:
+    """Sorted distinct ids of the ``kind`` entities ``doc`` names in its own fields
+    (``NAMING_FIELDS``; only those that exist on it contribute)."""
+    return _ids([value for path in NAMING_FIELDS[kind] for value in _listed(_at(doc, path))])
+
+
+def naming_fields(doc_kind: str, kind: str) -> tuple[str, ...]:
+    """The fields in which a ``doc_kind`` document names ``kind`` entities (none: it never
+    names them). What a removal of a ``kind`` entity's summary from such a document checks
+    in the same update (``projections.store``), so it never takes one named again."""
+    return NAMING_FIELDS[kind] if kind in NAMES_KINDS.get(doc_kind, ()) else ()
 
 
 def declared_links(doc_kind: str, doc: Mapping[str, Any]) -> dict[EntityKind, list[str]]:
@@ -133,6 +142,14 @@ def visible_warehouses(kind: str, doc: Mapping[str, Any]) -> list[str] | None:
     if not known or len(known) < len(warehouses):
         return None
     return sorted(set(known))
+
+
+def _at(doc: Mapping[str, Any], path: str) -> Any:
+    """The value at dotted ``path`` of ``doc`` (None where a step is missing or no map)."""
+    value: Any = doc
+    for name in path.split("."):
+        value = value.get(name) if isinstance(value, Mapping) else None
+    return value
 
 
 def _listed(value: Any) -> Iterable[Any]:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from projections.batch import EntityKey
 from projections.dead_letter import InboundRecord
 from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
@@ -112,6 +113,12 @@ class _InterludeStore(ProjectionStore):
         await self._maybe("push_summaries")
         await super().push_summaries(suffix, pushes)
 
+    async def load_keys(self, *args: Any, **kwargs: Any) -> dict[EntityKey, dict[str, Any]]:
+        found = await super().load_keys(*args, **kwargs)
+        if len(args) > 2 or "fields" in kwargs:  # link fields only: what ``_unlink`` reads
+            await self._maybe("after the unlink read")
+        return found
+
 
 @pytest.mark.parametrize(
     ("last_plan", "meanwhile_at", "known"),
@@ -151,6 +158,29 @@ async def test_a_link_another_writer_added_meanwhile_and_a_replanned_write_drops
 
     assert store.interlude is None  # B did write in between
     assert await _linked(mongo_db) == _exactly(last_plan)
+
+
+async def test_a_link_named_again_while_its_removal_was_decided_keeps_its_summaries(
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """Writer A writes plan 2 (SO-1 only) and reads SO-3, which does not name the
+    shipment: SO-3's summary in the shipment is to go. Before that removal lands, writer B
+    writes plan 3 naming SO-3 again: the shipment still holds SO-3's summary, so B's pull
+    of it writes nothing. The shipment names SO-3 and must keep its summary."""
+    await _processor(ProjectionStore(mongo_db)).process(
+        _records(*map(_order, ORDERS), _planned(1, ["SO-1", "SO-3"]))
+    )
+    store = _InterludeStore(mongo_db, "after the unlink read")
+    member_b = _processor(ProjectionStore(mongo_db))
+
+    async def plan_three() -> None:
+        await member_b.process(_records(_planned(3, ["SO-1", "SO-3"])))
+
+    store.interlude = plan_three
+    await _processor(store).process(_records(_planned(2, ["SO-1"])))
+
+    assert store.interlude is None  # B did write in between
+    assert await _linked(mongo_db) == _exactly(["SO-1", "SO-3"])
 
 
 def _reordered(order_id: str) -> dict[str, Any]:

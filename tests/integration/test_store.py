@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import verify
 from projections.batch import EntityKey, SourceSeen
+from projections.effects import SummaryPush
 from projections.store import CONFLICT_ROUNDS, ProjectionStore, StoreError, _BulkResult
 from readmodel import documents
 from readmodel.documents import WRITES
@@ -425,6 +427,48 @@ async def test_a_removal_decided_on_a_revision_leaves_a_newer_summary(
     )
     async for order in mongo_db[documents.ORDERS].find({}):
         assert order["related"] == {"shipments": {}}
+
+
+@pytest.mark.parametrize("decided_at", [5, 0], ids=["guarded by revision", "any revision"])
+@pytest.mark.parametrize(
+    ("holder_kind", "source_kind", "naming"),
+    [
+        ("shipments", "orders", lambda source: {"orderIds": ["SO-1", source]}),
+        ("orders", "shipments", lambda source: {"fulfillment": {"shipmentIds": [source]}}),
+        ("invoices", "orders", lambda source: {"orderIds": [source]}),
+        ("invoices", "shipments", lambda source: {"shipmentIds": ["SH-1", source]}),
+    ],
+)
+async def test_a_removal_never_takes_a_summary_its_holder_names_again(
+    holder_kind: str,
+    source_kind: str,
+    naming: Callable[[str], dict[str, Any]],
+    decided_at: int,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Writer A decided to remove X's summary (rev 5) from a document that named X no
+    more; writer B then wrote the document naming X again, its pull of X's summary a no-op
+    as the document still held it. A's removal lands after: it must leave the summary where
+    the document names X, and take it where it does not."""
+    source = "X-3"
+    path = f"related.{source_kind}.{source}"
+    holders = mongo_db[ProjectionStore(mongo_db).collection_name(holder_kind, "")]
+    summary = {"rev": 5, "warehouseId": "DC-ATL"}
+    for doc_id, names in (("NAMES", naming(source)), ("NAMES-NOT", naming("X-9"))):
+        await holders.insert_one(
+            {"_id": doc_id, "rev": 2, **names, "related": {source_kind: {source: summary}}}
+        )
+    removals = [
+        SummaryPush(holder_kind, doc_id, source_kind, source, decided_at, None, None)
+        for doc_id in ("NAMES", "NAMES-NOT")
+    ]
+
+    await ProjectionStore(mongo_db).push_summaries("", removals)
+
+    kept = await holders.find_one({"_id": "NAMES", path: {"$exists": True}})
+    assert kept is not None and kept["related"][source_kind][source] == summary
+    gone = await holders.find_one({"_id": "NAMES-NOT"})
+    assert gone is not None and gone["related"] == {source_kind: {}}
 
 
 async def test_verify_reports_only_warehouses_that_stay_unsettled(

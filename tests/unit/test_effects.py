@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.batch import EntityChange, EntityKey
-from projections.effects import Effects, SummaryPush, fold, linked_keys, notices, unlink
+from projections.effects import (
+    Effects,
+    SummaryPush,
+    fold,
+    link_fields,
+    linked_keys,
+    notices,
+    unlink,
+    unlink_reads,
+)
 from projections.events import Event, decode_event
 from readmodel import documents
 from readmodel.changes import ShipmentChange
@@ -262,3 +271,33 @@ def test_a_link_a_replanned_write_dropped_is_removed_where_only_the_other_side_h
 
     assert _removed(removals) == {("SO-3", "SH-1", 7)}
     assert healed[0].after is held
+
+
+def test_only_candidates_the_batch_cannot_settle_are_read_and_only_their_link_fields() -> None:
+    """The order holds summaries of SH-1 to SH-4 and names none. SH-1, written by the batch,
+    names it back: settled, nothing read. SH-2 as the batch loaded it does not name the
+    order and SH-3 the batch never saw: both read. SH-4 names the order as loaded, but the
+    order's re-planned write dropped it: another writer's change, so read too."""
+    related = {"shipments": {s: {"rev": 1} for s in ("SH-1", "SH-2", "SH-3", "SH-4")}}
+    held = order(4, related=related)
+    sh = {n: EntityKey("shipments", f"SH-{n}") for n in range(1, 5)}
+    known = {
+        sh[1]: shipment(2, "PLANNED"),
+        sh[2]: {**shipment(2, "PLANNED"), "orderIds": ["SO-9"]},
+        sh[4]: shipment(2, "PLANNED"),
+    }
+
+    decided, unread = unlink_reads([Effects(ORDER, None, held, [])], {ORDER: {sh[4]}}, known)
+
+    assert decided == {sh[1]: known[sh[1]]}
+    assert unread == {sh[2]: {"orders"}, sh[3]: {"orders"}, sh[4]: {"orders"}}
+    assert link_fields("shipments", {"orders"}) == dict.fromkeys(
+        ["rev", "orderIds", "related.orders"], True
+    )
+    assert set(link_fields("orders", {"invoices", "shipments"})) == {
+        "rev",
+        "shipmentIds",
+        "fulfillment.shipmentIds",
+        "related.invoices",
+        "related.shipments",
+    }
