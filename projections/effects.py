@@ -309,7 +309,7 @@ def link_removals(changes: Sequence[EntityChange]) -> list[SummaryPush]:
         if kind not in LINKED_KINDS or change.before is None:
             continue
         for other in sorted(dropped_links(kind, change.before, change.after)):
-            removals.append(_removal(other.kind, other.id, kind, change.key.id))
+            removals.append(_removal(other, change.key))
     return removals
 
 
@@ -437,9 +437,9 @@ def unlink(
             other = others.get(other_key)
             if other_key in taken:
                 rev = int(other.get("rev", 0)) if other is not None else 0
-                removals[(key, other_key)] = _removal(*key, *other_key, rev=rev)
+                removals[(key, other_key)] = _removal(key, other_key, rev=rev)
             if other is not None and _holds(other, key):
-                removals[(other_key, key)] = _removal(*other_key, *key, rev=int(doc.get("rev", 0)))
+                removals[(other_key, key)] = _removal(other_key, key, rev=int(doc.get("rev", 0)))
         healed.append(effect._replace(after=_without(doc, taken)) if taken else effect)
     return list(removals.values()), healed
 
@@ -458,20 +458,10 @@ def _without(doc: Mapping[str, Any], gone: AbstractSet[EntityKey]) -> dict[str, 
     return view
 
 
-def _removal(
-    target_kind: str, target_id: str, source_kind: str, source_id: str, *, rev: int = 0
-) -> SummaryPush:
+def _removal(target: EntityKey, source: EntityKey, *, rev: int = 0) -> SummaryPush:
     """The removal of ``source``'s summary from ``target``: of any revision (``rev`` 0), or
     of one no newer than ``rev``."""
-    return SummaryPush(
-        target_kind=target_kind,
-        target_id=target_id,
-        source_kind=source_kind,
-        source_id=source_id,
-        rev=rev,
-        summary=None,
-        customer_id=None,
-    )
+    return SummaryPush(*target, *source, rev, summary=None, customer_id=None)
 
 
 def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
