@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -319,24 +319,31 @@ async def run_projector(
         await client.close()
 
 
-def kafka_clients(settings: ProjectorSettings) -> tuple[Producers, AIOKafkaConsumer]:
-    """The producers of notices and of dead letters, and the group member reading the
-    inbound topics (none started)."""
-    notices = AIOKafkaProducer(
+def _producer(settings: ProjectorSettings, **options: Any) -> AIOKafkaProducer:
+    """A producer as the projector needs every one: acknowledged by all replicas and
+    idempotent (a retried send is not written twice), lingering 5 ms to batch; ``options``
+    add what differs."""
+    return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
+        **options,
+    )
+
+
+def kafka_clients(settings: ProjectorSettings) -> tuple[Producers, AIOKafkaConsumer]:
+    """The producers of notices and of dead letters, and the group member reading the
+    inbound topics (none started)."""
+    notices = _producer(
+        settings,
         # A batch's thousands of notices go out in a few produce requests rather than one
         # per 16 KiB (the default), each a round trip the batch's commit waits for; under
         # the broker's default 1 MiB message limit.
         max_batch_size=NOTICE_BATCH_BYTES,
     )
-    dead_letters = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
+    dead_letters = _producer(
+        settings,
         # The broker limits the compressed batch (``max.message.bytes``); aiokafka checks
         # this against a record before compressing it. A batch of several dead letters
         # stays under NOTICE_BATCH_BYTES uncompressed; a larger one goes alone, and

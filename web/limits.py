@@ -468,13 +468,10 @@ class QueryLimitsExtension(SchemaExtension):
                 except LaneFull as exc:
                     raise rate_limited(exc) from None
                 except ValidationUnavailable:
-                    raise GraphQLError(
+                    raise retry_later(
                         "The document could not be checked now (the validation worker "
                         f"stopped; a new one starts); retry after {RETRY_AFTER_SECONDS} s.",
-                        extensions={
-                            "code": ErrorCode.SERVICE_UNAVAILABLE.value,
-                            "retryAfter": RETRY_AFTER_SECONDS,
-                        },
+                        ErrorCode.SERVICE_UNAVAILABLE,
                     ) from None
                 except TooManyTokens as exc:
                     raise too_complex(
@@ -588,6 +585,15 @@ def caller_key(caller: Caller) -> Hashable:
     return ("subject", caller.subject)
 
 
+def retry_later(message: str, code: ErrorCode, **details: object) -> GraphQLError:
+    """A refusal that waiting mends: ``message``, ``code`` and ``details`` (the limit's
+    setting and allowance), with the ``retryAfter`` every such refusal carries (HTTP also
+    sends it as ``Retry-After``)."""
+    return GraphQLError(
+        message, extensions={"code": code.value, **details, "retryAfter": RETRY_AFTER_SECONDS}
+    )
+
+
 def rate_limited(full: LaneFull) -> GraphQLError:
     """The refusal of a new document that found no place in the checking lane."""
     if full.per_client:
@@ -595,16 +601,13 @@ def rate_limited(full: LaneFull) -> GraphQLError:
     else:
         setting, whose = "DOCUMENT_CHECK_QUEUE", ""
     documents, are = ("document", "is") if full.allowed == 1 else ("documents", "are")
-    return GraphQLError(
+    return retry_later(
         f"{full.allowed} new query {documents}{whose} {are} already being checked (the limit, "
         f"{setting}); retry after {RETRY_AFTER_SECONDS} s, or reuse a query text the server "
         "has seen (known texts are never limited this way).",
-        extensions={
-            "code": ErrorCode.RATE_LIMITED.value,
-            "limit": setting,
-            "allowed": full.allowed,
-            "retryAfter": RETRY_AFTER_SECONDS,
-        },
+        ErrorCode.RATE_LIMITED,
+        limit=setting,
+        allowed=full.allowed,
     )
 
 
