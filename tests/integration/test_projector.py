@@ -311,13 +311,7 @@ async def test_a_record_its_producer_compressed_beyond_the_limits_is_dead_letter
     too) goes whole, and the projector goes on past it instead of stopping there for good."""
     broken = b'{"specversion":"1.0","data":"' + b"A" * (3 << 20) + b'"'
     await _send_upstream(kafka_bootstrap, topic_names["orders"], broken, compression="gzip")
-    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
-
-    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
-
-    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
-    [dead] = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
-    letter = DeadLetter.from_headers(dead.key, dead.value, dead.headers)
+    letter = await _the_dead_letter_and_the_order_after_it(kafka_bootstrap, topic_names, mongo_db)
     assert letter.value == broken and letter.original_size is None
 
 
@@ -405,13 +399,7 @@ async def test_a_dead_letter_too_large_even_compressed_goes_cut_naming_the_origi
     orders = topic_names["orders"]
     original = random.Random(7).randbytes(5 << 20)
     sent = await _send_to_a_larger_topic(kafka_bootstrap, kafka_admin, orders, original)
-    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
-
-    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
-
-    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
-    [dead] = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
-    letter = DeadLetter.from_headers(dead.key, dead.value, dead.headers)
+    letter = await _the_dead_letter_and_the_order_after_it(kafka_bootstrap, topic_names, mongo_db)
     assert (letter.topic, letter.partition, letter.offset) == (orders, sent.partition, sent.offset)
     assert letter.original_size == len(original) and letter.reason.startswith("not UTF-8")
     assert letter.key == b"SO-100234" and letter.value
@@ -436,17 +424,26 @@ async def test_a_huge_id_is_dead_lettered_with_its_reason_quoting_it_cut_short(
     sent = await _send_to_a_larger_topic(
         kafka_bootstrap, kafka_admin, shipments, original, compression="gzip"
     )
+    letter = await _the_dead_letter_and_the_order_after_it(kafka_bootstrap, topic_names, mongo_db)
+    assert (letter.topic, letter.offset) == (shipments, sent.offset)
+    assert letter.reason.startswith("data.shipmentId: expected an identifier")
+    assert letter.reason.endswith("\\x01' (3,200,001 characters)") and len(letter.reason) < 1000
+    assert letter.original_size == len(original) and original.startswith(letter.value or b"-")
+
+
+async def _the_dead_letter_and_the_order_after_it(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> DeadLetter:
+    """Send an order after what the test sent upstream, project everything, check that the
+    order was projected (the partition went on past the refused record) and return the one
+    dead letter."""
     await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
 
     await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
 
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
     [dead] = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
-    letter = DeadLetter.from_headers(dead.key, dead.value, dead.headers)
-    assert (letter.topic, letter.offset) == (shipments, sent.offset)
-    assert letter.reason.startswith("data.shipmentId: expected an identifier")
-    assert letter.reason.endswith("\\x01' (3,200,001 characters)") and len(letter.reason) < 1000
-    assert letter.original_size == len(original) and original.startswith(letter.value or b"-")
+    return DeadLetter.from_headers(dead.key, dead.value, dead.headers)
 
 
 async def _topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
