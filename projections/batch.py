@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from projections.document_size import over, refusal, sizes
+from projections.document_size import over, sizes, step_refusal
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
@@ -131,9 +131,8 @@ def _fold(
             continue
         unchanged = folded == doc
         if limits is not None and size is not None and not unchanged:
-            grown = sizes(key.kind, key.id, folded, limits[0])
-            customer = doc.get("customerId") if doc is not None else None
-            if reason := refusal(size, grown, event, customer, limits):
+            reason, grown = step_refusal(key.kind, key.id, doc, size, folded, event, limits)
+            if reason:
                 rejected.append(Rejected(event, reason))
                 continue
             size = grown

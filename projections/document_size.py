@@ -161,3 +161,20 @@ def refusal(
             f"with the facts of other customers, over the limit of {limit + aside_limit:,}"
         )
     return None
+
+
+def step_refusal(
+    kind: str,
+    entity_id: str,
+    doc: Mapping[str, Any] | None,
+    size: Sizes,
+    after: Mapping[str, Any],
+    event: Event,
+    limits: tuple[int, int],
+) -> tuple[str | None, Sizes]:
+    """One event's step of entity ``kind``/``entity_id`` from ``doc`` (of ``size``) to
+    ``after``, as the planner, verify and the fault tests' oracle all judge it: why it is
+    refused for its size (``refusal``; None: applied), and ``after``'s ``Sizes``."""
+    grown = sizes(kind, entity_id, after, limits[0])
+    customer = doc.get("customerId") if doc is not None else None
+    return refusal(size, grown, event, customer, limits), grown

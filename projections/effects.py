@@ -25,8 +25,9 @@ from readmodel import documents
 from readmodel.changes import ShipmentChange
 from readmodel.links import (
     NAMES_KINDS,
-    NAMING_FIELDS,
     declared_links,
+    named_ids,
+    naming_fields,
     order_warehouses,
     summarised_ids,
 )
@@ -338,9 +339,10 @@ def unnamed_summaries(key: EntityKey, doc: Mapping[str, Any]) -> set[EntityKey]:
 
 def _names(other: Mapping[str, Any] | None, other_kind: str, key: EntityKey) -> bool:
     """Whether ``other`` (a stored ``other_kind`` document, None: absent) names ``key``."""
-    return other is not None and any(
-        kind == key.kind and key.id in ids
-        for kind, ids in declared_links(other_kind, other).items()
+    return (
+        other is not None
+        and key.kind in NAMES_KINDS.get(other_kind, ())
+        and key.id in named_ids(other, key.kind)
     )
 
 
@@ -403,7 +405,7 @@ def link_fields(kind: str, holder_kinds: AbstractSet[str]) -> dict[str, bool]:
     """The projection ``unlink`` reads of a ``kind`` document: its ``rev``, the fields it
     names entities in, and its summaries of ``holder_kinds`` entities (not its milestones,
     lines or bookkeeping)."""
-    names = [field for named in NAMES_KINDS[kind] for field in NAMING_FIELDS[named]]
+    names = [field for named in NAMES_KINDS[kind] for field in naming_fields(kind, named)]
     return dict.fromkeys(["rev", *names, *(f"related.{h}" for h in sorted(holder_kinds))], True)
 
 

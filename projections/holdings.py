@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from projections.batch import IO_FIELDS, EntityKey
-from projections.document_size import Sizes, refusal, sizes
+from projections.document_size import Sizes, sizes, step_refusal
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply
 from projections.status_mapping import StatusMapping
@@ -69,7 +69,6 @@ def missing_events(
     """
     held = own_fields(doc) if doc is not None else None
     size: Sizes | None = None  # measured once, and only for an event that would be missing
-    customer = doc.get("customerId") if doc is not None else None
     missing: list[Event] = []
     for event in events:
         try:
@@ -80,8 +79,8 @@ def missing_events(
             continue
         if size is None:
             size = sizes(key.kind, key.id, doc, limit)
-        grown = sizes(key.kind, key.id, after, limit)
-        if refusal(size, grown, event, customer, (limit, aside_limit)) is None:
+        reason, _ = step_refusal(key.kind, key.id, doc, size, after, event, (limit, aside_limit))
+        if reason is None:
             missing.append(event)
     return missing
 

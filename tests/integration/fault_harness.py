@@ -41,7 +41,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from projections.batch import IO_FIELDS, EntityKey
-from projections.document_size import refusal, sizes
+from projections.document_size import sizes, step_refusal
 from projections.effects import LINKED_KINDS
 from projections.events import Event, InvalidEvent, decode_event
 from projections.holdings import own_fields
@@ -163,18 +163,17 @@ def expected_documents(
     for event in events:
         by_entity[EntityKey(event.entity_kind, event.entity_id)].append(event)
     docs: dict[EntityKey, dict[str, Any]] = {}
+    limits = (documents.MAX_DOCUMENT_BYTES, documents.MAX_FOREIGN_FACTS_BYTES)
     for key, entity_events in by_entity.items():
         doc: dict[str, Any] | None = None
-        limits = (documents.MAX_DOCUMENT_BYTES, documents.MAX_FOREIGN_FACTS_BYTES)
         size = sizes(key.kind, key.id, doc, limits[0])
         for event in sorted(entity_events, key=lambda e: (e.source, e.sequence, e.time, e.id)):
             try:
                 after = apply(doc, event, mapping)
             except InvalidEvent:
                 continue
-            grown = sizes(key.kind, key.id, after, limits[0])
-            customer = doc.get("customerId") if doc is not None else None
-            if refusal(size, grown, event, customer, limits) is None:
+            reason, grown = step_refusal(key.kind, key.id, doc, size, after, event, limits)
+            if reason is None:
                 doc, size = after, grown
         if doc is not None:
             # a document's ``known`` is False until its own snapshot; the store sets it
