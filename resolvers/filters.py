@@ -104,11 +104,15 @@ class TimeRange:
         time, so none is at or after it and every one is before it."""
         condition: dict[str, Any] = {}
         if self.start is not None:
-            start = millisecond_ceiling(self.start)
-            condition.update({"$gte": start} if start is not None else {"$gt": LAST_MILLISECOND})
+            if (start := millisecond_ceiling(self.start)) is not None:
+                condition["$gte"] = start
+            else:
+                condition["$gt"] = LAST_MILLISECOND
         if self.end is not None:
-            end = millisecond_ceiling(self.end)
-            condition.update({"$lt": end} if end is not None else {"$lte": LAST_MILLISECOND})
+            if (end := millisecond_ceiling(self.end)) is not None:
+                condition["$lt"] = end
+            else:
+                condition["$lte"] = LAST_MILLISECOND
         return condition
 
 

@@ -227,26 +227,19 @@ def order_summary_push(
 ) -> SummaryPush:
     """ACME's order ``order_id`` (shipped from ``warehouse``, revision ``rev``) pushed into
     shipment ``shipment_id``: the push that moves the shipment's ``warehouseIds``."""
-    return SummaryPush(
-        target_kind="shipments",
-        target_id=shipment_id,
-        source_kind="orders",
-        source_id=order_id,
-        rev=rev,
-        summary={"orderId": order_id, "warehouseId": warehouse},
-        customer_id="ACME",
-    )
+    summary = {"orderId": order_id, "warehouseId": warehouse}
+    return _acme_push(("shipments", shipment_id), ("orders", order_id), rev, summary)
 
 
 def summary_push(target: str, source: str, rev: int, *, removal: bool = False) -> SummaryPush:
     """Shipment ``source``'s summary (``rev``) pushed into order ``target`` of ACME, or its
     removal."""
-    return SummaryPush(
-        target_kind="orders",
-        target_id=target,
-        source_kind="shipments",
-        source_id=source,
-        rev=rev,
-        summary=None if removal else {"shipmentId": source, "status": "IN_TRANSIT"},
-        customer_id="ACME",
-    )
+    summary = None if removal else {"shipmentId": source, "status": "IN_TRANSIT"}
+    return _acme_push(("orders", target), ("shipments", source), rev, summary)
+
+
+def _acme_push(
+    target: tuple[str, str], source: tuple[str, str], rev: int, summary: dict[str, Any] | None
+) -> SummaryPush:
+    """``source``'s summary (None: its removal) at ``rev`` pushed into ``target``, of ACME."""
+    return SummaryPush(*target, *source, rev, summary=summary, customer_id="ACME")

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -85,6 +86,14 @@ class Refusal(Exception):
         self.headers = dict(headers or {})
         #: More of ``extensions`` beside the code (a limit's name and value).
         self.details = dict(details or {})
+
+    @classmethod
+    def of_error(
+        cls, status: int, error: GraphQLError, headers: Mapping[str, str] | None = None
+    ) -> Refusal:
+        """``error`` (a coded refusal built for any transport) as this HTTP response."""
+        details = dict(error.extensions or {})
+        return cls(status, error.message, details.pop("code"), headers, details)
 
 
 class _BodyTooLarge(Exception):
@@ -417,15 +426,8 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         try:
             self.in_flight.enter(client)
         except LaneFull as full:
-            error = requests_refused(full)
-            details = {k: v for k, v in (error.extensions or {}).items() if k != "code"}
-            raise Refusal(
-                429,
-                error.message,
-                ErrorCode.RATE_LIMITED,
-                {"Retry-After": str(RETRY_AFTER_SECONDS)},
-                details,
-            ) from None
+            retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            raise Refusal.of_error(429, requests_refused(full), retry) from None
         try:
             return await self._execute_admitted(
                 request, request_adapter, context, root_value, request_data

@@ -468,7 +468,7 @@ class QueryLimitsExtension(SchemaExtension):
                 except LaneFull as exc:
                     raise rate_limited(exc) from None
                 except ValidationUnavailable:
-                    raise retry_later(
+                    raise refused_for_now(
                         "The document could not be checked now (the validation worker "
                         f"stopped; a new one starts); retry after {RETRY_AFTER_SECONDS} s.",
                         ErrorCode.SERVICE_UNAVAILABLE,
@@ -585,7 +585,7 @@ def caller_key(caller: Caller) -> Hashable:
     return ("subject", caller.subject)
 
 
-def retry_later(message: str, code: ErrorCode, **details: object) -> GraphQLError:
+def refused_for_now(message: str, code: ErrorCode, **details: object) -> GraphQLError:
     """A refusal that waiting mends: ``message``, ``code`` and ``details`` (the limit's
     setting and allowance), with the ``retryAfter`` every such refusal carries (HTTP also
     sends it as ``Retry-After``)."""
@@ -601,7 +601,7 @@ def rate_limited(full: LaneFull) -> GraphQLError:
     else:
         setting, whose = "DOCUMENT_CHECK_QUEUE", ""
     documents, are = ("document", "is") if full.allowed == 1 else ("documents", "are")
-    return retry_later(
+    return refused_for_now(
         f"{full.allowed} new query {documents}{whose} {are} already being checked (the limit, "
         f"{setting}); retry after {RETRY_AFTER_SECONDS} s, or reuse a query text the server "
         "has seen (known texts are never limited this way).",

@@ -40,7 +40,7 @@ from strawberry.types.graphql import OperationType
 from graph.context import connection_caller
 from web.admission import Lane, LaneFull
 from web.error_codes import ErrorCode
-from web.limits import RETRY_AFTER_SECONDS, caller_key, retry_later
+from web.limits import RETRY_AFTER_SECONDS, caller_key, refused_for_now
 from web.settings import Settings
 
 
@@ -64,7 +64,7 @@ def requests_refused(full: LaneFull) -> GraphQLError:
     sends it with 429 and ``Retry-After``)."""
     setting = "MAX_REQUESTS_PER_CLIENT" if full.per_client else "MAX_REQUESTS_IN_FLIGHT"
     whose = "of this client " if full.per_client else ""
-    return retry_later(
+    return refused_for_now(
         f"{full.allowed} requests {whose}are already running (the limit, {setting}); "
         f"retry after {RETRY_AFTER_SECONDS} s.",
         ErrorCode.RATE_LIMITED,
