@@ -22,6 +22,9 @@ KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
 # points these at an installed stack's instead of installing again.
 FERRETDB_BIN=${FERRETDB_BIN:-$STACK_DIR/bin/ferretdb}
 KAFKA_LIBS=${KAFKA_LIBS:-$STACK_DIR/kafka/libs}
+# Exported: the tests' private stacks start scripts/stack with these (a custom STACK_DIR
+# holds the installed binaries, not this checkout's .stack).
+export FERRETDB_BIN KAFKA_LIBS
 
 FERRETDB_VERSION=v2.7.0
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
