@@ -40,3 +40,24 @@ die() {
 
 # sha256 of the given files' contents: the stamp that tells an install step is up to date.
 content_hash() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# Starts the local stack, in dependency order: a service running but not answering (hung) is
+# stopped first, so it starts again after the ones it needs. Appends the services that were
+# not running to the array named by $1: the caller stops those when it ends.
+start_local_stack() {
+  local -n newly_started=$1
+  local svc code
+  for svc in postgres ferretdb kafka; do
+    code=0
+    "$REPO_ROOT/scripts/stack" status "$svc" >/dev/null || code=$?
+    case $code in
+      0) ;;
+      4)
+        say "$svc is running but not answering: restarting it"
+        "$REPO_ROOT/scripts/stack" stop "$svc"
+        ;;
+      *) newly_started+=("$svc") ;;
+    esac
+  done
+  "$REPO_ROOT/scripts/stack" start postgres ferretdb kafka
+}
