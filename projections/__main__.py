@@ -38,7 +38,9 @@ async def _run(command: str, args: argparse.Namespace, settings: ProjectorSettin
     stop = asyncio.Event()
     _stop_on_signals(stop)
     metrics = ProjectorMetrics()
-    server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
+    server = MetricsServer(
+        metrics, settings.metrics_host, settings.metrics_port, settings.metrics_token
+    )
     server.start()
     try:
         if command == "rebuild":
