@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey
-from projections.document_size import encoded_size
+from projections.document_size import summary_bytes
 from projections.event_schema import ShipmentCancelled, ShipmentMilestone, ShipmentPlanned
 from projections.events import Event
 from projections.summaries import summarize
@@ -57,8 +57,9 @@ class SummaryPush:
     #: a prediction of a write that did not land (two writers each expected to write that
     #: revision, and the other one did).
     exact: bool = False
-    #: The summary's BSON bytes as stored, with its key and ``rev`` (``summaries_of``): one
-    #: over ``documents.MAX_SUMMARY_BYTES`` is never embedded (``links.has_room``).
+    #: The summary's BSON bytes as stored, with its key and ``rev``, or a bound of them below
+    #: ``documents.MAX_SUMMARY_BYTES`` (``document_size.summary_bytes``): one over that is
+    #: never embedded (``links.has_room``).
     size: int = 0
     #: False: ``fold`` found no room for it in its target (``links.has_room``), whose folded
     #: write marks the target overflowing for ``source_kind`` instead of embedding it. The
@@ -310,7 +311,7 @@ def summaries_of(
     rev = int(doc.get("rev", 0))
     summary = summarize(kind, doc) if precomputed is None else precomputed
     customer_id = doc.get("customerId")
-    size = encoded_size({documents.field_key(doc_id): {**summary, "rev": rev}})
+    size = summary_bytes(documents.field_key(doc_id), {**summary, "rev": rev})
     return [
         SummaryPush(
             target_kind=target.kind,

@@ -9,7 +9,9 @@ Why the documents look like this
 --------------------------------
 * One lookup per portal screen. An order carries summaries of its shipments and invoices; a
   shipment carries summaries of its orders and invoices; an invoice carries summaries of its
-  orders and shipments. They live under ``related.<kind>.<id>``.
+  orders and shipments. They live under ``related.<kind>.<id>``, at most
+  ``MAX_RELATED_SUMMARIES`` per kind (beyond, the document is marked ``RELATED_OVERFLOW``
+  and its links of that kind are read from the documents naming it).
 * Hot reads are ``_id`` or top-level scalar equality (``trackingNumber``, ``customerReference``,
   ``invoiceNumber``, ``customerId``), each served by an index of ``INDEXES``; a customer's
   sorted pages are read in the order of a ``(customerId, <sort field>, _id)`` index

@@ -7,9 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import bson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from projections.batch import EntityChange, EntityKey
+from projections.document_size import summary_bytes
 from projections.effects import SummaryPush, fold, place, summaries_of
 from projections.store import FoldedWrite, _folded_update
 from readmodel import documents, links
@@ -114,6 +118,37 @@ def test_a_fold_embeds_up_to_the_cap_and_its_write_marks_the_holder_for_the_rest
         "related.shipments.SH-1"
     ]
     assert fields[f"{documents.RELATED_OVERFLOW}.shipments"] is True
+
+
+#: Field names: BSON's may not hold NUL (no id or summary field does: ``event_fields``).
+NAMES = st.text(
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=12
+)
+
+
+@given(
+    st.dictionaries(
+        NAMES,
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+        | st.floats()
+        | st.lists(st.text(max_size=5), max_size=30)
+        | st.text(max_size=200)
+        | st.datetimes(timezones=st.just(UTC))
+        | st.dictionaries(NAMES, st.text(max_size=60), max_size=4),
+        max_size=14,
+    ),
+    NAMES,
+)
+def test_a_summarys_measure_is_never_below_its_bson_and_exact_when_it_is_too_large(
+    entry: dict[str, Any], key: str
+) -> None:
+    exact = len(bson.encode({key: entry}))
+    measured = summary_bytes(key, entry)
+    assert measured >= exact
+    if measured > documents.MAX_SUMMARY_BYTES:
+        assert measured == exact
 
 
 def test_a_summarys_size_is_measured_once_with_its_key_and_rev() -> None:
