@@ -890,12 +890,13 @@ def _embed_or_mark(push: SummaryPush, *, upsert: bool) -> UpdateOne:
     stored_rev = f"{push.path}.rev"
     kind = push.source_kind
     held_count = {"$size": {"$objectToArray": {"$ifNull": [f"$related.{kind}", {}]}}}
-    fits: Any = push.size <= documents.MAX_SUMMARY_BYTES and {
+    room = {
         "$or": [
             {"$ne": [{"$type": f"${push.path}"}, "missing"]},
             {"$lt": [held_count, documents.MAX_RELATED_SUMMARIES]},
         ]
     }
+    fits: Any = room if push.size <= documents.MAX_SUMMARY_BYTES else False
     marked = {"$mergeObjects": [{"$ifNull": [f"${RELATED_OVERFLOW}", {}]}, {kind: True}]}
     stage: dict[str, Any] = {
         push.path: {"$cond": [fits, {"$literal": push.entry()}, "$$REMOVE"]},

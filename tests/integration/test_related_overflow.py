@@ -10,6 +10,7 @@ orders cannot all be told (fail closed). The store's guarded push decides the sa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import bson
@@ -167,3 +168,18 @@ async def test_an_order_already_near_the_store_limit_takes_more_shipments_withou
     assert len(bson.encode(order)) < before + 1024
     shipments = mongo_db[documents.SHIPMENTS].find({"orderIds": "SO-1"}, {"_id": True})
     assert len([doc["_id"] async for doc in shipments]) == 11
+
+
+async def test_a_summary_too_large_is_never_embedded_even_where_there_is_room(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """A push of a summary over ``MAX_SUMMARY_BYTES`` marks its holder, which has room for
+    more, and takes away an older summary of the same source: readers of an overflowing kind
+    answer from documents."""
+    store = ProjectionStore(mongo_db)
+    await store.push_summaries("", [summary_push("SO-1", "SH-1", rev=1)])
+    large = replace(summary_push("SO-1", "SH-1", rev=2), size=documents.MAX_SUMMARY_BYTES + 1)
+    await store.push_summaries("", [large])
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    assert order.get("related", {}).get("shipments", {}) == {}
+    assert order[documents.RELATED_OVERFLOW] == {"shipments": True}
