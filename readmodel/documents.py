@@ -147,12 +147,14 @@ MAX_DOCUMENT_BYTES: Final = STORE_DOCUMENT_BYTES - 1024 * 1024 - MAX_FOREIGN_FAC
 #: and readers find its links of that kind by querying the other collection
 #: (``links.naming_query``). Without it an order named by tens of thousands of shipments
 #: outgrew the store's limit, and the write carrying a summary was refused for ever.
-MAX_RELATED_SUMMARIES: Final = 1000
+MAX_RELATED_SUMMARIES: Final = 500
 #: The largest summary embedded, in BSON bytes with its key and ``rev``
 #: (``projections.effects.SummaryPush.size``): summaries are 200-400 bytes, but the texts
 #: they carry (``shipToName``, ``customerReference``) are unbounded by the contract; a larger
-#: one overflows its holder's kind like one beyond the count.
-MAX_SUMMARY_BYTES: Final = 512
+#: one overflows its holder's kind like one beyond the count. A kilobyte leaves room for
+#: long names (a summary with 60-character names is about 300 bytes): one that overflows
+#: hides its holder from warehouse-limited callers, which 500 links of a kind rarely do.
+MAX_SUMMARY_BYTES: Final = 1024
 #: The most kinds of summaries one document holds (an order: shipments and invoices; a
 #: shipment: orders and invoices; an invoice: orders and shipments).
 SUMMARY_KINDS_PER_DOCUMENT: Final = 2

@@ -36,6 +36,9 @@ VIEWER = caller("ACME")
 #: ACME's users see only what ships from Atlanta.
 ATLANTA_ONLY = Policy(customers={"ACME": CustomerRule(allowed_warehouses=frozenset({"DC-ATL"}))})
 
+#: The cap as shipped (fixtures set it small).
+REAL_CAP = documents.MAX_RELATED_SUMMARIES
+
 
 @pytest.fixture(autouse=True)
 def small_cap(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,7 +145,7 @@ async def test_an_order_already_near_the_store_limit_takes_more_shipments_withou
     store's limit; before the cap the write carrying ten more summaries was refused by the
     store, and its batch for ever. Now the batch lands, the order does not grow, and it is
     marked overflowing."""
-    monkeypatch.setattr(documents, "MAX_RELATED_SUMMARIES", 1000)
+    monkeypatch.setattr(documents, "MAX_RELATED_SUMMARIES", REAL_CAP)
     await upstream.project(upstream.order("SO-1", "DC-ATL"))
     held = {
         f"SH-OLD-{n:05d}": {"shipmentId": f"SH-OLD-{n:05d}", "status": "IN_TRANSIT", "rev": 1}
