@@ -11,21 +11,24 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
 
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey
+from projections.document_size import summary_bytes
 from projections.event_schema import ShipmentCancelled, ShipmentMilestone, ShipmentPlanned
 from projections.events import Event
 from projections.summaries import summarize
 from readmodel import documents
 from readmodel.changes import ShipmentChange
+from readmodel.documents import RELATED_OVERFLOW
 from readmodel.links import (
     NAMES_KINDS,
     declared_links,
+    has_room,
     named_ids,
     naming_fields,
     order_warehouses,
@@ -54,6 +57,14 @@ class SummaryPush:
     #: a prediction of a write that did not land (two writers each expected to write that
     #: revision, and the other one did).
     exact: bool = False
+    #: The summary's BSON bytes as stored, with its key and ``rev``, or a bound of them below
+    #: ``documents.MAX_SUMMARY_BYTES`` (``document_size.summary_bytes``): one over that is
+    #: never embedded (``links.has_room``).
+    size: int = 0
+    #: False: ``fold`` found no room for it in its target (``links.has_room``), whose folded
+    #: write marks the target overflowing for ``source_kind`` instead of embedding it. The
+    #: store's guarded push decides again, on the target as it is then.
+    room: bool = True
 
     @property
     def key(self) -> str:
@@ -63,6 +74,11 @@ class SummaryPush:
     @property
     def path(self) -> str:
         return f"related.{self.source_kind}.{self.key}"
+
+    @property
+    def overflow_path(self) -> str:
+        """The target's mark of links of ``source_kind`` it embeds no summary of."""
+        return f"{RELATED_OVERFLOW}.{self.source_kind}"
 
     def entry(self) -> dict[str, Any]:
         """The summary as stored in the target: with the revision it was taken at."""
@@ -164,10 +180,22 @@ def fold(
         if target_view is None:
             outside.append(push)
         elif push.summary is not None and _replaces(target_view, push):
-            target_view["related"].setdefault(push.source_kind, {})[push.key] = push.entry()
-            folded[target].append(push)
+            folded[target].append(push if place(target_view, push) else replace(push, room=False))
 
     return Fold(effects, dict(folded), outside, outside_pulls, dict(pulls), pushed)
+
+
+def place(doc: dict[str, Any], push: SummaryPush) -> bool:
+    """Embed ``push``'s summary in ``doc`` (in memory: a fold's view, a document about to be
+    inserted) if ``doc`` has room for it (``links.has_room``), else mark ``doc`` overflowing
+    for its kind; whether it was embedded. ``doc``'s ``related`` maps must be its own
+    (``_with_own_related``); its overflow marks are copied before they change."""
+    kind = push.source_kind
+    if has_room(doc, kind, push.key, push.size):
+        doc.setdefault("related", {}).setdefault(kind, {})[push.key] = push.entry()
+        return True
+    doc[RELATED_OVERFLOW] = {**(doc.get(RELATED_OVERFLOW) or {}), kind: True}
+    return False
 
 
 def _views(
@@ -278,9 +306,12 @@ def summaries_of(
     """The summary of ``doc`` (entity ``kind``/``doc_id``) for each document of ``to``:
     worked out once (or ``precomputed``) and shared (nothing changes a summary once made;
     ``SummaryPush.entry`` copies it)."""
+    if not to:
+        return []
     rev = int(doc.get("rev", 0))
     summary = summarize(kind, doc) if precomputed is None else precomputed
     customer_id = doc.get("customerId")
+    size = summary_bytes(documents.field_key(doc_id), {**summary, "rev": rev})
     return [
         SummaryPush(
             target_kind=target.kind,
@@ -291,6 +322,7 @@ def summaries_of(
             summary=summary,
             customer_id=customer_id,
             exact=exact,
+            size=size,
         )
         for target in to
     ]

@@ -17,7 +17,10 @@ from warehouse-limited callers; such documents are listed and set the exit statu
 it checks every loaded document's ``related`` summaries of the kinds it names against the
 entities it names plus those that name it (``effects.stale_summaries``): one of neither is
 a link that was dropped while its summaries stayed, which readers still show; such
-documents are listed with the summaries, and set the exit status too.
+documents are listed with the summaries, and set the exit status too. A summary a document
+lacks is never a defect here: a document linked to more entities of a kind than it embeds
+summaries of (``links.overflowing``) lacks some by design, and its readers query the other
+side; its ``warehouseIds`` derive as none (fail closed), which is what the projector stores.
 And it lists the loaded documents holding facts another customer reported before their
 snapshot named their customer (``holdings.set_aside``): an upstream error to follow up,
 as the dead letters of such facts arriving after the snapshot are; nothing is lost or
