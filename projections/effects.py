@@ -196,7 +196,7 @@ def summary_pushes(
     named it. In (returned as pulls, by the entity to read): for a link this batch added,
     the other side may have been written before it knew of us, so its current summary is
     pulled into this document. A document with repeated events (``before`` None) counts
-    every link as added.
+    every link as added, and so does one the batch makes known (``_pulled``).
     """
     pushes: list[SummaryPush] = []
     pulls: dict[tuple[str, str], list[EntityKey]] = defaultdict(list)
@@ -228,10 +228,24 @@ def summary_pushes(
                 pushes += summaries_of(
                     doc, kind, effect.key.id, to=to, exact=False, precomputed=summary
                 )
-        for target_kind, ids in delta.added.items():
+        for target_kind, ids in _pulled(effect, delta).items():
             for target_id in ids:
                 pulls[(target_kind, target_id)].append(effect.key)
     return pushes, pulls
+
+
+def _pulled(effect: Effects, delta: planner.LinkDelta) -> dict[str, frozenset[str]]:
+    """The links whose other side's summary ``effect``'s document pulls: those its batch
+    added, or all it names in the batch that makes it known. A document can name an entity
+    before its own snapshot (an order's ``fulfillment.shipmentIds``, from the WMS); its pull
+    then may have found the entity unknown, and the entity, once known, pushes only to the
+    documents it names or holds the summary of, which an unknown document never pushed."""
+    became_known = (
+        effect.before is not None
+        and not effect.before.get("known")
+        and bool(effect.after.get("known"))
+    )
+    return delta.current if became_known else delta.added
 
 
 def linked_keys(docs: Mapping[EntityKey, Mapping[str, Any]]) -> set[EntityKey]:
