@@ -375,6 +375,32 @@ def stale_summaries(
     )
 
 
+def missing_summaries(
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+    others: Mapping[EntityKey, Mapping[str, Any]],
+) -> dict[EntityKey, list[EntityKey]]:
+    """Holder -> the entities whose summaries it lacks though the projector writes them
+    there: for every link a document of ``docs`` names, the entity it names holds its
+    summary once it is known (``summary_pushes``; a missing target is created to hold it,
+    so one absent from ``docs`` and ``others`` lacks it too), and it holds the summary of
+    the entity it names once that one is known (pulled when the link came or the document
+    became known, pushed by the entity since). What ``projections verify`` reports;
+    ``others`` holds the named entities outside ``docs`` (``linked_keys``) that exist."""
+    missing: dict[EntityKey, set[EntityKey]] = defaultdict(set)
+    for key, doc in docs.items():
+        if key.kind not in LINKED_KINDS:
+            continue
+        for kind, ids in declared_links(key.kind, doc).items():
+            for other_id in ids:
+                other_key = EntityKey(kind, other_id)
+                other = docs.get(other_key, others.get(other_key))
+                if doc.get("known") and not (other is not None and _holds(other, key)):
+                    missing[other_key].add(key)
+                if other is not None and other.get("known") and not _holds(doc, other_key):
+                    missing[key].add(other_key)
+    return {holder: sorted(lacked) for holder, lacked in sorted(missing.items())}
+
+
 def unlink_reads(
     effects: Sequence[Effects],
     dropped: Mapping[EntityKey, AbstractSet[EntityKey]],
