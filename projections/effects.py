@@ -362,17 +362,22 @@ def _names(other: Mapping[str, Any] | None, other_kind: str, key: EntityKey) -> 
 
 def stale_summaries(
     key: EntityKey,
-    doc: Mapping[str, Any],
+    unnamed: AbstractSet[EntityKey],
     others: Mapping[EntityKey, Mapping[str, Any]],
 ) -> list[EntityKey]:
-    """The entities whose summaries ``doc`` holds under a kind it names, though neither it
-    names them nor they (as stored in ``others``; missing: absent) name it: what the
-    projector removes (``unlink``) and ``projections verify`` reports."""
+    """Of ``unnamed`` (the ``unnamed_summaries`` of entity ``key``'s document), the
+    entities that do not name it either (as stored in ``others``; missing: absent): links
+    neither side names, what the projector removes (``unlink``) and ``projections verify``
+    reports."""
     return sorted(
-        other_key
-        for other_key in unnamed_summaries(key, doc)
-        if not _names(others.get(other_key), other_key.kind, key)
+        other_key for other_key in unnamed if not _names(others.get(other_key), other_key.kind, key)
     )
+
+
+def unnamed_by_document(effects: Sequence[Effects]) -> dict[EntityKey, set[EntityKey]]:
+    """Per written document of ``effects``, its ``unnamed_summaries``: the candidates
+    ``unlink_reads`` reads and ``unlink`` decides on, worked out once for both."""
+    return {effect.key: unnamed_summaries(effect.key, effect.after) for effect in effects}
 
 
 def missing_summaries(
@@ -402,12 +407,12 @@ def missing_summaries(
 
 
 def unlink_reads(
-    effects: Sequence[Effects],
+    unnamed: Mapping[EntityKey, AbstractSet[EntityKey]],
     dropped: Mapping[EntityKey, AbstractSet[EntityKey]],
     known: Mapping[EntityKey, Mapping[str, Any]],
 ) -> tuple[dict[EntityKey, Mapping[str, Any]], dict[EntityKey, set[str]]]:
-    """What ``unlink`` needs read of the other sides: the candidates (``unnamed_summaries``
-    of the written documents of ``effects``, and those of ``dropped``) the batch decided
+    """What ``unlink`` needs read of the other sides: the candidates (``unnamed``, per
+    written document: ``unnamed_by_document``, and those of ``dropped``) the batch decided
     itself, with their documents from ``known`` (its own writes as they landed, and the
     documents it loaded): each names every document asking about it, so no link of it is
     gone; and the rest, each with the kinds of the documents asking (under which ``unlink``
@@ -420,9 +425,9 @@ def unlink_reads(
     batch read it is not read again: the writer that changed it removes that link
     (``link_removals``), or the holder's next write does."""
     asking: dict[EntityKey, set[EntityKey]] = defaultdict(set)
-    for effect in effects:
-        for other in unnamed_summaries(effect.key, effect.after):
-            asking[other].add(effect.key)
+    for holder, candidates in unnamed.items():
+        for other in candidates:
+            asking[other].add(holder)
     unread: dict[EntityKey, set[str]] = defaultdict(set)
     for holder, gone in dropped.items():
         for other in gone:
@@ -451,26 +456,29 @@ def link_fields(kind: str, holder_kinds: AbstractSet[str]) -> dict[str, bool]:
 
 def unlink(
     effects: Sequence[Effects],
+    unnamed: Mapping[EntityKey, AbstractSet[EntityKey]],
     dropped: Mapping[EntityKey, AbstractSet[EntityKey]],
     others: Mapping[EntityKey, Mapping[str, Any]],
 ) -> tuple[list[SummaryPush], list[Effects]]:
     """Removals of both sides' summaries for every link the written documents of
     ``effects`` no longer have, and the effects with those removed from their documents.
 
-    A link is gone when neither side names the other: ``stale_summaries`` of the document
-    (it keeps the summary of an entity it stopped naming, say because another writer added
-    the link after the batch read it and the batch's re-planned write dropped it, or a crash
-    came between a write and its removals), and the entities of ``dropped`` (per document,
-    links its re-planned write dropped, whose summary only the other side may hold), as
-    ``others`` (read after the writes) name them. Each removal is guarded by the revision
-    the removal was decided on (``SummaryPush.rev``): a summary written later, by an entity
-    that names its target again, stays. Idempotent: a rerun finds nothing more to remove.
+    A link is gone when neither side names the other: ``stale_summaries`` of the
+    document's candidates in ``unnamed`` (``unnamed_by_document``, as ``unlink_reads`` was
+    given: a document keeps the summary of an entity it stopped naming, say because another
+    writer added the link after the batch read it and the batch's re-planned write dropped
+    it, or a crash came between a write and its removals), and the entities of ``dropped``
+    (per document, links its re-planned write dropped, whose summary only the other side
+    may hold), as ``others`` (read after the writes) name them. Each removal is guarded by
+    the revision the removal was decided on (``SummaryPush.rev``): a summary written later,
+    by an entity that names its target again, stays. Idempotent: a rerun finds nothing more
+    to remove.
     """
     removals: dict[tuple[EntityKey, EntityKey], SummaryPush] = {}
     healed: list[Effects] = []
     for effect in effects:
         key, doc = effect.key, effect.after
-        gone = set(stale_summaries(key, doc, others))
+        gone = set(stale_summaries(key, unnamed[key], others))
         for other_key in dropped.get(key, ()):
             if not _names(others.get(other_key), other_key.kind, key):
                 gone.add(other_key)

@@ -238,9 +238,10 @@ async def _stale(
 ) -> dict[EntityKey, list[EntityKey]]:
     """The documents of ``docs`` holding summaries of entities neither they name nor (as
     stored now) name them, with those entities."""
-    wanted = set().union(*(unnamed_summaries(key, doc) for key, doc in docs.items()))
+    unnamed = {key: unnamed_summaries(key, doc) for key, doc in docs.items()}
+    wanted = set().union(*unnamed.values())
     others = await store.load_keys(suffix, wanted) if wanted else {}
-    found = {key: stale_summaries(key, doc, others) for key, doc in docs.items()}
+    found = {key: stale_summaries(key, held, others) for key, held in unnamed.items()}
     return {key: stale for key, stale in found.items() if stale}
 
 

@@ -18,6 +18,7 @@ from projections.effects import (
     notices,
     unlink,
     unlink_reads,
+    unnamed_by_document,
 )
 from projections.events import Event, decode_event
 from readmodel import documents
@@ -255,7 +256,8 @@ def test_a_link_neither_side_names_loses_both_summaries_and_one_named_back_keeps
         },
     }
 
-    removals, healed = unlink([Effects(SHIPMENT, None, held, [])], {}, others)
+    effects = [Effects(SHIPMENT, None, held, [])]
+    removals, healed = unlink(effects, unnamed_by_document(effects), {}, others)
 
     assert _removed(removals) == {("SH-1", "SO-3", 5), ("SO-3", "SH-1", 7)}
     assert sorted(healed[0].after["related"]["orders"]) == ["SO-1", "SO-2"]
@@ -268,7 +270,8 @@ def test_a_link_a_replanned_write_dropped_is_removed_where_only_the_other_side_h
     gone = EntityKey("orders", "SO-3")
     others = {gone: {**order(5), "_id": "SO-3", "related": {"shipments": {"SH-1": {"rev": 6}}}}}
 
-    removals, healed = unlink([Effects(SHIPMENT, None, held, [])], {SHIPMENT: {gone}}, others)
+    effects = [Effects(SHIPMENT, None, held, [])]
+    removals, healed = unlink(effects, unnamed_by_document(effects), {SHIPMENT: {gone}}, others)
 
     assert _removed(removals) == {("SO-3", "SH-1", 7)}
     assert healed[0].after is held
@@ -313,7 +316,8 @@ def test_only_candidates_the_batch_cannot_settle_are_read_and_only_their_link_fi
         sh[4]: shipment(2, "PLANNED"),
     }
 
-    decided, unread = unlink_reads([Effects(ORDER, None, held, [])], {ORDER: {sh[4]}}, known)
+    unnamed = unnamed_by_document([Effects(ORDER, None, held, [])])
+    decided, unread = unlink_reads(unnamed, {ORDER: {sh[4]}}, known)
 
     assert decided == {sh[1]: known[sh[1]]}
     assert unread == {sh[2]: {"orders"}, sh[3]: {"orders"}, sh[4]: {"orders"}}
