@@ -9,7 +9,7 @@ this is tested without services.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
@@ -392,18 +392,25 @@ def missing_summaries(
     became known, pushed by the entity since). What ``projections verify`` reports;
     ``others`` holds the named entities outside ``docs`` (``linked_keys``) that exist."""
     missing: dict[EntityKey, set[EntityKey]] = defaultdict(set)
-    for key, doc in docs.items():
-        if key.kind not in LINKED_KINDS:
-            continue
-        for kind, ids in declared_links(key.kind, doc).items():
-            for other_id in ids:
-                other_key = EntityKey(kind, other_id)
-                other = docs.get(other_key, others.get(other_key))
-                if doc.get("known") and not (other is not None and _holds(other, key)):
-                    missing[other_key].add(key)
-                if other is not None and other.get("known") and not _holds(doc, other_key):
-                    missing[key].add(other_key)
+    for key, doc, other_key in named_links(docs):
+        other = docs.get(other_key, others.get(other_key))
+        if doc.get("known") and not (other is not None and _holds(other, key)):
+            missing[other_key].add(key)
+        if other is not None and other.get("known") and not _holds(doc, other_key):
+            missing[key].add(other_key)
     return {holder: sorted(lacked) for holder, lacked in sorted(missing.items())}
+
+
+def named_links(
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+) -> Iterator[tuple[EntityKey, Mapping[str, Any], EntityKey]]:
+    """Every link a document of ``docs`` names (``declared_links``): the document's key,
+    the document, and the key of the entity it names."""
+    for key, doc in docs.items():
+        if key.kind in LINKED_KINDS:
+            for kind, ids in declared_links(key.kind, doc).items():
+                for other_id in ids:
+                    yield key, doc, EntityKey(kind, other_id)
 
 
 def unlink_reads(
