@@ -29,7 +29,7 @@ async def _verify(settings: ProjectorSettings, args: argparse.Namespace) -> int:
     print("\n".join(report.lines()))
     if args.metrics_file is not None:
         write_metrics(report, args.metrics_file, {"group": settings.group_id})
-    return 1 if report.behind or report.unsettled or report.stale else 0
+    return 1 if report.behind or report.unsettled or report.stale or report.missing else 0
 
 
 async def _run(command: str, args: argparse.Namespace, settings: ProjectorSettings) -> int:

@@ -9,7 +9,7 @@ this is tested without services.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -32,6 +32,7 @@ from readmodel.links import (
     named_ids,
     naming_fields,
     order_warehouses,
+    overflowing,
     summarised_ids,
 )
 
@@ -224,7 +225,7 @@ def summary_pushes(
     named it. In (returned as pulls, by the entity to read): for a link this batch added,
     the other side may have been written before it knew of us, so its current summary is
     pulled into this document. A document with repeated events (``before`` None) counts
-    every link as added.
+    every link as added, and so does one the batch makes known (``_pulled``).
     """
     pushes: list[SummaryPush] = []
     pulls: dict[tuple[str, str], list[EntityKey]] = defaultdict(list)
@@ -256,10 +257,24 @@ def summary_pushes(
                 pushes += summaries_of(
                     doc, kind, effect.key.id, to=to, exact=False, precomputed=summary
                 )
-        for target_kind, ids in delta.added.items():
+        for target_kind, ids in _pulled(effect, delta).items():
             for target_id in ids:
                 pulls[(target_kind, target_id)].append(effect.key)
     return pushes, pulls
+
+
+def _pulled(effect: Effects, delta: planner.LinkDelta) -> dict[str, frozenset[str]]:
+    """The links whose other side's summary ``effect``'s document pulls: those its batch
+    added, or all it names in the batch that makes it known. A document can name an entity
+    before its own snapshot (an order's ``fulfillment.shipmentIds``, from the WMS); its pull
+    then may have found the entity unknown, and the entity, once known, pushes only to the
+    documents it names or holds the summary of, which an unknown document never pushed."""
+    became_known = (
+        effect.before is not None
+        and not effect.before.get("known")
+        and bool(effect.after.get("known"))
+    )
+    return delta.current if became_known else delta.added
 
 
 def linked_keys(docs: Mapping[EntityKey, Mapping[str, Any]]) -> set[EntityKey]:
@@ -380,26 +395,66 @@ def _names(other: Mapping[str, Any] | None, other_kind: str, key: EntityKey) -> 
 
 def stale_summaries(
     key: EntityKey,
-    doc: Mapping[str, Any],
+    unnamed: AbstractSet[EntityKey],
     others: Mapping[EntityKey, Mapping[str, Any]],
 ) -> list[EntityKey]:
-    """The entities whose summaries ``doc`` holds under a kind it names, though neither it
-    names them nor they (as stored in ``others``; missing: absent) name it: what the
-    projector removes (``unlink``) and ``projections verify`` reports."""
+    """Of ``unnamed`` (the ``unnamed_summaries`` of entity ``key``'s document), the
+    entities that do not name it either (as stored in ``others``; missing: absent): links
+    neither side names, what the projector removes (``unlink``) and ``projections verify``
+    reports."""
     return sorted(
-        other_key
-        for other_key in unnamed_summaries(key, doc)
-        if not _names(others.get(other_key), other_key.kind, key)
+        other_key for other_key in unnamed if not _names(others.get(other_key), other_key.kind, key)
     )
 
 
+def unnamed_by_document(effects: Sequence[Effects]) -> dict[EntityKey, set[EntityKey]]:
+    """Per written document of ``effects``, its ``unnamed_summaries``: the candidates
+    ``unlink_reads`` reads and ``unlink`` decides on, worked out once for both."""
+    return {effect.key: unnamed_summaries(effect.key, effect.after) for effect in effects}
+
+
+def missing_summaries(
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+    others: Mapping[EntityKey, Mapping[str, Any]],
+) -> dict[EntityKey, list[EntityKey]]:
+    """Holder -> the entities whose summaries it lacks though the projector writes them
+    there: for every link a document of ``docs`` names, the entity it names holds its
+    summary once it is known (``summary_pushes``; a missing target is created to hold it,
+    so one absent from ``docs`` and ``others`` lacks it too), and it holds the summary of
+    the entity it names once that one is known (pulled when the link came or the document
+    became known, pushed by the entity since); a holder overflowing for the kind
+    (``links.overflowing``) embeds only some by design and lacks none. What ``projections
+    verify`` reports; ``others`` holds the named entities outside ``docs`` (``linked_keys``)
+    that exist."""
+    missing: dict[EntityKey, set[EntityKey]] = defaultdict(set)
+    for key, doc, other_key in named_links(docs):
+        other = docs.get(other_key, others.get(other_key))
+        if doc.get("known") and not (other is not None and _vouches(other, key)):
+            missing[other_key].add(key)
+        if other is not None and other.get("known") and not _vouches(doc, other_key):
+            missing[key].add(other_key)
+    return {holder: sorted(lacked) for holder, lacked in sorted(missing.items())}
+
+
+def named_links(
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+) -> Iterator[tuple[EntityKey, Mapping[str, Any], EntityKey]]:
+    """Every link a document of ``docs`` names (``declared_links``): the document's key,
+    the document, and the key of the entity it names."""
+    for key, doc in docs.items():
+        if key.kind in LINKED_KINDS:
+            for kind, ids in declared_links(key.kind, doc).items():
+                for other_id in ids:
+                    yield key, doc, EntityKey(kind, other_id)
+
+
 def unlink_reads(
-    effects: Sequence[Effects],
+    unnamed: Mapping[EntityKey, AbstractSet[EntityKey]],
     dropped: Mapping[EntityKey, AbstractSet[EntityKey]],
     known: Mapping[EntityKey, Mapping[str, Any]],
 ) -> tuple[dict[EntityKey, Mapping[str, Any]], dict[EntityKey, set[str]]]:
-    """What ``unlink`` needs read of the other sides: the candidates (``unnamed_summaries``
-    of the written documents of ``effects``, and those of ``dropped``) the batch decided
+    """What ``unlink`` needs read of the other sides: the candidates (``unnamed``, per
+    written document: ``unnamed_by_document``, and those of ``dropped``) the batch decided
     itself, with their documents from ``known`` (its own writes as they landed, and the
     documents it loaded): each names every document asking about it, so no link of it is
     gone; and the rest, each with the kinds of the documents asking (under which ``unlink``
@@ -412,9 +467,9 @@ def unlink_reads(
     batch read it is not read again: the writer that changed it removes that link
     (``link_removals``), or the holder's next write does."""
     asking: dict[EntityKey, set[EntityKey]] = defaultdict(set)
-    for effect in effects:
-        for other in unnamed_summaries(effect.key, effect.after):
-            asking[other].add(effect.key)
+    for holder, candidates in unnamed.items():
+        for other in candidates:
+            asking[other].add(holder)
     unread: dict[EntityKey, set[str]] = defaultdict(set)
     for holder, gone in dropped.items():
         for other in gone:
@@ -443,26 +498,29 @@ def link_fields(kind: str, holder_kinds: AbstractSet[str]) -> dict[str, bool]:
 
 def unlink(
     effects: Sequence[Effects],
+    unnamed: Mapping[EntityKey, AbstractSet[EntityKey]],
     dropped: Mapping[EntityKey, AbstractSet[EntityKey]],
     others: Mapping[EntityKey, Mapping[str, Any]],
 ) -> tuple[list[SummaryPush], list[Effects]]:
     """Removals of both sides' summaries for every link the written documents of
     ``effects`` no longer have, and the effects with those removed from their documents.
 
-    A link is gone when neither side names the other: ``stale_summaries`` of the document
-    (it keeps the summary of an entity it stopped naming, say because another writer added
-    the link after the batch read it and the batch's re-planned write dropped it, or a crash
-    came between a write and its removals), and the entities of ``dropped`` (per document,
-    links its re-planned write dropped, whose summary only the other side may hold), as
-    ``others`` (read after the writes) name them. Each removal is guarded by the revision
-    the removal was decided on (``SummaryPush.rev``): a summary written later, by an entity
-    that names its target again, stays. Idempotent: a rerun finds nothing more to remove.
+    A link is gone when neither side names the other: ``stale_summaries`` of the
+    document's candidates in ``unnamed`` (``unnamed_by_document``, as ``unlink_reads`` was
+    given: a document keeps the summary of an entity it stopped naming, say because another
+    writer added the link after the batch read it and the batch's re-planned write dropped
+    it, or a crash came between a write and its removals), and the entities of ``dropped``
+    (per document, links its re-planned write dropped, whose summary only the other side
+    may hold), as ``others`` (read after the writes) name them. Each removal is guarded by
+    the revision the removal was decided on (``SummaryPush.rev``): a summary written later,
+    by an entity that names its target again, stays. Idempotent: a rerun finds nothing more
+    to remove.
     """
     removals: dict[tuple[EntityKey, EntityKey], SummaryPush] = {}
     healed: list[Effects] = []
     for effect in effects:
         key, doc = effect.key, effect.after
-        gone = set(stale_summaries(key, doc, others))
+        gone = set(stale_summaries(key, unnamed[key], others))
         for other_key in dropped.get(key, ()):
             if not _names(others.get(other_key), other_key.kind, key):
                 gone.add(other_key)
@@ -476,6 +534,11 @@ def unlink(
                 removals[(other_key, key)] = _removal(other_key, key, rev=int(doc.get("rev", 0)))
         healed.append(effect._replace(after=_without(doc, taken)) if taken else effect)
     return list(removals.values()), healed
+
+
+def _vouches(doc: Mapping[str, Any], source: EntityKey) -> bool:
+    """Whether ``doc`` holds a summary of ``source`` or, overflowing for its kind, need not."""
+    return _holds(doc, source) or overflowing(doc, source.kind)
 
 
 def _holds(doc: Mapping[str, Any], source: EntityKey) -> bool:

@@ -326,13 +326,12 @@ class Readers:
 
     @staticmethod
     def _naming(scope: Scope, customer_id: str | None) -> Scope:
-        """``scope``, once the customer a client narrowed the read to is one it names
-        (``Scope.check_customer``); FORBIDDEN otherwise, before anything is read."""
+        """``scope`` narrowed to the customer a client named (``Scope.narrowed``), once it
+        is one the scope names; FORBIDDEN otherwise, before anything is read."""
         try:
-            scope.check_customer(customer_id)
+            return scope.narrowed(customer_id)
         except EntitlementError as exc:
             raise _converted(exc) from exc
-        return scope
 
     @staticmethod
     def _scope_filter(scope: Scope, kind: ReadKind, *, search_keys: bool = False) -> dict[str, Any]:
@@ -372,13 +371,13 @@ class Readers:
         A sorted, limited read for several customers is one read per customer, merged
         (``resolvers.customer_merge``): each is an ordered index scan that stops at the limit.
         A read through a named ``index`` (a business key's, ``_id``'s) is one read, its few
-        matches sorted by the store, as is a query that names one customer itself: the
-        other customers' reads could match nothing.
+        matches sorted by the store, as is one whose ``scope`` a client narrowed to one
+        customer (``_naming``).
         """
         scope_filter = self._scope_filter(scope, kind)
         collection = await self._collection(kind)
-        mergeable = sort is not None and len(sort) == 2 and limit > 0 and projection is None
-        mergeable = mergeable and index is None and not isinstance(query.get("customerId"), str)
+        mergeable = sort is not None and len(sort) == 2 and limit > 0
+        mergeable = mergeable and projection is None and index is None
         split = per_customer(scope_filter) if mergeable else None
         try:
             if split is None:

@@ -481,6 +481,23 @@ async def test_several_customers_page_in_the_order_of_one_query(
     assert seen == expected
 
 
+async def test_a_caller_of_several_customers_naming_one_reads_that_customer_alone(
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder],
+) -> None:
+    """A page narrowed to one of the caller's customers (``filter: {customerId}``) is read
+    for that customer alone: not once per customer of the caller, merged, where the others'
+    reads could match nothing."""
+    db, recorder = recorded
+    named, others = CUSTOMERS[1], {CUSTOMERS[0], CUSTOMERS[2]}
+    recorder.forget()
+    page = f'orders(filter: {{ customerId: "{named}" }}, first: 20) {{ nodes {{ customerId }} }}'
+    result = await run(SCHEMA, db, SEVERAL, f"{{ {page} }}")
+    assert not result.errors and len(result.data["orders"]["nodes"]) == 20, result
+    assert {node["customerId"] for node in result.data["orders"]["nodes"]} == {named}
+    reads = [c for c in recorder.commands(*FINDS) if c.get("find") == "orders"]
+    assert reads and not [c for c in reads if others & set(re.findall(r"C\d\d", str(c)))]
+
+
 async def test_a_page_still_answers_when_its_index_is_missing(
     mongo_db: AsyncDatabase[Doc],
 ) -> None:
