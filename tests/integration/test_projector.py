@@ -22,14 +22,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import runner
 from projections.batch import EntityKey
-from projections.dead_letter import DeadLetter
+from projections.dead_letter import DEAD_LETTER_MAX_UNCOMPRESSED, DeadLetter, KafkaRecord
 from projections.effects import SummaryPush
 from projections.event_fields import MAX_IDENTIFIER_LENGTH
-from projections.projector import BatchProcessor
+from projections.metrics import ProjectorMetrics
+from projections.projector import BatchOutcome, BatchProcessor
 from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
 from projections.runner import flatten, run_projector
 from projections.settings import ProjectorSettings
@@ -500,6 +502,53 @@ async def _topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, st
             return {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
         await asyncio.sleep(0.1)
     raise AssertionError(f"the broker does not describe {topic}: {resource}")
+
+
+def _letter_of_framed_size(record: KafkaRecord, reason: str, size: int) -> DeadLetter:
+    """A dead letter of ``record`` (a value of one repeated byte) that takes ``size`` bytes
+    framed as a record batch, as the producer measures it before compressing."""
+    headers = DeadLetter.of(record, reason).headers()
+    n = size - DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, b"", headers)
+    while DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, b"a" * n, headers) > size:
+        n -= 1  # the value's length takes a few bytes more to say than none
+    return DeadLetter.of(dataclasses.replace(record, value=b"a" * n), reason)
+
+
+async def test_dead_letters_around_the_producers_limit_are_all_sent(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """Dead letters that compress well, framed just under, at and just over what the
+    dead-letter producer takes before compressing (``DEAD_LETTER_MAX_UNCOMPRESSED``): each
+    is sent, whole or cut naming its original size. Sized by hand without the framing, one
+    a few dozen bytes over went whole and the producer refused it, failing its batch on
+    every restart."""
+    record = KafkaRecord(topic_names["orders"], 0, 123_456, 1_700_000_000_000, b"SO-1", None)
+    reason = "not JSON: Expecting value: line 1 column 1 (char 0)"
+    limit = DEAD_LETTER_MAX_UNCOMPRESSED
+    letters = [_letter_of_framed_size(record, reason, limit + d) for d in (-1, 0, 1, 40, 80)]
+    producers, consumer = runner.kafka_clients(_settings(kafka_bootstrap, mongo_db, topic_names))
+    await consumer.stop()  # not used
+    await producers.start()
+    try:
+        await runner.publish_outcome(
+            producers,
+            BatchOutcome(dead_letters=letters),
+            dead_letter_topic=topic_names["dead_letter"],
+            changes_topic=topic_names["changes"],
+            metrics=ProjectorMetrics(),
+        )
+    finally:
+        await producers.stop()
+
+    sent = [
+        DeadLetter.from_headers(r.key, r.value, r.headers)
+        for r in await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    ]
+    assert [(d.offset, d.original_size) for d in sent] == [
+        (123_456, None if n < 2 else len(letter.value or b"")) for n, letter in enumerate(letters)
+    ]
+    for letter, back in zip(letters, sent, strict=True):
+        assert (letter.value or b"-").startswith(back.value or b"")
 
 
 async def test_the_projector_creates_the_dead_letter_topic_for_the_largest_dead_letters(
