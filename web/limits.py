@@ -72,8 +72,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from caching.bounded_lru import BoundedLRU
-from entitlements.caller import Caller
-from web.admission import LaneFull
+from web.admission import RETRY_AFTER_SECONDS, LaneFull, caller_key, refused_for_now
 from web.document_cache import (
     CheckedDocument,
     DocumentCache,
@@ -87,10 +86,6 @@ from web.error_codes import ErrorCode
 from web.inputs import literal_errors, query_text_error, variable_errors
 from web.settings import QueryLimits
 from web.validation_verdict import ValidationUnavailable
-
-#: What a RATE_LIMITED refusal asks the client to wait: about the time the lane takes to
-#: drain, rounded up to the unit ``Retry-After`` speaks.
-RETRY_AFTER_SECONDS: Final = 1
 
 #: Fields of a connection type whose list length is the connection's page size.
 _PAGE_FIELDS = frozenset({"edges", "nodes"})
@@ -577,21 +572,6 @@ def client_of(context: object) -> Hashable:
     request = getattr(context, "request", None)
     address = getattr(getattr(request, "client", None), "host", None)
     return ("address", address)
-
-
-def caller_key(caller: Caller) -> Hashable:
-    """The per-client key of an authenticated caller: its token subject, whichever transport
-    (HTTP, or the WebSocket connection it authenticated) it comes by."""
-    return ("subject", caller.subject)
-
-
-def refused_for_now(message: str, code: ErrorCode, **details: object) -> GraphQLError:
-    """A refusal that waiting mends: ``message``, ``code`` and ``details`` (the limit's
-    setting and allowance), with the ``retryAfter`` every such refusal carries (HTTP also
-    sends it as ``Retry-After``)."""
-    return GraphQLError(
-        message, extensions={"code": code.value, **details, "retryAfter": RETRY_AFTER_SECONDS}
-    )
 
 
 def rate_limited(full: LaneFull) -> GraphQLError:
