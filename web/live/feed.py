@@ -18,7 +18,7 @@ is read: a replay reads every customer's notices, so its cost must not be the cl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
+from collections.abc import AsyncGenerator, Callable, Hashable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
@@ -118,7 +118,7 @@ class ConnectionFeed:
         resume: ResumeBounds,
         client: Hashable,
     ) -> None:
-        """``client``: the caller's key (``web.limits.caller_key``), whose share of replay
+        """``client``: the caller's key (``web.admission.caller_key``), whose share of replay
         places a resume on this connection takes."""
         self.scope = scope
         self._hub = hub
@@ -166,8 +166,12 @@ class ConnectionFeed:
                     if self.closed_reason is not None:  # closed while waiting for the place
                         await self._await_close()
                     live_from = self._follow(subscriber)
-                    async for notice in self._catch_up(after_offset, live_from, wants, gate):
-                        yield notice
+                    missed = self._catch_up(after_offset, live_from, wants, gate)
+                    # Closed at once if the client completes mid-replay: the replay's
+                    # consumer stops then, not whenever the generator is collected.
+                    async with aclosing(missed):
+                        async for notice in missed:
+                            yield notice
             while True:
                 try:
                     offset, change = await queue.get()
@@ -192,7 +196,7 @@ class ConnectionFeed:
         live_from: int,
         wants: Callable[[ShipmentChange], bool],
         gate: DeliveryGate,
-    ) -> AsyncIterator[LiveNotice]:
+    ) -> AsyncGenerator[LiveNotice, None]:
         """The notices after the cursor that precede ``live_from``, read from the log.
 
         CURSOR_EXPIRED, before anything is read, for a cursor more than
