@@ -76,8 +76,9 @@ def replays_refused(full: LaneFull) -> GraphQLError:
         setting, whose = "MAX_SUBSCRIPTION_REPLAYS_PER_CLIENT", "of this client "
     else:
         setting, whose = "MAX_SUBSCRIPTION_REPLAYS", ""
+    resumes, are = ("resume", "is") if full.allowed == 1 else ("resumes", "are")
     return refused_for_now(
-        f"{full.allowed} resumes {whose}are already replaying the change log on this server "
+        f"{full.allowed} {resumes} {whose}{are} already replaying the change log on this server "
         f"(the limit, {setting}); resubscribe with the same cursor after "
         f"{RETRY_AFTER_SECONDS} s.",
         ErrorCode.RATE_LIMITED,
