@@ -83,6 +83,35 @@ def caller_key(caller: Caller) -> Hashable:
     return ("subject", caller.subject)
 
 
+@dataclass(frozen=True)
+class LaneRefusal:
+    """The words of one lane's RATE_LIMITED refusal, e.g. "1 new query document from this
+    client is already being checked (the limit, DOCUMENT_CHECK_PER_CLIENT); <advice>", naming
+    the bound met: the client's (``per_client_setting``) or the process's."""
+
+    one: str
+    many: str
+    doing: str
+    per_client_setting: str
+    total_setting: str
+    advice: str
+    whose: str = "of this client"
+
+    def of(self, full: LaneFull) -> GraphQLError:
+        if full.per_client:
+            setting, whose = self.per_client_setting, f" {self.whose}"
+        else:
+            setting, whose = self.total_setting, ""
+        held, are = (self.one, "is") if full.allowed == 1 else (self.many, "are")
+        return refused_for_now(
+            f"{full.allowed} {held}{whose} {are} {self.doing} (the limit, {setting}); "
+            f"{self.advice}",
+            ErrorCode.RATE_LIMITED,
+            limit=setting,
+            allowed=full.allowed,
+        )
+
+
 def refused_for_now(message: str, code: ErrorCode, **details: object) -> GraphQLError:
     """A refusal that waiting mends: ``message``, ``code`` and ``details`` (the limit's
     setting and allowance), with the ``retryAfter`` every such refusal carries (HTTP also

@@ -72,7 +72,13 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from caching.bounded_lru import BoundedLRU
-from web.admission import RETRY_AFTER_SECONDS, LaneFull, caller_key, refused_for_now
+from web.admission import (
+    RETRY_AFTER_SECONDS,
+    LaneFull,
+    LaneRefusal,
+    caller_key,
+    refused_for_now,
+)
 from web.document_cache import (
     CheckedDocument,
     DocumentCache,
@@ -461,7 +467,7 @@ class QueryLimitsExtension(SchemaExtension):
                         client_of(context.context),
                     )
                 except LaneFull as exc:
-                    raise rate_limited(exc) from None
+                    raise DOCUMENT_CHECKS_FULL.of(exc) from None
                 except ValidationUnavailable:
                     raise refused_for_now(
                         "The document could not be checked now (the validation worker "
@@ -574,21 +580,17 @@ def client_of(context: object) -> Hashable:
     return ("address", address)
 
 
-def rate_limited(full: LaneFull) -> GraphQLError:
-    """The refusal of a new document that found no place in the checking lane."""
-    if full.per_client:
-        setting, whose = "DOCUMENT_CHECK_PER_CLIENT", " from this client"
-    else:
-        setting, whose = "DOCUMENT_CHECK_QUEUE", ""
-    documents, are = ("document", "is") if full.allowed == 1 else ("documents", "are")
-    return refused_for_now(
-        f"{full.allowed} new query {documents}{whose} {are} already being checked (the limit, "
-        f"{setting}); retry after {RETRY_AFTER_SECONDS} s, or reuse a query text the server "
-        "has seen (known texts are never limited this way).",
-        ErrorCode.RATE_LIMITED,
-        limit=setting,
-        allowed=full.allowed,
-    )
+#: The refusal of a new document that found no place in the checking lane.
+DOCUMENT_CHECKS_FULL: Final = LaneRefusal(
+    one="new query document",
+    many="new query documents",
+    whose="from this client",
+    doing="already being checked",
+    per_client_setting="DOCUMENT_CHECK_PER_CLIENT",
+    total_setting="DOCUMENT_CHECK_QUEUE",
+    advice=f"retry after {RETRY_AFTER_SECONDS} s, or reuse a query text the server has seen "
+    "(known texts are never limited this way).",
+)
 
 
 def _provided_operation_name(context: Any) -> str | None:

@@ -20,11 +20,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
+from typing import Final
 
-from graphql import GraphQLError
-
-from web.admission import RETRY_AFTER_SECONDS, Lane, LaneFull, refused_for_now
-from web.error_codes import ErrorCode
+from web.admission import RETRY_AFTER_SECONDS, Lane, LaneFull, LaneRefusal
 
 
 class ReplayPlaces:
@@ -62,7 +60,7 @@ class ReplayPlaces:
             except LaneFull as full:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise replays_refused(full) from None
+                    raise REPLAYS_FULL.of(full) from None
             try:
                 async with asyncio.timeout(remaining):
                     await self._freed.wait()
@@ -70,18 +68,12 @@ class ReplayPlaces:
                 pass  # one last try above, then the refusal
 
 
-def replays_refused(full: LaneFull) -> GraphQLError:
-    """The refusal of a resume that found no replay place in time: retrying later works."""
-    if full.per_client:
-        setting, whose = "MAX_SUBSCRIPTION_REPLAYS_PER_CLIENT", "of this client "
-    else:
-        setting, whose = "MAX_SUBSCRIPTION_REPLAYS", ""
-    resumes, are = ("resume", "is") if full.allowed == 1 else ("resumes", "are")
-    return refused_for_now(
-        f"{full.allowed} {resumes} {whose}{are} already replaying the change log on this server "
-        f"(the limit, {setting}); resubscribe with the same cursor after "
-        f"{RETRY_AFTER_SECONDS} s.",
-        ErrorCode.RATE_LIMITED,
-        limit=setting,
-        allowed=full.allowed,
-    )
+#: The refusal of a resume that found no replay place in time: retrying later works.
+REPLAYS_FULL: Final = LaneRefusal(
+    one="resume",
+    many="resumes",
+    doing="already replaying the change log on this server",
+    per_client_setting="MAX_SUBSCRIPTION_REPLAYS_PER_CLIENT",
+    total_setting="MAX_SUBSCRIPTION_REPLAYS",
+    advice=f"resubscribe with the same cursor after {RETRY_AFTER_SECONDS} s.",
+)
