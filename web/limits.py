@@ -72,8 +72,13 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from caching.bounded_lru import BoundedLRU
-from entitlements.caller import Caller
-from web.admission import LaneFull
+from web.admission import (
+    RETRY_AFTER_SECONDS,
+    LaneFull,
+    LaneRefusal,
+    caller_key,
+    refused_for_now,
+)
 from web.document_cache import (
     CheckedDocument,
     DocumentCache,
@@ -87,10 +92,6 @@ from web.error_codes import ErrorCode
 from web.inputs import literal_errors, query_text_error, variable_errors
 from web.settings import QueryLimits
 from web.validation_verdict import ValidationUnavailable
-
-#: What a RATE_LIMITED refusal asks the client to wait: about the time the lane takes to
-#: drain, rounded up to the unit ``Retry-After`` speaks.
-RETRY_AFTER_SECONDS: Final = 1
 
 #: Fields of a connection type whose list length is the connection's page size.
 _PAGE_FIELDS = frozenset({"edges", "nodes"})
@@ -466,7 +467,7 @@ class QueryLimitsExtension(SchemaExtension):
                         client_of(context.context),
                     )
                 except LaneFull as exc:
-                    raise rate_limited(exc) from None
+                    raise DOCUMENT_CHECKS_FULL.of(exc) from None
                 except ValidationUnavailable:
                     raise refused_for_now(
                         "The document could not be checked now (the validation worker "
@@ -579,36 +580,17 @@ def client_of(context: object) -> Hashable:
     return ("address", address)
 
 
-def caller_key(caller: Caller) -> Hashable:
-    """The per-client key of an authenticated caller: its token subject, whichever transport
-    (HTTP, or the WebSocket connection it authenticated) it comes by."""
-    return ("subject", caller.subject)
-
-
-def refused_for_now(message: str, code: ErrorCode, **details: object) -> GraphQLError:
-    """A refusal that waiting mends: ``message``, ``code`` and ``details`` (the limit's
-    setting and allowance), with the ``retryAfter`` every such refusal carries (HTTP also
-    sends it as ``Retry-After``)."""
-    return GraphQLError(
-        message, extensions={"code": code.value, **details, "retryAfter": RETRY_AFTER_SECONDS}
-    )
-
-
-def rate_limited(full: LaneFull) -> GraphQLError:
-    """The refusal of a new document that found no place in the checking lane."""
-    if full.per_client:
-        setting, whose = "DOCUMENT_CHECK_PER_CLIENT", " from this client"
-    else:
-        setting, whose = "DOCUMENT_CHECK_QUEUE", ""
-    documents, are = ("document", "is") if full.allowed == 1 else ("documents", "are")
-    return refused_for_now(
-        f"{full.allowed} new query {documents}{whose} {are} already being checked (the limit, "
-        f"{setting}); retry after {RETRY_AFTER_SECONDS} s, or reuse a query text the server "
-        "has seen (known texts are never limited this way).",
-        ErrorCode.RATE_LIMITED,
-        limit=setting,
-        allowed=full.allowed,
-    )
+#: The refusal of a new document that found no place in the checking lane.
+DOCUMENT_CHECKS_FULL: Final = LaneRefusal(
+    one="new query document",
+    many="new query documents",
+    whose="from this client",
+    doing="already being checked",
+    per_client_setting="DOCUMENT_CHECK_PER_CLIENT",
+    total_setting="DOCUMENT_CHECK_QUEUE",
+    advice=f"retry after {RETRY_AFTER_SECONDS} s, or reuse a query text the server has seen "
+    "(known texts are never limited this way).",
+)
 
 
 def _provided_operation_name(context: Any) -> str | None:
