@@ -5,7 +5,8 @@ the order is total and a page boundary is never ambiguous. A cursor is base64url
 JSON object holding only the sort name, the boundary document's sort value and its ``_id``
 (and, optionally, the width of sort values a page of that size spans there, and where many
 documents share a sort value the width of ``_id`` values it spans among them, which only tell
-the next read how wide a range to start with: ``resolvers.paging_windows``);
+the next read how wide a range to start with, within bounds the server sets:
+``resolvers.paging_windows.bounded_widths``);
 it is opaque to clients and carries no entitlement: the caller's scope filter is applied to
 every page, so a cursor taken from another customer's data only positions the caller inside
 their own data.

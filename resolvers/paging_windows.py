@@ -16,8 +16,10 @@ and ``hasNextPage`` stays exact because the page still reads ``size + 1`` items.
 
 How wide a window is comes from the data: a page records the density of what it read (its
 span of sort values per item) in its cursors, so the next page starts with a window that
-holds about one page. A first page has no cursor: ``WindowHints`` remembers, per process,
-the extreme value and width a first page of the same query last saw. Without one, the hint
+holds about one page; the client sends the cursor back, so the width it carries is only a
+hint, kept near the process's own for the list (``bounded_widths``). A first page has no
+cursor: ``WindowHints`` remembers, per process, the extreme value and width a first page of
+the same query last saw. Without one, the hint
 is found by probes (``EdgeSearch``) rather than by one plain sorted query, which would sort
 the whole list: unsorted reads of the list's start, each bounded by a range of the sort
 field, that return at most a few pages of sort values (and ids) and no documents. DocumentDB

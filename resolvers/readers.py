@@ -20,8 +20,9 @@ Round trips per request are bounded by the shape of the query, never by the numb
   through the projector's ``warehouseIds``, see ``entitlements.scope``), so only a
   document ``allows`` rejects against its filter (a stored field its summaries do not
   justify) makes it read on; a
-  process's first page of a caller's list in a sort order also probes for its window
-  hint, once, at most ``paging_windows.PROBE_MAX`` small reads; a page of 0 items
+  process's first page of a caller's list in a sort order (or its first page past a
+  cursor: the cursor's widths are bounded by that hint) also probes for its window hint,
+  once, at most ``paging_windows.PROBE_MAX`` small reads; a page of 0 items
   (``first: 0``) reads one document as a page of one would (its windows, its probes in a
   new process) and teaches no hint;
 * a ``customerId`` the client names is checked against the scope before any read
