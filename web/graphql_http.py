@@ -319,6 +319,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             collections=state.collections,
             stale_after=timedelta(seconds=self.settings.stale_after_seconds),
             pointer=state.pointer,
+            store_max_time_ms=self.settings.store_max_time_ms,
         )
 
     async def _authenticate(self, request: Request, verifier: TokenVerifier) -> Caller | None:

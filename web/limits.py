@@ -27,8 +27,12 @@ text, and run on the event loop. The checks, cheapest first:
   argument's default, else ``default_page_size``, when absent); ``_entities`` and ``nodes`` by
   the number of representations or ids they are given; any other list of objects by
   ``default_page_size``, except a connection's ``edges``/``nodes``, which its connection field
-  already counted. Scalars and introspection are free. And the entities looked up by key, the
-  ``_entities`` representations and ``nodes`` ids together (``MAX_ENTITY_REPRESENTATIONS``).
+  already counted. Scalars and introspection are free, but for a connection's ``totalCount``:
+  a store read that may scan a customer's whole list costs ``STORE_SCAN_COST`` more, once per
+  root list or search field (its page) and once per connection asking ``totalCount`` (however
+  often: aliases share one count), neither multiplied by the connection's own page size. And
+  the entities looked up by key, the ``_entities`` representations and ``nodes`` ids together
+  (``MAX_ENTITY_REPRESENTATIONS``).
 
 Every refusal is a ``GraphQLError`` with ``extensions.code == "QUERY_TOO_COMPLEX"``, the
 setting as ``extensions.limit``, ``allowed`` and ``actual``, and a message naming the limit
@@ -99,6 +103,15 @@ _PAGE_ARGUMENTS = ("first", "last")
 #: The query fields whose list is as long as one of their arguments, each item one entity read
 #: by its key: federation's ``_entities`` (its representations) and Relay's ``nodes`` (ids).
 _LOOKUPS: Final = {"_entities": "representations", "nodes": "ids"}
+#: What one store read that may scan a customer's whole list adds to the cost, in the model's
+#: unit (an object resolved, tens of microseconds): a root list or search field's page (a few
+#: milliseconds in windows, but a filter that matches little reads on through the list: 70 ms
+#: for 100,000 orders) and a connection's ``totalCount`` (a count reads every index entry of
+#: the list: 0.1 s there). At 250, ``MAX_QUERY_COST`` allows a document about 19 of them (29
+#: aliased root lists took 2 s), and our clients' documents at most 3 (README, "API limits").
+STORE_SCAN_COST: Final = 250
+#: The field of a connection that counts its whole list.
+_COUNT_FIELD: Final = "totalCount"
 
 
 def too_complex(message: str, **details: object) -> GraphQLError:
@@ -111,13 +124,21 @@ def too_complex(message: str, **details: object) -> GraphQLError:
 @dataclass(frozen=True)
 class Measure:
     """Depth, aliases, cost, lookups (``_entities`` representations and ``nodes`` ids) and
-    selections (fragment spreads expanded) of a selection (or a document)."""
+    selections (fragment spreads expanded) of a selection (or a document); ``per_connection``:
+    the cost the selection asks of its connection once, however often it asks it (its
+    ``totalCount``), which the connection field adds unmultiplied by its page size."""
 
     depth: int = 0
     aliases: int = 0
     cost: int = 0
     lookups: int = 0
     selections: int = 0
+    per_connection: int = 0
+
+
+def _is_connection(named: Any) -> bool:
+    """Whether ``named`` (a named type, or None) is one of the schema's connection types."""
+    return isinstance(named, GraphQLObjectType) and named.name.endswith("Connection")
 
 
 def measure_document(
@@ -177,7 +198,7 @@ class _Walker:
         one selection more (summed in locals: this runs once per selection set)."""
         if selection_set is None:
             return Measure()
-        depth = aliases = cost = lookups = count = 0
+        depth = aliases = cost = lookups = count = once = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 inner = self.field(selection, parent, visited)
@@ -194,7 +215,8 @@ class _Walker:
             cost += inner.cost
             lookups += inner.lookups
             count += 1 + inner.selections
-        return Measure(depth, aliases, cost, lookups, count)
+            once = max(once, inner.per_connection)  # aliases of ``totalCount`` share one count
+        return Measure(depth, aliases, cost, lookups, count, once)
 
     def fragment(self, name: str, visited: frozenset[str]) -> Measure:
         if name in self.fragment_measures:
@@ -227,6 +249,11 @@ class _Walker:
             cost = count * (1 + inner.cost)
         elif definition is not None and is_composite_type(returned):
             cost = self.multiplier(node, definition, parent) * (1 + inner.cost)
+            if _is_connection(returned):
+                cost += inner.per_connection
+                cost += STORE_SCAN_COST if parent is self.schema.query_type else 0
+        elif name == _COUNT_FIELD and _is_connection(parent):
+            return Measure(depth, aliases, 0, lookups, inner.selections, STORE_SCAN_COST)
         return Measure(depth, aliases, cost, lookups, inner.selections)
 
     def list_length(self, node: FieldNode, name: str) -> int:
@@ -249,7 +276,7 @@ class _Walker:
         if page_arguments:
             return self.page_size(node, definition, page_arguments)
         if is_list_type(get_nullable_type(definition.type)):
-            if node.name.value in _PAGE_FIELDS and parent.name.endswith("Connection"):
+            if node.name.value in _PAGE_FIELDS and _is_connection(parent):
                 return 1
             return self.default_page_size
         return 1
