@@ -67,8 +67,11 @@ class InvalidEvent(Exception):
         self.reason = reason
 
 
-class Event(msgspec.Struct, frozen=True):
-    """One decoded CloudEvent. ``(source, id)`` identifies a delivery."""
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """One decoded CloudEvent. ``(source, id)`` identifies a delivery.
+
+    Untracked by the collector, as its payload is (``event_schema.Piece``): it holds only
+    what was decoded, nothing that could refer back to it."""
 
     id: str
     source: str
