@@ -41,10 +41,11 @@ from projections.verify import check, write_metrics
 from readmodel import documents
 from readmodel.changes import ShipmentChange
 from readmodel.documents import WRITES
-from readmodel.kafka_admin import ensure_own_topics
+from readmodel.kafka_admin import TopicMisconfigured, ensure_own_topics
 from readmodel.search_keys import COMPLETE_MARKER
 from readmodel.topics import TopicNames
 from tests.contract import example
+from tests.helpers import wait_for_leaders
 from tests.integration.projector_harness import (
     TOPIC_OF_EXAMPLE,
     differences,
@@ -581,6 +582,23 @@ async def test_a_dead_letter_topic_too_small_for_the_largest_dead_letters_is_rep
         await kafka_admin.delete_topics([topics.changes, topics.dead_letter])
     [message] = [r.getMessage() for r in caplog.records if r.name == "readmodel.kafka_admin"]
     assert topics.dead_letter in message and "max.message.bytes=2097152" in message
+
+
+async def test_a_changes_topic_of_several_partitions_is_refused(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient
+) -> None:
+    """Created by hand with the cluster's default of 3 partitions, the changes topic would
+    take two thirds of the notices where the live feed never reads (it reads partition 0):
+    the projector and the API refuse it, naming the fix."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in dataclasses.asdict(TopicNames()).items()})
+    await kafka_admin.create_topics([NewTopic(topics.changes, 3, 1)])
+    await wait_for_leaders(kafka_admin, {topics.changes: 3})
+    try:
+        with pytest.raises(TopicMisconfigured, match="has 3 partitions; it must have exactly 1"):
+            await ensure_own_topics(kafka_bootstrap, topics, changes_retention_hours=1)
+    finally:
+        await kafka_admin.delete_topics([topics.changes, topics.dead_letter])
 
 
 async def _two_batches_of_one(

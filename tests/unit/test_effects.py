@@ -281,8 +281,9 @@ def test_a_named_link_lacks_the_summaries_of_its_known_sides_only() -> None:
     """SH-1 (known) names SO-1, SO-2 and SO-3. SO-1 holds its summary and it SO-1's: sound.
     SO-2 (known) holds neither way: each lacks the other's. SO-3 does not exist: the push
     would have created it to hold SH-1's summary, so it lacks it. SH-2, not known, names
-    SO-1: it pushes nothing, but SO-1 is known, so SH-2 lacks SO-1's (pulled). SO-9 was
-    only read beside them: its links are not checked."""
+    SO-1: it pushes nothing, and is owed SO-1's only once it is known (pulled then: what
+    it names may have come before SO-1 did). SO-9 was only read beside them: its links are
+    not checked."""
     sh1 = shipment(4, "PLANNED", orderIds=["SO-1", "SO-2", "SO-3"])
     sh1["related"] = {"orders": {"SO-1": {"orderId": "SO-1", "rev": 2}}}
     so1 = order(2, related={"shipments": {"SH-1": {"shipmentId": "SH-1", "rev": 4}}})
@@ -296,8 +297,9 @@ def test_a_named_link_lacks_the_summaries_of_its_known_sides_only() -> None:
         EntityKey("orders", "SO-2"): [SHIPMENT],
         EntityKey("orders", "SO-3"): [SHIPMENT],
         SHIPMENT: [EntityKey("orders", "SO-2")],
-        EntityKey("shipments", "SH-2"): [ORDER],
     }
+    sh2["known"] = True
+    assert missing_summaries(docs, others)[EntityKey("shipments", "SH-2")] == [ORDER]
     sh2["related"] = {"orders": {"SO-1": {"orderId": "SO-1", "rev": 2}}}
     assert EntityKey("shipments", "SH-2") not in missing_summaries(docs, others)
 
