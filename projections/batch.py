@@ -14,7 +14,7 @@ from typing import Any, Final, NamedTuple
 
 from projections.document_size import over, sizes, step_refusal
 from projections.events import Event, InvalidEvent
-from projections.reducers import apply
+from projections.reducers import apply, milestone_versions
 from projections.status_mapping import StatusMapping
 from readmodel import documents
 from readmodel.links import declared_links
@@ -238,15 +238,19 @@ def link_delta(kind: str, before: Mapping[str, Any] | None, after: Mapping[str, 
     )
 
 
-def new_milestones(
+def restated_milestones(
     before: Mapping[str, Any] | None, after: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """Milestones present after the batch that were not there before, oldest first."""
-    seen = {(m.get("source"), m.get("milestoneId")) for m in (before or {}).get("milestones", [])}
+    """Milestones whose statement changed with the batch, oldest first: new ones, and those
+    a restatement (a higher sequence of the same ``(source, milestoneId)``) replaced, which
+    may have moved the shipment's status."""
+    stated = milestone_versions(before or {})
+    now = milestone_versions(after)
     return [
         m
         for m in after.get("milestones", [])
-        if (m.get("source"), m.get("milestoneId")) not in seen
+        if (key := (m.get("source"), m.get("milestoneId"))) not in stated
+        or stated[key] != now.get(key)
     ]
 
 

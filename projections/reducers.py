@@ -487,6 +487,13 @@ def _milestone_versions(state: Mapping[str, Any]) -> dict[tuple[str, str], Versi
     }
 
 
+def milestone_versions(doc: Mapping[str, Any]) -> dict[tuple[str, str], Version]:
+    """``(source, milestoneId)`` -> ``[sequence, event id]`` of the statement of each
+    milestone a shipment document shows: a restatement that wins changes it."""
+    state = doc.get(_SHIPMENT_STATE)
+    return _milestone_versions(state) if isinstance(state, Mapping) else {}
+
+
 def rederived(kind: str, doc: Mapping[str, Any], mapping: StatusMapping) -> Doc:
     """``doc`` (of entity ``kind``; not mutated) with what derives from the status mapping
     recomputed under ``mapping``, as the shipment's next event recomputes it: its facts, and
