@@ -555,7 +555,7 @@ async def extension_micros(db: AsyncDatabase[Doc], calls: int = 20_000) -> tuple
     from resolvers.freshness_copy import FreshnessCopy
     from web.freshness import FreshnessExtension, FreshnessReport
 
-    copy = FreshnessCopy()
+    copy = FreshnessCopy(max_age_seconds=0)
     await copy.refresh(db)
     extension = FreshnessExtension(FreshnessReport(copy))
     extension.execution_context = _Execution(_Context(_Readers({"shipments"})))  # type: ignore[assignment]

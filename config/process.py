@@ -20,8 +20,8 @@ def _upper(value: object) -> object:
 
 class ProcessSettings(EnvSettings):
     """``MONGODB_URI``, ``MONGODB_DATABASE``, ``KAFKA_BOOTSTRAP_SERVERS``, the replication
-    factor of the topics the read model creates (``KAFKA_REPLICATION_FACTOR``) and
-    ``LOG_LEVEL``."""
+    factor of the topics the read model creates (``KAFKA_REPLICATION_FACTOR``), ``LOG_LEVEL``
+    and the token its ``/metrics`` asks for (``METRICS_TOKEN``)."""
 
     mongodb_uri: Annotated[str, AfterValidator(check_mongodb_uri)] = "mongodb://127.0.0.1:27017/"
     mongodb_database: Annotated[str, AfterValidator(check_mongodb_database)] = "portal"
@@ -31,3 +31,7 @@ class ProcessSettings(EnvSettings):
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)
     ] = "INFO"
+    #: When set, ``/metrics`` answers 401 to a request without ``Authorization: Bearer`` and
+    #: this token (``observability.metrics_access``); unset, it is open to whoever reaches
+    #: the port (Prometheus inside the cluster network). ``repr=False``: never echoed.
+    metrics_token: str | None = Field(None, min_length=16, repr=False)

@@ -40,7 +40,7 @@ Support staff (the policy's support roles) and roles a customer exempts are not 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -114,6 +114,18 @@ class Scope:
             return
         if customer_id not in self.customer_ids:
             raise ForbiddenError(f"customer {customer_id!r} is not one of the accounts you act for")
+
+    def narrowed(self, customer_id: str | None) -> Scope:
+        """This scope for a read narrowed to ``customer_id`` (None: not narrowed), once
+        ``check_customer`` allows it: the same caller and rules over that customer alone, so
+        the read's filter names it and nothing is read for the caller's other customers. A
+        cross-customer scope stays whole: its filter names no customer, the read's own
+        ``customerId`` narrows it."""
+        self.check_customer(customer_id)
+        if customer_id is None or self.customer_ids is None:
+            return self
+        limits = {c: w for c, w in self.warehouse_limits.items() if c == customer_id}
+        return replace(self, customer_ids=frozenset({customer_id}), warehouse_limits=limits)
 
     def mongo_filter(self, collection: str) -> dict[str, Any]:
         """The fragment every query on ``collection`` must be AND-ed with.

@@ -241,7 +241,8 @@ def _linked_at_hand(backing: Backing, context: GraphContext, kind: type[_E]) -> 
 
 async def _linked_loaded(backing: Backing, info: Info, kind: type[_E]) -> list[_E]:
     parent = await backing.doc(info)
-    related = await readers_of(info).related(parent, kind.KIND) if parent else []
+    readers = readers_of(info)
+    related = await readers.related(parent, kind.KIND, parent_kind=backing.kind) if parent else []
     return [kind.related(entity) for entity in related]
 
 

@@ -29,7 +29,7 @@ async def _verify(settings: ProjectorSettings, args: argparse.Namespace) -> int:
     print("\n".join(report.lines()))
     if args.metrics_file is not None:
         write_metrics(report, args.metrics_file, {"group": settings.group_id})
-    return 1 if report.behind or report.unsettled or report.stale else 0
+    return 1 if report.behind or report.unsettled or report.stale or report.missing else 0
 
 
 async def _run(command: str, args: argparse.Namespace, settings: ProjectorSettings) -> int:
@@ -38,7 +38,9 @@ async def _run(command: str, args: argparse.Namespace, settings: ProjectorSettin
     stop = asyncio.Event()
     _stop_on_signals(stop)
     metrics = ProjectorMetrics()
-    server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
+    server = MetricsServer(
+        metrics, settings.metrics_host, settings.metrics_port, settings.metrics_token
+    )
     server.start()
     try:
         if command == "rebuild":

@@ -25,10 +25,12 @@ from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
 import bson
+import orjson
 
 from projections.event_fields import quoted
 from projections.events import Event
 from projections.reducers import customer_conflict
+from readmodel import documents
 from readmodel.documents import FOREIGN_FACTS
 from readmodel.search_keys import search_document, search_source
 
@@ -52,6 +54,35 @@ def encoded_size(doc: Mapping[str, Any] | None) -> int:
     that wrap each bookkeeping blob (``store.encode_state``). The codec options of the
     store's client do not change sizes (they say how dates decode)."""
     return len(bson.encode(doc)) if doc is not None else 0
+
+
+#: A bound of the bytes a BSON element of an object takes beyond its JSON text, per ``:``
+#: and ``,`` of that text (``summary_bytes``; an object of n elements has 2n - 1 of them): a
+#: string's type byte, name terminator, length and terminator against its name's quotes, the
+#: colon and its own quotes take at most 2 more; a double's 8 bytes against at least 3
+#: characters (or ``null``) at most 4; an integer no more than a string (a 64-bit one has
+#: 10 digits at least); ``null``, booleans and dates are longer in JSON.
+_BSON_OVER_JSON_PER_SEPARATOR: Final = 2
+#: A document's own framing (length and terminator) against its braces: 3 more.
+_BSON_OVER_JSON: Final = 8
+
+
+def summary_bytes(key: str, entry: Mapping[str, Any]) -> int:
+    """The BSON bytes of the summary ``entry`` embedded under ``key`` (its ``rev`` in it),
+    or a bound of them no larger than ``documents.MAX_SUMMARY_BYTES``: it is measured
+    exactly only when a bound from its JSON text may exceed that. Every summary a batch
+    pushes is measured (``effects.summaries_of``): a shipment's summary took 13-16 µs to
+    encode and 7-8 µs to bound, side by side on the shared machine (a scratch timing).
+
+    A ``:`` or ``,`` inside a string makes the bound larger, never smaller. Summaries hold
+    no arrays, whose elements BSON names by their index: a text with a ``[`` is measured
+    exactly."""
+    text = orjson.dumps({key: entry}, default=str)
+    separators = text.count(b":") + text.count(b",")
+    bound = len(text) + _BSON_OVER_JSON_PER_SEPARATOR * separators + _BSON_OVER_JSON
+    if bound > documents.MAX_SUMMARY_BYTES or b"[" in text:
+        return encoded_size({key: entry})
+    return bound
 
 
 class Size(NamedTuple):

@@ -9,27 +9,31 @@ this is tested without services.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
 
 from projections import batch as planner
 from projections.batch import EntityChange, EntityKey
+from projections.document_size import summary_bytes
 from projections.event_schema import ShipmentCancelled, ShipmentMilestone, ShipmentPlanned
 from projections.events import Event
 from projections.reducers import milestone_versions
 from projections.summaries import summarize
 from readmodel import documents
 from readmodel.changes import ShipmentChange, milestone_notice_id
+from readmodel.documents import RELATED_OVERFLOW
 from readmodel.links import (
     NAMES_KINDS,
     declared_links,
+    has_room,
     named_ids,
     naming_fields,
     order_warehouses,
+    overflowing,
     summarised_ids,
 )
 
@@ -55,6 +59,14 @@ class SummaryPush:
     #: a prediction of a write that did not land (two writers each expected to write that
     #: revision, and the other one did).
     exact: bool = False
+    #: The summary's BSON bytes as stored, with its key and ``rev``, or a bound of them below
+    #: ``documents.MAX_SUMMARY_BYTES`` (``document_size.summary_bytes``): one over that is
+    #: never embedded (``links.has_room``).
+    size: int = 0
+    #: False: ``fold`` found no room for it in its target (``links.has_room``), whose folded
+    #: write marks the target overflowing for ``source_kind`` instead of embedding it. The
+    #: store's guarded push decides again, on the target as it is then.
+    room: bool = True
 
     @property
     def key(self) -> str:
@@ -64,6 +76,11 @@ class SummaryPush:
     @property
     def path(self) -> str:
         return f"related.{self.source_kind}.{self.key}"
+
+    @property
+    def overflow_path(self) -> str:
+        """The target's mark of links of ``source_kind`` it embeds no summary of."""
+        return f"{RELATED_OVERFLOW}.{self.source_kind}"
 
     def entry(self) -> dict[str, Any]:
         """The summary as stored in the target: with the revision it was taken at."""
@@ -165,10 +182,22 @@ def fold(
         if target_view is None:
             outside.append(push)
         elif push.summary is not None and _replaces(target_view, push):
-            target_view["related"].setdefault(push.source_kind, {})[push.key] = push.entry()
-            folded[target].append(push)
+            folded[target].append(push if place(target_view, push) else replace(push, room=False))
 
     return Fold(effects, dict(folded), outside, outside_pulls, dict(pulls), pushed)
+
+
+def place(doc: dict[str, Any], push: SummaryPush) -> bool:
+    """Embed ``push``'s summary in ``doc`` (in memory: a fold's view, a document about to be
+    inserted) if ``doc`` has room for it (``links.has_room``), else mark ``doc`` overflowing
+    for its kind; whether it was embedded. ``doc``'s ``related`` maps must be its own
+    (``_with_own_related``); its overflow marks are copied before they change."""
+    kind = push.source_kind
+    if has_room(doc, kind, push.key, push.size):
+        doc.setdefault("related", {}).setdefault(kind, {})[push.key] = push.entry()
+        return True
+    doc[RELATED_OVERFLOW] = {**(doc.get(RELATED_OVERFLOW) or {}), kind: True}
+    return False
 
 
 def _views(
@@ -197,7 +226,7 @@ def summary_pushes(
     named it. In (returned as pulls, by the entity to read): for a link this batch added,
     the other side may have been written before it knew of us, so its current summary is
     pulled into this document. A document with repeated events (``before`` None) counts
-    every link as added.
+    every link as added, and so does one the batch makes known (``_pulled``).
     """
     pushes: list[SummaryPush] = []
     pulls: dict[tuple[str, str], list[EntityKey]] = defaultdict(list)
@@ -229,10 +258,24 @@ def summary_pushes(
                 pushes += summaries_of(
                     doc, kind, effect.key.id, to=to, exact=False, precomputed=summary
                 )
-        for target_kind, ids in delta.added.items():
+        for target_kind, ids in _pulled(effect, delta).items():
             for target_id in ids:
                 pulls[(target_kind, target_id)].append(effect.key)
     return pushes, pulls
+
+
+def _pulled(effect: Effects, delta: planner.LinkDelta) -> dict[str, frozenset[str]]:
+    """The links whose other side's summary ``effect``'s document pulls: those its batch
+    added, or all it names in the batch that makes it known. A document can name an entity
+    before its own snapshot (an order's ``fulfillment.shipmentIds``, from the WMS); its pull
+    then may have found the entity unknown, and the entity, once known, pushes only to the
+    documents it names or holds the summary of, which an unknown document never pushed."""
+    became_known = (
+        effect.before is not None
+        and not effect.before.get("known")
+        and bool(effect.after.get("known"))
+    )
+    return delta.current if became_known else delta.added
 
 
 def linked_keys(docs: Mapping[EntityKey, Mapping[str, Any]]) -> set[EntityKey]:
@@ -279,9 +322,12 @@ def summaries_of(
     """The summary of ``doc`` (entity ``kind``/``doc_id``) for each document of ``to``:
     worked out once (or ``precomputed``) and shared (nothing changes a summary once made;
     ``SummaryPush.entry`` copies it)."""
+    if not to:
+        return []
     rev = int(doc.get("rev", 0))
     summary = summarize(kind, doc) if precomputed is None else precomputed
     customer_id = doc.get("customerId")
+    size = summary_bytes(documents.field_key(doc_id), {**summary, "rev": rev})
     return [
         SummaryPush(
             target_kind=target.kind,
@@ -292,6 +338,7 @@ def summaries_of(
             summary=summary,
             customer_id=customer_id,
             exact=exact,
+            size=size,
         )
         for target in to
     ]
@@ -349,26 +396,66 @@ def _names(other: Mapping[str, Any] | None, other_kind: str, key: EntityKey) -> 
 
 def stale_summaries(
     key: EntityKey,
-    doc: Mapping[str, Any],
+    unnamed: AbstractSet[EntityKey],
     others: Mapping[EntityKey, Mapping[str, Any]],
 ) -> list[EntityKey]:
-    """The entities whose summaries ``doc`` holds under a kind it names, though neither it
-    names them nor they (as stored in ``others``; missing: absent) name it: what the
-    projector removes (``unlink``) and ``projections verify`` reports."""
+    """Of ``unnamed`` (the ``unnamed_summaries`` of entity ``key``'s document), the
+    entities that do not name it either (as stored in ``others``; missing: absent): links
+    neither side names, what the projector removes (``unlink``) and ``projections verify``
+    reports."""
     return sorted(
-        other_key
-        for other_key in unnamed_summaries(key, doc)
-        if not _names(others.get(other_key), other_key.kind, key)
+        other_key for other_key in unnamed if not _names(others.get(other_key), other_key.kind, key)
     )
 
 
+def unnamed_by_document(effects: Sequence[Effects]) -> dict[EntityKey, set[EntityKey]]:
+    """Per written document of ``effects``, its ``unnamed_summaries``: the candidates
+    ``unlink_reads`` reads and ``unlink`` decides on, worked out once for both."""
+    return {effect.key: unnamed_summaries(effect.key, effect.after) for effect in effects}
+
+
+def missing_summaries(
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+    others: Mapping[EntityKey, Mapping[str, Any]],
+) -> dict[EntityKey, list[EntityKey]]:
+    """Holder -> the entities whose summaries it lacks though the projector writes them
+    there: for every link a document of ``docs`` names, the entity it names holds its
+    summary once it is known (``summary_pushes``; a missing target is created to hold it,
+    so one absent from ``docs`` and ``others`` lacks it too), and it holds the summary of
+    the entity it names once that one is known (pulled when the link came or the document
+    became known, pushed by the entity since); a holder overflowing for the kind
+    (``links.overflowing``) embeds only some by design and lacks none. What ``projections
+    verify`` reports; ``others`` holds the named entities outside ``docs`` (``linked_keys``)
+    that exist."""
+    missing: dict[EntityKey, set[EntityKey]] = defaultdict(set)
+    for key, doc, other_key in named_links(docs):
+        other = docs.get(other_key, others.get(other_key))
+        if doc.get("known") and not (other is not None and _vouches(other, key)):
+            missing[other_key].add(key)
+        if other is not None and other.get("known") and not _vouches(doc, other_key):
+            missing[key].add(other_key)
+    return {holder: sorted(lacked) for holder, lacked in sorted(missing.items())}
+
+
+def named_links(
+    docs: Mapping[EntityKey, Mapping[str, Any]],
+) -> Iterator[tuple[EntityKey, Mapping[str, Any], EntityKey]]:
+    """Every link a document of ``docs`` names (``declared_links``): the document's key,
+    the document, and the key of the entity it names."""
+    for key, doc in docs.items():
+        if key.kind in LINKED_KINDS:
+            for kind, ids in declared_links(key.kind, doc).items():
+                for other_id in ids:
+                    yield key, doc, EntityKey(kind, other_id)
+
+
 def unlink_reads(
-    effects: Sequence[Effects],
+    unnamed: Mapping[EntityKey, AbstractSet[EntityKey]],
     dropped: Mapping[EntityKey, AbstractSet[EntityKey]],
     known: Mapping[EntityKey, Mapping[str, Any]],
 ) -> tuple[dict[EntityKey, Mapping[str, Any]], dict[EntityKey, set[str]]]:
-    """What ``unlink`` needs read of the other sides: the candidates (``unnamed_summaries``
-    of the written documents of ``effects``, and those of ``dropped``) the batch decided
+    """What ``unlink`` needs read of the other sides: the candidates (``unnamed``, per
+    written document: ``unnamed_by_document``, and those of ``dropped``) the batch decided
     itself, with their documents from ``known`` (its own writes as they landed, and the
     documents it loaded): each names every document asking about it, so no link of it is
     gone; and the rest, each with the kinds of the documents asking (under which ``unlink``
@@ -381,9 +468,9 @@ def unlink_reads(
     batch read it is not read again: the writer that changed it removes that link
     (``link_removals``), or the holder's next write does."""
     asking: dict[EntityKey, set[EntityKey]] = defaultdict(set)
-    for effect in effects:
-        for other in unnamed_summaries(effect.key, effect.after):
-            asking[other].add(effect.key)
+    for holder, candidates in unnamed.items():
+        for other in candidates:
+            asking[other].add(holder)
     unread: dict[EntityKey, set[str]] = defaultdict(set)
     for holder, gone in dropped.items():
         for other in gone:
@@ -412,26 +499,29 @@ def link_fields(kind: str, holder_kinds: AbstractSet[str]) -> dict[str, bool]:
 
 def unlink(
     effects: Sequence[Effects],
+    unnamed: Mapping[EntityKey, AbstractSet[EntityKey]],
     dropped: Mapping[EntityKey, AbstractSet[EntityKey]],
     others: Mapping[EntityKey, Mapping[str, Any]],
 ) -> tuple[list[SummaryPush], list[Effects]]:
     """Removals of both sides' summaries for every link the written documents of
     ``effects`` no longer have, and the effects with those removed from their documents.
 
-    A link is gone when neither side names the other: ``stale_summaries`` of the document
-    (it keeps the summary of an entity it stopped naming, say because another writer added
-    the link after the batch read it and the batch's re-planned write dropped it, or a crash
-    came between a write and its removals), and the entities of ``dropped`` (per document,
-    links its re-planned write dropped, whose summary only the other side may hold), as
-    ``others`` (read after the writes) name them. Each removal is guarded by the revision
-    the removal was decided on (``SummaryPush.rev``): a summary written later, by an entity
-    that names its target again, stays. Idempotent: a rerun finds nothing more to remove.
+    A link is gone when neither side names the other: ``stale_summaries`` of the
+    document's candidates in ``unnamed`` (``unnamed_by_document``, as ``unlink_reads`` was
+    given: a document keeps the summary of an entity it stopped naming, say because another
+    writer added the link after the batch read it and the batch's re-planned write dropped
+    it, or a crash came between a write and its removals), and the entities of ``dropped``
+    (per document, links its re-planned write dropped, whose summary only the other side
+    may hold), as ``others`` (read after the writes) name them. Each removal is guarded by
+    the revision the removal was decided on (``SummaryPush.rev``): a summary written later,
+    by an entity that names its target again, stays. Idempotent: a rerun finds nothing more
+    to remove.
     """
     removals: dict[tuple[EntityKey, EntityKey], SummaryPush] = {}
     healed: list[Effects] = []
     for effect in effects:
         key, doc = effect.key, effect.after
-        gone = set(stale_summaries(key, doc, others))
+        gone = set(stale_summaries(key, unnamed[key], others))
         for other_key in dropped.get(key, ()):
             if not _names(others.get(other_key), other_key.kind, key):
                 gone.add(other_key)
@@ -445,6 +535,11 @@ def unlink(
                 removals[(other_key, key)] = _removal(other_key, key, rev=int(doc.get("rev", 0)))
         healed.append(effect._replace(after=_without(doc, taken)) if taken else effect)
     return list(removals.values()), healed
+
+
+def _vouches(doc: Mapping[str, Any], source: EntityKey) -> bool:
+    """Whether ``doc`` holds a summary of ``source`` or, overflowing for its kind, need not."""
+    return _holds(doc, source) or overflowing(doc, source.kind)
 
 
 def _holds(doc: Mapping[str, Any], source: EntityKey) -> bool:

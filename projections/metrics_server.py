@@ -3,7 +3,8 @@
 Served from a thread (prometheus-client's threading WSGI server), not from the event loop:
 a scrape never waits for a batch, and ``/healthz`` can tell that the consumer loop stopped
 coming round (it reads ``portal_projector_last_loop_timestamp_seconds``), which a handler
-running on that same loop could not.
+running on that same loop could not. With ``METRICS_TOKEN`` set, ``/metrics`` asks for it
+as the API's does (``observability.metrics_access``); ``/healthz`` stays open to probes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
+from observability.metrics_access import CHALLENGE, metrics_allowed
 from projections.metrics import ProjectorMetrics
 
 log = logging.getLogger(__name__)
@@ -40,8 +42,11 @@ class _QuietHandler(WSGIRequestHandler):
 class MetricsServer:
     """Started before the consumer, stopped after it; port 0 picks a free port."""
 
-    def __init__(self, metrics: ProjectorMetrics, host: str, port: int) -> None:
+    def __init__(
+        self, metrics: ProjectorMetrics, host: str, port: int, token: str | None = None
+    ) -> None:
         self._metrics = metrics
+        self._token = token
         self._started = time.time()
         self._prometheus = make_wsgi_app(metrics.registry)
         self._server = make_server(
@@ -81,6 +86,10 @@ class MetricsServer:
             start_response(status, [("Content-Type", "application/json")])
             return [json.dumps(body).encode()]
         if environ.get("PATH_INFO") == "/metrics":
+            if not metrics_allowed(self._token, environ.get("HTTP_AUTHORIZATION")):
+                headers = [("Content-Type", "text/plain"), ("WWW-Authenticate", CHALLENGE)]
+                start_response("401 Unauthorized", headers)
+                return [b"unauthorized\n"]
             result: Iterable[bytes] = self._prometheus(environ, start_response)
             return result
         start_response("404 Not Found", [("Content-Type", "text/plain")])

@@ -65,6 +65,7 @@ from projections.effects import (
     summary_pushes,
     unlink,
     unlink_reads,
+    unnamed_by_document,
 )
 from projections.events import Event, InvalidEvent, decode_event
 from projections.phases import PhaseClock
@@ -320,7 +321,8 @@ class BatchProcessor:
         (not the cache: they belong to other writers), only their link fields.
         """
         known = {**batch.current, **{effect.key: effect.after for effect in effects}}
-        decided, unread = unlink_reads(effects, batch.dropped, known)
+        unnamed = unnamed_by_document(effects)
+        decided, unread = unlink_reads(unnamed, batch.dropped, known)
         if not unread:  # every candidate names the document asking: nothing is gone
             return effects
         fields: dict[str, set[str]] = defaultdict(set)
@@ -328,7 +330,7 @@ class BatchProcessor:
             fields[other.kind] |= holder_kinds
         projection = {kind: link_fields(kind, kinds) for kind, kinds in fields.items()}
         others = {**decided, **await self._store.load_keys(batch.suffix, unread, projection)}
-        removals, healed = unlink(effects, batch.dropped, others)
+        removals, healed = unlink(effects, unnamed, batch.dropped, others)
         if removals:
             log.info("removing %d summaries of links no longer declared", len(removals))
             await self._push(batch.suffix, removals)

@@ -45,10 +45,11 @@ from pymongo.errors import (
 )
 
 from projections.batch import COLLECTION_OF, EntityChange, EntityKey, SourceSeen
-from projections.effects import SummaryPush
+from projections.effects import SummaryPush, place
 from projections.metrics import NoStoreObserver, StoreObserver
 from readmodel import documents
 from readmodel.documents import (
+    RELATED_OVERFLOW,
     WAREHOUSE_DERIVED_KINDS,
     WAREHOUSE_IDS,
     WRITER,
@@ -111,7 +112,15 @@ WRITE_CHUNK = 100
 CONFLICT_ROUNDS = 30
 #: What ``WAREHOUSE_IDS`` derives from, and what a fix of it needs (its guard).
 _DERIVED_FROM: Final = {
-    name: True for name in ("orderIds", "lines", "related.orders", WAREHOUSE_IDS, WRITES)
+    name: True
+    for name in (
+        "orderIds",
+        "lines",
+        "related.orders",
+        f"{RELATED_OVERFLOW}.orders",
+        WAREHOUSE_IDS,
+        WRITES,
+    )
 }
 
 _T = TypeVar("_T")
@@ -181,8 +190,14 @@ def _folded_update(
         _entity_update(write.change, now) if write.change is not None else {"$inc": {WRITES: 1}}
     )
     fields = update.setdefault("$set", {})
-    # in order: of two summaries of one source, the later is the newer (``Fold``)
-    fields.update({push.path: push.entry() for push in write.summaries})
+    # in order: of two summaries of one source, the later is the newer (``Fold``); one the
+    # fold found no room for marks the document instead (the write lands only on the
+    # document the fold decided on)
+    for push in write.summaries:
+        if push.room:
+            fields[push.path] = push.entry()
+        else:
+            fields[push.overflow_path] = True
     fields[WRITER] = stamp
     if base_collection(collection) in WAREHOUSE_DERIVED_KINDS:
         _merge(update, _warehouses_update(collection, write.seen, updated(write.seen, update)))
@@ -547,7 +562,7 @@ class ProjectionStore:
             doc = docs.setdefault(
                 push.target_id, {"_id": push.target_id, **_placeholder(push), WRITES: 1}
             )
-            doc.setdefault("related", {}).setdefault(push.source_kind, {})[push.key] = push.entry()
+            place(doc, push)
         placeholders = {doc_id: with_derived(collection, doc) for doc_id, doc in docs.items()}
         return await self._insert_missing(collection, placeholders)
 
@@ -635,12 +650,13 @@ class ProjectionStore:
     async def push_summaries(self, suffix: str, pushes: Sequence[SummaryPush]) -> None:
         """Write summaries into related documents, never replacing a newer one.
 
-        Each push is a ``$set`` guarded by the summary's ``rev``, as an upsert: a target that
-        does not exist yet is created with it, as ``known: False`` until its own snapshot
-        arrives. A guarded upsert that finds the target holding a newer summary tries to
-        insert and is refused as a duplicate key; so is one that lost the race to create
-        the target. Both are sent again without upsert, which settles either case: the
-        target exists now, and the guard decides.
+        Each push is one update guarded by the summary's ``rev``, as an upsert, that embeds
+        the summary or, where the target has no room for it, marks the target overflowing
+        (``_embed_or_mark``): a target that does not exist yet is created with it, as
+        ``known: False`` until its own snapshot arrives. A guarded upsert that finds the
+        target holding a newer summary tries to insert and is refused as a duplicate key; so
+        is one that lost the race to create the target. Both are sent again without upsert,
+        which settles either case: the target exists now, and the guard decides.
 
         Pushes go out in rounds, one per target and round, each round one unordered
         ``bulk_write`` per collection: two pushes into one document keep their order (a link
@@ -848,6 +864,8 @@ def _moves_warehouses(push: SummaryPush) -> bool:
 def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
     """The guarded write of one summary (or the removal of one, which never creates).
 
+    A summary lands only if its target has room for it (``links.has_room``); otherwise the
+    same update marks the target overflowing for the summary's kind (``_embed_or_mark``).
     An order's summary pushed into a shipment or invoice also unsets the target's
     ``WAREHOUSE_IDS`` in the same update: the push does not read the other summaries the
     field derives from, and ``_settle_warehouses`` derives it again only after the batch's
@@ -862,25 +880,53 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
     (``links.naming_fields``), checked in the update itself: a removal decided while
     neither named the other must not take a summary that is legitimate again because the
     target was written naming the source since (whose pull of the summary it already held
-    wrote nothing)."""
-    fails_closed = {"$unset": {WAREHOUSE_IDS: ""}} if _moves_warehouses(push) else {}
-    if push.summary is None:
-        unset = {push.path: "", **fails_closed.get("$unset", {})}
-        held: dict[str, Any] = {push.path: {"$exists": True}}
-        for name in naming_fields(push.target_kind, push.source_kind):
-            held[name] = {"$ne": push.source_id}
-        if push.rev:  # only a summary no newer than the one the removal was decided on
-            stored_rev = f"{push.path}.rev"
-            held["$or"] = [{stored_rev: {"$exists": False}}, {stored_rev: {"$lte": push.rev}}]
-        return UpdateOne(
-            {"_id": push.target_id, **held},
-            {"$unset": unset, "$inc": {WRITES: 1}},
-        )
+    wrote nothing). A removal of a summary the target never embedded (it overflowed)
+    matches nothing."""
+    if push.summary is not None:
+        return _embed_or_mark(push, upsert=upsert)
+    unset = {push.path: "", **({WAREHOUSE_IDS: ""} if _moves_warehouses(push) else {})}
+    held: dict[str, Any] = {push.path: {"$exists": True}}
+    for name in naming_fields(push.target_kind, push.source_kind):
+        held[name] = {"$ne": push.source_id}
+    if push.rev:  # only a summary no newer than the one the removal was decided on
+        stored_rev = f"{push.path}.rev"
+        held["$or"] = [{stored_rev: {"$exists": False}}, {stored_rev: {"$lte": push.rev}}]
+    return UpdateOne({"_id": push.target_id, **held}, {"$unset": unset, "$inc": {WRITES: 1}})
+
+
+def _embed_or_mark(push: SummaryPush, *, upsert: bool) -> UpdateOne:
+    """A summary push as one guarded update (an aggregation pipeline): the filter is the
+    ``rev`` guard (never older than the summary held; an ``exact`` push also replaces one of
+    its own ``rev``); the update embeds the summary where the target has room for it
+    (``links.has_room``, as an expression of the stored document: a summary of the source
+    held already, or fewer than ``MAX_RELATED_SUMMARIES`` of its kind; never one over
+    ``MAX_SUMMARY_BYTES``) and otherwise sets ``relatedOverflow.<kind>`` instead, so the
+    decision and its write are one atomic step whoever else pushes at the same time.
+
+    Upserted, a missing target is created as a placeholder (``_placeholder``: fields a
+    pipeline sets only where absent, since a pipeline has no ``$setOnInsert``; the filter
+    names no ``$expr``, which an upsert's filter may not hold)."""
     stored_rev = f"{push.path}.rev"
-    update: dict[str, Any] = {"$set": {push.path: push.entry()}, "$inc": {WRITES: 1}}
-    update.update(fails_closed)
+    kind = push.source_kind
+    held_count = {"$size": {"$objectToArray": {"$ifNull": [f"$related.{kind}", {}]}}}
+    room = {
+        "$or": [
+            {"$ne": [{"$type": f"${push.path}"}, "missing"]},
+            {"$lt": [held_count, documents.MAX_RELATED_SUMMARIES]},
+        ]
+    }
+    fits: Any = room if push.size <= documents.MAX_SUMMARY_BYTES else False
+    marked = {"$mergeObjects": [{"$ifNull": [f"${RELATED_OVERFLOW}", {}]}, {kind: True}]}
+    stage: dict[str, Any] = {
+        push.path: {"$cond": [fits, {"$literal": push.entry()}, "$$REMOVE"]},
+        RELATED_OVERFLOW: {"$cond": [fits, f"${RELATED_OVERFLOW}", marked]},
+        WRITES: {"$add": [{"$ifNull": [f"${WRITES}", 0]}, 1]},
+    }
+    if _moves_warehouses(push):
+        stage[WAREHOUSE_IDS] = "$$REMOVE"
     if upsert:
-        update["$setOnInsert"] = _placeholder(push)
+        for name, value in _placeholder(push).items():
+            stage[name] = {"$ifNull": [f"${name}", {"$literal": value}]}
     return UpdateOne(
         {
             "_id": push.target_id,
@@ -889,7 +935,7 @@ def _push_operation(push: SummaryPush, *, upsert: bool = True) -> UpdateOne:
                 {stored_rev: {"$lte" if push.exact else "$lt": push.rev}},
             ],
         },
-        update,
+        [{"$set": stage}],
         upsert=upsert,
     )
 
@@ -969,11 +1015,8 @@ def _new_document(
     doc: dict[str, Any] = {"_id": change.key.id, "known": False}
     doc.update(_own_fields(change, now))
     doc.update({"rev": 1, WRITES: 1})
-    related: dict[str, dict[str, Any]] = {}
     for push in summaries:  # in order: the later of two summaries of one source is newer
-        related.setdefault(push.source_kind, {})[push.key] = push.entry()
-    if related:
-        doc["related"] = related
+        place(doc, push)
     return with_derived(collection, doc)
 
 

@@ -17,7 +17,16 @@ from warehouse-limited callers; such documents are listed and set the exit statu
 it checks every loaded document's ``related`` summaries of the kinds it names against the
 entities it names plus those that name it (``effects.stale_summaries``): one of neither is
 a link that was dropped while its summaries stayed, which readers still show; such
-documents are listed with the summaries, and set the exit status too.
+documents are listed with the summaries, and set the exit status too. The other way round,
+it checks that every link a loaded document names has the summaries the projector writes
+for it (``effects.missing_summaries``): the named entity holds the summary of a known
+namer, the namer that of a known named entity. One lacking is a link that readers find from
+the naming side only, which warehouse-limited checks and nested pages read from the
+summaries; such documents are listed with the summaries they lack and set the exit status.
+A document linked to more entities of a kind than it embeds summaries of
+(``links.overflowing``) lacks some by design (its readers query the other side) and is not
+reported for that kind; its ``warehouseIds`` derive as none (fail closed), which is what
+the projector stores.
 And it lists the loaded documents holding facts another customer reported before their
 snapshot named their customer (``holdings.set_aside``): an upstream error to follow up,
 as the dead letters of such facts arriving after the snapshot are; nothing is lost or
@@ -28,6 +37,7 @@ shown, so they do not set the exit status.
 * ``portal_projection_warehouses_unsettled``: documents so listed;
 * ``portal_projection_related_stale``: documents holding summaries of links neither side
   names;
+* ``portal_projection_related_missing``: documents lacking summaries of links a side names;
 * ``portal_projection_foreign_facts_set_aside``: documents holding another customer's facts;
 * ``portal_projection_verify_events_checked`` and ``..._last_run_timestamp_seconds``.
 """
@@ -50,7 +60,12 @@ from pymongo import AsyncMongoClient
 
 from projections.batch import EntityKey
 from projections.dead_letter import InboundRecord
-from projections.effects import stale_summaries, unnamed_summaries
+from projections.effects import (
+    linked_keys,
+    missing_summaries,
+    stale_summaries,
+    unnamed_summaries,
+)
 from projections.events import Event
 from projections.holdings import Behind, SetAside, entities_behind, set_aside
 from projections.projector import decode_records
@@ -77,6 +92,9 @@ class VerifyReport:
     #: Documents -> the entities whose summaries they hold though neither side names the
     #: other (``effects.stale_summaries``).
     stale: Mapping[EntityKey, list[EntityKey]]
+    #: Documents (or entities with none) -> the entities whose summaries they lack though
+    #: one side names the other (``effects.missing_summaries``).
+    missing: Mapping[EntityKey, list[EntityKey]]
     #: Documents holding facts other customers reported (kept aside, not shown).
     foreign: list[SetAside]
 
@@ -86,6 +104,7 @@ class VerifyReport:
             f"{len(self.behind)} behind the log, "
             f"{len(self.unsettled)} with warehouseIds their summaries do not derive, "
             f"{len(self.stale)} with summaries of links neither side names, "
+            f"{len(self.missing)} lacking summaries of links a side names, "
             f"{len(self.foreign)} holding facts of another customer (set aside, not shown)"
         ]
         out += [f"UNSETTLED {key.kind}/{key.id}: warehouseIds" for key in self.unsettled]
@@ -93,6 +112,11 @@ class VerifyReport:
             f"STALE {key.kind}/{key.id}: "
             + ", ".join(f"related.{other.kind}.{other.id}" for other in others)
             for key, others in self.stale.items()
+        ]
+        out += [
+            f"MISSING {key.kind}/{key.id}: "
+            + ", ".join(f"related.{other.kind}.{other.id}" for other in others)
+            for key, others in self.missing.items()
         ]
         out += [
             f"SET ASIDE {entry.key.kind}/{entry.key.id}: facts of {', '.join(entry.customers)}"
@@ -164,11 +188,14 @@ async def check(settings: ProjectorSettings, *, to_end: bool = False) -> VerifyR
         docs = await store.load_keys(suffix, keys)
         unsettled = await _still_found(store, suffix, docs, _unsettled)
         stale = await _still_found(store, suffix, docs, partial(_stale, store, suffix))
+        missing = await _still_found(store, suffix, docs, partial(_missing, store, suffix))
     finally:
         await client.close()
     behind = entities_behind(docs, events, load_status_mapping(settings.status_map_file))
     entities = len(keys)
-    return VerifyReport(len(events), entities, behind, sorted(unsettled), stale, set_aside(docs))
+    return VerifyReport(
+        len(events), entities, behind, sorted(unsettled), stale, missing, set_aside(docs)
+    )
 
 
 #: What a check finds in some stored documents: document -> what is wrong with it.
@@ -189,13 +216,16 @@ async def _still_found(
     (a summary push unsets ``warehouseIds`` and settles it; a write is followed by the
     removal of the summaries of the links it dropped), so a document caught in between is
     not a defect; one left so, or one an old projector keeps writing wrongly (its
-    ``_writes`` moving), is."""
+    ``_writes`` moving), is. Each read takes the entities a document is found with too:
+    what a document lacks may be called for by the other side's links."""
     found = await find(docs)
     for _ in range(SETTLE_ROUNDS):
         if not found:
             break
         await sleep(SETTLE_GRACE_SECONDS)
-        found = await find(await store.load_keys(suffix, found))
+        involved = set(found).union(*found.values())
+        again = await find(await store.load_keys(suffix, involved))
+        found = {key: wrong for key, wrong in again.items() if key in found}
     return dict(sorted(found.items()))
 
 
@@ -212,10 +242,21 @@ async def _stale(
 ) -> dict[EntityKey, list[EntityKey]]:
     """The documents of ``docs`` holding summaries of entities neither they name nor (as
     stored now) name them, with those entities."""
-    wanted = set().union(*(unnamed_summaries(key, doc) for key, doc in docs.items()))
+    unnamed = {key: unnamed_summaries(key, doc) for key, doc in docs.items()}
+    wanted = set().union(*unnamed.values())
     others = await store.load_keys(suffix, wanted) if wanted else {}
-    found = {key: stale_summaries(key, doc, others) for key, doc in docs.items()}
+    found = {key: stale_summaries(key, held, others) for key, held in unnamed.items()}
     return {key: stale for key, stale in found.items() if stale}
+
+
+async def _missing(
+    store: ProjectionStore, suffix: str, docs: Mapping[EntityKey, Mapping[str, Any]]
+) -> dict[EntityKey, list[EntityKey]]:
+    """The documents (of ``docs`` or that they name) lacking summaries that the links
+    of ``docs`` call for, with the entities whose summaries they lack; what ``docs`` link
+    to is read as stored now."""
+    wanted = linked_keys(docs)
+    return missing_summaries(docs, await store.load_keys(suffix, wanted) if wanted else {})
 
 
 def write_metrics(report: VerifyReport, path: Path, labels: Mapping[str, str]) -> None:
@@ -246,6 +287,11 @@ def write_metrics(report: VerifyReport, path: Path, labels: Mapping[str, str]) -
         "portal_projection_related_stale",
         "Documents holding summaries of linked entities that neither side names any more",
         len(report.stale),
+    )
+    gauge(
+        "portal_projection_related_missing",
+        "Documents lacking summaries of linked entities that one side names",
+        len(report.missing),
     )
     gauge(
         "portal_projection_foreign_facts_set_aside",

@@ -9,7 +9,9 @@ Why the documents look like this
 --------------------------------
 * One lookup per portal screen. An order carries summaries of its shipments and invoices; a
   shipment carries summaries of its orders and invoices; an invoice carries summaries of its
-  orders and shipments. They live under ``related.<kind>.<id>``.
+  orders and shipments. They live under ``related.<kind>.<id>``, at most
+  ``MAX_RELATED_SUMMARIES`` per kind (beyond, the document is marked ``RELATED_OVERFLOW``
+  and its links of that kind are read from the documents naming it).
 * Hot reads are ``_id`` or top-level scalar equality (``trackingNumber``, ``customerReference``,
   ``invoiceNumber``, ``customerId``), each served by an index of ``INDEXES``; a customer's
   sorted pages are read in the order of a ``(customerId, <sort field>, _id)`` index
@@ -133,11 +135,40 @@ MAX_FOREIGN_FACTS_BYTES: Final = 1024 * 1024
 #: document would exceed both limits together), and one because the planner measures the
 #: document with every field it holds when loaded (the summaries under ``related`` included),
 #: but the store adds to it after planning: the summaries of the batch's other entities folded
-#: into the same write and those other entities' projectors push later (200-400 bytes each, a
-#: few thousand of them in that mebibyte), ``warehouseIds``, ``rev``, ``updatedAt``,
-#: ``lastEvent``, ``_writes``, ``_writer`` and the wrapping of the bookkeeping blobs (under a
-#: kilobyte together). Summaries beyond that are not bounded here (README, "Known limits").
+#: into the same write and those other entities' projectors push later (200-400 bytes each,
+#: at most ``RELATED_SUMMARIES_BYTES`` in all, below), ``warehouseIds``, ``rev``,
+#: ``updatedAt``, ``lastEvent``, ``_writes``, ``_writer`` and the wrapping of the bookkeeping
+#: blobs (under a kilobyte together).
 MAX_DOCUMENT_BYTES: Final = STORE_DOCUMENT_BYTES - 1024 * 1024 - MAX_FOREIGN_FACTS_BYTES
+
+#: The most summaries of one kind a document embeds under ``related.<kind>`` (session 16).
+#: A summary that finds no room (its holder embeds this many of its kind and none of its
+#: source) is not embedded: the holder is marked ``RELATED_OVERFLOW`` for that kind instead,
+#: and readers find its links of that kind by querying the other collection
+#: (``links.naming_query``). Without it an order named by tens of thousands of shipments
+#: outgrew the store's limit, and the write carrying a summary was refused for ever.
+MAX_RELATED_SUMMARIES: Final = 500
+#: The largest summary embedded, in BSON bytes with its key and ``rev``
+#: (``projections.effects.SummaryPush.size``): summaries are 200-400 bytes, but the texts
+#: they carry (``shipToName``, ``customerReference``) are unbounded by the contract; a larger
+#: one overflows its holder's kind like one beyond the count. A kilobyte leaves room for
+#: long names (a summary with 60-character names is about 300 bytes): one that overflows
+#: hides its holder from warehouse-limited callers, which 500 links of a kind rarely do.
+MAX_SUMMARY_BYTES: Final = 1024
+#: The most kinds of summaries one document holds (an order: shipments and invoices; a
+#: shipment: orders and invoices; an invoice: orders and shipments).
+SUMMARY_KINDS_PER_DOCUMENT: Final = 2
+#: The most the embedded summaries of a document can take: what may land after the planner
+#: measured the document, so it must fit in the mebibyte ``MAX_DOCUMENT_BYTES`` leaves
+#: (``tests/unit/test_related_overflow.py``).
+RELATED_SUMMARIES_BYTES: Final = (
+    SUMMARY_KINDS_PER_DOCUMENT * MAX_RELATED_SUMMARIES * MAX_SUMMARY_BYTES
+)
+#: ``relatedOverflow.<kind>: true``: this document has more ``<kind>`` links than it embeds
+#: summaries of (``MAX_RELATED_SUMMARIES``, ``MAX_SUMMARY_BYTES``). Written by the pushers,
+#: in the same guarded update (or folded write) that would have embedded the summary, and
+#: never unset: a holder marked overflowing is read the slower, always complete way.
+RELATED_OVERFLOW: Final = "relatedOverflow"
 
 
 def generation_collection(base: str, suffix: str) -> str:
@@ -279,6 +310,8 @@ class EntityBase(TypedDict, total=False):
     updatedAt: datetime
     lastEvent: EventRef
     related: Related
+    #: Kind -> True: more links of that kind than ``related`` embeds (``RELATED_OVERFLOW``).
+    relatedOverflow: dict[str, bool]
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -522,17 +555,24 @@ INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
     ORDERS: [
         (CUSTOMER_REFERENCE_INDEX, [("customerId", 1), ("customerReference", 1)]),
         ("customer_ordered", [("customerId", 1), ("orderedAt", -1), ("_id", -1)]),
+        # the links of a shipment overflowing with orders (``links.naming_query``)
+        ("fulfillment_shipment_ids", [("fulfillment.shipmentIds", 1)]),
     ],
     SHIPMENTS: [
         (TRACKING_NUMBER_INDEX, [("trackingNumber", 1)]),
         ("customer_planned", [("customerId", 1), ("plannedPickupAt", -1), ("_id", -1)]),
         ("customer_status", [("customerId", 1), ("status", 1)]),
         ("customer_eta", [("customerId", 1), ("eta", -1), ("_id", -1)]),
+        # the links of an order overflowing with shipments (``links.naming_query``)
+        ("order_ids", [("orderIds", 1)]),
     ],
     INVOICES: [
         (INVOICE_NUMBER_INDEX, [("customerId", 1), ("invoiceNumber", 1)]),
         ("customer_issued", [("customerId", 1), ("issuedAt", -1), ("_id", -1)]),
         ("customer_due", [("customerId", 1), ("dueDate", -1), ("_id", -1)]),
+        # the links of an order or a shipment overflowing with invoices
+        ("order_ids", [("orderIds", 1)]),
+        ("shipment_ids", [("shipmentIds", 1)]),
     ],
     AUDIT_LOG: [("at", [("at", -1)])],
     SEARCH_KEYS: [
@@ -569,5 +609,16 @@ def sort_index(collection: str, field: str) -> str | None:
     """
     for name, keys in INDEXES.get(collection, ()):
         if [key for key, _ in keys] == ["customerId", field, "_id"]:
+            return name
+    return None
+
+
+def field_index(collection: str, field: str) -> str | None:
+    """The index of ``collection`` on ``field`` alone, if ``INDEXES`` has one: the hint of a
+    read of the documents naming an overflowing holder (``links.naming_query``), which
+    DocumentDB's planner might otherwise serve from a customer's index (the scope filter
+    names the customer)."""
+    for name, keys in INDEXES.get(collection, ()):
+        if [key for key, _ in keys] == [field]:
             return name
     return None

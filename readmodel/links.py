@@ -14,6 +14,11 @@ warehouse-restricted customers read the ship-from warehouses of a document's ord
 the order summaries. These are the only functions that parse either kind of link, so
 writer and readers cannot disagree on what a document links to.
 
+A document with more links of a kind than it embeds summaries of is marked overflowing for
+that kind (``documents.RELATED_OVERFLOW``, ``overflowing``): its summaries of that kind are
+then only some of its links, and readers also query the documents that name it
+(``naming_query``); the warehouse rule fails closed on it.
+
 Every accessor tolerates a malformed document (wrong types, missing maps): what cannot be
 read is not a link, except that a summary whose own id is missing is still counted under
 its map key, so a rule that must check every linked order fails closed rather than
@@ -25,7 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from readmodel.documents import INVOICES, WAREHOUSE_DERIVED_KINDS, EntityKind, id_of_key
+from readmodel import documents
+from readmodel.documents import (
+    INVOICES,
+    RELATED_OVERFLOW,
+    WAREHOUSE_DERIVED_KINDS,
+    EntityKind,
+    id_of_key,
+)
 
 #: The field of a summary that holds its entity's id.
 SUMMARY_ID_FIELD: Final[Mapping[EntityKind, str]] = {
@@ -51,6 +63,16 @@ NAMING_FIELDS: Final[Mapping[EntityKind, tuple[str, ...]]] = {
     "orders": ("orderIds",),
     "shipments": ("shipmentIds", "fulfillment.shipmentIds"),
     "invoices": (),
+}
+
+
+#: (kind of a document, kind of entity it names) -> the one field of such a document that
+#: names them: what finds the documents naming an overflowing holder (``naming_query``).
+NAMED_IN: Final[Mapping[tuple[str, str], str]] = {
+    ("shipments", "orders"): "orderIds",
+    ("invoices", "orders"): "orderIds",
+    ("invoices", "shipments"): "shipmentIds",
+    ("orders", "shipments"): "fulfillment.shipmentIds",
 }
 
 
@@ -97,6 +119,36 @@ def summaries(doc: Mapping[str, Any], kind: EntityKind) -> dict[str, Mapping[str
     return found
 
 
+def overflowing(doc: Mapping[str, Any], kind: str) -> bool:
+    """Whether ``doc`` has ``kind`` links it embeds no summary of (``RELATED_OVERFLOW``):
+    its ``kind`` summaries are then some of its links, not all."""
+    flags = doc.get(RELATED_OVERFLOW)
+    return isinstance(flags, Mapping) and flags.get(kind) is True
+
+
+def has_room(doc: Mapping[str, Any], kind: str, key: str, size: int) -> bool:
+    """Whether ``doc`` may embed a summary of ``size`` bytes under ``related.<kind>.<key>``:
+    the summary is no larger than ``MAX_SUMMARY_BYTES``, and ``doc`` holds one under that
+    key already (a newer summary replaces it in place) or fewer than
+    ``MAX_RELATED_SUMMARIES`` of the kind. The rule every pusher applies: in memory here,
+    in the store as the filter of its guarded write (``projections.store``)."""
+    if size > documents.MAX_SUMMARY_BYTES:
+        return False
+    related = doc.get("related")
+    entries = related.get(kind) if isinstance(related, Mapping) else None
+    if not isinstance(entries, Mapping):
+        return True
+    return key in entries or len(entries) < documents.MAX_RELATED_SUMMARIES
+
+
+def naming_query(holder_kind: str, holder_id: str, kind: EntityKind) -> dict[str, Any] | None:
+    """The query of the ``kind`` documents that name the ``holder_kind`` document
+    ``holder_id`` (``NAMED_IN``; None: no ``kind`` document names such a document): with
+    the ids the holder names, every link of an overflowing holder."""
+    field = NAMED_IN.get((kind, holder_kind))
+    return {field: holder_id} if field is not None else None
+
+
 def summarised_ids(doc: Mapping[str, Any]) -> dict[EntityKind, set[str]]:
     """Kind -> ids of the entities that embedded a summary in ``doc`` (they name it)."""
     return {kind: set(summaries(doc, kind)) for kind in SUMMARY_ID_FIELD}
@@ -106,8 +158,12 @@ def order_warehouses(doc: Mapping[str, Any]) -> dict[str, str | None]:
     """orderId -> ship-from warehouse of every order ``doc`` names or summarises.
 
     None while the order's summary has not arrived or states no warehouse: the value the
-    warehouse entitlement rule treats as "not allowed".
+    warehouse entitlement rule treats as "not allowed". Empty for a document overflowing
+    with orders (``overflowing``): it cannot tell them all, and no order at all is what the
+    rule and the live feed treat as "cannot tell" (fail closed).
     """
+    if overflowing(doc, "orders"):
+        return {}
     found: dict[str, str | None] = dict.fromkeys(named_ids(doc, "orders"))
     for order_id, summary in summaries(doc, "orders").items():
         warehouse = summary.get("warehouseId")
@@ -121,7 +177,8 @@ def visible_warehouses(kind: str, doc: Mapping[str, Any]) -> list[str] | None:
 
     Those of every order the document names or summarises (an invoice: and every order its
     lines name). None, which no allowed set covers, when they cannot all be told: no order
-    at all, an order whose summary has not arrived or states no warehouse, or an invoice
+    at all, more orders than the document embeds summaries of (``overflowing``: fail
+    closed), an order whose summary has not arrived or states no warehouse, or an invoice
     line that names no order (storage, account-level charges would disclose other
     warehouses' business). The projector stores this as the filter's field and the scope
     checks it on every fetched document, so the two cannot disagree on the rule.

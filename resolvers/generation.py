@@ -18,7 +18,6 @@ remembers it for ``max_age_seconds`` (the API setting ``READ_POINTER_CACHE_SECON
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from caching.reused import Reused
 from readmodel.collections import CollectionNames, Generation, suffix_from_pointer
 from resolvers.errors import StoreUnavailable
 
@@ -38,39 +38,16 @@ class GenerationPointer:
         max_age_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_age_seconds < 0:
-            raise ValueError("max_age_seconds must not be negative")
         self._names = names or CollectionNames()
-        self._max_age = max_age_seconds
-        self._clock = clock
-        self._generation: Generation | None = None
-        self._read_at = 0.0
-        self._lock = asyncio.Lock()
-
-    def _fresh(self) -> Generation | None:
-        generation = self._generation
-        if generation is not None and self._clock() - self._read_at < self._max_age:
-            return generation
-        return None
+        #: A failed read raises, so it is not kept: the next request reads again.
+        self._generation: Reused[Generation] = Reused(max_age_seconds, clock=clock)
 
     async def current(self, db: AsyncDatabase[dict[str, Any]]) -> Generation:
         """The active generation, read from ``db`` unless read less than ``max_age`` ago.
 
         Raises ``StoreUnavailable`` when the store does not answer (nothing is remembered).
         """
-        if self._max_age == 0:
-            return await self._read(db)
-        generation = self._fresh()
-        if generation is not None:
-            return generation
-        async with self._lock:
-            generation = self._fresh()  # another request may have read it meanwhile
-            if generation is not None:
-                return generation
-            started = self._clock()  # aged from when the read was sent: it may flip since
-            generation = await self._read(db)
-            self._generation, self._read_at = generation, started
-            return generation
+        return await self._generation.get(lambda: self._read(db))
 
     async def _read(self, db: AsyncDatabase[dict[str, Any]]) -> Generation:
         try:

@@ -58,6 +58,7 @@ from readmodel.documents import (
     WITHOUT_BOOKKEEPING,
     AuditEntry,
     EntityKind,
+    field_index,
     sort_index,
 )
 from readmodel.search_keys import COMPLETE_MARKER
@@ -182,6 +183,9 @@ class _Links:
     ids: list[str]
     summaries: dict[str, Mapping[str, Any]]
     proven: set[str]
+    #: The parent has more such links than it embeds summaries of (``links.overflowing``):
+    #: ``ids`` are then only some of them.
+    overflowing: bool = False
 
     def visible(self, loaded: Mapping[str, Doc | None]) -> list[RelatedEntity]:
         """The links proven visible or loaded (``loaded``: id -> visible document or None)."""
@@ -322,13 +326,12 @@ class Readers:
 
     @staticmethod
     def _naming(scope: Scope, customer_id: str | None) -> Scope:
-        """``scope``, once the customer a client narrowed the read to is one it names
-        (``Scope.check_customer``); FORBIDDEN otherwise, before anything is read."""
+        """``scope`` narrowed to the customer a client named (``Scope.narrowed``), once it
+        is one the scope names; FORBIDDEN otherwise, before anything is read."""
         try:
-            scope.check_customer(customer_id)
+            return scope.narrowed(customer_id)
         except EntitlementError as exc:
             raise _converted(exc) from exc
-        return scope
 
     @staticmethod
     def _scope_filter(scope: Scope, kind: ReadKind, *, search_keys: bool = False) -> dict[str, Any]:
@@ -368,13 +371,13 @@ class Readers:
         A sorted, limited read for several customers is one read per customer, merged
         (``resolvers.customer_merge``): each is an ordered index scan that stops at the limit.
         A read through a named ``index`` (a business key's, ``_id``'s) is one read, its few
-        matches sorted by the store, as is a query that names one customer itself: the
-        other customers' reads could match nothing.
+        matches sorted by the store, as is one whose ``scope`` a client narrowed to one
+        customer (``_naming``).
         """
         scope_filter = self._scope_filter(scope, kind)
         collection = await self._collection(kind)
-        mergeable = sort is not None and len(sort) == 2 and limit > 0 and projection is None
-        mergeable = mergeable and index is None and not isinstance(query.get("customerId"), str)
+        mergeable = sort is not None and len(sort) == 2 and limit > 0
+        mergeable = mergeable and projection is None and index is None
         split = per_customer(scope_filter) if mergeable else None
         try:
             if split is None:
@@ -969,14 +972,20 @@ class Readers:
 
     # --- relations ---------------------------------------------------------------------
 
-    async def related(self, parent: Mapping[str, Any], kind: EntityKind) -> list[RelatedEntity]:
-        """The ``kind`` entities ``parent`` is linked to that the caller may see, by id.
+    async def related(
+        self, parent: Mapping[str, Any], kind: EntityKind, *, parent_kind: EntityKind
+    ) -> list[RelatedEntity]:
+        """The ``kind`` entities ``parent`` (a ``parent_kind`` document) is linked to that
+        the caller may see, by id.
 
         Links come from the summaries embedded in the parent and from the ids the parent
         names itself. Entities a summary cannot vouch for are loaded (batched across the
-        whole request) and dropped when the caller's scope does not allow them.
+        whole request) and dropped when the caller's scope does not allow them. A parent
+        overflowing with such links is read the complete way (``_related_overflowing``).
         """
         links = self._links(parent, kind)
+        if links.overflowing:
+            return await self._related_overflowing(parent_kind, parent, links)
         pending = [i for i in links.ids if i not in links.proven]
         loaded = dict(zip(pending, await self.loader(kind).load_many(pending), strict=True))
         return links.visible(loaded)
@@ -991,9 +1000,31 @@ class Readers:
         the cost of an awaited field for every item of the page.
         """
         links = self._links(parent, kind)
-        if any(i not in links.proven for i in links.ids):
+        if links.overflowing or any(i not in links.proven for i in links.ids):
             return None
         return links.visible({})
+
+    async def _related_overflowing(
+        self, parent_kind: EntityKind, parent: Mapping[str, Any], links: _Links
+    ) -> list[RelatedEntity]:
+        """The links of a parent that embeds summaries of only some of them
+        (``links.overflowing``): the ``kind`` documents naming it, read under the caller's
+        scope through the index of the field that names it (``links.naming_query``), and
+        those it names or summarises, loaded by id. Each is answered from its document, not
+        from a summary the parent holds: one that had no room may be newer than it."""
+        scope, kind = self.scope, links.kind
+        query = stored_links.naming_query(parent_kind, str(parent.get("_id")), kind)
+        naming: list[Doc] = []
+        if query is not None:
+            index = field_index(kind, next(iter(query)))
+            naming = self._visible(scope, kind, await self._find(scope, kind, query, index=index))
+            self._prime(kind, naming)
+        docs = {str(doc["_id"]): doc for doc in naming}
+        rest = [entity_id for entity_id in links.ids if entity_id not in docs]
+        for entity_id, doc in zip(rest, await self.loader(kind).load_many(rest), strict=True):
+            if doc is not None:
+                docs[entity_id] = doc
+        return [RelatedEntity(kind, entity_id, {}, docs[entity_id]) for entity_id in sorted(docs)]
 
     def _links(self, parent: Mapping[str, Any], kind: EntityKind) -> _Links:
         scope = self.scope
@@ -1003,7 +1034,7 @@ class Readers:
         ids = sorted(set(summaries) | set(stored_links.named_ids(parent, kind)))
         self.kinds_read.add(kind)
         proven = {i for i in ids if summary_proves_visible(scope, kind, i, summaries.get(i))}
-        return _Links(kind, ids, summaries, proven)
+        return _Links(kind, ids, summaries, proven, stored_links.overflowing(parent, kind))
 
     # --- freshness ---------------------------------------------------------------------
 

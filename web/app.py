@@ -137,7 +137,9 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     validation_pool = new_validation_pool(settings)
     documents = new_document_cache(settings, validation_pool)
     freshness = FreshnessCopy(
-        CollectionNames(), stale_after=timedelta(seconds=settings.stale_after_seconds)
+        CollectionNames(),
+        max_age_seconds=settings.freshness_max_age_seconds,
+        stale_after=timedelta(seconds=settings.stale_after_seconds),
     )
     schema, endpoint = graphql_endpoint(settings, metrics, documents, freshness)
     policy = load_policy(settings.entitlements_file, environ={})
@@ -177,6 +179,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
     app.state.persisted = persisted
     app.state.metrics = metrics
     app.state.freshness = freshness
+    app.state.readiness = operations.new_readiness()
     app.state.endpoint = endpoint
     app.state.validation_pool = validation_pool
     return app

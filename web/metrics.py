@@ -3,14 +3,14 @@
 A registry per app (not the global default) lets several apps live in one process, as they do
 in tests, and keeps ``/metrics`` to what this service owns.
 
-Freshness is computed when scraped: ``now - lastAppliedAt`` per source, read from the active
-generation's ``sources`` collection, so the value keeps growing while the projector (or Kafka)
-is down, which is exactly when an alert must fire.
+Freshness is computed when scraped: ``now - lastAppliedAt`` per source, from the in-memory
+copy of the active generation's ``sources`` collection (re-read at most once per
+``FRESHNESS_REFRESH_SECONDS``, whatever the scrape rate), so the value keeps growing while the
+projector (or Kafka) is down, which is exactly when an alert must fire.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -26,8 +26,6 @@ from strawberry.types.execution import ExecutionContext
 from graph.freshness import Freshness, FreshnessCopy
 from observability.instruments import InstrumentSet
 from readmodel.documents import DECLARED_STATUSES
-
-logger = logging.getLogger("web.metrics")
 
 
 class Metrics(InstrumentSet, declared_in=Path(__file__).with_name("metrics.toml")):
@@ -85,14 +83,12 @@ class Metrics(InstrumentSet, declared_in=Path(__file__).with_name("metrics.toml"
 
 async def refresh_freshness(
     metrics: Metrics, copy: FreshnessCopy, db: AsyncDatabase[dict[str, Any]]
-) -> bool:
-    """Re-read every source (the copy responses report too); False (values kept) when
-    MongoDB fails."""
-    refreshed = await copy.refresh(db)
-    if not refreshed:
-        logger.warning("source freshness not refreshed: the store did not answer")
+) -> None:
+    """The source gauges from the copy responses report too, re-read unless it was read
+    within its interval (scrapes at any rate read the store at most once per interval);
+    ``now`` is taken per scrape, so freshness keeps growing between reads."""
+    await copy.refresh_unless_recent(db)
     metrics.set_freshness(copy.by_source.values(), datetime.now(UTC))
-    return refreshed
 
 
 def error_code(error: GraphQLError) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf, model_validator
 from pydantic_settings import NoDecode
@@ -23,6 +23,9 @@ from readmodel.topics import TopicNames
 from web.graphiql_examples import ExampleValues
 from web.live.settings import LiveSettings
 from web.persisted import parse_paths
+
+#: How often the in-memory source freshness is re-read unless configured otherwise.
+DEFAULT_FRESHNESS_REFRESH_SECONDS: Final = 5.0
 
 
 def _graphql_path(raw: str) -> str:
@@ -152,11 +155,20 @@ class Settings(ProcessSettings):
     persisted_query_cache_size: int = Field(1000, ge=0)
     #: How often the in-memory source freshness that every response reports is re-read;
     #: 0 leaves ``extensions.freshness`` out of responses.
-    freshness_refresh_seconds: float = Field(5.0, ge=0, allow_inf_nan=False)
+    freshness_refresh_seconds: float = Field(
+        DEFAULT_FRESHNESS_REFRESH_SECONDS, ge=0, allow_inf_nan=False
+    )
     #: How long a process reuses the projection generation it read (``resolvers.generation``):
     #: after a rebuild's switch, reads may go to the previous generation for this long.
     #: 0 reads the pointer on every request.
     read_pointer_cache_seconds: float = Field(1.0, ge=0, allow_inf_nan=False)
+
+    @property
+    def freshness_max_age_seconds(self) -> float:
+        """How long one read of the sources serves ``/metrics`` scrapes:
+        ``FRESHNESS_REFRESH_SECONDS``, or its default when 0 switched the background refresh
+        off, so that scrapes never read the store once each."""
+        return self.freshness_refresh_seconds or DEFAULT_FRESHNESS_REFRESH_SECONDS
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -27,9 +27,11 @@ documentdb_source() {
     local got
     got=$(sha256sum "$VENDOR_DIR/$file" | cut -d' ' -f1)
     [[ $got == "$sha" ]] || die "$VENDOR_DIR/$file: sha256 $got, expected $sha"
-    tar -xzf "$VENDOR_DIR/$file" -C "$dest"
+    # Callers capture stdout as the source path: progress goes to stderr, and a failure
+    # must stop here (set -e does not reach into a command substitution).
+    tar -xzf "$VENDOR_DIR/$file" -C "$dest" || die "could not unpack $VENDOR_DIR/$file"
   else
-    say "  $VENDOR_DIR/$file absent: cloning $origin at $commit"
+    say "  $VENDOR_DIR/$file absent: cloning $origin at $commit" >&2
     git clone -q "$origin" "$dest/src" || die "could not clone $origin"
     git -C "$dest/src" checkout -q "$commit" || die "$origin has no commit $commit"
     [[ $(git -C "$dest/src" rev-parse HEAD) == "$commit" ]] || die "$origin: checked out the wrong commit"

@@ -22,6 +22,9 @@ KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
 # points these at an installed stack's instead of installing again.
 FERRETDB_BIN=${FERRETDB_BIN:-$STACK_DIR/bin/ferretdb}
 KAFKA_LIBS=${KAFKA_LIBS:-$STACK_DIR/kafka/libs}
+# Exported: the tests' private stacks start scripts/stack with these (a custom STACK_DIR
+# holds the installed binaries, not this checkout's .stack).
+export FERRETDB_BIN KAFKA_LIBS
 
 FERRETDB_VERSION=v2.7.0
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -37,3 +40,24 @@ die() {
 
 # sha256 of the given files' contents: the stamp that tells an install step is up to date.
 content_hash() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# Starts the local stack, in dependency order: a service running but not answering (hung) is
+# stopped first, so it starts again after the ones it needs. Appends the services that were
+# not running to the array named by $1: the caller stops those when it ends.
+start_local_stack() {
+  local -n newly_started=$1
+  local svc code
+  for svc in postgres ferretdb kafka; do
+    code=0
+    "$REPO_ROOT/scripts/stack" status "$svc" >/dev/null || code=$?
+    case $code in
+      0) ;;
+      4)
+        say "$svc is running but not answering: restarting it"
+        "$REPO_ROOT/scripts/stack" stop "$svc"
+        ;;
+      *) newly_started+=("$svc") ;;
+    esac
+  done
+  "$REPO_ROOT/scripts/stack" start postgres ferretdb kafka
+}

@@ -51,17 +51,26 @@ async def second_db(
 
 
 @pytest_asyncio.fixture
-async def recorded_store(
+async def recorded_db(
     stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
-) -> AsyncIterator[tuple[ProjectionStore, CommandRecorder]]:
-    """A store whose client records what it sends (``mongo_db``'s database, dropped after)."""
+) -> AsyncIterator[tuple[AsyncDatabase[dict[str, Any]], CommandRecorder]]:
+    """``mongo_db``'s database through a client that records what it sends."""
     recorder = CommandRecorder()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         stack.mongodb_uri, tz_aware=True, tzinfo=UTC, event_listeners=[recorder]
     )
     try:
-        store = ProjectionStore(client[mongo_db.name])
-        await store.ensure_collections("")
-        yield store, recorder
+        yield client[mongo_db.name], recorder
     finally:
         await client.close()
+
+
+@pytest_asyncio.fixture
+async def recorded_store(
+    recorded_db: tuple[AsyncDatabase[dict[str, Any]], CommandRecorder],
+) -> tuple[ProjectionStore, CommandRecorder]:
+    """A store whose client records what it sends (``mongo_db``'s database, dropped after)."""
+    db, recorder = recorded_db
+    store = ProjectionStore(db)
+    await store.ensure_collections("")
+    return store, recorder

@@ -42,7 +42,7 @@ from pymongo.errors import PyMongoError
 
 from projections.batch import IO_FIELDS, EntityKey
 from projections.document_size import sizes, step_refusal
-from projections.effects import LINKED_KINDS
+from projections.effects import LINKED_KINDS, named_links
 from projections.events import Event, InvalidEvent, decode_event
 from projections.holdings import own_fields
 from projections.reducers import apply
@@ -53,7 +53,7 @@ from projections.summaries import summarize
 from projections.verify import check
 from readmodel import documents
 from readmodel.documents import WAREHOUSE_DERIVED_KINDS, WAREHOUSE_IDS, field_key
-from readmodel.links import declared_links, visible_warehouses
+from readmodel.links import visible_warehouses
 from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
@@ -188,21 +188,14 @@ def expected_related(
     """Per document, the summaries it must hold: of every entity on either side of a link
     that a document declares, once that entity's own snapshot is known."""
     related: dict[EntityKey, dict[str, dict[str, dict[str, Any]]]] = defaultdict(dict)
-    for key, doc in docs.items():
-        if key.kind not in LINKED_KINDS:
-            continue
-        for other_kind, ids in declared_links(key.kind, doc).items():
-            for other_id in ids:
-                other = EntityKey(other_kind, other_id)
-                if doc.get("known"):
-                    related[other].setdefault(key.kind, {})[field_key(key.id)] = summarize(
-                        key.kind, doc
-                    )
-                other_doc = docs.get(other)
-                if other_doc is not None and other_doc.get("known"):
-                    related[key].setdefault(other_kind, {})[field_key(other_id)] = summarize(
-                        other_kind, other_doc
-                    )
+    for key, doc, other in named_links(docs):
+        if doc.get("known"):
+            related[other].setdefault(key.kind, {})[field_key(key.id)] = summarize(key.kind, doc)
+        other_doc = docs.get(other)
+        if other_doc is not None and other_doc.get("known"):
+            related[key].setdefault(other.kind, {})[field_key(other.id)] = summarize(
+                other.kind, other_doc
+            )
     return related
 
 

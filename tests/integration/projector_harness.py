@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from readmodel.kafka_admin import partitions_of
 from readmodel.topics import InboundKind, TopicNames
 from simulator.faults import FaultRates
 from simulator.world import generate
+from tests.contract import example
 from tests.helpers import Stack
 from tests.integration.api_harness import api_env
 from tests.integration.processes import terminate
@@ -324,3 +327,64 @@ async def undisturbed_run(
     processor = BatchProcessor(ProjectionStore(db), load_status_mapping(), topics)
     await process_in_batches(processor, records, size)
     return records, await snapshot(db)
+
+
+class Upstream:
+    """Events of the contract's examples with other ids, as the systems of record send them
+    (each entity's sequence counts up, every event has its own id), projected in batches."""
+
+    def __init__(self, processor: BatchProcessor) -> None:
+        self._processor = processor
+        self._ids = itertools.count()
+        self._sequence: dict[str, int] = {}
+
+    def _event(self, name: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
+        event = example(name)
+        self._sequence[subject] = self._sequence.get(subject, 0) + 1
+        n = next(self._ids)
+        event.update(id=f"e-{n}", subject=subject, sequence=self._sequence[subject])
+        event["data"].update(data)
+        return event
+
+    def order(self, order_id: str, warehouse: str) -> dict[str, Any]:
+        event = example("order-created.json")
+        ship_from = {**event["data"]["shipFrom"], "warehouseId": warehouse}
+        data = {"orderId": order_id, "customerReference": f"PO-{order_id}", "shipFrom": ship_from}
+        made = self._event("order-created.json", order_id, data)
+        if self._sequence[order_id] > 1:
+            made["type"] = "logistics.order.updated.v1"
+        return made
+
+    def shipment(self, shipment_id: str, *order_ids: str, hour: int = 15) -> dict[str, Any]:
+        data = {
+            "shipmentId": shipment_id,
+            "orderIds": list(order_ids),
+            "trackingNumber": f"T-{shipment_id}",
+            "plannedPickupAt": f"2026-11-21T{hour:02d}:00:00+00:00",
+        }
+        return self._event("shipment-planned.json", shipment_id, data)
+
+    def invoice(self, invoice_id: str, *line_orders: str | None) -> dict[str, Any]:
+        line = example("invoice-issued.json")["data"]["lines"][0]
+        lines = [{**line, "orderId": order_id, "shipmentId": None} for order_id in line_orders]
+        data = {"invoiceId": invoice_id, "invoiceNumber": invoice_id, "lines": lines}
+        return self._event("invoice-issued.json", invoice_id, data)
+
+    async def project(self, *events: dict[str, Any]) -> None:
+        """One batch of ``events``, none of them refused."""
+        outcome = await self._processor.process(self._records(events))
+        assert not outcome.dead_letters, outcome.dead_letters
+
+    def _records(self, events: Iterable[dict[str, Any]]) -> list[Record]:
+        """``events`` on their topics as one consumed batch (``records_of``: positions tell a
+        batch's records apart; the processor keeps none across batches)."""
+        topics = TopicNames()
+        by_type = {
+            "logistics.order.created.v1": topics.orders,
+            "logistics.order.updated.v1": topics.orders,
+            "logistics.shipment.planned.v1": topics.shipments,
+            "logistics.invoice.issued.v1": topics.invoices,
+        }
+        return records_of(
+            (by_type[event["type"]], None, json.dumps(event).encode()) for event in events
+        )

@@ -106,6 +106,8 @@ async def demo_env(
         **os.environ,
         "DEMO_DIR": str(tmp_path / "demo"),
         "API_PORT": str(free_port()),
+        # A developer's own demo may hold the default 9464.
+        "PROJECTOR_METRICS_PORT": "0",
         "MONGODB_URI": stack.mongodb_uri,
         "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
         "MONGODB_DATABASE": name,

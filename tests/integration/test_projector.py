@@ -1172,3 +1172,53 @@ async def test_verify_reports_events_missing_warehouses_unsettled_and_stale_link
     assert f'portal_projection_entities_behind{{group="{settings.group_id}"}} 1.0' in text
     assert f'portal_projection_warehouses_unsettled{{group="{settings.group_id}"}} 1.0' in text
     assert f'portal_projection_related_stale{{group="{settings.group_id}"}} 1.0' in text
+
+
+async def test_verify_reports_summaries_a_named_link_lacks_on_either_side(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    tmp_path: Path,
+) -> None:
+    """A link one side names has both summaries once the other side is known: the named
+    entity holds the namer's (pushed), the namer the named entity's (pulled). Readers find
+    the link from the naming side anyway, but warehouse-limited checks and nested pages
+    read the summaries, so verify lists a document lacking one as MISSING."""
+    await produce(kafka_bootstrap, simulated_records(topic_names, 1200))
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await _project(settings)
+    clean = await check(settings)
+    assert clean.events_checked > 0 and clean.missing == {} and clean.stale == {}
+
+    # an order without the summary of a shipment naming it (pushed by the shipment)
+    shipment = await mongo_db[documents.SHIPMENTS].find_one(
+        {"known": True, "orderIds.0": {"$exists": True}}
+    )
+    assert shipment is not None
+    order_id = shipment["orderIds"][0]
+    await mongo_db[documents.ORDERS].update_one(
+        {"_id": order_id},
+        {"$unset": {f"related.shipments.{documents.field_key(shipment['_id'])}": ""}},
+    )
+    # an invoice without the summary of a shipment it names (pulled from the shipment)
+    invoice = await mongo_db[documents.INVOICES].find_one({"shipmentIds.0": {"$exists": True}})
+    assert invoice is not None
+    named = invoice["shipmentIds"][0]
+    await mongo_db[documents.INVOICES].update_one(
+        {"_id": invoice["_id"]}, {"$unset": {f"related.shipments.{documents.field_key(named)}": ""}}
+    )
+    report = await check(settings)
+
+    assert report.missing == {
+        EntityKey(documents.ORDERS, order_id): [EntityKey(documents.SHIPMENTS, shipment["_id"])],
+        EntityKey(documents.INVOICES, invoice["_id"]): [EntityKey(documents.SHIPMENTS, named)],
+    }
+    assert f"MISSING orders/{order_id}: related.shipments.{shipment['_id']}" in report.lines()
+    assert "2 lacking summaries of links a side names" in report.lines()[0]
+    assert report.stale == {} and report.unsettled == [] and report.behind == []
+    metrics = tmp_path / "verify.prom"
+    write_metrics(report, metrics, {"group": settings.group_id})
+    assert (
+        f'portal_projection_related_missing{{group="{settings.group_id}"}} 2.0'
+        in metrics.read_text()
+    )

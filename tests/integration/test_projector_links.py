@@ -24,7 +24,7 @@ from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import Landed, ProjectionStore
 from readmodel import documents
-from readmodel.topics import TopicNames
+from readmodel.topics import InboundKind, TopicNames
 from tests.contract import example
 from tests.integration.projector_harness import records_of
 
@@ -56,12 +56,18 @@ def _records(*events: dict[str, Any]) -> list[InboundRecord]:
     topics = TopicNames().inbound()
     return records_of(
         (
-            topics["orders" if ".order." in e["type"] else "shipments"],
+            topics[_topic_kind(e["type"])],
             e["subject"].encode(),
             json.dumps(e).encode(),
         )
         for e in events
     )
+
+
+def _topic_kind(event_type: str) -> InboundKind:
+    if ".order." in event_type:
+        return "orders"
+    return "fulfillment" if ".fulfillment." in event_type else "shipments"
 
 
 def _processor(store: ProjectionStore) -> BatchProcessor:
@@ -222,3 +228,24 @@ async def test_summaries_of_a_dropped_link_left_behind_are_removed_by_the_next_w
     await _processor(ProjectionStore(mongo_db)).process(later[next_write])
 
     assert await _linked(mongo_db) == _exactly(["SO-1"])
+
+
+async def test_an_order_known_after_the_wms_named_a_shipment_planned_without_it_shows_it(
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """The WMS names the shipment in an order the ERP has not sent yet, the shipment is
+    planned for another order, then the order arrives: the shipment never pushes to the
+    order (it neither names it nor held its summary), so the order pulls the shipment's
+    summary when its snapshot makes it known (``projections verify`` reports a link so
+    left as MISSING)."""
+    fulfilled = _event("fulfillment-progressed.json", orderId="SO-3", shipmentId=SHIPMENT)
+    fulfilled["subject"] = "SO-3"
+    store = ProjectionStore(mongo_db)
+    for event in (fulfilled, _planned(1, ["SO-1"]), _order("SO-3")):
+        await _processor(store).process(_records(event))
+
+    order = await mongo_db[documents.ORDERS].find_one({"_id": "SO-3"})
+    assert (
+        order is not None and order["known"] and order["fulfillment"]["shipmentIds"] == [SHIPMENT]
+    )
+    assert order["related"]["shipments"][SHIPMENT]["status"] == "PLANNED"

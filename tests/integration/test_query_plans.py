@@ -26,6 +26,7 @@ from entitlements.caller import Caller
 from entitlements.policy import CustomerRule, Policy
 from graph.schema import build_schema
 from projections.store import ProjectionStore
+from readmodel import documents
 from resolvers.readers import PROCESS_WINDOW_HINTS
 from tests.helpers import CommandRecorder, Stack, caller
 from tests.integration.world_harness import T0, World, invoice, order, run, shipment
@@ -46,6 +47,10 @@ FINDS = ("find", "aggregate", "count")
 #: ten pages of ties.
 TIED = "CTIED"
 TIED_COUNT = 200
+
+
+#: An order marked as having more shipments than it embeds summaries of.
+OVERFLOWING = f"SO-{BIG}-0043"
 
 
 def _world() -> World:
@@ -78,7 +83,11 @@ def _world() -> World:
         world.invoices.append(
             invoice(f"IN-{TIED}-{n:04d}", TIED, number=f"INV-{TIED}-{n}", due_date="2026-12-01")
         )
-    return world.link(summary_extra=True)
+    linked = world.link(summary_extra=True)
+    for doc in linked.orders:  # one order overflowing with shipments: they are read by query
+        if doc["_id"] == OVERFLOWING:
+            doc[documents.RELATED_OVERFLOW] = {"shipments": True}
+    return linked
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -232,6 +241,25 @@ async def test_lookups_use_an_index(
         assert _indexed(plan), (name, _summary(plan))
         if name in KEY_INDEX:
             assert KEY_INDEX[name] in _summary(plan), (name, _summary(plan))
+
+
+@pytest.mark.parametrize("limited", [False, True], ids=["anyone", "warehouse-limited"])
+@EACH_CALLER
+async def test_an_overflowing_orders_shipments_are_read_through_the_index_of_their_order_ids(
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder], caller_: Caller, limited: bool
+) -> None:
+    """The shipments of an order overflowing with them are read by the field naming it
+    (``links.naming_query``), through its own index, for any caller: not a scan of the
+    customer's shipments for the few naming one order."""
+    db, recorder = recorded
+    policy = Policy(
+        customers={BIG: CustomerRule(allowed_warehouses=frozenset({"DC-ATL"}))} if limited else {}
+    )
+    query = f'{{ order(id: "{OVERFLOWING}") {{ shipments {{ id }} }} }}'
+    plans = await _plans(db, recorder, query, caller_, policy)
+    assert any("order_ids" in _summary(plan) for plan in plans), [_summary(p) for p in plans]
+    for plan in plans:
+        assert _indexed(plan), _summary(plan)
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))
@@ -451,6 +479,23 @@ async def test_several_customers_page_in_the_order_of_one_query(
             break
         after = f', after: "{page["pageInfo"]["endCursor"]}"'
     assert seen == expected
+
+
+async def test_a_caller_of_several_customers_naming_one_reads_that_customer_alone(
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder],
+) -> None:
+    """A page narrowed to one of the caller's customers (``filter: {customerId}``) is read
+    for that customer alone: not once per customer of the caller, merged, where the others'
+    reads could match nothing."""
+    db, recorder = recorded
+    named, others = CUSTOMERS[1], {CUSTOMERS[0], CUSTOMERS[2]}
+    recorder.forget()
+    page = f'orders(filter: {{ customerId: "{named}" }}, first: 20) {{ nodes {{ customerId }} }}'
+    result = await run(SCHEMA, db, SEVERAL, f"{{ {page} }}")
+    assert not result.errors and len(result.data["orders"]["nodes"]) == 20, result
+    assert {node["customerId"] for node in result.data["orders"]["nodes"]} == {named}
+    reads = [c for c in recorder.commands(*FINDS) if c.get("find") == "orders"]
+    assert reads and not [c for c in reads if others & set(re.findall(r"C\d\d", str(c)))]
 
 
 async def test_a_page_still_answers_when_its_index_is_missing(

@@ -14,9 +14,11 @@ from projections.effects import (
     fold,
     link_fields,
     linked_keys,
+    missing_summaries,
     notices,
     unlink,
     unlink_reads,
+    unnamed_by_document,
 )
 from projections.events import Event, decode_event
 from readmodel import documents
@@ -280,7 +282,8 @@ def test_a_link_neither_side_names_loses_both_summaries_and_one_named_back_keeps
         },
     }
 
-    removals, healed = unlink([Effects(SHIPMENT, None, held, [])], {}, others)
+    effects = [Effects(SHIPMENT, None, held, [])]
+    removals, healed = unlink(effects, unnamed_by_document(effects), {}, others)
 
     assert _removed(removals) == {("SH-1", "SO-3", 5), ("SO-3", "SH-1", 7)}
     assert sorted(healed[0].after["related"]["orders"]) == ["SO-1", "SO-2"]
@@ -293,10 +296,49 @@ def test_a_link_a_replanned_write_dropped_is_removed_where_only_the_other_side_h
     gone = EntityKey("orders", "SO-3")
     others = {gone: {**order(5), "_id": "SO-3", "related": {"shipments": {"SH-1": {"rev": 6}}}}}
 
-    removals, healed = unlink([Effects(SHIPMENT, None, held, [])], {SHIPMENT: {gone}}, others)
+    effects = [Effects(SHIPMENT, None, held, [])]
+    removals, healed = unlink(effects, unnamed_by_document(effects), {SHIPMENT: {gone}}, others)
 
     assert _removed(removals) == {("SO-3", "SH-1", 7)}
     assert healed[0].after is held
+
+
+def test_a_named_link_lacks_the_summaries_of_its_known_sides_only() -> None:
+    """SH-1 (known) names SO-1, SO-2 and SO-3. SO-1 holds its summary and it SO-1's: sound.
+    SO-2 (known) holds neither way: each lacks the other's. SO-3 does not exist: the push
+    would have created it to hold SH-1's summary, so it lacks it. SH-2, not known, names
+    SO-1: it pushes nothing, but SO-1 is known, so SH-2 lacks SO-1's (pulled). SO-9 was
+    only read beside them: its links are not checked."""
+    sh1 = shipment(4, "PLANNED", orderIds=["SO-1", "SO-2", "SO-3"])
+    sh1["related"] = {"orders": {"SO-1": {"orderId": "SO-1", "rev": 2}}}
+    so1 = order(2, related={"shipments": {"SH-1": {"shipmentId": "SH-1", "rev": 4}}})
+    so2 = {**order(1), "_id": "SO-2"}
+    sh2 = {"_id": "SH-2", "known": False, "rev": 1, "orderIds": ["SO-1"]}
+    docs = {SHIPMENT: sh1, ORDER: so1, EntityKey("shipments", "SH-2"): sh2}
+    so9 = {**order(1), "_id": "SO-9", "fulfillment": {"shipmentIds": ["SH-9"]}}
+    others = {EntityKey("orders", "SO-2"): so2, EntityKey("orders", "SO-9"): so9}
+
+    assert missing_summaries(docs, others) == {
+        EntityKey("orders", "SO-2"): [SHIPMENT],
+        EntityKey("orders", "SO-3"): [SHIPMENT],
+        SHIPMENT: [EntityKey("orders", "SO-2")],
+        EntityKey("shipments", "SH-2"): [ORDER],
+    }
+    sh2["related"] = {"orders": {"SO-1": {"orderId": "SO-1", "rev": 2}}}
+    assert EntityKey("shipments", "SH-2") not in missing_summaries(docs, others)
+
+
+def test_a_holder_overflowing_for_a_kind_lacks_none_of_its_summaries() -> None:
+    """SO-2 embeds no summary of SH-1, which names it, because it holds as many shipment
+    summaries as it may (``relatedOverflow``): by design, not a loss; its summary of SH-1's
+    kind is still owed by SH-1 the other way."""
+    sh1 = shipment(4, "PLANNED", orderIds=["SO-2"])
+    so2 = {**order(1), "_id": "SO-2", documents.RELATED_OVERFLOW: {"shipments": True}}
+    others = {EntityKey("orders", "SO-2"): so2}
+
+    assert missing_summaries({SHIPMENT: sh1}, others) == {SHIPMENT: [EntityKey("orders", "SO-2")]}
+    sh1[documents.RELATED_OVERFLOW] = {"orders": True}
+    assert missing_summaries({SHIPMENT: sh1}, others) == {}
 
 
 def test_only_candidates_the_batch_cannot_settle_are_read_and_only_their_link_fields() -> None:
@@ -313,7 +355,8 @@ def test_only_candidates_the_batch_cannot_settle_are_read_and_only_their_link_fi
         sh[4]: shipment(2, "PLANNED"),
     }
 
-    decided, unread = unlink_reads([Effects(ORDER, None, held, [])], {ORDER: {sh[4]}}, known)
+    unnamed = unnamed_by_document([Effects(ORDER, None, held, [])])
+    decided, unread = unlink_reads(unnamed, {ORDER: {sh[4]}}, known)
 
     assert decided == {sh[1]: known[sh[1]]}
     assert unread == {sh[2]: {"orders"}, sh[3]: {"orders"}, sh[4]: {"orders"}}

@@ -417,3 +417,20 @@ def test_a_cross_customer_scope_may_name_any_customer() -> None:
     s = scope("support", cross=True)
     for customer in (*CUSTOMERS, "NOT-A-CUSTOMER-ANYWHERE"):
         s.check_customer(customer)
+
+
+def test_a_scope_narrowed_to_a_customer_reads_that_customer_alone_under_its_limits() -> None:
+    s = scope("viewer", customers=("ACME", "GLOBEX"))
+    globex = s.narrowed("GLOBEX")
+    assert globex.customer_ids == frozenset({"GLOBEX"})
+    assert globex.mongo_filter("orders") == {
+        "known": True,
+        "customerId": "GLOBEX",
+        "warehouseId": "DC-ATL",
+    }
+    assert s.narrowed("ACME").mongo_filter("orders") == {"known": True, "customerId": "ACME"}
+    assert s.narrowed(None) is s
+    with pytest.raises(ForbiddenError):
+        s.narrowed("UMBRELLA")
+    support = scope("support", cross=True)
+    assert support.narrowed("UMBRELLA") is support  # the read's own customerId narrows it

@@ -659,7 +659,9 @@ async def test_http_and_websocket_requests_of_one_client_share_its_count() -> No
     # The app's own wiring: the schema's WebSocket admission and the HTTP endpoint's lane.
     settings = load_settings({"AUTH_HS256_SECRET": SECRET, "MAX_REQUESTS_PER_CLIENT": "2"})
     documents = new_document_cache(settings)
-    schema, endpoint = graphql_endpoint(settings, Metrics(), documents, FreshnessCopy())
+    schema, endpoint = graphql_endpoint(
+        settings, Metrics(), documents, FreshnessCopy(max_age_seconds=5)
+    )
     async with (
         _connection(_service(), schema=schema, context=_anonymous_context()) as alice,
         _connection(_service(), schema=schema, context=_anonymous_context()) as bob,
@@ -755,7 +757,9 @@ async def test_a_document_refused_while_checked_gets_http_s_error_and_the_connec
     # client got only `complete` (legacy: nothing) and the log a traceback per attempt.
     limits = {"MAX_QUERY_BYTES": "1000", "MAX_QUERY_TOKENS": "100"}
     settings = load_settings({"AUTH_HS256_SECRET": SECRET, **limits})
-    schema, _ = graphql_endpoint(settings, Metrics(), new_document_cache(settings), FreshnessCopy())
+    schema, _ = graphql_endpoint(
+        settings, Metrics(), new_document_cache(settings), FreshnessCopy(max_age_seconds=5)
+    )
     over_http = await schema.execute(text, context_value=_anonymous_context())
     service = _service()
     service.hub.begin_at(0)

@@ -49,3 +49,27 @@ async def test_healthz_fails_and_metrics_stay_up_while_the_loop_is_stuck() -> No
             assert (await http.get("/other")).status_code == 404
     finally:
         server.stop()
+
+
+async def test_metrics_ask_for_the_token_when_one_is_set() -> None:
+    metrics = ProjectorMetrics()
+    server = MetricsServer(metrics, "127.0.0.1", 0, token="scrape-token-0123456789")
+    server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
+            refused = await http.get("/metrics")
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            assert "portal_projector" not in refused.text
+            for wrong in ("Bearer scrape-token-012345678", "Basic scrape-token-0123456789"):
+                assert (
+                    await http.get("/metrics", headers={"authorization": wrong})
+                ).status_code == 401
+            allowed = await http.get(
+                "/metrics", headers={"authorization": "Bearer scrape-token-0123456789"}
+            )
+            assert allowed.status_code == 200
+            assert "portal_projector_last_loop_timestamp_seconds" in allowed.text
+            assert (await http.get("/healthz")).status_code == 200  # probes need no token
+    finally:
+        server.stop()

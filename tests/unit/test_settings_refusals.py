@@ -9,6 +9,7 @@ from typing import Final
 import pytest
 
 from config.env import SettingsError
+from config.process import ProcessSettings
 from projections.settings import load_projector_settings
 from web.settings import load_settings
 
@@ -36,7 +37,7 @@ REFUSED: Final = [
 ]
 
 
-def _api_with_a_token_key(environ: dict[str, str]) -> object:
+def _api_with_a_token_key(environ: dict[str, str]) -> ProcessSettings:
     return load_settings({"AUTH_HS256_SECRET": "s" * 40, **environ})
 
 
@@ -73,3 +74,17 @@ def test_every_bad_variable_is_named_at_once(
     unnamed = [problem for problem in error.problems if "=" not in problem]
     assert len(unnamed) == (0 if other_problem is None else 1)
     assert all(problem.startswith(other_problem or "") for problem in unnamed)
+
+
+@pytest.mark.parametrize(
+    "load", [_api_with_a_token_key, load_projector_settings], ids=["api", "projector"]
+)
+def test_a_short_metrics_token_is_refused_without_being_echoed(
+    load: Callable[[dict[str, str]], ProcessSettings],
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load({"METRICS_TOKEN": "hunter2"})
+    assert "METRICS_TOKEN" in str(raised.value) and "hunter2" not in str(raised.value)
+    token = "t" * 16
+    assert load({"METRICS_TOKEN": token}).metrics_token == token
+    assert load({}).metrics_token is None

@@ -29,7 +29,7 @@ def test_documents_holding_facts_of_other_customers_are_listed_and_counted(
     found = set_aside(docs)
     assert found == [SetAside(ORDER, ("GLOBEX", "INITECH"))]
 
-    report = VerifyReport(3, 2, [], [], {}, found)
+    report = VerifyReport(3, 2, [], [], {}, {}, found)
     assert "SET ASIDE orders/SO-1: facts of GLOBEX, INITECH" in report.lines()
     assert "1 holding facts of another customer" in report.lines()[0]
     path = tmp_path / "verify.prom"

@@ -1,0 +1,188 @@
+"""A document linked to more entities than it embeds summaries of (README, Known limits).
+
+With the cap set small for the test (``documents.MAX_RELATED_SUMMARIES``), an order named
+by more shipments than the cap, and a shipment consolidating more orders: the projector goes
+on (no batch refused, no dead letter), the holder embeds no more than the cap and is marked
+overflowing, and GraphQL still lists every linked entity the caller may see; a caller
+limited to some warehouses sees only what the rule lets them, and never a shipment whose
+orders cannot all be told (fail closed). The store's guarded push decides the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import bson
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from entitlements.policy import CustomerRule, Policy
+from graph.schema import build_schema
+from projections.projector import BatchProcessor
+from projections.status_mapping import load_status_mapping
+from projections.store import ProjectionStore
+from readmodel import documents
+from readmodel.topics import TopicNames
+from tests.global_ids import numbers
+from tests.helpers import caller, summary_push
+from tests.integration.projector_harness import Upstream
+from tests.integration.world_harness import run
+
+Doc = dict[str, Any]
+SCHEMA = build_schema()
+CAP = 3
+VIEWER = caller("ACME")
+#: ACME's users see only what ships from Atlanta.
+ATLANTA_ONLY = Policy(customers={"ACME": CustomerRule(allowed_warehouses=frozenset({"DC-ATL"}))})
+
+#: The cap as shipped (fixtures set it small).
+REAL_CAP = documents.MAX_RELATED_SUMMARIES
+
+
+@pytest.fixture(autouse=True)
+def small_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(documents, "MAX_RELATED_SUMMARIES", CAP)
+
+
+@pytest.fixture
+def upstream(mongo_db: AsyncDatabase[Doc]) -> Upstream:
+    store = ProjectionStore(mongo_db)
+    return Upstream(BatchProcessor(store, load_status_mapping(), TopicNames()))
+
+
+async def _linked(db: AsyncDatabase[Doc], query: str, policy: Policy | None = None) -> list[str]:
+    """The numbers of the entities the one relation list of ``query`` answers."""
+    result = await run(SCHEMA, db, VIEWER, query, policy=policy)
+    assert not result.errors, result.errors
+    (entity,) = result.data.values()
+    assert entity is not None, query
+    (listed,) = entity.values()
+    return sorted(numbers(listed))
+
+
+async def _stored(db: AsyncDatabase[Doc], collection: str, doc_id: str) -> Doc:
+    doc = await db[collection].find_one({"_id": doc_id})
+    assert doc is not None, doc_id
+    return doc
+
+
+async def test_an_order_named_by_more_shipments_than_the_cap_lists_every_one(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    """Shipments naming the order in its own batch (folded into its write), in later
+    batches (the order loaded as a related document), and before the order exists (its
+    placeholder): none refused, the order embeds at most the cap, and its shipments are
+    all listed; the Atlanta-only user misses only the one that also carries a Los Angeles
+    order."""
+    await upstream.project(
+        upstream.order("SO-1", "DC-ATL"),
+        *(upstream.shipment(f"SH-{n}", "SO-1") for n in range(1, 5)),
+    )
+    await upstream.project(*(upstream.shipment(f"SH-{n}", "SO-1") for n in range(5, 7)))
+    await upstream.project(
+        upstream.order("SO-3", "DC-LAX"), upstream.shipment("SH-7", "SO-1", "SO-3")
+    )
+    await upstream.project(*(upstream.shipment(f"SH-2{n}", "SO-2") for n in range(5)))
+    await upstream.project(upstream.order("SO-2", "DC-ATL"))
+
+    for order_id in ("SO-1", "SO-2"):
+        order = await _stored(mongo_db, documents.ORDERS, order_id)
+        assert len(order["related"]["shipments"]) <= CAP
+        assert order[documents.RELATED_OVERFLOW] == {"shipments": True}
+    everything = [f"SH-{n}" for n in range(1, 8)]
+    query = '{ order(id: "SO-1") { shipments { id } } }'
+    assert await _linked(mongo_db, query) == everything
+    assert await _linked(mongo_db, query, ATLANTA_ONLY) == everything[:-1]
+    query = '{ order(id: "SO-2") { shipments { id } } }'
+    assert await _linked(mongo_db, query) == [f"SH-2{n}" for n in range(5)]
+
+
+async def test_a_shipment_consolidating_more_orders_than_the_cap_fails_closed_for_limited_users(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    """A shipment of five Atlanta orders embeds three of their summaries: every order is
+    listed, but the shipment cannot tell all its orders' warehouses from its summaries, so
+    an Atlanta-only user does not see it, though every one of its orders is Atlanta's."""
+    orders = [f"SO-{n}" for n in range(1, 6)]
+    await upstream.project(*(upstream.order(order_id, "DC-ATL") for order_id in orders))
+    await upstream.project(upstream.shipment("SH-1", *orders))
+
+    shipment = await _stored(mongo_db, documents.SHIPMENTS, "SH-1")
+    assert len(shipment["related"]["orders"]) == CAP
+    assert shipment[documents.RELATED_OVERFLOW] == {"orders": True}
+    assert documents.WAREHOUSE_IDS not in shipment
+    query = '{ shipment(id: "SH-1") { orders { id } } }'
+    assert await _linked(mongo_db, query) == orders
+    result = await run(SCHEMA, mongo_db, VIEWER, query, policy=ATLANTA_ONLY)
+    assert not result.errors and result.data == {"shipment": None}
+
+
+async def test_a_push_into_a_full_holder_marks_it_and_a_removal_of_what_it_lacks_is_harmless(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """The store's guarded push: a summary of a new source finds no room in a holder at the
+    cap and marks it instead; a newer summary of an embedded source still replaces it; a
+    removal of the summary never embedded changes nothing."""
+    store = ProjectionStore(mongo_db)
+    await store.push_summaries("", [summary_push("SO-1", f"SH-{n}", rev=1) for n in range(CAP)])
+    await store.push_summaries("", [summary_push("SO-1", "SH-9", rev=1)])
+    await store.push_summaries("", [summary_push("SO-1", "SH-0", rev=2)])
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    assert sorted(order["related"]["shipments"]) == [f"SH-{n}" for n in range(CAP)]
+    assert order["related"]["shipments"]["SH-0"]["rev"] == 2
+    assert order[documents.RELATED_OVERFLOW] == {"shipments": True}
+
+    await store.push_summaries("", [summary_push("SO-1", "SH-9", rev=0, removal=True)])
+    assert await _stored(mongo_db, documents.ORDERS, "SO-1") == order
+
+
+async def test_an_order_already_near_the_store_limit_takes_more_shipments_without_growing(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure the cap ends, at the real cap: an order holding summaries of tens of
+    thousands of shipments (as one written before the cap may) is within 500 bytes of the
+    store's limit; before the cap the write carrying ten more summaries was refused by the
+    store, and its batch for ever. Now the batch lands, the order does not grow, and it is
+    marked overflowing."""
+    monkeypatch.setattr(documents, "MAX_RELATED_SUMMARIES", REAL_CAP)
+    await upstream.project(upstream.order("SO-1", "DC-ATL"))
+    held = {
+        f"SH-OLD-{n:05d}": {"shipmentId": f"SH-OLD-{n:05d}", "status": "IN_TRANSIT", "rev": 1}
+        | {"customerId": "ACME", "carrier": {"scac": "ODFL", "name": "x" * 300}}
+        for n in range(36_000)
+    }
+    keys = list(held)
+    for start in range(0, len(keys), 10_000):  # a command of its own per 4 MB
+        chunk = {f"related.shipments.{key}": held[key] for key in keys[start : start + 10_000]}
+        await mongo_db[documents.ORDERS].update_one({"_id": "SO-1"}, {"$set": chunk})
+    size = len(bson.encode(await _stored(mongo_db, documents.ORDERS, "SO-1")))
+    # within 500 bytes of the store's limit: the next few summaries would take it over
+    padding = "x" * (documents.STORE_DOCUMENT_BYTES - 500 - size - 20)
+    await mongo_db[documents.ORDERS].update_one({"_id": "SO-1"}, {"$set": {"padding": padding}})
+    before = len(bson.encode(await _stored(mongo_db, documents.ORDERS, "SO-1")))
+    assert documents.STORE_DOCUMENT_BYTES - 600 < before < documents.STORE_DOCUMENT_BYTES - 400
+
+    await upstream.project(*(upstream.shipment(f"SH-{n}", "SO-1") for n in range(1, 11)))
+    await upstream.project(upstream.shipment("SH-11", "SO-1"))
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    assert order[documents.RELATED_OVERFLOW] == {"shipments": True}
+    assert len(order["related"]["shipments"]) == len(held)
+    assert len(bson.encode(order)) < before + 1024
+    shipments = mongo_db[documents.SHIPMENTS].find({"orderIds": "SO-1"}, {"_id": True})
+    assert len([doc["_id"] async for doc in shipments]) == 11
+
+
+async def test_a_summary_too_large_is_never_embedded_even_where_there_is_room(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """A push of a summary over ``MAX_SUMMARY_BYTES`` marks its holder, which has room for
+    more, and takes away an older summary of the same source: readers of an overflowing kind
+    answer from documents."""
+    store = ProjectionStore(mongo_db)
+    await store.push_summaries("", [summary_push("SO-1", "SH-1", rev=1)])
+    large = replace(summary_push("SO-1", "SH-1", rev=2), size=documents.MAX_SUMMARY_BYTES + 1)
+    await store.push_summaries("", [large])
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    assert order.get("related", {}).get("shipments", {}) == {}
+    assert order[documents.RELATED_OVERFLOW] == {"shipments": True}

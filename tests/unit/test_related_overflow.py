@@ -1,0 +1,196 @@
+"""The cap on the summaries a document embeds, decided without services: which summary has
+room, what a fold and a folded write do with one that has none, and the rules that read an
+overflowing holder (its warehouses fail closed; its links are found by query)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import bson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from projections.batch import EntityChange, EntityKey
+from projections.document_size import summary_bytes
+from projections.effects import SummaryPush, fold, place, summaries_of
+from projections.store import FoldedWrite, _folded_update
+from readmodel import documents, links
+from tests.helpers import summary_push
+
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+CAP = 2
+ORDER = EntityKey("orders", "SO-1")
+
+
+@pytest.fixture(autouse=True)
+def small_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(documents, "MAX_RELATED_SUMMARIES", CAP)
+
+
+def _holding(*shipment_ids: str, **extra: Any) -> dict[str, Any]:
+    """An order embedding a summary of each of ``shipment_ids``."""
+    held = {i: {"shipmentId": i, "rev": 1} for i in shipment_ids}
+    return {"_id": "SO-1", "customerId": "ACME", "known": True, "rev": 4, **extra} | {
+        "related": {"shipments": held}
+    }
+
+
+def test_what_the_summaries_can_take_fits_in_the_room_the_document_limit_leaves() -> None:
+    """The planner measures a document with the summaries it holds then; what lands later is
+    at most every kind's cap of the largest summaries, which must fit beside the largest
+    document and the facts set aside for other customers."""
+    room = documents.STORE_DOCUMENT_BYTES - documents.MAX_DOCUMENT_BYTES
+    room -= documents.MAX_FOREIGN_FACTS_BYTES
+    assert documents.RELATED_SUMMARIES_BYTES < room
+    assert all(len(kinds) <= documents.SUMMARY_KINDS_PER_DOCUMENT for kinds in _held_kinds())
+
+
+def _held_kinds() -> list[set[str]]:
+    """For each kind of document, the kinds of summaries it can hold: those it names and
+    those of entities that name it."""
+    return [
+        set(links.NAMES_KINDS[kind]) | {other for (other, named) in links.NAMED_IN if named == kind}
+        for kind in ("orders", "shipments", "invoices")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("held", "key", "size", "room"),
+    [
+        ((), "SH-1", 300, True),
+        (("SH-1",), "SH-2", 300, True),
+        (("SH-1", "SH-2"), "SH-3", 300, False),
+        (("SH-1", "SH-2"), "SH-2", 300, True),
+        ((), "SH-1", documents.MAX_SUMMARY_BYTES + 1, False),
+        (("SH-1",), "SH-1", documents.MAX_SUMMARY_BYTES + 1, False),
+    ],
+    ids=["empty", "below the cap", "at the cap", "held already", "too large", "too large, held"],
+)
+def test_a_summary_has_room_below_the_cap_or_in_place_of_its_own_and_never_when_too_large(
+    held: tuple[str, ...], key: str, size: int, room: bool
+) -> None:
+    assert links.has_room(_holding(*held), "shipments", key, size) is room
+
+
+def test_placing_beyond_the_cap_marks_the_holder_and_leaves_the_stored_marks_alone() -> None:
+    stored = _holding("SH-1", "SH-2", relatedOverflow={})
+    view = {**stored, "related": {"shipments": dict(stored["related"]["shipments"])}}
+    assert not place(view, summary_push("SO-1", "SH-3", rev=1))
+    assert place(view, summary_push("SO-1", "SH-2", rev=2))
+    assert sorted(view["related"]["shipments"]) == ["SH-1", "SH-2"]
+    assert view["related"]["shipments"]["SH-2"]["rev"] == 2
+    assert links.overflowing(view, "shipments") and not links.overflowing(view, "invoices")
+    assert stored[documents.RELATED_OVERFLOW] == {}
+
+
+def _new_shipment(shipment_id: str) -> EntityChange:
+    after = {"_id": shipment_id, "customerId": "ACME", "known": True, "orderIds": ["SO-1"]}
+    return EntityChange(
+        key=EntityKey("shipments", shipment_id),
+        before=None,
+        after=after,
+        set_fields=dict(after),
+        unset_fields=(),
+        last_event=documents.EventRef(source="tms", id="e1", type="t", time=T0),
+        customer_id="ACME",
+    )
+
+
+def test_a_fold_embeds_up_to_the_cap_and_its_write_marks_the_holder_for_the_rest() -> None:
+    """Three new shipments naming an order that embeds one already: one more fits, the other
+    two go into the order's write as its overflow mark, not as summaries."""
+    stored = _holding("SH-0", _writes=3)
+    changes = [_new_shipment(f"SH-{n}") for n in range(1, 4)]
+    groups: dict[EntityKey, list[Any]] = {change.key: [] for change in changes}
+    folded = fold({ORDER: stored}, changes, set(), [], groups)
+    into_order = folded.folded[ORDER]
+    assert [(p.source_id, p.room) for p in into_order] == [
+        ("SH-1", True),
+        ("SH-2", False),
+        ("SH-3", False),
+    ]
+
+    write = FoldedWrite("SO-1", stored, None, into_order)
+    fields = _folded_update("orders", write, T0, "w")["$set"]
+    assert sorted(name for name in fields if name.startswith("related.")) == [
+        "related.shipments.SH-1"
+    ]
+    assert fields[f"{documents.RELATED_OVERFLOW}.shipments"] is True
+
+
+#: Field names: BSON's may not hold NUL (no id or summary field does: ``event_fields``).
+NAMES = st.text(
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=12
+)
+
+
+@given(
+    st.dictionaries(
+        NAMES,
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+        | st.floats()
+        | st.lists(st.text(max_size=5), max_size=30)
+        | st.text(max_size=200)
+        | st.datetimes(timezones=st.just(UTC))
+        | st.dictionaries(NAMES, st.text(max_size=60), max_size=4),
+        max_size=14,
+    ),
+    NAMES,
+)
+def test_a_summarys_measure_is_never_below_its_bson_and_exact_when_it_is_too_large(
+    entry: dict[str, Any], key: str
+) -> None:
+    exact = len(bson.encode({key: entry}))
+    measured = summary_bytes(key, entry)
+    assert measured >= exact
+    if measured > documents.MAX_SUMMARY_BYTES:
+        assert measured == exact
+
+
+def test_a_summarys_size_is_measured_once_with_its_key_and_rev() -> None:
+    doc = {"_id": "SO-1", "customerId": "ACME", "rev": 3, "shipTo": {"name": "x" * 1200}}
+    to = [EntityKey("shipments", "SH-1"), EntityKey("shipments", "SH-2")]
+    pushes: list[SummaryPush] = summaries_of(doc, "orders", "SO-1", to=to, exact=False)
+    assert len({push.size for push in pushes}) == 1
+    assert pushes[0].size > 1200 > documents.MAX_SUMMARY_BYTES
+    assert not links.has_room({}, "orders", pushes[0].key, pushes[0].size)
+
+
+@pytest.mark.parametrize("kind", sorted(documents.WAREHOUSE_DERIVED_KINDS))
+def test_an_overflowing_holders_warehouses_cannot_be_told(kind: str) -> None:
+    """Every order summary it holds is Atlanta's, but it has orders it embeds none of: the
+    warehouse rule fails closed, and a notice made of it carries no order to judge by."""
+    summaries = {"SO-1": {"orderId": "SO-1", "warehouseId": "DC-ATL", "rev": 1}}
+    doc: dict[str, Any] = {
+        "orderIds": ["SO-1"],
+        "lines": [{"orderId": "SO-1"}],
+        "related": {"orders": summaries},
+    }
+    assert links.visible_warehouses(kind, doc) == ["DC-ATL"]
+    doc[documents.RELATED_OVERFLOW] = {"orders": True}
+    assert links.visible_warehouses(kind, doc) is None
+    assert links.order_warehouses(doc) == {}
+
+
+@pytest.mark.parametrize(
+    ("holder", "kind", "query"),
+    [
+        ("orders", "shipments", {"orderIds": "X-1"}),
+        ("orders", "invoices", {"orderIds": "X-1"}),
+        ("shipments", "orders", {"fulfillment.shipmentIds": "X-1"}),
+        ("shipments", "invoices", {"shipmentIds": "X-1"}),
+        ("invoices", "orders", None),
+        ("invoices", "shipments", None),
+    ],
+)
+def test_the_links_of_an_overflowing_holder_are_found_by_the_field_naming_it_through_its_index(
+    holder: str, kind: documents.EntityKind, query: dict[str, str] | None
+) -> None:
+    """An invoice is named by nothing: it names every link it has."""
+    assert links.naming_query(holder, "X-1", kind) == query
+    if query is not None:
+        assert documents.field_index(kind, next(iter(query))) is not None
