@@ -41,7 +41,10 @@ class Connection(Generic[Node]):
     def nodes(self) -> list[Node]:
         return [edge.node for edge in self.edges]
 
-    @field_resolver("How many items match the filter in all pages (costs one more query).")
+    @field_resolver(
+        "How many items match the filter in all pages (one more query, however often it is "
+        "asked of this connection)."
+    )
     async def total_count(self) -> int:
         return await self.count()
 
@@ -56,5 +59,5 @@ class Connection(Generic[Node]):
                 start_cursor=info.start_cursor,
                 end_cursor=info.end_cursor,
             ),
-            count=page.count,
+            count=page.total,
         )

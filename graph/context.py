@@ -16,7 +16,7 @@ from resolvers.access import Caller, Policy
 from resolvers.audit import AuditSink, MongoAuditSink
 from resolvers.freshness import DEFAULT_STALE_AFTER
 from resolvers.generation import GenerationPointer
-from resolvers.readers import Clock, Database, Readers, utc_now
+from resolvers.readers import DEFAULT_STORE_MAX_TIME_MS, Clock, Database, Readers, utc_now
 
 
 def generation_pointer(names: CollectionNames, *, max_age_seconds: float) -> GenerationPointer:
@@ -56,6 +56,7 @@ class GraphContext:
         stale_after: timedelta = DEFAULT_STALE_AFTER,
         clock: Clock = utc_now,
         pointer: GenerationPointer | None = None,
+        store_max_time_ms: int = DEFAULT_STORE_MAX_TIME_MS,
     ) -> GraphContext:
         """The context for one request; ``audit`` defaults to the database's audit collection;
         ``pointer`` is the process's (None: the generation pointer is read per request)."""
@@ -70,6 +71,7 @@ class GraphContext:
             clock=clock,
             stale_after=stale_after,
             pointer=pointer,
+            max_time_ms=store_max_time_ms,
         )
         return cls(readers=readers, caller=caller, request=request)
 

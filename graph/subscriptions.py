@@ -215,7 +215,8 @@ class MilestoneEvent:
 
 _AFTER_DESCRIPTION = (
     "Resume after this cursor (from a previous event): events missed since then are sent "
-    "first, then live ones. Fails with CURSOR_EXPIRED when it is older than the retained log."
+    "first, then live ones. Fails with CURSOR_EXPIRED when it is older than the retained log "
+    "or further behind its end than a resume may replay (refetch, then subscribe without it)."
 )
 
 

@@ -51,10 +51,30 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=STORABLE_INT_MAX)]
 #: a portal, a log or a URL, a tab, line break or escape makes one id look like another.
 _IDENTIFIER: Final = r"^[^\x00-\x1f\x7f]+\Z"
 _IDENTIFIER_IS: Final = "an identifier (no control characters)"
+#: The most characters an identifier may have (the contract bounds only the event id, at
+#: 128). Ids are stored as ``_id`` (an entity's, a source's; ``<kind>/<id>`` of a search
+#: document), and DocumentDB keeps ``_id`` in a PostgreSQL btree, whose rows hold at most
+#: 2,704 bytes: a longer ``_id`` is refused on every retry of its write (a probe on the local
+#: store: a 2,700-character ``_id`` was refused, code 261), and an insert of a document
+#: MongoDB would take whole. 256 characters are at most 1 KiB of UTF-8, so any id fits that
+#: row with room to spare, and the ids a document repeats in what the store adds after
+#: planning (``lastEvent``'s ``source``; ``documents.MAX_DOCUMENT_BYTES``) stay a few KiB
+#: however they are chosen. The same cap holds the indexed references (``trackingNumber``,
+#: ``customerReference``, ``invoiceNumber``, ``customerId``): DocumentDB indexes a shortened
+#: term of a longer value, but no tracking number, PO number or account is near 256
+#: characters, and every id of the contract's examples and the simulator is under 40.
+MAX_IDENTIFIER_LENGTH: Final = 256
 #: A non-empty id or key (of an entity, a source, a customer, an SSCC, a code): text that
-#: names something, never free text, so it holds no control character (``_IDENTIFIER``).
+#: names something, never free text, so it holds no control character (``_IDENTIFIER``) and
+#: is at most ``MAX_IDENTIFIER_LENGTH`` characters long.
 Identifier = Annotated[
-    str, msgspec.Meta(min_length=1, pattern=_IDENTIFIER, description=_IDENTIFIER_IS)
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_IDENTIFIER_LENGTH,
+        pattern=_IDENTIFIER,
+        description=_IDENTIFIER_IS,
+    ),
 ]
 EventId = Annotated[
     str,

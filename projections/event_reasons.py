@@ -140,7 +140,7 @@ def _string(info: mi.StrType, value: Any, what: str | None) -> str | None:
     if problem is not None:
         return problem
     if info.max_length is not None and len(value) > info.max_length:
-        return f"longer than {info.max_length} characters"
+        return f"longer than {info.max_length} characters, got {quoted(value)}"
     if info.pattern is not None and not re.search(info.pattern, value):
         return f"expected {what or 'text matching ' + info.pattern}, got {quoted(value)}"
     return None

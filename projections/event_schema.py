@@ -67,8 +67,14 @@ else:
 MAX_ORDER_LINES: Final = 2000
 
 
-class Piece(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
-    """A JSON object of the contract, whole or nested."""
+class Piece(msgspec.Struct, frozen=True, rename="camel", kw_only=True, gc=False):
+    """A JSON object of the contract, whole or nested.
+
+    ``gc=False``: a decoded piece holds only what was decoded with it (scalars, tuples of
+    pieces), never anything that could refer back to it, so it can be in no reference
+    cycle; untracked, the collector does not walk the stream's events again and again
+    (``bench/logic_floor.py``: about 1 us less per event to decode).
+    """
 
 
 @cache
@@ -294,9 +300,10 @@ EventData = (
 )
 
 
-class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The CloudEvents envelope; ``data`` is kept raw until ``type`` says what it is (a
-    tagged union would pick the class by the first ``type`` key, ``json`` by the last)."""
+    tagged union would pick the class by the first ``type`` key, ``json`` by the last).
+    Untracked by the collector, as a ``Piece`` is and for the same reason."""
 
     specversion: Literal["1.0"]
     type: Text

@@ -23,6 +23,9 @@ Decisions where the contract is silent:
   ``...Id`` in ``data``, SSCCs, SKUs, codes and references) hold no control character (C0
   or DEL, ``event_fields.Identifier``): they become BSON field names, which cannot hold NUL,
   and no system's identifier holds the others. Free text (names, addresses, reasons) may.
+  They have at most 256 characters (``event_fields.MAX_IDENTIFIER_LENGTH``; the event id
+  128, as the contract says): ids become ``_id``, which DocumentDB refuses beyond about
+  2.7 KB on every retry of the write.
 * The snapshot's ``data.customerId`` must equal the envelope's ``customerid`` and the entity
   id in ``data`` must equal ``subject``: a record contradicting itself about whose data it is
   must not reach a tenant's documents.
@@ -64,8 +67,11 @@ class InvalidEvent(Exception):
         self.reason = reason
 
 
-class Event(msgspec.Struct, frozen=True):
-    """One decoded CloudEvent. ``(source, id)`` identifies a delivery."""
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """One decoded CloudEvent. ``(source, id)`` identifies a delivery.
+
+    Untracked by the collector, as its payload is (``event_schema.Piece``): it holds only
+    what was decoded, nothing that could refer back to it."""
 
     id: str
     source: str

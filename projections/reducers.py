@@ -139,7 +139,8 @@ def _is_earlier(candidate: Version, stored: Any) -> bool:
 def _state(doc: Doc, name: str) -> Doc:
     """A private copy of the writer's bookkeeping, safe to change."""
     current = doc.get(name)
-    return dict(current) if isinstance(current, Mapping) else {}
+    # A dict (what reducers and the driver give) is told without the costlier ABC check.
+    return dict(current) if type(current) is dict or isinstance(current, Mapping) else {}
 
 
 def _one_off(
@@ -482,9 +483,7 @@ def _shipment_milestone(doc: Doc, event: Event, mapping: StatusMapping) -> None:
 
 
 def _milestone_versions(state: Mapping[str, Any]) -> dict[tuple[str, str], Version]:
-    return {
-        (str(entry[0]), str(entry[1])): list(entry[2:]) for entry in state.get("milestones", [])
-    }
+    return {(str(entry[0]), str(entry[1])): entry[2:] for entry in state.get("milestones", [])}
 
 
 def milestone_versions(doc: Mapping[str, Any]) -> dict[tuple[str, str], Version]:
@@ -563,8 +562,8 @@ def _finish_shipment(
 
     def timeline_key(m: Mapping[str, Any]) -> tuple[datetime, str, int, str]:
         source, milestone_id = str(m["source"]), str(m["milestoneId"])
-        sequence = versions.get((source, milestone_id), [0])[0]
-        return (_utc(m["occurredAt"]), source, int(sequence), milestone_id)
+        held = versions.get((source, milestone_id))
+        return (_utc(m["occurredAt"]), source, 0 if held is None else int(held[0]), milestone_id)
 
     milestones: list[Doc] = []
     unknown = 0

@@ -159,15 +159,15 @@ async def until_done(
     stop: asyncio.Event,
     metrics: ProjectorMetrics | None = None,
 ) -> _T | None:
-    """Run a batch's store work, retrying through store outages (it is idempotent); None
-    if asked to stop meanwhile."""
+    """Run a batch's store work, retrying through store outages and refusals (it is
+    idempotent; each retry is logged and counted); None if asked to stop meanwhile."""
     attempt = 0
     while True:
         try:
             return await operation()
         except StoreError as exc:
             delay = RETRY_DELAYS_SECONDS[min(attempt, len(RETRY_DELAYS_SECONDS) - 1)]
-            log.warning("store unavailable (%s); retrying batch in %.1fs", exc, delay)
+            log.warning("store refused or unavailable (%s); retrying batch in %.1fs", exc, delay)
             attempt += 1
             if metrics is not None:
                 metrics.batch_retries.inc()

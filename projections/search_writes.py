@@ -38,10 +38,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
-from pymongo.errors import PyMongoError
-
 from projections.effects import Effects
-from projections.store import CHUNK, ProjectionStore, StoreError
+from projections.store import CHUNK, DRIVER_ERRORS, ProjectionStore, StoreError
 from readmodel.documents import SEARCH_KEYS
 from readmodel.search_keys import (
     COMPLETE_MARKER,
@@ -106,7 +104,7 @@ async def _marked(store: ProjectionStore, suffix: str, marker: str) -> bool:
     collection = store.db[store.collection_name(SEARCH_KEYS, suffix)]
     try:
         return await collection.find_one({"_id": marker}, {"_id": True}) is not None
-    except PyMongoError as exc:
+    except DRIVER_ERRORS as exc:
         raise StoreError(f"cannot read {collection.name}: {exc}") from exc
 
 
@@ -168,7 +166,7 @@ async def fill_documents(store: ProjectionStore, suffix: str) -> None:
             await _write(store, collection, pending)
         for task in writing:
             await task
-    except PyMongoError as exc:
+    except DRIVER_ERRORS as exc:
         raise StoreError(f"cannot fill {collection}: {exc}") from exc
     finally:
         for task in writing:
@@ -197,5 +195,5 @@ async def _mark(store: ProjectionStore, suffix: str, marker: str) -> None:
         await store.db[collection].update_one(
             {"_id": marker}, {"$set": {"kind": marker, "at": datetime.now(UTC)}}, upsert=True
         )
-    except PyMongoError as exc:
+    except DRIVER_ERRORS as exc:
         raise StoreError(f"cannot mark {collection} {marker}: {exc}") from exc

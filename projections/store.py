@@ -33,6 +33,7 @@ from typing import Any, Final, NamedTuple, TypeAlias, TypeVar
 
 import bson
 from bson.codec_options import CodecOptions
+from bson.errors import InvalidDocument
 from bson.raw_bson import RawBSONDocument
 from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -146,6 +147,16 @@ class StoreError(Exception):
     """MongoDB refused or could not be reached; the batch is not committed and will rerun."""
 
 
+#: What the driver raises for a write the store cannot take: the server's refusals and
+#: outages (``PyMongoError``), and the driver's own refusal to encode a document
+#: (``InvalidDocument``: ``DocumentTooLarge``, over the server's 16 MiB, is one; it is not a
+#: ``PyMongoError``). Each becomes a ``StoreError``: the batch is retried, counted and
+#: logged, never a crash of the process at every start. The planner keeps documents under
+#: the limit and decoding refuses ids the store could not key (``event_fields``), so what
+#: is left is what ``documents.MAX_DOCUMENT_BYTES`` does not bound (README, Known limits).
+DRIVER_ERRORS: Final = (PyMongoError, InvalidDocument)
+
+
 _Operation: TypeAlias = InsertOne[Any] | UpdateOne
 
 
@@ -235,7 +246,7 @@ class ProjectionStore:
         """The projection generation readers use now ("" until a rebuild switched it)."""
         try:
             pointer = await self._db[documents.READ_POINTER].find_one({"_id": "active"})
-        except PyMongoError as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot read the projection pointer: {exc}") from exc
         return str(pointer["suffix"]) if pointer else ""
 
@@ -244,7 +255,7 @@ class ProjectionStore:
             await self._db[documents.READ_POINTER].update_one(
                 {"_id": "active"}, {"$set": {"suffix": suffix}}, upsert=True
             )
-        except PyMongoError as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
 
     async def ensure_collections(self, suffix: str) -> bool:
@@ -267,7 +278,7 @@ class ProjectionStore:
                     await self._db.create_collection(name)
                 except CollectionInvalid:
                     created = False  # another projector process created it first
-        except PyMongoError as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot create collections: {exc}") from exc
         return created
 
@@ -291,7 +302,7 @@ class ProjectionStore:
                         else {}
                     )
                     await self._create_index(name, index_name, keys, options)
-        except PyMongoError as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot create indexes: {exc}") from exc
         return created
 
@@ -314,7 +325,7 @@ class ProjectionStore:
         async with self._limit:
             try:
                 return await operation()
-            except PyMongoError as exc:
+            except DRIVER_ERRORS as exc:
                 raise StoreError(str(exc)) from exc
 
     async def load(
@@ -482,7 +493,7 @@ class ProjectionStore:
             stamped = await self._find_all(
                 collection, {"_id": {"$in": list(ids)}, WRITER: stamp}, {"_id": True}
             )
-        except PyMongoError as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(str(exc)) from exc
         missed = set(ids) - {str(doc["_id"]) for doc in stamped}
         self._observer.write_conflict("folded", len(missed))
@@ -643,7 +654,7 @@ class ProjectionStore:
                 raise StoreError(str(exc)) from exc
             refused = [int(error["index"]) for error in errors]
             return _BulkResult(refused, int(exc.details.get("nMatched", 0)))
-        except PyMongoError as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(str(exc)) from exc
         return _BulkResult([], result.matched_count)
 
@@ -742,7 +753,7 @@ class ProjectionStore:
                     if len(chunk) >= CHUNK:
                         await self._settle(collection, chunk)
                         chunk = []
-            except PyMongoError as exc:
+            except DRIVER_ERRORS as exc:
                 raise StoreError(f"cannot fill the warehouses of {collection}: {exc}") from exc
             await self._settle(collection, chunk)
 

@@ -5,7 +5,8 @@ the order is total and a page boundary is never ambiguous. A cursor is base64url
 JSON object holding only the sort name, the boundary document's sort value and its ``_id``
 (and, optionally, the width of sort values a page of that size spans there, and where many
 documents share a sort value the width of ``_id`` values it spans among them, which only tell
-the next read how wide a range to start with: ``resolvers.paging_windows``);
+the next read how wide a range to start with, within bounds the server sets:
+``resolvers.paging_windows.bounded_widths``);
 it is opaque to clients and carries no entitlement: the caller's scope filter is applied to
 every page, so a cursor taken from another customer's data only positions the caller inside
 their own data.
@@ -17,12 +18,13 @@ range operator never matches null.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any, Final, Literal, NamedTuple
 
 import orjson
@@ -207,6 +209,18 @@ def _foreign_sort(argument: str, issued_for: object, sort: SortSpec) -> str:
     return f"{argument}: not a cursor issued by this connection"
 
 
+def _is_day(value: object) -> bool:
+    """Whether ``value`` is an ISO day (``YYYY-MM-DD``), as every stored value of a string
+    sort is (``readmodel.documents``): a page reads past one in windows of days, past any
+    other string (made up: a cursor is the client's to send) in one sort of the rest."""
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        return date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
+
+
 def decode_cursor(sort: SortSpec, cursor: str, argument: str = "after") -> Position:
     """Parse a cursor issued for ``sort``; anything else is the client's mistake (the error
     names the ``argument`` it came in)."""
@@ -229,7 +243,7 @@ def decode_cursor(sort: SortSpec, cursor: str, argument: str = "after") -> Posit
             value = datetime.fromtimestamp(raw["d"] / 1000, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise bad from exc
-    elif isinstance(raw, dict) and sort.value_kind == "string" and isinstance(raw.get("s"), str):
+    elif isinstance(raw, dict) and sort.value_kind == "string" and _is_day(raw.get("s")):
         value = raw["s"]
     else:
         raise bad
@@ -293,11 +307,25 @@ class PageInfo:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a connection. ``count`` runs the (optional) total count only when asked."""
+    """One page of a connection. ``count`` runs the (optional) total count only when asked;
+    ``total`` asks it at most once."""
 
     edges: list[Edge]
     page_info: PageInfo
     count: Callable[[], Awaitable[int]]
+    #: The one count of this page, once asked (``total``); a copy (``replace``) counts anew.
+    _counting: list[asyncio.Task[int]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+
+    async def total(self) -> int:
+        """The page's total count, counted once however often and however concurrently it is
+        asked: a count reads every index entry of the list (0.1 s for 100,000 orders), and
+        aliases of ``totalCount`` on one connection (``c0: totalCount c1: totalCount ...``)
+        each ask it. Shielded: one asker cancelled leaves the others their answer."""
+        if not self._counting:
+            self._counting.append(asyncio.ensure_future(self.count()))
+        return await asyncio.shield(self._counting[0])
 
 
 def build_page(

@@ -20,8 +20,9 @@ Round trips per request are bounded by the shape of the query, never by the numb
   through the projector's ``warehouseIds``, see ``entitlements.scope``), so only a
   document ``allows`` rejects against its filter (a stored field its summaries do not
   justify) makes it read on; a
-  process's first page of a caller's list in a sort order also probes for its window
-  hint, once, at most ``paging_windows.PROBE_MAX`` small reads; a page of 0 items
+  process's first page of a caller's list in a sort order (or its first page past a
+  cursor: the cursor's widths are bounded by that hint) also probes for its window hint,
+  once, at most ``paging_windows.PROBE_MAX`` small reads; a page of 0 items
   (``first: 0``) reads one document as a page of one would (its windows, its probes in a
   new process) and teaches no hint;
 * a ``customerId`` the client names is checked against the scope before any read
@@ -43,7 +44,7 @@ from typing import Any, Final, Literal, TypeAlias
 import orjson
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import ExecutionTimeout, OperationFailure, PyMongoError
 from strawberry.dataloader import DataLoader, DefaultCache
 
 from entitlements.caller import Caller
@@ -95,6 +96,7 @@ from resolvers.paging_windows import (
     Window,
     WindowHint,
     WindowHints,
+    bounded_widths,
     first_hint,
     first_page_windows,
     learned_widths,
@@ -110,6 +112,22 @@ Clock: TypeAlias = Callable[[], datetime]
 
 #: First-page window hints of this process (``resolvers.paging_windows``): a speed-up only.
 PROCESS_WINDOW_HINTS: Final = WindowHints()
+#: How long the store may spend on one read (``maxTimeMS``; ``STORE_MAX_TIME_MS``): a page
+#: takes milliseconds, a count of 100,000 orders 0.1 s, a support search's plain first page
+#: up to 1.6 s; a read past this is stopped by the store and answered SERVICE_UNAVAILABLE.
+DEFAULT_STORE_MAX_TIME_MS: Final = 5000
+
+
+def store_failed(exc: PyMongoError, max_time_ms: int) -> StoreUnavailable:
+    """The error a failed read is answered with, the driver's error chained by the caller:
+    a read the store stopped at ``max_time_ms`` says so (the client may retry later, or ask
+    for less), anything else that the store is unavailable."""
+    if isinstance(exc, ExecutionTimeout):
+        return StoreUnavailable(
+            f"the data store stopped a read that took longer than its limit of {max_time_ms} ms "
+            "(STORE_MAX_TIME_MS); retry later, or narrow the filter"
+        )
+    return StoreUnavailable("the data store is unavailable; retry shortly")
 
 
 @dataclass(frozen=True)
@@ -263,10 +281,13 @@ class Readers:
         stale_after: timedelta = DEFAULT_STALE_AFTER,
         pointer: GenerationPointer | None = None,
         window_hints: WindowHints = PROCESS_WINDOW_HINTS,
+        max_time_ms: int = DEFAULT_STORE_MAX_TIME_MS,
     ) -> None:
         """``pointer`` is the process's shared one; without it the pointer is read once per
-        ``Readers`` (one request)."""
+        ``Readers`` (one request). ``max_time_ms``: how long the store may spend on one read
+        of a list, a search or a count (``maxTimeMS``)."""
         self._db = db
+        self._max_time_ms = max_time_ms
         self._window_hints = window_hints
         self._policy = policy
         self._caller = caller
@@ -295,6 +316,7 @@ class Readers:
             stale_after=self._stale_after,
             pointer=self._pointer,
             window_hints=self._window_hints,
+            max_time_ms=self._max_time_ms,
         )
 
     # --- who ---------------------------------------------------------------------------
@@ -391,12 +413,12 @@ class Readers:
                 )
             )
         except PyMongoError as exc:
-            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+            raise store_failed(exc, self._max_time_ms) from exc
         assert sort is not None
         return [dict(doc) for doc in merge_sorted(answers, sort, limit)]
 
-    @staticmethod
     async def _find_in(
+        self,
         kind: ReadKind,
         collection: AsyncCollection[Doc],
         query: Mapping[str, Any],
@@ -421,10 +443,17 @@ class Readers:
         # everything a limited read asks for in its first reply: a ``getMore`` for what a
         # default first batch (101) leaves cost 7 ms more on FerretDB 2 (256 sort values of a
         # 300-entry range: 10.0 ms in two batches, 2.5 ms in one)
-        options: dict[str, Any] = {"sort": sorting, "limit": limit, "batch_size": limit}
+        options: dict[str, Any] = {
+            "sort": sorting,
+            "limit": limit,
+            "batch_size": limit,
+            "max_time_ms": self._max_time_ms,
+        }
         if hint is not None:
             try:
                 return await collection.find(query, projection, hint=hint, **options).to_list()
+            except ExecutionTimeout:
+                raise  # the read was stopped, not refused: again without the index costs more
             except OperationFailure:
                 log.warning("index %s of %s refused as a hint; reading without", hint, kind)
         return await collection.find(query, projection, **options).to_list()
@@ -438,9 +467,9 @@ class Readers:
         scoped = combine(query, self._scope_filter(scope, kind))
         collection = await self._collection(kind)
         try:
-            return await collection.count_documents(scoped)
+            return await collection.count_documents(scoped, maxTimeMS=self._max_time_ms)
         except PyMongoError as exc:
-            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+            raise store_failed(exc, self._max_time_ms) from exc
 
     # --- entities by id ----------------------------------------------------------------
 
@@ -590,7 +619,7 @@ class Readers:
             found = await self._ahead(read, request, index)
             return build_page(request, found, self._counter(read))
         sort = read.sort
-        position = request.position()
+        position = await self._position(read, request, index)
         chunk = request.size + 1
         windowed = index is None
         windows, hint_key = await self._windows(read, position, request.size, index)
@@ -633,7 +662,7 @@ class Readers:
         store the hint they find, as a first page's do. A document ``allows`` rejects (its
         summaries changed under the read) is no item: the read goes on past it, one sorted
         read of one document after another (rare, so not worth windows)."""
-        position = request.position()
+        position = await self._position(read, request, index)
         windows, _ = await self._windows(read, position, 0, index)
         while True:
             raw = await self._read_windows(read, position, 1, windows, index)
@@ -643,6 +672,23 @@ class Readers:
             position = position_of(read.sort, raw[-1])
             windows = None
 
+    async def _position(
+        self, read: _ListRead, request: PageRequest, index: str | None
+    ) -> Position | None:
+        """Where the page starts (None: at the start), with the window widths of its cursor
+        bounded by the process's own hint for ``read`` (``paging_windows.bounded_widths``):
+        the client sends a cursor back, and a width it left out or made up would otherwise
+        have the page sort everything past the position. The hint is the one a first page
+        reads with (``_first_page_hint``: a process that has none probes for it, once).
+        Through ``index`` no window is read, so the cursor's widths are left as they are."""
+        position = request.position()
+        if position is None or index is not None:
+            return position
+        wanted = (request.size or DEFAULT_PAGE_SIZE) + 1
+        hint = await self._first_page_hint(read, await self._hint_key(read), wanted)
+        value, ties = bounded_widths(position.widths(), hint, wanted)
+        return replace(position, width=value, tie_width=ties)
+
     async def _windows(
         self, read: _ListRead, position: Position | None, size: int, index: str | None
     ) -> tuple[list[Window] | None, Hashable | None]:
@@ -650,19 +696,21 @@ class Readers:
         sorted read, as through ``index``), and the key of the first-page hint they came
         from (None: none was read).
 
-        Past a position, windows of the widths its cursor handed on; without one, windows
-        from the first-page hint (``_first_page_hint``). A page of no items probes for that
+        Past a position, windows of the widths its cursor handed on (bounded: ``_position``);
+        without one, windows from the first-page hint (``_first_page_hint``), as also past a
+        position among the nulls where they sort first: the values all lie ahead of it, and
+        one sorted read of them would sort the whole list. A page of no items probes for that
         hint as a page of the default size would: a hint found for a page of one would be
         too narrow for the pages after it."""
         if index is not None:
             return None, None
-        if position is not None:
+        if position is not None and (position.value is not None or read.sort.direction == -1):
             value, width, ties = position.value, position.width, position.tie_width
             after = windows_after(read.sort, value, width, start_id=position.id, tie_width=ties)
             return after, None
         key = await self._hint_key(read)
         hint = await self._first_page_hint(read, key, (size or DEFAULT_PAGE_SIZE) + 1)
-        return first_page_windows(read.sort, hint, size + 1), key
+        return first_page_windows(read.sort, hint, size + 1), key if position is None else None
 
     def _counter(self, read: _ListRead) -> Callable[[], Awaitable[int]]:
         """A page's ``count``: ``read``'s visible documents, counted only when asked."""
@@ -895,9 +943,11 @@ class Readers:
         self.kinds_read.add(kind)
         scoped = combine(query, self._scope_filter(scope, kind, search_keys=True))
         try:
-            found = await collection.find(scoped, {"entityId": True}, limit=limit).to_list()
+            found = await collection.find(
+                scoped, {"entityId": True}, limit=limit, max_time_ms=self._max_time_ms
+            ).to_list()
         except PyMongoError as exc:
-            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+            raise store_failed(exc, self._max_time_ms) from exc
         return [str(doc["entityId"]) for doc in found]
 
     async def _pattern_query(self, scope: Scope, search: ShipmentSearch) -> dict[str, Any]:
@@ -963,10 +1013,12 @@ class Readers:
         scoped = combine(query, self._scope_filter(scope, kind))
         collection = await self._collection(kind)
         group = {"$group": {"_id": "$customerId", "n": {"$sum": 1}}}
+        pipeline = [{"$match": scoped}, group]
         try:
-            rows = await (await collection.aggregate([{"$match": scoped}, group])).to_list()
+            grouped = await collection.aggregate(pipeline, maxTimeMS=self._max_time_ms)
+            rows = await grouped.to_list()
         except PyMongoError as exc:
-            raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
+            raise store_failed(exc, self._max_time_ms) from exc
         # a known document always names its customer; a null group would name none
         return {str(row["_id"]): int(row["n"]) for row in rows if row["_id"] is not None}
 

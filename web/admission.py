@@ -1,4 +1,5 @@
-"""Places in a bounded lane of costly work, shared fairly between clients (pure logic).
+"""Places in a bounded lane of costly work, shared fairly between clients; whose place a
+caller takes (``caller_key``) and the refusal that waiting mends (``refused_for_now``).
 
 The API process validates a new large document in a worker process (``web.validation_pool``);
 the lane bounds how many such documents may wait or run at once, in total and per client, so
@@ -6,7 +7,8 @@ that one client sending a stream of novel documents cannot queue seconds of work
 everybody else's. A request that finds no place is refused at once (``LaneFull``; HTTP 429
 with ``Retry-After``) instead of waiting: a refusal costs microseconds, a queue costs every
 later request its length. The operations running at once (HTTP and WebSocket alike) and the
-subscriptions open at once are bounded by lanes too (``web.operation_admission``).
+subscriptions open at once are bounded by lanes too (``web.operation_admission``), and so
+are the replays of the change log that resumed subscriptions read (``web.live.replays``).
 
 The counts live in this process only. Nothing is shared between API processes, so they stay
 stateless and any number can run behind a load balancer; the bound a client meets is per
@@ -18,6 +20,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Final
+
+from graphql import GraphQLError
+
+from entitlements.caller import Caller
+from web.error_codes import ErrorCode
+
+#: What a RATE_LIMITED refusal asks the client to wait: about the time the lane takes to
+#: drain, rounded up to the unit ``Retry-After`` speaks.
+RETRY_AFTER_SECONDS: Final = 1
 
 
 @dataclass(frozen=True)
@@ -63,3 +75,47 @@ class Lane:
         self._held[client] -= 1
         if not self._held[client]:
             del self._held[client]
+
+
+def caller_key(caller: Caller) -> Hashable:
+    """The per-client key of an authenticated caller: its token subject, whichever transport
+    (HTTP, or the WebSocket connection it authenticated) it comes by."""
+    return ("subject", caller.subject)
+
+
+@dataclass(frozen=True)
+class LaneRefusal:
+    """The words of one lane's RATE_LIMITED refusal, e.g. "1 new query document from this
+    client is already being checked (the limit, DOCUMENT_CHECK_PER_CLIENT); <advice>", naming
+    the bound met: the client's (``per_client_setting``) or the process's."""
+
+    one: str
+    many: str
+    doing: str
+    per_client_setting: str
+    total_setting: str
+    advice: str
+    whose: str = "of this client"
+
+    def of(self, full: LaneFull) -> GraphQLError:
+        if full.per_client:
+            setting, whose = self.per_client_setting, f" {self.whose}"
+        else:
+            setting, whose = self.total_setting, ""
+        held, are = (self.one, "is") if full.allowed == 1 else (self.many, "are")
+        return refused_for_now(
+            f"{full.allowed} {held}{whose} {are} {self.doing} (the limit, {setting}); "
+            f"{self.advice}",
+            ErrorCode.RATE_LIMITED,
+            limit=setting,
+            allowed=full.allowed,
+        )
+
+
+def refused_for_now(message: str, code: ErrorCode, **details: object) -> GraphQLError:
+    """A refusal that waiting mends: ``message``, ``code`` and ``details`` (the limit's
+    setting and allowance), with the ``retryAfter`` every such refusal carries (HTTP also
+    sends it as ``Retry-After``)."""
+    return GraphQLError(
+        message, extensions={"code": code.value, **details, "retryAfter": RETRY_AFTER_SECONDS}
+    )

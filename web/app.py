@@ -26,6 +26,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from strawberry.federation import Schema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from entitlements.policy import Policy, load_policy
 from entitlements.tokens import TokenVerifier
@@ -44,7 +45,7 @@ from web.graphiql_examples import build_examples
 from web.graphql_http import GraphQLEndpoint
 from web.headers import AssetFiles
 from web.limits import MeasureCache, QueryLimitsExtension, screen_for
-from web.live import LiveService
+from web.live import ConnectionCap, LiveService
 from web.live import lifespan as live_lifespan
 from web.masking import CodedErrors
 from web.metrics import Metrics, MetricsExtension
@@ -276,9 +277,15 @@ def _routes(settings: Settings, endpoint: GraphQLEndpoint) -> list[BaseRoute]:
 
 def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
     """Outermost first: the envelope (request id, trace, response codes) sees every answer,
-    CORS is decided innermost."""
+    the WebSocket cap refuses sockets before anything else is spent on them, CORS is decided
+    innermost."""
     return [
         Middleware(RequestEnvelope, metrics=metrics),
+        Middleware(
+            ConnectionCap,
+            limit=settings.live.max_connections,
+            subprotocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        ),
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),

@@ -47,12 +47,12 @@ from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError, SigningKeysUnavailableError
 from entitlements.tokens import TokenVerifier
 from graph.context import GraphContext
-from web.admission import Lane, LaneFull
+from web.admission import RETRY_AFTER_SECONDS, Lane, LaneFull
 from web.auth import authenticate
 from web.error_codes import ErrorCode, is_request_error, retry_later
 from web.graphiql import inline_styles
 from web.headers import page_headers, private_response
-from web.limits import RETRY_AFTER_SECONDS, client_of
+from web.limits import client_of
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
 from web.operation_admission import requests_refused
 from web.persisted import PersistedQueryError, persisted_document, with_document_id
@@ -180,6 +180,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             allowed_origins=settings.cors_origins,
+            connection_init_wait_timeout=timedelta(seconds=settings.live.init_timeout_seconds),
         )
         self.settings = settings
         self.prepared = prepared
@@ -318,6 +319,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             collections=state.collections,
             stale_after=timedelta(seconds=self.settings.stale_after_seconds),
             pointer=state.pointer,
+            store_max_time_ms=self.settings.store_max_time_ms,
         )
 
     async def _authenticate(self, request: Request, verifier: TokenVerifier) -> Caller | None:

@@ -27,8 +27,12 @@ text, and run on the event loop. The checks, cheapest first:
   argument's default, else ``default_page_size``, when absent); ``_entities`` and ``nodes`` by
   the number of representations or ids they are given; any other list of objects by
   ``default_page_size``, except a connection's ``edges``/``nodes``, which its connection field
-  already counted. Scalars and introspection are free. And the entities looked up by key, the
-  ``_entities`` representations and ``nodes`` ids together (``MAX_ENTITY_REPRESENTATIONS``).
+  already counted. Scalars and introspection are free, but for a connection's ``totalCount``:
+  a store read that may scan a customer's whole list costs ``STORE_SCAN_COST`` more, once per
+  root list or search field (its page) and once per connection asking ``totalCount`` (however
+  often: aliases share one count), neither multiplied by the connection's own page size. And
+  the entities looked up by key, the ``_entities`` representations and ``nodes`` ids together
+  (``MAX_ENTITY_REPRESENTATIONS``).
 
 Every refusal is a ``GraphQLError`` with ``extensions.code == "QUERY_TOO_COMPLEX"``, the
 setting as ``extensions.limit``, ``allowed`` and ``actual``, and a message naming the limit
@@ -72,8 +76,13 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from caching.bounded_lru import BoundedLRU
-from entitlements.caller import Caller
-from web.admission import LaneFull
+from web.admission import (
+    RETRY_AFTER_SECONDS,
+    LaneFull,
+    LaneRefusal,
+    caller_key,
+    refused_for_now,
+)
 from web.document_cache import (
     CheckedDocument,
     DocumentCache,
@@ -88,16 +97,21 @@ from web.inputs import literal_errors, query_text_error, variable_errors
 from web.settings import QueryLimits
 from web.validation_verdict import ValidationUnavailable
 
-#: What a RATE_LIMITED refusal asks the client to wait: about the time the lane takes to
-#: drain, rounded up to the unit ``Retry-After`` speaks.
-RETRY_AFTER_SECONDS: Final = 1
-
 #: Fields of a connection type whose list length is the connection's page size.
 _PAGE_FIELDS = frozenset({"edges", "nodes"})
 _PAGE_ARGUMENTS = ("first", "last")
 #: The query fields whose list is as long as one of their arguments, each item one entity read
 #: by its key: federation's ``_entities`` (its representations) and Relay's ``nodes`` (ids).
 _LOOKUPS: Final = {"_entities": "representations", "nodes": "ids"}
+#: What one store read that may scan a customer's whole list adds to the cost, in the model's
+#: unit (an object resolved, tens of microseconds): a root list or search field's page (a few
+#: milliseconds in windows, but a filter that matches little reads on through the list: 70 ms
+#: for 100,000 orders) and a connection's ``totalCount`` (a count reads every index entry of
+#: the list: 0.1 s there). At 250, ``MAX_QUERY_COST`` allows a document about 19 of them (29
+#: aliased root lists took 2 s), and our clients' documents at most 3 (README, "API limits").
+STORE_SCAN_COST: Final = 250
+#: The field of a connection that counts its whole list.
+_COUNT_FIELD: Final = "totalCount"
 
 
 def too_complex(message: str, **details: object) -> GraphQLError:
@@ -110,13 +124,21 @@ def too_complex(message: str, **details: object) -> GraphQLError:
 @dataclass(frozen=True)
 class Measure:
     """Depth, aliases, cost, lookups (``_entities`` representations and ``nodes`` ids) and
-    selections (fragment spreads expanded) of a selection (or a document)."""
+    selections (fragment spreads expanded) of a selection (or a document); ``per_connection``:
+    the cost the selection asks of its connection once, however often it asks it (its
+    ``totalCount``), which the connection field adds unmultiplied by its page size."""
 
     depth: int = 0
     aliases: int = 0
     cost: int = 0
     lookups: int = 0
     selections: int = 0
+    per_connection: int = 0
+
+
+def _is_connection(named: Any) -> bool:
+    """Whether ``named`` (a named type, or None) is one of the schema's connection types."""
+    return isinstance(named, GraphQLObjectType) and named.name.endswith("Connection")
 
 
 def measure_document(
@@ -176,7 +198,7 @@ class _Walker:
         one selection more (summed in locals: this runs once per selection set)."""
         if selection_set is None:
             return Measure()
-        depth = aliases = cost = lookups = count = 0
+        depth = aliases = cost = lookups = count = once = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 inner = self.field(selection, parent, visited)
@@ -193,7 +215,8 @@ class _Walker:
             cost += inner.cost
             lookups += inner.lookups
             count += 1 + inner.selections
-        return Measure(depth, aliases, cost, lookups, count)
+            once = max(once, inner.per_connection)  # aliases of ``totalCount`` share one count
+        return Measure(depth, aliases, cost, lookups, count, once)
 
     def fragment(self, name: str, visited: frozenset[str]) -> Measure:
         if name in self.fragment_measures:
@@ -226,6 +249,11 @@ class _Walker:
             cost = count * (1 + inner.cost)
         elif definition is not None and is_composite_type(returned):
             cost = self.multiplier(node, definition, parent) * (1 + inner.cost)
+            if _is_connection(returned):
+                cost += inner.per_connection
+                cost += STORE_SCAN_COST if parent is self.schema.query_type else 0
+        elif name == _COUNT_FIELD and _is_connection(parent):
+            return Measure(depth, aliases, 0, lookups, inner.selections, STORE_SCAN_COST)
         return Measure(depth, aliases, cost, lookups, inner.selections)
 
     def list_length(self, node: FieldNode, name: str) -> int:
@@ -248,7 +276,7 @@ class _Walker:
         if page_arguments:
             return self.page_size(node, definition, page_arguments)
         if is_list_type(get_nullable_type(definition.type)):
-            if node.name.value in _PAGE_FIELDS and parent.name.endswith("Connection"):
+            if node.name.value in _PAGE_FIELDS and _is_connection(parent):
                 return 1
             return self.default_page_size
         return 1
@@ -466,7 +494,7 @@ class QueryLimitsExtension(SchemaExtension):
                         client_of(context.context),
                     )
                 except LaneFull as exc:
-                    raise rate_limited(exc) from None
+                    raise DOCUMENT_CHECKS_FULL.of(exc) from None
                 except ValidationUnavailable:
                     raise refused_for_now(
                         "The document could not be checked now (the validation worker "
@@ -579,36 +607,17 @@ def client_of(context: object) -> Hashable:
     return ("address", address)
 
 
-def caller_key(caller: Caller) -> Hashable:
-    """The per-client key of an authenticated caller: its token subject, whichever transport
-    (HTTP, or the WebSocket connection it authenticated) it comes by."""
-    return ("subject", caller.subject)
-
-
-def refused_for_now(message: str, code: ErrorCode, **details: object) -> GraphQLError:
-    """A refusal that waiting mends: ``message``, ``code`` and ``details`` (the limit's
-    setting and allowance), with the ``retryAfter`` every such refusal carries (HTTP also
-    sends it as ``Retry-After``)."""
-    return GraphQLError(
-        message, extensions={"code": code.value, **details, "retryAfter": RETRY_AFTER_SECONDS}
-    )
-
-
-def rate_limited(full: LaneFull) -> GraphQLError:
-    """The refusal of a new document that found no place in the checking lane."""
-    if full.per_client:
-        setting, whose = "DOCUMENT_CHECK_PER_CLIENT", " from this client"
-    else:
-        setting, whose = "DOCUMENT_CHECK_QUEUE", ""
-    documents, are = ("document", "is") if full.allowed == 1 else ("documents", "are")
-    return refused_for_now(
-        f"{full.allowed} new query {documents}{whose} {are} already being checked (the limit, "
-        f"{setting}); retry after {RETRY_AFTER_SECONDS} s, or reuse a query text the server "
-        "has seen (known texts are never limited this way).",
-        ErrorCode.RATE_LIMITED,
-        limit=setting,
-        allowed=full.allowed,
-    )
+#: The refusal of a new document that found no place in the checking lane.
+DOCUMENT_CHECKS_FULL: Final = LaneRefusal(
+    one="new query document",
+    many="new query documents",
+    whose="from this client",
+    doing="already being checked",
+    per_client_setting="DOCUMENT_CHECK_PER_CLIENT",
+    total_setting="DOCUMENT_CHECK_QUEUE",
+    advice=f"retry after {RETRY_AFTER_SECONDS} s, or reuse a query text the server has seen "
+    "(known texts are never limited this way).",
+)
 
 
 def _provided_operation_name(context: Any) -> str | None:

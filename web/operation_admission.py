@@ -38,9 +38,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from graph.context import connection_caller
-from web.admission import Lane, LaneFull
+from web.admission import RETRY_AFTER_SECONDS, Lane, LaneFull, caller_key, refused_for_now
 from web.error_codes import ErrorCode
-from web.limits import RETRY_AFTER_SECONDS, caller_key, refused_for_now
 from web.settings import Settings
 
 

@@ -162,6 +162,10 @@ class Settings(ProcessSettings):
     #: after a rebuild's switch, reads may go to the previous generation for this long.
     #: 0 reads the pointer on every request.
     read_pointer_cache_seconds: float = Field(1.0, ge=0, allow_inf_nan=False)
+    #: How long the store may spend on one read of a list, a search or a count (``maxTimeMS``);
+    #: a read it stops is answered SERVICE_UNAVAILABLE (``resolvers.readers.store_failed``).
+    #: The default is the readers' ``DEFAULT_STORE_MAX_TIME_MS`` (web does not import them).
+    store_max_time_ms: int = Field(5000, ge=1)
 
     @property
     def freshness_max_age_seconds(self) -> float:

@@ -44,6 +44,7 @@ from tests.integration.world_harness import invoice
 from web import document_cache
 from web.admission import Lane
 from web.document_cache import count_selections
+from web.limits import STORE_SCAN_COST
 
 T = TypeVar("T")
 Doc = dict[str, Any]
@@ -382,6 +383,24 @@ async def test_five_thousand_representations_are_refused_up_front(api: Running) 
     }
     # one refusal, not an error per representation: nothing was resolved
     assert len(response.content) < 2_000
+
+
+async def test_aliased_root_lists_are_refused_for_their_store_reads(api: Running) -> None:
+    """Each root list reads the store, and one whose filter matches nothing reads on through
+    the customer's list (29 of them took 2 s for 100,000 orders): each costs
+    ``STORE_SCAN_COST``, so 20 of them, within every other limit, are over the cost limit."""
+    lists = " ".join(
+        f'a{n}: orders(first: 1, filter: {{warehouseId: "NOPE{n}"}}) {{ nodes {{ id }} }}'
+        for n in range(20)
+    )
+    response = await post(api, f"{{ {lists} }}", accept=GRJ)
+    assert response.status_code == 400
+    assert error_of(response)["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "MAX_QUERY_COST",
+        "allowed": 5_000,
+        "actual": 20 * (STORE_SCAN_COST + 2),  # and the list and its nodes, 1 each
+    }
 
 
 async def test_representations_count_in_the_cost(api: Running) -> None:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -22,13 +22,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import runner
 from projections.batch import EntityKey
-from projections.dead_letter import DeadLetter
+from projections.dead_letter import DEAD_LETTER_MAX_UNCOMPRESSED, DeadLetter, KafkaRecord
 from projections.effects import SummaryPush
-from projections.projector import BatchProcessor
+from projections.event_fields import MAX_IDENTIFIER_LENGTH
+from projections.metrics import ProjectorMetrics
+from projections.projector import BatchOutcome, BatchProcessor
 from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
 from projections.runner import flatten, run_projector
 from projections.settings import ProjectorSettings
@@ -437,10 +440,10 @@ async def test_a_huge_id_is_dead_lettered_with_its_reason_quoting_it_cut_short(
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
 ) -> None:
-    """A record whose id of 3.2 million characters holds a control character, compressed
-    upstream to a topic that takes it. Its reason quotes the id cut short: quoted whole, the
-    reason alone was larger than the dead-letter topic takes, and the batch failed on every
-    restart."""
+    """A record whose id of 3.2 million characters (ending in a control character),
+    compressed upstream to a topic that takes it. Its reason quotes the id cut short, start
+    and end: quoted whole, the reason alone was larger than the dead-letter topic takes, and
+    the batch failed on every restart."""
     shipments = topic_names["shipments"]
     event = example("shipment-planned.json")
     long_id = base64.b64encode(random.Random(11).randbytes(2_400_000)).decode() + "\x01"
@@ -451,9 +454,50 @@ async def test_a_huge_id_is_dead_lettered_with_its_reason_quoting_it_cut_short(
     )
     letter = await _the_dead_letter_and_the_order_after_it(kafka_bootstrap, topic_names, mongo_db)
     assert (letter.topic, letter.offset) == (shipments, sent.offset)
-    assert letter.reason.startswith("data.shipmentId: expected an identifier")
+    assert letter.reason.startswith("data.shipmentId: longer than 256 characters")
     assert letter.reason.endswith("\\x01' (3,200,001 characters)") and len(letter.reason) < 1000
     assert letter.original_size == len(original) and original.startswith(letter.value or b"-")
+
+
+#: Where an over-long id goes in a valid shipment plan; the first is the field its reason
+#: names.
+_OVERLONG: Final = {
+    "entity id": (("subject",), ("data", "shipmentId")),
+    "source": (("source",),),
+    "indexed reference": (("data", "trackingNumber"),),
+}
+
+
+@pytest.mark.parametrize("where", list(_OVERLONG))
+async def test_an_id_too_long_for_the_stores_keys_is_a_dead_letter(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    where: str,
+) -> None:
+    """A shipment plan whose shipment id, source or tracking number has 3,000 characters.
+    The id and the source are stored as ``_id`` (the shipment's, the source's), which
+    DocumentDB refuses over 2,704 bytes on every retry: the partition stopped there for
+    good. The tracking number is indexed (DocumentDB indexes a shortened term of it). Each
+    is refused when decoded, a dead letter naming the field, and the partition goes on."""
+    event = example("shipment-planned.json")
+    # random: the store compresses a key row, so a repetitive id of this length would fit
+    overlong = "SH-" + base64.b32encode(random.Random(3).randbytes(1_875)).decode()[:2_997]
+    for path in _OVERLONG[where]:
+        *parents, name = path
+        target = event
+        for parent in parents:
+            target = target[parent]
+        target[name] = overlong
+    await produce(
+        kafka_bootstrap,
+        [(topic_names["shipments"], event["subject"].encode(), json.dumps(event).encode())],
+    )
+    letter = await _the_dead_letter_and_the_order_after_it(kafka_bootstrap, topic_names, mongo_db)
+    field = ".".join(_OVERLONG[where][0])
+    assert letter.reason.startswith(f"{field}: longer than {MAX_IDENTIFIER_LENGTH} characters")
+    assert letter.reason.endswith("(3,000 characters)") and len(letter.reason) < 1000
+    assert await mongo_db[documents.SHIPMENTS].count_documents({}) == 0
 
 
 async def _the_dead_letter_and_the_order_after_it(
@@ -483,6 +527,53 @@ async def _topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, st
             return {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
         await asyncio.sleep(0.1)
     raise AssertionError(f"the broker does not describe {topic}: {resource}")
+
+
+def _letter_of_framed_size(record: KafkaRecord, reason: str, size: int) -> DeadLetter:
+    """A dead letter of ``record`` (a value of one repeated byte) that takes ``size`` bytes
+    framed as a record batch, as the producer measures it before compressing."""
+    headers = DeadLetter.of(record, reason).headers()
+    n = size - DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, b"", headers)
+    while DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, b"a" * n, headers) > size:
+        n -= 1  # the value's length takes a few bytes more to say than none
+    return DeadLetter.of(dataclasses.replace(record, value=b"a" * n), reason)
+
+
+async def test_dead_letters_around_the_producers_limit_are_all_sent(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """Dead letters that compress well, framed just under, at and just over what the
+    dead-letter producer takes before compressing (``DEAD_LETTER_MAX_UNCOMPRESSED``): each
+    is sent, whole or cut naming its original size. Sized by hand without the framing, one
+    a few dozen bytes over went whole and the producer refused it, failing its batch on
+    every restart."""
+    record = KafkaRecord(topic_names["orders"], 0, 123_456, 1_700_000_000_000, b"SO-1", None)
+    reason = "not JSON: Expecting value: line 1 column 1 (char 0)"
+    limit = DEAD_LETTER_MAX_UNCOMPRESSED
+    letters = [_letter_of_framed_size(record, reason, limit + d) for d in (-1, 0, 1, 40, 80)]
+    producers, consumer = runner.kafka_clients(_settings(kafka_bootstrap, mongo_db, topic_names))
+    await consumer.stop()  # not used
+    await producers.start()
+    try:
+        await runner.publish_outcome(
+            producers,
+            BatchOutcome(dead_letters=letters),
+            dead_letter_topic=topic_names["dead_letter"],
+            changes_topic=topic_names["changes"],
+            metrics=ProjectorMetrics(),
+        )
+    finally:
+        await producers.stop()
+
+    sent = [
+        DeadLetter.from_headers(r.key, r.value, r.headers)
+        for r in await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    ]
+    assert [(d.offset, d.original_size) for d in sent] == [
+        (123_456, None if n < 2 else len(letter.value or b"")) for n, letter in enumerate(letters)
+    ]
+    for letter, back in zip(letters, sent, strict=True):
+        assert (letter.value or b"-").startswith(back.value or b"")
 
 
 async def test_the_projector_creates_the_dead_letter_topic_for_the_largest_dead_letters(

@@ -15,7 +15,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import verify
-from projections.batch import EntityKey, SourceSeen
+from projections.batch import EntityChange, EntityKey, SourceSeen
 from projections.effects import SummaryPush
 from projections.store import (
     CONFLICT_ROUNDS,
@@ -210,6 +210,37 @@ async def test_a_source_known_only_from_its_status_takes_its_first_event(
     t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
     await store.touch_sources("", {"tms": SourceSeen(t0, "T-1")}, t0)
     assert await _freshness(mongo_db, "tms") == (t0, "T-1", t0)
+
+
+@pytest.mark.parametrize("write", ["insert_new", "write_entity"])
+async def test_a_document_the_driver_cannot_send_is_a_store_error(
+    mongo_db: AsyncDatabase[dict[str, Any]], write: str
+) -> None:
+    """A new document over the store's 16 MiB is refused by the driver before it is sent
+    (``DocumentTooLarge``, which is no ``PyMongoError``): it must fail the batch as every
+    refusal does (retried, counted, logged), not escape as an error that ends the process
+    at every start."""
+    huge = {
+        "known": True,
+        "customerId": "ACME",
+        "notes": "x" * (documents.STORE_DOCUMENT_BYTES + (2 << 20)),
+    }
+    change = EntityChange(
+        key=EntityKey("orders", "SO-HUGE"),
+        before=None,
+        after=huge,
+        set_fields=huge,
+        unset_fields=(),
+        last_event=documents.EventRef(source="erp", id="e-1", type="t", time=datetime.now(UTC)),
+        customer_id="ACME",
+    )
+    store = ProjectionStore(mongo_db)
+    with pytest.raises(StoreError):
+        if write == "insert_new":
+            await store.insert_new(documents.ORDERS, [change], {}, datetime.now(UTC))
+        else:
+            await store.write_entity(documents.ORDERS, change, datetime.now(UTC))
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-HUGE"}) is None
 
 
 async def test_documents_already_there_are_advanced_whichever_command_refused_them(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,17 +27,25 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.records_to_delete import RecordsToDelete
+from graphql import GraphQLError
 from pymongo import AsyncMongoClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from entitlements.policy import Policy
+from graph.subscriptions import LiveNotice, MilestoneSelection
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
 from tests.contract import example
-from tests.helpers import SECRET, Stack, token_for
+from tests.helpers import SECRET, Stack, caller, token_for
 from tests.integration.api_harness import ApiProcess, api_env, start_api
-from web.live.cursor import decode_cursor
+from web.live.closes import too_slow
+from web.live.cursor import decode_cursor, encode_cursor
+from web.live.feed import ConnectionFeed, ResumeBounds
+from web.live.hub import LiveHub
+from web.live.log import ChangeLog
+from web.live.replays import ReplayPlaces
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 LEGACY_WS = Subprotocol("graphql-ws")
@@ -60,6 +68,10 @@ subscription($shipmentId: ID!, $after: String) {
 }
 """
 PROBE_CODE = "PROBE"
+#: The bounds of the ``bounded`` API process.
+RESUME_MAX_NOTICES = 20
+MAX_CONNECTIONS = 4
+CLIENT_CONNECTIONS = 2
 
 
 def _customer(name: str) -> str:
@@ -74,6 +86,9 @@ class LiveStack:
     database: str
     producer: AIOKafkaProducer
     admin: AIOKafkaAdminClient
+    #: What the two API processes were started with, and where their logs are.
+    env: dict[str, str]
+    logs: Path
 
     async def publish(self, change: ShipmentChange) -> int:
         """Publish a notice as the projector does; its offset (= the client's cursor)."""
@@ -121,7 +136,14 @@ async def live(
     await producer.start()
     try:
         yield LiveStack(
-            (first, second), topics, stack.kafka_bootstrap, database, producer, kafka_admin
+            (first, second),
+            topics,
+            stack.kafka_bootstrap,
+            database,
+            producer,
+            kafka_admin,
+            env,
+            logs,
         )
     finally:
         await producer.stop()
@@ -129,6 +151,23 @@ async def live(
             api.stop()
         await kafka_admin.delete_topics(created)
         await mongo_client.drop_database(database)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def bounded(live: LiveStack) -> AsyncIterator[ApiProcess]:
+    """A third API process on the same topics with small resume and connection bounds."""
+    env = {
+        **live.env,
+        "SUBSCRIPTION_RESUME_MAX_NOTICES": str(RESUME_MAX_NOTICES),
+        "MAX_WEBSOCKET_CONNECTIONS": str(MAX_CONNECTIONS),
+        "MAX_WEBSOCKETS_PER_CLIENT": str(CLIENT_CONNECTIONS),
+        "WS_INIT_TIMEOUT_SECONDS": "1",
+    }
+    api = await start_api(env, live.logs / "bounded.log")
+    try:
+        yield api
+    finally:
+        api.stop()
 
 
 # --- a WebSocket client -----------------------------------------------------------------------
@@ -541,14 +580,175 @@ async def test_the_projector_s_notices_reach_subscribers(live: LiveStack, tmp_pa
     await client.close()
 
 
+async def _open_once_a_place_is_free(url: str, payload: dict[str, Any]) -> Client:
+    """A connection to a process at its connection cap, retried until one closed there."""
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                return await Client.open(url, payload)
+            except ConnectionClosed as exc:
+                assert exc.rcvd is not None and exc.rcvd.code == 1013, exc
+                await asyncio.sleep(0.1)
+
+
+async def test_connections_beyond_the_process_cap_are_closed_with_1013(
+    bounded: ApiProcess,
+) -> None:
+    """The first test on ``bounded``: it counts every socket that process holds."""
+    clients = [
+        await Client.open(
+            bounded.ws_url, {"token": token_for([_customer("A")], subject=f"cap-{n}")}
+        )
+        for n in range(MAX_CONNECTIONS)
+    ]
+    for protocol in (TRANSPORT_WS, LEGACY_WS):
+        async with connect(bounded.ws_url, subprotocols=[protocol], open_timeout=10) as refused:
+            # The handshake completes with the protocol asked for, so the client reads why.
+            assert refused.subprotocol == protocol
+            async with asyncio.timeout(5):
+                await refused.wait_closed()
+        assert refused.close_code == 1013
+        assert refused.close_reason == (
+            "Try again later: this server holds as many WebSocket connections as it may"
+        )
+    for client in clients:
+        assert client.ws.close_code is None, "the connections within the cap stay open"
+    await clients[0].close()
+    again = await _open_once_a_place_is_free(
+        bounded.ws_url, {"token": token_for([_customer("A")], subject="cap-again")}
+    )
+    for client in (again, *clients[1:]):
+        await client.close()
+
+
+async def test_a_client_holding_its_share_of_connections_is_closed_with_1013_at_init(
+    bounded: ApiProcess,
+) -> None:
+    """Its other connections, and other clients', are not affected; closing one frees its
+    place. (``bounded`` allows one connection more than this test holds at once.)"""
+    token = token_for([_customer("A")], subject="many-sockets")
+    held = [
+        await _open_once_a_place_is_free(bounded.ws_url, {"token": token})
+        for _ in range(CLIENT_CONNECTIONS)
+    ]
+    for protocol in (TRANSPORT_WS, LEGACY_WS):
+        over = await Client.open(
+            bounded.ws_url, {"token": token}, protocol=protocol, expect_ack=False
+        )
+        assert await over.closed() == (
+            1013,
+            f"Try again later: this client already holds {CLIENT_CONNECTIONS} WebSocket "
+            "connections here",
+        )
+    assert all(client.ws.close_code is None for client in held)
+    await held[0].close()
+    again = await _open_once_a_place_is_free(bounded.ws_url, {"token": token})
+    for client in (again, *held[1:]):
+        await client.close()
+
+
+async def test_a_socket_without_connection_init_is_closed_after_ws_init_timeout(
+    bounded: ApiProcess,
+) -> None:
+    """``WS_INIT_TIMEOUT_SECONDS`` is 1 on ``bounded``: both protocols close with 4408."""
+    for protocol in (TRANSPORT_WS, LEGACY_WS):
+        async with connect(bounded.ws_url, subprotocols=[protocol], open_timeout=10) as silent:
+            async with asyncio.timeout(5):
+                await silent.wait_closed()
+        assert silent.close_code == 4408
+
+
+async def test_a_resume_further_back_than_the_bound_is_expired_and_one_within_it_replays_exactly(
+    live: LiveStack, bounded: ApiProcess
+) -> None:
+    acme = _customer("ACME")
+    token = token_for([acme], subject="resume-bound")
+    watcher = await Client.open(bounded.ws_url, {"token": token})
+    await watcher.subscribe(FEED, {})
+    probes = _Probes(live, {acme: [watcher]})
+    await probes.until_live()
+    offsets = [
+        await live.publish(_change(acme, f"SH-{n}", n)) for n in range(RESUME_MAX_NOTICES + 5)
+    ]
+    await probes.fence()  # the bounded process has read the log up to here
+    await watcher.close()
+
+    client = await Client.open(bounded.ws_url, {"token": token})
+    await client.subscribe(FEED, {"after": encode_cursor(offsets[0])}, op="far")
+    await client.subscribe(FEED, {"after": encode_cursor(offsets[10])}, op="near")
+    messages = await client.take(2 + len(offsets[11:]))
+    far = [m for m in messages if m["id"] == "far"]
+    assert [m["type"] for m in far] == ["next", "complete"]
+    [detail] = far[0]["payload"]["errors"]
+    assert detail["extensions"]["code"] == "CURSOR_EXPIRED"
+    assert f"more than {RESUME_MAX_NOTICES} notices" in detail["message"]
+    assert "Refetch the current state" in detail["message"]
+
+    near = [decode_cursor(_event(m)["cursor"]) for m in messages if m["id"] == "near"]
+    assert near == offsets[11:]
+    await _Probes(live, {acme: [client]}).fence()
+    assert client.events.empty(), "nothing more, and no duplicate"
+    await client.close()
+
+
+async def _first(notices: AsyncIterator[LiveNotice]) -> LiveNotice:
+    return await anext(notices)
+
+
+async def test_replays_beyond_the_process_cap_wait_for_a_place_then_are_refused(
+    live: LiveStack,
+) -> None:
+    """The feed in-process, on the real change log, with one replay place: a resume waits
+    while the place is held (as an app resuming many subscriptions at once does), and is
+    refused with RATE_LIMITED if none comes free in time."""
+    acme = _customer("ACME")
+    offsets = [await live.publish(_change(acme, f"SH-{n}", n)) for n in range(4)]
+    log = ChangeLog(live.bootstrap, live.topics, retention_hours=72)
+    hub = LiveHub(log, dedupe_window=100, overflow_reason=too_slow(16))
+    hub.start()
+    places = ReplayPlaces(total=1, per_client=1, wait_seconds=0.5)
+
+    def resume(subject: str) -> AsyncGenerator[LiveNotice, None]:
+        feed = ConnectionFeed(
+            hub=hub,
+            log=log,
+            scope=Policy().scope(caller(acme, subject=subject)),
+            buffer_size=16,
+            dedupe_window=100,
+            on_close=lambda reason: None,
+            resume=ResumeBounds(100, places),
+            client=subject,
+        )
+        return feed.stream(MilestoneSelection(customer_id=acme), encode_cursor(offsets[0]))
+
+    try:
+        holding = resume("first")  # stopped in the middle of its replay: holds the place
+        assert decode_cursor((await anext(holding)).cursor) == offsets[1]
+        with pytest.raises(GraphQLError) as refused:
+            await anext(resume("second"))
+        assert refused.value.extensions == {
+            "code": "RATE_LIMITED",
+            "limit": "MAX_SUBSCRIPTION_REPLAYS",
+            "allowed": 1,
+            "retryAfter": 1,
+        }
+        third = resume("third")
+        waiting = asyncio.create_task(_first(third))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        await holding.aclose()  # the client completed: its place goes to the one waiting
+        assert decode_cursor((await waiting).cursor) == offsets[1]
+        await third.aclose()
+    finally:
+        await hub.stop()
+
+
 async def test_a_cursor_older_than_the_retained_log_is_expired(live: LiveStack) -> None:
     """Runs last in this module: it deletes the start of the shared changes topic."""
     acme = _customer("ACME")
     offsets = [await live.publish(_change(acme, f"SH-{n}", n)) for n in range(3)]
     partition = TopicPartition(live.topics.changes, 0)
     await live.admin.delete_records({partition: RecordsToDelete(offsets[-1])})
-
-    from web.live.cursor import encode_cursor
 
     client = await Client.open(live.apis[0].ws_url, {"token": token_for([acme])})
     await client.subscribe(FEED, {"after": encode_cursor(offsets[0])}, op="old")
@@ -573,8 +773,6 @@ async def test_the_app_creates_the_changes_topic_with_the_retention_window(
 ) -> None:
     """The resume window is the topic's retention: CHANGES_RETENTION_HOURS at creation."""
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-
-    from web.live.log import ChangeLog
 
     prefix = f"t{uuid.uuid4().hex[:12]}"
     topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in TopicNames().__dict__.items()})

@@ -140,13 +140,16 @@ def test_a_document_over_the_limit_still_takes_events_that_do_not_grow_it() -> N
 
 
 def test_an_event_that_would_make_the_search_document_too_large_is_refused() -> None:
-    """An order's search document holds two keys per character of its reference: a
-    reference of varied text long enough is refused even while the order itself fits."""
-    reference = "".join(f"{n:06x}" for n in range(1_000))  # 6,000 characters, few repeats
+    """An order's search document holds two keys per character of its ship-to name (free
+    text, which no id cap bounds): a name of varied text long enough is refused even while
+    the order itself fits."""
+    name = "".join(f"{n:06x}" for n in range(1_000))  # 6,000 characters, few repeats
     order = plan_entity(KEY, None, [_created(1)], MAPPING).change
     assert order is not None
     limit = 60_000
-    long = _created(2, reference)
+    data = s.order_snapshot()
+    data["shipTo"]["name"] = name
+    long = s.event("order.created", data, source=s.ERP, sequence=2)
 
     plan = plan_entity(KEY, order.after, [long], MAPPING, limit=limit)
 

@@ -23,7 +23,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from projections.event_schema import FulfillmentProgressed, InvoiceIssued, OrderSnapshot
+from projections.event_fields import MAX_IDENTIFIER_LENGTH
+from projections.event_schema import (
+    FulfillmentProgressed,
+    InvoiceIssued,
+    OrderSnapshot,
+    ShipmentPlanned,
+)
 from projections.events import Event, InvalidEvent, decode_event
 from simulator.faults import FaultRates
 from simulator.world import generate
@@ -339,6 +345,34 @@ def test_a_nul_in_any_id_or_key_is_refused_naming_it(name: str, path: tuple[Any,
     result = outcome(with_value(name, path, "SO-1\x00x"))
     reason = "expected an identifier (no control characters), got 'SO-1\\x00x'"
     assert result == f"refused: {named(path)}: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("name", "path"), ID_PATHS, ids=[f"{name}:{named(path)}" for name, path in ID_PATHS]
+)
+def test_an_overlong_id_or_key_is_refused_naming_it(name: str, path: tuple[Any, ...]) -> None:
+    """Ids are stored as ``_id`` (entities, sources, search documents), which DocumentDB
+    keeps in a btree of rows of at most 2,704 bytes: a longer one is refused on every retry
+    of its write, so the record must be a dead letter instead, its value quoted cut short."""
+    limit = 128 if path == ("id",) else MAX_IDENTIFIER_LENGTH  # the contract's own event id cap
+    result = outcome(with_value(name, path, "K" * 2_999 + "!"))
+    assert result == (
+        f"refused: {named(path)}: longer than {limit} characters, got "
+        f"{'K' * 100!r}...{'K' * 99 + '!'!r} (3,000 characters)"
+    )
+
+
+def test_an_id_of_the_longest_length_in_four_byte_characters_is_accepted() -> None:
+    """The cap counts characters, so an id at it takes 1 KiB of UTF-8 at most: far below the
+    store's 2,704-byte key rows, with its collection's prefix (``shipments/<id>``)."""
+    longest = "\U0001f4e6" * MAX_IDENTIFIER_LENGTH
+    accepted = outcome(with_value("shipment-planned.json", ("data", "trackingNumber"), longest))
+    assert isinstance(accepted, Event) and isinstance(accepted.data, ShipmentPlanned)
+    assert accepted.data.tracking_number == longest and len(longest.encode()) == 1024
+    refused = outcome(
+        with_value("shipment-planned.json", ("data", "trackingNumber"), longest + "x")
+    )
+    assert isinstance(refused, str) and "longer than 256 characters" in refused
 
 
 def test_the_ids_refusing_control_characters_include_those_stored_as_keys() -> None:

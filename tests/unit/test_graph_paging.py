@@ -127,15 +127,16 @@ def test_string_sort_values_round_trip() -> None:
     assert (position.value, position.id) == ("2026-12-01", "IN-1")
 
 
-def test_non_ascii_sort_values_and_ids_round_trip_and_earlier_cursors_still_work() -> None:
+def test_non_ascii_ids_round_trip_and_earlier_cursors_still_work() -> None:
     """Cursors are encoded by orjson (UTF-8); those issued when ``json.dumps`` escaped
-    non-ASCII characters name the same position."""
+    non-ASCII characters name the same position. (A string sort value is an ISO day, as the
+    projector stores it: ``test_a_string_sort_value_that_is_no_day_is_bad_user_input``.)"""
     sort = INVOICE_SORTS["DUE_DATE_ASC"]
-    doc = {"_id": "IN-Ø1", "dueDate": "2026-12-01 Ärger"}
+    doc = {"_id": "IN-Ø1 Ärger", "dueDate": "2026-12-01"}
     position = decode_cursor(sort, encode_cursor(sort, doc, width=7))
-    assert (position.value, position.id, position.width) == ("2026-12-01 Ärger", "IN-Ø1", 7)
+    assert (position.value, position.id, position.width) == ("2026-12-01", "IN-Ø1 Ärger", 7)
     earlier = json.dumps(
-        {"i": "IN-Ø1", "s": "DUE_DATE_ASC", "v": {"s": "2026-12-01 Ärger"}, "w": 7},
+        {"i": "IN-Ø1 Ärger", "s": "DUE_DATE_ASC", "v": {"s": "2026-12-01"}, "w": 7},
         separators=(",", ":"),
         sort_keys=True,
     )
@@ -178,6 +179,16 @@ def _forge(body: Any) -> str:
 def test_malformed_or_foreign_cursors_are_bad_user_input(cursor: str) -> None:
     with pytest.raises(BadUserInput, match="after"):
         decode_cursor(ORDER_SORTS["ORDERED_AT_DESC"], cursor)
+
+
+@pytest.mark.parametrize("value", ["zzz", "", "2026-12-01 Ärger", "2026-13-01", "2026-W48-2"])
+def test_a_string_sort_value_that_is_no_day_is_bad_user_input(value: str) -> None:
+    """The projector stores only ISO days in a string sort field; past any other string a page
+    could not be read in windows of days, but would sort the rest of the list (past "zzz",
+    descending: all of it)."""
+    sort = INVOICE_SORTS["DUE_DATE_DESC"]
+    with pytest.raises(BadUserInput, match=r"^after: not a cursor issued by this connection$"):
+        decode_cursor(sort, _forge({"s": sort.name, "v": {"s": value}, "i": "IN-1", "w": 1}))
 
 
 @pytest.mark.parametrize(

@@ -33,8 +33,9 @@ from web.admission import Lane
 from web.app import graphql_endpoint, new_document_cache
 from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
+from web.live.feed import ResumeBounds
 from web.live.handlers import LiveGraphQLWSHandler, LiveTransportWSHandler
-from web.live.hub import LiveHub
+from web.live.hub import Delivery, LiveHub
 from web.live.log import ChangeLog
 from web.live.service import LiveService
 from web.live.settings import LiveSettings
@@ -71,7 +72,7 @@ class ScriptedLog:
         self.earliest = earliest
         self.replays: list[tuple[int, int]] = []
 
-    async def replay(self, start: int, stop: int) -> AsyncIterator[tuple[int, ShipmentChange]]:
+    async def replay(self, start: int, stop: int) -> AsyncGenerator[Delivery, None]:
         self.replays.append((start, stop))
         if start < self.earliest:
             raise CursorExpired("the cursor is older than the change log's retention window")
@@ -154,6 +155,8 @@ def _service(
         log=log or ScriptedLog([]),
         verifier=TokenVerifier(TOKENS),
         policy=Policy(),
+        connections=Lane(None, settings.max_connections_per_client),
+        resume=ResumeBounds.of(settings),
         graphql_transport_ws_handler_class=LiveTransportWSHandler,
         graphql_ws_handler_class=LiveGraphQLWSHandler,
     )

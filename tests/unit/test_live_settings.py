@@ -23,6 +23,9 @@ def test_defaults() -> None:
     assert (settings.buffer_size, settings.ping_interval_seconds) == (256, 15.0)
     assert (settings.pong_timeout_seconds, settings.retention_hours) == (10.0, 72)
     assert settings.dedupe_window == 10_000
+    assert (settings.resume_max_notices, settings.max_replays) == (100_000, 4)
+    assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (2, 5.0)
+    assert (settings.max_connections, settings.init_timeout_seconds) == (2_000, 10.0)
 
 
 def test_overrides() -> None:
@@ -33,11 +36,20 @@ def test_overrides() -> None:
             "WS_PONG_TIMEOUT_SECONDS": "2",
             "CHANGES_RETENTION_HOURS": "24",
             "SUBSCRIPTION_DEDUPE_WINDOW": "50",
+            "SUBSCRIPTION_RESUME_MAX_NOTICES": "500",
+            "MAX_SUBSCRIPTION_REPLAYS": "3",
+            "MAX_SUBSCRIPTION_REPLAYS_PER_CLIENT": "1",
+            "SUBSCRIPTION_REPLAY_WAIT_SECONDS": "0",
+            "MAX_WEBSOCKET_CONNECTIONS": "10",
+            "WS_INIT_TIMEOUT_SECONDS": "2.5",
         }
     )
     assert (settings.buffer_size, settings.ping_interval_seconds) == (8, 0.5)
     assert (settings.pong_timeout_seconds, settings.retention_hours) == (2.0, 24)
     assert settings.dedupe_window == 50
+    assert (settings.resume_max_notices, settings.max_replays) == (500, 3)
+    assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (1, 0.0)
+    assert (settings.max_connections, settings.init_timeout_seconds) == (10, 2.5)
 
 
 def test_built_in_code_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,12 +28,14 @@ from resolvers.paging import (
     ORDER_SORTS,
     Position,
     SortSpec,
+    Widths,
     after_filter,
     decode_cursor,
     encode_cursor,
 )
 from resolvers.paging_ties import TIE_CHARS, tie_bound, tie_point
 from resolvers.paging_windows import (
+    CURSOR_WIDTH_SPREAD,
     PROBE_MAX,
     PROBE_PAGES,
     EdgeSearch,
@@ -41,6 +43,7 @@ from resolvers.paging_windows import (
     WindowHint,
     WindowHints,
     axis_point,
+    bounded_widths,
     first_hint,
     first_page_windows,
     learned_widths,
@@ -675,3 +678,30 @@ def test_ids_of_no_one_regular_shape_hand_on_no_tie_width(make_id: Callable[[int
     assert widths is not None and widths.ties is None
     hint = first_hint(sort, page)
     assert hint is not None and hint.tie_per_item is None and hint.tie_width_for(21) is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "read_with"),
+    [
+        (Widths(2100.0, None), Widths(2100.0, None)),  # about the hint's: as the cursor says
+        (Widths(None, None), Widths(2100.0, None)),  # none: the process's own
+        (Widths(None, 7.0), Widths(2100.0, 7.0)),
+        (Widths(1, None), Widths(2100.0 / CURSOR_WIDTH_SPREAD, None)),
+        (Widths(10**400, 3.0), Widths(2100.0 * CURSOR_WIDTH_SPREAD, 3.0)),
+    ],
+)
+def test_a_cursors_widths_are_kept_near_the_processs_own(sent: Widths, read_with: Widths) -> None:
+    """The widths a cursor hands on are the client's to send back: a page reads with them
+    only within ``CURSOR_WIDTH_SPREAD`` of the width its list's hint gives (100 per item, a
+    page of 21 here); a missing width is the hint's; a tie width stays (its windows lie
+    inside one value)."""
+    hint = WindowHint(extreme=0, per_item=100.0)
+    assert bounded_widths(sent, hint, 21) == read_with
+
+
+@pytest.mark.parametrize("hint", [None, WindowHint(extreme=0, per_item=0.0, plain=True)])
+def test_without_a_hint_a_cursors_widths_stand(hint: WindowHint | None) -> None:
+    """A process that reads such a list plainly (no probes: MongoDB, a scope across
+    customers) has no width of its own; no width can make a plain read worse."""
+    for sent in (Widths(None, None), Widths(1, 2.0)):
+        assert bounded_widths(sent, hint, 21) == sent

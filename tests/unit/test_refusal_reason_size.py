@@ -3,7 +3,8 @@
 The reason travels as the dead letter's ``dlq.reason`` header: a reason quoting a 3 MiB id
 whole made a dead letter the dead-letter topic refused, and its batch failed on every
 restart. Each way a record can be refused while quoting a value is driven here with a
-value of 3,000,000 characters.
+value of 3,000,000 characters, or, where only an accepted id can be quoted (ids longer than
+``MAX_IDENTIFIER_LENGTH`` are refused for that first), with an id of that length.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Final
 import pytest
 
 from projections.document_size import Size, document_size, too_large
-from projections.event_fields import QUOTED_CHARACTERS, quoted
+from projections.event_fields import MAX_IDENTIFIER_LENGTH, QUOTED_CHARACTERS, quoted
 from projections.events import InvalidEvent, decode_event
 from projections.reducers import ConflictingEvent, apply
 from tests.contract import example
@@ -58,17 +59,23 @@ def _with(name: str, path: str, value: Any) -> bytes:
 
 
 LONG: Final = "X" * HUGE
+#: The longest id decoding accepts: longer than a reason quotes whole.
+LONGEST_ID: Final = "X" * MAX_IDENTIFIER_LENGTH
+#: An id of that length whose last character breaks the identifier rule.
+CONTROLLED: Final = LONGEST_ID[1:]
 SHIPMENT: Final = "shipment-planned.json"
 ORDER: Final = "order-created.json"
 INVOICE: Final = "invoice-issued.json"
 FULFILLMENT: Final = "fulfillment-progressed.json"
-UNIT: Final = {"sscc": LONG, "weightKg": 1.0}
+UNIT: Final = {"sscc": LONGEST_ID, "weightKg": 1.0}
 #: Each refusal that quotes a value: the example, where the value goes, the value, and how
 #: the reason starts.
 CASES: Final[list[tuple[str, str, Any, str]]] = [
-    (SHIPMENT, "data.shipmentId", LONG + "\x01", "data.shipmentId: expected an identifier ("),
-    (SHIPMENT, "customerid", LONG + "\x01", "customerid: expected an identifier (no control"),
-    (SHIPMENT, "data.carrier.scac", LONG + "\x7f", "data.carrier.scac: expected an identifier"),
+    (SHIPMENT, "data.shipmentId", LONG, "data.shipmentId: longer than 256 characters, got 'X"),
+    (SHIPMENT, "data.trackingNumber", LONG, "data.trackingNumber: longer than 256 characters"),
+    (SHIPMENT, "data.shipmentId", CONTROLLED + "\x01", "data.shipmentId: expected an identifier"),
+    (SHIPMENT, "customerid", CONTROLLED + "\x01", "customerid: expected an identifier (no"),
+    (SHIPMENT, "data.carrier.scac", CONTROLLED + "\x7f", "data.carrier.scac: expected an id"),
     (SHIPMENT, "type", LONG, "type: unknown event type 'XXX"),
     (SHIPMENT, "datacontenttype", LONG, "datacontenttype: expected application/json, got 'X"),
     (ORDER, "data.shipTo.address.countryCode", LONG, "data.shipTo.address.countryCode: expected"),
@@ -80,8 +87,8 @@ CASES: Final[list[tuple[str, str, Any, str]]] = [
     (INVOICE, "data.tax", LONG, 'data.tax: expected a decimal string like "12.50", got \'X'),
     (INVOICE, "data.tax", "9" * HUGE, "data.tax: more than 34 digits, got '999"),
     (ORDER, "data.requestedDeliveryDate", LONG, "data.requestedDeliveryDate: expected a date"),
-    (SHIPMENT, "subject", LONG, "data.shipmentId: 'SH-55021' does not match subject 'XXX"),
-    (ORDER, "data.customerId", LONG, "data.customerId: 'XXX"),
+    (SHIPMENT, "subject", LONGEST_ID, "data.shipmentId: 'SH-55021' does not match subject 'XX"),
+    (ORDER, "data.customerId", LONGEST_ID, "data.customerId: 'XXX"),
     (FULFILLMENT, "data.handlingUnits", [UNIT] * 2, "data.handlingUnits[1].sscc: duplicate"),
 ]
 
@@ -102,11 +109,11 @@ def test_a_customer_conflict_quotes_huge_ids_cut_short() -> None:
     snapshot = decode_event(json.dumps(example("order-created.json")).encode())
     doc = apply(None, snapshot, MAPPING)
     other = example("fulfillment-progressed.json")
-    other["customerid"] = "G" * HUGE
+    other["customerid"] = "G" * MAX_IDENTIFIER_LENGTH
     with pytest.raises(ConflictingEvent) as refusal:
         apply(doc, decode_event(json.dumps(other).encode()), MAPPING)
     reason = refusal.value.reason
-    assert reason.startswith("customerid 'GGG") and "(3,000,000 characters)" in reason
+    assert reason.startswith("customerid 'GGG") and "(256 characters)" in reason
     assert reason.endswith("does not match the customer 'ACME' of orders 'SO-100234'")
     assert len(reason) <= REASON_BOUND
 

@@ -20,6 +20,7 @@ from web.admission import LaneFull
 from web.document_cache import DocumentCache, count_selections, estimated_tokens
 from web.error_codes import retry_later
 from web.limits import (
+    STORE_SCAN_COST,
     MeasureCache,
     QueryLimitsExtension,
     limit_errors,
@@ -30,6 +31,7 @@ from web.masking import MASKED_MESSAGE, CodedErrors
 from web.request_id import _current as request_id_var
 from web.settings import QueryLimits
 from web.validation_verdict import ValidationUnavailable
+from web.validation_worker import portal_graphql_schema
 
 
 @strawberry.type
@@ -81,7 +83,10 @@ class Paged:
         return []
 
 
-LIMITS = QueryLimits(max_depth=5, max_aliases=3, max_query_bytes=400, max_cost=100)
+#: A cost of 100 besides the one store read of the root list (``items``) a query may make.
+LIMITS = QueryLimits(
+    max_depth=5, max_aliases=3, max_query_bytes=400, max_cost=100 + STORE_SCAN_COST
+)
 
 
 def make_schema(limits: QueryLimits = LIMITS) -> strawberry.Schema:
@@ -111,20 +116,20 @@ async def run(query: str, variables: dict[str, Any] | None = None) -> dict[str, 
 
 
 def test_cost_multiplies_by_first_and_counts_edges_once() -> None:
-    assert cost("{ items(first: 10) { edges { node { name } } } }") == 10 * 3
+    assert cost("{ items(first: 10) { edges { node { name } } } }") == STORE_SCAN_COST + 10 * 3
 
 
 def test_cost_uses_variables_and_declared_defaults() -> None:
     query = "query($n: Int!) { items(first: $n) { edges { node { name } } } }"
-    assert cost(query, {"n": 4}) == 4 * 3
-    assert cost("{ items { edges { node { name } } } }") == 20 * 3
+    assert cost(query, {"n": 4}) == STORE_SCAN_COST + 4 * 3
+    assert cost("{ items { edges { node { name } } } }") == STORE_SCAN_COST + 20 * 3
 
 
 def test_a_page_of_0_items_costs_what_a_page_of_1_costs() -> None:
     """``first: 0`` still reads (its ``pageInfo``; its ``totalCount`` is a count): 30 aliased
     pages of 0 items must not cost nothing."""
     one = cost("{ items(first: 1) { edges { node { name } } } }")
-    assert cost("{ items(first: 0) { edges { node { name } } } }") == one == 3
+    assert cost("{ items(first: 0) { edges { node { name } } } }") == one == STORE_SCAN_COST + 3
     query = "query($n: Int!) { items(first: $n) { edges { node { name } } } }"
     assert cost(query, {"n": 0}) == one
     aliased = " ".join(
@@ -284,7 +289,8 @@ async def test_cost_over_limit_is_refused_naming_the_setting() -> None:
     error = only_error(await run("{ items(first: 50) { edges { node { name } } } }"))
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert error["extensions"]["limit"] == "MAX_QUERY_COST"
-    assert "150" in error["message"] and "MAX_QUERY_COST" in error["message"]
+    actual = str(STORE_SCAN_COST + 150)
+    assert actual in error["message"] and "MAX_QUERY_COST" in error["message"]
 
 
 async def test_cost_from_a_variable_is_refused() -> None:
@@ -470,7 +476,7 @@ async def test_a_remembered_query_text_is_still_limited_by_each_requests_variabl
             "code": "QUERY_TOO_COMPLEX",
             "limit": "MAX_QUERY_COST",
             "allowed": LIMITS.max_cost,
-            "actual": 3000,  # items, edges and node: 1 each, 1,000 times
+            "actual": STORE_SCAN_COST + 3000,  # the read, and items, edges, node 1,000 times
         }
     assert not (await schema.execute(query, variable_values={"n": 2})).errors
     assert documents.size() == 1
@@ -486,7 +492,9 @@ async def test_the_screens_measure_serves_requests_whose_variables_it_does_not_r
     )
     by_variable = "query($n: Int!) { items(first: $n) { edges { node { name } } } }"
     refused = await schema.execute(by_variable, variable_values={"n": 1000})
-    assert [(e.extensions or {}).get("actual") for e in refused.errors or []] == [3000]
+    assert [(e.extensions or {}).get("actual") for e in refused.errors or []] == [
+        STORE_SCAN_COST + 3000
+    ]
     by_default = "query($b: Boolean!) { item @include(if: $b) { children { children { name } } } }"
     refused = await schema.execute(by_default, variable_values={"b": True})
     assert [(e.extensions or {}).get("actual") for e in refused.errors or []] == [421]
@@ -610,3 +618,56 @@ def test_the_token_estimate_never_counts_fewer_tokens_than_the_parser_reads(
     counted = lexer_tokens(query)
     if counted is not None:
         assert estimated_tokens(query) >= counted
+
+
+# --- store reads in the portal's schema ---------------------------------------------------
+
+PORTAL = portal_graphql_schema()
+
+
+def _portal_refusals(query: str) -> list[GraphQLError]:
+    return limit_errors(PORTAL, parse(query), None, QueryLimits())
+
+
+def _aliased(field: str, times: int = 29) -> str:
+    """``times`` aliases of ``field`` (``{n}`` numbered), within the default ``MAX_ALIASES``."""
+    return "{ " + " ".join(f"a{n}: {field.format(n=n)}" for n in range(times)) + " }"
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        'orders(first: 1, filter: {{warehouseId: "NOPE{n}"}}) {{ nodes {{ id }} }}',
+        "orders(first: 0) {{ totalCount }}",
+        'searchShipments(text: "x{n}", first: 1) {{ nodes {{ id }} }}',
+    ],
+)
+def test_many_aliased_root_lists_are_refused_for_their_store_reads(field: str) -> None:
+    """29 aliased root lists each read the store (a filter that matches nothing reads on
+    through the list: 2 s for a customer of 100,000 orders, in a 2.5 KB document), and their
+    counts each count it: each costs ``STORE_SCAN_COST``, so the document is over
+    ``MAX_QUERY_COST``, refused as any costly document is."""
+    assert [e.extensions for e in _portal_refusals(_aliased(field))] == [
+        {
+            "code": "QUERY_TOO_COMPLEX",
+            "limit": "MAX_QUERY_COST",
+            "allowed": QueryLimits().max_cost,
+            "actual": measure_document(PORTAL, parse(_aliased(field)), None, 20).cost,
+        }
+    ]
+
+
+def test_a_count_costs_one_store_read_whatever_the_page_size_and_aliases() -> None:
+    """A connection's ``totalCount`` is one count however often it is asked (aliases share
+    it), and it is not multiplied by the connection's page size."""
+    counts = " ".join(f"c{n}: totalCount" for n in range(29))
+    many = measure_document(PORTAL, parse(f"{{ orders(first: 0) {{ {counts} }} }}"), None, 20)
+    assert many.cost == 2 * STORE_SCAN_COST + 1
+    paged = "{ orders(first: 100) { totalCount nodes { id } } }"
+    unpaged = "{ orders(first: 100) { nodes { id } } }"
+    assert cost_in_portal(paged) == cost_in_portal(unpaged) + STORE_SCAN_COST
+    assert _portal_refusals(paged) == []
+
+
+def cost_in_portal(query: str) -> int:
+    return measure_document(PORTAL, parse(query), None, 20).cost

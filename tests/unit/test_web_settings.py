@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pymongo.errors import AutoReconnect, ExecutionTimeout
 
 from config.env import SettingsError
+from resolvers.readers import DEFAULT_STORE_MAX_TIME_MS, store_failed
 from web.settings import QueryLimits, load_settings
 
 SECRET = "s" * 40
@@ -105,3 +107,18 @@ def test_graphiql_example_values_come_with_the_settings() -> None:
     settings = load_settings({**BASE, "GRAPHIQL_EXAMPLE_TRACKING_NUMBER": " 1Z999 "})
     assert settings.graphiql_examples.tracking_number == "1Z999"
     assert settings.graphiql_examples.customer_id == "ACME"
+
+
+def test_the_stores_time_limit_defaults_to_the_readers_and_names_itself_when_hit() -> None:
+    """``STORE_MAX_TIME_MS``: the readers' default unless set; a read the store stopped there
+    is SERVICE_UNAVAILABLE naming the limit, any other failure the store's unavailability."""
+    assert load_settings(BASE).store_max_time_ms == DEFAULT_STORE_MAX_TIME_MS
+    assert load_settings({**BASE, "STORE_MAX_TIME_MS": "900"}).store_max_time_ms == 900
+    stopped = store_failed(ExecutionTimeout("operation exceeded time limit", 50), 900)
+    assert stopped.extensions == {"code": "SERVICE_UNAVAILABLE"}
+    assert stopped.message == (
+        "the data store stopped a read that took longer than its limit of 900 ms "
+        "(STORE_MAX_TIME_MS); retry later, or narrow the filter"
+    )
+    down = store_failed(AutoReconnect("connection refused"), 900)
+    assert down.message == "the data store is unavailable; retry shortly"

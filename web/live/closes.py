@@ -10,7 +10,8 @@ protocol leaves to the server, chosen outside its set so clients can tell them a
        "Unauthorized": the client must obtain a fresh token, then reconnect with its last
        cursor. (4403 stays reserved for a token refused at ``connection_init``.)
 4403   ``connection_init`` carried no token, or a token that failed verification.
-4408   no ``connection_init`` within Strawberry's ``connection_init_wait_timeout`` (60 s):
+4408   no ``connection_init`` within ``WS_INIT_TIMEOUT_SECONDS`` (10 s; Strawberry's
+       ``connection_init_wait_timeout``, whose own default is 60 s):
        graphql-transport-ws's code and reason, used for the legacy graphql-ws protocol too,
        which names none (its server had no such timeout).
 4413   the client read too slowly: its pending notices reached ``SUBSCRIPTION_BUFFER``.
@@ -20,6 +21,11 @@ protocol leaves to the server, chosen outside its set so clients can tell them a
        application sees the message; ``web.settings.QueryLimits.max_websocket_message_bytes``).
 1011   the live feed lost its place in the change log; resume with the last cursor.
 1012   the API process is shutting down; reconnect (to any replica) with the last cursor.
+1013   "Try Again Later" (RFC 6455's registry): the process already holds
+       ``MAX_WEBSOCKET_CONNECTIONS`` sockets, so this one is closed right after its handshake
+       (``web.live.connections``). Reconnect later, or to another replica. Also at
+       ``connection_init`` when the token's subject already holds ``MAX_WEBSOCKETS_PER_CLIENT``
+       connections in the process (the reason says which).
 =====  =========================================================================================
 
 Reasons are at most 123 bytes, the limit of a close frame.
@@ -47,6 +53,15 @@ INIT_TIMEOUT: Final = CloseReason(4408, "Connection initialisation timeout")
 PONG_TIMEOUT: Final = CloseReason(4504, "Keepalive timeout: no pong received")
 FEED_INTERRUPTED: Final = CloseReason(1011, "Live feed interrupted; resume with your last cursor")
 SHUTTING_DOWN: Final = CloseReason(1012, "Server restarting; resume with your last cursor")
+TOO_MANY_CONNECTIONS: Final = CloseReason(
+    1013, "Try again later: this server holds as many WebSocket connections as it may"
+)
+
+
+def too_many_of_client(allowed: int) -> CloseReason:
+    return CloseReason(
+        1013, f"Try again later: this client already holds {allowed} WebSocket connections here"
+    )
 
 
 def forbidden(detail: str) -> CloseReason:

@@ -7,6 +7,10 @@ Resuming with a cursor, in this order, so that nothing is missed or sent twice:
 2. replay the log from the cursor up to ``live_from`` with a short-lived consumer;
 3. drain the buffer, then follow it live.
 
+Steps 1 and 2 hold a replay place (``web.live.replays``), and a cursor further behind
+``live_from`` than ``SUBSCRIPTION_RESUME_MAX_NOTICES`` is refused as expired before anything
+is read: a replay reads every customer's notices, so its cost must not be the client's choice.
+
 ``DeliveryGate`` passes only offsets past the last one delivered and drops repeated
 ``notice_id`` s, so the replay and the buffer may even overlap without harm.
 """
@@ -14,12 +18,20 @@ Resuming with a cursor, in this order, so that nothing is missed or sent twice:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable, Hashable
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
 from entitlements.errors import ForbiddenError
 from entitlements.scope import Scope
-from graph.subscriptions import FeedUnavailable, Forbidden, LiveNotice, MilestoneSelection
+from graph.subscriptions import (
+    CursorExpired,
+    FeedUnavailable,
+    Forbidden,
+    LiveNotice,
+    MilestoneSelection,
+)
 from readmodel.changes import ShipmentChange
 from readmodel.documents import SHIPMENTS
 from web.live.buffer import ConnectionBudget, QueueClosed, SubscriberQueue
@@ -27,6 +39,8 @@ from web.live.closes import CloseReason
 from web.live.cursor import decode_cursor, encode_cursor
 from web.live.hub import Delivery, LiveHub, Subscriber
 from web.live.ordering import DeliveryGate
+from web.live.replays import ReplayPlaces
+from web.live.settings import LiveSettings
 
 #: How long a subscription waits for a hub that has not reached Kafka yet.
 READY_TIMEOUT_SECONDS = 10.0
@@ -34,10 +48,26 @@ READY_TIMEOUT_SECONDS = 10.0
 CLOSING_GRACE_SECONDS = 30.0
 
 
+@dataclass(frozen=True)
+class ResumeBounds:
+    """What resumes may cost this process: how far back one may reach, and the places for
+    replays shared by every connection (``web.live.replays``)."""
+
+    max_notices: int
+    replays: ReplayPlaces
+
+    @classmethod
+    def of(cls, settings: LiveSettings) -> ResumeBounds:
+        places = ReplayPlaces(
+            settings.max_replays, settings.max_replays_per_client, settings.replay_wait_seconds
+        )
+        return cls(settings.resume_max_notices, places)
+
+
 class NoticeLog(Protocol):
     """The reads of the change log a feed needs (``web.live.log.ChangeLog`` in production)."""
 
-    def replay(self, start: int, stop: int) -> AsyncIterator[tuple[int, ShipmentChange]]: ...
+    def replay(self, start: int, stop: int) -> AsyncGenerator[Delivery, None]: ...
 
     async def check_cursor_issued(self, offset: int) -> None: ...
 
@@ -85,10 +115,16 @@ class ConnectionFeed:
         buffer_size: int,
         dedupe_window: int,
         on_close: Callable[[CloseReason], None],
+        resume: ResumeBounds,
+        client: Hashable,
     ) -> None:
+        """``client``: the caller's key (``web.admission.caller_key``), whose share of replay
+        places a resume on this connection takes."""
         self.scope = scope
         self._hub = hub
         self._log = log
+        self._resume = resume
+        self._client = client
         self._budget = ConnectionBudget(buffer_size)
         self._dedupe_window = dedupe_window
         self._on_close = on_close
@@ -107,7 +143,7 @@ class ConnectionFeed:
 
     async def stream(
         self, selection: MilestoneSelection, after: str | None
-    ) -> AsyncIterator[LiveNotice]:
+    ) -> AsyncGenerator[LiveNotice, None]:
         customers = self._customers(selection)
         after_offset = None if after is None else decode_cursor(after)
         if self.closed_reason is not None:
@@ -119,17 +155,23 @@ class ConnectionFeed:
 
         queue: SubscriberQueue[Delivery] = SubscriberQueue(self._budget)
         subscriber = Subscriber(customers, wants, queue, self.terminate)
-        live_from = self._hub.register(subscriber)
-        self._queues.add(queue)
+        gate = DeliveryGate(after_offset, self._dedupe_window)
         try:
-            gate = DeliveryGate(after_offset, self._dedupe_window)
-            if after_offset is not None and after_offset + 1 < live_from:
-                async for offset, change in self._log.replay(after_offset + 1, live_from):
-                    if wants(change) and gate.admit(offset, change.notice_id):
-                        yield LiveNotice(encode_cursor(offset), change)
-            elif after_offset is not None and after_offset >= live_from:
-                # Another replica may be ahead of this one, but never ahead of the log.
-                await self._log.check_cursor_issued(after_offset)
+            if after_offset is None:
+                self._follow(subscriber)
+            else:
+                # The place is taken before registering: live notices are buffered only
+                # once the replay may start, not while it waits.
+                async with self._resume.replays.place(self._client):
+                    if self.closed_reason is not None:  # closed while waiting for the place
+                        await self._await_close()
+                    live_from = self._follow(subscriber)
+                    missed = self._catch_up(after_offset, live_from, wants, gate)
+                    # Closed at once if the client completes mid-replay: the replay's
+                    # consumer stops then, not whenever the generator is collected.
+                    async with aclosing(missed):
+                        async for notice in missed:
+                            yield notice
             while True:
                 try:
                     offset, change = await queue.get()
@@ -141,6 +183,44 @@ class ConnectionFeed:
             self._hub.unregister(subscriber)
             queue.close()
             self._queues.discard(queue)
+
+    def _follow(self, subscriber: Subscriber) -> int:
+        """Register with the hub; the first offset ``subscriber`` receives live."""
+        live_from = self._hub.register(subscriber)
+        self._queues.add(subscriber.queue)
+        return live_from
+
+    async def _catch_up(
+        self,
+        after_offset: int,
+        live_from: int,
+        wants: Callable[[ShipmentChange], bool],
+        gate: DeliveryGate,
+    ) -> AsyncGenerator[LiveNotice, None]:
+        """The notices after the cursor that precede ``live_from``, read from the log.
+
+        CURSOR_EXPIRED, before anything is read, for a cursor more than
+        ``SUBSCRIPTION_RESUME_MAX_NOTICES`` behind: as for a cursor beyond retention, the
+        client refetches the state and subscribes without ``after``.
+        """
+        if after_offset >= live_from:
+            # Another replica may be ahead of this one, but never ahead of the log.
+            await self._log.check_cursor_issued(after_offset)
+            return
+        missed = live_from - (after_offset + 1)
+        if missed == 0:
+            return
+        if missed > self._resume.max_notices:
+            raise CursorExpired(
+                f"the cursor is further behind than a resume may replay (more than "
+                f"{self._resume.max_notices} notices of the change log): notices that "
+                f"followed it are not replayed. Refetch the current state, then subscribe "
+                f"again without `after`."
+            )
+        async with aclosing(self._log.replay(after_offset + 1, live_from)) as replayed:
+            async for offset, change in replayed:
+                if wants(change) and gate.admit(offset, change.notice_id):
+                    yield LiveNotice(encode_cursor(offset), change)
 
     def _customers(self, selection: MilestoneSelection) -> frozenset[str] | None:
         """The customers whose notices can match, for the hub's index; FORBIDDEN for a

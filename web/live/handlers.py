@@ -4,7 +4,8 @@ Strawberry answers pings but never sends them, accepts any ``connection_init`` a
 know about token lifetimes. These subclasses add, for both protocols:
 
 * authentication in ``connection_init`` (``web.live.service.authorization_of``), with the
-  same verifier as HTTP; a refused token closes with 4403;
+  same verifier as HTTP; a refused token closes with 4403, a client that already holds
+  ``MAX_WEBSOCKETS_PER_CLIENT`` connections in the process with 1013;
 * the connection's ``ConnectionFeed``, published in ``graph.subscriptions.current_feed``
   before ``connection_ack`` so every operation task of the connection inherits it;
 * keepalive: graphql-transport-ws sends ``ping`` every ``WS_PING_INTERVAL_SECONDS`` and closes
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Coroutine, Mapping
+from collections.abc import Collection, Coroutine, Hashable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,8 +62,16 @@ from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError
 from graph.context import connection_caller
 from graph.subscriptions import current_feed
+from web.admission import Lane, LaneFull, caller_key
 from web.error_codes import ErrorCode
-from web.live.closes import INIT_TIMEOUT, PONG_TIMEOUT, TOKEN_EXPIRED, CloseReason, forbidden
+from web.live.closes import (
+    INIT_TIMEOUT,
+    PONG_TIMEOUT,
+    TOKEN_EXPIRED,
+    CloseReason,
+    forbidden,
+    too_many_of_client,
+)
 from web.live.feed import ConnectionFeed
 from web.live.service import LiveService
 from web.persisted import DocumentRequest, PersistedQueryError, document_for
@@ -145,6 +154,9 @@ class ConnectionGuard:
         self._tasks: set[asyncio.Task[None]] = set()
         self.feed: ConnectionFeed | None = None
         self.closing = False
+        #: The client's place among its connections (``MAX_WEBSOCKETS_PER_CLIENT``), once
+        #: admitted; given back by ``shutdown``.
+        self._held: tuple[Lane, Hashable] | None = None
 
     async def admit(self, view: object, payload: Mapping[str, Any]) -> Admitted | CloseReason:
         """The one ``connection_init`` flow of both protocols: find the live service,
@@ -159,6 +171,12 @@ class ConnectionGuard:
             caller = await service.authenticate(payload)
         except AuthenticationError as exc:
             return forbidden(str(exc))
+        client = caller_key(caller)
+        try:
+            service.connections.enter(client)
+        except LaneFull as full:
+            return too_many_of_client(full.allowed)
+        self._held = (service.connections, client)
         self.feed = service.open_feed(caller, self.close_soon)
         current_feed.set(self.feed)
         connection_caller.set(caller)
@@ -193,6 +211,10 @@ class ConnectionGuard:
         self.spawn(self._close(reason))
 
     async def shutdown(self) -> None:
+        if self._held is not None:
+            lane, client = self._held
+            self._held = None
+            lane.leave(client)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

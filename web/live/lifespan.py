@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from entitlements.policy import Policy
 from entitlements.tokens import TokenVerifier
 from readmodel.topics import TopicNames
+from web.admission import Lane
 from web.live.closes import too_slow
+from web.live.feed import ResumeBounds
 from web.live.handlers import LiveGraphQLWSHandler, LiveTransportWSHandler
 from web.live.hub import LiveHub
 from web.live.log import ChangeLog
@@ -44,6 +46,8 @@ async def lifespan(
         log=log,
         verifier=verifier,
         policy=policy,
+        connections=Lane(None, settings.max_connections_per_client),
+        resume=ResumeBounds.of(settings),
         graphql_transport_ws_handler_class=LiveTransportWSHandler,
         graphql_ws_handler_class=LiveGraphQLWSHandler,
     )

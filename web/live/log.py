@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -62,7 +62,9 @@ class ChangeLog:
             replication_factor=self.replication_factor,
         )
 
-    async def replay(self, start: int, stop: int) -> AsyncIterator[tuple[int, ShipmentChange]]:
+    async def replay(
+        self, start: int, stop: int
+    ) -> AsyncGenerator[tuple[int, ShipmentChange], None]:
         """The notices at offsets ``start <= offset < stop``, in order.
 
         ``CursorExpired`` when ``start`` is older than the earliest offset still retained.

@@ -15,9 +15,10 @@ from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError
 from entitlements.policy import Policy
 from entitlements.tokens import TokenVerifier
+from web.admission import Lane, caller_key
 from web.auth import authenticate
 from web.live.closes import CloseReason
-from web.live.feed import ConnectionFeed, NoticeLog
+from web.live.feed import ConnectionFeed, NoticeLog, ResumeBounds
 from web.live.hub import LiveHub
 from web.live.settings import LiveSettings
 
@@ -45,6 +46,10 @@ class LiveService:
     log: NoticeLog
     verifier: TokenVerifier
     policy: Policy
+    #: Authenticated connections open now, per client (``MAX_WEBSOCKETS_PER_CLIENT``).
+    connections: Lane
+    #: How far back a resume may reach and the replay places every connection shares.
+    resume: ResumeBounds
     #: The protocol handlers the web app's Strawberry view adopts (``GraphQLEndpoint.use_live``).
     graphql_transport_ws_handler_class: type[Any]
     graphql_ws_handler_class: type[Any]
@@ -72,4 +77,6 @@ class LiveService:
             buffer_size=self.settings.buffer_size,
             dedupe_window=self.settings.dedupe_window,
             on_close=on_close,
+            resume=self.resume,
+            client=caller_key(caller),
         )

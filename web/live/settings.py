@@ -32,3 +32,30 @@ class LiveSettings(EnvSettings):
     retention_hours: int = Field(72, validation_alias="CHANGES_RETENTION_HOURS", ge=1)
     #: How many recent notice ids are remembered to drop notices the projector repeated.
     dedupe_window: int = Field(10_000, validation_alias="SUBSCRIPTION_DEDUPE_WINDOW", ge=1)
+    #: How far back a resume may reach, in notices of every customer (changes-topic offsets):
+    #: a replay reads and decodes every notice after its cursor, whoever it is for, so this
+    #: bounds what one subscription may cost. An older cursor gets CURSOR_EXPIRED.
+    resume_max_notices: int = Field(
+        100_000, validation_alias="SUBSCRIPTION_RESUME_MAX_NOTICES", ge=1
+    )
+    #: Replays (reads of the log for a resume, each with a Kafka consumer of its own) running
+    #: at once in this process, and of one client (``web.live.replays``).
+    max_replays: int = Field(4, validation_alias="MAX_SUBSCRIPTION_REPLAYS", ge=1)
+    max_replays_per_client: int = Field(
+        2, validation_alias="MAX_SUBSCRIPTION_REPLAYS_PER_CLIENT", ge=1
+    )
+    #: How long a resume waits for a replay place before it is refused with RATE_LIMITED.
+    replay_wait_seconds: float = Field(
+        5.0, validation_alias="SUBSCRIPTION_REPLAY_WAIT_SECONDS", ge=0, allow_inf_nan=False
+    )
+    #: WebSocket connections open at once in this process, authenticated or not (beyond: the
+    #: handshake is answered with close 1013, ``web.live.connections``).
+    max_connections: int = Field(2_000, validation_alias="MAX_WEBSOCKET_CONNECTIONS", ge=1)
+    #: Authenticated WebSocket connections one client (token subject) may hold at once in
+    #: this process (beyond: close 1013 at ``connection_init``), so that one token cannot
+    #: take every place ``MAX_WEBSOCKET_CONNECTIONS`` allows.
+    max_connections_per_client: int = Field(16, validation_alias="MAX_WEBSOCKETS_PER_CLIENT", ge=1)
+    #: Seconds a new WebSocket has to send ``connection_init`` (close 4408 after).
+    init_timeout_seconds: float = Field(
+        10.0, validation_alias="WS_INIT_TIMEOUT_SECONDS", ge=0.05, le=3600, allow_inf_nan=False
+    )
