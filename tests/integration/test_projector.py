@@ -153,7 +153,7 @@ async def test_contract_examples_become_linked_documents(
 
     notices = await read_topic(kafka_bootstrap, topic_names["changes"])
     decoded = [ShipmentChange.decode(r.value) for r in notices]
-    assert [n.notice_id for n in decoded] == ["tms/us-road|ms-99120"]
+    assert [n.notice_id for n in decoded] == ["tms/us-road|ms-99120|3"]
     assert decoded[0].tracking_number == "7712093341"
     # the catch-up's last fetch reached the log's end: the search collection's indexes,
     # deferred in a new generation, are built and its search marked complete
@@ -368,6 +368,31 @@ async def test_notices_too_large_for_the_changes_topic_go_abridged(
     assert notices["SH-MANY"].abridged and notices["SH-MANY"].order_warehouses == {}
     assert notices["SH-MANY"].milestone is not None
     assert notices["SH-MANY"].milestone["milestoneId"] == "ms-99120"
+
+
+async def test_a_restated_milestone_that_moves_the_status_reaches_the_changes_topic(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """The TMS restates a milestone (same milestoneId, a higher sequence) from out for
+    delivery to delivered, in a later batch: a second notice goes out with the new status,
+    under an id subscribers have not seen (they drop ids they have)."""
+    stated = example("shipment-milestone.json")
+    stated["data"]["statusCode"] = "X6"
+    restated = json.loads(json.dumps(stated))
+    restated["id"], restated["sequence"] = "tms-us-4503", stated["sequence"] + 1
+    restated["data"]["statusCode"] = "D1"
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    for batch in ([example("shipment-planned.json"), stated], [restated]):
+        await produce(kafka_bootstrap, [_record(topic_names, "shipments", e) for e in batch])
+        await _project(settings)
+
+    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    sent = [ShipmentChange.decode(r.value) for r in records]
+    assert [(n.notice_id, n.status) for n in sent] == [
+        ("tms/us-road|ms-99120|3", "OUT_FOR_DELIVERY"),
+        ("tms/us-road|ms-99120|4", "DELIVERED"),
+    ]
+    assert sent[1].milestone is not None and sent[1].milestone["rawCode"] == "D1"
 
 
 async def _send_to_a_larger_topic(
