@@ -216,8 +216,8 @@ class Cancellation(StoredValue):
 
 
 @stored_type(
-    "Provenance: the upstream event that last changed this record. Quote it when "
-    "asking support about a value."
+    "Provenance: the newest upstream event (by its source time) of those that changed this "
+    "record. Quote it when asking support about a value."
 )
 class EventProvenance(StoredValue):
     source: str | None = stored(

@@ -27,7 +27,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Final, NamedTuple, TypeAlias, TypeVar
 
@@ -796,10 +796,16 @@ class ProjectionStore:
 
         The updates go in one unordered bulk and must match every source, so a document
         missing (an insert refused for another reason, a source document deleted) fails the
-        batch, and the process inserts it again when the batch is retried."""
+        batch, and the process inserts it again when the batch is retried.
+
+        An event time later than ``now`` (when the batch was applied) plus
+        ``EVENT_CLOCK_SKEW`` counts as that (``_believable``), its id as sent."""
         collection = self.collection_name("sources", suffix)
         known = self._stored_sources.setdefault(collection, set())
-        sources = _in_id_order(list(seen.items()), lambda item: item[0])
+        sources = _in_id_order(
+            [(source, _believable(info, now)) for source, info in seen.items()],
+            lambda item: item[0],
+        )
         if missing := [_new_source(s, info, now) for s, info in sources if s not in known]:
             await self._bulk(collection, missing)
         result = await self._bulk(collection, [_source_touch(s, info, now) for s, info in sources])
@@ -807,6 +813,19 @@ class ProjectionStore:
             known.difference_update(source for source, _ in sources)
             raise StoreError(f"{collection}: the sources' freshness was not recorded")
         known.update(source for source, _ in sources)
+
+
+#: How far past the projector's clock a source's event time may move its ``lastEventAt``
+#: (``touch_sources``): a producer's clock a little ahead is believed, while an event dated
+#: years ahead (a bad clock, a typo) would otherwise hold ``lastEventAt`` there, which only
+#: moves forward, and the source's ``lagSeconds`` at 0 until that date.
+EVENT_CLOCK_SKEW: Final = timedelta(minutes=5)
+
+
+def _believable(info: SourceSeen, now: datetime) -> SourceSeen:
+    """``info`` with its event time no later than ``now`` plus ``EVENT_CLOCK_SKEW``."""
+    latest = now + EVENT_CLOCK_SKEW
+    return info if info.last_event_at <= latest else SourceSeen(latest, info.last_event_id)
 
 
 def _new_source(source: str, info: SourceSeen, now: datetime) -> InsertOne[dict[str, Any]]:

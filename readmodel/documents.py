@@ -241,7 +241,8 @@ class Address(TypedDict):
 
 
 class EventRef(TypedDict):
-    """Which event last changed a document: the API reports it as provenance."""
+    """The newest event (by source time) of those that changed a document: the API reports
+    it as provenance (``projections.batch._change``)."""
 
     source: str
     id: str
