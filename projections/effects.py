@@ -190,12 +190,17 @@ def fold(
 def place(doc: dict[str, Any], push: SummaryPush) -> bool:
     """Embed ``push``'s summary in ``doc`` (in memory: a fold's view, a document about to be
     inserted) if ``doc`` has room for it (``links.has_room``), else mark ``doc`` overflowing
-    for its kind; whether it was embedded. ``doc``'s ``related`` maps must be its own
+    for its kind and take out an older summary of the same source (a newer one grown past
+    ``MAX_SUMMARY_BYTES``), as the store's guarded push does (``store._embed_or_mark``);
+    whether it was embedded. ``doc``'s ``related`` maps must be its own
     (``_with_own_related``); its overflow marks are copied before they change."""
     kind = push.source_kind
     if has_room(doc, kind, push.key, push.size):
         doc.setdefault("related", {}).setdefault(kind, {})[push.key] = push.entry()
         return True
+    held = (doc.get("related") or {}).get(kind)
+    if isinstance(held, dict):
+        held.pop(push.key, None)
     doc[RELATED_OVERFLOW] = {**(doc.get(RELATED_OVERFLOW) or {}), kind: True}
     return False
 

@@ -202,13 +202,19 @@ def _folded_update(
     )
     fields = update.setdefault("$set", {})
     # in order: of two summaries of one source, the later is the newer (``Fold``); one the
-    # fold found no room for marks the document instead (the write lands only on the
-    # document the fold decided on)
+    # fold found no room for marks the document instead and takes out an older summary of
+    # its source (``effects.place``; the write lands only on the document the fold decided on)
+    removed: dict[str, str] = {}
     for push in write.summaries:
         if push.room:
             fields[push.path] = push.entry()
+            removed.pop(push.path, None)
         else:
+            fields.pop(push.path, None)
+            removed[push.path] = ""
             fields[push.overflow_path] = True
+    if removed:
+        update["$unset"] = {**update.get("$unset", {}), **removed}
     fields[WRITER] = stamp
     if base_collection(collection) in WAREHOUSE_DERIVED_KINDS:
         _merge(update, _warehouses_update(collection, write.seen, updated(write.seen, update)))
@@ -1033,7 +1039,7 @@ def _new_document(
 
 def updated(doc: Mapping[str, Any], update: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """``doc`` after ``update`` as the store applies it to an existing document: the
-    ``$set`` (dotted paths into nested documents), ``$unset`` and ``$inc`` operators the
+    ``$set`` and ``$unset`` (dotted paths into nested documents) and ``$inc`` operators the
     writes above use. A new document: nested documents on a changed path are copied once,
     ``doc`` and everything in it are left as they were."""
     out = dict(doc)
@@ -1044,10 +1050,13 @@ def updated(doc: Mapping[str, Any], update: Mapping[str, Mapping[str, Any]]) -> 
             continue
         *parents, name = path.split(".")
         _parent(out, parents, copies)[name] = value
-    for name in update.get("$unset", {}):
-        if "." in name:  # not written by any update here; refused rather than mis-applied
-            raise ValueError(f"updated() applies $unset of top-level fields only, not {name!r}")
-        out.pop(name, None)
+    for path in update.get("$unset", {}):
+        *parents, name = path.split(".")
+        holder: Any = out
+        for step in parents:  # a missing parent is left missing, as the store leaves it
+            holder = holder.get(step) if isinstance(holder, Mapping) else None
+        if isinstance(holder, Mapping):
+            _parent(out, parents, copies).pop(name, None)
     for path, step in update.get("$inc", {}).items():
         *parents, name = path.split(".")
         parent = _parent(out, parents, copies)
