@@ -28,6 +28,7 @@ import pytest
 import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from hypothesis import settings
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -36,6 +37,11 @@ from pymongo.uri_parser import parse_uri
 from readmodel.kafka_admin import DEAD_LETTER_CONFIGS
 from readmodel.topics import TopicNames
 from tests.helpers import Stack, wait_for_leaders
+
+# Property tests check results, never time: Hypothesis' per-example deadline (200 ms) is a
+# timed assertion that a shared, loaded machine fails at random.
+settings.register_profile("portal", deadline=None)
+settings.load_profile("portal")
 
 DEFAULT_KAFKA_BOOTSTRAP: Final = "127.0.0.1:9092"
 DEFAULT_MONGODB_URI: Final = "mongodb://127.0.0.1:27017/"
