@@ -173,8 +173,9 @@ class MilestoneEvent:
     customer_id: str = strawberry.field(description="Customer account that owns the shipment.")
     status: ShipmentStatus | None = strawberry.field(
         description=(
-            "The shipment's portal status after this change; null only for a status this "
-            "API version does not know yet."
+            "The shipment's portal status right after this change, even when later changes "
+            "were stored with it (a milestone reported late, older than the shipment's newest, "
+            "leaves it as it was); null only for a status this API version does not know yet."
         )
     )
     milestone: Milestone | None = strawberry.field(
@@ -185,8 +186,9 @@ class MilestoneEvent:
     )
     revision: int = strawberry.field(
         description=(
-            "Revision of the shipment after this change; a copy fetched with a lower "
-            "revision is out of date."
+            "The revision of the shipment once this change was stored; several changes "
+            "stored together share one, the revision after the last of them. A copy fetched "
+            "with a lower revision is out of date."
         )
     )
     abridged: bool = strawberry.field(

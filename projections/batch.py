@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from projections.document_size import over, sizes, step_refusal
+from projections.event_schema import ShipmentMilestone
 from projections.events import Event, InvalidEvent
 from projections.reducers import apply, milestone_versions
 from projections.status_mapping import StatusMapping
@@ -35,6 +37,11 @@ COLLECTION_OF: Final[dict[str, str]] = {
 
 
 _MISSING: Final = object()
+
+#: ``(source, milestoneId, sequence)`` of a milestone statement -> the shipment's status right
+#: after the fold applied it (``_fold``): what the notice of that statement says.
+MilestoneStatuses = Mapping[tuple[str, str, int], str]
+NO_STATUSES: Final[MilestoneStatuses] = MappingProxyType({})
 
 
 class EntityKey(NamedTuple):
@@ -62,6 +69,9 @@ class EntityChange:
     unset_fields: tuple[str, ...]
     last_event: documents.EventRef
     customer_id: str | None
+    #: The status each milestone statement of the batch left the known shipment in, as the
+    #: events were applied one by one (``_fold``); the notices say it (``effects.notices``).
+    statuses: MilestoneStatuses = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,7 @@ class _Folded(NamedTuple):
     repeated: bool
     #: The newest (``_provenance_order``) of the applied events that changed the document.
     changed_by: documents.EventRef | None
+    statuses: dict[tuple[str, str, int], str]
 
 
 def _fold(
@@ -119,8 +130,18 @@ def _fold(
     limits: tuple[int, int] | None,
 ) -> _Folded:
     """Apply ``ordered`` to ``before`` one by one; with ``limits``, each event that changes
-    the document is measured (``sizes``) and refused if its size is a ``refusal``."""
+    the document is measured (``sizes``) and refused if its size is a ``refusal``.
+
+    The status a known shipment has right after each milestone event is kept
+    (``EntityChange.statuses``): the batch's document holds only the last, and a batch often
+    holds several milestones of one shipment (a burst, a catch-up after an outage), each
+    announced with the status it left. A statement applied twice keeps its first; one
+    applied while the shipment was not known yet (before its plan: its customer is not
+    settled) keeps none. One dictionary entry per milestone event, no copy, no extra read.
+    """
     doc: dict[str, Any] | None = dict(before) if before is not None else None
+    shipment = key.kind == "shipments"
+    statuses: dict[tuple[str, str, int], str] = {}
     size = sizes(key.kind, key.id, doc, limits[0]) if limits is not None else None
     applied: list[Event] = []
     rejected: list[Rejected] = []
@@ -143,8 +164,11 @@ def _fold(
         repeated = repeated or unchanged
         if not unchanged:
             changed_by = _newer_provenance(changed_by, _reference(event))
+        if shipment and type(event.data) is ShipmentMilestone and folded.get("known") is True:
+            statement = (event.source, event.data.milestone_id, event.sequence)
+            statuses.setdefault(statement, folded["status"])  # a known shipment has one
         doc = folded
-    return _Folded(doc, applied, rejected, repeated, changed_by)
+    return _Folded(doc, applied, rejected, repeated, changed_by, statuses)
 
 
 def plan_entity(
@@ -205,6 +229,7 @@ def _change(
         unset_fields=unset_fields,
         last_event=_newer_provenance(_stored_provenance(previous), changed_by),
         customer_id=doc.get("customerId"),
+        statuses=folded.statuses,
     )
 
 

@@ -9,7 +9,7 @@ this is tested without services.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from projections import batch as planner
-from projections.batch import EntityChange, EntityKey
+from projections.batch import NO_STATUSES, EntityChange, EntityKey, MilestoneStatuses
 from projections.document_size import summary_bytes
 from projections.event_schema import ShipmentCancelled, ShipmentMilestone, ShipmentPlanned
 from projections.events import Event
@@ -95,6 +95,9 @@ class Effects(NamedTuple):
     before: Mapping[str, Any] | None  # None: some events were repeats, re-derive everything
     after: Mapping[str, Any]
     events: Sequence[Event]
+    #: What the change's fold saw of the shipment after each milestone
+    #: (``EntityChange.statuses``); none for a document the batch's events left as it was.
+    statuses: MilestoneStatuses = NO_STATUSES
 
 
 @dataclass
@@ -159,6 +162,7 @@ def fold(
             None if change.key in repeated else change.before,
             views[change.key],
             groups[change.key],
+            change.statuses,
         )
         for change in changes
     ] + [effect._replace(after=views[effect.key]) for effect in unchanged]
@@ -585,9 +589,15 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
 
     A milestone's notice id names its statement (``milestone_notice_id``): a restatement
     that wins is announced under a new id, with the status it leaves the shipment in.
+
     For a shipment with repeated events, the milestones and cancellation its events carry are
     announced again under the same notice ids: the first announcement may have been lost
     with a crash, and subscribers drop ids they have already seen.
+
+    A milestone's notice says the status it left the shipment in (``_milestone_notices``);
+    a cancellation says CANCELLED (sticky, whatever follows). ``rev`` is the shipment's
+    revision once the batch was stored, shared by all its notices: the store writes the
+    batch's document once, so no revision exists between its events.
     """
     notices: list[ShipmentChange] = []
     for effect in effects:
@@ -597,6 +607,7 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
         milestones, cancelled = _announced(effect)
         if not (milestones or cancelled):
             continue
+        status = str(doc.get("status", "PLANNED"))
         # What every notice says of the shipment, read once; a notice is then one call (not
         # a ``dataclasses.replace`` of a template, which costs several constructions).
         shipment = partial(
@@ -604,32 +615,54 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
             shipment_id=effect.key.id,
             customer_id=str(doc.get("customerId", "")),
             tracking_number=doc.get("trackingNumber"),
-            status=str(doc.get("status", "PLANNED")),
             rev=int(doc.get("rev", 0)),
             projected_at=now,
             order_warehouses=order_warehouses(doc),
         )
-        traces = _milestone_traces(effect.events) if milestones else {}
-        versions = milestone_versions(doc) if milestones else {}
-        for milestone in milestones:
-            key = (str(milestone.get("source")), str(milestone.get("milestoneId")))
-            sequence = int(versions.get(key, [0])[0])
-            notices.append(
-                shipment(
-                    notice_id=milestone_notice_id(*key, sequence),
-                    milestone=dict(milestone),
-                    traceparent=traces.get((*key, sequence)),
-                )
-            )
+        notices.extend(_milestone_notices(effect, milestones, shipment, status))
         if cancelled:
             trace = next(
                 (e.traceparent for e in effect.events if isinstance(e.data, ShipmentCancelled)),
                 None,
             )
             notices.append(
-                shipment(notice_id=f"{effect.key.id}|cancelled", milestone=None, traceparent=trace)
+                shipment(
+                    notice_id=f"{effect.key.id}|cancelled",
+                    status=status,
+                    milestone=None,
+                    traceparent=trace,
+                )
             )
     return notices
+
+
+def _milestone_notices(
+    effect: Effects,
+    milestones: Sequence[Mapping[str, Any]],
+    shipment: Callable[..., ShipmentChange],
+    after_batch: str,
+) -> Iterator[ShipmentChange]:
+    """The notices of ``milestones`` (``shipment`` makes one), each with the status the
+    shipment had right after the batch applied that statement (``Effects.statuses``), not
+    after the whole batch: of a pickup and a delivery in one batch, the pickup's notice says
+    PICKED_UP (``milestoneFeed(statuses: [PICKED_UP])`` receives it), and a late milestone
+    older than the shipment's newest says the status it left unchanged. One the batch did
+    not apply while the shipment was known (held from before the plan that made it known,
+    or announced again by a batch of repeats that changed nothing) says ``after_batch``,
+    the status after the batch."""
+    if not milestones:
+        return
+    traces = _milestone_traces(effect.events)
+    versions = milestone_versions(effect.after)
+    for milestone in milestones:
+        key = (str(milestone.get("source")), str(milestone.get("milestoneId")))
+        statement = (*key, int(versions.get(key, [0])[0]))
+        yield shipment(
+            notice_id=milestone_notice_id(*statement),
+            status=effect.statuses.get(statement, after_batch),
+            milestone=dict(milestone),
+            traceparent=traces.get(statement),
+        )
 
 
 def _announced(effect: Effects) -> tuple[list[dict[str, Any]], bool]:

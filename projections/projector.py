@@ -44,10 +44,10 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from projections import batch as planner
-from projections.batch import EntityChange, EntityKey, SourceSeen
+from projections.batch import NO_STATUSES, EntityChange, EntityKey, MilestoneStatuses, SourceSeen
 from projections.dead_letter import DeadLetter, InboundRecord
 from projections.deferred_indexes import DeferredIndexes
 from projections.document_cache import CACHED_DOCUMENTS, DocumentCache
@@ -532,8 +532,9 @@ class BatchProcessor:
         changed = {change.key: change for change in batch.changes}
         own = [changed[key] for key in lost if key in changed]
         written = await asyncio.gather(*(self._write_own(batch, change, now) for change in own))
-        landed_on = {change.key: over for change, (over, _) in zip(own, written, strict=True)}
-        stored_of = {change.key: doc for change, (_, doc) in zip(own, written, strict=True)}
+        landed_on = {change.key: w.landed_on for change, w in zip(own, written, strict=True)}
+        stored_of = {change.key: w.stored for change, w in zip(own, written, strict=True)}
+        statuses_of = {change.key: w.statuses for change, w in zip(own, written, strict=True)}
         pushes, pulls = summary_pushes(
             [Effects(key, None, doc, batch.groups[key]) for key, doc in stored_of.items()]
         )
@@ -553,6 +554,7 @@ class BatchProcessor:
             effect._replace(
                 before=_measured_from(batch, effect.key, landed_on[effect.key]),
                 after=stored_of[effect.key],
+                statuses=statuses_of[effect.key],
             )
             if effect.key in stored_of
             else effect
@@ -574,20 +576,21 @@ class BatchProcessor:
         )
         effects = [
             Effects(
-                change.key, _measured_from(batch, change.key, over), doc, batch.groups[change.key]
+                change.key,
+                _measured_from(batch, change.key, w.landed_on),
+                w.stored,
+                batch.groups[change.key],
+                w.statuses,
             )
-            for change, (over, doc) in zip(batch.changes, written, strict=True)
+            for change, w in zip(batch.changes, written, strict=True)
         ] + batch.unchanged
         pushes, pulls = summary_pushes(effects)
         await self._push_and_pull(batch.suffix, [replace(p, exact=True) for p in pushes], pulls)
         return effects
 
-    async def _write_own(
-        self, batch: _Batch, change: EntityChange, now: datetime
-    ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any]]:
-        """Write one document's own changes; the document the write landed on (what its
-        effects are measured from: the search document and the notices follow the change
-        from there, not from the document as loaded) and the document as stored afterwards.
+    async def _write_own(self, batch: _Batch, change: EntityChange, now: datetime) -> _Written:
+        """Write one document's own changes: what it landed on, what it stored, and the
+        statuses of the plan that was written (``_Written``).
 
         ``write_entity`` lands only on the document the change was planned from. If another
         writer changed it since (a second group member still finishing a batch of the same
@@ -607,7 +610,7 @@ class BatchProcessor:
                     batch.dropped[change.key] = dropped_links(
                         change.key.kind, change.before, stored
                     )
-                return change.before, stored
+                return _Written(change.before, stored, change.statuses)
             self._cache.forget(batch.suffix, [change.key])
             current = (await self._store.load(collection, [change.key.id])).get(change.key.id)
             plan = planner.plan_entity(
@@ -621,7 +624,8 @@ class BatchProcessor:
             if plan.change is None:
                 if current is None:
                     raise StoreError(f"{change.key} vanished while it was written")
-                return current, current  # the other writer already applied every event
+                # the other writer already applied every event: they moved no status here
+                return _Written(current, current, NO_STATUSES)
             change = plan.change
         raise StoreError(f"{change.key} kept changing under {CONFLICT_ROUNDS} writes")
 
@@ -778,6 +782,20 @@ class _Batch:
             self._prefetch.cancel()
         if self._prefetch is not None:
             await asyncio.gather(self._prefetch, return_exceptions=True)
+
+
+class _Written(NamedTuple):
+    """One document's own write (``BatchProcessor._write_own``)."""
+
+    #: The document the write landed on: what its effects are measured from (the search
+    #: document and the notices follow the change from there, not from the document as
+    #: loaded); None when it created the document.
+    landed_on: Mapping[str, Any] | None
+    #: The document as stored afterwards.
+    stored: Mapping[str, Any]
+    #: ``EntityChange.statuses`` of the plan written: re-planned on another writer's
+    #: document, the batch's milestones may leave other statuses than first planned.
+    statuses: MilestoneStatuses
 
 
 def _measured_from(

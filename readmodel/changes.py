@@ -75,10 +75,14 @@ class ShipmentChange:
     shipment_id: str
     customer_id: str
     tracking_number: str | None
+    #: The shipment's status right after this milestone was applied, as the projector folds
+    #: a batch's events one by one (``effects.notices``), not after the whole batch.
     status: str
     #: The milestone's fields as stored (see documents.Milestone), with datetimes as ISO
     #: strings; None for a change that has no milestone.
     milestone: dict[str, Any] | None
+    #: The shipment's revision once the batch holding this change was stored: the store
+    #: writes a batch's document once, so every notice of the batch carries the same one.
     rev: int
     projected_at: datetime
     #: orderId -> ship-from warehouse (None while the order's summary has not arrived) of

@@ -395,6 +395,41 @@ async def test_a_restated_milestone_that_moves_the_status_reaches_the_changes_to
     assert sent[1].milestone is not None and sent[1].milestone["rawCode"] == "D1"
 
 
+def _milestone(sequence: int, milestone_id: str, code: str, at: str) -> dict[str, Any]:
+    """The contract's example milestone of SH-55021 (the pickup, ms-99120, sequence 3) as
+    its TMS states ``milestone_id`` with ``code``, happened and sent ``at``."""
+    event = example("shipment-milestone.json")
+    event["id"], event["sequence"], event["time"] = f"tms-us-{4500 + sequence}", sequence, at
+    event["data"].update(milestoneId=milestone_id, statusCode=code, occurredAt=at)
+    return event
+
+
+PICKUP: Final = example("shipment-milestone.json")
+DELIVERY: Final = _milestone(4, "ms-99121", "D1", "2026-11-24T10:00:00-05:00")
+
+
+async def test_a_pickup_stored_with_its_delivery_is_announced_as_picked_up(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A pickup and its delivery reach the projector together (a burst, a catch-up after an
+    outage) and are stored in one write: the pickup's notice says PICKED_UP, the status it
+    left the shipment in, so a feed filtered on PICKED_UP receives it; both carry the one
+    revision they were stored under."""
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    for batch in ([example("shipment-planned.json")], [PICKUP, DELIVERY]):
+        await produce(kafka_bootstrap, [_record(topic_names, "shipments", e) for e in batch])
+        await _project(settings)
+
+    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    sent = [ShipmentChange.decode(r.value) for r in records]
+    stored = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
+    assert stored is not None and stored["status"] == "DELIVERED"
+    assert [(n.notice_id, n.status, n.rev) for n in sent] == [
+        ("tms/us-road|ms-99120|3", "PICKED_UP", stored["rev"]),
+        ("tms/us-road|ms-99121|4", "DELIVERED", stored["rev"]),
+    ]
+
+
 async def _send_to_a_larger_topic(
     bootstrap: str,
     admin: AIOKafkaAdminClient,
@@ -1231,6 +1266,35 @@ async def test_two_members_writing_one_entity_at_once_lose_none_of_its_events(
     assert store.interlude is None and store.rewritten > 0
     actual = await snapshot(mongo_db)
     assert actual == expected, differences(actual, expected)
+
+
+@pytest.mark.parametrize("stepwise", [False, True], ids=["folded", "stepwise"])
+async def test_a_batch_replanned_on_another_members_document_announces_what_it_stored(
+    stepwise: bool, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """Member A reads the shipment to store a pickup and a delivery; member B meanwhile
+    stores an in-transit milestone reported late, between the two in time. A's write is
+    planned again on B's document, and its notices follow that plan: after A's pickup the
+    shipment is IN_TRANSIT (B's milestone is newer), as a serial run would announce it."""
+    topics, mapping = TopicNames(), load_status_mapping()
+
+    def records(*events: dict[str, Any]) -> list[Any]:
+        return records_of((topics.shipments, b"SH-55021", json.dumps(e).encode()) for e in events)
+
+    planned = BatchProcessor(ProjectionStore(mongo_db), mapping, topics)
+    await planned.process(records(example("shipment-planned.json")))
+    member_b = BatchProcessor(ProjectionStore(mongo_db), mapping, topics)
+    late = _milestone(5, "ms-99122", "P1", "2026-11-22T10:00:00-05:00")
+    store = _InterleavedStore(mongo_db)
+    store.interlude = lambda: member_b.process(records(late))
+    member_a = BatchProcessor(store, mapping, topics)
+    outcome = await member_a.process(records(PICKUP, DELIVERY), stepwise=stepwise)
+
+    assert store.interlude is None and store.rewritten > 0
+    assert [(n.notice_id, n.status) for n in outcome.notices] == [
+        ("tms/us-road|ms-99120|3", "IN_TRANSIT"),
+        ("tms/us-road|ms-99121|4", "DELIVERED"),
+    ]
 
 
 async def test_verify_reports_events_missing_warehouses_unsettled_and_stale_links_behind_its_back(

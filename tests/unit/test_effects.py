@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from projections.batch import EntityChange, EntityKey
+from projections.batch import EntityChange, EntityKey, plan_entity
 from projections.effects import (
     Effects,
     SummaryPush,
@@ -24,6 +24,7 @@ from projections.events import Event, decode_event
 from readmodel import documents
 from readmodel.changes import ShipmentChange
 from tests.contract import example
+from tests.helpers import MAPPING
 from tests.helpers import fold as fold_events
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -205,6 +206,52 @@ def test_a_restated_milestone_that_moves_the_status_is_announced_under_its_own_i
     assert again.notice_id == sent.notice_id
     late = fold_events(stated, start=after)
     assert notices([Effects(SH_55021, after, late, [stated])], T0) == []
+
+
+def _batch_notices(before: dict[str, Any], *events: Event) -> list[ShipmentChange]:
+    """The notices of one batch of ``events`` for SH-55021 stored as ``before``, as the
+    projector makes them: planned (``plan_entity``), folded, announced."""
+    plan = plan_entity(SH_55021, before, list(events), MAPPING)
+    assert plan.change is not None
+    folded = fold({}, [plan.change], set(), [], {SH_55021: list(events)})
+    return notices(folded.effects, T0)
+
+
+def test_each_milestone_of_a_batch_says_the_status_it_left_the_shipment_in() -> None:
+    """A pickup and a delivery in one batch (a burst, a catch-up after an outage): the
+    pickup's notice says PICKED_UP, so ``milestoneFeed(statuses: [PICKED_UP])`` gets it,
+    not the DELIVERED the batch ends with; both carry the batch's one revision."""
+    name = "shipment-milestone.json"
+    planned = {**fold_events(PLANNED), "rev": 4}
+    pickup = _shipment_event(name, "ms-1", "BETA", 2, occurredAt="2026-11-21T10:00:00Z")
+    delivery = _shipment_event(
+        name, "ms-2", "BETA", 3, statusCode="D1", occurredAt="2026-11-22T10:00:00Z"
+    )
+    sent = _batch_notices(planned, pickup, delivery)
+    assert [(n.notice_id, n.status, n.rev) for n in sent] == [
+        ("tms/us-road|ms-1|2", "PICKED_UP", 5),
+        ("tms/us-road|ms-2|3", "DELIVERED", 5),
+    ]
+
+
+def test_a_late_older_milestone_says_the_status_it_left_unchanged() -> None:
+    """A milestone that happened before the shipment's newest (a late report) leaves the
+    status as it was: its notice says that status, not its own milestone's, nor the
+    status a later milestone of the same batch moved the shipment to."""
+    name = "shipment-milestone.json"
+    pickup = _shipment_event(name, "ms-1", "BETA", 2, occurredAt="2026-11-21T10:00:00Z")
+    before = fold_events(PLANNED, pickup)
+    late = _shipment_event(
+        name, "ms-0", "BETA", 3, statusCode="P1", occurredAt="2026-11-21T09:00:00Z"
+    )
+    delivery = _shipment_event(
+        name, "ms-2", "BETA", 4, statusCode="D1", occurredAt="2026-11-22T10:00:00Z"
+    )
+    sent = _batch_notices(before, late, delivery)
+    assert [(n.notice_id, n.status, (n.milestone or {})["status"]) for n in sent] == [
+        ("tms/us-road|ms-0|3", "PICKED_UP", "IN_TRANSIT"),
+        ("tms/us-road|ms-2|4", "DELIVERED", "DELIVERED"),
+    ]
 
 
 def test_a_notice_of_a_projected_milestone_reads_back_as_the_json_subscribers_knew() -> None:
