@@ -239,6 +239,8 @@ class BatchProcessor:
             await batch.settle_prefetch()
         _settle_replans(batch, record_of, outcome)
         seen = planner.sources_seen(event for event, _ in outcome.applied)
+        if self._target_suffix is not None:
+            seen = replayed_sources(seen, outcome.applied, now)
         outcome.pending.append(PendingWrites(suffix, effects, seen, now))
         outcome.written_documents = len(batch.changes)
         outcome.notices = notices(effects, now)
@@ -712,6 +714,37 @@ def _settle_replans(
     ]
     outcome.applied += revived
     outcome.applied_events += len(revived) - len(late)
+
+
+def replayed_sources(
+    seen: Mapping[str, SourceSeen],
+    applied: Iterable[tuple[Event, InboundRecord]],
+    now: datetime,
+) -> dict[str, SourceSeen]:
+    """``seen`` as a rebuild reports it: each source applied when the newest of its
+    records reached the log (the record's Kafka timestamp), never later than ``now``.
+
+    A rebuild replays records the live projector applied long ago: reporting them as
+    applied ``now`` would make a source silent for days look fresh the moment readers
+    switch (``stale`` false, the banners and ``PortalSourceStale`` gone). The record's
+    timestamp is the earliest moment any projector could have applied it, so the new
+    generation never looks fresher than the records it holds (at most the live
+    projector's lag staler than the live generation), needs nothing of the previous
+    generation (which may be gone, or lack sources whose events it refused), and a
+    rebuild run twice reports the same. A record without a timestamp counts from its
+    event's own time."""
+    arrived: dict[str, datetime] = {}
+    for event, record in applied:
+        at = (
+            datetime.fromtimestamp(record.timestamp / 1000, UTC)
+            if record.timestamp > 0
+            else event.time
+        )
+        arrived[event.source] = max(arrived.get(event.source, at), at)
+    return {
+        source: replace(info, applied_at=min(arrived.get(source, now), now))
+        for source, info in seen.items()
+    }
 
 
 def _position(record: InboundRecord) -> tuple[str, int, int]:

@@ -779,7 +779,7 @@ class ProjectionStore:
         self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
     ) -> None:
         """Record, per source, the newest event applied (its source time and id) and when
-        an event was last applied.
+        an event was last applied (``now``, or the source's ``SourceSeen.applied_at``).
 
         All only move forward: two batches may finish at once (``runner.consume``), the
         older one's write landing last, and a later batch may bring an older event. Per
@@ -816,7 +816,7 @@ def _new_source(source: str, info: SourceSeen, now: datetime) -> InsertOne[dict[
         {
             "_id": source,
             "known": False,
-            "lastAppliedAt": now,
+            "lastAppliedAt": info.applied_at or now,
             "lastEventAt": info.last_event_at,
             "lastEventId": info.last_event_id,
             WRITES: 1,
@@ -836,7 +836,7 @@ def _source_touch(source: str, info: SourceSeen, now: datetime) -> UpdateOne:
         [
             {
                 "$set": {
-                    "lastAppliedAt": {"$max": ["$lastAppliedAt", now]},
+                    "lastAppliedAt": {"$max": ["$lastAppliedAt", info.applied_at or now]},
                     "lastEventAt": {"$cond": [newer, info.last_event_at, "$lastEventAt"]},
                     "lastEventId": {"$cond": [newer, info.last_event_id, "$lastEventId"]},
                     WRITES: {"$add": [{"$ifNull": [f"${WRITES}", 0]}, 1]},

@@ -12,7 +12,7 @@ import random
 import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
@@ -44,6 +44,7 @@ from readmodel.documents import WRITES
 from readmodel.kafka_admin import ensure_own_topics
 from readmodel.search_keys import COMPLETE_MARKER
 from readmodel.topics import TopicNames
+from resolvers.freshness import source_freshness
 from tests.contract import example
 from tests.integration.projector_harness import (
     TOPIC_OF_EXAMPLE,
@@ -820,6 +821,40 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
     assert await _missing_indexes(mongo_db, suffix) == {}
     search = mongo_db[documents.generation_collection(documents.SEARCH_KEYS, suffix)]
     assert await search.find_one({"_id": COMPLETE_MARKER}) is not None
+
+
+async def test_a_rebuild_leaves_a_source_silent_for_days_stale(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A TMS last published three days ago, the ERP a moment ago. The rebuild replays both;
+    readers switched to it still see the TMS stale (its banner, ``PortalSourceStale``) and
+    the ERP fresh. Before, every replayed source was reported applied at the rebuild's
+    time, so the switch hid the TMS's outage."""
+    silent_since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    planned, created = example("shipment-planned.json"), example("order-created.json")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic_names["shipments"],
+            json.dumps(planned).encode(),
+            key=planned["subject"].encode(),
+            timestamp_ms=int(silent_since.timestamp() * 1000),
+        )
+        await producer.send_and_wait(
+            topic_names["orders"], json.dumps(created).encode(), key=created["subject"].encode()
+        )
+    finally:
+        await producer.stop()
+
+    suffix = await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    now = datetime.now(UTC)
+    sources = mongo_db[documents.generation_collection(documents.SOURCES, suffix)]
+    seen = {doc["_id"]: source_freshness(doc, now=now) async for doc in sources.find({})}
+    tms, erp = seen[planned["source"]], seen[created["source"]]
+    assert tms.stale and tms.last_applied_at == silent_since
+    assert not erp.stale
 
 
 async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowed(
