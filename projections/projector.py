@@ -68,6 +68,7 @@ from projections.effects import (
     unnamed_by_document,
 )
 from projections.events import Event, InvalidEvent, decode_event
+from projections.generation_config import projection_config, refusal
 from projections.phases import PhaseClock
 from projections.search_writes import write_search_keys
 from projections.status_mapping import StatusMapping
@@ -167,6 +168,8 @@ class BatchProcessor:
         self._mapping = mapping
         self._topics = topics
         self._target_suffix = target_suffix
+        #: What this processor's documents follow (``projections.generation_config``).
+        self._config = projection_config(mapping)
         self._generations = DeferredIndexes(store, deferring)
         #: The pointer as read at the end of the previous batch. The next batch starts from
         #: it without reading again: a switch since then is caught by that batch's own check
@@ -246,7 +249,7 @@ class BatchProcessor:
         outcome.notices = notices(effects, now)
         clock.lap("notices")
         if self._target_suffix is None:
-            self._followed_suffix = await self._store.active_suffix()
+            self._followed_suffix = await self._follow()
             clock.lap("pointer")
             if self._followed_suffix != suffix:
                 # A rebuild switched readers to a new generation while this batch went into
@@ -273,9 +276,26 @@ class BatchProcessor:
         if suffix is None:
             suffix = self._followed_suffix
         if suffix is None:
-            suffix = await self._store.active_suffix()
+            suffix = await self._follow()
         await self._generations.prepare(suffix)
         return suffix
+
+    async def _follow(self) -> str:
+        """The generation the read pointer names; ``ConfigMismatch`` (logged) if a rebuild
+        built it with another status mapping or other reducers than this processor's, which
+        would undo that rebuild (``projections.generation_config``)."""
+        active = await self._store.active_generation()
+        refused = refusal(active.suffix, active.config, self._config)
+        if refused is not None:
+            log.error("%s", refused)
+            raise refused
+        return active.suffix
+
+    @property
+    def config(self) -> str:
+        """The fingerprint of this processor's status mapping and reducers (a rebuild
+        records it with the generation it switches readers to)."""
+        return self._config
 
     @property
     def store(self) -> ProjectionStore:

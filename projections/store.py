@@ -215,6 +215,15 @@ def _folded_update(
     return update
 
 
+class ActiveGeneration(NamedTuple):
+    """What the read pointer names: the generation readers use, and the fingerprint of the
+    configuration a rebuild built it with (``projections.generation_config``; None if none
+    was recorded)."""
+
+    suffix: str
+    config: str | None
+
+
 class ProjectionStore:
     def __init__(
         self,
@@ -244,16 +253,25 @@ class ProjectionStore:
 
     async def active_suffix(self) -> str:
         """The projection generation readers use now ("" until a rebuild switched it)."""
+        return (await self.active_generation()).suffix
+
+    async def active_generation(self) -> ActiveGeneration:
+        """The generation readers use now and the configuration it was built with."""
         try:
             pointer = await self._db[documents.READ_POINTER].find_one({"_id": "active"})
         except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot read the projection pointer: {exc}") from exc
-        return str(pointer["suffix"]) if pointer else ""
+        if not pointer:
+            return ActiveGeneration("", None)
+        config = pointer.get("config")
+        return ActiveGeneration(str(pointer["suffix"]), config if isinstance(config, str) else None)
 
-    async def set_active_suffix(self, suffix: str) -> None:
+    async def set_active_suffix(self, suffix: str, *, config: str | None = None) -> None:
+        """Switch readers to generation ``suffix``, built with ``config``
+        (``projections.generation_config``; None: any projector may write it)."""
         try:
             await self._db[documents.READ_POINTER].update_one(
-                {"_id": "active"}, {"$set": {"suffix": suffix}}, upsert=True
+                {"_id": "active"}, {"$set": {"suffix": suffix, "config": config}}, upsert=True
             )
         except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
