@@ -185,8 +185,12 @@ class MilestoneEvent:
     )
     revision: int = strawberry.field(
         description=(
-            "Revision of the shipment after this change; a copy fetched with a lower "
-            "revision is out of date."
+            "Revision of the shipment after this change: of two events of one shipment, "
+            "the one with the higher revision is the later change. Revisions are counted "
+            "within one build of the read model: a rebuild (rare, run by its operators) "
+            "starts them again, so an event after it may carry a lower revision than one "
+            "before it; where a shipment's revision goes down, the event the subscription "
+            "delivered later is the later change."
         )
     )
     abridged: bool = strawberry.field(
