@@ -947,6 +947,21 @@ async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_
     assert after is not None and after["status"] == "EXCEPTION" and after["rev"] > rebuilt["rev"]
 
 
+async def test_a_projector_started_with_another_configuration_than_the_active_generation_refuses_it(
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """Restarted with the old map after the switch (a replica not redeployed), the projector
+    refuses before it creates or writes anything of the generation readers use."""
+    store = ProjectionStore(mongo_db)
+    await store.set_active_suffix("g1", config="reducers-1/status-map-000000000000")
+    processor = BatchProcessor(store, load_status_mapping(), TopicNames())
+
+    with pytest.raises(ConfigMismatch, match="status-map-000000000000"):
+        await processor.prepare()
+
+    assert not await mongo_db.list_collection_names(filter={"name": {"$regex": "__g1$"}})
+
+
 def _stop_after_switching(
     monkeypatch: pytest.MonkeyPatch,
     kafka_bootstrap: str,
