@@ -71,7 +71,7 @@ from projections.search_writes import is_complete
 from projections.settings import ProjectorSettings
 from projections.store import ProjectionStore
 from readmodel import documents
-from readmodel.changes import ShipmentChange
+from readmodel.changes import ShipmentChange, milestone_notice_id
 from readmodel.search_keys import MARKERS
 from readmodel.topics import TopicNames
 from simulator.faults import FaultRates
@@ -271,12 +271,13 @@ class Freshness(NamedTuple):
                 )
 
 
-def milestone_notice_id(value: bytes) -> str | None:
+def record_notice_id(value: bytes) -> str | None:
     """The notice id of the change a milestone record gives, None for other records."""
     try:
         body = json.loads(value)
         if isinstance(body, dict) and body.get("type") == "logistics.shipment.milestone.v1":
-            return f"{body['source']}|{body['data']['milestoneId']}"
+            data = body["data"]
+            return milestone_notice_id(body["source"], data["milestoneId"], body["sequence"])
     except (ValueError, KeyError, TypeError):
         pass
     return None
@@ -342,7 +343,7 @@ async def measure_freshness(
 
     # Which records are milestones, worked out before the clock starts: parsing them while
     # producing cost the projector's loop (it runs in this process) ~30 ms per batch.
-    milestones = [milestone_notice_id(value) for _, _, value in records]
+    milestones = [record_notice_id(value) for _, _, value in records]
     listener = asyncio.create_task(listen())
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
     await producer.start()

@@ -6,6 +6,9 @@ reach the store: whoever can reach the port could otherwise make the process que
 as fast as they can send. Reused:
 
 * ages an answer from when its call *began*: what it describes may have changed since;
+  but keeps one whose call outlasted the interval (a ping timing out after 2 s, reused for
+  1 s) for half an interval after it ended, so callers that queued behind a slow call take
+  its answer instead of each making another one, one after the other;
 * keeps whatever the call returned, a failure the call reports as a value included (a
   store that does not answer is asked again one interval later, not once per request);
 * does not keep an exception: the next caller calls again;
@@ -32,13 +35,14 @@ class Reused(Generic[T]):
             raise ValueError("max_age_seconds must not be negative")
         self._max_age = max_age_seconds
         self._clock = clock
-        #: (when the call began, what it returned) of the newest call that returned.
-        self._kept: tuple[float, T] | None = None
+        #: (when the call began, until when its answer serves, what it returned) of the
+        #: newest call that returned.
+        self._kept: tuple[float, float, T] | None = None
         self._lock = asyncio.Lock()
 
-    def _recent(self) -> tuple[float, T] | None:
+    def _recent(self) -> tuple[float, float, T] | None:
         kept = self._kept
-        if kept is not None and self._clock() - kept[0] < self._max_age:
+        if kept is not None and self._clock() < kept[1]:
             return kept
         return None
 
@@ -48,11 +52,11 @@ class Reused(Generic[T]):
             return await call()
         kept = self._recent()
         if kept is not None:
-            return kept[1]
+            return kept[2]
         async with self._lock:
             kept = self._recent()  # another caller may have called meanwhile
             if kept is not None:
-                return kept[1]
+                return kept[2]
             return await self.renew(call)
 
     async def renew(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -60,6 +64,7 @@ class Reused(Generic[T]):
         kept for ``get``'s callers unless a call that began later returned first."""
         began = self._clock()
         answer = await call()
+        serves_until = max(began + self._max_age, self._clock() + self._max_age / 2)
         if self._kept is None or self._kept[0] <= began:
-            self._kept = (began, answer)
+            self._kept = (began, serves_until, answer)
         return answer

@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar, cast, dataclass_transform
 
 import strawberry
+from strawberry.types.field import StrawberryField
 
 from graph.plain_readers import at_hand
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+C = TypeVar("C", bound=type)
 #: Where ``stored`` keeps, in a field's metadata, its reader (the resolver): ``stored_type``
 #: makes it the Python property and the leaf path's reader as well.
 _STORED = "graph.stored"
@@ -26,6 +28,24 @@ def field_resolver(description: str) -> Callable[[F], F]:
     """
     decorator: Callable[[F], F] = strawberry.field(description=description)
     return decorator
+
+
+@dataclass_transform(kw_only_default=True, field_specifiers=(strawberry.field, StrawberryField))
+def value_type(description: str) -> Callable[[C], C]:
+    """``@strawberry.type(description=...)`` for a value type: an object with no identity of
+    its own (``Money``, ``Address``, ``PageInfo`` ...), marked ``@shareable`` for Federation.
+
+    Another subgraph may define a type of the same name (every Relay subgraph has its
+    ``PageInfo``); composition refuses that unless every definition is shareable. Sharing a
+    value type claims nothing about who resolves it: its fields are answered by whichever
+    subgraph answered the object that holds it. The definitions must agree on the fields
+    (README "Federation").
+
+    ``dataclass_transform``, as on ``strawberry.type``: type checkers see the fields as the
+    constructor's keywords.
+    """
+    declare: Callable[[C], C] = strawberry.federation.type(description=description, shareable=True)
+    return declare
 
 
 def utc(value: Any) -> datetime | None:
@@ -134,11 +154,11 @@ _V = TypeVar("_V", bound=type[StoredValue])
 
 
 def stored_type(description: str) -> Callable[[_V], _V]:
-    """``@strawberry.type(description=...)`` for a ``StoredValue`` type: every field must be
-    declared with ``stored``; each becomes, in Python, a property converting on read."""
+    """``value_type`` for a ``StoredValue`` type: every field must be declared with ``stored``;
+    each becomes, in Python, a property converting on read."""
 
     def declare(cls: _V) -> _V:
-        typed: _V = strawberry.type(description=description)(cls)
+        typed: _V = value_type(description)(cls)
         readers = []
         for field in dataclasses.fields(cast(Any, typed)):
             read = field.metadata.get(_STORED)
@@ -175,7 +195,7 @@ class Party(StoredValue):
     address: Address | None = stored("address", Address.of, "Postal address.")
 
 
-@strawberry.type(description="An amount of money.")
+@value_type("An amount of money.")
 class Money:
     amount: str = strawberry.field(
         description='Decimal amount as a string (e.g. "1234.50"), never a float.'
@@ -196,8 +216,8 @@ class Cancellation(StoredValue):
 
 
 @stored_type(
-    "Provenance: the upstream event that last changed this record. Quote it when "
-    "asking support about a value."
+    "Provenance: the newest upstream event (by its source time) of those that changed this "
+    "record. Quote it when asking support about a value."
 )
 class EventProvenance(StoredValue):
     source: str | None = stored(
@@ -208,7 +228,7 @@ class EventProvenance(StoredValue):
     time: datetime | None = stored("time", utc, "When it happened in the source system.")
 
 
-@strawberry.type(description="Where a page sits in its connection (Relay).")
+@value_type("Where a page sits in its connection (Relay).")
 class PageInfo:
     has_next_page: bool = strawberry.field(
         description=(

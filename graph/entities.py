@@ -317,7 +317,10 @@ def _add_relations(cls: type[_Entity]) -> None:
     )
     cls.last_event = strawberry.field(  # type: ignore[attr-defined]
         resolver=_last_event,
-        description="The upstream event that last changed this record (provenance).",
+        description=(
+            "Provenance: the newest upstream event (by its source time) of those that changed "
+            "this record; an older event arriving later does not replace it."
+        ),
     )
 
 

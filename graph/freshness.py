@@ -24,7 +24,10 @@ __all__ = ["Freshness", "FreshnessCopy", "SourceFreshness"]
 class SourceFreshness:
     source: str = strawberry.field(description="The source system instance, e.g. erp/s4-prod.")
     last_event_at: datetime | None = strawberry.field(
-        description="Source time of the newest event applied from it."
+        description=(
+            "Source time of the newest event applied from it; a time more than 5 minutes "
+            "past when it was applied counts as that (a producer clock far ahead)."
+        )
     )
     last_applied_at: datetime | None = strawberry.field(
         description="When the read model last applied an event from it."

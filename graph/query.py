@@ -48,6 +48,7 @@ from graph.inputs import (
 )
 from graph.item_refusals import refused_or
 from graph.node import Node
+from graph.subgraph import Service, service
 from graph.viewer import Viewer
 from resolvers.audit import AuditRequest
 from resolvers.errors import BadUserInput
@@ -475,3 +476,9 @@ class Query:
     @field_resolver("Who you are and what your roles allow.")
     def viewer(self, info: Info) -> Viewer | None:
         return Viewer.of(readers_of(info).scope)
+
+    # --- federation ----------------------------------------------------------------------
+
+    #: Strawberry's ``_service``, unless the query declares its own: this one's SDL leaves
+    #: out ``node`` and ``nodes`` (``graph.subgraph``).
+    service: Service = strawberry.field(name="_service", resolver=service)

@@ -39,6 +39,13 @@ ENTITY_CLASSES: Final[Mapping[str, type[Invoice | Order | Shipment]]] = {
     "Shipment": Shipment,
 }
 ENTITY_TYPES: Final = tuple(ENTITY_CLASSES)
+#: The Federation version ``_service { sdl }`` links (``@link(url: ".../federation/v2.0")``):
+#: the lowest that defines every directive the schema applies (``@key``, ``@shareable``), so
+#: the supergraph asks of the router only what the other subgraphs do. Strawberry's default
+#: follows its releases (2.11 today), which composes into a supergraph on join v0.5; 2.0 to 2.6
+#: compose on join v0.3, which every Federation 2 router reads. A directive of a later
+#: version fails ``build_schema`` naming the version it needs: raise this with it.
+FEDERATION_VERSION: Final = "2.0"
 
 
 def representation_number(representation: object) -> str | None:
@@ -146,15 +153,16 @@ class PortalSchema(strawberry.federation.Schema):
 def build_schema(*, extensions: Sequence[ExtensionSpec] = ()) -> strawberry.federation.Schema:
     """Build the schema; the web layer adds its own extensions (limits, error masking).
 
-    Federation 2 (strawberry's federation schema speaks 2.x, ``@link`` included): a gateway
-    can resolve ``Order``/``Shipment``/``Invoice`` references through ``_entities``, under the
-    same entitlements as every other field.
+    Federation 2 (``FEDERATION_VERSION``; ``graph.subgraph`` for the SDL a gateway reads): a
+    gateway can resolve ``Order``/``Shipment``/``Invoice`` references through ``_entities``,
+    under the same entitlements as every other field.
     """
     schema = PortalSchema(
         query=Query,
         subscription=Subscription,
         types=[Order, Shipment, Invoice],
         extensions=list(extensions),
+        federation_version=FEDERATION_VERSION,
         # Plain leaves answered at once; see graph.subscriptions for the memory growth of
         # graphql-core 3.3's per-event executors this class (a subclass) also avoids.
         execution_context_class=leaf_fields.LeafExecutionContext,

@@ -264,7 +264,13 @@ class Subscription:
         ] = None,
         tracking_number: Annotated[
             str | None,
-            strawberry.argument(description="Only the shipment with this tracking number."),
+            strawberry.argument(
+                description=(
+                    "Only shipments with this tracking number, compared without case and "
+                    "surrounding spaces (a carrier may reuse a number: every shipment "
+                    "carrying it matches)."
+                )
+            ),
         ] = None,
         after: Annotated[str | None, strawberry.argument(description=_AFTER_DESCRIPTION)] = None,
     ) -> AsyncGenerator[MilestoneEvent, None]:

@@ -18,6 +18,7 @@ from graph.common import (
     stored_type,
     text,
     utc,
+    value_type,
 )
 from graph.enums import ChargeType, FulfillmentStage, ShipmentStatus, enum_or_none
 
@@ -94,7 +95,7 @@ class ProofOfDelivery(StoredValue):
 # --- orders ------------------------------------------------------------------------------
 
 
-@strawberry.type(description="One line of an order, with what the warehouse picked and shipped.")
+@value_type("One line of an order, with what the warehouse picked and shipped.")
 class OrderLine:
     line_number: int | None = strawberry.field(description="Line number within the order.")
     sku: str | None = strawberry.field(description="Stock keeping unit.")
@@ -164,7 +165,7 @@ class Fulfillment(StoredValue):
 # --- invoices ----------------------------------------------------------------------------
 
 
-@strawberry.type(description="One charge on an invoice.")
+@value_type("One charge on an invoice.")
 class InvoiceLine:
     description: str | None = strawberry.field(description="What is charged.")
     charge_type: ChargeType | None = strawberry.field(description="The kind of charge.")
@@ -185,7 +186,7 @@ class InvoiceLine:
         )
 
 
-@strawberry.type(description="A payment recorded against an invoice.")
+@value_type("A payment recorded against an invoice.")
 class Payment:
     payment_id: str | None = strawberry.field(description="The payment's id in the ERP.")
     amount: Money | None = strawberry.field(

@@ -14,7 +14,7 @@ from typing import Any, Final, NamedTuple
 
 from projections.document_size import over, sizes, step_refusal
 from projections.events import Event, InvalidEvent
-from projections.reducers import apply
+from projections.reducers import apply, milestone_versions
 from projections.status_mapping import StatusMapping
 from readmodel import documents
 from readmodel.links import declared_links
@@ -111,6 +111,8 @@ class _Folded(NamedTuple):
     applied: list[Event]
     rejected: list[Rejected]
     repeated: bool
+    #: The newest (``_provenance_order``) of the applied events that changed the document.
+    changed_by: documents.EventRef | None
 
 
 def _fold(
@@ -127,6 +129,7 @@ def _fold(
     applied: list[Event] = []
     rejected: list[Rejected] = []
     repeated = False
+    changed_by: documents.EventRef | None = None
     for event in ordered:
         try:
             folded = apply(doc, event, mapping)
@@ -142,8 +145,10 @@ def _fold(
             size = grown
         applied.append(event)
         repeated = repeated or unchanged
+        if not unchanged:
+            changed_by = _newer_provenance(changed_by, _reference(event))
         doc = folded
-    return _Folded(doc, applied, rejected, repeated)
+    return _Folded(doc, applied, rejected, repeated, changed_by)
 
 
 def plan_entity(
@@ -182,8 +187,8 @@ def _change(
     key: EntityKey, before: Mapping[str, Any] | None, folded: _Folded
 ) -> EntityChange | None:
     """The diff ``folded`` makes to ``before``; None when it changes nothing."""
-    doc = folded.doc
-    if doc is None or not folded.applied:
+    doc, changed_by = folded.doc, folded.changed_by
+    if doc is None or changed_by is None:
         return None
     previous = before or {}
     set_fields = {
@@ -196,18 +201,48 @@ def _change(
     )
     if not set_fields and not unset_fields:
         return None
-    newest = folded.applied[-1]
     return EntityChange(
         key=key,
         before=before,
         after=doc,
         set_fields=set_fields,
         unset_fields=unset_fields,
-        last_event=documents.EventRef(
-            source=newest.source, id=newest.id, type=newest.type, time=newest.time
-        ),
+        last_event=_newer_provenance(_stored_provenance(previous), changed_by),
         customer_id=doc.get("customerId"),
     )
+
+
+def _reference(event: Event) -> documents.EventRef:
+    return documents.EventRef(source=event.source, id=event.id, type=event.type, time=event.time)
+
+
+def _provenance_order(ref: documents.EventRef) -> tuple[datetime, str, str]:
+    """Which of two events is the newer, for ``lastEvent``: by source time, then (a tie, in
+    practice only within one source) by source and id, so any arrival order agrees."""
+    return (ref["time"], ref["source"], ref["id"])
+
+
+def _newer_provenance(
+    current: documents.EventRef | None, candidate: documents.EventRef
+) -> documents.EventRef:
+    """``candidate`` unless ``current`` is newer (``_provenance_order``)."""
+    if current is not None and _provenance_order(current) > _provenance_order(candidate):
+        return current
+    return candidate
+
+
+def _stored_provenance(doc: Mapping[str, Any]) -> documents.EventRef | None:
+    """The ``lastEvent`` a document was stored with, None when it has none to compare (or
+    one written otherwise than by ``_change``: a naive time, a missing field)."""
+    ref = doc.get("lastEvent")
+    if not isinstance(ref, Mapping):
+        return None
+    time, source, event_id = ref.get("time"), ref.get("source"), ref.get("id")
+    if not (isinstance(time, datetime) and time.tzinfo is not None):
+        return None
+    if not (isinstance(source, str) and isinstance(event_id, str)):
+        return None
+    return documents.EventRef(source=source, id=event_id, type=str(ref.get("type")), time=time)
 
 
 def sources_seen(events: Iterable[Event]) -> dict[str, SourceSeen]:
@@ -242,15 +277,19 @@ def link_delta(kind: str, before: Mapping[str, Any] | None, after: Mapping[str, 
     )
 
 
-def new_milestones(
+def restated_milestones(
     before: Mapping[str, Any] | None, after: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """Milestones present after the batch that were not there before, oldest first."""
-    seen = {(m.get("source"), m.get("milestoneId")) for m in (before or {}).get("milestones", [])}
+    """Milestones whose statement changed with the batch, oldest first: new ones, and those
+    a restatement (a higher sequence of the same ``(source, milestoneId)``) replaced, which
+    may have moved the shipment's status."""
+    stated = milestone_versions(before or {})
+    now = milestone_versions(after)
     return [
         m
         for m in after.get("milestones", [])
-        if (m.get("source"), m.get("milestoneId")) not in seen
+        if (key := (m.get("source"), m.get("milestoneId"))) not in stated
+        or stated[key] != now.get(key)
     ]
 
 

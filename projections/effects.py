@@ -21,9 +21,10 @@ from projections.batch import EntityChange, EntityKey
 from projections.document_size import summary_bytes
 from projections.event_schema import ShipmentCancelled, ShipmentMilestone, ShipmentPlanned
 from projections.events import Event
+from projections.reducers import milestone_versions
 from projections.summaries import summarize
 from readmodel import documents
-from readmodel.changes import ShipmentChange
+from readmodel.changes import ShipmentChange, milestone_notice_id
 from readmodel.documents import RELATED_OVERFLOW
 from readmodel.links import (
     NAMES_KINDS,
@@ -189,12 +190,17 @@ def fold(
 def place(doc: dict[str, Any], push: SummaryPush) -> bool:
     """Embed ``push``'s summary in ``doc`` (in memory: a fold's view, a document about to be
     inserted) if ``doc`` has room for it (``links.has_room``), else mark ``doc`` overflowing
-    for its kind; whether it was embedded. ``doc``'s ``related`` maps must be its own
+    for its kind and take out an older summary of the same source (a newer one grown past
+    ``MAX_SUMMARY_BYTES``), as the store's guarded push does (``store._embed_or_mark``);
+    whether it was embedded. ``doc``'s ``related`` maps must be its own
     (``_with_own_related``); its overflow marks are copied before they change."""
     kind = push.source_kind
     if has_room(doc, kind, push.key, push.size):
         doc.setdefault("related", {}).setdefault(kind, {})[push.key] = push.entry()
         return True
+    held = (doc.get("related") or {}).get(kind)
+    if isinstance(held, dict):
+        held.pop(push.key, None)
     doc[RELATED_OVERFLOW] = {**(doc.get(RELATED_OVERFLOW) or {}), kind: True}
     return False
 
@@ -431,7 +437,14 @@ def missing_summaries(
         other = docs.get(other_key, others.get(other_key))
         if doc.get("known") and not (other is not None and _vouches(other, key)):
             missing[other_key].add(key)
-        if other is not None and other.get("known") and not _vouches(doc, other_key):
+        # pulled when the link came or the document became known: an unknown document (an
+        # order the WMS names shipments in before its ERP snapshot) is owed nothing yet
+        if (
+            doc.get("known")
+            and other is not None
+            and other.get("known")
+            and not _vouches(doc, other_key)
+        ):
             missing[key].add(other_key)
     return {holder: sorted(lacked) for holder, lacked in sorted(missing.items())}
 
@@ -562,7 +575,7 @@ def _removal(target: EntityKey, source: EntityKey, *, rev: int = 0) -> SummaryPu
 
 
 def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
-    """One notice per new milestone and per cancellation of a known shipment.
+    """One notice per new or restated milestone and per cancellation of a known shipment.
 
     A shipment is announced once its plan made it known: before, its ``customerId`` is only
     what its events claimed (``reducers``), so reads hide it, and a notice would tell that
@@ -570,6 +583,8 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
     announces every milestone it shows (``_announced``): the plan's customer's alone, since
     the reducers keep other customers' aside.
 
+    A milestone's notice id names its statement (``milestone_notice_id``): a restatement
+    that wins is announced under a new id, with the status it leaves the shipment in.
     For a shipment with repeated events, the milestones and cancellation its events carry are
     announced again under the same notice ids: the first announcement may have been lost
     with a crash, and subscribers drop ids they have already seen.
@@ -595,13 +610,15 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
             order_warehouses=order_warehouses(doc),
         )
         traces = _milestone_traces(effect.events) if milestones else {}
+        versions = milestone_versions(doc) if milestones else {}
         for milestone in milestones:
-            source, milestone_id = milestone.get("source"), milestone.get("milestoneId")
+            key = (str(milestone.get("source")), str(milestone.get("milestoneId")))
+            sequence = int(versions.get(key, [0])[0])
             notices.append(
                 shipment(
-                    notice_id=f"{source}|{milestone_id}",
+                    notice_id=milestone_notice_id(*key, sequence),
                     milestone=dict(milestone),
-                    traceparent=traces.get((source, milestone_id)),
+                    traceparent=traces.get((*key, sequence)),
                 )
             )
         if cancelled:
@@ -617,15 +634,15 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
 
 def _announced(effect: Effects) -> tuple[list[dict[str, Any]], bool]:
     """The milestones a known shipment's ``effect`` announces, and whether it announces its
-    cancellation: what the batch added; everything the shipment holds in a batch that may
-    have made it known (nothing was announced before its plan): one whose document was not
-    known before, or, when what it was before is not known (``before`` None: a new shipment,
-    or some events were repeats), one carrying the plan, which a redelivery or a rerun of
-    that batch carries again (notice ids are stable: a subscriber drops what it has seen);
-    otherwise what the batch's events carry."""
+    cancellation: what the batch added or restated; everything the shipment holds in a batch
+    that may have made it known (nothing was announced before its plan): one whose document
+    was not known before, or, when what it was before is not known (``before`` None: a new
+    shipment, or some events were repeats), one carrying the plan, which a redelivery or a
+    rerun of that batch carries again (notice ids are stable: a subscriber drops what it has
+    seen); otherwise what the batch's events carry."""
     doc, before, events = effect.after, effect.before, effect.events
     if before is not None and before.get("known") is True:
-        return planner.new_milestones(before, doc), planner.became_cancelled(before, doc)
+        return planner.restated_milestones(before, doc), planner.became_cancelled(before, doc)
     if before is not None or any(isinstance(event.data, ShipmentPlanned) for event in events):
         return list(doc.get("milestones", [])), bool(doc.get("cancelled"))
     carried = {
@@ -642,12 +659,13 @@ def _announced(effect: Effects) -> tuple[list[dict[str, Any]], bool]:
     return milestones, cancelled
 
 
-def _milestone_traces(events: Sequence[Event]) -> dict[tuple[Any, Any], str | None]:
-    """(source, milestoneId) -> the ``traceparent`` of the first of ``events`` that carried
-    that milestone (None: untraced); one lookup per notice rather than a pass over the
-    shipment's events."""
-    traces: dict[tuple[Any, Any], str | None] = {}
+def _milestone_traces(events: Sequence[Event]) -> dict[tuple[str, str, int], str | None]:
+    """(source, milestoneId, sequence) -> the ``traceparent`` of the first of ``events`` that
+    carried that statement of the milestone (None: untraced); one lookup per notice rather
+    than a pass over the shipment's events."""
+    traces: dict[tuple[str, str, int], str | None] = {}
     for event in events:
         if isinstance(event.data, ShipmentMilestone):
-            traces.setdefault((event.source, event.data.milestone_id), event.traceparent)
+            key = (event.source, event.data.milestone_id, event.sequence)
+            traces.setdefault(key, event.traceparent)
     return traces

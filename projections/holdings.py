@@ -20,7 +20,7 @@ from typing import Any
 from projections.batch import IO_FIELDS, EntityKey
 from projections.document_size import Sizes, sizes, step_refusal
 from projections.events import Event, InvalidEvent
-from projections.reducers import apply
+from projections.reducers import apply, rederived
 from projections.status_mapping import StatusMapping
 from readmodel.documents import (
     FOREIGN_FACTS,
@@ -62,17 +62,21 @@ def missing_events(
 ) -> list[Event]:
     """The events (of entity ``key``) that ``doc`` does not hold, in the order given.
 
-    Each event is applied to the stored document on its own: a document that holds it comes
-    back unchanged. One that it would change but that the projector refuses for its size
-    (``refusal`` with ``limit`` and ``aside_limit``) is not missing. ``doc`` must have its
-    bookkeeping decoded (as ``ProjectionStore.load`` returns it).
+    Each event is applied on its own to the stored document as ``mapping`` derives it
+    (``reducers.rederived``): a document that holds it comes back unchanged. Not to the
+    stored document itself: a milestone recomputes the shipment's statuses under the mapping
+    in force, so after a change of ``status_map.toml`` every held milestone would change a
+    document stored under the old one. One that it would change but that the projector
+    refuses for its size (``refusal`` with ``limit`` and ``aside_limit``) is not missing.
+    ``doc`` must have its bookkeeping decoded (as ``ProjectionStore.load`` returns it).
     """
-    held = own_fields(doc) if doc is not None else None
+    base = rederived(key.kind, doc, mapping) if doc is not None else None
+    held = own_fields(base) if base is not None else None
     size: Sizes | None = None  # measured once, and only for an event that would be missing
     missing: list[Event] = []
     for event in events:
         try:
-            after = apply(doc, event, mapping)
+            after = apply(base, event, mapping)
         except InvalidEvent:
             continue
         if held is not None and own_fields(after) == held:

@@ -54,6 +54,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Context, Decimal, localcontext
+from functools import partial
 from typing import Any, Final, Literal, TypeVar
 
 from projections.event_fields import quoted
@@ -491,6 +492,36 @@ def _milestone_versions(state: Mapping[str, Any]) -> dict[tuple[str, str], Versi
     return {(str(entry[0]), str(entry[1])): entry[2:] for entry in state.get("milestones", [])}
 
 
+def milestone_versions(doc: Mapping[str, Any]) -> dict[tuple[str, str], Version]:
+    """``(source, milestoneId)`` -> ``[sequence, event id]`` of the statement of each
+    milestone a shipment document shows: a restatement that wins changes it."""
+    state = doc.get(_SHIPMENT_STATE)
+    return _milestone_versions(state) if isinstance(state, Mapping) else {}
+
+
+def rederived(kind: str, doc: Mapping[str, Any], mapping: StatusMapping) -> Doc:
+    """``doc`` (of entity ``kind``; not mutated) with what derives from the status mapping
+    recomputed under ``mapping``, as the shipment's next event recomputes it: its facts, and
+    those set aside for other customers, as stored. What a document holding every event
+    sent to it looks like once the mapping changes (``holdings`` compares with this); only
+    finished shipments derive anything from the mapping, others come back as they are."""
+    new: Doc = dict(doc)
+    if kind != "shipments" or "milestones" not in new:
+        return new
+    finish = partial(_refinish_shipment, mapping=mapping)
+    finish(new)
+    entries = _foreign_entries(new)
+    if entries:
+        for customer in list(entries):
+            _step_aside(new["_id"], kind, entries, customer, finish)
+        _store_foreign(new, entries)
+    return new
+
+
+def _refinish_shipment(doc: Doc, mapping: StatusMapping) -> None:
+    _finish_shipment(doc, _state(doc, _SHIPMENT_STATE), mapping)
+
+
 def _pod_captured(doc: Doc, event: Event, mapping: StatusMapping) -> None:
     """The latest proof of delivery by ``(capturedAt, source, id)`` is the one shown."""
     data = _data(event, PodCaptured)
@@ -776,11 +807,22 @@ def _apply_aside(doc: Doc, event: Event, mapping: StatusMapping, reducer: _Reduc
     """Merge ``event`` into its customer's set-aside facts, by the reducer that would merge
     it into a document of that customer's: the document's own fields stay as they were."""
     entries = _foreign_entries(doc)
-    customer = event.customer_id
-    own = {"_id": doc["_id"], **entries.get(customer, {}), "customerId": customer}
-    reducer(own, event, mapping)
-    entries[customer] = {"customerId": customer, **_facts_of(own, event.entity_kind)}
+
+    def step(own: Doc) -> None:
+        reducer(own, event, mapping)
+
+    _step_aside(doc["_id"], event.entity_kind, entries, event.customer_id, step)
     _store_foreign(doc, entries)
+
+
+def _step_aside(
+    entity_id: str, kind: str, entries: dict[str, Doc], customer: str, step: Callable[[Doc], None]
+) -> None:
+    """Run ``step`` on a document of ``customer``'s facts set aside (``entries``, as
+    ``_foreign_entries`` reads them) and keep the facts it leaves there."""
+    own = {"_id": entity_id, **entries.get(customer, {}), "customerId": customer}
+    step(own)
+    entries[customer] = {"customerId": customer, **_facts_of(own, kind)}
 
 
 def _switch_customer(doc: Doc, kind: str, current: str, customer: str) -> None:

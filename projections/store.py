@@ -27,7 +27,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Final, NamedTuple, TypeAlias, TypeVar
 
@@ -202,13 +202,19 @@ def _folded_update(
     )
     fields = update.setdefault("$set", {})
     # in order: of two summaries of one source, the later is the newer (``Fold``); one the
-    # fold found no room for marks the document instead (the write lands only on the
-    # document the fold decided on)
+    # fold found no room for marks the document instead and takes out an older summary of
+    # its source (``effects.place``; the write lands only on the document the fold decided on)
+    removed: dict[str, str] = {}
     for push in write.summaries:
         if push.room:
             fields[push.path] = push.entry()
+            removed.pop(push.path, None)
         else:
+            fields.pop(push.path, None)
+            removed[push.path] = ""
             fields[push.overflow_path] = True
+    if removed:
+        update["$unset"] = {**update.get("$unset", {}), **removed}
     fields[WRITER] = stamp
     if base_collection(collection) in WAREHOUSE_DERIVED_KINDS:
         _merge(update, _warehouses_update(collection, write.seen, updated(write.seen, update)))
@@ -814,10 +820,16 @@ class ProjectionStore:
 
         The updates go in one unordered bulk and must match every source, so a document
         missing (an insert refused for another reason, a source document deleted) fails the
-        batch, and the process inserts it again when the batch is retried."""
+        batch, and the process inserts it again when the batch is retried.
+
+        An event time later than ``now`` (when the batch was applied) plus
+        ``EVENT_CLOCK_SKEW`` counts as that (``_believable``), its id as sent."""
         collection = self.collection_name("sources", suffix)
         known = self._stored_sources.setdefault(collection, set())
-        sources = _in_id_order(list(seen.items()), lambda item: item[0])
+        sources = _in_id_order(
+            [(source, _believable(info, now)) for source, info in seen.items()],
+            lambda item: item[0],
+        )
         if missing := [_new_source(s, info, now) for s, info in sources if s not in known]:
             await self._bulk(collection, missing)
         result = await self._bulk(collection, [_source_touch(s, info, now) for s, info in sources])
@@ -825,6 +837,19 @@ class ProjectionStore:
             known.difference_update(source for source, _ in sources)
             raise StoreError(f"{collection}: the sources' freshness was not recorded")
         known.update(source for source, _ in sources)
+
+
+#: How far past the projector's clock a source's event time may move its ``lastEventAt``
+#: (``touch_sources``): a producer's clock a little ahead is believed, while an event dated
+#: years ahead (a bad clock, a typo) would otherwise hold ``lastEventAt`` there, which only
+#: moves forward, and the source's ``lagSeconds`` at 0 until that date.
+EVENT_CLOCK_SKEW: Final = timedelta(minutes=5)
+
+
+def _believable(info: SourceSeen, now: datetime) -> SourceSeen:
+    """``info`` with its event time no later than ``now`` plus ``EVENT_CLOCK_SKEW``."""
+    latest = now + EVENT_CLOCK_SKEW
+    return info if info.last_event_at <= latest else SourceSeen(latest, info.last_event_id)
 
 
 def _new_source(source: str, info: SourceSeen, now: datetime) -> InsertOne[dict[str, Any]]:
@@ -1032,7 +1057,7 @@ def _new_document(
 
 def updated(doc: Mapping[str, Any], update: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """``doc`` after ``update`` as the store applies it to an existing document: the
-    ``$set`` (dotted paths into nested documents), ``$unset`` and ``$inc`` operators the
+    ``$set`` and ``$unset`` (dotted paths into nested documents) and ``$inc`` operators the
     writes above use. A new document: nested documents on a changed path are copied once,
     ``doc`` and everything in it are left as they were."""
     out = dict(doc)
@@ -1043,10 +1068,13 @@ def updated(doc: Mapping[str, Any], update: Mapping[str, Mapping[str, Any]]) -> 
             continue
         *parents, name = path.split(".")
         _parent(out, parents, copies)[name] = value
-    for name in update.get("$unset", {}):
-        if "." in name:  # not written by any update here; refused rather than mis-applied
-            raise ValueError(f"updated() applies $unset of top-level fields only, not {name!r}")
-        out.pop(name, None)
+    for path in update.get("$unset", {}):
+        *parents, name = path.split(".")
+        holder: Any = out
+        for step in parents:  # a missing parent is left missing, as the store leaves it
+            holder = holder.get(step) if isinstance(holder, Mapping) else None
+        if isinstance(holder, Mapping):
+            _parent(out, parents, copies).pop(name, None)
     for path, step in update.get("$inc", {}).items():
         *parents, name = path.split(".")
         parent = _parent(out, parents, copies)

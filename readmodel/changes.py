@@ -48,6 +48,16 @@ MILESTONE_IDENTITY: Final = (
 )
 
 
+def milestone_notice_id(source: str, milestone_id: str, sequence: int) -> str:
+    """``<source>|<milestoneId>|<sequence>``: the id of the notice of a milestone as its
+    statement of ``sequence`` states it. The sequence is part of it (since session 16) so a
+    restatement (same source and milestoneId, a higher sequence: it may change the
+    shipment's status) is not dropped by subscribers as a repeat of the first statement,
+    while a redelivery of either keeps its id (the contract's sequence is strictly
+    increasing per source and shipment)."""
+    return f"{source}|{milestone_id}|{sequence}"
+
+
 class InvalidChangeNotice(ValueError):
     """A record on the changes topic is not a notice this version understands."""
 
@@ -56,9 +66,9 @@ class InvalidChangeNotice(ValueError):
 class ShipmentChange:
     """One shipment milestone (or status change) as subscribers see it.
 
-    ``notice_id`` is stable for the same underlying fact: ``<source>|<milestoneId>`` for a
-    milestone, ``<shipmentId>|cancelled`` for a cancellation, so a repeated notice can be
-    recognised after a projector restart.
+    ``notice_id`` is stable for the same underlying fact: ``milestone_notice_id`` for a
+    milestone as one statement states it, ``<shipmentId>|cancelled`` for a cancellation, so
+    a repeated notice can be recognised after a projector restart.
     """
 
     notice_id: str

@@ -150,14 +150,20 @@ MAX_DOCUMENT_BYTES: Final = STORE_DOCUMENT_BYTES - 1024 * 1024 - MAX_FOREIGN_FAC
 #: and readers find its links of that kind by querying the other collection
 #: (``links.naming_query``). Without it an order named by tens of thousands of shipments
 #: outgrew the store's limit, and the write carrying a summary was refused for ever.
-MAX_RELATED_SUMMARIES: Final = 500
+MAX_RELATED_SUMMARIES: Final = 300
 #: The largest summary embedded, in BSON bytes with its key and ``rev``
 #: (``projections.effects.SummaryPush.size``): summaries are 200-400 bytes, but the texts
-#: they carry (``shipToName``, ``customerReference``) are unbounded by the contract; a larger
-#: one overflows its holder's kind like one beyond the count. A kilobyte leaves room for
-#: long names (a summary with 60-character names is about 300 bytes): one that overflows
-#: hides its holder from warehouse-limited callers, which 500 links of a kind rarely do.
-MAX_SUMMARY_BYTES: Final = 1024
+#: they carry (``shipToName``, the carrier's name) are unbounded by the contract; a larger
+#: one overflows its holder's kind like one beyond the count. Sized so that ids and keys at
+#: their cap (``projections.event_fields.MAX_IDENTIFIER_LENGTH``, 256 ASCII characters that
+#: ``field_key`` need not escape) never overflow a holder on their own: with every id and key
+#: of a summary at the cap (an order's repeats its id as its key and ``orderId``, beside
+#: ``customerId``, ``warehouseId`` and ``customerReference``) and 100-character names, the
+#: largest measures 1,612 bytes (an order's, as a push bounds it; 1,563 in BSON), leaving 50
+#: for longer names (``tests/unit/test_related_overflow.py``). Ids of characters it escapes
+#: (``.``, ``$``, ``%``: three each in the key) may still overflow. One that overflows hides
+#: its holder from warehouse-limited callers, which 300 links of a kind rarely do.
+MAX_SUMMARY_BYTES: Final = 1664
 #: The most kinds of summaries one document holds (an order: shipments and invoices; a
 #: shipment: orders and invoices; an invoice: orders and shipments).
 SUMMARY_KINDS_PER_DOCUMENT: Final = 2
@@ -241,7 +247,8 @@ class Address(TypedDict):
 
 
 class EventRef(TypedDict):
-    """Which event last changed a document: the API reports it as provenance."""
+    """The newest event (by source time) of those that changed a document: the API reports
+    it as provenance (``projections.batch._change``)."""
 
     source: str
     id: str

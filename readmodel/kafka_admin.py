@@ -31,7 +31,8 @@ async def ensure_own_topics(
     changes_retention_hours: int,
     replication_factor: int = 1,
 ) -> None:
-    """Create the dead-letter and changes topics if missing; existing ones are left alone.
+    """Create the dead-letter and changes topics if missing; existing ones are left alone,
+    but a changes topic of several partitions is refused (``TopicMisconfigured``).
 
     The changes topic has a single partition, so its offsets are one total order that
     subscribers resume from; its retention is the resume window. Dead letters:
@@ -63,9 +64,30 @@ async def ensure_own_topics(
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another projector process created it first
+        await _require_one_partition(admin, topics.changes)
         await _warn_if_dead_letters_too_small(admin, topics.dead_letter)
     finally:
         await admin.close()
+
+
+class TopicMisconfigured(RuntimeError):
+    """A topic the read model owns exists with a layout it cannot work with."""
+
+
+async def _require_one_partition(admin: AIOKafkaAdminClient, topic: str) -> None:
+    """Refuse a changes topic of several partitions (created by hand, or by the broker's
+    auto-creation with its default): the live feed reads partition 0 only and cursors are its
+    offsets, so the notices of every other partition would never reach a subscriber."""
+    [described] = await admin.describe_topics([topic])
+    if described["error_code"] != 0:
+        return  # created a moment ago, with one partition; not known everywhere yet
+    count = len(described["partitions"])
+    if count != 1:
+        raise TopicMisconfigured(
+            f"the changes topic {topic} has {count} partitions; it must have exactly 1 (its "
+            "offsets are the subscribers' one order, and only partition 0 is read): delete "
+            "it and let the projector or the API create it again"
+        )
 
 
 async def _warn_if_dead_letters_too_small(admin: AIOKafkaAdminClient, topic: str) -> None:

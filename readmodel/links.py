@@ -141,12 +141,17 @@ def has_room(doc: Mapping[str, Any], kind: str, key: str, size: int) -> bool:
     return key in entries or len(entries) < documents.MAX_RELATED_SUMMARIES
 
 
-def naming_query(holder_kind: str, holder_id: str, kind: EntityKind) -> dict[str, Any] | None:
-    """The query of the ``kind`` documents that name the ``holder_kind`` document
-    ``holder_id`` (``NAMED_IN``; None: no ``kind`` document names such a document): with
-    the ids the holder names, every link of an overflowing holder."""
-    field = NAMED_IN.get((kind, holder_kind))
-    return {field: holder_id} if field is not None else None
+def naming_field(holder_kind: str, kind: EntityKind) -> str | None:
+    """The field of a ``kind`` document that names ``holder_kind`` documents (``NAMED_IN``;
+    None: no ``kind`` document names such a document)."""
+    return NAMED_IN.get((kind, holder_kind))
+
+
+def naming_query(field: str, holder_ids: Iterable[str]) -> dict[str, Any]:
+    """The query of the documents whose ``field`` (a ``naming_field``) names any of
+    ``holder_ids``: with the ids a holder names, every link of an overflowing holder, the
+    holders of one request in one read."""
+    return {field: {"$in": list(holder_ids)}}
 
 
 def summarised_ids(doc: Mapping[str, Any]) -> dict[EntityKind, set[str]]:

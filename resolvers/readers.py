@@ -29,7 +29,9 @@ Round trips per request are bounded by the shape of the query, never by the numb
   (``Scope.check_customer``): outside it, FORBIDDEN, as on the live feed;
 * related entities are served from the summaries embedded in the parent when a summary alone
   proves the caller may see the entity, otherwise through the DataLoader (one query per kind
-  and nesting level).
+  and nesting level); the links of parents overflowing with them (``links.overflowing``)
+  through a DataLoader by parent too: one read of the documents naming any of them, per
+  kind and nesting level (``_naming_loader``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 import orjson
 from pymongo.asynchronous.collection import AsyncCollection
@@ -105,6 +107,7 @@ from resolvers.paging_windows import (
 )
 
 Doc: TypeAlias = dict[str, Any]
+_T = TypeVar("_T")
 log = logging.getLogger(__name__)
 #: The database handle readers are built on (so that layers above need not import the driver).
 Database: TypeAlias = AsyncDatabase[Doc]
@@ -300,6 +303,11 @@ class Readers:
         self._generation: Generation | None = None
         self._pointer_lock = asyncio.Lock()
         self._loaders: dict[EntityKind, DataLoader[str, Doc | None]] = {}
+        #: (holder kind, kind) -> the documents of ``kind`` naming a holder, by holder id
+        #: (``_naming_loader``).
+        self._naming_loaders: dict[tuple[EntityKind, EntityKind], DataLoader[str, list[Doc]]] = {}
+        #: The tasks counting for this request now (``_until_closed``): cancelled by ``close``.
+        self._counting: set[asyncio.Task[Any]] = set()
         #: What this request read, queried or served from embedded summaries: the sources
         #: whose freshness its response reports (``resolvers.freshness.sources_for``).
         self.kinds_read: set[ReadKind] = set()
@@ -493,20 +501,39 @@ class Readers:
         was left behind by the operation (graphql-core does not cancel a field's siblings
         when one of them fails): nothing will read its answer, so it is cancelled, and its
         batch never queries the store (Strawberry skips or cancels a batch whose callers
-        are all cancelled). The readers stay usable: a later load gets a new loader.
+        are all cancelled). The readers stay usable: a later load gets a new loader. A count
+        still running (``_until_closed``) is cancelled too: nothing will read it either.
 
         Every pending load's future is in the loader's cache: these loaders cache (the
         default), and nothing here clears a key (``prime`` without ``force`` keeps a cached
         future, and answers a pending one, taking it out of the batch). So cancelling the
         cache's futures cancels every batch's tasks too.
         """
-        loaders, self._loaders = self._loaders, {}
-        for loader in loaders.values():
+        counting, self._counting = self._counting, set()
+        for task in counting:
+            task.cancel()
+        loaders: list[DataLoader[str, Any]] = [*self._loaders.values()]
+        loaders += self._naming_loaders.values()
+        self._loaders, self._naming_loaders = {}, {}
+        for loader in loaders:
             cache = loader.cache_map
             pending = cache.cache_map.values() if isinstance(cache, DefaultCache) else ()
             for future in list(pending):
                 future.cancel()  # no effect on a future already answered
             loader.clear_all()
+
+    async def _until_closed(self, counting: Awaitable[_T]) -> _T:
+        """``counting``, in a task ``close`` cancels: a page's count runs in a task of its
+        own (``Page.total``, shielded so that one alias of ``totalCount`` cancelled leaves the
+        others their answer), which would otherwise go on reading for up to ``maxTimeMS``
+        after the request that asked it was answered or its client went away."""
+        task = asyncio.current_task()
+        assert task is not None, "a count runs in a task"
+        self._counting.add(task)
+        try:
+            return await counting
+        finally:
+            self._counting.discard(task)
 
     async def load(self, kind: EntityKind, entity_id: str) -> Doc | None:
         """One entity by id: None when it does not exist or is not the caller's to see."""
@@ -716,7 +743,7 @@ class Readers:
         """A page's ``count``: ``read``'s visible documents, counted only when asked."""
 
         async def count() -> int:
-            return await self._count(read.scope, read.kind, read.query)
+            return await self._until_closed(self._count(read.scope, read.kind, read.query))
 
         return count
 
@@ -998,7 +1025,7 @@ class Readers:
         before it is returned."""
 
         async def count() -> int:
-            counted = await self._count_by_customer(scope, "shipments", query)
+            counted = await self._until_closed(self._count_by_customer(scope, "shipments", query))
             entry = self._audit_entry(scope, request, "count", counted)
             entry["count"] = total = sum(counted.values())
             await self._audit.record(entry)
@@ -1060,23 +1087,58 @@ class Readers:
         self, parent_kind: EntityKind, parent: Mapping[str, Any], links: _Links
     ) -> list[RelatedEntity]:
         """The links of a parent that embeds summaries of only some of them
-        (``links.overflowing``): the ``kind`` documents naming it, read under the caller's
-        scope through the index of the field that names it (``links.naming_query``), and
-        those it names or summarises, loaded by id. Each is answered from its document, not
-        from a summary the parent holds: one that had no room may be newer than it."""
-        scope, kind = self.scope, links.kind
-        query = stored_links.naming_query(parent_kind, str(parent.get("_id")), kind)
+        (``links.overflowing``): the ``kind`` documents naming it (``_naming_loader``: one
+        read for the overflowing parents of the moment), and those it names or summarises,
+        loaded by id. Each is answered from its document, not from a summary the parent
+        holds: one that had no room may be newer than it."""
+        kind = links.kind
         naming: list[Doc] = []
-        if query is not None:
-            index = field_index(kind, next(iter(query)))
-            naming = self._visible(scope, kind, await self._find(scope, kind, query, index=index))
-            self._prime(kind, naming)
+        if stored_links.naming_field(parent_kind, kind) is not None:
+            naming = await self._naming_loader(parent_kind, kind).load(str(parent.get("_id")))
         docs = {str(doc["_id"]): doc for doc in naming}
         rest = [entity_id for entity_id in links.ids if entity_id not in docs]
         for entity_id, doc in zip(rest, await self.loader(kind).load_many(rest), strict=True):
             if doc is not None:
                 docs[entity_id] = doc
         return [RelatedEntity(kind, entity_id, {}, docs[entity_id]) for entity_id in sorted(docs)]
+
+    def _naming_loader(
+        self, holder_kind: EntityKind, kind: EntityKind
+    ) -> DataLoader[str, list[Doc]]:
+        """The request's DataLoader of the visible ``kind`` documents naming a
+        ``holder_kind`` document (``links.naming_field``), by its id: the overflowing holders asked
+        for in one tick of the event loop (a page's, a nesting level's) are one read, so
+        round trips follow the shape of the query, not the number of holders."""
+        loader = self._naming_loaders.get((holder_kind, kind))
+        if loader is None:
+
+            async def load(holder_ids: list[str]) -> list[list[Doc]]:
+                return await self._naming_documents(holder_kind, kind, holder_ids)
+
+            loader = DataLoader(load_fn=load, loop=asyncio.get_running_loop())
+            self._naming_loaders[(holder_kind, kind)] = loader
+        return loader
+
+    async def _naming_documents(
+        self, holder_kind: EntityKind, kind: EntityKind, holder_ids: list[str]
+    ) -> list[list[Doc]]:
+        """For each of ``holder_ids``, the visible ``kind`` documents naming it: one read
+        under the caller's scope through the field's own index (DocumentDB's
+        planner might otherwise serve it from a customer's index, the scope filter naming
+        the customer), each document kept for the request's by-id loads too."""
+        scope, field = self.scope, stored_links.naming_field(holder_kind, kind)
+        assert field is not None, "only a holder named by a field is read by it"
+        query = stored_links.naming_query(field, holder_ids)
+        found = await self._find(scope, kind, query, index=field_index(kind, field))
+        holders = {doc["_id"]: stored_links.named_ids(doc, holder_kind) for doc in found}
+        visible = self._visible(scope, kind, found)
+        self._prime(kind, visible)
+        by_holder: dict[str, list[Doc]] = {holder_id: [] for holder_id in holder_ids}
+        for doc in visible:
+            for holder_id in holders[doc["_id"]]:
+                if holder_id in by_holder:
+                    by_holder[holder_id].append(doc)
+        return [by_holder[holder_id] for holder_id in holder_ids]
 
     def _links(self, parent: Mapping[str, Any], kind: EntityKind) -> _Links:
         scope = self.scope

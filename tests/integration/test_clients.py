@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,23 +26,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from graph.global_ids import encode
 from tests.helpers import Stack, token_for
 from tests.integration.api_harness import REPO, ApiProcess, api_env, run_api
+from tests.integration.clients_harness import CLIENTS, run, tool
 
-CLIENTS = REPO / "clients"
-BIN = CLIENTS / "node_modules" / ".bin"
 GRJ = "application/graphql-response+json"
 APP = ["app"]  # a role the packaged policy limits to persisted operations
-
-
-def _tool(name: str) -> Path:
-    path = BIN / name
-    assert path.exists(), f"{path} is missing: run scripts/install (npm ci in clients/)"
-    return path
-
-
-def _run(command: list[str], cwd: Path) -> str:
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, f"{command[0]} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +47,14 @@ def manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "persistConfig": {"file": str(relay_file), "algorithm": "MD5"},
     }
     (out / "relay.config.json").write_text(json.dumps(relay_config))
-    _run([str(_tool("relay-compiler")), "relay.config.json"], out)
+    run([str(tool("relay-compiler")), "relay.config.json"], out)
     apollo_file = out / "apollo-manifest.json"
     apollo_config = {
         "documents": [str(CLIENTS / "apollo" / "*.graphql")],
         "output": str(apollo_file),
     }
     (out / "pq.config.json").write_text(json.dumps(apollo_config))
-    _run([str(_tool("generate-persisted-query-manifest")), "--config", "pq.config.json"], out)
+    run([str(tool("generate-persisted-query-manifest")), "--config", "pq.config.json"], out)
     return {"relay": relay_file, "apollo": apollo_file}
 
 
@@ -252,7 +238,7 @@ def _apollo(api: ApiProcess, roles: list[str], operation: Path, variables: dict[
         str(operation),
         json.dumps(variables),
     ]
-    return json.loads(_run(command, CLIENTS))
+    return json.loads(run(command, CLIENTS))
 
 
 async def test_apollo_client_registers_a_hash_after_a_miss_then_sends_the_hash_alone(

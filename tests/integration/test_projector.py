@@ -43,11 +43,12 @@ from projections.verify import check, write_metrics
 from readmodel import documents
 from readmodel.changes import ShipmentChange
 from readmodel.documents import WRITES
-from readmodel.kafka_admin import ensure_own_topics
+from readmodel.kafka_admin import TopicMisconfigured, ensure_own_topics
 from readmodel.search_keys import COMPLETE_MARKER
 from readmodel.topics import TopicNames
 from resolvers.freshness import source_freshness
 from tests.contract import example
+from tests.helpers import wait_for_leaders
 from tests.integration.projector_harness import (
     TOPIC_OF_EXAMPLE,
     differences,
@@ -155,7 +156,7 @@ async def test_contract_examples_become_linked_documents(
 
     notices = await read_topic(kafka_bootstrap, topic_names["changes"])
     decoded = [ShipmentChange.decode(r.value) for r in notices]
-    assert [n.notice_id for n in decoded] == ["tms/us-road|ms-99120"]
+    assert [n.notice_id for n in decoded] == ["tms/us-road|ms-99120|3"]
     assert decoded[0].tracking_number == "7712093341"
     # the catch-up's last fetch reached the log's end: the search collection's indexes,
     # deferred in a new generation, are built and its search marked complete
@@ -372,6 +373,31 @@ async def test_notices_too_large_for_the_changes_topic_go_abridged(
     assert notices["SH-MANY"].milestone["milestoneId"] == "ms-99120"
 
 
+async def test_a_restated_milestone_that_moves_the_status_reaches_the_changes_topic(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """The TMS restates a milestone (same milestoneId, a higher sequence) from out for
+    delivery to delivered, in a later batch: a second notice goes out with the new status,
+    under an id subscribers have not seen (they drop ids they have)."""
+    stated = example("shipment-milestone.json")
+    stated["data"]["statusCode"] = "X6"
+    restated = json.loads(json.dumps(stated))
+    restated["id"], restated["sequence"] = "tms-us-4503", stated["sequence"] + 1
+    restated["data"]["statusCode"] = "D1"
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    for batch in ([example("shipment-planned.json"), stated], [restated]):
+        await produce(kafka_bootstrap, [_record(topic_names, "shipments", e) for e in batch])
+        await _project(settings)
+
+    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    sent = [ShipmentChange.decode(r.value) for r in records]
+    assert [(n.notice_id, n.status) for n in sent] == [
+        ("tms/us-road|ms-99120|3", "OUT_FOR_DELIVERY"),
+        ("tms/us-road|ms-99120|4", "DELIVERED"),
+    ]
+    assert sent[1].milestone is not None and sent[1].milestone["rawCode"] == "D1"
+
+
 async def _send_to_a_larger_topic(
     bootstrap: str,
     admin: AIOKafkaAdminClient,
@@ -584,6 +610,23 @@ async def test_a_dead_letter_topic_too_small_for_the_largest_dead_letters_is_rep
         await kafka_admin.delete_topics([topics.changes, topics.dead_letter])
     [message] = [r.getMessage() for r in caplog.records if r.name == "readmodel.kafka_admin"]
     assert topics.dead_letter in message and "max.message.bytes=2097152" in message
+
+
+async def test_a_changes_topic_of_several_partitions_is_refused(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient
+) -> None:
+    """Created by hand with the cluster's default of 3 partitions, the changes topic would
+    take two thirds of the notices where the live feed never reads (it reads partition 0):
+    the projector and the API refuse it, naming the fix."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in dataclasses.asdict(TopicNames()).items()})
+    await kafka_admin.create_topics([NewTopic(topics.changes, 3, 1)])
+    await wait_for_leaders(kafka_admin, {topics.changes: 3})
+    try:
+        with pytest.raises(TopicMisconfigured, match="has 3 partitions; it must have exactly 1"):
+            await ensure_own_topics(kafka_bootstrap, topics, changes_retention_hours=1)
+    finally:
+        await kafka_admin.delete_topics([topics.changes, topics.dead_letter])
 
 
 async def _two_batches_of_one(

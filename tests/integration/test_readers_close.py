@@ -18,6 +18,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.policy import Policy
 from graph.context import GraphContext
+from resolvers.filters import OrderFilter
+from resolvers.paging import ORDER_SORTS, PageRequest
 from tests.helpers import caller
 from tests.integration.world_harness import MemoryAudit, World, order
 
@@ -99,3 +101,34 @@ async def test_readers_closed_still_answer_a_later_load_under_the_same_entitleme
     assert await other.readers.load("orders", "SO-1") is None
     other.close()
     assert await other.readers.load("orders", "SO-1") is None
+
+
+async def test_a_count_still_running_when_the_request_ends_is_cancelled(
+    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's count runs in a task of its own (``Page.total``, shielded for the aliases
+    of ``totalCount`` that share it): when the client goes away (its asker cancelled) and
+    the request ends, that task is cancelled too rather than reading on for up to the
+    store's time limit."""
+    context = await _context(mongo_db)
+    readers = context.readers
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow_count(*args: Any) -> int:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return 0
+
+    monkeypatch.setattr(readers, "_count", slow_count)
+    page = await readers.orders(OrderFilter(), PageRequest(ORDER_SORTS["ORDERED_AT_DESC"], first=1))
+    asker = asyncio.ensure_future(page.total())
+    await asyncio.wait_for(started.wait(), 5)
+    asker.cancel()  # the client disconnected: the operation's tasks are cancelled
+    await _settle()
+    assert not cancelled.is_set(), "the shielded count ends with the request, not its asker"
+    context.close()
+    await asyncio.wait_for(cancelled.wait(), 5)

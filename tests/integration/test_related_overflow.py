@@ -15,6 +15,7 @@ from typing import Any
 
 import bson
 import pytest
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.policy import CustomerRule, Policy
@@ -24,8 +25,8 @@ from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
 from readmodel import documents
 from readmodel.topics import TopicNames
-from tests.global_ids import numbers
-from tests.helpers import caller, summary_push
+from tests.global_ids import number, numbers
+from tests.helpers import CommandRecorder, Stack, caller, summary_push
 from tests.integration.projector_harness import Upstream
 from tests.integration.world_harness import run
 
@@ -96,6 +97,35 @@ async def test_an_order_named_by_more_shipments_than_the_cap_lists_every_one(
     assert await _linked(mongo_db, query, ATLANTA_ONLY) == everything[:-1]
     query = '{ order(id: "SO-2") { shipments { id } } }'
     assert await _linked(mongo_db, query) == [f"SH-2{n}" for n in range(5)]
+
+
+async def test_the_shipments_of_a_page_of_overflowing_orders_are_one_read(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream, stack: Stack
+) -> None:
+    """A page of orders each overflowing with shipments: their shipments are one read of the
+    documents naming any of them (through the index of ``orderIds``), not one per order,
+    and each order lists its own (round trips follow the query's shape, not the items)."""
+    orders = [f"SO-{n}" for n in range(1, 7)]
+    await upstream.project(*(upstream.order(order_id, "DC-ATL") for order_id in orders))
+    shipments = {o: [f"SH-{o[3:]}{n}" for n in range(CAP + 2)] for o in orders}
+    await upstream.project(*(upstream.shipment(s, o) for o in orders for s in shipments[o]))
+    recorder = CommandRecorder()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        stack.mongodb_uri, tz_aware=True, event_listeners=[recorder]
+    )
+    try:
+        query = "{ orders(first: 10) { nodes { id shipments { id } } } }"
+        result = await run(SCHEMA, client[mongo_db.name], VIEWER, query)
+    finally:
+        await client.close()
+    assert not result.errors, result.errors
+    listed = {
+        number(o["id"]): sorted(numbers(o["shipments"])) for o in result.data["orders"]["nodes"]
+    }
+    assert listed == shipments
+    reads = [c for c in recorder.commands("find") if c["find"] == documents.SHIPMENTS]
+    assert len(reads) == 1, [c["filter"] for c in reads]
+    assert reads[0]["hint"] == documents.field_index(documents.SHIPMENTS, "orderIds")
 
 
 async def test_a_shipment_consolidating_more_orders_than_the_cap_fails_closed_for_limited_users(
@@ -186,3 +216,21 @@ async def test_a_summary_too_large_is_never_embedded_even_where_there_is_room(
     order = await _stored(mongo_db, documents.ORDERS, "SO-1")
     assert order.get("related", {}).get("shipments", {}) == {}
     assert order[documents.RELATED_OVERFLOW] == {"shipments": True}
+
+
+async def test_a_summary_grown_too_large_in_the_holders_own_batch_leaves_it_like_a_push_does(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    """A re-planned shipment whose carrier name makes its summary too large, projected in the
+    same batch as its order (folded into the order's write): the order is marked and keeps
+    no summary of it (not the older one beside the mark), as the store's guarded push
+    leaves it, and still lists the shipment."""
+    await upstream.project(upstream.order("SO-1", "DC-ATL"), upstream.shipment("SH-1", "SO-1"))
+    grown = upstream.shipment("SH-1", "SO-1")
+    grown["data"]["carrier"] = {"scac": "ODFL", "name": "x" * documents.MAX_SUMMARY_BYTES}
+    await upstream.project(upstream.order("SO-1", "DC-ATL"), grown)
+
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    assert order.get("related", {}).get("shipments", {}) == {}
+    assert order[documents.RELATED_OVERFLOW] == {"shipments": True}
+    assert await _linked(mongo_db, '{ order(id: "SO-1") { shipments { id } } }') == ["SH-1"]

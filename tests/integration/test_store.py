@@ -17,7 +17,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from projections import verify
 from projections.batch import EntityChange, EntityKey, SourceSeen
 from projections.effects import SummaryPush
-from projections.store import CONFLICT_ROUNDS, ProjectionStore, StoreError, _BulkResult
+from projections.store import (
+    CONFLICT_ROUNDS,
+    EVENT_CLOCK_SKEW,
+    ProjectionStore,
+    StoreError,
+    _BulkResult,
+)
 from readmodel import documents
 from readmodel.documents import WRITES
 from readmodel.server import is_ferretdb
@@ -132,6 +138,29 @@ async def test_a_sources_newest_event_time_and_id_move_together_and_only_forward
                 f"W-{newest}",
                 t0,
             )
+
+
+async def test_an_event_dated_far_ahead_moves_a_sources_event_time_only_to_the_allowed_skew(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """One event dated 2099 (a producer's bad clock) would hold ``lastEventAt`` there, and
+    the source's lag at 0, for decades: it counts as ``EVENT_CLOCK_SKEW`` past when it was
+    applied, so the source's next events move its freshness again once that has passed."""
+    store = ProjectionStore(mongo_db)
+    await store.ensure_collections("")
+    t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    await store.touch_sources("", {"tms": SourceSeen(t0 + minute, "T-1")}, t0)
+    assert await _freshness(mongo_db, "tms") == (t0 + minute, "T-1", t0)
+
+    future = datetime(2099, 1, 1, tzinfo=UTC)
+    await store.touch_sources("", {"tms": SourceSeen(future, "T-2099")}, t0 + minute)
+    pinned = t0 + minute + EVENT_CLOCK_SKEW
+    assert await _freshness(mongo_db, "tms") == (pinned, "T-2099", t0 + minute)
+
+    later = pinned + minute
+    await store.touch_sources("", {"tms": SourceSeen(later, "T-3")}, later)
+    assert await _freshness(mongo_db, "tms") == (later, "T-3", later)
 
 
 async def test_sources_are_never_created_by_an_upsert_on_id_alone(

@@ -110,5 +110,6 @@ async def test_one_trace_id_from_the_tms_event_to_the_subscription_feed(
     assert [line["trace_id"] for line in applied] == [TRACE_ID]  # the planned event is untraced
     assert applied[0]["subject"] == shipment and applied[0]["event_id"] == milestone["id"]
     assert dispatched["trace_id"] == TRACE_ID
-    assert dispatched["notice_id"] == f"tms/us-road|{milestone['data']['milestoneId']}"
+    stated = f"{milestone['data']['milestoneId']}|{milestone['sequence']}"
+    assert dispatched["notice_id"] == f"tms/us-road|{stated}"
     assert dispatched["shipment_id"] == shipment and dispatched["customer_ids"] == ["ACME"]

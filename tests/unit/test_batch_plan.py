@@ -24,6 +24,29 @@ def _created(sequence: int, reference: str = "PO-1") -> Event:
     )
 
 
+def _stored(before: Mapping[str, Any] | None, events: list[Event]) -> dict[str, Any]:
+    """The document ``events`` leave ``before`` in, with the ``lastEvent`` the store writes."""
+    change = plan_entity(KEY, before, events, MAPPING).change
+    assert change is not None
+    return {**change.after, "lastEvent": change.last_event}
+
+
+def test_last_event_is_the_newest_event_that_changed_the_document() -> None:
+    """Not the batch's newest event when that changed nothing (a stale snapshot sent again
+    later), and never an older event than the stored one (a late cancellation): provenance
+    names the newest change, whatever order the events came in."""
+    stored = _stored(None, [_created(2)])  # sent at minute 2
+    update = s.event("order.updated", s.order_snapshot(reference="PO-2"), source=s.ERP, sequence=3)
+    stale = s.event("order.created", s.order_snapshot(), source=s.ERP, sequence=1, time=s.at(9))
+    assert _stored(stored, [update, stale])["lastEvent"]["id"] == update.id
+
+    updated = _stored(stored, [update])
+    payload = {"orderId": s.ORDER_ID, "reason": "late", "cancelledAt": s.at(1)}
+    late = s.event("order.cancelled", payload, source=s.ERP, sequence=4, time=s.at(1))
+    cancelled = _stored(updated, [late])
+    assert cancelled["cancelled"] is True and cancelled["lastEvent"]["id"] == update.id
+
+
 def test_new_events_give_a_change_and_no_repeat() -> None:
     plan = plan_entity(KEY, None, [_created(1)], MAPPING)
 

@@ -138,12 +138,15 @@ def test_the_documents_read_ahead_are_those_the_loaded_ones_link_to_either_way()
 # --- change notices ---------------------------------------------------------------------
 
 
-def _shipment_event(name: str, event_id: str, customer: str, sequence: int) -> Event:
-    """The contract's example ``name`` for shipment SH-55021, as ``customer`` sent it."""
+def _shipment_event(
+    name: str, event_id: str, customer: str, sequence: int, **milestone: str
+) -> Event:
+    """The contract's example ``name`` for shipment SH-55021, as ``customer`` sent it; a
+    milestone's id is ``event_id`` unless ``milestone`` (its data fields) says otherwise."""
     event = example(name)
     event["id"], event["customerid"], event["sequence"] = event_id, customer, sequence
     if "milestoneId" in event["data"]:
-        event["data"]["milestoneId"] = event_id
+        event["data"].update({"milestoneId": event_id, **milestone})
     if "customerId" in event["data"]:
         event["data"]["customerId"] = customer
     return decode_event(json.dumps(event).encode())
@@ -173,12 +176,35 @@ def test_the_plan_announces_its_customer_s_milestones_that_came_before_it() -> N
     for placeholder in (fold_events(EARLY, CLAIMED), fold_events(CLAIMED, EARLY)):
         planned = fold_events(PLANNED, start=placeholder)
         sent = notices([Effects(SH_55021, placeholder, planned, [PLANNED])], T0)
-        assert [(n.customer_id, n.notice_id) for n in sent] == [("BETA", "tms/us-road|ms-1")]
+        assert [(n.customer_id, n.notice_id) for n in sent] == [("BETA", "tms/us-road|ms-1|2")]
     # and a milestone after the plan is announced alone, as before
     later = _shipment_event("shipment-milestone.json", "ms-3", "BETA", 4)
     after = fold_events(later, start=planned)
     sent = notices([Effects(SH_55021, planned, after, [later])], T0)
-    assert [n.notice_id for n in sent] == ["tms/us-road|ms-3"]
+    assert [n.notice_id for n in sent] == ["tms/us-road|ms-3|4"]
+
+
+def test_a_restated_milestone_that_moves_the_status_is_announced_under_its_own_id() -> None:
+    """A restatement (same source and milestoneId, a higher sequence) of an out-for-delivery
+    milestone as delivered: subscribers get the new status, under an id that is not the first
+    statement's (they drop ids they have seen); a late copy of the first statement, which
+    changes nothing, announces nothing."""
+    name = "shipment-milestone.json"
+    stated = _shipment_event(name, "ms-1", "BETA", 2, statusCode="X6")
+    restated = _shipment_event(name, "ms-1-r", "BETA", 5, milestoneId="ms-1", statusCode="D1")
+    planned = fold_events(PLANNED, stated)
+    after = fold_events(restated, start=planned)
+
+    (first,) = notices([Effects(SH_55021, None, planned, [PLANNED])], T0)
+    (sent,) = notices([Effects(SH_55021, planned, after, [restated])], T0)
+    assert (first.status, first.notice_id) == ("OUT_FOR_DELIVERY", "tms/us-road|ms-1|2")
+    assert (sent.status, sent.notice_id) == ("DELIVERED", "tms/us-road|ms-1|5")
+    assert (sent.milestone or {})["rawCode"] == "D1"
+    # a batch whose events were repeats announces the restatement again, under its id
+    (again,) = notices([Effects(SH_55021, None, after, [restated])], T0)
+    assert again.notice_id == sent.notice_id
+    late = fold_events(stated, start=after)
+    assert notices([Effects(SH_55021, after, late, [stated])], T0) == []
 
 
 def test_a_notice_of_a_projected_milestone_reads_back_as_the_json_subscribers_knew() -> None:
@@ -212,11 +238,11 @@ def test_the_plans_batch_announces_earlier_milestones_when_it_repeats_an_event_t
     planned = fold_events(PLANNED, EARLY, start=placeholder)
     sent = notices([Effects(SH_55021, None, planned, [PLANNED, EARLY])], T0)
     assert [(n.customer_id, n.notice_id) for n in sent] == [
-        ("BETA", "tms/us-road|ms-1"),
-        ("BETA", "tms/us-road|ms-4"),
+        ("BETA", "tms/us-road|ms-1|2"),
+        ("BETA", "tms/us-road|ms-4|5"),
     ]
     rerun = notices([Effects(SH_55021, None, planned, [PLANNED])], T0)
-    assert [n.notice_id for n in rerun] == ["tms/us-road|ms-1", "tms/us-road|ms-4"]
+    assert [n.notice_id for n in rerun] == ["tms/us-road|ms-1|2", "tms/us-road|ms-4|5"]
 
 
 def test_a_fold_again_with_the_related_documents_read_is_a_fold_with_them_from_the_start() -> None:
@@ -281,8 +307,9 @@ def test_a_named_link_lacks_the_summaries_of_its_known_sides_only() -> None:
     """SH-1 (known) names SO-1, SO-2 and SO-3. SO-1 holds its summary and it SO-1's: sound.
     SO-2 (known) holds neither way: each lacks the other's. SO-3 does not exist: the push
     would have created it to hold SH-1's summary, so it lacks it. SH-2, not known, names
-    SO-1: it pushes nothing, but SO-1 is known, so SH-2 lacks SO-1's (pulled). SO-9 was
-    only read beside them: its links are not checked."""
+    SO-1: it pushes nothing, and is owed SO-1's only once it is known (pulled then: what
+    it names may have come before SO-1 did). SO-9 was only read beside them: its links are
+    not checked."""
     sh1 = shipment(4, "PLANNED", orderIds=["SO-1", "SO-2", "SO-3"])
     sh1["related"] = {"orders": {"SO-1": {"orderId": "SO-1", "rev": 2}}}
     so1 = order(2, related={"shipments": {"SH-1": {"shipmentId": "SH-1", "rev": 4}}})
@@ -296,8 +323,9 @@ def test_a_named_link_lacks_the_summaries_of_its_known_sides_only() -> None:
         EntityKey("orders", "SO-2"): [SHIPMENT],
         EntityKey("orders", "SO-3"): [SHIPMENT],
         SHIPMENT: [EntityKey("orders", "SO-2")],
-        EntityKey("shipments", "SH-2"): [ORDER],
     }
+    sh2["known"] = True
+    assert missing_summaries(docs, others)[EntityKey("shipments", "SH-2")] == [ORDER]
     sh2["related"] = {"orders": {"SO-1": {"orderId": "SO-1", "rev": 2}}}
     assert EntityKey("shipments", "SH-2") not in missing_summaries(docs, others)
 

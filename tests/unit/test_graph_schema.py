@@ -16,6 +16,8 @@ from graphql import (
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLScalarType,
+    ObjectTypeDefinitionNode,
+    parse,
 )
 from pymongo.errors import ServerSelectionTimeoutError
 
@@ -82,6 +84,22 @@ async def test_service_sdl_declares_the_three_entities_keyed_by_global_id_and_by
         declared = rf'type {entity} implements Node @key\(fields: "id"\) @key\(fields: "{number}"\)'
         assert re.search(declared, sdl), entity
     assert "specs.apollo.dev/federation/v2" in sdl
+
+
+async def test_service_sdl_offers_a_gateway_every_root_field_but_node_and_nodes() -> None:
+    """Clients that call the API directly keep ``node``/``nodes``; a gateway is not offered
+    them (README "Federation": they would claim every id of the supergraph)."""
+    result = await SCHEMA.execute("{ _service { sdl } }")
+    assert result.errors is None and result.data is not None
+    offered = next(
+        definition
+        for definition in parse(result.data["_service"]["sdl"]).definitions
+        if isinstance(definition, ObjectTypeDefinitionNode) and definition.name.value == "Query"
+    )
+    served = SCHEMA._schema.query_type
+    assert served is not None
+    assert set(served.fields) - {f.name.value for f in offered.fields or ()} == {"node", "nodes"}
+    assert all(f.name.value in served.fields for f in offered.fields or ())
 
 
 class NoDatabase:

@@ -68,7 +68,7 @@ async def _growth_between_first_and_last_event(schema: strawberry.Schema) -> int
 
 
 async def test_memory_stays_flat_while_a_subscription_delivers_events() -> None:
-    schema = strawberry.Schema(
+    schema = strawberry.federation.Schema(
         query=_Query,
         subscription=Subscription,
         execution_context_class=SubscriptionExecutionContext,
@@ -93,7 +93,7 @@ async def test_the_graphql_core_patch_is_in_effect() -> None:
     """``SubscriptionExecutionContext`` replaces a private graphql-core attribute; if a new
     graphql-core renames or drops it, the patch would silently do nothing. This fails then:
     re-measure the growth and adapt the patch (graphql-core is pinned in constraints.txt)."""
-    schema = strawberry.Schema(
+    schema = strawberry.federation.Schema(
         query=_Query, subscription=Subscription, execution_context_class=_Recording
     )
     _Recording.pairs.clear()

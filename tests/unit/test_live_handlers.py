@@ -61,7 +61,7 @@ class _Query:
         return True
 
 
-SCHEMA = strawberry.Schema(query=_Query, subscription=Subscription)
+SCHEMA = strawberry.federation.Schema(query=_Query, subscription=Subscription)
 
 
 class ScriptedLog:
@@ -413,7 +413,7 @@ async def test_legacy_protocol_sends_keepalives_and_refuses_bad_tokens() -> None
 async def test_a_query_over_the_legacy_protocol_is_refused_saying_where_queries_go() -> None:
     # Strawberry's legacy handler serves subscriptions only; the API's schema once masked its
     # refusal as "Internal server error" and logged it as a bug.
-    coded_schema = strawberry.Schema(
+    coded_schema = strawberry.federation.Schema(
         query=_Query, subscription=Subscription, extensions=[CodedErrors]
     )
     async with _connection(_service(), legacy=True, schema=coded_schema) as socket:
@@ -437,7 +437,7 @@ class _WhoQuery:
         return caller.subject if caller is not None else None
 
 
-WHO_SCHEMA = strawberry.Schema(
+WHO_SCHEMA = strawberry.federation.Schema(
     query=_WhoQuery, subscription=Subscription, extensions=[ConnectionCaller]
 )
 
@@ -585,7 +585,7 @@ def _admitted_schema(lanes: OperationLanes, gate: asyncio.Event) -> strawberry.S
         def ok(self) -> bool:
             return True
 
-    return strawberry.Schema(
+    return strawberry.federation.Schema(
         query=GatedQuery,
         subscription=Subscription,
         extensions=[CodedErrors, ConnectionCaller, lambda: WebSocketAdmission(lanes)],

@@ -4,6 +4,7 @@ overflowing holder (its warehouses fail closed; its links are found by query).""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,9 @@ from hypothesis import strategies as st
 from projections.batch import EntityChange, EntityKey
 from projections.document_size import summary_bytes
 from projections.effects import SummaryPush, fold, place, summaries_of
-from projections.store import FoldedWrite, _folded_update
+from projections.event_fields import MAX_IDENTIFIER_LENGTH
+from projections.store import FoldedWrite, _folded_update, updated
+from projections.summaries import summarize
 from readmodel import documents, links
 from tests.helpers import summary_push
 
@@ -45,6 +48,44 @@ def test_what_the_summaries_can_take_fits_in_the_room_the_document_limit_leaves(
     room -= documents.MAX_FOREIGN_FACTS_BYTES
     assert documents.RELATED_SUMMARIES_BYTES < room
     assert all(len(kinds) <= documents.SUMMARY_KINDS_PER_DOCUMENT for kinds in _held_kinds())
+
+
+#: The longest value a summary field of the contract's vocabularies takes.
+def _longest(vocabulary: tuple[str, ...]) -> str:
+    return max(vocabulary, key=len)
+
+
+def _largest_documents() -> dict[str, dict[str, Any]]:
+    """A document of each kind whose summary is as large as the caps on ids and keys allow
+    (every id and key ``MAX_IDENTIFIER_LENGTH`` ASCII characters, which ``field_key`` need
+    not escape), with 100-character names, 20-digit amounts and the vocabularies' longest
+    values."""
+    top, name = "I" * MAX_IDENTIFIER_LENGTH, "n" * 100
+    at, amount = datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), "-" + "9" * 20
+    return {
+        "orders": {"_id": top, "customerId": top, "warehouseId": top}
+        | {"customerReference": top, "orderType": _longest(documents.ORDER_TYPES)}
+        | {"shipTo": {"name": name}, "cancelled": True}
+        | {"fulfillmentStage": _longest(documents.FULFILLMENT_STAGES)},
+        "shipments": {"_id": top, "customerId": top, "trackingNumber": top}
+        | {"status": _longest(documents.SHIPMENT_STATUSES)}
+        | {"mode": _longest(documents.TRANSPORT_MODES), "carrier": {"scac": top, "name": name}}
+        | {"eta": at, "deliveredAt": at},
+        "invoices": {"_id": top, "customerId": top, "invoiceNumber": top, "currency": "USD"}
+        | {"total": amount, "balance": amount, "dueDate": "2026-12-31"}
+        | {"status": _longest(documents.INVOICE_STATUSES)},
+    }
+
+
+@pytest.mark.parametrize("kind", ["orders", "shipments", "invoices"])
+def test_a_summary_of_ids_and_keys_at_their_cap_fits_its_holder(kind: str) -> None:
+    """Long ids are no reason to overflow a holder (and hide it from warehouse-limited
+    callers for good): the largest summary they allow is embedded."""
+    doc = _largest_documents()[kind]
+    summary = {**summarize(kind, doc), "rev": 2**62}
+    assert all(value is not None for value in summary.values()), summary
+    size = summary_bytes(documents.field_key(doc["_id"]), summary)  # as a push measures it
+    assert links.has_room({}, kind, doc["_id"], size), size
 
 
 def _held_kinds() -> list[set[str]]:
@@ -83,6 +124,28 @@ def test_placing_beyond_the_cap_marks_the_holder_and_leaves_the_stored_marks_alo
     assert view["related"]["shipments"]["SH-2"]["rev"] == 2
     assert links.overflowing(view, "shipments") and not links.overflowing(view, "invoices")
     assert stored[documents.RELATED_OVERFLOW] == {}
+
+
+def test_a_newer_summary_too_large_takes_out_the_one_held_in_the_view_and_the_folded_write() -> (
+    None
+):
+    """A summary of an embedded source that grows past ``MAX_SUMMARY_BYTES``: the holder is
+    marked and keeps no summary of that source, as after the store's guarded push
+    (``test_a_summary_too_large_is_never_embedded_even_where_there_is_room``), not the
+    older one beside the mark."""
+    stored = _holding("SH-1", "SH-2", _writes=3)
+    view = {**stored, "related": {"shipments": dict(stored["related"]["shipments"])}}
+    large = replace(summary_push("SO-1", "SH-1", rev=2), size=documents.MAX_SUMMARY_BYTES + 1)
+    assert not place(view, large)
+    assert sorted(view["related"]["shipments"]) == ["SH-2"]
+    assert links.overflowing(view, "shipments")
+
+    write = FoldedWrite("SO-1", stored, None, [replace(large, room=False)])
+    update = _folded_update("orders", write, T0, "w")
+    assert "related.shipments.SH-1" not in update["$set"]
+    written = updated(stored, update)
+    assert sorted(written["related"]["shipments"]) == ["SH-2"]
+    assert written[documents.RELATED_OVERFLOW] == {"shipments": True}
 
 
 def _new_shipment(shipment_id: str) -> EntityChange:
@@ -152,11 +215,11 @@ def test_a_summarys_measure_is_never_below_its_bson_and_exact_when_it_is_too_lar
 
 
 def test_a_summarys_size_is_measured_once_with_its_key_and_rev() -> None:
-    doc = {"_id": "SO-1", "customerId": "ACME", "rev": 3, "shipTo": {"name": "x" * 1200}}
+    doc = {"_id": "SO-1", "customerId": "ACME", "rev": 3, "shipTo": {"name": "x" * 1700}}
     to = [EntityKey("shipments", "SH-1"), EntityKey("shipments", "SH-2")]
     pushes: list[SummaryPush] = summaries_of(doc, "orders", "SO-1", to=to, exact=False)
     assert len({push.size for push in pushes}) == 1
-    assert pushes[0].size > 1200 > documents.MAX_SUMMARY_BYTES
+    assert pushes[0].size > 1700 > documents.MAX_SUMMARY_BYTES
     assert not links.has_room({}, "orders", pushes[0].key, pushes[0].size)
 
 
@@ -177,20 +240,21 @@ def test_an_overflowing_holders_warehouses_cannot_be_told(kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("holder", "kind", "query"),
+    ("holder", "kind", "field"),
     [
-        ("orders", "shipments", {"orderIds": "X-1"}),
-        ("orders", "invoices", {"orderIds": "X-1"}),
-        ("shipments", "orders", {"fulfillment.shipmentIds": "X-1"}),
-        ("shipments", "invoices", {"shipmentIds": "X-1"}),
+        ("orders", "shipments", "orderIds"),
+        ("orders", "invoices", "orderIds"),
+        ("shipments", "orders", "fulfillment.shipmentIds"),
+        ("shipments", "invoices", "shipmentIds"),
         ("invoices", "orders", None),
         ("invoices", "shipments", None),
     ],
 )
 def test_the_links_of_an_overflowing_holder_are_found_by_the_field_naming_it_through_its_index(
-    holder: str, kind: documents.EntityKind, query: dict[str, str] | None
+    holder: documents.EntityKind, kind: documents.EntityKind, field: str | None
 ) -> None:
     """An invoice is named by nothing: it names every link it has."""
-    assert links.naming_query(holder, "X-1", kind) == query
-    if query is not None:
-        assert documents.field_index(kind, next(iter(query))) is not None
+    assert links.naming_field(holder, kind) == field
+    if field is not None:
+        assert links.naming_query(field, ["X-1", "X-2"]) == {field: {"$in": ["X-1", "X-2"]}}
+        assert documents.field_index(kind, field) is not None

@@ -77,3 +77,26 @@ async def test_no_interval_calls_every_time() -> None:
     calls = Calls()
     await asyncio.gather(*(reused.get(calls) for _ in range(5)))
     assert calls.count == 5
+
+
+async def test_callers_queued_behind_a_call_longer_than_the_interval_take_its_answer() -> None:
+    """A ready check's ping times out after 2 s and its verdict is reused for 1 s: probes
+    that queued behind it must not each ping again, one after the other (the last of them
+    waiting for every ping before it)."""
+    now = [0.0]
+    reused: Reused[str] = Reused(1.0, clock=lambda: now[0])
+    calls = Calls("unreachable (timed out)")
+    release = asyncio.Event()
+
+    async def slow_ping() -> str:
+        await release.wait()
+        now[0] += 2.0  # the ping's timeout
+        return await calls()
+
+    waiting = [asyncio.create_task(reused.get(slow_ping)) for _ in range(5)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiting) == ["unreachable (timed out)"] * 5
+    assert calls.count == 1
+    now[0] += 0.5  # half an interval after the call ended: the next probe pings again
+    assert await reused.get(calls) == "unreachable (timed out)" and calls.count == 2
