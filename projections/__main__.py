@@ -10,6 +10,7 @@ from pathlib import Path
 
 from config.env import SettingsError
 from observability import json_logs
+from projections.generation_config import ConfigMismatch
 from projections.metrics import ProjectorMetrics
 from projections.metrics_server import MetricsServer
 from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
@@ -53,7 +54,11 @@ async def _run(command: str, args: argparse.Namespace, settings: ProjectorSettin
                 return 1
             print(f"rebuilt generation {suffix}; readers now use it")
         else:
-            await run_projector(settings, stop, metrics)
+            try:
+                await run_projector(settings, stop, metrics)
+            except ConfigMismatch as exc:
+                print(f"portal projector: {exc}", file=sys.stderr)
+                return 1
     finally:
         server.stop()
     return 0

@@ -80,6 +80,10 @@ class SourceSeen:
 
     last_event_at: datetime
     last_event_id: str
+    #: When the source's data counts as applied (``lastAppliedAt``): None for the batch's
+    #: own time, as a live projector reports it; a rebuild replaying old records sets the
+    #: time the newest of them reached the log (``projector.replayed_sources``).
+    applied_at: datetime | None = None
 
 
 def group_by_entity(events: Iterable[Event]) -> dict[EntityKey, list[Event]]:

@@ -68,6 +68,7 @@ from projections.effects import (
     unnamed_by_document,
 )
 from projections.events import Event, InvalidEvent, decode_event
+from projections.generation_config import projection_config, refusal
 from projections.phases import PhaseClock
 from projections.search_writes import write_search_keys
 from projections.status_mapping import StatusMapping
@@ -167,6 +168,8 @@ class BatchProcessor:
         self._mapping = mapping
         self._topics = topics
         self._target_suffix = target_suffix
+        #: What this processor's documents follow (``projections.generation_config``).
+        self._config = projection_config(mapping)
         self._generations = DeferredIndexes(store, deferring)
         #: The pointer as read at the end of the previous batch. The next batch starts from
         #: it without reading again: a switch since then is caught by that batch's own check
@@ -239,12 +242,14 @@ class BatchProcessor:
             await batch.settle_prefetch()
         _settle_replans(batch, record_of, outcome)
         seen = planner.sources_seen(event for event, _ in outcome.applied)
+        if self._target_suffix is not None:
+            seen = replayed_sources(seen, outcome.applied, now)
         outcome.pending.append(PendingWrites(suffix, effects, seen, now))
         outcome.written_documents = len(batch.changes)
         outcome.notices = notices(effects, now)
         clock.lap("notices")
         if self._target_suffix is None:
-            self._followed_suffix = await self._store.active_suffix()
+            self._followed_suffix = await self._follow()
             clock.lap("pointer")
             if self._followed_suffix != suffix:
                 # A rebuild switched readers to a new generation while this batch went into
@@ -271,9 +276,26 @@ class BatchProcessor:
         if suffix is None:
             suffix = self._followed_suffix
         if suffix is None:
-            suffix = await self._store.active_suffix()
+            suffix = await self._follow()
         await self._generations.prepare(suffix)
         return suffix
+
+    async def _follow(self) -> str:
+        """The generation the read pointer names; ``ConfigMismatch`` (logged) if a rebuild
+        built it with another status mapping or other reducers than this processor's, which
+        would undo that rebuild (``projections.generation_config``)."""
+        active = await self._store.active_generation()
+        refused = refusal(active.suffix, active.config, self._config)
+        if refused is not None:
+            log.error("%s", refused)
+            raise refused
+        return active.suffix
+
+    @property
+    def config(self) -> str:
+        """The fingerprint of this processor's status mapping and reducers (a rebuild
+        records it with the generation it switches readers to)."""
+        return self._config
 
     @property
     def store(self) -> ProjectionStore:
@@ -716,6 +738,37 @@ def _settle_replans(
     ]
     outcome.applied += revived
     outcome.applied_events += len(revived) - len(late)
+
+
+def replayed_sources(
+    seen: Mapping[str, SourceSeen],
+    applied: Iterable[tuple[Event, InboundRecord]],
+    now: datetime,
+) -> dict[str, SourceSeen]:
+    """``seen`` as a rebuild reports it: each source applied when the newest of its
+    records reached the log (the record's Kafka timestamp), never later than ``now``.
+
+    A rebuild replays records the live projector applied long ago: reporting them as
+    applied ``now`` would make a source silent for days look fresh the moment readers
+    switch (``stale`` false, the banners and ``PortalSourceStale`` gone). The record's
+    timestamp is the earliest moment any projector could have applied it, so the new
+    generation never looks fresher than the records it holds (at most the live
+    projector's lag staler than the live generation), needs nothing of the previous
+    generation (which may be gone, or lack sources whose events it refused), and a
+    rebuild run twice reports the same. A record without a timestamp counts from its
+    event's own time."""
+    arrived: dict[str, datetime] = {}
+    for event, record in applied:
+        at = (
+            datetime.fromtimestamp(record.timestamp / 1000, UTC)
+            if record.timestamp > 0
+            else event.time
+        )
+        arrived[event.source] = max(arrived.get(event.source, at), at)
+    return {
+        source: replace(info, applied_at=min(arrived.get(source, now), now))
+        for source, info in seen.items()
+    }
 
 
 def _position(record: InboundRecord) -> tuple[str, int, int]:

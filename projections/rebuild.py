@@ -1,6 +1,9 @@
 """Rebuild: replay every inbound topic into a fresh generation, then switch readers to it.
 
-Used after a change to the status mapping or the reducers. Readers keep serving the old
+Used after a change to the status mapping or the reducers, whose fingerprint it records
+with the pointer: a projector still running the old ones then refuses to write the new
+generation rather than undo the change (``projections.generation_config``; README, "Where a
+change goes", for the order of the deploy). Readers keep serving the old
 generation while the new one fills, and move over with one pointer write, so there is no
 read outage. The live projector follows the pointer on its next batch.
 
@@ -185,6 +188,20 @@ async def _drain_after_switch(
     return drained
 
 
+async def _switch_readers(processor: BatchProcessor, suffix: str) -> None:
+    """Point readers at generation ``suffix`` with the fingerprint of the status mapping and
+    reducers that built it: from then on a projector running others refuses to write it
+    (``projections.generation_config``)."""
+    previous = await processor.store.active_suffix()
+    await processor.store.set_active_suffix(suffix, config=processor.config)
+    log.info(
+        "readers switched from generation %r to %r, built with %s",
+        previous,
+        suffix,
+        processor.config,
+    )
+
+
 async def rebuild(
     settings: ProjectorSettings,
     stop: asyncio.Event | None = None,
@@ -231,9 +248,7 @@ async def rebuild(
 
         applied = await catch_up()
         applied += await catch_up()  # what arrived while the indexes were built
-        previous = await processor.store.active_suffix()
-        await processor.store.set_active_suffix(suffix)
-        log.info("readers switched from generation %r to %r", previous, suffix)
+        await _switch_readers(processor, suffix)
         drained = await _drain_after_switch(
             consumer, processor, partitions, settings, stop, metrics, suffix
         )

@@ -81,6 +81,12 @@ from readmodel.documents import FOREIGN_FACTS, FULFILLMENT_STAGES, field_key
 
 Doc = dict[str, Any]
 Version = list[Any]
+
+#: Bump with every change that makes the reducers build other documents from the same
+#: events (a rebuild is how existing documents get it). A rebuild records it with its
+#: generation (``projections.generation_config``), and a projector running other reducers
+#: refuses to write that generation: it would undo the change document by document.
+REDUCER_VERSION: Final = 1
 _D = TypeVar("_D")
 
 

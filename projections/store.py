@@ -221,6 +221,15 @@ def _folded_update(
     return update
 
 
+class ActiveGeneration(NamedTuple):
+    """What the read pointer names: the generation readers use, and the fingerprint of the
+    configuration a rebuild built it with (``projections.generation_config``; None if none
+    was recorded)."""
+
+    suffix: str
+    config: str | None
+
+
 class ProjectionStore:
     def __init__(
         self,
@@ -250,16 +259,25 @@ class ProjectionStore:
 
     async def active_suffix(self) -> str:
         """The projection generation readers use now ("" until a rebuild switched it)."""
+        return (await self.active_generation()).suffix
+
+    async def active_generation(self) -> ActiveGeneration:
+        """The generation readers use now and the configuration it was built with."""
         try:
             pointer = await self._db[documents.READ_POINTER].find_one({"_id": "active"})
         except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot read the projection pointer: {exc}") from exc
-        return str(pointer["suffix"]) if pointer else ""
+        if not pointer:
+            return ActiveGeneration("", None)
+        config = pointer.get("config")
+        return ActiveGeneration(str(pointer["suffix"]), config if isinstance(config, str) else None)
 
-    async def set_active_suffix(self, suffix: str) -> None:
+    async def set_active_suffix(self, suffix: str, *, config: str | None = None) -> None:
+        """Switch readers to generation ``suffix``, built with ``config``
+        (``projections.generation_config``; None: any projector may write it)."""
         try:
             await self._db[documents.READ_POINTER].update_one(
-                {"_id": "active"}, {"$set": {"suffix": suffix}}, upsert=True
+                {"_id": "active"}, {"$set": {"suffix": suffix, "config": config}}, upsert=True
             )
         except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
@@ -785,7 +803,7 @@ class ProjectionStore:
         self, suffix: str, seen: Mapping[str, SourceSeen], now: datetime
     ) -> None:
         """Record, per source, the newest event applied (its source time and id) and when
-        an event was last applied.
+        an event was last applied (``now``, or the source's ``SourceSeen.applied_at``).
 
         All only move forward: two batches may finish at once (``runner.consume``), the
         older one's write landing last, and a later batch may bring an older event. Per
@@ -841,7 +859,7 @@ def _new_source(source: str, info: SourceSeen, now: datetime) -> InsertOne[dict[
         {
             "_id": source,
             "known": False,
-            "lastAppliedAt": now,
+            "lastAppliedAt": info.applied_at or now,
             "lastEventAt": info.last_event_at,
             "lastEventId": info.last_event_id,
             WRITES: 1,
@@ -861,7 +879,7 @@ def _source_touch(source: str, info: SourceSeen, now: datetime) -> UpdateOne:
         [
             {
                 "$set": {
-                    "lastAppliedAt": {"$max": ["$lastAppliedAt", now]},
+                    "lastAppliedAt": {"$max": ["$lastAppliedAt", info.applied_at or now]},
                     "lastEventAt": {"$cond": [newer, info.last_event_at, "$lastEventAt"]},
                     "lastEventId": {"$cond": [newer, info.last_event_id, "$lastEventId"]},
                     WRITES: {"$add": [{"$ifNull": [f"${WRITES}", 0]}, 1]},

@@ -31,7 +31,7 @@ STEPS: Final[dict[str, tuple[Any, str]]] = {
     # written while the next batch is applied, with the notices, before the commit
     "search write": (ProjectionStore, "insert_or_advance"),
     "source touch": (ProjectionStore, "touch_sources"),
-    "pointer check": (ProjectionStore, "active_suffix"),
+    "pointer check": (ProjectionStore, "active_generation"),
     "publish": (runner, "publish_outcome"),
     "commit": (AIOKafkaConsumer, "commit"),
 }

@@ -12,7 +12,7 @@ import random
 import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
@@ -30,11 +30,13 @@ from projections.batch import EntityKey
 from projections.dead_letter import DEAD_LETTER_MAX_UNCOMPRESSED, DeadLetter, KafkaRecord
 from projections.effects import SummaryPush
 from projections.event_fields import MAX_IDENTIFIER_LENGTH
+from projections.generation_config import ConfigMismatch, projection_config
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
 from projections.runner import flatten, run_projector
 from projections.settings import ProjectorSettings
+from projections.status_mapping import DEFAULT_PATH as DEFAULT_STATUS_MAP
 from projections.status_mapping import load_status_mapping
 from projections.store import FoldedWrite, Landed, ProjectionStore, StoreError
 from projections.verify import check, write_metrics
@@ -44,6 +46,7 @@ from readmodel.documents import WRITES
 from readmodel.kafka_admin import TopicMisconfigured, ensure_own_topics
 from readmodel.search_keys import COMPLETE_MARKER
 from readmodel.topics import TopicNames
+from resolvers.freshness import source_freshness
 from tests.contract import example
 from tests.helpers import wait_for_leaders
 from tests.integration.projector_harness import (
@@ -900,6 +903,40 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
     assert await search.find_one({"_id": COMPLETE_MARKER}) is not None
 
 
+async def test_a_rebuild_leaves_a_source_silent_for_days_stale(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A TMS last published three days ago, the ERP a moment ago. The rebuild replays both;
+    readers switched to it still see the TMS stale (its banner, ``PortalSourceStale``) and
+    the ERP fresh. Before, every replayed source was reported applied at the rebuild's
+    time, so the switch hid the TMS's outage."""
+    silent_since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    planned, created = example("shipment-planned.json"), example("order-created.json")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic_names["shipments"],
+            json.dumps(planned).encode(),
+            key=planned["subject"].encode(),
+            timestamp_ms=int(silent_since.timestamp() * 1000),
+        )
+        await producer.send_and_wait(
+            topic_names["orders"], json.dumps(created).encode(), key=created["subject"].encode()
+        )
+    finally:
+        await producer.stop()
+
+    suffix = await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    now = datetime.now(UTC)
+    sources = mongo_db[documents.generation_collection(documents.SOURCES, suffix)]
+    seen = {doc["_id"]: source_freshness(doc, now=now) async for doc in sources.find({})}
+    tms, erp = seen[planned["source"]], seen[created["source"]]
+    assert tms.stale and tms.last_applied_at == silent_since
+    assert not erp.stale
+
+
 async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowed(
     kafka_bootstrap: str,
     kafka_admin: AIOKafkaAdminClient,
@@ -933,6 +970,76 @@ async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowe
     assert [order["_id"] async for order in orders.find({}, {"_id": 1})] == ["SO-2"]
 
 
+def _milestone(code: str, number: int) -> dict[str, Any]:
+    """A milestone of the contract's shipment SH-55021, ``number`` hours after the
+    contract's, reporting ``code``."""
+    event = example("shipment-milestone.json")
+    occurred = (datetime.fromisoformat(event["time"]) + timedelta(hours=number)).isoformat()
+    data = dict(event["data"], milestoneId=f"ms-{number}", statusCode=code, occurredAt=occurred)
+    return dict(event, id=f"tms-us-{number}", sequence=3 + number, time=occurred, data=data)
+
+
+async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_of_undoing_it(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    tmp_path: Path,
+) -> None:
+    """A rebuild with a status map that knows code ZZ (EXCEPTION) switches readers while a
+    live projector still runs the packaged map, read at its start. The shipment's next
+    event used to be applied to the new generation with the old map, which put its status
+    back (PLANNED: ZZ unknown again). Now that projector stops, naming both fingerprints,
+    and writes nothing to the new generation; restarted with the new map it goes on."""
+    mapping = tmp_path / "status_map.toml"
+    mapping.write_text(
+        DEFAULT_STATUS_MAP.read_text(encoding="utf-8").replace(
+            '[sources."tms/us-road"]\n', '[sources."tms/us-road"]\nZZ = "EXCEPTION"\n'
+        ),
+        encoding="utf-8",
+    )
+    shipment = example("shipment-planned.json")
+    await produce(kafka_bootstrap, [_record(topic_names, "shipments", shipment)])
+    await produce(kafka_bootstrap, [_record(topic_names, "shipments", _milestone("ZZ", 1))])
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    stop = asyncio.Event()
+    live = asyncio.create_task(run_projector(settings, stop))
+    await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
+
+    suffix = await rebuild(settings.model_copy(update={"status_map_file": mapping}))
+    shipments = mongo_db[documents.generation_collection(documents.SHIPMENTS, suffix)]
+    rebuilt = await shipments.find_one({"_id": shipment["subject"]})
+    assert rebuilt is not None and rebuilt["status"] == "EXCEPTION"
+    await produce(kafka_bootstrap, [_record(topic_names, "shipments", _milestone("AG", 2))])
+
+    try:
+        with pytest.raises(ConfigMismatch) as refused:
+            await asyncio.wait_for(asyncio.shield(live), 60)
+    finally:
+        if not live.done():
+            await _stopped(live, stop)
+    assert await shipments.find_one({"_id": shipment["subject"]}) == rebuilt
+    named = (projection_config(load_status_mapping(p)) for p in (mapping, None))
+    assert all(fingerprint in str(refused.value) for fingerprint in named)
+    await _project(settings.model_copy(update={"status_map_file": mapping}))
+    after = await shipments.find_one({"_id": shipment["subject"]})
+    assert after is not None and after["status"] == "EXCEPTION" and after["rev"] > rebuilt["rev"]
+
+
+async def test_a_projector_started_with_another_configuration_than_the_active_generation_refuses_it(
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """Restarted with the old map after the switch (a replica not redeployed), the projector
+    refuses before it creates or writes anything of the generation readers use."""
+    store = ProjectionStore(mongo_db)
+    await store.set_active_suffix("g1", config="reducers-1/status-map-000000000000")
+    processor = BatchProcessor(store, load_status_mapping(), TopicNames())
+
+    with pytest.raises(ConfigMismatch, match="status-map-000000000000"):
+        await processor.prepare()
+
+    assert not await mongo_db.list_collection_names(filter={"name": {"$regex": "__g1$"}})
+
+
 def _stop_after_switching(
     monkeypatch: pytest.MonkeyPatch,
     kafka_bootstrap: str,
@@ -944,8 +1051,8 @@ def _stop_after_switching(
     switch), ``then``, and the operator's SIGTERM (``stop``)."""
     switch = ProjectionStore.set_active_suffix
 
-    async def switch_then_stop(store: ProjectionStore, suffix: str) -> None:
-        await switch(store, suffix)
+    async def switch_then_stop(store: ProjectionStore, suffix: str, **config: Any) -> None:
+        await switch(store, suffix, **config)
         await produce(kafka_bootstrap, late)
         then()
         stop.set()

@@ -1,0 +1,42 @@
+"""How a rebuild reports when each source's replayed data was applied (``lastAppliedAt``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from projections.batch import sources_seen
+from projections.dead_letter import KafkaRecord
+from projections.events import Event
+from projections.projector import replayed_sources
+from tests.unit import strategies as s
+
+NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+
+
+def _created(sequence: int) -> Event:
+    return s.event("order.created", s.order_snapshot(), source=s.ERP, sequence=sequence)
+
+
+def _record(at: datetime | None) -> KafkaRecord:
+    timestamp = -1 if at is None else int(at.timestamp() * 1000)
+    return KafkaRecord("orders", 0, 0, timestamp, None, b"")
+
+
+def _applied_at(*applied: tuple[Event, KafkaRecord]) -> datetime | None:
+    seen = sources_seen(event for event, _ in applied)
+    return replayed_sources(seen, applied, NOW)[s.ERP].applied_at
+
+
+def test_a_source_counts_as_applied_when_its_newest_replayed_record_reached_the_log() -> None:
+    days_ago = NOW - timedelta(days=3)
+    newest = (_created(2), _record(days_ago))
+    assert _applied_at((_created(1), _record(days_ago - timedelta(hours=1))), newest) == days_ago
+
+
+def test_a_record_stamped_ahead_of_the_clock_counts_as_now() -> None:
+    assert _applied_at((_created(1), _record(NOW + timedelta(hours=2)))) == NOW
+
+
+def test_a_record_without_a_timestamp_counts_from_its_events_time() -> None:
+    event = _created(1)
+    assert _applied_at((event, _record(None))) == event.time
