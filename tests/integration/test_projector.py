@@ -970,15 +970,6 @@ async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowe
     assert [order["_id"] async for order in orders.find({}, {"_id": 1})] == ["SO-2"]
 
 
-def _milestone(code: str, number: int) -> dict[str, Any]:
-    """A milestone of the contract's shipment SH-55021, ``number`` hours after the
-    contract's, reporting ``code``."""
-    event = example("shipment-milestone.json")
-    occurred = (datetime.fromisoformat(event["time"]) + timedelta(hours=number)).isoformat()
-    data = dict(event["data"], milestoneId=f"ms-{number}", statusCode=code, occurredAt=occurred)
-    return dict(event, id=f"tms-us-{number}", sequence=3 + number, time=occurred, data=data)
-
-
 async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_of_undoing_it(
     kafka_bootstrap: str,
     topic_names: dict[str, str],
@@ -999,7 +990,14 @@ async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_
     )
     shipment = example("shipment-planned.json")
     await produce(kafka_bootstrap, [_record(topic_names, "shipments", shipment)])
-    await produce(kafka_bootstrap, [_record(topic_names, "shipments", _milestone("ZZ", 1))])
+    await produce(
+        kafka_bootstrap,
+        [
+            _record(
+                topic_names, "shipments", _milestone(4, "ms-1", "ZZ", "2026-11-21T16:42:00-05:00")
+            )
+        ],
+    )
     settings = _settings(kafka_bootstrap, mongo_db, topic_names)
     stop = asyncio.Event()
     live = asyncio.create_task(run_projector(settings, stop))
@@ -1009,7 +1007,14 @@ async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_
     shipments = mongo_db[documents.generation_collection(documents.SHIPMENTS, suffix)]
     rebuilt = await shipments.find_one({"_id": shipment["subject"]})
     assert rebuilt is not None and rebuilt["status"] == "EXCEPTION"
-    await produce(kafka_bootstrap, [_record(topic_names, "shipments", _milestone("AG", 2))])
+    await produce(
+        kafka_bootstrap,
+        [
+            _record(
+                topic_names, "shipments", _milestone(5, "ms-2", "AG", "2026-11-21T17:42:00-05:00")
+            )
+        ],
+    )
 
     try:
         with pytest.raises(ConfigMismatch) as refused:
