@@ -318,8 +318,9 @@ def _add_relations(cls: type[_Entity]) -> None:
     cls.last_event = strawberry.field(  # type: ignore[attr-defined]
         resolver=_last_event,
         description=(
-            "Provenance: the newest upstream event (by its source time) of those that changed "
-            "this record; an older event arriving later does not replace it."
+            "Provenance: the upstream event that last changed this record, as the read "
+            "model applied them (an event that changed nothing, such as a redelivery, never "
+            "replaces it). Quote it when asking support about a value."
         ),
     )
 

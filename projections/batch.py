@@ -121,7 +121,9 @@ class _Folded(NamedTuple):
     applied: list[Event]
     rejected: list[Rejected]
     repeated: bool
-    #: The newest (``_provenance_order``) of the applied events that changed the document.
+    #: The last of the applied events (in ``_event_order``) that changed the document: what
+    #: ``lastEvent`` names. Not compared with the stored one by time: an event dated far
+    #: ahead (a producer's clock) would then name itself for good.
     changed_by: documents.EventRef | None
     statuses: dict[tuple[str, str, int], str]
 
@@ -167,7 +169,7 @@ def _fold(
         applied.append(event)
         repeated = repeated or unchanged
         if not unchanged:
-            changed_by = _newer_provenance(changed_by, _reference(event))
+            changed_by = _reference(event)
         if shipment and type(event.data) is ShipmentMilestone and folded.get("known") is True:
             statement = (event.source, event.data.milestone_id, event.sequence)
             statuses.setdefault(statement, folded["status"])  # a known shipment has one
@@ -231,7 +233,7 @@ def _change(
         after=doc,
         set_fields=set_fields,
         unset_fields=unset_fields,
-        last_event=_newer_provenance(_stored_provenance(previous), changed_by),
+        last_event=changed_by,
         customer_id=doc.get("customerId"),
         statuses=folded.statuses,
     )
@@ -239,35 +241,6 @@ def _change(
 
 def _reference(event: Event) -> documents.EventRef:
     return documents.EventRef(source=event.source, id=event.id, type=event.type, time=event.time)
-
-
-def _provenance_order(ref: documents.EventRef) -> tuple[datetime, str, str]:
-    """Which of two events is the newer, for ``lastEvent``: by source time, then (a tie, in
-    practice only within one source) by source and id, so any arrival order agrees."""
-    return (ref["time"], ref["source"], ref["id"])
-
-
-def _newer_provenance(
-    current: documents.EventRef | None, candidate: documents.EventRef
-) -> documents.EventRef:
-    """``candidate`` unless ``current`` is newer (``_provenance_order``)."""
-    if current is not None and _provenance_order(current) > _provenance_order(candidate):
-        return current
-    return candidate
-
-
-def _stored_provenance(doc: Mapping[str, Any]) -> documents.EventRef | None:
-    """The ``lastEvent`` a document was stored with, None when it has none to compare (or
-    one written otherwise than by ``_change``: a naive time, a missing field)."""
-    ref = doc.get("lastEvent")
-    if not isinstance(ref, Mapping):
-        return None
-    time, source, event_id = ref.get("time"), ref.get("source"), ref.get("id")
-    if not (isinstance(time, datetime) and time.tzinfo is not None):
-        return None
-    if not (isinstance(source, str) and isinstance(event_id, str)):
-        return None
-    return documents.EventRef(source=source, id=event_id, type=str(ref.get("type")), time=time)
 
 
 def sources_seen(events: Iterable[Event]) -> dict[str, SourceSeen]:

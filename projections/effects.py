@@ -24,7 +24,7 @@ from projections.events import Event
 from projections.reducers import milestone_versions
 from projections.summaries import summarize
 from readmodel import documents
-from readmodel.changes import ShipmentChange, milestone_notice_id
+from readmodel.changes import ShipmentChange, cancellation_notice_id, milestone_notice_id
 from readmodel.documents import RELATED_OVERFLOW
 from readmodel.links import (
     NAMES_KINDS,
@@ -627,7 +627,7 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
             )
             notices.append(
                 shipment(
-                    notice_id=f"{effect.key.id}|cancelled",
+                    notice_id=cancellation_notice_id(effect.key.id),
                     status=status,
                     milestone=None,
                     traceparent=trace,

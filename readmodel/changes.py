@@ -54,8 +54,22 @@ def milestone_notice_id(source: str, milestone_id: str, sequence: int) -> str:
     restatement (same source and milestoneId, a higher sequence: it may change the
     shipment's status) is not dropped by subscribers as a repeat of the first statement,
     while a redelivery of either keeps its id (the contract's sequence is strictly
-    increasing per source and shipment)."""
-    return f"{source}|{milestone_id}|{sequence}"
+    increasing per source and shipment). A ``|`` or ``\\`` inside a part is escaped with
+    ``\\``, so two statements never share an id (source ``a|b`` with milestone ``c`` and
+    source ``a`` with milestone ``b|c``: the hub drops a repeated id for every subscriber).
+    Two statements of one milestone at the same sequence (which the contract rules out; the
+    reducers keep the one of the greater event id) share an id: subscribers get the first."""
+    return f"{_escaped(source)}|{_escaped(milestone_id)}|{sequence}"
+
+
+def cancellation_notice_id(shipment_id: str) -> str:
+    """``<shipmentId>|cancelled``: the id of the notice of a shipment's cancellation (one
+    per shipment: it is sticky). With its one unescaped ``|`` it is never a milestone's."""
+    return f"{_escaped(shipment_id)}|cancelled"
+
+
+def _escaped(part: str) -> str:
+    return part.replace("\\", "\\\\").replace("|", "\\|")
 
 
 class InvalidChangeNotice(ValueError):

@@ -247,8 +247,9 @@ class Address(TypedDict):
 
 
 class EventRef(TypedDict):
-    """The newest event (by source time) of those that changed a document: the API reports
-    it as provenance (``projections.batch._change``)."""
+    """The event that last changed a document, as the projector applied them (a batch's in
+    source-time order; an event that changed nothing never replaces it): the API reports it
+    as provenance (``projections.batch._change``)."""
 
     source: str
     id: str

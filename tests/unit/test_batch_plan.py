@@ -31,10 +31,10 @@ def _stored(before: Mapping[str, Any] | None, events: list[Event]) -> dict[str, 
     return {**change.after, "lastEvent": change.last_event}
 
 
-def test_last_event_is_the_newest_event_that_changed_the_document() -> None:
+def test_last_event_is_the_last_event_that_changed_the_document() -> None:
     """Not the batch's newest event when that changed nothing (a stale snapshot sent again
-    later), and never an older event than the stored one (a late cancellation): provenance
-    names the newest change, whatever order the events came in."""
+    later), but a late event that did change it (a cancellation reported late); and an
+    event dated years ahead does not name itself for good."""
     stored = _stored(None, [_created(2)])  # sent at minute 2
     update = s.event("order.updated", s.order_snapshot(reference="PO-2"), source=s.ERP, sequence=3)
     stale = s.event("order.created", s.order_snapshot(), source=s.ERP, sequence=1, time=s.at(9))
@@ -44,7 +44,18 @@ def test_last_event_is_the_newest_event_that_changed_the_document() -> None:
     payload = {"orderId": s.ORDER_ID, "reason": "late", "cancelledAt": s.at(1)}
     late = s.event("order.cancelled", payload, source=s.ERP, sequence=4, time=s.at(1))
     cancelled = _stored(updated, [late])
-    assert cancelled["cancelled"] is True and cancelled["lastEvent"]["id"] == update.id
+    assert cancelled["cancelled"] is True and cancelled["lastEvent"]["id"] == late.id
+
+    ahead = s.event(
+        "order.updated",
+        s.order_snapshot(reference="PO-3"),
+        source=s.ERP,
+        sequence=5,
+        time=s.at(60 * 24 * 365 * 5),
+    )
+    then = s.event("order.updated", s.order_snapshot(reference="PO-4"), source=s.ERP, sequence=6)
+    after = _stored(_stored(cancelled, [ahead]), [then])
+    assert after["customerReference"] == "PO-4" and after["lastEvent"]["id"] == then.id
 
 
 def test_new_events_give_a_change_and_no_repeat() -> None:

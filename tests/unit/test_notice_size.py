@@ -9,7 +9,13 @@ import pytest
 
 from projections.metrics import ProjectorMetrics
 from projections.runner import sendable_notices
-from readmodel.changes import MILESTONE_IDENTITY, NOTICE_MAX_BYTES, ShipmentChange
+from readmodel.changes import (
+    MILESTONE_IDENTITY,
+    NOTICE_MAX_BYTES,
+    ShipmentChange,
+    cancellation_notice_id,
+    milestone_notice_id,
+)
 
 _MILESTONE = {
     "source": "tms/us-road",
@@ -93,3 +99,17 @@ def test_abridged_notices_are_counted_and_logged_and_one_too_large_even_so_is_le
     assert sample("portal_projector_notices_abridged_total", {"kind": "unsent"}) == 1
     assert [r.levelname for r in caplog.records] == ["WARNING", "ERROR"]
     assert "change notice b of shipment SH-1" in caplog.records[0].getMessage()
+
+
+def test_notice_ids_of_different_statements_differ_whatever_their_ids_hold() -> None:
+    """The hub drops a repeated notice id for every subscriber: a source or milestone id
+    holding the separator must not make two tenants' statements one notice."""
+    assert milestone_notice_id("tms/us-road", "ms-1", 3) == "tms/us-road|ms-1|3"
+    assert milestone_notice_id("a|b", "c", 1) != milestone_notice_id("a", "b|c", 1)
+    assert milestone_notice_id("a\\", "|b", 1) != milestone_notice_id("a\\|", "b", 1)
+    ids = {
+        milestone_notice_id("x", "1", 1),
+        cancellation_notice_id("x|1"),
+        cancellation_notice_id("x"),
+    }
+    assert len(ids) == 3
