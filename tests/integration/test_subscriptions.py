@@ -46,6 +46,7 @@ from web.live.feed import ConnectionFeed, ResumeBounds
 from web.live.hub import LiveHub
 from web.live.log import ChangeLog
 from web.live.replays import ReplayPlaces
+from web.live.settings import LiveSettings
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 LEGACY_WS = Subprotocol("graphql-ws")
@@ -695,52 +696,87 @@ async def _first(notices: AsyncIterator[LiveNotice]) -> LiveNotice:
     return await anext(notices)
 
 
+@dataclass(frozen=True)
+class _InProcess:
+    """Feeds of this test process on the real change log, with ``bounds`` shared by all."""
+
+    hub: LiveHub
+    log: ChangeLog
+    bounds: ResumeBounds
+
+    def resume(self, customer: str, subject: str, after: int) -> AsyncGenerator[LiveNotice, None]:
+        feed = ConnectionFeed(
+            hub=self.hub,
+            log=self.log,
+            scope=Policy().scope(caller(customer, subject=subject)),
+            buffer_size=16,
+            dedupe_window=100,
+            on_close=lambda reason: None,
+            resume=self.bounds,
+            client=subject,
+        )
+        return feed.stream(MilestoneSelection(customer_id=customer), encode_cursor(after))
+
+
+@pytest_asyncio.fixture
+async def in_process(live: LiveStack) -> AsyncIterator[Callable[[ResumeBounds], _InProcess]]:
+    log = ChangeLog(live.bootstrap, live.topics, retention_hours=72)
+    hub = LiveHub(log, dedupe_window=100, overflow_reason=too_slow(16))
+    hub.start()
+    try:
+        yield lambda bounds: _InProcess(hub, log, bounds)
+    finally:
+        await hub.stop()
+
+
 async def test_replays_beyond_the_process_cap_wait_for_a_place_then_are_refused(
-    live: LiveStack,
+    live: LiveStack, in_process: Callable[[ResumeBounds], _InProcess]
 ) -> None:
     """The feed in-process, on the real change log, with one replay place: a resume waits
     while the place is held (as an app resuming many subscriptions at once does), and is
     refused with RATE_LIMITED if none comes free in time."""
     acme = _customer("ACME")
     offsets = [await live.publish(_change(acme, f"SH-{n}", n)) for n in range(4)]
-    log = ChangeLog(live.bootstrap, live.topics, retention_hours=72)
-    hub = LiveHub(log, dedupe_window=100, overflow_reason=too_slow(16))
-    hub.start()
     places = ReplayPlaces(total=1, per_client=1, wait_seconds=0.5)
-
-    def resume(subject: str) -> AsyncGenerator[LiveNotice, None]:
-        feed = ConnectionFeed(
-            hub=hub,
-            log=log,
-            scope=Policy().scope(caller(acme, subject=subject)),
-            buffer_size=16,
-            dedupe_window=100,
-            on_close=lambda reason: None,
-            resume=ResumeBounds(100, places),
-            client=subject,
-        )
-        return feed.stream(MilestoneSelection(customer_id=acme), encode_cursor(offsets[0]))
-
-    try:
-        holding = resume("first")  # stopped in the middle of its replay: holds the place
-        assert decode_cursor((await anext(holding)).cursor) == offsets[1]
+    feeds = in_process(ResumeBounds(100, places))
+    async with places.place("holding"):  # a replay reading its chunk
         with pytest.raises(GraphQLError) as refused:
-            await anext(resume("second"))
+            await anext(feeds.resume(acme, "second", offsets[0]))
         assert refused.value.extensions == {
             "code": "RATE_LIMITED",
             "limit": "MAX_SUBSCRIPTION_REPLAYS",
             "allowed": 1,
             "retryAfter": 1,
         }
-        third = resume("third")
+        third = feeds.resume(acme, "third", offsets[0])
         waiting = asyncio.create_task(_first(third))
         await asyncio.sleep(0.1)
         assert not waiting.done()
-        await holding.aclose()  # the client completed: its place goes to the one waiting
-        assert decode_cursor((await waiting).cursor) == offsets[1]
-        await third.aclose()
+    # The chunk was read: the place goes to the one waiting.
+    assert decode_cursor((await waiting).cursor) == offsets[1]
+    await third.aclose()
+
+
+async def test_many_resumes_at_once_with_the_default_caps_all_replay_even_to_slow_readers(
+    live: LiveStack, in_process: Callable[[ResumeBounds], _InProcess]
+) -> None:
+    """After a replica stops, its clients resume at once on the others. 20 resumes of a short
+    gap, on a process with the default replay caps, each client taking one notice and then
+    reading no more (a phone on a slow network): every one is served, and the paused
+    readers hold no replay place."""
+    acme = _customer("ACME")
+    offsets = [await live.publish(_change(acme, f"SH-{n}", n)) for n in range(3)]
+    feeds = in_process(ResumeBounds.of(LiveSettings()))
+    resumes = [feeds.resume(acme, f"phone-{n}", offsets[0]) for n in range(20)]
+    try:
+        async with asyncio.timeout(10):
+            firsts = await asyncio.gather(*(_first(resume) for resume in resumes))
+        assert [decode_cursor(notice.cursor) for notice in firsts] == [offsets[1]] * 20
+        assert feeds.bounds.replays.in_use == 0, "a paused reader holds no replay place"
+        assert [decode_cursor((await anext(r)).cursor) for r in resumes] == [offsets[2]] * 20
     finally:
-        await hub.stop()
+        for resume in resumes:
+            await resume.aclose()
 
 
 async def test_a_cursor_older_than_the_retained_log_is_expired(live: LiveStack) -> None:

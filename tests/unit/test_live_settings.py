@@ -24,7 +24,7 @@ def test_defaults() -> None:
     assert (settings.pong_timeout_seconds, settings.retention_hours) == (10.0, 72)
     assert settings.dedupe_window == 10_000
     assert (settings.resume_max_notices, settings.max_replays) == (100_000, 4)
-    assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (2, 5.0)
+    assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (2, 30.0)
     assert (settings.max_connections, settings.init_timeout_seconds) == (2_000, 10.0)
 
 
