@@ -72,6 +72,7 @@ PROBE_CODE = "PROBE"
 #: The bounds of the ``bounded`` API process.
 RESUME_MAX_NOTICES = 20
 MAX_CONNECTIONS = 4
+PENDING_CONNECTIONS = 2
 CLIENT_CONNECTIONS = 2
 
 
@@ -161,6 +162,7 @@ async def bounded(live: LiveStack) -> AsyncIterator[ApiProcess]:
         **live.env,
         "SUBSCRIPTION_RESUME_MAX_NOTICES": str(RESUME_MAX_NOTICES),
         "MAX_WEBSOCKET_CONNECTIONS": str(MAX_CONNECTIONS),
+        "MAX_PENDING_WEBSOCKETS": str(PENDING_CONNECTIONS),
         "MAX_WEBSOCKETS_PER_CLIENT": str(CLIENT_CONNECTIONS),
         "WS_INIT_TIMEOUT_SECONDS": "1",
     }
@@ -657,6 +659,41 @@ async def test_a_socket_without_connection_init_is_closed_after_ws_init_timeout(
             async with asyncio.timeout(5):
                 await silent.wait_closed()
         assert silent.close_code == 4408
+
+
+async def test_sockets_awaiting_connection_init_beyond_their_cap_are_closed_with_1013(
+    bounded: ApiProcess,
+) -> None:
+    """Sockets that never authenticate (a flood, from anyone) take at most
+    ``MAX_PENDING_WEBSOCKETS`` places, not every place: an initialised connection keeps its
+    own, and a client connects again as soon as a pending socket goes (4408 after
+    ``WS_INIT_TIMEOUT_SECONDS``, 1 s on ``bounded``)."""
+    subscriber = await _open_once_a_place_is_free(
+        bounded.ws_url, {"token": token_for([_customer("A")], subject="pending-cap")}
+    )
+    silent = [
+        await connect(bounded.ws_url, subprotocols=[TRANSPORT_WS], open_timeout=10)
+        for _ in range(PENDING_CONNECTIONS)
+    ]
+    # 1 + 2 sockets of MAX_CONNECTIONS (4): room in total, none for one more pending.
+    async with connect(bounded.ws_url, subprotocols=[LEGACY_WS], open_timeout=10) as refused:
+        async with asyncio.timeout(5):
+            await refused.wait_closed()
+    assert (refused.close_code, refused.close_reason) == (
+        1013,
+        "Try again later: this server holds as many WebSocket connections awaiting "
+        "connection_init as it may",
+    )
+    for ws in silent:
+        async with asyncio.timeout(5):
+            await ws.wait_closed()
+        assert ws.close_code == 4408
+    assert subscriber.ws.close_code is None, "the initialised connection stays open"
+    again = await _open_once_a_place_is_free(
+        bounded.ws_url, {"token": token_for([_customer("A")], subject="pending-cap-again")}
+    )
+    for client in (subscriber, again):
+        await client.close()
 
 
 async def test_a_resume_further_back_than_the_bound_is_expired_and_one_within_it_replays_exactly(

@@ -49,9 +49,14 @@ class LiveSettings(EnvSettings):
     replay_wait_seconds: float = Field(
         30.0, validation_alias="SUBSCRIPTION_REPLAY_WAIT_SECONDS", ge=0, allow_inf_nan=False
     )
-    #: WebSocket connections open at once in this process, authenticated or not (beyond: the
+    #: WebSocket connections open at once in this process, initialised or not (beyond: the
     #: handshake is answered with close 1013, ``web.live.connections``).
     max_connections: int = Field(2_000, validation_alias="MAX_WEBSOCKET_CONNECTIONS", ge=1)
+    #: Of those, sockets whose ``connection_init`` has not been answered yet (beyond: close
+    #: 1013 too), so that sockets that never authenticate, from anyone, cannot take the places
+    #: of initialised connections. Each stays pending for a round trip, or until
+    #: ``WS_INIT_TIMEOUT_SECONDS`` if it sends nothing.
+    max_pending_connections: int = Field(200, validation_alias="MAX_PENDING_WEBSOCKETS", ge=1)
     #: Authenticated WebSocket connections one client (token subject) may hold at once in
     #: this process (beyond: close 1013 at ``connection_init``), so that one token cannot
     #: take every place ``MAX_WEBSOCKET_CONNECTIONS`` allows.
