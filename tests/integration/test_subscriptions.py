@@ -38,7 +38,7 @@ from graph.subscriptions import LiveNotice, MilestoneSelection
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
 from tests.contract import example
-from tests.helpers import SECRET, Stack, caller, token_for
+from tests.helpers import SECRET, Stack, caller, token_for, wait_for_leaders
 from tests.integration.api_harness import ApiProcess, api_env, start_api
 from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
@@ -851,6 +851,9 @@ async def test_the_app_creates_the_changes_topic_with_the_retention_window(
     topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in TopicNames().__dict__.items()})
     await ChangeLog(kafka_bootstrap, topics, retention_hours=5).ensure_topic()
     try:
+        # Creation returns before the partition's metadata is there (until then it lists
+        # none); a topic of more than one partition never satisfies this wait.
+        await wait_for_leaders(kafka_admin, {topics.changes: 1})
         [described] = await kafka_admin.describe_topics([topics.changes])
         [config] = await kafka_admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, topics.changes, {"retention.ms": None})]

@@ -206,7 +206,7 @@ class ConnectionFeed:
             async with self._resume.replays.place(self._client, first=live_from is None):
                 if live_from is None:
                     if self.closed_reason is not None:  # closed while waiting for the place
-                        await self._await_close()
+                        break  # and give it back before waiting to be cancelled
                     live_from = self._follow(subscriber)
                     if not await self._must_replay(after_offset, live_from):
                         return
@@ -216,6 +216,8 @@ class ConnectionFeed:
             for offset, change in wanted:
                 if gate.admit(offset, change.notice_id):
                     yield LiveNotice(encode_cursor(offset), change)
+        if live_from is None:
+            await self._await_close()
 
     async def _must_replay(self, after_offset: int, live_from: int) -> bool:
         """Whether notices lie between the cursor and ``live_from``.
