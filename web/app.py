@@ -284,6 +284,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
         Middleware(
             ConnectionCap,
             limit=settings.live.max_connections,
+            pending_limit=settings.live.max_pending_connections,
             subprotocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         ),
         Middleware(

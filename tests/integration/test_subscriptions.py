@@ -38,7 +38,7 @@ from graph.subscriptions import LiveNotice, MilestoneSelection
 from readmodel.changes import ShipmentChange
 from readmodel.topics import TopicNames
 from tests.contract import example
-from tests.helpers import SECRET, Stack, caller, token_for
+from tests.helpers import SECRET, Stack, caller, token_for, wait_for_leaders
 from tests.integration.api_harness import ApiProcess, api_env, start_api
 from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
@@ -46,6 +46,7 @@ from web.live.feed import ConnectionFeed, ResumeBounds
 from web.live.hub import LiveHub
 from web.live.log import ChangeLog
 from web.live.replays import ReplayPlaces
+from web.live.settings import LiveSettings
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 LEGACY_WS = Subprotocol("graphql-ws")
@@ -71,6 +72,7 @@ PROBE_CODE = "PROBE"
 #: The bounds of the ``bounded`` API process.
 RESUME_MAX_NOTICES = 20
 MAX_CONNECTIONS = 4
+PENDING_CONNECTIONS = 2
 CLIENT_CONNECTIONS = 2
 
 
@@ -160,6 +162,7 @@ async def bounded(live: LiveStack) -> AsyncIterator[ApiProcess]:
         **live.env,
         "SUBSCRIPTION_RESUME_MAX_NOTICES": str(RESUME_MAX_NOTICES),
         "MAX_WEBSOCKET_CONNECTIONS": str(MAX_CONNECTIONS),
+        "MAX_PENDING_WEBSOCKETS": str(PENDING_CONNECTIONS),
         "MAX_WEBSOCKETS_PER_CLIENT": str(CLIENT_CONNECTIONS),
         "WS_INIT_TIMEOUT_SECONDS": "1",
     }
@@ -658,6 +661,41 @@ async def test_a_socket_without_connection_init_is_closed_after_ws_init_timeout(
         assert silent.close_code == 4408
 
 
+async def test_sockets_awaiting_connection_init_beyond_their_cap_are_closed_with_1013(
+    bounded: ApiProcess,
+) -> None:
+    """Sockets that never authenticate (a flood, from anyone) take at most
+    ``MAX_PENDING_WEBSOCKETS`` places, not every place: an initialised connection keeps its
+    own, and a client connects again as soon as a pending socket goes (4408 after
+    ``WS_INIT_TIMEOUT_SECONDS``, 1 s on ``bounded``)."""
+    subscriber = await _open_once_a_place_is_free(
+        bounded.ws_url, {"token": token_for([_customer("A")], subject="pending-cap")}
+    )
+    silent = [
+        await connect(bounded.ws_url, subprotocols=[TRANSPORT_WS], open_timeout=10)
+        for _ in range(PENDING_CONNECTIONS)
+    ]
+    # 1 + 2 sockets of MAX_CONNECTIONS (4): room in total, none for one more pending.
+    async with connect(bounded.ws_url, subprotocols=[LEGACY_WS], open_timeout=10) as refused:
+        async with asyncio.timeout(5):
+            await refused.wait_closed()
+    assert (refused.close_code, refused.close_reason) == (
+        1013,
+        "Try again later: this server holds as many WebSocket connections awaiting "
+        "connection_init as it may",
+    )
+    for ws in silent:
+        async with asyncio.timeout(5):
+            await ws.wait_closed()
+        assert ws.close_code == 4408
+    assert subscriber.ws.close_code is None, "the initialised connection stays open"
+    again = await _open_once_a_place_is_free(
+        bounded.ws_url, {"token": token_for([_customer("A")], subject="pending-cap-again")}
+    )
+    for client in (subscriber, again):
+        await client.close()
+
+
 async def test_a_resume_further_back_than_the_bound_is_expired_and_one_within_it_replays_exactly(
     live: LiveStack, bounded: ApiProcess
 ) -> None:
@@ -695,52 +733,87 @@ async def _first(notices: AsyncIterator[LiveNotice]) -> LiveNotice:
     return await anext(notices)
 
 
+@dataclass(frozen=True)
+class _InProcess:
+    """Feeds of this test process on the real change log, with ``bounds`` shared by all."""
+
+    hub: LiveHub
+    log: ChangeLog
+    bounds: ResumeBounds
+
+    def resume(self, customer: str, subject: str, after: int) -> AsyncGenerator[LiveNotice, None]:
+        feed = ConnectionFeed(
+            hub=self.hub,
+            log=self.log,
+            scope=Policy().scope(caller(customer, subject=subject)),
+            buffer_size=16,
+            dedupe_window=100,
+            on_close=lambda reason: None,
+            resume=self.bounds,
+            client=subject,
+        )
+        return feed.stream(MilestoneSelection(customer_id=customer), encode_cursor(after))
+
+
+@pytest_asyncio.fixture
+async def in_process(live: LiveStack) -> AsyncIterator[Callable[[ResumeBounds], _InProcess]]:
+    log = ChangeLog(live.bootstrap, live.topics, retention_hours=72)
+    hub = LiveHub(log, dedupe_window=100, overflow_reason=too_slow(16))
+    hub.start()
+    try:
+        yield lambda bounds: _InProcess(hub, log, bounds)
+    finally:
+        await hub.stop()
+
+
 async def test_replays_beyond_the_process_cap_wait_for_a_place_then_are_refused(
-    live: LiveStack,
+    live: LiveStack, in_process: Callable[[ResumeBounds], _InProcess]
 ) -> None:
     """The feed in-process, on the real change log, with one replay place: a resume waits
     while the place is held (as an app resuming many subscriptions at once does), and is
     refused with RATE_LIMITED if none comes free in time."""
     acme = _customer("ACME")
     offsets = [await live.publish(_change(acme, f"SH-{n}", n)) for n in range(4)]
-    log = ChangeLog(live.bootstrap, live.topics, retention_hours=72)
-    hub = LiveHub(log, dedupe_window=100, overflow_reason=too_slow(16))
-    hub.start()
     places = ReplayPlaces(total=1, per_client=1, wait_seconds=0.5)
-
-    def resume(subject: str) -> AsyncGenerator[LiveNotice, None]:
-        feed = ConnectionFeed(
-            hub=hub,
-            log=log,
-            scope=Policy().scope(caller(acme, subject=subject)),
-            buffer_size=16,
-            dedupe_window=100,
-            on_close=lambda reason: None,
-            resume=ResumeBounds(100, places),
-            client=subject,
-        )
-        return feed.stream(MilestoneSelection(customer_id=acme), encode_cursor(offsets[0]))
-
-    try:
-        holding = resume("first")  # stopped in the middle of its replay: holds the place
-        assert decode_cursor((await anext(holding)).cursor) == offsets[1]
+    feeds = in_process(ResumeBounds(100, places))
+    async with places.place("holding"):  # a replay reading its chunk
         with pytest.raises(GraphQLError) as refused:
-            await anext(resume("second"))
+            await anext(feeds.resume(acme, "second", offsets[0]))
         assert refused.value.extensions == {
             "code": "RATE_LIMITED",
             "limit": "MAX_SUBSCRIPTION_REPLAYS",
             "allowed": 1,
             "retryAfter": 1,
         }
-        third = resume("third")
+        third = feeds.resume(acme, "third", offsets[0])
         waiting = asyncio.create_task(_first(third))
         await asyncio.sleep(0.1)
         assert not waiting.done()
-        await holding.aclose()  # the client completed: its place goes to the one waiting
-        assert decode_cursor((await waiting).cursor) == offsets[1]
-        await third.aclose()
+    # The chunk was read: the place goes to the one waiting.
+    assert decode_cursor((await waiting).cursor) == offsets[1]
+    await third.aclose()
+
+
+async def test_many_resumes_at_once_with_the_default_caps_all_replay_even_to_slow_readers(
+    live: LiveStack, in_process: Callable[[ResumeBounds], _InProcess]
+) -> None:
+    """After a replica stops, its clients resume at once on the others. 20 resumes of a short
+    gap, on a process with the default replay caps, each client taking one notice and then
+    reading no more (a phone on a slow network): every one is served, and the paused
+    readers hold no replay place."""
+    acme = _customer("ACME")
+    offsets = [await live.publish(_change(acme, f"SH-{n}", n)) for n in range(3)]
+    feeds = in_process(ResumeBounds.of(LiveSettings()))
+    resumes = [feeds.resume(acme, f"phone-{n}", offsets[0]) for n in range(20)]
+    try:
+        async with asyncio.timeout(10):
+            firsts = await asyncio.gather(*(_first(resume) for resume in resumes))
+        assert [decode_cursor(notice.cursor) for notice in firsts] == [offsets[1]] * 20
+        assert feeds.bounds.replays.in_use == 0, "a paused reader holds no replay place"
+        assert [decode_cursor((await anext(r)).cursor) for r in resumes] == [offsets[2]] * 20
     finally:
-        await hub.stop()
+        for resume in resumes:
+            await resume.aclose()
 
 
 async def test_a_cursor_older_than_the_retained_log_is_expired(live: LiveStack) -> None:
@@ -778,6 +851,9 @@ async def test_the_app_creates_the_changes_topic_with_the_retention_window(
     topics = TopicNames(**{k: f"{prefix}.{v}" for k, v in TopicNames().__dict__.items()})
     await ChangeLog(kafka_bootstrap, topics, retention_hours=5).ensure_topic()
     try:
+        # Creation returns before the partition's metadata is there (until then it lists
+        # none); a topic of more than one partition never satisfies this wait.
+        await wait_for_leaders(kafka_admin, {topics.changes: 1})
         [described] = await kafka_admin.describe_topics([topics.changes])
         [config] = await kafka_admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, topics.changes, {"retention.ms": None})]

@@ -31,12 +31,13 @@ from readmodel.topics import TopicNames
 from tests.helpers import SECRET, TOKENS, shipment_change, token_for
 from web.admission import Lane
 from web.app import graphql_endpoint, new_document_cache
+from web.live import feed
 from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
 from web.live.feed import ResumeBounds
 from web.live.handlers import LiveGraphQLWSHandler, LiveTransportWSHandler
-from web.live.hub import Delivery, LiveHub
-from web.live.log import ChangeLog
+from web.live.hub import LiveHub
+from web.live.log import ChangeLog, Chunk
 from web.live.service import LiveService
 from web.live.settings import LiveSettings
 from web.masking import CodedErrors
@@ -72,12 +73,12 @@ class ScriptedLog:
         self.earliest = earliest
         self.replays: list[tuple[int, int]] = []
 
-    async def replay(self, start: int, stop: int) -> AsyncGenerator[Delivery, None]:
+    async def read(self, start: int, stop: int, limit: int) -> Chunk:
         self.replays.append((start, stop))
         if start < self.earliest:
             raise CursorExpired("the cursor is older than the change log's retention window")
-        for offset in range(start, min(stop, len(self.changes))):
-            yield offset, self.changes[offset]
+        end = min(stop, len(self.changes), start + limit)
+        return Chunk([(offset, self.changes[offset]) for offset in range(start, end)], end)
 
     async def check_cursor_issued(self, offset: int) -> None:
         return None
@@ -316,9 +317,14 @@ async def test_filtering_on_a_customer_you_do_not_act_for_is_forbidden() -> None
     assert errors[0]["message"] == "customer 'GLOBEX' is not one of the accounts you act for"
 
 
-async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or_duplicate() -> (
-    None
-):
+@pytest.mark.parametrize(
+    ("chunk", "reads"), [(1_000, [(2, 5)]), (2, [(2, 5), (4, 5)])], ids=["one-read", "chunks"]
+)
+async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or_duplicate(
+    chunk: int, reads: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read in one chunk or several (``REPLAY_CHUNK``), the replay is the same."""
+    monkeypatch.setattr(feed, "REPLAY_CHUNK", chunk)
     history = [shipment_change(offset) for offset in range(6)]
     history[4] = shipment_change(
         4, notice_id=history[2].notice_id
@@ -336,7 +342,7 @@ async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or
             decode_cursor((await socket.receive())["payload"]["data"]["milestoneFeed"]["cursor"])
             for _ in range(4)
         ]
-    assert log.replays == [(2, 5)]
+    assert log.replays == reads
     assert cursors == [2, 3, 5, 6]
 
 

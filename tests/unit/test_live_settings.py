@@ -24,8 +24,9 @@ def test_defaults() -> None:
     assert (settings.pong_timeout_seconds, settings.retention_hours) == (10.0, 72)
     assert settings.dedupe_window == 10_000
     assert (settings.resume_max_notices, settings.max_replays) == (100_000, 4)
-    assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (2, 5.0)
+    assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (2, 30.0)
     assert (settings.max_connections, settings.init_timeout_seconds) == (2_000, 10.0)
+    assert settings.max_pending_connections == 200
 
 
 def test_overrides() -> None:
@@ -41,6 +42,7 @@ def test_overrides() -> None:
             "MAX_SUBSCRIPTION_REPLAYS_PER_CLIENT": "1",
             "SUBSCRIPTION_REPLAY_WAIT_SECONDS": "0",
             "MAX_WEBSOCKET_CONNECTIONS": "10",
+            "MAX_PENDING_WEBSOCKETS": "3",
             "WS_INIT_TIMEOUT_SECONDS": "2.5",
         }
     )
@@ -50,6 +52,7 @@ def test_overrides() -> None:
     assert (settings.resume_max_notices, settings.max_replays) == (500, 3)
     assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (1, 0.0)
     assert (settings.max_connections, settings.init_timeout_seconds) == (10, 2.5)
+    assert settings.max_pending_connections == 3
 
 
 def test_built_in_code_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,8 @@ protocol leaves to the server, chosen outside its set so clients can tell them a
 1012   the API process is shutting down; reconnect (to any replica) with the last cursor.
 1013   "Try Again Later" (RFC 6455's registry): the process already holds
        ``MAX_WEBSOCKET_CONNECTIONS`` sockets, so this one is closed right after its handshake
-       (``web.live.connections``). Reconnect later, or to another replica. Also at
+       (``web.live.connections``), or as many not yet past ``connection_init`` as
+       ``MAX_PENDING_WEBSOCKETS`` allows. Reconnect later, or to another replica. Also at
        ``connection_init`` when the token's subject already holds ``MAX_WEBSOCKETS_PER_CLIENT``
        connections in the process (the reason says which).
 =====  =========================================================================================
@@ -55,6 +56,11 @@ FEED_INTERRUPTED: Final = CloseReason(1011, "Live feed interrupted; resume with 
 SHUTTING_DOWN: Final = CloseReason(1012, "Server restarting; resume with your last cursor")
 TOO_MANY_CONNECTIONS: Final = CloseReason(
     1013, "Try again later: this server holds as many WebSocket connections as it may"
+)
+TOO_MANY_PENDING: Final = CloseReason(
+    1013,
+    "Try again later: this server holds as many WebSocket connections awaiting "
+    "connection_init as it may",
 )
 
 

@@ -4,12 +4,13 @@ Resuming with a cursor, in this order, so that nothing is missed or sent twice:
 
 1. register with the hub first: from then on live notices (offsets ``>= live_from``) are
    buffered for the subscription while the rest happens;
-2. replay the log from the cursor up to ``live_from`` with a short-lived consumer;
+2. replay the log from the cursor up to ``live_from``, each chunk with a short-lived consumer;
 3. drain the buffer, then follow it live.
 
-Steps 1 and 2 hold a replay place (``web.live.replays``), and a cursor further behind
-``live_from`` than ``SUBSCRIPTION_RESUME_MAX_NOTICES`` is refused as expired before anything
-is read: a replay reads every customer's notices, so its cost must not be the client's choice.
+Step 2 reads a chunk of the log per turn (``web.live.replays``) and sends it between turns;
+the first turn is taken before step 1. A cursor further behind ``live_from`` than
+``SUBSCRIPTION_RESUME_MAX_NOTICES`` is refused as expired before anything is read: a
+replay reads every customer's notices, so its cost must not be the client's choice.
 
 ``DeliveryGate`` passes only offsets past the last one delivered and drops repeated
 ``notice_id`` s, so the replay and the buffer may even overlap without harm.
@@ -38,12 +39,16 @@ from web.live.buffer import ConnectionBudget, QueueClosed, SubscriberQueue
 from web.live.closes import CloseReason
 from web.live.cursor import decode_cursor, encode_cursor
 from web.live.hub import Delivery, LiveHub, Subscriber
+from web.live.log import Chunk
 from web.live.ordering import DeliveryGate
 from web.live.replays import ReplayPlaces
 from web.live.settings import LiveSettings
 
 #: How long a subscription waits for a hub that has not reached Kafka yet.
 READY_TIMEOUT_SECONDS = 10.0
+#: Notices of the log a replay reads per turn (``web.live.replays``): about 10 ms of reading
+#: and decoding on the event loop (README "Known limits").
+REPLAY_CHUNK = 1_000
 #: How long a terminated subscription waits for its connection to close and cancel it.
 CLOSING_GRACE_SECONDS = 30.0
 
@@ -67,7 +72,7 @@ class ResumeBounds:
 class NoticeLog(Protocol):
     """The reads of the change log a feed needs (``web.live.log.ChangeLog`` in production)."""
 
-    def replay(self, start: int, stop: int) -> AsyncGenerator[Delivery, None]: ...
+    async def read(self, start: int, stop: int, limit: int) -> Chunk: ...
 
     async def check_cursor_issued(self, offset: int) -> None: ...
 
@@ -160,18 +165,10 @@ class ConnectionFeed:
             if after_offset is None:
                 self._follow(subscriber)
             else:
-                # The place is taken before registering: live notices are buffered only
-                # once the replay may start, not while it waits.
-                async with self._resume.replays.place(self._client):
-                    if self.closed_reason is not None:  # closed while waiting for the place
-                        await self._await_close()
-                    live_from = self._follow(subscriber)
-                    missed = self._catch_up(after_offset, live_from, wants, gate)
-                    # Closed at once if the client completes mid-replay: the replay's
-                    # consumer stops then, not whenever the generator is collected.
-                    async with aclosing(missed):
-                        async for notice in missed:
-                            yield notice
+                # Closed at once if the client completes mid-replay: no read starts after.
+                async with aclosing(self._replay(subscriber, after_offset, wants, gate)) as missed:
+                    async for notice in missed:
+                        yield notice
             while True:
                 try:
                     offset, change = await queue.get()
@@ -190,14 +187,40 @@ class ConnectionFeed:
         self._queues.add(subscriber.queue)
         return live_from
 
-    async def _catch_up(
+    async def _replay(
         self,
+        subscriber: Subscriber,
         after_offset: int,
-        live_from: int,
         wants: Callable[[ShipmentChange], bool],
         gate: DeliveryGate,
     ) -> AsyncGenerator[LiveNotice, None]:
-        """The notices after the cursor that precede ``live_from``, read from the log.
+        """The notices after the cursor that precede the first one ``subscriber`` receives
+        live, read from the log a chunk per turn (``web.live.replays``): the place is held
+        while the chunk is read and filtered, and given back before its notices are sent.
+
+        The first turn is taken before registering with the hub: live notices are buffered
+        only once the replay may start, not while it waits for its turn.
+        """
+        start, live_from = after_offset + 1, None
+        while live_from is None or start < live_from:
+            async with self._resume.replays.place(self._client, first=live_from is None):
+                if live_from is None:
+                    if self.closed_reason is not None:  # closed while waiting for the place
+                        break  # and give it back before waiting to be cancelled
+                    live_from = self._follow(subscriber)
+                    if not await self._must_replay(after_offset, live_from):
+                        return
+                chunk = await self._log.read(start, live_from, REPLAY_CHUNK)
+                wanted = [(offset, change) for offset, change in chunk.notices if wants(change)]
+            start = chunk.next_offset
+            for offset, change in wanted:
+                if gate.admit(offset, change.notice_id):
+                    yield LiveNotice(encode_cursor(offset), change)
+        if live_from is None:
+            await self._await_close()
+
+    async def _must_replay(self, after_offset: int, live_from: int) -> bool:
+        """Whether notices lie between the cursor and ``live_from``.
 
         CURSOR_EXPIRED, before anything is read, for a cursor more than
         ``SUBSCRIPTION_RESUME_MAX_NOTICES`` behind: as for a cursor beyond retention, the
@@ -206,10 +229,8 @@ class ConnectionFeed:
         if after_offset >= live_from:
             # Another replica may be ahead of this one, but never ahead of the log.
             await self._log.check_cursor_issued(after_offset)
-            return
+            return False
         missed = live_from - (after_offset + 1)
-        if missed == 0:
-            return
         if missed > self._resume.max_notices:
             raise CursorExpired(
                 f"the cursor is further behind than a resume may replay (more than "
@@ -217,10 +238,7 @@ class ConnectionFeed:
                 f"followed it are not replayed. Refetch the current state, then subscribe "
                 f"again without `after`."
             )
-        async with aclosing(self._log.replay(after_offset + 1, live_from)) as replayed:
-            async for offset, change in replayed:
-                if wants(change) and gate.admit(offset, change.notice_id):
-                    yield LiveNotice(encode_cursor(offset), change)
+        return missed > 0
 
     def _customers(self, selection: MilestoneSelection) -> frozenset[str] | None:
         """The customers whose notices can match, for the hub's index; FORBIDDEN for a

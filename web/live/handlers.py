@@ -72,6 +72,7 @@ from web.live.closes import (
     forbidden,
     too_many_of_client,
 )
+from web.live.connections import initialised
 from web.live.feed import ConnectionFeed
 from web.live.service import LiveService
 from web.persisted import DocumentRequest, PersistedQueryError, document_for
@@ -83,11 +84,16 @@ _UNAVAILABLE = CloseReason(1011, "Live subscriptions are not available on this s
 _GONE = (WebSocketDisconnected, WebSocketDisconnect, OSError)
 
 
+def _scope_of(websocket: object) -> dict[str, Any] | None:
+    """The ASGI scope of the Starlette WebSocket under Strawberry's adapter (None outside one)."""
+    scope = getattr(getattr(websocket, "ws", None), "scope", None)
+    return scope if isinstance(scope, dict) else None
+
+
 def _app_state(websocket: object) -> object:
     """``app.state`` of the Starlette app serving ``websocket`` (None outside one)."""
-    scope = getattr(getattr(websocket, "ws", None), "scope", None)
-    app = scope.get("app") if isinstance(scope, dict) else None
-    return getattr(app, "state", None)
+    scope = _scope_of(websocket)
+    return getattr(scope.get("app") if scope is not None else None, "state", None)
 
 
 def operations_refusal(
@@ -163,7 +169,14 @@ class ConnectionGuard:
         authenticate the payload, and publish the connection's feed and caller (in
         ``graph.subscriptions.current_feed`` and ``graph.context.connection_caller``) before
         the handler acknowledges, so every operation task of the connection inherits them.
-        A ``CloseReason`` says why the connection must be refused instead."""
+        A ``CloseReason`` says why the connection must be refused instead. Either way the
+        socket no longer counts as pending (``web.live.connections.initialised``)."""
+        try:
+            return await self._admit(view, payload)
+        finally:
+            initialised(_scope_of(self._websocket))
+
+    async def _admit(self, view: object, payload: Mapping[str, Any]) -> Admitted | CloseReason:
         service = live_service_of(view, self._websocket)
         if service is None:
             return _UNAVAILABLE

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -25,6 +24,16 @@ logger = logging.getLogger(__name__)
 
 #: A replay that makes no progress for this long is abandoned (the broker is unreachable).
 REPLAY_STALL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One read of the log: its notices, and the offset the next read starts from (``stop``
+    once the range is read; past any offsets that hold no notice, such as transaction
+    markers)."""
+
+    notices: list[tuple[int, ShipmentChange]]
+    next_offset: int
 
 
 @dataclass(frozen=True)
@@ -62,10 +71,9 @@ class ChangeLog:
             replication_factor=self.replication_factor,
         )
 
-    async def replay(
-        self, start: int, stop: int
-    ) -> AsyncGenerator[tuple[int, ShipmentChange], None]:
-        """The notices at offsets ``start <= offset < stop``, in order.
+    async def read(self, start: int, stop: int, limit: int) -> Chunk:
+        """Up to about ``limit`` notices at offsets ``start <= offset < stop``, in order, with
+        a consumer opened and closed for this read alone: nothing is held between reads.
 
         ``CursorExpired`` when ``start`` is older than the earliest offset still retained.
         Records that are not notices are skipped (and logged): they never were deliverable.
@@ -75,33 +83,40 @@ class ChangeLog:
             await consumer.start()
         except KafkaError as exc:
             raise FeedUnavailable("the change log cannot be read right now; retry") from exc
-        tp = self.partition
         try:
-            consumer.assign([tp])
-            earliest = (await consumer.beginning_offsets([tp]))[tp]
-            if start < earliest:
-                raise self._expired(start)
-            consumer.seek(tp, start)
-            last_progress = time.monotonic()
-            while await consumer.position(tp) < stop:
-                batch = await consumer.getmany(tp, timeout_ms=500, max_records=1000)
-                records = batch.get(tp, [])
-                if records:
-                    last_progress = time.monotonic()
-                elif time.monotonic() - last_progress > REPLAY_STALL_SECONDS:
-                    raise FeedUnavailable("the change log stopped answering during a replay")
-                for record in records:
-                    if record.offset >= stop:
-                        return
-                    change = decode_record(record)
-                    if change is not None:
-                        yield record.offset, change
+            return await self._read(consumer, start, stop, limit)
         except OffsetOutOfRangeError as exc:
             raise self._expired(start) from exc
         except KafkaError as exc:
             raise FeedUnavailable("the change log cannot be read right now; retry") from exc
         finally:
             await consumer.stop()
+
+    async def _read(self, consumer: AIOKafkaConsumer, start: int, stop: int, limit: int) -> Chunk:
+        tp = self.partition
+        consumer.assign([tp])
+        earliest = (await consumer.beginning_offsets([tp]))[tp]
+        if start < earliest:
+            raise self._expired(start)
+        consumer.seek(tp, start)
+        notices: list[tuple[int, ShipmentChange]] = []
+        read = 0
+        last_progress = time.monotonic()
+        while read < limit and await consumer.position(tp) < stop:
+            batch = await consumer.getmany(tp, timeout_ms=500, max_records=limit - read)
+            records = batch.get(tp, [])
+            if records:
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > REPLAY_STALL_SECONDS:
+                raise FeedUnavailable("the change log stopped answering during a replay")
+            for record in records:
+                if record.offset >= stop:
+                    return Chunk(notices, stop)
+                read += 1
+                change = decode_record(record)
+                if change is not None:
+                    notices.append((record.offset, change))
+        return Chunk(notices, min(await consumer.position(tp), stop))
 
     async def check_cursor_issued(self, offset: int) -> None:
         """BadCursor unless ``offset`` is one the log has reached (i.e. we could have issued it)."""

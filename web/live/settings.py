@@ -38,19 +38,25 @@ class LiveSettings(EnvSettings):
     resume_max_notices: int = Field(
         100_000, validation_alias="SUBSCRIPTION_RESUME_MAX_NOTICES", ge=1
     )
-    #: Replays (reads of the log for a resume, each with a Kafka consumer of its own) running
-    #: at once in this process, and of one client (``web.live.replays``).
+    #: Reads of the log for resumes (a chunk of up to 1,000 notices each, with a Kafka consumer
+    #: of its own) running at once in this process, and of one client (``web.live.replays``).
     max_replays: int = Field(4, validation_alias="MAX_SUBSCRIPTION_REPLAYS", ge=1)
     max_replays_per_client: int = Field(
         2, validation_alias="MAX_SUBSCRIPTION_REPLAYS_PER_CLIENT", ge=1
     )
-    #: How long a resume waits for a replay place before it is refused with RATE_LIMITED.
+    #: How long a resume waits in the queue for its first read before it is refused with
+    #: RATE_LIMITED: long enough for the resumes of a replica's every client to take turns.
     replay_wait_seconds: float = Field(
-        5.0, validation_alias="SUBSCRIPTION_REPLAY_WAIT_SECONDS", ge=0, allow_inf_nan=False
+        30.0, validation_alias="SUBSCRIPTION_REPLAY_WAIT_SECONDS", ge=0, allow_inf_nan=False
     )
-    #: WebSocket connections open at once in this process, authenticated or not (beyond: the
+    #: WebSocket connections open at once in this process, initialised or not (beyond: the
     #: handshake is answered with close 1013, ``web.live.connections``).
     max_connections: int = Field(2_000, validation_alias="MAX_WEBSOCKET_CONNECTIONS", ge=1)
+    #: Of those, sockets whose ``connection_init`` has not been answered yet (beyond: close
+    #: 1013 too), so that sockets that never authenticate, from anyone, cannot take the places
+    #: of initialised connections. Each stays pending for a round trip, or until
+    #: ``WS_INIT_TIMEOUT_SECONDS`` if it sends nothing.
+    max_pending_connections: int = Field(200, validation_alias="MAX_PENDING_WEBSOCKETS", ge=1)
     #: Authenticated WebSocket connections one client (token subject) may hold at once in
     #: this process (beyond: close 1013 at ``connection_init``), so that one token cannot
     #: take every place ``MAX_WEBSOCKET_CONNECTIONS`` allows.
