@@ -79,9 +79,10 @@ async def _require_one_partition(admin: AIOKafkaAdminClient, topic: str) -> None
     auto-creation with its default): the live feed reads partition 0 only and cursors are its
     offsets, so the notices of every other partition would never reach a subscriber."""
     [described] = await admin.describe_topics([topic])
-    if described["error_code"] != 0:
-        return  # created a moment ago, with one partition; not known everywhere yet
     count = len(described["partitions"])
+    if described["error_code"] != 0 or count == 0:
+        # created a moment ago, with one partition: the broker may not list it yet
+        return
     if count != 1:
         raise TopicMisconfigured(
             f"the changes topic {topic} has {count} partitions; it must have exactly 1 (its "
