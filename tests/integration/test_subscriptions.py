@@ -819,7 +819,17 @@ async def test_many_resumes_at_once_with_the_default_caps_all_replay_even_to_slo
 async def test_a_cursor_older_than_the_retained_log_is_expired(live: LiveStack) -> None:
     """Runs last in this module: it deletes the start of the shared changes topic."""
     acme = _customer("ACME")
+    # Every API's hub must have read the notices before their records go: one still behind
+    # them would lose its place in the log (and close its connections) instead.
+    watchers = [await Client.open(api.ws_url, {"token": token_for([acme])}) for api in live.apis]
+    for watcher in watchers:
+        await watcher.subscribe(FEED, {}, op="watch")
+    probes = _Probes(live, {acme: watchers})
+    await probes.until_live()
     offsets = [await live.publish(_change(acme, f"SH-{n}", n)) for n in range(3)]
+    await probes.fence()  # each hub has read past the three
+    for watcher in watchers:
+        await watcher.close()
     partition = TopicPartition(live.topics.changes, 0)
     await live.admin.delete_records({partition: RecordsToDelete(offsets[-1])})
 
