@@ -240,21 +240,23 @@ def test_an_overflowing_holders_warehouses_cannot_be_told(kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("holder", "kind", "field"),
+    ("holder", "kind", "field", "indexed"),
     [
-        ("orders", "shipments", "orderIds"),
-        ("orders", "invoices", "orderIds"),
-        ("shipments", "orders", "fulfillment.shipmentIds"),
-        ("shipments", "invoices", "shipmentIds"),
-        ("invoices", "orders", None),
-        ("invoices", "shipments", None),
+        ("orders", "shipments", "orderIds", True),
+        ("orders", "invoices", "orderIds", False),
+        ("shipments", "orders", "fulfillment.shipmentIds", True),
+        ("shipments", "invoices", "shipmentIds", False),
+        ("invoices", "orders", None, False),
+        ("invoices", "shipments", None, False),
     ],
 )
-def test_the_links_of_an_overflowing_holder_are_found_by_the_field_naming_it_through_its_index(
-    holder: documents.EntityKind, kind: documents.EntityKind, field: str | None
+def test_the_links_of_an_overflowing_holder_are_found_by_the_field_naming_it(
+    holder: documents.EntityKind, kind: documents.EntityKind, field: str | None, indexed: bool
 ) -> None:
-    """An invoice is named by nothing: it names every link it has."""
+    """An invoice is named by nothing: it names every link it has. The invoices naming an
+    overflowing holder are read without an index of their own (rare; two multikey indexes
+    doubled every invoice write's store time)."""
     assert links.naming_field(holder, kind) == field
     if field is not None:
         assert links.naming_query(field, ["X-1", "X-2"]) == {field: {"$in": ["X-1", "X-2"]}}
-        assert documents.field_index(kind, field) is not None
+        assert (documents.field_index(kind, field) is not None) is indexed
