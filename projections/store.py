@@ -27,6 +27,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Final, NamedTuple, TypeAlias, TypeVar
@@ -822,8 +823,9 @@ class ProjectionStore:
         missing (an insert refused for another reason, a source document deleted) fails the
         batch, and the process inserts it again when the batch is retried.
 
-        An event time later than ``now`` (when the batch was applied) plus
-        ``EVENT_CLOCK_SKEW`` counts as that (``_believable``), its id as sent."""
+        An event time later than when the batch counts as applied (``now``, or the source's
+        ``applied_at``) plus ``EVENT_CLOCK_SKEW`` counts as that (``_believable``), its id as
+        sent."""
         collection = self.collection_name("sources", suffix)
         known = self._stored_sources.setdefault(collection, set())
         sources = _in_id_order(
@@ -839,7 +841,8 @@ class ProjectionStore:
         known.update(source for source, _ in sources)
 
 
-#: How far past the projector's clock a source's event time may move its ``lastEventAt``
+#: How far past when a source's event was applied (the projector's clock, or for a rebuild
+#: when the record reached the log) its event time may move ``lastEventAt``
 #: (``touch_sources``): a producer's clock a little ahead is believed, while an event dated
 #: years ahead (a bad clock, a typo) would otherwise hold ``lastEventAt`` there, which only
 #: moves forward, and the source's ``lagSeconds`` at 0 until that date.
@@ -847,9 +850,19 @@ EVENT_CLOCK_SKEW: Final = timedelta(minutes=5)
 
 
 def _believable(info: SourceSeen, now: datetime) -> SourceSeen:
-    """``info`` with its event time no later than ``now`` plus ``EVENT_CLOCK_SKEW``."""
-    latest = now + EVENT_CLOCK_SKEW
-    return info if info.last_event_at <= latest else SourceSeen(latest, info.last_event_id)
+    """``info`` with its event time no later than ``EVENT_CLOCK_SKEW`` past when it counts as
+    applied (its ``applied_at``, else ``now``), everything else as it came.
+
+    A rebuild sets ``applied_at`` to when the source's newest replayed record reached the
+    log (``projector.replayed_sources``), and the cap counts from that: about where the
+    live projector, applying the record when it arrived, capped it, and alike for a rebuild
+    run twice. Counting from the rebuild's ``now`` would date the event after everything
+    the rebuild holds, and show a source silent for days whose last event a bad clock dated
+    2099 at ``lagSeconds`` 0 for ``EVENT_CLOCK_SKEW`` after the switch. ``applied_at`` is
+    kept as it came: without it ``lastAppliedAt`` falls back to ``now``, and the switch
+    would show that source fresh (``stale`` false, no banner, no ``PortalSourceStale``)."""
+    latest = (info.applied_at or now) + EVENT_CLOCK_SKEW
+    return info if info.last_event_at <= latest else replace(info, last_event_at=latest)
 
 
 def _new_source(source: str, info: SourceSeen, now: datetime) -> InsertOne[dict[str, Any]]:

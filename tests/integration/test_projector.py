@@ -906,24 +906,29 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
 async def test_a_rebuild_leaves_a_source_silent_for_days_stale(
     kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
-    """A TMS last published three days ago, the ERP a moment ago. The rebuild replays both;
-    readers switched to it still see the TMS stale (its banner, ``PortalSourceStale``) and
-    the ERP fresh. Before, every replayed source was reported applied at the rebuild's
-    time, so the switch hid the TMS's outage."""
+    """A TMS last published three days ago, the ERP a moment ago, a WMS three days ago too
+    with its last event dated 2099 by a bad clock. The rebuild replays them all; readers
+    switched to it still see the TMS and the WMS stale (their banners,
+    ``PortalSourceStale``), the WMS's lag days and not 0, and the ERP fresh. Before, every
+    replayed source was reported applied at the rebuild's time, so the switch hid the TMS's
+    outage; then the cap on the 2099 event still reported the WMS so."""
     silent_since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
     planned, created = example("shipment-planned.json"), example("order-created.json")
+    progressed = example("fulfillment-progressed.json") | {"time": "2099-01-01T00:00:00Z"}
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(
-            topic_names["shipments"],
-            json.dumps(planned).encode(),
-            key=planned["subject"].encode(),
-            timestamp_ms=int(silent_since.timestamp() * 1000),
-        )
-        await producer.send_and_wait(
-            topic_names["orders"], json.dumps(created).encode(), key=created["subject"].encode()
-        )
+        for topic, event, at in [
+            ("shipments", planned, silent_since),
+            ("fulfillment", progressed, silent_since),
+            ("orders", created, None),
+        ]:
+            await producer.send_and_wait(
+                topic_names[topic],
+                json.dumps(event).encode(),
+                key=event["subject"].encode(),
+                timestamp_ms=None if at is None else int(at.timestamp() * 1000),
+            )
     finally:
         await producer.stop()
 
@@ -932,9 +937,11 @@ async def test_a_rebuild_leaves_a_source_silent_for_days_stale(
     now = datetime.now(UTC)
     sources = mongo_db[documents.generation_collection(documents.SOURCES, suffix)]
     seen = {doc["_id"]: source_freshness(doc, now=now) async for doc in sources.find({})}
-    tms, erp = seen[planned["source"]], seen[created["source"]]
+    tms, wms = seen[planned["source"]], seen[progressed["source"]]
     assert tms.stale and tms.last_applied_at == silent_since
-    assert not erp.stale
+    assert wms.stale and wms.last_applied_at == silent_since
+    assert wms.lag_seconds is not None and wms.lag_seconds > timedelta(days=2).total_seconds()
+    assert not seen[created["source"]].stale
 
 
 async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowed(

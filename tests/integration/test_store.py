@@ -163,6 +163,31 @@ async def test_an_event_dated_far_ahead_moves_a_sources_event_time_only_to_the_a
     assert await _freshness(mongo_db, "tms") == (later, "T-3", later)
 
 
+async def test_a_replayed_event_dated_far_ahead_keeps_when_its_source_was_applied(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """A rebuild replays a source silent for days whose last event a bad clock dated 2099:
+    the source stays applied when its record reached the log (stale, its banner and
+    ``PortalSourceStale`` shown), and its event counts as ``EVENT_CLOCK_SKEW`` past that (its
+    lag days, not 0). Before, capping the event time dropped ``applied_at``, and the source
+    showed applied, and fresh, at the rebuild's time."""
+    store = ProjectionStore(mongo_db)
+    await store.ensure_collections("")
+    rebuilt_at = datetime(2026, 11, 4, 8, 0, tzinfo=UTC)
+    arrived = rebuilt_at - timedelta(days=3)
+    future = datetime(2099, 1, 1, tzinfo=UTC)
+
+    await store.touch_sources(
+        "", {"wms/dc-atl": SourceSeen(future, "W-2099", applied_at=arrived)}, rebuilt_at
+    )
+
+    assert await _freshness(mongo_db, "wms/dc-atl") == (
+        arrived + EVENT_CLOCK_SKEW,
+        "W-2099",
+        arrived,
+    )
+
+
 async def test_sources_are_never_created_by_an_upsert_on_id_alone(
     recorded_store: tuple[ProjectionStore, CommandRecorder],
 ) -> None:
