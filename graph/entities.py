@@ -42,7 +42,7 @@ from graph.enums import (
     TransportMode,
     enum_or_none,
 )
-from graph.global_ids import encode, number_for
+from graph.global_ids import KIND_OF_TYPE, encode, number_for
 from graph.node import Node
 from graph.plain_readers import NOT_AT_HAND, at_hand, at_hand_in_request
 from graph.values import (
@@ -55,6 +55,7 @@ from graph.values import (
     ProofOfDelivery,
 )
 from readmodel.documents import EntityKind
+from readmodel.links import naming_scans
 from resolvers.filters import invoice_view_status
 from resolvers.readers import Readers, RelatedEntity
 
@@ -212,6 +213,15 @@ RELATIONS: Final[Mapping[str, tuple[tuple[str, str, str], ...]]] = {
         ("shipments", "Shipment", "The shipments charged for that you may see."),
     ),
 }
+#: The relations (type, field) whose complete read, an overflowing holder's
+#: (``Readers.related``), may scan a customer's list (``links.naming_scans``): the cost
+#: limit charges each a store read (``web.limits``).
+SCANNING_RELATIONS: Final = frozenset(
+    (holder, field)
+    for holder, relations in RELATIONS.items()
+    for field, target, _ in relations
+    if naming_scans(KIND_OF_TYPE[holder], KIND_OF_TYPE[target])
+)
 #: Invoices are behind a role: a list of them is null (with FORBIDDEN) for other callers.
 _INVOICES_FORBIDDEN = " FORBIDDEN (and null) unless your roles include reading invoices."
 

@@ -147,6 +147,16 @@ def naming_field(holder_kind: str, kind: EntityKind) -> str | None:
     return NAMED_IN.get((kind, holder_kind))
 
 
+def naming_scans(holder_kind: str, kind: EntityKind) -> bool:
+    """Whether the read of the ``kind`` documents naming ``holder_kind`` documents
+    (``naming_query``) has no index of its own (``documents.field_index``): the store then
+    serves it through the customer's indexes, reading every ``kind`` document of the
+    caller's customers (the invoices naming an order or a shipment: ``documents.INDEXES``
+    says why their fields have none)."""
+    field = naming_field(holder_kind, kind)
+    return field is not None and documents.field_index(kind, field) is None
+
+
 def naming_query(field: str, holder_ids: Iterable[str]) -> dict[str, Any]:
     """The query of the documents whose ``field`` (a ``naming_field``) names any of
     ``holder_ids``: with the ids a holder names, every link of an overflowing holder, the

@@ -30,7 +30,10 @@ text, and run on the event loop. The checks, cheapest first:
   already counted. Scalars and introspection are free, but for a connection's ``totalCount``:
   a store read that may scan a customer's whole list costs ``STORE_SCAN_COST`` more, once per
   root list or search field (its page) and once per connection asking ``totalCount`` (however
-  often: aliases share one count), neither multiplied by the connection's own page size. And
+  often: aliases share one count), neither multiplied by the connection's own page size, and
+  once per place the document asks a relation whose complete read has no index of its own
+  (``graph.entities.SCANNING_RELATIONS``: an order's or a shipment's ``invoices``), not
+  multiplied by any list (the overflowing holders of a page are one read). And
   the entities looked up by key, the ``_entities`` representations and ``nodes`` ids together
   (``MAX_ENTITY_REPRESENTATIONS``).
 
@@ -76,6 +79,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from caching.bounded_lru import BoundedLRU
+from graph.entities import SCANNING_RELATIONS
 from web.admission import (
     RETRY_AFTER_SECONDS,
     LaneFull,
@@ -106,9 +110,11 @@ _LOOKUPS: Final = {"_entities": "representations", "nodes": "ids"}
 #: What one store read that may scan a customer's whole list adds to the cost, in the model's
 #: unit (an object resolved, tens of microseconds): a root list or search field's page (a few
 #: milliseconds in windows, but a filter that matches little reads on through the list: 70 ms
-#: for 100,000 orders) and a connection's ``totalCount`` (a count reads every index entry of
-#: the list: 0.1 s there). At 250, ``MAX_QUERY_COST`` allows a document about 19 of them (29
-#: aliased root lists took 2 s), and our clients' documents at most 3 (README, "API limits").
+#: for 100,000 orders), a connection's ``totalCount`` (a count reads every index entry of
+#: the list: 0.1 s there) and the invoices naming an order or a shipment that overflows with
+#: them (no index: every invoice of the caller's customers is read). At 250,
+#: ``MAX_QUERY_COST`` allows a document about 19 of them (29 aliased root lists took 2 s),
+#: and our clients' documents at most 3 (README, "API limits").
 STORE_SCAN_COST: Final = 250
 #: The field of a connection that counts its whole list.
 _COUNT_FIELD: Final = "totalCount"
@@ -126,7 +132,9 @@ class Measure:
     """Depth, aliases, cost, lookups (``_entities`` representations and ``nodes`` ids) and
     selections (fragment spreads expanded) of a selection (or a document); ``per_connection``:
     the cost the selection asks of its connection once, however often it asks it (its
-    ``totalCount``), which the connection field adds unmultiplied by its page size."""
+    ``totalCount``), which the connection field adds unmultiplied by its page size;
+    ``scans``: the relations it asks for whose complete read may scan a customer's list
+    (``SCANNING_RELATIONS``), which the operation adds unmultiplied by any list."""
 
     depth: int = 0
     aliases: int = 0
@@ -134,6 +142,7 @@ class Measure:
     lookups: int = 0
     selections: int = 0
     per_connection: int = 0
+    scans: int = 0
 
 
 def _is_connection(named: Any) -> bool:
@@ -170,7 +179,7 @@ def measure_document(
             total = Measure(
                 max(total.depth, op.depth),
                 total.aliases + op.aliases,
-                max(total.cost, op.cost),
+                max(total.cost, op.cost + op.scans * STORE_SCAN_COST),
                 max(total.lookups, op.lookups),
                 max(total.selections, op.selections),
             )
@@ -198,7 +207,7 @@ class _Walker:
         one selection more (summed in locals: this runs once per selection set)."""
         if selection_set is None:
             return Measure()
-        depth = aliases = cost = lookups = count = once = 0
+        depth = aliases = cost = lookups = count = once = scans = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 inner = self.field(selection, parent, visited)
@@ -216,7 +225,8 @@ class _Walker:
             lookups += inner.lookups
             count += 1 + inner.selections
             once = max(once, inner.per_connection)  # aliases of ``totalCount`` share one count
-        return Measure(depth, aliases, cost, lookups, count, once)
+            scans += inner.scans
+        return Measure(depth, aliases, cost, lookups, count, once, scans)
 
     def fragment(self, name: str, visited: frozenset[str]) -> Measure:
         if name in self.fragment_measures:
@@ -242,6 +252,8 @@ class _Walker:
         depth = 0 if node.selection_set is None else 1 + inner.depth
         cost = 0
         lookups = inner.lookups
+        scanning = (getattr(parent, "name", None), name) in SCANNING_RELATIONS
+        scans = inner.scans + (1 if scanning else 0)
         keys = _LOOKUPS.get(name) if parent is self.schema.query_type else None
         if keys is not None:
             count = self.list_length(node, keys)
@@ -253,8 +265,8 @@ class _Walker:
                 cost += inner.per_connection
                 cost += STORE_SCAN_COST if parent is self.schema.query_type else 0
         elif name == _COUNT_FIELD and _is_connection(parent):
-            return Measure(depth, aliases, 0, lookups, inner.selections, STORE_SCAN_COST)
-        return Measure(depth, aliases, cost, lookups, inner.selections)
+            return Measure(depth, aliases, 0, lookups, inner.selections, STORE_SCAN_COST, scans)
+        return Measure(depth, aliases, cost, lookups, inner.selections, 0, scans)
 
     def list_length(self, node: FieldNode, name: str) -> int:
         """How many items the field's list argument ``name`` holds (a list literal or a

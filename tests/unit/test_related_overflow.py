@@ -255,8 +255,10 @@ def test_the_links_of_an_overflowing_holder_are_found_by_the_field_naming_it(
 ) -> None:
     """An invoice is named by nothing: it names every link it has. The invoices naming an
     overflowing holder are read without an index of their own (rare; two multikey indexes
-    doubled every invoice write's store time)."""
+    doubled every invoice write's store time): that read may scan the caller's customers'
+    invoices (``naming_scans``, which the cost limit charges)."""
     assert links.naming_field(holder, kind) == field
     if field is not None:
         assert links.naming_query(field, ["X-1", "X-2"]) == {field: {"$in": ["X-1", "X-2"]}}
         assert (documents.field_index(kind, field) is not None) is indexed
+    assert links.naming_scans(holder, kind) is (field is not None and not indexed)

@@ -671,3 +671,31 @@ def test_a_count_costs_one_store_read_whatever_the_page_size_and_aliases() -> No
 
 def cost_in_portal(query: str) -> int:
     return measure_document(PORTAL, parse(query), None, 20).cost
+
+
+def test_an_orders_or_shipments_invoices_cost_a_store_read_once_per_place_asked() -> None:
+    """The invoices naming an order or a shipment overflowing with them have no index of
+    their own: the store reads every invoice of the caller's customers to find them. Each
+    place a document asks for them costs ``STORE_SCAN_COST`` once, not once per item of the
+    lists around it (the overflowing holders of a page are one read); an order's shipments
+    and an invoice's orders have their index or are loaded by id, and cost only their items.
+    So 20 lookups of an order with its invoices are over ``MAX_QUERY_COST``."""
+    page = "{{ {root}(first: 100) {{ nodes {{ {field} {{ id }} }} }} }}"
+    for root, indexed in (("orders", "shipments"), ("shipments", "orders")):
+        with_invoices = cost_in_portal(page.format(root=root, field="invoices"))
+        assert with_invoices == cost_in_portal(page.format(root=root, field=indexed)) + (
+            STORE_SCAN_COST
+        )
+    linked = "{ invoices(first: 100) { nodes { orders { id } shipments { id } } } }"
+    # the page's read, and per invoice: its item, ``nodes``, 20 orders and 20 shipments
+    assert cost_in_portal(linked) == STORE_SCAN_COST + 100 * (1 + 1 + 20 + 20)
+    lookups = _aliased('order(id: "SO-{n}") {{ invoices {{ id }} }}', times=20)
+    assert [e.extensions for e in _portal_refusals(lookups)] == [
+        {
+            "code": "QUERY_TOO_COMPLEX",
+            "limit": "MAX_QUERY_COST",
+            "allowed": QueryLimits().max_cost,
+            "actual": 20 * (1 + 20 + STORE_SCAN_COST),
+        }
+    ]
+    assert _portal_refusals(lookups.replace("invoices", "shipments")) == []

@@ -190,8 +190,8 @@ class LiveHub:
         if self.position is None:
             await self._log.ensure_topic()
         consumer = self._log.consumer()
-        await consumer.start()
         try:
+            await consumer.start()  # in the try: a start that fails is stopped too (see log.read)
             tp = self._log.partition
             consumer.assign([tp])
             if self.position is None:

@@ -77,13 +77,19 @@ class ChangeLog:
 
         ``CursorExpired`` when ``start`` is older than the earliest offset still retained.
         Records that are not notices are skipped (and logged): they never were deliverable.
+
+        The consumer is stopped whatever ends the read, its start included: a start that fails
+        (the broker unreachable) or is cancelled (the client completes the subscription or goes
+        away mid-replay, one start per chunk) otherwise left a consumer never stopped, which
+        aiokafka reports to the event loop ("Unclosed AIOKafkaConsumer") once collected.
+        ``stop`` copes with a partial start: it closes what ``start`` kept (its metadata task,
+        its connections). Not the connection aiokafka (0.14) is bootstrapping from when the
+        cancellation lands while it asks that broker for metadata: ``start`` drops it unclosed,
+        out of ``stop``'s reach, and the garbage collector closes it.
         """
         consumer = self.consumer()
         try:
             await consumer.start()
-        except KafkaError as exc:
-            raise FeedUnavailable("the change log cannot be read right now; retry") from exc
-        try:
             return await self._read(consumer, start, stop, limit)
         except OffsetOutOfRangeError as exc:
             raise self._expired(start) from exc
