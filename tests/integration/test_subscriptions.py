@@ -74,6 +74,9 @@ RESUME_MAX_NOTICES = 20
 MAX_CONNECTIONS = 4
 PENDING_CONNECTIONS = 2
 CLIENT_CONNECTIONS = 2
+#: Long enough that the sockets a test opens on purpose without ``connection_init`` are all
+#: still pending when it opens the next, even on a loaded machine.
+INIT_TIMEOUT_SECONDS = 5
 
 
 def _customer(name: str) -> str:
@@ -164,7 +167,7 @@ async def bounded(live: LiveStack) -> AsyncIterator[ApiProcess]:
         "MAX_WEBSOCKET_CONNECTIONS": str(MAX_CONNECTIONS),
         "MAX_PENDING_WEBSOCKETS": str(PENDING_CONNECTIONS),
         "MAX_WEBSOCKETS_PER_CLIENT": str(CLIENT_CONNECTIONS),
-        "WS_INIT_TIMEOUT_SECONDS": "1",
+        "WS_INIT_TIMEOUT_SECONDS": str(INIT_TIMEOUT_SECONDS),
     }
     api = await start_api(env, live.logs / "bounded.log")
     try:
@@ -653,10 +656,11 @@ async def test_a_client_holding_its_share_of_connections_is_closed_with_1013_at_
 async def test_a_socket_without_connection_init_is_closed_after_ws_init_timeout(
     bounded: ApiProcess,
 ) -> None:
-    """``WS_INIT_TIMEOUT_SECONDS`` is 1 on ``bounded``: both protocols close with 4408."""
+    """``WS_INIT_TIMEOUT_SECONDS`` is ``INIT_TIMEOUT_SECONDS`` on ``bounded``: both protocols
+    close with 4408."""
     for protocol in (TRANSPORT_WS, LEGACY_WS):
         async with connect(bounded.ws_url, subprotocols=[protocol], open_timeout=10) as silent:
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(INIT_TIMEOUT_SECONDS + 10):
                 await silent.wait_closed()
         assert silent.close_code == 4408
 
@@ -667,7 +671,7 @@ async def test_sockets_awaiting_connection_init_beyond_their_cap_are_closed_with
     """Sockets that never authenticate (a flood, from anyone) take at most
     ``MAX_PENDING_WEBSOCKETS`` places, not every place: an initialised connection keeps its
     own, and a client connects again as soon as a pending socket goes (4408 after
-    ``WS_INIT_TIMEOUT_SECONDS``, 1 s on ``bounded``)."""
+    ``WS_INIT_TIMEOUT_SECONDS``, ``INIT_TIMEOUT_SECONDS`` on ``bounded``)."""
     subscriber = await _open_once_a_place_is_free(
         bounded.ws_url, {"token": token_for([_customer("A")], subject="pending-cap")}
     )
@@ -685,7 +689,7 @@ async def test_sockets_awaiting_connection_init_beyond_their_cap_are_closed_with
         "connection_init as it may",
     )
     for ws in silent:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(INIT_TIMEOUT_SECONDS + 10):
             await ws.wait_closed()
         assert ws.close_code == 4408
     assert subscriber.ws.close_code is None, "the initialised connection stays open"
