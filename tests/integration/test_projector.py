@@ -870,8 +870,10 @@ async def test_sigkill_at_any_moment_loses_nothing_and_doubles_nothing(
     rng = random.Random(5)
     for _ in range(4):
         process = start_projector(env, tmp_path / "projector.log")
-        await asyncio.sleep(rng.uniform(1.5, 4.0))
-        stop_projector(process, kill=True)
+        try:  # an interrupted run must not leave the process behind
+            await asyncio.sleep(rng.uniform(1.5, 4.0))
+        finally:
+            stop_projector(process, kill=True)
     await against_reference.assert_caught_up([start_projector(env, tmp_path / "projector.log")])
 
 
@@ -1008,22 +1010,24 @@ async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_
     settings = _settings(kafka_bootstrap, mongo_db, topic_names)
     stop = asyncio.Event()
     live = asyncio.create_task(run_projector(settings, stop))
-    await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
+    try:  # from here: a failure must not leave it consuming for the rest of the session
+        await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
 
-    suffix = await rebuild(settings.model_copy(update={"status_map_file": mapping}))
-    shipments = mongo_db[documents.generation_collection(documents.SHIPMENTS, suffix)]
-    rebuilt = await shipments.find_one({"_id": shipment["subject"]})
-    assert rebuilt is not None and rebuilt["status"] == "EXCEPTION"
-    await produce(
-        kafka_bootstrap,
-        [
-            _record(
-                topic_names, "shipments", _milestone(5, "ms-2", "AG", "2026-11-21T17:42:00-05:00")
-            )
-        ],
-    )
+        suffix = await rebuild(settings.model_copy(update={"status_map_file": mapping}))
+        shipments = mongo_db[documents.generation_collection(documents.SHIPMENTS, suffix)]
+        rebuilt = await shipments.find_one({"_id": shipment["subject"]})
+        assert rebuilt is not None and rebuilt["status"] == "EXCEPTION"
+        await produce(
+            kafka_bootstrap,
+            [
+                _record(
+                    topic_names,
+                    "shipments",
+                    _milestone(5, "ms-2", "AG", "2026-11-21T17:42:00-05:00"),
+                )
+            ],
+        )
 
-    try:
         with pytest.raises(ConfigMismatch) as refused:
             await asyncio.wait_for(asyncio.shield(live), 60)
     finally:

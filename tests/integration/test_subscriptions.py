@@ -74,6 +74,9 @@ RESUME_MAX_NOTICES = 20
 MAX_CONNECTIONS = 4
 PENDING_CONNECTIONS = 2
 CLIENT_CONNECTIONS = 2
+#: Long enough that the sockets a test opens on purpose without ``connection_init`` are all
+#: still pending when it opens the next, even on a loaded machine.
+INIT_TIMEOUT_SECONDS = 5
 
 
 def _customer(name: str) -> str:
@@ -164,7 +167,7 @@ async def bounded(live: LiveStack) -> AsyncIterator[ApiProcess]:
         "MAX_WEBSOCKET_CONNECTIONS": str(MAX_CONNECTIONS),
         "MAX_PENDING_WEBSOCKETS": str(PENDING_CONNECTIONS),
         "MAX_WEBSOCKETS_PER_CLIENT": str(CLIENT_CONNECTIONS),
-        "WS_INIT_TIMEOUT_SECONDS": "1",
+        "WS_INIT_TIMEOUT_SECONDS": str(INIT_TIMEOUT_SECONDS),
     }
     api = await start_api(env, live.logs / "bounded.log")
     try:
@@ -653,10 +656,11 @@ async def test_a_client_holding_its_share_of_connections_is_closed_with_1013_at_
 async def test_a_socket_without_connection_init_is_closed_after_ws_init_timeout(
     bounded: ApiProcess,
 ) -> None:
-    """``WS_INIT_TIMEOUT_SECONDS`` is 1 on ``bounded``: both protocols close with 4408."""
+    """``WS_INIT_TIMEOUT_SECONDS`` is ``INIT_TIMEOUT_SECONDS`` on ``bounded``: both protocols
+    close with 4408."""
     for protocol in (TRANSPORT_WS, LEGACY_WS):
         async with connect(bounded.ws_url, subprotocols=[protocol], open_timeout=10) as silent:
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(INIT_TIMEOUT_SECONDS + 10):
                 await silent.wait_closed()
         assert silent.close_code == 4408
 
@@ -667,7 +671,7 @@ async def test_sockets_awaiting_connection_init_beyond_their_cap_are_closed_with
     """Sockets that never authenticate (a flood, from anyone) take at most
     ``MAX_PENDING_WEBSOCKETS`` places, not every place: an initialised connection keeps its
     own, and a client connects again as soon as a pending socket goes (4408 after
-    ``WS_INIT_TIMEOUT_SECONDS``, 1 s on ``bounded``)."""
+    ``WS_INIT_TIMEOUT_SECONDS``, ``INIT_TIMEOUT_SECONDS`` on ``bounded``)."""
     subscriber = await _open_once_a_place_is_free(
         bounded.ws_url, {"token": token_for([_customer("A")], subject="pending-cap")}
     )
@@ -685,7 +689,7 @@ async def test_sockets_awaiting_connection_init_beyond_their_cap_are_closed_with
         "connection_init as it may",
     )
     for ws in silent:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(INIT_TIMEOUT_SECONDS + 10):
             await ws.wait_closed()
         assert ws.close_code == 4408
     assert subscriber.ws.close_code is None, "the initialised connection stays open"
@@ -769,23 +773,27 @@ async def in_process(live: LiveStack) -> AsyncIterator[Callable[[ResumeBounds], 
 async def test_replays_beyond_the_process_cap_wait_for_a_place_then_are_refused(
     live: LiveStack, in_process: Callable[[ResumeBounds], _InProcess]
 ) -> None:
-    """The feed in-process, on the real change log, with one replay place: a resume waits
-    while the place is held (as an app resuming many subscriptions at once does), and is
-    refused with RATE_LIMITED if none comes free in time."""
+    """The feed in-process, on the real change log, with one replay place: a resume is
+    refused with RATE_LIMITED if no place comes free in time, and waits while the place is
+    held (as an app resuming many subscriptions at once does). Two processes' worth of
+    places, so that neither outcome depends on how fast the machine is: on the first the
+    place stays held until the refusal; on the second the wait outlasts any delay."""
     acme = _customer("ACME")
     offsets = [await live.publish(_change(acme, f"SH-{n}", n)) for n in range(4)]
-    places = ReplayPlaces(total=1, per_client=1, wait_seconds=0.5)
-    feeds = in_process(ResumeBounds(100, places))
-    async with places.place("holding"):  # a replay reading its chunk
+    full = ReplayPlaces(total=1, per_client=1, wait_seconds=0.5)
+    async with full.place("holding"):  # a replay reading its chunk, longer than the wait
         with pytest.raises(GraphQLError) as refused:
-            await anext(feeds.resume(acme, "second", offsets[0]))
-        assert refused.value.extensions == {
-            "code": "RATE_LIMITED",
-            "limit": "MAX_SUBSCRIPTION_REPLAYS",
-            "allowed": 1,
-            "retryAfter": 1,
-        }
-        third = feeds.resume(acme, "third", offsets[0])
+            await anext(in_process(ResumeBounds(100, full)).resume(acme, "second", offsets[0]))
+    assert refused.value.extensions == {
+        "code": "RATE_LIMITED",
+        "limit": "MAX_SUBSCRIPTION_REPLAYS",
+        "allowed": 1,
+        "retryAfter": 1,
+    }
+
+    busy = ReplayPlaces(total=1, per_client=1, wait_seconds=30)
+    async with busy.place("holding"):
+        third = in_process(ResumeBounds(100, busy)).resume(acme, "third", offsets[0])
         waiting = asyncio.create_task(_first(third))
         await asyncio.sleep(0.1)
         assert not waiting.done()
@@ -803,10 +811,13 @@ async def test_many_resumes_at_once_with_the_default_caps_all_replay_even_to_slo
     readers hold no replay place."""
     acme = _customer("ACME")
     offsets = [await live.publish(_change(acme, f"SH-{n}", n)) for n in range(3)]
-    feeds = in_process(ResumeBounds.of(LiveSettings()))
+    settings = LiveSettings()
+    feeds = in_process(ResumeBounds.of(settings))
     resumes = [feeds.resume(acme, f"phone-{n}", offsets[0]) for n in range(20)]
     try:
-        async with asyncio.timeout(10):
+        # Against a hang only: a resume that found no place (one kept by a paused reader)
+        # is refused with RATE_LIMITED after the default wait, and gather raises that.
+        async with asyncio.timeout(settings.replay_wait_seconds + 30):
             firsts = await asyncio.gather(*(_first(resume) for resume in resumes))
         assert [decode_cursor(notice.cursor) for notice in firsts] == [offsets[1]] * 20
         assert feeds.bounds.replays.in_use == 0, "a paused reader holds no replay place"
