@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 import strawberry
 from strawberry.extensions import SchemaExtension
 
+from graph.subscriptions import LivePosition
 from readmodel.collections import CollectionNames
 from resolvers.access import Caller, Policy
 from resolvers.audit import AuditSink, MongoAuditSink
@@ -33,7 +34,8 @@ def audit_log(db: Database, names: CollectionNames) -> AuditSink:
 
 @dataclass
 class GraphContext:
-    """What one request brings: the caller's readers, the caller, and the transport request.
+    """What one request brings: the caller's readers, the caller, the transport request, and
+    the process's live feed position (``live``: None where the process serves no live feed).
 
     Built by the web layer per request (Strawberry's ``get_context``), never shared between
     requests: the readers hold that request's DataLoaders and scope.
@@ -42,6 +44,7 @@ class GraphContext:
     readers: Readers
     caller: Caller | None
     request: Any | None = None
+    live: LivePosition | None = None
 
     @classmethod
     def build(
@@ -57,6 +60,7 @@ class GraphContext:
         clock: Clock = utc_now,
         pointer: GenerationPointer | None = None,
         store_max_time_ms: int = DEFAULT_STORE_MAX_TIME_MS,
+        live: LivePosition | None = None,
     ) -> GraphContext:
         """The context for one request; ``audit`` defaults to the database's audit collection;
         ``pointer`` is the process's (None: the generation pointer is read per request)."""
@@ -73,7 +77,7 @@ class GraphContext:
             pointer=pointer,
             max_time_ms=store_max_time_ms,
         )
-        return cls(readers=readers, caller=caller, request=request)
+        return cls(readers=readers, caller=caller, request=request, live=live)
 
     def close(self) -> None:
         """The request has ended (``Readers.close``): the web layer calls this once its
@@ -83,7 +87,10 @@ class GraphContext:
     def for_caller(self, caller: Caller) -> GraphContext:
         """A context for one operation of ``caller``: same store, readers of its own."""
         return GraphContext(
-            readers=self.readers.for_caller(caller), caller=caller, request=self.request
+            readers=self.readers.for_caller(caller),
+            caller=caller,
+            request=self.request,
+            live=self.live,
         )
 
 

@@ -1,4 +1,4 @@
-"""The Query root: lookups, lists, search, freshness and the caller.
+"""The Query root: lookups, lists, search, freshness, the caller and the live feed's cursor.
 
 Every root field is nullable, so that a field refused (FORBIDDEN, UNAUTHENTICATED) or failed
 leaves its siblings' data in place instead of nulling the whole response.
@@ -47,6 +47,8 @@ from graph.inputs import (
     to_filter,
 )
 from graph.item_refusals import refused_or
+from graph.live_cursor import DESCRIPTION as LIVE_CURSOR_DESCRIPTION
+from graph.live_cursor import resume_cursor
 from graph.node import Node
 from graph.subgraph import Service, service
 from graph.viewer import Viewer
@@ -476,6 +478,11 @@ class Query:
     @field_resolver("Who you are and what your roles allow.")
     def viewer(self, info: Info) -> Viewer | None:
         return Viewer.of(readers_of(info).scope)
+
+    @field_resolver(LIVE_CURSOR_DESCRIPTION)
+    def live_cursor(self, info: Info) -> str | None:
+        # Answered at once, without I/O: listed first, it is taken before any read starts.
+        return resume_cursor(info)
 
     # --- federation ----------------------------------------------------------------------
 

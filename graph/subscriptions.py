@@ -6,7 +6,8 @@ authenticated WebSocket connection and publishes it in ``current_feed`` once the
 ``connection_init`` carried a valid token. A ``ContextVar`` is the seam because the feed is
 known only after the context object was built (at the WebSocket handshake, before
 ``connection_init``), and every operation task of the connection is started after that point,
-so each inherits it.
+so each inherits it. The process's position in the change log (``LivePosition``, for
+``Query.liveCursor``) is known before any request, so it travels on the request context.
 
 Entitlements are applied by the feed (it holds the caller's ``Scope``); the selection below
 only narrows what the caller asked for.
@@ -90,6 +91,21 @@ class LiveFeed(Protocol):
 
 #: The feed of the WebSocket connection whose operation is running; set by ``web.live``.
 current_feed: ContextVar[LiveFeed | None] = ContextVar("current_feed", default=None)
+
+
+class LivePosition(Protocol):
+    """Where the process's live feed stands in the change log (``Query.liveCursor``); the
+    web layer puts it on the request context (``GraphContext.live``)."""
+
+    def resume_cursor(self) -> str:
+        """A cursor (``after``) from which a subscription receives every notice this process
+        has not yet read from the change log, whichever replica it resumes on; raises
+        ``FeedUnavailable`` while the process does not know its position (no Kafka yet).
+
+        The same for every caller (the log holds every customer's notices, and a cursor
+        tells nothing but how far it has come): who may have one is the field's to check.
+        """
+        ...
 
 
 # --- execution -------------------------------------------------------------------------------
@@ -221,9 +237,10 @@ class MilestoneEvent:
 
 
 _AFTER_DESCRIPTION = (
-    "Resume after this cursor (from a previous event): events missed since then are sent "
-    "first, then live ones. Fails with CURSOR_EXPIRED when it is older than the retained log "
-    "or further behind its end than a resume may replay (refetch, then subscribe without it)."
+    "Resume after this cursor (from a previous event, or `liveCursor`): events missed since "
+    "then are sent first, then live ones. Fails with CURSOR_EXPIRED when it is older than the "
+    "retained log or further behind its end than a resume may replay (take a `liveCursor`, "
+    "refetch, then subscribe with it)."
 )
 
 

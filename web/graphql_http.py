@@ -320,6 +320,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             stale_after=timedelta(seconds=self.settings.stale_after_seconds),
             pointer=state.pointer,
             store_max_time_ms=self.settings.store_max_time_ms,
+            live=state.live,
         )
 
     async def _authenticate(self, request: Request, verifier: TokenVerifier) -> Caller | None:

@@ -68,6 +68,8 @@ subscription($shipmentId: ID!, $after: String) {
   }
 }
 """
+GET_LIVE_CURSOR = "query { liveCursor }"
+LIVE_CURSOR = {"query": GET_LIVE_CURSOR}
 PROBE_CODE = "PROBE"
 #: The bounds of the ``bounded`` API process.
 RESUME_MAX_NOTICES = 20
@@ -223,7 +225,10 @@ class Client:
                 payload = message.get("payload") or {}
                 data = payload.get("data") if isinstance(payload, dict) else None
                 event = next(iter(data.values())) if data else None
-                if event and (event.get("milestone") or {}).get("rawCode") == PROBE_CODE:
+                # an event is an object; a query's answer (``liveCursor``) may be a scalar
+                if isinstance(event, dict) and (
+                    (event.get("milestone") or {}).get("rawCode") == PROBE_CODE
+                ):
                     await self.probes.put(event["cursor"])
                 else:
                     await self.events.put(message)
@@ -472,6 +477,83 @@ async def test_reconnecting_with_a_cursor_on_the_other_replica_has_no_gap_and_no
     assert cursors == sorted(set(cursors))
     assert cursors[0] > decode_cursor(last_cursor)
     await resumed.close()
+
+
+async def _live_cursor(api: ApiProcess, token: str | None) -> dict[str, Any]:
+    """The response to ``{ liveCursor }`` over HTTP, once ``api``'s feed has a position."""
+    headers = {"Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
+        async with asyncio.timeout(15):
+            while True:
+                response = await http.post("/graphql", json=LIVE_CURSOR, headers=headers)
+                body: dict[str, Any] = response.json()
+                codes = [e["extensions"]["code"] for e in body.get("errors", [])]
+                if codes != ["SERVICE_UNAVAILABLE"]:  # the hub has not reached Kafka yet
+                    return body
+                await asyncio.sleep(0.2)
+
+
+async def _cursor_past(api: ApiProcess, token: str, offset: int) -> str:
+    """``liveCursor`` of ``api`` once its feed has read the notice at ``offset``."""
+    async with asyncio.timeout(15):
+        while True:
+            cursor: str = (await _live_cursor(api, token))["data"]["liveCursor"]
+            if decode_cursor(cursor) >= offset:
+                return cursor
+            await asyncio.sleep(0.1)
+
+
+async def test_a_live_cursor_taken_before_the_fetch_resumes_with_no_change_missed(
+    live: LiveStack,
+) -> None:
+    """An app takes ``liveCursor`` before fetching, subscribes with it, receives nothing
+    and loses its connection; a change is stored meanwhile. Subscribing again with the same
+    cursor, on either replica, delivers that change, then the live ones; a cursor taken once
+    the process had read the change does not deliver it again."""
+    acme = _customer("ACME")
+    token = token_for([acme])
+    first, second = live.apis
+    app = await Client.open(first.ws_url, {"token": token})
+    await app.subscribe(GET_LIVE_CURSOR, {}, op="cursor")  # over the app's own socket
+    answer, complete = await app.take(2)
+    assert complete == {"id": "cursor", "type": "complete"}
+    taken_before = _event(answer)
+    await app.subscribe(FEED, {"after": taken_before})
+    await app.close()  # dropped before any event came
+
+    missed = _change(acme, "SH-1", 1)
+    missed_at = await live.publish(missed)
+    taken_after = await _cursor_past(first, token, missed_at)
+    resumed = await Client.open(second.ws_url, {"token": token})
+    await resumed.subscribe(FEED, {"after": taken_before})
+    later = await Client.open(first.ws_url, {"token": token})
+    await later.subscribe(FEED, {"after": taken_after})
+    live_at = await live.publish(_change(acme, "SH-2", 2))
+
+    received = [_event(m) for m in await resumed.take(2)]
+    assert [(decode_cursor(e["cursor"]), e["shipmentId"]) for e in received] == [
+        (missed_at, "SH-1"),
+        (live_at, "SH-2"),
+    ]
+    [event] = [_event(m) for m in await later.take(1)]
+    assert (decode_cursor(event["cursor"]), event["shipmentId"]) == (live_at, "SH-2")
+    await _Probes(live, {acme: [resumed, later]}).fence()
+    assert resumed.events.empty() and later.events.empty(), "nothing more, and no repeat"
+    for client in (resumed, later):
+        await client.close()
+
+
+async def test_a_live_cursor_is_refused_to_a_caller_who_may_not_subscribe(
+    live: LiveStack,
+) -> None:
+    """Without a token, as ``connection_init`` would refuse the socket: UNAUTHENTICATED."""
+    body = await _live_cursor(live.apis[0], None)
+    assert body["data"] == {"liveCursor": None}
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert error["path"] == ["liveCursor"]
 
 
 async def test_a_customer_you_do_not_act_for_is_forbidden_on_the_feed_as_on_a_list(

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from graph.subscriptions import BadCursor
-from web.live.cursor import decode_cursor, encode_cursor
+from web.live.cursor import BEFORE_FIRST, cursor_before, decode_cursor, encode_cursor
 
 
 @given(st.integers(min_value=0, max_value=2**63))
@@ -46,3 +46,19 @@ def test_anything_not_issued_here_is_bad_user_input(cursor: str) -> None:
 def test_negative_offsets_have_no_cursor() -> None:
     with pytest.raises(ValueError, match="offset"):
         encode_cursor(-1)
+
+
+@given(st.integers(min_value=1, max_value=2**63))
+def test_the_cursor_before_a_position_names_the_offset_before_it(position: int) -> None:
+    """``after`` is the last offset a client has: a resume from it starts at ``position``."""
+    assert decode_cursor(cursor_before(position)) == position - 1
+
+
+def test_the_cursor_before_an_empty_logs_first_offset_names_no_offset() -> None:
+    """A log that never held a record: its next offset is 0, and the cursor before it is the
+    one cursor naming no offset, from which a resume starts at 0."""
+    cursor = cursor_before(0)
+    assert decode_cursor(cursor) == BEFORE_FIRST == -1
+    assert cursor.isascii() and not set(cursor) & set("+/= ")
+    with pytest.raises(ValueError, match="offset"):
+        cursor_before(-1)

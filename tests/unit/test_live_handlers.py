@@ -25,21 +25,16 @@ from entitlements.policy import Policy
 from entitlements.tokens import TokenVerifier
 from graph.context import ConnectionCaller, GraphContext
 from graph.freshness import FreshnessCopy
-from graph.subscriptions import CursorExpired, Subscription
-from readmodel.changes import ShipmentChange
-from readmodel.topics import TopicNames
+from graph.subscriptions import Subscription
 from tests.helpers import SECRET, TOKENS, shipment_change, token_for
+from tests.unit.live_doubles import ScriptedLog, live_service
 from web.admission import Lane
 from web.app import graphql_endpoint, new_document_cache
 from web.live import feed
-from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
-from web.live.feed import ResumeBounds
 from web.live.handlers import LiveGraphQLWSHandler, LiveTransportWSHandler
 from web.live.hub import LiveHub
-from web.live.log import ChangeLog, Chunk
 from web.live.service import LiveService
-from web.live.settings import LiveSettings
 from web.masking import CodedErrors
 from web.metrics import Metrics
 from web.operation_admission import OperationLanes, WebSocketAdmission
@@ -63,25 +58,6 @@ class _Query:
 
 
 SCHEMA = strawberry.federation.Schema(query=_Query, subscription=Subscription)
-
-
-class ScriptedLog:
-    """A change log held in memory: offsets 0..n-1, the first ``earliest`` of them deleted."""
-
-    def __init__(self, changes: list[ShipmentChange], earliest: int = 0) -> None:
-        self.changes = changes
-        self.earliest = earliest
-        self.replays: list[tuple[int, int]] = []
-
-    async def read(self, start: int, stop: int, limit: int) -> Chunk:
-        self.replays.append((start, stop))
-        if start < self.earliest:
-            raise CursorExpired("the cursor is older than the change log's retention window")
-        end = min(stop, len(self.changes), start + limit)
-        return Chunk([(offset, self.changes[offset]) for offset in range(start, end)], end)
-
-    async def check_cursor_issued(self, offset: int) -> None:
-        return None
 
 
 class ScriptedSocket(AsyncWebSocketAdapter):
@@ -135,32 +111,6 @@ class _View:
 
     async def on_ws_connect(self, context: object) -> object:
         return UNSET
-
-
-def _service(
-    *, buffer: int = 16, ping: float = 30.0, pong: float = 30.0, log: ScriptedLog | None = None
-) -> LiveService:
-    settings = LiveSettings(
-        buffer_size=buffer,
-        ping_interval_seconds=ping,
-        pong_timeout_seconds=pong,
-    )
-    hub = LiveHub(
-        ChangeLog("127.0.0.1:1", TopicNames(), 72),
-        dedupe_window=100,
-        overflow_reason=too_slow(buffer),
-    )
-    return LiveService(
-        settings=settings,
-        hub=hub,
-        log=log or ScriptedLog([]),
-        verifier=TokenVerifier(TOKENS),
-        policy=Policy(),
-        connections=Lane(None, settings.max_connections_per_client),
-        resume=ResumeBounds.of(settings),
-        graphql_transport_ws_handler_class=LiveTransportWSHandler,
-        graphql_ws_handler_class=LiveGraphQLWSHandler,
-    )
 
 
 @contextlib.asynccontextmanager
@@ -233,7 +183,7 @@ async def _until_registered(hub: LiveHub, count: int = 1) -> None:
     [{}, {"Authorization": "Bearer not-a-jwt"}, {"token": "x.y.z"}, {"authorization": "Basic abc"}],
 )
 async def test_connection_init_without_a_valid_token_closes_4403(payload: dict[str, str]) -> None:
-    async with _connection(_service()) as socket:
+    async with _connection(live_service()) as socket:
         await socket.inbox.put({"type": "connection_init", "payload": payload})
         code, reason = await socket.close_code()
     assert code == 4403
@@ -244,14 +194,14 @@ async def test_connection_init_without_a_valid_token_closes_4403(payload: dict[s
 async def test_each_documented_payload_shape_authenticates(key: str) -> None:
     token = token_for(["ACME"])
     value = token if key == "token" else f"Bearer {token}"
-    async with _connection(_service()) as socket:
+    async with _connection(live_service()) as socket:
         await _ack(socket, {key: value})
 
 
 async def test_an_expiring_token_closes_the_connection_with_4401() -> None:
     # The connection lives as long as HTTP would accept its token: exp plus the leeway.
     service = dataclasses.replace(
-        _service(), verifier=TokenVerifier(dataclasses.replace(TOKENS, leeway_seconds=2))
+        live_service(), verifier=TokenVerifier(dataclasses.replace(TOKENS, leeway_seconds=2))
     )
     async with _connection(service) as socket:
         await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'], ttl_seconds=1)}"})
@@ -267,14 +217,14 @@ async def test_a_connection_without_connection_init_in_time_is_closed_with_4408(
     legacy: bool,
 ) -> None:
     """Both protocols: a socket that never sends ``connection_init`` does not stay open."""
-    async with _connection(_service(), legacy=legacy, init_timeout=0.1) as socket:
+    async with _connection(live_service(), legacy=legacy, init_timeout=0.1) as socket:
         code, reason = await socket.close_code(within=2)
     assert (code, reason) == (4408, "Connection initialisation timeout")
 
 
 @pytest.mark.parametrize("legacy", [False, True])
 async def test_a_connection_initialised_in_time_outlives_the_init_timeout(legacy: bool) -> None:
-    async with _connection(_service(), legacy=legacy, init_timeout=0.1) as socket:
+    async with _connection(live_service(), legacy=legacy, init_timeout=0.1) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
         await asyncio.sleep(0.3)
         assert not socket.closed.done()
@@ -284,7 +234,7 @@ async def test_a_connection_initialised_in_time_outlives_the_init_timeout(legacy
 
 
 async def test_a_subscriber_receives_its_customer_s_milestones_with_cursors() -> None:
-    service = _service()
+    service = live_service()
     service.hub.begin_at(0)
     async with _connection(service) as socket:
         await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
@@ -305,7 +255,7 @@ async def test_a_subscriber_receives_its_customer_s_milestones_with_cursors() ->
 
 
 async def test_filtering_on_a_customer_you_do_not_act_for_is_forbidden() -> None:
-    service = _service()
+    service = live_service()
     service.hub.begin_at(0)
     async with _connection(service) as socket:
         await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
@@ -330,7 +280,7 @@ async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or
         4, notice_id=history[2].notice_id
     )  # a repeat from a projector crash
     log = ScriptedLog(history)
-    service = _service(log=log)
+    service = live_service(log=log)
     service.hub.begin_at(5)  # this replica saw the log up to offset 4
     async with _connection(service) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
@@ -347,7 +297,7 @@ async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or
 
 
 async def test_a_cursor_older_than_the_log_fails_with_cursor_expired() -> None:
-    service = _service(log=ScriptedLog([shipment_change(o) for o in range(10)], earliest=5))
+    service = live_service(log=ScriptedLog([shipment_change(o) for o in range(10)], earliest=5))
     service.hub.begin_at(10)
     async with _connection(service) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
@@ -369,7 +319,7 @@ async def test_a_subscription_outside_an_authenticated_websocket_is_unauthentica
 
 
 async def test_the_server_pings_and_keeps_a_peer_that_answers() -> None:
-    async with _connection(_service(ping=0.05, pong=0.2)) as socket:
+    async with _connection(live_service(ping=0.05, pong=0.2)) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
         for _ in range(4):
             assert (await socket.receive())["type"] == "ping"
@@ -378,7 +328,7 @@ async def test_the_server_pings_and_keeps_a_peer_that_answers() -> None:
 
 
 async def test_a_peer_that_does_not_answer_pings_is_closed_with_4504() -> None:
-    async with _connection(_service(ping=0.05, pong=0.1)) as socket:
+    async with _connection(live_service(ping=0.05, pong=0.1)) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
         assert (await socket.receive())["type"] == "ping"
         code, _ = await socket.close_code()
@@ -386,7 +336,7 @@ async def test_a_peer_that_does_not_answer_pings_is_closed_with_4504() -> None:
 
 
 async def test_a_client_that_stops_reading_is_disconnected_with_4413() -> None:
-    service = _service(buffer=3)
+    service = live_service(buffer=3)
     service.hub.begin_at(0)
     async with _connection(service, capacity=1) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
@@ -405,11 +355,11 @@ async def test_a_client_that_stops_reading_is_disconnected_with_4413() -> None:
 
 
 async def test_legacy_protocol_sends_keepalives_and_refuses_bad_tokens() -> None:
-    async with _connection(_service(ping=0.05), legacy=True) as socket:
+    async with _connection(live_service(ping=0.05), legacy=True) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
         assert [(await socket.receive())["type"] for _ in range(2)] == ["ka", "ka"]
 
-    async with _connection(_service(), legacy=True) as socket:
+    async with _connection(live_service(), legacy=True) as socket:
         await socket.inbox.put({"type": "connection_init", "payload": {"token": "nope"}})
         assert (await socket.receive())["type"] == "connection_error"
         code, _ = await socket.close_code()
@@ -422,7 +372,7 @@ async def test_a_query_over_the_legacy_protocol_is_refused_saying_where_queries_
     coded_schema = strawberry.federation.Schema(
         query=_Query, subscription=Subscription, extensions=[CodedErrors]
     )
-    async with _connection(_service(), legacy=True, schema=coded_schema) as socket:
+    async with _connection(live_service(), legacy=True, schema=coded_schema) as socket:
         await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
         await socket.inbox.put({"id": "q", "type": "start", "payload": {"query": "{ ok }"}})
         message = await _next_message(socket)
@@ -464,7 +414,7 @@ async def test_a_query_over_websocket_runs_as_the_connection_s_caller() -> None:
     # graphql-transport-ws allows queries; Strawberry's legacy graphql-ws handler serves only
     # subscriptions (a query there is refused: see the legacy protocol tests above).
     context = _anonymous_context()
-    async with _connection(_service(), schema=WHO_SCHEMA, context=context) as socket:
+    async with _connection(live_service(), schema=WHO_SCHEMA, context=context) as socket:
         await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
         for op in ("q1", "q2"):
             await socket.inbox.put(
@@ -490,7 +440,7 @@ async def test_a_token_whose_exp_is_out_of_range_closes_4403_not_a_dropped_socke
         TOKENS.hs256_secret,
         algorithm="HS256",
     )
-    async with _connection(_service()) as socket:
+    async with _connection(live_service()) as socket:
         await socket.inbox.put(
             {"type": "connection_init", "payload": {"Authorization": f"Bearer {forged}"}}
         )
@@ -501,7 +451,7 @@ async def test_a_token_whose_exp_is_out_of_range_closes_4403_not_a_dropped_socke
 
 @pytest.mark.parametrize("legacy", [False, True])
 async def test_one_operation_too_many_gets_an_error_with_a_code(legacy: bool) -> None:
-    async with _connection(_service(), legacy=legacy, max_operations=1) as socket:
+    async with _connection(live_service(), legacy=legacy, max_operations=1) as socket:
         token = token_for(["ACME"])
         kind = "start" if legacy else "subscribe"
         await _ack(socket, {"Authorization": f"Bearer {token}"})
@@ -522,7 +472,7 @@ async def test_a_role_limited_to_persisted_operations_cannot_subscribe_with_its_
     legacy: bool,
 ) -> None:
     # graphql-transport-ws refused it; the legacy protocol ran it (session 12's audit).
-    service = _service()
+    service = live_service()
     service.hub.begin_at(0)
     policy = Policy(free_form_roles=frozenset({"viewer"}))
     async with _connection(service, legacy=legacy) as socket:
@@ -557,7 +507,7 @@ async def test_a_role_limited_to_persisted_operations_cannot_subscribe_with_its_
 async def test_a_malformed_legacy_start_is_refused_and_the_connection_goes_on(
     start: dict[str, object],
 ) -> None:
-    service = _service()
+    service = live_service()
     service.hub.begin_at(0)
     async with _connection(service, legacy=True) as socket:
         token = token_for(["ACME"])
@@ -625,9 +575,9 @@ async def test_websocket_queries_beyond_a_client_s_share_are_refused_across_its_
     alice = {"token": token_for(["ACME"])}
     bob = {"token": token_for(["ACME"], subject="bob")}
     async with (
-        _connection(_service(), schema=schema) as first,
-        _connection(_service(), schema=schema) as second,
-        _connection(_service(), schema=schema) as other,
+        _connection(live_service(), schema=schema) as first,
+        _connection(live_service(), schema=schema) as second,
+        _connection(live_service(), schema=schema) as other,
     ):
         for socket, payload in ((first, alice), (second, alice), (other, bob)):
             await _ack(socket, payload)
@@ -672,8 +622,8 @@ async def test_http_and_websocket_requests_of_one_client_share_its_count() -> No
         settings, Metrics(), documents, FreshnessCopy(max_age_seconds=5)
     )
     async with (
-        _connection(_service(), schema=schema, context=_anonymous_context()) as alice,
-        _connection(_service(), schema=schema, context=_anonymous_context()) as bob,
+        _connection(live_service(), schema=schema, context=_anonymous_context()) as alice,
+        _connection(live_service(), schema=schema, context=_anonymous_context()) as bob,
     ):
         await _ack(alice, {"token": token_for(["ACME"])})
         await _ack(bob, {"token": token_for(["ACME"], subject="bob")})
@@ -697,7 +647,7 @@ async def test_http_and_websocket_requests_of_one_client_share_its_count() -> No
 async def test_subscriptions_beyond_a_client_s_cap_are_refused_across_connections() -> None:
     lanes = _lanes(requests_per_client=1, subscriptions_per_client=2)
     schema = _admitted_schema(lanes, asyncio.Event())
-    service = _service()
+    service = live_service()
     service.hub.begin_at(0)
     token = {"token": token_for(["ACME"])}
     feed = {"query": MILESTONE_FEED, "variables": {}}
@@ -770,7 +720,7 @@ async def test_a_document_refused_while_checked_gets_http_s_error_and_the_connec
         settings, Metrics(), new_document_cache(settings), FreshnessCopy(max_age_seconds=5)
     )
     over_http = await schema.execute(text, context_value=_anonymous_context())
-    service = _service()
+    service = live_service()
     service.hub.begin_at(0)
     kind = "start" if legacy else "subscribe"
     async with _connection(

@@ -37,7 +37,7 @@ from readmodel.changes import ShipmentChange
 from readmodel.documents import SHIPMENTS
 from web.live.buffer import ConnectionBudget, QueueClosed, SubscriberQueue
 from web.live.closes import CloseReason
-from web.live.cursor import decode_cursor, encode_cursor
+from web.live.cursor import REFETCH_ADVICE, decode_cursor, encode_cursor
 from web.live.hub import Delivery, LiveHub, Subscriber
 from web.live.log import Chunk
 from web.live.ordering import DeliveryGate
@@ -235,8 +235,7 @@ class ConnectionFeed:
             raise CursorExpired(
                 f"the cursor is further behind than a resume may replay (more than "
                 f"{self._resume.max_notices} notices of the change log): notices that "
-                f"followed it are not replayed. Refetch the current state, then subscribe "
-                f"again without `after`."
+                f"followed it are not replayed. {REFETCH_ADVICE}"
             )
         return missed > 0
 

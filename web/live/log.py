@@ -19,6 +19,7 @@ from graph.subscriptions import BadCursor, CursorExpired, FeedUnavailable
 from readmodel.changes import InvalidChangeNotice, ShipmentChange
 from readmodel.kafka_admin import ensure_own_topics
 from readmodel.topics import TopicNames
+from web.live.cursor import REFETCH_ADVICE
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +143,7 @@ class ChangeLog:
     def _expired(self, start: int) -> CursorExpired:
         return CursorExpired(
             f"the cursor is older than the change log's retention window (about "
-            f"{self.retention_hours} hours): notices that followed it are gone. "
-            f"Refetch the current state, then subscribe again without `after`."
+            f"{self.retention_hours} hours): notices that followed it are gone. {REFETCH_ADVICE}"
         )
 
 

@@ -1,7 +1,8 @@
 """What ``web.live.lifespan`` yields (stored at ``app.state.live``): the process's live feed.
 
 It authenticates WebSocket connections with the same verifier rules as HTTP and opens one
-``ConnectionFeed`` per authenticated connection.
+``ConnectionFeed`` per authenticated connection. It is also the ``graph.subscriptions.
+LivePosition`` every request's context carries, for ``Query.liveCursor``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from entitlements.caller import Caller
 from entitlements.errors import AuthenticationError
 from entitlements.policy import Policy
 from entitlements.tokens import TokenVerifier
+from graph.subscriptions import FeedUnavailable
 from web.admission import Lane, caller_key
 from web.auth import authenticate
 from web.live.closes import CloseReason
+from web.live.cursor import cursor_before
 from web.live.feed import ConnectionFeed, NoticeLog, ResumeBounds
 from web.live.hub import LiveHub
 from web.live.settings import LiveSettings
@@ -67,6 +70,22 @@ class LiveService:
         if caller.valid_until <= datetime.now(UTC):
             raise AuthenticationError("the token has expired")
         return caller
+
+    def resume_cursor(self) -> str:
+        """The cursor of the hub's position: every notice the hub has not read yet follows it.
+
+        The hub's position (the next offset it reads), not the log's end: never past the
+        end, so a client resuming from it misses nothing (at worst it receives again what
+        its fetch already showed), and read from memory, where the end would cost a request
+        to Kafka per call. The replica the client resumes on replays from the cursor, or,
+        when its own hub is further behind, skips what precedes it (``ConnectionFeed``).
+        """
+        position = self.hub.position
+        if position is None:
+            raise FeedUnavailable(
+                "live updates are temporarily unavailable (change log unreachable); retry"
+            )
+        return cursor_before(position)
 
     def open_feed(self, caller: Caller, on_close: Callable[[CloseReason], None]) -> ConnectionFeed:
         """The feed of one connection; ``on_close`` must close that connection."""
