@@ -177,6 +177,8 @@ class ExampleValues:
     tracking_number: str
     customer_id: str
     search_text: str
+    #: The customer whose own shipment could not be the tracking example, if any.
+    fallback_from: str | None = None
 
     def as_shell(self) -> str:
         return "\n".join(
@@ -191,27 +193,37 @@ class ExampleValues:
 
 def choose_examples(customer_id: str, shipments: Iterable[dict[str, Any]]) -> ExampleValues:
     """Pick a shipment of ``customer_id`` in the most telling status (ties: the most
-    milestones) and the destination city most shipments of all customers go to."""
+    milestones) and the destination city most shipments of all customers go to.
+
+    A small or young world may not have shipped anything of ``customer_id`` yet: the tracking
+    example then shows another customer's shipment (the support token sees it) rather than
+    refusing to start the demo; ``fallback_from`` says so, for the demo to tell the user.
+    """
     cities: Counter[str] = Counter()
-    best: tuple[int, int] | None = None
-    tracking: str | None = None
+    best: dict[str, tuple[tuple[int, int], str]] = {}
     for doc in shipments:
         city = (doc.get("destination") or {}).get("city")
         if city:
             cities[city] += 1
-        if doc.get("customerId") != customer_id or not doc.get("trackingNumber"):
+        owner, tracking = doc.get("customerId"), doc.get("trackingNumber")
+        if not owner or not tracking:
             continue
         status = doc.get("status")
         rank = TRACKING_PREFERENCE.index(status) if status in TRACKING_PREFERENCE else 99
         key = (rank, -len(doc.get("milestones") or ()))
-        if best is None or key < best:
-            best, tracking = key, str(doc["trackingNumber"])
-    if tracking is None:
-        raise DemoError(f"the loaded world has no shipment of {customer_id} with a tracking number")
+        if owner not in best or key < best[owner][0]:
+            best[owner] = (key, str(tracking))
+    if customer_id in best:
+        tracking, fallback_from = best[customer_id][1], None
+    elif best:
+        tracking, fallback_from = min(best.values())[1], customer_id
+    else:
+        raise DemoError("the loaded world has no shipment with a tracking number")
     return ExampleValues(
         tracking_number=tracking,
         customer_id=customer_id,
         search_text=cities.most_common(1)[0][0] if cities else tracking[:6],
+        fallback_from=fallback_from,
     )
 
 
@@ -306,7 +318,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
         elif args.command == "examples":
-            print(find_examples(settings).as_shell())
+            examples = find_examples(settings)
+            if examples.fallback_from:
+                print(
+                    f"[demo] {examples.fallback_from} has no shipment with a tracking number"
+                    " yet: the tracking example is another customer's (the support token"
+                    " sees it)",
+                    file=sys.stderr,
+                )
+            print(examples.as_shell())
         else:
             print_tokens([c for c in args.customers.split(",") if c], args.ttl)
     except (DemoError, ValueError) as exc:

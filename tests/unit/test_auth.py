@@ -199,7 +199,8 @@ async def test_unreachable_jwks_endpoint(rsa_private: rsa.RSAPrivateKey) -> None
 
 def test_a_remembered_token_is_not_honoured_past_its_expiry() -> None:
     verifier = build_verifier(TokenSettings(hs256_secret=SECRET, leeway_seconds=0))
-    claims = {**token_claims(), "exp": int(datetime.now(UTC).timestamp()) + 1}
+    # Two seconds ahead, so at least one whole second is left after ``exp`` is rounded down.
+    claims = {**token_claims(), "exp": int(datetime.now(UTC).timestamp()) + 2}
     short_lived = jwt.encode(claims, SECRET, algorithm="HS256")
     first = verifier.verify(short_lived)
     assert verifier.verify(short_lived) is first  # remembered: not checked again
