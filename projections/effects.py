@@ -14,7 +14,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from projections import batch as planner
 from projections.batch import NO_STATUSES, EntityChange, EntityKey, MilestoneStatuses
@@ -25,13 +25,15 @@ from projections.reducers import milestone_versions
 from projections.summaries import summarize
 from readmodel import documents
 from readmodel.changes import ShipmentChange, cancellation_notice_id, milestone_notice_id
-from readmodel.documents import RELATED_OVERFLOW
+from readmodel.documents import RELATED_OVERFLOW, EntityKind
 from readmodel.links import (
     NAMES_KINDS,
     declared_links,
     has_room,
     named_ids,
+    namers,
     naming_fields,
+    naming_scans,
     order_warehouses,
     overflowing,
     summarised_ids,
@@ -244,22 +246,12 @@ def summary_pushes(
         if kind not in LINKED_KINDS:
             continue
         delta = planner.link_delta(kind, effect.before, doc)
-        targets: dict[str, set[str]] = defaultdict(set)
-        for target_kind, ids in delta.current.items():
-            targets[target_kind].update(ids)
-        for target_kind, named_us in summarised_ids(doc).items():
-            targets[target_kind].update(named_us)
-        for target_kind, ids in delta.removed.items():
-            targets[target_kind].difference_update(ids)
+        targets = _push_targets(doc, delta)
         if doc.get("known"):
             summary = summarize(kind, doc)
             # Related documents already hold this summary when the batch changed nothing it
             # shows: only links the batch added need it (a repeated batch re-pushes all).
-            unchanged = (
-                effect.before is not None
-                and bool(effect.before.get("known"))
-                and summarize(kind, effect.before) == summary
-            )
+            unchanged = not _summary_changed(effect, summary)
             for target_kind, target_ids in targets.items():
                 if unchanged:
                     target_ids &= delta.added.get(target_kind, frozenset())
@@ -271,6 +263,86 @@ def summary_pushes(
             for target_id in ids:
                 pulls[(target_kind, target_id)].append(effect.key)
     return pushes, pulls
+
+
+def _push_targets(doc: Mapping[str, Any], delta: planner.LinkDelta) -> dict[str, set[str]]:
+    """Where a document's summary goes, as far as the document tells: the entities it names
+    and those whose summaries it embeds, less the links the batch dropped."""
+    targets: dict[str, set[str]] = defaultdict(set)
+    for target_kind, ids in delta.current.items():
+        targets[target_kind].update(ids)
+    for target_kind, named_us in summarised_ids(doc).items():
+        targets[target_kind].update(named_us)
+    for target_kind, ids in delta.removed.items():
+        targets[target_kind].difference_update(ids)
+    return targets
+
+
+def _summary_changed(effect: Effects, summary: Mapping[str, Any]) -> bool:
+    """Whether the batch may have changed what ``summary`` (the entity's, as written) shows:
+    it did, or its events were repeats (``before`` None: the rerun re-pushes all)."""
+    before = effect.before
+    return (
+        before is None or not before.get("known") or summarize(effect.key.kind, before) != summary
+    )
+
+
+class NamingRead(NamedTuple):
+    """The ``kind`` documents whose ``field`` names any of ``holder_ids`` (``holder_kind``
+    documents overflowing for ``kind``). ``customer_id``: only that customer's, where no
+    index serves ``field`` (``links.naming_scans``: the read goes through the customer's)."""
+
+    kind: EntityKind
+    field: str
+    holder_kind: EntityKind
+    customer_id: str | None
+    holder_ids: tuple[str, ...]
+
+
+def fan_out_reads(effects: Sequence[Effects]) -> list[NamingRead]:
+    """The reads that find where the summary of an entity overflowing for some kind goes.
+
+    Such a document embeds summaries of only some of the documents naming it
+    (``links.overflowing``), so ``summary_pushes`` reaches only those: the others would keep
+    its old summary for ever. Only entities whose summary the batch may have changed need
+    them; a document newly naming one pulls its summary anyway (``_pulled``).
+    """
+    holders: dict[tuple[EntityKind, str, EntityKind, str | None], list[str]] = defaultdict(list)
+    for effect in effects:
+        doc = effect.after
+        if effect.key.kind not in LINKED_KINDS or not doc.get("known"):
+            continue
+        holder_kind = cast(EntityKind, effect.key.kind)
+        naming = [(kind, field) for kind, field in namers(holder_kind) if overflowing(doc, kind)]
+        if not naming or not _summary_changed(effect, summarize(holder_kind, doc)):
+            continue
+        for kind, field in naming:
+            customer_id = doc.get("customerId") if naming_scans(holder_kind, kind) else None
+            if naming_scans(holder_kind, kind) and not isinstance(customer_id, str):
+                continue  # no customer to read through: nothing names it that readers show
+            holders[(kind, field, holder_kind, customer_id)].append(effect.key.id)
+    return [NamingRead(*group, tuple(ids)) for group, ids in holders.items()]
+
+
+def fan_out_pushes(
+    effects: Sequence[Effects], named_by: Mapping[EntityKey, Mapping[str, AbstractSet[str]]]
+) -> list[SummaryPush]:
+    """The summary of each entity in ``named_by`` (what ``fan_out_reads`` found naming it,
+    by kind) for each document naming it that ``summary_pushes`` did not reach."""
+    pushes: list[SummaryPush] = []
+    for effect in effects:
+        naming = named_by.get(effect.key)
+        if not naming:
+            continue
+        kind, doc = effect.key.kind, effect.after
+        reached = _push_targets(doc, planner.link_delta(kind, effect.before, doc))
+        to = [
+            EntityKey(other_kind, other_id)
+            for other_kind, ids in sorted(naming.items())
+            for other_id in sorted(set(ids) - reached.get(other_kind, set()))
+        ]
+        pushes += summaries_of(doc, kind, effect.key.id, to=to, exact=False)
+    return pushes
 
 
 def _pulled(effect: Effects, delta: planner.LinkDelta) -> dict[str, frozenset[str]]:

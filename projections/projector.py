@@ -56,6 +56,8 @@ from projections.effects import (
     Fold,
     SummaryPush,
     dropped_links,
+    fan_out_pushes,
+    fan_out_reads,
     fold,
     link_fields,
     link_removals,
@@ -326,7 +328,27 @@ class BatchProcessor:
             effects = await self._write_folded(batch, now, clock)
         effects = await self._unlink(batch, effects)
         clock.lap("unlink")
+        await self._fan_out(batch.suffix, effects)
+        clock.lap("fan out")
         return effects
+
+    async def _fan_out(self, suffix: str, effects: Sequence[Effects]) -> None:
+        """Push the summary of every entity overflowing for a kind (``links.overflowing``)
+        to the documents naming it that its own document does not list (``fan_out_reads``):
+        guarded writes after the batch's own, so a rerun of the batch pushes them again."""
+        reads = fan_out_reads(effects)
+        if not reads:
+            return
+        found = await asyncio.gather(*(self._store.naming_ids(suffix, read) for read in reads))
+        named_by: dict[EntityKey, dict[str, set[str]]] = defaultdict(dict)
+        for read, by_holder in zip(reads, found, strict=True):
+            for holder_id, ids in by_holder.items():
+                named_by[EntityKey(read.holder_kind, holder_id)].setdefault(
+                    read.kind, set()
+                ).update(ids)
+        if pushes := fan_out_pushes(effects, named_by):
+            log.info("pushing %d summaries of overflowing entities", len(pushes))
+            await self._push(suffix, pushes)
 
     async def _unlink(self, batch: _Batch, effects: list[Effects]) -> list[Effects]:
         """Remove both sides' summaries of every link the batch's documents, as written,

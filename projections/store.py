@@ -47,7 +47,7 @@ from pymongo.errors import (
 )
 
 from projections.batch import COLLECTION_OF, EntityChange, EntityKey, SourceSeen
-from projections.effects import SummaryPush, place
+from projections.effects import NamingRead, SummaryPush, place
 from projections.metrics import NoStoreObserver, StoreObserver
 from readmodel import documents
 from readmodel.documents import (
@@ -58,7 +58,7 @@ from readmodel.documents import (
     WRITES,
     base_collection,
 )
-from readmodel.links import naming_fields, visible_warehouses
+from readmodel.links import named_ids, naming_fields, naming_query, visible_warehouses
 from readmodel.server import is_ferretdb
 
 log = logging.getLogger(__name__)
@@ -399,15 +399,43 @@ class ProjectionStore:
             for doc_id, doc in docs.items()
         }
 
+    async def naming_ids(self, suffix: str, read: NamingRead) -> dict[str, set[str]]:
+        """Holder id -> ids of the ``read.kind`` documents naming it (``effects.NamingRead``):
+        every match, through the index of the naming field where it has one."""
+        query = naming_query(read.field, read.holder_ids)
+        if read.customer_id is not None:
+            query = {"customerId": read.customer_id, **query}
+        collection = self.collection_name(read.kind, suffix)
+        found = await self._guarded(
+            partial(
+                self._find_all,
+                collection,
+                query,
+                {read.field: 1},
+                hint=documents.field_index(read.kind, read.field),
+            )
+        )
+        holders = set(read.holder_ids)
+        naming: dict[str, set[str]] = defaultdict(set)
+        for doc in found:
+            for holder_id in holders.intersection(named_ids(doc, read.holder_kind)):
+                naming[holder_id].add(str(doc["_id"]))
+        return dict(naming)
+
     async def _find_all(
         self,
         collection: str,
         query: Mapping[str, Any],
         projection: Mapping[str, Any] | None = None,
+        *,
+        hint: str | None = None,
     ) -> list[dict[str, Any]]:
         # One reply for the whole read: by default the first one holds 101 documents and
         # the rest take another round trip (``getMore``).
-        return await self._db[collection].find(query, projection, batch_size=CHUNK).to_list()
+        options: dict[str, Any] = {"batch_size": CHUNK}
+        if hint is not None:
+            options["hint"] = hint
+        return await self._db[collection].find(query, projection, **options).to_list()
 
     async def write_entity(
         self, collection: str, change: EntityChange, now: datetime

@@ -68,7 +68,7 @@ NAMING_FIELDS: Final[Mapping[EntityKind, tuple[str, ...]]] = {
 
 #: (kind of a document, kind of entity it names) -> the one field of such a document that
 #: names them: what finds the documents naming an overflowing holder (``naming_query``).
-NAMED_IN: Final[Mapping[tuple[str, str], str]] = {
+NAMED_IN: Final[Mapping[tuple[EntityKind, str], str]] = {
     ("shipments", "orders"): "orderIds",
     ("invoices", "orders"): "orderIds",
     ("invoices", "shipments"): "shipmentIds",
@@ -145,6 +145,12 @@ def naming_field(holder_kind: str, kind: EntityKind) -> str | None:
     """The field of a ``kind`` document that names ``holder_kind`` documents (``NAMED_IN``;
     None: no ``kind`` document names such a document)."""
     return NAMED_IN.get((kind, holder_kind))
+
+
+def namers(holder_kind: str) -> list[tuple[EntityKind, str]]:
+    """The kinds of document that name ``holder_kind`` documents, each with the field that
+    names them (``NAMED_IN``)."""
+    return [(kind, field) for (kind, holder), field in NAMED_IN.items() if holder == holder_kind]
 
 
 def naming_scans(holder_kind: str, kind: EntityKind) -> bool:

@@ -25,8 +25,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from entitlements.caller import Caller
 from entitlements.policy import CustomerRule, Policy
 from graph.schema import build_schema
+from projections.effects import NamingRead
 from projections.store import ProjectionStore
 from readmodel import documents
+from readmodel.documents import EntityKind
+from readmodel.links import naming_field, naming_scans
 from resolvers.readers import PROCESS_WINDOW_HINTS
 from tests.helpers import CommandRecorder, Stack, caller
 from tests.integration.world_harness import T0, World, invoice, order, run, shipment
@@ -260,6 +263,27 @@ async def test_an_overflowing_orders_shipments_are_read_through_the_index_of_the
     assert any("order_ids" in _summary(plan) for plan in plans), [_summary(p) for p in plans]
     for plan in plans:
         assert _indexed(plan), _summary(plan)
+
+
+@pytest.mark.parametrize("kind", ["shipments", "invoices"])
+async def test_the_projectors_read_of_what_names_an_overflowing_order_uses_an_index(
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder], kind: EntityKind
+) -> None:
+    """When an order overflowing for ``kind`` changes, the projector finds every document
+    naming it (``ProjectionStore.naming_ids``): shipments through the index of their order
+    ids, invoices (no index of that field) through their customer's; never a table scan."""
+    db, recorder = recorded
+    field = naming_field("orders", kind)
+    assert field is not None
+    customer = BIG if naming_scans("orders", kind) else None
+    read = NamingRead(kind, field, "orders", customer, (OVERFLOWING,))
+    recorder.forget()
+    found = await ProjectionStore(db).naming_ids("", read)
+    assert found == {OVERFLOWING: {f"{kind[:2].upper()}-{OVERFLOWING[3:]}"}}
+    commands = [c for c in recorder.commands(*FINDS) if c.get("find") == kind]
+    assert len(commands) == 1
+    plan = await _explain(db, commands[0])
+    assert _indexed(plan), _summary(plan)
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))

@@ -234,3 +234,51 @@ async def test_a_summary_grown_too_large_in_the_holders_own_batch_leaves_it_like
     assert order.get("related", {}).get("shipments", {}) == {}
     assert order[documents.RELATED_OVERFLOW] == {"shipments": True}
     assert await _linked(mongo_db, '{ order(id: "SO-1") { shipments { id } } }') == ["SH-1"]
+
+
+async def test_an_overflowing_order_that_moves_warehouse_reaches_every_shipment_naming_it(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    """The order embeds summaries of only the cap's worth of its shipments, so only those
+    were told of its changes: the others kept its old warehouse, and an Atlanta-only user
+    went on seeing shipments of an order that now ships from Los Angeles. Every shipment
+    naming it, embedded or not, now holds its new summary."""
+    shipments = [f"SH-{n}" for n in range(1, CAP + 4)]
+    await upstream.project(upstream.order("SO-1", "DC-ATL"))
+    for shipment_id in shipments:  # one batch each: the order is loaded as related
+        await upstream.project(upstream.shipment(shipment_id, "SO-1"))
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    assert order[documents.RELATED_OVERFLOW] == {"shipments": True}
+    query = '{ order(id: "SO-1") { shipments { id } } }'
+    assert await _linked(mongo_db, query, ATLANTA_ONLY) == shipments
+
+    await upstream.project(upstream.order("SO-1", "DC-LAX"))
+
+    for shipment_id in shipments:
+        stored = await _stored(mongo_db, documents.SHIPMENTS, shipment_id)
+        assert stored["related"]["orders"]["SO-1"]["warehouseId"] == "DC-LAX", shipment_id
+        assert stored[documents.WAREHOUSE_IDS] == ["DC-LAX"], shipment_id
+    assert await _linked(mongo_db, query) == shipments
+    shipment_query = '{ shipment(id: "SH-%d") { id } }'
+    for n in range(1, CAP + 4):
+        result = await run(SCHEMA, mongo_db, VIEWER, shipment_query % n, policy=ATLANTA_ONLY)
+        assert not result.errors and result.data == {"shipment": None}, n
+
+
+async def test_an_order_overflowing_with_invoices_reaches_every_invoice_naming_it(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    """The same for invoices naming an order, which no index of their own serves (read
+    through the order's customer): each holds the order's summary as it is now."""
+    invoices = [f"INV-{n}" for n in range(1, CAP + 3)]
+    await upstream.project(upstream.order("SO-1", "DC-ATL"))
+    for invoice_id in invoices:
+        await upstream.project(upstream.invoice(invoice_id, "SO-1"))
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    assert order[documents.RELATED_OVERFLOW] == {"invoices": True}
+
+    await upstream.project(upstream.order("SO-1", "DC-LAX"))
+
+    for invoice_id in invoices:
+        stored = await _stored(mongo_db, documents.INVOICES, invoice_id)
+        assert stored["related"]["orders"]["SO-1"]["warehouseId"] == "DC-LAX", invoice_id

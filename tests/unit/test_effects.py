@@ -10,7 +10,10 @@ from typing import Any
 from projections.batch import EntityChange, EntityKey, plan_entity
 from projections.effects import (
     Effects,
+    NamingRead,
     SummaryPush,
+    fan_out_pushes,
+    fan_out_reads,
     fold,
     link_fields,
     linked_keys,
@@ -419,3 +422,53 @@ def test_only_candidates_the_batch_cannot_settle_are_read_and_only_their_link_fi
         "related.invoices",
         "related.shipments",
     }
+
+
+def _overflowing_order(rev: int, **extra: Any) -> dict[str, Any]:
+    """SO-1 embedding SH-1's summary, with more shipments and invoices naming it than that."""
+    held = {"shipments": {"SH-1": {"shipmentId": "SH-1", "rev": 1}}}
+    marks = {"shipments": True, "invoices": True}
+    return order(rev, related=held, **{documents.RELATED_OVERFLOW: marks}, **extra)
+
+
+def test_an_overflowing_entity_whose_summary_changed_looks_up_what_names_it() -> None:
+    """Shipments through their own index (any customer), invoices through the order's
+    customer (no index of their ``orderIds``); nothing for an entity not overflowing or
+    whose summary the batch left as it was."""
+    moved = Effects(
+        ORDER,
+        _overflowing_order(1, warehouseId="DC-ATL"),
+        _overflowing_order(2, warehouseId="DC-LAX"),
+        [],
+    )
+    reads = fan_out_reads([moved])
+    assert sorted(reads) == [
+        NamingRead("invoices", "orderIds", "orders", "ACME", ("SO-1",)),
+        NamingRead("shipments", "orderIds", "orders", None, ("SO-1",)),
+    ]
+    same_summary = Effects(ORDER, _overflowing_order(1), _overflowing_order(2, notes="x"), [])
+    not_overflowing = Effects(
+        ORDER, order(1, warehouseId="DC-ATL"), order(2, warehouseId="DC-LAX"), []
+    )
+    assert fan_out_reads([same_summary, not_overflowing]) == []
+    repeated = Effects(ORDER, None, _overflowing_order(2), [])  # a rerun pushes again
+    assert len(fan_out_reads([repeated])) == 2
+
+
+def test_an_overflowing_entitys_summary_goes_to_every_document_naming_it_not_yet_reached() -> None:
+    moved = Effects(
+        ORDER,
+        _overflowing_order(1, warehouseId="DC-ATL"),
+        _overflowing_order(2, warehouseId="DC-LAX"),
+        [],
+    )
+    named_by = {ORDER: {"shipments": {"SH-1", "SH-2", "SH-3"}, "invoices": {"IN-1"}}}
+    pushes = fan_out_pushes([moved], named_by)
+    # SH-1 is embedded: summary_pushes reaches it already
+    assert [(p.target_kind, p.target_id) for p in pushes] == [
+        ("invoices", "IN-1"),
+        ("shipments", "SH-2"),
+        ("shipments", "SH-3"),
+    ]
+    assert {(p.source_id, p.rev, p.exact) for p in pushes} == {("SO-1", 2, False)}
+    assert all(p.summary is not None and p.summary["warehouseId"] == "DC-LAX" for p in pushes)
