@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from config.env import SettingsError
@@ -17,6 +18,14 @@ from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
 from projections.runner import run_projector
 from projections.settings import ProjectorSettings, load_projector_settings
 from projections.verify import check, write_metrics
+
+
+def _refuse(reason: Exception, code: int) -> int:
+    """Say on stderr, in one line an operator can act on, why the projector does not go on
+    (bad settings, a refused rebuild, another configuration than the active generation's):
+    these are conditions of the deployment, not bugs, so no traceback. Returns ``code``."""
+    print(f"portal projector: {reason}", file=sys.stderr)
+    return code
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -45,26 +54,22 @@ async def _run(command: str, args: argparse.Namespace, settings: ProjectorSettin
     server.start()
     try:
         if command == "rebuild":
-            try:
-                suffix = await rebuild(
-                    settings, stop, metrics, allow_truncated_history=args.allow_truncated_history
-                )
-            except (RebuildIncomplete, TruncatedHistory) as exc:
-                print(f"portal projector: {exc}", file=sys.stderr)
-                return 1
+            suffix = await rebuild(
+                settings, stop, metrics, allow_truncated_history=args.allow_truncated_history
+            )
             print(f"rebuilt generation {suffix}; readers now use it")
         else:
-            try:
-                await run_projector(settings, stop, metrics)
-            except ConfigMismatch as exc:
-                print(f"portal projector: {exc}", file=sys.stderr)
-                return 1
+            await run_projector(settings, stop, metrics)
+    except (RebuildIncomplete, TruncatedHistory, ConfigMismatch) as refusal:
+        return _refuse(refusal, 1)
     finally:
         server.stop()
     return 0
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """Exit 0 when done, 1 when a rebuild or the projector refuses (a message on stderr), 2 for
+    bad settings (every bad variable named), besides ``verify``'s own codes."""
     parser = argparse.ArgumentParser(prog="python -m projections", description=__doc__)
     parser.add_argument("command", nargs="?", default="run", choices=["run", "rebuild", "verify"])
     parser.add_argument(
@@ -83,12 +88,11 @@ def main() -> None:
         help="rebuild: go on when an inbound log no longer starts at offset 0 (retention "
         "removed records): the new generation then lacks their events",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         settings = load_projector_settings()
     except SettingsError as error:
-        print(f"portal projector: {error}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(_refuse(error, 2))
     json_logs.configure(settings.log_level)
     sys.exit(asyncio.run(_run(args.command, args, settings)))
 

@@ -181,6 +181,15 @@ def _sort_index_of(page: str) -> str:
     return SORT_INDEX[sort]
 
 
+def _assert_a_window_of_its_sort_index(plan: str, page: str, context: object) -> None:
+    """The read is an index scan of ``page``'s sort index bounded by a range of the sort
+    field: a window of the customer's list in the page's order, not the whole list.
+    ``context`` (the page, the query) goes in the failure message."""
+    summary = _summary(plan)
+    assert _indexed(plan) and _sort_index_of(page) in summary, (context, summary)
+    assert _bounded_by_a_range(plan), (context, _index_conditions(plan))
+
+
 #: The index a lookup by a business key must go through: its key's own, not a customer's
 #: sort index (which would scan the customer's whole list for one key: 230-360 ms for a
 #: tracking number of a 100,000-shipment customer, against 2 ms through its index).
@@ -305,8 +314,7 @@ async def test_customer_pages_are_read_through_their_sort_index(
         page_reads = [p for p in plans if '"Limit"' in p or "LIMIT" in p]
         assert page_reads, (name, plans)
         for plan in page_reads:
-            assert _indexed(plan) and _sort_index_of(name) in _summary(plan), _summary(plan)
-            assert _bounded_by_a_range(plan), (name, _index_conditions(plan))
+            _assert_a_window_of_its_sort_index(plan, name, name)
 
 
 @pytest.mark.parametrize("name", [name for name in sorted(PAGES) if "orders" not in name])
@@ -335,8 +343,7 @@ async def test_a_warehouse_limited_callers_pages_are_read_through_their_sort_ind
         reads = [c for c in recorder.commands(*FINDS) if c.get("find") != "read_pointer"]
         assert all(0 < c.get("limit", 0) <= 21 for c in reads), (name, reads)
         for plan in plans:
-            assert _indexed(plan) and _sort_index_of(name) in _summary(plan), _summary(plan)
-            assert _bounded_by_a_range(plan), (name, _index_conditions(plan))
+            _assert_a_window_of_its_sort_index(plan, name, name)
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))
@@ -369,10 +376,7 @@ async def test_a_page_of_0_reads_a_window_of_its_sort_index(
         commands = [c for c in recorder.commands(*FINDS) if c.get("find") != "read_pointer"]
         assert any("sort" in c for c in commands), commands
         for command in commands:
-            plan = await _explain(db, command)
-            summary = _summary(plan)
-            assert _indexed(plan) and _sort_index_of(name) in summary, (query, summary)
-            assert _bounded_by_a_range(plan), (query, _index_conditions(plan))
+            _assert_a_window_of_its_sort_index(await _explain(db, command), name, query)
             if "sort" in command:
                 sorted_by_store = await db[command["find"]].count_documents(command["filter"])
                 assert sorted_by_store <= 3 * 21, (query, command["filter"])
@@ -471,11 +475,9 @@ async def test_a_first_page_without_a_hint_probes_bounded_ranges_of_its_sort_ind
     assert probes and len(probes) < len(commands), (name, commands)
     for command in commands:
         plan = await _explain(db, command)
-        summary = _summary(plan)
-        assert _indexed(plan) and _sort_index_of(name) in summary, (name, summary)
-        assert _bounded_by_a_range(plan), (name, _index_conditions(plan))
+        _assert_a_window_of_its_sort_index(plan, name, name)
         if command in probes:
-            assert "Sort" not in summary and "SORT" not in plan, (name, summary)
+            assert "Sort" not in _summary(plan) and "SORT" not in plan, (name, _summary(plan))
 
 
 async def test_several_customers_page_in_the_order_of_one_query(

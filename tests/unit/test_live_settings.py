@@ -18,20 +18,34 @@ def _read(environ: dict[str, str]) -> LiveSettings:
     return load_settings({**BASE, **environ}).live
 
 
+#: The documented defaults (README, config table), every field of ``LiveSettings``: a new
+#: field fails ``test_defaults`` until its default is written here too.
+DEFAULTS = {
+    "max_subscriptions_per_client": 32,
+    "buffer_size": 256,
+    "ping_interval_seconds": 15.0,
+    "pong_timeout_seconds": 10.0,
+    "retention_hours": 72,
+    "dedupe_window": 10_000,
+    "resume_max_notices": 100_000,
+    "max_replays": 4,
+    "max_replays_per_client": 2,
+    "replay_wait_seconds": 30.0,
+    "max_connections": 2_000,
+    "max_pending_connections": 200,
+    "max_connections_per_client": 16,
+    "init_timeout_seconds": 10.0,
+}
+
+
 def test_defaults() -> None:
-    settings = _read({})
-    assert (settings.buffer_size, settings.ping_interval_seconds) == (256, 15.0)
-    assert (settings.pong_timeout_seconds, settings.retention_hours) == (10.0, 72)
-    assert settings.dedupe_window == 10_000
-    assert (settings.resume_max_notices, settings.max_replays) == (100_000, 4)
-    assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (2, 30.0)
-    assert (settings.max_connections, settings.init_timeout_seconds) == (2_000, 10.0)
-    assert settings.max_pending_connections == 200
+    assert _read({}).model_dump() == DEFAULTS
 
 
 def test_overrides() -> None:
     settings = _read(
         {
+            "MAX_SUBSCRIPTIONS_PER_CLIENT": "5",
             "SUBSCRIPTION_BUFFER": "8",
             "WS_PING_INTERVAL_SECONDS": "0.5",
             "WS_PONG_TIMEOUT_SECONDS": "2",
@@ -43,16 +57,26 @@ def test_overrides() -> None:
             "SUBSCRIPTION_REPLAY_WAIT_SECONDS": "0",
             "MAX_WEBSOCKET_CONNECTIONS": "10",
             "MAX_PENDING_WEBSOCKETS": "3",
+            "MAX_WEBSOCKETS_PER_CLIENT": "2",
             "WS_INIT_TIMEOUT_SECONDS": "2.5",
         }
     )
-    assert (settings.buffer_size, settings.ping_interval_seconds) == (8, 0.5)
-    assert (settings.pong_timeout_seconds, settings.retention_hours) == (2.0, 24)
-    assert settings.dedupe_window == 50
-    assert (settings.resume_max_notices, settings.max_replays) == (500, 3)
-    assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (1, 0.0)
-    assert (settings.max_connections, settings.init_timeout_seconds) == (10, 2.5)
-    assert settings.max_pending_connections == 3
+    assert settings.model_dump() == {
+        "max_subscriptions_per_client": 5,
+        "buffer_size": 8,
+        "ping_interval_seconds": 0.5,
+        "pong_timeout_seconds": 2.0,
+        "retention_hours": 24,
+        "dedupe_window": 50,
+        "resume_max_notices": 500,
+        "max_replays": 3,
+        "max_replays_per_client": 1,
+        "replay_wait_seconds": 0.0,
+        "max_connections": 10,
+        "max_pending_connections": 3,
+        "max_connections_per_client": 2,
+        "init_timeout_seconds": 2.5,
+    }
 
 
 def test_built_in_code_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
