@@ -27,6 +27,7 @@ def test_defaults() -> None:
     assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (2, 30.0)
     assert (settings.max_connections, settings.init_timeout_seconds) == (2_000, 10.0)
     assert settings.max_pending_connections == 200
+    assert settings.max_pending_connections_per_address == 20
 
 
 def test_overrides() -> None:
@@ -43,6 +44,7 @@ def test_overrides() -> None:
             "SUBSCRIPTION_REPLAY_WAIT_SECONDS": "0",
             "MAX_WEBSOCKET_CONNECTIONS": "10",
             "MAX_PENDING_WEBSOCKETS": "3",
+            "MAX_PENDING_WEBSOCKETS_PER_ADDRESS": "2",
             "WS_INIT_TIMEOUT_SECONDS": "2.5",
         }
     )
@@ -53,6 +55,7 @@ def test_overrides() -> None:
     assert (settings.max_replays_per_client, settings.replay_wait_seconds) == (1, 0.0)
     assert (settings.max_connections, settings.init_timeout_seconds) == (10, 2.5)
     assert settings.max_pending_connections == 3
+    assert settings.max_pending_connections_per_address == 2
 
 
 def test_built_in_code_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
