@@ -285,6 +285,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
             ConnectionCap,
             limit=settings.live.max_connections,
             pending_limit=settings.live.max_pending_connections,
+            pending_per_address=settings.live.max_pending_connections_per_address,
             subprotocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         ),
         Middleware(

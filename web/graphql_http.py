@@ -11,6 +11,7 @@ specification and our clients need around it:
 * 401 with ``WWW-Authenticate`` for a token that fails verification (no token at all is
   anonymous: data fields then answer UNAUTHENTICATED, introspection still works);
 * every refusal is a GraphQL-shaped JSON body whose errors carry ``extensions.code``;
+* a client gone before its body arrived gets nothing, and is logged at DEBUG only;
 * browsers (``Accept: text/html``) get the offline GraphiQL page (``web.graphiql``).
 
 WebSocket upgrades on the same path go to Strawberry's graphql-transport-ws and graphql-ws
@@ -29,7 +30,7 @@ from typing import Any, Final
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -114,6 +115,19 @@ def _limited_receive(receive: Receive, limit: int) -> Receive:
         return message
 
     return wrapped
+
+
+def _client_gone(request: Request) -> None:
+    """The client closed its connection before its whole body arrived: nobody is left to
+    answer and nothing went wrong here, so no response and no error. Until session 18 the
+    ``ClientDisconnect`` escaped the app: uvicorn logged "Exception in ASGI application"
+    with a traceback at ERROR and the response was counted as a 500 (the 5xx-ratio alert's
+    input), for a mobile client that merely lost its network."""
+    logger.debug(
+        "client disconnected before its request body arrived: %s %s",
+        request.method,
+        request.url.path,
+    )
 
 
 def _lower_content_type(scope: Scope) -> Scope:
@@ -214,6 +228,9 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         response_type = choose_response_type(request.headers.get("accept")) or JSON
         try:
             response = await self._respond(request)
+        except ClientDisconnect:
+            _client_gone(request)
+            return
         except Refusal as refusal:
             response = self._refusal_response(request, refusal, response_type)
         except _BodyTooLarge:

@@ -5,14 +5,19 @@ Shared by the HTTP, hardening and broker-down tests.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+import socket
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import uvicorn
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.helpers import SECRET, Stack, token_for
 from web.app import create_app
@@ -103,6 +108,35 @@ async def start(settings: Settings) -> AsyncIterator[Running]:
         transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as c:
             yield Running(app, c, settings)
+
+
+@contextlib.asynccontextmanager
+async def served(app: ASGIApp) -> AsyncIterator[tuple[int, asyncio.Event]]:
+    """``app`` (its lifespan already running) behind a real uvicorn server in this process, on
+    a free port of 127.0.0.1, for what only a server shows: its log of a request, a client
+    that goes away. Yields the port and an event set when the app has finished with an HTTP
+    request (returned or raised, and uvicorn has logged any exception: it does so before it
+    next awaits)."""
+    finished = asyncio.Event()
+
+    async def watched(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            if scope["type"] == "http":
+                finished.set()
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()  # a client may connect at once: the server accepts once it is up
+    server = uvicorn.Server(uvicorn.Config(watched, lifespan="off", log_config=None))
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        yield listener.getsockname()[1], finished
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
 
 
 async def post(

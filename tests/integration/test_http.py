@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -33,6 +34,7 @@ from tests.integration.http_harness import (
     post,
     sample,
     seed,
+    served,
     settings_for,
     start,
 )
@@ -182,6 +184,32 @@ async def test_unacceptable_accept_is_406(api: Running) -> None:
     response = await post(api, "{ __typename }", accept="text/csv")
     assert response.status_code == 406
     assert media_type(response) == "application/json"
+
+
+async def test_a_client_that_disconnects_mid_body_is_no_error(
+    api: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mobile client losing its network halfway through a POST is nothing the operator
+    should see: no ERROR (uvicorn's "Exception in ASGI application" and its traceback) and
+    no response counted as a 500, only a DEBUG line."""
+    caplog.set_level(logging.DEBUG)
+    async with served(api.app) as (port, finished):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /graphql HTTP/1.1\r\nHost: portal.test\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            b'{"query": "{ viewer'
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        async with asyncio.timeout(10):
+            await finished.wait()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert any("disconnected before its request body" in r.getMessage() for r in caplog.records)
+    metrics = (await api.client.get("/metrics")).text
+    assert not sample(metrics, "portal_http_responses_total", code="500")
 
 
 async def test_oversized_body_is_413(stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]) -> None:

@@ -75,6 +75,7 @@ PROBE_CODE = "PROBE"
 RESUME_MAX_NOTICES = 20
 MAX_CONNECTIONS = 4
 PENDING_CONNECTIONS = 2
+PENDING_PER_ADDRESS = 1
 CLIENT_CONNECTIONS = 2
 #: Long enough that the sockets a test opens on purpose without ``connection_init`` are all
 #: still pending when it opens the next, even on a loaded machine.
@@ -168,6 +169,10 @@ async def bounded(live: LiveStack) -> AsyncIterator[ApiProcess]:
         "SUBSCRIPTION_RESUME_MAX_NOTICES": str(RESUME_MAX_NOTICES),
         "MAX_WEBSOCKET_CONNECTIONS": str(MAX_CONNECTIONS),
         "MAX_PENDING_WEBSOCKETS": str(PENDING_CONNECTIONS),
+        "MAX_PENDING_WEBSOCKETS_PER_ADDRESS": str(PENDING_PER_ADDRESS),
+        # The tests connect from 127.0.0.1 and name the client's address in X-Forwarded-For,
+        # as a trusted proxy would (``_silent``).
+        "FORWARDED_ALLOW_IPS": "127.0.0.1",
         "MAX_WEBSOCKETS_PER_CLIENT": str(CLIENT_CONNECTIONS),
         "WS_INIT_TIMEOUT_SECONDS": str(INIT_TIMEOUT_SECONDS),
     }
@@ -735,13 +740,24 @@ async def test_a_client_holding_its_share_of_connections_is_closed_with_1013_at_
         await client.close()
 
 
+async def _silent(url: str, address: str, protocol: Subprotocol = TRANSPORT_WS) -> ClientConnection:
+    """A socket that sends no ``connection_init``, from ``address`` as a trusted proxy
+    forwards it (the ``bounded`` process trusts 127.0.0.1)."""
+    return await connect(
+        url,
+        subprotocols=[protocol],
+        open_timeout=10,
+        additional_headers={"X-Forwarded-For": address},
+    )
+
+
 async def test_a_socket_without_connection_init_is_closed_after_ws_init_timeout(
     bounded: ApiProcess,
 ) -> None:
     """``WS_INIT_TIMEOUT_SECONDS`` is ``INIT_TIMEOUT_SECONDS`` on ``bounded``: both protocols
     close with 4408."""
-    for protocol in (TRANSPORT_WS, LEGACY_WS):
-        async with connect(bounded.ws_url, subprotocols=[protocol], open_timeout=10) as silent:
+    for n, protocol in enumerate((TRANSPORT_WS, LEGACY_WS)):
+        async with await _silent(bounded.ws_url, f"192.0.2.{n + 1}", protocol) as silent:
             async with asyncio.timeout(INIT_TIMEOUT_SECONDS + 10):
                 await silent.wait_closed()
         assert silent.close_code == 4408
@@ -750,7 +766,7 @@ async def test_a_socket_without_connection_init_is_closed_after_ws_init_timeout(
 async def test_sockets_awaiting_connection_init_beyond_their_cap_are_closed_with_1013(
     bounded: ApiProcess,
 ) -> None:
-    """Sockets that never authenticate (a flood, from anyone) take at most
+    """Sockets that never authenticate (a flood, from many addresses) take at most
     ``MAX_PENDING_WEBSOCKETS`` places, not every place: an initialised connection keeps its
     own, and a client connects again as soon as a pending socket goes (4408 after
     ``WS_INIT_TIMEOUT_SECONDS``, ``INIT_TIMEOUT_SECONDS`` on ``bounded``)."""
@@ -758,11 +774,10 @@ async def test_sockets_awaiting_connection_init_beyond_their_cap_are_closed_with
         bounded.ws_url, {"token": token_for([_customer("A")], subject="pending-cap")}
     )
     silent = [
-        await connect(bounded.ws_url, subprotocols=[TRANSPORT_WS], open_timeout=10)
-        for _ in range(PENDING_CONNECTIONS)
+        await _silent(bounded.ws_url, f"198.51.100.{n + 1}") for n in range(PENDING_CONNECTIONS)
     ]
     # 1 + 2 sockets of MAX_CONNECTIONS (4): room in total, none for one more pending.
-    async with connect(bounded.ws_url, subprotocols=[LEGACY_WS], open_timeout=10) as refused:
+    async with await _silent(bounded.ws_url, "198.51.100.99", LEGACY_WS) as refused:
         async with asyncio.timeout(5):
             await refused.wait_closed()
     assert (refused.close_code, refused.close_reason) == (
@@ -780,6 +795,28 @@ async def test_sockets_awaiting_connection_init_beyond_their_cap_are_closed_with
     )
     for client in (subscriber, again):
         await client.close()
+
+
+async def test_one_address_cannot_take_every_pending_place(bounded: ApiProcess) -> None:
+    """An address holding ``MAX_PENDING_WEBSOCKETS_PER_ADDRESS`` sockets without
+    ``connection_init`` has its next one closed with 1013, while another address still
+    gets a pending place (``MAX_PENDING_WEBSOCKETS`` is larger) and is served."""
+    flood = [await _silent(bounded.ws_url, "203.0.113.7") for _ in range(PENDING_PER_ADDRESS)]
+    async with await _silent(bounded.ws_url, "203.0.113.7") as refused:
+        async with asyncio.timeout(5):
+            await refused.wait_closed()
+    assert (refused.close_code, refused.close_reason) == (
+        1013,
+        "Try again later: too many WebSocket connections from your address await connection_init",
+    )
+    other = await _silent(bounded.ws_url, "203.0.113.8")
+    payload = {"token": token_for([_customer("A")], subject="per-address")}
+    await other.send(json.dumps({"type": "connection_init", "payload": payload}))
+    async with asyncio.timeout(10):
+        assert json.loads(await other.recv())["type"] == "connection_ack"
+    await other.close()
+    for ws in flood:
+        await ws.close()
 
 
 async def test_a_resume_further_back_than_the_bound_is_expired_and_one_within_it_replays_exactly(

@@ -33,6 +33,7 @@ DEFAULTS = {
     "replay_wait_seconds": 30.0,
     "max_connections": 2_000,
     "max_pending_connections": 200,
+    "max_pending_connections_per_address": 20,
     "max_connections_per_client": 16,
     "init_timeout_seconds": 10.0,
 }
@@ -58,6 +59,7 @@ def test_overrides() -> None:
             "MAX_WEBSOCKET_CONNECTIONS": "10",
             "MAX_PENDING_WEBSOCKETS": "3",
             "MAX_WEBSOCKETS_PER_CLIENT": "2",
+            "MAX_PENDING_WEBSOCKETS_PER_ADDRESS": "2",
             "WS_INIT_TIMEOUT_SECONDS": "2.5",
         }
     )
@@ -74,6 +76,7 @@ def test_overrides() -> None:
         "replay_wait_seconds": 0.0,
         "max_connections": 10,
         "max_pending_connections": 3,
+        "max_pending_connections_per_address": 2,
         "max_connections_per_client": 2,
         "init_timeout_seconds": 2.5,
     }

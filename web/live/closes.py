@@ -24,9 +24,10 @@ protocol leaves to the server, chosen outside its set so clients can tell them a
 1013   "Try Again Later" (RFC 6455's registry): the process already holds
        ``MAX_WEBSOCKET_CONNECTIONS`` sockets, so this one is closed right after its handshake
        (``web.live.connections``), or as many not yet past ``connection_init`` as
-       ``MAX_PENDING_WEBSOCKETS`` allows. Reconnect later, or to another replica. Also at
-       ``connection_init`` when the token's subject already holds ``MAX_WEBSOCKETS_PER_CLIENT``
-       connections in the process (the reason says which).
+       ``MAX_PENDING_WEBSOCKETS`` allows, or as many of them from the client's address as
+       ``MAX_PENDING_WEBSOCKETS_PER_ADDRESS`` allows. Reconnect later, or to another
+       replica. Also at ``connection_init`` when the token's subject already holds
+       ``MAX_WEBSOCKETS_PER_CLIENT`` connections in the process (the reason says which).
 =====  =========================================================================================
 
 Reasons are at most 123 bytes, the limit of a close frame.
@@ -61,6 +62,10 @@ TOO_MANY_PENDING: Final = CloseReason(
     1013,
     "Try again later: this server holds as many WebSocket connections awaiting "
     "connection_init as it may",
+)
+TOO_MANY_PENDING_FROM_ADDRESS: Final = CloseReason(
+    1013,
+    "Try again later: too many WebSocket connections from your address await connection_init",
 )
 
 

@@ -57,6 +57,13 @@ class LiveSettings(EnvSettings):
     #: of initialised connections. Each stays pending for a round trip, or until
     #: ``WS_INIT_TIMEOUT_SECONDS`` if it sends nothing.
     max_pending_connections: int = Field(200, validation_alias="MAX_PENDING_WEBSOCKETS", ge=1)
+    #: Of those, sockets from one client address (beyond: close 1013), so that one address
+    #: cannot take every pending place and turn every other new subscriber away. The address
+    #: is uvicorn's (the forwarded one behind a proxy ``FORWARDED_ALLOW_IPS`` trusts); a
+    #: socket with no address (a Unix socket) counts only against ``MAX_PENDING_WEBSOCKETS``.
+    max_pending_connections_per_address: int = Field(
+        20, validation_alias="MAX_PENDING_WEBSOCKETS_PER_ADDRESS", ge=1
+    )
     #: Authenticated WebSocket connections one client (token subject) may hold at once in
     #: this process (beyond: close 1013 at ``connection_init``), so that one token cannot
     #: take every place ``MAX_WEBSOCKET_CONNECTIONS`` allows.
