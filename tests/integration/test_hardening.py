@@ -540,6 +540,45 @@ async def test_a_signed_token_whose_exp_is_out_of_range_is_401(api: Running) -> 
     assert "exp" in error["message"]
 
 
+NESTED_PAGES = (
+    "query($n: Int) { orders(first: $n) { edges { node { shipments { orders { shipments { "
+    "orders { shipments { orders { shipments { orders { orderId } } } } } } } } } } } }"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "code"),
+    [
+        (
+            "{ orders(first: 18446744073709551616) { totalCount } }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ("query($n: Int) { orders(first: $n) { totalCount } }", {"n": 2**64}, "BAD_USER_INPUT"),
+        (NESTED_PAGES, {"n": 2**31 - 1}, "QUERY_TOO_COMPLEX"),
+    ],
+    ids=["literal 2^64", "variable 2^64", "cost beyond 2^64"],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_integers_beyond_64_bits_are_refused_with_a_code_not_a_500(
+    api: Running, query: str, variables: dict[str, Any] | None, code: str, method: str
+) -> None:
+    """A page of 2^64 items (a literal, or a variable: GET's parameters and bodies the lean
+    path does not take are parsed by ``json``, which keeps it an int), or nested lists under
+    2^31 - 1 whose cost is beyond 2^64: the cost estimate read such numbers and its refusal
+    echoed them, which orjson cannot write (HTTP 500). Each is refused, 400 with its code."""
+    headers = {"accept": GRJ, **api.auth(["ACME"])}
+    if method == "GET":
+        params = {"query": query, "variables": json.dumps(variables or {})}
+        response = await api.client.get("/graphql", params=params, headers=headers)
+    else:
+        response = await post(api, query, variables, headers=headers)
+    assert response.status_code == 400, response.text
+    errors = response.json()["errors"]
+    assert {e["extensions"]["code"] for e in errors} == {code}
+    assert all(e["extensions"].get("actual", 0) < 2**53 for e in errors)
+
+
 # --- 5. client mistakes reported as server faults -------------------------------------------
 
 
