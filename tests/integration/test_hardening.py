@@ -8,6 +8,7 @@ with the right status and code; nothing may hold the event loop for long.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -577,6 +578,29 @@ async def test_integers_beyond_64_bits_are_refused_with_a_code_not_a_500(
     errors = response.json()["errors"]
     assert {e["extensions"]["code"] for e in errors} == {code}
     assert all(e["extensions"].get("actual", 0) < 2**53 for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("argument", "decoded"),
+    [
+        ("after", b"[" * 100_000 + b"]" * 100_000),
+        ("before", b'{"i":' * 100_000 + b'"x"' + b"}" * 100_000),
+    ],
+    ids=["nested arrays", "nested objects"],
+)
+async def test_a_cursor_nested_deeper_than_json_parses_is_bad_user_input(
+    api: Running, argument: str, decoded: bytes
+) -> None:
+    """A made-up page cursor of JSON nested 100,000 deep made the parser raise RecursionError:
+    an internal error. It is refused as every cursor this API did not issue is."""
+    cursor = base64.urlsafe_b64encode(decoded).decode()
+    page = "first" if argument == "after" else "last"
+    query = f"query($c: String) {{ shipments({page}: 1, {argument}: $c) {{ totalCount }} }}"
+    response = await post(api, query, {"c": cursor}, headers=api.auth(["ACME"]))
+    assert response.status_code == 200
+    error = error_of(response)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"] == f"{argument}: not a cursor issued by this connection"
 
 
 # --- 5. client mistakes reported as server faults -------------------------------------------
