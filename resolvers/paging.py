@@ -223,12 +223,14 @@ def _is_day(value: object) -> bool:
 
 def decode_cursor(sort: SortSpec, cursor: str, argument: str = "after") -> Position:
     """Parse a cursor issued for ``sort``; anything else is the client's mistake (the error
-    names the ``argument`` it came in)."""
+    names the ``argument`` it came in): not base64, not JSON, JSON nested deeper than the
+    parser's recursion limit (``[[[...``: a RecursionError), an integer of more than 4,300
+    digits (a ValueError), or JSON of another shape."""
     bad = BadUserInput(f"{argument}: not a cursor issued by this connection")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         body = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error) as exc:
+    except (ValueError, UnicodeError, binascii.Error, RecursionError) as exc:
         raise bad from exc
     if not isinstance(body, dict) or not isinstance(body.get("i"), str):
         raise bad

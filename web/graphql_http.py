@@ -401,8 +401,16 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
     def encode_json(self, data: object) -> str:
         """orjson: several times faster than ``json.dumps`` on a page of 20 orders, the same
         compact JSON (results hold only JSON types). A string, not bytes, because Strawberry
-        sends bytes over a WebSocket as binary frames, which GraphQL clients do not read."""
-        return orjson.dumps(data).decode()
+        sends bytes over a WebSocket as binary frames, which GraphQL clients do not read.
+
+        An integer beyond 64 bits is JSON too, but orjson refuses it (a 500, and no message
+        at all over a WebSocket): such a response is written by ``json.dumps``. Our own
+        refusals bound their numbers (``web.limits.MAX_REPORTED``); this is the net under
+        any other."""
+        try:
+            return orjson.dumps(data).decode()
+        except orjson.JSONEncodeError:  # what json.dumps cannot write either, it refuses
+            return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     def parse_json(self, data: str | bytes) -> Any:
         """A request body: bad JSON is a 400 that says so (``_decoded``)."""

@@ -25,7 +25,9 @@ text, and run on the event loop. The checks, cheapest first:
   returns an object costs 1, times the size of every list it sits in. A field with a ``first``
   (or ``last``) argument multiplies what it selects by that argument, at least 1 (by the
   argument's default, else ``default_page_size``, when absent); ``_entities`` and ``nodes`` by
-  the number of representations or ids they are given; any other list of objects by
+  the number of representations or ids they are given. Arguments are read as execution reads
+  them (graphql-core's coercion): the variable's value, else its default in the operation,
+  else the argument's default in the schema; any other list of objects by
   ``default_page_size``, except a connection's ``edges``/``nodes``, which its connection field
   already counted. Scalars and introspection are free, but for a connection's ``totalCount``:
   a store read that may scan a customer's whole list costs ``STORE_SCAN_COST`` more, once per
@@ -39,7 +41,9 @@ text, and run on the event loop. The checks, cheapest first:
 
 Every refusal is a ``GraphQLError`` with ``extensions.code == "QUERY_TOO_COMPLEX"``, the
 setting as ``extensions.limit``, ``allowed`` and ``actual``, and a message naming the limit
-and its setting, so a client developer knows what to change.
+and its setting, so a client developer knows what to change. ``actual`` is at most
+``MAX_REPORTED`` (2^53 - 1, the largest integer every JSON client reads exactly): a cost of
+nested pages of 2^31 items is far beyond what JSON encoders write (orjson: 64 bits).
 
 The same extension refuses, as the client's mistakes they are (``web.inputs``): query text
 or variables that are not valid Unicode or hold the NUL character (BAD_USER_INPUT or
@@ -52,13 +56,14 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLArgument,
     GraphQLError,
     GraphQLField,
     GraphQLInterfaceType,
@@ -66,16 +71,14 @@ from graphql import (
     GraphQLSchema,
     GraphQLSyntaxError,
     InlineFragmentNode,
-    IntValueNode,
-    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    VariableNode,
     get_named_type,
     get_nullable_type,
     is_composite_type,
     is_list_type,
 )
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 
 from caching.bounded_lru import BoundedLRU
@@ -118,6 +121,12 @@ _LOOKUPS: Final = {"_entities": "representations", "nodes": "ids"}
 STORE_SCAN_COST: Final = 250
 #: The field of a connection that counts its whole list.
 _COUNT_FIELD: Final = "totalCount"
+#: The largest ``actual`` a refusal reports (2^53 - 1: JSON numbers are doubles to most
+#: clients); a larger measure is reported as "more than" this.
+MAX_REPORTED: Final = 2**53 - 1
+#: The variables of an operation that could not be coerced: execution refuses the request,
+#: and the measure reads every argument as if its variable were absent.
+_NO_VARIABLES: Final = VariableValues({}, {})
 
 
 def too_complex(message: str, **details: object) -> GraphQLError:
@@ -150,10 +159,43 @@ def _is_connection(named: Any) -> bool:
     return isinstance(named, GraphQLObjectType) and named.name.endswith("Connection")
 
 
+#: Each operation of a document, with its variables as execution coerces them.
+OperationVariables = list[tuple[OperationDefinitionNode, VariableValues]]
+
+
+def coerce_variables(
+    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any] | None
+) -> OperationVariables:
+    """The variables of each operation of ``document`` as execution will see them: the value
+    given, else the operation's default for it (graphql-core's ``get_variable_values``,
+    which execution calls). A value that execution would refuse (``$n: Int`` given 2^64, a
+    string) is read as absent (``_NO_VARIABLES``): the request fails before any resolver, and
+    such a value must not reach the measure (nor a refusal's ``actual``)."""
+    inputs = dict(variables or {})
+    found: OperationVariables = []
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            coerced = get_variable_values(schema, definition.variable_definitions or (), inputs)
+            usable = coerced if isinstance(coerced, VariableValues) else _NO_VARIABLES
+            found.append((definition, usable))
+    return found
+
+
 def measure_document(
     schema: GraphQLSchema,
     document: DocumentNode,
     variables: Mapping[str, Any] | None,
+    default_page_size: int,
+) -> Measure:
+    """``measure_operations`` of ``document`` with ``variables`` coerced for each operation."""
+    operations = coerce_variables(schema, document, variables)
+    return measure_operations(schema, document, operations, default_page_size)
+
+
+def measure_operations(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operations: OperationVariables,
     default_page_size: int,
 ) -> Measure:
     """The deepest operation, the aliases of all operations, the costliest operation, the
@@ -165,25 +207,33 @@ def measure_document(
     take exponential time to walk (18 levels of ``...F`` spread twice took Strawberry's limiter
     3 s, and each level doubles it), which makes the check itself a denial-of-service vector.
     Its selections are counted once and added wherever it is spread, so the expanded count
-    is exact (a Python int, however large) at the cost of one walk of the text.
+    is exact (a Python int, however large) at the cost of one walk of the text. Once per
+    distinct reading of the variables, in fact (``_what_measures_read``): operations whose
+    variables give different page sizes measure a fragment each with theirs; at most one
+    walk per operation, and a document has at most ``MAX_QUERY_FIELDS`` selections.
     """
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    walker = _Walker(schema, fragments, variables or {}, default_page_size)
+    walker = _Walker(schema, fragments, default_page_size)
     total = Measure()
-    for definition in document.definitions:
-        if isinstance(definition, OperationDefinitionNode):
-            root = schema.get_root_type(definition.operation)
-            op = walker.selections(definition.selection_set, root, frozenset())
-            total = Measure(
-                max(total.depth, op.depth),
-                total.aliases + op.aliases,
-                max(total.cost, op.cost + op.scans * STORE_SCAN_COST),
-                max(total.lookups, op.lookups),
-                max(total.selections, op.selections),
-            )
+    for definition, variables in operations:
+        walker.use(variables)
+        root = schema.get_root_type(definition.operation)
+        op = walker.selections(definition.selection_set, root, frozenset())
+        total = Measure(
+            max(total.depth, op.depth),
+            total.aliases + op.aliases,
+            max(total.cost, op.cost + op.scans * STORE_SCAN_COST),
+            max(total.lookups, op.lookups),
+            max(total.selections, op.selections),
+        )
     return total
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    """An integer, but not a boolean (an ``int`` to Python)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _Walker:
@@ -191,14 +241,21 @@ class _Walker:
         self,
         schema: GraphQLSchema,
         fragments: Mapping[str, FragmentDefinitionNode],
-        variables: Mapping[str, Any],
         default_page_size: int,
     ) -> None:
         self.schema = schema
         self.fragments = fragments
-        self.variables = variables
         self.default_page_size = default_page_size
+        self.variables = _NO_VARIABLES
+        #: Measures of fragments, per reading of the variables they were measured with.
+        self.measures_by_reading: dict[tuple[Any, ...], dict[str, Measure]] = {}
         self.fragment_measures: dict[str, Measure] = {}
+
+    def use(self, variables: VariableValues) -> None:
+        """Read arguments with ``variables`` (an operation's, coerced) from now on."""
+        self.variables = variables
+        reading = _what_measures_read(variables.coerced)
+        self.fragment_measures = self.measures_by_reading.setdefault(reading, {})
 
     def selections(
         self, selection_set: SelectionSetNode | None, parent: Any, visited: frozenset[str]
@@ -254,9 +311,10 @@ class _Walker:
         lookups = inner.lookups
         scanning = (getattr(parent, "name", None), name) in SCANNING_RELATIONS
         scans = inner.scans + (1 if scanning else 0)
-        keys = _LOOKUPS.get(name) if parent is self.schema.query_type else None
-        if keys is not None:
-            count = self.list_length(node, keys)
+        lookup = definition is not None and parent is self.schema.query_type
+        keys = _LOOKUPS.get(name) if lookup else None
+        if keys is not None and definition is not None:
+            count = self.list_length(node, definition, keys)
             lookups += count
             cost = count * (1 + inner.cost)
         elif definition is not None and is_composite_type(returned):
@@ -268,20 +326,25 @@ class _Walker:
             return Measure(depth, aliases, 0, lookups, inner.selections, STORE_SCAN_COST, scans)
         return Measure(depth, aliases, cost, lookups, inner.selections, 0, scans)
 
-    def list_length(self, node: FieldNode, name: str) -> int:
-        """How many items the field's list argument ``name`` holds (a list literal or a
-        variable; a single value is a list of one)."""
-        for argument in node.arguments or ():
-            if argument.name.value != name:
-                continue
-            value: Any = argument.value
-            if isinstance(value, VariableNode):
-                given = self.variables.get(value.name.value)
-                return len(given) if isinstance(given, list) else 1
-            if isinstance(value, ListValueNode):
-                return len(value.values)
-            return 1
-        return 0
+    def arguments(self, node: FieldNode, definition: GraphQLField) -> dict[str, Any]:
+        """The field's arguments as execution coerces them (graphql-core's
+        ``get_argument_values``: a literal, else the variable's value, else the argument's
+        default); none when they cannot be coerced (a literal out of range, a document
+        not validated yet: validation refuses it, and execution never runs)."""
+        try:
+            return get_argument_values(definition, node, self.variables)
+        except GraphQLError:
+            return {}
+
+    def list_length(self, node: FieldNode, definition: GraphQLField, name: str) -> int:
+        """How many items the field's list argument ``name`` holds (a single value is a list
+        of one)."""
+        if name not in definition.args:
+            return 0
+        value = self.arguments(node, definition).get(_out_name(definition.args[name], name))
+        if isinstance(value, list):
+            return len(value)
+        return 0 if value is None else 1
 
     def multiplier(self, node: FieldNode, definition: GraphQLField, parent: Any) -> int:
         page_arguments = [a for a in _PAGE_ARGUMENTS if a in definition.args]
@@ -294,38 +357,42 @@ class _Walker:
         return 1
 
     def page_size(self, node: FieldNode, definition: GraphQLField, arguments: list[str]) -> int:
-        """The page a field asks for: the largest ``first``/``last`` given (literal or
-        variable), else the declared default of one of them, else our default; at least 1.
+        """The page a field asks for: the largest ``first``/``last`` execution will pass,
+        else the declared default of one of them, else our default; at least 1.
         A page of 0 items still reads: its ``totalCount`` is a count and its ``pageInfo`` a
-        read, so 30 aliased ``first: 0`` connections cost 30, not nothing."""
-        given = []
-        for argument in node.arguments or ():
-            if argument.name.value not in arguments:
-                continue
-            value: Any = None
-            if isinstance(argument.value, IntValueNode):
-                value = int(argument.value.value)
-            elif isinstance(argument.value, VariableNode):
-                value = self.variables.get(argument.value.name.value)
-            if isinstance(value, int) and not isinstance(value, bool):
-                given.append(max(value, 1))
+        read, so 30 aliased ``first: 0`` connections cost 30, not nothing. (An explicit null
+        reads as the default, as an absent argument does: the resolver pages by default.)"""
+        values = self.arguments(node, definition)
+        given = [
+            value
+            for name in arguments
+            if _is_int(value := values.get(_out_name(definition.args[name], name)))
+        ]
         if given:
-            return max(given)
+            return max(max(given), 1)
         for name in arguments:
-            declared: Any = definition.args[name].default_value
-            if isinstance(declared, int) and not isinstance(declared, bool):
+            declared: object = definition.args[name].default_value
+            if _is_int(declared):
                 return max(declared, 1)
         return self.default_page_size
+
+
+def _out_name(argument: GraphQLArgument, name: str) -> str:
+    """The key ``get_argument_values`` gives the argument ``name`` (its Python name, when
+    the schema declares one)."""
+    return argument.out_name or name
 
 
 class MeasureCache:
     """Measures of recently seen documents, so a repeated query is not walked again.
 
-    A measure depends on the document and, of the variables, only on what ``_Walker`` reads:
-    integer values (page sizes) and list lengths (``_entities`` representations, ``nodes``
-    ids). The key holds exactly that, so lookups with different tracking numbers share one
-    entry while a different ``first`` gets its own. Errors are built fresh from the measure
-    per request (``refusals``): the masking layer modifies the errors it returns.
+    A measure depends on the document and, of each operation's coerced variables
+    (``coerce_variables``: defaults applied, values execution refuses dropped), only on what
+    ``_Walker`` reads: integer values (page sizes) and list lengths (``_entities``
+    representations, ``nodes`` ids). The key holds exactly that, so lookups with different
+    tracking numbers share one entry while a different ``first`` gets its own. Errors are
+    built fresh from the measure per request (``refusals``): the masking layer modifies the
+    errors it returns.
     """
 
     def __init__(self, size: int) -> None:
@@ -340,27 +407,28 @@ class MeasureCache:
         default_page_size: int,
         screened: object = None,
     ) -> Measure:
-        """``screened``: the screen's measure of ``document`` (no variables), taken as this
-        request's when its variables hold nothing the measure reads."""
-        key = (query, _what_measures_read(variables))
+        """``screened``: the screen's measure of ``document`` (variables absent), taken as
+        this request's when its coerced variables hold nothing the measure reads."""
+        operations = coerce_variables(schema, document, variables)
+        reading = tuple(_what_measures_read(values.coerced) for _, values in operations)
+        key = (query, reading)
         found = self._measures.get(key)
         if found is not None:
             return found
-        if isinstance(screened, Measure) and not key[1]:
+        if isinstance(screened, Measure) and not any(reading):
             measured = screened
         else:
-            measured = measure_document(schema, document, variables, default_page_size)
+            measured = measure_operations(schema, document, operations, default_page_size)
         self._measures.put(key, measured)
         return measured
 
 
-def _what_measures_read(variables: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    """Per variable, what ``_Walker`` can read of it: an int's value, a list's length."""
-    if not variables:
-        return ()
+def _what_measures_read(variables: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Per coerced variable, what ``_Walker`` can read of it: an int's value, a list's
+    length. Any other value reads as the variable's absence does (an argument's default)."""
     read: list[tuple[str, Any]] = []
     for name, value in sorted(variables.items()):
-        if isinstance(value, int) and not isinstance(value, bool):
+        if _is_int(value):
             read.append((name, value))
         elif isinstance(value, list):
             read.append((name, ("list", len(value))))
@@ -424,14 +492,20 @@ def refusals(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
     )
     return [
         too_complex(
-            f"{says.format(actual=actual, allowed=allowed)} ({setting}){advice}.",
+            f"{says.format(actual=_said(actual), allowed=allowed)} ({setting}){advice}.",
             limit=setting,
             allowed=allowed,
-            actual=actual,
+            actual=min(actual, MAX_REPORTED),
         )
         for setting, allowed, actual, says, advice in checks
         if actual > allowed
     ]
+
+
+def _said(actual: int) -> str:
+    """``actual`` in a message: beyond ``MAX_REPORTED``, only that it is (a cost of nested
+    pages of 2^31 items has dozens of digits; Python refuses to write more than 4,300)."""
+    return str(actual) if actual <= MAX_REPORTED else f"over {MAX_REPORTED}"
 
 
 def screen_document(
@@ -439,8 +513,9 @@ def screen_document(
 ) -> Screening:
     """What can be refused from the document's text alone, before validation (which costs
     far more): selections as written and as expanded, depth, aliases, and string literals
-    holding NUL; with the measure taken for it (no variables), which ``MeasureCache``
-    reuses for requests whose variables it does not read."""
+    holding NUL; with the measure taken for it (every variable absent, defaults too: the
+    document is not validated yet), which ``MeasureCache`` reuses for requests whose coerced
+    variables hold nothing it reads."""
     errors = []
     selections = count_selections(document)
     if selections > limits.max_fields:
@@ -454,7 +529,10 @@ def screen_document(
             )
         )
         return Screening(errors)  # the walk below is linear, but there is no need to take it
-    measure = measure_document(schema, document, {}, limits.default_page_size)
+    absent = [
+        (d, _NO_VARIABLES) for d in document.definitions if isinstance(d, OperationDefinitionNode)
+    ]
+    measure = measure_operations(schema, document, absent, limits.default_page_size)
     textual = Measure(depth=measure.depth, aliases=measure.aliases, selections=measure.selections)
     errors.extend(refusals(textual, limits))
     return Screening(errors or literal_errors(document), measure)

@@ -8,6 +8,7 @@ with the right status and code; nothing may hold the event loop for long.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -538,6 +539,68 @@ async def test_a_signed_token_whose_exp_is_out_of_range_is_401(api: Running) -> 
     error = error_of(response)
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
     assert "exp" in error["message"]
+
+
+NESTED_PAGES = (
+    "query($n: Int) { orders(first: $n) { edges { node { shipments { orders { shipments { "
+    "orders { shipments { orders { shipments { orders { orderId } } } } } } } } } } } }"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "code"),
+    [
+        (
+            "{ orders(first: 18446744073709551616) { totalCount } }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ("query($n: Int) { orders(first: $n) { totalCount } }", {"n": 2**64}, "BAD_USER_INPUT"),
+        (NESTED_PAGES, {"n": 2**31 - 1}, "QUERY_TOO_COMPLEX"),
+    ],
+    ids=["literal 2^64", "variable 2^64", "cost beyond 2^64"],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_integers_beyond_64_bits_are_refused_with_a_code_not_a_500(
+    api: Running, query: str, variables: dict[str, Any] | None, code: str, method: str
+) -> None:
+    """A page of 2^64 items (a literal, or a variable: GET's parameters and bodies the lean
+    path does not take are parsed by ``json``, which keeps it an int), or nested lists under
+    2^31 - 1 whose cost is beyond 2^64: the cost estimate read such numbers and its refusal
+    echoed them, which orjson cannot write (HTTP 500). Each is refused, 400 with its code."""
+    headers = {"accept": GRJ, **api.auth(["ACME"])}
+    if method == "GET":
+        params = {"query": query, "variables": json.dumps(variables or {})}
+        response = await api.client.get("/graphql", params=params, headers=headers)
+    else:
+        response = await post(api, query, variables, headers=headers)
+    assert response.status_code == 400, response.text
+    errors = response.json()["errors"]
+    assert {e["extensions"]["code"] for e in errors} == {code}
+    assert all(e["extensions"].get("actual", 0) < 2**53 for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("argument", "decoded"),
+    [
+        ("after", b"[" * 100_000 + b"]" * 100_000),
+        ("before", b'{"i":' * 100_000 + b'"x"' + b"}" * 100_000),
+    ],
+    ids=["nested arrays", "nested objects"],
+)
+async def test_a_cursor_nested_deeper_than_json_parses_is_bad_user_input(
+    api: Running, argument: str, decoded: bytes
+) -> None:
+    """A made-up page cursor of JSON nested 100,000 deep made the parser raise RecursionError:
+    an internal error. It is refused as every cursor this API did not issue is."""
+    cursor = base64.urlsafe_b64encode(decoded).decode()
+    page = "first" if argument == "after" else "last"
+    query = f"query($c: String) {{ shipments({page}: 1, {argument}: $c) {{ totalCount }} }}"
+    response = await post(api, query, {"c": cursor}, headers=api.auth(["ACME"]))
+    assert response.status_code == 200
+    error = error_of(response)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"] == f"{argument}: not a cursor issued by this connection"
 
 
 # --- 5. client mistakes reported as server faults -------------------------------------------

@@ -75,6 +75,42 @@ async def test_a_websocket_message_over_the_body_limit_closes_1009_before_it_is_
             assert json.loads(await ws.recv())["type"] == "connection_ack"
 
 
+#: Nested lists under a page of 2^31 - 1 orders: a cost of about 2^65.
+NESTED_PAGES = (
+    "{ orders(first: 2147483647) { edges { node { shipments { orders { shipments { orders { "
+    "shipments { orders { shipments { orders { orderId } } } } } } } } } } } }"
+)
+
+
+async def test_a_query_costing_beyond_64_bits_gets_its_refusal_over_websocket(
+    api_process: ApiProcess,
+) -> None:
+    """Its refusal once echoed the cost, which the encoder could not write: the client got
+    no message at all. Now the refusal, its ``actual`` bounded, and the connection goes on."""
+    url = api_process.url.replace("http", "ws") + "/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        payload = {"Authorization": f"Bearer {token_for(['ACME'])}"}
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        for op, query in (("costly", NESTED_PAGES), ("cheap", "{ __typename }")):
+            await ws.send(json.dumps({"id": op, "type": "subscribe", "payload": {"query": query}}))
+        async with asyncio.timeout(10):
+            received = [json.loads(await ws.recv()) for _ in range(4)]
+    by_type = {(m["type"], m.get("id")): m for m in received}
+    assert set(by_type) == {
+        ("connection_ack", None),
+        ("error", "costly"),
+        ("next", "cheap"),
+        ("complete", "cheap"),
+    }
+    [error] = by_type["error", "costly"]["payload"]
+    assert error["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "MAX_QUERY_COST",
+        "allowed": QueryLimits().max_cost,
+        "actual": 2**53 - 1,
+    }
+
+
 async def test_unknown_websocket_subprotocol_is_refused(api_process: ApiProcess) -> None:
     url = api_process.url.replace("http", "ws") + "/graphql"
     async with websockets.connect(url, subprotocols=["chat"]) as ws:  # type: ignore[list-item]

@@ -174,6 +174,13 @@ def _forge(body: Any) -> str:
             _forge({"s": "ORDERED_AT_DESC", "v": None, "i": "x", "t": t})
             for t in (-1, 0, 0.5, True, "5", [1], 10**400, float("nan"), float("inf"))
         ),
+        # nested deeper than the JSON parser's recursion limit: a RecursionError, a 500
+        base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode(),
+        base64.urlsafe_b64encode(b'{"a":' * 100_000 + b"1" + b"}" * 100_000).decode(),
+        # more digits than ``int()`` reads
+        base64.urlsafe_b64encode(
+            b'{"s":"ORDERED_AT_DESC","i":"x","w":' + b"9" * 5000 + b"}"
+        ).decode(),
     ],
 )
 def test_malformed_or_foreign_cursors_are_bad_user_input(cursor: str) -> None:

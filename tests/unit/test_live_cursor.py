@@ -35,6 +35,9 @@ def test_cursors_are_opaque_url_safe_text() -> None:
         base64.urlsafe_b64encode(b"12").decode(),
         base64.urlsafe_b64encode("c1:١٢".encode()).decode(),  # non-ASCII digits
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        # more digits than ``int()`` reads (a ValueError of its own), and than an offset has
+        base64.urlsafe_b64encode(b"c1:" + b"9" * 5000).decode(),
+        base64.urlsafe_b64encode(b"c1:" + b"1" * 20).decode(),
     ],
 )
 def test_anything_not_issued_here_is_bad_user_input(cursor: str) -> None:

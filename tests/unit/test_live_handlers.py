@@ -6,6 +6,7 @@ What a client notices: which messages arrive, and with which code the connection
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import logging
@@ -306,6 +307,21 @@ async def test_a_cursor_older_than_the_log_fails_with_cursor_expired() -> None:
     error = message["payload"]["errors"][0]
     assert error["extensions"]["code"] == "CURSOR_EXPIRED"
     assert "retention" in error["message"]
+
+
+async def test_a_cursor_of_5000_digits_is_bad_user_input() -> None:
+    """``int()`` refuses more than 4,300 digits with a ValueError: a forged resume cursor got
+    an internal error, not the refusal every cursor this API did not issue gets."""
+    service = live_service(log=ScriptedLog([shipment_change(o) for o in range(10)]))
+    service.hub.begin_at(10)
+    forged = base64.urlsafe_b64encode(b"c1:" + b"9" * 5000).decode()
+    async with _connection(service) as socket:
+        await _ack(socket, {"token": token_for(["ACME"])})
+        await _subscribe(socket, {"after": forged})
+        message = await socket.receive()
+    [error] = message["payload"]["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"] == "the cursor is not one this API issued"
 
 
 async def test_a_subscription_outside_an_authenticated_websocket_is_unauthenticated() -> None:

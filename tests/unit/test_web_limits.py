@@ -6,6 +6,7 @@ import logging
 from functools import partial
 from typing import Any
 
+import orjson
 import pytest
 import strawberry
 from graphql import GraphQLError, Source, parse
@@ -20,6 +21,7 @@ from web.admission import LaneFull
 from web.document_cache import DocumentCache, count_selections, estimated_tokens
 from web.error_codes import retry_later
 from web.limits import (
+    MAX_REPORTED,
     STORE_SCAN_COST,
     MeasureCache,
     QueryLimitsExtension,
@@ -699,3 +701,95 @@ def test_an_orders_or_shipments_invoices_cost_a_store_read_once_per_place_asked(
         }
     ]
     assert _portal_refusals(lookups.replace("invoices", "shipments")) == []
+
+
+# --- arguments read as execution reads them (review of session 18) ------------------------
+
+
+@pytest.mark.parametrize("remember_measures", [False, True])
+async def test_a_page_size_from_a_variable_s_default_is_costed_as_it_runs(
+    remember_measures: bool,
+) -> None:
+    """Execution pages by the variable's default in the operation when the request omits the
+    variable, and by 1000 when it sends ``1000.0`` (GraphQL's Int accepts a whole float):
+    the cost reads the same page, and refuses what would read 1,000 items. Remembered
+    measures too: the screen's measure (variables absent) must not serve a request whose
+    variable is absent but defaulted."""
+    documents = DocumentCache(4, screen=screen_for(LIMITS))
+    measures = MeasureCache(4) if remember_measures else None
+    schema = strawberry.Schema(
+        Query,
+        extensions=[CodedErrors, lambda: QueryLimitsExtension(LIMITS, documents, measures)],
+    )
+    defaulted = "query($n: Int = 1000) { items(first: $n) { edges { node { name } } } }"
+    for variables in (None, {}, {"n": 1000.0}):
+        refused = await schema.execute(defaulted, variable_values=variables)
+        assert [e.extensions for e in refused.errors or []] == [
+            {
+                "code": "QUERY_TOO_COMPLEX",
+                "limit": "MAX_QUERY_COST",
+                "allowed": LIMITS.max_cost,
+                "actual": STORE_SCAN_COST + 3000,
+            }
+        ]
+    runs = await schema.execute(defaulted, variable_values={"n": 2})
+    assert not runs.errors and runs.data == {
+        "items": {"edges": [{"node": {"name": "0"}}, {"node": {"name": "1"}}]}
+    }
+
+
+def test_a_fragment_is_costed_with_each_operation_s_defaults() -> None:
+    """A fragment measured once per document must still read each operation's variables:
+    the costly operation is not hidden behind a cheap one spreading the same fragment."""
+    query = (
+        "query Cheap($n: Int = 1) { ...Page } query Costly($n: Int = 1000) { ...Page } "
+        "fragment Page on Query { items(first: $n) { edges { node { name } } } }"
+    )
+    assert cost(query) == STORE_SCAN_COST + 3000
+
+
+NESTED_PAGES = (
+    "query($n: Int) { orders(first: $n) { edges { node { shipments { orders { shipments { "
+    "orders { shipments { orders { shipments { orders { orderId } } } } } } } } } } } }"
+)
+
+
+def test_a_cost_beyond_what_json_numbers_hold_is_reported_bounded() -> None:
+    """Nested lists under a page of 2^31 - 1 orders cost about 2^65, which JSON encoders
+    refuse (orjson: 64 bits, the API answered 500 and a WebSocket nothing): the refusal says
+    the cost is over ``MAX_REPORTED`` and reports that."""
+    document = parse(NESTED_PAGES)
+    assert measure_document(PORTAL, document, {"n": 2**31 - 1}, 20).cost > 2**64
+    [error] = limit_errors(PORTAL, document, {"n": 2**31 - 1}, QueryLimits())
+    assert error.extensions == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "MAX_QUERY_COST",
+        "allowed": QueryLimits().max_cost,
+        "actual": MAX_REPORTED,
+    }
+    assert f"estimated cost is over {MAX_REPORTED}, more than the limit" in error.message
+    assert orjson.loads(orjson.dumps(error.formatted))["extensions"]["actual"] == 2**53 - 1
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "absent"),
+    [
+        (
+            "{ orders(first: 18446744073709551616) { totalCount } }",
+            None,
+            "{ orders { totalCount } }",
+        ),
+        ("query($n: Int) { orders(first: $n) { totalCount } }", {"n": 2**64}, None),
+        (NESTED_PAGES, {"n": 2**64}, None),
+    ],
+    ids=["literal", "variable", "variable under nested lists"],
+)
+def test_a_page_size_execution_refuses_is_measured_as_absent(
+    query: str, variables: dict[str, Any] | None, absent: str | None
+) -> None:
+    """An Int beyond 32 bits is refused (validation, variable coercion) before anything
+    runs; the cost reads the page as if it were not given (it read 2^64, and its refusal
+    echoed 2^64 and more: a 500)."""
+    measured = measure_document(PORTAL, parse(query), variables, 20)
+    assert measured == measure_document(PORTAL, parse(absent or query), None, 20)
+    assert measured.cost < 2**53

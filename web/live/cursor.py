@@ -19,6 +19,10 @@ from typing import Final
 from graph.subscriptions import BadCursor
 
 _PREFIX: Final = "c1:"
+#: The most digits an offset has: Kafka's offsets are signed 64-bit (at most 19 digits).
+#: Checked before ``int()``, which refuses more than 4,300 digits with a ValueError of its
+#: own (and would take quadratic time below that).
+_MAX_DIGITS: Final = 19
 #: What the cursor of an empty log names: the offset before the first (offset 0).
 BEFORE_FIRST: Final = -1
 #: What a client does about an expired cursor: subscribing without ``after`` would miss the
@@ -65,6 +69,6 @@ def decode_cursor(cursor: str) -> int:
     digits = text.removeprefix(_PREFIX)
     if digits == str(BEFORE_FIRST):
         return BEFORE_FIRST
-    if not digits.isascii() or not digits.isdigit():
+    if not digits.isascii() or not digits.isdigit() or len(digits) > _MAX_DIGITS:
         raise BadCursor("the cursor is not one this API issued")
     return int(digits)
