@@ -2,12 +2,12 @@
 and links added while another writer changes one side: each side ends up holding the
 other's summary as stored.
 
-Two writers of one shipment (or of an order) meet at a rebalance handover (the revoked member still applying
-while the new owner re-reads) and when a rebuild's drain runs beside the live projector
-after a switch. Each test runs one such schedule, or leaves the damage an older projector
-left, and checks what readers see: a shipment's order summaries, and the orders' shipment
-summaries, exactly for the orders the shipment names (the example orders name no
-shipments of their own, but for one the WMS loads onto it).
+Two writers of one shipment (or of an order) meet at a rebalance handover (the revoked
+member still applying while the new owner re-reads) and when a rebuild's drain runs beside
+the live projector after a switch. Each test runs one such schedule, or leaves the damage an
+older projector left, and checks what readers see: a shipment's order summaries, and the
+orders' shipment summaries, exactly for the orders the shipment names (the example orders
+name no shipments of their own, but for one the WMS loads onto it).
 """
 
 from __future__ import annotations
