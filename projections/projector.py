@@ -570,7 +570,9 @@ class BatchProcessor:
         summaries are pushed again from the stored document to every related document, and
         the summaries meant for them become guarded pushes. Everything else of the batch
         stands: what was folded elsewhere with a predicted ``rev`` is replaced by these
-        guarded pushes if the real one is newer.
+        guarded pushes if the real one is newer, or exact (``SummaryPush.exact``). A
+        document of the batch that took one of them from memory (a pull) reads it again
+        once the summaries meant for it have landed, as a pull from outside the batch does.
         """
         log.info("%d documents were changed by another writer meanwhile: rewriting", len(lost))
         changed = {change.key: change for change in batch.changes}
@@ -590,9 +592,14 @@ class BatchProcessor:
         for target, pullers in folding.outside_pulls.items():
             pulls[target].extend(pullers)
         for key in lost:
-            if key in batch.related:
-                # answered from the document as loaded, which another writer has changed
-                pulls[(key.kind, key.id)].extend(folding.pulls.get((key.kind, key.id), ()))
+            # Answered from memory (the document as loaded, or as its lost write predicted
+            # it), which is not what is stored. The stored document may not know of the
+            # link that pull came from (the batch added it and its summary went in the lost
+            # write), so its summaries pushed again above miss the puller: read it again.
+            pulled = (key.kind, key.id)
+            held = pulls.get(pulled, ())
+            if again := [p for p in folding.pulls.get(pulled, ()) if p not in held]:
+                pulls[pulled] = [*held, *again]
         await self._push_and_pull(batch.suffix, pushes, pulls)
         return [
             effect._replace(

@@ -1,15 +1,18 @@
-"""Links dropped while another writer adds them: no summary of a dropped link may stay.
+"""Links dropped while another writer adds them: no summary of a dropped link may stay;
+and links added while another writer changes one side: each side ends up holding the
+other's summary as stored.
 
-Two writers of one shipment meet at a rebalance handover (the revoked member still applying
-while the new owner re-reads) and when a rebuild's drain runs beside the live projector
-after a switch. Each test runs one such schedule, or leaves the damage an older projector
-left, and checks what readers see: a shipment's order summaries, and the orders' shipment
-summaries, exactly for the orders the shipment names (the example orders name no
-shipments of their own).
+Two writers of one shipment (or of an order) meet at a rebalance handover (the revoked
+member still applying while the new owner re-reads) and when a rebuild's drain runs beside
+the live projector after a switch. Each test runs one such schedule, or leaves the damage an
+older projector left, and checks what readers see: a shipment's order summaries, and the
+orders' shipment summaries, exactly for the orders the shipment names (the example orders
+name no shipments of their own, but for one the WMS loads onto it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -23,6 +26,7 @@ from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import Landed, ProjectionStore
+from projections.summaries import summarize
 from readmodel import documents
 from readmodel.topics import InboundKind, TopicNames
 from tests.contract import example
@@ -99,17 +103,26 @@ def _exactly(order_ids: Sequence[str]) -> dict[str, list[str]]:
 
 class _InterludeStore(ProjectionStore):
     """The real store; the first call of ``method`` runs ``interlude`` first: the other
-    writer's batch, in between this batch's read of the shipment and its write."""
+    writer's batch, in between this batch's read of the shipment and its write. Calls of
+    ``method`` made meanwhile (the batch writes each kind's documents side by side) wait
+    for its end, so which of the batch's writes the other writer beats is certain."""
 
     def __init__(self, db: AsyncDatabase[Any], method: str) -> None:
         super().__init__(db)
         self.method = method
         self.interlude: Callable[[], Awaitable[Any]] | None = None
+        self._over: asyncio.Event | None = None
 
     async def _maybe(self, method: str) -> None:
-        if method == self.method and self.interlude is not None:
+        if method != self.method:
+            return
+        if self.interlude is not None:
             interlude, self.interlude = self.interlude, None
+            self._over = asyncio.Event()
             await interlude()
+            self._over.set()
+        elif self._over is not None:
+            await self._over.wait()
 
     async def write_all_if_unchanged(self, *args: Any, **kwargs: Any) -> Landed:
         await self._maybe("write_all_if_unchanged")
@@ -249,3 +262,95 @@ async def test_an_order_known_after_the_wms_named_a_shipment_planned_without_it_
         order is not None and order["known"] and order["fulfillment"]["shipmentIds"] == [SHIPMENT]
     )
     assert order["related"]["shipments"][SHIPMENT]["status"] == "PLANNED"
+
+
+def _cancelled(order_id: str) -> dict[str, Any]:
+    """The ERP's cancellation of order ``order_id``, after ``_reordered``."""
+    event = _order(order_id)
+    event["type"], event["id"], event["sequence"] = "logistics.order.cancelled.v1", "erp-x", 3
+    event["data"] = {"orderId": order_id, "reason": "duplicate", "cancelledAt": event["time"]}
+    return event
+
+
+def _fulfilled(order_id: str) -> dict[str, Any]:
+    """The WMS loading order ``order_id`` onto the shipment: the order names it."""
+    event = _event("fulfillment-progressed.json", orderId=order_id, shipmentId=SHIPMENT)
+    event["subject"] = order_id
+    return event
+
+
+def _delivered() -> dict[str, Any]:
+    """The shipment's delivery, after its pickup (the contract's milestone example)."""
+    at = "2026-11-24T10:00:00-05:00"
+    event = _event("shipment-milestone.json", milestoneId="ms-99121", statusCode="D1")
+    event["data"]["occurredAt"] = event["time"] = at
+    event["id"], event["sequence"] = "tms-us-4504", 4
+    return event
+
+
+async def _held_summaries(db: AsyncDatabase[Any], order_id: str) -> dict[str, Any]:
+    """What the shipment holds as order ``order_id``'s summary and the order as the
+    shipment's, each beside the summary of the other as it is stored (``summarize``)."""
+    shipment = await db[documents.SHIPMENTS].find_one({"_id": SHIPMENT})
+    order = await db[documents.ORDERS].find_one({"_id": order_id})
+    assert shipment is not None and order is not None
+    return {
+        "shipment holds": shipment.get("related", {}).get("orders", {}).get(order_id),
+        "order as stored": {**summarize(documents.ORDERS, order), "rev": order["rev"]},
+        "order holds": order.get("related", {}).get("shipments", {}).get(SHIPMENT),
+        "shipment as stored": {**summarize(documents.SHIPMENTS, shipment), "rev": shipment["rev"]},
+    }
+
+
+#: Per scenario: what is stored first, writer A's batch, and writer B's batch (written
+#: after A read its documents, before A's writes). A's batch links the shipment and SO-1
+#: and changes both; B changes the side that did not name the other before (so it knows
+#: nothing of the new link), and either re-applies A's event of it (a rebalance's new
+#: owner re-reading the partition: that side's stored ``rev`` is then the one A predicted)
+#: or applies only a newer one (a rebuild's drain: A re-plans on top of it).
+_LOST_RACES = {
+    "the order's write, B holding A's event": (
+        [_order("SO-1")],
+        [_reordered("SO-1"), _planned(1, ["SO-1"])],
+        [_reordered("SO-1"), _cancelled("SO-1")],
+    ),
+    "the order's write, B newer": (
+        [_order("SO-1")],
+        [_reordered("SO-1"), _planned(1, ["SO-1"])],
+        [_cancelled("SO-1")],
+    ),
+    "the shipment's write, B holding A's event": (
+        [_order("SO-1"), _order("SO-2"), _planned(1, ["SO-2"])],
+        [_fulfilled("SO-1"), _event("shipment-milestone.json")],
+        [_event("shipment-milestone.json"), _delivered()],
+    ),
+    "the shipment's write, B newer": (
+        [_order("SO-1"), _order("SO-2"), _planned(1, ["SO-2"])],
+        [_fulfilled("SO-1"), _event("shipment-milestone.json")],
+        [_delivered()],
+    ),
+}
+
+
+@pytest.mark.parametrize("scenario", list(_LOST_RACES))
+async def test_a_summary_folded_in_from_a_document_whose_write_lost_matches_it_as_stored(
+    scenario: str, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """Writer A's batch newly links the shipment and SO-1 and changes both: each side's
+    folded write carries the other's summary as A predicts it (its loaded ``rev`` plus
+    one). Writer B changes one side meanwhile, so that side's write loses and is
+    re-planned on B's document, and the other side's write lands with a summary of a
+    document that was never stored. Once both are done, each holds the summary of the
+    other exactly as stored: the shipment shows SO-1 cancelled, the order shows the
+    shipment delivered."""
+    stored, batch, meanwhile = _LOST_RACES[scenario]
+    await _processor(ProjectionStore(mongo_db)).process(_records(*stored))
+    store = _InterludeStore(mongo_db, "write_all_if_unchanged")
+    member_b = _processor(ProjectionStore(mongo_db))
+    store.interlude = lambda: member_b.process(_records(*meanwhile))
+    await _processor(store).process(_records(*batch))
+
+    assert store.interlude is None  # B did write in between
+    held = await _held_summaries(mongo_db, "SO-1")
+    assert held["shipment holds"] == held["order as stored"]
+    assert held["order holds"] == held["shipment as stored"]
