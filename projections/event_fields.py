@@ -130,11 +130,18 @@ def parse_timestamp(text: str) -> datetime:
     Raises ValueError with a short explanation otherwise. Cached: a record often repeats a
     time (the envelope's ``time`` and ``data.occurredAt``), and parsing is most of what
     decoding a timestamp costs (a refusal is not cached).
+
+    A leap second (``23:59:60``, which RFC 3339 allows and ``datetime`` does not) is taken
+    as the last millisecond of its minute: it sorts after every earlier instant and before
+    the next minute, and BSON dates have no leap seconds either. Refused, it made a valid
+    event a dead letter.
     """
     match = _RFC3339.match(text)
     if match is None:
         raise ValueError("expected an RFC 3339 timestamp with offset, e.g. 2026-11-21T14:02:11Z")
     day, clock, fraction, offset = match.groups()
+    if clock.endswith(":60"):
+        clock, fraction, text = clock[:-2] + "59", "999", f"{day}T{clock[:-2]}59.999{offset}"
     try:
         if (fraction is None or len(fraction) == 3) and text[10] == "T" and offset != "z":
             # The usual forms: ``datetime`` reads them as they are (no truncation needed).

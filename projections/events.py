@@ -13,7 +13,8 @@ Decisions where the contract is silent:
 * Optional fields may be absent or ``null``; both mean "not given".
 * Every timestamp must be RFC 3339 *with* an offset. It is converted to UTC and truncated to
   milliseconds, the precision of BSON dates, so a stored value compares equal to the decoded
-  one after a round trip through MongoDB.
+  one after a round trip through MongoDB. A leap second (``:60``) is the last millisecond of
+  its minute.
 * Amounts must be plain decimal strings (``"-12.50"``, ``"0"``): no exponent, no spaces, no
   ``NaN``. Amounts are negative only for credits; the sign is kept.
 * Where the contract sets no upper bound, the store does: integers above 2**63 - 1 (BSON's
