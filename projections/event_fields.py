@@ -115,7 +115,10 @@ _RFC3339: Final = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
-_DECIMAL: Final = re.compile(r"-?\d+(?:\.\d+)?\Z")
+#: ASCII digits only: ``\d`` alone takes any script's (Arabic-Indic, full-width), and
+#: ``Decimal`` reads them as ASCII ones, so an amount off the contract was stored as another
+#: text than the producer sent.
+_DECIMAL: Final = re.compile(r"-?\d+(?:\.\d+)?\Z", re.ASCII)
 _AMOUNT_EXPECTED: Final = 'expected a decimal string like "12.50"'
 #: Digits an amount may have, before and after the point together: what a decimal128 (MongoDB's
 #: decimal) holds. The reducers' arithmetic is exact up to far more (``reducers``), so no sum

@@ -231,6 +231,16 @@ def test_an_amount_longer_than_a_decimal128_is_refused_and_one_as_long_accepted(
     assert isinstance(result, str) and result.startswith("refused: data.tax: more than 34 digits")
 
 
+@pytest.mark.parametrize("amount", ["\u0661\u0662.\u0665\u0660", "\uff11\uff12.\uff15\uff10"])
+def test_an_amount_in_digits_other_than_ascii_is_refused(amount: str) -> None:
+    """Arabic-Indic or full-width digits are no decimal string of the contract: ``Decimal``
+    read them as 12.50, and the amount was stored as a text the producer never sent."""
+    body = copy.deepcopy(BODIES["invoice-issued.json"])
+    body["data"]["tax"] = amount
+    result = outcome(json.dumps(body).encode())
+    assert result == f'refused: data.tax: expected a decimal string like "12.50", got {amount!r}'
+
+
 def test_duplicate_keys_name_the_repeated_item() -> None:
     body = copy.deepcopy(BODIES["fulfillment-progressed.json"])
     assert isinstance(decode_event(json.dumps(body).encode()).data, FulfillmentProgressed)
