@@ -115,7 +115,10 @@ _RFC3339: Final = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
-_DECIMAL: Final = re.compile(r"-?\d+(?:\.\d+)?\Z")
+#: ASCII digits only: ``\d`` alone takes any script's (Arabic-Indic, full-width), and
+#: ``Decimal`` reads them as ASCII ones, so an amount off the contract was stored as another
+#: text than the producer sent.
+_DECIMAL: Final = re.compile(r"-?\d+(?:\.\d+)?\Z", re.ASCII)
 _AMOUNT_EXPECTED: Final = 'expected a decimal string like "12.50"'
 #: Digits an amount may have, before and after the point together: what a decimal128 (MongoDB's
 #: decimal) holds. The reducers' arithmetic is exact up to far more (``reducers``), so no sum
@@ -130,11 +133,18 @@ def parse_timestamp(text: str) -> datetime:
     Raises ValueError with a short explanation otherwise. Cached: a record often repeats a
     time (the envelope's ``time`` and ``data.occurredAt``), and parsing is most of what
     decoding a timestamp costs (a refusal is not cached).
+
+    A leap second (``23:59:60``, which RFC 3339 allows and ``datetime`` does not) is taken
+    as the last millisecond of its minute: it sorts after every earlier instant and before
+    the next minute, and BSON dates have no leap seconds either. Refused, it made a valid
+    event a dead letter.
     """
     match = _RFC3339.match(text)
     if match is None:
         raise ValueError("expected an RFC 3339 timestamp with offset, e.g. 2026-11-21T14:02:11Z")
     day, clock, fraction, offset = match.groups()
+    if clock.endswith(":60"):
+        clock, fraction, text = clock[:-2] + "59", "999", f"{day}T{clock[:-2]}59.999{offset}"
     try:
         if (fraction is None or len(fraction) == 3) and text[10] == "T" and offset != "z":
             # The usual forms: ``datetime`` reads them as they are (no truncation needed).

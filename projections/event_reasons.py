@@ -33,9 +33,19 @@ class _NotAnObject(Exception):
     """The record is not a UTF-8 JSON object: the reason says which of the three."""
 
 
-def refusal_reason(value: bytes, error: msgspec.MsgspecError, schema: Any, at: str = "") -> str:
+def refusal_reason(
+    value: bytes,
+    error: msgspec.MsgspecError | UnicodeDecodeError | RecursionError,
+    schema: Any,
+    at: str = "",
+) -> str:
     """The reason ``value`` was refused with ``error`` while decoding ``schema``: the whole
-    record, or (``at``) the value of one of its top-level keys."""
+    record, or (``at``) the value of one of its top-level keys.
+
+    A ``UnicodeDecodeError`` (a string that is not UTF-8) is told by reading the whole
+    record again (``not UTF-8: ... at byte N``, N counted in the record)."""
+    if isinstance(error, RecursionError):
+        return f"nested too deeply: {error}"
     try:
         body = _json_object(value)
     except _NotAnObject as exc:

@@ -13,7 +13,8 @@ Decisions where the contract is silent:
 * Optional fields may be absent or ``null``; both mean "not given".
 * Every timestamp must be RFC 3339 *with* an offset. It is converted to UTC and truncated to
   milliseconds, the precision of BSON dates, so a stored value compares equal to the decoded
-  one after a round trip through MongoDB.
+  one after a round trip through MongoDB. A leap second (``:60``) is the last millisecond of
+  its minute.
 * Amounts must be plain decimal strings (``"-12.50"``, ``"0"``): no exponent, no spaces, no
   ``NaN``. Amounts are negative only for credits; the sign is kept.
 * Where the contract sets no upper bound, the store does: integers above 2**63 - 1 (BSON's
@@ -162,12 +163,19 @@ EVENT_TYPES: Final = frozenset(_TYPES)
 
 _ENVELOPE: Final = msgspec.json.Decoder(Envelope, dec_hook=decode_hook)
 
+#: What msgspec raises for a record it cannot read. Besides its own errors: a string value
+#: that is not UTF-8 (``UnicodeDecodeError``: msgspec checks the encoding of the strings it
+#: decodes, not of the record) and arrays or objects nested about a thousand deep
+#: (``RecursionError``, even in a field it skips). Either escaped ``decode_records``, failed
+#: the batch, and the projector stopped at that record after every restart.
+_UNREADABLE: Final = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
+
 
 def decode_event(value: bytes) -> Event:
     """Decode one Kafka record value; raises ``InvalidEvent`` for anything off-contract."""
     try:
         envelope = _ENVELOPE.decode(value)
-    except msgspec.MsgspecError as exc:
+    except _UNREADABLE as exc:
         raise InvalidEvent(refusal_reason(value, exc, Envelope)) from None
     kind = _TYPES.get(envelope.type)
     if kind is None:
@@ -179,7 +187,7 @@ def decode_event(value: bytes) -> Event:
         )
     try:
         data: EventData = kind.decode(envelope.data)
-    except msgspec.MsgspecError as exc:
+    except _UNREADABLE as exc:
         raise InvalidEvent(refusal_reason(value, exc, kind.payload, "data")) from None
     _require_unique_keys(data)
     _require_agreement(envelope, data)

@@ -29,7 +29,9 @@ from projections.phases import PhaseClock
 
 _PATH = re.compile(r"[A-Za-z_][\w.]*(?:\[\d*\][\w.]*)*")
 _INDEX = re.compile(r"\[\d+\]")
-_PLAIN_REASONS: Final = frozenset({"not UTF-8", "not JSON", "not a JSON object"})
+_PLAIN_REASONS: Final = frozenset(
+    {"not UTF-8", "not JSON", "not a JSON object", "nested too deeply"}
+)
 
 
 def reason_class(reason: str) -> str:

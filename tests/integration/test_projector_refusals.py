@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -257,3 +258,37 @@ async def test_another_customer_s_fulfillment_never_shows_whichever_came_first(
         assert set_aside({key: order}) == []
     held = [decode_event(json.dumps(theirs).encode())]
     assert missing_events(key, order, held, load_status_mapping()) == []
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ((b'"DC-ATL"', b'"DC-\xffATL"'), "not UTF-8: invalid start byte at byte "),
+        ((b'"stage"', b'"x":' + b"[" * 5000 + b"]" * 5000 + b',"stage"'), "nested too deeply: "),
+    ],
+    ids=["not-utf8", "nested"],
+)
+async def test_a_record_msgspec_cannot_read_is_a_dead_letter_and_the_partition_goes_on(
+    damage: tuple[bytes, bytes], reason: str, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A string that is not UTF-8 inside a known field, or arrays nested thousands deep in an
+    unknown one: msgspec raised ``UnicodeDecodeError``/``RecursionError``, which escaped the
+    decoding, failed the batch and stopped the projector at that record after every restart.
+    Now it is a dead letter saying why, and the records after it are applied."""
+    poisoned = _fulfillment("wms-atl-1", "wms/dc-atl", "2026-11-21T14:02:11-05:00", "ACME")
+    after = _fulfillment("wms-atl-2", "wms/dc-atl", "2026-11-21T15:02:11-05:00", "ACME")
+    records = _records(example("order-created.json"), poisoned, after)
+    value = records[1].value
+    assert value is not None and damage[0] in value
+    records[1] = replace(records[1], value=value.replace(*damage, 1))
+    processor = BatchProcessor(ProjectionStore(mongo_db), load_status_mapping(), TOPICS)
+
+    outcome = await processor.process(records)
+
+    assert [dead.offset for dead in outcome.dead_letters] == [1]
+    assert outcome.dead_letters[0].reason.startswith(reason)
+    assert outcome.dead_letters[0].value == records[1].value  # kept byte for byte
+    order = await mongo_db[documents.ORDERS].find_one({"_id": ORDER})
+    assert order is not None and order["fulfillmentStage"] == "LOADED"
+    atl = await _source(mongo_db, "wms/dc-atl")
+    assert atl is not None and atl["lastEventId"] == "wms-atl-2"

@@ -231,6 +231,16 @@ def test_an_amount_longer_than_a_decimal128_is_refused_and_one_as_long_accepted(
     assert isinstance(result, str) and result.startswith("refused: data.tax: more than 34 digits")
 
 
+@pytest.mark.parametrize("amount", ["\u0661\u0662.\u0665\u0660", "\uff11\uff12.\uff15\uff10"])
+def test_an_amount_in_digits_other_than_ascii_is_refused(amount: str) -> None:
+    """Arabic-Indic or full-width digits are no decimal string of the contract: ``Decimal``
+    read them as 12.50, and the amount was stored as a text the producer never sent."""
+    body = copy.deepcopy(BODIES["invoice-issued.json"])
+    body["data"]["tax"] = amount
+    result = outcome(json.dumps(body).encode())
+    assert result == f'refused: data.tax: expected a decimal string like "12.50", got {amount!r}'
+
+
 def test_duplicate_keys_name_the_repeated_item() -> None:
     body = copy.deepcopy(BODIES["fulfillment-progressed.json"])
     assert isinstance(decode_event(json.dumps(body).encode()).data, FulfillmentProgressed)
@@ -397,3 +407,30 @@ def test_ids_beyond_ascii_and_line_breaks_in_free_text_are_accepted() -> None:
     free_text = outcome(with_value("order-created.json", ("data", "shipTo", "address"), address))
     assert isinstance(free_text, Event) and isinstance(free_text.data, OrderSnapshot)
     assert free_text.data.ship_to.address.line1 == "Dock 4\n\tGate B"
+
+
+#: A record msgspec cannot read although it is JSON text: a string that is not UTF-8 (in the
+#: envelope, in ``data``) and arrays nested deeper than msgspec recurses (in a field nobody
+#: reads). Each raised something other than msgspec's errors, which failed the batch. A
+#: reason's ``{at}`` is where the first byte above 0x7F is in the whole record.
+UNREADABLE: Final = [
+    (b'"ACME"', b'"AC\xe9ME"', "not UTF-8: invalid continuation byte at byte {at}"),
+    (b'"Atlanta"', b'"Atl\xffanta"', "not UTF-8: invalid start byte at byte {at}"),
+    (b'"sequence":3', b'"sequence":3,"x":' + b"[" * 5000 + b"]" * 5000, "nested too deeply: "),
+    (b'"city"', b'"x":' + b'{"a":' * 3000 + b"1" + b"}" * 3000 + b',"city"', "nested too deeply: "),
+]
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "reason"), UNREADABLE, ids=["utf8-envelope", "utf8-data", "deep", "deep-data"]
+)
+def test_a_record_msgspec_cannot_read_is_refused_saying_why(
+    replace: bytes, by: bytes, reason: str
+) -> None:
+    value = (EXAMPLES / "shipment-milestone.json").read_bytes()
+    assert replace in value
+    damaged = value.replace(replace, by, 1)
+    at = next((i for i, byte in enumerate(damaged) if byte > 0x7F), None)
+    result = outcome(damaged)
+    assert isinstance(result, str), result
+    assert result.startswith(f"refused: {reason.format(at=at)}"), result

@@ -89,6 +89,25 @@ def test_times_are_utc_and_truncated_to_milliseconds() -> None:
     assert event.data.occurred_at == datetime(2026, 11, 21, 20, 42, 0, 123000, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("sent", "utc"),
+    [
+        ("2016-12-31T23:59:60Z", datetime(2016, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+        ("2016-12-31T18:59:60.5-05:00", datetime(2016, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+    ],
+)
+def test_a_leap_second_is_the_last_millisecond_of_its_minute(sent: str, utc: datetime) -> None:
+    """RFC 3339 allows second 60 (a leap second): such an event is valid, not a dead letter,
+    and its milestone sorts before one of the next minute."""
+    body = example("shipment-milestone.json")
+    body["data"]["occurredAt"] = sent
+    event = decode_event(encode(body))
+    assert isinstance(event.data, ShipmentMilestone) and event.data.occurred_at == utc
+    body["data"]["occurredAt"] = sent.replace(":60", ":61")
+    with pytest.raises(InvalidEvent, match=r"data\.occurredAt: second must be in 0\.\.59"):
+        decode_event(encode(body))
+
+
 def test_optional_fields_may_be_absent_or_null() -> None:
     body = example("shipment-milestone.json")
     del body["data"]["location"]

@@ -15,6 +15,8 @@ from projections.metrics_server import STALLED_AFTER_SECONDS, MetricsServer
         ("record has no value", "no value"),
         ("not JSON: Expecting value: line 1 column 1 (char 0)", "not JSON"),
         ("not a JSON object: got array", "not a JSON object"),
+        ("nested too deeply: maximum recursion depth exceeded", "nested too deeply"),
+        ("not UTF-8: invalid start byte at byte 371", "not UTF-8"),
         ("type: unknown event type 'x.y'", "type"),
         ("data.lines[17].sku: missing", "data.lines[].sku"),
         ("data.lines[3].sku: missing", "data.lines[].sku"),
