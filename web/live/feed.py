@@ -216,7 +216,7 @@ class ConnectionFeed:
                 wanted = [
                     (offset, change)
                     for offset, change in chunk.notices
-                    if wants(change) and not self._hub.dropped(offset)
+                    if wants(change) and not self._hub.dropped(offset, change.notice_id)
                 ]
             start = chunk.next_offset
             for offset, change in wanted:
