@@ -946,6 +946,25 @@ async def test_many_resumes_at_once_with_the_default_caps_all_replay_even_to_slo
             await resume.aclose()
 
 
+async def test_a_cursor_beyond_the_log_s_end_is_expired_with_the_refetch_advice(
+    live: LiveStack,
+) -> None:
+    """A cursor past the end of the change log: what an app holds after the changes topic
+    was created again (a new broker, an operator's reset), where its offsets start over.
+    CURSOR_EXPIRED, whose documented remedy (liveCursor, refetch, subscribe) works; not a
+    BAD_USER_INPUT that an app resubscribing with its cursor would meet again and again."""
+    acme = _customer("ACME")
+    end = await live.publish(_change(acme, "SH-1", 1)) + 1
+    client = await Client.open(live.apis[0].ws_url, {"token": token_for([acme])})
+    await client.subscribe(FEED, {"after": encode_cursor(end + 1_000)})
+    message, complete = await client.take(2)
+    assert complete["type"] == "complete"
+    [detail] = message["payload"]["errors"]
+    assert detail["extensions"]["code"] == "CURSOR_EXPIRED"
+    assert "Refetch the current state" in detail["message"]
+    await client.close()
+
+
 async def test_a_cursor_older_than_the_retained_log_is_expired(live: LiveStack) -> None:
     """Runs last in this module: it deletes the start of the shared changes topic."""
     acme = _customer("ACME")

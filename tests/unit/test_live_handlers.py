@@ -756,3 +756,33 @@ async def test_a_document_refused_while_checked_gets_http_s_error_and_the_connec
     assert answered["id"] == "ok" and answered["type"] == ("data" if legacy else "next")
     assert answered["payload"]["data"]["milestoneFeed"]["shipmentId"] == "SH-0"
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_resume_skips_a_repeat_that_the_live_feed_dropped() -> None:
+    """The client received milestone 1 live, then the projector re-published it (a crash
+    after publishing, offset 3) and the hub dropped the repeat for every live subscriber.
+    The client drops at offset 2 and resumes with its cursor: the replay must not send
+    offset 3, a milestone it already has (notice ids are not shown, so it cannot tell)."""
+    history = [shipment_change(offset) for offset in range(5)]
+    history[3] = shipment_change(1)  # same notice id as offset 1
+    service = live_service(log=ScriptedLog(history))
+    service.hub.begin_at(0)
+    async with _connection(service) as socket:  # the first connection, live from offset 0
+        await _ack(socket, {"token": token_for(["ACME"])})
+        await _subscribe(socket)
+        await _until_registered(service.hub)
+        for offset in range(5):
+            service.hub.dispatch(offset, history[offset])
+        live = [
+            decode_cursor((await socket.receive())["payload"]["data"]["milestoneFeed"]["cursor"])
+            for _ in range(4)
+        ]
+    assert live == [0, 1, 2, 4]  # the hub dropped the repeat at 3
+
+    async with _connection(service) as socket:  # the client dropped after offset 2
+        await _ack(socket, {"token": token_for(["ACME"])})
+        await _subscribe(socket, {"after": encode_cursor(2)})
+        replayed = decode_cursor(
+            (await socket.receive())["payload"]["data"]["milestoneFeed"]["cursor"]
+        )
+    assert replayed == 4

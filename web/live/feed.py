@@ -13,7 +13,9 @@ the first turn is taken before step 1. A cursor further behind ``live_from`` tha
 replay reads every customer's notices, so its cost must not be the client's choice.
 
 ``DeliveryGate`` passes only offsets past the last one delivered and drops repeated
-``notice_id`` s, so the replay and the buffer may even overlap without harm.
+``notice_id`` s, so the replay and the buffer may even overlap without harm. The replay also
+skips the repeats the hub dropped (``LiveHub.dropped``): a client that had the first copy
+before its cursor would otherwise receive the milestone twice.
 """
 
 from __future__ import annotations
@@ -211,7 +213,11 @@ class ConnectionFeed:
                     if not await self._must_replay(after_offset, live_from):
                         return
                 chunk = await self._log.read(start, live_from, REPLAY_CHUNK)
-                wanted = [(offset, change) for offset, change in chunk.notices if wants(change)]
+                wanted = [
+                    (offset, change)
+                    for offset, change in chunk.notices
+                    if wants(change) and not self._hub.dropped(offset, change.notice_id)
+                ]
             start = chunk.next_offset
             for offset, change in wanted:
                 if gate.admit(offset, change.notice_id):

@@ -60,6 +60,10 @@ class LiveHub:
     ) -> None:
         self._log = log
         self._recent = RecentIds(dedupe_window)
+        #: (offset, notice id) of the notices dispatch dropped as repeats, the last
+        #: ``dedupe_window``; with the id, an offset of a log created again since (its offsets
+        #: start over) is not taken for the dropped one.
+        self._dropped = RecentIds(dedupe_window)
         self._overflow_reason = overflow_reason
         self._retry_seconds = retry_seconds
         self._by_customer: dict[str, set[Subscriber]] = {}
@@ -131,6 +135,17 @@ class LiveHub:
                 if not bucket:
                     del self._by_customer[customer]
 
+    def dropped(self, offset: int, notice_id: str) -> bool:
+        """Whether notice ``notice_id`` at ``offset`` was dropped as a repeat: no live
+        subscriber got it.
+
+        A replay skips it too, so that resuming gives what staying connected would have:
+        the client may have received the first copy live, before its cursor, and cannot
+        tell the two apart (notice ids are not shown). Unknown (False) for offsets this hub
+        did not dispatch (before it started) or dropped longer ago than its window.
+        """
+        return (offset, notice_id) in self._dropped
+
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers())
@@ -141,7 +156,10 @@ class LiveHub:
         ``change`` is None for a record that is not a notice: it still moves the position.
         """
         self.position = offset + 1
-        if change is None or self._recent.seen_before(change.notice_id):
+        if change is None:
+            return
+        if self._recent.seen_before(change.notice_id):
+            self._dropped.seen_before((offset, change.notice_id))
             return
         self.dispatched += 1
         candidates = self._by_customer.get(change.customer_id, set()) | self._any_customer

@@ -3,7 +3,7 @@
 Consumers here never join a group: every API replica reads every notice, and a replay reads
 an exact offset range. Both read committed records only, so a notice from an aborted
 transaction can never reach a client. Driver errors become ``FeedUnavailable`` (or
-``CursorExpired`` when the log no longer holds the offsets asked for).
+``CursorExpired`` when the log no longer holds the offsets asked for, or never reached them).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
-from graph.subscriptions import BadCursor, CursorExpired, FeedUnavailable
+from graph.subscriptions import CursorExpired, FeedUnavailable
 from readmodel.changes import InvalidChangeNotice, ShipmentChange
 from readmodel.kafka_admin import ensure_own_topics
 from readmodel.topics import TopicNames
@@ -126,7 +126,13 @@ class ChangeLog:
         return Chunk(notices, min(await consumer.position(tp), stop))
 
     async def check_cursor_issued(self, offset: int) -> None:
-        """BadCursor unless ``offset`` is one the log has reached (i.e. we could have issued it)."""
+        """CursorExpired unless ``offset`` is one the log has reached (we could have issued it).
+
+        A cursor past the end is what an app holds once the changes topic was created again
+        (a new broker, an operator's reset: its offsets start over), and the remedy is that of
+        an expired one, refetch and subscribe with a new ``liveCursor``; refused as a bad
+        cursor, an app resubscribing with it met the refusal again and again.
+        """
         consumer = self.consumer()
         try:
             await consumer.start()
@@ -138,7 +144,10 @@ class ChangeLog:
         finally:
             await consumer.stop()
         if offset >= end:
-            raise BadCursor("the cursor is ahead of the change log: it was not issued here")
+            raise CursorExpired(
+                "the cursor is beyond the end of the change log (the log was created again "
+                f"since, or the cursor is not one this API issued). {REFETCH_ADVICE}"
+            )
 
     def _expired(self, start: int) -> CursorExpired:
         return CursorExpired(

@@ -10,22 +10,24 @@ sources: deliver a notice only if its offset is past the last one delivered and 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable
 
 
 class RecentIds:
-    """The last ``capacity`` ids seen: bounded memory whatever the stream's length."""
+    """The last ``capacity`` ids seen: bounded memory whatever the stream's length (notice
+    ids, or the offsets of the notices the hub dropped as repeats: ``LiveHub.dropped``)."""
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._capacity = capacity
-        self._order: deque[str] = deque()
-        self._members: set[str] = set()
+        self._order: deque[Hashable] = deque()
+        self._members: set[Hashable] = set()
 
     def __contains__(self, notice_id: object) -> bool:
         return notice_id in self._members
 
-    def seen_before(self, notice_id: str) -> bool:
+    def seen_before(self, notice_id: Hashable) -> bool:
         """Whether ``notice_id`` is among the recent ids; remembers it if not."""
         if notice_id in self._members:
             return True
