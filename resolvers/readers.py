@@ -839,9 +839,13 @@ class Readers:
 
     async def _hint_key(self, read: _ListRead) -> Hashable:
         """What a first page's window hint is remembered under: the generation's collection,
-        the whole query as the store sees it (scope included) and the reading order."""
-        collection = await self._collection(read.kind)
+        the whole query as the store sees it (scope included) and the reading order.
+
+        The scope filter comes first, as in ``_find``: a refused read (invoices without an
+        invoice role) must not count as read, or its response would report their sources'
+        freshness (``kinds_read``) beside a FORBIDDEN and no data."""
         scoped = combine(read.query, self._scope_filter(read.scope, read.kind))
+        collection = await self._collection(read.kind)
         return (
             collection.full_name,
             read.sort.name,

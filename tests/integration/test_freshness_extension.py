@@ -132,3 +132,17 @@ async def test_freshness_can_be_left_out(
 ) -> None:
     async for api in _seeded_api(stack, mongo_db, refresh_seconds="0"):
         assert "freshness" not in (await _track_a(api)).get("extensions", {})
+
+
+async def test_a_list_refused_before_anything_was_read_reports_no_source(
+    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """A caller without an invoice role asking for invoices gets FORBIDDEN and no data: a
+    freshness entry for the ERP there would tell the portal to show "invoices as of ..."
+    over a list it may not read (as ``invoice(id:)``, refused alike, never did)."""
+    async for api in _seeded_api(stack, mongo_db, refresh_seconds="3600"):
+        viewer = api.auth(["ACME"], ["viewer"])
+        for query in (INVOICES, '{ invoice(id: "IN-1") { id } }'):
+            refused = (await post(api, query, headers=viewer)).json()
+            assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
+            assert "freshness" not in refused.get("extensions", {}), query
