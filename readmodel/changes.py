@@ -22,11 +22,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 
 from observability.trace_context import parse_traceparent
+
+_T = TypeVar("_T")
 
 #: Largest encoded notice sent as it is; a larger one is abridged (``ShipmentChange.sendable``).
 #: A quarter of what the changes topic takes (the broker's default ``max.message.bytes``,
@@ -150,13 +152,15 @@ class ShipmentChange:
     def decode(cls, value: bytes) -> ShipmentChange:
         try:
             body = json.loads(value)
+            if not isinstance(body, dict):
+                raise TypeError("a notice is a JSON object")
             return cls(
                 notice_id=str(body["notice_id"]),
                 shipment_id=str(body["shipment_id"]),
                 customer_id=str(body["customer_id"]),
-                tracking_number=body.get("tracking_number"),
+                tracking_number=_optional(body, "tracking_number", str),
                 status=str(body["status"]),
-                milestone=body.get("milestone"),
+                milestone=_optional(body, "milestone", dict),
                 rev=int(body["rev"]),
                 projected_at=datetime.fromisoformat(body["projected_at"]),
                 order_warehouses=_order_warehouses(body.get("order_warehouses")),
@@ -168,6 +172,15 @@ class ShipmentChange:
 
 
 _FIELDS = tuple(f.name for f in fields(ShipmentChange))
+
+
+def _optional(body: Mapping[str, Any], name: str, kind: type[_T]) -> _T | None:
+    """``body[name]`` if it is a ``kind`` or absent (None): a notice of another shape is
+    refused here, as invalid, rather than failing wherever the hub or a replay reads it."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"{name} must be a {kind.__name__} or null")
+    return value
 
 
 def _order_warehouses(value: Any) -> dict[str, str | None]:

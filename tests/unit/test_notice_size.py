@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from projections.metrics import ProjectorMetrics
@@ -12,6 +13,7 @@ from projections.runner import sendable_notices
 from readmodel.changes import (
     MILESTONE_IDENTITY,
     NOTICE_MAX_BYTES,
+    InvalidChangeNotice,
     ShipmentChange,
     cancellation_notice_id,
     milestone_notice_id,
@@ -113,3 +115,21 @@ def test_notice_ids_of_different_statements_differ_whatever_their_ids_hold() -> 
         cancellation_notice_id("x"),
     }
     assert len(ids) == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("tracking_number", 7712093341), ("milestone", ["DELIVERED"]), ("milestone", "DELIVERED")],
+)
+def test_a_notice_of_another_shape_is_refused_as_invalid(field: str, value: object) -> None:
+    """Refused where it is read (the hub and a replay skip an invalid notice), not carried on
+    to fail while the hub sends it out, leaving subscribers it had not reached without it."""
+    body = orjson.loads(_notice().encode())
+    body[field] = value
+    with pytest.raises(InvalidChangeNotice, match=field):
+        ShipmentChange.decode(orjson.dumps(body))
+
+
+def test_a_notice_that_is_not_an_object_is_refused_as_invalid() -> None:
+    with pytest.raises(InvalidChangeNotice, match="object"):
+        ShipmentChange.decode(b'["tms/us-road|ms-1", "SH-1"]')
