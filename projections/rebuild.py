@@ -15,7 +15,13 @@ generation as current as the old one, up to the drain below.
 Why the second drain: events that arrive after the catch-up but before the live projector
 sees the new pointer are written by the live projector into the old generation only; the
 drain re-reads up to the end offsets taken after the switch, so the new generation has them.
-Applying an event twice is harmless (the reducers are idempotent).
+Applying an event twice is harmless (the reducers are idempotent). The drain also publishes
+the change notices of what it applies (under the ids the live projector gave them: subscribers
+drop repeats): a portal that took its ``liveCursor`` after the live projector announced a
+change, and fetched from the new generation before the drain reached that change, would
+otherwise never see it (``graph.live_cursor``: a notice at or before the cursor must be of a
+change the fetch reads). The catch-ups before the switch publish nothing: no reader sees
+that generation yet, and the live projector announced those changes when it applied them.
 
 A rebuild is complete only if the inbound logs still hold every record from offset 0:
 retention or ``kafka-delete-records`` that moved a log's start leaves a generation without
@@ -30,22 +36,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from projections.deferred_indexes import EVERY_COLLECTION
 from projections.metrics import ProjectorMetrics
-from projections.projector import BatchProcessor
+from projections.projector import BatchOutcome, BatchProcessor
 from projections.runner import (
     flatten,
+    notices_producer,
     process_until_done,
     processor_for,
     record_outcome,
+    send_notices,
     store_client,
 )
 from projections.settings import ProjectorSettings
-from readmodel.kafka_admin import partitions_of
+from readmodel.kafka_admin import ensure_own_topics, partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +113,11 @@ async def _consume_until(
     stop: asyncio.Event,
     metrics: ProjectorMetrics,
     generation: str,
+    announce: Callable[[BatchOutcome], Awaitable[None]] | None = None,
 ) -> tuple[int, dict[TopicPartition, int]]:
-    """Apply records up to ``targets`` (or until ``stop``): how many events, and the offsets
-    up to which every record is applied (a batch cut off by ``stop`` is not)."""
+    """Apply records up to ``targets`` (or until ``stop``), each batch then ``announce``d:
+    how many events, and the offsets up to which every record is applied (a batch cut off by
+    ``stop`` is not)."""
     applied = 0
     reached = {tp: await consumer.position(tp) for tp in targets}
     while not stop.is_set():
@@ -125,6 +136,8 @@ async def _consume_until(
                 break  # stopped before this batch was applied: ``reached`` stays before it
             applied += outcome.applied_events
             record_outcome(metrics, outcome)
+            if announce is not None:
+                await announce(outcome)
         reached = {tp: await consumer.position(tp) for tp in targets}
     return applied, reached
 
@@ -160,8 +173,10 @@ async def _drain_after_switch(
     stop: asyncio.Event,
     metrics: ProjectorMetrics,
     suffix: str,
+    notices: AIOKafkaProducer,
 ) -> int:
-    """Apply every record up to the ends as they are now; how many events.
+    """Apply every record up to the ends as they are now, publishing the notices of what it
+    applies (the module docstring); how many events.
 
     Readers already use this generation, and these records may be in the previous one only
     (the module docstring): a stop request does not cut the drain short at once
@@ -170,12 +185,17 @@ async def _drain_after_switch(
     """
     ends = await consumer.end_offsets(partitions)
     drain_stop = asyncio.Event()
+
+    async def announce(outcome: BatchOutcome) -> None:
+        sent = await send_notices(notices, outcome.notices, settings.topics.changes, metrics)
+        await asyncio.gather(*sent)
+
     grace = asyncio.create_task(
         _stop_after_grace(stop, drain_stop, settings.rebuild_drain_grace_seconds)
     )
     try:
         drained, reached = await _consume_until(
-            consumer, processor, ends, settings, drain_stop, metrics, suffix
+            consumer, processor, ends, settings, drain_stop, metrics, suffix, announce
         )
     finally:
         grace.cancel()
@@ -248,8 +268,7 @@ async def rebuild(
 
         applied = await catch_up()
         applied += await catch_up()  # what arrived while the indexes were built
-        await _switch_readers(processor, suffix)
-        drained = await _drain_after_switch(
+        drained = await _switch_and_drain(
             consumer, processor, partitions, settings, stop, metrics, suffix
         )
         log.info("rebuild %s applied %d events", suffix, applied + drained)
@@ -257,3 +276,32 @@ async def rebuild(
     finally:
         await consumer.stop()
         await client.close()
+
+
+async def _switch_and_drain(
+    consumer: AIOKafkaConsumer,
+    processor: BatchProcessor,
+    partitions: list[TopicPartition],
+    settings: ProjectorSettings,
+    stop: asyncio.Event,
+    metrics: ProjectorMetrics,
+    suffix: str,
+) -> int:
+    """Switch readers to generation ``suffix``, then drain (``_drain_after_switch``); the
+    notices' producer and topic are made sure of first, so a broker that refuses them stops
+    the rebuild before readers move."""
+    await ensure_own_topics(
+        settings.kafka_bootstrap_servers,
+        settings.topics,
+        changes_retention_hours=settings.changes_retention_hours,
+        replication_factor=settings.kafka_replication_factor,
+    )
+    notices = notices_producer(settings)
+    await notices.start()
+    try:
+        await _switch_readers(processor, suffix)
+        return await _drain_after_switch(
+            consumer, processor, partitions, settings, stop, metrics, suffix, notices
+        )
+    finally:
+        await notices.stop()

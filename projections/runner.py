@@ -98,12 +98,23 @@ async def publish_outcome(
         )
         for letter in letters
     ]
-    sends += [
-        await producers.notices.send(changes_topic, value=value, key=notice.shipment_id.encode())
-        for notice, value in sendable_notices(outcome.notices, metrics)
-    ]
+    sends += await send_notices(producers.notices, outcome.notices, changes_topic, metrics)
     if sends:
         await asyncio.gather(*sends)
+
+
+async def send_notices(
+    producer: AIOKafkaProducer,
+    notices: Iterable[ShipmentChange],
+    changes_topic: str,
+    metrics: ProjectorMetrics,
+) -> list[asyncio.Future[Any]]:
+    """Hand ``notices`` to ``producer`` (``sendable_notices``); the futures of their
+    acknowledgements, which the caller awaits."""
+    return [
+        await producer.send(changes_topic, value=value, key=notice.shipment_id.encode())
+        for notice, value in sendable_notices(notices, metrics)
+    ]
 
 
 def sendable_notices(
@@ -332,16 +343,22 @@ def _producer(settings: ProjectorSettings, **options: Any) -> AIOKafkaProducer:
     )
 
 
-def kafka_clients(settings: ProjectorSettings) -> tuple[Producers, AIOKafkaConsumer]:
-    """The producers of notices and of dead letters, and the group member reading the
-    inbound topics (none started)."""
-    notices = _producer(
+def notices_producer(settings: ProjectorSettings) -> AIOKafkaProducer:
+    """The producer of change notices (not started): ``run``'s, and a rebuild's drain after
+    its switch (``projections.rebuild``)."""
+    return _producer(
         settings,
         # A batch's thousands of notices go out in a few produce requests rather than one
         # per 16 KiB (the default), each a round trip the batch's commit waits for; under
         # the broker's default 1 MiB message limit.
         max_batch_size=NOTICE_BATCH_BYTES,
     )
+
+
+def kafka_clients(settings: ProjectorSettings) -> tuple[Producers, AIOKafkaConsumer]:
+    """The producers of notices and of dead letters, and the group member reading the
+    inbound topics (none started)."""
+    notices = notices_producer(settings)
     dead_letters = _producer(
         settings,
         # The broker limits the compressed batch (``max.message.bytes``); aiokafka checks

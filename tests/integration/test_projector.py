@@ -1100,6 +1100,37 @@ async def test_a_rebuild_asked_to_stop_after_switching_readers_still_drains_what
     assert actual == expected, differences(actual, expected)
 
 
+async def test_a_change_the_drain_after_a_switch_applies_is_announced(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pickup arrives as a rebuild switches readers: the live projector stores it in the
+    generation readers leave and announces it. A portal that took its ``liveCursor`` after
+    that notice and fetched from the new generation before the drain reached the pickup
+    showed the shipment without it, and no notice of it ever followed the cursor: the
+    drain announced nothing. The drain now announces what it applies (under the live
+    projector's notice id: subscribers drop a repeat); the catch-ups before the switch,
+    which no reader sees, announce nothing."""
+    planned = example("shipment-planned.json")
+    await produce(kafka_bootstrap, [_record(topic_names, "shipments", planned)])
+    switch = ProjectionStore.set_active_suffix
+
+    async def switch_then_pickup(store: ProjectionStore, suffix: str, **config: Any) -> None:
+        await switch(store, suffix, **config)
+        await produce(kafka_bootstrap, [_record(topic_names, "shipments", PICKUP)])
+
+    monkeypatch.setattr(ProjectionStore, "set_active_suffix", switch_then_pickup)
+    await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    sent = [ShipmentChange.decode(r.value) for r in records]
+    assert [(n.shipment_id, n.notice_id, n.status) for n in sent] == [
+        (planned["subject"], "tms/us-road|ms-99120|3", "PICKED_UP")
+    ]
+
+
 async def test_a_rebuild_whose_last_drain_cannot_finish_fails_naming_what_it_left_out(
     kafka_bootstrap: str,
     topic_names: dict[str, str],
