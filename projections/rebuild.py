@@ -78,20 +78,22 @@ class TruncatedHistory(RuntimeError):
 
 async def _refuse_truncated_history(
     consumer: AIOKafkaConsumer, partitions: list[TopicPartition], allowed: bool
-) -> None:
+) -> dict[TopicPartition, int]:
     """Raise ``TruncatedHistory`` naming each partition whose log starts above offset 0
-    (with ``allowed``, log it and go on: the operator accepts the loss)."""
-    starts = await consumer.beginning_offsets(partitions)
+    (with ``allowed``, log it and go on: the operator accepts the loss); each partition's
+    first offset, where the rebuild reads from (not "the beginning" resolved again later:
+    records removed after this check would then be skipped, not refused)."""
+    starts: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)
     truncated = ", ".join(
         f"{tp.topic}[{tp.partition}] starts at offset {first}"
         for tp, first in sorted(starts.items())
         if first > 0
     )
     if not truncated:
-        return
+        return starts
     if allowed:
         log.warning("rebuilding without the records retention removed: %s", truncated)
-        return
+        return starts
     raise TruncatedHistory(
         f"the inbound logs no longer hold every record: {truncated}; a rebuild would switch "
         "readers to a generation without the events before those offsets. Keep inbound "
@@ -250,9 +252,10 @@ async def rebuild(
     await consumer.start()
     try:
         partitions = await partitions_of(consumer, settings.topics.inbound().values())
-        await _refuse_truncated_history(consumer, partitions, allow_truncated_history)
+        starts = await _refuse_truncated_history(consumer, partitions, allow_truncated_history)
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        for tp, first in starts.items():
+            consumer.seek(tp, first)
         await processor.prepare()
 
         async def catch_up() -> int:

@@ -21,10 +21,11 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import MessageSizeTooLargeError, OffsetOutOfRangeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pymongo.asynchronous.database import AsyncDatabase
 
+from projections import rebuild as rebuilding
 from projections import runner
 from projections.batch import EntityKey
 from projections.dead_letter import DEAD_LETTER_MAX_UNCOMPRESSED, DeadLetter, KafkaRecord
@@ -977,6 +978,36 @@ async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowe
     suffix = await rebuild(settings, allow_truncated_history=True)
     orders = mongo_db[documents.generation_collection(documents.ORDERS, suffix)]
     assert [order["_id"] async for order in orders.find({}, {"_id": 1})] == ["SO-2"]
+
+
+async def test_records_removed_just_after_the_history_check_fail_the_rebuild(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Retention removes an order's record right after the rebuild found every log starting
+    at offset 0. The rebuild then sought "the beginning", which the broker resolved to the
+    log's new start: it skipped the order and switched readers to a generation without it.
+    Now it reads from the offsets it checked, and the removal fails it; readers stay."""
+    lost = await _send_upstream(
+        kafka_bootstrap, topic_names["orders"], json.dumps(example("order-created.json")).encode()
+    )
+    partition = TopicPartition(topic_names["orders"], lost.partition)
+    checked = rebuilding._refuse_truncated_history
+
+    async def check_then_remove(*args: Any) -> Any:
+        starts = await checked(*args)
+        await kafka_admin.delete_records({partition: RecordsToDelete(lost.offset + 1)})
+        return starts
+
+    monkeypatch.setattr(rebuilding, "_refuse_truncated_history", check_then_remove)
+
+    with pytest.raises(OffsetOutOfRangeError):
+        await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names))
+
+    assert await mongo_db[documents.READ_POINTER].find_one({"_id": "active"}) is None
 
 
 async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_of_undoing_it(
