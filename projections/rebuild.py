@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -224,6 +225,13 @@ async def _switch_readers(processor: BatchProcessor, suffix: str) -> None:
     )
 
 
+def new_generation_suffix(now: datetime) -> str:
+    """The name of a new generation: its start time, so that names sort by age, and a random
+    part, so that two rebuilds started in the same second (by two operators, or a retry)
+    never write into one generation, as they did with the time alone."""
+    return f"g{now:%Y%m%d%H%M%S}{secrets.token_hex(3)}"
+
+
 async def rebuild(
     settings: ProjectorSettings,
     stop: asyncio.Event | None = None,
@@ -235,7 +243,7 @@ async def rebuild(
     (``TruncatedHistory``) if a log no longer starts there, unless ``allow_truncated_history``."""
     stop = stop or asyncio.Event()
     metrics = metrics or ProjectorMetrics()
-    suffix = datetime.now(UTC).strftime("g%Y%m%d%H%M%S")
+    suffix = new_generation_suffix(datetime.now(UTC))
     client = store_client(settings)
     processor = processor_for(
         settings, client, metrics, target_suffix=suffix, deferring=EVERY_COLLECTION
