@@ -41,6 +41,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from projections.deferred_indexes import EVERY_COLLECTION
 from projections.metrics import ProjectorMetrics
@@ -311,8 +312,15 @@ async def _switch_and_drain(
     await notices.start()
     try:
         await _switch_readers(processor, suffix)
-        return await _drain_after_switch(
-            consumer, processor, partitions, settings, stop, metrics, suffix, notices
-        )
+        try:
+            return await _drain_after_switch(
+                consumer, processor, partitions, settings, stop, metrics, suffix, notices
+            )
+        except KafkaError as exc:  # the store's errors are retried within the grace
+            raise RebuildIncomplete(
+                f"readers use generation {suffix}, but the catch-up after the switch failed "
+                f"({exc!r}): records the previous generation has may be missing from it; "
+                "rebuild again"
+            ) from exc
     finally:
         await notices.stop()

@@ -21,10 +21,11 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
-from aiokafka.errors import MessageSizeTooLargeError, OffsetOutOfRangeError
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, OffsetOutOfRangeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pymongo.asynchronous.database import AsyncDatabase
 
+from projections import rebuild as rebuild_module
 from projections import rebuild as rebuilding
 from projections import runner
 from projections.batch import EntityKey
@@ -1192,6 +1193,28 @@ async def test_a_rebuild_whose_last_drain_cannot_finish_fails_naming_what_it_lef
         await asyncio.wait_for(rebuild(settings, stop), 60)
     late_topics = {topic for topic, _key, _value in every[600:]}
     assert any(topic in str(raised.value) for topic in late_topics), raised.value
+
+
+async def test_a_rebuild_whose_drain_loses_the_broker_after_the_switch_fails_with_one_error(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A broker error after readers moved (the log's end unreadable, a notice refused) ends
+    the rebuild as an incomplete one, naming the generation readers use and the remedy, not
+    with a traceback."""
+    await produce(kafka_bootstrap, simulated_records(topic_names, 50))
+
+    async def broker_gone(*_args: Any, **_kwargs: Any) -> int:
+        raise KafkaConnectionError("the broker went away")
+
+    monkeypatch.setattr(rebuild_module, "_drain_after_switch", broker_gone)
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    with pytest.raises(RebuildIncomplete, match="rebuild again") as raised:
+        await asyncio.wait_for(rebuild(settings), 60)
+    pointer = await mongo_db[documents.READ_POINTER].find_one({"_id": "active"})
+    assert pointer is not None and pointer["suffix"] in str(raised.value)
 
 
 #: The store methods that write a batch's documents.
