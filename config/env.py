@@ -10,6 +10,7 @@ reads it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping, Set
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -141,8 +142,20 @@ def describe(
         if _is_secret(field) or not isinstance(value, str):
             lines.append(f"{name}: {reason}")
         else:
-            lines.append(f"{name}={value!r}: {reason}")
+            lines.append(f"{name}={without_credentials(value)!r}: {reason}")
     return lines
+
+
+#: A URI's scheme and the user information before its (last) ``@``: ``user:password``.
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*:/*)?.*@", re.DOTALL)
+
+
+def without_credentials(value: str) -> str:
+    """``value`` with whatever precedes a URI's host replaced by ``***``, so a refused
+    ``MONGODB_URI`` (a typo in its scheme, say) is echoed without its password: start-up
+    errors go to logs that many people read. Applied to anything holding an ``@``, a
+    mistyped URI (``mongodb:/user:pw@db``) included."""
+    return _USERINFO.sub(lambda m: f"{m['scheme'] or ''}***@", value, count=1)
 
 
 def variable_name(field_name: str, field: FieldInfo) -> str:

@@ -171,7 +171,11 @@ async def until_done(
     metrics: ProjectorMetrics | None = None,
 ) -> _T | None:
     """Run a batch's store work, retrying through store outages and refusals (it is
-    idempotent; each retry is logged and counted); None if asked to stop meanwhile."""
+    idempotent; each retry is logged and counted); None if asked to stop meanwhile.
+
+    Each retry counts as the loop coming round (``/healthz``): a projector waiting out a
+    MongoDB outage is doing its job, and an orchestrator that restarted it every 300 s would
+    only add restarts, rebalances and a crash-loop back-off to the outage."""
     attempt = 0
     while True:
         try:
@@ -182,6 +186,7 @@ async def until_done(
             attempt += 1
             if metrics is not None:
                 metrics.batch_retries.inc()
+                metrics.loop_came_round()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
                 return None

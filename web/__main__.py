@@ -44,6 +44,11 @@ def main() -> int:
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,
+        # No uvicorn access line per request: every probe and scrape would write one at
+        # INFO, and a GET's line holds its whole query string (the GraphQL document and its
+        # variables: a portal user's search terms). Queries and mutations get their own line
+        # ("graphql operation", ``web.operation_log``); responses are counted by status.
+        access_log=False,
         proxy_headers=True,
         lifespan="on",
         timeout_graceful_shutdown=settings.api_shutdown_grace_seconds,

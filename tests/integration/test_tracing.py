@@ -113,3 +113,32 @@ async def test_one_trace_id_from_the_tms_event_to_the_subscription_feed(
     stated = f"{milestone['data']['milestoneId']}|{milestone['sequence']}"
     assert dispatched["notice_id"] == f"tms/us-road|{stated}"
     assert dispatched["shipment_id"] == shipment and dispatched["customer_ids"] == ["ACME"]
+
+
+async def test_probes_scrapes_and_query_strings_write_no_log_line(
+    stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Orchestrator probes and scrapes come every few seconds per replica: a line each would
+    bury the lines that matter. A GET's query string holds the document and its variables
+    (what a portal user searched for), which only the operation's own line may summarize."""
+    searched = f"PRO-{uuid.uuid4().hex}"
+    document = "query Track($n: String!) { shipmentByTrackingNumber(trackingNumber: $n) { id } }"
+    async for api in run_api(api_env(stack, mongo_db.name), tmp_path / "api.log"):
+        async with httpx.AsyncClient(base_url=api.url) as http:
+            probes = [await http.get(path) for path in ("/healthz", "/readyz", "/metrics")]
+            response = await http.get(
+                "/graphql",
+                params={"query": document, "variables": json.dumps({"n": searched})},
+                headers={"authorization": f"Bearer {token_for(['ACME'])}"},
+            )
+        line = await wait_for_line(api, lambda x: x.get("operation_name") == "Track")
+        log = api.log()
+
+    assert [p.status_code for p in probes] == [200, 200, 200] and response.status_code == 200
+    assert line["error_codes"] == []
+    assert searched not in log
+    assert not [
+        x
+        for x in json_lines(log)
+        if any(p in x["message"] for p in ("/healthz", "/readyz", "/metrics"))
+    ]

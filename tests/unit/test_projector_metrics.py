@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
 from projections.metrics import ProjectorMetrics, reason_class
 from projections.metrics_server import STALLED_AFTER_SECONDS, MetricsServer
+from projections.runner import until_done
+from projections.store import StoreError
 
 
 @pytest.mark.parametrize(
@@ -73,5 +77,32 @@ async def test_metrics_ask_for_the_token_when_one_is_set() -> None:
             assert allowed.status_code == 200
             assert "portal_projector_last_loop_timestamp_seconds" in allowed.text
             assert (await http.get("/healthz")).status_code == 200  # probes need no token
+    finally:
+        server.stop()
+
+
+async def test_healthz_stays_ok_while_a_batch_waits_out_a_store_outage() -> None:
+    """A liveness probe must not restart a projector for MongoDB being down: retrying the
+    batch is the loop doing its job."""
+    metrics = ProjectorMetrics()
+    server = MetricsServer(metrics, "127.0.0.1", 0)
+    metrics.loop_came_round()
+    assert metrics.last_loop_at is not None
+    metrics.last_loop_at -= STALLED_AFTER_SECONDS + 1  # the outage has lasted that long
+    attempts = 0
+
+    async def write() -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise StoreError("MongoDB unreachable")
+        return "written"
+
+    assert await until_done(write, asyncio.Event(), metrics) == "written"
+    server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
+            health = await http.get("/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
     finally:
         server.stop()

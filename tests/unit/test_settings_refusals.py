@@ -88,3 +88,18 @@ def test_a_short_metrics_token_is_refused_without_being_echoed(
     token = "t" * 16
     assert load({"METRICS_TOKEN": token}).metrics_token == token
     assert load({}).metrics_token is None
+
+
+@pytest.mark.parametrize(
+    "uri", ["postgres://portal:pa55word@db:5432/", "mongodb:/portal:pa55word@db:27017/"]
+)
+@pytest.mark.parametrize(
+    "load", [_api_with_a_token_key, load_projector_settings], ids=["api", "projector"]
+)
+def test_a_refused_mongodb_uri_is_echoed_without_its_password(
+    load: Callable[[dict[str, str]], ProcessSettings], uri: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load({"MONGODB_URI": uri})
+    assert "pa55word" not in str(raised.value) and "portal:" not in str(raised.value)
+    assert "***@db:" in str(raised.value) and str(raised.value).count("MONGODB_URI=") == 1
