@@ -39,6 +39,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -169,16 +170,19 @@ async def _stop_after_grace(stop: asyncio.Event, drained: asyncio.Event, grace: 
     drained.set()
 
 
-async def _drain_after_switch(
-    consumer: AIOKafkaConsumer,
-    processor: BatchProcessor,
-    partitions: list[TopicPartition],
-    settings: ProjectorSettings,
-    stop: asyncio.Event,
-    metrics: ProjectorMetrics,
-    suffix: str,
-    notices: AIOKafkaProducer,
-) -> int:
+class _Rebuild(NamedTuple):
+    """One rebuild: what its steps after the catch-up read."""
+
+    consumer: AIOKafkaConsumer
+    processor: BatchProcessor
+    partitions: list[TopicPartition]
+    settings: ProjectorSettings
+    stop: asyncio.Event
+    metrics: ProjectorMetrics
+    suffix: str
+
+
+async def _drain_after_switch(run: _Rebuild, notices: AIOKafkaProducer) -> int:
     """Apply every record up to the ends as they are now, publishing the notices of what it
     applies (the module docstring); how many events.
 
@@ -187,7 +191,8 @@ async def _drain_after_switch(
     (``_stop_after_grace``), and one that does is an error naming what is missing
     (``RebuildIncomplete``), never a success.
     """
-    ends = await consumer.end_offsets(partitions)
+    settings, metrics = run.settings, run.metrics
+    ends = await run.consumer.end_offsets(run.partitions)
     drain_stop = asyncio.Event()
 
     async def announce(outcome: BatchOutcome) -> None:
@@ -195,18 +200,18 @@ async def _drain_after_switch(
         await asyncio.gather(*sent)
 
     grace = asyncio.create_task(
-        _stop_after_grace(stop, drain_stop, settings.rebuild_drain_grace_seconds)
+        _stop_after_grace(run.stop, drain_stop, settings.rebuild_drain_grace_seconds)
     )
     try:
         drained, reached = await _consume_until(
-            consumer, processor, ends, settings, drain_stop, metrics, suffix, announce
+            run.consumer, run.processor, ends, settings, drain_stop, metrics, run.suffix, announce
         )
     finally:
         grace.cancel()
     missing = _short_of(ends, reached)
     if missing:
         raise RebuildIncomplete(
-            f"readers use generation {suffix}, but these records were not applied to it "
+            f"readers use generation {run.suffix}, but these records were not applied to it "
             f"before the rebuild stopped: {missing}; run the rebuild again"
         )
     return drained
@@ -281,7 +286,7 @@ async def rebuild(
         applied = await catch_up()
         applied += await catch_up()  # what arrived while the indexes were built
         drained = await _switch_and_drain(
-            consumer, processor, partitions, settings, stop, metrics, suffix
+            _Rebuild(consumer, processor, partitions, settings, stop, metrics, suffix)
         )
         log.info("rebuild %s applied %d events", suffix, applied + drained)
         return suffix
@@ -290,18 +295,11 @@ async def rebuild(
         await client.close()
 
 
-async def _switch_and_drain(
-    consumer: AIOKafkaConsumer,
-    processor: BatchProcessor,
-    partitions: list[TopicPartition],
-    settings: ProjectorSettings,
-    stop: asyncio.Event,
-    metrics: ProjectorMetrics,
-    suffix: str,
-) -> int:
+async def _switch_and_drain(run: _Rebuild) -> int:
     """Switch readers to generation ``suffix``, then drain (``_drain_after_switch``); the
     notices' producer and topic are made sure of first, so a broker that refuses them stops
     the rebuild before readers move."""
+    settings = run.settings
     await ensure_own_topics(
         settings.kafka_bootstrap_servers,
         settings.topics,
@@ -311,14 +309,12 @@ async def _switch_and_drain(
     notices = notices_producer(settings)
     await notices.start()
     try:
-        await _switch_readers(processor, suffix)
+        await _switch_readers(run.processor, run.suffix)
         try:
-            return await _drain_after_switch(
-                consumer, processor, partitions, settings, stop, metrics, suffix, notices
-            )
+            return await _drain_after_switch(run, notices)
         except KafkaError as exc:  # the store's errors are retried within the grace
             raise RebuildIncomplete(
-                f"readers use generation {suffix}, but the catch-up after the switch failed "
+                f"readers use generation {run.suffix}, but the catch-up after the switch failed "
                 f"({exc!r}): records the previous generation has may be missing from it; "
                 "rebuild again"
             ) from exc
