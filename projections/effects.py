@@ -317,9 +317,11 @@ def fan_out_reads(effects: Sequence[Effects]) -> list[NamingRead]:
         if not naming or not _summary_changed(effect, summarize(holder_kind, doc)):
             continue
         for kind, field in naming:
-            customer_id = doc.get("customerId") if naming_scans(holder_kind, kind) else None
-            if naming_scans(holder_kind, kind) and not isinstance(customer_id, str):
-                continue  # no customer to read through: nothing names it that readers show
+            customer_id = None
+            if naming_scans(holder_kind, kind):
+                customer_id = doc.get("customerId")
+                if not isinstance(customer_id, str):
+                    continue  # no customer to read through: nothing names it readers show
             holders[(kind, field, holder_kind, customer_id)].append(effect.key.id)
     return [NamingRead(*group, tuple(ids)) for group, ids in holders.items()]
 

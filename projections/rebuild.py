@@ -48,6 +48,7 @@ from projections.deferred_indexes import EVERY_COLLECTION
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.runner import (
+    ensure_projector_topics,
     flatten,
     notices_producer,
     process_until_done,
@@ -57,7 +58,7 @@ from projections.runner import (
     store_client,
 )
 from projections.settings import ProjectorSettings
-from readmodel.kafka_admin import ensure_own_topics, partitions_of
+from readmodel.kafka_admin import partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -299,14 +300,8 @@ async def _switch_and_drain(run: _Rebuild) -> int:
     """Switch readers to generation ``suffix``, then drain (``_drain_after_switch``); the
     notices' producer and topic are made sure of first, so a broker that refuses them stops
     the rebuild before readers move."""
-    settings = run.settings
-    await ensure_own_topics(
-        settings.kafka_bootstrap_servers,
-        settings.topics,
-        changes_retention_hours=settings.changes_retention_hours,
-        replication_factor=settings.kafka_replication_factor,
-    )
-    notices = notices_producer(settings)
+    await ensure_projector_topics(run.settings)
+    notices = notices_producer(run.settings)
     await notices.start()
     try:
         await _switch_readers(run.processor, run.suffix)

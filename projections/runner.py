@@ -301,6 +301,17 @@ def processor_for(
     )
 
 
+async def ensure_projector_topics(settings: ProjectorSettings) -> None:
+    """Create the topics the projector writes (dead letters, changes) where missing, as
+    ``settings`` configures them: ``run``'s, and a rebuild's before it switches readers."""
+    await ensure_own_topics(
+        settings.kafka_bootstrap_servers,
+        settings.topics,
+        changes_retention_hours=settings.changes_retention_hours,
+        replication_factor=settings.kafka_replication_factor,
+    )
+
+
 async def run_projector(
     settings: ProjectorSettings, stop: asyncio.Event, metrics: ProjectorMetrics | None = None
 ) -> None:
@@ -310,12 +321,7 @@ async def run_projector(
     cache = DocumentCache(settings.cache_documents)
     processor = processor_for(settings, client, metrics, cache=cache, deferring=SEARCH_COLLECTION)
     await processor.prepare()
-    await ensure_own_topics(
-        settings.kafka_bootstrap_servers,
-        settings.topics,
-        changes_retention_hours=settings.changes_retention_hours,
-        replication_factor=settings.kafka_replication_factor,
-    )
+    await ensure_projector_topics(settings)
     producers, consumer = kafka_clients(settings)
     consumer.subscribe(
         list(settings.topics.inbound().values()), listener=ForgetOnRebalance(consumer, cache)

@@ -57,11 +57,11 @@ class _Pending:
     def __init__(self, cap: ConnectionCap, address: str | None) -> None:
         self._cap: ConnectionCap | None = cap
         self._address = address
+        cap.enter_pending(address)
 
     def release(self) -> None:
         if self._cap is not None:
-            self._cap.pending -= 1
-            self._cap.leave_address(self._address)
+            self._cap.leave_pending(self._address)
             self._cap = None
 
 
@@ -118,17 +118,21 @@ class ConnectionCap:
         self._refusing = None
         pending = _Pending(self, address)
         self.open += 1
-        self.pending += 1
-        if address is not None:
-            self.pending_of[address] = self.pending_of.get(address, 0) + 1
         try:
             await self.app({**scope, _PENDING_KEY: pending}, receive, send)
         finally:
             self.open -= 1
             pending.release()
 
-    def leave_address(self, address: str | None) -> None:
-        """One pending socket of ``address`` is no longer pending."""
+    def enter_pending(self, address: str | None) -> None:
+        """One more socket of ``address`` awaits its ``connection_init``."""
+        self.pending += 1
+        if address is not None:
+            self.pending_of[address] = self.pending_of.get(address, 0) + 1
+
+    def leave_pending(self, address: str | None) -> None:
+        """One socket of ``address`` no longer awaits its ``connection_init``."""
+        self.pending -= 1
         if address is None:
             return
         left = self.pending_of.get(address, 0) - 1
