@@ -280,7 +280,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
     the WebSocket cap refuses sockets before anything else is spent on them, CORS is decided
     innermost."""
     return [
-        Middleware(RequestEnvelope, metrics=metrics),
+        Middleware(RequestEnvelope, metrics=metrics, graphql_path=settings.graphql_path),
         Middleware(
             ConnectionCap,
             limit=settings.live.max_connections,

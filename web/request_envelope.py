@@ -2,10 +2,12 @@
 
 A request id (``web.request_id``) and a W3C trace (``web.tracing``), both held in context
 variables for the log lines and masked errors of the request and echoed as response headers;
-and, for HTTP, the response counted by status code (``portal_http_responses``, the 5xx-ratio
-alert's input). One pure ASGI layer does all three: they were three middlewares, each
-wrapping ``send`` again and adding its own await to every request (a few per cent of a
-tracking lookup's CPU, README "Benchmarks").
+and, for HTTP, the response counted by status code and route (``portal_http_responses``, the
+5xx-ratio alert's input: it reads the GraphQL route only, so that probes and scrapes, a few a
+minute, neither dilute the ratio nor, a ``/readyz`` 503 during a store outage, make it).
+One pure ASGI layer does all three: they were three middlewares, each wrapping ``send``
+again and adding its own await to every request (a few per cent of a tracking lookup's CPU,
+README "Benchmarks").
 
 Outermost of the app's middleware, so refusals made before GraphQL runs (401, 413, 415...)
 and crashes that Starlette turns into a 500 are counted too. No buffering: streamed responses
@@ -14,17 +16,36 @@ and WebSockets pass through.
 
 from __future__ import annotations
 
+from typing import Final
+
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web import request_id, tracing
+from web.graphiql import STATIC_PREFIX
 from web.metrics import Metrics
+
+#: The process's own endpoints for probes and scrapes (``web.operations``).
+OPERATIONS_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def route_of(path: str, graphql_path: str) -> str:
+    """The ``route`` label of a response: a closed set, so that a scanner's random paths add
+    no series."""
+    if path == graphql_path:
+        return "graphql"
+    if path in OPERATIONS_PATHS:
+        return "operations"
+    if path.startswith(STATIC_PREFIX + "/"):
+        return "graphiql"
+    return "other"
 
 
 class RequestEnvelope:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, graphql_path: str) -> None:
         self.app = app
         self.metrics = metrics
+        self.graphql_path = graphql_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -38,6 +59,7 @@ class RequestEnvelope:
         rid_token = request_id.bind(rid)
         trace_token = tracing.bind(trace)
         counted = kind == "http"
+        route = route_of(scope.get("path", ""), self.graphql_path)
         answered = False
 
         async def enveloped_send(message: Message) -> None:
@@ -48,14 +70,16 @@ class RequestEnvelope:
                 response_headers[tracing.HEADER] = trace.traceparent
                 response_headers[request_id.HEADER] = rid
                 if counted:
-                    self.metrics.http_responses.labels(code=str(message["status"])).inc()
+                    self.metrics.http_responses.labels(
+                        code=str(message["status"]), route=route
+                    ).inc()
             await send(message)
 
         try:
             await self.app(scope, receive, enveloped_send)
         except Exception:
             if counted and not answered:
-                self.metrics.http_responses.labels(code="500").inc()
+                self.metrics.http_responses.labels(code="500", route=route).inc()
             raise
         finally:
             tracing.unbind(trace_token)

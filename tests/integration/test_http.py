@@ -385,6 +385,8 @@ async def test_metrics_report_latency_errors_and_freshness(api: Running) -> None
     await post(api, TRACK, {"t": "TRK-A"}, headers=api.auth(["ACME"]))
     await post(api, "{ noSuchField }")
     await post(api, "{ __typename }", headers={"authorization": "Bearer nope"})
+    assert (await api.client.get("/healthz")).status_code == 200
+    assert (await api.client.get("/no/such/path")).status_code == 404
 
     response = await api.client.get("/metrics")
     assert response.status_code == 200
@@ -396,6 +398,12 @@ async def test_metrics_report_latency_errors_and_freshness(api: Running) -> None
     assert sample(text, "portal_graphql_errors_total", code="UNAUTHENTICATED") == 1
     freshness = sample(text, "portal_source_freshness_seconds", source="tms/us-road")
     assert freshness is not None and 15 <= freshness < 120
+    # the 5xx-ratio alert reads route="graphql": probes and stray paths are counted apart
+    responses = "portal_http_responses_total"
+    assert sample(text, responses, code="200", route="graphql") == 2
+    assert sample(text, responses, code="401", route="graphql") == 1
+    assert sample(text, responses, code="200", route="operations") == 1
+    assert sample(text, responses, code="404", route="other") == 1
 
 
 # --- browsers -----------------------------------------------------------------------------
