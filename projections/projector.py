@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -91,6 +92,9 @@ log = logging.getLogger(__name__)
 #: Entities planned between two yields to the event loop (the prefetch of related documents
 #: and the previous batch's finish run meanwhile).
 PLAN_SLICE = 100
+#: The longest a batch starts from a pointer read earlier (``BatchProcessor._suffix``): one
+#: read per batch at most when batches come further apart, none more under load.
+POINTER_REFRESH_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -175,8 +179,10 @@ class BatchProcessor:
         self._generations = DeferredIndexes(store, deferring)
         #: The pointer as read at the end of the previous batch. The next batch starts from
         #: it without reading again: a switch since then is caught by that batch's own check
-        #: at its end, which applies it to the new generation too.
+        #: at its end, which applies it to the new generation too. Unless it was read more
+        #: than ``POINTER_REFRESH_SECONDS`` ago (``_suffix``).
         self._followed_suffix: str | None = None
+        self._followed_at = 0.0
 
     async def process(
         self, records: Sequence[InboundRecord], *, stepwise: bool = False
@@ -273,12 +279,19 @@ class BatchProcessor:
         return await self._suffix()
 
     async def _suffix(self) -> str:
-        """The generation this batch writes (its indexes made sure of, once per process)."""
+        """The generation this batch writes (its indexes made sure of, once per process).
+
+        The pointer read at the end of the previous batch, unless that was more than
+        ``POINTER_REFRESH_SECONDS`` ago: a projector idle for hours across a switch would
+        otherwise write its next batch into the previous generation (then again into the new
+        one), recreating it after ``projections generations drop`` dropped it. So a batch
+        writes the previous generation only if it started within that time of the switch,
+        which the drop's grace period covers (README, "Operating it")."""
         suffix = self._target_suffix
         if suffix is None:
             suffix = self._followed_suffix
-        if suffix is None:
-            suffix = await self._follow()
+            if suffix is None or time.monotonic() - self._followed_at > POINTER_REFRESH_SECONDS:
+                suffix = self._followed_suffix = await self._follow()
         await self._generations.prepare(suffix)
         return suffix
 
@@ -287,6 +300,7 @@ class BatchProcessor:
         built it with another status mapping or other reducers than this processor's, which
         would undo that rebuild (``projections.generation_config``)."""
         active = await self._store.active_generation()
+        self._followed_at = time.monotonic()
         refused = refusal(active.suffix, active.config, self._config)
         if refused is not None:
             log.error("%s", refused)

@@ -29,6 +29,12 @@ those events, which verify cannot tell (it checks what the log still holds). So 
 over such a log is refused before anything is written (``TruncatedHistory``) unless the
 operator allows it (``allow_truncated_history``, ``--allow-truncated-history``), and records
 the log loses while the rebuild reads it fail the rebuild (the consumer resets to no offset).
+
+From before its generation's first collection to its end, a rebuild holds a marker
+(``projections.build_marker``): ``projections generations drop`` never drops a generation
+whose rebuild is alive, and drops one whose rebuild ended or died without switching. The
+switch records when and from which generation (``ProjectionStore.set_active_suffix``): the
+previous one is dropped only a grace period later.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from typing import NamedTuple
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from projections.build_marker import building, mark_switching
 from projections.deferred_indexes import EVERY_COLLECTION
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
@@ -222,8 +229,7 @@ async def _switch_readers(processor: BatchProcessor, suffix: str) -> None:
     """Point readers at generation ``suffix`` with the fingerprint of the status mapping and
     reducers that built it: from then on a projector running others refuses to write it
     (``projections.generation_config``)."""
-    previous = await processor.store.active_suffix()
-    await processor.store.set_active_suffix(suffix, config=processor.config)
+    previous = await processor.store.set_active_suffix(suffix, config=processor.config)
     log.info(
         "readers switched from generation %r to %r, built with %s",
         previous,
@@ -271,29 +277,36 @@ async def rebuild(
         consumer.assign(partitions)
         for tp, first in starts.items():
             consumer.seek(tp, first)
-        await processor.prepare()
-
-        async def catch_up() -> int:
-            """Apply every record up to the ends as they are now, then build the deferred
-            indexes (readers name them: the new generation has every one before they see
-            it); how many events. Stopped: no switch (``_build_indexes`` raises)."""
-            ends = await consumer.end_offsets(partitions)
-            caught, _ = await _consume_until(
-                consumer, processor, ends, settings, stop, metrics, suffix
-            )
-            await _build_indexes(processor, stop, suffix)
-            return caught
-
-        applied = await catch_up()
-        applied += await catch_up()  # what arrived while the indexes were built
-        drained = await _switch_and_drain(
-            _Rebuild(consumer, processor, partitions, settings, stop, metrics, suffix)
-        )
-        log.info("rebuild %s applied %d events", suffix, applied + drained)
+        run = _Rebuild(consumer, processor, partitions, settings, stop, metrics, suffix)
+        # a drop that claims the generation (its marker stale) stops the rebuild
+        async with building(processor.store.db, suffix, stop):
+            await _build_switch_and_drain(run)
         return suffix
     finally:
         await consumer.stop()
         await client.close()
+
+
+async def _build_switch_and_drain(run: _Rebuild) -> None:
+    """Fill the generation (``processor.prepare`` creates its collections: inside the
+    rebuild's marker, ``projections.build_marker``), then switch and drain."""
+    await run.processor.prepare()
+
+    async def catch_up() -> int:
+        """Apply every record up to the ends as they are now, then build the deferred
+        indexes (readers name them: the new generation has every one before they see
+        it); how many events. Stopped: no switch (``_build_indexes`` raises)."""
+        ends = await run.consumer.end_offsets(run.partitions)
+        caught, _ = await _consume_until(
+            run.consumer, run.processor, ends, run.settings, run.stop, run.metrics, run.suffix
+        )
+        await _build_indexes(run.processor, run.stop, run.suffix)
+        return caught
+
+    applied = await catch_up()
+    applied += await catch_up()  # what arrived while the indexes were built
+    drained = await _switch_and_drain(run)
+    log.info("rebuild %s applied %d events", run.suffix, applied + drained)
 
 
 async def _switch_and_drain(run: _Rebuild) -> int:
@@ -304,6 +317,7 @@ async def _switch_and_drain(run: _Rebuild) -> int:
     notices = notices_producer(run.settings)
     await notices.start()
     try:
+        await mark_switching(run.processor.store.db, run.suffix)
         await _switch_readers(run.processor, run.suffix)
         try:
             return await _drain_after_switch(run, notices)

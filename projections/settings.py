@@ -48,6 +48,15 @@ class ProjectorSettings(ProcessSettings):
     rebuild_drain_grace_seconds: float = Field(
         30.0, validation_alias="REBUILD_DRAIN_GRACE_SECONDS", ge=0
     )
+    #: How long after a rebuild's switch ``projections generations drop`` keeps the
+    #: generation readers left (and those left before): longer than the API's
+    #: ``READ_POINTER_CACHE_SECONDS`` plus its longest request, and than a live projector's
+    #: ``POINTER_REFRESH_SECONDS`` plus its longest batch, which may still write it
+    #: (``projections.generations``). At least a minute: a shorter one would drop what a
+    #: reader of the defaults may still read.
+    generation_drop_grace_seconds: float = Field(
+        600.0, validation_alias="GENERATION_DROP_GRACE_SECONDS", ge=60
+    )
     #: Hours the changes topic keeps notices: the subscription resume window.
     changes_retention_hours: int = Field(72, ge=1)
     #: Where this process serves ``/metrics`` and ``/healthz``. Give each process on one host

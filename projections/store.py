@@ -273,15 +273,37 @@ class ProjectionStore:
         config = pointer.get("config")
         return ActiveGeneration(str(pointer["suffix"]), config if isinstance(config, str) else None)
 
-    async def set_active_suffix(self, suffix: str, *, config: str | None = None) -> None:
+    async def set_active_suffix(self, suffix: str, *, config: str | None = None) -> str:
         """Switch readers to generation ``suffix``, built with ``config``
-        (``projections.generation_config``; None: any projector may write it)."""
+        (``projections.generation_config``; None: any projector may write it); the suffix
+        readers left.
+
+        The pointer also records when (``switchedAt``, this process's clock) and from which
+        generation (``previous``): ``projections generations drop`` keeps the previous one
+        for a grace period counted from the switch, as readers and live projectors may still
+        use it for a while. ``previous`` is written by a second update that matches only
+        this switch, so a later switch by another rebuild is never given the wrong one.
+        """
+        now = datetime.now(UTC)
+        pointers = self._db[documents.READ_POINTER]
         try:
-            await self._db[documents.READ_POINTER].update_one(
-                {"_id": "active"}, {"$set": {"suffix": suffix, "config": config}}, upsert=True
+            before = await pointers.find_one_and_update(
+                {"_id": "active"},
+                {
+                    "$set": {"suffix": suffix, "config": config, "switchedAt": now},
+                    "$unset": {"switchedAtEstimated": ""},
+                },
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
+            previous = str(before["suffix"]) if before else ""
+            await pointers.update_one(
+                {"_id": "active", "suffix": suffix, "switchedAt": now},
+                {"$set": {"previous": previous}},
             )
         except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
+        return previous
 
     async def ensure_collections(self, suffix: str) -> bool:
         """Create a generation's collections before its first batch writes them; whether
@@ -294,7 +316,7 @@ class ProjectionStore:
         created = True
         try:
             existing = set(await self._db.list_collection_names())
-            for base in (*documents.ENTITY_COLLECTIONS, documents.SEARCH_KEYS):
+            for base in documents.GENERATION_COLLECTIONS:
                 name = self.collection_name(base, suffix)
                 if name in existing:
                     created = False

@@ -60,10 +60,19 @@ AUDIT_LOG: Final = "audit_log"
 #: rewritten only when what they are derived from changes; part of a generation.
 SEARCH_KEYS: Final = "search_keys"
 #: One document ``{_id: "active", suffix: str}`` naming the projection generation readers use.
-#: A rebuild writes ``orders__<suffix>`` etc. and flips this pointer when it has caught up.
+#: A rebuild writes ``orders__<suffix>`` etc. and flips this pointer when it has caught up;
+#: since session 19 the flip also records ``previous`` (the suffix readers left) and
+#: ``switchedAt`` (``projections.generations`` counts the previous one's grace from it).
 READ_POINTER: Final = "read_pointer"
 
+#: One document per rebuild, ``_id`` its generation's suffix: the marker that tells a
+#: generation still being built from one a failed rebuild left (``projections.build_marker``).
+#: Not part of a generation; readers never read it.
+GENERATION_BUILDS: Final = "generation_builds"
+
 ENTITY_COLLECTIONS: Final = (ORDERS, SHIPMENTS, INVOICES, SOURCES)
+#: The collections of one projection generation (``generation_collection`` of each).
+GENERATION_COLLECTIONS: Final = (*ENTITY_COLLECTIONS, SEARCH_KEYS)
 
 #: Counts every write to a projection document: a version number for optimistic concurrency.
 #: A batch writes a document it read with this count in the filter

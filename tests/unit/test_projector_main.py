@@ -13,8 +13,10 @@ import pytest
 
 import projections.__main__ as entry
 from observability import json_logs
+from projections.build_marker import GenerationClaimed
 from projections.generation_config import ConfigMismatch
 from projections.rebuild import RebuildIncomplete, TruncatedHistory
+from projections.store import StoreError
 
 
 def _exit_code(argv: list[str]) -> object:
@@ -46,6 +48,7 @@ def _raising(error: Exception) -> Callable[..., Any]:
         ("run", "run_projector", ConfigMismatch("the active generation used another map")),
         ("rebuild", "rebuild", TruncatedHistory("orders partition 0 starts at 12")),
         ("rebuild", "rebuild", RebuildIncomplete("3 records of the drain not applied")),
+        ("rebuild", "rebuild", GenerationClaimed("generation g1 was dropped as abandoned")),
     ],
 )
 def test_a_refusal_is_one_line_with_exit_code_1(
@@ -59,4 +62,31 @@ def test_a_refusal_is_one_line_with_exit_code_1(
     monkeypatch.setattr(json_logs, "configure", lambda level: None)
     monkeypatch.setattr(entry, target, _raising(error))
     assert _exit_code([command]) == 1
+    assert capsys.readouterr().err == f"portal projector: {error}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["run", "drop"], "run takes no action"),
+        (["generations", "--dry-run"], "--dry-run goes with generations drop"),
+        (["generations", "drop", "all"], "unrecognized arguments: all"),
+        (["generations", "purge"], "invalid choice: 'purge'"),
+    ],
+)
+def test_a_generations_command_it_cannot_mean_is_refused_with_exit_code_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    """Nothing is dropped on a guess: a mistyped command ends before any setting is read."""
+    assert _exit_code(argv) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_a_store_that_refuses_the_drop_is_one_line_with_exit_code_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(json_logs, "configure", lambda level: None)
+    error = StoreError("cannot list the projection generations: connection refused")
+    monkeypatch.setattr(entry, "drop_generations", _raising(error))
+    assert _exit_code(["generations", "drop"]) == 1
     assert capsys.readouterr().err == f"portal projector: {error}\n"

@@ -1,0 +1,142 @@
+"""The durable marker of a rebuild in progress.
+
+``projections generations drop`` must never drop a generation a rebuild is still writing,
+and should drop one a failed rebuild left. Nothing else tells them apart: a rebuild reads
+with no consumer group, and its collections look alike either way. So each rebuild keeps one
+document in ``documents.GENERATION_BUILDS`` (``_id``: its suffix):
+
+* ``startedAt`` and ``heartbeatAt``, written before the generation's first collection
+  exists (a drop that lists a generation's collections therefore finds its marker too);
+* ``heartbeatAt`` refreshed every ``HEARTBEAT_SECONDS`` while the rebuild runs: a rebuild
+  killed outright (SIGKILL, a lost host) stops refreshing it, and once it is older than
+  ``STALE_AFTER_SECONDS`` its generation counts as abandoned;
+* ``switchedAt``, set just before the rebuild switches readers to the generation: from then
+  on the generation is, or was, the one readers use, never an abandoned one;
+* ``endedAt``, when the rebuild ends, switched or not.
+
+Every write is an update of this one document (no transaction, no change stream: the same on
+FerretDB 2 and MongoDB 6). A drop claims an abandoned generation by deleting its marker with
+a filter that matches only an abandoned one (``abandoned_filter``); the rebuild's heartbeat
+and its ``switchedAt`` update only a marker that exists. Whichever lands first wins: a
+rebuild whose marker a drop claimed (its heartbeat late because the store was unreachable
+for minutes) stops at its next heartbeat and refuses to switch (``GenerationClaimed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from projections.store import DRIVER_ERRORS, StoreError
+from readmodel import documents
+
+log = logging.getLogger(__name__)
+
+#: How often a running rebuild refreshes its marker's ``heartbeatAt``.
+HEARTBEAT_SECONDS: Final = 10.0
+#: How old a marker's ``heartbeatAt`` may be before its rebuild counts as gone: many missed
+#: heartbeats, so that a store slow for a minute does not make a live rebuild look dead.
+STALE_AFTER_SECONDS: Final = 120.0
+
+
+class GenerationClaimed(RuntimeError):
+    """A drop found this rebuild's marker stale and dropped its generation as abandoned."""
+
+
+def abandoned_filter(suffix: str, now: datetime) -> dict[str, Any]:
+    """The marker of generation ``suffix`` if its rebuild ended, or stopped refreshing it,
+    without ever switching readers to it: what a drop may claim."""
+    return {
+        "_id": suffix,
+        "switchedAt": {"$exists": False},
+        "$or": [
+            {"endedAt": {"$exists": True}},
+            {"heartbeatAt": {"$lt": now - timedelta(seconds=STALE_AFTER_SECONDS)}},
+        ],
+    }
+
+
+async def mark_switching(db: AsyncDatabase[dict[str, Any]], suffix: str) -> None:
+    """Record that the rebuild of ``suffix`` is about to switch readers to it; raise
+    ``GenerationClaimed`` if a drop claimed it meanwhile (its collections may be gone, so
+    readers must not be sent there)."""
+    try:
+        result = await db[documents.GENERATION_BUILDS].update_one(
+            {"_id": suffix}, {"$set": {"switchedAt": datetime.now(UTC)}}
+        )
+    except DRIVER_ERRORS as exc:
+        raise StoreError(f"cannot mark generation {suffix} as switching: {exc}") from exc
+    if result.matched_count == 0:
+        raise GenerationClaimed(_claimed_message(suffix))
+
+
+def _claimed_message(suffix: str) -> str:
+    return (
+        f"generation {suffix} was dropped as abandoned (its rebuild's marker went more than "
+        f"{STALE_AFTER_SECONDS:.0f} s without a heartbeat); readers were not switched to it: "
+        "rebuild again"
+    )
+
+
+async def _keep_alive(
+    db: AsyncDatabase[dict[str, Any]], suffix: str, claimed: asyncio.Event
+) -> None:
+    """Refresh the marker until cancelled; set ``claimed`` and return if it is gone. A
+    store error is logged and tried again at the next beat: the rebuild itself notices a
+    store that stays down."""
+    builds = db[documents.GENERATION_BUILDS]
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        try:
+            result = await builds.update_one(
+                {"_id": suffix}, {"$set": {"heartbeatAt": datetime.now(UTC)}}
+            )
+        except DRIVER_ERRORS as exc:
+            log.warning("cannot refresh the marker of rebuild %s: %s", suffix, exc)
+            continue
+        if result.matched_count == 0:
+            log.error("%s", _claimed_message(suffix))
+            claimed.set()
+            return
+
+
+@contextlib.asynccontextmanager
+async def building(
+    db: AsyncDatabase[dict[str, Any]], suffix: str, claimed: asyncio.Event
+) -> AsyncIterator[None]:
+    """Hold the marker of the rebuild of ``suffix`` while the block runs (the module
+    docstring); ``claimed`` is set if a drop claims it. Entered before the generation has a
+    collection: a store that refuses the marker stops the rebuild before it writes."""
+    builds = db[documents.GENERATION_BUILDS]
+    now = datetime.now(UTC)
+    try:
+        await builds.insert_one({"_id": suffix, "startedAt": now, "heartbeatAt": now})
+    except DRIVER_ERRORS as exc:
+        raise StoreError(f"cannot record rebuild {suffix} as in progress: {exc}") from exc
+    beat = asyncio.create_task(_keep_alive(db, suffix, claimed))
+    try:
+        yield
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        await _end(db, suffix)
+
+
+async def _end(db: AsyncDatabase[dict[str, Any]], suffix: str) -> None:
+    """Record that the rebuild of ``suffix`` ended. Upserted: a rebuild whose marker a drop
+    claimed may have written collections again since, and a marker that ended without a
+    switch makes them abandoned (a later drop drops them). Not raised if the store refuses:
+    the marker then goes stale, which says the same ``STALE_AFTER_SECONDS`` later."""
+    try:
+        await db[documents.GENERATION_BUILDS].update_one(
+            {"_id": suffix}, {"$set": {"endedAt": datetime.now(UTC)}}, upsert=True
+        )
+    except DRIVER_ERRORS as exc:
+        log.warning("cannot record the end of rebuild %s: %s", suffix, exc)
