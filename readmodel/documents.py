@@ -59,9 +59,16 @@ AUDIT_LOG: Final = "audit_log"
 #: Orders' and shipments' search documents (``readmodel.search_keys``), one per entity,
 #: rewritten only when what they are derived from changes; part of a generation.
 SEARCH_KEYS: Final = "search_keys"
-#: One document ``{_id: "active", suffix: str}`` naming the projection generation readers use.
-#: A rebuild writes ``orders__<suffix>`` etc. and flips this pointer when it has caught up.
+#: One document ``{_id: "active", suffix: str, config: str | None, revisionOffset: int}``
+#: naming the projection generation readers use, the configuration a rebuild built it with
+#: (``projections.generation_config``) and what its change notices add to a shipment's
+#: ``rev`` (``REVISION_OFFSET``). A rebuild writes ``orders__<suffix>`` etc. and flips this
+#: pointer when it has caught up.
 READ_POINTER: Final = "read_pointer"
+#: The read pointer's field holding the active generation's revision offset: a notice's
+#: revision is it plus the shipment's ``rev``, so revisions go on rising across a rebuild
+#: (``projections.revision_offsets``). Absent in pointers written before session 19: 0.
+REVISION_OFFSET: Final = "revisionOffset"
 
 ENTITY_COLLECTIONS: Final = (ORDERS, SHIPMENTS, INVOICES, SOURCES)
 
