@@ -204,12 +204,10 @@ class MilestoneEvent:
         description=(
             "The revision of the shipment once this change was stored; several changes "
             "stored together share one, the revision after the last of them. Of two events "
-            "of one shipment, the one with the higher revision is the later change, and a "
-            "copy fetched with a lower revision is out of date. Revisions are counted within "
-            "one build of the read model: a rebuild (rare, run by its operators) starts them "
-            "again, so an event after it may carry a lower revision than one before it; where "
-            "a shipment's revision goes down, the event the subscription delivered later is "
-            "the later change."
+            "of one shipment, the one with the higher revision is the later change, also "
+            "across a rebuild of the read model (run by its operators): the rebuilt one's "
+            "revisions start above the previous build's (README, Known limits, for the rare "
+            "exceptions)."
         )
     )
     abridged: bool = strawberry.field(

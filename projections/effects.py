@@ -652,7 +652,9 @@ def _removal(target: EntityKey, source: EntityKey, *, rev: int = 0) -> SummaryPu
     return SummaryPush(*target, *source, rev, summary=None, customer_id=None)
 
 
-def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
+def notices(
+    effects: Sequence[Effects], now: datetime, *, revision_offset: int = 0
+) -> list[ShipmentChange]:
     """One notice per new or restated milestone and per cancellation of a known shipment.
 
     A shipment is announced once its plan made it known: before, its ``customerId`` is only
@@ -671,7 +673,8 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
     A milestone's notice says the status it left the shipment in (``_milestone_notices``);
     a cancellation says CANCELLED (sticky, whatever follows). ``rev`` is the shipment's
     revision once the batch was stored, shared by all its notices: the store writes the
-    batch's document once, so no revision exists between its events.
+    batch's document once, so no revision exists between its events. Plus the generation's
+    ``revision_offset``: a rebuild counts ``rev`` from 1 again (``revision_offsets``).
     """
     notices: list[ShipmentChange] = []
     for effect in effects:
@@ -689,7 +692,7 @@ def notices(effects: Sequence[Effects], now: datetime) -> list[ShipmentChange]:
             shipment_id=effect.key.id,
             customer_id=str(doc.get("customerId", "")),
             tracking_number=doc.get("trackingNumber"),
-            rev=int(doc.get("rev", 0)),
+            rev=revision_offset + int(doc.get("rev", 0)),
             projected_at=now,
             order_warehouses=order_warehouses(doc),
         )

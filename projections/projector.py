@@ -77,6 +77,7 @@ from projections.search_writes import write_search_keys
 from projections.status_mapping import StatusMapping
 from projections.store import (
     CONFLICT_ROUNDS,
+    ActiveGeneration,
     FoldedWrite,
     Landed,
     ProjectionStore,
@@ -179,9 +180,15 @@ class BatchProcessor:
         self._generations = DeferredIndexes(store, deferring)
         #: The pointer as read at the end of the previous batch. The next batch starts from
         #: it without reading again: a switch since then is caught by that batch's own check
-        #: at its end, which applies it to the new generation too. Unless it was read more
-        #: than ``POINTER_REFRESH_SECONDS`` ago (``_suffix``).
-        self._followed_suffix: str | None = None
+        #: at its end, which applies it to the new generation too; unless it was read more
+        #: than ``POINTER_REFRESH_SECONDS`` ago (``_generation``). Its revision offset is
+        #: what the batch's notices add to a shipment's ``rev``
+        #: (``projections.revision_offsets``), so they keep the offset of the generation
+        #: they were written to, even when published after a switch.
+        self._followed: ActiveGeneration | None = None
+        #: The revision offset of ``target_suffix`` (a rebuild's), once its switch gave it
+        #: one (``announce_with``); the catch-ups before it publish nothing.
+        self._target_offset = 0
         self._followed_at = 0.0
 
     async def process(
@@ -234,7 +241,7 @@ class BatchProcessor:
             return outcome
         record_of = {id(event): record for event, record in decoded}
         events = [event for event, _ in decoded]
-        suffix = await self._suffix()
+        suffix, revision_offset = await self._generation()
         groups = planner.group_by_entity(events)
         epoch = self._cache.epoch
         current = await self._load(suffix, groups.keys(), own=True)
@@ -254,12 +261,12 @@ class BatchProcessor:
             seen = replayed_sources(seen, outcome.applied, now)
         outcome.pending.append(PendingWrites(suffix, effects, seen, now))
         outcome.written_documents = len(batch.changes)
-        outcome.notices = notices(effects, now)
+        outcome.notices = notices(effects, now, revision_offset=revision_offset)
         clock.lap("notices")
         if self._target_suffix is None:
-            self._followed_suffix = await self._follow()
+            self._followed = await self._follow()
             clock.lap("pointer")
-            if self._followed_suffix != suffix:
+            if self._followed.suffix != suffix:
                 # A rebuild switched readers to a new generation while this batch went into
                 # the old one, and may have stopped reading before these records: apply them
                 # there too (idempotent) before they are committed.
@@ -276,10 +283,12 @@ class BatchProcessor:
         they existed, the search documents and the shipments' and invoices' ``warehouseIds``
         (``search_writes.ensure_filled``), a fill that can take longer than a consumer may
         go without polling its group."""
-        return await self._suffix()
+        suffix, _ = await self._generation()
+        return suffix
 
-    async def _suffix(self) -> str:
-        """The generation this batch writes (its indexes made sure of, once per process).
+    async def _generation(self) -> tuple[str, int]:
+        """The generation this batch writes (its indexes made sure of, once per process) and
+        the revision offset its notices carry.
 
         The pointer read at the end of the previous batch, unless that was more than
         ``POINTER_REFRESH_SECONDS`` ago: a projector idle for hours across a switch would
@@ -287,15 +296,23 @@ class BatchProcessor:
         one), recreating it after ``projections generations drop`` dropped it. So a batch
         writes the previous generation only if it started within that time of the switch,
         which the drop's grace period covers (README, "Operating it")."""
-        suffix = self._target_suffix
-        if suffix is None:
-            suffix = self._followed_suffix
-            if suffix is None or time.monotonic() - self._followed_at > POINTER_REFRESH_SECONDS:
-                suffix = self._followed_suffix = await self._follow()
+        if self._target_suffix is not None:
+            suffix, offset = self._target_suffix, self._target_offset
+        else:
+            stale = time.monotonic() - self._followed_at > POINTER_REFRESH_SECONDS
+            if self._followed is None or stale:
+                self._followed = await self._follow()
+            suffix, offset = self._followed.suffix, self._followed.revision_offset
         await self._generations.prepare(suffix)
-        return suffix
+        return suffix, offset
 
-    async def _follow(self) -> str:
+    def announce_with(self, revision_offset: int) -> None:
+        """Give the notices of the batches this processor writes into its target generation
+        from now on ``revision_offset``: a rebuild's, once it switched readers to it with
+        that offset (the drain after the switch publishes them)."""
+        self._target_offset = revision_offset
+
+    async def _follow(self) -> ActiveGeneration:
         """The generation the read pointer names; ``ConfigMismatch`` (logged) if a rebuild
         built it with another status mapping or other reducers than this processor's, which
         would undo that rebuild (``projections.generation_config``)."""
@@ -305,7 +322,7 @@ class BatchProcessor:
         if refused is not None:
             log.error("%s", refused)
             raise refused
-        return active.suffix
+        return active
 
     @property
     def config(self) -> str:
@@ -321,12 +338,19 @@ class BatchProcessor:
     @property
     def indexes_due(self) -> bool:
         """Whether ``caught_up`` has a build to try now (not while a refusal's delay runs)."""
-        return self._generations.due(self._target_suffix or self._followed_suffix)
+        return self._generations.due(self._written_suffix)
 
     async def caught_up(self) -> bool:
         """Told that the batches have reached the log's end: build the indexes a new
         generation deferred, then mark its search complete; whether none waits any more."""
-        return await self._generations.caught_up(self._target_suffix or self._followed_suffix)
+        return await self._generations.caught_up(self._written_suffix)
+
+    @property
+    def _written_suffix(self) -> str | None:
+        """The generation the batches go into, None before the first reads the pointer."""
+        if self._target_suffix:
+            return self._target_suffix
+        return None if self._followed is None else self._followed.suffix
 
     async def _write(
         self, batch: _Batch, stepwise: bool, now: datetime, clock: PhaseClock

@@ -23,6 +23,12 @@ otherwise never see it (``graph.live_cursor``: a notice at or before the cursor 
 change the fetch reads). The catch-ups before the switch publish nothing: no reader sees
 that generation yet, and the live projector announced those changes when it applied them.
 
+The new generation counts a shipment's ``rev`` from 1 again, so the pointer write that
+switches readers also gives it a revision offset above every notice revision of the one
+they leave (``projections.revision_offsets``), read from that generation's highest ``rev``
+just before the write, and checked again after it, beside the drain: the live projector may
+have raised it meanwhile (its batch in flight at the switch), which the margin covers.
+
 A rebuild is complete only if the inbound logs still hold every record from offset 0:
 retention or ``kafka-delete-records`` that moved a log's start leaves a generation without
 those events, which verify cannot tell (it checks what the log still holds). So a rebuild
@@ -54,6 +60,13 @@ from projections.build_marker import building, mark_switching
 from projections.deferred_indexes import EVERY_COLLECTION
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
+from projections.revision_offsets import (
+    REVISION_MARGIN,
+    REVISION_OFFSET_CEILING,
+    corrected_offset,
+    next_revision_offset,
+    wrapped,
+)
 from projections.runner import (
     ensure_projector_topics,
     flatten,
@@ -65,6 +78,7 @@ from projections.runner import (
     store_client,
 )
 from projections.settings import ProjectorSettings
+from projections.store import ActiveGeneration, StoreError
 from readmodel.kafka_admin import partitions_of
 
 log = logging.getLogger(__name__)
@@ -225,16 +239,74 @@ async def _drain_after_switch(run: _Rebuild, notices: AIOKafkaProducer) -> int:
     return drained
 
 
-async def _switch_readers(processor: BatchProcessor, suffix: str) -> None:
+class _Switch(NamedTuple):
+    """A switch of readers: the generation they left and the new one's revision offset."""
+
+    previous: ActiveGeneration
+    revision_offset: int
+
+
+async def _switch_readers(processor: BatchProcessor, suffix: str) -> _Switch:
     """Point readers at generation ``suffix`` with the fingerprint of the status mapping and
-    reducers that built it: from then on a projector running others refuses to write it
-    (``projections.generation_config``)."""
-    previous = await processor.store.set_active_suffix(suffix, config=processor.config)
+    reducers that built it (from then on a projector running others refuses to write it:
+    ``projections.generation_config``) and the revision offset that keeps its notices'
+    revisions above the previous generation's (``projections.revision_offsets``), which
+    the drain's notices carry too."""
+    store = processor.store
+    previous = await store.active_generation()
+    highest = await store.highest_shipment_rev(previous.suffix)
+    offset = next_revision_offset(previous.revision_offset, highest)
+    if wrapped(previous.revision_offset, offset):
+        log.warning(
+            "notice revisions start again from 0 in generation %r (the previous offset %d "
+            "and highest revision %d pass %d): subscribers see a shipment's revision go down "
+            "once",
+            suffix,
+            previous.revision_offset,
+            highest,
+            REVISION_OFFSET_CEILING,
+        )
+    await store.set_active_suffix(suffix, config=processor.config, revision_offset=offset)
+    processor.announce_with(offset)
     log.info(
-        "readers switched from generation %r to %r, built with %s",
-        previous,
+        "readers switched from generation %r to %r, built with %s; notice revisions from %d",
+        previous.suffix,
         suffix,
         processor.config,
+        offset,
+    )
+    return _Switch(previous, offset)
+
+
+async def _correct_revision_offset(processor: BatchProcessor, suffix: str, switch: _Switch) -> None:
+    """Raise generation ``suffix``'s revision offset if the live projectors raised a
+    shipment's ``rev`` in the generation readers left by more than ``REVISION_MARGIN``
+    while the switch was made (``revision_offsets.corrected_offset``: read any time after
+    the switch, that ``rev`` bounds the old generation's notices still to come). The
+    notices already sent with the lower offset may then be below one of that generation's:
+    logged, as the margin was too small for that rate of batches. A store error is logged
+    too, not raised: readers use the new generation already, and the margin almost always
+    suffices."""
+    previous, store = switch.previous, processor.store
+    try:
+        highest = await store.highest_shipment_rev(previous.suffix)
+        corrected = corrected_offset(switch.revision_offset, previous.revision_offset, highest)
+        if corrected is None or not await store.raise_revision_offset(suffix, corrected):
+            return
+    except StoreError as exc:
+        log.warning("could not check the revision offset of generation %r: %s", suffix, exc)
+        return
+    processor.announce_with(corrected)
+    log.warning(
+        "generation %r reached revision %d while readers switched away from it, more than "
+        "%d above what the switch read: notice revisions of generation %r raised from %d to "
+        "%d; notices sent in between may be below ones sent before the switch",
+        previous.suffix,
+        highest,
+        REVISION_MARGIN,
+        suffix,
+        switch.revision_offset,
+        corrected,
     )
 
 
@@ -318,7 +390,12 @@ async def _switch_and_drain(run: _Rebuild) -> int:
     await notices.start()
     try:
         await mark_switching(run.processor.store.db, run.suffix)
-        await _switch_readers(run.processor, run.suffix)
+        switch = await _switch_readers(run.processor, run.suffix)
+        # beside the drain, not before it: readers wait for the drain, and the check needs
+        # nothing of it (``_correct_revision_offset``)
+        correction = asyncio.create_task(
+            _correct_revision_offset(run.processor, run.suffix, switch)
+        )
         try:
             return await _drain_after_switch(run, notices)
         except KafkaError as exc:  # the store's errors are retried within the grace
@@ -327,5 +404,7 @@ async def _switch_and_drain(run: _Rebuild) -> int:
                 f"({exc!r}): records the previous generation has may be missing from it; "
                 "rebuild again"
             ) from exc
+        finally:
+            await correction
     finally:
         await notices.stop()

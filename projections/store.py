@@ -49,6 +49,7 @@ from pymongo.errors import (
 from projections.batch import COLLECTION_OF, EntityChange, EntityKey, SourceSeen
 from projections.effects import NamingRead, SummaryPush, place
 from projections.metrics import NoStoreObserver, StoreObserver
+from projections.revision_offsets import revision_offset_of
 from readmodel import documents
 from readmodel.documents import (
     RELATED_OVERFLOW,
@@ -223,12 +224,14 @@ def _folded_update(
 
 
 class ActiveGeneration(NamedTuple):
-    """What the read pointer names: the generation readers use, and the fingerprint of the
+    """What the read pointer names: the generation readers use, the fingerprint of the
     configuration a rebuild built it with (``projections.generation_config``; None if none
-    was recorded)."""
+    was recorded), and what its notices add to a shipment's ``rev``
+    (``projections.revision_offsets``; 0 if none was recorded)."""
 
     suffix: str
     config: str | None
+    revision_offset: int = 0
 
 
 class ProjectionStore:
@@ -271,12 +274,20 @@ class ProjectionStore:
         if not pointer:
             return ActiveGeneration("", None)
         config = pointer.get("config")
-        return ActiveGeneration(str(pointer["suffix"]), config if isinstance(config, str) else None)
+        return ActiveGeneration(
+            str(pointer["suffix"]),
+            config if isinstance(config, str) else None,
+            revision_offset_of(pointer, documents.REVISION_OFFSET),
+        )
 
-    async def set_active_suffix(self, suffix: str, *, config: str | None = None) -> str:
+    async def set_active_suffix(
+        self, suffix: str, *, revision_offset: int, config: str | None = None
+    ) -> str:
         """Switch readers to generation ``suffix``, built with ``config``
-        (``projections.generation_config``; None: any projector may write it); the suffix
-        readers left.
+        (``projections.generation_config``; None: any projector may write it), whose
+        notices add ``revision_offset`` to a shipment's ``rev``
+        (``projections.revision_offsets``): one write, so no reader or projector sees the
+        one without the other. Returns the suffix readers left.
 
         The pointer also records when (``switchedAt``, this process's clock) and from which
         generation (``previous``): ``projections generations drop`` keeps the previous one
@@ -286,13 +297,16 @@ class ProjectionStore:
         """
         now = datetime.now(UTC)
         pointers = self._db[documents.READ_POINTER]
+        fields = {
+            "suffix": suffix,
+            "config": config,
+            documents.REVISION_OFFSET: revision_offset,
+            "switchedAt": now,
+        }
         try:
             before = await pointers.find_one_and_update(
                 {"_id": "active"},
-                {
-                    "$set": {"suffix": suffix, "config": config, "switchedAt": now},
-                    "$unset": {"switchedAtEstimated": ""},
-                },
+                {"$set": fields, "$unset": {"switchedAtEstimated": ""}},
                 upsert=True,
                 return_document=ReturnDocument.BEFORE,
             )
@@ -304,6 +318,35 @@ class ProjectionStore:
         except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
         return previous
+
+    async def raise_revision_offset(self, suffix: str, revision_offset: int) -> bool:
+        """Raise the revision offset of generation ``suffix`` to ``revision_offset``
+        while readers still use it (a rebuild's correction after its switch,
+        ``revision_offsets.corrected_offset``); whether it did. Never lowers it: the
+        notices of that generation already sent stay below the later ones."""
+        try:
+            result = await self._db[documents.READ_POINTER].update_one(
+                {
+                    "_id": "active",
+                    "suffix": suffix,
+                    documents.REVISION_OFFSET: {"$lt": revision_offset},
+                },
+                {"$set": {documents.REVISION_OFFSET: revision_offset}},
+            )
+        except DRIVER_ERRORS as exc:
+            raise StoreError(f"cannot raise the revision offset: {exc}") from exc
+        return result.modified_count == 1
+
+    async def highest_shipment_rev(self, suffix: str) -> int:
+        """The highest ``rev`` of a shipment in generation ``suffix`` (0 with none): what
+        the next generation's revision offset must exceed. A scan of the shipments (no
+        index holds ``rev``: every write changes it), which a rebuild makes twice."""
+        shipments = self._db[self.collection_name(documents.SHIPMENTS, suffix)]
+        try:
+            highest = await shipments.find_one({}, {"_id": 0, "rev": 1}, sort=[("rev", -1)])
+        except DRIVER_ERRORS as exc:
+            raise StoreError(f"cannot read the highest shipment revision: {exc}") from exc
+        return int(highest.get("rev") or 0) if highest is not None else 0
 
     async def ensure_collections(self, suffix: str) -> bool:
         """Create a generation's collections before its first batch writes them; whether

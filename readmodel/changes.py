@@ -99,6 +99,8 @@ class ShipmentChange:
     milestone: dict[str, Any] | None
     #: The shipment's revision once the batch holding this change was stored: the store
     #: writes a batch's document once, so every notice of the batch carries the same one.
+    #: The stored ``rev`` plus its generation's revision offset (since session 19), so it
+    #: goes on rising across a rebuild's switch (``projections.revision_offsets``).
     rev: int
     projected_at: datetime
     #: orderId -> ship-from warehouse (None while the order's summary has not arrived) of

@@ -59,11 +59,18 @@ AUDIT_LOG: Final = "audit_log"
 #: Orders' and shipments' search documents (``readmodel.search_keys``), one per entity,
 #: rewritten only when what they are derived from changes; part of a generation.
 SEARCH_KEYS: Final = "search_keys"
-#: One document ``{_id: "active", suffix: str}`` naming the projection generation readers use.
-#: A rebuild writes ``orders__<suffix>`` etc. and flips this pointer when it has caught up;
-#: since session 19 the flip also records ``previous`` (the suffix readers left) and
-#: ``switchedAt`` (``projections.generations`` counts the previous one's grace from it).
+#: One document ``{_id: "active", suffix: str, config: str | None, revisionOffset: int,
+#: previous: str, switchedAt: datetime}`` naming the projection generation readers use, the
+#: configuration a rebuild built it with (``projections.generation_config``), what its change
+#: notices add to a shipment's ``rev`` (``REVISION_OFFSET``), the suffix readers left at the
+#: last switch and when (``projections.generations`` counts the previous one's grace from
+#: it). A rebuild writes ``orders__<suffix>`` etc. and flips this pointer when it has caught
+#: up.
 READ_POINTER: Final = "read_pointer"
+#: The read pointer's field holding the active generation's revision offset: a notice's
+#: revision is it plus the shipment's ``rev``, so revisions go on rising across a rebuild
+#: (``projections.revision_offsets``). Absent in pointers written before session 19: 0.
+REVISION_OFFSET: Final = "revisionOffset"
 
 #: One document per rebuild, ``_id`` its generation's suffix: the marker that tells a
 #: generation still being built from one a failed rebuild left (``projections.build_marker``).

@@ -36,6 +36,7 @@ from projections.generation_config import ConfigMismatch, projection_config
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
+from projections.revision_offsets import REVISION_MARGIN
 from projections.runner import flatten, run_projector
 from projections.settings import ProjectorSettings
 from projections.status_mapping import DEFAULT_PATH as DEFAULT_STATUS_MAP
@@ -1079,7 +1080,9 @@ async def test_a_projector_started_with_another_configuration_than_the_active_ge
     """Restarted with the old map after the switch (a replica not redeployed), the projector
     refuses before it creates or writes anything of the generation readers use."""
     store = ProjectionStore(mongo_db)
-    await store.set_active_suffix("g1", config="reducers-1/status-map-000000000000")
+    await store.set_active_suffix(
+        "g1", config="reducers-1/status-map-000000000000", revision_offset=0
+    )
     processor = BatchProcessor(store, load_status_mapping(), TopicNames())
 
     with pytest.raises(ConfigMismatch, match="status-map-000000000000"):
@@ -1161,6 +1164,67 @@ async def test_a_change_the_drain_after_a_switch_applies_is_announced(
     assert [(n.shipment_id, n.notice_id, n.status) for n in sent] == [
         (planned["subject"], "tms/us-road|ms-99120|3", "PICKED_UP")
     ]
+
+
+async def test_a_shipment_s_notice_revisions_go_on_rising_across_a_rebuild_s_switch(
+    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """The live projector stored a shipment's plan, pickup and departure in three batches
+    (revision 3); a rebuild stores them in one (revision 1), so the delivery after the
+    switch was announced with revision 2, below the departure's 3, and a subscriber keeping
+    the higher revision kept the departure. The switch now gives the new generation a
+    revision offset above the old one's highest revision."""
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    departed = _milestone(4, "ms-99125", "P1", "2026-11-22T10:00:00-05:00")
+    delivered = _milestone(5, "ms-99126", "D1", "2026-11-24T10:00:00-05:00")
+    for batch in ([example("shipment-planned.json")], [PICKUP], [departed]):
+        await produce(kafka_bootstrap, [_record(topic_names, "shipments", e) for e in batch])
+        await _project(settings)
+
+    await rebuild(settings)
+    await produce(kafka_bootstrap, [_record(topic_names, "shipments", delivered)])
+    await _project(settings)
+
+    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    sent = [ShipmentChange.decode(r.value) for r in records]
+    statuses = [n.status for n in sent]
+    assert statuses == ["PICKED_UP", "IN_TRANSIT", "DELIVERED"], statuses
+    revisions = [n.rev for n in sent]
+    assert revisions[0] < revisions[1] < revisions[2], revisions
+
+
+async def test_a_rev_raised_past_the_margin_while_readers_switch_raises_the_new_offset(
+    kafka_bootstrap: str,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Live projectors wrote a shipment into the generation readers leave more often, while
+    the rebuild switched, than ``REVISION_MARGIN`` allows for (here its ``rev`` is raised
+    past it at the switch): the rebuild raises the new generation's offset, and the next
+    notice of that shipment is still above any the old generation could have sent."""
+    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    planned = example("shipment-planned.json")
+    await produce(kafka_bootstrap, [_record(topic_names, "shipments", planned)])
+    await _project(settings)
+    old_shipments = mongo_db[documents.SHIPMENTS]
+    switch = ProjectionStore.set_active_suffix
+
+    async def switch_while_written(store: ProjectionStore, suffix: str, **kwargs: Any) -> None:
+        await switch(store, suffix, **kwargs)
+        raised = {"$inc": {"rev": REVISION_MARGIN + 50}}
+        await old_shipments.update_one({"_id": planned["subject"]}, raised)
+
+    monkeypatch.setattr(ProjectionStore, "set_active_suffix", switch_while_written)
+    await rebuild(settings)
+    monkeypatch.undo()
+    await produce(kafka_bootstrap, [_record(topic_names, "shipments", PICKUP)])
+    await _project(settings)
+
+    highest_old = (await old_shipments.find_one({"_id": planned["subject"]}) or {})["rev"]
+    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    (pickup,) = [ShipmentChange.decode(r.value) for r in records]
+    assert pickup.rev > highest_old > REVISION_MARGIN
 
 
 async def test_a_rebuild_whose_last_drain_cannot_finish_fails_naming_what_it_left_out(
@@ -1315,6 +1379,10 @@ async def test_a_batch_cut_off_after_its_document_writes_is_completed_by_its_rer
     assert actual == expected, differences(actual, expected)
 
 
+#: The revision offset ``_SwitchingStore``'s switch gives its generation.
+SWITCHED_OFFSET: Final = 20_000
+
+
 class _SwitchingStore(_HookedStore):
     """The real store; a rebuild switches readers to ``target`` during the first entity write."""
 
@@ -1327,24 +1395,27 @@ class _SwitchingStore(_HookedStore):
         if not self.switched:
             self.switched = True
             await self.ensure_collections(self.target)
-            await self.set_active_suffix(self.target)
+            await self.set_active_suffix(self.target, revision_offset=SWITCHED_OFFSET)
 
 
 async def test_a_batch_written_while_a_rebuild_switches_generations_reaches_the_new_one(
     mongo_db: AsyncDatabase[Any], second_db: AsyncDatabase[Any]
 ) -> None:
     """The rebuild may stop reading before this batch's records: the live projector must not
-    leave them only in the generation readers just left."""
+    leave them only in the generation readers just left. Its notices are those of the new
+    generation, with its revision offset: revisions above any of the old one's."""
     topics = TopicNames()
     records = records_of(simulated_records(topics.inbound(), 300))
     mapping = load_status_mapping()
     await BatchProcessor(ProjectionStore(second_db), mapping, topics).process(records)
     expected = await snapshot(second_db)
 
-    await BatchProcessor(_SwitchingStore(mongo_db, "g1"), mapping, topics).process(records)
+    store = _SwitchingStore(mongo_db, "g1")
+    outcome = await BatchProcessor(store, mapping, topics).process(records)
 
     actual = await snapshot(mongo_db, "g1")
     assert actual == expected, differences(actual, expected)
+    assert outcome.notices and min(n.rev for n in outcome.notices) > SWITCHED_OFFSET
 
 
 class _RacedStore(ProjectionStore):

@@ -472,3 +472,16 @@ def test_an_overflowing_entitys_summary_goes_to_every_document_naming_it_not_yet
     ]
     assert {(p.source_id, p.rev, p.exact) for p in pushes} == {("SO-1", 2, False)}
     assert all(p.summary is not None and p.summary["warehouseId"] == "DC-LAX" for p in pushes)
+
+
+def test_a_notice_carries_the_revision_offset_of_its_generation() -> None:
+    """A rebuilt generation counts a shipment's ``rev`` from 1 again; its notices add the
+    offset its switch gave it (``projections.revision_offsets``), so a subscriber's
+    revisions go on rising."""
+    planned = fold_events(PLANNED) | {"rev": 1}
+    later = _shipment_event("shipment-milestone.json", "ms-3", "BETA", 4)
+    after = fold_events(later, start=planned) | {"rev": 2}
+    effects = [Effects(SH_55021, planned, after, [later])]
+    (stored,) = notices(effects, T0)
+    (offset,) = notices(effects, T0, revision_offset=20_150)
+    assert (stored.rev, offset.rev) == (2, 20_152)
