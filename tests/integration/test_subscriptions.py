@@ -195,6 +195,8 @@ class Client:
     events: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     probes: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     pings: int = 0
+    #: The checkpoints of each ping that carried some (operation id -> cursor), in order.
+    checkpoints: list[dict[str, str]] = field(default_factory=list)
     reader: asyncio.Task[None] | None = None
 
     @classmethod
@@ -224,6 +226,8 @@ class Client:
                 kind = message.get("type")
                 if kind in ("ping", "ka"):
                     self.pings += 1
+                    if (payload := message.get("payload")) is not None:
+                        self.checkpoints.append(payload["checkpoints"])
                     if kind == "ping" and self.auto_pong:
                         await self.ws.send(json.dumps({"type": "pong"}))
                     continue
@@ -255,6 +259,16 @@ class Client:
             for _ in range(count):
                 taken.append(await self.events.get())
         return taken
+
+    async def checkpoint_past(self, op: str, offset: int, within: float = 15.0) -> str:
+        """The first checkpoint of ``op`` a ping brought at or past ``offset``."""
+        async with asyncio.timeout(within):
+            while True:
+                for checkpoints in self.checkpoints:
+                    cursor = checkpoints.get(op)
+                    if cursor is not None and decode_cursor(cursor) >= offset:
+                        return cursor
+                await asyncio.sleep(0.1)
 
     async def closed(self, within: float = 10.0) -> tuple[int | None, str | None]:
         async with asyncio.timeout(within):
@@ -850,6 +864,45 @@ async def test_a_resume_further_back_than_the_bound_is_expired_and_one_within_it
     await _Probes(live, {acme: [client]}).fence()
     assert client.events.empty(), "nothing more, and no duplicate"
     await client.close()
+
+
+async def test_a_rarely_matching_subscriber_resumes_with_a_ping_s_checkpoint(
+    live: LiveStack, bounded: ApiProcess
+) -> None:
+    """One shipment's updates while more than ``SUBSCRIPTION_RESUME_MAX_NOTICES`` notices of
+    another customer pass: its last event's cursor has expired, but a ping brought a
+    checkpoint past them, and resuming with it after a drop misses nothing and repeats
+    nothing."""
+    acme, globex = _customer("ACME"), _customer("GLOBEX")
+    token = token_for([acme], subject="checkpoints")
+    client = await Client.open(bounded.ws_url, {"token": token})
+    await client.subscribe(SHIPMENT, {"shipmentId": "SH-rare"}, op="rare")
+    await _Probes(live, {acme: [client]}, "SH-rare").until_live()
+    await live.publish(_change(acme, "SH-rare", 1))
+    old_cursor = _event((await client.take(1))[0])["cursor"]
+    others = [
+        await live.publish(_change(globex, f"SH-{n}", n)) for n in range(RESUME_MAX_NOTICES + 5)
+    ]
+    checkpoint = await client.checkpoint_past("rare", others[-1])
+    await client.close()
+
+    missed = await live.publish(_change(acme, "SH-rare", 2))
+    for n in range(3):
+        await live.publish(_change(globex, f"SH-{n}", 100 + n))
+    resumed = await Client.open(bounded.ws_url, {"token": token})
+    await resumed.subscribe(SHIPMENT, {"shipmentId": "SH-rare", "after": checkpoint}, op="rare")
+    await resumed.subscribe(SHIPMENT, {"shipmentId": "SH-rare", "after": old_cursor}, op="old")
+    messages = await resumed.take(3)
+    rare = [_event(m) for m in messages if m["id"] == "rare"]
+    assert [(decode_cursor(e["cursor"]), e["milestone"]["rawCode"]) for e in rare] == [
+        (missed, "AF")
+    ]
+    old = [m for m in messages if m["id"] == "old"]
+    assert [m["type"] for m in old] == ["next", "complete"]
+    assert old[0]["payload"]["errors"][0]["extensions"]["code"] == "CURSOR_EXPIRED"
+    await _Probes(live, {acme: [resumed]}, "SH-rare").fence()
+    assert resumed.events.empty(), "nothing more, and no repeat"
+    await resumed.close()
 
 
 async def _first(notices: AsyncIterator[LiveNotice]) -> LiveNotice:
