@@ -40,6 +40,7 @@ from readmodel.topics import TopicNames
 from tests.contract import example
 from tests.helpers import SECRET, Stack, caller, token_for, wait_for_leaders
 from tests.integration.api_harness import ApiProcess, api_env, start_api
+from tests.integration.clients_harness import CLIENTS
 from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
 from web.live.feed import ConnectionFeed, ResumeBounds
@@ -903,6 +904,96 @@ async def test_a_rarely_matching_subscriber_resumes_with_a_ping_s_checkpoint(
     await _Probes(live, {acme: [resumed]}, "SH-rare").fence()
     assert resumed.events.empty(), "nothing more, and no repeat"
     await resumed.close()
+
+
+@dataclass
+class _GraphqlWs:
+    """``clients/live-checkpoints.mjs``: the README's graphql-ws snippet following one
+    shipment in a Node process, reporting JSON lines (``connected``, ``after``, ``event``,
+    ``error``)."""
+
+    process: asyncio.subprocess.Process
+    lines: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, url: str, token: str, shipment: str) -> _GraphqlWs:
+        installed = CLIENTS / "node_modules" / "graphql-ws"
+        assert installed.exists(), f"{installed} is missing: run scripts/install"
+        process = await asyncio.create_subprocess_exec(
+            "node",
+            str(CLIENTS / "live-checkpoints.mjs"),
+            url,
+            token,
+            shipment,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        client = cls(process)
+        client.reader = asyncio.create_task(client._read())
+        return client
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            await self.lines.put(json.loads(raw))
+
+    async def until(self, key: str, within: float = 20.0) -> Any:
+        """The value of the next line that has ``key``."""
+        async with asyncio.timeout(within):
+            while True:
+                line = await self.lines.get()
+                assert "error" not in line, line
+                if key in line:
+                    return line[key]
+
+    async def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{command}\n".encode())
+        await self.process.stdin.drain()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+        if self.reader is not None:
+            await self.reader
+
+
+async def test_the_readme_s_graphql_ws_client_resumes_from_a_checkpoint_after_a_drop(
+    live: LiveStack, bounded: ApiProcess
+) -> None:
+    """The README's snippet, run by graphql-ws itself: the pings' checkpoints move a quiet
+    subscription's ``after`` past more than ``SUBSCRIPTION_RESUME_MAX_NOTICES`` notices of
+    another customer; the connection is cut, graphql-ws reconnects with the same payload, and
+    the change stored meanwhile arrives (with the event's cursor that ``after`` was, the
+    resume would have been CURSOR_EXPIRED)."""
+    acme, globex = _customer("ACME"), _customer("GLOBEX")
+    client = await _GraphqlWs.start(bounded.ws_url, token_for([acme]), "SH-quiet")
+    try:
+        await client.until("connected")
+        async with asyncio.timeout(20):
+            while client.lines.empty():  # probes until the subscription is live
+                await live.publish(_probe(acme, "SH-quiet", "IN_TRANSIT"))
+                await asyncio.sleep(0.3)
+        await client.until("event")
+        others = [
+            await live.publish(_change(globex, f"SH-{n}", n)) for n in range(RESUME_MAX_NOTICES + 5)
+        ]
+        while decode_cursor(await client.until("after")) < others[-1]:
+            pass
+        await client.send("drop")
+        missed = await live.publish(_change(acme, "SH-quiet", 1))
+        await client.until("connected")
+        event = await client.until("event")
+        resumed = event["data"]["shipmentUpdates"]
+        assert (decode_cursor(resumed["cursor"]), resumed["milestone"]["rawCode"]) == (
+            missed,
+            "AF",
+        )
+        await client.send("quit")
+    finally:
+        await client.stop()
 
 
 async def _first(notices: AsyncIterator[LiveNotice]) -> LiveNotice:
