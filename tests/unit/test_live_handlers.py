@@ -830,7 +830,7 @@ async def _read_until(socket: ScriptedSocket, seen: _Seen, done: Any, within: fl
 async def test_pings_name_a_checkpoint_past_notices_the_subscription_does_not_match() -> None:
     """An ACME subscriber receives no GLOBEX notice, and so no cursor past them; its pings
     do carry one, which it can resume with instead of its old cursor."""
-    service = live_service(ping=0.05, pong=1.0)
+    service = live_service(ping=0.05, pong=5.0)
     service.hub.begin_at(0)
     async with _connection(service) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
@@ -849,7 +849,7 @@ async def test_a_checkpoint_never_passes_a_notice_still_buffered_or_being_sent()
     """A client reading slowly (the server's sends wait for it) has notices of its own
     buffered and one being written while other customers' notices pass: no ping names a
     checkpoint past one it has not received yet, nor before one it has."""
-    service = live_service(ping=0.05, pong=1.0)
+    service = live_service(ping=0.05, pong=5.0)
     service.hub.begin_at(0)
     async with _connection(service, capacity=1) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
@@ -870,7 +870,7 @@ async def test_a_resumed_subscription_s_checkpoints_follow_its_replay() -> None:
     no checkpoint passes a replayed notice not yet sent, none goes back before the cursor,
     and once the replay is done they pass GLOBEX's live notices too."""
     history = [shipment_change(o, "ACME" if o in (3, 6) else "GLOBEX") for o in range(8)]
-    service = live_service(ping=0.05, pong=1.0, log=ScriptedLog(history))
+    service = live_service(ping=0.05, pong=5.0, log=ScriptedLog(history))
     service.hub.begin_at(8)
     async with _connection(service, capacity=1) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
@@ -888,7 +888,7 @@ async def test_a_resumed_subscription_s_checkpoints_follow_its_replay() -> None:
 async def test_a_checkpoint_never_goes_back_before_the_cursor_resumed_with() -> None:
     """A cursor from a replica further along than this one: the checkpoints start at it,
     not at this replica's position (a client replacing its cursor would replay again)."""
-    service = live_service(ping=0.05, pong=1.0)
+    service = live_service(ping=0.05, pong=5.0)
     service.hub.begin_at(3)
     async with _connection(service) as socket:
         await _ack(socket, {"token": token_for(["ACME"])})
