@@ -235,10 +235,11 @@ class MilestoneEvent:
 
 
 _AFTER_DESCRIPTION = (
-    "Resume after this cursor (from a previous event, or `liveCursor`): events missed since "
-    "then are sent first, then live ones. Fails with CURSOR_EXPIRED when it is older than the "
-    "retained log, further behind its end than a resume may replay, or beyond its end (the log "
-    "was created again): take a `liveCursor`, refetch, then subscribe with it."
+    "Resume after this cursor (from a previous event, a server ping's `checkpoints`, or "
+    "`liveCursor`): events missed since then are sent first, then live ones. Fails with "
+    "CURSOR_EXPIRED when it is older than the retained log, further behind its end than a "
+    "resume may replay, or beyond its end (the log was created again): take a `liveCursor`, "
+    "refetch, then subscribe with it."
 )
 
 

@@ -40,6 +40,7 @@ from readmodel.topics import TopicNames
 from tests.contract import example
 from tests.helpers import SECRET, Stack, caller, token_for, wait_for_leaders
 from tests.integration.api_harness import ApiProcess, api_env, start_api
+from tests.integration.clients_harness import CLIENTS
 from web.live.closes import too_slow
 from web.live.cursor import decode_cursor, encode_cursor
 from web.live.feed import ConnectionFeed, ResumeBounds
@@ -195,6 +196,8 @@ class Client:
     events: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     probes: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     pings: int = 0
+    #: The checkpoints of each ping that carried some (operation id -> cursor), in order.
+    checkpoints: list[dict[str, str]] = field(default_factory=list)
     reader: asyncio.Task[None] | None = None
 
     @classmethod
@@ -224,6 +227,8 @@ class Client:
                 kind = message.get("type")
                 if kind in ("ping", "ka"):
                     self.pings += 1
+                    if (payload := message.get("payload")) is not None:
+                        self.checkpoints.append(payload["checkpoints"])
                     if kind == "ping" and self.auto_pong:
                         await self.ws.send(json.dumps({"type": "pong"}))
                     continue
@@ -255,6 +260,16 @@ class Client:
             for _ in range(count):
                 taken.append(await self.events.get())
         return taken
+
+    async def checkpoint_past(self, op: str, offset: int, within: float = 15.0) -> str:
+        """The first checkpoint of ``op`` a ping brought at or past ``offset``."""
+        async with asyncio.timeout(within):
+            while True:
+                for checkpoints in self.checkpoints:
+                    cursor = checkpoints.get(op)
+                    if cursor is not None and decode_cursor(cursor) >= offset:
+                        return cursor
+                await asyncio.sleep(0.1)
 
     async def closed(self, within: float = 10.0) -> tuple[int | None, str | None]:
         async with asyncio.timeout(within):
@@ -850,6 +865,135 @@ async def test_a_resume_further_back_than_the_bound_is_expired_and_one_within_it
     await _Probes(live, {acme: [client]}).fence()
     assert client.events.empty(), "nothing more, and no duplicate"
     await client.close()
+
+
+async def test_a_rarely_matching_subscriber_resumes_with_a_ping_s_checkpoint(
+    live: LiveStack, bounded: ApiProcess
+) -> None:
+    """One shipment's updates while more than ``SUBSCRIPTION_RESUME_MAX_NOTICES`` notices of
+    another customer pass: its last event's cursor has expired, but a ping brought a
+    checkpoint past them, and resuming with it after a drop misses nothing and repeats
+    nothing."""
+    acme, globex = _customer("ACME"), _customer("GLOBEX")
+    token = token_for([acme], subject="checkpoints")
+    client = await Client.open(bounded.ws_url, {"token": token})
+    await client.subscribe(SHIPMENT, {"shipmentId": "SH-rare"}, op="rare")
+    await _Probes(live, {acme: [client]}, "SH-rare").until_live()
+    await live.publish(_change(acme, "SH-rare", 1))
+    old_cursor = _event((await client.take(1))[0])["cursor"]
+    others = [
+        await live.publish(_change(globex, f"SH-{n}", n)) for n in range(RESUME_MAX_NOTICES + 5)
+    ]
+    checkpoint = await client.checkpoint_past("rare", others[-1])
+    await client.close()
+
+    missed = await live.publish(_change(acme, "SH-rare", 2))
+    for n in range(3):
+        await live.publish(_change(globex, f"SH-{n}", 100 + n))
+    resumed = await Client.open(bounded.ws_url, {"token": token})
+    await resumed.subscribe(SHIPMENT, {"shipmentId": "SH-rare", "after": checkpoint}, op="rare")
+    await resumed.subscribe(SHIPMENT, {"shipmentId": "SH-rare", "after": old_cursor}, op="old")
+    messages = await resumed.take(3)
+    rare = [_event(m) for m in messages if m["id"] == "rare"]
+    assert [(decode_cursor(e["cursor"]), e["milestone"]["rawCode"]) for e in rare] == [
+        (missed, "AF")
+    ]
+    old = [m for m in messages if m["id"] == "old"]
+    assert [m["type"] for m in old] == ["next", "complete"]
+    assert old[0]["payload"]["errors"][0]["extensions"]["code"] == "CURSOR_EXPIRED"
+    await _Probes(live, {acme: [resumed]}, "SH-rare").fence()
+    assert resumed.events.empty(), "nothing more, and no repeat"
+    await resumed.close()
+
+
+@dataclass
+class _GraphqlWs:
+    """``clients/live-checkpoints.mjs``: the README's graphql-ws snippet following one
+    shipment in a Node process, reporting JSON lines (``connected``, ``after``, ``event``,
+    ``error``)."""
+
+    process: asyncio.subprocess.Process
+    lines: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, url: str, token: str, shipment: str) -> _GraphqlWs:
+        installed = CLIENTS / "node_modules" / "graphql-ws"
+        assert installed.exists(), f"{installed} is missing: run scripts/install"
+        process = await asyncio.create_subprocess_exec(
+            "node",
+            str(CLIENTS / "live-checkpoints.mjs"),
+            url,
+            token,
+            shipment,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        client = cls(process)
+        client.reader = asyncio.create_task(client._read())
+        return client
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            await self.lines.put(json.loads(raw))
+
+    async def until(self, key: str, within: float = 20.0) -> Any:
+        """The value of the next line that has ``key``."""
+        async with asyncio.timeout(within):
+            while True:
+                line = await self.lines.get()
+                assert "error" not in line, line
+                if key in line:
+                    return line[key]
+
+    async def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{command}\n".encode())
+        await self.process.stdin.drain()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+        if self.reader is not None:
+            await self.reader
+
+
+async def test_the_readme_s_graphql_ws_client_resumes_from_a_checkpoint_after_a_drop(
+    live: LiveStack, bounded: ApiProcess
+) -> None:
+    """The README's snippet, run by graphql-ws itself: the pings' checkpoints move a quiet
+    subscription's ``after`` past more than ``SUBSCRIPTION_RESUME_MAX_NOTICES`` notices of
+    another customer; the connection is cut, graphql-ws reconnects with the same payload, and
+    the change stored meanwhile arrives (with the event's cursor that ``after`` was, the
+    resume would have been CURSOR_EXPIRED)."""
+    acme, globex = _customer("ACME"), _customer("GLOBEX")
+    client = await _GraphqlWs.start(bounded.ws_url, token_for([acme]), "SH-quiet")
+    try:
+        await client.until("connected")
+        async with asyncio.timeout(20):
+            while client.lines.empty():  # probes until the subscription is live
+                await live.publish(_probe(acme, "SH-quiet", "IN_TRANSIT"))
+                await asyncio.sleep(0.3)
+        await client.until("event")
+        others = [
+            await live.publish(_change(globex, f"SH-{n}", n)) for n in range(RESUME_MAX_NOTICES + 5)
+        ]
+        while decode_cursor(await client.until("after")) < others[-1]:
+            pass
+        await client.send("drop")
+        missed = await live.publish(_change(acme, "SH-quiet", 1))
+        await client.until("connected")
+        event = await client.until("event")
+        resumed = event["data"]["shipmentUpdates"]
+        assert (decode_cursor(resumed["cursor"]), resumed["milestone"]["rawCode"]) == (
+            missed,
+            "AF",
+        )
+        await client.send("quit")
+    finally:
+        await client.stop()
 
 
 async def _first(notices: AsyncIterator[LiveNotice]) -> LiveNotice:

@@ -786,3 +786,118 @@ async def test_a_resume_skips_a_repeat_that_the_live_feed_dropped() -> None:
             (await socket.receive())["payload"]["data"]["milestoneFeed"]["cursor"]
         )
     assert replayed == 4
+
+
+# --- checkpoints in pings -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Seen:
+    """What a client read, in order: ``("event", offset)`` and ``("ping", checkpoint)``."""
+
+    order: list[tuple[str, int | None]] = dataclasses.field(default_factory=list)
+
+    def checkpoints(self) -> list[int]:
+        return [offset for kind, offset in self.order if kind == "ping" and offset is not None]
+
+    def assert_exact(self) -> None:
+        """No ping names a checkpoint at or past an event read after it, nor before an
+        event read ahead of it: resuming with it neither misses nor repeats an event."""
+        for at, (kind, checkpoint) in enumerate(self.order):
+            if kind != "ping" or checkpoint is None:
+                continue
+            before = [offset for k, offset in self.order[:at] if k == "event"]
+            after = [offset for k, offset in self.order[at + 1 :] if k == "event"]
+            assert all(offset is not None and offset > checkpoint for offset in after)
+            assert all(offset is not None and offset <= checkpoint for offset in before)
+
+
+async def _read_until(socket: ScriptedSocket, seen: _Seen, done: Any, within: float = 3.0) -> None:
+    """Read messages (answering pings) until ``done(seen)``."""
+    async with asyncio.timeout(within):
+        while not done(seen):
+            message = await socket.receive(within)
+            if message["type"] == "ping":
+                checkpoints = (message.get("payload") or {}).get("checkpoints", {})
+                cursor = checkpoints.get("1")
+                seen.order.append(("ping", None if cursor is None else decode_cursor(cursor)))
+                await socket.inbox.put({"type": "pong"})
+            elif message["type"] == "next":
+                event = message["payload"]["data"]["milestoneFeed"]
+                seen.order.append(("event", decode_cursor(event["cursor"])))
+
+
+async def test_pings_name_a_checkpoint_past_notices_the_subscription_does_not_match() -> None:
+    """An ACME subscriber receives no GLOBEX notice, and so no cursor past them; its pings
+    do carry one, which it can resume with instead of its old cursor."""
+    service = live_service(ping=0.05, pong=5.0)
+    service.hub.begin_at(0)
+    async with _connection(service) as socket:
+        await _ack(socket, {"token": token_for(["ACME"])})
+        await _subscribe(socket)
+        await _until_registered(service.hub)
+        service.hub.dispatch(0, shipment_change(0, "ACME"))
+        for offset in range(1, 6):
+            service.hub.dispatch(offset, shipment_change(offset, "GLOBEX"))
+        seen = _Seen()
+        await _read_until(socket, seen, lambda seen: 5 in seen.checkpoints())
+    assert [offset for kind, offset in seen.order if kind == "event"] == [0]
+    seen.assert_exact()
+
+
+async def test_a_checkpoint_never_passes_a_notice_still_buffered_or_being_sent() -> None:
+    """A client reading slowly (the server's sends wait for it) has notices of its own
+    buffered and one being written while other customers' notices pass: no ping names a
+    checkpoint past one it has not received yet, nor before one it has."""
+    service = live_service(ping=0.05, pong=5.0)
+    service.hub.begin_at(0)
+    async with _connection(service, capacity=1) as socket:
+        await _ack(socket, {"token": token_for(["ACME"])})
+        await _subscribe(socket)
+        await _until_registered(service.hub)
+        for offset in range(12):
+            customer = "ACME" if offset < 4 else "GLOBEX"
+            service.hub.dispatch(offset, shipment_change(offset, customer))
+        await asyncio.sleep(0.2)  # pings fall due while the sends wait for the client
+        seen = _Seen()
+        await _read_until(socket, seen, lambda seen: 11 in seen.checkpoints())
+    assert [offset for kind, offset in seen.order if kind == "event"] == [0, 1, 2, 3]
+    seen.assert_exact()
+
+
+async def test_a_resumed_subscription_s_checkpoints_follow_its_replay() -> None:
+    """Resumed after offset 1, with ACME's notices at 3 and 6 among GLOBEX's to replay:
+    no checkpoint passes a replayed notice not yet sent, none goes back before the cursor,
+    and once the replay is done they pass GLOBEX's live notices too."""
+    history = [shipment_change(o, "ACME" if o in (3, 6) else "GLOBEX") for o in range(8)]
+    service = live_service(ping=0.05, pong=5.0, log=ScriptedLog(history))
+    service.hub.begin_at(8)
+    async with _connection(service, capacity=1) as socket:
+        await _ack(socket, {"token": token_for(["ACME"])})
+        await _subscribe(socket, {"after": encode_cursor(1)})
+        await _until_registered(service.hub)
+        service.hub.dispatch(8, shipment_change(8, "GLOBEX"))
+        await asyncio.sleep(0.2)
+        seen = _Seen()
+        await _read_until(socket, seen, lambda seen: 8 in seen.checkpoints())
+    assert [offset for kind, offset in seen.order if kind == "event"] == [3, 6]
+    assert min(seen.checkpoints()) >= 1
+    seen.assert_exact()
+
+
+async def test_a_checkpoint_never_goes_back_before_the_cursor_resumed_with() -> None:
+    """A cursor from a replica further along than this one: the checkpoints start at it,
+    not at this replica's position (a client replacing its cursor would replay again)."""
+    service = live_service(ping=0.05, pong=5.0)
+    service.hub.begin_at(3)
+    async with _connection(service) as socket:
+        await _ack(socket, {"token": token_for(["ACME"])})
+        await _subscribe(socket, {"after": encode_cursor(6)})
+        await _until_registered(service.hub)
+        seen = _Seen()
+        await _read_until(socket, seen, lambda seen: len(seen.checkpoints()) >= 2)
+        for offset in range(3, 9):
+            service.hub.dispatch(offset, shipment_change(offset, "GLOBEX"))
+        await _read_until(socket, seen, lambda seen: 8 in seen.checkpoints())
+    assert min(seen.checkpoints()) == 6
+    assert [kind for kind, _ in seen.order if kind == "event"] == []

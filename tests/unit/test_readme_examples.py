@@ -39,3 +39,17 @@ def test_a_readme_example_validates_and_fits_the_default_limits(example: str) ->
     limits = QueryLimits()
     # no variables: an example's page sizes are written in it, or the default applies
     assert refusals(measure_document(SCHEMA, document, {}, limits.default_page_size), limits) == []
+
+
+def test_the_readme_s_graphql_ws_snippet_is_the_one_the_tests_run() -> None:
+    """The checkpoints snippet ("Subscriptions") is word for word the part of
+    ``clients/live-checkpoints.mjs`` that tests/integration/test_subscriptions.py runs with
+    graphql-ws against a live API, so a reader copies code that was run."""
+    [snippet] = [
+        block
+        for block in re.findall(r"```js\n(.*?)```", README.read_text("utf-8"), re.S)
+        if "checkpoints" in block
+    ]
+    script = (README.parent / "clients" / "live-checkpoints.mjs").read_text("utf-8")
+    between = script.split("// --- the README's snippet ---\n")[1]
+    assert between.split("// --- end of the snippet ---")[0].strip() == snippet.strip()

@@ -76,6 +76,11 @@ class SubscriberQueue(Generic[T]):
         self._budget.release()
         return self._items.popleft()
 
+    def first(self) -> T | None:
+        """The oldest waiting item, left in place (None when none waits): what a checkpoint
+        must not pass (``web.live.progress``)."""
+        return self._items[0] if self._items else None
+
     def close(self) -> None:
         """Wake the reader with QueueClosed and give the waiting items' slots back."""
         if self._closed:

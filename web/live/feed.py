@@ -16,12 +16,15 @@ replay reads every customer's notices, so its cost must not be the client's choi
 ``notice_id`` s, so the replay and the buffer may even overlap without harm. The replay also
 skips the repeats the hub dropped (``LiveHub.dropped``): a client that had the first copy
 before its cursor would otherwise receive the milestone twice.
+
+Each subscription also keeps its ``Progress`` (``web.live.progress``): how far what it owes
+has been sent, which the connection's pings report as checkpoints (``checkpoints``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Hashable
+from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
@@ -39,10 +42,11 @@ from readmodel.changes import ShipmentChange
 from readmodel.documents import SHIPMENTS
 from web.live.buffer import ConnectionBudget, QueueClosed, SubscriberQueue
 from web.live.closes import CloseReason
-from web.live.cursor import REFETCH_ADVICE, decode_cursor, encode_cursor
+from web.live.cursor import REFETCH_ADVICE, cursor_before, decode_cursor, encode_cursor
 from web.live.hub import Delivery, LiveHub, Subscriber
 from web.live.log import Chunk
 from web.live.ordering import DeliveryGate
+from web.live.progress import Progress, current_operation
 from web.live.replays import ReplayPlaces
 from web.live.settings import LiveSettings
 
@@ -136,6 +140,9 @@ class ConnectionFeed:
         self._dedupe_window = dedupe_window
         self._on_close = on_close
         self._queues: set[SubscriberQueue[Delivery]] = set()
+        #: The progress of each graphql-transport-ws subscription, by the operation it runs
+        #: in (``web.live.progress.current_operation``), for the pings' checkpoints.
+        self._progress: dict[Hashable, Progress] = {}
         #: Why the connection is being closed; set once.
         self.closed_reason: CloseReason | None = None
 
@@ -163,25 +170,59 @@ class ConnectionFeed:
         queue: SubscriberQueue[Delivery] = SubscriberQueue(self._budget)
         subscriber = Subscriber(customers, wants, queue, self.terminate)
         gate = DeliveryGate(after_offset, self._dedupe_window)
+        progress = Progress(self._hub, queue, after_offset)
+        operation = current_operation.get()
+        if operation is not None:
+            self._progress[operation] = progress
         try:
             if after_offset is None:
                 self._follow(subscriber)
             else:
                 # Closed at once if the client completes mid-replay: no read starts after.
-                async with aclosing(self._replay(subscriber, after_offset, wants, gate)) as missed:
+                replay = self._replay(subscriber, after_offset, wants, gate, progress)
+                async with aclosing(replay) as missed:
                     async for notice in missed:
                         yield notice
+            progress.following()
             while True:
                 try:
                     offset, change = await queue.get()
                 except QueueClosed:
                     await self._await_close()
                 if gate.admit(offset, change.notice_id, remember=False):
+                    progress.sending(offset)
                     yield LiveNotice(encode_cursor(offset), change)
+                    progress.sent()
         finally:
+            if operation is not None and self._progress.get(operation) is progress:
+                del self._progress[operation]
             self._hub.unregister(subscriber)
             queue.close()
             self._queues.discard(queue)
+
+    def checkpoints(self, operations: Mapping[str, Hashable]) -> dict[str, str]:
+        """The checkpoint (``web.live.progress``) of each subscription among ``operations``
+        (operation id -> the operation its ``Progress`` is kept under) whose progress is
+        known, by operation id: every notice it wants at or before that cursor has been sent.
+
+        None at all once the connection is being closed: the hub may have moved past a
+        notice a full queue refused.
+        """
+        if self.closed_reason is not None:
+            return {}
+        found: dict[str, str] = {}
+        for operation_id, operation in operations.items():
+            progress = self._progress.get(operation)
+            floor = None if progress is None else progress.floor()
+            if floor is not None:
+                found[operation_id] = cursor_before(floor)
+        return found
+
+    def sent(self, operation: Hashable) -> None:
+        """The ``next`` message of ``operation``'s notice in flight was written."""
+        progress = self._progress.get(operation)
+        if progress is not None:
+            progress.sent()
 
     def _follow(self, subscriber: Subscriber) -> int:
         """Register with the hub; the first offset ``subscriber`` receives live."""
@@ -195,6 +236,7 @@ class ConnectionFeed:
         after_offset: int,
         wants: Callable[[ShipmentChange], bool],
         gate: DeliveryGate,
+        progress: Progress,
     ) -> AsyncGenerator[LiveNotice, None]:
         """The notices after the cursor that precede the first one ``subscriber`` receives
         live, read from the log a chunk per turn (``web.live.replays``): the place is held
@@ -221,7 +263,10 @@ class ConnectionFeed:
             start = chunk.next_offset
             for offset, change in wanted:
                 if gate.admit(offset, change.notice_id):
+                    progress.sending(offset)
                     yield LiveNotice(encode_cursor(offset), change)
+                    progress.sent()
+            progress.replayed_before(start)
         if live_from is None:
             await self._await_close()
 

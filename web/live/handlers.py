@@ -11,6 +11,9 @@ know about token lifetimes. These subclasses add, for both protocols:
 * keepalive: graphql-transport-ws sends ``ping`` every ``WS_PING_INTERVAL_SECONDS`` and closes
   (4504) a peer whose ``pong`` does not arrive within ``WS_PONG_TIMEOUT_SECONDS``; the legacy
   graphql-ws protocol has no pong, so it just sends ``ka`` on the same interval;
+* checkpoints: each graphql-transport-ws ``ping`` names, per subscription, a cursor the
+  subscription may resume from (``web.live.progress``), so that one whose filter matches
+  rarely does not hold a cursor that other customers' notices make expire;
 * closing (4408) a connection without ``connection_init`` within the view's
   ``connection_init_wait_timeout``: Strawberry does so for graphql-transport-ws only, and
   the legacy handler here does the same;
@@ -44,9 +47,12 @@ from starlette.websockets import WebSocketDisconnect
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    Message,
+    PingMessage,
     PongMessage,
     SubscribeMessage,
 )
@@ -74,6 +80,7 @@ from web.live.closes import (
 )
 from web.live.connections import initialised
 from web.live.feed import ConnectionFeed
+from web.live.progress import current_operation
 from web.live.service import LiveService
 from web.persisted import DocumentRequest, PersistedQueryError, document_for
 
@@ -259,6 +266,9 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         self._guard = ConnectionGuard(self.websocket)
         self._pong = asyncio.Event()
         self._caller: Caller | None = None
+        #: One message written at a time, so that a ping's checkpoints are taken when every
+        #: ``next`` written before it has been counted as sent (``send_message``).
+        self._sending = asyncio.Lock()
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         payload = message.get("payload", {})
@@ -311,6 +321,35 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 return
             message = {**message, "payload": {**payload, "query": query}}
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Any, Any]) -> None:
+        """Strawberry's, with ``operation`` published in the task it runs in
+        (``web.live.progress.current_operation``): its subscription's progress is kept under
+        it, and the pings name that progress by the operation's id."""
+        current_operation.set(operation)
+        await super().run_operation(operation)
+
+    async def send_message(self, message: Message) -> None:
+        """Strawberry's, one message at a time: a ``ping`` carries the checkpoint of each
+        subscription of the connection (``{"checkpoints": {"<id>": "<cursor>"}}``; no payload
+        when there is none), and a ``next`` counts its notice as sent once written.
+
+        Under the lock, every ``next`` already written has been counted, so a checkpoint is
+        never before an event the client received ahead of it; and every notice the
+        subscription wants up to the checkpoint went out before the ping (``Progress``)."""
+        async with self._sending:
+            if message["type"] == "ping" and "payload" not in message:
+                message = self._ping()
+            await super().send_message(message)
+            if message["type"] == "next" and self._guard.feed is not None:
+                self._guard.feed.sent(self.operations.get(message["id"]))
+
+    def _ping(self) -> PingMessage:
+        feed = self._guard.feed
+        checkpoints = {} if feed is None else feed.checkpoints(self.operations)
+        if not checkpoints:
+            return {"type": "ping"}
+        return {"type": "ping", "payload": {"checkpoints": checkpoints}}
 
     async def shutdown(self) -> None:
         await self._guard.shutdown()
