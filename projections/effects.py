@@ -602,23 +602,27 @@ def unlink(
     writer added the link after the batch read it and the batch's re-planned write dropped
     it, or a crash came between a write and its removals), and the entities of ``dropped``
     (per document, links its re-planned write dropped, whose summary only the other side
-    may hold), as ``others`` (read after the writes) name them. Each removal is guarded by
-    the revision the removal was decided on (``SummaryPush.rev``): a summary written later,
-    by an entity that names its target again, stays. Idempotent: a rerun finds nothing more
-    to remove.
+    may hold, or its rewrite pushed in after ``effects`` were taken: both sides' summaries
+    are removed, held or not), as ``others`` (read after the writes) name them. Each
+    removal is guarded by the revision the removal was decided on (``SummaryPush.rev``): a
+    summary written later, by an entity that names its target again, stays. Idempotent: a
+    rerun finds nothing more to remove.
     """
     removals: dict[tuple[EntityKey, EntityKey], SummaryPush] = {}
     healed: list[Effects] = []
     for effect in effects:
         key, doc = effect.key, effect.after
         gone = set(stale_summaries(key, unnamed[key], others))
-        for other_key in dropped.get(key, ()):
+        dropped_here = dropped.get(key, set())
+        for other_key in dropped_here:
             if not _names(others.get(other_key), other_key.kind, key):
                 gone.add(other_key)
         taken = {other_key for other_key in gone if _holds(doc, other_key)}
         for other_key in sorted(gone):
             other = others.get(other_key)
-            if other_key in taken:
+            # A dropped link's summary may have been pushed in after ``doc`` was read (the
+            # pulls of a rewritten first plan): removed whether ``doc`` shows it or not.
+            if other_key in taken or other_key in dropped_here:
                 rev = int(other.get("rev", 0)) if other is not None else 0
                 removals[(key, other_key)] = _removal(key, other_key, rev=rev)
             if other is not None and _holds(other, key):
