@@ -583,33 +583,7 @@ class BatchProcessor:
         statuses_of = {change.key: w.statuses for change, w in zip(own, written, strict=True)}
         for change in own:
             _drop_unwritten_links(batch, change, stored_of[change.key])
-        pushes, pulls = summary_pushes(
-            [Effects(key, None, doc, batch.groups[key]) for key, doc in stored_of.items()]
-        )
-        # First the truth from the stored documents: it replaces what other documents were
-        # given as these documents' summaries under a revision their lost write predicted.
-        pushes = [replace(push, exact=True) for push in pushes]
-        pushes += [push for key in lost for push in folding.folded.get(key, ())]
-        # The rewritten documents' own pushes and pulls outside the batch are those of their
-        # first plans: the stored documents' (above) replace them, and a link only a first
-        # plan named must not reach a placeholder.
-        pushes += [
-            push
-            for push in folding.outside
-            if EntityKey(push.source_kind, push.source_id) not in stored_of
-        ]
-        for target, pullers in folding.outside_pulls.items():
-            if kept := [puller for puller in pullers if puller not in stored_of]:
-                pulls[target].extend(kept)
-        for key in lost:
-            # Answered from memory (the document as loaded, or as its lost write predicted
-            # it), which is not what is stored. The stored document may not know of the
-            # link that pull came from (the batch added it and its summary went in the lost
-            # write), so its summaries pushed again above miss the puller: read it again.
-            pulled = (key.kind, key.id)
-            held = pulls.get(pulled, ())
-            if again := [p for p in folding.pulls.get(pulled, ()) if p not in held]:
-                pulls[pulled] = [*held, *again]
+        pushes, pulls = _rewritten_summaries(batch, lost, folding, stored_of)
         await self._push_and_pull(batch.suffix, pushes, pulls)
         return [
             effect._replace(
@@ -874,6 +848,46 @@ class _Batch:
             self._prefetch.cancel()
         if self._prefetch is not None:
             await asyncio.gather(self._prefetch, return_exceptions=True)
+
+
+def _rewritten_summaries(
+    batch: _Batch,
+    lost: Sequence[EntityKey],
+    folding: Fold,
+    stored_of: Mapping[EntityKey, Mapping[str, Any]],
+) -> tuple[list[SummaryPush], dict[tuple[str, str], list[EntityKey]]]:
+    """The summary writes of ``_rewrite_lost``: the rewritten documents' (``stored_of``)
+    summaries, exact, to their links as stored; the summaries meant for every lost
+    document; the batch's other writes outside it; and the pulls, the lost documents'
+    pullers reading them again."""
+    pushes, pulls = summary_pushes(
+        [Effects(key, None, doc, batch.groups[key]) for key, doc in stored_of.items()]
+    )
+    # First the truth from the stored documents: it replaces what other documents were
+    # given as these documents' summaries under a revision their lost write predicted.
+    pushes = [replace(push, exact=True) for push in pushes]
+    pushes += [push for key in lost for push in folding.folded.get(key, ())]
+    # The rewritten documents' own pushes and pulls outside the batch are those of their
+    # first plans: the stored documents' (above) replace them, and a link only a first
+    # plan named must not reach a placeholder.
+    pushes += [
+        push
+        for push in folding.outside
+        if EntityKey(push.source_kind, push.source_id) not in stored_of
+    ]
+    for target, pullers in folding.outside_pulls.items():
+        if kept := [puller for puller in pullers if puller not in stored_of]:
+            pulls[target].extend(kept)
+    for key in lost:
+        # Answered from memory (the document as loaded, or as its lost write predicted
+        # it), which is not what is stored. The stored document may not know of the
+        # link that pull came from (the batch added it and its summary went in the lost
+        # write), so its summaries pushed again above miss the puller: read it again.
+        pulled = (key.kind, key.id)
+        held = pulls.get(pulled, ())
+        if again := [p for p in folding.pulls.get(pulled, ()) if p not in held]:
+            pulls[pulled] = [*held, *again]
+    return pushes, pulls
 
 
 def _drop_unwritten_links(batch: _Batch, change: EntityChange, stored: Mapping[str, Any]) -> None:
