@@ -82,6 +82,15 @@ WRITER: Final = "_writer"
 #: never shown. A list, sorted by customer, of ``{"customerId": ..., <fact fields>}``.
 FOREIGN_FACTS: Final = "_foreignFacts"
 
+#: Kind -> the customers of the documents of that kind naming this one whose summaries found
+#: no room in it (``RELATED_OVERFLOW``), sorted; only for the kinds whose documents naming it
+#: are found through their customers' indexes (``links.naming_scans``: invoices). The
+#: projector's read of what names an overflowing entity (``projections.effects.fan_out_reads``)
+#: reads these customers' documents besides its own customer's, so an invoice of another
+#: customer naming an order or a shipment gets its changes too (session 19). Written with the
+#: mark, by the same pushers in the same write, never taken away.
+RELATED_OVERFLOW_CUSTOMERS: Final = "_relatedOverflowCustomers"
+
 EntityKind = Literal["orders", "shipments", "invoices"]
 
 #: Shipments' and invoices' ship-from warehouses, derived by the projector from the order
@@ -101,8 +110,15 @@ WAREHOUSE_DERIVED_KINDS: Final = frozenset({SHIPMENTS, INVOICES})
 #: bytes, sent, copied and decoded for nothing). What is stored under a name missing here
 #: still never leaves the readers (``resolvers.readers._public``); it is only read for nothing.
 BOOKKEEPING_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    ORDERS: ("_orderState", "_fulfillmentState", FOREIGN_FACTS, WRITES, WRITER),
-    SHIPMENTS: ("_shipmentState", FOREIGN_FACTS, WRITES, WRITER),
+    ORDERS: (
+        "_orderState",
+        "_fulfillmentState",
+        FOREIGN_FACTS,
+        WRITES,
+        WRITER,
+        RELATED_OVERFLOW_CUSTOMERS,
+    ),
+    SHIPMENTS: ("_shipmentState", FOREIGN_FACTS, WRITES, WRITER, RELATED_OVERFLOW_CUSTOMERS),
     INVOICES: ("_invoiceState", FOREIGN_FACTS, WRITES, WRITER),
     SOURCES: ("_sourceState", WRITES, WRITER),
 }

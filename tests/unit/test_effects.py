@@ -445,7 +445,7 @@ def test_an_overflowing_entity_whose_summary_changed_looks_up_what_names_it() ->
     )
     reads = fan_out_reads([moved])
     assert sorted(reads) == [
-        NamingRead("invoices", "orderIds", "orders", "ACME", ("SO-1",)),
+        NamingRead("invoices", "orderIds", "orders", ("ACME",), ("SO-1",)),
         NamingRead("shipments", "orderIds", "orders", None, ("SO-1",)),
     ]
     same_summary = Effects(ORDER, _overflowing_order(1), _overflowing_order(2, notes="x"), [])

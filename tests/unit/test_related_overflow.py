@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 
 from projections.batch import EntityChange, EntityKey
 from projections.document_size import summary_bytes
-from projections.effects import SummaryPush, fold, place, summaries_of
+from projections.effects import (
+    Effects,
+    NamingRead,
+    SummaryPush,
+    fan_out_reads,
+    fold,
+    place,
+    summaries_of,
+)
 from projections.event_fields import MAX_IDENTIFIER_LENGTH
 from projections.store import FoldedWrite, _folded_update, updated
 from projections.summaries import summarize
@@ -187,6 +195,38 @@ def test_a_fold_embeds_up_to_the_cap_and_its_write_marks_the_holder_for_the_rest
         "related.shipments.SH-1"
     ]
     assert fields[f"{documents.RELATED_OVERFLOW}.shipments"] is True
+
+
+def _invoice_push(invoice_id: str, customer: str) -> SummaryPush:
+    """Invoice ``invoice_id``'s summary (of ``customer``) pushed into order SO-1."""
+    summary = {"invoiceId": invoice_id, "status": "OPEN", "customerId": customer}
+    return SummaryPush("orders", "SO-1", "invoices", invoice_id, 1, summary, customer, size=300)
+
+
+def test_an_overflowing_holder_records_the_customers_of_the_invoices_it_has_no_room_for() -> None:
+    """Invoices naming an order are found through their customers' indexes: the customers
+    whose invoices found no room are recorded with the mark (in a fold's view, and as the
+    folded write stores them), and the projector's read of what names the order, when it
+    changes, reads those customers' invoices besides ACME's. Shipments are found through
+    their own index: nothing recorded for them."""
+    held = {f"IN-{n}": {"invoiceId": f"IN-{n}", "rev": 1} for n in range(CAP)}
+    stored = _holding("SH-1", "SH-2", _writes=3)
+    stored["related"]["invoices"] = held
+    view = {**stored, "related": {kind: dict(sums) for kind, sums in stored["related"].items()}}
+    pushes = [_invoice_push("IN-G", "GLOBEX"), _invoice_push("IN-A", "ACME")]
+    pushes.append(replace(summary_push("SO-1", "SH-9", rev=1), size=300))
+    assert not any(place(view, push) for push in pushes)
+    assert view[documents.RELATED_OVERFLOW_CUSTOMERS] == {"invoices": ["ACME", "GLOBEX"]}
+
+    write = FoldedWrite("SO-1", stored, None, [replace(push, room=False) for push in pushes])
+    written = updated(stored, _folded_update("orders", write, T0, "w"))
+    assert written[documents.RELATED_OVERFLOW_CUSTOMERS] == {"invoices": ["ACME", "GLOBEX"]}
+
+    moved = Effects(ORDER, {**view, "warehouseId": "DC-ATL"}, {**view, "rev": 5}, [])
+    assert sorted(fan_out_reads([moved])) == [
+        NamingRead("invoices", "orderIds", "orders", ("ACME", "GLOBEX"), ("SO-1",)),
+        NamingRead("shipments", "orderIds", "orders", None, ("SO-1",)),
+    ]
 
 
 #: Field names: BSON's may not hold NUL (no id or summary field does: ``event_fields``).
