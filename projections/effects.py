@@ -25,7 +25,7 @@ from projections.reducers import milestone_versions
 from projections.summaries import summarize
 from readmodel import documents
 from readmodel.changes import ShipmentChange, cancellation_notice_id, milestone_notice_id
-from readmodel.documents import RELATED_OVERFLOW, EntityKind
+from readmodel.documents import RELATED_OVERFLOW, RELATED_OVERFLOW_CUSTOMERS, EntityKind
 from readmodel.links import (
     NAMES_KINDS,
     declared_links,
@@ -35,8 +35,10 @@ from readmodel.links import (
     naming_fields,
     naming_scans,
     order_warehouses,
+    overflow_customers,
     overflowing,
     summarised_ids,
+    with_overflow_customer,
 )
 
 #: Kinds whose documents summarise into others (sources do not).
@@ -197,9 +199,11 @@ def place(doc: dict[str, Any], push: SummaryPush) -> bool:
     """Embed ``push``'s summary in ``doc`` (in memory: a fold's view, a document about to be
     inserted) if ``doc`` has room for it (``links.has_room``), else mark ``doc`` overflowing
     for its kind and take out an older summary of the same source (a newer one grown past
-    ``MAX_SUMMARY_BYTES``), as the store's guarded push does (``store._embed_or_mark``);
-    whether it was embedded. ``doc``'s ``related`` maps must be its own
-    (``_with_own_related``); its overflow marks are copied before they change."""
+    ``MAX_SUMMARY_BYTES``), as the store's guarded push does (``store._embed_or_mark``),
+    recording the summary's customer where the documents naming ``doc`` are read through
+    their customers (``links.with_overflow_customer``); whether it was embedded. ``doc``'s
+    ``related`` maps must be its own (``_with_own_related``); its overflow marks are copied
+    before they change."""
     kind = push.source_kind
     if has_room(doc, kind, push.key, push.size):
         doc.setdefault("related", {}).setdefault(kind, {})[push.key] = push.entry()
@@ -208,6 +212,10 @@ def place(doc: dict[str, Any], push: SummaryPush) -> bool:
     if isinstance(held, dict):
         held.pop(push.key, None)
     doc[RELATED_OVERFLOW] = {**(doc.get(RELATED_OVERFLOW) or {}), kind: True}
+    source_kind = cast(EntityKind, kind)
+    if customers := with_overflow_customer(push.target_kind, doc, source_kind, push.customer_id):
+        recorded = doc.get(RELATED_OVERFLOW_CUSTOMERS) or {}
+        doc[RELATED_OVERFLOW_CUSTOMERS] = {**recorded, kind: customers}
     return False
 
 
@@ -289,13 +297,14 @@ def _summary_changed(effect: Effects, summary: Mapping[str, Any]) -> bool:
 
 class NamingRead(NamedTuple):
     """The ``kind`` documents whose ``field`` names any of ``holder_ids`` (``holder_kind``
-    documents overflowing for ``kind``). ``customer_id``: only that customer's, where no
-    index serves ``field`` (``links.naming_scans``: the read goes through the customer's)."""
+    documents overflowing for ``kind``). ``customer_ids``: only those customers', where no
+    index serves ``field`` (``links.naming_scans``: the read goes through the customers'
+    indexes): the holders' own, and those recorded with their overflow marks."""
 
     kind: EntityKind
     field: str
     holder_kind: EntityKind
-    customer_id: str | None
+    customer_ids: tuple[str, ...] | None
     holder_ids: tuple[str, ...]
 
 
@@ -307,7 +316,9 @@ def fan_out_reads(effects: Sequence[Effects]) -> list[NamingRead]:
     its old summary for ever. Only entities whose summary the batch may have changed need
     them; a document newly naming one pulls its summary anyway (``_pulled``).
     """
-    holders: dict[tuple[EntityKind, str, EntityKind, str | None], list[str]] = defaultdict(list)
+    holders: dict[tuple[EntityKind, str, EntityKind, tuple[str, ...] | None], list[str]] = (
+        defaultdict(list)
+    )
     for effect in effects:
         doc = effect.after
         if effect.key.kind not in LINKED_KINDS or not doc.get("known"):
@@ -317,13 +328,21 @@ def fan_out_reads(effects: Sequence[Effects]) -> list[NamingRead]:
         if not naming or not _summary_changed(effect, summarize(holder_kind, doc)):
             continue
         for kind, field in naming:
-            customer_id = None
+            customer_ids = None
             if naming_scans(holder_kind, kind):
-                customer_id = doc.get("customerId")
-                if not isinstance(customer_id, str):
+                customer_ids = _naming_customers(doc, kind)
+                if not customer_ids:
                     continue  # no customer to read through: nothing names it readers show
-            holders[(kind, field, holder_kind, customer_id)].append(effect.key.id)
+            holders[(kind, field, holder_kind, customer_ids)].append(effect.key.id)
     return [NamingRead(*group, tuple(ids)) for group, ids in holders.items()]
+
+
+def _naming_customers(doc: Mapping[str, Any], kind: EntityKind) -> tuple[str, ...]:
+    """The customers whose ``kind`` documents may name ``doc`` beyond those it embeds:
+    its own, and those of the summaries that found no room in it
+    (``links.overflow_customers``: an invoice of another customer than an order's)."""
+    own = doc.get("customerId")
+    return tuple(sorted({*([own] if isinstance(own, str) else []), *overflow_customers(doc, kind)}))
 
 
 def fan_out_pushes(
@@ -602,23 +621,27 @@ def unlink(
     writer added the link after the batch read it and the batch's re-planned write dropped
     it, or a crash came between a write and its removals), and the entities of ``dropped``
     (per document, links its re-planned write dropped, whose summary only the other side
-    may hold), as ``others`` (read after the writes) name them. Each removal is guarded by
-    the revision the removal was decided on (``SummaryPush.rev``): a summary written later,
-    by an entity that names its target again, stays. Idempotent: a rerun finds nothing more
-    to remove.
+    may hold, or its rewrite pushed in after ``effects`` were taken: both sides' summaries
+    are removed, held or not), as ``others`` (read after the writes) name them. Each
+    removal is guarded by the revision the removal was decided on (``SummaryPush.rev``): a
+    summary written later, by an entity that names its target again, stays. Idempotent: a
+    rerun finds nothing more to remove.
     """
     removals: dict[tuple[EntityKey, EntityKey], SummaryPush] = {}
     healed: list[Effects] = []
     for effect in effects:
         key, doc = effect.key, effect.after
         gone = set(stale_summaries(key, unnamed[key], others))
-        for other_key in dropped.get(key, ()):
+        dropped_here = dropped.get(key, set())
+        for other_key in dropped_here:
             if not _names(others.get(other_key), other_key.kind, key):
                 gone.add(other_key)
         taken = {other_key for other_key in gone if _holds(doc, other_key)}
         for other_key in sorted(gone):
             other = others.get(other_key)
-            if other_key in taken:
+            # A dropped link's summary may have been pushed in after ``doc`` was read (the
+            # pulls of a rewritten first plan): removed whether ``doc`` shows it or not.
+            if other_key in taken or other_key in dropped_here:
                 rev = int(other.get("rev", 0)) if other is not None else 0
                 removals[(key, other_key)] = _removal(key, other_key, rev=rev)
             if other is not None and _holds(other, key):

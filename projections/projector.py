@@ -619,25 +619,9 @@ class BatchProcessor:
         landed_on = {change.key: w.landed_on for change, w in zip(own, written, strict=True)}
         stored_of = {change.key: w.stored for change, w in zip(own, written, strict=True)}
         statuses_of = {change.key: w.statuses for change, w in zip(own, written, strict=True)}
-        pushes, pulls = summary_pushes(
-            [Effects(key, None, doc, batch.groups[key]) for key, doc in stored_of.items()]
-        )
-        # First the truth from the stored documents: it replaces what other documents were
-        # given as these documents' summaries under a revision their lost write predicted.
-        pushes = [replace(push, exact=True) for push in pushes]
-        pushes += [push for key in lost for push in folding.folded.get(key, ())]
-        pushes += folding.outside
-        for target, pullers in folding.outside_pulls.items():
-            pulls[target].extend(pullers)
-        for key in lost:
-            # Answered from memory (the document as loaded, or as its lost write predicted
-            # it), which is not what is stored. The stored document may not know of the
-            # link that pull came from (the batch added it and its summary went in the lost
-            # write), so its summaries pushed again above miss the puller: read it again.
-            pulled = (key.kind, key.id)
-            held = pulls.get(pulled, ())
-            if again := [p for p in folding.pulls.get(pulled, ()) if p not in held]:
-                pulls[pulled] = [*held, *again]
+        for change in own:
+            _drop_unwritten_links(batch, change, stored_of[change.key])
+        pushes, pulls = _rewritten_summaries(batch, lost, folding, stored_of)
         await self._push_and_pull(batch.suffix, pushes, pulls)
         return [
             effect._replace(
@@ -902,6 +886,57 @@ class _Batch:
             self._prefetch.cancel()
         if self._prefetch is not None:
             await asyncio.gather(self._prefetch, return_exceptions=True)
+
+
+def _rewritten_summaries(
+    batch: _Batch,
+    lost: Sequence[EntityKey],
+    folding: Fold,
+    stored_of: Mapping[EntityKey, Mapping[str, Any]],
+) -> tuple[list[SummaryPush], dict[tuple[str, str], list[EntityKey]]]:
+    """The summary writes of ``_rewrite_lost``: the rewritten documents' (``stored_of``)
+    summaries, exact, to their links as stored; the summaries meant for every lost
+    document; the batch's other writes outside it; and the pulls, the lost documents'
+    pullers reading them again."""
+    pushes, pulls = summary_pushes(
+        [Effects(key, None, doc, batch.groups[key]) for key, doc in stored_of.items()]
+    )
+    # First the truth from the stored documents: it replaces what other documents were
+    # given as these documents' summaries under a revision their lost write predicted.
+    pushes = [replace(push, exact=True) for push in pushes]
+    pushes += [push for key in lost for push in folding.folded.get(key, ())]
+    # The rewritten documents' own pushes and pulls outside the batch are those of their
+    # first plans: the stored documents' (above) replace them, and a link only a first
+    # plan named must not reach a placeholder.
+    pushes += [
+        push
+        for push in folding.outside
+        if EntityKey(push.source_kind, push.source_id) not in stored_of
+    ]
+    for target, pullers in folding.outside_pulls.items():
+        if kept := [puller for puller in pullers if puller not in stored_of]:
+            pulls[target].extend(kept)
+    for key in lost:
+        # Answered from memory (the document as loaded, or as its lost write predicted
+        # it), which is not what is stored. The stored document may not know of the
+        # link that pull came from (the batch added it and its summary went in the lost
+        # write), so its summaries pushed again above miss the puller: read it again.
+        pulled = (key.kind, key.id)
+        held = pulls.get(pulled, ())
+        if again := [p for p in folding.pulls.get(pulled, ()) if p not in held]:
+            pulls[pulled] = [*held, *again]
+    return pushes, pulls
+
+
+def _drop_unwritten_links(batch: _Batch, change: EntityChange, stored: Mapping[str, Any]) -> None:
+    """Have ``_unlink`` remove the links ``change`` (a first plan, whose folded write lost)
+    named and the document as stored does not: its re-plan on another writer's document
+    superseded or refused the events that added them. The batch's folded writes that landed
+    gave those entities this document's summary, and gave this one theirs (pulls, pushed
+    again by ``_rewrite_lost`` with the rest meant for it), for a link no stored document
+    names (``effects.unlink``: where neither side names the other, both go)."""
+    if gone := dropped_links(change.key.kind, change.after, stored):
+        batch.dropped.setdefault(change.key, set()).update(gone)
 
 
 class _Written(NamedTuple):

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Final, NamedTuple, TypeAlias, TypeVar
+from typing import Any, Final, NamedTuple, TypeAlias, TypeVar, cast
 
 import bson
 from bson.codec_options import CodecOptions
@@ -53,13 +53,21 @@ from projections.revision_offsets import revision_offset_of
 from readmodel import documents
 from readmodel.documents import (
     RELATED_OVERFLOW,
+    RELATED_OVERFLOW_CUSTOMERS,
     WAREHOUSE_DERIVED_KINDS,
     WAREHOUSE_IDS,
     WRITER,
     WRITES,
+    EntityKind,
     base_collection,
 )
-from readmodel.links import named_ids, naming_fields, naming_query, visible_warehouses
+from readmodel.links import (
+    named_ids,
+    naming_fields,
+    naming_query,
+    visible_warehouses,
+    with_overflow_customer,
+)
 from readmodel.server import is_ferretdb
 
 log = logging.getLogger(__name__)
@@ -207,6 +215,7 @@ def _folded_update(
     # fold found no room for marks the document instead and takes out an older summary of
     # its source (``effects.place``; the write lands only on the document the fold decided on)
     removed: dict[str, str] = {}
+    recorded: dict[str, Any] = dict(write.seen.get(RELATED_OVERFLOW_CUSTOMERS) or {})
     for push in write.summaries:
         if push.room:
             fields[push.path] = push.entry()
@@ -215,6 +224,12 @@ def _folded_update(
             fields.pop(push.path, None)
             removed[push.path] = ""
             fields[push.overflow_path] = True
+            kind = cast(EntityKind, push.source_kind)
+            held = {RELATED_OVERFLOW_CUSTOMERS: recorded}
+            if customers := with_overflow_customer(push.target_kind, held, kind, push.customer_id):
+                # the whole list: the write lands only on the document it was read from
+                recorded[kind] = customers
+                fields[f"{RELATED_OVERFLOW_CUSTOMERS}.{kind}"] = customers
     if removed:
         update["$unset"] = {**update.get("$unset", {}), **removed}
     fields[WRITER] = stamp
@@ -468,8 +483,10 @@ class ProjectionStore:
         """Holder id -> ids of the ``read.kind`` documents naming it (``effects.NamingRead``):
         every match, through the index of the naming field where it has one."""
         query = naming_query(read.field, read.holder_ids)
-        if read.customer_id is not None:
-            query = {"customerId": read.customer_id, **query}
+        if read.customer_ids is not None:
+            customers = list(read.customer_ids)
+            query = {"customerId": customers[0] if len(customers) == 1 else {"$in": customers}}
+            query.update(naming_query(read.field, read.holder_ids))
         collection = self.collection_name(read.kind, suffix)
         found = await self._guarded(
             partial(
@@ -1063,6 +1080,8 @@ def _embed_or_mark(push: SummaryPush, *, upsert: bool) -> UpdateOne:
         RELATED_OVERFLOW: {"$cond": [fits, f"${RELATED_OVERFLOW}", marked]},
         WRITES: {"$add": [{"$ifNull": [f"${WRITES}", 0]}, 1]},
     }
+    if with_overflow_customer(push.target_kind, {}, cast(EntityKind, kind), push.customer_id):
+        stage[RELATED_OVERFLOW_CUSTOMERS] = _recording(kind, fits, str(push.customer_id))
     if _moves_warehouses(push):
         stage[WAREHOUSE_IDS] = "$$REMOVE"
     if upsert:
@@ -1114,6 +1133,17 @@ def _merge(update: dict[str, Any], more: Mapping[str, Mapping[str, Any]]) -> Non
     """Add ``more``'s operators' fields to ``update``'s."""
     for operator, fields in more.items():
         update.setdefault(operator, {}).update(fields)
+
+
+def _recording(kind: str, fits: Any, customer: str) -> dict[str, Any]:
+    """The pipeline expression of ``RELATED_OVERFLOW_CUSTOMERS`` after a push of a summary
+    of ``customer``'s that ``fits`` or not: as stored, or with ``customer`` among
+    ``kind``'s (``links.with_overflow_customer``; a set, whose order the store keeps or
+    not: readers of it sort)."""
+    stored = f"${RELATED_OVERFLOW_CUSTOMERS}"
+    listed = {"$ifNull": [f"{stored}.{kind}", []]}
+    added = {kind: {"$setUnion": [listed, {"$literal": [customer]}]}}
+    return {"$cond": [fits, stored, {"$mergeObjects": [{"$ifNull": [stored, {}]}, added]}]}
 
 
 def _placeholder(push: SummaryPush) -> dict[str, Any]:

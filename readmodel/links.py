@@ -34,6 +34,7 @@ from readmodel import documents
 from readmodel.documents import (
     INVOICES,
     RELATED_OVERFLOW,
+    RELATED_OVERFLOW_CUSTOMERS,
     WAREHOUSE_DERIVED_KINDS,
     EntityKind,
     id_of_key,
@@ -161,6 +162,27 @@ def naming_scans(holder_kind: str, kind: EntityKind) -> bool:
     says why their fields have none)."""
     field = naming_field(holder_kind, kind)
     return field is not None and documents.field_index(kind, field) is None
+
+
+def overflow_customers(doc: Mapping[str, Any], kind: str) -> list[str]:
+    """The customers of the ``kind`` documents naming ``doc`` whose summaries found no room
+    in it (``documents.RELATED_OVERFLOW_CUSTOMERS``; recorded where ``naming_scans``)."""
+    recorded = doc.get(RELATED_OVERFLOW_CUSTOMERS)
+    listed = recorded.get(kind) if isinstance(recorded, Mapping) else None
+    return _ids(listed)
+
+
+def with_overflow_customer(
+    holder_kind: str, doc: Mapping[str, Any], kind: EntityKind, customer: object
+) -> list[str] | None:
+    """``overflow_customers`` of the ``holder_kind`` document ``doc`` with ``customer``
+    added, when a summary of a ``kind`` document of that customer finds no room in it: the
+    list to store, or None when it stays as it is (already there, no customer, or a kind
+    whose namers are read through an index of their own: ``naming_scans``)."""
+    if not isinstance(customer, str) or not customer or not naming_scans(holder_kind, kind):
+        return None
+    held = overflow_customers(doc, kind)
+    return None if customer in held else sorted([*held, customer])
 
 
 def naming_query(field: str, holder_ids: Iterable[str]) -> dict[str, Any]:

@@ -354,3 +354,30 @@ async def test_a_summary_folded_in_from_a_document_whose_write_lost_matches_it_a
     held = await _held_summaries(mongo_db, "SO-1")
     assert held["shipment holds"] == held["order as stored"]
     assert held["order holds"] == held["shipment as stored"]
+
+
+@pytest.mark.parametrize("target", ["SO-3", "SO-4"], ids=["known order", "order not yet stored"])
+async def test_a_link_only_the_lost_write_named_leaves_no_summary_once_it_is_replanned(
+    target: str, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """Writer A's batch holds plan 2, naming ``target`` besides SO-1: its folded writes
+    give ``target`` the shipment's summary (into the order's own write, or a placeholder
+    for an order not yet stored). Writer B meanwhile applies plans 2 and 3 (a rebalance's
+    new owner re-reading the partition), and plan 3 names SO-1 only, so A's shipment write
+    loses and its re-plan supersedes plan 2: the stored shipment never named ``target``.
+    A serial run never shows ``target`` holding the shipment's summary; before session 19
+    it was left there (or pushed there again), a link neither side names."""
+    await _processor(ProjectionStore(mongo_db)).process(
+        _records(*map(_order, ORDERS), _planned(1, ["SO-1"]))
+    )
+    store = _InterludeStore(mongo_db, "write_all_if_unchanged")
+    member_b = _processor(ProjectionStore(mongo_db))
+    store.interlude = lambda: member_b.process(
+        _records(_planned(2, ["SO-1", target]), _planned(3, ["SO-1"]))
+    )
+    await _processor(store).process(_records(_planned(2, ["SO-1", target])))
+
+    assert store.interlude is None  # B did write in between
+    assert await _linked(mongo_db) == _exactly(["SO-1"])
+    stray = await mongo_db[documents.ORDERS].find_one({"_id": target})
+    assert stray is None or SHIPMENT not in stray.get("related", {}).get("shipments", {})

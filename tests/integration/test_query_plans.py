@@ -274,18 +274,26 @@ async def test_an_overflowing_orders_shipments_are_read_through_the_index_of_the
         assert _indexed(plan), _summary(plan)
 
 
-@pytest.mark.parametrize("kind", ["shipments", "invoices"])
+@pytest.mark.parametrize(
+    ("kind", "customers"),
+    [("shipments", None), ("invoices", (BIG,)), ("invoices", tuple(sorted(CUSTOMERS[:2])))],
+    ids=["shipments", "invoices", "invoices of two customers"],
+)
 async def test_the_projectors_read_of_what_names_an_overflowing_order_uses_an_index(
-    recorded: tuple[AsyncDatabase[Doc], CommandRecorder], kind: EntityKind
+    recorded: tuple[AsyncDatabase[Doc], CommandRecorder],
+    kind: EntityKind,
+    customers: tuple[str, ...] | None,
 ) -> None:
     """When an order overflowing for ``kind`` changes, the projector finds every document
     naming it (``ProjectionStore.naming_ids``): shipments through the index of their order
-    ids, invoices (no index of that field) through their customer's; never a table scan."""
+    ids, invoices (no index of that field) through their customers' (the order's, and
+    those of other customers' invoices that found no room in it: session 19); never a
+    table scan."""
     db, recorder = recorded
     field = naming_field("orders", kind)
     assert field is not None
-    customer = BIG if naming_scans("orders", kind) else None
-    read = NamingRead(kind, field, "orders", customer, (OVERFLOWING,))
+    assert (customers is not None) == naming_scans("orders", kind)
+    read = NamingRead(kind, field, "orders", customers, (OVERFLOWING,))
     recorder.forget()
     found = await ProjectionStore(db).naming_ids("", read)
     assert found == {OVERFLOWING: {f"{kind[:2].upper()}-{OVERFLOWING[3:]}"}}

@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.policy import CustomerRule, Policy
 from graph.schema import build_schema
+from projections.effects import SummaryPush
 from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
@@ -167,6 +168,37 @@ async def test_a_push_into_a_full_holder_marks_it_and_a_removal_of_what_it_lacks
     assert await _stored(mongo_db, documents.ORDERS, "SO-1") == order
 
 
+async def test_a_push_that_finds_no_room_records_its_invoices_customer(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """The store's guarded push records, with the mark, the customer of an invoice whose
+    summary found no room (what the projector's read of the invoices naming the order
+    reads through), once each, whatever the customer's characters; an embedded one and a
+    shipment (found through its own index) record nothing."""
+
+    def invoice(invoice_id: str, customer: str) -> SummaryPush:
+        summary = {"invoiceId": invoice_id, "status": "OPEN", "customerId": customer}
+        return SummaryPush("orders", "SO-1", "invoices", invoice_id, 1, summary, customer)
+
+    store = ProjectionStore(mongo_db)
+    await store.push_summaries("", [invoice(f"IN-{n}", "ACME") for n in range(CAP)])
+    await store.push_summaries("", [summary_push("SO-1", f"SH-{n}", rev=1) for n in range(CAP)])
+    assert documents.RELATED_OVERFLOW_CUSTOMERS not in await _stored(
+        mongo_db, documents.ORDERS, "SO-1"
+    )
+    for pushed in (
+        invoice("IN-G", "GLOBEX"),
+        invoice("IN-D", "$DOLLAR"),
+        invoice("IN-H", "GLOBEX"),
+    ):
+        await store.push_summaries("", [pushed, summary_push("SO-1", "SH-9", rev=1)])
+
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    assert order[documents.RELATED_OVERFLOW] == {"invoices": True, "shipments": True}
+    recorded = order[documents.RELATED_OVERFLOW_CUSTOMERS]
+    assert list(recorded) == ["invoices"] and sorted(recorded["invoices"]) == ["$DOLLAR", "GLOBEX"]
+
+
 async def test_an_order_already_near_the_store_limit_takes_more_shipments_without_growing(
     mongo_db: AsyncDatabase[Doc], upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -282,3 +314,29 @@ async def test_an_order_overflowing_with_invoices_reaches_every_invoice_naming_i
     for invoice_id in invoices:
         stored = await _stored(mongo_db, documents.INVOICES, invoice_id)
         assert stored["related"]["orders"]["SO-1"]["warehouseId"] == "DC-LAX", invoice_id
+
+
+@pytest.mark.parametrize("full_before", [True, False], ids=["full before", "filled after"])
+async def test_an_invoice_of_another_customer_naming_an_overflowing_order_is_reached_too(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream, full_before: bool
+) -> None:
+    """GLOBEX's invoice names ACME's order (the contract fixes neither side's customer by
+    the other's). It finds no room in the order, either because the order is full already
+    or because ACME's invoices fill it first in the same batches; the order's move to Los
+    Angeles reaches it like ACME's invoices (before session 19 the read went through ACME's
+    invoices alone, and GLOBEX's kept the Atlanta summary and ``warehouseIds`` for good)."""
+    acme = [upstream.invoice(f"INV-{n}", "SO-1") for n in range(1, CAP + 2)]
+    globex = upstream.invoice("INV-G", "SO-1")
+    globex["customerid"] = globex["data"]["customerId"] = "GLOBEX"
+    await upstream.project(upstream.order("SO-1", "DC-ATL"))
+    for invoice in [*acme, globex] if full_before else [globex, *acme]:
+        await upstream.project(invoice)
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    assert order[documents.RELATED_OVERFLOW] == {"invoices": True}
+
+    await upstream.project(upstream.order("SO-1", "DC-LAX"))
+
+    for invoice_id in ["INV-G", *(f"INV-{n}" for n in range(1, CAP + 2))]:
+        stored = await _stored(mongo_db, documents.INVOICES, invoice_id)
+        assert stored["related"]["orders"]["SO-1"]["warehouseId"] == "DC-LAX", invoice_id
+        assert stored[documents.WAREHOUSE_IDS] == ["DC-LAX"], invoice_id

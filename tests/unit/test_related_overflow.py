@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 
 from projections.batch import EntityChange, EntityKey
 from projections.document_size import summary_bytes
-from projections.effects import SummaryPush, fold, place, summaries_of
+from projections.effects import (
+    Effects,
+    NamingRead,
+    SummaryPush,
+    fan_out_reads,
+    fold,
+    place,
+    summaries_of,
+)
 from projections.event_fields import MAX_IDENTIFIER_LENGTH
 from projections.store import FoldedWrite, _folded_update, updated
 from projections.summaries import summarize
@@ -55,12 +63,11 @@ def _longest(vocabulary: tuple[str, ...]) -> str:
     return max(vocabulary, key=len)
 
 
-def _largest_documents() -> dict[str, dict[str, Any]]:
+def _largest_documents(character: str = "I") -> dict[str, dict[str, Any]]:
     """A document of each kind whose summary is as large as the caps on ids and keys allow
-    (every id and key ``MAX_IDENTIFIER_LENGTH`` ASCII characters, which ``field_key`` need
-    not escape), with 100-character names, 20-digit amounts and the vocabularies' longest
-    values."""
-    top, name = "I" * MAX_IDENTIFIER_LENGTH, "n" * 100
+    (every id and key ``MAX_IDENTIFIER_LENGTH`` times ``character``), with 100-character
+    names of it, 20-digit amounts and the vocabularies' longest values."""
+    top, name = character * MAX_IDENTIFIER_LENGTH, character * 100
     at, amount = datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), "-" + "9" * 20
     return {
         "orders": {"_id": top, "customerId": top, "warehouseId": top}
@@ -77,11 +84,18 @@ def _largest_documents() -> dict[str, dict[str, Any]]:
     }
 
 
+#: Characters of 1 to 4 bytes of UTF-8, and one that ``field_key`` escapes (3 in a key).
+CHARACTERS = ["I", "é", "漢", "\U0001f69a", "%"]
+
+
+@pytest.mark.parametrize("character", CHARACTERS)
 @pytest.mark.parametrize("kind", ["orders", "shipments", "invoices"])
-def test_a_summary_of_ids_and_keys_at_their_cap_fits_its_holder(kind: str) -> None:
+def test_a_summary_of_ids_and_keys_at_their_cap_fits_its_holder(kind: str, character: str) -> None:
     """Long ids are no reason to overflow a holder (and hide it from warehouse-limited
-    callers for good): the largest summary they allow is embedded."""
-    doc = _largest_documents()[kind]
+    callers for good), whatever their characters: the largest summary they allow is
+    embedded. Until session 19 the cap was sized for ASCII, and 256 non-ASCII characters
+    overflowed it."""
+    doc = _largest_documents(character)[kind]
     summary = {**summarize(kind, doc), "rev": 2**62}
     assert all(value is not None for value in summary.values()), summary
     size = summary_bytes(documents.field_key(doc["_id"]), summary)  # as a push measures it
@@ -183,6 +197,38 @@ def test_a_fold_embeds_up_to_the_cap_and_its_write_marks_the_holder_for_the_rest
     assert fields[f"{documents.RELATED_OVERFLOW}.shipments"] is True
 
 
+def _invoice_push(invoice_id: str, customer: str) -> SummaryPush:
+    """Invoice ``invoice_id``'s summary (of ``customer``) pushed into order SO-1."""
+    summary = {"invoiceId": invoice_id, "status": "OPEN", "customerId": customer}
+    return SummaryPush("orders", "SO-1", "invoices", invoice_id, 1, summary, customer, size=300)
+
+
+def test_an_overflowing_holder_records_the_customers_of_the_invoices_it_has_no_room_for() -> None:
+    """Invoices naming an order are found through their customers' indexes: the customers
+    whose invoices found no room are recorded with the mark (in a fold's view, and as the
+    folded write stores them), and the projector's read of what names the order, when it
+    changes, reads those customers' invoices besides ACME's. Shipments are found through
+    their own index: nothing recorded for them."""
+    held = {f"IN-{n}": {"invoiceId": f"IN-{n}", "rev": 1} for n in range(CAP)}
+    stored = _holding("SH-1", "SH-2", _writes=3)
+    stored["related"]["invoices"] = held
+    view = {**stored, "related": {kind: dict(sums) for kind, sums in stored["related"].items()}}
+    pushes = [_invoice_push("IN-G", "GLOBEX"), _invoice_push("IN-A", "ACME")]
+    pushes.append(replace(summary_push("SO-1", "SH-9", rev=1), size=300))
+    assert not any(place(view, push) for push in pushes)
+    assert view[documents.RELATED_OVERFLOW_CUSTOMERS] == {"invoices": ["ACME", "GLOBEX"]}
+
+    write = FoldedWrite("SO-1", stored, None, [replace(push, room=False) for push in pushes])
+    written = updated(stored, _folded_update("orders", write, T0, "w"))
+    assert written[documents.RELATED_OVERFLOW_CUSTOMERS] == {"invoices": ["ACME", "GLOBEX"]}
+
+    moved = Effects(ORDER, {**view, "warehouseId": "DC-ATL"}, {**view, "rev": 5}, [])
+    assert sorted(fan_out_reads([moved])) == [
+        NamingRead("invoices", "orderIds", "orders", ("ACME", "GLOBEX"), ("SO-1",)),
+        NamingRead("shipments", "orderIds", "orders", None, ("SO-1",)),
+    ]
+
+
 #: Field names: BSON's may not hold NUL (no id or summary field does: ``event_fields``).
 NAMES = st.text(
     st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=12
@@ -215,11 +261,12 @@ def test_a_summarys_measure_is_never_below_its_bson_and_exact_when_it_is_too_lar
 
 
 def test_a_summarys_size_is_measured_once_with_its_key_and_rev() -> None:
-    doc = {"_id": "SO-1", "customerId": "ACME", "rev": 3, "shipTo": {"name": "x" * 1700}}
+    name = "x" * documents.MAX_SUMMARY_BYTES
+    doc = {"_id": "SO-1", "customerId": "ACME", "rev": 3, "shipTo": {"name": name}}
     to = [EntityKey("shipments", "SH-1"), EntityKey("shipments", "SH-2")]
     pushes: list[SummaryPush] = summaries_of(doc, "orders", "SO-1", to=to, exact=False)
     assert len({push.size for push in pushes}) == 1
-    assert pushes[0].size > 1700 > documents.MAX_SUMMARY_BYTES
+    assert pushes[0].size > len(name) == documents.MAX_SUMMARY_BYTES
     assert not links.has_room({}, "orders", pushes[0].key, pushes[0].size)
 
 
