@@ -156,6 +156,26 @@ STORE_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
 #: ``customer conflict``), as it would be after the snapshot. 1 MiB holds thousands of
 #: milestones or payments: far more than a misrouted feed sends before its snapshot.
 MAX_FOREIGN_FACTS_BYTES: Final = 1024 * 1024
+#: The largest entity document (and search document) an event may leave, its facts set
+#: aside for other customers left out (``projections.document_size``, applied by
+#: ``projections.batch.plan_entity``): an event whose application would make its document
+#: larger (and larger than it was) is refused, a dead letter, and the document stays as it
+#: was.
+#:
+#: Why 2 MiB below ``STORE_DOCUMENT_BYTES``: one for ``FOREIGN_FACTS`` (their own cap, above;
+#: a snapshot that swaps customers may move more there, but it is refused when the whole
+#: document would exceed both limits together), and one because the planner measures the
+#: document with every field it holds when loaded (the summaries under ``related`` included),
+#: but the store adds to it after planning: the summaries of the batch's other entities folded
+#: into the same write and those other entities' projectors push later (200-400 bytes each,
+#: at most ``RELATED_SUMMARIES_BYTES`` in all, below), ``warehouseIds``, ``rev``,
+#: ``updatedAt``, ``lastEvent``, ``_writes``, ``_writer`` and the wrapping of the bookkeeping
+#: blobs (a few kilobytes together: ``lastEvent`` repeats the event's ``source`` and ``id``,
+#: which decoding caps at 256 and 128 characters, ``projections.event_fields``; until session
+#: 16 the source had no cap, and a milestone with a source of 6 MB, measured at 12 MB here,
+#: made a document of 18 MB that the store refused on every retry).
+MAX_DOCUMENT_BYTES: Final = STORE_DOCUMENT_BYTES - 1024 * 1024 - MAX_FOREIGN_FACTS_BYTES
+
 #: The most summaries of one kind a document embeds under ``related.<kind>`` (session 16).
 #: A summary that finds no room (its holder embeds this many of its kind and none of its
 #: source) is not embedded: the holder is marked ``RELATED_OVERFLOW`` for that kind instead,
@@ -166,55 +186,25 @@ MAX_RELATED_SUMMARIES: Final = 300
 #: The largest summary embedded, in BSON bytes with its key and ``rev``
 #: (``projections.effects.SummaryPush.size``): summaries are 200-400 bytes, but the texts
 #: they carry (``shipToName``, the carrier's name) are unbounded by the contract; a larger
-#: one overflows its holder's kind like one beyond the count. Sized in bytes, whatever the
-#: characters, so that ids and keys at their cap
-#: (``projections.event_fields.MAX_IDENTIFIER_LENGTH``, 256 characters, which may each take
-#: 4 bytes of UTF-8, or 3 in a key where ``field_key`` escapes ``.``, ``$``, ``%``) never
-#: overflow a holder on their own: with every id and key of a summary at the cap in 4-byte
-#: characters (an order's repeats its id as its key and ``orderId``, beside ``customerId``,
-#: ``warehouseId`` and ``customerReference``; a shipment's beside ``customerId``,
-#: ``trackingNumber`` and the carrier's ``scac``) and 100-character names of such characters,
-#: the largest measures 5,716 bytes (a shipment's), leaving 44 for longer names
-#: (``tests/unit/test_related_overflow.py``). One that overflows hides its holder from
-#: warehouse-limited callers, which 300 links of a kind rarely do. Until session 19 it was
-#: 1,664, sized for ASCII ids: ids of 256 non-ASCII characters (or escaped ones) made
-#: summaries of up to 5.7 KB that overflowed their holders.
-MAX_SUMMARY_BYTES: Final = 5760
+#: one overflows its holder's kind like one beyond the count. Sized so that ids and keys at
+#: their cap (``projections.event_fields.MAX_IDENTIFIER_LENGTH``, 256 ASCII characters that
+#: ``field_key`` need not escape) never overflow a holder on their own: with every id and key
+#: of a summary at the cap (an order's repeats its id as its key and ``orderId``, beside
+#: ``customerId``, ``warehouseId`` and ``customerReference``) and 100-character names, the
+#: largest measures 1,612 bytes (an order's, as a push bounds it; 1,563 in BSON), leaving 50
+#: for longer names (``tests/unit/test_related_overflow.py``). Ids of characters it escapes
+#: (``.``, ``$``, ``%``: three each in the key) may still overflow. One that overflows hides
+#: its holder from warehouse-limited callers, which 300 links of a kind rarely do.
+MAX_SUMMARY_BYTES: Final = 1664
 #: The most kinds of summaries one document holds (an order: shipments and invoices; a
 #: shipment: orders and invoices; an invoice: orders and shipments).
 SUMMARY_KINDS_PER_DOCUMENT: Final = 2
 #: The most the embedded summaries of a document can take: what may land after the planner
-#: measured the document, so it must fit in ``AFTER_PLANNING_BYTES``
+#: measured the document, so it must fit in the mebibyte ``MAX_DOCUMENT_BYTES`` leaves
 #: (``tests/unit/test_related_overflow.py``).
 RELATED_SUMMARIES_BYTES: Final = (
     SUMMARY_KINDS_PER_DOCUMENT * MAX_RELATED_SUMMARIES * MAX_SUMMARY_BYTES
 )
-#: What the store may add to a document after the planner measured it
-#: (``MAX_DOCUMENT_BYTES``): ``RELATED_SUMMARIES_BYTES`` (3,456,000) and the few kilobytes of
-#: the write's own bookkeeping, rounded up to 3.5 MiB.
-AFTER_PLANNING_BYTES: Final = 3584 * 1024
-#: The largest entity document (and search document) an event may leave, its facts set
-#: aside for other customers left out (``projections.document_size``, applied by
-#: ``projections.batch.plan_entity``): an event whose application would make its document
-#: larger (and larger than it was) is refused, a dead letter, and the document stays as it
-#: was.
-#:
-#: 11.5 MiB (12,058,624 bytes). Why 4.5 MiB below ``STORE_DOCUMENT_BYTES``: one for
-#: ``FOREIGN_FACTS`` (their own cap, above; a snapshot that swaps customers may move more
-#: there, but it is refused when the whole document would exceed both limits together), and
-#: ``AFTER_PLANNING_BYTES`` because
-#: the planner measures the document with every field it holds when loaded (the summaries
-#: under ``related`` included), but the store adds to it after planning: the summaries of the
-#: batch's other entities folded into the same write and those other entities' projectors
-#: push later (200-400 bytes each, at most ``RELATED_SUMMARIES_BYTES`` in all, above),
-#: ``warehouseIds``, ``rev``, ``updatedAt``, ``lastEvent``, ``_writes``, ``_writer`` and the
-#: wrapping of the bookkeeping blobs (a few kilobytes together: ``lastEvent`` repeats the
-#: event's ``source`` and ``id``, which decoding caps at 256 and 128 characters,
-#: ``projections.event_fields``; until session 16 the source had no cap, and a milestone with
-#: a source of 6 MB, measured at 12 MB here, made a document of 18 MB that the store refused
-#: on every retry). Until session 19 the margin was 1 MiB, sized for summaries of ASCII ids
-#: (``MAX_SUMMARY_BYTES``).
-MAX_DOCUMENT_BYTES: Final = STORE_DOCUMENT_BYTES - MAX_FOREIGN_FACTS_BYTES - AFTER_PLANNING_BYTES
 #: ``relatedOverflow.<kind>: true``: this document has more ``<kind>`` links than it embeds
 #: summaries of (``MAX_RELATED_SUMMARIES``, ``MAX_SUMMARY_BYTES``). Written by the pushers,
 #: in the same guarded update (or folded write) that would have embedded the summary, and
