@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from projections import build_marker
 from projections import rebuild as rebuilding
 from projections.generations import Status, list_generations
 from projections.projector import BatchProcessor
@@ -234,3 +235,35 @@ async def test_a_dead_rebuild_does_not_block_the_next(
     suffix = await rebuild(_settings(stack, mongo_db, topic_names))
 
     assert await ProjectionStore(mongo_db).active_suffix() == suffix
+
+
+async def test_a_rebuild_that_runs_longer_than_the_stale_time_keeps_blocking(
+    stack: Stack, topic_names: dict[str, str], mongo_db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease's heartbeat is refreshed while the rebuild runs: here it is found an hour
+    late (the store stalled), and once the next beat has refreshed it a second rebuild is
+    refused again, rather than taking the lease of a rebuild that is alive."""
+    await produce(stack.kafka_bootstrap, simulated_records(topic_names, 100))
+    monkeypatch.setattr(build_marker, "HEARTBEAT_SECONDS", 0.1)
+    lease = mongo_db[documents.REBUILD_LEASE]
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    refusals: list[str] = []
+
+    async def stalled_then_beats(running: str) -> None:
+        await lease.update_one({"_id": LEASE_ID}, {"$set": {"heartbeatAt": hour_ago}})
+        async with asyncio.timeout(60):  # until the next beat refreshed it
+            while True:
+                held = await lease.find_one({"_id": LEASE_ID})
+                if held is not None and held["heartbeatAt"] > hour_ago:
+                    break
+                await asyncio.sleep(0.05)
+        with pytest.raises(RebuildRunning) as refused:
+            await claim(mongo_db, "gsecond")
+        refusals.append(str(refused.value))
+
+    _while_building(monkeypatch, stalled_then_beats)
+    first = await rebuild(_settings(stack, mongo_db, topic_names))
+
+    [refusal] = refusals
+    assert f"generation {first}" in refusal
+    assert await ProjectionStore(mongo_db).active_suffix() == first
