@@ -18,7 +18,8 @@ from projections.generation_config import ConfigMismatch
 from projections.generations import drop_generations, list_generations, report_lines
 from projections.metrics import ProjectorMetrics
 from projections.metrics_server import MetricsServer
-from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
+from projections.rebuild import RebuildIncomplete, SwitchRefused, TruncatedHistory, rebuild
+from projections.rebuild_lease import RebuildRunning
 from projections.runner import run_projector, store_client
 from projections.settings import ProjectorSettings, load_projector_settings
 from projections.store import StoreError
@@ -89,7 +90,14 @@ async def _run(command: str, args: argparse.Namespace, settings: ProjectorSettin
             print(f"rebuilt generation {suffix}; readers now use it")
         else:
             await run_projector(settings, stop, metrics)
-    except (RebuildIncomplete, TruncatedHistory, ConfigMismatch, GenerationClaimed) as refusal:
+    except (
+        RebuildIncomplete,
+        TruncatedHistory,
+        ConfigMismatch,
+        GenerationClaimed,
+        RebuildRunning,
+        SwitchRefused,
+    ) as refusal:
         return _refuse(refusal, 1)
     finally:
         server.stop()

@@ -11,7 +11,8 @@ document in ``documents.GENERATION_BUILDS`` (``_id``: its suffix):
   killed outright (SIGKILL, a lost host) stops refreshing it, and once it is older than
   ``STALE_AFTER_SECONDS`` its generation counts as abandoned;
 * ``switchedAt``, set just before the rebuild switches readers to the generation: from then
-  on the generation is, or was, the one readers use, never an abandoned one;
+  on the generation is, or was, the one readers use, never an abandoned one (unset again if
+  the switch is refused: the pointer changed meanwhile, ``projections.rebuild``);
 * ``endedAt``, when the rebuild ends, switched or not.
 
 Every write is an update of this one document (no transaction, no change stream: the same on
@@ -74,6 +75,19 @@ async def mark_switching(db: AsyncDatabase[dict[str, Any]], suffix: str) -> None
         raise StoreError(f"cannot mark generation {suffix} as switching: {exc}") from exc
     if result.matched_count == 0:
         raise GenerationClaimed(_claimed_message(suffix))
+
+
+async def unmark_switching(db: AsyncDatabase[dict[str, Any]], suffix: str) -> None:
+    """Take back ``mark_switching``: the switch was refused (``PointerMoved``) and no reader
+    ever used generation ``suffix``, so once the rebuild ends it is abandoned, dropped by
+    the next drop at once. Logged, not raised, if the store refuses: the generation then
+    counts as retired and goes once the grace after the last switch has passed."""
+    try:
+        await db[documents.GENERATION_BUILDS].update_one(
+            {"_id": suffix}, {"$unset": {"switchedAt": ""}}
+        )
+    except DRIVER_ERRORS as exc:
+        log.warning("cannot record that rebuild %s did not switch: %s", suffix, exc)
 
 
 def _claimed_message(suffix: str) -> str:

@@ -41,6 +41,16 @@ From before its generation's first collection to its end, a rebuild holds a mark
 whose rebuild is alive, and drops one whose rebuild ended or died without switching. The
 switch records when and from which generation (``ProjectionStore.set_active_suffix``): the
 previous one is dropped only a grace period later.
+
+One rebuild at a time: before it writes anything a rebuild claims the rebuild lease
+(``projections.rebuild_lease``), and refuses to start (``RebuildRunning``) while a live one
+holds it. Two rebuilds at once switched the pointer in either order: readers could go back
+to the generation built first, and notice revisions down (each computed its offset from the
+pointer it had read). The lease is not enforced by the store (a rebuild cut off from it
+longer than the stale time looks dead), so the switch is also a compare-and-set on the
+pointer read just after the claim (``ProjectionStore.set_active_suffix``): if anyone
+switched readers meanwhile, the rebuild does not switch (``SwitchRefused``), and readers
+keep the pointer as the other writer left it; its generation is then abandoned.
 """
 
 from __future__ import annotations
@@ -56,10 +66,11 @@ from typing import NamedTuple
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from projections.build_marker import building, mark_switching
+from projections.build_marker import building, mark_switching, unmark_switching
 from projections.deferred_indexes import EVERY_COLLECTION
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
+from projections.rebuild_lease import holding
 from projections.revision_offsets import (
     REVISION_MARGIN,
     REVISION_OFFSET_CEILING,
@@ -78,7 +89,7 @@ from projections.runner import (
     store_client,
 )
 from projections.settings import ProjectorSettings
-from projections.store import ActiveGeneration, StoreError
+from projections.store import ActiveGeneration, PointerMoved, StoreError
 from readmodel.kafka_admin import partitions_of
 
 log = logging.getLogger(__name__)
@@ -193,7 +204,8 @@ async def _stop_after_grace(stop: asyncio.Event, drained: asyncio.Event, grace: 
 
 
 class _Rebuild(NamedTuple):
-    """One rebuild: what its steps after the catch-up read."""
+    """One rebuild: what its steps after the catch-up read, with ``pointer``, the read
+    pointer as it was once the rebuild held the lease (the one its switch replaces)."""
 
     consumer: AIOKafkaConsumer
     processor: BatchProcessor
@@ -202,6 +214,7 @@ class _Rebuild(NamedTuple):
     stop: asyncio.Event
     metrics: ProjectorMetrics
     suffix: str
+    pointer: ActiveGeneration
 
 
 async def _drain_after_switch(run: _Rebuild, notices: AIOKafkaProducer) -> int:
@@ -246,14 +259,16 @@ class _Switch(NamedTuple):
     revision_offset: int
 
 
-async def _switch_readers(processor: BatchProcessor, suffix: str) -> _Switch:
+async def _switch_readers(
+    processor: BatchProcessor, suffix: str, previous: ActiveGeneration
+) -> _Switch:
     """Point readers at generation ``suffix`` with the fingerprint of the status mapping and
     reducers that built it (from then on a projector running others refuses to write it:
     ``projections.generation_config``) and the revision offset that keeps its notices'
     revisions above the previous generation's (``projections.revision_offsets``), which
-    the drain's notices carry too."""
+    the drain's notices carry too; ``PointerMoved`` (nothing written) if the pointer no
+    longer names ``previous`` with its revision offset, which that offset is computed from."""
     store = processor.store
-    previous = await store.active_generation()
     highest = await store.highest_shipment_rev(previous.suffix)
     offset = next_revision_offset(previous.revision_offset, highest)
     if wrapped(previous.revision_offset, offset):
@@ -266,7 +281,9 @@ async def _switch_readers(processor: BatchProcessor, suffix: str) -> _Switch:
             highest,
             REVISION_OFFSET_CEILING,
         )
-    await store.set_active_suffix(suffix, config=processor.config, revision_offset=offset)
+    await store.set_active_suffix(
+        suffix, config=processor.config, revision_offset=offset, replacing=previous
+    )
     processor.announce_with(offset)
     log.info(
         "readers switched from generation %r to %r, built with %s; notice revisions from %d",
@@ -310,6 +327,31 @@ async def _correct_revision_offset(processor: BatchProcessor, suffix: str, switc
     )
 
 
+class SwitchRefused(RuntimeError):
+    """Someone switched the read pointer while this rebuild built its generation: readers
+    were not switched to it (they keep what the other writer chose) and it is abandoned."""
+
+
+async def _switch_or_refuse(run: _Rebuild) -> _Switch:
+    """``_switch_readers`` from the pointer the rebuild read at its start; ``SwitchRefused``
+    if that pointer changed since, with the generation's marker no longer saying it was
+    switched to (``build_marker.unmark_switching``: a drop then drops it at once)."""
+    try:
+        return await _switch_readers(run.processor, run.suffix, run.pointer)
+    except PointerMoved as moved:
+        await unmark_switching(run.processor.store.db, run.suffix)
+        found = moved.found.suffix or "(original)"
+        raise SwitchRefused(
+            f"readers were not switched to generation {run.suffix}: the read pointer changed "
+            f"while it was built (it named generation {run.pointer.suffix or '(original)'} "
+            f"with revision offset {run.pointer.revision_offset} when this rebuild started, "
+            f"and names {found} with revision offset {moved.found.revision_offset} now: "
+            f"another rebuild or an operator switched it); readers keep {found}, and "
+            f"generation {run.suffix} is abandoned (projections generations drop drops it). "
+            f"Rebuild again if readers should not use {found}"
+        ) from moved
+
+
 def new_generation_suffix(now: datetime) -> str:
     """The name of a new generation: its start time, so that names sort by age, and a random
     part, so that two rebuilds started in the same second (by two operators, or a retry)
@@ -325,7 +367,9 @@ async def rebuild(
     allow_truncated_history: bool = False,
 ) -> str:
     """Build generation ``<timestamp>`` from offset 0 and make it the active one; refused
-    (``TruncatedHistory``) if a log no longer starts there, unless ``allow_truncated_history``."""
+    (``TruncatedHistory``) if a log no longer starts there, unless ``allow_truncated_history``,
+    before anything is written (``RebuildRunning``) while another rebuild runs, and at the
+    switch (``SwitchRefused``) if someone switched readers meanwhile (the module docstring)."""
     stop = stop or asyncio.Event()
     metrics = metrics or ProjectorMetrics()
     suffix = new_generation_suffix(datetime.now(UTC))
@@ -333,7 +377,31 @@ async def rebuild(
     processor = processor_for(
         settings, client, metrics, target_suffix=suffix, deferring=EVERY_COLLECTION
     )
-    consumer = AIOKafkaConsumer(
+    try:
+        # before anything is written: refused while another rebuild runs (the docstring)
+        async with holding(processor.store.db, suffix):
+            # read once the lease is held: what the switch replaces, compare-and-set
+            pointer = await processor.store.active_generation()
+            consumer = _consumer(settings)
+            await consumer.start()
+            try:
+                partitions = await _from_first_offsets(consumer, settings, allow_truncated_history)
+                run = _Rebuild(
+                    consumer, processor, partitions, settings, stop, metrics, suffix, pointer
+                )
+                # a drop that claims the generation (its marker stale) stops the rebuild
+                async with building(processor.store.db, suffix, stop):
+                    await _build_switch_and_drain(run)
+            finally:
+                await consumer.stop()
+        return suffix
+    finally:
+        await client.close()
+
+
+def _consumer(settings: ProjectorSettings) -> AIOKafkaConsumer:
+    """The rebuild's consumer: no group, no commits; it is assigned every partition."""
+    return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
@@ -342,21 +410,19 @@ async def rebuild(
         # rather than moving the read silently to the log's end (the default, "latest")
         auto_offset_reset="none",
     )
-    await consumer.start()
-    try:
-        partitions = await partitions_of(consumer, settings.topics.inbound().values())
-        starts = await _refuse_truncated_history(consumer, partitions, allow_truncated_history)
-        consumer.assign(partitions)
-        for tp, first in starts.items():
-            consumer.seek(tp, first)
-        run = _Rebuild(consumer, processor, partitions, settings, stop, metrics, suffix)
-        # a drop that claims the generation (its marker stale) stops the rebuild
-        async with building(processor.store.db, suffix, stop):
-            await _build_switch_and_drain(run)
-        return suffix
-    finally:
-        await consumer.stop()
-        await client.close()
+
+
+async def _from_first_offsets(
+    consumer: AIOKafkaConsumer, settings: ProjectorSettings, allowed: bool
+) -> list[TopicPartition]:
+    """Assign ``consumer`` every inbound partition at its first offset, refused
+    (``TruncatedHistory``) unless each is 0 or ``allowed``; the partitions."""
+    partitions = await partitions_of(consumer, settings.topics.inbound().values())
+    starts = await _refuse_truncated_history(consumer, partitions, allowed)
+    consumer.assign(partitions)
+    for tp, first in starts.items():
+        consumer.seek(tp, first)
+    return partitions
 
 
 async def _build_switch_and_drain(run: _Rebuild) -> None:
@@ -390,7 +456,7 @@ async def _switch_and_drain(run: _Rebuild) -> int:
     await notices.start()
     try:
         await mark_switching(run.processor.store.db, run.suffix)
-        switch = await _switch_readers(run.processor, run.suffix)
+        switch = await _switch_or_refuse(run)
         # beside the drain, not before it: readers wait for the drain, and the check needs
         # nothing of it (``_correct_revision_offset``)
         correction = asyncio.create_task(

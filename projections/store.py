@@ -249,6 +249,33 @@ class ActiveGeneration(NamedTuple):
     revision_offset: int = 0
 
 
+class PointerMoved(Exception):
+    """A switch's compare-and-set lost: the read pointer no longer names the generation and
+    revision offset the switch was to replace (``ProjectionStore.set_active_suffix``);
+    nothing was written. ``found`` is the pointer as read just after."""
+
+    def __init__(self, expected: ActiveGeneration, found: ActiveGeneration) -> None:
+        super().__init__(
+            f"the read pointer names generation {found.suffix or '(original)'} with revision "
+            f"offset {found.revision_offset}, not {expected.suffix or '(original)'} with "
+            f"{expected.revision_offset}"
+        )
+        self.expected = expected
+        self.found = found
+
+
+def _pointer_as(generation: ActiveGeneration) -> dict[str, Any]:
+    """The filter matching the pointer document ``active_generation`` read as ``generation``:
+    its suffix and its revision offset, where 0 stands for any value ``revision_offset_of``
+    reads as 0 (absent in a pointer written before session 19)."""
+    offset = generation.revision_offset
+    return {
+        "_id": "active",
+        "suffix": generation.suffix,
+        documents.REVISION_OFFSET: offset if offset else {"$not": {"$gt": 0}},
+    }
+
+
 class ProjectionStore:
     def __init__(
         self,
@@ -296,43 +323,62 @@ class ProjectionStore:
         )
 
     async def set_active_suffix(
-        self, suffix: str, *, revision_offset: int, config: str | None = None
-    ) -> str:
+        self,
+        suffix: str,
+        *,
+        revision_offset: int,
+        replacing: ActiveGeneration,
+        config: str | None = None,
+    ) -> None:
         """Switch readers to generation ``suffix``, built with ``config``
         (``projections.generation_config``; None: any projector may write it), whose
         notices add ``revision_offset`` to a shipment's ``rev``
         (``projections.revision_offsets``): one write, so no reader or projector sees the
-        one without the other. Returns the suffix readers left.
+        one without the other.
+
+        A compare-and-set: the write lands only on the pointer ``replacing`` describes (its
+        suffix and revision offset, as ``active_generation`` read it), else raises
+        ``PointerMoved`` and changes nothing. The caller computed ``revision_offset`` from
+        that pointer, and chose ``suffix`` over that generation: a pointer another rebuild
+        (or an operator) switched meanwhile must not be overwritten, or readers would go
+        back to an older generation and notice revisions down (``projections.rebuild``).
+        One conditional update of one document (an insert when no pointer exists yet, which
+        a concurrent insert fails on the ``_id``): atomic on FerretDB 2 and MongoDB 6 alike.
 
         The pointer also records when (``switchedAt``, this process's clock) and from which
-        generation (``previous``): ``projections generations drop`` keeps the previous one
-        for a grace period counted from the switch, as readers and live projectors may still
-        use it for a while. ``previous`` is written by a second update that matches only
-        this switch, so a later switch by another rebuild is never given the wrong one.
+        generation (``previous``: ``replacing``'s, which the filter guarantees):
+        ``projections generations drop`` keeps the previous one for a grace period counted
+        from the switch, as readers and live projectors may still use it for a while.
         """
-        now = datetime.now(UTC)
-        pointers = self._db[documents.READ_POINTER]
         fields = {
             "suffix": suffix,
             "config": config,
             documents.REVISION_OFFSET: revision_offset,
-            "switchedAt": now,
+            "switchedAt": datetime.now(UTC),
+            "previous": replacing.suffix,
         }
+        pointers = self._db[documents.READ_POINTER]
         try:
-            before = await pointers.find_one_and_update(
-                {"_id": "active"},
-                {"$set": fields, "$unset": {"switchedAtEstimated": ""}},
-                upsert=True,
-                return_document=ReturnDocument.BEFORE,
+            result = await pointers.update_one(
+                _pointer_as(replacing), {"$set": fields, "$unset": {"switchedAtEstimated": ""}}
             )
-            previous = str(before["suffix"]) if before else ""
-            await pointers.update_one(
-                {"_id": "active", "suffix": suffix, "switchedAt": now},
-                {"$set": {"previous": previous}},
-            )
+            switched = result.matched_count == 1 or await self._first_pointer(replacing, fields)
         except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
-        return previous
+        if not switched:
+            raise PointerMoved(replacing, await self.active_generation())
+
+    async def _first_pointer(self, replacing: ActiveGeneration, fields: dict[str, Any]) -> bool:
+        """Write the pointer where ``replacing`` says there was none (readers on the original
+        generation); whether it was written (False: some pointer exists, so another writer
+        came first, or ``replacing`` described one this filter did not match)."""
+        if replacing.suffix or replacing.revision_offset:
+            return False
+        try:
+            await self._db[documents.READ_POINTER].insert_one({"_id": "active", **fields})
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def raise_revision_offset(self, suffix: str, revision_offset: int) -> bool:
         """Raise the revision offset of generation ``suffix`` to ``revision_offset``

@@ -76,6 +76,10 @@ REVISION_OFFSET: Final = "revisionOffset"
 #: generation still being built from one a failed rebuild left (``projections.build_marker``).
 #: Not part of a generation; readers never read it.
 GENERATION_BUILDS: Final = "generation_builds"
+#: One document, ``_id`` ``"rebuild"``: the lease the one running rebuild holds
+#: (``projections.rebuild_lease``: its suffix, start, heartbeat and end), which a second
+#: rebuild must claim before it starts. Not part of a generation; readers never read it.
+REBUILD_LEASE: Final = "rebuild_lease"
 
 ENTITY_COLLECTIONS: Final = (ORDERS, SHIPMENTS, INVOICES, SOURCES)
 #: The collections of one projection generation (``generation_collection`` of each).

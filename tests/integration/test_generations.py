@@ -55,6 +55,13 @@ async def _fill(db: Db, suffixes: Iterable[str]) -> None:
         await db[orders].insert_one({"_id": f"O-{suffix or 'original'}"})
 
 
+async def _switch(store: ProjectionStore, suffix: str) -> None:
+    """Switch readers to ``suffix`` as a rebuild does: from the pointer as it is now."""
+    await store.set_active_suffix(
+        suffix, revision_offset=0, replacing=await store.active_generation()
+    )
+
+
 async def _abandoned(db: Db, suffix: str) -> None:
     """A rebuild that wrote ``suffix`` and failed before its switch."""
     with pytest.raises(RuntimeError, match="before the switch"):
@@ -95,8 +102,8 @@ async def test_a_drop_leaves_active_and_in_progress_generations_and_drops_abando
     than the grace period. Before, nothing dropped any of them."""
     store = ProjectionStore(mongo_db)
     await _fill(mongo_db, ["", "g1", "g2"])
-    await store.set_active_suffix("g1", revision_offset=0)
-    await store.set_active_suffix("g2", revision_offset=0)
+    await _switch(store, "g1")
+    await _switch(store, "g2")
     await _abandoned(mongo_db, "ga")
     await _killed(mongo_db, "gk")
     await _switch_was(mongo_db, GRACE + timedelta(minutes=1))
@@ -125,7 +132,7 @@ async def test_the_previous_generation_is_kept_through_its_grace_period(mongo_db
     grace period has passed, a second drop drops it."""
     store = ProjectionStore(mongo_db)
     await _fill(mongo_db, ["", "g1"])
-    await store.set_active_suffix("g1", revision_offset=0)
+    await _switch(store, "g1")
     await _abandoned(mongo_db, "ga")
 
     dropped = await drop_generations(mongo_db, GRACE)
@@ -252,7 +259,7 @@ async def test_a_projector_idle_across_a_switch_writes_nothing_more_into_the_pre
     before = await snapshot(mongo_db)
     store = ProjectionStore(mongo_db)
     await store.ensure_collections("g1")
-    await store.set_active_suffix("g1", revision_offset=0)
+    await _switch(store, "g1")
     monkeypatch.setattr(projector, "POINTER_REFRESH_SECONDS", -1.0)
 
     await processor.process(records[150:])
@@ -311,7 +318,7 @@ async def test_the_operator_commands_list_and_drop_with_a_line_for_each_collecti
 ) -> None:
     store = ProjectionStore(mongo_db)
     await _fill(mongo_db, ["", "g1"])
-    await store.set_active_suffix("g1", revision_offset=0)
+    await _switch(store, "g1")
     await _abandoned(mongo_db, "ga")
 
     code, listed, _ = await _cli(mongo_db, "generations")

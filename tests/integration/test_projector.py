@@ -1081,7 +1081,10 @@ async def test_a_projector_started_with_another_configuration_than_the_active_ge
     refuses before it creates or writes anything of the generation readers use."""
     store = ProjectionStore(mongo_db)
     await store.set_active_suffix(
-        "g1", config="reducers-1/status-map-000000000000", revision_offset=0
+        "g1",
+        config="reducers-1/status-map-000000000000",
+        revision_offset=0,
+        replacing=await store.active_generation(),
     )
     processor = BatchProcessor(store, load_status_mapping(), TopicNames())
 
@@ -1395,7 +1398,11 @@ class _SwitchingStore(_HookedStore):
         if not self.switched:
             self.switched = True
             await self.ensure_collections(self.target)
-            await self.set_active_suffix(self.target, revision_offset=SWITCHED_OFFSET)
+            await self.set_active_suffix(
+                self.target,
+                revision_offset=SWITCHED_OFFSET,
+                replacing=await self.active_generation(),
+            )
 
 
 async def test_a_batch_written_while_a_rebuild_switches_generations_reaches_the_new_one(

@@ -15,7 +15,8 @@ import projections.__main__ as entry
 from observability import json_logs
 from projections.build_marker import GenerationClaimed
 from projections.generation_config import ConfigMismatch
-from projections.rebuild import RebuildIncomplete, TruncatedHistory
+from projections.rebuild import RebuildIncomplete, SwitchRefused, TruncatedHistory
+from projections.rebuild_lease import RebuildRunning
 from projections.store import StoreError
 
 
@@ -49,6 +50,8 @@ def _raising(error: Exception) -> Callable[..., Any]:
         ("rebuild", "rebuild", TruncatedHistory("orders partition 0 starts at 12")),
         ("rebuild", "rebuild", RebuildIncomplete("3 records of the drain not applied")),
         ("rebuild", "rebuild", GenerationClaimed("generation g1 was dropped as abandoned")),
+        ("rebuild", "rebuild", RebuildRunning("another rebuild is running: generation g1")),
+        ("rebuild", "rebuild", SwitchRefused("readers were not switched to generation g2")),
     ],
 )
 def test_a_refusal_is_one_line_with_exit_code_1(

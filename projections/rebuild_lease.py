@@ -1,0 +1,159 @@
+"""One rebuild at a time: the lease a rebuild claims before it writes anything.
+
+Two rebuilds running at once (an operator starting a second one, a CronJob overlapping)
+each switched the read pointer when done, in either order: readers could go back to the
+generation that was built first (with an older status map, say), and notice revisions could
+go down (each computed its revision offset from the pointer it had read). So a rebuild
+first claims the one document of ``documents.REBUILD_LEASE`` (``_id`` ``"rebuild"``): its
+generation's suffix, ``startedAt``, ``heartbeatAt`` (refreshed every
+``build_marker.HEARTBEAT_SECONDS``, like its marker's) and ``endedAt`` once it ends.
+
+The claim succeeds only if that document is absent or free: ended, or its heartbeat older
+than ``build_marker.STALE_AFTER_SECONDS`` (a rebuild killed outright blocks the next for no
+longer than that). It is one conditional write of one document, atomic on FerretDB 2 and
+MongoDB 6 alike, with no transaction: an insert when there is none (of two at once, the
+second fails on the ``_id``), else an update whose filter matches only a free lease (of two
+at once, the first makes it held, so the second's filter no longer matches). Of any number
+of rebuilds starting together exactly one goes on; the others raise ``RebuildRunning``,
+naming the holder, before they write anything.
+
+The store does not enforce a lease: a rebuild alive but cut off from the store for longer
+than the stale time looks dead, and the next one takes the lease. That is why the switch is
+also a compare-and-set on the pointer the rebuild read after its claim
+(``ProjectionStore.set_active_suffix``): of two such rebuilds, the second to switch refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from projections import build_marker
+from projections.store import DRIVER_ERRORS, StoreError
+from readmodel import documents
+
+log = logging.getLogger(__name__)
+
+Db = AsyncDatabase[dict[str, Any]]
+#: The ``_id`` of the lease document.
+LEASE_ID: Final = "rebuild"
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class RebuildRunning(RuntimeError):
+    """Another rebuild holds the lease: this one did not start (nothing was written)."""
+
+
+def _free(now: datetime) -> dict[str, Any]:
+    """The lease document if no live rebuild holds it: its holder ended, or stopped
+    refreshing it (``build_marker.STALE_AFTER_SECONDS``)."""
+    stale = now - timedelta(seconds=build_marker.STALE_AFTER_SECONDS)
+    return {
+        "_id": LEASE_ID,
+        "$or": [{"endedAt": {"$exists": True}}, {"heartbeatAt": {"$lt": stale}}],
+    }
+
+
+async def claim(db: Db, suffix: str) -> None:
+    """Take the lease for the rebuild of generation ``suffix`` (the module docstring);
+    ``RebuildRunning`` if a live rebuild holds it, ``StoreError`` if the store refuses."""
+    lease = db[documents.REBUILD_LEASE]
+    now = datetime.now(UTC)
+    held = {"_id": LEASE_ID, "suffix": suffix, "startedAt": now, "heartbeatAt": now}
+    try:
+        try:
+            await lease.insert_one(held)
+            return
+        except DuplicateKeyError:
+            result = await lease.update_one(_free(now), {"$set": held, "$unset": {"endedAt": ""}})
+        if result.matched_count == 1:
+            return
+        holder = await lease.find_one({"_id": LEASE_ID})
+    except DRIVER_ERRORS as exc:
+        raise StoreError(f"cannot claim the rebuild lease: {exc}") from exc
+    raise RebuildRunning(running_message(holder, datetime.now(UTC)))
+
+
+def _aware(value: Any) -> datetime | None:
+    """A stored time as an aware UTC datetime (None if absent or not a time)."""
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def running_message(holder: Mapping[str, Any] | None, now: datetime) -> str:
+    """Why a rebuild did not start, naming the one that holds the lease: its generation,
+    start and last heartbeat, and when it would stop blocking if its process is gone."""
+    stale = build_marker.STALE_AFTER_SECONDS
+    if holder is None:
+        return (
+            "another rebuild claimed the rebuild lease at the same moment: this one did not start"
+        )
+    started, beat = _aware(holder.get("startedAt")), _aware(holder.get("heartbeatAt"))
+    since = f" ({(now - beat).total_seconds():.0f} s ago)" if beat is not None else ""
+    return (
+        f"another rebuild is running: generation {holder.get('suffix')}, started "
+        f"{f'{started:{_TIME}}' if started else 'at an unknown time'}, last heartbeat "
+        f"{f'{beat:{_TIME}}' if beat else 'never'}{since}; this one did not start. Wait for it "
+        f"to end; if its process is gone, it stops blocking once its heartbeat is over "
+        f"{stale:.0f} s old"
+    )
+
+
+async def _keep_alive(db: Db, suffix: str) -> None:
+    """Refresh the lease's heartbeat while this rebuild holds it, until cancelled. A store
+    error is logged and tried again at the next beat; a lease another rebuild took (this
+    one looked dead) is logged and no longer refreshed: the switch's compare-and-set
+    decides which of the two switches readers."""
+    lease = db[documents.REBUILD_LEASE]
+    while True:
+        await asyncio.sleep(build_marker.HEARTBEAT_SECONDS)
+        try:
+            result = await lease.update_one(
+                {"_id": LEASE_ID, "suffix": suffix, "endedAt": {"$exists": False}},
+                {"$set": {"heartbeatAt": datetime.now(UTC)}},
+            )
+        except DRIVER_ERRORS as exc:
+            log.warning("cannot refresh the rebuild lease of %s: %s", suffix, exc)
+            continue
+        if result.matched_count == 0:
+            log.error(
+                "another rebuild took the rebuild lease from %s (its heartbeat was over %.0f s "
+                "late): whichever switches readers second will refuse to",
+                suffix,
+                build_marker.STALE_AFTER_SECONDS,
+            )
+            return
+
+
+async def _release(db: Db, suffix: str) -> None:
+    """Mark the lease ended if this rebuild still holds it (never another's). Logged, not
+    raised, if the store refuses: the lease then frees itself once stale."""
+    try:
+        await db[documents.REBUILD_LEASE].update_one(
+            {"_id": LEASE_ID, "suffix": suffix}, {"$set": {"endedAt": datetime.now(UTC)}}
+        )
+    except DRIVER_ERRORS as exc:
+        log.warning("cannot release the rebuild lease of %s: %s", suffix, exc)
+
+
+@contextlib.asynccontextmanager
+async def holding(db: Db, suffix: str) -> AsyncIterator[None]:
+    """Hold the lease for the rebuild of ``suffix`` while the block runs (the module
+    docstring); ``RebuildRunning`` before the block if another rebuild holds it."""
+    await claim(db, suffix)
+    beat = asyncio.create_task(_keep_alive(db, suffix))
+    try:
+        yield
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        await _release(db, suffix)
