@@ -29,7 +29,8 @@ text, and run on the event loop. The checks, cheapest first:
   them (graphql-core's coercion): the variable's value, else its default in the operation,
   else the argument's default in the schema; any other list of objects by
   ``default_page_size``, except a connection's ``edges``/``nodes``, which its connection field
-  already counted. Scalars and introspection are free, but for a connection's ``totalCount``:
+  already counted. Scalars and introspection are free, but for ``__schema``
+  (``INTROSPECTION_COST``: it reads the whole schema) and a connection's ``totalCount``:
   a store read that may scan a customer's whole list costs ``STORE_SCAN_COST`` more, once per
   root list or search field (its page) and once per connection asking ``totalCount`` (however
   often: aliases share one count), neither multiplied by the connection's own page size, and
@@ -119,6 +120,14 @@ _LOOKUPS: Final = {"_entities": "representations", "nodes": "ids"}
 #: ``MAX_QUERY_COST`` allows a document about 19 of them (29 aliased root lists took 2 s),
 #: and our clients' documents at most 3 (README, "API limits").
 STORE_SCAN_COST: Final = 250
+#: What a ``__schema`` field adds to the cost: it reads every type of the schema, about a
+#: thousand objects in the model's unit (one full introspection takes 13-16 ms of the event
+#: loop). Before, introspection was free, and 24 aliases of ``__schema`` spreading one
+#: fragment of 38 selections fitted every limit: 315 ms of the event loop per request and
+#: 2 MB of response, for anyone, a token or not. At 1,000, ``MAX_QUERY_COST`` allows five.
+#: ``__type`` stays free: it reads one type (24 aliases of the largest, 41 ms).
+INTROSPECTION_COST: Final = 1000
+_SCHEMA_FIELD: Final = "__schema"
 #: The field of a connection that counts its whole list.
 _COUNT_FIELD: Final = "totalCount"
 #: The largest ``actual`` a refusal reports (2^53 - 1: JSON numbers are doubles to most
@@ -305,7 +314,8 @@ class _Walker:
         inner = self.selections(node.selection_set, returned, visited)
         aliases = inner.aliases + (1 if node.alias else 0)
         if name.startswith("__"):
-            return Measure(depth=0, aliases=aliases, cost=0, selections=inner.selections)
+            cost = INTROSPECTION_COST if name == _SCHEMA_FIELD else 0
+            return Measure(depth=0, aliases=aliases, cost=cost, selections=inner.selections)
         depth = 0 if node.selection_set is None else 1 + inner.depth
         cost = 0
         lookups = inner.lookups

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 import strawberry
-from graphql import GraphQLError, Source, parse
+from graphql import GraphQLError, Source, get_introspection_query, parse
 from graphql.language import Lexer, TokenKind
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +21,7 @@ from web.admission import LaneFull
 from web.document_cache import DocumentCache, count_selections, estimated_tokens
 from web.error_codes import retry_later
 from web.limits import (
+    INTROSPECTION_COST,
     MAX_REPORTED,
     STORE_SCAN_COST,
     MeasureCache,
@@ -158,9 +159,10 @@ def test_explicit_last_sets_the_page_when_first_is_absent() -> None:
     assert measure_document(schema._schema, parse(query), None, default_page_size=20).cost == 20
 
 
-def test_scalars_and_introspection_are_free() -> None:
+def test_scalars_and_introspection_are_free_but_for_the_whole_schema() -> None:
     assert cost("{ echo(n: 1) }") == 0
-    assert cost("{ __schema { types { fields { name } } } }") == 0
+    assert cost('{ __type(name: "Item") { fields { name } } }') == 0
+    assert cost("{ __schema { types { fields { name } } } }") == INTROSPECTION_COST
 
 
 def test_nested_fragment_spreads_are_walked_in_linear_time() -> None:
@@ -701,6 +703,37 @@ def test_an_orders_or_shipments_invoices_cost_a_store_read_once_per_place_asked(
         }
     ]
     assert _portal_refusals(lookups.replace("invoices", "shipments")) == []
+
+
+#: The largest selection of a type an introspecting client could ask (38 selections).
+_WHOLE_TYPE = (
+    "fragment T on __Type { name kind description fields(includeDeprecated: true) { name"
+    " description isDeprecated deprecationReason args { name description defaultValue type {"
+    " kind name ofType { kind name ofType { kind name } } } } type { kind name ofType { kind"
+    " name ofType { kind name } } } } interfaces { name } enumValues { name description }"
+    " possibleTypes { name } }"
+)
+
+
+def test_aliases_of_the_whole_schema_are_refused_for_their_cost() -> None:
+    """Introspection was free: 24 aliases of ``__schema`` each spreading every type's fields
+    and arguments fitted every limit (960 selections expanded, 243 tokens) and took 315 ms of
+    the event loop and 2 MB of response per request, from anyone, a token or not. Each
+    ``__schema`` now costs ``INTROSPECTION_COST``, so such a document is refused before it
+    runs, while GraphiQL's full introspection (one ``__schema``) and ``__type`` lookups are
+    served as before."""
+    aliased = _aliased("__schema {{ types {{ ...T }} }}", times=24) + " " + _WHOLE_TYPE
+    assert [e.extensions for e in _portal_refusals(aliased)] == [
+        {
+            "code": "QUERY_TOO_COMPLEX",
+            "limit": "MAX_QUERY_COST",
+            "allowed": QueryLimits().max_cost,
+            "actual": 24 * INTROSPECTION_COST,
+        }
+    ]
+    assert _portal_refusals(get_introspection_query(descriptions=True)) == []
+    types = _aliased('__type(name: "Query") {{ ...T }}', times=24) + " " + _WHOLE_TYPE
+    assert _portal_refusals(types) == []
 
 
 # --- arguments read as execution reads them (review of session 18) ------------------------
