@@ -56,7 +56,12 @@ from web.headers import page_headers, private_response
 from web.limits import client_of
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
 from web.operation_admission import requests_refused
-from web.persisted import PersistedQueryError, persisted_document, with_document_id
+from web.persisted import (
+    BAD_REQUEST,
+    PersistedQueryError,
+    persisted_document,
+    with_document_id,
+)
 from web.prepared import PreparedOperations
 from web.settings import Settings
 
@@ -477,6 +482,12 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         try:
             query = persisted_document(request, context.caller, request_data)
         except PersistedQueryError as exc:
+            if exc.code == BAD_REQUEST:
+                # A hash not matching its text, a malformed ``persistedQuery``, a
+                # ``documentId`` beside a ``query``: a request no server can run, 400 under
+                # any Accept as Apollo Server and Router answer it (and as every other
+                # BAD_REQUEST here); an unknown hash or id stays a GraphQL response.
+                raise Refusal(400, exc.message) from exc
             return ExecutionResult(data=None, errors=[exc.graphql_error()])
         if self.prepared is not None:
             name, variables = request_data.operation_name, request_data.variables

@@ -8,6 +8,7 @@ operational endpoints, CORS and the GraphiQL page.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -172,6 +173,64 @@ async def test_malformed_requests_are_400_with_a_clear_message(api: Running, bod
     assert response.status_code == 400
     assert codes(response) == ["BAD_REQUEST"]
     assert response.json()["errors"][0]["message"]
+
+
+_TYPENAME = "{ __typename }"
+_TYPENAME_SHA256 = hashlib.sha256(_TYPENAME.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("accept", [None, GRJ])
+@pytest.mark.parametrize(
+    ("request_data", "message"),
+    [
+        (
+            {
+                "query": _TYPENAME,
+                "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}},
+            },
+            "The sha256Hash does not match the query.",
+        ),
+        (
+            {
+                "query": _TYPENAME,
+                "extensions": {"persistedQuery": {"version": 2, "sha256Hash": _TYPENAME_SHA256}},
+            },
+            "extensions.persistedQuery must be {version: 1, sha256Hash: <64 hex digits>}.",
+        ),
+        (
+            {"query": _TYPENAME, "documentId": "sha256:" + _TYPENAME_SHA256},
+            "Send either `documentId` or `query`, not both.",
+        ),
+    ],
+)
+async def test_malformed_persisted_query_requests_are_400_whatever_the_accept(
+    api: Running, request_data: dict[str, Any], message: str, accept: str | None
+) -> None:
+    """A hash that does not match the text sent with it, a malformed ``persistedQuery`` and a
+    ``documentId`` beside a ``query`` are requests no server can run, as Apollo Server and
+    Router answer them: 400 under any ``Accept``, like every other BAD_REQUEST. Until
+    session 19 a client accepting only ``application/json`` got 200 for them (as if its
+    request had been well-formed and run), and a GET the same."""
+    headers = {} if accept is None else {"accept": accept}
+    response = await api.client.post("/graphql", json=request_data, headers=headers)
+    assert (response.status_code, media_type(response)) == (400, accept or "application/json")
+    assert response.json() == {
+        "errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
+    }
+    params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in request_data.items()}
+    by_get = await api.client.get("/graphql", params=params, headers=headers)
+    assert (by_get.status_code, by_get.json()) == (400, response.json())
+
+
+async def test_an_unknown_persisted_query_hash_is_200_for_application_json(api: Running) -> None:
+    """Apollo's protocol: a hash the server does not know is answered 200 with
+    PERSISTED_QUERY_NOT_FOUND, so the client sends the text (under
+    ``application/graphql-response+json`` it is 400, which Apollo Client reads as well)."""
+    unknown = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "1" * 64}}}
+    for accept, status in ((None, 200), (GRJ, 400)):
+        headers = {} if accept is None else {"accept": accept}
+        response = await api.client.post("/graphql", json=unknown, headers=headers)
+        assert (response.status_code, codes(response)) == (status, ["PERSISTED_QUERY_NOT_FOUND"])
 
 
 async def test_other_methods_are_405(api: Running) -> None:
