@@ -112,3 +112,26 @@ def test_a_text_registered_by_a_free_form_caller_does_not_run_for_one_without() 
             operations.document(request, may_send_free_form=False)
         assert caught.value.code in {"PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_REQUIRED"}
     assert operations.document(_apq(text, send_text=False), may_send_free_form=True) == text
+
+
+def test_a_text_registered_by_one_customer_is_not_known_to_another() -> None:
+    """Whether the server knows a hash told one caller that another had sent its text (a
+    text with literal ids: another customer's tracking number asked for, say). Registered
+    texts are kept per set of entitlements (customers and roles): callers who see the same
+    data share them, and a caller of another customer must send the text itself."""
+    from types import SimpleNamespace
+
+    from entitlements.policy import Policy
+    from tests.helpers import caller
+    from web.persisted import document_for
+
+    state = SimpleNamespace(persisted=PersistedOperations(apq_cache_size=8), policy=Policy())
+    text = '{ shipmentByTrackingNumber(trackingNumber: "TRK-G") { shipmentId } }'
+    globex, colleague = caller("GLOBEX", subject="gina"), caller("GLOBEX", subject="gus")
+    assert document_for(state, globex, _apq(text, send_text=True)) == text
+    assert document_for(state, colleague, _apq(text, send_text=False)) == text
+    for other in (caller("ACME"), caller("GLOBEX", roles=("viewer", "finance")), None):
+        with pytest.raises(PersistedQueryError) as caught:
+            document_for(state, other, _apq(text, send_text=False))
+        assert caught.value.code == "PERSISTED_QUERY_NOT_FOUND"
+    assert document_for(state, caller("ACME"), _apq(text, send_text=True)) == text
