@@ -187,7 +187,17 @@ def audience_of(caller: Caller | None) -> Audience:
 class PersistedOperations:
     """The listed operations of this process, and its APQ cache. One per app."""
 
-    def __init__(self, operations: Iterable[Operation] = (), *, apq_cache_size: int = 1000) -> None:
+    def __init__(
+        self,
+        operations: Iterable[Operation] = (),
+        *,
+        apq_cache_size: int = 1000,
+        apq_max_text_bytes: int | None = None,
+    ) -> None:
+        """``apq_max_text_bytes``: the longest APQ text remembered, in UTF-8 bytes (the
+        app's ``MAX_QUERY_BYTES``: a longer one is refused by the limits, which run after
+        this). Without it, texts as long as a request body were kept: a thousand of a
+        megabyte each, from anonymous callers, held a gigabyte of the process."""
         self._by_id: dict[str, str] = {}
         self._by_hash: dict[str, str] = {}
         for operation in operations:
@@ -199,6 +209,7 @@ class PersistedOperations:
             self._by_id[operation.id] = operation.text
             self._by_hash[sha256_hex(operation.text)] = operation.text
         self._apq: BoundedLRU[tuple[Audience, str], str] = BoundedLRU(apq_cache_size)
+        self._apq_max_text_bytes = apq_max_text_bytes
 
     @classmethod
     def load(
@@ -208,6 +219,7 @@ class PersistedOperations:
         documents: DocumentCache,
         *,
         apq_cache_size: int,
+        apq_max_text_bytes: int | None = None,
     ) -> PersistedOperations:
         """Read every manifest, then parse and validate each operation once, pinning it in
         ``documents``. ``ConfigurationError`` names the file and operation that fails."""
@@ -228,7 +240,7 @@ class PersistedOperations:
                         f"{label} does not validate against the schema: {problems}"
                     )
             operations.extend(listed)
-        return cls(operations, apq_cache_size=apq_cache_size)
+        return cls(operations, apq_cache_size=apq_cache_size, apq_max_text_bytes=apq_max_text_bytes)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -294,8 +306,16 @@ class PersistedOperations:
             return query
         if not may_send_free_form:
             raise _required()
-        self._apq.put(key, query)
+        if self._may_remember(query):
+            self._apq.put(key, query)
         return query
+
+    def _may_remember(self, text: str) -> bool:
+        """Whether ``text`` is short enough to keep (a longer one is refused anyway)."""
+        limit = self._apq_max_text_bytes
+        if limit is None or len(text) * 4 <= limit:  # UTF-8 takes at most 4 bytes a character
+            return True
+        return len(text) <= limit and len(text.encode("utf-8", "surrogatepass")) <= limit
 
 
 def _digest_of(persisted: object) -> str:
