@@ -20,6 +20,7 @@ handlers, or to the handler classes ``web.live`` provides (see ``use_live``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -175,6 +176,16 @@ def plain_request(body: bytes) -> GraphQLRequestData | None:
 def _wants_stream(accept: str | None) -> bool:
     """Whether ``Accept`` names a streamed transport Strawberry's view would choose."""
     return accept is not None and ("multipart/mixed" in accept or "text/event-stream" in accept)
+
+
+def _named_operation(data: GraphQLRequestData) -> GraphQLRequestData:
+    """``data`` without an ``operationName`` that is the empty string. GraphQL over HTTP: an
+    empty ``operationName`` "is equivalent to omitting" it (a GET built with URLSearchParams
+    sends ``operationName=`` for an anonymous operation); no operation can be named so, and
+    graphql-core would look for one ("Unknown operation named ''", a 400)."""
+    if data.operation_name != "":
+        return data
+    return dataclasses.replace(data, operation_name=None)
 
 
 class GraphQLEndpoint(GraphQL[GraphContext, None]):
@@ -463,7 +474,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             raise Refusal.of_error(429, requests_refused(full), retry) from None
         try:
             return await self._execute_admitted(
-                request, request_adapter, context, root_value, request_data
+                request, request_adapter, context, root_value, _named_operation(request_data)
             )
         finally:
             self.in_flight.leave(client)

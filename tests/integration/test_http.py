@@ -111,6 +111,26 @@ async def test_get_runs_queries(api: Running) -> None:
     assert response.json()["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
 
 
+@pytest.mark.parametrize("query", ["{ __typename }", "query Named { __typename }"])
+async def test_an_empty_operation_name_is_no_operation_name(api: Running, query: str) -> None:
+    """GraphQL over HTTP: "Setting the value of the operationName parameter to the empty
+    string is equivalent to omitting" it (a client writing every parameter of a GET, as
+    URLSearchParams does, sends ``operationName=`` for an anonymous operation). It was a 400,
+    "Unknown operation named ''"; POST's JSON is read the same way, since no operation can
+    be named by an empty string."""
+    by_get = await api.client.get("/graphql", params={"query": query, "operationName": ""})
+    by_post = await api.client.post("/graphql", json={"query": query, "operationName": ""})
+    for response in (by_get, by_post):
+        assert (response.status_code, response.json()["data"]) == (200, {"__typename": "Query"})
+    two = await api.client.get(
+        "/graphql",
+        params={"query": f"{query} query B {{ __typename }}", "operationName": ""},
+        headers={"accept": GRJ},
+    )
+    assert (two.status_code, codes(two)) == (400, ["BAD_REQUEST"])
+    assert "say which one to run" in two.json()["errors"][0]["message"]
+
+
 @pytest.mark.parametrize("parameter", ["variables", "extensions"])
 async def test_get_names_a_query_parameter_that_is_not_json(api: Running, parameter: str) -> None:
     response = await api.client.get(
