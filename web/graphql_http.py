@@ -173,6 +173,18 @@ def plain_request(body: bytes) -> GraphQLRequestData | None:
     return GraphQLRequestData(query, variables, name, extensions, "http")
 
 
+#: The query parameters by which a GET names an operation: its text, a persisted document's
+#: id, or an APQ hash (in ``extensions``).
+_OPERATION_PARAMETERS: Final = ("query", "documentId", "extensions")
+
+
+def _names_operation(request: Request) -> bool:
+    """Whether a GET names an operation to run; a browser's GET that names none is a visit
+    to GraphiQL. One naming a persisted operation runs whatever its ``Accept`` says, as one
+    with ``query`` does (it served the GraphiQL page to a browser until session 19)."""
+    return any(name in request.query_params for name in _OPERATION_PARAMETERS)
+
+
 def _wants_stream(accept: str | None) -> bool:
     """Whether ``Accept`` names a streamed transport Strawberry's view would choose."""
     return accept is not None and ("multipart/mixed" in accept or "text/event-stream" in accept)
@@ -261,7 +273,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         if method not in ("GET", "POST"):
             raise Refusal(405, "GraphQL requests use GET or POST.", headers={"Allow": "GET, POST"})
         accept = request.headers.get("accept")
-        if method == "GET" and prefers_html(accept) and "query" not in request.query_params:
+        if method == "GET" and prefers_html(accept) and not _names_operation(request):
             return await self.render_graphql_ide(request)
         response_type = choose_response_type(accept)
         if response_type is None:

@@ -518,6 +518,26 @@ async def test_browsers_get_graphiql_with_local_assets(api: Running) -> None:
         assert "javascript" in served.headers["content-type"], asset
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"documentId": "sha256:" + "1" * 64},
+        {"extensions": json.dumps({"persistedQuery": {"version": 1, "sha256Hash": "1" * 64}})},
+    ],
+)
+async def test_a_browser_opening_a_persisted_operation_gets_its_result(
+    api: Running, params: dict[str, str]
+) -> None:
+    """A GET naming a persisted operation runs it whatever its ``Accept`` says, as one with
+    ``query`` does: a browser opening such a URL (a shared link, a cached GET of Apollo's
+    ``useGETForHashedQueries``) got the GraphiQL page instead of the operation's answer.
+    Only a GET that names no operation at all is a visit to GraphiQL."""
+    browser = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    response = await api.client.get("/graphql", params=params, headers=browser)
+    assert (response.status_code, media_type(response)) == (200, "application/json")
+    assert codes(response) == ["PERSISTED_QUERY_NOT_FOUND"]
+
+
 async def test_request_id_is_generated_when_absent(api: Running) -> None:
     response = await api.client.get("/healthz")
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
