@@ -89,6 +89,21 @@ class QueryLimits(EnvSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _variables_hold_the_representations(self) -> QueryLimits:
+        """The ``_entities`` representations ``MAX_ENTITY_REPRESENTATIONS`` allows must fit
+        in ``MAX_VARIABLE_VALUES``: each is an object of ``__typename`` and one key (3
+        values), in one list variable (1). Otherwise raising the first would only have its
+        requests refused by the second, under another name."""
+        needed = 3 * self.max_entity_representations + 1
+        if self.max_variable_values < needed:
+            raise ValueError(
+                f"MAX_VARIABLE_VALUES ({self.max_variable_values}) must be at least {needed}: "
+                f"{self.max_entity_representations} representations (MAX_ENTITY_REPRESENTATIONS) "
+                "of 3 values each, in one variable"
+            )
+        return self
+
 
 def _comma_list(raw: Any) -> Any:
     """A comma-separated variable as a list (values given in code pass through)."""
