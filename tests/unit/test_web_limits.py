@@ -314,7 +314,7 @@ async def test_variables_holding_more_values_than_the_limit_are_refused() -> Non
     a variable the operation did not even use included, without a token. The values a
     request's variables hold (each variable, list item and object member) are counted first,
     at most one past ``MAX_VARIABLE_VALUES``, and a request holding more is refused unread."""
-    schema = make_schema(QueryLimits(max_variable_values=10))
+    schema = make_schema(QueryLimits(max_variable_values=10, max_entity_representations=3))
     query = "query($ns: [Int!]!) { total(ns: $ns) }"
     fits = await schema.execute(query, variable_values={"ns": list(range(9))})
     assert (fits.errors, fits.data) == (None, {"total": 36})
