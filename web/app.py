@@ -150,6 +150,7 @@ def create_app(settings: Settings | None = None, *, live: bool = True) -> Starle
         schema._schema,
         documents,
         apq_cache_size=settings.persisted_query_cache_size,
+        apq_max_text_bytes=settings.limits.max_query_bytes,
     )
 
     @contextlib.asynccontextmanager

@@ -50,6 +50,14 @@ class ErrorCode(StrEnum):
 
 
 _CODE_SHAPE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
+#: graphql-core's words for variable values it cannot coerce (the caller's input). Its
+#: validation rules about variables word their refusals "Variable '$n' ..." too (never used,
+#: not defined, used in a position of another type, of a type that is not an input): those
+#: are the document's mistakes, GRAPHQL_VALIDATION_FAILED (until session 19 every message
+#: starting "Variable '$" was BAD_USER_INPUT).
+_VARIABLE_VALUE = re.compile(
+    r"^(Variable '\$[^']*' has invalid (default )?value|Variable values are nested too deeply)"
+)
 
 
 def declared_code(error: GraphQLError) -> str | None:
@@ -86,7 +94,7 @@ def classify(error: GraphQLError) -> str:
     if original is None:
         if isinstance(error, GraphQLSyntaxError):
             return ErrorCode.GRAPHQL_VALIDATION_FAILED
-        if error.message.startswith("Variable '$"):
+        if _VARIABLE_VALUE.match(error.message):
             return ErrorCode.BAD_USER_INPUT
         if error.path is None:
             return ErrorCode.GRAPHQL_VALIDATION_FAILED

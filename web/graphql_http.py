@@ -20,6 +20,7 @@ handlers, or to the handler classes ``web.live`` provides (see ``use_live``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -56,7 +57,12 @@ from web.headers import page_headers, private_response
 from web.limits import client_of
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
 from web.operation_admission import requests_refused
-from web.persisted import PersistedQueryError, persisted_document, with_document_id
+from web.persisted import (
+    BAD_REQUEST,
+    PersistedQueryError,
+    persisted_document,
+    with_document_id,
+)
 from web.prepared import PreparedOperations
 from web.settings import Settings
 
@@ -167,9 +173,31 @@ def plain_request(body: bytes) -> GraphQLRequestData | None:
     return GraphQLRequestData(query, variables, name, extensions, "http")
 
 
+#: The query parameters by which a GET names an operation: its text, a persisted document's
+#: id, or an APQ hash (in ``extensions``).
+_OPERATION_PARAMETERS: Final = ("query", "documentId", "extensions")
+
+
+def _names_operation(request: Request) -> bool:
+    """Whether a GET names an operation to run; a browser's GET that names none is a visit
+    to GraphiQL. One naming a persisted operation runs whatever its ``Accept`` says, as one
+    with ``query`` does (it served the GraphiQL page to a browser until session 19)."""
+    return any(name in request.query_params for name in _OPERATION_PARAMETERS)
+
+
 def _wants_stream(accept: str | None) -> bool:
     """Whether ``Accept`` names a streamed transport Strawberry's view would choose."""
     return accept is not None and ("multipart/mixed" in accept or "text/event-stream" in accept)
+
+
+def _named_operation(data: GraphQLRequestData) -> GraphQLRequestData:
+    """``data`` without an ``operationName`` that is the empty string. GraphQL over HTTP: an
+    empty ``operationName`` "is equivalent to omitting" it (a GET built with URLSearchParams
+    sends ``operationName=`` for an anonymous operation); no operation can be named so, and
+    graphql-core would look for one ("Unknown operation named ''", a 400)."""
+    if data.operation_name != "":
+        return data
+    return dataclasses.replace(data, operation_name=None)
 
 
 class GraphQLEndpoint(GraphQL[GraphContext, None]):
@@ -245,7 +273,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         if method not in ("GET", "POST"):
             raise Refusal(405, "GraphQL requests use GET or POST.", headers={"Allow": "GET, POST"})
         accept = request.headers.get("accept")
-        if method == "GET" and prefers_html(accept) and "query" not in request.query_params:
+        if method == "GET" and prefers_html(accept) and not _names_operation(request):
             return await self.render_graphql_ide(request)
         response_type = choose_response_type(accept)
         if response_type is None:
@@ -458,7 +486,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             raise Refusal.of_error(429, requests_refused(full), retry) from None
         try:
             return await self._execute_admitted(
-                request, request_adapter, context, root_value, request_data
+                request, request_adapter, context, root_value, _named_operation(request_data)
             )
         finally:
             self.in_flight.leave(client)
@@ -477,6 +505,12 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         try:
             query = persisted_document(request, context.caller, request_data)
         except PersistedQueryError as exc:
+            if exc.code == BAD_REQUEST:
+                # A hash not matching its text, a malformed ``persistedQuery``, a
+                # ``documentId`` beside a ``query``: a request no server can run, 400 under
+                # any Accept as Apollo Server and Router answer it (and as every other
+                # BAD_REQUEST here); an unknown hash or id stays a GraphQL response.
+                raise Refusal(400, exc.message) from exc
             return ExecutionResult(data=None, errors=[exc.graphql_error()])
         if self.prepared is not None:
             name, variables = request_data.operation_name, request_data.variables

@@ -21,7 +21,9 @@ text, and run on the event loop. The checks, cheapest first:
   so the event loop never parses it, admitted through a lane bounded per process and per client
   (``DOCUMENT_CHECK_QUEUE``, ``DOCUMENT_CHECK_PER_CLIENT``): a request finding no place is refused
   at once with ``RATE_LIMITED`` (HTTP 429);
-* per request, since they depend on variables: cost (``MAX_QUERY_COST``): every field that
+* per request, since they depend on variables: first how many values the variables hold
+  (``MAX_VARIABLE_VALUES``, counted before anything reads them: graphql-core coerces each
+  one, the unused ones included), then cost (``MAX_QUERY_COST``): every field that
   returns an object costs 1, times the size of every list it sits in. A field with a ``first``
   (or ``last``) argument multiplies what it selects by that argument, at least 1 (by the
   argument's default, else ``default_page_size``, when absent); ``_entities`` and ``nodes`` by
@@ -29,7 +31,8 @@ text, and run on the event loop. The checks, cheapest first:
   them (graphql-core's coercion): the variable's value, else its default in the operation,
   else the argument's default in the schema; any other list of objects by
   ``default_page_size``, except a connection's ``edges``/``nodes``, which its connection field
-  already counted. Scalars and introspection are free, but for a connection's ``totalCount``:
+  already counted. Scalars and introspection are free, but for ``__schema``
+  (``INTROSPECTION_COST``: it reads the whole schema) and a connection's ``totalCount``:
   a store read that may scan a customer's whole list costs ``STORE_SCAN_COST`` more, once per
   root list or search field (its page) and once per connection asking ``totalCount`` (however
   often: aliases share one count), neither multiplied by the connection's own page size, and
@@ -119,6 +122,14 @@ _LOOKUPS: Final = {"_entities": "representations", "nodes": "ids"}
 #: ``MAX_QUERY_COST`` allows a document about 19 of them (29 aliased root lists took 2 s),
 #: and our clients' documents at most 3 (README, "API limits").
 STORE_SCAN_COST: Final = 250
+#: What a ``__schema`` field adds to the cost: it reads every type of the schema, about a
+#: thousand objects in the model's unit (one full introspection takes 13-16 ms of the event
+#: loop). Before, introspection was free, and 24 aliases of ``__schema`` spreading one
+#: fragment of 38 selections fitted every limit: 315 ms of the event loop per request and
+#: 2 MB of response, for anyone, a token or not. At 1,000, ``MAX_QUERY_COST`` allows five.
+#: ``__type`` stays free: it reads one type (24 aliases of the largest, 41 ms).
+INTROSPECTION_COST: Final = 1000
+_SCHEMA_FIELD: Final = "__schema"
 #: The field of a connection that counts its whole list.
 _COUNT_FIELD: Final = "totalCount"
 #: The largest ``actual`` a refusal reports (2^53 - 1: JSON numbers are doubles to most
@@ -305,7 +316,8 @@ class _Walker:
         inner = self.selections(node.selection_set, returned, visited)
         aliases = inner.aliases + (1 if node.alias else 0)
         if name.startswith("__"):
-            return Measure(depth=0, aliases=aliases, cost=0, selections=inner.selections)
+            cost = INTROSPECTION_COST if name == _SCHEMA_FIELD else 0
+            return Measure(depth=0, aliases=aliases, cost=cost, selections=inner.selections)
         depth = 0 if node.selection_set is None else 1 + inner.depth
         cost = 0
         lookups = inner.lookups
@@ -661,6 +673,36 @@ def text_refusal(query: str, limits: QueryLimits) -> GraphQLError | None:
     return None
 
 
+def count_values(variables: Mapping[str, Any] | None, limit: int) -> int:
+    """The values ``variables`` hold (each variable, list item and object member; keys are
+    not values), counted only up to ``limit + 1``: the walk stops there, so a list of a
+    million items costs what ``limit`` of them do (and one copy of the list's references)."""
+    pending: list[Any] = list((variables or {}).values())
+    count = 0
+    while pending and count <= limit:
+        item = pending.pop()
+        count += 1
+        if isinstance(item, Mapping):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
+
+
+def variables_refusal(variables: Mapping[str, Any] | None, limit: int) -> GraphQLError | None:
+    """``MAX_VARIABLE_VALUES``: checked before any other reading of the variables (the NUL
+    check, the measure's and execution's coercion by graphql-core, which take about 2 µs a
+    value); None when they hold at most ``limit`` values."""
+    if count_values(variables, limit) <= limit:
+        return None
+    return too_complex(
+        f"The variables hold more than {limit} values (each variable, list item and object "
+        "member counts one), the limit (MAX_VARIABLE_VALUES): send smaller lists.",
+        limit="MAX_VARIABLE_VALUES",
+        allowed=limit,
+    )
+
+
 def request_refusals(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -676,6 +718,9 @@ def request_refusals(
     for both paths: the schema extension reports them, the lean path (``web.prepared``)
     leaves a request that has any to the extension. ``screened``: the screen's measure of
     the document (``CheckedDocument.measured``), if known."""
+    too_many = variables_refusal(variables, limits.max_variable_values)
+    if too_many is not None:
+        return [too_many]  # nothing below may read them: coercing them is what costs
     errors = variable_errors(variables)
     if measures is None or query is None:
         return [*errors, *limit_errors(schema, document, variables, limits)]

@@ -11,7 +11,9 @@ Router's persisted query lists work. A request names an operation in one of two 
   sha256 of the text. A hash the server does not know is answered with
   ``PERSISTED_QUERY_NOT_FOUND``; the client retries with hash and text, and a caller allowed
   free-form documents has the pair remembered in a bounded LRU (``PERSISTED_QUERY_CACHE_SIZE``)
-  of this process, so the next request can send the hash alone.
+  of this process, so the next request can send the hash alone. A remembered text is known
+  only to callers of the same entitlements (``Audience``: customers and roles, who see the
+  same data): whether the server knows a hash must not tell one customer what another sent.
 
 Two manifest formats are read, those the toolchains emit: Apollo's persisted query manifest
 (``{"format": "apollo-persisted-query-manifest", "operations": [{"id", "name", "type",
@@ -170,10 +172,32 @@ def read_manifest(path: Path) -> list[Operation]:
 # --- the registry ----------------------------------------------------------------------------
 
 
+#: Who may send a remembered APQ text by its hash alone: the customers and roles of the caller
+#: who registered it (None: anonymous callers). Callers who share them see the same data, so
+#: the hashes they know tell them nothing new; one whose entitlements differ learns nothing
+#: of what the other sent (before session 19 every caller shared one set: a caller of ACME
+#: could tell whether a text naming GLOBEX's tracking number had been sent recently).
+Audience = tuple[frozenset[str], frozenset[str]] | None
+
+
+def audience_of(caller: Caller | None) -> Audience:
+    return None if caller is None else (caller.customers, caller.roles)
+
+
 class PersistedOperations:
     """The listed operations of this process, and its APQ cache. One per app."""
 
-    def __init__(self, operations: Iterable[Operation] = (), *, apq_cache_size: int = 1000) -> None:
+    def __init__(
+        self,
+        operations: Iterable[Operation] = (),
+        *,
+        apq_cache_size: int = 1000,
+        apq_max_text_bytes: int | None = None,
+    ) -> None:
+        """``apq_max_text_bytes``: the longest APQ text remembered, in UTF-8 bytes (the
+        app's ``MAX_QUERY_BYTES``: a longer one is refused by the limits, which run after
+        this). Without it, texts as long as a request body were kept: a thousand of a
+        megabyte each, from anonymous callers, held a gigabyte of the process."""
         self._by_id: dict[str, str] = {}
         self._by_hash: dict[str, str] = {}
         for operation in operations:
@@ -184,7 +208,8 @@ class PersistedOperations:
                 )
             self._by_id[operation.id] = operation.text
             self._by_hash[sha256_hex(operation.text)] = operation.text
-        self._apq: BoundedLRU[str, str] = BoundedLRU(apq_cache_size)
+        self._apq: BoundedLRU[tuple[Audience, str], str] = BoundedLRU(apq_cache_size)
+        self._apq_max_text_bytes = apq_max_text_bytes
 
     @classmethod
     def load(
@@ -194,6 +219,7 @@ class PersistedOperations:
         documents: DocumentCache,
         *,
         apq_cache_size: int,
+        apq_max_text_bytes: int | None = None,
     ) -> PersistedOperations:
         """Read every manifest, then parse and validate each operation once, pinning it in
         ``documents``. ``ConfigurationError`` names the file and operation that fails."""
@@ -214,7 +240,7 @@ class PersistedOperations:
                         f"{label} does not validate against the schema: {problems}"
                     )
             operations.extend(listed)
-        return cls(operations, apq_cache_size=apq_cache_size)
+        return cls(operations, apq_cache_size=apq_cache_size, apq_max_text_bytes=apq_max_text_bytes)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -223,8 +249,11 @@ class PersistedOperations:
         """How many APQ texts the cache holds."""
         return len(self._apq)
 
-    def document(self, request: DocumentRequest, *, may_send_free_form: bool) -> str | None:
-        """The text to execute for ``request`` (None: it has none, Strawberry says so).
+    def document(
+        self, request: DocumentRequest, *, may_send_free_form: bool, audience: Audience = None
+    ) -> str | None:
+        """The text to execute for ``request`` (None: it has none, Strawberry says so), from
+        a caller of ``audience`` (the APQ texts it may name by hash are its audience's).
 
         Raises ``PersistedQueryError``; see the module docstring for the rules.
         """
@@ -232,7 +261,8 @@ class PersistedOperations:
             return self._by_document_id(request)
         persisted = (request.extensions or {}).get("persistedQuery")
         if persisted is not None:
-            return self._by_hash_of(persisted, request.query, may_send_free_form)
+            key = (audience, _digest_of(persisted))
+            return self._by_hash_of(key, request.query, may_send_free_form)
         query = request.query
         if query is None or may_send_free_form or sha256_hex(query) in self._by_hash:
             return query
@@ -253,23 +283,15 @@ class PersistedOperations:
             )
         return text
 
-    def _by_hash_of(self, persisted: object, query: str | None, may_send_free_form: bool) -> str:
-        if (
-            not isinstance(persisted, Mapping)
-            or persisted.get("version") != 1
-            or not isinstance(persisted.get("sha256Hash"), str)
-            or not _SHA256.match(persisted["sha256Hash"].lower())
-        ):
-            raise PersistedQueryError(
-                BAD_REQUEST,
-                "extensions.persistedQuery must be {version: 1, sha256Hash: <64 hex digits>}.",
-            )
-        digest = persisted["sha256Hash"].lower()
+    def _by_hash_of(
+        self, key: tuple[Audience, str], query: str | None, may_send_free_form: bool
+    ) -> str:
+        digest = key[1]
         known = self._by_hash.get(digest)
         # A text registered by a caller who may send any is not listed: it is not for those
         # who may run only listed operations.
         if known is None and may_send_free_form:
-            known = self._apq.get(digest)
+            known = self._apq.get(key)
         if query is None:
             if known is None:
                 raise PersistedQueryError(
@@ -284,8 +306,32 @@ class PersistedOperations:
             return query
         if not may_send_free_form:
             raise _required()
-        self._apq.put(digest, query)
+        if self._may_remember(query):
+            self._apq.put(key, query)
         return query
+
+    def _may_remember(self, text: str) -> bool:
+        """Whether ``text`` is short enough to keep (a longer one is refused anyway)."""
+        limit = self._apq_max_text_bytes
+        if limit is None or len(text) * 4 <= limit:  # UTF-8 takes at most 4 bytes a character
+            return True
+        return len(text) <= limit and len(text.encode("utf-8", "surrogatepass")) <= limit
+
+
+def _digest_of(persisted: object) -> str:
+    """The hash an ``extensions.persistedQuery`` names, in lower case; BAD_REQUEST unless it
+    is ``{version: 1, sha256Hash: <64 hex digits>}``."""
+    if (
+        not isinstance(persisted, Mapping)
+        or persisted.get("version") != 1
+        or not isinstance(persisted.get("sha256Hash"), str)
+        or not _SHA256.match(persisted["sha256Hash"].lower())
+    ):
+        raise PersistedQueryError(
+            BAD_REQUEST,
+            "extensions.persistedQuery must be {version: 1, sha256Hash: <64 hex digits>}.",
+        )
+    return str(persisted["sha256Hash"]).lower()
 
 
 _NONE_LISTED: Final = PersistedOperations(apq_cache_size=0)
@@ -306,7 +352,9 @@ def document_for(state: object, caller: Caller | None, request: DocumentRequest)
     if not isinstance(operations, PersistedOperations):
         operations = _NONE_LISTED
     policy: Policy = getattr(state, "policy", None) or Policy()
-    return operations.document(request, may_send_free_form=policy.may_send_free_form(caller))
+    return operations.document(
+        request, may_send_free_form=policy.may_send_free_form(caller), audience=audience_of(caller)
+    )
 
 
 def persisted_document(

@@ -371,8 +371,8 @@ async def test_a_process_running_its_limit_of_requests_refuses_the_next_with_429
 # --- 2. _entities priced as one list --------------------------------------------------------
 
 
-async def test_five_thousand_representations_are_refused_up_front(api: Running) -> None:
-    representations = [{"__typename": "Order", "id": str(i)} for i in range(5_000)]
+async def test_five_hundred_representations_are_refused_up_front(api: Running) -> None:
+    representations = [{"__typename": "Order", "id": str(i)} for i in range(500)]
     response = await post(api, ENTITIES, {"r": representations}, accept=GRJ)
     assert response.status_code == 400
     limits = {e["extensions"]["limit"]: e["extensions"] for e in response.json()["errors"]}
@@ -380,7 +380,24 @@ async def test_five_thousand_representations_are_refused_up_front(api: Running) 
         "code": "QUERY_TOO_COMPLEX",
         "limit": "MAX_ENTITY_REPRESENTATIONS",
         "allowed": 100,
-        "actual": 5_000,
+        "actual": 500,
+    }
+    # one refusal, not an error per representation: nothing was resolved
+    assert len(response.content) < 2_000
+
+
+async def test_five_thousand_representations_are_refused_before_they_are_read(
+    api: Running,
+) -> None:
+    """5,000 representations hold 15,001 values: more than ``MAX_VARIABLE_VALUES``, refused
+    before graphql-core coerces any of them (and before they are counted as lookups)."""
+    representations = [{"__typename": "Order", "id": str(i)} for i in range(5_000)]
+    response = await post(api, ENTITIES, {"r": representations}, accept=GRJ)
+    assert response.status_code == 400
+    assert error_of(response)["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "MAX_VARIABLE_VALUES",
+        "allowed": 2_000,
     }
     # one refusal, not an error per representation: nothing was resolved
     assert len(response.content) < 2_000
@@ -425,7 +442,12 @@ async def test_entities_returns_every_existing_order(
     stack: Stack, mongo_db: AsyncDatabase[Doc], count: int
 ) -> None:
     await mongo_db.orders.insert_many([order_doc(f"SO-{i:04d}") for i in range(count)])
-    settings = settings_for(stack, mongo_db.name, MAX_ENTITY_REPRESENTATIONS=str(count))
+    settings = settings_for(
+        stack,
+        mongo_db.name,
+        MAX_ENTITY_REPRESENTATIONS=str(count),
+        MAX_VARIABLE_VALUES=str(3 * count + 1),
+    )
     async for api in start(settings):
         representations = [{"__typename": "Order", "id": f"SO-{i:04d}"} for i in range(count)]
         response = await post(api, ENTITIES, {"r": representations}, headers=api.auth(["ACME"]))

@@ -8,6 +8,7 @@ operational endpoints, CORS and the GraphiQL page.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -110,6 +111,26 @@ async def test_get_runs_queries(api: Running) -> None:
     assert response.json()["data"]["shipmentByTrackingNumber"]["shipmentId"] == "SHP-A"
 
 
+@pytest.mark.parametrize("query", ["{ __typename }", "query Named { __typename }"])
+async def test_an_empty_operation_name_is_no_operation_name(api: Running, query: str) -> None:
+    """GraphQL over HTTP: "Setting the value of the operationName parameter to the empty
+    string is equivalent to omitting" it (a client writing every parameter of a GET, as
+    URLSearchParams does, sends ``operationName=`` for an anonymous operation). It was a 400,
+    "Unknown operation named ''"; POST's JSON is read the same way, since no operation can
+    be named by an empty string."""
+    by_get = await api.client.get("/graphql", params={"query": query, "operationName": ""})
+    by_post = await api.client.post("/graphql", json={"query": query, "operationName": ""})
+    for response in (by_get, by_post):
+        assert (response.status_code, response.json()["data"]) == (200, {"__typename": "Query"})
+    two = await api.client.get(
+        "/graphql",
+        params={"query": f"{query} query B {{ __typename }}", "operationName": ""},
+        headers={"accept": GRJ},
+    )
+    assert (two.status_code, codes(two)) == (400, ["BAD_REQUEST"])
+    assert "say which one to run" in two.json()["errors"][0]["message"]
+
+
 @pytest.mark.parametrize("parameter", ["variables", "extensions"])
 async def test_get_names_a_query_parameter_that_is_not_json(api: Running, parameter: str) -> None:
     response = await api.client.get(
@@ -174,6 +195,64 @@ async def test_malformed_requests_are_400_with_a_clear_message(api: Running, bod
     assert response.json()["errors"][0]["message"]
 
 
+_TYPENAME = "{ __typename }"
+_TYPENAME_SHA256 = hashlib.sha256(_TYPENAME.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("accept", [None, GRJ])
+@pytest.mark.parametrize(
+    ("request_data", "message"),
+    [
+        (
+            {
+                "query": _TYPENAME,
+                "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}},
+            },
+            "The sha256Hash does not match the query.",
+        ),
+        (
+            {
+                "query": _TYPENAME,
+                "extensions": {"persistedQuery": {"version": 2, "sha256Hash": _TYPENAME_SHA256}},
+            },
+            "extensions.persistedQuery must be {version: 1, sha256Hash: <64 hex digits>}.",
+        ),
+        (
+            {"query": _TYPENAME, "documentId": "sha256:" + _TYPENAME_SHA256},
+            "Send either `documentId` or `query`, not both.",
+        ),
+    ],
+)
+async def test_malformed_persisted_query_requests_are_400_whatever_the_accept(
+    api: Running, request_data: dict[str, Any], message: str, accept: str | None
+) -> None:
+    """A hash that does not match the text sent with it, a malformed ``persistedQuery`` and a
+    ``documentId`` beside a ``query`` are requests no server can run, as Apollo Server and
+    Router answer them: 400 under any ``Accept``, like every other BAD_REQUEST. Until
+    session 19 a client accepting only ``application/json`` got 200 for them (as if its
+    request had been well-formed and run), and a GET the same."""
+    headers = {} if accept is None else {"accept": accept}
+    response = await api.client.post("/graphql", json=request_data, headers=headers)
+    assert (response.status_code, media_type(response)) == (400, accept or "application/json")
+    assert response.json() == {
+        "errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
+    }
+    params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in request_data.items()}
+    by_get = await api.client.get("/graphql", params=params, headers=headers)
+    assert (by_get.status_code, by_get.json()) == (400, response.json())
+
+
+async def test_an_unknown_persisted_query_hash_is_200_for_application_json(api: Running) -> None:
+    """Apollo's protocol: a hash the server does not know is answered 200 with
+    PERSISTED_QUERY_NOT_FOUND, so the client sends the text (under
+    ``application/graphql-response+json`` it is 400, which Apollo Client reads as well)."""
+    unknown = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "1" * 64}}}
+    for accept, status in ((None, 200), (GRJ, 400)):
+        headers = {} if accept is None else {"accept": accept}
+        response = await api.client.post("/graphql", json=unknown, headers=headers)
+        assert (response.status_code, codes(response)) == (status, ["PERSISTED_QUERY_NOT_FOUND"])
+
+
 async def test_other_methods_are_405(api: Running) -> None:
     response = await api.client.put("/graphql", json={"query": "{ __typename }"})
     assert response.status_code == 405
@@ -224,8 +303,9 @@ async def test_oversized_body_is_413(stack: Stack, mongo_db: AsyncDatabase[dict[
 
 
 async def test_no_token_is_anonymous_and_data_fields_say_unauthenticated(api: Running) -> None:
-    introspection = await post(api, "{ __schema { queryType { name } } }")
-    assert introspection.json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+    # ``__type``: this app's MAX_QUERY_COST (500) is below what a ``__schema`` costs (1,000)
+    introspection = await post(api, '{ __type(name: "Query") { name } }')
+    assert introspection.json() == {"data": {"__type": {"name": "Query"}}}
 
     response = await post(api, TRACK, {"t": "TRK-A"})
     assert response.status_code == 200
@@ -445,6 +525,26 @@ async def test_browsers_get_graphiql_with_local_assets(api: Running) -> None:
         served = await api.client.get(asset)
         assert served.status_code == 200, asset
         assert "javascript" in served.headers["content-type"], asset
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"documentId": "sha256:" + "1" * 64},
+        {"extensions": json.dumps({"persistedQuery": {"version": 1, "sha256Hash": "1" * 64}})},
+    ],
+)
+async def test_a_browser_opening_a_persisted_operation_gets_its_result(
+    api: Running, params: dict[str, str]
+) -> None:
+    """A GET naming a persisted operation runs it whatever its ``Accept`` says, as one with
+    ``query`` does: a browser opening such a URL (a shared link, a cached GET of Apollo's
+    ``useGETForHashedQueries``) got the GraphiQL page instead of the operation's answer.
+    Only a GET that names no operation at all is a visit to GraphiQL."""
+    browser = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    response = await api.client.get("/graphql", params=params, headers=browser)
+    assert (response.status_code, media_type(response)) == (200, "application/json")
+    assert codes(response) == ["PERSISTED_QUERY_NOT_FOUND"]
 
 
 async def test_request_id_is_generated_when_absent(api: Running) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 import strawberry
-from graphql import GraphQLError, Source, parse
+from graphql import GraphQLError, Source, get_introspection_query, parse
 from graphql.language import Lexer, TokenKind
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +21,7 @@ from web.admission import LaneFull
 from web.document_cache import DocumentCache, count_selections, estimated_tokens
 from web.error_codes import retry_later
 from web.limits import (
+    INTROSPECTION_COST,
     MAX_REPORTED,
     STORE_SCAN_COST,
     MeasureCache,
@@ -76,6 +77,10 @@ class Query:
     @strawberry.field
     def echo(self, n: int) -> int:
         return n
+
+    @strawberry.field
+    def total(self, ns: list[int]) -> int:
+        return sum(ns)
 
 
 @strawberry.type
@@ -158,9 +163,10 @@ def test_explicit_last_sets_the_page_when_first_is_absent() -> None:
     assert measure_document(schema._schema, parse(query), None, default_page_size=20).cost == 20
 
 
-def test_scalars_and_introspection_are_free() -> None:
+def test_scalars_and_introspection_are_free_but_for_the_whole_schema() -> None:
     assert cost("{ echo(n: 1) }") == 0
-    assert cost("{ __schema { types { fields { name } } } }") == 0
+    assert cost('{ __type(name: "Item") { fields { name } } }') == 0
+    assert cost("{ __schema { types { fields { name } } } }") == INTROSPECTION_COST
 
 
 def test_nested_fragment_spreads_are_walked_in_linear_time() -> None:
@@ -302,6 +308,32 @@ async def test_cost_from_a_variable_is_refused() -> None:
     assert (await run(query, {"n": 3}))["errors"] == []
 
 
+async def test_variables_holding_more_values_than_the_limit_are_refused() -> None:
+    """Every variable was coerced (and checked for NUL, and measured) before any limit
+    applied: a body of 1 MB holding one list of 240,000 ids took 0.4-0.8 s of the event loop,
+    a variable the operation did not even use included, without a token. The values a
+    request's variables hold (each variable, list item and object member) are counted first,
+    at most one past ``MAX_VARIABLE_VALUES``, and a request holding more is refused unread."""
+    schema = make_schema(QueryLimits(max_variable_values=10, max_entity_representations=3))
+    query = "query($ns: [Int!]!) { total(ns: $ns) }"
+    fits = await schema.execute(query, variable_values={"ns": list(range(9))})
+    assert (fits.errors, fits.data) == (None, {"total": 36})
+    for variables in (
+        {"ns": list(range(10))},
+        {"ns": list(range(240_000))},
+        {"ns": [1], "unused": {"a": [1, 2], "b": {"c": [3, 4, 5]}}},
+    ):
+        refused = await schema.execute(query, variable_values=variables)
+        assert refused.data is None and refused.errors is not None
+        assert [e.formatted["extensions"] for e in refused.errors] == [
+            {"code": "QUERY_TOO_COMPLEX", "limit": "MAX_VARIABLE_VALUES", "allowed": 10}
+        ]
+        assert refused.errors[0].message == (
+            "The variables hold more than 10 values (each variable, list item and object "
+            "member counts one), the limit (MAX_VARIABLE_VALUES): send smaller lists."
+        )
+
+
 async def test_depth_over_limit_is_refused_once() -> None:
     deep = "{ item { children { children { children { children { children { name } } } } } } }"
     response = await run(deep)
@@ -371,8 +403,9 @@ def test_nodes_costs_per_id_as_entities_costs_per_representation(
 async def test_aliased_nodes_count_toward_the_entity_representations_limit(
     portal: strawberry.Schema,
 ) -> None:
-    """``nodes`` takes 100 ids per call; 30 aliased calls must not read 3,000 entities."""
-    calls = 30
+    """``nodes`` takes 100 ids per call; 15 aliased calls must not read 1,500 entities (30
+    would hold more values than ``MAX_VARIABLE_VALUES``, refused before they are counted)."""
+    calls = 15
     definitions = ", ".join(f"$i{n}: [ID!]!" for n in range(calls))
     lookups = " ".join(f"a{n}: nodes(ids: $i{n}) {{ id }}" for n in range(calls))
     variables = {f"i{n}": [f"id-{n}-{m}" for m in range(100)] for n in range(calls)}
@@ -385,7 +418,7 @@ async def test_aliased_nodes_count_toward_the_entity_representations_limit(
         "code": "QUERY_TOO_COMPLEX",
         "limit": "MAX_ENTITY_REPRESENTATIONS",
         "allowed": 100,
-        "actual": 3_000,
+        "actual": 1_500,
     }
 
 
@@ -447,13 +480,22 @@ async def test_deliberate_errors_keep_message_and_code() -> None:
         ("{ nope }", None, "GRAPHQL_VALIDATION_FAILED"),
         ("{ echo(n: 1) ", None, "GRAPHQL_VALIDATION_FAILED"),
         ("query($n: Int!) { echo(n: $n) }", {"n": "seven"}, "BAD_USER_INPUT"),
+        ("query($n: Int!) { echo(n: $n) }", None, "BAD_USER_INPUT"),
+        # graphql-core's variable rules word their refusals "Variable '$n' ...", as its
+        # coercion of the values does: they are the document's mistakes, not the input's
+        # (they were all BAD_USER_INPUT until session 19).
+        ("query($n: Int) { echo(n: 1) }", None, "GRAPHQL_VALIDATION_FAILED"),
+        ("{ echo(n: $n) }", None, "GRAPHQL_VALIDATION_FAILED"),
+        ("query($n: String) { echo(n: $n) }", None, "GRAPHQL_VALIDATION_FAILED"),
+        ("query($n: Item) { echo(n: $n) }", None, "GRAPHQL_VALIDATION_FAILED"),
     ],
 )
 async def test_request_errors_get_codes(
     query: str, variables: dict[str, Any] | None, code: str
 ) -> None:
-    error = only_error(await run(query, variables))
-    assert error["extensions"]["code"] == code
+    response = await run(query, variables)
+    assert response["data"] is None and response["errors"]
+    assert {error["extensions"]["code"] for error in response["errors"]} == {code}
 
 
 # --- remembered documents -----------------------------------------------------------------
@@ -701,6 +743,37 @@ def test_an_orders_or_shipments_invoices_cost_a_store_read_once_per_place_asked(
         }
     ]
     assert _portal_refusals(lookups.replace("invoices", "shipments")) == []
+
+
+#: The largest selection of a type an introspecting client could ask (38 selections).
+_WHOLE_TYPE = (
+    "fragment T on __Type { name kind description fields(includeDeprecated: true) { name"
+    " description isDeprecated deprecationReason args { name description defaultValue type {"
+    " kind name ofType { kind name ofType { kind name } } } } type { kind name ofType { kind"
+    " name ofType { kind name } } } } interfaces { name } enumValues { name description }"
+    " possibleTypes { name } }"
+)
+
+
+def test_aliases_of_the_whole_schema_are_refused_for_their_cost() -> None:
+    """Introspection was free: 24 aliases of ``__schema`` each spreading every type's fields
+    and arguments fitted every limit (960 selections expanded, 243 tokens) and took 315 ms of
+    the event loop and 2 MB of response per request, from anyone, a token or not. Each
+    ``__schema`` now costs ``INTROSPECTION_COST``, so such a document is refused before it
+    runs, while GraphiQL's full introspection (one ``__schema``) and ``__type`` lookups are
+    served as before."""
+    aliased = _aliased("__schema {{ types {{ ...T }} }}", times=24) + " " + _WHOLE_TYPE
+    assert [e.extensions for e in _portal_refusals(aliased)] == [
+        {
+            "code": "QUERY_TOO_COMPLEX",
+            "limit": "MAX_QUERY_COST",
+            "allowed": QueryLimits().max_cost,
+            "actual": 24 * INTROSPECTION_COST,
+        }
+    ]
+    assert _portal_refusals(get_introspection_query(descriptions=True)) == []
+    types = _aliased('__type(name: "Query") {{ ...T }}', times=24) + " " + _WHOLE_TYPE
+    assert _portal_refusals(types) == []
 
 
 # --- arguments read as execution reads them (review of session 18) ------------------------

@@ -112,3 +112,44 @@ def test_a_text_registered_by_a_free_form_caller_does_not_run_for_one_without() 
             operations.document(request, may_send_free_form=False)
         assert caught.value.code in {"PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_REQUIRED"}
     assert operations.document(_apq(text, send_text=False), may_send_free_form=True) == text
+
+
+def test_a_text_registered_by_one_customer_is_not_known_to_another() -> None:
+    """Whether the server knows a hash told one caller that another had sent its text (a
+    text with literal ids: another customer's tracking number asked for, say). Registered
+    texts are kept per set of entitlements (customers and roles): callers who see the same
+    data share them, and a caller of another customer must send the text itself."""
+    from types import SimpleNamespace
+
+    from entitlements.policy import Policy
+    from tests.helpers import caller
+    from web.persisted import document_for
+
+    state = SimpleNamespace(persisted=PersistedOperations(apq_cache_size=8), policy=Policy())
+    text = '{ shipmentByTrackingNumber(trackingNumber: "TRK-G") { shipmentId } }'
+    globex, colleague = caller("GLOBEX", subject="gina"), caller("GLOBEX", subject="gus")
+    assert document_for(state, globex, _apq(text, send_text=True)) == text
+    assert document_for(state, colleague, _apq(text, send_text=False)) == text
+    for other in (caller("ACME"), caller("GLOBEX", roles=("viewer", "finance")), None):
+        with pytest.raises(PersistedQueryError) as caught:
+            document_for(state, other, _apq(text, send_text=False))
+        assert caught.value.code == "PERSISTED_QUERY_NOT_FOUND"
+    assert document_for(state, caller("ACME"), _apq(text, send_text=True)) == text
+
+
+def test_a_text_over_the_query_size_limit_is_not_remembered() -> None:
+    """Texts were remembered before any limit read them: 1,000 hashes with texts of a
+    megabyte each (the body limit; refused later for ``MAX_QUERY_BYTES``) held a gigabyte
+    of the process, from anyone allowed free-form documents, anonymous callers included. A
+    text over the query size limit, which no request can run, is not remembered; the client
+    sending its hash alone is told PERSISTED_QUERY_NOT_FOUND, as for any unknown hash."""
+    operations = PersistedOperations(apq_cache_size=8, apq_max_text_bytes=41)  # in bytes: é is two
+    fits, too_long = "{ a: __typename }", "{ a: __typename }" + " " * 23 + "é"
+    assert len(too_long) == 41 and len(too_long.encode()) == 42
+    for text in (fits, too_long):
+        assert operations.document(_apq(text, send_text=True), may_send_free_form=True) == text
+    assert operations.remembered() == 1
+    assert operations.document(_apq(fits, send_text=False), may_send_free_form=True) == fits
+    with pytest.raises(PersistedQueryError) as caught:
+        operations.document(_apq(too_long, send_text=False), may_send_free_form=True)
+    assert caught.value.code == "PERSISTED_QUERY_NOT_FOUND"

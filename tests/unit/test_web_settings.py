@@ -70,6 +70,15 @@ def test_body_limit_must_hold_a_query() -> None:
         load_settings({**BASE, "MAX_QUERY_BYTES": "5000", "MAX_BODY_BYTES": "100"})
 
 
+def test_variable_values_must_hold_the_representations_allowed() -> None:
+    """Raising MAX_ENTITY_REPRESENTATIONS alone would only move the refusal of a large
+    ``_entities`` request to MAX_VARIABLE_VALUES: start-up says what to raise instead."""
+    with pytest.raises(SettingsError, match=r"MAX_VARIABLE_VALUES \(2000\) must be at least 3001"):
+        load_settings({**BASE, "MAX_ENTITY_REPRESENTATIONS": "1000"})
+    raised = {**BASE, "MAX_ENTITY_REPRESENTATIONS": "1000", "MAX_VARIABLE_VALUES": "3001"}
+    assert load_settings(raised).limits.max_variable_values == 3001
+
+
 def test_graphql_path_may_not_shadow_operational_routes() -> None:
     with pytest.raises(SettingsError, match="built-in route"):
         load_settings({**BASE, "GRAPHQL_PATH": "/metrics"})
