@@ -38,7 +38,7 @@ What one run does, on one machine and one store:
 
 ``--in-process`` runs neither servers nor HTTP: the three queries as raw ASGI calls into
 ``web.app.create_app`` and into the ceiling's app, both in this process on uvloop, and prints
-this process's CPU per request for each (``bench/in_process.py``; the README's in-process
+this process's CPU per request for each (``bench/in_process.py``; docs/benchmarks.md's in-process
 figures use ``--concurrency 8``).
 
 Requests rotate over the customers the default policy leaves unrestricted (a viewer with the

@@ -1,6 +1,6 @@
 """Where an API request's CPU goes, by layer, from py-spy's raw samples.
 
-A flame graph answers "which function"; the README's breakdowns answer "which layer" (the
+A flame graph answers "which function"; docs/benchmarks.md's breakdowns answer "which layer" (the
 driver and BSON, graphql-core, Strawberry, Starlette, the event loop, and each of our
 packages), which is what decides whether a miss is ours to cut. Each sample is charged to
 the innermost frame that belongs to a known layer, so a conversion in ``graph/`` that calls

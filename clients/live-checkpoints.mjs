@@ -1,4 +1,4 @@
-// Follows one shipment with graphql-ws the way the README's "Checkpoints" snippet does (the
+// Follows one shipment with graphql-ws the way docs/api.md's "Checkpoints" snippet does (the
 // snippet is the block between the markers, word for word: tests/unit/test_readme_examples.py
 // checks it), and prints what happens as JSON lines: {"connected"}, {"after": cursor} each
 // time the subscription's resume cursor moves (an event's or a ping's checkpoint), {"event"},
@@ -16,7 +16,7 @@ globalThis.WebSocket ??= WebSocket; // Node 20 has no WebSocket of its own
 const [url, token, shipmentId] = process.argv.slice(2);
 const report = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
-// --- the README's snippet ---
+// --- the snippet in docs/api.md ---
 import { createClient } from "graphql-ws";
 
 const subscriptions = new Map(); // id of a subscribe message -> its payload

@@ -27,12 +27,12 @@ allowed. On a document whose ``warehouseIds`` has settled, that matches exactly 
 ``allows`` accepts; while a summary push is being settled the field is absent (the push
 unsets it in the same update: ``projections.store._push_operation``), so the filter may
 hide the document for that moment but does not show one its summaries do not allow
-(provided no projector of the code before the field runs: README, "Warehouse limits").
+(provided no projector of the code before the field runs: docs/architecture.md, "Warehouse limits").
 ``allows`` checks the same rule on the summaries as fetched (defence in depth): pages drop
 what it rejects and read on; counts count what the filter matches. Everything unknown fails
 closed: a shipment whose order summaries have not arrived, or lack a warehouse, has no
 ``warehouseIds`` and is hidden until they do; so is a document written before the field
-existed, until the projector's start fills it (README, "Warehouse limits").
+existed, until the projector's start fills it (docs/architecture.md, "Warehouse limits").
 
 Support staff (the policy's support roles) and roles a customer exempts are not restricted.
 """

@@ -39,7 +39,7 @@ def value_type(description: str) -> Callable[[C], C]:
     ``PageInfo``); composition refuses that unless every definition is shareable. Sharing a
     value type claims nothing about who resolves it: its fields are answered by whichever
     subgraph answered the object that holds it. The definitions must agree on the fields
-    (README "Federation").
+    (docs/api.md, "Federation").
 
     ``dataclass_transform``, as on ``strawberry.type``: type checkers see the fields as the
     constructor's keywords.
@@ -113,7 +113,7 @@ class StoredValue:
     A value holds the stored mapping it was read from and converts a field when it is asked
     for: a query asks for a few of a value's fields (a tracking page asks four of a
     milestone's nine, one of its location's five), and converting all of them for every
-    milestone was the largest part of ``graph/``'s CPU per lookup (README "Benchmarks").
+    milestone was the largest part of ``graph/``'s CPU per lookup (docs/benchmarks.md).
     Each field's reader is registered for the leaf path (``graph.plain_readers``), which
     calls it without graphql-core's per-field work; graphql-core calls the same function
     as the field's resolver otherwise. In Python a field reads as an attribute (a property

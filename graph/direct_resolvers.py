@@ -5,7 +5,7 @@ field's arguments (``get_arguments``), builds its ``Info``, folds the field exte
 the call with ``functools.reduce``/``partial``, and for an ``async`` resolver adds a
 coroutine. For a page of 20 orders with their shipments that is about 230 calls per request
 and was the largest single item of the API's CPU after graphql-core's own execution (see
-README "Benchmarks").
+docs/benchmarks.md, "Benchmarks").
 
 A field whose resolver takes no GraphQL arguments, or only arguments of built-in scalar
 types (which Strawberry passes on unconverted: a tracking number, an id), and has no field

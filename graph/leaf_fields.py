@@ -8,7 +8,7 @@ resolve info), checks twice whether the result is awaitable and completes it thr
 an object ``complete_object_value`` and ``is_type_of``. A page of 20 orders with their
 shipments has about 300 leaf fields (ids, numbers, statuses, times) and about 90 object
 fields (edges, nodes, each order's shipments, carriers), and most of that work is the same
-for every one of them: it was about a quarter of the API's CPU per page (README
+for every one of them: it was about a quarter of the API's CPU per page (docs/benchmarks.md,
 "Benchmarks").
 
 A field is *plain* when its value can be read from its parent object (and the request's

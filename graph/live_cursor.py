@@ -30,7 +30,7 @@ DESCRIPTION = (
     "`after` set to it, and resubscribe with it after a dropped connection until an event "
     "brings a newer `cursor`. An event for a change your fetch already shows may come too: "
     "keep the higher `revision`. Like any cursor it expires (CURSOR_EXPIRED) once the change "
-    "log has moved too far past it (README, Subscriptions). The same authentication as "
+    "log has moved too far past it (docs/api.md, Subscriptions). The same authentication as "
     "subscribing; SERVICE_UNAVAILABLE while live updates are unavailable (retry)."
 )
 

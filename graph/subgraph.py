@@ -9,7 +9,7 @@ tell the router that either subgraph resolves any id, while this one resolves on
 here). Federation has no routing of ``node`` by type (apollographql/federation#1067): a
 supergraph gives ``node`` to one subgraph, which reads the type from the id and returns a
 reference, ``{__typename: "Order", id}``, that the router resolves here through
-``_entities`` by the ``@key(fields: "id")`` every entity declares (README "Federation").
+``_entities`` by the ``@key(fields: "id")`` every entity declares (docs/api.md, "Federation").
 """
 
 from __future__ import annotations

@@ -206,7 +206,7 @@ class MilestoneEvent:
             "stored together share one, the revision after the last of them. Of two events "
             "of one shipment, the one with the higher revision is the later change, also "
             "across a rebuild of the read model (run by its operators): the rebuilt one's "
-            "revisions start above the previous build's (README, Known limits, for the rare "
+            "revisions start above the previous build's (docs/limits.md, for the rare "
             "exceptions)."
         )
     )

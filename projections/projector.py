@@ -295,7 +295,7 @@ class BatchProcessor:
         otherwise write its next batch into the previous generation (then again into the new
         one), recreating it after ``projections generations drop`` dropped it. So a batch
         writes the previous generation only if it started within that time of the switch,
-        which the drop's grace period covers (README, "Operating it")."""
+        which the drop's grace period covers (docs/operations.md)."""
         if self._target_suffix is not None:
             suffix, offset = self._target_suffix, self._target_offset
         else:

@@ -2,8 +2,8 @@
 
 Used after a change to the status mapping or the reducers, whose fingerprint it records
 with the pointer: a projector still running the old ones then refuses to write the new
-generation rather than undo the change (``projections.generation_config``; README, "Where a
-change goes", for the order of the deploy). Readers keep serving the old
+generation rather than undo the change (``projections.generation_config``; docs/architecture.md,
+"Where a change goes", for the order of the deploy). Readers keep serving the old
 generation while the new one fills, and move over with one pointer write, so there is no
 read outage. The live projector follows the pointer on its next batch.
 

@@ -163,7 +163,7 @@ class StoreError(Exception):
 #: ``PyMongoError``). Each becomes a ``StoreError``: the batch is retried, counted and
 #: logged, never a crash of the process at every start. The planner keeps documents under
 #: the limit and decoding refuses ids the store could not key (``event_fields``), so what
-#: is left is what ``documents.MAX_DOCUMENT_BYTES`` does not bound (README, Known limits).
+#: is left is what ``documents.MAX_DOCUMENT_BYTES`` does not bound (docs/limits.md).
 DRIVER_ERRORS: Final = (PyMongoError, InvalidDocument)
 
 

@@ -120,7 +120,7 @@ EntityKind = Literal["orders", "shipments", "invoices"]
 #: scope filter of a warehouse-limited caller decide visibility in the query
 #: (``entitlements.scope``). Documents written before it existed lacked it: the projector
 #: fills it once per generation when it starts (``ProjectionStore.fill_warehouses``, its
-#: marker ``search_keys.WAREHOUSES_MARKER``; README, "Warehouse limits").
+#: marker ``search_keys.WAREHOUSES_MARKER``; docs/architecture.md, "Warehouse limits").
 WAREHOUSE_IDS: Final = "warehouseIds"
 #: The kinds of document that carry ``WAREHOUSE_IDS``.
 WAREHOUSE_DERIVED_KINDS: Final = frozenset({SHIPMENTS, INVOICES})
@@ -636,7 +636,7 @@ INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
 #: page's sort with such ranges: ``resolvers/paging_windows.py``), and ``customerId`` plus a
 #: reference or an invoice number is one entry (session 10: 1.3-1.5 ms against 7.6-10.1 ms
 #: for a customer of 100,000 orders). The index access method stays DocumentDB's default one
-#: (the *extended* RUM method is not used; README, "The store").
+#: (the *extended* RUM method is not used; docs/store.md).
 DOCUMENTDB_COMPOUND_INDEX_OPTIONS: Final[dict[str, Any]] = {"enableOrderedIndex": True}
 
 

@@ -7,7 +7,7 @@ found by probes (``resolvers.paging_windows.EdgeSearch``). MongoDB refuses the o
 reads a sorted page in index order, stopping at the limit: it needs neither. FerretDB says
 what it is in ``buildInfo`` (a ``ferretdb`` field with its version); MongoDB has no such
 field. A server built on DocumentDB that does not say so is taken for MongoDB: correct
-answers, slower cold first pages (README, "probes").
+answers, slower cold first pages (docs/store.md, "probes").
 """
 
 from __future__ import annotations

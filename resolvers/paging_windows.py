@@ -1,9 +1,9 @@
 """Reading a sorted page as a few bounded ranges of the sort field (pure logic, no I/O).
 
 Why: DocumentDB finds a customer's documents through the ``(customerId, <sort field>, _id)``
-index but sorts everything the index scan matched before the limit applies (README, "The
-store"). A page of 20 out of a customer's 100,000 orders sorted all 100,000. A range on the
-sort field bounds that sort: the ordered (composite-term) index turns ``customerId`` equality
+index but sorts everything the index scan matched before the limit applies (docs/store.md).
+A page of 20 out of a customer's 100,000 orders sorted all 100,000. A range on the sort
+field bounds that sort: the ordered (composite-term) index turns ``customerId`` equality
 plus a range into one short index range, so the store sorts only what lies in the range.
 
 So a page is read as *windows*: consecutive ranges of sort values in reading order, starting at

@@ -8,7 +8,7 @@ second query. Served from ``FreshnessCopy`` (refreshed in the background every
 ``FRESHNESS_REFRESH_SECONDS``), so the cost per response is a few dictionary lookups
 (``bench/api.py`` measures it against a tracking lookup).
 
-Example (see README, "Freshness in every response")::
+Example (see docs/operations.md, "Freshness in every response")::
 
     "extensions": {"freshness": {
       "asOf": "2026-11-27T08:00:03.120000+00:00",

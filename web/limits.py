@@ -120,7 +120,7 @@ _LOOKUPS: Final = {"_entities": "representations", "nodes": "ids"}
 #: the list: 0.1 s there) and the invoices naming an order or a shipment that overflows with
 #: them (no index: every invoice of the caller's customers is read). At 250,
 #: ``MAX_QUERY_COST`` allows a document about 19 of them (29 aliased root lists took 2 s),
-#: and our clients' documents at most 3 (README, "API limits").
+#: and our clients' documents at most 3 (docs/api.md, "API limits").
 STORE_SCAN_COST: Final = 250
 #: What a ``__schema`` field adds to the cost: it reads every type of the schema, about a
 #: thousand objects in the model's unit (one full introspection takes 13-16 ms of the event

@@ -5,7 +5,7 @@ text, parsed and validated without errors, everything Strawberry's ``Schema.exec
 per request around graphql-core's ``execute`` is bookkeeping: an ``ExecutionContext``, six
 schema extensions entered and left as context managers, their hooks looked up, the
 operation type found again. That machinery was 12 % of the API's CPU per tracking lookup
-(README "Benchmarks"), more than graphql-core spends on the shipment's fields.
+(docs/benchmarks.md), more than graphql-core spends on the shipment's fields.
 
 ``PreparedOperations.prepare`` decides, from lookups alone, whether a request can take this
 path: its text is known and valid, it names one operation the transport may run, its

@@ -7,7 +7,7 @@ and, for HTTP, the response counted by status code and route (``portal_http_resp
 minute, neither dilute the ratio nor, a ``/readyz`` 503 during a store outage, make it).
 One pure ASGI layer does all three: they were three middlewares, each wrapping ``send``
 again and adding its own await to every request (a few per cent of a tracking lookup's CPU,
-README "Benchmarks").
+docs/benchmarks.md, "Benchmarks").
 
 Outermost of the app's middleware, so refusals made before GraphQL runs (401, 413, 415...)
 and crashes that Starlette turns into a 500 are counted too. No buffering: streamed responses

@@ -2,9 +2,9 @@
 ``(customerId, <sort field>, _id)`` index of its sort order, never a table scan: checked with
 the store's own ``explain`` of the queries the readers really sent, captured from the driver.
 
-DocumentDB sorts whatever the index scan matched before the limit applies (README, "The
-store"), so a page must not match the customer's whole list: once a page has taught the
-readers a window width, every page read is bounded by a range of its sort field in the index
+DocumentDB sorts whatever the index scan matched before the limit applies (docs/store.md),
+so a page must not match the customer's whole list: once a page has taught the readers a
+window width, every page read is bounded by a range of its sort field in the index
 condition itself (``resolvers/paging_windows.py``)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A document linked to more entities than it embeds summaries of (README, Known limits).
+"""A document linked to more entities than it embeds summaries of (docs/limits.md).
 
 With the cap set small for the test (``documents.MAX_RELATED_SUMMARIES``), an order named
 by more shipments than the cap, and a shipment consolidating more orders: the projector goes

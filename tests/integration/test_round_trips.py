@@ -220,7 +220,7 @@ async def test_a_page_of_0_reads_one_document_as_a_page_reads_it(
     """``first: 0`` (totalCount and pageInfo only): read_pointer, one read of the first
     document ahead, in a window of the sort index as a page reads (from the first page's
     hint; from the cursor's width after it), and the count. An unsorted read over the
-    customer's whole list cost what the list holds on DocumentDB (README, "The store")."""
+    customer's whole list cost what the list holds on DocumentDB (docs/store.md)."""
     db, counter = counted
     page, _ = await _execute(db, counter, "{ orders(first: 20) { pageInfo { endCursor } } }", {})
     cursor = page["orders"]["pageInfo"]["endCursor"]

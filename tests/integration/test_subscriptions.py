@@ -908,7 +908,7 @@ async def test_a_rarely_matching_subscriber_resumes_with_a_ping_s_checkpoint(
 
 @dataclass
 class _GraphqlWs:
-    """``clients/live-checkpoints.mjs``: the README's graphql-ws snippet following one
+    """``clients/live-checkpoints.mjs``: docs/api.md's graphql-ws snippet following one
     shipment in a Node process, reporting JSON lines (``connected``, ``after``, ``event``,
     ``error``)."""
 
@@ -963,7 +963,7 @@ class _GraphqlWs:
 async def test_the_readme_s_graphql_ws_client_resumes_from_a_checkpoint_after_a_drop(
     live: LiveStack, bounded: ApiProcess
 ) -> None:
-    """The README's snippet, run by graphql-ws itself: the pings' checkpoints move a quiet
+    """The snippet of docs/api.md, run by graphql-ws itself: the pings' checkpoints move a quiet
     subscription's ``after`` past more than ``SUBSCRIPTION_RESUME_MAX_NOTICES`` notices of
     another customer; the connection is cut, graphql-ws reconnects with the same payload, and
     the change stored meanwhile arrives (with the event's cursor that ``after`` was, the

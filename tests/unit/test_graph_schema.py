@@ -89,7 +89,7 @@ async def test_service_sdl_declares_the_three_entities_keyed_by_global_id_and_by
 
 async def test_service_sdl_offers_a_gateway_every_root_field_but_node_and_nodes() -> None:
     """Clients that call the API directly keep ``node``/``nodes``; a gateway is not offered
-    them (README "Federation": they would claim every id of the supergraph)."""
+    them (docs/api.md, "Federation": they would claim every id of the supergraph)."""
     result = await SCHEMA.execute("{ _service { sdl } }")
     assert result.errors is None and result.data is not None
     offered = next(

@@ -2,7 +2,7 @@
 at most ``MAX_PENDING_WEBSOCKETS`` of them not yet initialised, and at most
 ``MAX_PENDING_WEBSOCKETS_PER_ADDRESS`` of those from one client address.
 
-Every open socket holds memory (about 100 KiB once it subscribes, README "Benchmarks") and a
+Every open socket holds memory (about 100 KiB once it subscribes, docs/benchmarks.md) and a
 task, whether or not it ever authenticates. A socket that sends no ``connection_init`` is held
 until ``WS_INIT_TIMEOUT_SECONDS`` and counts against no client, so anyone may open as many
 as they like: were they counted only in the total, one address opening a few hundred a

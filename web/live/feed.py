@@ -53,7 +53,7 @@ from web.live.settings import LiveSettings
 #: How long a subscription waits for a hub that has not reached Kafka yet.
 READY_TIMEOUT_SECONDS = 10.0
 #: Notices of the log a replay reads per turn (``web.live.replays``): about 10 ms of reading
-#: and decoding on the event loop (README "Known limits").
+#: and decoding on the event loop (docs/limits.md).
 REPLAY_CHUNK = 1_000
 #: How long a terminated subscription waits for its connection to close and cancel it.
 CLOSING_GRACE_SECONDS = 30.0
