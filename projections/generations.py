@@ -18,6 +18,8 @@ A generation is the collections ``<name>__<suffix>`` of ``documents.GENERATION_C
   ``switchedAt`` (before session 19) is given one by the first drop: the time of that drop,
   which is after the switch, so the grace counts from then (``switchedAtEstimated``). A
   generation without a marker (rebuilt before session 19) is taken for a retired one.
+  With no pointer at all, a generation whose rebuild marked its switch (the pointer write
+  then failed, or the rebuild died) counts from that mark: no reader ever used it.
 
 Why the reads go in this order (collections, markers, pointer): a rebuild writes its marker
 before its first collection, so every generation listed has its marker already; and it
@@ -133,10 +135,13 @@ def classify(
 def left_at(pointer: Pointer, marker: Mapping[str, Any] | None) -> datetime | None:
     """The latest time readers can have left a previous or retired generation: the last
     switch the pointer records, or its own rebuild's switch if later (a rebuild that died
-    between marking its switch and writing the pointer); None if the pointer records none."""
-    if pointer.switched_at is None:
-        return None
+    between marking its switch and writing the pointer, or whose pointer write the store
+    refused). With no pointer at all, that own switch: it never landed, so no reader used
+    the generation (the first rebuild's, which no later switch would ever bound). None if
+    neither records one."""
     own = _aware(marker.get("switchedAt")) if marker is not None else None
+    if pointer.switched_at is None:
+        return None if pointer.exists else own
     return max(pointer.switched_at, own) if own is not None else pointer.switched_at
 
 
@@ -151,7 +156,11 @@ def verdict(generation: Generation, now: datetime, grace: timedelta) -> Verdict:
         return Verdict(True, "its rebuild ended without switching readers to it")
     left = generation.switched_from
     if left is None:
-        return Verdict(False, "the pointer records no switch time (written before session 19)")
+        return Verdict(
+            False,
+            "no switch time recorded (a pointer written before session 19, or no pointer: "
+            "no rebuild ever switched readers)",
+        )
     until = left + grace
     when = f"readers left it {'at' if status is Status.PREVIOUS else 'by'} {left:{_TIME}}"
     if now < until:

@@ -29,7 +29,7 @@ from projections.projector import BatchProcessor
 from projections.rebuild import rebuild
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, StoreError
 from readmodel import documents
 from readmodel.topics import TopicNames
 from tests.integration.projector_harness import (
@@ -176,6 +176,29 @@ async def test_a_pointer_written_before_switch_times_keeps_the_previous_generati
     ]
     await _switch_was(mongo_db, GRACE + timedelta(seconds=1))
     assert [g.suffix for g in await drop_generations(mongo_db, GRACE)] == [""]
+
+
+async def test_a_first_rebuild_whose_switch_failed_is_dropped_once_its_grace_has_passed(
+    mongo_db: Db,
+) -> None:
+    """The first rebuild ever marked its switch, then the store refused its pointer write
+    (or the rebuild was killed right there): no pointer exists, so no reader ever used its
+    generation, and its own switch time is the latest readers could have left it. Before,
+    every drop kept it ("the pointer records no switch time"), a full copy of the read
+    model, until a later rebuild switched."""
+    await _fill(mongo_db, [""])
+    with pytest.raises(StoreError, match="refused"):
+        async with building(mongo_db, "g1", asyncio.Event()):
+            await _fill(mongo_db, ["g1"])
+            await build_marker.mark_switching(mongo_db, "g1")
+            raise StoreError("cannot switch the projection pointer: refused")
+
+    assert await drop_generations(mongo_db, GRACE) == []  # within the grace of its switch
+    late = datetime.now(UTC) - GRACE - timedelta(seconds=1)
+    builds = mongo_db[documents.GENERATION_BUILDS]
+    await builds.update_one({"_id": "g1"}, {"$set": {"switchedAt": late}})
+    assert [g.suffix for g in await drop_generations(mongo_db, GRACE)] == ["g1"]
+    assert await _suffixes(mongo_db) == {""}
 
 
 def _settings(bootstrap: str, db: Db, topics: dict[str, str]) -> ProjectorSettings:
