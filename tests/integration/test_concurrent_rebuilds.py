@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections import build_marker
+from projections import heartbeat
 from projections import rebuild as rebuilding
 from projections.generations import Status, list_generations
 from projections.projector import BatchProcessor
@@ -220,7 +220,7 @@ async def test_a_rebuild_that_runs_longer_than_the_stale_time_keeps_blocking(
     late (the store stalled), and once the next beat has refreshed it a second rebuild is
     refused again, rather than taking the lease of a rebuild that is alive."""
     await produce(stack.kafka_bootstrap, simulated_records(topic_names, 100))
-    monkeypatch.setattr(build_marker, "HEARTBEAT_SECONDS", 0.1)
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.1)
     lease = mongo_db[documents.REBUILD_LEASE]
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
     refusals: list[str] = []

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections import build_marker, generations, projector
+from projections import generations, heartbeat, projector
 from projections import rebuild as rebuilding
 from projections.build_marker import GenerationClaimed, building
 from projections.generations import (
@@ -212,7 +212,7 @@ async def test_a_rebuild_whose_generation_a_drop_claimed_does_not_switch_readers
     await produce(stack.kafka_bootstrap, simulated_records(topic_names, 100))
     build_indexes = rebuilding._build_indexes
     # no heartbeat of the rebuild's own notices the claim first: the switch must
-    monkeypatch.setattr(build_marker, "HEARTBEAT_SECONDS", 3600.0)
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 3600.0)
 
     async def dropped_meanwhile(
         processor: BatchProcessor, stop: asyncio.Event, suffix: str
