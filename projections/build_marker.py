@@ -7,9 +7,9 @@ document in ``documents.GENERATION_BUILDS`` (``_id``: its suffix):
 
 * ``startedAt`` and ``heartbeatAt``, written before the generation's first collection
   exists (a drop that lists a generation's collections therefore finds its marker too);
-* ``heartbeatAt`` refreshed every ``HEARTBEAT_SECONDS`` while the rebuild runs: a rebuild
-  killed outright (SIGKILL, a lost host) stops refreshing it, and once it is older than
-  ``STALE_AFTER_SECONDS`` its generation counts as abandoned;
+* ``heartbeatAt`` refreshed every ``heartbeat.HEARTBEAT_SECONDS`` while the rebuild runs: a
+  rebuild killed outright (SIGKILL, a lost host) stops refreshing it, and once it is older
+  than ``heartbeat.STALE_AFTER_SECONDS`` its generation counts as abandoned;
 * ``switchedAt``, set just before the rebuild switches readers to the generation: from then
   on the generation is, or was, the one readers use, never an abandoned one (unset again if
   the switch is refused: the pointer changed meanwhile, ``projections.rebuild``);
@@ -27,23 +27,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from projections import heartbeat
 from projections.store import DRIVER_ERRORS, StoreError
 from readmodel import documents
 
 log = logging.getLogger(__name__)
-
-#: How often a running rebuild refreshes its marker's ``heartbeatAt``.
-HEARTBEAT_SECONDS: Final = 10.0
-#: How old a marker's ``heartbeatAt`` may be before its rebuild counts as gone: many missed
-#: heartbeats, so that a store slow for a minute does not make a live rebuild look dead.
-STALE_AFTER_SECONDS: Final = 120.0
 
 
 class GenerationClaimed(RuntimeError):
@@ -58,7 +54,7 @@ def abandoned_filter(suffix: str, now: datetime) -> dict[str, Any]:
         "switchedAt": {"$exists": False},
         "$or": [
             {"endedAt": {"$exists": True}},
-            {"heartbeatAt": {"$lt": now - timedelta(seconds=STALE_AFTER_SECONDS)}},
+            {"heartbeatAt": {"$lt": now - timedelta(seconds=heartbeat.STALE_AFTER_SECONDS)}},
         ],
     }
 
@@ -93,31 +89,21 @@ async def unmark_switching(db: AsyncDatabase[dict[str, Any]], suffix: str) -> No
 def _claimed_message(suffix: str) -> str:
     return (
         f"generation {suffix} was dropped as abandoned (its rebuild's marker went more than "
-        f"{STALE_AFTER_SECONDS:.0f} s without a heartbeat); readers were not switched to it: "
-        "rebuild again"
+        f"{heartbeat.STALE_AFTER_SECONDS:.0f} s without a heartbeat); readers were not "
+        "switched to it: rebuild again"
     )
 
 
-async def _keep_alive(
-    db: AsyncDatabase[dict[str, Any]], suffix: str, claimed: asyncio.Event
-) -> None:
-    """Refresh the marker until cancelled; set ``claimed`` and return if it is gone. A
-    store error is logged and tried again at the next beat: the rebuild itself notices a
-    store that stays down."""
-    builds = db[documents.GENERATION_BUILDS]
-    while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
-        try:
-            result = await builds.update_one(
-                {"_id": suffix}, {"$set": {"heartbeatAt": datetime.now(UTC)}}
-            )
-        except DRIVER_ERRORS as exc:
-            log.warning("cannot refresh the marker of rebuild %s: %s", suffix, exc)
-            continue
-        if result.matched_count == 0:
-            log.error("%s", _claimed_message(suffix))
-            claimed.set()
-            return
+async def _refresh(db: AsyncDatabase[dict[str, Any]], suffix: str, claimed: asyncio.Event) -> bool:
+    """Refresh the marker's heartbeat; set ``claimed`` and return False if it is gone."""
+    result = await db[documents.GENERATION_BUILDS].update_one(
+        {"_id": suffix}, {"$set": {"heartbeatAt": datetime.now(UTC)}}
+    )
+    if result.matched_count == 0:
+        log.error("%s", _claimed_message(suffix))
+        claimed.set()
+        return False
+    return True
 
 
 @contextlib.asynccontextmanager
@@ -133,21 +119,19 @@ async def building(
         await builds.insert_one({"_id": suffix, "startedAt": now, "heartbeatAt": now})
     except DRIVER_ERRORS as exc:
         raise StoreError(f"cannot record rebuild {suffix} as in progress: {exc}") from exc
-    beat = asyncio.create_task(_keep_alive(db, suffix, claimed))
-    try:
+    async with heartbeat.beating(
+        functools.partial(_refresh, db, suffix, claimed),
+        functools.partial(_end, db, suffix),
+        f"the marker of rebuild {suffix}",
+    ):
         yield
-    finally:
-        beat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beat
-        await _end(db, suffix)
 
 
 async def _end(db: AsyncDatabase[dict[str, Any]], suffix: str) -> None:
     """Record that the rebuild of ``suffix`` ended. Upserted: a rebuild whose marker a drop
     claimed may have written collections again since, and a marker that ended without a
     switch makes them abandoned (a later drop drops them). Not raised if the store refuses:
-    the marker then goes stale, which says the same ``STALE_AFTER_SECONDS`` later."""
+    the marker then goes stale, which says the same ``heartbeat.STALE_AFTER_SECONDS`` later."""
     try:
         await db[documents.GENERATION_BUILDS].update_one(
             {"_id": suffix}, {"$set": {"endedAt": datetime.now(UTC)}}, upsert=True

@@ -41,7 +41,8 @@ from typing import Any, NamedTuple
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections.build_marker import STALE_AFTER_SECONDS, abandoned_filter
+from projections.build_marker import abandoned_filter
+from projections.heartbeat import STALE_AFTER_SECONDS
 from projections.store import DRIVER_ERRORS, StoreError
 from readmodel import documents
 

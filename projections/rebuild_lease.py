@@ -6,10 +6,10 @@ generation that was built first (with an older status map, say), and notice revi
 go down (each computed its revision offset from the pointer it had read). So a rebuild
 first claims the one document of ``documents.REBUILD_LEASE`` (``_id`` ``"rebuild"``): its
 generation's suffix, ``startedAt``, ``heartbeatAt`` (refreshed every
-``build_marker.HEARTBEAT_SECONDS``, like its marker's) and ``endedAt`` once it ends.
+``heartbeat.HEARTBEAT_SECONDS``, like its marker's) and ``endedAt`` once it ends.
 
 The claim succeeds only if that document is absent or free: ended, or its heartbeat older
-than ``build_marker.STALE_AFTER_SECONDS`` (a rebuild killed outright blocks the next for no
+than ``heartbeat.STALE_AFTER_SECONDS`` (a rebuild killed outright blocks the next for no
 longer than that). It is one conditional write of one document, atomic on FerretDB 2 and
 MongoDB 6 alike, with no transaction: an insert when there is none (of two at once, the
 second fails on the ``_id``), else an update whose filter matches only a free lease (of two
@@ -25,8 +25,8 @@ also a compare-and-set on the pointer the rebuild read after its claim
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -35,7 +35,7 @@ from typing import Any, Final
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from projections import build_marker
+from projections import heartbeat
 from projections.store import DRIVER_ERRORS, StoreError
 from readmodel import documents
 
@@ -53,8 +53,8 @@ class RebuildRunning(RuntimeError):
 
 def _free(now: datetime) -> dict[str, Any]:
     """The lease document if no live rebuild holds it: its holder ended, or stopped
-    refreshing it (``build_marker.STALE_AFTER_SECONDS``)."""
-    stale = now - timedelta(seconds=build_marker.STALE_AFTER_SECONDS)
+    refreshing it (``heartbeat.STALE_AFTER_SECONDS``)."""
+    stale = now - timedelta(seconds=heartbeat.STALE_AFTER_SECONDS)
     return {
         "_id": LEASE_ID,
         "$or": [{"endedAt": {"$exists": True}}, {"heartbeatAt": {"$lt": stale}}],
@@ -91,7 +91,7 @@ def _aware(value: Any) -> datetime | None:
 def running_message(holder: Mapping[str, Any] | None, now: datetime) -> str:
     """Why a rebuild did not start, naming the one that holds the lease: its generation,
     start and last heartbeat, and when it would stop blocking if its process is gone."""
-    stale = build_marker.STALE_AFTER_SECONDS
+    stale = heartbeat.STALE_AFTER_SECONDS
     if holder is None:
         return (
             "another rebuild claimed the rebuild lease at the same moment: this one did not start"
@@ -107,30 +107,23 @@ def running_message(holder: Mapping[str, Any] | None, now: datetime) -> str:
     )
 
 
-async def _keep_alive(db: Db, suffix: str) -> None:
-    """Refresh the lease's heartbeat while this rebuild holds it, until cancelled. A store
-    error is logged and tried again at the next beat; a lease another rebuild took (this
-    one looked dead) is logged and no longer refreshed: the switch's compare-and-set
-    decides which of the two switches readers."""
-    lease = db[documents.REBUILD_LEASE]
-    while True:
-        await asyncio.sleep(build_marker.HEARTBEAT_SECONDS)
-        try:
-            result = await lease.update_one(
-                {"_id": LEASE_ID, "suffix": suffix, "endedAt": {"$exists": False}},
-                {"$set": {"heartbeatAt": datetime.now(UTC)}},
-            )
-        except DRIVER_ERRORS as exc:
-            log.warning("cannot refresh the rebuild lease of %s: %s", suffix, exc)
-            continue
-        if result.matched_count == 0:
-            log.error(
-                "another rebuild took the rebuild lease from %s (its heartbeat was over %.0f s "
-                "late): whichever switches readers second will refuse to",
-                suffix,
-                build_marker.STALE_AFTER_SECONDS,
-            )
-            return
+async def _refresh(db: Db, suffix: str) -> bool:
+    """Refresh the lease's heartbeat while this rebuild holds it; False if another rebuild
+    took it (this one looked dead): logged, and no longer refreshed, since the switch's
+    compare-and-set decides which of the two switches readers."""
+    result = await db[documents.REBUILD_LEASE].update_one(
+        {"_id": LEASE_ID, "suffix": suffix, "endedAt": {"$exists": False}},
+        {"$set": {"heartbeatAt": datetime.now(UTC)}},
+    )
+    if result.matched_count == 0:
+        log.error(
+            "another rebuild took the rebuild lease from %s (its heartbeat was over %.0f s "
+            "late): whichever switches readers second will refuse to",
+            suffix,
+            heartbeat.STALE_AFTER_SECONDS,
+        )
+        return False
+    return True
 
 
 async def _release(db: Db, suffix: str) -> None:
@@ -149,11 +142,9 @@ async def holding(db: Db, suffix: str) -> AsyncIterator[None]:
     """Hold the lease for the rebuild of ``suffix`` while the block runs (the module
     docstring); ``RebuildRunning`` before the block if another rebuild holds it."""
     await claim(db, suffix)
-    beat = asyncio.create_task(_keep_alive(db, suffix))
-    try:
+    async with heartbeat.beating(
+        functools.partial(_refresh, db, suffix),
+        functools.partial(_release, db, suffix),
+        f"the rebuild lease of {suffix}",
+    ):
         yield
-    finally:
-        beat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beat
-        await _release(db, suffix)

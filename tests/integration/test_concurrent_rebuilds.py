@@ -7,7 +7,6 @@ could go back to the generation built first, and notice revisions could go down.
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -16,38 +15,26 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections import build_marker
+from projections import heartbeat
 from projections import rebuild as rebuilding
 from projections.generations import Status, list_generations
 from projections.projector import BatchProcessor
 from projections.rebuild import SwitchRefused, rebuild
 from projections.rebuild_lease import LEASE_ID, RebuildRunning, claim
-from projections.settings import ProjectorSettings
 from projections.store import ActiveGeneration, PointerMoved, ProjectionStore
 from readmodel import documents
 from tests.helpers import Stack
 from tests.integration.projector_harness import (
-    REPO,
     produce,
     projector_env,
+    projector_settings,
+    run_projections,
     simulated_records,
-    topic_names_from,
 )
 
 Db = AsyncDatabase[dict[str, Any]]
 #: A revision offset no rebuild of these tests computes: the other writer's.
 OTHER_OFFSET = 777_777
-
-
-def _settings(stack: Stack, db: Db, topics: dict[str, str]) -> ProjectorSettings:
-    return ProjectorSettings(
-        kafka_bootstrap_servers=stack.kafka_bootstrap,
-        mongodb_uri=stack.mongodb_uri,
-        mongodb_database=db.name,
-        group_id=f"test-{uuid.uuid4().hex[:8]}",
-        topics=topic_names_from(topics),
-        batch_wait_ms=50,
-    )
 
 
 def _while_building(
@@ -71,19 +58,8 @@ async def _cli_rebuild(stack: Stack, db: Db, topics: dict[str, str]) -> tuple[in
     """``python -m projections rebuild`` on ``db`` and ``topics``: its exit code and stderr."""
     env = projector_env(stack.kafka_bootstrap, db.name, f"test-{uuid.uuid4().hex[:8]}", topics)
     env["MONGODB_URI"] = stack.mongodb_uri
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "projections",
-        "rebuild",
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode is not None
-    return process.returncode, err.decode()
+    code, _, err = await run_projections(env, "rebuild")
+    return code, err
 
 
 async def _suffixes(db: Db) -> dict[str, Status]:
@@ -105,7 +81,7 @@ async def test_a_rebuild_started_while_another_runs_is_refused_and_the_first_com
         refusals.append((running, *await _cli_rebuild(stack, mongo_db, topic_names)))
 
     _while_building(monkeypatch, second_rebuild)
-    first = await rebuild(_settings(stack, mongo_db, topic_names))
+    first = await rebuild(projector_settings(stack, mongo_db, topic_names))
 
     [(running, code, err)] = refusals
     assert running == first
@@ -122,7 +98,7 @@ async def test_of_two_rebuilds_started_at_once_one_runs_and_one_is_refused(
     """A CronJob overlapping an operator's run: the two claim the lease at the same moment;
     exactly one builds and switches readers, the other writes nothing."""
     await produce(stack.kafka_bootstrap, simulated_records(topic_names, 100))
-    settings = _settings(stack, mongo_db, topic_names)
+    settings = projector_settings(stack, mongo_db, topic_names)
 
     results = await asyncio.gather(rebuild(settings), rebuild(settings), return_exceptions=True)
 
@@ -175,7 +151,7 @@ async def test_a_switch_whose_pointer_changed_meanwhile_is_refused_and_readers_k
 
     _while_building(monkeypatch, other_switch)
     with pytest.raises(SwitchRefused, match="readers keep gother") as refused:
-        await rebuild(_settings(stack, mongo_db, topic_names))
+        await rebuild(projector_settings(stack, mongo_db, topic_names))
 
     assert await pointers.find_one({"_id": "active"}) == left[0]
     assert (await store.active_generation()).revision_offset == OTHER_OFFSET
@@ -232,7 +208,7 @@ async def test_a_dead_rebuild_does_not_block_the_next(
     builds = mongo_db[documents.GENERATION_BUILDS]
     await builds.insert_one({"_id": "gkilled", "startedAt": hour_ago, "heartbeatAt": hour_ago})
 
-    suffix = await rebuild(_settings(stack, mongo_db, topic_names))
+    suffix = await rebuild(projector_settings(stack, mongo_db, topic_names))
 
     assert await ProjectionStore(mongo_db).active_suffix() == suffix
 
@@ -244,7 +220,7 @@ async def test_a_rebuild_that_runs_longer_than_the_stale_time_keeps_blocking(
     late (the store stalled), and once the next beat has refreshed it a second rebuild is
     refused again, rather than taking the lease of a rebuild that is alive."""
     await produce(stack.kafka_bootstrap, simulated_records(topic_names, 100))
-    monkeypatch.setattr(build_marker, "HEARTBEAT_SECONDS", 0.1)
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.1)
     lease = mongo_db[documents.REBUILD_LEASE]
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
     refusals: list[str] = []
@@ -262,7 +238,7 @@ async def test_a_rebuild_that_runs_longer_than_the_stale_time_keeps_blocking(
         refusals.append(str(refused.value))
 
     _while_building(monkeypatch, stalled_then_beats)
-    first = await rebuild(_settings(stack, mongo_db, topic_names))
+    first = await rebuild(projector_settings(stack, mongo_db, topic_names))
 
     [refusal] = refusals
     assert f"generation {first}" in refusal

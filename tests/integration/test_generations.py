@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from projections import build_marker, generations, projector
+from projections import build_marker, generations, heartbeat, projector
 from projections import rebuild as rebuilding
 from projections.build_marker import GenerationClaimed, building
 from projections.generations import (
@@ -32,13 +30,15 @@ from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
 from readmodel import documents
 from readmodel.topics import TopicNames
+from tests.helpers import Stack
 from tests.integration.projector_harness import (
     REPO,
     produce,
+    projector_settings,
     records_of,
+    run_projections,
     simulated_records,
     snapshot,
-    topic_names_from,
 )
 
 Db = AsyncDatabase[dict[str, Any]]
@@ -201,24 +201,13 @@ async def test_a_first_rebuild_whose_switch_failed_is_dropped_once_its_grace_has
     assert await _suffixes(mongo_db) == {""}
 
 
-def _settings(bootstrap: str, db: Db, topics: dict[str, str]) -> ProjectorSettings:
-    return ProjectorSettings(
-        kafka_bootstrap_servers=bootstrap,
-        mongodb_uri=os.environ.get("MONGODB_URI") or "mongodb://127.0.0.1:27017/",
-        mongodb_database=db.name,
-        group_id=f"test-{uuid.uuid4().hex[:8]}",
-        topics=topic_names_from(topics),
-        batch_wait_ms=50,
-    )
-
-
 async def test_rebuilds_leave_what_a_drop_needs_to_tell_their_generations_apart(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: Db
+    stack: Stack, topic_names: dict[str, str], mongo_db: Db
 ) -> None:
     """A rebuild that switched: its generation active, the original one previous (in its
     grace period). A rebuild stopped before its switch: abandoned, and dropped."""
-    await produce(kafka_bootstrap, simulated_records(topic_names, 200))
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await produce(stack.kafka_bootstrap, simulated_records(topic_names, 200))
+    settings = projector_settings(stack, mongo_db, topic_names)
     await _fill(mongo_db, [""])
     suffix = await rebuild(settings)
     stopped = asyncio.Event()
@@ -235,7 +224,7 @@ async def test_rebuilds_leave_what_a_drop_needs_to_tell_their_generations_apart(
 
 
 async def test_a_rebuild_whose_generation_a_drop_claimed_does_not_switch_readers(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: Db,
     monkeypatch: pytest.MonkeyPatch,
@@ -243,10 +232,10 @@ async def test_a_rebuild_whose_generation_a_drop_claimed_does_not_switch_readers
     """The store was out of the rebuild's reach for minutes (its heartbeat late) and a drop
     took its generation for a dead rebuild's: readers must not be sent to what is left of
     it, and the drop after sees the remains as abandoned."""
-    await produce(kafka_bootstrap, simulated_records(topic_names, 100))
+    await produce(stack.kafka_bootstrap, simulated_records(topic_names, 100))
     build_indexes = rebuilding._build_indexes
     # no heartbeat of the rebuild's own notices the claim first: the switch must
-    monkeypatch.setattr(build_marker, "HEARTBEAT_SECONDS", 3600.0)
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 3600.0)
 
     async def dropped_meanwhile(
         processor: BatchProcessor, stop: asyncio.Event, suffix: str
@@ -261,7 +250,7 @@ async def test_a_rebuild_whose_generation_a_drop_claimed_does_not_switch_readers
 
     monkeypatch.setattr(rebuilding, "_build_indexes", dropped_meanwhile)
     with pytest.raises(GenerationClaimed, match="rebuild again"):
-        await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names))
+        await rebuild(projector_settings(stack, mongo_db, topic_names))
 
     assert await ProjectionStore(mongo_db).active_suffix() == ""
     _, generations = await list_generations(mongo_db, datetime.now(UTC))
@@ -321,19 +310,7 @@ async def _cli(db: Db, *argv: str) -> tuple[int, str, str]:
         "PYTHONPATH": str(REPO),
         "PROJECTOR_METRICS_PORT": "0",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "projections",
-        *argv,
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_projections(env, *argv)
 
 
 async def test_the_operator_commands_list_and_drop_with_a_line_for_each_collection_dropped(

@@ -7,7 +7,6 @@ import base64
 import dataclasses
 import json
 import logging
-import os
 import random
 import subprocess
 import uuid
@@ -51,13 +50,14 @@ from readmodel.search_keys import COMPLETE_MARKER
 from readmodel.topics import TopicNames
 from resolvers.freshness import source_freshness
 from tests.contract import example
-from tests.helpers import wait_for_leaders
+from tests.helpers import Stack, wait_for_leaders
 from tests.integration.projector_harness import (
     TOPIC_OF_EXAMPLE,
     differences,
     process_in_batches,
     produce,
     projector_env,
+    projector_settings,
     read_topic,
     records_of,
     simulated_records,
@@ -103,19 +103,8 @@ async def _project(settings: ProjectorSettings, *, within: float = 300.0) -> Non
         await _stopped(task, stop)
 
 
-def _settings(bootstrap: str, db: AsyncDatabase[Any], topics: dict[str, str]) -> ProjectorSettings:
-    return ProjectorSettings(
-        kafka_bootstrap_servers=bootstrap,
-        mongodb_uri=os.environ.get("MONGODB_URI") or "mongodb://127.0.0.1:27017/",
-        mongodb_database=db.name,
-        group_id=f"test-{uuid.uuid4().hex[:8]}",
-        topics=topic_names_from(topics),
-        batch_wait_ms=50,
-    )
-
-
 async def test_contract_examples_become_linked_documents(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     # Deliberately out of order across topics: invoice and milestone before their plan/order.
     order = [
@@ -128,10 +117,10 @@ async def test_contract_examples_become_linked_documents(
         "source-status-changed.json",
     ]
     await produce(
-        kafka_bootstrap,
+        stack.kafka_bootstrap,
         [_record(topic_names, TOPIC_OF_EXAMPLE[n], example(n)) for n in order],
     )
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    settings = projector_settings(stack, mongo_db, topic_names)
     await _project(settings)
 
     order_doc = await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234"})
@@ -157,7 +146,7 @@ async def test_contract_examples_become_linked_documents(
     assert erp is not None and erp["declared"]["status"] == "MAINTENANCE"
     assert erp["lastEventAt"] == datetime(2026, 11, 28, 21, 0, tzinfo=UTC)
 
-    notices = await read_topic(kafka_bootstrap, topic_names["changes"])
+    notices = await read_topic(stack.kafka_bootstrap, topic_names["changes"])
     decoded = [ShipmentChange.decode(r.value) for r in notices]
     assert [n.notice_id for n in decoded] == ["tms/us-road|ms-99120|3"]
     assert decoded[0].tracking_number == "7712093341"
@@ -181,22 +170,22 @@ async def _missing_indexes(db: AsyncDatabase[Any], suffix: str) -> dict[str, set
 
 
 async def test_broken_records_are_dead_lettered_and_consumption_continues(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     good = example("order-created.json")
     wrong_type = dict(good, id="x-1", sequence="seven")
     broken = [b"not json at all", b"[1, 2, 3]", json.dumps(wrong_type).encode()]
     await produce(
-        kafka_bootstrap,
+        stack.kafka_bootstrap,
         [(topic_names["orders"], b"SO-100234", value) for value in broken]
         + [_record(topic_names, "orders", good)],
     )
-    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+    await _project(projector_settings(stack, mongo_db, topic_names))
 
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
     dead = [
         DeadLetter.from_headers(r.key, r.value, r.headers)
-        for r in await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+        for r in await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"])
     ]
     assert sorted(d.value for d in dead if d.value) == sorted(broken)
     for letter in dead:
@@ -206,31 +195,31 @@ async def test_broken_records_are_dead_lettered_and_consumption_continues(
 
 
 async def test_batches_of_broken_records_alone_are_dead_lettered_and_committed(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """A batch with nothing to write (every record refused) still finishes: its records are
     dead-lettered and its offsets committed, and the next batch is projected."""
     broken = [b"not json at all", b"[1, 2, 3]"]
     await produce(
-        kafka_bootstrap,
+        stack.kafka_bootstrap,
         [(topic_names["orders"], b"SO-100234", value) for value in broken]
         + [_record(topic_names, "orders", example("order-created.json"))],
     )
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    settings = projector_settings(stack, mongo_db, topic_names)
     await _project(settings.model_copy(update={"batch_max_records": 1}))
 
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
-    dead = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    dead = await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"])
     assert sorted(r.value for r in dead) == sorted(broken)
 
 
 async def test_the_largest_record_a_topic_accepts_is_dead_lettered_whole(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """A record refused for its size (far beyond any event of the contract) still fits the
     dead-letter topic with the headers that say where it came from: otherwise its batch
     could never finish, and the projector would stop at it for good."""
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=2 << 20)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, max_request_size=2 << 20)
     await producer.start()
     try:
         # the broker's default limit (1 MiB + 12 bytes per record batch), less the batch's
@@ -239,12 +228,14 @@ async def test_the_largest_record_a_topic_accepts_is_dead_lettered_whole(
         await producer.send_and_wait(topic_names["orders"], huge, key=b"SO-100234")
     finally:
         await producer.stop()
-    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+    await produce(
+        stack.kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))]
+    )
 
-    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+    await _project(projector_settings(stack, mongo_db, topic_names))
 
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
-    dead = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    dead = await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"])
     assert [r.value for r in dead] == [huge]
 
 
@@ -257,7 +248,7 @@ def _long_milestone(number: int, signed_by_bytes: int) -> dict[str, Any]:
 
 
 async def test_an_event_that_would_make_a_document_too_large_is_a_dead_letter(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """A runaway shipment near the store's 16 MiB: the milestones that would take it over
     the limit are dead-lettered with the reason, the document stays as it was, and the
@@ -269,14 +260,14 @@ async def test_an_event_that_would_make_a_document_too_large_is_a_dead_letter(
     other["data"] = dict(shipment["data"], shipmentId="SH-OTHER")
     milestones = [_long_milestone(n, size) for n in range(kept + runaway)]
     await produce(
-        kafka_bootstrap,
+        stack.kafka_bootstrap,
         [_record(topic_names, "shipments", shipment)]
         + [_record(topic_names, "shipments", m) for m in milestones]
         # keyed as the runaway shipment: the same partition, after its refused events
         + [(topic_names["shipments"], key, json.dumps(other).encode())],
     )
 
-    await _project(_settings(kafka_bootstrap, mongo_db, topic_names), within=60)
+    await _project(projector_settings(stack, mongo_db, topic_names), within=60)
 
     stored = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
     assert stored is not None
@@ -286,7 +277,7 @@ async def test_an_event_that_would_make_a_document_too_large_is_a_dead_letter(
     assert await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-OTHER", "known": True})
     dead = [
         DeadLetter.from_headers(r.key, r.value, r.headers)
-        for r in await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+        for r in await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"])
     ]
     assert sorted(json.loads(d.value or b"")["id"] for d in dead) == sorted(
         m["id"] for m in milestones[kept:]
@@ -314,19 +305,19 @@ async def _send_upstream(
 
 
 async def test_a_record_its_producer_compressed_beyond_the_limits_is_dead_lettered_whole(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """The broker limits a topic's *compressed* batches: a producer using gzip writes a
     broken record of 3 MiB to a topic at the default limits. Its dead letter (compressed
     too) goes whole, and the projector goes on past it instead of stopping there for good."""
     broken = b'{"specversion":"1.0","data":"' + b"A" * (3 << 20) + b'"'
-    await _send_upstream(kafka_bootstrap, topic_names["orders"], broken, compression="gzip")
-    letter = await _the_dead_letter_and_the_order_after_it(kafka_bootstrap, topic_names, mongo_db)
+    await _send_upstream(stack.kafka_bootstrap, topic_names["orders"], broken, compression="gzip")
+    letter = await _the_dead_letter_and_the_order_after_it(stack, topic_names, mongo_db)
     assert letter.value == broken and letter.original_size is None
 
 
 async def test_notices_too_large_for_the_changes_topic_go_abridged(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """Valid events an upstream producer compressed: a milestone with 3 MiB of location
     text, and a shipment naming 50,000 orders. Their notices go abridged (the milestone's
@@ -342,15 +333,17 @@ async def test_notices_too_large_for_the_changes_topic_go_abridged(
     on_many = example("shipment-milestone.json")
     on_many["subject"] = on_many["data"]["shipmentId"] = "SH-MANY"
     await produce(
-        kafka_bootstrap, [_record(topic_names, "shipments", example("shipment-planned.json"))]
+        stack.kafka_bootstrap, [_record(topic_names, "shipments", example("shipment-planned.json"))]
     )
     for event in (texty, many, on_many):
         await _send_upstream(
-            kafka_bootstrap, shipments, json.dumps(event).encode(), compression="gzip"
+            stack.kafka_bootstrap, shipments, json.dumps(event).encode(), compression="gzip"
         )
-    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+    await produce(
+        stack.kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))]
+    )
 
-    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+    await _project(projector_settings(stack, mongo_db, topic_names))
 
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
     stored = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
@@ -359,7 +352,7 @@ async def test_notices_too_large_for_the_changes_topic_go_abridged(
         n.shipment_id: n
         for n in map(
             ShipmentChange.decode,
-            (r.value for r in await read_topic(kafka_bootstrap, topic_names["changes"])),
+            (r.value for r in await read_topic(stack.kafka_bootstrap, topic_names["changes"])),
         )
     }
     assert notices["SH-55021"].abridged and notices["SH-55021"].milestone == {
@@ -377,7 +370,7 @@ async def test_notices_too_large_for_the_changes_topic_go_abridged(
 
 
 async def test_a_restated_milestone_that_moves_the_status_reaches_the_changes_topic(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """The TMS restates a milestone (same milestoneId, a higher sequence) from out for
     delivery to delivered, in a later batch: a second notice goes out with the new status,
@@ -387,12 +380,12 @@ async def test_a_restated_milestone_that_moves_the_status_reaches_the_changes_to
     restated = json.loads(json.dumps(stated))
     restated["id"], restated["sequence"] = "tms-us-4503", stated["sequence"] + 1
     restated["data"]["statusCode"] = "D1"
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    settings = projector_settings(stack, mongo_db, topic_names)
     for batch in ([example("shipment-planned.json"), stated], [restated]):
-        await produce(kafka_bootstrap, [_record(topic_names, "shipments", e) for e in batch])
+        await produce(stack.kafka_bootstrap, [_record(topic_names, "shipments", e) for e in batch])
         await _project(settings)
 
-    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    records = await read_topic(stack.kafka_bootstrap, topic_names["changes"])
     sent = [ShipmentChange.decode(r.value) for r in records]
     assert [(n.notice_id, n.status) for n in sent] == [
         ("tms/us-road|ms-99120|3", "OUT_FOR_DELIVERY"),
@@ -415,18 +408,18 @@ DELIVERY: Final = _milestone(4, "ms-99121", "D1", "2026-11-24T10:00:00-05:00")
 
 
 async def test_a_pickup_stored_with_its_delivery_is_announced_as_picked_up(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """A pickup and its delivery reach the projector together (a burst, a catch-up after an
     outage) and are stored in one write: the pickup's notice says PICKED_UP, the status it
     left the shipment in, so a feed filtered on PICKED_UP receives it; both carry the one
     revision they were stored under."""
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    settings = projector_settings(stack, mongo_db, topic_names)
     for batch in ([example("shipment-planned.json")], [PICKUP, DELIVERY]):
-        await produce(kafka_bootstrap, [_record(topic_names, "shipments", e) for e in batch])
+        await produce(stack.kafka_bootstrap, [_record(topic_names, "shipments", e) for e in batch])
         await _project(settings)
 
-    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    records = await read_topic(stack.kafka_bootstrap, topic_names["changes"])
     sent = [ShipmentChange.decode(r.value) for r in records]
     stored = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
     assert stored is not None and stored["status"] == "DELIVERED"
@@ -457,7 +450,7 @@ async def _send_to_a_larger_topic(
 
 
 async def test_a_dead_letter_too_large_even_compressed_goes_cut_naming_the_original(
-    kafka_bootstrap: str,
+    stack: Stack,
     kafka_admin: AIOKafkaAdminClient,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
@@ -468,8 +461,8 @@ async def test_a_dead_letter_too_large_even_compressed_goes_cut_naming_the_origi
     offset), rather than failing its batch on every restart."""
     orders = topic_names["orders"]
     original = random.Random(7).randbytes(5 << 20)
-    sent = await _send_to_a_larger_topic(kafka_bootstrap, kafka_admin, orders, original)
-    letter = await _the_dead_letter_and_the_order_after_it(kafka_bootstrap, topic_names, mongo_db)
+    sent = await _send_to_a_larger_topic(stack.kafka_bootstrap, kafka_admin, orders, original)
+    letter = await _the_dead_letter_and_the_order_after_it(stack, topic_names, mongo_db)
     assert (letter.topic, letter.partition, letter.offset) == (orders, sent.partition, sent.offset)
     assert letter.original_size == len(original) and letter.reason.startswith("not UTF-8")
     assert letter.key == b"SO-100234" and letter.value
@@ -477,7 +470,7 @@ async def test_a_dead_letter_too_large_even_compressed_goes_cut_naming_the_origi
 
 
 async def test_a_huge_id_is_dead_lettered_with_its_reason_quoting_it_cut_short(
-    kafka_bootstrap: str,
+    stack: Stack,
     kafka_admin: AIOKafkaAdminClient,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
@@ -492,9 +485,9 @@ async def test_a_huge_id_is_dead_lettered_with_its_reason_quoting_it_cut_short(
     event["data"]["shipmentId"] = long_id
     original = json.dumps(event).encode()
     sent = await _send_to_a_larger_topic(
-        kafka_bootstrap, kafka_admin, shipments, original, compression="gzip"
+        stack.kafka_bootstrap, kafka_admin, shipments, original, compression="gzip"
     )
-    letter = await _the_dead_letter_and_the_order_after_it(kafka_bootstrap, topic_names, mongo_db)
+    letter = await _the_dead_letter_and_the_order_after_it(stack, topic_names, mongo_db)
     assert (letter.topic, letter.offset) == (shipments, sent.offset)
     assert letter.reason.startswith("data.shipmentId: longer than 256 characters")
     assert letter.reason.endswith("\\x01' (3,200,001 characters)") and len(letter.reason) < 1000
@@ -512,7 +505,7 @@ _OVERLONG: Final = {
 
 @pytest.mark.parametrize("where", list(_OVERLONG))
 async def test_an_id_too_long_for_the_stores_keys_is_a_dead_letter(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     where: str,
@@ -532,10 +525,10 @@ async def test_an_id_too_long_for_the_stores_keys_is_a_dead_letter(
             target = target[parent]
         target[name] = overlong
     await produce(
-        kafka_bootstrap,
+        stack.kafka_bootstrap,
         [(topic_names["shipments"], event["subject"].encode(), json.dumps(event).encode())],
     )
-    letter = await _the_dead_letter_and_the_order_after_it(kafka_bootstrap, topic_names, mongo_db)
+    letter = await _the_dead_letter_and_the_order_after_it(stack, topic_names, mongo_db)
     field = ".".join(_OVERLONG[where][0])
     assert letter.reason.startswith(f"{field}: longer than {MAX_IDENTIFIER_LENGTH} characters")
     assert letter.reason.endswith("(3,000 characters)") and len(letter.reason) < 1000
@@ -543,17 +536,19 @@ async def test_an_id_too_long_for_the_stores_keys_is_a_dead_letter(
 
 
 async def _the_dead_letter_and_the_order_after_it(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> DeadLetter:
     """Send an order after what the test sent upstream, project everything, check that the
     order was projected (the partition went on past the refused record) and return the one
     dead letter."""
-    await produce(kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))])
+    await produce(
+        stack.kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))]
+    )
 
-    await _project(_settings(kafka_bootstrap, mongo_db, topic_names))
+    await _project(projector_settings(stack, mongo_db, topic_names))
 
     assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
-    [dead] = await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+    [dead] = await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"])
     return DeadLetter.from_headers(dead.key, dead.value, dead.headers)
 
 
@@ -582,7 +577,7 @@ def _letter_of_framed_size(record: KafkaRecord, reason: str, size: int) -> DeadL
 
 
 async def test_dead_letters_around_the_producers_limit_are_all_sent(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """Dead letters that compress well, framed just under, at and just over what the
     dead-letter producer takes before compressing (``DEAD_LETTER_MAX_UNCOMPRESSED``): each
@@ -593,7 +588,7 @@ async def test_dead_letters_around_the_producers_limit_are_all_sent(
     reason = "not JSON: Expecting value: line 1 column 1 (char 0)"
     limit = DEAD_LETTER_MAX_UNCOMPRESSED
     letters = [_letter_of_framed_size(record, reason, limit + d) for d in (-1, 0, 1, 40, 80)]
-    producers, consumer = runner.kafka_clients(_settings(kafka_bootstrap, mongo_db, topic_names))
+    producers, consumer = runner.kafka_clients(projector_settings(stack, mongo_db, topic_names))
     await consumer.stop()  # not used
     await producers.start()
     try:
@@ -609,7 +604,7 @@ async def test_dead_letters_around_the_producers_limit_are_all_sent(
 
     sent = [
         DeadLetter.from_headers(r.key, r.value, r.headers)
-        for r in await read_topic(kafka_bootstrap, topic_names["dead_letter"])
+        for r in await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"])
     ]
     assert [(d.offset, d.original_size) for d in sent] == [
         (123_456, None if n < 2 else len(letter.value or b"")) for n, letter in enumerate(letters)
@@ -668,17 +663,17 @@ async def test_a_changes_topic_of_several_partitions_is_refused(
 
 
 async def _two_batches_of_one(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> ProjectorSettings:
     """Two records produced, and a projector's settings that take them one batch each."""
     await produce(
-        kafka_bootstrap,
+        stack.kafka_bootstrap,
         [
             _record(topic_names, "shipments", example("shipment-planned.json")),
             _record(topic_names, "orders", example("order-created.json")),
         ],
     )
-    return _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
+    return projector_settings(stack, mongo_db, topic_names).model_copy(
         update={"batch_max_records": 1}
     )
 
@@ -693,7 +688,7 @@ async def _assert_nothing_committed(kafka_bootstrap: str, group_id: str) -> None
 
 
 async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_is_written(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     monkeypatch: pytest.MonkeyPatch,
@@ -701,7 +696,7 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
     """Publishing and committing overlap the next batch: the first batch's broker round trip
     is held up, the second batch is written meanwhile, and neither offset is committed until
     the first batch's notices are out (then both are, in order)."""
-    settings = await _two_batches_of_one(kafka_bootstrap, topic_names, mongo_db)
+    settings = await _two_batches_of_one(stack, topic_names, mongo_db)
     held_up = asyncio.Event()
     release = asyncio.Event()
     published: list[int] = []
@@ -729,10 +724,10 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
             raise AssertionError("the second batch was not written while the first published")
         # Both batches are written; the first is still publishing: nothing may be committed.
         await asyncio.sleep(1.0)
-        await _assert_nothing_committed(kafka_bootstrap, settings.group_id)
+        await _assert_nothing_committed(stack.kafka_bootstrap, settings.group_id)
         assert published == []
         release.set()
-        await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
+        await wait_caught_up(stack.kafka_bootstrap, settings.group_id, settings.topics, within=60)
         assert published == [0, 1]
     finally:
         release.set()
@@ -740,7 +735,7 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
 
 
 async def test_a_batchs_notices_go_out_while_the_previous_batch_still_writes_its_search_documents(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     monkeypatch: pytest.MonkeyPatch,
@@ -748,7 +743,7 @@ async def test_a_batchs_notices_go_out_while_the_previous_batch_still_writes_its
     """A batch's notices wait for its own documents and the previous batch's notices, not
     for the previous batch's search documents: with the first batch's pending writes held
     up, the second batch publishes, and nothing is committed until both finished."""
-    settings = await _two_batches_of_one(kafka_bootstrap, topic_names, mongo_db)
+    settings = await _two_batches_of_one(stack, topic_names, mongo_db)
     held_up = asyncio.Event()
     release = asyncio.Event()
     published: list[int] = []
@@ -777,28 +772,28 @@ async def test_a_batchs_notices_go_out_while_the_previous_batch_still_writes_its
             await asyncio.sleep(0.1)
         else:
             raise AssertionError("the second batch's notices waited for the first's writes")
-        await _assert_nothing_committed(kafka_bootstrap, settings.group_id)
+        await _assert_nothing_committed(stack.kafka_bootstrap, settings.group_id)
         release.set()
-        await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
+        await wait_caught_up(stack.kafka_bootstrap, settings.group_id, settings.topics, within=60)
     finally:
         release.set()
         await _stopped(task, stop)
 
 
 async def test_a_batch_takes_every_record_in_the_log_when_it_starts(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """The consumer fetches no more of a partition while it holds records of it not taken
     yet: records written after those would otherwise wait for the batch after. A batch
     reads the partitions' ends and takes everything up to them."""
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
+    settings = projector_settings(stack, mongo_db, topic_names).model_copy(
         update={"batch_wait_ms": 5000}
     )
     topic = topic_names["shipments"]
     producer, consumer = runner.kafka_clients(settings)  # subscribed to the inbound topics
     await consumer.start()
     try:
-        await produce(kafka_bootstrap, [(topic, b"k0", b"first")])
+        await produce(stack.kafka_bootstrap, [(topic, b"k0", b"first")])
         first: list[Any] = []
         for _ in range(12):  # joining the group
             first += flatten(await runner.fetch_batch(consumer, settings))
@@ -806,11 +801,11 @@ async def test_a_batch_takes_every_record_in_the_log_when_it_starts(
                 break
         assert [record.value for record in first] == [b"first"]
         # Fetched and held by the consumer, so its partition is not fetched again ...
-        await produce(kafka_bootstrap, [(topic, b"k0", b"held")])
+        await produce(stack.kafka_bootstrap, [(topic, b"k0", b"held")])
         await asyncio.sleep(1.0)
         # ... while these arrive, in its partition and the others.
         later = [(topic, f"k{n % 8}".encode(), f"later {n}".encode()) for n in range(40)]
-        await produce(kafka_bootstrap, later)
+        await produce(stack.kafka_bootstrap, later)
         batch = flatten(await runner.fetch_batch(consumer, settings))
         assert sorted(record.value for record in batch) == sorted(
             [b"held"] + [value for _, _, value in later]
@@ -825,7 +820,7 @@ class _AgainstReference:
     """Projector processes of one group over simulated records, checked against one
     in-process projection of the same records into a second database."""
 
-    kafka_bootstrap: str
+    stack: Stack
     topics: dict[str, str]
     db: AsyncDatabase[Any]
     reference_db: AsyncDatabase[Any]
@@ -836,11 +831,11 @@ class _AgainstReference:
         """Produce ``records`` and project the reference; the environment of the group's
         processes, with batches of 200: many batches, so that what befalls a process lands
         mid-stream."""
-        await produce(self.kafka_bootstrap, simulated_records(self.topics, records))
-        await _project(_settings(self.kafka_bootstrap, self.reference_db, self.topics))
+        await produce(self.stack.kafka_bootstrap, simulated_records(self.topics, records))
+        await _project(projector_settings(self.stack, self.reference_db, self.topics))
         self.expected = await snapshot(self.reference_db)
         self.group = f"{group_prefix}-{uuid.uuid4().hex[:8]}"
-        env = projector_env(self.kafka_bootstrap, self.db.name, self.group, self.topics)
+        env = projector_env(self.stack.kafka_bootstrap, self.db.name, self.group, self.topics)
         env["PROJECTOR_BATCH_MAX"] = "200"
         return env
 
@@ -848,7 +843,9 @@ class _AgainstReference:
         """Once ``processes`` have consumed everything (then they are stopped), the documents
         are the reference's, to the field."""
         try:
-            await wait_caught_up(self.kafka_bootstrap, self.group, topic_names_from(self.topics))
+            await wait_caught_up(
+                self.stack.kafka_bootstrap, self.group, topic_names_from(self.topics)
+            )
         finally:
             for process in processes:
                 stop_projector(process)
@@ -858,12 +855,12 @@ class _AgainstReference:
 
 @pytest.fixture
 def against_reference(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     second_db: AsyncDatabase[Any],
 ) -> _AgainstReference:
-    return _AgainstReference(kafka_bootstrap, topic_names, mongo_db, second_db)
+    return _AgainstReference(stack, topic_names, mongo_db, second_db)
 
 
 async def test_sigkill_at_any_moment_loses_nothing_and_doubles_nothing(
@@ -889,10 +886,10 @@ async def test_two_processes_in_one_group_build_the_same_documents(
 
 
 async def test_rebuild_fills_a_new_generation_and_switches_readers(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
-    await produce(kafka_bootstrap, simulated_records(topic_names, 800))
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await produce(stack.kafka_bootstrap, simulated_records(topic_names, 800))
+    settings = projector_settings(stack, mongo_db, topic_names)
     await _project(settings)
     before = await snapshot(mongo_db)
 
@@ -909,7 +906,7 @@ async def test_rebuild_fills_a_new_generation_and_switches_readers(
 
 
 async def test_a_rebuild_leaves_a_source_silent_for_days_stale(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """A TMS last published three days ago, the ERP a moment ago, a WMS three days ago too
     with its last event dated 2099 by a bad clock. The rebuild replays them all; readers
@@ -920,7 +917,7 @@ async def test_a_rebuild_leaves_a_source_silent_for_days_stale(
     silent_since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
     planned, created = example("shipment-planned.json"), example("order-created.json")
     progressed = example("fulfillment-progressed.json") | {"time": "2099-01-01T00:00:00Z"}
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
     await producer.start()
     try:
         for topic, event, at in [
@@ -937,7 +934,7 @@ async def test_a_rebuild_leaves_a_source_silent_for_days_stale(
     finally:
         await producer.stop()
 
-    suffix = await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names))
+    suffix = await rebuild(projector_settings(stack, mongo_db, topic_names))
 
     now = datetime.now(UTC)
     sources = mongo_db[documents.generation_collection(documents.SOURCES, suffix)]
@@ -950,7 +947,7 @@ async def test_a_rebuild_leaves_a_source_silent_for_days_stale(
 
 
 async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowed(
-    kafka_bootstrap: str,
+    stack: Stack,
     kafka_admin: AIOKafkaAdminClient,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
@@ -960,12 +957,14 @@ async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowe
     is refused, naming the partition and its first offset, and readers stay where they
     were; the operator's ``--allow-truncated-history`` rebuilds from what is left."""
     lost = await _send_upstream(
-        kafka_bootstrap, topic_names["orders"], json.dumps(example("order-created.json")).encode()
+        stack.kafka_bootstrap,
+        topic_names["orders"],
+        json.dumps(example("order-created.json")).encode(),
     )
     kept = dict(example("order-created.json"), id="erp-2", subject="SO-2")
     kept["data"] = dict(kept["data"], orderId="SO-2")
-    await produce(kafka_bootstrap, [_record(topic_names, "orders", kept)])
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await produce(stack.kafka_bootstrap, [_record(topic_names, "orders", kept)])
+    settings = projector_settings(stack, mongo_db, topic_names)
     await _project(settings)
     partition = TopicPartition(topic_names["orders"], lost.partition)
     await kafka_admin.delete_records({partition: RecordsToDelete(before_offset=lost.offset + 1)})
@@ -983,7 +982,7 @@ async def test_a_rebuild_over_a_log_that_lost_its_start_is_refused_unless_allowe
 
 
 async def test_records_removed_just_after_the_history_check_fail_the_rebuild(
-    kafka_bootstrap: str,
+    stack: Stack,
     kafka_admin: AIOKafkaAdminClient,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
@@ -994,7 +993,9 @@ async def test_records_removed_just_after_the_history_check_fail_the_rebuild(
     log's new start: it skipped the order and switched readers to a generation without it.
     Now it reads from the offsets it checked, and the removal fails it; readers stay."""
     lost = await _send_upstream(
-        kafka_bootstrap, topic_names["orders"], json.dumps(example("order-created.json")).encode()
+        stack.kafka_bootstrap,
+        topic_names["orders"],
+        json.dumps(example("order-created.json")).encode(),
     )
     partition = TopicPartition(topic_names["orders"], lost.partition)
     checked = rebuilding._refuse_truncated_history
@@ -1007,13 +1008,13 @@ async def test_records_removed_just_after_the_history_check_fail_the_rebuild(
     monkeypatch.setattr(rebuilding, "_refuse_truncated_history", check_then_remove)
 
     with pytest.raises(OffsetOutOfRangeError):
-        await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names))
+        await rebuild(projector_settings(stack, mongo_db, topic_names))
 
     assert await mongo_db[documents.READ_POINTER].find_one({"_id": "active"}) is None
 
 
 async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_of_undoing_it(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     tmp_path: Path,
@@ -1031,27 +1032,27 @@ async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_
         encoding="utf-8",
     )
     shipment = example("shipment-planned.json")
-    await produce(kafka_bootstrap, [_record(topic_names, "shipments", shipment)])
+    await produce(stack.kafka_bootstrap, [_record(topic_names, "shipments", shipment)])
     await produce(
-        kafka_bootstrap,
+        stack.kafka_bootstrap,
         [
             _record(
                 topic_names, "shipments", _milestone(4, "ms-1", "ZZ", "2026-11-21T16:42:00-05:00")
             )
         ],
     )
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    settings = projector_settings(stack, mongo_db, topic_names)
     stop = asyncio.Event()
     live = asyncio.create_task(run_projector(settings, stop))
     try:  # from here: a failure must not leave it consuming for the rest of the session
-        await wait_caught_up(kafka_bootstrap, settings.group_id, settings.topics, within=60)
+        await wait_caught_up(stack.kafka_bootstrap, settings.group_id, settings.topics, within=60)
 
         suffix = await rebuild(settings.model_copy(update={"status_map_file": mapping}))
         shipments = mongo_db[documents.generation_collection(documents.SHIPMENTS, suffix)]
         rebuilt = await shipments.find_one({"_id": shipment["subject"]})
         assert rebuilt is not None and rebuilt["status"] == "EXCEPTION"
         await produce(
-            kafka_bootstrap,
+            stack.kafka_bootstrap,
             [
                 _record(
                     topic_names,
@@ -1115,7 +1116,7 @@ def _stop_after_switching(
 
 
 async def test_a_rebuild_asked_to_stop_after_switching_readers_still_drains_what_they_lack(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     second_db: AsyncDatabase[Any],
@@ -1126,20 +1127,20 @@ async def test_a_rebuild_asked_to_stop_after_switching_readers_still_drains_what
     after the switch is what puts them into the new one. Asked to stop (SIGTERM) during that
     drain, the rebuild stopped and reported success: readers lost those events for good."""
     every = simulated_records(topic_names, 900)
-    await produce(kafka_bootstrap, every[:600])
+    await produce(stack.kafka_bootstrap, every[:600])
     stop = asyncio.Event()
-    _stop_after_switching(monkeypatch, kafka_bootstrap, every[600:], stop)
-    suffix = await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names), stop)
+    _stop_after_switching(monkeypatch, stack.kafka_bootstrap, every[600:], stop)
+    suffix = await rebuild(projector_settings(stack, mongo_db, topic_names), stop)
     monkeypatch.undo()
 
-    await _project(_settings(kafka_bootstrap, second_db, topic_names))  # every record
+    await _project(projector_settings(stack, second_db, topic_names))  # every record
     expected = await snapshot(second_db)
     actual = await snapshot(mongo_db, suffix)
     assert actual == expected, differences(actual, expected)
 
 
 async def test_a_change_the_drain_after_a_switch_applies_is_announced(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     monkeypatch: pytest.MonkeyPatch,
@@ -1152,17 +1153,17 @@ async def test_a_change_the_drain_after_a_switch_applies_is_announced(
     projector's notice id: subscribers drop a repeat); the catch-ups before the switch,
     which no reader sees, announce nothing."""
     planned = example("shipment-planned.json")
-    await produce(kafka_bootstrap, [_record(topic_names, "shipments", planned)])
+    await produce(stack.kafka_bootstrap, [_record(topic_names, "shipments", planned)])
     switch = ProjectionStore.set_active_suffix
 
     async def switch_then_pickup(store: ProjectionStore, suffix: str, **config: Any) -> None:
         await switch(store, suffix, **config)
-        await produce(kafka_bootstrap, [_record(topic_names, "shipments", PICKUP)])
+        await produce(stack.kafka_bootstrap, [_record(topic_names, "shipments", PICKUP)])
 
     monkeypatch.setattr(ProjectionStore, "set_active_suffix", switch_then_pickup)
-    await rebuild(_settings(kafka_bootstrap, mongo_db, topic_names))
+    await rebuild(projector_settings(stack, mongo_db, topic_names))
 
-    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    records = await read_topic(stack.kafka_bootstrap, topic_names["changes"])
     sent = [ShipmentChange.decode(r.value) for r in records]
     assert [(n.shipment_id, n.notice_id, n.status) for n in sent] == [
         (planned["subject"], "tms/us-road|ms-99120|3", "PICKED_UP")
@@ -1170,25 +1171,25 @@ async def test_a_change_the_drain_after_a_switch_applies_is_announced(
 
 
 async def test_a_shipment_s_notice_revisions_go_on_rising_across_a_rebuild_s_switch(
-    kafka_bootstrap: str, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
     """The live projector stored a shipment's plan, pickup and departure in three batches
     (revision 3); a rebuild stores them in one (revision 1), so the delivery after the
     switch was announced with revision 2, below the departure's 3, and a subscriber keeping
     the higher revision kept the departure. The switch now gives the new generation a
     revision offset above the old one's highest revision."""
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    settings = projector_settings(stack, mongo_db, topic_names)
     departed = _milestone(4, "ms-99125", "P1", "2026-11-22T10:00:00-05:00")
     delivered = _milestone(5, "ms-99126", "D1", "2026-11-24T10:00:00-05:00")
     for batch in ([example("shipment-planned.json")], [PICKUP], [departed]):
-        await produce(kafka_bootstrap, [_record(topic_names, "shipments", e) for e in batch])
+        await produce(stack.kafka_bootstrap, [_record(topic_names, "shipments", e) for e in batch])
         await _project(settings)
 
     await rebuild(settings)
-    await produce(kafka_bootstrap, [_record(topic_names, "shipments", delivered)])
+    await produce(stack.kafka_bootstrap, [_record(topic_names, "shipments", delivered)])
     await _project(settings)
 
-    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    records = await read_topic(stack.kafka_bootstrap, topic_names["changes"])
     sent = [ShipmentChange.decode(r.value) for r in records]
     statuses = [n.status for n in sent]
     assert statuses == ["PICKED_UP", "IN_TRANSIT", "DELIVERED"], statuses
@@ -1197,7 +1198,7 @@ async def test_a_shipment_s_notice_revisions_go_on_rising_across_a_rebuild_s_swi
 
 
 async def test_a_rev_raised_past_the_margin_while_readers_switch_raises_the_new_offset(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     monkeypatch: pytest.MonkeyPatch,
@@ -1206,9 +1207,9 @@ async def test_a_rev_raised_past_the_margin_while_readers_switch_raises_the_new_
     the rebuild switched, than ``REVISION_MARGIN`` allows for (here its ``rev`` is raised
     past it at the switch): the rebuild raises the new generation's offset, and the next
     notice of that shipment is still above any the old generation could have sent."""
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    settings = projector_settings(stack, mongo_db, topic_names)
     planned = example("shipment-planned.json")
-    await produce(kafka_bootstrap, [_record(topic_names, "shipments", planned)])
+    await produce(stack.kafka_bootstrap, [_record(topic_names, "shipments", planned)])
     await _project(settings)
     old_shipments = mongo_db[documents.SHIPMENTS]
     switch = ProjectionStore.set_active_suffix
@@ -1221,17 +1222,17 @@ async def test_a_rev_raised_past_the_margin_while_readers_switch_raises_the_new_
     monkeypatch.setattr(ProjectionStore, "set_active_suffix", switch_while_written)
     await rebuild(settings)
     monkeypatch.undo()
-    await produce(kafka_bootstrap, [_record(topic_names, "shipments", PICKUP)])
+    await produce(stack.kafka_bootstrap, [_record(topic_names, "shipments", PICKUP)])
     await _project(settings)
 
     highest_old = (await old_shipments.find_one({"_id": planned["subject"]}) or {})["rev"]
-    records = await read_topic(kafka_bootstrap, topic_names["changes"])
+    records = await read_topic(stack.kafka_bootstrap, topic_names["changes"])
     (pickup,) = [ShipmentChange.decode(r.value) for r in records]
     assert pickup.rev > highest_old > REVISION_MARGIN
 
 
 async def test_a_rebuild_whose_last_drain_cannot_finish_fails_naming_what_it_left_out(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     monkeypatch: pytest.MonkeyPatch,
@@ -1240,7 +1241,7 @@ async def test_a_rebuild_whose_last_drain_cannot_finish_fails_naming_what_it_lef
     is down meanwhile it cannot finish. Before, it retried for ever and only SIGKILL ended
     the process; now the rebuild ends with an error that names the records readers lack."""
     every = simulated_records(topic_names, 900)
-    await produce(kafka_bootstrap, every[:600])
+    await produce(stack.kafka_bootstrap, every[:600])
     stop = asyncio.Event()
 
     async def store_down(self: BatchProcessor, records: Any) -> Any:
@@ -1248,12 +1249,12 @@ async def test_a_rebuild_whose_last_drain_cannot_finish_fails_naming_what_it_lef
 
     _stop_after_switching(
         monkeypatch,
-        kafka_bootstrap,
+        stack.kafka_bootstrap,
         every[600:],
         stop,
         then=lambda: monkeypatch.setattr(BatchProcessor, "process", store_down),
     )
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names).model_copy(
+    settings = projector_settings(stack, mongo_db, topic_names).model_copy(
         update={"rebuild_drain_grace_seconds": 0.5}
     )
     with pytest.raises(RebuildIncomplete, match="not applied") as raised:
@@ -1263,7 +1264,7 @@ async def test_a_rebuild_whose_last_drain_cannot_finish_fails_naming_what_it_lef
 
 
 async def test_a_rebuild_whose_drain_loses_the_broker_after_the_switch_fails_with_one_error(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     monkeypatch: pytest.MonkeyPatch,
@@ -1271,13 +1272,13 @@ async def test_a_rebuild_whose_drain_loses_the_broker_after_the_switch_fails_wit
     """A broker error after readers moved (the log's end unreadable, a notice refused) ends
     the rebuild as an incomplete one, naming the generation readers use and the remedy, not
     with a traceback."""
-    await produce(kafka_bootstrap, simulated_records(topic_names, 50))
+    await produce(stack.kafka_bootstrap, simulated_records(topic_names, 50))
 
     async def broker_gone(*_args: Any, **_kwargs: Any) -> int:
         raise KafkaConnectionError("the broker went away")
 
     monkeypatch.setattr(rebuild_module, "_drain_after_switch", broker_gone)
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    settings = projector_settings(stack, mongo_db, topic_names)
     with pytest.raises(RebuildIncomplete, match="rebuild again") as raised:
         await asyncio.wait_for(rebuild(settings), 60)
     pointer = await mongo_db[documents.READ_POINTER].find_one({"_id": "active"})
@@ -1584,13 +1585,13 @@ async def test_a_batch_replanned_on_another_members_document_announces_what_it_s
 
 
 async def test_verify_reports_events_missing_warehouses_unsettled_and_stale_links_behind_its_back(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     tmp_path: Path,
 ) -> None:
-    await produce(kafka_bootstrap, simulated_records(topic_names, 400))
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await produce(stack.kafka_bootstrap, simulated_records(topic_names, 400))
+    settings = projector_settings(stack, mongo_db, topic_names)
     await _project(settings)
     clean = await check(settings)
     assert clean.events_checked > 0 and clean.behind == [] and clean.unsettled == []
@@ -1634,7 +1635,7 @@ async def test_verify_reports_events_missing_warehouses_unsettled_and_stale_link
 
 
 async def test_verify_reports_summaries_a_named_link_lacks_on_either_side(
-    kafka_bootstrap: str,
+    stack: Stack,
     topic_names: dict[str, str],
     mongo_db: AsyncDatabase[Any],
     tmp_path: Path,
@@ -1643,8 +1644,8 @@ async def test_verify_reports_summaries_a_named_link_lacks_on_either_side(
     entity holds the namer's (pushed), the namer the named entity's (pulled). Readers find
     the link from the naming side anyway, but warehouse-limited checks and nested pages
     read the summaries, so verify lists a document lacking one as MISSING."""
-    await produce(kafka_bootstrap, simulated_records(topic_names, 1200))
-    settings = _settings(kafka_bootstrap, mongo_db, topic_names)
+    await produce(stack.kafka_bootstrap, simulated_records(topic_names, 1200))
+    settings = projector_settings(stack, mongo_db, topic_names)
     await _project(settings)
     clean = await check(settings)
     assert clean.events_checked > 0 and clean.missing == {} and clean.stale == {}

@@ -176,6 +176,16 @@ async def _until_registered(hub: LiveHub, count: int = 1) -> None:
     raise AssertionError(f"{count} subscription(s) never registered with the hub")
 
 
+async def _subscribed(
+    socket: ScriptedSocket, hub: LiveHub, variables: dict[str, object] | None = None
+) -> None:
+    """Connect as an ACME user and subscribe to the milestone feed with ``variables``;
+    return once ``hub`` has the subscription, so that what it dispatches next reaches it."""
+    await _ack(socket, {"token": token_for(["ACME"])})
+    await _subscribe(socket, variables)
+    await _until_registered(hub)
+
+
 # --- authentication -------------------------------------------------------------------------
 
 
@@ -284,9 +294,7 @@ async def test_resuming_replays_the_missed_notices_then_goes_live_without_gap_or
     service = live_service(log=log)
     service.hub.begin_at(5)  # this replica saw the log up to offset 4
     async with _connection(service) as socket:
-        await _ack(socket, {"token": token_for(["ACME"])})
-        await _subscribe(socket, {"after": encode_cursor(1)})
-        await _until_registered(service.hub)
+        await _subscribed(socket, service.hub, {"after": encode_cursor(1)})
         service.hub.dispatch(5, history[5])
         service.hub.dispatch(6, shipment_change(6))
         cursors = [
@@ -355,9 +363,7 @@ async def test_a_client_that_stops_reading_is_disconnected_with_4413() -> None:
     service = live_service(buffer=3)
     service.hub.begin_at(0)
     async with _connection(service, capacity=1) as socket:
-        await _ack(socket, {"token": token_for(["ACME"])})
-        await _subscribe(socket)
-        await _until_registered(service.hub)
+        await _subscribed(socket, service.hub)
         for offset in range(10):
             service.hub.dispatch(offset, shipment_change(offset))
             await asyncio.sleep(0.01)
@@ -768,9 +774,7 @@ async def test_a_resume_skips_a_repeat_that_the_live_feed_dropped() -> None:
     service = live_service(log=ScriptedLog(history))
     service.hub.begin_at(0)
     async with _connection(service) as socket:  # the first connection, live from offset 0
-        await _ack(socket, {"token": token_for(["ACME"])})
-        await _subscribe(socket)
-        await _until_registered(service.hub)
+        await _subscribed(socket, service.hub)
         for offset in range(5):
             service.hub.dispatch(offset, history[offset])
         live = [
@@ -833,9 +837,7 @@ async def test_pings_name_a_checkpoint_past_notices_the_subscription_does_not_ma
     service = live_service(ping=0.05, pong=5.0)
     service.hub.begin_at(0)
     async with _connection(service) as socket:
-        await _ack(socket, {"token": token_for(["ACME"])})
-        await _subscribe(socket)
-        await _until_registered(service.hub)
+        await _subscribed(socket, service.hub)
         service.hub.dispatch(0, shipment_change(0, "ACME"))
         for offset in range(1, 6):
             service.hub.dispatch(offset, shipment_change(offset, "GLOBEX"))
@@ -852,9 +854,7 @@ async def test_a_checkpoint_never_passes_a_notice_still_buffered_or_being_sent()
     service = live_service(ping=0.05, pong=5.0)
     service.hub.begin_at(0)
     async with _connection(service, capacity=1) as socket:
-        await _ack(socket, {"token": token_for(["ACME"])})
-        await _subscribe(socket)
-        await _until_registered(service.hub)
+        await _subscribed(socket, service.hub)
         for offset in range(12):
             customer = "ACME" if offset < 4 else "GLOBEX"
             service.hub.dispatch(offset, shipment_change(offset, customer))
@@ -873,9 +873,7 @@ async def test_a_resumed_subscription_s_checkpoints_follow_its_replay() -> None:
     service = live_service(ping=0.05, pong=5.0, log=ScriptedLog(history))
     service.hub.begin_at(8)
     async with _connection(service, capacity=1) as socket:
-        await _ack(socket, {"token": token_for(["ACME"])})
-        await _subscribe(socket, {"after": encode_cursor(1)})
-        await _until_registered(service.hub)
+        await _subscribed(socket, service.hub, {"after": encode_cursor(1)})
         service.hub.dispatch(8, shipment_change(8, "GLOBEX"))
         await asyncio.sleep(0.2)
         seen = _Seen()
@@ -891,9 +889,7 @@ async def test_a_checkpoint_never_goes_back_before_the_cursor_resumed_with() -> 
     service = live_service(ping=0.05, pong=5.0)
     service.hub.begin_at(3)
     async with _connection(service) as socket:
-        await _ack(socket, {"token": token_for(["ACME"])})
-        await _subscribe(socket, {"after": encode_cursor(6)})
-        await _until_registered(service.hub)
+        await _subscribed(socket, service.hub, {"after": encode_cursor(6)})
         seen = _Seen()
         await _read_until(socket, seen, lambda seen: len(seen.checkpoints()) >= 2)
         for offset in range(3, 9):
