@@ -17,6 +17,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 import projections.__main__ as entry
+import projections.store
 from projections import build_marker, generations, heartbeat, rebuild_lease
 from projections.build_marker import building
 from projections.generations import Status, drop_generations, list_generations
@@ -42,17 +43,22 @@ class _AnyDatetime(type):
         return isinstance(instance, datetime)
 
 
-def _host_clock_off_by(monkeypatch: pytest.MonkeyPatch, offset: timedelta) -> None:
-    """Make this process's clock, as the lease, marker and generations code reads it, run
-    ``offset`` away from the store's (a judging host whose clock is off)."""
+def _shifted(offset: timedelta) -> type[datetime]:
+    """``datetime`` whose ``now`` runs ``offset`` away from the real (and the store's) clock."""
 
     class Shifted(datetime, metaclass=_AnyDatetime):
         @classmethod
         def now(cls, tz: Any = None) -> Shifted:
             return super().now(tz) + offset
 
+    return Shifted
+
+
+def _host_clock_off_by(monkeypatch: pytest.MonkeyPatch, offset: timedelta) -> None:
+    """Make this process's clock, as the lease, marker and generations code reads it, run
+    ``offset`` away from the store's (a judging host whose clock is off)."""
     for module in (build_marker, rebuild_lease, generations, entry):
-        monkeypatch.setattr(module, "datetime", Shifted, raising=False)
+        monkeypatch.setattr(module, "datetime", _shifted(offset), raising=False)
 
 
 async def _with_orders(db: Db, suffix: str) -> None:
@@ -168,3 +174,33 @@ async def test_the_store_writes_the_heartbeats_with_its_own_clock(
     assert len(times) == 8, (started, beats, ended)
     earliest = before - timedelta(seconds=5)
     assert all(t.replace(tzinfo=UTC) >= earliest for t in times), times
+
+
+async def test_a_switch_made_on_a_host_whose_clock_lags_starts_the_grace_at_the_switch(
+    mongo_db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rebuilds on a host whose clock lags by more than the grace switch readers (the first
+    switch, with no pointer yet, then another): a drop right after each keeps the generation
+    readers just left, which API processes may still read. Before, the pointer recorded
+    the lagging host's time and the drop found the grace already over."""
+    for suffix in ("", "g1", "g2"):
+        await _with_orders(mongo_db, suffix)
+    monkeypatch.setattr(projections.store, "datetime", _shifted(-(GRACE + SKEW)))
+    store = ProjectionStore(mongo_db)
+
+    await store.set_active_suffix(
+        "g1", revision_offset=0, replacing=await store.active_generation()
+    )
+    after_first = await drop_generations(mongo_db, GRACE)
+    await store.set_active_suffix(
+        "g2", revision_offset=0, replacing=await store.active_generation()
+    )
+    after_second = await drop_generations(mongo_db, GRACE)
+
+    assert (after_first, after_second) == ([], [])
+    _, found = await list_generations(mongo_db, await store_now(mongo_db))
+    assert {g.suffix: g.status for g in found} == {
+        "": Status.RETIRED,
+        "g1": Status.PREVIOUS,
+        "g2": Status.ACTIVE,
+    }
