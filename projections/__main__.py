@@ -8,7 +8,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from config.env import SettingsError
@@ -23,6 +23,7 @@ from projections.rebuild_lease import RebuildRunning
 from projections.runner import run_projector, store_client
 from projections.settings import ProjectorSettings, load_projector_settings
 from projections.store import StoreError
+from projections.store_clock import store_now
 from projections.verify import check, write_metrics
 
 
@@ -61,8 +62,9 @@ async def _generations(settings: ProjectorSettings, args: argparse.Namespace) ->
             print("\n".join(f"{verb} generation {g.label} ({g.status})" for g in dropped))
             print(f"{verb} {len(dropped)} generation(s)")
         else:
-            _, generations = await list_generations(db, datetime.now(UTC))
-            print("\n".join(report_lines(generations, grace)))
+            now = await store_now(db)
+            _, generations = await list_generations(db, now)
+            print("\n".join(report_lines(generations, grace, now)))
     except StoreError as error:
         return _refuse(error, 1)
     finally:

@@ -15,6 +15,10 @@ document in ``documents.GENERATION_BUILDS`` (``_id``: its suffix):
   the switch is refused: the pointer changed meanwhile, ``projections.rebuild``);
 * ``endedAt``, when the rebuild ends, switched or not.
 
+Every time in the marker is the store's (``projections.store_clock``): written with
+``$currentDate``, and judged stale against the store's time, never a host's own clock (two
+hosts' clocks minutes apart made a live rebuild look abandoned).
+
 Every write is an update of this one document (no transaction, no change stream: the same on
 FerretDB 2 and MongoDB 6). A drop claims an abandoned generation by deleting its marker with
 a filter that matches only an abandoned one (``abandoned_filter``); the rebuild's heartbeat
@@ -30,13 +34,14 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import heartbeat
 from projections.store import DRIVER_ERRORS, StoreError
+from projections.store_clock import store_now
 from readmodel import documents
 
 log = logging.getLogger(__name__)
@@ -48,7 +53,8 @@ class GenerationClaimed(RuntimeError):
 
 def abandoned_filter(suffix: str, now: datetime) -> dict[str, Any]:
     """The marker of generation ``suffix`` if its rebuild ended, or stopped refreshing it,
-    without ever switching readers to it: what a drop may claim."""
+    without ever switching readers to it: what a drop may claim. ``now`` is the store's
+    time (``store_clock.store_now``), the clock the heartbeat was written with."""
     return {
         "_id": suffix,
         "switchedAt": {"$exists": False},
@@ -65,7 +71,7 @@ async def mark_switching(db: AsyncDatabase[dict[str, Any]], suffix: str) -> None
     readers must not be sent there)."""
     try:
         result = await db[documents.GENERATION_BUILDS].update_one(
-            {"_id": suffix}, {"$set": {"switchedAt": datetime.now(UTC)}}
+            {"_id": suffix}, {"$currentDate": {"switchedAt": True}}
         )
     except DRIVER_ERRORS as exc:
         raise StoreError(f"cannot mark generation {suffix} as switching: {exc}") from exc
@@ -97,7 +103,7 @@ def _claimed_message(suffix: str) -> str:
 async def _refresh(db: AsyncDatabase[dict[str, Any]], suffix: str, claimed: asyncio.Event) -> bool:
     """Refresh the marker's heartbeat; set ``claimed`` and return False if it is gone."""
     result = await db[documents.GENERATION_BUILDS].update_one(
-        {"_id": suffix}, {"$set": {"heartbeatAt": datetime.now(UTC)}}
+        {"_id": suffix}, {"$currentDate": {"heartbeatAt": True}}
     )
     if result.matched_count == 0:
         log.error("%s", _claimed_message(suffix))
@@ -114,7 +120,7 @@ async def building(
     docstring); ``claimed`` is set if a drop claims it. Entered before the generation has a
     collection: a store that refuses the marker stops the rebuild before it writes."""
     builds = db[documents.GENERATION_BUILDS]
-    now = datetime.now(UTC)
+    now = await store_now(db)
     try:
         await builds.insert_one({"_id": suffix, "startedAt": now, "heartbeatAt": now})
     except DRIVER_ERRORS as exc:
@@ -134,7 +140,7 @@ async def _end(db: AsyncDatabase[dict[str, Any]], suffix: str) -> None:
     the marker then goes stale, which says the same ``heartbeat.STALE_AFTER_SECONDS`` later."""
     try:
         await db[documents.GENERATION_BUILDS].update_one(
-            {"_id": suffix}, {"$set": {"endedAt": datetime.now(UTC)}}, upsert=True
+            {"_id": suffix}, {"$currentDate": {"endedAt": True}}, upsert=True
         )
     except DRIVER_ERRORS as exc:
         log.warning("cannot record the end of rebuild %s: %s", suffix, exc)

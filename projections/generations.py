@@ -27,6 +27,10 @@ switches the pointer before it marks its end, so a generation whose marker says 
 found named by the pointer, if it was switched to. The claim of an abandoned generation is
 a conditional delete of its marker (``build_marker.abandoned_filter``), so a rebuild that
 was only slow and refreshes its heartbeat first keeps it.
+
+Every "now" here is the store's time (``projections.store_clock``), the clock the markers'
+heartbeats are written with: a drop run on a host whose clock is minutes off neither drops a
+generation a rebuild is writing nor keeps an abandoned one for as long as the skew.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from projections.build_marker import abandoned_filter
 from projections.heartbeat import STALE_AFTER_SECONDS
 from projections.store import DRIVER_ERRORS, StoreError
+from projections.store_clock import store_now
 from readmodel import documents
 
 log = logging.getLogger(__name__)
@@ -237,7 +242,7 @@ async def drop_generations(db: Db, grace: timedelta, *, dry_run: bool = False) -
     """Drop every generation ``verdict`` allows (the module docstring says which), logging
     each kept one with the reason; the generations dropped (``dry_run``: that would be,
     with nothing written)."""
-    now = datetime.now(UTC)
+    now = await store_now(db)
     pointer, generations = await list_generations(db, now)
     dropped = []
     try:
@@ -268,10 +273,10 @@ async def drop_generations(db: Db, grace: timedelta, *, dry_run: bool = False) -
     return dropped
 
 
-def report_lines(generations: Iterable[Generation], grace: timedelta) -> list[str]:
+def report_lines(generations: Iterable[Generation], grace: timedelta, now: datetime) -> list[str]:
     """What ``python -m projections generations`` prints: each generation with its status,
-    whether a drop would drop it now and why, then its collections and document counts."""
-    now = datetime.now(UTC)
+    whether a drop would drop it at ``now`` (the store's time, as the listing's) and why,
+    then its collections and document counts."""
     lines = []
     for generation in generations:
         decision = verdict(generation, now, grace)

@@ -17,6 +17,10 @@ at once, the first makes it held, so the second's filter no longer matches). Of 
 of rebuilds starting together exactly one goes on; the others raise ``RebuildRunning``,
 naming the holder, before they write anything.
 
+Its times are the store's (``projections.store_clock``): the heartbeat is written with
+``$currentDate`` and judged stale against the store's time, so two hosts whose clocks are
+minutes apart neither take a live rebuild's lease nor see a dead one's as live for longer.
+
 The store does not enforce a lease: a rebuild alive but cut off from the store for longer
 than the stale time looks dead, and the next one takes the lease. That is why the switch is
 also a compare-and-set on the pointer the rebuild read after its claim
@@ -37,6 +41,7 @@ from pymongo.errors import DuplicateKeyError
 
 from projections import heartbeat
 from projections.store import DRIVER_ERRORS, StoreError
+from projections.store_clock import store_now
 from readmodel import documents
 
 log = logging.getLogger(__name__)
@@ -53,7 +58,7 @@ class RebuildRunning(RuntimeError):
 
 def _free(now: datetime) -> dict[str, Any]:
     """The lease document if no live rebuild holds it: its holder ended, or stopped
-    refreshing it (``heartbeat.STALE_AFTER_SECONDS``)."""
+    refreshing it (``heartbeat.STALE_AFTER_SECONDS``) by ``now``, the store's time."""
     stale = now - timedelta(seconds=heartbeat.STALE_AFTER_SECONDS)
     return {
         "_id": LEASE_ID,
@@ -65,7 +70,7 @@ async def claim(db: Db, suffix: str) -> None:
     """Take the lease for the rebuild of generation ``suffix`` (the module docstring);
     ``RebuildRunning`` if a live rebuild holds it, ``StoreError`` if the store refuses."""
     lease = db[documents.REBUILD_LEASE]
-    now = datetime.now(UTC)
+    now = await store_now(db)
     held = {"_id": LEASE_ID, "suffix": suffix, "startedAt": now, "heartbeatAt": now}
     try:
         try:
@@ -78,7 +83,7 @@ async def claim(db: Db, suffix: str) -> None:
         holder = await lease.find_one({"_id": LEASE_ID})
     except DRIVER_ERRORS as exc:
         raise StoreError(f"cannot claim the rebuild lease: {exc}") from exc
-    raise RebuildRunning(running_message(holder, datetime.now(UTC)))
+    raise RebuildRunning(running_message(holder, await store_now(db)))
 
 
 def _aware(value: Any) -> datetime | None:
@@ -90,7 +95,8 @@ def _aware(value: Any) -> datetime | None:
 
 def running_message(holder: Mapping[str, Any] | None, now: datetime) -> str:
     """Why a rebuild did not start, naming the one that holds the lease: its generation,
-    start and last heartbeat, and when it would stop blocking if its process is gone."""
+    start and last heartbeat (its age against ``now``, the store's time, the clock it was
+    written with), and when it would stop blocking if its process is gone."""
     stale = heartbeat.STALE_AFTER_SECONDS
     if holder is None:
         return (
@@ -113,7 +119,7 @@ async def _refresh(db: Db, suffix: str) -> bool:
     compare-and-set decides which of the two switches readers."""
     result = await db[documents.REBUILD_LEASE].update_one(
         {"_id": LEASE_ID, "suffix": suffix, "endedAt": {"$exists": False}},
-        {"$set": {"heartbeatAt": datetime.now(UTC)}},
+        {"$currentDate": {"heartbeatAt": True}},
     )
     if result.matched_count == 0:
         log.error(
@@ -131,7 +137,7 @@ async def _release(db: Db, suffix: str) -> None:
     raised, if the store refuses: the lease then frees itself once stale."""
     try:
         await db[documents.REBUILD_LEASE].update_one(
-            {"_id": LEASE_ID, "suffix": suffix}, {"$set": {"endedAt": datetime.now(UTC)}}
+            {"_id": LEASE_ID, "suffix": suffix}, {"$currentDate": {"endedAt": True}}
         )
     except DRIVER_ERRORS as exc:
         log.warning("cannot release the rebuild lease of %s: %s", suffix, exc)

@@ -342,10 +342,11 @@ class ProjectionStore:
         that pointer, and chose ``suffix`` over that generation: a pointer another rebuild
         (or an operator) switched meanwhile must not be overwritten, or readers would go
         back to an older generation and notice revisions down (``projections.rebuild``).
-        One conditional update of one document (an insert when no pointer exists yet, which
-        a concurrent insert fails on the ``_id``): atomic on FerretDB 2 and MongoDB 6 alike.
+        One conditional update of one document (an upsert when no pointer exists yet, which
+        a concurrent one fails on the ``_id``): atomic on FerretDB 2 and MongoDB 6 alike.
 
-        The pointer also records when (``switchedAt``, this process's clock) and from which
+        The pointer also records when (``switchedAt``, the store's clock: ``$currentDate``,
+        as the drop judges it by the store's, ``projections.store_clock``) and from which
         generation (``previous``: ``replacing``'s, which the filter guarantees):
         ``projections generations drop`` keeps the previous one for a grace period counted
         from the switch, as readers and live projectors may still use it for a while.
@@ -354,28 +355,34 @@ class ProjectionStore:
             "suffix": suffix,
             "config": config,
             documents.REVISION_OFFSET: revision_offset,
-            "switchedAt": datetime.now(UTC),
             "previous": replacing.suffix,
+        }
+        switch = {
+            "$set": fields,
+            "$currentDate": {"switchedAt": True},
+            "$unset": {"switchedAtEstimated": ""},
         }
         pointers = self._db[documents.READ_POINTER]
         try:
-            result = await pointers.update_one(
-                _pointer_as(replacing), {"$set": fields, "$unset": {"switchedAtEstimated": ""}}
-            )
-            switched = result.matched_count == 1 or await self._first_pointer(replacing, fields)
+            result = await pointers.update_one(_pointer_as(replacing), switch)
+            switched = result.matched_count == 1 or await self._first_pointer(replacing, switch)
         except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot switch the projection pointer: {exc}") from exc
         if not switched:
             raise PointerMoved(replacing, await self.active_generation())
 
-    async def _first_pointer(self, replacing: ActiveGeneration, fields: dict[str, Any]) -> bool:
+    async def _first_pointer(self, replacing: ActiveGeneration, switch: dict[str, Any]) -> bool:
         """Write the pointer where ``replacing`` says there was none (readers on the original
         generation); whether it was written (False: some pointer exists, so another writer
-        came first, or ``replacing`` described one this filter did not match)."""
+        came first, or ``replacing`` described one this filter did not match). An upsert of
+        ``switch`` whose filter matches no pointer (every one has a suffix), so that the
+        store writes its time (an insert cannot): it inserts, or fails on the ``_id``."""
         if replacing.suffix or replacing.revision_offset:
             return False
         try:
-            await self._db[documents.READ_POINTER].insert_one({"_id": "active", **fields})
+            await self._db[documents.READ_POINTER].update_one(
+                {"_id": "active", "suffix": {"$exists": False}}, switch, upsert=True
+            )
         except DuplicateKeyError:
             return False
         return True
