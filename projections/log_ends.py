@@ -45,6 +45,23 @@ async def behind(
     return await known_within(within, any_behind(), False)
 
 
+async def records_left(
+    consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int], within: float
+) -> int:
+    """How many records of the held partitions below ``ends`` are not taken yet; 0 when
+    that cannot be known within ``within`` seconds (``behind``)."""
+
+    async def left() -> int:
+        held = consumer.assignment()
+        total = 0
+        for tp, end in ends.items():
+            if tp in held:
+                total += max(end - await consumer.position(tp), 0)
+        return total
+
+    return await known_within(within, left(), 0)
+
+
 async def reached_log_ends(consumer: AIOKafkaConsumer, within: float, slack: int) -> bool:
     """Whether the records taken so far are within ``slack`` records of the end of the
     partitions held (summed): not while none is held yet (a member still joining its

@@ -24,8 +24,12 @@ class ProjectorSettings(ProcessSettings):
     topics: InstanceOf[TopicNames] = Field(default_factory=TopicNames, exclude=True)
     #: Most records taken from Kafka per batch. A backlog goes in large batches: the more of
     #: an entity's events one batch holds, the fewer writes it needs (each document is
-    #: written once per batch). Caught up, a batch holds what arrived during the last one.
-    batch_max_records: int = Field(10_000, validation_alias="PROJECTOR_BATCH_MAX", ge=1)
+    #: written once per batch, and each related document once per batch that changes a
+    #: summary it holds). Caught up, a batch holds what arrived during the last one, so this
+    #: bounds only a catch-up's batches: 40,000 made about half the updates 10,000 did over
+    #: ``bench/projector.py``'s 200,000 events, for about 0.3 GB more memory at the peak
+    #: (docs/benchmarks.md, "Session 19: a backlog's batches").
+    batch_max_records: int = Field(40_000, validation_alias="PROJECTOR_BATCH_MAX", ge=1)
     #: How long to wait for a batch to fill before processing what arrived.
     batch_wait_ms: int = Field(100, validation_alias="PROJECTOR_BATCH_WAIT_MS", ge=0)
     #: How long the broker may hold a fetch of partitions without new records. The consumer

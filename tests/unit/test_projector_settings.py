@@ -16,7 +16,7 @@ def test_defaults() -> None:
     assert settings == ProjectorSettings()
     assert (settings.group_id, settings.batch_max_records, settings.batch_wait_ms) == (
         "portal-projector",
-        10_000,
+        40_000,
         100,
     )
     assert (settings.store_concurrency, settings.changes_retention_hours) == (16, 72)
