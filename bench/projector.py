@@ -707,7 +707,7 @@ async def compare_with_ceiling(
         f" = {ceiling_rate:,.0f} events/s"
     )
     print(f"ratio projector/ceiling: {projector_rate / ceiling_rate:.2f}")
-    floor = measure_logic_floor([value for _topic, _key, value in records])
+    floor = await asyncio.to_thread(measure_logic_floor, [value for _topic, _key, value in records])
     print(
         f"logic floor (decode, reducers and BSON encoding in memory, no I/O): {floor.report()};"
         f" {floor.events / floor.seconds / ceiling_rate:.2f} of the ceiling"
