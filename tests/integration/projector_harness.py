@@ -24,6 +24,7 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.dead_letter import KafkaRecord
+from projections.generations import Status, list_generations
 from projections.projector import BatchProcessor
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
@@ -168,6 +169,13 @@ async def run_projections(env: Mapping[str, str], *argv: str) -> tuple[int, str,
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+async def generations_held(db: AsyncDatabase[Any]) -> dict[str, Status]:
+    """The generations whose collections the store holds ("" is the original), with their
+    status as a listing now gives it."""
+    _, generations = await list_generations(db, datetime.now(UTC))
+    return {generation.suffix: generation.status for generation in generations}
 
 
 def stop_projector(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:

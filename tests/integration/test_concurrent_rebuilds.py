@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from projections import heartbeat
 from projections import rebuild as rebuilding
-from projections.generations import Status, list_generations
+from projections.generations import Status
 from projections.projector import BatchProcessor
 from projections.rebuild import SwitchRefused, rebuild
 from projections.rebuild_lease import LEASE_ID, RebuildRunning, claim
@@ -25,6 +25,7 @@ from projections.store import ActiveGeneration, PointerMoved, ProjectionStore
 from readmodel import documents
 from tests.helpers import Stack
 from tests.integration.projector_harness import (
+    generations_held,
     produce,
     projector_env,
     projector_settings,
@@ -62,12 +63,6 @@ async def _cli_rebuild(stack: Stack, db: Db, topics: dict[str, str]) -> tuple[in
     return code, err
 
 
-async def _suffixes(db: Db) -> dict[str, Status]:
-    """The generations the store holds, with their status."""
-    _, generations = await list_generations(db, datetime.now(UTC))
-    return {generation.suffix: generation.status for generation in generations}
-
-
 async def test_a_rebuild_started_while_another_runs_is_refused_and_the_first_completes(
     stack: Stack, topic_names: dict[str, str], mongo_db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,7 +84,7 @@ async def test_a_rebuild_started_while_another_runs_is_refused_and_the_first_com
     assert f"another rebuild is running: generation {first}, started 20" in err, err
     assert "last heartbeat 20" in err and "this one did not start" in err, err
     assert await ProjectionStore(mongo_db).active_suffix() == first
-    assert set(await _suffixes(mongo_db)) <= {"", first}
+    assert set(await generations_held(mongo_db)) <= {"", first}
 
 
 async def test_of_two_rebuilds_started_at_once_one_runs_and_one_is_refused(
@@ -107,7 +102,7 @@ async def test_of_two_rebuilds_started_at_once_one_runs_and_one_is_refused(
     assert isinstance(refused, RebuildRunning), refused
     assert f"generation {built}" in str(refused)
     assert await ProjectionStore(mongo_db).active_suffix() == built
-    assert set(await _suffixes(mongo_db)) <= {"", built}
+    assert set(await generations_held(mongo_db)) <= {"", built}
 
 
 @pytest.mark.parametrize("before", ["no lease yet", "a dead rebuild's lease"])
@@ -155,7 +150,7 @@ async def test_a_switch_whose_pointer_changed_meanwhile_is_refused_and_readers_k
 
     assert await pointers.find_one({"_id": "active"}) == left[0]
     assert (await store.active_generation()).revision_offset == OTHER_OFFSET
-    status = await _suffixes(mongo_db)
+    status = await generations_held(mongo_db)
     [own] = set(status) - {"", "gother"}
     assert own in str(refused.value)
     assert status[own] is Status.ABANDONED

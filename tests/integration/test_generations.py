@@ -33,6 +33,7 @@ from readmodel.topics import TopicNames
 from tests.helpers import Stack
 from tests.integration.projector_harness import (
     REPO,
+    generations_held,
     produce,
     projector_settings,
     records_of,
@@ -88,12 +89,6 @@ async def _switch_was(db: Db, ago: timedelta) -> None:
     )
 
 
-async def _suffixes(db: Db) -> set[str]:
-    """The generations whose collections the store still holds ("" is the original)."""
-    _, generations = await list_generations(db, datetime.now(UTC))
-    return {generation.suffix for generation in generations}
-
-
 async def test_a_drop_leaves_active_and_in_progress_generations_and_drops_abandoned_and_expired(
     mongo_db: Db,
 ) -> None:
@@ -120,7 +115,7 @@ async def test_a_drop_leaves_active_and_in_progress_generations_and_drops_abando
             ("ga", Status.ABANDONED),
             ("gk", Status.ABANDONED),
         }
-        assert await _suffixes(mongo_db) == {"g2", "gp"}
+        assert set(await generations_held(mongo_db)) == {"g2", "gp"}
         assert await mongo_db["orders__g2"].find_one({"_id": "O-g2"}) is not None
         assert await mongo_db["orders__gp"].find_one({"_id": "O-gp"}) is not None
     assert await store.active_suffix() == "g2"
@@ -138,11 +133,11 @@ async def test_the_previous_generation_is_kept_through_its_grace_period(mongo_db
     dropped = await drop_generations(mongo_db, GRACE)
 
     assert [(g.suffix, g.status) for g in dropped] == [("ga", Status.ABANDONED)]
-    assert await _suffixes(mongo_db) == {"", "g1"}
+    assert set(await generations_held(mongo_db)) == {"", "g1"}
 
     await _switch_was(mongo_db, GRACE + timedelta(seconds=1))
     assert [g.suffix for g in await drop_generations(mongo_db, GRACE)] == [""]
-    assert await _suffixes(mongo_db) == {"g1"}
+    assert set(await generations_held(mongo_db)) == {"g1"}
 
 
 async def test_a_dry_run_names_what_a_drop_would_drop_and_drops_nothing(mongo_db: Db) -> None:
@@ -152,7 +147,7 @@ async def test_a_dry_run_names_what_a_drop_would_drop_and_drops_nothing(mongo_db
     would = await drop_generations(mongo_db, GRACE, dry_run=True)
 
     assert [(g.suffix, g.status) for g in would] == [("ga", Status.ABANDONED)]
-    assert await _suffixes(mongo_db) == {"", "ga"}
+    assert set(await generations_held(mongo_db)) == {"", "ga"}
 
 
 async def test_a_pointer_written_before_switch_times_keeps_the_previous_generation(
@@ -198,7 +193,7 @@ async def test_a_first_rebuild_whose_switch_failed_is_dropped_once_its_grace_has
     builds = mongo_db[documents.GENERATION_BUILDS]
     await builds.update_one({"_id": "g1"}, {"$set": {"switchedAt": late}})
     assert [g.suffix for g in await drop_generations(mongo_db, GRACE)] == ["g1"]
-    assert await _suffixes(mongo_db) == {""}
+    assert set(await generations_held(mongo_db)) == {""}
 
 
 async def test_rebuilds_leave_what_a_drop_needs_to_tell_their_generations_apart(
@@ -220,7 +215,7 @@ async def test_rebuilds_leave_what_a_drop_needs_to_tell_their_generations_apart(
     (failed,) = set(status) - {"", suffix}
     assert status == {"": Status.PREVIOUS, suffix: Status.ACTIVE, failed: Status.ABANDONED}
     assert [g.suffix for g in await drop_generations(mongo_db, GRACE)] == [failed]
-    assert await _suffixes(mongo_db) == {"", suffix}
+    assert set(await generations_held(mongo_db)) == {"", suffix}
 
 
 async def test_a_rebuild_whose_generation_a_drop_claimed_does_not_switch_readers(
@@ -299,7 +294,7 @@ async def test_a_rebuild_that_beats_again_after_the_listing_keeps_its_generation
     monkeypatch.setattr(generations, "list_generations", then_beat)
 
     assert await drop_generations(mongo_db, GRACE) == []
-    assert await _suffixes(mongo_db) == {"", "gk"}
+    assert set(await generations_held(mongo_db)) == {"", "gk"}
 
 
 async def _cli(db: Db, *argv: str) -> tuple[int, str, str]:
@@ -330,10 +325,10 @@ async def test_the_operator_commands_list_and_drop_with_a_line_for_each_collecti
 
     code, out, log = await _cli(mongo_db, "generations", "drop", "--dry-run")
     assert (code, out) == (0, "would drop generation ga (abandoned)\nwould drop 1 generation(s)\n")
-    assert await _suffixes(mongo_db) == {"", "g1", "ga"}
+    assert set(await generations_held(mongo_db)) == {"", "g1", "ga"}
 
     code, out, log = await _cli(mongo_db, "generations", "drop")
     assert (code, out) == (0, "dropped generation ga (abandoned)\ndropped 1 generation(s)\n")
     for base in documents.GENERATION_COLLECTIONS:
         assert f"dropping collection {base}__ga of abandoned generation ga" in log
-    assert await _suffixes(mongo_db) == {"", "g1"}
+    assert set(await generations_held(mongo_db)) == {"", "g1"}
