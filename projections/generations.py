@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.build_marker import abandoned_filter
-from projections.heartbeat import STALE_AFTER_SECONDS
+from projections.heartbeat import stale_before
 from projections.store import DRIVER_ERRORS, StoreError
 from projections.store_clock import TIME_FORMAT, store_now, stored_time
 from readmodel import documents
@@ -122,7 +122,7 @@ def classify(
         return Status.ACTIVE
     if marker is not None:
         beat = stored_time(marker.get("heartbeatAt"))
-        fresh = beat is not None and now - beat < timedelta(seconds=STALE_AFTER_SECONDS)
+        fresh = beat is not None and beat > stale_before(now)
         if fresh and "endedAt" not in marker:
             return Status.IN_PROGRESS
         if "switchedAt" not in marker:

@@ -33,7 +33,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -58,10 +58,12 @@ class RebuildRunning(RuntimeError):
 def _free(now: datetime) -> dict[str, Any]:
     """The lease document if no live rebuild holds it: its holder ended, or stopped
     refreshing it (``heartbeat.STALE_AFTER_SECONDS``) by ``now``, the store's time."""
-    stale = now - timedelta(seconds=heartbeat.STALE_AFTER_SECONDS)
     return {
         "_id": LEASE_ID,
-        "$or": [{"endedAt": {"$exists": True}}, {"heartbeatAt": {"$lt": stale}}],
+        "$or": [
+            {"endedAt": {"$exists": True}},
+            {"heartbeatAt": {"$lt": heartbeat.stale_before(now)}},
+        ],
     }
 
 
