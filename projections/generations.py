@@ -47,7 +47,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.build_marker import abandoned_filter
 from projections.heartbeat import stale_before
-from projections.store import DRIVER_ERRORS, StoreError
+from projections.store import DRIVER_ERRORS, StoreError, generation_label
 from projections.store_clock import TIME_FORMAT, store_now, stored_time
 from readmodel import documents
 
@@ -89,7 +89,7 @@ class Generation:
 
     @property
     def label(self) -> str:
-        return self.suffix or "(original)"
+        return generation_label(self.suffix)
 
 
 class Verdict(NamedTuple):
