@@ -34,7 +34,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -60,7 +60,7 @@ def abandoned_filter(suffix: str, now: datetime) -> dict[str, Any]:
         "switchedAt": {"$exists": False},
         "$or": [
             {"endedAt": {"$exists": True}},
-            {"heartbeatAt": {"$lt": now - timedelta(seconds=heartbeat.STALE_AFTER_SECONDS)}},
+            {"heartbeatAt": {"$lt": heartbeat.stale_before(now)}},
         ],
     }
 

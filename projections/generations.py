@@ -39,22 +39,21 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.build_marker import abandoned_filter
-from projections.heartbeat import STALE_AFTER_SECONDS
-from projections.store import DRIVER_ERRORS, StoreError
-from projections.store_clock import store_now
+from projections.heartbeat import stale_before
+from projections.store import DRIVER_ERRORS, StoreError, generation_label
+from projections.store_clock import TIME_FORMAT, store_now, stored_time
 from readmodel import documents
 
 log = logging.getLogger(__name__)
 
 Db = AsyncDatabase[dict[str, Any]]
-_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class Status(StrEnum):
@@ -90,7 +89,7 @@ class Generation:
 
     @property
     def label(self) -> str:
-        return self.suffix or "(original)"
+        return generation_label(self.suffix)
 
 
 class Verdict(NamedTuple):
@@ -98,13 +97,6 @@ class Verdict(NamedTuple):
 
     drop: bool
     reason: str
-
-
-def _aware(value: Any) -> datetime | None:
-    """A stored time as an aware UTC datetime (None if absent or not a time)."""
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def read_pointer(doc: Mapping[str, Any] | None) -> Pointer:
@@ -116,7 +108,7 @@ def read_pointer(doc: Mapping[str, Any] | None) -> Pointer:
     return Pointer(
         suffix if isinstance(suffix, str) else "",
         previous if isinstance(previous, str) else None,
-        _aware(doc.get("switchedAt")),
+        stored_time(doc.get("switchedAt")),
         estimated=bool(doc.get("switchedAtEstimated")),
         exists=True,
     )
@@ -129,8 +121,8 @@ def classify(
     if suffix == pointer.suffix:
         return Status.ACTIVE
     if marker is not None:
-        beat = _aware(marker.get("heartbeatAt"))
-        fresh = beat is not None and now - beat < timedelta(seconds=STALE_AFTER_SECONDS)
+        beat = stored_time(marker.get("heartbeatAt"))
+        fresh = beat is not None and beat > stale_before(now)
         if fresh and "endedAt" not in marker:
             return Status.IN_PROGRESS
         if "switchedAt" not in marker:
@@ -145,7 +137,7 @@ def left_at(pointer: Pointer, marker: Mapping[str, Any] | None) -> datetime | No
     refused). With no pointer at all, that own switch: it never landed, so no reader used
     the generation (the first rebuild's, which no later switch would ever bound). None if
     neither records one."""
-    own = _aware(marker.get("switchedAt")) if marker is not None else None
+    own = stored_time(marker.get("switchedAt")) if marker is not None else None
     if pointer.switched_at is None:
         return None if pointer.exists else own
     return max(pointer.switched_at, own) if own is not None else pointer.switched_at
@@ -168,9 +160,9 @@ def verdict(generation: Generation, now: datetime, grace: timedelta) -> Verdict:
             "no rebuild ever switched readers)",
         )
     until = left + grace
-    when = f"readers left it {'at' if status is Status.PREVIOUS else 'by'} {left:{_TIME}}"
+    when = f"readers left it {'at' if status is Status.PREVIOUS else 'by'} {left:{TIME_FORMAT}}"
     if now < until:
-        return Verdict(False, f"{when}: kept until {until:{_TIME}}")
+        return Verdict(False, f"{when}: kept until {until:{TIME_FORMAT}}")
     return Verdict(True, f"{when}, over {grace} ago")
 
 

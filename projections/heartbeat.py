@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Final
 
 from projections.store import DRIVER_ERRORS
@@ -26,6 +27,14 @@ HEARTBEAT_SECONDS: Final = 10.0
 #: How old a record's ``heartbeatAt`` may be before its rebuild counts as gone: many missed
 #: heartbeats, so that a store slow for a minute does not make a live rebuild look dead.
 STALE_AFTER_SECONDS: Final = 120.0
+
+
+def stale_before(now: datetime) -> datetime:
+    """The cutoff at ``now`` (the store's time, ``projections.store_clock``): a record whose
+    ``heartbeatAt`` is earlier counts as a dead rebuild's. One rule for the marker's
+    claim, the lease's and the listing's status."""
+    return now - timedelta(seconds=STALE_AFTER_SECONDS)
+
 
 #: Refreshes a record's heartbeat: False if the record is no longer this rebuild's (another
 #: took or deleted it), which ends the beats. Store errors are raised, not handled.

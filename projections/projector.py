@@ -186,10 +186,11 @@ class BatchProcessor:
         #: (``projections.revision_offsets``), so they keep the offset of the generation
         #: they were written to, even when published after a switch.
         self._followed: ActiveGeneration | None = None
+        #: When ``_followed`` was read (``time.monotonic``); both set by ``_follow`` only.
+        self._followed_at = 0.0
         #: The revision offset of ``target_suffix`` (a rebuild's), once its switch gave it
         #: one (``announce_with``); the catch-ups before it publish nothing.
         self._target_offset = 0
-        self._followed_at = 0.0
 
     async def process(
         self, records: Sequence[InboundRecord], *, stepwise: bool = False
@@ -264,9 +265,9 @@ class BatchProcessor:
         outcome.notices = notices(effects, now, revision_offset=revision_offset)
         clock.lap("notices")
         if self._target_suffix is None:
-            self._followed = await self._follow()
+            followed = await self._follow()
             clock.lap("pointer")
-            if self._followed.suffix != suffix:
+            if followed.suffix != suffix:
                 # A rebuild switched readers to a new generation while this batch went into
                 # the old one, and may have stopped reading before these records: apply them
                 # there too (idempotent) before they are committed.
@@ -299,10 +300,10 @@ class BatchProcessor:
         if self._target_suffix is not None:
             suffix, offset = self._target_suffix, self._target_offset
         else:
-            stale = time.monotonic() - self._followed_at > POINTER_REFRESH_SECONDS
-            if self._followed is None or stale:
-                self._followed = await self._follow()
-            suffix, offset = self._followed.suffix, self._followed.revision_offset
+            followed = self._followed
+            if followed is None or time.monotonic() - self._followed_at > POINTER_REFRESH_SECONDS:
+                followed = await self._follow()
+            suffix, offset = followed.suffix, followed.revision_offset
         await self._generations.prepare(suffix)
         return suffix, offset
 
@@ -315,13 +316,15 @@ class BatchProcessor:
     async def _follow(self) -> ActiveGeneration:
         """The generation the read pointer names; ``ConfigMismatch`` (logged) if a rebuild
         built it with another status mapping or other reducers than this processor's, which
-        would undo that rebuild (``projections.generation_config``)."""
+        would undo that rebuild (``projections.generation_config``). Kept as ``_followed``,
+        with when it was read, for the next batch to start from (``_generation``)."""
         active = await self._store.active_generation()
-        self._followed_at = time.monotonic()
+        read_at = time.monotonic()
         refused = refusal(active.suffix, active.config, self._config)
         if refused is not None:
             log.error("%s", refused)
             raise refused
+        self._followed, self._followed_at = active, read_at
         return active
 
     @property

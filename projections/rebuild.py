@@ -340,10 +340,10 @@ async def _switch_or_refuse(run: _Rebuild) -> _Switch:
         return await _switch_readers(run.processor, run.suffix, run.pointer)
     except PointerMoved as moved:
         await unmark_switching(run.processor.store.db, run.suffix)
-        found = moved.found.suffix or "(original)"
+        found = moved.found.label
         raise SwitchRefused(
             f"readers were not switched to generation {run.suffix}: the read pointer changed "
-            f"while it was built (it named generation {run.pointer.suffix or '(original)'} "
+            f"while it was built (it named generation {run.pointer.label} "
             f"with revision offset {run.pointer.revision_offset} when this rebuild started, "
             f"and names {found} with revision offset {moved.found.revision_offset} now: "
             f"another rebuild or an operator switched it); readers keep {found}, and "

@@ -33,7 +33,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -41,7 +41,7 @@ from pymongo.errors import DuplicateKeyError
 
 from projections import heartbeat
 from projections.store import DRIVER_ERRORS, StoreError
-from projections.store_clock import store_now
+from projections.store_clock import TIME_FORMAT, store_now, stored_time
 from readmodel import documents
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 Db = AsyncDatabase[dict[str, Any]]
 #: The ``_id`` of the lease document.
 LEASE_ID: Final = "rebuild"
-_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class RebuildRunning(RuntimeError):
@@ -59,10 +58,12 @@ class RebuildRunning(RuntimeError):
 def _free(now: datetime) -> dict[str, Any]:
     """The lease document if no live rebuild holds it: its holder ended, or stopped
     refreshing it (``heartbeat.STALE_AFTER_SECONDS``) by ``now``, the store's time."""
-    stale = now - timedelta(seconds=heartbeat.STALE_AFTER_SECONDS)
     return {
         "_id": LEASE_ID,
-        "$or": [{"endedAt": {"$exists": True}}, {"heartbeatAt": {"$lt": stale}}],
+        "$or": [
+            {"endedAt": {"$exists": True}},
+            {"heartbeatAt": {"$lt": heartbeat.stale_before(now)}},
+        ],
     }
 
 
@@ -86,13 +87,6 @@ async def claim(db: Db, suffix: str) -> None:
     raise RebuildRunning(running_message(holder, await store_now(db)))
 
 
-def _aware(value: Any) -> datetime | None:
-    """A stored time as an aware UTC datetime (None if absent or not a time)."""
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def running_message(holder: Mapping[str, Any] | None, now: datetime) -> str:
     """Why a rebuild did not start, naming the one that holds the lease: its generation,
     start and last heartbeat (its age against ``now``, the store's time, the clock it was
@@ -102,13 +96,13 @@ def running_message(holder: Mapping[str, Any] | None, now: datetime) -> str:
         return (
             "another rebuild claimed the rebuild lease at the same moment: this one did not start"
         )
-    started, beat = _aware(holder.get("startedAt")), _aware(holder.get("heartbeatAt"))
+    started, beat = stored_time(holder.get("startedAt")), stored_time(holder.get("heartbeatAt"))
     since = f" ({(now - beat).total_seconds():.0f} s ago)" if beat is not None else ""
     return (
         f"another rebuild is running: generation {holder.get('suffix')}, started "
-        f"{f'{started:{_TIME}}' if started else 'at an unknown time'}, last heartbeat "
-        f"{f'{beat:{_TIME}}' if beat else 'never'}{since}; this one did not start. Wait for it "
-        f"to end; if its process is gone, it stops blocking once its heartbeat is over "
+        f"{f'{started:{TIME_FORMAT}}' if started else 'at an unknown time'}, last heartbeat "
+        f"{f'{beat:{TIME_FORMAT}}' if beat else 'never'}{since}; this one did not start. Wait "
+        f"for it to end; if its process is gone, it stops blocking once its heartbeat is over "
         f"{stale:.0f} s old"
     )
 

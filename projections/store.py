@@ -248,6 +248,16 @@ class ActiveGeneration(NamedTuple):
     config: str | None
     revision_offset: int = 0
 
+    @property
+    def label(self) -> str:
+        """The generation's name in messages (``generation_label``)."""
+        return generation_label(self.suffix)
+
+
+def generation_label(suffix: str) -> str:
+    """Generation ``suffix`` as messages and listings name it: the original one has none."""
+    return suffix or "(original)"
+
 
 class PointerMoved(Exception):
     """A switch's compare-and-set lost: the read pointer no longer names the generation and
@@ -256,8 +266,8 @@ class PointerMoved(Exception):
 
     def __init__(self, expected: ActiveGeneration, found: ActiveGeneration) -> None:
         super().__init__(
-            f"the read pointer names generation {found.suffix or '(original)'} with revision "
-            f"offset {found.revision_offset}, not {expected.suffix or '(original)'} with "
+            f"the read pointer names generation {found.label} with revision "
+            f"offset {found.revision_offset}, not {expected.label} with "
             f"{expected.revision_offset}"
         )
         self.expected = expected

@@ -24,6 +24,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.store import DRIVER_ERRORS, StoreError
 
+#: How the drop's and the lease's messages write a stored time.
+TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+
 #: A database-level aggregation that needs no collection: ``$documents`` (MongoDB 6.0+,
 #: FerretDB 2) yields one document, to which the store adds its time.
 _NOW_PIPELINE: Final[list[dict[str, Any]]] = [
@@ -39,7 +42,15 @@ async def store_now(db: AsyncDatabase[dict[str, Any]]) -> datetime:
         found = await cursor.to_list()
     except DRIVER_ERRORS as exc:
         raise StoreError(f"cannot read the store's clock: {exc}") from exc
-    now = found[0].get("now") if found else None
-    if not isinstance(now, datetime):
+    now = stored_time(found[0].get("now") if found else None)
+    if now is None:
         raise StoreError(f"the store did not tell its time (it answered {found!r})")
-    return now if now.tzinfo else now.replace(tzinfo=UTC)
+    return now
+
+
+def stored_time(value: Any) -> datetime | None:
+    """A time the store wrote (a marker's or the lease's, ``store_now``'s) as an aware UTC
+    datetime, whether or not the client decodes them aware; None if absent or not a time."""
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
