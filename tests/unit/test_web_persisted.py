@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from entitlements.errors import ConfigurationError
+from entitlements.policy import Policy
 from graph.schema import build_schema
+from tests.helpers import caller
 from web.document_cache import DocumentCache
 from web.persisted import (
     DocumentRequest,
     PersistedOperations,
     PersistedQueryError,
+    document_for,
     parse_manifest,
     sha256_hex,
 )
@@ -119,12 +123,6 @@ def test_a_text_registered_by_one_customer_is_not_known_to_another() -> None:
     text with literal ids: another customer's tracking number asked for, say). Registered
     texts are kept per set of entitlements (customers and roles): callers who see the same
     data share them, and a caller of another customer must send the text itself."""
-    from types import SimpleNamespace
-
-    from entitlements.policy import Policy
-    from tests.helpers import caller
-    from web.persisted import document_for
-
     state = SimpleNamespace(persisted=PersistedOperations(apq_cache_size=8), policy=Policy())
     text = '{ shipmentByTrackingNumber(trackingNumber: "TRK-G") { shipmentId } }'
     globex, colleague = caller("GLOBEX", subject="gina"), caller("GLOBEX", subject="gus")
