@@ -270,9 +270,9 @@ def _routes(settings: Settings, endpoint: GraphQLEndpoint) -> list[BaseRoute]:
         Route(settings.graphql_path, endpoint),
         WebSocketRoute(settings.graphql_path, endpoint),
         Mount(STATIC_PREFIX, app=AssetFiles(directory=STATIC_DIRECTORY), name="graphiql"),
-        Route("/healthz", operations.healthz, methods=["GET"]),
-        Route("/readyz", operations.readyz, methods=["GET"]),
-        Route("/metrics", operations.metrics, methods=["GET"]),
+        Route(operations.HEALTHZ, operations.healthz, methods=["GET"]),
+        Route(operations.READYZ, operations.readyz, methods=["GET"]),
+        Route(operations.METRICS, operations.metrics, methods=["GET"]),
     ]
 
 

@@ -57,12 +57,7 @@ from web.headers import page_headers, private_response
 from web.limits import client_of
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
 from web.operation_admission import requests_refused
-from web.persisted import (
-    BAD_REQUEST,
-    PersistedQueryError,
-    persisted_document,
-    with_document_id,
-)
+from web.persisted import PersistedQueryError, persisted_document, with_document_id
 from web.prepared import PreparedOperations
 from web.settings import Settings
 
@@ -505,7 +500,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         try:
             query = persisted_document(request, context.caller, request_data)
         except PersistedQueryError as exc:
-            if exc.code == BAD_REQUEST:
+            if exc.code == ErrorCode.BAD_REQUEST:
                 # A hash not matching its text, a malformed ``persistedQuery``, a
                 # ``documentId`` beside a ``query``: a request no server can run, 400 under
                 # any Accept as Apollo Server and Router answer it (and as every other

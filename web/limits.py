@@ -59,6 +59,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Final, TypeGuard
 
 from graphql import (
@@ -675,17 +676,18 @@ def text_refusal(query: str, limits: QueryLimits) -> GraphQLError | None:
 
 def count_values(variables: Mapping[str, Any] | None, limit: int) -> int:
     """The values ``variables`` hold (each variable, list item and object member; keys are
-    not values), counted only up to ``limit + 1``: the walk stops there, so a list of a
-    million items costs what ``limit`` of them do (and one copy of the list's references)."""
-    pending: list[Any] = list((variables or {}).values())
+    not values), counted only up to ``limit + 1``: the walk stops there, and never holds more
+    than that many values to visit, so a list of a million items costs what ``limit`` of them
+    do (no copy of the whole list either)."""
+    pending: list[Any] = list(islice((variables or {}).values(), limit + 1))
     count = 0
     while pending and count <= limit:
         item = pending.pop()
         count += 1
-        if isinstance(item, Mapping):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
+        if isinstance(item, Mapping | list):
+            # Values past this room are never counted: the walk stops at limit + 1 before.
+            room = max(limit + 1 - count - len(pending), 0)
+            pending.extend(islice(item.values() if isinstance(item, Mapping) else item, room))
     return count
 
 

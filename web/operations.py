@@ -29,6 +29,13 @@ from caching.reused import Reused
 from observability.metrics_access import CHALLENGE, metrics_allowed
 from web.metrics import refresh_freshness
 
+HEALTHZ: Final = "/healthz"
+READYZ: Final = "/readyz"
+METRICS: Final = "/metrics"
+#: The paths of these endpoints: routed by the app, kept from ``GRAPHQL_PATH``, and counted
+#: under one ``route`` label of ``portal_http_responses`` (``web.request_envelope``).
+PATHS: Final = frozenset({HEALTHZ, READYZ, METRICS})
+
 READY_TIMEOUT_SECONDS: Final = 2.0
 #: How long one ping's verdict answers ``/readyz``: probes at any rate cause at most one ping
 #: per interval, and a load balancer learns of an outage at most this much later than it

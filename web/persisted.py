@@ -261,8 +261,8 @@ class PersistedOperations:
             return self._by_document_id(request)
         persisted = (request.extensions or {}).get("persistedQuery")
         if persisted is not None:
-            key = (audience, _digest_of(persisted))
-            return self._by_hash_of(key, request.query, may_send_free_form)
+            digest = _digest_of(persisted)
+            return self._by_hash_of(digest, audience, request.query, may_send_free_form)
         query = request.query
         if query is None or may_send_free_form or sha256_hex(query) in self._by_hash:
             return query
@@ -284,14 +284,13 @@ class PersistedOperations:
         return text
 
     def _by_hash_of(
-        self, key: tuple[Audience, str], query: str | None, may_send_free_form: bool
+        self, digest: str, audience: Audience, query: str | None, may_send_free_form: bool
     ) -> str:
-        digest = key[1]
         known = self._by_hash.get(digest)
         # A text registered by a caller who may send any is not listed: it is not for those
         # who may run only listed operations.
         if known is None and may_send_free_form:
-            known = self._apq.get(key)
+            known = self._apq.get((audience, digest))
         if query is None:
             if known is None:
                 raise PersistedQueryError(
@@ -307,7 +306,7 @@ class PersistedOperations:
         if not may_send_free_form:
             raise _required()
         if self._may_remember(query):
-            self._apq.put(key, query)
+            self._apq.put((audience, digest), query)
         return query
 
     def _may_remember(self, text: str) -> bool:

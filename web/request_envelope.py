@@ -16,17 +16,13 @@ and WebSockets pass through.
 
 from __future__ import annotations
 
-from typing import Final
-
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web import request_id, tracing
 from web.graphiql import STATIC_PREFIX
 from web.metrics import Metrics
-
-#: The process's own endpoints for probes and scrapes (``web.operations``).
-OPERATIONS_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+from web.operations import PATHS as OPERATIONS_PATHS
 
 
 def route_of(path: str, graphql_path: str) -> str:

@@ -20,6 +20,7 @@ from config.topics import read_topic_names
 from entitlements.token_env import read_token_settings
 from entitlements.tokens import TokenSettings
 from readmodel.topics import TopicNames
+from web import operations
 from web.graphiql_examples import ExampleValues
 from web.live.settings import LiveSettings
 from web.persisted import parse_paths
@@ -31,7 +32,7 @@ DEFAULT_FRESHNESS_REFRESH_SECONDS: Final = 5.0
 def _graphql_path(raw: str) -> str:
     if not raw.startswith("/") or raw == "/" or raw.endswith("/") or " " in raw:
         raise ValueError("expected an absolute path such as /graphql (no trailing slash)")
-    if raw in ("/healthz", "/readyz", "/metrics") or raw.startswith("/graphiql/"):
+    if raw in operations.PATHS or raw.startswith("/graphiql/"):
         raise ValueError("collides with a built-in route")
     return raw
 

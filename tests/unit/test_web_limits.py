@@ -26,6 +26,7 @@ from web.limits import (
     STORE_SCAN_COST,
     MeasureCache,
     QueryLimitsExtension,
+    count_values,
     limit_errors,
     measure_document,
     screen_for,
@@ -306,6 +307,32 @@ async def test_cost_from_a_variable_is_refused() -> None:
     error = only_error(await run(query, {"n": 1000}))
     assert error["extensions"]["limit"] == "MAX_QUERY_COST"
     assert (await run(query, {"n": 3}))["errors"] == []
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=40,
+)
+
+
+def _all_values(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + sum(_all_values(member) for member in value.values())
+    if isinstance(value, list):
+        return 1 + sum(_all_values(item) for item in value)
+    return 1
+
+
+@given(st.dictionaries(st.text(max_size=3), _JSON_VALUES, max_size=5), st.integers(1, 30))
+@settings(max_examples=300)
+def test_values_are_counted_exactly_up_to_one_past_the_limit(
+    variables: dict[str, Any], limit: int
+) -> None:
+    """The count that ``MAX_VARIABLE_VALUES`` refuses on: exact while within the limit, and
+    one past it for anything larger, however the values nest."""
+    total = sum(_all_values(value) for value in variables.values())
+    assert count_values(variables, limit) == min(total, limit + 1)
 
 
 async def test_variables_holding_more_values_than_the_limit_are_refused() -> None:

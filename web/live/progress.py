@@ -92,11 +92,11 @@ class Progress:
         return None if owed is None else max(owed, self._owed_from)
 
     def _owed(self) -> int | None:
-        if self._in_flight is not None:
-            return self._in_flight if self._following else self._sent_before
+        """The phases of the module's docstring. Before following, a notice in flight is a
+        replayed one, so the subscription has a cursor and ``_sent_before`` is set."""
         if not self._following:
-            return self._sent_before if self._sent_before is not None else self._hub.position
+            return self._hub.position if self._sent_before is None else self._sent_before
+        if self._in_flight is not None:
+            return self._in_flight
         buffered = self._queue.first()
-        if buffered is not None:
-            return buffered[0]
-        return self._hub.position
+        return self._hub.position if buffered is None else buffered[0]
