@@ -32,6 +32,8 @@ from tests.helpers import summary_push
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 CAP = 2
+#: The cap as shipped (a fixture sets it to ``CAP``).
+REAL_CAP = documents.MAX_RELATED_SUMMARIES
 ORDER = EntityKey("orders", "SO-1")
 
 
@@ -171,20 +173,18 @@ def test_large_summaries_fit_while_their_kind_keeps_within_its_budget(
     monkeypatch.setattr(documents, "MAX_RELATED_SUMMARIES", REAL_CAP)
     large, small = documents.MAX_SUMMARY_BYTES, 1_000
     held: dict[str, Any] = {"SH-S": _entry("SH-S", small)}
-    while links.has_room(
-        _kind(**held), "shipments", f"SH-{len(held)}", _entry(f"SH-{len(held)}", large), large
-    ):
-        held[f"SH-{len(held)}"] = _entry(f"SH-{len(held)}", large)
-    assert len(held) == 1 + 86 < REAL_CAP
+    for n in range(REAL_CAP):
+        key, entry = f"SH-{n}", _entry(f"SH-{n}", large)
+        if not links.has_room(_kind(**held), "shipments", key, entry, large):
+            break
+        held[key] = entry
+    assert n == 86 < REAL_CAP - 1  # refused for bytes, not for the count
     spare = documents.RELATED_KIND_BYTES - len(bson.encode(held))
     assert small + spare < large
     fills = _entry("SH-S", small + spare, rev=2)
     assert links.has_room(_kind(**held), "shipments", "SH-S", fills, small + spare)
     past = _entry("SH-S", small + spare + 1, rev=2)
     assert not links.has_room(_kind(**held), "shipments", "SH-S", past, small + spare + 1)
-
-
-REAL_CAP = documents.MAX_RELATED_SUMMARIES
 
 
 @given(st.lists(st.tuples(st.integers(0, 40), st.integers(100, 6_000)), max_size=60))
