@@ -57,6 +57,9 @@ def test_what_the_summaries_can_take_fits_in_the_room_the_document_limit_leaves(
     room = documents.STORE_DOCUMENT_BYTES - documents.MAX_DOCUMENT_BYTES
     room -= documents.MAX_FOREIGN_FACTS_BYTES
     assert documents.RELATED_SUMMARIES_BYTES < room
+    kinds = ("shipments", "invoices")  # the longer names of kinds held together
+    full = {kind: {"SH-1": _entry("SH-1", documents.RELATED_KIND_BYTES)} for kind in kinds}
+    assert len(bson.encode({"related": full})) - 5 <= documents.RELATED_SUMMARIES_BYTES
     assert all(len(kinds) <= documents.SUMMARY_KINDS_PER_DOCUMENT for kinds in _held_kinds())
 
 
@@ -136,7 +139,8 @@ def test_a_summary_has_room_below_the_cap_or_in_place_of_its_own_and_never_when_
 
 
 def _entry(key: str, size: int, rev: int = 1) -> dict[str, Any]:
-    """A shipment's summary that takes exactly ``size`` BSON bytes under ``key``."""
+    """A shipment's summary that takes exactly ``size`` BSON bytes under ``key`` (in a map
+    of it alone: the map of a kind of that size)."""
     entry: dict[str, Any] = {"shipmentId": key, "status": "", "rev": rev}
     entry["status"] = "s" * (size - len(bson.encode({key: entry})))
     assert len(bson.encode({key: entry})) == size
