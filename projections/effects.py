@@ -65,7 +65,7 @@ class SummaryPush:
     exact: bool = False
     #: The summary's BSON bytes as stored, with its key and ``rev``, or a bound of them below
     #: ``documents.MAX_SUMMARY_BYTES`` (``document_size.summary_bytes``): one over that is
-    #: never embedded (``links.has_room``).
+    #: never embedded (``links.has_room``, which measures a kind's budget exactly).
     size: int = 0
     #: False: ``fold`` found no room for it in its target (``links.has_room``), whose folded
     #: write marks the target overflowing for ``source_kind`` instead of embedding it. The
@@ -199,14 +199,15 @@ def place(doc: dict[str, Any], push: SummaryPush) -> bool:
     """Embed ``push``'s summary in ``doc`` (in memory: a fold's view, a document about to be
     inserted) if ``doc`` has room for it (``links.has_room``), else mark ``doc`` overflowing
     for its kind and take out an older summary of the same source (a newer one grown past
-    ``MAX_SUMMARY_BYTES``), as the store's guarded push does (``store._embed_or_mark``),
-    recording the summary's customer where the documents naming ``doc`` are read through
-    their customers (``links.with_overflow_customer``); whether it was embedded. ``doc``'s
-    ``related`` maps must be its own (``_with_own_related``); its overflow marks are copied
-    before they change."""
+    ``MAX_SUMMARY_BYTES`` or its kind's budget), as the store's guarded push does
+    (``store._embed_or_mark``), recording the summary's customer where the documents naming
+    ``doc`` are read through their customers (``links.with_overflow_customer``); whether it
+    was embedded. ``doc``'s ``related`` maps must be its own (``_with_own_related``); its
+    overflow marks are copied before they change."""
     kind = push.source_kind
-    if has_room(doc, kind, push.key, push.size):
-        doc.setdefault("related", {}).setdefault(kind, {})[push.key] = push.entry()
+    entry = push.entry()
+    if has_room(doc, kind, push.key, entry, push.size):
+        doc.setdefault("related", {}).setdefault(kind, {})[push.key] = entry
         return True
     held = (doc.get("related") or {}).get(kind)
     if isinstance(held, dict):

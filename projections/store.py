@@ -1120,9 +1120,12 @@ def _embed_or_mark(push: SummaryPush, *, upsert: bool) -> UpdateOne:
     ``rev`` guard (never older than the summary held; an ``exact`` push also replaces one of
     its own ``rev``); the update embeds the summary where the target has room for it
     (``links.has_room``, as an expression of the stored document: a summary of the source
-    held already, or fewer than ``MAX_RELATED_SUMMARIES`` of its kind; never one over
-    ``MAX_SUMMARY_BYTES``) and otherwise sets ``relatedOverflow.<kind>`` instead, so the
-    decision and its write are one atomic step whoever else pushes at the same time.
+    held already, or fewer than ``MAX_RELATED_SUMMARIES`` of its kind, and the kind with
+    this summary in place no larger than ``RELATED_KIND_BYTES``, ``_within_budget``; never
+    one over ``MAX_SUMMARY_BYTES``) and otherwise sets ``relatedOverflow.<kind>`` instead, so
+    the decision and its write are one atomic step whoever else pushes at the same time: a
+    single-document update, evaluated on the document as the write finds it, so two pushes
+    racing for the last bytes of a kind's budget cannot both land.
 
     Upserted, a missing target is created as a placeholder (``_placeholder``: fields a
     pipeline sets only where absent, since a pipeline has no ``$setOnInsert``; the filter
@@ -1136,7 +1139,11 @@ def _embed_or_mark(push: SummaryPush, *, upsert: bool) -> UpdateOne:
             {"$lt": [held_count, documents.MAX_RELATED_SUMMARIES]},
         ]
     }
-    fits: Any = room if push.size <= documents.MAX_SUMMARY_BYTES else False
+    fits: Any = (
+        {"$and": [room, _within_budget(push)]}
+        if push.size <= documents.MAX_SUMMARY_BYTES
+        else False
+    )
     marked = {"$mergeObjects": [{"$ifNull": [f"${RELATED_OVERFLOW}", {}]}, {kind: True}]}
     stage: dict[str, Any] = {
         push.path: {"$cond": [fits, {"$literal": push.entry()}, "$$REMOVE"]},
@@ -1161,6 +1168,18 @@ def _embed_or_mark(push: SummaryPush, *, upsert: bool) -> UpdateOne:
         [{"$set": stage}],
         upsert=upsert,
     )
+
+
+def _within_budget(push: SummaryPush) -> dict[str, Any]:
+    """The pipeline expression of ``links._within_budget``: whether the summaries of
+    ``push``'s kind in the stored target, with ``push``'s in place of any held of its source,
+    take no more than ``RELATED_KIND_BYTES`` in BSON. Measured exactly (``$bsonSize`` of the
+    map as it would be), whatever the count: the store holds the document already, and
+    measuring it there takes no round trip."""
+    kind = push.source_kind
+    held = {"$ifNull": [f"$related.{kind}", {}]}
+    embedded = {"$mergeObjects": [held, {"$literal": {push.key: push.entry()}}]}
+    return {"$lte": [{"$bsonSize": embedded}, documents.RELATED_KIND_BYTES]}
 
 
 def _warehouses_update(

@@ -10,8 +10,9 @@ Why the documents look like this
 * One lookup per portal screen. An order carries summaries of its shipments and invoices; a
   shipment carries summaries of its orders and invoices; an invoice carries summaries of its
   orders and shipments. They live under ``related.<kind>.<id>``, at most
-  ``MAX_RELATED_SUMMARIES`` per kind (beyond, the document is marked ``RELATED_OVERFLOW``
-  and its links of that kind are read from the documents naming it).
+  ``MAX_RELATED_SUMMARIES`` and ``RELATED_KIND_BYTES`` per kind (beyond, the document is
+  marked ``RELATED_OVERFLOW`` and its links of that kind are read from the documents naming
+  it).
 * Hot reads are ``_id`` or top-level scalar equality (``trackingNumber``, ``customerReference``,
   ``invoiceNumber``, ``customerId``), each served by an index of ``INDEXES``; a customer's
   sorted pages are read in the order of a ``(customerId, <sort field>, _id)`` index
@@ -190,29 +191,50 @@ MAX_RELATED_SUMMARIES: Final = 300
 #: The largest summary embedded, in BSON bytes with its key and ``rev``
 #: (``projections.effects.SummaryPush.size``): summaries are 200-400 bytes, but the texts
 #: they carry (``shipToName``, the carrier's name) are unbounded by the contract; a larger
-#: one overflows its holder's kind like one beyond the count. Sized so that ids and keys at
-#: their cap (``projections.event_fields.MAX_IDENTIFIER_LENGTH``, 256 ASCII characters that
-#: ``field_key`` need not escape) never overflow a holder on their own: with every id and key
-#: of a summary at the cap (an order's repeats its id as its key and ``orderId``, beside
-#: ``customerId``, ``warehouseId`` and ``customerReference``) and 100-character names, the
-#: largest measures 1,612 bytes (an order's, as a push bounds it; 1,563 in BSON), leaving 50
-#: for longer names (``tests/unit/test_related_overflow.py``). Ids of characters it escapes
-#: (``.``, ``$``, ``%``: three each in the key) may still overflow. One that overflows hides
-#: its holder from warehouse-limited callers, which 300 links of a kind rarely do.
-MAX_SUMMARY_BYTES: Final = 1664
+#: one overflows its holder's kind like one beyond the count. Sized in bytes, whatever the
+#: characters, so that ids and keys at their cap
+#: (``projections.event_fields.MAX_IDENTIFIER_LENGTH``, 256 characters, which may each take
+#: 4 bytes of UTF-8, or 3 in a key where ``field_key`` escapes ``.``, ``$``, ``%``) never
+#: overflow a holder on their own: with every id and key of a summary at the cap in 4-byte
+#: characters (an order's repeats its id as its key and ``orderId``, beside ``customerId``,
+#: ``warehouseId`` and ``customerReference``; a shipment's beside ``customerId``,
+#: ``trackingNumber`` and the carrier's ``scac``) and 100-character names of such characters,
+#: the largest measures 5,752 bytes as a push bounds it (an order's; 5,718 in BSON, a
+#: shipment's), leaving 8 for longer names
+#: (``tests/unit/test_related_overflow.py``). What a holder keeps free for its summaries is
+#: not this times ``MAX_RELATED_SUMMARIES`` but ``RELATED_KIND_BYTES`` per kind: a few such
+#: summaries fit among ordinary ones. Until session 20 this was 1,664 (now
+#: ``SUMMARY_SHARE_BYTES``), sized for ASCII ids, and ids of 256 non-ASCII (or escaped)
+#: characters overflowed their holders; session 19's 5,760 with no budget (each of 600
+#: summaries that large) took 3.5 MiB off ``MAX_DOCUMENT_BYTES``, and was reverted.
+MAX_SUMMARY_BYTES: Final = 5760
+#: Each summary's share of its kind's budget (``RELATED_KIND_BYTES``): an ordinary summary
+#: is no larger (with every id and key at the cap in ASCII, which ``field_key`` need not
+#: escape, and 100-character names, the largest measures 1,578 bytes in BSON: a shipment's),
+#: so a holder of summaries no larger than this finds no room only at
+#: ``MAX_RELATED_SUMMARIES``, as before the budget.
+SUMMARY_SHARE_BYTES: Final = 1664
+#: The most the summaries of one kind a document embeds may take together: the BSON bytes of
+#: ``related.<kind>`` (its keys, ``rev`` and framing included) once a summary is embedded.
+#: A summary that would take them past this finds no room (``links.has_room``), decided in
+#: the same atomic write that embeds it or marks the holder (``projections.store``), so no
+#: interleaving of writers takes a kind past it. 499,200 bytes: ``MAX_RELATED_SUMMARIES``
+#: shares of ``SUMMARY_SHARE_BYTES``, what the count cap alone allowed before session 20, so
+#: the document limit's margin is unchanged; it holds 86 summaries of ``MAX_SUMMARY_BYTES``.
+RELATED_KIND_BYTES: Final = MAX_RELATED_SUMMARIES * SUMMARY_SHARE_BYTES
 #: The most kinds of summaries one document holds (an order: shipments and invoices; a
 #: shipment: orders and invoices; an invoice: orders and shipments).
 SUMMARY_KINDS_PER_DOCUMENT: Final = 2
 #: The most the embedded summaries of a document can take: what may land after the planner
 #: measured the document, so it must fit in the mebibyte ``MAX_DOCUMENT_BYTES`` leaves
-#: (``tests/unit/test_related_overflow.py``).
-RELATED_SUMMARIES_BYTES: Final = (
-    SUMMARY_KINDS_PER_DOCUMENT * MAX_RELATED_SUMMARIES * MAX_SUMMARY_BYTES
-)
+#: (``tests/unit/test_related_overflow.py``): every kind's budget, and the names and framing
+#: of ``related`` and its kinds (36 bytes, rounded up to 64).
+RELATED_SUMMARIES_BYTES: Final = SUMMARY_KINDS_PER_DOCUMENT * RELATED_KIND_BYTES + 64
 #: ``relatedOverflow.<kind>: true``: this document has more ``<kind>`` links than it embeds
-#: summaries of (``MAX_RELATED_SUMMARIES``, ``MAX_SUMMARY_BYTES``). Written by the pushers,
-#: in the same guarded update (or folded write) that would have embedded the summary, and
-#: never unset: a holder marked overflowing is read the slower, always complete way.
+#: summaries of (``MAX_RELATED_SUMMARIES``, ``MAX_SUMMARY_BYTES``, ``RELATED_KIND_BYTES``).
+#: Written by the pushers, in the same guarded update (or folded write) that would have
+#: embedded the summary, and never unset: a holder marked overflowing is read the slower,
+#: always complete way.
 RELATED_OVERFLOW: Final = "relatedOverflow"
 
 

@@ -10,6 +10,7 @@ orders cannot all be told (fail closed). The store's guarded push decides the sa
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +21,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.policy import CustomerRule, Policy
 from graph.schema import build_schema
-from projections.effects import SummaryPush
+from projections.batch import EntityKey
+from projections.effects import SummaryPush, summaries_of
 from projections.projector import BatchProcessor
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore
@@ -340,3 +342,91 @@ async def test_an_invoice_of_another_customer_naming_an_overflowing_order_is_rea
         stored = await _stored(mongo_db, documents.INVOICES, invoice_id)
         assert stored["related"]["orders"]["SO-1"]["warehouseId"] == "DC-LAX", invoice_id
         assert stored[documents.WAREHOUSE_IDS] == ["DC-LAX"], invoice_id
+
+
+#: An order id of 250 three-byte characters: with ``PO-`` before it (the order's customer
+#: reference) still within the cap on ids (``event_fields.MAX_IDENTIFIER_LENGTH``), and its
+#: summary, which repeats it three times, about 2.5 KB.
+WIDE_ORDER = "漢" * 250
+
+
+async def test_an_order_of_non_ascii_ids_at_their_cap_is_embedded_and_its_shipment_seen(
+    mongo_db: AsyncDatabase[Doc], upstream: Upstream
+) -> None:
+    """An Atlanta order whose id and reference are 250 Chinese characters, and its shipments
+    (one in the order's batch, one in a later batch): each embeds the order's summary, so
+    the Atlanta-only user sees them. Until session 20 a summary was capped at 1,664 bytes,
+    sized for ASCII: this one overflowed both shipments though each names one order, and
+    they were hidden from that user for good."""
+    await upstream.project(
+        upstream.order(WIDE_ORDER, "DC-ATL"), upstream.shipment("SH-1", WIDE_ORDER)
+    )
+    await upstream.project(upstream.shipment("SH-2", WIDE_ORDER))
+
+    for shipment_id in ("SH-1", "SH-2"):
+        shipment = await _stored(mongo_db, documents.SHIPMENTS, shipment_id)
+        assert list(shipment["related"]["orders"]) == [WIDE_ORDER], shipment_id
+        assert len(bson.encode(shipment["related"]["orders"])) > 2_000
+        assert documents.RELATED_OVERFLOW not in shipment, shipment_id
+        assert shipment[documents.WAREHOUSE_IDS] == ["DC-ATL"], shipment_id
+        query = f'{{ shipment(id: "{shipment_id}") {{ id orders {{ id }} }} }}'
+        result = await run(SCHEMA, mongo_db, VIEWER, query, policy=ATLANTA_ONLY)
+        assert not result.errors, result.errors
+        assert result.data["shipment"] is not None, shipment_id
+        assert len(result.data["shipment"]["orders"]) == 1
+
+
+def _large_summary(shipment_id: str, rev: int, name: str = "x" * 2_500) -> SummaryPush:
+    """Shipment ``shipment_id``'s summary, at ``rev``, with a carrier name of ``name``,
+    pushed into order SO-1 as the projector measures it."""
+    doc = {"_id": shipment_id, "customerId": "ACME", "rev": rev, "status": "IN_TRANSIT"}
+    doc["carrier"] = {"scac": "ODFL", "name": name}
+    to = [EntityKey("orders", "SO-1")]
+    (push,) = summaries_of(doc, "shipments", shipment_id, to=to, exact=False)
+    return push
+
+
+async def test_the_store_embeds_large_summaries_within_their_kinds_budget_and_marks_past_it(
+    mongo_db: AsyncDatabase[Doc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's guarded push of summaries of 2.6 KB (over the 1,664 bytes a summary was
+    capped at until session 20) into an order whose shipments' budget is set to hold two:
+    both are embedded, the third marks the order though it holds fewer than the cap, and a
+    newer summary of an embedded source still replaces it, measured in its place."""
+    pushes = [_large_summary(f"SH-{n}", rev=1) for n in range(1, 4)]
+    assert all(
+        documents.SUMMARY_SHARE_BYTES < p.size <= documents.MAX_SUMMARY_BYTES for p in pushes
+    )
+    monkeypatch.setattr(documents, "RELATED_KIND_BYTES", 2 * pushes[0].size)
+    store = ProjectionStore(mongo_db)
+    for push in pushes:
+        await store.push_summaries("", [push])
+    await store.push_summaries("", [_large_summary("SH-1", rev=2, name="y" * 2_500)])
+
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    held = order["related"]["shipments"]
+    assert sorted(held) == ["SH-1", "SH-2"]
+    assert held["SH-1"]["rev"] == 2 and held["SH-1"]["carrier"]["name"] == "y" * 2_500
+    assert order[documents.RELATED_OVERFLOW] == {"shipments": True}
+    assert len(bson.encode(held)) <= documents.RELATED_KIND_BYTES
+
+
+async def test_racing_pushes_never_take_a_kind_past_its_budget(
+    mongo_db: AsyncDatabase[Doc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve writers each push one large summary into the same order at once, as twelve
+    projector processes would (no transaction): the budget, set to hold four, is decided in
+    each single-document update, so exactly four land beside the small summary held already,
+    whichever four, and the order is marked."""
+    pushes = [_large_summary(f"SH-{n:02d}", rev=1) for n in range(12)]
+    monkeypatch.setattr(documents, "MAX_RELATED_SUMMARIES", len(pushes))
+    monkeypatch.setattr(documents, "RELATED_KIND_BYTES", 4 * pushes[0].size)
+    await ProjectionStore(mongo_db).push_summaries("", [summary_push("SO-1", "SH-SMALL", rev=1)])
+    stores = [ProjectionStore(mongo_db) for _ in pushes]
+    await asyncio.gather(*(s.push_summaries("", [p]) for s, p in zip(stores, pushes, strict=True)))
+
+    order = await _stored(mongo_db, documents.ORDERS, "SO-1")
+    held = order["related"]["shipments"]
+    assert len(held) == 1 + 4 and "SH-SMALL" in held
+    assert len(bson.encode(held)) <= documents.RELATED_KIND_BYTES
+    assert order[documents.RELATED_OVERFLOW] == {"shipments": True}

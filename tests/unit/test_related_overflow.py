@@ -32,6 +32,8 @@ from tests.helpers import summary_push
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 CAP = 2
+#: The cap as shipped (a fixture sets it to ``CAP``).
+REAL_CAP = documents.MAX_RELATED_SUMMARIES
 ORDER = EntityKey("orders", "SO-1")
 
 
@@ -55,6 +57,9 @@ def test_what_the_summaries_can_take_fits_in_the_room_the_document_limit_leaves(
     room = documents.STORE_DOCUMENT_BYTES - documents.MAX_DOCUMENT_BYTES
     room -= documents.MAX_FOREIGN_FACTS_BYTES
     assert documents.RELATED_SUMMARIES_BYTES < room
+    kinds = ("shipments", "invoices")  # the longer names of kinds held together
+    full = {kind: {"SH-1": _entry("SH-1", documents.RELATED_KIND_BYTES)} for kind in kinds}
+    assert len(bson.encode({"related": full})) - 5 <= documents.RELATED_SUMMARIES_BYTES
     assert all(len(kinds) <= documents.SUMMARY_KINDS_PER_DOCUMENT for kinds in _held_kinds())
 
 
@@ -63,12 +68,11 @@ def _longest(vocabulary: tuple[str, ...]) -> str:
     return max(vocabulary, key=len)
 
 
-def _largest_documents() -> dict[str, dict[str, Any]]:
+def _largest_documents(character: str = "I") -> dict[str, dict[str, Any]]:
     """A document of each kind whose summary is as large as the caps on ids and keys allow
-    (every id and key ``MAX_IDENTIFIER_LENGTH`` ASCII characters, which ``field_key`` need
-    not escape), with 100-character names, 20-digit amounts and the vocabularies' longest
-    values."""
-    top, name = "I" * MAX_IDENTIFIER_LENGTH, "n" * 100
+    (every id and key ``MAX_IDENTIFIER_LENGTH`` times ``character``), with 100-character
+    names of it, 20-digit amounts and the vocabularies' longest values."""
+    top, name = character * MAX_IDENTIFIER_LENGTH, character * 100
     at, amount = datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), "-" + "9" * 20
     return {
         "orders": {"_id": top, "customerId": top, "warehouseId": top}
@@ -85,15 +89,25 @@ def _largest_documents() -> dict[str, dict[str, Any]]:
     }
 
 
+#: Characters of 1 to 4 bytes of UTF-8, and one that ``field_key`` escapes (3 in a key).
+CHARACTERS = ["I", "é", "漢", "\U0001f69a", "%"]
+
+
+@pytest.mark.parametrize("character", CHARACTERS)
 @pytest.mark.parametrize("kind", ["orders", "shipments", "invoices"])
-def test_a_summary_of_ids_and_keys_at_their_cap_fits_its_holder(kind: str) -> None:
+def test_a_summary_of_ids_and_keys_at_their_cap_fits_its_holder(kind: str, character: str) -> None:
     """Long ids are no reason to overflow a holder (and hide it from warehouse-limited
-    callers for good): the largest summary they allow is embedded."""
-    doc = _largest_documents()[kind]
+    callers for good), whatever their characters: the largest summary they allow is
+    embedded, beside as many summaries as fit its kind's budget. Until session 20 a summary
+    was capped at 1,664 bytes, sized for ASCII: 256 non-ASCII characters overflowed it."""
+    doc = _largest_documents(character)[kind]
     summary = {**summarize(kind, doc), "rev": 2**62}
     assert all(value is not None for value in summary.values()), summary
-    size = summary_bytes(documents.field_key(doc["_id"]), summary)  # as a push measures it
-    assert links.has_room({}, kind, doc["_id"], size), size
+    key = documents.field_key(doc["_id"])
+    size = summary_bytes(key, summary)  # as a push measures it
+    assert links.has_room({}, kind, key, summary, size), size
+    if character == "I":  # an ordinary summary: the budget holds the count cap's of them
+        assert len(bson.encode({key: summary})) <= documents.SUMMARY_SHARE_BYTES
 
 
 def _held_kinds() -> list[set[str]]:
@@ -120,7 +134,82 @@ def _held_kinds() -> list[set[str]]:
 def test_a_summary_has_room_below_the_cap_or_in_place_of_its_own_and_never_when_too_large(
     held: tuple[str, ...], key: str, size: int, room: bool
 ) -> None:
-    assert links.has_room(_holding(*held), "shipments", key, size) is room
+    entry = {"shipmentId": key, "rev": 2}
+    assert links.has_room(_holding(*held), "shipments", key, entry, size) is room
+
+
+def _entry(key: str, size: int, rev: int = 1) -> dict[str, Any]:
+    """A shipment's summary that takes exactly ``size`` BSON bytes under ``key`` (in a map
+    of it alone: the map of a kind of that size)."""
+    entry: dict[str, Any] = {"shipmentId": key, "status": "", "rev": rev}
+    entry["status"] = "s" * (size - len(bson.encode({key: entry})))
+    assert len(bson.encode({key: entry})) == size
+    return entry
+
+
+def _kind(**entries: dict[str, Any]) -> dict[str, Any]:
+    return {"_id": "SO-1", "related": {"shipments": entries}}
+
+
+def test_summaries_no_larger_than_their_share_find_no_room_only_at_the_count_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The budget changes nothing for ordinary summaries: a holder of the real cap's worth
+    less one, each of ``SUMMARY_SHARE_BYTES``, takes one more of that size (and so measures
+    the budget exactly), and only the count refuses the next."""
+    monkeypatch.setattr(documents, "MAX_RELATED_SUMMARIES", REAL_CAP)
+    share = documents.SUMMARY_SHARE_BYTES
+    held = {f"SH-{n:03d}": _entry(f"SH-{n:03d}", share) for n in range(REAL_CAP - 1)}
+    last = _entry("SH-LAST", share)
+    assert links.has_room(_kind(**held), "shipments", "SH-LAST", last, share)
+    held["SH-LAST"] = last
+    assert len(bson.encode(held)) <= documents.RELATED_KIND_BYTES
+    assert not links.has_room(_kind(**held), "shipments", "SH-MORE", _entry("SH-MORE", 300), 300)
+
+
+def test_large_summaries_fit_while_their_kind_keeps_within_its_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Summaries of ``MAX_SUMMARY_BYTES`` beside an ordinary one, fewer than the cap: embedded
+    while the kind keeps within ``RELATED_KIND_BYTES``, and the one that would take it past
+    finds no room; a newer summary of a held source is measured in place of the old one, so
+    a kind at its budget takes it up to the last byte, and not one more."""
+    monkeypatch.setattr(documents, "MAX_RELATED_SUMMARIES", REAL_CAP)
+    large, small = documents.MAX_SUMMARY_BYTES, 1_000
+    held: dict[str, Any] = {"SH-S": _entry("SH-S", small)}
+    for n in range(REAL_CAP):
+        key, entry = f"SH-{n}", _entry(f"SH-{n}", large)
+        if not links.has_room(_kind(**held), "shipments", key, entry, large):
+            break
+        held[key] = entry
+    assert n == 86 < REAL_CAP - 1  # refused for bytes, not for the count
+    spare = documents.RELATED_KIND_BYTES - len(bson.encode(held))
+    assert small + spare < large
+    fills = _entry("SH-S", small + spare, rev=2)
+    assert links.has_room(_kind(**held), "shipments", "SH-S", fills, small + spare)
+    past = _entry("SH-S", small + spare + 1, rev=2)
+    assert not links.has_room(_kind(**held), "shipments", "SH-S", past, small + spare + 1)
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(100, 6_000)), max_size=60))
+def test_no_sequence_of_summaries_takes_a_kind_past_its_budget(
+    pushes: list[tuple[int, int]],
+) -> None:
+    """Whatever sizes arrive in whatever order (new sources, newer summaries of held ones),
+    what ``place`` embeds keeps every kind within ``RELATED_KIND_BYTES``, here set to hold
+    a few large summaries."""
+    budget = 4 * documents.MAX_SUMMARY_BYTES
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(documents, "RELATED_KIND_BYTES", budget)
+        patch.setattr(documents, "MAX_RELATED_SUMMARIES", 30)
+        doc: dict[str, Any] = {"_id": "SO-1", "related": {}}
+        for rev, (source, size) in enumerate(pushes, start=1):
+            key = f"SH-{source}"
+            summary = {
+                name: value for name, value in _entry(key, size, rev).items() if name != "rev"
+            }
+            place(doc, replace(summary_push("SO-1", key, rev), summary=summary, size=size))
+            assert len(bson.encode(doc["related"].get("shipments", {}))) <= budget
 
 
 def test_placing_beyond_the_cap_marks_the_holder_and_leaves_the_stored_marks_alone() -> None:
@@ -255,12 +344,13 @@ def test_a_summarys_measure_is_never_below_its_bson_and_exact_when_it_is_too_lar
 
 
 def test_a_summarys_size_is_measured_once_with_its_key_and_rev() -> None:
-    doc = {"_id": "SO-1", "customerId": "ACME", "rev": 3, "shipTo": {"name": "x" * 1700}}
+    name = "x" * documents.MAX_SUMMARY_BYTES
+    doc = {"_id": "SO-1", "customerId": "ACME", "rev": 3, "shipTo": {"name": name}}
     to = [EntityKey("shipments", "SH-1"), EntityKey("shipments", "SH-2")]
     pushes: list[SummaryPush] = summaries_of(doc, "orders", "SO-1", to=to, exact=False)
     assert len({push.size for push in pushes}) == 1
-    assert pushes[0].size > 1700 > documents.MAX_SUMMARY_BYTES
-    assert not links.has_room({}, "orders", pushes[0].key, pushes[0].size)
+    assert pushes[0].size > len(name) == documents.MAX_SUMMARY_BYTES
+    assert not links.has_room({}, "orders", pushes[0].key, pushes[0].entry(), pushes[0].size)
 
 
 @pytest.mark.parametrize("kind", sorted(documents.WAREHOUSE_DERIVED_KINDS))
