@@ -64,10 +64,11 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from projections.build_marker import building, mark_switching, unmark_switching
 from projections.deferred_indexes import EVERY_COLLECTION
+from projections.log_ends import known_within
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.rebuild_lease import holding
@@ -96,6 +97,9 @@ log = logging.getLogger(__name__)
 
 #: How often a rebuild asks again whether a refused index build may be tried again.
 INDEX_RETRY_POLL_SECONDS = 1.0
+#: How long a rebuild whose records were removed while it read them waits for the broker to
+#: say where the logs start now, for its refusal's line (``_removed_while_read``).
+LOG_START_WITHIN_SECONDS = 5.0
 
 
 async def _build_indexes(processor: BatchProcessor, stop: asyncio.Event, suffix: str) -> None:
@@ -135,6 +139,29 @@ async def _refuse_truncated_history(
         "readers to a generation without the events before those offsets. Keep inbound "
         "topics forever (retention.ms=-1); to rebuild from what is left, pass "
         "--allow-truncated-history"
+    )
+
+
+async def _removed_while_read(
+    consumer: AIOKafkaConsumer, removed: OffsetOutOfRangeError
+) -> TruncatedHistory:
+    """The refusal of a rebuild whose next records were removed while it read them (the
+    consumer resets to no offset, ``_consumer``): which partitions, from which offset, and
+    where each log starts now (when the broker says within ``LOG_START_WITHIN_SECONDS``)."""
+    fetched: dict[TopicPartition, int] = removed.args[0] if removed.args else {}
+    starts: dict[TopicPartition, int] = await known_within(
+        LOG_START_WITHIN_SECONDS, consumer.beginning_offsets(list(fetched)), {}
+    )
+    lost = ", ".join(
+        f"{tp.topic}[{tp.partition}] from offset {offset}"
+        + (f" (its log now starts at offset {starts[tp]})" if tp in starts else "")
+        for tp, offset in sorted(fetched.items())
+    )
+    return TruncatedHistory(
+        f"records were removed from the inbound logs while the rebuild read them: {lost}; "
+        "readers were not switched to the incomplete generation (it is abandoned). Keep "
+        "inbound topics forever (retention.ms=-1) and rebuild again; to rebuild from what "
+        "is left, rebuild again with --allow-truncated-history"
     )
 
 
@@ -435,9 +462,12 @@ async def _build_switch_and_drain(run: _Rebuild) -> None:
         indexes (readers name them: the new generation has every one before they see
         it); how many events. Stopped: no switch (``_build_indexes`` raises)."""
         ends = await run.consumer.end_offsets(run.partitions)
-        caught, _ = await _consume_until(
-            run.consumer, run.processor, ends, run.settings, run.stop, run.metrics, run.suffix
-        )
+        try:
+            caught, _ = await _consume_until(
+                run.consumer, run.processor, ends, run.settings, run.stop, run.metrics, run.suffix
+            )
+        except OffsetOutOfRangeError as removed:
+            raise await _removed_while_read(run.consumer, removed) from removed
         await _build_indexes(run.processor, run.stop, run.suffix)
         return caught
 

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
-from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, OffsetOutOfRangeError
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -32,6 +32,7 @@ from projections.dead_letter import DEAD_LETTER_MAX_UNCOMPRESSED, DeadLetter, Ka
 from projections.effects import SummaryPush
 from projections.event_fields import MAX_IDENTIFIER_LENGTH
 from projections.generation_config import ConfigMismatch, projection_config
+from projections.generations import Status, list_generations
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
@@ -991,7 +992,10 @@ async def test_records_removed_just_after_the_history_check_fail_the_rebuild(
     """Retention removes an order's record right after the rebuild found every log starting
     at offset 0. The rebuild then sought "the beginning", which the broker resolved to the
     log's new start: it skipped the order and switched readers to a generation without it.
-    Now it reads from the offsets it checked, and the removal fails it; readers stay."""
+    Now it reads from the offsets it checked, and the removal fails it; readers stay. It
+    failed with aiokafka's ``OffsetOutOfRangeError`` (a traceback from the command); now it
+    is refused like a rebuild over a log that lost its start before it began: one line
+    naming the partition, the offset it could not read and where the log starts now."""
     lost = await _send_upstream(
         stack.kafka_bootstrap,
         topic_names["orders"],
@@ -1007,10 +1011,18 @@ async def test_records_removed_just_after_the_history_check_fail_the_rebuild(
 
     monkeypatch.setattr(rebuilding, "_refuse_truncated_history", check_then_remove)
 
-    with pytest.raises(OffsetOutOfRangeError):
+    with pytest.raises(TruncatedHistory) as refused:
         await rebuild(projector_settings(stack, mongo_db, topic_names))
 
+    named = (
+        f"{partition.topic}[{partition.partition}] from offset {lost.offset} "
+        f"(its log now starts at offset {lost.offset + 1})"
+    )
+    assert named in str(refused.value) and "--allow-truncated-history" in str(refused.value)
+    assert "\n" not in str(refused.value)
     assert await mongo_db[documents.READ_POINTER].find_one({"_id": "active"}) is None
+    _, listed = await list_generations(mongo_db, datetime.now(UTC))
+    assert [g.status for g in listed] == [Status.ABANDONED]
 
 
 async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_of_undoing_it(
