@@ -68,7 +68,7 @@ from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from projections.build_marker import building, mark_switching, unmark_switching
 from projections.deferred_indexes import EVERY_COLLECTION
-from projections.log_ends import known_within
+from projections.log_ends import known_within, records_left_below
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.rebuild_lease import holding
@@ -186,7 +186,7 @@ async def _consume_until(
     applied = 0
     reached = {tp: await consumer.position(tp) for tp in targets}
     while not stop.is_set():
-        remaining = sum(max(end - reached[tp], 0) for tp, end in targets.items())
+        remaining = records_left_below(targets, reached)
         metrics.rebuild_remaining.labels(generation=generation).set(remaining)
         metrics.loop_came_round()
         if not remaining:
