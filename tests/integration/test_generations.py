@@ -18,7 +18,6 @@ from projections import rebuild as rebuilding
 from projections.build_marker import GenerationClaimed, building
 from projections.generations import (
     Generation,
-    Pointer,
     Status,
     drop_generations,
     list_generations,
@@ -29,6 +28,7 @@ from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
 from readmodel import documents
+from readmodel.read_pointer import ReadPointer
 from readmodel.topics import TopicNames
 from tests.helpers import Stack
 from tests.integration.projector_harness import (
@@ -163,7 +163,7 @@ async def test_a_pointer_written_before_switch_times_keeps_the_previous_generati
     assert await drop_generations(mongo_db, GRACE) == []
 
     pointer, generations = await list_generations(mongo_db, datetime.now(UTC))
-    assert pointer.estimated and pointer.switched_at is not None
+    assert pointer.switched_at_estimated and pointer.switched_at is not None
     assert pointer.switched_at >= before.replace(microsecond=0)
     assert [(g.suffix, g.status) for g in generations] == [
         ("", Status.RETIRED),
@@ -295,7 +295,7 @@ async def test_a_rebuild_that_beats_again_after_the_listing_keeps_its_generation
     await _killed(mongo_db, "gk")
     listing = generations.list_generations
 
-    async def then_beat(db: Db, now: datetime) -> tuple[Pointer, list[Generation]]:
+    async def then_beat(db: Db, now: datetime) -> tuple[ReadPointer, list[Generation]]:
         listed = await listing(db, now)
         builds = db[documents.GENERATION_BUILDS]
         await builds.update_one({"_id": "gk"}, {"$set": {"heartbeatAt": datetime.now(UTC)}})
