@@ -26,6 +26,7 @@ anyway, rules out both (docs/limits.md, "rebuild-needs-history").
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple
@@ -75,8 +76,11 @@ async def check_assigned(
     broker cannot say within ``within`` seconds."""
 
     async def ask() -> list[Removed]:
-        committed = {tp: await consumer.committed(tp) for tp in partitions}
-        starts: dict[TopicPartition, int] = await consumer.beginning_offsets(list(partitions))
+        ordered = list(partitions)
+        # one request each (aiokafka asks per partition): all at once, not one after another
+        offsets = await asyncio.gather(*(consumer.committed(tp) for tp in ordered))
+        committed = dict(zip(ordered, offsets, strict=True))
+        starts: dict[TopicPartition, int] = await consumer.beginning_offsets(ordered)
         return removed_unread(committed, starts)
 
     return await known_within(within, ask(), None) if partitions else []
