@@ -34,7 +34,9 @@ retention or ``kafka-delete-records`` that moved a log's start leaves a generati
 those events, which verify cannot tell (it checks what the log still holds). So a rebuild
 over such a log is refused before anything is written (``TruncatedHistory``) unless the
 operator allows it (``allow_truncated_history``, ``--allow-truncated-history``), and records
-the log loses while the rebuild reads it fail the rebuild (the consumer resets to no offset).
+the log loses while the rebuild reads it fail the rebuild (the consumer resets to no offset):
+before the switch refused the same way, naming the partition, the offset and the log's new
+start (``_removed_while_read``), after it as a drain that could not finish.
 
 From before its generation's first collection to its end, a rebuild holds a marker
 (``projections.build_marker``): ``projections generations drop`` never drops a generation
@@ -433,8 +435,9 @@ def _consumer(settings: ProjectorSettings) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         group_id=None,
         max_poll_records=settings.batch_max_records,
-        # records deleted before they are read fail the rebuild (OffsetOutOfRangeError)
-        # rather than moving the read silently to the log's end (the default, "latest")
+        # records deleted before they are read fail the rebuild (OffsetOutOfRangeError,
+        # refused as ``TruncatedHistory``) rather than moving the read silently to the log's
+        # end (the default, "latest")
         auto_offset_reset="none",
     )
 
