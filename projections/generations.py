@@ -48,8 +48,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from projections.build_marker import abandoned_filter
 from projections.heartbeat import stale_before
 from projections.store import DRIVER_ERRORS, StoreError, generation_label
-from projections.store_clock import TIME_FORMAT, store_now, stored_time
+from projections.store_clock import TIME_FORMAT, store_now
 from readmodel import documents
+from readmodel.documents import stored_time
+from readmodel.read_pointer import ReadPointer, read_pointer
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +66,6 @@ class Status(StrEnum):
     PREVIOUS = "previous"
     RETIRED = "retired"
     ABANDONED = "abandoned"
-
-
-class Pointer(NamedTuple):
-    """The read pointer as the drop needs it; ``exists`` False: no rebuild ever switched."""
-
-    suffix: str
-    previous: str | None
-    switched_at: datetime | None
-    estimated: bool
-    exists: bool
 
 
 @dataclass(frozen=True)
@@ -99,23 +91,8 @@ class Verdict(NamedTuple):
     reason: str
 
 
-def read_pointer(doc: Mapping[str, Any] | None) -> Pointer:
-    """The pointer document of any version: those before session 19 lack ``previous`` and
-    ``switchedAt``, and none at all means readers use the original generation."""
-    if doc is None:
-        return Pointer("", None, None, estimated=False, exists=False)
-    suffix, previous = doc.get("suffix"), doc.get("previous")
-    return Pointer(
-        suffix if isinstance(suffix, str) else "",
-        previous if isinstance(previous, str) else None,
-        stored_time(doc.get("switchedAt")),
-        estimated=bool(doc.get("switchedAtEstimated")),
-        exists=True,
-    )
-
-
 def classify(
-    suffix: str, pointer: Pointer, marker: Mapping[str, Any] | None, now: datetime
+    suffix: str, pointer: ReadPointer, marker: Mapping[str, Any] | None, now: datetime
 ) -> Status:
     """What generation ``suffix`` is, from the pointer and its rebuild's marker (if any)."""
     if suffix == pointer.suffix:
@@ -130,7 +107,7 @@ def classify(
     return Status.PREVIOUS if suffix == pointer.previous else Status.RETIRED
 
 
-def left_at(pointer: Pointer, marker: Mapping[str, Any] | None) -> datetime | None:
+def left_at(pointer: ReadPointer, marker: Mapping[str, Any] | None) -> datetime | None:
     """The latest time readers can have left a previous or retired generation: the last
     switch the pointer records, or its own rebuild's switch if later (a rebuild that died
     between marking its switch and writing the pointer, or whose pointer write the store
@@ -177,7 +154,7 @@ def _by_suffix(names: Iterable[str]) -> dict[str, list[str]]:
     return found
 
 
-async def list_generations(db: Db, now: datetime) -> tuple[Pointer, list[Generation]]:
+async def list_generations(db: Db, now: datetime) -> tuple[ReadPointer, list[Generation]]:
     """The pointer and every generation the store holds, oldest first (suffixes sort by age,
     the original first); read in the order the module docstring explains."""
     try:

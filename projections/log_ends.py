@@ -5,7 +5,7 @@ while the process does something long that must not cost it its place in the gro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -28,21 +28,33 @@ async def log_ends(consumer: AIOKafkaConsumer, within: float) -> dict[TopicParti
     return ends
 
 
+def records_left_below(
+    ends: Mapping[TopicPartition, int], positions: Mapping[TopicPartition, int]
+) -> int:
+    """How many records below ``ends`` are not taken yet, summed over the partitions in
+    ``positions`` (each the offset of the next record a consumer takes): the one count of
+    "records left in the log" every caller uses (``records_left``, ``behind``,
+    ``reached_log_ends``, the rebuild's progress). A position past its end (the end read
+    before the position moved on) counts none."""
+    return sum(max(end - positions[tp], 0) for tp, end in ends.items() if tp in positions)
+
+
+async def _positions(
+    consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The consumer's position in each of ``partitions`` it still holds (a rebalance may
+    have revoked some since they were named)."""
+    held = consumer.assignment()
+    return {tp: await consumer.position(tp) for tp in partitions if tp in held}
+
+
 async def behind(
     consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int], within: float
 ) -> bool:
     """Whether a partition still held has records below ``ends`` not yet taken. Not when
     that cannot be known within ``within`` seconds: a partition assigned by a rebalance has
     no position until its committed offset is read, and one revoked meanwhile has none."""
-
-    async def any_behind() -> bool:
-        held = consumer.assignment()
-        for tp, end in ends.items():
-            if tp in held and await consumer.position(tp) < end:
-                return True
-        return False
-
-    return await known_within(within, any_behind(), False)
+    return await records_left(consumer, ends, within) > 0
 
 
 async def records_left(
@@ -52,12 +64,7 @@ async def records_left(
     that cannot be known within ``within`` seconds (``behind``)."""
 
     async def left() -> int:
-        held = consumer.assignment()
-        total = 0
-        for tp, end in ends.items():
-            if tp in held:
-                total += max(end - await consumer.position(tp), 0)
-        return total
+        return records_left_below(ends, await _positions(consumer, ends))
 
     return await known_within(within, left(), 0)
 
@@ -74,12 +81,9 @@ async def reached_log_ends(consumer: AIOKafkaConsumer, within: float, slack: int
 
     async def lag() -> int | None:
         held = consumer.assignment()
-        total = 0
-        for tp in held:
-            if tp not in ends:
-                return None
-            total += max(ends[tp] - await consumer.position(tp), 0)
-        return total if held else None
+        if not held or not held <= ends.keys():
+            return None  # a partition held since the ends were read: its end is unknown
+        return records_left_below(ends, await _positions(consumer, held))
 
     remaining = await known_within(within, lag(), None) if ends else None
     return remaining is not None and remaining <= slack

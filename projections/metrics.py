@@ -98,6 +98,7 @@ class ProjectorMetrics(InstrumentSet, declared_in=Path(__file__).with_name("metr
     committed_offset: Gauge
     partition_lag: Gauge
     assigned_partitions: Gauge
+    records_removed_unread: Counter
     rebuild_remaining: Gauge
     last_loop: Gauge
 

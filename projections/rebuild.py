@@ -34,7 +34,9 @@ retention or ``kafka-delete-records`` that moved a log's start leaves a generati
 those events, which verify cannot tell (it checks what the log still holds). So a rebuild
 over such a log is refused before anything is written (``TruncatedHistory``) unless the
 operator allows it (``allow_truncated_history``, ``--allow-truncated-history``), and records
-the log loses while the rebuild reads it fail the rebuild (the consumer resets to no offset).
+the log loses while the rebuild reads it fail the rebuild (the consumer resets to no offset):
+before the switch refused the same way, naming the partition, the offset and the log's new
+start (``_removed_while_read``), after it as a drain that could not finish.
 
 From before its generation's first collection to its end, a rebuild holds a marker
 (``projections.build_marker``): ``projections generations drop`` never drops a generation
@@ -64,10 +66,11 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from projections.build_marker import building, mark_switching, unmark_switching
 from projections.deferred_indexes import EVERY_COLLECTION
+from projections.log_ends import known_within, records_left_below
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.rebuild_lease import holding
@@ -96,6 +99,9 @@ log = logging.getLogger(__name__)
 
 #: How often a rebuild asks again whether a refused index build may be tried again.
 INDEX_RETRY_POLL_SECONDS = 1.0
+#: How long a rebuild whose records were removed while it read them waits for the broker to
+#: say where the logs start now, for its refusal's line (``_removed_while_read``).
+LOG_START_WITHIN_SECONDS = 5.0
 
 
 async def _build_indexes(processor: BatchProcessor, stop: asyncio.Event, suffix: str) -> None:
@@ -138,6 +144,29 @@ async def _refuse_truncated_history(
     )
 
 
+async def _removed_while_read(
+    consumer: AIOKafkaConsumer, removed: OffsetOutOfRangeError
+) -> TruncatedHistory:
+    """The refusal of a rebuild whose next records were removed while it read them (the
+    consumer resets to no offset, ``_consumer``): which partitions, from which offset, and
+    where each log starts now (when the broker says within ``LOG_START_WITHIN_SECONDS``)."""
+    fetched: dict[TopicPartition, int] = removed.args[0] if removed.args else {}
+    starts: dict[TopicPartition, int] = await known_within(
+        LOG_START_WITHIN_SECONDS, consumer.beginning_offsets(list(fetched)), {}
+    )
+    lost = ", ".join(
+        f"{tp.topic}[{tp.partition}] from offset {offset}"
+        + (f" (its log now starts at offset {starts[tp]})" if tp in starts else "")
+        for tp, offset in sorted(fetched.items())
+    )
+    return TruncatedHistory(
+        f"records were removed from the inbound logs while the rebuild read them: {lost}; "
+        "readers were not switched to the incomplete generation (it is abandoned). Keep "
+        "inbound topics forever (retention.ms=-1) and rebuild again; to rebuild from what "
+        "is left, rebuild again with --allow-truncated-history"
+    )
+
+
 class RebuildIncomplete(RuntimeError):
     """Readers use the new generation, but records the drain after the switch had to apply
     were not applied (stopped after ``REBUILD_DRAIN_GRACE_SECONDS``): rebuild again."""
@@ -159,7 +188,7 @@ async def _consume_until(
     applied = 0
     reached = {tp: await consumer.position(tp) for tp in targets}
     while not stop.is_set():
-        remaining = sum(max(end - reached[tp], 0) for tp, end in targets.items())
+        remaining = records_left_below(targets, reached)
         metrics.rebuild_remaining.labels(generation=generation).set(remaining)
         metrics.loop_came_round()
         if not remaining:
@@ -406,8 +435,9 @@ def _consumer(settings: ProjectorSettings) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         group_id=None,
         max_poll_records=settings.batch_max_records,
-        # records deleted before they are read fail the rebuild (OffsetOutOfRangeError)
-        # rather than moving the read silently to the log's end (the default, "latest")
+        # records deleted before they are read fail the rebuild (OffsetOutOfRangeError,
+        # refused as ``TruncatedHistory``) rather than moving the read silently to the log's
+        # end (the default, "latest")
         auto_offset_reset="none",
     )
 
@@ -435,9 +465,12 @@ async def _build_switch_and_drain(run: _Rebuild) -> None:
         indexes (readers name them: the new generation has every one before they see
         it); how many events. Stopped: no switch (``_build_indexes`` raises)."""
         ends = await run.consumer.end_offsets(run.partitions)
-        caught, _ = await _consume_until(
-            run.consumer, run.processor, ends, run.settings, run.stop, run.metrics, run.suffix
-        )
+        try:
+            caught, _ = await _consume_until(
+                run.consumer, run.processor, ends, run.settings, run.stop, run.metrics, run.suffix
+            )
+        except OffsetOutOfRangeError as removed:
+            raise await _removed_while_read(run.consumer, removed) from removed
         await _build_indexes(run.processor, run.stop, run.suffix)
         return caught
 

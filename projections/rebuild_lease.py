@@ -41,8 +41,9 @@ from pymongo.errors import DuplicateKeyError
 
 from projections import heartbeat
 from projections.store import DRIVER_ERRORS, StoreError
-from projections.store_clock import TIME_FORMAT, store_now, stored_time
+from projections.store_clock import TIME_FORMAT, store_now
 from readmodel import documents
+from readmodel.documents import stored_time
 
 log = logging.getLogger(__name__)
 

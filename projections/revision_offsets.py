@@ -29,8 +29,7 @@ they did before every rebuild).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 #: How far the batches written into the generation readers leave, while the rebuild
 #: switches, may raise a shipment's ``rev`` without a notice of it reaching the new
@@ -41,16 +40,6 @@ REVISION_MARGIN: Final = 10_000
 #: The highest offset a rebuild writes: far below 2^31 - 1, GraphQL's largest ``Int``, so a
 #: shipment's ``rev`` (a count of batches) cannot carry a notice past it.
 REVISION_OFFSET_CEILING: Final = 2**30
-
-
-def revision_offset_of(pointer: Mapping[str, Any] | None, field: str) -> int:
-    """The offset a read pointer document records in ``field``: 0 for none (a pointer
-    written before session 19, whose generation's notices carried the stored ``rev``) or
-    for a value that is not a non-negative integer (never written by this code)."""
-    value = None if pointer is None else pointer.get(field)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return 0
-    return value
 
 
 def next_revision_offset(previous: int, highest_rev: int) -> int:

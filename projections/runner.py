@@ -42,6 +42,7 @@ from projections.log_ends import (
 from projections.metrics import ProjectorMetrics
 from projections.phases import PhaseClock
 from projections.projector import BatchOutcome, BatchProcessor
+from projections.removed_records import ReportRemovedOnAssign
 from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, StoreError
@@ -329,9 +330,10 @@ async def run_projector(
     await processor.prepare()
     await ensure_projector_topics(settings)
     producers, consumer = kafka_clients(settings)
-    consumer.subscribe(
-        list(settings.topics.inbound().values()), listener=ForgetOnRebalance(consumer, cache)
+    listener = Listeners(
+        ForgetOnRebalance(consumer, cache), ReportRemovedOnAssign(consumer, metrics)
     )
+    consumer.subscribe(list(settings.topics.inbound().values()), listener=listener)
     await producers.start()
     await consumer.start()
     tune_garbage_collection()  # now that what the process keeps exists
@@ -404,6 +406,21 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[Producers, AIOKafkaConsu
         partition_assignment_strategy=(RangePartitionAssignor,),
     )
     return Producers(notices, dead_letters), consumer
+
+
+class Listeners(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Several rebalance listeners as the one a consumer takes, each called in turn."""
+
+    def __init__(self, *listeners: ConsumerRebalanceListener) -> None:
+        self._listeners = listeners
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        for listener in self._listeners:
+            await listener.on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        for listener in self._listeners:
+            await listener.on_partitions_assigned(assigned)
 
 
 class ForgetOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]

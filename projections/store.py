@@ -49,7 +49,6 @@ from pymongo.errors import (
 from projections.batch import COLLECTION_OF, EntityChange, EntityKey, SourceSeen
 from projections.effects import NamingRead, SummaryPush, place
 from projections.metrics import NoStoreObserver, StoreObserver
-from projections.revision_offsets import revision_offset_of
 from readmodel import documents
 from readmodel.documents import (
     RELATED_OVERFLOW,
@@ -68,6 +67,7 @@ from readmodel.links import (
     visible_warehouses,
     with_overflow_customer,
 )
+from readmodel.read_pointer import read_pointer
 from readmodel.server import is_ferretdb
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ class PointerMoved(Exception):
 
 def _pointer_as(generation: ActiveGeneration) -> dict[str, Any]:
     """The filter matching the pointer document ``active_generation`` read as ``generation``:
-    its suffix and its revision offset, where 0 stands for any value ``revision_offset_of``
+    its suffix and its revision offset, where 0 stands for any value ``read_pointer``
     reads as 0 (absent in a pointer written before session 19)."""
     offset = generation.revision_offset
     return {
@@ -323,14 +323,8 @@ class ProjectionStore:
             pointer = await self._db[documents.READ_POINTER].find_one({"_id": "active"})
         except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot read the projection pointer: {exc}") from exc
-        if not pointer:
-            return ActiveGeneration("", None)
-        config = pointer.get("config")
-        return ActiveGeneration(
-            str(pointer["suffix"]),
-            config if isinstance(config, str) else None,
-            revision_offset_of(pointer, documents.REVISION_OFFSET),
-        )
+        read = read_pointer(pointer)
+        return ActiveGeneration(read.suffix, read.config, read.revision_offset)
 
     async def set_active_suffix(
         self,

@@ -17,12 +17,13 @@ claim later (more cautious), never earlier.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.store import DRIVER_ERRORS, StoreError
+from readmodel.documents import stored_time
 
 #: How the drop's and the lease's messages write a stored time.
 TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
@@ -46,11 +47,3 @@ async def store_now(db: AsyncDatabase[dict[str, Any]]) -> datetime:
     if now is None:
         raise StoreError(f"the store did not tell its time (it answered {found!r})")
     return now
-
-
-def stored_time(value: Any) -> datetime | None:
-    """A time the store wrote (a marker's or the lease's, ``store_now``'s) as an aware UTC
-    datetime, whether or not the client decodes them aware; None if absent or not a time."""
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -9,7 +9,7 @@ The audit log is not a projection: it is never rebuilt and has no generation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from readmodel import documents
 
@@ -50,11 +50,3 @@ class Generation:
     def search_keys(self) -> str:
         """The generation's search side collection (``readmodel.search_keys``)."""
         return documents.generation_collection(self.names.search_keys, self.suffix)
-
-
-def suffix_from_pointer(pointer: dict[str, Any] | None) -> str:
-    """The active suffix named by the pointer document; no pointer means the original generation."""
-    if pointer is None:
-        return ""
-    suffix = pointer.get("suffix")
-    return suffix if isinstance(suffix, str) else ""

@@ -47,7 +47,7 @@ amounts are decimal strings, never floats.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
 # --- collections --------------------------------------------------------------------------
@@ -66,7 +66,7 @@ SEARCH_KEYS: Final = "search_keys"
 #: notices add to a shipment's ``rev`` (``REVISION_OFFSET``), the suffix readers left at the
 #: last switch and when (``projections.generations`` counts the previous one's grace from
 #: it). A rebuild writes ``orders__<suffix>`` etc. and flips this pointer when it has caught
-#: up.
+#: up. Every reader reads it with ``readmodel.read_pointer``.
 READ_POINTER: Final = "read_pointer"
 #: The read pointer's field holding the active generation's revision offset: a notice's
 #: revision is it plus the shipment's ``rev``, so revisions go on rising across a rebuild
@@ -241,6 +241,15 @@ RELATED_OVERFLOW: Final = "relatedOverflow"
 def generation_collection(base: str, suffix: str) -> str:
     """Name of ``base`` in projection generation ``suffix`` ("" is the original generation)."""
     return f"{base}__{suffix}" if suffix else base
+
+
+def stored_time(value: Any) -> datetime | None:
+    """A time the store wrote (the pointer's switch, a rebuild's marker or lease, the
+    store's clock) as an aware UTC datetime, whether or not the client decodes them aware;
+    None if absent or not a time."""
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def base_collection(name: str) -> str:

@@ -23,7 +23,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from caching.reused import Reused
-from readmodel.collections import CollectionNames, suffix_from_pointer
+from readmodel.collections import CollectionNames
+from readmodel.read_pointer import read_pointer
 from resolvers.freshness import DEFAULT_STALE_AFTER, SourceFreshness, source_freshness, sources_for
 from resolvers.readers import Clock, utc_now
 
@@ -68,7 +69,7 @@ class FreshnessCopy:
         try:
             async with asyncio.timeout(READ_WITHIN_SECONDS):
                 pointer = await db[self._names.read_pointer].find_one({"_id": "active"})
-                generation = self._names.generation(suffix_from_pointer(pointer))
+                generation = self._names.generation(read_pointer(pointer).suffix)
                 docs = await db[generation.of("sources")].find({}).to_list()
         except (PyMongoError, TimeoutError):
             self._recompute()

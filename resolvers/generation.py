@@ -26,7 +26,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from caching.reused import Reused
-from readmodel.collections import CollectionNames, Generation, suffix_from_pointer
+from readmodel.collections import CollectionNames, Generation
+from readmodel.read_pointer import read_pointer
 from resolvers.errors import StoreUnavailable
 
 
@@ -54,4 +55,4 @@ class GenerationPointer:
             pointer = await db[self._names.read_pointer].find_one({"_id": "active"})
         except PyMongoError as exc:
             raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
-        return self._names.generation(suffix_from_pointer(pointer))
+        return self._names.generation(read_pointer(pointer).suffix)

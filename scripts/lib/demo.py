@@ -38,6 +38,7 @@ from entitlements.mint import mint_token
 from entitlements.token_env import load_token_settings
 from projections.settings import ProjectorSettings, load_projector_settings
 from readmodel import documents
+from readmodel.read_pointer import read_pointer
 from readmodel.topics import TopicNames
 from simulator import catalog
 from web.consumer_lag import ConsumerLagPoller
@@ -231,9 +232,8 @@ def find_examples(settings: ProjectorSettings) -> ExampleValues:
     client = _mongo(settings)
     try:
         db = client[settings.mongodb_database]
-        pointer = db[documents.READ_POINTER].find_one({"_id": "active"})
-        suffix = pointer.get("suffix", "") if pointer else ""
-        collection = db[documents.generation_collection(documents.SHIPMENTS, str(suffix))]
+        suffix = read_pointer(db[documents.READ_POINTER].find_one({"_id": "active"})).suffix
+        collection = db[documents.generation_collection(documents.SHIPMENTS, suffix)]
         fields = {"customerId": 1, "trackingNumber": 1, "status": 1, "destination.city": 1}
         shipments = list(collection.find({}, {**fields, "milestones.milestoneId": 1}))
     except PyMongoError as exc:

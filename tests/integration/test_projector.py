@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.records_to_delete import RecordsToDelete
-from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, OffsetOutOfRangeError
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -32,6 +32,7 @@ from projections.dead_letter import DEAD_LETTER_MAX_UNCOMPRESSED, DeadLetter, Ka
 from projections.effects import SummaryPush
 from projections.event_fields import MAX_IDENTIFIER_LENGTH
 from projections.generation_config import ConfigMismatch, projection_config
+from projections.generations import Status, list_generations
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
 from projections.rebuild import RebuildIncomplete, TruncatedHistory, rebuild
@@ -80,11 +81,16 @@ async def _stopped(task: asyncio.Task[Any], stop: asyncio.Event) -> None:
     await asyncio.wait_for(task, timeout=120)
 
 
-async def _project(settings: ProjectorSettings, *, within: float = 300.0) -> None:
+async def _project(
+    settings: ProjectorSettings,
+    *,
+    within: float = 300.0,
+    metrics: ProjectorMetrics | None = None,
+) -> None:
     """Run an in-process projector until it has committed everything produced so far
     (``TimeoutError`` if it has not within ``within`` seconds)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_projector(settings, stop))
+    task = asyncio.create_task(run_projector(settings, stop, metrics))
     caught_up = asyncio.create_task(
         wait_caught_up(
             settings.kafka_bootstrap_servers, settings.group_id, settings.topics, within=within
@@ -991,7 +997,10 @@ async def test_records_removed_just_after_the_history_check_fail_the_rebuild(
     """Retention removes an order's record right after the rebuild found every log starting
     at offset 0. The rebuild then sought "the beginning", which the broker resolved to the
     log's new start: it skipped the order and switched readers to a generation without it.
-    Now it reads from the offsets it checked, and the removal fails it; readers stay."""
+    Now it reads from the offsets it checked, and the removal fails it; readers stay. It
+    failed with aiokafka's ``OffsetOutOfRangeError`` (a traceback from the command); now it
+    is refused like a rebuild over a log that lost its start before it began: one line
+    naming the partition, the offset it could not read and where the log starts now."""
     lost = await _send_upstream(
         stack.kafka_bootstrap,
         topic_names["orders"],
@@ -1007,10 +1016,65 @@ async def test_records_removed_just_after_the_history_check_fail_the_rebuild(
 
     monkeypatch.setattr(rebuilding, "_refuse_truncated_history", check_then_remove)
 
-    with pytest.raises(OffsetOutOfRangeError):
+    with pytest.raises(TruncatedHistory) as refused:
         await rebuild(projector_settings(stack, mongo_db, topic_names))
 
+    named = (
+        f"{partition.topic}[{partition.partition}] from offset {lost.offset} "
+        f"(its log now starts at offset {lost.offset + 1})"
+    )
+    assert named in str(refused.value) and "--allow-truncated-history" in str(refused.value)
+    assert "\n" not in str(refused.value)
     assert await mongo_db[documents.READ_POINTER].find_one({"_id": "active"}) is None
+    _, listed = await list_generations(mongo_db, datetime.now(UTC))
+    assert [g.status for g in listed] == [Status.ABANDONED]
+
+
+async def test_records_removed_before_the_projector_read_them_are_reported_not_skipped_silently(
+    stack: Stack,
+    kafka_admin: AIOKafkaAdminClient,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The projector was down while retention removed an order it had not read: its
+    committed offset is below the log's start. aiokafka moved the consumer to the log's
+    start with a line at INFO, and the order was missing from the projections with nothing
+    to say so (verify checks only what the log holds). Now the missing records are an ERROR
+    line naming the partition and offsets, and a counter an alert watches; the projector
+    goes on from the log's start."""
+    settings = projector_settings(stack, mongo_db, topic_names)
+    orders = [
+        dict(example("order-created.json"), id=f"erp-{n}", subject=f"SO-{n}") for n in (1, 2, 3)
+    ]
+    sent = []
+    for order in orders:
+        order["data"] = dict(order["data"], orderId=order["subject"])
+        sent.append(
+            await _send_upstream(
+                stack.kafka_bootstrap, topic_names["orders"], json.dumps(order).encode()
+            )
+        )
+        if order["subject"] == "SO-1":
+            await _project(settings)  # commits past SO-1, then stops
+    partition = TopicPartition(topic_names["orders"], sent[1].partition)
+    removed = sent[1].offset
+    await kafka_admin.delete_records({partition: RecordsToDelete(before_offset=removed + 1)})
+    metrics = ProjectorMetrics()
+
+    with caplog.at_level(logging.ERROR, logger="projections.removed_records"):
+        await _project(settings, metrics=metrics)
+
+    kept = mongo_db[documents.ORDERS]
+    assert [doc["_id"] async for doc in kept.find({}, {"_id": 1}).sort("_id")] == ["SO-1", "SO-3"]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "projections.removed_records"]
+    assert line.startswith(
+        f"{partition.topic}[{partition.partition}]: records {removed}-{removed} were removed"
+    )
+    assert f"reading on from offset {removed + 1}" in line and "retention.ms=-1" in line
+    labels = {"topic": partition.topic, "partition": str(partition.partition)}
+    name = "portal_projector_records_removed_unread_total"
+    assert metrics.registry.get_sample_value(name, labels) == 1
 
 
 async def test_a_projector_running_the_mapping_a_rebuild_replaced_stops_instead_of_undoing_it(

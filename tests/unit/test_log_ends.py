@@ -4,12 +4,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
 
-from projections.log_ends import HOLDING_POLL_MS, poll_while, reached_log_ends
+from projections.log_ends import (
+    HOLDING_POLL_MS,
+    behind,
+    poll_while,
+    reached_log_ends,
+    records_left,
+    records_left_below,
+)
 
 A, B = TopicPartition("orders", 0), TopicPartition("orders", 1)
 
@@ -93,6 +101,46 @@ def test_a_member_holding_no_partition_yet_has_not_reached_anything() -> None:
 
 def test_a_broker_that_cannot_say_where_the_ends_are_is_not_the_end() -> None:
     assert not _reached(Consumer(positions={A: 7, B: 3}, ends=None))
+
+
+def test_records_left_are_summed_over_the_positions_given_none_below_a_position_past_its_end() -> (
+    None
+):
+    """The one count of records left: a position past its end (the end read before the
+    position moved on) counts none, not minus one, and a partition with no position (not
+    held) counts nothing."""
+    C = TopicPartition("orders", 2)
+    assert records_left_below({A: 10, B: 5, C: 4}, {A: 7, B: 6}) == 3
+    assert records_left_below({A: 10}, {}) == 0
+
+
+def test_the_records_left_and_behind_count_only_partitions_still_held() -> None:
+    """A rebalance revoked B after its end was read: what is left of it is another
+    member's, so this one is neither behind nor has records left there."""
+    consumer = Consumer(held={A}, positions={A: 7, B: 0})
+    ends = {A: 9, B: 100}
+    assert asyncio.run(records_left(consumer, ends, 0.2)) == 2
+    assert asyncio.run(behind(consumer, ends, 0.2))
+    consumer.positions[A] = 9
+    assert asyncio.run(records_left(consumer, ends, 0.2)) == 0
+    assert not asyncio.run(behind(consumer, ends, 0.2))
+
+
+def test_a_partition_held_since_the_ends_were_read_is_not_the_end() -> None:
+    """Its end is unknown: the consumer cannot say it reached it."""
+    consumer = Consumer(positions={A: 7, B: 7})
+    assert _reached(dataclasses.replace(consumer, ends={A: 7, B: 7}))
+    consumer.end_offsets = _ends_then_rebalance(consumer)  # type: ignore[method-assign]
+    assert not _reached(consumer)
+
+
+def _ends_then_rebalance(consumer: Consumer) -> Any:
+    async def end_offsets(partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        ends = {tp: 7 for tp in partitions}
+        consumer.rebalance({A, B, TopicPartition("orders", 2)})
+        return ends
+
+    return end_offsets
 
 
 def test_work_runs_with_the_partitions_paused_while_the_consumer_keeps_polling() -> None:

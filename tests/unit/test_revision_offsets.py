@@ -3,9 +3,6 @@ that keeps a shipment's revision rising when a new generation counts ``rev`` fro
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,34 +11,14 @@ from projections.revision_offsets import (
     REVISION_OFFSET_CEILING,
     corrected_offset,
     next_revision_offset,
-    revision_offset_of,
     wrapped,
 )
-from readmodel.documents import REVISION_OFFSET
 
 #: GraphQL's largest ``Int``: ``MilestoneEvent.revision`` must never pass it.
 GRAPHQL_INT_MAX = 2**31 - 1
 
 offsets = st.integers(min_value=0, max_value=REVISION_OFFSET_CEILING // 2)
 revs = st.integers(min_value=0, max_value=100_000)
-
-
-@pytest.mark.parametrize(
-    ("pointer", "offset"),
-    [
-        (None, 0),  # no pointer: the original generation
-        ({"_id": "active", "suffix": "g1"}, 0),  # written before session 19
-        ({"_id": "active", "suffix": "g1", "config": None}, 0),
-        ({"suffix": "g1", REVISION_OFFSET: 20_150}, 20_150),
-        ({"suffix": "g1", REVISION_OFFSET: -3}, 0),
-        ({"suffix": "g1", REVISION_OFFSET: True}, 0),
-        ({"suffix": "g1", REVISION_OFFSET: "20150"}, 0),
-    ],
-)
-def test_a_pointer_without_an_offset_means_notices_carry_the_stored_rev(
-    pointer: dict[str, Any] | None, offset: int
-) -> None:
-    assert revision_offset_of(pointer, REVISION_OFFSET) == offset
 
 
 @given(previous=offsets, highest=revs, in_flight=st.integers(0, REVISION_MARGIN), new_rev=revs)
