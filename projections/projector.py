@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 
 from projections import batch as planner
 from projections.batch import NO_STATUSES, EntityChange, EntityKey, MilestoneStatuses, SourceSeen
-from projections.dead_letter import DeadLetter, InboundRecord
+from projections.dead_letter import NO_VALUE, DeadLetter, InboundRecord
 from projections.deferred_indexes import DeferredIndexes
 from projections.document_cache import CACHED_DOCUMENTS, DocumentCache
 from projections.effects import (
@@ -136,7 +136,7 @@ def decode_records(
     for record in records:
         kind = topics.kind_of(record.topic)
         if record.value is None:
-            dead.append(DeadLetter.of(record, "record has no value"))
+            dead.append(DeadLetter.of(record, NO_VALUE))
             continue
         try:
             event = decode_event(record.value)

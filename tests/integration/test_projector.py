@@ -200,6 +200,44 @@ async def test_broken_records_are_dead_lettered_and_consumption_continues(
     assert len({(d.partition, d.offset) for d in dead}) == 3
 
 
+async def test_records_without_a_value_are_dead_lettered_and_consumption_continues(
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """Two records that are no event at all: a tombstone of the order (a key, no value) and
+    a record with neither key nor value, which Kafka takes and aiokafka's producer cannot
+    send (it refuses to, so this test writes the record batch itself). Both are dead
+    letters saying so, where they came from, and read back with no value; the order after
+    them is projected. Before, the dead letter of the second failed its batch on every
+    restart: the projector stopped at it for good."""
+    orders = topic_names["orders"]
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        tombstone = await producer.send_and_wait(orders, None, key=b"SO-100234", partition=0)
+        nothing = producer.create_batch()
+        nothing.append(key=None, value=None, timestamp=None)
+        empty = await (await producer.send_batch(nothing, orders, partition=0))
+        good = example("order-created.json")
+        await producer.send_and_wait(
+            orders, json.dumps(good).encode(), key=b"SO-100234", partition=0
+        )
+    finally:
+        await producer.stop()
+
+    await _project(projector_settings(stack, mongo_db, topic_names), within=60)
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    dead = [
+        DeadLetter.from_headers(r.key, r.value, r.headers)
+        for r in await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"])
+    ]
+    assert sorted((d.offset, d.key, d.value, d.reason) for d in dead) == [
+        (tombstone.offset, b"SO-100234", None, "record has no value"),
+        (empty.offset, None, None, "record has no value"),
+    ]
+    assert {(d.topic, d.partition) for d in dead} == {(orders, 0)}
+
+
 async def test_batches_of_broken_records_alone_are_dead_lettered_and_committed(
     stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
