@@ -238,6 +238,57 @@ async def test_records_without_a_value_are_dead_lettered_and_consumption_continu
     assert {(d.topic, d.partition) for d in dead} == {(orders, 0)}
 
 
+async def test_records_of_an_aborted_transaction_are_no_events(
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """An upstream producer writing in transactions (an outbox relay, exactly-once Kafka
+    Connect) aborts one holding an order: the producer took the record back, so neither
+    the projector, nor a rebuild, nor verify takes it for an event, while the orders of a
+    committed transaction and of a producer without transactions are projected. Before,
+    the inbound topics were read uncommitted and the aborted order was in the portal."""
+    orders = topic_names["orders"]
+
+    def order(order_id: str) -> bytes:
+        event = example("order-created.json")
+        event.update(id=f"erp-{order_id}", subject=order_id)
+        event["data"]["orderId"] = order_id
+        return json.dumps(event).encode()
+
+    upstream = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap, transactional_id=f"outbox-{uuid.uuid4().hex}"
+    )
+    await upstream.start()
+    try:
+        await upstream.begin_transaction()
+        taken_back = order("SO-TAKEN-BACK")
+        await (await upstream.send(orders, taken_back, key=b"SO-TAKEN-BACK", partition=0))
+        await upstream.abort_transaction()
+        async with upstream.transaction():
+            await upstream.send(orders, order("SO-COMMITTED"), key=b"SO-COMMITTED", partition=0)
+    finally:
+        await upstream.stop()
+    # last on the partition: the group commits the offset after it, the log's end (one
+    # after a transaction's marker would stay one short of it: Known limits)
+    plain = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+    await plain.start()
+    try:
+        await plain.send_and_wait(orders, order("SO-PLAIN"), key=b"SO-PLAIN", partition=0)
+    finally:
+        await plain.stop()
+    settings = projector_settings(stack, mongo_db, topic_names)
+
+    await _project(settings, within=60)
+
+    projected = {doc["_id"] async for doc in mongo_db[documents.ORDERS].find({}, {"_id": 1})}
+    assert projected == {"SO-COMMITTED", "SO-PLAIN"}
+    report = await check(settings)
+    assert (report.events_checked, report.behind) == (2, [])
+    suffix = await rebuild(settings)
+    rebuilt = mongo_db[documents.generation_collection(documents.ORDERS, suffix)]
+    assert {doc["_id"] async for doc in rebuilt.find({}, {"_id": 1})} == projected
+    assert await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"]) == []
+
+
 async def test_batches_of_broken_records_alone_are_dead_lettered_and_committed(
     stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
