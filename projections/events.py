@@ -201,7 +201,7 @@ def decode_event(value: bytes) -> Event:
         sequence=envelope.sequence,
         data=data,
         topic_kind=kind.topic_kind,
-        traceparent=None if envelope.traceparent is None else _traceparent(envelope.traceparent),
+        traceparent=_traceparent(envelope.traceparent),
     )
 
 
@@ -242,6 +242,16 @@ def _require_agreement(envelope: Envelope, data: Payload) -> None:
         )
 
 
-def _traceparent(value: Any) -> str | None:
-    context = parse_traceparent(value)
+_TEXT: Final = msgspec.json.Decoder(str)
+
+
+def _traceparent(raw: msgspec.Raw) -> str | None:
+    """The valid ``traceparent`` of the raw JSON value ``raw`` (absent: empty), else None:
+    the extension's readers ignore an invalid one, so it never makes a dead letter."""
+    if not raw:
+        return None
+    try:
+        context = parse_traceparent(_TEXT.decode(raw))
+    except _UNREADABLE:
+        return None
     return context.traceparent if context is not None else None

@@ -124,6 +124,27 @@ def test_unknown_extra_fields_are_ignored() -> None:
     assert decode_event(encode(body)).id == body["id"]
 
 
+@pytest.mark.parametrize(
+    "traceparent",
+    [b"1e999", b"9" * 5000, b"-1e400", b'["00"]', b'{"v": 1e999}', b"true", b'"00-abc"'],
+    ids=["overflowing", "huge-integer", "negative-overflow", "array", "object", "boolean", "bad"],
+)
+def test_a_malformed_traceparent_is_ignored_never_a_dead_letter(traceparent: bytes) -> None:
+    """The tracing extension is optional to its readers: an invalid ``traceparent`` is as if
+    absent. A number beyond a float's range or an integer too long for Python to read was
+    a dead letter (``traceparent: Number out of range``): a valid event lost to tracing."""
+    body = encode(example("shipment-milestone.json"))
+    value = body[:-1] + b', "traceparent": ' + traceparent + b"}"
+    event = decode_event(value)
+    assert (event.id, event.traceparent) == (example("shipment-milestone.json")["id"], None)
+
+
+def test_a_valid_traceparent_is_kept() -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    body = dict(example("shipment-milestone.json"), traceparent=traceparent)
+    assert decode_event(encode(body)).traceparent == traceparent
+
+
 def _set(path: str, value: Any) -> Any:
     """A mutation of a JSON body: set ``path`` (dots, [n] indexes) to ``value``."""
 
