@@ -125,6 +125,16 @@ def test_unknown_extra_fields_are_ignored() -> None:
 
 
 @pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", " application/json "]
+)
+def test_the_data_content_type_is_read_whatever_its_case(content_type: str) -> None:
+    """Media types are case-insensitive (RFC 2045, which CloudEvents' ``datacontenttype``
+    follows): ``Application/JSON`` made a valid event a dead letter."""
+    body = dict(example("order-created.json"), datacontenttype=content_type)
+    assert decode_event(encode(body)).id == body["id"]
+
+
+@pytest.mark.parametrize(
     "traceparent",
     [b"1e999", b"9" * 5000, b"-1e400", b'["00"]', b'{"v": 1e999}', b"true", b'"00-abc"'],
     ids=["overflowing", "huge-integer", "negative-overflow", "array", "object", "boolean", "bad"],
