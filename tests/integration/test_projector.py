@@ -289,6 +289,34 @@ async def test_records_of_an_aborted_transaction_are_no_events(
     assert await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"]) == []
 
 
+@pytest.mark.parametrize("codec", ["zstd", "lz4", "snappy"])
+async def test_records_compressed_with_any_of_kafkas_codecs_are_projected(
+    codec: str,
+    stack: Stack,
+    kafka_admin: AIOKafkaAdminClient,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """An inbound topic whose broker compresses with ``codec`` (``compression.type``, as an
+    upstream producer may compress its own batches): the projector reads it. Before, the
+    consumer had only gzip, failed on the first such batch (``UnsupportedCodecError``) and
+    the projector stopped there after every restart."""
+    orders = topic_names["orders"]
+    config = ConfigResource(ConfigResourceType.TOPIC, orders, {"compression.type": codec})
+    await kafka_admin.alter_configs([config])
+    for _ in range(50):  # until the partitions' leader applies it
+        if (await _topic_configs(kafka_admin, orders)).get("compression.type") == codec:
+            break
+        await asyncio.sleep(0.1)
+    await produce(
+        stack.kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))]
+    )
+
+    await _project(projector_settings(stack, mongo_db, topic_names), within=60)
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+
+
 async def test_batches_of_broken_records_alone_are_dead_lettered_and_committed(
     stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:
