@@ -12,6 +12,10 @@ stays in the inbound log at the topic, partition and offset the headers name. Re
 instead would fail its batch, and the projector would stop at that record for good. For the
 same reason a reason longer than ``REASON_MAX_BYTES`` goes cut (reasons quote values cut
 short, ``event_fields.quoted``; this holds whatever a reason says).
+
+A record with neither key nor value, which Kafka takes (a tombstone without a key) and
+aiokafka's producer refuses to send, goes with an empty value instead of none; its reason
+(``NO_VALUE``) says the original had none, and ``from_headers`` reads it back as such.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ HEADER_TIMESTAMP = "dlq.timestamp"
 HEADER_ORIGINAL_SIZE = "dlq.original-size"
 #: Only on a dead letter whose key was cut too: the original key's size in bytes.
 HEADER_ORIGINAL_KEY_SIZE = "dlq.original-key-size"
+
+#: The reason of a record with no value (a Kafka tombstone: no event at all).
+NO_VALUE: Final = "record has no value"
 
 #: What a dead letter's key, value and headers may take, compressed, to go whole: the
 #: topic's limit less room for the record batch's framing and gzip's own bytes.
@@ -100,9 +107,14 @@ class DeadLetter(KafkaRecord):
         """This dead letter as the dead-letter topic takes it (compressed with gzip, as the
         projector's dead-letter producer sends it): itself if it fits, else with its value
         (and, if the key alone is too large, its key) cut to what fits. A reason over
-        ``REASON_MAX_BYTES`` is cut first, so what is left for the value is never negative."""
+        ``REASON_MAX_BYTES`` is cut first, so what is left for the value is never negative.
+        A record with neither key nor value goes with an empty value (see the module)."""
         reason = _short_reason(self.reason)
         letter = self if reason == self.reason else replace(self, reason=reason)
+        if self.key is None and self.value is None:
+            # aiokafka refuses to send a record of neither (an assertion): the batch failed
+            # on every restart, and the projector stopped at that record for good.
+            return replace(letter, value=b"")
         size = _framed_size(self.key, self.value, letter.headers())
         if size <= DEAD_LETTER_ROOM:
             return letter  # compressed, no larger than this (within gzip's few bytes)
@@ -125,13 +137,14 @@ class DeadLetter(KafkaRecord):
     ) -> DeadLetter:
         """Read a dead letter back (operators' tools and tests)."""
         found = {name: raw.decode() for name, raw in headers}
+        valueless = key is None and not value and found[HEADER_REASON] == NO_VALUE
         return cls(
             topic=found[HEADER_TOPIC],
             partition=int(found[HEADER_PARTITION]),
             offset=int(found[HEADER_OFFSET]),
             timestamp=int(found.get(HEADER_TIMESTAMP, "0")),
             key=key,
-            value=value,
+            value=None if valueless else value,
             reason=found[HEADER_REASON],
             original_size=_size_in(found, HEADER_ORIGINAL_SIZE),
             original_key_size=_size_in(found, HEADER_ORIGINAL_KEY_SIZE),

@@ -76,7 +76,7 @@ def _json_object(value: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise _NotAnObject(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = json.loads(text, parse_constant=_reject_constant, parse_int=_json_integer)
     except (ValueError, RecursionError) as exc:
         raise _NotAnObject(f"not JSON: {exc}") from None
     if not isinstance(body, dict):
@@ -86,6 +86,35 @@ def _json_object(value: bytes) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+#: Digits ``int()`` reads of a literal: Python refuses more (``sys.get_int_max_str_digits``,
+#: a guard against conversions that take quadratic time), and ``json`` with it.
+_INT_DIGITS: Final = 4300
+
+
+def _json_integer(text: str) -> int:
+    """A JSON integer literal as ``json`` reads it, or, beyond ``_INT_DIGITS`` digits, a
+    ``_LongInteger``: read with ``int()``, it made the whole record ``not JSON`` in the
+    reason, wherever it stood."""
+    if len(text) <= _INT_DIGITS:
+        return int(text)
+    return _LongInteger(text)
+
+
+class _LongInteger(int):
+    """An integer literal of more digits than ``int()`` reads: a number of the literal's sign
+    larger than every bound a rule sets (int64, a float's range), shown as sent."""
+
+    _text: str
+
+    def __new__(cls, text: str) -> _LongInteger:
+        number = super().__new__(cls, -_BEYOND_BOUNDS if text.startswith("-") else _BEYOND_BOUNDS)
+        number._text = text
+        return number
+
+    def __repr__(self) -> str:
+        return self._text
 
 
 def _where(steps: list[tuple[str, int | None]]) -> str:
@@ -220,6 +249,8 @@ def _refusal_of(check: Callable[..., Any], *arguments: Any) -> str | None:
 
 _ARRAYS: Final = (mi.ListType, mi.VarTupleType)
 _FLOAT_MAX: Final = sys.float_info.max
+#: Beyond every bound of a rule: above int64's and a float's largest (2**1024 is over both).
+_BEYOND_BOUNDS: Final = 2**1100
 _CHECKS: Final[dict[type, Callable[[Any, Any, str | None], str | None]]] = {
     mi.StrType: _string,
     mi.IntType: _integer,

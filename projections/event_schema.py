@@ -315,4 +315,6 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     customerid: Identifier
     sequence: PositiveInt
     data: msgspec.Raw
-    traceparent: Any = None
+    #: Kept raw: an invalid one is ignored (``events``), whatever JSON it is; decoded as any
+    #: value, a number beyond a float's range made the event a dead letter.
+    traceparent: msgspec.Raw = msgspec.Raw()

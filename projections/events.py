@@ -31,6 +31,14 @@ Decisions where the contract is silent:
   id in ``data`` must equal ``subject``: a record contradicting itself about whose data it is
   must not reach a tenant's documents.
 * A key given twice counts the last time (as in ``json``), and each time must be valid.
+* ``datacontenttype`` may be absent; given, it is ``application/json`` in any case (media
+  types are case-insensitive), with any parameters.
+* The CloudEvents tracing extension's ``traceparent`` is kept when valid and ignored
+  otherwise, whatever JSON value it holds: tracing never makes a dead letter.
+* The record's key is not read: the contract makes it the ``subject``, but the reducers
+  depend on no order and every write is guarded against other writers, so an event whose
+  key differs (or is absent) is applied like any other, not lost to the dead letters
+  (``docs/architecture.md``, Exactness).
 
 How: each payload is one msgspec struct (``event_schema``) whose annotations carry the rules
 of each field (``event_fields``); one msgspec pass decodes and checks the envelope, a second
@@ -162,6 +170,7 @@ _TYPES: Final[dict[str, _EventType]] = {
 EVENT_TYPES: Final = frozenset(_TYPES)
 
 _ENVELOPE: Final = msgspec.json.Decoder(Envelope, dec_hook=decode_hook)
+_JSON: Final = "application/json"
 
 #: What msgspec raises for a record it cannot read. Besides its own errors: a string value
 #: that is not UTF-8 (``UnicodeDecodeError``: msgspec checks the encoding of the strings it
@@ -181,7 +190,8 @@ def decode_event(value: bytes) -> Event:
     if kind is None:
         raise InvalidEvent(f"type: unknown event type {quoted(envelope.type)}")
     content_type = envelope.datacontenttype
-    if content_type is not None and content_type.split(";")[0].strip() != "application/json":
+    # media types are case-insensitive (RFC 2045); parameters (a charset) are not checked
+    if content_type is not None and content_type.split(";")[0].strip().lower() != _JSON:
         raise InvalidEvent(
             f"datacontenttype: expected application/json, got {quoted(content_type)}"
         )
@@ -201,7 +211,7 @@ def decode_event(value: bytes) -> Event:
         sequence=envelope.sequence,
         data=data,
         topic_kind=kind.topic_kind,
-        traceparent=None if envelope.traceparent is None else _traceparent(envelope.traceparent),
+        traceparent=_traceparent(envelope.traceparent),
     )
 
 
@@ -242,6 +252,16 @@ def _require_agreement(envelope: Envelope, data: Payload) -> None:
         )
 
 
-def _traceparent(value: Any) -> str | None:
-    context = parse_traceparent(value)
+_TEXT: Final = msgspec.json.Decoder(str)
+
+
+def _traceparent(raw: msgspec.Raw) -> str | None:
+    """The valid ``traceparent`` of the raw JSON value ``raw`` (absent: empty), else None:
+    the extension's readers ignore an invalid one, so it never makes a dead letter."""
+    if not raw:
+        return None
+    try:
+        context = parse_traceparent(_TEXT.decode(raw))
+    except _UNREADABLE:
+        return None
     return context.traceparent if context is not None else None

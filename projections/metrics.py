@@ -24,6 +24,7 @@ from typing import Final, Protocol
 from prometheus_client import Counter, Gauge, Histogram
 
 from observability.instruments import InstrumentSet, observe_all
+from projections.dead_letter import NO_VALUE
 from projections.document_size import DOCUMENT_TOO_LARGE
 from projections.phases import PhaseClock
 
@@ -42,7 +43,7 @@ def reason_class(reason: str) -> str:
     that failed (``data.lines[].sku``, indexes dropped), ``customer conflict``, ``document
     too large``...
     """
-    if reason == "record has no value":
+    if reason == NO_VALUE:
         return "no value"
     if reason.startswith("event type ") and " does not belong on " in reason:
         return "wrong topic"

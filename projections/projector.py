@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 
 from projections import batch as planner
 from projections.batch import NO_STATUSES, EntityChange, EntityKey, MilestoneStatuses, SourceSeen
-from projections.dead_letter import DeadLetter, InboundRecord
+from projections.dead_letter import NO_VALUE, DeadLetter, InboundRecord
 from projections.deferred_indexes import DeferredIndexes
 from projections.document_cache import CACHED_DOCUMENTS, DocumentCache
 from projections.effects import (
@@ -136,7 +136,7 @@ def decode_records(
     for record in records:
         kind = topics.kind_of(record.topic)
         if record.value is None:
-            dead.append(DeadLetter.of(record, "record has no value"))
+            dead.append(DeadLetter.of(record, NO_VALUE))
             continue
         try:
             event = decode_event(record.value)
@@ -810,11 +810,15 @@ def replayed_sources(
     projector's lag staler than the live generation), needs nothing of the previous
     generation (which may be gone, or lack sources whose events it refused), and a
     rebuild run twice reports the same. A record without a timestamp counts from its
-    event's own time."""
+    event's own time. One stamped ahead of ``now`` counts as ``now``, capped before it is
+    read: its producer sets it, and one writing microseconds for milliseconds stamps a year
+    past 50,000, which ``datetime`` cannot hold: the rebuild failed at that record on every
+    attempt. (Kafka 4 refuses a timestamp over an hour ahead by default; Kafka 3 took any.)"""
     arrived: dict[str, datetime] = {}
+    latest = now.timestamp()
     for event, record in applied:
         at = (
-            datetime.fromtimestamp(record.timestamp / 1000, UTC)
+            datetime.fromtimestamp(min(record.timestamp / 1000, latest), UTC)
             if record.timestamp > 0
             else event.time
         )

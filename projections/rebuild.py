@@ -94,6 +94,7 @@ from projections.runner import (
 from projections.settings import ProjectorSettings
 from projections.store import ActiveGeneration, PointerMoved, StoreError
 from readmodel.kafka_admin import partitions_of
+from readmodel.topics import INBOUND_ISOLATION
 
 log = logging.getLogger(__name__)
 
@@ -434,6 +435,7 @@ def _consumer(settings: ProjectorSettings) -> AIOKafkaConsumer:
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
+        isolation_level=INBOUND_ISOLATION,
         max_poll_records=settings.batch_max_records,
         # records deleted before they are read fail the rebuild (OffsetOutOfRangeError,
         # refused as ``TruncatedHistory``) rather than moving the read silently to the log's

@@ -49,7 +49,7 @@ from projections.store import ProjectionStore, StoreError
 from projections.together import stop_all, together
 from readmodel.changes import NOTICE_MAX_BYTES, ShipmentChange
 from readmodel.kafka_admin import ensure_own_topics
-from readmodel.topics import TopicNames
+from readmodel.topics import INBOUND_ISOLATION, TopicNames
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -394,6 +394,7 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[Producers, AIOKafkaConsu
         group_id=settings.group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level=INBOUND_ISOLATION,
         max_poll_records=settings.batch_max_records,
         # The fetcher sends a broker no new fetch while one is in flight, and the broker
         # holds a fetch until data arrives or this wait passes: with the default (500 ms) a

@@ -73,6 +73,7 @@ from projections.settings import ProjectorSettings
 from projections.status_mapping import load_status_mapping
 from projections.store import ProjectionStore, warehouses_unsettled
 from readmodel.kafka_admin import partitions_of
+from readmodel.topics import INBOUND_ISOLATION
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ async def read_log(settings: ProjectorSettings, *, to_end: bool) -> list[Inbound
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
+        isolation_level=INBOUND_ISOLATION,
     )
     await consumer.start()
     try:

@@ -20,6 +20,16 @@ INBOUND_KINDS: Final[tuple[InboundKind, ...]] = (
     "source_status",
 )
 
+#: How every reader of the inbound topics reads them (the projector, a rebuild, ``projections
+#: verify``): records of a transaction their producer aborted are skipped. An upstream
+#: producer that writes in transactions (an outbox relay, Kafka Connect's exactly-once
+#: delivery) takes such records back, and they often never come again; read uncommitted,
+#: they were projected as events. A producer that uses no transactions is read the same
+#: either way; an open transaction holds its partitions' later records back until it ends
+#: (at most the producer's ``transaction.timeout.ms``, 15 minutes at the broker's default
+#: cap).
+INBOUND_ISOLATION: Final = "read_committed"
+
 
 @dataclass(frozen=True)
 class TopicNames:

@@ -200,6 +200,123 @@ async def test_broken_records_are_dead_lettered_and_consumption_continues(
     assert len({(d.partition, d.offset) for d in dead}) == 3
 
 
+async def test_records_without_a_value_are_dead_lettered_and_consumption_continues(
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """Two records that are no event at all: a tombstone of the order (a key, no value) and
+    a record with neither key nor value, which Kafka takes and aiokafka's producer cannot
+    send (it refuses to, so this test writes the record batch itself). Both are dead
+    letters saying so, where they came from, and read back with no value; the order after
+    them is projected. Before, the dead letter of the second failed its batch on every
+    restart: the projector stopped at it for good."""
+    orders = topic_names["orders"]
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        tombstone = await producer.send_and_wait(orders, None, key=b"SO-100234", partition=0)
+        nothing = producer.create_batch()
+        nothing.append(key=None, value=None, timestamp=None)
+        empty = await (await producer.send_batch(nothing, orders, partition=0))
+        good = example("order-created.json")
+        await producer.send_and_wait(
+            orders, json.dumps(good).encode(), key=b"SO-100234", partition=0
+        )
+    finally:
+        await producer.stop()
+
+    await _project(projector_settings(stack, mongo_db, topic_names), within=60)
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+    dead = [
+        DeadLetter.from_headers(r.key, r.value, r.headers)
+        for r in await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"])
+    ]
+    assert sorted((d.offset, d.key, d.value, d.reason) for d in dead) == [
+        (tombstone.offset, b"SO-100234", None, "record has no value"),
+        (empty.offset, None, None, "record has no value"),
+    ]
+    assert {(d.topic, d.partition) for d in dead} == {(orders, 0)}
+
+
+async def test_records_of_an_aborted_transaction_are_no_events(
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """An upstream producer writing in transactions (an outbox relay, exactly-once Kafka
+    Connect) aborts one holding an order: the producer took the record back, so neither
+    the projector, nor a rebuild, nor verify takes it for an event, while the orders of a
+    committed transaction and of a producer without transactions are projected. Before,
+    the inbound topics were read uncommitted and the aborted order was in the portal."""
+    orders = topic_names["orders"]
+
+    def order(order_id: str) -> bytes:
+        event = example("order-created.json")
+        event.update(id=f"erp-{order_id}", subject=order_id)
+        event["data"]["orderId"] = order_id
+        return json.dumps(event).encode()
+
+    upstream = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap, transactional_id=f"outbox-{uuid.uuid4().hex}"
+    )
+    await upstream.start()
+    try:
+        await upstream.begin_transaction()
+        taken_back = order("SO-TAKEN-BACK")
+        await (await upstream.send(orders, taken_back, key=b"SO-TAKEN-BACK", partition=0))
+        await upstream.abort_transaction()
+        async with upstream.transaction():
+            await upstream.send(orders, order("SO-COMMITTED"), key=b"SO-COMMITTED", partition=0)
+    finally:
+        await upstream.stop()
+    # last on the partition: the group commits the offset after it, the log's end (one
+    # after a transaction's marker would stay one short of it: Known limits)
+    plain = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+    await plain.start()
+    try:
+        await plain.send_and_wait(orders, order("SO-PLAIN"), key=b"SO-PLAIN", partition=0)
+    finally:
+        await plain.stop()
+    settings = projector_settings(stack, mongo_db, topic_names)
+
+    await _project(settings, within=60)
+
+    projected = {doc["_id"] async for doc in mongo_db[documents.ORDERS].find({}, {"_id": 1})}
+    assert projected == {"SO-COMMITTED", "SO-PLAIN"}
+    report = await check(settings)
+    assert (report.events_checked, report.behind) == (2, [])
+    suffix = await rebuild(settings)
+    rebuilt = mongo_db[documents.generation_collection(documents.ORDERS, suffix)]
+    assert {doc["_id"] async for doc in rebuilt.find({}, {"_id": 1})} == projected
+    assert await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"]) == []
+
+
+@pytest.mark.parametrize("codec", ["zstd", "lz4", "snappy"])
+async def test_records_compressed_with_any_of_kafkas_codecs_are_projected(
+    codec: str,
+    stack: Stack,
+    kafka_admin: AIOKafkaAdminClient,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+) -> None:
+    """An inbound topic whose broker compresses with ``codec`` (``compression.type``, as an
+    upstream producer may compress its own batches): the projector reads it. Before, the
+    consumer had only gzip, failed on the first such batch (``UnsupportedCodecError``) and
+    the projector stopped there after every restart."""
+    orders = topic_names["orders"]
+    config = ConfigResource(ConfigResourceType.TOPIC, orders, {"compression.type": codec})
+    await kafka_admin.alter_configs([config])
+    for _ in range(50):  # until the partitions' leader applies it
+        if (await _topic_configs(kafka_admin, orders)).get("compression.type") == codec:
+            break
+        await asyncio.sleep(0.1)
+    await produce(
+        stack.kafka_bootstrap, [_record(topic_names, "orders", example("order-created.json"))]
+    )
+
+    await _project(projector_settings(stack, mongo_db, topic_names), within=60)
+
+    assert await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234", "known": True})
+
+
 async def test_batches_of_broken_records_alone_are_dead_lettered_and_committed(
     stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:

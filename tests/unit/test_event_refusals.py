@@ -212,6 +212,12 @@ def test_a_duplicated_key_counts_once_the_last_time() -> None:
         ('"sequence":3', '"sequence":3,"sequence":true', "sequence: expected integer, got boolean"),
         # What the store cannot hold is a dead letter, not a batch whose every write fails.
         ('"sequence":3', '"sequence":9223372036854775808', "sequence: must be at most 92233"),
+        # Integers too long for Python's ``int()`` (4,300 digits) are located and quoted cut
+        # short like any other value: the reason was ``not JSON: Exceeds the limit ...``.
+        ('"sequence":3', '"sequence":' + "9" * 5000, "sequence: must be at most 92233"),
+        ('"sequence":3', '"sequence":-' + "9" * 5000, "sequence: must be at least 1, got -99"),
+        ('"lat":33.75', '"lat":' + "9" * 5000, "data.location.lat: expected a finite number"),
+        ('"sequence":3', '"x":' + "9" * 5000 + ',"sequence":"3"', "sequence: expected integer"),
     ],
 )
 def test_edges_where_json_and_msgspec_differ(replace: str, by: str, reason: str) -> None:

@@ -108,6 +108,40 @@ def test_a_leap_second_is_the_last_millisecond_of_its_minute(sent: str, utc: dat
         decode_event(encode(body))
 
 
+@pytest.mark.parametrize(
+    ("sent", "utc"),
+    [
+        ("2026-11-21t15:42:00z", datetime(2026, 11, 21, 15, 42, tzinfo=UTC)),
+        ("2026-11-21T15:42:00.123456789012Z", datetime(2026, 11, 21, 15, 42, 0, 123000, UTC)),
+        ("2026-11-21T15:42:00-00:00", datetime(2026, 11, 21, 15, 42, tzinfo=UTC)),
+        ("2026-11-21T15:42:00+23:59", datetime(2026, 11, 20, 15, 43, tzinfo=UTC)),
+        ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
+        ("9999-12-31T23:59:59.999999Z", datetime(9999, 12, 31, 23, 59, 59, 999000, UTC)),
+    ],
+)
+def test_times_at_the_edges_of_rfc_3339_are_read(sent: str, utc: datetime) -> None:
+    """Lowercase ``t``/``z`` (RFC 3339 allows them), any number of fraction digits, the
+    offsets up to a minute short of a day, and the first and last millisecond BSON dates and
+    ``datetime`` share: all valid events (applied against FerretDB 2 alike, session 20)."""
+    body = dict(example("order-created.json"), time=sent)
+    assert decode_event(encode(body)).time == utc
+
+
+@pytest.mark.parametrize(
+    ("sent", "reason"),
+    [
+        ("2026-11-21T15:42:00", "expected an RFC 3339 timestamp with offset"),
+        ("2026-11-21T15:42:00+24:00", "offset must be a timedelta strictly between"),
+        ("2026-11-21T24:00:00Z", "hour must be in 0..23"),
+        ("9999-12-31T23:59:59-00:01", "outside the years 1 to 9999 in UTC"),
+    ],
+)
+def test_times_beyond_the_edges_are_refused_saying_why(sent: str, reason: str) -> None:
+    body = dict(example("order-created.json"), time=sent)
+    with pytest.raises(InvalidEvent, match=f"^time: {re.escape(reason)}"):
+        decode_event(encode(body))
+
+
 def test_optional_fields_may_be_absent_or_null() -> None:
     body = example("shipment-milestone.json")
     del body["data"]["location"]
@@ -122,6 +156,37 @@ def test_unknown_extra_fields_are_ignored() -> None:
     body["traceparent"] = "00-abc"
     body["data"]["newField"] = {"anything": 1}
     assert decode_event(encode(body)).id == body["id"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", " application/json "]
+)
+def test_the_data_content_type_is_read_whatever_its_case(content_type: str) -> None:
+    """Media types are case-insensitive (RFC 2045, which CloudEvents' ``datacontenttype``
+    follows): ``Application/JSON`` made a valid event a dead letter."""
+    body = dict(example("order-created.json"), datacontenttype=content_type)
+    assert decode_event(encode(body)).id == body["id"]
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [b"1e999", b"9" * 5000, b"-1e400", b'["00"]', b'{"v": 1e999}', b"true", b'"00-abc"'],
+    ids=["overflowing", "huge-integer", "negative-overflow", "array", "object", "boolean", "bad"],
+)
+def test_a_malformed_traceparent_is_ignored_never_a_dead_letter(traceparent: bytes) -> None:
+    """The tracing extension is optional to its readers: an invalid ``traceparent`` is as if
+    absent. A number beyond a float's range or an integer too long for Python to read was
+    a dead letter (``traceparent: Number out of range``): a valid event lost to tracing."""
+    body = encode(example("shipment-milestone.json"))
+    value = body[:-1] + b', "traceparent": ' + traceparent + b"}"
+    event = decode_event(value)
+    assert (event.id, event.traceparent) == (example("shipment-milestone.json")["id"], None)
+
+
+def test_a_valid_traceparent_is_kept() -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    body = dict(example("shipment-milestone.json"), traceparent=traceparent)
+    assert decode_event(encode(body)).traceparent == traceparent
 
 
 def _set(path: str, value: Any) -> Any:

@@ -39,6 +39,13 @@ def test_a_record_stamped_ahead_of_the_clock_counts_as_now() -> None:
     assert _applied_at((_created(1), _record(NOW + timedelta(hours=2)))) == NOW
 
 
+def test_a_record_stamped_in_microseconds_counts_as_now() -> None:
+    """A producer that writes microseconds where Kafka wants milliseconds stamps a year past
+    50,000, beyond ``datetime``: the rebuild failed at that record on every attempt."""
+    stamped = KafkaRecord("orders", 0, 0, int(NOW.timestamp() * 1_000_000), None, b"")
+    assert _applied_at((_created(1), stamped)) == NOW
+
+
 def test_a_record_without_a_timestamp_counts_from_its_events_time() -> None:
     event = _created(1)
     assert _applied_at((event, _record(None))) == event.time
