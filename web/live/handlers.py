@@ -40,7 +40,7 @@ from collections.abc import Collection, Coroutine, Hashable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
@@ -139,6 +139,45 @@ def operation_text(websocket: object, caller: Caller | None, payload: Mapping[st
         ),
     )
     return query or ""
+
+
+#: The members of an operation's payload and the type each must have when present, with
+#: the words HTTP's refusal uses (Strawberry's view, for ``variables`` and ``extensions``).
+_PAYLOAD_MEMBERS: Final = (
+    ("variables", dict, "an object"),
+    ("extensions", dict, "an object"),
+    ("operationName", str, "a string"),
+)
+
+
+def payload_refusal(payload: Mapping[str, Any]) -> GraphQLError | None:
+    """The ``BAD_REQUEST`` refusal of an operation's payload whose ``variables``,
+    ``extensions`` or ``operationName`` is of the wrong type; None when they are usable.
+    HTTP refuses such a body with a 400; Strawberry's WebSocket handlers passed them on, and
+    a string as ``variables`` made the operation raise: the client got ``complete`` and no
+    error, and the log a traceback."""
+    for name, kind, what in _PAYLOAD_MEMBERS:
+        value = payload.get(name)
+        if value is not None and not isinstance(value, kind):
+            return GraphQLError(
+                f"The GraphQL operation's `{name}` must be {what} or null, if provided.",
+                extensions={"code": ErrorCode.BAD_REQUEST.value},
+            )
+    return None
+
+
+def malformed(message: object) -> str | None:
+    """Why a graphql-transport-ws message is not one the protocol defines (the reason of
+    its 4400 close); None for a message Strawberry's handler can read. Strawberry's raised on
+    a message that is not an object, a ``payload`` that is not one, or an unhashable
+    ``id``, and the socket was dropped without a close code."""
+    if not isinstance(message, dict):
+        return "A message must be a JSON object"
+    if message.get("type") in ("subscribe", "complete") and not isinstance(message.get("id"), str):
+        return f"A {message['type']} message needs an id, a string"
+    if message.get("type") == "subscribe" and not isinstance(message.get("payload"), dict):
+        return "A subscribe message needs a payload object holding the operation"
+    return None
 
 
 def live_service_of(view: object, websocket: object) -> LiveService | None:
@@ -298,6 +337,14 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     async def handle_pong(self, message: PongMessage) -> None:
         self._pong.set()
 
+    async def handle_message(self, message: Message) -> None:
+        """Strawberry's, closing with 4400 on a message it would raise on (``malformed``)."""
+        reason = malformed(message)
+        if reason is not None:
+            await self.handle_invalid_message(reason)
+            return
+        await super().handle_message(message)
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """Strawberry's, with a coded error when the connection runs too many operations,
         and persisted operations over WebSocket as over HTTP (``web.persisted``): the
@@ -311,12 +358,16 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 {"id": message["id"], "type": "error", "payload": [refusal.formatted]}
             )
             return
-        payload = message.get("payload")
-        if self.connection_acknowledged and isinstance(payload, dict):
-            try:
-                query = operation_text(self.websocket, self._caller, payload)
-            except PersistedQueryError as exc:
-                error = exc.graphql_error().formatted
+        payload = message["payload"]  # an object: ``handle_message`` closed the socket else
+        if self.connection_acknowledged:
+            refusal = payload_refusal(payload)
+            if refusal is None:
+                try:
+                    query = operation_text(self.websocket, self._caller, payload)
+                except PersistedQueryError as exc:
+                    refusal = exc.graphql_error()
+            if refusal is not None:
+                error = refusal.formatted
                 await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
                 return
             message = {**message, "payload": {**payload, "query": query}}
@@ -434,6 +485,8 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
             refusal = operations_refusal(
                 self.max_subscriptions_per_connection, self.tasks, message["id"]
             )
+        if refusal is None:
+            refusal = payload_refusal(payload)
         if refusal is None:
             try:
                 query = operation_text(self.websocket, self._caller, payload)
