@@ -40,7 +40,7 @@ from collections.abc import Collection, Coroutine, Hashable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
@@ -82,6 +82,7 @@ from web.live.connections import initialised
 from web.live.feed import ConnectionFeed
 from web.live.progress import current_operation
 from web.live.service import LiveService
+from web.operation_payload import payload_refusal
 from web.persisted import DocumentRequest, PersistedQueryError, document_for
 
 logger = logging.getLogger(__name__)
@@ -139,31 +140,6 @@ def operation_text(websocket: object, caller: Caller | None, payload: Mapping[st
         ),
     )
     return query or ""
-
-
-#: The members of an operation's payload and the type each must have when present, with
-#: the words HTTP's refusal uses (Strawberry's view, for ``variables`` and ``extensions``).
-_PAYLOAD_MEMBERS: Final = (
-    ("variables", dict, "an object"),
-    ("extensions", dict, "an object"),
-    ("operationName", str, "a string"),
-)
-
-
-def payload_refusal(payload: Mapping[str, Any]) -> GraphQLError | None:
-    """The ``BAD_REQUEST`` refusal of an operation's payload whose ``variables``,
-    ``extensions`` or ``operationName`` is of the wrong type; None when they are usable.
-    HTTP refuses such a body with a 400; Strawberry's WebSocket handlers passed them on, and
-    a string as ``variables`` made the operation raise: the client got ``complete`` and no
-    error, and the log a traceback."""
-    for name, kind, what in _PAYLOAD_MEMBERS:
-        value = payload.get(name)
-        if value is not None and not isinstance(value, kind):
-            return GraphQLError(
-                f"The GraphQL operation's `{name}` must be {what} or null, if provided.",
-                extensions={"code": ErrorCode.BAD_REQUEST.value},
-            )
-    return None
 
 
 def malformed(message: object) -> str | None:
