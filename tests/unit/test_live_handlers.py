@@ -971,3 +971,29 @@ async def test_an_unusable_operation_gets_a_bad_request_error_and_the_connection
     assert (answered["id"], answered["type"]) == ("ok", "next")
     assert answered["payload"]["data"] == {"__typename": "Query"}
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [[1, 2], "start", {"id": "1"}, {"type": "stop"}, {"type": "stop", "id": ["1"]}],
+    ids=["array", "string", "no-type", "stop-no-id", "stop-id-list"],
+)
+async def test_a_legacy_message_of_the_wrong_shape_is_refused_and_the_connection_goes_on(
+    message: object,
+) -> None:
+    """graphql-ws defines no close code for these; Strawberry's handler raised on each and the
+    socket was dropped (no close code). Refused like a malformed ``start``: an ``error``
+    message with BAD_REQUEST, and the connection's other operations go on."""
+    service = live_service()
+    service.hub.begin_at(0)
+    async with _connection(service, legacy=True) as socket:
+        await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
+        await socket.inbox.put(message)
+        refused = await _next_message(socket)
+        await socket.inbox.put(
+            {"id": "2", "type": "start", "payload": {"query": MILESTONE_FEED, "variables": {}}}
+        )
+        await _until_registered(service.hub)
+    assert refused["type"] == "error"
+    assert refused["payload"]["extensions"]["code"] == "BAD_REQUEST"
+    assert refused["payload"]["message"]

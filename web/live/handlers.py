@@ -40,7 +40,7 @@ from collections.abc import Collection, Coroutine, Hashable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, cast
 
 from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
@@ -59,6 +59,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage as LegacyConnectionInitMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ErrorMessage as LegacyErrorMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    OperationMessage as LegacyOperationMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     StartMessage as LegacyStartMessage,
@@ -142,16 +148,26 @@ def operation_text(websocket: object, caller: Caller | None, payload: Mapping[st
     return query or ""
 
 
-def malformed(message: object) -> str | None:
-    """Why a graphql-transport-ws message is not one the protocol defines (the reason of
-    its 4400 close); None for a message Strawberry's handler can read. Strawberry's raised on
-    a message that is not an object, a ``payload`` that is not one, or an unhashable
-    ``id``, and the socket was dropped without a close code."""
+#: The messages that name an operation by ``id``, per protocol (a legacy ``start`` without
+#: one is refused by ``LiveGraphQLWSHandler.handle_start`` itself).
+TRANSPORT_WS_IDS: Final = ("subscribe", "complete")
+LEGACY_IDS: Final = ("stop",)
+
+
+def malformed(message: object, with_ids: Collection[str]) -> str | None:
+    """Why a message is not one its protocol defines; None for one Strawberry's handlers
+    can read. They raised on a message that is not an object, one without a string
+    ``type``, a ``subscribe`` whose ``payload`` is not an object, and a message of
+    ``with_ids`` whose ``id`` is missing or unhashable: the socket was dropped without a
+    close code. A number as ``id`` ran the operation; the protocols say a string."""
     if not isinstance(message, dict):
         return "A message must be a JSON object"
-    if message.get("type") in ("subscribe", "complete") and not isinstance(message.get("id"), str):
-        return f"A {message['type']} message needs an id, a string"
-    if message.get("type") == "subscribe" and not isinstance(message.get("payload"), dict):
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "A message needs a type, a string"
+    if kind in with_ids and not isinstance(message.get("id"), str):
+        return f"A {kind} message needs an id, a string"
+    if kind == "subscribe" and not isinstance(message.get("payload"), dict):
         return "A subscribe message needs a payload object holding the operation"
     return None
 
@@ -315,7 +331,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
 
     async def handle_message(self, message: Message) -> None:
         """Strawberry's, closing with 4400 on a message it would raise on (``malformed``)."""
-        reason = malformed(message)
+        reason = malformed(message, TRANSPORT_WS_IDS)
         if reason is not None:
             await self.handle_invalid_message(reason)
             return
@@ -439,6 +455,18 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
             await super().handle()
         finally:
             await self._guard.shutdown()
+
+    async def handle_message(self, message: LegacyOperationMessage) -> None:
+        """Strawberry's, refusing a message it would raise on (``malformed``) as a malformed
+        ``start`` is refused: graphql-ws has no close code for it."""
+        reason = malformed(message, LEGACY_IDS)
+        if reason is None:
+            await super().handle_message(message)
+            return
+        refusal = GraphQLError(reason, extensions={"code": ErrorCode.BAD_REQUEST.value})
+        # No operation to name: ``id`` null, as a refused ``start`` without one gets.
+        error = {"type": "error", "id": None, "payload": refusal.formatted}
+        await self.send_message(cast(LegacyErrorMessage, error))
 
     async def handle_start(self, message: LegacyStartMessage) -> None:
         """Strawberry's, with a coded error when the connection runs too many operations, and
