@@ -15,8 +15,10 @@ from graphql import (
     GraphQLSchema,
     GraphQLUnionType,
 )
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.federation.schema import FederationAny
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
 
@@ -81,6 +83,11 @@ def representation_number(representation: object) -> str | None:
     return value if given[0] == entity.NUMBER_KEY else number_for(entity.KIND, value)
 
 
+#: Strawberry's words for a request it cannot run: an ``operationName`` naming no operation,
+#: no query, an operation type the transport does not carry. The client's mistakes.
+_UNRUNNABLE: Final = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
+
+
 class PortalSchema(strawberry.federation.Schema):
     """The federation schema, refusing unusable ``_entities`` representations one by one.
 
@@ -99,13 +106,14 @@ class PortalSchema(strawberry.federation.Schema):
         each location: a client's invalid document of 100 conflicting fields meant 101 such
         excerpts formatted on the event loop and written to the log, per request. Refusals of
         the client's input (syntax, validation, limits, bad arguments) are the client's to
-        read in the response, not the operator's.
+        read in the response, not the operator's; so are the requests Strawberry cannot run
+        (``_UNRUNNABLE``: over WebSocket they are the operation's error, ``web.masking``).
         """
         unexpected = [
             error
             for error in errors
             if error.original_error is not None
-            and not isinstance(error.original_error, GraphQLError)
+            and not isinstance(error.original_error, (GraphQLError, *_UNRUNNABLE))
             and not isinstance(getattr(error.original_error, "code", None), str)
         ]
         if unexpected:

@@ -57,6 +57,7 @@ from web.headers import page_headers, private_response
 from web.limits import client_of
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
 from web.operation_admission import requests_refused
+from web.operation_payload import payload_refusal
 from web.persisted import PersistedQueryError, persisted_document, with_document_id
 from web.prepared import PreparedOperations
 from web.settings import Settings
@@ -497,6 +498,9 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
     ) -> ExecutionResult:
         method = request_adapter.method
         allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
+        unusable = payload_refusal({"operationName": request_data.operation_name})
+        if unusable is not None:
+            raise Refusal.of_error(400, unusable)
         try:
             query = persisted_document(request, context.caller, request_data)
         except PersistedQueryError as exc:

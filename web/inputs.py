@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Final
 
 from graphql import DocumentNode, GraphQLError, StringValueNode
@@ -80,23 +82,86 @@ def literal_errors(document: DocumentNode) -> list[GraphQLError]:
     return finder.errors
 
 
-def variable_errors(variables: Mapping[str, Any] | None) -> list[GraphQLError]:
-    """One error per variable whose value (keys included) holds a lone surrogate or NUL.
+#: How deep a variable's value may nest before its text check encodes it to be sure: a
+#: value decoded from JSON but deeper than ``json.dumps`` can encode is "nested too deeply";
+#: no argument of the schema nests more than a few levels.
+_SURE_DEPTH: Final = 64
 
-    Each value is first checked by the C JSON encoder (one pass, fast on a large list); only a
-    value that may hold NUL is walked to be sure (an escaped backslash looks alike).
+
+@dataclass(frozen=True)
+class ScreenedVariables:
+    """What one walk of a request's raw variables found: ``values``, each variable, list item
+    and object member (keys are not values), counted exactly up to ``limit + 1``; and
+    ``errors``, one per variable holding text no field can use, found only when every value
+    was read (``values <= limit``: the request is refused for its size otherwise)."""
+
+    values: int
+    errors: list[GraphQLError]
+
+
+def screen_variables(variables: Mapping[str, Any] | None, limit: int) -> ScreenedVariables:
+    """The one walk of the variables before graphql-core reads them (``web.limits``: their
+    size, ``MAX_VARIABLE_VALUES``, refuses before anything else reads them, so the walk stops
+    at ``limit + 1`` values, never copying a list). Depth first and in order, a stack of
+    iterators: a million-item list costs what ``limit`` of its items do.
+
+    A string (or key) that holds NUL or is not valid Unicode, or a value nested deeper than
+    ``_SURE_DEPTH``, marks its variable; only a marked variable is then encoded to word its
+    error (``_problem_of``). Until session 20 the count and the text check were two walks:
+    every variable was encoded by ``json.dumps`` after being counted (docs/api.md).
     """
-    errors = []
-    for name, value in (variables or {}).items():
-        problem = _problem_of(value)
-        if problem is not None:
-            errors.append(
-                GraphQLError(
-                    f"Variable '${name}' {problem}.",
-                    extensions={"code": ErrorCode.BAD_USER_INPUT.value},
-                )
-            )
-    return errors
+    count = 0
+    marked: list[tuple[str, Any]] = []
+    for name, value in islice((variables or {}).items(), limit + 1):
+        count, suspect = _walk(value, count, limit)
+        if count > limit:
+            return ScreenedVariables(count, [])
+        if suspect:
+            marked.append((name, value))
+    errors = [
+        GraphQLError(
+            f"Variable '${name}' {problem}.",
+            extensions={"code": ErrorCode.BAD_USER_INPUT.value},
+        )
+        for name, value in marked
+        if (problem := _problem_of(value)) is not None
+    ]
+    return ScreenedVariables(count, errors)
+
+
+def _walk(value: Any, count: int, limit: int) -> tuple[int, bool]:
+    """``count`` plus the values ``value`` holds (stopping past ``limit``), and whether it
+    holds text to look at closely (``screen_variables``)."""
+    suspect = False
+    stack: list[Iterator[Any]] = [iter((value,))]
+    while stack:
+        for item in stack[-1]:
+            count += 1
+            if count > limit:
+                return count, suspect
+            kind = type(item)
+            if kind is str:
+                suspect = suspect or _unusable(item)
+            elif kind is dict or (kind is not list and isinstance(item, Mapping)):
+                suspect = suspect or len(stack) > _SURE_DEPTH or any(map(_unusable_key, item))
+                stack.append(iter(item.values()))
+                break
+            elif kind is list or isinstance(item, list):
+                suspect = suspect or len(stack) > _SURE_DEPTH
+                stack.append(iter(item))
+                break
+        else:
+            stack.pop()
+    return count, suspect
+
+
+def _unusable(text: str) -> bool:
+    """Whether ``text`` holds NUL or a lone surrogate (ASCII text is checked in C)."""
+    return "\x00" in text or (not text.isascii() and _surrogate_in(text) is not None)
+
+
+def _unusable_key(key: object) -> bool:
+    return type(key) is str and _unusable(key)
 
 
 def _problem_of(value: Any) -> str | None:

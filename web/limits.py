@@ -59,7 +59,6 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any, Final, TypeGuard
 
 from graphql import (
@@ -104,7 +103,7 @@ from web.document_cache import (
     validate_document,
 )
 from web.error_codes import ErrorCode
-from web.inputs import literal_errors, query_text_error, variable_errors
+from web.inputs import literal_errors, query_text_error, screen_variables
 from web.settings import QueryLimits
 from web.validation_verdict import ValidationUnavailable
 
@@ -674,28 +673,12 @@ def text_refusal(query: str, limits: QueryLimits) -> GraphQLError | None:
     return None
 
 
-def count_values(variables: Mapping[str, Any] | None, limit: int) -> int:
-    """The values ``variables`` hold (each variable, list item and object member; keys are
-    not values), counted only up to ``limit + 1``: the walk stops there, and never holds more
-    than that many values to visit, so a list of a million items costs what ``limit`` of them
-    do (no copy of the whole list either)."""
-    pending: list[Any] = list(islice((variables or {}).values(), limit + 1))
-    count = 0
-    while pending and count <= limit:
-        item = pending.pop()
-        count += 1
-        if isinstance(item, Mapping | list):
-            # Values past this room are never counted: the walk stops at limit + 1 before.
-            room = max(limit + 1 - count - len(pending), 0)
-            pending.extend(islice(item.values() if isinstance(item, Mapping) else item, room))
-    return count
-
-
-def variables_refusal(variables: Mapping[str, Any] | None, limit: int) -> GraphQLError | None:
-    """``MAX_VARIABLE_VALUES``: checked before any other reading of the variables (the NUL
-    check, the measure's and execution's coercion by graphql-core, which take about 2 µs a
-    value); None when they hold at most ``limit`` values."""
-    if count_values(variables, limit) <= limit:
+def variables_refusal(values: int, limit: int) -> GraphQLError | None:
+    """``MAX_VARIABLE_VALUES``, given the ``values`` the variables hold (``screen_variables``
+    counts them up to ``limit + 1``): checked before any other reading of the variables (the
+    measure's and execution's coercion by graphql-core take about 2 µs a value); None when
+    they hold at most ``limit`` values."""
+    if values <= limit:
         return None
     return too_complex(
         f"The variables hold more than {limit} values (each variable, list item and object "
@@ -720,10 +703,11 @@ def request_refusals(
     for both paths: the schema extension reports them, the lean path (``web.prepared``)
     leaves a request that has any to the extension. ``screened``: the screen's measure of
     the document (``CheckedDocument.measured``), if known."""
-    too_many = variables_refusal(variables, limits.max_variable_values)
+    raw = screen_variables(variables, limits.max_variable_values)
+    too_many = variables_refusal(raw.values, limits.max_variable_values)
     if too_many is not None:
         return [too_many]  # nothing below may read them: coercing them is what costs
-    errors = variable_errors(variables)
+    errors = raw.errors
     if measures is None or query is None:
         return [*errors, *limit_errors(schema, document, variables, limits)]
     measured = measures.measure(

@@ -12,8 +12,9 @@ import logging
 from typing import Any
 
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from web.error_codes import ErrorCode, classify, is_unexpected
 from web.request_id import current_request_id
@@ -48,23 +49,31 @@ def masked(error: GraphQLError) -> GraphQLError:
     )
 
 
-def _wrong_transport(error: GraphQLError) -> GraphQLError | None:
-    """A query sent where only subscriptions are served, said so with BAD_REQUEST; None for
+def _unrunnable(error: GraphQLError) -> GraphQLError | None:
+    """A request Strawberry cannot run, said so with BAD_REQUEST in HTTP's words; None for
     any other error.
 
-    Only Strawberry's legacy graphql-ws handler lets this through as an error (its words:
-    "queries are not allowed", an exception nothing of ours declares, so it would be masked
-    as a bug); HTTP refuses a wrong operation type itself (``web.graphql_http``).
+    Over HTTP the view refuses these itself (``web.graphql_http``). Over WebSocket Strawberry
+    makes them the operation's error, wrapping an exception nothing of ours declares, so
+    each was masked as a bug (INTERNAL_SERVER_ERROR, and a traceback in the log): an
+    ``operationName`` naming no operation of the document, a payload without ``query``, and
+    a query over the legacy graphql-ws protocol, which carries subscriptions only.
     """
     original = error.original_error
-    if not isinstance(original, InvalidOperationTypeError):
+    if isinstance(original, CannotGetOperationTypeError):
+        message = original.as_http_error_reason()
+    elif isinstance(original, MissingQueryError):
+        message = "The request has no GraphQL query."
+    elif isinstance(original, InvalidOperationTypeError):
+        kind = original.operation_type.value
+        message = (
+            f"A {kind} is not served over the legacy graphql-ws protocol, which carries "
+            f"subscriptions only: send the {kind} over graphql-transport-ws or HTTP."
+        )
+    else:
         return None
-    kind = original.operation_type.value
     return GraphQLError(
-        f"A {kind} is not served over the legacy graphql-ws protocol, which carries "
-        f"subscriptions only: send the {kind} over graphql-transport-ws or HTTP.",
-        nodes=error.nodes,
-        extensions={"code": ErrorCode.BAD_REQUEST.value},
+        message, nodes=error.nodes, extensions={"code": ErrorCode.BAD_REQUEST.value}
     )
 
 
@@ -72,7 +81,7 @@ def coded(errors: list[GraphQLError]) -> list[GraphQLError]:
     """Every error with its ``extensions.code``, unexpected ones masked (``masked``)."""
     processed = []
     for error in errors:
-        error = _wrong_transport(error) or error
+        error = _unrunnable(error) or error
         if is_unexpected(error):
             error = masked(error)
         code = str(classify(error))

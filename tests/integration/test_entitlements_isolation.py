@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.policy import CustomerRule, Policy
 from graph.context import GraphContext
+from graph.global_ids import encode
 from graph.schema import build_schema
 from readmodel import documents
 from tests.global_ids import number, numbers, with_numbers
@@ -191,6 +192,33 @@ async def test_federation_entities_of_b_resolve_to_null(db: AsyncDatabase[Doc]) 
     entities = result.data["_entities"]
     assert entities[:3] == [None, None, None]
     assert numbers(entities[3:]) == ["SO-A1", "SH-A1", "IN-A1"]
+    assert_nothing_of_b(result)
+
+
+async def test_relay_node_and_nodes_with_bs_global_ids_resolve_to_null(
+    db: AsyncDatabase[Doc],
+) -> None:
+    """A's client forging B's global ids (base64 of ``Order:SO-B1``...) for Relay's refetch
+    fields reads them as not found, as ``_entities`` does, beside A's own (session 20)."""
+    b_ids = [encode("orders", "SO-B1"), encode("shipments", "SH-B1"), encode("invoices", "IN-B1")]
+    a_ids = [encode("orders", "SO-A1"), encode("shipments", "SH-A1"), encode("invoices", "IN-A1")]
+    result = await run(
+        SCHEMA,
+        db,
+        A,
+        """query($one: ID!, $ids: [ID!]!) {
+             node(id: $one) { id ... on Shipment { trackingNumber } }
+             nodes(ids: $ids) {
+               id
+               ... on Order { customerReference shipToName }
+               ... on Shipment { trackingNumber }
+               ... on Invoice { invoiceNumber } } }""",
+        {"one": b_ids[1], "ids": [*b_ids, *a_ids]},
+    )
+    assert result.errors == []
+    assert result.data["node"] is None
+    assert result.data["nodes"][:3] == [None, None, None]
+    assert numbers(result.data["nodes"][3:]) == ["SO-A1", "SH-A1", "IN-A1"]
     assert_nothing_of_b(result)
 
 

@@ -601,3 +601,20 @@ async def test_consumer_lag_per_partition_from_committed_offsets(
     )
     assert value == 2
     assert metrics.registry.get_sample_value("portal_kafka_up") == 1
+
+
+@pytest.mark.parametrize("name", [5, ["A"], {"A": 1}, True])
+async def test_an_operation_name_that_is_not_a_string_is_400_saying_so(
+    api: Running, name: object
+) -> None:
+    """It was read as a name: ``Unknown operation named "['A']".``. The words are those of
+    ``variables`` and ``extensions`` of the wrong type, and of the same mistake over
+    WebSocket."""
+    response = await api.client.post(
+        "/graphql", json={"query": "query A { __typename }", "operationName": name}
+    )
+    assert response.status_code == 400
+    assert codes(response) == ["BAD_REQUEST"]
+    assert response.json()["errors"][0]["message"] == (
+        "The GraphQL operation's `operationName` must be a string or null, if provided."
+    )

@@ -523,8 +523,9 @@ async def test_a_role_limited_to_persisted_operations_cannot_subscribe_with_its_
         {"id": "1", "type": "start"},
         {"id": "1", "type": "start", "payload": "subscription { x }"},
         {"type": "start", "payload": {"query": MILESTONE_FEED}},
+        {"id": "1", "type": "start", "payload": {"query": MILESTONE_FEED, "variables": "{}"}},
     ],
-    ids=["no payload", "payload not an object", "no id"],
+    ids=["no payload", "payload not an object", "no id", "variables not an object"],
 )
 async def test_a_malformed_legacy_start_is_refused_and_the_connection_goes_on(
     start: dict[str, object],
@@ -897,3 +898,102 @@ async def test_a_checkpoint_never_goes_back_before_the_cursor_resumed_with() -> 
         await _read_until(socket, seen, lambda seen: 8 in seen.checkpoints())
     assert min(seen.checkpoints()) == 6
     assert [kind for kind, _ in seen.order if kind == "event"] == []
+
+
+# --- what a careless or hostile client sends (defect hunt, session 20) ------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        [1, 2],
+        "subscribe",
+        {"id": "1", "type": "subscribe", "payload": "{ whoami }"},
+        {"id": {"x": 1}, "type": "subscribe", "payload": {"query": "{ whoami }"}},
+        {"id": 5, "type": "subscribe", "payload": {"query": "{ whoami }"}},
+    ],
+    ids=["array", "string", "payload-not-object", "id-object", "id-number"],
+)
+async def test_a_message_of_the_wrong_shape_closes_4400_saying_why(message: object) -> None:
+    """graphql-transport-ws: a message of a format the protocol does not define closes the
+    socket with 4400. These made Strawberry's handler raise: the socket was dropped with no
+    close code at all (the client saw an abnormal closure, 1006), or ran with a number as id."""
+    async with _connection(live_service(), schema=WHO_SCHEMA, context=_anonymous_context()) as s:
+        await _ack(s, {"Authorization": f"Bearer {token_for(['ACME'])}"})
+        await s.inbox.put(message)
+        code, reason = await s.close_code()
+    assert code == 4400
+    assert reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "says"),
+    [
+        ({"query": "{ __typename }", "variables": "{}"}, "`variables` must be an object or null"),
+        ({"query": "{ __typename }", "variables": [1]}, "`variables` must be an object or null"),
+        ({"query": "{ __typename }", "extensions": "x"}, "`extensions` must be an object or null"),
+        (
+            {"query": "{ __typename }", "operationName": 5},
+            "`operationName` must be a string or null",
+        ),
+        ({"query": "query A { __typename }", "operationName": "Z"}, 'Unknown operation named "Z".'),
+        ({"variables": {}}, "The request has no GraphQL query."),
+    ],
+    ids=[
+        "variables-string",
+        "variables-array",
+        "extensions",
+        "name-number",
+        "name-nowhere",
+        "none",
+    ],
+)
+async def test_an_unusable_operation_gets_a_bad_request_error_and_the_connection_goes_on(
+    payload: dict[str, object], says: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As over HTTP (400, BAD_REQUEST, the same words). Over WebSocket a string as
+    ``variables`` got only ``complete`` (and a traceback in the log), and an ``operationName``
+    naming no operation an INTERNAL_SERVER_ERROR."""
+    settings = load_settings({"AUTH_HS256_SECRET": SECRET})
+    schema, _ = graphql_endpoint(
+        settings, Metrics(), new_document_cache(settings), FreshnessCopy(max_age_seconds=5)
+    )
+    async with _connection(live_service(), schema=schema, context=_anonymous_context()) as s:
+        await _ack(s, {"Authorization": f"Bearer {token_for(['ACME'])}"})
+        await s.inbox.put({"id": "bad", "type": "subscribe", "payload": payload})
+        refused = await _next_message(s)
+        await s.inbox.put({"id": "ok", "type": "subscribe", "payload": {"query": "{ __typename }"}})
+        answered = await _next_message(s)
+    assert refused["id"] == "bad" and refused["type"] == "error"
+    [error] = refused["payload"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert says in error["message"]
+    assert (answered["id"], answered["type"]) == ("ok", "next")
+    assert answered["payload"]["data"] == {"__typename": "Query"}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [[1, 2], "start", {"id": "1"}, {"type": "stop"}, {"type": "stop", "id": ["1"]}],
+    ids=["array", "string", "no-type", "stop-no-id", "stop-id-list"],
+)
+async def test_a_legacy_message_of_the_wrong_shape_is_refused_and_the_connection_goes_on(
+    message: object,
+) -> None:
+    """graphql-ws defines no close code for these; Strawberry's handler raised on each and the
+    socket was dropped (no close code). Refused like a malformed ``start``: an ``error``
+    message with BAD_REQUEST, and the connection's other operations go on."""
+    service = live_service()
+    service.hub.begin_at(0)
+    async with _connection(service, legacy=True) as socket:
+        await _ack(socket, {"Authorization": f"Bearer {token_for(['ACME'])}"})
+        await socket.inbox.put(message)
+        refused = await _next_message(socket)
+        await socket.inbox.put(
+            {"id": "2", "type": "start", "payload": {"query": MILESTONE_FEED, "variables": {}}}
+        )
+        await _until_registered(service.hub)
+    assert refused["type"] == "error"
+    assert refused["payload"]["extensions"]["code"] == "BAD_REQUEST"
+    assert refused["payload"]["message"]

@@ -20,13 +20,13 @@ from graph.schema import build_schema
 from web.admission import LaneFull
 from web.document_cache import DocumentCache, count_selections, estimated_tokens
 from web.error_codes import retry_later
+from web.inputs import screen_variables
 from web.limits import (
     INTROSPECTION_COST,
     MAX_REPORTED,
     STORE_SCAN_COST,
     MeasureCache,
     QueryLimitsExtension,
-    count_values,
     limit_errors,
     measure_document,
     screen_for,
@@ -332,7 +332,7 @@ def test_values_are_counted_exactly_up_to_one_past_the_limit(
     """The count that ``MAX_VARIABLE_VALUES`` refuses on: exact while within the limit, and
     one past it for anything larger, however the values nest."""
     total = sum(_all_values(value) for value in variables.values())
-    assert count_values(variables, limit) == min(total, limit + 1)
+    assert screen_variables(variables, limit).values == min(total, limit + 1)
 
 
 async def test_variables_holding_more_values_than_the_limit_are_refused() -> None:

@@ -2,7 +2,9 @@
 
 graphql-transport-ws defines 4400 (bad request), 4401 (unauthorized: subscribe before
 ``connection_ack``), 4403 (forbidden: ``connection_init`` rejected), 4406, 4408 (no
-``connection_init`` in time), 4409 and 4429. We follow it and add codes for conditions the
+``connection_init`` in time), 4409 and 4429. A message of a shape the protocol does not define (not
+an object, an id that is not a string, a ``subscribe`` without a payload object) closes with
+4400 too (``web.live.handlers.malformed``). We follow it and add codes for conditions the
 protocol leaves to the server, chosen outside its set so clients can tell them apart:
 
 =====  =========================================================================================

@@ -40,7 +40,7 @@ from collections.abc import Collection, Coroutine, Hashable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, cast
 
 from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
@@ -59,6 +59,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage as LegacyConnectionInitMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ErrorMessage as LegacyErrorMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    OperationMessage as LegacyOperationMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     StartMessage as LegacyStartMessage,
@@ -82,6 +88,7 @@ from web.live.connections import initialised
 from web.live.feed import ConnectionFeed
 from web.live.progress import current_operation
 from web.live.service import LiveService
+from web.operation_payload import payload_refusal
 from web.persisted import DocumentRequest, PersistedQueryError, document_for
 
 logger = logging.getLogger(__name__)
@@ -139,6 +146,30 @@ def operation_text(websocket: object, caller: Caller | None, payload: Mapping[st
         ),
     )
     return query or ""
+
+
+#: The messages that name an operation by ``id``, per protocol (a legacy ``start`` without
+#: one is refused by ``LiveGraphQLWSHandler.handle_start`` itself).
+TRANSPORT_WS_IDS: Final = ("subscribe", "complete")
+LEGACY_IDS: Final = ("stop",)
+
+
+def malformed(message: object, with_ids: Collection[str]) -> str | None:
+    """Why a message is not one its protocol defines; None for one Strawberry's handlers
+    can read. They raised on a message that is not an object, one without a string
+    ``type``, a ``subscribe`` whose ``payload`` is not an object, and a message of
+    ``with_ids`` whose ``id`` is missing or unhashable: the socket was dropped without a
+    close code. A number as ``id`` ran the operation; the protocols say a string."""
+    if not isinstance(message, dict):
+        return "A message must be a JSON object"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "A message needs a type, a string"
+    if kind in with_ids and not isinstance(message.get("id"), str):
+        return f"A {kind} message needs an id, a string"
+    if kind == "subscribe" and not isinstance(message.get("payload"), dict):
+        return "A subscribe message needs a payload object holding the operation"
+    return None
 
 
 def live_service_of(view: object, websocket: object) -> LiveService | None:
@@ -298,6 +329,14 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     async def handle_pong(self, message: PongMessage) -> None:
         self._pong.set()
 
+    async def handle_message(self, message: Message) -> None:
+        """Strawberry's, closing with 4400 on a message it would raise on (``malformed``)."""
+        reason = malformed(message, TRANSPORT_WS_IDS)
+        if reason is not None:
+            await self.handle_invalid_message(reason)
+            return
+        await super().handle_message(message)
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """Strawberry's, with a coded error when the connection runs too many operations,
         and persisted operations over WebSocket as over HTTP (``web.persisted``): the
@@ -311,12 +350,16 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 {"id": message["id"], "type": "error", "payload": [refusal.formatted]}
             )
             return
-        payload = message.get("payload")
-        if self.connection_acknowledged and isinstance(payload, dict):
-            try:
-                query = operation_text(self.websocket, self._caller, payload)
-            except PersistedQueryError as exc:
-                error = exc.graphql_error().formatted
+        payload = message["payload"]  # an object: ``handle_message`` closed the socket else
+        if self.connection_acknowledged:
+            refusal = payload_refusal(payload)
+            if refusal is None:
+                try:
+                    query = operation_text(self.websocket, self._caller, payload)
+                except PersistedQueryError as exc:
+                    refusal = exc.graphql_error()
+            if refusal is not None:
+                error = refusal.formatted
                 await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
                 return
             message = {**message, "payload": {**payload, "query": query}}
@@ -413,6 +456,18 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
         finally:
             await self._guard.shutdown()
 
+    async def handle_message(self, message: LegacyOperationMessage) -> None:
+        """Strawberry's, refusing a message it would raise on (``malformed``) as a malformed
+        ``start`` is refused: graphql-ws has no close code for it."""
+        reason = malformed(message, LEGACY_IDS)
+        if reason is None:
+            await super().handle_message(message)
+            return
+        refusal = GraphQLError(reason, extensions={"code": ErrorCode.BAD_REQUEST.value})
+        # No operation to name: ``id`` null, as a refused ``start`` without one gets.
+        error = {"type": "error", "id": None, "payload": refusal.formatted}
+        await self.send_message(cast(LegacyErrorMessage, error))
+
     async def handle_start(self, message: LegacyStartMessage) -> None:
         """Strawberry's, with a coded error when the connection runs too many operations, and
         persisted operations as over graphql-transport-ws (``operation_text``): a caller
@@ -434,6 +489,8 @@ class LiveGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
             refusal = operations_refusal(
                 self.max_subscriptions_per_connection, self.tasks, message["id"]
             )
+        if refusal is None:
+            refusal = payload_refusal(payload)
         if refusal is None:
             try:
                 query = operation_text(self.websocket, self._caller, payload)
