@@ -47,7 +47,7 @@ from readmodel import documents
 from readmodel.changes import ShipmentChange
 from readmodel.documents import WRITES
 from readmodel.kafka_admin import TopicMisconfigured, ensure_own_topics
-from readmodel.search_keys import COMPLETE_MARKER
+from readmodel.search_keys import COMPLETE_MARKER, MARKERS
 from readmodel.topics import TopicNames
 from resolvers.freshness import source_freshness
 from tests.contract import example
@@ -160,6 +160,40 @@ async def test_contract_examples_become_linked_documents(
     # deferred in a new generation, are built and its search marked complete
     assert await _missing_indexes(mongo_db, "") == {}
     assert await mongo_db[documents.SEARCH_KEYS].find_one({"_id": COMPLETE_MARKER}) is not None
+
+
+async def test_a_catch_up_builds_its_search_indexes_after_its_last_batch_is_written(
+    stack: Stack,
+    topic_names: dict[str, str],
+    mongo_db: AsyncDatabase[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new generation's search indexes are built over the catch-up's search documents,
+    the last batch's included (one batch here, the whole backlog): written into an indexed
+    collection, entry by entry, they cost the store several times the CPU (docs/
+    benchmarks.md, "Session 20"), and a marker written before them told readers the search
+    documents were complete while that batch's were still missing."""
+    search = mongo_db[documents.SEARCH_KEYS]
+    found_at_build: list[int] = []
+    build = BatchProcessor.caught_up
+
+    async def counting_build(processor: BatchProcessor) -> bool:
+        found_at_build.append(await search.count_documents({"_id": {"$nin": list(MARKERS)}}))
+        return await build(processor)
+
+    monkeypatch.setattr(BatchProcessor, "caught_up", counting_build)
+    names = ["order-created.json", "shipment-planned.json", "invoice-issued.json"]
+    await produce(
+        stack.kafka_bootstrap,
+        [_record(topic_names, TOPIC_OF_EXAMPLE[n], example(n)) for n in names],
+    )
+    await _project(projector_settings(stack, mongo_db, topic_names))
+
+    written = await search.count_documents({"_id": {"$nin": list(MARKERS)}})
+    assert written > 0
+    assert found_at_build == [written]
+    assert await _missing_indexes(mongo_db, "") == {}
+    assert await search.find_one({"_id": COMPLETE_MARKER}) is not None
 
 
 async def _missing_indexes(db: AsyncDatabase[Any], suffix: str) -> dict[str, set[str]]:
