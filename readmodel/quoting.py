@@ -30,3 +30,8 @@ def quoted(value: str | int, limit: int = QUOTED_CHARACTERS) -> str:
     if isinstance(value, str):
         head, tail = repr(head), repr(tail)
     return f"{head}...{tail} ({len(text):,} characters)"
+
+
+#: Characters of a client's value that the API's messages quote (an id, a key, a WebSocket
+#: message's ``id``): enough to recognise it, never the 100 KB a client may send.
+ECHOED_CHARACTERS: Final = 100
