@@ -48,3 +48,13 @@ async def test_a_node_id_that_is_not_a_global_id_is_quoted_cut_short(api: Runnin
     assert codes(response) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["message"].startswith(f"{QUOTE} is not a global id: pass")
     assert len(response.content) < 1_000
+
+
+async def test_an_unknown_operation_name_is_quoted_cut_short(api: Running) -> None:
+    response = await api.client.post(
+        "/graphql",
+        json={"query": "query A { __typename } query B { __typename }", "operationName": LONG},
+        headers=api.auth(["ACME"]),
+    )
+    assert (response.status_code, codes(response)) == (400, ["BAD_REQUEST"])
+    assert response.json()["errors"][0]["message"] == f"Unknown operation named {QUOTE}."

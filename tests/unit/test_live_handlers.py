@@ -937,6 +937,10 @@ async def test_a_message_of_the_wrong_shape_closes_4400_saying_why(message: obje
             "`operationName` must be a string or null",
         ),
         ({"query": "query A { __typename }", "operationName": "Z"}, 'Unknown operation named "Z".'),
+        (
+            {"query": "query A { __typename }", "operationName": "Z" * 100_000},
+            f"Unknown operation named {'Z' * 50!r}...{'Z' * 50!r} (100,000 characters).",
+        ),
         ({"variables": {}}, "The request has no GraphQL query."),
     ],
     ids=[
@@ -945,6 +949,7 @@ async def test_a_message_of_the_wrong_shape_closes_4400_saying_why(message: obje
         "extensions",
         "name-number",
         "name-nowhere",
+        "name-nowhere-long",
         "none",
     ],
 )
