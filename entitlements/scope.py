@@ -57,6 +57,7 @@ from readmodel.documents import (
     base_collection,
 )
 from readmodel.links import visible_warehouses
+from readmodel.quoting import ECHOED_CHARACTERS, quoted
 
 ENTITY_KINDS: Final = frozenset({ORDERS, SHIPMENTS, INVOICES})
 #: Collections every authenticated caller may read whole: nothing in them belongs to a customer.
@@ -113,7 +114,10 @@ class Scope:
         if customer_id is None or self.customer_ids is None:
             return
         if customer_id not in self.customer_ids:
-            raise ForbiddenError(f"customer {customer_id!r} is not one of the accounts you act for")
+            raise ForbiddenError(
+                f"customer {quoted(customer_id, ECHOED_CHARACTERS)} is not one of the accounts "
+                "you act for"
+            )
 
     def narrowed(self, customer_id: str | None) -> Scope:
         """This scope for a read narrowed to ``customer_id`` (None: not narrowed), once

@@ -52,6 +52,7 @@ from graph.live_cursor import resume_cursor
 from graph.node import Node
 from graph.subgraph import Service, service
 from graph.viewer import Viewer
+from readmodel.quoting import ECHOED_CHARACTERS, quoted
 from resolvers.audit import AuditRequest
 from resolvers.errors import BadUserInput
 from resolvers.filters import InvoiceFilter, OrderFilter, ShipmentFilter, ShipmentSearch
@@ -160,8 +161,9 @@ async def _node(info: Info, value: str) -> Node | None:
     global_id = decode(value)
     if global_id is None:
         raise BadUserInput(
-            f"{value!r} is not a global id: pass an object's `id` (order, shipment and "
-            "invoice numbers go to order(id:), shipment(id:) and invoice(id:))."
+            f"{quoted(value, ECHOED_CHARACTERS)} is not a global id: pass an object's `id` "
+            "(order, shipment and invoice numbers go to order(id:), shipment(id:) and "
+            "invoice(id:))."
         )
     doc = await readers_of(info).load(global_id.kind, global_id.number)
     return _NODE_TYPES[global_id.kind].of(doc) if doc else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -30,6 +31,7 @@ from graph.item_refusals import refused_or
 from graph.query import Query
 from graph.stream_refusals import refusals_as_results
 from graph.subscriptions import Subscription
+from readmodel.quoting import ECHOED_CHARACTERS, quoted
 from resolvers.errors import BadUserInput, ResolverError
 
 ExtensionSpec = type[SchemaExtension] | Callable[[], SchemaExtension]
@@ -62,14 +64,15 @@ def representation_number(representation: object) -> str | None:
     type_name = representation.get("__typename")
     if not isinstance(type_name, str) or type_name not in ENTITY_TYPES:
         raise BadUserInput(
-            f"has __typename {type_name!r}; expected one of {', '.join(ENTITY_TYPES)}"
+            f"has __typename {_echoed(type_name)}; expected one of {', '.join(ENTITY_TYPES)}"
         )
     entity = ENTITY_CLASSES[type_name]
     keys = ("id", entity.NUMBER_KEY)
     extra = sorted(str(k) for k in representation.keys() - {"__typename", *keys})
+    # One key of a client's thousands, cut short, is enough to say what is wrong.
     if extra:
         raise BadUserInput(
-            f"has keys this subgraph does not resolve by: {', '.join(extra)} "
+            f"has keys this subgraph does not resolve by: {_listed(extra)} "
             f"(only id or {entity.NUMBER_KEY})"
         )
     given = [key for key in keys if key in representation]
@@ -82,6 +85,25 @@ def representation_number(representation: object) -> str | None:
         raise BadUserInput(f"must carry the entity's {given[0]} as a non-empty string")
     return value if given[0] == entity.NUMBER_KEY else number_for(entity.KIND, value)
 
+
+def _echoed(value: object) -> str:
+    """A representation's value as its refusal quotes it: a string or number cut short, any
+    a list or object by its kind (a client's 100 KB object is not worth echoing)."""
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return quoted(value, ECHOED_CHARACTERS)
+    if isinstance(value, Mapping):
+        return "an object"
+    return "a list" if isinstance(value, list) else json.dumps(value)  # null, true, 1.5
+
+
+def _listed(keys: list[str]) -> str:
+    """The first few of a representation's unexpected keys, each cut short, and how many
+    there are when that is more."""
+    shown = ", ".join(quoted(key, ECHOED_CHARACTERS) for key in keys[:_KEYS_SHOWN])
+    return shown if len(keys) <= _KEYS_SHOWN else f"{shown} and {len(keys) - _KEYS_SHOWN:,} more"
+
+
+_KEYS_SHOWN: Final = 3
 
 #: Strawberry's words for a request it cannot run: an ``operationName`` naming no operation,
 #: no query, an operation type the transport does not carry. The client's mistakes.

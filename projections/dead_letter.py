@@ -11,7 +11,7 @@ first bytes of the value, and ``dlq.original-size`` says how many there were; th
 stays in the inbound log at the topic, partition and offset the headers name. Refusing it
 instead would fail its batch, and the projector would stop at that record for good. For the
 same reason a reason longer than ``REASON_MAX_BYTES`` goes cut (reasons quote values cut
-short, ``event_fields.quoted``; this holds whatever a reason says).
+short, ``readmodel.quoting.quoted``; this holds whatever a reason says).
 
 A record with neither key nor value, which Kafka takes (a tombstone without a key) and
 aiokafka's producer refuses to send, goes with an empty value instead of none; its reason
@@ -51,7 +51,7 @@ DEAD_LETTER_ROOM: Final = DEAD_LETTER_MAX_BYTES - 64 * 1024
 #: The dead-letter producer's ``max_request_size``, which aiokafka checks before compressing.
 DEAD_LETTER_MAX_UNCOMPRESSED: Final = 32 * 1024 * 1024
 #: Most bytes (UTF-8) of a sent dead letter's reason: a longer one keeps its start and says
-#: how long it was (``sendable``). Reasons quote values cut short (``event_fields.quoted``);
+#: how long it was (``sendable``). Reasons quote values cut short (``readmodel.quoting.quoted``);
 #: this bound holds whatever a reason quotes, so the headers always leave the value room.
 REASON_MAX_BYTES: Final = 4 * 1024
 

@@ -27,11 +27,11 @@ from typing import Any, Final, NamedTuple
 import bson
 import orjson
 
-from projections.event_fields import quoted
 from projections.events import Event
 from projections.reducers import customer_conflict
 from readmodel import documents
 from readmodel.documents import FOREIGN_FACTS
+from readmodel.quoting import quoted
 from readmodel.search_keys import search_document, search_source
 
 #: How a dead letter's reason starts when its event would make its document too large

@@ -31,6 +31,8 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
+from readmodel.quoting import quoted
+
 #: A non-empty string (the contract has no optional empty strings).
 Text = Annotated[str, msgspec.Meta(min_length=1)]
 CountryCode = Annotated[
@@ -154,30 +156,6 @@ def parse_timestamp(text: str) -> datetime:
         return datetime.fromisoformat(f"{day}T{clock}.{millis}{offset}").astimezone(UTC)
     except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise ValueError("outside the years 1 to 9999 in UTC") from exc
-
-
-#: Characters of a value that a refusal's reason quotes whole; of a longer value it quotes
-#: the first and last half of these, and the length (``quoted``).
-QUOTED_CHARACTERS: Final = 200
-
-
-def quoted(value: str | int) -> str:
-    """``value`` as a refusal's reason quotes it: its ``repr``, or, when it is longer than
-    ``QUOTED_CHARACTERS`` characters (digits), that of its first and last characters around
-    ``...`` and its length (``'SO-1...9\\x01' (3,000,001 characters)``).
-
-    A reason travels as a header of the dead letter, which the dead-letter topic limits
-    together with the value: a value of many MiB quoted whole made a dead letter too large to
-    send, and its batch failed on every restart. The end is kept as well as the start because
-    what broke the rule (a control character in an id) may be anywhere."""
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) <= QUOTED_CHARACTERS:
-        return repr(value)
-    half = QUOTED_CHARACTERS // 2
-    head, tail = text[:half], text[-half:]
-    if isinstance(value, str):
-        head, tail = repr(head), repr(tail)
-    return f"{head}...{tail} ({len(text):,} characters)"
 
 
 def json_kind(value: Any) -> str:

@@ -6,7 +6,7 @@ field and the value instead: ``data.lines[3].quantity: expected integer, got str
 It is worked out here, only for refused records, from the same declarations msgspec checked
 (``msgspec.inspect`` of the struct) and the record read again with ``json``: the value at
 msgspec's path, held against the rules of the type declared there. A value is quoted cut
-short (``event_fields.quoted``): the reason travels as a header of the dead letter.
+short (``readmodel.quoting.quoted``): the reason travels as a header of the dead letter.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import Any, Final
 import msgspec
 from msgspec import inspect as mi
 
-from projections.event_fields import decode_hook, json_kind, quoted, require_text
+from projections.event_fields import decode_hook, json_kind, require_text
+from readmodel.quoting import quoted
 
 _AT: Final = re.compile(r"(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?", re.DOTALL)
 _STEP: Final = re.compile(r"\.([^.\[]+)|\[(\d+)\]")

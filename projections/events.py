@@ -57,9 +57,10 @@ import msgspec
 
 from observability.trace_context import parse_traceparent
 from projections import event_schema as schema
-from projections.event_fields import decode_hook, quoted
+from projections.event_fields import decode_hook
 from projections.event_reasons import refusal_reason
 from projections.event_schema import Envelope, EventData, Payload, Piece, wire_names
+from readmodel.quoting import quoted
 
 TopicKind = Literal["orders", "fulfillment", "shipments", "invoices", "source_status"]
 EntityKindName = Literal["orders", "shipments", "invoices", "sources"]

@@ -57,7 +57,6 @@ from decimal import Context, Decimal, localcontext
 from functools import partial
 from typing import Any, Final, Literal, TypeVar
 
-from projections.event_fields import quoted
 from projections.event_schema import (
     Address,
     EventData,
@@ -78,6 +77,7 @@ from projections.event_schema import (
 from projections.events import Event, InvalidEvent
 from projections.status_mapping import StatusMapping
 from readmodel.documents import FOREIGN_FACTS, FULFILLMENT_STAGES, field_key
+from readmodel.quoting import quoted
 
 Doc = dict[str, Any]
 Version = list[Any]

@@ -9,7 +9,8 @@ no logic of either side, only the shapes and names they must agree on:
 * ``links``: the ids a document names and the summaries it embeds (the only parser of both);
 * ``topics``: Kafka topic names;
 * ``changes``: the change notice the projector publishes and the API replicas consume;
-* ``kafka_admin``: creating the topics the read model owns, and listing partitions.
+* ``kafka_admin``: creating the topics the read model owns, and listing partitions;
+* ``quoting``: how an error message quotes a value it was given, cut short.
 
 It imports nothing of ours but ``observability``.
 """

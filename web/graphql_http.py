@@ -57,7 +57,7 @@ from web.headers import page_headers, private_response
 from web.limits import client_of
 from web.negotiation import JSON, choose_response_type, is_json_body, prefers_html
 from web.operation_admission import requests_refused
-from web.operation_payload import payload_refusal
+from web.operation_payload import payload_refusal, unknown_operation
 from web.persisted import PersistedQueryError, persisted_document, with_document_id
 from web.prepared import PreparedOperations
 from web.settings import Settings
@@ -541,7 +541,7 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
                 ) from exc
             raise Refusal(400, exc.as_http_error_reason(method)) from exc
         except CannotGetOperationTypeError as exc:
-            raise Refusal(400, exc.as_http_error_reason()) from exc
+            raise Refusal(400, unknown_operation(exc)) from exc
         except MissingQueryError as exc:
             raise Refusal(400, "The request has no GraphQL query.") from exc
 

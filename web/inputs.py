@@ -25,6 +25,7 @@ from typing import Any, Final
 from graphql import DocumentNode, GraphQLError, StringValueNode
 from graphql.language import Visitor, visit
 
+from readmodel.quoting import ECHOED_CHARACTERS, quoted
 from web.error_codes import ErrorCode
 
 _SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
@@ -120,7 +121,7 @@ def screen_variables(variables: Mapping[str, Any] | None, limit: int) -> Screene
             marked.append((name, value))
     errors = [
         GraphQLError(
-            f"Variable '${name}' {problem}.",
+            f"Variable {quoted('$' + name, ECHOED_CHARACTERS)} {problem}.",
             extensions={"code": ErrorCode.BAD_USER_INPUT.value},
         )
         for name, value in marked

@@ -17,6 +17,7 @@ from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from web.error_codes import ErrorCode, classify, is_unexpected
+from web.operation_payload import unknown_operation
 from web.request_id import current_request_id
 
 logger = logging.getLogger("web.errors")
@@ -61,7 +62,7 @@ def _unrunnable(error: GraphQLError) -> GraphQLError | None:
     """
     original = error.original_error
     if isinstance(original, CannotGetOperationTypeError):
-        message = original.as_http_error_reason()
+        message = unknown_operation(original)
     elif isinstance(original, MissingQueryError):
         message = "The request has no GraphQL query."
     elif isinstance(original, InvalidOperationTypeError):

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from graphql import GraphQLError
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from readmodel.quoting import ECHOED_CHARACTERS, quoted
 from web.error_codes import ErrorCode
 
 #: The members of an operation's payload and the type each must have when present, with
@@ -35,3 +37,13 @@ def payload_refusal(payload: Mapping[str, Any]) -> GraphQLError | None:
                 extensions={"code": ErrorCode.BAD_REQUEST.value},
             )
     return None
+
+
+def unknown_operation(error: CannotGetOperationTypeError) -> str:
+    """Strawberry's words for an ``operationName`` naming no operation of the document
+    (``Unknown operation named "Z".``), on every transport, with a name of more than
+    ``ECHOED_CHARACTERS`` quoted cut short: Strawberry echoes the client's name whole."""
+    name = error.operation_name
+    if name is None or len(name) <= ECHOED_CHARACTERS:
+        return error.as_http_error_reason()
+    return f"Unknown operation named {quoted(name, ECHOED_CHARACTERS)}."

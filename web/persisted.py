@@ -56,6 +56,7 @@ from caching.bounded_lru import BoundedLRU
 from entitlements.caller import Caller
 from entitlements.errors import ConfigurationError
 from entitlements.policy import Policy
+from readmodel.quoting import ECHOED_CHARACTERS, quoted
 from web.document_cache import DocumentCache
 
 PERSISTED_QUERY_NOT_FOUND: Final = "PERSISTED_QUERY_NOT_FOUND"
@@ -278,8 +279,9 @@ class PersistedOperations:
         if text is None:
             raise PersistedQueryError(
                 PERSISTED_QUERY_NOT_FOUND,
-                f"No persisted operation has the documentId {document_id!r}: the app must "
-                "ship its operations in the server's PERSISTED_OPERATIONS_FILE.",
+                f"No persisted operation has the documentId "
+                f"{quoted(document_id, ECHOED_CHARACTERS)}: the app must ship its operations "
+                "in the server's PERSISTED_OPERATIONS_FILE.",
             )
         return text
 

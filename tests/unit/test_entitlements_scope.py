@@ -413,6 +413,15 @@ def test_naming_a_customer_outside_the_scope_is_forbidden(
     s.check_customer(None)
 
 
+def test_a_customer_id_of_100_000_characters_is_quoted_cut_short() -> None:
+    with pytest.raises(ForbiddenError) as refused:
+        scope("viewer", customers=("ACME",)).check_customer("x" * 50_000 + "y" * 50_000)
+    assert str(refused.value) == (
+        f"customer {'x' * 50!r}...{'y' * 50!r} (100,000 characters) is not one of the "
+        "accounts you act for"
+    )
+
+
 def test_a_cross_customer_scope_may_name_any_customer() -> None:
     s = scope("support", cross=True)
     for customer in (*CUSTOMERS, "NOT-A-CUSTOMER-ANYWHERE"):

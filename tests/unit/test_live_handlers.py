@@ -937,6 +937,10 @@ async def test_a_message_of_the_wrong_shape_closes_4400_saying_why(message: obje
             "`operationName` must be a string or null",
         ),
         ({"query": "query A { __typename }", "operationName": "Z"}, 'Unknown operation named "Z".'),
+        (
+            {"query": "query A { __typename }", "operationName": "Z" * 100_000},
+            f"Unknown operation named {'Z' * 50!r}...{'Z' * 50!r} (100,000 characters).",
+        ),
         ({"variables": {}}, "The request has no GraphQL query."),
     ],
     ids=[
@@ -945,6 +949,7 @@ async def test_a_message_of_the_wrong_shape_closes_4400_saying_why(message: obje
         "extensions",
         "name-number",
         "name-nowhere",
+        "name-nowhere-long",
         "none",
     ],
 )
@@ -997,3 +1002,48 @@ async def test_a_legacy_message_of_the_wrong_shape_is_refused_and_the_connection
     assert refused["type"] == "error"
     assert refused["payload"]["extensions"]["code"] == "BAD_REQUEST"
     assert refused["payload"]["message"]
+
+
+# --- a client's values in close reasons ---------------------------------------------------
+
+#: A message id (or type) of 200,000 characters, each two bytes in UTF-8: a close frame's
+#: reason holds 123 bytes, so it must be cut, and on a character's boundary.
+LONG_ID = "é" * 200_000
+
+
+async def test_a_duplicate_id_of_200_000_characters_closes_4409_with_a_short_reason() -> None:
+    async with _connection(live_service()) as socket:
+        await _ack(socket, {"token": token_for(["ACME"])})
+        for _ in range(2):
+            await socket.inbox.put(
+                {"id": LONG_ID, "type": "subscribe", "payload": {"query": MILESTONE_FEED}}
+            )
+        code, reason = await socket.close_code()
+    assert code == 4409
+    assert len(reason.encode()) <= 123
+    assert (
+        reason == f"Subscriber for {'é' * 10!r}...{'é' * 10!r} (200,000 characters) already exists"
+    )
+
+
+async def test_an_unknown_message_type_of_200_000_characters_closes_4400_cut_to_fit() -> None:
+    async with _connection(live_service()) as socket:
+        await _ack(socket, {"token": token_for(["ACME"])})
+        await socket.inbox.put({"type": LONG_ID})
+        code, reason = await socket.close_code()
+    assert code == 4400
+    assert len(reason.encode()) <= 123
+    assert reason.startswith("Unknown message type: éé") and reason.endswith("é...")
+
+
+async def test_a_syntax_error_quoting_a_long_token_closes_4400_cut_to_fit() -> None:
+    async with _connection(live_service()) as socket:
+        await _ack(socket, {"token": token_for(["ACME"])})
+        query = "subscription A " + "B" * 10_000
+        await socket.inbox.put({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        code, reason = await socket.close_code()
+    assert code == 4400
+    assert len(reason.encode()) <= 123
+    assert reason.startswith("Syntax Error: Expected '{', found Name 'BBB") and reason.endswith(
+        "..."
+    )

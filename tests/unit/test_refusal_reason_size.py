@@ -15,9 +15,10 @@ from typing import Any, Final
 import pytest
 
 from projections.document_size import Size, document_size, too_large
-from projections.event_fields import MAX_IDENTIFIER_LENGTH, QUOTED_CHARACTERS, quoted
+from projections.event_fields import MAX_IDENTIFIER_LENGTH
 from projections.events import InvalidEvent, decode_event
 from projections.reducers import ConflictingEvent, apply
+from readmodel.quoting import QUOTED_CHARACTERS, quoted
 from tests.contract import example
 from tests.helpers import MAPPING
 

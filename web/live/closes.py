@@ -40,6 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from readmodel.quoting import quoted
+
 
 @dataclass(frozen=True)
 class CloseReason:
@@ -88,7 +90,27 @@ def too_slow(buffer_size: int) -> CloseReason:
     )
 
 
+def bad_request(detail: str) -> CloseReason:
+    """4400 with ``detail`` (Strawberry's words, which may quote the client: an unknown
+    ``type``, a syntax error's token), cut to fit a close frame."""
+    return CloseReason(4400, _fit(detail))
+
+
+def duplicate_id(operation_id: str) -> CloseReason:
+    """4409, graphql-transport-ws's "Subscriber for <id> already exists", the id quoted cut
+    short: a client's id may be any length, a close reason at most 123 bytes."""
+    return CloseReason(
+        4409, _fit(f"Subscriber for {quoted(operation_id, _ID_CHARACTERS)} already exists")
+    )
+
+
+#: Characters of an id a close reason quotes: its start and end, with its length, fit in
+#: the 123 bytes with the words around them (``_fit`` cuts what wider characters overflow).
+_ID_CHARACTERS: Final = 20
+
+
 def _fit(text: str) -> str:
+    """``text`` cut, on a UTF-8 character's boundary, to fit a close frame's 123 bytes."""
     encoded = text.encode()
     if len(encoded) <= 123:
         return text

@@ -81,6 +81,8 @@ from web.live.closes import (
     PONG_TIMEOUT,
     TOKEN_EXPIRED,
     CloseReason,
+    bad_request,
+    duplicate_id,
     forbidden,
     too_many_of_client,
 )
@@ -337,11 +339,28 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             return
         await super().handle_message(message)
 
+    async def handle_invalid_message(self, error_message: str) -> None:
+        """Strawberry's 4400, its reason cut to a close frame's 123 bytes: Strawberry quotes
+        the client's ``type`` whole (``Unknown message type: ...``)."""
+        reason = bad_request(error_message)
+        await self.websocket.close(code=reason.code, reason=reason.reason)
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        """Strawberry's 4400 reason for an operation that cannot start (a syntax error, which
+        quotes the offending token), cut to a close frame's 123 bytes."""
+        reason = BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
+        return None if reason is None else bad_request(reason).reason
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """Strawberry's, with a coded error when the connection runs too many operations,
         and persisted operations over WebSocket as over HTTP (``web.persisted``): the
         payload may name one by ``documentId`` or APQ hash, and a caller without free-form
         permission may run only those. A refusal is an ``error`` message for that id."""
+        if self.connection_acknowledged and message["id"] in self.operations:
+            reason = duplicate_id(message["id"])  # Strawberry's 4409 quotes the id whole
+            await self.websocket.close(code=reason.code, reason=reason.reason)
+            return
         refusal = operations_refusal(
             self.max_subscriptions_per_connection, self.operations, message["id"]
         )
