@@ -68,15 +68,18 @@ async def test_projector_exports_what_it_applied_refused_and_holds(
     log = tmp_path / "projector.log"
     process = start_projector(env, log)
     url = f"http://127.0.0.1:{port}"
+    inbound = topic_names_from(topic_names).inbound().values()
     try:
         await wait_caught_up(kafka_bootstrap, group, topic_names_from(topic_names), within=120)
         async with httpx.AsyncClient() as http:
             health = await http.get(f"{url}/healthz")
         found = samples(await scrape(url))
-        # the gauges follow the commit on the loop's next round
+        # the gauges follow the commit on the loop's next round, which may come after a new
+        # generation's deferred index build (``runner._build_deferred_indexes``): wait for
+        # every held partition's lag, not the first ones fetched
         for _ in range(50):
             lags = [v for (n, _), v in found.items() if n == "portal_projector_partition_lag"]
-            if lags and not any(lags):
+            if len(lags) == 4 * len(inbound) and not any(lags):
                 break
             await asyncio.sleep(0.2)
             found = samples(await scrape(url))
@@ -101,7 +104,6 @@ async def test_projector_exports_what_it_applied_refused_and_holds(
     assert value(found, "portal_projector_batch_records_sum") == len(records)
     assert value(found, "portal_projector_batch_duration_seconds_count") >= 1
 
-    inbound = topic_names_from(topic_names).inbound().values()
     assert value(found, "portal_projector_assigned_partitions") == 4 * len(inbound)
     committed = {
         dict(labels)["topic"]: v
