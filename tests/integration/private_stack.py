@@ -10,9 +10,13 @@ fault injection must never stop it. This one runs the same script with its own
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,3 +104,28 @@ class PrivateStack:
 
     def restart(self, *services: str) -> None:
         self._run("restart", *services)
+
+
+@contextmanager
+def running_private_stack(keep_logs_in: Path) -> Iterator[PrivateStack]:
+    """A started private stack, stopped and removed after, its logs copied to
+    ``keep_logs_in`` (a test's ``tmp_path``) for a failure's reader.
+
+    It lives in a directory of its own under the system's temporary directory, not under
+    pytest's ``tmp_path``: every pytest run resets its base directory
+    (``/tmp/pytest-of-<user>``) to mode 700 when it starts, which takes the postgres OS
+    user's way to its data directory from under a stack still running in another run
+    (PostgreSQL then PANICs on ``pg_control`` and the test fails on refused connections)."""
+    directory = Path(tempfile.mkdtemp(prefix="portal-private-stack-"))
+    stack = PrivateStack.at(directory / "stack")
+    try:
+        stack.start()
+        yield stack
+    finally:
+        try:
+            stack.stop()
+        finally:
+            logs = directory / "stack" / "logs"
+            if logs.is_dir():
+                shutil.copytree(logs, keep_logs_in, dirs_exist_ok=True)
+            shutil.rmtree(directory, ignore_errors=True)

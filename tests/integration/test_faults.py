@@ -14,17 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.fault_harness import FaultPlan, WorldSpec, run_world
-from tests.integration.private_stack import PrivateStack
+from tests.integration.private_stack import PrivateStack, running_private_stack
 
 
 @pytest.fixture
 def private_stack(tmp_path: Path) -> Iterator[PrivateStack]:
-    stack = PrivateStack.at(tmp_path / "stack")
-    try:
-        stack.start()
+    with running_private_stack(tmp_path / "stack-logs") as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 async def test_a_bad_day_of_faults_loses_no_event(
