@@ -106,8 +106,11 @@ def _listed(keys: list[str]) -> str:
 _KEYS_SHOWN: Final = 3
 
 #: Strawberry's words for a request it cannot run: an ``operationName`` naming no operation,
-#: no query, an operation type the transport does not carry. The client's mistakes.
-_UNRUNNABLE: Final = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
+#: no query, an operation type the transport does not carry. The client's mistakes, so
+#: neither a bug to log (``PortalSchema.process_errors``) nor one to mask: over WebSocket
+#: ``web.masking`` says each with BAD_REQUEST. One name for both, so a type Strawberry adds
+#: here is kept out of the log and said to the client alike, never one without the other.
+UNRUNNABLE: Final = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
 
 
 class PortalSchema(strawberry.federation.Schema):
@@ -129,13 +132,13 @@ class PortalSchema(strawberry.federation.Schema):
         excerpts formatted on the event loop and written to the log, per request. Refusals of
         the client's input (syntax, validation, limits, bad arguments) are the client's to
         read in the response, not the operator's; so are the requests Strawberry cannot run
-        (``_UNRUNNABLE``: over WebSocket they are the operation's error, ``web.masking``).
+        (``UNRUNNABLE``: over WebSocket they are the operation's error, ``web.masking``).
         """
         unexpected = [
             error
             for error in errors
             if error.original_error is not None
-            and not isinstance(error.original_error, (GraphQLError, *_UNRUNNABLE))
+            and not isinstance(error.original_error, (GraphQLError, *UNRUNNABLE))
             and not isinstance(getattr(error.original_error, "code", None), str)
         ]
         if unexpected:

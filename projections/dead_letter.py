@@ -14,8 +14,8 @@ same reason a reason longer than ``REASON_MAX_BYTES`` goes cut (reasons quote va
 short, ``readmodel.quoting.quoted``; this holds whatever a reason says).
 
 A record with neither key nor value, which Kafka takes (a tombstone without a key) and
-aiokafka's producer refuses to send, goes with an empty value instead of none; its reason
-(``NO_VALUE``) says the original had none, and ``from_headers`` reads it back as such.
+aiokafka's producer refuses to send, goes with an empty value instead of none; a header
+(``HEADER_NO_VALUE``) says the original had none, and ``from_headers`` reads it back as such.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ HEADER_TIMESTAMP = "dlq.timestamp"
 HEADER_ORIGINAL_SIZE = "dlq.original-size"
 #: Only on a dead letter whose key was cut too: the original key's size in bytes.
 HEADER_ORIGINAL_KEY_SIZE = "dlq.original-key-size"
+#: Only on a dead letter sent with an empty value in place of none (``sendable``): the
+#: original had no value. A fact of its own, not read from the reason: an empty value is a
+#: value too (Kafka tells the two apart), and a reason is text for people.
+HEADER_NO_VALUE = "dlq.no-value"
 
 #: The reason of a record with no value (a Kafka tombstone: no event at all).
 NO_VALUE: Final = "record has no value"
@@ -76,6 +80,8 @@ class DeadLetter(KafkaRecord):
     original_size: int | None = None
     #: The original key's size in bytes when ``key`` holds only its first bytes.
     original_key_size: int | None = None
+    #: ``value`` is the empty one sent in place of none (``HEADER_NO_VALUE``).
+    no_value: bool = False
 
     @classmethod
     def of(cls, record: InboundRecord, reason: str) -> DeadLetter:
@@ -91,9 +97,10 @@ class DeadLetter(KafkaRecord):
         )
 
     def headers(self) -> list[tuple[str, bytes]]:
-        cut = [
+        facts = [
             (HEADER_ORIGINAL_SIZE, self.original_size),
             (HEADER_ORIGINAL_KEY_SIZE, self.original_key_size),
+            (HEADER_NO_VALUE, "true" if self.no_value else None),
         ]
         return [
             (HEADER_REASON, self.reason.encode()),
@@ -101,7 +108,7 @@ class DeadLetter(KafkaRecord):
             (HEADER_PARTITION, str(self.partition).encode()),
             (HEADER_OFFSET, str(self.offset).encode()),
             (HEADER_TIMESTAMP, str(self.timestamp).encode()),
-        ] + [(name, str(size).encode()) for name, size in cut if size is not None]
+        ] + [(name, str(fact).encode()) for name, fact in facts if fact is not None]
 
     def sendable(self) -> DeadLetter:
         """This dead letter as the dead-letter topic takes it (compressed with gzip, as the
@@ -114,7 +121,7 @@ class DeadLetter(KafkaRecord):
         if self.key is None and self.value is None:
             # aiokafka refuses to send a record of neither (an assertion): the batch failed
             # on every restart, and the projector stopped at that record for good.
-            return replace(letter, value=b"")
+            return replace(letter, value=b"", no_value=True)
         size = _framed_size(self.key, self.value, letter.headers())
         if size <= DEAD_LETTER_ROOM:
             return letter  # compressed, no larger than this (within gzip's few bytes)
@@ -135,9 +142,10 @@ class DeadLetter(KafkaRecord):
     def from_headers(
         cls, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
     ) -> DeadLetter:
-        """Read a dead letter back (operators' tools and tests)."""
+        """Read a dead letter back (operators' tools and tests): with no value where the
+        original had none (``HEADER_NO_VALUE``)."""
         found = {name: raw.decode() for name, raw in headers}
-        valueless = key is None and not value and found[HEADER_REASON] == NO_VALUE
+        valueless = HEADER_NO_VALUE in found
         return cls(
             topic=found[HEADER_TOPIC],
             partition=int(found[HEADER_PARTITION]),

@@ -28,6 +28,7 @@ from readmodel.changes import ShipmentChange, cancellation_notice_id, milestone_
 from readmodel.documents import RELATED_OVERFLOW, RELATED_OVERFLOW_CUSTOMERS, EntityKind
 from readmodel.links import (
     NAMES_KINDS,
+    KindBytes,
     declared_links,
     has_room,
     named_ids,
@@ -184,18 +185,20 @@ def fold(
             pushes.extend(summaries_of(pulled, target_kind, target_id, to=pullers, exact=exact))
     outside: list[SummaryPush] = []
     folded: dict[EntityKey, list[SummaryPush]] = defaultdict(list)
+    measure = KindBytes()
     for push in pushes:
         target = EntityKey(push.target_kind, push.target_id)
         target_view = views.get(target)
         if target_view is None:
             outside.append(push)
         elif push.summary is not None and _replaces(target_view, push):
-            folded[target].append(push if place(target_view, push) else replace(push, room=False))
+            placed = place(target_view, push, measure)
+            folded[target].append(push if placed else replace(push, room=False))
 
     return Fold(effects, dict(folded), outside, outside_pulls, dict(pulls), pushed)
 
 
-def place(doc: dict[str, Any], push: SummaryPush) -> bool:
+def place(doc: dict[str, Any], push: SummaryPush, measure: KindBytes) -> bool:
     """Embed ``push``'s summary in ``doc`` (in memory: a fold's view, a document about to be
     inserted) if ``doc`` has room for it (``links.has_room``), else mark ``doc`` overflowing
     for its kind and take out an older summary of the same source (a newer one grown past
@@ -203,15 +206,17 @@ def place(doc: dict[str, Any], push: SummaryPush) -> bool:
     (``store._embed_or_mark``), recording the summary's customer where the documents naming
     ``doc`` are read through their customers (``links.with_overflow_customer``); whether it
     was embedded. ``doc``'s ``related`` maps must be its own (``_with_own_related``); its
-    overflow marks are copied before they change."""
+    overflow marks are copied before they change. ``measure``: the sizes of the maps one
+    run of placements fills (``links.KindBytes``), shared by all its placements so that
+    none encodes a kind whole again."""
     kind = push.source_kind
     entry = push.entry()
-    if has_room(doc, kind, push.key, entry, push.size):
-        doc.setdefault("related", {}).setdefault(kind, {})[push.key] = entry
+    if has_room(doc, kind, push.key, entry, push.size, measure):
+        measure.put(doc.setdefault("related", {}).setdefault(kind, {}), push.key, entry)
         return True
     held = (doc.get("related") or {}).get(kind)
     if isinstance(held, dict):
-        held.pop(push.key, None)
+        measure.take(held, push.key)
     doc[RELATED_OVERFLOW] = {**(doc.get(RELATED_OVERFLOW) or {}), kind: True}
     source_kind = cast(EntityKind, kind)
     if customers := with_overflow_customer(push.target_kind, doc, source_kind, push.customer_id):

@@ -61,6 +61,7 @@ from readmodel.documents import (
     base_collection,
 )
 from readmodel.links import (
+    KindBytes,
     named_ids,
     naming_fields,
     naming_query,
@@ -761,11 +762,12 @@ class ProjectionStore:
         insert each instead of one upsert per summary.
         """
         docs: dict[str, dict[str, Any]] = {}
+        measure = KindBytes()
         for push in pushes:  # in order: the later of two summaries of one source is newer
             doc = docs.setdefault(
                 push.target_id, {"_id": push.target_id, **_placeholder(push), WRITES: 1}
             )
-            place(doc, push)
+            place(doc, push, measure)
         placeholders = {doc_id: with_derived(collection, doc) for doc_id, doc in docs.items()}
         return await self._insert_missing(collection, placeholders)
 
@@ -1262,8 +1264,9 @@ def _new_document(
     doc: dict[str, Any] = {"_id": change.key.id, "known": False}
     doc.update(_own_fields(change, now))
     doc.update({"rev": 1, WRITES: 1})
+    measure = KindBytes()
     for push in summaries:  # in order: the later of two summaries of one source is newer
-        place(doc, push)
+        place(doc, push, measure)
     return with_derived(collection, doc)
 
 

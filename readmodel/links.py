@@ -130,16 +130,21 @@ def overflowing(doc: Mapping[str, Any], kind: str) -> bool:
 
 
 def has_room(
-    doc: Mapping[str, Any], kind: str, key: str, entry: Mapping[str, Any], size: int
+    doc: Mapping[str, Any],
+    kind: str,
+    key: str,
+    entry: Mapping[str, Any],
+    size: int,
+    measure: KindBytes | None = None,
 ) -> bool:
     """Whether ``doc`` may embed the summary ``entry`` (with its ``rev``), of ``size`` bytes
     with its key (``SummaryPush.size``: exact or a bound above), under
     ``related.<kind>.<key>``: the summary is no larger than ``MAX_SUMMARY_BYTES``; ``doc``
     holds one under that key already (a newer summary replaces it in place) or fewer than
     ``MAX_RELATED_SUMMARIES`` of the kind; and the kind's summaries, this one in place, take
-    no more than ``RELATED_KIND_BYTES`` (``_within_budget``). The rule every pusher applies:
-    in memory here, in the store as an expression of its guarded write
-    (``projections.store``).
+    no more than ``RELATED_KIND_BYTES`` (``_within_budget``, measured by ``measure``: the
+    one a run of placements keeps, or a new one). The rule every pusher applies: in memory
+    here, in the store as an expression of its guarded write (``projections.store``).
 
     Summaries no larger than ``SUMMARY_SHARE_BYTES`` never find the budget spent below the
     count cap, so a holder overflows for bytes only if it also takes some larger summary,
@@ -152,24 +157,94 @@ def has_room(
         return True  # the one summary: no larger than its kind's budget
     if key not in entries and len(entries) >= documents.MAX_RELATED_SUMMARIES:
         return False
-    return _within_budget(entries, key, entry)
+    return _within_budget(entries, key, entry, KindBytes() if measure is None else measure)
 
 
-def _within_budget(entries: Mapping[str, Any], key: str, entry: Mapping[str, Any]) -> bool:
+def _within_budget(
+    entries: Mapping[str, Any], key: str, entry: Mapping[str, Any], measure: KindBytes
+) -> bool:
     """Whether the summaries ``entries`` of a kind with ``entry`` under ``key`` take no more
     than ``RELATED_KIND_BYTES`` in BSON (the store measures the same, ``$bsonSize``).
 
     Measured only when their count says they might: every summary held was embedded by
     ``has_room``, so none is larger than ``MAX_SUMMARY_BYTES`` (the map's own framing is
-    less than one summary's), and 85 of them and one more fit. Encoding a kind of 250
-    ordinary summaries took 1.5-1.9 ms on the loaded shared machine, and a fold may place
-    hundreds of summaries into one holder. (A document stored before session 16's caps may
-    hold larger ones: what lands on it is still at most 86 summaries of ``MAX_SUMMARY_BYTES``
-    a kind, within the margin the budget is sized for, and the store's push, which always
-    measures, marks it.)"""
+    less than one summary's), and 85 of them and one more fit. (A document stored before
+    session 16's caps may hold larger ones: what lands on it is still at most 86 summaries
+    of ``MAX_SUMMARY_BYTES`` a kind, within the margin the budget is sized for, and the
+    store's push, which always measures, marks it.)"""
     if (len(entries) + 1) * documents.MAX_SUMMARY_BYTES <= documents.RELATED_KIND_BYTES:
         return True
-    return len(bson.encode({**entries, key: entry})) <= documents.RELATED_KIND_BYTES
+    return measure.with_entry(entries, key, entry) <= documents.RELATED_KIND_BYTES
+
+
+#: A BSON document's bytes beyond its elements: its length (4) and its terminator (1).
+_DOCUMENT_FRAMING: Final = 5
+
+
+def _element_bytes(key: str, value: Any) -> int:
+    """The bytes ``value`` takes under ``key`` as an element of a BSON document: its type,
+    ``key`` as a C string (its UTF-8 and a terminator), and the value itself. A document
+    takes ``_DOCUMENT_FRAMING`` bytes and its elements' (``KindBytes`` counts on it)."""
+    return len(bson.encode({key: value})) - _DOCUMENT_FRAMING
+
+
+class KindBytes:
+    """The BSON size of each map of summaries (``related.<kind>``) one run of placements
+    fills, kept as a running figure (``effects.place``: a fold's views, new documents).
+
+    Encoding a kind whole for each summary placed into it took 1.5-1.9 ms at 250
+    summaries, and a fold may place hundreds into one holder: quadratic. Here a map is
+    encoded whole once, when ``_within_budget`` first needs its size; from then on each
+    summary placed in it or taken out moves the figure by its element's bytes
+    (``_element_bytes``). A document's size is its framing and its elements' sizes, so the
+    figure stays what ``bson.encode`` of the map gives, and the rule the store's
+    ``$bsonSize`` (``projections.store._within_budget``), byte for byte.
+
+    The figure is right only while the map changes through ``put`` and ``take``: one
+    ``KindBytes`` serves one run of placements, over documents nothing else changes during
+    it, and is dropped with them.
+    """
+
+    def __init__(self) -> None:
+        #: id of a map -> the map (kept, so that no other object takes its id) and its size.
+        self._sizes: dict[int, tuple[Mapping[str, Any], int]] = {}
+        #: The last ``with_entry``: the map, key and entry it measured, and the size, which
+        #: the ``put`` that follows it takes instead of measuring the entry again.
+        self._last: tuple[Mapping[str, Any], str, Any, int] | None = None
+
+    def with_entry(self, entries: Mapping[str, Any], key: str, entry: Any) -> int:
+        """The BSON size of ``entries`` with ``entry`` under ``key`` (in place of any held
+        there)."""
+        known = self._sizes.get(id(entries))
+        if known is None:
+            known = self._sizes[id(entries)] = (entries, len(bson.encode(entries)))
+        size = known[1] + _element_bytes(key, entry)
+        if key in entries:
+            size -= _element_bytes(key, entries[key])
+        self._last = (entries, key, entry, size)
+        return size
+
+    def put(self, entries: dict[str, Any], key: str, entry: Any) -> None:
+        """``entries[key] = entry``, its size moved if it is kept."""
+        if id(entries) in self._sizes:
+            last = self._last
+            if last is not None and last[0] is entries and last[1] == key and last[2] is entry:
+                size = last[3]
+            else:
+                size = self.with_entry(entries, key, entry)
+            self._sizes[id(entries)] = (entries, size)
+        self._last = None
+        entries[key] = entry
+
+    def take(self, entries: dict[str, Any], key: str) -> None:
+        """Take ``key`` out of ``entries`` (if there), its size moved if it is kept."""
+        if key not in entries:
+            return
+        known = self._sizes.get(id(entries))
+        if known is not None:
+            self._sizes[id(entries)] = (entries, known[1] - _element_bytes(key, entries[key]))
+        self._last = None
+        del entries[key]
 
 
 def naming_field(holder_kind: str, kind: EntityKind) -> str | None:

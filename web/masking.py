@@ -16,6 +16,7 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
+from graph.schema import UNRUNNABLE
 from web.error_codes import ErrorCode, classify, is_unexpected
 from web.operation_payload import unknown_operation
 from web.request_id import current_request_id
@@ -51,8 +52,8 @@ def masked(error: GraphQLError) -> GraphQLError:
 
 
 def _unrunnable(error: GraphQLError) -> GraphQLError | None:
-    """A request Strawberry cannot run, said so with BAD_REQUEST in HTTP's words; None for
-    any other error.
+    """A request Strawberry cannot run (``graph.schema.UNRUNNABLE``, which the schema keeps
+    out of the log too), said so with BAD_REQUEST in HTTP's words; None for any other error.
 
     Over HTTP the view refuses these itself (``web.graphql_http``). Over WebSocket Strawberry
     makes them the operation's error, wrapping an exception nothing of ours declares, so
@@ -61,6 +62,8 @@ def _unrunnable(error: GraphQLError) -> GraphQLError | None:
     a query over the legacy graphql-ws protocol, which carries subscriptions only.
     """
     original = error.original_error
+    if not isinstance(original, UNRUNNABLE):
+        return None
     if isinstance(original, CannotGetOperationTypeError):
         message = unknown_operation(original)
     elif isinstance(original, MissingQueryError):
@@ -71,8 +74,8 @@ def _unrunnable(error: GraphQLError) -> GraphQLError | None:
             f"A {kind} is not served over the legacy graphql-ws protocol, which carries "
             f"subscriptions only: send the {kind} over graphql-transport-ws or HTTP."
         )
-    else:
-        return None
+    else:  # one Strawberry adds: in its own words, which are the client's to read
+        message = str(original)
     return GraphQLError(
         message, nodes=error.nodes, extensions={"code": ErrorCode.BAD_REQUEST.value}
     )

@@ -2,7 +2,10 @@
 
 Carries the caller's ``sub`` and customer ids (never the token), and, through the log
 context, the request id and trace id (``web.tracing``), so an operator can go from a
-portal's complaint, a trace id or a customer to the requests that served them.
+portal's complaint, a trace id or a customer to the requests that served them. The
+operation's name is the client's (its ``operationName`` or its document's): one longer than
+``ECHOED_CHARACTERS`` is logged cut short (``readmodel.quoting.quoted``), as every other
+value the API echoes, or each request of a 100 KB name wrote 100 KB of log.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from readmodel.quoting import ECHOED_CHARACTERS, quoted
 from web.metrics import error_code, operation_type_of
 
 logger = logging.getLogger("web.operations")
@@ -33,7 +37,7 @@ def log_operation(
     logger.info(
         "graphql operation",
         extra={
-            "operation_name": operation_name,
+            "operation_name": _logged_name(operation_name),
             "operation_type": operation_type,
             "duration_ms": round(seconds * 1000, 2),
             "sub": getattr(caller, "subject", None),
@@ -41,6 +45,14 @@ def log_operation(
             "error_codes": [error_code(e) for e in errors],
         },
     )
+
+
+def _logged_name(name: str | None) -> str | None:
+    """``name`` as the log line holds it: whole (unquoted, as an operator greps for it) up to
+    ``ECHOED_CHARACTERS``, else quoted cut short with its length."""
+    if name is None or len(name) <= ECHOED_CHARACTERS:
+        return name
+    return quoted(name, ECHOED_CHARACTERS)
 
 
 class OperationLog(SchemaExtension):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -101,3 +102,19 @@ def test_a_record_with_neither_key_nor_value_has_a_dead_letter_that_can_be_sent(
     assert back == DeadLetter.of(record, NO_VALUE)
     keyed = DeadLetter.of(KafkaRecord("erp.orders.v1", 3, 42, 0, b"SO-1", None), NO_VALUE)
     assert keyed.sendable() == keyed  # a keyed tombstone goes as it came
+
+
+@pytest.mark.parametrize("reason", [NO_VALUE, "not JSON"])
+def test_what_a_dead_letter_reads_back_as_its_value_is_a_fact_of_its_own_not_its_reason(
+    reason: str,
+) -> None:
+    """The empty value sent in place of none reads back as none, and an empty value the
+    original had reads back empty, whatever the reason says: both went by the reason's
+    text, so an original's empty value (which Kafka tells from none) read back as none
+    when the reason said ``NO_VALUE``, and none as empty when it said anything else."""
+    for original in (None, b""):
+        record = KafkaRecord("erp.orders.v1", 3, 41, 0, None, original)
+        sent = DeadLetter.of(record, reason).sendable()
+        assert sent.value == b""
+        back = DeadLetter.from_headers(sent.key, sent.value, sent.headers())
+        assert back == DeadLetter.of(record, reason)

@@ -3,6 +3,8 @@ characters and its length. Whole, a 100 KB id made each refusal as large as the 
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from graph.schema import representation_number
 from resolvers.errors import BadUserInput
 from web.inputs import screen_variables
 from web.live.closes import bad_request, duplicate_id
+from web.operation_log import log_operation
 from web.persisted import DocumentRequest, PersistedOperations, PersistedQueryError
 
 LONG = "x" * 50_000 + "y" * 50_000
@@ -51,6 +54,21 @@ def test_thousands_of_unexpected_keys_name_three_each_cut_short() -> None:
     assert "(100,005 characters), " in message
     assert message.endswith(" and 997 more (only id or orderId)")
     assert len(message) < 1_000
+
+
+def test_the_operation_log_quotes_a_long_operation_name_cut_short_and_a_short_one_whole(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every query's log line names its operation, which is the client's to choose: a name of
+    100 KB was written whole, on every request."""
+    with caplog.at_level(logging.INFO, logger="web.operations"):
+        for name in (LONG, "OpenOrders", None):
+            log_operation(name, "query", 0.01, None, ())
+    assert [getattr(r, "operation_name", "-") for r in caplog.records] == [
+        QUOTE,
+        "OpenOrders",
+        None,
+    ]
 
 
 def test_a_long_variable_name_is_quoted_cut_short() -> None:

@@ -40,6 +40,8 @@ class Consumer:
     paused: set[TopicPartition] = field(default_factory=set)
     sought: dict[TopicPartition, int] = field(default_factory=dict)
     polls: int = 0
+    #: The partitions whose position was asked, in order.
+    asked: list[TopicPartition] = field(default_factory=list)
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.held)
@@ -55,6 +57,9 @@ class Consumer:
         return {tp: self.ends[tp] for tp in partitions}
 
     async def position(self, tp: TopicPartition) -> int:
+        self.asked.append(tp)
+        if tp not in self.positions:
+            await asyncio.sleep(3600)  # held, no position yet: its committed offset unread
         return self.positions[tp]
 
     def pause(self, *partitions: TopicPartition) -> None:
@@ -124,6 +129,18 @@ def test_the_records_left_and_behind_count_only_partitions_still_held() -> None:
     consumer.positions[A] = 9
     assert asyncio.run(records_left(consumer, ends, 0.2)) == 0
     assert not asyncio.run(behind(consumer, ends, 0.2))
+
+
+def test_behind_stops_at_the_first_partition_behind() -> None:
+    """One partition behind is the answer: the others' positions are not asked, and one
+    just assigned, still without a position, no longer turns it into "not behind" once the
+    wait for it runs out (the batch then stopped topping up from a backlog)."""
+    consumer = Consumer(positions={A: 7})  # B held, its position not known yet
+    ends = {A: 9, B: 100}
+    assert asyncio.run(behind(consumer, ends, 0.2))
+    assert consumer.asked == [A]
+    consumer.positions[A] = 9
+    assert not asyncio.run(behind(consumer, ends, 0.2))  # B cannot be known in time
 
 
 def test_a_partition_held_since_the_ends_were_read_is_not_the_end() -> None:

@@ -13,10 +13,13 @@ from graphql import GraphQLError, Source, get_introspection_query, parse
 from graphql.language import Lexer, TokenKind
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import QueryDepthLimiter
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from entitlements.errors import ForbiddenError
-from graph.schema import build_schema
+from graph.schema import UNRUNNABLE, build_schema
 from web.admission import LaneFull
 from web.document_cache import DocumentCache, count_selections, estimated_tokens
 from web.error_codes import retry_later
@@ -31,7 +34,7 @@ from web.limits import (
     measure_document,
     screen_for,
 )
-from web.masking import MASKED_MESSAGE, CodedErrors
+from web.masking import MASKED_MESSAGE, CodedErrors, coded
 from web.request_id import _current as request_id_var
 from web.settings import QueryLimits
 from web.validation_verdict import ValidationUnavailable
@@ -524,6 +527,33 @@ async def test_request_errors_get_codes(
     response = await run(query, variables)
     assert response["data"] is None
     assert [error["extensions"]["code"] for error in response["errors"]] == [code] * errors
+
+
+#: One of each exception Strawberry raises for a request it cannot run.
+UNRUNNABLE_CASES = [
+    CannotGetOperationTypeError("Z"),
+    InvalidOperationTypeError(OperationType.QUERY),
+    MissingQueryError(),
+]
+
+
+def test_the_cases_below_are_every_request_strawberry_cannot_run() -> None:
+    """The schema's log and the masking read one tuple (``UNRUNNABLE``): a type added there
+    must be added here, where both are checked."""
+    assert [type(case) for case in UNRUNNABLE_CASES] == list(UNRUNNABLE)
+
+
+@pytest.mark.parametrize("unrunnable", UNRUNNABLE_CASES, ids=lambda case: type(case).__name__)
+def test_a_request_strawberry_cannot_run_is_a_bad_request_and_no_logged_bug(
+    unrunnable: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = GraphQLError(str(unrunnable), original_error=unrunnable)
+    with caplog.at_level(logging.ERROR):
+        [said] = coded([error])
+        build_schema().process_errors([error])
+    assert said.extensions == {"code": "BAD_REQUEST"}
+    assert said.message != MASKED_MESSAGE
+    assert [record.getMessage() for record in caplog.records] == []
 
 
 # --- remembered documents -----------------------------------------------------------------
