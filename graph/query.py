@@ -357,7 +357,8 @@ class Query:
 
     @field_resolver(
         "Find shipments by part of a tracking number, shipment or order id, your order "
-        "reference, the consignee's name or the destination city (case-insensitive). "
+        "reference, the consignee's name or the destination city (case-insensitive; the "
+        "text also matches without its spaces and dashes, so 9600 0005 19 finds 9600000519). "
         "Support staff may set crossCustomer to search every customer; such searches are "
         "recorded in the audit log."
     )

@@ -13,6 +13,7 @@ pick a page's ordered index (``documents.sort_index``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +30,12 @@ INVOICE_VIEW_STATUSES: Final = (*documents.INVOICE_STATUSES, "OVERDUE")
 
 SEARCH_TEXT_MIN: Final = 2
 SEARCH_TEXT_MAX: Final = 100
+
+
+def _is_separator(char: str) -> bool:
+    """Whether ``char`` is one of the spaces and dashes people put inside a number they
+    copy from a label, an e-mail or a spreadsheet (``ShipmentSearch.compact``)."""
+    return char.isspace() or unicodedata.category(char) == "Pd"
 
 
 def combine(*fragments: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,7 +277,10 @@ class ShipmentSearch:
     """Free-text shipment search with optional structured narrowing.
 
     ``text`` matches, case-insensitively and as a substring, a shipment's id, tracking number,
-    order ids, destination city, and the customer reference or ship-to name of its orders.
+    order ids, destination city, and the customer reference or ship-to name of its orders;
+    so does the text without its spaces and dashes (``compact``): carriers print tracking
+    numbers in groups (``1Z 4F3A2B 03 0000 1234``, ``9600-0005-19``) that the TMS sends
+    without them, and support staff paste what the customer read them.
 
     Two ways to find them, with the same answer: through the search documents
     (``readmodel.search_keys``: ``keys``, ``order_keys_filter``, ``shipment_keys_filter``,
@@ -291,13 +301,28 @@ class ShipmentSearch:
             )
         object.__setattr__(self, "text", stripped)
 
-    def pattern(self) -> dict[str, Any]:
-        """A ``$regex`` condition for the text, escaped: the client's text is never a regex."""
-        return {"$regex": re.escape(self.text), "$options": "i"}
+    @property
+    def compact(self) -> str | None:
+        """The text without its spaces and dashes, when that differs and is still long
+        enough to search for; a match of it is a match of the search."""
+        compact = "".join(char for char in self.text if not _is_separator(char))
+        return compact if compact != self.text and len(compact) >= SEARCH_TEXT_MIN else None
 
-    def keys(self) -> list[str] | None:
-        """The search keys every match holds; None when the text is too short to have any."""
-        return fragment_keys(self.text)
+    def _texts(self) -> list[str]:
+        return [self.text] if self.compact is None else [self.text, self.compact]
+
+    def pattern(self) -> dict[str, Any]:
+        """A ``$regex`` condition for the text or its ``compact`` form, escaped: the
+        client's text is never a regex."""
+        alternatives = "|".join(re.escape(text) for text in self._texts())
+        return {"$regex": alternatives, "$options": "i"}
+
+    def keys(self) -> list[list[str]] | None:
+        """Per form of the text (itself, ``compact``), the search keys every value
+        containing it holds; None when one is too short to have any (the pattern alone
+        finds its matches)."""
+        keys = [fragment_keys(text) for text in self._texts()]
+        return None if any(k is None for k in keys) else [k for k in keys if k is not None]
 
     def _keyed(self, keys: list[str]) -> dict[str, Any]:
         """Search documents holding ``keys`` (the index) whose values contain the text."""

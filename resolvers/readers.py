@@ -41,6 +41,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 import orjson
@@ -919,8 +920,9 @@ class Readers:
         answer: a text shorter than a key, a generation whose search documents are not
         filled yet, or more than ``SEARCH_BY_ID_LIMIT`` matches.
 
-        Index lookups: the orders and the shipments whose own values match, at once, then
-        the shipments of those orders (which match too), if any. A shipment's
+        Index lookups: the orders and the shipments whose own values match, at once (per
+        form of the text: ``ShipmentSearch.keys``), then the shipments of those orders
+        (which match too), if any. A shipment's
         warehouse rule is not in its search document's filter (``Scope.search_keys_filter``):
         the page read by id applies it.
         """
@@ -931,17 +933,21 @@ class Readers:
         if collection is None:
             return None
         limit = SEARCH_BY_ID_LIMIT + 1
-        orders, own = await asyncio.gather(
-            self._search_ids(
-                collection, scope, "orders", search.order_keys_filter(keys), SEARCH_ORDER_MATCHES
+        found = await asyncio.gather(
+            *(
+                self._search_ids(collection, scope, "orders", query, SEARCH_ORDER_MATCHES)
+                for query in map(search.order_keys_filter, keys)
             ),
-            self._search_ids(
-                collection, scope, "shipments", search.shipment_keys_filter(keys), limit
+            *(
+                self._search_ids(collection, scope, "shipments", query, limit)
+                for query in map(search.shipment_keys_filter, keys)
             ),
         )
+        orders = list(dict.fromkeys(chain.from_iterable(found[: len(keys)])))
+        own = list(chain.from_iterable(found[len(keys) :]))
         of_orders = []
         if orders:
-            query = search.shipments_of_orders_filter(orders)
+            query = search.shipments_of_orders_filter(orders[:SEARCH_ORDER_MATCHES])
             of_orders = await self._search_ids(collection, scope, "shipments", query, limit)
         shipments = list(dict.fromkeys([*own, *of_orders]))
         return shipments if len(shipments) <= SEARCH_BY_ID_LIMIT else None

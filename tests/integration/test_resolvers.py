@@ -14,6 +14,7 @@ from graph.global_ids import encode
 from graph.schema import build_schema
 from projections.summaries import summarize
 from readmodel import documents
+from readmodel.search_keys import COMPLETE_MARKER
 from resolvers.generation import GenerationPointer
 from resolvers.readers import Readers
 from tests.global_ids import numbers
@@ -568,6 +569,19 @@ async def test_amounts_are_hidden_everywhere_for_roles_without_them(db: AsyncDat
     assert shown.data["invoice"]["lines"][0]["amount"] == {"amount": "1000.00"}
 
 
+async def _searched(db: AsyncDatabase[Doc], text: str) -> list[str]:
+    """The shipment numbers ACME's search for ``text`` finds, in the order of its page."""
+    result = await run(
+        SCHEMA,
+        db,
+        ACME,
+        "query($t: String!) { searchShipments(text: $t) { nodes { id } } }",
+        {"t": text},
+    )
+    assert result.errors == []
+    return numbers(result.data["searchShipments"]["nodes"])
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -583,15 +597,30 @@ async def test_amounts_are_hidden_everywhere_for_roles_without_them(db: AsyncDat
     ],
 )
 async def test_search(db: AsyncDatabase[Doc], text: str, expected: list[str]) -> None:
-    result = await run(
-        SCHEMA,
-        db,
-        ACME,
-        "query($t: String!) { searchShipments(text: $t) { nodes { id } } }",
-        {"t": text},
-    )
-    assert result.errors == []
-    assert numbers(result.data["searchShipments"]["nodes"]) == expected
+    assert await _searched(db, text) == expected
+
+
+@pytest.mark.parametrize("by_keys", [True, False], ids=["search documents", "pattern"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1z 999 aa1 0123 4567 84", ["SH-1"]),  # a tracking number as a label prints it
+        ("1Z-999-AA1", ["SH-1"]),
+        ("1Z\u00a0999\u2013AA1", ["SH-1"]),  # a no-break space and an en dash, pasted
+        ("1 Z", ["SH-1"]),  # too short for a key without its space
+        ("Zenith Retail", ["SH-1"]),  # a space that is part of the value still matches
+        ("PRO 555", []),  # only the text's own separators are optional, not the value's
+    ],
+)
+async def test_search_ignores_the_spaces_and_dashes_people_type_in_a_number(
+    db: AsyncDatabase[Doc], text: str, expected: list[str], by_keys: bool
+) -> None:
+    """Support staff paste a tracking number as the customer read it off a label or an
+    e-mail, in groups; the TMS sent it without spaces. Both ways of searching (the search
+    documents, and the pattern a generation not yet filled is searched by) find it."""
+    if not by_keys:
+        await db[documents.SEARCH_KEYS].delete_one({"_id": COMPLETE_MARKER})
+    assert await _searched(db, text) == expected
 
 
 async def test_search_narrowed_by_status(db: AsyncDatabase[Doc]) -> None:
