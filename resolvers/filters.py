@@ -13,14 +13,13 @@ pick a page's ordered index (``documents.sort_index``).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from readmodel import documents
-from readmodel.search_keys import fragment_keys
+from readmodel.search_keys import fragment_keys, without_separators
 from resolvers.errors import BadUserInput
 
 #: Order statuses derived from ``cancelled`` and ``fulfillmentStage``.
@@ -30,12 +29,6 @@ INVOICE_VIEW_STATUSES: Final = (*documents.INVOICE_STATUSES, "OVERDUE")
 
 SEARCH_TEXT_MIN: Final = 2
 SEARCH_TEXT_MAX: Final = 100
-
-
-def _is_separator(char: str) -> bool:
-    """Whether ``char`` is one of the spaces and dashes people put inside a number they
-    copy from a label, an e-mail or a spreadsheet (``ShipmentSearch.compact``)."""
-    return char.isspace() or unicodedata.category(char) == "Pd"
 
 
 def combine(*fragments: Mapping[str, Any]) -> dict[str, Any]:
@@ -278,9 +271,9 @@ class ShipmentSearch:
 
     ``text`` matches, case-insensitively and as a substring, a shipment's id, tracking number,
     order ids, destination city, and the customer reference or ship-to name of its orders;
-    so does the text without its spaces and dashes (``compact``): carriers print tracking
-    numbers in groups (``1Z 4F3A2B 03 0000 1234``, ``9600-0005-19``) that the TMS sends
-    without them, and support staff paste what the customer read them.
+    so does the text without its spaces and dashes (``compact``,
+    ``search_keys.without_separators``): support staff paste a tracking number as the
+    customer read it off a label.
 
     Two ways to find them, with the same answer: through the search documents
     (``readmodel.search_keys``: ``keys``, ``order_keys_filter``, ``shipment_keys_filter``,
@@ -305,7 +298,7 @@ class ShipmentSearch:
     def compact(self) -> str | None:
         """The text without its spaces and dashes, when that differs and is still long
         enough to search for; a match of it is a match of the search."""
-        compact = "".join(char for char in self.text if not _is_separator(char))
+        compact = without_separators(self.text)
         return compact if compact != self.text and len(compact) >= SEARCH_TEXT_MIN else None
 
     def _texts(self) -> list[str]:

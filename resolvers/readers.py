@@ -65,7 +65,7 @@ from readmodel.documents import (
     field_index,
     sort_index,
 )
-from readmodel.search_keys import COMPLETE_MARKER
+from readmodel.search_keys import COMPLETE_MARKER, without_separators
 from readmodel.server import is_ferretdb
 from resolvers.audit import AuditRequest, AuditSink
 from resolvers.customer_merge import merge_sorted, per_customer
@@ -176,6 +176,15 @@ ID_INDEX: Final = "_id_"
 #: Search side collections whose marker this process has seen (``readmodel.search_keys``):
 #: a marker is never removed, so once seen it is not read again.
 _FILLED_SEARCH_COLLECTIONS: Final[set[str]] = set()
+
+
+def tracking_number_forms(typed: str) -> list[str]:
+    """The stored tracking numbers a lookup of ``typed`` finds: as typed (surrounding spaces
+    aside), without its spaces and dashes (``search_keys.without_separators``), and each in
+    upper case, distinct and sorted."""
+    trimmed = typed.strip()
+    compact = without_separators(trimmed)
+    return sorted({trimmed, trimmed.upper(), compact, compact.upper()})
 
 
 def utc_now() -> datetime:
@@ -589,9 +598,12 @@ class Readers:
     def _for_customer(customer_id: str | None) -> dict[str, Any]:
         return {"customerId": customer_id} if customer_id is not None else {}
 
-    async def _newest(self, kind: EntityKind, value: str, customer_id: str | None) -> Doc | None:
+    async def _newest(
+        self, kind: EntityKind, value: str | Mapping[str, Any], customer_id: str | None
+    ) -> Doc | None:
         """The caller's newest ``kind`` document whose business key (``BUSINESS_KEYS``) is
-        ``value``, of ``customer_id`` if given; None when the caller has none."""
+        ``value`` (or meets the condition), of ``customer_id`` if given; None when the
+        caller has none."""
         key = BUSINESS_KEYS[kind]
         self._naming(self.scope, customer_id)
         query = {key.field: value, **self._for_customer(customer_id)}
@@ -624,8 +636,15 @@ class Readers:
         self, tracking_number: str, customer_id: str | None = None
     ) -> Doc | None:
         """The shipment with this tracking number; the newest one if a carrier reused it
-        (``BusinessKey``), whichever of the caller's customers it belongs to."""
-        return await self._newest("shipments", tracking_number, customer_id)
+        (``BusinessKey``), whichever of the caller's customers it belongs to.
+
+        The number as typed, or without its spaces and dashes, or either in upper case
+        (``tracking_number_forms``): people type it from a label that prints it in groups,
+        in lower case on a phone, and TMSs send it in upper case without separators. One
+        read through the key's index all the same (``$in``)."""
+        forms = tracking_number_forms(tracking_number)
+        value = forms[0] if len(forms) == 1 else {"$in": forms}
+        return await self._newest("shipments", value, customer_id)
 
     # --- connections -------------------------------------------------------------------
 

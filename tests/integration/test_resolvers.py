@@ -569,6 +569,33 @@ async def test_amounts_are_hidden_everywhere_for_roles_without_them(db: AsyncDat
     assert shown.data["invoice"]["lines"][0]["amount"] == {"amount": "1000.00"}
 
 
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("1z999aa10123456784", "SH-1"),  # typed on a phone
+        ("1Z 999 AA1 01 2345 6784", "SH-1"),  # as the label prints it
+        (" 1z-999-aa1-0123-4567-84\t", "SH-1"),
+        (" pro-555 ", "SH-2"),  # a number stored with a dash, typed with it
+        ("1Z999AA1", None),  # a lookup is of a whole number (search finds parts)
+    ],
+)
+async def test_a_tracking_number_is_found_however_a_person_types_it(
+    db: AsyncDatabase[Doc], typed: str, expected: str | None
+) -> None:
+    """A mobile app's "track a parcel" box: people type the number off the label, in its
+    groups, in lower case, with a stray space; the TMS sent it upper case and whole."""
+    result = await run(
+        SCHEMA,
+        db,
+        ACME,
+        "query($t: String!) { shipmentByTrackingNumber(trackingNumber: $t) { shipmentId } }",
+        {"t": typed},
+    )
+    assert result.errors == []
+    found = result.data["shipmentByTrackingNumber"]
+    assert (found and found["shipmentId"]) == expected
+
+
 async def _searched(db: AsyncDatabase[Doc], text: str) -> list[str]:
     """The shipment numbers ACME's search for ``text`` finds, in the order of its page."""
     result = await run(
