@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from readmodel import documents
-from readmodel.search_keys import fragment_keys, without_separators
+from readmodel.search_keys import MIN_FRAGMENT, fragment_keys, without_separators
 from resolvers.errors import BadUserInput
 
 #: Order statuses derived from ``cancelled`` and ``fulfillmentStage``.
@@ -296,10 +296,12 @@ class ShipmentSearch:
 
     @property
     def compact(self) -> str | None:
-        """The text without its spaces and dashes, when that differs and is still long
-        enough to search for; a match of it is a match of the search."""
+        """The text without its spaces and dashes, when that differs and keeps at least
+        ``MIN_FRAGMENT`` (3) characters; a match of it is a match of the search. A shorter
+        one is no number anyone pastes, and having no search key it would send the whole
+        search the slow way (``SH-`` would be read by the pattern for ``SH``)."""
         compact = without_separators(self.text)
-        return compact if compact != self.text and len(compact) >= SEARCH_TEXT_MIN else None
+        return compact if compact != self.text and len(compact) >= MIN_FRAGMENT else None
 
     def _texts(self) -> list[str]:
         return [self.text] if self.compact is None else [self.text, self.compact]

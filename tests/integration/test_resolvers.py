@@ -634,7 +634,8 @@ async def test_search(db: AsyncDatabase[Doc], text: str, expected: list[str]) ->
         ("1z 999 aa1 0123 4567 84", ["SH-1"]),  # a tracking number as a label prints it
         ("1Z-999-AA1", ["SH-1"]),
         ("1Z\u00a0999\u2013AA1", ["SH-1"]),  # a no-break space and an en dash, pasted
-        ("1 Z", ["SH-1"]),  # too short for a key without its space
+        ("1Z 9", ["SH-1"]),
+        ("1 Z", []),  # fewer than 3 characters without its space: only as typed
         ("Zenith Retail", ["SH-1"]),  # a space that is part of the value still matches
         ("PRO 555", []),  # only the text's own separators are optional, not the value's
     ],
