@@ -339,8 +339,9 @@ class Query:
     )
 
     @field_resolver(
-        "One shipment by the carrier's tracking number (exact); the newest if a carrier "
-        "reused it. Null if none of yours has it."
+        "One shipment by the carrier's whole tracking number, as stored or typed in lower "
+        "case or with spaces and dashes (9600 0005 19 finds 9600000519); the newest if a "
+        "carrier reused it. Null if none of yours has it."
     )
     async def shipment_by_tracking_number(
         self,
@@ -357,7 +358,8 @@ class Query:
 
     @field_resolver(
         "Find shipments by part of a tracking number, shipment or order id, your order "
-        "reference, the consignee's name or the destination city (case-insensitive). "
+        "reference, the consignee's name or the destination city (case-insensitive; the "
+        "text also matches without its spaces and dashes, so 9600 0005 19 finds 9600000519). "
         "Support staff may set crossCustomer to search every customer; such searches are "
         "recorded in the audit log."
     )

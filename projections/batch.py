@@ -245,9 +245,19 @@ def _reference(event: Event) -> documents.EventRef:
 
 def sources_seen(events: Iterable[Event]) -> dict[str, SourceSeen]:
     """Per source, the newest of ``events`` by source time: what freshness reports, so
-    only the events a batch applied go in (not those the reducers refused)."""
+    only the events a batch applied go in (not those the reducers refused).
+
+    A status event that one system publishes about another (an operations tool announcing
+    a WMS outage: ``source`` ``ops/statuspage``, ``subject`` ``wms/dc-den``) is left out:
+    its publisher holds no data of the read model, yet would be reported with every
+    response as a source of its own, turn stale minutes later (a portal banner on every
+    page, ``PortalSourceStale`` firing) and stay so. The source it is about gets the
+    declaration, not the freshness (nothing of its data was applied). A source announcing
+    itself (the ERP's maintenance windows) counts as heard from, as before."""
     seen: dict[str, SourceSeen] = {}
     for event in events:
+        if event.entity_kind == "sources" and event.entity_id != event.source:
+            continue
         current = seen.get(event.source)
         if current is None or event.time > current.last_event_at:
             seen[event.source] = SourceSeen(event.time, event.id)

@@ -33,6 +33,7 @@ one character (``ß``) stay as they are, which keeps positions aligned.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, TypedDict
 
@@ -100,6 +101,19 @@ def fold(text: str) -> str:
         folded = char.casefold()
         out.append(folded if len(folded) == 1 else char)
     return "".join(out)
+
+
+def without_separators(text: str) -> str:
+    """``text`` without the spaces and dashes (any Unicode space, any ``Pd`` dash) people
+    put inside a number they copy from a label, an e-mail or a spreadsheet: carriers print
+    tracking numbers in groups (``1Z 4F3A2B 03 0000 1234``, ``9600-0005-19``) that the TMS
+    sends without them. Support search, the tracking-number lookup and the live feed's
+    tracking-number filter all compare through it."""
+    return "".join(char for char in text if not _is_separator(char))
+
+
+def _is_separator(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) == "Pd"
 
 
 def _values(doc: Mapping[str, Any], path: str) -> tuple[str, ...]:

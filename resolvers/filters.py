@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from readmodel import documents
-from readmodel.search_keys import fragment_keys
+from readmodel.search_keys import MIN_FRAGMENT, fragment_keys, without_separators
 from resolvers.errors import BadUserInput
 
 #: Order statuses derived from ``cancelled`` and ``fulfillmentStage``.
@@ -270,7 +270,10 @@ class ShipmentSearch:
     """Free-text shipment search with optional structured narrowing.
 
     ``text`` matches, case-insensitively and as a substring, a shipment's id, tracking number,
-    order ids, destination city, and the customer reference or ship-to name of its orders.
+    order ids, destination city, and the customer reference or ship-to name of its orders;
+    so does the text without its spaces and dashes (``compact``,
+    ``search_keys.without_separators``): support staff paste a tracking number as the
+    customer read it off a label.
 
     Two ways to find them, with the same answer: through the search documents
     (``readmodel.search_keys``: ``keys``, ``order_keys_filter``, ``shipment_keys_filter``,
@@ -291,13 +294,30 @@ class ShipmentSearch:
             )
         object.__setattr__(self, "text", stripped)
 
-    def pattern(self) -> dict[str, Any]:
-        """A ``$regex`` condition for the text, escaped: the client's text is never a regex."""
-        return {"$regex": re.escape(self.text), "$options": "i"}
+    @property
+    def compact(self) -> str | None:
+        """The text without its spaces and dashes, when that differs and keeps at least
+        ``MIN_FRAGMENT`` (3) characters; a match of it is a match of the search. A shorter
+        one is no number anyone pastes, and having no search key it would send the whole
+        search the slow way (``SH-`` would be read by the pattern for ``SH``)."""
+        compact = without_separators(self.text)
+        return compact if compact != self.text and len(compact) >= MIN_FRAGMENT else None
 
-    def keys(self) -> list[str] | None:
-        """The search keys every match holds; None when the text is too short to have any."""
-        return fragment_keys(self.text)
+    def _texts(self) -> list[str]:
+        return [self.text] if self.compact is None else [self.text, self.compact]
+
+    def pattern(self) -> dict[str, Any]:
+        """A ``$regex`` condition for the text or its ``compact`` form, escaped: the
+        client's text is never a regex."""
+        alternatives = "|".join(re.escape(text) for text in self._texts())
+        return {"$regex": alternatives, "$options": "i"}
+
+    def keys(self) -> list[list[str]] | None:
+        """Per form of the text (itself, ``compact``), the search keys every value
+        containing it holds; None when one is too short to have any (the pattern alone
+        finds its matches)."""
+        keys = [fragment_keys(text) for text in self._texts()]
+        return None if any(k is None for k in keys) else [k for k in keys if k is not None]
 
     def _keyed(self, keys: list[str]) -> dict[str, Any]:
         """Search documents holding ``keys`` (the index) whose values contain the text."""

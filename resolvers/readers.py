@@ -41,6 +41,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 import orjson
@@ -64,7 +65,7 @@ from readmodel.documents import (
     field_index,
     sort_index,
 )
-from readmodel.search_keys import COMPLETE_MARKER
+from readmodel.search_keys import COMPLETE_MARKER, without_separators
 from readmodel.server import is_ferretdb
 from resolvers.audit import AuditRequest, AuditSink
 from resolvers.customer_merge import merge_sorted, per_customer
@@ -175,6 +176,15 @@ ID_INDEX: Final = "_id_"
 #: Search side collections whose marker this process has seen (``readmodel.search_keys``):
 #: a marker is never removed, so once seen it is not read again.
 _FILLED_SEARCH_COLLECTIONS: Final[set[str]] = set()
+
+
+def tracking_number_forms(typed: str) -> list[str]:
+    """The stored tracking numbers a lookup of ``typed`` finds: as typed (surrounding spaces
+    aside), without its spaces and dashes (``search_keys.without_separators``), and each in
+    upper case, distinct and sorted."""
+    trimmed = typed.strip()
+    compact = without_separators(trimmed)
+    return sorted({trimmed, trimmed.upper(), compact, compact.upper()})
 
 
 def utc_now() -> datetime:
@@ -588,9 +598,12 @@ class Readers:
     def _for_customer(customer_id: str | None) -> dict[str, Any]:
         return {"customerId": customer_id} if customer_id is not None else {}
 
-    async def _newest(self, kind: EntityKind, value: str, customer_id: str | None) -> Doc | None:
+    async def _newest(
+        self, kind: EntityKind, value: str | Mapping[str, Any], customer_id: str | None
+    ) -> Doc | None:
         """The caller's newest ``kind`` document whose business key (``BUSINESS_KEYS``) is
-        ``value``, of ``customer_id`` if given; None when the caller has none."""
+        ``value`` (or meets the condition), of ``customer_id`` if given; None when the
+        caller has none."""
         key = BUSINESS_KEYS[kind]
         self._naming(self.scope, customer_id)
         query = {key.field: value, **self._for_customer(customer_id)}
@@ -623,8 +636,15 @@ class Readers:
         self, tracking_number: str, customer_id: str | None = None
     ) -> Doc | None:
         """The shipment with this tracking number; the newest one if a carrier reused it
-        (``BusinessKey``), whichever of the caller's customers it belongs to."""
-        return await self._newest("shipments", tracking_number, customer_id)
+        (``BusinessKey``), whichever of the caller's customers it belongs to.
+
+        The number as typed, or without its spaces and dashes, or either in upper case
+        (``tracking_number_forms``): people type it from a label that prints it in groups,
+        in lower case on a phone, and TMSs send it in upper case without separators. One
+        read through the key's index all the same (``$in``)."""
+        forms = tracking_number_forms(tracking_number)
+        value = forms[0] if len(forms) == 1 else {"$in": forms}
+        return await self._newest("shipments", value, customer_id)
 
     # --- connections -------------------------------------------------------------------
 
@@ -919,8 +939,9 @@ class Readers:
         answer: a text shorter than a key, a generation whose search documents are not
         filled yet, or more than ``SEARCH_BY_ID_LIMIT`` matches.
 
-        Index lookups: the orders and the shipments whose own values match, at once, then
-        the shipments of those orders (which match too), if any. A shipment's
+        Index lookups: the orders and the shipments whose own values match, at once (per
+        form of the text: ``ShipmentSearch.keys``), then the shipments of those orders
+        (which match too), if any. A shipment's
         warehouse rule is not in its search document's filter (``Scope.search_keys_filter``):
         the page read by id applies it.
         """
@@ -931,17 +952,21 @@ class Readers:
         if collection is None:
             return None
         limit = SEARCH_BY_ID_LIMIT + 1
-        orders, own = await asyncio.gather(
-            self._search_ids(
-                collection, scope, "orders", search.order_keys_filter(keys), SEARCH_ORDER_MATCHES
+        found = await asyncio.gather(
+            *(
+                self._search_ids(collection, scope, "orders", query, SEARCH_ORDER_MATCHES)
+                for query in map(search.order_keys_filter, keys)
             ),
-            self._search_ids(
-                collection, scope, "shipments", search.shipment_keys_filter(keys), limit
+            *(
+                self._search_ids(collection, scope, "shipments", query, limit)
+                for query in map(search.shipment_keys_filter, keys)
             ),
         )
+        orders = list(dict.fromkeys(chain.from_iterable(found[: len(keys)])))
+        own = list(chain.from_iterable(found[len(keys) :]))
         of_orders = []
         if orders:
-            query = search.shipments_of_orders_filter(orders)
+            query = search.shipments_of_orders_filter(orders[:SEARCH_ORDER_MATCHES])
             of_orders = await self._search_ids(collection, scope, "shipments", query, limit)
         shipments = list(dict.fromkeys([*own, *of_orders]))
         return shipments if len(shipments) <= SEARCH_BY_ID_LIMIT else None

@@ -14,6 +14,7 @@ from graph.global_ids import encode
 from graph.schema import build_schema
 from projections.summaries import summarize
 from readmodel import documents
+from readmodel.search_keys import COMPLETE_MARKER
 from resolvers.generation import GenerationPointer
 from resolvers.readers import Readers
 from tests.global_ids import numbers
@@ -569,6 +570,46 @@ async def test_amounts_are_hidden_everywhere_for_roles_without_them(db: AsyncDat
 
 
 @pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("1z999aa10123456784", "SH-1"),  # typed on a phone
+        ("1Z 999 AA1 01 2345 6784", "SH-1"),  # as the label prints it
+        (" 1z-999-aa1-0123-4567-84\t", "SH-1"),
+        (" pro-555 ", "SH-2"),  # a number stored with a dash, typed with it
+        ("1Z999AA1", None),  # a lookup is of a whole number (search finds parts)
+    ],
+)
+async def test_a_tracking_number_is_found_however_a_person_types_it(
+    db: AsyncDatabase[Doc], typed: str, expected: str | None
+) -> None:
+    """A mobile app's "track a parcel" box: people type the number off the label, in its
+    groups, in lower case, with a stray space; the TMS sent it upper case and whole."""
+    result = await run(
+        SCHEMA,
+        db,
+        ACME,
+        "query($t: String!) { shipmentByTrackingNumber(trackingNumber: $t) { shipmentId } }",
+        {"t": typed},
+    )
+    assert result.errors == []
+    found = result.data["shipmentByTrackingNumber"]
+    assert (found and found["shipmentId"]) == expected
+
+
+async def _searched(db: AsyncDatabase[Doc], text: str) -> list[str]:
+    """The shipment numbers ACME's search for ``text`` finds, in the order of its page."""
+    result = await run(
+        SCHEMA,
+        db,
+        ACME,
+        "query($t: String!) { searchShipments(text: $t) { nodes { id } } }",
+        {"t": text},
+    )
+    assert result.errors == []
+    return numbers(result.data["searchShipments"]["nodes"])
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("aa1012", ["SH-1"]),  # part of a tracking number, any case
@@ -583,15 +624,31 @@ async def test_amounts_are_hidden_everywhere_for_roles_without_them(db: AsyncDat
     ],
 )
 async def test_search(db: AsyncDatabase[Doc], text: str, expected: list[str]) -> None:
-    result = await run(
-        SCHEMA,
-        db,
-        ACME,
-        "query($t: String!) { searchShipments(text: $t) { nodes { id } } }",
-        {"t": text},
-    )
-    assert result.errors == []
-    assert numbers(result.data["searchShipments"]["nodes"]) == expected
+    assert await _searched(db, text) == expected
+
+
+@pytest.mark.parametrize("by_keys", [True, False], ids=["search documents", "pattern"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1z 999 aa1 0123 4567 84", ["SH-1"]),  # a tracking number as a label prints it
+        ("1Z-999-AA1", ["SH-1"]),
+        ("1Z\u00a0999\u2013AA1", ["SH-1"]),  # a no-break space and an en dash, pasted
+        ("1Z 9", ["SH-1"]),
+        ("1 Z", []),  # fewer than 3 characters without its space: only as typed
+        ("Zenith Retail", ["SH-1"]),  # a space that is part of the value still matches
+        ("PRO 555", []),  # only the text's own separators are optional, not the value's
+    ],
+)
+async def test_search_ignores_the_spaces_and_dashes_people_type_in_a_number(
+    db: AsyncDatabase[Doc], text: str, expected: list[str], by_keys: bool
+) -> None:
+    """Support staff paste a tracking number as the customer read it off a label or an
+    e-mail, in groups; the TMS sent it without spaces. Both ways of searching (the search
+    documents, and the pattern a generation not yet filled is searched by) find it."""
+    if not by_keys:
+        await db[documents.SEARCH_KEYS].delete_one({"_id": COMPLETE_MARKER})
+    assert await _searched(db, text) == expected
 
 
 async def test_search_narrowed_by_status(db: AsyncDatabase[Doc]) -> None:

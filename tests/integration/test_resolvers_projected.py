@@ -7,6 +7,7 @@ needed: the records are handed to the processor as a consumer would.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,6 +90,42 @@ async def test_the_example_order_reads_back_with_its_shipment_and_invoice(
     assert result.data["shipmentByTrackingNumber"]["carrier"] == {"name": "Old Dominion"}
     erp = next(s for s in result.data["dataFreshness"] if s["source"] == "erp/s4-prod")
     assert (erp["status"], erp["message"]) == ("MAINTENANCE", "Quarterly upgrade")
+
+
+async def test_a_status_announced_by_another_system_is_not_a_source_of_data(
+    projected: AsyncDatabase[Doc],
+) -> None:
+    """An operations tool announcing a WMS outage on the status topic: a portal's freshness
+    shows the WMS as degraded and never heard from, and not the tool, which holds no data
+    and would otherwise be listed with every response and turn stale (a banner on every
+    page, ``PortalSourceStale`` firing). The ERP announcing its own maintenance still
+    counts as heard from."""
+    announced = json.loads(EXAMPLE_BYTES["source-status-changed.json"])
+    announced.update(id="ops-0001", source="ops/statuspage", subject="wms/dc-den", sequence=1)
+    announced["data"] = {"source": "wms/dc-den", "status": "DEGRADED", "message": "Scanner outage"}
+    topic = TopicNames().source_status
+    processor = BatchProcessor(ProjectionStore(projected), load_status_mapping(), TopicNames())
+    outcome = await processor.process(
+        [Record(topic, 0, 99, 0, None, json.dumps(announced).encode())]
+    )
+    assert not outcome.dead_letters
+    result = await run(
+        SCHEMA,
+        projected,
+        caller("ACME"),
+        "{ dataFreshness { source status message lastAppliedAt stale } }",
+    )
+    assert result.errors == []
+    by_source = {s["source"]: s for s in result.data["dataFreshness"]}
+    assert sorted(by_source) == ["erp/s4-prod", "tms/us-road", "wms/dc-atl", "wms/dc-den"]
+    assert by_source["wms/dc-den"] == {
+        "source": "wms/dc-den",
+        "status": "DEGRADED",
+        "message": "Scanner outage",
+        "lastAppliedAt": None,
+        "stale": True,
+    }
+    assert by_source["erp/s4-prod"]["lastAppliedAt"] is not None
 
 
 async def test_another_customer_sees_none_of_it(projected: AsyncDatabase[Doc]) -> None:

@@ -185,6 +185,20 @@ def test_search_text_length_is_bounded(text: str) -> None:
         ShipmentSearch(text=text)
 
 
+@pytest.mark.parametrize(
+    ("text", "forms"),
+    [
+        ("9600 0005 19", 2),  # as typed, and without its spaces
+        ("1Z-999", 2),
+        ("SH-", 1),  # "SH" alone has no search key: looked up as typed, not read by pattern
+        ("PO1", 1),
+    ],
+)
+def test_a_search_text_with_separators_is_looked_up_without_them_too(text: str, forms: int) -> None:
+    keys = ShipmentSearch(text=text).keys()
+    assert keys is not None and len(keys) == forms
+
+
 def test_search_includes_shipments_of_matching_orders() -> None:
     query = ShipmentSearch(text="PO-1", statuses=frozenset({"DELIVERED"})).shipment_filter(
         ["SO-2", "SO-1"]

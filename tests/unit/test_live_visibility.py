@@ -73,6 +73,9 @@ def test_filters_narrow_by_shipment_customer_status_and_tracking_number() -> Non
     assert MilestoneSelection(statuses=frozenset({"IN_TRANSIT", "DELIVERED"})).selects(change)
     assert not MilestoneSelection(statuses=frozenset({"DELIVERED"})).selects(change)
     assert MilestoneSelection(tracking_number=" 1z999aa10123456784 ").selects(change)
+    # as a label prints it, or as someone pasted it with a no-break space and an en dash
+    assert MilestoneSelection(tracking_number="1Z 999 AA1 01 2345 6784").selects(change)
+    assert MilestoneSelection(tracking_number="1z-999-aa1\u00a001\u20132345-6784").selects(change)
     assert not MilestoneSelection(tracking_number="1Z0").selects(change)
     assert not MilestoneSelection(tracking_number="1Z0").selects(_change(tracking_number=None))
 
