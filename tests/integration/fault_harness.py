@@ -289,6 +289,7 @@ class Projectors:
         self.slots: list[subprocess.Popen[bytes] | None] = [None, None]
         self.extra: subprocess.Popen[bytes] | None = None
         self.held: list[subprocess.Popen[bytes]] = []
+        self.log_of: dict[int, Path] = {}  # by pid
         self.started = 0
 
     def _spawn(self, crash_at: str | None = None) -> subprocess.Popen[bytes]:
@@ -298,10 +299,11 @@ class Projectors:
             env["PROJECTOR_CRASH_AT"] = crash_at
             module = "tests.integration.crashing_projector"
         self.started += 1
-        with (self.logs / f"projector-{self.started:03d}.log").open("ab") as log:
+        path = self.logs / f"projector-{self.started:03d}.log"
+        with path.open("ab") as log:
             log.write(f"crash at: {crash_at}\n".encode())
             log.flush()
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", module, "run"],
                 cwd=REPO,
                 env=env,
@@ -310,6 +312,12 @@ class Projectors:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        self.log_of[process.pid] = path
+        return process
+
+    def has_started(self, process: subprocess.Popen[bytes]) -> bool:
+        """Whether ``process`` logged that it started (its consumer did)."""
+        return b"projector started" in self.log_of[process.pid].read_bytes()
 
     def start(self) -> None:
         self.slots = [self._spawn(), self._spawn()]
@@ -474,12 +482,7 @@ async def _inject(
             await asyncio.to_thread(projectors.kill, rng)
         elif held is not None:
             await asyncio.to_thread(projectors.crash_at, rng, held)
-            # give it the chance to reach its step; it is revived as a plain member later
-            for _ in range(100):
-                if held.poll() is not None:
-                    break
-                await asyncio.sleep(0.1)
-            if held.returncode == -signal.SIGKILL:
+            if await _step_crash(projectors, held):
                 injected["step crash fired"] = injected.get("step crash fired", 0) + 1
         elif action == "rebalance":
             projectors.join_extra()
@@ -496,6 +499,31 @@ async def _inject(
         kind = action.split(" ")[0]
         injected[kind] = injected.get(kind, 0) + 1
         pace.done += 1
+
+
+#: How long a crashing member is given to reach its step once it has started, and at most
+#: from when it is let go (``_step_crash``).
+STEP_CRASH_AFTER_START_SECONDS = 10.0
+STEP_CRASH_WITHIN_SECONDS = 60.0
+
+
+async def _step_crash(projectors: Projectors, crashing: subprocess.Popen[bytes]) -> bool:
+    """Whether ``crashing``, just let go, died at its step (SIGKILL). It is given its chance
+    from when it started, not from when it was let go: a member that needs seconds for its
+    imports on a busy machine had used them up before it joined the group. If it does not
+    die in time, it is revived as a plain member later."""
+    deadline = time.monotonic() + STEP_CRASH_WITHIN_SECONDS
+    started: float | None = None
+    while crashing.poll() is None:
+        now = time.monotonic()
+        if started is None and projectors.has_started(crashing):
+            started = now
+        if now > deadline or (
+            started is not None and now - started > STEP_CRASH_AFTER_START_SECONDS
+        ):
+            return False
+        await asyncio.sleep(0.1)
+    return crashing.returncode == -signal.SIGKILL
 
 
 async def _caught_up(
