@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -63,4 +64,6 @@ def arm(spec: str) -> None:
 
 if __name__ == "__main__":
     arm(os.environ["PROJECTOR_CRASH_AT"])
+    # imported and armed: held until the harness lets it go (``fault_harness.Projectors.armed``)
+    sys.stdin.readline()
     main()

@@ -5,7 +5,8 @@ One ``run_world`` call:
 1. generates a seeded world (``simulator``: duplicates, stale snapshots, disorder, broken
    records) and shuffles the whole stream, so every topic and key arrives in random order;
 2. starts two ``python -m projections run`` processes in one group on a private stack
-   (``private_stack``) and produces the stream into topics of 4 partitions at a steady rate;
+   (``private_stack``) and produces the stream into topics of 4 partitions, spread over the
+   fault schedule (``Pace``);
 3. meanwhile injects, on a seeded schedule: SIGKILLs of a random projector at random
    intervals (restarted at once); SIGKILLs at chosen steps of a batch (``crashing_projector``,
    before or after each step's I/O); a third member joining and leaving the group
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -83,7 +85,7 @@ class WorldSpec:
 class FaultPlan:
     """What to inject while the stream is produced (all on a schedule seeded by the world)."""
 
-    rate: float = 300.0  # records per second produced
+    rate: float = 300.0  # records per second produced, at most (``Pace``)
     random_kills: int = 6
     kill_interval: tuple[float, float] = (2.0, 5.0)
     #: Batch-step crashes (``CRASH_POINTS`` entries); each replaces one of the two processes.
@@ -92,6 +94,16 @@ class FaultPlan:
     store_restarts: int = 1
     broker_restarts: int = 1
     batch_max: int = 200
+
+    def faults(self) -> int:
+        """How many faults the plan injects."""
+        return (
+            self.random_kills
+            + len(self.crash_points)
+            + self.rebalances
+            + self.store_restarts
+            + self.broker_restarts
+        )
 
 
 @dataclass
@@ -276,6 +288,8 @@ class Projectors:
         self.logs = logs
         self.slots: list[subprocess.Popen[bytes] | None] = [None, None]
         self.extra: subprocess.Popen[bytes] | None = None
+        self.held: list[subprocess.Popen[bytes]] = []
+        self.log_of: dict[int, Path] = {}  # by pid
         self.started = 0
 
     def _spawn(self, crash_at: str | None = None) -> subprocess.Popen[bytes]:
@@ -285,16 +299,25 @@ class Projectors:
             env["PROJECTOR_CRASH_AT"] = crash_at
             module = "tests.integration.crashing_projector"
         self.started += 1
-        with (self.logs / f"projector-{self.started:03d}.log").open("ab") as log:
+        path = self.logs / f"projector-{self.started:03d}.log"
+        with path.open("ab") as log:
             log.write(f"crash at: {crash_at}\n".encode())
             log.flush()
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", module, "run"],
                 cwd=REPO,
                 env=env,
+                # a crashing member waits for a line here before it starts (``armed``)
+                stdin=subprocess.PIPE if crash_at is not None else None,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        self.log_of[process.pid] = path
+        return process
+
+    def has_started(self, process: subprocess.Popen[bytes]) -> bool:
+        """Whether ``process`` logged that it started (its consumer did)."""
+        return b"projector started" in self.log_of[process.pid].read_bytes()
 
     def start(self) -> None:
         self.slots = [self._spawn(), self._spawn()]
@@ -316,15 +339,26 @@ class Projectors:
             process.wait(timeout=30)
         self.slots[i] = self._spawn()
 
-    def crash_at(self, rng: random.Random, point: str) -> subprocess.Popen[bytes]:
-        """Replace a member with one that dies at ``point`` of one of its next batches."""
+    def armed(self, rng: random.Random, point: str) -> subprocess.Popen[bytes]:
+        """A member that dies at ``point`` of one of its next batches, imported and armed
+        but held before it joins the group until ``crash_at`` lets it go: its start-up
+        (seconds of imports on a busy machine, when the wait for its crash began after it)
+        passes during the interval before its fault."""
+        crashing = self._spawn(f"{point}:{rng.randint(1, 3)}")
+        self.held.append(crashing)
+        return crashing
+
+    def crash_at(self, rng: random.Random, crashing: subprocess.Popen[bytes]) -> None:
+        """Replace a member with ``crashing`` (``armed``), let go."""
         i = rng.randrange(len(self.slots))
         process = self.slots[i]
         if process is not None and process.poll() is None:
             terminate(process, timeout=30)
-        crashing = self._spawn(f"{point}:{rng.randint(1, 3)}")
+        assert crashing.stdin is not None
+        crashing.stdin.write(b"go\n")
+        crashing.stdin.close()
+        self.held.remove(crashing)
         self.slots[i] = crashing
-        return crashing
 
     def join_extra(self) -> None:
         self.extra = self._spawn()
@@ -335,11 +369,12 @@ class Projectors:
             self.extra = None
 
     def stop(self) -> None:
-        for process in [*self.slots, self.extra]:
+        for process in [*self.slots, self.extra, *self.held]:
             if process is not None:
                 terminate(process, timeout=30)
         self.slots = [None, None]
         self.extra = None
+        self.held = []
 
 
 async def _create_topics(bootstrap: str, topics: TopicNames) -> None:
@@ -353,18 +388,48 @@ async def _create_topics(bootstrap: str, topics: TopicNames) -> None:
         await admin.close()
 
 
+#: How long one fault of a plan is taken to last until the first has been timed (``Pace``).
+FIRST_FAULT_SECONDS = 8.0
+
+
+@dataclass
+class Pace:
+    """How fast the stream goes out: spread over the faults still to come, so that records
+    flow while each of them is injected, at most ``top`` records/s. A step crash fires only
+    in a batch: with the stream out at a fixed rate (a test-sized world's 3,162 records in
+    11 s), most of the schedule came after it, and no step crash fired (each then waited
+    its ten seconds for nothing)."""
+
+    faults: int
+    top: float
+    done: int = 0
+    began: float = field(default_factory=time.monotonic)
+
+    def rate(self, records_left: int) -> float:
+        """Records/s that make ``records_left`` last as long as the faults left, each as
+        long as those done took on average."""
+        left = self.faults - self.done
+        if left <= 0:
+            return self.top
+        took = (time.monotonic() - self.began) / self.done if self.done else FIRST_FAULT_SECONDS
+        return min(self.top, records_left / (left * took))
+
+
 async def _produce(
-    bootstrap: str, topics: TopicNames, records: Sequence[tuple[str, bytes, bytes]], rate: float
+    bootstrap: str,
+    topics: TopicNames,
+    records: Sequence[tuple[str, bytes, bytes]],
+    pace: Pace,
 ) -> None:
-    """At ``rate`` records/s, in chunks of a tenth of a second; a chunk the broker did not
+    """At ``pace``'s rate, in chunks of a tenth of a second; a chunk the broker did not
     acknowledge (it was down) is sent again, which at worst adds duplicates."""
     names = {str(kind): topic for kind, topic in topics.inbound().items()}
-    chunk = max(1, int(rate / 10))
     producer: AIOKafkaProducer | None = None
-    started = time.monotonic()
     i = 0
     while i < len(records):
-        part = records[i : i + chunk]
+        rate = pace.rate(len(records) - i)
+        part = records[i : i + max(1, int(rate / 10))]
+        began = time.monotonic()
         try:
             if producer is None:
                 producer = AIOKafkaProducer(
@@ -383,9 +448,7 @@ async def _produce(
             await asyncio.sleep(1.0)
             continue
         i += len(part)
-        ahead = started + i / rate - time.monotonic()
-        if ahead > 0:
-            await asyncio.sleep(ahead)
+        await asyncio.sleep(max(0.0, began + len(part) / rate - time.monotonic()))
     if producer is not None:
         await producer.stop()
 
@@ -395,11 +458,12 @@ async def _inject(
     rng: random.Random,
     stack: PrivateStack,
     projectors: Projectors,
-    producing: asyncio.Task[None],
+    pace: Pace,
     injected: dict[str, int],
 ) -> None:
     """Faults in a seeded random order, one every ``kill_interval`` seconds, while the
-    stream is being produced (and after, until the plan is used up)."""
+    stream is being produced (``pace`` told of each one done). ``injected`` counts them by
+    kind, and the step crashes that fired as ``step crash fired``."""
     actions = (
         ["kill"] * plan.random_kills
         + [f"crash {p}" for p in plan.crash_points]
@@ -409,21 +473,21 @@ async def _inject(
     )
     rng.shuffle(actions)
     for action in actions:
+        point = action.removeprefix("crash ")
+        held = projectors.armed(rng, point) if point != action else None
         await asyncio.sleep(rng.uniform(*plan.kill_interval))
         projectors.revive()
+        # stopping a member waits for it: in a thread, so the stream flows meanwhile
         if action == "kill":
-            projectors.kill(rng)
-        elif action.startswith("crash "):
-            crashing = projectors.crash_at(rng, action.removeprefix("crash "))
-            # give it the chance to reach its step; it is revived as a plain member later
-            for _ in range(100):
-                if crashing.poll() is not None:
-                    break
-                await asyncio.sleep(0.1)
+            await asyncio.to_thread(projectors.kill, rng)
+        elif held is not None:
+            await asyncio.to_thread(projectors.crash_at, rng, held)
+            if await _step_crash(projectors, held):
+                injected["step crash fired"] = injected.get("step crash fired", 0) + 1
         elif action == "rebalance":
             projectors.join_extra()
             await asyncio.sleep(rng.uniform(*plan.kill_interval))
-            projectors.leave_extra()
+            await asyncio.to_thread(projectors.leave_extra)
         elif action == "store":
             await asyncio.to_thread(stack.stop, "postgres", "ferretdb")
             await asyncio.sleep(rng.uniform(0.5, 3.0))
@@ -434,8 +498,32 @@ async def _inject(
             await asyncio.to_thread(stack.start, "kafka")
         kind = action.split(" ")[0]
         injected[kind] = injected.get(kind, 0) + 1
-        if producing.done() and action == actions[-1]:
-            break
+        pace.done += 1
+
+
+#: How long a crashing member is given to reach its step once it has started, and at most
+#: from when it is let go (``_step_crash``).
+STEP_CRASH_AFTER_START_SECONDS = 10.0
+STEP_CRASH_WITHIN_SECONDS = 60.0
+
+
+async def _step_crash(projectors: Projectors, crashing: subprocess.Popen[bytes]) -> bool:
+    """Whether ``crashing``, just let go, died at its step (SIGKILL). It is given its chance
+    from when it started, not from when it was let go: a member that needs seconds for its
+    imports on a busy machine had used them up before it joined the group. If it does not
+    die in time, it is revived as a plain member later."""
+    deadline = time.monotonic() + STEP_CRASH_WITHIN_SECONDS
+    started: float | None = None
+    while crashing.poll() is None:
+        now = time.monotonic()
+        if started is None and projectors.has_started(crashing):
+            started = now
+        if now > deadline or (
+            started is not None and now - started > STEP_CRASH_AFTER_START_SECONDS
+        ):
+            return False
+        await asyncio.sleep(0.1)
+    return crashing.returncode == -signal.SIGKILL
 
 
 async def _caught_up(
@@ -485,8 +573,9 @@ async def run_world(
     injected: dict[str, int] = {}
     rng = random.Random(f"faults:{spec.seed}")
     try:
-        producing = asyncio.create_task(_produce(stack.bootstrap, topics, records, plan.rate))
-        await _inject(plan, rng, stack, projectors, producing, injected)
+        pace = Pace(faults=plan.faults(), top=plan.rate)
+        producing = asyncio.create_task(_produce(stack.bootstrap, topics, records, pace))
+        await _inject(plan, rng, stack, projectors, pace, injected)
         await producing
         await _caught_up(stack, group, topics, projectors, within)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import json
 import os
@@ -362,15 +363,28 @@ async def process_in_batches(processor: BatchProcessor, records: list[Record], s
         await processor.process(records[start : start + size])
 
 
+#: ``undisturbed_run``'s records and documents by (count, size), for the session.
+_UNDISTURBED: dict[tuple[int, int], tuple[list[Record], dict[str, Any]]] = {}
+
+
 async def undisturbed_run(
     db: AsyncDatabase[Any], count: int, size: int
 ) -> tuple[list[Record], Any]:
-    """``count`` simulated records, and the documents they give in batches of ``size``."""
-    topics = TopicNames()
-    records = records_of(simulated_records(topics.inbound(), count))
-    processor = BatchProcessor(ProjectionStore(db), load_status_mapping(), topics)
-    await process_in_batches(processor, records, size)
-    return records, await snapshot(db)
+    """``count`` simulated records, and the documents they give in batches of ``size``.
+
+    The records are a fixed world's, so the documents are the same every time: they are
+    projected (into ``db``) the first time the session asks for them, and each caller gets
+    its own copy (a dozen tests compared against the same reference run each projected it
+    again, seconds each)."""
+    key = (count, size)
+    if key not in _UNDISTURBED:
+        topics = TopicNames()
+        records = records_of(simulated_records(topics.inbound(), count))
+        processor = BatchProcessor(ProjectionStore(db), load_status_mapping(), topics)
+        await process_in_batches(processor, records, size)
+        _UNDISTURBED[key] = (records, await snapshot(db))
+    records, expected = _UNDISTURBED[key]
+    return list(records), copy.deepcopy(expected)
 
 
 class Upstream:

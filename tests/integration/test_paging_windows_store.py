@@ -7,10 +7,14 @@ tests/integration/test_query_plans.py)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import pytest_asyncio
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
@@ -132,43 +136,61 @@ async def _sorted_ids(
     return [doc["_id"] async for doc in found]
 
 
-async def _stored(db: AsyncDatabase[Doc]) -> None:
+async def _stored(client: AsyncMongoClient[Doc], world: World) -> AsyncIterator[AsyncDatabase[Doc]]:
+    """A database holding ``world`` with the store's indexes, dropped after the module: its
+    tests only read it (they differ in the process's window hints, which each sets), so
+    they share one instead of storing the same world again for each of them."""
+    db = client[f"test_paging_{uuid.uuid4().hex[:12]}"]
     await ProjectionStore(db).ensure_indexes("")
-    await _world().insert(db)
+    await world.insert(db)
+    yield db
+    await client.drop_database(db.name)
+
+
+@pytest.fixture(autouse=True)
+def no_window_hints() -> None:
+    """Each test starts knowing no window hint, as it did with a database of its own (hints
+    are remembered per collection): the databases are shared, the process's hints are not."""
+    PROCESS_WINDOW_HINTS.clear()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def world_db(mongo_client: AsyncMongoClient[Doc]) -> AsyncIterator[AsyncDatabase[Doc]]:
+    """``_world`` stored (``_stored``)."""
+    async for db in _stored(mongo_client, _world()):
+        yield db
 
 
 @pytest.mark.parametrize(("connection", "sort"), EVERY_SORT)
 async def test_every_page_in_turn_gives_the_stores_own_order(
-    mongo_db: AsyncDatabase[Doc], connection: str, sort: str
+    world_db: AsyncDatabase[Doc], connection: str, sort: str
 ) -> None:
-    await _stored(mongo_db)
-    expected = await _sorted_ids(mongo_db, connection, sort, BIG)
+    expected = await _sorted_ids(world_db, connection, sort, BIG)
     assert len(expected) == 95
     for size in (1, 7, 20):
         # twice: the first walk's first page teaches the window hint the second one uses
         for _ in range(2):
-            assert await _walk(mongo_db, connection, sort, size, back=False) == expected
-        assert await _walk(mongo_db, connection, sort, size, back=True) == expected
+            assert await _walk(world_db, connection, sort, size, back=False) == expected
+        assert await _walk(world_db, connection, sort, size, back=True) == expected
 
 
 @pytest.mark.parametrize(("connection", "sort"), EVERY_SORT)
 async def test_a_first_page_without_a_hint_is_the_stores_own_first_page(
-    mongo_db: AsyncDatabase[Doc], connection: str, sort: str
+    world_db: AsyncDatabase[Doc], connection: str, sort: str
 ) -> None:
     """The first page of a new process (no window hint: probes find one) is what one plain
     sorted query returns, forwards and backwards, for lists of 0, 1, 5, 21, 30 and 95 items
     (ties, nulls, gaps of years); with probes off it is the plain sorted read itself."""
-    await _stored(mongo_db)
     for customer in (BIG, OTHER, *SHORT):
         who = caller(customer, roles=("viewer", "finance"))
-        expected = await _sorted_ids(mongo_db, connection, sort, customer)
+        expected = await _sorted_ids(world_db, connection, sort, customer)
         for size in (1, 7, 20):
             for back in (False, True):
                 for probe in (True, False):
                     PROCESS_WINDOW_HINTS.clear()
                     PROCESS_WINDOW_HINTS.probe = probe
                     try:
-                        page = await _walk(mongo_db, connection, sort, size, back, who, pages=1)
+                        page = await _walk(world_db, connection, sort, size, back, who, pages=1)
                     finally:
                         PROCESS_WINDOW_HINTS.probe = True
                     assert page == (expected[-size:] if back else expected[:size]), (
@@ -180,12 +202,11 @@ async def test_a_first_page_without_a_hint_is_the_stores_own_first_page(
 
 
 async def test_a_first_page_is_found_by_probes_on_ferretdb_and_read_plainly_on_mongodb(
-    mongo_db: AsyncDatabase[Doc], monkeypatch: pytest.MonkeyPatch
+    world_db: AsyncDatabase[Doc], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """This store is FerretDB: a new process finds the first page by probes. MongoDB reads a
     sorted page in index order, stopping at the page: probes would be round trips for
     nothing, so a first page there is the plain sorted read (same answer either way)."""
-    await _stored(mongo_db)
     probes: list[Any] = []
     probed_hint = Readers._probed_hint
 
@@ -194,10 +215,10 @@ async def test_a_first_page_is_found_by_probes_on_ferretdb_and_read_plainly_on_m
         return await probed_hint(readers, *args)
 
     monkeypatch.setattr(Readers, "_probed_hint", counted)
-    expected = (await _sorted_ids(mongo_db, "orders", "ORDERED_AT_DESC", BIG))[:7]
+    expected = (await _sorted_ids(world_db, "orders", "ORDERED_AT_DESC", BIG))[:7]
     PROCESS_WINDOW_HINTS.clear()
-    assert await _walk(mongo_db, "orders", "ORDERED_AT_DESC", 7, False, pages=1) == expected
-    on_ferretdb = await is_ferretdb(mongo_db)
+    assert await _walk(world_db, "orders", "ORDERED_AT_DESC", 7, False, pages=1) == expected
+    on_ferretdb = await is_ferretdb(world_db)
     assert PROCESS_WINDOW_HINTS.store_needs_probes is on_ferretdb
     assert bool(probes) is on_ferretdb
 
@@ -205,18 +226,17 @@ async def test_a_first_page_is_found_by_probes_on_ferretdb_and_read_plainly_on_m
     probes.clear()
     PROCESS_WINDOW_HINTS.store_needs_probes = False  # what MongoDB's buildInfo tells
     try:
-        assert await _walk(mongo_db, "orders", "ORDERED_AT_DESC", 7, False, pages=1) == expected
+        assert await _walk(world_db, "orders", "ORDERED_AT_DESC", 7, False, pages=1) == expected
     finally:
         PROCESS_WINDOW_HINTS.clear()
     assert probes == []
 
 
 async def test_a_server_that_refuses_build_info_still_serves_first_pages_by_probes(
-    mongo_db: AsyncDatabase[Doc], monkeypatch: pytest.MonkeyPatch
+    world_db: AsyncDatabase[Doc], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Which server it is decides only how a first page is found: a server that refuses
     ``buildInfo`` gets probes, which are right on any server, not an error per page."""
-    await _stored(mongo_db)
 
     asked: list[Any] = []
 
@@ -225,10 +245,10 @@ async def test_a_server_that_refuses_build_info_still_serves_first_pages_by_prob
         raise OperationFailure("command buildInfo is not allowed", code=13)
 
     monkeypatch.setattr(readers, "is_ferretdb", refused)
-    expected = (await _sorted_ids(mongo_db, "orders", "ORDERED_AT_DESC", BIG))[:7]
+    expected = (await _sorted_ids(world_db, "orders", "ORDERED_AT_DESC", BIG))[:7]
     PROCESS_WINDOW_HINTS.clear()
     try:
-        assert await _walk(mongo_db, "orders", "ORDERED_AT_DESC", 7, False, pages=1) == expected
+        assert await _walk(world_db, "orders", "ORDERED_AT_DESC", 7, False, pages=1) == expected
         assert PROCESS_WINDOW_HINTS.store_needs_probes is True and len(asked) == 1
     finally:
         PROCESS_WINDOW_HINTS.clear()
@@ -261,23 +281,28 @@ def _tied_world() -> World:
     return world
 
 
+@pytest_asyncio.fixture(scope="module")
+async def tied_db(mongo_client: AsyncMongoClient[Doc]) -> AsyncIterator[AsyncDatabase[Doc]]:
+    """``_tied_world`` stored (``_stored``)."""
+    async for db in _stored(mongo_client, _tied_world()):
+        yield db
+
+
 @pytest.mark.parametrize(("connection", "sort"), EVERY_SORT)
 async def test_pages_through_heavily_tied_values_give_the_stores_own_order(
-    mongo_db: AsyncDatabase[Doc], connection: str, sort: str
+    tied_db: AsyncDatabase[Doc], connection: str, sort: str
 ) -> None:
     """Pages inside a value that 80 documents share are read in windows of ``_id`` too:
     walking the list forwards (with and without the first page's hint) and backwards gives
     every document exactly once, in the store's own order."""
-    await ProjectionStore(mongo_db).ensure_indexes("")
-    await _tied_world().insert(mongo_db)
     who = caller(TIED, roles=("viewer", "finance"))
-    expected = await _sorted_ids(mongo_db, connection, sort, TIED)
+    expected = await _sorted_ids(tied_db, connection, sort, TIED)
     assert len(expected) == TIED_COUNT
     for size in (7, 20):
         PROCESS_WINDOW_HINTS.clear()
         for _ in range(2):
-            assert await _walk(mongo_db, connection, sort, size, False, who) == expected
-        assert await _walk(mongo_db, connection, sort, size, True, who) == expected
+            assert await _walk(tied_db, connection, sort, size, False, who) == expected
+        assert await _walk(tied_db, connection, sort, size, True, who) == expected
 
 
 async def _end_cursor(db: AsyncDatabase[Doc], connection: str, sort: str, first: int) -> str:
@@ -302,16 +327,14 @@ async def _end_cursor(db: AsyncDatabase[Doc], connection: str, sort: str, first:
     [(c, s) for c, s in EVERY_SORT if s.startswith(("DUE_DATE", "ORDERED_AT"))],
 )
 async def test_cursors_at_a_tie_boundary_page_on_both_ways(
-    mongo_db: AsyncDatabase[Doc], connection: str, sort: str
+    tied_db: AsyncDatabase[Doc], connection: str, sort: str
 ) -> None:
     """A cursor on the last document of a value, the first of the next, or one either side:
     the page after it and the page before it are the store's own, across the boundary."""
-    await ProjectionStore(mongo_db).ensure_indexes("")
-    await _tied_world().insert(mongo_db)
     who = caller(TIED, roles=("viewer", "finance"))
     ident = CONNECTIONS[connection][1]
     spec = CONNECTIONS[connection][0][sort]
-    found = mongo_db[connection].find(
+    found = tied_db[connection].find(
         {"customerId": TIED, "known": True}, {spec.field: 1}, sort=spec.mongo_sort()
     )
     ordered = [(doc["_id"], doc.get(spec.field)) async for doc in found]
@@ -320,14 +343,14 @@ async def test_cursors_at_a_tie_boundary_page_on_both_ways(
     assert len(boundaries) >= 3
     for boundary in boundaries:
         for at in (boundary - 1, boundary, boundary + 1):  # the cursor's item: expected[at - 1]
-            cursor = await _end_cursor(mongo_db, connection, sort, at)
+            cursor = await _end_cursor(tied_db, connection, sort, at)
             for args, want in (
                 (f'first: 7, after: "{cursor}"', expected[at : at + 7]),
                 (f'last: 7, before: "{cursor}"', expected[max(0, at - 8) : at - 1]),
             ):
                 page = f"{connection}(sort: {sort}, {args})"
                 query = f"{{ c: {page} {{ edges {{ node {{ {ident} }} }} }} }}"
-                result = await run(SCHEMA, mongo_db, who, query)
+                result = await run(SCHEMA, tied_db, who, query)
                 assert not result.errors, result.errors
                 ids = [edge["node"][ident] for edge in result.data["c"]["edges"]]
                 assert ids == want, (boundary, at, args)
