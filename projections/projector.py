@@ -601,7 +601,7 @@ class BatchProcessor:
         self._cache.remember(
             batch.epoch,
             batch.suffix,
-            {EntityKey(kind, doc_id): doc for doc_id, doc in landed.stored.items()},
+            {EntityKey(kind, doc_id): landed.stored.later(doc_id) for doc_id in landed.stored},
         )
 
     async def _rewrite_lost(
