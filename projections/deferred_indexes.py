@@ -80,6 +80,13 @@ class DeferredIndexes:
             return True
         return self._clock() >= self._next_attempt
 
+    def waiting(self, suffix: str) -> frozenset[str]:
+        """The collections of generation ``suffix`` whose indexes wait for this process's
+        catch-up (none once built). Another member of the group may have built them
+        meanwhile: a writer that goes by this (``search_writes.write_search_keys``) may
+        only choose how it writes, never what."""
+        return self._deferring if suffix in self._waiting else frozenset()
+
     async def prepare(self, suffix: str) -> None:
         """Make generation ``suffix`` ready for writing, once per process: its collections,
         the indexes that cannot wait, and what documents written before a derived field

@@ -25,7 +25,10 @@ Correctness comes from the store, never from this cache:
   missing. So related documents are served from the cache only while this process holds
   every partition (``serves_related``, set by the runner on each assignment); otherwise
   they are read from the store, and only the batch's own entities come from the cache;
-* entries are never changed in place: the reducers and the fold copy what they change.
+* entries are never changed in place: the reducers and the fold copy what they change. A
+  document a batch wrote may be kept undecoded (``remember`` a function that derives it,
+  ``store.StoredDocuments``): it is derived, once, when a batch first takes it, the same
+  document it would have been when kept.
 
 So the process stays stateless in the guide's sense: losing the cache (a restart, a
 rebalance) loses nothing, the next batch reads from the store instead.
@@ -33,8 +36,8 @@ rebalance) loses nothing, the next batch reads from the store instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, TypeAlias
 
 from caching.bounded_lru import BoundedLRU
 from projections.batch import EntityKey
@@ -47,6 +50,9 @@ UNCACHED_KINDS: Final = frozenset({"sources"})
 #: Documents kept per process by default (``PROJECTOR_CACHE_DOCUMENTS``).
 CACHED_DOCUMENTS: Final = 20_000
 
+#: A document as kept: itself, or what derives it when a batch first takes it.
+Kept: TypeAlias = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+
 
 class DocumentCache:
     """Stored documents by generation and entity, at most ``maxsize`` (0: none kept).
@@ -57,7 +63,7 @@ class DocumentCache:
     """
 
     def __init__(self, maxsize: int, *, serves_related: bool = False) -> None:
-        self._entries: BoundedLRU[tuple[str, EntityKey], Mapping[str, Any]] = BoundedLRU(maxsize)
+        self._entries: BoundedLRU[tuple[str, EntityKey], Kept] = BoundedLRU(maxsize)
         self.epoch = 0
         #: Whether related documents may come from here (see the module docstring).
         self.serves_related = serves_related
@@ -72,18 +78,19 @@ class DocumentCache:
         held: dict[EntityKey, Mapping[str, Any]] = {}
         missing: list[EntityKey] = []
         for key in keys:
-            doc = self._entries.get((suffix, key))
-            if doc is None:
+            kept = self._entries.get((suffix, key))
+            if kept is None:
                 missing.append(key)
+            elif callable(kept):
+                held[key] = doc = kept()
+                self._entries.put((suffix, key), doc)
             else:
-                held[key] = doc
+                held[key] = kept
         return held, missing
 
-    def remember(
-        self, epoch: int, suffix: str, docs: Mapping[EntityKey, Mapping[str, Any]]
-    ) -> None:
-        """Keep ``docs`` (each exactly as stored now) unless everything was forgotten since
-        ``epoch`` was taken."""
+    def remember(self, epoch: int, suffix: str, docs: Mapping[EntityKey, Kept]) -> None:
+        """Keep ``docs`` (each exactly as stored now, or what derives it so) unless
+        everything was forgotten since ``epoch`` was taken."""
         if epoch != self.epoch:
             return
         for key, doc in docs.items():

@@ -86,6 +86,7 @@ from projections.store import (
 )
 from projections.together import together
 from readmodel.changes import ShipmentChange
+from readmodel.documents import SEARCH_KEYS
 from readmodel.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -210,7 +211,12 @@ class BatchProcessor:
                 write
                 for pending in outcome.pending
                 for write in (
-                    write_search_keys(self._store, pending.suffix, pending.effects),
+                    write_search_keys(
+                        self._store,
+                        pending.suffix,
+                        pending.effects,
+                        indexed=SEARCH_KEYS not in self._generations.waiting(pending.suffix),
+                    ),
                     self._store.touch_sources(pending.suffix, pending.sources, pending.now),
                 )
             )
@@ -595,7 +601,7 @@ class BatchProcessor:
         self._cache.remember(
             batch.epoch,
             batch.suffix,
-            {EntityKey(kind, doc_id): doc for doc_id, doc in landed.stored.items()},
+            {EntityKey(kind, doc_id): landed.stored.later(doc_id) for doc_id in landed.stored},
         )
 
     async def _rewrite_lost(

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from projections.effects import Effects
-from projections.store import CHUNK, DRIVER_ERRORS, ProjectionStore, StoreError
+from projections.store import CHUNK, DRIVER_ERRORS, WRITE_CHUNK, ProjectionStore, StoreError
 from readmodel.documents import SEARCH_KEYS
 from readmodel.search_keys import (
     COMPLETE_MARKER,
@@ -58,6 +58,11 @@ FILL_WRITES = 4
 #: the store writes one after another within a command; a batch's few dozen new ones go
 #: in commands that run side by side.
 PER_COMMAND = 25
+#: Search documents per insert command while the collection's indexes wait for the
+#: catch-up (``projections.deferred_indexes``): without them a search document costs what
+#: any bare document does, and a catch-up's thousands in commands of ``PER_COMMAND`` paid
+#: the store's cost per command four times over (docs/benchmarks.md, "Session 21").
+BARE_PER_COMMAND = WRITE_CHUNK
 
 
 def search_documents_to_write(effects: Sequence[Effects]) -> list[SearchDocument]:
@@ -79,20 +84,28 @@ def search_documents_to_write(effects: Sequence[Effects]) -> list[SearchDocument
 
 
 async def write_search_keys(
-    store: ProjectionStore, suffix: str, effects: Sequence[Effects]
+    store: ProjectionStore, suffix: str, effects: Sequence[Effects], *, indexed: bool = True
 ) -> None:
-    """Write the search documents ``effects`` call for into generation ``suffix``."""
+    """Write the search documents ``effects`` call for into generation ``suffix``;
+    ``indexed``: whether its search collection has (or may have) its indexes, False while
+    they wait for the catch-up (``DeferredIndexes.waiting``), which only sizes the commands."""
     await _write(
-        store, store.collection_name(SEARCH_KEYS, suffix), search_documents_to_write(effects)
+        store,
+        store.collection_name(SEARCH_KEYS, suffix),
+        search_documents_to_write(effects),
+        PER_COMMAND if indexed else BARE_PER_COMMAND,
     )
 
 
 async def _write(
-    store: ProjectionStore, collection: str, documents: Sequence[SearchDocument]
+    store: ProjectionStore,
+    collection: str,
+    documents: Sequence[SearchDocument],
+    per_command: int = PER_COMMAND,
 ) -> None:
     """Write ``documents``, none replacing one derived from a newer ``rev``."""
     if documents:
-        await store.insert_or_advance(collection, documents, per_command=PER_COMMAND)
+        await store.insert_or_advance(collection, documents, per_command=per_command)
 
 
 async def is_complete(store: ProjectionStore, suffix: str) -> bool:

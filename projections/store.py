@@ -26,7 +26,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -179,13 +179,39 @@ class _BulkResult(NamedTuple):
     matched: int
 
 
+class StoredDocuments(Mapping[str, dict[str, Any]]):
+    """Documents as stored after a batch's writes, each derived when asked for (a fresh copy
+    each time): from the bytes the write sent (``ProjectionStore._read_back``) or from the
+    document the write landed on. A batch keeps every document it writes for the next one
+    (``DocumentCache``), and most of a catch-up's are never read again, so they are decoded
+    only once a batch takes them from the cache (``later``): decoding every one as written
+    cost about 25 µs of CPU per event of a catch-up, a sixth of the projector's
+    (docs/benchmarks.md, "Session 21")."""
+
+    def __init__(self, derive: Mapping[str, Callable[[], dict[str, Any]]]) -> None:
+        self._derive = derive
+
+    def __getitem__(self, doc_id: str) -> dict[str, Any]:
+        return self._derive[doc_id]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._derive)
+
+    def __len__(self) -> int:
+        return len(self._derive)
+
+    def later(self, doc_id: str) -> Callable[[], dict[str, Any]]:
+        """What derives document ``doc_id`` as stored, not derived yet."""
+        return self._derive[doc_id]
+
+
 class Landed(NamedTuple):
     """What a batch of document writes did: the ids whose write did NOT land (another
     writer came first; the caller writes them stepwise), and the documents as stored after
     the writes that did (exactly as a read would return them: what ``DocumentCache`` keeps)."""
 
     missed: set[str]
-    stored: dict[str, dict[str, Any]]
+    stored: StoredDocuments
 
 
 class FoldedWrite(NamedTuple):
@@ -669,11 +695,11 @@ class ProjectionStore:
         # what landing means), so it is ``seen`` with the update applied; ``seen`` is as
         # stored already (read, or kept from a write), the values set are made so.
         stored = {
-            write.doc_id: updated(write.seen, self._update_as_stored(update))
+            write.doc_id: partial(self._updated_as_stored, write.seen, update)
             for write, update in zip(writes, updates, strict=True)
             if write.doc_id not in missed
         }
-        return Landed(missed, stored)
+        return Landed(missed, StoredDocuments(stored))
 
     async def _write_chunk(
         self, collection: str, operations: Sequence[UpdateOne], ids: Sequence[str], stamp: str
@@ -715,9 +741,11 @@ class ProjectionStore:
         }
         refused = await self._insert_missing(collection, docs)
         stored = {
-            doc_id: self._read_back(doc) for doc_id, doc in docs.items() if doc_id not in refused
+            doc_id: partial(self._read_back, doc)
+            for doc_id, doc in docs.items()
+            if doc_id not in refused
         }
-        return Landed(refused, stored)
+        return Landed(refused, StoredDocuments(stored))
 
     def as_stored(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """``doc`` as a read of it returns it: through BSON with this database's codec
@@ -747,10 +775,12 @@ class ProjectionStore:
         """``as_stored`` of the document ``doc`` encodes."""
         return _decoded(bson.decode(doc.raw, codec_options=self._db.codec_options))
 
-    def _update_as_stored(self, update: Mapping[str, Any]) -> dict[str, Any]:
-        """``update`` (``_set_encoded``) with the values it sets ``as_stored``: what
-        ``updated`` applies to the stored document to know it without reading it back."""
-        return {**update, "$set": self._read_back(update["$set"])}
+    def _updated_as_stored(
+        self, seen: Mapping[str, Any], update: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Document ``seen`` (as stored) after ``update`` (``_set_encoded``), known without
+        reading it back: ``updated`` with the values the update sets ``as_stored``."""
+        return updated(seen, {**update, "$set": self._read_back(update["$set"])})
 
     async def insert_placeholders(self, collection: str, pushes: Sequence[SummaryPush]) -> set[str]:
         """Create the missing targets of ``pushes`` as placeholders (``known: False``) holding

@@ -13,14 +13,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from graph.schema import build_schema
 from projections.deferred_indexes import RETRY_SECONDS, SEARCH_COLLECTION, DeferredIndexes
 from projections.projector import BatchProcessor
-from projections.search_writes import is_complete
+from projections.search_writes import PER_COMMAND, is_complete
 from projections.status_mapping import load_status_mapping
-from projections.store import ProjectionStore, StoreError
+from projections.store import WRITE_CHUNK, ProjectionStore, StoreError
 from readmodel import documents
 from readmodel.search_keys import COMPLETE_MARKER, MARKERS, document_id
 from readmodel.topics import TopicNames
 from tests.contract import example
-from tests.helpers import caller
+from tests.helpers import CommandRecorder, caller
 from tests.integration.projector_harness import Record, records_of, snapshot
 from tests.integration.world_harness import World, order, run, shipment
 
@@ -251,6 +251,51 @@ async def test_a_new_generation_builds_its_search_indexes_once_caught_up(
     assert await _found(mongo_db, "PO-88812") == ["SH-55021"]  # by the keys
     assert await _found(mongo_db, "7712093341") == ["SH-55021"]
     assert await first.caught_up()  # the other process: nothing left to build
+
+
+def _orders(count: int) -> list[Record]:
+    """``count`` new orders of ACME, each with its own id and reference (searchable)."""
+    return _records(
+        *(
+            _event(
+                "order-created.json",
+                id=f"erp-bulk-{n}",
+                subject=f"SO-9{n:05d}",
+                data={"orderId": f"SO-9{n:05d}", "customerReference": f"PO-9{n:05d}"},
+            )
+            for n in range(count)
+        )
+    )
+
+
+def _search_inserts(recorder: CommandRecorder) -> list[int]:
+    """The documents of each insert command into the search collection, in order."""
+    return [
+        len(command["documents"])
+        for command in recorder.commands("insert")
+        if command["insert"] == documents.SEARCH_KEYS
+    ]
+
+
+async def test_a_catch_up_writes_its_search_documents_in_commands_of_bare_documents(
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    """While the search collection's indexes wait for the catch-up, a search document costs
+    the store what any bare document does: a batch's go in commands of ``WRITE_CHUNK``, not
+    in the small commands that spread an indexed collection's entries over the store's
+    cores; once the indexes are built, the small commands again."""
+    store, recorder = recorded_store
+    processor = BatchProcessor(store, load_status_mapping(), TOPICS, deferring=SEARCH_COLLECTION)
+    recorder.forget()
+    await processor.process(_orders(WRITE_CHUNK + 10))
+    assert _search_inserts(recorder) == [WRITE_CHUNK, 10]
+
+    assert await processor.caught_up()
+    recorder.forget()
+    await processor.process(_orders(2 * WRITE_CHUNK)[WRITE_CHUNK + 10 :])
+    assert _search_inserts(recorder) == [PER_COMMAND] * 3 + [WRITE_CHUNK - 10 - 3 * PER_COMMAND]
+    written = await store.db[documents.SEARCH_KEYS].count_documents({"kind": "orders"})
+    assert written == 2 * WRITE_CHUNK
 
 
 class _RecordingStore(ProjectionStore):

@@ -9,7 +9,7 @@ and then; what prevents it, one order in every command, is checked here on each 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 IDS = [f"SO-{n:02d}" for n in range(10)]
 
 
-async def _kept_as_read(store: ProjectionStore, kept: dict[str, dict[str, Any]]) -> None:
+async def _kept_as_read(store: ProjectionStore, kept: Mapping[str, dict[str, Any]]) -> None:
     """What a write keeps for the next batch (``Landed.stored``, from the bytes it sent) is
     what a read of the store returns, value by value and type by type."""
     assert kept

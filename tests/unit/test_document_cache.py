@@ -80,3 +80,18 @@ def test_related_documents_are_served_only_while_every_partition_is_held() -> No
     assert cache.serves_related
     cache.forget_all(serves_related=False)
     assert not cache.serves_related
+
+
+def test_a_document_kept_as_what_derives_it_is_derived_once_when_first_taken() -> None:
+    derived: list[str] = []
+
+    def derive() -> dict[str, Any]:
+        derived.append("o1")
+        return {"_id": "o1", "rev": 2}
+
+    cache = DocumentCache(10)
+    cache.remember(cache.epoch, "", {ORDER: derive})
+    assert derived == []  # kept, not derived
+    assert cache.split("", [ORDER]) == ({ORDER: {"_id": "o1", "rev": 2}}, [])
+    assert cache.split("", [ORDER]) == ({ORDER: {"_id": "o1", "rev": 2}}, [])
+    assert derived == ["o1"]
