@@ -17,6 +17,7 @@ from config.garbage import tune_garbage_collection
 from entitlements.errors import ConfigurationError
 from observability import json_logs
 from web.app import create_app
+from web.request_head import HeadLimits, protocol_for
 from web.settings import load_settings
 from web.tracing import log_context
 
@@ -39,8 +40,14 @@ def main() -> int:
         print(f"portal API: {exc}", file=sys.stderr)
         return 2
     tune_garbage_collection()
+    head_limits = HeadLimits(
+        settings.request_header_max_bytes, settings.request_header_timeout_seconds
+    )
     uvicorn.run(
         app,
+        # uvicorn's httptools protocol, bounding the size of a request's head and the time
+        # to read it (uvicorn bounds neither).
+        http=protocol_for(head_limits),
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,

@@ -7,7 +7,8 @@ specification and our clients need around it:
   document that does not parse or validate, and no ``data`` entry), else ``application/json``
   with 200 for every well-formed request; 406 when neither is acceptable;
 * 415 for a POST body that is not JSON, 405 (with ``Allow``) for other methods and for a
-  mutation sent with GET, 413 for a body over ``MAX_BODY_BYTES``;
+  mutation sent with GET, 413 for a body over ``MAX_BODY_BYTES``, 408 (and the connection
+  closed) for a body that sends nothing for ``REQUEST_BODY_TIMEOUT_SECONDS``;
 * 401 with ``WWW-Authenticate`` for a token that fails verification (no token at all is
   anonymous: data fields then answer UNAUTHENTICATED, introspection still works);
 * every refusal is a GraphQL-shaped JSON body whose errors carry ``extensions.code``;
@@ -20,6 +21,7 @@ handlers, or to the handler classes ``web.live`` provides (see ``use_live``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -103,17 +105,35 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def _limited_receive(receive: Receive, limit: int) -> Receive:
-    """Counts body bytes as they arrive and stops reading past ``limit`` (no buffering first)."""
+class _BodyStalled(Exception):
+    pass
+
+
+def _limited_receive(receive: Receive, limit: int, stall_seconds: float) -> Receive:
+    """Counts body bytes as they arrive and stops reading past ``limit`` (no buffering
+    first); and gives up on a body that sends nothing for ``stall_seconds``, which uvicorn
+    would wait for as long as the client stays connected (half a body, then nothing, held a
+    request for ever). Only until the body is complete: after it, ``receive`` waits for the
+    client to leave (a streamed response listens for that), which takes what it takes."""
     seen = 0
+    complete = False
 
     async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _BodyTooLarge
+        nonlocal seen, complete
+        if complete:
+            return await receive()
+        try:
+            async with asyncio.timeout(stall_seconds):
+                message = await receive()
+        except TimeoutError:
+            raise _BodyStalled from None
+        if message["type"] != "http.request":
+            complete = True
+            return message
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise _BodyTooLarge
+        complete = not message.get("more_body", False)
         return message
 
     return wrapped
@@ -248,7 +268,8 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             return
         limits = self.settings.limits
         scope = _lower_content_type(scope)
-        request = Request(scope, _limited_receive(receive, limits.max_body_bytes))
+        stall = self.settings.request_body_timeout_seconds
+        request = Request(scope, _limited_receive(receive, limits.max_body_bytes, stall))
         response_type = choose_response_type(request.headers.get("accept")) or JSON
         try:
             response = await self._respond(request)
@@ -260,6 +281,15 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
         except _BodyTooLarge:
             too_large = Refusal(413, f"The request body exceeds {limits.max_body_bytes} bytes.")
             response = self._refusal_response(request, too_large, response_type)
+        except _BodyStalled:
+            # Closed after the answer: uvicorn would otherwise go on reading the rest of
+            # the body, whenever it comes, on a connection whose client has stalled.
+            stalled = Refusal(
+                408,
+                f"The request body sent nothing for {stall:g} seconds.",
+                headers={"Connection": "close"},
+            )
+            response = self._refusal_response(request, stalled, response_type)
         if not isinstance(response, HTMLResponse):
             private_response(response)
         await response(scope, receive, send)

@@ -164,6 +164,19 @@ class Settings(ProcessSettings):
     #: client (token subject, else address); beyond either: 429 RATE_LIMITED.
     max_requests_in_flight: int = Field(512, ge=1)
     max_requests_per_client: int = Field(16, ge=1)
+    #: A request's head (request line and headers) larger than this is refused with 431
+    #: and its connection closed, before the parser holds more of it (``web.request_head``;
+    #: uvicorn with httptools has no bound). 64 KiB, like common proxies; a browser's
+    #: request with a token and cookies takes a few KiB.
+    request_header_max_bytes: int = Field(65_536, ge=4_096)
+    #: A connection whose request head is not complete this long after it opened, or after
+    #: the head's first byte, is closed (408 if it sent part of a head): uvicorn has no such
+    #: timeout, so a client sending its headers a byte at a time held a connection for ever.
+    request_header_timeout_seconds: float = Field(15.0, ge=0.5, allow_inf_nan=False)
+    #: A request body that sends nothing for this long is answered 408 and its request
+    #: ends (``web.graphql_http``): uvicorn waits for a stalled body as long as the client
+    #: stays connected.
+    request_body_timeout_seconds: float = Field(30.0, ge=0.5, allow_inf_nan=False)
     #: A source whose last applied event is older than this is reported stale.
     stale_after_seconds: float = Field(300.0, ge=0.001, allow_inf_nan=False)
     #: Entitlement policy file; None means the packaged default policy.

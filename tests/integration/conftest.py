@@ -34,9 +34,14 @@ async def api_process(
     mongo_db: AsyncDatabase[dict[str, Any]],
     topic_names: dict[str, str],
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[ApiProcess]:
+    """``python -m web`` on the test's database and topics; more variables may be given by
+    indirect parametrization (``parametrize("api_process", [{...}], indirect=True)``)."""
     topics = {f"TOPIC_{name.upper()}": topic for name, topic in topic_names.items()}
-    async for api in run_api(api_env(stack, mongo_db.name, **topics), tmp_path / "api.log"):
+    extra: dict[str, str] = getattr(request, "param", {})
+    env = api_env(stack, mongo_db.name, **topics, **extra)
+    async for api in run_api(env, tmp_path / "api.log"):
         yield api
 
 

@@ -147,8 +147,9 @@ async def test_bad_configuration_exits_with_a_clear_message(tmp_path: Path) -> N
 async def test_a_request_that_never_finishes_does_not_keep_the_process_from_stopping(
     stack: Stack, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
 ) -> None:
-    """A client that sends half a body and goes quiet holds a request open for ever; on
-    SIGTERM the process waits for it ``API_SHUTDOWN_GRACE_SECONDS``, then stops anyway."""
+    """A client that sends half a body and goes quiet holds a request open until
+    ``REQUEST_BODY_TIMEOUT_SECONDS`` (30 s; for ever before session 21); on SIGTERM the
+    process waits for it ``API_SHUTDOWN_GRACE_SECONDS``, then stops anyway."""
     env = api_env(stack, mongo_db.name, API_SHUTDOWN_GRACE_SECONDS="1")
     async for api in run_api(env, tmp_path / "api.log"):
         _, writer = await asyncio.open_connection("127.0.0.1", api.port)
@@ -159,7 +160,7 @@ async def test_a_request_that_never_finishes_does_not_keep_the_process_from_stop
         await writer.drain()
         await asyncio.sleep(0.5)  # the request is in the application, awaiting its body
         api.process.send_signal(signal.SIGTERM)
-        status = await asyncio.to_thread(api.process.wait, 60)  # for ever without the grace
+        status = await asyncio.to_thread(api.process.wait, 60)  # 30 s without the grace
         assert status in (0, -signal.SIGTERM)
         assert "timeout graceful shutdown exceeded" in api.log()
         assert "Application shutdown complete" in api.log()
