@@ -8,7 +8,7 @@ tests/integration/test_query_plans.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -136,15 +136,21 @@ async def _sorted_ids(
     return [doc["_id"] async for doc in found]
 
 
-async def _stored(client: AsyncMongoClient[Doc], world: World) -> AsyncIterator[AsyncDatabase[Doc]]:
-    """A database holding ``world`` with the store's indexes, dropped after the module: its
-    tests only read it (they differ in the process's window hints, which each sets), so
-    they share one instead of storing the same world again for each of them."""
-    db = client[f"test_paging_{uuid.uuid4().hex[:12]}"]
-    await ProjectionStore(db).ensure_indexes("")
-    await world.insert(db)
-    yield db
-    await client.drop_database(db.name)
+def _stored(make_world: Callable[[], World]) -> Any:
+    """A module-scoped fixture: a database holding ``make_world()`` with the store's
+    indexes, dropped after the module. Its tests only read it (they differ in the process's
+    window hints, which each sets), so they share one instead of storing the same world
+    again for each of them."""
+
+    @pytest_asyncio.fixture(scope="module")
+    async def stored(mongo_client: AsyncMongoClient[Doc]) -> AsyncIterator[AsyncDatabase[Doc]]:
+        db = mongo_client[f"test_paging_{uuid.uuid4().hex[:12]}"]
+        await ProjectionStore(db).ensure_indexes("")
+        await make_world().insert(db)
+        yield db
+        await mongo_client.drop_database(db.name)
+
+    return stored
 
 
 @pytest.fixture(autouse=True)
@@ -154,11 +160,7 @@ def no_window_hints() -> None:
     PROCESS_WINDOW_HINTS.clear()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def world_db(mongo_client: AsyncMongoClient[Doc]) -> AsyncIterator[AsyncDatabase[Doc]]:
-    """``_world`` stored (``_stored``)."""
-    async for db in _stored(mongo_client, _world()):
-        yield db
+world_db = _stored(_world)
 
 
 @pytest.mark.parametrize(("connection", "sort"), EVERY_SORT)
@@ -281,11 +283,7 @@ def _tied_world() -> World:
     return world
 
 
-@pytest_asyncio.fixture(scope="module")
-async def tied_db(mongo_client: AsyncMongoClient[Doc]) -> AsyncIterator[AsyncDatabase[Doc]]:
-    """``_tied_world`` stored (``_stored``)."""
-    async for db in _stored(mongo_client, _tied_world()):
-        yield db
+tied_db = _stored(_tied_world)
 
 
 @pytest.mark.parametrize(("connection", "sort"), EVERY_SORT)
