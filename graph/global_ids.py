@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from readmodel.documents import EntityKind
+from readmodel.quoting import ECHOED_CHARACTERS, quoted
+from resolvers.errors import BadUserInput
 
 #: The GraphQL type of each entity kind, and back.
 TYPE_OF_KIND: Final[dict[EntityKind, str]] = {
@@ -73,3 +75,28 @@ def number_for(kind: EntityKind, value: str) -> str | None:
     if decoded is None:
         return value
     return decoded.number if decoded.kind == kind else None
+
+
+def lookup_number(kind: EntityKind, value: str) -> str:
+    """The number of the ``kind`` entity a client named in a lookup argument (``order(id:)``,
+    ``shipmentUpdates(shipmentId:)``): a global id of that kind, or the plain number.
+
+    A global id of another kind raises ``BadUserInput`` naming its type and where it goes: it
+    names no entity of this kind, and the null (or the subscription that never fires) it
+    used to get read as "no such order" to a caller who had pasted a shipment's id into the
+    wrong field. (Federation's representations keep ``number_for``'s null: a router only
+    sends what a subgraph's keys say.)"""
+    decoded = decode(value)
+    if decoded is None:
+        return value
+    if decoded.kind != kind:
+        raise BadUserInput(
+            f"{quoted(value, ECHOED_CHARACTERS)} is the id of {_a(decoded.type_name)}, not of "
+            f"{_a(TYPE_OF_KIND[kind])}: pass it to {decoded.type_name.lower()}(id:) or node(id:)."
+        )
+    return decoded.number
+
+
+def _a(type_name: str) -> str:
+    """``type_name`` with its indefinite article: an Order, a Shipment, an Invoice."""
+    return f"{'an' if type_name[0] in 'AEIOU' else 'a'} {type_name}"

@@ -37,7 +37,7 @@ from graph.context import Info, readers_of
 from graph.entities import Invoice, Order, Shipment
 from graph.enums import InvoiceSort, OrderSort, ShipmentSort, ShipmentStatus, names_of
 from graph.freshness import SourceFreshness
-from graph.global_ids import decode, number_for
+from graph.global_ids import decode, lookup_number
 from graph.inputs import (
     FilterInput,
     InvoiceFilterInput,
@@ -104,7 +104,10 @@ Last = Annotated[int | None, _LAST]
 Before = Annotated[str | None, _BEFORE]
 CustomerId = Annotated[str | None, _CUSTOMER]
 
-_ID_ARGUMENT = "The {0}'s global id (`id`), or its number (`{0}Id`): both name the same {0}."
+_ID_ARGUMENT = (
+    "The {0}'s global id (`id`), or its number (`{0}Id`): both name the same {0}. "
+    "The global id of another type is refused (BAD_USER_INPUT)."
+)
 
 
 def _plain(value: Any) -> Any:
@@ -205,7 +208,7 @@ def _by_id_field(entity: type[_E], description: str) -> Any:
     noun = entity.__name__.lower()
 
     async def resolve(self: Query, info: Info, id: strawberry.ID) -> _E | None:
-        (found,) = await entity.resolve_ids(info, [number_for(entity.KIND, str(id))])
+        (found,) = await entity.resolve_ids(info, [lookup_number(entity.KIND, str(id))])
         return found
 
     id_argument = strawberry.argument(description=_ID_ARGUMENT.format(noun))

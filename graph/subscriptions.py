@@ -30,7 +30,7 @@ from graphql.pyutils import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.enums import ShipmentStatus, enum_or_none, names_of
-from graph.global_ids import number_for
+from graph.global_ids import lookup_number
 from graph.values import Milestone
 from readmodel.changes import ShipmentChange
 from readmodel.search_keys import without_separators
@@ -259,14 +259,19 @@ class Subscription:
         shipment_id: Annotated[
             strawberry.ID,
             strawberry.argument(
-                description="The shipment to follow: its global `id` or its `shipmentId`."
+                description=(
+                    "The shipment to follow: its global `id` or its `shipmentId`; the global "
+                    "id of another type is refused (BAD_USER_INPUT)."
+                )
             ),
         ],
         after: Annotated[str | None, strawberry.argument(description=_AFTER_DESCRIPTION)] = None,
     ) -> AsyncGenerator[MilestoneEvent, None]:
-        given = str(shipment_id)
-        selection = MilestoneSelection(shipment_id=number_for("shipments", given) or given)
-        async for event in _events(selection, after):
+        try:
+            number = lookup_number("shipments", str(shipment_id))
+        except ResolverError as exc:
+            raise _refusal(exc) from exc
+        async for event in _events(MilestoneSelection(shipment_id=number), after):
             yield event
 
     @strawberry.subscription(  # type: ignore[untyped-decorator]
@@ -321,4 +326,9 @@ async def _events(
         async for notice in feed.stream(selection, after):
             yield MilestoneEvent.from_notice(notice)
     except ResolverError as exc:
-        raise GraphQLError(exc.message, extensions=exc.extensions, original_error=exc) from exc
+        raise _refusal(exc) from exc
+
+
+def _refusal(exc: ResolverError) -> GraphQLError:
+    """A resolver's refusal as the subscription's error, with its code."""
+    return GraphQLError(exc.message, extensions=exc.extensions, original_error=exc)

@@ -53,6 +53,7 @@ from graphql.validation import (
     NoUndefinedVariablesRule,
     NoUnusedVariablesRule,
     OverlappingFieldsCanBeMergedRule,
+    ValuesOfCorrectTypeRule,
     VariablesInAllowedPositionRule,
 )
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
@@ -61,6 +62,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from caching.bounded_lru import BoundedLRU
 from web.applicable_rules import applicable_rules
 from web.field_merging import Merging, field_merging
+from web.located_values import LocatedValuesOfCorrectTypeRule
 from web.rule_methods import with_known_methods
 from web.validation_visit import validate_visiting_less
 from web.variable_usages import KnownVariableUsages
@@ -70,6 +72,11 @@ from web.variable_usages import KnownVariableUsages
 #: worker process costs more than checking it here. A larger new text is checked entirely
 #: in a worker (parse, screen and validation), so the event loop never parses it.
 INLINE_TOKENS: Final = 64
+
+#: graphql-core rules run in a version that says where each error is (``web.located_values``).
+_LOCATED: Final[dict[type[ASTValidationRule], type[ASTValidationRule]]] = {
+    ValuesOfCorrectTypeRule: LocatedValuesOfCorrectTypeRule
+}
 
 #: The rules that ask the validation context for variable usages (``web.variable_usages``).
 _VARIABLE_RULES: Final = frozenset(
@@ -133,7 +140,9 @@ def validate_document(
     or variables do not run on a text without any (``web.applicable_rules``); every rule
     finds its visit methods once per class, not once per document (``web.rule_methods``);
     and the visit skips the name nodes no rule reads, its caches keyed by identity rather
-    than by hashing nodes (``web.validation_visit``)."""
+    than by hashing nodes (``web.validation_visit``). A scalar's refusal of a literal is
+    located at that literal (``web.located_values``)."""
+    rules = tuple(_LOCATED.get(rule, rule) for rule in rules)
     rules = applicable_rules(document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule))
     if _VARIABLE_RULES & set(rules):
         rules = (KnownVariableUsages, *rules)

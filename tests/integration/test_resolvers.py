@@ -497,6 +497,26 @@ async def test_a_cursor_only_fits_the_sort_it_came_from(db: AsyncDatabase[Doc]) 
     assert other.codes == ["BAD_USER_INPUT"]
 
 
+@pytest.mark.parametrize(
+    ("field", "given", "named"),
+    [
+        ("order", encode("shipments", "SH-1"), "the id of a Shipment, not of an Order"),
+        ("shipment", encode("orders", "SO-1"), "the id of an Order, not of a Shipment"),
+        ("invoice", encode("orders", "SO-1"), "the id of an Order, not of an Invoice"),
+    ],
+)
+async def test_a_global_id_of_another_type_is_refused_saying_where_it_goes(
+    db: AsyncDatabase[Doc], field: str, given: str, named: str
+) -> None:
+    """A shipment's id pasted into ``order(id:)`` names no order: a bare null read as "no
+    such order"; the refusal says whose id it is and which field takes it."""
+    result = await run(SCHEMA, db, FINANCE, f'{{ {field}(id: "{given}") {{ id }} }}')
+    assert result.data == {field: None}
+    assert result.codes == ["BAD_USER_INPUT"]
+    assert named in result.errors[0]["message"]
+    assert given in result.errors[0]["message"]
+
+
 async def test_anonymous_callers_get_unauthenticated(db: AsyncDatabase[Doc]) -> None:
     result = await run(SCHEMA, db, None, '{ order(id: "SO-1") { id } orders { nodes { id } } }')
     assert result.data is None or result.data.get("order") is None
