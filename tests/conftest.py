@@ -4,7 +4,8 @@ The services are started by ``scripts/stack start`` (``scripts/test`` does it), 
 fixture that started a JVM would make every test session pay for it and leave processes
 behind on a crash. These fixtures only check that the services answer and give each test its
 own database and its own topics, so tests never see each other's data and need no cleanup
-order.
+order. ``module_db`` and ``module_topic_names`` are one module's, for the API process its
+tests share (``shared_apis`` in ``tests/integration/conftest.py``).
 
 Any test that asks for one of the fixtures below (or lives under ``tests/integration``) is
 marked ``integration``; ``pytest tests/unit`` and ``pytest -m "not integration"`` run
@@ -20,6 +21,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
@@ -48,7 +50,16 @@ DEFAULT_MONGODB_URI: Final = "mongodb://127.0.0.1:27017/"
 
 #: Fixtures that need the running services; a test using any of them is an integration test.
 INTEGRATION_FIXTURES: Final = frozenset(
-    {"stack", "kafka_bootstrap", "kafka_admin", "mongo_client", "mongo_db", "topic_names"}
+    {
+        "stack",
+        "kafka_bootstrap",
+        "kafka_admin",
+        "mongo_client",
+        "mongo_db",
+        "topic_names",
+        "module_db",
+        "module_topic_names",
+    }
 )
 
 #: Partition counts of the per-test topics. The changes topic has one partition because its
@@ -164,23 +175,19 @@ async def mongo_client(stack: Stack) -> AsyncIterator[AsyncMongoClient[dict[str,
     await client.close()
 
 
-@pytest_asyncio.fixture
-async def mongo_db(
-    mongo_client: AsyncMongoClient[dict[str, Any]],
+@asynccontextmanager
+async def _own_database(
+    client: AsyncMongoClient[dict[str, Any]],
 ) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    """A database no other test uses, dropped afterwards."""
+    """A database nobody else uses, dropped afterwards."""
     name = _unique("test_")
-    yield mongo_client[name]
-    await mongo_client.drop_database(name)
+    yield client[name]
+    await client.drop_database(name)
 
 
-@pytest_asyncio.fixture
-async def topic_names(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[dict[str, str]]:
-    """Logical name (the ``TopicNames`` fields) -> a topic created for this test only.
-
-    Names are the contract's names behind a unique prefix, e.g. ``t1a2b3c4d5e6f.erp.orders.v1``;
-    ``TopicNames(**topic_names)`` gives the projector's configuration for them.
-    """
+@asynccontextmanager
+async def _own_topics(admin: AIOKafkaAdminClient) -> AsyncIterator[dict[str, str]]:
+    """Logical name (the ``TopicNames`` fields) -> a topic nobody else uses, deleted after."""
     prefix = _unique("t")
     names = {logical: f"{prefix}.{topic}" for logical, topic in asdict(TopicNames()).items()}
     partitions = {
@@ -188,7 +195,7 @@ async def topic_names(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[dict[st
         for logical, topic in names.items()
     }
     dead_letter = names["dead_letter"]
-    response = await kafka_admin.create_topics(
+    response = await admin.create_topics(
         [
             # the dead-letter topic as the projector creates it (``ensure_own_topics``)
             NewTopic(
@@ -199,12 +206,48 @@ async def topic_names(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[dict[st
     )
     errors = [(t, code, msg) for t, code, msg in response.topic_errors if code != 0]
     assert not errors, f"could not create test topics: {errors}"
-    await wait_for_leaders(kafka_admin, partitions)
+    await wait_for_leaders(admin, partitions)
     yield names
-    response = await kafka_admin.delete_topics(list(names.values()))
+    response = await admin.delete_topics(list(names.values()))
     failed = [
         (t, code)
         for t, code in response.topic_error_codes
         if code not in (0, _UNKNOWN_TOPIC_OR_PARTITION)
     ]
     assert not failed, f"could not delete test topics: {failed}"
+
+
+@pytest_asyncio.fixture
+async def mongo_db(
+    mongo_client: AsyncMongoClient[dict[str, Any]],
+) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """A database no other test uses, dropped afterwards."""
+    async with _own_database(mongo_client) as db:
+        yield db
+
+
+@pytest_asyncio.fixture
+async def topic_names(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[dict[str, str]]:
+    """Logical name (the ``TopicNames`` fields) -> a topic created for this test only.
+
+    Names are the contract's names behind a unique prefix, e.g. ``t1a2b3c4d5e6f.erp.orders.v1``;
+    ``TopicNames(**topic_names)`` gives the projector's configuration for them.
+    """
+    async with _own_topics(kafka_admin) as names:
+        yield names
+
+
+@pytest_asyncio.fixture(scope="module")
+async def module_db(
+    mongo_client: AsyncMongoClient[dict[str, Any]],
+) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """A database the tests of one module share (for a process they share), dropped after."""
+    async with _own_database(mongo_client) as db:
+        yield db
+
+
+@pytest_asyncio.fixture(scope="module")
+async def module_topic_names(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[dict[str, str]]:
+    """Like ``topic_names``, shared by the tests of one module."""
+    async with _own_topics(kafka_admin) as names:
+        yield names

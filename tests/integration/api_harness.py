@@ -86,3 +86,29 @@ async def run_api(env: Mapping[str, str], log_path: Path) -> AsyncIterator[ApiPr
         yield api
     finally:
         api.stop()
+
+
+class SharedApis:
+    """API processes shared by the tests of one module: one per environment, started when a
+    test first asks for it and stopped with the module. Only for tests that neither stop nor
+    signal the process, nor read its whole log, nor leave state another test would see."""
+
+    def __init__(self, env: Mapping[str, str], logs: Path) -> None:
+        self._env = dict(env)
+        self._logs = logs
+        self._running: dict[tuple[tuple[str, str], ...], ApiProcess] = {}
+
+    async def get(self, extra: Mapping[str, str]) -> ApiProcess:
+        """The running process with ``extra`` over the common environment (started if new)."""
+        key = tuple(sorted(extra.items()))
+        if key not in self._running:
+            log = self._logs / f"api-{len(self._running)}.log"
+            self._running[key] = await start_api({**self._env, **extra}, log)
+        api = self._running[key]
+        if api.process.poll() is not None:  # a test before this one brought it down
+            raise AssertionError(f"the shared API exited ({api.process.returncode}):\n{api.log()}")
+        return api
+
+    def stop(self) -> None:
+        for api in self._running.values():
+            api.stop()

@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from projections.store import ProjectionStore
 from tests.helpers import CommandRecorder, Stack
-from tests.integration.api_harness import ApiProcess, api_env, run_api
+from tests.integration.api_harness import ApiProcess, SharedApis, api_env, run_api
 from tests.integration.projector_harness import Pipeline
 
 
@@ -28,16 +28,43 @@ def pipeline(
     return Pipeline(stack, mongo_db.name, topic_names, f"projector-{uuid.uuid4().hex[:8]}")
 
 
+@pytest_asyncio.fixture(scope="module")
+async def shared_apis(
+    stack: Stack,
+    module_db: AsyncDatabase[dict[str, Any]],
+    module_topic_names: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[SharedApis]:
+    """The module's ``python -m web`` processes, one per environment (on the module's database
+    and topics): each start costs a second or more of CPU, most of it imports."""
+    topics = {f"TOPIC_{name.upper()}": topic for name, topic in module_topic_names.items()}
+    apis = SharedApis(api_env(stack, module_db.name, **topics), tmp_path_factory.mktemp("api"))
+    try:
+        yield apis
+    finally:
+        apis.stop()
+
+
 @pytest_asyncio.fixture
-async def api_process(
+async def api_process(shared_apis: SharedApis, request: pytest.FixtureRequest) -> ApiProcess:
+    """``python -m web`` shared with the module's other tests that ask for the same
+    variables, given by indirect parametrization
+    (``parametrize("api_process", [{...}], indirect=True)``). A test that stops or signals
+    the process, reads its whole log or needs its database takes ``own_api_process``."""
+    extra: dict[str, str] = getattr(request, "param", {})
+    return await shared_apis.get(extra)
+
+
+@pytest_asyncio.fixture
+async def own_api_process(
     stack: Stack,
     mongo_db: AsyncDatabase[dict[str, Any]],
     topic_names: dict[str, str],
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[ApiProcess]:
-    """``python -m web`` on the test's database and topics; more variables may be given by
-    indirect parametrization (``parametrize("api_process", [{...}], indirect=True)``)."""
+    """``python -m web`` for this test alone, on its ``mongo_db`` and topics; more variables
+    may be given by indirect parametrization, as for ``api_process``."""
     topics = {f"TOPIC_{name.upper()}": topic for name, topic in topic_names.items()}
     extra: dict[str, str] = getattr(request, "param", {})
     env = api_env(stack, mongo_db.name, **topics, **extra)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ import websockets
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.global_ids import encode
-from tests.helpers import Stack, token_for
-from tests.integration.api_harness import REPO, ApiProcess, api_env, run_api
+from tests.helpers import token_for
+from tests.integration.api_harness import REPO, ApiProcess, SharedApis
 from tests.integration.clients_harness import CLIENTS, run, tool
 
 GRJ = "application/graphql-response+json"
@@ -97,20 +97,17 @@ async def _seed(db: AsyncDatabase[dict[str, Any]]) -> None:
     )
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(scope="module")
 async def api(
-    stack: Stack,
-    mongo_db: AsyncDatabase[dict[str, Any]],
-    topic_names: dict[str, str],
+    shared_apis: SharedApis,
+    module_db: AsyncDatabase[dict[str, Any]],
     manifests: dict[str, Path],
-    tmp_path: Path,
-) -> AsyncIterator[ApiProcess]:
-    await _seed(mongo_db)
-    topics = {f"TOPIC_{name.upper()}": topic for name, topic in topic_names.items()}
+) -> ApiProcess:
+    """One API for the module's tests: they only read the seeded data, and the one operation
+    a test registers (Apollo's automatic persisted query) is its own."""
+    await _seed(module_db)
     files = f"{manifests['relay']},{manifests['apollo']}"
-    env = api_env(stack, mongo_db.name, PERSISTED_OPERATIONS_FILE=files, **topics)
-    async for running in run_api(env, tmp_path / "api.log"):
-        yield running
+    return await shared_apis.get({"PERSISTED_OPERATIONS_FILE": files})
 
 
 async def _post(

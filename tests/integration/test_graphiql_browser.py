@@ -173,7 +173,7 @@ RESULT = f"({editor('.result-window')}.getValue())"
 
 
 async def test_graphiql_runs_a_query_and_a_subscription_offline(
-    api_process: ApiProcess,
+    own_api_process: ApiProcess,
     browser: Page,
     mongo_db: AsyncDatabase[dict[str, Any]],
     tmp_path: Path,
@@ -192,7 +192,7 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
             "related": {},
         }
     )
-    await browser.call("Page.navigate", url=f"{api_process.url}/graphql?q={quote(QUERY)}")
+    await browser.call("Page.navigate", url=f"{own_api_process.url}/graphql?q={quote(QUERY)}")
     await browser.wait_for("!!document.querySelector('.graphiql-execute-button')")
     # The schema loaded without a token (the placeholder header is left out): the docs show
     # the root fields...
@@ -240,9 +240,9 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
             shown = await browser.evaluate(RESULT)
             raise AssertionError(f"no connection_ack: {browser.websockets}, result: {shown}")
         await asyncio.sleep(0.2)
-    assert browser.websockets == [api_process.url.replace("http", "ws") + "/graphql"]
+    assert browser.websockets == [own_api_process.url.replace("http", "ws") + "/graphql"]
 
-    origin = urlsplit(api_process.url)
+    origin = urlsplit(own_api_process.url)
     outside = [
         url
         for url in browser.requests

@@ -1,7 +1,8 @@
 """The API as its own process (``python -m web``): start-up, WebSocket routing, shutdown.
 
-The process itself is ``tests.integration.api_harness.ApiProcess`` (the ``api_process``
-fixture is in ``tests/integration/conftest.py``).
+The process itself is ``tests.integration.api_harness.ApiProcess``; the tests that only talk
+to it share one (``api_process``), those that stop it or check its start-up own theirs (the
+fixtures are in ``tests/integration/conftest.py``).
 """
 
 from __future__ import annotations
@@ -119,10 +120,8 @@ async def test_unknown_websocket_subprotocol_is_refused(api_process: ApiProcess)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4406
 
 
-async def test_serves_http_and_stops_cleanly_on_sigterm(
-    api_process: ApiProcess, mongo_db: AsyncDatabase[dict[str, Any]]
-) -> None:
-    async with httpx.AsyncClient(base_url=api_process.url) as client:
+async def test_serves_http_and_stops_cleanly_on_sigterm(own_api_process: ApiProcess) -> None:
+    async with httpx.AsyncClient(base_url=own_api_process.url) as client:
         response = await client.post(
             "/graphql",
             json={"query": "{ viewer { customers } }"},
@@ -131,9 +130,9 @@ async def test_serves_http_and_stops_cleanly_on_sigterm(
         assert response.json() == {"data": {"viewer": {"customers": ["ACME"]}}}
         assert (await client.get("/readyz")).status_code == 200
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why.
-    assert api_process.stop() in (0, -signal.SIGTERM)
-    assert "Application shutdown complete" in api_process.log()
-    assert "Traceback" not in api_process.log()
+    assert own_api_process.stop() in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in own_api_process.log()
+    assert "Traceback" not in own_api_process.log()
 
 
 async def test_bad_configuration_exits_with_a_clear_message(tmp_path: Path) -> None:
