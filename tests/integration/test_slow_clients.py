@@ -20,6 +20,10 @@ HEAD_LIMIT = 65_536
 TIMEOUT = 1.0
 #: Longer than any answer here may take: a test that waits this long has failed.
 PATIENCE = 20.0
+#: How long a test waits for a timeout's effect: ample for the tests' one second, and
+#: shorter than the default head timeout (15 s), so that a process that did not take the
+#: tests' setting fails the test rather than passing it late.
+WITHIN_TIMEOUT = 10.0
 
 
 #: ``python -m web`` as ``api_process`` starts it, with one-second timeouts.
@@ -42,9 +46,11 @@ def head_of(size: int) -> bytes:
     return start + b"x" * (size - len(start) - len(end)) + end
 
 
-async def answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+async def answer(
+    reader: asyncio.StreamReader, within: float = PATIENCE
+) -> tuple[int, dict[str, str], bytes]:
     """The status, headers and body of one response (read up to its Content-Length)."""
-    async with asyncio.timeout(PATIENCE):
+    async with asyncio.timeout(within):
         head = await reader.readuntil(b"\r\n\r\n")
         status_line, *lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
         headers = dict(line.lower().split(": ", 1) for line in lines)
@@ -52,9 +58,9 @@ async def answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], byt
     return int(status_line.split(" ")[1]), headers, body
 
 
-async def closed(reader: asyncio.StreamReader) -> bool:
+async def closed(reader: asyncio.StreamReader, within: float = PATIENCE) -> bool:
     """True once the server has closed the connection (end of file, nothing more sent)."""
-    async with asyncio.timeout(PATIENCE):
+    async with asyncio.timeout(within):
         return await reader.read() == b""
 
 
@@ -101,7 +107,7 @@ async def test_a_head_sent_a_byte_at_a_time_is_cut_off_with_408(api_process: Api
 
     trickling = asyncio.create_task(trickle())
     try:
-        status, headers, body = await answer(reader)
+        status, headers, body = await answer(reader, WITHIN_TIMEOUT)
     finally:
         trickling.cancel()
     assert (status, headers["connection"]) == (408, "close")
@@ -112,7 +118,7 @@ async def test_a_head_sent_a_byte_at_a_time_is_cut_off_with_408(api_process: Api
 
 async def test_a_connection_that_sends_nothing_is_closed(api_process: ApiProcess) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", api_process.port)
-    assert await closed(reader)  # without an answer: no request was begun
+    assert await closed(reader, WITHIN_TIMEOUT)  # without an answer: no request was begun
     writer.close()
 
 
@@ -141,7 +147,7 @@ async def test_a_stalled_body_is_answered_408_and_the_connection_closed(
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", api_process.port)
     writer.write(post_head(1000) + b'{"query": ')
-    status, headers, body = await answer(reader)
+    status, headers, body = await answer(reader, WITHIN_TIMEOUT)
     assert (status, headers["connection"]) == (408, "close")
     [error] = json.loads(body)["errors"]
     assert error["extensions"]["code"] == "BAD_REQUEST"
