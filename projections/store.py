@@ -848,9 +848,10 @@ class ProjectionStore:
         write, and each document ends as the insert-first path leaves it.
 
         A derived document (a search document) is the same for the same ``rev``, so writers
-        may send theirs in any order. ``per_command``: documents per command (fewer for
-        documents with many index entries, so that the commands share the store's cores).
-        The two groups go side by side; each command names its documents in ``_id`` order.
+        may send theirs in any order. ``per_command``: documents per insert command (fewer for
+        documents with many index entries, so that the commands share the store's cores);
+        updates go in commands of ``WRITE_CHUNK``. The two groups go side by side; each
+        command names its documents in ``_id`` order.
         """
         docs = _in_id_order(docs, lambda doc: doc["_id"])
         await asyncio.gather(
@@ -873,7 +874,7 @@ class ProjectionStore:
         if not refused:
             return
         present = [docs[i] for i in refused]
-        advanced = await self._bulk(collection, _advances(present), per_command)
+        advanced = await self._bulk(collection, _advances(present))
         if advanced.refused:
             raise StoreError(f"{len(present)} documents of {collection} were refused twice")
         if advanced.matched == len(present):
@@ -894,7 +895,7 @@ class ProjectionStore:
         older ``rev``) go the insert-first way, which settles either case."""
         if not docs:
             return
-        advanced = await self._bulk(collection, _advances(docs), per_command)
+        advanced = await self._bulk(collection, _advances(docs))
         if advanced.refused:
             raise StoreError(f"{len(advanced.refused)} updates of {collection} were refused")
         if advanced.matched == len(docs):
