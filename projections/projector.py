@@ -73,7 +73,7 @@ from projections.effects import (
 from projections.events import Event, InvalidEvent, decode_event
 from projections.generation_config import projection_config, refusal
 from projections.phases import PhaseClock
-from projections.search_writes import write_search_keys
+from projections.search_writes import likely_stored, write_search_keys
 from projections.status_mapping import StatusMapping
 from projections.store import (
     CONFLICT_ROUNDS,
@@ -109,6 +109,9 @@ class PendingWrites:
     effects: Sequence[Effects]
     sources: Mapping[str, SourceSeen]
     now: datetime
+    #: The search documents most likely stored already (``search_writes.likely_stored``):
+    #: written by the guarded update first, not by an insert the store would refuse.
+    searched: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -216,6 +219,7 @@ class BatchProcessor:
                         pending.suffix,
                         pending.effects,
                         indexed=SEARCH_KEYS not in self._generations.waiting(pending.suffix),
+                        stored=pending.searched,
                     ),
                     self._store.touch_sources(pending.suffix, pending.sources, pending.now),
                 )
@@ -252,6 +256,7 @@ class BatchProcessor:
         groups = planner.group_by_entity(events)
         epoch = self._cache.epoch
         current = await self._load(suffix, groups.keys(), own=True)
+        searched = likely_stored(current)
         clock.lap("load")
         batch = _Batch(suffix, current, groups, epoch)
         batch.prefetch(linked_keys(current) - groups.keys(), self._load)
@@ -266,7 +271,7 @@ class BatchProcessor:
         seen = planner.sources_seen(event for event, _ in outcome.applied)
         if self._target_suffix is not None:
             seen = replayed_sources(seen, outcome.applied, now)
-        outcome.pending.append(PendingWrites(suffix, effects, seen, now))
+        outcome.pending.append(PendingWrites(suffix, effects, seen, now, searched))
         outcome.written_documents = len(batch.changes)
         outcome.notices = notices(effects, now, revision_offset=revision_offset)
         clock.lap("notices")

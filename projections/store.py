@@ -27,6 +27,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -136,6 +137,18 @@ _DERIVED_FROM: Final = {
 }
 
 _T = TypeVar("_T")
+
+
+def _advances(docs: Sequence[Mapping[str, Any]]) -> list[UpdateOne]:
+    """The update of each of ``docs`` that lands only where the stored ``rev`` is not newer
+    (``ProjectionStore.insert_or_advance``)."""
+    return [
+        UpdateOne(
+            {"_id": doc["_id"], "rev": {"$lte": doc["rev"]}},
+            {"$set": {name: value for name, value in doc.items() if name != "_id"}},
+        )
+        for doc in docs
+    ]
 
 
 def _in_id_order(items: Sequence[_T], doc_id: Callable[[_T], Any]) -> list[_T]:
@@ -814,7 +827,12 @@ class ProjectionStore:
         return lost
 
     async def insert_or_advance(
-        self, collection: str, docs: Sequence[Mapping[str, Any]], *, per_command: int = WRITE_CHUNK
+        self,
+        collection: str,
+        docs: Sequence[Mapping[str, Any]],
+        *,
+        per_command: int = WRITE_CHUNK,
+        present: AbstractSet[str] = frozenset(),
     ) -> None:
         """Write ``docs`` (each with an ``_id`` and a ``rev``) so that each stored one ends up
         with the newest ``rev`` any writer gave it: an insert, and for a document already
@@ -822,27 +840,44 @@ class ProjectionStore:
         only if the stored ``rev`` is not newer. A document still missing afterwards means
         the store refused its insert for another reason: ``StoreError``, the batch reruns.
 
+        ``present``: the ``_id``s of documents most likely there already (a search document
+        whose entity was known when its batch read it). Those go the other way round: the
+        guarded update first, and an insert (then the guarded update again) only for those
+        it found missing, which saves each the insert the store refuses as a duplicate. The
+        guess only orders the two writes: wrong either way, it costs a round trip, never a
+        write, and each document ends as the insert-first path leaves it.
+
         A derived document (a search document) is the same for the same ``rev``, so writers
-        may send theirs in any order. ``per_command``: documents per insert command (fewer
-        for documents with many index entries, so that the commands share the store's cores).
+        may send theirs in any order. ``per_command``: documents per insert command (fewer for
+        documents with many index entries, so that the commands share the store's cores);
+        updates go in commands of ``WRITE_CHUNK``. The two groups go side by side; each
+        command names its documents in ``_id`` order.
         """
         docs = _in_id_order(docs, lambda doc: doc["_id"])
+        await asyncio.gather(
+            self._insert_first(
+                collection, [doc for doc in docs if doc["_id"] not in present], per_command
+            ),
+            self._advance_first(
+                collection, [doc for doc in docs if doc["_id"] in present], per_command
+            ),
+        )
+
+    async def _insert_first(
+        self, collection: str, docs: Sequence[Mapping[str, Any]], per_command: int
+    ) -> None:
+        """``insert_or_advance`` for documents (in ``_id`` order) not expected there."""
+        if not docs:
+            return
         inserts = [InsertOne(dict(doc)) for doc in docs]
         refused = (await self._bulk(collection, inserts, per_command)).refused
         if not refused:
             return
         present = [docs[i] for i in refused]
-        updates = [
-            UpdateOne(
-                {"_id": doc["_id"], "rev": {"$lte": doc["rev"]}},
-                {"$set": {name: value for name, value in doc.items() if name != "_id"}},
-            )
-            for doc in present
-        ]
-        advanced = await self._bulk(collection, updates)
+        advanced = await self._bulk(collection, _advances(present))
         if advanced.refused:
             raise StoreError(f"{len(present)} documents of {collection} were refused twice")
-        if advanced.matched == len(updates):
+        if advanced.matched == len(present):
             return  # each is there, as new as this write or newer
         ids = sorted({doc["_id"] for doc in present})
         found = await self._guarded(
@@ -850,6 +885,32 @@ class ProjectionStore:
         )
         if missing := set(ids) - {doc["_id"] for doc in found}:
             raise StoreError(f"documents {sorted(missing)[:5]} of {collection} not created")
+
+    async def _advance_first(
+        self, collection: str, docs: Sequence[Mapping[str, Any]], per_command: int
+    ) -> None:
+        """``insert_or_advance`` for documents (in ``_id`` order) expected there: the
+        guarded update; when it matched fewer than all (the store does not say which), those
+        not stored at least as new as this write (missing, or created meanwhile from an
+        older ``rev``) go the insert-first way, which settles either case."""
+        if not docs:
+            return
+        advanced = await self._bulk(collection, _advances(docs))
+        if advanced.refused:
+            raise StoreError(f"{len(advanced.refused)} updates of {collection} were refused")
+        if advanced.matched == len(docs):
+            return
+        ids = [doc["_id"] for doc in docs]
+        found = await self._guarded(
+            partial(self._find_all, collection, {"_id": {"$in": ids}}, {"_id": True, "rev": True})
+        )
+        stored = {doc["_id"]: doc.get("rev") for doc in found}
+        behind = [
+            doc
+            for doc in docs
+            if not isinstance(rev := stored.get(doc["_id"]), int) or rev < doc["rev"]
+        ]
+        await self._insert_first(collection, behind, per_command)
 
     async def _bulk(
         self, collection: str, operations: Sequence[_Operation], per_command: int = WRITE_CHUNK

@@ -298,6 +298,78 @@ async def test_a_catch_up_writes_its_search_documents_in_commands_of_bare_docume
     assert written == 2 * WRITE_CHUNK
 
 
+def _references_changed(count: int) -> list[Record]:
+    """A newer reference (searchable) for each of the first ``count`` orders of ``_orders``."""
+    return _records(
+        *(
+            _event(
+                "order-created.json",
+                id=f"erp-bulk-update-{n}",
+                type="logistics.order.updated.v1",
+                subject=f"SO-9{n:05d}",
+                sequence=2,
+                data={"orderId": f"SO-9{n:05d}", "customerReference": f"PO-CHANGED-{n}"},
+            )
+            for n in range(count)
+        )
+    )
+
+
+def _search_writes(recorder: CommandRecorder) -> list[tuple[str, list[Any]]]:
+    """Per insert and update command into the search collection: its name and ``_id``s."""
+    return [
+        (name, ids)
+        for (name, ids), command in zip(
+            recorder.written_ids(), recorder.commands("insert", "update"), strict=True
+        )
+        if command[name] == documents.SEARCH_KEYS
+    ]
+
+
+async def test_search_documents_of_entities_known_before_their_batch_are_updated_not_inserted(
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    """A batch changing the references of orders an earlier batch wrote sends their search
+    documents straight to the guarded update; only the new orders' go as inserts. Before,
+    each existing one was inserted first, refused by the store as a duplicate, then updated:
+    a refused insert per document (175-700 per batch of a 200,000-event catch-up)."""
+    store, recorder = recorded_store
+    processor = BatchProcessor(store, load_status_mapping(), TOPICS)
+    await processor.process(_orders(4))
+    recorder.forget()
+
+    await processor.process([*_references_changed(3), *_orders(6)[4:]])
+
+    existing = [document_id("orders", f"SO-9{n:05d}") for n in range(3)]
+    new = [document_id("orders", f"SO-9{n:05d}") for n in (4, 5)]
+    assert _search_writes(recorder) == [("insert", new), ("update", existing)]
+    for n in range(3):
+        written = await _search_document(store.db, "orders", f"SO-9{n:05d}")
+        assert written["rev"] == 2 and f"PO-CHANGED-{n}" in written["text"]
+
+
+async def test_a_search_document_missing_though_its_entity_was_known_is_inserted_after_all(
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    """The guess is wrong when the batch that made an entity known crashed before its search
+    writes and a batch of another partition changes it first (here: the documents deleted):
+    the guarded update matches nothing, and the missing ones are inserted."""
+    store, recorder = recorded_store
+    processor = BatchProcessor(store, load_status_mapping(), TOPICS)
+    await processor.process(_orders(3))
+    gone = [document_id("orders", f"SO-9{n:05d}") for n in (0, 2)]
+    await store.db[documents.SEARCH_KEYS].delete_many({"_id": {"$in": gone}})
+    recorder.forget()
+
+    await processor.process(_references_changed(3))
+
+    every = [document_id("orders", f"SO-9{n:05d}") for n in range(3)]
+    assert _search_writes(recorder) == [("update", every), ("insert", gone)]
+    for n in range(3):
+        written = await _search_document(store.db, "orders", f"SO-9{n:05d}")
+        assert written["rev"] == 2 and f"PO-CHANGED-{n}" in written["text"]
+
+
 class _RecordingStore(ProjectionStore):
     """The real store, refusing the first ``refusals`` builds of the deferred indexes and
     noting whether the search marker was already there when each build ran."""

@@ -288,6 +288,30 @@ async def test_documents_already_there_are_advanced_whichever_command_refused_th
     assert stored["d5"]["text"] == ["t5"]
 
 
+async def test_documents_guessed_there_or_not_end_as_newest_whichever_guess_was_wrong(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """``present`` only orders the two writes: a document guessed there but missing is
+    inserted, one guessed there and older advanced, one newer left alone, and one guessed
+    new but there advanced after its refused insert."""
+    collection = mongo_db[documents.SEARCH_KEYS]
+    await collection.insert_many(
+        [{"_id": "old", "rev": 1}, {"_id": "newer", "rev": 9}, {"_id": "unguessed", "rev": 1}]
+    )
+    store = ProjectionStore(mongo_db)
+    docs = [
+        {"_id": doc_id, "rev": 5, "text": [doc_id]}
+        for doc_id in ("missing", "old", "newer", "unguessed", "new")
+    ]
+
+    await store.insert_or_advance(
+        documents.SEARCH_KEYS, docs, per_command=2, present={"missing", "old", "newer"}
+    )
+
+    stored = {doc["_id"]: doc["rev"] async for doc in collection.find({})}
+    assert stored == {"missing": 5, "old": 5, "newer": 9, "unguessed": 5, "new": 5}
+
+
 async def test_concurrent_pushes_naming_documents_in_other_orders_all_land(
     mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
@@ -326,7 +350,8 @@ async def test_concurrent_search_writes_naming_documents_in_other_orders_all_lan
     """Forty writers at once each write the same sixteen search documents (half of them not
     created yet), named in another order each time: every call succeeds and each document
     ends at the newest ``rev``. Before, two commands taking them in other orders could
-    deadlock, and a call whose guarded update lost that way failed (refused twice)."""
+    deadlock, and a call whose guarded update lost that way failed (refused twice). Half
+    the writers guess the eight created beforehand there (``present``: updated first)."""
     collection = mongo_db[documents.SEARCH_KEYS]
     ids = [f"d{n:02d}" for n in range(16)]
     await collection.insert_many([{"_id": doc_id, "rev": 0, "text": ["r0"]} for doc_id in ids[::2]])
@@ -343,6 +368,7 @@ async def test_concurrent_search_writes_naming_documents_in_other_orders_all_lan
                     {"_id": doc_id, "rev": rev, "text": [f"r{rev}"]}
                     for doc_id in rng.sample(ids, 16)
                 ],
+                present=set(ids[::2]) if rev % 2 else set(),
             )
             for rev in revs
         )

@@ -178,6 +178,28 @@ async def test_search_documents_are_inserted_and_advanced_in_id_order(
     assert {doc["rev"] async for doc in store.db[collection].find({})} == {2}
 
 
+async def test_search_documents_guessed_there_are_advanced_then_inserted_in_id_order(
+    recorded_store: tuple[ProjectionStore, CommandRecorder],
+) -> None:
+    """Documents guessed there (``present``) go as guarded updates first (in commands of
+    ``WRITE_CHUNK``); the half that was missing is then inserted, each command in ``_id``
+    order."""
+    store, recorder = recorded_store
+    collection = documents.SEARCH_KEYS
+    await store.db[collection].insert_many([{"_id": doc_id, "rev": 1} for doc_id in IDS[::2]])
+    recorder.forget()
+    docs = [{"_id": doc_id, "rev": 2, "text": [doc_id]} for doc_id in _shuffled(IDS)]
+
+    await store.insert_or_advance(collection, docs, per_command=4, present=set(IDS))
+
+    assert _commands_in_id_order(recorder) == ["update", "insert", "insert"]
+    assert [ids for name, ids in recorder.written_ids() if name == "insert"] == [
+        IDS[1::2][:4],
+        IDS[1::2][4:],
+    ]
+    assert {doc["rev"] async for doc in store.db[collection].find({})} == {2}
+
+
 async def test_order_summary_pushes_and_their_warehouse_settles_update_in_id_order(
     recorded_store: tuple[ProjectionStore, CommandRecorder],
 ) -> None:
