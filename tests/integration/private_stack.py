@@ -10,6 +10,7 @@ fault injection must never stop it. This one runs the same script with its own
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -24,20 +25,41 @@ REPO = Path(__file__).resolve().parents[2]
 STACK_SCRIPT = REPO / "scripts" / "stack"
 
 
+#: Where the kernel picks the local ports of outgoing connections (Linux's default if it
+#: cannot be read).
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+#: The lowest port a private stack takes.
+_LOWEST = 20_000
+
+
+def _outgoing_ports() -> range:
+    try:
+        low, high = (int(bound) for bound in _EPHEMERAL.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32_768, 60_999
+    return range(low, high + 1)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _free_port(*, pair: bool = False) -> int:
     """A port nobody listens on (and, with ``pair``, the one after it too: Kafka's
-    controller)."""
+    controller), outside the range the kernel hands to outgoing connections: the stack's
+    services bind theirs seconds after they are chosen, and meanwhile every connection this
+    machine opens takes a port of that range (CI once saw Kafka's controller port taken so,
+    between PostgreSQL's and FerretDB's start and Kafka's)."""
+    outgoing = _outgoing_ports()
+    candidates = [port for port in range(_LOWEST, 65_535) if port not in outgoing]
     while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if not pair or port >= 65535:
-            return port
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
+        port = random.choice(candidates)
+        if _bindable(port) and (not pair or _bindable(port + 1)):
             return port
 
 
