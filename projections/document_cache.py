@@ -27,7 +27,7 @@ Correctness comes from the store, never from this cache:
   they are read from the store, and only the batch's own entities come from the cache;
 * entries are never changed in place: the reducers and the fold copy what they change. A
   document a batch wrote may be kept undecoded (``remember`` a function that derives it,
-  ``store.StoredDocuments``): it is derived, once, when a batch first takes it, the same
+  ``store.Landed``): it is derived, once, when a batch first takes it, the same
   document it would have been when kept.
 
 So the process stays stateless in the guide's sense: losing the cache (a restart, a

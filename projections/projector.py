@@ -606,7 +606,7 @@ class BatchProcessor:
         self._cache.remember(
             batch.epoch,
             batch.suffix,
-            {EntityKey(kind, doc_id): landed.stored.later(doc_id) for doc_id in landed.stored},
+            {EntityKey(kind, doc_id): derive for doc_id, derive in landed.stored.items()},
         )
 
     async def _rewrite_lost(

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -192,39 +192,20 @@ class _BulkResult(NamedTuple):
     matched: int
 
 
-class StoredDocuments(Mapping[str, dict[str, Any]]):
-    """Documents as stored after a batch's writes, each derived when asked for (a fresh copy
-    each time): from the bytes the write sent (``ProjectionStore._read_back``) or from the
-    document the write landed on. A batch keeps every document it writes for the next one
-    (``DocumentCache``), and most of a catch-up's are never read again, so they are decoded
-    only once a batch takes them from the cache (``later``): decoding every one as written
-    cost about 25 µs of CPU per event of a catch-up, a sixth of the projector's
-    (docs/benchmarks.md, "Session 21")."""
-
-    def __init__(self, derive: Mapping[str, Callable[[], dict[str, Any]]]) -> None:
-        self._derive = derive
-
-    def __getitem__(self, doc_id: str) -> dict[str, Any]:
-        return self._derive[doc_id]()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._derive)
-
-    def __len__(self) -> int:
-        return len(self._derive)
-
-    def later(self, doc_id: str) -> Callable[[], dict[str, Any]]:
-        """What derives document ``doc_id`` as stored, not derived yet."""
-        return self._derive[doc_id]
-
-
 class Landed(NamedTuple):
     """What a batch of document writes did: the ids whose write did NOT land (another
-    writer came first; the caller writes them stepwise), and the documents as stored after
-    the writes that did (exactly as a read would return them: what ``DocumentCache`` keeps)."""
+    writer came first; the caller writes them stepwise), and for those that did, what
+    derives each document as stored after the write (exactly as a read would return it:
+    what ``DocumentCache`` keeps), from the bytes the write sent (``_read_back``) or from
+    the document the write landed on.
+
+    Derived only when asked for: a batch keeps every document it writes for the next one,
+    and most of a catch-up's are never read again, so they are decoded only once a batch
+    takes them from the cache; decoding every one as written cost about 25 µs of CPU per
+    event of a catch-up, a sixth of the projector's (docs/benchmarks.md, "Session 21")."""
 
     missed: set[str]
-    stored: StoredDocuments
+    stored: Mapping[str, Callable[[], dict[str, Any]]]
 
 
 class FoldedWrite(NamedTuple):
@@ -712,7 +693,7 @@ class ProjectionStore:
             for write, update in zip(writes, updates, strict=True)
             if write.doc_id not in missed
         }
-        return Landed(missed, StoredDocuments(stored))
+        return Landed(missed, stored)
 
     async def _write_chunk(
         self, collection: str, operations: Sequence[UpdateOne], ids: Sequence[str], stamp: str
@@ -758,7 +739,7 @@ class ProjectionStore:
             for doc_id, doc in docs.items()
             if doc_id not in refused
         }
-        return Landed(refused, StoredDocuments(stored))
+        return Landed(refused, stored)
 
     def as_stored(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """``doc`` as a read of it returns it: through BSON with this database's codec

@@ -25,9 +25,12 @@ T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 IDS = [f"SO-{n:02d}" for n in range(10)]
 
 
-async def _kept_as_read(store: ProjectionStore, kept: Mapping[str, dict[str, Any]]) -> None:
-    """What a write keeps for the next batch (``Landed.stored``, from the bytes it sent) is
-    what a read of the store returns, value by value and type by type."""
+async def _kept_as_read(
+    store: ProjectionStore, stored: Mapping[str, Callable[[], dict[str, Any]]]
+) -> None:
+    """What a write keeps for the next batch (``Landed.stored``, derived from the bytes it
+    sent) is what a read of the store returns, value by value and type by type."""
+    kept = {doc_id: derive() for doc_id, derive in stored.items()}
     assert kept
     read = await store.load(documents.ORDERS, kept)
     assert kept == read
