@@ -208,9 +208,6 @@ class KindBytes:
     def __init__(self) -> None:
         #: id of a map -> the map (kept, so that no other object takes its id) and its size.
         self._sizes: dict[int, tuple[Mapping[str, Any], int]] = {}
-        #: The last ``with_entry``: the map, key and entry it measured, and the size, which
-        #: the ``put`` that follows it takes instead of measuring the entry again.
-        self._last: tuple[Mapping[str, Any], str, Any, int] | None = None
 
     def with_entry(self, entries: Mapping[str, Any], key: str, entry: Any) -> int:
         """The BSON size of ``entries`` with ``entry`` under ``key`` (in place of any held
@@ -221,19 +218,12 @@ class KindBytes:
         size = known[1] + _element_bytes(key, entry)
         if key in entries:
             size -= _element_bytes(key, entries[key])
-        self._last = (entries, key, entry, size)
         return size
 
     def put(self, entries: dict[str, Any], key: str, entry: Any) -> None:
         """``entries[key] = entry``, its size moved if it is kept."""
         if id(entries) in self._sizes:
-            last = self._last
-            if last is not None and last[0] is entries and last[1] == key and last[2] is entry:
-                size = last[3]
-            else:
-                size = self.with_entry(entries, key, entry)
-            self._sizes[id(entries)] = (entries, size)
-        self._last = None
+            self._sizes[id(entries)] = (entries, self.with_entry(entries, key, entry))
         entries[key] = entry
 
     def take(self, entries: dict[str, Any], key: str) -> None:
@@ -243,7 +233,6 @@ class KindBytes:
         known = self._sizes.get(id(entries))
         if known is not None:
             self._sizes[id(entries)] = (entries, known[1] - _element_bytes(key, entries[key]))
-        self._last = None
         del entries[key]
 
 
