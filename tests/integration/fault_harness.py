@@ -95,14 +95,14 @@ class FaultPlan:
     broker_restarts: int = 1
     batch_max: int = 200
 
-    def faults(self) -> int:
-        """How many faults the plan injects."""
+    def actions(self) -> list[str]:
+        """The faults the plan injects, one entry each (``_inject`` shuffles them)."""
         return (
-            self.random_kills
-            + len(self.crash_points)
-            + self.rebalances
-            + self.store_restarts
-            + self.broker_restarts
+            ["kill"] * self.random_kills
+            + [f"crash {p}" for p in self.crash_points]
+            + ["rebalance"] * self.rebalances
+            + ["store"] * self.store_restarts
+            + ["broker"] * self.broker_restarts
         )
 
 
@@ -464,13 +464,7 @@ async def _inject(
     """Faults in a seeded random order, one every ``kill_interval`` seconds, while the
     stream is being produced (``pace`` told of each one done). ``injected`` counts them by
     kind, and the step crashes that fired as ``step crash fired``."""
-    actions = (
-        ["kill"] * plan.random_kills
-        + [f"crash {p}" for p in plan.crash_points]
-        + ["rebalance"] * plan.rebalances
-        + ["store"] * plan.store_restarts
-        + ["broker"] * plan.broker_restarts
-    )
+    actions = plan.actions()
     rng.shuffle(actions)
     for action in actions:
         point = action.removeprefix("crash ")
@@ -573,7 +567,7 @@ async def run_world(
     injected: dict[str, int] = {}
     rng = random.Random(f"faults:{spec.seed}")
     try:
-        pace = Pace(faults=plan.faults(), top=plan.rate)
+        pace = Pace(faults=len(plan.actions()), top=plan.rate)
         producing = asyncio.create_task(_produce(stack.bootstrap, topics, records, pace))
         await _inject(plan, rng, stack, projectors, pace, injected)
         await producing
