@@ -38,7 +38,7 @@ from pymongo.uri_parser import parse_uri
 
 from readmodel.kafka_admin import DEAD_LETTER_CONFIGS
 from readmodel.topics import TopicNames
-from tests.helpers import Stack, wait_for_leaders
+from tests.helpers import Stack, own_database, wait_for_leaders
 
 # Property tests check results, never time: Hypothesis' per-example deadline (200 ms) is a
 # timed assertion that a shared, loaded machine fails at random.
@@ -176,16 +176,6 @@ async def mongo_client(stack: Stack) -> AsyncIterator[AsyncMongoClient[dict[str,
 
 
 @asynccontextmanager
-async def _own_database(
-    client: AsyncMongoClient[dict[str, Any]],
-) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    """A database nobody else uses, dropped afterwards."""
-    name = _unique("test_")
-    yield client[name]
-    await client.drop_database(name)
-
-
-@asynccontextmanager
 async def _own_topics(admin: AIOKafkaAdminClient) -> AsyncIterator[dict[str, str]]:
     """Logical name (the ``TopicNames`` fields) -> a topic nobody else uses, deleted after."""
     prefix = _unique("t")
@@ -222,7 +212,7 @@ async def mongo_db(
     mongo_client: AsyncMongoClient[dict[str, Any]],
 ) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
     """A database no other test uses, dropped afterwards."""
-    async with _own_database(mongo_client) as db:
+    async with own_database(mongo_client) as db:
         yield db
 
 
@@ -242,7 +232,7 @@ async def module_db(
     mongo_client: AsyncMongoClient[dict[str, Any]],
 ) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
     """A database the tests of one module share (for a process they share), dropped after."""
-    async with _own_database(mongo_client) as db:
+    async with own_database(mongo_client) as db:
         yield db
 
 

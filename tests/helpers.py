@@ -8,14 +8,17 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import bson
 from aiokafka.admin import AIOKafkaAdminClient
 from bson.codec_options import CodecOptions
-from pymongo import monitoring
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
 
 from entitlements.caller import Caller
 from entitlements.mint import mint_token
@@ -243,3 +246,14 @@ def _acme_push(
 ) -> SummaryPush:
     """``source``'s summary (None: its removal) at ``rev`` pushed into ``target``, of ACME."""
     return SummaryPush(*target, *source, rev, summary=summary, customer_id="ACME")
+
+
+@asynccontextmanager
+async def own_database(
+    client: AsyncMongoClient[dict[str, Any]],
+) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """A database nobody else uses, dropped afterwards (the ``mongo_db`` fixtures' and any
+    test's that stores a world of its own for a module)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield client[name]
+    await client.drop_database(name)

@@ -7,7 +7,6 @@ tests/integration/test_query_plans.py)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -24,7 +23,7 @@ from readmodel.server import is_ferretdb
 from resolvers import readers
 from resolvers.paging import INVOICE_SORTS, ORDER_SORTS, SHIPMENT_SORTS
 from resolvers.readers import PROCESS_WINDOW_HINTS, Readers
-from tests.helpers import caller
+from tests.helpers import caller, own_database
 from tests.integration.world_harness import T0, World, invoice, order, run, shipment
 
 Doc = dict[str, Any]
@@ -144,11 +143,10 @@ def _stored(make_world: Callable[[], World]) -> Any:
 
     @pytest_asyncio.fixture(scope="module")
     async def stored(mongo_client: AsyncMongoClient[Doc]) -> AsyncIterator[AsyncDatabase[Doc]]:
-        db = mongo_client[f"test_paging_{uuid.uuid4().hex[:12]}"]
-        await ProjectionStore(db).ensure_indexes("")
-        await make_world().insert(db)
-        yield db
-        await mongo_client.drop_database(db.name)
+        async with own_database(mongo_client) as db:
+            await ProjectionStore(db).ensure_indexes("")
+            await make_world().insert(db)
+            yield db
 
     return stored
 
