@@ -120,27 +120,20 @@ async def write_search_keys(
     they wait for the catch-up (``DeferredIndexes.waiting``), which only sizes the commands;
     ``stored``: those most likely there already (``likely_stored``), which only orders the
     writes."""
-    await _write(
-        store,
+    await store.insert_or_advance(
         store.collection_name(SEARCH_KEYS, suffix),
         search_documents_to_write(effects),
-        PER_COMMAND if indexed else BARE_PER_COMMAND,
-        stored,
+        per_command=PER_COMMAND if indexed else BARE_PER_COMMAND,
+        present=stored,
     )
 
 
 async def _write(
-    store: ProjectionStore,
-    collection: str,
-    documents: Sequence[SearchDocument],
-    per_command: int = PER_COMMAND,
-    stored: AbstractSet[str] = frozenset(),
+    store: ProjectionStore, collection: str, documents: Sequence[SearchDocument]
 ) -> None:
     """Write ``documents``, none replacing one derived from a newer ``rev``."""
     if documents:
-        await store.insert_or_advance(
-            collection, documents, per_command=per_command, present=stored
-        )
+        await store.insert_or_advance(collection, documents, per_command=PER_COMMAND)
 
 
 async def is_complete(store: ProjectionStore, suffix: str) -> bool:
