@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import Enum
 from typing import Any, ClassVar, Final, Self, TypeVar, cast
 
 import strawberry
@@ -41,6 +40,7 @@ from graph.enums import (
     ShipmentStatus,
     TransportMode,
     enum_or_none,
+    member_of,
 )
 from graph.global_ids import KIND_OF_TYPE, encode, number_for
 from graph.node import Node
@@ -408,11 +408,6 @@ def _stored(key: str, convert: Callable[[Any], Any], description: str) -> Any:
     return _answered(lambda get: convert(get(key)), description)
 
 
-def _stored_enum(key: str, enum: type[Enum], description: str) -> Any:
-    """A field holding a member of ``enum``; null for a stored value it does not know."""
-    return _answered(lambda get: enum_or_none(enum, get(key)), description)
-
-
 def _is_true(value: Any) -> bool:
     return value is True
 
@@ -475,8 +470,8 @@ class Order(_Entity):
     customer_reference: str | None = _stored(
         "customerReference", text, "The customer's own reference for the order (PO number)."
     )
-    order_type: OrderType | None = _stored_enum(
-        "orderType", OrderType, "Outbound, inbound or return."
+    order_type: OrderType | None = _stored(
+        "orderType", member_of(OrderType), "Outbound, inbound or return."
     )
     status: OrderStatus = _answered(
         _order_status, "Overall state, derived from cancellation and fulfillment."
@@ -498,8 +493,10 @@ class Order(_Entity):
     cancellation: Cancellation | None = _stored(
         "cancellation", Cancellation.of, "Why and when the order was cancelled, if it was."
     )
-    fulfillment_stage: FulfillmentStage | None = _stored_enum(
-        "fulfillmentStage", FulfillmentStage, "The furthest warehouse stage reached, if any."
+    fulfillment_stage: FulfillmentStage | None = _stored(
+        "fulfillmentStage",
+        member_of(FulfillmentStage),
+        "The furthest warehouse stage reached, if any.",
     )
     fulfillment: Fulfillment | None = _stored(
         "fulfillment", Fulfillment.of, "The warehouse's progress in detail."
@@ -524,14 +521,14 @@ class Shipment(_Entity):
     customer_id: str | None = _stored(
         "customerId", text, "The customer account that owns the shipment."
     )
-    status: ShipmentStatus | None = _stored_enum(
+    status: ShipmentStatus | None = _stored(
         "status",
-        ShipmentStatus,
+        member_of(ShipmentStatus),
         "Current status: that of the latest milestone (by when it happened) whose code "
         "is known; PLANNED before any; CANCELLED after a cancellation.",
     )
-    mode: TransportMode | None = _stored_enum(
-        "mode", TransportMode, "Parcel, LTL, FTL, ocean or air."
+    mode: TransportMode | None = _stored(
+        "mode", member_of(TransportMode), "Parcel, LTL, FTL, ocean or air."
     )
     carrier: Carrier | None = _stored("carrier", Carrier.of, "The carrier moving the shipment.")
     tracking_number: str | None = _stored("trackingNumber", text, "The carrier's tracking number.")

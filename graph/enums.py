@@ -12,8 +12,9 @@ enum. A member's Python value is only a counter: code goes by its name (``enum_o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -49,6 +50,12 @@ def enum_or_none(enum: type[E], value: object) -> E | None:
     shows as null rather than failing the whole response.
     """
     return enum.__members__.get(value) if isinstance(value, str) else None
+
+
+def member_of(enum: type[E]) -> Callable[[object], E | None]:
+    """The conversion of a stored string to a member of ``enum`` (``enum_or_none``), for a
+    field declared by its stored key and conversion (``graph.common.stored``)."""
+    return functools.partial(enum_or_none, enum)
 
 
 def names_of(members: Iterable[Enum] | None) -> frozenset[str] | None:

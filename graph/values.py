@@ -20,7 +20,7 @@ from graph.common import (
     utc,
     value_type,
 )
-from graph.enums import ChargeType, FulfillmentStage, ShipmentStatus, enum_or_none
+from graph.enums import ChargeType, FulfillmentStage, ShipmentStatus, enum_or_none, member_of
 
 
 def _number(value: Any) -> float | None:
@@ -29,14 +29,6 @@ def _number(value: Any) -> float | None:
 
 def _integer(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _shipment_status(value: Any) -> ShipmentStatus | None:
-    return enum_or_none(ShipmentStatus, value)
-
-
-def _fulfillment_stage(value: Any) -> FulfillmentStage | None:
-    return enum_or_none(FulfillmentStage, value)
 
 
 # --- shipments ---------------------------------------------------------------------------
@@ -72,7 +64,7 @@ class Milestone(StoredValue):
     )
     status: ShipmentStatus | None = stored(
         "status",
-        _shipment_status,
+        member_of(ShipmentStatus),
         "The portal status the code maps to; null for codes that are informational or "
         "not known for this source (they never move the shipment's status).",
     )
@@ -132,7 +124,9 @@ class OrderLine:
 
 @stored_type("A fulfillment stage the warehouse reached.")
 class FulfillmentStep(StoredValue):
-    stage: FulfillmentStage | None = stored("stage", _fulfillment_stage, "The stage reached.")
+    stage: FulfillmentStage | None = stored(
+        "stage", member_of(FulfillmentStage), "The stage reached."
+    )
     occurred_at: datetime | None = stored("occurredAt", utc, "When it was reached.")
     warehouse_id: str | None = stored("warehouseId", text, "The warehouse reporting it.")
     shipment_id: str | None = stored(
@@ -150,7 +144,7 @@ class HandlingUnit(StoredValue):
 class Fulfillment(StoredValue):
     stage: FulfillmentStage | None = stored(
         "stage",
-        _fulfillment_stage,
+        member_of(FulfillmentStage),
         "The furthest stage reached, whatever order the reports arrived in.",
     )
     warehouse_id: str | None = stored("warehouseId", text, "The fulfilling warehouse.")

@@ -40,7 +40,13 @@ from web.admission import Lane
 from web.document_cache import CheckedDocument, Screen
 from web.pipe_frames import Frames, framed
 from web.validation_verdict import ValidationUnavailable, Verdict, checked_of
-from web.validation_worker import READY, portal_graphql_schema, start_fork_server, start_worker
+from web.validation_worker import (
+    READY,
+    WorkerChecks,
+    portal_graphql_schema,
+    start_fork_server,
+    start_worker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,10 +131,7 @@ class ValidationPool:
     ) -> None:
         self.lane = lane
         self.processes = processes
-        self.max_tokens = max_tokens
-        self.screen = screen
-        self.max_errors = max_errors
-        self.schema_factory = schema_factory
+        self.checks = WorkerChecks(schema_factory, max_tokens, screen, max_errors)
         self.timeout_seconds = timeout_seconds
         self.start_seconds = start_seconds
         self._idle: list[_Worker] = []
@@ -181,7 +184,7 @@ class ValidationPool:
         if verdict[0] == "failed":
             logger.error("validation failed in a worker: %s", verdict[1])
             raise ValidationUnavailable("the validation worker failed")
-        return checked_of(verdict, query, self.max_tokens)
+        return checked_of(verdict, query, self.checks.max_tokens)
 
     def _dispatch(self) -> None:
         """Hand waiting documents to idle workers; start workers for the rest, up to
@@ -208,9 +211,7 @@ class ValidationPool:
 
     def _start_process(self) -> _Worker:
         """A new worker, not yet ``READY`` (in a thread: a round trip to the fork server)."""
-        process, pipe = start_worker(
-            self.schema_factory, self.max_tokens, self.screen, self.max_errors
-        )
+        process, pipe = start_worker(self.checks)
         return _Worker(process, pipe)
 
     def _started(self, start: _Start, started: asyncio.Future[_Worker]) -> None:

@@ -29,6 +29,7 @@ import pickle
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
@@ -59,6 +60,18 @@ def portal_graphql_schema() -> GraphQLSchema:
     return build_schema()._schema
 
 
+@dataclass(frozen=True)
+class WorkerChecks:
+    """What a worker checks a document with: the schema (built in the worker by
+    ``schema_factory``, a module-level function the fork server can pickle) and the limits
+    of ``web.document_cache.DocumentCache`` (None: none)."""
+
+    schema_factory: Callable[[], GraphQLSchema] = portal_graphql_schema
+    max_tokens: int | None = None
+    screen: Screen | None = None
+    max_errors: int | None = None
+
+
 @functools.cache
 def _forkserver() -> ForkServerContext:
     """The forkserver context, with ``PRELOAD`` set once per process.
@@ -83,12 +96,7 @@ def start_fork_server() -> None:
         logger.exception("could not start the validation fork server")
 
 
-def start_worker(
-    schema_factory: Callable[[], GraphQLSchema],
-    max_tokens: int | None,
-    screen: Screen | None,
-    max_errors: int | None,
-) -> tuple[BaseProcess, Connection]:
+def start_worker(checks: WorkerChecks) -> tuple[BaseProcess, Connection]:
     """A worker process for this process, and this end of its pipe (blocks for a round trip
     to the fork server: run it in a thread). Both ends are closed here if the start fails.
 
@@ -98,9 +106,8 @@ def start_worker(
     context = _forkserver()
     here, there = context.Pipe()
     try:
-        args = (there, os.getpid(), schema_factory, max_tokens, screen)
         process = context.Process(
-            target=serve, args=(*args, max_errors), name="validation", daemon=True
+            target=serve, args=(there, os.getpid(), checks), name="validation", daemon=True
         )
         process.start()
     except BaseException:
@@ -111,20 +118,15 @@ def start_worker(
     return process, here
 
 
-def serve(
-    requests: Connection,
-    owner: int,
-    schema_factory: Callable[[], GraphQLSchema],
-    max_tokens: int | None,
-    screen: Screen | None,
-    max_errors: int | None,
-) -> None:
+def serve(requests: Connection, owner: int, checks: WorkerChecks) -> None:
     """A worker's life: ``READY`` once its schema is built, then one ``(query, rules)`` at a
     time from its pipe and one verdict back on it, until the API process closes its end (or
     is gone: ``_exit_without``). A pipe closed or reset mid-frame (the pool stopped) is the
     same end, not a traceback in the API's log."""
-    checker = DocumentCache(0, max_tokens=max_tokens, screen=screen, max_errors=max_errors)
-    schema = schema_factory()
+    checker = DocumentCache(
+        0, max_tokens=checks.max_tokens, screen=checks.screen, max_errors=checks.max_errors
+    )
+    schema = checks.schema_factory()
     threading.Thread(target=_exit_without, args=(owner,), name="owner", daemon=True).start()
     answer = READY
     while True:

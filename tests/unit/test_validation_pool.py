@@ -34,7 +34,7 @@ from web.limits import measure_document, screen_for
 from web.settings import QueryLimits, load_settings
 from web.validation_pool import ValidationPool
 from web.validation_verdict import ValidationUnavailable, checked_of
-from web.validation_worker import PRELOAD, portal_graphql_schema, process_gone, serve
+from web.validation_worker import PRELOAD, WorkerChecks, portal_graphql_schema, process_gone, serve
 
 SCHEMA = portal_graphql_schema()
 LIMITS = QueryLimits(max_tokens=500, max_validation_errors=5)
@@ -309,7 +309,7 @@ def test_a_worker_whose_pool_closes_mid_frame_ends_without_a_traceback() -> None
 
     def run() -> None:
         try:
-            serve(there, os.getpid(), portal_graphql_schema, None, None, None)
+            serve(there, os.getpid(), WorkerChecks())
         except BaseException as exc:
             failures.append(exc)
 
@@ -608,9 +608,9 @@ def test_a_killed_api_process_leaves_no_fork_server_or_worker_behind(tmp_path: P
 WORKER_STARTS_THE_SERVER = """
 import multiprocessing.forkserver
 from pathlib import Path
-from web.validation_worker import portal_graphql_schema, start_worker
+from web.validation_worker import WorkerChecks, start_worker
 
-process, pipe = start_worker(portal_graphql_schema, None, None, None)
+process, pipe = start_worker(WorkerChecks())
 server = multiprocessing.forkserver._forkserver._forkserver_pid
 print(Path(f"/proc/{server}/cmdline").read_bytes().decode())
 process.kill()
