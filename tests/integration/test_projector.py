@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import json
 import logging
 import random
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
@@ -81,6 +82,20 @@ async def _stopped(task: asyncio.Task[Any], stop: asyncio.Event) -> None:
     await asyncio.wait_for(task, timeout=120)
 
 
+@contextlib.asynccontextmanager
+async def _running(
+    settings: ProjectorSettings, metrics: ProjectorMetrics | None = None
+) -> AsyncIterator[asyncio.Task[None]]:
+    """An in-process projector for the block, stopped when the block ends (an error it
+    ended with is raised then)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_projector(settings, stop, metrics))
+    try:
+        yield task
+    finally:
+        await _stopped(task, stop)
+
+
 async def _project(
     settings: ProjectorSettings,
     *,
@@ -89,24 +104,22 @@ async def _project(
 ) -> None:
     """Run an in-process projector until it has committed everything produced so far
     (``TimeoutError`` if it has not within ``within`` seconds)."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_projector(settings, stop, metrics))
-    caught_up = asyncio.create_task(
-        wait_caught_up(
-            settings.kafka_bootstrap_servers, settings.group_id, settings.topics, within=within
+    async with _running(settings, metrics) as task:
+        caught_up = asyncio.create_task(
+            wait_caught_up(
+                settings.kafka_bootstrap_servers, settings.group_id, settings.topics, within=within
+            )
         )
-    )
-    try:
-        # a projector that stops on an error fails the test at once instead of never
-        # catching up
-        await asyncio.wait([task, caught_up], return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()
-            raise AssertionError("the projector stopped before it caught up")
-        caught_up.result()
-    finally:
-        caught_up.cancel()
-        await _stopped(task, stop)
+        try:
+            # a projector that stops on an error fails the test at once instead of never
+            # catching up
+            await asyncio.wait([task, caught_up], return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                task.result()
+                raise AssertionError("the projector stopped before it caught up")
+            caught_up.result()
+        finally:
+            caught_up.cancel()
 
 
 async def test_contract_examples_become_linked_documents(
@@ -867,28 +880,28 @@ async def test_a_batch_is_committed_only_after_its_notices_even_while_the_next_i
         published.append(len(published))
 
     monkeypatch.setattr(runner, "publish_outcome", slow_first_publish)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_projector(settings, stop))
-    try:
-        await asyncio.wait_for(held_up.wait(), timeout=60)
-        for _ in range(600):  # both batches written, whichever came first
-            order = await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234"})
-            shipment = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
-            if order and shipment and order["known"] and shipment["known"]:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the second batch was not written while the first published")
-        # Both batches are written; the first is still publishing: nothing may be committed.
-        await asyncio.sleep(1.0)
-        await _assert_nothing_committed(stack.kafka_bootstrap, settings.group_id)
-        assert published == []
-        release.set()
-        await wait_caught_up(stack.kafka_bootstrap, settings.group_id, settings.topics, within=60)
-        assert published == [0, 1]
-    finally:
-        release.set()
-        await _stopped(task, stop)
+    async with _running(settings):
+        try:
+            await asyncio.wait_for(held_up.wait(), timeout=60)
+            for _ in range(600):  # both batches written, whichever came first
+                order = await mongo_db[documents.ORDERS].find_one({"_id": "SO-100234"})
+                shipment = await mongo_db[documents.SHIPMENTS].find_one({"_id": "SH-55021"})
+                if order and shipment and order["known"] and shipment["known"]:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the second batch was not written while the first published")
+            # Both batches are written; the first is still publishing: nothing may be committed.
+            await asyncio.sleep(1.0)
+            await _assert_nothing_committed(stack.kafka_bootstrap, settings.group_id)
+            assert published == []
+            release.set()
+            await wait_caught_up(
+                stack.kafka_bootstrap, settings.group_id, settings.topics, within=60
+            )
+            assert published == [0, 1]
+        finally:
+            release.set()  # the held-up batch goes on, so the projector can stop
 
 
 async def test_a_batchs_notices_go_out_while_the_previous_batch_still_writes_its_search_documents(
@@ -919,22 +932,22 @@ async def test_a_batchs_notices_go_out_while_the_previous_batch_still_writes_its
 
     monkeypatch.setattr(BatchProcessor, "complete", slow_first_complete)
     monkeypatch.setattr(runner, "publish_outcome", counted_publish)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_projector(settings, stop))
-    try:
-        await asyncio.wait_for(held_up.wait(), timeout=60)
-        for _ in range(600):
-            if len(published) == 2:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the second batch's notices waited for the first's writes")
-        await _assert_nothing_committed(stack.kafka_bootstrap, settings.group_id)
-        release.set()
-        await wait_caught_up(stack.kafka_bootstrap, settings.group_id, settings.topics, within=60)
-    finally:
-        release.set()
-        await _stopped(task, stop)
+    async with _running(settings):
+        try:
+            await asyncio.wait_for(held_up.wait(), timeout=60)
+            for _ in range(600):
+                if len(published) == 2:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the second batch's notices waited for the first's writes")
+            await _assert_nothing_committed(stack.kafka_bootstrap, settings.group_id)
+            release.set()
+            await wait_caught_up(
+                stack.kafka_bootstrap, settings.group_id, settings.topics, within=60
+            )
+        finally:
+            release.set()  # the held-up batch goes on, so the projector can stop
 
 
 async def test_a_batch_takes_every_record_in_the_log_when_it_starts(
