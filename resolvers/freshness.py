@@ -26,6 +26,8 @@ class SourceFreshness:
     last_applied_at: datetime | None
     #: Seconds from the newest applied event's source time to now: the age of the newest data.
     lag_seconds: float | None
+    #: What the source last declared (AVAILABLE when it never did), or AVAILABLE once it is
+    #: seen back from MAINTENANCE (``back_from_maintenance``): what every report shows.
     declared_status: str
     message: str | None
     expected_back_at: datetime | None
