@@ -36,7 +36,11 @@ class SourceFreshness:
         description="Seconds from the newest applied event's source time to now."
     )
     status: SourceStatus = strawberry.field(
-        description="What the source declared about itself (AVAILABLE when it never did)."
+        description=(
+            "What the source declared about itself (AVAILABLE when it never did). A source "
+            "in MAINTENANCE is AVAILABLE again once data it dated after its expectedBackAt "
+            "was applied, announced or not."
+        )
     )
     message: str | None = strawberry.field(description="The source's message with that status.")
     expected_back_at: datetime | None = strawberry.field(

@@ -46,8 +46,8 @@ def main() -> int:
     uvicorn.run(
         app,
         # uvicorn's httptools protocol, bounding the size of a request's head and the time
-        # to read it (uvicorn bounds neither).
-        http=protocol_for(head_limits),
+        # to read it (uvicorn bounds neither), counting what it refuses in the app's metrics.
+        http=protocol_for(head_limits, app.state.metrics.count_head_refusal),
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from graphql import GraphQLError
 from prometheus_client import Counter, Gauge, Histogram
@@ -26,6 +26,7 @@ from strawberry.types.execution import ExecutionContext
 from graph.freshness import Freshness, FreshnessCopy
 from observability.instruments import InstrumentSet
 from readmodel.documents import DECLARED_STATUSES
+from web.request_head import HeadRefusal
 
 
 class Metrics(InstrumentSet, declared_in=Path(__file__).with_name("metrics.toml")):
@@ -35,6 +36,7 @@ class Metrics(InstrumentSet, declared_in=Path(__file__).with_name("metrics.toml"
     request_seconds: Histogram
     errors: Counter
     http_responses: Counter
+    head_refusals: Counter
     consumer_lag: Gauge
     lag_poll_success: Gauge
     kafka_up: Gauge
@@ -45,6 +47,17 @@ class Metrics(InstrumentSet, declared_in=Path(__file__).with_name("metrics.toml"
 
     def count_error(self, code: str) -> None:
         self.errors.labels(code=code).inc()
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Every reason's series from the start, at 0: a refusal then shows as an increase
+        # (``rate``, ``PortalRequestHeadsRefused``) rather than as a series born at 1.
+        for reason in get_args(HeadRefusal):
+            self.head_refusals.labels(reason=reason)
+
+    def count_head_refusal(self, reason: HeadRefusal) -> None:
+        """One connection ``web.request_head`` refused."""
+        self.head_refusals.labels(reason=reason).inc()
 
     def record_operation(
         self, operation_type: str, seconds: float, errors: Iterable[GraphQLError]

@@ -13,6 +13,10 @@ and answered while the process grew by 100 MB (session 19). ``protocol_for`` giv
   no response is being written; a connection that sent nothing is just closed). Between
   requests, an idle keep-alive connection keeps uvicorn's own timeout (5 s).
 
+Each refusal is logged at INFO and counted (``protocol_for``'s ``count``, the process's
+``portal_http_request_heads_refused_total`` by ``HeadRefusal``): the app never sees these
+requests, so ``portal_http_responses_total`` does not count them.
+
 A body that stalls is the application's to bound (``web.graphql_http``): it is read there.
 
 The uvicorn internals this relies on (uvicorn is pinned in ``constraints.txt``; the unit test
@@ -35,15 +39,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 logger = logging.getLogger("web.request_head")
+
+
+#: Why a connection was refused before its request reached the app: its head was over the
+#: size limit (answered 431), not complete in time (408), or never begun in time (closed,
+#: no answer).
+HeadRefusal = Literal["too_large", "timeout", "nothing_sent"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,8 @@ class HeadBoundedProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` bounding the size of a request head and the time to read it."""
 
     limits: ClassVar[HeadLimits]
+    #: Called once per refused connection (a class's, so a plain function is kept as is).
+    count_refusal: ClassVar[staticmethod[[HeadRefusal], None]]
 
     def __init__(
         self,
@@ -103,7 +116,7 @@ class HeadBoundedProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or self.transport.get_protocol() is not self:
             return  # refused as malformed, or upgraded to WebSocket
         if self._heads_completed == heads:
-            self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Request head too large.")
+            self._refuse("too_large", HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
             return
         self.data_received(data[room:])
 
@@ -135,14 +148,18 @@ class HeadBoundedProtocol(HttpToolsProtocol):
             # closes once it is (what uvicorn's own ``shutdown`` does).
             self.cycle.keep_alive = False
         elif self._head_bytes:
-            self._refuse(HTTPStatus.REQUEST_TIMEOUT, "Request head not received in time.")
+            self._refuse("timeout", HTTPStatus.REQUEST_TIMEOUT)
         else:
+            self.count_refusal("nothing_sent")
             self.transport.close()
 
-    def _refuse(self, status: HTTPStatus, message: str) -> None:
-        """Answer ``status`` with a plain-text ``message`` (as uvicorn answers a malformed
-        request with 400: the app never sees the request) and close the connection."""
+    def _refuse(self, reason: HeadRefusal, status: HTTPStatus) -> None:
+        """Answer ``status`` with a plain-text message (as uvicorn answers a malformed
+        request with 400: the app never sees the request), count it and close the
+        connection."""
+        message = _MESSAGES[reason]
         logger.info("%s from %s", message, self.client[0] if self.client else "unknown")
+        self.count_refusal(reason)
         body = message.encode("ascii")
         lines = [f"HTTP/1.1 {status.value} {status.phrase}".encode("ascii")]
         lines += [name + b": " + value for name, value in self.server_state.default_headers]
@@ -155,12 +172,22 @@ class HeadBoundedProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def protocol_for(limits: HeadLimits) -> type[HeadBoundedProtocol]:
+_MESSAGES: dict[HeadRefusal, str] = {
+    "too_large": "Request head too large.",
+    "timeout": "Request head not received in time.",
+}
+
+
+def protocol_for(
+    limits: HeadLimits, count: Callable[[HeadRefusal], None]
+) -> type[HeadBoundedProtocol]:
     """The protocol class to give uvicorn (``http=``): uvicorn builds one per connection
-    from the class alone, so the limits travel as a class attribute."""
+    from the class alone, so the limits and the refusals' counter travel as class
+    attributes."""
 
     class Configured(HeadBoundedProtocol):
         pass
 
     Configured.limits = limits
+    Configured.count_refusal = staticmethod(count)
     return Configured

@@ -176,3 +176,32 @@ async def test_the_projector_s_bookkeeping_is_all_named_and_never_sent_to_the_re
     read = {kind for kind, _ in replies}
     assert {documents.ORDERS, documents.SHIPMENTS, documents.INVOICES} <= read
     assert [(kind, _bookkeeping(doc)) for kind, doc in replies if _bookkeeping(doc)] == []
+
+
+async def test_a_source_sending_data_after_its_maintenance_window_is_reported_available(
+    projected: AsyncDatabase[Doc],
+) -> None:
+    """The ERP announced maintenance until 06:00 and never announced its end: once an
+    order it sent at 07:00 is projected, ``dataFreshness`` reports it AVAILABLE (no
+    maintenance banner over data that flows), where before it stayed MAINTENANCE."""
+    query = "{ dataFreshness { source status message expectedBackAt statusChangedAt } }"
+    before = await run(SCHEMA, projected, caller("ACME"), query)
+    erp = next(s for s in before.data["dataFreshness"] if s["source"] == "erp/s4-prod")
+    assert (erp["status"], erp["expectedBackAt"]) == ("MAINTENANCE", "2026-11-29T05:00:00+00:00")
+    order = json.loads(EXAMPLE_BYTES["order-created.json"])
+    order.update(id="erp-after-window", subject="SO-100299", time="2026-11-29T07:00:00+01:00")
+    order["data"]["orderId"] = "SO-100299"
+    processor = BatchProcessor(ProjectionStore(projected), load_status_mapping(), TopicNames())
+    outcome = await processor.process(
+        [Record(TopicNames().orders, 0, 99, 0, None, json.dumps(order).encode())]
+    )
+    assert not outcome.dead_letters
+    after = await run(SCHEMA, projected, caller("ACME"), query)
+    erp = next(s for s in after.data["dataFreshness"] if s["source"] == "erp/s4-prod")
+    assert erp == {
+        "source": "erp/s4-prod",
+        "status": "AVAILABLE",
+        "message": None,
+        "expectedBackAt": None,
+        "statusChangedAt": None,
+    }

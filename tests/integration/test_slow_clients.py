@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import pytest
 import websockets
 
 from tests.helpers import token_for
 from tests.integration.api_harness import ApiProcess
+from tests.integration.http_harness import sample
 
 #: The default ``REQUEST_HEADER_MAX_BYTES``; the timeouts are set short for these tests.
 HEAD_LIMIT = 65_536
@@ -64,9 +66,20 @@ async def closed(reader: asyncio.StreamReader, within: float = PATIENCE) -> bool
         return await reader.read() == b""
 
 
+async def refused(api: ApiProcess, reason: str) -> float | None:
+    """``portal_http_request_heads_refused_total`` for ``reason`` as a scrape of the
+    process's ``/metrics`` shows it (the process is shared by this module's tests: compare
+    before and after)."""
+    async with httpx.AsyncClient(base_url=api.url, timeout=PATIENCE) as client:
+        response = await client.get("/metrics")
+    response.raise_for_status()
+    return sample(response.text, "portal_http_request_heads_refused_total", reason=reason)
+
+
 async def test_a_head_of_the_limit_is_served_and_one_byte_more_is_refused_431(
     api_process: ApiProcess,
 ) -> None:
+    before = await refused(api_process, "too_large")
     reader, writer = await asyncio.open_connection("127.0.0.1", api_process.port)
     writer.write(head_of(HEAD_LIMIT))
     assert (await answer(reader))[0] == 200
@@ -76,6 +89,8 @@ async def test_a_head_of_the_limit_is_served_and_one_byte_more_is_refused_431(
     assert body == b"Request head too large."
     assert await closed(reader)
     writer.close()
+    assert before is not None  # the series is there, at 0, before any refusal
+    assert await refused(api_process, "too_large") == before + 1
 
 
 async def test_forty_megabytes_of_headers_are_not_read(api_process: ApiProcess) -> None:
@@ -97,6 +112,7 @@ async def test_forty_megabytes_of_headers_are_not_read(api_process: ApiProcess) 
 
 
 async def test_a_head_sent_a_byte_at_a_time_is_cut_off_with_408(api_process: ApiProcess) -> None:
+    before = await refused(api_process, "timeout")
     reader, writer = await asyncio.open_connection("127.0.0.1", api_process.port)
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: portal.test\r\n")
 
@@ -114,12 +130,17 @@ async def test_a_head_sent_a_byte_at_a_time_is_cut_off_with_408(api_process: Api
     assert body == b"Request head not received in time."
     assert await closed(reader)
     writer.close()
+    assert before is not None
+    assert await refused(api_process, "timeout") == before + 1
 
 
 async def test_a_connection_that_sends_nothing_is_closed(api_process: ApiProcess) -> None:
+    before = await refused(api_process, "nothing_sent")
     reader, writer = await asyncio.open_connection("127.0.0.1", api_process.port)
     assert await closed(reader, WITHIN_TIMEOUT)  # without an answer: no request was begun
     writer.close()
+    assert before is not None
+    assert await refused(api_process, "nothing_sent") == before + 1
 
 
 async def test_an_idle_keep_alive_connection_keeps_uvicorns_timeout(

@@ -18,7 +18,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from web.request_head import HeadBoundedProtocol, HeadLimits, protocol_for
+from web.request_head import HeadBoundedProtocol, HeadLimits, HeadRefusal, protocol_for
 
 LIMIT = 4_096
 
@@ -78,9 +78,13 @@ class Echo:
         await send({"type": "http.response.body", "body": body})
 
 
-def connect(app: Echo, timeout: float = 30.0) -> tuple[HeadBoundedProtocol, Transport]:
+def connect(
+    app: Echo, timeout: float = 30.0, refused: list[HeadRefusal] | None = None
+) -> tuple[HeadBoundedProtocol, Transport]:
+    """A connection of the protocol to ``app``; what it refuses is appended to ``refused``."""
     config = Config(app, log_config=None, proxy_headers=False, lifespan="off")
-    protocol_class = protocol_for(HeadLimits(LIMIT, timeout))
+    counted = refused if refused is not None else []
+    protocol_class = protocol_for(HeadLimits(LIMIT, timeout), counted.append)
     protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
     transport = Transport()
     transport.set_protocol(protocol)
@@ -112,18 +116,19 @@ def test_the_uvicorn_internals_relied_on_are_there() -> None:
 
 
 async def test_a_head_of_the_limit_is_served_with_its_body_in_the_same_read() -> None:
-    app = Echo()
-    protocol, transport = connect(app)
+    app, refused = Echo(), list[HeadRefusal]()
+    protocol, transport = connect(app, refused=refused)
     protocol.data_received(head_of(LIMIT, b"body") + head_of(LIMIT, b"next"))
     await settled()
     assert app.bodies == [b"body", b"next"]
     assert transport.written.count(b"HTTP/1.1 200 OK") == 2 and not transport.closed
+    assert refused == []
 
 
 async def test_a_head_one_byte_over_is_refused_431_before_the_app_sees_it() -> None:
     for reads in (1, 3, LIMIT + 1):  # in one read, in a few, a byte at a time
-        app = Echo()
-        protocol, transport = connect(app)
+        app, refused = Echo(), list[HeadRefusal]()
+        protocol, transport = connect(app, refused=refused)
         data = head_of(LIMIT + 1)
         size = -(-len(data) // reads)
         for start in range(0, len(data), size):
@@ -133,25 +138,29 @@ async def test_a_head_one_byte_over_is_refused_431_before_the_app_sees_it() -> N
         assert app.bodies == []
         assert transport.written.startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
         assert transport.closed
+        assert refused == ["too_large"]
 
 
 async def test_an_unfinished_head_is_answered_408_and_silence_is_closed() -> None:
-    protocol, transport = connect(Echo(), timeout=0.01)
+    refused = list[HeadRefusal]()
+    protocol, transport = connect(Echo(), timeout=0.01, refused=refused)
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n")
     await asyncio.sleep(0.1)
     assert transport.written.startswith(b"HTTP/1.1 408 Request Timeout") and transport.closed
-    _, transport = connect(Echo(), timeout=0.01)
+    assert refused == ["timeout"]
+    _, transport = connect(Echo(), timeout=0.01, refused=refused)
     await asyncio.sleep(0.1)
     assert transport.written == b"" and transport.closed
+    assert refused == ["timeout", "nothing_sent"]
 
 
 async def test_the_head_timeout_stops_at_the_head_and_sleeps_between_requests() -> None:
     """A body is the app's to wait for; an idle keep-alive wait is uvicorn's."""
-    app = Echo()
-    protocol, transport = connect(app, timeout=0.01)
+    app, refused = Echo(), list[HeadRefusal]()
+    protocol, transport = connect(app, timeout=0.01, refused=refused)
     protocol.data_received(head_of(200, b"12345")[:-2])
     await asyncio.sleep(0.1)
     protocol.data_received(b"45")
     await asyncio.sleep(0.1)
-    assert app.bodies == [b"12345"] and not transport.closed
+    assert app.bodies == [b"12345"] and not transport.closed and refused == []
     protocol.connection_lost(None)
