@@ -283,12 +283,12 @@ TOPIC_OF_EXAMPLE = {
 }
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of partition 0 of ``topic``, from the beginning to the current end."""
+async def read_topic(bootstrap: str, topic: str, partition: int = 0) -> list[Any]:
+    """Every record of ``partition`` of ``topic``, from the beginning to the current end."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        tp = TopicPartition(topic, 0)
+        tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
         end = (await consumer.end_offsets([tp]))[tp]
