@@ -121,9 +121,7 @@ def search_form(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     folded = unicodedata.normalize("NFKD", decomposed.casefold())
     return "".join(
-        char
-        for char in folded
-        if unicodedata.category(char) != "Mn" and not _is_separator(char)
+        char for char in folded if unicodedata.category(char) != "Mn" and not _is_separator(char)
     )
 
 

@@ -194,7 +194,9 @@ def _python_between() -> str:
 def _python_pattern(text: str) -> re.Pattern[str]:
     pattern = ShipmentSearch(text=text).pattern()
     assert pattern["$options"] == "i"
-    return re.compile(pattern["$regex"].replace(pattern_between(), _python_between()), re.IGNORECASE)
+    return re.compile(
+        pattern["$regex"].replace(pattern_between(), _python_between()), re.IGNORECASE
+    )
 
 
 @given(
