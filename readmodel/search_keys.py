@@ -48,7 +48,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any, Final, TypedDict
 
 #: Lengths of the stored substrings; a fragment is looked up by the longest that fits.
@@ -200,7 +200,6 @@ def without_separators(text: str) -> str:
     return "".join(char for char in text if not _is_separator(char))
 
 
-@lru_cache(maxsize=1024)
 def tracking_number_forms(typed: str) -> tuple[str, ...]:
     """The stored tracking numbers a typed one names, the one rule of the lookup by number
     (an equality through the number's index, ``$in``) and of the live feed's filter: as
