@@ -13,7 +13,7 @@ pick a page's ordered index (``documents.sort_index``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -343,36 +343,22 @@ class ShipmentSearch:
 
     def order_filter(self) -> dict[str, Any]:
         """Orders whose own fields match; their shipments are search hits too."""
-        return self._text_in(("customerReference", "shipTo.name", "_id"))
+        return {"$or": self._text_in("customerReference", "shipTo.name", "_id")}
 
     def shipment_filter(self, matching_order_ids: Iterable[str]) -> dict[str, Any]:
         """Shipments matching the text themselves, or shipping one of ``matching_order_ids``."""
-        own = self._text_in(("trackingNumber", "_id", "destination.city"), lists=("orderIds",))
-        alternatives: list[dict[str, Any]] = [own]
+        alternatives = self._text_in("trackingNumber", "_id", "orderIds", "destination.city")
         order_ids = sorted(set(matching_order_ids))
         if order_ids:
             alternatives.append({"orderIds": {"$in": order_ids}})
         return combine({"$or": alternatives}, self._structured())
 
-    def _text_in(self, fields: Sequence[str], lists: Sequence[str] = ()) -> dict[str, Any]:
-        """Documents of which one of ``fields`` (or an element of one of ``lists``) matches
-        the ``pattern``, as an expression: the store would otherwise make the pattern an
-        index term of the fields' indexes, which DocumentDB refuses for a pattern of more
-        than 893 bytes (a search of a few accented letters). No index serves it either way."""
+    def _text_in(self, *fields: str) -> list[dict[str, Any]]:
+        """For each of ``fields``, the documents in which it (an element of it) matches the
+        ``pattern``, written "not one that does not match" (``$nor`` of ``$not``), the same
+        documents: the store would otherwise try the pattern as an index term of the field's
+        index, which DocumentDB refuses for a pattern of more than 893 bytes (a text of a few
+        letters that have accented forms). No index serves the pattern either way; an
+        expression (``$regexMatch``) instead cost 2.6 times as much (session 22)."""
         pattern = self.pattern()
-
-        def matches(value: str) -> dict[str, Any]:
-            text = {"$ifNull": [value, ""]}
-            return {
-                "$regexMatch": {
-                    "input": text,
-                    "regex": pattern["$regex"],
-                    "options": pattern["$options"],
-                }
-            }
-
-        conditions = [matches(f"${field}") for field in fields]
-        for name in lists:
-            each = {"$map": {"input": {"$ifNull": [f"${name}", []]}, "in": matches("$$this")}}
-            conditions.append({"$anyElementTrue": [each]})
-        return {"$expr": {"$or": conditions}}
+        return [{"$nor": [{field: {"$not": pattern}}]} for field in fields]
