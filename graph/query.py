@@ -361,10 +361,11 @@ class Query:
 
     @field_resolver(
         "Find shipments by part of a tracking number, shipment or order id, your order "
-        "reference, the consignee's name or the destination city (case-insensitive; the "
-        "text also matches without its spaces and dashes, so 9600 0005 19 finds 9600000519). "
-        "Support staff may set crossCustomer to search every customer; such searches are "
-        "recorded in the audit log."
+        "reference, the consignee's name or the destination city, ignoring case, accents, "
+        "spaces and dashes on both sides (9600 0005 19 finds 9600000519, PO10045 finds "
+        "PO-10045, istanbul finds İstanbul). BAD_USER_INPUT when more than 500 orders match "
+        "the text: search for a longer one. Support staff may set crossCustomer to search "
+        "every customer; such searches are recorded in the audit log."
     )
     async def search_shipments(
         self,

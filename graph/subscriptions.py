@@ -33,7 +33,7 @@ from graph.enums import ShipmentStatus, enum_or_none, names_of
 from graph.global_ids import lookup_number
 from graph.values import Milestone
 from readmodel.changes import ShipmentChange
-from readmodel.search_keys import without_separators
+from readmodel.search_keys import tracking_number_matches
 from resolvers.errors import BadCursor as BadCursor
 from resolvers.errors import CursorExpired as CursorExpired
 from resolvers.errors import FeedUnavailable as FeedUnavailable
@@ -55,8 +55,9 @@ class MilestoneSelection:
     def selects(self, change: ShipmentChange) -> bool:
         """Whether ``change`` is one the subscriber asked for.
 
-        Tracking numbers compare without case, spaces and dashes: people type them from
-        labels, which print them in groups (``9600 0005 19`` for ``9600000519``).
+        A tracking number matches as the lookup by number finds it
+        (``search_keys.tracking_number_forms``): people type it from a label, which prints
+        it in groups (``9600 0005 19`` for ``9600000519``), in lower case on a phone.
         """
         if self.shipment_id is not None and change.shipment_id != self.shipment_id:
             return False
@@ -65,14 +66,8 @@ class MilestoneSelection:
         if self.statuses is not None and change.status not in self.statuses:
             return False
         if self.tracking_number is not None:
-            wanted = _tracking_key(self.tracking_number)
-            if _tracking_key(change.tracking_number or "") != wanted:
-                return False
+            return tracking_number_matches(self.tracking_number, change.tracking_number)
         return True
-
-
-def _tracking_key(tracking_number: str) -> str:
-    return without_separators(tracking_number).casefold()
 
 
 @dataclass(frozen=True)
@@ -296,9 +291,10 @@ class Subscription:
             str | None,
             strawberry.argument(
                 description=(
-                    "Only shipments with this tracking number, compared without case, "
-                    "spaces and dashes, so 9600 0005 19 follows 9600000519 (a carrier may "
-                    "reuse a number: every shipment carrying it matches)."
+                    "Only shipments with this tracking number, matched as "
+                    "shipmentByTrackingNumber finds it: as typed or without its spaces and "
+                    "dashes, in upper or lower case, so 9600 0005 19 follows 9600000519 (a "
+                    "carrier may reuse a number: every shipment carrying it matches)."
                 )
             ),
         ] = None,

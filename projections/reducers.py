@@ -86,7 +86,7 @@ Version = list[Any]
 #: events (a rebuild is how existing documents get it). A rebuild records it with its
 #: generation (``projections.generation_config``), and a projector running other reducers
 #: refuses to write that generation: it would undo the change document by document.
-REDUCER_VERSION: Final = 1
+REDUCER_VERSION: Final = 2  # 2 (session 22): search keys in ``search_keys.search_form``
 _D = TypeVar("_D")
 
 

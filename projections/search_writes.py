@@ -57,6 +57,8 @@ from readmodel.search_keys import (
     COMPLETE_MARKER,
     COPIED,
     FILLED_MARKER,
+    KEYS_FORMAT,
+    KEYS_FORMAT_FIELD,
     SEARCHABLE,
     WAREHOUSES_MARKER,
     SearchDocument,
@@ -227,14 +229,15 @@ async def mark_complete(store: ProjectionStore, suffix: str) -> None:
     """Write the marker that lets readers search generation ``suffix``'s keys: only once
     every search document is written and the collection's indexes exist (without them a
     search by key reads the whole collection)."""
-    await _mark(store, suffix, COMPLETE_MARKER)
+    await _mark(store, suffix, COMPLETE_MARKER, {KEYS_FORMAT_FIELD: KEYS_FORMAT})
 
 
-async def _mark(store: ProjectionStore, suffix: str, marker: str) -> None:
+async def _mark(
+    store: ProjectionStore, suffix: str, marker: str, fields: Mapping[str, object] | None = None
+) -> None:
     collection = store.collection_name(SEARCH_KEYS, suffix)
+    written = {"kind": marker, "at": datetime.now(UTC), **(fields or {})}
     try:
-        await store.db[collection].update_one(
-            {"_id": marker}, {"$set": {"kind": marker, "at": datetime.now(UTC)}}, upsert=True
-        )
+        await store.db[collection].update_one({"_id": marker}, {"$set": written}, upsert=True)
     except DRIVER_ERRORS as exc:
         raise StoreError(f"cannot mark {collection} {marker}: {exc}") from exc

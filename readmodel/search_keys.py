@@ -4,15 +4,16 @@ Support search matches a fragment anywhere inside an id, tracking number, refere
 city, case-insensitively, and no ordinary index serves "contains". So for each order and
 shipment the projector keeps one *search document* in a side collection
 (``documents.SEARCH_KEYS``): the entity's searchable values as they are (``text``), every
-substring of them of ``GRAM_LENGTHS`` characters, case-folded (``keys``, one multikey index),
-and the fields the entitlement filter reads (``customerId``, ``known`` and, for orders,
-``warehouseId``), so a search runs under the caller's scope filter on this collection alone
+substring of ``GRAM_LENGTHS`` characters of their ``search_form`` (``keys``, one multikey
+index), and the fields the entitlement filter reads (``customerId``, ``known`` and, for
+orders, ``warehouseId``), so a search runs under the caller's scope filter on this collection alone
 (for shipments, its customer part: ``Scope.search_keys_filter``).
 
 A search looks up keys by equality: the fragment's first and last substring of the longest
 stored length that fits (``fragment_keys``). Every value containing the fragment holds both,
-so the documents holding both are the candidates; the same escaped, case-insensitive
-``$regex`` as before checks ``text`` on them, so the answer is exactly the substring match.
+so the documents holding both are the candidates; the ``$regex`` of ``search_pattern``
+checks ``text`` on them, as the slow way checks the entities, so the answer is exactly the
+match of the forms.
 
 Why equality and not a prefix range of stored suffixes: on DocumentDB a range on an array
 field matches when *some* element is above the lower bound and *some* below the upper, so
@@ -26,15 +27,28 @@ with all its index entries, for every update of a document; keys inside orders a
 throughput. A search document changes only when what it is derived from (``search_source``)
 changes, which most events do not.
 
-Case: keys fold each character on its own (``fold``) so that a fragment and a value that
-match case-insensitively fold to the same keys; characters whose case folding is longer than
-one character (``ß``) stay as they are, which keeps positions aligned.
+Comparison (session 22): keys, fragments and the exact check all compare in one form,
+``search_form``: Unicode case folding, compatibility decomposition with the accents dropped,
+and no spaces or dashes. ``istanbul`` finds ``İstanbul``, ``zurich`` finds ``Zürich``,
+``strasse`` finds ``STRASSE``, and ``PO10045`` finds ``PO-10045`` as ``PO-10045`` finds
+``PO10045``. The exact check is ``search_pattern``: a ``$regex`` that reads stored values
+through the same rule one character at a time, so the search documents and the slow way
+(the pattern over the entities) find the same values. A character that folds to several
+(``ß`` to ``ss``) is matched by keys but not by the pattern: ``strasse`` does not find
+``Straße``. Search documents written before session 22 hold keys of another form: their
+generation's ``complete`` marker lacks ``KEYS_FORMAT``, so readers search it the slow way
+until a rebuild (docs/operations.md).
+
+Tracking numbers: the lookup by number (an index equality) and the live feed's filter
+accept the same typed forms of a stored number, ``tracking_number_forms``.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any, Final, TypedDict
 
 #: Lengths of the stored substrings; a fragment is looked up by the longest that fits.
@@ -54,6 +68,10 @@ COPIED: Final[dict[str, tuple[str, ...]]] = {
     "shipments": ("customerId", "known", "orderIds"),
 }
 
+#: The form of the keys (``search_form``), recorded in the ``complete`` marker
+#: (``KEYS_FORMAT_FIELD``): readers search by key only a generation whose marker names it.
+KEYS_FORMAT: Final = 2
+KEYS_FORMAT_FIELD: Final = "keysFormat"
 #: ``_id`` of the document that says the collection covers every order and shipment of its
 #: generation and has its indexes (``projections.search_writes``,
 #: ``projections.deferred_indexes``); readers do not use the keys without it.
@@ -84,7 +102,8 @@ class SearchDocument(TypedDict, total=False):
     orderIds: list[str]
     #: The searchable values as stored in the entity (the exact check runs on these).
     text: list[str]
-    #: Sorted, distinct, folded substrings of ``text`` (the index lookup runs on these).
+    #: Sorted, distinct substrings of the ``search_form`` of ``text`` (the index lookup
+    #: runs on these).
     keys: list[str]
 
 
@@ -92,15 +111,71 @@ def document_id(kind: str, entity_id: str) -> str:
     return f"{kind}/{entity_id}"
 
 
-def fold(text: str) -> str:
-    """The form keys and fragments are compared in: each character case-folded on its own."""
-    if text.isascii():  # the usual text: each ASCII character folds to its lower case
-        return text.lower()
-    out: list[str] = []
+def search_form(text: str) -> str:
+    """The form support search compares in, written keys and typed text alike: case-folded
+    (``str.casefold``), decomposed (NFKD) without its combining marks (accents), and without
+    separators (``without_separators``). ``İstanbul``, ``ISTANBUL`` -> ``istanbul``;
+    ``Zürich`` -> ``zurich``; ``PO-10045`` -> ``po10045``; ``Straße`` -> ``strasse``."""
+    if text.isascii():  # the usual text: NFKD changes no ASCII character
+        return without_separators(text).lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    folded = unicodedata.normalize("NFKD", decomposed.casefold())
+    return "".join(
+        char for char in folded if unicodedata.category(char) != "Mn" and not _is_separator(char)
+    )
+
+
+#: What a stored value may hold between two characters of a typed text (PCRE): spaces, dashes
+#: and combining marks, most of what ``search_form`` drops (not the rare spacing accents, as
+#: ``¨``, nor the control characters ``\x1c``-``\x1f``: a shorter pattern is a faster one).
+PATTERN_BETWEEN: Final = r"[\s\p{Z}\p{Pd}\p{Mn}]*"
+#: Characters ``search_pattern`` knows the forms of: Latin, Greek, Cyrillic and their
+#: accented letters (everything below U+2000; a typed character beyond matches itself).
+_PATTERN_RANGE: Final = range(0x20, 0x2000)
+
+
+@cache
+def _forms() -> dict[str, str]:
+    """For each ``search_form`` of one character of ``_PATTERN_RANGE``, the characters that
+    have it (``i``: ``iIÌÍÎÏìíîïĨĩ…İ…``, ``ss``: ``ßẞ``), built once (10 ms)."""
+    table: dict[str, list[str]] = {}
+    for code in _PATTERN_RANGE:
+        char = chr(code)
+        form = search_form(char)
+        if form:
+            table.setdefault(form, []).append(char)
+    return {form: "".join(chars) for form, chars in table.items()}
+
+
+def _class_member(char: str) -> str:
+    return "\\" + char if char in "\\]^-[" else char
+
+
+def _one_of(chars: str) -> str:
+    chars = "".join(dict.fromkeys(chars))
+    return re.escape(chars) if len(chars) == 1 else "[" + "".join(map(_class_member, chars)) + "]"
+
+
+def search_pattern(text: str) -> str:
+    """The ``$regex`` (PCRE, with the ``i`` option) that matches a stored value whose
+    ``search_form`` contains ``text``'s: for each character of ``text``, any character of
+    the same form (a form of two, as ``ß``'s ``ss``: that character, or the two one by one),
+    with spaces, dashes and combining marks between them (``PATTERN_BETWEEN``). Escaped: the
+    client's text is never a regex. The exact check of a search, on the search documents'
+    ``text`` and on the entities alike."""
+    table, between = _forms(), PATTERN_BETWEEN
+    parts = []
     for char in text:
-        folded = char.casefold()
-        out.append(folded if len(folded) == 1 else char)
-    return "".join(out)
+        form = search_form(char)
+        if not form:
+            continue
+        whole = _one_of(char + table.get(form, ""))
+        if len(form) == 1:
+            parts.append(whole)
+        else:
+            one_by_one = between.join(_one_of(f + table.get(f, "")) for f in form)
+            parts.append(f"(?:{one_by_one}|{whole})")
+    return between.join(parts)
 
 
 def without_separators(text: str) -> str:
@@ -110,6 +185,24 @@ def without_separators(text: str) -> str:
     sends without them. Support search, the tracking-number lookup and the live feed's
     tracking-number filter all compare through it."""
     return "".join(char for char in text if not _is_separator(char))
+
+
+def tracking_number_forms(typed: str) -> tuple[str, ...]:
+    """The stored tracking numbers a typed one names, the one rule of the lookup by number
+    (an equality through the number's index, ``$in``) and of the live feed's filter: as
+    typed (surrounding spaces aside) and without its spaces and dashes
+    (``without_separators``), each as typed, in upper case and in lower case; distinct and
+    sorted. People type a number off a label that prints it in groups, in lower case on a
+    phone; TMSs send it whole, most in upper case."""
+    trimmed = typed.strip()
+    texts = (trimmed, without_separators(trimmed))
+    return tuple(sorted({form for t in texts for form in (t, t.upper(), t.lower())}))
+
+
+def tracking_number_matches(typed: str, stored: str | None) -> bool:
+    """Whether a shipment whose number is ``stored`` is the one ``typed`` names
+    (``tracking_number_forms``): what the lookup by number finds, the live feed follows."""
+    return stored is not None and stored in tracking_number_forms(typed)
 
 
 def _is_separator(char: str) -> bool:
@@ -146,10 +239,10 @@ def _copied(doc: Mapping[str, Any], name: str) -> Any:
 
 
 def grams(values: Iterable[str]) -> list[str]:
-    """The sorted, distinct keys of ``values``."""
+    """The sorted, distinct keys of ``values``: substrings of their ``search_form``."""
     keys: set[str] = set()
     for value in values:
-        text = fold(value)
+        text = search_form(value)
         for length in GRAM_LENGTHS:
             keys.update(text[i : i + length] for i in range(len(text) - length + 1))
     return sorted(keys)
@@ -178,7 +271,7 @@ def fragment_keys(fragment: str) -> list[str] | None:
     """Keys every value containing ``fragment`` holds: its first and its last substring of
     the longest stored length that fits (one key when they are the same). Both must be
     present, so the index intersects two short lists. None: too short to have a key."""
-    text = fold(fragment)
+    text = search_form(fragment)
     fitting = [n for n in GRAM_LENGTHS if n <= len(text)]
     if not fitting:
         return None

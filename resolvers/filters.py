@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from readmodel import documents
-from readmodel.search_keys import MIN_FRAGMENT, fragment_keys, without_separators
+from readmodel.search_keys import fragment_keys, search_form, search_pattern
 from resolvers.errors import BadUserInput
 
 #: Order statuses derived from ``cancelled`` and ``fulfillmentStage``.
@@ -269,11 +269,12 @@ _NOTHING: Final[dict[str, Any]] = {"_id": {"$in": []}}
 class ShipmentSearch:
     """Free-text shipment search with optional structured narrowing.
 
-    ``text`` matches, case-insensitively and as a substring, a shipment's id, tracking number,
-    order ids, destination city, and the customer reference or ship-to name of its orders;
-    so does the text without its spaces and dashes (``compact``,
-    ``search_keys.without_separators``): support staff paste a tracking number as the
-    customer read it off a label.
+    ``text`` matches, as a substring, a shipment's id, tracking number, order ids,
+    destination city, and the customer reference or ship-to name of its orders, both
+    compared in their ``search_keys.search_form``: without case, accents, spaces and dashes
+    (``istanbul`` finds ``İstanbul``; ``PO10045`` finds ``PO-10045`` and ``1Z 999`` finds
+    ``1Z999``): support staff paste a number as the customer read it off a label, and type
+    names as they say them.
 
     Two ways to find them, with the same answer: through the search documents
     (``readmodel.search_keys``: ``keys``, ``order_keys_filter``, ``shipment_keys_filter``,
@@ -292,32 +293,21 @@ class ShipmentSearch:
             raise BadUserInput(
                 f"text: search for {SEARCH_TEXT_MIN} to {SEARCH_TEXT_MAX} characters"
             )
+        if not search_form(stripped):
+            raise BadUserInput("text: search for letters or digits, not only spaces and dashes")
         object.__setattr__(self, "text", stripped)
 
-    @property
-    def compact(self) -> str | None:
-        """The text without its spaces and dashes, when that differs and keeps at least
-        ``MIN_FRAGMENT`` (3) characters; a match of it is a match of the search. A shorter
-        one is no number anyone pastes, and having no search key it would send the whole
-        search the slow way (``SH-`` would be read by the pattern for ``SH``)."""
-        compact = without_separators(self.text)
-        return compact if compact != self.text and len(compact) >= MIN_FRAGMENT else None
-
-    def _texts(self) -> list[str]:
-        return [self.text] if self.compact is None else [self.text, self.compact]
-
     def pattern(self) -> dict[str, Any]:
-        """A ``$regex`` condition for the text or its ``compact`` form, escaped: the
-        client's text is never a regex."""
-        alternatives = "|".join(re.escape(text) for text in self._texts())
-        return {"$regex": alternatives, "$options": "i"}
+        """The ``$regex`` condition of the text (``search_keys.search_pattern``): escaped,
+        the client's text is never a regex."""
+        return {"$regex": search_pattern(self.text), "$options": "i"}
 
     def keys(self) -> list[list[str]] | None:
-        """Per form of the text (itself, ``compact``), the search keys every value
-        containing it holds; None when one is too short to have any (the pattern alone
-        finds its matches)."""
-        keys = [fragment_keys(text) for text in self._texts()]
-        return None if any(k is None for k in keys) else [k for k in keys if k is not None]
+        """The search keys every value containing the text holds (one list: the text has
+        one form); None when it is too short to have any (the pattern alone finds its
+        matches)."""
+        keys = fragment_keys(self.text)
+        return None if keys is None else [keys]
 
     def _keyed(self, keys: list[str]) -> dict[str, Any]:
         """Search documents holding ``keys`` (the index) whose values contain the text."""
@@ -353,25 +343,22 @@ class ShipmentSearch:
 
     def order_filter(self) -> dict[str, Any]:
         """Orders whose own fields match; their shipments are search hits too."""
-        pattern = self.pattern()
-        return {
-            "$or": [
-                {"customerReference": pattern},
-                {"shipTo.name": pattern},
-                {"_id": pattern},
-            ]
-        }
+        return {"$or": self._text_in("customerReference", "shipTo.name", "_id")}
 
     def shipment_filter(self, matching_order_ids: Iterable[str]) -> dict[str, Any]:
         """Shipments matching the text themselves, or shipping one of ``matching_order_ids``."""
-        pattern = self.pattern()
-        alternatives: list[dict[str, Any]] = [
-            {"trackingNumber": pattern},
-            {"_id": pattern},
-            {"orderIds": pattern},
-            {"destination.city": pattern},
-        ]
+        alternatives = self._text_in("trackingNumber", "_id", "orderIds", "destination.city")
         order_ids = sorted(set(matching_order_ids))
         if order_ids:
             alternatives.append({"orderIds": {"$in": order_ids}})
         return combine({"$or": alternatives}, self._structured())
+
+    def _text_in(self, *fields: str) -> list[dict[str, Any]]:
+        """For each of ``fields``, the documents in which it (an element of it) matches the
+        ``pattern``, written "not one that does not match" (``$nor`` of ``$not``), the same
+        documents: the store would otherwise try the pattern as an index term of the field's
+        index, which DocumentDB refuses for a pattern of more than 893 bytes (a text of a few
+        letters that have accented forms). No index serves the pattern either way; an
+        expression (``$regexMatch``) instead cost 2.6 times as much (session 22)."""
+        pattern = self.pattern()
+        return [{"$nor": [{field: {"$not": pattern}}]} for field in fields]

@@ -65,7 +65,12 @@ from readmodel.documents import (
     field_index,
     sort_index,
 )
-from readmodel.search_keys import COMPLETE_MARKER, without_separators
+from readmodel.search_keys import (
+    COMPLETE_MARKER,
+    KEYS_FORMAT,
+    KEYS_FORMAT_FIELD,
+    tracking_number_forms,
+)
 from readmodel.server import is_ferretdb
 from resolvers.audit import AuditRequest, AuditSink
 from resolvers.customer_merge import merge_sorted, per_customer
@@ -164,7 +169,9 @@ BUSINESS_KEYS: Final[dict[EntityKind, BusinessKey]] = {
 }
 #: The kinds whose business key is the customer's own (``Readers.by_customer_key``).
 CustomerKeyKind: TypeAlias = Literal["orders", "invoices"]
-#: At most this many orders feed a search's "shipments of matching orders" branch.
+#: At most this many orders feed a search's "shipments of matching orders" branch; a search
+#: matching more is refused (``too_many_orders``), never answered without some of their
+#: shipments.
 SEARCH_ORDER_MATCHES: Final = 500
 #: A search matching more shipments than this through the search documents reads its page
 #: the slow way (the pattern over the shipments, in windows of the sort order) rather than
@@ -178,13 +185,17 @@ ID_INDEX: Final = "_id_"
 _FILLED_SEARCH_COLLECTIONS: Final[set[str]] = set()
 
 
-def tracking_number_forms(typed: str) -> list[str]:
-    """The stored tracking numbers a lookup of ``typed`` finds: as typed (surrounding spaces
-    aside), without its spaces and dashes (``search_keys.without_separators``), and each in
-    upper case, distinct and sorted."""
-    trimmed = typed.strip()
-    compact = without_separators(trimmed)
-    return sorted({trimmed, trimmed.upper(), compact, compact.upper()})
+def _within_order_matches(search: ShipmentSearch, order_ids: Iterable[str]) -> list[str]:
+    """The distinct ``order_ids`` a search matched, refused (BAD_USER_INPUT) when more than
+    ``SEARCH_ORDER_MATCHES``: the shipments of the others would be missing from the answer,
+    and nothing in a page would say so."""
+    distinct = list(dict.fromkeys(order_ids))
+    if len(distinct) > SEARCH_ORDER_MATCHES:
+        raise BadUserInput(
+            f"text: more than {SEARCH_ORDER_MATCHES} orders match {search.text!r}, too many "
+            "to search their shipments; search for a longer text, or pass customerId"
+        )
+    return distinct
 
 
 def utc_now() -> datetime:
@@ -639,10 +650,11 @@ class Readers:
         (``BusinessKey``), whichever of the caller's customers it belongs to.
 
         The number as typed, or without its spaces and dashes, or either in upper case
-        (``tracking_number_forms``): people type it from a label that prints it in groups,
-        in lower case on a phone, and TMSs send it in upper case without separators. One
-        read through the key's index all the same (``$in``)."""
-        forms = tracking_number_forms(tracking_number)
+        (``search_keys.tracking_number_forms``, the live feed's rule too): people type it
+        from a label that prints it in groups, in lower case on a phone, and TMSs send it in
+        upper case without separators. One read through the key's index all the same
+        (``$in``)."""
+        forms = list(tracking_number_forms(tracking_number))
         value = forms[0] if len(forms) == 1 else {"$in": forms}
         return await self._newest("shipments", value, customer_id)
 
@@ -954,7 +966,7 @@ class Readers:
         limit = SEARCH_BY_ID_LIMIT + 1
         found = await asyncio.gather(
             *(
-                self._search_ids(collection, scope, "orders", query, SEARCH_ORDER_MATCHES)
+                self._search_ids(collection, scope, "orders", query, SEARCH_ORDER_MATCHES + 1)
                 for query in map(search.order_keys_filter, keys)
             ),
             *(
@@ -962,23 +974,26 @@ class Readers:
                 for query in map(search.shipment_keys_filter, keys)
             ),
         )
-        orders = list(dict.fromkeys(chain.from_iterable(found[: len(keys)])))
+        orders = _within_order_matches(search, chain.from_iterable(found[: len(keys)]))
         own = list(chain.from_iterable(found[len(keys) :]))
         of_orders = []
         if orders:
-            query = search.shipments_of_orders_filter(orders[:SEARCH_ORDER_MATCHES])
+            query = search.shipments_of_orders_filter(orders)
             of_orders = await self._search_ids(collection, scope, "shipments", query, limit)
         shipments = list(dict.fromkeys([*own, *of_orders]))
         return shipments if len(shipments) <= SEARCH_BY_ID_LIMIT else None
 
     async def _search_collection(self) -> AsyncCollection[Doc] | None:
-        """The search side collection of this request's generation, if it is filled."""
+        """The search side collection of this request's generation, if it is filled with
+        keys of today's form (``search_keys.KEYS_FORMAT``; older ones wait for a rebuild)."""
         await self._collection("shipments")  # resolves the generation
         assert self._generation is not None
         collection = self._db[self._generation.search_keys()]
         if collection.full_name not in _FILLED_SEARCH_COLLECTIONS:
             try:
-                marker = await collection.find_one({"_id": COMPLETE_MARKER}, {"_id": True})
+                marker = await collection.find_one(
+                    {"_id": COMPLETE_MARKER, KEYS_FORMAT_FIELD: KEYS_FORMAT}, {"_id": True}
+                )
             except PyMongoError as exc:
                 raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
             if marker is None:
@@ -1012,9 +1027,9 @@ class Readers:
         equality narrows to."""
         order_query = combine(search.order_filter(), self._for_customer(search.customer_id))
         raw_orders = await self._find(
-            scope, "orders", order_query, projection={"_id": True}, limit=SEARCH_ORDER_MATCHES
+            scope, "orders", order_query, projection={"_id": True}, limit=SEARCH_ORDER_MATCHES + 1
         )
-        order_ids = [str(doc["_id"]) for doc in raw_orders]
+        order_ids = _within_order_matches(search, (str(doc["_id"]) for doc in raw_orders))
         return search.shipment_filter(order_ids)
 
     def _audit_entry(

@@ -9,6 +9,7 @@ import pytest
 
 from projections import generation_config
 from projections.generation_config import ConfigMismatch, projection_config, refusal
+from projections.reducers import REDUCER_VERSION
 from projections.status_mapping import StatusMapping, load_status_mapping
 
 
@@ -43,5 +44,5 @@ def test_the_fingerprint_follows_the_mappings_content_not_the_order_of_its_entri
 def test_other_reducers_are_another_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     mapping = load_status_mapping()
     before = projection_config(mapping)
-    monkeypatch.setattr(generation_config, "REDUCER_VERSION", 2)
+    monkeypatch.setattr(generation_config, "REDUCER_VERSION", REDUCER_VERSION + 1)
     assert projection_config(mapping) != before
