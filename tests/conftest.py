@@ -73,12 +73,20 @@ _INTEGRATION_DIR: Final = Path(__file__).parent / "integration"
 _UNKNOWN_TOPIC_OR_PARTITION: Final = 3
 
 
+#: The fixture of a test that starts a stack of its own (``tests/integration/private_stack.py``):
+#: such a test is marked ``private_stack``, and ``scripts/lib/suite.sh`` runs the marked tests
+#: in a pytest process beside the rest, since they share nothing with them.
+PRIVATE_STACK_FIXTURE: Final = "private_stack"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
         in_integration_dir = _INTEGRATION_DIR in Path(str(item.path)).parents
-        uses_services = bool(INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())))
-        if in_integration_dir or uses_services:
+        if in_integration_dir or INTEGRATION_FIXTURES & fixtures:
             item.add_marker(pytest.mark.integration)
+        if PRIVATE_STACK_FIXTURE in fixtures:
+            item.add_marker(pytest.mark.private_stack)
 
 
 def _unique(prefix: str) -> str:

@@ -101,7 +101,7 @@ def test_an_instrument_set_whose_file_does_not_match_is_refused_when_defined(
             latency: Histogram
 
 
-@pytest.mark.parametrize(("holder", "count"), [(ProjectorMetrics, 17), (Metrics, 10)])
+@pytest.mark.parametrize(("holder", "count"), [(ProjectorMetrics, 17), (Metrics, 11)])
 def test_the_projector_and_the_api_build_every_instrument_they_annotate(
     holder: type[ProjectorMetrics | Metrics], count: int
 ) -> None:

@@ -32,18 +32,47 @@ class Store:
 
 
 class Broker:
+    """A producer: a notice ``refused`` fails its send, a ``slow`` one takes 50 ms; notices
+    go in record batches (``create_batch``, ``send_batch``) as ``runner.send_notices``
+    sends them, dead letters one by one (``send``)."""
+
     def __init__(self) -> None:
         self.sent: list[bytes] = []
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
-        if value == b"refused":
-            raise RuntimeError("broker refused the notice")
-        if value == b"slow":
-            await asyncio.sleep(0.05)
-        self.sent.append(value)
+        return await self._deliver([value])
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def create_batch(self) -> Batch:
+        return Batch()
+
+    async def send_batch(self, batch: Batch, topic: str, partition: int) -> Any:
+        return await self._deliver(batch.values)
+
+    async def _deliver(self, values: list[bytes]) -> Any:
+        for value in values:
+            if value == b"refused":
+                raise RuntimeError("broker refused the notice")
+            if value == b"slow":
+                await asyncio.sleep(0.05)
+            self.sent.append(value)
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         sent.set_result(None)
         return sent
+
+
+class Batch:
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+
+    def append(self, *, key: bytes, value: bytes, timestamp: None) -> object:
+        self.values.append(value)
+        return object()  # room for it
+
+    def close(self) -> None:
+        pass
 
 
 class Notice:
