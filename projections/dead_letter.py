@@ -21,6 +21,8 @@ A dead letter does not carry the original record's headers (the projector reads 
 for a record refused for a header name that is not UTF-8 (``unreadable_header``): it keeps
 them all, after its own, in their order, the readable ones as they were and each unreadable
 one named ``HEADER_NAME_HEX`` followed by its name's bytes in hex (the value as it was).
+A dead letter whose value must be cut goes without them if they take more than a quarter of
+the room (the original keeps them, at the offset the headers name).
 """
 
 from __future__ import annotations
@@ -163,15 +165,14 @@ class DeadLetter(KafkaRecord):
             return letter
         key, value = self.key or b"", self.value or b""
         key_room = DEAD_LETTER_ROOM // 4
+        kept = [(_sendable_name(name), raw) for name, raw in letter.kept_headers]
         cut = replace(
             letter,
             key=key[:key_room] if self.key is not None else None,
             original_key_size=len(key) if len(key) > key_room else None,
             original_size=len(value) if self.value is not None else None,
             # headers too large to leave the value room go (the original keeps them)
-            kept_headers=letter.kept_headers
-            if _framed_size(None, None, list(letter.kept_headers)) <= key_room
-            else (),
+            kept_headers=letter.kept_headers if _framed_size(None, None, kept) <= key_room else (),
         )
         room = max(0, DEAD_LETTER_ROOM - _framed_size(cut.key, None, cut.headers()))
         return replace(cut, value=value[:room] if self.value is not None else None)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import random
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +158,17 @@ def test_other_dead_letters_keep_no_headers_and_read_back_past_copies_of_their_o
     back = DeadLetter.from_headers(dead.key, dead.value, sent)
     assert (back.reason, back.offset) == (NO_VALUE, 7)
     assert back.kept_headers == (("dlq.reason", b"\xff not mine"), ("dlq.offset", None))
+
+
+def test_a_cut_dead_letter_keeps_its_headers_unless_they_leave_the_value_no_room() -> None:
+    value = random.Random(0).randbytes(3 << 20)  # incompressible: the value is cut
+    name = BAD.decode("utf-8", "surrogateescape")
+    some = (("trace", b"t"), (name, b"x"))
+    many = tuple((f"h{n}", b"v" * 1024) for n in range(1024))
+    for kept, stays in ((some, True), (many + some, False)):
+        letter = replace(
+            DeadLetter.of(_consumed(kept, value), "header name not UTF-8: ..."), kept_headers=kept
+        )
+        sent = letter.sendable()
+        assert sent.original_size == len(value) and len(sent.value or b"") > 1 << 20
+        assert sent.kept_headers == (kept if stays else ())
