@@ -16,6 +16,13 @@ short, ``readmodel.quoting.quoted``; this holds whatever a reason says).
 A record with neither key nor value, which Kafka takes (a tombstone without a key) and
 aiokafka's producer refuses to send, goes with an empty value instead of none; a header
 (``HEADER_NO_VALUE``) says the original had none, and ``from_headers`` reads it back as such.
+
+A dead letter does not carry the original record's headers (the projector reads none), but
+for a record refused for a header name that is not UTF-8 (``unreadable_header``): it keeps
+them all, after its own, in their order, the readable ones as they were and each unreadable
+one named ``HEADER_NAME_HEX`` followed by its name's bytes in hex (the value as it was).
+A dead letter whose value must be cut goes without them if they take more than a quarter of
+the room (the original keeps them, at the offset the headers name).
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ from typing import Final, TypeAlias
 from aiokafka import ConsumerRecord
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from projections.header_names import undecodable
 from readmodel.kafka_admin import DEAD_LETTER_MAX_BYTES
+from readmodel.quoting import quoted
 
 HEADER_REASON = "dlq.reason"
 HEADER_TOPIC = "dlq.topic"
@@ -43,6 +52,25 @@ HEADER_ORIGINAL_KEY_SIZE = "dlq.original-key-size"
 #: original had no value. A fact of its own, not read from the reason: an empty value is a
 #: value too (Kafka tells the two apart), and a reason is text for people.
 HEADER_NO_VALUE = "dlq.no-value"
+
+#: Before the hex of an original header's name that is not UTF-8, in the name of the
+#: dead letter's header that keeps it (``DeadLetter.kept_headers``).
+HEADER_NAME_HEX = "dlq.header-name-hex."
+_OWN_HEADERS: Final = frozenset(
+    {
+        HEADER_REASON,
+        HEADER_TOPIC,
+        HEADER_PARTITION,
+        HEADER_OFFSET,
+        HEADER_TIMESTAMP,
+        HEADER_ORIGINAL_SIZE,
+        HEADER_ORIGINAL_KEY_SIZE,
+        HEADER_NO_VALUE,
+    }
+)
+
+#: How the reason of a record refused for a header's name (``unreadable_header``) begins.
+HEADER_NAME_NOT_UTF8: Final = "header name not UTF-8"
 
 #: The reason of a record with no value (a Kafka tombstone: no event at all).
 NO_VALUE: Final = "record has no value"
@@ -82,6 +110,10 @@ class DeadLetter(KafkaRecord):
     original_key_size: int | None = None
     #: ``value`` is the empty one sent in place of none (``HEADER_NO_VALUE``).
     no_value: bool = False
+    #: The original record's headers, only on a record refused for one's name
+    #: (``unreadable_header``): a name that was not UTF-8 holds its bytes as
+    #: ``surrogateescape`` decodes them (``projections.header_names``).
+    kept_headers: tuple[tuple[str, bytes | None], ...] = ()
 
     @classmethod
     def of(cls, record: InboundRecord, reason: str) -> DeadLetter:
@@ -96,19 +128,23 @@ class DeadLetter(KafkaRecord):
             reason,
         )
 
-    def headers(self) -> list[tuple[str, bytes]]:
+    def headers(self) -> list[tuple[str, bytes | None]]:
         facts = [
             (HEADER_ORIGINAL_SIZE, self.original_size),
             (HEADER_ORIGINAL_KEY_SIZE, self.original_key_size),
             (HEADER_NO_VALUE, "true" if self.no_value else None),
         ]
-        return [
-            (HEADER_REASON, self.reason.encode()),
-            (HEADER_TOPIC, self.topic.encode()),
-            (HEADER_PARTITION, str(self.partition).encode()),
-            (HEADER_OFFSET, str(self.offset).encode()),
-            (HEADER_TIMESTAMP, str(self.timestamp).encode()),
-        ] + [(name, str(fact).encode()) for name, fact in facts if fact is not None]
+        return (
+            [
+                (HEADER_REASON, self.reason.encode()),
+                (HEADER_TOPIC, self.topic.encode()),
+                (HEADER_PARTITION, str(self.partition).encode()),
+                (HEADER_OFFSET, str(self.offset).encode()),
+                (HEADER_TIMESTAMP, str(self.timestamp).encode()),
+            ]
+            + [(name, str(fact).encode()) for name, fact in facts if fact is not None]
+            + [(_sendable_name(name), value) for name, value in self.kept_headers]
+        )
 
     def sendable(self) -> DeadLetter:
         """This dead letter as the dead-letter topic takes it (compressed with gzip, as the
@@ -129,22 +165,34 @@ class DeadLetter(KafkaRecord):
             return letter
         key, value = self.key or b"", self.value or b""
         key_room = DEAD_LETTER_ROOM // 4
+        kept = [(_sendable_name(name), raw) for name, raw in letter.kept_headers]
         cut = replace(
             letter,
             key=key[:key_room] if self.key is not None else None,
             original_key_size=len(key) if len(key) > key_room else None,
             original_size=len(value) if self.value is not None else None,
+            # headers too large to leave the value room go (the original keeps them)
+            kept_headers=letter.kept_headers if _framed_size(None, None, kept) <= key_room else (),
         )
         room = max(0, DEAD_LETTER_ROOM - _framed_size(cut.key, None, cut.headers()))
         return replace(cut, value=value[:room] if self.value is not None else None)
 
     @classmethod
     def from_headers(
-        cls, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
+        cls, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
     ) -> DeadLetter:
         """Read a dead letter back (operators' tools and tests): with no value where the
         original had none (``HEADER_NO_VALUE``)."""
-        found = {name: raw.decode() for name, raw in headers}
+        found: dict[str, str] = {}
+        kept: list[tuple[str, bytes | None]] = []
+        for name, raw in headers:
+            if name in _OWN_HEADERS and name not in found and raw is not None:
+                found[name] = raw.decode()
+            elif name.startswith(HEADER_NAME_HEX):
+                original = bytes.fromhex(name.removeprefix(HEADER_NAME_HEX))
+                kept.append((original.decode("utf-8", "surrogateescape"), raw))
+            else:
+                kept.append((name, raw))
         valueless = HEADER_NO_VALUE in found
         return cls(
             topic=found[HEADER_TOPIC],
@@ -156,7 +204,31 @@ class DeadLetter(KafkaRecord):
             reason=found[HEADER_REASON],
             original_size=_size_in(found, HEADER_ORIGINAL_SIZE),
             original_key_size=_size_in(found, HEADER_ORIGINAL_KEY_SIZE),
+            kept_headers=tuple(kept),
         )
+
+
+def unreadable_header(record: InboundRecord) -> DeadLetter | None:
+    """``record`` refused if the name of one of its headers is not UTF-8 (read at all only
+    thanks to ``projections.header_names``), with its headers kept; None if every name is.
+    The projector reads no header, but a producer that wrote such a name is broken, and its
+    record cannot be re-published as it came by any Kafka client that encodes names."""
+    headers = getattr(record, "headers", ())
+    for position, (name, _) in enumerate(headers):
+        unreadable = undecodable(name)
+        if unreadable is not None:
+            reason = (
+                f"{HEADER_NAME_NOT_UTF8}: header {position}, in hex {quoted(unreadable.hex())}"
+                f" (kept as header {HEADER_NAME_HEX}<that hex>)"
+            )
+            return replace(DeadLetter.of(record, reason), kept_headers=tuple(headers))
+    return None
+
+
+def _sendable_name(name: str) -> str:
+    """A kept header's name as a dead letter can carry it (see the module)."""
+    unreadable = undecodable(name)
+    return name if unreadable is None else HEADER_NAME_HEX + unreadable.hex()
 
 
 def _short_reason(reason: str) -> str:
@@ -174,7 +246,9 @@ def _size_in(headers: dict[str, str], name: str) -> int | None:
     return int(headers[name]) if name in headers else None
 
 
-def _framed_size(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> int:
+def _framed_size(
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes | None]]
+) -> int:
     """The bytes of a record of ``key``, ``value`` and ``headers`` alone in a record batch,
     as aiokafka's producer measures it against its ``max_request_size`` before compressing
     (a bound of the record's and the batch's framing with the headers). A hand sum of the

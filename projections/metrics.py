@@ -24,14 +24,14 @@ from typing import Final, Protocol
 from prometheus_client import Counter, Gauge, Histogram
 
 from observability.instruments import InstrumentSet, observe_all
-from projections.dead_letter import NO_VALUE
+from projections.dead_letter import HEADER_NAME_NOT_UTF8, NO_VALUE
 from projections.document_size import DOCUMENT_TOO_LARGE
 from projections.phases import PhaseClock
 
 _PATH = re.compile(r"[A-Za-z_][\w.]*(?:\[\d*\][\w.]*)*")
 _INDEX = re.compile(r"\[\d+\]")
 _PLAIN_REASONS: Final = frozenset(
-    {"not UTF-8", "not JSON", "not a JSON object", "nested too deeply"}
+    {"not UTF-8", "not JSON", "not a JSON object", "nested too deeply", HEADER_NAME_NOT_UTF8}
 )
 
 

@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 
 from projections import batch as planner
 from projections.batch import NO_STATUSES, EntityChange, EntityKey, MilestoneStatuses, SourceSeen
-from projections.dead_letter import NO_VALUE, DeadLetter, InboundRecord
+from projections.dead_letter import NO_VALUE, DeadLetter, InboundRecord, unreadable_header
 from projections.deferred_indexes import DeferredIndexes
 from projections.document_cache import CACHED_DOCUMENTS, DocumentCache
 from projections.effects import (
@@ -139,6 +139,10 @@ def decode_records(
     dead: list[DeadLetter] = []
     for record in records:
         kind = topics.kind_of(record.topic)
+        unreadable = unreadable_header(record)
+        if unreadable is not None:
+            dead.append(unreadable)
+            continue
         if record.value is None:
             dead.append(DeadLetter.of(record, NO_VALUE))
             continue

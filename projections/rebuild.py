@@ -70,6 +70,7 @@ from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from projections.build_marker import building, mark_switching, unmark_switching
 from projections.deferred_indexes import EVERY_COLLECTION
+from projections.header_names import tolerate_unreadable_header_names
 from projections.log_ends import known_within, records_left_below
 from projections.metrics import ProjectorMetrics
 from projections.projector import BatchOutcome, BatchProcessor
@@ -431,6 +432,7 @@ async def rebuild(
 
 def _consumer(settings: ProjectorSettings) -> AIOKafkaConsumer:
     """The rebuild's consumer: no group, no commits; it is assigned every partition."""
+    tolerate_unreadable_header_names()  # refused as the projector refuses them
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,

@@ -34,6 +34,7 @@ from observability.json_logs import log_traced_hop
 from projections.dead_letter import DEAD_LETTER_MAX_UNCOMPRESSED
 from projections.deferred_indexes import SEARCH_COLLECTION
 from projections.document_cache import DocumentCache
+from projections.header_names import tolerate_unreadable_header_names
 from projections.log_ends import (
     behind,
     log_ends,
@@ -458,6 +459,7 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[Producers, AIOKafkaConsu
         max_batch_size=NOTICE_BATCH_BYTES,
         max_request_size=DEAD_LETTER_MAX_UNCOMPRESSED,
     )
+    tolerate_unreadable_header_names()  # such a record is a dead letter, not the end
     consumer = AIOKafkaConsumer(
         *settings.topics.inbound().values(),
         bootstrap_servers=settings.kafka_bootstrap_servers,

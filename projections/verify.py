@@ -67,6 +67,7 @@ from projections.effects import (
     unnamed_summaries,
 )
 from projections.events import Event
+from projections.header_names import tolerate_unreadable_header_names
 from projections.holdings import Behind, SetAside, entities_behind, set_aside
 from projections.projector import decode_records
 from projections.settings import ProjectorSettings
@@ -144,6 +145,7 @@ async def _committed(settings: ProjectorSettings) -> dict[TopicPartition, int]:
 
 async def read_log(settings: ProjectorSettings, *, to_end: bool) -> list[InboundRecord]:
     """The retained inbound records below the group's committed offsets (or the end)."""
+    tolerate_unreadable_header_names()  # refused as the projector refuses them
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,

@@ -70,6 +70,7 @@ from tests.integration.projector_harness import (
     undisturbed_run,
     wait_caught_up,
 )
+from tests.record_batches import RawRecord, record_batch, send_batch
 
 
 def _record(topics: dict[str, str], kind: str, event: dict[str, Any]) -> tuple[str, bytes, bytes]:
@@ -1910,3 +1911,66 @@ async def test_verify_reports_summaries_a_named_link_lacks_on_either_side(
         f'portal_projection_related_missing{{group="{settings.group_id}"}} 2.0'
         in metrics.read_text()
     )
+
+
+def _order(order_id: str) -> bytes:
+    event = example("order-created.json")
+    event["id"] = f"erp-{order_id}"
+    event["subject"] = event["data"]["orderId"] = order_id
+    return json.dumps(event).encode()
+
+
+async def test_a_record_with_a_header_name_not_utf8_is_dead_lettered_and_the_rest_projected(
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A record batch as a librdkafka producer can write it: its middle record has a header
+    whose name is not UTF-8, between orders in the same batch and in the batches around it.
+    aiokafka's consumer raised ``UnicodeDecodeError`` at it and the projector stopped there
+    on every restart; now that record is a dead letter keeping its key, value and headers
+    (the unreadable name's bytes in hex), every other order is projected once, and a verify
+    and a rebuild read the partition as the projector does."""
+    orders = topic_names["orders"]
+    bad_name = b"\xff\xfe"
+    batches: list[list[RawRecord]] = [
+        [(b"SO-1", _order("SO-1"), [])],
+        [
+            (b"SO-2", _order("SO-2"), [(b"trace", b"t-2")]),
+            (b"SO-3", _order("SO-3"), [(b"trace", b"t-3"), (bad_name, b"odd"), (b"n", None)]),
+            (b"SO-4", _order("SO-4"), []),
+        ],
+        [(b"SO-5", _order("SO-5"), [])],
+    ]
+    for records in batches:
+        await send_batch(stack.kafka_bootstrap, orders, 0, record_batch(records))
+    settings = projector_settings(stack, mongo_db, topic_names)
+
+    await _project(settings, within=60)
+
+    projected = await mongo_db[documents.ORDERS].find({"known": True}, {"_id": 1}).to_list()
+    assert sorted(d["_id"] for d in projected) == ["SO-1", "SO-2", "SO-4", "SO-5"]
+    [sent] = await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"])
+    letter = DeadLetter.from_headers(sent.key, sent.value, sent.headers)
+    assert (letter.topic, letter.partition, letter.offset) == (orders, 0, 2)
+    assert (letter.key, letter.value) == (b"SO-3", _order("SO-3"))
+    assert letter.reason.startswith("header name not UTF-8: header 1, in hex 'fffe'")
+    assert list(sent.headers)[-3:] == [
+        ("trace", b"t-3"),
+        ("dlq.header-name-hex.fffe", b"odd"),
+        ("n", None),
+    ]
+    assert [(n.encode("utf-8", "surrogateescape"), v) for n, v in letter.kept_headers] == [
+        (b"trace", b"t-3"),
+        (bad_name, b"odd"),
+        (b"n", None),
+    ]
+
+    report = await check(settings)
+    assert (report.events_checked, report.behind) == (4, [])
+    suffix = await rebuild(settings)
+    rebuilt = mongo_db[documents.generation_collection(documents.ORDERS, suffix)]
+    assert sorted([doc["_id"] async for doc in rebuilt.find({}, {"_id": 1})]) == [
+        "SO-1",
+        "SO-2",
+        "SO-4",
+        "SO-5",
+    ]

@@ -58,7 +58,7 @@ def _sent_size(letter: DeadLetter) -> int:
     """What the letter takes compressed as the projector's producer sends it, its headers
     counted whole with their framing (an upper bound of what the broker holds it to)."""
     body = (letter.key or b"") + (letter.value or b"")
-    headers = sum(len(name) + len(raw) + 10 for name, raw in letter.headers())
+    headers = sum(len(name) + len(raw or b"") + 10 for name, raw in letter.headers())
     return min(len(body), len(gzip.compress(body, compresslevel=9))) + headers
 
 
@@ -69,7 +69,11 @@ def test_a_sendable_dead_letter_always_fits_the_dead_letter_topic(letter: DeadLe
     assert _sent_size(sent) <= DEAD_LETTER_ROOM
     assert sent.key is not None or sent.value is not None  # the producer sends no less
     [reason] = [raw for name, raw in sent.headers() if name == HEADER_REASON]
-    assert len(reason) <= REASON_MAX_BYTES and letter.reason.startswith(sent.reason[:64])
+    assert (
+        reason is not None
+        and len(reason) <= REASON_MAX_BYTES
+        and letter.reason.startswith(sent.reason[:64])
+    )
     back = DeadLetter.from_headers(sent.key, sent.value, sent.headers())
     assert (back.topic, back.partition, back.offset) == (
         letter.topic,

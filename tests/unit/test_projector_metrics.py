@@ -21,6 +21,7 @@ from projections.store import StoreError
         ("not a JSON object: got array", "not a JSON object"),
         ("nested too deeply: maximum recursion depth exceeded", "nested too deeply"),
         ("not UTF-8: invalid start byte at byte 371", "not UTF-8"),
+        ("header name not UTF-8: header 0, in hex 'ff' (kept as ...)", "header name not UTF-8"),
         ("type: unknown event type 'x.y'", "type"),
         ("data.lines[17].sku: missing", "data.lines[].sku"),
         ("data.lines[3].sku: missing", "data.lines[].sku"),
