@@ -18,6 +18,9 @@ cd "$REPO_ROOT"
 
 rc=0
 beside=
+# The bound's INT reaches this shell too: taken here (each command it runs gets the default
+# back), so that the report of the tests beside still follows once they have torn down.
+trap 'rc=130' INT
 beside_log=$LOG_DIR/pytest-private-stack.log
 if [[ $# -eq 0 ]]; then
   mkdir -p "$LOG_DIR"
@@ -51,6 +54,11 @@ code=0
 if [[ -n $beside ]]; then
   code=0
   wait "$beside" || code=$?
+  # A trapped INT ends `wait` before the job has: wait again until it has exited.
+  while kill -0 "$beside" 2>/dev/null; do
+    code=0
+    wait "$beside" || code=$?
+  done
   say "the tests on a private stack of their own (exit $code; also in $beside_log):"
   cat "$beside_log"
   ((rc != 0)) || rc=$code
