@@ -473,6 +473,9 @@ def kafka_clients(settings: ProjectorSettings) -> tuple[Producers, AIOKafkaConsu
         # fetch of quiet partitions (say invoices) held back the busy ones' records for up
         # to half a second (``fetch_batch``).
         fetch_max_wait_ms=settings.fetch_wait_ms,
+        session_timeout_ms=settings.session_timeout_ms,
+        # aiokafka's default ratio (3 s of 10): several heartbeats fit in a session
+        heartbeat_interval_ms=max(1, settings.session_timeout_ms * 3 // 10),
         # Partition i of every topic goes to one member: orders and fulfillment are both
         # keyed by order id, so one process writes each order (co-partitioning), as long as
         # the two topics have the same partition count.

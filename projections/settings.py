@@ -36,6 +36,13 @@ class ProjectorSettings(ProcessSettings):
     #: fetches nothing else from that broker meanwhile, so this bounds how long a new record
     #: can wait behind a quiet partition's fetch (an idle member sends one fetch per wait).
     fetch_wait_ms: int = Field(20, validation_alias="PROJECTOR_FETCH_WAIT_MS", ge=1)
+    #: How long the group waits to hear from a member before it hands that member's
+    #: partitions to the others: a member that died without leaving (SIGKILL, a lost host)
+    #: holds its partitions, and every member that joins meanwhile waits, this long. Members
+    #: heartbeat every 3/10 of it. The broker refuses a value outside its
+    #: ``group.min.session.timeout.ms`` .. ``group.max.session.timeout.ms`` (6 s .. 30 min by
+    #: default); a short one evicts a member whose event loop is held up that long.
+    session_timeout_ms: int = Field(10_000, validation_alias="PROJECTOR_SESSION_TIMEOUT_MS", ge=1)
     #: Concurrent MongoDB operations per batch (reads of current documents, per-entity writes).
     store_concurrency: int = Field(16, validation_alias="PROJECTOR_STORE_CONCURRENCY", ge=1)
     #: Documents each process keeps of those it last read or wrote, so that the next batch
