@@ -34,14 +34,8 @@ run_bounded() {
   timeout --signal=INT --kill-after="$grace" "$duration" "$@" &
   _bounded_pid=$!
   ((_bounded_signalled == 0)) || _bounded_interrupt
-  # A trapped signal ends `wait` early (status > 128) with the command still running: wait
-  # again until it has exited.
   code=0
-  wait "$_bounded_pid" || code=$?
-  while kill -0 "$_bounded_pid" 2>/dev/null; do
-    code=0
-    wait "$_bounded_pid" || code=$?
-  done
+  wait_for_exit "$_bounded_pid" || code=$?
   trap - INT TERM
   eval "$saved_traps"
   ((_bounded_signalled == 0)) || return "$_bounded_signalled"
@@ -50,4 +44,16 @@ run_bounded() {
 
 _bounded_interrupt() {
   [[ -z $_bounded_pid ]] || kill -INT "$_bounded_pid" 2>/dev/null || true
+}
+
+# wait_for_exit PID: returns PID's exit status once it has exited. A trapped signal ends
+# `wait` early (status > 128) with the process still running: wait again until it has.
+wait_for_exit() {
+  local pid=$1 code=0
+  wait "$pid" || code=$?
+  while kill -0 "$pid" 2>/dev/null; do
+    code=0
+    wait "$pid" || code=$?
+  done
+  return "$code"
 }

@@ -14,6 +14,8 @@ set -uo pipefail
 SCRIPT_NAME=test
 # shellcheck source=env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+# shellcheck source=bounded.sh
+source "$REPO_ROOT/scripts/lib/bounded.sh"
 cd "$REPO_ROOT"
 
 rc=0
@@ -53,12 +55,7 @@ code=0
 ((rc != 0)) || rc=$code
 if [[ -n $beside ]]; then
   code=0
-  wait "$beside" || code=$?
-  # A trapped INT ends `wait` before the job has: wait again until it has exited.
-  while kill -0 "$beside" 2>/dev/null; do
-    code=0
-    wait "$beside" || code=$?
-  done
+  wait_for_exit "$beside" || code=$?
   say "the tests on a private stack of their own (exit $code; also in $beside_log):"
   cat "$beside_log"
   ((rc != 0)) || rc=$code
