@@ -188,11 +188,8 @@ class DeadLetter(KafkaRecord):
         for name, raw in headers:
             if name in _OWN_HEADERS and name not in found and raw is not None:
                 found[name] = raw.decode()
-            elif name.startswith(HEADER_NAME_HEX):
-                original = bytes.fromhex(name.removeprefix(HEADER_NAME_HEX))
-                kept.append((original.decode("utf-8", "surrogateescape"), raw))
             else:
-                kept.append((name, raw))
+                kept.append((_original_name(name), raw))
         valueless = HEADER_NO_VALUE in found
         return cls(
             topic=found[HEADER_TOPIC],
@@ -266,3 +263,16 @@ def _gzipped_size(letter: DeadLetter) -> int:
 
 #: A record as the projector receives it: from the broker, or built by a tool or test.
 InboundRecord: TypeAlias = "KafkaRecord | ConsumerRecord[bytes, bytes]"
+
+
+def _original_name(name: str) -> str:
+    """A kept header's name as the original record had it: one the projector could not
+    decode is kept as ``HEADER_NAME_HEX`` and its bytes in hex. An original's own header
+    that only looks so (its rest not hex) is kept as it is, not refused."""
+    if not name.startswith(HEADER_NAME_HEX):
+        return name
+    try:
+        original = bytes.fromhex(name.removeprefix(HEADER_NAME_HEX))
+    except ValueError:
+        return name
+    return original.decode("utf-8", "surrogateescape")

@@ -144,9 +144,13 @@ async def is_complete(store: ProjectionStore, suffix: str) -> bool:
 
 
 async def _marked(store: ProjectionStore, suffix: str, marker: str) -> bool:
+    return await _marker(store, suffix, marker) is not None
+
+
+async def _marker(store: ProjectionStore, suffix: str, marker: str) -> Mapping[str, Any] | None:
     collection = store.db[store.collection_name(SEARCH_KEYS, suffix)]
     try:
-        return await collection.find_one({"_id": marker}, {"_id": True}) is not None
+        return await collection.find_one({"_id": marker})
     except DRIVER_ERRORS as exc:
         raise StoreError(f"cannot read {collection.name}: {exc}") from exc
 
@@ -161,7 +165,7 @@ async def ensure_filled(store: ProjectionStore, suffix: str, *, created: bool = 
         if not await _marked(store, suffix, marker):
             if not created:
                 await fill_generation(store, suffix)
-            await _mark(store, suffix, marker)
+            await _mark(store, suffix, marker, _MARKER_FIELDS.get(marker))
 
 
 async def ensure_complete(store: ProjectionStore, suffix: str) -> None:
@@ -228,8 +232,25 @@ FILLS: Final[Mapping[str, Callable[[ProjectionStore, str], Awaitable[None]]]] = 
 async def mark_complete(store: ProjectionStore, suffix: str) -> None:
     """Write the marker that lets readers search generation ``suffix``'s keys: only once
     every search document is written and the collection's indexes exist (without them a
-    search by key reads the whole collection)."""
-    await _mark(store, suffix, COMPLETE_MARKER, {KEYS_FORMAT_FIELD: KEYS_FORMAT})
+    search by key reads the whole collection).
+
+    The form of keys it names is the one the generation's search documents were filled in
+    (its ``filled`` marker's, ``ensure_filled``), not this code's: a generation filled by
+    code before session 22 holds keys of the older form whatever code completes it (a
+    catch-up that an upgrade interrupted, an index build that failed until then), and keys
+    of another form would silently miss values. It is searched the slow way until a rebuild.
+    """
+    filled = await _marker(store, suffix, FILLED_MARKER)
+    keys_format = None if filled is None else filled.get(KEYS_FORMAT_FIELD)
+    fields = {} if keys_format is None else {KEYS_FORMAT_FIELD: keys_format}
+    await _mark(store, suffix, COMPLETE_MARKER, fields)
+
+
+#: What a marker records beside its time: the search documents' form of keys is the one
+#: they are filled in (``mark_complete`` carries it over).
+_MARKER_FIELDS: Final[Mapping[str, Mapping[str, object]]] = {
+    FILLED_MARKER: {KEYS_FORMAT_FIELD: KEYS_FORMAT},
+}
 
 
 async def _mark(

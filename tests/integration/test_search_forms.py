@@ -10,8 +10,10 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from graph.schema import build_schema
+from projections.search_writes import ensure_complete
+from projections.store import ProjectionStore
 from readmodel import documents
-from readmodel.search_keys import COMPLETE_MARKER, KEYS_FORMAT_FIELD, MARKERS
+from readmodel.search_keys import COMPLETE_MARKER, FILLED_MARKER, KEYS_FORMAT_FIELD, MARKERS
 from resolvers.readers import SEARCH_ORDER_MATCHES
 from tests.helpers import caller
 from tests.integration.world_harness import Result, World, order, run, shipment
@@ -101,3 +103,23 @@ async def test_a_search_matching_more_orders_than_it_follows_is_refused_not_cut_
     assert refused.codes == ["BAD_USER_INPUT"]
     assert "more than 500 orders match" in refused.errors[0]["message"]
     assert await _found(mongo_db, f"BULK-{count - 1:04}") == ["SH-LAST"]
+
+
+async def test_a_generation_filled_in_an_older_form_is_searched_the_slow_way_once_completed(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """A catch-up an upgrade interrupted: its search documents were filled by code before
+    session 22 (the ``filled`` marker names no form of keys), today's code completes the
+    generation. Its keys would miss values typed in another form: readers must go on
+    searching it the slow way, not by those keys."""
+    shipments = [shipment("SH-2", "ACME", tracking="9600000519", city="Zürich")]
+    await World([], shipments).link().insert(mongo_db)
+    search = mongo_db[documents.SEARCH_KEYS]
+    await search.delete_one({"_id": COMPLETE_MARKER})
+    await search.update_one({"_id": FILLED_MARKER}, {"$unset": {KEYS_FORMAT_FIELD: ""}})
+    await search.update_many({"_id": {"$nin": list(MARKERS)}}, {"$set": {"keys": []}})
+
+    await ensure_complete(ProjectionStore(mongo_db), "")
+
+    assert await search.find_one({"_id": COMPLETE_MARKER}) is not None
+    assert await _found(mongo_db, "zurich") == ["SH-2"]

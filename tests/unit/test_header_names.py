@@ -160,6 +160,17 @@ def test_other_dead_letters_keep_no_headers_and_read_back_past_copies_of_their_o
     assert back.kept_headers == (("dlq.reason", b"\xff not mine"), ("dlq.offset", None))
 
 
+def test_an_original_header_named_like_a_kept_name_in_hex_reads_back_as_it_was() -> None:
+    """An operator's tool reading a dead letter back does not fail on a readable header of
+    the original whose name only starts like a name kept in hex."""
+    name = BAD.decode("utf-8", "surrogateescape")
+    headers = [(name, b"x"), ("dlq.header-name-hex.not-hex", b"y")]
+    value = json.dumps(example("order-created.json")).encode()
+    [dead] = decode_records([_consumed(headers, value)], TopicNames())[1]
+    back = DeadLetter.from_headers(dead.key, dead.value, dead.sendable().headers())
+    assert back.kept_headers == ((name, b"x"), ("dlq.header-name-hex.not-hex", b"y"))
+
+
 def test_a_cut_dead_letter_keeps_its_headers_unless_they_leave_the_value_no_room() -> None:
     value = random.Random(0).randbytes(3 << 20)  # incompressible: the value is cut
     name = BAD.decode("utf-8", "surrogateescape")
