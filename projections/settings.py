@@ -41,7 +41,10 @@ class ProjectorSettings(ProcessSettings):
     #: holds its partitions, and every member that joins meanwhile waits, this long. Members
     #: heartbeat every 3/10 of it. The broker refuses a value outside its
     #: ``group.min.session.timeout.ms`` .. ``group.max.session.timeout.ms`` (6 s .. 30 min by
-    #: default); a short one evicts a member whose event loop is held up that long.
+    #: default); a short one evicts a member whose event loop is held up that long. aiokafka
+    #: gives a rebalance the same time to be joined by every member (its
+    #: ``rebalance_timeout_ms`` defaults to this): a member that takes longer to give its
+    #: partitions up is evicted too.
     session_timeout_ms: int = Field(10_000, validation_alias="PROJECTOR_SESSION_TIMEOUT_MS", ge=1)
     #: Concurrent MongoDB operations per batch (reads of current documents, per-entity writes).
     store_concurrency: int = Field(16, validation_alias="PROJECTOR_STORE_CONCURRENCY", ge=1)

@@ -9,7 +9,8 @@
 # pytest process beside the checks and the rest. They touch neither the shared stack nor its
 # data, and spend most of their minutes waiting on the processes they start, crash and
 # restart, so side by side the suite ends about that much sooner. Their report follows the
-# main one; the exit status is the first failure's.
+# main one; the exit status is the first failure's. TEST_SERIAL=1 runs them in the one
+# pytest process instead (a machine short of cores or memory for two stacks at once).
 set -uo pipefail
 SCRIPT_NAME=test
 # shellcheck source=env.sh
@@ -24,7 +25,7 @@ beside=
 # back), so that the report of the tests beside still follows once they have torn down.
 trap 'rc=130' INT
 beside_log=$LOG_DIR/pytest-private-stack.log
-if [[ $# -eq 0 ]]; then
+if [[ $# -eq 0 && ${TEST_SERIAL:-0} != 1 ]]; then
   mkdir -p "$LOG_DIR"
   # A job started with & in a script ignores SIGINT, and Python then never raises
   # KeyboardInterrupt: env gives it the default back, so that the bound's INT (which reaches
