@@ -586,7 +586,9 @@ class AuditEntry(TypedDict):
     shipments were returned, ``more`` whether ``pageInfo`` said more matches lie beyond the
     page (so a page of 0 items that answers "more" is not an empty record). ``"count"``:
     ``totalCount``, written when it is answered; ``count`` its value, ``customerIds`` the
-    customers whose shipments it counted."""
+    customers whose shipments it counted. ``"refused"``: the search was refused for matching
+    too many orders (``customerIds`` empty), which tells the user that much across
+    customers."""
 
     at: datetime
     subject: str
@@ -594,7 +596,7 @@ class AuditEntry(TypedDict):
     operation: str
     query: str
     variables: dict[str, Any]
-    answered: Literal["page", "count"]
+    answered: Literal["page", "count", "refused"]
     customerIds: list[str]
     more: NotRequired[bool]
     count: NotRequired[int]

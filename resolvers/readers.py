@@ -930,17 +930,21 @@ class Readers:
             search.customer_id,
         )
         prime = not cross_customer
-        matched = await self._matches_by_keys(scope, search)
-        if matched is None:
-            query = await self._pattern_query(scope, search)
-            result = await self._page(scope, "shipments", query, page, prime=prime)
-        else:
-            query = search.among(matched)
-            result = await self._page(scope, "shipments", query, page, prime=prime, index=ID_INDEX)
+        request = audit or AuditRequest(
+            operation="searchShipments", query=search.text, variables={"text": search.text}
+        )
+        try:
+            matched = await self._matches_by_keys(scope, search)
+            query = search.among(matched) if matched is not None else None
+            if query is None:
+                query = await self._pattern_query(scope, search)
+        except BadUserInput:
+            if cross_customer:  # "more than 500 orders match": learned across customers
+                await self._audit.record(self._audit_entry(scope, request, "refused", ()))
+            raise
+        index = ID_INDEX if matched is not None else None
+        result = await self._page(scope, "shipments", query, page, prime=prime, index=index)
         if cross_customer:
-            request = audit or AuditRequest(
-                operation="searchShipments", query=search.text, variables={"text": search.text}
-            )
             await self._record_cross_customer_page(scope, request, result, page.backward)
             return replace(result, count=self._audited_count(scope, query, request))
         return result
@@ -1036,7 +1040,7 @@ class Readers:
         self,
         scope: Scope,
         request: AuditRequest,
-        answered: Literal["page", "count"],
+        answered: Literal["page", "count", "refused"],
         customers: Iterable[object],
     ) -> AuditEntry:
         return {

@@ -16,11 +16,12 @@ from readmodel import documents
 from readmodel.search_keys import COMPLETE_MARKER, FILLED_MARKER, KEYS_FORMAT_FIELD, MARKERS
 from resolvers.readers import SEARCH_ORDER_MATCHES
 from tests.helpers import caller
-from tests.integration.world_harness import Result, World, order, run, shipment
+from tests.integration.world_harness import MemoryAudit, Result, World, order, run, shipment
 
 Doc = dict[str, Any]
 SCHEMA = build_schema()
 ACME = caller("ACME")
+SUPPORT = caller(roles=("support",), subject="sam")
 SEARCH = "query($t: String!) { searchShipments(text: $t) { nodes { shipmentId } } }"
 WAYS = ("search documents", "pattern", "search documents of an older form")
 
@@ -103,6 +104,28 @@ async def test_a_search_matching_more_orders_than_it_follows_is_refused_not_cut_
     assert refused.codes == ["BAD_USER_INPUT"]
     assert "more than 500 orders match" in refused.errors[0]["message"]
     assert await _found(mongo_db, f"BULK-{count - 1:04}") == ["SH-LAST"]
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_cross_customer_search_refused_for_its_order_matches_is_audited(
+    mongo_db: AsyncDatabase[Doc], way: str
+) -> None:
+    """Refused, a support search still told its user that more than 500 orders of every
+    customer match the text: the audit log says so too."""
+    count = SEARCH_ORDER_MATCHES + 1
+    orders = [
+        order(f"SO-{n}", ("ACME", "BETA")[n % 2], reference=f"BULK-{n:04}") for n in range(count)
+    ]
+    await World(orders, []).link().insert(mongo_db)
+    await _searched(mongo_db, way)
+    audit = MemoryAudit()
+    query = '{ searchShipments(text: "BULK-", crossCustomer: true) { nodes { id } } }'
+
+    refused = await run(SCHEMA, mongo_db, SUPPORT, query, audit=audit)
+
+    assert refused.codes == ["BAD_USER_INPUT"]
+    [entry] = audit.entries
+    assert (entry["subject"], entry["answered"], entry["customerIds"]) == ("sam", "refused", [])
 
 
 async def test_a_generation_filled_in_an_older_form_is_searched_the_slow_way_once_completed(
