@@ -342,9 +342,10 @@ class Query:
     )
 
     @field_resolver(
-        "One shipment by the carrier's whole tracking number, as stored or typed in lower "
-        "case or with spaces and dashes (9600 0005 19 finds 9600000519); the newest if a "
-        "carrier reused it. Null if none of yours has it."
+        "One shipment by the carrier's whole tracking number, compared without spaces and "
+        "dashes and in any case on both sides (9600 0005 19 finds 9600000519, PRO555 finds "
+        "PRO-555, 1ZAB finds 1Zab); the newest if a carrier reused it. Null if none of yours "
+        "has it."
     )
     async def shipment_by_tracking_number(
         self,

@@ -33,7 +33,7 @@ from graph.enums import ShipmentStatus, enum_or_none, names_of
 from graph.global_ids import lookup_number
 from graph.values import Milestone
 from readmodel.changes import ShipmentChange
-from readmodel.search_keys import tracking_number_matches
+from readmodel.search_keys import tracking_key
 from resolvers.errors import BadCursor as BadCursor
 from resolvers.errors import CursorExpired as CursorExpired
 from resolvers.errors import FeedUnavailable as FeedUnavailable
@@ -55,9 +55,10 @@ class MilestoneSelection:
     def selects(self, change: ShipmentChange) -> bool:
         """Whether ``change`` is one the subscriber asked for.
 
-        A tracking number matches as the lookup by number finds it
-        (``search_keys.tracking_number_forms``): people type it from a label, which prints
-        it in groups (``9600 0005 19`` for ``9600000519``), in lower case on a phone.
+        A tracking number matches as the lookup by number finds it: by its key
+        (``search_keys.tracking_key``, without spaces and dashes, case-folded): people type
+        it from a label, which prints it in groups (``9600 0005 19`` for ``9600000519``), in
+        lower case on a phone, and a TMS may store it in groups or in mixed case.
         """
         if self.shipment_id is not None and change.shipment_id != self.shipment_id:
             return False
@@ -66,7 +67,8 @@ class MilestoneSelection:
         if self.statuses is not None and change.status not in self.statuses:
             return False
         if self.tracking_number is not None:
-            return tracking_number_matches(self.tracking_number, change.tracking_number)
+            stored = change.tracking_number
+            return stored is not None and tracking_key(stored) == tracking_key(self.tracking_number)
         return True
 
 
@@ -292,9 +294,10 @@ class Subscription:
             strawberry.argument(
                 description=(
                     "Only shipments with this tracking number, matched as "
-                    "shipmentByTrackingNumber finds it: as typed or without its spaces and "
-                    "dashes, in upper or lower case, so 9600 0005 19 follows 9600000519 (a "
-                    "carrier may reuse a number: every shipment carrying it matches)."
+                    "shipmentByTrackingNumber finds it: without spaces and dashes and in any "
+                    "case on both sides, so 9600 0005 19 follows 9600000519 and PRO555 "
+                    "follows PRO-555 (a carrier may reuse a number: every shipment carrying "
+                    "it matches)."
                 )
             ),
         ] = None,

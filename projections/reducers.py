@@ -78,6 +78,7 @@ from projections.events import Event, InvalidEvent
 from projections.status_mapping import StatusMapping
 from readmodel.documents import FOREIGN_FACTS, FULFILLMENT_STAGES, field_key
 from readmodel.quoting import quoted
+from readmodel.search_keys import tracking_key
 
 Doc = dict[str, Any]
 Version = list[Any]
@@ -86,7 +87,8 @@ Version = list[Any]
 #: events (a rebuild is how existing documents get it). A rebuild records it with its
 #: generation (``projections.generation_config``), and a projector running other reducers
 #: refuses to write that generation: it would undo the change document by document.
-REDUCER_VERSION: Final = 2  # 2 (session 22): search keys in ``search_keys.search_form``
+#: 2 (session 22): search keys in ``search_keys.search_form``; shipments' ``trackingKey``.
+REDUCER_VERSION: Final = 2
 _D = TypeVar("_D")
 
 
@@ -443,6 +445,7 @@ def _shipment_plan_fields(data: ShipmentPlanned) -> Doc:
         orderIds=_sorted_distinct(data.order_ids),
         carrier={"scac": data.carrier.scac, "name": data.carrier.name},
         carrierScac=data.carrier.scac,
+        trackingKey=tracking_key(data.tracking_number),
         origin=_address(data.origin),
         destination=_address(data.destination),
     )

@@ -36,9 +36,10 @@ before the projector's first batch in a generation). Readers search the slow way
 all there (``mark_complete``; a new generation builds the indexes after its catch-up,
 ``projections.deferred_indexes``).
 
-The generation's markers live in this collection, that of ``ensure_filled``'s other fill
-too: the ``warehouseIds`` of shipments and invoices written before that field existed
-(``FILLS``). A generation the projector creates gets every marker without a fill.
+The generation's markers live in this collection, those of ``ensure_filled``'s other fills
+too: the ``warehouseIds`` of shipments and invoices, and the ``trackingKey`` of shipments,
+written before those fields existed (``FILLS``). A generation the projector creates gets
+every marker without a fill.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from readmodel.search_keys import (
     KEYS_FORMAT,
     KEYS_FORMAT_FIELD,
     SEARCHABLE,
+    TRACKING_KEYS_MARKER,
     WAREHOUSES_MARKER,
     SearchDocument,
     document_id,
@@ -221,11 +223,14 @@ async def fill_documents(store: ProjectionStore, suffix: str) -> None:
 
 
 #: What a generation written before a derived field existed lacks, by the marker that says
-#: it is filled (``ensure_filled``): the search documents, and the shipments' and invoices'
-#: ``warehouseIds`` (``ProjectionStore.fill_warehouses``).
+#: it is filled (``ensure_filled``): the search documents, the shipments' and invoices'
+#: ``warehouseIds`` (``ProjectionStore.fill_warehouses``), and the shipments'
+#: ``trackingKey`` (``ProjectionStore.fill_tracking_keys``; readers look numbers up by it
+#: once its marker is there, ``resolvers.readers``).
 FILLS: Final[Mapping[str, Callable[[ProjectionStore, str], Awaitable[None]]]] = {
     FILLED_MARKER: fill_documents,
     WAREHOUSES_MARKER: ProjectionStore.fill_warehouses,
+    TRACKING_KEYS_MARKER: ProjectionStore.fill_tracking_keys,
 }
 
 

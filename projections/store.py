@@ -54,6 +54,8 @@ from readmodel import documents
 from readmodel.documents import (
     RELATED_OVERFLOW,
     RELATED_OVERFLOW_CUSTOMERS,
+    SHIPMENTS,
+    TRACKING_KEY,
     WAREHOUSE_DERIVED_KINDS,
     WAREHOUSE_IDS,
     WRITER,
@@ -70,6 +72,7 @@ from readmodel.links import (
     with_overflow_customer,
 )
 from readmodel.read_pointer import read_pointer
+from readmodel.search_keys import tracking_key
 from readmodel.server import is_ferretdb
 
 log = logging.getLogger(__name__)
@@ -981,20 +984,61 @@ class ProjectionStore:
         that lost to another writer is read and derived again: not every writer derives the
         field (a shipment's summary pushed into an invoice, or back, changes neither what
         it derives from nor it), so a lost race does not say that it is right."""
+        await self._fix(
+            collection,
+            docs,
+            lambda doc: _warehouses_update(collection, doc, doc),
+            _DERIVED_FROM,
+            "warehouses",
+        )
+
+    async def _fix(
+        self,
+        collection: str,
+        docs: Sequence[Mapping[str, Any]],
+        fix_of: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+        fields: Mapping[str, Any],
+        what: str,
+    ) -> None:
+        """Apply to each of ``docs`` (read with ``fields``, ``_writes`` among them) the
+        update ``fix_of`` derives from it (none: nothing to fix), each landing only on the
+        document as read; those that lost to another writer are read and derived again."""
         for _ in range(CONFLICT_ROUNDS):
             fixes = {
                 str(doc["_id"]): UpdateOne(
                     _guard(str(doc["_id"]), doc), {**fix, "$inc": {WRITES: 1}}
                 )
                 for doc in _in_id_order(docs, lambda doc: str(doc["_id"]))
-                if (fix := _warehouses_update(collection, doc, doc))
+                if (fix := fix_of(doc))
             }
             if not fixes:
                 return
             if (await self._bulk(collection, list(fixes.values()))).matched == len(fixes):
                 return
-            docs = await self._derived_from(collection, fixes)
-        raise StoreError(f"warehouses of {collection} kept changing under {CONFLICT_ROUNDS} fixes")
+            query = {"_id": {"$in": sorted(fixes)}}
+            docs = await self._guarded(partial(self._find_all, collection, query, fields))
+        raise StoreError(f"{what} of {collection} kept changing under {CONFLICT_ROUNDS} fixes")
+
+    async def _fill(
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        fix: Callable[[str, Sequence[Mapping[str, Any]]], Awaitable[None]],
+        what: str,
+    ) -> None:
+        """Read the documents of ``collection`` matching ``query`` (``fields`` of them),
+        ``CHUNK`` at a time, and ``fix`` each chunk."""
+        chunk: list[dict[str, Any]] = []
+        try:
+            async for doc in self._db[collection].find(query, fields, batch_size=CHUNK):
+                chunk.append(doc)
+                if len(chunk) >= CHUNK:
+                    await fix(collection, chunk)
+                    chunk = []
+        except DRIVER_ERRORS as exc:
+            raise StoreError(f"cannot fill the {what} of {collection}: {exc}") from exc
+        await fix(collection, chunk)
 
     async def fill_warehouses(self, suffix: str) -> None:
         """Give every shipment and invoice of generation ``suffix`` the ``WAREHOUSE_IDS`` it
@@ -1012,16 +1056,28 @@ class ProjectionStore:
         or an invoice's changes nothing the field derives from."""
         for kind in sorted(WAREHOUSE_DERIVED_KINDS):
             collection = self.collection_name(kind, suffix)
-            chunk: list[dict[str, Any]] = []
-            try:
-                async for doc in self._db[collection].find({}, _DERIVED_FROM, batch_size=CHUNK):
-                    chunk.append(doc)
-                    if len(chunk) >= CHUNK:
-                        await self._settle(collection, chunk)
-                        chunk = []
-            except DRIVER_ERRORS as exc:
-                raise StoreError(f"cannot fill the warehouses of {collection}: {exc}") from exc
-            await self._settle(collection, chunk)
+            await self._fill(collection, {}, _DERIVED_FROM, self._settle, "warehouses")
+
+    async def fill_tracking_keys(self, suffix: str) -> None:
+        """Give every shipment of generation ``suffix`` the ``TRACKING_KEY`` of its tracking
+        number where the stored one differs (a generation written before the field existed
+        lacks it everywhere), ``CHUNK`` documents at a time.
+
+        Idempotent, and safe beside running batches and other processes filling at once:
+        each fix lands only on the document as read (its ``_writes``), and one that lost is
+        read and derived again (every writer of today's code writes the key with the
+        number, but the fix does not count on it)."""
+        await self._fill(
+            self.collection_name(SHIPMENTS, suffix),
+            {"trackingNumber": {"$exists": True}},
+            _TRACKING_KEY_FROM,
+            self._fix_tracking_keys,
+            "tracking keys",
+        )
+
+    async def _fix_tracking_keys(self, collection: str, docs: Sequence[Mapping[str, Any]]) -> None:
+        """Set the ``TRACKING_KEY`` of ``docs`` (as read) that differs from their number's."""
+        await self._fix(collection, docs, _tracking_key_fix, _TRACKING_KEY_FROM, "tracking keys")
 
     async def _push_into(self, collection: str, pushes: Sequence[SummaryPush]) -> None:
         pushes = _in_id_order(pushes, lambda push: push.target_id)  # one per target: no reorder
@@ -1271,6 +1327,19 @@ def warehouses_unsettled(collection: str, doc: Mapping[str, Any]) -> bool:
     """Whether the stored ``doc`` of ``collection`` holds a ``WAREHOUSE_IDS`` other than its
     summaries derive (left so by a failure between a summary push and its settle)."""
     return bool(_warehouses_update(collection, doc, doc))
+
+
+#: What ``ProjectionStore.fill_tracking_keys`` reads of a shipment.
+_TRACKING_KEY_FROM: Final = {"trackingNumber": True, TRACKING_KEY: True, WRITES: True}
+
+
+def _tracking_key_fix(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The update that gives a shipment (as read) its number's ``TRACKING_KEY``; none when
+    it holds it, or has no number."""
+    number = doc.get("trackingNumber")
+    if not isinstance(number, str) or doc.get(TRACKING_KEY) == (key := tracking_key(number)):
+        return {}
+    return {"$set": {TRACKING_KEY: key}}
 
 
 def with_derived(collection: str, doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ Why the documents look like this
   ``MAX_RELATED_SUMMARIES`` and ``RELATED_KIND_BYTES`` per kind (beyond, the document is
   marked ``RELATED_OVERFLOW`` and its links of that kind are read from the documents naming
   it).
-* Hot reads are ``_id`` or top-level scalar equality (``trackingNumber``, ``customerReference``,
+* Hot reads are ``_id`` or top-level scalar equality (``trackingKey``, ``customerReference``,
   ``invoiceNumber``, ``customerId``), each served by an index of ``INDEXES``; a customer's
   sorted pages are read in the order of a ``(customerId, <sort field>, _id)`` index
   (``tests/integration/test_query_plans.py`` checks every one with ``explain``).
@@ -493,6 +493,9 @@ class ShipmentDocument(EntityBase, total=False):
     #: Copy of ``carrier.scac`` at top level for filters.
     carrierScac: str
     trackingNumber: str
+    #: ``search_keys.tracking_key`` of ``trackingNumber``: what the lookup by number and the
+    #: live feed compare (``TRACKING_KEY``).
+    trackingKey: str
     origin: Address
     destination: Address
     plannedPickupAt: datetime
@@ -625,6 +628,10 @@ def id_of_key(key: str) -> str:
 #: an order's customer reference, an invoice's number), which the lookups name as hints (the
 #: lookup's sort, newest first, would otherwise lead the planner to the customer's sort index).
 TRACKING_NUMBER_INDEX: Final = "tracking_number"
+#: A shipment's ``search_keys.tracking_key`` (``ShipmentDocument.trackingKey``) and its index:
+#: the lookup by number reads through it once a generation's shipments all hold it.
+TRACKING_KEY: Final = "trackingKey"
+TRACKING_KEY_INDEX: Final = "tracking_key"
 CUSTOMER_REFERENCE_INDEX: Final = "customer_reference"
 INVOICE_NUMBER_INDEX: Final = "invoice_number"
 
@@ -639,6 +646,7 @@ INDEXES: Final[dict[str, list[tuple[str, list[tuple[str, int]]]]]] = {
     ],
     SHIPMENTS: [
         (TRACKING_NUMBER_INDEX, [("trackingNumber", 1)]),
+        (TRACKING_KEY_INDEX, [(TRACKING_KEY, 1)]),
         ("customer_planned", [("customerId", 1), ("plannedPickupAt", -1), ("_id", -1)]),
         ("customer_status", [("customerId", 1), ("status", 1)]),
         ("customer_eta", [("customerId", 1), ("eta", -1), ("_id", -1)]),

@@ -40,7 +40,11 @@ generation's ``complete`` marker lacks ``KEYS_FORMAT``, so readers search it the
 until a rebuild (docs/operations.md).
 
 Tracking numbers: the lookup by number (an index equality) and the live feed's filter
-accept the same typed forms of a stored number, ``tracking_number_forms``.
+match a typed number and a stored one when their ``tracking_key`` is the same: the number
+without spaces and dashes, case-folded (``PRO555``, ``pro 555`` and ``PRO-555`` all name a
+shipment stored as ``PRO-555``). The projector stores each shipment's key
+(``documents.TRACKING_KEY``); a generation written before it did is filled once
+(``TRACKING_KEYS_MARKER``), and until then looked up by ``tracking_number_forms``.
 """
 
 from __future__ import annotations
@@ -84,8 +88,13 @@ FILLED_MARKER: Final = "filled"
 #: ``documents.WAREHOUSE_IDS`` they derive, those written before the field existed included
 #: (``projections.search_writes.ensure_filled``). A generation's markers all live here.
 WAREHOUSES_MARKER: Final = "warehouses"
+#: ``_id`` of the document that says every shipment of the generation holds its
+#: ``documents.TRACKING_KEY`` (``tracking_key``), those written before the field existed
+#: included, and the field's index exists (``projections.search_writes.ensure_filled``):
+#: readers look a number up by its key only then (``tracking_number_forms`` before).
+TRACKING_KEYS_MARKER: Final = "trackingKeys"
 #: The collection's documents that are not search documents.
-MARKERS: Final = (COMPLETE_MARKER, FILLED_MARKER, WAREHOUSES_MARKER)
+MARKERS: Final = (COMPLETE_MARKER, FILLED_MARKER, WAREHOUSES_MARKER, TRACKING_KEYS_MARKER)
 
 
 class SearchDocument(TypedDict, total=False):
@@ -187,22 +196,26 @@ def without_separators(text: str) -> str:
     return "".join(char for char in text if not _is_separator(char))
 
 
+def tracking_key(number: str) -> str:
+    """What a tracking number is compared by, stored and typed alike: without its spaces and
+    dashes (``without_separators``), case-folded (``str.casefold``). ``PRO-555``,
+    ``pro 555`` -> ``pro555``; ``1Zab``, ``1ZAB`` -> ``1zab``. The one rule of the lookup by
+    number (an equality through the key's index, ``documents.TRACKING_KEY``) and of the
+    live feed's filter. People type a number off a label that prints it in groups, in lower
+    case on a phone; TMSs send it whole or in groups, in any case."""
+    return without_separators(number).casefold()
+
+
 def tracking_number_forms(typed: str) -> tuple[str, ...]:
-    """The stored tracking numbers a typed one names, the one rule of the lookup by number
-    (an equality through the number's index, ``$in``) and of the live feed's filter: as
-    typed (surrounding spaces aside) and without its spaces and dashes
-    (``without_separators``), each as typed, in upper case and in lower case; distinct and
-    sorted. People type a number off a label that prints it in groups, in lower case on a
-    phone; TMSs send it whole, most in upper case."""
+    """The stored tracking numbers a typed one names in a generation whose shipments do not
+    all hold their ``tracking_key`` yet (no ``TRACKING_KEYS_MARKER``): as typed (surrounding
+    spaces aside) and without its spaces and dashes (``without_separators``), each as typed,
+    in upper case and in lower case; distinct and sorted (an equality through the number's
+    index, ``$in``). A number stored with separators or in mixed case is found there only
+    as stored."""
     trimmed = typed.strip()
     texts = (trimmed, without_separators(trimmed))
     return tuple(sorted({form for t in texts for form in (t, t.upper(), t.lower())}))
-
-
-def tracking_number_matches(typed: str, stored: str | None) -> bool:
-    """Whether a shipment whose number is ``stored`` is the one ``typed`` names
-    (``tracking_number_forms``): what the lookup by number finds, the live feed follows."""
-    return stored is not None and stored in tracking_number_forms(typed)
 
 
 def _is_separator(char: str) -> bool:

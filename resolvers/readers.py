@@ -58,6 +58,8 @@ from readmodel.collections import CollectionNames, Generation, ReadKind
 from readmodel.documents import (
     CUSTOMER_REFERENCE_INDEX,
     INVOICE_NUMBER_INDEX,
+    TRACKING_KEY,
+    TRACKING_KEY_INDEX,
     TRACKING_NUMBER_INDEX,
     WITHOUT_BOOKKEEPING,
     AuditEntry,
@@ -69,6 +71,8 @@ from readmodel.search_keys import (
     COMPLETE_MARKER,
     KEYS_FORMAT,
     KEYS_FORMAT_FIELD,
+    TRACKING_KEYS_MARKER,
+    tracking_key,
     tracking_number_forms,
 )
 from readmodel.server import is_ferretdb
@@ -167,6 +171,11 @@ BUSINESS_KEYS: Final[dict[EntityKind, BusinessKey]] = {
     ),
     "invoices": BusinessKey("invoiceNumber", INVOICE_NUMBER_INDEX, INVOICE_SORTS["ISSUED_AT_DESC"]),
 }
+#: A shipment's tracking number as the lookup by number compares it
+#: (``search_keys.tracking_key``), in a generation whose shipments all hold it.
+TRACKING_KEY_LOOKUP: Final = BusinessKey(
+    TRACKING_KEY, TRACKING_KEY_INDEX, SHIPMENT_SORTS["PLANNED_PICKUP_AT_DESC"]
+)
 #: The kinds whose business key is the customer's own (``Readers.by_customer_key``).
 CustomerKeyKind: TypeAlias = Literal["orders", "invoices"]
 #: At most this many orders feed a search's "shipments of matching orders" branch; a search
@@ -180,9 +189,12 @@ SEARCH_BY_ID_LIMIT: Final = 1000
 #: The ``_id`` index, the hint of a page of shipments read by id (``search_shipments``):
 #: DocumentDB may otherwise scan the customer's sort index and filter by id.
 ID_INDEX: Final = "_id_"
-#: Search side collections whose marker this process has seen (``readmodel.search_keys``):
-#: a marker is never removed, so once seen it is not read again.
+#: Search side collections whose ``complete`` marker of today's form of keys this process
+#: has seen (``readmodel.search_keys``): a marker is never removed, so once seen it is not
+#: read again.
 _FILLED_SEARCH_COLLECTIONS: Final[set[str]] = set()
+#: Search side collections whose ``TRACKING_KEYS_MARKER`` this process has seen (likewise).
+_TRACKING_KEYED_COLLECTIONS: Final[set[str]] = set()
 
 
 def _within_order_matches(search: ShipmentSearch, order_ids: Iterable[str]) -> list[str]:
@@ -196,6 +208,17 @@ def _within_order_matches(search: ShipmentSearch, order_ids: Iterable[str]) -> l
             "to search their shipments; search for a longer text, or pass customerId"
         )
     return distinct
+
+
+def tracking_lookup(typed: str, *, keyed: bool) -> tuple[BusinessKey, str | dict[str, Any]]:
+    """What a lookup by the tracking number ``typed`` reads (``Readers.shipment_by_tracking``):
+    the business key it reads through and the value it asks that field for. ``keyed``: the
+    generation's shipments all hold their ``search_keys.tracking_key``; the key's equality
+    then, else the number's forms (``search_keys.tracking_number_forms``, ``$in``)."""
+    if keyed:
+        return TRACKING_KEY_LOOKUP, tracking_key(typed)
+    forms = list(tracking_number_forms(typed))
+    return BUSINESS_KEYS["shipments"], forms[0] if len(forms) == 1 else {"$in": forms}
 
 
 def utc_now() -> datetime:
@@ -610,12 +633,16 @@ class Readers:
         return {"customerId": customer_id} if customer_id is not None else {}
 
     async def _newest(
-        self, kind: EntityKind, value: str | Mapping[str, Any], customer_id: str | None
+        self,
+        kind: EntityKind,
+        value: str | Mapping[str, Any],
+        customer_id: str | None,
+        key: BusinessKey | None = None,
     ) -> Doc | None:
-        """The caller's newest ``kind`` document whose business key (``BUSINESS_KEYS``) is
-        ``value`` (or meets the condition), of ``customer_id`` if given; None when the
-        caller has none."""
-        key = BUSINESS_KEYS[kind]
+        """The caller's newest ``kind`` document whose business key (``key``, by default
+        ``BUSINESS_KEYS``) is ``value`` (or meets the condition), of ``customer_id`` if
+        given; None when the caller has none."""
+        key = key or BUSINESS_KEYS[kind]
         self._naming(self.scope, customer_id)
         query = {key.field: value, **self._for_customer(customer_id)}
         sort = key.newest.mongo_sort()
@@ -649,14 +676,15 @@ class Readers:
         """The shipment with this tracking number; the newest one if a carrier reused it
         (``BusinessKey``), whichever of the caller's customers it belongs to.
 
-        The number as typed, or without its spaces and dashes, or either in upper case
-        (``search_keys.tracking_number_forms``, the live feed's rule too): people type it
-        from a label that prints it in groups, in lower case on a phone, and TMSs send it in
-        upper case without separators. One read through the key's index all the same
-        (``$in``)."""
-        forms = list(tracking_number_forms(tracking_number))
-        value = forms[0] if len(forms) == 1 else {"$in": forms}
-        return await self._newest("shipments", value, customer_id)
+        Numbers match by their key (``search_keys.tracking_key``: without spaces and dashes,
+        case-folded, the live feed's rule too): people type a number from a label that
+        prints it in groups, in lower case on a phone, and a TMS may send it in groups or in
+        mixed case. One read through the key's index (``TRACKING_KEY_LOOKUP``). A generation
+        whose shipments do not all hold their key yet (no ``TRACKING_KEYS_MARKER``: written
+        before session 22 and not filled) is read through the number's index for the forms
+        of ``search_keys.tracking_number_forms`` (``$in``)."""
+        key, value = tracking_lookup(tracking_number, keyed=await self._tracking_keyed())
+        return await self._newest("shipments", value, customer_id, key)
 
     # --- connections -------------------------------------------------------------------
 
@@ -987,22 +1015,35 @@ class Readers:
         shipments = list(dict.fromkeys([*own, *of_orders]))
         return shipments if len(shipments) <= SEARCH_BY_ID_LIMIT else None
 
+    async def _tracking_keyed(self) -> bool:
+        """Whether this request's generation's shipments all hold their tracking key, and
+        its index exists (``search_keys.TRACKING_KEYS_MARKER``)."""
+        marker = {"_id": TRACKING_KEYS_MARKER}
+        return await self._marked(marker, _TRACKING_KEYED_COLLECTIONS) is not None
+
     async def _search_collection(self) -> AsyncCollection[Doc] | None:
         """The search side collection of this request's generation, if it is filled with
         keys of today's form (``search_keys.KEYS_FORMAT``; older ones wait for a rebuild)."""
+        marker = {"_id": COMPLETE_MARKER, KEYS_FORMAT_FIELD: KEYS_FORMAT}
+        return await self._marked(marker, _FILLED_SEARCH_COLLECTIONS)
+
+    async def _marked(
+        self, marker: Mapping[str, Any], seen: set[str]
+    ) -> AsyncCollection[Doc] | None:
+        """The search side collection of this request's generation if it holds ``marker``
+        (a generation's markers live there), read once per process: a marker is never
+        removed, so ``seen`` keeps the collections found to hold it."""
         await self._collection("shipments")  # resolves the generation
         assert self._generation is not None
         collection = self._db[self._generation.search_keys()]
-        if collection.full_name not in _FILLED_SEARCH_COLLECTIONS:
+        if collection.full_name not in seen:
             try:
-                marker = await collection.find_one(
-                    {"_id": COMPLETE_MARKER, KEYS_FORMAT_FIELD: KEYS_FORMAT}, {"_id": True}
-                )
+                found = await collection.find_one(marker, {"_id": True})
             except PyMongoError as exc:
                 raise StoreUnavailable("the data store is unavailable; retry shortly") from exc
-            if marker is None:
+            if found is None:
                 return None
-            _FILLED_SEARCH_COLLECTIONS.add(collection.full_name)
+            seen.add(collection.full_name)
         return collection
 
     async def _search_ids(

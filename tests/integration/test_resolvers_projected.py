@@ -205,3 +205,29 @@ async def test_a_source_sending_data_after_its_maintenance_window_is_reported_av
         "expectedBackAt": None,
         "statusChangedAt": None,
     }
+
+
+async def test_a_number_the_tms_sent_in_groups_is_found_as_a_person_types_it(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """The projector stores each shipment's tracking key with its number
+    (``search_keys.tracking_key``), so a number a TMS sent in groups and in mixed case is
+    found typed whole, in either case, or in other groups."""
+    topics = TopicNames()
+    planned = EXAMPLE_BYTES["shipment-planned.json"].replace(b'"7712093341"', b'"pro-7712 0933"')
+    processor = BatchProcessor(ProjectionStore(mongo_db), load_status_mapping(), topics)
+    outcome = await processor.process([Record(topics.shipments, 0, 0, 0, None, planned)])
+    assert not outcome.dead_letters
+    for typed in ("PRO77120933", "pro-7712 0933", "Pro 7712-0933"):
+        result = await run(
+            SCHEMA,
+            mongo_db,
+            caller("ACME"),
+            "query($t: String!) { shipmentByTrackingNumber(trackingNumber: $t) "
+            "{ id trackingNumber } }",
+            {"t": typed},
+        )
+        assert result.errors == []
+        found = result.data["shipmentByTrackingNumber"]
+        assert found is not None, typed
+        assert (number(found["id"]), found["trackingNumber"]) == ("SH-55021", "pro-7712 0933")
