@@ -20,7 +20,7 @@ import inspect
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
@@ -33,7 +33,7 @@ from graph.enums import ShipmentStatus, enum_or_none, names_of
 from graph.global_ids import lookup_number
 from graph.values import Milestone
 from readmodel.changes import ShipmentChange
-from readmodel.search_keys import tracking_number_matches
+from readmodel.search_keys import tracking_number_forms
 from resolvers.errors import BadCursor as BadCursor
 from resolvers.errors import CursorExpired as CursorExpired
 from resolvers.errors import FeedUnavailable as FeedUnavailable
@@ -51,6 +51,14 @@ class MilestoneSelection:
     customer_id: str | None = None
     statuses: frozenset[str] | None = None
     tracking_number: str | None = None
+    #: The stored numbers ``tracking_number`` names (``search_keys.tracking_number_forms``),
+    #: computed once: ``selects`` runs for every notice of every subscriber.
+    _tracking_numbers: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        typed = self.tracking_number
+        forms = None if typed is None else tracking_number_forms(typed)
+        object.__setattr__(self, "_tracking_numbers", forms)
 
     def selects(self, change: ShipmentChange) -> bool:
         """Whether ``change`` is one the subscriber asked for.
@@ -65,8 +73,8 @@ class MilestoneSelection:
             return False
         if self.statuses is not None and change.status not in self.statuses:
             return False
-        if self.tracking_number is not None:
-            return tracking_number_matches(self.tracking_number, change.tracking_number)
+        if self._tracking_numbers is not None:
+            return change.tracking_number in self._tracking_numbers
         return True
 
 

@@ -205,12 +205,6 @@ def tracking_number_forms(typed: str) -> tuple[str, ...]:
     return tuple(sorted({form for t in texts for form in (t, t.upper(), t.lower())}))
 
 
-def tracking_number_matches(typed: str, stored: str | None) -> bool:
-    """Whether a shipment whose number is ``stored`` is the one ``typed`` names
-    (``tracking_number_forms``): what the lookup by number finds, the live feed follows."""
-    return stored is not None and stored in tracking_number_forms(typed)
-
-
 def _is_separator(char: str) -> bool:
     return char.isspace() or unicodedata.category(char) == "Pd"
 

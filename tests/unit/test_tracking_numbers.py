@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from graph import subscriptions
 from graph.subscriptions import MilestoneSelection
+from readmodel import search_keys
 from readmodel.changes import ShipmentChange
 from readmodel.search_keys import tracking_number_forms
 
@@ -70,3 +73,23 @@ def test_numbers_as_people_type_them() -> None:
     assert _lookup_finds("PRO555", "pro555") and _feed_follows("PRO555", "pro555")
     assert not _feed_follows("1Z999AA1", stored)  # a whole number, not a part of one
     assert not _feed_follows("1Z999AA10123456784", None)
+
+
+def test_a_subscription_works_out_the_numbers_it_follows_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The feed checks every notice against every subscriber's selection: the forms of the
+    typed number are worked out when the subscription starts, not again for each notice."""
+    worked_out: list[str] = []
+
+    def counted(typed: str) -> tuple[str, ...]:
+        worked_out.append(typed)
+        return tracking_number_forms(typed)
+
+    monkeypatch.setattr(search_keys, "tracking_number_forms", counted)
+    monkeypatch.setattr(subscriptions, "tracking_number_forms", counted)
+    selection = MilestoneSelection(tracking_number="1z 999 aa1 01 2345 6784")
+    notices = [_change("1Z999AA10123456784"), _change("9600000519"), _change(None)] * 100
+    assert [selection.selects(notice) for notice in notices] == [True, False, False] * 100
+    assert worked_out == ["1z 999 aa1 01 2345 6784"]
+    assert MilestoneSelection().selects(notices[1]) and worked_out == ["1z 999 aa1 01 2345 6784"]
