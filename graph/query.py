@@ -372,7 +372,13 @@ class Query:
         self,
         info: Info,
         text: Annotated[
-            str, strawberry.argument(description="What to look for: 2 to 100 characters.")
+            str,
+            strawberry.argument(
+                description=(
+                    "What to look for: at most 100 characters, at least 2 of them not "
+                    "spaces, dashes or accents."
+                )
+            ),
         ],
         statuses: Annotated[
             list[ShipmentStatus] | None,

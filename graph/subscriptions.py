@@ -20,7 +20,7 @@ import inspect
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
@@ -51,6 +51,13 @@ class MilestoneSelection:
     customer_id: str | None = None
     statuses: frozenset[str] | None = None
     tracking_number: str | None = None
+    #: ``tracking_number``'s key (``search_keys.tracking_key``), computed once: ``selects``
+    #: runs for every notice of every subscriber.
+    _tracking_key: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        typed = self.tracking_number
+        object.__setattr__(self, "_tracking_key", None if typed is None else tracking_key(typed))
 
     def selects(self, change: ShipmentChange) -> bool:
         """Whether ``change`` is one the subscriber asked for.
@@ -66,9 +73,9 @@ class MilestoneSelection:
             return False
         if self.statuses is not None and change.status not in self.statuses:
             return False
-        if self.tracking_number is not None:
+        if self._tracking_key is not None:
             stored = change.tracking_number
-            return stored is not None and tracking_key(stored) == tracking_key(self.tracking_number)
+            return stored is not None and tracking_key(stored) == self._tracking_key
         return True
 
 

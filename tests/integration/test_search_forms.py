@@ -13,7 +13,14 @@ from graph.schema import build_schema
 from projections.search_writes import ensure_complete
 from projections.store import ProjectionStore
 from readmodel import documents
-from readmodel.search_keys import COMPLETE_MARKER, FILLED_MARKER, KEYS_FORMAT_FIELD, MARKERS
+from readmodel.search_keys import (
+    COMPLETE_MARKER,
+    FILLED_MARKER,
+    KEYS_FORMAT_FIELD,
+    MARKERS,
+    search_pattern,
+)
+from resolvers.filters import SEARCH_PATTERN_MAX, SEARCH_TEXT_MAX
 from resolvers.readers import SEARCH_ORDER_MATCHES
 from tests.helpers import caller
 from tests.integration.world_harness import MemoryAudit, Result, World, order, run, shipment
@@ -24,6 +31,7 @@ ACME = caller("ACME")
 SUPPORT = caller(roles=("support",), subject="sam")
 SEARCH = "query($t: String!) { searchShipments(text: $t) { nodes { shipmentId } } }"
 WAYS = ("search documents", "pattern", "search documents of an older form")
+IOTA = "\u03b9"
 
 
 async def _search(db: AsyncDatabase[Doc], text: str) -> Result:
@@ -146,3 +154,46 @@ async def test_a_generation_filled_in_an_older_form_is_searched_the_slow_way_onc
 
     assert await search.find_one({"_id": COMPLETE_MARKER}) is not None
     assert await _found(mongo_db, "zurich") == ["SH-2"]
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_text_that_made_the_check_backtrack_exponentially_is_answered(
+    mongo_db: AsyncDatabase[Doc], way: str
+) -> None:
+    """A stored run of U+0345 (it folds to iota) under typed iotas: until each could be only
+    a letter, not also what stands between two, the store's PCRE2 gave up backtracking and
+    the search failed (SERVICE_UNAVAILABLE). The value holds both keys of the text, so the
+    check runs on it through the search documents too."""
+    stored = "\u0345" * 60 + "z"
+    await World([], [shipment("SH-1", "ACME", tracking="1ZX", city=stored)]).link().insert(mongo_db)
+    await _searched(mongo_db, way)
+
+    assert await _found(mongo_db, IOTA * 99 + "z") == []
+    assert await _found(mongo_db, IOTA * 30 + "z") == ["SH-1"]
+
+
+def _longest_searchable(char: str) -> str:
+    """``char`` as many times as a search takes it (its pattern within the cap)."""
+    count = SEARCH_TEXT_MAX
+    while len(search_pattern(char * count).encode()) > SEARCH_PATTERN_MAX:
+        count -= 1
+    return char * count
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("char", ["\u33af", "\u1f80", "o"])  # ㎯, ᾀ: the largest patterns
+async def test_the_largest_pattern_a_search_takes_runs_on_the_store(
+    mongo_db: AsyncDatabase[Doc], way: str, char: str
+) -> None:
+    """Just under ``SEARCH_PATTERN_MAX``: the store compiles and runs it (beyond about
+    26,000 bytes PCRE2 refused to compile it, a store error); one more character is
+    ``BAD_USER_INPUT``, saying what to do."""
+    text = _longest_searchable(char)
+    await World([], [shipment("SH-1", "ACME", tracking="1ZX", city=text)]).link().insert(mongo_db)
+    await _searched(mongo_db, way)
+
+    assert await _found(mongo_db, text) == ["SH-1"]
+    if len(text) < SEARCH_TEXT_MAX:
+        refused = await _search(mongo_db, text + char)
+        assert refused.codes == ["BAD_USER_INPUT"]
+        assert refused.errors[0]["message"].startswith("text: search for fewer characters")

@@ -10,10 +10,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from graph import subscriptions
 from graph.subscriptions import MilestoneSelection
+from readmodel import search_keys
 from readmodel.changes import ShipmentChange
 from resolvers.readers import tracking_lookup
 from tests.helpers import fold
@@ -112,3 +115,23 @@ def test_numbers_as_people_type_them() -> None:
     assert not _lookup_finds("1Z999AA1", stored)  # a whole number, not a part of one
     assert not _feed_follows("1Z999AA1", stored)
     assert not _feed_follows("1Z999AA10123456784", None)
+
+
+def test_a_subscription_works_out_the_key_it_follows_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The feed checks every notice against every subscriber's selection: the key of the
+    typed number is worked out when the subscription starts, not again for each notice."""
+    worked_out: list[str] = []
+
+    def counted(number: str) -> str:
+        worked_out.append(number)
+        return search_keys.tracking_key(number)
+
+    monkeypatch.setattr(subscriptions, "tracking_key", counted)
+    typed = "1z 999 aa1 01 2345 6784"
+    selection = MilestoneSelection(tracking_number=typed)
+    notices = [_change("1Z999AA10123456784"), _change("9600000519"), _change(None)] * 100
+    assert [selection.selects(notice) for notice in notices] == [True, False, False] * 100
+    assert worked_out.count(typed) == 1
+    assert MilestoneSelection().selects(notices[1]) and worked_out.count(typed) == 1
