@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from readmodel import documents
+from readmodel.search_keys import tracking_key
 
 Doc = dict[str, Any]
 
@@ -61,16 +62,17 @@ def _first(request: Request) -> int:
 
 async def shipment(request: Request) -> Response:
     query = {
-        "trackingNumber": request.query_params["tracking"],
+        documents.TRACKING_KEY: tracking_key(request.query_params["tracking"]),
         "customerId": request.query_params["customer"],
         "known": True,
     }
-    # The same query, projection and index hint the readers send (``Readers.shipment_by_tracking``).
+    # The same query, projection and index hint the readers send (``Readers.shipment_by_tracking``
+    # in a generation whose shipments hold their tracking keys).
     doc = await _database(request).shipments.find_one(
         query,
         documents.WITHOUT_BOOKKEEPING[documents.SHIPMENTS],
         sort=[("plannedPickupAt", -1), ("_id", -1)],
-        hint=documents.TRACKING_NUMBER_INDEX,
+        hint=documents.TRACKING_KEY_INDEX,
     )
     return json_response({"shipment": _public(doc) if doc else None})
 

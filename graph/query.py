@@ -375,8 +375,8 @@ class Query:
             str,
             strawberry.argument(
                 description=(
-                    "What to look for: at most 100 characters, at least 2 of them not "
-                    "spaces, dashes or accents."
+                    "What to look for: at most 100 characters; at least 2 once spaces, "
+                    "dashes and accents are left out and case is folded (ß counts as ss)."
                 )
             ),
         ],

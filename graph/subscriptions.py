@@ -73,9 +73,13 @@ class MilestoneSelection:
             return False
         if self.statuses is not None and change.status not in self.statuses:
             return False
-        if self._tracking_key is not None:
+        if self._tracking_key is not None:  # "" (spaces or dashes alone) names no number
             stored = change.tracking_number
-            return stored is not None and tracking_key(stored) == self._tracking_key
+            return (
+                bool(self._tracking_key)
+                and stored is not None
+                and (tracking_key(stored) == self._tracking_key)
+            )
         return True
 
 

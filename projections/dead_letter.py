@@ -267,12 +267,24 @@ InboundRecord: TypeAlias = "KafkaRecord | ConsumerRecord[bytes, bytes]"
 
 def _original_name(name: str) -> str:
     """A kept header's name as the original record had it: one the projector could not
-    decode is kept as ``HEADER_NAME_HEX`` and its bytes in hex. An original's own header
-    that only looks so (its rest not hex) is kept as it is, not refused."""
+    decode is kept as ``HEADER_NAME_HEX`` and the lower-case hex of its bytes, bytes that
+    are not UTF-8. An original's own header that only looks so is kept as it is."""
     if not name.startswith(HEADER_NAME_HEX):
         return name
+    original = _undecodable(name.removeprefix(HEADER_NAME_HEX))
+    return name if original is None else original.decode("utf-8", "surrogateescape")
+
+
+def _undecodable(text: str) -> bytes | None:
+    """The bytes ``text`` is the lower-case hex of, if they are not UTF-8; else None."""
     try:
-        original = bytes.fromhex(name.removeprefix(HEADER_NAME_HEX))
+        original = bytes.fromhex(text)
     except ValueError:
-        return name
-    return original.decode("utf-8", "surrogateescape")
+        return None
+    if original.hex() != text:
+        return None
+    try:
+        original.decode()
+    except UnicodeDecodeError:
+        return original
+    return None

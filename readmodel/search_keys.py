@@ -90,8 +90,11 @@ FILLED_MARKER: Final = "filled"
 WAREHOUSES_MARKER: Final = "warehouses"
 #: ``_id`` of the document that says every shipment of the generation holds its
 #: ``documents.TRACKING_KEY`` (``tracking_key``), those written before the field existed
-#: included, and the field's index exists (``projections.search_writes.ensure_filled``):
-#: readers look a number up by its key only then (``tracking_number_forms`` before).
+#: included (``projections.search_writes.ensure_filled``): readers look a number up by its
+#: key only then (``tracking_number_forms`` before). A generation the projector creates
+#: gets it at once, while a rebuild's indexes wait for its catch-up: readers read such a
+#: generation only after the switch, when they exist (a read whose hinted index is missing
+#: goes without the hint).
 TRACKING_KEYS_MARKER: Final = "trackingKeys"
 #: The collection's documents that are not search documents.
 MARKERS: Final = (COMPLETE_MARKER, FILLED_MARKER, WAREHOUSES_MARKER, TRACKING_KEYS_MARKER)

@@ -210,13 +210,18 @@ def _within_order_matches(search: ShipmentSearch, order_ids: Iterable[str]) -> l
     return distinct
 
 
-def tracking_lookup(typed: str, *, keyed: bool) -> tuple[BusinessKey, str | dict[str, Any]]:
+def tracking_lookup(typed: str, *, keyed: bool) -> tuple[BusinessKey, str | dict[str, Any]] | None:
     """What a lookup by the tracking number ``typed`` reads (``Readers.shipment_by_tracking``):
     the business key it reads through and the value it asks that field for. ``keyed``: the
     generation's shipments all hold their ``search_keys.tracking_key``; the key's equality
-    then, else the number's forms (``search_keys.tracking_number_forms``, ``$in``)."""
+    then, else the number's forms (``search_keys.tracking_number_forms``, ``$in``). None
+    when ``typed`` names no number (spaces or dashes alone: its key is empty), as the live
+    feed follows none for it."""
+    key = tracking_key(typed)
+    if not key:
+        return None
     if keyed:
-        return TRACKING_KEY_LOOKUP, tracking_key(typed)
+        return TRACKING_KEY_LOOKUP, key
     forms = list(tracking_number_forms(typed))
     return BUSINESS_KEYS["shipments"], forms[0] if len(forms) == 1 else {"$in": forms}
 
@@ -683,7 +688,24 @@ class Readers:
         whose shipments do not all hold their key yet (no ``TRACKING_KEYS_MARKER``: written
         before session 22 and not filled) is read through the number's index for the forms
         of ``search_keys.tracking_number_forms`` (``$in``)."""
-        key, value = tracking_lookup(tracking_number, keyed=await self._tracking_keyed())
+        keyed = await self._tracking_keyed()
+        found = await self._tracked(tracking_number, customer_id, keyed=keyed)
+        stored = None if found is None else found.get("trackingNumber")
+        if (
+            keyed
+            and found is not None
+            and tracking_key(str(stored)) != tracking_key(tracking_number)
+        ):
+            # A key a projector of older code left behind when it renumbered the shipment
+            # (against the upgrade order): not the number typed; the forms instead.
+            found = await self._tracked(tracking_number, customer_id, keyed=False)
+        return found
+
+    async def _tracked(self, typed: str, customer_id: str | None, *, keyed: bool) -> Doc | None:
+        lookup = tracking_lookup(typed, keyed=keyed)
+        if lookup is None:
+            return None
+        key, value = lookup
         return await self._newest("shipments", value, customer_id, key)
 
     # --- connections -------------------------------------------------------------------

@@ -131,7 +131,8 @@ async def test_a_page_of_5_and_a_page_of_50_cost_the_same_round_trips(
 async def test_requests_of_one_process_share_the_generation_pointer_read(
     counted: tuple[AsyncDatabase[Doc], CommandRecorder],
 ) -> None:
-    """A tracking lookup is one round trip once the process has read the pointer."""
+    """A tracking lookup is one round trip once the process has read the pointer (and the
+    generation's ``trackingKeys`` marker, read once per process)."""
     db, counter = counted
     pointer = GenerationPointer(max_age_seconds=60)
     lookup = '{ shipmentByTrackingNumber(trackingNumber: "TSH-007-1") { shipmentId status } }'
@@ -142,7 +143,7 @@ async def test_requests_of_one_process_share_the_generation_pointer_read(
         == again
         == {"shipmentByTrackingNumber": {"shipmentId": "SH-007-1", "status": "IN_TRANSIT"}}
     )
-    assert first_commands == ["find", "find"]  # read_pointer, then the lookup
+    assert first_commands == ["find", "find", "find"]  # read_pointer, the marker, the lookup
     assert again_commands == ["find"]
 
 

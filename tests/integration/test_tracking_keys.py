@@ -37,6 +37,7 @@ def _world() -> World:
             shipment(
                 "SH-NEW", "ACME", tracking="9600-0005-19", planned_pickup_at=T0 + timedelta(1)
             ),
+            shipment("SH-TBA", "ACME", tracking="-"),  # a TMS's placeholder
         ],
     ).link()
 
@@ -60,6 +61,8 @@ async def _found(db: AsyncDatabase[Doc], typed: str) -> str | None:
         ("9600000519", "SH-NEW"),
         ("PRO55", None),  # a whole number, not a part of one
         ("PRO5555", None),
+        ("-", None),  # spaces or dashes alone name no number, not the placeholder's
+        (" ", None),
     ],
 )
 async def test_a_number_is_found_by_its_key_however_it_was_stored_and_typed(
@@ -93,4 +96,18 @@ async def test_a_generation_written_before_the_key_is_found_by_the_forms_until_f
         "SH-UPS": "1zab",
         "SH-OLD": "9600000519",
         "SH-NEW": "9600000519",
+        "SH-TBA": "",
     }
+
+
+async def test_a_key_left_behind_by_a_renumbering_does_not_answer_another_number(
+    mongo_db: AsyncDatabase[Doc],
+) -> None:
+    """A projector of older code renumbered a shipment of a filled generation (against the
+    upgrade order): its number changed, its key did not. A lookup of the old number must not
+    answer that shipment, which now carries another number."""
+    await _world().insert(mongo_db)
+    await mongo_db[documents.SHIPMENTS].update_one(
+        {"_id": "SH-PRO"}, {"$set": {"trackingNumber": "PRO-777"}}
+    )
+    assert await _found(mongo_db, "PRO555") is None

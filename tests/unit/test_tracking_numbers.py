@@ -72,14 +72,14 @@ def _satisfies(value: Any, condition: str | Mapping[str, Any]) -> bool:
 def _lookup_finds(typed: str, stored: str) -> bool:
     """Whether ``shipmentByTrackingNumber(typed)`` finds the shipment stored with ``stored``
     in a generation of today's projector (its shipments hold their tracking keys)."""
-    key, condition = tracking_lookup(typed, keyed=True)
-    return _satisfies(_projected(stored).get(key.field), condition)
+    lookup = tracking_lookup(typed, keyed=True)
+    return lookup is not None and _satisfies(_projected(stored).get(lookup[0].field), lookup[1])
 
 
 def _found_before_the_key(typed: str, stored: str) -> bool:
     """The same in a generation whose shipments do not hold their keys yet."""
-    key, condition = tracking_lookup(typed, keyed=False)
-    return _satisfies(_projected(stored).get(key.field), condition)
+    lookup = tracking_lookup(typed, keyed=False)
+    return lookup is not None and _satisfies(_projected(stored).get(lookup[0].field), lookup[1])
 
 
 def _feed_follows(typed: str, stored: str | None) -> bool:
@@ -115,6 +115,7 @@ def test_numbers_as_people_type_them() -> None:
     assert not _lookup_finds("1Z999AA1", stored)  # a whole number, not a part of one
     assert not _feed_follows("1Z999AA1", stored)
     assert not _feed_follows("1Z999AA10123456784", None)
+    assert not _feed_follows(" ", "-") and not _feed_follows("-", "")  # no number named
 
 
 def test_a_subscription_works_out_the_key_it_follows_once(
