@@ -207,6 +207,7 @@ KEY_INDEX = {
     "tracking number as a label prints it": "tracking_key",
     "order reference": "customer_reference",
     "invoice number": "invoice_number",
+    "tracking number of a customer": "tracking_key",
     "order reference of a customer": "customer_reference",
     "invoice number of a customer": "invoice_number",
 }
@@ -218,6 +219,10 @@ LOOKUPS = {
     ),
     "order reference": f'{{ orderByReference(customerReference: "PO-{BIG}-42") {{ id }} }}',
     "invoice number": f'{{ invoiceByNumber(invoiceNumber: "INV-{BIG}-42") {{ id }} }}',
+    "tracking number of a customer": (
+        f'{{ shipmentByTrackingNumber(trackingNumber: "TR-{BIG}-0042", customerId: "{BIG}") '
+        "{ id } }"
+    ),
     "order reference of a customer": (
         f'{{ orderByReference(customerReference: "PO-{BIG}-42", customerId: "{BIG}") {{ id }} }}'
     ),
