@@ -690,12 +690,7 @@ class Readers:
         of ``search_keys.tracking_number_forms`` (``$in``)."""
         keyed = await self._tracking_keyed()
         found = await self._tracked(tracking_number, customer_id, keyed=keyed)
-        stored = None if found is None else found.get("trackingNumber")
-        if (
-            keyed
-            and found is not None
-            and tracking_key(str(stored)) != tracking_key(tracking_number)
-        ):
+        if keyed and found is not None and not _holds_key(found, tracking_number):
             # A key a projector of older code left behind when it renumbered the shipment
             # (against the upgrade order): not the number typed; the forms instead.
             found = await self._tracked(tracking_number, customer_id, keyed=False)
@@ -1273,3 +1268,10 @@ class Readers:
             for doc in docs
             if scope.allows("sources", doc)
         ]
+
+
+def _holds_key(shipment: Mapping[str, Any], typed: str) -> bool:
+    """Whether ``shipment``'s own number has ``typed``'s tracking key (its stored key may be
+    one an older projector left behind)."""
+    stored = shipment.get("trackingNumber")
+    return isinstance(stored, str) and tracking_key(stored) == tracking_key(typed)
