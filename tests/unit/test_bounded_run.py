@@ -34,8 +34,10 @@ CHILD = """
 import os, signal, sys, time
 if len(sys.argv) > 2:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-print(f"ready {os.getpid()}", flush=True)
 try:
+    # Inside the try: a test signals as soon as it reads this line, and an interrupt before
+    # the try would end the child without its teardown (a flaky failure under load).
+    print(f"ready {os.getpid()}", flush=True)
     while True:
         time.sleep(0.05)
 except KeyboardInterrupt:
