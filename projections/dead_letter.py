@@ -17,12 +17,17 @@ A record with neither key nor value, which Kafka takes (a tombstone without a ke
 aiokafka's producer refuses to send, goes with an empty value instead of none; a header
 (``HEADER_NO_VALUE``) says the original had none, and ``from_headers`` reads it back as such.
 
-A dead letter does not carry the original record's headers (the projector reads none), but
-for a record refused for a header name that is not UTF-8 (``unreadable_header``): it keeps
-them all, after its own, in their order, the readable ones as they were and each unreadable
-one named ``HEADER_NAME_HEX`` followed by its name's bytes in hex (the value as it was).
-A dead letter whose value must be cut goes without them if they take more than a quarter of
-the room (the original keeps them, at the offset the headers name).
+A dead letter keeps the original record's headers (trace ids, content types, whatever its
+producer set; the projector reads none), whatever it was refused for, so a re-published
+record is the original: all of them, after its own, in their order, the readable ones as
+they were and each one whose name is not UTF-8 (``unreadable_header``) named
+``HEADER_NAME_HEX`` followed by its name's bytes in hex (the value as it was). The dead
+letter's own headers end with ``HEADER_ORIGINAL_HEADERS``, saying how many the original
+had: every header after it is the original's, so one the original named like a dead
+letter's own (``dlq.reason``, ``dlq.original-size``) reads back as the original's
+(``from_headers``). A dead letter whose value must be cut goes without them if they take
+more than a quarter of the room (the original keeps them, at the offset the headers name;
+its ``HEADER_ORIGINAL_HEADERS`` still counts them, and none follows).
 """
 
 from __future__ import annotations
@@ -52,6 +57,10 @@ HEADER_ORIGINAL_KEY_SIZE = "dlq.original-key-size"
 #: original had no value. A fact of its own, not read from the reason: an empty value is a
 #: value too (Kafka tells the two apart), and a reason is text for people.
 HEADER_NO_VALUE = "dlq.no-value"
+
+#: The last of a dead letter's own headers: how many headers the original had. Those that
+#: follow it are the original's (all of them, or none when they went for room: ``sendable``).
+HEADER_ORIGINAL_HEADERS = "dlq.original-headers"
 
 #: Before the hex of an original header's name that is not UTF-8, in the name of the
 #: dead letter's header that keeps it (``DeadLetter.kept_headers``).
@@ -110,14 +119,16 @@ class DeadLetter(KafkaRecord):
     original_key_size: int | None = None
     #: ``value`` is the empty one sent in place of none (``HEADER_NO_VALUE``).
     no_value: bool = False
-    #: The original record's headers, only on a record refused for one's name
-    #: (``unreadable_header``): a name that was not UTF-8 holds its bytes as
-    #: ``surrogateescape`` decodes them (``projections.header_names``).
+    #: The original record's headers, in order: a name that was not UTF-8 holds its bytes
+    #: as ``surrogateescape`` decodes them (``projections.header_names``).
     kept_headers: tuple[tuple[str, bytes | None], ...] = ()
+    #: How many headers the original had when ``kept_headers`` went for room (``sendable``).
+    dropped_headers: int = 0
 
     @classmethod
     def of(cls, record: InboundRecord, reason: str) -> DeadLetter:
-        """``record`` refused for ``reason``."""
+        """``record`` refused for ``reason``, with its headers (a ``KafkaRecord``, built by
+        a tool or test, has none)."""
         return cls(
             record.topic,
             record.partition,
@@ -126,6 +137,7 @@ class DeadLetter(KafkaRecord):
             record.key,
             record.value,
             reason,
+            kept_headers=_headers_of(record),
         )
 
     def headers(self) -> list[tuple[str, bytes | None]]:
@@ -133,6 +145,7 @@ class DeadLetter(KafkaRecord):
             (HEADER_ORIGINAL_SIZE, self.original_size),
             (HEADER_ORIGINAL_KEY_SIZE, self.original_key_size),
             (HEADER_NO_VALUE, "true" if self.no_value else None),
+            (HEADER_ORIGINAL_HEADERS, len(self.kept_headers) + self.dropped_headers),  # last
         ]
         return (
             [
@@ -171,9 +184,10 @@ class DeadLetter(KafkaRecord):
             key=key[:key_room] if self.key is not None else None,
             original_key_size=len(key) if len(key) > key_room else None,
             original_size=len(value) if self.value is not None else None,
-            # headers too large to leave the value room go (the original keeps them)
-            kept_headers=letter.kept_headers if _framed_size(None, None, kept) <= key_room else (),
         )
+        if _framed_size(None, None, kept) > key_room:
+            # headers too large to leave the value room go (the original keeps them)
+            cut = replace(cut, kept_headers=(), dropped_headers=len(letter.kept_headers))
         room = max(0, DEAD_LETTER_ROOM - _framed_size(cut.key, None, cut.headers()))
         return replace(cut, value=value[:room] if self.value is not None else None)
 
@@ -182,11 +196,18 @@ class DeadLetter(KafkaRecord):
         cls, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
     ) -> DeadLetter:
         """Read a dead letter back (operators' tools and tests): with no value where the
-        original had none (``HEADER_NO_VALUE``)."""
+        original had none (``HEADER_NO_VALUE``), and the original's headers, those after
+        ``HEADER_ORIGINAL_HEADERS`` (whatever their names). A dead letter sent before that
+        header (session 23) had the original's headers only if refused for a header name:
+        there, a header is its own if it is the first of that name."""
         found: dict[str, str] = {}
         kept: list[tuple[str, bytes | None]] = []
+        count: int | None = None
         for name, raw in headers:
-            if name in _OWN_HEADERS and name not in found and raw is not None:
+            said = _count(raw) if name == HEADER_ORIGINAL_HEADERS else None
+            if count is None and said is not None:
+                count = said  # the original's headers follow
+            elif count is None and name in _OWN_HEADERS and name not in found and raw is not None:
                 found[name] = raw.decode()
             else:
                 kept.append((_original_name(name), raw))
@@ -202,23 +223,23 @@ class DeadLetter(KafkaRecord):
             original_size=_size_in(found, HEADER_ORIGINAL_SIZE),
             original_key_size=_size_in(found, HEADER_ORIGINAL_KEY_SIZE),
             kept_headers=tuple(kept),
+            dropped_headers=count if count and not kept else 0,
         )
 
 
 def unreadable_header(record: InboundRecord) -> DeadLetter | None:
     """``record`` refused if the name of one of its headers is not UTF-8 (read at all only
-    thanks to ``projections.header_names``), with its headers kept; None if every name is.
-    The projector reads no header, but a producer that wrote such a name is broken, and its
-    record cannot be re-published as it came by any Kafka client that encodes names."""
-    headers = getattr(record, "headers", ())
-    for position, (name, _) in enumerate(headers):
+    thanks to ``projections.header_names``); None if every name is. The projector reads no
+    header, but a producer that wrote such a name is broken, and its record cannot be
+    re-published as it came by any Kafka client that encodes names."""
+    for position, (name, _) in enumerate(_headers_of(record)):
         unreadable = undecodable(name)
         if unreadable is not None:
             reason = (
                 f"{HEADER_NAME_NOT_UTF8}: header {position}, in hex {quoted(unreadable.hex())}"
                 f" (kept as header {HEADER_NAME_HEX}<that hex>)"
             )
-            return replace(DeadLetter.of(record, reason), kept_headers=tuple(headers))
+            return DeadLetter.of(record, reason)
     return None
 
 
@@ -243,6 +264,11 @@ def _size_in(headers: dict[str, str], name: str) -> int | None:
     return int(headers[name]) if name in headers else None
 
 
+def _count(raw: bytes | None) -> int | None:
+    """The number ``raw`` says in decimal digits, if it says one."""
+    return int(raw) if raw is not None and raw.isdigit() else None
+
+
 def _framed_size(
     key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes | None]]
 ) -> int:
@@ -263,6 +289,11 @@ def _gzipped_size(letter: DeadLetter) -> int:
 
 #: A record as the projector receives it: from the broker, or built by a tool or test.
 InboundRecord: TypeAlias = "KafkaRecord | ConsumerRecord[bytes, bytes]"
+
+
+def _headers_of(record: InboundRecord) -> tuple[tuple[str, bytes | None], ...]:
+    """The headers of a record from the broker; none for one a tool or test built."""
+    return tuple(getattr(record, "headers", ()))
 
 
 def _original_name(name: str) -> str:

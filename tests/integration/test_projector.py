@@ -248,6 +248,39 @@ async def test_broken_records_are_dead_lettered_and_consumption_continues(
     assert len({(d.partition, d.offset) for d in dead}) == 3
 
 
+async def test_a_dead_letter_keeps_the_original_records_headers(
+    stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
+) -> None:
+    """An order that breaks the contract, sent with headers as an upstream producer sets
+    them (a trace id, a content type, one named like a dead letter's own, one without a
+    value): its dead letter carries them after its own, in order, and reads back with them
+    as the original had them, so re-published it is the original. Before, they were
+    dropped."""
+    headers = [
+        ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("content-type", b"application/cloudevents+json"),
+        ("dlq.reason", b"set upstream"),
+        ("empty", None),
+    ]
+    broken = json.dumps(dict(example("order-created.json"), sequence="seven")).encode()
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic_names["orders"], broken, key=b"SO-100234", headers=headers
+        )
+    finally:
+        await producer.stop()
+
+    letter = await _the_dead_letter_and_the_order_after_it(stack, topic_names, mongo_db)
+
+    assert (letter.topic, letter.key, letter.value) == (topic_names["orders"], b"SO-100234", broken)
+    assert letter.reason.startswith("sequence")
+    assert letter.kept_headers == tuple(headers)
+    [sent] = await read_topic(stack.kafka_bootstrap, topic_names["dead_letter"])
+    assert list(sent.headers)[-len(headers) :] == headers
+
+
 async def test_records_without_a_value_are_dead_lettered_and_consumption_continues(
     stack: Stack, topic_names: dict[str, str], mongo_db: AsyncDatabase[Any]
 ) -> None:

@@ -14,7 +14,6 @@ import json
 import random
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from aiokafka.consumer import fetcher
 from aiokafka.record.default_records import _DefaultRecordBatchPy
 
 from projections import header_names
-from projections.dead_letter import NO_VALUE, DeadLetter
+from projections.dead_letter import DeadLetter
 from projections.header_names import tolerate_unreadable_header_names, undecodable
 from projections.projector import decode_records
 from readmodel.topics import TopicNames
@@ -150,16 +149,6 @@ def test_such_a_record_is_a_dead_letter_keeping_its_headers_the_name_in_hex() ->
     assert DeadLetter.from_headers(dead.key, dead.value, sent) == dead
 
 
-def test_other_dead_letters_keep_no_headers_and_read_back_past_copies_of_their_own() -> None:
-    """An original header named like a dead letter's own does not stand for it."""
-    [dead] = decode_records([_consumed([("trace", b"t")], None)], TopicNames())[1]
-    assert dead.kept_headers == () and dead.reason == NO_VALUE
-    sent = [*dead.headers(), ("dlq.reason", b"\xff not mine"), ("dlq.offset", None)]
-    back = DeadLetter.from_headers(dead.key, dead.value, sent)
-    assert (back.reason, back.offset) == (NO_VALUE, 7)
-    assert back.kept_headers == (("dlq.reason", b"\xff not mine"), ("dlq.offset", None))
-
-
 def test_an_original_header_named_like_a_kept_name_in_hex_reads_back_as_it_was() -> None:
     """An operator's tool reading a dead letter back does not fail on a readable header of
     the original whose name only starts like a name kept in hex."""
@@ -182,9 +171,6 @@ def test_a_cut_dead_letter_keeps_its_headers_unless_they_leave_the_value_no_room
     some = (("trace", b"t"), (name, b"x"))
     many = tuple((f"h{n}", b"v" * 1024) for n in range(1024))
     for kept, stays in ((some, True), (many + some, False)):
-        letter = replace(
-            DeadLetter.of(_consumed(kept, value), "header name not UTF-8: ..."), kept_headers=kept
-        )
-        sent = letter.sendable()
+        sent = DeadLetter.of(_consumed(kept, value), "header name not UTF-8: ...").sendable()
         assert sent.original_size == len(value) and len(sent.value or b"") > 1 << 20
         assert sent.kept_headers == (kept if stays else ())
