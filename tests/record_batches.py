@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,11 +25,17 @@ _ATTRIBUTES_AT = 21
 
 
 def record_batch(
-    records: Sequence[RawRecord], *, base_offset: int = 0, timestamp: int = 1_767_225_600_000
+    records: Sequence[RawRecord], *, base_offset: int = 0, timestamp: int | None = None
 ) -> bytes:
     """A record batch (format v2, uncompressed, no producer id) of ``records``, all at
-    ``timestamp``, its CRC right: written by hand, as aiokafka's builders take only names
-    they can encode as UTF-8."""
+    ``timestamp`` (milliseconds; now by default), its CRC right: written by hand, as
+    aiokafka's builders take only names they can encode as UTF-8.
+
+    Now, not a fixed date: a broker's time-based retention (the stack's keeps 7 days)
+    deletes records dated before its window at its next check, 30 s after it starts and
+    every 5 min after, and a test that read them after that check found none."""
+    if timestamp is None:
+        timestamp = time.time_ns() // 1_000_000
     body = b"".join(_record(delta, record) for delta, record in enumerate(records))
     header = bytearray(
         _BATCH_HEADER.pack(
