@@ -9,12 +9,13 @@ import asyncio
 import copy
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import bson
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from bson.codec_options import CodecOptions
 from pymongo import AsyncMongoClient, monitoring
@@ -257,3 +258,10 @@ async def own_database(
     name = f"test_{uuid.uuid4().hex[:12]}"
     yield client[name]
     await client.drop_database(name)
+
+
+def consumed_record(
+    topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
+) -> ConsumerRecord[bytes, bytes]:
+    """A record as aiokafka's consumer gives it: partition 0, offset 7, key ``SO-1``."""
+    return ConsumerRecord(topic, 0, 7, 1, 0, b"SO-1", value, None, 4, 2, tuple(headers))

@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,6 +24,7 @@ from projections.dead_letter import (
 from projections.projector import decode_records
 from readmodel.topics import TopicNames
 from tests.contract import example
+from tests.helpers import consumed_record
 
 TOPICS = TopicNames()
 ORDER = example("order-created.json")
@@ -43,11 +42,6 @@ UPSTREAM: Headers = (
     ("empty", None),
     ("traceparent", b"a repeated name"),
 )
-
-
-def _consumed(topic: str, value: bytes | None, headers: Headers) -> Any:
-    """A record as aiokafka's consumer gives it (offset 7)."""
-    return ConsumerRecord(topic, 0, 7, 1, 0, b"SO-1", value, None, 4, 2, tuple(headers))
 
 
 def _sent_and_read_back(letter: DeadLetter) -> tuple[list[tuple[str, bytes | None]], DeadLetter]:
@@ -69,7 +63,7 @@ def _sent_and_read_back(letter: DeadLetter) -> tuple[list[tuple[str, bytes | Non
 def test_a_dead_letter_keeps_the_original_headers_after_its_own_and_reads_back_as_sent(
     topic: str, value: bytes | None, reason_starts: str
 ) -> None:
-    _, [dead] = decode_records([_consumed(topic, value, UPSTREAM)], TOPICS)
+    _, [dead] = decode_records([consumed_record(topic, value, UPSTREAM)], TOPICS)
     assert dead.reason.startswith(reason_starts)
     assert dead.kept_headers == UPSTREAM
     headers, back = _sent_and_read_back(dead)
@@ -79,7 +73,7 @@ def test_a_dead_letter_keeps_the_original_headers_after_its_own_and_reads_back_a
 
 
 def test_a_dead_letter_of_a_record_without_headers_says_it_had_none() -> None:
-    _, [dead] = decode_records([_consumed(TOPICS.orders, b"{", [])], TOPICS)
+    _, [dead] = decode_records([consumed_record(TOPICS.orders, b"{", [])], TOPICS)
     headers, back = _sent_and_read_back(dead)
     assert headers[-1] == (HEADER_ORIGINAL_HEADERS, b"0")
     assert back == dead and back.kept_headers == ()
@@ -102,7 +96,7 @@ def test_any_original_headers_read_back_as_they_were(headers: Headers, value: by
     """Whatever the original's headers are named (a dead letter's own names, the marker of
     the original's headers, repeated names) and hold (none, digits), the dead letter reads
     back as it was built."""
-    dead = DeadLetter.of(_consumed(TOPICS.orders, value, headers), "refused")
+    dead = DeadLetter.of(consumed_record(TOPICS.orders, value, headers), "refused")
     back = _sent_and_read_back(dead)[1]
     assert back == dead and back.kept_headers == tuple(headers)
 
@@ -113,7 +107,7 @@ def test_a_cut_dead_letter_keeps_the_headers_unless_they_leave_the_value_no_room
     value = random.Random(0).randbytes(3 << 20)  # incompressible: the value is cut
     many = tuple((f"h{n}", b"v" * 1024) for n in range(1024))
     for kept, stays in ((UPSTREAM, True), ((*many, *UPSTREAM), False)):
-        dead = DeadLetter.of(_consumed(TOPICS.orders, value, kept), "not JSON")
+        dead = DeadLetter.of(consumed_record(TOPICS.orders, value, kept), "not JSON")
         headers, back = _sent_and_read_back(dead)
         assert back.original_size == len(value) and len(back.value or b"") > 1 << 20
         assert back.kept_headers == (kept if stays else ())

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiokafka
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.consumer import fetcher
 from aiokafka.record.default_records import _DefaultRecordBatchPy
 
@@ -29,6 +29,7 @@ from projections.header_names import tolerate_unreadable_header_names, undecodab
 from projections.projector import decode_records
 from readmodel.topics import TopicNames
 from tests.contract import example
+from tests.helpers import consumed_record
 from tests.record_batches import RawRecord, record_batch
 
 TP = TopicPartition("erp.orders.v1", 0)
@@ -129,15 +130,11 @@ def test_a_name_that_is_utf8_is_no_undecodable_name() -> None:
     assert undecodable("\udcff") == b"\xff"
 
 
-def _consumed(headers: Sequence[tuple[str, bytes | None]], value: bytes | None) -> Any:
-    return ConsumerRecord(TP.topic, 0, 7, 1, 0, b"SO-1", value, None, 4, 2, tuple(headers))
-
-
 def test_such_a_record_is_a_dead_letter_keeping_its_headers_the_name_in_hex() -> None:
     """Whatever its value (a valid event here): the header is checked first."""
     headers = [("trace", b"t"), (BAD.decode("utf-8", "surrogateescape"), b"x"), ("n", None)]
     value = json.dumps(example("order-created.json")).encode()
-    events, [dead] = decode_records([_consumed(headers, value)], TopicNames())
+    events, [dead] = decode_records([consumed_record(TP.topic, value, headers)], TopicNames())
     assert events == [] and (dead.offset, dead.key, dead.value) == (7, b"SO-1", value)
     assert dead.reason == (
         f"header name not UTF-8: header 1, in hex '{BAD.hex()}'"
@@ -160,7 +157,7 @@ def test_an_original_header_named_like_a_kept_name_in_hex_reads_back_as_it_was()
         ("dlq.header-name-hex.", None),
     ]
     value = json.dumps(example("order-created.json")).encode()
-    [dead] = decode_records([_consumed(headers, value)], TopicNames())[1]
+    [dead] = decode_records([consumed_record(TP.topic, value, headers)], TopicNames())[1]
     back = DeadLetter.from_headers(dead.key, dead.value, dead.sendable().headers())
     assert back.kept_headers == tuple(headers)
 
@@ -171,6 +168,8 @@ def test_a_cut_dead_letter_keeps_its_headers_unless_they_leave_the_value_no_room
     some = (("trace", b"t"), (name, b"x"))
     many = tuple((f"h{n}", b"v" * 1024) for n in range(1024))
     for kept, stays in ((some, True), (many + some, False)):
-        sent = DeadLetter.of(_consumed(kept, value), "header name not UTF-8: ...").sendable()
+        sent = DeadLetter.of(
+            consumed_record(TP.topic, value, kept), "header name not UTF-8: ..."
+        ).sendable()
         assert sent.original_size == len(value) and len(sent.value or b"") > 1 << 20
         assert sent.kept_headers == (kept if stays else ())
